@@ -1,0 +1,48 @@
+# Yimen — the two commands a newcomer needs are `make run` and `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-unit lint bench chaos demo migrate clean help
+
+help:
+	@echo "make run    - start NATS, the six services, the simulator and the gateway on :$${YIMEN_PORT:-8000}"
+	@echo "make test   - the whole test suite"
+	@echo "make bench  - benchmarks (JSON + Markdown under bench/results)"
+	@echo "make demo   - walk the happy path against a running 'make run'"
+	@echo "make lint   - ruff and the import contracts"
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 1; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m deploy.launcher
+
+migrate: $(STAMP)
+	$(BIN)/python -m shared.migrate upgrade
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+chaos: $(STAMP)
+	$(BIN)/python -m pytest -m chaos tests/chaos $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/python -m deploy.demo
+
+clean:
+	rm -rf var

@@ -1,0 +1,7 @@
+"""HTTP routes of the datashare service (thin: parse, call the domain and the store, return)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,1 @@
+"""Rules of the datashare service: no FastAPI, no SQLAlchemy session, no NATS."""

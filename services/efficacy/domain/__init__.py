@@ -1,0 +1,1 @@
+"""Rules of the efficacy service: no FastAPI, no SQLAlchemy session, no NATS."""

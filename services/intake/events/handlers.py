@@ -1,0 +1,7 @@
+"""What the intake service consumes from the bus."""
+
+from __future__ import annotations
+
+from shared.messaging import Consumer
+
+CONSUMERS: list[Consumer] = []

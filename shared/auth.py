@@ -1,0 +1,243 @@
+"""Token verification for every service: identity signs short-lived JWTs (EdDSA) and publishes its keys at
+`/identity/v1/.well-known/jwks.json`; every other service verifies locally from a cached JWKS.
+
+Claims (the contract identity keeps):
+
+| claim | meaning |
+|---|---|
+| `iss`, `aud`, `exp`, `iat`, `jti` | issuer `yimen-identity`, audience `yimen`, expiry, issue time, token id |
+| `sub` | the account id (person, staff member or department system client) |
+| `kind` | `person`, `staff` or `department_system` |
+| `roles` | e.g. `citizen`, `org_agent`, `window_clerk`, `department_reviewer`, `supervisor`, `admin` |
+| `name` | display name |
+| `hid` | holder id: the person's citizen ID number (persons only; never logged) |
+| `dept` | department code (staff and department systems) |
+| `point` | service point code (window clerks) |
+| `org` | credit code of the organisation an agent acts for |
+| `act` | `{"sub", "kind", "hid", "delegation"}`: the principal this token acts for under a delegation |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.errors import Forbidden, Unauthorized
+
+log = logging.getLogger("yimen.auth")
+
+ALLOWED_ALGORITHMS = ("EdDSA", "ES256")
+
+# Roles named in the design; services check them, identity grants them.
+CITIZEN = "citizen"
+ORG_AGENT = "org_agent"
+WINDOW_CLERK = "window_clerk"
+DEPARTMENT_REVIEWER = "department_reviewer"
+SUPERVISOR = "supervisor"
+ADMIN = "admin"
+CATALOG_EDITOR = "catalog_editor"
+DEPARTMENT_SYSTEM = "department_system"
+STAFF_ROLES = frozenset({WINDOW_CLERK, DEPARTMENT_REVIEWER, SUPERVISOR, ADMIN, CATALOG_EDITOR})
+
+
+@dataclass(frozen=True)
+class ActingFor:
+    subject: str
+    kind: str  # "person" | "organisation"
+    holder_id: str | None = None
+    delegation: str | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    kind: str
+    roles: frozenset[str]
+    name: str | None = None
+    holder_id: str | None = None
+    department: str | None = None
+    service_point: str | None = None
+    organisation: str | None = None
+    acting_for: ActingFor | None = None
+    token_id: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def has(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == "staff"
+
+    @property
+    def is_department_system(self) -> bool:
+        return self.kind == "department_system"
+
+    @property
+    def applicant_ids(self) -> set[str]:
+        """Every applicant identity this principal may see cases of: itself, its organisation, its principal."""
+        ids = {self.subject}
+        if self.organisation:
+            ids.add(self.organisation)
+        if self.acting_for:
+            ids.add(self.acting_for.subject)
+        return ids
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> Principal:
+        act = claims.get("act")
+        return cls(
+            subject=str(claims["sub"]),
+            kind=str(claims.get("kind", "person")),
+            roles=frozenset(claims.get("roles", [])),
+            name=claims.get("name"),
+            holder_id=claims.get("hid"),
+            department=claims.get("dept"),
+            service_point=claims.get("point"),
+            organisation=claims.get("org"),
+            acting_for=ActingFor(
+                subject=act["sub"], kind=act.get("kind", "person"), holder_id=act.get("hid"),
+                delegation=act.get("delegation"),
+            )
+            if isinstance(act, dict) and act.get("sub")
+            else None,
+            token_id=claims.get("jti"),
+            claims=claims,
+        )
+
+
+JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def http_jwks_fetcher(url: str, client: httpx.AsyncClient | None = None) -> JwksFetcher:
+    async def fetch() -> dict[str, Any]:
+        if client is not None:
+            r = await client.get(url, timeout=5)
+        else:
+            async with httpx.AsyncClient() as c:
+                r = await c.get(url, timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    return fetch
+
+
+class JWKSVerifier:
+    """Verifies tokens against a cached key set. An unknown `kid` triggers one refresh (at most every
+    `min_refresh` seconds), which is how a rotated-in key is picked up; a rotated-out key disappears from the
+    set at the next refresh and its tokens fail."""
+
+    def __init__(
+        self,
+        fetch: JwksFetcher,
+        *,
+        issuer: str = "yimen-identity",
+        audience: str = "yimen",
+        ttl: float = 300.0,
+        min_refresh: float = 5.0,
+        leeway: float = 5.0,
+    ) -> None:
+        self.fetch = fetch
+        self.issuer, self.audience = issuer, audience
+        self.ttl, self.min_refresh, self.leeway = ttl, min_refresh, leeway
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self, *, force: bool = False) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            if not force and now - self._fetched_at < self.ttl and self._keys:
+                return
+            if force and now - self._fetched_at < self.min_refresh and self._keys:
+                return
+            try:
+                data = await self.fetch()
+            except Exception as exc:
+                log.warning("jwks fetch failed: %r", exc)
+                if not self._keys:
+                    raise Unauthorized("The token cannot be checked now: the key set is unreachable.") from exc
+                return
+            keys = {}
+            for k in data.get("keys", []):
+                try:
+                    keys[k["kid"]] = jwt.PyJWK(k)
+                except Exception:  # an unusable key is skipped, not fatal
+                    log.warning("skipping unusable jwk %s", k.get("kid"))
+            self._keys = keys
+            self._fetched_at = now
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The token is malformed.", slug="invalid-token") from exc
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise Unauthorized(f"Token algorithm {alg!r} is not accepted.", slug="invalid-token")
+        await self._refresh()
+        if kid not in self._keys:
+            await self._refresh(force=True)
+        key = self._keys.get(kid or "")
+        if key is None:
+            raise Unauthorized("The token was signed by an unknown or retired key.", slug="invalid-token")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The token has expired.", slug="token-expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"The token is not valid: {exc}.", slug="invalid-token") from exc
+        return Principal.from_claims(claims)
+
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from `POST /identity/v1/token`.")
+
+
+async def optional_principal(
+    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal | None:
+    if creds is None:
+        return None
+    verifier: JWKSVerifier = request.app.state.verifier
+    principal = await verifier.verify(creds.credentials)
+    request.state.principal = principal
+    return principal
+
+
+async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    if principal is None:
+        raise Unauthorized("This route needs a bearer token.")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def require_roles(*roles: str) -> Any:
+    """A dependency that admits a principal holding any of `roles` (department systems pass as
+    `department_system`)."""
+
+    async def dep(principal: CurrentPrincipal) -> Principal:
+        if principal.has(*roles) or (DEPARTMENT_SYSTEM in roles and principal.is_department_system):
+            return principal
+        raise Forbidden(f"This needs one of the roles: {', '.join(roles)}.")
+
+    return Depends(dep)

@@ -1,0 +1,339 @@
+"""The JetStream event bus: one stream captures `yimen.>`; services publish through their outbox relay and
+consume through durable pull consumers with explicit ack, bounded redelivery and a dead-letter subject.
+
+Subjects are the event `type` (`yimen.intake.application.accepted`), preceded by the deployment's bus prefix
+when one is set (`<prefix>.yimen.…`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from shared.events import Event
+
+log = logging.getLogger("yimen.bus")
+
+DEAD_LETTER_ROOT = "yimen-dlq"
+
+
+def _token(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", value)
+
+
+@dataclass
+class BusNames:
+    prefix: str = ""
+
+    def subject(self, event_type: str) -> str:
+        return f"{self.prefix}.{event_type}" if self.prefix else event_type
+
+    def event_type(self, subject: str) -> str:
+        return subject[len(self.prefix) + 1 :] if self.prefix and subject.startswith(self.prefix + ".") else subject
+
+    @property
+    def stream(self) -> str:
+        return "YIMEN" + (f"_{_token(self.prefix).upper()}" if self.prefix else "")
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return self.stream + "_DLQ"
+
+    def dead_letter_subject(self, consumer: str) -> str:
+        return self.subject(f"{DEAD_LETTER_ROOT}.{_token(consumer)}")
+
+    def durable(self, consumer: str) -> str:
+        return _token(consumer)
+
+
+class Bus:
+    """A connection to NATS with the platform's stream set up."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "",
+        name: str = "yimen",
+        stream_replicas: int = 1,
+        duplicate_window_seconds: float = 120.0,
+        max_age_days: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.names = BusNames(prefix)
+        self.client_name = name
+        self.stream_replicas = stream_replicas
+        self.duplicate_window = duplicate_window_seconds
+        self.max_age = max_age_days * 86400
+        self.nc: NATS | None = None
+        self._streams_ready = False
+
+    async def connect(self, *, attempts: int = 0) -> None:
+        """Connect and set up the streams, retrying until it works (or `attempts` runs out); once connected,
+        nats-py reconnects by itself."""
+
+        async def _quiet(_exc: Exception) -> None:
+            pass
+
+        tried = 0
+        while True:
+            tried += 1
+            try:
+                self.nc = await nats.connect(
+                    self.url,
+                    name=self.client_name,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                    error_cb=_quiet,
+                )
+                await self.ensure_streams()
+                return
+            except Exception as exc:
+                if attempts and tried >= attempts:
+                    raise
+                log.warning("bus: cannot connect to %s (%r); retrying", self.url, exc)
+                if self.nc is not None:
+                    with contextlib.suppress(Exception):
+                        await self.nc.close()
+                    self.nc = None
+                await asyncio.sleep(min(0.2 * tried, 2.0))
+
+    @property
+    def js(self):  # type: ignore[no-untyped-def]
+        assert self.nc is not None, "bus not connected"
+        return self.nc.jetstream()
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def ensure_streams(self) -> None:
+        """Create or update the event stream and the dead-letter stream; safe to call from every replica."""
+        await self._ensure_stream(
+            StreamConfig(
+                name=self.names.stream,
+                subjects=[self.names.subject("yimen.>")],
+                storage=StorageType.FILE,
+                duplicate_window=self.duplicate_window,
+                max_age=self.max_age,
+                num_replicas=self.stream_replicas,
+            )
+        )
+        await self._ensure_stream(
+            StreamConfig(
+                name=self.names.dead_letter_stream,
+                subjects=[self.names.subject(f"{DEAD_LETTER_ROOT}.>")],
+                storage=StorageType.FILE,
+                num_replicas=self.stream_replicas,
+            )
+        )
+        self._streams_ready = True
+
+    async def _ensure_stream(self, config: StreamConfig) -> None:
+        try:
+            await self.js.stream_info(config.name)
+        except NotFoundError:
+            try:
+                await self.js.add_stream(config)
+            except Exception:  # another replica won the race
+                await self.js.stream_info(config.name)
+            return
+        await self.js.update_stream(config)
+
+    async def ready(self) -> bool:
+        if not self.connected:
+            return False
+        try:
+            await asyncio.wait_for(self.js.stream_info(self.names.stream), 2)
+            return True
+        except Exception:
+            return False
+
+    async def publish(self, event: Event) -> bool:
+        """Publish and wait for the stream's ack. Returns False when the server dropped it as a duplicate."""
+        return await self.publish_raw(self.names.subject(event.type), event.to_json(), event.id)
+
+    async def publish_raw(
+        self, subject: str, payload: bytes, msg_id: str, headers: dict[str, str] | None = None
+    ) -> bool:
+        hdrs = {"Nats-Msg-Id": msg_id, **(headers or {})}
+        ack = await self.js.publish(subject, payload, headers=hdrs, timeout=5)
+        return not ack.duplicate
+
+    async def close(self) -> None:
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+            self.nc = None
+
+    # ---- dead letters -------------------------------------------------------------------------------------
+
+    async def dead_letter(self, consumer: str, msg: Msg, error: str) -> None:
+        hdrs = {
+            "Yimen-Original-Subject": msg.subject,
+            "Yimen-Error": error[:500].replace("\n", " "),
+            "Yimen-Deliveries": str(msg.metadata.num_delivered),
+        }
+        msg_id = f"dlq-{consumer}-{msg.metadata.sequence.stream}"
+        await self.publish_raw(self.names.dead_letter_subject(consumer), msg.data, msg_id, hdrs)
+
+    async def dead_letters(self, consumer: str) -> list[dict[str, Any]]:
+        """What waits in one consumer's dead-letter subject (for operators)."""
+        out = []
+        for seq, msg in await self._dlq_messages(consumer):
+            out.append(
+                {
+                    "sequence": seq,
+                    "subject": (msg.headers or {}).get("Yimen-Original-Subject"),
+                    "error": (msg.headers or {}).get("Yimen-Error"),
+                    "data": msg.data.decode(errors="replace"),
+                }
+            )
+        return out
+
+    async def replay_dead_letters(self, consumer: str) -> int:
+        """Publish each dead letter again on its original subject, then remove it from the dead-letter stream.
+
+        Other consumers of that subject already applied the event and skip it by their inbox; the consumer that
+        failed applies it now (after its fix is deployed)."""
+        count = 0
+        for seq, msg in await self._dlq_messages(consumer):
+            hdrs = msg.headers or {}
+            subject = hdrs.get("Yimen-Original-Subject")
+            if not subject:
+                continue
+            await self.publish_raw(subject, msg.data, f"replay-{consumer}-{seq}")
+            await self.js.delete_msg(self.names.dead_letter_stream, seq)
+            count += 1
+        return count
+
+    async def _dlq_messages(self, consumer: str) -> list[tuple[int, Msg]]:
+        subject = self.names.dead_letter_subject(consumer)
+        sub = await self.js.pull_subscribe(
+            subject,
+            stream=self.names.dead_letter_stream,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL, inactive_threshold=10
+            ),
+        )
+        out: list[tuple[int, Msg]] = []
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(100, timeout=0.5)
+                except NatsTimeout:
+                    break
+                for m in msgs:
+                    out.append((m.metadata.sequence.stream, m))
+                    await m.ack()
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        return out
+
+
+Handler = Callable[[Msg], Awaitable[None]]
+
+
+class PullWorker:
+    """Runs one durable pull consumer: fetch, hand each message to `handle`, ack; on failure nak with backoff,
+    and after `max_deliver` deliveries move the message to the dead-letter subject.
+
+    Replicas of a service bind the same durable, so JetStream hands each message to one of them."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        consumer: str,
+        subject: str,
+        handle: Callable[[Msg], Awaitable[None]],
+        *,
+        max_deliver: int = 5,
+        ack_wait: float = 30.0,
+        batch: int = 20,
+        on_result: Callable[[str], None] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.consumer = consumer
+        self.subject = subject
+        self.handle = handle
+        self.max_deliver = max_deliver
+        self.ack_wait = ack_wait
+        self.batch = batch
+        self.on_result = on_result or (lambda _r: None)
+        self._stop = asyncio.Event()
+
+    async def _subscribe(self):  # type: ignore[no-untyped-def]
+        durable = self.bus.names.durable(self.consumer)
+        config = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subject=self.bus.names.subject(self.subject),
+            ack_wait=self.ack_wait,
+            # The bound is enforced here, not by the server, so that a message is never silently dropped:
+            # it is either applied or parked in the dead-letter subject.
+            max_deliver=-1,
+            max_ack_pending=1000,
+        )
+        try:
+            await self.bus.js.add_consumer(self.bus.names.stream, config=config)
+        except Exception:
+            # Exists already (another replica, an earlier run): keep it, its position is what matters.
+            await self.bus.js.consumer_info(self.bus.names.stream, durable)
+        return await self.bus.js.pull_subscribe_bind(durable, stream=self.bus.names.stream)
+
+    async def run(self) -> None:
+        sub = None
+        while not self._stop.is_set():
+            try:
+                if sub is None:
+                    sub = await self._subscribe()
+                try:
+                    msgs = await sub.fetch(self.batch, timeout=1.0)
+                except NatsTimeout:
+                    continue
+                for msg in msgs:
+                    await self._one(msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # connection trouble: back off, resubscribe
+                log.warning("consumer %s: %s; retrying", self.consumer, exc)
+                sub = None
+                await asyncio.sleep(0.5)
+
+    async def _one(self, msg: Msg) -> None:
+        try:
+            await self.handle(msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            deliveries = msg.metadata.num_delivered
+            if deliveries >= self.max_deliver:
+                log.error("consumer %s: dead-lettering after %d deliveries: %r", self.consumer, deliveries, exc)
+                await self.bus.dead_letter(self.consumer, msg, repr(exc))
+                await msg.term()
+                self.on_result("dead_letter")
+            else:
+                log.warning("consumer %s: delivery %d failed: %r", self.consumer, deliveries, exc)
+                await msg.nak(delay=min(0.2 * 2**deliveries, 30.0))
+                self.on_result("retry")
+            return
+        await msg.ack()
+        self.on_result("ok")
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,91 @@
+"""Database plumbing: one async engine per service, a naming convention for stable migrations, and a
+transaction per request or per event handled (the caller's `async with` commits or rolls back)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import MetaData, event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def make_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+class Database:
+    """The engine and session factory of one service, and the signal that wakes its outbox relay."""
+
+    def __init__(self, url: str, *, info: dict[str, Any] | None = None, echo: bool = False) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        if is_sqlite(url):
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=10, max_overflow=20)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if is_sqlite(url):
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.committed = asyncio.Event()
+        sync_cls = type("YimenSession", (Session,), {})
+        event.listen(sync_cls, "after_commit", self._after_commit)
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=sync_cls, info=dict(info or {})
+        )
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop("outbox_dirty", False):
+            self.committed.set()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits when the block ends, rolls back if it raises."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers proceed while the relay or a request writes; busy_timeout queues writers instead of
+    # failing them at once.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    db: Database = request.app.state.db
+    async with db.transaction() as session:
+        session.info["request"] = request
+        yield session
+
+
+#: The request's unit of work. `scope="function"` commits before the response is sent, so a client never
+#: sees a success whose commit later failed.
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]

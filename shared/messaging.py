@@ -1,0 +1,266 @@
+"""The transactional outbox and the idempotent inbox.
+
+A service writes its events into `outbox` in the same transaction as the state change (`emit`); the
+`OutboxRelay` publishes them to JetStream with `Nats-Msg-Id` = event id and marks them. A crash between
+publish and mark only causes a second publish, which JetStream drops inside its duplicate window and every
+consumer's inbox drops after it. Consumers apply an event and insert its id into `inbox` in one
+transaction (`InboxConsumer`), so a redelivered event is a no-op."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from nats.aio.msg import Msg
+from pydantic import BaseModel
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.bus import Bus, PullWorker
+from shared.db import Database
+from shared.events import Event, new_event
+from shared.tracing import set_traceparent
+from shared.types import BigIntPK, UTCDateTime, utcnow
+
+log = logging.getLogger("yimen.messaging")
+
+
+@dataclass
+class MessagingTables:
+    outbox: Table
+    inbox: Table
+    idempotency: Table
+
+
+def define_messaging_tables(metadata: MetaData) -> MessagingTables:
+    """Add the outbox, inbox and idempotency-key tables to a service's metadata (and so its migrations)."""
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("seq", BigIntPK, primary_key=True, autoincrement=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("type", String(200), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("published_at", UTCDateTime, nullable=True),
+        Index("ix_outbox_unpublished", "published_at", "seq"),
+    )
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(120), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("event_type", String(200), nullable=False),
+        Column("applied_at", UTCDateTime, nullable=False),
+    )
+    idempotency = Table(
+        "idempotency_key",
+        metadata,
+        Column("scope", String(200), primary_key=True),
+        Column("key", String(200), primary_key=True),
+        Column("request_hash", String(64), nullable=False),
+        Column("status_code", Integer, nullable=True),
+        Column("response_body", Text, nullable=True),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("completed_at", UTCDateTime, nullable=True),
+    )
+    return MessagingTables(outbox, inbox, idempotency)
+
+
+def _tables(session: AsyncSession) -> MessagingTables:
+    return session.info["messaging"]
+
+
+def insert_ignore(session: AsyncSession, table: Table):  # type: ignore[no-untyped-def]
+    """`INSERT … ON CONFLICT DO NOTHING` in the session's dialect."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).on_conflict_do_nothing()
+
+
+async def emit(session: AsyncSession, event: Event) -> Event:
+    """Write an event into the outbox inside the caller's transaction."""
+    await session.execute(
+        _tables(session).outbox.insert().values(
+            event_id=event.id, type=event.type, payload=event.to_json().decode(), created_at=utcnow()
+        )
+    )
+    session.info["outbox_dirty"] = True
+    return event
+
+
+async def publish(
+    session: AsyncSession,
+    type: str,
+    *,
+    subject: str | None,
+    data: BaseModel | dict[str, Any],
+    version: int = 1,
+) -> Event:
+    """Build an event from this service and put it in the outbox."""
+    source = f"/yimen/{session.info.get('service', 'unknown')}"
+    return await emit(session, new_event(type, source=source, subject=subject, data=data, version=version))
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in order. Several replicas may run: on PostgreSQL they split rows with
+    `FOR UPDATE SKIP LOCKED`; on SQLite there is one writer anyway."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        tables: MessagingTables,
+        *,
+        interval: float = 0.5,
+        retention: timedelta = timedelta(days=7),
+        on_published: Callable[[int], None] | None = None,
+    ) -> None:
+        self.db, self.bus, self.tables = db, bus, tables
+        self.interval = interval
+        self.retention = retention
+        self.on_published = on_published or (lambda _n: None)
+        self._stop = asyncio.Event()
+
+    async def run(self) -> None:
+        last_purge = 0.0
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            try:
+                self.db.committed.clear()
+                while await self.publish_pending() > 0:
+                    pass
+                if loop.time() - last_purge > 3600:
+                    await self.purge()
+                    last_purge = loop.time()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox relay: %r; retrying", exc)
+            try:
+                await asyncio.wait_for(self.db.committed.wait(), self.interval)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def publish_pending(self, limit: int = 200) -> int:
+        ob = self.tables.outbox
+        async with self.db.transaction() as s:
+            q = select(ob.c.seq, ob.c.event_id, ob.c.type, ob.c.payload).where(ob.c.published_at.is_(None))
+            q = q.order_by(ob.c.seq).limit(limit)
+            if s.bind.dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            rows = (await s.execute(q)).all()
+            if not rows:
+                return 0
+            await self._publish(rows)
+            await self._mark(s, [r.seq for r in rows])
+        self.on_published(len(rows))
+        return len(rows)
+
+    async def _publish(self, rows: list[Any]) -> None:
+        # Publish concurrently, wait for every ack: the stream's order per subject follows seq well enough for
+        # consumers, which must not depend on order across entities anyway.
+        await asyncio.gather(
+            *(self.bus.publish_raw(self.bus.names.subject(r.type), r.payload.encode(), r.event_id) for r in rows)
+        )
+
+    async def _mark(self, session: AsyncSession, seqs: list[int]) -> None:
+        ob = self.tables.outbox
+        await session.execute(update(ob).where(ob.c.seq.in_(seqs)).values(published_at=utcnow()))
+
+    async def purge(self) -> int:
+        ob = self.tables.outbox
+        async with self.db.transaction() as s:
+            res = await s.execute(
+                delete(ob).where(ob.c.published_at.is_not(None), ob.c.published_at < utcnow() - self.retention)
+            )
+        return res.rowcount or 0
+
+    async def republish(self, since: datetime, until: datetime) -> int:
+        """Mark the events created in [since, until) for publishing again (after a bus failure lost them)."""
+        ob = self.tables.outbox
+        async with self.db.transaction() as s:
+            res = await s.execute(
+                update(ob)
+                .where(ob.c.created_at >= since, ob.c.created_at < until, ob.c.published_at.is_not(None))
+                .values(published_at=None)
+            )
+            s.info["outbox_dirty"] = True
+        return res.rowcount or 0
+
+
+EventHandler = Callable[[AsyncSession, Event], Awaitable[None]]
+
+
+@dataclass
+class Consumer:
+    """A durable subscription of one service: `name` is the durable consumer's name (unique per service and
+    purpose), `subject` the event type it listens to (wildcards allowed)."""
+
+    name: str
+    subject: str
+    handler: EventHandler
+    description: str = ""
+
+
+@dataclass
+class InboxConsumer:
+    """Applies each event at most once: the inbox row and the handler's effects commit together."""
+
+    db: Database
+    tables: MessagingTables
+    consumer: Consumer
+    bus: Bus
+    max_deliver: int = 5
+    ack_wait: float = 30.0
+    on_result: Callable[[str], None] = field(default=lambda _r: None)
+
+    def worker(self) -> PullWorker:
+        return PullWorker(
+            self.bus,
+            self.consumer.name,
+            self.consumer.subject,
+            self.handle_msg,
+            max_deliver=self.max_deliver,
+            ack_wait=self.ack_wait,
+            on_result=self.on_result,
+        )
+
+    async def handle_msg(self, msg: Msg) -> None:
+        event = Event.from_json(msg.data)
+        await self.apply(event)
+
+    async def apply(self, event: Event) -> bool:
+        """Apply one event; False when it had been applied before."""
+        token = set_traceparent(event.traceparent)
+        try:
+            async with self.db.transaction() as session:
+                res = await session.execute(
+                    insert_ignore(session, self.tables.inbox).values(
+                        consumer=self.consumer.name, event_id=event.id, event_type=event.type, applied_at=utcnow()
+                    )
+                )
+                if res.rowcount == 0:
+                    return False
+                await self.consumer.handler(session, event)
+            return True
+        finally:
+            set_traceparent(None)
+            del token
+
+
+def event_data(event: Event, model: type[BaseModel]) -> Any:
+    """Parse an event's payload into its contract model."""
+    return model.model_validate(event.data)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)

@@ -1,0 +1,158 @@
+"""JSON logs, Prometheus metrics and the middleware that stamps each request with an id and a trace."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.errors import PayloadTooLarge, problem_response
+from shared.privacy import mask_text
+from shared.tracing import (
+    child_traceparent,
+    current_request_id,
+    current_traceparent,
+    set_request_id,
+    set_traceparent,
+)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            # Personal numbers never reach a log line, whoever wrote the message.
+            "message": mask_text(record.getMessage()),
+        }
+        if rid := current_request_id():
+            entry["request_id"] = rid
+        if tp := current_traceparent():
+            entry["traceparent"] = tp
+        if record.exc_info:
+            entry["exc"] = mask_text(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("uvicorn.access", "nats"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class Metrics:
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total", "HTTP requests", ["service", "method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_seconds", "HTTP request latency", ["service", "method", "route"],
+            registry=self.registry,
+        )
+        self.events_published = Counter(
+            "events_published_total", "Events published by the outbox relay", ["service"], registry=self.registry
+        )
+        self.events_handled = Counter(
+            "events_handled_total", "Events handled", ["service", "consumer", "result"], registry=self.registry
+        )
+        self.service = service
+
+    def render(self) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+_ID_RE = re.compile(r"/[0-9a-fA-F-]{8,}|/\d+")
+
+
+class RequestContextMiddleware:
+    """Request id, traceparent, metrics and a body-size limit, as plain ASGI so streaming is untouched."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        rid = headers.get("x-request-id") or uuid.uuid4().hex
+        tp = child_traceparent(headers.get("traceparent"))
+        t1, t2 = set_request_id(rid), set_traceparent(tp)
+        start = time.perf_counter()
+        status = 500
+        declared = headers.get("content-length")
+        multipart = headers.get("content-type", "").startswith("multipart/")
+        limit = self.max_body * 32 if multipart else self.max_body
+        if declared and declared.isdigit() and int(declared) > limit:
+            resp = problem_response(PayloadTooLarge(f"The body is limited to {limit} bytes."))
+            await resp(scope, receive, send)
+            set_request_id(None)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            msg = await receive()
+            if msg["type"] == "http.request":
+                received += len(msg.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return msg
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [
+                    (b"x-request-id", rid.encode()),
+                    (b"traceparent", tp.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_wrapper)
+        except _BodyTooLarge:
+            resp = problem_response(PayloadTooLarge(f"The body is limited to {limit} bytes."))
+            await resp(scope, receive, send_wrapper)
+        finally:
+            route = _ID_RE.sub("/{id}", scope.get("path", ""))
+            self.metrics.requests.labels(self.metrics.service, scope.get("method", ""), route, str(status)).inc()
+            self.metrics.latency.labels(self.metrics.service, scope.get("method", ""), route).observe(
+                time.perf_counter() - start
+            )
+            set_request_id(None)
+            set_traceparent(None)
+            del t1, t2
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def metrics_endpoint(metrics: Metrics):  # type: ignore[no-untyped-def]
+    async def endpoint(_: Request) -> Response:
+        return metrics.render()
+
+    return endpoint

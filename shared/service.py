@@ -1,0 +1,199 @@
+"""`create_service_app`: the wiring every service shares, so that `services/<name>/app.py` only names its
+routers, tables, consumers and background jobs.
+
+It serves under `/<name>`: `/<name>/v1/...` (the service's routers), `/<name>/healthz`, `/<name>/readyz`,
+`/<name>/metrics`, `/<name>/openapi.json`, `/<name>/docs`. On start-up it migrates the database, connects the
+bus, and starts the outbox relay, the durable consumers and the service's background jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import MetaData
+
+from shared.auth import JWKSVerifier, JwksFetcher, http_jwks_fetcher
+from shared.bus import Bus, PullWorker
+from shared.db import Database
+from shared.errors import install_error_handlers
+from shared.messaging import Consumer, InboxConsumer, MessagingTables, OutboxRelay
+from shared.migrate import upgrade
+from shared.observability import Metrics, RequestContextMiddleware, configure_logging
+from shared.settings import ServiceSettings, load_service_settings
+
+log = logging.getLogger("yimen.service")
+
+
+@dataclass
+class ServiceContext:
+    """What a running service holds; background jobs and start-up hooks receive it."""
+
+    name: str
+    settings: ServiceSettings
+    db: Database
+    bus: Bus
+    http: httpx.AsyncClient
+    verifier: JWKSVerifier
+    metrics: Metrics
+    messaging: MessagingTables
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+Hook = Callable[[ServiceContext], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    title: str
+    description: str
+    metadata: MetaData
+    messaging: MessagingTables
+    routers: list[APIRouter]
+    consumers: list[Consumer] = field(default_factory=list)
+    #: Run once after migrations, before traffic (seed data, bootstrap admin).
+    on_startup: list[Hook] = field(default_factory=list)
+    #: Long-running jobs (webhook dispatcher, clock ticker); cancelled on shutdown.
+    background: list[Hook] = field(default_factory=list)
+    openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+    version: str = "1.0.0"
+
+
+def create_service_app(
+    spec: ServiceSpec,
+    settings: ServiceSettings | None = None,
+    *,
+    jwks_fetcher: JwksFetcher | None = None,
+    run_workers: bool = True,
+) -> FastAPI:
+    settings = settings or load_service_settings(spec.name)
+    platform = settings.platform
+    metrics = Metrics(spec.name)
+    prefix = f"/{spec.name}"
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.resolved_database_url()
+        if settings.migrate_on_start:
+            await asyncio.to_thread(upgrade, spec.name, url)
+        db = Database(url, info={"messaging": spec.messaging, "service": spec.name})
+        bus = Bus(platform.nats_url, prefix=platform.bus_prefix, name=f"yimen-{spec.name}")
+        http = httpx.AsyncClient(timeout=10)
+        verifier = JWKSVerifier(
+            jwks_fetcher or http_jwks_fetcher(platform.jwks_url, http),
+            issuer=platform.token_issuer,
+            audience=platform.token_audience,
+        )
+        ctx = ServiceContext(spec.name, settings, db, bus, http, verifier, metrics, spec.messaging)
+        app.state.ctx, app.state.db, app.state.bus = ctx, db, bus
+        app.state.verifier, app.state.http, app.state.messaging = verifier, http, spec.messaging
+        app.state.settings = settings
+        tasks: list[asyncio.Task[Any]] = []
+        stoppables: list[Any] = []
+        bus_task = asyncio.create_task(bus.connect())
+        for hook in spec.on_startup:
+            await hook(ctx)
+
+        async def start_workers() -> None:
+            await bus_task
+            relay = OutboxRelay(
+                db, bus, spec.messaging,
+                interval=platform.relay_interval_seconds,
+                retention=timedelta(days=platform.outbox_retention_days),
+                on_published=lambda n: metrics.events_published.labels(spec.name).inc(n),
+            )
+            app.state.relay = relay
+            stoppables.append(relay)
+            tasks.append(asyncio.create_task(relay.run(), name=f"{spec.name}-relay"))
+            for consumer in spec.consumers:
+                worker: PullWorker = InboxConsumer(
+                    db, spec.messaging, consumer, bus,
+                    max_deliver=platform.max_deliver,
+                    ack_wait=platform.ack_wait_seconds,
+                    on_result=lambda r, c=consumer.name: metrics.events_handled.labels(spec.name, c, r).inc(),
+                ).worker()
+                stoppables.append(worker)
+                tasks.append(asyncio.create_task(worker.run(), name=f"{spec.name}-{consumer.name}"))
+            for job in spec.background:
+                tasks.append(asyncio.create_task(job(ctx), name=f"{spec.name}-{job.__name__}"))
+
+        starter = asyncio.create_task(start_workers()) if run_workers else None
+        try:
+            yield
+        finally:
+            for s in stoppables:
+                s.stop()
+            for t in [starter, bus_task, *tasks]:
+                if t is not None and not t.done():
+                    t.cancel()
+            await asyncio.gather(*(t for t in [starter, bus_task, *tasks] if t is not None), return_exceptions=True)
+            await bus.close()
+            await http.aclose()
+            await db.dispose()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=spec.version,
+        openapi_url=f"{prefix}/openapi.json",
+        docs_url=f"{prefix}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+        openapi_tags=spec.openapi_tags or None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
+    app.include_router(health_router(spec.name, metrics), prefix=prefix)
+    for router in spec.routers:
+        app.include_router(router, prefix=f"{prefix}/v1")
+    return app
+
+
+def health_router(name: str, metrics: Metrics) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": name}
+
+    @router.get(
+        "/readyz",
+        summary="Readiness: the database and the event bus answer",
+        responses={503: {"description": "A dependency is down; the body says which."}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(request.app.state.db.ping(), 3)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"down: {type(exc).__name__}"
+        checks["bus"] = "ok" if await request.app.state.bus.ready() else "down"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "service": name, "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def prometheus() -> Any:
+        return metrics.render()
+
+    return router
+
+
+def run(spec_factory: Callable[[], FastAPI], name: str) -> None:
+    """`python -m services.<name>`: serve one service with uvicorn on its port."""
+    import uvicorn
+
+    settings = load_service_settings(name)
+    configure_logging(settings.platform.log_level, settings.platform.log_json)
+    uvicorn.run(spec_factory(), host="127.0.0.1", port=settings.port, log_config=None, access_log=False)

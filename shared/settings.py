@@ -1,0 +1,100 @@
+"""Settings every service reads: `YIMEN_*` for what the whole platform shares, `YIMEN_<SERVICE>_*` for one
+service's own. The defaults are the embedded setup (SQLite files under `var/`, NATS on localhost)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The port each service listens on behind the entry point (`make run`); the gateway serves all of them on
+#: `YIMEN_PORT` (default 8000).
+SERVICE_PORTS: dict[str, int] = {
+    "catalog": 8101,
+    "identity": 8102,
+    "intake": 8103,
+    "workflow": 8104,
+    "datashare": 8105,
+    "efficacy": 8106,
+}
+SERVICES = tuple(SERVICE_PORTS)
+
+
+class PlatformSettings(BaseSettings):
+    """What all services agree on."""
+
+    model_config = SettingsConfigDict(env_prefix="YIMEN_", extra="ignore")
+
+    var_dir: Path = ROOT / "var"
+    nats_url: str = Field(default="nats://127.0.0.1:4222", validation_alias="NATS_URL")
+    #: Prepended to every NATS subject and stream name. Empty in production; one city per prefix would let
+    #: a province share one NATS cluster, and the test suite uses a random one per run for isolation.
+    bus_prefix: str = ""
+    #: Where services fetch the public keys of identity's tokens.
+    jwks_url: str = "http://127.0.0.1:8102/identity/v1/.well-known/jwks.json"
+    token_issuer: str = "yimen-identity"
+    token_audience: str = "yimen"
+    #: Base URL for service-to-service REST calls (the gateway, or a service's own port).
+    service_urls: dict[str, str] = Field(
+        default_factory=lambda: {s: f"http://127.0.0.1:{p}" for s, p in SERVICE_PORTS.items()}
+    )
+    log_level: str = "INFO"
+    log_json: bool = True
+    #: Bounded redelivery before an event goes to the dead-letter subject.
+    max_deliver: int = 5
+    ack_wait_seconds: float = 30.0
+    outbox_retention_days: int = 7
+    relay_interval_seconds: float = 0.5
+    #: Request bodies larger than this are refused with 413 (uploads have their own limit).
+    max_body_bytes: int = 1_048_576
+
+
+class ServiceSettings(BaseSettings):
+    """One service's own settings, read from `YIMEN_<SERVICE>_*`."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    name: str
+    database_url: str = ""
+    port: int = 0
+    #: Alembic runs on start-up unless a deployment migrates in a separate job.
+    migrate_on_start: bool = True
+    platform: PlatformSettings = Field(default_factory=PlatformSettings)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        self.platform.var_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{self.platform.var_dir / (self.name + '.db')}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual `postgresql://` and `sqlite:///` spellings and pick the async drivers."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
+
+
+def load_service_settings(name: str, **overrides: object) -> ServiceSettings:
+    prefix = f"YIMEN_{name.upper()}_"
+    values: dict[str, object] = {"name": name, "port": SERVICE_PORTS.get(name, 0)}
+    for key in ("database_url", "port", "migrate_on_start"):
+        env = os.environ.get(prefix + key.upper())
+        if env is not None:
+            values[key] = env
+    values.update(overrides)
+    return ServiceSettings(**values)  # type: ignore[arg-type]
+
+
+@lru_cache
+def platform_settings() -> PlatformSettings:
+    return PlatformSettings()

