@@ -1,0 +1,11 @@
+"""`python -m services.simulator`: serve the department simulator (default 127.0.0.1:8190)."""
+
+import uvicorn
+
+from services.simulator.app import create_app
+from services.simulator.config import SimulatorSettings
+from shared.observability import configure_logging
+
+settings = SimulatorSettings()
+configure_logging(settings.platform.log_level, settings.platform.log_json)
+uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)

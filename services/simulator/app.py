@@ -1,0 +1,97 @@
+"""The department simulator (模拟部门系统): plays the demo departments' legacy systems over Yimen's public
+interfaces only. It has no database, so it builds its FastAPI app itself rather than through
+`shared.service.create_service_app`, reusing the shared error handlers and observability."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from services.simulator.api.routes import router
+from services.simulator.config import SimulatorSettings
+from services.simulator.runtime import Simulator
+from shared.bus import Bus
+from shared.errors import install_error_handlers
+from shared.observability import Metrics, RequestContextMiddleware
+
+PREFIX = "/simulator"
+
+
+def create_app(settings: SimulatorSettings | None = None, **_: Any) -> FastAPI:
+    settings = settings or SimulatorSettings()
+    platform = settings.platform
+    metrics = Metrics("simulator")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        http = httpx.AsyncClient(timeout=settings.http_timeout_seconds)
+        bus = Bus(platform.nats_url, prefix=platform.bus_prefix, name="yimen-simulator")
+        sim = Simulator(settings, http, bus)
+        app.state.simulator, app.state.bus, app.state.settings = sim, bus, settings
+        tasks = [asyncio.create_task(bus.connect(), name="simulator-bus")]
+        if settings.register_on_start:
+            tasks.append(asyncio.create_task(sim.register_all(), name="simulator-registration"))
+        else:
+            sim.registration = "ok"
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await sim.close()
+            await bus.close()
+            await http.aclose()
+
+    app = FastAPI(
+        title="Yimen simulator",
+        description="Department simulator: receives signed task webhooks from workflow and answers by each "
+        "department's rule (approve, reject, correct once, never) through workflow's REST API or the bus.",
+        version="1.0.0",
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
+    app.include_router(_operations(metrics), prefix=PREFIX)
+    app.include_router(router, prefix=f"{PREFIX}/v1")
+    return app
+
+
+def _operations(metrics: Metrics) -> APIRouter:
+    ops = APIRouter(tags=["operations"])
+
+    @ops.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": "simulator"}
+
+    @ops.get(
+        "/readyz",
+        summary="Readiness: the bus answers and every department is registered with identity and workflow",
+        responses={503: {"description": "Not yet; the body says what is missing."}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        sim: Simulator = request.app.state.simulator
+        checks = {
+            "bus": "ok" if await request.app.state.bus.ready() else "down",
+            "registration": sim.registration,
+        }
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "service": "simulator", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @ops.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Any:
+        return metrics.render()
+
+    return ops

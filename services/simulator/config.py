@@ -1,0 +1,74 @@
+"""The simulator's settings (`YIMEN_SIMULATOR_*`), including every URL and path it calls, in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.settings import PlatformSettings
+
+HERE = Path(__file__).resolve().parent
+
+
+class InterfacePaths(BaseModel):
+    """The public paths of identity and workflow the simulator speaks to (override as JSON in
+    `YIMEN_SIMULATOR_PATHS` if a service moves one)."""
+
+    identity_ready: str = "/identity/readyz"
+    token: str = "/identity/v1/token"
+    department_clients: str = "/identity/v1/department-clients"
+    workflow_ready: str = "/workflow/readyz"
+    webhook: str = "/workflow/v1/departments/{code}/webhook"
+    decision: str = "/workflow/v1/tasks/{task_id}/decision"
+    #: The simulator's own receiving path, appended to `public_url`.
+    own_webhook: str = "/simulator/v1/webhooks/{code}"
+
+
+class SimulatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YIMEN_SIMULATOR_", extra="ignore", env_nested_delimiter="__")
+
+    host: str = "127.0.0.1"
+    port: int = 8190
+    #: Where workflow reaches the simulator; default `http://<host>:<port>`.
+    public_url: str = ""
+    identity_url: str = ""
+    workflow_url: str = ""
+    paths: InterfacePaths = Field(default_factory=InterfacePaths)
+    admin_username: str = Field(
+        default="admin", validation_alias=AliasChoices("YIMEN_ADMIN_USERNAME", "YIMEN_SIMULATOR_ADMIN_USERNAME")
+    )
+    admin_password: str = Field(
+        default="admin", validation_alias=AliasChoices("YIMEN_ADMIN_PASSWORD", "YIMEN_SIMULATOR_ADMIN_PASSWORD")
+    )
+    departments_file: Path = HERE / "departments.json"
+    #: Credentials and webhook secrets kept across restarts; default `<var>/simulator.json`.
+    state_file: Path | None = None
+    #: Off in tests that only exercise the receiving side with secrets they set themselves.
+    register_on_start: bool = True
+    #: Pause between attempts while identity and workflow start (grows up to ten times this).
+    retry_seconds: float = 1.0
+    #: Attempts to hand a decision to workflow or the bus before it is recorded as failed.
+    decision_attempts: int = 5
+    http_timeout_seconds: float = 10.0
+    platform: PlatformSettings = Field(default_factory=PlatformSettings)
+
+    @property
+    def name(self) -> str:
+        return "simulator"
+
+    def identity_base(self) -> str:
+        return (self.identity_url or self.platform.service_urls["identity"]).rstrip("/")
+
+    def workflow_base(self) -> str:
+        return (self.workflow_url or self.platform.service_urls["workflow"]).rstrip("/")
+
+    def own_base(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def webhook_url(self, code: str) -> str:
+        return self.own_base() + self.paths.own_webhook.format(code=code)
+
+    def resolved_state_file(self) -> Path:
+        return self.state_file or self.platform.var_dir / "simulator.json"
