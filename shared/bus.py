@@ -174,9 +174,11 @@ class Bus:
         return not ack.duplicate
 
     async def close(self) -> None:
+        # Every publish already waited for its stream ack, so nothing is in flight that drain would save;
+        # drain would instead wait out the pull subscriptions' pending fetches.
         if self.nc is not None:
             with contextlib.suppress(Exception):
-                await self.nc.drain()
+                await asyncio.wait_for(self.nc.close(), 5)
             self.nc = None
 
     # ---- dead letters -------------------------------------------------------------------------------------

@@ -1,0 +1,217 @@
+"""The outbox, the relay, the inbox and the JetStream consumers keep every event, and apply it once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from nats.aio.msg import Msg
+from sqlalchemy import func, select
+
+from shared.bus import PullWorker
+from shared.events import new_event
+from shared.messaging import Consumer, InboxConsumer, OutboxRelay, emit
+
+from .conftest import effect, effects, messaging, record_effect
+from shared.testing import eventually
+
+
+def _event(n: int = 0):
+    return new_event("yimen.test.thing.happened", source="/yimen/test", subject=f"thing-{n}", data={"n": n})
+
+
+async def _outbox_rows(db):
+    async with db.transaction() as s:
+        return (await s.execute(select(func.count()).select_from(messaging.outbox))).scalar_one()
+
+
+class CrashBeforeMark(OutboxRelay):
+    """A relay that dies after JetStream acked the publish and before the outbox row was marked."""
+
+    async def _mark(self, session, seqs):
+        raise RuntimeError("killed between publish and mark")
+
+
+async def test_event_written_with_state_change_is_applied_once_although_relay_died_before_marking(db, bus):
+    ev = _event(1)
+    async with db.transaction() as s:
+        await s.execute(effect.insert().values(consumer="producer", event_id="state-change"))
+        await emit(s, ev)
+
+    crashing = CrashBeforeMark(db, bus, messaging)
+    try:
+        await crashing.publish_pending()
+    except RuntimeError:
+        pass
+    # The row is still unpublished, so the next relay publishes it again.
+    relay = OutboxRelay(db, bus, messaging)
+    assert await relay.publish_pending() == 1
+    assert await relay.publish_pending() == 0
+
+    consumer = InboxConsumer(db, messaging, Consumer("c-once", "yimen.test.>", record_effect), bus, ack_wait=1)
+    worker = consumer.worker()
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(lambda: _has(db, ev.id))
+        await asyncio.sleep(0.5)
+        assert (await effects(db)).count(ev.id) == 1
+        info = await bus.js.stream_info(bus.names.stream)
+        assert info.state.messages == 1, "JetStream dropped the second publish as a duplicate"
+    finally:
+        worker.stop()
+        await task
+
+
+async def _has(db, event_id):
+    return event_id in await effects(db)
+
+
+async def test_republished_event_past_the_duplicate_window_is_dropped_by_the_inbox(db, bus):
+    ev = _event(2)
+    consumer = InboxConsumer(db, messaging, Consumer("c-window", "yimen.test.>", record_effect), bus)
+    # Two publishes with different message ids model a republish after JetStream forgot the first id.
+    await bus.publish_raw(bus.names.subject(ev.type), ev.to_json(), ev.id)
+    await bus.publish_raw(bus.names.subject(ev.type), ev.to_json(), ev.id + "-again")
+    worker = consumer.worker()
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(lambda: _has(db, ev.id))
+        await asyncio.sleep(0.5)
+        assert (await effects(db)).count(ev.id) == 1
+    finally:
+        worker.stop()
+        await task
+
+
+async def test_relay_republishes_a_time_range_after_a_bus_failure(db, bus):
+    from datetime import timedelta
+
+    from shared.types import utcnow
+
+    async with db.transaction() as s:
+        for n in range(3):
+            await emit(s, _event(n))
+    relay = OutboxRelay(db, bus, messaging)
+    assert await relay.publish_pending() == 3
+    assert await relay.republish(utcnow() - timedelta(minutes=1), utcnow() + timedelta(minutes=1)) == 3
+    assert await relay.publish_pending() == 3
+    assert await _outbox_rows(db) == 3
+
+
+class LoseFirstAck(PullWorker):
+    """The consumer applies and commits, then its ack is lost once: JetStream redelivers."""
+
+    lost = 0
+
+    async def _one(self, msg: Msg) -> None:
+        if msg.metadata.num_delivered == 1:
+            await self.handle(msg)
+            LoseFirstAck.lost += 1
+            return
+        await super()._one(msg)
+
+
+async def test_lost_ack_redelivers_and_the_inbox_makes_it_a_no_op(db, bus):
+    ev = _event(3)
+    await bus.publish(ev)
+    inbox = InboxConsumer(db, messaging, Consumer("c-lost-ack", "yimen.test.>", record_effect), bus)
+    delivered: list[int] = []
+
+    async def handle(msg: Msg) -> None:
+        delivered.append(msg.metadata.num_delivered)
+        await inbox.handle_msg(msg)
+
+    worker = LoseFirstAck(bus, "c-lost-ack", "yimen.test.>", handle, ack_wait=1.0)
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(lambda: len(delivered) >= 2, timeout=15)
+        assert delivered[:2] == [1, 2], "the unacked delivery came again"
+        assert (await effects(db)).count(ev.id) == 1
+        await eventually(lambda: _acked(bus), timeout=5)
+    finally:
+        worker.stop()
+        await task
+
+
+async def _acked(bus):
+    info = await bus.js.consumer_info(bus.names.stream, "c-lost-ack")
+    return info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_two_replicas_share_one_durable_consumer_and_apply_each_event_once(db, bus):
+    handled_by: Counter[str] = Counter()
+
+    def make(replica: str) -> PullWorker:
+        async def handler(session, event):
+            handled_by[replica] += 1
+            await record_effect(session, event)
+            await asyncio.sleep(0.01)
+
+        return PullWorker(
+            bus, "c-replicas", "yimen.test.>",
+            InboxConsumer(db, messaging, Consumer("c-replicas", "yimen.test.>", handler), bus).handle_msg,
+            batch=1,
+        )
+
+    workers = [make("a"), make("b")]
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    events = [_event(100 + n) for n in range(40)]
+    try:
+        for ev in events:
+            await bus.publish(ev)
+        await eventually(lambda: _count(db, 40), timeout=20)
+        applied = await effects(db)
+        assert sorted(applied) == sorted(e.id for e in events)
+        assert handled_by["a"] > 0 and handled_by["b"] > 0, handled_by
+    finally:
+        for w in workers:
+            w.stop()
+        await asyncio.gather(*tasks)
+
+
+async def _count(db, n):
+    return len(await effects(db)) >= n
+
+
+async def test_poison_event_goes_to_dead_letters_after_the_bound_and_replays_once_fixed(db, bus):
+    ev = _event(4)
+    await bus.publish(ev)
+    fixed = asyncio.Event()
+    attempts = 0
+
+    async def fragile(session, event):
+        nonlocal attempts
+        attempts += 1
+        if not fixed.is_set():
+            raise ValueError("cannot handle this payload")
+        await record_effect(session, event)
+
+    worker = InboxConsumer(db, messaging, Consumer("c-poison", "yimen.test.>", fragile), bus, max_deliver=3).worker()
+    task = asyncio.create_task(worker.run())
+    try:
+        letters = await eventually(lambda: bus.dead_letters("c-poison"), timeout=20)
+        assert attempts == 3
+        assert letters[0]["subject"] == bus.names.subject(ev.type)
+        assert "cannot handle" in letters[0]["error"]
+        assert await effects(db) == []
+
+        fixed.set()
+        assert await bus.replay_dead_letters("c-poison") == 1
+        await eventually(lambda: _has(db, ev.id), timeout=10)
+        assert await bus.dead_letters("c-poison") == []
+    finally:
+        worker.stop()
+        await task
+
+
+async def test_malformed_payload_is_dead_lettered_not_retried_forever(db, bus):
+    await bus.publish_raw(bus.names.subject("yimen.test.thing.happened"), b"{not json", "garbage-1")
+    worker = InboxConsumer(db, messaging, Consumer("c-garbage", "yimen.test.>", record_effect), bus,
+                           max_deliver=2).worker()
+    task = asyncio.create_task(worker.run())
+    try:
+        letters = await eventually(lambda: bus.dead_letters("c-garbage"), timeout=15)
+        assert letters[0]["data"] == "{not json"
+    finally:
+        worker.stop()
+        await task
