@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
-from shared.errors import Conflict, ValidationProblem, FieldError
+from shared.errors import Conflict, FieldError, ValidationProblem
 from shared.messaging import insert_ignore
 from shared.types import utcnow
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import MetaData
 
-from shared.auth import JWKSVerifier, JwksFetcher, http_jwks_fetcher
+from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
 from shared.bus import Bus, PullWorker
 from shared.db import Database
 from shared.errors import install_error_handlers

@@ -229,7 +229,8 @@ async def running_app(create_app: Callable[..., Any], settings: ServiceSettings,
         kwargs.setdefault("jwks_fetcher", tokens.fetch)
     app = create_app(settings, **kwargs)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
+        # A real client sees the 500 response, not the exception; so do the tests.
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             client.app = app  # type: ignore[attr-defined]
             await wait_ready(client, settings.name)

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from shared.bus import PullWorker
 from shared.events import new_event
 from shared.messaging import Consumer, InboxConsumer, OutboxRelay, emit
+from shared.testing import eventually
 
 from .conftest import effect, effects, messaging, record_effect
-from shared.testing import eventually
 
 
 def _event(n: int = 0):
