@@ -27,7 +27,9 @@ class InterfacePaths(BaseModel):
 
 
 class SimulatorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="YIMEN_SIMULATOR_", extra="ignore", env_nested_delimiter="__")
+    model_config = SettingsConfigDict(
+        env_prefix="YIMEN_SIMULATOR_", extra="ignore", env_nested_delimiter="__", populate_by_name=True
+    )
 
     host: str = "127.0.0.1"
     port: int = 8190
