@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import logging
+
 from fastapi import FastAPI
 
+from services.workflow import engine
 from services.workflow.api.routes import router
+from services.workflow.config import WorkflowConfig
 from services.workflow.events.handlers import CONSUMERS
 from services.workflow.store.tables import Base, messaging
-from shared.service import ServiceSpec, create_service_app
+from services.workflow.webhooks import dispatcher
+from shared.service import Hook, ServiceContext, ServiceSpec, create_service_app
 from shared.settings import ServiceSettings
+from shared.types import utcnow
+
+log = logging.getLogger("yimen.workflow")
+
+
+async def deemed_approvals(ctx: ServiceContext) -> None:
+    """Background job: overdue tasks of stages whose legal basis deems silence approval are approved as
+    `deemed` (逾期视为同意)."""
+    config: WorkflowConfig = ctx.extras["config"]
+    while True:
+        try:
+            async with ctx.db.transaction() as s:
+                await engine.deem_overdue(s, utcnow())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("deemed approvals: %r; retrying", exc)
+        await asyncio.sleep(config.deemed_check_seconds)
+
 
 SPEC = ServiceSpec(
     name="workflow",
@@ -18,8 +44,23 @@ SPEC = ServiceSpec(
     messaging=messaging,
     routers=[router],
     consumers=CONSUMERS,
+    background=[dispatcher, deemed_approvals],
+    openapi_tags=[
+        {"name": "tasks", "description": "Department tasks: inbox, decisions, reassignment."},
+        {"name": "cases", "description": "A case's process instance."},
+        {"name": "webhooks", "description": "Department webhooks (Standard Webhooks) and their deliveries."},
+    ],
 )
 
 
-def create_app(settings: ServiceSettings | None = None, **kwargs: object) -> FastAPI:
-    return create_service_app(SPEC, settings, **kwargs)  # type: ignore[arg-type]
+def _install(config: WorkflowConfig) -> Hook:
+    async def install_config(ctx: ServiceContext) -> None:
+        ctx.extras["config"] = config
+
+    return install_config
+
+
+def create_app(settings: ServiceSettings | None = None, *, config: WorkflowConfig | None = None,
+               **kwargs: object) -> FastAPI:
+    spec = dataclasses.replace(SPEC, on_startup=[_install(config or WorkflowConfig()), *SPEC.on_startup])
+    return create_service_app(spec, settings, **kwargs)  # type: ignore[arg-type]

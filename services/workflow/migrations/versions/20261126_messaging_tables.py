@@ -1,15 +1,15 @@
 """messaging tables
 
 Revision ID: f8954e9d4f48
-Revises: 
+Revises:
 Create Date: 2026-11-26 10:02:58.016494
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import shared.types
 
+import shared.types
 
 revision: str = 'f8954e9d4f48'
 down_revision: str | None = None

@@ -1,0 +1,23 @@
+"""The workflow service's own settings (`YIMEN_WORKFLOW_*`)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkflowConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YIMEN_WORKFLOW_", extra="ignore")
+
+    #: SSRF protection: webhook URLs resolving to private, loopback or link-local addresses are refused
+    #: unless this is true (the demo and the tests run department systems on localhost).
+    webhook_allow_private: bool = False
+    #: First retry delay; each later retry doubles it, up to `webhook_backoff_max_seconds`.
+    webhook_backoff_seconds: float = 2.0
+    webhook_backoff_max_seconds: float = 600.0
+    #: After this many failed attempts a delivery is marked `failed` (replayable).
+    webhook_max_attempts: int = 10
+    webhook_timeout_seconds: float = 5.0
+    #: How often the dispatcher looks for due deliveries when nothing woke it.
+    webhook_poll_seconds: float = 1.0
+    #: How often overdue tasks of deemed-approval stages are looked for.
+    deemed_check_seconds: float = 60.0

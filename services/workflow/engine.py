@@ -1,0 +1,343 @@
+"""The process engine: the use cases both entry points share (REST routes and bus consumers). Each function
+runs inside the caller's transaction and writes state, events (outbox) and webhook deliveries together."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.workflow.domain.process import (
+    CaseState,
+    OnReject,
+    Outcome,
+    StepDefinition,
+    TaskDecision,
+    TaskState,
+    check_decision,
+    due_at,
+    resumed_due_at,
+    runnable_steps,
+    stage_outcome,
+)
+from services.workflow.events.contracts import (
+    APPLICATION_DECIDED,
+    STAGE_COMPLETED,
+    TASK_ASSIGNED,
+    TASK_DECIDED,
+    TASK_REOPENED,
+    ApplicationAccepted,
+    ApplicationDecided,
+    DecidedBy,
+    ItemPublished,
+    ItemResult,
+    MissingItem,
+    StageCompleted,
+    TaskAssigned,
+    TaskDecided,
+    TaskReopened,
+)
+from services.workflow.store import repository as repo
+from services.workflow.store.tables import ProcessInstance, Stage, Task
+from shared.errors import Conflict, FieldError, Forbidden, NotFound, ValidationProblem
+from shared.events import Event
+from shared.messaging import publish
+from shared.types import utcnow
+from shared.workdays import WorkCalendar
+
+CALENDAR = WorkCalendar()
+
+
+class DefinitionNotYetKnown(Exception):
+    """The accepted item version has not reached us yet; raising makes the bus deliver the event again."""
+
+
+async def record_definition(session: AsyncSession, item: ItemPublished) -> bool:
+    return await repo.save_definition(
+        session,
+        item_code=item.code,
+        item_version=item.version,
+        item_name=item.name,
+        department=item.department,
+        steps=item.process.steps,
+        result=item.result.model_dump(mode="json"),
+        published_at=item.published_at,
+        received_at=utcnow(),
+    )
+
+
+async def start_case(session: AsyncSession, accepted: ApplicationAccepted) -> ProcessInstance | None:
+    """Start the case under the item version it was accepted with; None when it had started already."""
+    definition = await repo.get_definition(session, accepted.item_code, accepted.item_version)
+    if definition is None:
+        raise DefinitionNotYetKnown(f"{accepted.item_code} v{accepted.item_version}")
+    now = utcnow()
+    instance = await repo.create_instance(
+        session,
+        application_id=accepted.application_id,
+        receipt_number=accepted.receipt_number,
+        item_code=accepted.item_code,
+        item_version=accepted.item_version,
+        item_name=accepted.item_name or definition.item_name,
+        department=accepted.department or definition.department,
+        applicant=accepted.applicant,
+        state=CaseState.RUNNING,
+        current_step=0,
+        accepted_at=accepted.accepted_at,
+        started_at=now,
+        reasons=[],
+    )
+    if instance is None:
+        return None
+    steps = runnable_steps(definition.steps, item_department=instance.department)
+    if not steps:
+        # An immediate item (即办件) whose process has no review step: acceptance is the decision.
+        await _decide_case(session, instance, "approved", [], None, now)
+    else:
+        await _start_stage(session, instance, 0, steps[0], start=accepted.accepted_at)
+    return instance
+
+
+async def _steps_of(session: AsyncSession, instance: ProcessInstance) -> list[StepDefinition]:
+    definition = await repo.get_definition(session, instance.item_code, instance.item_version)
+    assert definition is not None  # a case never starts without its definition
+    return runnable_steps(definition.steps, item_department=instance.department)
+
+
+async def _start_stage(
+    session: AsyncSession, instance: ProcessInstance, index: int, step: StepDefinition, *, start: datetime
+) -> Stage:
+    """Fan out (并联审批): one task per department, all at once, each announced on the bus and queued for
+    the department's webhook in this same transaction."""
+    now = utcnow()
+    stage = await repo.add(
+        session,
+        Stage(
+            instance_id=instance.id, step_index=index, step_key=step.key, step_name=step.name, kind=step.kind,
+            lead_department=step.lead_department, on_reject=step.on_reject.value, limit_days=step.limit_days,
+            deemed_approval_on_timeout=step.deemed_approval_on_timeout, tasks_total=len(step.departments),
+            decided=0, started_at=now,
+        ),
+    )
+    await repo.advance_instance(session, instance.id, index)
+    # Due dates count from acceptance for the first step and from assignment for later ones.
+    due = due_at(start, step.limit_days, CALENDAR)
+    for department in step.departments:
+        task = await repo.add(
+            session,
+            Task(
+                id=uuid.uuid4().hex, stage_id=stage.id, instance_id=instance.id,
+                application_id=instance.application_id, receipt_number=instance.receipt_number,
+                item_code=instance.item_code, department=department, step_key=step.key, step_name=step.name,
+                stage_kind=step.kind, lead=department == step.lead_department, limit_days=step.limit_days,
+                state=TaskState.OPEN, assigned_at=now, due_at=due, reasons=[], missing=[], deemed=False,
+            ),
+        )
+        event = await publish(
+            session, TASK_ASSIGNED, subject=task.id,
+            data=TaskAssigned(
+                task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
+                item_code=task.item_code, department=department, step_key=step.key, step_name=step.name,
+                stage_kind=step.kind, lead=task.lead, limit_days=step.limit_days, due_at=due, assigned_at=now,
+            ),
+        )
+        await queue_webhook(session, department, event, task_id=task.id)
+    return stage
+
+
+async def queue_webhook(session: AsyncSession, department: str, event: Event, *, task_id: str | None) -> None:
+    """Write the delivery with the task (an outbox of deliveries). Without an enabled endpoint it is kept
+    as `missed`, so the department can replay it once it registers or re-enables one."""
+    hook = await repo.get_webhook(session, department)
+    now = utcnow()
+    await repo.add_delivery(
+        session, department=department, event_id=event.id, event_type=event.type, task_id=task_id,
+        payload=event.to_json().decode(), state="pending" if hook is not None and hook.enabled else "missed",
+        attempts=0, next_attempt_at=now, created_at=now,
+    )
+
+
+@dataclass(frozen=True)
+class Decider:
+    """Who decides: a department reviewer, a department system, or the system itself (deemed approval)."""
+
+    kind: str
+    id: str
+    name: str | None
+    department: str | None
+
+
+@dataclass(frozen=True)
+class DecisionInput:
+    outcome: Outcome
+    reasons: list[str]
+    legal_basis: str | None
+    missing: list[MissingItem]
+
+
+async def decide_task(
+    session: AsyncSession, task_id: str, decider: Decider, decision: DecisionInput, *, deemed: bool = False
+) -> Task:
+    """The same checks for REST and bus: the task's own department (403), an open task (409), one decision
+    per task (409), a rejection with reasons and legal basis (422). Every check happens before any write,
+    so a refused decision leaves nothing behind."""
+    task = await repo.get_task(session, task_id)
+    if task is None:
+        raise NotFound(f"No task {task_id}.")
+    if not deemed and decider.department != task.department:
+        raise Forbidden(f"Task {task_id} belongs to department {task.department}.")
+    if task.state != TaskState.OPEN:
+        raise Conflict(f"Task {task_id} is {task.state}; only an open task can be decided.", state=task.state)
+    breaks = check_decision(decision.outcome, decision.reasons, decision.legal_basis, decision.missing)
+    if breaks:
+        raise ValidationProblem([FieldError(field=f"body.{b.field}", rule=b.rule, message=b.message) for b in breaks])
+    now = utcnow()
+    pausing = decision.outcome is Outcome.REQUEST_CORRECTION
+    changed = await repo.update_task_if(
+        session, task.id, state=TaskState.OPEN,
+        values={
+            "state": TaskState.AWAITING_CORRECTION if pausing else TaskState.DECIDED,
+            "outcome": decision.outcome.value,
+            "reasons": [r for r in decision.reasons if r.strip()],
+            "legal_basis": decision.legal_basis,
+            "missing": [m.model_dump(mode="json") for m in decision.missing],
+            "decided_by": {"kind": decider.kind, "id": decider.id, "name": decider.name},
+            "deemed": deemed,
+            "decided_at": now,
+            "paused_at": now if pausing else None,
+        },
+    )
+    if not changed:
+        raise Conflict(f"Task {task_id} was decided meanwhile.")
+    task = await repo.get_task(session, task_id)
+    assert task is not None
+    await publish(
+        session, TASK_DECIDED, subject=task.id,
+        data=TaskDecided(
+            task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
+            department=task.department, step_key=task.step_key, outcome=decision.outcome.value,
+            reasons=task.reasons, legal_basis=task.legal_basis, missing=decision.missing,
+            decided_by=DecidedBy(kind=decider.kind, id=decider.id, name=decider.name), deemed=deemed,
+            decided_at=now,
+        ),
+    )
+    if not pausing:
+        await _fan_in(session, task.stage_id)
+    return task
+
+
+async def _fan_in(session: AsyncSession, stage_id: int) -> None:
+    """Count the decision under the stage row's lock; the transaction whose count reaches the total and
+    whose conditional UPDATE sets `completed_at` is the one that completes the stage — exactly once."""
+    stage = await repo.count_decision(session, stage_id)
+    if stage.decided < stage.tasks_total or stage.completed_at is not None:
+        return
+    tasks = await repo.tasks_of_stage(session, stage_id)
+    decided = [t for t in tasks if t.state == TaskState.DECIDED]
+    if len(decided) < stage.tasks_total:
+        return
+    outcome = stage_outcome(
+        OnReject(stage.on_reject), stage.lead_department,
+        [TaskDecision(t.department, Outcome(t.outcome or "approve")) for t in decided],
+    )
+    now = utcnow()
+    if not await repo.complete_stage(session, stage_id, outcome=outcome, at=now):
+        return
+    instance = await repo.get_instance_by_id(session, stage.instance_id)
+    await publish(
+        session, STAGE_COMPLETED, subject=instance.application_id,
+        data=StageCompleted(application_id=instance.application_id, step_key=stage.step_key, outcome=outcome,
+                            completed_at=now),
+    )
+    steps = await _steps_of(session, instance)
+    following = stage.step_index + 1
+    if outcome == "approved" and following < len(steps):
+        await _start_stage(session, instance, following, steps[following], start=now)
+        return
+    deciding = _deciding_tasks(stage, decided, outcome)
+    reasons = [r for t in deciding for r in t.reasons]
+    legal = "; ".join(dict.fromkeys(t.legal_basis for t in deciding if t.legal_basis)) or None
+    await _decide_case(session, instance, outcome, reasons, legal, now)
+
+
+def _deciding_tasks(stage: Stage, decided: list[Task], outcome: str) -> list[Task]:
+    if outcome == "approved":
+        return [t for t in decided if t.department == stage.lead_department]
+    if stage.on_reject == OnReject.LEAD_ARBITRATES:
+        return [t for t in decided if t.department == stage.lead_department]
+    return [t for t in decided if t.outcome == Outcome.REJECT]
+
+
+async def _decide_case(
+    session: AsyncSession, instance: ProcessInstance, outcome: str, reasons: list[str], legal_basis: str | None,
+    now: datetime,
+) -> None:
+    if not await repo.finish_instance(
+        session, instance.id, state=outcome, outcome=outcome, decided_at=now, reasons=reasons,
+        legal_basis=legal_basis,
+    ):
+        return
+    definition = await repo.get_definition(session, instance.item_code, instance.item_version)
+    result = ItemResult.model_validate(definition.result if definition else {})
+    await publish(
+        session, APPLICATION_DECIDED, subject=instance.application_id,
+        data=ApplicationDecided(
+            application_id=instance.application_id, receipt_number=instance.receipt_number,
+            item_code=instance.item_code, item_version=instance.item_version, outcome=outcome, reasons=reasons,
+            legal_basis=legal_basis, decided_at=now, applicant=instance.applicant, department=instance.department,
+            result=result,
+        ),
+    )
+
+
+async def reopen_task(session: AsyncSession, task_id: str, application_id: str) -> Task | None:
+    """The applicant answered a correction request (补正): the task opens again with the working days it had
+    left, and the department decides again. None when there is nothing to reopen (unknown or not paused)."""
+    task = await repo.get_task(session, task_id)
+    if task is None or task.application_id != application_id or task.state != TaskState.AWAITING_CORRECTION:
+        return None
+    now = utcnow()
+    due = resumed_due_at(task.due_at, task.paused_at or now, now, CALENDAR)
+    if not await repo.update_task_if(
+        session, task.id, state=TaskState.AWAITING_CORRECTION,
+        values={"state": TaskState.OPEN, "outcome": None, "decided_at": None, "decided_by": None, "paused_at": None,
+           "due_at": due},
+    ):
+        return None
+    event = await publish(
+        session, TASK_REOPENED, subject=task.id,
+        data=TaskReopened(task_id=task.id, application_id=task.application_id, department=task.department,
+                          reopened_at=now, due_at=due),
+    )
+    await queue_webhook(session, task.department, event, task_id=task.id)
+    return await repo.get_task(session, task.id)
+
+
+SYSTEM_DECIDER = Decider(kind="system", id="workflow", name="逾期视为同意 (deemed approval on timeout)",
+                         department=None)
+
+
+async def deem_overdue(session: AsyncSession, now: datetime) -> int:
+    """Decide overdue tasks of stages whose legal basis deems silence approval, recorded as `deemed`."""
+    count = 0
+    for task in await repo.overdue_deemed_tasks(session, now):
+        try:
+            await decide_task(
+                session, task.id, SYSTEM_DECIDER,
+                DecisionInput(Outcome.APPROVE, ["逾期未作决定，依法视为准予 (deemed approved on timeout)"], None, []),
+                deemed=True,
+            )
+            count += 1
+        except Conflict:
+            continue
+    return count
+
+
+def case_view(instance: ProcessInstance, stages: list[Stage], tasks: list[Task]) -> dict[str, Any]:
+    by_stage: dict[int, list[Task]] = {}
+    for t in tasks:
+        by_stage.setdefault(t.stage_id, []).append(t)
+    return {"instance": instance, "stages": [(s, by_stage.get(s.id, [])) for s in stages]}

@@ -1,0 +1,178 @@
+"""Event payloads the workflow service publishes (source of truth) and the subsets it reads of others'
+(docs/CONTRACTS.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+TASK_ASSIGNED = "yimen.workflow.task.assigned"
+TASK_DECIDED = "yimen.workflow.task.decided"
+TASK_REOPENED = "yimen.workflow.task.reopened"
+STAGE_COMPLETED = "yimen.workflow.stage.completed"
+APPLICATION_DECIDED = "yimen.workflow.application.decided"
+#: Ours, beyond CONTRACTS.md: a decision event from a department system that was refused (the bus has no
+#: status code to answer with).
+DECISION_REFUSED = "yimen.workflow.decision.refused"
+
+ITEM_PUBLISHED = "yimen.catalog.item.published"
+APPLICATION_ACCEPTED = "yimen.intake.application.accepted"
+APPLICATION_CORRECTED = "yimen.intake.application.corrected"
+DEPARTMENT_DECISION = "yimen.department.*.decision"
+
+
+def _as_list(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    return value
+
+
+# ---- consumed ------------------------------------------------------------------------------------------
+
+
+class _Inbound(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ItemResult(_Inbound):
+    type: str = "none"
+    certificate_type: str | None = None
+    name: str | None = None
+
+
+class ItemProcess(_Inbound):
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ItemPublished(_Inbound):
+    code: str
+    version: int
+    name: str
+    department: str
+    process: ItemProcess = Field(default_factory=ItemProcess)
+    result: ItemResult = Field(default_factory=ItemResult)
+    published_at: datetime | None = None
+
+
+class ApplicationAccepted(_Inbound):
+    application_id: str
+    receipt_number: str
+    item_code: str
+    item_version: int
+    item_name: str | None = None
+    department: str | None = None
+    applicant: dict[str, Any] = Field(default_factory=dict)
+    accepted_at: datetime
+
+
+class ApplicationCorrected(_Inbound):
+    application_id: str
+    receipt_number: str | None = None
+    task_id: str
+    corrected_at: datetime | None = None
+
+
+class MissingItem(BaseModel):
+    """One thing the applicant must supply (补正材料)."""
+
+    material_code: str | None = None
+    field: str | None = None
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class DeciderName(_Inbound):
+    name: str | None = None
+
+
+class DepartmentDecision(_Inbound):
+    """`yimen.department.<code>.decision`, published by a department system."""
+
+    task_id: str
+    outcome: Literal["approve", "reject", "request_correction"]
+    reasons: list[str] = Field(default_factory=list)
+    legal_basis: str | None = None
+    missing: list[MissingItem] = Field(default_factory=list)
+    decided_by: DeciderName = Field(default_factory=DeciderName)
+
+    _lists = field_validator("reasons", "missing", mode="before")(_as_list)
+
+
+# ---- published -----------------------------------------------------------------------------------------
+
+
+class DecidedBy(BaseModel):
+    kind: str
+    id: str
+    name: str | None = None
+
+
+class TaskAssigned(BaseModel):
+    task_id: str
+    application_id: str
+    receipt_number: str
+    item_code: str
+    department: str
+    step_key: str
+    step_name: str
+    stage_kind: str
+    lead: bool
+    limit_days: int
+    due_at: datetime
+    assigned_at: datetime
+
+
+class TaskDecided(BaseModel):
+    task_id: str
+    application_id: str
+    receipt_number: str
+    department: str
+    step_key: str
+    outcome: Literal["approve", "reject", "request_correction"]
+    reasons: list[str]
+    legal_basis: str | None
+    missing: list[MissingItem]
+    decided_by: DecidedBy
+    deemed: bool
+    decided_at: datetime
+
+
+class TaskReopened(BaseModel):
+    task_id: str
+    application_id: str
+    department: str
+    reopened_at: datetime
+    due_at: datetime
+
+
+class StageCompleted(BaseModel):
+    application_id: str
+    step_key: str
+    outcome: Literal["approved", "rejected"]
+    completed_at: datetime
+
+
+class ApplicationDecided(BaseModel):
+    application_id: str
+    receipt_number: str
+    item_code: str
+    item_version: int
+    outcome: Literal["approved", "rejected"]
+    reasons: list[str]
+    legal_basis: str | None
+    decided_at: datetime
+    applicant: dict[str, Any]
+    department: str
+    result: ItemResult
+
+
+class DecisionRefused(BaseModel):
+    task_id: str
+    department: str
+    status: int
+    reason: str
+    event_id: str
+    refused_at: datetime

@@ -1,0 +1,278 @@
+"""Queries of the workflow service: the only place that talks SQL. Functions flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.workflow.store.tables import (
+    DepartmentWebhook,
+    ProcessDefinition,
+    ProcessInstance,
+    Stage,
+    Task,
+    WebhookAttempt,
+    WebhookDelivery,
+)
+from shared.messaging import insert_ignore
+
+# ---- definitions and cases ------------------------------------------------------------------------------
+
+
+async def save_definition(session: AsyncSession, **values: Any) -> bool:
+    """Keep one item version's process; a version already held is left as it was (versions are immutable)."""
+    res = await session.execute(insert_ignore(session, ProcessDefinition.__table__).values(**values))
+    return bool(res.rowcount)
+
+
+async def get_definition(session: AsyncSession, item_code: str, item_version: int) -> ProcessDefinition | None:
+    q = select(ProcessDefinition).where(
+        ProcessDefinition.item_code == item_code, ProcessDefinition.item_version == item_version
+    )
+    return (await session.execute(q)).scalar_one_or_none()
+
+
+async def create_instance(session: AsyncSession, **values: Any) -> ProcessInstance | None:
+    """Insert the case unless it exists (a second accepted event or a second replica): None then."""
+    res = await session.execute(insert_ignore(session, ProcessInstance.__table__).values(**values))
+    if not res.rowcount:
+        return None
+    return await get_instance(session, values["application_id"])
+
+
+async def get_instance(session: AsyncSession, application_id: str) -> ProcessInstance | None:
+    q = select(ProcessInstance).where(ProcessInstance.application_id == application_id)
+    return (await session.execute(q.execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+async def get_instance_by_id(session: AsyncSession, instance_id: int) -> ProcessInstance:
+    q = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+    return (await session.execute(q.execution_options(populate_existing=True))).scalar_one()
+
+
+async def finish_instance(session: AsyncSession, instance_id: int, **values: Any) -> bool:
+    res = await session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == instance_id, ProcessInstance.decided_at.is_(None))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(res.rowcount)
+
+
+async def advance_instance(session: AsyncSession, instance_id: int, step_index: int) -> None:
+    await session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == instance_id)
+        .values(current_step=step_index)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# ---- stages and tasks -----------------------------------------------------------------------------------
+
+
+async def add(session: AsyncSession, row: Any) -> Any:
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def stages_of(session: AsyncSession, instance_id: int) -> list[Stage]:
+    q = select(Stage).where(Stage.instance_id == instance_id).order_by(Stage.step_index)
+    return list((await session.execute(q.execution_options(populate_existing=True))).scalars())
+
+
+async def tasks_of_instance(session: AsyncSession, instance_id: int) -> list[Task]:
+    q = select(Task).where(Task.instance_id == instance_id).order_by(Task.seq)
+    return list((await session.execute(q.execution_options(populate_existing=True))).scalars())
+
+
+async def tasks_of_stage(session: AsyncSession, stage_id: int) -> list[Task]:
+    q = select(Task).where(Task.stage_id == stage_id).order_by(Task.seq)
+    return list((await session.execute(q.execution_options(populate_existing=True))).scalars())
+
+
+async def get_task(session: AsyncSession, task_id: str) -> Task | None:
+    q = select(Task).where(Task.id == task_id)
+    return (await session.execute(q.execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+async def update_task_if(session: AsyncSession, task_id: str, *, state: str, values: dict[str, Any]) -> bool:
+    """Change a task only if it is still in `state`: the guard that makes one decision per task even when
+    two arrive at once."""
+    res = await session.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.state == state)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(res.rowcount)
+
+
+async def count_decision(session: AsyncSession, stage_id: int) -> Stage:
+    """Add one final decision to the stage and return it fresh. The UPDATE takes the stage row's lock, so
+    concurrent decisions of one stage are counted one after the other and the last one sees them all."""
+    await session.execute(
+        update(Stage)
+        .where(Stage.id == stage_id)
+        .values(decided=Stage.decided + 1)
+        .execution_options(synchronize_session=False)
+    )
+    q = select(Stage).where(Stage.id == stage_id).execution_options(populate_existing=True)
+    return (await session.execute(q)).scalar_one()
+
+
+async def complete_stage(session: AsyncSession, stage_id: int, *, outcome: str, at: datetime) -> bool:
+    """Set `completed_at` once: True only for the transaction that did it."""
+    res = await session.execute(
+        update(Stage)
+        .where(Stage.id == stage_id, Stage.completed_at.is_(None))
+        .values(completed_at=at, outcome=outcome)
+        .execution_options(synchronize_session=False)
+    )
+    return res.rowcount == 1
+
+
+async def get_stage(session: AsyncSession, stage_id: int) -> Stage:
+    q = select(Stage).where(Stage.id == stage_id).execution_options(populate_existing=True)
+    return (await session.execute(q)).scalar_one()
+
+
+def task_list_query(*, department: str | None, state: str | None, item_code: str | None) -> Select[Any]:
+    q = select(Task)
+    if department:
+        q = q.where(Task.department == department)
+    if state:
+        q = q.where(Task.state == state)
+    if item_code:
+        q = q.where(Task.item_code == item_code)
+    return q
+
+
+async def overdue_deemed_tasks(session: AsyncSession, now: datetime, limit: int = 100) -> list[Task]:
+    q = (
+        select(Task)
+        .join(Stage, Stage.id == Task.stage_id)
+        .where(Task.state == "open", Task.due_at < now, Stage.deemed_approval_on_timeout.is_(True))
+        .order_by(Task.due_at)
+        .limit(limit)
+    )
+    return list((await session.execute(q)).scalars())
+
+
+# ---- webhooks -------------------------------------------------------------------------------------------
+
+
+async def get_webhook(session: AsyncSession, department: str) -> DepartmentWebhook | None:
+    q = select(DepartmentWebhook).where(DepartmentWebhook.department == department)
+    return (await session.execute(q.execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+async def save_webhook(session: AsyncSession, **values: Any) -> DepartmentWebhook:
+    existing = await get_webhook(session, values["department"])
+    if existing is None:
+        return await add(session, DepartmentWebhook(**values))
+    for k, v in values.items():
+        setattr(existing, k, v)
+    await session.flush()
+    return existing
+
+
+async def add_delivery(session: AsyncSession, **values: Any) -> None:
+    await session.execute(insert_ignore(session, WebhookDelivery.__table__).values(**values))
+
+
+async def due_deliveries(session: AsyncSession, now: datetime, limit: int = 20) -> list[WebhookDelivery]:
+    q = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+    )
+    return list((await session.execute(q)).scalars())
+
+
+async def claim_delivery(session: AsyncSession, delivery_id: int, seen_next: datetime, lease: timedelta,
+                         now: datetime) -> bool:
+    """Push the next attempt past the lease, only if nobody else did: the claim that keeps two replicas from
+    sending the same delivery at once."""
+    res = await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.state == "pending",
+            WebhookDelivery.next_attempt_at == seen_next,
+        )
+        .values(next_attempt_at=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return res.rowcount == 1
+
+
+async def update_delivery(session: AsyncSession, delivery_id: int, **values: Any) -> None:
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def get_delivery(session: AsyncSession, delivery_id: int) -> WebhookDelivery:
+    q = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+    return (await session.execute(q.execution_options(populate_existing=True))).scalar_one()
+
+
+def delivery_list_query(department: str, state: str | None) -> Select[Any]:
+    q = select(WebhookDelivery).where(WebhookDelivery.department == department)
+    if state:
+        q = q.where(WebhookDelivery.state == state)
+    return q
+
+
+async def attempts_of(session: AsyncSession, delivery_ids: Sequence[int]) -> dict[int, list[WebhookAttempt]]:
+    if not delivery_ids:
+        return {}
+    q = select(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(delivery_ids)).order_by(WebhookAttempt.id)
+    out: dict[int, list[WebhookAttempt]] = {i: [] for i in delivery_ids}
+    for a in (await session.execute(q)).scalars():
+        out[a.delivery_id].append(a)
+    return out
+
+
+async def replay_deliveries(session: AsyncSession, department: str, *, since: datetime | None,
+                            now: datetime) -> int:
+    """Queue again what was missed (endpoint absent or disabled) or given up on."""
+    q = update(WebhookDelivery).where(
+        WebhookDelivery.department == department,
+        or_(WebhookDelivery.state == "missed", WebhookDelivery.state == "failed"),
+    )
+    if since is not None:
+        q = q.where(WebhookDelivery.created_at >= since)
+    res = await session.execute(
+        q.values(state="pending", attempts=0, next_attempt_at=now).execution_options(synchronize_session=False)
+    )
+    return res.rowcount or 0
+
+
+async def miss_pending(session: AsyncSession, department: str) -> int:
+    """A disabled endpoint gets nothing: what was waiting becomes `missed` (replayable once re-enabled)."""
+    res = await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.department == department, WebhookDelivery.state == "pending")
+        .values(state="missed")
+        .execution_options(synchronize_session=False)
+    )
+    return res.rowcount or 0
+
+
+async def pending_count(session: AsyncSession, department: str) -> int:
+    q = select(func.count()).select_from(WebhookDelivery).where(
+        WebhookDelivery.department == department, WebhookDelivery.state == "pending"
+    )
+    return int((await session.execute(q)).scalar_one())

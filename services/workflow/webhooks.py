@@ -1,0 +1,136 @@
+"""Department webhooks (Standard Webhooks): endpoint checks against SSRF, signing, and the dispatcher that
+delivers queued deliveries with exponential backoff and records every attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import logging
+import secrets
+import socket
+import time
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import httpx
+from standardwebhooks import Webhook
+
+from services.workflow.config import WorkflowConfig
+from services.workflow.domain.process import next_retry_delay
+from services.workflow.store import repository as repo
+from services.workflow.store.tables import WebhookAttempt, WebhookDelivery
+from shared.errors import invalid
+from shared.service import ServiceContext
+from shared.types import utcnow
+
+log = logging.getLogger("yimen.workflow.webhooks")
+
+#: How long a claimed delivery is reserved for the replica sending it.
+LEASE = timedelta(seconds=60)
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
+                or ip.is_unspecified)
+
+
+async def check_endpoint(url: str, *, allow_private: bool) -> None:
+    """Refuse URLs a department must not make us call: not http(s), or resolving to a private, loopback or
+    link-local address (SSRF into our own network), unless the deployment allows private addresses."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise invalid("body.url", "http_url", "The webhook URL must be an absolute http(s) URL.")
+    if allow_private:
+        return
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443,
+                                                              type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise invalid("body.url", "resolvable", f"The host {parts.hostname} does not resolve.") from exc
+    if not infos or not all(_is_public(str(info[4][0])) for info in infos):
+        raise invalid("body.url", "public_address",
+                      "The webhook URL resolves to a private, loopback or link-local address.")
+
+
+def signed_headers(secret: str, msg_id: str, body: str) -> dict[str, str]:
+    now = utcnow()
+    return {
+        "content-type": "application/cloudevents+json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, now, body),
+    }
+
+
+async def deliver_due(ctx: ServiceContext, config: WorkflowConfig, client: httpx.AsyncClient) -> int:
+    """Send every due delivery once; returns how many were attempted."""
+    now = utcnow()
+    async with ctx.db.transaction() as s:
+        due = await repo.due_deliveries(s, now)
+    sent = 0
+    for d in due:
+        async with ctx.db.transaction() as s:
+            if not await repo.claim_delivery(s, d.id, d.next_attempt_at, LEASE, now):
+                continue
+            hook = await repo.get_webhook(s, d.department)
+            if hook is None or not hook.enabled:
+                await repo.update_delivery(s, d.id, state="missed")
+                continue
+            url, secret = hook.url, hook.secret
+        await _attempt(ctx, config, client, d, url, secret)
+        sent += 1
+    return sent
+
+
+async def _attempt(ctx: ServiceContext, config: WorkflowConfig, client: httpx.AsyncClient, d: WebhookDelivery,
+                   url: str, secret: str) -> None:
+    status: int | None = None
+    error: str | None = None
+    started = time.monotonic()
+    try:
+        # webhook-id is the event id: the same on every retry, so the receiver can drop duplicates.
+        r = await client.post(url, content=d.payload.encode(), headers=signed_headers(secret, d.event_id, d.payload),
+                              timeout=config.webhook_timeout_seconds, follow_redirects=False)
+        status = r.status_code
+        if not 200 <= status < 300:
+            error = f"HTTP {status}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    duration = int((time.monotonic() - started) * 1000)
+    now = utcnow()
+    async with ctx.db.transaction() as s:
+        await repo.add(s, WebhookAttempt(delivery_id=d.id, attempted_at=now, url=url, status_code=status,
+                                         error=error, duration_ms=duration))
+        current = await repo.get_delivery(s, d.id)
+        attempts = current.attempts + 1
+        if error is None:
+            await repo.update_delivery(s, d.id, state="delivered", attempts=attempts, delivered_at=now,
+                                       last_status=status, last_error=None)
+        elif attempts >= config.webhook_max_attempts:
+            await repo.update_delivery(s, d.id, state="failed", attempts=attempts, last_status=status,
+                                       last_error=error)
+        else:
+            delay = next_retry_delay(attempts, config.webhook_backoff_seconds, config.webhook_backoff_max_seconds)
+            await repo.update_delivery(s, d.id, attempts=attempts, last_status=status, last_error=error,
+                                       next_attempt_at=now + delay)
+
+
+async def dispatcher(ctx: ServiceContext) -> None:
+    """Background job: deliver queued webhooks until the service stops."""
+    config: WorkflowConfig = ctx.extras["config"]
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                if await deliver_due(ctx, config, client):
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("webhook dispatcher: %r; retrying", exc)
+            await asyncio.sleep(config.webhook_poll_seconds)
