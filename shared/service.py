@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -196,4 +197,5 @@ def run(spec_factory: Callable[[], FastAPI], name: str) -> None:
 
     settings = load_service_settings(name)
     configure_logging(settings.platform.log_level, settings.platform.log_json)
-    uvicorn.run(spec_factory(), host="127.0.0.1", port=settings.port, log_config=None, access_log=False)
+    host = os.environ.get("YIMEN_HOST", "127.0.0.1")  # 0.0.0.0 in containers
+    uvicorn.run(spec_factory(), host=host, port=settings.port, log_config=None, access_log=False)

