@@ -1,19 +1,52 @@
-"""Wiring of the identity service: its routers, tables, consumers and background jobs."""
+"""Wiring of the identity service: its routers, tables, consumers and start-up work.
+
+Identity verifies tokens presented to its own routes against its own key table (no HTTP round trip to
+itself). When a `jwks_fetcher` is passed (single-service tests), its keys are trusted as well."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI
 
 from services.identity.api.routes import router
+from services.identity.bootstrap import bootstrap_admin, ensure_signing_key
+from services.identity.config import IdentitySettings
 from services.identity.events.handlers import CONSUMERS
+from services.identity.runtime import IdentityRuntime
 from services.identity.store.tables import Base, messaging
-from shared.service import ServiceSpec, create_service_app
+from shared.auth import JwksFetcher
+from shared.service import ServiceContext, ServiceSpec, create_service_app
 from shared.settings import ServiceSettings
+from shared.types import utcnow
+
+DESCRIPTION = """People, organisations, accounts, tokens (JWT + JWKS), staff roles, department system clients and
+delegation (委托代办).
+
+**Tokens every service trusts.** `POST /identity/v1/token` issues EdDSA (Ed25519) JWTs valid 15 minutes, with
+header `kid`; verify them with the keys at `GET /identity/v1/.well-known/jwks.json` (shared `JWKSVerifier`).
+
+| claim | meaning |
+|---|---|
+| `iss`, `aud` | `yimen-identity`, `yimen` |
+| `exp`, `iat`, `jti` | expiry, issue time, token id |
+| `sub` | account id (person, staff member, or department client id) |
+| `kind` | `person`, `staff`, `department_system` |
+| `roles` | `citizen`; `org_agent` (acting for an organisation); staff roles; `department_system` |
+| `name` | display name |
+| `hid` | persons: the citizen ID number (never log it) |
+| `dept`, `point` | staff: department and service point codes; department systems: `dept` |
+| `org` | credit code of the organisation an agent acts for |
+| `act` | under a delegation: `{sub, kind, hid, delegation, items}` of the principal |
+
+ID and phone numbers are masked in every response except to the person themself (`GET /me`); window clerks see
+a looked-up person's phone number. Every look-up of a person by staff is audited.
+"""
 
 SPEC = ServiceSpec(
     name="identity",
     title="Yimen identity",
-    description="""People, organisations, accounts, tokens (JWT + JWKS), staff roles, department system clients and delegation (委托代办).""",
+    description=DESCRIPTION,
     metadata=Base.metadata,
     messaging=messaging,
     routers=[router],
@@ -21,5 +54,27 @@ SPEC = ServiceSpec(
 )
 
 
-def create_app(settings: ServiceSettings | None = None, **kwargs: object) -> FastAPI:
-    return create_service_app(SPEC, settings, **kwargs)  # type: ignore[arg-type]
+def create_app(settings: ServiceSettings | None = None, *, identity: IdentitySettings | None = None,
+               **kwargs: Any) -> FastAPI:
+    runtime = IdentityRuntime.build(identity or IdentitySettings())
+    extra_fetcher: JwksFetcher | None = kwargs.pop("jwks_fetcher", None)
+    holder: dict[str, FastAPI] = {}
+
+    async def own_jwks() -> dict[str, Any]:
+        async with holder["app"].state.db.transaction() as session:
+            keys = (await runtime.keyring.jwks(session, utcnow()))["keys"]
+        if extra_fetcher is not None:
+            keys = keys + (await extra_fetcher())["keys"]
+        return {"keys": keys}
+
+    async def signing_key(ctx: ServiceContext) -> None:
+        await ensure_signing_key(ctx.db, runtime)
+
+    async def first_admin(ctx: ServiceContext) -> None:
+        await bootstrap_admin(ctx.db, runtime)
+
+    spec = ServiceSpec(**{**SPEC.__dict__, "on_startup": [signing_key, first_admin]})
+    app = create_service_app(spec, settings, jwks_fetcher=own_jwks, **kwargs)
+    app.state.identity = runtime
+    holder["app"] = app
+    return app

@@ -1,15 +1,15 @@
 """messaging tables
 
 Revision ID: 30a05382db4c
-Revises: 
+Revises:
 Create Date: 2026-11-26 10:02:55.729018
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import shared.types
 
+import shared.types
 
 revision: str = '30a05382db4c'
 down_revision: str | None = None

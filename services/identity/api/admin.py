@@ -1,0 +1,106 @@
+"""Staff accounts and department system clients (admin only)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity.api.common import check_new_password
+from services.identity.api.schemas import (
+    DepartmentClientCreate,
+    DepartmentClientCredentials,
+    StaffCreate,
+    StaffRead,
+)
+from services.identity.domain.tokens import new_secret, secret_digest
+from services.identity.runtime import RuntimeDep
+from services.identity.store import accounts, people
+from services.identity.store.tables import DepartmentClient, Staff
+from shared.auth import ADMIN, WINDOW_CLERK, Principal, require_roles
+from shared.db import SessionDep
+from shared.errors import Conflict, NotFound, invalid, problem_responses
+from shared.types import utcnow
+
+router = APIRouter(tags=["staff and department systems"])
+
+
+async def check_department(session: AsyncSession, field: str, code: str | None) -> None:
+    """Codes are checked against catalog's departments once catalog has announced any; before that, any code
+    is accepted (catalog may start later than identity)."""
+    if code and await accounts.known_departments(session) and await accounts.department(session, code) is None:
+        raise invalid(field, "unknown_department", f"{code} is not a department catalog knows.")
+
+
+def staff_read(staff: Staff) -> StaffRead:
+    return StaffRead(id=staff.id, username=staff.username, name=staff.name, roles=list(staff.roles),
+                     department=staff.department, service_point=staff.service_point, created_at=staff.created_at)
+
+
+async def create_staff_account(session: AsyncSession, rt: RuntimeDep, body: StaffCreate) -> Staff:
+    """Shared by the route, the start-up admin and the CLI."""
+    check_new_password("body.password", body.password)
+    if WINDOW_CLERK in body.roles and not body.service_point:
+        raise invalid("body.service_point", "required", "A window clerk works at a service point.")
+    await check_department(session, "body.department", body.department)
+    staff = Staff(
+        id=uuid.uuid4().hex, username=body.username.lower(), name=body.name.strip(), roles=sorted(set(body.roles)),
+        department=body.department, service_point=body.service_point, password_hash=rt.passwords.hash(body.password),
+        created_at=utcnow(),
+    )
+    try:
+        await people.add_unique(session, staff)
+    except people.Duplicate:
+        raise Conflict(f"The login name {staff.username} is taken.", slug="staff-exists") from None
+    return staff
+
+
+@router.post(
+    "/staff", status_code=201, response_model=StaffRead, summary="Create a staff account (admin)",
+    description="Roles: window_clerk (综合窗口, needs `service_point`), department_reviewer, supervisor, admin, "
+    "catalog_editor. Staff tokens carry `kind=staff`, `dept`, `point`.",
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_staff(body: StaffCreate, session: SessionDep, rt: RuntimeDep,
+                       principal: Principal = require_roles(ADMIN)) -> StaffRead:
+    return staff_read(await create_staff_account(session, rt, body))
+
+
+@router.post(
+    "/department-clients", status_code=201, response_model=DepartmentClientCredentials,
+    summary="Register a department system (OAuth2 client credentials, admin)",
+    description="The secret is shown once and only its hash is kept. Tokens from the `client_credentials` grant "
+    "carry `kind=department_system`, `roles=[department_system]`, `dept`.",
+    responses=problem_responses(401, 403, 422),
+)
+async def create_department_client(body: DepartmentClientCreate, session: SessionDep,
+                                   principal: Principal = require_roles(ADMIN)) -> DepartmentClientCredentials:
+    await check_department(session, "body.department", body.department)
+    now = utcnow()
+    secret = new_secret()
+    client = DepartmentClient(
+        client_id=f"{body.department.lower()}-{secrets.token_hex(6)}", department=body.department,
+        name=body.name.strip(), secret_hash=secret_digest(secret), created_at=now, secret_rotated_at=now,
+    )
+    await people.add_unique(session, client)
+    return DepartmentClientCredentials(client_id=client.client_id, client_secret=secret, department=client.department,
+                                       name=client.name, created_at=now)
+
+
+@router.post(
+    "/department-clients/{client_id}/secret", response_model=DepartmentClientCredentials,
+    summary="Rotate a department system's secret (admin)",
+    description="The old secret stops working at once; tokens already issued run out within 15 minutes.",
+    responses=problem_responses(401, 403, 404),
+)
+async def rotate_client_secret(client_id: str, session: SessionDep,
+                               principal: Principal = require_roles(ADMIN)) -> DepartmentClientCredentials:
+    client = await accounts.client_by_id(session, client_id)
+    if client is None:
+        raise NotFound(f"No department client {client_id}.")
+    secret = new_secret()
+    client.secret_hash, client.secret_rotated_at = secret_digest(secret), utcnow()
+    return DepartmentClientCredentials(client_id=client.client_id, client_secret=secret, department=client.department,
+                                       name=client.name, created_at=client.created_at)

@@ -1,0 +1,57 @@
+"""The caller's own account (`GET /me`) and who looked them up."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.identity.api.orgs import acting_person, org_read
+from services.identity.api.schemas import LookupAuditRead, MeRead
+from services.identity.store import accounts, people
+from shared.auth import CurrentPrincipal
+from shared.db import SessionDep
+from shared.errors import NotFound, problem_responses
+
+router = APIRouter(tags=["me"])
+
+
+@router.get(
+    "/me", response_model=MeRead, summary="Who am I",
+    description="A person sees their own ID and phone numbers unmasked (the numbers are theirs; this is the only "
+    "route that returns them in full), with the organisations they may act for and the `act` of the token. "
+    "Staff see their roles, department and service point; department systems their department.",
+    responses=problem_responses(401, 404),
+)
+async def me(session: SessionDep, principal: CurrentPrincipal) -> MeRead:
+    acting = None
+    if principal.acting_for is not None:
+        acting = {"kind": principal.acting_for.kind, "id": principal.acting_for.subject,
+                  "delegation": principal.acting_for.delegation}
+    if principal.kind == "person":
+        person = await people.person_by_id(session, principal.subject)
+        if person is None:
+            raise NotFound("The account behind this token no longer exists.")
+        orgs = [org_read(o, cap) for o, cap in await people.organisations_of(session, person.id)]
+        return MeRead(id=person.id, kind="person", name=person.name, roles=sorted(principal.roles),
+                      id_number=person.id_number, phone=person.phone, birth_date=person.birth_date, sex=person.sex,
+                      organisations=orgs, acting_for=acting)
+    if principal.kind == "staff":
+        staff = await accounts.staff_by_id(session, principal.subject)
+        if staff is None:
+            raise NotFound("The account behind this token no longer exists.")
+        return MeRead(id=staff.id, kind="staff", name=staff.name, roles=list(staff.roles), username=staff.username,
+                      department=staff.department, service_point=staff.service_point)
+    client = await accounts.client_by_id(session, principal.subject)
+    if client is None:
+        raise NotFound("The account behind this token no longer exists.")
+    return MeRead(id=client.client_id, kind="department_system", name=client.name, roles=sorted(principal.roles),
+                  department=client.department)
+
+
+@router.get(
+    "/me/lookups", response_model=list[LookupAuditRead], summary="Which staff looked me up, when and why",
+    responses=problem_responses(401, 403),
+)
+async def my_lookups(session: SessionDep, principal: CurrentPrincipal) -> list[LookupAuditRead]:
+    person = await acting_person(session, principal)
+    return [LookupAuditRead(staff_id=r.staff_id, staff_roles=list(r.staff_roles), service_point=r.service_point,
+                            reason=r.reason, assisted=r.assisted, at=r.at) for r in await people.lookups_of(session, person.id)]

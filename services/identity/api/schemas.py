@@ -1,0 +1,190 @@
+"""Request and response models of the identity API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PersonCreate(BaseModel):
+    """Register a natural person. Birth date and sex are derived from the ID number, never asked."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"name": "李明", "id_number": "445381199001011230", "phone": "13812345678", "password": "s3cret-pass"}
+    ]})
+
+    name: str = Field(min_length=1, max_length=100, description="Name as on the ID card.")
+    id_number: str = Field(max_length=64, description="Citizen ID number (GB 11643). Whitespace, full-width "
+                           "digits and a lower-case x are normalised.")
+    phone: str = Field(max_length=32, description="Mainland mobile number.")
+    password: str = Field(max_length=1024, description="8-128 characters, not only digits or only letters.")
+
+
+class PersonRead(BaseModel):
+    id: str
+    name: str
+    id_number: str = Field(description="Masked (`4453**********1230`) except to the person themself.")
+    phone: str = Field(description="Masked (`138****5678`) except to the person themself and window clerks.")
+    birth_date: date
+    sex: Literal["male", "female"]
+    registered_at: datetime
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    refresh_token: str | None = Field(default=None, description="Absent for client_credentials.")
+
+
+class RefreshTokenBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"refresh_token": "…"}]})
+
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"current_password": "s3cret-pass", "new_password": "n3w-secret-pass"}
+    ]})
+
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+class StaffCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "username": "clerk.chen", "name": "陈晓", "password": "window-2026", "roles": ["window_clerk"],
+        "department": "LD-ZSJ", "service_point": "LD-CENTRE",
+    }]})
+
+    username: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9._-]{2,39}$", description="Login name; starts with a "
+                          "letter so it never looks like an ID number. Stored lower-case.")
+    name: str = Field(min_length=1, max_length=100)
+    password: str = Field(max_length=1024)
+    roles: list[Literal["window_clerk", "department_reviewer", "supervisor", "admin", "catalog_editor"]] = Field(
+        min_length=1)
+    department: str | None = Field(default=None, pattern=r"^[A-Z0-9-]{2,40}$", description="Department code.")
+    service_point: str | None = Field(default=None, pattern=r"^[A-Z0-9-]{2,40}$", description="Service point "
+                                      "code; required for window clerks.")
+
+
+class StaffRead(BaseModel):
+    id: str
+    username: str
+    name: str
+    roles: list[str]
+    department: str | None
+    service_point: str | None
+    created_at: datetime
+
+
+class DepartmentClientCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"department": "LD-SCJGJ", "name": "市场监管审批系统"}]})
+
+    department: str = Field(pattern=r"^[A-Z0-9-]{2,40}$")
+    name: str = Field(min_length=1, max_length=100)
+
+
+class DepartmentClientCredentials(BaseModel):
+    client_id: str
+    client_secret: str = Field(description="Shown only in this response; only its hash is kept.")
+    department: str
+    name: str
+    created_at: datetime
+
+
+class OrganisationCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "罗定市一味餐饮店", "credit_code": "92445381MA4W000001",
+        "legal_representative_id_number": "445381199001011230",
+    }]})
+
+    name: str = Field(min_length=1, max_length=200)
+    credit_code: str = Field(max_length=64, description="Unified social credit code (GB 32100).")
+    legal_representative_id_number: str = Field(max_length=64, description="Must be a registered person, and "
+                                                "the caller.")
+
+
+class OrganisationRead(BaseModel):
+    id: str
+    name: str
+    credit_code: str
+    legal_representative_id: str
+    registered_at: datetime
+    capacity: Literal["legal_representative", "agent"] | None = None
+
+
+class AgentAppoint(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id_number": "445381199202022227"}]})
+
+    id_number: str = Field(max_length=64, description="The agent's citizen ID number (a registered person).")
+
+
+class AgentRead(BaseModel):
+    person_id: str
+    name: str
+    id_number: str = Field(description="Masked.")
+    appointed_at: datetime
+
+
+class DelegationCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "agent_id_number": "445381199202022227", "items": ["11441781MB0000001A3XK001"],
+        "valid_until": "2027-06-30T23:59:59+08:00", "organisation": None,
+    }]})
+
+    agent_id_number: str = Field(max_length=64, description="Who may act (a registered person).")
+    items: list[str] | None = Field(default=None, max_length=200, description="Item codes; null for all items.")
+    valid_until: datetime = Field(description="With an offset; must be in the future.")
+    organisation: str | None = Field(default=None, max_length=64, description="Credit code when the "
+                                     "organisation (by its legal representative) is the principal.")
+
+
+class PrincipalOut(BaseModel):
+    kind: Literal["person", "organisation"]
+    id: str
+
+
+class DelegationRead(BaseModel):
+    id: str
+    principal: PrincipalOut
+    agent_id: str
+    items: list[str] | None
+    valid_until: datetime
+    granted_at: datetime
+    revoked_at: datetime | None
+
+
+class MeRead(BaseModel):
+    """The caller's own account. A person sees their own ID and phone numbers unmasked (they are theirs)."""
+
+    id: str
+    kind: Literal["person", "staff", "department_system"]
+    name: str
+    roles: list[str]
+    id_number: str | None = None
+    phone: str | None = None
+    birth_date: date | None = None
+    sex: str | None = None
+    username: str | None = None
+    department: str | None = None
+    service_point: str | None = None
+    organisations: list[OrganisationRead] = []
+    acting_for: dict[str, object] | None = None
+
+
+class LookupRead(BaseModel):
+    person: PersonRead
+    assisted: bool = Field(description="Recorded as a window-assisted act.")
+
+
+class LookupAuditRead(BaseModel):
+    staff_id: str
+    staff_roles: list[str]
+    service_point: str | None
+    reason: str
+    assisted: bool
+    at: datetime

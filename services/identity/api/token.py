@@ -1,0 +1,165 @@
+"""Login and tokens: the OAuth2 token endpoint, logout, password change, the JWKS and key rotation."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.identity.api import token_flow
+from services.identity.api.common import check_new_password
+from services.identity.api.schemas import PasswordChange, RefreshTokenBody, TokenResponse
+from services.identity.domain.tokens import secret_digest
+from services.identity.runtime import RuntimeDep
+from services.identity.store import accounts, people
+from shared.auth import ADMIN, CurrentPrincipal, Principal, require_roles
+from shared.db import SessionDep
+from shared.errors import BadRequest, Forbidden, NotFound, Problem, problem_response, problem_responses
+from shared.types import utcnow
+
+router = APIRouter(tags=["tokens"])
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _basic_credentials(authorization: str | None) -> tuple[str | None, str | None]:
+    if not authorization or not authorization.lower().startswith("basic "):
+        return None, None
+    try:
+        raw = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+        client_id, _, secret = raw.partition(":")
+        return client_id, secret
+    except Exception:
+        raise token_flow.InvalidClient("Malformed HTTP Basic credentials.") from None
+
+
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    summary="OAuth2 token endpoint",
+    description="""Form-encoded (RFC 6749). Grants:
+
+* `password`: `username` = citizen ID number (persons) or login name (staff), `password`; optional
+  `organisation` (credit code: the person must be its legal representative or an appointed agent → roles
+  `[org_agent]`, claim `org`) or `delegation` (a delegation id granted to this person → claim `act`).
+  Five failed attempts lock the username for 15 minutes: 429 `account-locked` with `retry_after` seconds.
+* `refresh_token`: rotates the refresh token; presenting a used or revoked one revokes the whole login.
+* `client_credentials`: department systems, `client_id`/`client_secret` as form fields or HTTP Basic.
+
+Access tokens are EdDSA (Ed25519) JWTs, 15 minutes, header `kid`, verifiable with
+`/identity/v1/.well-known/jwks.json`. Claims: `iss`=`yimen-identity`, `aud`=`yimen`, `exp`, `iat`, `jti`,
+`sub` (account id), `kind` (`person`|`staff`|`department_system`), `roles`, `name`, and where relevant `hid`
+(the person's ID number), `dept`, `point`, `org`, `act` (`{sub, kind, hid, delegation, items}`).""",
+    responses=problem_responses(400, 401, 403, 422, 429),
+)
+async def token(
+    session: SessionDep,
+    rt: RuntimeDep,
+    grant_type: Annotated[str, Form(description="`password`, `refresh_token` or `client_credentials`.")],
+    username: Annotated[str | None, Form(max_length=64)] = None,
+    password: Annotated[str | None, Form(max_length=1024)] = None,
+    refresh_token: Annotated[str | None, Form(max_length=200)] = None,
+    client_id: Annotated[str | None, Form(max_length=64)] = None,
+    client_secret: Annotated[str | None, Form(max_length=200)] = None,
+    organisation: Annotated[str | None, Form(max_length=64, description="Credit code to act for.")] = None,
+    delegation: Annotated[str | None, Form(max_length=64, description="Delegation id to act under.")] = None,
+    scope: Annotated[str | None, Form(max_length=500, description="Ignored: roles decide.")] = None,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> JSONResponse:
+    now = utcnow()
+    result: token_flow.IssuedTokens | Problem
+    if grant_type == "password":
+        if not username or password is None:
+            raise BadRequest("username and password are required.", slug="invalid-request", error="invalid_request")
+        result = await token_flow.password_grant(
+            session, rt, username=username, password=password, organisation=organisation or None,
+            delegation=delegation or None, now=now)
+    elif grant_type == "refresh_token":
+        if not refresh_token:
+            raise BadRequest("refresh_token is required.", slug="invalid-request", error="invalid_request")
+        result = await token_flow.refresh_grant(session, rt, token=refresh_token, now=now)
+    elif grant_type == "client_credentials":
+        basic_id, basic_secret = _basic_credentials(authorization)
+        result = await token_flow.client_credentials_grant(
+            session, rt, client_id=client_id or basic_id, client_secret=client_secret or basic_secret, now=now)
+    else:
+        raise BadRequest(f"grant_type {grant_type!r} is not supported.", slug="unsupported-grant-type",
+                         error="unsupported_grant_type")
+    if isinstance(result, Problem):
+        # Returned, not raised: the failure count or the family revocation must commit.
+        return problem_response(result)
+    return JSONResponse(result.body(), headers=_NO_STORE)
+
+
+@router.post(
+    "/logout",
+    status_code=204,
+    summary="Log out: revoke a refresh token and every token rotated from it",
+    description="Always 204 (an unknown token reveals nothing). Access tokens already issued expire on their own "
+    "within 15 minutes.",
+)
+async def logout(body: RefreshTokenBody, session: SessionDep) -> Response:
+    row = await accounts.refresh_by_hash(session, secret_digest(body.refresh_token))
+    if row is not None:
+        await accounts.revoke_family(session, row.family_id, utcnow())
+    return Response(status_code=204)
+
+
+@router.post(
+    "/me/password",
+    status_code=204,
+    summary="Change one's password (revokes every refresh token of the account)",
+    responses=problem_responses(401, 403, 422),
+)
+async def change_password(body: PasswordChange, session: SessionDep, rt: RuntimeDep,
+                          principal: CurrentPrincipal) -> Response:
+    now = utcnow()
+    if principal.kind == "person":
+        account = await people.person_by_id(session, principal.subject)
+    elif principal.kind == "staff":
+        account = await accounts.staff_by_id(session, principal.subject)
+    else:
+        raise Forbidden("Department systems have secrets, not passwords: rotate the secret instead.")
+    if account is None:
+        raise NotFound("The account no longer exists.")
+    if not rt.passwords.verify(account.password_hash, body.current_password):
+        raise Forbidden("The current password is wrong.", slug="wrong-password")
+    check_new_password("body.new_password", body.new_password)
+    account.password_hash = rt.passwords.hash(body.new_password)
+    if hasattr(account, "password_changed_at"):
+        account.password_changed_at = now
+    await accounts.revoke_account(session, principal.kind, principal.subject, now)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    summary="Public keys that verify identity's tokens (JWKS)",
+    description="The current key and rotated-out keys until their last token has expired. Cache it; refetch when a "
+    "token names an unknown `kid`.",
+)
+async def jwks(session: SessionDep, request: Request) -> JSONResponse:
+    body = await request.app.state.identity.keyring.jwks(session, utcnow())
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=60"})
+
+
+@router.post(
+    "/keys/rotate",
+    summary="Rotate the signing key (admin)",
+    description="New tokens are signed with a new key at once. The old key stays in the JWKS for the access-token "
+    "lifetime, unless `retire_previous=true` (a compromised key), which withdraws every earlier key now and so "
+    "invalidates their tokens.",
+    responses=problem_responses(401, 403),
+)
+async def rotate_keys(
+    session: SessionDep, rt: RuntimeDep,
+    retire_previous: Annotated[bool, Query(description="Withdraw earlier keys immediately.")] = False,
+    principal: Principal = require_roles(ADMIN),
+) -> dict[str, object]:
+    now = utcnow()
+    await rt.keyring.ensure_key(session, now)
+    row = await rt.keyring.rotate(session, now, keep_old_for=rt.access_ttl + timedelta(minutes=1), retire_previous=retire_previous)
+    return {"kid": row.kid, "created_at": row.created_at.isoformat(), "retired_previous": retire_previous}

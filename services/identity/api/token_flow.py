@@ -1,0 +1,214 @@
+"""The OAuth2 grants behind `POST /token`: who is logging in, under which context (organisation, delegation),
+and the tokens they get. Failures that must be remembered (a failed password, a reused refresh token) are
+*returned* as problems rather than raised, so the request's transaction commits what they changed."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity.domain.delegation import DelegationState
+from services.identity.domain.numbers import NumberInvalid, normalise, parse_credit_code
+from services.identity.domain.tokens import AUDIENCE, ISSUER, TokenSubject, new_secret, secret_digest
+from services.identity.runtime import IdentityRuntime
+from services.identity.store import accounts, people
+from services.identity.store.tables import Person, RefreshToken, Staff
+from shared.auth import CITIZEN, DEPARTMENT_SYSTEM, ORG_AGENT
+from shared.errors import Forbidden, Problem, TooManyRequests, Unauthorized, invalid
+
+
+class InvalidGrant(Problem):
+    """RFC 6749 `invalid_grant`, as problem+json with the OAuth2 `error` member too."""
+
+    status, slug, title = 400, "invalid-grant", "The grant is not valid"
+
+    def __init__(self, detail: str, **kw: Any) -> None:
+        kw.setdefault("error", "invalid_grant")
+        super().__init__(detail, **kw)
+
+
+class InvalidClient(Unauthorized):
+    slug, title = "invalid-client", "Client authentication failed"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, error="invalid_client", headers={"WWW-Authenticate": 'Basic realm="yimen"'})
+
+
+@dataclass
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    refresh_token: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"access_token": self.access_token, "token_type": "Bearer", "expires_in": self.expires_in}
+        if self.refresh_token:
+            out["refresh_token"] = self.refresh_token
+        return out
+
+
+def is_id_number_username(username: str) -> bool:
+    """Persons log in with their ID number, staff with a login name that starts with a letter."""
+    return normalise(username)[:1].isdigit()
+
+
+def login_key(username: str) -> str:
+    return normalise(username) if is_id_number_username(username) else username.strip().lower()
+
+
+def person_subject(person: Person) -> TokenSubject:
+    return TokenSubject(sub=person.id, kind="person", roles=[CITIZEN], name=person.name, hid=person.id_number)
+
+
+def staff_subject(staff: Staff) -> TokenSubject:
+    return TokenSubject(
+        sub=staff.id, kind="staff", roles=list(staff.roles), name=staff.name, dept=staff.department,
+        point=staff.service_point,
+    )
+
+
+async def person_context_subject(
+    session: AsyncSession, person: Person, *, organisation: str | None, delegation: str | None, now: datetime
+) -> TokenSubject:
+    """The person's token subject, acting for an organisation (`org`) or under a delegation (`act`)."""
+    subject = person_subject(person)
+    if organisation and delegation:
+        raise invalid("body.delegation", "exclusive", "Use either organisation or delegation, not both.")
+    if organisation:
+        try:
+            code = parse_credit_code(organisation)
+        except NumberInvalid as exc:
+            raise invalid("body.organisation", exc.rule, exc.message) from None
+        org = await people.organisation_by_credit_code(session, code)
+        if org is None:
+            raise Forbidden("No registered organisation has this credit code.", slug="not-an-agent")
+        if org.legal_representative_id != person.id and await people.active_agent(session, org.id, person.id) is None:
+            raise Forbidden("You are neither the legal representative nor an appointed agent of this organisation.",
+                            slug="not-an-agent")
+        return TokenSubject(sub=person.id, kind="person", roles=[ORG_AGENT], name=person.name, hid=person.id_number,
+                            org=org.credit_code)
+    if delegation:
+        row = await people.delegation_by_id(session, delegation)
+        if row is None:
+            raise Forbidden("No such delegation.", slug="delegation-unusable")
+        why = DelegationState(row.agent_id, row.valid_until, row.revoked_at).unusable_because(
+            agent_id=person.id, now=now)
+        if why:
+            raise Forbidden(why, slug="delegation-unusable")
+        if row.principal_kind == "person":
+            principal = await people.person_by_id(session, row.principal_id)
+            hid = principal.id_number if principal else None
+        else:
+            hid = row.principal_id
+        act = {"sub": row.principal_id, "kind": row.principal_kind, "hid": hid, "delegation": row.id,
+               "items": row.items}
+        return TokenSubject(sub=person.id, kind="person", roles=[CITIZEN], name=person.name, hid=person.id_number,
+                            act=act)
+    return subject
+
+
+async def issue(
+    session: AsyncSession, rt: IdentityRuntime, subject: TokenSubject, *, now: datetime,
+    account_kind: str, context: dict[str, Any] | None, family_id: str | None = None,
+) -> IssuedTokens:
+    key = await rt.keyring.signing_key(session, now)
+    access = key.sign(subject, now=now, ttl=rt.access_ttl, issuer=ISSUER, audience=AUDIENCE)
+    refresh = None
+    if context is not None:
+        refresh = new_secret()
+        await accounts.add_refresh(session, RefreshToken(
+            token_hash=secret_digest(refresh), family_id=family_id or uuid.uuid4().hex, account_kind=account_kind,
+            account_id=subject.sub, context=context, issued_at=now, expires_at=now + rt.refresh_ttl,
+        ))
+    return IssuedTokens(access, int(rt.access_ttl.total_seconds()), refresh)
+
+
+def locked_problem(retry_after: int) -> Problem:
+    return TooManyRequests(
+        f"Too many failed logins: this account is locked for {retry_after} more seconds. 登录失败次数过多，请稍后再试。",
+        slug="account-locked", title="Account temporarily locked", retry_after=retry_after,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def password_grant(
+    session: AsyncSession, rt: IdentityRuntime, *, username: str, password: str, organisation: str | None,
+    delegation: str | None, now: datetime,
+) -> IssuedTokens | Problem:
+    key = login_key(username)
+    state = await accounts.throttle(session, key)
+    if state.locked(now):
+        return locked_problem(state.retry_after(now))
+    account: Person | Staff | None
+    if is_id_number_username(username):
+        account = await people.person_by_id_number(session, key)
+    else:
+        account = await accounts.staff_by_username(session, key)
+    if not rt.passwords.verify(account.password_hash if account else None, password) or account is None:
+        state = state.after_failure(now, threshold=rt.settings.lockout_threshold,
+                                    lock_for=timedelta(minutes=rt.settings.lockout_minutes))
+        await accounts.save_throttle(session, key, state)
+        if state.locked(now):
+            return locked_problem(state.retry_after(now))
+        left = rt.settings.lockout_threshold - state.failures
+        return InvalidGrant(f"Wrong username or password; {left} attempts left before a lock-out.",
+                            attempts_left=left)
+    await accounts.clear_throttle(session, key)
+    if isinstance(account, Staff):
+        if organisation or delegation:
+            raise invalid("body.organisation" if organisation else "body.delegation", "not_for_staff",
+                          "Staff accounts do not act for organisations or under delegations.")
+        return await issue(session, rt, staff_subject(account), now=now, account_kind="staff", context={})
+    subject = await person_context_subject(session, account, organisation=organisation, delegation=delegation, now=now)
+    context = {"organisation": subject.org, "delegation": delegation if subject.act else None}
+    return await issue(session, rt, subject, now=now, account_kind="person", context=context)
+
+
+async def refresh_grant(session: AsyncSession, rt: IdentityRuntime, *, token: str, now: datetime) -> IssuedTokens | Problem:
+    row = await accounts.refresh_by_hash(session, secret_digest(token))
+    if row is None:
+        return InvalidGrant("Unknown refresh token.")
+    if row.used_at is not None or row.revoked_at is not None or not await accounts.mark_refresh_used(session, row.id, now):
+        # A used or revoked token presented again means it leaked: end every session of this login.
+        await accounts.revoke_family(session, row.family_id, now)
+        return InvalidGrant("This refresh token was already used or revoked; every token of this login is now revoked.",
+                            slug="refresh-token-reused")
+    if row.expires_at <= now:
+        return InvalidGrant("The refresh token has expired; log in again.")
+    subject: TokenSubject
+    if row.account_kind == "staff":
+        staff = await accounts.staff_by_id(session, row.account_id)
+        if staff is None:
+            return InvalidGrant("The account no longer exists.")
+        subject = staff_subject(staff)
+    else:
+        person = await people.person_by_id(session, row.account_id)
+        if person is None:
+            return InvalidGrant("The account no longer exists.")
+        try:
+            subject = await person_context_subject(
+                session, person, organisation=row.context.get("organisation"),
+                delegation=row.context.get("delegation"), now=now)
+        except Problem as exc:
+            await accounts.revoke_family(session, row.family_id, now)
+            return exc
+    return await issue(session, rt, subject, now=now, account_kind=row.account_kind, context=row.context,
+                       family_id=row.family_id)
+
+
+async def client_credentials_grant(
+    session: AsyncSession, rt: IdentityRuntime, *, client_id: str | None, client_secret: str | None, now: datetime
+) -> IssuedTokens:
+    if not client_id or not client_secret:
+        raise InvalidClient("client_id and client_secret are required (form fields or HTTP Basic).")
+    client = await accounts.client_by_id(session, client_id)
+    if client is None or not hmac.compare_digest(client.secret_hash, secret_digest(client_secret)):
+        raise InvalidClient("Unknown client or wrong secret.")
+    subject = TokenSubject(sub=client.client_id, kind="department_system", roles=[DEPARTMENT_SYSTEM],
+                           name=client.name, dept=client.department)
+    return await issue(session, rt, subject, now=now, account_kind="department_system", context=None)

@@ -1,0 +1,47 @@
+"""Start-up work: a signing key exists, and the first admin comes from the environment (never a default)."""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+
+from services.identity.api.admin import create_staff_account
+from services.identity.api.schemas import StaffCreate
+from services.identity.runtime import IdentityRuntime
+from services.identity.store import accounts
+from shared.db import Database
+from shared.errors import Problem
+from shared.types import utcnow
+
+log = logging.getLogger("yimen.identity.bootstrap")
+
+
+async def ensure_signing_key(db: Database, rt: IdentityRuntime) -> None:
+    if not rt.settings.key_passphrase:
+        log.warning("YIMEN_IDENTITY_KEY_PASSPHRASE is unset: signing keys are stored unencrypted")
+    async with db.transaction() as session:
+        await rt.keyring.ensure_key(session, utcnow())
+
+
+async def create_admin(db: Database, rt: IdentityRuntime, *, username: str, password: str, name: str = "Administrator",
+                       department: str | None = None) -> str:
+    """Create an admin unless the login name exists; returns what happened, for the log or the CLI."""
+    async with db.transaction() as session:
+        if await accounts.staff_by_username(session, username.lower()) is not None:
+            return f"admin {username!r} already exists; nothing changed"
+        body = StaffCreate(username=username, name=name, password=password, roles=["admin"], department=department)
+        await create_staff_account(session, rt, body)
+    return f"admin {username!r} created"
+
+
+async def bootstrap_admin(db: Database, rt: IdentityRuntime) -> None:
+    s = rt.settings
+    if not s.admin_password:
+        log.info("no admin created: set YIMEN_ADMIN_PASSWORD (and YIMEN_ADMIN_USERNAME, default 'admin') or run "
+                 "`python -m services.identity.cli create-admin`")
+        return
+    try:
+        log.info(await create_admin(db, rt, username=s.admin_username, password=s.admin_password))
+    except (ValidationError, Problem) as exc:
+        log.error("no admin created: YIMEN_ADMIN_USERNAME/YIMEN_ADMIN_PASSWORD break a rule: %s", exc)

@@ -1,0 +1,38 @@
+"""Password rules and hashing (argon2id)."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+MIN_LENGTH = 8
+MAX_LENGTH = 128
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is refused, or None."""
+    if len(password) < MIN_LENGTH:
+        return f"At least {MIN_LENGTH} characters."
+    if len(password) > MAX_LENGTH:
+        return f"At most {MAX_LENGTH} characters."
+    if password.isdigit() or password.isalpha():
+        return "Mix letters with digits or symbols."
+    return None
+
+
+class Passwords:
+    """argon2id with the service's cost parameters. Unknown accounts are checked against a dummy hash so a
+    login takes the same time whether or not the username exists."""
+
+    def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int) -> None:
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+        self._dummy = self._hasher.hash("not-a-password-anyone-has")
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, stored: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored or self._dummy, password) and stored is not None
+        except (VerificationError, InvalidHashError):
+            return False

@@ -1,0 +1,150 @@
+"""Queries on staff, department clients, departments, login throttling, signing keys and refresh tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity.domain.lockout import LoginThrottle
+from services.identity.store.tables import (
+    Department,
+    DepartmentClient,
+    LoginThrottleRow,
+    RefreshToken,
+    SigningKeyRow,
+    Staff,
+)
+
+
+async def staff_by_username(session: AsyncSession, username: str) -> Staff | None:
+    return (await session.execute(select(Staff).where(Staff.username == username))).scalar_one_or_none()
+
+
+async def staff_by_id(session: AsyncSession, staff_id: str) -> Staff | None:
+    return await session.get(Staff, staff_id)
+
+
+async def client_by_id(session: AsyncSession, client_id: str) -> DepartmentClient | None:
+    return await session.get(DepartmentClient, client_id)
+
+
+async def known_departments(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(Department))).scalar_one())
+
+
+async def department(session: AsyncSession, code: str) -> Department | None:
+    return await session.get(Department, code)
+
+
+async def upsert_department(session: AsyncSession, code: str, name: str, credit_code: str | None,
+                            now: datetime) -> None:
+    row = await session.get(Department, code)
+    if row is None:
+        session.add(Department(code=code, name=name, credit_code=credit_code, updated_at=now))
+    else:
+        row.name, row.credit_code, row.updated_at = name, credit_code, now
+    await session.flush()
+
+
+# Login throttling -------------------------------------------------------------------------------------------
+
+async def throttle(session: AsyncSession, username: str) -> LoginThrottle:
+    row = await session.get(LoginThrottleRow, username)
+    return LoginThrottle() if row is None else LoginThrottle(row.failures, row.locked_until)
+
+
+async def save_throttle(session: AsyncSession, username: str, state: LoginThrottle) -> None:
+    row = await session.get(LoginThrottleRow, username)
+    if row is None:
+        session.add(LoginThrottleRow(username=username, failures=state.failures, locked_until=state.locked_until))
+    else:
+        row.failures, row.locked_until = state.failures, state.locked_until
+    await session.flush()
+
+
+async def clear_throttle(session: AsyncSession, username: str) -> None:
+    row = await session.get(LoginThrottleRow, username)
+    if row is not None:
+        await session.delete(row)
+        await session.flush()
+
+
+# Signing keys -----------------------------------------------------------------------------------------------
+
+async def current_key(session: AsyncSession) -> SigningKeyRow | None:
+    q = select(SigningKeyRow).where(SigningKeyRow.rotated_out_at.is_(None)).order_by(SigningKeyRow.created_at.desc())
+    return (await session.execute(q.limit(1))).scalar_one_or_none()
+
+
+async def published_keys(session: AsyncSession, now: datetime) -> list[SigningKeyRow]:
+    """The current key and the rotated-out ones whose tokens may still be alive."""
+    q = (
+        select(SigningKeyRow)
+        .where(or_(SigningKeyRow.retire_at.is_(None), SigningKeyRow.retire_at > now))
+        .order_by(SigningKeyRow.created_at.desc())
+    )
+    return list((await session.execute(q)).scalars())
+
+
+async def add_key(session: AsyncSession, row: SigningKeyRow) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def rotate_out(session: AsyncSession, now: datetime, retire_at: datetime, *, retire_all: bool) -> None:
+    """Rotate out the current key; with `retire_all`, also withdraw every earlier key at once."""
+    await session.execute(
+        update(SigningKeyRow).where(SigningKeyRow.rotated_out_at.is_(None)).values(rotated_out_at=now, retire_at=retire_at)
+    )
+    if retire_all:
+        await session.execute(
+            update(SigningKeyRow)
+            .where(or_(SigningKeyRow.retire_at.is_(None), SigningKeyRow.retire_at > now))
+            .values(retire_at=now)
+        )
+
+
+# Refresh tokens ---------------------------------------------------------------------------------------------
+
+async def add_refresh(session: AsyncSession, row: RefreshToken) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def refresh_by_hash(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    q = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+    return (await session.execute(q)).scalar_one_or_none()
+
+
+async def mark_refresh_used(session: AsyncSession, token_id: int, now: datetime) -> bool:
+    """Claim a refresh token for one use; False when another request already used or revoked it."""
+    res = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None), RefreshToken.revoked_at.is_(None))
+        .values(used_at=now)
+    )
+    return bool(res.rowcount)
+
+
+async def revoke_family(session: AsyncSession, family_id: str, now: datetime) -> int:
+    res = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return res.rowcount or 0
+
+
+async def revoke_account(session: AsyncSession, account_kind: str, account_id: str, now: datetime) -> int:
+    res = await session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.account_kind == account_kind,
+            RefreshToken.account_id == account_id,
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return res.rowcount or 0
