@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.datashare import operations
 from services.datashare.api.routes import router
 from services.datashare.events.handlers import CONSUMERS
 from services.datashare.store.tables import Base, messaging
-from shared.service import ServiceSpec, create_service_app
+from shared.service import ServiceContext, ServiceSpec, create_service_app
 from shared.settings import ServiceSettings
+
+
+async def seed_certificate_types(ctx: ServiceContext) -> None:
+    """The demo certificate directory and a signing key, when the directory is empty."""
+    async with ctx.db.transaction() as session:
+        await operations.seed_types(session)
+
 
 SPEC = ServiceSpec(
     name="datashare",
@@ -18,6 +26,15 @@ SPEC = ServiceSpec(
     messaging=messaging,
     routers=[router],
     consumers=CONSUMERS,
+    on_startup=[seed_certificate_types],
+    openapi_tags=[
+        {"name": "certificates", "description": "The certificate directory and electronic certificates (电子证照)."},
+        {"name": "sharing", "description": "Purpose-bound requests for an application's materials."},
+        {"name": "access log", "description": "Every read of personal data, in a hash chain the subject can read."},
+        {"name": "registries", "description": "Population and legal-person base registries."},
+        {"name": "archive", "description": "Past applications kept for reuse."},
+        {"name": "open data", "description": "Aggregated, non-personal datasets (数据开放)."},
+    ],
 )
 
 

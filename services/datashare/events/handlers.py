@@ -2,6 +2,89 @@
 
 from __future__ import annotations
 
-from shared.messaging import Consumer
+import logging
 
-CONSUMERS: list[Consumer] = []
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.datashare import operations
+from services.datashare.domain import certificates as rules
+from services.datashare.domain.identifiers import HOLDER_KIND_ORGANISATION, HOLDER_KIND_PERSON
+from services.datashare.events.contracts import (
+    APPLICATION_ACCEPTED,
+    APPLICATION_DECIDED,
+    ITEM_PUBLISHED,
+    ITEM_WITHDRAWN,
+    ApplicationAccepted,
+    ApplicationDecided,
+    ItemPublished,
+    ItemWithdrawn,
+)
+from services.datashare.store import archive, items
+from services.datashare.store import certificates as store
+from shared.events import Event
+from shared.messaging import Consumer, event_data
+
+log = logging.getLogger("yimen.datashare")
+
+
+async def on_item_published(session: AsyncSession, event: Event) -> None:
+    item = event_data(event, ItemPublished)
+    await items.upsert_item(
+        session, code=item.code, version=item.version, name=item.name, department=item.department,
+        content=event.data, published_at=item.published_at,
+    )
+
+
+async def on_item_withdrawn(session: AsyncSession, event: Event) -> None:
+    w = event_data(event, ItemWithdrawn)
+    await items.withdraw_item(session, w.code, w.version, w.withdrawn_at)
+
+
+async def on_application_accepted(session: AsyncSession, event: Event) -> None:
+    a = event_data(event, ApplicationAccepted)
+    await archive.record_accepted(
+        session, a.application_id, receipt_number=a.receipt_number, holder_id=a.applicant.holder_id,
+        applicant=a.applicant.model_dump(), item_code=a.item_code, item_version=a.item_version,
+        item_name=a.item_name, department=a.department, channel=a.channel, online=a.online, form=a.form,
+        materials=a.materials, promised_limit=a.promised_limit, accepted_at=a.accepted_at,
+    )
+
+
+async def on_application_decided(session: AsyncSession, event: Event) -> None:
+    """Archive the decision; an approval whose result is a certificate issues it to the applicant."""
+    d = event_data(event, ApplicationDecided)
+    row = await archive.record_decided(
+        session, d.application_id, receipt_number=d.receipt_number, holder_id=d.applicant.holder_id,
+        item_code=d.item_code, item_version=d.item_version, department=d.department, decided_at=d.decided_at,
+        outcome=d.outcome,
+    )
+    result = d.result
+    if d.outcome != "approved" or result is None or result.type != "certificate" or not result.certificate_type:
+        return
+    if not d.applicant.holder_id:
+        log.warning("decided application %s has no holder id; no certificate issued", d.application_id)
+        return
+    cert_type = await store.get_type(session, result.certificate_type)
+    if cert_type is None:
+        # A retry will not make the type exist: the event stays archived, the issue is left to the department.
+        log.warning("unknown certificate type %s for application %s", result.certificate_type, d.application_id)
+        return
+    if await store.certificate_for_application(session, d.application_id, cert_type.code):
+        return
+    kind = HOLDER_KIND_ORGANISATION if d.applicant.kind == "organisation" else HOLDER_KIND_PERSON
+    cert = await operations.issue_certificate(
+        session, cert_type, holder_id=d.applicant.holder_id, holder_kind=kind, holder_name=d.applicant.name,
+        fields=rules.fields_from_form(cert_type.field_schema, row.form or {}, d.applicant.name),
+        application_id=d.application_id, issued_by=f"workflow:{d.department or cert_type.issuer_department}",
+        issued_on=d.decided_at.astimezone(operations.CITY_TZ).date(),
+    )
+    row.certificate_number = cert.number
+
+
+CONSUMERS: list[Consumer] = [
+    Consumer("datashare-items", ITEM_PUBLISHED, on_item_published, "Keep a copy of published items' materials."),
+    Consumer("datashare-items-withdrawn", ITEM_WITHDRAWN, on_item_withdrawn, "Mark withdrawn item versions."),
+    Consumer("datashare-accepted", APPLICATION_ACCEPTED, on_application_accepted, "Archive accepted applications."),
+    Consumer("datashare-decided", APPLICATION_DECIDED, on_application_decided,
+             "Archive decisions; issue the certificate of an approved application."),
+]

@@ -1,15 +1,15 @@
 """messaging tables
 
 Revision ID: cc2658b1bc2e
-Revises: 
+Revises:
 Create Date: 2026-11-26 10:02:59.122426
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import shared.types
 
+import shared.types
 
 revision: str = 'cc2658b1bc2e'
 down_revision: str | None = None

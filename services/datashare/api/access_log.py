@@ -1,0 +1,117 @@
+"""Routes of the access log (数据访问日志): the data subject's view, the supervisor's audit and verification."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from services.datashare.api.common import own_holder_ids
+from services.datashare.domain.access_log import verify_chain
+from services.datashare.store import access_log
+from services.datashare.store.tables import AccessLogEntry
+from shared.auth import ADMIN, SUPERVISOR, CurrentPrincipal, Principal, require_roles
+from shared.db import SessionDep
+from shared.errors import Forbidden, problem_responses
+from shared.pagination import Page, PageDep, paginate
+from shared.privacy import mask_id_number
+
+router = APIRouter(tags=["access log"])
+
+
+class AccessRead(BaseModel):
+    """Who read whose data, through which service, for which application, when."""
+
+    seq: int
+    recorded_at: datetime
+    accessor_subject: str
+    accessor_kind: str
+    accessor_department: str | None
+    service: str
+    action: str
+    target: str
+    holder: str | None = Field(description="Masked for auditors; in full for the data subject.")
+    application_id: str | None
+    item_code: str | None
+    material_code: str | None
+    fields: list[str]
+    outcome: str
+    hash: str
+
+
+class ChainVerification(BaseModel):
+    intact: bool
+    rows_checked: int
+    first_broken_seq: int | None
+    reason: str | None
+    head_seq: int | None
+
+
+def read(e: AccessLogEntry, *, mask: bool) -> AccessRead:
+    return AccessRead(
+        seq=e.seq, recorded_at=e.recorded_at, accessor_subject=e.accessor_subject, accessor_kind=e.accessor_kind,
+        accessor_department=e.accessor_department, service=e.service, action=e.action, target=e.target,
+        holder=mask_id_number(e.holder_id) if mask else e.holder_id, application_id=e.application_id,
+        item_code=e.item_code, material_code=e.material_code, fields=list(e.fields or []), outcome=e.outcome,
+        hash=e.hash,
+    )
+
+
+@router.get(
+    "/me/access-log", summary="Who read my data, and why",
+    description="The data subject's own entries (holder = the token's `hid` or `org`), newest first.",
+    responses=problem_responses(401, 403),
+)
+async def my_access_log(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[AccessRead]:
+    holders = own_holder_ids(principal)
+    if not holders:
+        raise Forbidden("This token names no holder (hid or org).")
+    rows, cursor = await paginate(
+        session, access_log.holder_query(holders), key_columns=[AccessLogEntry.seq], params=page,
+        key_of=lambda e: [e.seq], descending=True,
+    )
+    return Page(items=[read(e, mask=False) for e in rows], next_cursor=cursor)
+
+
+@router.get(
+    "/access-log", summary="Audit reads by department (supervisor)",
+    description="Entries whose reader belonged to `department` (all when omitted), newest first; holders masked.",
+    responses=problem_responses(401, 403),
+)
+async def audit_access_log(
+    session: SessionDep,
+    page: PageDep,
+    department: Annotated[str | None, Query(max_length=40)] = None,
+    _p: Principal = require_roles(SUPERVISOR, ADMIN),
+) -> Page[AccessRead]:
+    rows, cursor = await paginate(
+        session, access_log.department_query(department), key_columns=[AccessLogEntry.seq], params=page,
+        key_of=lambda e: [e.seq], descending=True,
+    )
+    return Page(items=[read(e, mask=True) for e in rows], next_cursor=cursor)
+
+
+async def verify(session: SessionDep) -> ChainVerification:
+    rows = [r async for r in access_log.chain_rows(session)]
+    report = verify_chain(rows)
+    head = await access_log.head(session)
+    last = rows[-1]["seq"] if rows else 0
+    if report.intact and head is not None and head.last_seq != last:
+        # Rows cut off the end leave the chain consistent; the head remembers how long it was.
+        return ChainVerification(intact=False, rows_checked=report.rows_checked, first_broken_seq=last + 1,
+                                 reason="rows missing at the end of the chain", head_seq=head.last_seq)
+    return ChainVerification(
+        intact=report.intact, rows_checked=report.rows_checked, first_broken_seq=report.first_broken_seq,
+        reason=report.reason, head_seq=head.last_seq if head else None,
+    )
+
+
+@router.get(
+    "/access-log/verification", summary="Verify the hash chain (supervisor)",
+    description="Recomputes every row's hash; names the first row that was edited, removed or reordered.",
+    responses=problem_responses(401, 403),
+)
+async def verify_access_log(session: SessionDep, _p: Principal = require_roles(SUPERVISOR, ADMIN)) -> ChainVerification:
+    return await verify(session)

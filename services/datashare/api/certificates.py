@@ -1,0 +1,360 @@
+"""Routes of the certificate directory (电子证照目录) and electronic certificates (电子证照)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.datashare import operations
+from services.datashare.api.common import acts_for_department, own_holder_ids
+from services.datashare.domain import certificates as rules
+from services.datashare.domain.identifiers import TYPE_CODE, holder_problem, normalise_holder_kind
+from services.datashare.events.contracts import CERTIFICATE_REVOKED, CertificateRevoked
+from services.datashare.store import certificates as store
+from services.datashare.store.tables import Certificate, CertificateType
+from shared.auth import ADMIN, CurrentPrincipal, OptionalPrincipal, require_roles
+from shared.db import SessionDep
+from shared.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    ValidationProblem,
+    invalid,
+    problem_responses,
+)
+from shared.idempotency import run_idempotent
+from shared.messaging import publish
+from shared.pagination import Page, PageDep, paginate
+from shared.privacy import mask_id_number
+from shared.types import utcnow
+
+router = APIRouter(tags=["certificates"])
+
+
+class CertificateTypeRead(BaseModel):
+    code: str = Field(description="Defining authority's credit code + 3-digit serial.")
+    name: str
+    issuer_department: str
+    issuer_credit_code: str
+    field_schema: dict[str, Any] = Field(description="JSON Schema (object, typed properties, required).")
+    validity_years: int | None = Field(description="Years a certificate is valid; null: no expiry.")
+
+
+class CertificateTypeCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "code": "11441781MB0000007W001", "name": "职业资格证书", "issuer_department": "LD-RSJ",
+        "field_schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+        "validity_years": 3,
+    }]})
+
+    code: str = Field(pattern=TYPE_CODE.pattern, description="18-character credit code + 3 digits.")
+    name: str = Field(min_length=1, max_length=200)
+    issuer_department: str = Field(min_length=2, max_length=40)
+    issuer_credit_code: str | None = Field(default=None, description="Defaults to the department's own.")
+    field_schema: dict[str, Any]
+    validity_years: int | None = Field(default=None, ge=1, le=100)
+
+
+class CertificateIssue(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "type_code": "11441781MB0000001A001", "holder_id": "91441781MA4W000001", "holder_kind": "001",
+        "holder_name": "罗定市好味餐饮店", "fields": {"name": "罗定市好味餐饮店", "legal_representative": "陈明"},
+    }]})
+
+    type_code: str
+    holder_id: str = Field(description="Citizen ID number (holder_kind 111) or credit code (001).")
+    holder_kind: str = Field(description="`111`/`person` or `001`/`organisation`.")
+    holder_name: str | None = Field(default=None, max_length=200)
+    fields: dict[str, Any] = Field(default_factory=dict, description="Checked against the type's schema.")
+    application_id: str | None = Field(default=None, max_length=64)
+    issued_on: date | None = None
+
+
+class SignedDocument(BaseModel):
+    """A forwarded or printed copy: the signed content, its signature and the key that made it."""
+
+    content: dict[str, Any]
+    signature: str
+    key_id: str
+
+
+class CertificateRead(BaseModel):
+    number: str
+    identifier: str
+    type_code: str
+    type_name: str
+    holder_id: str
+    holder_kind: str
+    holder_name: str | None
+    issuer_department: str
+    issuer_credit_code: str
+    fields: dict[str, Any]
+    issued_on: date
+    valid_until: date | None
+    application_id: str | None
+    status: str = Field(description="valid, revoked or expired (today, Asia/Shanghai).")
+    revoked_at: datetime | None
+    revocation_reason: str | None
+    document: SignedDocument
+
+
+class VerificationRead(BaseModel):
+    """The public answer: just enough to trust a certificate shown to you."""
+
+    number: str
+    status: str = Field(description="valid, revoked or expired")
+    type_code: str
+    type_name: str
+    issuer: str
+    issuer_department: str
+    holder: str = Field(description="Masked holder code.")
+    valid_until: date | None
+    holder_matches: bool | None = Field(description="Only with `?holder=`: whether it is this holder's.")
+
+
+class DocumentCheck(BaseModel):
+    valid: bool = Field(description="Signature intact and the certificate currently valid.")
+    signature_valid: bool
+    status: str | None = Field(description="Current status of the certificate, when the signature holds.")
+    number: str | None
+    reason: str | None = None
+
+
+class Revocation(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "经营者申请注销"}]})
+
+    reason: str = Field(min_length=2, max_length=500)
+
+
+def type_read(t: CertificateType) -> CertificateTypeRead:
+    return CertificateTypeRead(
+        code=t.code, name=t.name, issuer_department=t.issuer_department, issuer_credit_code=t.issuer_credit_code,
+        field_schema=t.field_schema, validity_years=t.validity_years,
+    )
+
+
+def certificate_read(c: Certificate, type_name: str) -> CertificateRead:
+    return CertificateRead(
+        number=c.number, identifier=c.identifier, type_code=c.type_code, type_name=type_name,
+        holder_id=c.holder_id, holder_kind=c.holder_kind, holder_name=c.holder_name,
+        issuer_department=c.issuer_department, issuer_credit_code=c.issuer_credit_code, fields=c.fields,
+        issued_on=c.issued_on, valid_until=c.valid_until, application_id=c.application_id,
+        status=rules.status_on(c.status, c.valid_until, operations.today()), revoked_at=c.revoked_at,
+        revocation_reason=c.revocation_reason,
+        document=SignedDocument(
+            content=operations.signed_content(operations.certificate_values(c), type_name),
+            signature=c.signature, key_id=c.key_id,
+        ),
+    )
+
+
+async def _type_names(session: SessionDep) -> dict[str, str]:
+    return {t.code: t.name for t in await store.list_types(session)}
+
+
+@router.get("/certificate-types", summary="The certificate directory (电子证照目录)")
+async def list_certificate_types(session: SessionDep) -> list[CertificateTypeRead]:
+    return [type_read(t) for t in await store.list_types(session)]
+
+
+@router.get("/certificate-types/{code}", summary="One certificate type", responses=problem_responses(404))
+async def get_certificate_type(code: str, session: SessionDep) -> CertificateTypeRead:
+    t = await store.get_type(session, code)
+    if t is None:
+        raise NotFound(f"No certificate type {code}.")
+    return type_read(t)
+
+
+@router.post(
+    "/certificate-types", status_code=201, summary="Add a certificate type (admin)",
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_certificate_type(
+    body: CertificateTypeCreate, session: SessionDep, _admin: Any = require_roles(ADMIN)
+) -> CertificateTypeRead:
+    errors = rules.schema_problems(body.field_schema)
+    credit = body.issuer_credit_code or rules.DEPARTMENT_CREDIT_CODES.get(body.issuer_department)
+    if credit is None:
+        errors.append(FieldError(field="body.issuer_credit_code", rule="required",
+                                 message="Unknown department: give its credit code."))
+    if errors:
+        raise ValidationProblem(errors)
+    if await store.get_type(session, body.code):
+        raise Conflict(f"Certificate type {body.code} exists already.")
+    t = await store.add_type(
+        session, code=body.code, name=body.name, issuer_department=body.issuer_department,
+        issuer_credit_code=credit, field_schema=body.field_schema, validity_years=body.validity_years,
+    )
+    return type_read(t)
+
+
+@router.get("/certificates/verification-key", summary="The public keys that verify certificate signatures (JWKS)")
+async def verification_key(session: SessionDep) -> dict[str, list[dict[str, str]]]:
+    return {"keys": [rules.public_jwk(k.kid, k.public_key) for k in await store.verification_keys(session)]}
+
+
+@router.post(
+    "/certificates", status_code=201, summary="Issue an electronic certificate",
+    description="Staff of the type's issuing department, or an admin. `Idempotency-Key` makes a retry safe.",
+    responses={**problem_responses(401, 403, 404, 409, 422), 201: {"model": CertificateRead}},
+)
+async def issue_certificate(
+    body: CertificateIssue,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Any:
+    kind = normalise_holder_kind(body.holder_kind)
+    if kind is None:
+        raise invalid("body.holder_kind", "enum", "111 (citizen ID) or 001 (credit code).")
+    holder_id = body.holder_id.strip().upper()
+    if problem := holder_problem(holder_id, kind):
+        raise invalid("body.holder_id", *problem)
+
+    async def work(session: Any) -> tuple[int, Any]:
+        t = await store.get_type(session, body.type_code)
+        if t is None:
+            raise invalid("body.type_code", "unknown_type", "No such certificate type in the directory.")
+        if not acts_for_department(principal, t.issuer_department):
+            raise Forbidden(f"Only {t.issuer_department} or an admin issues {t.name}.")
+        if errors := rules.field_problems(t.field_schema, body.fields):
+            raise ValidationProblem(errors)
+        if body.application_id and await store.certificate_for_application(session, body.application_id, t.code):
+            raise Conflict("This application already has a certificate of this type.")
+        cert = await operations.issue_certificate(
+            session, t, holder_id=holder_id, holder_kind=kind, holder_name=body.holder_name, fields=body.fields,
+            application_id=body.application_id, issued_by=principal.subject, issued_on=body.issued_on,
+        )
+        return 201, certificate_read(cert, t.name).model_dump(mode="json")
+
+    return await run_idempotent(
+        request, key=idempotency_key, scope=f"datashare:certificates:{principal.subject}",
+        payload=body.model_dump(mode="json"), work=work,
+    )
+
+
+@router.get(
+    "/certificates/{number}/verification", summary="Verify a certificate by number (public, minimal)",
+    description="Anyone may check a certificate shown to them. With `holder=` (ID number or credit code) the "
+    "answer also says whether it is that holder's; such a check is recorded in the holder's access log.",
+    responses=problem_responses(404),
+)
+async def verify_certificate(
+    number: str,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    holder: Annotated[str | None, Query(max_length=18, description="The holder code to check.")] = None,
+    reason: Annotated[str | None, Query(max_length=200, description="用证事由: why you check.")] = None,
+) -> VerificationRead:
+    cert = await store.get_certificate(session, number)
+    if cert is None:
+        raise NotFound("No certificate with this number.", slug="certificate-not-found")
+    t = await store.get_type(session, cert.type_code)
+    matches = None
+    if holder is not None:
+        matches = holder.strip().upper() == cert.holder_id
+        await operations.log_access(
+            session, principal, action="certificate_verification", target=f"certificate:{number}",
+            holder_id=cert.holder_id, outcome="holder_match" if matches else "holder_mismatch",
+            service="public" if principal is None else None, material_code=reason,
+        )
+    return VerificationRead(
+        number=cert.number, status=rules.status_on(cert.status, cert.valid_until, operations.today()),
+        type_code=cert.type_code, type_name=t.name if t else cert.type_code, issuer=cert.issuer_credit_code,
+        issuer_department=cert.issuer_department, holder=mask_id_number(cert.holder_id) or "",
+        valid_until=cert.valid_until, holder_matches=matches,
+    )
+
+
+@router.post(
+    "/certificates/verify-document", summary="Check a forwarded or printed signed copy",
+    description="Valid only if the signature matches the content under a published key and the certificate "
+    "is currently valid. An altered copy answers `valid: false` (200), not an error.",
+)
+async def verify_document(body: SignedDocument, session: SessionDep) -> DocumentCheck:
+    keys = {k.kid: k for k in await store.verification_keys(session)}
+    key = keys.get(body.key_id)
+    number = body.content.get("number") if isinstance(body.content.get("number"), str) else None
+    if key is None or not rules.signature_is_valid(key.public_key, body.content, body.signature):
+        return DocumentCheck(valid=False, signature_valid=False, status=None, number=number,
+                             reason="The signature does not match this content (altered or forged).")
+    cert = await store.get_certificate(session, number or "")
+    if cert is None:
+        return DocumentCheck(valid=False, signature_valid=True, status=None, number=number,
+                             reason="No certificate with this number.")
+    status = rules.status_on(cert.status, cert.valid_until, operations.today())
+    return DocumentCheck(valid=status == "valid", signature_valid=True, status=status, number=number,
+                         reason=None if status == "valid" else f"The certificate is {status}.")
+
+
+@router.get(
+    "/certificates/{number}", summary="A certificate in full (its holder, the issuing department, admin)",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_certificate(number: str, session: SessionDep, principal: CurrentPrincipal) -> CertificateRead:
+    cert = await store.get_certificate(session, number)
+    if cert is None:
+        raise NotFound("No certificate with this number.", slug="certificate-not-found")
+    if cert.holder_id not in own_holder_ids(principal):
+        if not acts_for_department(principal, cert.issuer_department):
+            raise Forbidden("Only the holder, the issuing department or an admin reads a certificate in full.")
+        await operations.log_access(session, principal, action="certificate_read", target=f"certificate:{number}",
+                                    holder_id=cert.holder_id, outcome="found")
+    t = await store.get_type(session, cert.type_code)
+    return certificate_read(cert, t.name if t else cert.type_code)
+
+
+@router.post(
+    "/certificates/{number}/revocation", summary="Revoke a certificate with a reason",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def revoke_certificate(
+    number: str, body: Revocation, session: SessionDep, principal: CurrentPrincipal
+) -> CertificateRead:
+    cert = await store.get_certificate(session, number, for_update=True)
+    if cert is None:
+        raise NotFound("No certificate with this number.", slug="certificate-not-found")
+    if not acts_for_department(principal, cert.issuer_department):
+        raise Forbidden("Only the issuing department or an admin revokes a certificate.")
+    if cert.status == "revoked":
+        raise Conflict("The certificate is revoked already.", slug="already-revoked")
+    cert.status, cert.revoked_at, cert.revocation_reason = "revoked", utcnow(), body.reason
+    await session.flush()
+    await publish(session, CERTIFICATE_REVOKED, subject=cert.number,
+                  data=CertificateRevoked(certificate_number=cert.number, reason=body.reason,
+                                          revoked_at=cert.revoked_at))
+    t = await store.get_type(session, cert.type_code)
+    return certificate_read(cert, t.name if t else cert.type_code)
+
+
+@router.get(
+    "/me/certificates", summary="My certificates",
+    description="The holder's own (token `hid`, `org`, or the principal's under a delegation). Window staff may "
+    "pass `holder_id` to list an applicant's; that read is logged.",
+    responses=problem_responses(401, 403),
+)
+async def my_certificates(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    holder_id: Annotated[str | None, Query(max_length=18)] = None,
+) -> Page[CertificateRead]:
+    holders = own_holder_ids(principal)
+    if holder_id and holder_id not in holders:
+        if principal.kind != "staff":
+            raise Forbidden("You may list only your own certificates.")
+        holders = {holder_id}
+        await operations.log_access(session, principal, action="certificate_list", target="certificates",
+                                    holder_id=holder_id, outcome="listed")
+    if not holders:
+        raise Forbidden("This token names no holder (hid or org).")
+    rows, cursor = await paginate(
+        session, store.holder_certificates_query(holders), key_columns=[Certificate.number], params=page,
+        key_of=lambda c: [c.number],
+    )
+    names = await _type_names(session)
+    return Page(items=[certificate_read(c, names.get(c.type_code, c.type_code)) for c in rows], next_cursor=cursor)

@@ -1,0 +1,97 @@
+"""Event payloads datashare publishes (source of truth) and the subsets it reads of others' events."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CERTIFICATE_ISSUED = "yimen.datashare.certificate.issued"
+CERTIFICATE_REVOKED = "yimen.datashare.certificate.revoked"
+ITEM_PUBLISHED = "yimen.catalog.item.published"
+ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
+APPLICATION_ACCEPTED = "yimen.intake.application.accepted"
+APPLICATION_DECIDED = "yimen.workflow.application.decided"
+
+
+class CertificateIssued(BaseModel):
+    certificate_number: str
+    type_code: str
+    type_name: str
+    holder_id: str
+    holder_kind: str = Field(description="111 citizen ID number, 001 unified social credit code")
+    holder_name: str | None
+    issuer_department: str
+    application_id: str | None
+    issued_on: date
+    valid_until: date | None
+
+
+class CertificateRevoked(BaseModel):
+    certificate_number: str
+    reason: str
+    revoked_at: datetime
+
+
+class _Consumed(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Applicant(_Consumed):
+    kind: str = "person"
+    id: str | None = None
+    holder_id: str | None = None
+    name: str | None = None
+    agent_id: str | None = None
+
+
+class ItemPublished(_Consumed):
+    code: str
+    version: int
+    name: str
+    department: str
+    materials: list[dict[str, Any]] = []
+    process: dict[str, Any] = {}
+    result: dict[str, Any] | None = None
+    published_at: datetime
+
+
+class ItemWithdrawn(_Consumed):
+    code: str
+    version: int
+    withdrawn_at: datetime
+
+
+class ApplicationAccepted(_Consumed):
+    application_id: str
+    receipt_number: str | None = None
+    item_code: str
+    item_version: int | None = None
+    item_name: str | None = None
+    department: str | None = None
+    applicant: Applicant
+    channel: str | None = None
+    online: bool | None = None
+    accepted_at: datetime
+    form: dict[str, Any] = {}
+    materials: list[dict[str, Any]] = []
+    promised_limit: dict[str, Any] | None = None
+
+
+class DecisionResult(_Consumed):
+    type: str = "none"
+    certificate_type: str | None = None
+    name: str | None = None
+
+
+class ApplicationDecided(_Consumed):
+    application_id: str
+    receipt_number: str | None = None
+    item_code: str
+    item_version: int | None = None
+    outcome: str
+    decided_at: datetime
+    applicant: Applicant
+    department: str | None = None
+    result: DecisionResult | None = None

@@ -1,0 +1,81 @@
+"""The access log's store: append under the head's lock, read in chain order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.datashare.domain.access_log import GENESIS, chain_hash
+from services.datashare.store.tables import AccessLogEntry, AccessLogHead
+from shared.types import utcnow
+
+ROW_COLUMNS = [c.name for c in AccessLogEntry.__table__.columns]
+
+
+async def append(
+    session: AsyncSession,
+    *,
+    accessor_subject: str,
+    accessor_kind: str,
+    accessor_department: str | None,
+    service: str,
+    action: str,
+    target: str,
+    holder_id: str | None,
+    outcome: str,
+    application_id: str | None = None,
+    item_code: str | None = None,
+    material_code: str | None = None,
+    fields: list[str] | None = None,
+) -> AccessLogEntry:
+    head = (await session.execute(select(AccessLogHead).where(AccessLogHead.id == 1).with_for_update())).scalar()
+    if head is None:
+        head = AccessLogHead(id=1, last_seq=0, last_hash=GENESIS)
+        session.add(head)
+        await session.flush()
+    values: dict[str, Any] = dict(
+        seq=head.last_seq + 1, recorded_at=utcnow(), accessor_subject=accessor_subject, accessor_kind=accessor_kind,
+        accessor_department=accessor_department, service=service, action=action, target=target,
+        holder_id=holder_id, application_id=application_id, item_code=item_code, material_code=material_code,
+        fields=list(fields or []), outcome=outcome, prev_hash=head.last_hash,
+    )
+    values["hash"] = chain_hash(head.last_hash, values)
+    entry = AccessLogEntry(**values)
+    session.add(entry)
+    head.last_seq, head.last_hash = entry.seq, entry.hash
+    await session.flush()
+    return entry
+
+
+def as_dict(entry: AccessLogEntry) -> dict[str, Any]:
+    return {c: getattr(entry, c) for c in ROW_COLUMNS}
+
+
+async def chain_rows(session: AsyncSession, batch: int = 1000) -> AsyncIterator[dict[str, Any]]:
+    """Every row in seq order, in batches so a long chain is not held in memory at once."""
+    last = 0
+    while True:
+        q = select(AccessLogEntry).where(AccessLogEntry.seq > last).order_by(AccessLogEntry.seq).limit(batch)
+        rows = list((await session.execute(q)).scalars())
+        if not rows:
+            return
+        for r in rows:
+            yield as_dict(r)
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+async def head(session: AsyncSession) -> AccessLogHead | None:
+    return await session.get(AccessLogHead, 1)
+
+
+def holder_query(holder_ids: set[str]):  # type: ignore[no-untyped-def]
+    return select(AccessLogEntry).where(AccessLogEntry.holder_id.in_(holder_ids))
+
+
+def department_query(department: str | None):  # type: ignore[no-untyped-def]
+    q = select(AccessLogEntry)
+    return q.where(AccessLogEntry.accessor_department == department) if department else q

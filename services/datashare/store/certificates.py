@@ -1,0 +1,93 @@
+"""Queries on the certificate directory, certificates and signing keys."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.datashare.domain import certificates as rules
+from services.datashare.store.tables import Certificate, CertificateType, SigningKey
+from shared.types import utcnow
+
+
+async def count_types(session: AsyncSession) -> int:
+    return (await session.execute(select(func.count()).select_from(CertificateType))).scalar_one()
+
+
+async def list_types(session: AsyncSession) -> list[CertificateType]:
+    return list((await session.execute(select(CertificateType).order_by(CertificateType.code))).scalars())
+
+
+async def get_type(session: AsyncSession, code: str) -> CertificateType | None:
+    return await session.get(CertificateType, code)
+
+
+async def add_type(session: AsyncSession, **values: Any) -> CertificateType:
+    row = CertificateType(**values, last_serial=0, created_at=utcnow())
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def next_serial(session: AsyncSession, type_code: str) -> int:
+    """Take the next serial of a type; the UPDATE locks the type's row until the transaction ends."""
+    res = await session.execute(
+        update(CertificateType)
+        .where(CertificateType.code == type_code)
+        .values(last_serial=CertificateType.last_serial + 1)
+        .returning(CertificateType.last_serial)
+    )
+    return int(res.scalar_one())
+
+
+async def signing_key(session: AsyncSession) -> SigningKey:
+    """The newest key, created on first use."""
+    key = (await session.execute(select(SigningKey).order_by(SigningKey.created_at.desc()).limit(1))).scalar()
+    if key is None:
+        private, public = rules.new_signing_key()
+        key = SigningKey(kid=public[:16], private_key=private, public_key=public, created_at=utcnow())
+        session.add(key)
+        await session.flush()
+    return key
+
+
+async def verification_keys(session: AsyncSession) -> list[SigningKey]:
+    return list((await session.execute(select(SigningKey).order_by(SigningKey.created_at))).scalars())
+
+
+async def add_certificate(session: AsyncSession, **values: Any) -> Certificate:
+    row = Certificate(**values, status="valid", created_at=utcnow())
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_certificate(session: AsyncSession, number: str, *, for_update: bool = False) -> Certificate | None:
+    q = select(Certificate).where(Certificate.number == number)
+    if for_update:
+        q = q.with_for_update()
+    return (await session.execute(q)).scalar()
+
+
+async def certificate_for_application(session: AsyncSession, application_id: str, type_code: str) -> Certificate | None:
+    q = select(Certificate).where(Certificate.application_id == application_id, Certificate.type_code == type_code)
+    return (await session.execute(q)).scalar()
+
+
+async def current_certificate(session: AsyncSession, holder_id: str, type_code: str, today: date) -> Certificate | None:
+    """The holder's newest certificate of a type that is neither revoked nor expired."""
+    q = (
+        select(Certificate)
+        .where(Certificate.holder_id == holder_id, Certificate.type_code == type_code, Certificate.status == "valid")
+        .where((Certificate.valid_until.is_(None)) | (Certificate.valid_until >= today))
+        .order_by(Certificate.issued_on.desc(), Certificate.serial.desc())
+        .limit(1)
+    )
+    return (await session.execute(q)).scalar()
+
+
+def holder_certificates_query(holder_ids: set[str]):  # type: ignore[no-untyped-def]
+    return select(Certificate).where(Certificate.holder_id.in_(holder_ids))

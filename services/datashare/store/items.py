@@ -1,0 +1,48 @@
+"""Datashare's copy of published catalogue items."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.datashare.store.tables import PublishedItem
+
+
+async def upsert_item(session: AsyncSession, *, code: str, version: int, name: str, department: str,
+                      content: dict[str, Any], published_at: datetime) -> None:
+    row = await session.get(PublishedItem, (code, version))
+    if row is None:
+        session.add(PublishedItem(code=code, version=version, name=name, department=department, content=content,
+                                  published_at=published_at))
+    else:
+        row.name, row.department, row.content, row.published_at = name, department, content, published_at
+        row.withdrawn_at = None
+    await session.flush()
+
+
+async def withdraw_item(session: AsyncSession, code: str, version: int, at: datetime) -> None:
+    row = await session.get(PublishedItem, (code, version))
+    if row is not None:
+        row.withdrawn_at = at
+        await session.flush()
+
+
+async def get_item(session: AsyncSession, code: str, version: int) -> PublishedItem | None:
+    return await session.get(PublishedItem, (code, version))
+
+
+async def current_items(session: AsyncSession) -> list[PublishedItem]:
+    """The newest version of each item that has not been withdrawn."""
+    rows = (await session.execute(select(PublishedItem).order_by(PublishedItem.code, PublishedItem.version))).scalars()
+    latest: dict[str, PublishedItem] = {}
+    for row in rows:
+        latest[row.code] = row
+    return [r for r in latest.values() if r.withdrawn_at is None]
+
+
+async def item_versions(session: AsyncSession) -> dict[tuple[str, int], PublishedItem]:
+    rows = (await session.execute(select(PublishedItem))).scalars()
+    return {(r.code, r.version): r for r in rows}

@@ -1,0 +1,44 @@
+"""Queries on the base registries: bulk upsert on import, lookup by key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.datashare.domain.registries import POPULATION
+from services.datashare.store.tables import LegalPersonRecord, PopulationRecord
+from shared.types import utcnow
+
+CHUNK = 1000
+
+
+def _model(registry: str) -> type[PopulationRecord] | type[LegalPersonRecord]:
+    return PopulationRecord if registry == POPULATION else LegalPersonRecord
+
+
+async def upsert_records(session: AsyncSession, registry: str, rows: list[dict[str, Any]], department: str) -> int:
+    """Insert new records and replace existing ones (re-import is how registries are kept current)."""
+    model = _model(registry)
+    key = "id_number" if registry == POPULATION else "credit_code"
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    for start in range(0, len(rows), CHUNK):
+        values = [
+            {key: r[key], "name": r["name"], "data": r, "updated_at": now, "updated_by": department}
+            for r in rows[start : start + CHUNK]
+        ]
+        stmt = insert(model).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[key],
+            set_={c: getattr(stmt.excluded, c) for c in ("name", "data", "updated_at", "updated_by")},
+        )
+        await session.execute(stmt)
+    return len(rows)
+
+
+async def lookup(session: AsyncSession, registry: str, key: str) -> dict[str, Any] | None:
+    row = await session.get(_model(registry), key)
+    return dict(row.data) if row is not None else None

@@ -1,0 +1,529 @@
+"""Datashare end to end through its routes, its database and the real bus."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+from typing import Any
+
+import pytest_asyncio
+from sqlalchemy import select, text
+from stdnum.cn import ric
+
+from services.datashare.app import create_app
+from services.datashare.store.tables import Certificate
+from services.datashare.tests.factories import (
+    BUSINESS_LICENCE,
+    FOOD_PERMIT,
+    FakeIntake,
+    credit_code,
+    food_item,
+    id_number,
+)
+from shared.events import new_event
+from shared.testing import eventually, running_app
+
+P = "/datashare/v1"
+
+
+@pytest_asyncio.fixture(scope="module")
+async def intake():
+    with FakeIntake() as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture(scope="module")
+async def settings(settings_for, intake):
+    return settings_for("datashare", service_urls={"intake": intake.url})
+
+
+@pytest_asyncio.fixture(scope="module")
+async def client(settings, tokens):
+    async with running_app(create_app, settings, tokens=tokens) as c:
+        yield c
+
+
+def scjgj(tokens, **kw: Any) -> dict[str, str]:
+    return tokens.headers("staff-scjgj", kind="staff", roles=["department_reviewer"], dept="LD-SCJGJ", **kw)
+
+
+def agent(tokens, org: str, hid: str | None = None) -> dict[str, str]:
+    return tokens.headers(f"agent-{org}", kind="person", roles=["org_agent"], hid=hid or id_number(), org=org)
+
+
+async def publish(client, type_: str, subject: str, data: dict[str, Any], event_id: str | None = None) -> None:
+    ev = new_event(type_, source="/yimen/test", subject=subject, data=data, id=event_id)
+    await client.app.state.bus.publish(ev)
+
+
+async def publish_item(client, item: dict[str, Any]) -> None:
+    await publish(client, "yimen.catalog.item.published", item["code"], item)
+
+    async def stored() -> bool:
+        async with client.app.state.db.transaction() as s:
+            row = await s.execute(text("SELECT 1 FROM published_item WHERE code = :c"), {"c": item["code"]})
+            return row.first() is not None
+
+    await eventually(stored)
+
+
+async def issue_licence(client, tokens, holder: str, **fields: Any) -> dict[str, Any]:
+    r = await client.post(f"{P}/certificates", headers=scjgj(tokens), json={
+        "type_code": BUSINESS_LICENCE, "holder_id": holder, "holder_kind": "001", "holder_name": "好味餐饮店",
+        "fields": {"name": "好味餐饮店", "legal_representative": "陈明", "registered_capital": 100000, **fields},
+    })
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+# --- certificate directory and certificates -------------------------------------------------------------------
+
+async def test_directory_is_seeded_with_the_contract_types(client):
+    r = await client.get(f"{P}/certificate-types")
+    codes = {t["code"]: t for t in r.json()}
+    assert {BUSINESS_LICENCE, FOOD_PERMIT, "11441781MB0000006R001"} <= set(codes)
+    assert codes[FOOD_PERMIT]["issuer_department"] == "LD-SCJGJ"
+
+
+async def test_admin_adds_a_type_and_a_bad_schema_is_named(client, tokens):
+    admin = tokens.headers("admin-1", kind="staff", roles=["admin"])
+    body = {"code": "11441781MB0000007W001", "name": "职业资格证书", "issuer_department": "LD-RSJ",
+            "field_schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+            "validity_years": 3}
+    r = await client.post(f"{P}/certificate-types", headers=admin, json=body)
+    assert r.status_code == 201, r.text
+    assert (await client.post(f"{P}/certificate-types", headers=admin, json=body)).status_code == 409
+    bad = {**body, "code": "11441781MB0000007W002", "field_schema": {"properties": {"x": {"type": "date"}}}}
+    r = await client.post(f"{P}/certificate-types", headers=admin, json=bad)
+    assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "schema"
+    r = await client.post(f"{P}/certificate-types", headers=scjgj(tokens), json={**body, "code": "11441781MB0000007W003"})
+    assert r.status_code == 403
+
+
+async def test_issue_verify_and_revoke_a_certificate(client, tokens):
+    holder = credit_code()
+    cert = await issue_licence(client, tokens, holder)
+    assert cert["identifier"].startswith(f"1.2.156.3005.2.{BUSINESS_LICENCE}.11441781MB0000001A.")
+    assert cert["status"] == "valid" and cert["holder_kind"] == "001"
+
+    r = await client.get(f"{P}/certificates/{cert['number']}/verification")
+    v = r.json()
+    assert v["status"] == "valid" and v["type_name"] == "营业执照" and v["holder_matches"] is None
+    assert holder not in r.text and "fields" not in v
+    r = await client.get(f"{P}/certificates/{cert['number']}/verification", params={"holder": holder})
+    assert r.json()["holder_matches"] is True
+    r = await client.get(f"{P}/certificates/{cert['number']}/verification", params={"holder": credit_code()})
+    assert r.json()["holder_matches"] is False
+
+    # Only the issuing department (or admin) revokes; the public answer then says so.
+    other = tokens.headers("wjj", kind="staff", roles=["department_reviewer"], dept="LD-WJJ")
+    r = await client.post(f"{P}/certificates/{cert['number']}/revocation", headers=other, json={"reason": "注销"})
+    assert r.status_code == 403
+    r = await client.post(f"{P}/certificates/{cert['number']}/revocation", headers=scjgj(tokens),
+                          json={"reason": "经营者申请注销"})
+    assert r.status_code == 200 and r.json()["status"] == "revoked"
+    r = await client.post(f"{P}/certificates/{cert['number']}/revocation", headers=scjgj(tokens),
+                          json={"reason": "again"})
+    assert r.status_code == 409
+    assert (await client.get(f"{P}/certificates/{cert['number']}/verification")).json()["status"] == "revoked"
+
+    async def revoked_event_in_outbox() -> bool:
+        async with client.app.state.db.transaction() as s:
+            rows = await s.execute(text("SELECT type FROM outbox WHERE type LIKE 'yimen.datashare.certificate.%'"))
+            return {"yimen.datashare.certificate.issued", "yimen.datashare.certificate.revoked"} <= set(rows.scalars())
+
+    await eventually(revoked_event_in_outbox)
+
+
+async def test_issued_event_reaches_the_bus(client, tokens):
+    holder = credit_code()
+    received: list[dict[str, Any]] = []
+    bus = client.app.state.bus
+
+    async def on_message(msg: Any) -> None:
+        received.append(json.loads(msg.data))
+
+    sub = await bus.nc.subscribe(bus.names.subject("yimen.datashare.certificate.issued"), cb=on_message)
+    try:
+        cert = await issue_licence(client, tokens, holder)
+        await eventually(lambda: any(e["data"]["certificate_number"] == cert["number"] for e in received))
+    finally:
+        await sub.unsubscribe()
+    data = next(e["data"] for e in received if e["data"]["certificate_number"] == cert["number"])
+    assert data["holder_id"] == holder and data["type_name"] == "营业执照" and data["issuer_department"] == "LD-SCJGJ"
+
+
+async def test_issue_refuses_bad_input_precisely(client, tokens):
+    base = {"type_code": BUSINESS_LICENCE, "holder_id": credit_code(), "holder_kind": "001",
+            "fields": {"name": "店"}}
+    cc = credit_code()
+    feb30 = "44538119900230123"
+    cases = [
+        ({"holder_id": cc[:-1] + ("0" if cc[-1] != "0" else "1")}, "body.holder_id", "check_digit"),
+        ({"holder_id": "1144178IMB0000001A"}, "body.holder_id", "format"),
+        ({"holder_kind": "111", "holder_id": feb30 + ric.calc_check_digit(feb30 + "0")}, "body.holder_id", "birth_date"),
+        ({"holder_kind": "999"}, "body.holder_kind", "enum"),
+        ({"holder_kind": "111", "holder_id": "445381199002301234"}, "body.holder_id", "check_digit"),
+        ({"fields": {}}, "body.fields.name", "required"),
+        ({"fields": {"name": "店", "registered_capital": "lots"}}, "body.fields.registered_capital", "type"),
+        ({"fields": {"name": "店", "colour": "red"}}, "body.fields.colour", "unknown_field"),
+        ({"type_code": "11441781MB0000001A999"}, "body.type_code", "unknown_type"),
+    ]
+    for change, field, rule in cases:
+        r = await client.post(f"{P}/certificates", headers=scjgj(tokens), json={**base, **change})
+        assert r.status_code == 422, (change, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert {"field": field, "rule": rule} in [{"field": e["field"], "rule": e["rule"]} for e in r.json()["errors"]]
+    r = await client.post(f"{P}/certificates", json=base)
+    assert r.status_code == 401
+    wjj = tokens.headers("wjj", kind="staff", roles=["department_reviewer"], dept="LD-WJJ")
+    assert (await client.post(f"{P}/certificates", headers=wjj, json=base)).status_code == 403
+    assert (await client.get(f"{P}/certificates/NOPE/verification")).status_code == 404
+
+
+async def test_idempotent_issue_returns_the_same_certificate(client, tokens):
+    body = {"type_code": BUSINESS_LICENCE, "holder_id": credit_code(), "holder_kind": "organisation",
+            "fields": {"name": "店"}}
+    h = {**scjgj(tokens), "Idempotency-Key": "issue-once-1"}
+    a = await client.post(f"{P}/certificates", headers=h, json=body)
+    b = await client.post(f"{P}/certificates", headers=h, json=body)
+    assert a.status_code == b.status_code == 201 and a.json()["number"] == b.json()["number"]
+
+
+async def test_signed_copy_verifies_and_altered_or_forged_copies_fail(client, tokens):
+    cert = await issue_licence(client, tokens, credit_code())
+    doc = cert["document"]
+    ok = (await client.post(f"{P}/certificates/verify-document", json=doc)).json()
+    assert ok["valid"] is True and ok["signature_valid"] is True
+
+    altered = {**doc, "content": {**doc["content"], "fields": {**doc["content"]["fields"], "registered_capital": 9e9}}}
+    r = (await client.post(f"{P}/certificates/verify-document", json=altered)).json()
+    assert r["valid"] is False and r["signature_valid"] is False
+
+    other = await issue_licence(client, tokens, credit_code())
+    forged = {**doc, "signature": other["document"]["signature"]}
+    assert (await client.post(f"{P}/certificates/verify-document", json=forged)).json()["valid"] is False
+    garbage = {**doc, "signature": "not-base64-!!"}
+    assert (await client.post(f"{P}/certificates/verify-document", json=garbage)).json()["valid"] is False
+
+    keys = (await client.get(f"{P}/certificates/verification-key")).json()["keys"]
+    assert keys[0]["crv"] == "Ed25519" and doc["key_id"] in {k["kid"] for k in keys}
+
+
+async def test_holder_lists_own_certificates_and_reads_one(client, tokens):
+    org = credit_code()
+    cert = await issue_licence(client, tokens, org)
+    mine = await client.get(f"{P}/me/certificates", headers=agent(tokens, org))
+    assert [c["number"] for c in mine.json()["items"]] == [cert["number"]]
+    stranger = agent(tokens, credit_code())
+    assert (await client.get(f"{P}/me/certificates", headers=stranger)).json()["items"] == []
+    assert (await client.get(f"{P}/certificates/{cert['number']}", headers=stranger)).status_code == 403
+    assert (await client.get(f"{P}/certificates/{cert['number']}", headers=agent(tokens, org))).status_code == 200
+
+
+# --- automatic issue on an approved decision --------------------------------------------------------------------
+
+def decided(application_id: str, holder: str, outcome: str = "approved") -> dict[str, Any]:
+    return {
+        "application_id": application_id, "receipt_number": f"R-{application_id}", "item_code": "ITEM-FOOD",
+        "item_version": 1, "outcome": outcome, "reasons": [], "legal_basis": None,
+        "decided_at": "2026-11-25T08:00:00+00:00", "department": "LD-SCJGJ",
+        "applicant": {"kind": "organisation", "id": holder, "holder_id": holder, "name": "好味餐饮店", "agent_id": None},
+        "result": {"type": "certificate", "certificate_type": FOOD_PERMIT, "name": "食品经营许可证"},
+    }
+
+
+async def test_approved_decision_issues_one_certificate_even_if_published_twice(client, tokens):
+    org = credit_code()
+    app_id = f"auto-{org}"
+    await publish(client, "yimen.intake.application.accepted", app_id, {
+        "application_id": app_id, "receipt_number": f"R-{app_id}", "item_code": "ITEM-FOOD", "item_version": 1,
+        "item_name": "食品经营许可", "department": "LD-SCJGJ",
+        "applicant": {"kind": "organisation", "id": org, "holder_id": org, "name": "好味餐饮店", "agent_id": None},
+        "channel": "online", "service_point": None, "online": True, "accepted_at": "2026-11-20T02:00:00+00:00",
+        "accepted_by": "clerk", "form": {"address": "罗城街道兴华路1号", "main_business": "热食类食品制售", "age": 3},
+        "materials": [], "commitments": [], "case_kind": "promised",
+        "promised_limit": {"value": 5, "unit": "working_days"}, "statutory_limit": {"value": 20, "unit": "working_days"},
+    })
+    event_id = f"evt-{app_id}"
+    await publish(client, "yimen.workflow.application.decided", app_id, decided(app_id, org), event_id=event_id)
+    # The same event again, and a different event about the same decision: still one certificate.
+    await publish(client, "yimen.workflow.application.decided", app_id, decided(app_id, org), event_id=event_id)
+    await publish(client, "yimen.workflow.application.decided", app_id, decided(app_id, org))
+
+    async def certificates() -> list[Certificate]:
+        async with client.app.state.db.transaction() as s:
+            return list((await s.execute(select(Certificate).where(Certificate.application_id == app_id))).scalars())
+
+    certs = await eventually(certificates)
+    await asyncio.sleep(0.5)
+    certs = await certificates()
+    assert len(certs) == 1
+    c = certs[0]
+    assert c.type_code == FOOD_PERMIT and c.holder_id == org and c.holder_kind == "001"
+    assert c.fields == {"address": "罗城街道兴华路1号", "main_business": "热食类食品制售", "name": "好味餐饮店"}
+    assert c.valid_until is not None and c.valid_until.year == 2031
+
+    archive = (await client.get(f"{P}/me/archive", headers=agent(tokens, org))).json()["items"]
+    assert archive[0]["outcome"] == "approved" and archive[0]["certificate_number"] == c.number
+
+
+async def test_rejected_decision_issues_nothing(client):
+    org = credit_code()
+    app_id = f"rej-{org}"
+    await publish(client, "yimen.workflow.application.decided", app_id, decided(app_id, org, "rejected"))
+
+    async def archived() -> Any:
+        async with client.app.state.db.transaction() as s:
+            return (await s.execute(text("SELECT outcome FROM archived_application WHERE application_id = :a"),
+                                    {"a": app_id})).scalar()
+
+    assert await eventually(archived) == "rejected"
+    async with client.app.state.db.transaction() as s:
+        n = (await s.execute(text("SELECT count(*) FROM certificate WHERE application_id = :a"), {"a": app_id})).scalar()
+    assert n == 0
+
+
+# --- purpose-bound sharing -------------------------------------------------------------------------------------
+
+async def test_holder_fetches_only_the_fields_the_material_needs(client, tokens, intake):
+    item = food_item()
+    await publish_item(client, item)
+    org = credit_code()
+    await issue_licence(client, tokens, org, address="罗城街道")
+    app_id = intake.add(item["code"], holder_id=org)
+    headers = agent(tokens, org)
+    body = {"application_id": app_id, "item_code": item["code"], "item_version": 1, "material_code": "M-LICENCE",
+            "holder_id": org, "holder_kind": "organisation"}
+    r = await client.post(f"{P}/requests", headers=headers, json=body)
+    assert r.status_code == 200, r.text
+    ans = r.json()
+    assert ans["status"] == "found" and ans["source"] == "certificate"
+    assert set(ans["certificate"]) == {"number", "type_code", "valid_until", "name", "legal_representative"}
+    assert intake.seen_auth[-1] == headers["Authorization"]
+
+    # Nothing held for this holder: an explicit answer, not an error.
+    other = credit_code()
+    app2 = intake.add(item["code"], holder_id=other)
+    r = await client.post(f"{P}/requests", headers=agent(tokens, other),
+                          json={**body, "application_id": app2, "holder_id": other})
+    assert r.status_code == 200 and r.json()["status"] == "no_match"
+
+    # The data subject sees who read their data and why.
+    log = (await client.get(f"{P}/me/access-log", headers=headers)).json()["items"]
+    entry = next(e for e in log if e["action"] == "purpose_request")
+    assert entry["application_id"] == app_id and entry["material_code"] == "M-LICENCE"
+    assert entry["fields"] == ["name", "legal_representative"] and entry["holder"] == org
+
+
+async def test_registry_material_answers_the_record_fields(client, tokens, intake):
+    item = food_item()
+    await publish_item(client, item)
+    rep = id_number("19850505")
+    gaj = tokens.headers("gaj", kind="staff", roles=["department_reviewer"], dept="LD-GAJ")
+    csv_body = f"id_number,name,gender,address,phone\n{rep},陈明,男,罗城街道,13812345678\n"
+    r = await client.post(f"{P}/registries/population/imports", headers={**gaj, "Content-Type": "text/csv"},
+                          content=csv_body.encode())
+    assert r.status_code == 200 and r.json()["imported"] == 1, r.text
+    org = credit_code()
+    app_id = intake.add(item["code"], holder_id=org)
+    r = await client.post(f"{P}/requests", headers=agent(tokens, org, hid=rep), json={
+        "application_id": app_id, "item_code": item["code"], "item_version": 1, "material_code": "M-REP-ID",
+        "holder_id": rep, "holder_kind": "person"})
+    assert r.status_code == 200, r.text
+    assert r.json()["record"] == {"name": "陈明", "gender": "男"}
+
+
+async def test_requests_without_a_live_purpose_or_right_are_refused(client, tokens, intake):
+    item = food_item()
+    await publish_item(client, item)
+    org = credit_code()
+    await issue_licence(client, tokens, org)
+    headers = agent(tokens, org)
+    body = {"item_code": item["code"], "item_version": 1, "material_code": "M-LICENCE", "holder_id": org,
+            "holder_kind": "organisation"}
+
+    r = await client.post(f"{P}/requests", headers=headers, json={**body, "application_id": "no-such-app"})
+    assert r.status_code == 403 and r.json()["type"].endswith("purpose-not-established")
+    closed = intake.add(item["code"], status="withdrawn", holder_id=org)
+    r = await client.post(f"{P}/requests", headers=headers, json={**body, "application_id": closed})
+    assert r.status_code == 403
+    live = intake.add(item["code"], holder_id=org)
+    # Someone else's holder id.
+    r = await client.post(f"{P}/requests", headers=agent(tokens, credit_code()), json={**body, "application_id": live})
+    assert r.status_code == 403 and r.json()["type"].endswith("not-holder")
+    # A material the applicant supplies is no shared source.
+    r = await client.post(f"{P}/requests", headers=headers,
+                          json={**body, "application_id": live, "material_code": "M-PLAN"})
+    assert r.status_code == 403
+    r = await client.post(f"{P}/requests", headers=headers,
+                          json={**body, "application_id": live, "material_code": "M-NONE"})
+    assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "unknown_material"
+    r = await client.post(f"{P}/requests", headers=headers, json={**body, "application_id": live, "item_version": 9})
+    assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "unknown_item"
+    r = await client.post(f"{P}/requests", headers=headers, json={**body, "application_id": live, "holder_kind": "x"})
+    assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "enum"
+
+
+async def test_a_department_cannot_fetch_a_type_its_items_do_not_name(client, tokens, intake):
+    item = food_item()
+    await publish_item(client, item)
+    org = credit_code()
+    await issue_licence(client, tokens, org)
+    app_id = intake.add(item["code"], holder_id=org)
+    body = {"application_id": app_id, "item_code": item["code"], "item_version": 1, "material_code": "M-LICENCE",
+            "holder_id": org, "holder_kind": "organisation"}
+    xfj = tokens.headers("xfj", kind="staff", roles=["department_reviewer"], dept="LD-XFJ")
+    r = await client.post(f"{P}/requests", headers=xfj, json={**body, "certificate_type": "11441781MB0000006R001"})
+    assert r.status_code == 403 and r.json()["type"].endswith("source-not-named")
+    r = await client.post(f"{P}/requests", headers=xfj, json={**body, "material_code": "M-LICENCE",
+                                                              "registry": "legal-persons"})
+    assert r.status_code == 403
+    # A department outside the item's process gets nothing at all.
+    mzj = tokens.headers("mzj", kind="staff", roles=["department_reviewer"], dept="LD-MZJ")
+    assert (await client.post(f"{P}/requests", headers=mzj, json=body)).status_code == 403
+    # A department of the parallel stage may fetch what the material names, and the read is audited.
+    r = await client.post(f"{P}/requests", headers=xfj, json={**body, "certificate_type": BUSINESS_LICENCE})
+    assert r.status_code == 200 and r.json()["status"] == "found"
+    supervisor = tokens.headers("sup", kind="staff", roles=["supervisor"], dept="LD-ZSJ")
+    audit = (await client.get(f"{P}/access-log", params={"department": "LD-XFJ"}, headers=supervisor)).json()
+    assert audit["items"][0]["application_id"] == app_id and audit["items"][0]["holder"] != org
+    assert (await client.get(f"{P}/access-log", headers=xfj)).status_code == 403
+
+
+# --- registries ------------------------------------------------------------------------------------------------
+
+async def test_malformed_import_row_is_reported_and_nothing_imported(client, tokens):
+    good, bad_check = id_number(), id_number()[:-1] + "0"
+    if bad_check == good:
+        bad_check = good[:-1] + "1"
+    gaj = {**tokens.headers("gaj", kind="staff", roles=["department_reviewer"], dept="LD-GAJ"),
+           "Content-Type": "text/csv"}
+    rows = [f"{good},张三,男", f"{bad_check[:-1]}{'X' if bad_check[-1] != 'X' else '1'},李四,女", "445381199013401234,王五,男",
+            f"{id_number()},,女"]
+    csv_body = "id_number,name,gender\n" + "\n".join(rows) + "\n"
+    r = await client.post(f"{P}/registries/population/imports", headers=gaj, content=csv_body.encode())
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    report = r.json()
+    assert report["imported"] == 0
+    assert [(x["line"], x["field"], x["rule"]) for x in report["rejected"]] == [
+        (3, "id_number", "check_digit"), (4, "id_number", "check_digit"), (5, "name", "required")]
+    lookup = await client.get(f"{P}/registries/population/{good}", headers=gaj)
+    assert lookup.status_code == 404  # nothing half-imported
+
+    r = await client.post(f"{P}/registries/population/imports", params={"partial": "true"}, headers=gaj,
+                          content=csv_body.encode())
+    assert r.status_code == 200 and r.json()["imported"] == 1 and len(r.json()["rejected"]) == 3
+    assert (await client.get(f"{P}/registries/population/{good}", headers=gaj)).json()["name"] == "张三"
+
+
+async def test_legal_person_json_import_upserts_and_checks_rights(client, tokens):
+    code = credit_code()
+    scj = {**scjgj(tokens), "Content-Type": "application/json"}
+    r = await client.post(f"{P}/registries/legal-persons/imports", headers=scj,
+                          json=[{"credit_code": code, "name": "旧名", "established_on": "2020-01-02"}])
+    assert r.status_code == 200, r.text
+    r = await client.post(f"{P}/registries/legal-persons/imports", headers=scj,
+                          json={"records": [{"credit_code": code, "name": "新名"}]})
+    assert r.status_code == 200
+    assert (await client.get(f"{P}/registries/legal-persons/{code}", headers=scj)).json()["name"] == "新名"
+    r = await client.post(f"{P}/registries/legal-persons/imports", headers=scj,
+                          json=[{"credit_code": code[:-1] + "I", "name": "x"}, {"credit_code": credit_code(),
+                                                                             "name": "y", "established_on": "2020-13-01"}])
+    assert r.status_code == 422
+    assert [(x["line"], x["rule"]) for x in r.json()["rejected"]] == [(1, "format"), (2, "date")]
+    gaj = {**tokens.headers("gaj", kind="staff", roles=["department_reviewer"], dept="LD-GAJ"),
+           "Content-Type": "application/json"}
+    assert (await client.post(f"{P}/registries/legal-persons/imports", headers=gaj, json=[])).status_code == 403
+    r = await client.post(f"{P}/registries/legal-persons/imports", headers=scj, content=b"{not json")
+    assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "format"
+    r = await client.post(f"{P}/registries/legal-persons/imports", headers={**scj, "Content-Type": "text/plain"},
+                          content=b"x")
+    assert r.status_code == 422
+    r = await client.get(f"{P}/registries/legal-persons/12345", headers=scj)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "path.credit_code"
+    citizen = tokens.headers("c1", hid=id_number())
+    assert (await client.get(f"{P}/registries/legal-persons/{code}", headers=citizen)).status_code == 403
+
+
+# --- access log ------------------------------------------------------------------------------------------------
+
+async def test_hash_chain_verification_detects_an_edited_row(client, tokens, settings):
+    person = id_number()
+    gaj = tokens.headers("gaj-2", kind="staff", roles=["department_reviewer"], dept="LD-GAJ")
+    await client.post(f"{P}/registries/population/imports", headers={**gaj, "Content-Type": "application/json"},
+                      json=[{"id_number": person, "name": "赵六"}])
+    for _ in range(3):
+        await client.get(f"{P}/registries/population/{person}", headers=gaj)
+    supervisor = tokens.headers("sup", kind="staff", roles=["supervisor"])
+    ok = (await client.get(f"{P}/access-log/verification", headers=supervisor)).json()
+    assert ok["intact"] is True and ok["rows_checked"] >= 3
+    assert (await client.get(f"{P}/access-log/verification", headers=gaj)).status_code == 403
+
+    mine = (await client.get(f"{P}/me/access-log", headers=tokens.headers("p", hid=person))).json()["items"]
+    assert len(mine) == 3 and mine[0]["accessor_department"] == "LD-GAJ" and mine[0]["action"] == "registry_lookup"
+    target = mine[1]["seq"]
+    async with client.app.state.db.transaction() as s:
+        await s.execute(text("UPDATE access_log_entry SET accessor_subject = 'nobody' WHERE seq = :s"), {"s": target})
+    broken = (await client.get(f"{P}/access-log/verification", headers=supervisor)).json()
+    assert broken["intact"] is False and broken["first_broken_seq"] == target
+
+    proc = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "services.datashare.cli", "verify-log", "--database-url",
+                         settings.resolved_database_url()], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and f"BROKEN at seq {target}" in proc.stderr
+    async with client.app.state.db.transaction() as s:  # repair for the other tests
+        await s.execute(text("UPDATE access_log_entry SET accessor_subject = 'gaj-2' WHERE seq = :s"), {"s": target})
+
+
+# --- archive and open data -------------------------------------------------------------------------------------
+
+async def test_archive_answers_only_the_applicants_own_history(client, tokens):
+    person = id_number()
+    app_id = f"arch-{person}"
+    await publish(client, "yimen.intake.application.accepted", app_id, {
+        "application_id": app_id, "item_code": "ITEM-ARCH", "item_name": "测试事项", "department": "LD-MZJ",
+        "applicant": {"kind": "person", "id": "acc-1", "holder_id": person, "name": "钱七"},
+        "channel": "window", "online": False, "accepted_at": "2026-10-10T02:00:00+00:00", "form": {"x": 1}})
+
+    async def found() -> Any:
+        r = await client.get(f"{P}/archive", params={"holder_id": person}, headers=tokens.headers("p", hid=person))
+        return r.json()["items"]
+
+    items = await eventually(found)
+    assert items[0]["application_id"] == app_id and items[0]["form"] == {"x": 1}
+    r = await client.get(f"{P}/archive", params={"holder_id": person}, headers=tokens.headers("q", hid=id_number()))
+    assert r.status_code == 403
+
+
+async def test_open_data_is_a_dcat_catalogue_with_nothing_personal(client, tokens, intake):
+    cat = await client.get(f"{P}/open/datasets")
+    assert cat.headers["content-type"].startswith("application/ld+json")
+    body = cat.json()
+    assert body["@type"] == "dcat:Catalog"
+    ids = [d["dct:identifier"] for d in body["dcat:dataset"]]
+    assert "applications-per-item-month" in ids
+    # Make sure there is personal data in the service to leak.
+    await test_approved_decision_issues_one_certificate_even_if_published_twice(client, tokens)
+    await test_archive_answers_only_the_applicants_own_history(client, tokens)
+    async with client.app.state.db.transaction() as s:
+        holders = set((await s.execute(text("SELECT holder_id FROM archived_application"))).scalars())
+        names = set((await s.execute(text("SELECT holder_name FROM certificate"))).scalars())
+    per_month = (await client.get(f"{P}/open/datasets/applications-per-item-month.json")).json()["rows"]
+    assert any(r["item_code"] == "ITEM-ARCH" and r["month"] == "2026-10" and r["accepted"] >= 1 for r in per_month)
+    on_time = (await client.get(f"{P}/open/datasets/decisions-on-time.json")).json()["rows"]
+    assert any(r["item_code"] == "ITEM-FOOD" and r["on_time"] >= 1 for r in on_time)
+    for d in ids:
+        for ext in ("csv", "json"):
+            r = await client.get(f"{P}/open/datasets/{d}.{ext}")
+            assert r.status_code == 200
+            for secret in (holders | names) - {None}:
+                assert secret not in r.text
+            assert "好味餐饮店" not in r.text and "钱七" not in r.text
+            assert not re.search(r"\d{17}[\dX]|1[3-9]\d{9}", r.text)
+    assert (await client.get(f"{P}/open/datasets/nope.csv")).status_code == 404
+    assert (await client.get(f"{P}/open/datasets/published-items.xml")).status_code == 404
