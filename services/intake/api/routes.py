@@ -4,4 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from services.intake.api import applications, progress, reuse, services_desk
+
 router = APIRouter()
+router.include_router(applications.router)
+router.include_router(reuse.router)
+router.include_router(progress.router)
+router.include_router(services_desk.router)

@@ -1,7 +1,135 @@
-"""What the intake service consumes from the bus."""
+"""What the intake service consumes from the bus: catalog publications (the local copy of item versions),
+workflow's progress and decisions (to move the case), and datashare's certificates (to deliver the result)."""
 
 from __future__ import annotations
 
-from shared.messaging import Consumer
+import logging
 
-CONSUMERS: list[Consumer] = []
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake import cases
+from services.intake.domain.lifecycle import Status
+from services.intake.events import contracts as ev
+from services.intake.store import repository as repo
+from services.intake.store.tables import Application
+from shared.events import Event
+from shared.messaging import Consumer, event_data
+from shared.types import utcnow
+
+log = logging.getLogger("yimen.intake.events")
+
+
+async def on_item_published(session: AsyncSession, event: Event) -> None:
+    data: ev.ItemPublished = event_data(event, ev.ItemPublished)
+    await repo.add_item_version(
+        session, code=data.code, version=data.version, name=data.name, department=data.department,
+        payload=event.data, published_at=data.published_at or event.time,
+    )
+
+
+async def on_item_withdrawn(session: AsyncSession, event: Event) -> None:
+    data: ev.ItemWithdrawn = event_data(event, ev.ItemWithdrawn)
+    await repo.withdraw_item_version(session, code=data.code, version=data.version, at=data.withdrawn_at)
+
+
+async def on_department_upserted(session: AsyncSession, event: Event) -> None:
+    data: ev.DepartmentUpserted = event_data(event, ev.DepartmentUpserted)
+    await repo.upsert_department(session, data.code, data.name)
+
+
+async def on_task_assigned(session: AsyncSession, event: Event) -> None:
+    data: ev.TaskAssigned = event_data(event, ev.TaskAssigned)
+    app = await repo.get_application(session, data.application_id, for_update=True)
+    if app is None:
+        return
+    await repo.move(session, app, from_states=[Status.ACCEPTED], status=Status.IN_REVIEW.value)
+    await cases.note(session, app, f"审查：{data.step_name or '部门审查'}", unit=data.department, at=data.assigned_at)
+
+
+async def on_task_decided(session: AsyncSession, event: Event) -> None:
+    data: ev.TaskDecided = event_data(event, ev.TaskDecided)
+    app = await repo.get_application(session, data.application_id, for_update=True)
+    if app is None:
+        log.warning("task.decided for unknown application %s", data.application_id)
+        return
+    by = data.decided_by or ev.DecidedBy()
+    if data.outcome == "request_correction":
+        notice = [
+            {"field": f"materials.{m.material_code}" if m.material_code else (f"form.{m.field}" if m.field else "application"),
+             "rule": "correction_requested", "message": m.reason or data.reasons or "请补正。"}
+            for m in data.missing
+        ] or [{"field": "application", "rule": "correction_requested", "message": data.reasons or "请补正。"}]
+        moved = await repo.move(
+            session, app, from_states=[Status.ACCEPTED, Status.IN_REVIEW, Status.AWAITING_CORRECTION],
+            status=Status.AWAITING_CORRECTION.value, correction_task_id=data.task_id, notice=notice,
+        )
+        if not moved:
+            log.info("correction request for %s in state %s ignored", app.id, app.status)
+            return
+        await cases.note(session, app, "要求补正（一次性告知）", unit=data.department, staff_name=by.name,
+                         staff_contact=by.contact, text=data.reasons, at=data.decided_at)
+        return
+    await repo.move(session, app, from_states=[Status.ACCEPTED], status=Status.IN_REVIEW.value)
+    step = "部门审查通过" if data.outcome == "approve" else "部门审查不通过"
+    await cases.note(session, app, step, unit=data.department, staff_name=by.name, staff_contact=by.contact,
+                     text=data.reasons, at=data.decided_at)
+
+
+async def on_application_decided(session: AsyncSession, event: Event) -> None:
+    data: ev.ApplicationDecided = event_data(event, ev.ApplicationDecided)
+    app = await repo.get_application(session, data.application_id, for_update=True)
+    if app is None:
+        return
+    moved = await repo.move(
+        session, app, from_states=[Status.ACCEPTED, Status.IN_REVIEW, Status.AWAITING_CORRECTION],
+        status=Status.DECIDED.value, outcome=data.outcome, decided_at=data.decided_at,
+    )
+    if not moved:
+        # Already decided at acceptance (即办件), withdrawn, or the certificate came first and was delivered.
+        if app.outcome is None:
+            await repo.move(session, app, from_states=[app.status], outcome=data.outcome, decided_at=data.decided_at)
+        return
+    step = "审批通过" if data.outcome == "approved" else "审批不予许可"
+    await cases.note(session, app, step, unit=data.department or app.department,
+                     text=(f"{data.reasons or ''}（依据：{data.legal_basis}）" if data.legal_basis else data.reasons),
+                     at=data.decided_at)
+    if data.outcome == "approved" and app.result and app.result.get("certificate_number"):
+        await _hand_over(session, app)
+
+
+async def _hand_over(session: AsyncSession, app: Application) -> None:
+    """统一窗口出件: electronic delivery at once; pick-up or post waits for a clerk."""
+    if app.delivery_method == "electronic":
+        await cases.deliver(session, app, method="electronic")
+        return
+    if await repo.move(session, app, from_states=[Status.DECIDED], status=Status.AWAITING_PICKUP.value):
+        where = "请到窗口领取" if app.delivery_method == "pickup" else "待邮寄"
+        await cases.note(session, app, f"结果已出，{where}", unit=app.delivery_point or app.department)
+
+
+async def on_certificate_issued(session: AsyncSession, event: Event) -> None:
+    data: ev.CertificateIssued = event_data(event, ev.CertificateIssued)
+    if not data.application_id:
+        return
+    app = await repo.get_application(session, data.application_id, for_update=True)
+    if app is None:
+        return
+    result = {"certificate_number": data.certificate_number, "type_code": data.type_code,
+              "type_name": data.type_name, "issued_on": data.issued_on, "valid_until": data.valid_until,
+              "issuer_department": data.issuer_department, "received_at": utcnow().isoformat()}
+    await repo.move(session, app, from_states=[app.status], result=result)
+    await cases.note(session, app, f"电子证照已签发：{data.type_name or data.type_code}",
+                     unit=data.issuer_department or app.department)
+    if app.status == Status.DECIDED:
+        await _hand_over(session, app)
+
+
+CONSUMERS: list[Consumer] = [
+    Consumer("intake-item-published", ev.ITEM_PUBLISHED, on_item_published, "Keep every published item version."),
+    Consumer("intake-item-withdrawn", ev.ITEM_WITHDRAWN, on_item_withdrawn, "Mark withdrawn versions."),
+    Consumer("intake-department-upserted", ev.DEPARTMENT_UPSERTED, on_department_upserted, "Department names."),
+    Consumer("intake-task-assigned", ev.TASK_ASSIGNED, on_task_assigned, "Timeline: review started."),
+    Consumer("intake-task-decided", ev.TASK_DECIDED, on_task_decided, "Corrections and department steps."),
+    Consumer("intake-application-decided", ev.APPLICATION_DECIDED, on_application_decided, "The decision."),
+    Consumer("intake-certificate-issued", ev.CERTIFICATE_ISSUED, on_certificate_issued, "Deliver the result."),
+]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import make_metadata
 from shared.messaging import define_messaging_tables
+from shared.types import BigIntPK, UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -13,3 +18,176 @@ class Base(DeclarativeBase):
 
 
 messaging = define_messaging_tables(Base.metadata)
+
+
+class ItemVersion(Base):
+    """A published catalog item version (事项版本), kept exactly as catalog published it; never overwritten."""
+
+    __tablename__ = "item_version"
+    __table_args__ = (UniqueConstraint("code", "version"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(300))
+    department: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Department(Base):
+    """Department names from catalog, to show the handling unit by name in timelines."""
+
+    __tablename__ = "department"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+
+
+class Application(Base):
+    """An application (办件) against one exact item version."""
+
+    __tablename__ = "application"
+    __table_args__ = (
+        Index("ix_application_applicant", "applicant_id", "created_at", "id"),
+        Index("ix_application_point_status", "service_point", "status"),
+        Index("ix_application_department_status", "department", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(64))
+    item_version: Mapped[int] = mapped_column(Integer)
+    item_name: Mapped[str] = mapped_column(String(300))
+    department: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    applicant_kind: Mapped[str] = mapped_column(String(16))
+    applicant_id: Mapped[str] = mapped_column(String(64))
+    applicant_holder_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    applicant_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    service_point: Mapped[str] = mapped_column(String(64))
+    form: Mapped[dict[str, Any]] = mapped_column(JSON)
+    delivery_method: Mapped[str] = mapped_column(String(16))
+    delivery_point: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    delivery_address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    receipt_number: Mapped[str | None] = mapped_column(String(80), nullable=True, unique=True)
+    verification_code: Mapped[str | None] = mapped_column(String(6), nullable=True)
+    #: The latest one-time notice (一次性告知): every problem found at once.
+    notice: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    first_responder: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    correction_task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    copied_from: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Attachment(Base):
+    """One material of an application: an uploaded file, a certificate number, a commitment or a fetched record."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("application.id"), index=True)
+    material_code: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))
+    reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    filename: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    storage_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TimelineEntry(Base):
+    """One step of an application's progress (事中告知), shown to the applicant."""
+
+    __tablename__ = "timeline_entry"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("application.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    staff_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    staff_contact: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ReceiptCounter(Base):
+    """The last serial handed out per item and day, so receipt numbers are unique and dense."""
+
+    __tablename__ = "receipt_counter"
+
+    prefix: Mapped[str] = mapped_column(String(80), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Visit(Base):
+    """An on-site visit the applicant made for an application (for the "at most one visit" figure)."""
+
+    __tablename__ = "visit"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("application.id"), index=True)
+    service_point: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(200))
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AppointmentSlot(Base):
+    """A bookable time at a service point for one item (预约办理); `booked` never exceeds `capacity`."""
+
+    __tablename__ = "appointment_slot"
+    __table_args__ = (UniqueConstraint("service_point", "item_code", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    service_point: Mapped[str] = mapped_column(String(64))
+    item_code: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    capacity: Mapped[int] = mapped_column(Integer)
+    booked: Mapped[int] = mapped_column(Integer)
+
+
+class Appointment(Base):
+    __tablename__ = "appointment"
+    #: `active_holder` is the applicant while the booking stands and NULL once cancelled, so one person holds
+    #: at most one live booking per slot.
+    __table_args__ = (UniqueConstraint("slot_id", "active_holder"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("appointment_slot.id"), index=True)
+    applicant_id: Mapped[str] = mapped_column(String(64), index=True)
+    active_holder: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Consultation(Base):
+    """A question on an item or an application (咨询), answered by the owning department."""
+
+    __tablename__ = "consultation"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    asker_id: Mapped[str] = mapped_column(String(64), index=True)
+    item_code: Mapped[str] = mapped_column(String(64))
+    application_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    department: Mapped[str] = mapped_column(String(64), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answered_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

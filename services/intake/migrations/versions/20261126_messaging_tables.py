@@ -1,15 +1,15 @@
 """messaging tables
 
 Revision ID: a157d1f85610
-Revises: 
+Revises:
 Create Date: 2026-11-26 10:02:56.987571
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import shared.types
 
+import shared.types
 
 revision: str = 'a157d1f85610'
 down_revision: str | None = None

@@ -1,0 +1,499 @@
+"""Routes of an application's life: draft, materials, check (一次性告知), submit, acceptance, withdrawal,
+corrections, delivery, visits."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
+
+from services.intake import cases
+from services.intake.api import deps
+from services.intake.api import schemas as s
+from services.intake.domain import completeness, uploads
+from services.intake.domain.applicants import NotAnApplicant, applicant_of
+from services.intake.domain.completeness import Finding
+from services.intake.domain.lifecycle import WITHDRAWABLE, Action, Status
+from services.intake.events import contracts as ev
+from services.intake.store import repository as repo
+from services.intake.store.tables import Application
+from shared.auth import WINDOW_CLERK, CurrentPrincipal, Principal
+from shared.db import Database, SessionDep
+from shared.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    ValidationProblem,
+    invalid,
+    problem_responses,
+)
+from shared.idempotency import run_idempotent
+from shared.messaging import publish
+from shared.types import utcnow
+
+router = APIRouter(tags=["applications"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
+                                               description="Repeat with the same key to get the same answer.")]
+
+
+def _problems(findings: list[Finding], detail: str) -> ValidationProblem:
+    return ValidationProblem([FieldError(**f.as_dict()) for f in findings], detail=detail)
+
+
+def _delivery_values(d: s.Delivery | None, service_point: str) -> dict[str, Any]:
+    d = d or s.Delivery()
+    if d.method == "post" and not (d.address and d.address.strip()):
+        raise invalid("delivery.address", "required", "Delivery by post needs a postal address.")
+    return {
+        "delivery_method": d.method,
+        "delivery_point": (d.service_point or service_point) if d.method == "pickup" else None,
+        "delivery_address": d.address if d.method == "post" else None,
+    }
+
+
+async def _create_draft(session: AsyncSession, principal: Principal, body: s.ApplicationCreate) -> Application:
+    item = await repo.current_item(session, body.item_code)
+    if item is None:
+        raise invalid("item_code", "unknown_item", "No published, unwithdrawn item has this code.")
+    try:
+        applicant = applicant_of(principal, body.on_behalf_of)
+    except NotAnApplicant as exc:
+        raise Forbidden(str(exc)) from exc
+    findings = completeness.check_channel_and_point(item.payload, channel=body.channel, service_point=body.service_point)
+    if (f := completeness.check_audience(item.payload, applicant.kind)) is not None:
+        findings.append(f)
+    if findings:
+        raise _problems(findings, "The item cannot be applied for this way.")
+    app = await repo.add_application(
+        session, item_code=item.code, item_version=item.version, item_name=item.name, department=item.department,
+        status=Status.DRAFT.value, applicant_kind=applicant.kind, applicant_id=applicant.id,
+        applicant_holder_id=applicant.holder_id, applicant_name=applicant.name, agent_id=applicant.agent_id,
+        created_by=principal.subject, channel=body.channel, service_point=body.service_point, form=body.form,
+        **_delivery_values(body.delivery, body.service_point),
+    )
+    await cases.note(session, app, "创建申请草稿", unit=body.service_point)
+    return app
+
+
+@router.post(
+    "/applications", status_code=201, response_model=s.ApplicationRead,
+    summary="Start a draft application (办件) for the item's current version",
+    description="The applicant comes from the token: the person, the organisation of an agent (`org`), or the "
+                "principal of a delegation (`act`). Channel and service point must be ones the item offers.",
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_application(
+    body: s.ApplicationCreate, request: Request, principal: CurrentPrincipal, idempotency_key: IdempotencyKey = None
+) -> Any:
+    async def work(session: AsyncSession) -> tuple[int, Any]:
+        app = await _create_draft(session, principal, body)
+        return 201, (await deps.application_read(session, app, principal)).model_dump(mode="json")
+
+    return await run_idempotent(request, key=idempotency_key, scope=f"intake:create:{principal.subject}",
+                                payload=body.model_dump(mode="json"), work=work)
+
+
+@router.get(
+    "/applications/{application_id}", response_model=s.ApplicationRead,
+    summary="An application with its materials and timeline (事中告知)",
+    responses=problem_responses(401, 404),
+)
+async def get_application(application_id: str, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
+    app = await deps.load_visible(session, principal, application_id)
+    return await deps.application_read(session, app, principal)
+
+
+@router.patch(
+    "/applications/{application_id}", response_model=s.ApplicationRead,
+    summary="Change a draft's form fields or delivery choice",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def update_application(application_id: str, body: s.ApplicationUpdate, session: SessionDep,
+                             principal: CurrentPrincipal) -> s.ApplicationRead:
+    app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
+    cases.transition(app.status, Action.EDIT)
+    values: dict[str, Any] = {}
+    if body.form is not None:
+        values["form"] = {**(app.form or {}), **body.form}
+    if body.delivery is not None:
+        values.update(_delivery_values(body.delivery, app.service_point))
+    if values:
+        await repo.move(session, app, from_states=[app.status], **values)
+    return await deps.application_read(session, app, principal)
+
+
+# --- materials ---------------------------------------------------------------------------------------------------
+
+_MATERIAL_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object", "required": ["material_code", "file"],
+                    "properties": {
+                        "material_code": {"type": "string"},
+                        "file": {"type": "string", "format": "binary"},
+                        "sha256": {"type": "string", "description": "Optional; must match the file's SHA-256."},
+                    },
+                }
+            },
+            "application/json": {"schema": s.MaterialReference.model_json_schema()},
+        },
+    }
+}
+
+
+async def _upload(request: Request, session: AsyncSession, app: Application, item_payload: dict[str, Any]) -> Any:
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except Exception as exc:  # malformed multipart or too many parts
+        raise invalid("body", "multipart", f"The upload is not a valid multipart form: {exc}.") from exc
+    code = form.get("material_code")
+    file = form.get("file")
+    declared = form.get("sha256")
+    errs = []
+    if not isinstance(code, str) or not code:
+        errs.append(FieldError(field="material_code", rule="required", message="Name the material (material_code)."))
+    if not isinstance(file, UploadFile):
+        errs.append(FieldError(field="file", rule="required", message="Attach the file as the `file` part."))
+    if errs:
+        raise ValidationProblem(errs)
+    assert isinstance(code, str) and isinstance(file, UploadFile)
+    material = completeness.material(item_payload, code)
+    if material is None:
+        raise invalid("material_code", "unknown_material", "This item asks for no material with this code.")
+    limit = uploads.max_bytes(material)
+    data = await file.read(limit + 1)
+    digest = hashlib.sha256(data).hexdigest()
+    filename = file.filename or ""
+    findings = [f for f in (
+        uploads.check_type(material, filename, data[:16]),
+        uploads.check_size(material, len(data)),
+        uploads.check_hash(declared if isinstance(declared, str) else None, digest),
+    ) if f is not None]
+    if any(f.rule == "max_bytes" for f in findings):
+        raise PayloadTooLarge(f"“{material.get('name', code)}”的文件不能超过 {limit} 字节。",
+                              errors=[FieldError(**f.as_dict()) for f in findings])
+    if findings:
+        raise _problems(findings, "The file is refused.")
+    key = f"{app.id}/{digest}"
+    await deps.file_store(request).put(key, data)
+    return await repo.put_attachment(
+        session, application_id=app.id, material_code=code, kind="upload", filename=filename[:255],
+        content_type=file.content_type, size=len(data), sha256=digest, storage_key=key,
+    )
+
+
+async def _reference(request: Request, session: AsyncSession, principal: Principal, app: Application,
+                     item_payload: dict[str, Any]) -> Any:
+    try:
+        body = s.MaterialReference.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise ValidationProblem([
+            FieldError(field=".".join(str(p) for p in e["loc"]) or "body", rule=str(e["type"]), message=e["msg"])
+            for e in exc.errors()
+        ]) from exc
+    material = completeness.material(item_payload, body.material_code)
+    if material is None:
+        raise invalid("material_code", "unknown_material", "This item asks for no material with this code.")
+    name = material.get("name", body.material_code)
+    if body.kind == "reuse":
+        earlier = await repo.get_attachment(session, body.attachment_id) if body.attachment_id else None
+        if earlier is None:
+            raise invalid("attachment_id", "unknown_attachment", "Name an attachment of one of your applications.")
+        await deps.load_as_applicant(session, principal, earlier.application_id)
+        if earlier.kind == "commitment":
+            raise invalid("attachment_id", "commitment_not_reusable", "A commitment is made anew for each application.")
+        return await repo.put_attachment(
+            session, application_id=app.id, material_code=body.material_code, kind=earlier.kind,
+            reference=earlier.reference, filename=earlier.filename, content_type=earlier.content_type,
+            size=earlier.size, sha256=earlier.sha256, storage_key=earlier.storage_key,
+            details={**(earlier.details or {}),
+                     "reused_from": {"application_id": earlier.application_id, "attachment_id": earlier.id}},
+        )
+    if body.kind == "commitment":
+        if not material.get("commitment_allowed"):
+            raise invalid("kind", "commitment_not_allowed", f"“{name}”不适用告知承诺，请提交材料。")
+        statement = body.statement or f"申请人承诺“{name}”所述情况真实，并愿承担不实承诺的法律责任。"
+        return await repo.put_attachment(
+            session, application_id=app.id, material_code=body.material_code, kind="commitment",
+            details={"statement": statement, "committed_by": principal.subject, "committed_at": utcnow().isoformat()},
+        )
+    if material.get("source") not in completeness.REFERENCE_SOURCES:
+        raise invalid("kind", "certificate_ref_not_allowed",
+                      f"“{name}”不是政府部门核发的证照，不能只填证照编号。")
+    if not body.reference or not body.reference.strip():
+        raise invalid("reference", "required", "Give the certificate number.")
+    return await repo.put_attachment(
+        session, application_id=app.id, material_code=body.material_code, kind="certificate_ref",
+        reference=body.reference.strip(), details={"certificate_type": material.get("certificate_type")},
+    )
+
+
+@router.post(
+    "/applications/{application_id}/materials", status_code=201, response_model=s.AttachmentRead,
+    summary="Give a material: upload a file, cite a certificate number, or make a written commitment (告知承诺)",
+    description="`multipart/form-data` with `material_code`, `file` and optionally `sha256` uploads a file (type "
+                "and size as the material allows). `application/json` gives a certificate reference "
+                "(`kind=certificate_ref`) or a commitment (`kind=commitment`, where the item allows it). A new "
+                "material replaces what was given before for the same code.",
+    responses=problem_responses(401, 403, 404, 409, 413, 415, 422),
+    openapi_extra=_MATERIAL_BODY,
+)
+async def add_material(application_id: str, request: Request, session: SessionDep,
+                       principal: CurrentPrincipal) -> s.AttachmentRead:
+    app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
+    cases.transition(app.status, Action.EDIT)
+    item = await cases.item_of(session, app)
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        att = await _upload(request, session, app, item.payload)
+    elif ctype.startswith("application/json"):
+        att = await _reference(request, session, principal, app, item.payload)
+    else:
+        raise Problem("Send multipart/form-data (a file) or application/json (a reference or commitment).",
+                      status=415, slug="unsupported-media-type", title="Unsupported media type")
+    await repo.move(session, app, from_states=[app.status])  # touch updated_at
+    return deps.attachment_read(att)
+
+
+# --- check and submit --------------------------------------------------------------------------------------------
+
+
+async def _fetch_step(request: Request, principal: Principal, application_id: str) -> dict[str, str]:
+    """Fetch from datashare what it holds, in a transaction of its own so that what was found stays attached
+    even when the submission that follows is refused."""
+    db: Database = request.app.state.db
+    async with db.transaction() as session:
+        app = await deps.load_as_applicant(session, principal, application_id)
+        if app.status not in (Status.DRAFT, Status.RETURNED, Status.AWAITING_CORRECTION):
+            return {}
+        item = await cases.item_of(session, app)
+        atts = await repo.attachments(session, app.id)
+        results = await cases.fetch_from_datashare(
+            request.app.state.http, deps.datashare_url(request), request.headers.get("authorization"), app, item, atts
+        )
+        return await cases.record_fetched(session, app, results)
+
+
+def _material_statuses(item_payload: dict[str, Any], atts: Any) -> list[s.MaterialStatus]:
+    kinds = {a.material_code: a.kind for a in atts}
+    return [
+        s.MaterialStatus(code=m["code"], name=m.get("name", m["code"]), necessity=m.get("necessity", "required"),
+                         source=m.get("source"), provided=kinds.get(m["code"]))
+        for m in completeness.materials_of(item_payload)
+    ]
+
+
+@router.post(
+    "/applications/{application_id}/check", response_model=s.CheckResult,
+    summary="The one-time notice (一次性告知): everything missing or invalid, at once",
+    description="Materials datashare holds (certificates, registry records) are fetched now and attached; what "
+                "it cannot give is listed so the applicant may upload it instead.",
+    responses=problem_responses(401, 403, 404),
+)
+async def check_application(application_id: str, request: Request, principal: CurrentPrincipal) -> s.CheckResult:
+    failures = await _fetch_step(request, principal, application_id)
+    db: Database = request.app.state.db
+    async with db.transaction() as session:
+        app = await deps.load_as_applicant(session, principal, application_id)
+        item = await cases.item_of(session, app)
+        findings, atts = await cases.completeness_findings(session, app, item, failures)
+        if item.withdrawn_at is not None:
+            findings.insert(0, Finding("item_version", "item_withdrawn", "此事项版本已撤销，请按现行版本重新申请。"))
+        if app.status in (Status.DRAFT, Status.RETURNED, Status.AWAITING_CORRECTION):
+            await repo.move(session, app, from_states=[app.status], notice=[f.as_dict() for f in findings])
+        return s.CheckResult(application_id=app.id, complete=not findings,
+                             problems=[s.Problem(**f.as_dict()) for f in findings],
+                             materials=_material_statuses(item.payload, atts))
+
+
+@router.post(
+    "/applications/{application_id}/submit", response_model=s.ApplicationRead,
+    summary="Submit: check, receipt number (办件编号), and automatic acceptance where the item is fully online",
+    description="Runs the completeness check first; an incomplete application is refused with every problem "
+                "listed (422). Send `Idempotency-Key` so that a double tap makes one submission. Receipt numbers "
+                "are `<item code><yyyyMMdd><4-digit serial per item and day>`; the 6-digit `verification_code` "
+                "opens the public status query.",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def submit_application(application_id: str, request: Request, principal: CurrentPrincipal,
+                             idempotency_key: IdempotencyKey = None) -> Any:
+    failures = await _fetch_step(request, principal, application_id)
+
+    async def work(session: AsyncSession) -> tuple[int, Any]:
+        app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
+        cases.transition(app.status, Action.SUBMIT)
+        item = await cases.item_of(session, app)
+        cases.refuse_if_withdrawn(item)
+        findings, _ = await cases.completeness_findings(session, app, item, failures)
+        if findings:
+            raise _problems(findings, "一次性告知：申请材料或表单尚不齐全，请按下列各项补齐后再提交。")
+        await cases.submit(session, app, item)
+        return 200, (await deps.application_read(session, app, principal)).model_dump(mode="json")
+
+    return await run_idempotent(request, key=idempotency_key, scope=f"intake:submit:{application_id}",
+                                payload={"application_id": application_id}, work=work)
+
+
+# --- acceptance at the window ------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/applications/{application_id}/accept", response_model=s.ApplicationRead,
+    summary="Accept (受理) a submitted application; the clerk is recorded as first responder (首问负责)",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def accept_application(application_id: str, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
+    app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
+    cases.transition(app.status, Action.ACCEPT)
+    item = await cases.item_of(session, app)
+    cases.refuse_if_withdrawn(item)
+    await cases.accept(session, app, item, deps.responder(principal))
+    return await deps.application_read(session, app, principal)
+
+
+@router.post(
+    "/applications/{application_id}/not-accept", response_model=s.ApplicationRead,
+    summary="Not accept (不予受理), with reasons and the legal basis",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def not_accept_application(application_id: str, body: s.Decision, session: SessionDep,
+                                 principal: CurrentPrincipal) -> s.ApplicationRead:
+    app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
+    cases.transition(app.status, Action.NOT_ACCEPT)
+    by = deps.responder(principal)
+    now = utcnow()
+    if not await repo.move(session, app, from_states=[Status.SUBMITTED], status=Status.NOT_ACCEPTED.value,
+                           first_responder=by.as_dict(), outcome="not_accepted", decided_at=now):
+        raise Conflict("The application is no longer waiting for acceptance.", slug="illegal-transition")
+    await cases.note(session, app, "不予受理", unit=by.unit, staff_name=by.name, staff_contact=by.contact,
+                     text=f"{body.reasons}（依据：{body.legal_basis}）")
+    assert app.receipt_number
+    await publish(session, ev.NOT_ACCEPTED, subject=app.id, data=ev.NotAccepted(
+        application_id=app.id, receipt_number=app.receipt_number, reasons=body.reasons,
+        legal_basis=body.legal_basis, at=now))
+    return await deps.application_read(session, app, principal)
+
+
+@router.post(
+    "/applications/{application_id}/return", response_model=s.ApplicationRead,
+    summary="Return for correction (补正) before acceptance, with the full one-time notice",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def return_application(application_id: str, body: s.ReturnForCorrection, session: SessionDep,
+                             principal: CurrentPrincipal) -> s.ApplicationRead:
+    app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
+    cases.transition(app.status, Action.RETURN)
+    item = await cases.item_of(session, app)
+    # The clerk's own findings come on top of what the check finds, so the notice is complete at once.
+    found, _ = await cases.completeness_findings(session, app, item, {})
+    missing = [m.model_dump() for m in body.missing]
+    missing += [f.as_dict() for f in found if f.field not in {m["field"] for m in missing}]
+    by = deps.responder(principal)
+    now = utcnow()
+    if not await repo.move(session, app, from_states=[Status.SUBMITTED], status=Status.RETURNED.value,
+                           first_responder=by.as_dict(), notice=missing):
+        raise Conflict("The application is no longer waiting for acceptance.", slug="illegal-transition")
+    await cases.note(session, app, "退回补正（一次性告知）", unit=by.unit, staff_name=by.name,
+                     staff_contact=by.contact, text=body.reasons)
+    assert app.receipt_number
+    await publish(session, ev.RETURNED, subject=app.id, data=ev.Returned(
+        application_id=app.id, receipt_number=app.receipt_number, reasons=body.reasons,
+        missing=[ev.Missing(**m) for m in missing], returned_at=now))
+    return await deps.application_read(session, app, principal)
+
+
+@router.post(
+    "/applications/{application_id}/withdraw", response_model=s.ApplicationRead,
+    summary="Withdraw (撤回) by the applicant before the decision",
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def withdraw_application(application_id: str, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
+    app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
+    cases.transition(app.status, Action.WITHDRAW)
+    now = utcnow()
+    if not await repo.move(session, app, from_states=WITHDRAWABLE, status=Status.WITHDRAWN.value):
+        raise Conflict("The application changed meanwhile.", slug="illegal-transition")
+    await cases.note(session, app, "申请人撤回", unit=app.service_point)
+    if app.receipt_number:
+        await publish(session, ev.WITHDRAWN, subject=app.id, data=ev.Withdrawn(
+            application_id=app.id, receipt_number=app.receipt_number, withdrawn_at=now))
+    return await deps.application_read(session, app, principal)
+
+
+@router.post(
+    "/applications/{application_id}/corrections", response_model=s.ApplicationRead,
+    summary="Answer a reviewing department's correction request (补正) once the materials are given",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def answer_correction(application_id: str, session: SessionDep, principal: CurrentPrincipal,
+                            body: s.CorrectionAnswer | None = None) -> s.ApplicationRead:
+    app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
+    cases.transition(app.status, Action.CORRECT)
+    task_id = app.correction_task_id or ""
+    now = utcnow()
+    if not await repo.move(session, app, from_states=[Status.AWAITING_CORRECTION], status=Status.IN_REVIEW.value,
+                           notice=[], correction_task_id=None):
+        raise Conflict("The application changed meanwhile.", slug="illegal-transition")
+    await cases.note(session, app, "申请人已补正", unit=app.department, text=body.note if body else None)
+    assert app.receipt_number
+    await publish(session, ev.CORRECTED, subject=app.id, data=ev.Corrected(
+        application_id=app.id, receipt_number=app.receipt_number, task_id=task_id, corrected_at=now))
+    return await deps.application_read(session, app, principal)
+
+
+@router.post(
+    "/applications/{application_id}/deliver", response_model=s.ApplicationRead,
+    summary="Hand over the result at the window or by post (统一窗口出件)",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def deliver_result(application_id: str, body: s.DeliverRequest, session: SessionDep,
+                         principal: CurrentPrincipal) -> s.ApplicationRead:
+    app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
+    cases.transition(app.status, Action.DELIVER)
+    await cases.deliver(session, app, method=body.method, by=deps.responder(principal))
+    return await deps.application_read(session, app, principal)
+
+
+@router.post(
+    "/applications/{application_id}/visits", status_code=201, response_model=s.VisitRead,
+    summary="Record an on-site visit the applicant made for this application",
+    description="Any window clerk records the visit at their own point (通办: the applicant may come to any "
+                "point); the visits feed the 'at most one visit' and 'zero visits' figures.",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def record_visit(application_id: str, body: s.VisitCreate, session: SessionDep,
+                       principal: CurrentPrincipal) -> s.VisitRead:
+    if not principal.has(WINDOW_CLERK):
+        raise Forbidden("Only a window clerk records visits.")
+    app = await repo.get_application(session, application_id)
+    if app is None:
+        raise NotFound(deps.NOT_FOUND)
+    point = body.service_point or principal.service_point
+    if not point:
+        raise invalid("service_point", "required", "Name the service point (your token names none).")
+    visit = await repo.add_visit(session, application_id=app.id, service_point=point, purpose=body.purpose,
+                                 recorded_by=principal.subject)
+    await publish(session, ev.VISIT_RECORDED, subject=app.id, data=ev.VisitRecorded(
+        application_id=app.id, service_point=point, purpose=body.purpose, at=visit.at))
+    return s.VisitRead(id=visit.id, application_id=app.id, service_point=point, purpose=body.purpose, at=visit.at)
+
+
+@router.get(
+    "/applications/{application_id}/visits", response_model=list[s.VisitRead],
+    summary="The on-site visits recorded for an application", responses=problem_responses(401, 404),
+)
+async def list_visits(application_id: str, session: SessionDep, principal: CurrentPrincipal) -> list[s.VisitRead]:
+    app = await deps.load_visible(session, principal, application_id)
+    return [s.VisitRead(id=v.id, application_id=app.id, service_point=v.service_point, purpose=v.purpose, at=v.at)
+            for v in await repo.visits(session, app.id)]

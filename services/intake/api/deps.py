@@ -1,0 +1,136 @@
+"""Helpers the routes share: loading an application the caller may see, the caller's role on it, the
+response shape, and the file store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake.api import schemas as s
+from services.intake.cases import Responder
+from services.intake.domain.applicants import is_staff_of, may_view
+from services.intake.store import repository as repo
+from services.intake.store.files import FileStore, LocalFileStore
+from services.intake.store.tables import Application, Attachment, TimelineEntry
+from shared.auth import ADMIN, SUPERVISOR, WINDOW_CLERK, Principal
+from shared.errors import Forbidden, NotFound
+from shared.privacy import mask_id_number
+
+NOT_FOUND = "No application with this id that you may see."
+
+
+def visible(principal: Principal, app: Application) -> bool:
+    return may_view(principal, applicant_id=app.applicant_id, created_by=app.created_by,
+                    service_point=app.service_point, department=app.department)
+
+
+def is_applicant(principal: Principal, app: Application) -> bool:
+    return principal.kind == "person" and (
+        app.applicant_id in principal.applicant_ids or app.created_by == principal.subject
+    )
+
+
+async def load_visible(session: AsyncSession, principal: Principal, application_id: str, *,
+                       for_update: bool = False) -> Application:
+    """Another person's or another unit's application is a 404, so ids cannot be probed."""
+    app = await repo.get_application(session, application_id, for_update=for_update)
+    if app is None or not visible(principal, app):
+        raise NotFound(NOT_FOUND)
+    return app
+
+
+async def load_as_applicant(session: AsyncSession, principal: Principal, application_id: str, *,
+                            for_update: bool = False) -> Application:
+    app = await load_visible(session, principal, application_id, for_update=for_update)
+    if not is_applicant(principal, app):
+        raise Forbidden("Only the applicant (or their agent) may do this.")
+    return app
+
+
+async def load_as_clerk(session: AsyncSession, principal: Principal, application_id: str, *,
+                        for_update: bool = False) -> Application:
+    """A window clerk of the application's service point or of the item's department (首问负责)."""
+    app = await load_visible(session, principal, application_id, for_update=for_update)
+    if not (principal.has(WINDOW_CLERK, ADMIN, SUPERVISOR)
+            and is_staff_of(principal, service_point=app.service_point, department=app.department)):
+        raise Forbidden("Only a window clerk of this service point or of the item's department may do this.")
+    return app
+
+
+def responder(principal: Principal) -> Responder:
+    contact = principal.claims.get("phone") or principal.claims.get("contact")
+    return Responder(principal.subject, principal.name, principal.service_point or principal.department,
+                     str(contact) if contact else None)
+
+
+def attachment_read(a: Attachment) -> s.AttachmentRead:
+    return s.AttachmentRead(id=a.id, material_code=a.material_code, kind=a.kind, reference=a.reference,
+                            filename=a.filename, content_type=a.content_type, size=a.size, sha256=a.sha256,
+                            created_at=a.created_at)
+
+
+def timeline_read(t: TimelineEntry, names: dict[str, str]) -> s.TimelineRead:
+    return s.TimelineRead(at=t.at, status=t.status, step=t.step, unit=t.unit, unit_name=names.get(t.unit or ""),
+                          staff_name=t.staff_name, staff_contact=t.staff_contact, note=t.note)
+
+
+async def application_read(session: AsyncSession, app: Application, principal: Principal | None) -> s.ApplicationRead:
+    atts = await repo.attachments(session, app.id)
+    steps = await repo.timeline(session, app.id)
+    names = await repo.department_names(session, [t.unit for t in steps])
+    own = principal is not None and is_applicant(principal, app)
+    # The window clerk checks the applicant's identity at the counter; other staff see the number masked.
+    full_id = own or (principal is not None and principal.has(WINDOW_CLERK))
+    return s.ApplicationRead(
+        id=app.id, status=app.status, item_code=app.item_code, item_version=app.item_version,
+        item_name=app.item_name, department=app.department,
+        applicant=s.ApplicantRead(
+            kind=app.applicant_kind, id=app.applicant_id, name=app.applicant_name, agent_id=app.agent_id,
+            holder_id=app.applicant_holder_id if full_id or app.applicant_kind == "organisation"
+            else mask_id_number(app.applicant_holder_id),
+        ),
+        channel=app.channel, service_point=app.service_point, form=app.form or {},
+        delivery=s.Delivery(method=app.delivery_method, service_point=app.delivery_point,  # type: ignore[arg-type]
+                            address=app.delivery_address),
+        receipt_number=app.receipt_number, verification_code=app.verification_code if own else None,
+        notice=[s.Problem(**p) for p in app.notice or []], first_responder=app.first_responder,
+        outcome=app.outcome, result=app.result, copied_from=app.copied_from,
+        materials=[attachment_read(a) for a in atts], timeline=[timeline_read(t, names) for t in steps],
+        created_at=app.created_at, submitted_at=app.submitted_at, accepted_at=app.accepted_at,
+        decided_at=app.decided_at, delivered_at=app.delivered_at,
+    )
+
+
+def summary(app: Application) -> s.ApplicationSummary:
+    return s.ApplicationSummary(id=app.id, status=app.status, item_code=app.item_code, item_name=app.item_name,
+                                receipt_number=app.receipt_number, service_point=app.service_point,
+                                created_at=app.created_at, updated_at=app.updated_at)
+
+
+def file_store(request: Request) -> FileStore:
+    store = getattr(request.app.state, "file_store", None)
+    if store is None:
+        root: Path = request.app.state.settings.platform.var_dir / "intake-files"
+        store = request.app.state.file_store = LocalFileStore(root)
+    return store
+
+
+def datashare_url(request: Request) -> str:
+    return request.app.state.settings.platform.service_urls.get("datashare", "http://127.0.0.1:8105").rstrip("/")
+
+
+def created_key(row: Any) -> list[Any]:
+    return [row.created_at.isoformat(), row.id]
+
+
+def parse_created_key(values: list[Any]) -> list[Any]:
+    try:
+        return [datetime.fromisoformat(values[0]), values[1]]
+    except (TypeError, ValueError) as exc:
+        from shared.errors import invalid
+
+        raise invalid("query.cursor", "cursor", "The cursor is not one this list issued.") from exc

@@ -1,0 +1,105 @@
+"""Following a case: the public status query, the applicant's own lists (个人/企业主页) and the clerk's queue."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from services.intake.api import deps
+from services.intake.api import schemas as s
+from services.intake.domain.lifecycle import AWAITING_APPLICANT, Status
+from services.intake.store import repository as repo
+from services.intake.store.tables import Application
+from shared.auth import ADMIN, SUPERVISOR, WINDOW_CLERK, CurrentPrincipal
+from shared.db import SessionDep
+from shared.errors import Forbidden, NotFound, problem_responses
+from shared.pagination import Page, PageDep, paginate
+
+router = APIRouter(tags=["progress"])
+
+StatusFilter = Annotated[list[Status] | None, Query(alias="status", description="Only these states.")]
+
+
+@router.get(
+    "/status/{receipt_number}", response_model=s.PublicStatus,
+    summary="Public status query by receipt number and verification code (no token, no personal data)",
+    description="A wrong code answers exactly like an unknown receipt number (404).",
+    responses=problem_responses(404, 422),
+)
+async def public_status(
+    receipt_number: str, session: SessionDep,
+    code: Annotated[str, Query(min_length=6, max_length=6, pattern=r"^\d{6}$", description="The 6-digit verification code.")],
+) -> s.PublicStatus:
+    app = await repo.by_receipt(session, receipt_number)
+    if app is None or not app.verification_code or not hmac.compare_digest(app.verification_code, code):
+        raise NotFound("No application with this receipt number and code.")
+    steps = await repo.timeline(session, app.id)
+    names = await repo.department_names(session, [app.department, *(t.unit for t in steps)])
+    return s.PublicStatus(
+        receipt_number=app.receipt_number or receipt_number, status=app.status, item_name=app.item_name,
+        handling_unit=app.department, handling_unit_name=names.get(app.department),
+        # Staff names and notes stay out: the public view carries no one's personal data.
+        timeline=[s.PublicStep(at=t.at, status=t.status, step=t.step, unit=t.unit, unit_name=names.get(t.unit or ""))
+                  for t in steps],
+    )
+
+
+async def _my_page(session: SessionDep, principal: CurrentPrincipal, page: PageDep,
+                   statuses: list[str] | None) -> Page[s.ApplicationSummary]:
+    stmt = repo.applications_query(applicant_ids=principal.applicant_ids, subject=principal.subject, statuses=statuses)
+    rows, cursor = await paginate(
+        session, stmt, key_columns=[Application.created_at, Application.id], params=page,
+        key_of=deps.created_key, parse_key=deps.parse_created_key, descending=True,
+    )
+    return Page[s.ApplicationSummary](items=[deps.summary(a) for a in rows], next_cursor=cursor)
+
+
+@router.get(
+    "/me/applications", response_model=Page[s.ApplicationSummary],
+    summary="My applications and those of the principals I act for (newest first)",
+    responses=problem_responses(401, 422),
+)
+async def my_applications(session: SessionDep, principal: CurrentPrincipal, page: PageDep,
+                          status: StatusFilter = None) -> Page[s.ApplicationSummary]:
+    return await _my_page(session, principal, page, [x.value for x in status] if status else None)
+
+
+@router.get(
+    "/me/drafts", response_model=Page[s.ApplicationSummary], summary="My unfinished drafts",
+    responses=problem_responses(401, 422),
+)
+async def my_drafts(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[s.ApplicationSummary]:
+    return await _my_page(session, principal, page, [Status.DRAFT.value])
+
+
+@router.get(
+    "/me/awaiting", response_model=Page[s.ApplicationSummary],
+    summary="What awaits me: drafts, corrections to answer (补正), results to collect",
+    responses=problem_responses(401, 422),
+)
+async def my_awaiting(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[s.ApplicationSummary]:
+    return await _my_page(session, principal, page, sorted(AWAITING_APPLICANT))
+
+
+@router.get(
+    "/queue", response_model=Page[s.ApplicationSummary],
+    summary="A clerk's queue: applications at my service point or of my department (default: awaiting acceptance)",
+    responses=problem_responses(401, 403, 422),
+)
+async def clerk_queue(session: SessionDep, principal: CurrentPrincipal, page: PageDep,
+                      status: StatusFilter = None) -> Page[s.ApplicationSummary]:
+    if not principal.has(WINDOW_CLERK, ADMIN, SUPERVISOR) or principal.kind != "staff":
+        raise Forbidden("Only staff have a queue.")
+    statuses = [x.value for x in status] if status else [Status.SUBMITTED.value, Status.AWAITING_PICKUP.value]
+    everything = principal.has(ADMIN, SUPERVISOR)
+    stmt = repo.staff_queue_query(service_point=None if everything else principal.service_point,
+                                  department=None if everything else principal.department, statuses=statuses)
+    if not everything and not (principal.service_point or principal.department):
+        return Page[s.ApplicationSummary](items=[])
+    rows, cursor = await paginate(
+        session, stmt, key_columns=[Application.created_at, Application.id], params=page,
+        key_of=deps.created_key, parse_key=deps.parse_created_key, descending=True,
+    )
+    return Page[s.ApplicationSummary](items=[deps.summary(a) for a in rows], next_cursor=cursor)

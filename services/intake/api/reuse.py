@@ -1,0 +1,96 @@
+"""Reuse (变群众奔波为信息跑腿): a new draft copied from an earlier application, or prefill for another item
+from what earlier applications already collected."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake import cases
+from services.intake.api import deps
+from services.intake.api import schemas as s
+from services.intake.domain import completeness
+from services.intake.domain.lifecycle import Status
+from services.intake.domain.reuse import Earlier, match_materials, prefill_form
+from services.intake.store import repository as repo
+from shared.auth import CurrentPrincipal
+from shared.db import SessionDep
+from shared.errors import FieldError, NotFound, ValidationProblem, invalid, problem_responses
+
+router = APIRouter(tags=["reuse"])
+
+
+async def _earlier(session: AsyncSession, principal: Any, exclude: str | None = None) -> list[Earlier]:
+    apps = [a for a in await repo.earlier_applications(
+        session, applicant_ids=principal.applicant_ids, subject=principal.subject) if a.id != exclude]
+    atts = await repo.attachments(session, [a.id for a in apps])
+    items: dict[tuple[str, int], dict[str, Any]] = {}
+    out = []
+    for a in apps:
+        key = (a.item_code, a.item_version)
+        if key not in items:
+            iv = await repo.item_version(session, *key)
+            items[key] = iv.payload if iv else {}
+        out.append(Earlier(application_id=a.id, form=a.form or {}, item=items[key],
+                           attachments=[x for x in atts if x.application_id == a.id]))
+    return out
+
+
+@router.get(
+    "/me/prefill", response_model=s.Prefill,
+    summary="Prefill for an item from my earlier applications (form values and materials already given)",
+    description="Materials match by certificate type, then material code, then name; give one to a draft with "
+                "`POST /applications/{id}/materials` `{\"kind\": \"reuse\", ...}` or copy the whole application.",
+    responses=problem_responses(401, 404, 422),
+)
+async def prefill(session: SessionDep, principal: CurrentPrincipal,
+                  item_code: Annotated[str, Query(min_length=1, max_length=64)]) -> s.Prefill:
+    item = await repo.current_item(session, item_code)
+    if item is None:
+        raise NotFound("No published item has this code.")
+    earlier = await _earlier(session, principal)
+    return s.Prefill(
+        item_code=item.code, item_version=item.version, form=prefill_form(item.payload, earlier),
+        materials=[s.PrefillMaterial(**m) for m in match_materials(item.payload, earlier)],
+    )
+
+
+@router.post(
+    "/applications/{application_id}/copy", status_code=201, response_model=s.ApplicationRead,
+    summary="Start a new draft as a copy of an earlier application for the same item",
+    description="The new draft cites the item's current version; the form and every material still asked for "
+                "are carried over (commitments are not: a commitment is made anew each time).",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def copy_application(application_id: str, session: SessionDep, principal: CurrentPrincipal,
+                           body: s.CopyRequest | None = None) -> s.ApplicationRead:
+    source = await deps.load_as_applicant(session, principal, application_id)
+    item = await repo.current_item(session, source.item_code)
+    if item is None:
+        raise invalid("item_code", "item_withdrawn", "This item is no longer published; it cannot be applied for.")
+    body = body or s.CopyRequest()
+    channel, point = body.channel or source.channel, body.service_point or source.service_point
+    findings = completeness.check_channel_and_point(item.payload, channel=channel, service_point=point)
+    if findings:
+        raise ValidationProblem([FieldError(**f.as_dict()) for f in findings])
+    app = await repo.add_application(
+        session, item_code=item.code, item_version=item.version, item_name=item.name, department=item.department,
+        status=Status.DRAFT.value, applicant_kind=source.applicant_kind, applicant_id=source.applicant_id,
+        applicant_holder_id=source.applicant_holder_id, applicant_name=source.applicant_name,
+        agent_id=source.agent_id, created_by=principal.subject, channel=channel, service_point=point,
+        form=dict(source.form or {}), delivery_method=source.delivery_method, delivery_point=source.delivery_point,
+        delivery_address=source.delivery_address, copied_from=source.id,
+    )
+    wanted = {m["code"] for m in completeness.materials_of(item.payload)}
+    for a in await repo.attachments(session, source.id):
+        if a.material_code in wanted and a.kind != "commitment":
+            await repo.put_attachment(
+                session, application_id=app.id, material_code=a.material_code, kind=a.kind, replace=False,
+                reference=a.reference, filename=a.filename, content_type=a.content_type, size=a.size,
+                sha256=a.sha256, storage_key=a.storage_key,
+                details={**(a.details or {}), "reused_from": {"application_id": source.id, "attachment_id": a.id}},
+            )
+    await cases.note(session, app, "复制既往申请创建草稿", unit=point)
+    return await deps.application_read(session, app, principal)

@@ -1,0 +1,325 @@
+"""Request and response models of the intake API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Channel = Literal["online", "mobile", "kiosk", "window", "post"]
+DeliveryMethod = Literal["electronic", "pickup", "post"]
+
+
+class ApplicationCreate(BaseModel):
+    """A new draft application (办件草稿) against the item's current published version."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "item_code": "11441781MB0000001A444012345678001", "channel": "online", "service_point": "LD-CENTRE",
+            "form": {"shop_name": "罗城小厨", "address": "罗定市罗城街道兴华路1号"},
+            "delivery": {"method": "electronic"},
+        }]},
+    )
+
+    item_code: str = Field(min_length=1, max_length=64)
+    channel: Channel
+    service_point: str = Field(min_length=1, max_length=64, description="Where it is handed in (通办: any point the item allows).")
+    form: dict[str, Any] = Field(default_factory=dict)
+    on_behalf_of: str | None = Field(
+        default=None, max_length=64,
+        description="Credit code (`org`) or account id (`act.sub`) of the principal applied for; defaults to it.",
+    )
+    delivery: Delivery | None = None
+
+
+class Delivery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: DeliveryMethod = "electronic"
+    service_point: str | None = Field(default=None, max_length=64, description="Pick-up point (for `pickup`).")
+    address: str | None = Field(default=None, max_length=500, description="Postal address (for `post`).")
+
+
+class ApplicationUpdate(BaseModel):
+    """Change a draft's form (fields given replace those kept) or delivery choice."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"form": {"shop_name": "罗城小厨"}}]})
+
+    form: dict[str, Any] | None = None
+    delivery: Delivery | None = None
+
+
+class MaterialReference(BaseModel):
+    """A material given without a file: a certificate number, or a written commitment (告知承诺)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [
+            {"material_code": "M04", "kind": "commitment", "statement": "本人承诺食品安全自查属实。"},
+            {"material_code": "M01", "kind": "certificate_ref", "reference": "441781000012345"},
+        ]},
+    )
+
+    material_code: str = Field(min_length=1, max_length=64)
+    kind: Literal["certificate_ref", "commitment", "reuse"]
+    reference: str | None = Field(default=None, max_length=200)
+    attachment_id: int | None = Field(default=None, description="For `reuse`: an attachment of my earlier application.")
+    statement: str | None = Field(default=None, max_length=2000)
+
+
+class AttachmentRead(BaseModel):
+    id: int
+    material_code: str
+    kind: str
+    reference: str | None = None
+    filename: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    created_at: datetime
+
+
+class TimelineRead(BaseModel):
+    at: datetime
+    status: str
+    step: str
+    unit: str | None = None
+    unit_name: str | None = None
+    staff_name: str | None = None
+    staff_contact: str | None = None
+    note: str | None = None
+
+
+class Problem(BaseModel):
+    field: str
+    rule: str
+    message: str
+
+
+class ApplicantRead(BaseModel):
+    kind: str
+    id: str
+    holder_id: str | None = None
+    name: str | None = None
+    agent_id: str | None = None
+
+
+class ApplicationRead(BaseModel):
+    id: str
+    status: str
+    item_code: str
+    item_version: int
+    item_name: str
+    department: str
+    applicant: ApplicantRead
+    channel: str
+    service_point: str
+    form: dict[str, Any]
+    delivery: Delivery
+    receipt_number: str | None = None
+    verification_code: str | None = Field(default=None, description="Shown to the applicant only.")
+    notice: list[Problem] = Field(default_factory=list, description="The latest one-time notice (一次性告知).")
+    first_responder: dict[str, Any] | None = None
+    outcome: str | None = None
+    result: dict[str, Any] | None = None
+    copied_from: str | None = None
+    materials: list[AttachmentRead] = Field(default_factory=list)
+    timeline: list[TimelineRead] = Field(default_factory=list)
+    created_at: datetime
+    submitted_at: datetime | None = None
+    accepted_at: datetime | None = None
+    decided_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+class ApplicationSummary(BaseModel):
+    id: str
+    status: str
+    item_code: str
+    item_name: str
+    receipt_number: str | None = None
+    service_point: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class MaterialStatus(BaseModel):
+    code: str
+    name: str
+    necessity: str
+    source: str | None = None
+    provided: str | None = Field(default=None, description="How it is provided: upload, certificate_ref, commitment, fetched.")
+
+
+class CheckResult(BaseModel):
+    """The one-time notice (一次性告知): every problem at once, each with the rule it breaks."""
+
+    application_id: str
+    complete: bool
+    problems: list[Problem]
+    materials: list[MaterialStatus]
+
+
+class Decision(BaseModel):
+    """Not accepting (不予受理) needs reasons and the legal basis."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "reasons": "申请事项不属于本机关职权范围。", "legal_basis": "《中华人民共和国行政许可法》第三十二条第一款第（二）项"}]})
+
+    reasons: str = Field(min_length=1, max_length=2000)
+    legal_basis: str = Field(min_length=1, max_length=1000)
+
+
+class ReturnForCorrection(BaseModel):
+    """Returning for correction (补正) before acceptance, with the full list of what is missing."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "reasons": "材料不齐全", "missing": [{"field": "materials.M03", "rule": "illegible", "message": "平面图不清晰"}]}]})
+
+    reasons: str = Field(min_length=1, max_length=2000)
+    missing: list[Problem] = Field(default_factory=list)
+
+
+class CorrectionAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class DeliverRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"method": "pickup"}]})
+
+    method: Literal["pickup", "post"]
+
+
+class VisitCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"purpose": "提交纸质原件核验"}]})
+
+    purpose: str = Field(min_length=1, max_length=200)
+    service_point: str | None = Field(default=None, max_length=64, description="Defaults to the clerk's point.")
+
+
+class VisitRead(BaseModel):
+    id: int
+    application_id: str
+    service_point: str
+    purpose: str
+    at: datetime
+
+
+class PublicStep(BaseModel):
+    at: datetime
+    status: str
+    step: str
+    unit: str | None = None
+    unit_name: str | None = None
+
+
+class PublicStatus(BaseModel):
+    """What anyone with the receipt number and code may see: no personal data."""
+
+    receipt_number: str
+    status: str
+    item_name: str
+    handling_unit: str
+    handling_unit_name: str | None = None
+    timeline: list[PublicStep]
+
+
+class PrefillMaterial(BaseModel):
+    material_code: str
+    from_application_id: str
+    from_material_code: str
+    kind: str
+    reference: str | None = None
+    attachment_id: int
+    matched_by: Literal["code", "certificate_type", "name"]
+
+
+class Prefill(BaseModel):
+    item_code: str
+    item_version: int
+    form: dict[str, Any]
+    materials: list[PrefillMaterial]
+
+
+class CopyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel | None = None
+    service_point: str | None = Field(default=None, max_length=64)
+
+
+class SlotCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "service_point": "LD-CENTRE", "item_code": "11441781MB0000001A444012345678001",
+        "starts_at": "2026-12-01T09:00:00+08:00", "capacity": 3}]})
+
+    service_point: str = Field(min_length=1, max_length=64)
+    item_code: str = Field(min_length=1, max_length=64)
+    starts_at: datetime
+    capacity: int = Field(ge=1, le=1000)
+
+
+class SlotRead(BaseModel):
+    id: int
+    service_point: str
+    item_code: str
+    starts_at: datetime
+    capacity: int
+    booked: int
+
+
+class AppointmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"slot_id": 1}]})
+
+    slot_id: int = Field(ge=1)
+
+
+class AppointmentRead(BaseModel):
+    id: int
+    slot_id: int
+    status: str
+    service_point: str | None = None
+    item_code: str | None = None
+    starts_at: datetime | None = None
+    created_at: datetime
+    cancelled_at: datetime | None = None
+
+
+class ConsultationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "item_code": "11441781MB0000001A444012345678001", "question": "个体户是否需要提交章程？"}]})
+
+    item_code: str | None = Field(default=None, max_length=64)
+    application_id: str | None = Field(default=None, max_length=32)
+    question: str = Field(min_length=1, max_length=4000)
+
+
+class ConsultationAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    answer: str = Field(min_length=1, max_length=4000)
+
+
+class ConsultationRead(BaseModel):
+    id: int
+    item_code: str
+    application_id: str | None = None
+    department: str
+    question: str
+    answer: str | None = None
+    answered_by: str | None = None
+    created_at: datetime
+    answered_at: datetime | None = None
+
+
+class Awaiting(BaseModel):
+    """What awaits me: drafts to finish, corrections to answer, results to collect."""
+
+    items: list[ApplicationSummary]
+
+
+ApplicationCreate.model_rebuild()

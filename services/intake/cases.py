@@ -1,0 +1,247 @@
+"""The handling of one application across routes and event handlers: the steps that combine domain rules,
+the store and the outbox (and datashare, for materials the system fetches). No HTTP routing here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake.domain import completeness, receipts
+from services.intake.domain.completeness import Finding, Provided
+from services.intake.domain.lifecycle import Action, Status, ensure
+from services.intake.events import contracts as ev
+from services.intake.store import repository as repo
+from services.intake.store.tables import Application, Attachment, ItemVersion
+from shared.errors import Conflict, FieldError, ValidationProblem
+from shared.messaging import publish
+from shared.types import utcnow
+
+log = logging.getLogger("yimen.intake")
+
+ONLINE_CHANNELS = frozenset({"online", "mobile"})
+
+
+def applicant_ref(app: Application) -> ev.ApplicantRef:
+    return ev.ApplicantRef(
+        kind=app.applicant_kind,  # type: ignore[arg-type]
+        id=app.applicant_id, holder_id=app.applicant_holder_id, name=app.applicant_name, agent_id=app.agent_id,
+    )
+
+
+def provided_of(atts: Sequence[Attachment]) -> list[Provided]:
+    return [Provided(a.material_code, a.kind) for a in atts]
+
+
+def transition(status: str, action: Action) -> None:
+    try:
+        ensure(status, action)
+    except Exception as exc:
+        raise Conflict(str(exc), slug="illegal-transition", status_now=status) from exc
+
+
+async def item_of(session: AsyncSession, app: Application) -> ItemVersion:
+    item = await repo.item_version(session, app.item_code, app.item_version)
+    if item is None:  # cannot happen: an application is created only against a kept version
+        raise Conflict("The item version this application cites is unknown.", slug="item-unknown")
+    return item
+
+
+def refuse_if_withdrawn(item: ItemVersion) -> None:
+    if item.withdrawn_at is not None:
+        raise ValidationProblem(
+            FieldError(
+                field="item_version", rule="item_withdrawn",
+                message=f"事项 {item.code} 第 {item.version} 版已撤销，不能再提交；请按现行版本重新申请。",
+            )
+        )
+
+
+# --- datashare fetch (the applicant is not asked for what a department holds) -----------------------------------
+
+
+@dataclass
+class FetchResult:
+    material_code: str
+    status: str  # found | no_match | unavailable
+    reference: str | None = None
+    details: dict[str, Any] | None = None
+
+
+async def fetch_from_datashare(
+    http: httpx.AsyncClient, base_url: str, authorization: str | None, app: Application, item: ItemVersion,
+    atts: Sequence[Attachment],
+) -> list[FetchResult]:
+    """Ask datashare for every obtainable material not yet provided, with the application as purpose and the
+    applicant's own token. Pure I/O: the caller records the results in its transaction."""
+    out: list[FetchResult] = []
+    for m in completeness.to_fetch(item.payload, provided_of(atts)):
+        body = {
+            "application_id": app.id, "item_code": app.item_code, "item_version": app.item_version,
+            "material_code": m["code"], "holder_id": app.applicant_holder_id, "holder_kind": app.applicant_kind,
+        }
+        headers = {"Authorization": authorization} if authorization else {}
+        try:
+            r = await http.post(f"{base_url}/datashare/v1/requests", json=body, headers=headers, timeout=5)
+            if r.status_code != 200:
+                log.warning("datashare answered %s for material %s", r.status_code, m["code"])
+                # A 4xx is datashare's refusal for this material (no such holder, not obtainable): the applicant
+                # uploads instead; anything else is an outage.
+                status = "no_match" if 400 <= r.status_code < 500 else "unavailable"
+                out.append(FetchResult(m["code"], status))
+                continue
+            data = r.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("datashare unreachable for material %s: %r", m["code"], exc)
+            out.append(FetchResult(m["code"], "unavailable"))
+            continue
+        if data.get("status") == "found":
+            cert = data.get("certificate") or {}
+            record = data.get("record") or {}
+            ref = cert.get("number") or record.get("id") or record.get("number")
+            out.append(FetchResult(m["code"], "found", str(ref) if ref else None,
+                                   {"source": data.get("source"), "certificate": cert or None, "record": record or None}))
+        else:
+            out.append(FetchResult(m["code"], "no_match"))
+    return out
+
+
+async def record_fetched(session: AsyncSession, app: Application, results: Sequence[FetchResult]) -> dict[str, str]:
+    """Attach what datashare found; return the failures for the notice."""
+    failures: dict[str, str] = {}
+    for r in results:
+        if r.status == "found":
+            await repo.put_attachment(
+                session, application_id=app.id, material_code=r.material_code, kind="fetched",
+                reference=r.reference, details=r.details or {},
+            )
+        else:
+            failures[r.material_code] = r.status
+    return failures
+
+
+async def completeness_findings(
+    session: AsyncSession, app: Application, item: ItemVersion, failures: dict[str, str]
+) -> tuple[list[Finding], Sequence[Attachment]]:
+    atts = await repo.attachments(session, app.id)
+    findings = completeness.check(item.payload, app.form or {}, provided_of(atts), failures)
+    return findings, atts
+
+
+# --- timeline -----------------------------------------------------------------------------------------------------
+
+
+async def note(
+    session: AsyncSession, app: Application, step: str, *, unit: str | None = None, staff_name: str | None = None,
+    staff_contact: str | None = None, text: str | None = None, at: datetime | None = None,
+) -> None:
+    await repo.add_timeline(
+        session, app.id, status=app.status, step=step, unit=unit or app.department, staff_name=staff_name,
+        staff_contact=staff_contact, note=text, at=at,
+    )
+
+
+# --- submission and acceptance ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Responder:
+    """Who acts on an application: a window clerk (first responder 首问负责) or the system."""
+
+    id: str
+    name: str | None
+    unit: str | None
+    contact: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "unit": self.unit, "contact": self.contact}
+
+
+SYSTEM = Responder("system", "网上自动受理", None)
+
+
+async def submit(session: AsyncSession, app: Application, item: ItemVersion) -> None:
+    """Hand in a complete application: receipt number, `submitted`, and automatic acceptance where the item is
+    fully online. The caller has already run the check and refused an incomplete application."""
+    now = utcnow()
+    first_time = app.receipt_number is None
+    values: dict[str, Any] = {"status": Status.SUBMITTED.value, "submitted_at": now, "notice": []}
+    if first_time:
+        prefix = receipts.receipt_prefix(app.item_code, now)
+        values["receipt_number"] = receipts.receipt_number(prefix, await repo.next_serial(session, prefix))
+        values["verification_code"] = receipts.verification_code()
+    if not await repo.move(session, app, from_states=[Status.DRAFT, Status.RETURNED], **values):
+        raise Conflict("The application was submitted meanwhile.", slug="illegal-transition")
+    await note(session, app, "提交申请" if first_time else "补正后重新提交", unit=app.service_point)
+    assert app.receipt_number is not None
+    await publish(
+        session, ev.SUBMITTED, subject=app.id,
+        data=ev.Submitted(
+            application_id=app.id, receipt_number=app.receipt_number, item_code=app.item_code,
+            item_version=app.item_version, department=app.department, applicant=applicant_ref(app),
+            channel=app.channel, service_point=app.service_point, submitted_at=now,
+        ),
+    )
+    if item.payload.get("fully_online"):
+        await accept(session, app, item, SYSTEM)
+
+
+def _material_refs(atts: Sequence[Attachment]) -> list[ev.MaterialRef]:
+    out = []
+    for a in atts:
+        ref = a.reference if a.kind != "upload" else (f"sha256:{a.sha256}" if a.sha256 else None)
+        out.append(ev.MaterialRef(code=a.material_code, kind=a.kind, reference=ref))  # type: ignore[arg-type]
+    return out
+
+
+async def accept(session: AsyncSession, app: Application, item: ItemVersion, by: Responder) -> None:
+    """受理: the clock starts; an immediate item (即办件) is decided on the spot."""
+    now = utcnow()
+    if not await repo.move(session, app, from_states=[Status.SUBMITTED], status=Status.ACCEPTED.value,
+                           accepted_at=now, first_responder=by.as_dict()):
+        raise Conflict("The application is no longer waiting for acceptance.", slug="illegal-transition")
+    await note(session, app, "受理", unit=by.unit or app.service_point, staff_name=by.name, staff_contact=by.contact)
+    atts = await repo.attachments(session, app.id)
+    p = item.payload
+    assert app.receipt_number is not None
+    await publish(
+        session, ev.ACCEPTED, subject=app.id,
+        data=ev.Accepted(
+            application_id=app.id, receipt_number=app.receipt_number, item_code=app.item_code,
+            item_version=app.item_version, item_name=app.item_name, department=app.department,
+            applicant=applicant_ref(app), channel=app.channel, service_point=app.service_point,
+            online=app.channel in ONLINE_CHANNELS, accepted_at=now, accepted_by=by.id, form=app.form or {},
+            materials=_material_refs(atts), commitments=sorted({a.material_code for a in atts if a.kind == "commitment"}),
+            case_kind=p.get("case_kind", "promised"), promised_limit=p.get("promised_limit"),
+            statutory_limit=p.get("statutory_limit"),
+        ),
+    )
+    if p.get("case_kind") == "immediate":
+        await repo.move(session, app, from_states=[Status.ACCEPTED], status=Status.DECIDED.value, outcome="approved",
+                        decided_at=now)
+        await note(session, app, "即办件当场办结", unit=by.unit or app.department, staff_name=by.name,
+                   staff_contact=by.contact)
+
+
+async def deliver(session: AsyncSession, app: Application, *, method: str, by: Responder | None = None) -> None:
+    now = utcnow()
+    if not await repo.move(
+        session, app, from_states=[Status.DECIDED, Status.AWAITING_PICKUP, Status.ACCEPTED, Status.IN_REVIEW],
+        status=Status.DELIVERED.value, delivered_at=now,
+    ):
+        raise Conflict("The result cannot be delivered in this state.", slug="illegal-transition")
+    cert = (app.result or {}).get("certificate_number")
+    step = {"electronic": "电子证照送达", "pickup": "窗口领取", "post": "邮寄送达"}[method]
+    await note(session, app, step, unit=by.unit if by else app.department, staff_name=by.name if by else None,
+               staff_contact=by.contact if by else None)
+    assert app.receipt_number is not None
+    await publish(
+        session, ev.DELIVERED, subject=app.id,
+        data=ev.Delivered(application_id=app.id, receipt_number=app.receipt_number, method=method,  # type: ignore[arg-type]
+                          certificate_number=cert, delivered_at=now, online=app.channel in ONLINE_CHANNELS),
+    )

@@ -1,0 +1,152 @@
+"""The completeness check behind the one-time notice (一次性告知): every missing or invalid material and form
+field is found in one pass and told at once, each with the rule it breaks; never piecemeal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+#: Material sources the system obtains from datashare instead of asking the applicant.
+FETCHED_SOURCES = frozenset({"certificate", "registry"})
+#: Certificate reference numbers are accepted for certificates the government issued.
+REFERENCE_SOURCES = frozenset({"own_certificate", "certificate"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    field: str
+    rule: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "rule": self.rule, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Provided:
+    material_code: str
+    kind: str  # upload | certificate_ref | commitment | fetched
+
+
+def materials_of(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return list(item.get("materials") or [])
+
+
+def material(item: Mapping[str, Any], code: str) -> dict[str, Any] | None:
+    return next((m for m in materials_of(item) if m.get("code") == code), None)
+
+
+def needed_now(m: Mapping[str, Any]) -> bool:
+    """Required materials are needed at submission; 容缺后补 (`may_follow`) ones may come later."""
+    return m.get("necessity", "required") == "required"
+
+
+def to_fetch(item: Mapping[str, Any], provided: Iterable[Provided]) -> list[dict[str, Any]]:
+    """Materials the system should request from datashare: obtainable there and not yet provided."""
+    have = {p.material_code for p in provided}
+    return [m for m in materials_of(item) if m.get("source") in FETCHED_SOURCES and m["code"] not in have]
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value in ([], {})
+
+
+def _type_error(kind: str, value: Any) -> str | None:
+    if kind in ("number", "integer"):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if kind == "integer":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else f"must be a {kind}"
+    if kind == "boolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind == "date":
+        try:
+            date.fromisoformat(str(value))
+            return None
+        except ValueError:
+            return "must be a date (YYYY-MM-DD)"
+    if kind in ("text", "string", "textarea", "address", "phone", "select", "id_number", "credit_code"):
+        return None if isinstance(value, str) else "must be text"
+    return None
+
+
+def check_form(item: Mapping[str, Any], form: Mapping[str, Any]) -> list[Finding]:
+    out: list[Finding] = []
+    for f in item.get("form_fields") or []:
+        name, label = f["name"], f.get("label") or f["name"]
+        value = form.get(name)
+        if _blank(value):
+            if f.get("required"):
+                out.append(Finding(f"form.{name}", "required", f"请填写“{label}”。"))
+            continue
+        err = _type_error(str(f.get("type", "text")), value)
+        if err:
+            out.append(Finding(f"form.{name}", "type", f"“{label}” {err}."))
+    return out
+
+
+def check_materials(
+    item: Mapping[str, Any], provided: Iterable[Provided], fetch_failures: Mapping[str, str] | None = None
+) -> list[Finding]:
+    """`fetch_failures` maps material code → `no_match` or `unavailable` for materials datashare could not give."""
+    fetch_failures = fetch_failures or {}
+    by_code: dict[str, set[str]] = {}
+    for p in provided:
+        by_code.setdefault(p.material_code, set()).add(p.kind)
+    out: list[Finding] = []
+    for m in materials_of(item):
+        code, name = m["code"], m.get("name") or m["code"]
+        kinds = by_code.get(code, set())
+        if "commitment" in kinds and not m.get("commitment_allowed"):
+            out.append(Finding(f"materials.{code}", "commitment_not_allowed", f"“{name}”不适用告知承诺，请提交材料。"))
+            continue
+        if kinds or not needed_now(m):
+            continue
+        failure = fetch_failures.get(code)
+        if failure == "no_match":
+            out.append(Finding(
+                f"materials.{code}", "not_found_in_datashare",
+                f"系统未能在共享平台查到“{name}”，请上传该材料。",
+            ))
+        elif failure == "unavailable":
+            out.append(Finding(
+                f"materials.{code}", "datashare_unavailable",
+                f"共享平台暂时无法提供“{name}”，请稍后再查或上传该材料。",
+            ))
+        elif m.get("commitment_allowed"):
+            out.append(Finding(f"materials.{code}", "required", f"请提交“{name}”，或作出书面承诺（告知承诺）。"))
+        else:
+            out.append(Finding(f"materials.{code}", "required", f"请提交“{name}”。"))
+    return out
+
+
+def check(
+    item: Mapping[str, Any],
+    form: Mapping[str, Any],
+    provided: Iterable[Provided],
+    fetch_failures: Mapping[str, str] | None = None,
+) -> list[Finding]:
+    """Every problem of an application at once: the form's, then the materials'."""
+    provided = list(provided)
+    return check_form(item, form) + check_materials(item, provided, fetch_failures)
+
+
+def check_channel_and_point(item: Mapping[str, Any], *, channel: str, service_point: str) -> list[Finding]:
+    out = []
+    channels = item.get("channels") or []
+    if channel not in channels:
+        out.append(Finding("channel", "channel_not_offered", f"This item is handled through {', '.join(channels) or 'no channel'}."))
+    points = item.get("service_points") or []
+    if "*" not in points and service_point not in points:
+        out.append(Finding("service_point", "service_point_not_offered", "This item is not handled at this service point."))
+    return out
+
+
+def check_audience(item: Mapping[str, Any], applicant_kind: str) -> Finding | None:
+    audience = item.get("audience") or []
+    wanted = "natural_person" if applicant_kind == "person" else "legal_person"
+    if audience and wanted not in audience:
+        return Finding("applicant", "audience", f"This item is for {' and '.join(audience)} applicants only.")
+    return None

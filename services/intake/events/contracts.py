@@ -1,0 +1,208 @@
+"""Event payloads intake publishes (the source of truth for them) and the subsets it reads of others'."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SUBMITTED = "yimen.intake.application.submitted"
+ACCEPTED = "yimen.intake.application.accepted"
+RETURNED = "yimen.intake.application.returned"
+NOT_ACCEPTED = "yimen.intake.application.not_accepted"
+WITHDRAWN = "yimen.intake.application.withdrawn"
+CORRECTED = "yimen.intake.application.corrected"
+DELIVERED = "yimen.intake.application.delivered"
+VISIT_RECORDED = "yimen.intake.visit.recorded"
+
+ITEM_PUBLISHED = "yimen.catalog.item.published"
+ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
+DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
+TASK_ASSIGNED = "yimen.workflow.task.assigned"
+TASK_DECIDED = "yimen.workflow.task.decided"
+APPLICATION_DECIDED = "yimen.workflow.application.decided"
+CERTIFICATE_ISSUED = "yimen.datashare.certificate.issued"
+
+
+# --- published -------------------------------------------------------------------------------------------
+
+
+class ApplicantRef(BaseModel):
+    kind: Literal["person", "organisation"]
+    id: str
+    holder_id: str | None
+    name: str | None
+    agent_id: str | None
+
+
+class MaterialRef(BaseModel):
+    code: str
+    kind: Literal["upload", "certificate_ref", "commitment", "fetched"]
+    reference: str | None
+
+
+class Submitted(BaseModel):
+    application_id: str
+    receipt_number: str
+    item_code: str
+    item_version: int
+    department: str
+    applicant: ApplicantRef
+    channel: str
+    service_point: str
+    submitted_at: datetime
+
+
+class Accepted(BaseModel):
+    application_id: str
+    receipt_number: str
+    item_code: str
+    item_version: int
+    item_name: str
+    department: str
+    applicant: ApplicantRef
+    channel: str
+    service_point: str
+    online: bool
+    accepted_at: datetime
+    accepted_by: str
+    form: dict[str, Any]
+    materials: list[MaterialRef]
+    commitments: list[str]
+    case_kind: str
+    promised_limit: dict[str, Any] | None
+    statutory_limit: dict[str, Any] | None
+
+
+class Missing(BaseModel):
+    field: str
+    rule: str
+    message: str
+
+
+class Returned(BaseModel):
+    application_id: str
+    receipt_number: str
+    reasons: str
+    missing: list[Missing]
+    returned_at: datetime
+
+
+class NotAccepted(BaseModel):
+    application_id: str
+    receipt_number: str
+    reasons: str
+    legal_basis: str
+    at: datetime
+
+
+class Withdrawn(BaseModel):
+    application_id: str
+    receipt_number: str
+    withdrawn_at: datetime
+
+
+class Corrected(BaseModel):
+    application_id: str
+    receipt_number: str
+    task_id: str
+    corrected_at: datetime
+
+
+class Delivered(BaseModel):
+    application_id: str
+    receipt_number: str
+    method: Literal["electronic", "pickup", "post"]
+    certificate_number: str | None
+    delivered_at: datetime
+    online: bool
+
+
+class VisitRecorded(BaseModel):
+    application_id: str
+    service_point: str
+    purpose: str
+    at: datetime
+
+
+# --- consumed (only what intake reads) ---------------------------------------------------------------------
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ItemPublished(_In):
+    code: str
+    version: int
+    name: str
+    department: str
+    published_at: datetime | None = None
+
+
+class ItemWithdrawn(_In):
+    code: str
+    version: int
+    withdrawn_at: datetime
+
+
+class DepartmentUpserted(_In):
+    code: str
+    name: str
+
+
+class DecidedBy(_In):
+    kind: str | None = None
+    id: str | None = None
+    name: str | None = None
+    contact: str | None = None
+
+
+class TaskAssigned(_In):
+    task_id: str
+    application_id: str
+    department: str
+    step_name: str | None = None
+    due_at: datetime | None = None
+    assigned_at: datetime
+
+
+class MissingMaterial(_In):
+    material_code: str | None = None
+    field: str | None = None
+    reason: str | None = None
+
+
+class TaskDecided(_In):
+    task_id: str
+    application_id: str
+    department: str
+    step_key: str | None = None
+    outcome: Literal["approve", "reject", "request_correction"]
+    reasons: str | None = None
+    legal_basis: str | None = None
+    missing: list[MissingMaterial] = Field(default_factory=list)
+    decided_by: DecidedBy | None = None
+    decided_at: datetime
+
+
+class ApplicationDecided(_In):
+    application_id: str
+    outcome: Literal["approved", "rejected"]
+    reasons: str | None = None
+    legal_basis: str | None = None
+    decided_at: datetime
+    department: str | None = None
+    result: dict[str, Any] | None = None
+
+
+class CertificateIssued(_In):
+    certificate_number: str
+    type_code: str
+    type_name: str | None = None
+    holder_id: str | None = None
+    issuer_department: str | None = None
+    application_id: str | None = None
+    issued_on: str | None = None
+    valid_until: str | None = None

@@ -1,0 +1,337 @@
+"""Every query of the intake service. Functions flush, never commit: the caller's transaction decides."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake.store.tables import (
+    Application,
+    Appointment,
+    AppointmentSlot,
+    Attachment,
+    Consultation,
+    Department,
+    ItemVersion,
+    ReceiptCounter,
+    TimelineEntry,
+    Visit,
+)
+from shared.messaging import insert_ignore
+from shared.types import utcnow
+
+# --- item versions -------------------------------------------------------------------------------------------
+
+
+async def add_item_version(
+    session: AsyncSession, *, code: str, version: int, name: str, department: str, payload: dict[str, Any],
+    published_at: datetime,
+) -> bool:
+    """Keep a published version; a version already kept stays as it was (published versions are immutable)."""
+    res = await session.execute(
+        insert_ignore(session, ItemVersion.__table__).values(
+            code=code, version=version, name=name, department=department, payload=payload,
+            published_at=published_at,
+        )
+    )
+    return res.rowcount == 1
+
+
+async def withdraw_item_version(session: AsyncSession, *, code: str, version: int, at: datetime) -> int:
+    res = await session.execute(
+        update(ItemVersion)
+        .where(ItemVersion.code == code, ItemVersion.version == version, ItemVersion.withdrawn_at.is_(None))
+        .values(withdrawn_at=at)
+    )
+    return res.rowcount or 0
+
+
+async def current_item(session: AsyncSession, code: str) -> ItemVersion | None:
+    """The newest version of an item that is not withdrawn."""
+    stmt = (
+        select(ItemVersion)
+        .where(ItemVersion.code == code, ItemVersion.withdrawn_at.is_(None))
+        .order_by(ItemVersion.version.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def item_version(session: AsyncSession, code: str, version: int) -> ItemVersion | None:
+    stmt = select(ItemVersion).where(ItemVersion.code == code, ItemVersion.version == version)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def item_versions(session: AsyncSession, code: str) -> Sequence[ItemVersion]:
+    stmt = select(ItemVersion).where(ItemVersion.code == code).order_by(ItemVersion.version)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def upsert_department(session: AsyncSession, code: str, name: str) -> None:
+    row = await session.get(Department, code)
+    if row is None:
+        session.add(Department(code=code, name=name))
+    else:
+        row.name = name
+    await session.flush()
+
+
+async def department_names(session: AsyncSession, codes: Iterable[str | None]) -> dict[str, str]:
+    wanted = {c for c in codes if c}
+    if not wanted:
+        return {}
+    rows = (await session.execute(select(Department).where(Department.code.in_(wanted)))).scalars()
+    return {r.code: r.name for r in rows}
+
+
+# --- applications --------------------------------------------------------------------------------------------
+
+
+async def add_application(session: AsyncSession, **fields: Any) -> Application:
+    now = utcnow()
+    app = Application(id=uuid.uuid4().hex, created_at=now, updated_at=now, notice=[], **fields)
+    session.add(app)
+    await session.flush()
+    return app
+
+
+async def get_application(session: AsyncSession, application_id: str, *, for_update: bool = False) -> Application | None:
+    stmt = select(Application).where(Application.id == application_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def by_receipt(session: AsyncSession, receipt_number: str) -> Application | None:
+    stmt = select(Application).where(Application.receipt_number == receipt_number)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def move(session: AsyncSession, app: Application, *, from_states: Iterable[str], **values: Any) -> bool:
+    """Change an application only if it is still in one of `from_states` (a compare-and-set, so two concurrent
+    transitions cannot both win)."""
+    values.setdefault("updated_at", utcnow())
+    res = await session.execute(
+        update(Application)
+        .where(Application.id == app.id, Application.status.in_(list(from_states)))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if res.rowcount != 1:
+        return False
+    for k, v in values.items():
+        setattr(app, k, v)
+    return True
+
+
+def applicant_filter(applicant_ids: Iterable[str], subject: str) -> Any:
+    ids = list(applicant_ids)
+    return Application.applicant_id.in_(ids) | (Application.created_by == subject)
+
+
+def applications_query(*, applicant_ids: Iterable[str], subject: str, statuses: Iterable[str] | None = None) -> Any:
+    stmt = select(Application).where(applicant_filter(applicant_ids, subject))
+    if statuses:
+        stmt = stmt.where(Application.status.in_(list(statuses)))
+    return stmt
+
+
+def staff_queue_query(*, service_point: str | None, department: str | None, statuses: Iterable[str]) -> Any:
+    cond = None
+    if service_point:
+        cond = Application.service_point == service_point
+    if department:
+        dept = Application.department == department
+        cond = dept if cond is None else (cond | dept)
+    stmt = select(Application).where(Application.status.in_(list(statuses)))
+    return stmt if cond is None else stmt.where(cond)
+
+
+async def earlier_applications(
+    session: AsyncSession, *, applicant_ids: Iterable[str], subject: str, limit: int = 50
+) -> Sequence[Application]:
+    stmt = (
+        select(Application)
+        .where(applicant_filter(applicant_ids, subject))
+        .order_by(Application.created_at.desc(), Application.id.desc())
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def next_serial(session: AsyncSession, prefix: str) -> int:
+    """The next receipt serial for an item and day; the row update serialises concurrent submissions."""
+    await session.execute(insert_ignore(session, ReceiptCounter.__table__).values(prefix=prefix, last=0))
+    res = await session.execute(
+        update(ReceiptCounter)
+        .where(ReceiptCounter.prefix == prefix)
+        .values(last=ReceiptCounter.last + 1)
+        .returning(ReceiptCounter.last)
+    )
+    return int(res.scalar_one())
+
+
+# --- attachments and timeline ----------------------------------------------------------------------------------
+
+
+async def attachments(session: AsyncSession, application_ids: str | Iterable[str]) -> Sequence[Attachment]:
+    ids = [application_ids] if isinstance(application_ids, str) else list(application_ids)
+    if not ids:
+        return []
+    stmt = select(Attachment).where(Attachment.application_id.in_(ids)).order_by(Attachment.id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def get_attachment(session: AsyncSession, attachment_id: int) -> Attachment | None:
+    return await session.get(Attachment, attachment_id)
+
+
+async def put_attachment(session: AsyncSession, *, application_id: str, material_code: str, kind: str,
+                         replace: bool = True, **fields: Any) -> Attachment:
+    """Attach a material; by default it replaces what was given for that material before."""
+    if replace:
+        await session.execute(
+            delete(Attachment).where(
+                Attachment.application_id == application_id, Attachment.material_code == material_code
+            )
+        )
+    fields.setdefault("details", {})
+    att = Attachment(application_id=application_id, material_code=material_code, kind=kind, created_at=utcnow(),
+                     **fields)
+    session.add(att)
+    await session.flush()
+    return att
+
+
+async def add_timeline(
+    session: AsyncSession, application_id: str, *, status: str, step: str, unit: str | None = None,
+    staff_name: str | None = None, staff_contact: str | None = None, note: str | None = None,
+    at: datetime | None = None,
+) -> TimelineEntry:
+    entry = TimelineEntry(
+        application_id=application_id, at=at or utcnow(), status=status, step=step, unit=unit,
+        staff_name=staff_name, staff_contact=staff_contact, note=note,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def timeline(session: AsyncSession, application_id: str) -> Sequence[TimelineEntry]:
+    stmt = (
+        select(TimelineEntry)
+        .where(TimelineEntry.application_id == application_id)
+        .order_by(TimelineEntry.at, TimelineEntry.id)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+# --- visits, appointments, consultations -----------------------------------------------------------------------
+
+
+async def add_visit(session: AsyncSession, **fields: Any) -> Visit:
+    visit = Visit(at=utcnow(), **fields)
+    session.add(visit)
+    await session.flush()
+    return visit
+
+
+async def visits(session: AsyncSession, application_id: str) -> Sequence[Visit]:
+    stmt = select(Visit).where(Visit.application_id == application_id).order_by(Visit.at, Visit.id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def add_slot(session: AsyncSession, *, service_point: str, item_code: str, starts_at: datetime,
+                   capacity: int) -> AppointmentSlot | None:
+    res = await session.execute(
+        insert_ignore(session, AppointmentSlot.__table__).values(
+            service_point=service_point, item_code=item_code, starts_at=starts_at, capacity=capacity, booked=0
+        )
+    )
+    if res.rowcount != 1:
+        return None
+    stmt = select(AppointmentSlot).where(
+        AppointmentSlot.service_point == service_point, AppointmentSlot.item_code == item_code,
+        AppointmentSlot.starts_at == starts_at,
+    )
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def get_slot(session: AsyncSession, slot_id: int) -> AppointmentSlot | None:
+    return await session.get(AppointmentSlot, slot_id, populate_existing=True)
+
+
+def slots_query(*, service_point: str | None, item_code: str | None, after: datetime | None) -> Any:
+    stmt = select(AppointmentSlot)
+    if service_point:
+        stmt = stmt.where(AppointmentSlot.service_point == service_point)
+    if item_code:
+        stmt = stmt.where(AppointmentSlot.item_code == item_code)
+    if after:
+        stmt = stmt.where(AppointmentSlot.starts_at >= after)
+    return stmt
+
+
+async def take_seat(session: AsyncSession, slot_id: int) -> bool:
+    """Book one seat if one is left: a single conditional update, so concurrent bookings never overfill."""
+    res = await session.execute(
+        update(AppointmentSlot)
+        .where(AppointmentSlot.id == slot_id, AppointmentSlot.booked < AppointmentSlot.capacity)
+        .values(booked=AppointmentSlot.booked + 1)
+    )
+    return res.rowcount == 1
+
+
+async def release_seat(session: AsyncSession, slot_id: int) -> None:
+    await session.execute(
+        update(AppointmentSlot)
+        .where(AppointmentSlot.id == slot_id, AppointmentSlot.booked > 0)
+        .values(booked=AppointmentSlot.booked - 1)
+    )
+
+
+async def add_appointment(session: AsyncSession, *, slot_id: int, applicant_id: str) -> Appointment | None:
+    """None when this applicant already holds a live booking in the slot."""
+    res = await session.execute(
+        insert_ignore(session, Appointment.__table__).values(
+            slot_id=slot_id, applicant_id=applicant_id, active_holder=applicant_id, status="booked",
+            created_at=utcnow(),
+        )
+    )
+    if res.rowcount != 1:
+        return None
+    stmt = select(Appointment).where(Appointment.slot_id == slot_id, Appointment.active_holder == applicant_id)
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def get_appointment(session: AsyncSession, appointment_id: int) -> Appointment | None:
+    return await session.get(Appointment, appointment_id)
+
+
+def appointments_query(applicant_ids: Iterable[str]) -> Any:
+    return select(Appointment).where(Appointment.applicant_id.in_(list(applicant_ids)))
+
+
+async def add_consultation(session: AsyncSession, **fields: Any) -> Consultation:
+    c = Consultation(created_at=utcnow(), **fields)
+    session.add(c)
+    await session.flush()
+    return c
+
+
+async def get_consultation(session: AsyncSession, consultation_id: int) -> Consultation | None:
+    return await session.get(Consultation, consultation_id)
+
+
+def consultations_query(*, asker_ids: Iterable[str] | None = None, department: str | None = None) -> Any:
+    stmt = select(Consultation)
+    if asker_ids is not None:
+        stmt = stmt.where(Consultation.asker_id.in_(list(asker_ids)))
+    if department is not None:
+        stmt = stmt.where(Consultation.department == department)
+    return stmt
