@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import shared.types
 
+import shared.types
 
 revision: str = '0f5bd19f0601'
 down_revision: str | None = 'cc2658b1bc2e'
