@@ -4,4 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from services.catalog.api import editing, public
+
 router = APIRouter()
+router.include_router(public.router)
+router.include_router(editing.router)

@@ -1,15 +1,15 @@
 """messaging tables
 
 Revision ID: b85b5c3f0d23
-Revises: 
+Revises:
 Create Date: 2026-11-26 10:02:54.322184
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import shared.types
 
+import shared.types
 
 revision: str = 'b85b5c3f0d23'
 down_revision: str | None = None

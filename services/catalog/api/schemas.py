@@ -1,0 +1,228 @@
+"""Request and response models of the catalog API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.catalog.domain.model import KIND_NAMES, ItemContent, TimeLimit
+from services.catalog.store.tables import ItemVersion
+
+CODE_PATTERN = r"^[0-9A-Z]{18}[1-5][0-9A-Z]{12}$"
+
+_EXAMPLE: dict[str, Any] = {
+    "code": "11441781MB0000001A4010000990000",
+    "name": "小餐饮店登记",
+    "kind": "01",
+    "department": "LD-SCJGJ",
+    "audience": ["natural_person"],
+    "case_kind": "promised",
+    "statutory_limit": {"value": 20, "unit": "working_days"},
+    "promised_limit": {"value": 5, "unit": "working_days"},
+    "visits_required": 0,
+    "fully_online": True,
+    "channels": ["online", "window"],
+    "service_points": ["*"],
+    "themes": ["startup"],
+    "life_events": ["开办餐饮店"],
+    "keywords": ["小吃店", "饭店"],
+    "materials": [
+        {"code": "business_licence", "name": "营业执照", "source": "certificate",
+         "certificate_type": "11441781MB0000001A001", "legal_basis": "《食品经营许可和备案管理办法》第十三条"},
+    ],
+    "process": {"steps": [
+        {"key": "acceptance", "name": "受理", "kind": "acceptance", "departments": ["LD-SCJGJ"], "limit_days": 1},
+        {"key": "review", "name": "审查", "kind": "review", "departments": ["LD-SCJGJ"], "limit_days": 3},
+        {"key": "decision", "name": "决定", "kind": "decision", "departments": ["LD-SCJGJ"], "limit_days": 1},
+    ]},
+    "result": {"type": "document", "name": "登记回执"},
+}
+
+
+class ItemCreate(ItemContent):
+    """A new item; it starts as draft version 1."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+
+    code: str = Field(pattern=CODE_PATTERN, description="实施编码: credit code (18) + level (1) + basic code (12).")
+
+    def content(self) -> ItemContent:
+        return ItemContent.model_validate(self.model_dump(exclude={"code"}))
+
+
+class ItemUpdate(ItemContent):
+    """The whole content of the draft (replaces it)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{k: v for k, v in _EXAMPLE.items()
+                                                                              if k != "code"}]})
+
+
+class ItemRead(ItemContent):
+    """One version of an item with its status and history stamps."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: str
+    version: int
+    status: str
+    kind_name: str
+    published_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+
+    @classmethod
+    def of(cls, v: ItemVersion) -> ItemRead:
+        return cls.model_validate({
+            **v.content, "code": v.item_code, "version": v.version, "status": v.status,
+            "kind_name": KIND_NAMES[v.content["kind"]], "published_at": v.published_at, "created_at": v.created_at,
+            "updated_at": v.updated_at, "updated_by": v.updated_by,
+        })
+
+
+class ItemSummary(BaseModel):
+    code: str
+    version: int
+    name: str
+    kind: str
+    kind_name: str
+    department: str
+    audience: list[str]
+    case_kind: str
+    statutory_limit: TimeLimit
+    promised_limit: TimeLimit
+    visits_required: int
+    fully_online: bool
+    channels: list[str]
+    service_points: list[str]
+    themes: list[str]
+    life_events: list[str]
+    published_at: datetime | None
+
+    @classmethod
+    def of(cls, v: ItemVersion) -> ItemSummary:
+        c = v.content
+        return cls(code=v.item_code, version=v.version, kind_name=KIND_NAMES[c["kind"]], published_at=v.published_at,
+                   **{k: c[k] for k in cls.model_fields if k in c and k not in ("code", "version")})
+
+
+class VersionInfo(BaseModel):
+    version: int
+    status: str
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    published_at: datetime | None
+    published_by: str | None
+    ended_at: datetime | None
+
+
+class ChangeRead(BaseModel):
+    version: int
+    action: str
+    actor: str
+    at: datetime
+    fields: list[str]
+    note: str | None
+
+
+class SearchHit(BaseModel):
+    score: int = Field(description="Summed weight of the matched tokens (name 10, keyword 8, life event 6 …).")
+    matched: list[str]
+    item: ItemSummary
+
+
+class SearchPage(BaseModel):
+    query: str
+    terms: list[str] = Field(description="The tokens the query was segmented into.")
+    items: list[SearchHit]
+    next_cursor: str | None = None
+
+
+class Note(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"note": "依据新修订的管理办法调整材料清单"}]})
+
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class DepartmentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    credit_code: str | None
+    address: str | None
+    phone: str | None
+    office_hours: str | None
+
+
+class DepartmentWrite(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "罗定市交通运输局", "credit_code": "11441781MB0000012X"}]},
+    )
+
+    name: str = Field(min_length=1, max_length=200)
+    credit_code: str | None = Field(default=None, pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")
+    address: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=50)
+    office_hours: str | None = Field(default=None, max_length=300)
+
+
+class ServicePointRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    level: str = Field(description="city | town (镇街) | village (村居)")
+    parent_code: str | None
+    address: str | None
+    phone: str | None
+    opening_hours: str | None
+    transit: str | None
+
+
+class ServicePointDetail(ServicePointRead):
+    children: list[str]
+    items: list[str] = Field(description="Codes of published items this point accepts (全区域通办 ones included).")
+
+
+class LifeEventRead(BaseModel):
+    name: str
+    description: str | None
+    audience: list[str]
+    items: list[ItemSummary]
+
+
+class IntermediaryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    department: str
+    legal_basis: str
+    providers: str | None
+    fee_basis: str | None
+    time_limit: str | None
+
+
+class NegativeEntryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    category: str = Field(description="prohibited (禁止准入) | permitted (许可准入)")
+    title: str
+    description: str | None
+    requirements: list[dict[str, Any]]
+    keywords: list[str]
+    legal_basis: str | None
+
+
+class NegativeAnswer(BaseModel):
+    query: str | None
+    verdict: str = Field(description="prohibited | permitted_with_approval | not_listed (free to enter) | all")
+    answer: str
+    entries: list[NegativeEntryRead]

@@ -1,0 +1,69 @@
+"""Loads the demo catalogue on an empty database (start-up hook), through the same use cases an editor uses,
+so every demo item is published and its event flows."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.catalog import catalogue
+from services.catalog.demo.items import ITEMS
+from services.catalog.demo.reference import (
+    DEPARTMENTS,
+    INTERMEDIARY_SERVICES,
+    LIFE_EVENTS,
+    NEGATIVE_LIST,
+    SERVICE_POINTS,
+)
+from services.catalog.domain.model import ItemContent
+from services.catalog.store import repo
+from services.catalog.store.tables import IntermediaryService, LifeEvent, NegativeListEntry, ServicePoint
+from shared.auth import ADMIN, Principal
+from shared.service import ServiceContext
+from shared.types import utcnow
+
+log = logging.getLogger("yimen.catalog.demo")
+LOADER = Principal(subject="demo-loader", kind="staff", roles=frozenset({ADMIN}))
+
+
+def demo_enabled() -> bool:
+    """`YIMEN_CATALOG_DEMO` (default true) decides whether an empty database gets the demo catalogue."""
+    return os.environ.get("YIMEN_CATALOG_DEMO", "true").strip().lower() not in {"0", "false", "no", "off", ""}
+
+
+async def load_demo_data(session: AsyncSession) -> int:
+    now = utcnow()
+    for dept in DEPARTMENTS:
+        await catalogue.upsert_department(session, **dept)
+    for point in SERVICE_POINTS:
+        session.add(ServicePoint(**point, updated_at=now))
+        await session.flush()
+    for i, event in enumerate(LIFE_EVENTS):
+        session.add(LifeEvent(**event, sort_order=i))
+    session.add_all(IntermediaryService(**s) for s in INTERMEDIARY_SERVICES)
+    codes = {slug: code for slug, (code, _) in ITEMS.items()}
+    for entry in NEGATIVE_LIST:
+        reqs = [{**r, "item": codes.get(r.get("item", ""))} for r in entry["requirements"]]
+        session.add(NegativeListEntry(**{**entry, "requirements": reqs}))
+    await session.flush()
+    for code, content in ITEMS.values():
+        await catalogue.create_item(session, code=code, content=ItemContent.model_validate(content),
+                                    actor=catalogue.actor_of(LOADER))
+        await catalogue.submit(session, code=code, principal=LOADER, if_match=None)
+        await catalogue.publish_item(session, code=code, principal=LOADER)
+    return len(ITEMS)
+
+
+def demo_hook(enabled: bool | None = None):  # type: ignore[no-untyped-def]
+    async def load_demo(ctx: ServiceContext) -> None:
+        if not (demo_enabled() if enabled is None else enabled):
+            return
+        async with ctx.db.transaction() as session:
+            if not await repo.is_empty(session):
+                return
+            count = await load_demo_data(session)
+        log.info("catalog: loaded the demo catalogue (%d items)", count)
+
+    return load_demo

@@ -1,0 +1,129 @@
+"""Save-time rules of an item version. Each broken rule is one `FieldError` naming the field and the rule, so
+an editor can fix everything in one pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from services.catalog.domain.model import ItemContent
+from shared.errors import FieldError
+
+#: A material that one of these sources supplies is fetched by the system, never asked of the applicant.
+SYSTEM_SOURCES = {"certificate", "own_certificate"}
+#: Rough conversion used only to compare limits given in different units.
+_DAYS = {"working_days": 1.0, "calendar_days": 5 / 7, "hours": 1 / 8}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the rules check names against: the catalogue's own reference data."""
+
+    departments: frozenset[str] = frozenset()
+    service_points: frozenset[str] = frozenset()
+    life_events: frozenset[str] = frozenset()
+    #: Intermediary-service list: code → its legal basis.
+    intermediaries: dict[str, str] = field(default_factory=dict)
+
+
+def check_item(item: ItemContent, ref: Reference) -> list[FieldError]:
+    errors: list[FieldError] = []
+
+    def err(path: str, rule: str, message: str) -> None:
+        errors.append(FieldError(field=path, rule=rule, message=message))
+
+    if item.department not in ref.departments:
+        err("department", "unknown_department", f"部门 {item.department} 不在部门目录中。")
+
+    promised = item.promised_limit.value * _DAYS[item.promised_limit.unit]
+    statutory = item.statutory_limit.value * _DAYS[item.statutory_limit.unit]
+    if promised > statutory:
+        err(
+            "promised_limit.value",
+            "promised_within_statutory",
+            f"承诺办结时限 ({item.promised_limit.value}) 不得超过法定办结时限 ({item.statutory_limit.value})。",
+        )
+    if item.fully_online and item.visits_required != 0:
+        err("visits_required", "fully_online_zero_visits", "全程网办的事项到现场次数必须为 0。")
+    if item.fully_online and "online" not in item.channels:
+        err("channels", "fully_online_channel", "全程网办的事项必须提供网上办理渠道。")
+    if item.case_kind == "immediate" and item.promised_limit.value > 1 and item.promised_limit.unit != "hours":
+        err("promised_limit.value", "immediate_same_day", "即办件应当场办结（承诺时限不超过 1 个工作日）。")
+
+    if item.service_points != ["*"]:
+        for i, code in enumerate(item.service_points):
+            if code == "*":
+                err(f"service_points.{i}", "wildcard_alone", '"*"（全区域通办）不能与具体服务点并列。')
+            elif code not in ref.service_points:
+                err(f"service_points.{i}", "unknown_service_point", f"服务点 {code} 不存在。")
+    for i, name in enumerate(item.life_events):
+        if name not in ref.life_events:
+            err(f"life_events.{i}", "unknown_life_event", f"主题事件“{name}”不存在。")
+
+    seen: set[str] = set()
+    for i, m in enumerate(item.materials):
+        at = f"materials.{i}"
+        if m.code in seen:
+            err(f"{at}.code", "unique", f"材料编码 {m.code} 重复。")
+        seen.add(m.code)
+        if m.necessity == "conditional" and not m.condition:
+            err(f"{at}.condition", "condition_required", "情形要件必须写明适用情形。")
+        if m.source in SYSTEM_SOURCES and not m.certificate_type:
+            err(f"{at}.certificate_type", "certificate_type_required", "来源为电子证照的材料必须写明证照类型代码。")
+        if m.certificate_type and m.source not in SYSTEM_SOURCES:
+            err(
+                f"{at}.source",
+                "datashare_supplies",
+                "该材料可由电子证照库共享获取，不得要求申请人自行提供（来源应为 certificate 或 own_certificate）。",
+            )
+        if m.certificate_type and not (m.legal_basis or "").strip():
+            err(f"{at}.legal_basis", "legal_basis_required", "要求提交证照类材料必须写明设定依据。")
+        if m.source == "registry" and not m.registry:
+            err(f"{at}.registry", "registry_required", "来源为基础信息库的材料必须写明哪个库 (population / legal_persons)。")
+        if m.registry and m.source != "registry":
+            err(f"{at}.source", "datashare_supplies", "基础信息库可提供该材料，来源应为 registry。")
+
+    for i, req in enumerate(item.intermediary_services):
+        at = f"intermediary_services.{i}"
+        listed = ref.intermediaries.get(req.code)
+        if listed is None:
+            err(f"{at}.code", "not_on_intermediary_list", f"中介服务 {req.code} 不在中介服务清单中，不得要求申请人提供。")
+        elif not (req.legal_basis or listed).strip():
+            err(f"{at}.legal_basis", "legal_basis_required", "中介服务必须有设定依据。")
+
+    keys: set[str] = set()
+    counted_days = 0
+    for i, step in enumerate(item.process.steps):
+        at = f"process.steps.{i}"
+        if step.key in keys:
+            err(f"{at}.key", "unique", f"步骤键 {step.key} 重复。")
+        keys.add(step.key)
+        for j, dept in enumerate(step.departments):
+            if dept not in ref.departments:
+                err(f"{at}.departments.{j}", "unknown_department", f"部门 {dept} 不在部门目录中。")
+        if len(set(step.departments)) != len(step.departments):
+            err(f"{at}.departments", "unique", "同一步骤中部门不得重复。")
+        if step.kind == "parallel":
+            if len(set(step.departments)) < 2:
+                err(f"{at}.departments", "parallel_min_departments", "并联审批阶段至少需要两个部门。")
+            if not step.lead_department:
+                err(f"{at}.lead_department", "lead_required", "并联审批阶段必须指定牵头部门。")
+            elif step.lead_department not in step.departments:
+                err(f"{at}.lead_department", "lead_in_stage", "牵头部门必须是参与该阶段的部门之一。")
+        elif step.kind in ("review", "decision") and not step.departments:
+            err(f"{at}.departments", "department_required", "审查和决定步骤必须指定承办部门。")
+        if step.lead_department and step.kind != "parallel" and step.lead_department not in step.departments:
+            err(f"{at}.lead_department", "lead_in_stage", "牵头部门必须是该步骤的部门之一。")
+        if not step.excluded_from_limit:
+            counted_days += step.limit_days
+    if item.promised_limit.unit == "working_days" and counted_days > item.promised_limit.value:
+        err(
+            "process.steps",
+            "steps_within_promised",
+            f"各步骤时限之和 ({counted_days}) 超过承诺办结时限 ({item.promised_limit.value})。",
+        )
+
+    if item.result.type == "certificate" and not item.result.certificate_type:
+        err("result.certificate_type", "certificate_type_required", "结果为证照时必须写明证照类型代码。")
+    if item.fees.charged and not item.fees.items:
+        err("fees.items", "fee_basis_required", "收费事项必须列明收费项目、标准和依据。")
+    return errors

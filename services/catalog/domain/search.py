@@ -1,0 +1,67 @@
+"""Chinese search terms: jieba segments names, keywords, life events and themes into tokens with a weight per
+field; a query is segmented the same way and matched by token equality (an indexed lookup, never LIKE)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+import jieba
+
+from services.catalog.domain.model import THEMES, ItemContent
+
+jieba.setLogLevel(logging.WARNING)
+
+#: Field weights: a hit in the name counts most.
+WEIGHTS = {"name": 10, "keyword": 8, "life_event": 6, "theme": 4, "material": 1, "department": 2}
+#: Words that carry no meaning in a request like “我想办个…”.
+STOPWORDS = frozenset(
+    "我 我们 想 想要 要 需要 怎么 怎样 如何 哪里 在哪 去 的 了 吗 呢 啊 个 一个 办 办理 申请 给 能 可以 请问 "
+    "什么 手续 有 和 与 及 或 为 是 在".split()
+)
+#: Terms jieba should keep whole (domain vocabulary).
+_DOMAIN_WORDS = ["饭店", "餐馆", "餐饮店", "出生证", "营业执照", "食品经营", "户口", "身份证", "结婚证", "社保卡", "医保"]
+for _w in _DOMAIN_WORDS:
+    jieba.add_word(_w, freq=20000)
+
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+def tokens(text: str) -> list[str]:
+    """Search-mode segmentation, lower-cased, without stop words and punctuation; each token once."""
+    out: list[str] = []
+    for tok in jieba.lcut_for_search(text):
+        tok = _PUNCT.sub("", tok).lower()
+        if not tok or tok in STOPWORDS:
+            continue
+        if tok not in out:
+            out.append(tok)
+    return out
+
+
+def query_terms(q: str) -> list[str]:
+    terms = tokens(q)
+    # A single-character query ("证") is all the person gave; otherwise single characters are noise.
+    longer = [t for t in terms if len(t) > 1]
+    return longer or terms
+
+
+def index_terms(item: ItemContent, department_name: str | None = None) -> dict[tuple[str, str], int]:
+    """(token, field) → weight for one published item."""
+    out: dict[tuple[str, str], int] = {}
+
+    def add(field: str, texts: Iterable[str]) -> None:
+        for text in texts:
+            for tok in tokens(text):
+                key = (tok[:64], field)
+                out[key] = max(out.get(key, 0), WEIGHTS[field])
+
+    add("name", [item.name])
+    add("keyword", item.keywords)
+    add("life_event", item.life_events)
+    add("theme", [THEMES.get(t, t) for t in item.themes])
+    add("material", [m.name for m in item.materials])
+    if department_name:
+        add("department", [department_name])
+    return out

@@ -1,0 +1,64 @@
+"""Payloads the catalog publishes (the source of truth for docs/CONTRACTS.md's catalog section)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from services.catalog.domain.model import (
+    FormField,
+    Material,
+    Process,
+    Result,
+    SpecialProcedure,
+    TimeLimit,
+)
+
+ITEM_PUBLISHED = "yimen.catalog.item.published"
+ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
+DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
+
+
+class ItemPublished(BaseModel):
+    """The whole published version, so consumers keep a local copy and cite the exact version."""
+
+    code: str
+    version: int
+    name: str
+    kind: str
+    kind_name: str
+    department: str
+    audience: list[str]
+    case_kind: str
+    statutory_limit: TimeLimit
+    promised_limit: TimeLimit
+    visits_required: int
+    fully_online: bool
+    channels: list[str]
+    service_points: list[str]
+    themes: list[str]
+    life_events: list[str]
+    keywords: list[str]
+    form_fields: list[FormField]
+    materials: list[Material]
+    process: Process
+    special_procedures: list[SpecialProcedure]
+    result: Result
+    fees: dict[str, Any]
+    intermediary_services: list[dict[str, Any]]
+    guide: dict[str, Any]
+    published_at: datetime
+
+
+class ItemWithdrawn(BaseModel):
+    code: str
+    version: int
+    withdrawn_at: datetime
+
+
+class DepartmentUpserted(BaseModel):
+    code: str
+    name: str
+    credit_code: str | None

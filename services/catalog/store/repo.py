@@ -1,0 +1,242 @@
+"""Queries of the catalog: the only place that talks SQL. Functions flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.catalog.domain.model import ItemContent
+from services.catalog.domain.rules import Reference
+from services.catalog.store.tables import (
+    Department,
+    IntermediaryService,
+    Item,
+    ItemChange,
+    ItemFacet,
+    ItemToken,
+    ItemVersion,
+    LifeEvent,
+    NegativeListEntry,
+    ServicePoint,
+)
+
+
+@dataclass
+class ItemFilters:
+    audience: str | None = None
+    theme: str | None = None
+    department: str | None = None
+    service_point: str | None = None
+    channel: str | None = None
+    zero_visit: bool | None = None
+    life_event: str | None = None
+    kind: str | None = None
+
+
+async def reference(session: AsyncSession) -> Reference:
+    depts = (await session.execute(select(Department.code))).scalars()
+    points = (await session.execute(select(ServicePoint.code))).scalars()
+    events = (await session.execute(select(LifeEvent.name))).scalars()
+    inter = (await session.execute(select(IntermediaryService.code, IntermediaryService.legal_basis))).all()
+    return Reference(
+        departments=frozenset(depts),
+        service_points=frozenset(points),
+        life_events=frozenset(events),
+        intermediaries={c: b for c, b in inter},
+    )
+
+
+async def is_empty(session: AsyncSession) -> bool:
+    return (await session.execute(select(func.count()).select_from(Department))).scalar_one() == 0
+
+
+# --- reference data -------------------------------------------------------------------------------------
+
+
+async def departments(session: AsyncSession) -> Sequence[Department]:
+    return (await session.execute(select(Department).order_by(Department.code))).scalars().all()
+
+
+async def department_names(session: AsyncSession) -> dict[str, str]:
+    return dict((await session.execute(select(Department.code, Department.name))).tuples().all())
+
+
+async def get_department(session: AsyncSession, code: str) -> Department | None:
+    return await session.get(Department, code)
+
+
+async def service_points(
+    session: AsyncSession, *, level: str | None = None, parent: str | None = None
+) -> Sequence[ServicePoint]:
+    stmt = select(ServicePoint).order_by(ServicePoint.code)
+    if level:
+        stmt = stmt.where(ServicePoint.level == level)
+    if parent:
+        stmt = stmt.where(ServicePoint.parent_code == parent)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def get_service_point(session: AsyncSession, code: str) -> ServicePoint | None:
+    return await session.get(ServicePoint, code)
+
+
+async def life_events(session: AsyncSession) -> Sequence[LifeEvent]:
+    return (await session.execute(select(LifeEvent).order_by(LifeEvent.sort_order, LifeEvent.name))).scalars().all()
+
+
+async def intermediary_services(session: AsyncSession) -> Sequence[IntermediaryService]:
+    return (await session.execute(select(IntermediaryService).order_by(IntermediaryService.code))).scalars().all()
+
+
+async def negative_list(session: AsyncSession) -> Sequence[NegativeListEntry]:
+    stmt = select(NegativeListEntry).where(NegativeListEntry.active.is_(True)).order_by(NegativeListEntry.code)
+    return (await session.execute(stmt)).scalars().all()
+
+
+def add(session: AsyncSession, *rows: Any) -> None:
+    session.add_all(rows)
+
+
+# --- items ----------------------------------------------------------------------------------------------
+
+
+async def get_item(session: AsyncSession, code: str, *, for_update: bool = False) -> Item | None:
+    stmt = select(Item).where(Item.code == code)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_version(session: AsyncSession, code: str, version: int) -> ItemVersion | None:
+    stmt = select(ItemVersion).where(ItemVersion.item_code == code, ItemVersion.version == version)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def versions(session: AsyncSession, code: str) -> Sequence[ItemVersion]:
+    stmt = select(ItemVersion).where(ItemVersion.item_code == code).order_by(ItemVersion.version)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def changes(session: AsyncSession, code: str) -> Sequence[ItemChange]:
+    stmt = select(ItemChange).where(ItemChange.item_code == code).order_by(ItemChange.id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+def _filtered(stmt: Select[Any], f: ItemFilters) -> Select[Any]:
+    def has(facet: str, *values: str) -> Any:
+        return exists().where(
+            ItemFacet.item_code == Item.code, ItemFacet.facet == facet, ItemFacet.value.in_(values)
+        )
+
+    if f.audience:
+        stmt = stmt.where(has("audience", f.audience))
+    if f.theme:
+        stmt = stmt.where(has("theme", f.theme))
+    if f.department:
+        stmt = stmt.where(Item.department == f.department)
+    if f.service_point:
+        stmt = stmt.where(has("service_point", f.service_point, "*"))
+    if f.channel:
+        stmt = stmt.where(has("channel", f.channel))
+    if f.life_event:
+        stmt = stmt.where(has("life_event", f.life_event))
+    if f.kind:
+        stmt = stmt.where(has("kind", f.kind))
+    if f.zero_visit is not None:
+        zero = has("zero_visit", "true")
+        stmt = stmt.where(zero if f.zero_visit else ~zero)
+    return stmt
+
+
+def published_versions(f: ItemFilters) -> Select[Any]:
+    """The current published version of every item matching the filters (for `paginate`)."""
+    stmt = select(ItemVersion).join(
+        Item, and_(Item.code == ItemVersion.item_code, Item.published_version == ItemVersion.version)
+    )
+    return _filtered(stmt, f)
+
+
+async def all_published(session: AsyncSession) -> Sequence[ItemVersion]:
+    stmt = published_versions(ItemFilters()).order_by(ItemVersion.item_code)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def codes_at_point(session: AsyncSession, point: str) -> list[str]:
+    stmt = (
+        select(Item.code)
+        .where(Item.published_version.is_not(None))
+        .where(exists().where(ItemFacet.item_code == Item.code, ItemFacet.facet == "service_point",
+                              ItemFacet.value.in_([point, "*"])))
+        .order_by(Item.code)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def replace_index(
+    session: AsyncSession, code: str, content: ItemContent | None, terms: dict[tuple[str, str], int]
+) -> None:
+    """Point the filters and the search index at the given published content (or drop them)."""
+    await session.execute(delete(ItemFacet).where(ItemFacet.item_code == code))
+    await session.execute(delete(ItemToken).where(ItemToken.item_code == code))
+    if content is None:
+        return
+    facets: set[tuple[str, str]] = {("kind", content.kind), ("case_kind", content.case_kind)}
+    facets |= {("audience", a) for a in content.audience}
+    facets |= {("theme", t) for t in content.themes}
+    facets |= {("channel", c) for c in content.channels}
+    facets |= {("service_point", p) for p in content.service_points}
+    facets |= {("life_event", e) for e in content.life_events}
+    if content.visits_required == 0:
+        facets.add(("zero_visit", "true"))
+    session.add_all(ItemFacet(item_code=code, facet=k, value=v) for k, v in sorted(facets))
+    session.add_all(ItemToken(token=t, item_code=code, field=f, weight=w) for (t, f), w in terms.items())
+    await session.flush()
+
+
+async def search(
+    session: AsyncSession, terms: Iterable[str], f: ItemFilters, *, offset: int, limit: int
+) -> list[tuple[ItemVersion, int, list[str]]]:
+    """Rank published items by the summed weight of the query tokens they hold (equality on the token key)."""
+    terms = list(terms)
+    if not terms:
+        return []
+    score = func.sum(ItemToken.weight).label("score")
+    hits = (
+        select(ItemToken.item_code, score, func.count(func.distinct(ItemToken.token)).label("matched"))
+        .where(ItemToken.token.in_(terms))
+        .group_by(ItemToken.item_code)
+        .subquery()
+    )
+    stmt = (
+        select(ItemVersion, hits.c.score)
+        .join(Item, and_(Item.code == ItemVersion.item_code, Item.published_version == ItemVersion.version))
+        .join(hits, hits.c.item_code == Item.code)
+    )
+    stmt = _filtered(stmt, f).order_by(hits.c.matched.desc(), hits.c.score.desc(), Item.code)
+    rows = (await session.execute(stmt.offset(offset).limit(limit))).all()
+    if not rows:
+        return []
+    codes = [r[0].item_code for r in rows]
+    matched = (
+        await session.execute(
+            select(ItemToken.item_code, ItemToken.token)
+            .where(ItemToken.token.in_(terms), ItemToken.item_code.in_(codes))
+            .distinct()
+        )
+    ).all()
+    by_code: dict[str, list[str]] = {}
+    for c, t in matched:
+        by_code.setdefault(c, []).append(t)
+    return [(v, int(s), sorted(by_code.get(v.item_code, []))) for v, s in rows]
+
+
+def negative_match(entries: Sequence[NegativeListEntry], words: list[str]) -> list[NegativeListEntry]:
+    """Entries any of whose keywords contain or equal a query word (the list is small and held in memory)."""
+    if not words:
+        return list(entries)
+    return [e for e in entries if any(w in k or k in w for w in words for k in e.keywords)]
+
