@@ -1,0 +1,135 @@
+"""`make bench`: floors first, then every figure as a ratio to them, from one run.
+
+Writes `bench/results/latest.json` and `bench/results/latest.md`. Quick by default; `--full` runs larger
+samples. PostgreSQL is used when `YIMEN_BENCH_POSTGRES_URL` (or 127.0.0.1:5432) answers; NATS from
+`NATS_URL`, else a bundled nats-server is started."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import floors
+from bench.pipeline import outbox_to_consumer
+from shared.testing import EmbeddedNats
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def progress(msg: str) -> None:
+    print(f"[bench] {msg}", flush=True)
+
+
+def postgres_admin_url() -> str | None:
+    url = os.environ.get("YIMEN_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        socket.create_connection(("127.0.0.1", 5432), 1).close()
+        return url
+    except OSError:
+        return None
+
+
+async def create_pg_database(admin_url: str) -> str:
+    import asyncpg
+
+    name = "yimen_bench_" + uuid.uuid4().hex[:6]
+    conn = await asyncpg.connect(admin_url)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+
+
+async def drop_pg_database(admin_url: str, url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    await conn.close()
+
+
+async def run(full: bool) -> dict[str, Any]:
+    n = 2000 if full else 400
+    report: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(), "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "floors": {}, "figures": {},
+    }
+    nats_url = os.environ.get("NATS_URL")
+    embedded = None
+    if not nats_url:
+        embedded = EmbeddedNats().start()
+        nats_url = embedded.url
+    tmp = Path(tempfile.mkdtemp(prefix="yimen-bench-"))
+    pg_admin = postgres_admin_url()
+    try:
+        progress("floor R: NATS request/reply")
+        report["floors"]["R_nats_round_trip"] = await floors.nats_round_trip(nats_url, n)
+        progress("floor J: JetStream publish ack")
+        report["floors"]["J_jetstream_publish"] = await floors.jetstream_publish(nats_url, n)
+        progress("floor C: bare commit, SQLite")
+        sqlite_url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+        report["floors"]["C_commit_sqlite"] = await floors.database_commit(sqlite_url, n)
+        pg_url = None
+        if pg_admin:
+            progress("floor C: bare commit, PostgreSQL")
+            pg_url = await create_pg_database(pg_admin)
+            report["floors"]["C_commit_postgresql"] = await floors.database_commit(pg_url, n)
+        progress("floor H: bare FastAPI request")
+        with floors.BareFastAPI() as bare:
+            url = f"http://127.0.0.1:{bare.port}/ping"
+            report["floors"]["H_fastapi_request"] = await floors.http_get_loop(url, n)
+            report["floors"]["H_fastapi_rate_10_clients"] = {"per_second": await floors.http_throughput(url, 3, 10)}
+        for kind, db_url in (("sqlite", f"sqlite+aiosqlite:///{tmp / 'pipe.db'}"), ("postgresql", pg_url)):
+            if not db_url:
+                continue
+            progress(f"outbox → relay → JetStream → consumer (inbox) on {kind}")
+            fig = await outbox_to_consumer(db_url, nats_url, n=n // 2)
+            c = report["floors"][f"C_commit_{kind}"]["p50_ms"]
+            j = report["floors"]["J_jetstream_publish"]["p50_ms"]
+            fig["ratio_p50_to_2C_plus_J"] = round(fig["p50_ms"] / (2 * c + j), 2)
+            report["figures"][f"outbox_to_consumer_{kind}"] = fig
+        if pg_url and pg_admin:
+            await drop_pg_database(pg_admin, pg_url)
+    finally:
+        if embedded:
+            embedded.cleanup()
+    return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [f"# Yimen benchmarks — {report['when']}", "", f"Machine: {report['machine']}", "",
+             "## Floors", "", "| floor | p50 ms | p99 ms | per second |", "|---|---|---|---|"]
+    for k, v in report["floors"].items():
+        lines.append(f"| {k} | {v.get('p50_ms', '')} | {v.get('p99_ms', '')} | {v.get('per_second', '')} |")
+    lines += ["", "## Figures", "", "| figure | p50 ms | p99 ms | ratio | notes |", "|---|---|---|---|---|"]
+    for k, v in report["figures"].items():
+        ratios = ", ".join(f"{rk}={rv}" for rk, rv in v.items() if rk.startswith("ratio"))
+        notes = ", ".join(f"{nk}={nv}" for nk, nv in v.items() if nk not in ("p50_ms", "p99_ms") and not nk.startswith("ratio"))
+        lines.append(f"| {k} | {v.get('p50_ms', '')} | {v.get('p99_ms', '')} | {ratios} | {notes} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench")
+    p.add_argument("--full", action="store_true", help="larger samples")
+    args = p.parse_args()
+    t = time.perf_counter()
+    report = asyncio.run(run(args.full))
+    report["seconds"] = round(time.perf_counter() - t, 1)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    (RESULTS / "latest.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()

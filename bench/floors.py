@@ -1,0 +1,147 @@
+"""The floors every benchmark figure is divided by, measured in the same run on the same machine:
+
+- R: NATS request/reply round trip (core NATS, no persistence)
+- J: JetStream publish with ack (file storage)
+- C: a bare database commit (one-row INSERT + COMMIT) on SQLite and, when reachable, PostgreSQL
+- H: a bare FastAPI request over loopback HTTP (uvicorn, one route returning a constant)"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import nats
+
+from shared.bus import Bus
+from shared.testing import free_port, wait_port
+
+
+def summarise(samples: list[float]) -> dict[str, float]:
+    s = sorted(samples)
+    pick = lambda q: s[min(len(s) - 1, int(q * len(s)))]  # noqa: E731
+    return {
+        "n": len(s),
+        "p50_ms": round(pick(0.50) * 1000, 3),
+        "p99_ms": round(pick(0.99) * 1000, 3),
+        "mean_ms": round(statistics.fmean(s) * 1000, 3),
+        "per_second": round(len(s) / sum(s), 1) if sum(s) else 0.0,
+    }
+
+
+async def timed(n: int, op: Callable[[], Awaitable[Any]], warmup: int = 20) -> dict[str, float]:
+    for _ in range(warmup):
+        await op()
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter()
+        await op()
+        samples.append(time.perf_counter() - t)
+    return summarise(samples)
+
+
+async def nats_round_trip(url: str, n: int) -> dict[str, float]:
+    nc = await nats.connect(url)
+    subject = "bench.echo." + secrets.token_hex(4)
+
+    async def echo(msg: Any) -> None:
+        await msg.respond(msg.data)
+
+    await nc.subscribe(subject, cb=echo)
+    try:
+        return await timed(n, lambda: nc.request(subject, b"x" * 256, timeout=5))
+    finally:
+        await nc.close()
+
+
+async def jetstream_publish(url: str, n: int) -> dict[str, float]:
+    bus = Bus(url, prefix="bench" + secrets.token_hex(3))
+    await bus.connect(attempts=3)
+    payload = b"x" * 512
+    try:
+        return await timed(n, lambda: bus.publish_raw(bus.names.subject("yimen.bench.x"), payload, secrets.token_hex(8)))
+    finally:
+        await bus.js.delete_stream(bus.names.stream)
+        await bus.js.delete_stream(bus.names.dead_letter_stream)
+        await bus.close()
+
+
+async def database_commit(url: str, n: int) -> dict[str, float]:
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+
+    from shared.db import Database
+
+    md = MetaData()
+    t = Table("bench_commit", md, Column("id", Integer, primary_key=True), Column("v", String(50)))
+    db = Database(url)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(md.drop_all)
+        await conn.run_sync(md.create_all)
+
+    async def one() -> None:
+        async with db.transaction() as s:
+            await s.execute(t.insert().values(v="x"))
+
+    try:
+        return await timed(n, one)
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(md.drop_all)
+        await db.dispose()
+
+
+BARE_APP = """
+from fastapi import FastAPI
+app = FastAPI()
+@app.get("/ping")
+async def ping():
+    return {"ok": True}
+"""
+
+
+class BareFastAPI:
+    """A one-route FastAPI app under uvicorn in its own process, like every service runs."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> BareFastAPI:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", BARE_APP + f"\nimport uvicorn; uvicorn.run(app, port={self.port}, log_level='warning', access_log=False)"],
+        )
+        wait_port("127.0.0.1", self.port)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+async def http_get_loop(url: str, n: int) -> dict[str, float]:
+    async with httpx.AsyncClient() as c:
+        return await timed(n, lambda: c.get(url))
+
+
+async def http_throughput(url: str, seconds: float, concurrency: int) -> float:
+    """Requests per second with `concurrency` clients for `seconds`."""
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(c: httpx.AsyncClient) -> None:
+        nonlocal done
+        while time.perf_counter() < stop:
+            await c.get(url)
+            done += 1
+
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as c:
+        t = time.perf_counter()
+        await asyncio.gather(*(worker(c) for _ in range(concurrency)))
+        return round(done / (time.perf_counter() - t), 1)
