@@ -233,6 +233,22 @@ async def put_webhook(code: DepartmentCode, body: WebhookPut, request: Request, 
 
 
 @router.get(
+    "/departments/{code}/webhook",
+    response_model=WebhookRead,
+    tags=["webhooks"],
+    summary="A department's registered webhook (with its signing secret)",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_webhook(code: DepartmentCode, session: SessionDep, principal: CurrentPrincipal) -> WebhookRead:
+    _may_manage(principal, code)
+    hook = await repo.get_webhook(session, code)
+    if hook is None:
+        raise NotFound(f"Department {code} has no webhook.")
+    return WebhookRead(department=code, url=hook.url, enabled=hook.enabled, secret=hook.secret,
+                       updated_at=hook.updated_at)
+
+
+@router.get(
     "/departments/{code}/deliveries",
     response_model=Page[DeliveryRead],
     tags=["webhooks"],

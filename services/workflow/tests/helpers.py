@@ -80,17 +80,24 @@ def supervisor(tokens: TokenIssuer) -> dict[str, str]:
 
 
 class Recorder:
-    """Every workflow event on the bus, as a core NATS subscriber sees it."""
+    """Every workflow event on the bus, once per event id (as the stream keeps it: two relays of two replicas
+    may both publish a row before either marks it, and JetStream drops the second by `Nats-Msg-Id`, but a
+    core subscriber like this one sees both)."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self._seen: set[str] = set()
         self._sub: Any = None
 
     async def start(self, client: httpx.AsyncClient) -> Recorder:
-        bus = client.app.state.bus  # type: ignore[attr-defined]
+        return await self.start_on(client.app.state.bus)  # type: ignore[attr-defined]
 
+    async def start_on(self, bus: Any) -> Recorder:
         async def on(msg: Any) -> None:
-            self.events.append(Event.from_json(msg.data))
+            event = Event.from_json(msg.data)
+            if event.id not in self._seen:
+                self._seen.add(event.id)
+                self.events.append(event)
 
         self._sub = await bus.nc.subscribe(bus.names.subject("yimen.workflow.>"), cb=on)
         await bus.nc.flush()
@@ -184,7 +191,8 @@ class Receiver:
         await send({"type": "http.response.body", "body": b""})
 
     async def start(self) -> None:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+                                interface="asgi3")
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
         await eventually(lambda: self._server is not None and self._server.started)

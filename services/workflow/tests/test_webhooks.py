@@ -1,0 +1,162 @@
+"""Department webhooks against a real HTTP receiver that verifies Standard Webhooks signatures: delivery,
+retries with backoff while the department is down, disable/enable, replay, visibility, SSRF refusal."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.workflow.tests.helpers import (
+    Receiver,
+    define_item,
+    parallel_step,
+    reviewer,
+    start_case,
+    supervisor,
+    system,
+    tasks_of,
+)
+from services.workflow.webhooks import check_endpoint
+from shared.errors import ValidationProblem
+from shared.testing import eventually
+
+
+def new_code() -> str:
+    return "HOOK-" + uuid.uuid4().hex[:8]
+
+
+async def register(client, tokens, dept: str, url: str, **extra):  # type: ignore[no-untyped-def]
+    r = await client.put(f"/workflow/v1/departments/{dept}/webhook", json={"url": url, **extra},
+                         headers=system(tokens, dept))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def deliveries(client, tokens, dept: str, **params):  # type: ignore[no-untyped-def]
+    r = await client.get(f"/workflow/v1/departments/{dept}/deliveries", headers=system(tokens, dept), params=params)
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
+async def test_a_task_is_delivered_signed_to_the_department_webhook(client, tokens):
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        hook = await register(client, tokens, "LD-WJJ", receiver.url)
+        assert hook["secret"].startswith("whsec_") and hook["enabled"]
+        receiver.secret = hook["secret"]
+        # Changing the URL keeps the secret unless asked to rotate it.
+        assert (await register(client, tokens, "LD-WJJ", receiver.url))["secret"] == hook["secret"]
+        code = new_code()
+        await define_item(client, tokens, code, 1, [parallel_step(["LD-WJJ", "LD-XFJ"])])
+        c = await start_case(client, tokens, code)
+        task_id = tasks_of(c)["LD-WJJ"]["id"]
+        got = await eventually(lambda: [r for r in receiver.received if r["event"]["subject"] == task_id])
+        event = got[0]["event"]
+        assert event["type"].endswith("yimen.workflow.task.assigned") or event["type"] == "yimen.workflow.task.assigned"
+        assert event["data"]["task_id"] == task_id and event["data"]["department"] == "LD-WJJ"
+        assert got[0]["headers"]["webhook-id"] == event["id"]
+        assert receiver.bad_signatures == 0
+        rows = await eventually(lambda: _delivered(client, tokens, "LD-WJJ", task_id))
+        assert rows[0]["attempts"] == 1 and rows[0]["attempt_log"][0]["status_code"] == 204
+        assert rows[0]["attempt_log"][0]["duration_ms"] >= 0
+        # LD-XFJ has no endpoint: its delivery is kept as missed.
+        xfj = await deliveries(client, tokens, "LD-XFJ")
+        assert [d["state"] for d in xfj if d["task_id"] == tasks_of(c)["LD-XFJ"]["id"]] == ["missed"]
+    finally:
+        await receiver.stop()
+
+
+async def _delivered(client, tokens, dept, task_id):  # type: ignore[no-untyped-def]
+    rows = [d for d in await deliveries(client, tokens, dept) if d["task_id"] == task_id]
+    return rows if rows and rows[0]["state"] == "delivered" else None
+
+
+async def test_a_department_that_is_down_gets_retries_then_the_delivery(client, tokens):
+    receiver = Receiver()  # not started: connection refused
+    hook = await register(client, tokens, "LD-GAJ", receiver.url)
+    receiver.secret = hook["secret"]
+    code = new_code()
+    await define_item(client, tokens, code, 1, [parallel_step(["LD-GAJ"])])
+    c = await start_case(client, tokens, code)
+    task_id = tasks_of(c)["LD-GAJ"]["id"]
+
+    async def retried() -> object:
+        rows = [d for d in await deliveries(client, tokens, "LD-GAJ") if d["task_id"] == task_id]
+        return rows if rows and rows[0]["attempts"] >= 2 else None
+
+    rows = await eventually(retried)
+    assert rows[0]["state"] == "pending" and rows[0]["last_error"]
+    assert all(a["status_code"] is None and a["error"] for a in rows[0]["attempt_log"])
+    pending = await deliveries(client, tokens, "LD-GAJ", state="pending")
+    assert task_id in {d["task_id"] for d in pending}
+    await receiver.start()
+    try:
+        done = await eventually(lambda: _delivered(client, tokens, "LD-GAJ", task_id), timeout=15)
+        assert done[0]["attempt_log"][-1]["status_code"] == 204
+        assert len([r for r in receiver.received if r["event"]["subject"] == task_id]) == 1
+    finally:
+        await receiver.stop()
+
+
+async def test_a_disabled_endpoint_misses_deliveries_that_can_be_replayed(client, tokens):
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        hook = await register(client, tokens, "LD-MZJ", receiver.url, enabled=False)
+        receiver.secret = hook["secret"]
+        code = new_code()
+        await define_item(client, tokens, code, 1, [parallel_step(["LD-MZJ"])])
+        c = await start_case(client, tokens, code)
+        task_id = tasks_of(c)["LD-MZJ"]["id"]
+        missed = await deliveries(client, tokens, "LD-MZJ", state="missed")
+        assert task_id in {d["task_id"] for d in missed}
+        refused = await client.post("/workflow/v1/departments/LD-MZJ/deliveries/replay", json={},
+                                    headers=system(tokens, "LD-MZJ"))
+        assert refused.status_code == 409  # nowhere to replay to while disabled
+        await register(client, tokens, "LD-MZJ", receiver.url, enabled=True)
+        r = await client.post("/workflow/v1/departments/LD-MZJ/deliveries/replay", json={},
+                              headers=system(tokens, "LD-MZJ"))
+        assert r.status_code == 200 and r.json()["replayed"] >= 1
+        await eventually(lambda: [x for x in receiver.received if x["event"]["subject"] == task_id])
+    finally:
+        await receiver.stop()
+
+
+async def test_only_the_department_or_an_admin_manages_its_webhook(client, tokens):
+    body = {"url": "http://127.0.0.1:9/hooks"}
+    other = await client.put("/workflow/v1/departments/LD-WJJ/webhook", json=body, headers=system(tokens, "LD-XFJ"))
+    assert other.status_code == 403
+    citizen = await client.put("/workflow/v1/departments/LD-WJJ/webhook", json=body, headers=tokens.headers("p"))
+    assert citizen.status_code == 403
+    admin = tokens.headers("admin-1", kind="staff", roles=["admin"])
+    assert (await client.put("/workflow/v1/departments/LD-JYJ/webhook", json=body, headers=admin)).status_code == 200
+    assert (await client.get("/workflow/v1/departments/LD-WJJ/deliveries", headers=system(tokens, "LD-XFJ"))).status_code == 403
+    assert (await client.get("/workflow/v1/departments/LD-WJJ/deliveries", headers=supervisor(tokens))).status_code == 200
+    bad = await client.put("/workflow/v1/departments/LD-JYJ/webhook", json={"url": "ftp://example.org/x"}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["errors"][0] == {
+        "field": "body.url", "rule": "http_url", "message": "The webhook URL must be an absolute http(s) URL."}
+    no_url = await client.put("/workflow/v1/departments/LD-JYJ/webhook", json={"enabled": True}, headers=admin)
+    assert no_url.status_code == 422 and no_url.json()["errors"][0]["field"] == "body.url"
+    bad_code = await client.put("/workflow/v1/departments/LD%20X/webhook", json=body, headers=admin)
+    assert bad_code.status_code == 422
+    assert (await client.get("/workflow/v1/departments/LD-YBJ/webhook", headers=system(tokens, "LD-YBJ"))).status_code == 404
+    wrong_state = await client.get("/workflow/v1/departments/LD-WJJ/deliveries", headers=supervisor(tokens),
+                                   params={"state": "lost"})
+    assert wrong_state.status_code == 422
+    reviewer_ok = await client.get("/workflow/v1/departments/LD-JYJ/webhook", headers=reviewer(tokens, "LD-JYJ"))
+    assert reviewer_ok.status_code == 200
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1/hooks", "http://10.1.2.3/x", "http://[::1]:8080/x",
+                                 "http://169.254.169.254/latest/meta-data", "http://192.168.1.1/"])
+async def test_private_and_loopback_webhook_urls_are_refused(url):
+    with pytest.raises(ValidationProblem) as exc:
+        await check_endpoint(url, allow_private=False)
+    assert exc.value.errors[0].rule == "public_address"
+
+
+async def test_private_urls_pass_when_the_deployment_allows_them():
+    await check_endpoint("http://127.0.0.1:9000/hooks", allow_private=True)
+    await check_endpoint("https://8.8.8.8/hooks", allow_private=False)
