@@ -4,4 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from services.efficacy.api import calendar, clocks, supervision
+
 router = APIRouter()
+for sub in (calendar.router, clocks.router, supervision.router):
+    router.include_router(sub)

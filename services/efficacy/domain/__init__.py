@@ -1,1 +1,1 @@
-"""Rules of the efficacy service: no FastAPI, no SQLAlchemy session, no NATS."""
+"""Efficacy's rules: pure functions over dates, facts and the working-day calendar (no I/O)."""

@@ -2,6 +2,57 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.efficacy.casework import record_case_event
+from services.efficacy.events.contracts import (
+    CertificateIssued,
+    CertificateRevoked,
+    ItemPublished,
+    ItemWithdrawn,
+)
+from services.efficacy.store import cases
+from services.efficacy.store import kpis as kpi_store
+from shared.events import Event
 from shared.messaging import Consumer
 
-CONSUMERS: list[Consumer] = []
+
+async def on_case_event(session: AsyncSession, event: Event) -> None:
+    """Intake's and workflow's events about an application: clocks, pauses, stops, KPI facts."""
+    if not event.data.get("application_id"):
+        return
+    await record_case_event(session, event)
+
+
+async def on_catalog_event(session: AsyncSession, event: Event) -> None:
+    if event.type == "yimen.catalog.item.published":
+        item = ItemPublished.model_validate(event.data)
+        steps = (item.process or {}).get("steps") or []
+        excluded = [s["key"] for s in steps if isinstance(s, dict) and s.get("excluded_from_limit") and s.get("key")]
+        await cases.upsert_item(session, code=item.code, version=item.version, name=item.name,
+                                department=item.department, fully_online=item.fully_online, excluded_steps=excluded)
+    elif event.type == "yimen.catalog.item.withdrawn":
+        w = ItemWithdrawn.model_validate(event.data)
+        await cases.withdraw_item(session, w.code, w.version)
+
+
+async def on_certificate_event(session: AsyncSession, event: Event) -> None:
+    if event.type == "yimen.datashare.certificate.issued":
+        c = CertificateIssued.model_validate(event.data)
+        await kpi_store.upsert_certificate(session, certificate_number=c.certificate_number, type_code=c.type_code,
+                                           type_name=c.type_name, holder_id=c.holder_id, valid_until=c.valid_until)
+    elif event.type == "yimen.datashare.certificate.revoked":
+        await kpi_store.revoke_certificate(session, CertificateRevoked.model_validate(event.data).certificate_number)
+
+
+CONSUMERS: list[Consumer] = [
+    Consumer("efficacy-intake", "yimen.intake.>", on_case_event,
+             "Acceptance starts the clock; corrections resume it; return, withdrawal and refusal stop it; "
+             "submissions, deliveries and visits feed the KPIs."),
+    Consumer("efficacy-workflow", "yimen.workflow.>", on_case_event,
+             "Task clocks; correction requests pause; reopening resumes; the decision stops."),
+    Consumer("efficacy-catalog", "yimen.catalog.item.*", on_catalog_event,
+             "Items for the fully-online rate and the steps excluded from the limit."),
+    Consumer("efficacy-certificates", "yimen.datashare.certificate.*", on_certificate_event,
+             "Certificates' validity for expiry reminders."),
+]

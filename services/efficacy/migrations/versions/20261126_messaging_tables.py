@@ -1,15 +1,15 @@
 """messaging tables
 
 Revision ID: 66f3a82b2416
-Revises: 
+Revises:
 Create Date: 2026-11-26 10:03:00.318583
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import shared.types
 
+import shared.types
 
 revision: str = '66f3a82b2416'
 down_revision: str | None = None

@@ -1,0 +1,131 @@
+"""Deadline clocks per application and task, counted in working days."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
+
+from services.efficacy.api.access import department_of, is_applicant, is_overseer
+from services.efficacy.domain.calendar import CHINA
+from services.efficacy.domain.clocks import ClockView, measure
+from services.efficacy.store import cases
+from services.efficacy.store.calendar import current_calendar
+from shared.auth import WINDOW_CLERK, CurrentPrincipal
+from shared.db import SessionDep
+from shared.errors import Forbidden, NotFound, problem_responses
+from shared.types import utcnow
+
+router = APIRouter(prefix="/clocks", tags=["clocks"])
+
+
+class Limit(BaseModel):
+    value: int
+    unit: str = Field(description="`working_days`, `calendar_days` or `hours`.")
+
+
+class PauseRead(BaseModel):
+    start: datetime
+    end: datetime | None
+    reason: str = Field(description="`correction` (补正) or `special_procedure`.")
+    task_id: str | None = None
+
+
+class ClockRead(BaseModel):
+    clock_id: str
+    kind: str = Field(description="`application` or `task`.")
+    task_id: str | None
+    department: str | None
+    step_key: str | None = None
+    state: str = Field(description="`not_started`, `running`, `paused` or `stopped`.")
+    stop_reason: str | None
+    case_kind: str
+    started_at: datetime | None
+    stopped_at: datetime | None
+    limit: Limit | None
+    statutory_limit: Limit | None
+    elapsed_workdays: int | None = Field(description="Working days used, pauses excluded.")
+    paused_workdays: int
+    remaining_workdays: int | None = Field(description="Working days left to the deadline; negative when overdue.")
+    remaining_hours: float | None = Field(description="For immediate items (即办件), counted in hours.")
+    deadline_on: date | None = Field(description="Promised deadline, moved by the paused working days.")
+    deadline_at: datetime | None
+    statutory_deadline_on: date | None
+    due_at: datetime | None = Field(description="The task's due time as workflow announced it.")
+    overdue: bool
+    statutory_overdue: bool
+    pauses: list[PauseRead]
+    assumed_years: list[int]
+
+
+class ApplicationClocks(BaseModel):
+    application_id: str
+    as_of: datetime
+    application: ClockRead | None
+    tasks: list[ClockRead]
+    assumed: bool = Field(description="True when a year without a holiday table was counted as Monday–Friday.")
+    assumed_years: list[int]
+
+
+def clock_read(v: ClockView) -> ClockRead:
+    s = v.state
+    return ClockRead(
+        clock_id=s.clock_id, kind=s.kind, task_id=s.task_id, department=s.department, step_key=s.step_key,
+        state=s.state, stop_reason=s.stop_reason, case_kind=s.case_kind, started_at=s.started_at,
+        stopped_at=s.stopped_at,
+        limit=Limit(value=s.limit_value, unit=s.limit_unit) if s.limit_value is not None else None,
+        statutory_limit=Limit(value=s.statutory_value, unit=s.statutory_unit or "working_days")
+        if s.statutory_value is not None else None,
+        elapsed_workdays=v.elapsed_workdays, paused_workdays=v.paused_workdays,
+        remaining_workdays=v.remaining_workdays if s.state != "stopped" else None,
+        remaining_hours=v.remaining_hours if s.state != "stopped" else None,
+        deadline_on=v.deadline_on, deadline_at=v.deadline_at, statutory_deadline_on=v.statutory_deadline_on,
+        due_at=s.due_at, overdue=v.overdue, statutory_overdue=v.statutory_overdue,
+        pauses=[PauseRead(start=p.start, end=p.end, reason=p.reason, task_id=p.task_id) for p in s.pauses],
+        assumed_years=sorted(v.assumed_years),
+    )
+
+
+def as_instant(value: datetime | None) -> datetime:
+    if value is None:
+        return utcnow()
+    return value if value.tzinfo else value.replace(tzinfo=CHINA)
+
+
+@router.get(
+    "/{application_id}",
+    summary="An application's clock and its tasks' clocks",
+    description="Elapsed and remaining working days, deadline (moved by pauses for corrections 补正 and special "
+                "procedures), statutory deadline, pauses and state. For the applicant (the token's subject, "
+                "organisation or delegating principal), supervisors, window clerks and the departments involved.",
+    response_model=ApplicationClocks,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_clocks(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    application_id: Annotated[str, Path(max_length=64)],
+    as_of: Annotated[datetime | None, Query(description="Count as at this instant (default now).")] = None,
+) -> ApplicationClocks:
+    case = await cases.get_case(session, application_id)
+    states = await cases.clocks_of(session, application_id)
+    if case is None or not states:
+        raise NotFound("No clock for this application (not accepted, or not seen yet).")
+    departments = {s.department for s in states if s.department} | {case.department}
+    dept = department_of(principal)
+    allowed = (
+        is_overseer(principal) or (principal.is_staff and principal.has(WINDOW_CLERK))
+        or (dept is not None and dept in departments) or is_applicant(principal, case.applicant)
+    )
+    if not allowed:
+        raise Forbidden("Only the applicant, the departments involved and supervisors see this clock.")
+    cal = await current_calendar(session)
+    at = as_instant(as_of)
+    views = [measure(s, cal, at) for s in states]
+    app = next((clock_read(v) for v in views if v.state.kind == "application"), None)
+    tasks = [clock_read(v) for v in views if v.state.kind == "task"]
+    years = sorted(set().union(*(v.assumed_years for v in views)))
+    return ApplicationClocks(application_id=application_id, as_of=at, application=app, tasks=tasks,
+                             assumed=bool(years), assumed_years=years)

@@ -1,0 +1,165 @@
+"""Use cases that the consumers, the routes and the background jobs share: rebuilding an application's clocks
+from its events, and evaluating clocks for cards (红黄牌)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.efficacy.config import EfficacyConfig
+from services.efficacy.domain import kpis as kpi_rules
+from services.efficacy.domain.calendar import local_day
+from services.efficacy.domain.clocks import (
+    ACCEPTED,
+    CardDecision,
+    CardPolicy,
+    ClockState,
+    ClockView,
+    Fact,
+    build_clocks,
+    decide_card,
+    measure,
+)
+from services.efficacy.events.contracts import CARD_RED, CARD_YELLOW, ApplicationAccepted, CardRaised
+from services.efficacy.store import cases, supervision
+from services.efficacy.store import kpis as kpi_store
+from services.efficacy.store.calendar import current_calendar
+from shared.events import Event
+from shared.messaging import publish
+from shared.types import utcnow
+from shared.workdays import WorkCalendar
+
+_config = EfficacyConfig()
+
+
+def current_config() -> EfficacyConfig:
+    """The consumers get only a session; the app sets this at start-up from its environment."""
+    return _config
+
+
+def set_config(config: EfficacyConfig) -> None:
+    global _config
+    _config = config
+
+
+def applicant_key(applicant: dict[str, Any]) -> str:
+    return str(applicant.get("holder_id") or applicant.get("id"))
+
+
+async def record_case_event(session: AsyncSession, event: Event) -> None:
+    """Keep the event, rebuild the application's clocks from every event seen, and fold it into the KPIs."""
+    application_id = str(event.data["application_id"])
+    await cases.lock_case(session, application_id)
+    if not await cases.add_fact(session, application_id, event):
+        return  # the same event under another delivery: already part of the set
+    if event.type == ACCEPTED:
+        accepted = ApplicationAccepted.model_validate(event.data)
+        applicant = accepted.applicant.model_dump()
+        await cases.update_case(session, application_id, applicant=applicant, applicant_key=applicant_key(applicant),
+                                department=accepted.department, item_code=accepted.item_code,
+                                accepted_at=accepted.accepted_at)
+        await _flag_repeated(session, accepted, applicant_key(applicant))
+    facts = await cases.facts(session, application_id)
+    case = await cases.get_case(session, application_id)
+    app_clock, task_clocks = build_clocks(
+        application_id, facts, excluded_steps=await cases.excluded_steps(session, case.item_code))
+    clocks = [app_clock, *task_clocks.values()] if app_clock.started_at or app_clock.stopped_at else [
+        *task_clocks.values()]
+    await cases.save_clocks(session, application_id, clocks)
+    await supervision.clear_cards(session, [c.clock_id for c in clocks if c.state == "stopped"], utcnow())
+    calendar = await current_calendar(session)
+    f = await kpi_store.load_facts(session, application_id)
+    kpi_rules.apply(f, Fact(event.id, event.type, event.time, event.data))
+    kpi_rules.settle(f, _settled_view(app_clock, calendar))
+    await kpi_store.save_facts(session, f)
+
+
+def _settled_view(app_clock: ClockState, calendar: WorkCalendar) -> ClockView | None:
+    if app_clock.stopped_at is None or app_clock.started_at is None:
+        return None
+    return measure(app_clock, calendar, app_clock.stopped_at)
+
+
+def recompute_facts(application_id: str, facts: list[Fact], calendar: WorkCalendar,
+                    excluded: frozenset[str] = frozenset()) -> kpi_rules.ApplicationFacts:
+    """An application's KPI facts from scratch, from its stored events."""
+    f = kpi_rules.fold(application_id, facts)
+    app_clock, _ = build_clocks(application_id, facts, excluded_steps=excluded)
+    kpi_rules.settle(f, _settled_view(app_clock, calendar))
+    return f
+
+
+async def _flag_repeated(session: AsyncSession, accepted: ApplicationAccepted, key: str) -> None:
+    """重复提交: the same applicant accepted again for the same item within the window is a supervision item."""
+    window = timedelta(days=current_config().repeat_window_days)
+    for other in await cases.earlier_same_item(session, applicant_key=key, item_code=accepted.item_code,
+                                               application_id=accepted.application_id):
+        if abs(other.accepted_at - accepted.accepted_at) <= window:
+            first, second = sorted([other.application_id, accepted.application_id])
+            await supervision.open_item(
+                session, dedupe_key=f"repeated:{first}:{second}", kind="repeated_application", is_case=False,
+                department=accepted.department, application_id=accepted.application_id,
+                detail=f"Applicant applied for {accepted.item_code} again within {window.days} days "
+                       f"({first}, {second}).",
+            )
+
+
+@dataclass(frozen=True)
+class Forecast:
+    view: ClockView
+    decision: CardDecision
+
+
+def forecast(states: list[ClockState], calendar: WorkCalendar, as_of: datetime, policy: CardPolicy) -> list[Forecast]:
+    """Which clocks carry which card at `as_of` (a pure function of the clocks and the calendar)."""
+    out = []
+    for s in states:
+        view = measure(s, calendar, as_of)
+        decision = decide_card(view, policy)
+        if decision is not None:
+            out.append(Forecast(view, decision))
+    return out
+
+
+def policy_of(config: EfficacyConfig) -> CardPolicy:
+    return CardPolicy(yellow_days=config.yellow_days, yellow_fraction=config.yellow_fraction)
+
+
+async def evaluate(session: AsyncSession, calendar: WorkCalendar, as_of: datetime, config: EfficacyConfig,
+                   ) -> list[dict[str, Any]]:
+    """Raise the cards due at `as_of` on every running clock: a row (once per crossing), an event, a queue row,
+    a 督办 case for red, and a webhook to supervisors when configured."""
+    raised: list[dict[str, Any]] = []
+    policy = policy_of(config)
+    async for batch in cases.running_clocks(session):
+        for item in forecast(batch, calendar, as_of, policy):
+            s, d = item.view.state, item.decision
+            row = await supervision.raise_card(
+                session, clock_id=s.clock_id, application_id=s.application_id, task_id=s.task_id,
+                department=s.department, colour=d.colour, reason=d.reason, deadline_key=d.deadline_key,
+                deadline_at=d.deadline_at, raised_at=as_of)
+            if row is None:
+                continue
+            payload = CardRaised(card_id=row["card_id"], application_id=s.application_id, task_id=s.task_id,
+                                 department=s.department, colour=d.colour, reason=d.reason,
+                                 deadline_at=d.deadline_at, raised_at=as_of)
+            event = await publish(session, CARD_RED if d.colour == "red" else CARD_YELLOW,
+                                  subject=s.application_id, data=payload)
+            what = "督办: overdue" if d.colour == "red" else "warning: deadline near"
+            await supervision.open_item(
+                session, dedupe_key=f"card:{row['card_id']}", kind=f"{d.colour}_card", is_case=d.colour == "red",
+                department=s.department, application_id=s.application_id, card_id=row["card_id"],
+                detail=f"{what} ({d.reason}); deadline {local_day(d.deadline_at)}; "
+                       f"{'task ' + s.task_id if s.task_id else 'application'} {s.application_id}",
+            )
+            if config.supervisor_webhook_url:
+                await supervision.queue_webhook(
+                    session, message_id=event.id, url=config.supervisor_webhook_url,
+                    payload=json.dumps({"type": event.type, "timestamp": as_of.isoformat(),
+                                        "data": payload.model_dump(mode="json")}, ensure_ascii=False))
+            raised.append(payload.model_dump(mode="json"))
+    return raised

@@ -1,0 +1,89 @@
+"""Payloads efficacy publishes (the source of truth) and the subsets it reads of others' events."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict
+
+CARD_YELLOW = "yimen.efficacy.card.yellow"
+CARD_RED = "yimen.efficacy.card.red"
+RATING_BAD = "yimen.efficacy.rating.bad"
+
+
+class CardRaised(BaseModel):
+    """`yimen.efficacy.card.yellow` / `.red` (subject: application id)."""
+
+    card_id: str
+    application_id: str
+    task_id: str | None
+    department: str | None
+    colour: str
+    reason: str
+    deadline_at: datetime
+    raised_at: datetime
+
+
+class RatingBad(BaseModel):
+    """`yimen.efficacy.rating.bad` (subject: application id)."""
+
+    rating_id: str
+    application_id: str
+    department: str | None
+    level: str
+    tags: list[str]
+    comment: str | None
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Applicant(_In):
+    kind: str = "person"
+    id: str
+    holder_id: str | None = None
+    name: str | None = None
+    agent_id: str | None = None
+
+
+class ApplicationAccepted(_In):
+    application_id: str
+    item_code: str
+    department: str | None = None
+    applicant: Applicant
+    channel: str | None = None
+    service_point: str | None = None
+    accepted_at: datetime
+
+
+class AboutApplication(_In):
+    """Every intake and workflow event the clocks read names its application."""
+
+    application_id: str
+
+
+class ItemPublished(_In):
+    code: str
+    version: int
+    name: str | None = None
+    department: str | None = None
+    fully_online: bool = False
+    process: dict | None = None
+
+
+class ItemWithdrawn(_In):
+    code: str
+    version: int
+
+
+class CertificateIssued(_In):
+    certificate_number: str
+    type_code: str
+    type_name: str | None = None
+    holder_id: str
+    valid_until: date | None = None
+
+
+class CertificateRevoked(_In):
+    certificate_number: str

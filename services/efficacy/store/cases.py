@@ -1,0 +1,168 @@
+"""Events about applications, the clocks rebuilt from them, and our copy of the catalogue."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.efficacy.domain.clocks import ClockState, Fact
+from services.efficacy.store.tables import case_event, case_file, catalog_item, clock
+from shared.events import Event
+from shared.messaging import insert_ignore
+from shared.types import utcnow
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=lambda o: o.isoformat() if isinstance(o, datetime) else str(o)))
+
+
+async def lock_case(session: AsyncSession, application_id: str) -> Any:
+    """Create the application's row if new and lock it for this transaction (PostgreSQL; SQLite has one
+    writer anyway), so that rebuilding its clocks never races another consumer."""
+    await session.execute(insert_ignore(session, case_file).values(application_id=application_id, updated_at=utcnow()))
+    q = select(case_file).where(case_file.c.application_id == application_id)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        q = q.with_for_update()
+    return (await session.execute(q)).one()
+
+
+async def get_case(session: AsyncSession, application_id: str) -> Any:
+    return (await session.execute(select(case_file).where(case_file.c.application_id == application_id))).first()
+
+
+async def update_case(session: AsyncSession, application_id: str, **values: Any) -> None:
+    await session.execute(
+        case_file.update().where(case_file.c.application_id == application_id).values(updated_at=utcnow(), **values)
+    )
+
+
+def fingerprint(event_type: str, data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps([event_type, data], sort_keys=True, default=str).encode()).hexdigest()
+
+
+async def add_fact(session: AsyncSession, application_id: str, event: Event) -> bool:
+    """Keep the event; False when it (or the same payload under another id) was kept before."""
+    res = await session.execute(insert_ignore(session, case_event).values(
+        event_id=event.id, fingerprint=fingerprint(event.type, event.data), application_id=application_id,
+        type=event.type, at=event.time, data=event.data,
+    ))
+    return bool(res.rowcount)
+
+
+async def facts(session: AsyncSession, application_id: str) -> list[Fact]:
+    rows = (await session.execute(
+        select(case_event).where(case_event.c.application_id == application_id).order_by(case_event.c.id)
+    )).all()
+    return [Fact(r.event_id, r.type, r.at, r.data) for r in rows]
+
+
+async def all_facts(session: AsyncSession, batch: int = 5000) -> AsyncIterator[tuple[str, list[Fact]]]:
+    """Every application's facts, application by application (for recomputing from scratch)."""
+    last = ""
+    while True:
+        ids = list((await session.execute(
+            select(case_file.c.application_id).where(case_file.c.application_id > last)
+            .order_by(case_file.c.application_id).limit(batch)
+        )).scalars())
+        if not ids:
+            return
+        rows = (await session.execute(
+            select(case_event).where(case_event.c.application_id.in_(ids)).order_by(case_event.c.id)
+        )).all()
+        grouped: dict[str, list[Fact]] = {i: [] for i in ids}
+        for r in rows:
+            grouped[r.application_id].append(Fact(r.event_id, r.type, r.at, r.data))
+        for i in ids:
+            yield i, grouped[i]
+        last = ids[-1]
+
+
+async def save_clocks(session: AsyncSession, application_id: str, states: list[ClockState]) -> None:
+    """Replace the application's clocks with the ones just rebuilt."""
+    await session.execute(delete(clock).where(clock.c.application_id == application_id))
+    if states:
+        now = utcnow()
+        await session.execute(clock.insert(), [
+            dict(clock_id=s.clock_id, application_id=application_id, task_id=s.task_id, kind=s.kind,
+                 department=s.department, state=s.state, body=_jsonable(s.to_json()), updated_at=now)
+            for s in states
+        ])
+
+
+async def clocks_of(session: AsyncSession, application_id: str) -> list[ClockState]:
+    rows = (await session.execute(
+        select(clock.c.body).where(clock.c.application_id == application_id).order_by(clock.c.clock_id)
+    )).scalars()
+    return [ClockState.from_json(b) for b in rows]
+
+
+async def running_clocks(session: AsyncSession, batch: int = 2000) -> AsyncIterator[list[ClockState]]:
+    """Running clocks in batches (keyset over clock_id, so memory stays flat for 100,000 open cases)."""
+    last = ""
+    while True:
+        rows = (await session.execute(
+            select(clock.c.clock_id, clock.c.body).where(clock.c.state == "running", clock.c.clock_id > last)
+            .order_by(clock.c.clock_id).limit(batch)
+        )).all()
+        if not rows:
+            return
+        yield [ClockState.from_json(r.body) for r in rows]
+        last = rows[-1].clock_id
+
+
+async def upsert_item(session: AsyncSession, *, code: str, version: int, name: str | None, department: str | None,
+                      fully_online: bool, excluded_steps: list[str]) -> None:
+    row = (await session.execute(select(catalog_item.c.version).where(catalog_item.c.code == code))).first()
+    values = dict(version=version, name=name, department=department, fully_online=fully_online,
+                  excluded_steps=excluded_steps, withdrawn=False)
+    if row is None:
+        await session.execute(catalog_item.insert().values(code=code, **values))
+    elif row.version <= version:
+        await session.execute(catalog_item.update().where(catalog_item.c.code == code).values(**values))
+
+
+async def withdraw_item(session: AsyncSession, code: str, version: int) -> None:
+    await session.execute(catalog_item.update().where(catalog_item.c.code == code, catalog_item.c.version <= version)
+                          .values(withdrawn=True))
+
+
+async def excluded_steps(session: AsyncSession, item_code: str | None) -> frozenset[str]:
+    if not item_code:
+        return frozenset()
+    row = (await session.execute(select(catalog_item.c.excluded_steps).where(catalog_item.c.code == item_code))).first()
+    return frozenset(row.excluded_steps) if row else frozenset()
+
+
+async def items(session: AsyncSession, *, department: str | None = None, item: str | None = None) -> list[Any]:
+    q = select(catalog_item).where(catalog_item.c.withdrawn.is_(False))
+    if department:
+        q = q.where(catalog_item.c.department == department)
+    if item:
+        q = q.where(catalog_item.c.code == item)
+    return list((await session.execute(q)).all())
+
+
+async def earlier_same_item(session: AsyncSession, *, applicant_key: str, item_code: str,
+                            application_id: str) -> list[Any]:
+    return list((await session.execute(
+        select(case_file).where(case_file.c.applicant_key == applicant_key, case_file.c.item_code == item_code,
+                                case_file.c.application_id != application_id, case_file.c.accepted_at.is_not(None))
+    )).all())
+
+
+async def co_applied_items(session: AsyncSession, item_code: str, limit: int = 10) -> list[tuple[str, int]]:
+    """Items that applicants of `item_code` also applied for, most frequent first (精准推送)."""
+    a, b = case_file.alias("a"), case_file.alias("b")
+    q = (select(b.c.item_code, func.count(func.distinct(b.c.applicant_key)).label("n"))
+         .select_from(a.join(b, a.c.applicant_key == b.c.applicant_key))
+         .where(a.c.item_code == item_code, b.c.item_code != item_code, b.c.item_code.is_not(None),
+                a.c.accepted_at.is_not(None), b.c.accepted_at.is_not(None))
+         .group_by(b.c.item_code).order_by(func.count(func.distinct(b.c.applicant_key)).desc(), b.c.item_code)
+         .limit(limit))
+    return [(r.item_code, r.n) for r in (await session.execute(q)).all()]

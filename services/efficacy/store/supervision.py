@@ -1,0 +1,108 @@
+"""Cards (红黄牌), the supervision queue (督办) and webhook deliveries to supervisors."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.efficacy.store.tables import card, supervision_item, webhook_delivery
+from shared.messaging import insert_ignore
+from shared.types import utcnow
+
+
+async def raise_card(session: AsyncSession, *, clock_id: str, application_id: str, task_id: str | None,
+                     department: str | None, colour: str, reason: str, deadline_key: str,
+                     deadline_at: datetime, raised_at: datetime) -> dict[str, Any] | None:
+    """Insert the card unless this crossing was already carded; the row is returned only when new."""
+    values = dict(card_id=uuid.uuid4().hex, clock_id=clock_id, application_id=application_id, task_id=task_id,
+                  department=department, colour=colour, reason=reason, deadline_key=deadline_key,
+                  deadline_at=deadline_at, raised_at=raised_at)
+    res = await session.execute(insert_ignore(session, card).values(**values))
+    return values if res.rowcount else None
+
+
+async def clear_cards(session: AsyncSession, clock_ids: list[str], at: datetime) -> None:
+    if not clock_ids:
+        return
+    await session.execute(card.update().where(card.c.clock_id.in_(clock_ids), card.c.cleared_at.is_(None))
+                          .values(cleared_at=at))
+    # A yellow card's queue row goes with the card; a red card's case (督办) stays until the department answers.
+    ids = select(card.c.card_id).where(card.c.clock_id.in_(clock_ids))
+    await session.execute(supervision_item.update().where(
+        supervision_item.c.card_id.in_(ids), supervision_item.c.is_case.is_(False),
+        supervision_item.c.state == "open").values(state="cleared"))
+
+
+async def list_cards(session: AsyncSession, *, colour: str | None, application_id: str | None = None,
+                     open_only: bool = False, department: str | None = None) -> list[Any]:
+    q = select(card).order_by(card.c.id)
+    if colour:
+        q = q.where(card.c.colour == colour)
+    if application_id:
+        q = q.where(card.c.application_id == application_id)
+    if department:
+        q = q.where(card.c.department == department)
+    if open_only:
+        q = q.where(card.c.cleared_at.is_(None))
+    return list((await session.execute(q)).all())
+
+
+async def open_item(session: AsyncSession, *, dedupe_key: str, kind: str, is_case: bool, department: str | None,
+                    application_id: str | None, detail: str, card_id: str | None = None) -> bool:
+    res = await session.execute(insert_ignore(session, supervision_item).values(
+        dedupe_key=dedupe_key, kind=kind, is_case=is_case, card_id=card_id, department=department,
+        application_id=application_id, detail=detail, state="open", opened_at=utcnow(),
+    ))
+    return bool(res.rowcount)
+
+
+def items_query(*, department: str | None, state: str | None, kind: str | None) -> Any:
+    q = select(supervision_item)
+    if department:
+        q = q.where(supervision_item.c.department == department)
+    if state:
+        q = q.where(supervision_item.c.state == state)
+    if kind:
+        q = q.where(supervision_item.c.kind == kind)
+    return q
+
+
+async def get_item(session: AsyncSession, item_id: int) -> Any:
+    return (await session.execute(select(supervision_item).where(supervision_item.c.id == item_id))).first()
+
+
+async def answer_item(session: AsyncSession, item_id: int, *, answer: str, by: str) -> None:
+    await session.execute(supervision_item.update().where(supervision_item.c.id == item_id).values(
+        answer=answer, answered_at=utcnow(), answered_by=by, state="answered"))
+
+
+async def queue_webhook(session: AsyncSession, *, message_id: str, url: str, payload: str) -> None:
+    await session.execute(insert_ignore(session, webhook_delivery).values(
+        message_id=message_id, url=url, payload=payload, attempts=0, next_attempt_at=utcnow()))
+
+
+async def due_webhooks(session: AsyncSession, limit: int = 50) -> list[Any]:
+    q = (select(webhook_delivery).where(webhook_delivery.c.delivered_at.is_(None),
+                                        webhook_delivery.c.next_attempt_at <= utcnow(),
+                                        webhook_delivery.c.attempts < 12)
+         .order_by(webhook_delivery.c.id).limit(limit))
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return list((await session.execute(q)).all())
+
+
+async def mark_webhook(session: AsyncSession, row_id: int, *, ok: bool, attempts: int, error: str | None) -> None:
+    values: dict[str, Any] = {"attempts": attempts, "last_error": error}
+    if ok:
+        values["delivered_at"] = utcnow()
+    else:
+        values["next_attempt_at"] = utcnow() + timedelta(seconds=min(2 ** attempts, 600))
+    await session.execute(webhook_delivery.update().where(webhook_delivery.c.id == row_id).values(**values))
+
+
+async def webhook_rows(session: AsyncSession) -> list[Any]:
+    return list((await session.execute(select(webhook_delivery).order_by(webhook_delivery.c.id))).all())

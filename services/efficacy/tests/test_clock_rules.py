@@ -1,0 +1,198 @@
+"""Clock arithmetic in working days, without a server: holidays, 调休 weekends, pauses, the year boundary."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime
+
+from services.efficacy.domain.calendar import CHINA, YearLoad, build_calendar, parse_csv, validate_year
+from services.efficacy.domain.clocks import (
+    ACCEPTED,
+    APPLICATION_DECIDED,
+    CORRECTED,
+    TASK_ASSIGNED,
+    TASK_DECIDED,
+    TASK_REOPENED,
+    CardPolicy,
+    Fact,
+    add_working_hours,
+    build_clocks,
+    decide_card,
+    measure,
+)
+from shared.workdays import YearTable, library_table
+
+LIB = build_calendar([t for y in (2025, 2026) if (t := library_table(y))])
+
+
+def at(s: str) -> datetime:
+    return datetime.fromisoformat(s).replace(tzinfo=CHINA)
+
+
+def accepted(app: str, when: str, days: int = 5, statutory: int | None = None, unit: str = "working_days",
+             case_kind: str = "promised", eid: str | None = None) -> Fact:
+    return Fact(eid or f"acc-{app}", ACCEPTED, at(when), {
+        "application_id": app, "item_code": "ITEM", "department": "LD-SCJGJ", "accepted_at": at(when).isoformat(),
+        "case_kind": case_kind, "promised_limit": {"value": days, "unit": unit},
+        "statutory_limit": {"value": statutory, "unit": "working_days"} if statutory else None,
+        "applicant": {"kind": "person", "id": "p1"},
+    })
+
+
+def fact(eid: str, type_: str, when: str, **data: object) -> Fact:
+    return Fact(eid, type_, at(when), {"application_id": "A", **data})
+
+
+def test_deadline_skips_the_national_day_holiday_and_counts_the_adjusted_saturday():
+    app, _ = build_clocks("A", [accepted("A", "2026-09-28T09:00:00")])
+    v = measure(app, LIB, at("2026-09-29T10:00:00"))
+    # 09-29, 09-30, (10-01…10-07 off), 10-08, 10-09, 10-10 (调休 Saturday) = 5 working days
+    assert v.deadline_on == date(2026, 10, 10)
+    assert v.elapsed_workdays == 1
+    assert v.remaining_workdays == 4
+    assert not v.assumed_years
+
+
+def test_a_limit_of_one_day_on_the_friday_before_an_adjusted_saturday_ends_on_that_saturday():
+    app, _ = build_clocks("A", [accepted("A", "2026-02-13T09:00:00", days=1)])
+    assert measure(app, LIB, at("2026-02-13T10:00:00")).deadline_on == date(2026, 2, 14)
+
+
+def test_a_correction_pause_spanning_a_holiday_moves_the_deadline_by_the_paused_working_days_only():
+    facts = [
+        accepted("A", "2026-09-21T09:00:00", days=10),
+        fact("t1", TASK_ASSIGNED, "2026-09-21T09:05:00", task_id="T1", department="LD-SCJGJ", limit_days=5,
+             assigned_at=at("2026-09-21T09:05:00").isoformat()),
+        fact("d1", TASK_DECIDED, "2026-09-30T10:00:00", task_id="T1", outcome="request_correction",
+             decided_at=at("2026-09-30T10:00:00").isoformat()),
+        fact("r1", TASK_REOPENED, "2026-10-09T10:00:00", task_id="T1", reopened_at=at("2026-10-09T10:00:00").isoformat()),
+    ]
+    app, tasks = build_clocks("A", facts)
+    unpaused, _ = build_clocks("A", facts[:1])
+    assert measure(unpaused, LIB, at("2026-09-22T00:00:00")).deadline_on == date(2026, 10, 12)
+    v = measure(app, LIB, at("2026-10-09T12:00:00"))
+    # paused (09-30, 10-09]: the holiday week is no working day; only 10-08 and 10-09 are given back
+    assert v.paused_workdays == 2
+    assert v.deadline_on == date(2026, 10, 14)
+    assert v.remaining_workdays == 4  # 10-10 (调休), 10-12, 10-13, 10-14
+    assert app.state == "running" and tasks["T1"].state == "running"
+    assert [(p.reason, p.task_id) for p in tasks["T1"].pauses] == [("correction", "T1")]
+
+
+def test_an_open_correction_pauses_the_clock_and_keeps_moving_the_deadline():
+    facts = [accepted("A", "2026-03-02T09:00:00", days=5),
+             fact("d1", TASK_DECIDED, "2026-03-03T10:00:00", task_id="T1", outcome="request_correction",
+                  decided_at=at("2026-03-03T10:00:00").isoformat())]
+    app, _ = build_clocks("A", facts)
+    assert app.state == "paused"
+    v1 = measure(app, LIB, at("2026-03-05T10:00:00"))
+    v2 = measure(app, LIB, at("2026-03-06T10:00:00"))
+    assert v2.deadline_on > v1.deadline_on
+    assert v1.elapsed_workdays == v2.elapsed_workdays == 1
+    assert decide_card(v2, CardPolicy()) is None  # waiting on the applicant: no card
+
+
+def test_crossing_into_a_year_without_a_table_falls_back_to_weekdays_and_says_so():
+    app, _ = build_clocks("A", [accepted("A", "2026-12-28T09:00:00", days=5)])
+    v = measure(app, LIB, at("2026-12-29T09:00:00"))
+    assert v.deadline_on == date(2027, 1, 4)  # 2027-01-01 counted as a Friday like any other
+    assert v.assumed_years == frozenset({2027})
+    loaded = LIB.with_tables([YearTable(2027, frozenset({date(2027, 1, 1)}), frozenset(), "notice")])
+    v2 = measure(app, loaded, at("2026-12-29T09:00:00"))
+    assert v2.deadline_on == date(2027, 1, 5)
+    assert not v2.assumed_years
+
+
+def test_clock_state_is_the_same_whatever_the_order_and_duplication_of_events():
+    facts = [
+        accepted("A", "2026-03-02T09:00:00", days=10),
+        fact("t1", TASK_ASSIGNED, "2026-03-02T09:05:00", task_id="T1", department="LD-WJJ", limit_days=5,
+             assigned_at=at("2026-03-02T09:05:00").isoformat()),
+        fact("d1", TASK_DECIDED, "2026-03-03T10:00:00", task_id="T1", outcome="request_correction",
+             decided_at=at("2026-03-03T10:00:00").isoformat()),
+        fact("c1", CORRECTED, "2026-03-05T10:00:00", task_id="T1", corrected_at=at("2026-03-05T10:00:00").isoformat()),
+        fact("r1", TASK_REOPENED, "2026-03-05T10:01:00", task_id="T1", reopened_at=at("2026-03-05T10:01:00").isoformat()),
+        fact("d2", TASK_DECIDED, "2026-03-06T10:00:00", task_id="T1", outcome="approve",
+             decided_at=at("2026-03-06T10:00:00").isoformat()),
+        fact("x1", APPLICATION_DECIDED, "2026-03-09T10:00:00", outcome="approved",
+             decided_at=at("2026-03-09T10:00:00").isoformat()),
+    ]
+    expected = build_clocks("A", facts)
+    rng = random.Random(7)
+    for _ in range(20):
+        shuffled = facts + rng.sample(facts, 3)
+        rng.shuffle(shuffled)
+        assert build_clocks("A", shuffled) == expected
+    app, tasks = expected
+    assert app.state == "stopped" and app.stop_reason == "decided"
+    assert tasks["T1"].state == "stopped" and tasks["T1"].stop_reason == "approve"
+    assert len(app.pauses) == 1 and app.pauses[0].end == at("2026-03-05T10:00:00")
+
+
+def test_a_decision_seen_before_the_assignment_still_stops_the_task():
+    facts = [fact("d2", TASK_DECIDED, "2026-03-06T10:00:00", task_id="T9", outcome="reject",
+                  decided_at=at("2026-03-06T10:00:00").isoformat()),
+             fact("t9", TASK_ASSIGNED, "2026-03-02T09:05:00", task_id="T9", department="LD-XFJ", limit_days=3,
+                  assigned_at=at("2026-03-02T09:05:00").isoformat())]
+    _, tasks = build_clocks("A", list(reversed(facts)))
+    assert tasks["T9"].state == "stopped"
+    assert tasks["T9"].department == "LD-XFJ"
+
+
+def test_steps_excluded_from_the_limit_pause_the_application_clock():
+    facts = [accepted("A", "2026-03-02T09:00:00", days=5),
+             fact("t1", TASK_ASSIGNED, "2026-03-03T09:00:00", task_id="T1", step_key="hearing", limit_days=20,
+                  assigned_at=at("2026-03-03T09:00:00").isoformat()),
+             fact("d1", TASK_DECIDED, "2026-03-05T09:00:00", task_id="T1", outcome="approve",
+                  decided_at=at("2026-03-05T09:00:00").isoformat())]
+    app, _ = build_clocks("A", facts, excluded_steps=frozenset({"hearing"}))
+    v = measure(app, LIB, at("2026-03-06T09:00:00"))
+    assert [p.reason for p in app.pauses] == ["special_procedure"]
+    assert v.paused_workdays == 2
+    assert v.deadline_on == date(2026, 3, 11)
+
+
+def test_immediate_items_count_hours_on_working_days_only():
+    # Friday 16:00 + 24 working hours: 8 on Friday, then Saturday 10-10 is a 调休 working day
+    assert add_working_hours(LIB, at("2026-10-09T16:00:00"), 24) == at("2026-10-10T16:00:00")
+    # Wednesday 09-30 16:00 + 10 hours: the holiday week is skipped whole
+    assert add_working_hours(LIB, at("2026-09-30T16:00:00"), 10) == at("2026-10-08T02:00:00")
+    app, _ = build_clocks("A", [accepted("A", "2026-10-09T16:00:00", days=24, unit="hours", case_kind="immediate")])
+    v = measure(app, LIB, at("2026-10-10T15:00:00"))
+    assert v.remaining_hours == 1.0
+    assert decide_card(v, CardPolicy()).colour == "yellow"
+
+
+def test_statutory_deadline_is_kept_and_a_second_red_card_marks_its_crossing():
+    app, _ = build_clocks("A", [accepted("A", "2026-03-02T09:00:00", days=2, statutory=4)])
+    red1 = decide_card(measure(app, LIB, at("2026-03-05T09:00:00")), CardPolicy())
+    red2 = decide_card(measure(app, LIB, at("2026-03-09T09:00:00")), CardPolicy())
+    assert (red1.colour, red1.reason) == ("red", "promised_limit_exceeded")
+    assert (red2.colour, red2.reason) == ("red", "statutory_limit_exceeded")
+    assert red1.deadline_key != red2.deadline_key
+
+
+def test_yellow_when_two_working_days_or_a_fifth_of_the_limit_remain_whichever_comes_first():
+    short, _ = build_clocks("A", [accepted("A", "2026-03-02T09:00:00", days=5)])  # deadline 03-09
+    assert decide_card(measure(short, LIB, at("2026-03-04T12:00:00")), CardPolicy()) is None
+    assert decide_card(measure(short, LIB, at("2026-03-05T12:00:00")), CardPolicy()).colour == "yellow"
+    assert decide_card(measure(short, LIB, at("2026-03-09T12:00:00")), CardPolicy()).colour == "yellow"
+    assert decide_card(measure(short, LIB, at("2026-03-10T12:00:00")), CardPolicy()).colour == "red"
+    long, _ = build_clocks("A", [accepted("A", "2026-03-02T09:00:00", days=20)])  # 20% of 20 = 4 days
+    v = measure(long, LIB, at("2026-03-24T12:00:00"))
+    assert v.remaining_workdays == 4
+    assert decide_card(v, CardPolicy()).colour == "yellow"
+    assert decide_card(v, CardPolicy(yellow_fraction=0.1)) is None
+
+
+def test_a_year_load_rejects_weekday_adjusted_days_and_dates_outside_the_year():
+    load = YearLoad(frozenset({date(2027, 1, 1), date(2026, 12, 31)}),
+                    frozenset({date(2027, 2, 7), date(2027, 2, 8)}))
+    rules = {(e.field, e.rule) for e in validate_year(2027, load)}
+    assert rules == {("body.holidays", "within_year"), ("body.workdays", "weekend")}
+
+
+def test_csv_lines_parse_and_bad_lines_name_their_line():
+    load, errors = parse_csv("date,kind\n2027-01-01,holiday\n2027-02-07,班\n2027-13-01,holiday\n2027-03-01,maybe\n")
+    assert load.holidays == {date(2027, 1, 1)} and load.workdays == {date(2027, 2, 7)}
+    assert [(e.field, e.rule) for e in errors] == [("body.line4", "date"), ("body.line5", "kind")]
