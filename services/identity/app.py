@@ -69,6 +69,9 @@ def create_app(settings: ServiceSettings | None = None, *, identity: IdentitySet
 
     async def signing_key(ctx: ServiceContext) -> None:
         await ensure_signing_key(ctx.db, runtime)
+        # Our own key set is one indexed query away: refetch freely, so a rotation (or an emergency withdrawal)
+        # takes effect on identity's own routes at once rather than after the shared cache's 5 s / 5 min.
+        ctx.verifier.min_refresh, ctx.verifier.ttl = 0.0, 5.0
 
     async def first_admin(ctx: ServiceContext) -> None:
         await bootstrap_admin(ctx.db, runtime)

@@ -43,7 +43,7 @@ async def register(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any
     body = {"name": "李明", "id_number": id_number(), "phone": phone(), "password": PASSWORD, **overrides}
     r = await client.post("/identity/v1/people", json=body)
     assert r.status_code == 201, r.text
-    return {**r.json(), "raw_id_number": body["id_number"], "raw_phone": body["phone"], "password": body["password"]}
+    return {**r.json(), "raw": body}
 
 
 async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD, **form: str) -> httpx.Response:
