@@ -43,11 +43,10 @@ def nats_answers(url: str) -> bool:
         return False
 
 
-def admin_credentials(var: Path) -> dict[str, str]:
+def admin_credentials(var: Path, env: dict[str, str]) -> dict[str, str]:
     """The first admin: from the environment, else generated once and kept in var/admin.json (mode 0600)."""
-    if os.environ.get("YIMEN_ADMIN_PASSWORD"):
-        return {"username": os.environ.get("YIMEN_ADMIN_USERNAME", "admin"),
-                "password": os.environ["YIMEN_ADMIN_PASSWORD"]}
+    if env.get("YIMEN_ADMIN_PASSWORD"):
+        return {"username": env.get("YIMEN_ADMIN_USERNAME", "admin"), "password": env["YIMEN_ADMIN_PASSWORD"]}
     path = var / "admin.json"
     if path.exists():
         return json.loads(path.read_text())
@@ -58,13 +57,20 @@ def admin_credentials(var: Path) -> dict[str, str]:
 
 
 class Launcher:
-    def __init__(self) -> None:
-        self.platform = PlatformSettings()
+    """Starts and stops the platform's processes. `environ` defaults to this process's environment; the
+    end-to-end tests pass their own (a temporary `var/`, test databases, a bus prefix)."""
+
+    def __init__(self, environ: dict[str, str] | None = None, *, quiet: bool = False) -> None:
+        self.environ = dict(os.environ if environ is None else environ)
+        self.quiet = quiet
+        var = self.environ.get("YIMEN_VAR_DIR")
+        self.platform = PlatformSettings(**({"var_dir": Path(var)} if var else {}))
         self.var = self.platform.var_dir
         self.var.mkdir(parents=True, exist_ok=True)
         (self.var / "log").mkdir(exist_ok=True)
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self.port = int(os.environ.get("YIMEN_PORT", "8000"))
+        self.port = int(self.environ.get("YIMEN_PORT", "8000"))
+        self.admin: dict[str, str] = {}
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log = open(self.var / "log" / f"{name}.log", "ab")
@@ -72,12 +78,16 @@ class Launcher:
                                 start_new_session=True)
         self.procs.append((name, proc))
 
+    def say(self, msg: str) -> None:
+        if not self.quiet:
+            say(msg)
+
     def start(self) -> None:
-        env = dict(os.environ)
+        env = dict(self.environ)
         env.setdefault("YIMEN_VAR_DIR", str(self.var))
-        nats_url = os.environ.get("NATS_URL", self.platform.nats_url)
+        nats_url = env.get("NATS_URL", self.platform.nats_url)
         if nats_answers(nats_url):
-            say(f"using the NATS server at {nats_url}")
+            self.say(f"using the NATS server at {nats_url}")
         else:
             u = urlparse(nats_url)
             port = u.port or 4222
@@ -85,9 +95,9 @@ class Launcher:
             self.spawn("nats", [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port),
                                 "-sd", str(self.var / "nats")], env)
             wait_port("127.0.0.1", port, 20)
-            say(f"started NATS with JetStream on {nats_url} (store: {self.var / 'nats'})")
+            self.say(f"started NATS with JetStream on {nats_url} (store: {self.var / 'nats'})")
         env["NATS_URL"] = nats_url
-        creds = admin_credentials(self.var)
+        creds = self.admin = admin_credentials(self.var, env)
         env["YIMEN_ADMIN_USERNAME"], env["YIMEN_ADMIN_PASSWORD"] = creds["username"], creds["password"]
         # Services reach each other directly on their ports; the gateway is for clients.
         env.setdefault("YIMEN_WORKFLOW_WEBHOOK_ALLOW_PRIVATE", "true")
@@ -99,7 +109,8 @@ class Launcher:
             self.wait_ready({"simulator": f"http://127.0.0.1:{SIMULATOR_PORT}/simulator/healthz"})
         self.spawn("gateway", [sys.executable, "-m", "deploy.gateway"], {**env, "YIMEN_PORT": str(self.port)})
         self.wait_ready({"gateway": f"http://127.0.0.1:{self.port}/catalog/readyz"})
-        self.print_table(creds)
+        if not self.quiet:
+            self.print_table(creds)
 
     def wait_ready(self, urls: dict[str, str], timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
@@ -110,7 +121,7 @@ class Launcher:
                 try:
                     if httpx.get(url, timeout=2).status_code == 200:
                         pending.pop(name)
-                        say(f"{name} is ready")
+                        self.say(f"{name} is ready")
                 except httpx.HTTPError:
                     pass
             for name, proc in self.procs:
@@ -119,7 +130,7 @@ class Launcher:
             if time.monotonic() > deadline:
                 raise SystemExit(f"not ready after {timeout:.0f}s: {', '.join(pending)} (logs in {self.var / 'log'})")
             if time.monotonic() - last > 10 and pending:
-                say(f"waiting for {', '.join(pending)} …")
+                self.say(f"waiting for {', '.join(pending)} …")
                 last = time.monotonic()
             time.sleep(0.3)
 
@@ -146,7 +157,7 @@ class Launcher:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        say("stopped")
+        self.say("stopped")
 
 
 def main() -> int:
@@ -158,7 +169,7 @@ def main() -> int:
     try:
         launcher.start()
         if args.smoke:
-            for name, port in SERVICE_PORTS.items():
+            for name in SERVICE_PORTS:
                 r = httpx.get(f"http://127.0.0.1:{launcher.port}/{name}/readyz", timeout=5)
                 say(f"smoke: {name} readyz {r.status_code} {r.json().get('checks')}")
                 if r.status_code != 200:
