@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from services.datashare.api.common import own_holder_ids
-from services.datashare.domain.access_log import verify_chain
+from services.datashare.domain.access_log import ChainWalker
 from services.datashare.store import access_log
 from services.datashare.store.tables import AccessLogEntry
 from shared.auth import ADMIN, SUPERVISOR, CurrentPrincipal, Principal, require_roles
@@ -36,6 +36,7 @@ class AccessRead(BaseModel):
     application_id: str | None
     item_code: str | None
     material_code: str | None
+    purpose: str | None
     fields: list[str]
     outcome: str
     hash: str
@@ -54,7 +55,7 @@ def read(e: AccessLogEntry, *, mask: bool) -> AccessRead:
         seq=e.seq, recorded_at=e.recorded_at, accessor_subject=e.accessor_subject, accessor_kind=e.accessor_kind,
         accessor_department=e.accessor_department, service=e.service, action=e.action, target=e.target,
         holder=mask_id_number(e.holder_id) if mask else e.holder_id, application_id=e.application_id,
-        item_code=e.item_code, material_code=e.material_code, fields=list(e.fields or []), outcome=e.outcome,
+        item_code=e.item_code, material_code=e.material_code, purpose=e.purpose, fields=list(e.fields or []), outcome=e.outcome,
         hash=e.hash,
     )
 
@@ -94,14 +95,12 @@ async def audit_access_log(
 
 
 async def verify(session: SessionDep) -> ChainVerification:
-    rows = [r async for r in access_log.chain_rows(session)]
-    report = verify_chain(rows)
+    walker = ChainWalker()
+    async for row in access_log.chain_rows(session):
+        if not walker.feed(row):
+            break
     head = await access_log.head(session)
-    last = rows[-1]["seq"] if rows else 0
-    if report.intact and head is not None and head.last_seq != last:
-        # Rows cut off the end leave the chain consistent; the head remembers how long it was.
-        return ChainVerification(intact=False, rows_checked=report.rows_checked, first_broken_seq=last + 1,
-                                 reason="rows missing at the end of the chain", head_seq=head.last_seq)
+    report = walker.report(head.last_seq if head else None)
     return ChainVerification(
         intact=report.intact, rows_checked=report.rows_checked, first_broken_seq=report.first_broken_seq,
         reason=report.reason, head_seq=head.last_seq if head else None,

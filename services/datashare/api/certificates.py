@@ -260,7 +260,7 @@ async def verify_certificate(
         await operations.log_access(
             session, principal, action="certificate_verification", target=f"certificate:{number}",
             holder_id=cert.holder_id, outcome="holder_match" if matches else "holder_mismatch",
-            service="public" if principal is None else None, material_code=reason,
+            service="public" if principal is None else None, purpose=reason,
         )
     return VerificationRead(
         number=cert.number, status=rules.status_on(cert.status, cert.valid_until, operations.today()),

@@ -17,7 +17,7 @@ GENESIS = "0" * 64
 #: The columns a row's hash covers, in this order; adding one means a new chain version.
 HASHED_FIELDS = (
     "seq", "recorded_at", "accessor_subject", "accessor_kind", "accessor_department", "service", "action",
-    "target", "holder_id", "application_id", "item_code", "material_code", "fields", "outcome",
+    "target", "holder_id", "application_id", "item_code", "material_code", "purpose", "fields", "outcome",
 )
 
 
@@ -43,15 +43,42 @@ class ChainReport:
     reason: str | None = None
 
 
-def verify_chain(rows: Iterable[dict[str, Any]]) -> ChainReport:
+class ChainWalker:
+    """Checks rows fed in seq order and remembers the first that does not fit."""
+
+    def __init__(self) -> None:
+        self.prev = GENESIS
+        self.count = 0
+        self.broken: ChainReport | None = None
+        self.last_seq = 0
+
+    def feed(self, row: dict[str, Any]) -> bool:
+        """False once the chain is broken (later rows need not be read)."""
+        if self.broken:
+            return False
+        self.count += 1
+        if row["prev_hash"] != self.prev:
+            self.broken = ChainReport(False, self.count, row["seq"], "the row does not link to the previous row's hash")
+        elif chain_hash(self.prev, row) != row["hash"]:
+            self.broken = ChainReport(False, self.count, row["seq"], "the row's content does not match its hash")
+        else:
+            self.prev, self.last_seq = row["hash"], row["seq"]
+        return self.broken is None
+
+    def report(self, head_seq: int | None = None) -> ChainReport:
+        """`head_seq` is the length the chain's head remembers: rows cut off the end leave a consistent
+        chain, so only the head shows them."""
+        if self.broken:
+            return self.broken
+        if head_seq is not None and head_seq != self.last_seq:
+            return ChainReport(False, self.count, self.last_seq + 1, "rows missing at the end of the chain")
+        return ChainReport(True, self.count)
+
+
+def verify_chain(rows: Iterable[dict[str, Any]], head_seq: int | None = None) -> ChainReport:
     """Walk the rows in seq order; the first row whose stored link or hash does not match is reported."""
-    prev = GENESIS
-    count = 0
+    walker = ChainWalker()
     for row in rows:
-        count += 1
-        if row["prev_hash"] != prev:
-            return ChainReport(False, count, row["seq"], "the row does not link to the previous row's hash")
-        if chain_hash(prev, row) != row["hash"]:
-            return ChainReport(False, count, row["seq"], "the row's content does not match its hash")
-        prev = row["hash"]
-    return ChainReport(True, count)
+        if not walker.feed(row):
+            break
+    return walker.report(head_seq)

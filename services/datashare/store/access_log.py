@@ -29,6 +29,7 @@ async def append(
     application_id: str | None = None,
     item_code: str | None = None,
     material_code: str | None = None,
+    purpose: str | None = None,
     fields: list[str] | None = None,
 ) -> AccessLogEntry:
     head = (await session.execute(select(AccessLogHead).where(AccessLogHead.id == 1).with_for_update())).scalar()
@@ -40,7 +41,7 @@ async def append(
         seq=head.last_seq + 1, recorded_at=utcnow(), accessor_subject=accessor_subject, accessor_kind=accessor_kind,
         accessor_department=accessor_department, service=service, action=action, target=target,
         holder_id=holder_id, application_id=application_id, item_code=item_code, material_code=material_code,
-        fields=list(fields or []), outcome=outcome, prev_hash=head.last_hash,
+        purpose=purpose, fields=list(fields or []), outcome=outcome, prev_hash=head.last_hash,
     )
     values["hash"] = chain_hash(head.last_hash, values)
     entry = AccessLogEntry(**values)

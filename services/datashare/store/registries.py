@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -12,13 +13,21 @@ from services.datashare.store.tables import LegalPersonRecord, PopulationRecord
 from shared.types import utcnow
 
 CHUNK = 1000
+PROGRESS_EVERY = 10_000
 
 
 def _model(registry: str) -> type[PopulationRecord] | type[LegalPersonRecord]:
     return PopulationRecord if registry == POPULATION else LegalPersonRecord
 
 
-async def upsert_records(session: AsyncSession, registry: str, rows: list[dict[str, Any]], department: str) -> int:
+async def upsert_records(
+    session: AsyncSession,
+    registry: str,
+    rows: list[dict[str, Any]],
+    department: str,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
     """Insert new records and replace existing ones (re-import is how registries are kept current)."""
     model = _model(registry)
     key = "id_number" if registry == POPULATION else "credit_code"
@@ -36,6 +45,9 @@ async def upsert_records(session: AsyncSession, registry: str, rows: list[dict[s
             set_={c: getattr(stmt.excluded, c) for c in ("name", "data", "updated_at", "updated_by")},
         )
         await session.execute(stmt)
+        done = min(start + CHUNK, len(rows))
+        if on_progress and (done % PROGRESS_EVERY == 0 or done == len(rows)):
+            on_progress(done)
     return len(rows)
 
 

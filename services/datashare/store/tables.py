@@ -139,6 +139,8 @@ class AccessLogEntry(Base):
     application_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     item_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     material_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: 用证事由: the reason a verifier or reader stated, when there is no application.
+    purpose: Mapped[str | None] = mapped_column(String(200), nullable=True)
     fields: Mapped[list[str]] = mapped_column(JSON)
     outcome: Mapped[str] = mapped_column(String(40))
     prev_hash: Mapped[str] = mapped_column(String(64))

@@ -446,6 +446,14 @@ async def test_legal_person_json_import_upserts_and_checks_rights(client, tokens
     assert r.status_code == 422
     r = await client.get(f"{P}/registries/legal-persons/12345", headers=scj)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "path.credit_code"
+    # Large files come as a multipart upload.
+    up = credit_code()
+    r = await client.post(f"{P}/registries/legal-persons/imports", headers=scjgj(tokens),
+                          files={"file": ("firms.csv", f"credit_code,name\n{up},上传公司\n".encode(), "text/csv")})
+    assert r.status_code == 200 and r.json()["imported"] == 1, r.text
+    r = await client.post(f"{P}/registries/legal-persons/imports", headers=scjgj(tokens), data={"x": "1"},
+                          files={"other": ("a.csv", b"", "text/csv")})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.file"
     citizen = tokens.headers("c1", hid=id_number())
     assert (await client.get(f"{P}/registries/legal-persons/{code}", headers=citizen)).status_code == 403
 

@@ -1,8 +1,8 @@
 """certificates registries access log archive
 
-Revision ID: 0f5bd19f0601
+Revision ID: 350151fac065
 Revises: cc2658b1bc2e
-Create Date: 2026-11-26 10:13:38.854254
+Create Date: 2026-11-26 10:16:25.435446
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import shared.types
 
-revision: str = '0f5bd19f0601'
+revision: str = '350151fac065'
 down_revision: str | None = 'cc2658b1bc2e'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -32,6 +32,7 @@ def upgrade() -> None:
     sa.Column('application_id', sa.String(length=64), nullable=True),
     sa.Column('item_code', sa.String(length=64), nullable=True),
     sa.Column('material_code', sa.String(length=64), nullable=True),
+    sa.Column('purpose', sa.String(length=200), nullable=True),
     sa.Column('fields', sa.JSON(), nullable=False),
     sa.Column('outcome', sa.String(length=40), nullable=False),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),

@@ -1,0 +1,163 @@
+"""The datashare rules without a server: identifiers, field schemas, signatures, the hash chain, imports, sharing."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from stdnum.cn import ric
+from stdnum.iso7064 import mod_37_36
+
+from services.datashare.api.opendata import on_time
+from services.datashare.domain import certificates as rules
+from services.datashare.domain import registries, sharing
+from services.datashare.domain.access_log import GENESIS, chain_hash, verify_chain
+from services.datashare.domain.identifiers import (
+    certificate_identifier,
+    credit_code_problem,
+    id_number_problem,
+    identifier_is_valid,
+)
+from services.datashare.tests.factories import FOOD_PERMIT, credit_code, food_item, id_number
+from shared.auth import ActingFor, Principal
+from shared.errors import Forbidden, ValidationProblem
+
+
+def test_identifier_follows_gbt_36903_with_a_mod_37_36_check():
+    ident = certificate_identifier(FOOD_PERMIT, "11441781MB0000001A", 42)
+    body, _, check = ident.rpartition(".")
+    assert body == f"1.2.156.3005.2.{FOOD_PERMIT}.11441781MB0000001A.000042.001"
+    assert check == mod_37_36.calc_check_digit(body.replace(".", ""))
+    assert identifier_is_valid(ident)
+    assert not identifier_is_valid(ident.replace("000042", "000043"))
+
+
+def test_id_number_region_is_not_checked_against_todays_code_list():
+    # 440000 is not a county code stdnum knows for 1980; the number is still a real person's.
+    body = "44000019800101001"
+    number = body + ric.calc_check_digit(body + "0")
+    assert id_number_problem(number) is None
+    assert id_number_problem(number[:-1] + ("0" if number[-1] != "0" else "1"))[0] == "check_digit"
+    assert id_number_problem("12345")[0] == "length"
+    assert id_number_problem("4453811990010A0011")[0] == "format"
+
+
+def test_credit_code_rules():
+    assert credit_code_problem(credit_code()) is None
+    assert credit_code_problem("11441781MB0000001A") is None
+    assert credit_code_problem("11441781MB0000001B")[0] == "check_digit"
+    assert credit_code_problem("1144178OMB0000001A")[0] == "format"
+
+
+def test_fields_are_checked_against_the_type_schema():
+    schema = rules.SEED_TYPES[1].field_schema
+    assert rules.field_problems(schema, {"name": "店", "business_items": ["热食"]}) == []
+    problems = {(e.field, e.rule) for e in rules.field_problems(schema, {"address": 3, "x": 1, "business_items": "a"})}
+    assert problems == {("body.fields.name", "required"), ("body.fields.address", "type"),
+                        ("body.fields.x", "unknown_field"), ("body.fields.business_items", "type")}
+    assert rules.field_problems(schema, {}, partial=True) == []
+    assert [e.rule for e in rules.schema_problems({"type": "object", "properties": {}, "required": ["a"]})] == ["schema"]
+
+
+def test_fields_from_the_application_form_keep_only_what_the_type_defines():
+    schema = rules.SEED_TYPES[1].field_schema
+    out = rules.fields_from_form(schema, {"address": "罗城", "address2": "x", "business_items": "not a list"}, "店")
+    assert out == {"address": "罗城", "name": "店"}
+
+
+def test_validity_and_status():
+    assert rules.valid_until(date(2026, 11, 26), 5) == date(2031, 11, 25)
+    assert rules.valid_until(date(2024, 2, 29), 1) == date(2025, 2, 27)
+    assert rules.valid_until(date(2026, 1, 1), None) is None
+    assert rules.status_on("valid", date(2026, 1, 1), date(2026, 1, 1)) == "valid"
+    assert rules.status_on("valid", date(2026, 1, 1), date(2026, 1, 2)) == "expired"
+    assert rules.status_on("revoked", None, date(2026, 1, 2)) == "revoked"
+
+
+def test_signature_covers_the_canonical_content():
+    private, public = rules.new_signing_key()
+    content = {"number": "N1", "fields": {"name": "店", "area_m2": 30}, "holder_id": "X"}
+    sig = rules.sign(private, content)
+    assert rules.signature_is_valid(public, dict(reversed(list(content.items()))), sig)  # key order is irrelevant
+    assert not rules.signature_is_valid(public, {**content, "holder_id": "Y"}, sig)
+    _, other_public = rules.new_signing_key()
+    assert not rules.signature_is_valid(other_public, content, sig)
+    assert not rules.signature_is_valid(public, content, "%%%")
+
+
+def _chain(n: int) -> list[dict]:
+    rows, prev = [], GENESIS
+    for i in range(1, n + 1):
+        row = {"seq": i, "recorded_at": datetime(2026, 11, 26, 10, i, tzinfo=UTC), "accessor_subject": f"s{i}",
+               "accessor_kind": "staff", "accessor_department": "LD-GAJ", "service": "LD-GAJ",
+               "action": "registry_lookup", "target": "registry:population", "holder_id": "H", "fields": ["name"],
+               "outcome": "found", "prev_hash": prev}
+        row["hash"] = prev = chain_hash(prev, row)
+        rows.append(row)
+    return rows
+
+
+def test_hash_chain_names_the_first_edited_removed_or_truncated_row():
+    rows = _chain(5)
+    assert verify_chain(rows, head_seq=5).intact
+    edited = [dict(r) for r in rows]
+    edited[2]["accessor_subject"] = "someone else"
+    assert verify_chain(edited).first_broken_seq == 3
+    assert verify_chain(rows[:2] + rows[3:]).first_broken_seq == 4
+    truncated = verify_chain(rows[:4], head_seq=5)
+    assert not truncated.intact and truncated.first_broken_seq == 5
+
+
+def test_import_rows_are_reported_with_line_field_and_rule():
+    good = id_number()
+    csv_body = (f"id_number,name,birth_date,gender\n{good},张三,,男\n{good},张三,,男\n"
+                f"{id_number('19900101')},李四,1991-01-01,女\n{id_number()},王五,,X\n").encode()
+    parsed = registries.parse_import(registries.POPULATION, registries.read_records(csv_body, "text/csv"))
+    assert [r["id_number"] for r in parsed.rows] == [good]
+    assert parsed.rows[0]["birth_date"] == "1990-01-01"
+    assert [(r.line, r.field, r.rule) for r in parsed.rejected] == [
+        (3, "id_number", "duplicate"), (4, "birth_date", "mismatch"), (5, "gender", "enum")]
+    with pytest.raises(ValueError):
+        registries.read_records(b'{"rows": 1}', "application/json")
+    parsed = registries.parse_import(registries.LEGAL_PERSONS, [(1, {"credit_code": credit_code(), "name": "x",
+                                                                       "colour": "red"})])
+    assert parsed.rejected[0].rule == "unknown_column"
+
+
+def _person(hid: str | None = None, org: str | None = None, act_hid: str | None = None) -> Principal:
+    act = ActingFor(subject="p", kind="person", holder_id=act_hid) if act_hid else None
+    return Principal(subject="s", kind="person", roles=frozenset({"citizen"}), holder_id=hid, organisation=org,
+                     acting_for=act)
+
+
+def test_sharing_names_the_source_and_the_holder():
+    item = food_item()
+    need = sharing.material_need(item, "M-LICENCE")
+    assert need.certificate_type == "11441781MB0000001A001" and need.fields == ("name", "legal_representative")
+    with pytest.raises(Forbidden):
+        sharing.material_need(item, "M-PLAN")
+    with pytest.raises(ValidationProblem):
+        sharing.material_need(item, "M-NONE")
+    with pytest.raises(Forbidden):
+        sharing.check_asked_source(need, "11441781MB0000006R001", None)
+    assert sharing.check_requester(_person(org="ORG"), item, "ORG") == "holder"
+    assert sharing.check_requester(_person(act_hid="P1"), item, "P1") == "holder"
+    with pytest.raises(Forbidden):
+        sharing.check_requester(_person(hid="P2"), item, "P1")
+    staff = Principal(subject="x", kind="staff", roles=frozenset({"department_reviewer"}), department="LD-WJJ")
+    assert sharing.check_requester(staff, item, "ANY") == "department"
+    with pytest.raises(Forbidden):
+        sharing.check_requester(Principal(subject="x", kind="staff", roles=frozenset(), department="LD-MZJ"), item, "A")
+    assert sharing.project({"name": "a", "secret": "b"}, ("name", "missing")) == {"name": "a"}
+    assert sharing.application_problem({"status": "withdrawn"}, "I") is not None
+    assert sharing.application_problem({"status": "accepted", "item_code": "J"}, "I") is not None
+    assert sharing.application_problem({"status": "in_review", "item_code": "I"}, "I") is None
+
+
+def test_on_time_counts_working_days_in_the_city_time_zone():
+    accepted = datetime(2026, 9, 30, 2, tzinfo=UTC)  # Wednesday before the National Day holiday
+    limit = {"value": 3, "unit": "working_days"}
+    assert on_time(accepted, datetime(2026, 10, 9, 2, tzinfo=UTC), limit) is True
+    assert on_time(accepted, datetime(2026, 10, 13, 2, tzinfo=UTC), limit) is False
+    assert on_time(accepted, datetime(2026, 10, 2, 2, tzinfo=UTC), {"value": 24, "unit": "hours"}) is False
+    assert on_time(accepted, datetime(2026, 10, 2, 2, tzinfo=UTC), None) is None
