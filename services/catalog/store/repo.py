@@ -62,7 +62,7 @@ async def departments(session: AsyncSession) -> Sequence[Department]:
 
 
 async def department_names(session: AsyncSession) -> dict[str, str]:
-    return dict((await session.execute(select(Department.code, Department.name))).tuples().all())
+    return {c: n for c, n in (await session.execute(select(Department.code, Department.name))).all()}
 
 
 async def get_department(session: AsyncSession, code: str) -> Department | None:

@@ -1,0 +1,345 @@
+"""The catalog service running for real (migrations, database, bus): demo catalogue, public reads, search,
+editing with ETags, publication events on the bus, permissions and precise errors."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from services.catalog.app import create_app
+from services.catalog.demo.items import FOOD_PERMIT, ITEMS
+from shared.events import Event
+from shared.testing import running_app
+
+FOOD_CODE = ITEMS["food-permit"][0]
+BIRTH_CODE = ITEMS["birth-certificate"][0]
+P = "/catalog/v1"
+
+
+@pytest_asyncio.fixture(scope="module")
+async def client(settings_for, tokens):
+    async with running_app(create_app, settings_for("catalog"), tokens=tokens, demo=True) as c:
+        yield c
+
+
+def editor(tokens, dept: str = "LD-SCJGJ") -> dict[str, str]:
+    return tokens.headers("ed-" + dept, kind="staff", roles=["catalog_editor"], dept=dept)
+
+
+def admin(tokens) -> dict[str, str]:
+    return tokens.headers("root", kind="staff", roles=["admin"])
+
+
+def new_code() -> str:
+    """A fresh implementation code under 市场监督管理局."""
+    return "11441781MB0000001A4" + "01" + uuid.uuid4().hex[:10].upper()
+
+
+def draft_body(code: str | None = None, **changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(ITEMS["food-permit"][1])
+    body["name"] = "小餐饮经营许可（测试）"
+    body.update(changes)
+    if code:
+        body["code"] = code
+    return body
+
+
+async def wait_event(bus, type_: str, subject: str, match=lambda e: True, timeout: float = 10) -> Event:
+    """Read the stream from the start until an event of `type_` about `subject` that `match`es arrives."""
+    sub = await bus.js.subscribe(bus.names.subject(type_), ordered_consumer=True)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise AssertionError(f"no {type_} event about {subject}")
+            msg = await sub.next_msg(timeout=left)
+            ev = Event.from_json(msg.data)
+            if ev.subject == subject and match(ev):
+                return ev
+    finally:
+        await sub.unsubscribe()
+
+
+def problem(r, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    return r.json()
+
+
+def rules_of(r) -> set[tuple[str, str]]:
+    return {(e["field"], e["rule"]) for e in problem(r, 422)["errors"]}
+
+
+async def create_published(client, tokens, code: str, **changes: Any) -> dict[str, Any]:
+    r = await client.post(f"{P}/items", json=draft_body(code, **changes), headers=editor(tokens))
+    assert r.status_code == 201, r.text
+    assert (await client.post(f"{P}/items/{code}/draft/submit", headers=editor(tokens))).status_code == 200
+    r = await client.post(f"{P}/items/{code}/publish", headers=editor(tokens))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+# --- demo catalogue and public reads ---------------------------------------------------------------------
+
+
+async def test_demo_catalogue_is_loaded_and_published(client):
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        r = await client.get(f"{P}/items", params={"limit": 7, **({"cursor": cursor} if cursor else {})})
+        assert r.status_code == 200, r.text
+        seen += r.json()["items"]
+        cursor = r.json()["next_cursor"]
+        if not cursor:
+            break
+    demo = {c for c, _ in ITEMS.values()}
+    assert demo <= {i["code"] for i in seen}
+    assert len({i["department"] for i in seen if i["code"] in demo}) >= 8
+    depts = (await client.get(f"{P}/departments")).json()
+    assert {"LD-SCJGJ", "LD-WJJ", "LD-XFJ", "LD-STHJJ", "LD-GAJ", "LD-MZJ", "LD-RSJ"} <= {d["code"] for d in depts}
+
+
+async def test_food_permit_published_event_carries_the_whole_version(client):
+    ev = await wait_event(client.app.state.bus, "yimen.catalog.item.published", FOOD_CODE)
+    d = ev.data
+    assert ev.source == "/yimen/catalog"
+    assert d["code"] == FOOD_CODE and d["version"] == 1 and d["kind"] == "01" and d["kind_name"] == "行政许可"
+    assert d["department"] == "LD-SCJGJ" and d["case_kind"] == "promised"
+    assert d["statutory_limit"]["value"] == 20 and d["statutory_limit"]["unit"] == "working_days"
+    assert d["promised_limit"]["value"] == 10 and d["visits_required"] == 0 and d["fully_online"] is True
+    assert d["service_points"] == ["*"] and "开办餐饮店" in d["life_events"]
+    materials = {m["code"]: m for m in d["materials"]}
+    assert materials["business_licence"]["source"] == "certificate"
+    assert materials["business_licence"]["certificate_type"] == "11441781MB0000001A001"
+    assert materials["legal_rep_id"]["registry"] == "population"
+    assert materials["food_safety_commitment"]["commitment_allowed"] is True
+    for m in d["materials"]:
+        assert {"necessity", "condition", "fields", "form", "originals", "copies", "file_types", "max_bytes",
+                "legal_basis"} <= set(m)
+    stage = next(s for s in d["process"]["steps"] if s["kind"] == "parallel")
+    assert stage["departments"] == ["LD-SCJGJ", "LD-WJJ", "LD-XFJ", "LD-STHJJ"]
+    assert stage["lead_department"] == "LD-SCJGJ"
+    assert {"limit_days", "on_reject", "deemed_approval_on_timeout", "excluded_from_limit"} <= set(stage)
+    assert d["result"] == {"type": "certificate", "certificate_type": FOOD_PERMIT, "name": "食品经营许可证",
+                           "sample": None}
+    assert {"form_fields", "special_procedures", "fees", "published_at", "themes", "channels", "audience"} <= set(d)
+
+
+async def test_public_reads_need_no_token(client):
+    r = await client.get(f"{P}/items/{FOOD_CODE}")
+    assert r.status_code == 200 and r.json()["status"] == "published" and r.headers["ETag"]
+    guide = (await client.get(f"{P}/items/{FOOD_CODE}/guide")).json()
+    assert guide["accepting_unit"] == "罗定市市场监督管理局" and guide["materials"] and guide["legal_basis"]
+    assert guide["time_limit"]["promised"]["value"] == 10 and guide["fees"]["charged"] is False
+    assert guide["consultation"] and guide["transit"] and guide["status_query"] and guide["office_hours"]
+    svg = await client.get(f"{P}/items/{FOOD_CODE}/flowchart.svg")
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    assert ET.fromstring(svg.content).tag.endswith("svg")
+    mmd = await client.get(f"{P}/items/{FOOD_CODE}/flowchart.mmd")
+    assert mmd.text.startswith("flowchart TD") and "subgraph" in mmd.text
+    ld = await client.get(f"{P}/items/{FOOD_CODE}/cpsv")
+    assert ld.headers["content-type"].startswith("application/ld+json")
+    assert ld.json()["@type"] == "PublicService" and ld.json()["identifier"] == FOOD_CODE
+    events = (await client.get(f"{P}/life-events")).json()
+    restaurant = next(e for e in events if e["name"] == "开办餐饮店")
+    assert FOOD_CODE in {i["code"] for i in restaurant["items"]}
+    points = (await client.get(f"{P}/service-points", params={"level": "town"})).json()
+    assert {"LD-LC", "LD-SL", "LD-FC", "LD-SD", "LD-LN"} <= {p["code"] for p in points}
+    village = (await client.get(f"{P}/service-points/LD-LC-01")).json()
+    assert village["parent_code"] == "LD-LC" and FOOD_CODE in village["items"]
+    assert (await client.get(f"{P}/intermediary-services")).json()[0]["legal_basis"]
+    dataset = (await client.get(f"{P}/open/catalogue.json")).json()
+    assert len(dataset["items"]) >= 30 and dataset["departments"]
+
+
+async def test_list_filters(client):
+    async def codes(**params: Any) -> set[str]:
+        r = await client.get(f"{P}/items", params={"limit": 200, **params})
+        assert r.status_code == 200, r.text
+        return {i["code"] for i in r.json()["items"]}
+
+    assert FOOD_CODE in await codes(life_event="开办餐饮店", zero_visit="true", audience="legal_person")
+    assert FOOD_CODE not in await codes(zero_visit="false")
+    assert FOOD_CODE in await codes(theme="startup", department="LD-SCJGJ", channel="online")
+    marriage = ITEMS["marriage"][0]
+    assert marriage in await codes(service_point="LD-CENTRE")
+    assert marriage not in await codes(service_point="LD-LC-01")
+    assert FOOD_CODE not in await codes(department="LD-GAJ")
+
+
+async def test_negative_list_answers_may_i_open(client):
+    r = (await client.get(f"{P}/negative-list", params={"q": "我想开饭店"})).json()
+    assert r["verdict"] == "permitted_with_approval" and "食品经营许可" in r["answer"]
+    assert {x["item"] for e in r["entries"] for x in e["requirements"]} >= {FOOD_CODE}
+    assert (await client.get(f"{P}/negative-list", params={"q": "放贷"})).json()["verdict"] == "prohibited"
+    assert (await client.get(f"{P}/negative-list", params={"q": "卖花"})).json()["verdict"] == "not_listed"
+
+
+@pytest.mark.parametrize("q,code", [("我想开饭店", FOOD_CODE), ("出生证", BIRTH_CODE),
+                                    ("我想开饭店", ITEMS["individual-licence"][0]),
+                                    ("怎么办身份证", ITEMS["id-card"][0])])
+async def test_search_finds_the_right_items(client, q, code):
+    r = await client.get(f"{P}/search", params={"q": q})
+    assert r.status_code == 200, r.text
+    top = [h["item"]["code"] for h in r.json()["items"][:3]]
+    assert code in top, (q, r.json()["terms"], top)
+
+
+async def test_search_ranks_name_hits_first_and_filters(client):
+    r = (await client.get(f"{P}/search", params={"q": "出生证"})).json()
+    assert r["items"][0]["item"]["code"] == BIRTH_CODE
+    r = (await client.get(f"{P}/search", params={"q": "我想开饭店", "department": "LD-XFJ"})).json()
+    assert {h["item"]["department"] for h in r["items"]} == {"LD-XFJ"}
+    page = (await client.get(f"{P}/search", params={"q": "饭店 餐饮", "limit": 1})).json()
+    assert len(page["items"]) == 1 and page["next_cursor"]
+    nxt = (await client.get(f"{P}/search", params={"q": "饭店 餐饮", "limit": 1, "cursor": page["next_cursor"]})).json()
+    assert nxt["items"][0]["item"]["code"] != page["items"][0]["item"]["code"]
+
+
+async def test_bad_input_gets_precise_problems(client):
+    assert ("query.q", "string_too_short") in rules_of(await client.get(f"{P}/search", params={"q": ""}))
+    assert ("query.q", "no_terms") in rules_of(await client.get(f"{P}/search", params={"q": "我想要"}))
+    assert ("query.cursor", "cursor") in rules_of(await client.get(f"{P}/items", params={"cursor": "!!"}))
+    assert ("query.audience", "string_pattern_mismatch") in rules_of(
+        await client.get(f"{P}/items", params={"audience": "alien"}))
+    assert ("query.version", "greater_than_equal") in rules_of(
+        await client.get(f"{P}/items/{FOOD_CODE}", params={"version": 0}))
+    problem(await client.get(f"{P}/items/{FOOD_CODE}", params={"version": 99}), 404)
+    problem(await client.get(f"{P}/items/NOPE"), 404)
+    problem(await client.get(f"{P}/service-points/NOPE"), 404)
+
+
+# --- writes ----------------------------------------------------------------------------------------------
+
+
+async def test_writes_need_a_token_and_the_right_role(client, tokens):
+    body = draft_body(new_code())
+    problem(await client.post(f"{P}/items", json=body), 401)
+    problem(await client.post(f"{P}/items", json=body, headers=tokens.headers("p1")), 403)
+    problem(await client.post(f"{P}/items/{FOOD_CODE}/withdraw"), 401)
+    problem(await client.post(f"{P}/items/{FOOD_CODE}/withdraw", headers=tokens.headers("p1")), 403)
+    # An editor of 公安局 may neither create nor touch 市场监管局's items.
+    other = editor(tokens, "LD-GAJ")
+    assert problem(await client.post(f"{P}/items", json=body, headers=other), 403)["type"].endswith("other-department")
+    problem(await client.post(f"{P}/items/{FOOD_CODE}/versions", headers=other), 403)
+    problem(await client.post(f"{P}/items/{FOOD_CODE}/withdraw", headers=other), 403)
+    problem(await client.get(f"{P}/items/{FOOD_CODE}/changes", headers=other), 403)
+
+
+async def test_save_time_rules_each_give_a_precise_422(client, tokens):
+    h = editor(tokens)
+
+    async def broken(mutate) -> set[tuple[str, str]]:
+        body = draft_body(new_code())
+        mutate(body)
+        return rules_of(await client.post(f"{P}/items", json=body, headers=h))
+
+    def promised_over(b): b["promised_limit"]["value"] = 30
+    def no_basis(b): b["materials"][0]["legal_basis"] = None
+    def applicant_cert(b): b["materials"][0]["source"] = "applicant"
+    def bad_intermediary(b): b["intermediary_services"] = [{"code": "ZJ-404", "legal_basis": "无"}]
+    def ghost_dept(b): b["process"]["steps"][1]["departments"][1] = "LD-GHOST"
+    def lone_parallel(b): b["process"]["steps"][1].update(departments=["LD-SCJGJ"])
+    def lead_outside(b): b["process"]["steps"][1].update(lead_department="LD-GAJ")
+
+    assert ("body.promised_limit.value", "promised_within_statutory") in await broken(promised_over)
+    assert ("body.materials.0.legal_basis", "legal_basis_required") in await broken(no_basis)
+    assert ("body.materials.0.source", "datashare_supplies") in await broken(applicant_cert)
+    assert ("body.intermediary_services.0.code", "not_on_intermediary_list") in await broken(bad_intermediary)
+    assert ("body.process.steps.1.departments.1", "unknown_department") in await broken(ghost_dept)
+    assert ("body.process.steps.1.departments", "parallel_min_departments") in await broken(lone_parallel)
+    assert ("body.process.steps.1.lead_department", "lead_in_stage") in await broken(lead_outside)
+    bad_code = draft_body("123")
+    assert ("body.code", "string_pattern_mismatch") in rules_of(await client.post(f"{P}/items", json=bad_code, headers=h))
+    unknown_field = draft_body(new_code(), colour="red")
+    assert ("body.colour", "extra_forbidden") in rules_of(await client.post(f"{P}/items", json=unknown_field, headers=h))
+
+
+async def test_draft_edits_need_if_match_and_a_fresh_etag(client, tokens):
+    h, code = editor(tokens), new_code()
+    r = await client.post(f"{P}/items", json=draft_body(code), headers={**h, "Idempotency-Key": code})
+    assert r.status_code == 201, r.text
+    etag = r.headers["ETag"]
+    again = await client.post(f"{P}/items", json=draft_body(code), headers={**h, "Idempotency-Key": code})
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    problem(await client.post(f"{P}/items", json=draft_body(code), headers=h), 409)
+    update = draft_body(name="小餐饮经营许可（第二稿）")
+    problem(await client.put(f"{P}/items/{code}/draft", json=update, headers=h), 428)
+    problem(await client.put(f"{P}/items/{code}/draft", json=update, headers={**h, "If-Match": '"stale"'}), 412)
+    r = await client.put(f"{P}/items/{code}/draft", json=update, headers={**h, "If-Match": etag})
+    assert r.status_code == 200 and r.json()["name"] == "小餐饮经营许可（第二稿）"
+    assert r.headers["ETag"] != etag
+    problem(await client.put(f"{P}/items/{code}/draft", json=update, headers={**h, "If-Match": etag}), 412)
+    got = await client.get(f"{P}/items/{code}/draft", headers=h)
+    assert got.headers["ETag"] == r.headers["ETag"]
+    changes = (await client.get(f"{P}/items/{code}/changes", headers=h)).json()
+    assert [c["action"] for c in changes] == ["create", "update"]
+    assert changes[1]["fields"] == ["name"] and changes[1]["actor"] == "staff:ed-LD-SCJGJ"
+    # Not published yet: the public sees nothing.
+    problem(await client.get(f"{P}/items/{code}"), 404)
+    problem(await client.post(f"{P}/items/{code}/publish", headers=h), 409)
+
+
+async def test_publish_supersede_and_withdraw_with_events(client, tokens):
+    h, code, bus = editor(tokens), new_code(), client.app.state.bus
+    v1 = await create_published(client, tokens, code)
+    assert v1["status"] == "published" and v1["version"] == 1
+    ev = await wait_event(bus, "yimen.catalog.item.published", code)
+    assert ev.data["name"] == "小餐饮经营许可（测试）" and ev.data["version"] == 1
+    # A published version never changes: there is no draft to edit until a new version starts.
+    problem(await client.put(f"{P}/items/{code}/draft", json=draft_body(), headers={**h, "If-Match": "*"}), 404)
+    r = await client.post(f"{P}/items/{code}/versions", headers=h)
+    assert r.status_code == 201 and r.json()["version"] == 2 and r.json()["status"] == "draft"
+    problem(await client.post(f"{P}/items/{code}/versions", headers=h), 409)
+    changed = draft_body(name="小餐饮经营许可（2027 版）")
+    r = await client.put(f"{P}/items/{code}/draft", json=changed, headers={**h, "If-Match": r.headers["ETag"]})
+    assert r.status_code == 200, r.text
+    assert (await client.get(f"{P}/items/{code}")).json()["name"] == "小餐饮经营许可（测试）"
+    assert (await client.post(f"{P}/items/{code}/draft/submit", headers=h)).json()["status"] == "in_review"
+    problem(await client.put(f"{P}/items/{code}/draft", json=changed, headers={**h, "If-Match": "*"}), 409)
+    assert (await client.post(f"{P}/items/{code}/publish", headers=admin(tokens))).json()["version"] == 2
+    ev2 = await wait_event(bus, "yimen.catalog.item.published", code, lambda e: e.data["version"] == 2)
+    assert ev2.data["name"] == "小餐饮经营许可（2027 版）"
+    current = (await client.get(f"{P}/items/{code}")).json()
+    old = (await client.get(f"{P}/items/{code}", params={"version": 1})).json()
+    assert current["version"] == 2 and old["status"] == "superseded" and old["name"] == "小餐饮经营许可（测试）"
+    hits = (await client.get(f"{P}/search", params={"q": "2027"})).json()["items"]
+    assert code in [x["item"]["code"] for x in hits]
+    versions = (await client.get(f"{P}/items/{code}/versions")).json()
+    assert [(v["version"], v["status"]) for v in versions] == [(1, "superseded"), (2, "published")]
+    r = await client.post(f"{P}/items/{code}/withdraw", headers=h, json={"note": "政策调整"})
+    assert r.status_code == 200 and r.json()["status"] == "withdrawn"
+    ev3 = await wait_event(bus, "yimen.catalog.item.withdrawn", code)
+    assert ev3.data["version"] == 2 and ev3.data["withdrawn_at"]
+    problem(await client.get(f"{P}/items/{code}"), 404)
+    assert (await client.get(f"{P}/items/{code}", params={"version": 2})).json()["status"] == "withdrawn"
+    problem(await client.post(f"{P}/items/{code}/withdraw", headers=h), 409)
+    listed = (await client.get(f"{P}/items", params={"limit": 200, "department": "LD-SCJGJ"})).json()["items"]
+    assert code not in {i["code"] for i in listed}
+    actions = [c["action"] for c in (await client.get(f"{P}/items/{code}/changes", headers=h)).json()]
+    assert actions == ["create", "submit", "publish", "new_version", "update", "submit", "supersede", "publish",
+                       "withdraw"]
+
+
+async def test_admin_maintains_departments_and_the_event_flows(client, tokens):
+    body = {"name": "罗定市交通运输局", "credit_code": "11441781MB0000012X"}
+    problem(await client.put(f"{P}/departments/LD-JTJ", json=body, headers=editor(tokens)), 403)
+    r = await client.put(f"{P}/departments/LD-JTJ", json=body, headers=admin(tokens))
+    assert r.status_code == 200 and r.json()["name"] == "罗定市交通运输局"
+    ev = await wait_event(client.app.state.bus, "yimen.catalog.department.upserted", "LD-JTJ")
+    assert ev.data == {"code": "LD-JTJ", "name": "罗定市交通运输局", "credit_code": "11441781MB0000012X"}
+    assert ("body.credit_code", "string_pattern_mismatch") in rules_of(
+        await client.put(f"{P}/departments/LD-JTJ", json={"name": "x", "credit_code": "IOZ"}, headers=admin(tokens)))
+
+
+async def test_demo_can_be_turned_off(settings_for, tokens):
+    async with running_app(create_app, settings_for("catalog"), tokens=tokens, demo=False) as c:
+        assert (await c.get(f"{P}/departments")).json() == []
+        assert (await c.get(f"{P}/items")).json()["items"] == []
