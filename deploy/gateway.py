@@ -5,7 +5,9 @@ prefixes, so nothing in the services depends on this process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator
 
 import httpx
 from starlette.applications import Starlette
@@ -65,13 +67,15 @@ def create_gateway(routes: dict[str, str] | None = None) -> Starlette:
         out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP | {"content-encoding"}}
         return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)
 
-    async def close() -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
         await client.aclose()
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     return Starlette(
         routes=[Route("/", index), Route("/{service}/{path:path}", proxy, methods=methods)],
-        on_shutdown=[close],
+        lifespan=lifespan,
     )
 
 
