@@ -186,8 +186,9 @@ async def list_supervision(
 ) -> Page[SupervisionRead]:
     scope = _scope(principal)
     q = supervision.items_query(department=scope or department, state=state, kind=kind)
-    rows, cursor = await paginate(session, q, key_columns=[supervision_item.c.id], params=page,
-                                  key_of=lambda r: [r.id], descending=True)
+    ids, cursor = await paginate(session, q, key_columns=[supervision_item.c.id], params=page,
+                                 key_of=lambda i: [i], descending=True)
+    rows = await supervision.items_by_id(session, ids)
     return Page[SupervisionRead](items=[SupervisionRead.model_validate(r, from_attributes=True) for r in rows],
                                  next_cursor=cursor)
 

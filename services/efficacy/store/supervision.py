@@ -61,7 +61,8 @@ async def open_item(session: AsyncSession, *, dedupe_key: str, kind: str, is_cas
 
 
 def items_query(*, department: str | None, state: str | None, kind: str | None) -> Any:
-    q = select(supervision_item)
+    """Ids of the matching queue rows (shared.pagination returns scalars, so it pages over ids)."""
+    q = select(supervision_item.c.id)
     if department:
         q = q.where(supervision_item.c.department == department)
     if state:
@@ -69,6 +70,11 @@ def items_query(*, department: str | None, state: str | None, kind: str | None) 
     if kind:
         q = q.where(supervision_item.c.kind == kind)
     return q
+
+
+async def items_by_id(session: AsyncSession, ids: list[int]) -> list[Any]:
+    rows = {r.id: r for r in (await session.execute(select(supervision_item).where(supervision_item.c.id.in_(ids))))}
+    return [rows[i] for i in ids]
 
 
 async def get_item(session: AsyncSession, item_id: int) -> Any:

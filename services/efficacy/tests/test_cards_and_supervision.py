@@ -1,0 +1,194 @@
+"""红黄牌 and 督办 through the running service: forecast, evaluation at an instant, exactly one card per
+crossing, the event, the supervisors' webhook, the queue, the department's answer, clearing on decision, and the
+background job."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest_asyncio
+from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook
+
+from services.efficacy.app import create_app
+from services.efficacy.config import EfficacyConfig
+from services.efficacy.tests.helpers import accepted, decided, new_id
+from shared.testing import eventually, running_app
+
+SUPERVISOR = {"sub": "sup-1", "kind": "staff", "roles": ["supervisor"]}
+SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLWNhcmRzLXdlYmhvb2s="
+
+
+class Receiver:
+    """A supervisors' endpoint: records what it is sent."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.server: asyncio.base_events.Server | None = None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")[1:]
+        headers = {k.lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines if ":" in ln)}
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        self.received.append((headers, body))
+        writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/cards"
+
+
+@pytest_asyncio.fixture(scope="module")
+async def receiver():
+    r = Receiver()
+    r.url = await r.start()
+    yield r
+    r.server.close()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def client(settings_for, tokens, receiver):
+    config = EfficacyConfig(evaluation_interval_seconds=0.3, supervisor_webhook_url=receiver.url,
+                            supervisor_webhook_secret=SECRET)
+    async with running_app(create_app, settings_for("efficacy"), tokens=tokens, config=config) as c:
+        yield c
+
+
+async def started(client, tokens, app, when="2026-03-02T09:00:00", **kw):
+    await client.app.state.bus.publish(accepted(app, when, **kw))
+
+    async def seen():
+        r = await client.get(f"/efficacy/v1/clocks/{app}", headers=tokens.headers(**SUPERVISOR))
+        return r.status_code == 200
+    await eventually(seen)
+
+
+async def raised(client, tokens, app, colour=None):
+    params = {"application_id": app} | ({"colour": colour} if colour else {})
+    r = await client.get("/efficacy/v1/cards/raised", params=params, headers=tokens.headers(**SUPERVISOR))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def evaluation(client, tokens, as_of):
+    r = await client.post("/efficacy/v1/cards/evaluation", params={"as_of": as_of}, headers=tokens.headers(**SUPERVISOR))
+    assert r.status_code == 200, r.text
+    return r.json()["raised"]
+
+
+async def test_forecast_names_the_cases_yellow_or_red_on_a_future_date_without_raising_them(client, tokens):
+    app = new_id()
+    # Accepted in 2031: far ahead of the background job's "now", so only the forecast says anything.
+    await started(client, tokens, app, when="2031-03-03T09:00:00")  # 5 working days → 2031-03-10
+    sup = tokens.headers(**SUPERVISOR)
+
+    async def forecast(day, colour=None):
+        params = {"as_of": day} | ({"colour": colour} if colour else {})
+        r = await client.get("/efficacy/v1/cards", params=params, headers=sup)
+        assert r.status_code == 200, r.text
+        return [c for c in r.json()["items"] if c["application_id"] == app]
+    assert await forecast("2031-03-04") == []
+    yellow = await forecast("2031-03-06", "yellow")
+    assert len(yellow) == 1 and yellow[0]["remaining_workdays"] == 2 and yellow[0]["deadline_on"] == "2031-03-10"
+    assert yellow[0]["assumed_years"] == [2031]
+    assert await forecast("2031-03-06", "red") == []
+    red = await forecast("2031-03-11", "red")
+    assert red[0]["reason"] == "promised_limit_exceeded"
+    assert await raised(client, tokens, app) == []
+    r = await client.get("/efficacy/v1/cards", params={"as_of": "soon"}, headers=sup)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.as_of"
+    r = await client.get("/efficacy/v1/cards", params={"colour": "green"}, headers=sup)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.colour"
+    assert (await client.get("/efficacy/v1/cards", headers=tokens.headers("p-1"))).status_code == 403
+
+
+async def test_a_card_is_raised_once_per_crossing_however_often_evaluated(client, tokens, receiver):
+    app = new_id()
+    await started(client, tokens, app, when="2031-03-03T09:00:00")
+    assert [c for c in await evaluation(client, tokens, "2031-03-04T12:00:00+08:00") if c["application_id"] == app] == []
+    first = [c for c in await evaluation(client, tokens, "2031-03-06T12:00:00+08:00") if c["application_id"] == app]
+    assert [c["colour"] for c in first] == ["yellow"]
+    again = await evaluation(client, tokens, "2031-03-09T12:00:00+08:00")
+    assert [c for c in again if c["application_id"] == app] == []
+    # the same acceptance arriving again changes nothing
+    await client.app.state.bus.publish(accepted(app, "2031-03-03T09:00:00"))
+    red = [c for c in await evaluation(client, tokens, "2031-03-11T12:00:00+08:00") if c["application_id"] == app]
+    assert [c["colour"] for c in red] == ["red"]
+    await evaluation(client, tokens, "2031-03-12T12:00:00+08:00")
+    cards = await raised(client, tokens, app)
+    assert sorted(c["colour"] for c in cards) == ["red", "yellow"]
+
+    from services.efficacy.store.tables import messaging
+    async with client.app.state.db.transaction() as s:
+        types = list((await s.execute(select(messaging.outbox.c.type, messaging.outbox.c.payload))).all())
+    mine = [t for t, p in types if json.loads(p)["subject"] == app]
+    assert sorted(mine) == ["yimen.efficacy.card.red", "yimen.efficacy.card.yellow"]
+    payload = json.loads(next(p for t, p in types if json.loads(p)["subject"] == app))["data"]
+    assert set(payload) == {"card_id", "application_id", "task_id", "department", "colour", "reason",
+                            "deadline_at", "raised_at"}
+
+    async def delivered():
+        return [(h, b) for h, b in receiver.received if json.loads(b)["data"]["application_id"] == app]
+    got = await eventually(lambda: _len(delivered, 2))
+    for headers, body in got:
+        Webhook(SECRET).verify(body, {k: headers[k] for k in ("webhook-id", "webhook-timestamp", "webhook-signature")})
+
+
+async def _len(fn, n):
+    got = await fn()
+    return got if len(got) >= n else None
+
+
+async def test_a_red_card_opens_a_case_that_the_department_answers(client, tokens):
+    app = new_id()
+    await started(client, tokens, app, when="2031-03-03T09:00:00", department="LD-WJJ")
+    await evaluation(client, tokens, "2031-03-11T12:00:00+08:00")
+    reviewer = tokens.headers("r-1", kind="staff", roles=["department_reviewer"], dept="LD-WJJ")
+    other = tokens.headers("r-2", kind="staff", roles=["department_reviewer"], dept="LD-XFJ")
+    r = await client.get("/efficacy/v1/supervision", params={"kind": "red_card"}, headers=reviewer)
+    assert r.status_code == 200, r.text
+    case = next(i for i in r.json()["items"] if i["application_id"] == app)
+    assert case["is_case"] is True and case["state"] == "open" and case["department"] == "LD-WJJ"
+    theirs = (await client.get("/efficacy/v1/supervision", headers=other)).json()["items"]
+    assert all(i["department"] == "LD-XFJ" for i in theirs)
+    assert (await client.get("/efficacy/v1/supervision", headers=tokens.headers("p-1"))).status_code == 403
+    url = f"/efficacy/v1/supervision/{case['id']}/answer"
+    assert (await client.post(url, json={"answer": "已督促办结"}, headers=other)).status_code == 403
+    r = await client.post(url, json={"answer": ""}, headers=reviewer)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.answer"
+    r = await client.post(url, json={"answer": "专家评审延误，已办结。"}, headers=reviewer)
+    assert r.status_code == 200 and r.json()["state"] == "answered"
+    assert (await client.post(url, json={"answer": "again"}, headers=reviewer)).status_code == 409
+    assert (await client.post("/efficacy/v1/supervision/999999/answer", json={"answer": "xx"},
+                              headers=reviewer)).status_code == 404
+
+
+async def test_cards_clear_when_the_case_is_decided(client, tokens):
+    app = new_id()
+    await started(client, tokens, app, when="2031-03-03T09:00:00")
+    await evaluation(client, tokens, "2031-03-06T12:00:00+08:00")
+    assert (await raised(client, tokens, app))[0]["cleared_at"] is None
+    await client.app.state.bus.publish(decided(app, "2031-03-09T10:00:00"))
+
+    async def cleared():
+        return all(c["cleared_at"] for c in await raised(client, tokens, app))
+    await eventually(cleared)
+    assert [c for c in await evaluation(client, tokens, "2031-03-11T12:00:00+08:00") if c["application_id"] == app] == []
+    sup = (await client.get("/efficacy/v1/supervision", params={"kind": "yellow_card"},
+                            headers=tokens.headers(**SUPERVISOR))).json()["items"]
+    assert next(i for i in sup if i["application_id"] == app)["state"] == "cleared"
+
+
+async def test_the_background_job_raises_overdue_cards_by_itself(client, tokens):
+    app = new_id()
+    await started(client, tokens, app, when="2026-03-02T09:00:00")  # long overdue by the machine's clock
+
+    async def red():
+        return await raised(client, tokens, app, "red")
+    cards = await eventually(red)
+    assert len(cards) == 1 and cards[0]["reason"] in ("promised_limit_exceeded", "statutory_limit_exceeded")
