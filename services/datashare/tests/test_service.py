@@ -248,6 +248,13 @@ async def test_approved_decision_issues_one_certificate_even_if_published_twice(
         "materials": [], "commitments": [], "case_kind": "promised",
         "promised_limit": {"value": 5, "unit": "working_days"}, "statutory_limit": {"value": 20, "unit": "working_days"},
     })
+
+    async def archived() -> Any:
+        async with client.app.state.db.transaction() as s:
+            return (await s.execute(text("SELECT 1 FROM archived_application WHERE application_id = :a"),
+                                    {"a": app_id})).scalar()
+
+    await eventually(archived)  # in life a decision comes days after acceptance
     event_id = f"evt-{app_id}"
     await publish(client, "yimen.workflow.application.decided", app_id, decided(app_id, org), event_id=event_id)
     # The same event again, and a different event about the same decision: still one certificate.
