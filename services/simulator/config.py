@@ -52,7 +52,7 @@ class SimulatorSettings(BaseSettings):
     #: Pause between attempts while identity and workflow start (grows up to ten times this).
     retry_seconds: float = 1.0
     #: Attempts to hand a decision to workflow or the bus before it is recorded as failed.
-    decision_attempts: int = 5
+    decision_attempts: int = 8
     http_timeout_seconds: float = 10.0
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
 

@@ -312,7 +312,7 @@ class Simulator:
                         log.warning("simulator: decision on %s failed: %s", record.task_id, record.detail)
                         return
                     await asyncio.sleep(pause)
-                    pause = min(pause * 2, 5.0)
+                    pause = min(pause * 2, 10.0)
         except asyncio.CancelledError:
             record.status = DecisionStatus.CANCELLED
             raise
@@ -336,8 +336,8 @@ class Simulator:
             record.status, record.detail = DecisionStatus.REFUSED, response.text[:300]
 
     async def _publish(self, dept: Department, record: DecisionRecord, draft: DecisionDraft) -> None:
-        if not self.bus.connected:
-            raise ConnectionError("bus not connected")
+        if self.bus.nc is None:
+            raise ConnectionError("bus not connected yet")
         data = {**draft.model_dump(mode="json"), "task_id": record.task_id, "decided_by": {"name": dept.name}}
         event = new_event(
             decision_event_type(dept.code),

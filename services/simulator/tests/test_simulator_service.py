@@ -268,14 +268,16 @@ async def test_the_bus_channel_publishes_the_department_decision_event(client, p
     subject = f"{bus_prefix}.yimen.department.LD-STHJJ.decision"
     nc = await nats.connect(nats_url)
     try:
-        sub = await nc.subscribe(subject)
-        await nc.flush()  # the server knows the subscription before the simulator publishes
+        # Read from the platform's stream, where workflow's durable consumer finds it.
+        sub = await nc.jetstream().subscribe(subject, stream=client.app.state.bus.names.stream,
+                                             ordered_consumer=True)
         task_id, body = task_event("LD-STHJJ")
         assert (await deliver(client, platform, "LD-STHJJ", body)).status_code == 202
-        msg = await sub.next_msg(timeout=10)
-        # Also kept in the platform's stream, where workflow's durable consumer reads it.
-        stored = await nc.jetstream().get_last_msg(client.app.state.bus.names.stream, subject)
-        assert Event.from_json(stored.data).subject == task_id
+        try:
+            msg = await sub.next_msg(timeout=20)
+        except nats.errors.TimeoutError:
+            record = (await client.get("/simulator/v1/decisions", params={"task_id": task_id})).json()
+            raise AssertionError(f"no decision event on {subject}; the simulator recorded {record}") from None
     finally:
         await nc.close()
     event = Event.from_json(msg.data)
