@@ -255,7 +255,7 @@ async def add_material(application_id: str, request: Request, session: SessionDe
     cases.transition(app.status, Action.EDIT)
     item = await cases.item_of(session, app)
     ctype = request.headers.get("content-type", "")
-    if ctype.startswith("multipart/form-data"):
+    if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         att = await _upload(request, session, app, item.payload)
     elif ctype.startswith("application/json"):
         att = await _reference(request, session, principal, app, item.payload)
@@ -341,7 +341,8 @@ async def submit_application(application_id: str, request: Request, principal: C
         await cases.submit(session, app, item)
         return 200, (await deps.application_read(session, app, principal)).model_dump(mode="json")
 
-    return await run_idempotent(request, key=idempotency_key, scope=f"intake:submit:{application_id}",
+    # The key is the caller's: reusing it for another application is the "different body" case (422).
+    return await run_idempotent(request, key=idempotency_key, scope=f"intake:submit:{principal.subject}",
                                 payload={"application_id": application_id}, work=work)
 
 
