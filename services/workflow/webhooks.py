@@ -20,7 +20,7 @@ from services.workflow.config import WorkflowConfig
 from services.workflow.domain.process import next_retry_delay
 from services.workflow.store import repository as repo
 from services.workflow.store.tables import WebhookAttempt, WebhookDelivery
-from shared.errors import invalid
+from shared.errors import ValidationProblem, invalid
 from shared.service import ServiceContext
 from shared.types import utcnow
 
@@ -94,6 +94,9 @@ async def _attempt(ctx: ServiceContext, config: WorkflowConfig, client: httpx.As
     error: str | None = None
     started = time.monotonic()
     try:
+        # Checked again at each attempt: a name that resolved to a public address at registration may point
+        # inside our network now (DNS rebinding).
+        await check_endpoint(url, allow_private=config.webhook_allow_private)
         # webhook-id is the event id: the same on every retry, so the receiver can drop duplicates.
         r = await client.post(url, content=d.payload.encode(), headers=signed_headers(secret, d.event_id, d.payload),
                               timeout=config.webhook_timeout_seconds, follow_redirects=False)
@@ -102,6 +105,8 @@ async def _attempt(ctx: ServiceContext, config: WorkflowConfig, client: httpx.As
             error = f"HTTP {status}"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
+    except ValidationProblem as exc:
+        error = f"refused: {exc.detail}"[:500]
     duration = int((time.monotonic() - started) * 1000)
     now = utcnow()
     async with ctx.db.transaction() as s:
