@@ -163,3 +163,13 @@ async def evaluate(session: AsyncSession, calendar: WorkCalendar, as_of: datetim
                                         "data": payload.model_dump(mode="json")}, ensure_ascii=False))
             raised.append(payload.model_dump(mode="json"))
     return raised
+
+
+async def recomputed_facts(session: AsyncSession, calendar: WorkCalendar) -> dict[str, kpi_rules.ApplicationFacts]:
+    """Every application's KPI facts rebuilt from the stored events alone (checks the incremental rows)."""
+    out: dict[str, kpi_rules.ApplicationFacts] = {}
+    async for application_id, facts in cases.all_facts(session):
+        case = await cases.get_case(session, application_id)
+        excluded = await cases.excluded_steps(session, case.item_code if case else None)
+        out[application_id] = recompute_facts(application_id, facts, calendar, excluded)
+    return out

@@ -1,0 +1,103 @@
+"""The reform's figures (三率一数 and more) for any period, beside the plan's targets."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from services.efficacy.casework import current_config, recomputed_facts
+from services.efficacy.domain.kpis import figures
+from services.efficacy.store import cases
+from services.efficacy.store import kpis as kpi_store
+from services.efficacy.store.calendar import current_calendar
+from shared.db import SessionDep
+from shared.errors import invalid, problem_responses
+
+router = APIRouter(prefix="/kpis", tags=["kpis"])
+
+
+class Source(StrEnum):
+    incremental = "incremental"
+    recomputed = "recomputed"
+
+
+class Format(StrEnum):
+    json = "json"
+    csv = "csv"
+
+
+class FigureRead(BaseModel):
+    key: str
+    name: str
+    value: float | None = Field(description="A share (0–1), or an average; null when nothing was counted.")
+    numerator: float
+    denominator: float
+    target: float | None
+    meets_target: bool | None
+    definition: str
+
+
+class KpiReport(BaseModel):
+    start: date = Field(serialization_alias="from")
+    end: date = Field(serialization_alias="to")
+    department: str | None
+    item: str | None
+    service_point: str | None
+    source: Source
+    applications: int
+    figures: list[FigureRead]
+
+
+@router.get(
+    "",
+    summary="KPIs for a period (public)",
+    description="Applications count in the period of the day they were submitted (else accepted), Asia/Shanghai. "
+                "Each figure carries its definition and the plan's target (configurable). `source=recomputed` "
+                "rebuilds every figure from the stored events instead of the incrementally kept rows (slower; "
+                "for checking). `format=csv` for a spreadsheet.",
+    response_model=KpiReport,
+    response_model_by_alias=True,
+    responses=problem_responses(422),
+)
+async def kpis(
+    session: SessionDep,
+    start: Annotated[date, Query(alias="from")],
+    end: Annotated[date, Query(alias="to")],
+    department: Annotated[str | None, Query(max_length=40)] = None,
+    item: Annotated[str | None, Query(max_length=80)] = None,
+    service_point: Annotated[str | None, Query(max_length=40)] = None,
+    source: Source = Source.incremental,
+    format: Format = Format.json,
+) -> KpiReport | Response:
+    if end < start:
+        raise invalid("query.to", "order", "`to` must not be before `from`.")
+    if source == Source.recomputed:
+        everything = await recomputed_facts(session, await current_calendar(session))
+        rows = [f for f in everything.values() if f.anchor_on and start <= f.anchor_on <= end
+                and (not department or f.department == department) and (not item or f.item_code == item)
+                and (not service_point or f.service_point == service_point)]
+    else:
+        rows = await kpi_store.facts_in(session, start=start, end=end, department=department, item=item,
+                                        service_point=service_point)
+    catalogue = await cases.items(session, department=department, item=item)
+    scores = await kpi_store.rating_scores(session, [r.application_id for r in rows])
+    figs = figures(rows, [bool(i.fully_online) for i in catalogue], scores, current_config().targets)
+    report = KpiReport(start=start, end=end, department=department, item=item, service_point=service_point,
+                       source=source, applications=len(rows),
+                       figures=[FigureRead(**f.__dict__) for f in figs])
+    if format == Format.csv:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["key", "name", "value", "numerator", "denominator", "target", "meets_target", "definition"])
+        for f in figs:
+            w.writerow([f.key, f.name, f.value, f.numerator, f.denominator, f.target, f.meets_target, f.definition])
+        return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="kpis-{start}-{end}.csv"'})
+    return report
