@@ -12,10 +12,9 @@ from shared.service import ServiceContext, ServiceSpec, create_service_app
 from shared.settings import ServiceSettings
 
 
-async def seed_certificate_types(ctx: ServiceContext) -> None:
-    """The demo certificate directory and a signing key, when the directory is empty."""
+async def seed_reference_data(ctx: ServiceContext) -> None:
     async with ctx.db.transaction() as session:
-        await operations.seed_types(session)
+        await operations.seed_reference_data(session)
 
 
 SPEC = ServiceSpec(
@@ -26,7 +25,7 @@ SPEC = ServiceSpec(
     messaging=messaging,
     routers=[router],
     consumers=CONSUMERS,
-    on_startup=[seed_certificate_types],
+    on_startup=[seed_reference_data],
     openapi_tags=[
         {"name": "certificates", "description": "The certificate directory and electronic certificates (电子证照)."},
         {"name": "sharing", "description": "Purpose-bound requests for an application's materials."},

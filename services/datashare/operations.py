@@ -44,7 +44,10 @@ def certificate_values(cert: Certificate) -> dict[str, Any]:
     return {k: getattr(cert, k) for k in SIGNED_FIELDS}
 
 
-async def seed_types(session: AsyncSession) -> None:
+async def seed_reference_data(session: AsyncSession) -> None:
+    """The access log's head, a signing key, and the demo certificate directory when it is empty."""
+    await access_log.ensure_head(session)
+    await store.signing_key(session)
     if await store.count_types(session):
         return
     for t in rules.SEED_TYPES:
@@ -53,7 +56,6 @@ async def seed_types(session: AsyncSession) -> None:
             issuer_credit_code=rules.DEPARTMENT_CREDIT_CODES[t.department], field_schema=t.field_schema,
             validity_years=t.validity_years,
         )
-    await store.signing_key(session)
 
 
 async def issue_certificate(

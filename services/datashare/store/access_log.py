@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.datashare.domain.access_log import GENESIS, chain_hash
 from services.datashare.store.tables import AccessLogEntry, AccessLogHead
+from shared.messaging import insert_ignore
 from shared.types import utcnow
 
 ROW_COLUMNS = [c.name for c in AccessLogEntry.__table__.columns]
@@ -34,9 +35,7 @@ async def append(
 ) -> AccessLogEntry:
     head = (await session.execute(select(AccessLogHead).where(AccessLogHead.id == 1).with_for_update())).scalar()
     if head is None:
-        head = AccessLogHead(id=1, last_seq=0, last_hash=GENESIS)
-        session.add(head)
-        await session.flush()
+        raise RuntimeError("the access log has no head row; the service's start-up creates it")
     values: dict[str, Any] = dict(
         seq=head.last_seq + 1, recorded_at=utcnow(), accessor_subject=accessor_subject, accessor_kind=accessor_kind,
         accessor_department=accessor_department, service=service, action=action, target=target,
@@ -67,6 +66,13 @@ async def chain_rows(session: AsyncSession, batch: int = 1000) -> AsyncIterator[
             yield as_dict(r)
         last = rows[-1].seq
         session.expunge_all()
+
+
+async def ensure_head(session: AsyncSession) -> None:
+    """Create the chain's head once (at start-up, so concurrent first appends never race to create it)."""
+    await session.execute(
+        insert_ignore(session, AccessLogHead.__table__).values(id=1, last_seq=0, last_hash=GENESIS)
+    )
 
 
 async def head(session: AsyncSession) -> AccessLogHead | None:

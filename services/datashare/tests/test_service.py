@@ -542,3 +542,16 @@ async def test_open_data_is_a_dcat_catalogue_with_nothing_personal(client, token
             assert not re.search(r"\d{17}[\dX]|1[3-9]\d{9}", r.text)
     assert (await client.get(f"{P}/open/datasets/nope.csv")).status_code == 404
     assert (await client.get(f"{P}/open/datasets/published-items.xml")).status_code == 404
+
+
+async def test_a_certificate_past_its_validity_verifies_as_expired_and_is_not_shared(client, tokens):
+    holder = credit_code()
+    r = await client.post(f"{P}/certificates", headers=scjgj(tokens), json={
+        "type_code": FOOD_PERMIT, "holder_id": holder, "holder_kind": "001", "fields": {"name": "旧店"},
+        "issued_on": "2019-03-01"})
+    assert r.status_code == 201 and r.json()["valid_until"] == "2024-02-29"
+    number = r.json()["number"]
+    v = (await client.get(f"{P}/certificates/{number}/verification")).json()
+    assert v["status"] == "expired"
+    doc = (await client.post(f"{P}/certificates/verify-document", json=r.json()["document"])).json()
+    assert doc["signature_valid"] is True and doc["valid"] is False and doc["status"] == "expired"
