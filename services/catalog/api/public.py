@@ -183,7 +183,7 @@ async def search_items(
         raise invalid("query.q", "no_terms", "查询只包含停用词，请换个说法，例如“开饭店”。")
     rows = await repo.search(session, terms, f, offset=offset, limit=limit + 1)
     hits = [SearchHit(score=s, matched=m, item=ItemSummary.of(v)) for v, s, m in rows[:limit]]
-    return SearchPage(query=q, terms=terms, items=hits,
+    return SearchPage(query=q, terms=list(terms), items=hits,
                       next_cursor=encode_cursor([offset + limit]) if len(rows) > limit else None)
 
 
@@ -249,7 +249,7 @@ async def negative_list(
     if q is None:
         return NegativeAnswer(query=None, verdict="all", answer="市场准入负面清单全部条目。",
                               entries=[NegativeEntryRead.model_validate(e) for e in entries])
-    words = query_terms(q) or [q]
+    words = list(query_terms(q)) or [q]
     hits = repo.negative_match(entries, words)
     prohibited = [e for e in hits if e.category == "prohibited"]
     if prohibited:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, select
+from sqlalchemy import Select, and_, case, delete, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalog.domain.model import ItemContent
@@ -198,15 +198,18 @@ async def replace_index(
 
 
 async def search(
-    session: AsyncSession, terms: Iterable[str], f: ItemFilters, *, offset: int, limit: int
+    session: AsyncSession, boosts: dict[str, int], f: ItemFilters, *, offset: int, limit: int
 ) -> list[tuple[ItemVersion, int, list[str]]]:
-    """Rank published items by the summed weight of the query tokens they hold (equality on the token key)."""
-    terms = list(terms)
+    """Rank published items by the summed field weight × query boost of the tokens they hold (equality on the
+    token key, so the primary-key index answers it)."""
+    terms = list(boosts)
     if not terms:
         return []
-    score = func.sum(ItemToken.weight).label("score")
+    strong = [t for t, b in boosts.items() if b > 1]
+    boost = case((ItemToken.token.in_(strong), 2), else_=1) if strong else literal(1)
+    score = func.sum(ItemToken.weight * boost).label("score")
     hits = (
-        select(ItemToken.item_code, score, func.count(func.distinct(ItemToken.token)).label("matched"))
+        select(ItemToken.item_code, score)
         .where(ItemToken.token.in_(terms))
         .group_by(ItemToken.item_code)
         .subquery()
@@ -216,7 +219,7 @@ async def search(
         .join(Item, and_(Item.code == ItemVersion.item_code, Item.published_version == ItemVersion.version))
         .join(hits, hits.c.item_code == Item.code)
     )
-    stmt = _filtered(stmt, f).order_by(hits.c.matched.desc(), hits.c.score.desc(), Item.code)
+    stmt = _filtered(stmt, f).order_by(hits.c.score.desc(), Item.code)
     rows = (await session.execute(stmt.offset(offset).limit(limit))).all()
     if not rows:
         return []

@@ -195,6 +195,11 @@ async def test_search_finds_the_right_items(client, q, code):
 async def test_search_ranks_name_hits_first_and_filters(client):
     r = (await client.get(f"{P}/search", params={"q": "出生证"})).json()
     assert r["items"][0]["item"]["code"] == BIRTH_CODE
+    r = (await client.get(f"{P}/search", params={"q": "我想开饭店"})).json()
+    assert r["items"][0]["item"]["code"] == FOOD_CODE
+    assert r["terms"][0] == "饭店" and "餐饮" in r["terms"]
+    scores = [h["score"] for h in r["items"]]
+    assert scores == sorted(scores, reverse=True)
     r = (await client.get(f"{P}/search", params={"q": "我想开饭店", "department": "LD-XFJ"})).json()
     assert {h["item"]["department"] for h in r["items"]} == {"LD-XFJ"}
     page = (await client.get(f"{P}/search", params={"q": "饭店 餐饮", "limit": 1})).json()

@@ -146,8 +146,14 @@ def test_change_log_names_changed_fields():
 @pytest.mark.parametrize("query,expected", [("我想开饭店", "饭店"), ("出生证", "出生"), ("怎么办身份证", "身份证")])
 def test_query_is_segmented_into_meaningful_terms(query, expected):
     terms = query_terms(query)
-    assert expected in terms
-    assert "我" not in terms and "想" not in terms
+    assert terms[expected] == 2
+    assert not {"我", "想", "想开", "怎么办", "开"} & set(terms)
+
+
+def test_query_adds_synonyms_with_a_lower_boost():
+    terms = query_terms("我想开饭店")
+    assert terms["饭店"] == 2 and terms["餐饮"] == 1 and terms["餐馆"] == 1
+    assert query_terms("我想要") == {}
 
 
 def test_food_permit_index_holds_restaurant_words():
