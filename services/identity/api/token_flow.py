@@ -150,9 +150,8 @@ async def password_grant(
     else:
         account = await accounts.staff_by_username(session, key)
     if not rt.passwords.verify(account.password_hash if account else None, password) or account is None:
-        state = state.after_failure(now, threshold=rt.settings.lockout_threshold,
-                                    lock_for=timedelta(minutes=rt.settings.lockout_minutes))
-        await accounts.save_throttle(session, key, state)
+        state = await accounts.record_failure(session, key, lambda current: current.after_failure(
+            now, threshold=rt.settings.lockout_threshold, lock_for=timedelta(minutes=rt.settings.lockout_minutes)))
         if state.locked(now):
             return locked_problem(state.retry_after(now))
         left = rt.settings.lockout_threshold - state.failures

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
@@ -16,6 +17,7 @@ from services.identity.store.tables import (
     SigningKeyRow,
     Staff,
 )
+from shared.messaging import insert_ignore
 
 
 async def staff_by_username(session: AsyncSession, username: str) -> Staff | None:
@@ -55,13 +57,18 @@ async def throttle(session: AsyncSession, username: str) -> LoginThrottle:
     return LoginThrottle() if row is None else LoginThrottle(row.failures, row.locked_until)
 
 
-async def save_throttle(session: AsyncSession, username: str, state: LoginThrottle) -> None:
-    row = await session.get(LoginThrottleRow, username)
-    if row is None:
-        session.add(LoginThrottleRow(username=username, failures=state.failures, locked_until=state.locked_until))
-    else:
-        row.failures, row.locked_until = state.failures, state.locked_until
+async def record_failure(
+    session: AsyncSession, username: str, update_state: Callable[[LoginThrottle], LoginThrottle]
+) -> LoginThrottle:
+    """Count one failed login under a row lock, so parallel guesses cannot slip past the threshold by reading
+    the same count (PostgreSQL `FOR UPDATE`; SQLite has one writer anyway)."""
+    await session.execute(insert_ignore(session, LoginThrottleRow.__table__).values(username=username, failures=0))
+    q = select(LoginThrottleRow).where(LoginThrottleRow.username == username).with_for_update()
+    row = (await session.execute(q.execution_options(populate_existing=True))).scalar_one()
+    state = update_state(LoginThrottle(row.failures, row.locked_until))
+    row.failures, row.locked_until = state.failures, state.locked_until
     await session.flush()
+    return state
 
 
 async def clear_throttle(session: AsyncSession, username: str) -> None:

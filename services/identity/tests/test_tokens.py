@@ -201,3 +201,12 @@ async def test_bad_token_requests_are_precise_problems(client, form, status):
     r = await client.post(TOKEN, data=form)
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_parallel_guesses_cannot_slip_past_the_lock(client):
+    import asyncio
+
+    p = await register(client)
+    results = await asyncio.gather(*(login(client, p["raw"]["id_number"], "wrong-password-1") for _ in range(10)))
+    codes = sorted(r.status_code for r in results)
+    assert codes == [400] * 4 + [429] * 6, [r.text for r in results if r.status_code not in (400, 429)]
