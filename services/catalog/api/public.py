@@ -22,7 +22,7 @@ from services.catalog.api.schemas import (
     VersionInfo,
 )
 from services.catalog.catalogue import published_payload
-from services.catalog.domain import cpsv, flowchart, lifecycle
+from services.catalog.domain import cpsv, flowchart, forms, lifecycle
 from services.catalog.domain.model import KIND_NAMES, THEMES, ItemContent
 from services.catalog.domain.search import query_terms
 from services.catalog.store import repo
@@ -147,6 +147,15 @@ async def get_flowchart_mermaid(session: SessionDep, code: str, version: Version
     v = await public_version(session, code, version)
     text = flowchart.mermaid(ItemContent.model_validate(v.content), await repo.department_names(session))
     return Response(text, media_type="text/plain; charset=utf-8")
+
+
+@router.get("/items/{code}/application-form.html", tags=["items"],
+            summary="The application form to print: blank, or a filled sample with `?sample=true`",
+            response_class=Response, responses={200: {"content": {"text/html": {}}}, **problem_responses(404)})
+async def get_application_form(session: SessionDep, code: str, version: VersionQ = None, sample: bool = False) -> Response:
+    v = await public_version(session, code, version)
+    html = forms.application_form_html(code, v.version, ItemContent.model_validate(v.content), sample=sample)
+    return Response(html, media_type="text/html; charset=utf-8")
 
 
 @router.get("/items/{code}/cpsv", tags=["open data"], summary="The item as CPSV-AP JSON-LD",

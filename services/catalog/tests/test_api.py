@@ -144,6 +144,11 @@ async def test_public_reads_need_no_token(client):
     assert ET.fromstring(svg.content).tag.endswith("svg")
     mmd = await client.get(f"{P}/items/{FOOD_CODE}/flowchart.mmd")
     assert mmd.text.startswith("flowchart TD") and "subgraph" in mmd.text
+    for link in guide["forms"] + guide["samples"]:
+        page = await client.get(link["url"])
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), link
+        assert "经营场所" in page.text and "食品安全自查承诺书" in page.text
+    assert "罗定市罗城街道" in (await client.get(guide["samples"][0]["url"])).text
     ld = await client.get(f"{P}/items/{FOOD_CODE}/cpsv")
     assert ld.headers["content-type"].startswith("application/ld+json")
     assert ld.json()["@type"] == "PublicService" and ld.json()["identifier"] == FOOD_CODE
