@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.efficacy.api import calendar, clocks, kpis, supervision
+from services.efficacy.api import calendar, clocks, kpis, ratings, supervision
 
 router = APIRouter()
-for sub in (calendar.router, clocks.router, supervision.router, kpis.router):
+for sub in (calendar.router, clocks.router, supervision.router, kpis.router, ratings.router):
     router.include_router(sub)

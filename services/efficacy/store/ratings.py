@@ -1,0 +1,56 @@
+"""Ratings (好差评), their rectification, and complaints (投诉举报)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.efficacy.store.tables import complaint, rating
+from shared.messaging import insert_ignore
+from shared.types import utcnow
+
+
+async def add_rating(session: AsyncSession, **values: Any) -> bool:
+    """False when the application already has its rating (一事一评)."""
+    res = await session.execute(insert_ignore(session, rating).values(created_at=utcnow(), **values))
+    return bool(res.rowcount)
+
+
+async def get_rating(session: AsyncSession, rating_id: str) -> Any:
+    return (await session.execute(select(rating).where(rating.c.rating_id == rating_id))).first()
+
+
+async def update_rating(session: AsyncSession, rating_id: str, **values: Any) -> None:
+    await session.execute(rating.update().where(rating.c.rating_id == rating_id).values(**values))
+
+
+async def department_scores(session: AsyncSession) -> list[Any]:
+    q = (select(rating.c.department, func.count().label("ratings"), func.avg(rating.c.score).label("average"),
+                func.sum(case((rating.c.score <= 2, 1), else_=0)).label("bad"),
+                func.sum(case((rating.c.rectification_state == "closed", 1), else_=0)).label("rectified"))
+         .group_by(rating.c.department).order_by(rating.c.department))
+    return list((await session.execute(q)).all())
+
+
+async def add_complaint(session: AsyncSession, **values: Any) -> None:
+    await session.execute(complaint.insert().values(created_at=utcnow(), state="open", **values))
+
+
+async def get_complaint(session: AsyncSession, complaint_id: str) -> Any:
+    return (await session.execute(select(complaint).where(complaint.c.complaint_id == complaint_id))).first()
+
+
+async def update_complaint(session: AsyncSession, complaint_id: str, **values: Any) -> None:
+    await session.execute(complaint.update().where(complaint.c.complaint_id == complaint_id).values(**values))
+
+
+async def complaint_counts(session: AsyncSession, today: date) -> list[Any]:
+    q = (select(complaint.c.department, func.count().label("received"),
+                func.sum(case((complaint.c.state != "open", 1), else_=0)).label("answered"),
+                func.sum(case(((complaint.c.state == "open") & (complaint.c.deadline_on < today), 1),
+                              else_=0)).label("overdue"))
+         .group_by(complaint.c.department).order_by(complaint.c.department))
+    return list((await session.execute(q)).all())
