@@ -51,6 +51,8 @@ class SimulatorSettings(BaseSettings):
     register_on_start: bool = True
     #: Pause between attempts while identity and workflow start (grows up to ten times this).
     retry_seconds: float = 1.0
+    #: Pause after identity refused the admin login (it locks a username after five failures).
+    auth_retry_seconds: float = 30.0
     #: Attempts to hand a decision to workflow or the bus before it is recorded as failed.
     decision_attempts: int = 8
     http_timeout_seconds: float = 10.0

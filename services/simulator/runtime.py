@@ -194,27 +194,50 @@ class Simulator:
     # ---- registration ------------------------------------------------------------------------------------
 
     async def register_all(self) -> None:
-        """Wait for identity and workflow, then give every department a client and a webhook; retry until done."""
+        """Wait for identity and workflow, then give every department a client and a webhook. Departments are
+        registered one by one and a failing one is retried later without holding up the others."""
+        pending = list(self.departments.values())
         attempt = 0
-        while True:
+        while pending:
             attempt += 1
+            pause = min(self.settings.retry_seconds * attempt, self.settings.retry_seconds * 10)
             try:
                 self.registration = "waiting for identity and workflow"
                 await self.platform.wait_ready()
-                self.registration = "registering"
                 admin = await self.platform.password_token(self.settings.admin_username, self.settings.admin_password)
-                for dept in self.departments.values():
-                    await self._register(dept, admin.access_token)
-                    self.save_state()
-                self.registration = "ok"
-                log.info("simulator: %d departments registered", len(self.departments))
-                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.registration = f"retrying: {exc}"[:300]
-                log.warning("simulator: registration failed (%s); retrying", exc)
-                await asyncio.sleep(min(self.settings.retry_seconds * attempt, self.settings.retry_seconds * 10))
+                log.warning("simulator: cannot log in as admin (%s); retrying", exc)
+                await asyncio.sleep(self._login_pause(exc, pause))
+                continue
+            failed: list[tuple[Department, str]] = []
+            for dept in pending:
+                try:
+                    await self._register(dept, admin.access_token)
+                    self.save_state()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failed.append((dept, str(exc)))
+                    log.warning("simulator: cannot register %s (%s); retrying", dept.code, exc)
+            pending = [d for d, _ in failed]
+            if pending:
+                self.registration = ("retrying: " + "; ".join(f"{d.code}: {why}" for d, why in failed))[:500]
+                await asyncio.sleep(pause)
+        self.registration = "ok"
+        log.info("simulator: %d departments registered", len(self.departments))
+
+    def _login_pause(self, exc: Exception, pause: float) -> float:
+        """Wrong admin credentials are retried slowly: identity locks a username after five failures."""
+        if isinstance(exc, ApiError) and exc.status == 429:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                return float(json.loads(exc.body).get("retry_after"))
+            return self.settings.auth_retry_seconds
+        if isinstance(exc, ApiError) and exc.status in (400, 401, 403):
+            return self.settings.auth_retry_seconds
+        return pause
 
     async def _register(self, dept: Department, admin_token: str) -> None:
         dept.token = None
@@ -222,7 +245,7 @@ class Simulator:
             try:
                 dept.token = await self.platform.client_token(dept.client_id, dept.client_secret)
             except ApiError as exc:
-                if exc.status >= 500:
+                if exc.status >= 500 or exc.status == 429:
                     raise
                 log.info("simulator: saved client of %s no longer accepted; creating a new one", dept.code)
                 dept.client_id = dept.client_secret = None
@@ -235,6 +258,8 @@ class Simulator:
         if dept.webhook_secret and dept.webhook_url == url:
             current = await self.platform.current_webhook(dept.token.access_token, dept.code)
             if current and current.get("url") == url and current.get("enabled", True):
+                # Workflow shows the secret to its department: follow a rotation made elsewhere.
+                dept.webhook_secret = str(current.get("secret") or dept.webhook_secret)
                 return
         dept.webhook_secret = await self.platform.register_webhook(dept.token.access_token, dept.code, url)
         dept.webhook_url = url

@@ -37,6 +37,8 @@ class PlatformDouble:
     webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     decisions: list[DecisionCall] = field(default_factory=list)
     closed_tasks: set[str] = field(default_factory=set)
+    #: Departments identity does not know (yet): creating their client answers 422.
+    unknown_departments: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
     url: str = ""
 
@@ -81,6 +83,9 @@ class PlatformDouble:
             if self._caller(request) != "admin":
                 return JSONResponse({"title": "admin only"}, 403)
             body = await request.json()
+            if body["department"] in self.unknown_departments:
+                return JSONResponse({"title": "unknown department", "errors": [
+                    {"field": "body.department", "rule": "unknown_department", "message": "?"}]}, 422)
             self.calls.append(f"client:{body['department']}")
             cid, secret = "dc_" + secrets.token_hex(6), secrets.token_urlsafe(24)
             self.clients[cid] = (secret, body["department"])
@@ -97,8 +102,7 @@ class PlatformDouble:
                 return JSONResponse({"title": "forbidden"}, 403)
             if code not in self.webhooks:
                 return JSONResponse({"title": "not found"}, 404)
-            hook = self.webhooks[code]
-            return JSONResponse({"url": hook["url"], "enabled": hook["enabled"]})
+            return JSONResponse(self.webhooks[code])
 
         @app.put("/workflow/v1/departments/{code}/webhook")
         async def put_webhook(code: str, request: Request) -> JSONResponse:

@@ -68,15 +68,44 @@ async def _ok(client: httpx.AsyncClient) -> bool:
     return (await readiness(client)).status_code == 200
 
 
-async def test_a_wrong_admin_password_keeps_it_unready_and_says_why(platform, tmp_path, nats_url, bus_prefix, var_dir):
+async def test_a_wrong_admin_password_is_not_retried_fast_enough_to_lock_the_account(
+    platform, tmp_path, nats_url, bus_prefix, var_dir
+):
     settings = simulator_settings(platform, tmp_path / "s.json", nats_url, bus_prefix, var_dir)
     settings.admin_password = "wrong"
+    settings.auth_retry_seconds = 30
+    before = platform.count("token:password")
     async with started(settings) as client:
         async def says_why():
             r = await readiness(client)
             return r.status_code == 503 and "admin login: HTTP 400" in r.json()["checks"]["registration"]
 
         await eventually(says_why)
+        await asyncio.sleep(0.5)
+        assert platform.count("token:password") - before == 1
+
+
+async def test_a_department_identity_does_not_know_yet_does_not_hold_up_the_others(
+    platform, tmp_path, nats_url, bus_prefix, var_dir
+):
+    platform.unknown_departments.add("LD-YBJ")
+    settings = simulator_settings(platform, tmp_path / "s.json", nats_url, bus_prefix, var_dir)
+    try:
+        async with started(settings) as client:
+            async def only_ybj_pending():
+                r = await readiness(client)
+                registration = r.json()["checks"]["registration"]
+                return r.status_code == 503 and "LD-YBJ" in registration and "LD-XFJ" not in registration
+
+            await eventually(only_ybj_pending)
+            departments = {d["code"]: d for d in (await client.get("/simulator/v1/departments")).json()}
+            assert departments["LD-XFJ"]["registered"] and not departments["LD-YBJ"]["registered"]
+            saved = json.loads((tmp_path / "s.json").read_text())["departments"]
+            assert "LD-XFJ" in saved and "LD-YBJ" not in saved
+            platform.unknown_departments.clear()
+            await eventually(lambda: _ok(client))
+    finally:
+        platform.unknown_departments.clear()
 
 
 async def test_a_restart_reuses_saved_credentials_and_re_registers_what_the_platform_forgot(
@@ -93,6 +122,19 @@ async def test_a_restart_reuses_saved_credentials_and_re_registers_what_the_plat
         await eventually(lambda: _ok(client))
     assert (platform.count("client:"), platform.count("webhook:")) == (clients, hooks)
     assert json.loads(state.read_text())["departments"] == first
+
+    # A secret rotated at workflow meanwhile is followed without registering again.
+    rotated = "whsec_" + "B" * 43 + "="
+    platform.webhooks["LD-XFJ"]["secret"] = rotated
+    async with started(settings) as client:
+        await eventually(lambda: _ok(client))
+        assert platform.count("webhook:") == hooks
+        assert json.loads(state.read_text())["departments"]["LD-XFJ"]["webhook_secret"] == rotated
+        _, body = task_event("LD-XFJ")
+        r = await client.post("/simulator/v1/webhooks/LD-XFJ", content=body,
+                              headers=signed_headers(platform, "LD-XFJ", body))
+        assert r.status_code in (200, 202), r.text
+    first["LD-XFJ"]["webhook_secret"] = rotated
 
     # Workflow lost LD-SCJGJ's endpoint, identity lost LD-WJJ's client.
     del platform.webhooks["LD-SCJGJ"]
