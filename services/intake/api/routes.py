@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.intake.api import applications, progress, reuse, services_desk
+from services.intake.api import applications, commitments, progress, reuse, services_desk
 
 router = APIRouter()
 router.include_router(applications.router)
 router.include_router(reuse.router)
 router.include_router(progress.router)
 router.include_router(services_desk.router)
+router.include_router(commitments.router)

@@ -323,3 +323,25 @@ class Awaiting(BaseModel):
 
 
 ApplicationCreate.model_rebuild()
+
+
+class CommitmentRead(BaseModel):
+    """A written commitment (告知承诺) accepted instead of proof: the department verifies it afterwards."""
+
+    attachment_id: int
+    application_id: str
+    receipt_number: str | None = None
+    item_code: str
+    material_code: str
+    applicant_id: str
+    statement: str | None = None
+    committed_at: datetime
+    verification: str | None = Field(default=None, description="`kept` or `broken`; null while verification is due.")
+    verified_at: datetime | None = None
+
+
+class CommitmentVerification(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"outcome": "kept", "note": "现场核查属实"}]})
+
+    outcome: Literal["kept", "broken"]
+    note: str | None = Field(default=None, max_length=2000)

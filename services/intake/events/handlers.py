@@ -93,7 +93,10 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
     await cases.note(session, app, step, unit=data.department or app.department,
                      text=(f"{data.reasons or ''}（依据：{data.legal_basis}）" if data.legal_basis else data.reasons),
                      at=data.decided_at)
-    if data.outcome == "approved" and app.result and app.result.get("certificate_number"):
+    # A certificate is handed over once datashare has issued it; a refusal or a result without a certificate
+    # (a decision letter) is handed over now.
+    result_type = (data.result or {}).get("type") or "certificate"
+    if data.outcome == "rejected" or result_type != "certificate" or (app.result or {}).get("certificate_number"):
         await _hand_over(session, app)
 
 

@@ -335,3 +335,26 @@ def consultations_query(*, asker_ids: Iterable[str] | None = None, department: s
     if department is not None:
         stmt = stmt.where(Consultation.department == department)
     return stmt
+
+
+# --- commitments (告知承诺) awaiting post-verification ------------------------------------------------------------
+
+
+def commitments_query(*, department: str, pending_only: bool) -> Any:
+    stmt = (
+        select(Attachment)
+        .join(Application, Application.id == Attachment.application_id)
+        .where(Attachment.kind == "commitment", Application.department == department,
+               Application.receipt_number.is_not(None), Application.status != "withdrawn")
+    )
+    if pending_only:
+        stmt = stmt.where(Attachment.verification.is_(None))
+    return stmt
+
+
+async def applications_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, Application]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = (await session.execute(select(Application).where(Application.id.in_(wanted)))).scalars()
+    return {a.id: a for a in rows}

@@ -106,6 +106,9 @@ class Attachment(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     storage_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: For a commitment (告知承诺): the department's post-verification, `kept` or `broken`; NULL while it is due.
+    verification: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -18,7 +18,7 @@ async def test_a_copy_carries_the_form_and_materials_but_not_the_commitment(inta
     assert r.status_code == 201, r.text
     copy = r.json()
     assert copy["status"] == "draft" and copy["copied_from"] == first["id"] and copy["service_point"] == "LD-LC"
-    assert copy["form"] == first["form"] or copy["form"]["shop_name"] == "罗城小厨"
+    assert copy["form"] == first["form"] == {"shop_name": "罗城小厨", "address": "兴华路1号"}
     assert {m["material_code"]: m["kind"] for m in copy["materials"]} == {"M01": "fetched", "M02": "fetched", "M03": "upload"}
     other = f.citizen(tokens, hid="445381198502020021")
     assert (await intake.client.post(f"{BASE}/applications/{first['id']}/copy", headers=other)).status_code == 404
@@ -141,3 +141,58 @@ async def test_submit_replays_the_same_answer_for_the_same_key(intake, tokens):
     app = await complete_draft(intake, me, item["code"])
     a, b = await submit(intake, me, app["id"], key="same"), await submit(intake, me, app["id"], key="same")
     assert a.json() == b.json()
+
+
+async def test_commitments_become_a_verification_duty_of_the_items_department(intake, tokens):
+    item = await intake.publish_item(f.food_permit_item())
+    me = f.citizen(tokens)
+    app = await complete_draft(intake, me, item["code"])
+    draft_only = await complete_draft(intake, me, item["code"])
+    await submit(intake, me, app["id"])
+    reviewer = tokens.headers("rv", kind="staff", roles=["department_reviewer"], dept="LD-SCJGJ", name="核查员")
+    due = (await intake.client.get(f"{BASE}/commitments", headers=reviewer, params={"limit": 200})).json()["items"]
+    mine = [c for c in due if c["application_id"] == app["id"]]
+    assert [c["material_code"] for c in mine] == ["M04"] and mine[0]["verification"] is None
+    assert draft_only["id"] not in {c["application_id"] for c in due}  # not yet handed in: no duty
+    other = tokens.headers("rv2", kind="staff", roles=["department_reviewer"], dept="LD-WJJ")
+    other_due = (await intake.client.get(f"{BASE}/commitments", headers=other, params={"limit": 200})).json()["items"]
+    assert app["id"] not in {c["application_id"] for c in other_due}
+    assert (await intake.client.get(f"{BASE}/commitments", headers=me)).status_code == 403
+    cid = mine[0]["attachment_id"]
+    assert (await intake.client.post(f"{BASE}/commitments/{cid}/verification", headers=other,
+                                     json={"outcome": "kept"})).status_code == 404
+    r = await intake.client.post(f"{BASE}/commitments/{cid}/verification", headers=reviewer,
+                                 json={"outcome": "broken", "note": "现场无自查记录"})
+    assert r.status_code == 200 and r.json()["verification"] == "broken"
+    again = await intake.client.post(f"{BASE}/commitments/{cid}/verification", headers=reviewer, json={"outcome": "kept"})
+    assert again.status_code == 409
+    bad = await intake.client.post(f"{BASE}/commitments/{cid}/verification", headers=reviewer, json={"outcome": "maybe"})
+    assert bad.status_code == 422 and ("body.outcome", "literal_error") in fields(bad.json())
+    timeline = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()["timeline"]
+    assert timeline[-1]["step"] == "告知承诺核查：承诺不实" and timeline[-1]["staff_name"] == "核查员"
+    still_due = (await intake.client.get(f"{BASE}/commitments", headers=reviewer, params={"limit": 200})).json()["items"]
+    assert cid not in {c["attachment_id"] for c in still_due}
+
+
+async def test_a_refusal_is_handed_over_without_waiting_for_a_certificate(intake, tokens):
+    from shared.events import new_event
+    from shared.testing import eventually
+
+    item = await intake.publish_item(f.food_permit_item(fully_online=True))
+    me = f.citizen(tokens)
+    app = await complete_draft(intake, me, item["code"])
+    receipt = (await submit(intake, me, app["id"])).json()["receipt_number"]
+    await intake.bus.publish(new_event("yimen.workflow.application.decided", source="/yimen/workflow", subject=app["id"], data={
+        "application_id": app["id"], "receipt_number": receipt, "outcome": "rejected", "reasons": "选址不符合要求",
+        "legal_basis": "《食品经营许可管理办法》第十一条", "decided_at": datetime.now(UTC).isoformat(),
+        "department": "LD-SCJGJ", "result": item["result"]}))
+    delivered = (await intake.wait_event("yimen.intake.application.delivered", app["id"])).data
+    assert delivered["method"] == "electronic" and delivered["certificate_number"] is None
+
+    async def final():
+        r = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()
+        return r if r["status"] == "delivered" else None
+
+    got = await eventually(final)
+    assert got["outcome"] == "rejected"
+    assert any("依据" in (t["note"] or "") for t in got["timeline"])

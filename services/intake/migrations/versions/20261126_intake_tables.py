@@ -1,8 +1,8 @@
-"""applications materials timeline appointments consultations
+"""intake tables
 
-Revision ID: ba1bb2853bcf
+Revision ID: aa3d1fc14f1d
 Revises: a157d1f85610
-Create Date: 2026-11-26 10:14:44.999916
+Create Date: 2026-11-26 10:19:12.056897
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import shared.types
 
-revision: str = 'ba1bb2853bcf'
+revision: str = 'aa3d1fc14f1d'
 down_revision: str | None = 'a157d1f85610'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -140,6 +140,8 @@ def upgrade() -> None:
     sa.Column('sha256', sa.String(length=64), nullable=True),
     sa.Column('storage_key', sa.String(length=300), nullable=True),
     sa.Column('details', sa.JSON(), nullable=False),
+    sa.Column('verification', sa.String(length=16), nullable=True),
+    sa.Column('verified_at', shared.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', shared.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['application_id'], ['application.id'], name=op.f('fk_attachment_application_id_application')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_attachment'))
