@@ -3,6 +3,7 @@ catalogue editors). Drafts carry an `ETag`; changing one needs `If-Match`."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
@@ -13,18 +14,34 @@ from services.catalog.api.schemas import (
     ChangeRead,
     DepartmentRead,
     DepartmentWrite,
+    IntermediaryRead,
+    IntermediaryWrite,
     ItemCreate,
     ItemRead,
     ItemUpdate,
+    LifeEventWrite,
+    NegativeEntryRead,
+    NegativeEntryWrite,
     Note,
+    ServicePointRead,
+    ServicePointWrite,
 )
 from services.catalog.domain import lifecycle
+from services.catalog.domain.model import ItemContent
+from services.catalog.domain.rules import check_point_parent
 from services.catalog.store import repo
-from services.catalog.store.tables import ItemVersion
+from services.catalog.store.tables import (
+    IntermediaryService,
+    ItemVersion,
+    LifeEvent,
+    NegativeListEntry,
+    ServicePoint,
+)
 from shared.auth import ADMIN, CATALOG_EDITOR, Principal, require_roles
 from shared.db import SessionDep
-from shared.errors import problem_responses
+from shared.errors import FieldError, NotFound, ValidationProblem, invalid, problem_responses
 from shared.idempotency import run_idempotent
+from shared.types import utcnow
 
 router = APIRouter(tags=["editing"])
 
@@ -55,8 +72,6 @@ async def create_item(
     resp = await run_idempotent(request, key=idempotency_key, scope=f"catalog.items:{principal.subject}",
                                 payload=body.model_dump(mode="json"), work=work)
     if resp.status_code == 201:
-        import json
-
         data = json.loads(bytes(resp.body))
         resp.headers["ETag"] = lifecycle.etag(data["code"], data["version"], 1)
         resp.headers["Location"] = f"/catalog/v1/items/{data['code']}/draft"
@@ -75,8 +90,6 @@ async def get_draft(session: SessionDep, code: str, principal: Editor) -> Respon
             responses=problem_responses(401, 403, 404, 409, 412, 422, 428))
 async def update_draft(session: SessionDep, code: str, body: ItemUpdate, principal: Editor,
                        if_match: IfMatch = None) -> Response:
-    from services.catalog.domain.model import ItemContent
-
     v = await catalogue.update_draft(session, code=code, content=ItemContent.model_validate(body.model_dump()),
                                      principal=principal, if_match=if_match)
     return _version_response(v)
@@ -121,8 +134,6 @@ async def get_any_version(session: SessionDep, code: str, version: int, principa
     catalogue.ensure_may_edit(principal, item.department)
     v = await repo.get_version(session, code, version)
     if v is None:
-        from shared.errors import NotFound
-
         raise NotFound(f"事项 {code} 没有第 {version} 版。", slug="version-not-found")
     return _version_response(v)
 
@@ -138,8 +149,57 @@ async def list_changes(session: SessionDep, code: str, principal: Editor) -> lis
 @router.put("/departments/{code}", summary="Create or update a department (admin; emits catalog.department.upserted)",
             response_model=DepartmentRead, responses=problem_responses(401, 403, 422))
 async def put_department(session: SessionDep, code: str, body: DepartmentWrite, _: Admin) -> DepartmentRead:
-    from shared.errors import invalid
-
     if not code.isascii() or len(code) > 32:
         raise invalid("path.code", "format", "部门代码须为不超过 32 个字符的字母、数字或连字符。")
     return DepartmentRead.model_validate(await catalogue.upsert_department(session, code=code, **body.model_dump()))
+
+
+@router.put("/service-points/{code}", summary="Create or update a service point (admin)", response_model=ServicePointRead,
+            responses=problem_responses(401, 403, 422))
+async def put_service_point(session: SessionDep, code: str, body: ServicePointWrite, _: Admin) -> ServicePointRead:
+    parent = await repo.get_service_point(session, body.parent_code) if body.parent_code else None
+    errors = check_point_parent(body.level, parent.level if parent else None, body.parent_code is not None)
+    if body.parent_code == code:
+        errors.append(FieldError(field="body.parent_code", rule="tree_level", message="服务点不能是自己的上级。"))
+    if errors:
+        raise ValidationProblem(errors)
+    row = await repo.upsert(session, ServicePoint, {"code": code}, {**body.model_dump(), "updated_at": utcnow()})
+    return ServicePointRead.model_validate(row)
+
+
+@router.put("/life-events/{name}", summary="Create or update a life event (admin)", response_model=LifeEventWrite,
+            responses=problem_responses(401, 403, 422))
+async def put_life_event(session: SessionDep, name: str, body: LifeEventWrite, _: Admin) -> LifeEventWrite:
+    if not 1 <= len(name) <= 100:
+        raise invalid("path.name", "max_length", "主题事件名称须为 1 到 100 个字符。")
+    await repo.upsert(session, LifeEvent, {"name": name}, body.model_dump())
+    return body
+
+
+@router.put("/intermediary-services/{code}", summary="Create or update an intermediary-service list entry (admin)",
+            response_model=IntermediaryRead, responses=problem_responses(401, 403, 422))
+async def put_intermediary(session: SessionDep, code: str, body: IntermediaryWrite, _: Admin) -> IntermediaryRead:
+    if await repo.get_department(session, body.department) is None:
+        raise invalid("body.department", "unknown_department", f"部门 {body.department} 不在部门目录中。")
+    row = await repo.upsert(session, IntermediaryService, {"code": code}, body.model_dump())
+    return IntermediaryRead.model_validate(row)
+
+
+@router.put("/negative-list/{code}", summary="Create or update a negative-list entry (admin)",
+            response_model=NegativeEntryRead, responses=problem_responses(401, 403, 422))
+async def put_negative_entry(session: SessionDep, code: str, body: NegativeEntryWrite, _: Admin) -> NegativeEntryRead:
+    errors: list[FieldError] = []
+    if body.category == "permitted" and not body.requirements:
+        errors.append(FieldError(field="body.requirements", rule="approval_required",
+                                 message="许可准入类条目必须列明须先取得的许可。"))
+    for i, req in enumerate(body.requirements):
+        if req.department and await repo.get_department(session, req.department) is None:
+            errors.append(FieldError(field=f"body.requirements.{i}.department", rule="unknown_department",
+                                     message=f"部门 {req.department} 不在部门目录中。"))
+        if req.item and await repo.get_item(session, req.item) is None:
+            errors.append(FieldError(field=f"body.requirements.{i}.item", rule="unknown_item",
+                                     message=f"事项 {req.item} 不存在。"))
+    if errors:
+        raise ValidationProblem(errors)
+    row = await repo.upsert(session, NegativeListEntry, {"code": code}, body.model_dump())
+    return NegativeEntryRead.model_validate(row)

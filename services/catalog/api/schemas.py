@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -226,3 +226,61 @@ class NegativeAnswer(BaseModel):
     verdict: str = Field(description="prohibited | permitted_with_approval | not_listed (free to enter) | all")
     answer: str
     entries: list[NegativeEntryRead]
+
+
+class ServicePointWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "name": "罗城街道龙华社区党群服务站", "level": "village", "parent_code": "LD-LC",
+        "address": "罗定市罗城街道龙华路 2 号", "opening_hours": "周一至周五 9:00-12:00、14:30-17:00"}]})
+
+    name: str = Field(min_length=1, max_length=200)
+    level: Literal["city", "town", "village"]
+    parent_code: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=50)
+    opening_hours: str | None = Field(default=None, max_length=300)
+    transit: str | None = Field(default=None, max_length=500)
+
+
+class LifeEventWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "description": "办理退休手续：养老金待遇核定、医保转换。", "audience": ["natural_person"]}]})
+
+    description: str | None = Field(default=None, max_length=2000)
+    audience: list[Literal["natural_person", "legal_person"]] = Field(min_length=1)
+    sort_order: int = Field(default=100, ge=0, le=10000)
+
+
+class IntermediaryWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "name": "房屋安全鉴定", "department": "LD-ZJJ", "legal_basis": "《城市危险房屋管理规定》第七条"}]})
+
+    name: str = Field(min_length=1, max_length=200)
+    department: str = Field(min_length=1, max_length=32)
+    legal_basis: str = Field(min_length=2, max_length=2000, description="设定依据; an entry without one is refused.")
+    providers: str | None = Field(default=None, max_length=2000)
+    fee_basis: str | None = Field(default=None, max_length=2000)
+    time_limit: str | None = Field(default=None, max_length=200)
+
+
+class Requirement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approval: str = Field(min_length=1, max_length=200)
+    department: str | None = Field(default=None, max_length=32)
+    item: str | None = Field(default=None, max_length=40, description="Code of the catalogue item that grants it.")
+
+
+class NegativeEntryWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "category": "permitted", "title": "未获得许可，不得经营网吧", "keywords": ["网吧", "网咖"],
+        "requirements": [{"approval": "网络文化经营许可", "department": "LD-ZSJ"}],
+        "legal_basis": "《互联网上网服务营业场所管理条例》第七条"}]})
+
+    category: Literal["prohibited", "permitted"]
+    title: str = Field(min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=2000)
+    requirements: list[Requirement] = Field(default_factory=list)
+    keywords: list[str] = Field(min_length=1)
+    legal_basis: str | None = Field(default=None, max_length=2000)
+    active: bool = True

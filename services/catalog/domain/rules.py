@@ -127,3 +127,22 @@ def check_item(item: ItemContent, ref: Reference) -> list[FieldError]:
     if item.fees.charged and not item.fees.items:
         err("fees.items", "fee_basis_required", "收费事项必须列明收费项目、标准和依据。")
     return errors
+
+
+#: The service-point tree: city centre → towns/streets (镇街) → villages/communities (村居).
+PARENT_LEVEL = {"city": None, "town": "city", "village": "town"}
+
+
+def check_point_parent(level: str, parent_level: str | None, parent_given: bool) -> list[FieldError]:
+    """A point sits exactly one level below its parent; the city centre is the root."""
+    want = PARENT_LEVEL[level]
+    if want is None and parent_given:
+        return [FieldError(field="body.parent_code", rule="tree_level", message="市级服务中心是树根，不能有上级。")]
+    if want is not None and not parent_given:
+        return [FieldError(field="body.parent_code", rule="parent_required", message=f"{level} 级服务点必须有上级。")]
+    if want is not None and parent_given and parent_level is None:
+        return [FieldError(field="body.parent_code", rule="unknown_service_point", message="上级服务点不存在。")]
+    if want is not None and parent_level != want:
+        return [FieldError(field="body.parent_code", rule="tree_level",
+                           message=f"{level} 级服务点的上级必须是 {want} 级（而不是 {parent_level}）。")]
+    return []

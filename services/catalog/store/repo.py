@@ -243,3 +243,16 @@ def negative_match(entries: Sequence[NegativeListEntry], words: list[str]) -> li
         return list(entries)
     return [e for e in entries if any(w in k or k in w for w in words for k in e.keywords)]
 
+
+
+async def upsert(session: AsyncSession, table: type[Any], key: dict[str, Any], values: dict[str, Any]) -> Any:
+    """Insert or update one reference-data row by its primary key."""
+    row = await session.get(table, tuple(key.values()) if len(key) > 1 else next(iter(key.values())))
+    if row is None:
+        row = table(**key, **values)
+        session.add(row)
+    else:
+        for k, v in values.items():
+            setattr(row, k, v)
+    await session.flush()
+    return row

@@ -353,3 +353,38 @@ async def test_demo_can_be_turned_off(settings_for, tokens):
     async with running_app(create_app, settings_for("catalog"), tokens=tokens, demo=False) as c:
         assert (await c.get(f"{P}/departments")).json() == []
         assert (await c.get(f"{P}/items")).json()["items"] == []
+
+
+async def test_admin_maintains_the_service_point_tree_and_lists(client, tokens):
+    h = admin(tokens)
+    point = {"name": "罗城街道新城社区党群服务站", "level": "village", "parent_code": "LD-LC"}
+    problem(await client.put(f"{P}/service-points/LD-LC-09", json=point, headers=editor(tokens)), 403)
+    r = await client.put(f"{P}/service-points/LD-LC-09", json=point, headers=h)
+    assert r.status_code == 200, r.text
+    assert "LD-LC-09" in (await client.get(f"{P}/service-points/LD-LC")).json()["children"]
+    assert ("body.parent_code", "tree_level") in rules_of(
+        await client.put(f"{P}/service-points/LD-X", json={**point, "parent_code": "LD-CENTRE"}, headers=h))
+    assert ("body.parent_code", "unknown_service_point") in rules_of(
+        await client.put(f"{P}/service-points/LD-X", json={**point, "parent_code": "LD-NOPE"}, headers=h))
+    assert ("body.parent_code", "parent_required") in rules_of(
+        await client.put(f"{P}/service-points/LD-X", json={**point, "parent_code": None}, headers=h))
+    # A listed intermediary service can then be required by an item; an unlisted one cannot.
+    entry = {"name": "房屋安全鉴定", "department": "LD-ZJJ", "legal_basis": "《城市危险房屋管理规定》第七条"}
+    assert ("body.legal_basis", "string_too_short") in rules_of(
+        await client.put(f"{P}/intermediary-services/ZJ-100", json={**entry, "legal_basis": ""}, headers=h))
+    assert ("body.department", "unknown_department") in rules_of(
+        await client.put(f"{P}/intermediary-services/ZJ-100", json={**entry, "department": "LD-NO"}, headers=h))
+    assert (await client.put(f"{P}/intermediary-services/ZJ-100", json=entry, headers=h)).status_code == 200
+    body = draft_body(new_code(), intermediary_services=[{"code": "ZJ-100"}])
+    assert (await client.post(f"{P}/items", json=body, headers=editor(tokens))).status_code == 201
+    # The negative list answers with a new entry at once.
+    neg = {"category": "permitted", "title": "未获得许可，不得经营网吧", "keywords": ["网吧", "网咖"],
+           "requirements": [{"approval": "网络文化经营许可", "department": "LD-ZSJ"}]}
+    assert ("body.requirements", "approval_required") in rules_of(
+        await client.put(f"{P}/negative-list/NL-300", json={**neg, "requirements": []}, headers=h))
+    assert (await client.put(f"{P}/negative-list/NL-300", json=neg, headers=h)).status_code == 200
+    answer = (await client.get(f"{P}/negative-list", params={"q": "我想开网吧"})).json()
+    assert answer["verdict"] == "permitted_with_approval" and "网络文化经营许可" in answer["answer"]
+    r = await client.put(f"{P}/life-events/退休", json={"audience": ["natural_person"]}, headers=h)
+    assert r.status_code == 200
+    assert "退休" in {e["name"] for e in (await client.get(f"{P}/life-events")).json()}
