@@ -170,7 +170,8 @@ async def get_case(
     stages = await repo.stages_of(session, instance.id)
     tasks = await repo.tasks_of_instance(session, instance.id)
     applicant = instance.applicant or {}
-    own = bool(principal.applicant_ids & {str(applicant.get("id")), str(applicant.get("holder_id"))}) or (
+    applicant_ids = {str(v) for v in (applicant.get("id"), applicant.get("agent_id")) if v}
+    own = bool(principal.applicant_ids & applicant_ids) or (
         principal.holder_id is not None and principal.holder_id == applicant.get("holder_id")
     )
     involved = principal.department is not None and (

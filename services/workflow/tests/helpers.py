@@ -45,13 +45,14 @@ def item_published(code: str, version: int, steps: list[dict[str, Any]], *, depa
 
 
 def application_accepted(code: str, version: int, *, application_id: str | None = None,
-                         accepted_at: datetime | None = None, applicant_id: str = "person-1") -> Event:
+                         accepted_at: datetime | None = None, applicant_id: str = "person-1",
+                         applicant: dict[str, Any] | None = None) -> Event:
     app_id = application_id or uuid.uuid4().hex
     data = {
         "application_id": app_id, "receipt_number": "R" + app_id[:10], "item_code": code, "item_version": version,
         "item_name": "食品经营许可", "department": "LD-SCJGJ",
-        "applicant": {"kind": "person", "id": applicant_id, "holder_id": "440000199001011234", "name": "张三",
-                      "agent_id": None},
+        "applicant": applicant or {"kind": "person", "id": applicant_id, "holder_id": "440000199001011234",
+                                   "name": "张三", "agent_id": None},
         "channel": "online", "service_point": "LD-CENTRE", "online": True,
         "accepted_at": (accepted_at or datetime.now(UTC)).isoformat(), "accepted_by": "clerk-1", "form": {},
         "materials": [], "commitments": [], "case_kind": "promised",
@@ -162,6 +163,8 @@ class Receiver:
         self.secret: str | None = None
         self.received: list[dict[str, Any]] = []
         self.bad_signatures = 0
+        #: Answer this many valid deliveries with 503 first (a department system that is overloaded).
+        self.fail_next = 0
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -182,8 +185,12 @@ class Receiver:
         try:
             assert self.secret is not None
             payload = Webhook(self.secret).verify(body, headers)
-            self.received.append({"headers": headers, "event": payload})
-            status = 204
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                status = 503
+            else:
+                self.received.append({"headers": headers, "event": payload})
+                status = 204
         except Exception:
             self.bad_signatures += 1
             status = 401

@@ -110,6 +110,19 @@ async def test_a_case_is_visible_to_its_applicant_involved_departments_and_super
     assert (await client.get(url)).status_code == 401
 
 
+async def test_an_organisation_agent_sees_the_organisation_case(client, tokens):
+    code = "VIEW-" + uuid.uuid4().hex[:6]
+    await define_item(client, tokens, code, 1, [parallel_step(["LD-ZJJ"])])
+    org = {"kind": "organisation", "id": "91441781MA4W000001", "holder_id": "91441781MA4W000001",
+           "name": "罗定市某某餐饮店", "agent_id": "agent-1"}
+    c = await start_case(client, tokens, code, applicant=org)
+    url = f"/workflow/v1/cases/{c['application_id']}"
+    agent = tokens.headers("agent-2", roles=["org_agent"], org="91441781MA4W000001")
+    assert (await client.get(url, headers=agent)).status_code == 200
+    stranger = tokens.headers("agent-3", roles=["org_agent"], org="91441781MA4W000002")
+    assert (await client.get(url, headers=stranger)).status_code == 404
+
+
 async def test_openapi_documents_the_public_paths(client):
     spec = (await client.get("/workflow/openapi.json")).json()
     for path in ["/workflow/v1/tasks", "/workflow/v1/tasks/{task_id}", "/workflow/v1/tasks/{task_id}/decision",

@@ -100,6 +100,25 @@ async def test_a_department_that_is_down_gets_retries_then_the_delivery(client, 
         await receiver.stop()
 
 
+async def test_a_department_answering_5xx_is_retried_with_the_same_webhook_id(client, tokens):
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        receiver.fail_next = 2
+        receiver.secret = (await register(client, tokens, "LD-RSJ", receiver.url))["secret"]
+        code = new_code()
+        await define_item(client, tokens, code, 1, [parallel_step(["LD-RSJ"])])
+        c = await start_case(client, tokens, code)
+        task_id = tasks_of(c)["LD-RSJ"]["id"]
+        done = await eventually(lambda: _delivered(client, tokens, "LD-RSJ", task_id), timeout=15)
+        assert [a["status_code"] for a in done[0]["attempt_log"]] == [503, 503, 204]
+        assert done[0]["attempts"] == 3 and done[0]["last_error"] is None
+        (got,) = [r for r in receiver.received if r["event"]["subject"] == task_id]
+        assert got["headers"]["webhook-id"] == done[0]["event_id"]
+    finally:
+        await receiver.stop()
+
+
 async def test_a_disabled_endpoint_misses_deliveries_that_can_be_replayed(client, tokens):
     receiver = Receiver()
     await receiver.start()
