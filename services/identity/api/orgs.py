@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.api.common import citizen_id
@@ -33,6 +35,7 @@ from services.identity.store.tables import Delegation, Organisation, Person
 from shared.auth import CurrentPrincipal, Principal
 from shared.db import SessionDep
 from shared.errors import Conflict, Forbidden, NotFound, invalid, problem_responses
+from shared.idempotency import run_idempotent
 from shared.messaging import publish
 from shared.privacy import mask_id_number
 from shared.types import utcnow
@@ -89,8 +92,19 @@ def org_read(org: Organisation, capacity: str | None = None) -> OrganisationRead
     "by GB 32100 (rules `length`, `format`, `check_digit`). Publishes `yimen.identity.organisation.registered`.",
     responses=problem_responses(401, 403, 409, 422),
 )
-async def register_organisation(body: OrganisationCreate, session: SessionDep,
-                                principal: CurrentPrincipal) -> OrganisationRead:
+async def register_organisation(
+    body: OrganisationCreate, request: Request, principal: CurrentPrincipal,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    async def work(session: AsyncSession) -> tuple[int, Any]:
+        return 201, (await _register_organisation(session, body, principal)).model_dump(mode="json")
+
+    return await run_idempotent(request, key=idempotency_key, scope=f"identity.organisations:{principal.subject}",
+                                payload=body.model_dump(mode="json"), work=work)
+
+
+async def _register_organisation(session: AsyncSession, body: OrganisationCreate,
+                                 principal: Principal) -> OrganisationRead:
     now = utcnow()
     caller = await acting_person(session, principal)
     code = credit_code("body.credit_code", body.credit_code)
@@ -176,7 +190,18 @@ def delegation_event(d: Delegation) -> DelegationChanged:
     "`{kind: person, id: account id}` or `{kind: organisation, id: credit code}`.",
     responses=problem_responses(401, 403, 404, 422),
 )
-async def grant_delegation(body: DelegationCreate, session: SessionDep, principal: CurrentPrincipal) -> DelegationRead:
+async def grant_delegation(
+    body: DelegationCreate, request: Request, principal: CurrentPrincipal,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    async def work(session: AsyncSession) -> tuple[int, Any]:
+        return 201, (await _grant_delegation(session, body, principal)).model_dump(mode="json")
+
+    return await run_idempotent(request, key=idempotency_key, scope=f"identity.delegations:{principal.subject}",
+                                payload=body.model_dump(mode="json"), work=work)
+
+
+async def _grant_delegation(session: AsyncSession, body: DelegationCreate, principal: Principal) -> DelegationRead:
     now = utcnow()
     caller = await acting_person(session, principal)
     if body.valid_until.tzinfo is None:
@@ -211,16 +236,32 @@ async def list_delegations(session: SessionDep, principal: CurrentPrincipal) -> 
     return [delegation_read(d) for d in await people.delegations_involving(session, caller.id, [caller.id, *led])]
 
 
+@router.get("/delegations/{delegation_id}", response_model=DelegationRead,
+            summary="One delegation (its principal or agent)", responses=problem_responses(401, 403, 404))
+async def get_delegation(delegation_id: str, session: SessionDep, principal: CurrentPrincipal) -> DelegationRead:
+    caller = await acting_person(session, principal)
+    d = await people.delegation_by_id(session, delegation_id)
+    if d is None:
+        raise NotFound("No such delegation.")
+    if caller.id not in (d.agent_id, d.granted_by, d.principal_id) and not await _leads(session, d, caller):
+        raise NotFound("No such delegation.")  # not yours: indistinguishable from absent
+    return delegation_read(d)
+
+
+async def _leads(session: AsyncSession, d: Delegation, caller: Person) -> bool:
+    if d.principal_kind != "organisation":
+        return False
+    org = await people.organisation_by_credit_code(session, d.principal_id)
+    return org is not None and org.legal_representative_id == caller.id
+
+
 async def _revoke(session: AsyncSession, delegation_id: str, principal: Principal) -> DelegationRead:
     caller = await acting_person(session, principal)
     d = await people.delegation_by_id(session, delegation_id)
     if d is None:
         raise NotFound("No such delegation.")
     may = d.granted_by == caller.id or (d.principal_kind == "person" and d.principal_id == caller.id)
-    if not may and d.principal_kind == "organisation":
-        org = await people.organisation_by_credit_code(session, d.principal_id)
-        may = org is not None and org.legal_representative_id == caller.id
-    if not may:
+    if not may and not await _leads(session, d, caller):
         raise Forbidden("Only the principal can revoke a delegation.")
     now = utcnow()
     if await people.revoke_delegation(session, d.id, now):

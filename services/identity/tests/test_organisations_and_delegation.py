@@ -163,3 +163,23 @@ async def test_delegation_rules(client):
     both = await login(client, agent["raw"]["id_number"], delegation="x", organisation=credit_code())
     assert both.status_code == 422 and both.json()["errors"][0]["rule"] == "exclusive"
     assert (await client.delete(f"{DELEGATIONS}/nope", headers=auth)).status_code == 404
+
+
+async def test_granting_with_an_idempotency_key_is_safe_to_retry_and_only_parties_see_it(client, tap):
+    principal, agent, stranger = await register(client), await register(client), await register(client)
+    auth = await bearer(client, principal["raw"]["id_number"])
+    body = {"agent_id_number": agent["raw"]["id_number"], "items": None, "valid_until": later()}
+    first = await client.post(DELEGATIONS, headers={**auth, "Idempotency-Key": "grant-1"}, json=body)
+    again = await client.post(DELEGATIONS, headers={**auth, "Idempotency-Key": "grant-1"}, json=body)
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    other = await client.post(DELEGATIONS, headers={**auth, "Idempotency-Key": "grant-1"},
+                              json={**body, "items": ["X"]})
+    assert other.status_code == 422 and other.json()["errors"][0]["rule"] == "idempotency_key_reused"
+    d = first.json()["id"]
+    await eventually(lambda: tap.of(DELEGATION_GRANTED, d))
+    assert len(tap.of(DELEGATION_GRANTED, d)) == 1
+    agent_auth = await bearer(client, agent["raw"]["id_number"])
+    assert (await client.get(f"{DELEGATIONS}/{d}", headers=agent_auth)).json()["id"] == d
+    assert (await client.get(f"{DELEGATIONS}/{d}", headers=auth)).status_code == 200
+    stranger_auth = await bearer(client, stranger["raw"]["id_number"])
+    assert (await client.get(f"{DELEGATIONS}/{d}", headers=stranger_auth)).status_code == 404
