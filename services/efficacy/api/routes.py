@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.efficacy.api import calendar, clocks, kpis, ratings, supervision
+from services.efficacy.api import calendar, clocks, complaints, kpis, ratings, recommendations, supervision
 
 router = APIRouter()
-for sub in (calendar.router, clocks.router, supervision.router, kpis.router, ratings.router):
+for sub in (calendar.router, clocks.router, supervision.router, kpis.router, ratings.router,
+            complaints.router, recommendations.router):
     router.include_router(sub)
