@@ -51,6 +51,14 @@ SPEC = ServiceSpec(
     messaging=messaging,
     routers=[router],
     consumers=CONSUMERS,
+    openapi_tags=[
+        {"name": "people", "description": "Registration by citizen ID number (实名注册) and window-assisted look-up."},
+        {"name": "tokens", "description": "OAuth2 token endpoint, logout, password change, JWKS, key rotation."},
+        {"name": "me", "description": "The caller's own account."},
+        {"name": "organisations and delegation",
+         "description": "Organisations by credit code, their agents (经办人), delegation (委托代办)."},
+        {"name": "staff and department systems", "description": "Staff roles and client-credentials clients."},
+    ],
 )
 
 

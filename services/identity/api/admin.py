@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.api.common import check_new_password
 from services.identity.api.schemas import (
     DepartmentClientCreate,
     DepartmentClientCredentials,
+    DepartmentClientRead,
     StaffCreate,
     StaffRead,
 )
@@ -22,6 +24,7 @@ from services.identity.store.tables import DepartmentClient, Staff
 from shared.auth import ADMIN, WINDOW_CLERK, Principal, require_roles
 from shared.db import SessionDep
 from shared.errors import Conflict, NotFound, invalid, problem_responses
+from shared.pagination import Page, PageDep
 from shared.types import utcnow
 
 router = APIRouter(tags=["staff and department systems"])
@@ -66,6 +69,34 @@ async def create_staff_account(session: AsyncSession, rt: RuntimeDep, body: Staf
 async def create_staff(body: StaffCreate, session: SessionDep, rt: RuntimeDep,
                        principal: Principal = require_roles(ADMIN)) -> StaffRead:
     return staff_read(await create_staff_account(session, rt, body))
+
+
+@router.get(
+    "/staff", response_model=Page[StaffRead], summary="Staff accounts (admin)",
+    description="Oldest first, cursor-paginated; filter by `department`, and by `role` within each page.",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_staff(
+    session: SessionDep, page: PageDep,
+    department: Annotated[str | None, Query(max_length=40)] = None,
+    role: Annotated[str | None, Query(max_length=40)] = None,
+    principal: Principal = require_roles(ADMIN),
+) -> Page[StaffRead]:
+    rows, cursor = await accounts.staff_page(session, page, department=department, role=role)
+    return Page[StaffRead](items=[staff_read(r) for r in rows], next_cursor=cursor)
+
+
+@router.get(
+    "/department-clients", response_model=list[DepartmentClientRead], summary="Department systems (admin)",
+    description="Never shows secrets (only their hashes are kept).", responses=problem_responses(401, 403),
+)
+async def list_department_clients(
+    session: SessionDep, department: Annotated[str | None, Query(max_length=40)] = None,
+    principal: Principal = require_roles(ADMIN),
+) -> list[DepartmentClientRead]:
+    return [DepartmentClientRead(client_id=c.client_id, department=c.department, name=c.name, created_at=c.created_at,
+                                 secret_rotated_at=c.secret_rotated_at)
+            for c in await accounts.clients_of(session, department)]
 
 
 @router.post(

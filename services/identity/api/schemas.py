@@ -96,6 +96,14 @@ class DepartmentClientCredentials(BaseModel):
     created_at: datetime
 
 
+class DepartmentClientRead(BaseModel):
+    client_id: str
+    department: str
+    name: str
+    created_at: datetime
+    secret_rotated_at: datetime
+
+
 class OrganisationCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "name": "罗定市一味餐饮店", "credit_code": "92445381MA4W000001",

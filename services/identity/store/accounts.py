@@ -18,6 +18,7 @@ from services.identity.store.tables import (
     Staff,
 )
 from shared.messaging import insert_ignore
+from shared.pagination import PageParams, paginate
 
 
 async def staff_by_username(session: AsyncSession, username: str) -> Staff | None:
@@ -26,6 +27,25 @@ async def staff_by_username(session: AsyncSession, username: str) -> Staff | Non
 
 async def staff_by_id(session: AsyncSession, staff_id: str) -> Staff | None:
     return await session.get(Staff, staff_id)
+
+
+async def staff_page(session: AsyncSession, params: PageParams, *, department: str | None,
+                     role: str | None) -> tuple[list[Staff], str | None]:
+    stmt = select(Staff)
+    if department:
+        stmt = stmt.where(Staff.department == department)
+    rows, cursor = await paginate(session, stmt, key_columns=[Staff.created_at, Staff.id], params=params,
+                                  key_of=lambda r: [r.created_at.isoformat(), r.id],
+                                  parse_key=lambda v: [datetime.fromisoformat(v[0]), v[1]])
+    # Roles are a JSON list (portable across SQLite and PostgreSQL): filtered here, within the page.
+    return ([r for r in rows if role in r.roles] if role else rows), cursor
+
+
+async def clients_of(session: AsyncSession, department: str | None) -> list[DepartmentClient]:
+    stmt = select(DepartmentClient).order_by(DepartmentClient.department, DepartmentClient.created_at)
+    if department:
+        stmt = stmt.where(DepartmentClient.department == department)
+    return list((await session.execute(stmt)).scalars())
 
 
 async def client_by_id(session: AsyncSession, client_id: str) -> DepartmentClient | None:

@@ -111,6 +111,22 @@ async def test_window_lookup_is_audited_masked_and_visible_to_the_person(client,
                              params={"id_number": p["raw"]["id_number"], "reason": "curious"})).status_code == 403
 
 
+async def test_admin_lists_staff_page_by_page_and_clients_without_secrets(client, admin):
+    dept = f"LD-T{uuid.uuid4().hex[:6].upper()}"
+    for _ in range(3):
+        r = await client.post("/identity/v1/staff", json=staff_body(department=dept), headers=admin)
+        assert r.status_code == 201, r.text
+    first = (await client.get("/identity/v1/staff", params={"department": dept, "limit": 2}, headers=admin)).json()
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    rest = (await client.get("/identity/v1/staff", params={"department": dept, "limit": 2,
+                                                          "cursor": first["next_cursor"]}, headers=admin)).json()
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+    assert (await client.get("/identity/v1/staff", params={"cursor": "garbage!"}, headers=admin)).status_code == 422
+    await client.post("/identity/v1/department-clients", json={"department": dept, "name": "系统"}, headers=admin)
+    clients = (await client.get("/identity/v1/department-clients", params={"department": dept}, headers=admin)).json()
+    assert len(clients) == 1 and "client_secret" not in clients[0]
+
+
 async def test_department_codes_follow_catalog_once_it_announces_them_and_duplicates_apply_once(client, admin):
     bus = client.app.state.bus
     event = new_event(DEPARTMENT_UPSERTED, source="/yimen/catalog", subject="LD-WJJ",
