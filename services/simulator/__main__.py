@@ -1,5 +1,7 @@
 """`python -m services.simulator`: serve the department simulator (default 127.0.0.1:8190)."""
 
+import logging
+
 import uvicorn
 
 from services.simulator.app import create_app
@@ -8,4 +10,6 @@ from shared.observability import configure_logging
 
 settings = SimulatorSettings()
 configure_logging(settings.platform.log_level, settings.platform.log_json)
+# One line per call to identity and workflow drowns what matters; failures are logged by the simulator itself.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)

@@ -60,7 +60,7 @@ class DecisionDraft(BaseModel):
 
     outcome: Outcome
     reasons: list[str] = Field(default_factory=list)
-    legal_basis: str = ""
+    legal_basis: str | None = None
     missing: list[MissingItem] = Field(default_factory=list)
 
 

@@ -37,6 +37,8 @@ class PlatformDouble:
     webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     decisions: list[DecisionCall] = field(default_factory=list)
     closed_tasks: set[str] = field(default_factory=set)
+    #: The next this-many decision calls answer 503 (workflow restarting).
+    failing_decisions: int = 0
     #: Departments identity does not know (yet): creating their client answers 422.
     unknown_departments: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
@@ -119,7 +121,12 @@ class PlatformDouble:
         async def decide(task_id: str, request: Request) -> JSONResponse:
             who = department_of(request)
             if who is None:
+                self.calls.append(f"decision-401:{task_id}")
                 return JSONResponse({"title": "unauthorized"}, 401)
+            if self.failing_decisions > 0:
+                self.failing_decisions -= 1
+                self.calls.append(f"decision-503:{task_id}")
+                return JSONResponse({"title": "unavailable"}, 503)
             body = await request.json()
             status = 409 if task_id in self.closed_tasks else 200
             self.decisions.append(DecisionCall(task_id, who[1], who[0], body, status))

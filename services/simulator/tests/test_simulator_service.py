@@ -119,6 +119,7 @@ async def test_a_signed_task_is_approved_through_workflow_with_the_department_to
     assert call.department == "LD-SCJGJ" and call.client_id == saved["LD-SCJGJ"]["client_id"]
     assert call.body["outcome"] == "approve"
     assert set(call.body) == {"outcome", "reasons", "legal_basis", "missing"} and call.body["missing"] == []
+    assert call.body["reasons"] and call.body["legal_basis"] is None
 
     async def sent():
         items = (await client.get("/simulator/v1/decisions", params={"task_id": task_id})).json()["items"]
@@ -144,6 +145,26 @@ async def test_the_delay_is_waited_before_answering(client, platform):
     assert r.json()["decision"]["due_at"]
     await eventually(lambda: platform.decisions_for(task_id))
     assert time.monotonic() - started >= 0.55
+
+
+async def test_a_workflow_that_is_briefly_down_gets_the_decision_when_it_is_back(client, platform):
+    await set_rule(client, "LD-GAJ", mode="approve", delay_seconds=0, channel="rest")
+    platform.failing_decisions = 2
+    task_id, body = task_event("LD-GAJ")
+    await deliver(client, platform, "LD-GAJ", body)
+    await eventually(lambda: platform.decisions_for(task_id))
+    assert platform.count(f"decision-503:{task_id}") == 2
+    record = (await client.get("/simulator/v1/decisions", params={"task_id": task_id})).json()["items"][0]
+    assert record["attempts"] == 3 and record["status"] == "sent"
+
+
+async def test_an_expired_department_token_is_renewed_once(client, platform):
+    await set_rule(client, "LD-GAJ", mode="approve", delay_seconds=0, channel="rest")
+    platform.tokens = {t: owner for t, owner in platform.tokens.items() if owner == "admin"}
+    task_id, body = task_event("LD-GAJ")
+    await deliver(client, platform, "LD-GAJ", body)
+    call = (await eventually(lambda: platform.decisions_for(task_id)))[0]
+    assert call.department == "LD-GAJ" and platform.count(f"decision-401:{task_id}") == 1
 
 
 async def test_correct_once_asks_for_a_correction_then_approves_the_reopened_task(client, platform):
