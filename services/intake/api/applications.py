@@ -67,6 +67,9 @@ async def _create_draft(session: AsyncSession, principal: Principal, body: s.App
         applicant = applicant_of(principal, body.on_behalf_of)
     except NotAnApplicant as exc:
         raise Forbidden(str(exc)) from exc
+    refusal = await deps.delegation_refusal(session, principal, applicant_id=applicant.id, item_code=item.code)
+    if refusal:
+        raise Forbidden(refusal, slug="delegation")
     findings = completeness.check_channel_and_point(item.payload, channel=body.channel, service_point=body.service_point)
     if (f := completeness.check_audience(item.payload, applicant.kind)) is not None:
         findings.append(f)
@@ -274,8 +277,11 @@ async def _fetch_step(request: Request, principal: Principal, application_id: st
     even when the submission that follows is refused."""
     db: Database = request.app.state.db
     async with db.transaction() as session:
-        app = await deps.load_as_applicant(session, principal, application_id)
-        if app.status not in (Status.DRAFT, Status.RETURNED, Status.AWAITING_CORRECTION):
+        app = await deps.load_visible(session, principal, application_id)
+        # Datashare gives a holder's data to the holder's own token only; staff checking a case do not fetch.
+        if not deps.is_applicant(principal, app) or app.status not in (
+            Status.DRAFT, Status.RETURNED, Status.AWAITING_CORRECTION
+        ):
             return {}
         item = await cases.item_of(session, app)
         atts = await repo.attachments(session, app.id)
@@ -299,13 +305,13 @@ def _material_statuses(item_payload: dict[str, Any], atts: Any) -> list[s.Materi
     summary="The one-time notice (一次性告知): everything missing or invalid, at once",
     description="Materials datashare holds (certificates, registry records) are fetched now and attached; what "
                 "it cannot give is listed so the applicant may upload it instead.",
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 404),
 )
 async def check_application(application_id: str, request: Request, principal: CurrentPrincipal) -> s.CheckResult:
     failures = await _fetch_step(request, principal, application_id)
     db: Database = request.app.state.db
     async with db.transaction() as session:
-        app = await deps.load_as_applicant(session, principal, application_id)
+        app = await deps.load_visible(session, principal, application_id)
         item = await cases.item_of(session, app)
         findings, atts = await cases.completeness_findings(session, app, item, failures)
         if item.withdrawn_at is not None:

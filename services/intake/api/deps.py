@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.api import schemas as s
 from services.intake.cases import Responder
+from services.intake.domain import applicants
 from services.intake.domain.applicants import is_staff_of, may_view
 from services.intake.store import repository as repo
 from services.intake.store.files import FileStore, LocalFileStore
@@ -19,18 +20,32 @@ from services.intake.store.tables import Application, Attachment, TimelineEntry
 from shared.auth import ADMIN, SUPERVISOR, WINDOW_CLERK, Principal
 from shared.errors import Forbidden, NotFound
 from shared.privacy import mask_id_number
+from shared.types import utcnow
 
 NOT_FOUND = "No application with this id that you may see."
 
 
 def visible(principal: Principal, app: Application) -> bool:
-    return may_view(principal, applicant_id=app.applicant_id, created_by=app.created_by,
-                    service_point=app.service_point, department=app.department)
+    return may_view(principal, applicant_id=app.applicant_id, service_point=app.service_point,
+                    department=app.department)
 
 
 def is_applicant(principal: Principal, app: Application) -> bool:
-    return principal.kind == "person" and (
-        app.applicant_id in principal.applicant_ids or app.created_by == principal.subject
+    return principal.kind == "person" and app.applicant_id in principal.applicant_ids
+
+
+async def delegation_refusal(session: AsyncSession, principal: Principal, *, applicant_id: str,
+                             item_code: str) -> str | None:
+    """When the caller reaches this applicant only through `act`, the delegation must still cover it."""
+    act = principal.acting_for
+    if act is None or applicant_id != act.subject or applicant_id in (principal.subject, principal.organisation):
+        return None
+    row = await repo.get_delegation(session, act.delegation) if act.delegation else None
+    return applicants.delegation_refusal(
+        agent_id=principal.subject, principal_id=act.subject, item_code=item_code, now=utcnow(), known=row is not None,
+        delegation_agent=row.agent_id if row else None, delegation_principal=row.principal_id if row else None,
+        items=row.items if row else None, valid_until=row.valid_until if row else None,
+        revoked_at=row.revoked_at if row else None,
     )
 
 
@@ -39,6 +54,8 @@ async def load_visible(session: AsyncSession, principal: Principal, application_
     """Another person's or another unit's application is a 404, so ids cannot be probed."""
     app = await repo.get_application(session, application_id, for_update=for_update)
     if app is None or not visible(principal, app):
+        raise NotFound(NOT_FOUND)
+    if await delegation_refusal(session, principal, applicant_id=app.applicant_id, item_code=app.item_code):
         raise NotFound(NOT_FOUND)
     return app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from shared.auth import ADMIN, SUPERVISOR, Principal
 
@@ -57,7 +58,29 @@ def is_staff_of(principal: Principal, *, service_point: str, department: str) ->
     )
 
 
-def may_view(principal: Principal, *, applicant_id: str, created_by: str, service_point: str, department: str) -> bool:
+def may_view(principal: Principal, *, applicant_id: str, service_point: str, department: str) -> bool:
+    """An applicant sees the cases of the identities their token carries (itself, `org`, `act`), not those
+    they once filed for someone else: a delegation that ends takes the view with it."""
     if principal.kind == "person":
-        return applicant_id in principal.applicant_ids or created_by == principal.subject
+        return applicant_id in principal.applicant_ids
     return is_staff_of(principal, service_point=service_point, department=department)
+
+
+def delegation_refusal(
+    *, agent_id: str, principal_id: str, item_code: str, now: datetime, known: bool, delegation_agent: str | None = None,
+    delegation_principal: str | None = None, items: list[str] | None = None, valid_until: datetime | None = None,
+    revoked_at: datetime | None = None,
+) -> str | None:
+    """Why a token acting under a delegation may not act for this item, or None. A delegation not (yet) known
+    here is trusted as identity signed it; a known one is held to its agent, principal, items and term."""
+    if not known:
+        return None
+    if revoked_at is not None and revoked_at <= now:
+        return "The delegation has been revoked."
+    if valid_until is not None and valid_until <= now:
+        return "The delegation has expired."
+    if delegation_agent != agent_id or delegation_principal != principal_id:
+        return "The delegation does not name this agent and principal."
+    if items is not None and item_code not in items:
+        return "The delegation does not cover this item."
+    return None

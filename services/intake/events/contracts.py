@@ -23,6 +23,8 @@ TASK_ASSIGNED = "yimen.workflow.task.assigned"
 TASK_DECIDED = "yimen.workflow.task.decided"
 APPLICATION_DECIDED = "yimen.workflow.application.decided"
 CERTIFICATE_ISSUED = "yimen.datashare.certificate.issued"
+DELEGATION_GRANTED = "yimen.identity.delegation.granted"
+DELEGATION_REVOKED = "yimen.identity.delegation.revoked"
 
 
 # --- published -------------------------------------------------------------------------------------------
@@ -206,3 +208,16 @@ class CertificateIssued(_In):
     application_id: str | None = None
     issued_on: str | None = None
     valid_until: str | None = None
+
+
+class PrincipalRef(_In):
+    kind: str
+    id: str
+
+
+class DelegationChanged(_In):
+    delegation_id: str
+    principal: PrincipalRef
+    agent_id: str
+    items: list[str] | None = None
+    valid_until: datetime

@@ -127,6 +127,16 @@ async def on_certificate_issued(session: AsyncSession, event: Event) -> None:
         await _hand_over(session, app)
 
 
+async def on_delegation(session: AsyncSession, event: Event) -> None:
+    data: ev.DelegationChanged = event_data(event, ev.DelegationChanged)
+    revoked = event.type.endswith(".revoked")
+    await repo.record_delegation(
+        session, delegation_id=data.delegation_id, principal_kind=data.principal.kind, principal_id=data.principal.id,
+        agent_id=data.agent_id, items=data.items, valid_until=data.valid_until,
+        revoked_at=(event.time if revoked else None),
+    )
+
+
 CONSUMERS: list[Consumer] = [
     Consumer("intake-item-published", ev.ITEM_PUBLISHED, on_item_published, "Keep every published item version."),
     Consumer("intake-item-withdrawn", ev.ITEM_WITHDRAWN, on_item_withdrawn, "Mark withdrawn versions."),
@@ -135,4 +145,6 @@ CONSUMERS: list[Consumer] = [
     Consumer("intake-task-decided", ev.TASK_DECIDED, on_task_decided, "Corrections and department steps."),
     Consumer("intake-application-decided", ev.APPLICATION_DECIDED, on_application_decided, "The decision."),
     Consumer("intake-certificate-issued", ev.CERTIFICATE_ISSUED, on_certificate_issued, "Deliver the result."),
+    Consumer("intake-delegation-granted", ev.DELEGATION_GRANTED, on_delegation, "Delegations' items and terms."),
+    Consumer("intake-delegation-revoked", ev.DELEGATION_REVOKED, on_delegation, "Revocations end the view."),
 ]

@@ -16,6 +16,7 @@ from services.intake.store.tables import (
     AppointmentSlot,
     Attachment,
     Consultation,
+    Delegation,
     Department,
     ItemVersion,
     ReceiptCounter,
@@ -89,6 +90,24 @@ async def department_names(session: AsyncSession, codes: Iterable[str | None]) -
     return {r.code: r.name for r in rows}
 
 
+async def record_delegation(session: AsyncSession, *, delegation_id: str, principal_kind: str, principal_id: str,
+                            agent_id: str, items: list[str] | None, valid_until: datetime,
+                            revoked_at: datetime | None = None) -> None:
+    row = await session.get(Delegation, delegation_id)
+    if row is None:
+        session.add(Delegation(id=delegation_id, principal_kind=principal_kind, principal_id=principal_id,
+                               agent_id=agent_id, items=items, valid_until=valid_until, revoked_at=revoked_at))
+    else:
+        row.items, row.valid_until = items, valid_until
+        # A revocation is final, whatever order the events arrive in.
+        row.revoked_at = row.revoked_at or revoked_at
+    await session.flush()
+
+
+async def get_delegation(session: AsyncSession, delegation_id: str) -> Delegation | None:
+    return await session.get(Delegation, delegation_id)
+
+
 # --- applications --------------------------------------------------------------------------------------------
 
 
@@ -130,8 +149,7 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
 
 
 def applicant_filter(applicant_ids: Iterable[str], subject: str) -> Any:
-    ids = list(applicant_ids)
-    return Application.applicant_id.in_(ids) | (Application.created_by == subject)
+    return Application.applicant_id.in_(list(applicant_ids))
 
 
 def applications_query(*, applicant_ids: Iterable[str], subject: str, statuses: Iterable[str] | None = None) -> Any:

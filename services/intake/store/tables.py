@@ -45,6 +45,20 @@ class Department(Base):
     name: Mapped[str] = mapped_column(String(300))
 
 
+class Delegation(Base):
+    """A delegation (委托代办) as identity announced it, to hold tokens acting under it to its items and term."""
+
+    __tablename__ = "delegation"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal_kind: Mapped[str] = mapped_column(String(16))
+    principal_id: Mapped[str] = mapped_column(String(64))
+    agent_id: Mapped[str] = mapped_column(String(64))
+    items: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class Application(Base):
     """An application (办件) against one exact item version."""
 

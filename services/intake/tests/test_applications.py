@@ -472,3 +472,36 @@ async def test_my_lists_page_with_a_cursor_and_filter_drafts(intake, tokens):
     assert bad.status_code == 422
     queue = (await intake.client.get(f"{BASE}/queue", headers=f.clerk(tokens))).json()
     assert all(a["status"] in ("submitted", "awaiting_pickup") for a in queue["items"])
+
+
+async def test_a_delegate_acts_only_within_the_delegations_items_and_until_it_is_revoked(intake, tokens):
+    covered = await intake.publish_item(f.food_permit_item())
+    uncovered = await intake.publish_item(f.food_permit_item())
+    principal, agent, delegation = "owner-d", "agent-d", "dlg-" + covered["code"][-6:]
+    data = {"delegation_id": delegation, "principal": {"kind": "person", "id": principal}, "agent_id": agent,
+            "items": [covered["code"]], "valid_until": "2030-01-01T00:00:00+00:00"}
+    await intake.bus.publish(new_event("yimen.identity.delegation.granted", source="/yimen/identity",
+                                       subject=delegation, data=data))
+    delegate = f.citizen(tokens, sub=agent, act={"sub": principal, "kind": "person", "hid": f.ID_NUMBER,
+                                                 "delegation": delegation})
+
+    async def known():
+        r = await intake.client.post(f"{BASE}/applications", headers=delegate, json={
+            "item_code": uncovered["code"], "channel": "online", "service_point": "LD-CENTRE"})
+        return r if r.status_code == 403 else None
+
+    refused = await eventually(known)
+    assert refused.headers["content-type"] == PROBLEM and "cover" in refused.json()["detail"]
+    app = await draft(intake, delegate, covered["code"])
+    assert app["applicant"]["id"] == principal and app["applicant"]["agent_id"] == agent
+    await intake.bus.publish(new_event("yimen.identity.delegation.revoked", source="/yimen/identity",
+                                       subject=delegation, data=data))
+
+    async def gone():
+        r = await intake.client.get(f"{BASE}/applications/{app['id']}", headers=delegate)
+        return r.status_code == 404
+
+    await eventually(gone)
+    # The principal still sees their own application; the agent's plain token never did.
+    assert (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=f.citizen(tokens, sub=principal))).status_code == 200
+    assert (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=f.citizen(tokens, sub=agent))).status_code == 404

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from services.intake.domain import completeness, receipts, uploads
-from services.intake.domain.applicants import NotAnApplicant, applicant_of, may_view
+from services.intake.domain.applicants import NotAnApplicant, applicant_of, delegation_refusal, may_view
 from services.intake.domain.completeness import Provided
 from services.intake.domain.lifecycle import Action, IllegalTransition, ensure, may
 from services.intake.domain.reuse import Earlier, match_materials, prefill_form
@@ -101,9 +101,23 @@ def test_the_applicant_is_the_person_the_organisation_or_the_delegating_principa
 
 def test_staff_see_their_point_or_department_only():
     clerk = Principal.from_claims({"sub": "s", "kind": "staff", "roles": ["window_clerk"], "point": "LD-LC"})
-    assert may_view(clerk, applicant_id="u1", created_by="u1", service_point="LD-LC", department="LD-WJJ")
-    assert not may_view(clerk, applicant_id="u1", created_by="u1", service_point="LD-CENTRE", department="LD-WJJ")
-    assert not may_view(_p(sub="u9"), applicant_id="u1", created_by="u1", service_point="LD-LC", department="X")
+    assert may_view(clerk, applicant_id="u1", service_point="LD-LC", department="LD-WJJ")
+    assert not may_view(clerk, applicant_id="u1", service_point="LD-CENTRE", department="LD-WJJ")
+    assert not may_view(_p(sub="u9"), applicant_id="u1", service_point="LD-LC", department="X")
+
+
+def test_a_known_delegation_holds_the_agent_to_its_items_and_term():
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    later, earlier = datetime(2027, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
+    base = {"agent_id": "a", "principal_id": "p", "item_code": "I1", "now": now, "known": True,
+            "delegation_agent": "a", "delegation_principal": "p", "valid_until": later}
+    assert delegation_refusal(**{**base, "known": False, "delegation_agent": None}) is None
+    assert delegation_refusal(**base) is None
+    assert delegation_refusal(**{**base, "items": ["I1", "I2"]}) is None
+    assert "cover" in delegation_refusal(**{**base, "items": ["I2"]})
+    assert "revoked" in delegation_refusal(**{**base, "revoked_at": earlier})
+    assert "expired" in delegation_refusal(**{**base, "valid_until": earlier})
+    assert "name" in delegation_refusal(**{**base, "delegation_agent": "b"})
 
 
 def test_prefill_matches_by_certificate_type_then_code_then_name_and_skips_commitments():

@@ -1,8 +1,8 @@
 """intake tables
 
-Revision ID: aa3d1fc14f1d
+Revision ID: e7172d16ed14
 Revises: a157d1f85610
-Create Date: 2026-11-26 10:19:12.056897
+Create Date: 2026-11-26 10:20:57.125174
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import shared.types
 
-revision: str = 'aa3d1fc14f1d'
+revision: str = 'e7172d16ed14'
 down_revision: str | None = 'a157d1f85610'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -87,6 +87,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_consultation_asker_id'), ['asker_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_consultation_department'), ['department'], unique=False)
 
+    op.create_table('delegation',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('principal_kind', sa.String(length=16), nullable=False),
+    sa.Column('principal_id', sa.String(length=64), nullable=False),
+    sa.Column('agent_id', sa.String(length=64), nullable=False),
+    sa.Column('items', sa.JSON(), nullable=True),
+    sa.Column('valid_until', shared.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', shared.types.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_delegation'))
+    )
     op.create_table('department',
     sa.Column('code', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=300), nullable=False),
@@ -206,6 +216,7 @@ def downgrade() -> None:
 
     op.drop_table('item_version')
     op.drop_table('department')
+    op.drop_table('delegation')
     with op.batch_alter_table('consultation', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consultation_department'))
         batch_op.drop_index(batch_op.f('ix_consultation_asker_id'))
