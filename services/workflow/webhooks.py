@@ -73,7 +73,7 @@ async def deliver_due(ctx: ServiceContext, config: WorkflowConfig, client: httpx
     now = utcnow()
     async with ctx.db.transaction() as s:
         due = await repo.due_deliveries(s, now)
-    sent = 0
+    claimed = []
     for d in due:
         async with ctx.db.transaction() as s:
             if not await repo.claim_delivery(s, d.id, d.next_attempt_at, LEASE, now):
@@ -82,10 +82,10 @@ async def deliver_due(ctx: ServiceContext, config: WorkflowConfig, client: httpx
             if hook is None or not hook.enabled:
                 await repo.update_delivery(s, d.id, state="missed")
                 continue
-            url, secret = hook.url, hook.secret
-        await _attempt(ctx, config, client, d, url, secret)
-        sent += 1
-    return sent
+            claimed.append((d, hook.url, hook.secret))
+    # Sent concurrently: one slow department must not hold up the others' deliveries.
+    await asyncio.gather(*(_attempt(ctx, config, client, d, url, secret) for d, url, secret in claimed))
+    return len(claimed)
 
 
 async def _attempt(ctx: ServiceContext, config: WorkflowConfig, client: httpx.AsyncClient, d: WebhookDelivery,
