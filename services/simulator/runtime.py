@@ -283,14 +283,15 @@ class Simulator:
         if delivery.verdict is webhooks.Verdict.DUPLICATE:
             return Ack("duplicate")
         notice = parse_task_event(body)
-        if notice is None:
-            return Ack("ignored")
-        event_type = notice.event_type
-        if notice.department != code:
+        if notice is not None and notice.department != code:
             raise BadTaskEvent(
                 "body.data.department", "department_mismatch",
                 f"The task is for {notice.department}, but was delivered to {code}'s endpoint.",
             )
+        self.guard.take(delivery)
+        if notice is None:
+            return Ack("ignored")
+        event_type = notice.event_type
         rule = dept.rule
         draft = evaluate(rule, notice, self.memory)
         record = DecisionRecord(

@@ -64,6 +64,9 @@ class ReplayGuard:
             raise WebhookRefused(Refusal.REPLAYED, f"Delivery {webhook_id} was already received (replay).")
         return Verdict.DUPLICATE
 
+    def take(self, delivery: Delivery) -> None:
+        self.remember(delivery.webhook_id, delivery.timestamp)
+
     def remember(self, webhook_id: str, timestamp: int) -> None:
         self._seen[webhook_id] = timestamp
         self._seen.move_to_end(webhook_id)
@@ -74,7 +77,8 @@ class ReplayGuard:
 def verify(
     secret: str, body: bytes, headers: dict[str, str], *, guard: ReplayGuard, now: datetime
 ) -> Delivery:
-    """Check one delivery and, when it is acceptable, remember it in `guard`."""
+    """Check one delivery. The caller remembers it in `guard` once it has taken it, so that a delivery it
+    refused for its content is refused the same way when sent again."""
     lower = {k.lower(): v for k, v in headers.items()}
     webhook_id = lower.get("webhook-id", "").strip()
     raw_ts = lower.get("webhook-timestamp", "").strip()
@@ -110,7 +114,6 @@ def verify(
     if not any(_matches(candidate, expected) for candidate in signatures.split()):
         raise WebhookRefused(Refusal.BAD_SIGNATURE, "No v1 signature matches this department's secret.")
     verdict = guard.check(webhook_id, timestamp)
-    guard.remember(webhook_id, timestamp)
     return Delivery(webhook_id=webhook_id, timestamp=timestamp, verdict=verdict)
 
 

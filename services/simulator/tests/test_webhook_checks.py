@@ -78,13 +78,20 @@ def test_refuses_a_timestamp_that_is_not_whole_seconds():
 def test_refuses_the_same_delivery_replayed():
     guard = ReplayGuard()
     headers = signed()
-    verify(SECRET, BODY, headers, guard=guard, now=NOW)
+    guard.take(verify(SECRET, BODY, headers, guard=guard, now=NOW))
     assert refusal(BODY, headers, guard) is Refusal.REPLAYED
+
+
+def test_a_delivery_not_taken_may_come_again():
+    guard = ReplayGuard()
+    headers = signed()
+    verify(SECRET, BODY, headers, guard=guard, now=NOW)
+    assert verify(SECRET, BODY, headers, guard=guard, now=NOW).verdict is Verdict.NEW
 
 
 def test_a_resigned_retry_of_a_taken_delivery_is_a_duplicate_not_a_new_task():
     guard = ReplayGuard()
-    verify(SECRET, BODY, signed(), guard=guard, now=NOW)
+    guard.take(verify(SECRET, BODY, signed(), guard=guard, now=NOW))
     retry = signed(at=NOW + timedelta(seconds=30))
     assert verify(SECRET, BODY, retry, guard=guard, now=NOW).verdict is Verdict.DUPLICATE
 
