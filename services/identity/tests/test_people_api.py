@@ -74,3 +74,12 @@ async def test_idempotency_key_replays_the_first_answer(client):
     again = await client.post(PEOPLE, json=body, headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json() and again.headers.get("Idempotent-Replayed") == "true"
+
+
+async def test_parallel_registrations_of_one_number_give_one_person_and_409s(client):
+    import asyncio
+
+    number = id_number()
+    body = {"name": "孙七", "id_number": number, "phone": phone(), "password": PASSWORD}
+    results = await asyncio.gather(*(client.post(PEOPLE, json=body) for _ in range(4)))
+    assert sorted(r.status_code for r in results) == [201, 409, 409, 409], [r.text for r in results]

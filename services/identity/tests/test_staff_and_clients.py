@@ -127,6 +127,18 @@ async def test_admin_lists_staff_page_by_page_and_clients_without_secrets(client
     assert len(clients) == 1 and "client_secret" not in clients[0]
 
 
+async def test_staff_refresh_keeps_roles_current(client, admin):
+    body = staff_body(roles=["department_reviewer"], service_point=None)
+    assert (await client.post("/identity/v1/staff", json=body, headers=admin)).status_code == 201
+    first = (await client.post(TOKEN, data={"grant_type": "password", "username": body["username"],
+                                            "password": "window-2026"})).json()
+    r = await client.post(TOKEN, data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+    assert r.status_code == 200
+    p = await JWKSVerifier(http_jwks_fetcher("/identity/v1/.well-known/jwks.json", client)).verify(
+        r.json()["access_token"])
+    assert (p.kind, p.roles, p.department) == ("staff", {"department_reviewer"}, "LD-ZSJ")
+
+
 async def test_department_codes_follow_catalog_once_it_announces_them_and_duplicates_apply_once(client, admin):
     bus = client.app.state.bus
     event = new_event(DEPARTMENT_UPSERTED, source="/yimen/catalog", subject="LD-WJJ",
