@@ -31,9 +31,11 @@ class SimulatorSettings(BaseSettings):
         env_prefix="YIMEN_SIMULATOR_", extra="ignore", env_nested_delimiter="__", populate_by_name=True
     )
 
-    host: str = "127.0.0.1"
+    #: `YIMEN_HOST` (0.0.0.0 in containers) unless the simulator's own is set.
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("YIMEN_SIMULATOR_HOST", "YIMEN_HOST"))
     port: int = 8190
-    #: Where workflow reaches the simulator; default `http://<host>:<port>`.
+    #: Where workflow reaches the simulator; default `http://<host>:<port>` (127.0.0.1 when bound to all
+    #: addresses). In containers set it to the simulator's name on the network, e.g. `http://simulator:8190`.
     public_url: str = ""
     identity_url: str = ""
     workflow_url: str = ""
@@ -69,7 +71,8 @@ class SimulatorSettings(BaseSettings):
         return (self.workflow_url or self.platform.service_urls["workflow"]).rstrip("/")
 
     def own_base(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
 
     def webhook_url(self, code: str) -> str:
         return self.own_base() + self.paths.own_webhook.format(code=code)

@@ -82,3 +82,4 @@ def test_the_shipped_rules_cover_the_demo_departments():
     assert {"LD-SCJGJ", "LD-WJJ", "LD-XFJ", "LD-STHJJ"} <= codes
     for d in shipped:
         Rule.model_validate(d["rule"])
+
