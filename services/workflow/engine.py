@@ -27,6 +27,7 @@ from services.workflow.events.contracts import (
     APPLICATION_DECIDED,
     STAGE_COMPLETED,
     TASK_ASSIGNED,
+    TASK_CANCELLED,
     TASK_DECIDED,
     TASK_REOPENED,
     ApplicationAccepted,
@@ -37,6 +38,7 @@ from services.workflow.events.contracts import (
     MissingItem,
     StageCompleted,
     TaskAssigned,
+    TaskCancelled,
     TaskDecided,
     TaskReopened,
 )
@@ -314,6 +316,29 @@ async def reopen_task(session: AsyncSession, task_id: str, application_id: str) 
     )
     await queue_webhook(session, task.department, event, task_id=task.id)
     return await repo.get_task(session, task.id)
+
+
+async def withdraw_case(session: AsyncSession, application_id: str) -> int:
+    """The applicant withdrew (撤回): the case stops and its undecided tasks are cancelled, each announced
+    so the department stops working on it. Returns how many tasks were cancelled."""
+    instance = await repo.get_instance(session, application_id)
+    now = utcnow()
+    if instance is None or not await repo.cancel_instance(session, instance.id, now):
+        return 0
+    cancelled = 0
+    for task in await repo.tasks_of_instance(session, instance.id):
+        if task.state not in (TaskState.OPEN, TaskState.AWAITING_CORRECTION):
+            continue
+        if not await repo.update_task_if(session, task.id, state=task.state, values={"state": TaskState.CANCELLED}):
+            continue
+        event = await publish(
+            session, TASK_CANCELLED, subject=task.id,
+            data=TaskCancelled(task_id=task.id, application_id=application_id, department=task.department,
+                               reason="application withdrawn (申请人撤回申请)", cancelled_at=now),
+        )
+        await queue_webhook(session, task.department, event, task_id=task.id)
+        cancelled += 1
+    return cancelled
 
 
 SYSTEM_DECIDER = Decider(kind="system", id="workflow", name="逾期视为同意 (deemed approval on timeout)",

@@ -93,7 +93,7 @@ class CaseRead(BaseModel):
     item_version: int
     item_name: str
     department: str
-    state: Literal["running", "approved", "rejected"]
+    state: Literal["running", "approved", "rejected", "withdrawn"]
     outcome: str | None
     reasons: list[str]
     legal_basis: str | None

@@ -34,6 +34,7 @@ class CaseState(StrEnum):
     RUNNING = "running"
     APPROVED = "approved"
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
 
 
 class OnReject(StrEnum):

@@ -20,6 +20,9 @@ DECISION_REFUSED = "yimen.workflow.decision.refused"
 ITEM_PUBLISHED = "yimen.catalog.item.published"
 APPLICATION_ACCEPTED = "yimen.intake.application.accepted"
 APPLICATION_CORRECTED = "yimen.intake.application.corrected"
+APPLICATION_WITHDRAWN = "yimen.intake.application.withdrawn"
+#: Ours, beyond CONTRACTS.md: the applicant withdrew, the department's task is no longer to be decided.
+TASK_CANCELLED = "yimen.workflow.task.cancelled"
 DEPARTMENT_DECISION = "yimen.department.*.decision"
 
 
@@ -74,6 +77,12 @@ class ApplicationCorrected(_Inbound):
     receipt_number: str | None = None
     task_id: str
     corrected_at: datetime | None = None
+
+
+class ApplicationWithdrawn(_Inbound):
+    application_id: str
+    receipt_number: str | None = None
+    withdrawn_at: datetime | None = None
 
 
 class MissingItem(BaseModel):
@@ -146,6 +155,14 @@ class TaskReopened(BaseModel):
     department: str
     reopened_at: datetime
     due_at: datetime
+
+
+class TaskCancelled(BaseModel):
+    task_id: str
+    application_id: str
+    department: str
+    reason: str
+    cancelled_at: datetime
 
 
 class StageCompleted(BaseModel):

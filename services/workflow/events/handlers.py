@@ -12,11 +12,13 @@ from services.workflow.domain.process import Outcome
 from services.workflow.events.contracts import (
     APPLICATION_ACCEPTED,
     APPLICATION_CORRECTED,
+    APPLICATION_WITHDRAWN,
     DECISION_REFUSED,
     DEPARTMENT_DECISION,
     ITEM_PUBLISHED,
     ApplicationAccepted,
     ApplicationCorrected,
+    ApplicationWithdrawn,
     DecisionRefused,
     DepartmentDecision,
     ItemPublished,
@@ -41,6 +43,10 @@ async def on_application_corrected(session: AsyncSession, event: Event) -> None:
     corrected: ApplicationCorrected = event_data(event, ApplicationCorrected)
     if await engine.reopen_task(session, corrected.task_id, corrected.application_id) is None:
         log.warning("correction for task %s of %s reopened nothing", corrected.task_id, corrected.application_id)
+
+
+async def on_application_withdrawn(session: AsyncSession, event: Event) -> None:
+    await engine.withdraw_case(session, event_data(event, ApplicationWithdrawn).application_id)
 
 
 def department_of(event: Event) -> str:
@@ -89,6 +95,8 @@ CONSUMERS: list[Consumer] = [
              "Starts the case's process and fans out its first stage."),
     Consumer("workflow-application-corrected", APPLICATION_CORRECTED, on_application_corrected,
              "Reopens a task after the applicant's correction."),
+    Consumer("workflow-application-withdrawn", APPLICATION_WITHDRAWN, on_application_withdrawn,
+             "Stops a withdrawn case and cancels its undecided tasks."),
     Consumer("workflow-department-decision", DEPARTMENT_DECISION, on_department_decision,
              "Applies department systems' decisions sent on the bus."),
 ]

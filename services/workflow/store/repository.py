@@ -138,6 +138,16 @@ async def complete_stage(session: AsyncSession, stage_id: int, *, outcome: str, 
     return res.rowcount == 1
 
 
+async def cancel_instance(session: AsyncSession, instance_id: int, at: datetime) -> bool:
+    res = await session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == instance_id, ProcessInstance.state == "running")
+        .values(state="withdrawn", decided_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(res.rowcount)
+
+
 async def get_stage(session: AsyncSession, stage_id: int) -> Stage:
     q = select(Stage).where(Stage.id == stage_id).execution_options(populate_existing=True)
     return (await session.execute(q)).scalar_one()

@@ -298,3 +298,27 @@ async def test_overdue_tasks_without_deemed_approval_stay_open(client, tokens):
 
     await asyncio.sleep(0.5)
     assert tasks_of(await case(client, tokens, c["application_id"]))["LD-JYJ"]["state"] == "open"
+
+
+async def test_a_withdrawn_application_cancels_its_undecided_tasks(client, tokens, recorder):
+    code = new_code()
+    await define_item(client, tokens, code, 1, [parallel_step(["LD-WJJ", "LD-XFJ", "LD-GAJ"])])
+    c = await start_case(client, tokens, code)
+    app_id = c["application_id"]
+    tasks = tasks_of(c)
+    await decide(client, reviewer(tokens, "LD-WJJ"), tasks["LD-WJJ"]["id"])
+    await decide(client, reviewer(tokens, "LD-XFJ"), tasks["LD-XFJ"]["id"],
+                 {"outcome": "request_correction", "missing": [{"reason": "缺少营业执照"}]})
+    withdrawn = new_event("yimen.intake.application.withdrawn", source="/yimen/intake", subject=app_id,
+                          data={"application_id": app_id, "receipt_number": "R", "withdrawn_at": datetime.now(UTC).isoformat()})
+    await publish(client, withdrawn)
+    await publish(client, withdrawn)
+    cancelled = await eventually(lambda: len(recorder.of("task.cancelled", app_id)) == 2 and recorder.of("task.cancelled", app_id))
+    assert {e.data["department"] for e in cancelled} == {"LD-XFJ", "LD-GAJ"}
+    done = await case(client, tokens, app_id)
+    assert done["state"] == "withdrawn"
+    assert {d: t["state"] for d, t in tasks_of(done).items()} == {
+        "LD-WJJ": "decided", "LD-XFJ": "cancelled", "LD-GAJ": "cancelled"}
+    late = await decide(client, reviewer(tokens, "LD-GAJ"), tasks["LD-GAJ"]["id"])
+    assert late.status_code == 409
+    assert recorder.of("application.decided", app_id) == []
