@@ -109,7 +109,7 @@ async def create_application(
     summary="An application with its materials and timeline (事中告知)",
     responses=problem_responses(401, 404),
 )
-async def get_application(application_id: str, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
+async def get_application(application_id: s.ApplicationId, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
     app = await deps.load_visible(session, principal, application_id)
     return await deps.application_read(session, app, principal)
 
@@ -119,7 +119,7 @@ async def get_application(application_id: str, session: SessionDep, principal: C
     summary="Change a draft's form fields or delivery choice",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def update_application(application_id: str, body: s.ApplicationUpdate, session: SessionDep,
+async def update_application(application_id: s.ApplicationId, body: s.ApplicationUpdate, session: SessionDep,
                              principal: CurrentPrincipal) -> s.ApplicationRead:
     app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.EDIT)
@@ -177,7 +177,7 @@ async def _upload(request: Request, session: AsyncSession, app: Application, ite
     limit = uploads.max_bytes(material)
     data = await file.read(limit + 1)
     digest = hashlib.sha256(data).hexdigest()
-    filename = file.filename or ""
+    filename = "".join(c for c in (file.filename or "") if ord(c) >= 32)
     findings = [f for f in (
         uploads.check_type(material, filename, data[:16]),
         uploads.check_size(material, len(data)),
@@ -252,7 +252,7 @@ async def _reference(request: Request, session: AsyncSession, principal: Princip
     responses=problem_responses(401, 403, 404, 409, 413, 415, 422),
     openapi_extra=_MATERIAL_BODY,
 )
-async def add_material(application_id: str, request: Request, session: SessionDep,
+async def add_material(application_id: s.ApplicationId, request: Request, session: SessionDep,
                        principal: CurrentPrincipal) -> s.AttachmentRead:
     app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.EDIT)
@@ -307,7 +307,7 @@ def _material_statuses(item_payload: dict[str, Any], atts: Any) -> list[s.Materi
                 "it cannot give is listed so the applicant may upload it instead.",
     responses=problem_responses(401, 404),
 )
-async def check_application(application_id: str, request: Request, principal: CurrentPrincipal) -> s.CheckResult:
+async def check_application(application_id: s.ApplicationId, request: Request, principal: CurrentPrincipal) -> s.CheckResult:
     failures = await _fetch_step(request, principal, application_id)
     db: Database = request.app.state.db
     async with db.transaction() as session:
@@ -332,7 +332,7 @@ async def check_application(application_id: str, request: Request, principal: Cu
                 "opens the public status query.",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def submit_application(application_id: str, request: Request, principal: CurrentPrincipal,
+async def submit_application(application_id: s.ApplicationId, request: Request, principal: CurrentPrincipal,
                              idempotency_key: IdempotencyKey = None) -> Any:
     failures = await _fetch_step(request, principal, application_id)
 
@@ -360,7 +360,7 @@ async def submit_application(application_id: str, request: Request, principal: C
     summary="Accept (受理) a submitted application; the clerk is recorded as first responder (首问负责)",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def accept_application(application_id: str, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
+async def accept_application(application_id: s.ApplicationId, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
     app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.ACCEPT)
     item = await cases.item_of(session, app)
@@ -374,7 +374,7 @@ async def accept_application(application_id: str, session: SessionDep, principal
     summary="Not accept (不予受理), with reasons and the legal basis",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def not_accept_application(application_id: str, body: s.Decision, session: SessionDep,
+async def not_accept_application(application_id: s.ApplicationId, body: s.Decision, session: SessionDep,
                                  principal: CurrentPrincipal) -> s.ApplicationRead:
     app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.NOT_ACCEPT)
@@ -397,7 +397,7 @@ async def not_accept_application(application_id: str, body: s.Decision, session:
     summary="Return for correction (补正) before acceptance, with the full one-time notice",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def return_application(application_id: str, body: s.ReturnForCorrection, session: SessionDep,
+async def return_application(application_id: s.ApplicationId, body: s.ReturnForCorrection, session: SessionDep,
                              principal: CurrentPrincipal) -> s.ApplicationRead:
     app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.RETURN)
@@ -425,7 +425,7 @@ async def return_application(application_id: str, body: s.ReturnForCorrection, s
     summary="Withdraw (撤回) by the applicant before the decision",
     responses=problem_responses(401, 403, 404, 409),
 )
-async def withdraw_application(application_id: str, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
+async def withdraw_application(application_id: s.ApplicationId, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
     app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.WITHDRAW)
     now = utcnow()
@@ -443,7 +443,7 @@ async def withdraw_application(application_id: str, session: SessionDep, princip
     summary="Answer a reviewing department's correction request (补正) once the materials are given",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def answer_correction(application_id: str, session: SessionDep, principal: CurrentPrincipal,
+async def answer_correction(application_id: s.ApplicationId, session: SessionDep, principal: CurrentPrincipal,
                             body: s.CorrectionAnswer | None = None) -> s.ApplicationRead:
     app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.CORRECT)
@@ -464,7 +464,7 @@ async def answer_correction(application_id: str, session: SessionDep, principal:
     summary="Hand over the result at the window or by post (统一窗口出件)",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def deliver_result(application_id: str, body: s.DeliverRequest, session: SessionDep,
+async def deliver_result(application_id: s.ApplicationId, body: s.DeliverRequest, session: SessionDep,
                          principal: CurrentPrincipal) -> s.ApplicationRead:
     app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.DELIVER)
@@ -479,7 +479,7 @@ async def deliver_result(application_id: str, body: s.DeliverRequest, session: S
                 "point); the visits feed the 'at most one visit' and 'zero visits' figures.",
     responses=problem_responses(401, 403, 404, 422),
 )
-async def record_visit(application_id: str, body: s.VisitCreate, session: SessionDep,
+async def record_visit(application_id: s.ApplicationId, body: s.VisitCreate, session: SessionDep,
                        principal: CurrentPrincipal) -> s.VisitRead:
     if not principal.has(WINDOW_CLERK):
         raise Forbidden("Only a window clerk records visits.")
@@ -500,7 +500,7 @@ async def record_visit(application_id: str, body: s.VisitCreate, session: Sessio
     "/applications/{application_id}/visits", response_model=list[s.VisitRead],
     summary="The on-site visits recorded for an application", responses=problem_responses(401, 404),
 )
-async def list_visits(application_id: str, session: SessionDep, principal: CurrentPrincipal) -> list[s.VisitRead]:
+async def list_visits(application_id: s.ApplicationId, session: SessionDep, principal: CurrentPrincipal) -> list[s.VisitRead]:
     app = await deps.load_visible(session, principal, application_id)
     return [s.VisitRead(id=v.id, application_id=app.id, service_point=v.service_point, purpose=v.purpose, at=v.at)
             for v in await repo.visits(session, app.id)]

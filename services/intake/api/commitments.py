@@ -49,7 +49,7 @@ async def department_commitments(
     department = _department_of(principal)
     stmt = repo.commitments_query(department=department, pending_only=pending)
     rows, cursor = await paginate(session, stmt, key_columns=[Attachment.id], params=page,
-                                  key_of=lambda a: [a.id])
+                                  key_of=lambda a: [a.id], parse_key=deps.parse_id_key)
     apps = await repo.applications_by_id(session, [a.application_id for a in rows])
     return Page[s.CommitmentRead](items=[_read(a, apps[a.application_id]) for a in rows], next_cursor=cursor)
 
@@ -59,7 +59,7 @@ async def department_commitments(
     summary="Record the outcome of verifying a commitment",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def verify_commitment(attachment_id: int, body: s.CommitmentVerification, session: SessionDep,
+async def verify_commitment(attachment_id: s.RowId, body: s.CommitmentVerification, session: SessionDep,
                             principal: CurrentPrincipal) -> s.CommitmentRead:
     department = _department_of(principal)
     att = await repo.get_attachment(session, attachment_id)

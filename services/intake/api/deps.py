@@ -18,7 +18,7 @@ from services.intake.store import repository as repo
 from services.intake.store.files import FileStore, LocalFileStore
 from services.intake.store.tables import Application, Attachment, TimelineEntry
 from shared.auth import ADMIN, SUPERVISOR, WINDOW_CLERK, Principal
-from shared.errors import Forbidden, NotFound
+from shared.errors import Forbidden, NotFound, invalid
 from shared.privacy import mask_id_number
 from shared.types import utcnow
 
@@ -144,10 +144,21 @@ def created_key(row: Any) -> list[Any]:
     return [row.created_at.isoformat(), row.id]
 
 
+def _bad_cursor() -> Exception:
+    return invalid("query.cursor", "cursor", "The cursor is not one this list issued.")
+
+
 def parse_created_key(values: list[Any]) -> list[Any]:
     try:
-        return [datetime.fromisoformat(values[0]), values[1]]
+        at = datetime.fromisoformat(values[0])
     except (TypeError, ValueError) as exc:
-        from shared.errors import invalid
+        raise _bad_cursor() from exc
+    if at.tzinfo is None or not isinstance(values[1], str):
+        raise _bad_cursor()
+    return [at, values[1]]
 
-        raise invalid("query.cursor", "cursor", "The cursor is not one this list issued.") from exc
+
+def parse_id_key(values: list[Any]) -> list[Any]:
+    if not isinstance(values[0], int) or isinstance(values[0], bool) or not 0 <= values[0] <= 2**53:
+        raise _bad_cursor()
+    return values

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from services.intake.api import deps
 from services.intake.api import schemas as s
@@ -29,7 +29,7 @@ StatusFilter = Annotated[list[Status] | None, Query(alias="status", description=
     responses=problem_responses(404, 422),
 )
 async def public_status(
-    receipt_number: str, session: SessionDep,
+    receipt_number: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,80}$")], session: SessionDep,
     code: Annotated[str, Query(min_length=6, max_length=6, pattern=r"^\d{6}$", description="The 6-digit verification code.")],
 ) -> s.PublicStatus:
     app = await repo.by_receipt(session, receipt_number)

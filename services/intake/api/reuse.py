@@ -46,7 +46,7 @@ async def _earlier(session: AsyncSession, principal: Any, exclude: str | None = 
     responses=problem_responses(401, 404, 422),
 )
 async def prefill(session: SessionDep, principal: CurrentPrincipal,
-                  item_code: Annotated[str, Query(min_length=1, max_length=64)]) -> s.Prefill:
+                  item_code: Annotated[str, Query(pattern=r"^[0-9A-Za-z][0-9A-Za-z_.\-]{0,63}$")]) -> s.Prefill:
     item = await repo.current_item(session, item_code)
     if item is None:
         raise NotFound("No published item has this code.")
@@ -64,7 +64,7 @@ async def prefill(session: SessionDep, principal: CurrentPrincipal,
                 "are carried over (commitments are not: a commitment is made anew each time).",
     responses=problem_responses(401, 403, 404, 422),
 )
-async def copy_application(application_id: str, session: SessionDep, principal: CurrentPrincipal,
+async def copy_application(application_id: s.ApplicationId, session: SessionDep, principal: CurrentPrincipal,
                            body: s.CopyRequest | None = None) -> s.ApplicationRead:
     source = await deps.load_as_applicant(session, principal, application_id)
     item = await repo.current_item(session, source.item_code)

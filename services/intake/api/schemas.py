@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+
+def _plain(value: str) -> str:
+    # A NUL or other control character cannot be stored in a PostgreSQL text column: refuse it by name.
+    if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
+        raise PydanticCustomError("control_character", "Control characters are not allowed.")
+    return value
+
+
+#: Codes of items, materials, service points, departments and accounts: letters, digits, `-`, `_`, `.`.
+Code = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z_.\-]{0,63}$")]
+PlainText = Annotated[str, AfterValidator(_plain)]
+ApplicationId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The application's id (32 hex digits).")]
+RowId = Annotated[int, Path(ge=1, le=2**53)]
 
 Channel = Literal["online", "mobile", "kiosk", "window", "post"]
 DeliveryMethod = Literal["electronic", "pickup", "post"]
@@ -23,12 +39,12 @@ class ApplicationCreate(BaseModel):
         }]},
     )
 
-    item_code: str = Field(min_length=1, max_length=64)
+    item_code: Code
     channel: Channel
-    service_point: str = Field(min_length=1, max_length=64, description="Where it is handed in (通办: any point the item allows).")
+    service_point: Code = Field(description="Where it is handed in (通办: any point the item allows).")
     form: dict[str, Any] = Field(default_factory=dict)
-    on_behalf_of: str | None = Field(
-        default=None, max_length=64,
+    on_behalf_of: Code | None = Field(
+        default=None,
         description="Credit code (`org`) or account id (`act.sub`) of the principal applied for; defaults to it.",
     )
     delivery: Delivery | None = None
@@ -38,8 +54,8 @@ class Delivery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: DeliveryMethod = "electronic"
-    service_point: str | None = Field(default=None, max_length=64, description="Pick-up point (for `pickup`).")
-    address: str | None = Field(default=None, max_length=500, description="Postal address (for `post`).")
+    service_point: Code | None = Field(default=None, description="Pick-up point (for `pickup`).")
+    address: PlainText | None = Field(default=None, max_length=500, description="Postal address (for `post`).")
 
 
 class ApplicationUpdate(BaseModel):
@@ -62,11 +78,11 @@ class MaterialReference(BaseModel):
         ]},
     )
 
-    material_code: str = Field(min_length=1, max_length=64)
+    material_code: Code
     kind: Literal["certificate_ref", "commitment", "reuse"]
-    reference: str | None = Field(default=None, max_length=200)
-    attachment_id: int | None = Field(default=None, description="For `reuse`: an attachment of my earlier application.")
-    statement: str | None = Field(default=None, max_length=2000)
+    reference: PlainText | None = Field(default=None, max_length=200)
+    attachment_id: int | None = Field(default=None, ge=1, le=2**53, description="For `reuse`: an attachment of my earlier application.")
+    statement: PlainText | None = Field(default=None, max_length=2000)
 
 
 class AttachmentRead(BaseModel):
@@ -96,6 +112,16 @@ class Problem(BaseModel):
     field: str
     rule: str
     message: str
+
+
+class ProblemIn(BaseModel):
+    """One thing a clerk found missing or wrong."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: PlainText = Field(min_length=1, max_length=200)
+    rule: PlainText = Field(min_length=1, max_length=100)
+    message: PlainText = Field(min_length=1, max_length=1000)
 
 
 class ApplicantRead(BaseModel):
@@ -168,8 +194,8 @@ class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "reasons": "申请事项不属于本机关职权范围。", "legal_basis": "《中华人民共和国行政许可法》第三十二条第一款第（二）项"}]})
 
-    reasons: str = Field(min_length=1, max_length=2000)
-    legal_basis: str = Field(min_length=1, max_length=1000)
+    reasons: PlainText = Field(min_length=1, max_length=2000)
+    legal_basis: PlainText = Field(min_length=1, max_length=1000)
 
 
 class ReturnForCorrection(BaseModel):
@@ -178,14 +204,14 @@ class ReturnForCorrection(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "reasons": "材料不齐全", "missing": [{"field": "materials.M03", "rule": "illegible", "message": "平面图不清晰"}]}]})
 
-    reasons: str = Field(min_length=1, max_length=2000)
-    missing: list[Problem] = Field(default_factory=list)
+    reasons: PlainText = Field(min_length=1, max_length=2000)
+    missing: list[ProblemIn] = Field(default_factory=list)
 
 
 class CorrectionAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = Field(default=None, max_length=2000)
+    note: PlainText | None = Field(default=None, max_length=2000)
 
 
 class DeliverRequest(BaseModel):
@@ -197,8 +223,8 @@ class DeliverRequest(BaseModel):
 class VisitCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"purpose": "提交纸质原件核验"}]})
 
-    purpose: str = Field(min_length=1, max_length=200)
-    service_point: str | None = Field(default=None, max_length=64, description="Defaults to the clerk's point.")
+    purpose: PlainText = Field(min_length=1, max_length=200)
+    service_point: Code | None = Field(default=None, description="Defaults to the clerk's point.")
 
 
 class VisitRead(BaseModel):
@@ -249,7 +275,7 @@ class CopyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: Channel | None = None
-    service_point: str | None = Field(default=None, max_length=64)
+    service_point: Code | None = None
 
 
 class SlotCreate(BaseModel):
@@ -257,8 +283,8 @@ class SlotCreate(BaseModel):
         "service_point": "LD-CENTRE", "item_code": "11441781MB0000001A444012345678001",
         "starts_at": "2026-12-01T09:00:00+08:00", "capacity": 3}]})
 
-    service_point: str = Field(min_length=1, max_length=64)
-    item_code: str = Field(min_length=1, max_length=64)
+    service_point: Code
+    item_code: Code
     starts_at: datetime
     capacity: int = Field(ge=1, le=1000)
 
@@ -275,7 +301,7 @@ class SlotRead(BaseModel):
 class AppointmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"slot_id": 1}]})
 
-    slot_id: int = Field(ge=1)
+    slot_id: int = Field(ge=1, le=2**53)
 
 
 class AppointmentRead(BaseModel):
@@ -293,15 +319,15 @@ class ConsultationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "item_code": "11441781MB0000001A444012345678001", "question": "个体户是否需要提交章程？"}]})
 
-    item_code: str | None = Field(default=None, max_length=64)
-    application_id: str | None = Field(default=None, max_length=32)
-    question: str = Field(min_length=1, max_length=4000)
+    item_code: Code | None = None
+    application_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+    question: PlainText = Field(min_length=1, max_length=4000)
 
 
 class ConsultationAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    answer: str = Field(min_length=1, max_length=4000)
+    answer: PlainText = Field(min_length=1, max_length=4000)
 
 
 class ConsultationRead(BaseModel):
@@ -344,4 +370,4 @@ class CommitmentVerification(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"outcome": "kept", "note": "现场核查属实"}]})
 
     outcome: Literal["kept", "broken"]
-    note: str | None = Field(default=None, max_length=2000)
+    note: PlainText | None = Field(default=None, max_length=2000)

@@ -18,6 +18,7 @@ from shared.pagination import Page, PageDep, paginate
 from shared.types import utcnow
 
 router = APIRouter(tags=["appointments and consultations"])
+CODE = r"^[0-9A-Za-z][0-9A-Za-z_.\-]{0,63}$"
 
 
 def _slot_read(x: AppointmentSlot) -> s.SlotRead:
@@ -27,6 +28,9 @@ def _slot_read(x: AppointmentSlot) -> s.SlotRead:
 
 def _id_key(row: object) -> list[object]:
     return [row.id]  # type: ignore[attr-defined]
+
+
+_parse_id = deps.parse_id_key
 
 
 @router.post(
@@ -53,11 +57,13 @@ async def create_slot(body: s.SlotCreate, session: SessionDep, principal: Curren
     responses=problem_responses(422),
 )
 async def list_slots(session: SessionDep, page: PageDep,
-                     service_point: Annotated[str | None, Query(max_length=64)] = None,
-                     item_code: Annotated[str | None, Query(max_length=64)] = None,
-                     after: datetime | None = None) -> Page[s.SlotRead]:
+                     service_point: Annotated[str | None, Query(pattern=CODE)] = None,
+                     item_code: Annotated[str | None, Query(pattern=CODE)] = None,
+                     after: Annotated[datetime | None, Query(description="With its offset.")] = None) -> Page[s.SlotRead]:
+    if after is not None and after.tzinfo is None:
+        raise invalid("query.after", "timezone", "Give the time with its offset, e.g. 2026-12-01T09:00:00+08:00.")
     stmt = repo.slots_query(service_point=service_point, item_code=item_code, after=after)
-    rows, cursor = await paginate(session, stmt, key_columns=[AppointmentSlot.id], params=page, key_of=_id_key)
+    rows, cursor = await paginate(session, stmt, key_columns=[AppointmentSlot.id], params=page, key_of=_id_key, parse_key=_parse_id)
     return Page[s.SlotRead](items=[_slot_read(x) for x in rows], next_cursor=cursor)
 
 
@@ -104,7 +110,7 @@ async def book(body: s.AppointmentCreate, session: SessionDep, principal: Curren
     "/appointments/{appointment_id}/cancel", response_model=s.AppointmentRead, summary="Cancel my booking",
     responses=problem_responses(401, 404, 409),
 )
-async def cancel(appointment_id: int, session: SessionDep, principal: CurrentPrincipal) -> s.AppointmentRead:
+async def cancel(appointment_id: s.RowId, session: SessionDep, principal: CurrentPrincipal) -> s.AppointmentRead:
     appt = await repo.get_appointment(session, appointment_id)
     if appt is None or appt.applicant_id not in principal.applicant_ids:
         raise NotFound("No such appointment of yours.")
@@ -120,7 +126,7 @@ async def cancel(appointment_id: int, session: SessionDep, principal: CurrentPri
             responses=problem_responses(401, 422))
 async def my_appointments(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[s.AppointmentRead]:
     stmt = repo.appointments_query(principal.applicant_ids)
-    rows, cursor = await paginate(session, stmt, key_columns=[Appointment.id], params=page, key_of=_id_key,
+    rows, cursor = await paginate(session, stmt, key_columns=[Appointment.id], params=page, key_of=_id_key, parse_key=_parse_id,
                                   descending=True)
     return Page[s.AppointmentRead](items=[await _appointment_read(session, a) for a in rows], next_cursor=cursor)
 
@@ -158,7 +164,7 @@ async def ask(body: s.ConsultationCreate, session: SessionDep, principal: Curren
             responses=problem_responses(401, 422))
 async def my_consultations(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[s.ConsultationRead]:
     stmt = repo.consultations_query(asker_ids=[principal.subject])
-    rows, cursor = await paginate(session, stmt, key_columns=[Consultation.id], params=page, key_of=_id_key,
+    rows, cursor = await paginate(session, stmt, key_columns=[Consultation.id], params=page, key_of=_id_key, parse_key=_parse_id,
                                   descending=True)
     return Page[s.ConsultationRead](items=[_consultation_read(c) for c in rows], next_cursor=cursor)
 
@@ -170,7 +176,7 @@ async def department_consultations(session: SessionDep, principal: CurrentPrinci
     if principal.kind == "person" or not principal.department:
         raise Forbidden("Only a department's staff see its questions.")
     stmt = repo.consultations_query(department=principal.department)
-    rows, cursor = await paginate(session, stmt, key_columns=[Consultation.id], params=page, key_of=_id_key,
+    rows, cursor = await paginate(session, stmt, key_columns=[Consultation.id], params=page, key_of=_id_key, parse_key=_parse_id,
                                   descending=True)
     return Page[s.ConsultationRead](items=[_consultation_read(c) for c in rows], next_cursor=cursor)
 
@@ -179,7 +185,7 @@ async def department_consultations(session: SessionDep, principal: CurrentPrinci
     "/consultations/{consultation_id}/answer", response_model=s.ConsultationRead,
     summary="Answer a question (staff of the owning department)", responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def answer(consultation_id: int, body: s.ConsultationAnswer, session: SessionDep,
+async def answer(consultation_id: s.RowId, body: s.ConsultationAnswer, session: SessionDep,
                  principal: CurrentPrincipal) -> s.ConsultationRead:
     c = await repo.get_consultation(session, consultation_id)
     if c is None or principal.kind == "person":
