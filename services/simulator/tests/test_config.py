@@ -6,6 +6,8 @@ from services.simulator.config import SimulatorSettings
 
 
 def test_the_webhook_url_never_names_the_wildcard_address(monkeypatch):
+    for name in ("YIMEN_SIMULATOR_HOST", "YIMEN_SIMULATOR_PORT", "YIMEN_SIMULATOR_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("YIMEN_HOST", "0.0.0.0")
     settings = SimulatorSettings()
     assert settings.host == "0.0.0.0"
