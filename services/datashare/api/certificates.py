@@ -315,18 +315,17 @@ async def get_certificate(number: str, session: SessionDep, principal: CurrentPr
 async def revoke_certificate(
     number: str, body: Revocation, session: SessionDep, principal: CurrentPrincipal
 ) -> CertificateRead:
-    cert = await store.get_certificate(session, number, for_update=True)
+    cert = await store.get_certificate(session, number)
     if cert is None:
         raise NotFound("No certificate with this number.", slug="certificate-not-found")
     if not acts_for_department(principal, cert.issuer_department):
         raise Forbidden("Only the issuing department or an admin revokes a certificate.")
-    if cert.status == "revoked":
+    at = utcnow()
+    if not await store.mark_revoked(session, number, body.reason, at):
         raise Conflict("The certificate is revoked already.", slug="already-revoked")
-    cert.status, cert.revoked_at, cert.revocation_reason = "revoked", utcnow(), body.reason
-    await session.flush()
+    await session.refresh(cert)
     await publish(session, CERTIFICATE_REVOKED, subject=cert.number,
-                  data=CertificateRevoked(certificate_number=cert.number, reason=body.reason,
-                                          revoked_at=cert.revoked_at))
+                  data=CertificateRevoked(certificate_number=cert.number, reason=body.reason, revoked_at=at))
     t = await store.get_type(session, cert.type_code)
     return certificate_read(cert, t.name if t else cert.type_code)
 

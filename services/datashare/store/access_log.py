@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.datashare.domain.access_log import GENESIS, chain_hash
@@ -33,20 +33,31 @@ async def append(
     purpose: str | None = None,
     fields: list[str] | None = None,
 ) -> AccessLogEntry:
-    head = (await session.execute(select(AccessLogHead).where(AccessLogHead.id == 1).with_for_update())).scalar()
-    if head is None:
+    # Taking the next seq is the first write: it locks the head row on PostgreSQL and takes SQLite's write lock,
+    # so concurrent appends queue here and each reads the hash its predecessor committed. (A SELECT … FOR
+    # UPDATE would not do on SQLite, whose driver begins the transaction only at the first write.)
+    head_table = AccessLogHead.__table__
+    res = await session.execute(
+        update(head_table)
+        .where(head_table.c.id == 1)
+        .values(last_seq=head_table.c.last_seq + 1)
+        .returning(head_table.c.last_seq, head_table.c.last_hash)
+    )
+    row = res.first()
+    if row is None:
         raise RuntimeError("the access log has no head row; the service's start-up creates it")
+    seq, prev_hash = row
     values: dict[str, Any] = dict(
-        seq=head.last_seq + 1, recorded_at=utcnow(), accessor_subject=accessor_subject, accessor_kind=accessor_kind,
+        seq=seq, recorded_at=utcnow(), accessor_subject=accessor_subject, accessor_kind=accessor_kind,
         accessor_department=accessor_department, service=service, action=action, target=target,
         holder_id=holder_id, application_id=application_id, item_code=item_code, material_code=material_code,
-        purpose=purpose, fields=list(fields or []), outcome=outcome, prev_hash=head.last_hash,
+        purpose=purpose, fields=list(fields or []), outcome=outcome, prev_hash=prev_hash,
     )
-    values["hash"] = chain_hash(head.last_hash, values)
+    values["hash"] = chain_hash(prev_hash, values)
     entry = AccessLogEntry(**values)
     session.add(entry)
-    head.last_seq, head.last_hash = entry.seq, entry.hash
     await session.flush()
+    await session.execute(update(head_table).where(head_table.c.id == 1).values(last_hash=values["hash"]))
     return entry
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -65,11 +65,19 @@ async def add_certificate(session: AsyncSession, **values: Any) -> Certificate:
     return row
 
 
-async def get_certificate(session: AsyncSession, number: str, *, for_update: bool = False) -> Certificate | None:
-    q = select(Certificate).where(Certificate.number == number)
-    if for_update:
-        q = q.with_for_update()
-    return (await session.execute(q)).scalar()
+async def get_certificate(session: AsyncSession, number: str) -> Certificate | None:
+    return await session.get(Certificate, number)
+
+
+async def mark_revoked(session: AsyncSession, number: str, reason: str, at: datetime) -> bool:
+    """Revoke a valid certificate; False when it was revoked already. One conditional UPDATE, so of two
+    concurrent revocations exactly one wins (and only it emits the event)."""
+    res = await session.execute(
+        update(Certificate.__table__)
+        .where(Certificate.__table__.c.number == number, Certificate.__table__.c.status == "valid")
+        .values(status="revoked", revoked_at=at, revocation_reason=reason)
+    )
+    return res.rowcount == 1
 
 
 async def certificate_for_application(session: AsyncSession, application_id: str, type_code: str) -> Certificate | None:

@@ -122,9 +122,11 @@ async def test_issue_verify_and_revoke_a_certificate(client, tokens):
     other = tokens.headers("wjj", kind="staff", roles=["department_reviewer"], dept="LD-WJJ")
     r = await client.post(f"{P}/certificates/{cert['number']}/revocation", headers=other, json={"reason": "注销"})
     assert r.status_code == 403
-    r = await client.post(f"{P}/certificates/{cert['number']}/revocation", headers=scjgj(tokens),
-                          json={"reason": "经营者申请注销"})
-    assert r.status_code == 200 and r.json()["status"] == "revoked"
+    both = await asyncio.gather(*(client.post(f"{P}/certificates/{cert['number']}/revocation", headers=scjgj(tokens),
+                                              json={"reason": "经营者申请注销"}) for _ in range(2)))
+    assert sorted(r.status_code for r in both) == [200, 409]
+    r = next(r for r in both if r.status_code == 200)
+    assert r.json()["status"] == "revoked" and r.json()["revocation_reason"] == "经营者申请注销"
     r = await client.post(f"{P}/certificates/{cert['number']}/revocation", headers=scjgj(tokens),
                           json={"reason": "again"})
     assert r.status_code == 409
@@ -555,3 +557,18 @@ async def test_a_certificate_past_its_validity_verifies_as_expired_and_is_not_sh
     assert v["status"] == "expired"
     doc = (await client.post(f"{P}/certificates/verify-document", json=r.json()["document"])).json()
     assert doc["signature_valid"] is True and doc["valid"] is False and doc["status"] == "expired"
+
+
+async def test_concurrent_reads_keep_one_unbroken_chain(client, tokens):
+    person = id_number()
+    gaj = tokens.headers("gaj-3", kind="staff", roles=["department_reviewer"], dept="LD-GAJ")
+    await client.post(f"{P}/registries/population/imports", headers={**gaj, "Content-Type": "application/json"},
+                      json=[{"id_number": person, "name": "孙八"}])
+    results = await asyncio.gather(*(client.get(f"{P}/registries/population/{person}", headers=gaj)
+                                     for _ in range(12)))
+    assert {r.status_code for r in results} == {200}
+    supervisor = tokens.headers("sup", kind="staff", roles=["supervisor"])
+    report = (await client.get(f"{P}/access-log/verification", headers=supervisor)).json()
+    assert report["intact"] is True, report
+    mine = (await client.get(f"{P}/me/access-log", headers=tokens.headers("p", hid=person))).json()["items"]
+    assert len(mine) == 12 and len({e["seq"] for e in mine}) == 12
