@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.identity.api.routes import router
-from services.identity.bootstrap import bootstrap_admin, ensure_signing_key
+from services.identity.bootstrap import bootstrap_admin, ensure_signing_key, housekeeping
 from services.identity.config import IdentitySettings
 from services.identity.events.handlers import CONSUMERS
 from services.identity.runtime import IdentityRuntime
@@ -84,7 +84,11 @@ def create_app(settings: ServiceSettings | None = None, *, identity: IdentitySet
     async def first_admin(ctx: ServiceContext) -> None:
         await bootstrap_admin(ctx.db, runtime)
 
-    spec = ServiceSpec(**{**SPEC.__dict__, "on_startup": [signing_key, first_admin]})
+    async def identity_housekeeping(ctx: ServiceContext) -> None:
+        await housekeeping(ctx.db, runtime)
+
+    spec = ServiceSpec(**{**SPEC.__dict__, "on_startup": [signing_key, first_admin],
+                          "background": [identity_housekeeping]})
     app = create_service_app(spec, settings, jwks_fetcher=own_jwks, **kwargs)
     app.state.identity = runtime
     holder["app"] = app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import timedelta
 
 from pydantic import ValidationError
 
@@ -22,6 +24,23 @@ async def ensure_signing_key(db: Database, rt: IdentityRuntime) -> None:
         log.warning("YIMEN_IDENTITY_KEY_PASSPHRASE is unset: signing keys are stored unencrypted")
     async with db.transaction() as session:
         await rt.keyring.ensure_key(session, utcnow())
+
+
+async def housekeeping(db: Database, rt: IdentityRuntime) -> None:
+    """Delete failure counts idle for a day and refresh tokens expired a day ago, forever (a background job)."""
+    while True:
+        try:
+            cutoff = utcnow() - timedelta(days=1)
+            async with db.transaction() as session:
+                throttles = await accounts.purge_throttles(session, cutoff)
+                refresh = await accounts.purge_refresh_tokens(session, cutoff)
+            if throttles or refresh:
+                log.info("housekeeping: %d failure counts, %d refresh tokens deleted", throttles, refresh)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the next round retries; a failed purge harms nobody
+            log.warning("housekeeping failed: %r", exc)
+        await asyncio.sleep(rt.settings.housekeeping_seconds)
 
 
 async def create_admin(db: Database, rt: IdentityRuntime, *, username: str, password: str, name: str = "Administrator",

@@ -21,6 +21,8 @@ class IdentitySettings(BaseSettings):
     #: Consecutive failed logins that lock a username, and for how long.
     lockout_threshold: int = 5
     lockout_minutes: int = 15
+    #: How often old failure counts and expired refresh tokens are deleted.
+    housekeeping_seconds: float = 3600.0
     #: Passphrase that encrypts the signing keys at rest (PKCS#8, AES-256). Unset: keys are stored
     #: unencrypted and a warning is logged at start-up (acceptable only for the embedded development setup).
     key_passphrase: str = ""

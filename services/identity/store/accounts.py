@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.domain.lockout import LoginThrottle
@@ -74,7 +74,7 @@ async def upsert_department(session: AsyncSession, code: str, name: str, credit_
 
 async def throttle(session: AsyncSession, username: str) -> LoginThrottle:
     row = await session.get(LoginThrottleRow, username)
-    return LoginThrottle() if row is None else LoginThrottle(row.failures, row.locked_until)
+    return LoginThrottle() if row is None else LoginThrottle(row.failures, row.locked_until, row.last_failure_at)
 
 
 async def record_failure(
@@ -85,8 +85,8 @@ async def record_failure(
     await session.execute(insert_ignore(session, LoginThrottleRow.__table__).values(username=username, failures=0))
     q = select(LoginThrottleRow).where(LoginThrottleRow.username == username).with_for_update()
     row = (await session.execute(q.execution_options(populate_existing=True))).scalar_one()
-    state = update_state(LoginThrottle(row.failures, row.locked_until))
-    row.failures, row.locked_until = state.failures, state.locked_until
+    state = update_state(LoginThrottle(row.failures, row.locked_until, row.last_failure_at))
+    row.failures, row.locked_until, row.last_failure_at = state.failures, state.locked_until, state.last_failure_at
     await session.flush()
     return state
 
@@ -96,6 +96,17 @@ async def clear_throttle(session: AsyncSession, username: str) -> None:
     if row is not None:
         await session.delete(row)
         await session.flush()
+
+
+async def purge_throttles(session: AsyncSession, before: datetime) -> int:
+    """Forget failure counts nobody has added to since `before` (guessed usernames would pile up otherwise)."""
+    res = await session.execute(
+        delete(LoginThrottleRow).where(
+            LoginThrottleRow.last_failure_at < before,
+            or_(LoginThrottleRow.locked_until.is_(None), LoginThrottleRow.locked_until < before),
+        )
+    )
+    return res.rowcount or 0
 
 
 # Signing keys -----------------------------------------------------------------------------------------------
@@ -174,4 +185,9 @@ async def revoke_account(session: AsyncSession, account_kind: str, account_id: s
         )
         .values(revoked_at=now)
     )
+    return res.rowcount or 0
+
+
+async def purge_refresh_tokens(session: AsyncSession, expired_before: datetime) -> int:
+    res = await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < expired_before))
     return res.rowcount or 0

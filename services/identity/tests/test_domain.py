@@ -155,3 +155,11 @@ def test_signed_tokens_carry_the_contract_claims_and_keys_survive_encryption():
     assert "ENCRYPTED" in pem
     assert SigningKey.from_pem(key.kid, pem, "passphrase").public_jwk() == key.public_jwk()
     assert "d" not in key.public_jwk()  # the private scalar never enters the JWKS
+
+
+def test_failures_spread_out_over_time_never_lock():
+    t = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    state = LoginThrottle()
+    for day in range(10):
+        state = state.after_failure(t + timedelta(days=day), threshold=5, lock_for=timedelta(minutes=15))
+    assert state.failures == 1 and not state.locked(t + timedelta(days=9))

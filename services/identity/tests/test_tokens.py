@@ -210,3 +210,27 @@ async def test_parallel_guesses_cannot_slip_past_the_lock(client):
     results = await asyncio.gather(*(login(client, p["raw"]["id_number"], "wrong-password-1") for _ in range(10)))
     codes = sorted(r.status_code for r in results)
     assert codes == [400] * 4 + [429] * 6, [r.text for r in results if r.status_code not in (400, 429)]
+
+
+async def test_housekeeping_forgets_idle_failure_counts_and_expired_refresh_tokens(client):
+    from sqlalchemy import select
+
+    from services.identity.store import accounts
+    from services.identity.store.tables import LoginThrottleRow, RefreshToken
+
+    p = await register(client)
+    await login(client, p["raw"]["id_number"], "wrong-password-1")
+    issued = (await login(client, p["raw"]["id_number"])).json()
+    await login(client, p["raw"]["id_number"], "wrong-password-1")
+    db = client.app.state.db
+    future = datetime.now(UTC) + timedelta(days=400)
+    async with db.transaction() as s:
+        assert await s.get(LoginThrottleRow, p["raw"]["id_number"]) is not None
+        assert await accounts.purge_throttles(s, future) >= 1
+        assert await accounts.purge_refresh_tokens(s, future) >= 1
+    async with db.transaction() as s:
+        assert await s.get(LoginThrottleRow, p["raw"]["id_number"]) is None
+        rows = (await s.execute(select(RefreshToken).where(RefreshToken.account_id == p["id"]))).scalars().all()
+        assert rows == []
+    r = await client.post(TOKEN, data={"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]})
+    assert r.status_code == 400

@@ -1,8 +1,8 @@
 """people organisations accounts tokens
 
-Revision ID: 8705fb5103c4
+Revision ID: 1e6760ee23cb
 Revises: 30a05382db4c
-Create Date: 2026-11-26 10:14:18.228408
+Create Date: 2026-11-26 10:23:17.797298
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import shared.types
 
-revision: str = '8705fb5103c4'
+revision: str = '1e6760ee23cb'
 down_revision: str | None = '30a05382db4c'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -39,8 +39,12 @@ def upgrade() -> None:
     sa.Column('username', sa.String(length=64), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
     sa.Column('locked_until', shared.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_failure_at', shared.types.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('username', name=op.f('pk_login_throttle'))
     )
+    with op.batch_alter_table('login_throttle', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_login_throttle_last_failure_at'), ['last_failure_at'], unique=False)
+
     op.create_table('person',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('id_number', sa.String(length=18), nullable=False),
@@ -169,6 +173,9 @@ def downgrade() -> None:
 
     op.drop_table('person_lookup')
     op.drop_table('person')
+    with op.batch_alter_table('login_throttle', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_login_throttle_last_failure_at'))
+
     op.drop_table('login_throttle')
     op.drop_table('department_client')
     op.drop_table('department')
