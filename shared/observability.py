@@ -53,7 +53,7 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     )
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "nats"):
+    for noisy in ("uvicorn.access", "nats", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
