@@ -19,7 +19,7 @@ class PersonCreate(BaseModel):
     id_number: str = Field(max_length=64, description="Citizen ID number (GB 11643). Whitespace, full-width "
                            "digits and a lower-case x are normalised.")
     phone: str = Field(max_length=32, description="Mainland mobile number.")
-    password: str = Field(max_length=1024, description="8-128 characters, not only digits or only letters.")
+    password: str = Field(max_length=1024, description="8-128 characters; not only digits, not a common password.")
 
 
 class PersonRead(BaseModel):

@@ -9,14 +9,22 @@ MIN_LENGTH = 8
 MAX_LENGTH = 128
 
 
+#: Passwords every guesser tries first (and dates, which digit-only passwords usually are).
+_COMMON = frozenset({"password", "password1", "admin123", "qwerty123", "iloveyou", "abc12345", "woaini1314",
+                     "1qaz2wsx", "qwertyuiop", "admin1234", "a1234567", "aa123456"})
+
+
 def password_problem(password: str) -> str | None:
-    """Why a new password is refused, or None."""
+    """Why a new password is refused, or None. Length over composition (NIST SP 800-63B): no rule that
+    a random generated password could break, only the obvious guesses."""
     if len(password) < MIN_LENGTH:
         return f"At least {MIN_LENGTH} characters."
     if len(password) > MAX_LENGTH:
         return f"At most {MAX_LENGTH} characters."
-    if password.isdigit() or password.isalpha():
-        return "Mix letters with digits or symbols."
+    if password.isdigit():
+        return "Not only digits (birthdays and phone numbers are guessed first)."
+    if len(set(password)) < 3 or password.lower() in _COMMON:
+        return "This password is among the first ones guessed."
     return None
 
 

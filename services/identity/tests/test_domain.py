@@ -101,8 +101,10 @@ def test_phones_are_normalised_or_refused():
 
 
 def test_password_policy_and_hashing():
-    assert password_problem("short1") and password_problem("12345678") and password_problem("abcdefgh")
+    for weak in ("short1", "12345678", "aaaaaaaaaa", "Password1", "x" * 129):
+        assert password_problem(weak), weak
     assert password_problem("long-enough-1") is None
+    assert password_problem("CorrectHorseBatteryStaple") is None  # letters only is fine when long and random
     pw = Passwords(time_cost=1, memory_kib=1024, parallelism=1)
     stored = pw.hash("long-enough-1")
     assert pw.verify(stored, "long-enough-1")
