@@ -51,7 +51,7 @@ async def seed_reference_data(session: AsyncSession) -> None:
     if await store.count_types(session):
         return
     for t in rules.SEED_TYPES:
-        await store.add_type(
+        await store.add_type_if_absent(
             session, code=t.code, name=t.name, issuer_department=t.department,
             issuer_credit_code=rules.DEPARTMENT_CREDIT_CODES[t.department], field_schema=t.field_schema,
             validity_years=t.validity_years,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.datashare.domain import certificates as rules
 from services.datashare.store.tables import Certificate, CertificateType, SigningKey
+from shared.messaging import insert_ignore
 from shared.types import utcnow
 
 
@@ -30,6 +31,13 @@ async def add_type(session: AsyncSession, **values: Any) -> CertificateType:
     session.add(row)
     await session.flush()
     return row
+
+
+async def add_type_if_absent(session: AsyncSession, **values: Any) -> None:
+    """For seeding: two replicas starting together must not fail on each other's rows."""
+    await session.execute(
+        insert_ignore(session, CertificateType.__table__).values(**values, last_serial=0, created_at=utcnow())
+    )
 
 
 async def next_serial(session: AsyncSession, type_code: str) -> int:

@@ -572,3 +572,15 @@ async def test_concurrent_reads_keep_one_unbroken_chain(client, tokens):
     assert report["intact"] is True, report
     mine = (await client.get(f"{P}/me/access-log", headers=tokens.headers("p", hid=person))).json()["items"]
     assert len(mine) == 12 and len({e["seq"] for e in mine}) == 12
+
+
+async def test_a_restart_keeps_the_signing_key_and_does_not_reseed(settings_for, tokens):
+    settings = settings_for("datashare")
+    async with running_app(create_app, settings, tokens=tokens) as first:
+        cert = await issue_licence(first, tokens, credit_code())
+        types = (await first.get(f"{P}/certificate-types")).json()
+    async with running_app(create_app, settings, tokens=tokens) as second:
+        assert (await second.get(f"{P}/certificate-types")).json() == types
+        check = (await second.post(f"{P}/certificates/verify-document", json=cert["document"])).json()
+        assert check["valid"] is True
+        assert len((await second.get(f"{P}/certificates/verification-key")).json()["keys"]) == 1
