@@ -20,6 +20,7 @@ from services.workflow.tests.helpers import (
     publish,
     reviewer,
     start_case,
+    supervisor,
     tasks_of,
 )
 from shared.bus import Bus
@@ -139,9 +140,5 @@ async def test_two_replicas_create_each_task_once_and_complete_each_stage_once(
 
 
 async def _started(client, tokens, app_id):  # type: ignore[no-untyped-def]
-    r = await client.get(f"/workflow/v1/cases/{app_id}", headers={**reviewer(tokens, "x"), **_sup(tokens)})
+    r = await client.get(f"/workflow/v1/cases/{app_id}", headers=supervisor(tokens))
     return r.json() if r.status_code == 200 and r.json()["stages"] else None
-
-
-def _sup(tokens):  # type: ignore[no-untyped-def]
-    return tokens.headers("supervisor-1", kind="staff", roles=["supervisor"])
