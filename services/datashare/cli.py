@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 
-from services.datashare.api.access_log import verify
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.datashare.operations import verify_access_log
 from shared.db import Database
 from shared.settings import load_service_settings
 
@@ -16,13 +19,17 @@ async def verify_log(url: str) -> int:
     db = Database(url)
     try:
         async with db.transaction() as session:
-            result = await verify(session)
+            report, head_seq = await verify_access_log(session)
+    except SQLAlchemyError as exc:
+        print(f"cannot read the access log at {url}: {type(exc).__name__} (is the database migrated?)",
+              file=sys.stderr)
+        return 2
     finally:
         await db.dispose()
-    print(json.dumps(result.model_dump(), ensure_ascii=False))
-    if not result.intact:
-        print(f"BROKEN at seq {result.first_broken_seq}: {result.reason}", file=sys.stderr)
-    return 0 if result.intact else 1
+    print(json.dumps({**dataclasses.asdict(report), "head_seq": head_seq}, ensure_ascii=False))
+    if not report.intact:
+        print(f"BROKEN at seq {report.first_broken_seq}: {report.reason}", file=sys.stderr)
+    return 0 if report.intact else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.datashare.domain import certificates as rules
+from services.datashare.domain.access_log import ChainReport, ChainWalker
 from services.datashare.domain.identifiers import certificate_identifier, certificate_number
 from services.datashare.events.contracts import CERTIFICATE_ISSUED, CertificateIssued
 from services.datashare.store import access_log
@@ -95,6 +96,17 @@ async def issue_certificate(
         ),
     )
     return cert
+
+
+async def verify_access_log(session: AsyncSession) -> tuple[ChainReport, int | None]:
+    """Walk the whole chain in batches; the report names the first broken row."""
+    walker = ChainWalker()
+    async for row in access_log.chain_rows(session):
+        if not walker.feed(row):
+            break
+    head = await access_log.head(session)
+    head_seq = head.last_seq if head else None
+    return walker.report(head_seq), head_seq
 
 
 def caller_service(principal: Principal | None) -> str:

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from services.datashare import operations
 from services.datashare.api.common import own_holder_ids
-from services.datashare.domain.access_log import ChainWalker
 from services.datashare.store import access_log
 from services.datashare.store.tables import AccessLogEntry
 from shared.auth import ADMIN, SUPERVISOR, CurrentPrincipal, Principal, require_roles
@@ -94,23 +94,14 @@ async def audit_access_log(
     return Page(items=[read(e, mask=True) for e in rows], next_cursor=cursor)
 
 
-async def verify(session: SessionDep) -> ChainVerification:
-    walker = ChainWalker()
-    async for row in access_log.chain_rows(session):
-        if not walker.feed(row):
-            break
-    head = await access_log.head(session)
-    report = walker.report(head.last_seq if head else None)
-    return ChainVerification(
-        intact=report.intact, rows_checked=report.rows_checked, first_broken_seq=report.first_broken_seq,
-        reason=report.reason, head_seq=head.last_seq if head else None,
-    )
-
-
 @router.get(
     "/access-log/verification", summary="Verify the hash chain (supervisor)",
     description="Recomputes every row's hash; names the first row that was edited, removed or reordered.",
     responses=problem_responses(401, 403),
 )
 async def verify_access_log(session: SessionDep, _p: Principal = require_roles(SUPERVISOR, ADMIN)) -> ChainVerification:
-    return await verify(session)
+    report, head_seq = await operations.verify_access_log(session)
+    return ChainVerification(
+        intact=report.intact, rows_checked=report.rows_checked, first_broken_seq=report.first_broken_seq,
+        reason=report.reason, head_seq=head_seq,
+    )

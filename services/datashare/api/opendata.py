@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,10 +13,8 @@ from services.datashare.domain import opendata
 from services.datashare.store import archive, items
 from shared.db import SessionDep
 from shared.errors import NotFound, problem_responses
-from shared.workdays import WorkCalendar
 
 router = APIRouter(tags=["open data"])
-_calendar = WorkCalendar()
 
 
 def _month(at: datetime) -> str:
@@ -25,20 +23,6 @@ def _month(at: datetime) -> str:
 
 def _limit_days(limit: Any) -> Any:
     return limit.get("value") if isinstance(limit, dict) else None
-
-
-def on_time(accepted_at: datetime, decided_at: datetime, limit: dict[str, Any] | None) -> bool | None:
-    """Whether a decision came within the promised limit; None when the limit is unknown."""
-    if not isinstance(limit, dict) or not isinstance(limit.get("value"), int):
-        return None
-    value, unit = limit["value"], limit.get("unit", "working_days")
-    if unit == "hours":
-        return decided_at - accepted_at <= timedelta(hours=value)
-    start = accepted_at.astimezone(operations.CITY_TZ).date()
-    end = decided_at.astimezone(operations.CITY_TZ).date()
-    if unit == "calendar_days":
-        return end <= start + timedelta(days=value)
-    return end <= _calendar.add_workdays(start, value).value
 
 
 async def dataset_rows(session: SessionDep, dataset_id: str) -> list[dict[str, Any]]:
@@ -76,7 +60,7 @@ async def dataset_rows(session: SessionDep, dataset_id: str) -> list[dict[str, A
                                       "decided": 0, "approved": 0, "on_time": 0})
         row["decided"] += 1
         row["approved"] += 1 if a.outcome == "approved" else 0
-        if a.accepted_at is not None and on_time(a.accepted_at, a.decided_at, a.promised_limit):
+        if a.accepted_at is not None and opendata.on_time(a.accepted_at, a.decided_at, a.promised_limit, operations.CITY_TZ):
             row["on_time"] += 1
     out = [counts[k] for k in sorted(counts)]
     for row in out:

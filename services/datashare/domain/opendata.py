@@ -5,7 +5,12 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
+
+from shared.workdays import WorkCalendar
+
+_calendar = WorkCalendar()
 
 
 @dataclass(frozen=True)
@@ -86,3 +91,17 @@ def to_csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def on_time(accepted_at: datetime, decided_at: datetime, limit: dict[str, Any] | None, tz: tzinfo) -> bool | None:
+    """Whether a decision came within the promised limit; None when the limit is unknown."""
+    if not isinstance(limit, dict) or not isinstance(limit.get("value"), int):
+        return None
+    value, unit = limit["value"], limit.get("unit", "working_days")
+    if unit == "hours":
+        return decided_at - accepted_at <= timedelta(hours=value)
+    start = accepted_at.astimezone(tz).date()
+    end = decided_at.astimezone(tz).date()
+    if unit == "calendar_days":
+        return end <= start + timedelta(days=value)
+    return end <= _calendar.add_workdays(start, value).value

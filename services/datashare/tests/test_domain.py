@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from stdnum.cn import ric
 from stdnum.iso7064 import mod_37_36
 
-from services.datashare.api.opendata import on_time
 from services.datashare.domain import certificates as rules
 from services.datashare.domain import registries, sharing
 from services.datashare.domain.access_log import GENESIS, chain_hash, verify_chain
@@ -18,6 +18,7 @@ from services.datashare.domain.identifiers import (
     id_number_problem,
     identifier_is_valid,
 )
+from services.datashare.domain.opendata import on_time
 from services.datashare.tests.factories import FOOD_PERMIT, credit_code, food_item, id_number
 from shared.auth import ActingFor, Principal
 from shared.errors import Forbidden, ValidationProblem
@@ -154,10 +155,13 @@ def test_sharing_names_the_source_and_the_holder():
     assert sharing.application_problem({"status": "in_review", "item_code": "I"}, "I") is None
 
 
+CST = ZoneInfo("Asia/Shanghai")
+
+
 def test_on_time_counts_working_days_in_the_city_time_zone():
     accepted = datetime(2026, 9, 30, 2, tzinfo=UTC)  # Wednesday before the National Day holiday
     limit = {"value": 3, "unit": "working_days"}
-    assert on_time(accepted, datetime(2026, 10, 9, 2, tzinfo=UTC), limit) is True
-    assert on_time(accepted, datetime(2026, 10, 13, 2, tzinfo=UTC), limit) is False
-    assert on_time(accepted, datetime(2026, 10, 2, 2, tzinfo=UTC), {"value": 24, "unit": "hours"}) is False
-    assert on_time(accepted, datetime(2026, 10, 2, 2, tzinfo=UTC), None) is None
+    assert on_time(accepted, datetime(2026, 10, 9, 2, tzinfo=UTC), limit, CST) is True
+    assert on_time(accepted, datetime(2026, 10, 13, 2, tzinfo=UTC), limit, CST) is False
+    assert on_time(accepted, datetime(2026, 10, 2, 2, tzinfo=UTC), {"value": 24, "unit": "hours"}, CST) is False
+    assert on_time(accepted, datetime(2026, 10, 2, 2, tzinfo=UTC), None, CST) is None
