@@ -5,6 +5,7 @@ itself). When a `jwks_fetcher` is passed (single-service tests), its keys are tr
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import FastAPI
@@ -87,8 +88,7 @@ def create_app(settings: ServiceSettings | None = None, *, identity: IdentitySet
     async def identity_housekeeping(ctx: ServiceContext) -> None:
         await housekeeping(ctx.db, runtime)
 
-    spec = ServiceSpec(**{**SPEC.__dict__, "on_startup": [signing_key, first_admin],
-                          "background": [identity_housekeeping]})
+    spec = dataclasses.replace(SPEC, on_startup=[signing_key, first_admin], background=[identity_housekeeping])
     app = create_service_app(spec, settings, jwks_fetcher=own_jwks, **kwargs)
     app.state.identity = runtime
     holder["app"] = app
