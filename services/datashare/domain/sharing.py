@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.auth import Principal
+from shared.auth import WINDOW_CLERK, Principal
 from shared.errors import Forbidden, invalid
 
 SHARED_SOURCES = ("certificate", "own_certificate", "registry")
@@ -78,11 +78,14 @@ def item_departments(item: dict[str, Any]) -> set[str]:
 
 
 def check_requester(principal: Principal, item: dict[str, Any], holder_id: str) -> str:
-    """Who may ask: the holder (person, organisation agent, delegate) or staff/systems of a department that
-    handles the item. Returns how the requester is entitled (`holder` or `department`)."""
+    """Who may ask: the holder (person, organisation agent, delegate), staff/systems of a department that
+    handles the item, or a window clerk (one window accepts every department's items, 通办; intake still has
+    to confirm the application to the clerk). Returns how the requester is entitled."""
     if principal.kind in ("staff", "department_system"):
         if principal.department and principal.department in item_departments(item):
             return "department"
+        if principal.kind == "staff" and principal.has(WINDOW_CLERK):
+            return "window"
         raise Forbidden("Only a department that handles this item may request data for its applications.")
     own = {principal.holder_id, principal.organisation}
     if principal.acting_for:

@@ -147,6 +147,8 @@ def test_sharing_names_the_source_and_the_holder():
         sharing.check_requester(_person(hid="P2"), item, "P1")
     staff = Principal(subject="x", kind="staff", roles=frozenset({"department_reviewer"}), department="LD-WJJ")
     assert sharing.check_requester(staff, item, "ANY") == "department"
+    clerk = Principal(subject="c", kind="staff", roles=frozenset({"window_clerk"}), department="LD-ZSJ")
+    assert sharing.check_requester(clerk, item, "ANY") == "window"
     with pytest.raises(Forbidden):
         sharing.check_requester(Principal(subject="x", kind="staff", roles=frozenset(), department="LD-MZJ"), item, "A")
     assert sharing.project({"name": "a", "secret": "b"}, ("name", "missing")) == {"name": "a"}

@@ -86,6 +86,10 @@ async def test_directory_is_seeded_with_the_contract_types(client):
     codes = {t["code"]: t for t in r.json()}
     assert {BUSINESS_LICENCE, FOOD_PERMIT, "11441781MB0000006R001"} <= set(codes)
     assert codes[FOOD_PERMIT]["issuer_department"] == "LD-SCJGJ"
+    one = await client.get(f"{P}/certificate-types/{FOOD_PERMIT}")
+    assert one.json()["validity_years"] == 5
+    missing = await client.get(f"{P}/certificate-types/11441781MB0000001A999")
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
 
 
 async def test_admin_adds_a_type_and_a_bad_schema_is_named(client, tokens):
@@ -515,6 +519,13 @@ async def test_archive_answers_only_the_applicants_own_history(client, tokens):
     assert items[0]["application_id"] == app_id and items[0]["form"] == {"x": 1}
     r = await client.get(f"{P}/archive", params={"holder_id": person}, headers=tokens.headers("q", hid=id_number()))
     assert r.status_code == 403
+    # A window clerk may look an applicant up for prefill; the applicant then sees that read.
+    clerk = tokens.headers("clerk-1", kind="staff", roles=["window_clerk"], dept="LD-ZSJ", point="LD-CENTRE")
+    r = await client.get(f"{P}/archive", params={"holder_id": person}, headers=clerk)
+    assert r.status_code == 200 and len(r.json()["items"]) == 1
+    log = (await client.get(f"{P}/me/access-log", headers=tokens.headers("p", hid=person))).json()["items"]
+    assert log[0]["action"] == "archive_read" and log[0]["accessor_subject"] == "clerk-1"
+    assert (await client.get(f"{P}/archive", headers=clerk)).status_code == 422
 
 
 async def test_open_data_is_a_dcat_catalogue_with_nothing_personal(client, tokens, intake):
