@@ -142,7 +142,7 @@ class JWKSVerifier:
         *,
         issuer: str = "yimen-identity",
         audience: str = "yimen",
-        ttl: float = 300.0,
+        ttl: float = 60.0,
         min_refresh: float = 5.0,
         leeway: float = 5.0,
     ) -> None:

@@ -313,7 +313,7 @@ class PullWorker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # connection trouble: back off, resubscribe
-                log.warning("consumer %s: %s; retrying", self.consumer, exc)
+                log.warning("consumer %s: %r; retrying", self.consumer, exc)
                 sub = None
                 await asyncio.sleep(0.5)
 

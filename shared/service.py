@@ -100,34 +100,36 @@ def create_service_app(
         tasks: list[asyncio.Task[Any]] = []
         stoppables: list[Any] = []
         bus_task = asyncio.create_task(bus.connect())
-        for hook in spec.on_startup:
-            await hook(ctx)
-
-        async def start_workers() -> None:
-            await bus_task
-            relay = OutboxRelay(
-                db, bus, spec.messaging,
-                interval=platform.relay_interval_seconds,
-                retention=timedelta(days=platform.outbox_retention_days),
-                on_published=lambda n: metrics.events_published.labels(spec.name).inc(n),
-            )
-            app.state.relay = relay
-            stoppables.append(relay)
-            tasks.append(asyncio.create_task(relay.run(), name=f"{spec.name}-relay"))
-            for consumer in spec.consumers:
-                worker: PullWorker = InboxConsumer(
-                    db, spec.messaging, consumer, bus,
-                    max_deliver=platform.max_deliver,
-                    ack_wait=platform.ack_wait_seconds,
-                    on_result=lambda r, c=consumer.name: metrics.events_handled.labels(spec.name, c, r).inc(),
-                ).worker()
-                stoppables.append(worker)
-                tasks.append(asyncio.create_task(worker.run(), name=f"{spec.name}-{consumer.name}"))
-            for job in spec.background:
-                tasks.append(asyncio.create_task(job(ctx), name=f"{spec.name}-{job.__name__}"))
-
-        starter = asyncio.create_task(start_workers()) if run_workers else None
+        starter: asyncio.Task[None] | None = None
         try:
+            for hook in spec.on_startup:
+                await hook(ctx)
+
+            async def start_workers() -> None:
+                await bus_task
+                relay = OutboxRelay(
+                    db, bus, spec.messaging,
+                    interval=platform.relay_interval_seconds,
+                    retention=timedelta(days=platform.outbox_retention_days),
+                    on_published=lambda n: metrics.events_published.labels(spec.name).inc(n),
+                )
+                app.state.relay = relay
+                stoppables.append(relay)
+                tasks.append(asyncio.create_task(relay.run(), name=f"{spec.name}-relay"))
+                for consumer in spec.consumers:
+                    worker: PullWorker = InboxConsumer(
+                        db, spec.messaging, consumer, bus,
+                        max_deliver=platform.max_deliver,
+                        ack_wait=platform.ack_wait_seconds,
+                        on_result=lambda r, c=consumer.name: metrics.events_handled.labels(spec.name, c, r).inc(),
+                    ).worker()
+                    stoppables.append(worker)
+                    tasks.append(asyncio.create_task(worker.run(), name=f"{spec.name}-{consumer.name}"))
+                for job in spec.background:
+                    tasks.append(asyncio.create_task(job(ctx), name=f"{spec.name}-{job.__name__}"))
+
+            if run_workers:
+                starter = asyncio.create_task(start_workers())
             yield
         finally:
             for s in stoppables:
