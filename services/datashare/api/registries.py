@@ -17,7 +17,7 @@ from services.datashare.domain.identifiers import credit_code_problem, id_number
 from services.datashare.store import registries as store
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import Forbidden, NotFound, invalid, problem_response, problem_responses
+from shared.errors import Forbidden, NotFound, Problem, invalid, problem_response, problem_responses
 
 log = logging.getLogger("yimen.datashare")
 router = APIRouter(tags=["registries"])
@@ -87,6 +87,13 @@ nothing is imported. With `?partial=true` the valid rows are imported (200) and 
 A record whose key exists already is replaced (re-import is how a registry is kept current).""",
     responses={**problem_responses(401, 403, 415), 422: {"description": "Rejected rows; nothing imported.",
                                                          "model": ImportReport}},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "text/csv": {"schema": {"type": "string"}, "example": "id_number,name,gender\n11010519491231002X,张三,女\n"},
+        "application/json": {"schema": {"type": "array", "items": {"type": "object"}},
+                             "example": [{"credit_code": "91441781MA4W000001", "name": "罗定市好味餐饮店"}]},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
+    }}},
 )
 async def import_records(
     registry: RegistryPath,
@@ -104,7 +111,8 @@ async def import_records(
     else:
         raw = await request.body()
     if "json" not in content_type and "csv" not in content_type:
-        raise invalid("header.content-type", "media_type", "Send text/csv or application/json (or upload one).")
+        raise Problem("Send text/csv or application/json, or upload one as multipart/form-data.",
+                      status=415, slug="unsupported-media-type", title="Unsupported media type")
     try:
         # Parsing and checking 100,000 rows takes seconds of CPU: off the event loop, so other requests and
         # the bus consumers keep being served meanwhile.

@@ -456,7 +456,7 @@ async def test_legal_person_json_import_upserts_and_checks_rights(client, tokens
     assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "format"
     r = await client.post(f"{P}/registries/legal-persons/imports", headers={**scj, "Content-Type": "text/plain"},
                           content=b"x")
-    assert r.status_code == 422
+    assert r.status_code == 415 and r.headers["content-type"] == "application/problem+json"
     r = await client.get(f"{P}/registries/legal-persons/12345", headers=scj)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "path.credit_code"
     # Large files come as a multipart upload.
