@@ -4,6 +4,7 @@ from its events, and evaluating clocks for cards (红黄牌)."""
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,8 +29,8 @@ from services.efficacy.events.contracts import CARD_RED, CARD_YELLOW, Applicatio
 from services.efficacy.store import cases, supervision
 from services.efficacy.store import kpis as kpi_store
 from services.efficacy.store.calendar import current_calendar
-from shared.events import Event
-from shared.messaging import publish
+from services.efficacy.store.outbox import emit_all
+from shared.events import Event, new_event
 from shared.types import utcnow
 from shared.workdays import WorkCalendar
 
@@ -132,36 +133,50 @@ def policy_of(config: EfficacyConfig) -> CardPolicy:
 async def evaluate(session: AsyncSession, calendar: WorkCalendar, as_of: datetime, config: EfficacyConfig,
                    ) -> list[dict[str, Any]]:
     """Raise the cards due at `as_of` on every running clock: a row (once per crossing), an event, a queue row,
-    a 督办 case for red, and a webhook to supervisors when configured."""
+    a 督办 case for red, and a webhook to supervisors when configured. Works in batches with bulk statements, so
+    a pass over 100,000 open clocks that raises nothing only reads."""
     raised: list[dict[str, Any]] = []
     policy = policy_of(config)
     async for batch in cases.running_clocks(session):
-        for item in forecast(batch, calendar, as_of, policy):
-            s, d = item.view.state, item.decision
-            row = await supervision.raise_card(
-                session, clock_id=s.clock_id, application_id=s.application_id, task_id=s.task_id,
-                department=s.department, colour=d.colour, reason=d.reason, deadline_key=d.deadline_key,
-                deadline_at=d.deadline_at, raised_at=as_of)
-            if row is None:
-                continue
-            payload = CardRaised(card_id=row["card_id"], application_id=s.application_id, task_id=s.task_id,
-                                 department=s.department, colour=d.colour, reason=d.reason,
-                                 deadline_at=d.deadline_at, raised_at=as_of)
-            event = await publish(session, CARD_RED if d.colour == "red" else CARD_YELLOW,
-                                  subject=s.application_id, data=payload)
-            what = "督办: overdue" if d.colour == "red" else "warning: deadline near"
-            await supervision.open_item(
-                session, dedupe_key=f"card:{row['card_id']}", kind=f"{d.colour}_card", is_case=d.colour == "red",
-                department=s.department, application_id=s.application_id, card_id=row["card_id"],
-                detail=f"{what} ({d.reason}); deadline {local_day(d.deadline_at)}; "
-                       f"{'task ' + s.task_id if s.task_id else 'application'} {s.application_id}",
-            )
+        due = forecast(batch, calendar, as_of, policy)
+        if not due:
+            continue
+        seen = await supervision.carded(session, [f.view.state.clock_id for f in due])
+        fresh = [f for f in due if (f.view.state.clock_id, f.decision.colour, f.decision.deadline_key) not in seen]
+        if not fresh:
+            continue
+        payloads: dict[str, CardRaised] = {}
+        rows = []
+        for f in fresh:
+            s, d = f.view.state, f.decision
+            card_id = uuid.uuid4().hex
+            payloads[card_id] = CardRaised(card_id=card_id, application_id=s.application_id, task_id=s.task_id,
+                                           department=s.department, colour=d.colour, reason=d.reason,
+                                           deadline_at=d.deadline_at, raised_at=as_of)
+            rows.append(dict(card_id=card_id, clock_id=s.clock_id, application_id=s.application_id,
+                             task_id=s.task_id, department=s.department, colour=d.colour, reason=d.reason,
+                             deadline_key=d.deadline_key, deadline_at=d.deadline_at, raised_at=as_of))
+        inserted = await supervision.raise_cards(session, rows)
+        events, items, hooks = [], [], []
+        for card_id in sorted(inserted):
+            p = payloads[card_id]
+            event = new_event(CARD_RED if p.colour == "red" else CARD_YELLOW, source="/yimen/efficacy",
+                              subject=p.application_id, data=p)
+            events.append(event)
+            what = "督办: overdue" if p.colour == "red" else "warning: deadline near"
+            items.append(dict(
+                dedupe_key=f"card:{card_id}", kind=f"{p.colour}_card", is_case=p.colour == "red", card_id=card_id,
+                department=p.department, application_id=p.application_id,
+                detail=f"{what} ({p.reason}); deadline {local_day(p.deadline_at)}; "
+                       f"{'task ' + p.task_id if p.task_id else 'application'} {p.application_id}"))
             if config.supervisor_webhook_url:
-                await supervision.queue_webhook(
-                    session, message_id=event.id, url=config.supervisor_webhook_url,
-                    payload=json.dumps({"type": event.type, "timestamp": as_of.isoformat(),
-                                        "data": payload.model_dump(mode="json")}, ensure_ascii=False))
-            raised.append(payload.model_dump(mode="json"))
+                hooks.append(dict(message_id=event.id, url=config.supervisor_webhook_url, payload=json.dumps(
+                    {"type": event.type, "timestamp": as_of.isoformat(), "data": p.model_dump(mode="json")},
+                    ensure_ascii=False)))
+            raised.append(p.model_dump(mode="json"))
+        await emit_all(session, events)
+        await supervision.open_items(session, items)
+        await supervision.queue_webhooks(session, hooks)
     return raised
 
 

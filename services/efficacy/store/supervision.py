@@ -25,6 +25,37 @@ async def raise_card(session: AsyncSession, *, clock_id: str, application_id: st
     return values if res.rowcount else None
 
 
+async def carded(session: AsyncSession, clock_ids: list[str]) -> set[tuple[str, str, str]]:
+    """The crossings already carded for these clocks: (clock_id, colour, deadline_key)."""
+    rows = await session.execute(select(card.c.clock_id, card.c.colour, card.c.deadline_key)
+                                 .where(card.c.clock_id.in_(clock_ids)))
+    return {(r.clock_id, r.colour, r.deadline_key) for r in rows}
+
+
+async def raise_cards(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert many cards; returns the card ids actually inserted (a crossing another evaluator carded first is
+    dropped by the unique constraint, so its event is never published twice)."""
+    if not rows:
+        return set()
+    stmt = insert_ignore(session, card).returning(card.c.card_id)
+    return set((await session.execute(stmt, rows)).scalars())
+
+
+async def open_items(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        now = utcnow()
+        await session.execute(insert_ignore(session, supervision_item),
+                              [{"state": "open", "opened_at": now, "answer": None, "answered_at": None,
+                                "answered_by": None, **r} for r in rows])
+
+
+async def queue_webhooks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        now = utcnow()
+        await session.execute(insert_ignore(session, webhook_delivery),
+                              [{"attempts": 0, "next_attempt_at": now, **r} for r in rows])
+
+
 async def clear_cards(session: AsyncSession, clock_ids: list[str], at: datetime) -> None:
     if not clock_ids:
         return

@@ -196,3 +196,19 @@ def test_csv_lines_parse_and_bad_lines_name_their_line():
     load, errors = parse_csv("date,kind\n2027-01-01,holiday\n2027-02-07,班\n2027-13-01,holiday\n2027-03-01,maybe\n")
     assert load.holidays == {date(2027, 1, 1)} and load.workdays == {date(2027, 2, 7)}
     assert [(e.field, e.rule) for e in errors] == [("body.line4", "date"), ("body.line5", "kind")]
+
+
+def test_the_indexed_calendar_answers_exactly_like_the_library_calendar():
+    from datetime import timedelta
+
+    from shared.workdays import WorkCalendar
+    tables = [t for y in range(2024, 2027) if (t := library_table(y))]
+    plain = WorkCalendar({t.year: t for t in tables}, use_library=False)
+    fast = build_calendar(tables)
+    rng = random.Random(11)
+    for _ in range(3000):
+        a = date(2023, 6, 1) + timedelta(days=rng.randrange(0, 1500))
+        b = a + timedelta(days=rng.randrange(-200, 200))
+        n = rng.randrange(-1, 60)
+        assert fast.workdays_between(a, b) == plain.workdays_between(a, b), (a, b)
+        assert fast.add_workdays(a, n) == plain.add_workdays(a, n), (a, n)
