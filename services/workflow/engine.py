@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -360,9 +359,3 @@ async def deem_overdue(session: AsyncSession, now: datetime) -> int:
             continue
     return count
 
-
-def case_view(instance: ProcessInstance, stages: list[Stage], tasks: list[Task]) -> dict[str, Any]:
-    by_stage: dict[int, list[Task]] = {}
-    for t in tasks:
-        by_stage.setdefault(t.stage_id, []).append(t)
-    return {"instance": instance, "stages": [(s, by_stage.get(s.id, [])) for s in stages]}
