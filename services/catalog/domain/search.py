@@ -14,7 +14,7 @@ from services.catalog.domain.model import THEMES, ItemContent
 jieba.setLogLevel(logging.WARNING)
 
 #: Field weights: a hit in the name counts most.
-WEIGHTS = {"name": 10, "keyword": 8, "life_event": 6, "theme": 4, "material": 1, "department": 2}
+WEIGHTS = {"name": 10, "keyword": 8, "life_event": 6, "theme": 4, "department": 2}
 #: Words that carry no meaning in a request like “我想办个…”.
 STOPWORDS = frozenset(
     "我 我们 想 想要 要 需要 怎么 怎样 如何 哪里 在哪 去 的 了 吗 呢 啊 个 一个 办 办理 申请 给 能 可以 请问 "
@@ -89,7 +89,6 @@ def index_terms(item: ItemContent, department_name: str | None = None) -> dict[t
     add("keyword", item.keywords)
     add("life_event", item.life_events)
     add("theme", [THEMES.get(t, t) for t in item.themes])
-    add("material", [m.name for m in item.materials])
     if department_name:
         add("department", [department_name])
     return out

@@ -214,15 +214,24 @@ async def search(
         .group_by(ItemToken.item_code)
         .subquery()
     )
-    stmt = (
-        select(ItemVersion, hits.c.score)
-        .join(Item, and_(Item.code == ItemVersion.item_code, Item.published_version == ItemVersion.version))
-        .join(hits, hits.c.item_code == Item.code)
+    # Rank on the small token/facet tables first; load the (large) version documents of one page only.
+    ranked = (
+        select(hits.c.item_code, hits.c.score)
+        .join(Item, Item.code == hits.c.item_code)
+        .where(Item.published_version.is_not(None))
     )
-    stmt = _filtered(stmt, f).order_by(hits.c.score.desc(), Item.code)
-    rows = (await session.execute(stmt.offset(offset).limit(limit))).all()
-    if not rows:
+    ranked = _filtered(ranked, f).order_by(hits.c.score.desc(), hits.c.item_code).offset(offset).limit(limit)
+    page = (await session.execute(ranked)).all()
+    if not page:
         return []
+    scores = {c: int(sc) for c, sc in page}
+    docs = {
+        v.item_code: v
+        for v in (await session.execute(
+            published_versions(ItemFilters()).where(ItemVersion.item_code.in_(list(scores)))
+        )).scalars()
+    }
+    rows = [(docs[c], scores[c]) for c, _ in page if c in docs]
     codes = [r[0].item_code for r in rows]
     matched = (
         await session.execute(
