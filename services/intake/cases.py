@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.intake.domain import completeness, receipts
 from services.intake.domain.completeness import Finding, Provided
 from services.intake.domain.lifecycle import Action, Status, ensure
+from services.intake.domain.reuse import Earlier
 from services.intake.events import contracts as ev
 from services.intake.store import repository as repo
 from services.intake.store.tables import Application, Attachment, ItemVersion
+from shared.auth import Principal
 from shared.errors import Conflict, FieldError, ValidationProblem
 from shared.messaging import publish
 from shared.types import utcnow
@@ -68,7 +70,7 @@ def refuse_if_withdrawn(item: ItemVersion) -> None:
 @dataclass
 class FetchResult:
     material_code: str
-    status: str  # found | no_match | unavailable
+    status: str  # found | no_match | refused | unavailable
     reference: str | None = None
     details: dict[str, Any] | None = None
 
@@ -86,13 +88,16 @@ async def fetch_from_datashare(
             "material_code": m["code"], "holder_id": app.applicant_holder_id, "holder_kind": app.applicant_kind,
         }
         headers = {"Authorization": authorization} if authorization else {}
+        if not app.applicant_holder_id:
+            out.append(FetchResult(m["code"], "refused"))  # nothing to ask by: no ID number in the token
+            continue
         try:
             r = await http.post(f"{base_url}/datashare/v1/requests", json=body, headers=headers, timeout=5)
             if r.status_code != 200:
                 log.warning("datashare answered %s for material %s", r.status_code, m["code"])
-                # A 4xx is datashare's refusal for this material (no such holder, not obtainable): the applicant
+                # A 4xx is datashare's refusal (the holder or the purpose not established): the applicant
                 # uploads instead; anything else is an outage.
-                status = "no_match" if 400 <= r.status_code < 500 else "unavailable"
+                status = "refused" if 400 <= r.status_code < 500 else "unavailable"
                 out.append(FetchResult(m["code"], status))
                 continue
             data = r.json()
@@ -131,6 +136,23 @@ async def completeness_findings(
     atts = await repo.attachments(session, app.id)
     findings = completeness.check(item.payload, app.form or {}, provided_of(atts), failures)
     return findings, atts
+
+
+async def earlier_of(session: AsyncSession, principal: Principal, exclude: str | None = None) -> list[Earlier]:
+    """The caller's earlier applications (newest first) with their item versions and attachments, for reuse."""
+    apps = [a for a in await repo.earlier_applications(
+        session, applicant_ids=principal.applicant_ids, subject=principal.subject) if a.id != exclude]
+    atts = await repo.attachments(session, [a.id for a in apps])
+    items: dict[tuple[str, int], dict[str, Any]] = {}
+    out = []
+    for a in apps:
+        key = (a.item_code, a.item_version)
+        if key not in items:
+            iv = await repo.item_version(session, *key)
+            items[key] = iv.payload if iv else {}
+        out.append(Earlier(application_id=a.id, form=a.form or {}, item=items[key],
+                           attachments=[x for x in atts if x.application_id == a.id]))
+    return out
 
 
 # --- timeline -----------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from services.intake.domain import completeness, uploads
 from services.intake.domain.applicants import NotAnApplicant, applicant_of
 from services.intake.domain.completeness import Finding
 from services.intake.domain.lifecycle import WITHDRAWABLE, Action, Status
+from services.intake.domain.reuse import match_materials
 from services.intake.events import contracts as ev
 from services.intake.store import repository as repo
 from services.intake.store.tables import Application
@@ -291,11 +292,18 @@ async def _fetch_step(request: Request, principal: Principal, application_id: st
         return await cases.record_fetched(session, app, results)
 
 
-def _material_statuses(item_payload: dict[str, Any], atts: Any) -> list[s.MaterialStatus]:
+async def _material_statuses(session: AsyncSession, principal: Principal, app: Application,
+                             item_payload: dict[str, Any], atts: Any) -> list[s.MaterialStatus]:
     kinds = {a.material_code: a.kind for a in atts}
+    reusable: dict[str, dict[str, Any]] = {}
+    missing = [m for m in completeness.materials_of(item_payload) if m["code"] not in kinds]
+    if missing and deps.is_applicant(principal, app):
+        earlier = await cases.earlier_of(session, principal, exclude=app.id)
+        reusable = {r["material_code"]: r for r in match_materials({"materials": missing}, earlier)}
     return [
         s.MaterialStatus(code=m["code"], name=m.get("name", m["code"]), necessity=m.get("necessity", "required"),
-                         source=m.get("source"), provided=kinds.get(m["code"]))
+                         source=m.get("source"), provided=kinds.get(m["code"]),
+                         reusable=s.PrefillMaterial(**reusable[m["code"]]) if m["code"] in reusable else None)
         for m in completeness.materials_of(item_payload)
     ]
 
@@ -320,7 +328,7 @@ async def check_application(application_id: s.ApplicationId, request: Request, p
             await repo.move(session, app, from_states=[app.status], notice=[f.as_dict() for f in findings])
         return s.CheckResult(application_id=app.id, complete=not findings,
                              problems=[s.Problem(**f.as_dict()) for f in findings],
-                             materials=_material_statuses(item.payload, atts))
+                             materials=await _material_statuses(session, principal, app, item.payload, atts))
 
 
 @router.post(

@@ -3,39 +3,22 @@ from what earlier applications already collected."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import cases
 from services.intake.api import deps
 from services.intake.api import schemas as s
 from services.intake.domain import completeness
 from services.intake.domain.lifecycle import Status
-from services.intake.domain.reuse import Earlier, match_materials, prefill_form
+from services.intake.domain.reuse import match_materials, prefill_form
 from services.intake.store import repository as repo
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
 from shared.errors import FieldError, NotFound, ValidationProblem, invalid, problem_responses
 
 router = APIRouter(tags=["reuse"])
-
-
-async def _earlier(session: AsyncSession, principal: Any, exclude: str | None = None) -> list[Earlier]:
-    apps = [a for a in await repo.earlier_applications(
-        session, applicant_ids=principal.applicant_ids, subject=principal.subject) if a.id != exclude]
-    atts = await repo.attachments(session, [a.id for a in apps])
-    items: dict[tuple[str, int], dict[str, Any]] = {}
-    out = []
-    for a in apps:
-        key = (a.item_code, a.item_version)
-        if key not in items:
-            iv = await repo.item_version(session, *key)
-            items[key] = iv.payload if iv else {}
-        out.append(Earlier(application_id=a.id, form=a.form or {}, item=items[key],
-                           attachments=[x for x in atts if x.application_id == a.id]))
-    return out
 
 
 @router.get(
@@ -50,7 +33,7 @@ async def prefill(session: SessionDep, principal: CurrentPrincipal,
     item = await repo.current_item(session, item_code)
     if item is None:
         raise NotFound("No published item has this code.")
-    earlier = await _earlier(session, principal)
+    earlier = await cases.earlier_of(session, principal)
     return s.Prefill(
         item_code=item.code, item_version=item.version, form=prefill_form(item.payload, earlier),
         materials=[s.PrefillMaterial(**m) for m in match_materials(item.payload, earlier)],

@@ -171,12 +171,25 @@ class ApplicationSummary(BaseModel):
     updated_at: datetime
 
 
+class PrefillMaterial(BaseModel):
+    material_code: str
+    from_application_id: str
+    from_material_code: str
+    kind: str
+    reference: str | None = None
+    attachment_id: int
+    matched_by: Literal["code", "certificate_type", "name"]
+
+
 class MaterialStatus(BaseModel):
     code: str
     name: str
     necessity: str
     source: str | None = None
     provided: str | None = Field(default=None, description="How it is provided: upload, certificate_ref, commitment, fetched.")
+    reusable: PrefillMaterial | None = Field(
+        default=None, description="Not yet given here, but an earlier application of mine holds it: reuse it with "
+        "`{\"kind\": \"reuse\", \"attachment_id\": …}` instead of uploading again.")
 
 
 class CheckResult(BaseModel):
@@ -252,16 +265,6 @@ class PublicStatus(BaseModel):
     handling_unit: str
     handling_unit_name: str | None = None
     timeline: list[PublicStep]
-
-
-class PrefillMaterial(BaseModel):
-    material_code: str
-    from_application_id: str
-    from_material_code: str
-    kind: str
-    reference: str | None = None
-    attachment_id: int
-    matched_by: Literal["code", "certificate_type", "name"]
 
 
 class Prefill(BaseModel):

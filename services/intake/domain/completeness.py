@@ -90,7 +90,8 @@ def check_form(item: Mapping[str, Any], form: Mapping[str, Any]) -> list[Finding
 def check_materials(
     item: Mapping[str, Any], provided: Iterable[Provided], fetch_failures: Mapping[str, str] | None = None
 ) -> list[Finding]:
-    """`fetch_failures` maps material code → `no_match` or `unavailable` for materials datashare could not give."""
+    """`fetch_failures` maps material code → `no_match`, `refused` or `unavailable` for materials datashare could
+    not give."""
     fetch_failures = fetch_failures or {}
     by_code: dict[str, set[str]] = {}
     for p in provided:
@@ -109,6 +110,11 @@ def check_materials(
             out.append(Finding(
                 f"materials.{code}", "not_found_in_datashare",
                 f"系统未能在共享平台查到“{name}”，请上传该材料。",
+            ))
+        elif failure == "refused":
+            out.append(Finding(
+                f"materials.{code}", "datashare_refused",
+                f"共享平台未能为本申请提供“{name}”，请上传该材料。",
             ))
         elif failure == "unavailable":
             out.append(Finding(

@@ -117,6 +117,10 @@ async def test_no_match_or_an_outage_is_told_and_the_applicant_may_upload_instea
         intake.datashare.down = False
     rules = {(p["field"], p["rule"]) for p in r.json()["problems"]}
     assert {("materials.M01", "datashare_unavailable"), ("materials.M02", "datashare_unavailable")} <= rules
+    nameless = f.citizen(tokens, hid=None)
+    theirs = await draft(intake, nameless, item["code"])
+    r = await intake.client.post(f"{BASE}/applications/{theirs['id']}/check", headers=nameless)
+    assert ("materials.M01", "datashare_refused") in {(p["field"], p["rule"]) for p in r.json()["problems"]}
     assert (await upload(intake, stranger, app["id"], "M01")).status_code == 201
     intake.datashare.known_holders.add("445381198502020021")
     r = await intake.client.post(f"{BASE}/applications/{app['id']}/check", headers=stranger)

@@ -46,6 +46,11 @@ async def test_prefill_for_another_item_offers_what_earlier_applications_collect
     assert got == {"H01": ("certificate_type", "fetched"), "H02": ("name", "upload")}
     target = await draft(intake, me, hygiene["code"])
     reuse = next(m for m in body["materials"] if m["material_code"] == "H02")
+    # The one-time notice itself points at what an earlier application already holds.
+    notice = (await intake.client.post(f"{BASE}/applications/{target['id']}/check", headers=me)).json()
+    hints = {m["code"]: (m["reusable"] or {}).get("attachment_id") for m in notice["materials"]}
+    assert hints == {"H01": None, "H02": reuse["attachment_id"], "H03": None}
+    assert {m["code"]: m["provided"] for m in notice["materials"]}["H01"] == "fetched"
     r = await intake.client.post(f"{BASE}/applications/{target['id']}/materials", headers=me,
                                  json={"material_code": "H02", "kind": "reuse", "attachment_id": reuse["attachment_id"]})
     assert r.status_code == 201 and r.json()["sha256"] == f.sha(f.PDF)
