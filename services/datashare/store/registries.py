@@ -34,17 +34,19 @@ async def upsert_records(
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
+    # One compiled statement run as executemany: SQLAlchemy batches it into multi-row INSERTs itself, without
+    # compiling a fresh thousand-row statement per chunk.
+    stmt = insert(model)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[key],
+        set_={c: getattr(stmt.excluded, c) for c in ("name", "data", "updated_at", "updated_by")},
+    )
     for start in range(0, len(rows), CHUNK):
         values = [
             {key: r[key], "name": r["name"], "data": r, "updated_at": now, "updated_by": department}
             for r in rows[start : start + CHUNK]
         ]
-        stmt = insert(model).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[key],
-            set_={c: getattr(stmt.excluded, c) for c in ("name", "data", "updated_at", "updated_by")},
-        )
-        await session.execute(stmt)
+        await session.execute(stmt, values)
         done = min(start + CHUNK, len(rows))
         if on_progress and (done % PROGRESS_EVERY == 0 or done == len(rows)):
             on_progress(done)
