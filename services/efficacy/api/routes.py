@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.efficacy.api import calendar, clocks, complaints, kpis, ratings, recommendations, supervision
+from services.efficacy.api import (
+    calendar,
+    clocks,
+    complaints,
+    dashboard,
+    kpis,
+    ratings,
+    recommendations,
+    supervision,
+)
 
 router = APIRouter()
 for sub in (calendar.router, clocks.router, supervision.router, kpis.router, ratings.router,
-            complaints.router, recommendations.router):
+            complaints.router, recommendations.router, dashboard.router):
     router.include_router(sub)

@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.efficacy.store.tables import card, supervision_item, webhook_delivery
+from services.efficacy.store.tables import card, clock, supervision_item, webhook_delivery
 from shared.messaging import insert_ignore
 from shared.types import utcnow
 
@@ -143,3 +143,21 @@ async def mark_webhook(session: AsyncSession, row_id: int, *, ok: bool, attempts
 
 async def webhook_rows(session: AsyncSession) -> list[Any]:
     return list((await session.execute(select(webhook_delivery).order_by(webhook_delivery.c.id))).all())
+
+
+async def dashboard_counts(session: AsyncSession, department: str | None) -> dict[str, list[Any]]:
+    """Grouped counts a supervisors' dashboard draws: clocks by state, open cards by colour, queue by kind."""
+
+    def scoped(q: Any, col: Any) -> Any:
+        return q.where(col == department) if department else q
+    clocks = scoped(select(clock.c.department, clock.c.kind, clock.c.state, func.count().label("n"))
+                    .group_by(clock.c.department, clock.c.kind, clock.c.state), clock.c.department)
+    cards = scoped(select(card.c.department, card.c.colour, func.count().label("n"))
+                   .where(card.c.cleared_at.is_(None)).group_by(card.c.department, card.c.colour), card.c.department)
+    queue = scoped(select(supervision_item.c.department, supervision_item.c.kind, supervision_item.c.state,
+                          func.count().label("n"))
+                   .group_by(supervision_item.c.department, supervision_item.c.kind, supervision_item.c.state),
+                   supervision_item.c.department)
+    return {"clocks": list((await session.execute(clocks)).all()),
+            "cards": list((await session.execute(cards)).all()),
+            "queue": list((await session.execute(queue)).all())}

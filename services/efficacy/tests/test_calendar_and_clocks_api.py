@@ -159,7 +159,9 @@ async def test_the_same_event_twice_and_events_out_of_order_give_one_clock(clien
 
     async def settled():
         r = await clocks(client, tokens, app)
-        return r.status_code == 200 and len(r.json()["tasks"]) == 1 and r.json()["tasks"][0]["started_at"] and r.json()
+        b = r.json()
+        return (r.status_code == 200 and len(b["tasks"]) == 1 and b["tasks"][0]["started_at"]
+                and b["application"] and b["application"]["started_at"] and b)
     body = await eventually(settled)
     assert body["application"]["state"] == "stopped" and body["application"]["stop_reason"] == "decided"
     assert body["application"]["elapsed_workdays"] == 3  # 09-22, 09-23, 09-24 (09-25 is a holiday)

@@ -192,3 +192,20 @@ async def test_the_background_job_raises_overdue_cards_by_itself(client, tokens)
         return await raised(client, tokens, app, "red")
     cards = await eventually(red)
     assert len(cards) == 1 and cards[0]["reason"] in ("promised_limit_exceeded", "statutory_limit_exceeded")
+
+
+async def test_the_dashboard_counts_open_clocks_cards_and_queue_per_department(client, tokens):
+    app = new_id()
+    await started(client, tokens, app, when="2031-03-03T09:00:00", department="LD-YBJ")
+    await evaluation(client, tokens, "2031-03-11T12:00:00+08:00")
+    r = await client.get("/efficacy/v1/dashboard", headers=tokens.headers(**SUPERVISOR))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    ybj = next(p for p in body["departments"] if p["department"] == "LD-YBJ")
+    assert ybj["open_red_cards"] >= 1 and ybj["running_applications"] >= 1
+    assert ybj["open_supervision"].get("red_card", 0) >= 1
+    assert body["totals"]["open_red_cards"] >= ybj["open_red_cards"]
+    mine = await client.get("/efficacy/v1/dashboard", headers=tokens.headers(
+        "r-9", kind="staff", roles=["department_reviewer"], dept="LD-YBJ"))
+    assert [p["department"] for p in mine.json()["departments"]] == ["LD-YBJ"]
+    assert (await client.get("/efficacy/v1/dashboard", headers=tokens.headers("p-1"))).status_code == 403
