@@ -237,6 +237,49 @@ async def issue_certificate(
     )
 
 
+def verification_read(cert: Certificate, type_name: str, matches: bool | None) -> VerificationRead:
+    return VerificationRead(
+        number=cert.number, status=rules.status_on(cert.status, cert.valid_until, operations.today()),
+        type_code=cert.type_code, type_name=type_name, issuer=cert.issuer_credit_code,
+        issuer_department=cert.issuer_department, holder=mask_id_number(cert.holder_id) or "",
+        valid_until=cert.valid_until, holder_matches=matches,
+    )
+
+
+@router.get(
+    "/certificates/verification", summary="Verify by holder code and type (staff, with a reason)",
+    description="GB/T 36905's second way to verify: holder code + code type + type code, always with the reason "
+    "for use (用证事由). For staff and department systems only (it tells who holds what), and recorded in the "
+    "holder's access log.",
+    responses=problem_responses(401, 403, 422),
+)
+async def verify_by_holder(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    holder: Annotated[str, Query(min_length=1, max_length=18, description="ID number or credit code.")],
+    holder_kind: Annotated[str, Query(description="111 (citizen ID) or 001 (credit code).")],
+    type_code: Annotated[str, Query(min_length=21, max_length=21)],
+    reason: Annotated[str, Query(min_length=2, max_length=200, description="用证事由: why you check.")],
+) -> list[VerificationRead]:
+    if principal.kind not in ("staff", "department_system"):
+        raise Forbidden("Verification by holder is for staff and department systems.")
+    kind = normalise_holder_kind(holder_kind)
+    if kind is None:
+        raise invalid("query.holder_kind", "enum", "111 (citizen ID) or 001 (credit code).")
+    holder = holder.strip().upper()
+    if problem := holder_problem(holder, kind):
+        raise invalid("query.holder", *problem)
+    t = await store.get_type(session, type_code)
+    if t is None:
+        raise invalid("query.type_code", "unknown_type", "No such certificate type in the directory.")
+    certs = [c for c in await store.holder_certificates(session, holder, type_code) if c.holder_kind == kind]
+    await operations.log_access(
+        session, principal, action="certificate_verification", target=f"certificate-type:{type_code}",
+        holder_id=holder, outcome="found" if certs else "no_match", purpose=reason,
+    )
+    return [verification_read(c, t.name, True) for c in certs]
+
+
 @router.get(
     "/certificates/{number}/verification", summary="Verify a certificate by number (public, minimal)",
     description="Anyone may check a certificate shown to them. With `holder=` (ID number or credit code) the "
@@ -262,12 +305,7 @@ async def verify_certificate(
             holder_id=cert.holder_id, outcome="holder_match" if matches else "holder_mismatch",
             service="public" if principal is None else None, purpose=reason,
         )
-    return VerificationRead(
-        number=cert.number, status=rules.status_on(cert.status, cert.valid_until, operations.today()),
-        type_code=cert.type_code, type_name=t.name if t else cert.type_code, issuer=cert.issuer_credit_code,
-        issuer_department=cert.issuer_department, holder=mask_id_number(cert.holder_id) or "",
-        valid_until=cert.valid_until, holder_matches=matches,
-    )
+    return verification_read(cert, t.name if t else cert.type_code, matches)
 
 
 @router.post(

@@ -105,5 +105,14 @@ async def current_certificate(session: AsyncSession, holder_id: str, type_code: 
     return (await session.execute(q)).scalar()
 
 
+async def holder_certificates(session: AsyncSession, holder_id: str, type_code: str) -> list[Certificate]:
+    q = (
+        select(Certificate)
+        .where(Certificate.holder_id == holder_id, Certificate.type_code == type_code)
+        .order_by(Certificate.issued_on.desc(), Certificate.serial.desc())
+    )
+    return list((await session.execute(q)).scalars())
+
+
 def holder_certificates_query(holder_ids: set[str]):  # type: ignore[no-untyped-def]
     return select(Certificate).where(Certificate.holder_id.in_(holder_ids))

@@ -122,6 +122,19 @@ async def test_issue_verify_and_revoke_a_certificate(client, tokens):
     r = await client.get(f"{P}/certificates/{cert['number']}/verification", params={"holder": credit_code()})
     assert r.json()["holder_matches"] is False
 
+    # By holder and type (GB/T 36905), staff only, with a reason that lands in the holder's log.
+    wjj_staff = tokens.headers("wjj-v", kind="staff", roles=["department_reviewer"], dept="LD-WJJ")
+    q = {"holder": holder, "holder_kind": "001", "type_code": BUSINESS_LICENCE, "reason": "公共场所卫生许可审查"}
+    r = await client.get(f"{P}/certificates/verification", params=q, headers=wjj_staff)
+    assert [v["number"] for v in r.json()] == [cert["number"]]
+    assert (await client.get(f"{P}/certificates/verification", params=q)).status_code == 401
+    r = await client.get(f"{P}/certificates/verification", params=q, headers=agent(tokens, holder))
+    assert r.status_code == 403
+    r = await client.get(f"{P}/certificates/verification", params={**q, "reason": ""}, headers=wjj_staff)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.reason"
+    log = (await client.get(f"{P}/me/access-log", headers=agent(tokens, holder))).json()["items"]
+    assert log[0]["purpose"] == "公共场所卫生许可审查" and log[0]["accessor_department"] == "LD-WJJ"
+
     # Only the issuing department (or admin) revokes; the public answer then says so.
     other = tokens.headers("wjj", kind="staff", roles=["department_reviewer"], dept="LD-WJJ")
     r = await client.post(f"{P}/certificates/{cert['number']}/revocation", headers=other, json={"reason": "注销"})
