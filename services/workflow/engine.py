@@ -40,6 +40,7 @@ from services.workflow.events.contracts import (
     TaskCancelled,
     TaskDecided,
     TaskReopened,
+    joined_reasons,
 )
 from services.workflow.store import repository as repo
 from services.workflow.store.tables import ProcessInstance, Stage, Task
@@ -220,7 +221,7 @@ async def decide_task(
         data=TaskDecided(
             task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
             department=task.department, step_key=task.step_key, outcome=decision.outcome.value,
-            reasons=task.reasons, legal_basis=task.legal_basis, missing=decision.missing,
+            reasons=joined_reasons(task.reasons), legal_basis=task.legal_basis, missing=decision.missing,
             decided_by=DecidedBy(kind=decider.kind, id=decider.id, name=decider.name), deemed=deemed,
             decided_at=now,
         ),
@@ -287,7 +288,8 @@ async def _decide_case(
         session, APPLICATION_DECIDED, subject=instance.application_id,
         data=ApplicationDecided(
             application_id=instance.application_id, receipt_number=instance.receipt_number,
-            item_code=instance.item_code, item_version=instance.item_version, outcome=outcome, reasons=reasons,
+            item_code=instance.item_code, item_version=instance.item_version, outcome=outcome,
+            reasons=joined_reasons(reasons),
             legal_basis=legal_basis, decided_at=now, applicant=instance.applicant, department=instance.department,
             result=result,
         ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.workflow.events.contracts import MissingItem
 
@@ -28,9 +28,15 @@ class DecisionCreate(BaseModel):
     )
 
     outcome: Literal["approve", "reject", "request_correction"]
-    reasons: list[str] = Field(default_factory=list, max_length=20)
+    reasons: list[str] = Field(default_factory=list, max_length=20,
+                               description="One or more reasons; a single string is accepted as one reason.")
     legal_basis: str | None = Field(default=None, max_length=1000)
     missing: list[MissingItem] = Field(default_factory=list, max_length=50)
+
+    @field_validator("reasons", mode="before")
+    @classmethod
+    def _one_reason(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class AssigneeUpdate(BaseModel):

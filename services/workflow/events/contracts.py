@@ -26,6 +26,13 @@ TASK_CANCELLED = "yimen.workflow.task.cancelled"
 DEPARTMENT_DECISION = "yimen.department.*.decision"
 
 
+def joined_reasons(reasons: list[str]) -> str | None:
+    """Reasons travel in events as one text (as intake's `returned` and `not_accepted` carry them): the
+    applicant reads them as one notice."""
+    text = "；".join(r.strip() for r in reasons if r.strip())
+    return text or None
+
+
 def _as_list(value: Any) -> Any:
     if value is None:
         return []
@@ -141,7 +148,7 @@ class TaskDecided(BaseModel):
     department: str
     step_key: str
     outcome: Literal["approve", "reject", "request_correction"]
-    reasons: list[str]
+    reasons: str | None
     legal_basis: str | None
     missing: list[MissingItem]
     decided_by: DecidedBy
@@ -178,7 +185,7 @@ class ApplicationDecided(BaseModel):
     item_code: str
     item_version: int
     outcome: Literal["approved", "rejected"]
-    reasons: list[str]
+    reasons: str | None
     legal_basis: str | None
     decided_at: datetime
     applicant: dict[str, Any]
@@ -188,6 +195,7 @@ class ApplicationDecided(BaseModel):
 
 class DecisionRefused(BaseModel):
     task_id: str
+    application_id: str | None = Field(description="Null when the task is unknown.")
     department: str
     status: int
     reason: str

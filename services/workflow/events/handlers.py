@@ -23,6 +23,7 @@ from services.workflow.events.contracts import (
     DepartmentDecision,
     ItemPublished,
 )
+from services.workflow.store.repository import get_task
 from shared.errors import Forbidden, Problem
 from shared.events import Event
 from shared.messaging import Consumer, event_data, publish
@@ -81,10 +82,12 @@ async def on_department_decision(session: AsyncSession, event: Event) -> None:
 async def _refuse(session: AsyncSession, event: Event, task_id: str, department: str, status: int,
                   reason: str) -> None:
     log.warning("decision event %s for task %s refused: %s %s", event.id, task_id, status, reason)
+    task = await get_task(session, task_id) if task_id else None
     await publish(
         session, DECISION_REFUSED, subject=task_id or None,
-        data=DecisionRefused(task_id=task_id, department=department, status=status, reason=reason,
-                             event_id=event.id, refused_at=utcnow()),
+        data=DecisionRefused(task_id=task_id, application_id=task.application_id if task else None,
+                             department=department, status=status, reason=reason, event_id=event.id,
+                             refused_at=utcnow()),
     )
 
 
