@@ -10,8 +10,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.efficacy.api.access import department_of, is_overseer
 from services.efficacy.casework import current_config
@@ -22,6 +24,7 @@ from services.efficacy.store.calendar import current_calendar
 from shared.auth import CurrentPrincipal, OptionalPrincipal, Principal
 from shared.db import SessionDep
 from shared.errors import Conflict, Forbidden, NotFound, invalid, problem_responses
+from shared.idempotency import run_idempotent
 from shared.types import utcnow
 
 router = APIRouter(prefix="/complaints", tags=["complaints"])
@@ -96,8 +99,22 @@ def read(r: object) -> ComplaintRead:
 
 
 @router.post("", status_code=201, summary="File a complaint (anonymous allowed)", response_model=ComplaintFiled,
-             responses=problem_responses(401, 422))
-async def file_complaint(session: SessionDep, body: ComplaintCreate, principal: OptionalPrincipal) -> ComplaintFiled:
+             description="Accepts `Idempotency-Key`: a retry with the same key and body returns the first answer.",
+             responses=problem_responses(401, 409, 422))
+async def file_complaint(
+    request: Request,
+    body: ComplaintCreate,
+    principal: OptionalPrincipal,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    async def work(session: AsyncSession) -> tuple[int, dict[str, object]]:
+        return 201, (await _file(session, body, principal)).model_dump(mode="json")
+    scope = f"complaint:{principal.subject if principal else 'anonymous'}"
+    return await run_idempotent(request, key=idempotency_key, scope=scope, payload=body.model_dump(mode="json"),
+                                work=work)
+
+
+async def _file(session: AsyncSession, body: ComplaintCreate, principal: Principal | None) -> ComplaintFiled:
     department = body.department or (body.about.ref if body.about.kind == AboutKind.department else None)
     if department is None and body.about.kind == AboutKind.case:
         case_row = await cases.get_case(session, body.about.ref)

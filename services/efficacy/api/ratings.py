@@ -6,8 +6,10 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Header, Path, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.efficacy.api.access import department_of, is_applicant, is_overseer
 from services.efficacy.casework import current_config
@@ -20,6 +22,7 @@ from services.efficacy.store.calendar import current_calendar
 from shared.auth import CurrentPrincipal, Principal
 from shared.db import SessionDep
 from shared.errors import Conflict, Forbidden, NotFound, problem_responses
+from shared.idempotency import run_idempotent
 from shared.messaging import publish
 from shared.types import utcnow
 
@@ -90,12 +93,24 @@ def read(row: object) -> RatingRead:
     "",
     status_code=201,
     summary="Rate a case (the applicant, once per case)",
-    description="Dissatisfied or worse opens a rectification for the department with a deadline in working days, "
+    description="Accepts `Idempotency-Key`. Dissatisfied or worse opens a rectification for the department with a deadline in working days, "
                 "a supervision item, and the event `yimen.efficacy.rating.bad`.",
     response_model=RatingRead,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def rate(session: SessionDep, body: RatingCreate, principal: CurrentPrincipal) -> RatingRead:
+async def rate(
+    request: Request,
+    body: RatingCreate,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    async def work(session: AsyncSession) -> tuple[int, dict[str, object]]:
+        return 201, (await _rate(session, body, principal)).model_dump(mode="json")
+    return await run_idempotent(request, key=idempotency_key, scope=f"rating:{principal.subject}",
+                                payload=body.model_dump(mode="json"), work=work)
+
+
+async def _rate(session: AsyncSession, body: RatingCreate, principal: Principal) -> RatingRead:
     case_row = await cases.get_case(session, body.application_id)
     if case_row is None or case_row.applicant is None:
         raise NotFound("No accepted application with this id.")

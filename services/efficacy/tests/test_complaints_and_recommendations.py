@@ -51,6 +51,18 @@ async def test_an_anonymous_complaint_is_answered_by_the_department_and_rated_wi
     assert scj["received"] >= 1 and scj["answered"] >= 1
 
 
+async def test_a_retried_complaint_with_the_same_idempotency_key_is_filed_once(client):
+    body = {"about": {"kind": "department", "ref": "LD-GAJ"}, "text": "户籍窗口排队过长。"}
+    key = {"Idempotency-Key": new_id("k")}
+    first = await client.post("/efficacy/v1/complaints", json=body, headers=key)
+    again = await client.post("/efficacy/v1/complaints", json=body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["complaint_id"] == again.json()["complaint_id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = await client.post("/efficacy/v1/complaints", json=body | {"text": "另一件事。。"}, headers=key)
+    assert other.status_code == 422 and other.json()["errors"][0]["rule"] == "idempotency_key_reused"
+
+
 async def test_a_named_complaint_about_a_case_finds_its_department(client, tokens):
     app = new_id()
     await client.app.state.bus.publish(accepted(app, "2026-03-02T09:00:00", department="LD-MZJ"))
