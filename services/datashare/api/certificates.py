@@ -14,6 +14,7 @@ from services.datashare.domain import certificates as rules
 from services.datashare.domain.identifiers import TYPE_CODE, holder_problem, normalise_holder_kind
 from services.datashare.events.contracts import CERTIFICATE_REVOKED, CertificateRevoked
 from services.datashare.store import certificates as store
+from services.datashare.store import items
 from services.datashare.store.tables import Certificate, CertificateType
 from shared.auth import ADMIN, CurrentPrincipal, OptionalPrincipal, require_roles
 from shared.db import SessionDep
@@ -54,7 +55,9 @@ class CertificateTypeCreate(BaseModel):
     code: str = Field(pattern=TYPE_CODE.pattern, description="18-character credit code + 3 digits.")
     name: str = Field(min_length=1, max_length=200)
     issuer_department: str = Field(min_length=2, max_length=40)
-    issuer_credit_code: str | None = Field(default=None, description="Defaults to the department's own.")
+    issuer_credit_code: str | None = Field(
+        default=None, description="Defaults to the department's own (from catalog's department events)."
+    )
     field_schema: dict[str, Any]
     validity_years: int | None = Field(default=None, ge=1, le=100)
 
@@ -177,7 +180,11 @@ async def create_certificate_type(
     body: CertificateTypeCreate, session: SessionDep, _admin: Any = require_roles(ADMIN)
 ) -> CertificateTypeRead:
     errors = rules.schema_problems(body.field_schema)
-    credit = body.issuer_credit_code or rules.DEPARTMENT_CREDIT_CODES.get(body.issuer_department)
+    credit = (
+        body.issuer_credit_code
+        or await items.department_credit_code(session, body.issuer_department)
+        or rules.DEPARTMENT_CREDIT_CODES.get(body.issuer_department)
+    )
     if credit is None:
         errors.append(FieldError(field="body.issuer_credit_code", rule="required",
                                  message="Unknown department: give its credit code."))

@@ -11,6 +11,7 @@ CERTIFICATE_ISSUED = "yimen.datashare.certificate.issued"
 CERTIFICATE_REVOKED = "yimen.datashare.certificate.revoked"
 ITEM_PUBLISHED = "yimen.catalog.item.published"
 ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
+DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
 APPLICATION_ACCEPTED = "yimen.intake.application.accepted"
 APPLICATION_DECIDED = "yimen.workflow.application.decided"
 
@@ -55,6 +56,12 @@ class ItemPublished(_Consumed):
     process: dict[str, Any] = {}
     result: dict[str, Any] | None = None
     published_at: datetime
+
+
+class DepartmentUpserted(_Consumed):
+    code: str
+    name: str
+    credit_code: str | None = None
 
 
 class ItemWithdrawn(_Consumed):

@@ -12,10 +12,12 @@ from services.datashare.domain.identifiers import HOLDER_KIND_ORGANISATION, HOLD
 from services.datashare.events.contracts import (
     APPLICATION_ACCEPTED,
     APPLICATION_DECIDED,
+    DEPARTMENT_UPSERTED,
     ITEM_PUBLISHED,
     ITEM_WITHDRAWN,
     ApplicationAccepted,
     ApplicationDecided,
+    DepartmentUpserted,
     ItemPublished,
     ItemWithdrawn,
 )
@@ -33,6 +35,11 @@ async def on_item_published(session: AsyncSession, event: Event) -> None:
         session, code=item.code, version=item.version, name=item.name, department=item.department,
         content=event.data, published_at=item.published_at,
     )
+
+
+async def on_department_upserted(session: AsyncSession, event: Event) -> None:
+    d = event_data(event, DepartmentUpserted)
+    await items.upsert_department(session, d.code, d.name, d.credit_code)
 
 
 async def on_item_withdrawn(session: AsyncSession, event: Event) -> None:
@@ -84,6 +91,8 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
 CONSUMERS: list[Consumer] = [
     Consumer("datashare-items", ITEM_PUBLISHED, on_item_published, "Keep a copy of published items' materials."),
     Consumer("datashare-items-withdrawn", ITEM_WITHDRAWN, on_item_withdrawn, "Mark withdrawn item versions."),
+    Consumer("datashare-departments", DEPARTMENT_UPSERTED, on_department_upserted,
+             "Learn departments' credit codes (the issuer segment of certificate identifiers)."),
     Consumer("datashare-accepted", APPLICATION_ACCEPTED, on_application_accepted, "Archive accepted applications."),
     Consumer("datashare-decided", APPLICATION_DECIDED, on_application_decided,
              "Archive decisions; issue the certificate of an approved application."),

@@ -1,4 +1,4 @@
-"""Datashare's copy of published catalogue items."""
+"""Datashare's copy of published catalogue items and departments."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.datashare.store.tables import PublishedItem
+from services.datashare.store.tables import Department, PublishedItem
+from shared.types import utcnow
 
 
 async def upsert_item(session: AsyncSession, *, code: str, version: int, name: str, department: str,
@@ -28,6 +29,20 @@ async def withdraw_item(session: AsyncSession, code: str, version: int, at: date
     if row is not None:
         row.withdrawn_at = at
         await session.flush()
+
+
+async def upsert_department(session: AsyncSession, code: str, name: str, credit_code: str | None) -> None:
+    row = await session.get(Department, code)
+    if row is None:
+        session.add(Department(code=code, name=name, credit_code=credit_code, updated_at=utcnow()))
+    else:
+        row.name, row.credit_code, row.updated_at = name, credit_code, utcnow()
+    await session.flush()
+
+
+async def department_credit_code(session: AsyncSession, code: str) -> str | None:
+    row = await session.get(Department, code)
+    return row.credit_code if row is not None else None
 
 
 async def get_item(session: AsyncSession, code: str, version: int) -> PublishedItem | None:

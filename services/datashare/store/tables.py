@@ -94,6 +94,17 @@ class PublishedItem(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class Department(Base):
+    """Catalog's departments as `catalog.department.upserted` announces them: the issuer's credit code."""
+
+    __tablename__ = "department"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    credit_code: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class PopulationRecord(Base):
     """A person in the population registry (人口库)."""
 

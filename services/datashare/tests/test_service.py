@@ -608,3 +608,22 @@ async def test_a_restart_keeps_the_signing_key_and_does_not_reseed(settings_for,
         check = (await second.post(f"{P}/certificates/verify-document", json=cert["document"])).json()
         assert check["valid"] is True
         assert len((await second.get(f"{P}/certificates/verification-key")).json()["keys"]) == 1
+
+
+async def test_a_departments_credit_code_comes_from_catalog_events(client, tokens):
+    code = credit_code()
+    dept = f"LD-T{code[-4:]}"
+    await publish(client, "yimen.catalog.department.upserted", dept, {"code": dept, "name": "测试局", "credit_code": code})
+    admin = tokens.headers("admin-2", kind="staff", roles=["admin"])
+    body = {"name": "测试证", "issuer_department": dept, "field_schema": {"type": "object", "properties": {}}}
+
+    async def created() -> Any:
+        r = await client.post(f"{P}/certificate-types", headers=admin, json={**body, "code": f"{code}001"})
+        return r.json() if r.status_code == 201 else None
+
+    # Before the event is applied the department is unknown (422, the credit code is asked for).
+    t = await eventually(created)
+    assert t["issuer_credit_code"] == code
+    r = await client.post(f"{P}/certificate-types", headers=admin,
+                          json={**body, "code": f"{code}002", "issuer_department": "LD-NOWHERE"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.issuer_credit_code"

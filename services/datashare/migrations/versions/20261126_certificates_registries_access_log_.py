@@ -1,8 +1,8 @@
 """certificates registries access log archive
 
-Revision ID: 350151fac065
+Revision ID: 5306d80681c2
 Revises: cc2658b1bc2e
-Create Date: 2026-11-26 10:16:25.435446
+Create Date: 2026-11-26 10:30:03.290322
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import shared.types
 
-revision: str = '350151fac065'
+revision: str = '5306d80681c2'
 down_revision: str | None = 'cc2658b1bc2e'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -112,6 +112,13 @@ def upgrade() -> None:
     sa.Column('created_at', shared.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('code', name=op.f('pk_certificate_type'))
     )
+    op.create_table('department',
+    sa.Column('code', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('credit_code', sa.String(length=18), nullable=True),
+    sa.Column('updated_at', shared.types.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('code', name=op.f('pk_department'))
+    )
     op.create_table('legal_person_record',
     sa.Column('credit_code', sa.String(length=18), nullable=False),
     sa.Column('name', sa.String(length=300), nullable=False),
@@ -154,6 +161,7 @@ def downgrade() -> None:
     op.drop_table('published_item')
     op.drop_table('population_record')
     op.drop_table('legal_person_record')
+    op.drop_table('department')
     op.drop_table('certificate_type')
     with op.batch_alter_table('certificate', schema=None) as batch_op:
         batch_op.drop_index('ix_certificate_holder')
