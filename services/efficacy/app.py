@@ -51,8 +51,10 @@ async def webhook_dispatcher(ctx: ServiceContext) -> None:
         await asyncio.sleep(0.5)
         try:
             async with ctx.db.transaction() as s:
-                for row in await supervision.due_webhooks(s):
-                    ok, err = await _deliver(ctx.http, row.url, row.message_id, row.payload)
+                rows = await supervision.claim_webhooks(s)
+            for row in rows:
+                ok, err = await _deliver(ctx.http, row.url, row.message_id, row.payload)
+                async with ctx.db.transaction() as s:
                     await supervision.mark_webhook(s, row.id, ok=ok, attempts=row.attempts + 1, error=err)
         except asyncio.CancelledError:
             raise

@@ -16,6 +16,7 @@ from services.efficacy.domain import kpis as kpi_rules
 from services.efficacy.domain.calendar import local_day
 from services.efficacy.domain.clocks import (
     ACCEPTED,
+    TASK_DECIDED,
     CardDecision,
     CardPolicy,
     ClockState,
@@ -66,6 +67,8 @@ async def record_case_event(session: AsyncSession, event: Event) -> None:
         await _flag_repeated(session, accepted, applicant_key(applicant))
     facts = await cases.facts(session, application_id)
     case = await cases.get_case(session, application_id)
+    if event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
+        await _flag_material_asked_again(session, event, facts, case)
     app_clock, task_clocks = build_clocks(
         application_id, facts, excluded_steps=await cases.excluded_steps(session, case.item_code))
     clocks = [app_clock, *task_clocks.values()] if app_clock.started_at or app_clock.stopped_at else [
@@ -107,6 +110,19 @@ async def _flag_repeated(session: AsyncSession, accepted: ApplicationAccepted, k
                 detail=f"Applicant applied for {accepted.item_code} again within {window.days} days "
                        f"({first}, {second}).",
             )
+
+
+async def _flag_material_asked_again(session: AsyncSession, event: Event, facts: list[Fact], case: Any) -> None:
+    """A correction asking for a material the application already carried is a repeated demand (重复索要)."""
+    given = {m.get("code") for f in facts if f.type == ACCEPTED for m in f.data.get("materials") or []}
+    asked = {m.get("material_code") for m in event.data.get("missing") or [] if isinstance(m, dict)}
+    again = sorted(c for c in given & asked if c)
+    if again:
+        await supervision.open_item(
+            session, dedupe_key=f"material-again:{event.data.get('task_id')}:{','.join(again)}",
+            kind="material_asked_again", is_case=False, department=event.data.get("department"),
+            application_id=case.application_id,
+            detail=f"Task {event.data.get('task_id')} asked again for material(s) already provided: {', '.join(again)}.")
 
 
 @dataclass(frozen=True)

@@ -122,14 +122,23 @@ async def queue_webhook(session: AsyncSession, *, message_id: str, url: str, pay
         message_id=message_id, url=url, payload=payload, attempts=0, next_attempt_at=utcnow()))
 
 
-async def due_webhooks(session: AsyncSession, limit: int = 50) -> list[Any]:
+LEASE = timedelta(seconds=60)
+
+
+async def claim_webhooks(session: AsyncSession, limit: int = 50) -> list[Any]:
+    """Due deliveries, leased for a minute so that the HTTP calls happen outside any transaction and another
+    replica does not send them meanwhile."""
     q = (select(webhook_delivery).where(webhook_delivery.c.delivered_at.is_(None),
                                         webhook_delivery.c.next_attempt_at <= utcnow(),
                                         webhook_delivery.c.attempts < 12)
          .order_by(webhook_delivery.c.id).limit(limit))
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True)
-    return list((await session.execute(q)).all())
+    rows = list((await session.execute(q)).all())
+    if rows:
+        await session.execute(webhook_delivery.update().where(webhook_delivery.c.id.in_([r.id for r in rows]))
+                              .values(next_attempt_at=utcnow() + LEASE))
+    return rows
 
 
 async def mark_webhook(session: AsyncSession, row_id: int, *, ok: bool, attempts: int, error: str | None) -> None:

@@ -148,3 +148,27 @@ async def test_certificates_about_to_expire_are_reminded_to_their_holder(client,
 async def _revoked_gone(client, me, hid):
     numbers = {x["certificate_number"] for x in (await client.get("/efficacy/v1/me/reminders", headers=me)).json()}
     return "SOON-" + hid in numbers and "GONE-" + hid not in numbers and "LATER-" + hid not in numbers
+
+
+async def test_asking_again_for_a_material_already_provided_is_flagged(client, tokens):
+    from services.efficacy.tests.helpers import task_decided
+    app = new_id()
+    acc = accepted(app, "2026-03-02T09:00:00", department="LD-SCJGJ")
+    acc.data["materials"] = [{"code": "floor_plan", "kind": "upload", "reference": "f-1"}]
+    ask = task_decided(app, "T-m", "2026-03-03T09:00:00", "request_correction", department="LD-WJJ")
+    ask.data["missing"] = [{"material_code": "floor_plan", "field": None, "reason": "看不清"},
+                           {"material_code": "hygiene_plan", "field": None, "reason": "缺"}]
+    await client.app.state.bus.publish(acc)
+
+    async def seen():
+        return (await client.get(f"/efficacy/v1/clocks/{app}", headers=tokens.headers(**SUPERVISOR))).status_code == 200
+    await eventually(seen)
+    await client.app.state.bus.publish(ask)
+
+    async def flagged():
+        r = await client.get("/efficacy/v1/supervision", params={"kind": "material_asked_again"},
+                             headers=tokens.headers(**SUPERVISOR))
+        return [i for i in r.json()["items"] if i["application_id"] == app]
+    items = await eventually(flagged)
+    assert len(items) == 1 and "floor_plan" in items[0]["detail"] and "hygiene_plan" not in items[0]["detail"]
+    assert items[0]["department"] == "LD-WJJ"
