@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from services.catalog.api.schemas import (
@@ -51,8 +51,6 @@ def filters(
     return repo.ItemFilters(audience=audience, theme=theme, department=department, service_point=service_point,
                             channel=channel, zero_visit=zero_visit, life_event=life_event, kind=kind)
 
-
-from fastapi import Depends  # noqa: E402
 
 FiltersDep = Annotated[repo.ItemFilters, Depends(filters)]
 

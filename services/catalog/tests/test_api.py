@@ -295,6 +295,17 @@ async def test_draft_edits_need_if_match_and_a_fresh_etag(client, tokens):
     # Not published yet: the public sees nothing.
     problem(await client.get(f"{P}/items/{code}"), 404)
     problem(await client.post(f"{P}/items/{code}/publish", headers=h), 409)
+    # A reviewer returns it; the editor sees it as draft again, and the ETag moved on.
+    submitted = await client.post(f"{P}/items/{code}/draft/submit", headers={**h, "If-Match": got.headers["ETag"]})
+    assert submitted.json()["status"] == "in_review"
+    returned = await client.post(f"{P}/items/{code}/draft/return", headers=h, json={"note": "平面图要求写错了"})
+    assert returned.json()["status"] == "draft"
+    problem(await client.post(f"{P}/items/{code}/draft/return", headers=h), 409)
+    v1 = await client.get(f"{P}/items/{code}/versions/1", headers=h)
+    assert v1.json()["status"] == "draft" and v1.headers["ETag"] == returned.headers["ETag"] != got.headers["ETag"]
+    problem(await client.get(f"{P}/items/{code}/versions/9", headers=h), 404)
+    log = (await client.get(f"{P}/items/{code}/changes", headers=h)).json()
+    assert log[-1]["action"] == "return" and log[-1]["note"] == "平面图要求写错了"
 
 
 async def test_publish_supersede_and_withdraw_with_events(client, tokens):
