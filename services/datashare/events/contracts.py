@@ -55,7 +55,7 @@ class ItemPublished(_Consumed):
     materials: list[dict[str, Any]] = []
     process: dict[str, Any] = {}
     result: dict[str, Any] | None = None
-    published_at: datetime
+    published_at: datetime | None = None
 
 
 class DepartmentUpserted(_Consumed):

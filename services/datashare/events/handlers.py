@@ -33,7 +33,7 @@ async def on_item_published(session: AsyncSession, event: Event) -> None:
     item = event_data(event, ItemPublished)
     await items.upsert_item(
         session, code=item.code, version=item.version, name=item.name, department=item.department,
-        content=event.data, published_at=item.published_at,
+        content=event.data, published_at=item.published_at or event.time,
     )
 
 

@@ -627,3 +627,23 @@ async def test_a_departments_credit_code_comes_from_catalog_events(client, token
     r = await client.post(f"{P}/certificate-types", headers=admin,
                           json={**body, "code": f"{code}002", "issuer_department": "LD-NOWHERE"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.issuer_credit_code"
+
+
+async def test_a_withdrawn_item_leaves_the_published_items_dataset(client):
+    item = food_item()
+    await publish_item(client, item)
+
+    async def listed() -> bool:
+        rows = (await client.get(f"{P}/open/datasets/published-items.json")).json()["rows"]
+        return any(r["item_code"] == item["code"] for r in rows)
+
+    assert await eventually(listed)
+    await publish(client, "yimen.catalog.item.withdrawn", item["code"],
+                  {"code": item["code"], "version": 1, "withdrawn_at": "2026-11-26T02:00:00+00:00"})
+    await eventually(lambda: _not(listed))
+    csv_text = (await client.get(f"{P}/open/datasets/published-items.csv")).text
+    assert csv_text.splitlines()[0].startswith("item_code,version,name,department")
+
+
+async def _not(check: Any) -> bool:
+    return not await check()
