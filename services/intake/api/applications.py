@@ -279,8 +279,10 @@ async def _fetch_step(request: Request, principal: Principal, application_id: st
     db: Database = request.app.state.db
     async with db.transaction() as session:
         app = await deps.load_visible(session, principal, application_id)
-        # Datashare gives a holder's data to the holder's own token only; staff checking a case do not fetch.
-        if not deps.is_applicant(principal, app) or app.status not in (
+        # Datashare answers the holder's own token, or a window clerk handling the case (通办); other staff
+        # checking a case do not fetch.
+        fetcher = deps.is_applicant(principal, app) or principal.has(WINDOW_CLERK)
+        if not fetcher or app.status not in (
             Status.DRAFT, Status.RETURNED, Status.AWAITING_CORRECTION
         ):
             return {}

@@ -509,3 +509,22 @@ async def test_a_delegate_acts_only_within_the_delegations_items_and_until_it_is
     # The principal still sees their own application; the agent's plain token never did.
     assert (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=f.citizen(tokens, sub=principal))).status_code == 200
     assert (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=f.citizen(tokens, sub=agent))).status_code == 404
+
+
+async def test_a_window_clerk_may_run_the_check_and_fetch_for_a_walk_in_applicant(intake, tokens):
+    item = await intake.publish_item(f.food_permit_item())
+    me = f.citizen(tokens)
+    app = await draft(intake, me, item["code"], channel="window")
+    clerk = f.clerk(tokens)
+    r = await intake.client.post(f"{BASE}/applications/{app['id']}/check", headers=clerk)
+    assert r.status_code == 200, r.text
+    assert {m["code"]: m["provided"] for m in r.json()["materials"]}["M01"] == "fetched"
+    asked = [q for q in intake.datashare.requests if q["application_id"] == app["id"]]
+    assert asked and all(q["authorization"] == clerk["Authorization"] for q in asked)
+    reviewer = tokens.headers("rv", kind="staff", roles=["department_reviewer"], dept="LD-SCJGJ")
+    other = await draft(intake, me, item["code"])
+    r = await intake.client.post(f"{BASE}/applications/{other['id']}/check", headers=reviewer)
+    assert r.status_code == 200
+    assert not [q for q in intake.datashare.requests if q["application_id"] == other["id"]]
+    outsider = f.clerk(tokens, point="LD-SD", dept="LD-MZJ")
+    assert (await intake.client.post(f"{BASE}/applications/{other['id']}/check", headers=outsider)).status_code == 404
