@@ -179,3 +179,14 @@ async def test_private_and_loopback_webhook_urls_are_refused(url):
 async def test_private_urls_pass_when_the_deployment_allows_them():
     await check_endpoint("http://127.0.0.1:9000/hooks", allow_private=True)
     await check_endpoint("https://8.8.8.8/hooks", allow_private=False)
+
+
+async def test_a_department_reads_its_webhook_and_can_rotate_the_secret(client, tokens):
+    first = await register(client, tokens, "LD-YBJ", "http://127.0.0.1:9/a")
+    read = await client.get("/workflow/v1/departments/LD-YBJ/webhook", headers=system(tokens, "LD-YBJ"))
+    assert read.status_code == 200 and read.json()["secret"] == first["secret"] and read.json()["url"].endswith("/a")
+    rotated = await register(client, tokens, "LD-YBJ", "http://127.0.0.1:9/b", rotate_secret=True)
+    assert rotated["secret"] != first["secret"] and rotated["secret"].startswith("whsec_")
+    assert rotated["url"].endswith("/b")
+    other = await client.get("/workflow/v1/departments/LD-YBJ/webhook", headers=system(tokens, "LD-WJJ"))
+    assert other.status_code == 403
