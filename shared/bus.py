@@ -236,7 +236,7 @@ class Bus:
             while True:
                 try:
                     msgs = await sub.fetch(100, timeout=0.5)
-                except NatsTimeout:
+                except (NatsTimeout, TimeoutError):
                     break
                 for m in msgs:
                     out.append((m.metadata.sequence.stream, m))
@@ -306,7 +306,7 @@ class PullWorker:
                     sub = await self._subscribe()
                 try:
                     msgs = await sub.fetch(self.batch, timeout=1.0)
-                except NatsTimeout:
+                except (NatsTimeout, TimeoutError):
                     continue
                 for msg in msgs:
                     await self._one(msg)
