@@ -18,6 +18,14 @@ SPEC = ServiceSpec(
     messaging=messaging,
     routers=[router],
     consumers=CONSUMERS,
+    openapi_tags=[
+        {"name": "applications", "description": "办件: drafts, materials, the one-time notice (一次性告知), submission, "
+                                                "acceptance at the window (首问负责), corrections, delivery, visits."},
+        {"name": "reuse", "description": "Copy an earlier application or prefill from what earlier ones collected."},
+        {"name": "progress", "description": "The public status query, my applications, a clerk's queue."},
+        {"name": "appointments and consultations", "description": "预约办理 and 咨询."},
+        {"name": "commitments", "description": "Post-verification of commitments (告知承诺核查) by the department."},
+    ],
 )
 
 

@@ -373,8 +373,8 @@ async def submit_application(application_id: s.ApplicationId, request: Request, 
 async def accept_application(application_id: s.ApplicationId, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
     app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.ACCEPT)
+    # Handed in while the version was published: it is handled under that version even if withdrawn since.
     item = await cases.item_of(session, app)
-    cases.refuse_if_withdrawn(item)
     await cases.accept(session, app, item, deps.responder(principal))
     return await deps.application_read(session, app, principal)
 
