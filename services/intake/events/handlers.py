@@ -115,8 +115,8 @@ async def on_certificate_issued(session: AsyncSession, event: Event) -> None:
     if not data.application_id:
         return
     app = await repo.get_application(session, data.application_id, for_update=True)
-    if app is None:
-        return
+    if app is None or (app.result or {}).get("certificate_number") == data.certificate_number:
+        return  # unknown, or this certificate is already attached (announced again under another event id)
     result = {"certificate_number": data.certificate_number, "type_code": data.type_code,
               "type_name": data.type_name, "issued_on": data.issued_on, "valid_until": data.valid_until,
               "issuer_department": data.issuer_department, "received_at": utcnow().isoformat()}

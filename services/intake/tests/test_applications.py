@@ -359,8 +359,11 @@ async def test_correction_decision_and_electronic_delivery_follow_the_events(int
         missing=[{"material_code": "M05", "field": None, "reason": "请补充消毒设施说明"}],
         decided_by={"kind": "staff", "id": "w1", "name": "王审查", "contact": "0766-3800001"}, deemed=False, decided_at=now)
     await intake.bus.publish(correction)
-    await intake.bus.publish(correction)  # redelivered: one effect
-    got = await eventually(lambda: _in_state(intake, me, app["id"], "awaiting_correction"))
+    # The same event again past JetStream's duplicate detection (another message id): the inbox drops it.
+    await intake.bus.publish_raw(intake.bus.names.subject(correction.type), correction.to_json(), correction.id + "-again")
+    await eventually(lambda: _in_state(intake, me, app["id"], "awaiting_correction"))
+    await asyncio.sleep(0.5)  # time for the second copy to arrive and be dropped
+    got = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()
     assert got["notice"] == [{"field": "materials.M05", "rule": "correction_requested", "message": "请补充消毒设施说明"}]
     step = next(t for t in got["timeline"] if t["step"].startswith("要求补正"))
     assert (step["unit"], step["staff_name"], step["staff_contact"]) == ("LD-WJJ", "王审查", "0766-3800001")
@@ -377,14 +380,23 @@ async def test_correction_decision_and_electronic_delivery_follow_the_events(int
         outcome="approved", reasons="符合条件", legal_basis=None, decided_at=now, applicant={}, department="LD-SCJGJ",
         result=item["result"]))
     await eventually(lambda: _in_state(intake, me, app["id"], "decided"))
-    await intake.bus.publish(new_event("yimen.datashare.certificate.issued", source="/yimen/datashare", subject="FP-1", data={
+    issued = {
         "certificate_number": "JY14417810001234", "type_code": f.FOOD_PERMIT, "type_name": "食品经营许可证",
         "holder_id": f.ID_NUMBER, "holder_kind": "person", "holder_name": "张三", "issuer_department": "LD-SCJGJ",
-        "application_id": app["id"], "issued_on": "2026-11-26", "valid_until": "2031-11-25"}))
+        "application_id": app["id"], "issued_on": "2026-11-26", "valid_until": "2031-11-25"}
+    await intake.bus.publish(new_event("yimen.datashare.certificate.issued", source="/yimen/datashare", subject="FP-1",
+                                       data=issued))
     done = await eventually(lambda: _in_state(intake, me, app["id"], "delivered"))
+    # Announced again as a new event: already attached, nothing changes.
+    await intake.bus.publish(new_event("yimen.datashare.certificate.issued", source="/yimen/datashare", subject="FP-1",
+                                       data=issued))
     assert done["result"]["certificate_number"] == "JY14417810001234"
     delivered = (await intake.wait_event("yimen.intake.application.delivered", app["id"])).data
     assert delivered == {**delivered, "method": "electronic", "certificate_number": "JY14417810001234", "online": True}
+    await asyncio.sleep(0.5)
+    final = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()
+    assert sum(t["step"].startswith("电子证照已签发") for t in final["timeline"]) == 1
+    assert len(intake.published("yimen.intake.application.delivered", app["id"])) == 1
 
 
 async def test_pickup_delivery_waits_for_a_clerk(intake, tokens):
