@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.catalog.domain.model import ItemContent
+from services.catalog.domain.model import THEMES, ItemContent
 from shared.errors import FieldError
 
 #: A material that one of these sources supplies is fetched by the system, never asked of the applicant.
@@ -55,6 +55,9 @@ def check_item(item: ItemContent, ref: Reference) -> list[FieldError]:
                 err(f"service_points.{i}", "wildcard_alone", '"*"（全区域通办）不能与具体服务点并列。')
             elif code not in ref.service_points:
                 err(f"service_points.{i}", "unknown_service_point", f"服务点 {code} 不存在。")
+    for i, theme in enumerate(item.themes):
+        if theme not in THEMES:
+            err(f"themes.{i}", "unknown_theme", f"主题 {theme} 不在主题分类中（{', '.join(THEMES)}）。")
     for i, name in enumerate(item.life_events):
         if name not in ref.life_events:
             err(f"life_events.{i}", "unknown_life_event", f"主题事件“{name}”不存在。")

@@ -119,13 +119,30 @@ def test_step_limits_fit_in_the_promised_limit_and_fully_online_means_zero_visit
     assert ("visits_required", "fully_online_zero_visits") in rules_broken(c)
 
 
-def test_unknown_service_point_and_life_event_are_named():
+def test_unknown_service_point_life_event_and_theme_are_named():
     c = food_permit()
     c["service_points"] = ["LD-CENTRE", "LD-XX"]
     c["life_events"] = ["开飞机"]
+    c["themes"] = ["startup", "space"]
     broken = rules_broken(c)
     assert ("service_points.1", "unknown_service_point") in broken
     assert ("life_events.0", "unknown_life_event") in broken
+    assert ("themes.1", "unknown_theme") in broken
+
+
+def test_domain_imports_no_framework_database_or_bus():
+    import ast
+    from pathlib import Path
+
+    domain = Path(__file__).resolve().parent.parent / "domain"
+    for path in domain.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert name.split(".")[0] not in {"fastapi", "sqlalchemy", "nats", "httpx", "starlette"}, (path, name)
+                assert not name.startswith(("services.catalog.store", "services.catalog.api", "shared.db",
+                                            "shared.messaging")), (path, name)
 
 
 def test_life_cycle_moves_only_along_its_arrows():
