@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalog import catalogue
@@ -60,10 +61,15 @@ def demo_hook(enabled: bool | None = None):  # type: ignore[no-untyped-def]
     async def load_demo(ctx: ServiceContext) -> None:
         if not (demo_enabled() if enabled is None else enabled):
             return
-        async with ctx.db.transaction() as session:
-            if not await repo.is_empty(session):
-                return
-            count = await load_demo_data(session)
+        try:
+            async with ctx.db.transaction() as session:
+                if not await repo.is_empty(session):
+                    return
+                count = await load_demo_data(session)
+        except IntegrityError:
+            # Another replica starting at the same moment loaded it first; its transaction won.
+            log.info("catalog: the demo catalogue was loaded by another replica")
+            return
         log.info("catalog: loaded the demo catalogue (%d items)", count)
 
     return load_demo

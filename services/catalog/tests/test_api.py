@@ -399,3 +399,13 @@ async def test_admin_maintains_the_service_point_tree_and_lists(client, tokens):
     r = await client.put(f"{P}/life-events/退休", json={"audience": ["natural_person"]}, headers=h)
     assert r.status_code == 200
     assert "退休" in {e["name"] for e in (await client.get(f"{P}/life-events")).json()}
+
+
+async def test_demo_loads_only_into_an_empty_database(client):
+    from services.catalog.demo.load import demo_hook
+
+    before = (await client.get(f"{P}/departments")).json()
+    await demo_hook(True)(client.app.state.ctx)
+    assert (await client.get(f"{P}/departments")).json() == before
+    r = await client.get(f"{P}/items/{FOOD_CODE}/versions")
+    assert [v["version"] for v in r.json()] == [1]
