@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
@@ -30,6 +30,8 @@ from shared.errors import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
+    PreconditionFailed,
+    PreconditionRequired,
     Problem,
     ValidationProblem,
     invalid,
@@ -110,19 +112,28 @@ async def create_application(
     summary="An application with its materials and timeline (事中告知)",
     responses=problem_responses(401, 404),
 )
-async def get_application(application_id: s.ApplicationId, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
+async def get_application(application_id: s.ApplicationId, response: Response, session: SessionDep,
+                          principal: CurrentPrincipal) -> s.ApplicationRead:
     app = await deps.load_visible(session, principal, application_id)
+    response.headers["ETag"] = deps.etag(app)
     return await deps.application_read(session, app, principal)
 
 
 @router.patch(
     "/applications/{application_id}", response_model=s.ApplicationRead,
-    summary="Change a draft's form fields or delivery choice",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Change a draft's form fields or delivery choice (If-Match: the ETag of the last read)",
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
 )
-async def update_application(application_id: s.ApplicationId, body: s.ApplicationUpdate, session: SessionDep,
-                             principal: CurrentPrincipal) -> s.ApplicationRead:
+async def update_application(
+    application_id: s.ApplicationId, body: s.ApplicationUpdate, response: Response, session: SessionDep,
+    principal: CurrentPrincipal,
+    if_match: Annotated[str | None, Header(alias="If-Match", description="The ETag of the last read.")] = None,
+) -> s.ApplicationRead:
     app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
+    if if_match is None:
+        raise PreconditionRequired("Send If-Match with the ETag of your last read, so no change is lost.")
+    if if_match.strip() not in (deps.etag(app), "*"):
+        raise PreconditionFailed("The application changed since you read it; read it again.")
     cases.transition(app.status, Action.EDIT)
     values: dict[str, Any] = {}
     if body.form is not None:
@@ -131,6 +142,7 @@ async def update_application(application_id: s.ApplicationId, body: s.Applicatio
         values.update(_delivery_values(body.delivery, app.service_point))
     if values:
         await repo.move(session, app, from_states=[app.status], **values)
+    response.headers["ETag"] = deps.etag(app)
     return await deps.application_read(session, app, principal)
 
 

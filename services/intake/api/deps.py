@@ -3,6 +3,7 @@ response shape, and the file store."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,12 @@ async def load_as_clerk(session: AsyncSession, principal: Principal, application
             and is_staff_of(principal, service_point=app.service_point, department=app.department)):
         raise Forbidden("Only a window clerk of this service point or of the item's department may do this.")
     return app
+
+
+def etag(app: Application) -> str:
+    """Changes whenever the application does (every change sets `updated_at`)."""
+    digest = hashlib.sha256(f"{app.id}:{app.updated_at.isoformat()}".encode()).hexdigest()[:20]
+    return f'"{digest}"'
 
 
 def responder(principal: Principal) -> Responder:

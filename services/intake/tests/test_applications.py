@@ -202,8 +202,14 @@ async def test_an_incomplete_submission_is_refused_with_the_whole_notice(intake,
     assert fields(r.json()) == {("form.shop_name", "required"), ("form.address", "required"),
                                 ("materials.M03", "required"), ("materials.M04", "required")}
     # The refusal did not spend the key: after completing, the same key submits.
-    await intake.client.patch(f"{BASE}/applications/{app['id']}", headers=me,
-                              json={"form": {"shop_name": "a", "address": "b"}})
+    patch = {"form": {"shop_name": "a", "address": "b"}}
+    url = f"{BASE}/applications/{app['id']}"
+    assert (await intake.client.patch(url, headers=me, json=patch)).status_code == 428
+    assert (await intake.client.patch(url, headers={**me, "If-Match": '"stale"'}, json=patch)).status_code == 412
+    tag = (await intake.client.get(url, headers=me)).headers["ETag"]
+    r = await intake.client.patch(url, headers={**me, "If-Match": tag}, json=patch)
+    assert r.status_code == 200 and r.json()["form"] == {"shop_name": "a", "address": "b"} and r.headers["ETag"] != tag
+    assert (await intake.client.patch(url, headers={**me, "If-Match": tag}, json=patch)).status_code == 412
     await upload(intake, me, app["id"], "M03")
     await commit(intake, me, app["id"])
     assert (await submit(intake, me, app["id"], key="k-incomplete")).status_code == 200
