@@ -28,7 +28,11 @@ def _limit(step: Step) -> str:
 def svg(code: str, version: int, item: ItemContent, department_names: dict[str, str]) -> str:
     widest = max([len(s.departments) for s in item.process.steps if s.kind == "parallel"] + [1])
     lanes_w = widest * LANE_W + (widest - 1) * LANE_GAP
-    width = max(STEP_W, lanes_w) + 2 * MARGIN
+    title = f"{item.name}（第 {version} 版）办理流程"
+    note = "；".join(f"{p.name}（不超过 {p.max_days} 天）" for p in item.special_procedures)
+    # CJK glyphs are about as wide as the font size; leave room for the longest line of text.
+    text_w = max(len(title) * 16, (len(note) + 14) * 11 if note else 0)
+    width = max(STEP_W, lanes_w, text_w) + 2 * MARGIN
     cx = width / 2
     parts: list[str] = []
     y = MARGIN + 40
@@ -43,7 +47,7 @@ def svg(code: str, version: int, item: ItemContent, department_names: dict[str, 
         parts.append(f'<line x1="{x:.0f}" y1="{y1:.0f}" x2="{x:.0f}" y2="{y2 - 2:.0f}" stroke="#555" '
                      'stroke-width="1.5" marker-end="url(#arrow)"/>')
 
-    text(cx, MARGIN + 12, f"{item.name}（第 {version} 版）办理流程", 16, "bold")
+    text(cx, MARGIN + 12, title, 16, "bold")
     for i, step in enumerate(item.process.steps):
         if i:
             arrow(y - GAP, y)
@@ -82,6 +86,11 @@ def svg(code: str, version: int, item: ItemContent, department_names: dict[str, 
         join_y = lane_y + STEP_H + 20
         parts.append(f'<rect x="{cx - bar_w / 2:.0f}" y="{join_y:.0f}" width="{bar_w}" height="4" fill="#37474f"/>')
         y = join_y + 4 + GAP
+    if note:
+        text(cx, y, f"特别程序，不计入办理时限：{note}", 11)
+        y += 16
+    text(cx, y + 4, f"承诺 {item.promised_limit.value} / 法定 {item.statutory_limit.value} 个工作日", 11)
+    y += 20
     height = y - GAP + MARGIN
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -124,4 +133,10 @@ def mermaid(item: ItemContent, department_names: dict[str, str]) -> str:
             lines.append(f'  {step.key}["{_mmd(label)}"]')
             lines.extend(f"  {p} --> {step.key}" for p in prev)
             prev = [step.key]
+    # Special procedures (特别程序) happen during review and stop the clock: hang them off the first review.
+    anchor = next((s.key for s in item.process.steps if s.kind in ("review", "parallel")), None)
+    for i, p in enumerate(item.special_procedures):
+        lines.append(f'  special_{i}[/"特别程序：{_mmd(p.name)}（≤{p.max_days} 天，不计时限）"/]')
+        if anchor:
+            lines.append(f"  {anchor} -.- special_{i}")
     return "\n".join(lines) + "\n"

@@ -194,3 +194,14 @@ def test_mermaid_draws_the_parallel_stage_as_a_subgraph():
     assert text.startswith("flowchart TD")
     assert "subgraph joint_review" in text and "（牵头）" in text
     assert "joint_review_fork --> joint_review_3" in text
+
+
+def test_flowchart_notes_special_procedures_outside_the_limit():
+    item = ItemContent.model_validate(ITEMS["eia-approval"][1])
+    svg = flowchart.svg("X", 1, item, NAMES)
+    root = ET.fromstring(svg.encode())
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert any("特别程序" in t and "专家评审" in t for t in texts)
+    longest = max(len(t) for t in texts)
+    assert float(root.get("width")) >= longest * 11
+    assert "review -.- special_1" in flowchart.mermaid(item, NAMES)
