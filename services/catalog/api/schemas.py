@@ -109,15 +109,13 @@ class ItemSummary(BaseModel):
 
 
 class VersionInfo(BaseModel):
+    """A version's status and dates (who edited it is in the change log, for editors only)."""
+
     version: int
     status: str
     created_at: datetime
-    created_by: str
-    updated_at: datetime
-    updated_by: str
     published_at: datetime | None
-    published_by: str | None
-    ended_at: datetime | None
+    ended_at: datetime | None = Field(description="When it was superseded or withdrawn.")
 
 
 class ChangeRead(BaseModel):

@@ -335,6 +335,7 @@ async def test_publish_supersede_and_withdraw_with_events(client, tokens):
     assert code in [x["item"]["code"] for x in hits]
     versions = (await client.get(f"{P}/items/{code}/versions")).json()
     assert [(v["version"], v["status"]) for v in versions] == [(1, "superseded"), (2, "published")]
+    assert versions[0]["ended_at"] and "created_by" not in versions[0]
     r = await client.post(f"{P}/items/{code}/withdraw", headers=h, json={"note": "政策调整"})
     assert r.status_code == 200 and r.json()["status"] == "withdrawn"
     ev3 = await wait_event(bus, "yimen.catalog.item.withdrawn", code)
