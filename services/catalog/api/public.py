@@ -84,7 +84,7 @@ VersionQ = Annotated[int | None, Query(ge=1, description="An earlier published v
             response_model=ItemRead, responses=problem_responses(404, 422))
 async def get_item(session: SessionDep, code: str, version: VersionQ = None) -> Response:
     v = await public_version(session, code, version)
-    return JSONResponse(ItemRead.of(v).model_dump(mode="json"),
+    return JSONResponse(ItemRead.of(v).model_dump(mode="json", exclude={"updated_by"}),
                         headers={"ETag": lifecycle.etag(v.item_code, v.version, v.revision)})
 
 

@@ -71,7 +71,7 @@ class ItemRead(ItemContent):
     published_at: datetime | None
     created_at: datetime
     updated_at: datetime
-    updated_by: str
+    updated_by: str | None = Field(default=None, description="Editors' views only.")
 
     @classmethod
     def of(cls, v: ItemVersion) -> ItemRead:

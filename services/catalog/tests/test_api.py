@@ -135,6 +135,7 @@ async def test_food_permit_published_event_carries_the_whole_version(client):
 async def test_public_reads_need_no_token(client):
     r = await client.get(f"{P}/items/{FOOD_CODE}")
     assert r.status_code == 200 and r.json()["status"] == "published" and r.headers["ETag"]
+    assert "updated_by" not in r.json()
     guide = (await client.get(f"{P}/items/{FOOD_CODE}/guide")).json()
     assert guide["accepting_unit"] == "罗定市市场监督管理局" and guide["materials"] and guide["legal_basis"]
     assert guide["time_limit"]["promised"]["value"] == 10 and guide["fees"]["charged"] is False
