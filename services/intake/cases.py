@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.domain import completeness, receipts
 from services.intake.domain.completeness import Finding, Provided
-from services.intake.domain.lifecycle import Action, Status, ensure
+from services.intake.domain.lifecycle import Action, IllegalTransition, Status, ensure
 from services.intake.domain.reuse import Earlier
 from services.intake.events import contracts as ev
 from services.intake.store import repository as repo
@@ -43,7 +43,7 @@ def provided_of(atts: Sequence[Attachment]) -> list[Provided]:
 def transition(status: str, action: Action) -> None:
     try:
         ensure(status, action)
-    except Exception as exc:
+    except (IllegalTransition, ValueError) as exc:
         raise Conflict(str(exc), slug="illegal-transition", status_now=status) from exc
 
 
@@ -162,9 +162,11 @@ async def note(
     session: AsyncSession, app: Application, step: str, *, unit: str | None = None, staff_name: str | None = None,
     staff_contact: str | None = None, text: str | None = None, at: datetime | None = None,
 ) -> None:
+    # Names and contacts come from other services' events: clip them to the columns rather than fail the step.
     await repo.add_timeline(
-        session, app.id, status=app.status, step=step, unit=unit or app.department, staff_name=staff_name,
-        staff_contact=staff_contact, note=text, at=at,
+        session, app.id, status=app.status, step=step[:200], unit=(unit or app.department)[:64],
+        staff_name=staff_name[:200] if staff_name else None,
+        staff_contact=staff_contact[:200] if staff_contact else None, note=text, at=at,
     )
 
 

@@ -205,7 +205,7 @@ async def _upload(request: Request, session: AsyncSession, app: Application, ite
     await deps.file_store(request).put(key, data)
     return await repo.put_attachment(
         session, application_id=app.id, material_code=code, kind="upload", filename=filename[:255],
-        content_type=file.content_type, size=len(data), sha256=digest, storage_key=key,
+        content_type="".join(c for c in (file.content_type or "") if ord(c) >= 32)[:100] or None, size=len(data), sha256=digest, storage_key=key,
     )
 
 

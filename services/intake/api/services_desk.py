@@ -194,6 +194,6 @@ async def answer(consultation_id: s.RowId, body: s.ConsultationAnswer, session: 
         raise Forbidden("Only the owning department answers.")
     if c.answer is not None:
         raise Conflict("This question is already answered.", slug="already-answered")
-    c.answer, c.answered_by, c.answered_at = body.answer, principal.name or principal.subject, utcnow()
+    c.answer, c.answered_by, c.answered_at = body.answer, (principal.name or principal.subject)[:200], utcnow()
     await session.flush()
     return _consultation_read(c)

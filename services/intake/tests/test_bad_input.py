@@ -48,8 +48,13 @@ async def test_control_characters_in_free_text_and_file_names_never_reach_the_da
     me = f.citizen(tokens)
     app = await draft(intake, me, item["code"], form={"shop_name": "a\u0000b", "address": "x"})
     r = await intake.client.post(f"{BASE}/applications/{app['id']}/materials", headers=me,
-                                 data={"material_code": "M03"}, files={"file": ("pl\x00an.pdf", f.PDF, "application/pdf")})
-    assert r.status_code == 201 and "\x00" not in r.json()["filename"]
+                                 data={"material_code": "M03"},
+                                 files={"file": ("pl\x00an.pdf" + "x" * 300, f.PDF, "application/pdf" + "; x=y" * 50)})
+    assert r.status_code == 422 and ("file", "file_type") in fields(r.json())  # the name no longer ends in .pdf
+    r = await intake.client.post(f"{BASE}/applications/{app['id']}/materials", headers=me,
+                                 data={"material_code": "M03"},
+                                 files={"file": ("p" * 300 + "l\x00an.pdf", f.PDF, "application/pdf" + "; x=y" * 50)})
+    assert r.status_code == 201 and "\x00" not in r.json()["filename"] and len(r.json()["content_type"]) <= 100
     r = await intake.client.post(f"{BASE}/applications/{app['id']}/materials", headers=me,
                                  json={"material_code": "M04", "kind": "commitment", "statement": "ok\u0000"})
     assert r.status_code == 422 and ("statement", "control_character") in fields(r.json())
