@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from services.efficacy.casework import current_config, recomputed_facts
-from services.efficacy.domain.kpis import figures
+from services.efficacy.domain.kpis import figures, totals_of
 from services.efficacy.store import cases
 from services.efficacy.store import kpis as kpi_store
 from services.efficacy.store.calendar import current_calendar
@@ -83,14 +83,15 @@ async def kpis(
         rows = [f for f in everything.values() if f.anchor_on and start <= f.anchor_on <= end
                 and (not department or f.department == department) and (not item or f.item_code == item)
                 and (not service_point or f.service_point == service_point)]
+        catalogue = await cases.items(session, department=department, item=item)
+        scores = await kpi_store.rating_scores(session, {r.application_id for r in rows})
+        totals = totals_of(rows, [bool(i.fully_online) for i in catalogue], scores)
     else:
-        rows = await kpi_store.facts_in(session, start=start, end=end, department=department, item=item,
-                                        service_point=service_point)
-    catalogue = await cases.items(session, department=department, item=item)
-    scores = await kpi_store.rating_scores(session, [r.application_id for r in rows])
-    figs = figures(rows, [bool(i.fully_online) for i in catalogue], scores, current_config().targets)
+        totals = await kpi_store.totals_in(session, start=start, end=end, department=department, item=item,
+                                           service_point=service_point)
+    figs = figures(totals, current_config().targets)
     report = KpiReport(start=start, end=end, department=department, item=item, service_point=service_point,
-                       source=source, applications=len(rows),
+                       source=source, applications=totals.applications,
                        figures=[FigureRead(**f.__dict__) for f in figs])
     if format == Format.csv:
         buf = io.StringIO()

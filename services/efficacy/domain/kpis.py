@@ -136,23 +136,56 @@ DEFINITIONS = {
 }
 
 
-def figures(rows: list[ApplicationFacts], items_fully_online: list[bool], rating_scores: list[int],
-            targets: dict[str, float]) -> list[Figure]:
-    """Every figure beside its target. Rows are the period's applications (by `anchor_on`)."""
-    n = len(rows)
+@dataclass
+class Totals:
+    """The sums every figure is a ratio of; computed in SQL over the kept rows, or in Python over recomputed ones."""
+
+    applications: int = 0
+    online: int = 0
+    completed_online: int = 0
+    online_at_most_one_visit: int = 0
+    online_zero_visits: int = 0
+    decided: int = 0
+    on_time: int = 0
+    used_workdays: int = 0
+    promised_workdays: int = 0
+    corrections: int = 0
+    items: int = 0
+    items_fully_online: int = 0
+    ratings: int = 0
+    rating_points: int = 0
+
+
+def totals_of(rows: list[ApplicationFacts], items_fully_online: list[bool], rating_scores: list[int]) -> Totals:
     online = [r for r in rows if r.online]
     decided = [r for r in rows if r.on_time is not None]
+    return Totals(
+        applications=len(rows), online=len(online),
+        completed_online=sum(1 for r in online if r.delivered_electronically),
+        online_at_most_one_visit=sum(1 for r in online if r.visits <= 1),
+        online_zero_visits=sum(1 for r in online if r.visits == 0),
+        decided=len(decided), on_time=sum(1 for r in decided if r.on_time),
+        used_workdays=sum(r.used_workdays or 0 for r in decided),
+        promised_workdays=sum(r.promised_days or 0 for r in decided),
+        corrections=sum(r.corrections for r in rows),
+        items=len(items_fully_online), items_fully_online=sum(items_fully_online),
+        ratings=len(rating_scores), rating_points=sum(rating_scores),
+    )
+
+
+def figures(t: Totals, targets: dict[str, float]) -> list[Figure]:
+    """Every figure beside its target."""
     values: dict[str, tuple[float, float]] = {
-        "fully_online_item_rate": (sum(items_fully_online), len(items_fully_online)),
-        "online_application_rate": (len(online), n),
-        "online_completion_rate": (sum(1 for r in online if r.delivered_electronically), n),
-        "at_most_one_visit_rate": (sum(1 for r in online if r.visits <= 1), len(online)),
-        "zero_visit_rate": (sum(1 for r in online if r.visits == 0), len(online)),
-        "on_time_rate": (sum(1 for r in decided if r.on_time), len(decided)),
-        "average_workdays_used": (sum(r.used_workdays or 0 for r in decided), len(decided)),
-        "average_promised_workdays": (sum(r.promised_days or 0 for r in decided), len(decided)),
-        "corrections_per_application": (sum(r.corrections for r in rows), n),
-        "rating_score": (sum(rating_scores), len(rating_scores)),
+        "fully_online_item_rate": (t.items_fully_online, t.items),
+        "online_application_rate": (t.online, t.applications),
+        "online_completion_rate": (t.completed_online, t.applications),
+        "at_most_one_visit_rate": (t.online_at_most_one_visit, t.online),
+        "zero_visit_rate": (t.online_zero_visits, t.online),
+        "on_time_rate": (t.on_time, t.decided),
+        "average_workdays_used": (t.used_workdays, t.decided),
+        "average_promised_workdays": (t.promised_workdays, t.decided),
+        "corrections_per_application": (t.corrections, t.applications),
+        "rating_score": (t.rating_points, t.ratings),
     }
     out = []
     for key, (num, den) in values.items():

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.efficacy.domain.kpis import ApplicationFacts
-from services.efficacy.store.tables import application_fact, certificate, rating
+from services.efficacy.domain.kpis import ApplicationFacts, Totals
+from services.efficacy.store.tables import application_fact, catalog_item, certificate, rating
 
 
 async def load_facts(session: AsyncSession, application_id: str) -> ApplicationFacts:
@@ -20,7 +20,9 @@ async def load_facts(session: AsyncSession, application_id: str) -> ApplicationF
 
 async def save_facts(session: AsyncSession, f: ApplicationFacts) -> None:
     values = dict(body=f.to_json(), anchor_on=f.anchor_on, department=f.department, item_code=f.item_code,
-                  service_point=f.service_point)
+                  service_point=f.service_point, online=f.online, delivered_electronically=f.delivered_electronically,
+                  visits=f.visits, corrections=f.corrections, on_time=f.on_time, used_workdays=f.used_workdays,
+                  promised_days=f.promised_days)
     exists = (await session.execute(select(application_fact.c.application_id)
                                     .where(application_fact.c.application_id == f.application_id))).first()
     if exists:
@@ -30,24 +32,57 @@ async def save_facts(session: AsyncSession, f: ApplicationFacts) -> None:
         await session.execute(application_fact.insert().values(application_id=f.application_id, **values))
 
 
-async def facts_in(session: AsyncSession, *, start: date, end: date, department: str | None, item: str | None,
-                   service_point: str | None) -> list[ApplicationFacts]:
-    q = select(application_fact.c.body).where(application_fact.c.anchor_on >= start, application_fact.c.anchor_on <= end)
+def _period(start: date, end: date, department: str | None, item: str | None, service_point: str | None) -> Any:
+    af = application_fact
+    cond = [af.c.anchor_on >= start, af.c.anchor_on <= end]
     if department:
-        q = q.where(application_fact.c.department == department)
+        cond.append(af.c.department == department)
     if item:
-        q = q.where(application_fact.c.item_code == item)
+        cond.append(af.c.item_code == item)
     if service_point:
-        q = q.where(application_fact.c.service_point == service_point)
-    return [ApplicationFacts(**b) for b in (await session.execute(q)).scalars()]
+        cond.append(af.c.service_point == service_point)
+    return and_(*cond)
 
 
-async def rating_scores(session: AsyncSession, application_ids: list[str]) -> list[int]:
-    out: list[int] = []
-    for i in range(0, len(application_ids), 500):
-        chunk = application_ids[i:i + 500]
-        out += list((await session.execute(select(rating.c.score).where(rating.c.application_id.in_(chunk)))).scalars())
-    return out
+async def totals_in(session: AsyncSession, *, start: date, end: date, department: str | None, item: str | None,
+                    service_point: str | None) -> Totals:
+    """The KPI sums over the kept rows, in one aggregate query (plus one for ratings and one for items)."""
+    af = application_fact
+    where = _period(start, end, department, item, service_point)
+    online = af.c.online.is_(True)
+    decided = af.c.on_time.is_not(None)
+
+    def count_if(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+    row = (await session.execute(select(
+        func.count().label("applications"), count_if(online).label("online"),
+        count_if(online & af.c.delivered_electronically.is_(True)).label("completed_online"),
+        count_if(online & (af.c.visits <= 1)).label("le1"), count_if(online & (af.c.visits == 0)).label("zero"),
+        count_if(decided).label("decided"), count_if(af.c.on_time.is_(True)).label("on_time"),
+        func.coalesce(func.sum(case((decided, func.coalesce(af.c.used_workdays, 0)), else_=0)), 0).label("used"),
+        func.coalesce(func.sum(case((decided, func.coalesce(af.c.promised_days, 0)), else_=0)), 0).label("promised"),
+        func.coalesce(func.sum(af.c.corrections), 0).label("corrections"),
+    ).where(where))).one()
+    ratings = (await session.execute(
+        select(func.count(rating.c.score), func.coalesce(func.sum(rating.c.score), 0))
+        .select_from(rating.join(af, af.c.application_id == rating.c.application_id)).where(where))).one()
+    items_q = select(func.count(), count_if(catalog_item.c.fully_online.is_(True))).where(
+        catalog_item.c.withdrawn.is_(False))
+    if department:
+        items_q = items_q.where(catalog_item.c.department == department)
+    if item:
+        items_q = items_q.where(catalog_item.c.code == item)
+    items = (await session.execute(items_q)).one()
+    return Totals(applications=row.applications, online=int(row.online), completed_online=int(row.completed_online),
+                  online_at_most_one_visit=int(row.le1), online_zero_visits=int(row.zero), decided=int(row.decided),
+                  on_time=int(row.on_time), used_workdays=int(row.used), promised_workdays=int(row.promised),
+                  corrections=int(row.corrections), items=int(items[0]), items_fully_online=int(items[1]),
+                  ratings=int(ratings[0]), rating_points=int(ratings[1]))
+
+
+async def rating_scores(session: AsyncSession, application_ids: set[str]) -> list[int]:
+    rows = (await session.execute(select(rating.c.application_id, rating.c.score))).all()
+    return [r.score for r in rows if r.application_id in application_ids]
 
 
 async def upsert_certificate(session: AsyncSession, **values: Any) -> None:

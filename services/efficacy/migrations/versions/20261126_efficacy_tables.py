@@ -1,8 +1,8 @@
 """efficacy tables
 
-Revision ID: 88308b5c913e
+Revision ID: e55cd5f881f2
 Revises: 66f3a82b2416
-Create Date: 2026-11-26 10:14:56.295815
+Create Date: 2026-11-26 10:34:20.958026
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import shared.types
 
-revision: str = '88308b5c913e'
+revision: str = 'e55cd5f881f2'
 down_revision: str | None = '66f3a82b2416'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -26,6 +26,13 @@ def upgrade() -> None:
     sa.Column('department', sa.String(length=40), nullable=True),
     sa.Column('item_code', sa.String(length=80), nullable=True),
     sa.Column('service_point', sa.String(length=40), nullable=True),
+    sa.Column('online', sa.Boolean(), nullable=False),
+    sa.Column('delivered_electronically', sa.Boolean(), nullable=False),
+    sa.Column('visits', sa.Integer(), nullable=False),
+    sa.Column('corrections', sa.Integer(), nullable=False),
+    sa.Column('on_time', sa.Boolean(), nullable=True),
+    sa.Column('used_workdays', sa.Integer(), nullable=True),
+    sa.Column('promised_days', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('application_id', name=op.f('pk_application_fact'))
     )
     with op.batch_alter_table('application_fact', schema=None) as batch_op:
