@@ -411,3 +411,22 @@ async def test_demo_loads_only_into_an_empty_database(client):
     assert (await client.get(f"{P}/departments")).json() == before
     r = await client.get(f"{P}/items/{FOOD_CODE}/versions")
     assert [v["version"] for v in r.json()] == [1]
+
+
+async def test_search_looks_tokens_up_by_equality_never_like(client):
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = client.app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert (await client.get(f"{P}/search", params={"q": "我想开饭店"})).json()["items"]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    searched = [s for s in statements if "item_token" in s]
+    assert searched and all(" LIKE " not in s.upper() for s in statements)
+    assert any("item_token.token IN" in s for s in searched)
