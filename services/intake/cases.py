@@ -138,10 +138,11 @@ async def completeness_findings(
     return findings, atts
 
 
-async def earlier_of(session: AsyncSession, principal: Principal, exclude: str | None = None) -> list[Earlier]:
+async def earlier_of(session: AsyncSession, principal: Principal, exclude: str | None = None,
+                     limit: int = 50) -> list[Earlier]:
     """The caller's earlier applications (newest first) with their item versions and attachments, for reuse."""
     apps = [a for a in await repo.earlier_applications(
-        session, applicant_ids=principal.applicant_ids, subject=principal.subject) if a.id != exclude]
+        session, applicant_ids=principal.applicant_ids, subject=principal.subject, limit=limit) if a.id != exclude]
     atts = await repo.attachments(session, [a.id for a in apps])
     items: dict[tuple[str, int], dict[str, Any]] = {}
     out = []

@@ -312,7 +312,8 @@ async def _material_statuses(session: AsyncSession, principal: Principal, app: A
     reusable: dict[str, dict[str, Any]] = {}
     missing = [m for m in completeness.materials_of(item_payload) if m["code"] not in kinds]
     if missing and deps.is_applicant(principal, app):
-        earlier = await cases.earlier_of(session, principal, exclude=app.id)
+        # The recent history is where a reusable material is; the full search is `GET /me/prefill`.
+        earlier = await cases.earlier_of(session, principal, exclude=app.id, limit=20)
         reusable = {r["material_code"]: r for r in match_materials({"materials": missing}, earlier)}
     return [
         s.MaterialStatus(code=m["code"], name=m.get("name", m["code"]), necessity=m.get("necessity", "required"),
