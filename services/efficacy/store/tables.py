@@ -145,6 +145,7 @@ application_fact = Table(
     Column("on_time", Boolean, nullable=True),
     Column("used_workdays", Integer, nullable=True),
     Column("promised_days", Integer, nullable=True),
+    Index("ix_application_fact_department_anchor", "department", "anchor_on"),
 )
 
 #: 好差评: one rating per application online (一事一评), with the rectification of a bad one.

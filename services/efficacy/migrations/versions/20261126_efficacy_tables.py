@@ -1,8 +1,8 @@
 """efficacy tables
 
-Revision ID: e55cd5f881f2
+Revision ID: d422c683d66a
 Revises: 66f3a82b2416
-Create Date: 2026-11-26 10:34:20.958026
+Create Date: 2026-11-26 10:37:03.523929
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import shared.types
 
-revision: str = 'e55cd5f881f2'
+revision: str = 'd422c683d66a'
 down_revision: str | None = '66f3a82b2416'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -37,6 +37,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('application_fact', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_application_fact_anchor_on'), ['anchor_on'], unique=False)
+        batch_op.create_index('ix_application_fact_department_anchor', ['department', 'anchor_on'], unique=False)
 
     op.create_table('calendar_year',
     sa.Column('year', sa.Integer(), autoincrement=False, nullable=False),
@@ -258,6 +259,7 @@ def downgrade() -> None:
     op.drop_table('card')
     op.drop_table('calendar_year')
     with op.batch_alter_table('application_fact', schema=None) as batch_op:
+        batch_op.drop_index('ix_application_fact_department_anchor')
         batch_op.drop_index(batch_op.f('ix_application_fact_anchor_on'))
 
     op.drop_table('application_fact')
