@@ -156,6 +156,18 @@ async def earlier_of(session: AsyncSession, principal: Principal, exclude: str |
     return out
 
 
+async def department_contact(session: AsyncSession, app: Application, department: str) -> str | None:
+    """The item's published consultation phone, shown as the contact of its own department's steps when the
+    deciding officer left none (事中告知: the applicant always has someone to call)."""
+    if department != app.department:
+        return None
+    item = await repo.item_version(session, app.item_code, app.item_version)
+    for channel in ((item.payload.get("guide") or {}).get("consultation") or []) if item else []:
+        if isinstance(channel, dict) and channel.get("channel") == "phone" and channel.get("value"):
+            return str(channel["value"])
+    return None
+
+
 # --- timeline -----------------------------------------------------------------------------------------------------
 
 

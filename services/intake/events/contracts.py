@@ -181,7 +181,8 @@ class TaskDecided(_In):
     application_id: str
     department: str
     step_key: str | None = None
-    outcome: Literal["approve", "reject", "request_correction"]
+    #: Read as text: an outcome this version does not know becomes a timeline step, not a dead letter.
+    outcome: str
     reasons: str | None = None
     legal_basis: str | None = None
     missing: list[MissingMaterial] = Field(default_factory=list)
@@ -191,7 +192,7 @@ class TaskDecided(_In):
 
 class ApplicationDecided(_In):
     application_id: str
-    outcome: Literal["approved", "rejected"]
+    outcome: str
     reasons: str | None = None
     legal_basis: str | None = None
     decided_at: datetime

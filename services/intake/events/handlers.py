@@ -66,12 +66,14 @@ async def on_task_decided(session: AsyncSession, event: Event) -> None:
         if not moved:
             log.info("correction request for %s in state %s ignored", app.id, app.status)
             return
+        contact = by.contact or await cases.department_contact(session, app, data.department)
         await cases.note(session, app, "要求补正（一次性告知）", unit=data.department, staff_name=by.name,
-                         staff_contact=by.contact, text=data.reasons, at=data.decided_at)
+                         staff_contact=contact, text=data.reasons, at=data.decided_at)
         return
     await repo.move(session, app, from_states=[Status.ACCEPTED], status=Status.IN_REVIEW.value)
-    step = "部门审查通过" if data.outcome == "approve" else "部门审查不通过"
-    await cases.note(session, app, step, unit=data.department, staff_name=by.name, staff_contact=by.contact,
+    step = {"approve": "部门审查通过", "reject": "部门审查不通过"}.get(data.outcome, f"部门审查：{data.outcome}")
+    contact = by.contact or await cases.department_contact(session, app, data.department)
+    await cases.note(session, app, step, unit=data.department, staff_name=by.name, staff_contact=contact,
                      text=data.reasons, at=data.decided_at)
 
 
@@ -79,6 +81,11 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
     data: ev.ApplicationDecided = event_data(event, ev.ApplicationDecided)
     app = await repo.get_application(session, data.application_id, for_update=True)
     if app is None:
+        return
+    if data.outcome not in ("approved", "rejected"):
+        log.warning("application.decided with unknown outcome %r for %s", data.outcome, app.id)
+        await cases.note(session, app, f"审批：{data.outcome}", unit=data.department or app.department,
+                         text=data.reasons, at=data.decided_at)
         return
     moved = await repo.move(
         session, app, from_states=[Status.ACCEPTED, Status.IN_REVIEW, Status.AWAITING_CORRECTION],

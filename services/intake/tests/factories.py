@@ -67,6 +67,7 @@ def food_permit_item(code: str | None = None, *, version: int = 1, **overrides: 
         "special_procedures": [],
         "result": {"type": "certificate", "certificate_type": FOOD_PERMIT, "name": "食品经营许可证"},
         "fees": {"charged": False}, "published_at": datetime.now(UTC).isoformat(),
+        "guide": {"consultation": [{"channel": "phone", "value": "0766-3888888"}]},
     }
     payload.update(overrides)
     return payload

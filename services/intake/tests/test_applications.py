@@ -546,3 +546,29 @@ async def test_a_window_clerk_may_run_the_check_and_fetch_for_a_walk_in_applican
     assert not [q for q in intake.datashare.requests if q["application_id"] == other["id"]]
     outsider = f.clerk(tokens, point="LD-SD", dept="LD-MZJ")
     assert (await intake.client.post(f"{BASE}/applications/{other['id']}/check", headers=outsider)).status_code == 404
+
+
+async def test_department_steps_show_a_contact_and_unknown_outcomes_become_steps_not_dead_letters(intake, tokens):
+    item = await intake.publish_item(f.food_permit_item(fully_online=True))
+    me = f.citizen(tokens)
+    app = await complete_draft(intake, me, item["code"])
+    receipt = (await submit(intake, me, app["id"])).json()["receipt_number"]
+    now = datetime.now(UTC).isoformat()
+    common = {"receipt_number": receipt, "step_key": "joint", "reasons": None, "legal_basis": None, "missing": [],
+              "deemed": False, "decided_at": now}
+    await intake.bus.publish(_workflow("yimen.workflow.task.decided", app["id"], task_id="t-lead", department="LD-SCJGJ",
+                                       outcome="approve", decided_by={"kind": "staff", "id": "x", "name": "赵审查"}, **common))
+    await intake.bus.publish(_workflow("yimen.workflow.task.decided", app["id"], task_id="t-fire", department="LD-XFJ",
+                                       outcome="deemed_approve", decided_by=None, **common))
+
+    async def both():
+        got = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()
+        steps = {t["step"]: t for t in got["timeline"]}
+        return steps if {"部门审查通过", "部门审查：deemed_approve"} <= set(steps) else None
+
+    steps = await eventually(both)
+    lead = steps["部门审查通过"]
+    assert (lead["unit"], lead["staff_name"], lead["staff_contact"]) == ("LD-SCJGJ", "赵审查", "0766-3888888")
+    assert steps["部门审查：deemed_approve"]["unit"] == "LD-XFJ"
+    got = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()
+    assert got["status"] == "in_review"
