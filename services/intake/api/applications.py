@@ -290,7 +290,9 @@ async def _fetch_step(request: Request, principal: Principal, application_id: st
     even when the submission that follows is refused."""
     db: Database = request.app.state.db
     async with db.transaction() as session:
-        app = await deps.load_visible(session, principal, application_id)
+        # The row lock makes concurrent checks fetch once: the second sees what the first attached. Datashare's
+        # confirming read of the application is a plain read and does not wait for it.
+        app = await deps.load_visible(session, principal, application_id, for_update=True)
         # Datashare answers the holder's own token, or a window clerk handling the case (通办); other staff
         # checking a case do not fetch.
         fetcher = deps.is_applicant(principal, app) or principal.has(WINDOW_CLERK)

@@ -97,6 +97,11 @@ async def test_check_lists_every_problem_at_once_and_fetches_what_datashare_hold
     fetched = {m["material_code"]: m["reference"] for m in got["materials"]}
     assert fetched["M01"] == "441781600012345"
     assert got["notice"] and len(got["notice"]) == 5
+    # Concurrent checks fetch once.
+    twin = await draft(intake, me, item["code"])
+    await asyncio.gather(*(intake.client.post(f"{BASE}/applications/{twin['id']}/check", headers=me) for _ in range(3)))
+    twin_materials = (await intake.client.get(f"{BASE}/applications/{twin['id']}", headers=me)).json()["materials"]
+    assert sorted(m["material_code"] for m in twin_materials) == ["M01", "M02"]
     # Asking again does not fetch again: what was fetched stays attached.
     before = len(intake.datashare.requests)
     await intake.client.post(f"{BASE}/applications/{app['id']}/check", headers=me)
