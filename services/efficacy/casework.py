@@ -25,6 +25,7 @@ from services.efficacy.domain.clocks import (
     build_clocks,
     decide_card,
     measure,
+    watch_day,
 )
 from services.efficacy.events.contracts import CARD_RED, CARD_YELLOW, ApplicationAccepted, CardRaised
 from services.efficacy.store import cases, supervision
@@ -73,9 +74,11 @@ async def record_case_event(session: AsyncSession, event: Event) -> None:
         application_id, facts, excluded_steps=await cases.excluded_steps(session, case.item_code))
     clocks = [app_clock, *task_clocks.values()] if app_clock.started_at or app_clock.stopped_at else [
         *task_clocks.values()]
-    await cases.save_clocks(session, application_id, clocks)
-    await supervision.clear_cards(session, [c.clock_id for c in clocks if c.state == "stopped"], utcnow())
     calendar = await current_calendar(session)
+    policy = policy_of(current_config())
+    await cases.save_clocks(session, application_id, clocks,
+                            {c.clock_id: watch_day(c, calendar, policy) for c in clocks})
+    await supervision.clear_cards(session, [c.clock_id for c in clocks if c.state == "stopped"], utcnow())
     f = await kpi_store.load_facts(session, application_id)
     kpi_rules.apply(f, Fact(event.id, event.type, event.time, event.data))
     kpi_rules.settle(f, _settled_view(app_clock, calendar))
@@ -153,7 +156,7 @@ async def evaluate(session: AsyncSession, calendar: WorkCalendar, as_of: datetim
     a pass over 100,000 open clocks that raises nothing only reads."""
     raised: list[dict[str, Any]] = []
     policy = policy_of(config)
-    async for batch in cases.running_clocks(session):
+    async for batch in cases.running_clocks(session, local_day(as_of)):
         due = forecast(batch, calendar, as_of, policy)
         if not due:
             continue

@@ -120,7 +120,7 @@ async def forecast_cards(
     at = datetime.combine(day, time(12, 0), CHINA)
     cal = await current_calendar(session)
     out: list[CardForecast] = []
-    async for batch in cases.running_clocks(session):
+    async for batch in cases.running_clocks(session, day):
         for f in forecast(batch, cal, at, policy_of(current_config())):
             s, v, d = f.view.state, f.view, f.decision
             if colour and d.colour != colour or scope and s.department != scope or department and s.department != department:

@@ -341,6 +341,24 @@ class CardPolicy:
     yellow_fraction: float = 0.2
 
 
+#: Calendar days the evaluator starts watching a clock before its yellow threshold day. A year's load that
+#: adds make-up working days, or a larger configured threshold, can move the day earlier by a few days.
+WATCH_MARGIN_DAYS = 14
+
+
+def watch_day(state: ClockState, cal: WorkCalendar, policy: CardPolicy) -> date | None:
+    """From which day a running clock needs evaluating (None: always, e.g. immediate items counted in hours)."""
+    if state.state != "running" or state.started_at is None or state.limit_value is None:
+        return None
+    if state.limit_unit != "working_days":
+        return None
+    last = max([p.end for p in state.pauses if p.end is not None] + [state.started_at])
+    paused = measure(state, cal, last).paused_workdays
+    threshold = max(policy.yellow_days, math.ceil(state.limit_value * policy.yellow_fraction))
+    day = cal.add_workdays(local_day(state.started_at), max(state.limit_value + paused - threshold, 0)).value
+    return day - timedelta(days=WATCH_MARGIN_DAYS)
+
+
 @dataclass(frozen=True)
 class CardDecision:
     colour: str  # "yellow" | "red"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.efficacy.domain.clocks import ClockState, Fact
@@ -83,14 +83,17 @@ async def all_facts(session: AsyncSession, batch: int = 5000) -> AsyncIterator[t
         last = ids[-1]
 
 
-async def save_clocks(session: AsyncSession, application_id: str, states: list[ClockState]) -> None:
+async def save_clocks(session: AsyncSession, application_id: str, states: list[ClockState],
+                      watch: dict[str, date | None] | None = None) -> None:
     """Replace the application's clocks with the ones just rebuilt."""
+    watch = watch or {}
     await session.execute(delete(clock).where(clock.c.application_id == application_id))
     if states:
         now = utcnow()
         await session.execute(clock.insert(), [
             dict(clock_id=s.clock_id, application_id=application_id, task_id=s.task_id, kind=s.kind,
-                 department=s.department, state=s.state, body=_jsonable(s.to_json()), updated_at=now)
+                 department=s.department, state=s.state, watch_on=watch.get(s.clock_id),
+                 body=_jsonable(s.to_json()), updated_at=now)
             for s in states
         ])
 
@@ -102,12 +105,15 @@ async def clocks_of(session: AsyncSession, application_id: str) -> list[ClockSta
     return [ClockState.from_json(b) for b in rows]
 
 
-async def running_clocks(session: AsyncSession, batch: int = 2000) -> AsyncIterator[list[ClockState]]:
-    """Running clocks in batches (keyset over clock_id, so memory stays flat for 100,000 open cases)."""
+async def running_clocks(session: AsyncSession, day: date | None = None,
+                         batch: int = 2000) -> AsyncIterator[list[ClockState]]:
+    """Running clocks in batches (keyset over clock_id, so memory stays flat for 100,000 open cases); with `day`,
+    only those being watched by then."""
     last = ""
+    watched = or_(clock.c.watch_on.is_(None), clock.c.watch_on <= day) if day else true()
     while True:
         rows = (await session.execute(
-            select(clock.c.clock_id, clock.c.body).where(clock.c.state == "running", clock.c.clock_id > last)
+            select(clock.c.clock_id, clock.c.body).where(clock.c.state == "running", watched, clock.c.clock_id > last)
             .order_by(clock.c.clock_id).limit(batch)
         )).all()
         if not rows:

@@ -62,8 +62,11 @@ clock = Table(
     Column("kind", String(20), nullable=False),
     Column("department", String(40), nullable=True),
     Column("state", String(20), nullable=False, index=True),
+    # The first day a card could be due (less a margin); the evaluator skips running clocks before it.
+    Column("watch_on", Date, nullable=True),
     Column("body", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_clock_state_watch", "state", "watch_on"),
 )
 
 #: 红黄牌: one row per clock, colour and crossed deadline, so a crossing raises exactly one card.

@@ -212,3 +212,29 @@ def test_the_indexed_calendar_answers_exactly_like_the_library_calendar():
         n = rng.randrange(-1, 60)
         assert fast.workdays_between(a, b) == plain.workdays_between(a, b), (a, b)
         assert fast.add_workdays(a, n) == plain.add_workdays(a, n), (a, n)
+
+
+def test_no_card_can_be_due_before_the_day_the_evaluator_starts_watching():
+    from datetime import timedelta
+
+    from services.efficacy.domain.clocks import watch_day
+    rng = random.Random(5)
+    for _ in range(200):
+        start = at("2026-01-05T09:00:00") + timedelta(days=rng.randrange(0, 330), hours=rng.randrange(0, 10))
+        facts = [accepted("A", start.isoformat()[:19], days=rng.choice([1, 3, 5, 10, 20, 60]))]
+        if rng.random() < 0.5:
+            s = start + timedelta(days=rng.randrange(0, 5))
+            facts += [fact("d", TASK_DECIDED, s.isoformat()[:19], task_id="T", outcome="request_correction",
+                           decided_at=s.isoformat()),
+                      fact("r", TASK_REOPENED, (s + timedelta(days=6)).isoformat()[:19], task_id="T",
+                           reopened_at=(s + timedelta(days=6)).isoformat())]
+        app, _ = build_clocks("A", facts)
+        watch = watch_day(app, LIB, CardPolicy())
+        assert watch is not None
+        d = watch - timedelta(days=1)
+        while d > watch - timedelta(days=40):
+            assert decide_card(measure(app, LIB, datetime.combine(d, datetime.min.time(), CHINA)), CardPolicy()) is None
+            d -= timedelta(days=1)
+        due = next(d for d in (watch + timedelta(days=i) for i in range(200))
+                   if decide_card(measure(app, LIB, datetime.combine(d, datetime.min.time(), CHINA)), CardPolicy()))
+        assert due - watch <= timedelta(days=30)  # and watching does not start needlessly early

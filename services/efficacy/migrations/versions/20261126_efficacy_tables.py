@@ -1,8 +1,8 @@
 """efficacy tables
 
-Revision ID: d422c683d66a
+Revision ID: 1d219e969440
 Revises: 66f3a82b2416
-Create Date: 2026-11-26 10:37:03.523929
+Create Date: 2026-11-26 10:38:24.856038
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import shared.types
 
-revision: str = 'd422c683d66a'
+revision: str = '1d219e969440'
 down_revision: str | None = '66f3a82b2416'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -125,6 +125,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('department', sa.String(length=40), nullable=True),
     sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('watch_on', sa.Date(), nullable=True),
     sa.Column('body', sa.JSON(), nullable=False),
     sa.Column('updated_at', shared.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('clock_id', name=op.f('pk_clock'))
@@ -132,6 +133,7 @@ def upgrade() -> None:
     with op.batch_alter_table('clock', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_clock_application_id'), ['application_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_clock_state'), ['state'], unique=False)
+        batch_op.create_index('ix_clock_state_watch', ['state', 'watch_on'], unique=False)
 
     op.create_table('complaint',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -236,6 +238,7 @@ def downgrade() -> None:
 
     op.drop_table('complaint')
     with op.batch_alter_table('clock', schema=None) as batch_op:
+        batch_op.drop_index('ix_clock_state_watch')
         batch_op.drop_index(batch_op.f('ix_clock_state'))
         batch_op.drop_index(batch_op.f('ix_clock_application_id'))
 
