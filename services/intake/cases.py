@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.domain import completeness, receipts
 from services.intake.domain.completeness import Finding, Provided
-from services.intake.domain.lifecycle import Action, IllegalTransition, Status, ensure
+from services.intake.domain.lifecycle import WITHDRAWABLE, Action, IllegalTransition, Status, ensure
 from services.intake.domain.reuse import Earlier
 from services.intake.events import contracts as ev
 from services.intake.store import repository as repo
@@ -263,6 +263,61 @@ async def accept(session: AsyncSession, app: Application, item: ItemVersion, by:
                         decided_at=now)
         await note(session, app, "即办件当场办结", unit=by.unit or app.department, staff_name=by.name,
                    staff_contact=by.contact)
+
+
+async def not_accept(session: AsyncSession, app: Application, by: Responder, *, reasons: str, legal_basis: str) -> None:
+    """不予受理, with reasons and the legal basis; the clerk is the first responder."""
+    now = utcnow()
+    if not await repo.move(session, app, from_states=[Status.SUBMITTED], status=Status.NOT_ACCEPTED.value,
+                           first_responder=by.as_dict(), outcome="not_accepted", decided_at=now):
+        raise Conflict("The application is no longer waiting for acceptance.", slug="illegal-transition")
+    await note(session, app, "不予受理", unit=by.unit, staff_name=by.name, staff_contact=by.contact,
+               text=f"{reasons}（依据：{legal_basis}）")
+    assert app.receipt_number
+    await publish(session, ev.NOT_ACCEPTED, subject=app.id, data=ev.NotAccepted(
+        application_id=app.id, receipt_number=app.receipt_number, reasons=reasons, legal_basis=legal_basis, at=now))
+
+
+async def return_for_correction(session: AsyncSession, app: Application, by: Responder, *, reasons: str,
+                                missing: list[dict[str, str]]) -> None:
+    """补正 before acceptance. The clerk's findings come on top of what the check finds, so the notice is
+    complete at once."""
+    found, _ = await completeness_findings(session, app, await item_of(session, app), {})
+    named = {m["field"] for m in missing}
+    missing = missing + [f.as_dict() for f in found if f.field not in named]
+    now = utcnow()
+    if not await repo.move(session, app, from_states=[Status.SUBMITTED], status=Status.RETURNED.value,
+                           first_responder=by.as_dict(), notice=missing):
+        raise Conflict("The application is no longer waiting for acceptance.", slug="illegal-transition")
+    await note(session, app, "退回补正（一次性告知）", unit=by.unit, staff_name=by.name, staff_contact=by.contact,
+               text=reasons)
+    assert app.receipt_number
+    await publish(session, ev.RETURNED, subject=app.id, data=ev.Returned(
+        application_id=app.id, receipt_number=app.receipt_number, reasons=reasons,
+        missing=[ev.Missing(**m) for m in missing], returned_at=now))
+
+
+async def withdraw(session: AsyncSession, app: Application) -> None:
+    now = utcnow()
+    if not await repo.move(session, app, from_states=WITHDRAWABLE, status=Status.WITHDRAWN.value):
+        raise Conflict("The application changed meanwhile.", slug="illegal-transition")
+    await note(session, app, "申请人撤回", unit=app.service_point)
+    if app.receipt_number:  # a draft was never announced
+        await publish(session, ev.WITHDRAWN, subject=app.id, data=ev.Withdrawn(
+            application_id=app.id, receipt_number=app.receipt_number, withdrawn_at=now))
+
+
+async def answer_correction(session: AsyncSession, app: Application, *, note_text: str | None = None) -> None:
+    """The applicant answered a reviewing department's 补正: review resumes on the task that asked."""
+    task_id = app.correction_task_id or ""
+    now = utcnow()
+    if not await repo.move(session, app, from_states=[Status.AWAITING_CORRECTION], status=Status.IN_REVIEW.value,
+                           notice=[], correction_task_id=None):
+        raise Conflict("The application changed meanwhile.", slug="illegal-transition")
+    await note(session, app, "申请人已补正", unit=app.department, text=note_text)
+    assert app.receipt_number
+    await publish(session, ev.CORRECTED, subject=app.id, data=ev.Corrected(
+        application_id=app.id, receipt_number=app.receipt_number, task_id=task_id, corrected_at=now))
 
 
 async def deliver(session: AsyncSession, app: Application, *, method: str, by: Responder | None = None) -> None:

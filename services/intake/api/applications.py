@@ -17,7 +17,7 @@ from services.intake.api import schemas as s
 from services.intake.domain import completeness, uploads
 from services.intake.domain.applicants import NotAnApplicant, applicant_of
 from services.intake.domain.completeness import Finding
-from services.intake.domain.lifecycle import WITHDRAWABLE, Action, Status
+from services.intake.domain.lifecycle import Action, Status
 from services.intake.domain.reuse import match_materials
 from services.intake.events import contracts as ev
 from services.intake.store import repository as repo
@@ -25,7 +25,6 @@ from services.intake.store.tables import Application
 from shared.auth import WINDOW_CLERK, CurrentPrincipal, Principal
 from shared.db import Database, SessionDep
 from shared.errors import (
-    Conflict,
     FieldError,
     Forbidden,
     NotFound,
@@ -403,17 +402,7 @@ async def not_accept_application(application_id: s.ApplicationId, body: s.Decisi
                                  principal: CurrentPrincipal) -> s.ApplicationRead:
     app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.NOT_ACCEPT)
-    by = deps.responder(principal)
-    now = utcnow()
-    if not await repo.move(session, app, from_states=[Status.SUBMITTED], status=Status.NOT_ACCEPTED.value,
-                           first_responder=by.as_dict(), outcome="not_accepted", decided_at=now):
-        raise Conflict("The application is no longer waiting for acceptance.", slug="illegal-transition")
-    await cases.note(session, app, "不予受理", unit=by.unit, staff_name=by.name, staff_contact=by.contact,
-                     text=f"{body.reasons}（依据：{body.legal_basis}）")
-    assert app.receipt_number
-    await publish(session, ev.NOT_ACCEPTED, subject=app.id, data=ev.NotAccepted(
-        application_id=app.id, receipt_number=app.receipt_number, reasons=body.reasons,
-        legal_basis=body.legal_basis, at=now))
+    await cases.not_accept(session, app, deps.responder(principal), reasons=body.reasons, legal_basis=body.legal_basis)
     return await deps.application_read(session, app, principal)
 
 
@@ -426,22 +415,8 @@ async def return_application(application_id: s.ApplicationId, body: s.ReturnForC
                              principal: CurrentPrincipal) -> s.ApplicationRead:
     app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.RETURN)
-    item = await cases.item_of(session, app)
-    # The clerk's own findings come on top of what the check finds, so the notice is complete at once.
-    found, _ = await cases.completeness_findings(session, app, item, {})
-    missing = [m.model_dump() for m in body.missing]
-    missing += [f.as_dict() for f in found if f.field not in {m["field"] for m in missing}]
-    by = deps.responder(principal)
-    now = utcnow()
-    if not await repo.move(session, app, from_states=[Status.SUBMITTED], status=Status.RETURNED.value,
-                           first_responder=by.as_dict(), notice=missing):
-        raise Conflict("The application is no longer waiting for acceptance.", slug="illegal-transition")
-    await cases.note(session, app, "退回补正（一次性告知）", unit=by.unit, staff_name=by.name,
-                     staff_contact=by.contact, text=body.reasons)
-    assert app.receipt_number
-    await publish(session, ev.RETURNED, subject=app.id, data=ev.Returned(
-        application_id=app.id, receipt_number=app.receipt_number, reasons=body.reasons,
-        missing=[ev.Missing(**m) for m in missing], returned_at=now))
+    await cases.return_for_correction(session, app, deps.responder(principal), reasons=body.reasons,
+                                      missing=[m.model_dump() for m in body.missing])
     return await deps.application_read(session, app, principal)
 
 
@@ -453,13 +428,7 @@ async def return_application(application_id: s.ApplicationId, body: s.ReturnForC
 async def withdraw_application(application_id: s.ApplicationId, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
     app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.WITHDRAW)
-    now = utcnow()
-    if not await repo.move(session, app, from_states=WITHDRAWABLE, status=Status.WITHDRAWN.value):
-        raise Conflict("The application changed meanwhile.", slug="illegal-transition")
-    await cases.note(session, app, "申请人撤回", unit=app.service_point)
-    if app.receipt_number:
-        await publish(session, ev.WITHDRAWN, subject=app.id, data=ev.Withdrawn(
-            application_id=app.id, receipt_number=app.receipt_number, withdrawn_at=now))
+    await cases.withdraw(session, app)
     return await deps.application_read(session, app, principal)
 
 
@@ -472,15 +441,7 @@ async def answer_correction(application_id: s.ApplicationId, session: SessionDep
                             body: s.CorrectionAnswer | None = None) -> s.ApplicationRead:
     app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.CORRECT)
-    task_id = app.correction_task_id or ""
-    now = utcnow()
-    if not await repo.move(session, app, from_states=[Status.AWAITING_CORRECTION], status=Status.IN_REVIEW.value,
-                           notice=[], correction_task_id=None):
-        raise Conflict("The application changed meanwhile.", slug="illegal-transition")
-    await cases.note(session, app, "申请人已补正", unit=app.department, text=body.note if body else None)
-    assert app.receipt_number
-    await publish(session, ev.CORRECTED, subject=app.id, data=ev.Corrected(
-        application_id=app.id, receipt_number=app.receipt_number, task_id=task_id, corrected_at=now))
+    await cases.answer_correction(session, app, note_text=body.note if body else None)
     return await deps.application_read(session, app, principal)
 
 
