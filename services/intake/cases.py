@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.domain import completeness, receipts
 from services.intake.domain.completeness import Finding, Provided
-from services.intake.domain.lifecycle import WITHDRAWABLE, Action, IllegalTransition, Status, ensure
+from services.intake.domain.lifecycle import Action, IllegalTransition, Status, ensure, sources
 from services.intake.domain.reuse import Earlier
 from services.intake.events import contracts as ev
 from services.intake.store import repository as repo
@@ -212,7 +212,7 @@ async def submit(session: AsyncSession, app: Application, item: ItemVersion) -> 
         prefix = receipts.receipt_prefix(app.item_code, now)
         values["receipt_number"] = receipts.receipt_number(prefix, await repo.next_serial(session, prefix))
         values["verification_code"] = receipts.verification_code()
-    if not await repo.move(session, app, from_states=[Status.DRAFT, Status.RETURNED], **values):
+    if not await repo.move(session, app, from_states=sources(Action.SUBMIT), **values):
         raise Conflict("The application was submitted meanwhile.", slug="illegal-transition")
     await note(session, app, "提交申请" if first_time else "补正后重新提交", unit=app.service_point)
     assert app.receipt_number is not None
@@ -239,7 +239,7 @@ def _material_refs(atts: Sequence[Attachment]) -> list[ev.MaterialRef]:
 async def accept(session: AsyncSession, app: Application, item: ItemVersion, by: Responder) -> None:
     """受理: the clock starts; an immediate item (即办件) is decided on the spot."""
     now = utcnow()
-    if not await repo.move(session, app, from_states=[Status.SUBMITTED], status=Status.ACCEPTED.value,
+    if not await repo.move(session, app, from_states=sources(Action.ACCEPT), status=Status.ACCEPTED.value,
                            accepted_at=now, first_responder=by.as_dict()):
         raise Conflict("The application is no longer waiting for acceptance.", slug="illegal-transition")
     await note(session, app, "受理", unit=by.unit or app.service_point, staff_name=by.name, staff_contact=by.contact)
@@ -268,7 +268,7 @@ async def accept(session: AsyncSession, app: Application, item: ItemVersion, by:
 async def not_accept(session: AsyncSession, app: Application, by: Responder, *, reasons: str, legal_basis: str) -> None:
     """不予受理, with reasons and the legal basis; the clerk is the first responder."""
     now = utcnow()
-    if not await repo.move(session, app, from_states=[Status.SUBMITTED], status=Status.NOT_ACCEPTED.value,
+    if not await repo.move(session, app, from_states=sources(Action.NOT_ACCEPT), status=Status.NOT_ACCEPTED.value,
                            first_responder=by.as_dict(), outcome="not_accepted", decided_at=now):
         raise Conflict("The application is no longer waiting for acceptance.", slug="illegal-transition")
     await note(session, app, "不予受理", unit=by.unit, staff_name=by.name, staff_contact=by.contact,
@@ -286,7 +286,7 @@ async def return_for_correction(session: AsyncSession, app: Application, by: Res
     named = {m["field"] for m in missing}
     missing = missing + [f.as_dict() for f in found if f.field not in named]
     now = utcnow()
-    if not await repo.move(session, app, from_states=[Status.SUBMITTED], status=Status.RETURNED.value,
+    if not await repo.move(session, app, from_states=sources(Action.RETURN), status=Status.RETURNED.value,
                            first_responder=by.as_dict(), notice=missing):
         raise Conflict("The application is no longer waiting for acceptance.", slug="illegal-transition")
     await note(session, app, "退回补正（一次性告知）", unit=by.unit, staff_name=by.name, staff_contact=by.contact,
@@ -299,7 +299,7 @@ async def return_for_correction(session: AsyncSession, app: Application, by: Res
 
 async def withdraw(session: AsyncSession, app: Application) -> None:
     now = utcnow()
-    if not await repo.move(session, app, from_states=WITHDRAWABLE, status=Status.WITHDRAWN.value):
+    if not await repo.move(session, app, from_states=sources(Action.WITHDRAW), status=Status.WITHDRAWN.value):
         raise Conflict("The application changed meanwhile.", slug="illegal-transition")
     await note(session, app, "申请人撤回", unit=app.service_point)
     if app.receipt_number:  # a draft was never announced
@@ -311,7 +311,7 @@ async def answer_correction(session: AsyncSession, app: Application, *, note_tex
     """The applicant answered a reviewing department's 补正: review resumes on the task that asked."""
     task_id = app.correction_task_id or ""
     now = utcnow()
-    if not await repo.move(session, app, from_states=[Status.AWAITING_CORRECTION], status=Status.IN_REVIEW.value,
+    if not await repo.move(session, app, from_states=sources(Action.CORRECT), status=Status.IN_REVIEW.value,
                            notice=[], correction_task_id=None):
         raise Conflict("The application changed meanwhile.", slug="illegal-transition")
     await note(session, app, "申请人已补正", unit=app.department, text=note_text)
@@ -323,7 +323,7 @@ async def answer_correction(session: AsyncSession, app: Application, *, note_tex
 async def deliver(session: AsyncSession, app: Application, *, method: str, by: Responder | None = None) -> None:
     now = utcnow()
     if not await repo.move(
-        session, app, from_states=[Status.DECIDED, Status.AWAITING_PICKUP, Status.ACCEPTED, Status.IN_REVIEW],
+        session, app, from_states=sources(Action.DELIVER),
         status=Status.DELIVERED.value, delivered_at=now,
     ):
         raise Conflict("The result cannot be delivered in this state.", slug="illegal-transition")

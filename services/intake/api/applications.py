@@ -453,7 +453,7 @@ async def answer_correction(application_id: s.ApplicationId, session: SessionDep
 async def deliver_result(application_id: s.ApplicationId, body: s.DeliverRequest, session: SessionDep,
                          principal: CurrentPrincipal) -> s.ApplicationRead:
     app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
-    cases.transition(app.status, Action.DELIVER)
+    cases.transition(app.status, Action.HAND_OVER)
     await cases.deliver(session, app, method=body.method, by=deps.responder(principal))
     return await deps.application_read(session, app, principal)
 

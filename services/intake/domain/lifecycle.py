@@ -30,8 +30,8 @@ class Action(StrEnum):
     REQUEST_CORRECTION = "request_correction"
     CORRECT = "correct"
     DECIDE = "decide"
-    ISSUE_RESULT = "issue_result"
-    DELIVER = "deliver"
+    DELIVER = "deliver"  # electronically on issue, or handed over by a clerk
+    HAND_OVER = "hand_over"  # at the window or by post, by a clerk
 
 
 S, A = Status, Action
@@ -46,11 +46,15 @@ _ALLOWED: dict[Action, frozenset[Status]] = {
     A.REQUEST_CORRECTION: frozenset({S.ACCEPTED, S.IN_REVIEW, S.AWAITING_CORRECTION}),
     A.CORRECT: frozenset({S.AWAITING_CORRECTION}),
     A.DECIDE: frozenset({S.ACCEPTED, S.IN_REVIEW, S.AWAITING_CORRECTION}),
-    A.ISSUE_RESULT: frozenset({S.ACCEPTED, S.IN_REVIEW, S.DECIDED}),
-    A.DELIVER: frozenset({S.AWAITING_PICKUP}),
+    A.DELIVER: frozenset({S.DECIDED, S.AWAITING_PICKUP}),
+    A.HAND_OVER: frozenset({S.AWAITING_PICKUP}),
 }
 
-WITHDRAWABLE = sorted(_ALLOWED[A.WITHDRAW])
+
+
+def sources(action: Action) -> list[str]:
+    """The states `action` may start from (for compare-and-set updates)."""
+    return sorted(s.value for s in _ALLOWED[action])
 
 #: States in which the applicant has something to do (what awaits me).
 AWAITING_APPLICANT = frozenset({S.DRAFT, S.RETURNED, S.AWAITING_CORRECTION, S.AWAITING_PICKUP})

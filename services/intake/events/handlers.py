@@ -8,7 +8,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import cases
-from services.intake.domain.lifecycle import Status
+from services.intake.domain.lifecycle import Action, Status, sources
 from services.intake.events import contracts as ev
 from services.intake.store import repository as repo
 from services.intake.store.tables import Application
@@ -42,7 +42,7 @@ async def on_task_assigned(session: AsyncSession, event: Event) -> None:
     app = await repo.get_application(session, data.application_id, for_update=True)
     if app is None:
         return
-    await repo.move(session, app, from_states=[Status.ACCEPTED], status=Status.IN_REVIEW.value)
+    await repo.move(session, app, from_states=sources(Action.REVIEW), status=Status.IN_REVIEW.value)
     await cases.note(session, app, f"审查：{data.step_name or '部门审查'}", unit=data.department, at=data.assigned_at)
 
 
@@ -60,8 +60,7 @@ async def on_task_decided(session: AsyncSession, event: Event) -> None:
             for m in data.missing
         ] or [{"field": "application", "rule": "correction_requested", "message": data.reasons or "请补正。"}]
         moved = await repo.move(
-            session, app, from_states=[Status.ACCEPTED, Status.IN_REVIEW, Status.AWAITING_CORRECTION],
-            status=Status.AWAITING_CORRECTION.value, correction_task_id=data.task_id, notice=notice,
+            session, app, from_states=sources(Action.REQUEST_CORRECTION), status=Status.AWAITING_CORRECTION.value, correction_task_id=data.task_id, notice=notice,
         )
         if not moved:
             log.info("correction request for %s in state %s ignored", app.id, app.status)
@@ -70,7 +69,7 @@ async def on_task_decided(session: AsyncSession, event: Event) -> None:
         await cases.note(session, app, "要求补正（一次性告知）", unit=data.department, staff_name=by.name,
                          staff_contact=contact, text=data.reasons, at=data.decided_at)
         return
-    await repo.move(session, app, from_states=[Status.ACCEPTED], status=Status.IN_REVIEW.value)
+    await repo.move(session, app, from_states=sources(Action.REVIEW), status=Status.IN_REVIEW.value)
     step = {"approve": "部门审查通过", "reject": "部门审查不通过"}.get(data.outcome, f"部门审查：{data.outcome}")
     contact = by.contact or await cases.department_contact(session, app, data.department)
     await cases.note(session, app, step, unit=data.department, staff_name=by.name, staff_contact=contact,
@@ -88,8 +87,7 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
                          text=data.reasons, at=data.decided_at)
         return
     moved = await repo.move(
-        session, app, from_states=[Status.ACCEPTED, Status.IN_REVIEW, Status.AWAITING_CORRECTION],
-        status=Status.DECIDED.value, outcome=data.outcome, decided_at=data.decided_at,
+        session, app, from_states=sources(Action.DECIDE), status=Status.DECIDED.value, outcome=data.outcome, decided_at=data.decided_at,
     )
     if not moved:
         # Already decided at acceptance (即办件), withdrawn, or the certificate came first and was delivered.

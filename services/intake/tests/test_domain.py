@@ -10,7 +10,7 @@ import pytest
 from services.intake.domain import completeness, receipts, uploads
 from services.intake.domain.applicants import NotAnApplicant, applicant_of, delegation_refusal, may_view
 from services.intake.domain.completeness import Provided
-from services.intake.domain.lifecycle import Action, IllegalTransition, ensure, may
+from services.intake.domain.lifecycle import Action, IllegalTransition, ensure, may, sources
 from services.intake.domain.reuse import Earlier, match_materials, prefill_form
 from services.intake.tests.factories import BUSINESS_LICENCE, PDF, food_permit_item
 from shared.auth import Principal
@@ -70,6 +70,10 @@ def test_lifecycle_allows_withdrawal_before_decision_only():
         ensure("decided", Action.WITHDRAW)
     with pytest.raises(IllegalTransition):
         ensure("accepted", Action.SUBMIT)
+    # A clerk hands over only a result waiting at the window; electronic delivery also follows the decision.
+    assert sources(Action.HAND_OVER) == ["awaiting_pickup"]
+    assert sources(Action.DELIVER) == ["awaiting_pickup", "decided"]
+    assert sources(Action.SUBMIT) == ["draft", "returned"]
 
 
 def test_receipt_number_is_item_code_date_in_shanghai_and_serial():
