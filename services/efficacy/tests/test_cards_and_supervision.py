@@ -209,3 +209,32 @@ async def test_the_dashboard_counts_open_clocks_cards_and_queue_per_department(c
         "r-9", kind="staff", roles=["department_reviewer"], dept="LD-YBJ"))
     assert [p["department"] for p in mine.json()["departments"]] == ["LD-YBJ"]
     assert (await client.get("/efficacy/v1/dashboard", headers=tokens.headers("p-1"))).status_code == 403
+
+
+async def test_events_in_reverse_order_and_twice_still_raise_one_card_per_crossing_at_the_moved_deadline(client, tokens):
+    from services.efficacy.tests.helpers import assigned, reopened, task_decided
+    app = new_id()
+    bus = client.app.state.bus
+    acc = accepted(app, "2031-03-03T09:00:00")  # Monday; 5 working days → 03-10, one paused day → 03-11
+    events = [reopened(app, "T1", "2031-03-05T10:00:00"),
+              task_decided(app, "T1", "2031-03-04T10:00:00", "request_correction"),
+              assigned(app, "T1", "2031-03-03T09:05:00", limit_days=3), acc,
+              acc.model_copy(update={"id": "again-" + acc.id})]
+    for e in events + events[:2]:
+        await bus.publish(e)
+
+    async def settled():
+        r = await client.get(f"/efficacy/v1/clocks/{app}", params={"as_of": "2031-03-06T12:00:00+08:00"},
+                             headers=tokens.headers(**SUPERVISOR))
+        b = r.json()
+        return (r.status_code == 200 and b["application"] and b["application"]["started_at"] and b["tasks"]
+                and b["tasks"][0]["started_at"] and b["application"]["state"] == "running" and b)
+    body = await eventually(settled)
+    assert body["application"]["deadline_on"] == "2031-03-11" and body["tasks"][0]["deadline_on"] == "2031-03-07"
+    for as_of in ("2031-03-05T12:00:00+08:00", "2031-03-06T12:00:00+08:00", "2031-03-06T18:00:00+08:00",
+                  "2031-03-07T12:00:00+08:00", "2031-03-07T12:00:00+08:00"):
+        await evaluation(client, tokens, as_of)
+    cards = await raised(client, tokens, app)
+    assert sorted((c["task_id"] or "", c["colour"]) for c in cards) == [("", "yellow"), ("T1", "yellow")]
+    app_card = next(c for c in cards if c["task_id"] is None)
+    assert app_card["deadline_at"].startswith("2031-03-11")
