@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
@@ -322,6 +323,25 @@ async def _material_statuses(session: AsyncSession, principal: Principal, app: A
                          reusable=s.PrefillMaterial(**reusable[m["code"]]) if m["code"] in reusable else None)
         for m in completeness.materials_of(item_payload)
     ]
+
+
+@router.get(
+    "/applications/{application_id}/materials/{attachment_id}/file",
+    summary="Download an uploaded file (the applicant, and staff who may read the case)",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, **problem_responses(401, 404)},
+)
+async def download_material(application_id: s.ApplicationId, attachment_id: s.RowId, request: Request,
+                            session: SessionDep, principal: CurrentPrincipal) -> Response:
+    app = await deps.load_visible(session, principal, application_id)
+    att = await repo.get_attachment(session, attachment_id)
+    if att is None or att.application_id != app.id or not att.storage_key:
+        raise NotFound("No uploaded file with this id in this application.")
+    data = await deps.file_store(request).get(att.storage_key)
+    name = quote(att.filename or f"{att.material_code}")
+    return Response(data, media_type=att.content_type or "application/octet-stream", headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{name}", "ETag": f'"{att.sha256}"',
+        "X-Content-Type-Options": "nosniff"})
 
 
 @router.post(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.api import schemas as s
 from services.intake.cases import Responder
-from services.intake.domain import applicants
+from services.intake.domain import applicants, completeness
 from services.intake.domain.applicants import is_staff_of, may_view
 from services.intake.store import repository as repo
 from services.intake.store.files import FileStore, LocalFileStore
@@ -54,8 +54,15 @@ async def load_visible(session: AsyncSession, principal: Principal, application_
                        for_update: bool = False) -> Application:
     """Another person's or another unit's application is a 404, so ids cannot be probed."""
     app = await repo.get_application(session, application_id, for_update=for_update)
-    if app is None or not visible(principal, app):
+    if app is None:
         raise NotFound(NOT_FOUND)
+    if not visible(principal, app):
+        # Staff of a department reviewing the item in parallel read the case too (not accept it).
+        item = await repo.item_version(session, app.item_code, app.item_version) if principal.kind != "person" else None
+        co = completeness.reviewing_departments(item.payload) if item else frozenset()
+        if not co or not may_view(principal, applicant_id=app.applicant_id, service_point=app.service_point,
+                                  department=app.department, co_departments=co):
+            raise NotFound(NOT_FOUND)
     if await delegation_refusal(session, principal, applicant_id=app.applicant_id, item_code=app.item_code):
         raise NotFound(NOT_FOUND)
     return app
@@ -136,6 +143,7 @@ def summary(app: Application) -> s.ApplicationSummary:
 
 
 def file_store(request: Request) -> FileStore:
+    """The configured store (`app.state.file_store`), by default files under `var/intake-files`."""
     store = getattr(request.app.state, "file_store", None)
     if store is None:
         root: Path = request.app.state.settings.platform.var_dir / "intake-files"

@@ -46,24 +46,29 @@ def applicant_of(principal: Principal, on_behalf_of: str | None = None) -> Appli
     return Applicant("person", principal.subject, principal.holder_id, principal.name, None)
 
 
-def is_staff_of(principal: Principal, *, service_point: str, department: str) -> bool:
-    """A staff member handles cases at their service point (通办: any case handed in there) or of their
-    department; supervisors and admins see all."""
+def is_staff_of(principal: Principal, *, service_point: str, department: str,
+                co_departments: frozenset[str] = frozenset()) -> bool:
+    """A staff member handles cases at their service point (通办: any case handed in there), of their department,
+    or — for reading — of an item their department reviews in parallel (`co_departments`); supervisors and
+    admins see all."""
     if principal.kind not in ("staff", "department_system"):
         return False
     if principal.has(ADMIN, SUPERVISOR):
         return True
-    return (principal.service_point is not None and principal.service_point == service_point) or (
-        principal.department is not None and principal.department == department
+    if principal.service_point is not None and principal.service_point == service_point:
+        return True
+    return principal.department is not None and (
+        principal.department == department or principal.department in co_departments
     )
 
 
-def may_view(principal: Principal, *, applicant_id: str, service_point: str, department: str) -> bool:
+def may_view(principal: Principal, *, applicant_id: str, service_point: str, department: str,
+             co_departments: frozenset[str] = frozenset()) -> bool:
     """An applicant sees the cases of the identities their token carries (itself, `org`, `act`), not those
     they once filed for someone else: a delegation that ends takes the view with it."""
     if principal.kind == "person":
         return applicant_id in principal.applicant_ids
-    return is_staff_of(principal, service_point=service_point, department=department)
+    return is_staff_of(principal, service_point=service_point, department=department, co_departments=co_departments)
 
 
 def delegation_refusal(

@@ -38,6 +38,12 @@ def material(item: Mapping[str, Any], code: str) -> dict[str, Any] | None:
     return next((m for m in materials_of(item) if m.get("code") == code), None)
 
 
+def reviewing_departments(item: Mapping[str, Any]) -> frozenset[str]:
+    """Every department the item's process names (parallel reviewers included)."""
+    steps = (item.get("process") or {}).get("steps") or []
+    return frozenset(d for s in steps for d in (s.get("departments") or []) if isinstance(d, str))
+
+
 def needed_now(m: Mapping[str, Any]) -> bool:
     """Required materials are needed at submission; 容缺后补 (`may_follow`) ones may come later."""
     return m.get("necessity", "required") == "required"

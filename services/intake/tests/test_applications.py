@@ -296,7 +296,7 @@ async def test_a_window_clerk_accepts_and_is_recorded_as_first_responder(intake,
     me = f.citizen(tokens)
     app = await complete_draft(intake, me, item["code"], channel="window")
     await submit(intake, me, app["id"])
-    elsewhere = f.clerk(tokens, point="LD-LC", dept="LD-WJJ")
+    elsewhere = f.clerk(tokens, point="LD-LC", dept="LD-MZJ")
     assert (await intake.client.post(f"{BASE}/applications/{app['id']}/accept", headers=elsewhere)).status_code == 404
     assert (await intake.client.post(f"{BASE}/applications/{app['id']}/accept", headers=me)).status_code == 403
     r = await intake.client.post(f"{BASE}/applications/{app['id']}/accept", headers=f.clerk(tokens))
@@ -577,3 +577,27 @@ async def test_department_steps_show_a_contact_and_unknown_outcomes_become_steps
     assert steps["部门审查：deemed_approve"]["unit"] == "LD-XFJ"
     got = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()
     assert got["status"] == "in_review"
+
+
+async def test_files_are_downloadable_by_the_applicant_and_the_departments_reviewing_the_item(intake, tokens):
+    item = await intake.publish_item(f.food_permit_item())
+    me = f.citizen(tokens)
+    app = await complete_draft(intake, me, item["code"])
+    await submit(intake, me, app["id"])
+    got = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()
+    plan = next(m for m in got["materials"] if m["material_code"] == "M03")
+    url = f"{BASE}/applications/{app['id']}/materials/{plan['id']}/file"
+    r = await intake.client.get(url, headers=me)
+    assert r.status_code == 200 and r.content == f.PDF and r.headers["content-type"] == "application/pdf"
+    parallel_reviewer = tokens.headers("h1", kind="staff", roles=["department_reviewer"], dept="LD-WJJ")
+    assert (await intake.client.get(url, headers=parallel_reviewer)).content == f.PDF
+    assert (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=parallel_reviewer)).status_code == 200
+    health_clerk = f.clerk(tokens, point="LD-SD", dept="LD-WJJ")
+    r = await intake.client.post(f"{BASE}/applications/{app['id']}/accept", headers=health_clerk)
+    assert r.status_code == 403  # reviewing in parallel reads the case; accepting it is the item's department's
+    unrelated = tokens.headers("m1", kind="staff", roles=["department_reviewer"], dept="LD-MZJ")
+    assert (await intake.client.get(url, headers=unrelated)).status_code == 404
+    assert (await intake.client.get(url, headers=f.citizen(tokens, hid="445381198502020021"))).status_code == 404
+    other = await draft(intake, me, item["code"])
+    r = await intake.client.get(f"{BASE}/applications/{other['id']}/materials/{plan['id']}/file", headers=me)
+    assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
