@@ -30,6 +30,7 @@ from services.efficacy.domain.clocks import (
 from services.efficacy.events.contracts import CARD_RED, CARD_YELLOW, ApplicationAccepted, CardRaised
 from services.efficacy.store import cases, supervision
 from services.efficacy.store import kpis as kpi_store
+from services.efficacy.store import ratings as ratings_store
 from services.efficacy.store.calendar import current_calendar
 from services.efficacy.store.outbox import emit_all
 from shared.events import Event, new_event
@@ -196,6 +197,7 @@ async def evaluate(session: AsyncSession, calendar: WorkCalendar, as_of: datetim
         await emit_all(session, events)
         await supervision.open_items(session, items)
         await supervision.queue_webhooks(session, hooks)
+    await supervision.open_items(session, await ratings_store.overdue_follow_ups(session, local_day(as_of)))
     return raised
 
 

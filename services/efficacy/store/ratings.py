@@ -54,3 +54,21 @@ async def complaint_counts(session: AsyncSession, today: date) -> list[Any]:
                               else_=0)).label("overdue"))
          .group_by(complaint.c.department).order_by(complaint.c.department))
     return list((await session.execute(q)).all())
+
+
+async def overdue_follow_ups(session: AsyncSession, day: date) -> list[dict[str, Any]]:
+    """Complaints unanswered and bad ratings not called back past their deadlines: supervision items."""
+    out: list[dict[str, Any]] = []
+    for r in (await session.execute(select(complaint.c.complaint_id, complaint.c.department, complaint.c.deadline_on)
+                                    .where(complaint.c.state == "open", complaint.c.deadline_on < day))).all():
+        out.append(dict(dedupe_key=f"complaint-overdue:{r.complaint_id}", kind="complaint_overdue", is_case=True,
+                        department=r.department, application_id=None,
+                        detail=f"Complaint {r.complaint_id} unanswered past {r.deadline_on}."))
+    for r in (await session.execute(select(rating.c.rating_id, rating.c.application_id, rating.c.department,
+                                           rating.c.rectification_due_on)
+                                    .where(rating.c.rectification_state == "open",
+                                           rating.c.rectification_due_on < day))).all():
+        out.append(dict(dedupe_key=f"rectification-overdue:{r.rating_id}", kind="rectification_overdue",
+                        is_case=True, department=r.department, application_id=r.application_id,
+                        detail=f"Bad rating {r.rating_id} not called back by {r.rectification_due_on}."))
+    return out

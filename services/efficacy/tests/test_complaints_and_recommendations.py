@@ -172,3 +172,21 @@ async def test_asking_again_for_a_material_already_provided_is_flagged(client, t
     items = await eventually(flagged)
     assert len(items) == 1 and "floor_plan" in items[0]["detail"] and "hygiene_plan" not in items[0]["detail"]
     assert items[0]["department"] == "LD-WJJ"
+
+
+async def test_a_complaint_left_unanswered_past_its_deadline_goes_to_supervision(client, tokens):
+    r = await client.post("/efficacy/v1/complaints", json={"about": {"kind": "item", "ref": "ITEM-9"},
+                                                          "department": "LD-RSJ", "text": "材料清单与指南不一致。"})
+    complaint_id = r.json()["complaint_id"]
+    sup = tokens.headers(**SUPERVISOR)
+
+    async def items():
+        r = await client.get("/efficacy/v1/supervision", params={"kind": "complaint_overdue"}, headers=sup)
+        return [i for i in r.json()["items"] if complaint_id in i["detail"]]
+    day_before = (datetime.fromisoformat(r.json()["deadline_on"])).isoformat() + "+08:00"
+    await client.post("/efficacy/v1/cards/evaluation", params={"as_of": day_before}, headers=sup)
+    assert await items() == []
+    for _ in range(2):
+        await client.post("/efficacy/v1/cards/evaluation", params={"as_of": "2031-01-01T12:00:00+08:00"}, headers=sup)
+    got = await items()
+    assert len(got) == 1 and got[0]["department"] == "LD-RSJ" and got[0]["is_case"] is True

@@ -93,3 +93,15 @@ async def test_a_bad_rating_opens_a_rectification_called_back_and_re_rated(clien
     assert xfj["bad_ratings"] >= 1 and xfj["rectified"] >= 1 and 1 <= xfj["average_score"] <= 5
     assert (await client.get(url, headers=tokens.headers("p-stranger"))).status_code == 403
     assert (await client.get(url, headers=me)).status_code == 200
+
+
+async def test_a_bad_rating_not_called_back_in_time_goes_to_supervision(client, tokens):
+    app = await accepted_case(client, tokens, "p-late", department="LD-ZJJ")
+    r = await client.post("/efficacy/v1/ratings", json={"application_id": app, "level": "very_dissatisfied"},
+                          headers=tokens.headers("p-late"))
+    rating_id = r.json()["rating_id"]
+    sup = tokens.headers(**SUPERVISOR)
+    await client.post("/efficacy/v1/cards/evaluation", params={"as_of": "2031-01-01T12:00:00+08:00"}, headers=sup)
+    items = (await client.get("/efficacy/v1/supervision", params={"kind": "rectification_overdue"},
+                              headers=sup)).json()["items"]
+    assert [i["department"] for i in items if rating_id in i["detail"]] == ["LD-ZJJ"]
