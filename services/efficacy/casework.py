@@ -71,8 +71,15 @@ async def record_case_event(session: AsyncSession, event: Event) -> None:
     case = await cases.get_case(session, application_id)
     if event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
         await _flag_material_asked_again(session, event, facts, case)
+    await _rebuild(session, application_id, facts, case.item_code,
+                   Fact(event.id, event.type, event.time, event.data))
+
+
+async def _rebuild(session: AsyncSession, application_id: str, facts: list[Fact], item_code: str | None,
+                   new: Fact | None) -> None:
+    """Rebuild and save the application's clocks; fold the new fact (if any) into its KPI row."""
     app_clock, task_clocks = build_clocks(
-        application_id, facts, excluded_steps=await cases.excluded_steps(session, case.item_code))
+        application_id, facts, excluded_steps=await cases.excluded_steps(session, item_code))
     clocks = [app_clock, *task_clocks.values()] if app_clock.started_at or app_clock.stopped_at else [
         *task_clocks.values()]
     calendar = await current_calendar(session)
@@ -81,9 +88,21 @@ async def record_case_event(session: AsyncSession, event: Event) -> None:
                             {c.clock_id: watch_day(c, calendar, policy) for c in clocks})
     await supervision.clear_cards(session, [c.clock_id for c in clocks if c.state == "stopped"], utcnow())
     f = await kpi_store.load_facts(session, application_id)
-    kpi_rules.apply(f, Fact(event.id, event.type, event.time, event.data))
+    if new is not None:
+        kpi_rules.apply(f, new)
     kpi_rules.settle(f, _settled_view(app_clock, calendar))
     await kpi_store.save_facts(session, f)
+
+
+async def item_steps_changed(session: AsyncSession, item_code: str) -> int:
+    """The catalog (re)published an item: its open applications' clocks are rebuilt, since the steps excluded
+    from the limit (special procedures) may have changed or arrived after the tasks."""
+    n = 0
+    for application_id in await cases.open_applications_of(session, item_code):
+        await cases.lock_case(session, application_id)
+        await _rebuild(session, application_id, await cases.facts(session, application_id), item_code, None)
+        n += 1
+    return n
 
 
 def _settled_view(app_clock: ClockState, calendar: WorkCalendar) -> ClockView | None:

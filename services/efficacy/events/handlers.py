@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.efficacy.casework import record_case_event
+from services.efficacy.casework import item_steps_changed, record_case_event
 from services.efficacy.events.contracts import (
     CertificateIssued,
     CertificateRevoked,
@@ -29,8 +29,11 @@ async def on_catalog_event(session: AsyncSession, event: Event) -> None:
         item = ItemPublished.model_validate(event.data)
         steps = (item.process or {}).get("steps") or []
         excluded = [s["key"] for s in steps if isinstance(s, dict) and s.get("excluded_from_limit") and s.get("key")]
+        before = await cases.excluded_steps(session, item.code)
         await cases.upsert_item(session, code=item.code, version=item.version, name=item.name,
                                 department=item.department, fully_online=item.fully_online, excluded_steps=excluded)
+        if await cases.excluded_steps(session, item.code) != before:
+            await item_steps_changed(session, item.code)
     elif event.type == "yimen.catalog.item.withdrawn":
         w = ItemWithdrawn.model_validate(event.data)
         await cases.withdraw_item(session, w.code, w.version)

@@ -154,6 +154,14 @@ async def items(session: AsyncSession, *, department: str | None = None, item: s
     return list((await session.execute(q)).all())
 
 
+async def open_applications_of(session: AsyncSession, item_code: str) -> list[str]:
+    stopped = select(clock.c.application_id).where(clock.c.kind == "application", clock.c.state == "stopped")
+    return list((await session.execute(
+        select(case_file.c.application_id).where(case_file.c.item_code == item_code,
+                                                 case_file.c.application_id.not_in(stopped))
+    )).scalars())
+
+
 async def earlier_same_item(session: AsyncSession, *, applicant_key: str, item_code: str,
                             application_id: str) -> list[Any]:
     return list((await session.execute(

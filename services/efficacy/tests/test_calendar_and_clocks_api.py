@@ -172,3 +172,31 @@ async def test_the_same_event_twice_and_events_out_of_order_give_one_clock(clien
     async with client.app.state.db.transaction() as s:
         n = await s.scalar(select(func.count()).select_from(case_event).where(case_event.c.application_id == app))
     assert n == 4
+
+
+async def test_a_special_procedure_published_after_the_tasks_still_pauses_the_clock(client, tokens):
+    import uuid
+
+    from shared.events import new_event
+    bus, app, item = client.app.state.bus, new_id(), "ITEM-" + uuid.uuid4().hex[:6]
+    await bus.publish(accepted(app, "2026-03-02T09:00:00", item=item, days=10))
+    await bus.publish(assigned(app, "T-h", "2026-03-03T09:00:00", step_key="hearing"))
+    await bus.publish(task_decided(app, "T-h", "2026-03-05T09:00:00"))
+
+    async def task_done():
+        r = await clocks(client, tokens, app)
+        b = r.json()
+        return r.status_code == 200 and b["tasks"] and b["tasks"][0]["state"] == "stopped" and b["application"] and b
+    body = await eventually(task_done)
+    assert body["application"]["pauses"] == []
+    await bus.publish(new_event("yimen.catalog.item.published", source="/yimen/catalog", subject=item, data={
+        "code": item, "version": 1, "name": "某许可", "department": "LD-SCJGJ", "fully_online": False,
+        "process": {"steps": [{"key": "hearing", "name": "听证", "kind": "review", "excluded_from_limit": True}]}}))
+
+    async def paused():
+        b = (await clocks(client, tokens, app)).json()
+        return b["application"]["pauses"] and b
+    body = await eventually(paused)
+    a = body["application"]
+    assert [p["reason"] for p in a["pauses"]] == ["special_procedure"]
+    assert a["paused_workdays"] == 2 and a["deadline_on"] == "2026-03-18"  # 10 + 2 working days after 03-02
