@@ -229,9 +229,12 @@ async def submit(session: AsyncSession, app: Application, item: ItemVersion) -> 
 
 
 def _material_refs(atts: Sequence[Attachment]) -> list[ev.MaterialRef]:
+    """An upload's reference is where a reviewing department downloads it, with the hash to check it by."""
     out = []
     for a in atts:
-        ref = a.reference if a.kind != "upload" else (f"sha256:{a.sha256}" if a.sha256 else None)
+        ref = a.reference
+        if a.kind == "upload" or a.storage_key:
+            ref = f"/intake/v1/applications/{a.application_id}/materials/{a.id}/file?sha256={a.sha256}"
         out.append(ev.MaterialRef(code=a.material_code, kind=a.kind, reference=ref))  # type: ignore[arg-type]
     return out
 

@@ -288,6 +288,11 @@ async def test_a_fully_online_complete_application_is_accepted_automatically(int
     assert {m["code"]: m["kind"] for m in accepted["materials"]} == {
         "M01": "fetched", "M02": "fetched", "M03": "upload", "M04": "commitment"}
     assert accepted["form"] == {"shop_name": "罗城小厨", "address": "兴华路1号"}
+    plan = next(m for m in accepted["materials"] if m["code"] == "M03")["reference"]
+    assert plan.endswith(f"?sha256={f.sha(f.PDF)}")
+    reviewer = tokens.headers("h2", kind="department_system", roles=["department_system"], dept="LD-XFJ")
+    download = await intake.client.get(plan, headers=reviewer)  # a parallel reviewer's system follows the event
+    assert download.status_code == 200 and download.content == f.PDF
     assert accepted["receipt_number"] == r.json()["receipt_number"]
 
 
