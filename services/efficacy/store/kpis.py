@@ -86,17 +86,22 @@ async def rating_scores(session: AsyncSession, application_ids: set[str]) -> lis
 
 
 async def upsert_certificate(session: AsyncSession, **values: Any) -> None:
+    """Keep a certificate's validity; a revocation seen first (events of two subjects are not ordered) stays."""
+    number = values["certificate_number"]
     exists = (await session.execute(select(certificate.c.certificate_number).where(
-        certificate.c.certificate_number == values["certificate_number"]))).first()
+        certificate.c.certificate_number == number))).first()
     if exists:
-        await session.execute(certificate.update().where(
-            certificate.c.certificate_number == values["certificate_number"]).values(**values))
+        await session.execute(certificate.update().where(certificate.c.certificate_number == number).values(**values))
     else:
         await session.execute(certificate.insert().values(revoked=False, **values))
 
 
 async def revoke_certificate(session: AsyncSession, number: str) -> None:
-    await session.execute(certificate.update().where(certificate.c.certificate_number == number).values(revoked=True))
+    res = await session.execute(
+        certificate.update().where(certificate.c.certificate_number == number).values(revoked=True))
+    if not res.rowcount:
+        await session.execute(certificate.insert().values(certificate_number=number, type_code="", holder_id="",
+                                                          revoked=True))
 
 
 async def expiring(session: AsyncSession, holder_ids: set[str], until: date) -> list[Any]:

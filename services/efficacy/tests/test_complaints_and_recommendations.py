@@ -127,11 +127,12 @@ async def test_certificates_about_to_expire_are_reminded_to_their_holder(client,
             "holder_id": hid, "holder_kind": "person", "holder_name": "张三", "issuer_department": "LD-SCJGJ",
             "application_id": None, "issued_on": str(today), "valid_until": str(valid_until)})
     bus = client.app.state.bus
+    # the revocation overtakes the issue: it must still hold
+    await bus.publish(new_event("yimen.datashare.certificate.revoked", source="/yimen/datashare", subject="GONE",
+                                data={"certificate_number": "GONE-" + hid, "reason": "x", "revoked_at": str(today)}))
     await bus.publish(issued("SOON-" + hid, today + timedelta(days=10)))
     await bus.publish(issued("LATER-" + hid, today + timedelta(days=400)))
     await bus.publish(issued("GONE-" + hid, today + timedelta(days=5)))
-    await bus.publish(new_event("yimen.datashare.certificate.revoked", source="/yimen/datashare", subject="GONE",
-                                data={"certificate_number": "GONE-" + hid, "reason": "x", "revoked_at": str(today)}))
     me = tokens.headers("p-holder", hid=hid)
 
     async def reminded():
