@@ -94,6 +94,18 @@ async def emit(session: AsyncSession, event: Event) -> Event:
     return event
 
 
+async def emit_many(session: AsyncSession, events: list[Event]) -> None:
+    """Write many events into the outbox in one statement (a batch job raising thousands of cards)."""
+    if not events:
+        return
+    now = utcnow()
+    await session.execute(
+        _tables(session).outbox.insert(),
+        [{"event_id": e.id, "type": e.type, "payload": e.to_json().decode(), "created_at": now} for e in events],
+    )
+    session.info["outbox_dirty"] = True
+
+
 async def publish(
     session: AsyncSession,
     type: str,

@@ -64,7 +64,8 @@ async def paginate(
     descending: bool = False,
     parse_key: Any = None,
 ) -> tuple[list[Any], str | None]:
-    """Keyset pagination over `key_columns` (unique together, e.g. (created_at, id)).
+    """Keyset pagination over `key_columns` (unique together, e.g. (created_at, id)) of a select of one ORM
+    entity (rows come back through `.scalars()`).
 
     `key_of(row)` returns the key values of a row as JSON-able values; `parse_key(values)` turns them back
     into column values (e.g. ISO strings into datetimes)."""

@@ -33,7 +33,7 @@ def library_table(year: int) -> YearTable | None:
         return None
     holidays = {d for d in chinese_calendar.holidays if d.year == year}
     workdays = {d for d in chinese_calendar.workdays if d.year == year and d.weekday() >= 5}
-    return YearTable(year, frozenset(holidays), frozenset(workdays), f"chinesecalendar {chinese_calendar.__name__}")
+    return YearTable(year, frozenset(holidays), frozenset(workdays), f"chinesecalendar {getattr(chinese_calendar, '__version__', '')}".strip())
 
 
 @dataclass(frozen=True)
