@@ -5,17 +5,19 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from services.intake.api import deps
 from services.intake.api import schemas as s
+from services.intake.domain import receipts
 from services.intake.domain.lifecycle import AWAITING_APPLICANT, Status
 from services.intake.store import repository as repo
 from services.intake.store.tables import Application
 from shared.auth import ADMIN, SUPERVISOR, WINDOW_CLERK, CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import Forbidden, NotFound, problem_responses
+from shared.errors import Forbidden, NotFound, problem_response, problem_responses
 from shared.pagination import Page, PageDep, paginate
+from shared.types import utcnow
 
 router = APIRouter(tags=["progress"])
 
@@ -25,16 +27,27 @@ StatusFilter = Annotated[list[Status] | None, Query(alias="status", description=
 @router.get(
     "/status/{receipt_number}", response_model=s.PublicStatus,
     summary="Public status query by receipt number and verification code (no token, no personal data)",
-    description="A wrong code answers exactly like an unknown receipt number (404).",
+    description="A wrong code answers exactly like an unknown receipt number (404). After 10 wrong codes for one "
+                "receipt number within an hour, it answers 404 for that receipt until the hour is over.",
     responses=problem_responses(404, 422),
 )
 async def public_status(
-    receipt_number: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,80}$")], session: SessionDep,
+    receipt_number: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,80}$")], request: Request, session: SessionDep,
     code: Annotated[str, Query(min_length=6, max_length=6, pattern=r"^\d{6}$", description="The 6-digit verification code.")],
 ) -> s.PublicStatus:
-    app = await repo.by_receipt(session, receipt_number)
-    if app is None or not app.verification_code or not hmac.compare_digest(app.verification_code, code):
-        raise NotFound("No application with this receipt number and code.")
+    app = await repo.by_receipt(session, receipt_number, for_update=True)
+    unknown = NotFound("No application with this receipt number and code.")
+    if app is None or not app.verification_code:
+        raise unknown
+    now = utcnow()
+    guard = receipts.QueryGuard(app.status_query_failures or 0, app.status_query_window_at)
+    if guard.locked(now):
+        raise unknown  # even with the right code: no oracle while the receipt is locked
+    if not hmac.compare_digest(app.verification_code, code):
+        await repo.record_status_query_failure(session, app, guard.after_failure(now))
+        # Raised after the transaction commits the count: the dependency commits on success only, so answer
+        # with a response instead of raising.
+        return problem_response(unknown, request)  # type: ignore[return-value]
     steps = await repo.timeline(session, app.id)
     names = await repo.department_names(session, [app.department, *(t.unit for t in steps)])
     return s.PublicStatus(

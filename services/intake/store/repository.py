@@ -126,9 +126,20 @@ async def get_application(session: AsyncSession, application_id: str, *, for_upd
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def by_receipt(session: AsyncSession, receipt_number: str) -> Application | None:
+async def by_receipt(session: AsyncSession, receipt_number: str, *, for_update: bool = False) -> Application | None:
     stmt = select(Application).where(Application.receipt_number == receipt_number)
+    if for_update:
+        stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def record_status_query_failure(session: AsyncSession, app: Application, guard: Any) -> None:
+    """Count a wrong verification code; `updated_at` stays, as nothing about the case changed."""
+    await session.execute(
+        update(Application).where(Application.id == app.id)
+        .values(status_query_failures=guard.failures, status_query_window_at=guard.window_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def move(session: AsyncSession, app: Application, *, from_states: Iterable[str], **values: Any) -> bool:

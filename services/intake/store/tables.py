@@ -96,6 +96,9 @@ class Application(Base):
     outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     copied_from: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: Wrong verification codes in the current window of the public status query (against guessing the code).
+    status_query_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    status_query_window_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -606,3 +606,19 @@ async def test_files_are_downloadable_by_the_applicant_and_the_departments_revie
     other = await draft(intake, me, item["code"])
     r = await intake.client.get(f"{BASE}/applications/{other['id']}/materials/{plan['id']}/file", headers=me)
     assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+
+
+async def test_the_verification_code_cannot_be_guessed_through_the_public_query(intake, tokens):
+    item = await intake.publish_item(f.food_permit_item())
+    me = f.citizen(tokens)
+    app = await complete_draft(intake, me, item["code"])
+    body = (await submit(intake, me, app["id"])).json()
+    receipt, code = body["receipt_number"], body["verification_code"]
+    url = f"{BASE}/status/{receipt}"
+    wrong = [f"{(int(code) + i) % 1_000_000:06d}" for i in range(1, 11)]
+    for guess in wrong:
+        r = await intake.client.get(url, params={"code": guess})
+        assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+    r = await intake.client.get(url, params={"code": code})
+    assert r.status_code == 404  # locked for the hour: the right code no longer tells anything either
+    assert (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).status_code == 200

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -136,3 +136,14 @@ def test_prefill_matches_by_certificate_type_then_code_then_name_and_skips_commi
     assert got == {"M01": ("certificate_type", 1), "M03": ("code", 2)}
     assert prefill_form(new_item, [e]) == {"shop_name": "老店"}
     assert new_item["materials"][0]["certificate_type"] == BUSINESS_LICENCE
+
+
+def test_the_status_query_locks_a_receipt_after_ten_wrong_codes_for_an_hour():
+    t0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    guard = receipts.QueryGuard(0, None)
+    for i in range(receipts.MAX_WRONG_CODES):
+        assert not guard.locked(t0)
+        guard = guard.after_failure(t0 + timedelta(minutes=i))
+    assert guard.locked(t0 + timedelta(minutes=59))
+    assert not guard.locked(t0 + timedelta(minutes=61))
+    assert guard.after_failure(t0 + timedelta(minutes=61)) == receipts.QueryGuard(1, t0 + timedelta(minutes=61))

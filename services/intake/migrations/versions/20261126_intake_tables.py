@@ -1,8 +1,8 @@
 """intake tables
 
-Revision ID: e7172d16ed14
+Revision ID: e9996885db87
 Revises: a157d1f85610
-Create Date: 2026-11-26 10:20:57.125174
+Create Date: 2026-11-26 10:44:04.506027
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import shared.types
 
-revision: str = 'e7172d16ed14'
+revision: str = 'e9996885db87'
 down_revision: str | None = 'a157d1f85610'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -46,6 +46,8 @@ def upgrade() -> None:
     sa.Column('outcome', sa.String(length=16), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
     sa.Column('copied_from', sa.String(length=32), nullable=True),
+    sa.Column('status_query_failures', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('status_query_window_at', shared.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', shared.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', shared.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('submitted_at', shared.types.UTCDateTime(timezone=True), nullable=True),
