@@ -43,6 +43,13 @@ def nats_answers(url: str) -> bool:
         return False
 
 
+def port_in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def admin_credentials(var: Path, env: dict[str, str]) -> dict[str, str]:
     """The first admin: from the environment, else generated once and kept in var/admin.json (mode 0600)."""
     if env.get("YIMEN_ADMIN_PASSWORD"):
@@ -101,6 +108,11 @@ class Launcher:
         env["YIMEN_ADMIN_USERNAME"], env["YIMEN_ADMIN_PASSWORD"] = creds["username"], creds["password"]
         # Services reach each other directly on their ports; the gateway is for clients.
         env.setdefault("YIMEN_WORKFLOW_WEBHOOK_ALLOW_PRIVATE", "true")
+        busy = [f"{n}:{p}" for n, p in {**SERVICE_PORTS, "simulator": SIMULATOR_PORT, "gateway": self.port}.items()
+                if port_in_use(p)]
+        if busy:
+            # Another Yimen (or anything else) answers there: its /readyz would pass for ours.
+            raise SystemExit(f"ports already in use ({', '.join(busy)}); stop the other platform first")
         for name in SERVICE_PORTS:
             self.spawn(name, [sys.executable, "-m", f"services.{name}"], env)
         self.wait_ready({n: f"http://127.0.0.1:{p}/{n}/readyz" for n, p in SERVICE_PORTS.items()})

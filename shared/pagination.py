@@ -54,6 +54,29 @@ def decode_cursor(cursor: str) -> list[Any]:
         raise invalid("query.cursor", "cursor", "The cursor is not one this list issued.") from exc
 
 
+def _typed(columns: list[Any], values: list[Any]) -> list[Any]:
+    """Turn a cursor's JSON values back into the key columns' Python types; a forged cursor is a 422."""
+    from datetime import UTC, datetime
+
+    out = []
+    for col, value in zip(columns, values, strict=True):
+        try:
+            kind = col.type.python_type
+        except (NotImplementedError, AttributeError):
+            kind = str
+        try:
+            if kind is datetime:
+                parsed = datetime.fromisoformat(str(value))
+                out.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+            elif kind in (int, float, str):
+                out.append(kind(value))
+            else:
+                out.append(value)
+        except (TypeError, ValueError) as exc:
+            raise invalid("query.cursor", "cursor", "The cursor is not one this list issued.") from exc
+    return out
+
+
 async def paginate(
     session: AsyncSession,
     stmt: Select[Any],
@@ -73,8 +96,7 @@ async def paginate(
         values = decode_cursor(params.cursor)
         if len(values) != len(key_columns):
             raise invalid("query.cursor", "cursor", "The cursor is not one this list issued.")
-        if parse_key:
-            values = parse_key(values)
+        values = parse_key(values) if parse_key else _typed(key_columns, values)
         cmp = tuple_(*key_columns) < tuple_(*values) if descending else tuple_(*key_columns) > tuple_(*values)
         stmt = stmt.where(cmp)
     order = [c.desc() for c in key_columns] if descending else list(key_columns)
