@@ -154,8 +154,12 @@ async def test_a_workflow_that_is_briefly_down_gets_the_decision_when_it_is_back
     await deliver(client, platform, "LD-GAJ", body)
     await eventually(lambda: platform.decisions_for(task_id))
     assert platform.count(f"decision-503:{task_id}") == 2
-    record = (await client.get("/simulator/v1/decisions", params={"task_id": task_id})).json()["items"][0]
-    assert record["attempts"] == 3 and record["status"] == "sent"
+
+    async def sent():
+        items = (await client.get("/simulator/v1/decisions", params={"task_id": task_id})).json()["items"]
+        return items and items[0]["status"] == "sent" and items[0]
+    record = await eventually(sent)
+    assert record["attempts"] == 3
 
 
 async def test_an_expired_department_token_is_renewed_once(client, platform):

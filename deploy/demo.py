@@ -1,0 +1,307 @@
+"""`make demo`: the happy path the platform exists for, step by step, against a running `make run`.
+
+The same steps are the end-to-end test (`tests/e2e/test_happy_path.py`), which asserts on what each step
+returns; here they print what happens in plain words. Everything goes through the public REST API on the
+gateway; the departments are played by the simulator."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from stdnum.cn import ric, uscc
+
+RESTAURANT = "开办餐饮店"
+FOOD_PERMIT_TYPE = "11441781MB0000001A002"
+BUSINESS_LICENCE_TYPE = "11441781MB0000001A001"
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def citizen_id(birth: str, rng: random.Random) -> str:
+    """A valid citizen ID number of Luoding (445381) for a birth date (GB 11643, MOD 11-2 check)."""
+    body = f"445381{birth}{rng.randint(100, 999)}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def credit_code(rng: random.Random) -> str:
+    """A valid unified social credit code of a Luoding company (GB 32100)."""
+    body = "91445381MA5" + "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(6))
+    return body + uscc.calc_check_digit(body)
+
+
+class StepFailed(AssertionError):
+    pass
+
+
+def expect(r: httpx.Response, *codes: int) -> Any:
+    if r.status_code not in codes:
+        raise StepFailed(f"{r.request.method} {r.request.url.path} → {r.status_code}: {r.text[:600]}")
+    return r.json() if r.content and r.headers.get("content-type", "").endswith("json") else r.text
+
+
+@dataclass
+class Actor:
+    name: str
+    id_number: str
+    password: str
+    token: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class HappyPath:
+    base: str
+    admin_username: str
+    admin_password: str
+    say: Callable[[str], None] = print
+    seed: int | None = None
+    http: httpx.Client = field(init=False)
+    rng: random.Random = field(init=False)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(base_url=self.base, timeout=30)
+        self.rng = random.Random(self.seed)
+
+    # ---- helpers -------------------------------------------------------------------------------------------
+    def login(self, username: str, password: str, **extra: str) -> str:
+        data = {"grant_type": "password", "username": username, "password": password, **extra}
+        return expect(self.http.post("/identity/v1/token", data=data), 200)["access_token"]
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise StepFailed(f"timed out waiting for {what}")
+            time.sleep(0.25)
+
+    def application(self, actor: Actor, app_id: str) -> dict[str, Any]:
+        return expect(self.http.get(f"/intake/v1/applications/{app_id}", headers=actor.headers), 200)
+
+    # ---- 1. admin and catalogue ---------------------------------------------------------------------------
+    def admin_and_catalogue(self) -> dict[str, Any]:
+        self.admin = self.login(self.admin_username, self.admin_password)
+        self.admin_headers = {"Authorization": f"Bearer {self.admin}"}
+        events = self.wait_for("the demo catalogue", lambda: expect(self.http.get("/catalog/v1/life-events"), 200))
+        life = next(e for e in events if e["name"] == RESTAURANT)
+        permit_code = next(i["code"] for i in life["items"] if i["name"] == "食品经营许可")
+        item = expect(self.http.get(f"/catalog/v1/items/{permit_code}"), 200)
+        parallel = next(s for s in item["process"]["steps"] if s["kind"] == "parallel")
+        items = expect(self.http.get("/catalog/v1/items", params={"limit": 200}), 200)["items"]
+        change = next(i["code"] for i in items if i["name"] == "食品经营许可变更")
+        self.facts.update(permit=item, parallel=parallel, change_item=change)
+        self.say(f"1. Admin signed in. The catalogue has {len(items)} published items; the life event {RESTAURANT} "
+                 f"groups {len(life['items'])} of them. 食品经营许可 ({permit_code}) is approved in parallel by "
+                 f"{', '.join(parallel['departments'])} (lead {parallel['lead_department']}).")
+        return item
+
+    # ---- 2. people and a company --------------------------------------------------------------------------
+    def people_and_company(self) -> None:
+        suffix = uuid.uuid4().hex[:4]
+        self.agent = Actor(f"陈小明{suffix}", citizen_id("19900101", self.rng), "correct-horse-" + suffix)
+        self.owner = Actor(f"李老板{suffix}", citizen_id("19850505", self.rng), "battery-staple-" + suffix)
+        for who, phone in ((self.agent, "13800138000"), (self.owner, "13900139000")):
+            expect(self.http.post("/identity/v1/people", json={
+                "name": who.name, "id_number": who.id_number, "phone": phone, "password": who.password}), 201)
+        self.owner.token = self.login(self.owner.id_number, self.owner.password)
+        self.company = credit_code(self.rng)
+        self.company_name = f"罗定市好味道餐饮有限公司{suffix}"
+        expect(self.http.post("/identity/v1/organisations", headers=self.owner.headers, json={
+            "name": self.company_name, "credit_code": self.company,
+            "legal_representative_id_number": self.owner.id_number}), 201)
+        expect(self.http.post(f"/identity/v1/organisations/{self.company}/agents", headers=self.owner.headers,
+                              json={"id_number": self.agent.id_number}), 201)
+        self.agent.token = self.login(self.agent.id_number, self.agent.password, organisation=self.company)
+        # The market regulator registered the company earlier: its business licence is an e-certificate.
+        expect(self.http.post("/datashare/v1/certificates", headers=self.admin_headers, json={
+            "type_code": BUSINESS_LICENCE_TYPE, "holder_id": self.company, "holder_kind": "organisation",
+            "holder_name": self.company_name,
+            "fields": {"name": self.company_name, "legal_representative": self.owner.name}}), 201)
+        self.say(f"2. {self.agent.name} registered (ID {self.agent.id_number[:4]}…); {self.owner.name} registered "
+                 f"the company {self.company} and appointed {self.agent.name} as its agent (经办人). "
+                 "The company's business licence is held as an e-certificate.")
+
+    # ---- 3. what is needed --------------------------------------------------------------------------------
+    def draft_and_check(self) -> dict[str, Any]:
+        item = self.facts["permit"]
+        app = expect(self.http.post("/intake/v1/applications", headers=self.agent.headers, json={
+            "item_code": item["code"], "channel": "online", "service_point": "LD-CENTRE",
+            "form": {"business_name": self.company_name, "business_address": "罗定市罗城街道兴华路1号",
+                     "business_scope": "热食类食品制售", "phone": "13800138000"}}), 201)
+        self.app_id = app["id"]
+        notice = expect(self.http.post(f"/intake/v1/applications/{self.app_id}/check", headers=self.agent.headers), 200)
+        fetched = [m["name"] for m in notice["materials"] if m.get("provided") == "fetched"]
+        self.say(f"3. One answer lists everything still needed ({len(notice['problems'])} items): "
+                 + "; ".join(p["message"] for p in notice["problems"])
+                 + f". Fetched by the system, not asked: {', '.join(fetched)}.")
+        return notice
+
+    # ---- 4. submit ----------------------------------------------------------------------------------------
+    def complete_and_submit(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        for code in ("floor_plan", "legal_rep_id"):
+            expect(self.http.post(
+                f"/intake/v1/applications/{self.app_id}/materials", headers=self.agent.headers,
+                data={"material_code": code, "sha256": hashlib.sha256(PDF).hexdigest()},
+                files={"file": (f"{code}.pdf", PDF, "application/pdf")}), 201)
+        expect(self.http.post(f"/intake/v1/applications/{self.app_id}/materials", headers=self.agent.headers, json={
+            "material_code": "food_safety_commitment", "kind": "commitment",
+            "statement": "本单位承诺已按要求完成食品安全自查，如有不实愿承担相应责任。"}), 201)
+        key = {"Idempotency-Key": f"submit-{self.app_id}"}
+        first = expect(self.http.post(f"/intake/v1/applications/{self.app_id}/submit",
+                                      headers={**self.agent.headers, **key}), 200, 201)
+        second = expect(self.http.post(f"/intake/v1/applications/{self.app_id}/submit",
+                                       headers={**self.agent.headers, **key}), 200, 201)
+        self.receipt, self.code = first["receipt_number"], first["verification_code"]
+        self.say(f"4. Submitted twice with one Idempotency-Key: one application, receipt number {self.receipt} "
+                 f"(status {first['status']}).")
+        return first, second
+
+    # ---- 5. parallel approval with a correction -----------------------------------------------------------
+    def parallel_approval(self) -> dict[str, Any]:
+        def awaiting() -> Any:
+            a = self.application(self.agent, self.app_id)
+            return a if a["status"] == "awaiting_correction" else None
+
+        app = self.wait_for("the correction request", awaiting)
+        self.say(f"5a. {self.facts['correcting_department']} asked for a correction (补正); the clock pauses: "
+                 + "; ".join(str(n.get("message", n)) for n in app.get("notice", [])))
+        clock = expect(self.http.get(f"/efficacy/v1/clocks/{self.app_id}", headers=self.agent.headers), 200)
+        self.facts["clock_paused"] = clock["application"]["state"]
+        expect(self.http.post(
+            f"/intake/v1/applications/{self.app_id}/materials", headers=self.agent.headers,
+            data={"material_code": "floor_plan"},
+            files={"file": ("floor_plan_v2.pdf", PDF + b"% corrected\n", "application/pdf")}), 201)
+        expect(self.http.post(f"/intake/v1/applications/{self.app_id}/corrections", headers=self.agent.headers,
+                              json={}), 200, 201, 202)
+        self.say("5b. The agent answered the correction; the task reopened and the clock resumed.")
+
+        def delivered() -> Any:
+            a = self.application(self.agent, self.app_id)
+            return a if a["status"] in ("delivered", "closed") else None
+
+        app = self.wait_for("approval, the e-certificate and delivery", delivered, timeout=90)
+        case = expect(self.http.get(f"/workflow/v1/cases/{self.app_id}", headers=self.agent.headers), 200)
+        self.facts["case"] = case
+        cert = app["result"]["certificate_number"]
+        self.say(f"5c. All {len(self.facts['parallel']['departments'])} departments approved; the stage completed "
+                 f"once; the decision is {case['outcome']}; e-certificate {cert} was issued and delivered "
+                 "electronically.")
+        return app
+
+    # ---- 6. transparency ----------------------------------------------------------------------------------
+    def transparency(self) -> dict[str, Any]:
+        app = self.application(self.agent, self.app_id)
+        public = expect(self.http.get(f"/intake/v1/status/{self.receipt}", params={"code": self.code}), 200)
+        log = expect(self.http.get("/datashare/v1/me/access-log", headers=self.agent.headers), 200)["items"]
+        self.say(f"6. The timeline has {len(app['timeline'])} steps, each with its unit; the public status by "
+                 f"receipt number shows '{public['status']}' and no personal data; the access log lists "
+                 f"{len(log)} reads of the company's data, each with its purpose (application {self.app_id[:8]}…).")
+        return {"application": app, "public": public, "access_log": log}
+
+    # ---- 7. rating, figures, clock ------------------------------------------------------------------------
+    def rating_and_figures(self) -> dict[str, Any]:
+        rating = expect(self.http.post("/efficacy/v1/ratings", headers=self.agent.headers, json={
+            "application_id": self.app_id, "level": "very_satisfied", "comment": "全程网办，很方便"}), 201)
+        today = date.today().isoformat()
+        kpis = expect(self.http.get("/efficacy/v1/kpis", params={"from": today, "to": today}), 200)
+        clock = expect(self.http.get(f"/efficacy/v1/clocks/{self.app_id}", headers=self.agent.headers), 200)
+        self.say(f"7. Rated very satisfied. The clock stopped after {clock['application']['elapsed_workdays']} "
+                 "working days. Today's figures: " + json.dumps(kpis.get("figures", kpis), ensure_ascii=False)[:400])
+        return {"rating": rating, "kpis": kpis, "clock": clock}
+
+    # ---- 8. reuse -----------------------------------------------------------------------------------------
+    def reuse(self) -> dict[str, Any]:
+        change = self.facts["change_item"]
+        prefill = expect(self.http.get("/intake/v1/me/prefill", params={"item_code": change},
+                                       headers=self.agent.headers), 200)
+        app = expect(self.http.post("/intake/v1/applications", headers=self.agent.headers, json={
+            "item_code": change, "channel": "online", "service_point": "LD-CENTRE",
+            "form": prefill.get("form", {})}), 201)
+        notice = expect(self.http.post(f"/intake/v1/applications/{app['id']}/check", headers=self.agent.headers), 200)
+        fetched = [m for m in notice["materials"] if m.get("provided") == "fetched"]
+        self.say(f"8. A second application (食品经营许可变更) starts prefilled; the new food business permit is "
+                 f"fetched as an e-certificate ({len(fetched)} material(s) fetched, none uploaded).")
+        return {"prefill": prefill, "notice": notice}
+
+    # ---- 9. yellow and red cards --------------------------------------------------------------------------
+    def cards(self, silent_department: str) -> dict[str, Any]:
+        item = self.facts["permit"]
+        app = expect(self.http.post("/intake/v1/applications", headers=self.agent.headers, json={
+            "item_code": item["code"], "channel": "online", "service_point": "LD-CENTRE",
+            "form": {"business_name": self.company_name, "business_address": "罗定市素龙街道2号",
+                     "business_scope": "饮品制售", "phone": "13800138000"}}), 201)
+        for code in ("floor_plan", "legal_rep_id"):
+            expect(self.http.post(f"/intake/v1/applications/{app['id']}/materials", headers=self.agent.headers,
+                                  data={"material_code": code}, files={"file": (f"{code}.pdf", PDF, "application/pdf")}),
+                   201)
+        expect(self.http.post(f"/intake/v1/applications/{app['id']}/materials", headers=self.agent.headers, json={
+            "material_code": "food_safety_commitment", "kind": "commitment", "statement": "承诺"}), 201)
+        expect(self.http.post(f"/intake/v1/applications/{app['id']}/submit", headers=self.agent.headers), 200, 201)
+
+        def clock() -> Any:
+            r = self.http.get(f"/efficacy/v1/clocks/{app['id']}", headers=self.agent.headers)
+            return r.json() if r.status_code == 200 else None
+
+        c = self.wait_for("the clock of the silent case", clock)
+        deadline = date.fromisoformat(c["application"]["deadline_on"])
+        yellow_day, red_day = deadline - timedelta(days=1), deadline + timedelta(days=3)
+        cards = {}
+        for colour, day in (("yellow", yellow_day), ("red", red_day)):
+            forecast = expect(self.http.get("/efficacy/v1/cards", headers=self.admin_headers,
+                                            params={"as_of": day.isoformat()}), 200)
+            cards[colour] = [x for x in forecast["items"] if x["application_id"] == app["id"]]
+        expect(self.http.post("/efficacy/v1/cards/evaluation", headers=self.admin_headers,
+                              params={"as_of": red_day.isoformat()}), 200)
+        supervision = expect(self.http.get("/efficacy/v1/supervision", headers=self.admin_headers), 200)
+        self.say(f"9. {silent_department} never answers. Forecast for {yellow_day}: "
+                 f"{[x['colour'] for x in cards['yellow']]}; for {red_day}: {[x['colour'] for x in cards['red']]}; "
+                 f"supervision (督办) items open: {len(supervision['items'])}.")
+        return {"application": app, "clock": c, "cards": cards, "supervision": supervision}
+
+
+def main() -> None:
+    base = os.environ.get("YIMEN_URL", f"http://127.0.0.1:{os.environ.get('YIMEN_PORT', '8000')}")
+    var = Path(os.environ.get("YIMEN_VAR_DIR", "var"))
+    creds = json.loads((var / "admin.json").read_text()) if (var / "admin.json").exists() else {
+        "username": os.environ.get("YIMEN_ADMIN_USERNAME", "admin"), "password": os.environ["YIMEN_ADMIN_PASSWORD"]}
+    path = HappyPath(base, creds["username"], creds["password"])
+    http = path.http
+    path.admin_and_catalogue()
+    path.people_and_company()
+    correcting = "LD-WJJ"
+    http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "correct_once", "delay_seconds": 1})
+    path.facts["correcting_department"] = correcting
+    path.draft_and_check()
+    path.complete_and_submit()
+    path.parallel_approval()
+    path.transparency()
+    path.rating_and_figures()
+    path.reuse()
+    silent = "LD-STHJJ"
+    http.put(f"/simulator/v1/departments/{silent}/rule", json={"mode": "never"})
+    try:
+        path.cards(silent)
+    finally:
+        http.put(f"/simulator/v1/departments/{silent}/rule", json={"mode": "approve", "delay_seconds": 1})
+        http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "approve", "delay_seconds": 1})
+    print("Done: the whole path ran through the real services.")
+
+
+if __name__ == "__main__":
+    main()

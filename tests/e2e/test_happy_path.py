@@ -1,0 +1,171 @@
+"""The happy path across all six services as real processes, with the simulator as the departments, and
+the negative paths a hostile or mistaken user tries on the same case."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+from standardwebhooks import Webhook
+
+from deploy.demo import HappyPath, citizen_id, expect
+
+pytestmark = pytest.mark.e2e
+
+CORRECTING = "LD-WJJ"
+SILENT = "LD-STHJJ"
+
+
+@pytest.fixture(scope="module")
+def path(platform):
+    p = HappyPath(platform.base, platform.admin["username"], platform.admin["password"], say=lambda _m: None,
+                  seed=20161)
+    return p
+
+
+@pytest.fixture(scope="module")
+def decided(path):
+    """Steps 1–5: catalogue, people, company, one-time notice, submission, parallel approval with a correction."""
+    path.admin_and_catalogue()
+    path.people_and_company()
+    expect(path.http.put(f"/simulator/v1/departments/{CORRECTING}/rule",
+                         json={"mode": "correct_once", "delay_seconds": 0.5, "channel": "bus"}), 200)
+    path.facts["correcting_department"] = CORRECTING
+    notice = path.draft_and_check()
+    first, second = path.complete_and_submit()
+    app = path.parallel_approval()
+    return {"notice": notice, "first": first, "second": second, "app": app}
+
+
+def test_the_item_runs_in_parallel_over_three_or_more_departments_with_a_datashare_and_a_commitment_material(path, decided):
+    item = path.facts["permit"]
+    parallel = path.facts["parallel"]
+    assert len(parallel["departments"]) >= 3 and parallel["lead_department"] in parallel["departments"]
+    sources = {m["source"] for m in item["materials"]}
+    assert "certificate" in sources
+    assert any(m["commitment_allowed"] for m in item["materials"])
+
+
+def test_one_answer_lists_everything_and_the_certificate_is_fetched_not_asked(decided):
+    notice = decided["notice"]
+    assert notice["complete"] is False
+    missing = {p["field"] for p in notice["problems"]}
+    assert {"materials.floor_plan", "materials.food_safety_commitment"} <= missing
+    by_code = {m["code"]: m for m in notice["materials"]}
+    assert by_code["business_licence"]["provided"] == "fetched"
+    assert "materials.business_licence" not in missing
+
+
+def test_a_double_submit_with_one_key_is_one_application_with_a_receipt(decided):
+    assert decided["first"] == decided["second"]
+    assert decided["first"]["receipt_number"]
+
+
+def test_the_stage_completed_once_after_a_correction_and_the_result_was_delivered(path, decided):
+    case = path.facts["case"]
+    assert case["outcome"] == "approved"
+    stage = next(s for s in case["stages"] if s["kind"] == "parallel")
+    assert stage["completed_at"] and stage["outcome"] == "approved"
+    departments = [t["department"] for t in stage["tasks"]]
+    assert sorted(departments) == sorted(set(departments)), "one task per department"
+    assert all(t["outcome"] == "approve" for t in stage["tasks"])
+    app = decided["app"]
+    assert app["status"] in ("delivered", "closed")
+    assert app["result"]["type_code"] == "11441781MB0000001A002"
+    assert path.facts["clock_paused"] == "paused"
+    steps = [t["status"] for t in app["timeline"]]
+    assert "awaiting_correction" in steps and "delivered" in steps
+
+
+def test_timeline_public_status_and_access_log(path, decided):
+    seen = path.transparency()
+    for step in seen["application"]["timeline"]:
+        assert step["at"] and step["unit"]
+    public = json.dumps(seen["public"], ensure_ascii=False)
+    for secret in (path.agent.id_number, path.owner.id_number, path.agent.name, path.owner.name, "13800138000"):
+        assert secret not in public
+    fetches = [e for e in seen["access_log"] if e["application_id"] == path.app_id]
+    assert any(e["target"].startswith("certificate-type:") and e["outcome"] == "found" for e in fetches)
+
+
+def test_rating_figures_and_the_clock(path, decided):
+    out = path.rating_and_figures()
+    clock = out["clock"]["application"]
+    assert clock["state"] == "stopped" and clock["elapsed_workdays"] >= 0
+    assert clock["pauses"], "the correction paused the clock"
+    figures = {f["key"]: f for f in out["kpis"]["figures"]}
+    assert figures["online_application_rate"]["numerator"] >= 1
+    assert figures["online_completion_rate"]["numerator"] >= 1
+    assert figures["zero_visit_rate"]["numerator"] >= 1
+
+
+def test_a_second_application_reuses_the_first_and_the_new_certificate(path, decided):
+    out = path.reuse()
+    by_code = {m["code"]: m for m in out["notice"]["materials"]}
+    assert by_code["food_permit"]["provided"] == "fetched"
+    assert out["prefill"]
+
+
+def test_a_department_that_never_answers_gets_yellow_then_red_and_supervision(path, decided):
+    expect(path.http.put(f"/simulator/v1/departments/{SILENT}/rule", json={"mode": "never"}), 200)
+    try:
+        out = path.cards(SILENT)
+    finally:
+        path.http.put(f"/simulator/v1/departments/{SILENT}/rule", json={"mode": "approve", "delay_seconds": 0.5})
+    assert "yellow" in [c["colour"] for c in out["cards"]["yellow"]]
+    assert "red" in [c["colour"] for c in out["cards"]["red"]]
+    assert any(s["application_id"] == out["application"]["id"] for s in out["supervision"]["items"])
+
+
+# ---- negative paths on the same case -----------------------------------------------------------------------
+
+def test_another_citizen_cannot_see_the_case(path, decided):
+    stranger_id = citizen_id("20000202", path.rng)
+    expect(path.http.post("/identity/v1/people", json={
+        "name": "路人", "id_number": stranger_id, "phone": "13700137000", "password": "stranger-pass-1"}), 201)
+    token = path.login(stranger_id, "stranger-pass-1")
+    h = {"Authorization": f"Bearer {token}"}
+    assert path.http.get(f"/intake/v1/applications/{path.app_id}", headers=h).status_code in (403, 404)
+    assert path.http.get(f"/workflow/v1/cases/{path.app_id}", headers=h).status_code in (403, 404)
+    assert path.http.get(f"/efficacy/v1/clocks/{path.app_id}", headers=h).status_code in (403, 404)
+    r = path.http.get(f"/intake/v1/status/{path.receipt}", params={"code": "000000"})
+    assert r.status_code == 404
+
+
+def _department_token(path, department: str) -> str:
+    client = expect(path.http.post("/identity/v1/department-clients", headers=path.admin_headers,
+                                   json={"department": department, "name": f"e2e {department}"}), 201)
+    r = path.http.post("/identity/v1/token", data={
+        "grant_type": "client_credentials", "client_id": client["client_id"], "client_secret": client["client_secret"]})
+    return expect(r, 200)["access_token"]
+
+
+def test_a_department_cannot_decide_another_departments_task_and_a_closed_task_is_409(path, decided):
+    stage = next(s for s in path.facts["case"]["stages"] if s["kind"] == "parallel")
+    fire_task = next(t for t in stage["tasks"] if t["department"] == "LD-XFJ")
+    health = {"Authorization": f"Bearer {_department_token(path, 'LD-WJJ')}"}
+    fire = {"Authorization": f"Bearer {_department_token(path, 'LD-XFJ')}"}
+    body = {"outcome": "approve", "reasons": ["ok"]}
+    r = path.http.post(f"/workflow/v1/tasks/{fire_task['id']}/decision", headers=health, json=body)
+    assert r.status_code in (403, 404) and r.headers["content-type"] == "application/problem+json"
+    r = path.http.post(f"/workflow/v1/tasks/{fire_task['id']}/decision", headers=fire, json=body)
+    assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_an_unsigned_or_tampered_webhook_is_refused(path, decided):
+    event = {"specversion": "1.0", "id": "forged-1", "source": "/yimen/workflow", "type": "yimen.workflow.task.assigned",
+             "data": {"task_id": "nope", "application_id": path.app_id, "department": "LD-XFJ"}}
+    r = path.http.post("/simulator/v1/webhooks/LD-XFJ", json=event)
+    assert r.status_code in (400, 401)
+    wh = Webhook("whsec_" + "A" * 32)
+    ts = int(time.time())
+    payload = json.dumps(event)
+    forged = {"webhook-id": "msg_forged", "webhook-timestamp": str(ts),
+              "webhook-signature": wh.sign("msg_forged", __import__("datetime").datetime.fromtimestamp(ts), payload)}
+    r = path.http.post("/simulator/v1/webhooks/LD-XFJ", content=payload,
+                       headers={**forged, "content-type": "application/json"})
+    assert r.status_code in (400, 401)
+    decisions = httpx.get(f"{path.base}/simulator/v1/decisions").json()["items"]
+    assert not any(d.get("task_id") == "nope" for d in decisions)
