@@ -31,8 +31,16 @@ def nats_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def bus_prefix() -> str:
-    return "t" + secrets.token_hex(4)
+def bus_prefix(nats_url: str) -> Iterator[str]:
+    """This run's subject prefix; every stream the run created (all named after it) is deleted at the end so
+    a shared NATS server does not fill up with test streams."""
+    prefix = "t" + secrets.token_hex(4)
+    yield prefix
+    import asyncio
+
+    from shared.testing import delete_streams
+
+    asyncio.run(delete_streams(nats_url, "YIMEN_" + prefix.upper()))
 
 
 @pytest.fixture(scope="session")
@@ -58,10 +66,14 @@ def settings_for(
 ) -> Callable[..., ServiceSettings]:
     """`settings_for("intake")` → settings with a fresh database, the test NATS and this run's bus prefix."""
 
-    def make(name: str, **platform: object) -> ServiceSettings:
+    counter = iter(range(1_000_000))
+
+    def make(name: str, *, prefix: str | None = None, **platform: object) -> ServiceSettings:
+        # Each app gets its own sub-prefix, so one test module's events and durable consumers never leak into
+        # another's; apps that must share a bus (replicas) share one settings object or pass `prefix`.
         return make_settings(
-            name, database_url=databases.url(name), nats_url=nats_url, bus_prefix=bus_prefix, var_dir=var_dir,
-            **platform,
+            name, database_url=databases.url(name), nats_url=nats_url,
+            bus_prefix=prefix or f"{bus_prefix}{next(counter):04d}", var_dir=var_dir, **platform,
         )
 
     return make

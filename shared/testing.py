@@ -86,6 +86,23 @@ class EmbeddedNats:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+async def delete_streams(nats_url: str, name_prefix: str) -> int:
+    """Delete every JetStream stream whose name starts with `name_prefix` (a test run's own streams)."""
+    import nats
+
+    nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=1)
+    deleted = 0
+    try:
+        js = nc.jetstream()
+        for name in await js.streams_info():
+            if name.config.name.startswith(name_prefix):
+                await js.delete_stream(name.config.name)
+                deleted += 1
+    finally:
+        await nc.close()
+    return deleted
+
+
 def docker_answers() -> bool:
     try:
         import docker  # type: ignore[import-untyped]

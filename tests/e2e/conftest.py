@@ -29,8 +29,8 @@ class Platform:
 
 
 @pytest.fixture(scope="session")
-def platform(databases, nats_url, var_dir) -> Iterator[Platform]:
-    prefix = "e" + secrets.token_hex(4)
+def platform(databases, nats_url, var_dir, bus_prefix) -> Iterator[Platform]:
+    prefix = f"{bus_prefix}e{secrets.token_hex(2)}"
     env = {
         "YIMEN_VAR_DIR": str(var_dir / "platform"),
         "NATS_URL": nats_url,
