@@ -28,6 +28,27 @@ from shared.testing import nats_server_binary, wait_port
 SIMULATOR_PORT = int(os.environ.get("YIMEN_SIMULATOR_PORT", "8190"))
 
 
+def port_plan(env: dict[str, str]) -> tuple[dict[str, int], int]:
+    """The services' and the simulator's ports: the fixed defaults, or consecutive ports from
+    `YIMEN_SERVICE_PORT_BASE` so that several platforms (tests, benchmarks) can run on one machine."""
+    base = env.get("YIMEN_SERVICE_PORT_BASE")
+    if not base:
+        return dict(SERVICE_PORTS), int(env.get("YIMEN_SIMULATOR_PORT", SIMULATOR_PORT))
+    ports = {name: int(base) + i for i, name in enumerate(SERVICE_PORTS)}
+    return ports, int(base) + len(ports)
+
+
+def free_port_block(size: int = 8) -> int:
+    """A base port with `size` free consecutive ports after it."""
+    import random
+
+    for _ in range(200):
+        base = random.randint(20000, 60000)
+        if not any(port_in_use(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no free block of ports")
+
+
 def say(msg: str) -> None:
     print(f"[yimen] {msg}", flush=True)
 
@@ -77,6 +98,7 @@ class Launcher:
         (self.var / "log").mkdir(exist_ok=True)
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.port = int(self.environ.get("YIMEN_PORT", "8000"))
+        self.ports, self.simulator_port = port_plan(self.environ)
         self.admin: dict[str, str] = {}
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
@@ -108,17 +130,24 @@ class Launcher:
         env["YIMEN_ADMIN_USERNAME"], env["YIMEN_ADMIN_PASSWORD"] = creds["username"], creds["password"]
         # Services reach each other directly on their ports; the gateway is for clients.
         env.setdefault("YIMEN_WORKFLOW_WEBHOOK_ALLOW_PRIVATE", "true")
-        busy = [f"{n}:{p}" for n, p in {**SERVICE_PORTS, "simulator": SIMULATOR_PORT, "gateway": self.port}.items()
+        if self.ports != SERVICE_PORTS:
+            for name, port in self.ports.items():
+                env[f"YIMEN_{name.upper()}_PORT"] = str(port)
+            env["YIMEN_SERVICE_URLS"] = json.dumps({n: f"http://127.0.0.1:{p}" for n, p in self.ports.items()})
+            env["YIMEN_JWKS_URL"] = f"http://127.0.0.1:{self.ports['identity']}/identity/v1/.well-known/jwks.json"
+        env["YIMEN_SIMULATOR_PORT"] = str(self.simulator_port)
+        env["YIMEN_SIMULATOR_URL"] = env["YIMEN_SIMULATOR_PUBLIC_URL"] = f"http://127.0.0.1:{self.simulator_port}"
+        busy = [f"{n}:{p}" for n, p in {**self.ports, "simulator": self.simulator_port, "gateway": self.port}.items()
                 if port_in_use(p)]
         if busy:
             # Another Yimen (or anything else) answers there: its /readyz would pass for ours.
             raise SystemExit(f"ports already in use ({', '.join(busy)}); stop the other platform first")
         for name in SERVICE_PORTS:
             self.spawn(name, [sys.executable, "-m", f"services.{name}"], env)
-        self.wait_ready({n: f"http://127.0.0.1:{p}/{n}/readyz" for n, p in SERVICE_PORTS.items()})
+        self.wait_ready({n: f"http://127.0.0.1:{p}/{n}/readyz" for n, p in self.ports.items()})
         if (ROOT / "services" / "simulator").exists():
             self.spawn("simulator", [sys.executable, "-m", "services.simulator"], env)
-            self.wait_ready({"simulator": f"http://127.0.0.1:{SIMULATOR_PORT}/simulator/healthz"})
+            self.wait_ready({"simulator": f"http://127.0.0.1:{self.simulator_port}/simulator/healthz"})
         self.spawn("gateway", [sys.executable, "-m", "deploy.gateway"], {**env, "YIMEN_PORT": str(self.port)})
         self.wait_ready({"gateway": f"http://127.0.0.1:{self.port}/catalog/readyz"})
         if not self.quiet:
@@ -151,9 +180,9 @@ class Launcher:
         print()
         print(f"Yimen is running. Entry point: {base}")
         print(f"{'service':<11} {'docs':<45} direct")
-        for name, port in SERVICE_PORTS.items():
+        for name, port in self.ports.items():
             print(f"{name:<11} {base + '/' + name + '/docs':<45} http://127.0.0.1:{port}")
-        print(f"{'simulator':<11} {base + '/simulator/v1/decisions':<45} http://127.0.0.1:{SIMULATOR_PORT}")
+        print(f"{'simulator':<11} {base + '/simulator/v1/decisions':<45} http://127.0.0.1:{self.simulator_port}")
         print(f"admin login: username {creds['username']}, password in {self.var / 'admin.json'}")
         print(f"logs: {self.var / 'log'}/   Ctrl-C stops everything.")
         print(flush=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from deploy.launcher import Launcher
+from deploy.launcher import Launcher, free_port_block
 from shared.settings import SERVICES
 from shared.testing import free_port
 
@@ -36,6 +36,8 @@ def platform(databases, nats_url, var_dir, bus_prefix) -> Iterator[Platform]:
         "NATS_URL": nats_url,
         "YIMEN_BUS_PREFIX": prefix,
         "YIMEN_PORT": str(free_port()),
+        # Ports of their own, so a developer's `make run` (or a benchmark) can run beside the tests.
+        "YIMEN_SERVICE_PORT_BASE": str(free_port_block()),
         "YIMEN_ADMIN_USERNAME": "admin",
         "YIMEN_ADMIN_PASSWORD": secrets.token_urlsafe(16),
         "YIMEN_RELAY_INTERVAL_SECONDS": "0.1",
