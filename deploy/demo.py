@@ -221,8 +221,12 @@ class HappyPath:
         today = date.today().isoformat()
         kpis = expect(self.http.get("/efficacy/v1/kpis", params={"from": today, "to": today}), 200)
         clock = expect(self.http.get(f"/efficacy/v1/clocks/{self.app_id}", headers=self.agent.headers), 200)
+        figures = "; ".join(
+            f"{f['name']} {f['value']:.0%} (target {f['target']:.0%})"
+            for f in kpis.get("figures", []) if f.get("value") is not None and f.get("target") is not None
+        )
         self.say(f"7. Rated very satisfied. The clock stopped after {clock['application']['elapsed_workdays']} "
-                 "working days. Today's figures: " + json.dumps(kpis.get("figures", kpis), ensure_ascii=False)[:400])
+                 f"working days. Today's figures: {figures}.")
         return {"rating": rating, "kpis": kpis, "clock": clock}
 
     # ---- 8. reuse -----------------------------------------------------------------------------------------
@@ -258,6 +262,14 @@ class HappyPath:
             r = self.http.get(f"/efficacy/v1/clocks/{app['id']}", headers=self.agent.headers)
             return r.json() if r.status_code == 200 else None
 
+        def others_decided() -> bool:
+            r = self.http.get(f"/workflow/v1/cases/{app['id']}", headers=self.agent.headers)
+            if r.status_code != 200:
+                return False
+            tasks = [t for st in r.json()["stages"] for t in st["tasks"]]
+            return bool(tasks) and all(t["outcome"] for t in tasks if t["department"] != silent_department)
+
+        self.wait_for("the other departments' decisions", others_decided)
         c = self.wait_for("the clock of the silent case", clock)
         deadline = date.fromisoformat(c["application"]["deadline_on"])
         yellow_day, red_day = deadline - timedelta(days=1), deadline + timedelta(days=3)
@@ -269,9 +281,12 @@ class HappyPath:
         expect(self.http.post("/efficacy/v1/cards/evaluation", headers=self.admin_headers,
                               params={"as_of": red_day.isoformat()}), 200)
         supervision = expect(self.http.get("/efficacy/v1/supervision", headers=self.admin_headers), 200)
-        self.say(f"9. {silent_department} never answers. Forecast for {yellow_day}: "
-                 f"{[x['colour'] for x in cards['yellow']]}; for {red_day}: {[x['colour'] for x in cards['red']]}; "
-                 f"supervision (督办) items open: {len(supervision['items'])}.")
+        def colours(found: list[dict[str, Any]]) -> str:
+            return ", ".join(f"{x['colour']} ({'task ' + x['department'] if x.get('task_id') else 'case'})"
+                             for x in found)
+
+        self.say(f"9. {silent_department} never answers. Forecast for {yellow_day}: {colours(cards['yellow'])}; "
+                 f"for {red_day}: {colours(cards['red'])}; supervision (督办) items open: {len(supervision['items'])}.")
         return {"application": app, "clock": c, "cards": cards, "supervision": supervision}
 
 
@@ -290,6 +305,7 @@ def main() -> None:
     path.draft_and_check()
     path.complete_and_submit()
     path.parallel_approval()
+    http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "approve", "delay_seconds": 1})
     path.transparency()
     path.rating_and_figures()
     path.reuse()
@@ -299,7 +315,6 @@ def main() -> None:
         path.cards(silent)
     finally:
         http.put(f"/simulator/v1/departments/{silent}/rule", json={"mode": "approve", "delay_seconds": 1})
-        http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "approve", "delay_seconds": 1})
     print("Done: the whole path ran through the real services.")
 
 

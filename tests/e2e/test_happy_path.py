@@ -36,6 +36,8 @@ def decided(path):
     notice = path.draft_and_check()
     first, second = path.complete_and_submit()
     app = path.parallel_approval()
+    expect(path.http.put(f"/simulator/v1/departments/{CORRECTING}/rule",
+                         json={"mode": "approve", "delay_seconds": 0.5}), 200)
     return {"notice": notice, "first": first, "second": second, "app": app}
 
 
@@ -114,8 +116,10 @@ def test_a_department_that_never_answers_gets_yellow_then_red_and_supervision(pa
         out = path.cards(SILENT)
     finally:
         path.http.put(f"/simulator/v1/departments/{SILENT}/rule", json={"mode": "approve", "delay_seconds": 0.5})
-    assert "yellow" in [c["colour"] for c in out["cards"]["yellow"]]
-    assert "red" in [c["colour"] for c in out["cards"]["red"]]
+    case_cards = {day: [c["colour"] for c in found if not c.get("task_id")] for day, found in out["cards"].items()}
+    assert case_cards == {"yellow": ["yellow"], "red": ["red"]}, "the case itself: yellow before, red after"
+    silent_tasks = [c for c in out["cards"]["red"] if c.get("task_id")]
+    assert {c["department"] for c in silent_tasks} == {SILENT}, "only the silent department's task is overdue"
     assert any(s["application_id"] == out["application"]["id"] for s in out["supervision"]["items"])
 
 
