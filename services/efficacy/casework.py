@@ -32,8 +32,8 @@ from services.efficacy.store import cases, supervision
 from services.efficacy.store import kpis as kpi_store
 from services.efficacy.store import ratings as ratings_store
 from services.efficacy.store.calendar import current_calendar
-from services.efficacy.store.outbox import emit_all
 from shared.events import Event, new_event
+from shared.messaging import emit_many
 from shared.types import utcnow
 from shared.workdays import WorkCalendar
 
@@ -213,7 +213,7 @@ async def evaluate(session: AsyncSession, calendar: WorkCalendar, as_of: datetim
                     {"type": event.type, "timestamp": as_of.isoformat(), "data": p.model_dump(mode="json")},
                     ensure_ascii=False)))
             raised.append(p.model_dump(mode="json"))
-        await emit_all(session, events)
+        await emit_many(session, events)
         await supervision.open_items(session, items)
         await supervision.queue_webhooks(session, hooks)
     await supervision.open_items(session, await ratings_store.overdue_follow_ups(session, local_day(as_of)))
