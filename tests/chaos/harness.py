@@ -1,0 +1,171 @@
+"""What the fault tests share: a launcher that remembers how it started each process (so a killed one is
+respawned by name with the same command and environment), the platform's environment, and a patient client
+that keeps trying through a crash, bounded in count and time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from deploy.launcher import Launcher, free_port_block
+from shared.bus import Bus
+from shared.settings import SERVICES
+from shared.testing import free_port
+
+#: The six services: the processes a fault test may kill (the simulator plays the outside world).
+KILLABLE = tuple(SERVICES)
+
+
+def consumer_names() -> dict[str, list[str]]:
+    """Every durable consumer of every service, from its events/handlers.py."""
+    import importlib
+
+    out: dict[str, list[str]] = {}
+    for s in SERVICES:
+        mod = importlib.import_module(f"services.{s}.events.handlers")
+        out[s] = [c.name for c in mod.CONSUMERS]
+    return out
+
+
+class ChaosLauncher(Launcher):
+    """`Launcher` that keeps each process's command and environment, so `respawn(name)` starts it again."""
+
+    def __init__(self, environ: dict[str, str], *, quiet: bool = True) -> None:
+        super().__init__(environ, quiet=quiet)
+        self.commands: dict[str, tuple[list[str], dict[str, str]]] = {}
+        self.kills: list[tuple[float, str]] = []
+        self.recoveries: dict[str, list[float]] = {}
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self.commands[name] = (list(args), dict(env))
+        super().spawn(name, args, env)
+
+    def proc(self, name: str) -> subprocess.Popen[bytes]:
+        return next(p for n, p in reversed(self.procs) if n == name)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def kill9(self, name: str) -> None:
+        proc = self.proc(name)
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # its own session: the service and nothing else
+            proc.wait(10)
+        self.kills.append((time.monotonic(), name))
+
+    def respawn(self, name: str) -> None:
+        """Start `name` again with the very command and environment it was first started with."""
+        if self.proc(name).poll() is None:
+            raise RuntimeError(f"{name} is still running")
+        args, env = self.commands[name]
+        super().spawn(name, args, env)
+
+    def wait_service_ready(self, name: str, timeout: float = 90) -> float:
+        """Seconds until `name`'s /readyz is 200 (raises after `timeout`)."""
+        start = time.monotonic()
+        url = f"{self.url(name)}/{name}/readyz"
+        while time.monotonic() - start < timeout:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2).status_code == 200:
+                    took = time.monotonic() - start
+                    self.recoveries.setdefault(name, []).append(took)
+                    return took
+            if self.proc(name).poll() is not None:
+                raise RuntimeError(f"{name} exited with {self.proc(name).returncode}; see {self.var / 'log'}")
+            time.sleep(0.2)
+        raise TimeoutError(f"{name} not ready {timeout}s after a restart")
+
+
+def platform_env(*, var: Path, nats_url: str, prefix: str, database_urls: dict[str, str],
+                 **extra: str) -> dict[str, str]:
+    env = {
+        "YIMEN_VAR_DIR": str(var),
+        "NATS_URL": nats_url,
+        "YIMEN_BUS_PREFIX": prefix,
+        "YIMEN_PORT": str(free_port()),
+        "YIMEN_SERVICE_PORT_BASE": str(free_port_block()),
+        "YIMEN_ADMIN_USERNAME": "admin",
+        "YIMEN_ADMIN_PASSWORD": secrets.token_urlsafe(16),
+        "YIMEN_RELAY_INTERVAL_SECONDS": "0.1",
+        "YIMEN_LOG_LEVEL": "INFO",
+        "YIMEN_WORKFLOW_WEBHOOK_ALLOW_PRIVATE": "true",
+        # A department's system keeps trying to hand over its decision while workflow or NATS restarts.
+        "YIMEN_SIMULATOR_DECISION_ATTEMPTS": "60",
+        **extra,
+    }
+    for s in SERVICES:
+        env[f"YIMEN_{s.upper()}_DATABASE_URL"] = database_urls[s]
+    for k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    return env
+
+
+TRANSIENT = (httpx.TransportError,)
+
+
+@dataclass
+class Patient:
+    """An async client that retries through crashes: connection errors and 502/503/504 (the gateway in
+    front of a dead service) are tried again, with a pause, until `budget` seconds have passed."""
+
+    base: str
+    budget: float = 120.0
+    retries: int = field(default=0)
+    http: httpx.AsyncClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = httpx.AsyncClient(base_url=self.base, timeout=20,
+                                      limits=httpx.Limits(max_connections=40, max_keepalive_connections=20))
+
+    async def call(self, method: str, url: str, *, ok: tuple[int, ...] = (200, 201),
+                   retry_on: tuple[int, ...] = (500, 502, 503, 504), **kw: Any) -> httpx.Response:
+        deadline = time.monotonic() + self.budget
+        pause = 0.2
+        last = ""
+        for _ in range(2000):
+            try:
+                r = await self.http.request(method, url, **kw)
+                if r.status_code in ok:
+                    return r
+                if r.status_code not in retry_on:
+                    raise AssertionError(f"{method} {url} → {r.status_code}: {r.text[:500]}")
+                last = f"{r.status_code}: {r.text[:200]}"
+            except TRANSIENT as exc:
+                last = repr(exc)
+            if time.monotonic() > deadline:
+                break
+            self.retries += 1
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, 2.0)
+        raise AssertionError(f"{method} {url} still failing after {self.budget}s: {last}")
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+async def dead_letters(nats_url: str, prefix: str) -> dict[str, list[dict[str, Any]]]:
+    """Every consumer's dead letters (only the non-empty ones)."""
+    bus = Bus(nats_url, prefix=prefix, name="chaos-dlq")
+    await bus.connect(attempts=10)
+    out: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for names in consumer_names().values():
+            for name in names:
+                letters = await bus.dead_letters(name)
+                if letters:
+                    out[name] = letters
+    finally:
+        await bus.close()
+    return out
