@@ -206,7 +206,12 @@ def main() -> int:
     p.add_argument("--smoke", action="store_true", help="start, check every /readyz, stop")
     args = p.parse_args()
     launcher = Launcher()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # Explicit for SIGINT too: a shell that starts us in the background hands us SIGINT ignored.
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     try:
         launcher.start()
         if args.smoke:
