@@ -21,6 +21,7 @@ from typing import Any
 
 from bench import floors
 from bench.pipeline import outbox_to_consumer
+from bench.system import PHASES, run_platform
 from shared.testing import EmbeddedNats
 
 RESULTS = Path(__file__).parent / "results"
@@ -57,11 +58,12 @@ async def drop_pg_database(admin_url: str, url: str) -> None:
     await conn.close()
 
 
-async def run(full: bool) -> dict[str, Any]:
+async def run(full: bool, skip_platform: bool = False, phases: tuple[str, ...] = PHASES,
+              extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     n = 2000 if full else 400
     report: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(), "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "floors": {}, "figures": {},
+        "floors": {}, "figures": {}, "load_average_at_start": os.getloadavg(),
     }
     nats_url = os.environ.get("NATS_URL")
     embedded = None
@@ -99,6 +101,11 @@ async def run(full: bool) -> dict[str, Any]:
             report["figures"][f"outbox_to_consumer_{kind}"] = fig
         if pg_url and pg_admin:
             await drop_pg_database(pg_admin, pg_url)
+        if pg_admin and not skip_platform:
+            await run_platform(report, nats_url, pg_admin, full, phases, extra_env)
+        elif not pg_admin:
+            progress("no PostgreSQL at 127.0.0.1:5432: the platform figures need it and are left out")
+        report["load_average_at_end"] = os.getloadavg()
     finally:
         if embedded:
             embedded.cleanup()
@@ -121,9 +128,15 @@ def markdown(report: dict[str, Any]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench")
     p.add_argument("--full", action="store_true", help="larger samples")
+    p.add_argument("--floors-only", action="store_true", help="floors and the outbox pipeline, not the platform")
+    p.add_argument("--phases", default=",".join(PHASES),
+                   help=f"platform phases to run, comma-separated (default all: {','.join(PHASES)})")
+    p.add_argument("--platform-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="an extra setting for the platform's processes (e.g. YIMEN_WORKFLOW_WEBHOOK_POLL_SECONDS=0.05)")
     args = p.parse_args()
+    extra = dict(kv.split("=", 1) for kv in args.platform_env)
     t = time.perf_counter()
-    report = asyncio.run(run(args.full))
+    report = asyncio.run(run(args.full, args.floors_only, tuple(args.phases.split(",")), extra))
     report["seconds"] = round(time.perf_counter() - t, 1)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))

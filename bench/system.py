@@ -1,0 +1,696 @@
+"""The whole platform under load: six services, the department simulator and the gateway as real processes
+(`deploy.launcher.Launcher`) on PostgreSQL (one database per service, dropped afterwards) and NATS with a bus
+prefix of their own. Every request goes over loopback HTTP to the public API; the departments are the
+simulator; progress of a case is observed on the bus (a core NATS subscription to the platform's own
+`<prefix>.yimen.>` subjects), so waiting for a case costs the platform nothing.
+
+Figures (see bench/RESULTS.md): submit latency at a steady offered load and the highest sustained submit
+rate; the full cycle (submit → accepted → N departments decide → decided → certificate → delivered) at
+1, 10 and 50 concurrent clients; department tasks decided per second; status and guide reads per second;
+how the cycle grows with the number of departments (1, 3, 10) and the number of open cases."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import secrets
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+
+from bench.floors import summarise
+from deploy.demo import citizen_id, expect
+from deploy.launcher import Launcher, free_port_block
+from shared.bus import BusNames
+from shared.settings import SERVICES
+from shared.testing import delete_streams, free_port
+
+#: Departments of the simulator; the lead (item owner) first. Ten of them for the ten-department item.
+DEPARTMENTS = ["LD-SCJGJ", "LD-WJJ", "LD-XFJ", "LD-STHJJ", "LD-GAJ", "LD-MZJ", "LD-RSJ", "LD-ZJJ", "LD-JYJ", "LD-YBJ"]
+FOOD_PERMIT_TYPE = "11441781MB0000001A002"
+ITEM_FIELDS = ("name", "kind", "department", "audience", "case_kind", "statutory_limit", "promised_limit",
+               "visits_required", "fully_online", "channels", "service_points", "themes", "life_events", "keywords",
+               "form_fields", "materials", "process", "special_procedures", "result", "fees",
+               "intermediary_services", "guide")
+CYCLE_TIMEOUT = 60.0
+
+
+def progress(msg: str) -> None:
+    print(f"[bench] {msg}", flush=True)
+
+
+# ---- databases ---------------------------------------------------------------------------------------------
+
+async def _admin_sql(admin_url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+class PgDatabases:
+    """One fresh database per service on the PostgreSQL at `admin_url`, dropped by `drop()`."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.run = uuid.uuid4().hex[:6]
+        self.names: dict[str, str] = {}
+
+    async def create(self) -> dict[str, str]:
+        base = self.admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        urls = {}
+        for s in SERVICES:
+            name = f"yimen_bench_{self.run}_{s}"
+            await _admin_sql(self.admin_url, f'CREATE DATABASE "{name}"')
+            self.names[s] = name
+            urls[s] = f"{base}/{name}"
+        return urls
+
+    async def drop(self) -> None:
+        for name in self.names.values():
+            with contextlib.suppress(Exception):
+                await _admin_sql(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ---- the running platform ----------------------------------------------------------------------------------
+
+#: The events of one case in the order they happen, with the short names the timeline figures use.
+STEPS = {
+    "yimen.intake.application.accepted": "accepted",
+    "yimen.workflow.task.assigned": "task_assigned",
+    "yimen.workflow.task.decided": "task_decided",
+    "yimen.workflow.stage.completed": "stage_completed",
+    "yimen.workflow.application.decided": "decided",
+    "yimen.datashare.certificate.issued": "certificate",
+    "yimen.intake.application.delivered": "delivered",
+}
+
+
+@dataclass
+class CaseTrace:
+    submitted_at: float = 0.0
+    delivered_at: float | None = None
+    #: event short name → (first seen, last seen), perf_counter seconds
+    seen: dict[str, tuple[float, float]] = field(default_factory=dict)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    assigned: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def timeline(traces: list[CaseTrace]) -> str:
+    """Median milliseconds from the submit request to the first and the last of each event of the cases."""
+    out = []
+    for step in STEPS.values():
+        for edge, idx in (("first", 0), ("last", 1)):
+            if edge == "last" and not step.startswith("task"):
+                continue
+            xs = sorted(t.seen[step][idx] - t.submitted_at for t in traces if step in t.seen and t.submitted_at)
+            if xs:
+                out.append(f"{step}{'' if not step.startswith('task') else '_' + edge}@{xs[len(xs) // 2] * 1000:.0f}")
+    return " ".join(out)
+
+
+class BusWatch:
+    """Sees the platform's events as they are published (core NATS; JetStream keeps them for the services)."""
+
+    def __init__(self, nats_url: str, prefix: str) -> None:
+        self.nats_url, self.prefix = nats_url, prefix
+        self.cases: dict[str, CaseTrace] = {}
+        self.task_decided: list[float] = []
+        self.nc: Any = None
+
+    async def start(self) -> None:
+        self.nc = await nats.connect(self.nats_url)
+        await self.nc.subscribe(f"{self.prefix}.yimen.>", cb=self._on)
+
+    async def stop(self) -> None:
+        if self.nc:
+            await self.nc.close()
+
+    def trace(self, app_id: str) -> CaseTrace:
+        return self.cases.setdefault(app_id, CaseTrace())
+
+    async def _on(self, msg: Any) -> None:
+        now = time.perf_counter()
+        step = STEPS.get(msg.subject[len(self.prefix) + 1:])
+        if step is None:
+            return
+        if step == "task_decided":
+            self.task_decided.append(now)
+        try:
+            app_id = json.loads(msg.data)["data"]["application_id"]
+        except (ValueError, KeyError, TypeError):
+            return
+        if not app_id:
+            return
+        t = self.trace(app_id)
+        first = t.seen.get(step, (now, now))[0]
+        t.seen[step] = (first, now)
+        if step == "task_assigned":
+            t.assigned.set()
+        elif step == "delivered" and t.delivered_at is None:
+            t.delivered_at = now
+            t.done.set()
+
+
+@dataclass
+class Citizen:
+    id_number: str
+    password: str
+    token: str = ""
+
+
+class Platform:
+    """Starts the platform, prepares items and citizens, and drives cases through the public API."""
+
+    def __init__(self, nats_url: str, pg_admin: str, extra_env: dict[str, str] | None = None) -> None:
+        self.nats_url = nats_url
+        self.extra_env = dict(extra_env or {})
+        self.dbs = PgDatabases(pg_admin)
+        self.prefix = "bench" + secrets.token_hex(3)
+        self.var = Path(tempfile.mkdtemp(prefix="yimen-bench-platform-"))
+        self.launcher: Launcher | None = None
+        self.watch = BusWatch(nats_url, self.prefix)
+        self.http: httpx.AsyncClient | None = None
+        self.items: dict[int, str] = {}
+        self.citizens: list[Citizen] = []
+        self.rng = random.Random(20161)
+        self.errors: dict[str, int] = {}
+
+    # ---- lifecycle -----------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        urls = await self.dbs.create()
+        env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV") if k in os.environ}
+        env.update({
+            "YIMEN_VAR_DIR": str(self.var), "NATS_URL": self.nats_url, "YIMEN_BUS_PREFIX": self.prefix,
+            "YIMEN_PORT": str(free_port()), "YIMEN_SERVICE_PORT_BASE": str(free_port_block()),
+            "YIMEN_ADMIN_USERNAME": "admin", "YIMEN_ADMIN_PASSWORD": secrets.token_urlsafe(16),
+            "YIMEN_LOG_LEVEL": "WARNING", "YIMEN_WORKFLOW_WEBHOOK_ALLOW_PRIVATE": "true",
+        })
+        for s, url in urls.items():
+            env[f"YIMEN_{s.upper()}_DATABASE_URL"] = url
+        env.update(self.extra_env)
+        self.launcher = Launcher(env, quiet=True)
+        try:
+            await asyncio.to_thread(self.launcher.start)
+        except BaseException:
+            await asyncio.to_thread(self.launcher.stop)
+            raise
+        await self.watch.start()
+        self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=300,
+                                                                      max_keepalive_connections=300))
+
+    async def stop(self) -> None:
+        if self.http:
+            await self.http.aclose()
+        await self.watch.stop()
+        if self.launcher:
+            await asyncio.to_thread(self.launcher.stop)
+        await self.dbs.drop()
+        with contextlib.suppress(Exception):
+            await delete_streams(self.nats_url, BusNames(self.prefix).stream)
+        import shutil
+
+        shutil.rmtree(self.var, ignore_errors=True)
+
+    def url(self, path: str) -> str:
+        """Straight to the service that owns the path (the gateway is one more hop a production ingress does)."""
+        assert self.launcher
+        service = path.split("/", 2)[1]
+        port = self.launcher.simulator_port if service == "simulator" else self.launcher.ports[service]
+        return f"http://127.0.0.1:{port}{path}"
+
+    async def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        assert self.http
+        try:
+            return await self.http.request(method, self.url(path), **kw)
+        except httpx.HTTPError as exc:  # a dropped or timed-out connection counts as an error response
+            self.count_error(type(exc).__name__)
+            return httpx.Response(599, text=repr(exc), request=httpx.Request(method, self.url(path)))
+
+    # ---- preparation ---------------------------------------------------------------------------------------
+    async def login(self, username: str, password: str) -> str:
+        r = await self.call("POST", "/identity/v1/token",
+                            data={"grant_type": "password", "username": username, "password": password})
+        return expect(r, 200)["access_token"]
+
+    async def prepare(self, citizens: int) -> None:
+        assert self.launcher
+        admin = {"Authorization": f"Bearer {await self.login(self.launcher.admin['username'], self.launcher.admin['password'])}"}
+        events = await self._until("the demo catalogue", lambda: self.call("GET", "/catalog/v1/life-events"))
+        permit = next(i["code"] for e in events for i in e["items"] if i["name"] == "食品经营许可")
+        template = expect(await self.call("GET", f"/catalog/v1/items/{permit}"), 200)
+        for n in (1, 3, 5, 10):
+            self.items[n] = await self._publish_item(admin, template, n)
+        await self.set_rules("approve")
+        sem = asyncio.Semaphore(10)
+
+        async def register(i: int) -> Citizen:
+            async with sem:
+                c = Citizen(citizen_id(f"19{70 + i % 30:02d}0{1 + i % 9}1{i % 10}", self.rng), "bench-pass-" + secrets.token_hex(4))
+                expect(await self.call("POST", "/identity/v1/people", json={
+                    "name": f"压测{i}", "id_number": c.id_number, "phone": "13800138000", "password": c.password}), 201)
+                c.token = await self.login(c.id_number, c.password)
+                return c
+
+        self.citizens = list(await asyncio.gather(*(register(i) for i in range(citizens))))
+        # Intake learns a published item from the bus: wait until each can be drafted.
+        for n, code in self.items.items():
+            await self._until(f"intake to know the {n}-department item", lambda code=code: self.draft(self.citizens[0], code))
+
+    async def _until(self, what: str, attempt: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            try:
+                value = await attempt()
+                if isinstance(value, httpx.Response):
+                    if value.status_code == 200:
+                        return value.json()
+                    last = f"{value.status_code} {value.text[:200]}"
+                elif value:
+                    return value
+            except Exception as e:  # noqa: BLE001 — retried until the deadline, reported after it
+                last = e
+            await asyncio.sleep(0.3)
+        raise RuntimeError(f"timed out waiting for {what}: {last}")
+
+    async def _publish_item(self, admin: dict[str, str], template: dict[str, Any], n: int) -> str:
+        lead, others = DEPARTMENTS[0], DEPARTMENTS[:n]
+        if n == 1:  # a parallel stage needs two departments or more: one department reviews alone
+            middle = {"key": "review", "name": "审查", "kind": "review", "departments": [lead], "limit_days": 5}
+        else:
+            middle = {"key": "joint_review", "name": "并联审查", "kind": "parallel", "departments": others,
+                      "lead_department": lead, "limit_days": 6, "on_reject": "reject_case"}
+        content = {k: template[k] for k in ITEM_FIELDS if k in template}
+        content.update({
+            "name": f"压测事项（{n}个部门）{secrets.token_hex(2)}", "department": lead,
+            "audience": ["natural_person", "legal_person"], "fully_online": True, "visits_required": 0,
+            "channels": ["online", "window"], "service_points": ["*"], "life_events": [], "keywords": [],
+            "themes": [], "form_fields": [], "materials": [], "intermediary_services": [], "special_procedures": [],
+            "process": {"steps": [
+                {"key": "acceptance", "name": "受理", "kind": "acceptance", "departments": [lead], "limit_days": 1},
+                middle,
+                {"key": "decision", "name": "决定", "kind": "decision", "departments": [lead], "limit_days": 2},
+                {"key": "delivery", "name": "送达（电子证照）", "kind": "delivery", "departments": [lead], "limit_days": 1},
+            ]},
+            "result": {"type": "certificate", "certificate_type": FOOD_PERMIT_TYPE, "name": "压测证照"},
+        })
+        code = template["code"][:19] + "B" + secrets.token_hex(6).upper()[:11]
+        r = await self.call("POST", "/catalog/v1/items", headers=admin, json={"code": code, **content})
+        etag = expect(r, 201) and r.headers.get("ETag")
+        r = await self.call("POST", f"/catalog/v1/items/{code}/draft/submit", headers={**admin, "If-Match": etag or ""})
+        expect(r, 200)
+        expect(await self.call("POST", f"/catalog/v1/items/{code}/publish", headers=admin), 200)
+        return code
+
+    async def set_rules(self, mode: str, departments: list[str] = DEPARTMENTS) -> None:
+        for d in departments:
+            expect(await self.call("PUT", f"/simulator/v1/departments/{d}/rule",
+                                   json={"mode": mode, "delay_seconds": 0}), 200)
+
+    # ---- one case ------------------------------------------------------------------------------------------
+    def count_error(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+    async def _as(self, c: Citizen, method: str, path: str, **kw: Any) -> httpx.Response:
+        extra = kw.pop("headers", {})
+        r = await self.call(method, path, headers={**extra, "Authorization": f"Bearer {c.token}"}, **kw)
+        if r.status_code == 401:  # an expired access token: sign in again, once
+            c.token = await self.login(c.id_number, c.password)
+            r = await self.call(method, path, headers={**extra, "Authorization": f"Bearer {c.token}"}, **kw)
+        return r
+
+    async def draft(self, c: Citizen, item: str) -> str | None:
+        r = await self._as(c, "POST", "/intake/v1/applications", json={
+            "item_code": item, "channel": "online", "service_point": "LD-CENTRE", "form": {}})
+        if r.status_code != 201:
+            self.count_error(f"draft {r.status_code}")
+            return None
+        return r.json()["id"]
+
+    async def submit(self, c: Citizen, app_id: str) -> dict[str, Any] | None:
+        self.watch.trace(app_id).submitted_at = time.perf_counter()
+        r = await self._as(c, "POST", f"/intake/v1/applications/{app_id}/submit",
+                           headers={"Idempotency-Key": f"submit-{app_id}"})
+        if r.status_code not in (200, 201):
+            self.count_error(f"submit {r.status_code}")
+            return None
+        return r.json()
+
+    async def cycle(self, c: Citizen, item: str) -> tuple[float, dict[str, Any], CaseTrace] | None:
+        """One case, submit to delivered; returns its latency, the receipt and its trace (None on error or
+        timeout)."""
+        app_id = await self.draft(c, item)
+        if not app_id:
+            return None
+        t0 = time.perf_counter()
+        receipt = await self.submit(c, app_id)
+        if not receipt:
+            return None
+        trace = self.watch.trace(app_id)
+        try:
+            await asyncio.wait_for(trace.done.wait(), CYCLE_TIMEOUT)
+        except TimeoutError:
+            self.count_error("cycle timeout")
+            return None
+        assert trace.delivered_at
+        return trace.delivered_at - t0, receipt, trace
+
+
+# ---- where the CPU goes ----------------------------------------------------------------------------------
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its reaped children (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _all_processes() -> dict[int, tuple[str, float]]:
+    """Every process's name and CPU seconds (its own, not its children's)."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            raw = (d / "stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        out[int(d.name)] = (comm, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def _machine_busy_seconds() -> float:
+    parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = parts[3] + parts[4]
+    return (sum(parts[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each platform process, this benchmark process and the whole machine spent in a phase;
+    `rest` is PostgreSQL, NATS and anything else running on the machine (other people's tests included)."""
+
+    def __init__(self, p: Platform) -> None:
+        self.pids = {name: proc.pid for name, proc in (p.launcher.procs if p.launcher else [])}
+        self.pids["bench client"] = os.getpid()
+
+    def __enter__(self) -> CpuMeter:
+        self.start = {n: _cpu_seconds(pid) for n, pid in self.pids.items()}
+        self.procs = _all_processes()
+        self.machine = _machine_busy_seconds()
+        self.t = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.used = {n: round(_cpu_seconds(pid) - self.start[n], 2) for n, pid in self.pids.items()}
+        self.machine_used = round(_machine_busy_seconds() - self.machine, 2)
+        self.wall = time.perf_counter() - self.t
+        mine = set(self.pids.values())
+        self.others: dict[str, float] = {}
+        for pid, (comm, cpu) in _all_processes().items():
+            if pid in mine:
+                continue
+            name = "postgres" if comm.startswith("postgres") else "nats-server" if comm.startswith("nats") else \
+                "other processes"
+            self.others[name] = self.others.get(name, 0.0) + cpu - self.procs.get(pid, (comm, 0.0))[1]
+
+    def summary(self) -> str:
+        parts = sorted(self.used.items(), key=lambda kv: -kv[1])
+        rest = round(self.machine_used - sum(self.used.values()) - sum(self.others.values()), 1)
+        cores = self.machine_used / self.wall if self.wall else 0
+        return (f"machine {self.machine_used:.1f} cpu-s in {self.wall:.1f}s ({cores:.2f} of {os.cpu_count()} cores): "
+                + ", ".join(f"{n} {v:.1f}" for n, v in parts if v >= 0.05) + ", "
+                + ", ".join(f"{n} {v:.1f}" for n, v in sorted(self.others.items(), key=lambda kv: -kv[1]))
+                + f", exited processes and kernel {rest}")
+
+
+# ---- the phases --------------------------------------------------------------------------------------------
+
+async def full_cycle(p: Platform, item: str, clients: int, seconds: float) -> dict[str, Any]:
+    """`clients` applicants, each running one case after the other for `seconds` (closed loop: a new case only
+    when its previous one was delivered)."""
+    samples: list[float] = []
+    receipts: list[dict[str, Any]] = []
+    traces: list[CaseTrace] = []
+    errors_before = sum(p.errors.values())
+    stop = time.perf_counter() + seconds
+    tasks_before = len(p.watch.task_decided)
+
+    async def client(i: int) -> None:
+        c = p.citizens[i % len(p.citizens)]
+        for _ in range(100_000):
+            if time.perf_counter() >= stop:
+                return
+            out = await p.cycle(c, item)
+            if out:
+                samples.append(out[0])
+                receipts.append(out[1])
+                traces.append(out[2])
+
+    t = time.perf_counter()
+    with CpuMeter(p) as cpu:
+        await asyncio.gather(*(client(i) for i in range(clients)))
+    elapsed = time.perf_counter() - t
+    tasks = len(p.watch.task_decided) - tasks_before
+    fig: dict[str, Any] = summarise(samples) if samples else {"n": 0}
+    fig.pop("per_second", None)
+    fig.update({"clients": clients, "seconds": round(elapsed, 1), "cases_per_second": round(len(samples) / elapsed, 2),
+                "tasks_per_second": round(tasks / elapsed, 1), "errors": sum(p.errors.values()) - errors_before,
+                "timeline_p50_ms": timeline(traces), "cpu_seconds": cpu.summary()})
+    if samples:
+        fig["cpu_ms_per_case"] = round(cpu.machine_used / len(samples) * 1000, 1)
+    fig["_receipts"] = receipts
+    return fig
+
+
+async def offered_submits(p: Platform, item: str, rate: float, seconds: float) -> dict[str, Any]:
+    """Open loop: drafts made beforehand, then one submit every 1/rate seconds whatever the answers do; then
+    waits (bounded) until workflow has assigned the tasks of every submitted case, so that a step does not
+    leave its work to the next one."""
+    n = int(rate * seconds)
+    sem = asyncio.Semaphore(20)
+
+    async def make(i: int) -> tuple[Citizen, str | None]:
+        c = p.citizens[i % len(p.citizens)]
+        async with sem:
+            return c, await p.draft(c, item)
+
+    drafts = [(c, a) for c, a in await asyncio.gather(*(make(i) for i in range(n))) if a]
+    samples: list[float] = []
+    submitted: list[str] = []
+    errors = 0
+
+    async def one(c: Citizen, app_id: str) -> None:
+        nonlocal errors
+        t = time.perf_counter()
+        if await p.submit(c, app_id):
+            samples.append(time.perf_counter() - t)
+            submitted.append(app_id)
+        else:
+            errors += 1
+
+    cpu = CpuMeter(p).__enter__()
+    start = time.perf_counter()
+    tasks = []
+    for i, (c, app_id) in enumerate(drafts):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(c, app_id)))
+    sent = time.perf_counter() - start
+    await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    elapsed = time.perf_counter() - start
+    drained = True
+    try:
+        await asyncio.wait_for(asyncio.gather(*(p.watch.trace(a).assigned.wait() for a in submitted)), 60)
+    except TimeoutError:
+        drained = False
+    cpu.__exit__()
+    fig: dict[str, Any] = summarise(samples) if samples else {"n": 0, "p99_ms": float("inf")}
+    fig.pop("per_second", None)
+    fig.update({"offered_per_second": rate, "achieved_per_second": round(len(samples) / elapsed, 1),
+                "send_seconds": round(sent, 1), "errors": errors + (n - len(drafts)),
+                "drain_seconds": round(time.perf_counter() - start - elapsed, 1) if drained else "over 60",
+                "cpu_seconds": cpu.summary()})
+    return fig
+
+
+async def reads(p: Platform, receipts: list[dict[str, Any]], item: str, seconds: float, clients: int = 10) -> dict[str, Any]:
+    async def rate(make: Callable[[int], Awaitable[httpx.Response]]) -> tuple[float, int]:
+        done = bad = 0
+        stop = time.perf_counter() + seconds
+
+        async def worker(w: int) -> None:
+            nonlocal done, bad
+            for i in range(10_000_000):
+                if time.perf_counter() >= stop:
+                    return
+                r = await make(w * 7919 + i)
+                done += 1
+                bad += r.status_code != 200
+
+        t = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(clients)))
+        return round(done / (time.perf_counter() - t), 1), bad
+
+    def status(i: int) -> Awaitable[httpx.Response]:
+        r = receipts[i % len(receipts)]
+        return p.call("GET", f"/intake/v1/status/{r['receipt_number']}", params={"code": r["verification_code"]})
+
+    s_rate, s_bad = await rate(status)
+    g_rate, g_bad = await rate(lambda _i: p.call("GET", f"/catalog/v1/items/{item}/guide"))
+    return {"status_per_second": s_rate, "status_errors": s_bad, "guide_per_second": g_rate, "guide_errors": g_bad}
+
+
+async def seed_open_cases(p: Platform, item: str, target: int, have: int, clients: int = 30) -> dict[str, Any]:
+    """Open cases through the public API: the simulator's departments are set to `never`, then `clients`
+    applicants draft and submit in a loop until `target` cases are open."""
+    need = max(0, target - have)
+    left = need
+    made = 0
+    t = time.perf_counter()
+
+    async def client(i: int) -> None:
+        nonlocal left, made
+        c = p.citizens[i % len(p.citizens)]
+        while left > 0:
+            left -= 1
+            app_id = await p.draft(c, item)
+            if app_id and await p.submit(c, app_id):
+                made += 1
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    secs = time.perf_counter() - t
+    return {"seeded": made, "open_cases": have + made, "seconds": round(secs, 1),
+            "per_second": round(made / secs, 1) if secs else 0.0}
+
+
+def strip(fig: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fig.items() if not k.startswith("_")}
+
+
+PHASES = ("cycle", "reads", "departments", "submit", "open")
+
+
+async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, full: bool,
+                       phases: tuple[str, ...] = PHASES, extra_env: dict[str, str] | None = None) -> None:
+    floors, figures = report["floors"], report["figures"]
+    h = floors["H_fastapi_request"]["p50_ms"]
+    c = floors["C_commit_postgresql"]["p50_ms"]
+    bare_rate = floors["H_fastapi_rate_10_clients"]["per_second"]
+    scale = 2 if full else 1
+    p = Platform(nats_url, pg_admin, extra_env)
+    if extra_env:
+        report["platform_env"] = extra_env
+    progress("platform: starting six services, simulator and gateway on PostgreSQL (own databases, own bus prefix)")
+    t = time.perf_counter()
+    try:
+        await p.start()
+        progress(f"platform: ready in {time.perf_counter() - t:.0f}s; publishing items with 1, 3, 5, 10 departments, "
+                 "registering 60 citizens")
+        await p.prepare(citizens=60)
+        five = p.items[5]
+        report["platform"] = {"items": {str(k): v for k, v in p.items.items()}, "bus_prefix": p.prefix}
+
+        # 2. the full cycle, five departments, 1 / 10 / 50 clients
+        receipts: list[dict[str, Any]] = []
+        if "cycle" in phases or "reads" in phases:
+            for clients, secs in ((1, 8), (10, 12), (50, 12)):
+                if "cycle" not in phases and clients > 1:
+                    break
+                progress(f"full cycle, 5 departments, {clients} client(s), {secs * scale}s")
+                fig = await full_cycle(p, five, clients, secs * scale)
+                receipts += fig["_receipts"]
+                if fig.get("p99_ms"):
+                    fig["ratio_p99_to_1s_target"] = round(fig["p99_ms"] / 1000, 2)
+                figures[f"cycle_5_departments_{clients}_clients"] = strip(fig)
+                progress(f"  → p50 {fig.get('p50_ms')} ms, p99 {fig.get('p99_ms')} ms, {fig['cases_per_second']} cases/s, "
+                         f"{fig['tasks_per_second']} tasks/s, errors {fig['errors']}; {fig['timeline_p50_ms']}")
+            best = max(v.get("tasks_per_second", 0) for k, v in figures.items() if k.startswith("cycle_5"))
+            figures["department_tasks_decided"] = {"per_second": best, "ratio_to_90_target": round(best / 90, 2)}
+
+        # 3. reads
+        if "reads" in phases and receipts:
+            progress(f"reads: public status and guide, 10 clients, {5 * scale}s each")
+            fig = await reads(p, receipts, five, 5 * scale)
+            fig["ratio_status_to_bare_rate"] = round(fig["status_per_second"] / bare_rate, 3)
+            fig["ratio_guide_to_bare_rate"] = round(fig["guide_per_second"] / bare_rate, 3)
+            figures["reads_10_clients"] = fig
+            progress(f"  → status {fig['status_per_second']}/s, guide {fig['guide_per_second']}/s (bare {bare_rate}/s)")
+
+        # 4a. departments 1, 3, 10
+        if "departments" in phases:
+            for n in (1, 3, 10):
+                for clients, secs in ((1, 6), (10, 8)):
+                    progress(f"full cycle, {n} department(s), {clients} client(s)")
+                    fig = strip(await full_cycle(p, p.items[n], clients, secs * scale))
+                    figures[f"cycle_{n}_departments_{clients}_clients"] = fig
+                    progress(f"  → p50 {fig.get('p50_ms')} ms, p99 {fig.get('p99_ms')} ms, {fig['cases_per_second']} "
+                             f"cases/s, {fig['tasks_per_second']} tasks/s; {fig['timeline_p50_ms']}")
+
+        # 1. submit latency at a steady offered load, then stepped up; the departments never answer, so every
+        # submitted case stays open (they are the first open cases of step 4b).
+        open_cases = 0
+        await p.set_rules("never")
+        if "submit" in phases:
+            progress("submit: steady 20/s for 15s (departments set to never: these cases stay open)")
+            fig = await offered_submits(p, five, 20, 15)
+            open_cases += fig["n"]
+            fig["ratio_p50_to_H_plus_C"] = round(fig["p50_ms"] / (h + c), 2)
+            figures["submit_steady_20_per_second"] = fig
+            progress(f"  → p50 {fig['p50_ms']} ms, p99 {fig['p99_ms']} ms, achieved {fig['achieved_per_second']}/s, "
+                     f"errors {fig['errors']}, drained in {fig['drain_seconds']}s")
+            sustained, steps = 0.0, []
+            for rate in (5, 10, 15, 20, 30, 40, 60, 80, 100, 130):
+                progress(f"submit: offered {rate}/s for 5s")
+                fig = await offered_submits(p, five, rate, 5)
+                open_cases += fig["n"]
+                ok = fig["p99_ms"] <= 1000 and fig["errors"] == 0 and fig["achieved_per_second"] >= 0.9 * rate
+                steps.append({k: fig.get(k) for k in ("offered_per_second", "achieved_per_second", "p50_ms", "p99_ms",
+                                                      "errors", "drain_seconds")} | {"sustained": ok})
+                progress(f"  → p50 {fig.get('p50_ms')} ms, p99 {fig['p99_ms']} ms, achieved {fig['achieved_per_second']}/s, "
+                         f"errors {fig['errors']}, drained in {fig['drain_seconds']}s{'' if ok else ' — not sustained'}")
+                if not ok:
+                    break
+                sustained = rate
+            figures["submit_highest_sustained_rate"] = {"per_second": sustained, "steps": json.dumps(steps)}
+
+        # 4b. open cases: seed to 1k (and 100k with --full), then the five-department cycle again
+        if "open" in phases:
+            for target in ((1_000, 100_000) if full else (1_000,)):
+                progress(f"seeding open cases up to {target} (30 clients: draft + submit over the public API, "
+                         "departments never answer)")
+                seed = await seed_open_cases(p, five, target, open_cases)
+                open_cases = seed["open_cases"]
+                figures[f"seed_{target}_open_cases"] = seed
+                progress(f"  → {seed['seeded']} seeded in {seed['seconds']}s ({seed['per_second']}/s)")
+                await p.set_rules("approve")
+                for clients, secs in ((1, 6), (10, 8)):
+                    progress(f"full cycle, 5 departments, {clients} client(s), with {open_cases} open cases")
+                    fig = strip(await full_cycle(p, five, clients, secs * scale))
+                    figures[f"cycle_5_departments_{clients}_clients_{target}_open"] = fig
+                    progress(f"  → p50 {fig.get('p50_ms')} ms, p99 {fig.get('p99_ms')} ms, {fig['cases_per_second']} "
+                             f"cases/s; {fig['timeline_p50_ms']}")
+                await p.set_rules("never")
+        report["platform_errors"] = dict(p.errors)
+    finally:
+        progress("platform: stopping, dropping its databases and streams")
+        await p.stop()
