@@ -29,6 +29,7 @@ from tests.security.conftest import CHEAP_IDENTITY, role_headers, serve
 
 #: Examples per operation (both generation modes together); `YIMEN_FUZZ_EXAMPLES` raises it for a longer run.
 EXAMPLES = int(os.environ.get("YIMEN_FUZZ_EXAMPLES", "12"))
+STATEFUL_EXAMPLES = int(os.environ.get("YIMEN_FUZZ_STATEFUL_EXAMPLES", "8"))
 
 APPS: dict[str, tuple[Any, dict[str, Any]]] = {
     "catalog": (catalog_app, {"demo": True}),
@@ -47,7 +48,34 @@ def fuzz(base_url: str, spec: dict[str, Any], roles: dict[str, dict[str, str]]) 
     found: dict[tuple[str, str], str] = {}
     for result in schema.get_all_operations():
         _runner(result.ok(), base_url, roles, found)()
+    _stateful(schema, base_url, roles, found)
     return list(found.values())
+
+
+def _stateful(schema: Any, base_url: str, roles: dict[str, dict[str, str]], found: dict[tuple[str, str], str]) -> None:
+    """Sequences along the links schemathesis infers between operations (an id a POST returns, used by a GET),
+    once as a citizen and once as an admin, so resources made in one step are read and changed in the next."""
+    machine = schema.as_state_machine()
+    if not any(op.incoming for op in machine._transitions.operations.values()):
+        return  # no links: nothing stateful to run (the report says which services)
+    for role in ("citizen", "admin"):
+
+        class Workflow(machine):  # type: ignore[valid-type, misc]
+            def get_call_kwargs(self, case: Any, role: str = role) -> dict[str, Any]:
+                return {"base_url": base_url, "headers": roles[role], "timeout": 30}
+
+        settings = hypothesis.settings(max_examples=STATEFUL_EXAMPLES, stateful_step_count=6, deadline=None,
+                                       derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
+                                       print_blob=False, suppress_health_check=list(HealthCheck))
+        try:
+            Workflow.run(settings=settings)
+        except BaseException as exc:  # the first failing sequence; hypothesis stops there
+            failures = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
+            for failure in failures:
+                title = getattr(failure, "title", type(failure).__name__)
+                message = (getattr(failure, "message", "") or str(failure)).strip().replace("\n", " ")[:300]
+                label = getattr(failure, "operation", "") or "?"
+                found.setdefault(("stateful " + role, title), f"stateful {label} as {role} [{title}]: {message}")
 
 
 def _runner(operation: Any, base_url: str, roles: dict[str, dict[str, str]],
