@@ -33,7 +33,8 @@ async def draft(p: Patient, path: HappyPath, tag: str, i: int) -> str:
     """A complete draft (materials uploaded and a commitment), not yet submitted."""
     h = path.agent.headers
     r = await p.call("POST", "/intake/v1/applications", json=form(path, i),
-                     headers={**h, "Idempotency-Key": f"{tag}-create-{i}"}, ok=(201,))
+                     headers={**h, "Idempotency-Key": f"{tag}-create-{i}"}, ok=(201,),
+                     retry_on=(409, 500, 502, 503, 504))  # 409: our own earlier attempt still in flight
     app_id = r.json()["id"]
     for code in ("floor_plan", "legal_rep_id"):
         await p.call("POST", f"/intake/v1/applications/{app_id}/materials", headers=h, ok=(201,),

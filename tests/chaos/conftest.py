@@ -27,3 +27,26 @@ def figures(request: pytest.FixtureRequest) -> dict:
         if path:
             with open(path, "a") as f:
                 f.write(line + "\n")
+
+
+@pytest.fixture(scope="session")
+def chaos_platform(databases, nats_url: str, var_dir, bus_prefix: str):
+    """One platform for the tests that do not kill NATS (the idempotency storm, a department down), on the
+    run's NATS and databases, with webhook retries fast enough to watch."""
+    import secrets
+
+    from shared.settings import SERVICES
+    from tests.chaos.harness import ChaosLauncher, platform_env
+
+    prefix = f"{bus_prefix}c{secrets.token_hex(2)}"
+    env = platform_env(var=var_dir / f"chaos-{prefix}", nats_url=nats_url, prefix=prefix,
+                       database_urls={s: databases.url(s) for s in SERVICES},
+                       YIMEN_WORKFLOW_WEBHOOK_BACKOFF_SECONDS="0.5", YIMEN_WORKFLOW_WEBHOOK_BACKOFF_MAX_SECONDS="1",
+                       YIMEN_WORKFLOW_WEBHOOK_MAX_ATTEMPTS="200", YIMEN_WORKFLOW_WEBHOOK_POLL_SECONDS="0.2",
+                       YIMEN_WORKFLOW_WEBHOOK_TIMEOUT_SECONDS="2")
+    launcher = ChaosLauncher(env)
+    try:
+        launcher.start()
+        yield launcher
+    finally:
+        launcher.stop()

@@ -17,10 +17,9 @@ from typing import Any
 
 import httpx
 
-from deploy.launcher import Launcher, free_port_block
+from deploy.launcher import Launcher, port_in_use
 from shared.bus import Bus
 from shared.settings import SERVICES
-from shared.testing import free_port
 
 #: The six services: the processes a fault test may kill (the simulator plays the outside world).
 KILLABLE = tuple(SERVICES)
@@ -87,14 +86,32 @@ class ChaosLauncher(Launcher):
         raise TimeoutError(f"{name} not ready {timeout}s after a restart")
 
 
+def port_block(size: int = 8) -> int:
+    """Like `deploy.launcher.free_port_block`, but below the kernel's ephemeral range: that one draws from
+    20000–60000, where outgoing connections (to PostgreSQL, NATS, between services) take their local
+    ports, and a service then fails to bind ("address already in use") now and then."""
+    import random
+
+    low = 32768
+    with contextlib.suppress(OSError, ValueError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(200):
+        base = random.randint(10000, max(10001, low - size - 1))
+        if not any(port_in_use(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no free block of ports")
+
+
 def platform_env(*, var: Path, nats_url: str, prefix: str, database_urls: dict[str, str],
                  **extra: str) -> dict[str, str]:
+    base = port_block(8)
     env = {
         "YIMEN_VAR_DIR": str(var),
         "NATS_URL": nats_url,
         "YIMEN_BUS_PREFIX": prefix,
-        "YIMEN_PORT": str(free_port()),
-        "YIMEN_SERVICE_PORT_BASE": str(free_port_block()),
+        # Services and simulator on base … base+6, the gateway on base+7: all outside the ephemeral range.
+        "YIMEN_PORT": str(base + 7),
+        "YIMEN_SERVICE_PORT_BASE": str(base),
         "YIMEN_ADMIN_USERNAME": "admin",
         "YIMEN_ADMIN_PASSWORD": secrets.token_urlsafe(16),
         "YIMEN_RELAY_INTERVAL_SECONDS": "0.1",
