@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import PayloadTooLarge, problem_response
+from shared.errors import PayloadTooLarge, Problem, invalid, problem_response
 from shared.privacy import mask_text
 from shared.tracing import (
     child_traceparent,
@@ -109,16 +109,61 @@ class RequestContextMiddleware:
             await resp(scope, receive, send)
             set_request_id(None)
             return
+        if nul := _nul_in_url(scope):
+            await problem_response(nul)(scope, receive, send)
+            set_request_id(None)
+            return
         received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            msg = await receive()
-            if msg["type"] == "http.request":
-                received += len(msg.get("body", b""))
+        # A NUL can be neither stored in nor compared with a PostgreSQL text column, so text bodies carrying one
+        # are refused here once for every route (file uploads are binary and pass). Text bodies are small
+        # (bounded by `limit`), so they are read whole, checked, and handed on.
+        ctype = headers.get("content-type", "")
+        form = ctype.startswith("application/x-www-form-urlencoded")
+        if scope.get("method") in ("POST", "PUT", "PATCH") and (form or ctype.startswith(("application/json", "text/"))):
+            chunks: list[bytes] = []
+            more = True
+            while more:
+                msg = await receive()
+                if msg["type"] != "http.request":
+                    break
+                chunks.append(msg.get("body", b""))
+                received += len(chunks[-1])
+                more = msg.get("more_body", False)
                 if received > limit:
-                    raise _BodyTooLarge
-            return msg
+                    await problem_response(PayloadTooLarge(f"The body is limited to {limit} bytes."))(
+                        scope, receive, send)
+                    set_request_id(None)
+                    return
+            body = b"".join(chunks)
+            lowered = body.lower()
+            if b"\x00" in body or b"\\u0000" in lowered or (form and b"%00" in body):
+                await problem_response(
+                    invalid("body", "nul_character", "Text may not contain the NUL character (U+0000).")
+                )(scope, receive, send)
+                set_request_id(None)
+                return
+            replayed = False
+
+            async def buffered_receive() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            app_receive = buffered_receive
+        else:
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                msg = await receive()
+                if msg["type"] == "http.request":
+                    received += len(msg.get("body", b""))
+                    if received > limit:
+                        raise _BodyTooLarge
+                return msg
+
+            app_receive = limited_receive
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -132,10 +177,11 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_wrapper)
+            await self.app(scope, app_receive, send_wrapper)
         except _BodyTooLarge:
             resp = problem_response(PayloadTooLarge(f"The body is limited to {limit} bytes."))
             await resp(scope, receive, send_wrapper)
+
         finally:
             route = _ID_RE.sub("/{id}", scope.get("path", ""))
             self.metrics.requests.labels(self.metrics.service, scope.get("method", ""), route, str(status)).inc()
@@ -149,6 +195,19 @@ class RequestContextMiddleware:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+def _nul_in_url(scope: Scope) -> Problem | None:
+    from urllib.parse import parse_qsl, unquote
+
+    if "\x00" in unquote(scope.get("path", "")):
+        return invalid("path", "nul_character", "The path may not contain the NUL character (U+0000).")
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return invalid(f"query.{name.replace(chr(0), '')}", "nul_character",
+                           "Query parameters may not contain the NUL character (U+0000).")
+    return None
 
 
 def metrics_endpoint(metrics: Metrics):  # type: ignore[no-untyped-def]

@@ -225,3 +225,15 @@ async def test_a_service_refuses_a_token_it_cannot_verify(client):
     forged = TokenIssuer().token("intruder")
     body = _is_problem(await client.get("/probe/v1/things/1", headers={"Authorization": f"Bearer {forged}"}), 401)
     assert "unknown or retired key" in body["detail"]
+
+
+async def test_a_nul_character_anywhere_in_text_input_is_a_422(client, tokens):
+    user = tokens.headers("u-nul")
+    body = _is_problem(await client.get("/probe/v1/things/7", params={"q": "a\x00b"}, headers=user), 422)
+    assert body["errors"][0] == {"field": "query.q", "rule": "nul_character",
+                                 "message": "Query parameters may not contain the NUL character (U+0000)."}
+    _is_problem(await client.get("/probe/v1/things/a%00b", headers=user), 422)
+    body = _is_problem(await client.post("/probe/v1/things", json={"name": "a\x00b", "count": 1}, headers=user), 422)
+    assert body["errors"][0]["rule"] == "nul_character"
+    fine = await client.post("/probe/v1/things", json={"name": "100%00", "count": 1}, headers=user)
+    assert fine.status_code == 201
