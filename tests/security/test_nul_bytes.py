@@ -60,3 +60,47 @@ async def test_a_nul_in_a_rating_is_refused_not_a_server_error(settings_for, tok
                      {"application_id": "A-1", "level": "satisfied", "comment": NUL}):
             r = await served.client.post("/efficacy/v1/ratings", json=body, headers=citizen)
             assert r.status_code < 500, (body, r.status_code, r.text[:200])
+
+
+def _with_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value + "\x00"
+    if isinstance(value, dict):
+        return {k: _with_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_nul(v) for v in value]
+    return value
+
+
+def _example(spec: dict[str, Any], operation: dict[str, Any]) -> Any:
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if not content:
+        return None
+    schema = content.get("schema", {})
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"].get(schema["$ref"].rsplit("/", 1)[1], {})
+    examples = schema.get("examples") or ([content["example"]] if "example" in content else [])
+    return examples[0] if examples else None
+
+
+@pytest.mark.parametrize("service", list(APPS))
+async def test_a_nul_in_the_documented_example_bodies_is_refused_not_a_server_error(service, settings_for, tokens):
+    """Every POST/PUT/PATCH whose schema has an example, sent with a NUL appended to every string, as an admin
+    and as a citizen (path parameters get a plain value)."""
+    create_app, kwargs = APPS[service]
+    roles = role_headers(tokens)
+    errors = []
+    async with serve(create_app, settings_for(service), tokens=tokens, **kwargs) as served:
+        spec = (await served.client.get(f"/{service}/openapi.json")).json()
+        for path, item in spec["paths"].items():
+            url = re.sub(r"{(\w+)}", "x1", path)
+            for method in ("post", "put", "patch"):
+                example = _example(spec, item.get(method, {}))
+                if example is None:
+                    continue
+                for role in ("admin", "citizen"):
+                    r = await served.client.request(method.upper(), url, json=_with_nul(example),
+                                                    headers={**roles[role], "If-Match": "*"})
+                    if r.status_code >= 500:
+                        errors.append(f"{method.upper()} {url} as {role} → {r.status_code}")
+    assert not errors, f"{service}: a NUL in a body is a server error:\n" + "\n".join(errors)
