@@ -169,14 +169,20 @@ async def test_a_body_over_one_mebibyte_is_413_problem_json_declared_or_streamed
     declared = await intake.client.post(f"{BASE}/applications", headers=headers, content=big)
     assert declared.status_code == 413 and declared.headers["content-type"] == PROBLEM
 
-    async def chunks():  # no Content-Length: the limit must hold on what is actually read
-        for i in range(0, len(big), 65536):
-            yield big[i:i + 65536]
-
+    wrong: list[str] = []
     async with httpx.AsyncClient(base_url=intake.url, timeout=30) as http:
-        streamed = await http.post(f"{BASE}/applications", headers=headers, content=chunks())
-    assert streamed.status_code == 413 and streamed.headers["content-type"] == PROBLEM, (
-        streamed.status_code, streamed.text[:200])
+        # As JSON, as bytes of another type, and as a multipart upload (whose limit is 32 × larger).
+        for ctype, limit in (("application/json", 1), ("application/octet-stream", 1), ("text/plain", 1),
+                             ("multipart/form-data; boundary=x", 33)):
+            async def chunks(n: int = limit):  # no Content-Length: the limit must hold on what is read
+                for _ in range(n * 17):
+                    yield b"A" * 65536
+
+            streamed = await http.post(f"{BASE}/applications", headers={**owner, "content-type": ctype},
+                                       content=chunks())
+            if streamed.status_code != 413 or streamed.headers["content-type"] != PROBLEM:
+                wrong.append(f"{ctype} → {streamed.status_code} {streamed.text[:120]}")
+    assert not wrong, "a streamed body over the limit is not 413:\n" + "\n".join(wrong)
 
 
 async def test_submitting_twice_without_a_key_makes_one_submission_and_skipping_steps_is_409(intake, tokens, item):
