@@ -43,8 +43,10 @@ class PrivateCluster:
         return self
 
     def start(self) -> None:
+        # fsync off: only the server process is crashed here, never the OS; synchronous_commit stays on, as
+        # an immediate stop would otherwise lose commits the services were told about.
         opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+                "-c max_connections=300")
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "-t", "60", "start")
 
     def stop(self, mode: str = "fast") -> None:
