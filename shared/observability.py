@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -160,7 +161,9 @@ class RequestContextMiddleware:
                 if msg["type"] == "http.request":
                     received += len(msg.get("body", b""))
                     if received > limit:
-                        raise _BodyTooLarge
+                        # An HTTPException passes FastAPI's body parsing (which turns anything else into a
+                        # 400) and reaches the problem handler as a 413.
+                        raise StarletteHTTPException(413, f"The body is limited to {limit} bytes.")
                 return msg
 
             app_receive = limited_receive
@@ -178,9 +181,10 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, app_receive, send_wrapper)
-        except _BodyTooLarge:
-            resp = problem_response(PayloadTooLarge(f"The body is limited to {limit} bytes."))
-            await resp(scope, receive, send_wrapper)
+        except StarletteHTTPException as exc:  # the body limit hit outside FastAPI's parsing
+            if exc.status_code != 413:
+                raise
+            await problem_response(PayloadTooLarge(str(exc.detail)))(scope, receive, send_wrapper)
 
         finally:
             route = _ID_RE.sub("/{id}", scope.get("path", ""))
@@ -191,10 +195,6 @@ class RequestContextMiddleware:
             set_request_id(None)
             set_traceparent(None)
             del t1, t2
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 def _nul_in_url(scope: Scope) -> Problem | None:

@@ -153,11 +153,50 @@ def create_service_app(
         openapi_tags=spec.openapi_tags or None,
     )
     install_error_handlers(app)
+    _document_problems(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
     app.include_router(health_router(spec.name, metrics), prefix=prefix)
     for router in spec.routers:
         app.include_router(router, prefix=f"{prefix}/v1")
     return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Every error a route can answer is RFC 9457 problem+json (shared/errors.py renders them all), so the
+    OpenAPI says so once for every operation: declared error responses carry the problem schema instead of
+    FastAPI's default validation shape, and a `default` response covers the rest (401/403 on a route that
+    needs a token, 413 for an oversized body, 400 for a body that is not UTF-8, …)."""
+    from fastapi.openapi.utils import get_openapi
+
+    from shared.errors import PROBLEM_JSON, ProblemDetail
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=app.routes, tags=app.openapi_tags)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["ProblemDetail"] = ProblemDetail.model_json_schema(ref_template="#/components/schemas/{model}")
+        for sub_name, sub in components["ProblemDetail"].pop("$defs", {}).items():
+            components.setdefault(sub_name, sub)
+        problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
+        for item in schema.get("paths", {}).values():
+            for method, op in item.items():
+                if method not in {"get", "put", "post", "delete", "patch", "head", "options"}:
+                    continue
+                responses = op.setdefault("responses", {})
+                for code, resp in responses.items():
+                    if code.isdigit() and int(code) >= 400:
+                        resp["content"] = problem
+                        resp.setdefault("description", "Problem details (RFC 9457)")
+                responses.setdefault("default", {"description": "An error, as problem details (RFC 9457).",
+                                                 "content": problem})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def health_router(name: str, metrics: Metrics) -> APIRouter:

@@ -35,9 +35,12 @@ def new_secret() -> str:
 
 
 def _is_public(address: str) -> bool:
+    """Only globally routable addresses: `is_global` also excludes shared address space (100.64.0.0/10, where
+    some clouds keep their metadata service) that the private/loopback/link-local checks miss."""
     ip = ipaddress.ip_address(address)
-    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-                or ip.is_unspecified)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
 
 
 async def check_endpoint(url: str, *, allow_private: bool) -> None:

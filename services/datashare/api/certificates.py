@@ -16,7 +16,7 @@ from services.datashare.events.contracts import CERTIFICATE_REVOKED, Certificate
 from services.datashare.store import certificates as store
 from services.datashare.store import items
 from services.datashare.store.tables import Certificate, CertificateType
-from shared.auth import ADMIN, CurrentPrincipal, OptionalPrincipal, require_roles
+from shared.auth import ADMIN, WINDOW_CLERK, CurrentPrincipal, OptionalPrincipal, require_roles
 from shared.db import SessionDep
 from shared.errors import (
     Conflict,
@@ -389,8 +389,8 @@ async def my_certificates(
 ) -> Page[CertificateRead]:
     holders = own_holder_ids(principal)
     if holder_id and holder_id not in holders:
-        if principal.kind != "staff":
-            raise Forbidden("You may list only your own certificates.")
+        if not (principal.is_staff and principal.has(WINDOW_CLERK)):
+            raise Forbidden("You may list only your own certificates; window staff may list an applicant's.")
         holders = {holder_id}
         await operations.log_access(session, principal, action="certificate_list", target="certificates",
                                     holder_id=holder_id, outcome="listed")
