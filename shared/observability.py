@@ -110,8 +110,8 @@ class RequestContextMiddleware:
             await resp(scope, receive, send)
             set_request_id(None)
             return
-        if nul := _nul_in_url(scope):
-            await problem_response(nul)(scope, receive, send)
+        if bad := _bad_url(scope):
+            await problem_response(bad)(scope, receive, send)
             set_request_id(None)
             return
         received = 0
@@ -197,16 +197,21 @@ class RequestContextMiddleware:
             del t1, t2
 
 
-def _nul_in_url(scope: Scope) -> Problem | None:
+def _bad_url(scope: Scope) -> Problem | None:
     from urllib.parse import parse_qsl, unquote
 
     if "\x00" in unquote(scope.get("path", "")):
         return invalid("path", "nul_character", "The path may not contain the NUL character (U+0000).")
     query = scope.get("query_string", b"").decode("latin-1")
+    seen: set[str] = set()
     for name, value in parse_qsl(query, keep_blank_values=True):
         if "\x00" in name or "\x00" in value:
             return invalid(f"query.{name.replace(chr(0), '')}", "nul_character",
                            "Query parameters may not contain the NUL character (U+0000).")
+        if name in seen:
+            # No Yimen route takes a list in its query; a repeated name is a mistake or a smuggling attempt.
+            return invalid(f"query.{name}", "repeated", "Give each query parameter once.")
+        seen.add(name)
     return None
 
 

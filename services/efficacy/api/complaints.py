@@ -100,7 +100,9 @@ def read(r: object) -> ComplaintRead:
 
 @router.post("", status_code=201, summary="File a complaint (anonymous allowed)", response_model=ComplaintFiled,
              description="Accepts `Idempotency-Key`: a retry with the same key and body returns the first answer.",
-             responses=problem_responses(401, 409, 422))
+             responses=problem_responses(401, 409, 422),
+             # Anyone may complain, anonymously too: the token is optional, which OpenAPI says with `{}`.
+             openapi_extra={"security": [{}, {"HTTPBearer": []}]})
 async def file_complaint(
     request: Request,
     body: ComplaintCreate,

@@ -64,7 +64,9 @@ class KpiReport(BaseModel):
                 "for checking). `format=csv` for a spreadsheet.",
     response_model=KpiReport,
     response_model_by_alias=True,
-    responses=problem_responses(422),
+    responses={**problem_responses(422),
+               200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                     "description": "The report as JSON, or as CSV with `format=csv`."}},
 )
 async def kpis(
     session: SessionDep,
