@@ -347,7 +347,8 @@ class Platform:
         r = await self._as(c, "POST", "/intake/v1/applications", json={
             "item_code": item, "channel": "online", "service_point": "LD-CENTRE", "form": {}})
         if r.status_code != 201:
-            self.count_error(f"draft {r.status_code}")
+            if r.status_code != 599:  # a connection error is counted once, by its kind, in call()
+                self.count_error(f"draft {r.status_code}")
             return None
         return r.json()["id"]
 
@@ -356,7 +357,8 @@ class Platform:
         r = await self._as(c, "POST", f"/intake/v1/applications/{app_id}/submit",
                            headers={"Idempotency-Key": f"submit-{app_id}"})
         if r.status_code not in (200, 201):
-            self.count_error(f"submit {r.status_code}")
+            if r.status_code != 599:
+                self.count_error(f"submit {r.status_code}")
             return None
         return r.json()
 
