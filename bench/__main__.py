@@ -72,6 +72,7 @@ async def run(full: bool, skip_platform: bool = False, phases: tuple[str, ...] =
         nats_url = embedded.url
     tmp = Path(tempfile.mkdtemp(prefix="yimen-bench-"))
     pg_admin = postgres_admin_url()
+    pg_url = None
     try:
         progress("floor R: NATS request/reply")
         report["floors"]["R_nats_round_trip"] = await floors.nats_round_trip(nats_url, n)
@@ -80,7 +81,6 @@ async def run(full: bool, skip_platform: bool = False, phases: tuple[str, ...] =
         progress("floor C: bare commit, SQLite")
         sqlite_url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
         report["floors"]["C_commit_sqlite"] = await floors.database_commit(sqlite_url, n)
-        pg_url = None
         if pg_admin:
             progress("floor C: bare commit, PostgreSQL")
             pg_url = await create_pg_database(pg_admin)
@@ -101,14 +101,20 @@ async def run(full: bool, skip_platform: bool = False, phases: tuple[str, ...] =
             report["figures"][f"outbox_to_consumer_{kind}"] = fig
         if pg_url and pg_admin:
             await drop_pg_database(pg_admin, pg_url)
+            pg_url = None
         if pg_admin and not skip_platform:
             await run_platform(report, nats_url, pg_admin, full, phases, extra_env)
         elif not pg_admin:
             progress("no PostgreSQL at 127.0.0.1:5432: the platform figures need it and are left out")
         report["load_average_at_end"] = os.getloadavg()
     finally:
+        if pg_url and pg_admin:
+            await drop_pg_database(pg_admin, pg_url)
         if embedded:
             embedded.cleanup()
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
     return report
 
 
