@@ -1,8 +1,12 @@
 """`make bench`: floors first, then every figure as a ratio to them, from one run.
 
-Writes `bench/results/latest.json` and `bench/results/latest.md`. Quick by default; `--full` runs larger
-samples. PostgreSQL is used when `YIMEN_BENCH_POSTGRES_URL` (or 127.0.0.1:5432) answers; NATS from
-`NATS_URL`, else a bundled nats-server is started."""
+Writes `bench/results/latest.json` and `bench/results/latest.md`. Quick by default (about 5 minutes on two
+cores); `--full` runs larger samples and seeds 100k open cases (hours). PostgreSQL is used when
+`YIMEN_BENCH_POSTGRES_URL` (or 127.0.0.1:5432) answers; NATS from `NATS_URL`, else a bundled nats-server is
+started. With PostgreSQL the whole platform is then started as real processes (`bench/system.py`) for the
+submit, full-cycle, read, department and open-case figures; `--phases` picks some of them, `--floors-only`
+none, and `--platform-env KEY=VALUE` passes a setting to the platform's processes (for diagnostics).
+bench/RESULTS.md explains a real run."""
 
 from __future__ import annotations
 
