@@ -46,10 +46,11 @@ async def draft(p: Patient, path: HappyPath, tag: str, i: int) -> str:
 
 async def submit(p: Patient, path: HappyPath, app_id: str, key: str) -> dict[str, Any]:
     # 409 idempotency-in-flight: a first attempt died after claiming the key (it is taken over after two
-    # minutes); 422: datashare was down while the business licence was fetched. Both are tried again.
+    # minutes, shared/idempotency.py STALE_AFTER, hence the budget); 422: datashare was down while the business
+    # licence was fetched. Both are tried again.
     r = await p.call("POST", f"/intake/v1/applications/{app_id}/submit",
                      headers={**path.agent.headers, "Idempotency-Key": key}, ok=(200, 201),
-                     retry_on=(409, 422, 500, 502, 503, 504))
+                     retry_on=(409, 422, 500, 502, 503, 504), budget=150)
     return r.json()
 
 

@@ -29,10 +29,11 @@ def figures(request: pytest.FixtureRequest) -> dict:
                 f.write(line + "\n")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chaos_platform(databases, nats_url: str, var_dir, bus_prefix: str):
-    """One platform for the tests that do not kill NATS (the idempotency storm, a department down), on the
-    run's NATS and databases, with webhook retries fast enough to watch."""
+    """A platform on the run's NATS and databases, with webhook retries fast enough to watch; one per test and
+    stopped right after it, so that its database connections (up to 30 per service) are given back before
+    the next test starts its own (a shared PostgreSQL has max_connections=100 here)."""
     import secrets
 
     from shared.settings import SERVICES

@@ -147,8 +147,10 @@ class Patient:
                                       limits=httpx.Limits(max_connections=40, max_keepalive_connections=20))
 
     async def call(self, method: str, url: str, *, ok: tuple[int, ...] = (200, 201),
-                   retry_on: tuple[int, ...] = (500, 502, 503, 504), **kw: Any) -> httpx.Response:
-        deadline = time.monotonic() + self.budget
+                   retry_on: tuple[int, ...] = (500, 502, 503, 504), budget: float | None = None,
+                   **kw: Any) -> httpx.Response:
+        budget = self.budget if budget is None else budget
+        deadline = time.monotonic() + budget
         pause = 0.2
         last = ""
         for _ in range(2000):
@@ -166,7 +168,7 @@ class Patient:
             self.retries += 1
             await asyncio.sleep(pause)
             pause = min(pause * 1.5, 2.0)
-        raise AssertionError(f"{method} {url} still failing after {self.budget}s: {last}")
+        raise AssertionError(f"{method} {url} still failing after {budget}s: {last}")
 
     async def aclose(self) -> None:
         await self.http.aclose()
