@@ -39,11 +39,17 @@ def port_plan(env: dict[str, str]) -> tuple[dict[str, int], int]:
 
 
 def free_port_block(size: int = 8) -> int:
-    """A base port with `size` free consecutive ports after it."""
+    """A base port with `size` free consecutive ports after it, below the kernel's ephemeral range (outgoing
+    connections take ports from that range and could take one of ours between the check and the bind)."""
     import random
 
+    low = 32768
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
     for _ in range(200):
-        base = random.randint(20000, 60000)
+        base = random.randint(10000, max(10001, low - size - 1))
         if not any(port_in_use(base + i) for i in range(size)):
             return base
     raise RuntimeError("no free block of ports")

@@ -267,8 +267,12 @@ class PullWorker:
         ack_wait: float = 30.0,
         batch: int = 20,
         on_result: Callable[[str], None] | None = None,
+        is_transient: Callable[[BaseException], bool] | None = None,
     ) -> None:
         self.bus = bus
+        #: Failures that are not the message's fault (the database restarting): retried without counting
+        #: toward the dead-letter bound, so an outage never parks good events.
+        self.is_transient = is_transient or (lambda exc: isinstance(exc, OSError))
         self.consumer = consumer
         self.subject = subject
         self.handle = handle
@@ -324,6 +328,11 @@ class PullWorker:
             raise
         except Exception as exc:
             deliveries = msg.metadata.num_delivered
+            if self.is_transient(exc):
+                log.warning("consumer %s: dependency unavailable (%r); retrying", self.consumer, exc)
+                await msg.nak(delay=min(0.25 * 2 ** min(deliveries, 6), 10.0))
+                self.on_result("unavailable")
+                return
             if deliveries >= self.max_deliver:
                 log.error("consumer %s: dead-lettering after %d deliveries: %r", self.consumer, deliveries, exc)
                 await self.bus.dead_letter(self.consumer, msg, repr(exc))

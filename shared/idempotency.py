@@ -20,20 +20,30 @@ from shared.errors import Conflict, FieldError, ValidationProblem
 from shared.messaging import insert_ignore
 from shared.types import utcnow
 
-#: A key whose first request died mid-way is taken over after this long.
-STALE_AFTER = timedelta(minutes=2)
+#: A key whose first request died mid-way (a crash, or a database outage that also kept the claim from being
+#: released) is taken over after this long: a few request timeouts.
+STALE_AFTER = timedelta(seconds=30)
 
 Work = Callable[[AsyncSession], Awaitable[tuple[int, Any]]]
+Prepare = Callable[[], Awaitable[None]]
 
 
 def fingerprint(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def run_idempotent(request: Request, *, key: str | None, scope: str, payload: Any, work: Work) -> JSONResponse:
-    """Run `work(session)` (which returns status and JSON-able body) at most once per (scope, key)."""
+async def run_idempotent(
+    request: Request, *, key: str | None, scope: str, payload: Any, work: Work, prepare: Prepare | None = None
+) -> JSONResponse:
+    """Run `work(session)` (which returns status and JSON-able body) at most once per (scope, key).
+
+    `prepare()` runs only in the request that claimed the key, before the work's transaction: slow steps such
+    as a call to another service belong there, so that duplicates of a request are answered from the key
+    (replayed or 409) without repeating them."""
     db: Database = request.app.state.db
     if not key:
+        if prepare is not None:
+            await prepare()
         async with db.transaction() as s:
             status, body = await work(s)
         return JSONResponse(body, status_code=status)
@@ -72,6 +82,8 @@ async def run_idempotent(request: Request, *, key: str | None, scope: str, paylo
                 update(table).where(table.c.scope == scope, table.c.key == key).values(created_at=utcnow())
             )
     try:
+        if prepare is not None:
+            await prepare()
         async with db.transaction() as s:
             status, body = await work(s)
             await s.execute(

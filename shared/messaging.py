@@ -209,6 +209,24 @@ class OutboxRelay:
         return res.rowcount or 0
 
 
+def infrastructure_failure(exc: BaseException) -> bool:
+    """The database (or the network to it) failed, not the event: a connection refused, dropped or invalidated."""
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+    seen: BaseException | None = exc
+    for _ in range(5):  # the driver's error is often wrapped by SQLAlchemy's
+        if seen is None:
+            break
+        if isinstance(seen, OSError | DisconnectionError | InterfaceError | OperationalError):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if type(seen).__module__.startswith("asyncpg") and "Connection" in type(seen).__name__:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 EventHandler = Callable[[AsyncSession, Event], Awaitable[None]]
 
 
@@ -244,6 +262,7 @@ class InboxConsumer:
             max_deliver=self.max_deliver,
             ack_wait=self.ack_wait,
             on_result=self.on_result,
+            is_transient=infrastructure_failure,
         )
 
     async def handle_msg(self, msg: Msg) -> None:

@@ -139,7 +139,7 @@ class RequestContextMiddleware:
             lowered = body.lower()
             if b"\x00" in body or b"\\u0000" in lowered or (form and b"%00" in body):
                 await problem_response(
-                    invalid("body", "nul_character", "Text may not contain the NUL character (U+0000).")
+                    invalid(_nul_field(body), "nul_character", "Text may not contain the NUL character (U+0000).")
                 )(scope, receive, send)
                 set_request_id(None)
                 return
@@ -195,6 +195,31 @@ class RequestContextMiddleware:
             set_request_id(None)
             set_traceparent(None)
             del t1, t2
+
+
+def _nul_field(body: bytes) -> str:
+    """The dotted path of the first JSON string (key or value) holding a NUL, to name the field in the 422."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return "body"
+
+    def walk(node: Any, path: str) -> str | None:
+        if isinstance(node, str):
+            return path if "\x00" in node else None
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if "\x00" in k:
+                    return path
+                if (found := walk(v, f"{path}.{k}")) is not None:
+                    return found
+        if isinstance(node, list):
+            for i, v in enumerate(node):
+                if (found := walk(v, f"{path}.{i}")) is not None:
+                    return found
+        return None
+
+    return walk(doc, "body") or "body"
 
 
 def _bad_url(scope: Scope) -> Problem | None:

@@ -12,7 +12,6 @@ import pytest
 
 from deploy.launcher import Launcher, free_port_block
 from shared.settings import SERVICES
-from shared.testing import free_port
 
 
 @dataclass
@@ -31,13 +30,15 @@ class Platform:
 @pytest.fixture(scope="session")
 def platform(databases, nats_url, var_dir, bus_prefix) -> Iterator[Platform]:
     prefix = f"{bus_prefix}e{secrets.token_hex(2)}"
+    base = free_port_block(8)
     env = {
         "YIMEN_VAR_DIR": str(var_dir / "platform"),
         "NATS_URL": nats_url,
         "YIMEN_BUS_PREFIX": prefix,
-        "YIMEN_PORT": str(free_port()),
-        # Ports of their own, so a developer's `make run` (or a benchmark) can run beside the tests.
-        "YIMEN_SERVICE_PORT_BASE": str(free_port_block()),
+        # Ports of their own (services, simulator, then the gateway), so a developer's `make run` or a
+        # benchmark can run beside the tests.
+        "YIMEN_SERVICE_PORT_BASE": str(base),
+        "YIMEN_PORT": str(base + 7),
         "YIMEN_ADMIN_USERNAME": "admin",
         "YIMEN_ADMIN_PASSWORD": secrets.token_urlsafe(16),
         "YIMEN_RELAY_INTERVAL_SECONDS": "0.1",

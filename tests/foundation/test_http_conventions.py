@@ -234,6 +234,6 @@ async def test_a_nul_character_anywhere_in_text_input_is_a_422(client, tokens):
                                  "message": "Query parameters may not contain the NUL character (U+0000)."}
     _is_problem(await client.get("/probe/v1/things/a%00b", headers=user), 422)
     body = _is_problem(await client.post("/probe/v1/things", json={"name": "a\x00b", "count": 1}, headers=user), 422)
-    assert body["errors"][0]["rule"] == "nul_character"
+    assert (body["errors"][0]["field"], body["errors"][0]["rule"]) == ("body.name", "nul_character")
     fine = await client.post("/probe/v1/things", json={"name": "100%00", "count": 1}, headers=user)
     assert fine.status_code == 201

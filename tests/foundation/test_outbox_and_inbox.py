@@ -215,3 +215,25 @@ async def test_malformed_payload_is_dead_lettered_not_retried_forever(db, bus):
     finally:
         worker.stop()
         await task
+
+
+async def test_a_database_outage_is_retried_past_the_bound_and_never_dead_letters_a_good_event(db, bus):
+    ev = _event(5)
+    await bus.publish(ev)
+    outage = {"left": 3}  # with max_deliver=2, a counted failure would have parked it
+
+    async def during_outage(session, event):
+        if outage["left"] > 0:
+            outage["left"] -= 1
+            raise ConnectionRefusedError("database restarting")
+        await record_effect(session, event)
+
+    worker = InboxConsumer(db, messaging, Consumer("c-outage", "yimen.test.>", during_outage), bus,
+                           max_deliver=2).worker()
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(lambda: _has(db, ev.id), timeout=30)
+        assert await bus.dead_letters("c-outage") == []
+    finally:
+        worker.stop()
+        await task

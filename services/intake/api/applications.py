@@ -378,7 +378,12 @@ async def check_application(application_id: s.ApplicationId, request: Request, p
 )
 async def submit_application(application_id: s.ApplicationId, request: Request, principal: CurrentPrincipal,
                              idempotency_key: IdempotencyKey = None) -> Any:
-    failures = await _fetch_step(request, principal, application_id)
+    failures: dict[str, str] = {}
+
+    async def fetch() -> None:
+        # Only the request that claimed the Idempotency-Key asks datashare; its duplicates are answered from
+        # the key without another call.
+        failures.update(await _fetch_step(request, principal, application_id))
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
         app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
@@ -393,7 +398,7 @@ async def submit_application(application_id: s.ApplicationId, request: Request, 
 
     # The key is the caller's: reusing it for another application is the "different body" case (422).
     return await run_idempotent(request, key=idempotency_key, scope=f"intake:submit:{principal.subject}",
-                                payload={"application_id": application_id}, work=work)
+                                payload={"application_id": application_id}, work=work, prepare=fetch)
 
 
 # --- acceptance at the window ------------------------------------------------------------------------------------
