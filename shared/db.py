@@ -33,17 +33,24 @@ def is_sqlite(url: str) -> bool:
 class Database:
     """The engine and session factory of one service, and the signal that wakes its outbox relay."""
 
-    def __init__(self, url: str, *, info: dict[str, Any] | None = None, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, info: dict[str, Any] | None = None, echo: bool = False, pool_size: int = 5,
+        max_overflow: int = 5,
+    ) -> None:
         self.url = url
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
         if is_sqlite(url):
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=10, max_overflow=20)
+            # Six services (and their replicas) share one server's max_connections (100 by default):
+            # a small pool each, and more replicas rather than bigger pools.
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=10)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if is_sqlite(url):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        #: Set after every commit that wrote events; the relay waits on it. `commit_signal()` hands out more.
         self.committed = asyncio.Event()
+        self._signals: list[asyncio.Event] = [self.committed]
         sync_cls = type("YimenSession", (Session,), {})
         event.listen(sync_cls, "after_commit", self._after_commit)
         self.sessionmaker = async_sessionmaker(
@@ -52,7 +59,15 @@ class Database:
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop("outbox_dirty", False):
-            self.committed.set()
+            for signal in self._signals:
+                signal.set()
+
+    def commit_signal(self) -> asyncio.Event:
+        """An event set after each commit that wrote events, for a background job that should react at once
+        (a webhook sender) rather than on its next poll. The job clears it before it looks for work."""
+        signal = asyncio.Event()
+        self._signals.append(signal)
+        return signal
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -89,3 +104,22 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 #: The request's unit of work. `scope="function"` commits before the response is sent, so a client never
 #: sees a success whose commit later failed.
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+def infrastructure_failure(exc: BaseException) -> bool:
+    """The database (or the network to it) failed, not the event: a connection refused, dropped or invalidated."""
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen: BaseException | None = exc
+    for _ in range(5):  # the driver's error is often wrapped by SQLAlchemy's
+        if seen is None:
+            break
+        if isinstance(seen, OSError | DisconnectionError | InterfaceError | OperationalError | PoolTimeout):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if type(seen).__module__.startswith("asyncpg") and "Connection" in type(seen).__name__:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

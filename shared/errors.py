@@ -202,6 +202,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from shared.db import infrastructure_failure
+
+        if infrastructure_failure(exc):
+            # The database is restarting or saturated: nothing was committed, and a retry will do.
+            log.warning("dependency unavailable on %s: %r", request.url.path, exc)
+            return problem_response(Problem(
+                "A dependency of this service is unavailable for a moment; nothing was changed. Retry shortly.",
+                slug="unavailable", title="Service unavailable", status=503, headers={"Retry-After": "2"},
+            ), request)
         ref = uuid.uuid4().hex[:12]
         log.exception("unhandled error ref=%s path=%s", ref, request.url.path)
         p = Problem(

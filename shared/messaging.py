@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import Bus, PullWorker
-from shared.db import Database
+from shared.db import Database, infrastructure_failure
 from shared.events import Event, new_event
 from shared.tracing import set_traceparent
 from shared.types import BigIntPK, UTCDateTime, utcnow
@@ -207,24 +207,6 @@ class OutboxRelay:
             )
             s.info["outbox_dirty"] = True
         return res.rowcount or 0
-
-
-def infrastructure_failure(exc: BaseException) -> bool:
-    """The database (or the network to it) failed, not the event: a connection refused, dropped or invalidated."""
-    from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
-
-    seen: BaseException | None = exc
-    for _ in range(5):  # the driver's error is often wrapped by SQLAlchemy's
-        if seen is None:
-            break
-        if isinstance(seen, OSError | DisconnectionError | InterfaceError | OperationalError):
-            return True
-        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
-            return True
-        if type(seen).__module__.startswith("asyncpg") and "Connection" in type(seen).__name__:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 EventHandler = Callable[[AsyncSession, Event], Awaitable[None]]

@@ -85,7 +85,8 @@ def create_service_app(
         url = settings.resolved_database_url()
         if settings.migrate_on_start:
             await asyncio.to_thread(upgrade, spec.name, url)
-        db = Database(url, info={"messaging": spec.messaging, "service": spec.name})
+        db = Database(url, info={"messaging": spec.messaging, "service": spec.name},
+                      pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
         bus = Bus(platform.nats_url, prefix=platform.bus_prefix, name=f"yimen-{spec.name}")
         http = httpx.AsyncClient(timeout=10)
         verifier = JWKSVerifier(

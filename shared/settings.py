@@ -64,6 +64,10 @@ class ServiceSettings(BaseSettings):
     port: int = 0
     #: Alembic runs on start-up unless a deployment migrates in a separate job.
     migrate_on_start: bool = True
+    #: PostgreSQL connections per process (pool + overflow, each): keep 6 services × replicas under the
+    #: server's max_connections.
+    db_pool_size: int = 5
+    db_max_overflow: int = 5
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
 
     def resolved_database_url(self) -> str:
@@ -87,7 +91,7 @@ def normalise_database_url(url: str) -> str:
 def load_service_settings(name: str, **overrides: object) -> ServiceSettings:
     prefix = f"YIMEN_{name.upper()}_"
     values: dict[str, object] = {"name": name, "port": SERVICE_PORTS.get(name, 0)}
-    for key in ("database_url", "port", "migrate_on_start"):
+    for key in ("database_url", "port", "migrate_on_start", "db_pool_size", "db_max_overflow"):
         env = os.environ.get(prefix + key.upper())
         if env is not None:
             values[key] = env

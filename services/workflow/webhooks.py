@@ -132,8 +132,12 @@ async def _attempt(ctx: ServiceContext, config: WorkflowConfig, client: httpx.As
 async def dispatcher(ctx: ServiceContext) -> None:
     """Background job: deliver queued webhooks until the service stops."""
     config: WorkflowConfig = ctx.extras["config"]
+    # Deliveries are written with their task's events, so a commit with events wakes the sender at once; the
+    # poll remains for retries that come due.
+    woken = ctx.db.commit_signal()
     async with httpx.AsyncClient() as client:
         while True:
+            woken.clear()
             try:
                 if await deliver_due(ctx, config, client):
                     continue
@@ -141,4 +145,7 @@ async def dispatcher(ctx: ServiceContext) -> None:
                 raise
             except Exception as exc:
                 log.warning("webhook dispatcher: %r; retrying", exc)
-            await asyncio.sleep(config.webhook_poll_seconds)
+            try:
+                await asyncio.wait_for(woken.wait(), config.webhook_poll_seconds)
+            except TimeoutError:
+                pass
