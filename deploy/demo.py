@@ -181,8 +181,13 @@ class HappyPath:
         app = self.wait_for("the correction request", awaiting)
         self.say(f"5a. {self.facts['correcting_department']} asked for a correction (补正); the clock pauses: "
                  + "; ".join(str(n.get("message", n)) for n in app.get("notice", [])))
-        clock = expect(self.http.get(f"/efficacy/v1/clocks/{self.app_id}", headers=self.agent.headers), 200)
-        self.facts["clock_paused"] = clock["application"]["state"]
+        def paused() -> Any:
+            r = self.http.get(f"/efficacy/v1/clocks/{self.app_id}", headers=self.agent.headers)
+            state = r.json().get("application", {}).get("state") if r.status_code == 200 else None
+            return state if state == "paused" else None
+
+        # Efficacy hears of the correction on its own; give it the moment the event takes.
+        self.facts["clock_paused"] = self.wait_for("the clock to pause", paused, timeout=20)
         expect(self.http.post(
             f"/intake/v1/applications/{self.app_id}/materials", headers=self.agent.headers,
             data={"material_code": "floor_plan"},
