@@ -197,6 +197,8 @@ class Platform:
             "YIMEN_VAR_DIR": str(self.var), "NATS_URL": self.nats_url, "YIMEN_BUS_PREFIX": self.prefix,
             "YIMEN_PORT": str(free_port()), "YIMEN_SERVICE_PORT_BASE": str(free_port_block()),
             "YIMEN_ADMIN_USERNAME": "admin", "YIMEN_ADMIN_PASSWORD": secrets.token_urlsafe(16),
+            # The benchmark measures throughput; the per-process abuse limits are not what it is about.
+            "YIMEN_SUBMIT_RATE_PER_MINUTE": "0", "YIMEN_LOGIN_RATE_PER_MINUTE": "0",
             "YIMEN_LOG_LEVEL": "WARNING", "YIMEN_WORKFLOW_WEBHOOK_ALLOW_PRIVATE": "true",
         })
         for s, url in urls.items():

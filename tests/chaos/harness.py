@@ -114,6 +114,8 @@ def platform_env(*, var: Path, nats_url: str, prefix: str, database_urls: dict[s
         "YIMEN_SERVICE_PORT_BASE": str(base),
         "YIMEN_ADMIN_USERNAME": "admin",
         "YIMEN_ADMIN_PASSWORD": secrets.token_urlsafe(16),
+        # Faults, not abuse limits, are under test: clients retry through crashes.
+        "YIMEN_SUBMIT_RATE_PER_MINUTE": "0", "YIMEN_LOGIN_RATE_PER_MINUTE": "0",
         "YIMEN_RELAY_INTERVAL_SECONDS": "0.1",
         "YIMEN_LOG_LEVEL": "INFO",
         "YIMEN_WORKFLOW_WEBHOOK_ALLOW_PRIVATE": "true",

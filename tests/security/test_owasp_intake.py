@@ -206,3 +206,20 @@ async def test_submitting_twice_without_a_key_makes_one_submission_and_skipping_
     # Answering a correction nobody asked for is refused too.
     r = await intake.client.post(f"{BASE}/applications/{app['id']}/corrections", headers=owner, json={})
     assert r.status_code == 409, r.text
+
+
+async def test_submissions_beyond_the_applicants_rate_are_429_and_duplicates_do_not_count(settings_for, tokens):
+    """OWASP API4: one applicant cannot flood submission; replays of one Idempotency-Key are not new attempts."""
+    from services.intake.app import create_app
+    from shared.testing import running_app
+
+    async with running_app(create_app, settings_for("intake", submit_rate_per_minute=2), tokens=tokens) as client:
+        h = tokens.headers("flooder")
+        codes = [(await client.post(f"/intake/v1/applications/{'a' * 32}/submit", headers=h)).status_code
+                 for _ in range(2)]
+        assert codes == [404, 404], "counted, then refused for their own reason (no such application)"
+        r = await client.post(f"/intake/v1/applications/{'a' * 32}/submit", headers=h)
+        assert r.status_code == 429 and r.headers["content-type"] == "application/problem+json"
+        assert int(r.headers["Retry-After"]) >= 1
+        other = await client.post(f"/intake/v1/applications/{'a' * 32}/submit", headers=tokens.headers("someone"))
+        assert other.status_code == 404, "the limit is per applicant"

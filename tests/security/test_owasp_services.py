@@ -158,3 +158,21 @@ async def test_identity_masks_numbers_refuses_citizens_on_admin_routes_and_locks
     assert set(statuses[:4]) <= {400, 401} and statuses[4:] == [429, 429, 429], statuses
     locked = await identity.client.post("/identity/v1/token", data=login)
     assert refused(locked, 429), "the right password does not open a locked account"
+
+
+async def test_sign_in_attempts_beyond_the_clients_rate_are_429(settings_for, tokens):
+    """OWASP API4: the lock-out guards one username; the per-client limit guards the endpoint against a client
+    trying one password on many usernames."""
+    from services.identity.app import create_app
+    from shared.testing import running_app
+    from tests.security.conftest import CHEAP_IDENTITY
+
+    async with running_app(create_app, settings_for("identity", login_rate_per_minute=3), tokens=tokens,
+                           identity=CHEAP_IDENTITY) as client:
+        codes = []
+        for n in range(4):
+            r = await client.post("/identity/v1/token", data={
+                "grant_type": "password", "username": f"nobody{n}", "password": "guess"})
+            codes.append(r.status_code)
+        assert codes[:3] == [400, 400, 400] and codes[3] == 429, codes
+        assert r.headers["content-type"] == "application/problem+json" and int(r.headers["Retry-After"]) >= 1

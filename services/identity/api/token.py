@@ -18,6 +18,7 @@ from services.identity.store import accounts, people
 from shared.auth import ADMIN, CurrentPrincipal, Principal, require_roles
 from shared.db import SessionDep
 from shared.errors import BadRequest, Forbidden, NotFound, Problem, problem_response, problem_responses
+from shared.ratelimit import limiter_for
 from shared.types import utcnow
 
 router = APIRouter(tags=["tokens"])
@@ -56,6 +57,7 @@ Access tokens are EdDSA (Ed25519) JWTs, 15 minutes, header `kid`, verifiable wit
     responses=problem_responses(400, 401, 403, 422, 429),
 )
 async def token(
+    request: Request,
     session: SessionDep,
     rt: RuntimeDep,
     grant_type: Annotated[str, Form(description="`password`, `refresh_token` or `client_credentials`.")],
@@ -69,6 +71,11 @@ async def token(
     scope: Annotated[str | None, Form(max_length=500, description="Ignored: roles decide.")] = None,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> JSONResponse:
+    # Per client address, before any password is checked: the lock-out guards one username, this guards the
+    # endpoint against one client trying many.
+    limits = request.app.state.settings.platform
+    limiter_for(request.app.state, "login", limits.login_rate_per_minute).check(
+        request.client.host if request.client else "unknown", "sign-in attempts")
     now = utcnow()
     result: token_flow.IssuedTokens | Problem
     if grant_type == "password":

@@ -39,6 +39,7 @@ from shared.errors import (
 )
 from shared.idempotency import run_idempotent
 from shared.messaging import publish
+from shared.ratelimit import limiter_for
 from shared.types import utcnow
 
 router = APIRouter(tags=["applications"])
@@ -381,8 +382,11 @@ async def submit_application(application_id: s.ApplicationId, request: Request, 
     failures: dict[str, str] = {}
 
     async def fetch() -> None:
-        # Only the request that claimed the Idempotency-Key asks datashare; its duplicates are answered from
-        # the key without another call.
+        # Only the request that claimed the Idempotency-Key gets here: duplicates are answered from the key,
+        # so they neither count toward the applicant's rate limit nor call datashare again.
+        limits = request.app.state.settings.platform
+        limiter_for(request.app.state, "submit", limits.submit_rate_per_minute).check(
+            principal.subject, "submissions")
         failures.update(await _fetch_step(request, principal, application_id))
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
