@@ -247,9 +247,6 @@ class Bus:
         return out
 
 
-Handler = Callable[[Msg], Awaitable[None]]
-
-
 class PullWorker:
     """Runs one durable pull consumer: fetch, hand each message to `handle`, ack; on failure nak with backoff,
     and after `max_deliver` deliveries move the message to the dead-letter subject.

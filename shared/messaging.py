@@ -9,7 +9,6 @@ transaction (`InboxConsumer`), so a redelivered event is a no-op."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -273,7 +272,3 @@ class InboxConsumer:
 def event_data(event: Event, model: type[BaseModel]) -> Any:
     """Parse an event's payload into its contract model."""
     return model.model_validate(event.data)
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)

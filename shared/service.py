@@ -29,6 +29,7 @@ from shared.messaging import Consumer, InboxConsumer, MessagingTables, OutboxRel
 from shared.migrate import upgrade
 from shared.observability import Metrics, RequestContextMiddleware, configure_logging
 from shared.settings import ServiceSettings, load_service_settings
+from shared.tracing import outgoing_headers
 
 log = logging.getLogger("yimen.service")
 
@@ -88,7 +89,8 @@ def create_service_app(
         db = Database(url, info={"messaging": spec.messaging, "service": spec.name},
                       pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
         bus = Bus(platform.nats_url, prefix=platform.bus_prefix, name=f"yimen-{spec.name}")
-        http = httpx.AsyncClient(timeout=10)
+        # Calls to other services carry the request id and a child span of the current trace.
+        http = httpx.AsyncClient(timeout=10, event_hooks={"request": [_propagate_trace]})
         verifier = JWKSVerifier(
             jwks_fetcher or http_jwks_fetcher(platform.jwks_url, http),
             issuer=platform.token_issuer,
@@ -160,6 +162,11 @@ def create_service_app(
     for router in spec.routers:
         app.include_router(router, prefix=f"{prefix}/v1")
     return app
+
+
+async def _propagate_trace(request: httpx.Request) -> None:
+    for name, value in outgoing_headers().items():
+        request.headers.setdefault(name, value)
 
 
 def _document_problems(app: FastAPI) -> None:
