@@ -4,12 +4,14 @@ resolve the same way) and fees carry their amount, legal basis and exemptions, i
 
 from __future__ import annotations
 
+import pytest_asyncio
+
+from services.catalog.app import create_app
 from services.catalog.demo.items import ITEMS
 from services.catalog.demo.reference import SERVICE_POINTS
 from services.catalog.domain.rules import offered_points
-from services.catalog.tests.test_api import (  # noqa: F401  (the module's running catalog)
+from services.catalog.tests.test_api import (
     P,
-    client,
     create_published,
     draft_body,
     editor,
@@ -17,6 +19,14 @@ from services.catalog.tests.test_api import (  # noqa: F401  (the module's runni
     rules_of,
     wait_event,
 )
+from shared.testing import running_app
+
+
+@pytest_asyncio.fixture(scope="module")
+async def client(settings_for, tokens):
+    async with running_app(create_app, settings_for("catalog"), tokens=tokens, demo=True) as c:
+        yield c
+
 
 TREE = [(p["code"], p["parent_code"]) for p in SERVICE_POINTS]
 
