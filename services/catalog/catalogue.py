@@ -191,10 +191,11 @@ async def publish_item(session: AsyncSession, *, code: str, principal: Principal
     item.published_version, item.name, item.department, item.updated_at = (
         version.version, content.name, content.department, now)
     names = await repo.department_names(session)
-    await repo.replace_index(session, code, content, index_terms(content, names.get(content.department)))
+    payload = published_payload(version, await repo.service_points(session))
+    await repo.replace_index(session, code, content, index_terms(content, names.get(content.department)),
+                             points=[p.code for p in payload.offered_at])
     _log(session, code, version.version, "publish", actor)
-    await publish(session, ITEM_PUBLISHED, subject=code,
-                  data=published_payload(version, await repo.service_points(session)))
+    await publish(session, ITEM_PUBLISHED, subject=code, data=payload)
     await session.flush()
     return version
 

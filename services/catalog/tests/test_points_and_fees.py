@@ -51,6 +51,10 @@ async def test_the_published_event_and_the_guide_carry_resolved_points(client, t
     guide = (await client.get(f"{P}/items/{code}/guide")).json()
     assert guide["offered_at"] == ["LD-CENTRE", "LD-LC", "LD-LC-01", "LD-LC-03"]
     assert guide["excluded_points"] == ["LD-LC-02"] and guide["collect_at"][:2] == ["LD-CENTRE", "LD-SL"]
+    # A village under the town finds the item; the excluded village does not.
+    at = {p: {i["code"] for i in (await client.get(f"{P}/items", params={"service_point": p, "limit": 200})).json()["items"]}
+          for p in ("LD-LC-01", "LD-LC-02")}
+    assert code in at["LD-LC-01"] and code not in at["LD-LC-02"]
 
 
 async def test_the_guide_shows_each_fee_with_amount_basis_and_exemptions(client):
