@@ -23,7 +23,6 @@ from shared.errors import (
     Conflict,
     FieldError,
     Forbidden,
-    Problem,
     Unauthorized,
     ValidationProblem,
     problem_responses,
@@ -178,13 +177,14 @@ def _config(request: Request) -> IntakeConfig:
                 "`whsec_…` secret). A missing or wrong signature, or a timestamp more than 5 minutes off: 401, "
                 "nothing applied. A `webhook-id` seen before: 200 `duplicate`, nothing applied again. An unknown "
                 "payment code or another amount: 422. The application then goes on to its hand-over.",
-    responses=problem_responses(401, 422, 503),
+    responses=problem_responses(401, 422),
 )
 async def payment_notification(request: Request) -> Any:
     secret = _config(request).payment_webhook_secret
     if not secret:
-        raise Problem("No payment platform is configured (YIMEN_PAYMENT_WEBHOOK_SECRET).", status=503,
-                      slug="payments-not-configured", title="Service unavailable")
+        # Nothing can verify a signature, so no notification is authentic (and none is applied).
+        raise Unauthorized("No payment platform is configured (YIMEN_PAYMENT_WEBHOOK_SECRET): nothing can be "
+                           "verified.", slug="bad-signature")
     raw = await request.body()
     headers = {k: v for k, v in request.headers.items() if k.startswith("webhook-")}
     try:
