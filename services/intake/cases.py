@@ -422,15 +422,17 @@ async def confirm_payment(session: AsyncSession, *, payment_code: str, amount: s
                           transaction_id: str | None) -> str:
     """The payment platform confirmed: the notice is paid once (a second confirmation is `already_paid`), then
     the result goes on to its hand-over."""
-    notice = await repo.payment_notice_by_code(session, payment_code, for_update=True)
-    if notice is None:
+    found = await repo.payment_notice_by_code(session, payment_code)
+    if found is None:
         raise PaymentRefused("unknown_payment_code", "No payment notice has this payment code.")
+    # The application first, then its notice: the order every event handler takes its locks in.
+    app = await repo.get_application(session, found.application_id, for_update=True)
+    notice = await repo.payment_notice_by_code(session, payment_code, for_update=True)
+    assert app is not None and app.receipt_number and notice is not None
     if not fees.same_amount(amount, notice.amount):
         raise PaymentRefused("amount_mismatch", f"The notice asks for {notice.amount} yuan, not {amount}.")
     if notice.status == "paid":
         return "already_paid"
-    app = await repo.get_application(session, notice.application_id, for_update=True)
-    assert app is not None and app.receipt_number
     notice.status, notice.paid_at, notice.transaction_id = "paid", paid_at, transaction_id
     await session.flush()
     await repo.move(session, app, from_states=sources(Action.CONFIRM_PAYMENT), status=Status.DECIDED.value)

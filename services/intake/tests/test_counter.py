@@ -109,6 +109,16 @@ async def test_a_village_under_an_offering_town_takes_the_item_and_unknown_or_un
     assert ("delivery.service_point", "collection_not_offered") in fields(r.json())
 
 
+async def test_an_appointment_slot_opens_only_where_the_item_is_offered(intake, tokens):
+    item = await intake.publish_item(item_with_points())
+    admin = tokens.headers("root", kind="staff", roles=["admin"])
+    body = {"item_code": item["code"], "starts_at": "2026-12-01T09:00:00+08:00", "capacity": 2}
+    r = await intake.client.post(f"{BASE}/appointment-slots", headers=admin, json={**body, "service_point": "LD-SL"})
+    assert r.status_code == 422 and ("service_point", "service_point_not_offered") in fields(r.json())
+    r = await intake.client.post(f"{BASE}/appointment-slots", headers=admin, json={**body, "service_point": "LD-LC-01"})
+    assert r.status_code == 201, r.text
+
+
 async def test_a_visit_is_recorded_at_the_clerks_own_point_never_the_one_the_client_names(intake, tokens):
     item = await intake.publish_item(item_with_points())
     app = await submitted(intake, f.citizen(tokens), item["code"])
