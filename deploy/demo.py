@@ -383,8 +383,8 @@ def at_the_counter(path: HappyPath) -> dict[str, Any]:
              f"{app['receipt_number']} printed as HTML ({len(slip.text)} chars) and PDF ({len(pdf.content)} bytes). "
              f"Payment notice {paid['payment_code']} for {paid['amount']} 元 (the clerk's unpaid list had "
              f"{len(unpaid)}); paid on the platform, confirmed by a signed notification ({paid['intake_answer']['status']}; "
-             f"the platform's retry: {retried['intake_answer']['status']}). The result waited at {TOWN} "
-             f"({queued[0]['service_point']}) and its clerk handed it over: {done['status']}.")
+             f"the platform's retry: {retried['intake_answer']['status']}). The result waited in the collection queue "
+             f"of the town point {queued[0]['service_point']} (异地领取) and its clerk handed it over: {done['status']}.")
     return {"application": app, "slip": slip, "pdf": pdf, "unpaid": unpaid, "paid": paid, "retried": retried,
             "queued": queued, "delivered": done, "centre": centre, "town": town}
 
