@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 
@@ -328,7 +328,7 @@ class PaymentNotificationIn(BaseModel):
 
     payment_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{20}$")]
     amount: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
-    paid_at: datetime
+    paid_at: AwareDatetime = Field(description="With its offset, e.g. 2026-11-30T10:00:00+08:00.")
     transaction_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_.-]{1,64}$")] | None = None
 
 

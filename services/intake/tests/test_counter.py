@@ -242,6 +242,8 @@ async def test_a_fee_is_asked_after_approval_and_delivery_waits_for_the_signed_c
     # Forged (another secret), unsigned, another amount, an unknown code: nothing applied.
     assert (await notify(intake, body, "msg_forged", secret="whsec_" + "Zm9yZ2VkLWZvcmdlZC1mb3JnZWQtZm9yZ2VkLTEy")).status_code == 401
     assert (await intake.client.post(f"{BASE}/payments/notifications", json=body)).status_code == 401
+    r = await notify(intake, {**body, "paid_at": "2026-11-30T10:00:00"}, "msg_naive")
+    assert r.status_code == 422 and ("body.paid_at", "timezone_aware") in fields(r.json())
     r = await notify(intake, {**body, "amount": "2.00"}, "msg_wrong_amount")
     assert r.status_code == 422 and ("body.amount", "amount_mismatch") in fields(r.json())
     r = await notify(intake, {**body, "payment_code": "4417" + "0" * 16}, "msg_unknown")
