@@ -159,11 +159,12 @@ async def unpaid(session: SessionDep, principal: CurrentPrincipal, page: PageDep
     notices, cursor = await paginate(session, stmt, key_columns=[PaymentNotice.id], params=page,
                                      key_of=lambda r: [r.id], parse_key=deps.parse_id_key)
     apps = await repo.applications_by_id(session, [n.application_id for n in notices])
+    today = utcnow().astimezone(cases.CITY_TZ).date()
     return Page[s.UnpaidRead](items=[s.UnpaidRead(
         application_id=n.application_id, receipt_number=apps[n.application_id].receipt_number,
         item_name=apps[n.application_id].item_name, applicant_name=apps[n.application_id].applicant_name,
         service_point=apps[n.application_id].service_point, payment_code=n.payment_code, amount=n.amount,
-        due_on=n.due_on, requested_at=n.requested_at) for n in notices], next_cursor=cursor)
+        due_on=n.due_on, overdue=n.due_on < today, requested_at=n.requested_at) for n in notices], next_cursor=cursor)
 
 
 def _config(request: Request) -> IntakeConfig:

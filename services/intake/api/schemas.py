@@ -316,6 +316,7 @@ class UnpaidRead(BaseModel):
     payment_code: str
     amount: str
     due_on: date
+    overdue: bool = Field(description="Past `due_on` (Asia/Shanghai) and still unpaid: a case to chase.")
     requested_at: datetime
 
 

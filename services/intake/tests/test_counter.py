@@ -236,7 +236,9 @@ async def test_a_fee_is_asked_after_approval_and_delivery_waits_for_the_signed_c
                          "applicant": requested["applicant"], "item_name": item["name"], "amount": "20.00",
                          "payment_code": notice["payment_code"], "due_on": notice["due_on"]}
     unpaid = (await intake.client.get(f"{BASE}/payments/unpaid", headers=f.clerk(tokens))).json()["items"]
-    assert notice["payment_code"] in {u["payment_code"] for u in unpaid}
+    mine = next(u for u in unpaid if u["payment_code"] == notice["payment_code"])
+    assert mine["application_id"] == app["id"] and mine["amount"] == "20.00" and mine["overdue"] is False
+    assert (await intake.client.get(f"{BASE}/payments/unpaid", headers=me)).status_code == 403
     body = {"payment_code": notice["payment_code"], "amount": "20.00", "paid_at": datetime.now(UTC).isoformat(),
             "transaction_id": "PAY-1"}
     # Forged (another secret), unsigned, another amount, an unknown code: nothing applied.
