@@ -202,7 +202,8 @@ async def payment_notification(request: Request) -> Any:
                                 [FieldError(field="body", rule="json", message="The body is not JSON.")]) from exc
     db: Database = request.app.state.db
     async with db.transaction() as session:
-        if not await repo.record_payment_notification(session, webhook_id=headers["webhook-id"][:100],
+        webhook_id = headers["webhook-id"][:100]
+        if not await repo.record_payment_notification(session, webhook_id=webhook_id,
                                                       payment_code=body.payment_code, outcome="received"):
             return s.PaymentNotificationAck(status="duplicate")
         try:
@@ -211,4 +212,5 @@ async def payment_notification(request: Request) -> Any:
         except cases.PaymentRefused as exc:
             raise ValidationProblem([FieldError(field="body.payment_code" if exc.rule == "unknown_payment_code"
                                                 else "body.amount", rule=exc.rule, message=str(exc))]) from exc
+        await repo.settle_payment_notification(session, webhook_id, outcome)
     return s.PaymentNotificationAck(status=outcome)  # type: ignore[arg-type]

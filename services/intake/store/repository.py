@@ -425,6 +425,11 @@ async def record_payment_notification(session: AsyncSession, *, webhook_id: str,
     return res.rowcount == 1
 
 
+async def settle_payment_notification(session: AsyncSession, webhook_id: str, outcome: str) -> None:
+    await session.execute(update(PaymentNotification).where(PaymentNotification.webhook_id == webhook_id)
+                          .values(outcome=outcome))
+
+
 def unpaid_query(*, service_point: str | None, department: str | None) -> Any:
     """Unpaid notices of the applications a clerk handles (their point's or their department's)."""
     stmt = (select(PaymentNotice).join(Application, Application.id == PaymentNotice.application_id)
