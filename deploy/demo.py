@@ -295,6 +295,100 @@ class HappyPath:
         return {"application": app, "clock": c, "cards": cards, "supervision": supervision}
 
 
+# ---- 10. at the counter and after (#15): receipt slip, fee, a result collected in a town ----------------------
+CENTRE, TOWN = "LD-CENTRE", "LD-LC"
+
+
+def _filled(field: dict[str, Any], person: Actor) -> Any:
+    """A plausible value for a form field of any type (the demo fills forms it has never seen)."""
+    kind = field.get("type", "text")
+    return {"number": 1, "integer": 1, "boolean": True, "date": date.today().isoformat(), "phone": "13900139000",
+            "id_number": person.id_number, "address": "罗定市罗城街道城中路8号",
+            "select": (field.get("options") or ["其他"])[0]}.get(kind, person.name)
+
+
+def clerk(path: HappyPath, point: str) -> Actor:
+    """A window clerk (综合窗口) at `point`, created by the admin; their point comes from this staff record."""
+    suffix = uuid.uuid4().hex[:6]
+    who = Actor(f"窗口{point}{suffix}", f"clerk.{point.lower()}.{suffix}", "window-pass-" + suffix)
+    expect(path.http.post("/identity/v1/staff", headers=path.admin_headers, json={
+        "username": who.id_number, "name": who.name, "password": who.password, "roles": ["window_clerk"],
+        "department": "LD-ZSJ", "service_point": point}), 201)
+    who.token = path.login(who.id_number, who.password)
+    return who
+
+
+def apply_and_hand_in(path: HappyPath, person: Actor, item_code: str, *, delivery: dict[str, Any] | None = None,
+                      by: Actor | None = None) -> dict[str, Any]:
+    """Draft, fill, give what the one-time notice asks for, submit; a clerk accepts where the item is not
+    accepted online."""
+    guide = expect(path.http.get(f"/catalog/v1/items/{item_code}/guide"), 200)
+    point = CENTRE if CENTRE in guide["offered_at"] else guide["offered_at"][0]
+    channel = "online" if guide["fully_online"] else "window"
+    item = expect(path.http.get(f"/catalog/v1/items/{item_code}"), 200)
+    form = {f["name"]: _filled(f, person) for f in item.get("form_fields") or []}
+    app = expect(path.http.post("/intake/v1/applications", headers=person.headers, json={
+        "item_code": item_code, "channel": channel, "service_point": point, "form": form,
+        **({"delivery": delivery} if delivery else {})}), 201)
+    notice = expect(path.http.post(f"/intake/v1/applications/{app['id']}/check", headers=person.headers), 200)
+    allowed = {m["code"]: m for m in item.get("materials") or []}
+    for problem in notice["problems"]:
+        code = problem["field"].removeprefix("materials.")
+        if code not in allowed:
+            continue
+        if allowed[code].get("commitment_allowed"):
+            expect(path.http.post(f"/intake/v1/applications/{app['id']}/materials", headers=person.headers,
+                                  json={"material_code": code, "kind": "commitment"}), 201)
+        else:
+            expect(path.http.post(f"/intake/v1/applications/{app['id']}/materials", headers=person.headers,
+                                  data={"material_code": code}, files={"file": (f"{code}.pdf", PDF, "application/pdf")}), 201)
+    app = expect(path.http.post(f"/intake/v1/applications/{app['id']}/submit", headers=person.headers), 200)
+    if app["status"] == "submitted":
+        app = expect(path.http.post(f"/intake/v1/applications/{app['id']}/accept",
+                                    headers=(by or clerk(path, point)).headers), 200)
+    return app
+
+
+def pay(path: HappyPath, person: Actor, app_id: str) -> dict[str, Any]:
+    """The applicant pays the payment notice (缴款通知) on the payment platform (the simulator)."""
+    app = path.wait_for("the payment notice", lambda: (a := path.application(person, app_id))["payment"] and a)
+    notice = app["payment"]
+    return expect(path.http.post("/simulator/v1/payments", json={
+        "payment_code": notice["payment_code"], "amount": notice["amount"]}), 201)
+
+
+def at_the_counter(path: HappyPath) -> dict[str, Any]:
+    """An immediate item with a fee (临时居民身份证), handed in at the city centre and collected in a town
+    (异地领取): receipt slip, payment notice, signed confirmation, the town's collection queue."""
+    person = path.owner
+    items = expect(path.http.get("/catalog/v1/items", params={"limit": 200}), 200)["items"]
+    code = next(i["code"] for i in items if i["name"] == "临时居民身份证申领")
+    centre, town = clerk(path, CENTRE), clerk(path, TOWN)
+    app = apply_and_hand_in(path, person, code, delivery={"method": "pickup", "service_point": TOWN}, by=centre)
+    slip = path.http.get(f"/intake/v1/applications/{app['id']}/receipt-slip", headers=centre.headers)
+    pdf = path.http.get(f"/intake/v1/applications/{app['id']}/receipt-slip",
+                        headers={**centre.headers, "Accept": "application/pdf"})
+    unpaid = expect(path.http.get("/intake/v1/payments/unpaid", headers=centre.headers), 200)["items"]
+    paid = pay(path, person, app["id"])
+    retried = expect(path.http.post(f"/simulator/v1/payments/{paid['transaction_id']}/notify-again"), 200)
+
+    def waiting() -> Any:
+        queue = expect(path.http.get(f"/intake/v1/points/{TOWN}/collections", headers=town.headers), 200)["items"]
+        return [c for c in queue if c["application_id"] == app["id"]]
+
+    queued = path.wait_for("the result in the town's collection queue", waiting)
+    done = expect(path.http.post(f"/intake/v1/applications/{app['id']}/deliver", headers=town.headers,
+                                 json={"method": "pickup"}), 200)
+    path.say(f"10. At the counter: {app['item_name']} (即办件) accepted at {CENTRE}, decided on the spot; receipt slip "
+             f"{app['receipt_number']} printed as HTML ({len(slip.text)} chars) and PDF ({len(pdf.content)} bytes). "
+             f"Payment notice {paid['payment_code']} for {paid['amount']} 元 (the clerk's unpaid list had "
+             f"{len(unpaid)}); paid on the platform, confirmed by a signed notification ({paid['intake_answer']['status']}; "
+             f"the platform's retry: {retried['intake_answer']['status']}). The result waited in the collection queue "
+             f"of the town point {queued[0]['service_point']} (异地领取) and its clerk handed it over: {done['status']}.")
+    return {"application": app, "slip": slip, "pdf": pdf, "unpaid": unpaid, "paid": paid, "retried": retried,
+            "queued": queued, "delivered": done, "centre": centre, "town": town}
+
+
 def main() -> None:
     base = os.environ.get("YIMEN_URL", f"http://127.0.0.1:{os.environ.get('YIMEN_PORT', '8000')}")
     var = Path(os.environ.get("YIMEN_VAR_DIR", "var"))
@@ -320,6 +414,7 @@ def main() -> None:
         path.cards(silent)
     finally:
         http.put(f"/simulator/v1/departments/{silent}/rule", json={"mode": "approve", "delay_seconds": 1})
+    at_the_counter(path)
     print("Done: the whole path ran through the real services.")
 
 

@@ -10,6 +10,7 @@ where each listens; on Ctrl-C (or SIGTERM) stops everything it started. Data sta
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import secrets
@@ -90,6 +91,20 @@ def admin_credentials(var: Path, env: dict[str, str]) -> dict[str, str]:
     return creds
 
 
+def payment_webhook_secret(var: Path, env: dict[str, str]) -> str:
+    """The secret intake and the simulated payment platform share to sign payment confirmations: from the
+    environment, else generated once and kept in var/payment-webhook.json (mode 0600)."""
+    if env.get("YIMEN_PAYMENT_WEBHOOK_SECRET"):
+        return env["YIMEN_PAYMENT_WEBHOOK_SECRET"]
+    path = var / "payment-webhook.json"
+    if path.exists():
+        return str(json.loads(path.read_text())["secret"])
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    path.write_text(json.dumps({"secret": secret}))
+    path.chmod(0o600)
+    return secret
+
+
 class Launcher:
     """Starts and stops the platform's processes. `environ` defaults to this process's environment; the
     end-to-end tests pass their own (a temporary `var/`, test databases, a bus prefix)."""
@@ -134,6 +149,7 @@ class Launcher:
         env["NATS_URL"] = nats_url
         creds = self.admin = admin_credentials(self.var, env)
         env["YIMEN_ADMIN_USERNAME"], env["YIMEN_ADMIN_PASSWORD"] = creds["username"], creds["password"]
+        env["YIMEN_PAYMENT_WEBHOOK_SECRET"] = payment_webhook_secret(self.var, env)
         # Services reach each other directly on their ports; the gateway is for clients.
         env.setdefault("YIMEN_WORKFLOW_WEBHOOK_ALLOW_PRIVATE", "true")
         if self.ports != SERVICE_PORTS:

@@ -4,13 +4,14 @@ Routes and the demo loader both call these, so a demo item goes through exactly 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalog.domain import lifecycle
 from services.catalog.domain.model import KIND_NAMES, ItemContent
-from services.catalog.domain.rules import check_item
+from services.catalog.domain.rules import check_item, offered_points
 from services.catalog.domain.search import index_terms
 from services.catalog.events.contracts import (
     DEPARTMENT_UPSERTED,
@@ -19,9 +20,10 @@ from services.catalog.events.contracts import (
     DepartmentUpserted,
     ItemPublished,
     ItemWithdrawn,
+    PointRef,
 )
 from services.catalog.store import repo
-from services.catalog.store.tables import Department, Item, ItemChange, ItemVersion
+from services.catalog.store.tables import Department, Item, ItemChange, ItemVersion, ServicePoint
 from shared.auth import ADMIN, CATALOG_EDITOR, Principal
 from shared.errors import (
     Conflict,
@@ -189,9 +191,11 @@ async def publish_item(session: AsyncSession, *, code: str, principal: Principal
     item.published_version, item.name, item.department, item.updated_at = (
         version.version, content.name, content.department, now)
     names = await repo.department_names(session)
-    await repo.replace_index(session, code, content, index_terms(content, names.get(content.department)))
+    payload = published_payload(version, await repo.service_points(session))
+    await repo.replace_index(session, code, content, index_terms(content, names.get(content.department)),
+                             points=[p.code for p in payload.offered_at])
     _log(session, code, version.version, "publish", actor)
-    await publish(session, ITEM_PUBLISHED, subject=code, data=published_payload(version))
+    await publish(session, ITEM_PUBLISHED, subject=code, data=payload)
     await session.flush()
     return version
 
@@ -223,12 +227,23 @@ def _move(version: ItemVersion, action: str) -> None:
                        slug="illegal-transition") from exc
 
 
-def published_payload(version: ItemVersion) -> ItemPublished:
+def published_payload(version: ItemVersion, points: Sequence[ServicePoint]) -> ItemPublished:
+    """The published version with its points resolved through today's tree, so intake needs no copy of it."""
     content = ItemContent.model_validate(version.content)
     data: dict[str, Any] = content.model_dump()
     assert version.published_at is not None
+    tree = [(p.code, p.parent_code) for p in points]
+    by_code = {p.code: p for p in points}
+    offered = offered_points(content.service_points, content.excluded_points, tree)
+    collect = offered if content.collection_points is None else offered_points(
+        content.collection_points, content.excluded_points, tree)
+
+    def refs(codes: list[str]) -> list[PointRef]:
+        return [PointRef(code=c, name=by_code[c].name, level=by_code[c].level) for c in codes]
+
     return ItemPublished(code=version.item_code, version=version.version, kind_name=KIND_NAMES[content.kind],
-                         published_at=version.published_at, **data)
+                         published_at=version.published_at, offered_at=refs(offered), collect_at=refs(collect),
+                         **data)
 
 
 async def upsert_department(session: AsyncSession, **values: Any) -> Department:

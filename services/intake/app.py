@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import FastAPI
 
 from services.intake.api.routes import router
+from services.intake.config import IntakeConfig
 from services.intake.events.handlers import CONSUMERS
 from services.intake.store.tables import Base, messaging
-from shared.service import ServiceSpec, create_service_app
+from shared.service import Hook, ServiceContext, ServiceSpec, create_service_app
 from shared.settings import ServiceSettings
 
 SPEC = ServiceSpec(
@@ -25,9 +28,21 @@ SPEC = ServiceSpec(
         {"name": "progress", "description": "The public status query, my applications, a clerk's queue."},
         {"name": "appointments and consultations", "description": "预约办理 and 咨询."},
         {"name": "commitments", "description": "Post-verification of commitments (告知承诺核查) by the department."},
+        {"name": "counter", "description": "At the counter and after: the receipt slip (受理回执), the delivery "
+                                           "choice (出件, 异地领取, 邮寄), a point's collections, fees (收费) and "
+                                           "the payment platform's signed confirmations."},
     ],
 )
 
 
-def create_app(settings: ServiceSettings | None = None, **kwargs: object) -> FastAPI:
-    return create_service_app(SPEC, settings, **kwargs)  # type: ignore[arg-type]
+def _install(config: IntakeConfig) -> Hook:
+    async def install_config(ctx: ServiceContext) -> None:
+        ctx.extras["config"] = config
+
+    return install_config
+
+
+def create_app(settings: ServiceSettings | None = None, *, config: IntakeConfig | None = None,
+               **kwargs: object) -> FastAPI:
+    spec = dataclasses.replace(SPEC, on_startup=[_install(config or IntakeConfig()), *SPEC.on_startup])
+    return create_service_app(spec, settings, **kwargs)  # type: ignore[arg-type]

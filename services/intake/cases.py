@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake.domain import completeness, receipts
+from services.intake.domain import completeness, delivery, fees, receipts
 from services.intake.domain.completeness import Finding, Provided
 from services.intake.domain.lifecycle import Action, IllegalTransition, Status, ensure, sources
 from services.intake.domain.reuse import Earlier
@@ -23,6 +24,10 @@ from shared.auth import Principal
 from shared.errors import Conflict, FieldError, ValidationProblem
 from shared.messaging import publish
 from shared.types import utcnow
+from shared.workdays import WorkCalendar
+
+CALENDAR = WorkCalendar()
+CITY_TZ = ZoneInfo("Asia/Shanghai")
 
 log = logging.getLogger("yimen.intake")
 
@@ -239,13 +244,25 @@ def _material_refs(atts: Sequence[Attachment]) -> list[ev.MaterialRef]:
     return out
 
 
-async def accept(session: AsyncSession, app: Application, item: ItemVersion, by: Responder) -> None:
-    """受理: the clock starts; an immediate item (即办件) is decided on the spot."""
+async def accept(session: AsyncSession, app: Application, item: ItemVersion, by: Responder, *,
+                 refuse_exemption: str | None = None) -> None:
+    """受理: the clock starts; an immediate item (即办件) is decided on the spot. A claimed fee exemption is
+    granted here unless the clerk refuses it (`refuse_exemption` gives the reason)."""
     now = utcnow()
+    exemption: dict[str, Any] = {}
+    if app.fee_exemption_state == "claimed":
+        exemption["fee_exemption_state"] = "refused" if refuse_exemption else "granted"
     if not await repo.move(session, app, from_states=sources(Action.ACCEPT), status=Status.ACCEPTED.value,
-                           accepted_at=now, first_responder=by.as_dict()):
+                           accepted_at=now, first_responder=by.as_dict(), **exemption):
         raise Conflict("The application is no longer waiting for acceptance.", slug="illegal-transition")
     await note(session, app, "受理", unit=by.unit or app.service_point, staff_name=by.name, staff_contact=by.contact)
+    if exemption:
+        claimed = fees.exemptions(item.payload).get(app.fee_exemption or "") or {}
+        granted = exemption["fee_exemption_state"] == "granted"
+        await note(session, app, "收费减免：" + ("准予" if granted else "不予减免"), unit=by.unit or app.service_point,
+                   staff_name=by.name, staff_contact=by.contact,
+                   text=f"{claimed.get('name', app.fee_exemption)}（依据：{claimed.get('basis', '')}）"
+                   + ("" if granted else f"；理由：{refuse_exemption}"))
     atts = await repo.attachments(session, app.id)
     p = item.payload
     assert app.receipt_number is not None
@@ -262,10 +279,12 @@ async def accept(session: AsyncSession, app: Application, item: ItemVersion, by:
         ),
     )
     if p.get("case_kind") == "immediate":
+        # Acceptance is the decision (即办件); workflow records it without a task, so nothing decides again.
         await repo.move(session, app, from_states=[Status.ACCEPTED], status=Status.DECIDED.value, outcome="approved",
                         decided_at=now)
         await note(session, app, "即办件当场办结", unit=by.unit or app.department, staff_name=by.name,
                    staff_contact=by.contact)
+        await after_decision(session, app, item)
 
 
 async def not_accept(session: AsyncSession, app: Application, by: Responder, *, reasons: str, legal_basis: str) -> None:
@@ -323,20 +342,151 @@ async def answer_correction(session: AsyncSession, app: Application, *, note_tex
         application_id=app.id, receipt_number=app.receipt_number, task_id=task_id, corrected_at=now))
 
 
-async def deliver(session: AsyncSession, app: Application, *, method: str, by: Responder | None = None) -> None:
+async def deliver(session: AsyncSession, app: Application, *, method: str, by: Responder | None = None,
+                  carrier: str | None = None, tracking_number: str | None = None) -> None:
     now = utcnow()
+    post = {"delivery_carrier": carrier, "delivery_tracking": tracking_number} if method == "post" else {}
     if not await repo.move(
         session, app, from_states=sources(Action.DELIVER),
-        status=Status.DELIVERED.value, delivered_at=now,
+        status=Status.DELIVERED.value, delivered_at=now, **post,
     ):
         raise Conflict("The result cannot be delivered in this state.", slug="illegal-transition")
     cert = (app.result or {}).get("certificate_number")
-    step = {"electronic": "电子证照送达", "pickup": "窗口领取", "post": "邮寄送达"}[method]
+    step = {"electronic": "电子证照送达" if cert else "结果电子送达", "pickup": "窗口领取", "post": "邮寄送达"}[method]
     await note(session, app, step, unit=by.unit if by else app.department, staff_name=by.name if by else None,
-               staff_contact=by.contact if by else None)
+               staff_contact=by.contact if by else None,
+               text=f"{carrier}，运单号 {tracking_number}" if method == "post" else None)
     assert app.receipt_number is not None
     await publish(
         session, ev.DELIVERED, subject=app.id,
         data=ev.Delivered(application_id=app.id, receipt_number=app.receipt_number, method=method,  # type: ignore[arg-type]
                           certificate_number=cert, delivered_at=now, online=app.channel in ONLINE_CHANNELS),
     )
+
+
+# --- after the decision: the result, the fee, and the hand-over (出件) -----------------------------------------
+
+
+def result_document(app: Application, item: ItemVersion) -> dict[str, Any] | None:
+    """An approval whose result is not a certificate, or a refusal, ends in a written result (办理结果通知书 /
+    不予许可决定书) that intake issues under the receipt number; a certificate comes from datashare."""
+    result = item.payload.get("result") or {}
+    if app.outcome == "approved" and result.get("type") == "certificate" and result.get("certificate_type"):
+        return None
+    name = result.get("name") if app.outcome == "approved" else f"{app.item_name}不予许可决定书"
+    return {"type": "document", "name": name or f"{app.item_name}办理结果通知书",
+            "document_number": f"{app.receipt_number}-JG", "outcome": app.outcome,
+            "issued_on": (app.decided_at or utcnow()).astimezone(CITY_TZ).date().isoformat()}
+
+
+async def after_decision(session: AsyncSession, app: Application, item: ItemVersion) -> None:
+    """The decision is known: issue the written result where there is no certificate, ask for the fee where
+    one is due (缴款通知), then hand the result over if nothing else is awaited."""
+    doc = result_document(app, item)
+    if doc is not None and not (app.result or {}).get("document_number"):
+        await repo.move(session, app, from_states=[app.status], result={**(app.result or {}), **doc})
+    if app.outcome == "approved":
+        granted = app.fee_exemption if app.fee_exemption_state == "granted" else None
+        owed = fees.bill(item.payload, granted)
+        if owed.due and await repo.payment_notice(session, app.id) is None:
+            await request_payment(session, app, owed)
+            return
+    await hand_over_if_ready(session, app, item)
+
+
+async def request_payment(session: AsyncSession, app: Application, owed: fees.Bill) -> None:
+    now = utcnow()
+    if not await repo.move(session, app, from_states=sources(Action.REQUEST_PAYMENT),
+                           status=Status.AWAITING_PAYMENT.value):
+        return
+    due_on = CALENDAR.add_workdays(now.astimezone(CITY_TZ).date(), fees.DUE_WORKDAYS).value
+    notice = await repo.add_payment_notice(session, application_id=app.id, payment_code=fees.payment_code(),
+                                           amount=f"{owed.amount:.2f}", items=owed.lines, due_on=due_on)
+    await note(session, app, "缴款通知", unit=app.department,
+               text=f"应缴 {notice.amount} 元，缴款码 {notice.payment_code}，请于 {due_on.isoformat()} 前缴纳。")
+    assert app.receipt_number
+    await publish(session, ev.PAYMENT_REQUESTED, subject=app.id, data=ev.PaymentRequested(
+        application_id=app.id, receipt_number=app.receipt_number, applicant=applicant_ref(app),
+        item_name=app.item_name, amount=notice.amount, payment_code=notice.payment_code, due_on=due_on))
+
+
+class PaymentRefused(Exception):
+    """The notification names no notice of ours, or another amount: nothing is applied."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+async def confirm_payment(session: AsyncSession, *, payment_code: str, amount: str, paid_at: datetime,
+                          transaction_id: str | None) -> str:
+    """The payment platform confirmed: the notice is paid once (a second confirmation is `already_paid`), then
+    the result goes on to its hand-over."""
+    found = await repo.payment_notice_by_code(session, payment_code)
+    if found is None:
+        raise PaymentRefused("unknown_payment_code", "No payment notice has this payment code.")
+    # The application first, then its notice: the order every event handler takes its locks in.
+    app = await repo.get_application(session, found.application_id, for_update=True)
+    notice = await repo.payment_notice_by_code(session, payment_code, for_update=True)
+    assert app is not None and app.receipt_number and notice is not None
+    if not fees.same_amount(amount, notice.amount):
+        raise PaymentRefused("amount_mismatch", f"The notice asks for {notice.amount} yuan, not {amount}.")
+    if notice.status == "paid":
+        return "already_paid"
+    notice.status, notice.paid_at, notice.transaction_id = "paid", paid_at, transaction_id
+    await session.flush()
+    await repo.move(session, app, from_states=sources(Action.CONFIRM_PAYMENT), status=Status.DECIDED.value)
+    await note(session, app, "已缴费", unit=app.department, text=f"{notice.amount} 元，交易号 {transaction_id or '—'}")
+    await publish(session, ev.PAYMENT_CONFIRMED, subject=app.id, data=ev.PaymentConfirmed(
+        application_id=app.id, receipt_number=app.receipt_number, amount=notice.amount, paid_at=paid_at))
+    if app.status == Status.DECIDED:
+        await hand_over_if_ready(session, app, await item_of(session, app))
+    return "paid"
+
+
+async def hand_over_if_ready(session: AsyncSession, app: Application, item: ItemVersion) -> None:
+    """统一窗口出件: once decided, paid, and (for a certificate) issued — electronically at once; for pick-up
+    the result joins the chosen point's collection queue; by post it waits for the clerk to send it."""
+    if app.status != Status.DECIDED:
+        return
+    result = item.payload.get("result") or {}
+    if (app.outcome == "approved" and result.get("type") == "certificate" and result.get("certificate_type")
+            and not (app.result or {}).get("certificate_number")):
+        return  # datashare's certificate.issued brings it
+    if app.delivery_method == "electronic":
+        await deliver(session, app, method="electronic")
+        return
+    if not await repo.move(session, app, from_states=[Status.DECIDED], status=Status.AWAITING_PICKUP.value,
+                           ready_at=utcnow()):
+        return
+    point = app.delivery_point or app.service_point
+    name = delivery.point_name(item.payload, point)
+    if app.delivery_method == "pickup":
+        await note(session, app, f"结果已出，请到{name or point}领取", unit=point)
+        assert app.receipt_number
+        await publish(session, ev.READY_FOR_COLLECTION, subject=app.id, data=ev.ReadyForCollection(
+            application_id=app.id, receipt_number=app.receipt_number, applicant=applicant_ref(app),
+            item_name=app.item_name, service_point=point, service_point_name=name))
+    else:
+        await note(session, app, "结果已出，待邮寄", unit=app.service_point)
+
+
+async def change_delivery(session: AsyncSession, app: Application, item: ItemVersion, *, method: str,
+                          point: str | None, address: str | None) -> None:
+    """The applicant changes where the result goes, until it is ready (then it is already on its way)."""
+    if app.status not in delivery.CHANGEABLE:
+        raise Conflict("The result is ready or delivered; its delivery can no longer change.",
+                       slug="delivery-fixed", status_now=app.status)
+    findings = delivery.check_choice(item.payload, method=method, point=point, address=address)
+    if findings:
+        raise ValidationProblem([FieldError(**f.as_dict()) for f in findings])
+    values = {"delivery_method": method, "delivery_point": point if method == "pickup" else None,
+              "delivery_address": address if method == "post" else None}
+    if not await repo.move(session, app, from_states=[s.value for s in delivery.CHANGEABLE], **values):
+        raise Conflict("The application changed meanwhile.", slug="illegal-transition")
+    if app.status not in (Status.DRAFT,):
+        where = {"electronic": "电子送达", "pickup": f"到{delivery.point_name(item.payload, point) or point}领取",
+                 "post": "邮寄"}[method]
+        await note(session, app, f"申请人变更送达方式：{where}", unit=app.service_point)
+    if app.status == Status.DECIDED:
+        await hand_over_if_ready(session, app, item)

@@ -13,6 +13,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.simulator.api.payments import router as payments_router
 from services.simulator.api.routes import router
 from services.simulator.config import SimulatorSettings
 from services.simulator.runtime import Simulator
@@ -63,6 +64,7 @@ def create_app(settings: SimulatorSettings | None = None, **_: Any) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
     app.include_router(_operations(metrics), prefix=PREFIX)
     app.include_router(router, prefix=f"{PREFIX}/v1")
+    app.include_router(payments_router, prefix=f"{PREFIX}/v1")
     return app
 
 

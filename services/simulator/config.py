@@ -22,6 +22,8 @@ class InterfacePaths(BaseModel):
     workflow_ready: str = "/workflow/readyz"
     webhook: str = "/workflow/v1/departments/{code}/webhook"
     decision: str = "/workflow/v1/tasks/{task_id}/decision"
+    #: Where the payment platform confirms payments to intake (Standard Webhooks).
+    payment_notification: str = "/intake/v1/payments/notifications"
     #: The simulator's own receiving path, appended to `public_url`.
     own_webhook: str = "/simulator/v1/webhooks/{code}"
 
@@ -39,6 +41,10 @@ class SimulatorSettings(BaseSettings):
     public_url: str = ""
     identity_url: str = ""
     workflow_url: str = ""
+    intake_url: str = ""
+    #: The payment platform's signing secret (`whsec_…`), shared with intake.
+    payment_secret: str = Field(
+        default="", validation_alias=AliasChoices("YIMEN_SIMULATOR_PAYMENT_SECRET", "YIMEN_PAYMENT_WEBHOOK_SECRET"))
     paths: InterfacePaths = Field(default_factory=InterfacePaths)
     admin_username: str = Field(
         default="admin", validation_alias=AliasChoices("YIMEN_ADMIN_USERNAME", "YIMEN_SIMULATOR_ADMIN_USERNAME")
@@ -69,6 +75,9 @@ class SimulatorSettings(BaseSettings):
 
     def workflow_base(self) -> str:
         return (self.workflow_url or self.platform.service_urls["workflow"]).rstrip("/")
+
+    def intake_base(self) -> str:
+        return (self.intake_url or self.platform.service_urls.get("intake", "http://127.0.0.1:8103")).rstrip("/")
 
     def own_base(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host

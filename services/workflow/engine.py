@@ -95,8 +95,9 @@ async def start_case(session: AsyncSession, accepted: ApplicationAccepted) -> Pr
     if instance is None:
         return None
     steps = runnable_steps(definition.steps, item_department=instance.department)
-    if not steps:
-        # An immediate item (即办件) whose process has no review step: acceptance is the decision.
+    if not steps or accepted.case_kind == "immediate":
+        # An immediate item (即办件): acceptance at the window is the decision. Workflow records it (so
+        # datashare issues the certificate) and opens no task that could decide it a second time.
         await _decide_case(session, instance, "approved", [], None, now)
     else:
         await _start_stage(session, instance, 0, steps[0], start=accepted.accepted_at)

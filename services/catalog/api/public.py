@@ -24,6 +24,7 @@ from services.catalog.api.schemas import (
 from services.catalog.catalogue import published_payload
 from services.catalog.domain import cpsv, flowchart, forms, lifecycle
 from services.catalog.domain.model import KIND_NAMES, THEMES, ItemContent
+from services.catalog.domain.rules import offered_points
 from services.catalog.domain.search import query_terms
 from services.catalog.store import repo
 from services.catalog.store.tables import ItemVersion
@@ -105,6 +106,9 @@ async def get_guide(session: SessionDep, code: str, version: VersionQ = None) ->
     dept = await repo.get_department(session, c.department)
     names = await repo.department_names(session)
     g = c.guide
+    tree = [(p.code, p.parent_code) for p in await repo.service_points(session)]
+    offered = offered_points(c.service_points, c.excluded_points, tree)
+    collect = offered if c.collection_points is None else offered_points(c.collection_points, c.excluded_points, tree)
     return {
         "code": code, "version": v.version, "status": v.status, "name": c.name,
         "kind": c.kind, "kind_name": KIND_NAMES[c.kind],
@@ -115,13 +119,15 @@ async def get_guide(session: SessionDep, code: str, version: VersionQ = None) ->
                                                  "promised": c.promised_limit.model_dump()},
         "visits_required": c.visits_required, "fully_online": c.fully_online, "channels": c.channels,
         "handling_area": g.handling_area, "service_points": c.service_points,
+        "excluded_points": c.excluded_points, "offered_at": offered, "collect_at": collect,
         "process": [{**s.model_dump(), "department_names": [names.get(d, d) for d in s.departments]}
                     for s in c.process.steps],
         "special_procedures": [s.model_dump() for s in c.special_procedures],
         "materials": [m.model_dump() for m in c.materials],
         "forms": [f.model_dump() for f in g.forms], "samples": [s.model_dump() for s in g.samples],
         "common_mistakes": g.common_mistakes,
-        "fees": c.fees.model_dump(), "intermediary_services": [i.model_dump() for i in c.intermediary_services],
+        # Amounts stay decimal strings ("20.00"), never floats.
+        "fees": c.fees.model_dump(mode="json"), "intermediary_services": [i.model_dump() for i in c.intermediary_services],
         "result": c.result.model_dump(), "accountability": g.accountability,
         "consultation": [x.model_dump() for x in g.consultation], "complaint": [x.model_dump() for x in g.complaint],
         "office_hours": g.office_hours, "address": g.address, "transit": g.transit, "status_query": g.status_query,
@@ -272,7 +278,8 @@ async def negative_list(
 
 @router.get("/open/catalogue.json", tags=["open data"], summary="The whole published catalogue as one dataset")
 async def open_catalogue(session: SessionDep) -> Response:
-    items = [published_payload(v).model_dump(mode="json") | {"status": v.status}
+    points = await repo.service_points(session)
+    items = [published_payload(v, points).model_dump(mode="json") | {"status": v.status}
              for v in await repo.all_published(session)]
     body = {
         "title": "罗定市政务服务事项目录", "publisher": "罗定市政务服务数据管理局", "licence": "CC-BY-4.0",

@@ -87,6 +87,7 @@ def item(
     form_fields: list[dict[str, Any]] | None = None, points: tuple[str, ...] = ("*",),
     special: list[dict[str, Any]] | None = None, intermediary: list[dict[str, Any]] | None = None,
     conditions: tuple[str, ...] = (), mistakes: tuple[str, ...] = (),
+    excluded_points: tuple[str, ...] = (), collection_points: tuple[str, ...] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     if immediate:
         promised = 0
@@ -97,7 +98,9 @@ def item(
         "statutory_limit": {"value": statutory, "unit": "working_days"},
         "promised_limit": {"value": promised, "unit": "working_days"},
         "visits_required": 0 if fully_online else visits, "fully_online": fully_online,
-        "channels": list(channels), "service_points": list(points), "themes": list(themes),
+        "channels": list(channels), "service_points": list(points), "excluded_points": list(excluded_points),
+        "collection_points": list(collection_points) if collection_points is not None else None,
+        "themes": list(themes),
         "life_events": list(life_events), "keywords": list(keywords),
         "form_fields": form_fields or form(("applicant_name", "申请人姓名", "text"), ("phone", "联系电话", "phone")),
         "materials": materials or [identity()],
@@ -271,14 +274,24 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
         channels=("window", "post"), themes=("household",), keywords=("身份证", "办身份证", "补办身份证", "换领身份证"),
         materials=[certificate("household_register", "居民户口簿", HOUSEHOLD_REGISTER, PERSONAL_ID_BASIS)],
         fees={"charged": True, "waivable": True, "items": [
-            {"name": "居民身份证工本费", "standard": "20 元/证（首次申领免费）", "basis": "发改价格〔2003〕2322号"}]},
+            {"name": "居民身份证工本费", "standard": "20 元/证（首次申领免费）", "basis": "发改价格〔2003〕2322号",
+             "amount": "20.00", "exemptions": [
+                 {"code": "first_application", "name": "首次申领居民身份证",
+                  "basis": "《中华人民共和国居民身份证法》第二十条；发改价格〔2003〕2322号",
+                  "proof": "户口簿（系统核验，无需提交）"},
+                 {"code": "subsistence_recipient", "name": "城乡最低生活保障对象",
+                  "basis": "《广东省行政事业性收费减免规定》", "proof": "低保证（系统核验）"}]}]},
+        collection_points=("*",),
         basis=(PERSONAL_ID_BASIS,)),
     "temp-id-card": item(
         "LD-GAJ", "07", 3, "临时居民身份证申领", immediate=True, statutory=3, visits=1, fully_online=False,
         channels=("window",), themes=("household",), keywords=("临时身份证",),
         materials=[identity()],
-        fees={"charged": True, "waivable": False, "items": [
-            {"name": "临时居民身份证工本费", "standard": "10 元/证", "basis": "发改价格〔2005〕436号"}]},
+        fees={"charged": True, "waivable": True, "items": [
+            {"name": "临时居民身份证工本费", "standard": "10 元/证", "basis": "发改价格〔2005〕436号",
+             "amount": "10.00", "exemptions": [
+                 {"code": "subsistence_recipient", "name": "城乡最低生活保障对象",
+                  "basis": "《广东省行政事业性收费减免规定》", "proof": "低保证（系统核验）"}]}]},
         basis=(PERSONAL_ID_BASIS,)),
     "residence-permit": item(
         "LD-GAJ", "07", 4, "居住证申领", statutory=15, promised=10, themes=("household",),
@@ -328,6 +341,8 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
         basis=("《社会救助暂行办法》第十五条",)),
     "elderly-allowance": item(
         "LD-MZJ", "05", 5, "高龄老人津贴申领", statutory=20, promised=10, themes=("elderly",),
+        # Offered in two towns and so in their villages, except one village without a civil-affairs desk.
+        points=("LD-CENTRE", "LD-LC", "LD-SL"), excluded_points=("LD-SL-02",),
         life_events=("养老退休",), keywords=("高龄津贴", "长寿金", "老人补贴"), materials=[identity()],
         basis=("《广东省老年人权益保障条例》",)),
     # 人力资源和社会保障局 --------------------------------------------------------------------------------
@@ -352,6 +367,8 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
         materials=[identity()], basis=("《国务院关于建立统一的城乡居民基本养老保险制度的意见》",)),
     "social-security-card": item(
         "LD-RSJ", "20", 5, "社会保障卡申领", statutory=10, promised=5, themes=("social_security",),
+        # Cards are printed centrally and handed out at the centre and in every town (villages included).
+        collection_points=("LD-CENTRE", "LD-LC", "LD-SL", "LD-FC", "LD-SD", "LD-LN", "LD-TT"),
         life_events=(NEWBORN,), keywords=("社保卡", "社会保障卡", "办社保卡"), materials=[identity()],
         basis=("《中华人民共和国社会保险法》第五十八条",)),
     # 住房和城乡建设局 -----------------------------------------------------------------------------------

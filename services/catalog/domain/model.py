@@ -3,6 +3,7 @@ definition, result and fees. Pure pydantic models; the save-time rules live in `
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -131,10 +132,23 @@ class Result(Strict):
     sample: Attachment | None = None
 
 
+class FeeExemption(Strict):
+    """A ground for not paying a fee (减免), with the rule that grants it. The applicant claims it by its code;
+    the accepting clerk may refuse the claim (intake)."""
+
+    code: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(min_length=1, max_length=200)
+    basis: str = Field(min_length=1, max_length=1000, description="The legal basis of the exemption.")
+    proof: str | None = Field(default=None, max_length=500, description="What the applicant shows to claim it.")
+
+
 class FeeItem(Strict):
     name: str = Field(min_length=1, max_length=200)
     standard: str = Field(min_length=1, max_length=500)
     basis: str = Field(min_length=1, max_length=1000)
+    amount: Decimal | None = Field(default=None, ge=0, le=1_000_000, max_digits=12, decimal_places=2,
+                                   description="Yuan per application; what the payment notice (缴款通知) asks for.")
+    exemptions: list[FeeExemption] = Field(default_factory=list)
 
 
 class Fees(Strict):
@@ -190,7 +204,13 @@ class ItemContent(Strict):
     visits_required: int = Field(default=1, ge=0, le=10)
     fully_online: bool = False
     channels: list[Channel] = Field(min_length=1)
-    service_points: list[str] = Field(default_factory=lambda: ["*"], description='Codes, or ["*"] for every point.')
+    service_points: list[str] = Field(default_factory=lambda: ["*"], description='Codes, or ["*"] for every point. '
+                                      "A town's code offers the item at its villages too, unless excluded.")
+    excluded_points: list[str] = Field(default_factory=list, description="Points (and their villages) where the "
+                                       "item is not offered although a parent offers it.")
+    collection_points: list[str] | None = Field(
+        default=None, description='Where results may be collected (异地领取): codes or ["*"]; null: wherever the item '
+        "is offered. Inherits down the tree like `service_points`.")
     themes: list[str] = Field(default_factory=list)
     life_events: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list, description="Synonyms people search with (饭店, 餐馆 …).")

@@ -55,6 +55,10 @@ def check_item(item: ItemContent, ref: Reference) -> list[FieldError]:
                 err(f"service_points.{i}", "wildcard_alone", '"*"（全区域通办）不能与具体服务点并列。')
             elif code not in ref.service_points:
                 err(f"service_points.{i}", "unknown_service_point", f"服务点 {code} 不存在。")
+    for name in ("excluded_points", "collection_points"):
+        for i, code in enumerate(getattr(item, name) or []):
+            if code != "*" and code not in ref.service_points:
+                err(f"{name}.{i}", "unknown_service_point", f"服务点 {code} 不存在。")
     for i, theme in enumerate(item.themes):
         if theme not in THEMES:
             err(f"themes.{i}", "unknown_theme", f"主题 {theme} 不在主题分类中（{', '.join(THEMES)}）。")
@@ -129,7 +133,43 @@ def check_item(item: ItemContent, ref: Reference) -> list[FieldError]:
         err("result.certificate_type", "certificate_type_required", "结果为证照时必须写明证照类型代码。")
     if item.fees.charged and not item.fees.items:
         err("fees.items", "fee_basis_required", "收费事项必须列明收费项目、标准和依据。")
+    for i, fee in enumerate(item.fees.items if item.fees.charged else []):
+        if fee.amount is None:
+            err(f"fees.items.{i}.amount", "fee_amount_required", "收费项目必须写明金额（元），以便开具缴款通知。")
+        codes = [e.code for e in fee.exemptions]
+        if len(set(codes)) != len(codes):
+            err(f"fees.items.{i}.exemptions", "unique", "减免情形编码重复。")
     return errors
+
+
+def offered_points(listed: list[str] | None, excluded: list[str], tree: list[tuple[str, str | None]]) -> list[str]:
+    """The points an item is really offered at: a listed point and everything below it in the tree (a town's
+    villages), less the excluded points and everything below them. `["*"]` is the whole tree. The city centre
+    (the root) passes nothing down: an item handled at the centre is not thereby handled in every town."""
+    children: dict[str | None, list[str]] = {}
+    parent_of = dict(tree)
+    for code, parent in tree:
+        children.setdefault(parent, []).append(code)
+
+    def below(code: str) -> set[str]:
+        if parent_of.get(code) is None:
+            return {code}
+        out, todo = {code}, [code]
+        while todo:
+            for c in children.get(todo.pop(), []):
+                if c not in out:
+                    out.add(c)
+                    todo.append(c)
+        return out
+
+    known = {c for c, _ in tree}
+    wanted: set[str] = set()
+    for code in listed or []:
+        wanted |= known if code == "*" else (below(code) if code in known else set())
+    for code in excluded:
+        if code in known:
+            wanted -= below(code)
+    return [c for c, _ in tree if c in wanted]
 
 
 #: The service-point tree: city centre → towns/streets (镇街) → villages/communities (村居).

@@ -21,6 +21,12 @@ ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
 DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
 
 
+class PointRef(BaseModel):
+    code: str
+    name: str
+    level: str
+
+
 class ItemPublished(BaseModel):
     """The whole published version, so consumers keep a local copy and cite the exact version."""
 
@@ -38,6 +44,12 @@ class ItemPublished(BaseModel):
     fully_online: bool
     channels: list[str]
     service_points: list[str]
+    excluded_points: list[str] = []
+    collection_points: list[str] | None = None
+    #: Resolved through the service-point tree at publication: every point where the item is handled (a
+    #: town's villages included unless excluded) and where its result may be collected (异地领取).
+    offered_at: list[PointRef] = []
+    collect_at: list[PointRef] = []
     themes: list[str]
     life_events: list[str]
     keywords: list[str]

@@ -177,9 +177,11 @@ async def codes_at_point(session: AsyncSession, point: str) -> list[str]:
 
 
 async def replace_index(
-    session: AsyncSession, code: str, content: ItemContent | None, terms: dict[tuple[str, str], int]
+    session: AsyncSession, code: str, content: ItemContent | None, terms: dict[tuple[str, str], int],
+    points: list[str] | None = None,
 ) -> None:
-    """Point the filters and the search index at the given published content (or drop them)."""
+    """Point the filters and the search index at the given published content (or drop them). `points`: where
+    it is offered, resolved through the tree (a town's villages included)."""
     await session.execute(delete(ItemFacet).where(ItemFacet.item_code == code))
     await session.execute(delete(ItemToken).where(ItemToken.item_code == code))
     if content is None:
@@ -188,7 +190,8 @@ async def replace_index(
     facets |= {("audience", a) for a in content.audience}
     facets |= {("theme", t) for t in content.themes}
     facets |= {("channel", c) for c in content.channels}
-    facets |= {("service_point", p) for p in content.service_points}
+    wildcard = content.service_points == ["*"] and not content.excluded_points
+    facets |= {("service_point", p) for p in (content.service_points if wildcard or points is None else points)}
     facets |= {("life_event", e) for e in content.life_events}
     if content.visits_required == 0:
         facets.add(("zero_visit", "true"))

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from services.intake import cases
 from services.intake.api import deps
 from services.intake.api import schemas as s
-from services.intake.domain import completeness, uploads
+from services.intake.domain import completeness, delivery, fees, uploads
 from services.intake.domain.applicants import NotAnApplicant, applicant_of
 from services.intake.domain.completeness import Finding
 from services.intake.domain.lifecycle import Action, Status
@@ -52,15 +52,20 @@ def _problems(findings: list[Finding], detail: str) -> ValidationProblem:
     return ValidationProblem([FieldError(**f.as_dict()) for f in findings], detail=detail)
 
 
-def _delivery_values(d: s.Delivery | None, service_point: str) -> dict[str, Any]:
+def _delivery_values(item_payload: dict[str, Any], d: s.Delivery | None, service_point: str) -> dict[str, Any]:
     d = d or s.Delivery()
-    if d.method == "post" and not (d.address and d.address.strip()):
-        raise invalid("delivery.address", "required", "Delivery by post needs a postal address.")
-    return {
-        "delivery_method": d.method,
-        "delivery_point": (d.service_point or service_point) if d.method == "pickup" else None,
-        "delivery_address": d.address if d.method == "post" else None,
-    }
+    point = (d.service_point or service_point) if d.method == "pickup" else None
+    findings = delivery.check_choice(item_payload, method=d.method, point=point, address=d.address)
+    if findings:
+        raise _problems(findings, "The delivery choice is not possible for this item.")
+    return {"delivery_method": d.method, "delivery_point": point,
+            "delivery_address": d.address if d.method == "post" else None}
+
+
+def _exemption_values(item_payload: dict[str, Any], code: str | None) -> dict[str, Any]:
+    if (f := fees.check_claim(item_payload, code)) is not None:
+        raise _problems([f], "The fee exemption is not one this item lists.")
+    return {"fee_exemption": code, "fee_exemption_state": "claimed" if code else None}
 
 
 async def _create_draft(session: AsyncSession, principal: Principal, body: s.ApplicationCreate) -> Application:
@@ -84,7 +89,8 @@ async def _create_draft(session: AsyncSession, principal: Principal, body: s.App
         status=Status.DRAFT.value, applicant_kind=applicant.kind, applicant_id=applicant.id,
         applicant_holder_id=applicant.holder_id, applicant_name=applicant.name, agent_id=applicant.agent_id,
         created_by=principal.subject, channel=body.channel, service_point=body.service_point, form=body.form,
-        **_delivery_values(body.delivery, body.service_point),
+        **_delivery_values(item.payload, body.delivery, body.service_point),
+        **_exemption_values(item.payload, body.fee_exemption),
     )
     await cases.note(session, app, "创建申请草稿", unit=body.service_point)
     return app
@@ -139,8 +145,12 @@ async def update_application(
     values: dict[str, Any] = {}
     if body.form is not None:
         values["form"] = {**(app.form or {}), **body.form}
-    if body.delivery is not None:
-        values.update(_delivery_values(body.delivery, app.service_point))
+    if body.delivery is not None or body.fee_exemption is not None:
+        item = await cases.item_of(session, app)
+        if body.delivery is not None:
+            values.update(_delivery_values(item.payload, body.delivery, app.service_point))
+        if body.fee_exemption is not None:
+            values.update(_exemption_values(item.payload, body.fee_exemption))
     if values:
         await repo.move(session, app, from_states=[app.status], **values)
     response.headers["ETag"] = deps.etag(app)
@@ -411,14 +421,21 @@ async def submit_application(application_id: s.ApplicationId, request: Request, 
 @router.post(
     "/applications/{application_id}/accept", response_model=s.ApplicationRead,
     summary="Accept (受理) a submitted application; the clerk is recorded as first responder (首问负责)",
+    description="An immediate item (即办件) is decided here: it goes on to its payment notice (if a fee is due) "
+                "and its hand-over. A fee exemption the applicant claimed is granted unless the body gives "
+                "`refuse_fee_exemption` with the reason.",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def accept_application(application_id: s.ApplicationId, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
+async def accept_application(application_id: s.ApplicationId, session: SessionDep, principal: CurrentPrincipal,
+                             body: s.AcceptRequest | None = None) -> s.ApplicationRead:
     app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
     cases.transition(app.status, Action.ACCEPT)
     # Handed in while the version was published: it is handled under that version even if withdrawn since.
     item = await cases.item_of(session, app)
-    await cases.accept(session, app, item, deps.responder(principal))
+    refuse = body.refuse_fee_exemption if body else None
+    if refuse and app.fee_exemption_state != "claimed":
+        raise invalid("body.refuse_fee_exemption", "no_claim", "The applicant claimed no fee exemption.")
+    await cases.accept(session, app, item, deps.responder(principal), refuse_exemption=refuse)
     return await deps.application_read(session, app, principal)
 
 
@@ -477,13 +494,25 @@ async def answer_correction(application_id: s.ApplicationId, session: SessionDep
 @router.post(
     "/applications/{application_id}/deliver", response_model=s.ApplicationRead,
     summary="Hand over the result at the window or by post (统一窗口出件)",
+    description="`pickup`: a window clerk of the point the applicant chose (异地领取: any point, not only where "
+                "it was handed in; the point is the one in the clerk's staff record). `post`: a clerk of the "
+                "application's point or department, recording `carrier` and `tracking_number`. The method must be "
+                "the one the applicant chose.",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def deliver_result(application_id: s.ApplicationId, body: s.DeliverRequest, session: SessionDep,
                          principal: CurrentPrincipal) -> s.ApplicationRead:
-    app = await deps.load_as_clerk(session, principal, application_id, for_update=True)
+    app = await deps.load_as_handing_clerk(session, principal, application_id)
     cases.transition(app.status, Action.HAND_OVER)
-    await cases.deliver(session, app, method=body.method, by=deps.responder(principal))
+    if body.method != app.delivery_method:
+        raise invalid("body.method", "not_chosen", f"The applicant chose `{app.delivery_method}`, not `{body.method}`.")
+    if body.method == "post":
+        missing = [FieldError(field=f"body.{n}", rule="required", message="Delivery by post records the carrier "
+                              "and the tracking number.") for n in ("carrier", "tracking_number") if not getattr(body, n)]
+        if missing:
+            raise ValidationProblem(missing)
+    await cases.deliver(session, app, method=body.method, by=deps.responder(principal), carrier=body.carrier,
+                        tracking_number=body.tracking_number)
     return await deps.application_read(session, app, principal)
 
 
@@ -501,9 +530,12 @@ async def record_visit(application_id: s.ApplicationId, body: s.VisitCreate, ses
     app = await repo.get_application(session, application_id)
     if app is None:
         raise NotFound(deps.NOT_FOUND)
-    point = body.service_point or principal.service_point
+    # The point is the clerk's own, from the staff record their token carries, never what the client claims.
+    point = principal.service_point
     if not point:
-        raise invalid("service_point", "required", "Name the service point (your token names none).")
+        raise Forbidden("Your staff record names no service point.")
+    if body.service_point and body.service_point != point:
+        raise invalid("service_point", "not_your_point", f"You work at {point}; a visit is recorded there.")
     visit = await repo.add_visit(session, application_id=app.id, service_point=point, purpose=body.purpose,
                                  recorded_by=principal.subject)
     await publish(session, ev.VISIT_RECORDED, subject=app.id, data=ev.VisitRecorded(

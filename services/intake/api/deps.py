@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.api import schemas as s
 from services.intake.cases import Responder
-from services.intake.domain import applicants, completeness
+from services.intake.domain import applicants, completeness, delivery, fees
 from services.intake.domain.applicants import is_staff_of, may_view
 from services.intake.store import repository as repo
 from services.intake.store.files import FileStore, LocalFileStore
@@ -86,6 +86,20 @@ async def load_as_clerk(session: AsyncSession, principal: Principal, application
     return app
 
 
+async def load_as_handing_clerk(session: AsyncSession, principal: Principal, application_id: str) -> Application:
+    """Who hands a result over: for pick-up, a window clerk of the point the applicant chose (异地领取 reaches
+    points that otherwise never see the case); otherwise a clerk of the application's point or department."""
+    app = await repo.get_application(session, application_id, for_update=True)
+    if app is None:
+        raise NotFound(NOT_FOUND)
+    at_point = (app.delivery_method == "pickup" and app.delivery_point is not None
+                and principal.kind == "staff" and principal.has(WINDOW_CLERK)
+                and principal.service_point == app.delivery_point)
+    if at_point:
+        return app
+    return await load_as_clerk(session, principal, application_id, for_update=True)
+
+
 def etag(app: Application) -> str:
     """Changes whenever the application does (every change sets `updated_at`)."""
     digest = hashlib.sha256(f"{app.id}:{app.updated_at.isoformat()}".encode()).hexdigest()[:20]
@@ -116,6 +130,10 @@ async def application_read(session: AsyncSession, app: Application, principal: P
     own = principal is not None and is_applicant(principal, app)
     # The window clerk checks the applicant's identity at the counter; other staff see the number masked.
     full_id = own or (principal is not None and principal.has(WINDOW_CLERK))
+    item = await repo.item_version(session, app.item_code, app.item_version)
+    payload = item.payload if item else {}
+    exemption = fees.exemptions(payload).get(app.fee_exemption or "") or {}
+    notice = await repo.payment_notice(session, app.id) if app.receipt_number else None
     return s.ApplicationRead(
         id=app.id, status=app.status, item_code=app.item_code, item_version=app.item_version,
         item_name=app.item_name, department=app.department,
@@ -125,8 +143,18 @@ async def application_read(session: AsyncSession, app: Application, principal: P
             else mask_id_number(app.applicant_holder_id),
         ),
         channel=app.channel, service_point=app.service_point, form=app.form or {},
-        delivery=s.Delivery(method=app.delivery_method, service_point=app.delivery_point,  # type: ignore[arg-type]
-                            address=app.delivery_address),
+        delivery=s.DeliveryRead(
+            method=app.delivery_method, service_point=app.delivery_point,
+            service_point_name=delivery.point_name(payload, app.delivery_point) if app.delivery_point else None,
+            address=app.delivery_address, carrier=app.delivery_carrier, tracking_number=app.delivery_tracking,
+            changeable=app.status in delivery.CHANGEABLE, ready_at=app.ready_at),
+        fee_exemption=s.FeeExemptionRead(
+            code=app.fee_exemption, state=app.fee_exemption_state,  # type: ignore[arg-type]
+            name=exemption.get("name"), basis=exemption.get("basis")) if app.fee_exemption else None,
+        payment=s.PaymentRead(
+            payment_code=notice.payment_code, amount=notice.amount, items=notice.items, due_on=notice.due_on,
+            status=notice.status, requested_at=notice.requested_at, paid_at=notice.paid_at,  # type: ignore[arg-type]
+        ) if notice else None,
         receipt_number=app.receipt_number, verification_code=app.verification_code if own else None,
         notice=[s.Problem(**p) for p in app.notice or []], first_responder=app.first_responder,
         outcome=app.outcome, result=app.result, copied_from=app.copied_from,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 
@@ -48,14 +48,55 @@ class ApplicationCreate(BaseModel):
         description="Credit code (`org`) or account id (`act.sub`) of the principal applied for; defaults to it.",
     )
     delivery: Delivery | None = None
+    fee_exemption: ExemptionCode | None = Field(
+        default=None, description="Claim a fee exemption (减免) by the code the item's guide lists under "
+        "`fees.items[].exemptions`; the accepting clerk grants it unless they refuse it with a reason.")
+
+
+ExemptionCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
 
 class Delivery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Where the result goes (出件): `electronic`; `pickup` at any point the item's guide lists under
+    `collect_at` (异地领取: not necessarily where it was handed in); or `post` to an address."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"method": "pickup", "service_point": "LD-LC"}, {"method": "post", "address": "罗定市罗城街道兴华路1号 张三 13800138000"}]})
 
     method: DeliveryMethod = "electronic"
-    service_point: Code | None = Field(default=None, description="Pick-up point (for `pickup`).")
+    service_point: Code | None = Field(default=None, description="Pick-up point (for `pickup`); defaults to where "
+                                       "the application is handed in.")
     address: PlainText | None = Field(default=None, max_length=500, description="Postal address (for `post`).")
+
+
+class DeliveryRead(BaseModel):
+    method: str
+    service_point: str | None = None
+    service_point_name: str | None = None
+    address: str | None = None
+    carrier: str | None = Field(default=None, description="By post: the carrier the clerk recorded.")
+    tracking_number: str | None = Field(default=None, description="By post: the tracking number.")
+    changeable: bool = Field(description="True until the result is ready (`PUT …/delivery` changes it).")
+    ready_at: datetime | None = None
+
+
+class PaymentRead(BaseModel):
+    """The payment notice (缴款通知): pay `amount` yuan with `payment_code` on the payment platform by `due_on`."""
+
+    payment_code: str
+    amount: str = Field(description="Yuan, a decimal string.")
+    items: list[dict[str, Any]]
+    due_on: date
+    status: Literal["unpaid", "paid"]
+    requested_at: datetime
+    paid_at: datetime | None = None
+
+
+class FeeExemptionRead(BaseModel):
+    code: str
+    name: str | None = None
+    basis: str | None = None
+    state: Literal["claimed", "granted", "refused"]
 
 
 class ApplicationUpdate(BaseModel):
@@ -65,6 +106,7 @@ class ApplicationUpdate(BaseModel):
 
     form: dict[str, Any] | None = None
     delivery: Delivery | None = None
+    fee_exemption: ExemptionCode | None = Field(default=None, description="Claim a listed fee exemption (减免).")
 
 
 class MaterialReference(BaseModel):
@@ -143,7 +185,9 @@ class ApplicationRead(BaseModel):
     channel: str
     service_point: str
     form: dict[str, Any]
-    delivery: Delivery
+    delivery: DeliveryRead
+    fee_exemption: FeeExemptionRead | None = None
+    payment: PaymentRead | None = Field(default=None, description="The payment notice, once the fee is due.")
     receipt_number: str | None = None
     verification_code: str | None = Field(default=None, description="Shown to the applicant only.")
     notice: list[Problem] = Field(default_factory=list, description="The latest one-time notice (一次性告知).")
@@ -228,16 +272,76 @@ class CorrectionAnswer(BaseModel):
 
 
 class DeliverRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"method": "pickup"}]})
+    """Hand the result over: at the counter of the chosen point, or by post with the carrier and tracking
+    number (邮寄)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"method": "pickup"}, {"method": "post", "carrier": "中国邮政EMS", "tracking_number": "1171234567890"}]})
 
     method: Literal["pickup", "post"]
+    carrier: PlainText | None = Field(default=None, min_length=1, max_length=100, description="For `post`.")
+    tracking_number: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{4,40}$")] | None = Field(
+        default=None, description="For `post`.")
+
+
+class AcceptRequest(BaseModel):
+    """Optional at acceptance: refuse the fee exemption the applicant claimed, with the reason."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"refuse_fee_exemption": "户口簿显示此前已申领过居民身份证，不属首次申领。"}]})
+
+    refuse_fee_exemption: PlainText | None = Field(default=None, min_length=1, max_length=1000)
+
+
+class CollectionRead(BaseModel):
+    """A result waiting at a point (出件): for the applicant to collect, or for the clerk to post."""
+
+    application_id: str
+    receipt_number: str | None
+    item_name: str
+    applicant_name: str | None
+    method: Literal["pickup", "post"]
+    service_point: str
+    handed_in_at: str = Field(description="The point where it was handed in (it differs for 异地领取).")
+    result: dict[str, Any] | None = None
+    ready_at: datetime | None = None
+
+
+class UnpaidRead(BaseModel):
+    application_id: str
+    receipt_number: str | None
+    item_name: str
+    applicant_name: str | None
+    service_point: str
+    payment_code: str
+    amount: str
+    due_on: date
+    overdue: bool = Field(description="Past `due_on` (Asia/Shanghai) and still unpaid: a case to chase.")
+    requested_at: datetime
+
+
+class PaymentNotificationIn(BaseModel):
+    """The payment platform's confirmation (signed per Standard Webhooks)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "payment_code": "44171234567890123456", "amount": "20.00", "paid_at": "2026-11-30T10:00:00+08:00",
+        "transaction_id": "PAY-0001"}]})
+
+    payment_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{20}$")]
+    amount: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
+    paid_at: AwareDatetime = Field(description="With its offset, e.g. 2026-11-30T10:00:00+08:00.")
+    transaction_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_.-]{1,64}$")] | None = None
+
+
+class PaymentNotificationAck(BaseModel):
+    status: Literal["paid", "already_paid", "duplicate"]
 
 
 class VisitCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"purpose": "提交纸质原件核验"}]})
 
     purpose: PlainText = Field(min_length=1, max_length=200)
-    service_point: Code | None = Field(default=None, description="Defaults to the clerk's point.")
+    service_point: Code | None = Field(default=None, description="Always the clerk's own point (from the staff record); another is refused.")
 
 
 class VisitRead(BaseModel):

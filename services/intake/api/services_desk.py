@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from services.intake.api import deps
 from services.intake.api import schemas as s
+from services.intake.domain import completeness
 from services.intake.store import repository as repo
 from services.intake.store.tables import Appointment, AppointmentSlot, Consultation
 from shared.auth import ADMIN, DEPARTMENT_REVIEWER, SUPERVISOR, WINDOW_CLERK, CurrentPrincipal
@@ -43,8 +44,11 @@ async def create_slot(body: s.SlotCreate, session: SessionDep, principal: Curren
         raise Forbidden("Only a window clerk of this service point (or an admin) opens slots.")
     if body.starts_at.tzinfo is None:
         raise invalid("starts_at", "timezone", "Give the time with its offset, e.g. 2026-12-01T09:00:00+08:00.")
-    if await repo.current_item(session, body.item_code) is None:
+    item = await repo.current_item(session, body.item_code)
+    if item is None:
         raise invalid("item_code", "unknown_item", "No published item has this code.")
+    if (found := completeness.check_point(item.payload, body.service_point)) is not None:
+        raise invalid(found.field, found.rule, found.message)
     slot = await repo.add_slot(session, service_point=body.service_point, item_code=body.item_code,
                                starts_at=body.starts_at, capacity=body.capacity)
     if slot is None:

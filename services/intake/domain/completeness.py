@@ -150,10 +150,32 @@ def check_channel_and_point(item: Mapping[str, Any], *, channel: str, service_po
     channels = item.get("channels") or []
     if channel not in channels:
         out.append(Finding("channel", "channel_not_offered", f"This item is handled through {', '.join(channels) or 'no channel'}."))
-    points = item.get("service_points") or []
-    if "*" not in points and service_point not in points:
-        out.append(Finding("service_point", "service_point_not_offered", "This item is not handled at this service point."))
+    if (f := check_point(item, service_point)) is not None:
+        out.append(f)
     return out
+
+
+def offered(item: Mapping[str, Any], key: str = "offered_at") -> dict[str, dict[str, Any]] | None:
+    """`offered_at` / `collect_at` as catalog resolved them through the service-point tree (a town's villages
+    included unless excluded); None for versions published before catalog resolved points."""
+    refs = item.get(key)
+    if not isinstance(refs, list) or not item.get("offered_at"):
+        return None
+    return {r["code"]: r for r in refs if isinstance(r, dict) and r.get("code")}
+
+
+def check_point(item: Mapping[str, Any], service_point: str) -> Finding | None:
+    """Handed in only where the item is offered; a code the tree does not know is refused too."""
+    points = offered(item)
+    if points is not None:
+        if service_point in points:
+            return None
+        return Finding("service_point", "service_point_not_offered",
+                       f"服务点 {service_point} 不存在或不办理此事项。")
+    listed = item.get("service_points") or []
+    if "*" not in listed and service_point not in listed:
+        return Finding("service_point", "service_point_not_offered", "This item is not handled at this service point.")
+    return None
 
 
 def check_audience(item: Mapping[str, Any], applicant_kind: str) -> Finding | None:

@@ -14,6 +14,7 @@ class Status(StrEnum):
     IN_REVIEW = "in_review"
     AWAITING_CORRECTION = "awaiting_correction"  # 补正 asked by a reviewing department; the clock pauses
     DECIDED = "decided"
+    AWAITING_PAYMENT = "awaiting_payment"  # approved, the fee (收费) is due; delivery waits for the payment
     AWAITING_PICKUP = "awaiting_pickup"  # result issued, to be collected or posted (统一窗口出件)
     DELIVERED = "delivered"
     WITHDRAWN = "withdrawn"
@@ -32,6 +33,8 @@ class Action(StrEnum):
     DECIDE = "decide"
     DELIVER = "deliver"  # electronically on issue, or handed over by a clerk
     HAND_OVER = "hand_over"  # at the window or by post, by a clerk
+    REQUEST_PAYMENT = "request_payment"  # the payment notice (缴款通知) after approval
+    CONFIRM_PAYMENT = "confirm_payment"  # the payment platform confirmed
 
 
 S, A = Status, Action
@@ -48,6 +51,8 @@ _ALLOWED: dict[Action, frozenset[Status]] = {
     A.DECIDE: frozenset({S.ACCEPTED, S.IN_REVIEW, S.AWAITING_CORRECTION}),
     A.DELIVER: frozenset({S.DECIDED, S.AWAITING_PICKUP}),
     A.HAND_OVER: frozenset({S.AWAITING_PICKUP}),
+    A.REQUEST_PAYMENT: frozenset({S.DECIDED}),
+    A.CONFIRM_PAYMENT: frozenset({S.AWAITING_PAYMENT}),
 }
 
 
@@ -57,7 +62,7 @@ def sources(action: Action) -> list[str]:
     return sorted(s.value for s in _ALLOWED[action])
 
 #: States in which the applicant has something to do (what awaits me).
-AWAITING_APPLICANT = frozenset({S.DRAFT, S.RETURNED, S.AWAITING_CORRECTION, S.AWAITING_PICKUP})
+AWAITING_APPLICANT = frozenset({S.DRAFT, S.RETURNED, S.AWAITING_CORRECTION, S.AWAITING_PAYMENT, S.AWAITING_PICKUP})
 
 
 class IllegalTransition(Exception):

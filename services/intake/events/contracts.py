@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +15,9 @@ WITHDRAWN = "yimen.intake.application.withdrawn"
 CORRECTED = "yimen.intake.application.corrected"
 DELIVERED = "yimen.intake.application.delivered"
 VISIT_RECORDED = "yimen.intake.visit.recorded"
+PAYMENT_REQUESTED = "yimen.intake.payment.requested"
+PAYMENT_CONFIRMED = "yimen.intake.payment.confirmed"
+READY_FOR_COLLECTION = "yimen.intake.application.ready_for_collection"
 
 ITEM_PUBLISHED = "yimen.catalog.item.published"
 ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
@@ -119,6 +122,36 @@ class Delivered(BaseModel):
     certificate_number: str | None
     delivered_at: datetime
     online: bool
+
+
+class PaymentRequested(BaseModel):
+    """A payment notice (缴款通知) was issued after approval; `amount` in yuan as a decimal string."""
+
+    application_id: str
+    receipt_number: str
+    applicant: ApplicantRef
+    item_name: str
+    amount: str
+    payment_code: str
+    due_on: date
+
+
+class PaymentConfirmed(BaseModel):
+    application_id: str
+    receipt_number: str
+    amount: str
+    paid_at: datetime
+
+
+class ReadyForCollection(BaseModel):
+    """The result waits at the point the applicant chose (异地领取 where it is not where they applied)."""
+
+    application_id: str
+    receipt_number: str
+    applicant: ApplicantRef
+    item_name: str
+    service_point: str
+    service_point_name: str | None
 
 
 class VisitRecorded(BaseModel):

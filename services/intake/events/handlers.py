@@ -11,7 +11,6 @@ from services.intake import cases
 from services.intake.domain.lifecycle import Action, Status, sources
 from services.intake.events import contracts as ev
 from services.intake.store import repository as repo
-from services.intake.store.tables import Application
 from shared.events import Event
 from shared.messaging import Consumer, event_data
 from shared.types import utcnow
@@ -98,21 +97,8 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
     await cases.note(session, app, step, unit=data.department or app.department,
                      text=(f"{data.reasons or ''}（依据：{data.legal_basis}）" if data.legal_basis else data.reasons),
                      at=data.decided_at)
-    # A certificate is handed over once datashare has issued it; a refusal or a result without a certificate
-    # (a decision letter) is handed over now.
-    result_type = (data.result or {}).get("type") or "certificate"
-    if data.outcome == "rejected" or result_type != "certificate" or (app.result or {}).get("certificate_number"):
-        await _hand_over(session, app)
-
-
-async def _hand_over(session: AsyncSession, app: Application) -> None:
-    """统一窗口出件: electronic delivery at once; pick-up or post waits for a clerk."""
-    if app.delivery_method == "electronic":
-        await cases.deliver(session, app, method="electronic")
-        return
-    if await repo.move(session, app, from_states=[Status.DECIDED], status=Status.AWAITING_PICKUP.value):
-        where = "请到窗口领取" if app.delivery_method == "pickup" else "待邮寄"
-        await cases.note(session, app, f"结果已出，{where}", unit=app.delivery_point or app.department)
+    # The written result, the fee and the hand-over; a certificate is handed over once datashare issued it.
+    await cases.after_decision(session, app, await cases.item_of(session, app))
 
 
 async def on_certificate_issued(session: AsyncSession, event: Event) -> None:
@@ -129,7 +115,7 @@ async def on_certificate_issued(session: AsyncSession, event: Event) -> None:
     await cases.note(session, app, f"电子证照已签发：{data.type_name or data.type_code}",
                      unit=data.issuer_department or app.department)
     if app.status == Status.DECIDED:
-        await _hand_over(session, app)
+        await cases.hand_over_if_ready(session, app, await cases.item_of(session, app))
 
 
 async def on_delegation(session: AsyncSession, event: Event) -> None:

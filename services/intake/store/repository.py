@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -19,6 +19,8 @@ from services.intake.store.tables import (
     Delegation,
     Department,
     ItemVersion,
+    PaymentNotice,
+    PaymentNotification,
     ReceiptCounter,
     TimelineEntry,
     Visit,
@@ -388,3 +390,63 @@ async def applications_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[
         return {}
     rows = (await session.execute(select(Application).where(Application.id.in_(wanted)))).scalars()
     return {a.id: a for a in rows}
+
+
+# --- fees (收费) and result collection (出件) -------------------------------------------------------------------
+
+
+async def payment_notice(session: AsyncSession, application_id: str) -> PaymentNotice | None:
+    stmt = select(PaymentNotice).where(PaymentNotice.application_id == application_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def payment_notice_by_code(session: AsyncSession, payment_code: str, *,
+                                 for_update: bool = False) -> PaymentNotice | None:
+    stmt = select(PaymentNotice).where(PaymentNotice.payment_code == payment_code)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add_payment_notice(session: AsyncSession, *, application_id: str, payment_code: str, amount: str,
+                             items: list[dict[str, Any]], due_on: date) -> PaymentNotice:
+    notice = PaymentNotice(application_id=application_id, payment_code=payment_code, amount=amount, items=items,
+                           due_on=due_on, status="unpaid", requested_at=utcnow())
+    session.add(notice)
+    await session.flush()
+    return notice
+
+
+async def record_payment_notification(session: AsyncSession, *, webhook_id: str, payment_code: str,
+                                      outcome: str) -> bool:
+    """False when this `webhook-id` was received before (the platform's retry or a replay)."""
+    res = await session.execute(insert_ignore(session, PaymentNotification.__table__).values(
+        webhook_id=webhook_id, payment_code=payment_code, outcome=outcome, received_at=utcnow()))
+    return res.rowcount == 1
+
+
+async def settle_payment_notification(session: AsyncSession, webhook_id: str, outcome: str) -> None:
+    await session.execute(update(PaymentNotification).where(PaymentNotification.webhook_id == webhook_id)
+                          .values(outcome=outcome))
+
+
+def unpaid_query(*, service_point: str | None, department: str | None) -> Any:
+    """Unpaid notices of the applications a clerk handles (their point's or their department's)."""
+    stmt = (select(PaymentNotice).join(Application, Application.id == PaymentNotice.application_id)
+            .where(PaymentNotice.status == "unpaid"))
+    cond = None
+    if service_point:
+        cond = Application.service_point == service_point
+    if department:
+        dept = Application.department == department
+        cond = dept if cond is None else (cond | dept)
+    return stmt if cond is None else stmt.where(cond)
+
+
+def collections_query(service_point: str) -> Any:
+    """Results waiting at a point: collected there (异地领取 included), or to be posted by its clerks."""
+    return select(Application).where(
+        Application.status == "awaiting_pickup",
+        ((Application.delivery_method == "pickup") & (Application.delivery_point == service_point))
+        | ((Application.delivery_method == "post") & (Application.service_point == service_point)),
+    )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import make_metadata
@@ -87,6 +87,15 @@ class Application(Base):
     delivery_method: Mapped[str] = mapped_column(String(16))
     delivery_point: Mapped[str | None] = mapped_column(String(64), nullable=True)
     delivery_address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: By post (邮寄): the carrier and tracking number the clerk records when handing the result over.
+    delivery_carrier: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    delivery_tracking: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: A fee exemption (减免) the applicant claims, by the code the item lists, and what became of the claim:
+    #: `claimed`, then `granted` at acceptance unless the accepting clerk `refused` it.
+    fee_exemption: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    fee_exemption_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: When the result became ready to hand over (awaiting pick-up or post); the delivery choice is fixed then.
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     receipt_number: Mapped[str | None] = mapped_column(String(80), nullable=True, unique=True)
     verification_code: Mapped[str | None] = mapped_column(String(6), nullable=True)
     #: The latest one-time notice (一次性告知): every problem found at once.
@@ -105,6 +114,38 @@ class Application(Base):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PaymentNotice(Base):
+    """A payment notice (缴款通知) for an approved item with a fee: the applicant pays by its payment code on the
+    payment platform, which confirms by a signed notification. Delivery waits for it."""
+
+    __tablename__ = "payment_notice"
+    __table_args__ = (Index("ix_payment_notice_status", "status", "requested_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("application.id"), unique=True)
+    payment_code: Mapped[str] = mapped_column(String(32), unique=True)
+    #: Yuan as a decimal string ("20.00"): money is never a float.
+    amount: Mapped[str] = mapped_column(String(20))
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    due_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))  # unpaid | paid
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    transaction_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class PaymentNotification(Base):
+    """Every signed notification the payment platform sent, by its `webhook-id`: a second delivery of one is
+    answered as a duplicate and applies nothing."""
+
+    __tablename__ = "payment_notification"
+
+    webhook_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    payment_code: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Attachment(Base):

@@ -77,6 +77,8 @@ class ApplicationAccepted(_Inbound):
     department: str | None = None
     applicant: dict[str, Any] = Field(default_factory=dict)
     accepted_at: datetime
+    #: `immediate` (即办件): intake decided it at acceptance; workflow records that decision, it runs no task.
+    case_kind: str | None = None
 
 
 class ApplicationCorrected(_Inbound):

@@ -322,3 +322,21 @@ async def test_a_withdrawn_application_cancels_its_undecided_tasks(client, token
     late = await decide(client, reviewer(tokens, "LD-GAJ"), tasks["LD-GAJ"]["id"])
     assert late.status_code == 409
     assert recorder.of("application.decided", app_id) == []
+
+
+async def test_an_immediate_item_is_decided_by_its_acceptance_and_opens_no_task(client, tokens, recorder):
+    """即办件: intake decided it at the window; workflow records that decision (datashare issues the
+    certificate from it) and no department task can decide it a second time."""
+    code = new_code()
+    steps = [{"key": "decision", "name": "审核办结（即办）", "kind": "decision", "departments": ["LD-SCJGJ"],
+              "limit_days": 0}]
+    await define_item(client, tokens, code, 1, steps)
+    event = application_accepted(code, 1)
+    event.data["case_kind"] = "immediate"
+    await publish(client, event)
+    app_id = event.data["application_id"]
+    decided = await eventually(lambda: recorder.of("application.decided", app_id))
+    assert [e.data["outcome"] for e in decided] == ["approved"]
+    c = await case(client, tokens, app_id)
+    assert c["outcome"] == "approved" and all(not s["tasks"] for s in c["stages"])
+    assert not recorder.of("task.assigned", app_id)
