@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.datashare import operations
 from services.datashare.api.routes import router
+from services.datashare.config import DatashareConfig
 from services.datashare.events.handlers import CONSUMERS
 from services.datashare.store.tables import Base, messaging
 from shared.service import ServiceContext, ServiceSpec, create_service_app
@@ -37,5 +38,7 @@ SPEC = ServiceSpec(
 )
 
 
-def create_app(settings: ServiceSettings | None = None, **kwargs: object) -> FastAPI:
+def create_app(settings: ServiceSettings | None = None, *, config: DatashareConfig | None = None,
+               **kwargs: object) -> FastAPI:
+    operations.set_config(config or DatashareConfig())
     return create_service_app(SPEC, settings, **kwargs)  # type: ignore[arg-type]
