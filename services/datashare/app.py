@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
 
 from services.datashare import operations
 from services.datashare.api.routes import router
@@ -40,5 +42,12 @@ SPEC = ServiceSpec(
 
 def create_app(settings: ServiceSettings | None = None, *, config: DatashareConfig | None = None,
                **kwargs: object) -> FastAPI:
-    operations.set_config(config or DatashareConfig())
-    return create_service_app(SPEC, settings, **kwargs)  # type: ignore[arg-type]
+    config = config or DatashareConfig()
+    app = create_service_app(SPEC, settings, **kwargs)  # type: ignore[arg-type]
+
+    @app.middleware("http")
+    async def with_config(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        operations.use_config(config)
+        return await call_next(request)
+
+    return app

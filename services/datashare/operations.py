@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,16 +41,17 @@ from shared.types import utcnow
 
 log = logging.getLogger("yimen.datashare")
 
-_config = DatashareConfig()
+#: The serving app's settings, set per request (two apps in one process, as in tests, keep their own).
+_config: ContextVar[DatashareConfig | None] = ContextVar("datashare_config", default=None)
+_DEFAULT = DatashareConfig()
 
 
-def set_config(config: DatashareConfig) -> None:
-    global _config
-    _config = config
+def use_config(config: DatashareConfig) -> None:
+    _config.set(config)
 
 
 def current_config() -> DatashareConfig:
-    return _config
+    return _config.get() or _DEFAULT
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
 
