@@ -12,7 +12,9 @@ from services.datashare import operations
 from services.datashare.api.common import (
     acts_for_department,
     check_holder_level,
+    check_reasoned_lookup,
     fetch_application,
+    limiter,
     own_holder_ids,
 )
 from services.datashare.domain import certificates as rules
@@ -44,7 +46,6 @@ from shared.idempotency import run_idempotent
 from shared.messaging import publish
 from shared.pagination import Page, PageDep, paginate
 from shared.privacy import mask_id_number
-from shared.ratelimit import RateLimiter
 from shared.types import utcnow
 
 router = APIRouter(tags=["certificates"])
@@ -284,13 +285,6 @@ def verification_read(cert: Certificate, type_name: str, matches: bool | None, *
     )
 
 
-def _limiter(request: Request, name: str, limit: int, per_seconds: float) -> RateLimiter:
-    limiters: dict[str, RateLimiter] = request.app.state.__dict__.setdefault("_datashare_limiters", {})
-    if name not in limiters:
-        limiters[name] = RateLimiter(limit, per_seconds)
-    return limiters[name]
-
-
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -298,7 +292,7 @@ def _client(request: Request) -> str:
 def _check_client_rate(request: Request) -> None:
     """Public verification per client address (OWASP API4): guessing numbers or codes is slowed to a crawl."""
     config = operations.current_config()
-    _limiter(request, "verify-client", config.verifications_per_client_per_minute, 60.0).check(
+    limiter(request, "verify-client", config.verifications_per_client_per_minute, 60.0).check(
         _client(request), "certificate verifications")
 
 
@@ -312,8 +306,7 @@ async def _reader_grant(request: Request, session: SessionDep, principal: Princi
                                                       certificate_type=type_code)
     if purpose.may_look_up_by_reason(principal):
         purpose.check_reason(reason)
-        _limiter(request, "reasoned", operations.current_config().reasoned_lookups_per_hour, 3600.0).check(
-            principal.subject, "look-ups without an application")
+        check_reasoned_lookup(request, principal)
         return purpose.reason_grant()
     raise Forbidden("A holder's certificates are read only for a live application in which your department holds "
                     "an open task (`application_id`); admins and supervisors may give a written `reason`.",

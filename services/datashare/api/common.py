@@ -10,6 +10,7 @@ from fastapi import Request
 from services.datashare import operations
 from shared.auth import ADMIN, Principal
 from shared.errors import Forbidden
+from shared.ratelimit import RateLimiter
 
 
 def own_holder_ids(principal: Principal) -> set[str]:
@@ -65,3 +66,18 @@ async def fetch_application(request: Request, application_id: str) -> dict[str, 
         return {}
     data.setdefault("id", application_id)
     return data
+
+
+def limiter(request: Request, name: str, limit: int, per_seconds: float) -> RateLimiter:
+    """The running app's limiter `name` (shared/ratelimit.py: per process), made on first use."""
+    limiters: dict[str, RateLimiter] = request.app.state.__dict__.setdefault("_datashare_limiters", {})
+    if name not in limiters:
+        limiters[name] = RateLimiter(limit, per_seconds)
+    return limiters[name]
+
+
+def check_reasoned_lookup(request: Request, principal: Principal) -> None:
+    """Look-ups without an application (admin, supervisor): at most so many per account per hour, registry and
+    certificate look-ups together."""
+    limiter(request, "reasoned", operations.current_config().reasoned_lookups_per_hour, 3600.0).check(
+        principal.subject, "look-ups without an application")

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.datashare import operations
-from services.datashare.api.common import acts_for_department, fetch_application
+from services.datashare.api.common import acts_for_department, check_reasoned_lookup, fetch_application
 from services.datashare.domain import purpose
 from services.datashare.domain import registries as rules
 from services.datashare.domain.identifiers import credit_code_problem, id_number_problem
@@ -19,7 +19,6 @@ from services.datashare.store import registries as store
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
 from shared.errors import Forbidden, NotFound, Problem, invalid, problem_response, problem_responses
-from shared.ratelimit import RateLimiter
 
 log = logging.getLogger("yimen.datashare")
 router = APIRouter(tags=["registries"])
@@ -135,14 +134,6 @@ async def import_records(
     return ImportReport(**_report(name, parsed, imported, partial))
 
 
-def _reason_limiter(request: Request) -> RateLimiter:
-    """Look-ups by reason per account per hour (one limiter per running app)."""
-    limiters: dict[str, RateLimiter] = request.app.state.__dict__.setdefault("_datashare_limiters", {})
-    if "reasoned" not in limiters:
-        limiters["reasoned"] = RateLimiter(operations.current_config().reasoned_lookups_per_hour, 3600.0)
-    return limiters["reasoned"]
-
-
 async def _lookup(request: Request, session: SessionDep, principal: CurrentPrincipal, registry: str, key: str,
                   application_id: str | None, material_code: str | None, reason: str | None) -> dict[str, Any]:
     target = f"registry:{'population' if registry == rules.POPULATION else 'legal-persons'}"
@@ -159,7 +150,7 @@ async def _lookup(request: Request, session: SessionDep, principal: CurrentPrinc
                           + ", ".join(f"material {c}" for c in grant.material_codes))
         elif purpose.may_look_up_by_reason(principal):
             text = purpose.check_reason(reason)
-            _reason_limiter(request).check(principal.subject, "look-ups without an application")
+            check_reasoned_lookup(request, principal)
             grant = purpose.reason_grant()
             logged["purpose"] = text
         else:
