@@ -394,9 +394,10 @@ async def test_a_burst_of_refused_reads_opens_a_supervision_case_for_the_data_of
     # The evidence names the very log entries; the supervisor finds them in the audit.
     anomalies = (await p.datashare.client.get(f"{DS}/access-anomalies", headers=p.staff("supervisor"))).json()
     mine = next(a for a in anomalies if a["reader"] == snoop_id and a["kind"] == "refused_reads")
-    audit = (await p.datashare.client.get(f"{DS}/access-log", params={"department": "LD-JYJ"},
+    audit = (await p.datashare.client.get(f"{DS}/access-log", params={"accessor": snoop_id},
                                           headers=p.staff("supervisor"))).json()["items"]
-    assert set(mine["entry_seqs"]) <= {e["seq"] for e in audit if e["accessor_subject"] == snoop_id}
+    assert set(mine["entry_seqs"]) == {e["seq"] for e in audit}
+    assert all(e["outcome"] == "refused" and e["holder"] not in people for e in audit)
 
 
 async def test_look_ups_of_many_people_outside_cases_and_at_night_are_reported(platform):

@@ -127,17 +127,19 @@ async def list_anomalies(session: SessionDep, _p: Principal = require_roles(SUPE
 
 @router.get(
     "/access-log", summary="Audit reads by department (supervisor)",
-    description="Entries whose reader belonged to `department` (all when omitted), newest first; holders masked.",
+    description="Entries whose reader belonged to `department` and/or was the account `accessor` (an anomaly's "
+    "`reader`, also `client:<hash>`), all when both are omitted; newest first; holders masked.",
     responses=problem_responses(401, 403),
 )
 async def audit_access_log(
     session: SessionDep,
     page: PageDep,
     department: Annotated[str | None, Query(max_length=40)] = None,
+    accessor: Annotated[str | None, Query(max_length=120, description="The reader's account id.")] = None,
     _p: Principal = require_roles(SUPERVISOR, ADMIN),
 ) -> Page[AccessRead]:
     rows, cursor = await paginate(
-        session, access_log.department_query(department), key_columns=[AccessLogEntry.seq], params=page,
+        session, access_log.department_query(department, accessor), key_columns=[AccessLogEntry.seq], params=page,
         key_of=lambda e: [e.seq], descending=True,
     )
     return Page(items=[read(e, mask=True) for e in rows], next_cursor=cursor)

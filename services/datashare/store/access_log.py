@@ -95,9 +95,13 @@ def holder_query(holder_ids: set[str]):  # type: ignore[no-untyped-def]
     return select(AccessLogEntry).where(AccessLogEntry.holder_id.in_(holder_ids))
 
 
-def department_query(department: str | None):  # type: ignore[no-untyped-def]
+def department_query(department: str | None, accessor: str | None = None):  # type: ignore[no-untyped-def]
     q = select(AccessLogEntry)
-    return q.where(AccessLogEntry.accessor_department == department) if department else q
+    if department:
+        q = q.where(AccessLogEntry.accessor_department == department)
+    if accessor:
+        q = q.where(AccessLogEntry.accessor_subject == accessor)
+    return q
 
 
 async def failed_verifications(session: AsyncSession, holder_id: str, target: str, since: datetime) -> int:
