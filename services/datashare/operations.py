@@ -179,10 +179,10 @@ async def log_access(
         service=service or caller_service(principal),
         action=action, target=target, holder_id=holder_id, outcome=outcome, **extra,
     )
-    # The watch looks at staff and systems, and at anyone presenting wrong verification codes; a holder reading
-    # their own data is not watched (and the hot path of intake's fetch stays one insert).
+    # The watch looks at staff and systems, and at anyone refused or presenting wrong verification codes; a holder
+    # reading their own data is not watched (and the hot path of intake's fetch stays one insert).
     staff = principal is not None and principal.kind in ("staff", "department_system")
-    if not staff and outcome != "code_mismatch":
+    if not staff and outcome not in ("code_mismatch", "refused"):
         return
     await watch_reader(session, subject, kind=principal.kind if principal else "public",
                        department=principal.department if principal else None)

@@ -119,6 +119,6 @@ async def request_data(body: DataRequest, request: Request, session: SessionDep,
     await operations.log_access(
         session, principal, action="purpose_request", target=target, holder_id=holder_id, outcome=answer.status,
         fields=list(need.fields) if answer.status == "found" else [],
-        purpose=f"{grant.basis}: material {need.material_code}" if grant else None, **purpose_of,
+        purpose=f"{grant.basis if grant else 'holder'}: material {need.material_code}", **purpose_of,
     )
     return answer

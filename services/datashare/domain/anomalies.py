@@ -72,8 +72,8 @@ def _evidence(rows: Sequence[Row]) -> tuple[int, ...]:
 
 def detect(rows: Sequence[Row], now: datetime, t: Thresholds, *, staff_reader: bool) -> list[Anomaly]:
     """The rules one reader's recent rows (oldest first, within the window) break. `staff_reader`: the reader is
-    staff or a department system (night and outside-case rules apply to them); a public client is watched only
-    for failed verifications."""
+    staff or a department system (night and outside-case rules apply to them); anyone else — a citizen's
+    account, a public client — is watched for refused reads and failed verifications."""
     start = now - t.window
     rows = [r for r in rows if r.recorded_at >= start]
     found: list[Anomaly] = []
@@ -85,10 +85,10 @@ def detect(rows: Sequence[Row], now: datetime, t: Thresholds, *, staff_reader: b
     bucket = _bucket(now, t.window)
     failed = [r for r in rows if r.action == "certificate_verification" and r.outcome == "code_mismatch"]
     add(FAILED_VERIFICATIONS, failed, len(failed), t.failed_verifications, bucket)
-    if not staff_reader:
-        return found
     refused = [r for r in rows if r.outcome == "refused"]
     add(REFUSED_READS, refused, len(refused), t.refused_reads, bucket)
+    if not staff_reader:
+        return found
     outside = [r for r in rows if r.application_id is None and r.outcome in READ_OUTCOMES and r.holder_id]
     add(OUTSIDE_CASES, outside, len({r.holder_id for r in outside}), t.outside_case_holders, bucket)
     night = [r for r in rows if r.outcome in READ_OUTCOMES and is_night(r.recorded_at, t.night_starts_hour,

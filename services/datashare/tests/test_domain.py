@@ -261,6 +261,9 @@ def test_the_watch_rules_count_within_the_window_only():
     assert watch.detect([row(i, 10 - i, holder=f"h{i}", app="app") for i in range(3)], now, t, staff_reader=True) == []
     failed = [row(i, 1, "code_mismatch", action="certificate_verification") for i in range(2)]
     assert [a.kind for a in watch.detect(failed, now, t, staff_reader=False)] == [watch.FAILED_VERIFICATIONS]
+    # A citizen's account probing others' data is watched for refusals, not for its own reads.
+    citizen = [row(1, 3, "refused"), row(2, 2, "refused"), *(row(i, 1, holder=f"h{i}") for i in range(3, 6))]
+    assert [a.kind for a in watch.detect(citizen, now, t, staff_reader=False)] == [watch.REFUSED_READS]
     night = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)  # 00:00 in the city
     rows = [watch.Row(i, night - timedelta(minutes=i), "registry_lookup", "found", "h", "app") for i in (2, 1)]
     (n,) = watch.detect(rows, night, t, staff_reader=True)
