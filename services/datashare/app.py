@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.datashare import operations
 from services.datashare.api.routes import router
@@ -40,14 +39,20 @@ SPEC = ServiceSpec(
 )
 
 
+class _WithConfig:
+    """Makes this app's settings current for everything it runs (requests, and the lifespan's consumers and
+    relay, which inherit the context): two apps in one process, as in tests, keep their own."""
+
+    def __init__(self, app: ASGIApp, config: DatashareConfig) -> None:
+        self.app, self.config = app, config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        operations.use_config(self.config)
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: ServiceSettings | None = None, *, config: DatashareConfig | None = None,
                **kwargs: object) -> FastAPI:
-    config = config or DatashareConfig()
     app = create_service_app(SPEC, settings, **kwargs)  # type: ignore[arg-type]
-
-    @app.middleware("http")
-    async def with_config(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        operations.use_config(config)
-        return await call_next(request)
-
+    app.add_middleware(_WithConfig, config=config or DatashareConfig())
     return app
