@@ -83,7 +83,7 @@ Population columns: `id_number`, `name` (required), `gender`, `birth_date`, `eth
 `legal_representative_id`, `entity_type`, `registered_capital`, `address`, `established_on`, `business_scope`,
 `status`. Every row is validated (ID numbers GB 11643 check character and birth date, credit codes GB 32100).
 
-All or nothing by default: any rejected row → 422 with the report (`rejected`: line, field, rule, reason) and
+A body without records is 422 (`empty`). All or nothing by default: any rejected row → 422 with the report (`rejected`: line, field, rule, reason) and
 nothing is imported. With `?partial=true` the valid rows are imported (200) and the rejected ones reported.
 A record whose key exists already is replaced (re-import is how a registry is kept current).""",
     responses={**problem_responses(401, 403, 415), 422: {"description": "Rejected rows; nothing imported.",
@@ -120,6 +120,9 @@ async def import_records(
         parsed = await asyncio.to_thread(_parse, name, raw, content_type)
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid("body", "format", f"Unreadable body: expected {exc}.") from exc
+    if parsed.total == 0:
+        # Nothing to import is a mistake worth naming (a wrong file, a header alone), not a 200 with zero rows.
+        raise invalid("body", "empty", "The body holds no records: a CSV header with rows, or a non-empty array.")
     if parsed.rejected and not partial:
         body = _report(name, parsed, 0, partial)
         body.update(type="https://yimen.gov.cn/problems/import-rejected", title="Rows rejected; nothing imported",
