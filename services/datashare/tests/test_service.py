@@ -683,3 +683,39 @@ async def test_a_withdrawn_item_leaves_the_published_items_dataset(client):
 
 async def _not(check: Any) -> bool:
     return not await check()
+
+
+async def test_a_department_reads_a_certificate_for_its_own_task_only_and_only_the_materials_fields(
+        client, tokens, intake):
+    item = food_item()
+    await publish_item(client, item)
+    org = credit_code()
+    cert = await issue_licence(client, tokens, org, address="罗城街道兴华路1号")
+    app_id = intake.add(item["code"], holder_id=org)
+    wjj = tokens.headers("wjj-cert", kind="staff", roles=["department_reviewer"], dept="LD-WJJ")
+    url = f"{P}/certificates/{cert['number']}"
+    r = await client.get(url, headers=wjj, params={"application_id": app_id})
+    assert r.status_code == 403 and r.json()["type"].endswith("no-open-task")
+    await assign_task(client, app_id, "LD-WJJ", item["code"])
+    r = await client.get(url, headers=wjj, params={"application_id": app_id})
+    assert r.status_code == 200, r.text
+    read = r.json()
+    assert read["fields"] == {"name": "好味餐饮店", "legal_representative": "陈明"}  # M-LICENCE's fields, no address
+    assert read["document"] is None and read["verification_code"] is None
+    # Verification by holder for the same purpose; another holder under this case is refused.
+    q = {"holder": org, "holder_kind": "001", "type_code": BUSINESS_LICENCE, "reason": "卫生许可并联审查",
+         "application_id": app_id}
+    r = await client.get(f"{P}/certificates/verification", params=q, headers=wjj)
+    assert r.status_code == 200 and [v["number"] for v in r.json()] == [cert["number"]]
+    r = await client.get(f"{P}/certificates/verification", params={**q, "holder": credit_code()}, headers=wjj)
+    assert r.status_code == 403 and r.json()["type"].endswith("holder-not-in-application")
+    # The issuing department reads its own record, masked; the holder reads it whole with its code.
+    own = (await client.get(url, headers=scjgj(tokens))).json()
+    assert own["fields"]["address"] == "罗城街道兴华路1号" and own["document"] is None
+    mine = (await client.get(url, headers=agent(tokens, org))).json()
+    assert mine["verification_code"] == cert["verification_code"] and mine["document"] is not None
+    log = (await client.get(f"{P}/me/access-log", headers=agent(tokens, org))).json()["items"]
+    reads = [e for e in log if e["action"] == "certificate_read"]
+    assert [e["outcome"] for e in reads] == ["found", "found", "refused"]
+    assert reads[1]["application_id"] == app_id and reads[1]["purpose"] == "department"
+    assert reads[0]["purpose"] == "issuer"
