@@ -26,7 +26,8 @@ PUBLISHED: dict[str, dict[str, str]] = {
     "workflow": {"TASK_ASSIGNED": "TaskAssigned", "TASK_DECIDED": "TaskDecided", "TASK_REOPENED": "TaskReopened",
                  "TASK_CANCELLED": "TaskCancelled", "STAGE_COMPLETED": "StageCompleted",
                  "APPLICATION_DECIDED": "ApplicationDecided", "DECISION_REFUSED": "DecisionRefused"},
-    "datashare": {"CERTIFICATE_ISSUED": "CertificateIssued", "CERTIFICATE_REVOKED": "CertificateRevoked"},
+    "datashare": {"CERTIFICATE_ISSUED": "CertificateIssued", "CERTIFICATE_REVOKED": "CertificateRevoked",
+                  "ACCESS_ANOMALY": "AccessAnomaly"},
     "efficacy": {"CARD_YELLOW": "CardRaised", "CARD_RED": "CardRaised", "RATING_BAD": "RatingBad"},
 }
 

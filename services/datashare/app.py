@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.datashare import operations
 from services.datashare.api.routes import router
+from services.datashare.config import DatashareConfig
 from services.datashare.events.handlers import CONSUMERS
 from services.datashare.store.tables import Base, messaging
 from shared.service import ServiceContext, ServiceSpec, create_service_app
@@ -37,5 +39,20 @@ SPEC = ServiceSpec(
 )
 
 
-def create_app(settings: ServiceSettings | None = None, **kwargs: object) -> FastAPI:
-    return create_service_app(SPEC, settings, **kwargs)  # type: ignore[arg-type]
+class _WithConfig:
+    """Makes this app's settings current for everything it runs (requests, and the lifespan's consumers and
+    relay, which inherit the context): two apps in one process, as in tests, keep their own."""
+
+    def __init__(self, app: ASGIApp, config: DatashareConfig) -> None:
+        self.app, self.config = app, config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        operations.use_config(self.config)
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: ServiceSettings | None = None, *, config: DatashareConfig | None = None,
+               **kwargs: object) -> FastAPI:
+    app = create_service_app(SPEC, settings, **kwargs)  # type: ignore[arg-type]
+    app.add_middleware(_WithConfig, config=config or DatashareConfig())
+    return app

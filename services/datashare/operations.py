@@ -3,21 +3,55 @@ rules with the store's queries inside the caller's transaction."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import hashlib
+import logging
+from contextvars import ContextVar
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.datashare.config import DatashareConfig
+from services.datashare.domain import anomalies as watch
 from services.datashare.domain import certificates as rules
+from services.datashare.domain import purpose
 from services.datashare.domain.access_log import ChainReport, ChainWalker
-from services.datashare.domain.identifiers import certificate_identifier, certificate_number
-from services.datashare.events.contracts import CERTIFICATE_ISSUED, CertificateIssued
-from services.datashare.store import access_log
+from services.datashare.domain.identifiers import (
+    certificate_identifier,
+    certificate_number,
+    new_verification_code,
+)
+from services.datashare.events.contracts import (
+    ACCESS_ANOMALY,
+    CERTIFICATE_ISSUED,
+    AccessAnomaly,
+    AccessReader,
+    CertificateIssued,
+)
+from services.datashare.store import access_log, items, tasks
+from services.datashare.store import anomalies as anomaly_store
 from services.datashare.store import certificates as store
 from services.datashare.store.tables import Certificate, CertificateType
 from shared.auth import Principal
+from shared.errors import Forbidden, Problem, problem_response
 from shared.messaging import publish
+from shared.types import utcnow
+
+log = logging.getLogger("yimen.datashare")
+
+#: The serving app's settings, set per request (two apps in one process, as in tests, keep their own).
+_config: ContextVar[DatashareConfig | None] = ContextVar("datashare_config", default=None)
+_DEFAULT = DatashareConfig()
+
+
+def use_config(config: DatashareConfig) -> None:
+    _config.set(config)
+
+
+def current_config() -> DatashareConfig:
+    return _config.get() or _DEFAULT
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -82,7 +116,7 @@ async def issue_certificate(
         holder_name=holder_name, issuer_department=cert_type.issuer_department,
         issuer_credit_code=cert_type.issuer_credit_code, fields=fields, issued_on=issued_on,
         valid_until=rules.valid_until(issued_on, cert_type.validity_years), application_id=application_id,
-        key_id=key.kid, issued_by=issued_by,
+        key_id=key.kid, issued_by=issued_by, verification_code=new_verification_code(),
     )
     values["signature"] = rules.sign(key.private_key, signed_content(values, cert_type.name))
     cert = await store.add_certificate(session, **values)
@@ -118,6 +152,11 @@ def caller_service(principal: Principal | None) -> str:
     return "intake"
 
 
+def client_key(address: str | None) -> str:
+    """A public client, as the access log and the watch name it: a hash of its address, not the address."""
+    return "client:" + hashlib.sha256((address or "unknown").encode()).hexdigest()[:16]
+
+
 async def log_access(
     session: AsyncSession,
     principal: Principal | None,
@@ -127,13 +166,88 @@ async def log_access(
     holder_id: str | None,
     outcome: str,
     service: str | None = None,
+    client: str | None = None,
     **extra: Any,
 ) -> None:
+    """Append the read to the hash chain, then let the access watch look at the reader's recent reads."""
+    subject = principal.subject if principal else (client or "anonymous")
     await access_log.append(
         session,
-        accessor_subject=principal.subject if principal else "anonymous",
+        accessor_subject=subject,
         accessor_kind=principal.kind if principal else "public",
         accessor_department=principal.department if principal else None,
         service=service or caller_service(principal),
         action=action, target=target, holder_id=holder_id, outcome=outcome, **extra,
     )
+    # The watch looks at staff and systems, and at anyone refused or presenting wrong verification codes; a holder
+    # reading their own data is not watched (and the hot path of intake's fetch stays one insert).
+    staff = principal is not None and principal.kind in ("staff", "department_system")
+    if not staff and outcome not in ("code_mismatch", "refused"):
+        return
+    await watch_reader(session, subject, kind=principal.kind if principal else "public",
+                       department=principal.department if principal else None)
+
+
+async def refuse(session: AsyncSession, principal: Principal | None, problem: Problem, *, action: str, target: str,
+                 holder_id: str | None, **extra: Any) -> JSONResponse:
+    """A refused read is recorded too (the watch counts bursts of them), so the problem is returned, not raised:
+    raising would roll the record back with the transaction."""
+    await log_access(session, principal, action=action, target=target, holder_id=holder_id, outcome="refused",
+                     **extra)
+    return problem_response(problem)
+
+
+def thresholds(config: DatashareConfig) -> watch.Thresholds:
+    return watch.Thresholds(
+        window=timedelta(minutes=config.watch_window_minutes),
+        outside_case_holders=config.watch_outside_case_holders, refused_reads=config.watch_refused_reads,
+        failed_verifications=config.watch_failed_verifications, night_reads=config.watch_night_reads,
+        night_starts_hour=config.night_starts_hour, night_ends_hour=config.night_ends_hour,
+    )
+
+
+async def watch_reader(session: AsyncSession, reader: str, *, kind: str, department: str | None) -> list[str]:
+    """安全监控: check the reader's reads in the window against the rules; each new anomaly is recorded once and
+    published (efficacy opens a supervision item for the data office). Returns the new anomalies' ids."""
+    config = current_config()
+    t = thresholds(config)
+    now = utcnow()
+    rows = await anomaly_store.recent_rows(session, reader, now - t.window)
+    opened: list[str] = []
+    for a in watch.detect(rows, now, t, staff_reader=kind in ("staff", "department_system")):
+        anomaly_id = await anomaly_store.record(
+            session, f"{a.kind}:{reader}:{a.bucket}", kind=a.kind, reader=reader, reader_kind=kind,
+            reader_department=department, count=a.count, threshold=a.threshold, window_start=a.window_start,
+            window_end=a.window_end, entry_seqs=list(a.entry_seqs), detected_at=now,
+        )
+        if anomaly_id is None:
+            continue
+        log.warning("access anomaly %s by %s: %d (threshold %d)", a.kind, reader, a.count, a.threshold)
+        await publish(session, ACCESS_ANOMALY, subject=anomaly_id, data=AccessAnomaly(
+            anomaly_id=anomaly_id, kind=a.kind, reader=AccessReader(subject=reader, kind=kind, department=department),
+            count=a.count, threshold=a.threshold, window_start=a.window_start, window_end=a.window_end,
+            entry_seqs=list(a.entry_seqs), data_office=config.data_office, detected_at=now,
+        ))
+        opened.append(anomaly_id)
+    return opened
+
+
+async def grant_for_application(
+    session: AsyncSession, principal: Principal, application: dict[str, Any], *, holder_id: str,
+    registry: str | None = None, certificate_type: str | None = None, material_code: str | None = None,
+) -> purpose.Grant:
+    """用途绑定: what a staff member or department system may read of `holder_id` for this application (as
+    intake answered it to the reader's own token), or 403."""
+    application_id = str(application.get("id") or application.get("application_id") or "")
+    basis = purpose.task_basis(principal, application, await tasks.open_departments(session, application_id))
+    version = application.get("item_version")
+    item = await items.get_item(session, str(application.get("item_code") or ""), int(version)) if version else None
+    if item is None:
+        raise Forbidden("The application's item version is not known here; it names no source.",
+                        slug="source-not-named")
+    codes, fields = purpose.sources_named(item.content, registry=registry, certificate_type=certificate_type,
+                                          material_code=material_code)
+    if not purpose.holder_in_application(holder_id, application):
+        raise Forbidden("The person or organisation asked about is neither the applicant nor named in the "
+                        "application.", slug="holder-not-in-application")
+    return purpose.grant_for_application(principal, basis, codes, fields)

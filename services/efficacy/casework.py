@@ -27,7 +27,13 @@ from services.efficacy.domain.clocks import (
     measure,
     watch_day,
 )
-from services.efficacy.events.contracts import CARD_RED, CARD_YELLOW, ApplicationAccepted, CardRaised
+from services.efficacy.events.contracts import (
+    CARD_RED,
+    CARD_YELLOW,
+    AccessAnomaly,
+    ApplicationAccepted,
+    CardRaised,
+)
 from services.efficacy.store import cases, supervision
 from services.efficacy.store import kpis as kpi_store
 from services.efficacy.store import ratings as ratings_store
@@ -133,6 +139,36 @@ async def _flag_repeated(session: AsyncSession, accepted: ApplicationAccepted, k
                 detail=f"Applicant applied for {accepted.item_code} again within {window.days} days "
                        f"({first}, {second}).",
             )
+
+
+_ANOMALY_TEXT = {
+    "reads_outside_cases": "read the data of {count} people without an application of its own",
+    "refused_reads": "had {count} reads of personal data refused",
+    "night_reads": "read personal data {count} times at night",
+    "failed_verifications": "presented {count} wrong certificate verification codes",
+}
+
+
+async def flag_access_anomaly(session: AsyncSession, event: Event) -> bool:
+    """安全监控: datashare saw unusual reading; a supervision case (督办) for the data office, carrying the evidence
+    (reader, rule, counts, window, access-log entries), and the supervisors' webhook when one is configured."""
+    a = AccessAnomaly.model_validate(event.data)
+    who = f"{a.reader.kind} {a.reader.subject}" + (f" ({a.reader.department})" if a.reader.department else "")
+    what = _ANOMALY_TEXT.get(a.kind, a.kind + ": {count}").format(count=a.count)
+    seqs = ", ".join(str(s) for s in a.entry_seqs[:20]) + (" …" if len(a.entry_seqs) > 20 else "")
+    opened = await supervision.open_item(
+        session, dedupe_key=f"access-anomaly:{a.anomaly_id}", kind="data_access_anomaly", is_case=True,
+        department=a.data_office, application_id=None,
+        detail=f"Data access watch: {who} {what} between {a.window_start.isoformat()} and "
+               f"{a.window_end.isoformat()} (threshold {a.threshold}). Access-log entries: {seqs}.",
+    )
+    config = current_config()
+    if opened and config.supervisor_webhook_url:
+        await supervision.queue_webhooks(session, [dict(
+            message_id=event.id, url=config.supervisor_webhook_url,
+            payload=json.dumps({"type": event.type, "timestamp": a.detected_at.isoformat(),
+                                "data": a.model_dump(mode="json")}, ensure_ascii=False))])
+    return opened
 
 
 async def _flag_material_asked_again(session: AsyncSession, event: Event, facts: list[Fact], case: Any) -> None:

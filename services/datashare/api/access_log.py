@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from services.datashare import operations
 from services.datashare.api.common import own_holder_ids
 from services.datashare.store import access_log
+from services.datashare.store import anomalies as anomaly_store
 from services.datashare.store.tables import AccessLogEntry
 from shared.auth import ADMIN, SUPERVISOR, CurrentPrincipal, Principal, require_roles
 from shared.db import SessionDep
@@ -77,18 +78,68 @@ async def my_access_log(session: SessionDep, principal: CurrentPrincipal, page: 
 
 
 @router.get(
+    "/me/lookups", summary="Who looked me up without an application, and why",
+    description="The data subject's entries that name no application: look-ups by admins and supervisors with "
+    "their written reason (`purpose`), and refused attempts. They are in `GET /me/access-log` too; identity's "
+    "`GET /identity/v1/me/lookups` lists the window look-ups of the person's account. Newest first.",
+    responses=problem_responses(401, 403),
+)
+async def my_lookups(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[AccessRead]:
+    holders = own_holder_ids(principal)
+    if not holders:
+        raise Forbidden("This token names no holder (hid or org).")
+    rows, cursor = await paginate(
+        session, access_log.lookups_query(holders), key_columns=[AccessLogEntry.seq], params=page,
+        key_of=lambda e: [e.seq], descending=True,
+    )
+    return Page(items=[read(e, mask=False) for e in rows], next_cursor=cursor)
+
+
+class AnomalyRead(BaseModel):
+    """Unusual reading the access watch found (安全监控); the evidence is the access-log entries `entry_seqs`."""
+
+    id: str
+    kind: str = Field(description="reads_outside_cases, refused_reads, night_reads or failed_verifications")
+    reader: str
+    reader_kind: str
+    reader_department: str | None
+    count: int
+    threshold: int
+    window_start: datetime
+    window_end: datetime
+    entry_seqs: list[int]
+    detected_at: datetime
+
+
+@router.get(
+    "/access-anomalies", summary="Unusual reading found by the access watch (supervisor)",
+    description="Newest first (at most 100). Each one was also published as `yimen.datashare.access.anomaly`, "
+    "which opens a supervision item (督办) for the data office in efficacy.",
+    responses=problem_responses(401, 403),
+)
+async def list_anomalies(session: SessionDep, _p: Principal = require_roles(SUPERVISOR, ADMIN)) -> list[AnomalyRead]:
+    return [AnomalyRead(id=a.id, kind=a.kind, reader=a.reader, reader_kind=a.reader_kind,
+                        reader_department=a.reader_department, count=a.count, threshold=a.threshold,
+                        window_start=a.window_start, window_end=a.window_end, entry_seqs=list(a.entry_seqs),
+                        detected_at=a.detected_at)
+            for a in await anomaly_store.list_anomalies(session)]
+
+
+@router.get(
     "/access-log", summary="Audit reads by department (supervisor)",
-    description="Entries whose reader belonged to `department` (all when omitted), newest first; holders masked.",
+    description="Entries whose reader belonged to `department` and/or was the account `accessor` (an anomaly's "
+    "`reader`, also `client:<hash>`), all when both are omitted; newest first; holders masked.",
     responses=problem_responses(401, 403),
 )
 async def audit_access_log(
     session: SessionDep,
     page: PageDep,
     department: Annotated[str | None, Query(max_length=40)] = None,
+    accessor: Annotated[str | None, Query(max_length=120, description="The reader's account id.")] = None,
     _p: Principal = require_roles(SUPERVISOR, ADMIN),
 ) -> Page[AccessRead]:
     rows, cursor = await paginate(
-        session, access_log.department_query(department), key_columns=[AccessLogEntry.seq], params=page,
+        session, access_log.department_query(department, accessor), key_columns=[AccessLogEntry.seq], params=page,
         key_of=lambda e: [e.seq], descending=True,
     )
     return Page(items=[read(e, mask=True) for e in rows], next_cursor=cursor)

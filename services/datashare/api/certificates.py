@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.datashare import operations
-from services.datashare.api.common import acts_for_department, own_holder_ids
+from services.datashare.api.common import (
+    acts_for_department,
+    check_holder_level,
+    check_reasoned_lookup,
+    fetch_application,
+    limiter,
+    own_holder_ids,
+)
 from services.datashare.domain import certificates as rules
-from services.datashare.domain.identifiers import TYPE_CODE, holder_problem, normalise_holder_kind
+from services.datashare.domain import purpose
+from services.datashare.domain.identifiers import (
+    HOLDER_KIND_PERSON,
+    TYPE_CODE,
+    holder_problem,
+    normalise_holder_kind,
+    verification_code_matches,
+)
 from services.datashare.events.contracts import CERTIFICATE_REVOKED, CertificateRevoked
+from services.datashare.store import access_log, items
 from services.datashare.store import certificates as store
-from services.datashare.store import items
 from services.datashare.store.tables import Certificate, CertificateType
-from shared.auth import ADMIN, WINDOW_CLERK, CurrentPrincipal, OptionalPrincipal, require_roles
+from shared.auth import ADMIN, WINDOW_CLERK, CurrentPrincipal, OptionalPrincipal, Principal, require_roles
 from shared.db import SessionDep
 from shared.errors import (
     Conflict,
     FieldError,
     Forbidden,
     NotFound,
+    TooManyRequests,
     ValidationProblem,
     invalid,
     problem_responses,
@@ -102,7 +117,11 @@ class CertificateRead(BaseModel):
     status: str = Field(description="valid, revoked or expired (today, Asia/Shanghai).")
     revoked_at: datetime | None
     revocation_reason: str | None
-    document: SignedDocument
+    verification_code: str | None = Field(
+        default=None, description="核验码 printed beside the number: only the holder (and the issuer, in the answer "
+        "to the issue) sees it; whoever is shown the certificate verifies it with number + code.")
+    document: SignedDocument | None = Field(
+        description="The signed copy; only for the holder and the issuer (it carries the holder's full code).")
 
 
 class VerificationRead(BaseModel):
@@ -114,9 +133,12 @@ class VerificationRead(BaseModel):
     type_name: str
     issuer: str
     issuer_department: str
-    holder: str = Field(description="Masked holder code.")
+    holder: str | None = Field(description="Masked holder code; only when the verification code was right.")
     valid_until: date | None
-    holder_matches: bool | None = Field(description="Only with `?holder=`: whether it is this holder's.")
+    code_valid: bool | None = Field(
+        default=None, description="Whether the presented verification code is this certificate's (null: none given).")
+    holder_matches: bool | None = Field(
+        description="Only with `holder=` and the right `code`: whether the certificate is this holder's.")
 
 
 class DocumentCheck(BaseModel):
@@ -140,18 +162,26 @@ def type_read(t: CertificateType) -> CertificateTypeRead:
     )
 
 
-def certificate_read(c: Certificate, type_name: str) -> CertificateRead:
+def certificate_read(c: Certificate, type_name: str, *, full: bool = True,
+                     grant: purpose.Grant | None = None) -> CertificateRead:
+    """`full`: the holder's own view (and the issuer's answer to the issue). Anyone else sees the holder's ID
+    number and every phone or ID number in the fields masked, no signed copy and no verification code; a grant
+    for an application narrows the fields to those its materials need."""
+    fields = c.fields if grant is None else {f: c.fields[f] for f in (grant.fields or ()) if f in c.fields}
+    person = c.holder_kind == HOLDER_KIND_PERSON
     return CertificateRead(
         number=c.number, identifier=c.identifier, type_code=c.type_code, type_name=type_name,
-        holder_id=c.holder_id, holder_kind=c.holder_kind, holder_name=c.holder_name,
-        issuer_department=c.issuer_department, issuer_credit_code=c.issuer_credit_code, fields=c.fields,
+        holder_id=c.holder_id if full or not person else (mask_id_number(c.holder_id) or ""),
+        holder_kind=c.holder_kind, holder_name=c.holder_name,
+        issuer_department=c.issuer_department, issuer_credit_code=c.issuer_credit_code,
+        fields=fields if full or (grant is not None and grant.unmasked) else purpose.mask_values(fields),
         issued_on=c.issued_on, valid_until=c.valid_until, application_id=c.application_id,
         status=rules.status_on(c.status, c.valid_until, operations.today()), revoked_at=c.revoked_at,
-        revocation_reason=c.revocation_reason,
+        revocation_reason=c.revocation_reason, verification_code=c.verification_code if full else None,
         document=SignedDocument(
             content=operations.signed_content(operations.certificate_values(c), type_name),
             signature=c.signature, key_id=c.key_id,
-        ),
+        ) if full else None,
     )
 
 
@@ -244,31 +274,65 @@ async def issue_certificate(
     )
 
 
-def verification_read(cert: Certificate, type_name: str, matches: bool | None) -> VerificationRead:
+def verification_read(cert: Certificate, type_name: str, matches: bool | None, *, code_valid: bool | None = None,
+                      show_holder: bool = True) -> VerificationRead:
     return VerificationRead(
         number=cert.number, status=rules.status_on(cert.status, cert.valid_until, operations.today()),
         type_code=cert.type_code, type_name=type_name, issuer=cert.issuer_credit_code,
-        issuer_department=cert.issuer_department, holder=mask_id_number(cert.holder_id) or "",
-        valid_until=cert.valid_until, holder_matches=matches,
+        issuer_department=cert.issuer_department,
+        holder=(mask_id_number(cert.holder_id) or "") if show_holder else None,
+        valid_until=cert.valid_until, code_valid=code_valid, holder_matches=matches,
     )
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _check_client_rate(request: Request) -> None:
+    """Public verification per client address (OWASP API4): guessing numbers or codes is slowed to a crawl."""
+    config = operations.current_config()
+    limiter(request, "verify-client", config.verifications_per_client_per_minute, 60.0).check(
+        _client(request), "certificate verifications")
+
+
+async def _reader_grant(request: Request, session: SessionDep, principal: Principal, *, holder_id: str,
+                        type_code: str, application_id: str | None, reason: str | None) -> purpose.Grant:
+    """Why a staff member or department system may see a holder's certificates of a type: an application of
+    theirs that names the type, or (admin, supervisor) a written reason within the hourly limit."""
+    if application_id:
+        application = await fetch_application(request, application_id)
+        return await operations.grant_for_application(session, principal, application, holder_id=holder_id,
+                                                      certificate_type=type_code)
+    if purpose.may_look_up_by_reason(principal):
+        purpose.check_reason(reason)
+        check_reasoned_lookup(request, principal)
+        return purpose.reason_grant()
+    raise Forbidden("A holder's certificates are read only for a live application in which your department holds "
+                    "an open task (`application_id`); admins and supervisors may give a written `reason`.",
+                    slug="purpose-not-established")
+
+
 @router.get(
-    "/certificates/verification", summary="Verify by holder code and type (staff, with a reason)",
-    description="GB/T 36905's second way to verify: holder code + code type + type code, always with the reason "
-    "for use (用证事由). For staff and department systems only (it tells who holds what), and recorded in the "
-    "holder's access log.",
-    responses=problem_responses(401, 403, 422),
+    "/certificates/verification", summary="Verify by holder code and type (staff, for a purpose)",
+    description="GB/T 36905's second way to verify: holder code + code type + type code, with the reason for use "
+    "(用证事由). For staff and department systems only, and purpose-bound like every read: `application_id` of a "
+    "live application in which the caller's department holds an open task, whose item names this certificate "
+    "type and this holder; or, for admins and supervisors, the written `reason` alone (limited per hour). "
+    "Recorded in the holder's access log, refused attempts too.",
+    responses=problem_responses(401, 403, 422, 429),
 )
 async def verify_by_holder(
+    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     holder: Annotated[str, Query(min_length=1, max_length=18, description="ID number or credit code.")],
     holder_kind: Annotated[str, Query(description="111 (citizen ID) or 001 (credit code).")],
     type_code: Annotated[str, Query(min_length=21, max_length=21)],
     reason: Annotated[str, Query(min_length=2, max_length=200, description="用证事由: why you check.")],
+    application_id: Annotated[str | None, Query(max_length=64, description="The purpose: a live application.")] = None,
 ) -> list[VerificationRead]:
-    if principal.kind not in ("staff", "department_system"):
+    if not purpose.is_reader(principal):
         raise Forbidden("Verification by holder is for staff and department systems.")
     kind = normalise_holder_kind(holder_kind)
     if kind is None:
@@ -279,31 +343,65 @@ async def verify_by_holder(
     t = await store.get_type(session, type_code)
     if t is None:
         raise invalid("query.type_code", "unknown_type", "No such certificate type in the directory.")
+    target = f"certificate-type:{type_code}"
+    try:
+        await _reader_grant(request, session, principal, holder_id=holder, type_code=type_code,
+                            application_id=application_id, reason=reason)
+    except Forbidden as refusal:
+        return await operations.refuse(session, principal, refusal, action="certificate_verification",  # type: ignore[return-value]
+                                       target=target, holder_id=holder, purpose=reason, application_id=application_id)
     certs = [c for c in await store.holder_certificates(session, holder, type_code) if c.holder_kind == kind]
     await operations.log_access(
-        session, principal, action="certificate_verification", target=f"certificate-type:{type_code}",
-        holder_id=holder, outcome="found" if certs else "no_match", purpose=reason,
+        session, principal, action="certificate_verification", target=target,
+        holder_id=holder, outcome="found" if certs else "no_match", purpose=reason, application_id=application_id,
     )
     return [verification_read(c, t.name, True) for c in certs]
 
 
 @router.get(
-    "/certificates/{number}/verification", summary="Verify a certificate by number (public, minimal)",
-    description="Anyone may check a certificate shown to them. With `holder=` (ID number or credit code) the "
-    "answer also says whether it is that holder's; such a check is recorded in the holder's access log.",
-    responses=problem_responses(404),
+    "/certificates/{number}/verification", summary="Verify a presented certificate (public, minimal)",
+    description="""Anyone may check a certificate shown to them: the number alone answers its status, type, issuer
+and validity. With `code` — the verification code (核验码) printed on the certificate beside its number — the
+answer also says `code_valid`, shows the masked holder, and with `holder` (ID number or credit code) whether
+it is that holder's; a `holder` without the code is refused (422): the service never confirms a guessed holder.
+A wrong code is recorded in the holder's access log and watched. Limits (429 with Retry-After): per client
+address per minute, and per certificate after a few wrong codes per hour. Serials are not sequential.""",
+    responses=problem_responses(404, 422, 429),
 )
 async def verify_certificate(
     number: str,
+    request: Request,
     session: SessionDep,
     principal: OptionalPrincipal,
-    holder: Annotated[str | None, Query(max_length=18, description="The holder code to check.")] = None,
+    code: Annotated[str | None, Query(max_length=20, description="核验码 printed on the certificate.")] = None,
+    holder: Annotated[str | None, Query(max_length=18, description="The holder code to check (needs `code`).")] = None,
     reason: Annotated[str | None, Query(max_length=200, description="用证事由: why you check.")] = None,
 ) -> VerificationRead:
+    if holder is not None and not code:
+        raise invalid("query.code", "required", "Checking a holder needs the certificate's verification code.")
+    _check_client_rate(request)
     cert = await store.get_certificate(session, number)
     if cert is None:
         raise NotFound("No certificate with this number.", slug="certificate-not-found")
     t = await store.get_type(session, cert.type_code)
+    type_name = t.name if t else cert.type_code
+    if not code:
+        return verification_read(cert, type_name, None, show_holder=False)
+    # Counted in the access log, so the limit holds across replicas and restarts; once reached, even the right
+    # code waits, or guessing on would still find it.
+    limit = operations.current_config().failed_verifications_per_certificate_per_hour
+    if await access_log.failed_verifications(session, cert.holder_id, f"certificate:{number}",
+                                             utcnow() - timedelta(hours=1)) >= limit:
+        raise TooManyRequests("Too many wrong verification codes for this certificate; try again in an hour.",
+                              headers={"Retry-After": "3600"}, retry_after=3600)
+    if not verification_code_matches(cert.verification_code, code):
+        await operations.log_access(
+            session, principal, action="certificate_verification", target=f"certificate:{number}",
+            holder_id=cert.holder_id, outcome="code_mismatch",
+            client=operations.client_key(_client(request)) if principal is None else None,
+            service="public" if principal is None else None, purpose=reason,
+        )
+        return verification_read(cert, type_name, None, code_valid=False, show_holder=False)
     matches = None
     if holder is not None:
         matches = holder.strip().upper() == cert.holder_id
@@ -312,15 +410,18 @@ async def verify_certificate(
             holder_id=cert.holder_id, outcome="holder_match" if matches else "holder_mismatch",
             service="public" if principal is None else None, purpose=reason,
         )
-    return verification_read(cert, t.name if t else cert.type_code, matches)
+    return verification_read(cert, type_name, matches, code_valid=True)
 
 
 @router.post(
     "/certificates/verify-document", summary="Check a forwarded or printed signed copy",
     description="Valid only if the signature matches the content under a published key and the certificate "
-    "is currently valid. An altered copy answers `valid: false` (200), not an error.",
+    "is currently valid. An altered copy answers `valid: false` (200), not an error. Limited per client address "
+    "(429).",
+    responses=problem_responses(422, 429),
 )
-async def verify_document(body: SignedDocument, session: SessionDep) -> DocumentCheck:
+async def verify_document(body: SignedDocument, request: Request, session: SessionDep) -> DocumentCheck:
+    _check_client_rate(request)
     keys = {k.kid: k for k in await store.verification_keys(session)}
     key = keys.get(body.key_id)
     number = body.content.get("number") if isinstance(body.content.get("number"), str) else None
@@ -337,20 +438,47 @@ async def verify_document(body: SignedDocument, session: SessionDep) -> Document
 
 
 @router.get(
-    "/certificates/{number}", summary="A certificate in full (its holder, the issuing department, admin)",
-    responses=problem_responses(401, 403, 404),
+    "/certificates/{number}", summary="A certificate (its holder in full; others purpose-bound and masked)",
+    description="""The holder (token `hid`, `org`, `act.hid`, assurance level 2 or more) reads it in full with its
+verification code and signed copy. Staff and department systems read it only for a purpose, recorded in the
+holder's access log: the issuing department its own record; others with `application_id` of a live application
+in which their department holds an open task and whose item names this certificate type (only the fields the
+materials need); admins and supervisors with a written `reason`. They see the holder's ID number and phone or
+ID numbers in the fields masked, and no signed copy.""",
+    responses=problem_responses(401, 403, 404, 429),
 )
-async def get_certificate(number: str, session: SessionDep, principal: CurrentPrincipal) -> CertificateRead:
+async def get_certificate(
+    number: str, request: Request, session: SessionDep, principal: CurrentPrincipal,
+    application_id: Annotated[str | None, Query(max_length=64, description="The purpose: a live application.")] = None,
+    reason: Annotated[str | None, Query(max_length=200, description="Written reason (admin, supervisor).")] = None,
+) -> CertificateRead:
     cert = await store.get_certificate(session, number)
     if cert is None:
         raise NotFound("No certificate with this number.", slug="certificate-not-found")
-    if cert.holder_id not in own_holder_ids(principal):
-        if not acts_for_department(principal, cert.issuer_department):
-            raise Forbidden("Only the holder, the issuing department or an admin reads a certificate in full.")
-        await operations.log_access(session, principal, action="certificate_read", target=f"certificate:{number}",
-                                    holder_id=cert.holder_id, outcome="found")
     t = await store.get_type(session, cert.type_code)
-    return certificate_read(cert, t.name if t else cert.type_code)
+    type_name = t.name if t else cert.type_code
+    if cert.holder_id in own_holder_ids(principal):
+        check_holder_level(principal)
+        return certificate_read(cert, type_name)
+    if not purpose.is_reader(principal):
+        raise Forbidden("Only the holder, the issuing department or staff with a purpose read a certificate.")
+    target = f"certificate:{number}"
+    grant: purpose.Grant | None = None
+    try:
+        if principal.department == cert.issuer_department and not application_id:
+            basis = "issuer"
+        else:
+            grant = await _reader_grant(request, session, principal, holder_id=cert.holder_id,
+                                        type_code=cert.type_code, application_id=application_id, reason=reason)
+            basis = grant.basis
+    except Forbidden as refusal:
+        return await operations.refuse(session, principal, refusal, action="certificate_read", target=target,  # type: ignore[return-value]
+                                       holder_id=cert.holder_id, application_id=application_id, purpose=reason)
+    await operations.log_access(session, principal, action="certificate_read", target=target,
+                                holder_id=cert.holder_id, outcome="found", application_id=application_id,
+                                purpose=reason if basis == "reason" else basis)
+    return certificate_read(cert, type_name, full=False,
+                            grant=grant if grant is not None and grant.fields is not None else None)
 
 
 @router.post(
@@ -377,23 +505,45 @@ async def revoke_certificate(
 
 @router.get(
     "/me/certificates", summary="My certificates",
-    description="The holder's own (token `hid`, `org`, or the principal's under a delegation). Window staff may "
-    "pass `holder_id` to list an applicant's; that read is logged.",
+    description="The holder's own (token `hid`, `org`, or the principal's under a delegation; assurance level 2 "
+    "or more). A window clerk may pass `holder_id` with the `application_id` their window is accepting and which "
+    "names that holder; that read is logged, and the list comes masked and without signed copies.",
     responses=problem_responses(401, 403),
 )
 async def my_certificates(
+    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
     holder_id: Annotated[str | None, Query(max_length=18)] = None,
+    application_id: Annotated[str | None, Query(max_length=64, description="The application being accepted.")] = None,
 ) -> Page[CertificateRead]:
     holders = own_holder_ids(principal)
+    full = True
     if holder_id and holder_id not in holders:
         if not (principal.is_staff and principal.has(WINDOW_CLERK)):
             raise Forbidden("You may list only your own certificates; window staff may list an applicant's.")
-        holders = {holder_id}
+        refusal: Forbidden | None = None
+        if not application_id:
+            refusal = Forbidden("Give the application your window is accepting (`application_id`).",
+                                slug="purpose-not-established")
+        else:
+            try:
+                application = await fetch_application(request, application_id)
+                if purpose.task_basis(principal, application, ()) != "window" or not purpose.holder_in_application(
+                        holder_id, application):
+                    raise Forbidden("The application does not name this holder.", slug="holder-not-in-application")
+            except Forbidden as exc:
+                refusal = exc
+        if refusal is not None:
+            return await operations.refuse(session, principal, refusal, action="certificate_list",  # type: ignore[return-value]
+                                           target="certificates", holder_id=holder_id, application_id=application_id)
+        holders, full = {holder_id}, False
         await operations.log_access(session, principal, action="certificate_list", target="certificates",
-                                    holder_id=holder_id, outcome="listed")
+                                    holder_id=holder_id, outcome="listed", application_id=application_id,
+                                    purpose="window")
+    elif holders:
+        check_holder_level(principal)
     if not holders:
         raise Forbidden("This token names no holder (hid or org).")
     rows, cursor = await paginate(
@@ -401,4 +551,5 @@ async def my_certificates(
         key_of=lambda c: [c.number],
     )
     names = await _type_names(session)
-    return Page(items=[certificate_read(c, names.get(c.type_code, c.type_code)) for c in rows], next_cursor=cursor)
+    return Page(items=[certificate_read(c, names.get(c.type_code, c.type_code), full=full) for c in rows],
+                next_cursor=cursor)

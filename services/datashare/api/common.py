@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+from fastapi import Request
+
+from services.datashare import operations
 from shared.auth import ADMIN, Principal
+from shared.errors import Forbidden
+from shared.ratelimit import RateLimiter
 
 
 def own_holder_ids(principal: Principal) -> set[str]:
@@ -19,3 +27,57 @@ def is_department_actor(principal: Principal) -> bool:
 
 def acts_for_department(principal: Principal, department: str) -> bool:
     return principal.has(ADMIN) or (is_department_actor(principal) and principal.department == department)
+
+
+def assurance_level(principal: Principal) -> int | None:
+    """The token's assurance level (claim `level`, 1..3) for persons; None when the token carries none (tokens
+    identity signed before it issued levels)."""
+    level = principal.claims.get("level")
+    return int(level) if isinstance(level, int | str) and str(level).isdigit() else None
+
+
+def check_holder_level(principal: Principal) -> None:
+    """A holder's data is released only to a token of assurance level 2 or more (实名核验)."""
+    level = assurance_level(principal)
+    minimum = operations.current_config().holder_min_level
+    if principal.kind == "person" and level is not None and level < minimum:
+        raise Forbidden(f"This token's assurance level is {level}; a holder's data needs level {minimum} or more. "
+                        "Sign in with a stronger method.", slug="assurance-level-too-low")
+
+
+async def fetch_application(request: Request, application_id: str) -> dict[str, Any]:
+    """Ask intake about the application with the caller's own token: intake decides what the caller may see,
+    and a department that may not see the case gets no purpose out of it."""
+    url = request.app.state.settings.platform.service_urls["intake"].rstrip("/")
+    headers = {"Authorization": request.headers.get("Authorization", "")}
+    try:
+        r = await request.app.state.http.get(f"{url}/intake/v1/applications/{application_id}", headers=headers)
+    except httpx.HTTPError as exc:
+        raise Forbidden("The application cannot be confirmed now (intake did not answer).",
+                        slug="purpose-not-established") from exc
+    if r.status_code != 200:
+        raise Forbidden(f"Intake does not confirm the application (HTTP {r.status_code}).",
+                        slug="purpose-not-established")
+    try:
+        data = r.json()
+    except ValueError as exc:
+        raise Forbidden("Intake's answer was unreadable.", slug="purpose-not-established") from exc
+    if not isinstance(data, dict):
+        return {}
+    data.setdefault("id", application_id)
+    return data
+
+
+def limiter(request: Request, name: str, limit: int, per_seconds: float) -> RateLimiter:
+    """The running app's limiter `name` (shared/ratelimit.py: per process), made on first use."""
+    limiters: dict[str, RateLimiter] = request.app.state.__dict__.setdefault("_datashare_limiters", {})
+    if name not in limiters:
+        limiters[name] = RateLimiter(limit, per_seconds)
+    return limiters[name]
+
+
+def check_reasoned_lookup(request: Request, principal: Principal) -> None:
+    """Look-ups without an application (admin, supervisor): at most so many per account per hour, registry and
+    certificate look-ups together."""
+    limiter(request, "reasoned", operations.current_config().reasoned_lookups_per_hour, 3600.0).check(
+        principal.subject, "look-ups without an application")

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.datashare import operations
-from services.datashare.api.common import acts_for_department, is_department_actor
+from services.datashare.api.common import acts_for_department, check_reasoned_lookup, fetch_application
+from services.datashare.domain import purpose
 from services.datashare.domain import registries as rules
 from services.datashare.domain.identifiers import credit_code_problem, id_number_problem
 from services.datashare.store import registries as store
@@ -82,7 +83,7 @@ Population columns: `id_number`, `name` (required), `gender`, `birth_date`, `eth
 `legal_representative_id`, `entity_type`, `registered_capital`, `address`, `established_on`, `business_scope`,
 `status`. Every row is validated (ID numbers GB 11643 check character and birth date, credit codes GB 32100).
 
-All or nothing by default: any rejected row → 422 with the report (`rejected`: line, field, rule, reason) and
+A body without records is 422 (`empty`). All or nothing by default: any rejected row → 422 with the report (`rejected`: line, field, rule, reason) and
 nothing is imported. With `?partial=true` the valid rows are imported (200) and the rejected ones reported.
 A record whose key exists already is replaced (re-import is how a registry is kept current).""",
     responses={**problem_responses(401, 403, 415), 422: {"description": "Rejected rows; nothing imported.",
@@ -119,6 +120,9 @@ async def import_records(
         parsed = await asyncio.to_thread(_parse, name, raw, content_type)
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid("body", "format", f"Unreadable body: expected {exc}.") from exc
+    if parsed.total == 0:
+        # Nothing to import is a mistake worth naming (a wrong file, a header alone), not a 200 with zero rows.
+        raise invalid("body", "empty", "The body holds no records: a CSV header with rows, or a non-empty array.")
     if parsed.rejected and not partial:
         body = _report(name, parsed, 0, partial)
         body.update(type="https://yimen.gov.cn/problems/import-rejected", title="Rows rejected; nothing imported",
@@ -133,46 +137,88 @@ async def import_records(
     return ImportReport(**_report(name, parsed, imported, partial))
 
 
-async def _lookup(session: SessionDep, principal: CurrentPrincipal, registry: str, key: str,
-                  application_id: str | None) -> dict[str, Any]:
-    if not is_department_actor(principal) and not principal.has("admin"):
-        raise Forbidden("Registry lookups are for department staff.")
+async def _lookup(request: Request, session: SessionDep, principal: CurrentPrincipal, registry: str, key: str,
+                  application_id: str | None, material_code: str | None, reason: str | None) -> dict[str, Any]:
+    target = f"registry:{'population' if registry == rules.POPULATION else 'legal-persons'}"
+    if not purpose.is_reader(principal):
+        raise Forbidden("Registry look-ups are for staff and department systems; a holder asks through "
+                        "POST /requests for an application's material.")
+    logged: dict[str, Any] = {"application_id": application_id, "material_code": material_code}
+    try:
+        if application_id:
+            application = await fetch_application(request, application_id)
+            grant = await operations.grant_for_application(
+                session, principal, application, holder_id=key, registry=registry, material_code=material_code)
+            logged.update(item_code=application.get("item_code"), purpose=f"{grant.basis}: "
+                          + ", ".join(f"material {c}" for c in grant.material_codes))
+        elif purpose.may_look_up_by_reason(principal):
+            text = purpose.check_reason(reason)
+            check_reasoned_lookup(request, principal)
+            grant = purpose.reason_grant()
+            logged["purpose"] = text
+        else:
+            raise Forbidden("A registry record is read only for a live application in which your department holds "
+                            "an open task (`application_id`); admins and supervisors may give a written `reason`.",
+                            slug="purpose-not-established")
+    except Forbidden as refusal:
+        return await operations.refuse(session, principal, refusal, action="registry_lookup", target=target,  # type: ignore[return-value]
+                                       holder_id=key, **{**logged, "purpose": logged.get("purpose") or reason})
     record = await store.lookup(session, registry, key)
+    shown = purpose.release(record, grant) if record is not None else None
     await operations.log_access(
-        session, principal, action="registry_lookup",
-        target=f"registry:{'population' if registry == rules.POPULATION else 'legal-persons'}", holder_id=key,
-        outcome="found" if record else "no_match", application_id=application_id,
-        fields=sorted(record) if record else [],
+        session, principal, action="registry_lookup", target=target, holder_id=key,
+        outcome="found" if record else "no_match", fields=sorted(shown) if shown else [], **logged,
     )
-    if record is None:
+    if shown is None:
         # Returned, not raised: raising would roll back the log entry of this (fruitless) read.
         return problem_response(NotFound("No record with this key.", slug="record-not-found"))  # type: ignore[return-value]
-    return record
+    return shown
+
+
+_LOOKUP_RULES = """Only for a purpose (用途绑定), and every look-up — refused ones too — is recorded in the holder's
+access log with it:
+
+- staff or a department system: `application_id` of a live application in which the caller's department holds
+  an open task (or which the caller's window is accepting), whose item version names this registry for a
+  material (`material_code` narrows to one), and which names this person or organisation (the applicant or a
+  form value). The answer carries only the fields those materials need; phone and ID numbers are masked except
+  for department systems and the window clerk serving the case;
+- an admin or supervisor without an application: a written `reason` (at least 4 characters), at most
+  `YIMEN_DATASHARE_REASONED_LOOKUPS_PER_HOUR` per account (429 after); the whole record with phone and ID
+  numbers masked; the person sees it in `GET /me/lookups` and `GET /me/access-log`.
+
+Anything else is 403."""
+
+ApplicationQuery = Annotated[str | None, Query(max_length=64, description="The purpose: a live application.")]
+MaterialQuery = Annotated[str | None, Query(max_length=64, description="Narrow to one material of the item.")]
+ReasonQuery = Annotated[str | None, Query(max_length=200, description="Written reason (admin, supervisor).")]
 
 
 @router.get(
-    "/registries/population/{id_number}", summary="Look up a person (staff; logged)",
-    responses=problem_responses(401, 403, 404, 422),
+    "/registries/population/{id_number}", summary="Look up a person (purpose-bound; logged)",
+    description=_LOOKUP_RULES, responses=problem_responses(401, 403, 404, 422, 429),
 )
 async def lookup_person(
-    id_number: str, session: SessionDep, principal: CurrentPrincipal,
-    application_id: Annotated[str | None, Query(max_length=64, description="The purpose, if any.")] = None,
+    id_number: str, request: Request, session: SessionDep, principal: CurrentPrincipal,
+    application_id: ApplicationQuery = None, material_code: MaterialQuery = None, reason: ReasonQuery = None,
 ) -> dict[str, Any]:
     id_number = id_number.upper()
     if problem := id_number_problem(id_number):
         raise invalid("path.id_number", *problem)
-    return await _lookup(session, principal, rules.POPULATION, id_number, application_id)
+    return await _lookup(request, session, principal, rules.POPULATION, id_number, application_id, material_code,
+                         reason)
 
 
 @router.get(
-    "/registries/legal-persons/{credit_code}", summary="Look up an organisation (staff; logged)",
-    responses=problem_responses(401, 403, 404, 422),
+    "/registries/legal-persons/{credit_code}", summary="Look up an organisation (purpose-bound; logged)",
+    description=_LOOKUP_RULES, responses=problem_responses(401, 403, 404, 422, 429),
 )
 async def lookup_organisation(
-    credit_code: str, session: SessionDep, principal: CurrentPrincipal,
-    application_id: Annotated[str | None, Query(max_length=64, description="The purpose, if any.")] = None,
+    credit_code: str, request: Request, session: SessionDep, principal: CurrentPrincipal,
+    application_id: ApplicationQuery = None, material_code: MaterialQuery = None, reason: ReasonQuery = None,
 ) -> dict[str, Any]:
     credit_code = credit_code.upper()
     if problem := credit_code_problem(credit_code):
         raise invalid("path.credit_code", *problem)
-    return await _lookup(session, principal, rules.LEGAL_PERSONS, credit_code, application_id)
+    return await _lookup(request, session, principal, rules.LEGAL_PERSONS, credit_code, application_id,
+                         material_code, reason)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import httpx
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.datashare import operations
+from services.datashare.api.common import check_holder_level, fetch_application
 from services.datashare.domain import sharing
 from services.datashare.domain.identifiers import normalise_holder_kind
+from services.datashare.domain.purpose import Grant, release
 from services.datashare.domain.registries import POPULATION
 from services.datashare.store import certificates as cert_store
 from services.datashare.store import items, registries
@@ -46,31 +47,20 @@ class DataAnswer(BaseModel):
     record: dict[str, Any] | None = None
 
 
-async def _application(request: Request, application_id: str) -> dict[str, Any]:
-    """Ask intake about the application with the caller's own token: intake decides what the caller may see."""
-    url = request.app.state.settings.platform.service_urls["intake"].rstrip("/")
-    headers = {"Authorization": request.headers.get("Authorization", "")}
-    try:
-        r = await request.app.state.http.get(f"{url}/intake/v1/applications/{application_id}", headers=headers)
-    except httpx.HTTPError as exc:
-        raise Forbidden("The application cannot be confirmed now (intake did not answer).",
-                        slug="purpose-not-established") from exc
-    if r.status_code != 200:
-        raise Forbidden(f"Intake does not confirm the application (HTTP {r.status_code}).",
-                        slug="purpose-not-established")
-    try:
-        data = r.json()
-    except ValueError as exc:
-        raise Forbidden("Intake's answer was unreadable.", slug="purpose-not-established") from exc
-    return data if isinstance(data, dict) else {}
-
-
 @router.post(
     "/requests", summary="Fetch a holder's certificate or registry record for an application's material",
-    description="Allowed when the published item's material names this source, the holder is the token's "
-    "own (`hid`, `org`, `act.hid`) or the caller is staff of a department handling the item, and intake "
-    "confirms the application is live. The answer carries only the fields the material needs; nothing "
-    "found is `{\"status\": \"no_match\"}` (200). Every request is recorded in the holder's access log.",
+    description="""The published item version's material must name this source. Who may ask:
+
+- the holder themself (`hid`, `org`, `act.hid`), with a token of assurance level 2 or more (claim `level`);
+  the answer carries the fields the material needs;
+- staff or a department system whose department holds an open task in the application (from workflow's task
+  events), or the window clerk of the application's service point while it awaits acceptance; the holder must
+  be the applicant or be named in the application. Only the fields the material needs are answered; phone and
+  ID numbers in them are masked except for department systems and the window clerk serving the case.
+
+Intake must confirm the application as live to the caller's own token. Nothing found is
+`{"status": "no_match"}` (200). Every request, also a refused one, is recorded in the holder's access log
+with its purpose (application, item, material).""",
     responses=problem_responses(401, 403, 422),
 )
 async def request_data(body: DataRequest, request: Request, session: SessionDep,
@@ -84,17 +74,39 @@ async def request_data(body: DataRequest, request: Request, session: SessionDep,
     need = sharing.material_need(item.content, body.material_code)
     sharing.check_asked_source(need, body.certificate_type, body.registry)
     holder_id = body.holder_id.strip().upper()
-    sharing.check_requester(principal, item.content, holder_id)
-    application = await _application(request, body.application_id)
-    if reason := sharing.application_problem(application, body.item_code):
-        raise Forbidden(f"Refused: {reason}.", slug="purpose-not-established")
+    target = (f"registry:{'population' if need.registry == POPULATION else 'legal-persons'}" if need.registry
+              else f"certificate-type:{need.certificate_type}")
+    purpose_of = dict(application_id=body.application_id, item_code=body.item_code, material_code=body.material_code)
+    grant: Grant | None = None
+    try:
+        if sharing.check_requester(principal, item.content, holder_id) == "holder":
+            check_holder_level(principal)
+            application = await fetch_application(request, body.application_id)
+            if reason := sharing.application_problem(application, body.item_code):
+                raise Forbidden(f"Refused: {reason}.", slug="purpose-not-established")
+        else:
+            application = await fetch_application(request, body.application_id)
+            if application.get("item_code") not in (None, body.item_code) or (
+                    application.get("item_version") not in (None, body.item_version)):
+                raise Forbidden("The application is for another item or item version.",
+                                slug="purpose-not-established")
+            application.setdefault("item_version", body.item_version)
+            grant = await operations.grant_for_application(
+                session, principal, application, holder_id=holder_id, registry=need.registry,
+                certificate_type=need.certificate_type, material_code=body.material_code)
+    except Forbidden as refusal:
+        return await operations.refuse(session, principal, refusal, action="purpose_request", target=target,  # type: ignore[return-value]
+                                       holder_id=holder_id, **purpose_of)
+
+    def shown(values: dict[str, Any]) -> dict[str, Any]:
+        projected = sharing.project(values, need.fields)
+        return release(projected, grant) if grant is not None else projected
 
     answer = DataAnswer(status="no_match", material_code=need.material_code, source=need.source)
     if need.registry:
         values = await registries.lookup(session, need.registry, holder_id)
         if values is not None:
-            answer.status, answer.record = "found", sharing.project(values, need.fields)
-        target = f"registry:{'population' if need.registry == POPULATION else 'legal-persons'}"
+            answer.status, answer.record = "found", shown(values)
     else:
         assert need.certificate_type is not None
         cert = await cert_store.current_certificate(session, holder_id, need.certificate_type, operations.today())
@@ -102,12 +114,11 @@ async def request_data(body: DataRequest, request: Request, session: SessionDep,
             answer.status = "found"
             answer.certificate = {
                 "number": cert.number, "type_code": cert.type_code, "valid_until": cert.valid_until,
-                **sharing.project(cert.fields, need.fields),
+                **shown(cert.fields),
             }
-        target = f"certificate-type:{need.certificate_type}"
     await operations.log_access(
         session, principal, action="purpose_request", target=target, holder_id=holder_id, outcome=answer.status,
-        application_id=body.application_id, item_code=body.item_code, material_code=body.material_code,
         fields=list(need.fields) if answer.status == "found" else [],
+        purpose=f"{grant.basis if grant else 'holder'}: material {need.material_code}", **purpose_of,
     )
     return answer

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
@@ -84,3 +87,46 @@ def identifier_is_valid(identifier: str) -> bool:
 def certificate_number(type_code: str, serial: int) -> str:
     """The licence number: unique per type and serial, readable on paper."""
     return f"{type_code}{serial:06d}"
+
+
+#: Serials are 6 digits (the licence number and the identifier keep their printed length).
+SERIAL_SPACE = 1_000_000
+_HALF = 1000
+_ROUNDS = 4
+
+
+def _round(key: bytes, type_code: str, rnd: int, half: int) -> int:
+    digest = hmac.new(key, f"{type_code}:{rnd}:{half}".encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") % _HALF
+
+
+def permuted_serial(key: str, type_code: str, counter: int) -> int:
+    """The `counter`-th serial of a type, through a keyed permutation of 000000–999999 (a balanced Feistel
+    network over two base-1000 halves): every counter gives a distinct serial, and one certificate's serial
+    tells nothing about the next one's, so numbers cannot be enumerated from one another."""
+    if not 0 <= counter < SERIAL_SPACE:
+        raise ValueError("the type's serial space (10^6) is exhausted")
+    k = key.encode()
+    left, right = divmod(counter, _HALF)
+    for rnd in range(_ROUNDS):
+        left, right = right, (left + _round(k, type_code, rnd, right)) % _HALF
+    return left * _HALF + right
+
+
+def new_serial_key() -> str:
+    return secrets.token_hex(32)
+
+
+#: Crockford's base32 without the letters people confuse (I, L, O, U): printed on the certificate.
+_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+VERIFICATION_CODE_LENGTH = 10
+
+
+def new_verification_code() -> str:
+    """The certificate's own verification code (50 random bits), printed beside its number (核验码)."""
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(VERIFICATION_CODE_LENGTH))
+
+
+def verification_code_matches(stored: str | None, presented: str) -> bool:
+    given = presented.strip().upper().replace("-", "").replace(" ", "")
+    return bool(stored) and hmac.compare_digest(stored.encode(), given.encode())  # type: ignore[union-attr]

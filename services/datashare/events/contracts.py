@@ -9,6 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 CERTIFICATE_ISSUED = "yimen.datashare.certificate.issued"
 CERTIFICATE_REVOKED = "yimen.datashare.certificate.revoked"
+ACCESS_ANOMALY = "yimen.datashare.access.anomaly"
+TASK_EVENTS = "yimen.workflow.task.*"
+TASK_ASSIGNED = "yimen.workflow.task.assigned"
+TASK_DECIDED = "yimen.workflow.task.decided"
+TASK_REOPENED = "yimen.workflow.task.reopened"
+TASK_CANCELLED = "yimen.workflow.task.cancelled"
 ITEM_PUBLISHED = "yimen.catalog.item.published"
 ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
 DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
@@ -33,6 +39,28 @@ class CertificateRevoked(BaseModel):
     certificate_number: str
     reason: str
     revoked_at: datetime
+
+
+class AccessReader(BaseModel):
+    subject: str = Field(description="Account id of the reader, or `client:<hash>` for a public client address.")
+    kind: str = Field(description="staff, department_system, person or public")
+    department: str | None
+
+
+class AccessAnomaly(BaseModel):
+    """Unusual reading found by the access watch (安全监控). Evidence only: who read, which rule, how many, when,
+    and the access-log entries (`seq`) to open; never the personal data read."""
+
+    anomaly_id: str
+    kind: str = Field(description="reads_outside_cases, refused_reads, night_reads or failed_verifications")
+    reader: AccessReader
+    count: int = Field(description="Reads counted by the rule (distinct people for reads_outside_cases).")
+    threshold: int
+    window_start: datetime
+    window_end: datetime
+    entry_seqs: list[int] = Field(description="Access-log entries (GET /access-log, seq) that are the evidence.")
+    data_office: str = Field(description="The department to notify (数据管理部门).")
+    detected_at: datetime
 
 
 class _Consumed(BaseModel):
@@ -102,3 +130,13 @@ class ApplicationDecided(_Consumed):
     applicant: Applicant
     department: str | None = None
     result: DecisionResult | None = None
+
+
+class TaskEvent(_Consumed):
+    """The fields datashare reads of workflow's task events (assigned, decided, reopened, cancelled)."""
+
+    task_id: str
+    application_id: str
+    department: str
+    item_code: str | None = None
+    outcome: str | None = None

@@ -15,13 +15,19 @@ from services.datashare.events.contracts import (
     DEPARTMENT_UPSERTED,
     ITEM_PUBLISHED,
     ITEM_WITHDRAWN,
+    TASK_ASSIGNED,
+    TASK_CANCELLED,
+    TASK_DECIDED,
+    TASK_EVENTS,
+    TASK_REOPENED,
     ApplicationAccepted,
     ApplicationDecided,
     DepartmentUpserted,
     ItemPublished,
     ItemWithdrawn,
+    TaskEvent,
 )
-from services.datashare.store import archive, items
+from services.datashare.store import archive, items, tasks
 from services.datashare.store import certificates as store
 from shared.events import Event
 from shared.messaging import Consumer, event_data
@@ -60,6 +66,7 @@ async def on_application_accepted(session: AsyncSession, event: Event) -> None:
 async def on_application_decided(session: AsyncSession, event: Event) -> None:
     """Archive the decision; an approval whose result is a certificate issues it to the applicant."""
     d = event_data(event, ApplicationDecided)
+    await tasks.close_application(session, d.application_id, d.decided_at)
     row = await archive.record_decided(
         session, d.application_id, receipt_number=d.receipt_number, holder_id=d.applicant.holder_id,
         item_code=d.item_code, item_version=d.item_version, department=d.department, decided_at=d.decided_at,
@@ -88,6 +95,20 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
     row.certificate_number = cert.number
 
 
+async def on_task_event(session: AsyncSession, event: Event) -> None:
+    """Keep which department holds an open task in which application: the purpose its reads must name. A task
+    waiting for the applicant's correction (补正) stays the department's."""
+    t = event_data(event, TaskEvent)
+    at = event.time
+    if event.type == TASK_ASSIGNED:
+        await tasks.task_assigned(session, task_id=t.task_id, application_id=t.application_id,
+                                  department=t.department, item_code=t.item_code, at=at)
+    elif event.type in (TASK_DECIDED, TASK_REOPENED, TASK_CANCELLED):
+        still_open = event.type == TASK_REOPENED or (event.type == TASK_DECIDED and t.outcome == "request_correction")
+        await tasks.set_state(session, task_id=t.task_id, application_id=t.application_id, department=t.department,
+                              state="open" if still_open else "closed", at=at)
+
+
 CONSUMERS: list[Consumer] = [
     Consumer("datashare-items", ITEM_PUBLISHED, on_item_published, "Keep a copy of published items' materials."),
     Consumer("datashare-items-withdrawn", ITEM_WITHDRAWN, on_item_withdrawn, "Mark withdrawn item versions."),
@@ -96,4 +117,6 @@ CONSUMERS: list[Consumer] = [
     Consumer("datashare-accepted", APPLICATION_ACCEPTED, on_application_accepted, "Archive accepted applications."),
     Consumer("datashare-decided", APPLICATION_DECIDED, on_application_decided,
              "Archive decisions; issue the certificate of an approved application."),
+    Consumer("datashare-tasks", TASK_EVENTS, on_task_event,
+             "Which department holds an open task in which application (the purpose of a department's reads)."),
 ]

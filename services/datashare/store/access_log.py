@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.datashare.domain.access_log import GENESIS, chain_hash
@@ -94,6 +95,25 @@ def holder_query(holder_ids: set[str]):  # type: ignore[no-untyped-def]
     return select(AccessLogEntry).where(AccessLogEntry.holder_id.in_(holder_ids))
 
 
-def department_query(department: str | None):  # type: ignore[no-untyped-def]
+def department_query(department: str | None, accessor: str | None = None):  # type: ignore[no-untyped-def]
     q = select(AccessLogEntry)
-    return q.where(AccessLogEntry.accessor_department == department) if department else q
+    if department:
+        q = q.where(AccessLogEntry.accessor_department == department)
+    if accessor:
+        q = q.where(AccessLogEntry.accessor_subject == accessor)
+    return q
+
+
+async def failed_verifications(session: AsyncSession, holder_id: str, target: str, since: datetime) -> int:
+    """Wrong verification codes presented for one certificate since `since` (the holder's index finds them)."""
+    q = select(func.count()).select_from(AccessLogEntry).where(
+        AccessLogEntry.holder_id == holder_id, AccessLogEntry.target == target,
+        AccessLogEntry.outcome == "code_mismatch", AccessLogEntry.recorded_at >= since)
+    return int((await session.execute(q)).scalar_one())
+
+
+def lookups_query(holder_ids: set[str]):  # type: ignore[no-untyped-def]
+    """Reads of the holder's data without an application: look-ups by admins and supervisors with a reason."""
+    return select(AccessLogEntry).where(
+        AccessLogEntry.holder_id.in_(holder_ids), AccessLogEntry.application_id.is_(None),
+        AccessLogEntry.accessor_kind.in_(("staff", "department_system")))

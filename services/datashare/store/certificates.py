@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.datashare.domain import certificates as rules
+from services.datashare.domain.identifiers import new_serial_key, permuted_serial
 from services.datashare.store.tables import Certificate, CertificateType, SigningKey
 from shared.messaging import insert_ignore
 from shared.types import utcnow
@@ -27,7 +28,7 @@ async def get_type(session: AsyncSession, code: str) -> CertificateType | None:
 
 
 async def add_type(session: AsyncSession, **values: Any) -> CertificateType:
-    row = CertificateType(**values, last_serial=0, created_at=utcnow())
+    row = CertificateType(**values, last_serial=0, serial_key=new_serial_key(), created_at=utcnow())
     session.add(row)
     await session.flush()
     return row
@@ -36,19 +37,32 @@ async def add_type(session: AsyncSession, **values: Any) -> CertificateType:
 async def add_type_if_absent(session: AsyncSession, **values: Any) -> None:
     """For seeding: two replicas starting together must not fail on each other's rows."""
     await session.execute(
-        insert_ignore(session, CertificateType.__table__).values(**values, last_serial=0, created_at=utcnow())
+        insert_ignore(session, CertificateType.__table__).values(**values, last_serial=0, serial_key=new_serial_key(),
+                                                                 created_at=utcnow())
     )
 
 
 async def next_serial(session: AsyncSession, type_code: str) -> int:
-    """Take the next serial of a type; the UPDATE locks the type's row until the transaction ends."""
-    res = await session.execute(
-        update(CertificateType)
-        .where(CertificateType.code == type_code)
-        .values(last_serial=CertificateType.last_serial + 1)
-        .returning(CertificateType.last_serial)
-    )
-    return int(res.scalar_one())
+    """Take the type's next serial; the UPDATE locks the type's row until the transaction ends. The printed
+    serial is the count through the type's keyed permutation; a serial that a certificate numbered before the
+    permutation already carries is skipped."""
+    while True:
+        res = await session.execute(
+            update(CertificateType)
+            .where(CertificateType.code == type_code)
+            .values(last_serial=CertificateType.last_serial + 1)
+            .returning(CertificateType.last_serial, CertificateType.serial_key)
+        )
+        count, key = res.one()
+        if key is None:  # a type created between the migration and this code: give it its key now
+            key = new_serial_key()
+            await session.execute(update(CertificateType).where(CertificateType.code == type_code)
+                                  .values(serial_key=key))
+        serial = permuted_serial(key, type_code, int(count))
+        taken = await session.execute(
+            select(Certificate.number).where(Certificate.type_code == type_code, Certificate.serial == serial))
+        if taken.first() is None:
+            return serial
 
 
 async def signing_key(session: AsyncSession) -> SigningKey:

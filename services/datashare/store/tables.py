@@ -31,8 +31,10 @@ class CertificateType(Base):
     issuer_credit_code: Mapped[str] = mapped_column(String(18))
     field_schema: Mapped[dict[str, Any]] = mapped_column(JSON)
     validity_years: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    #: The last serial handed out; incremented under a row lock so concurrent issues never collide.
+    #: How many serials were handed out; incremented under a row lock so concurrent issues never collide.
     last_serial: Mapped[int] = mapped_column(Integer, default=0)
+    #: The key of the permutation that turns that count into the printed serial (not enumerable).
+    serial_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -76,6 +78,8 @@ class Certificate(Base):
     revocation_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     signature: Mapped[str] = mapped_column(String(200))
     key_id: Mapped[str] = mapped_column(String(40))
+    #: 核验码: printed beside the number; the public verification proves a presented copy with it.
+    verification_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     issued_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -136,6 +140,7 @@ class AccessLogEntry(Base):
     __table_args__ = (
         Index("ix_access_log_entry_holder", "holder_id", "seq"),
         Index("ix_access_log_entry_department", "accessor_department", "seq"),
+        Index("ix_access_log_entry_accessor", "accessor_subject", "recorded_at"),
     )
 
     seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=False)
@@ -191,3 +196,39 @@ class ArchivedApplication(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
     certificate_number: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class OpenTask(Base):
+    """Which department holds which task of which application, from workflow's task events: the purpose a
+    department's read of personal data must name (an open task of its own)."""
+
+    __tablename__ = "workflow_task"
+    __table_args__ = (Index("ix_workflow_task_application", "application_id", "department"),)
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    application_id: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(40))
+    item_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: open (assigned, reopened, or waiting for the applicant's correction) or closed (decided, cancelled).
+    state: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AccessAnomaly(Base):
+    """An anomaly the access watch found (安全监控), once per rule, reader and window; its event carries the
+    evidence to efficacy's supervision queue and the data office."""
+
+    __tablename__ = "access_anomaly"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    reader: Mapped[str] = mapped_column(String(120))
+    reader_kind: Mapped[str] = mapped_column(String(40))
+    reader_department: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    count: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    entry_seqs: Mapped[list[int]] = mapped_column(JSON)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime)

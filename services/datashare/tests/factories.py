@@ -90,8 +90,10 @@ class FakeIntake:
         self.server.shutdown()
         self.server.server_close()
 
-    def add(self, item_code: str, status: str = "accepted", holder_id: str | None = None) -> str:
+    def add(self, item_code: str, status: str = "accepted", holder_id: str | None = None, *, item_version: int = 1,
+            service_point: str = "LD-CENTRE", form: dict[str, Any] | None = None) -> str:
         app_id = f"app-{uuid.uuid4().hex[:10]}"
-        self.applications[app_id] = {"application_id": app_id, "status": status, "item_code": item_code,
-                                     "applicant": {"holder_id": holder_id}}
+        self.applications[app_id] = {"id": app_id, "status": status, "item_code": item_code,
+                                     "item_version": item_version, "service_point": service_point,
+                                     "applicant": {"holder_id": holder_id}, "form": form or {}}
         return app_id

@@ -167,3 +167,105 @@ def test_on_time_counts_working_days_in_the_city_time_zone():
     assert on_time(accepted, datetime(2026, 10, 13, 2, tzinfo=UTC), limit, CST) is False
     assert on_time(accepted, datetime(2026, 10, 2, 2, tzinfo=UTC), {"value": 24, "unit": "hours"}, CST) is False
     assert on_time(accepted, datetime(2026, 10, 2, 2, tzinfo=UTC), None, CST) is None
+
+
+# --- purpose binding, serials, the access watch ----------------------------------------------------------------
+
+def test_serials_are_a_keyed_permutation_that_does_not_follow_the_count():
+    from services.datashare.domain.identifiers import SERIAL_SPACE, permuted_serial
+
+    serials = [permuted_serial("k" * 64, FOOD_PERMIT, n) for n in range(20_000)]
+    assert len(set(serials)) == len(serials) and all(0 <= s < SERIAL_SPACE for s in serials)
+    assert sum(b - a == 1 for a, b in zip(serials, serials[1:], strict=False)) < 10
+    assert permuted_serial("another key", FOOD_PERMIT, 1) != permuted_serial("k" * 64, FOOD_PERMIT, 1)
+    with pytest.raises(ValueError):
+        permuted_serial("k", FOOD_PERMIT, SERIAL_SPACE)
+
+
+def test_a_verification_code_is_compared_whole_and_case_blind():
+    from services.datashare.domain.identifiers import new_verification_code, verification_code_matches
+
+    code = new_verification_code()
+    assert len(code) == 10 and verification_code_matches(code, code.lower())
+    assert not verification_code_matches(code, code[:-1]) and not verification_code_matches(None, code)
+
+
+def _staff(dept: str | None = None, point: str | None = None, role: str = "department_reviewer",
+           kind: str = "staff") -> Principal:
+    return Principal(subject="s", kind=kind, roles=frozenset({role}), department=dept, service_point=point)
+
+
+def test_a_department_needs_an_open_task_and_a_window_needs_to_be_accepting():
+    from services.datashare.domain import purpose
+
+    app = {"id": "a1", "status": "in_review", "item_code": "X", "service_point": "LD-CENTRE"}
+    assert purpose.task_basis(_staff("LD-WJJ"), app, {"LD-WJJ"}) == "department"
+    with pytest.raises(Forbidden):
+        purpose.task_basis(_staff("LD-XFJ"), app, {"LD-WJJ"})
+    clerk = _staff("LD-ZSJ", "LD-CENTRE", "window_clerk")
+    with pytest.raises(Forbidden):
+        purpose.task_basis(clerk, app, set())
+    assert purpose.task_basis(clerk, {**app, "status": "submitted"}, set()) == "window"
+    with pytest.raises(Forbidden):
+        purpose.task_basis(_staff("LD-ZSJ", "LD-LC", "window_clerk"), {**app, "status": "submitted"}, set())
+    with pytest.raises(Forbidden):
+        purpose.task_basis(_staff("LD-WJJ"), {**app, "status": "delivered"}, {"LD-WJJ"})
+
+
+def test_the_holder_must_be_named_in_the_application_and_the_item_must_name_the_source():
+    from services.datashare.domain import purpose
+
+    person, other = id_number(), id_number()
+    app = {"applicant": {"holder_id": person[:4] + "*" * 10 + person[-4:]}, "form": {"rep": {"id": other}}}
+    assert purpose.holder_in_application(person, app) and purpose.holder_in_application(other, app)
+    assert not purpose.holder_in_application(id_number("19700101"), app)
+    codes, fields = purpose.sources_named(food_item(), registry="population")
+    assert codes == ("M-REP-ID",) and fields == ("name", "gender")
+    with pytest.raises(Forbidden):
+        purpose.sources_named(food_item(), registry="legal_persons")
+    with pytest.raises(Forbidden):
+        purpose.sources_named(food_item(), registry="population", material_code="M-LICENCE")
+
+
+def test_released_fields_are_projected_and_masked_unless_the_grant_shows_them():
+    from services.datashare.domain import purpose
+
+    record = {"name": "陈明", "phone": "13812345678", "id_number": "445381199001011234", "address": "罗城"}
+    masked = purpose.release(record, purpose.Grant("department", ("name", "phone")))
+    assert masked == {"name": "陈明", "phone": "138****5678"}
+    shown = purpose.release(record, purpose.Grant("window", ("name", "phone"), unmasked=True))
+    assert shown == {"name": "陈明", "phone": "13812345678"}
+    whole = purpose.release(record, purpose.reason_grant())
+    assert whole["id_number"] == "4453**********1234" and whole["address"] == "罗城"
+
+
+def test_the_watch_rules_count_within_the_window_only():
+    from datetime import timedelta
+
+    from services.datashare.domain import anomalies as watch
+
+    now = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # 14:00 in the city: daytime
+    t = watch.Thresholds(window=timedelta(hours=1), outside_case_holders=3, refused_reads=2, failed_verifications=2,
+                         night_reads=2)
+
+    def row(seq: int, minutes_ago: int, outcome: str = "found", holder: str | None = "h", app: str | None = None,
+            action: str = "registry_lookup") -> watch.Row:
+        return watch.Row(seq, now - timedelta(minutes=minutes_ago), action, outcome, holder, app)
+
+    assert watch.detect([row(1, 5, "refused"), row(2, 90, "refused")], now, t, staff_reader=True) == []
+    kinds = {a.kind for a in watch.detect([row(1, 5, "refused"), row(2, 4, "refused")], now, t, staff_reader=True)}
+    assert kinds == {watch.REFUSED_READS}
+    outside = [row(i, 10 - i, holder=f"h{i}") for i in range(3)]
+    (a,) = watch.detect(outside, now, t, staff_reader=True)
+    assert a.kind == watch.OUTSIDE_CASES and a.count == 3 and a.entry_seqs == (0, 1, 2)
+    assert watch.detect([row(i, 10 - i, holder=f"h{i}", app="app") for i in range(3)], now, t, staff_reader=True) == []
+    failed = [row(i, 1, "code_mismatch", action="certificate_verification") for i in range(2)]
+    assert [a.kind for a in watch.detect(failed, now, t, staff_reader=False)] == [watch.FAILED_VERIFICATIONS]
+    # A citizen's account probing others' data is watched for refusals, not for its own reads.
+    citizen = [row(1, 3, "refused"), row(2, 2, "refused"), *(row(i, 1, holder=f"h{i}") for i in range(3, 6))]
+    assert [a.kind for a in watch.detect(citizen, now, t, staff_reader=False)] == [watch.REFUSED_READS]
+    night = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)  # 00:00 in the city
+    rows = [watch.Row(i, night - timedelta(minutes=i), "registry_lookup", "found", "h", "app") for i in (2, 1)]
+    (n,) = watch.detect(rows, night, t, staff_reader=True)
+    assert n.kind == watch.NIGHT_READS and n.bucket == "2026-11-30"
+    assert watch.is_night(night, 22, 6) and not watch.is_night(now, 22, 6)

@@ -73,7 +73,7 @@ class Evaluation(BaseModel):
 
 class SupervisionRead(BaseModel):
     id: int
-    kind: str = Field(description="`yellow_card`, `red_card` (a 督办 case), `bad_rating` (整改), `repeated_application`, `material_asked_again`, `complaint_overdue` or `rectification_overdue`.")
+    kind: str = Field(description="`yellow_card`, `red_card` (a 督办 case), `bad_rating` (整改), `repeated_application`, `material_asked_again`, `complaint_overdue`, `rectification_overdue` or `data_access_anomaly` (安全监控: unusual reading of personal data, for the data office).")
     is_case: bool = Field(description="A supervision case (督办) the department must answer.")
     card_id: str | None
     application_id: str | None

@@ -87,3 +87,24 @@ class CertificateIssued(_In):
 
 class CertificateRevoked(_In):
     certificate_number: str
+
+
+class AccessReader(_In):
+    subject: str
+    kind: str
+    department: str | None = None
+
+
+class AccessAnomaly(_In):
+    """datashare's `yimen.datashare.access.anomaly`: unusual reading of personal data (安全监控), evidence only."""
+
+    anomaly_id: str
+    kind: str
+    reader: AccessReader
+    count: int
+    threshold: int
+    window_start: datetime
+    window_end: datetime
+    entry_seqs: list[int] = []
+    data_office: str
+    detected_at: datetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.efficacy.casework import item_steps_changed, record_case_event
+from services.efficacy.casework import flag_access_anomaly, item_steps_changed, record_case_event
 from services.efficacy.events.contracts import (
     CertificateIssued,
     CertificateRevoked,
@@ -39,6 +39,10 @@ async def on_catalog_event(session: AsyncSession, event: Event) -> None:
         await cases.withdraw_item(session, w.code, w.version)
 
 
+async def on_access_anomaly(session: AsyncSession, event: Event) -> None:
+    await flag_access_anomaly(session, event)
+
+
 async def on_certificate_event(session: AsyncSession, event: Event) -> None:
     if event.type == "yimen.datashare.certificate.issued":
         c = CertificateIssued.model_validate(event.data)
@@ -58,4 +62,6 @@ CONSUMERS: list[Consumer] = [
              "Items for the fully-online rate and the steps excluded from the limit."),
     Consumer("efficacy-certificates", "yimen.datashare.certificate.*", on_certificate_event,
              "Certificates' validity for expiry reminders."),
+    Consumer("efficacy-access-anomalies", "yimen.datashare.access.anomaly", on_access_anomaly,
+             "Unusual reading of personal data (安全监控) becomes a supervision case for the data office."),
 ]

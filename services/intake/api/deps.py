@@ -20,7 +20,7 @@ from services.intake.store.files import FileStore, LocalFileStore
 from services.intake.store.tables import Application, Attachment, TimelineEntry
 from shared.auth import ADMIN, SUPERVISOR, WINDOW_CLERK, Principal
 from shared.errors import Forbidden, NotFound, invalid
-from shared.privacy import mask_id_number
+from shared.privacy import mask_id_number, mask_text
 from shared.types import utcnow
 
 NOT_FOUND = "No application with this id that you may see."
@@ -123,13 +123,34 @@ def timeline_read(t: TimelineEntry, names: dict[str, str]) -> s.TimelineRead:
                           staff_name=t.staff_name, staff_contact=t.staff_contact, note=t.note)
 
 
+def serving_clerk(principal: Principal | None, app: Application) -> bool:
+    """The window clerk of the application's own service point (not any clerk of the city)."""
+    return (principal is not None and principal.kind == "staff" and principal.has(WINDOW_CLERK)
+            and principal.service_point is not None and principal.service_point == app.service_point)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
 async def application_read(session: AsyncSession, app: Application, principal: Principal | None) -> s.ApplicationRead:
     atts = await repo.attachments(session, app.id)
     steps = await repo.timeline(session, app.id)
     names = await repo.department_names(session, [t.unit for t in steps])
     own = principal is not None and is_applicant(principal, app)
-    # The window clerk checks the applicant's identity at the counter; other staff see the number masked.
-    full_id = own or (principal is not None and principal.has(WINDOW_CLERK))
+    # Least exposure: the applicant and the window clerk serving the case (the application's service point, who
+    # checks the identity at the counter) see phone and ID numbers in full; every other staff role and every
+    # department system sees them masked, in the applicant and in the form alike.
+    full_id = own or serving_clerk(principal, app)
+    form = app.form or {}
+    if not full_id:
+        form = _masked(form)
     item = await repo.item_version(session, app.item_code, app.item_version)
     payload = item.payload if item else {}
     exemption = fees.exemptions(payload).get(app.fee_exemption or "") or {}
@@ -142,7 +163,7 @@ async def application_read(session: AsyncSession, app: Application, principal: P
             holder_id=app.applicant_holder_id if full_id or app.applicant_kind == "organisation"
             else mask_id_number(app.applicant_holder_id),
         ),
-        channel=app.channel, service_point=app.service_point, form=app.form or {},
+        channel=app.channel, service_point=app.service_point, form=form,
         delivery=s.DeliveryRead(
             method=app.delivery_method, service_point=app.delivery_point,
             service_point_name=delivery.point_name(payload, app.delivery_point) if app.delivery_point else None,
