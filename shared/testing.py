@@ -173,12 +173,24 @@ def _run(coro: Any) -> Any:
 class TokenIssuer:
     """Signs tokens the way identity does, with keys of its own that a service under test is told to trust.
 
-    For single-service tests only; the end-to-end tests use the real identity service."""
+    For single-service tests only; the end-to-end tests use the real identity service. Person tokens carry
+    `level=2` (matched against the population registry) unless a test names another level (`level=None` leaves
+    the claim out). `revoke(sub)` plays identity's revocation list (`GET /identity/v1/token-revocations`)."""
 
     def __init__(self, issuer: str = "yimen-identity", audience: str = "yimen") -> None:
         self.issuer, self.audience = issuer, audience
         self.keys: dict[str, Ed25519PrivateKey] = {}
         self.kid = self.rotate()
+        self.revocations: dict[str, int] = {}
+
+    def revoke(self, sub: str, not_before: datetime | None = None) -> int:
+        """Tokens of `sub` issued before `not_before` (default: the next second) are revoked."""
+        nb = int((not_before or datetime.now(UTC)).timestamp()) + (0 if not_before else 1)
+        self.revocations[sub] = nb
+        return nb
+
+    async def fetch_revocations(self) -> dict[str, Any]:
+        return {"revocations": [{"account_id": s, "not_before": nb} for s, nb in self.revocations.items()]}
 
     def rotate(self) -> str:
         kid = uuid.uuid4().hex[:12]
@@ -210,6 +222,10 @@ class TokenIssuer:
         **claims: Any,
     ) -> str:
         now = datetime.now(UTC)
+        if kind == "person":
+            claims.setdefault("level", 2)
+        if claims.get("level", 0) is None:
+            del claims["level"]
         payload = {
             "iss": self.issuer, "aud": self.audience, "sub": sub or uuid.uuid4().hex,
             "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()), "jti": uuid.uuid4().hex,
@@ -244,6 +260,7 @@ async def running_app(create_app: Callable[..., Any], settings: ServiceSettings,
 
     if tokens is not None:
         kwargs.setdefault("jwks_fetcher", tokens.fetch)
+        kwargs.setdefault("revocations_fetcher", tokens.fetch_revocations)
     app = create_app(settings, **kwargs)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
         # A real client sees the 500 response, not the exception; so do the tests.

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from services.identity.api.orgs import acting_person, org_read
 from services.identity.api.schemas import LookupAuditRead, MeRead
+from services.identity.domain.assurance import note_for
 from services.identity.store import accounts, people
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
@@ -33,6 +34,8 @@ async def me(session: SessionDep, principal: CurrentPrincipal) -> MeRead:
         orgs = [org_read(o, cap) for o, cap in await people.organisations_of(session, person.id)]
         return MeRead(id=person.id, kind="person", name=person.name, roles=sorted(principal.roles),
                       id_number=person.id_number, phone=person.phone, birth_date=person.birth_date, sex=person.sex,
+                      assurance_level=person.assurance_level,
+                      assurance_note=note_for(person.assurance_level, person.assurance_basis),
                       organisations=orgs, acting_for=acting)
     if principal.kind == "staff":
         staff = await accounts.staff_by_id(session, principal.subject)
