@@ -189,22 +189,24 @@ class JWKSVerifier:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
-        #: Subject → the earliest `iat` (epoch seconds) still accepted: tokens issued before it were revoked.
+        #: Subject → the earliest `iat` still accepted, in epoch milliseconds (identity's `iat` resolution; whole
+        #: numbers so a parsed time and a token's `iat` compare exactly): tokens issued before it were revoked.
         self._not_before: dict[str, int] = {}
 
-    def revoke(self, subject: str, not_before: int | float) -> None:
+    def revoke(self, subject: str, not_before: float) -> None:
         """Refuse the subject's tokens issued before `not_before` (epoch seconds). Never moves backwards, so an
         old event replayed or a stale list cannot revive revoked tokens."""
-        nb = int(not_before)
+        nb = round(float(not_before) * 1000)
         if nb > self._not_before.get(subject, 0):
             self._not_before[subject] = nb
 
-    def revoked_before(self, subject: str) -> int | None:
-        return self._not_before.get(subject)
+    def revoked_before(self, subject: str) -> float | None:
+        nb = self._not_before.get(subject)
+        return nb / 1000 if nb is not None else None
 
     def forget_revocations_before(self, epoch: float) -> int:
         """Drop entries so old that every token they refuse has expired anyway (memory stays bounded)."""
-        old = [s for s, nb in self._not_before.items() if nb < epoch]
+        old = [s for s, nb in self._not_before.items() if nb < epoch * 1000]
         for s in old:
             del self._not_before[s]
         return len(old)
@@ -261,7 +263,7 @@ class JWKSVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"The token is not valid: {exc}.", slug="invalid-token") from exc
         not_before = self._not_before.get(str(claims["sub"]))
-        if not_before is not None and int(claims["iat"]) < not_before:
+        if not_before is not None and round(float(claims["iat"]) * 1000) < not_before:
             raise Unauthorized("This token was revoked (password changed, signed out everywhere or account locked); "
                                "sign in again.", slug="token-revoked")
         return Principal.from_claims(claims)

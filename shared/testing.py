@@ -181,11 +181,11 @@ class TokenIssuer:
         self.issuer, self.audience = issuer, audience
         self.keys: dict[str, Ed25519PrivateKey] = {}
         self.kid = self.rotate()
-        self.revocations: dict[str, int] = {}
+        self.revocations: dict[str, float] = {}
 
-    def revoke(self, sub: str, not_before: datetime | None = None) -> int:
-        """Tokens of `sub` issued before `not_before` (default: the next second) are revoked."""
-        nb = int((not_before or datetime.now(UTC)).timestamp()) + (0 if not_before else 1)
+    def revoke(self, sub: str, not_before: datetime | None = None) -> float:
+        """Tokens of `sub` issued before `not_before` (default: now) are revoked."""
+        nb = (not_before or datetime.now(UTC)).timestamp()
         self.revocations[sub] = nb
         return nb
 
@@ -228,7 +228,8 @@ class TokenIssuer:
             del claims["level"]
         payload = {
             "iss": self.issuer, "aud": self.audience, "sub": sub or uuid.uuid4().hex,
-            "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()), "jti": uuid.uuid4().hex,
+            # `iat` to the millisecond, as identity issues it (a revocation refuses exactly the earlier tokens).
+            "iat": int(now.timestamp() * 1000) / 1000, "exp": int((now + ttl).timestamp()), "jti": uuid.uuid4().hex,
             "kind": kind, "roles": roles if roles is not None else ["citizen"], **claims,
         }
         kid = kid or self.kid
@@ -294,3 +295,24 @@ async def eventually(check: Callable[[], Any], timeout: float = 10, interval: fl
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
         await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def serving(create_app: Callable[..., Any], settings: ServiceSettings, *, tokens: TokenIssuer | None = None,
+                  **kwargs: Any) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """`running_app`, and the same started app on a loopback port: for a service that another service under test
+    calls over real HTTP (identity → datashare's registry matching). Yields the in-process client and the URL."""
+    import uvicorn
+
+    async with running_app(create_app, settings, tokens=tokens, **kwargs) as client:
+        asgi = client._transport.app  # type: ignore[attr-defined]  # the app as running_app started it
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning",
+                                               lifespan="off", access_log=False))
+        task = asyncio.create_task(server.serve())
+        try:
+            await eventually(lambda: server.started, timeout=15)
+            yield client, f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 15)

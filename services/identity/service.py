@@ -28,17 +28,13 @@ async def revoke_tokens(session: AsyncSession, *, account_kind: str, account_id:
     """End every login of the account: its refresh tokens at once, its access tokens wherever they are
     presented (the `tokens_revoked` event reaches every service's verifier within seconds). Returns the
     not-before: tokens issued from then on work."""
-    not_before = revocation_instant(now)
+    previous = await accounts.revocation_of(session, account_kind, account_id)
+    not_before = revocation_instant(now, previous.not_before if previous else None)
     await accounts.revoke_account(session, account_kind, account_id, now)
     await accounts.record_revocation(session, account_kind, account_id, not_before, reason)
     await publish(session, TOKENS_REVOKED, subject=account_id, data=TokensRevoked(
         account_id=account_id, account_kind=account_kind, not_before=not_before, reason=reason))
     return not_before
-
-
-async def tokens_not_before(session: AsyncSession, account_kind: str, account_id: str) -> datetime | None:
-    row = await accounts.revocation_of(session, account_kind, account_id)
-    return row.not_before if row else None
 
 
 async def raise_assurance(session: AsyncSession, person: Person, *, level: int, basis: str, now: datetime,

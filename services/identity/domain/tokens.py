@@ -86,18 +86,28 @@ class SigningKey:
         return jwt.encode(payload, self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
 
-def revocation_instant(now: datetime) -> datetime:
-    """The not-before of a revocation made at `now`: the next whole second. `iat` counts whole seconds, so a
-    token issued earlier in this second has `iat` < it and is refused everywhere."""
-    return datetime.fromtimestamp(int(now.timestamp()) + 1, tz=now.tzinfo)
+def _ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
 
 
-def issued_at(now: datetime, not_before: datetime | None) -> int:
-    """A token issued in the second of a revocation would carry an `iat` below the not-before and be refused
-    with the old ones: its `iat` is moved up to the not-before (less than a second ahead, within every verifier's
-    leeway)."""
-    iat = int(now.timestamp())
-    return max(iat, int(not_before.timestamp())) if not_before is not None else iat
+def revocation_instant(now: datetime, previous: datetime | None = None) -> datetime:
+    """The not-before of a revocation made at `now`, to the millisecond: just after every `iat` identity has
+    issued so far (tokens carry `iat` to the millisecond, and one issued at the same millisecond as `now` is
+    older than the revocation), and after an earlier revocation's, whose newer tokens it must also end."""
+    ms = _ms(now) + 1
+    if previous is not None:
+        ms = max(ms, _ms(previous) + 1)
+    return datetime.fromtimestamp(ms / 1000, tz=now.tzinfo)
+
+
+def issued_at(now: datetime, not_before: datetime | None) -> float:
+    """`iat` to the millisecond (RFC 7519 NumericDate allows fractions), so a revocation refuses exactly the tokens
+    issued before it. A token issued within the millisecond after a revocation has its `iat` moved up to the
+    not-before (within every verifier's leeway), or it would be refused with the old ones."""
+    ms = _ms(now)
+    if not_before is not None:
+        ms = max(ms, _ms(not_before))
+    return ms / 1000
 
 
 def new_secret(nbytes: int = 32) -> str:

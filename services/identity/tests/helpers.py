@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from stdnum.cn import ric, uscc
 
+from services.datashare.app import create_app as datashare_app
+from services.identity.app import create_app
+from services.identity.config import IdentitySettings
+from shared.testing import TokenIssuer, free_port, running_app, serving
+
 _seq = itertools.count(random.randrange(100, 900) * 1000)
 
-PASSWORD = "s3cret-pass"
+PASSWORD = "tea-kettle-ridge-58"
 
 
 def id_number(region: str = "445381", birth: str | None = None, seq: str | None = None) -> str:
@@ -39,10 +46,27 @@ def phone() -> str:
     return f"139{next(_seq) % 10**8:08d}"
 
 
-async def register(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
+async def import_people(client: httpx.AsyncClient, *rows: dict[str, str]) -> None:
+    """Rows into datashare's population registry, as the keeping department (or an admin) imports them."""
+    r = await client.datashare.post("/datashare/v1/registries/population/imports",  # type: ignore[attr-defined]
+                                    headers=client.registry_keeper, json=list(rows))  # type: ignore[attr-defined]
+    assert r.status_code == 200, r.text
+
+
+async def import_companies(client: httpx.AsyncClient, *rows: dict[str, str]) -> None:
+    r = await client.datashare.post("/datashare/v1/registries/legal-persons/imports",  # type: ignore[attr-defined]
+                                    headers=client.market_keeper, json=list(rows))  # type: ignore[attr-defined]
+    assert r.status_code == 200, r.text
+
+
+async def register(client: httpx.AsyncClient, *, in_registry: bool = True, **overrides: Any) -> dict[str, Any]:
+    """A person registered through identity; by default the population registry holds them (level 2)."""
     body = {"name": "李明", "id_number": id_number(), "phone": phone(), "password": PASSWORD, **overrides}
+    if in_registry:
+        await import_people(client, {"id_number": body["id_number"], "name": body["name"]})
     r = await client.post("/identity/v1/people", json=body)
     assert r.status_code == 201, r.text
+    assert r.json()["assurance_level"] == (2 if in_registry else 1), r.text
     return {**r.json(), "raw": body}
 
 
@@ -79,3 +103,34 @@ class EventTap:
     async def stop(self) -> None:
         for s in self._subs:
             await s.unsubscribe()
+
+
+def combined_jwks(tokens: TokenIssuer, holder: dict[str, httpx.AsyncClient]) -> Any:
+    """Datashare trusts identity's real keys (its service token, its admins) and the test issuer's."""
+
+    async def fetch() -> dict[str, Any]:
+        keys = list(tokens.jwks()["keys"])
+        if "identity" in holder:
+            keys += (await holder["identity"].get("/identity/v1/.well-known/jwks.json")).json()["keys"]
+        return {"keys": keys}
+
+    return fetch
+
+
+@contextlib.asynccontextmanager
+async def identity_with_datashare(settings_for: Any, tokens: TokenIssuer, *, identity: IdentitySettings,
+                                  **platform: Any) -> AsyncIterator[httpx.AsyncClient]:
+    holder: dict[str, httpx.AsyncClient] = {}
+    ds_settings = settings_for("datashare", service_urls={"intake": f"http://127.0.0.1:{free_port()}"})
+    async with serving(datashare_app, ds_settings, tokens=tokens, jwks_fetcher=combined_jwks(tokens, holder)) as (
+            ds, ds_url):
+        settings = settings_for("identity", service_urls={"datashare": ds_url}, **platform)
+        async with running_app(create_app, settings, identity=identity) as c:
+            holder["identity"] = c
+            c.datashare = ds  # type: ignore[attr-defined]
+            c.registry_keeper = tokens.headers("gaj-keeper", kind="staff", roles=["department_reviewer"],  # type: ignore[attr-defined]
+                                               dept="LD-GAJ")
+            c.market_keeper = tokens.headers("scj-keeper", kind="staff", roles=["department_reviewer"],  # type: ignore[attr-defined]
+                                             dept="LD-SCJGJ")
+            c.tokens = tokens  # type: ignore[attr-defined]
+            yield c
