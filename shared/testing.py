@@ -184,8 +184,9 @@ class TokenIssuer:
         self.revocations: dict[str, float] = {}
 
     def revoke(self, sub: str, not_before: datetime | None = None) -> float:
-        """Tokens of `sub` issued before `not_before` (default: now) are revoked."""
-        nb = (not_before or datetime.now(UTC)).timestamp()
+        """Tokens of `sub` issued before `not_before` (default: every token issued so far, as identity does: the
+        next millisecond) are revoked."""
+        nb = not_before.timestamp() if not_before else (int(datetime.now(UTC).timestamp() * 1000) + 1) / 1000
         self.revocations[sub] = nb
         return nb
 
