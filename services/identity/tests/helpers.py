@@ -15,7 +15,7 @@ from stdnum.cn import ric, uscc
 from services.datashare.app import create_app as datashare_app
 from services.identity.app import create_app
 from services.identity.config import IdentitySettings
-from shared.testing import TokenIssuer, free_port, running_app, serving
+from shared.testing import TokenIssuer, free_port, serving
 
 _seq = itertools.count(random.randrange(100, 900) * 1000)
 
@@ -119,14 +119,18 @@ def combined_jwks(tokens: TokenIssuer, holder: dict[str, httpx.AsyncClient]) -> 
 
 @contextlib.asynccontextmanager
 async def identity_with_datashare(settings_for: Any, tokens: TokenIssuer, *, identity: IdentitySettings,
-                                  **platform: Any) -> AsyncIterator[httpx.AsyncClient]:
+                                  trust_test_issuer: bool = False, **platform: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Identity (in-process client, also served at `client.url`) and the real datashare it matches registrations
+    against (`client.datashare`). With `trust_test_issuer`, identity also accepts the test issuer's tokens."""
     holder: dict[str, httpx.AsyncClient] = {}
     ds_settings = settings_for("datashare", service_urls={"intake": f"http://127.0.0.1:{free_port()}"})
     async with serving(datashare_app, ds_settings, tokens=tokens, jwks_fetcher=combined_jwks(tokens, holder)) as (
             ds, ds_url):
         settings = settings_for("identity", service_urls={"datashare": ds_url}, **platform)
-        async with running_app(create_app, settings, identity=identity) as c:
+        extra = {"jwks_fetcher": tokens.fetch} if trust_test_issuer else {}
+        async with serving(create_app, settings, identity=identity, **extra) as (c, url):
             holder["identity"] = c
+            c.url = url  # type: ignore[attr-defined]
             c.datashare = ds  # type: ignore[attr-defined]
             c.registry_keeper = tokens.headers("gaj-keeper", kind="staff", roles=["department_reviewer"],  # type: ignore[attr-defined]
                                                dept="LD-GAJ")
