@@ -13,8 +13,9 @@ from services.datashare.tests.factories import BUSINESS_LICENCE, credit_code, id
 from services.efficacy.app import create_app as efficacy_app
 from services.efficacy.config import EfficacyConfig
 from services.efficacy.tests.helpers import accepted, new_id
-from services.identity.tests.helpers import identity_with_datashare, import_people
+from services.identity.tests.helpers import import_people
 from shared.testing import eventually, free_port
+from tests.identity_stack import identity_with_datashare
 from tests.security.conftest import CHEAP_IDENTITY, Served, serve
 
 PROBLEM = "application/problem+json"

@@ -23,9 +23,9 @@ from services.catalog.app import create_app as catalog_app
 from services.datashare.app import create_app as datashare_app
 from services.efficacy.app import create_app as efficacy_app
 from services.identity.app import create_app as identity_app
-from services.identity.tests.helpers import identity_with_datashare
 from services.intake.app import create_app as intake_app
 from services.workflow.app import create_app as workflow_app
+from tests.identity_stack import identity_with_datashare
 from tests.security.conftest import CHEAP_IDENTITY, role_headers, serve
 
 #: Examples per operation (both generation modes together); `YIMEN_FUZZ_EXAMPLES` raises it for a longer run.

@@ -16,8 +16,9 @@ from services.identity.events.contracts import (
     ORGANISATION_REGISTERED,
     PERSON_REGISTERED,
 )
-from services.identity.tests.helpers import EventTap, identity_with_datashare
+from services.identity.tests.helpers import EventTap
 from shared.testing import TokenIssuer
+from tests.identity_stack import identity_with_datashare
 
 ADMIN_USERNAME, ADMIN_PASSWORD = "root", "root-pass-2026"
 
