@@ -130,6 +130,7 @@ def create_service_app(
             async def start_workers() -> None:
                 await bus_task
                 await _subscribe_revocations(bus, verifier)
+                app.state.revocations_subscribed = True
                 relay = OutboxRelay(
                     db, bus, spec.messaging,
                     interval=platform.relay_interval_seconds,

@@ -46,7 +46,7 @@ async def probe(settings: Any, tokens: TokenIssuer) -> AsyncIterator[httpx.Async
         await conn.run_sync(metadata.create_all)
     await engine.dispose()
     async with running_app(create_app, settings, tokens=tokens) as c:
-        await eventually(lambda: c.app.state.bus.connected)
+        await eventually(lambda: getattr(c.app.state, "revocations_subscribed", False))
         yield c
 
 
