@@ -7,7 +7,7 @@ import base64
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Header, Query, Request, Response
+from fastapi import APIRouter, Form, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -174,6 +174,9 @@ async def change_password(body: PasswordChange, session: SessionDep, rt: Runtime
     return Response(status_code=204)
 
 
+AccountId = Annotated[str, Path(max_length=32, description="A person's or staff member's account id.")]
+
+
 class AccountLock(BaseModel):
     kind: Literal["person", "staff"] = Field(description="Which account `account_id` names.")
     reason: str = Field(min_length=2, max_length=200, description="Why (kept in the log line and the event).")
@@ -185,7 +188,7 @@ class AccountLock(BaseModel):
     "access token already issued is refused by every service within seconds.",
     responses=problem_responses(401, 403, 404, 422),
 )
-async def lock_account(account_id: str, body: AccountLock, session: SessionDep,
+async def lock_account(account_id: AccountId, body: AccountLock, session: SessionDep,
                        principal: Principal = require_roles(ADMIN)) -> Response:
     account = await (people.person_by_id(session, account_id) if body.kind == "person"
                      else accounts.staff_by_id(session, account_id))
@@ -203,7 +206,7 @@ async def lock_account(account_id: str, body: AccountLock, session: SessionDep,
     "/accounts/{account_id}/lock", status_code=204, summary="Unlock an account (admin)",
     responses=problem_responses(401, 403, 404, 422),
 )
-async def unlock_account(account_id: str, session: SessionDep, kind: Annotated[Literal["person", "staff"], Query()],
+async def unlock_account(account_id: AccountId, session: SessionDep, kind: Annotated[Literal["person", "staff"], Query()],
                          principal: Principal = require_roles(ADMIN)) -> Response:
     account = await (people.person_by_id(session, account_id) if kind == "person"
                      else accounts.staff_by_id(session, account_id))

@@ -14,7 +14,9 @@ from services.identity.events.contracts import (
     DELEGATION_GRANTED,
     DELEGATION_REVOKED,
     ORGANISATION_REGISTERED,
+    PERSON_ASSURANCE_RAISED,
     PERSON_REGISTERED,
+    TOKENS_REVOKED,
 )
 from services.identity.tests.helpers import EventTap
 from shared.testing import TokenIssuer
@@ -42,7 +44,7 @@ async def client(settings_for, tokens: TokenIssuer) -> AsyncIterator[httpx.Async
 @pytest_asyncio.fixture(scope="module")
 async def tap(client: httpx.AsyncClient) -> AsyncIterator[EventTap]:
     t = await EventTap().start(client, PERSON_REGISTERED, ORGANISATION_REGISTERED, DELEGATION_GRANTED,
-                               DELEGATION_REVOKED)
+                               DELEGATION_REVOKED, PERSON_ASSURANCE_RAISED, TOKENS_REVOKED)
     yield t
     await t.stop()
 

@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from services.identity.app import create_app
-from services.identity.events.contracts import PERSON_REGISTERED
+from services.identity.events.contracts import PERSON_ASSURANCE_RAISED, PERSON_REGISTERED
 from services.identity.tests.conftest import CHEAP
 from services.identity.tests.helpers import (
     PASSWORD,
@@ -147,7 +147,7 @@ async def test_common_and_weak_passwords_are_refused_by_the_estimator(client, we
     assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "password_policy", (weak, r.text)
 
 
-async def test_a_window_clerk_raises_a_person_to_level_3_after_checking_the_id_card(client, admin):
+async def test_a_window_clerk_raises_a_person_to_level_3_after_checking_the_id_card(client, admin, tap):
     person = await register(client, in_registry=False)
     clerk_body = {"username": f"clerk{uuid.uuid4().hex[:8]}", "name": "陈晓", "password": "counter-bamboo-2026",
                   "roles": ["window_clerk"], "department": "LD-ZSJ", "service_point": "LD-CENTRE"}
@@ -165,3 +165,8 @@ async def test_a_window_clerk_raises_a_person_to_level_3_after_checking_the_id_c
                                        "clerk_id": r.json()["clerk_id"], "at": None}
     token = (await login(client, person["raw"]["id_number"])).json()["access_token"]
     assert jwt.decode(token, options={"verify_signature": False})["level"] == 3
+    raised = (await eventually(lambda: tap.of(PERSON_ASSURANCE_RAISED, person["id"])))[0]["data"]
+    assert raised | {"at": None} == {"person_id": person["id"], "assurance_level": 3, "basis": "in_person",
+                                     "service_point": "LD-CENTRE", "at": None}
+    again = await client.post(url, headers=clerk, json={"id_number": person["raw"]["id_number"]})
+    assert again.status_code == 201 and again.json()["level_before"] == 3  # recorded again, the level stays

@@ -12,6 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.identity.events.contracts import TOKENS_REVOKED
 from services.identity.tests.conftest import ADMIN_USERNAME
 from services.identity.tests.helpers import PASSWORD, bearer, login, register
 from shared.auth import JWKSVerifier, http_jwks_fetcher
@@ -249,7 +250,7 @@ async def refused_soon(client, headers, path: str = "/identity/v1/me") -> dict: 
     return (await eventually(refused, timeout=15)).json()
 
 
-async def test_an_access_token_stops_working_after_a_password_change(client):
+async def test_an_access_token_stops_working_after_a_password_change(client, tap):
     """Finding (issue #13): an access token kept working for its whole lifetime after a password change."""
     p = await register(client)
     old = await bearer(client, p["raw"]["id_number"])
@@ -263,6 +264,8 @@ async def test_an_access_token_stops_working_after_a_password_change(client):
     body = await refused_soon(client, old)
     assert body["type"].endswith("/token-revoked")
     assert (await client.get("/identity/v1/me", headers=new)).status_code == 200
+    event = (await eventually(lambda: tap.of(TOKENS_REVOKED, p["id"])))[0]["data"]
+    assert event["account_kind"] == "person" and event["reason"] == "password_changed"
     listed = (await client.get("/identity/v1/token-revocations")).json()["revocations"]
     assert [(x["account_kind"], x["reason"]) for x in listed if x["account_id"] == p["id"]] == [
         ("person", "password_changed")]
