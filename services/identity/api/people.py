@@ -24,7 +24,7 @@ from services.identity.domain.roles import LOOKUP_ROLES
 from services.identity.events.contracts import PERSON_REGISTERED, PersonRegistered
 from services.identity.registry import RegistryClient
 from services.identity.runtime import RuntimeDep
-from services.identity.service import verify_in_person
+from services.identity.service import revoke_tokens, verify_in_person
 from services.identity.store import people
 from services.identity.store.tables import Person, PersonLookup
 from shared.auth import WINDOW_CLERK, Principal, require_roles
@@ -155,11 +155,14 @@ async def lookup_person(
     "and types (or reads) its number, which must be the account's (`422 card_mismatch` otherwise). The account's "
     "`assurance_level` becomes 3 (never lowered), `yimen.identity.person.assurance_raised` is published, and the "
     "check is kept: who, where, which document, when. The person's tokens from now on carry `level: 3` (log in "
-    "again or refresh). Find the person id with `GET /people/lookup`.",
+    "again or refresh). The name on the card must be the account's too (`422 card_mismatch`). When the person at "
+    "the counter did not create the account or has lost its password, `new_password` (typed by them) replaces "
+    "it and revokes every earlier token, so a self-registered account someone else opened with this number "
+    "passes to its owner. Find the person id with `GET /people/lookup`.",
     responses=problem_responses(401, 403, 404, 422),
 )
 async def record_in_person_verification(
-    body: InPersonVerificationCreate, session: SessionDep,
+    body: InPersonVerificationCreate, session: SessionDep, rt: RuntimeDep,
     person_id: Annotated[str, Path(max_length=32, description="The person's account id.")],
     principal: Principal = require_roles(WINDOW_CLERK),
 ) -> InPersonVerificationRead:
@@ -171,8 +174,15 @@ async def record_in_person_verification(
         raise NotFound("No registered person has this id.")
     if citizen_id("body.id_number", body.id_number, now.date()).number != person.id_number:
         raise invalid("body.id_number", "card_mismatch", "The number on the card is not this account's ID number.")
+    if not assurance.same_name(body.name, person.name):
+        raise invalid("body.name", "card_mismatch", "The name on the card is not this account's name.")
+    if body.new_password is not None:
+        check_new_password("body.new_password", body.new_password, person.name, person.id_number, person.phone)
+        person.password_hash, person.password_changed_at = rt.passwords.hash(body.new_password), now
+        await revoke_tokens(session, account_kind="person", account_id=person.id, now=now, reason="password_changed")
     row = await verify_in_person(session, person, clerk=principal, document=body.document,
                                  note=(body.note or "").strip() or None, now=now)
     return InPersonVerificationRead(person_id=person.id, assurance_level=person.assurance_level,
-                                    level_before=row.level_before, document=row.document,
-                                    service_point=row.service_point, clerk_id=row.clerk_id, at=row.at)
+                                    level_before=row.level_before, password_replaced=body.new_password is not None,
+                                    document=row.document, service_point=row.service_point, clerk_id=row.clerk_id,
+                                    at=row.at)

@@ -40,10 +40,15 @@ class PersonRead(BaseModel):
 
 class InPersonVerificationCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id_number": "445381199001011230", "document": "resident_id_card", "note": "读卡器核验"}]})
+        {"id_number": "445381199001011230", "name": "李明", "document": "resident_id_card", "note": "读卡器核验"}]})
 
     id_number: str = Field(max_length=64, description="The number on the card the clerk holds (must be the "
                            "account's).")
+    name: str = Field(min_length=1, max_length=100, description="The name on the card (must be the account's).")
+    new_password: str | None = Field(default=None, max_length=1024, description="Typed by the person at the "
+                                     "counter when they did not create the account themself or forgot its "
+                                     "password: replaces it and revokes every earlier token (whoever else held the "
+                                     "account loses it).")
     document: Literal["resident_id_card", "temporary_resident_id_card"] = Field(
         default="resident_id_card", description="居民身份证 or 临时居民身份证.")
     note: str | None = Field(default=None, max_length=500)
@@ -53,10 +58,16 @@ class InPersonVerificationRead(BaseModel):
     person_id: str
     assurance_level: int
     level_before: int
+    password_replaced: bool = False
     document: str
     service_point: str
     clerk_id: str
     at: datetime
+
+
+class AssuranceRead(BaseModel):
+    assurance_level: int = Field(ge=1, le=3)
+    assurance_note: str | None = None
 
 
 class TokenResponse(BaseModel):

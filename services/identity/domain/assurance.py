@@ -10,6 +10,8 @@ A level never goes down by these rules; a name that does not match the registry 
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -64,3 +66,15 @@ ORGANISATION_REFUSALS: dict[str, tuple[int, str, str, str]] = {
     "not_legal_representative": (403, "body.legal_representative_id_number", "not_legal_representative",
                                  "法人库登记的法定代表人不是你；只有法定代表人本人可以注册该单位，再委托经办人。"),
 }
+
+
+_DOTS = re.compile(r"[·•‧・]")
+_SPACE = re.compile(r"\s+")
+
+
+def same_name(a: str, b: str) -> bool:
+    """Names as a clerk reads them off a card and as they were typed: NFKC, no spaces, middle dots alike."""
+    def norm(name: str) -> str:
+        return _DOTS.sub("·", _SPACE.sub("", unicodedata.normalize("NFKC", name)))
+
+    return norm(a) == norm(b)

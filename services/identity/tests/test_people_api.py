@@ -155,12 +155,17 @@ async def test_a_window_clerk_raises_a_person_to_level_3_after_checking_the_id_c
     clerk = await bearer(client, clerk_body["username"], clerk_body["password"])
     url = f"{PEOPLE}/{person['id']}/in-person-verification"
     citizen = await bearer(client, person["raw"]["id_number"])
-    assert (await client.post(url, headers=citizen, json={"id_number": person["raw"]["id_number"]})).status_code == 403
-    wrong = await client.post(url, headers=clerk, json={"id_number": id_number()})
-    assert wrong.status_code == 422 and wrong.json()["errors"][0]["rule"] == "card_mismatch"
-    r = await client.post(url, headers=clerk, json={"id_number": person["raw"]["id_number"], "note": "读卡器核验"})
+    card = {"id_number": person["raw"]["id_number"], "name": "李 明"}
+    assert (await client.post(url, headers=citizen, json=card)).status_code == 403
+    wrong = await client.post(url, headers=clerk, json={**card, "id_number": id_number()})
+    assert wrong.status_code == 422 and wrong.json()["errors"][0] == {
+        **wrong.json()["errors"][0], "field": "body.id_number", "rule": "card_mismatch"}
+    other = await client.post(url, headers=clerk, json={**card, "name": "李四"})
+    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "body.name"
+    r = await client.post(url, headers=clerk, json={**card, "note": "读卡器核验"})
     assert r.status_code == 201, r.text
     assert r.json() | {"at": None} == {"person_id": person["id"], "assurance_level": 3, "level_before": 1,
+                                       "password_replaced": False,
                                        "document": "resident_id_card", "service_point": "LD-CENTRE",
                                        "clerk_id": r.json()["clerk_id"], "at": None}
     token = (await login(client, person["raw"]["id_number"])).json()["access_token"]
@@ -168,5 +173,45 @@ async def test_a_window_clerk_raises_a_person_to_level_3_after_checking_the_id_c
     raised = (await eventually(lambda: tap.of(PERSON_ASSURANCE_RAISED, person["id"])))[0]["data"]
     assert raised | {"at": None} == {"person_id": person["id"], "assurance_level": 3, "basis": "in_person",
                                      "service_point": "LD-CENTRE", "at": None}
-    again = await client.post(url, headers=clerk, json={"id_number": person["raw"]["id_number"]})
+    again = await client.post(url, headers=clerk, json=card)
     assert again.status_code == 201 and again.json()["level_before"] == 3  # recorded again, the level stays
+
+
+async def clerk_headers(client, admin) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    body = {"username": f"clerk{uuid.uuid4().hex[:8]}", "name": "陈晓", "password": "counter-bamboo-2026",
+            "roles": ["window_clerk"], "department": "LD-ZSJ", "service_point": "LD-CENTRE"}
+    assert (await client.post("/identity/v1/staff", headers=admin, json=body)).status_code == 201
+    return await bearer(client, body["username"], body["password"])
+
+
+async def test_the_owner_at_the_window_takes_over_an_account_someone_else_opened_with_their_number(client, admin):
+    number = id_number()
+    squatter = await register(client, in_registry=False, id_number=number, name="张三")
+    held = await bearer(client, number)
+    r = await client.post(f"{PEOPLE}/{squatter['id']}/in-person-verification", headers=await clerk_headers(client, admin),
+                          json={"id_number": number, "name": "张三", "new_password": "owner-at-counter-77"})
+    assert r.status_code == 201 and r.json()["password_replaced"] is True and r.json()["assurance_level"] == 3
+
+    async def refused() -> bool:
+        return (await client.get("/identity/v1/me", headers=held)).status_code == 401
+
+    await eventually(refused, timeout=15)
+    assert (await login(client, number)).status_code == 400, "the old password no longer opens it"
+    assert (await login(client, number, "owner-at-counter-77")).status_code == 200
+
+
+async def test_a_self_registered_account_rises_when_the_registry_later_holds_the_number(client):
+    p = await register(client, in_registry=False, name="王芳")
+    auth = await bearer(client, p["raw"]["id_number"])
+    check = "/identity/v1/me/assurance/registry-check"
+    still = await client.post(check, headers=auth)
+    assert still.status_code == 200 and still.json()["assurance_level"] == 1 and still.json()["assurance_note"]
+    await import_people(client, {"id_number": p["raw"]["id_number"], "name": "王芳"})
+    risen = await client.post(check, headers=auth)
+    assert risen.json() == {"assurance_level": 2, "assurance_note": None}
+    token = (await login(client, p["raw"]["id_number"])).json()["access_token"]
+    assert jwt.decode(token, options={"verify_signature": False})["level"] == 2
+    other = await register(client, in_registry=False, name="赵六")
+    await import_people(client, {"id_number": other["raw"]["id_number"], "name": "钱七"})
+    mismatch = await client.post(check, headers=await bearer(client, other["raw"]["id_number"]))
+    assert mismatch.status_code == 409 and mismatch.json()["type"].endswith("/registry-name-mismatch")
