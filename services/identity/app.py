@@ -65,7 +65,8 @@ SPEC = ServiceSpec(
     routers=[router],
     consumers=CONSUMERS,
     openapi_tags=[
-        {"name": "people", "description": "Registration by citizen ID number (实名注册) and window-assisted look-up."},
+        {"name": "people", "description": "Registration by citizen ID number matched against the population registry "
+         "(实名注册, 实名核验), window-assisted look-up, and the window clerk's in-person ID-card check (level 3)."},
         {"name": "tokens", "description": "OAuth2 token endpoint, logout, password change, JWKS, key rotation."},
         {"name": "me", "description": "The caller's own account."},
         {"name": "organisations and delegation",
