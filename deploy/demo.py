@@ -116,12 +116,23 @@ class HappyPath:
         suffix = uuid.uuid4().hex[:4]
         self.agent = Actor(f"陈小明{suffix}", citizen_id("19900101", self.rng), "correct-horse-" + suffix)
         self.owner = Actor(f"李老板{suffix}", citizen_id("19850505", self.rng), "battery-staple-" + suffix)
-        for who, phone in ((self.agent, "13800138000"), (self.owner, "13900139000")):
-            expect(self.http.post("/identity/v1/people", json={
-                "name": who.name, "id_number": who.id_number, "phone": phone, "password": who.password}), 201)
-        self.owner.token = self.login(self.owner.id_number, self.owner.password)
         self.company = credit_code(self.rng)
         self.company_name = f"罗定市好味道餐饮有限公司{suffix}"
+        # The public-security bureau and the market regulator keep the base registries; their imports are played
+        # here by the admin. Registration is matched against them (实名核验).
+        expect(self.http.post("/datashare/v1/registries/population/imports", headers=self.admin_headers, json=[
+            {"id_number": who.id_number, "name": who.name, "address": "罗定市罗城街道兴华路1号"}
+            for who in (self.agent, self.owner)]), 200)
+        expect(self.http.post("/datashare/v1/registries/legal-persons/imports", headers=self.admin_headers, json=[{
+            "credit_code": self.company, "name": self.company_name, "legal_representative": self.owner.name,
+            "legal_representative_id": self.owner.id_number, "entity_type": "有限责任公司", "status": "存续"}]), 200)
+        levels = []
+        for who, phone in ((self.agent, "13800138000"), (self.owner, "13900139000")):
+            levels.append(expect(self.http.post("/identity/v1/people", json={
+                "name": who.name, "id_number": who.id_number, "phone": phone, "password": who.password}), 201)[
+                "assurance_level"])
+        self.facts["assurance_levels"] = levels
+        self.owner.token = self.login(self.owner.id_number, self.owner.password)
         expect(self.http.post("/identity/v1/organisations", headers=self.owner.headers, json={
             "name": self.company_name, "credit_code": self.company,
             "legal_representative_id_number": self.owner.id_number}), 201)
@@ -133,9 +144,30 @@ class HappyPath:
             "type_code": BUSINESS_LICENCE_TYPE, "holder_id": self.company, "holder_kind": "organisation",
             "holder_name": self.company_name,
             "fields": {"name": self.company_name, "legal_representative": self.owner.name}}), 201)
-        self.say(f"2. {self.agent.name} registered (ID {self.agent.id_number[:4]}…); {self.owner.name} registered "
-                 f"the company {self.company} and appointed {self.agent.name} as its agent (经办人). "
-                 "The company's business licence is held as an e-certificate.")
+        self.say(f"2. {self.agent.name} and {self.owner.name} registered; the population registry matched both "
+                 f"(实名核验 level {min(levels)}). {self.owner.name}, whom the legal-person registry names as legal "
+                 f"representative, registered the company {self.company} and appointed {self.agent.name} as its agent "
+                 "(经办人). The company's business licence is held as an e-certificate.")
+
+    # ---- 2b. a self-registered account may draft but not submit ---------------------------------------------
+    def unverified_is_refused(self) -> dict[str, Any]:
+        suffix = uuid.uuid4().hex[:4]
+        walker = Actor(f"王自助{suffix}", citizen_id("19950606", self.rng), "quiet-river-bend-" + suffix)
+        # Not in the population registry (say, a number assigned elsewhere and not yet shared): level 1.
+        person = expect(self.http.post("/identity/v1/people", json={
+            "name": walker.name, "id_number": walker.id_number, "phone": "13700137000", "password": walker.password}),
+            201)
+        walker.token = self.login(walker.id_number, walker.password)
+        items = expect(self.http.get("/catalog/v1/items", params={"limit": 200}), 200)["items"]
+        permit = next(i["code"] for i in items if i["name"] == "居住证申领")
+        app = expect(self.http.post("/intake/v1/applications", headers=walker.headers, json={
+            "item_code": permit, "channel": "online", "service_point": "LD-CENTRE",
+            "form": {"applicant_name": walker.name, "phone": "13700137000"}}), 201)
+        refusal = expect(self.http.post(f"/intake/v1/applications/{app['id']}/submit", headers=walker.headers), 403)
+        self.say(f"2b. {walker.name} registered with a number the population registry does not hold: level "
+                 f"{person['assurance_level']} ({person['assurance_note']}). The draft is kept, but submitting is "
+                 f"refused: {refusal['detail']}")
+        return {"person": person, "application": app, "refusal": refusal}
 
     # ---- 3. what is needed --------------------------------------------------------------------------------
     def draft_and_check(self) -> dict[str, Any]:
@@ -398,6 +430,7 @@ def main() -> None:
     http = path.http
     path.admin_and_catalogue()
     path.people_and_company()
+    path.unverified_is_refused()
     correcting = "LD-WJJ"
     http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "correct_once", "delay_seconds": 1})
     path.facts["correcting_department"] = correcting

@@ -14,7 +14,14 @@ Claims (the contract identity keeps):
 | `dept` | department code (staff and department systems) |
 | `point` | service point code (window clerks) |
 | `org` | credit code of the organisation an agent acts for |
-| `act` | `{"sub", "kind", "hid", "delegation"}`: the principal this token acts for under a delegation |
+| `act` | `{"sub", "kind", "hid", "delegation", "items", "level"}`: the principal this token acts for under a delegation |
+| `level` | persons: identity assurance (实名核验) level, 1 self-registered, 2 matched against the population registry, 3 verified in person at a window (absent = 1) |
+
+Revocation: identity publishes `yimen.identity.account.tokens_revoked` `{account_id, account_kind, not_before,
+reason}` when a password changes, on logout-everywhere and on an account lock; every service's verifier keeps a
+not-before time per subject (`JWKSVerifier.revoke`) and refuses a token issued earlier (`401 token-revoked`).
+`shared/service.py` wires the event and identity's list (`GET /identity/v1/token-revocations`) into every
+service, so a service started later learns the current revocations too.
 """
 
 from __future__ import annotations
@@ -49,12 +56,26 @@ DEPARTMENT_SYSTEM = "department_system"
 STAFF_ROLES = frozenset({WINDOW_CLERK, DEPARTMENT_REVIEWER, SUPERVISOR, ADMIN, CATALOG_EDITOR})
 
 
+#: Identity assurance levels (实名核验等级), as national government-service platforms grade accounts.
+LEVEL_SELF_REGISTERED = 1
+LEVEL_REGISTRY_MATCHED = 2
+LEVEL_IN_PERSON = 3
+#: The event identity publishes when an account's earlier tokens must stop working everywhere.
+TOKENS_REVOKED = "yimen.identity.account.tokens_revoked"
+
+
+def _level(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 3 else default
+
+
 @dataclass(frozen=True)
 class ActingFor:
     subject: str
     kind: str  # "person" | "organisation"
     holder_id: str | None = None
     delegation: str | None = None
+    #: A person principal's assurance level (None for an organisation, or when the token does not say).
+    assurance_level: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,10 @@ class Principal:
     organisation: str | None = None
     acting_for: ActingFor | None = None
     token_id: str | None = None
+    #: Identity assurance (实名核验): 1 self-registered, 2 matched against the population registry, 3 verified
+    #: in person. Persons without the claim are level 1; staff, department systems and services are 0 (not
+    #: graded: they never apply for anything).
+    assurance_level: int = 0
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def has(self, *roles: str) -> bool:
@@ -83,6 +108,14 @@ class Principal:
         return self.kind == "department_system"
 
     @property
+    def applicant_assurance_level(self) -> int:
+        """The level that counts when this token applies: under a person's delegation, the lower of the agent's
+        and the principal's (an unverified principal's data must not be fetched through a verified agent)."""
+        if self.acting_for is not None and self.acting_for.kind == "person":
+            return min(self.assurance_level, self.acting_for.assurance_level or LEVEL_SELF_REGISTERED)
+        return self.assurance_level
+
+    @property
     def applicant_ids(self) -> set[str]:
         """Every applicant identity this principal may see cases of: itself, its organisation, its principal."""
         ids = {self.subject}
@@ -95,9 +128,10 @@ class Principal:
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> Principal:
         act = claims.get("act")
+        kind = str(claims.get("kind", "person"))
         return cls(
             subject=str(claims["sub"]),
-            kind=str(claims.get("kind", "person")),
+            kind=kind,
             roles=frozenset(claims.get("roles", [])),
             name=claims.get("name"),
             holder_id=claims.get("hid"),
@@ -107,10 +141,13 @@ class Principal:
             acting_for=ActingFor(
                 subject=act["sub"], kind=act.get("kind", "person"), holder_id=act.get("hid"),
                 delegation=act.get("delegation"),
+                assurance_level=_level(act.get("level"), LEVEL_SELF_REGISTERED) if act.get("kind", "person") == "person"
+                else None,
             )
             if isinstance(act, dict) and act.get("sub")
             else None,
             token_id=claims.get("jti"),
+            assurance_level=_level(claims.get("level"), LEVEL_SELF_REGISTERED if kind == "person" else 0),
             claims=claims,
         )
 
@@ -152,6 +189,27 @@ class JWKSVerifier:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
+        #: Subject → the earliest `iat` still accepted, in epoch milliseconds (identity's `iat` resolution; whole
+        #: numbers so a parsed time and a token's `iat` compare exactly): tokens issued before it were revoked.
+        self._not_before: dict[str, int] = {}
+
+    def revoke(self, subject: str, not_before: float) -> None:
+        """Refuse the subject's tokens issued before `not_before` (epoch seconds). Never moves backwards, so an
+        old event replayed or a stale list cannot revive revoked tokens."""
+        nb = round(float(not_before) * 1000)
+        if nb > self._not_before.get(subject, 0):
+            self._not_before[subject] = nb
+
+    def revoked_before(self, subject: str) -> float | None:
+        nb = self._not_before.get(subject)
+        return nb / 1000 if nb is not None else None
+
+    def forget_revocations_before(self, epoch: float) -> int:
+        """Drop entries so old that every token they refuse has expired anyway (memory stays bounded)."""
+        old = [s for s, nb in self._not_before.items() if nb < epoch * 1000]
+        for s in old:
+            del self._not_before[s]
+        return len(old)
 
     async def _refresh(self, *, force: bool = False) -> None:
         async with self._lock:
@@ -204,7 +262,65 @@ class JWKSVerifier:
             raise Unauthorized("The token has expired.", slug="token-expired") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"The token is not valid: {exc}.", slug="invalid-token") from exc
+        not_before = self._not_before.get(str(claims["sub"]))
+        if not_before is not None and round(float(claims["iat"]) * 1000) < not_before:
+            raise Unauthorized("This token was revoked (password changed, signed out everywhere or account locked); "
+                               "sign in again.", slug="token-revoked")
         return Principal.from_claims(claims)
+
+
+RevocationsFetcher = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def _epoch(value: Any) -> float | None:
+    from datetime import datetime
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def apply_revocation(verifier: JWKSVerifier, data: dict[str, Any]) -> bool:
+    """One entry of identity's list, or the data of a `tokens_revoked` event: `{account_id, not_before}`."""
+    subject, nb = data.get("account_id"), _epoch(data.get("not_before"))
+    if not isinstance(subject, str) or not subject or nb is None:
+        return False
+    verifier.revoke(subject, nb)
+    return True
+
+
+def apply_revocation_list(verifier: JWKSVerifier, body: dict[str, Any]) -> int:
+    """Identity's `GET /identity/v1/token-revocations`: `{"revocations": [{account_id, not_before, …}]}`."""
+    return sum(apply_revocation(verifier, r) for r in body.get("revocations", []) if isinstance(r, dict))
+
+
+def http_revocations_fetcher(url: str, client: httpx.AsyncClient | None = None) -> RevocationsFetcher:
+    return http_jwks_fetcher(url, client)
+
+
+async def sync_revocations(verifier: JWKSVerifier, fetch: RevocationsFetcher, *, interval: float,
+                           horizon: float) -> None:
+    """Fetch identity's revocation list now and every `interval` seconds: how a service that started after a
+    revocation learns it, and a safety net for events missed while the bus was away. Entries older than
+    `horizon` are forgotten (every token they refuse has expired)."""
+    failures = 0
+    while True:
+        try:
+            apply_revocation_list(verifier, await fetch())
+            failures = 0
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failures += 1
+            # Identity may start after this service: say so once, not every few seconds.
+            (log.warning if failures == 1 else log.debug)("revocation list fetch failed: %r", exc)
+        verifier.forget_revocations_before(time.time() - horizon)
+        await asyncio.sleep(interval if failures == 0 else min(interval, 2.0 * failures))
 
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from `POST /identity/v1/token`.")

@@ -21,10 +21,20 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import MetaData
 
-from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
+from shared.auth import (
+    TOKENS_REVOKED,
+    JwksFetcher,
+    JWKSVerifier,
+    RevocationsFetcher,
+    apply_revocation,
+    http_jwks_fetcher,
+    http_revocations_fetcher,
+    sync_revocations,
+)
 from shared.bus import Bus, PullWorker
 from shared.db import Database
 from shared.errors import install_error_handlers
+from shared.events import Event
 from shared.messaging import Consumer, InboxConsumer, MessagingTables, OutboxRelay
 from shared.migrate import upgrade
 from shared.observability import Metrics, RequestContextMiddleware, configure_logging
@@ -74,6 +84,7 @@ def create_service_app(
     settings: ServiceSettings | None = None,
     *,
     jwks_fetcher: JwksFetcher | None = None,
+    revocations_fetcher: RevocationsFetcher | None = None,
     run_workers: bool = True,
 ) -> FastAPI:
     settings = settings or load_service_settings(spec.name)
@@ -97,6 +108,9 @@ def create_service_app(
             audience=platform.token_audience,
         )
         ctx = ServiceContext(spec.name, settings, db, bus, http, verifier, metrics, spec.messaging)
+        identity_url = platform.service_urls.get("identity", "").rstrip("/")
+        revocations = revocations_fetcher or http_revocations_fetcher(
+            f"{identity_url}/identity/v1/token-revocations", http)
         app.state.ctx, app.state.db, app.state.bus = ctx, db, bus
         app.state.verifier, app.state.http, app.state.messaging = verifier, http, spec.messaging
         app.state.settings = settings
@@ -104,12 +118,19 @@ def create_service_app(
         stoppables: list[Any] = []
         bus_task = asyncio.create_task(bus.connect())
         starter: asyncio.Task[None] | None = None
+        # Revoked tokens (password change, logout everywhere, lock) are refused by every service within seconds:
+        # the list now and periodically, each new revocation by its event (below, once the bus is up).
+        tasks.append(asyncio.create_task(sync_revocations(
+            verifier, revocations, interval=platform.revocation_sync_seconds,
+            horizon=platform.revocation_horizon_seconds), name=f"{spec.name}-revocations"))
         try:
             for hook in spec.on_startup:
                 await hook(ctx)
 
             async def start_workers() -> None:
                 await bus_task
+                await _subscribe_revocations(bus, verifier)
+                app.state.revocations_subscribed = True
                 relay = OutboxRelay(
                     db, bus, spec.messaging,
                     interval=platform.relay_interval_seconds,
@@ -168,6 +189,20 @@ def create_service_app(
     for router in spec.routers:
         app.include_router(router, prefix=f"{prefix}/v1")
     return app
+
+
+async def _subscribe_revocations(bus: Bus, verifier: JWKSVerifier) -> None:
+    """A plain (non-durable) subscription in every process: each replica must hear every revocation, whereas a
+    durable consumer hands each event to one replica only. nats-py renews it after a reconnect."""
+
+    async def on_revoked(msg: Any) -> None:
+        try:
+            apply_revocation(verifier, Event.from_json(msg.data).data)
+        except Exception as exc:  # a malformed event must not end the subscription
+            log.warning("ignoring malformed %s: %r", TOKENS_REVOKED, exc)
+
+    assert bus.nc is not None
+    await bus.nc.subscribe(bus.names.subject(TOKENS_REVOKED), cb=on_revoked)
 
 
 async def _propagate_trace(request: httpx.Request) -> None:

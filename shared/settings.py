@@ -55,6 +55,11 @@ class PlatformSettings(BaseSettings):
     #: Per process and minute (0 turns a limit off): submissions per applicant, sign-ins per client address.
     submit_rate_per_minute: int = 30
     login_rate_per_minute: int = 300
+    #: How often each service refetches identity's token revocation list (the event brings each revocation at
+    #: once; the list is for a service that starts later, or missed an event), and how long an entry is kept
+    #: (longer than any access token lives).
+    revocation_sync_seconds: float = 60.0
+    revocation_horizon_seconds: float = 86400.0
 
 
 class ServiceSettings(BaseSettings):

@@ -173,12 +173,25 @@ def _run(coro: Any) -> Any:
 class TokenIssuer:
     """Signs tokens the way identity does, with keys of its own that a service under test is told to trust.
 
-    For single-service tests only; the end-to-end tests use the real identity service."""
+    For single-service tests only; the end-to-end tests use the real identity service. Person tokens carry
+    `level=2` (matched against the population registry) unless a test names another level (`level=None` leaves
+    the claim out). `revoke(sub)` plays identity's revocation list (`GET /identity/v1/token-revocations`)."""
 
     def __init__(self, issuer: str = "yimen-identity", audience: str = "yimen") -> None:
         self.issuer, self.audience = issuer, audience
         self.keys: dict[str, Ed25519PrivateKey] = {}
         self.kid = self.rotate()
+        self.revocations: dict[str, float] = {}
+
+    def revoke(self, sub: str, not_before: datetime | None = None) -> float:
+        """Tokens of `sub` issued before `not_before` (default: every token issued so far, as identity does: the
+        next millisecond) are revoked."""
+        nb = not_before.timestamp() if not_before else (int(datetime.now(UTC).timestamp() * 1000) + 1) / 1000
+        self.revocations[sub] = nb
+        return nb
+
+    async def fetch_revocations(self) -> dict[str, Any]:
+        return {"revocations": [{"account_id": s, "not_before": nb} for s, nb in self.revocations.items()]}
 
     def rotate(self) -> str:
         kid = uuid.uuid4().hex[:12]
@@ -210,9 +223,14 @@ class TokenIssuer:
         **claims: Any,
     ) -> str:
         now = datetime.now(UTC)
+        if kind == "person":
+            claims.setdefault("level", 2)
+        if claims.get("level", 0) is None:
+            del claims["level"]
         payload = {
             "iss": self.issuer, "aud": self.audience, "sub": sub or uuid.uuid4().hex,
-            "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()), "jti": uuid.uuid4().hex,
+            # `iat` to the millisecond, as identity issues it (a revocation refuses exactly the earlier tokens).
+            "iat": int(now.timestamp() * 1000) / 1000, "exp": int((now + ttl).timestamp()), "jti": uuid.uuid4().hex,
             "kind": kind, "roles": roles if roles is not None else ["citizen"], **claims,
         }
         kid = kid or self.kid
@@ -244,6 +262,7 @@ async def running_app(create_app: Callable[..., Any], settings: ServiceSettings,
 
     if tokens is not None:
         kwargs.setdefault("jwks_fetcher", tokens.fetch)
+        kwargs.setdefault("revocations_fetcher", tokens.fetch_revocations)
     app = create_app(settings, **kwargs)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
         # A real client sees the 500 response, not the exception; so do the tests.
@@ -277,3 +296,24 @@ async def eventually(check: Callable[[], Any], timeout: float = 10, interval: fl
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
         await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def serving(create_app: Callable[..., Any], settings: ServiceSettings, *, tokens: TokenIssuer | None = None,
+                  **kwargs: Any) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """`running_app`, and the same started app on a loopback port: for a service that another service under test
+    calls over real HTTP (identity → datashare's registry matching). Yields the in-process client and the URL."""
+    import uvicorn
+
+    async with running_app(create_app, settings, tokens=tokens, **kwargs) as client:
+        asgi = client._transport.app  # type: ignore[attr-defined]  # the app as running_app started it
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning",
+                                               lifespan="off", access_log=False))
+        task = asyncio.create_task(server.serve())
+        try:
+            await eventually(lambda: server.started, timeout=15)
+            yield client, f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 15)

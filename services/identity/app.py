@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.identity.api.routes import router
+from services.identity.api.token import revocation_list
 from services.identity.bootstrap import bootstrap_admin, ensure_signing_key, housekeeping
 from services.identity.config import IdentitySettings
 from services.identity.events.handlers import CONSUMERS
@@ -38,7 +39,18 @@ header `kid`; verify them with the keys at `GET /identity/v1/.well-known/jwks.js
 | `hid` | persons: the citizen ID number (never log it) |
 | `dept`, `point` | staff: department and service point codes; department systems: `dept` |
 | `org` | credit code of the organisation an agent acts for |
-| `act` | under a delegation: `{sub, kind, hid, delegation, items}` of the principal |
+| `level` | persons: identity assurance (实名核验) — 1 self-registered, 2 matched against the population registry, 3 verified in person at a window |
+| `act` | under a delegation: `{sub, kind, hid, delegation, items, level}` of the principal |
+
+**Identity assurance.** Registration matches name and ID number against datashare's population registry (with
+identity's own service token; the person reads the check in their access log). A name that does not match is a
+422 on `name` and creates nothing; a number the registry does not hold gives a level-1 account that says why.
+A window clerk raises a person to level 3 after checking the ID card (`POST /people/{id}/in-person-verification`).
+Organisations are registered only by the legal representative the legal-person registry names.
+
+**Revocation.** A password change, `POST /me/logout-everywhere` and an admin's lock revoke every earlier access
+token of the account at every service within seconds (`yimen.identity.account.tokens_revoked`; list at
+`GET /token-revocations`).
 
 ID and phone numbers are masked in every response except to the person themself (`GET /me`); window clerks see
 a looked-up person's phone number. Every look-up of a person by staff is audited.
@@ -53,7 +65,8 @@ SPEC = ServiceSpec(
     routers=[router],
     consumers=CONSUMERS,
     openapi_tags=[
-        {"name": "people", "description": "Registration by citizen ID number (实名注册) and window-assisted look-up."},
+        {"name": "people", "description": "Registration by citizen ID number matched against the population registry "
+         "(实名注册, 实名核验), window-assisted look-up, and the window clerk's in-person ID-card check (level 3)."},
         {"name": "tokens", "description": "OAuth2 token endpoint, logout, password change, JWKS, key rotation."},
         {"name": "me", "description": "The caller's own account."},
         {"name": "organisations and delegation",
@@ -67,6 +80,7 @@ def create_app(settings: ServiceSettings | None = None, *, identity: IdentitySet
                **kwargs: Any) -> FastAPI:
     runtime = IdentityRuntime.build(identity or IdentitySettings())
     extra_fetcher: JwksFetcher | None = kwargs.pop("jwks_fetcher", None)
+    kwargs.pop("revocations_fetcher", None)
     holder: dict[str, FastAPI] = {}
 
     async def own_jwks() -> dict[str, Any]:
@@ -75,6 +89,12 @@ def create_app(settings: ServiceSettings | None = None, *, identity: IdentitySet
         if extra_fetcher is not None:
             keys = keys + (await extra_fetcher())["keys"]
         return {"keys": keys}
+
+    async def own_revocations() -> dict[str, Any]:
+        # Identity's own verifier reads the list from its own table, not over HTTP from itself.
+        async with holder["app"].state.db.transaction() as session:
+            body = await revocation_list(session, runtime, utcnow())
+        return body.model_dump(mode="json")
 
     async def signing_key(ctx: ServiceContext) -> None:
         await ensure_signing_key(ctx.db, runtime)
@@ -89,7 +109,7 @@ def create_app(settings: ServiceSettings | None = None, *, identity: IdentitySet
         await housekeeping(ctx.db, runtime)
 
     spec = dataclasses.replace(SPEC, on_startup=[signing_key, first_admin], background=[identity_housekeeping])
-    app = create_service_app(spec, settings, jwks_fetcher=own_jwks, **kwargs)
+    app = create_service_app(spec, settings, jwks_fetcher=own_jwks, revocations_fetcher=own_revocations, **kwargs)
     app.state.identity = runtime
     holder["app"] = app
     return app

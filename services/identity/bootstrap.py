@@ -27,13 +27,15 @@ async def ensure_signing_key(db: Database, rt: IdentityRuntime) -> None:
 
 
 async def housekeeping(db: Database, rt: IdentityRuntime) -> None:
-    """Delete failure counts idle for a day and refresh tokens expired a day ago, forever (a background job)."""
+    """Delete failure counts idle for a day, refresh tokens expired a day ago and token revocations a day old (every
+    token they refuse expired long ago), forever (a background job)."""
     while True:
         try:
             cutoff = utcnow() - timedelta(days=1)
             async with db.transaction() as session:
                 throttles = await accounts.purge_throttles(session, cutoff)
                 refresh = await accounts.purge_refresh_tokens(session, cutoff)
+                await accounts.purge_revocations(session, cutoff)
             if throttles or refresh:
                 log.info("housekeeping: %d failure counts, %d refresh tokens deleted", throttles, refresh)
         except asyncio.CancelledError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
 
@@ -18,6 +18,8 @@ class IdentityRuntime:
     settings: IdentitySettings
     passwords: Passwords
     keyring: Keyring
+    #: Identity's own service token for datashare (token, monotonic expiry), reused until near its end.
+    service_token: tuple[str, float] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: IdentitySettings) -> IdentityRuntime:

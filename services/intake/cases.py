@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake.domain import completeness, delivery, fees, receipts
+from services.intake.domain import assurance, completeness, delivery, fees, receipts
 from services.intake.domain.completeness import Finding, Provided
 from services.intake.domain.lifecycle import Action, IllegalTransition, Status, ensure, sources
 from services.intake.domain.reuse import Earlier
@@ -21,7 +21,7 @@ from services.intake.events import contracts as ev
 from services.intake.store import repository as repo
 from services.intake.store.tables import Application, Attachment, ItemVersion
 from shared.auth import Principal
-from shared.errors import Conflict, FieldError, ValidationProblem
+from shared.errors import Conflict, FieldError, Forbidden, ValidationProblem
 from shared.messaging import publish
 from shared.types import utcnow
 from shared.workdays import WorkCalendar
@@ -57,6 +57,14 @@ async def item_of(session: AsyncSession, app: Application) -> ItemVersion:
     if item is None:  # cannot happen: an application is created only against a kept version
         raise Conflict("The item version this application cites is unknown.", slug="item-unknown")
     return item
+
+
+def refuse_if_assurance_too_low(item: ItemVersion, principal: Principal) -> None:
+    """实名核验: the item's `min_assurance_level` against the applicant's token."""
+    low = assurance.shortfall(item.payload, principal.applicant_assurance_level)
+    if low is not None:
+        raise Forbidden(low.message, slug="assurance-level-too-low", title="Identity assurance level too low",
+                        required_level=low.required, current_level=low.current)
 
 
 def refuse_if_withdrawn(item: ItemVersion) -> None:

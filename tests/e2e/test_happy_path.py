@@ -10,7 +10,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from deploy.demo import HappyPath, citizen_id, expect
+from deploy.demo import HappyPath, citizen_id, credit_code, expect
 
 pytestmark = pytest.mark.e2e
 
@@ -124,6 +124,47 @@ def test_a_department_that_never_answers_gets_yellow_then_red_and_supervision(pa
 
 
 # ---- negative paths on the same case -----------------------------------------------------------------------
+
+def test_people_and_company_are_registry_verified_and_a_level_1_account_cannot_submit(path, decided):
+    assert path.facts["assurance_levels"] == [2, 2], "both people matched against the population registry"
+    out = path.unverified_is_refused()
+    assert out["person"]["assurance_level"] == 1 and out["person"]["assurance_note"]
+    assert out["refusal"]["type"].endswith("/assurance-level-too-low") and out["refusal"]["required_level"] == 2
+    assert path.application(path.agent, path.app_id)["status"] in ("delivered", "closed")
+
+
+def test_someone_elses_number_or_company_is_refused_at_registration(path, decided):
+    """Issue #13's findings, through the gateway: a valid ID number with another name, and a credit code whose
+    legal representative is someone else."""
+    r = path.http.post("/identity/v1/people", json={"name": "冒名者", "id_number": path.owner.id_number,
+                                                      "phone": "13600136000", "password": "copycat-lantern-42"})
+    assert r.status_code in (409, 422)  # the owner is registered already; either way nobody new becomes them
+    second = credit_code(path.rng)
+    expect(path.http.post("/datashare/v1/registries/legal-persons/imports", headers=path.admin_headers, json=[{
+        "credit_code": second, "name": "罗定市第二分店", "legal_representative_id": path.owner.id_number}]), 200)
+    agent = {"Authorization": f"Bearer {path.login(path.agent.id_number, path.agent.password)}"}
+    squat = path.http.post("/identity/v1/organisations", headers=agent, json={
+        "name": "罗定市第二分店", "credit_code": second, "legal_representative_id_number": path.agent.id_number})
+    assert squat.status_code == 403 and squat.json()["type"].endswith("/not-legal-representative"), squat.text
+
+
+def test_a_password_change_ends_earlier_tokens_at_every_service(path, decided):
+    suffix = path.rng.randrange(1000, 9999)
+    person = {"name": f"改密{suffix}", "id_number": citizen_id("19930303", path.rng), "phone": "13500135000",
+              "password": f"first-harbor-{suffix}"}
+    expect(path.http.post("/datashare/v1/registries/population/imports", headers=path.admin_headers,
+                          json=[{"id_number": person["id_number"], "name": person["name"]}]), 200)
+    expect(path.http.post("/identity/v1/people", json=person), 201)
+    old = {"Authorization": f"Bearer {path.login(person['id_number'], person['password'])}"}
+    routes = ["/identity/v1/me", "/datashare/v1/me/access-log", "/intake/v1/me/applications"]
+    assert all(path.http.get(r, headers=old).status_code == 200 for r in routes)
+    expect(path.http.post("/identity/v1/me/password", headers=old, json={
+        "current_password": person["password"], "new_password": f"second-meadow-{suffix}"}), 204)
+    new = {"Authorization": f"Bearer {path.login(person['id_number'], f'second-meadow-{suffix}')}"}
+    path.wait_for("every service to refuse the old token",
+                  lambda: all(path.http.get(r, headers=old).status_code == 401 for r in routes), timeout=15)
+    assert all(path.http.get(r, headers=new).status_code == 200 for r in routes)
+
 
 def test_another_citizen_cannot_see_the_case(path, decided):
     stranger_id = citizen_id("20000202", path.rng)

@@ -13,9 +13,10 @@ from services.datashare.tests.factories import BUSINESS_LICENCE, credit_code, id
 from services.efficacy.app import create_app as efficacy_app
 from services.efficacy.config import EfficacyConfig
 from services.efficacy.tests.helpers import accepted, new_id
-from services.identity.app import create_app as identity_app
+from services.identity.tests.helpers import import_people
 from shared.testing import eventually, free_port
-from tests.security.conftest import CHEAP_IDENTITY, serve
+from tests.identity_stack import identity_with_datashare
+from tests.security.conftest import CHEAP_IDENTITY, Served, serve
 
 PROBLEM = "application/problem+json"
 
@@ -128,12 +129,14 @@ async def test_another_applicant_reaches_no_clock_or_rating_and_a_citizen_no_sta
 
 @pytest_asyncio.fixture(scope="module")
 async def identity(settings_for, tokens):
-    async with serve(identity_app, settings_for("identity"), tokens=tokens, identity=CHEAP_IDENTITY) as served:
-        yield served
+    # Registration matches the population registry at a real datashare (identity's own tests' arrangement).
+    async with identity_with_datashare(settings_for, tokens, identity=CHEAP_IDENTITY, trust_test_issuer=True) as client:
+        yield Served(client, client.url)
 
 
 async def test_identity_masks_numbers_refuses_citizens_on_admin_routes_and_locks_after_failed_logins(identity, tokens):
     number = id_number("19900303")
+    await import_people(identity.client, {"id_number": number, "name": "王五"})
     r = await identity.client.post("/identity/v1/people", json={
         "name": "王五", "id_number": number, "phone": "13912345678", "password": "a-long-pass-2026"})
     assert r.status_code == 201, r.text

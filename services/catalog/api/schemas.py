@@ -95,6 +95,7 @@ class ItemSummary(BaseModel):
     promised_limit: TimeLimit
     visits_required: int
     fully_online: bool
+    min_assurance_level: int = 2
     channels: list[str]
     service_points: list[str]
     themes: list[str]

@@ -86,7 +86,7 @@ def item(
     fees: dict[str, Any] | None = None, basis: tuple[str, ...] = (), summary: str | None = None,
     form_fields: list[dict[str, Any]] | None = None, points: tuple[str, ...] = ("*",),
     special: list[dict[str, Any]] | None = None, intermediary: list[dict[str, Any]] | None = None,
-    conditions: tuple[str, ...] = (), mistakes: tuple[str, ...] = (),
+    conditions: tuple[str, ...] = (), mistakes: tuple[str, ...] = (), min_assurance_level: int = 2,
     excluded_points: tuple[str, ...] = (), collection_points: tuple[str, ...] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     if immediate:
@@ -98,6 +98,7 @@ def item(
         "statutory_limit": {"value": statutory, "unit": "working_days"},
         "promised_limit": {"value": promised, "unit": "working_days"},
         "visits_required": 0 if fully_online else visits, "fully_online": fully_online,
+        "min_assurance_level": min_assurance_level,
         "channels": list(channels), "service_points": list(points), "excluded_points": list(excluded_points),
         "collection_points": list(collection_points) if collection_points is not None else None,
         "themes": list(themes),
@@ -299,7 +300,9 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
         basis=("《居住证暂行条例》第九条",)),
     "household-move": item(
         "LD-GAJ", "07", 5, "户口迁入（投靠类）", statutory=20, promised=10, visits=1, fully_online=False,
-        themes=("household",), keywords=("户口迁移", "迁户口", "投靠"),
+        # Moving someone's household registration is what identity theft would aim at: the ID card is checked
+        # in person at a window first (实名核验三级).
+        min_assurance_level=3, themes=("household",), keywords=("户口迁移", "迁户口", "投靠"),
         materials=[certificate("household_register", "居民户口簿", HOUSEHOLD_REGISTER, "《中华人民共和国户口登记条例》第十三条"),
                    certificate("marriage_certificate", "结婚证", MARRIAGE_CERTIFICATE, "《中华人民共和国户口登记条例》第十三条",
                                necessity="conditional", condition="夫妻投靠的")],

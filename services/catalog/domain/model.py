@@ -203,6 +203,10 @@ class ItemContent(Strict):
     promised_limit: TimeLimit
     visits_required: int = Field(default=1, ge=0, le=10)
     fully_online: bool = False
+    min_assurance_level: int = Field(
+        default=2, ge=1, le=3,
+        description="实名核验 level an applicant needs to submit: 1 self-registered, 2 matched against the population "
+        "registry (default), 3 ID card checked in person at a window (for higher-risk items).")
     channels: list[Channel] = Field(min_length=1)
     service_points: list[str] = Field(default_factory=lambda: ["*"], description='Codes, or ["*"] for every point. '
                                       "A town's code offers the item at its villages too, unless excluded.")

@@ -42,6 +42,7 @@ class ItemPublished(BaseModel):
     promised_limit: TimeLimit
     visits_required: int
     fully_online: bool
+    min_assurance_level: int = 2
     channels: list[str]
     service_points: list[str]
     excluded_points: list[str] = []

@@ -130,6 +130,17 @@ async def test_food_permit_published_event_carries_the_whole_version(client):
     assert d["result"] == {"type": "certificate", "certificate_type": FOOD_PERMIT, "name": "食品经营许可证",
                            "sample": None}
     assert {"form_fields", "special_procedures", "fees", "published_at", "themes", "channels", "audience"} <= set(d)
+    assert d["min_assurance_level"] == 2  # the default: matched against the population registry
+
+
+async def test_an_item_declares_the_assurance_level_needed_to_submit_and_the_demo_has_one_needing_3(client):
+    household_move = ITEMS["household-move"][0]
+    ev = await wait_event(client.app.state.bus, "yimen.catalog.item.published", household_move)
+    assert ev.data["min_assurance_level"] == 3
+    item = (await client.get(f"{P}/items/{household_move}")).json()
+    assert item["min_assurance_level"] == 3
+    summaries = (await client.get(f"{P}/items", params={"limit": 200})).json()["items"]
+    assert {i["code"]: i["min_assurance_level"] for i in summaries}[household_move] == 3
 
 
 async def test_public_reads_need_no_token(client):
@@ -271,6 +282,9 @@ async def test_save_time_rules_each_give_a_precise_422(client, tokens):
     assert ("body.code", "string_pattern_mismatch") in rules_of(await client.post(f"{P}/items", json=bad_code, headers=h))
     unknown_field = draft_body(new_code(), colour="red")
     assert ("body.colour", "extra_forbidden") in rules_of(await client.post(f"{P}/items", json=unknown_field, headers=h))
+    for level, rule in ((0, "greater_than_equal"), (4, "less_than_equal")):
+        body = draft_body(new_code(), min_assurance_level=level)
+        assert ("body.min_assurance_level", rule) in rules_of(await client.post(f"{P}/items", json=body, headers=h))
 
 
 async def test_draft_edits_need_if_match_and_a_fresh_etag(client, tokens):

@@ -29,20 +29,17 @@ def acts_for_department(principal: Principal, department: str) -> bool:
     return principal.has(ADMIN) or (is_department_actor(principal) and principal.department == department)
 
 
-def assurance_level(principal: Principal) -> int | None:
-    """The token's assurance level (claim `level`, 1..3) for persons; None when the token carries none (tokens
-    identity signed before it issued levels)."""
-    level = principal.claims.get("level")
-    return int(level) if isinstance(level, int | str) and str(level).isdigit() else None
-
-
 def check_holder_level(principal: Principal) -> None:
-    """A holder's data is released only to a token of assurance level 2 or more (实名核验)."""
-    level = assurance_level(principal)
+    """A holder's data is released only to a person whose token is of assurance level 2 or more (实名核验);
+    under a delegation the lower of agent's and principal's level counts. Staff and systems are not graded."""
+    if principal.kind != "person":
+        return
+    level = principal.applicant_assurance_level
     minimum = operations.current_config().holder_min_level
-    if principal.kind == "person" and level is not None and level < minimum:
+    if level < minimum:
         raise Forbidden(f"This token's assurance level is {level}; a holder's data needs level {minimum} or more. "
-                        "Sign in with a stronger method.", slug="assurance-level-too-low")
+                        "Have your name and ID number matched against the population registry, or have them "
+                        "checked in person at a window.", slug="assurance-level-too-low")
 
 
 async def fetch_application(request: Request, application_id: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from services.identity.api.schemas import (
 )
 from services.identity.domain.tokens import new_secret, secret_digest
 from services.identity.runtime import RuntimeDep
+from services.identity.service import revoke_tokens
 from services.identity.store import accounts, people
 from services.identity.store.tables import DepartmentClient, Staff
 from shared.auth import ADMIN, WINDOW_CLERK, Principal, require_roles
@@ -44,7 +45,7 @@ def staff_read(staff: Staff) -> StaffRead:
 
 async def create_staff_account(session: AsyncSession, rt: RuntimeDep, body: StaffCreate) -> Staff:
     """Shared by the route, the start-up admin and the CLI."""
-    check_new_password("body.password", body.password)
+    check_new_password("body.password", body.password, body.name, body.username)
     if WINDOW_CLERK in body.roles and not body.service_point:
         raise invalid("body.service_point", "required", "A window clerk works at a service point.")
     await check_department(session, "body.department", body.department)
@@ -123,7 +124,8 @@ async def create_department_client(body: DepartmentClientCreate, session: Sessio
 @router.post(
     "/department-clients/{client_id}/secret", response_model=DepartmentClientCredentials,
     summary="Rotate a department system's secret (admin)",
-    description="The old secret stops working at once; tokens already issued run out within 15 minutes.",
+    description="The old secret stops working at once, and tokens already issued with it are refused by every "
+    "service within seconds (`yimen.identity.account.tokens_revoked`).",
     responses=problem_responses(401, 403, 404),
 )
 async def rotate_client_secret(client_id: str, session: SessionDep,
@@ -132,6 +134,10 @@ async def rotate_client_secret(client_id: str, session: SessionDep,
     if client is None:
         raise NotFound(f"No department client {client_id}.")
     secret = new_secret()
-    client.secret_hash, client.secret_rotated_at = secret_digest(secret), utcnow()
+    now = utcnow()
+    client.secret_hash, client.secret_rotated_at = secret_digest(secret), now
+    # A rotation is what an admin does when the secret leaked: tokens got with it end now, everywhere.
+    await revoke_tokens(session, account_kind="department_system", account_id=client.client_id, now=now,
+                        reason="secret_rotated")
     return DepartmentClientCredentials(client_id=client.client_id, client_secret=secret, department=client.department,
                                        name=client.name, created_at=client.created_at)

@@ -20,6 +20,7 @@ from services.identity.api.schemas import (
     OrganisationRead,
     PrincipalOut,
 )
+from services.identity.domain import assurance
 from services.identity.domain.delegation import normalise_items
 from services.identity.domain.numbers import NumberInvalid, parse_credit_code
 from services.identity.events.contracts import (
@@ -30,11 +31,12 @@ from services.identity.events.contracts import (
     OrganisationRegistered,
     PrincipalRef,
 )
+from services.identity.registry import RegistryClient
 from services.identity.store import people
 from services.identity.store.tables import Delegation, Organisation, Person
 from shared.auth import CurrentPrincipal, Principal
 from shared.db import SessionDep
-from shared.errors import Conflict, Forbidden, NotFound, invalid, problem_responses
+from shared.errors import Conflict, FieldError, Forbidden, NotFound, invalid, problem_responses
 from shared.idempotency import run_idempotent
 from shared.messaging import publish
 from shared.privacy import mask_id_number
@@ -87,34 +89,79 @@ def org_read(org: Organisation, capacity: str | None = None) -> OrganisationRead
 
 
 @router.post(
-    "/organisations", status_code=201, response_model=OrganisationRead, summary="Register an organisation",
-    description="The caller must be the legal representative (a registered person). The credit code is checked "
-    "by GB 32100 (rules `length`, `format`, `check_digit`). Publishes `yimen.identity.organisation.registered`.",
-    responses=problem_responses(401, 403, 409, 422),
+    "/organisations", status_code=201, response_model=OrganisationRead,
+    summary="Register an organisation (法人注册), checked against the legal-person registry",
+    description="""The caller registers in their own name (not under a delegation), with a real-name account
+(`assurance_level` ≥ 2, else 403 `assurance-level-too-low`), and `legal_representative_id_number` must be the
+caller's own ID number (403 otherwise). The credit code is checked by GB 32100 (rules `length`, `format`,
+`check_digit`), then against the legal-person registry through datashare (logged for the organisation with the
+purpose `实名核验 organisation registration`):
+
+* the registry does not hold the credit code → 422 on `body.credit_code`, rule `not_in_registry`;
+* it holds it under another name → 422 on `body.name`, rule `registry_mismatch`;
+* it is deregistered or revoked → 422 on `body.credit_code`, rule `inactive`;
+* it names someone else as legal representative → 403 `not-legal-representative`;
+* the registry cannot be reached → 503 `registry-unavailable`.
+
+Nothing is created unless all of it holds. Publishes `yimen.identity.organisation.registered`.""",
+    responses=problem_responses(401, 403, 409, 422, 503),
 )
 async def register_organisation(
     body: OrganisationCreate, request: Request, principal: CurrentPrincipal,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    async def work(session: AsyncSession) -> tuple[int, Any]:
-        return 201, (await _register_organisation(session, body, principal)).model_dump(mode="json")
-
-    return await run_idempotent(request, key=idempotency_key, scope=f"identity.organisations:{principal.subject}",
-                                payload=body.model_dump(mode="json"), work=work)
-
-
-async def _register_organisation(session: AsyncSession, body: OrganisationCreate,
-                                 principal: Principal) -> OrganisationRead:
     now = utcnow()
-    caller = await acting_person(session, principal)
     code = credit_code("body.credit_code", body.credit_code)
-    rep = await registered_person(session, "body.legal_representative_id_number", body.legal_representative_id_number,
-                                  now)
-    if rep.id != caller.id:
-        raise Forbidden("Only the legal representative can register the organisation.")
     name = body.name.strip()
     if not name:
         raise invalid("body.name", "missing", "The name is empty.")
+
+    async def registry_check() -> None:
+        # Who may register is settled before the registry is asked, in a read of its own: no HTTP call while the
+        # registration's transaction is open.
+        async with request.app.state.db.transaction() as session:
+            caller = await _representative(session, body, principal, now)
+            if await people.organisation_by_credit_code(session, code) is not None:
+                raise Conflict("An organisation with this credit code is already registered.",
+                               slug="organisation-exists")
+        verdict = await RegistryClient.of(request).match_organisation(
+            credit_code=code, name=name, representative_id_number=caller.id_number)
+        if verdict != "match":
+            status, field, rule, message = assurance.ORGANISATION_REFUSALS.get(
+                verdict, (422, "body.credit_code", "registry_mismatch", "法人库核验未通过。"))
+            if status == 403:
+                raise Forbidden(message, slug="not-legal-representative", errors=[
+                    FieldError(field=field, rule=rule, message=message)])
+            raise invalid(field, rule, message)
+
+    async def work(session: AsyncSession) -> tuple[int, Any]:
+        return 201, (await _register_organisation(session, body, principal, code, name)).model_dump(mode="json")
+
+    return await run_idempotent(request, key=idempotency_key, scope=f"identity.organisations:{principal.subject}",
+                                payload=body.model_dump(mode="json"), work=work, prepare=registry_check)
+
+
+async def _representative(session: AsyncSession, body: OrganisationCreate, principal: Principal,
+                          now: datetime) -> Person:
+    """The caller, if they may register an organisation at all: a real-name person naming themself."""
+    caller = await acting_person(session, principal)
+    rep = await registered_person(session, "body.legal_representative_id_number", body.legal_representative_id_number,
+                                  now)
+    if rep.id != caller.id:
+        raise Forbidden("Only the legal representative can register the organisation, in their own name.",
+                        slug="not-legal-representative")
+    if caller.assurance_level < assurance.REAL_NAME:
+        raise Forbidden("注册单位需要实名核验（二级及以上）的账户：你的身份证号码未在人口库中核验。请到政务服务窗口现场核验后再注册。"
+                        "Registering an organisation needs an account matched against the population registry "
+                        "(level 2) or verified at a window (level 3).", slug="assurance-level-too-low",
+                        required_level=assurance.REAL_NAME, current_level=caller.assurance_level)
+    return caller
+
+
+async def _register_organisation(session: AsyncSession, body: OrganisationCreate, principal: Principal,
+                                 code: str, name: str) -> OrganisationRead:
+    now = utcnow()
+    rep = await _representative(session, body, principal, now)
     org = Organisation(id=uuid.uuid4().hex, credit_code=code, name=name, legal_representative_id=rep.id,
                        registered_at=now)
     if await people.organisation_by_credit_code(session, code) is not None:

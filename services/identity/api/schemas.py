@@ -12,14 +12,16 @@ class PersonCreate(BaseModel):
     """Register a natural person. Birth date and sex are derived from the ID number, never asked."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"name": "李明", "id_number": "445381199001011230", "phone": "13812345678", "password": "s3cret-pass"}
+        {"name": "李明", "id_number": "445381199001011230", "phone": "13812345678", "password": "tea-kettle-ridge-58"}
     ]})
 
     name: str = Field(min_length=1, max_length=100, description="Name as on the ID card.")
     id_number: str = Field(max_length=64, description="Citizen ID number (GB 11643). Whitespace, full-width "
                            "digits and a lower-case x are normalised.")
     phone: str = Field(max_length=32, description="Mainland mobile number.")
-    password: str = Field(max_length=1024, description="8-128 characters; not only digits, not a common password.")
+    password: str = Field(max_length=1024, description="8-128 characters, strong enough by the zxcvbn estimator "
+                          "(score 3 of 4): no common password, keyboard pattern or date, nothing built from the name, "
+                          "ID number or phone.")
 
 
 class PersonRead(BaseModel):
@@ -30,6 +32,42 @@ class PersonRead(BaseModel):
     birth_date: date
     sex: Literal["male", "female"]
     registered_at: datetime
+    assurance_level: int = Field(ge=1, le=3, description="实名核验: 1 self-registered (the population registry does "
+                                 "not hold the number: may browse, consult and draft, not submit), 2 matched against "
+                                 "the population registry, 3 ID card checked in person at a window.")
+    assurance_note: str | None = Field(default=None, description="Why the account is at level 1 and how to rise.")
+
+
+class InPersonVerificationCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id_number": "445381199001011230", "name": "李明", "document": "resident_id_card", "note": "读卡器核验"}]})
+
+    id_number: str = Field(max_length=64, description="The number on the card the clerk holds (must be the "
+                           "account's).")
+    name: str = Field(min_length=1, max_length=100, description="The name on the card (must be the account's).")
+    new_password: str | None = Field(default=None, max_length=1024, description="Typed by the person at the "
+                                     "counter when they did not create the account themself or forgot its "
+                                     "password: replaces it and revokes every earlier token (whoever else held the "
+                                     "account loses it).")
+    document: Literal["resident_id_card", "temporary_resident_id_card"] = Field(
+        default="resident_id_card", description="居民身份证 or 临时居民身份证.")
+    note: str | None = Field(default=None, max_length=500)
+
+
+class InPersonVerificationRead(BaseModel):
+    person_id: str
+    assurance_level: int
+    level_before: int
+    password_replaced: bool = False
+    document: str
+    service_point: str
+    clerk_id: str
+    at: datetime
+
+
+class AssuranceRead(BaseModel):
+    assurance_level: int = Field(ge=1, le=3)
+    assurance_note: str | None = None
 
 
 class TokenResponse(BaseModel):
@@ -47,7 +85,7 @@ class RefreshTokenBody(BaseModel):
 
 class PasswordChange(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"current_password": "s3cret-pass", "new_password": "n3w-secret-pass"}
+        {"current_password": "tea-kettle-ridge-58", "new_password": "lantern-orchid-maple-7"}
     ]})
 
     current_password: str = Field(max_length=1024)
@@ -56,7 +94,7 @@ class PasswordChange(BaseModel):
 
 class StaffCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "username": "clerk.chen", "name": "陈晓", "password": "window-2026", "roles": ["window_clerk"],
+        "username": "clerk.chen", "name": "陈晓", "password": "counter-bamboo-2026", "roles": ["window_clerk"],
         "department": "LD-ZSJ", "service_point": "LD-CENTRE",
     }]})
 
@@ -112,8 +150,8 @@ class OrganisationCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     credit_code: str = Field(max_length=64, description="Unified social credit code (GB 32100).")
-    legal_representative_id_number: str = Field(max_length=64, description="Must be a registered person, and "
-                                                "the caller.")
+    legal_representative_id_number: str = Field(max_length=64, description="The caller's own ID number: the "
+                                                "legal-person registry must name it as the legal representative.")
 
 
 class OrganisationRead(BaseModel):
@@ -177,6 +215,8 @@ class MeRead(BaseModel):
     phone: str | None = None
     birth_date: date | None = None
     sex: str | None = None
+    assurance_level: int | None = Field(default=None, description="Persons: 实名核验 level 1-3 (see PersonRead).")
+    assurance_note: str | None = None
     username: str | None = None
     department: str | None = None
     service_point: str | None = None

@@ -1,20 +1,25 @@
-"""Login and tokens: the OAuth2 token endpoint, logout, password change, the JWKS and key rotation."""
+"""Login and tokens: the OAuth2 token endpoint, logout (one login or everywhere), password change, account lock,
+the revocation list, the JWKS and key rotation."""
 
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Header, Query, Request, Response
+from fastapi import APIRouter, Form, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.api import token_flow
 from services.identity.api.common import check_new_password
 from services.identity.api.schemas import PasswordChange, RefreshTokenBody, TokenResponse
 from services.identity.domain.tokens import secret_digest
-from services.identity.runtime import RuntimeDep
+from services.identity.runtime import IdentityRuntime, RuntimeDep
+from services.identity.service import revoke_tokens
 from services.identity.store import accounts, people
+from services.identity.store.tables import Person
 from shared.auth import ADMIN, CurrentPrincipal, Principal, require_roles
 from shared.db import SessionDep
 from shared.errors import BadRequest, Forbidden, NotFound, Problem, problem_response, problem_responses
@@ -53,7 +58,9 @@ def _basic_credentials(authorization: str | None) -> tuple[str | None, str | Non
 Access tokens are EdDSA (Ed25519) JWTs, 15 minutes, header `kid`, verifiable with
 `/identity/v1/.well-known/jwks.json`. Claims: `iss`=`yimen-identity`, `aud`=`yimen`, `exp`, `iat`, `jti`,
 `sub` (account id), `kind` (`person`|`staff`|`department_system`), `roles`, `name`, and where relevant `hid`
-(the person's ID number), `dept`, `point`, `org`, `act` (`{sub, kind, hid, delegation, items}`).""",
+(the person's ID number), `level` (persons: identity assurance 1-3), `dept`, `point`, `org`, `act`
+(`{sub, kind, hid, delegation, items, level}`). An account locked by an administrator gets 403 `account-disabled`
+(only once the password is right).""",
     responses=problem_responses(400, 401, 403, 422, 429),
 )
 async def token(
@@ -105,8 +112,8 @@ async def token(
     "/logout",
     status_code=204,
     summary="Log out: revoke a refresh token and every token rotated from it",
-    description="Always 204 (an unknown token reveals nothing). Access tokens already issued expire on their own "
-    "within 15 minutes.",
+    description="Always 204 (an unknown token reveals nothing). Access tokens of this login already issued expire "
+    "on their own within 15 minutes; to end them at once everywhere, use `POST /me/logout-everywhere`.",
 )
 async def logout(body: RefreshTokenBody, session: SessionDep) -> Response:
     row = await accounts.refresh_by_hash(session, secret_digest(body.refresh_token))
@@ -116,9 +123,30 @@ async def logout(body: RefreshTokenBody, session: SessionDep) -> Response:
 
 
 @router.post(
+    "/me/logout-everywhere",
+    status_code=204,
+    summary="Log out everywhere: every refresh token and every access token of my account stop working",
+    description="Refresh tokens are revoked at once; access tokens issued until now are refused by every service "
+    "within seconds (event `yimen.identity.account.tokens_revoked`, see `GET /token-revocations`). A login after "
+    "this call works normally.",
+    responses=problem_responses(401, 403),
+)
+async def logout_everywhere(session: SessionDep, principal: CurrentPrincipal) -> Response:
+    if principal.kind not in ("person", "staff"):
+        raise Forbidden("Department systems rotate their secret instead.")
+    await revoke_tokens(session, account_kind=principal.kind, account_id=principal.subject, now=utcnow(),
+                        reason="logout_everywhere")
+    return Response(status_code=204)
+
+
+@router.post(
     "/me/password",
     status_code=204,
-    summary="Change one's password (revokes every refresh token of the account)",
+    summary="Change one's password: every refresh and access token of the account stops working",
+    description="The new password is judged by a strength estimator (zxcvbn, score 3 of 4 at least; passwords "
+    "built from the account's name, ID number, birth date or phone count as guessed): 422 `password_policy` "
+    "says why. Every earlier token of the account is revoked everywhere within seconds (event "
+    "`yimen.identity.account.tokens_revoked`); log in again with the new password.",
     responses=problem_responses(401, 403, 422),
 )
 async def change_password(body: PasswordChange, session: SessionDep, rt: RuntimeDep,
@@ -134,12 +162,93 @@ async def change_password(body: PasswordChange, session: SessionDep, rt: Runtime
         raise NotFound("The account no longer exists.")
     if not rt.passwords.verify(account.password_hash, body.current_password):
         raise Forbidden("The current password is wrong.", slug="wrong-password")
-    check_new_password("body.new_password", body.new_password)
+    if isinstance(account, Person):
+        check_new_password("body.new_password", body.new_password, account.name, account.id_number, account.phone)
+    else:
+        check_new_password("body.new_password", body.new_password, account.name, account.username)
     account.password_hash = rt.passwords.hash(body.new_password)
     if hasattr(account, "password_changed_at"):
         account.password_changed_at = now
-    await accounts.revoke_account(session, principal.kind, principal.subject, now)
+    await revoke_tokens(session, account_kind=principal.kind, account_id=principal.subject, now=now,
+                        reason="password_changed")
     return Response(status_code=204)
+
+
+AccountId = Annotated[str, Path(max_length=32, description="A person's or staff member's account id.")]
+
+
+class AccountLock(BaseModel):
+    kind: Literal["person", "staff"] = Field(description="Which account `account_id` names.")
+    reason: str = Field(min_length=2, max_length=200, description="Why (kept in the log line and the event).")
+
+
+@router.post(
+    "/accounts/{account_id}/lock", status_code=204, summary="Lock an account (admin): no login, every token revoked",
+    description="For a stolen or abused account: sign-in and refresh answer 403/400 until it is unlocked, and every "
+    "access token already issued is refused by every service within seconds.",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def lock_account(account_id: AccountId, body: AccountLock, session: SessionDep,
+                       principal: Principal = require_roles(ADMIN)) -> Response:
+    account = await (people.person_by_id(session, account_id) if body.kind == "person"
+                     else accounts.staff_by_id(session, account_id))
+    if account is None:
+        raise NotFound(f"No {body.kind} account {account_id}.")
+    if body.kind == "staff" and account_id == principal.subject:
+        raise Forbidden("An administrator cannot lock their own account.")
+    now = utcnow()
+    account.locked_at = now
+    await revoke_tokens(session, account_kind=body.kind, account_id=account_id, now=now, reason="account_locked")
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/accounts/{account_id}/lock", status_code=204, summary="Unlock an account (admin)",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def unlock_account(account_id: AccountId, session: SessionDep, kind: Annotated[Literal["person", "staff"], Query()],
+                         principal: Principal = require_roles(ADMIN)) -> Response:
+    account = await (people.person_by_id(session, account_id) if kind == "person"
+                     else accounts.staff_by_id(session, account_id))
+    if account is None:
+        raise NotFound(f"No {kind} account {account_id}.")
+    account.locked_at = None
+    return Response(status_code=204)
+
+
+class RevocationRead(BaseModel):
+    account_id: str
+    account_kind: str
+    not_before: datetime = Field(description="Access tokens of this account issued (`iat`) before it are refused.")
+    reason: str
+
+
+class RevocationList(BaseModel):
+    revocations: list[RevocationRead]
+    horizon_seconds: int = Field(description="Older revocations are left out: every token they refuse has expired.")
+
+
+@router.get(
+    "/token-revocations", response_model=RevocationList,
+    summary="Accounts whose earlier access tokens are revoked (every service fetches it with the JWKS)",
+    description="The current revocation list: what a service that starts later (or missed events) needs to refuse "
+    "revoked tokens. New revocations arrive as `yimen.identity.account.tokens_revoked` events. Public like the "
+    "JWKS: it holds opaque account ids and times, no personal data.",
+)
+async def token_revocations(session: SessionDep, rt: RuntimeDep) -> JSONResponse:
+    return JSONResponse(
+        (await revocation_list(session, rt, utcnow())).model_dump(mode="json"),
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def revocation_list(session: AsyncSession, rt: IdentityRuntime, now: datetime) -> RevocationList:
+    # A token lives at most the access lifetime (plus verifiers' leeway): older revocations refuse nothing alive.
+    horizon = rt.access_ttl + timedelta(minutes=5)
+    rows = await accounts.revocations_since(session, now - horizon)
+    return RevocationList(horizon_seconds=int(horizon.total_seconds()), revocations=[
+        RevocationRead(account_id=r.account_id, account_kind=r.account_kind, not_before=r.not_before, reason=r.reason)
+        for r in rows])
 
 
 @router.get(

@@ -62,7 +62,8 @@ def login_key(username: str) -> str:
 
 
 def person_subject(person: Person) -> TokenSubject:
-    return TokenSubject(sub=person.id, kind="person", roles=[CITIZEN], name=person.name, hid=person.id_number)
+    return TokenSubject(sub=person.id, kind="person", roles=[CITIZEN], name=person.name, hid=person.id_number,
+                        level=person.assurance_level)
 
 
 def staff_subject(staff: Staff) -> TokenSubject:
@@ -91,7 +92,7 @@ async def person_context_subject(
             raise Forbidden("You are neither the legal representative nor an appointed agent of this organisation.",
                             slug="not-an-agent")
         return TokenSubject(sub=person.id, kind="person", roles=[ORG_AGENT], name=person.name, hid=person.id_number,
-                            org=org.credit_code)
+                            org=org.credit_code, level=person.assurance_level)
     if delegation:
         row = await people.delegation_by_id(session, delegation)
         if row is None:
@@ -100,15 +101,18 @@ async def person_context_subject(
             agent_id=person.id, now=now)
         if why:
             raise Forbidden(why, slug="delegation-unusable")
+        act: dict[str, Any] = {"sub": row.principal_id, "kind": row.principal_kind, "delegation": row.id,
+                               "items": row.items}
         if row.principal_kind == "person":
             principal = await people.person_by_id(session, row.principal_id)
-            hid = principal.id_number if principal else None
+            act["hid"] = principal.id_number if principal else None
+            # What the principal's identity is worth travels with the act: a verified agent does not make an
+            # unverified principal's data fetchable.
+            act["level"] = principal.assurance_level if principal else 1
         else:
-            hid = row.principal_id
-        act = {"sub": row.principal_id, "kind": row.principal_kind, "hid": hid, "delegation": row.id,
-               "items": row.items}
+            act["hid"] = row.principal_id
         return TokenSubject(sub=person.id, kind="person", roles=[CITIZEN], name=person.name, hid=person.id_number,
-                            act=act)
+                            act=act, level=person.assurance_level)
     return subject
 
 
@@ -117,7 +121,9 @@ async def issue(
     account_kind: str, context: dict[str, Any] | None, family_id: str | None = None,
 ) -> IssuedTokens:
     key = await rt.keyring.signing_key(session, now)
-    access = key.sign(subject, now=now, ttl=rt.access_ttl, issuer=ISSUER, audience=AUDIENCE)
+    revoked = await accounts.revocation_of(session, account_kind, subject.sub)
+    access = key.sign(subject, now=now, ttl=rt.access_ttl, issuer=ISSUER, audience=AUDIENCE,
+                      not_before=revoked.not_before if revoked else None)
     refresh = None
     if context is not None:
         refresh = new_secret()
@@ -158,6 +164,10 @@ async def password_grant(
         return InvalidGrant(f"Wrong username or password; {left} attempts left before a lock-out.",
                             attempts_left=left)
     await accounts.clear_throttle(session, key)
+    if account.locked_at is not None:
+        # Told only to whoever knows the password: a guesser learns nothing about the lock.
+        raise Forbidden("This account is locked by an administrator. 账户已被管理员锁定，请联系政务服务中心。",
+                        slug="account-disabled")
     if isinstance(account, Staff):
         if organisation or delegation:
             raise invalid("body.organisation" if organisation else "body.delegation", "not_for_staff",
@@ -182,13 +192,13 @@ async def refresh_grant(session: AsyncSession, rt: IdentityRuntime, *, token: st
     subject: TokenSubject
     if row.account_kind == "staff":
         staff = await accounts.staff_by_id(session, row.account_id)
-        if staff is None:
-            return InvalidGrant("The account no longer exists.")
+        if staff is None or staff.locked_at is not None:
+            return InvalidGrant("The account no longer exists or is locked.")
         subject = staff_subject(staff)
     else:
         person = await people.person_by_id(session, row.account_id)
-        if person is None:
-            return InvalidGrant("The account no longer exists.")
+        if person is None or person.locked_at is not None:
+            return InvalidGrant("The account no longer exists or is locked.")
         try:
             subject = await person_context_subject(
                 session, person, organisation=row.context.get("organisation"),

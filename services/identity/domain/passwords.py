@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
+#: zxcvbn's score (0-4) a new password must reach: 3 is "safely unguessable: moderate protection from an
+#: offline slow-hash scenario" (about 10^8 guesses and more), which argon2id is.
+MIN_SCORE = 3
+#: zxcvbn refuses longer input (its matching is quadratic): a longer password is judged by its first 72.
+_ESTIMATED_LENGTH = 72
 
 
-#: Passwords every guesser tries first (and dates, which digit-only passwords usually are).
-_COMMON = frozenset({"password", "password1", "admin123", "qwerty123", "iloveyou", "abc12345", "woaini1314",
-                     "1qaz2wsx", "qwertyuiop", "admin1234", "a1234567", "aa123456"})
-
-
-def password_problem(password: str) -> str | None:
-    """Why a new password is refused, or None. Length over composition (NIST SP 800-63B): no rule that
-    a random generated password could break, only the obvious guesses."""
+def password_problem(password: str, personal: Iterable[str | None] = ()) -> str | None:
+    """Why a new password is refused, or None. Length over composition (NIST SP 800-63B), then zxcvbn's
+    estimate of how many guesses it takes (its dictionaries of common passwords, names, keyboard patterns,
+    dates and l33t substitutions, which refuse `Passw0rd` as a hand-made rule would not). `personal` is what a
+    guesser knows of the account (name, ID number, birth date, phone, login name): passwords built from it
+    count as guessed."""
     if len(password) < MIN_LENGTH:
         return f"At least {MIN_LENGTH} characters."
     if len(password) > MAX_LENGTH:
         return f"At most {MAX_LENGTH} characters."
-    if password.isdigit():
-        return "Not only digits (birthdays and phone numbers are guessed first)."
-    if len(set(password)) < 3 or password.lower() in _COMMON:
-        return "This password is among the first ones guessed."
+    known = [p for p in personal if p]
+    estimate = zxcvbn(password[:_ESTIMATED_LENGTH], user_inputs=known)
+    if estimate["score"] < MIN_SCORE:
+        hint = estimate["feedback"].get("warning") or "It would be guessed quickly."
+        tips = " ".join(estimate["feedback"].get("suggestions") or [])
+        return f"Too easy to guess (strength {estimate['score']} of 4, at least {MIN_SCORE} needed): {hint} {tips}".strip()
     return None
 
 

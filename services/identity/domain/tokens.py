@@ -4,7 +4,9 @@ they are signed, and how signing keys are kept.
 Claims: `iss`=`yimen-identity`, `aud`=`yimen`, `exp`, `iat`, `jti`, `sub` (account id), `kind`
 (`person`/`staff`/`department_system`), `roles`, `name`; persons add `hid` (citizen ID number), an
 organisation agent `org` (credit code), a delegate `act` = `{sub, kind, hid, delegation, items}`; staff add
-`dept` and `point`; department systems add `dept`. The header carries `kid`."""
+`dept` and `point`; department systems add `dept`. Persons carry `level`, their identity assurance (实名核验)
+level (1-3); a delegate's `act` carries the principal person's `level`. Identity's own service token (to call
+datashare's registry matching) has `kind=service`, `sub=identity`, `roles=[service]`. The header carries `kid`."""
 
 from __future__ import annotations
 
@@ -37,10 +39,11 @@ class TokenSubject:
     point: str | None = None
     org: str | None = None
     act: dict[str, Any] | None = None
+    level: int | None = None
 
     def claims(self) -> dict[str, Any]:
         out: dict[str, Any] = {"sub": self.sub, "kind": self.kind, "roles": sorted(self.roles), "name": self.name}
-        for key in ("hid", "dept", "point", "org", "act"):
+        for key in ("hid", "dept", "point", "org", "act", "level"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -75,12 +78,36 @@ class SigningKey:
         return cls(kid=kid, private_key=key)
 
     def sign(self, subject: TokenSubject, *, now: datetime, ttl: timedelta, issuer: str = ISSUER,
-             audience: str = AUDIENCE) -> str:
+             audience: str = AUDIENCE, not_before: datetime | None = None) -> str:
         payload = {
-            "iss": issuer, "aud": audience, "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()),
+            "iss": issuer, "aud": audience, "iat": issued_at(now, not_before), "exp": int((now + ttl).timestamp()),
             "jti": uuid.uuid4().hex, **subject.claims(),
         }
         return jwt.encode(payload, self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
+
+
+def _ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+def revocation_instant(now: datetime, previous: datetime | None = None) -> datetime:
+    """The not-before of a revocation made at `now`, to the millisecond: just after every `iat` identity has
+    issued so far (tokens carry `iat` to the millisecond, and one issued at the same millisecond as `now` is
+    older than the revocation), and after an earlier revocation's, whose newer tokens it must also end."""
+    ms = _ms(now) + 1
+    if previous is not None:
+        ms = max(ms, _ms(previous) + 1)
+    return datetime.fromtimestamp(ms / 1000, tz=now.tzinfo)
+
+
+def issued_at(now: datetime, not_before: datetime | None) -> float:
+    """`iat` to the millisecond (RFC 7519 NumericDate allows fractions), so a revocation refuses exactly the tokens
+    issued before it. A token issued within the millisecond after a revocation has its `iat` moved up to the
+    not-before (within every verifier's leeway), or it would be refused with the old ones."""
+    ms = _ms(now)
+    if not_before is not None:
+        ms = max(ms, _ms(not_before))
+    return ms / 1000
 
 
 def new_secret(nbytes: int = 32) -> str:

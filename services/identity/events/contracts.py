@@ -11,6 +11,8 @@ ORGANISATION_REGISTERED = "yimen.identity.organisation.registered"
 DELEGATION_GRANTED = "yimen.identity.delegation.granted"
 DELEGATION_REVOKED = "yimen.identity.delegation.revoked"
 DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
+TOKENS_REVOKED = "yimen.identity.account.tokens_revoked"
+PERSON_ASSURANCE_RAISED = "yimen.identity.person.assurance_raised"
 
 
 class PersonRegistered(BaseModel):
@@ -20,6 +22,29 @@ class PersonRegistered(BaseModel):
     name: str
     id_number_masked: str
     registered_at: datetime
+    assurance_level: int = 1
+
+
+class PersonAssuranceRaised(BaseModel):
+    """`yimen.identity.person.assurance_raised` (subject: person id): a registry re-check (level 2) or a window
+    clerk's in-person ID-card check (level 3)."""
+
+    person_id: str
+    assurance_level: int
+    basis: str
+    service_point: str | None = None
+    at: datetime
+
+
+class TokensRevoked(BaseModel):
+    """`yimen.identity.account.tokens_revoked` (subject: account id): every access token of the account issued
+    before `not_before` must be refused (shared/auth's verifier in every service does). `reason`:
+    `password_changed`, `logout_everywhere`, `account_locked`, `secret_rotated`."""
+
+    account_id: str
+    account_kind: str
+    not_before: datetime
+    reason: str
 
 
 class OrganisationRegistered(BaseModel):

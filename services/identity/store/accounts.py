@@ -16,6 +16,7 @@ from services.identity.store.tables import (
     RefreshToken,
     SigningKeyRow,
     Staff,
+    TokenRevocation,
 )
 from shared.messaging import insert_ignore
 from shared.pagination import PageParams, paginate
@@ -191,3 +192,30 @@ async def revoke_account(session: AsyncSession, account_kind: str, account_id: s
 async def purge_refresh_tokens(session: AsyncSession, expired_before: datetime) -> int:
     res = await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < expired_before))
     return res.rowcount or 0
+
+
+# Token revocations ------------------------------------------------------------------------------------------
+
+async def record_revocation(session: AsyncSession, account_kind: str, account_id: str, not_before: datetime,
+                            reason: str) -> None:
+    row = await session.get(TokenRevocation, (account_kind, account_id))
+    if row is None:
+        session.add(TokenRevocation(account_kind=account_kind, account_id=account_id, not_before=not_before,
+                                    reason=reason))
+    elif not_before > row.not_before:
+        row.not_before, row.reason = not_before, reason
+    await session.flush()
+
+
+async def revocations_since(session: AsyncSession, since: datetime) -> list[TokenRevocation]:
+    q = select(TokenRevocation).where(TokenRevocation.not_before > since).order_by(TokenRevocation.not_before)
+    return list((await session.execute(q)).scalars())
+
+
+async def purge_revocations(session: AsyncSession, before: datetime) -> int:
+    res = await session.execute(delete(TokenRevocation).where(TokenRevocation.not_before < before))
+    return res.rowcount or 0
+
+
+async def revocation_of(session: AsyncSession, account_kind: str, account_id: str) -> TokenRevocation | None:
+    return await session.get(TokenRevocation, (account_kind, account_id))

@@ -8,7 +8,14 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.store.tables import Delegation, Organisation, OrganisationAgent, Person, PersonLookup
+from services.identity.store.tables import (
+    Delegation,
+    InPersonVerification,
+    Organisation,
+    OrganisationAgent,
+    Person,
+    PersonLookup,
+)
 
 
 class Duplicate(Exception):
@@ -110,4 +117,15 @@ async def record_lookup(session: AsyncSession, row: PersonLookup) -> None:
 
 async def lookups_of(session: AsyncSession, person_id: str, limit: int = 100) -> list[PersonLookup]:
     q = select(PersonLookup).where(PersonLookup.person_id == person_id).order_by(PersonLookup.at.desc()).limit(limit)
+    return list((await session.execute(q)).scalars())
+
+
+async def add_in_person_verification(session: AsyncSession, row: InPersonVerification) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def in_person_verifications_of(session: AsyncSession, person_id: str) -> list[InPersonVerification]:
+    q = (select(InPersonVerification).where(InPersonVerification.person_id == person_id)
+         .order_by(InPersonVerification.at.desc()))
     return list((await session.execute(q)).scalars())

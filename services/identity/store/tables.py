@@ -34,6 +34,13 @@ class Person(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Identity assurance (实名核验): 1 self-registered, 2 matched against the population registry, 3 verified
+    #: in person at a window. `assurance_basis` says how (or why a level-1 account stayed there).
+    assurance_level: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    assurance_basis: Mapped[str | None] = mapped_column(String(40))
+    assured_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A locked account cannot sign in or refresh; set and cleared by an admin.
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Staff(Base):
@@ -49,6 +56,7 @@ class Staff(Base):
     service_point: Mapped[str | None] = mapped_column(String(40))
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class LoginThrottleRow(Base):
@@ -176,3 +184,32 @@ class PersonLookup(Base):
     assisted: Mapped[bool] = mapped_column(Boolean)
     found: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InPersonVerification(Base):
+    """A window clerk's record of checking a person's ID card in person (现场核验), which raises the account to
+    level 3. The same record serves a walk-in registered by a clerk."""
+
+    __tablename__ = "in_person_verification"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    clerk_id: Mapped[str] = mapped_column(String(40))
+    clerk_name: Mapped[str | None] = mapped_column(String(100))
+    service_point: Mapped[str] = mapped_column(String(40))
+    document: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(String(500))
+    level_before: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TokenRevocation(Base):
+    """The newest revocation per account: access tokens issued before `not_before` are refused everywhere. What
+    `GET /token-revocations` lists for services that start later; new tokens are issued no earlier than it."""
+
+    __tablename__ = "token_revocation"
+
+    account_kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    reason: Mapped[str] = mapped_column(String(40))

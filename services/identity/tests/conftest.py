@@ -1,4 +1,6 @@
-"""One running identity app per test module (real database, real bus, its own signing keys)."""
+"""One running identity app per test module (real database, real bus, its own signing keys), beside a real
+datashare served over loopback HTTP: registration matches people and organisations against datashare's base
+registries with identity's own service token, so the tests import the registry rows first, as an admin does."""
 
 from __future__ import annotations
 
@@ -7,16 +9,18 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest_asyncio
 
-from services.identity.app import create_app
 from services.identity.config import IdentitySettings
 from services.identity.events.contracts import (
     DELEGATION_GRANTED,
     DELEGATION_REVOKED,
     ORGANISATION_REGISTERED,
+    PERSON_ASSURANCE_RAISED,
     PERSON_REGISTERED,
+    TOKENS_REVOKED,
 )
 from services.identity.tests.helpers import EventTap
-from shared.testing import running_app
+from shared.testing import TokenIssuer
+from tests.identity_stack import identity_with_datashare
 
 ADMIN_USERNAME, ADMIN_PASSWORD = "root", "root-pass-2026"
 
@@ -28,15 +32,19 @@ CHEAP = IdentitySettings(
 
 
 @pytest_asyncio.fixture(scope="module")
-async def client(settings_for) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
-    async with running_app(create_app, settings_for("identity"), identity=CHEAP) as c:
+async def client(settings_for, tokens: TokenIssuer) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    """Identity's client; `client.datashare` is the datashare it matches against, `client.registry_keeper` the
+    headers of an admin who imports registry rows there."""
+    async with identity_with_datashare(settings_for, tokens, identity=CHEAP) as c:
         yield c
+
+
 
 
 @pytest_asyncio.fixture(scope="module")
 async def tap(client: httpx.AsyncClient) -> AsyncIterator[EventTap]:
     t = await EventTap().start(client, PERSON_REGISTERED, ORGANISATION_REGISTERED, DELEGATION_GRANTED,
-                               DELEGATION_REVOKED)
+                               DELEGATION_REVOKED, PERSON_ASSURANCE_RAISED, TOKENS_REVOKED)
     yield t
     await t.stop()
 

@@ -12,7 +12,7 @@ from stdnum.cn import ric, uscc
 
 _seq = itertools.count(random.randrange(100, 900) * 1000)
 
-PASSWORD = "s3cret-pass"
+PASSWORD = "tea-kettle-ridge-58"
 
 
 def id_number(region: str = "445381", birth: str | None = None, seq: str | None = None) -> str:
@@ -39,10 +39,27 @@ def phone() -> str:
     return f"139{next(_seq) % 10**8:08d}"
 
 
-async def register(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
+async def import_people(client: httpx.AsyncClient, *rows: dict[str, str]) -> None:
+    """Rows into datashare's population registry, as the keeping department (or an admin) imports them."""
+    r = await client.datashare.post("/datashare/v1/registries/population/imports",  # type: ignore[attr-defined]
+                                    headers=client.registry_keeper, json=list(rows))  # type: ignore[attr-defined]
+    assert r.status_code == 200, r.text
+
+
+async def import_companies(client: httpx.AsyncClient, *rows: dict[str, str]) -> None:
+    r = await client.datashare.post("/datashare/v1/registries/legal-persons/imports",  # type: ignore[attr-defined]
+                                    headers=client.market_keeper, json=list(rows))  # type: ignore[attr-defined]
+    assert r.status_code == 200, r.text
+
+
+async def register(client: httpx.AsyncClient, *, in_registry: bool = True, **overrides: Any) -> dict[str, Any]:
+    """A person registered through identity; by default the population registry holds them (level 2)."""
     body = {"name": "李明", "id_number": id_number(), "phone": phone(), "password": PASSWORD, **overrides}
+    if in_registry:
+        await import_people(client, {"id_number": body["id_number"], "name": body["name"]})
     r = await client.post("/identity/v1/people", json=body)
     assert r.status_code == 201, r.text
+    assert r.json()["assurance_level"] == (2 if in_registry else 1), r.text
     return {**r.json(), "raw": body}
 
 

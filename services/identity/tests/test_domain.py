@@ -8,6 +8,7 @@ import jwt
 import pytest
 from stdnum.cn import ric
 
+from services.identity.domain.assurance import Assurance, NameMismatch, from_population_match, raised
 from services.identity.domain.delegation import DelegationState, normalise_items
 from services.identity.domain.lockout import LoginThrottle
 from services.identity.domain.numbers import (
@@ -18,7 +19,7 @@ from services.identity.domain.numbers import (
 )
 from services.identity.domain.passwords import Passwords, password_problem
 from services.identity.domain.roles import shown_id_number, shown_phone
-from services.identity.domain.tokens import SigningKey, TokenSubject
+from services.identity.domain.tokens import SigningKey, TokenSubject, issued_at, revocation_instant
 from services.identity.tests.helpers import credit_code, id_number, with_wrong_check_digit
 
 TODAY = date(2026, 11, 26)
@@ -101,8 +102,12 @@ def test_phones_are_normalised_or_refused():
 
 
 def test_password_policy_and_hashing():
-    for weak in ("short1", "12345678", "aaaaaaaaaa", "Password1", "x" * 129):
+    for weak in ("short1", "12345678", "aaaaaaaaaa", "Password1", "x" * 129, "Passw0rd", "P@ssw0rd!", "1qaz2wsx3edc",
+                 "woaini1314"):
         assert password_problem(weak), weak
+    # What a guesser knows of the account counts as guessed: the ID number with a letter added is not a password.
+    assert password_problem("445381199001011230a") is None
+    assert password_problem("445381199001011230a", ["445381199001011230"])
     assert password_problem("long-enough-1") is None
     assert password_problem("CorrectHorseBatteryStaple") is None  # letters only is fine when long and random
     pw = Passwords(time_cost=1, memory_kib=1024, parallelism=1)
@@ -152,7 +157,8 @@ def test_signed_tokens_carry_the_contract_claims_and_keys_survive_encryption():
     assert header == {"alg": "EdDSA", "kid": key.kid, "typ": "JWT"}
     claims = jwt.decode(token, key.private_key.public_key(), algorithms=["EdDSA"], audience="yimen",
                         issuer="yimen-identity")
-    assert claims["exp"] - claims["iat"] == 900 and claims["hid"] == "445381199001011230"
+    assert claims["exp"] - int(claims["iat"]) == 900 and claims["hid"] == "445381199001011230"
+    assert claims["iat"] == int(now.timestamp() * 1000) / 1000, "iat to the millisecond (revocation compares it)"
     pem = key.private_pem("passphrase")
     assert "ENCRYPTED" in pem
     assert SigningKey.from_pem(key.kid, pem, "passphrase").public_jwk() == key.public_jwk()
@@ -165,3 +171,21 @@ def test_failures_spread_out_over_time_never_lock():
     for day in range(10):
         state = state.after_failure(t + timedelta(days=day), threshold=5, lock_for=timedelta(minutes=15))
     assert state.failures == 1 and not state.locked(t + timedelta(days=9))
+
+
+def test_registry_verdicts_give_levels_and_a_mismatch_creates_nothing():
+    assert from_population_match("match") == Assurance(2, "population_registry")
+    level_1 = from_population_match("not_found")
+    assert level_1.level == 1 and "人口库" in (level_1.note or "")
+    with pytest.raises(NameMismatch):
+        from_population_match("name_mismatch")
+    assert raised(3, 2) == 3 and raised(1, 3) == 3
+
+
+def test_a_revocation_is_later_than_every_token_issued_before_it_and_earlier_than_those_after():
+    t = datetime(2026, 11, 30, 9, 0, 0, 123456, tzinfo=UTC)
+    nb = revocation_instant(t)
+    assert issued_at(t, None) < nb.timestamp() <= issued_at(t, nb)
+    # A second revocation in the same millisecond still ends tokens issued after the first one.
+    second = revocation_instant(t, previous=nb)
+    assert second > nb and issued_at(t, nb) < second.timestamp()

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.identity.events.contracts import DELEGATION_GRANTED, DELEGATION_REVOKED, ORGANISATION_REGISTERED
-from services.identity.tests.helpers import bearer, credit_code, id_number, login, register
+from services.identity.tests.helpers import (
+    bearer,
+    credit_code,
+    id_number,
+    import_companies,
+    login,
+    register,
+)
 from shared.auth import JWKSVerifier, http_jwks_fetcher
 from shared.testing import eventually
 
@@ -25,6 +32,8 @@ async def test_legal_representative_registers_appoints_an_agent_who_acts_for_the
     rep, agent, stranger = await register(client), await register(client), await register(client)
     rep_auth = await bearer(client, rep["raw"]["id_number"])
     code = credit_code()
+    await import_companies(client, {"credit_code": code, "name": "罗定市一味餐饮店",
+                                    "legal_representative_id": rep["raw"]["id_number"]})
     r = await client.post(ORGS, headers=rep_auth, json={
         "name": "罗定市一味餐饮店", "credit_code": code.lower(), "legal_representative_id_number": rep["raw"]["id_number"]})
     assert r.status_code == 201, r.text
@@ -73,7 +82,10 @@ async def test_organisation_rules(client):
         ({"legal_representative_id_number": other["raw"]["id_number"]}, 403, None, None),
     ]
     for override, status, field, rule in cases:
-        body = {"name": "某公司", "credit_code": credit_code(), "legal_representative_id_number": rep["raw"]["id_number"],
+        code = credit_code()
+        await import_companies(client, {"credit_code": code, "name": "某公司",
+                                        "legal_representative_id": rep["raw"]["id_number"]})
+        body = {"name": "某公司", "credit_code": code, "legal_representative_id_number": rep["raw"]["id_number"],
                 **override}
         r = await client.post(ORGS, headers=auth, json=body)
         assert r.status_code == status, (override, r.text)
@@ -83,6 +95,51 @@ async def test_organisation_rules(client):
                                           "legal_representative_id_number": rep["raw"]["id_number"]})).status_code == 401
     bad = await login(client, rep["raw"]["id_number"], organisation="not-a-code")
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.organisation"
+
+
+async def test_an_organisation_is_registered_only_by_the_legal_representative_the_registry_names(client):
+    """Finding (issue #13): whoever registered a credit code first became the company's legal representative."""
+    rep, squatter = await register(client), await register(client)
+    code = credit_code()
+    await import_companies(client, {"credit_code": code, "name": "罗定市好味道餐饮有限公司",
+                                    "legal_representative_id": rep["raw"]["id_number"]})
+    squatter_auth = await bearer(client, squatter["raw"]["id_number"])
+    r = await client.post(ORGS, headers=squatter_auth, json={
+        "name": "罗定市好味道餐饮有限公司", "credit_code": code,
+        "legal_representative_id_number": squatter["raw"]["id_number"]})
+    assert r.status_code == 403 and r.json()["type"].endswith("/not-legal-representative"), r.text
+    assert r.json()["errors"][0]["rule"] == "not_legal_representative"
+    unknown = await client.post(ORGS, headers=squatter_auth, json={
+        "name": "不存在的公司", "credit_code": credit_code(), "legal_representative_id_number": squatter["raw"]["id_number"]})
+    assert unknown.status_code == 422 and unknown.json()["errors"][0] == {
+        **unknown.json()["errors"][0], "field": "body.credit_code", "rule": "not_in_registry"}
+    rep_auth = await bearer(client, rep["raw"]["id_number"])
+    renamed = await client.post(ORGS, headers=rep_auth, json={
+        "name": "别的名字", "credit_code": code, "legal_representative_id_number": rep["raw"]["id_number"]})
+    assert renamed.status_code == 422 and renamed.json()["errors"][0]["field"] == "body.name"
+    assert renamed.json()["errors"][0]["rule"] == "registry_mismatch"
+    # Nothing was created by the refusals: the squatter cannot act for it, and the real representative registers it.
+    assert (await login(client, squatter["raw"]["id_number"], organisation=code)).status_code == 403
+    ok = await client.post(ORGS, headers=rep_auth, json={
+        "name": "罗定市好味道餐饮有限公司", "credit_code": code, "legal_representative_id_number": rep["raw"]["id_number"]})
+    assert ok.status_code == 201 and ok.json()["legal_representative_id"] == rep["id"]
+    # The company's agents can read the check in its access log, with its purpose.
+    as_company = await bearer(client, rep["raw"]["id_number"], organisation=code)
+    log = await client.datashare.get("/datashare/v1/me/access-log", headers=as_company)
+    checks = [e for e in log.json()["items"] if e["target"] == "registry:legal-persons"]
+    assert checks and {e["purpose"] for e in checks} == {"实名核验 organisation registration"}
+    assert {e["outcome"] for e in checks} >= {"not_legal_representative", "name_mismatch", "match"}
+
+
+async def test_a_self_registered_account_cannot_register_an_organisation(client):
+    rep = await register(client, in_registry=False)
+    code = credit_code()
+    await import_companies(client, {"credit_code": code, "name": "某公司",
+                                    "legal_representative_id": rep["raw"]["id_number"]})
+    r = await client.post(ORGS, headers=await bearer(client, rep["raw"]["id_number"]), json={
+        "name": "某公司", "credit_code": code, "legal_representative_id_number": rep["raw"]["id_number"]})
+    assert r.status_code == 403 and r.json()["type"].endswith("/assurance-level-too-low"), r.text
+    assert r.json()["required_level"] == 2 and r.json()["current_level"] == 1
 
 
 async def test_a_delegate_acts_with_both_identities_until_the_principal_revokes(client, tap):
@@ -130,8 +187,10 @@ async def test_an_organisation_delegates_through_its_legal_representative(client
     rep, agent = await register(client), await register(client)
     auth = await bearer(client, rep["raw"]["id_number"])
     code = credit_code()
-    await client.post(ORGS, headers=auth, json={"name": "某公司", "credit_code": code,
-                                                "legal_representative_id_number": rep["raw"]["id_number"]})
+    await import_companies(client, {"credit_code": code, "name": "某公司",
+                                    "legal_representative_id": rep["raw"]["id_number"]})
+    assert (await client.post(ORGS, headers=auth, json={
+        "name": "某公司", "credit_code": code, "legal_representative_id_number": rep["raw"]["id_number"]})).status_code == 201
     r = await client.post(DELEGATIONS, headers=auth, json={
         "agent_id_number": agent["raw"]["id_number"], "items": None, "valid_until": later(), "organisation": code})
     assert r.status_code == 201, r.text

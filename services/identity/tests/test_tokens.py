@@ -12,10 +12,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.identity.events.contracts import TOKENS_REVOKED
 from services.identity.tests.conftest import ADMIN_USERNAME
 from services.identity.tests.helpers import PASSWORD, bearer, login, register
 from shared.auth import JWKSVerifier, http_jwks_fetcher
 from shared.errors import Unauthorized
+from shared.testing import eventually
 
 TOKEN = "/identity/v1/token"
 JWKS = "/identity/v1/.well-known/jwks.json"
@@ -44,7 +46,8 @@ async def test_a_person_token_verifies_in_another_service_with_the_contract_clai
     assert principal.subject == p["id"] and principal.kind == "person"
     assert principal.roles == {"citizen"} and principal.holder_id == p["raw"]["id_number"]
     claims = principal.claims
-    assert claims["iss"] == "yimen-identity" and claims["aud"] == "yimen" and claims["exp"] - claims["iat"] == 900
+    assert claims["iss"] == "yimen-identity" and claims["aud"] == "yimen" and claims["exp"] - int(claims["iat"]) == 900
+    assert claims["level"] == 2 and principal.assurance_level == 2  # the registry holds this person
     assert jwt.get_unverified_header(body["access_token"])["kid"] in {k["kid"] for k in (await client.get(JWKS)).json()["keys"]}
     me = await client.get("/identity/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200
@@ -234,3 +237,59 @@ async def test_housekeeping_forgets_idle_failure_counts_and_expired_refresh_toke
         assert rows == []
     r = await client.post(TOKEN, data={"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]})
     assert r.status_code == 400
+
+
+# --- revocation: a changed password, logout everywhere, a lock end earlier access tokens --------------------------
+
+async def refused_soon(client, headers, path: str = "/identity/v1/me") -> dict:  # type: ignore[no-untyped-def]
+    """The revocation travels as an event; wait for it (seconds), then return the refusal."""
+    async def refused():  # type: ignore[no-untyped-def]
+        r = await client.get(path, headers=headers)
+        return r if r.status_code == 401 else None
+
+    return (await eventually(refused, timeout=15)).json()
+
+
+async def test_an_access_token_stops_working_after_a_password_change(client, tap):
+    """Finding (issue #13): an access token kept working for its whole lifetime after a password change."""
+    p = await register(client)
+    old = await bearer(client, p["raw"]["id_number"])
+    assert (await client.get("/identity/v1/me", headers=old)).status_code == 200
+    r = await client.post("/identity/v1/me/password", headers=old,
+                          json={"current_password": PASSWORD, "new_password": "lantern-orchid-maple-7"})
+    assert r.status_code == 204
+    # A login right after the change works at once, even within the same second.
+    new = await bearer(client, p["raw"]["id_number"], "lantern-orchid-maple-7")
+    assert (await client.get("/identity/v1/me", headers=new)).status_code == 200
+    body = await refused_soon(client, old)
+    assert body["type"].endswith("/token-revoked")
+    assert (await client.get("/identity/v1/me", headers=new)).status_code == 200
+    event = (await eventually(lambda: tap.of(TOKENS_REVOKED, p["id"])))[0]["data"]
+    assert event["account_kind"] == "person" and event["reason"] == "password_changed"
+    listed = (await client.get("/identity/v1/token-revocations")).json()["revocations"]
+    assert [(x["account_kind"], x["reason"]) for x in listed if x["account_id"] == p["id"]] == [
+        ("person", "password_changed")]
+
+
+async def test_logout_everywhere_and_an_admins_lock_revoke_every_token(client):
+    admin = await bearer(client, ADMIN_USERNAME, "root-pass-2026")  # an earlier test withdrew the module's keys
+    p = await register(client)
+    a, b = await bearer(client, p["raw"]["id_number"]), await bearer(client, p["raw"]["id_number"])
+    assert (await client.post("/identity/v1/me/logout-everywhere", headers=a)).status_code == 204
+    await refused_soon(client, a)
+    await refused_soon(client, b)
+    c = await bearer(client, p["raw"]["id_number"])
+    assert (await client.get("/identity/v1/me", headers=c)).status_code == 200
+
+    citizen_lock = await client.post(f"/identity/v1/accounts/{p['id']}/lock", headers=c,
+                                     json={"kind": "person", "reason": "盗号"})
+    assert citizen_lock.status_code == 403
+    r = await client.post(f"/identity/v1/accounts/{p['id']}/lock", headers=admin, json={"kind": "person",
+                                                                                      "reason": "账户被盗用"})
+    assert r.status_code == 204
+    await refused_soon(client, c)
+    locked = await login(client, p["raw"]["id_number"])
+    assert locked.status_code == 403 and locked.json()["type"].endswith("/account-disabled")
+    assert (await client.delete(f"/identity/v1/accounts/{p['id']}/lock", headers=admin,
+                                params={"kind": "person"})).status_code == 204
+    assert (await login(client, p["raw"]["id_number"])).status_code == 200

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from services.intake import cases
 from services.intake.api import deps
 from services.intake.api import schemas as s
-from services.intake.domain import completeness, delivery, fees, uploads
+from services.intake.domain import assurance, completeness, delivery, fees, uploads
 from services.intake.domain.applicants import NotAnApplicant, applicant_of
 from services.intake.domain.completeness import Finding
 from services.intake.domain.lifecycle import Action, Status
@@ -307,11 +307,13 @@ async def _fetch_step(request: Request, principal: Principal, application_id: st
         # Datashare answers the holder's own token, or a window clerk handling the case (通办); other staff
         # checking a case do not fetch.
         fetcher = deps.is_applicant(principal, app) or principal.has(WINDOW_CLERK)
+        item = await cases.item_of(session, app)
+        if deps.is_applicant(principal, app) and assurance.shortfall(item.payload, principal.applicant_assurance_level):
+            return {}  # nothing is fetched for an applicant whose identity is not proven enough
         if not fetcher or app.status not in (
             Status.DRAFT, Status.RETURNED, Status.AWAITING_CORRECTION
         ):
             return {}
-        item = await cases.item_of(session, app)
         atts = await repo.attachments(session, app.id)
         results = await cases.fetch_from_datashare(
             request.app.state.http, deps.datashare_url(request), request.headers.get("authorization"), app, item, atts
@@ -371,6 +373,9 @@ async def check_application(application_id: s.ApplicationId, request: Request, p
         findings, atts = await cases.completeness_findings(session, app, item, failures)
         if item.withdrawn_at is not None:
             findings.insert(0, Finding("item_version", "item_withdrawn", "此事项版本已撤销，请按现行版本重新申请。"))
+        if deps.is_applicant(principal, app) and (
+                low := assurance.shortfall(item.payload, principal.applicant_assurance_level)):
+            findings.insert(0, Finding("applicant.assurance_level", "assurance_level_too_low", low.message))
         if app.status in (Status.DRAFT, Status.RETURNED, Status.AWAITING_CORRECTION):
             await repo.move(session, app, from_states=[app.status], notice=[f.as_dict() for f in findings])
         return s.CheckResult(application_id=app.id, complete=not findings,
@@ -381,7 +386,11 @@ async def check_application(application_id: s.ApplicationId, request: Request, p
 @router.post(
     "/applications/{application_id}/submit", response_model=s.ApplicationRead,
     summary="Submit: check, receipt number (办件编号), and automatic acceptance where the item is fully online",
-    description="Runs the completeness check first; an incomplete application is refused with every problem "
+    description="The applicant's identity assurance level (token claim `level`; under a delegation the lower of "
+                "agent's and principal's) must reach the item's `min_assurance_level` (default 2), else 403 "
+                "`assurance-level-too-low` with `required_level`, `current_level` and how to rise; nothing is "
+                "fetched for a refused applicant. "
+                "Runs the completeness check first; an incomplete application is refused with every problem "
                 "listed (422). Send `Idempotency-Key` so that a double tap makes one submission. Receipt numbers "
                 "are `<item code><yyyyMMdd><4-digit serial per item and day>`; the 6-digit `verification_code` "
                 "opens the public status query.",
@@ -397,12 +406,17 @@ async def submit_application(application_id: s.ApplicationId, request: Request, 
         limits = request.app.state.settings.platform
         limiter_for(request.app.state, "submit", limits.submit_rate_per_minute).check(
             principal.subject, "submissions")
+        # Too low an assurance level is refused before anything is fetched for the applicant.
+        async with request.app.state.db.transaction() as session:
+            app = await deps.load_as_applicant(session, principal, application_id)
+            cases.refuse_if_assurance_too_low(await cases.item_of(session, app), principal)
         failures.update(await _fetch_step(request, principal, application_id))
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
         app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
         cases.transition(app.status, Action.SUBMIT)
         item = await cases.item_of(session, app)
+        cases.refuse_if_assurance_too_low(item, principal)
         cases.refuse_if_withdrawn(item)
         findings, _ = await cases.completeness_findings(session, app, item, failures)
         if findings:
