@@ -127,8 +127,8 @@ async def test_food_permit_published_event_carries_the_whole_version(client):
     assert stage["departments"] == ["LD-SCJGJ", "LD-WJJ", "LD-XFJ", "LD-STHJJ"]
     assert stage["lead_department"] == "LD-SCJGJ"
     assert {"limit_days", "on_reject", "deemed_approval_on_timeout", "excluded_from_limit"} <= set(stage)
-    assert d["result"] == {"type": "certificate", "certificate_type": FOOD_PERMIT, "name": "食品经营许可证",
-                           "sample": None}
+    assert d["result"]["certificate_type"] == FOOD_PERMIT and d["result"]["name"] == "食品经营许可证"
+    assert d["result"]["fields"]["name"] == "form.business_name"
     assert {"form_fields", "special_procedures", "fees", "published_at", "themes", "channels", "audience"} <= set(d)
 
 
@@ -259,6 +259,10 @@ async def test_save_time_rules_each_give_a_precise_422(client, tokens):
     def ghost_dept(b): b["process"]["steps"][1]["departments"][1] = "LD-GHOST"
     def lone_parallel(b): b["process"]["steps"][1].update(departments=["LD-SCJGJ"])
     def lead_outside(b): b["process"]["steps"][1].update(lead_department="LD-GAJ")
+    # A certificate result must say where its fields come from, or it would be issued empty.
+    def unmapped_certificate(b): b["result"]["fields"] = {}
+    def mapped_to_nothing(b): b["result"]["fields"]["address"] = "form.no_such_field"
+    def choice_without_options(b): b["form_fields"][0].update(type="select", options=[])
 
     assert ("body.promised_limit.value", "promised_within_statutory") in await broken(promised_over)
     assert ("body.materials.0.legal_basis", "legal_basis_required") in await broken(no_basis)
@@ -267,6 +271,9 @@ async def test_save_time_rules_each_give_a_precise_422(client, tokens):
     assert ("body.process.steps.1.departments.1", "unknown_department") in await broken(ghost_dept)
     assert ("body.process.steps.1.departments", "parallel_min_departments") in await broken(lone_parallel)
     assert ("body.process.steps.1.lead_department", "lead_in_stage") in await broken(lead_outside)
+    assert ("body.result.fields.name", "certificate_mapping_required") in await broken(unmapped_certificate)
+    assert ("body.result.fields.address", "unknown_form_field") in await broken(mapped_to_nothing)
+    assert ("body.form_fields.0.options", "options_required") in await broken(choice_without_options)
     bad_code = draft_body("123")
     assert ("body.code", "string_pattern_mismatch") in rules_of(await client.post(f"{P}/items", json=bad_code, headers=h))
     unknown_field = draft_body(new_code(), colour="red")

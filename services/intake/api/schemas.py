@@ -42,7 +42,11 @@ class ApplicationCreate(BaseModel):
     item_code: Code
     channel: Channel
     service_point: Code = Field(description="Where it is handed in (通办: any point the item allows).")
-    form: dict[str, Any] = Field(default_factory=dict)
+    form: dict[str, Any] = Field(
+        default_factory=dict, max_length=200,
+        description="Values of the item's form fields by name; unknown names, over-long values (by field type) "
+                    "and forms over 64 KB are refused (422). Types are checked by `/check` and at submit.",
+    )
     on_behalf_of: Code | None = Field(
         default=None,
         description="Credit code (`org`) or account id (`act.sub`) of the principal applied for; defaults to it.",
@@ -63,7 +67,10 @@ class ApplicationUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"form": {"shop_name": "罗城小厨"}}]})
 
-    form: dict[str, Any] | None = None
+    form: dict[str, Any] | None = Field(
+        default=None, max_length=200,
+        description="Fields given replace those kept; the merged form is checked like on create.",
+    )
     delivery: Delivery | None = None
 
 
