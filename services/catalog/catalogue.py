@@ -16,12 +16,14 @@ from services.catalog.events.contracts import (
     DEPARTMENT_UPSERTED,
     ITEM_PUBLISHED,
     ITEM_WITHDRAWN,
+    SERVICE_POINT_UPSERTED,
     DepartmentUpserted,
     ItemPublished,
     ItemWithdrawn,
+    ServicePointUpserted,
 )
 from services.catalog.store import repo
-from services.catalog.store.tables import Department, Item, ItemChange, ItemVersion
+from services.catalog.store.tables import Department, Item, ItemChange, ItemVersion, ServicePoint
 from shared.auth import ADMIN, CATALOG_EDITOR, Principal
 from shared.errors import (
     Conflict,
@@ -229,6 +231,14 @@ def published_payload(version: ItemVersion) -> ItemPublished:
     assert version.published_at is not None
     return ItemPublished(code=version.item_code, version=version.version, kind_name=KIND_NAMES[content.kind],
                          published_at=version.published_at, **data)
+
+
+async def upsert_service_point(session: AsyncSession, code: str, values: dict[str, Any]) -> ServicePoint:
+    """Create or update a service point and tell the platform its name (timelines show units by name)."""
+    row = await repo.upsert(session, ServicePoint, {"code": code}, {**values, "updated_at": utcnow()})
+    await publish(session, SERVICE_POINT_UPSERTED, subject=row.code, data=ServicePointUpserted(
+        code=row.code, name=row.name, level=row.level, parent_code=row.parent_code))
+    return row
 
 
 async def upsert_department(session: AsyncSession, **values: Any) -> Department:

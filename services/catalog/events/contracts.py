@@ -19,6 +19,8 @@ from services.catalog.domain.model import (
 ITEM_PUBLISHED = "yimen.catalog.item.published"
 ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
 DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
+#: A service point (服务点) created or renamed: timelines show the window's name, not its code.
+SERVICE_POINT_UPSERTED = "yimen.catalog.service_point.upserted"
 
 
 class ItemPublished(BaseModel):
@@ -62,3 +64,10 @@ class DepartmentUpserted(BaseModel):
     code: str
     name: str
     credit_code: str | None
+
+
+class ServicePointUpserted(BaseModel):
+    code: str
+    name: str
+    level: str
+    parent_code: str | None

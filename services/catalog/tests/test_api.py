@@ -382,6 +382,11 @@ async def test_admin_maintains_the_service_point_tree_and_lists(client, tokens):
     r = await client.put(f"{P}/service-points/LD-LC-09", json=point, headers=h)
     assert r.status_code == 200, r.text
     assert "LD-LC-09" in (await client.get(f"{P}/service-points/LD-LC")).json()["children"]
+    # Other services learn the point's name (timelines name the unit, not its code); the demo's points too.
+    ev = await wait_event(client.app.state.bus, "yimen.catalog.service_point.upserted", "LD-LC-09")
+    assert ev.data == {"code": "LD-LC-09", "name": point["name"], "level": "village", "parent_code": "LD-LC"}
+    ev = await wait_event(client.app.state.bus, "yimen.catalog.service_point.upserted", "LD-CENTRE")
+    assert ev.data["name"] and ev.data["level"] == "city"
     assert ("body.parent_code", "tree_level") in rules_of(
         await client.put(f"{P}/service-points/LD-X", json={**point, "parent_code": "LD-CENTRE"}, headers=h))
     assert ("body.parent_code", "unknown_service_point") in rules_of(

@@ -105,14 +105,20 @@ class AttachmentRead(BaseModel):
 
 
 class TimelineRead(BaseModel):
+    """One step, in time order: what happened, which unit holds it, who handles it and how to reach them."""
+
     at: datetime
     status: str
     step: str
-    unit: str | None = None
+    code: str = Field(description="Stable machine name of the step (submitted, accepted, task_assigned, "
+                                   "task_approved, correction_requested, approved, certificate_issued, "
+                                   "data_fetched, delivered_electronic…; `other` if unknown).")
+    unit: str | None = Field(default=None, description="Code of the department or service point holding the step.")
     unit_name: str | None = None
-    staff_name: str | None = None
-    staff_contact: str | None = None
+    staff_name: str | None = Field(default=None, description="The handler (谁在办), from assignment on.")
+    staff_contact: str | None = Field(default=None, description="The handler's office phone.")
     note: str | None = None
+    purpose: str | None = Field(default=None, description="For a read of data (data_fetched): why it was read.")
 
 
 class Problem(BaseModel):
@@ -256,9 +262,12 @@ class VisitRead(BaseModel):
 
 
 class PublicStep(BaseModel):
+    """A step as anyone with the receipt number sees it: units, never people."""
+
     at: datetime
     status: str
     step: str
+    code: str
     unit: str | None = None
     unit_name: str | None = None
 

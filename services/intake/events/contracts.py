@@ -19,6 +19,7 @@ VISIT_RECORDED = "yimen.intake.visit.recorded"
 ITEM_PUBLISHED = "yimen.catalog.item.published"
 ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
 DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
+SERVICE_POINT_UPSERTED = "yimen.catalog.service_point.upserted"
 TASK_ASSIGNED = "yimen.workflow.task.assigned"
 TASK_DECIDED = "yimen.workflow.task.decided"
 APPLICATION_DECIDED = "yimen.workflow.application.decided"
@@ -150,6 +151,11 @@ class ItemWithdrawn(_In):
 
 
 class DepartmentUpserted(_In):
+    code: str
+    name: str
+
+
+class ServicePointUpserted(_In):
     code: str
     name: str
 

@@ -37,6 +37,12 @@ async def on_department_upserted(session: AsyncSession, event: Event) -> None:
     await repo.upsert_department(session, data.code, data.name)
 
 
+async def on_service_point_upserted(session: AsyncSession, event: Event) -> None:
+    # Service points and departments share one name table: both are units a timeline step names.
+    data: ev.ServicePointUpserted = event_data(event, ev.ServicePointUpserted)
+    await repo.upsert_department(session, data.code, data.name)
+
+
 async def on_task_assigned(session: AsyncSession, event: Event) -> None:
     data: ev.TaskAssigned = event_data(event, ev.TaskAssigned)
     app = await repo.get_application(session, data.application_id, for_update=True)
@@ -146,6 +152,8 @@ CONSUMERS: list[Consumer] = [
     Consumer("intake-item-published", ev.ITEM_PUBLISHED, on_item_published, "Keep every published item version."),
     Consumer("intake-item-withdrawn", ev.ITEM_WITHDRAWN, on_item_withdrawn, "Mark withdrawn versions."),
     Consumer("intake-department-upserted", ev.DEPARTMENT_UPSERTED, on_department_upserted, "Department names."),
+    Consumer("intake-service-point-upserted", ev.SERVICE_POINT_UPSERTED, on_service_point_upserted,
+             "Service-point names, for timelines."),
     Consumer("intake-task-assigned", ev.TASK_ASSIGNED, on_task_assigned, "Timeline: review started."),
     Consumer("intake-task-decided", ev.TASK_DECIDED, on_task_decided, "Corrections and department steps."),
     Consumer("intake-application-decided", ev.APPLICATION_DECIDED, on_application_decided, "The decision."),
