@@ -28,6 +28,7 @@ from services.efficacy.domain.clocks import (
     watch_day,
 )
 from services.efficacy.events.contracts import CARD_RED, CARD_YELLOW, ApplicationAccepted, CardRaised
+from services.efficacy.store import calendar as calendar_store
 from services.efficacy.store import cases, supervision
 from services.efficacy.store import kpis as kpi_store
 from services.efficacy.store import ratings as ratings_store
@@ -102,6 +103,22 @@ async def item_steps_changed(session: AsyncSession, item_code: str) -> int:
         await cases.lock_case(session, application_id)
         await _rebuild(session, application_id, await cases.facts(session, application_id), item_code, None)
         n += 1
+    return n
+
+
+async def calendar_loaded(session: AsyncSession, year: int, config: EfficacyConfig) -> int:
+    """A year's official table replaced what was assumed (or an older table): every running clock that started
+    by the end of that year gets its watch day counted again with the new calendar, and the cards due now are
+    re-evaluated, so a deadline the estimate put too early or too late moves and its card follows."""
+    calendar = await calendar_store.holder_for(session).reload(session)
+    policy = policy_of(config)
+    n = 0
+    async for batch in cases.running_clocks(session):
+        touched = {s.clock_id: watch_day(s, calendar, policy) for s in batch
+                   if s.started_at is not None and local_day(s.started_at).year <= year}
+        await cases.set_watch(session, touched)
+        n += len(touched)
+    await evaluate(session, calendar, utcnow(), config)
     return n
 
 

@@ -98,6 +98,12 @@ async def save_clocks(session: AsyncSession, application_id: str, states: list[C
         ])
 
 
+async def set_watch(session: AsyncSession, watch: dict[str, date | None]) -> None:
+    """New watch days for clocks whose deadlines were counted again (a calendar year was loaded)."""
+    for clock_id, day in watch.items():
+        await session.execute(clock.update().where(clock.c.clock_id == clock_id).values(watch_on=day))
+
+
 async def clocks_of(session: AsyncSession, application_id: str) -> list[ClockState]:
     rows = (await session.execute(
         select(clock.c.body).where(clock.c.application_id == application_id).order_by(clock.c.clock_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import date, datetime
 
-from services.efficacy.domain.calendar import CHINA, YearLoad, build_calendar, parse_csv, validate_year
+from services.efficacy.domain.calendar import CHINA, IndexedCalendar, YearLoad, build_calendar, parse_csv, validate_year
 from services.efficacy.domain.clocks import (
     ACCEPTED,
     APPLICATION_DECIDED,
@@ -92,11 +92,15 @@ def test_an_open_correction_pauses_the_clock_and_keeps_moving_the_deadline():
     assert decide_card(v2, CardPolicy()) is None  # waiting on the applicant: no card
 
 
-def test_crossing_into_a_year_without_a_table_falls_back_to_weekdays_and_says_so():
+def test_crossing_into_a_year_without_a_table_counts_its_statutory_holidays_and_says_so():
     app, _ = build_clocks("A", [accepted("A", "2026-12-28T09:00:00", days=5)])
     v = measure(app, LIB, at("2026-12-29T09:00:00"))
-    assert v.deadline_on == date(2027, 1, 4)  # 2027-01-01 counted as a Friday like any other
+    assert v.deadline_on == date(2027, 1, 5)  # New Year's Day is a holiday, as the `holidays` package computes
     assert v.assumed_years == frozenset({2027})
+    # The source for uncovered years is pluggable: without one, Monday–Friday.
+    weekdays_only = IndexedCalendar({t.year: t for y in (2025, 2026) if (t := library_table(y))},
+                                    use_library=False, fallback=None)
+    assert measure(app, weekdays_only, at("2026-12-29T09:00:00")).deadline_on == date(2027, 1, 4)
     loaded = LIB.with_tables([YearTable(2027, frozenset({date(2027, 1, 1)}), frozenset(), "notice")])
     v2 = measure(app, loaded, at("2026-12-29T09:00:00"))
     assert v2.deadline_on == date(2027, 1, 5)
@@ -238,3 +242,16 @@ def test_no_card_can_be_due_before_the_day_the_evaluator_starts_watching():
         due = next(d for d in (watch + timedelta(days=i) for i in range(200))
                    if decide_card(measure(app, LIB, datetime.combine(d, datetime.min.time(), CHINA)), CardPolicy()))
         assert due - watch <= timedelta(days=30)  # and watching does not start needlessly early
+
+
+def test_a_year_without_an_official_table_uses_the_computed_statutory_holidays_still_flagged_as_assumed():
+    from shared.workdays import WorkCalendar
+
+    cal = WorkCalendar()  # chinesecalendar 1.11 knows no 2027
+    assert not cal.known(2027) and not cal.is_workday(date(2027, 1, 1))
+    end = cal.add_workdays(date(2026, 12, 20), 20)
+    assert end.value == date(2027, 1, 18) and end.assumed_years == frozenset({2027})
+    assert build_calendar([]).add_workdays(date(2026, 12, 20), 20).value == date(2027, 1, 18)
+    # The official table, once loaded, wins over the estimate.
+    official = cal.with_tables([YearTable(2027, frozenset(), frozenset(), "notice")])
+    assert official.is_workday(date(2027, 1, 1)) and not official.add_workdays(date(2027, 1, 4), 3).assumed
