@@ -5,7 +5,14 @@ from __future__ import annotations
 import random
 from datetime import date, datetime
 
-from services.efficacy.domain.calendar import CHINA, IndexedCalendar, YearLoad, build_calendar, parse_csv, validate_year
+from services.efficacy.domain.calendar import (
+    CHINA,
+    IndexedCalendar,
+    YearLoad,
+    build_calendar,
+    parse_csv,
+    validate_year,
+)
 from services.efficacy.domain.clocks import (
     ACCEPTED,
     APPLICATION_DECIDED,
