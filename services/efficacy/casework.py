@@ -16,6 +16,7 @@ from services.efficacy.domain import kpis as kpi_rules
 from services.efficacy.domain.calendar import local_day
 from services.efficacy.domain.clocks import (
     ACCEPTED,
+    SUBMITTED,
     TASK_DECIDED,
     CardDecision,
     CardPolicy,
@@ -68,6 +69,12 @@ async def record_case_event(session: AsyncSession, event: Event) -> None:
                                 department=accepted.department, item_code=accepted.item_code,
                                 accepted_at=accepted.accepted_at)
         await _flag_repeated(session, accepted, applicant_key(applicant))
+    elif event.type == SUBMITTED and (case := await cases.get_case(session, application_id)).item_code is None:
+        # Known from the submission on: the acceptance step has a clock (and cards) of its own.
+        applicant = dict(event.data.get("applicant") or {})
+        await cases.update_case(session, application_id, applicant=applicant or None,
+                                applicant_key=applicant_key(applicant) if applicant else None,
+                                department=event.data.get("department"), item_code=event.data.get("item_code"))
     facts = await cases.facts(session, application_id)
     case = await cases.get_case(session, application_id)
     if event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
@@ -80,7 +87,8 @@ async def _rebuild(session: AsyncSession, application_id: str, facts: list[Fact]
                    new: Fact | None) -> None:
     """Rebuild and save the application's clocks; fold the new fact (if any) into its KPI row."""
     app_clock, task_clocks = build_clocks(
-        application_id, facts, excluded_steps=await cases.excluded_steps(session, item_code))
+        application_id, facts, excluded_steps=await cases.excluded_steps(session, item_code),
+        acceptance_days=await cases.acceptance_days(session, item_code))
     clocks = [app_clock, *task_clocks.values()] if app_clock.started_at or app_clock.stopped_at else [
         *task_clocks.values()]
     calendar = await current_calendar(session)

@@ -10,6 +10,7 @@ from services.efficacy.domain.calendar import (
     IndexedCalendar,
     YearLoad,
     build_calendar,
+    local_day,
     parse_csv,
     validate_year,
 )
@@ -262,3 +263,39 @@ def test_a_year_without_an_official_table_uses_the_computed_statutory_holidays_s
     # The official table, once loaded, wins over the estimate.
     official = cal.with_tables([YearTable(2027, frozenset(), frozenset(), "notice")])
     assert official.is_workday(date(2027, 1, 1)) and not official.add_workdays(date(2027, 1, 4), 3).assumed
+
+
+def submitted_fact(app: str, when: str, channel: str = "online", eid: str | None = None) -> Fact:
+    return Fact(eid or f"sub-{app}-{when}", "yimen.intake.application.submitted", at(when), {
+        "application_id": app, "item_code": "ITEM", "department": "LD-SCJGJ", "channel": channel,
+        "submitted_at": at(when).isoformat()})
+
+
+def test_an_online_submission_not_accepted_within_a_working_day_gets_yellow_then_red_on_the_acceptance_step():
+    _, tasks = build_clocks("A", [submitted_fact("A", "2026-03-02T09:00:00")])  # a Monday
+    clock = tasks["acceptance"]
+    assert (clock.kind, clock.limit_value, clock.step_key, clock.department) == ("acceptance", 1, "acceptance", "LD-SCJGJ")
+    policy = CardPolicy()
+    assert decide_card(measure(clock, LIB, at("2026-03-02T15:00:00")), policy) is None
+    yellow = decide_card(measure(clock, LIB, at("2026-03-03T10:00:00")), policy)
+    assert yellow is not None and (yellow.colour, yellow.reason) == ("yellow", "acceptance_near_deadline")
+    red = decide_card(measure(clock, LIB, at("2026-03-04T10:00:00")), policy)
+    assert red is not None and (red.colour, red.reason) == ("red", "acceptance_limit_exceeded")
+    # Accepted in time: the clock stops and carries no card.
+    _, tasks = build_clocks("A", [submitted_fact("A", "2026-03-02T09:00:00"), accepted("A", "2026-03-03T09:00:00")])
+    assert tasks["acceptance"].stop_reason == "accepted"
+    assert decide_card(measure(tasks["acceptance"], LIB, at("2026-03-04T10:00:00")), policy) is None
+
+
+def test_the_acceptance_limit_is_the_items_own_where_set_and_a_window_submission_without_one_has_no_clock():
+    _, tasks = build_clocks("A", [submitted_fact("A", "2026-03-02T09:00:00")], acceptance_days=3)
+    assert measure(tasks["acceptance"], LIB, at("2026-03-02T10:00:00")).deadline_on == date(2026, 3, 5)
+    _, tasks = build_clocks("A", [submitted_fact("A", "2026-03-02T09:00:00", channel="window")])
+    assert "acceptance" not in tasks
+    # Returned for correction and handed in again: the wait starts again from the new submission.
+    facts = [submitted_fact("A", "2026-03-02T09:00:00"),
+             fact("ret", "yimen.intake.application.returned", "2026-03-02T11:00:00",
+                  returned_at=at("2026-03-02T11:00:00").isoformat()),
+             submitted_fact("A", "2026-03-09T09:00:00")]
+    clock = build_clocks("A", facts)[1]["acceptance"]
+    assert clock.state == "running" and local_day(clock.started_at) == date(2026, 3, 9)
