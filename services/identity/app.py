@@ -37,6 +37,7 @@ header `kid`; verify them with the keys at `GET /identity/v1/.well-known/jwks.js
 | `name` | display name |
 | `hid` | persons: the citizen ID number (never log it) |
 | `dept`, `point` | staff: department and service point codes; department systems: `dept` |
+| `phone`, `unit` | staff: office phone and unit (科室), shown to applicants with the name on the steps they handle |
 | `org` | credit code of the organisation an agent acts for |
 | `act` | under a delegation: `{sub, kind, hid, delegation, items}` of the principal |
 

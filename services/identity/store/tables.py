@@ -49,6 +49,9 @@ class Staff(Base):
     service_point: Mapped[str | None] = mapped_column(String(40))
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Shown to applicants with the staff member's name on the steps they handle (谁在办).
+    office_phone: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    unit: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class LoginThrottleRow(Base):
