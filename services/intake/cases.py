@@ -173,6 +173,13 @@ async def department_contact(session: AsyncSession, app: Application, department
     return None
 
 
+def staff_label(name: str | None, unit: str | None) -> str | None:
+    """A handler as the applicant reads it: 周审查（行政审批股）."""
+    if not name:
+        return None
+    return f"{name}（{unit}）" if unit else name
+
+
 # --- timeline -----------------------------------------------------------------------------------------------------
 
 

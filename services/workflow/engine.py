@@ -28,10 +28,12 @@ from services.workflow.events.contracts import (
     TASK_ASSIGNED,
     TASK_CANCELLED,
     TASK_DECIDED,
+    TASK_HANDLER_ASSIGNED,
     TASK_REOPENED,
     ApplicationAccepted,
     ApplicationDecided,
     DecidedBy,
+    Handler,
     ItemPublished,
     ItemResult,
     MissingItem,
@@ -39,6 +41,7 @@ from services.workflow.events.contracts import (
     TaskAssigned,
     TaskCancelled,
     TaskDecided,
+    TaskHandlerAssigned,
     TaskReopened,
     joined_reasons,
 )
@@ -170,6 +173,8 @@ class Decider:
     id: str
     name: str | None
     department: str | None
+    contact: str | None = None
+    unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,7 +211,8 @@ async def decide_task(
             "reasons": [r for r in decision.reasons if r.strip()],
             "legal_basis": decision.legal_basis,
             "missing": [m.model_dump(mode="json") for m in decision.missing],
-            "decided_by": {"kind": decider.kind, "id": decider.id, "name": decider.name},
+            "decided_by": {"kind": decider.kind, "id": decider.id, "name": decider.name,
+                           "contact": decider.contact, "unit": decider.unit},
             "deemed": deemed,
             "decided_at": now,
             "paused_at": now if pausing else None,
@@ -222,7 +228,8 @@ async def decide_task(
             task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
             department=task.department, step_key=task.step_key, outcome=decision.outcome.value,
             reasons=joined_reasons(task.reasons), legal_basis=task.legal_basis, missing=decision.missing,
-            decided_by=DecidedBy(kind=decider.kind, id=decider.id, name=decider.name), deemed=deemed,
+            decided_by=DecidedBy(kind=decider.kind, id=decider.id, name=decider.name, contact=decider.contact,
+                                 unit=decider.unit), deemed=deemed,
             decided_at=now,
         ),
     )
@@ -340,6 +347,20 @@ async def withdraw_case(session: AsyncSession, application_id: str) -> int:
         await queue_webhook(session, task.department, event, task_id=task.id)
         cancelled += 1
     return cancelled
+
+
+async def assign_handler(session: AsyncSession, task: Task, handler: Handler) -> Task:
+    """Give an open task to one of its department's staff (经办人) and tell the applicant's timeline who and how
+    to reach them."""
+    if task.state in (TaskState.DECIDED, TaskState.CANCELLED):
+        raise Conflict(f"Task {task.id} is {task.state}.")
+    task.assignee = handler.id
+    await session.flush()
+    await publish(session, TASK_HANDLER_ASSIGNED, subject=task.id, data=TaskHandlerAssigned(
+        task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
+        department=task.department, step_key=task.step_key, step_name=task.step_name, handler=handler,
+        assigned_at=utcnow()))
+    return task
 
 
 SYSTEM_DECIDER = Decider(kind="system", id="workflow", name="逾期视为同意 (deemed approval on timeout)",

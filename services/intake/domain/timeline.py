@@ -23,6 +23,7 @@ EXACT: dict[str, str] = {
     "电子证照送达": "delivered_electronic",
     "窗口领取": "delivered_pickup",
     "邮寄送达": "delivered_post",
+    "已指定经办人": "handler_assigned",
     "告知承诺核查：属实": "commitment_kept",
     "告知承诺核查：承诺不实": "commitment_broken",
 }

@@ -22,6 +22,7 @@ DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
 SERVICE_POINT_UPSERTED = "yimen.catalog.service_point.upserted"
 TASK_ASSIGNED = "yimen.workflow.task.assigned"
 TASK_DECIDED = "yimen.workflow.task.decided"
+TASK_HANDLER_ASSIGNED = "yimen.workflow.task.handler_assigned"
 APPLICATION_DECIDED = "yimen.workflow.application.decided"
 CERTIFICATE_ISSUED = "yimen.datashare.certificate.issued"
 DELEGATION_GRANTED = "yimen.identity.delegation.granted"
@@ -165,6 +166,23 @@ class DecidedBy(_In):
     id: str | None = None
     name: str | None = None
     contact: str | None = None
+    unit: str | None = None
+
+
+class Handler(_In):
+    id: str | None = None
+    name: str | None = None
+    office_phone: str | None = None
+    unit: str | None = None
+
+
+class TaskHandlerAssigned(_In):
+    task_id: str
+    application_id: str
+    department: str
+    step_name: str | None = None
+    handler: Handler = Field(default_factory=Handler)
+    assigned_at: datetime
 
 
 class TaskAssigned(_In):

@@ -69,3 +69,43 @@ async def test_the_timeline_is_in_time_order_with_codes_unit_names_and_purposes(
     assert [s["code"] for s in public["timeline"]] == codes
     assert public["timeline"][0]["unit_name"] == "罗定市政务服务中心"
     assert "周卫健" not in str(public) and "0766-3811111" not in str(public)
+
+
+async def test_who_holds_each_departments_task_is_shown_from_assignment_to_the_applicant_not_the_public(intake, tokens):
+    item = await intake.publish_item(f.food_permit_item(fully_online=True))
+    me = f.citizen(tokens)
+    app = await complete_draft(intake, me, item["code"])
+    r = await submit(intake, me, app["id"])
+    receipt, code = r.json()["receipt_number"], r.json()["verification_code"]
+    t0 = datetime.now(UTC) + timedelta(minutes=5)
+    for dept, task in (("LD-SCJGJ", "t-lead"), ("LD-XFJ", "t-fire")):  # a parallel stage: every department
+        await intake.bus.publish(_workflow(
+            "yimen.workflow.task.assigned", app["id"], task_id=task, receipt_number=receipt, department=dept,
+            step_key="joint", step_name="并联审查", assigned_at=t0.isoformat()))
+    await intake.bus.publish(_workflow(
+        "yimen.workflow.task.handler_assigned", app["id"], task_id="t-fire", receipt_number=receipt,
+        department="LD-XFJ", step_key="joint", step_name="并联审查",
+        handler={"id": "s-9", "name": "钱消防", "office_phone": "0766-3833333", "unit": "防火监督科"},
+        assigned_at=(t0 + timedelta(minutes=1)).isoformat()))
+    await intake.bus.publish(_workflow(
+        "yimen.workflow.task.decided", app["id"], task_id="t-fire", receipt_number=receipt, department="LD-XFJ",
+        step_key="joint", outcome="approve", reasons=None, legal_basis=None, missing=[], deemed=False,
+        decided_by={"kind": "staff", "id": "s-9", "name": "钱消防", "contact": "0766-3833333", "unit": "防火监督科"},
+        decided_at=(t0 + timedelta(minutes=2)).isoformat()))
+
+    async def all_there():
+        got = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()
+        codes = [t["code"] for t in got["timeline"]]
+        return got["timeline"] if codes.count("task_assigned") == 2 and "task_approved" in codes and \
+            "handler_assigned" in codes else None
+
+    steps = await eventually(all_there)
+    assigned = {t["unit"]: t for t in steps if t["code"] == "task_assigned"}
+    assert assigned["LD-SCJGJ"]["staff_contact"] == "0766-3888888"  # the item's own department: its phone at once
+    held = next(t for t in steps if t["code"] == "handler_assigned")
+    assert (held["unit"], held["staff_name"], held["staff_contact"]) == ("LD-XFJ", "钱消防（防火监督科）", "0766-3833333")
+    done = next(t for t in steps if t["code"] == "task_approved")
+    assert (done["staff_name"], done["staff_contact"]) == ("钱消防（防火监督科）", "0766-3833333")
+    public = (await intake.client.get(f"{BASE}/status/{receipt}", params={"code": code})).json()
+    assert {"LD-XFJ", "LD-SCJGJ"} <= {s["unit"] for s in public["timeline"]}
+    assert "钱消防" not in str(public) and "0766-3833333" not in str(public)

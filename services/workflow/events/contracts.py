@@ -23,6 +23,8 @@ APPLICATION_CORRECTED = "yimen.intake.application.corrected"
 APPLICATION_WITHDRAWN = "yimen.intake.application.withdrawn"
 #: Ours, beyond CONTRACTS.md: the applicant withdrew, the department's task is no longer to be decided.
 TASK_CANCELLED = "yimen.workflow.task.cancelled"
+#: Ours: a task of a department was given to one of its staff (谁在办): the applicant sees who and how to call.
+TASK_HANDLER_ASSIGNED = "yimen.workflow.task.handler_assigned"
 DEPARTMENT_DECISION = "yimen.department.*.decision"
 
 
@@ -102,6 +104,8 @@ class MissingItem(BaseModel):
 
 class DeciderName(_Inbound):
     name: str | None = None
+    contact: str | None = None
+    unit: str | None = None
 
 
 class DepartmentDecision(_Inbound):
@@ -124,6 +128,28 @@ class DecidedBy(BaseModel):
     kind: str
     id: str
     name: str | None = None
+    contact: str | None = Field(default=None, description="The decider's office phone (staff token claim `phone`).")
+    unit: str | None = Field(default=None, description="The decider's unit within the department (claim `unit`).")
+
+
+class Handler(BaseModel):
+    """Who holds a task (经办人): shown to the applicant with the department (never on the public status)."""
+
+    id: str
+    name: str | None = None
+    office_phone: str | None = None
+    unit: str | None = None
+
+
+class TaskHandlerAssigned(BaseModel):
+    task_id: str
+    application_id: str
+    receipt_number: str
+    department: str
+    step_key: str
+    step_name: str
+    handler: Handler
+    assigned_at: datetime
 
 
 class TaskAssigned(BaseModel):

@@ -69,7 +69,8 @@ async def on_department_decision(session: AsyncSession, event: Event) -> None:
         await engine.decide_task(
             session, decision.task_id,
             engine.Decider(kind="department_system", id=f"department:{department}",
-                           name=decision.decided_by.name, department=department),
+                           name=decision.decided_by.name, department=department,
+                           contact=decision.decided_by.contact, unit=decision.decided_by.unit),
             engine.DecisionInput(Outcome(decision.outcome), decision.reasons, decision.legal_basis,
                                  decision.missing),
         )
