@@ -15,7 +15,7 @@ from shared.settings import ROOT
 #: What each service publishes: event type constant → payload model, both by name in its contracts module.
 PUBLISHED: dict[str, dict[str, str]] = {
     "catalog": {"ITEM_PUBLISHED": "ItemPublished", "ITEM_WITHDRAWN": "ItemWithdrawn",
-                "DEPARTMENT_UPSERTED": "DepartmentUpserted"},
+                "DEPARTMENT_UPSERTED": "DepartmentUpserted", "SERVICE_POINT_UPSERTED": "ServicePointUpserted"},
     "identity": {"PERSON_REGISTERED": "PersonRegistered", "ORGANISATION_REGISTERED": "OrganisationRegistered",
                  "DELEGATION_GRANTED": "DelegationChanged", "DELEGATION_REVOKED": "DelegationChanged"},
     "intake": {"SUBMITTED": "Submitted", "ACCEPTED": "Accepted", "RETURNED": "Returned",
@@ -23,7 +23,8 @@ PUBLISHED: dict[str, dict[str, str]] = {
                "DELIVERED": "Delivered", "VISIT_RECORDED": "VisitRecorded"},
     "workflow": {"TASK_ASSIGNED": "TaskAssigned", "TASK_DECIDED": "TaskDecided", "TASK_REOPENED": "TaskReopened",
                  "TASK_CANCELLED": "TaskCancelled", "STAGE_COMPLETED": "StageCompleted",
-                 "APPLICATION_DECIDED": "ApplicationDecided", "DECISION_REFUSED": "DecisionRefused"},
+                 "APPLICATION_DECIDED": "ApplicationDecided", "DECISION_REFUSED": "DecisionRefused",
+                 "TASK_HANDLER_ASSIGNED": "TaskHandlerAssigned"},
     "datashare": {"CERTIFICATE_ISSUED": "CertificateIssued", "CERTIFICATE_REVOKED": "CertificateRevoked"},
     "efficacy": {"CARD_YELLOW": "CardRaised", "CARD_RED": "CardRaised", "RATING_BAD": "RatingBad"},
 }
