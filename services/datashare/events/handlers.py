@@ -79,8 +79,10 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
     if await store.certificate_for_application(session, d.application_id, cert_type.code):
         return
     kind = HOLDER_KIND_ORGANISATION if d.applicant.kind == "organisation" else HOLDER_KIND_PERSON
-    # An organisation's token carries no name: the legal-persons registry (or the population registry) does.
-    holder_name = d.applicant.name or await registries.holder_name(session, kind, d.applicant.holder_id)
+    # An organisation's token carries no name: the legal-persons registry (or the population registry) does,
+    # else an earlier certificate of the holder (its business licence), else the name the certificate maps.
+    holder_name = (d.applicant.name or await registries.holder_name(session, kind, d.applicant.holder_id)
+                   or await store.known_holder_name(session, d.applicant.holder_id))
     issued_on = d.decided_at.astimezone(operations.CITY_TZ).date()
     item = await items.get_item(session, d.item_code, d.item_version) if d.item_version else None
     mapping = ((item.content if item else {}).get("result") or {}).get("fields") or {}
@@ -92,6 +94,7 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
         )
     else:  # an item published before mappings existed
         fields = rules.fields_from_form(cert_type.field_schema, row.form or {}, holder_name)
+    holder_name = holder_name or (str(fields["name"]) if fields.get("name") else None)
     if missing := rules.missing_required(cert_type.field_schema, fields):
         # Never an empty shell: the department issues it by hand (POST /certificates) once the data is there.
         log.error("certificate for application %s not issued: type %s needs %s", d.application_id, cert_type.code,
