@@ -257,6 +257,8 @@ async def test_a_submission_left_unaccepted_gets_cards_on_the_acceptance_step_an
         ("red", "acceptance_limit_exceeded", "LD-SCJGJ")]
     queue = (await client.get("/efficacy/v1/supervision", headers=sup)).json()["items"]
     assert any(i["application_id"] == app and i["kind"] == "red_card" for i in queue)
+    panel = (await client.get("/efficacy/v1/dashboard", headers=sup)).json()["totals"]
+    assert panel["awaiting_acceptance"] >= 1
     # Accepted at last: the acceptance clock stops, the case's own clock starts.
     await client.app.state.bus.publish(accepted(app, "2031-03-05T15:00:00"))
 
