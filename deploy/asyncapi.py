@@ -25,7 +25,8 @@ PUBLISHED: dict[str, dict[str, str]] = {
                  "TASK_CANCELLED": "TaskCancelled", "STAGE_COMPLETED": "StageCompleted",
                  "APPLICATION_DECIDED": "ApplicationDecided", "DECISION_REFUSED": "DecisionRefused",
                  "TASK_HANDLER_ASSIGNED": "TaskHandlerAssigned"},
-    "datashare": {"CERTIFICATE_ISSUED": "CertificateIssued", "CERTIFICATE_REVOKED": "CertificateRevoked"},
+    "datashare": {"CERTIFICATE_ISSUED": "CertificateIssued", "CERTIFICATE_REVOKED": "CertificateRevoked",
+                  "CERTIFICATE_TYPE_UPSERTED": "CertificateTypeUpserted"},
     "efficacy": {"CARD_YELLOW": "CardRaised", "CARD_RED": "CardRaised", "RATING_BAD": "RatingBad"},
 }
 

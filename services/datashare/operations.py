@@ -12,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.datashare.domain import certificates as rules
 from services.datashare.domain.access_log import ChainReport, ChainWalker
 from services.datashare.domain.identifiers import certificate_identifier, certificate_number
-from services.datashare.events.contracts import CERTIFICATE_ISSUED, CertificateIssued
+from services.datashare.events.contracts import (
+    CERTIFICATE_ISSUED,
+    CERTIFICATE_TYPE_UPSERTED,
+    CertificateIssued,
+    CertificateTypeUpserted,
+)
 from services.datashare.store import access_log
 from services.datashare.store import certificates as store
 from services.datashare.store.tables import Certificate, CertificateType
@@ -57,6 +62,16 @@ async def seed_reference_data(session: AsyncSession) -> None:
             issuer_credit_code=rules.DEPARTMENT_CREDIT_CODES[t.department], field_schema=t.field_schema,
             validity_years=t.validity_years,
         )
+        await announce_type(session, code=t.code, name=t.name, issuer_department=t.department,
+                            field_schema=t.field_schema)
+
+
+async def announce_type(session: AsyncSession, *, code: str, name: str, issuer_department: str,
+                        field_schema: dict[str, Any]) -> None:
+    """Tell catalog which fields a type defines and requires (it refuses items that would issue it empty)."""
+    await publish(session, CERTIFICATE_TYPE_UPSERTED, subject=code, data=CertificateTypeUpserted(
+        code=code, name=name, issuer_department=issuer_department,
+        fields=sorted((field_schema.get("properties") or {}).keys()), required=list(field_schema.get("required") or [])))
 
 
 async def issue_certificate(

@@ -23,6 +23,14 @@ class Reference:
     life_events: frozenset[str] = frozenset()
     #: Intermediary-service list: code → its legal basis.
     intermediaries: dict[str, str] = field(default_factory=dict)
+    #: Datashare's certificate directory as announced: type code → the fields it defines and requires.
+    certificate_types: dict[str, CertificateFields] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CertificateFields:
+    defined: frozenset[str]
+    required: frozenset[str]
 
 
 def check_item(item: ItemContent, ref: Reference) -> list[FieldError]:
@@ -128,7 +136,7 @@ def check_item(item: ItemContent, ref: Reference) -> list[FieldError]:
     if item.result.type == "certificate" and not item.result.certificate_type:
         err("result.certificate_type", "certificate_type_required", "结果为证照时必须写明证照类型代码。")
     errors.extend(check_form_fields(item))
-    errors.extend(check_certificate_fields(item))
+    errors.extend(check_certificate_fields(item, ref))
     if item.fees.charged and not item.fees.items:
         err("fees.items", "fee_basis_required", "收费事项必须列明收费项目、标准和依据。")
     return errors
@@ -153,9 +161,10 @@ def check_form_fields(item: ItemContent) -> list[FieldError]:
     return errors
 
 
-def check_certificate_fields(item: ItemContent) -> list[FieldError]:
+def check_certificate_fields(item: ItemContent, ref: Reference | None = None) -> list[FieldError]:
     """A certificate result says where each of its fields comes from (证照字段映射), at least the name it is
-    issued under, and every source exists: an issued certificate must never be an empty shell."""
+    issued under, every field its type requires (when datashare has announced the type) and no field the type
+    lacks, and every source exists: an issued certificate must never be an empty shell."""
     result = item.result
     if result.type != "certificate":
         if result.fields:
@@ -165,6 +174,14 @@ def check_certificate_fields(item: ItemContent) -> list[FieldError]:
     if "name" not in result.fields:
         errors.append(FieldError(field="result.fields.name", rule="certificate_mapping_required",
                                  message="结果为证照时必须写明证照字段的来源，至少包括持证名称 (name)。"))
+    known = (ref.certificate_types.get(result.certificate_type or "") if ref else None)
+    if known is not None:
+        for name in sorted(known.required - set(result.fields) - {"name"}):
+            errors.append(FieldError(field=f"result.fields.{name}", rule="certificate_mapping_required",
+                                     message=f"证照类型 {result.certificate_type} 要求字段 {name}，须写明其来源。"))
+        for name in sorted(set(result.fields) - known.defined):
+            errors.append(FieldError(field=f"result.fields.{name}", rule="unknown_certificate_field",
+                                     message=f"证照类型 {result.certificate_type} 没有字段 {name}。"))
     form_names = {f.name for f in item.form_fields}
     for target, source in result.fields.items():
         at = f"result.fields.{target}"

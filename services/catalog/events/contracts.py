@@ -21,6 +21,8 @@ ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
 DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
 #: A service point (服务点) created or renamed: timelines show the window's name, not its code.
 SERVICE_POINT_UPSERTED = "yimen.catalog.service_point.upserted"
+#: Consumed: datashare's certificate directory.
+CERTIFICATE_TYPE_UPSERTED = "yimen.datashare.certificate_type.upserted"
 
 
 class ItemPublished(BaseModel):
@@ -64,6 +66,15 @@ class DepartmentUpserted(BaseModel):
     code: str
     name: str
     credit_code: str | None
+
+
+class CertificateTypeUpserted(BaseModel):
+    """Consumed from datashare (extra fields ignored)."""
+
+    code: str
+    name: str
+    fields: list[str] = []
+    required: list[str] = []
 
 
 class ServicePointUpserted(BaseModel):

@@ -14,8 +14,8 @@ import pytest_asyncio
 
 from services.catalog.app import create_app
 from services.catalog.demo.items import FOOD_PERMIT, ITEMS
-from shared.events import Event
-from shared.testing import running_app
+from shared.events import Event, new_event
+from shared.testing import eventually, running_app
 
 FOOD_CODE = ITEMS["food-permit"][0]
 BIRTH_CODE = ITEMS["birth-certificate"][0]
@@ -278,6 +278,30 @@ async def test_save_time_rules_each_give_a_precise_422(client, tokens):
     assert ("body.code", "string_pattern_mismatch") in rules_of(await client.post(f"{P}/items", json=bad_code, headers=h))
     unknown_field = draft_body(new_code(), colour="red")
     assert ("body.colour", "extra_forbidden") in rules_of(await client.post(f"{P}/items", json=unknown_field, headers=h))
+
+
+async def test_a_certificate_mapping_must_cover_every_field_its_announced_type_requires(client, tokens):
+    h, code = editor(tokens), "11441781MB0000001A099"
+    await client.app.state.bus.publish(new_event(
+        "yimen.datashare.certificate_type.upserted", source="/yimen/datashare", subject=code,
+        data={"code": code, "name": "小作坊登记证", "issuer_department": "LD-SCJGJ",
+              "fields": ["name", "address", "licence_scope"], "required": ["name", "licence_scope"]}))
+
+    async def known() -> bool:
+        from services.catalog.store import repo
+        async with client.app.state.db.transaction() as s:
+            return code in (await repo.reference(s)).certificate_types
+
+    await eventually(known)
+    body = draft_body(new_code())
+    body["result"] = {"type": "certificate", "certificate_type": code, "name": "小作坊登记证",
+                      "fields": {"name": "form.business_name", "operator": "applicant.name"}}
+    assert rules_of(await client.post(f"{P}/items", json=body, headers=h)) >= {
+        ("body.result.fields.licence_scope", "certificate_mapping_required"),
+        ("body.result.fields.operator", "unknown_certificate_field")}
+    body["result"]["fields"] = {"name": "form.business_name", "licence_scope": "form.business_scope"}
+    r = await client.post(f"{P}/items", json=body, headers=h)
+    assert r.status_code == 201, r.text
 
 
 async def test_draft_edits_need_if_match_and_a_fresh_etag(client, tokens):

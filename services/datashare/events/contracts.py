@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 CERTIFICATE_ISSUED = "yimen.datashare.certificate.issued"
 CERTIFICATE_REVOKED = "yimen.datashare.certificate.revoked"
+#: A type in the directory (电子证照目录), so catalog can check at save time that an item maps every field it requires.
+CERTIFICATE_TYPE_UPSERTED = "yimen.datashare.certificate_type.upserted"
 ITEM_PUBLISHED = "yimen.catalog.item.published"
 ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
 DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
@@ -27,6 +29,14 @@ class CertificateIssued(BaseModel):
     application_id: str | None
     issued_on: date
     valid_until: date | None
+
+
+class CertificateTypeUpserted(BaseModel):
+    code: str
+    name: str
+    issuer_department: str
+    fields: list[str] = Field(description="Every field the type defines.")
+    required: list[str] = Field(description="The fields an issued certificate must carry.")
 
 
 class CertificateRevoked(BaseModel):

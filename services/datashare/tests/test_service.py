@@ -90,6 +90,14 @@ async def test_directory_is_seeded_with_the_contract_types(client):
     assert one.json()["validity_years"] == 5
     missing = await client.get(f"{P}/certificate-types/11441781MB0000001A999")
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    # Each type is announced with the fields it defines and requires (catalog checks items' mappings by it).
+    from services.datashare.store.tables import messaging
+    async with client.app.state.db.transaction() as s:
+        rows = (await s.execute(select(messaging.outbox.c.payload).where(
+            messaging.outbox.c.type == "yimen.datashare.certificate_type.upserted"))).scalars().all()
+    announced = {e["data"]["code"]: e["data"] for e in map(json.loads, rows)}
+    assert announced["11441781MB0000002D002"]["required"] == ["name", "birth_date"]
+    assert "birth_place" in announced["11441781MB0000002D002"]["fields"]
 
 
 async def test_admin_adds_a_type_and_a_bad_schema_is_named(client, tokens):
