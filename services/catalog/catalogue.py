@@ -251,6 +251,7 @@ async def upsert_department(session: AsyncSession, **values: Any) -> Department:
             setattr(dept, k, v)
         dept.updated_at = utcnow()
     await publish(session, DEPARTMENT_UPSERTED, subject=dept.code,
-                  data=DepartmentUpserted(code=dept.code, name=dept.name, credit_code=dept.credit_code))
+                  data=DepartmentUpserted(code=dept.code, name=dept.name, credit_code=dept.credit_code,
+                                          phone=dept.phone))
     await session.flush()
     return dept

@@ -162,15 +162,15 @@ async def earlier_of(session: AsyncSession, principal: Principal, exclude: str |
 
 
 async def department_contact(session: AsyncSession, app: Application, department: str) -> str | None:
-    """The item's published consultation phone, shown as the contact of its own department's steps when the
-    deciding officer left none (事中告知: the applicant always has someone to call)."""
+    """The item's published consultation phone for its own department's steps, else the department's phone (as
+    catalog announces it), shown when the handler left none (事中告知: the applicant always has someone to call)."""
     if department != app.department:
-        return None
+        return await repo.department_phone(session, department)
     item = await repo.item_version(session, app.item_code, app.item_version)
     for channel in ((item.payload.get("guide") or {}).get("consultation") or []) if item else []:
         if isinstance(channel, dict) and channel.get("channel") == "phone" and channel.get("value"):
             return str(channel["value"])
-    return None
+    return await repo.department_phone(session, department)
 
 
 def staff_label(name: str | None, unit: str | None) -> str | None:

@@ -66,6 +66,8 @@ class DepartmentUpserted(BaseModel):
     code: str
     name: str
     credit_code: str | None
+    #: The department's public phone: applicants see it on their steps from the moment a task is assigned.
+    phone: str | None = None
 
 
 class CertificateTypeUpserted(BaseModel):

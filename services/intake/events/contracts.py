@@ -154,6 +154,7 @@ class ItemWithdrawn(_In):
 class DepartmentUpserted(_In):
     code: str
     name: str
+    phone: str | None = None
 
 
 class ServicePointUpserted(_In):

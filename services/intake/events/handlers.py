@@ -34,7 +34,7 @@ async def on_item_withdrawn(session: AsyncSession, event: Event) -> None:
 
 async def on_department_upserted(session: AsyncSession, event: Event) -> None:
     data: ev.DepartmentUpserted = event_data(event, ev.DepartmentUpserted)
-    await repo.upsert_department(session, data.code, data.name)
+    await repo.upsert_department(session, data.code, data.name, data.phone)
 
 
 async def on_service_point_upserted(session: AsyncSession, event: Event) -> None:
@@ -49,8 +49,8 @@ async def on_task_assigned(session: AsyncSession, event: Event) -> None:
     if app is None:
         return
     await repo.move(session, app, from_states=sources(Action.REVIEW), status=Status.IN_REVIEW.value)
-    # 谁在办 from the start: the department holds it, with the number the item publishes for it, until a
-    # handler is named (task.handler_assigned).
+    # 谁在办 from the start: the department holds it, with the number the item publishes for it (or the
+    # department's own), until a handler is named (task.handler_assigned).
     await cases.note(session, app, f"审查：{data.step_name or '部门审查'}", unit=data.department, at=data.assigned_at,
                      staff_contact=await cases.department_contact(session, app, data.department))
 

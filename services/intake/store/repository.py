@@ -73,13 +73,19 @@ async def item_versions(session: AsyncSession, code: str) -> Sequence[ItemVersio
     return (await session.execute(stmt)).scalars().all()
 
 
-async def upsert_department(session: AsyncSession, code: str, name: str) -> None:
+async def upsert_department(session: AsyncSession, code: str, name: str, phone: str | None = None) -> None:
     row = await session.get(Department, code)
     if row is None:
-        session.add(Department(code=code, name=name))
+        session.add(Department(code=code, name=name, phone=phone))
     else:
         row.name = name
+        row.phone = phone or row.phone
     await session.flush()
+
+
+async def department_phone(session: AsyncSession, code: str) -> str | None:
+    row = await session.get(Department, code)
+    return row.phone if row is not None else None
 
 
 async def department_names(session: AsyncSession, codes: Iterable[str | None]) -> dict[str, str]:

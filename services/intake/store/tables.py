@@ -43,6 +43,8 @@ class Department(Base):
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
+    #: A department's public phone, shown on its steps until a handler is named (谁在办).
+    phone: Mapped[str | None] = mapped_column(String(50), nullable=True)
 
 
 class Delegation(Base):

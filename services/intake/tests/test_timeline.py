@@ -72,6 +72,9 @@ async def test_the_timeline_is_in_time_order_with_codes_unit_names_and_purposes(
 
 
 async def test_who_holds_each_departments_task_is_shown_from_assignment_to_the_applicant_not_the_public(intake, tokens):
+    await intake.bus.publish(new_event("yimen.catalog.department.upserted", source="/yimen/catalog",
+                                       subject="LD-XFJ", data={"code": "LD-XFJ", "name": "罗定市消防救援大队",
+                                                               "credit_code": None, "phone": "0766-3119119"}))
     item = await intake.publish_item(f.food_permit_item(fully_online=True))
     me = f.citizen(tokens)
     app = await complete_draft(intake, me, item["code"])
@@ -102,6 +105,7 @@ async def test_who_holds_each_departments_task_is_shown_from_assignment_to_the_a
     steps = await eventually(all_there)
     assigned = {t["unit"]: t for t in steps if t["code"] == "task_assigned"}
     assert assigned["LD-SCJGJ"]["staff_contact"] == "0766-3888888"  # the item's own department: its phone at once
+    assert assigned["LD-XFJ"]["staff_contact"] == "0766-3119119"  # a parallel department: its own phone
     held = next(t for t in steps if t["code"] == "handler_assigned")
     assert (held["unit"], held["staff_name"], held["staff_contact"]) == ("LD-XFJ", "钱消防（防火监督科）", "0766-3833333")
     done = next(t for t in steps if t["code"] == "task_approved")

@@ -1,4 +1,4 @@
-"""timeline entries: a stable step code and, for reads of data, their purpose
+"""timeline entries: a stable step code and, for reads of data, their purpose; departments' phones
 
 Revision ID: 7c41d2b9e0a3
 Revises: e9996885db87
@@ -19,9 +19,13 @@ def upgrade() -> None:
     with op.batch_alter_table('timeline_entry', schema=None) as batch_op:
         batch_op.add_column(sa.Column('code', sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column('purpose', sa.String(length=300), nullable=True))
+    with op.batch_alter_table('department', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('phone', sa.String(length=50), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('department', schema=None) as batch_op:
+        batch_op.drop_column('phone')
     with op.batch_alter_table('timeline_entry', schema=None) as batch_op:
         batch_op.drop_column('purpose')
         batch_op.drop_column('code')
