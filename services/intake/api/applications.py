@@ -139,7 +139,8 @@ async def update_application(
     cases.transition(app.status, Action.EDIT)
     values: dict[str, Any] = {}
     if body.form is not None:
-        merged = {**(app.form or {}), **body.form}
+        # A null clears a field (also how a key an older item version had is dropped).
+        merged = {k: v for k, v in {**(app.form or {}), **body.form}.items() if v is not None}
         # Checked against the version the draft cites: unknown keys, over-long values, a bounded whole (#13).
         if problems := forms.check_shape((await cases.item_of(session, app)).payload, merged):
             raise _problems(problems, "The form does not fit the item's application form.")

@@ -69,7 +69,7 @@ class ApplicationUpdate(BaseModel):
 
     form: dict[str, Any] | None = Field(
         default=None, max_length=200,
-        description="Fields given replace those kept; the merged form is checked like on create.",
+        description="Fields given replace those kept, a null clears one; the merged form is checked like on create.",
     )
     delivery: Delivery | None = None
 

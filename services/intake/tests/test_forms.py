@@ -78,6 +78,8 @@ async def test_create_and_patch_refuse_unknown_keys_and_huge_values(intake, toke
     assert r.status_code == 422 and fields(r.json()) == {("form.address", "max_length")}
     got = (await intake.client.get(url, headers=me)).json()
     assert got["form"] == {"shop_name": "罗城小厨"}
+    r = await intake.client.patch(url, headers={**me, "If-Match": tag}, json={"form": {"shop_name": None, "phone": "1"}})
+    assert r.status_code == 200 and r.json()["form"] == {"phone": "1"}  # a null clears a field
 
 
 async def test_a_phone_of_letters_is_in_the_notice_and_refused_at_submit(intake, tokens):
