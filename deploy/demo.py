@@ -133,9 +133,16 @@ class HappyPath:
             "type_code": BUSINESS_LICENCE_TYPE, "holder_id": self.company, "holder_kind": "organisation",
             "holder_name": self.company_name,
             "fields": {"name": self.company_name, "legal_representative": self.owner.name}}), 201)
+        # The base registries know the company and its legal representative (法人库, 人口库).
+        expect(self.http.post("/datashare/v1/registries/legal-persons/imports", headers=self.admin_headers, json=[{
+            "credit_code": self.company, "name": self.company_name, "legal_representative": self.owner.name,
+            "legal_representative_id": self.owner.id_number}]), 200)
+        expect(self.http.post("/datashare/v1/registries/population/imports", headers=self.admin_headers, json=[{
+            "id_number": self.owner.id_number, "name": self.owner.name}]), 200)
         self.say(f"2. {self.agent.name} registered (ID {self.agent.id_number[:4]}…); {self.owner.name} registered "
                  f"the company {self.company} and appointed {self.agent.name} as its agent (经办人). "
-                 "The company's business licence is held as an e-certificate.")
+                 "The company's business licence is held as an e-certificate; the registries know the company "
+                 "and its legal representative.")
 
     # ---- 3. what is needed --------------------------------------------------------------------------------
     def draft_and_check(self) -> dict[str, Any]:
@@ -147,6 +154,7 @@ class HappyPath:
         self.app_id = app["id"]
         notice = expect(self.http.post(f"/intake/v1/applications/{self.app_id}/check", headers=self.agent.headers), 200)
         fetched = [m["name"] for m in notice["materials"] if m.get("provided") == "fetched"]
+        self.facts["fetched_codes"] = [m["code"] for m in notice["materials"] if m.get("provided") == "fetched"]
         self.say(f"3. One answer lists everything still needed ({len(notice['problems'])} items): "
                  + "; ".join(p["message"] for p in notice["problems"])
                  + f". Fetched by the system, not asked: {', '.join(fetched)}.")
@@ -154,7 +162,8 @@ class HappyPath:
 
     # ---- 4. submit ----------------------------------------------------------------------------------------
     def complete_and_submit(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        for code in ("floor_plan", "legal_rep_id"):
+        # Only what the system could not fetch is uploaded.
+        for code in [c for c in ("floor_plan", "legal_rep_id") if c not in self.facts.get("fetched_codes", [])]:
             expect(self.http.post(
                 f"/intake/v1/applications/{self.app_id}/materials", headers=self.agent.headers,
                 data={"material_code": code, "sha256": hashlib.sha256(PDF).hexdigest()},
@@ -214,7 +223,8 @@ class HappyPath:
         app = self.application(self.agent, self.app_id)
         public = expect(self.http.get(f"/intake/v1/status/{self.receipt}", params={"code": self.code}), 200)
         log = expect(self.http.get("/datashare/v1/me/access-log", headers=self.agent.headers), 200)["items"]
-        self.say(f"6. The timeline has {len(app['timeline'])} steps, each with its unit; the public status by "
+        self.say(f"6. The timeline has {len(app['timeline'])} steps in time order, each with its code and unit by name; "
+                 "the public status by "
                  f"receipt number shows '{public['status']}' and no personal data; the access log lists "
                  f"{len(log)} reads of the company's data, each with its purpose (application {self.app_id[:8]}…).")
         return {"application": app, "public": public, "access_log": log}

@@ -58,6 +58,8 @@ def test_one_answer_lists_everything_and_the_certificate_is_fetched_not_asked(de
     by_code = {m["code"]: m for m in notice["materials"]}
     assert by_code["business_licence"]["provided"] == "fetched"
     assert "materials.business_licence" not in missing
+    # The company's legal representative's identity comes from the registries (法人库 → 人口库), not the agent.
+    assert by_code["legal_rep_id"]["provided"] == "fetched" and "materials.legal_rep_id" not in missing
 
 
 def test_a_double_submit_with_one_key_is_one_application_with_a_receipt(decided):
@@ -100,6 +102,7 @@ def test_timeline_public_status_and_access_log(path, decided):
         assert secret not in public
     fetches = [e for e in seen["access_log"] if e["application_id"] == path.app_id]
     assert any(e["target"].startswith("certificate-type:") and e["outcome"] == "found" for e in fetches)
+    assert all(e["purpose"] for e in fetches), "every read of the company's data says why"
 
 
 def test_rating_figures_and_the_clock(path, decided):
