@@ -27,7 +27,8 @@ PUBLISHED: dict[str, dict[str, str]] = {
                  "TASK_HANDLER_ASSIGNED": "TaskHandlerAssigned"},
     "datashare": {"CERTIFICATE_ISSUED": "CertificateIssued", "CERTIFICATE_REVOKED": "CertificateRevoked",
                   "CERTIFICATE_TYPE_UPSERTED": "CertificateTypeUpserted"},
-    "efficacy": {"CARD_YELLOW": "CardRaised", "CARD_RED": "CardRaised", "RATING_BAD": "RatingBad"},
+    "efficacy": {"CARD_YELLOW": "CardRaised", "CARD_RED": "CardRaised", "RATING_BAD": "RatingBad",
+                 "CALENDAR_LOADED": "CalendarLoaded"},
 }
 
 ENVELOPE = {

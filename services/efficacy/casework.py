@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,14 +28,21 @@ from services.efficacy.domain.clocks import (
     measure,
     watch_day,
 )
-from services.efficacy.events.contracts import CARD_RED, CARD_YELLOW, ApplicationAccepted, CardRaised
+from services.efficacy.events.contracts import (
+    CALENDAR_LOADED,
+    CARD_RED,
+    CARD_YELLOW,
+    ApplicationAccepted,
+    CalendarLoaded,
+    CardRaised,
+)
 from services.efficacy.store import calendar as calendar_store
 from services.efficacy.store import cases, supervision
 from services.efficacy.store import kpis as kpi_store
 from services.efficacy.store import ratings as ratings_store
 from services.efficacy.store.calendar import current_calendar
 from shared.events import Event, new_event
-from shared.messaging import emit_many
+from shared.messaging import emit_many, publish
 from shared.types import utcnow
 from shared.workdays import WorkCalendar
 
@@ -114,10 +121,15 @@ async def item_steps_changed(session: AsyncSession, item_code: str) -> int:
     return n
 
 
-async def calendar_loaded(session: AsyncSession, year: int, config: EfficacyConfig) -> int:
+async def calendar_loaded(session: AsyncSession, year: int, config: EfficacyConfig, *,
+                          holidays: frozenset[date] = frozenset(), workdays: frozenset[date] = frozenset(),
+                          source: str = "") -> int:
     """A year's official table replaced what was assumed (or an older table): every running clock that started
     by the end of that year gets its watch day counted again with the new calendar, and the cards due now are
-    re-evaluated, so a deadline the estimate put too early or too late moves and its card follows."""
+    re-evaluated, so a deadline the estimate put too early or too late moves and its card follows. The table is
+    announced (`efficacy.calendar.loaded`) so workflow counts its due dates again too."""
+    await publish(session, CALENDAR_LOADED, subject=str(year), data=CalendarLoaded(
+        year=year, holidays=sorted(holidays), workdays=sorted(workdays), source=source, loaded_at=utcnow()))
     calendar = await calendar_store.holder_for(session).reload(session)
     policy = policy_of(config)
     n = 0

@@ -103,7 +103,8 @@ async def load_year(
         raise ValidationProblem(errors)
     await calendar_store.save_year(session, year, load.holidays, load.workdays, src, principal.subject)
     # Open clocks and due dates counted through this year (perhaps on an estimate) are counted again now.
-    await casework.calendar_loaded(session, year, casework.current_config())
+    await casework.calendar_loaded(session, year, casework.current_config(), holidays=load.holidays,
+                                   workdays=load.workdays, source=src)
     return CalendarYearRead(year=year, holidays=sorted(load.holidays), workdays=sorted(load.workdays), source=src)
 
 

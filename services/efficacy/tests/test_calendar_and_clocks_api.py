@@ -72,6 +72,15 @@ async def test_loading_a_years_notice_counts_the_open_clocks_through_it_again(cl
     again = await application_clock()
     assert again["deadline_on"] == "2032-10-06" and 2032 not in again["assumed_years"]
     assert await watch_on() < estimated_watch  # the stored watch day moved with the deadline
+    # Announced, so workflow counts its open tasks' due dates again too.
+    import json
+
+    from services.efficacy.store.tables import messaging
+    async with client.app.state.db.transaction() as s:
+        rows = (await s.execute(select(messaging.outbox.c.payload).where(
+            messaging.outbox.c.type == "yimen.efficacy.calendar.loaded"))).scalars().all()
+    loaded = [json.loads(r)["data"] for r in rows]
+    assert any(d["year"] == 2032 and d["holidays"] == ["2032-10-01"] for d in loaded)
 
 
 async def test_a_year_loads_from_csv(client, tokens):

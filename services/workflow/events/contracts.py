@@ -26,6 +26,8 @@ TASK_CANCELLED = "yimen.workflow.task.cancelled"
 #: Ours: a task of a department was given to one of its staff (谁在办): the applicant sees who and how to call.
 TASK_HANDLER_ASSIGNED = "yimen.workflow.task.handler_assigned"
 DEPARTMENT_DECISION = "yimen.department.*.decision"
+#: Efficacy loaded a year's working-day table: open tasks' due dates are counted again with it.
+CALENDAR_LOADED = "yimen.efficacy.calendar.loaded"
 
 
 def joined_reasons(reasons: list[str]) -> str | None:
@@ -92,6 +94,14 @@ class ApplicationWithdrawn(_Inbound):
     application_id: str
     receipt_number: str | None = None
     withdrawn_at: datetime | None = None
+
+
+class CalendarLoaded(_Inbound):
+    year: int
+    holidays: list[str] = Field(default_factory=list)
+    workdays: list[str] = Field(default_factory=list)
+    source: str = "efficacy"
+    loaded_at: datetime
 
 
 class MissingItem(BaseModel):
