@@ -325,7 +325,8 @@ class Platform:
                 {"key": "decision", "name": "决定", "kind": "decision", "departments": [lead], "limit_days": 2},
                 {"key": "delivery", "name": "送达（电子证照）", "kind": "delivery", "departments": [lead], "limit_days": 1},
             ]},
-            "result": {"type": "certificate", "certificate_type": FOOD_PERMIT_TYPE, "name": "压测证照"},
+            "result": {"type": "certificate", "certificate_type": FOOD_PERMIT_TYPE, "name": "压测证照",
+                       "fields": {"name": "applicant.name"}},
         })
         code = template["code"][:19] + "B" + secrets.token_hex(6).upper()[:11]
         r = await self.call("POST", "/catalog/v1/items", headers=admin, json={"code": code, **content})

@@ -15,7 +15,7 @@ from shared.settings import ROOT
 #: What each service publishes: event type constant → payload model, both by name in its contracts module.
 PUBLISHED: dict[str, dict[str, str]] = {
     "catalog": {"ITEM_PUBLISHED": "ItemPublished", "ITEM_WITHDRAWN": "ItemWithdrawn",
-                "DEPARTMENT_UPSERTED": "DepartmentUpserted"},
+                "DEPARTMENT_UPSERTED": "DepartmentUpserted", "SERVICE_POINT_UPSERTED": "ServicePointUpserted"},
     "identity": {"PERSON_REGISTERED": "PersonRegistered", "ORGANISATION_REGISTERED": "OrganisationRegistered",
                  "DELEGATION_GRANTED": "DelegationChanged", "DELEGATION_REVOKED": "DelegationChanged",
                  "TOKENS_REVOKED": "TokensRevoked", "PERSON_ASSURANCE_RAISED": "PersonAssuranceRaised"},
@@ -26,10 +26,12 @@ PUBLISHED: dict[str, dict[str, str]] = {
                "READY_FOR_COLLECTION": "ReadyForCollection"},
     "workflow": {"TASK_ASSIGNED": "TaskAssigned", "TASK_DECIDED": "TaskDecided", "TASK_REOPENED": "TaskReopened",
                  "TASK_CANCELLED": "TaskCancelled", "STAGE_COMPLETED": "StageCompleted",
-                 "APPLICATION_DECIDED": "ApplicationDecided", "DECISION_REFUSED": "DecisionRefused"},
+                 "APPLICATION_DECIDED": "ApplicationDecided", "DECISION_REFUSED": "DecisionRefused",
+                 "TASK_HANDLER_ASSIGNED": "TaskHandlerAssigned"},
     "datashare": {"CERTIFICATE_ISSUED": "CertificateIssued", "CERTIFICATE_REVOKED": "CertificateRevoked",
-                  "ACCESS_ANOMALY": "AccessAnomaly"},
-    "efficacy": {"CARD_YELLOW": "CardRaised", "CARD_RED": "CardRaised", "RATING_BAD": "RatingBad"},
+                  "ACCESS_ANOMALY": "AccessAnomaly", "CERTIFICATE_TYPE_UPSERTED": "CertificateTypeUpserted"},
+    "efficacy": {"CARD_YELLOW": "CardRaised", "CARD_RED": "CardRaised", "RATING_BAD": "RatingBad",
+                 "CALENDAR_LOADED": "CalendarLoaded"},
 }
 
 ENVELOPE = {

@@ -179,6 +179,7 @@ class HappyPath:
         self.app_id = app["id"]
         notice = expect(self.http.post(f"/intake/v1/applications/{self.app_id}/check", headers=self.agent.headers), 200)
         fetched = [m["name"] for m in notice["materials"] if m.get("provided") == "fetched"]
+        self.facts["fetched_codes"] = [m["code"] for m in notice["materials"] if m.get("provided") == "fetched"]
         self.say(f"3. One answer lists everything still needed ({len(notice['problems'])} items): "
                  + "; ".join(p["message"] for p in notice["problems"])
                  + f". Fetched by the system, not asked: {', '.join(fetched)}.")
@@ -186,7 +187,8 @@ class HappyPath:
 
     # ---- 4. submit ----------------------------------------------------------------------------------------
     def complete_and_submit(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        for code in ("floor_plan", "legal_rep_id"):
+        # Only what the system could not fetch is uploaded.
+        for code in [c for c in ("floor_plan", "legal_rep_id") if c not in self.facts.get("fetched_codes", [])]:
             expect(self.http.post(
                 f"/intake/v1/applications/{self.app_id}/materials", headers=self.agent.headers,
                 data={"material_code": code, "sha256": hashlib.sha256(PDF).hexdigest()},
@@ -246,7 +248,8 @@ class HappyPath:
         app = self.application(self.agent, self.app_id)
         public = expect(self.http.get(f"/intake/v1/status/{self.receipt}", params={"code": self.code}), 200)
         log = expect(self.http.get("/datashare/v1/me/access-log", headers=self.agent.headers), 200)["items"]
-        self.say(f"6. The timeline has {len(app['timeline'])} steps, each with its unit; the public status by "
+        self.say(f"6. The timeline has {len(app['timeline'])} steps in time order, each with its code and unit by name; "
+                 "the public status by "
                  f"receipt number shows '{public['status']}' and no personal data; the access log lists "
                  f"{len(log)} reads of the company's data, each with its purpose (application {self.app_id[:8]}…).")
         return {"application": app, "public": public, "access_log": log}

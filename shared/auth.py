@@ -13,6 +13,7 @@ Claims (the contract identity keeps):
 | `hid` | holder id: the person's citizen ID number (persons only; never logged) |
 | `dept` | department code (staff and department systems) |
 | `point` | service point code (window clerks) |
+| `phone`, `unit` | staff: office phone and unit (科室) |
 | `org` | credit code of the organisation an agent acts for |
 | `act` | `{"sub", "kind", "hid", "delegation", "items", "level"}`: the principal this token acts for under a delegation |
 | `level` | persons: identity assurance (实名核验) level, 1 self-registered, 2 matched against the population registry, 3 verified in person at a window (absent = 1) |

@@ -3,16 +3,20 @@
 A year's table lists statutory holidays that fall on weekdays and adjusted working weekends (调休). Tables
 come from the `chinesecalendar` library for the years it knows (2004–2026 in 1.11), and can be overridden or
 extended per year (efficacy loads the State Council's notice each winter and hands the tables in). A year
-with no table falls back to Monday–Friday; every result computed through such a year says so in
-`assumed_years`, and nothing fails at a year boundary."""
+with no table is counted with the statutory holidays the `holidays` package computes for it (New Year, Spring
+Festival, Qingming, Labour Day, Dragon Boat, Mid-Autumn, National Day, with their observed days), but without
+调休 working weekends, which nobody can know before the notice; every result computed through such a year
+says so in `assumed_years`, and nothing fails at a year boundary. The source for uncovered years is
+pluggable (`WorkCalendar(fallback=...)`; `fallback=None` is plain Monday–Friday)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import chinese_calendar
+import holidays as holidays_lib
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,21 @@ def library_table(year: int) -> YearTable | None:
     return YearTable(year, frozenset(holidays), frozenset(workdays), f"chinesecalendar {getattr(chinese_calendar, '__version__', '')}".strip())
 
 
+def statutory_table(year: int) -> YearTable | None:
+    """An estimate for a year without an official table: the statutory holidays (and their observed days) as
+    the `holidays` package computes them; no 调休 working weekends. None where the package cannot say."""
+    try:
+        days = holidays_lib.country_holidays("CN", years=year)
+    except Exception:  # an unsupported year: Monday–Friday
+        return None
+    return YearTable(year, frozenset(d for d in days if d.year == year), frozenset(),
+                     f"holidays {getattr(holidays_lib, '__version__', '')} (statutory holidays, assumed)")
+
+
+#: Where the days of a year without an official table come from.
+Fallback = Callable[[int], "YearTable | None"]
+
+
 @dataclass(frozen=True)
 class WorkdayResult:
     value: date
@@ -48,15 +67,18 @@ class WorkdayResult:
 
 
 class WorkCalendar:
-    def __init__(self, overrides: Mapping[int, YearTable] | None = None, *, use_library: bool = True) -> None:
+    def __init__(self, overrides: Mapping[int, YearTable] | None = None, *, use_library: bool = True,
+                 fallback: Fallback | None = statutory_table) -> None:
         self._overrides = dict(overrides or {})
         self._use_library = use_library
+        self._fallback = fallback
         self._cache: dict[int, YearTable | None] = {}
+        self._estimates: dict[int, YearTable | None] = {}
 
     def with_tables(self, tables: Iterable[YearTable]) -> WorkCalendar:
         merged = dict(self._overrides)
         merged.update({t.year: t for t in tables})
-        return WorkCalendar(merged, use_library=self._use_library)
+        return WorkCalendar(merged, use_library=self._use_library, fallback=self._fallback)
 
     def table(self, year: int) -> YearTable | None:
         if year in self._overrides:
@@ -68,8 +90,17 @@ class WorkCalendar:
     def known(self, year: int) -> bool:
         return self.table(year) is not None
 
+    def day_table(self, year: int) -> YearTable | None:
+        """The table days are counted by: the official one, else the fallback's estimate (still `assumed`)."""
+        t = self.table(year)
+        if t is not None or self._fallback is None:
+            return t
+        if year not in self._estimates:
+            self._estimates[year] = self._fallback(year)
+        return self._estimates[year]
+
     def is_workday(self, day: date) -> bool:
-        t = self.table(day.year)
+        t = self.day_table(day.year)
         if t is not None:
             if day in t.workdays:
                 return True

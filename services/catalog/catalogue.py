@@ -17,10 +17,12 @@ from services.catalog.events.contracts import (
     DEPARTMENT_UPSERTED,
     ITEM_PUBLISHED,
     ITEM_WITHDRAWN,
+    SERVICE_POINT_UPSERTED,
     DepartmentUpserted,
     ItemPublished,
     ItemWithdrawn,
     PointRef,
+    ServicePointUpserted,
 )
 from services.catalog.store import repo
 from services.catalog.store.tables import Department, Item, ItemChange, ItemVersion, ServicePoint
@@ -246,6 +248,14 @@ def published_payload(version: ItemVersion, points: Sequence[ServicePoint]) -> I
                          **data)
 
 
+async def upsert_service_point(session: AsyncSession, code: str, values: dict[str, Any]) -> ServicePoint:
+    """Create or update a service point and tell the platform its name (timelines show units by name)."""
+    row = await repo.upsert(session, ServicePoint, {"code": code}, {**values, "updated_at": utcnow()})
+    await publish(session, SERVICE_POINT_UPSERTED, subject=row.code, data=ServicePointUpserted(
+        code=row.code, name=row.name, level=row.level, parent_code=row.parent_code))
+    return row
+
+
 async def upsert_department(session: AsyncSession, **values: Any) -> Department:
     dept = await repo.get_department(session, values["code"])
     if dept is None:
@@ -256,6 +266,7 @@ async def upsert_department(session: AsyncSession, **values: Any) -> Department:
             setattr(dept, k, v)
         dept.updated_at = utcnow()
     await publish(session, DEPARTMENT_UPSERTED, subject=dept.code,
-                  data=DepartmentUpserted(code=dept.code, name=dept.name, credit_code=dept.credit_code))
+                  data=DepartmentUpserted(code=dept.code, name=dept.name, credit_code=dept.credit_code,
+                                          phone=dept.phone))
     await session.flush()
     return dept

@@ -26,9 +26,11 @@ from services.datashare.domain.identifiers import (
 from services.datashare.events.contracts import (
     ACCESS_ANOMALY,
     CERTIFICATE_ISSUED,
+    CERTIFICATE_TYPE_UPSERTED,
     AccessAnomaly,
     AccessReader,
     CertificateIssued,
+    CertificateTypeUpserted,
 )
 from services.datashare.store import access_log, items, tasks
 from services.datashare.store import anomalies as anomaly_store
@@ -91,6 +93,16 @@ async def seed_reference_data(session: AsyncSession) -> None:
             issuer_credit_code=rules.DEPARTMENT_CREDIT_CODES[t.department], field_schema=t.field_schema,
             validity_years=t.validity_years,
         )
+        await announce_type(session, code=t.code, name=t.name, issuer_department=t.department,
+                            field_schema=t.field_schema)
+
+
+async def announce_type(session: AsyncSession, *, code: str, name: str, issuer_department: str,
+                        field_schema: dict[str, Any]) -> None:
+    """Tell catalog which fields a type defines and requires (it refuses items that would issue it empty)."""
+    await publish(session, CERTIFICATE_TYPE_UPSERTED, subject=code, data=CertificateTypeUpserted(
+        code=code, name=name, issuer_department=issuer_department,
+        fields=sorted((field_schema.get("properties") or {}).keys()), required=list(field_schema.get("required") or [])))
 
 
 async def issue_certificate(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,7 @@ from services.efficacy.domain import kpis as kpi_rules
 from services.efficacy.domain.calendar import local_day
 from services.efficacy.domain.clocks import (
     ACCEPTED,
+    SUBMITTED,
     TASK_DECIDED,
     CardDecision,
     CardPolicy,
@@ -28,18 +29,21 @@ from services.efficacy.domain.clocks import (
     watch_day,
 )
 from services.efficacy.events.contracts import (
+    CALENDAR_LOADED,
     CARD_RED,
     CARD_YELLOW,
     AccessAnomaly,
     ApplicationAccepted,
+    CalendarLoaded,
     CardRaised,
 )
+from services.efficacy.store import calendar as calendar_store
 from services.efficacy.store import cases, supervision
 from services.efficacy.store import kpis as kpi_store
 from services.efficacy.store import ratings as ratings_store
 from services.efficacy.store.calendar import current_calendar
 from shared.events import Event, new_event
-from shared.messaging import emit_many
+from shared.messaging import emit_many, publish
 from shared.types import utcnow
 from shared.workdays import WorkCalendar
 
@@ -73,6 +77,12 @@ async def record_case_event(session: AsyncSession, event: Event) -> None:
                                 department=accepted.department, item_code=accepted.item_code,
                                 accepted_at=accepted.accepted_at)
         await _flag_repeated(session, accepted, applicant_key(applicant))
+    elif event.type == SUBMITTED and (case := await cases.get_case(session, application_id)).item_code is None:
+        # Known from the submission on: the acceptance step has a clock (and cards) of its own.
+        applicant = dict(event.data.get("applicant") or {})
+        await cases.update_case(session, application_id, applicant=applicant or None,
+                                applicant_key=applicant_key(applicant) if applicant else None,
+                                department=event.data.get("department"), item_code=event.data.get("item_code"))
     facts = await cases.facts(session, application_id)
     case = await cases.get_case(session, application_id)
     if event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
@@ -85,7 +95,8 @@ async def _rebuild(session: AsyncSession, application_id: str, facts: list[Fact]
                    new: Fact | None) -> None:
     """Rebuild and save the application's clocks; fold the new fact (if any) into its KPI row."""
     app_clock, task_clocks = build_clocks(
-        application_id, facts, excluded_steps=await cases.excluded_steps(session, item_code))
+        application_id, facts, excluded_steps=await cases.excluded_steps(session, item_code),
+        acceptance_days=await cases.acceptance_days(session, item_code))
     clocks = [app_clock, *task_clocks.values()] if app_clock.started_at or app_clock.stopped_at else [
         *task_clocks.values()]
     calendar = await current_calendar(session)
@@ -108,6 +119,27 @@ async def item_steps_changed(session: AsyncSession, item_code: str) -> int:
         await cases.lock_case(session, application_id)
         await _rebuild(session, application_id, await cases.facts(session, application_id), item_code, None)
         n += 1
+    return n
+
+
+async def calendar_loaded(session: AsyncSession, year: int, config: EfficacyConfig, *,
+                          holidays: frozenset[date] = frozenset(), workdays: frozenset[date] = frozenset(),
+                          source: str = "") -> int:
+    """A year's official table replaced what was assumed (or an older table): every running clock that started
+    by the end of that year gets its watch day counted again with the new calendar, and the cards due now are
+    re-evaluated, so a deadline the estimate put too early or too late moves and its card follows. The table is
+    announced (`efficacy.calendar.loaded`) so workflow counts its due dates again too."""
+    await publish(session, CALENDAR_LOADED, subject=str(year), data=CalendarLoaded(
+        year=year, holidays=sorted(holidays), workdays=sorted(workdays), source=source, loaded_at=utcnow()))
+    calendar = await calendar_store.holder_for(session).reload(session)
+    policy = policy_of(config)
+    n = 0
+    async for batch in cases.running_clocks(session):
+        touched = {s.clock_id: watch_day(s, calendar, policy) for s in batch
+                   if s.started_at is not None and local_day(s.started_at).year <= year}
+        await cases.set_watch(session, touched)
+        n += len(touched)
+    await evaluate(session, calendar, utcnow(), config)
     return n
 
 

@@ -38,6 +38,7 @@ header `kid`; verify them with the keys at `GET /identity/v1/.well-known/jwks.js
 | `name` | display name |
 | `hid` | persons: the citizen ID number (never log it) |
 | `dept`, `point` | staff: department and service point codes; department systems: `dept` |
+| `phone`, `unit` | staff: office phone and unit (科室), shown to applicants with the name on the steps they handle |
 | `org` | credit code of the organisation an agent acts for |
 | `level` | persons: identity assurance (实名核验) — 1 self-registered, 2 matched against the population registry, 3 verified in person at a window |
 | `act` | under a delegation: `{sub, kind, hid, delegation, items, level}` of the principal |

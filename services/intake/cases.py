@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake.domain import assurance, completeness, delivery, fees, receipts
+from services.intake.domain import assurance, completeness, delivery, fees, receipts, timeline
 from services.intake.domain.completeness import Finding, Provided
 from services.intake.domain.lifecycle import Action, IllegalTransition, Status, ensure, sources
 from services.intake.domain.reuse import Earlier
@@ -86,6 +86,7 @@ class FetchResult:
     status: str  # found | no_match | refused | unavailable
     reference: str | None = None
     details: dict[str, Any] | None = None
+    material_name: str | None = None
 
 
 async def fetch_from_datashare(
@@ -123,7 +124,8 @@ async def fetch_from_datashare(
             record = data.get("record") or {}
             ref = cert.get("number") or record.get("id") or record.get("number")
             out.append(FetchResult(m["code"], "found", str(ref) if ref else None,
-                                   {"source": data.get("source"), "certificate": cert or None, "record": record or None}))
+                                   {"source": data.get("source"), "certificate": cert or None, "record": record or None},
+                                   material_name=m.get("name")))
         else:
             out.append(FetchResult(m["code"], "no_match"))
     return out
@@ -138,6 +140,9 @@ async def record_fetched(session: AsyncSession, app: Application, results: Seque
                 session, application_id=app.id, material_code=r.material_code, kind="fetched",
                 reference=r.reference, details=r.details or {},
             )
+            name = r.material_name or r.material_code
+            await note(session, app, f"共享获取：{name}", unit=app.department, code="data_fetched",
+                       purpose=f"办理“{app.item_name}”所需材料“{name}”，系统代为获取，申请人无需提交")
         else:
             failures[r.material_code] = r.status
     return failures
@@ -170,15 +175,22 @@ async def earlier_of(session: AsyncSession, principal: Principal, exclude: str |
 
 
 async def department_contact(session: AsyncSession, app: Application, department: str) -> str | None:
-    """The item's published consultation phone, shown as the contact of its own department's steps when the
-    deciding officer left none (事中告知: the applicant always has someone to call)."""
+    """The item's published consultation phone for its own department's steps, else the department's phone (as
+    catalog announces it), shown when the handler left none (事中告知: the applicant always has someone to call)."""
     if department != app.department:
-        return None
+        return await repo.department_phone(session, department)
     item = await repo.item_version(session, app.item_code, app.item_version)
     for channel in ((item.payload.get("guide") or {}).get("consultation") or []) if item else []:
         if isinstance(channel, dict) and channel.get("channel") == "phone" and channel.get("value"):
             return str(channel["value"])
-    return None
+    return await repo.department_phone(session, department)
+
+
+def staff_label(name: str | None, unit: str | None) -> str | None:
+    """A handler as the applicant reads it: 周审查（行政审批股）."""
+    if not name:
+        return None
+    return f"{name}（{unit}）" if unit else name
 
 
 # --- timeline -----------------------------------------------------------------------------------------------------
@@ -186,13 +198,15 @@ async def department_contact(session: AsyncSession, app: Application, department
 
 async def note(
     session: AsyncSession, app: Application, step: str, *, unit: str | None = None, staff_name: str | None = None,
-    staff_contact: str | None = None, text: str | None = None, at: datetime | None = None,
+    staff_contact: str | None = None, text: str | None = None, at: datetime | None = None, code: str | None = None,
+    purpose: str | None = None,
 ) -> None:
     # Names and contacts come from other services' events: clip them to the columns rather than fail the step.
     await repo.add_timeline(
         session, app.id, status=app.status, step=step[:200], unit=(unit or app.department)[:64],
         staff_name=staff_name[:200] if staff_name else None,
         staff_contact=staff_contact[:200] if staff_contact else None, note=text, at=at,
+        code=code or timeline.code_for(step), purpose=purpose[:300] if purpose else None,
     )
 
 

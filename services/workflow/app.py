@@ -28,6 +28,7 @@ async def deemed_approvals(ctx: ServiceContext) -> None:
     while True:
         try:
             async with ctx.db.transaction() as s:
+                await engine.reload_calendar(s)  # another replica may have received a year's table
                 await engine.deem_overdue(s, utcnow())
         except asyncio.CancelledError:
             raise

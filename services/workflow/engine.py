@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,7 @@ from services.workflow.domain.process import (
     TaskState,
     check_decision,
     due_at,
+    recounted_due_at,
     resumed_due_at,
     runnable_steps,
     stage_outcome,
@@ -28,10 +29,12 @@ from services.workflow.events.contracts import (
     TASK_ASSIGNED,
     TASK_CANCELLED,
     TASK_DECIDED,
+    TASK_HANDLER_ASSIGNED,
     TASK_REOPENED,
     ApplicationAccepted,
     ApplicationDecided,
     DecidedBy,
+    Handler,
     ItemPublished,
     ItemResult,
     MissingItem,
@@ -39,16 +42,17 @@ from services.workflow.events.contracts import (
     TaskAssigned,
     TaskCancelled,
     TaskDecided,
+    TaskHandlerAssigned,
     TaskReopened,
     joined_reasons,
 )
 from services.workflow.store import repository as repo
-from services.workflow.store.tables import ProcessInstance, Stage, Task
+from services.workflow.store.tables import CalendarYear, ProcessInstance, Stage, Task
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, ValidationProblem
 from shared.events import Event
 from shared.messaging import publish
 from shared.types import utcnow
-from shared.workdays import WorkCalendar
+from shared.workdays import WorkCalendar, YearTable
 
 CALENDAR = WorkCalendar()
 
@@ -171,6 +175,8 @@ class Decider:
     id: str
     name: str | None
     department: str | None
+    contact: str | None = None
+    unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -207,7 +213,8 @@ async def decide_task(
             "reasons": [r for r in decision.reasons if r.strip()],
             "legal_basis": decision.legal_basis,
             "missing": [m.model_dump(mode="json") for m in decision.missing],
-            "decided_by": {"kind": decider.kind, "id": decider.id, "name": decider.name},
+            "decided_by": {"kind": decider.kind, "id": decider.id, "name": decider.name,
+                           "contact": decider.contact, "unit": decider.unit},
             "deemed": deemed,
             "decided_at": now,
             "paused_at": now if pausing else None,
@@ -223,7 +230,8 @@ async def decide_task(
             task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
             department=task.department, step_key=task.step_key, outcome=decision.outcome.value,
             reasons=joined_reasons(task.reasons), legal_basis=task.legal_basis, missing=decision.missing,
-            decided_by=DecidedBy(kind=decider.kind, id=decider.id, name=decider.name), deemed=deemed,
+            decided_by=DecidedBy(kind=decider.kind, id=decider.id, name=decider.name, contact=decider.contact,
+                                 unit=decider.unit), deemed=deemed,
             decided_at=now,
         ),
     )
@@ -341,6 +349,56 @@ async def withdraw_case(session: AsyncSession, application_id: str) -> int:
         await queue_webhook(session, task.department, event, task_id=task.id)
         cancelled += 1
     return cancelled
+
+
+async def assign_handler(session: AsyncSession, task: Task, handler: Handler) -> Task:
+    """Give an open task to one of its department's staff (经办人) and tell the applicant's timeline who and how
+    to reach them."""
+    if task.state in (TaskState.DECIDED, TaskState.CANCELLED):
+        raise Conflict(f"Task {task.id} is {task.state}.")
+    task.assignee = handler.id
+    await session.flush()
+    await publish(session, TASK_HANDLER_ASSIGNED, subject=task.id, data=TaskHandlerAssigned(
+        task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
+        department=task.department, step_key=task.step_key, step_name=task.step_name, handler=handler,
+        assigned_at=utcnow()))
+    return task
+
+
+def calendar_of(rows: list[CalendarYear]) -> WorkCalendar:
+    """The library's tables, overridden by the years efficacy loaded (the State Council's notices)."""
+    return WorkCalendar().with_tables(
+        YearTable(r.year, frozenset(date.fromisoformat(d) for d in r.holidays),
+                  frozenset(date.fromisoformat(d) for d in r.workdays), r.source) for r in rows)
+
+
+async def reload_calendar(session: AsyncSession) -> None:
+    """Every replica counts with the tables in the database (a load reaches one replica's consumer)."""
+    global CALENDAR
+    CALENDAR = calendar_of(await repo.calendar_years(session))
+
+
+async def calendar_loaded(session: AsyncSession, *, year: int, holidays: list[str], workdays: list[str], source: str,
+                          loaded_at: datetime) -> int:
+    """A year's official table arrived: keep it, count with it, and count again the due dates of open tasks
+    that reach into that year (they were counted on the estimate, or on an older table). Returns how many
+    due dates moved."""
+    global CALENDAR
+    old = CALENDAR
+    await repo.save_calendar_year(session, year=year, holidays=holidays, workdays=workdays, source=source,
+                                  loaded_at=loaded_at)
+    CALENDAR = calendar_of(await repo.calendar_years(session))
+    moved = 0
+    for task, stage, instance in await repo.open_tasks_due_from(session, datetime(year, 1, 1, tzinfo=UTC)):
+        anchor = instance.accepted_at if stage.step_index == 0 else task.assigned_at
+        if anchor.astimezone(UTC).year > year:
+            continue
+        due = recounted_due_at(task.due_at, anchor, old, CALENDAR)
+        if due != task.due_at:
+            task.due_at = due
+            moved += 1
+    await session.flush()
+    return moved
 
 
 SYSTEM_DECIDER = Decider(kind="system", id="workflow", name="逾期视为同意 (deemed approval on timeout)",

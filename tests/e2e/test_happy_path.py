@@ -58,6 +58,8 @@ def test_one_answer_lists_everything_and_the_certificate_is_fetched_not_asked(de
     by_code = {m["code"]: m for m in notice["materials"]}
     assert by_code["business_licence"]["provided"] == "fetched"
     assert "materials.business_licence" not in missing
+    # The company's legal representative's identity comes from the registries (法人库 → 人口库), not the agent.
+    assert by_code["legal_rep_id"]["provided"] == "fetched" and "materials.legal_rep_id" not in missing
 
 
 def test_a_double_submit_with_one_key_is_one_application_with_a_receipt(decided):
@@ -79,17 +81,28 @@ def test_the_stage_completed_once_after_a_correction_and_the_result_was_delivere
     assert path.facts["clock_paused"] == "paused"
     steps = [t["status"] for t in app["timeline"]]
     assert "awaiting_correction" in steps and "delivered" in steps
+    # The certificate carries its data: the holder's name and every field its type requires, from the form.
+    cert = path.http.get(f"/datashare/v1/certificates/{app['result']['certificate_number']}",
+                         headers=path.agent.headers)
+    assert cert.status_code == 200, cert.text
+    assert cert.json()["holder_name"] and cert.json()["fields"]["name"] == path.company_name
+    assert cert.json()["fields"]["address"] == app["form"]["business_address"]
 
 
 def test_timeline_public_status_and_access_log(path, decided):
     seen = path.transparency()
     for step in seen["application"]["timeline"]:
-        assert step["at"] and step["unit"]
+        assert step["at"] and step["unit"] and step["code"] and step["unit_name"], step
+    timeline = seen["application"]["timeline"]
+    assert [t["at"] for t in timeline] == sorted(t["at"] for t in timeline), "in time order"
+    assigned = [t for t in timeline if t["code"] == "task_assigned"]
+    assert len({t["unit"] for t in assigned}) >= 4, "every department of the parallel stage is shown"
     public = json.dumps(seen["public"], ensure_ascii=False)
     for secret in (path.agent.id_number, path.owner.id_number, path.agent.name, path.owner.name, "13800138000"):
         assert secret not in public
     fetches = [e for e in seen["access_log"] if e["application_id"] == path.app_id]
     assert any(e["target"].startswith("certificate-type:") and e["outcome"] == "found" for e in fetches)
+    assert all(e["purpose"] for e in fetches), "every read of the company's data says why"
 
 
 def test_rating_figures_and_the_clock(path, decided):

@@ -35,13 +35,11 @@ from services.catalog.store.tables import (
     ItemVersion,
     LifeEvent,
     NegativeListEntry,
-    ServicePoint,
 )
 from shared.auth import ADMIN, CATALOG_EDITOR, Principal, require_roles
 from shared.db import SessionDep
 from shared.errors import FieldError, NotFound, ValidationProblem, invalid, problem_responses
 from shared.idempotency import run_idempotent
-from shared.types import utcnow
 
 router = APIRouter(tags=["editing"])
 
@@ -154,7 +152,7 @@ async def put_department(session: SessionDep, code: str, body: DepartmentWrite, 
     return DepartmentRead.model_validate(await catalogue.upsert_department(session, code=code, **body.model_dump()))
 
 
-@router.put("/service-points/{code}", summary="Create or update a service point (admin)", response_model=ServicePointRead,
+@router.put("/service-points/{code}", summary="Create or update a service point (admin; emits catalog.service_point.upserted)", response_model=ServicePointRead,
             responses=problem_responses(401, 403, 422))
 async def put_service_point(session: SessionDep, code: str, body: ServicePointWrite, _: Admin) -> ServicePointRead:
     parent = await repo.get_service_point(session, body.parent_code) if body.parent_code else None
@@ -163,7 +161,7 @@ async def put_service_point(session: SessionDep, code: str, body: ServicePointWr
         errors.append(FieldError(field="body.parent_code", rule="tree_level", message="服务点不能是自己的上级。"))
     if errors:
         raise ValidationProblem(errors)
-    row = await repo.upsert(session, ServicePoint, {"code": code}, {**body.model_dump(), "updated_at": utcnow()})
+    row = await catalogue.upsert_service_point(session, code, body.model_dump())
     return ServicePointRead.model_validate(row)
 
 

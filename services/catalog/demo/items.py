@@ -52,8 +52,14 @@ def commitment(code: str, name: str, basis: str | None = None) -> dict[str, Any]
             "notes": "可签署告知承诺书代替，审批后核查。"}
 
 
-def form(*fields: tuple[str, str, str]) -> list[dict[str, Any]]:
-    return [{"name": n, "label": label, "type": t, "required": True} for n, label, t in fields]
+def form(*fields: tuple[str, str, str] | dict[str, Any]) -> list[dict[str, Any]]:
+    """Required fields given as (name, label, type), or a whole field dict (optional ones, choices, lengths)."""
+    return [f if isinstance(f, dict) else {"name": f[0], "label": f[1], "type": f[2], "required": True}
+            for f in fields]
+
+
+#: The applicant's name and phone: every item's form asks at least this.
+CONTACT = (("applicant_name", "申请人姓名", "text"), ("phone", "联系电话", "phone"))
 
 
 # --- process ------------------------------------------------------------------------------------------
@@ -103,7 +109,7 @@ def item(
         "collection_points": list(collection_points) if collection_points is not None else None,
         "themes": list(themes),
         "life_events": list(life_events), "keywords": list(keywords),
-        "form_fields": form_fields or form(("applicant_name", "申请人姓名", "text"), ("phone", "联系电话", "phone")),
+        "form_fields": form_fields or form(*CONTACT),
         "materials": materials or [identity()],
         "process": {"steps": steps or standard_steps(dept, promised)},
         "special_procedures": special or [],
@@ -158,8 +164,10 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
                    upload("premises_proof", "经营场所使用证明", "《促进个体工商户发展条例》第九条"),
                    commitment("registration_commitment", "个体工商户登记承诺书")],
         form_fields=form(("business_name", "个体工商户名称", "text"), ("business_address", "经营场所", "address"),
-                         ("business_scope", "经营范围", "text")),
-        result={"type": "certificate", "certificate_type": BUSINESS_LICENCE, "name": "营业执照"},
+                         ("business_scope", "经营范围", "textarea"), ("phone", "联系电话", "phone")),
+        result={"type": "certificate", "certificate_type": BUSINESS_LICENCE, "name": "营业执照",
+                "fields": {"name": "form.business_name", "legal_representative": "applicant.name",
+                           "address": "form.business_address", "business_scope": "form.business_scope"}},
         basis=("《促进个体工商户发展条例》", "《中华人民共和国市场主体登记管理条例》第三条")),
     "company-licence": item(
         "LD-SCJGJ", "01", 2, "企业设立登记（营业执照）", audience=("legal_person",), promised=1, statutory=3,
@@ -168,7 +176,16 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
         materials=[identity("legal_rep_id", "法定代表人身份证明"),
                    upload("articles", "公司章程", "《中华人民共和国公司法》第二十九条"),
                    upload("premises_proof", "住所使用证明", "《中华人民共和国市场主体登记管理条例》第十六条")],
-        result={"type": "certificate", "certificate_type": BUSINESS_LICENCE, "name": "营业执照"},
+        form_fields=form(("company_name", "企业名称", "text"), ("company_address", "住所", "address"),
+                         ("business_scope", "经营范围", "textarea"),
+                         {"name": "registered_capital", "label": "注册资本（元）", "type": "amount", "required": False},
+                         {"name": "entity_type", "label": "企业类型", "type": "select", "required": True,
+                          "options": ["有限责任公司", "股份有限公司", "个人独资企业", "合伙企业"]},
+                         ("phone", "联系电话", "phone")),
+        result={"type": "certificate", "certificate_type": BUSINESS_LICENCE, "name": "营业执照",
+                "fields": {"name": "form.company_name", "address": "form.company_address",
+                           "business_scope": "form.business_scope", "registered_capital": "form.registered_capital",
+                           "entity_type": "form.entity_type"}},
         basis=("《中华人民共和国公司法》", "《中华人民共和国市场主体登记管理条例》")),
     "food-permit": item(
         "LD-SCJGJ", "01", 3, "食品经营许可", audience=("natural_person", "legal_person"),
@@ -185,7 +202,10 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
         form_fields=form(("business_name", "经营者名称", "text"), ("business_address", "经营场所", "address"),
                          ("business_scope", "经营项目", "text"), ("phone", "联系电话", "phone")),
         steps=_FOOD_STEPS,
-        result={"type": "certificate", "certificate_type": FOOD_PERMIT, "name": "食品经营许可证"},
+        result={"type": "certificate", "certificate_type": FOOD_PERMIT, "name": "食品经营许可证",
+                "fields": {"name": "form.business_name", "operator": "applicant.name",
+                           "address": "form.business_address", "business_premises": "form.business_address",
+                           "main_business": "form.business_scope"}},
         basis=("《中华人民共和国食品安全法》第三十五条", "《食品经营许可和备案管理办法》"),
         conditions=("已取得营业执照", "具有与经营的食品品种、数量相适应的经营场所", "有食品安全管理人员和规章制度"),
         mistakes=("平面图未标明功能分区", "经营项目与场所条件不符")),
@@ -194,7 +214,12 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
         themes=("business",), keywords=("食品经营许可证变更", "餐饮"),
         materials=[certificate("food_permit", "食品经营许可证", FOOD_PERMIT, "《食品经营许可和备案管理办法》第二十九条"),
                    upload("change_note", "变更情况说明")],
-        result={"type": "certificate", "certificate_type": FOOD_PERMIT, "name": "食品经营许可证"},
+        form_fields=form(("business_name", "经营者名称", "text"), ("business_address", "经营场所", "address"),
+                         ("business_scope", "经营项目", "text"), ("phone", "联系电话", "phone")),
+        result={"type": "certificate", "certificate_type": FOOD_PERMIT, "name": "食品经营许可证",
+                "fields": {"name": "form.business_name", "operator": "applicant.name",
+                           "address": "form.business_address", "business_premises": "form.business_address",
+                           "main_business": "form.business_scope"}},
         basis=("《食品经营许可和备案管理办法》第二十九条",)),
     "special-equipment": item(
         "LD-SCJGJ", "01", 5, "特种设备使用登记", audience=("legal_person",), statutory=15, promised=5,
@@ -214,7 +239,13 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
         materials=[certificate("business_licence", "营业执照", BUSINESS_LICENCE, "《公共场所卫生管理条例实施细则》第二十二条"),
                    upload("floor_plan", "场所平面图", "《公共场所卫生管理条例实施细则》第二十二条"),
                    upload("hygiene_rules", "卫生管理制度")],
-        result={"type": "certificate", "certificate_type": HYGIENE_PERMIT, "name": "公共场所卫生许可证"},
+        form_fields=form(("premises_name", "场所名称", "text"), ("premises_address", "场所地址", "address"),
+                         {"name": "premises_type", "label": "场所类别", "type": "select", "required": True,
+                          "options": ["宾馆", "美容美发", "游泳场所", "沐浴场所", "其他"]},
+                         ("phone", "联系电话", "phone")),
+        result={"type": "certificate", "certificate_type": HYGIENE_PERMIT, "name": "公共场所卫生许可证",
+                "fields": {"name": "form.premises_name", "address": "form.premises_address",
+                           "premises_type": "form.premises_type"}},
         special=[{"name": "现场卫生检测", "kind": "testing", "max_days": 10}],
         basis=("《公共场所卫生管理条例》第八条",)),
     "birth-certificate": item(
@@ -223,7 +254,16 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
         keywords=("出生证", "出生证明", "新生儿", "宝宝出生", "生孩子"),
         materials=[identity("mother_id", "母亲身份证明"), identity("father_id", "父亲身份证明"),
                    upload("birth_record", "分娩医院出具的出生信息登记", "《中华人民共和国母婴保健法》第二十三条")],
-        result={"type": "certificate", "certificate_type": BIRTH_CERTIFICATE, "name": "出生医学证明"},
+        form_fields=form(*CONTACT, ("child_name", "新生儿姓名", "text"),
+                         {"name": "child_gender", "label": "新生儿性别", "type": "select", "required": True,
+                          "options": ["男", "女"]},
+                         ("birth_date", "出生日期", "date"), ("birth_place", "出生地点", "address"),
+                         {"name": "mother_name", "label": "母亲姓名", "type": "text", "required": False},
+                         {"name": "father_name", "label": "父亲姓名", "type": "text", "required": False}),
+        result={"type": "certificate", "certificate_type": BIRTH_CERTIFICATE, "name": "出生医学证明",
+                "fields": {"name": "form.child_name", "gender": "form.child_gender", "birth_date": "form.birth_date",
+                           "birth_place": "form.birth_place", "mother_name": "form.mother_name",
+                           "father_name": "form.father_name"}},
         basis=("《中华人民共和国母婴保健法》第二十三条",)),
     "clinic-filing": item(
         "LD-WJJ", "10", 3, "诊所备案", audience=("natural_person", "legal_person"), immediate=True, statutory=1,
@@ -242,7 +282,12 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
         life_events=(RESTAURANT,), keywords=("消防检查", "消防安全", "开业消防", "饭店消防"),
         materials=[certificate("business_licence", "营业执照", BUSINESS_LICENCE, "《中华人民共和国消防法》第十五条"),
                    commitment("fire_commitment", "消防安全告知承诺书", "《中华人民共和国消防法》第十五条")],
-        result={"type": "certificate", "certificate_type": FIRE_SAFETY, "name": "公众聚集场所投入使用营业前消防安全检查合格证"},
+        form_fields=form(("premises_name", "场所名称", "text"), ("premises_address", "场所地址", "address"),
+                         {"name": "use", "label": "使用性质", "type": "select", "required": True,
+                          "options": ["餐饮", "商场", "宾馆", "娱乐", "其他"]},
+                         ("phone", "联系电话", "phone")),
+        result={"type": "certificate", "certificate_type": FIRE_SAFETY, "name": "公众聚集场所投入使用营业前消防安全检查合格证",
+                "fields": {"name": "form.premises_name", "address": "form.premises_address", "use": "form.use"}},
         basis=("《中华人民共和国消防法》第十五条",)),
     # 生态环境局罗定分局 -----------------------------------------------------------------------------------
     "eia-approval": item(
@@ -315,7 +360,10 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
         materials=[identity("applicant_id", "男方身份证明"), identity("spouse_id", "女方身份证明"),
                    certificate("household_register", "居民户口簿", HOUSEHOLD_REGISTER, "《婚姻登记条例》第五条"),
                    upload("photos", "双方近期半身免冠合影照片", "《婚姻登记条例》第五条", form="paper", originals=3)],
-        result={"type": "certificate", "certificate_type": MARRIAGE_CERTIFICATE, "name": "结婚证"},
+        form_fields=form(*CONTACT, ("spouse_name", "对方姓名", "text"), ("spouse_id_number", "对方身份证号", "id_number")),
+        result={"type": "certificate", "certificate_type": MARRIAGE_CERTIFICATE, "name": "结婚证",
+                "fields": {"name": "applicant.name", "spouse_name": "form.spouse_name",
+                           "spouse_id_number": "form.spouse_id_number", "registered_on": "decision.decided_on"}},
         basis=("《中华人民共和国民法典》第一千零四十九条", "《婚姻登记条例》")),
     "divorce": item(
         "LD-MZJ", "07", 2, "内地居民离婚登记", statutory=30, promised=30, visits=2, fully_online=False,

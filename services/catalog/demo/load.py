@@ -20,10 +20,9 @@ from services.catalog.demo.reference import (
 )
 from services.catalog.domain.model import ItemContent
 from services.catalog.store import repo
-from services.catalog.store.tables import IntermediaryService, LifeEvent, NegativeListEntry, ServicePoint
+from services.catalog.store.tables import IntermediaryService, LifeEvent, NegativeListEntry
 from shared.auth import ADMIN, Principal
 from shared.service import ServiceContext
-from shared.types import utcnow
 
 log = logging.getLogger("yimen.catalog.demo")
 LOADER = Principal(subject="demo-loader", kind="staff", roles=frozenset({ADMIN}))
@@ -35,11 +34,10 @@ def demo_enabled() -> bool:
 
 
 async def load_demo_data(session: AsyncSession) -> int:
-    now = utcnow()
     for dept in DEPARTMENTS:
         await catalogue.upsert_department(session, **dept)
     for point in SERVICE_POINTS:
-        session.add(ServicePoint(**point, updated_at=now))
+        await catalogue.upsert_service_point(session, point["code"], {k: v for k, v in point.items() if k != "code"})
         await session.flush()
     for i, event in enumerate(LIFE_EVENTS):
         session.add(LifeEvent(**event, sort_order=i))

@@ -10,7 +10,8 @@ from services.catalog.domain.model import FormField, ItemContent
 _SAMPLES = {
     "text": "罗定市示例餐饮店", "number": "1", "date": "2026-11-26", "phone": "13800000000",
     "id_number": "44538119900101001X", "credit_code": "92445381MA5XXXXXX0", "address": "罗定市罗城街道兴华一路 1 号",
-    "boolean": "是", "select": "",
+    "boolean": "是", "select": "", "textarea": "热食类食品制售", "integer": "3", "amount": "100000.00",
+    "mobile": "13800000000", "landline": "0766-3822000",
 }
 NECESSITY = {"required": "必要", "optional": "非必要", "conditional": "情形要件", "may_follow": "容缺后补"}
 SOURCE = {"applicant": "申请人提供", "certificate": "电子证照共享获取", "registry": "基础信息库核验",

@@ -60,14 +60,36 @@ class TimeLimit(Strict):
     note: str | None = Field(default=None, max_length=500)
 
 
+FieldType = Literal[
+    "text", "textarea", "number", "integer", "amount", "date", "phone", "mobile", "landline", "id_number",
+    "credit_code", "address", "boolean", "select",
+]
+
+#: The longest value a field of each type may hold unless the field sets `max_length` (characters).
+DEFAULT_MAX_LENGTH: dict[str, int] = {
+    "text": 200, "textarea": 2000, "number": 30, "integer": 20, "amount": 20, "date": 10, "phone": 20,
+    "mobile": 20, "landline": 20, "id_number": 18, "credit_code": 18, "address": 300, "boolean": 5, "select": 100,
+}
+#: The most any field may hold: a form is a few fields a person types, not a document store.
+MAX_FIELD_LENGTH = 5000
+
+
 class FormField(Strict):
-    """A field of the application form the applicant fills in (intake renders and checks it)."""
+    """A field of the application form the applicant fills in (intake renders and checks it).
+
+    The type carries its rule: `phone` is a mainland mobile or a landline, `mobile` and `landline` only that
+    one, `id_number` a citizen ID with its check character (GB 11643), `credit_code` a unified social credit
+    code (GB 32100), `date` YYYY-MM-DD, `amount` a non-negative sum in yuan with at most two decimals, `select`
+    one of `options`. Text types are held to `max_length` (or the type's default)."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
     label: str = Field(min_length=1, max_length=100)
-    type: Literal["text", "number", "date", "phone", "id_number", "credit_code", "address", "boolean", "select"] = "text"
+    type: FieldType = "text"
     required: bool = True
-    options: list[str] = Field(default_factory=list)
+    options: list[str] = Field(default_factory=list, max_length=200)
+    min_length: int | None = Field(default=None, ge=0, le=MAX_FIELD_LENGTH)
+    max_length: int | None = Field(default=None, ge=1, le=MAX_FIELD_LENGTH,
+                                   description="Characters; defaults by type (text 200, textarea 2000, address 300…).")
 
 
 class Attachment(Strict):
@@ -125,11 +147,22 @@ class SpecialProcedure(Strict):
     max_days: int = Field(ge=0, le=365)
 
 
+#: Where a certificate field's value comes from when the result is issued: a form field (`form.<name>`), the
+#: applicant (`applicant.name`, `applicant.holder_id`) or the decision (`decision.decided_on`,
+#: `decision.department`).
+CERTIFICATE_SOURCES = frozenset({"applicant.name", "applicant.holder_id", "decision.decided_on", "decision.department"})
+
+
 class Result(Strict):
     type: Literal["certificate", "document", "none"]
     certificate_type: str | None = Field(default=None, max_length=40)
     name: str = Field(min_length=1, max_length=200)
     sample: Attachment | None = None
+    fields: dict[str, str] = Field(
+        default_factory=dict, max_length=50,
+        description="证照字段映射: certificate field → `form.<field>`, `applicant.name`, `applicant.holder_id`, "
+                    "`decision.decided_on` or `decision.department`. Required (with `name`) for a certificate.",
+    )
 
 
 class FeeExemption(Strict):
@@ -218,7 +251,7 @@ class ItemContent(Strict):
     themes: list[str] = Field(default_factory=list)
     life_events: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list, description="Synonyms people search with (饭店, 餐馆 …).")
-    form_fields: list[FormField] = Field(default_factory=list)
+    form_fields: list[FormField] = Field(default_factory=list, max_length=100)
     materials: list[Material] = Field(default_factory=list)
     process: Process
     special_procedures: list[SpecialProcedure] = Field(default_factory=list)

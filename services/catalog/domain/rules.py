@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.catalog.domain.model import THEMES, ItemContent
+from services.catalog.domain.model import CERTIFICATE_SOURCES, THEMES, ItemContent
 from shared.errors import FieldError
 
 #: A material that one of these sources supplies is fetched by the system, never asked of the applicant.
@@ -23,6 +23,14 @@ class Reference:
     life_events: frozenset[str] = frozenset()
     #: Intermediary-service list: code → its legal basis.
     intermediaries: dict[str, str] = field(default_factory=dict)
+    #: Datashare's certificate directory as announced: type code → the fields it defines and requires.
+    certificate_types: dict[str, CertificateFields] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CertificateFields:
+    defined: frozenset[str]
+    required: frozenset[str]
 
 
 def check_item(item: ItemContent, ref: Reference) -> list[FieldError]:
@@ -131,6 +139,8 @@ def check_item(item: ItemContent, ref: Reference) -> list[FieldError]:
 
     if item.result.type == "certificate" and not item.result.certificate_type:
         err("result.certificate_type", "certificate_type_required", "结果为证照时必须写明证照类型代码。")
+    errors.extend(check_form_fields(item))
+    errors.extend(check_certificate_fields(item, ref))
     if item.fees.charged and not item.fees.items:
         err("fees.items", "fee_basis_required", "收费事项必须列明收费项目、标准和依据。")
     for i, fee in enumerate(item.fees.items if item.fees.charged else []):
@@ -170,6 +180,60 @@ def offered_points(listed: list[str] | None, excluded: list[str], tree: list[tup
         if code in known:
             wanted -= below(code)
     return [c for c, _ in tree if c in wanted]
+
+def check_form_fields(item: ItemContent) -> list[FieldError]:
+    """Each form field has one name, and its rule is complete: a choice lists its options, a length range is
+    a range."""
+    errors: list[FieldError] = []
+    names: set[str] = set()
+    for i, f in enumerate(item.form_fields):
+        at = f"form_fields.{i}"
+        if f.name in names:
+            errors.append(FieldError(field=f"{at}.name", rule="unique", message=f"表单字段 {f.name} 重复。"))
+        names.add(f.name)
+        if f.type == "select" and not f.options:
+            errors.append(FieldError(field=f"{at}.options", rule="options_required", message="选择项字段必须列出可选值。"))
+        if f.options and f.type != "select":
+            errors.append(FieldError(field=f"{at}.options", rule="options_for_select", message="只有选择项字段才有可选值。"))
+        if f.min_length is not None and f.max_length is not None and f.min_length > f.max_length:
+            errors.append(FieldError(field=f"{at}.min_length", rule="range", message="最小长度不得大于最大长度。"))
+    return errors
+
+
+def check_certificate_fields(item: ItemContent, ref: Reference | None = None) -> list[FieldError]:
+    """A certificate result says where each of its fields comes from (证照字段映射), at least the name it is
+    issued under, every field its type requires (when datashare has announced the type) and no field the type
+    lacks, and every source exists: an issued certificate must never be an empty shell."""
+    result = item.result
+    if result.type != "certificate":
+        if result.fields:
+            return [FieldError(field="result.fields", rule="certificate_only", message="只有证照类结果才需要字段映射。")]
+        return []
+    errors: list[FieldError] = []
+    if "name" not in result.fields:
+        errors.append(FieldError(field="result.fields.name", rule="certificate_mapping_required",
+                                 message="结果为证照时必须写明证照字段的来源，至少包括持证名称 (name)。"))
+    known = (ref.certificate_types.get(result.certificate_type or "") if ref else None)
+    if known is not None:
+        for name in sorted(known.required - set(result.fields) - {"name"}):
+            errors.append(FieldError(field=f"result.fields.{name}", rule="certificate_mapping_required",
+                                     message=f"证照类型 {result.certificate_type} 要求字段 {name}，须写明其来源。"))
+        for name in sorted(set(result.fields) - known.defined):
+            errors.append(FieldError(field=f"result.fields.{name}", rule="unknown_certificate_field",
+                                     message=f"证照类型 {result.certificate_type} 没有字段 {name}。"))
+    form_names = {f.name for f in item.form_fields}
+    for target, source in result.fields.items():
+        at = f"result.fields.{target}"
+        if not target or len(target) > 64:
+            errors.append(FieldError(field=at, rule="field_name", message="证照字段名须为 1-64 个字符。"))
+        if source.startswith("form."):
+            if source[5:] not in form_names:
+                errors.append(FieldError(field=at, rule="unknown_form_field",
+                                         message=f"表单中没有字段 {source[5:]}，无法作为证照字段来源。"))
+        elif source not in CERTIFICATE_SOURCES:
+            errors.append(FieldError(field=at, rule="unknown_source", message=(
+                f"来源 {source} 无效：应为 form.<字段>、{'、'.join(sorted(CERTIFICATE_SOURCES))} 之一。")))
+    return errors
 
 
 #: The service-point tree: city centre → towns/streets (镇街) → villages/communities (村居).

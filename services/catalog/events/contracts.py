@@ -19,6 +19,10 @@ from services.catalog.domain.model import (
 ITEM_PUBLISHED = "yimen.catalog.item.published"
 ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
 DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
+#: A service point (服务点) created or renamed: timelines show the window's name, not its code.
+SERVICE_POINT_UPSERTED = "yimen.catalog.service_point.upserted"
+#: Consumed: datashare's certificate directory.
+CERTIFICATE_TYPE_UPSERTED = "yimen.datashare.certificate_type.upserted"
 
 
 class PointRef(BaseModel):
@@ -75,3 +79,21 @@ class DepartmentUpserted(BaseModel):
     code: str
     name: str
     credit_code: str | None
+    #: The department's public phone: applicants see it on their steps from the moment a task is assigned.
+    phone: str | None = None
+
+
+class CertificateTypeUpserted(BaseModel):
+    """Consumed from datashare (extra fields ignored)."""
+
+    code: str
+    name: str
+    fields: list[str] = []
+    required: list[str] = []
+
+
+class ServicePointUpserted(BaseModel):
+    code: str
+    name: str
+    level: str
+    parent_code: str | None

@@ -10,8 +10,9 @@ from sqlalchemy import Select, and_, case, delete, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalog.domain.model import ItemContent
-from services.catalog.domain.rules import Reference
+from services.catalog.domain.rules import CertificateFields, Reference
 from services.catalog.store.tables import (
+    CertificateType,
     Department,
     IntermediaryService,
     Item,
@@ -23,6 +24,7 @@ from services.catalog.store.tables import (
     NegativeListEntry,
     ServicePoint,
 )
+from shared.types import utcnow
 
 
 @dataclass
@@ -37,7 +39,15 @@ class ItemFilters:
     kind: str | None = None
 
 
+async def upsert_certificate_type(session: AsyncSession, *, code: str, name: str, fields: list[str],
+                                  required: list[str]) -> None:
+    await upsert(session, CertificateType, {"code": code},
+                 {"name": name, "fields": fields, "required": required, "updated_at": utcnow()})
+
+
 async def reference(session: AsyncSession) -> Reference:
+    types = (await session.execute(select(CertificateType))).scalars()
+    certificate_types = {t.code: CertificateFields(frozenset(t.fields), frozenset(t.required)) for t in types}
     depts = (await session.execute(select(Department.code))).scalars()
     points = (await session.execute(select(ServicePoint.code))).scalars()
     events = (await session.execute(select(LifeEvent.name))).scalars()
@@ -47,6 +57,7 @@ async def reference(session: AsyncSession) -> Reference:
         service_points=frozenset(points),
         life_events=frozenset(events),
         intermediaries={c: b for c, b in inter},
+        certificate_types=certificate_types,
     )
 
 

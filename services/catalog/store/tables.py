@@ -20,6 +20,19 @@ class Base(DeclarativeBase):
 messaging = define_messaging_tables(Base.metadata)
 
 
+class CertificateType(Base):
+    """A type of datashare's certificate directory (电子证照目录), as announced: what an item's certificate field
+    mapping must cover."""
+
+    __tablename__ = "certificate_type"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    required: Mapped[list[str]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Department(Base):
     """A department of the city (部门)."""
 

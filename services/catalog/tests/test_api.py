@@ -14,8 +14,8 @@ import pytest_asyncio
 
 from services.catalog.app import create_app
 from services.catalog.demo.items import FOOD_PERMIT, ITEMS
-from shared.events import Event
-from shared.testing import running_app
+from shared.events import Event, new_event
+from shared.testing import eventually, running_app
 
 FOOD_CODE = ITEMS["food-permit"][0]
 BIRTH_CODE = ITEMS["birth-certificate"][0]
@@ -127,8 +127,8 @@ async def test_food_permit_published_event_carries_the_whole_version(client):
     assert stage["departments"] == ["LD-SCJGJ", "LD-WJJ", "LD-XFJ", "LD-STHJJ"]
     assert stage["lead_department"] == "LD-SCJGJ"
     assert {"limit_days", "on_reject", "deemed_approval_on_timeout", "excluded_from_limit"} <= set(stage)
-    assert d["result"] == {"type": "certificate", "certificate_type": FOOD_PERMIT, "name": "食品经营许可证",
-                           "sample": None}
+    assert d["result"]["certificate_type"] == FOOD_PERMIT and d["result"]["name"] == "食品经营许可证"
+    assert d["result"]["fields"]["name"] == "form.business_name"
     assert {"form_fields", "special_procedures", "fees", "published_at", "themes", "channels", "audience"} <= set(d)
     assert d["min_assurance_level"] == 2  # the default: matched against the population registry
 
@@ -270,6 +270,10 @@ async def test_save_time_rules_each_give_a_precise_422(client, tokens):
     def ghost_dept(b): b["process"]["steps"][1]["departments"][1] = "LD-GHOST"
     def lone_parallel(b): b["process"]["steps"][1].update(departments=["LD-SCJGJ"])
     def lead_outside(b): b["process"]["steps"][1].update(lead_department="LD-GAJ")
+    # A certificate result must say where its fields come from, or it would be issued empty.
+    def unmapped_certificate(b): b["result"]["fields"] = {}
+    def mapped_to_nothing(b): b["result"]["fields"]["address"] = "form.no_such_field"
+    def choice_without_options(b): b["form_fields"][0].update(type="select", options=[])
 
     assert ("body.promised_limit.value", "promised_within_statutory") in await broken(promised_over)
     assert ("body.materials.0.legal_basis", "legal_basis_required") in await broken(no_basis)
@@ -278,6 +282,9 @@ async def test_save_time_rules_each_give_a_precise_422(client, tokens):
     assert ("body.process.steps.1.departments.1", "unknown_department") in await broken(ghost_dept)
     assert ("body.process.steps.1.departments", "parallel_min_departments") in await broken(lone_parallel)
     assert ("body.process.steps.1.lead_department", "lead_in_stage") in await broken(lead_outside)
+    assert ("body.result.fields.name", "certificate_mapping_required") in await broken(unmapped_certificate)
+    assert ("body.result.fields.address", "unknown_form_field") in await broken(mapped_to_nothing)
+    assert ("body.form_fields.0.options", "options_required") in await broken(choice_without_options)
     bad_code = draft_body("123")
     assert ("body.code", "string_pattern_mismatch") in rules_of(await client.post(f"{P}/items", json=bad_code, headers=h))
     unknown_field = draft_body(new_code(), colour="red")
@@ -285,6 +292,30 @@ async def test_save_time_rules_each_give_a_precise_422(client, tokens):
     for level, rule in ((0, "greater_than_equal"), (4, "less_than_equal")):
         body = draft_body(new_code(), min_assurance_level=level)
         assert ("body.min_assurance_level", rule) in rules_of(await client.post(f"{P}/items", json=body, headers=h))
+
+
+async def test_a_certificate_mapping_must_cover_every_field_its_announced_type_requires(client, tokens):
+    h, code = editor(tokens), "11441781MB0000001A099"
+    await client.app.state.bus.publish(new_event(
+        "yimen.datashare.certificate_type.upserted", source="/yimen/datashare", subject=code,
+        data={"code": code, "name": "小作坊登记证", "issuer_department": "LD-SCJGJ",
+              "fields": ["name", "address", "licence_scope"], "required": ["name", "licence_scope"]}))
+
+    async def known() -> bool:
+        from services.catalog.store import repo
+        async with client.app.state.db.transaction() as s:
+            return code in (await repo.reference(s)).certificate_types
+
+    await eventually(known)
+    body = draft_body(new_code())
+    body["result"] = {"type": "certificate", "certificate_type": code, "name": "小作坊登记证",
+                      "fields": {"name": "form.business_name", "operator": "applicant.name"}}
+    assert rules_of(await client.post(f"{P}/items", json=body, headers=h)) >= {
+        ("body.result.fields.licence_scope", "certificate_mapping_required"),
+        ("body.result.fields.operator", "unknown_certificate_field")}
+    body["result"]["fields"] = {"name": "form.business_name", "licence_scope": "form.business_scope"}
+    r = await client.post(f"{P}/items", json=body, headers=h)
+    assert r.status_code == 201, r.text
 
 
 async def test_draft_edits_need_if_match_and_a_fresh_etag(client, tokens):
@@ -371,7 +402,7 @@ async def test_admin_maintains_departments_and_the_event_flows(client, tokens):
     r = await client.put(f"{P}/departments/LD-JTJ", json=body, headers=admin(tokens))
     assert r.status_code == 200 and r.json()["name"] == "罗定市交通运输局"
     ev = await wait_event(client.app.state.bus, "yimen.catalog.department.upserted", "LD-JTJ")
-    assert ev.data == {"code": "LD-JTJ", "name": "罗定市交通运输局", "credit_code": "11441781MB0000012X"}
+    assert ev.data == {"code": "LD-JTJ", "name": "罗定市交通运输局", "credit_code": "11441781MB0000012X", "phone": None}
     assert ("body.credit_code", "string_pattern_mismatch") in rules_of(
         await client.put(f"{P}/departments/LD-JTJ", json={"name": "x", "credit_code": "IOZ"}, headers=admin(tokens)))
 
@@ -389,6 +420,11 @@ async def test_admin_maintains_the_service_point_tree_and_lists(client, tokens):
     r = await client.put(f"{P}/service-points/LD-LC-09", json=point, headers=h)
     assert r.status_code == 200, r.text
     assert "LD-LC-09" in (await client.get(f"{P}/service-points/LD-LC")).json()["children"]
+    # Other services learn the point's name (timelines name the unit, not its code); the demo's points too.
+    ev = await wait_event(client.app.state.bus, "yimen.catalog.service_point.upserted", "LD-LC-09")
+    assert ev.data == {"code": "LD-LC-09", "name": point["name"], "level": "village", "parent_code": "LD-LC"}
+    ev = await wait_event(client.app.state.bus, "yimen.catalog.service_point.upserted", "LD-CENTRE")
+    assert ev.data["name"] and ev.data["level"] == "city"
     assert ("body.parent_code", "tree_level") in rules_of(
         await client.put(f"{P}/service-points/LD-X", json={**point, "parent_code": "LD-CENTRE"}, headers=h))
     assert ("body.parent_code", "unknown_service_point") in rules_of(

@@ -226,6 +226,8 @@ async def create_certificate_type(
         session, code=body.code, name=body.name, issuer_department=body.issuer_department,
         issuer_credit_code=credit, field_schema=body.field_schema, validity_years=body.validity_years,
     )
+    await operations.announce_type(session, code=t.code, name=t.name, issuer_department=t.issuer_department,
+                                   field_schema=t.field_schema)
     return type_read(t)
 
 

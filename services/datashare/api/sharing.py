@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.datashare import operations
 from services.datashare.api.common import check_holder_level, fetch_application
 from services.datashare.domain import sharing
-from services.datashare.domain.identifiers import normalise_holder_kind
+from services.datashare.domain.identifiers import HOLDER_KIND_ORGANISATION, normalise_holder_kind
 from services.datashare.domain.purpose import Grant, release
 from services.datashare.domain.registries import POPULATION
 from services.datashare.store import certificates as cert_store
@@ -103,8 +103,15 @@ async def request_data(body: DataRequest, request: Request, session: SessionDep,
         return release(projected, grant) if grant is not None else projected
 
     answer = DataAnswer(status="no_match", material_code=need.material_code, source=need.source)
+    subject = holder_id
     if need.registry:
-        values = await registries.lookup(session, need.registry, holder_id)
+        key: str | None = holder_id
+        if need.registry == POPULATION and kind == HOLDER_KIND_ORGANISATION:
+            # A person's record asked for an organisation (法定代表人身份证明): the legal-persons registry names the
+            # legal representative, whose record is the one read (and logged for them).
+            key = await registries.legal_representative_id(session, holder_id)
+            subject = key or holder_id
+        values = await registries.lookup(session, need.registry, key) if key else None
         if values is not None:
             answer.status, answer.record = "found", shown(values)
     else:
@@ -117,8 +124,10 @@ async def request_data(body: DataRequest, request: Request, session: SessionDep,
                 **shown(cert.fields),
             }
     await operations.log_access(
-        session, principal, action="purpose_request", target=target, holder_id=holder_id, outcome=answer.status,
+        session, principal, action="purpose_request", target=target, holder_id=subject, outcome=answer.status,
         fields=list(need.fields) if answer.status == "found" else [],
-        purpose=f"{grant.basis if grant else 'holder'}: material {need.material_code}", **purpose_of,
+        purpose=f"{grant.basis if grant else 'holder'}: "
+                + sharing.purpose_text(item.content, need.material_code, application, body.application_id),
+        **purpose_of,
     )
     return answer

@@ -138,6 +138,42 @@ def fields_from_form(schema: dict[str, Any], form: dict[str, Any], holder_name: 
     return {k: v for k, v in out.items() if not field_problems(schema, {k: v}, partial=True)}
 
 
+def _fit(kind: str, value: Any) -> Any:
+    """A form value in the type the certificate field declares (an amount typed as text becomes a number)."""
+    if kind in ("number", "integer") and isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return value
+        return int(number) if kind == "integer" or number.is_integer() else number
+    if kind == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def mapped_fields(schema: dict[str, Any], mapping: dict[str, str], *, form: dict[str, Any],
+                  applicant: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    """A certificate's fields by the item's 证照字段映射 (`result.fields`): each field takes its value from the
+    form (`form.<name>`), the applicant (`applicant.<attr>`) or the decision (`decision.<attr>`). Blank
+    sources are left out; fields the type does not define are dropped."""
+    props: dict[str, Any] = schema.get("properties", {})
+    sources = {"form": form, "applicant": applicant, "decision": decision}
+    out: dict[str, Any] = {}
+    for target, source in mapping.items():
+        if target not in props or "." not in source:
+            continue
+        where, _, attr = source.partition(".")
+        value = (sources.get(where) or {}).get(attr)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        out[target] = _fit(str(props[target].get("type", "string")), value)
+    return out
+
+
+def missing_required(schema: dict[str, Any], fields: dict[str, Any]) -> list[str]:
+    return [name for name in schema.get("required", []) if fields.get(name) in (None, "")]
+
+
 def valid_until(issued_on: date, validity_years: int | None) -> date | None:
     if not validity_years:
         return None

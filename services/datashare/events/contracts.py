@@ -15,6 +15,9 @@ TASK_ASSIGNED = "yimen.workflow.task.assigned"
 TASK_DECIDED = "yimen.workflow.task.decided"
 TASK_REOPENED = "yimen.workflow.task.reopened"
 TASK_CANCELLED = "yimen.workflow.task.cancelled"
+
+#: A type in the directory (电子证照目录), so catalog can check at save time that an item maps every field it requires.
+CERTIFICATE_TYPE_UPSERTED = "yimen.datashare.certificate_type.upserted"
 ITEM_PUBLISHED = "yimen.catalog.item.published"
 ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
 DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
@@ -33,6 +36,14 @@ class CertificateIssued(BaseModel):
     application_id: str | None
     issued_on: date
     valid_until: date | None
+
+
+class CertificateTypeUpserted(BaseModel):
+    code: str
+    name: str
+    issuer_department: str
+    fields: list[str] = Field(description="Every field the type defines.")
+    required: list[str] = Field(description="The fields an issued certificate must carry.")
 
 
 class CertificateRevoked(BaseModel):

@@ -27,7 +27,7 @@ from services.datashare.events.contracts import (
     ItemWithdrawn,
     TaskEvent,
 )
-from services.datashare.store import archive, items, tasks
+from services.datashare.store import archive, items, registries, tasks
 from services.datashare.store import certificates as store
 from shared.events import Event
 from shared.messaging import Consumer, event_data
@@ -86,11 +86,31 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
     if await store.certificate_for_application(session, d.application_id, cert_type.code):
         return
     kind = HOLDER_KIND_ORGANISATION if d.applicant.kind == "organisation" else HOLDER_KIND_PERSON
+    # An organisation's token carries no name: the legal-persons registry (or the population registry) does,
+    # else an earlier certificate of the holder (its business licence), else the name the certificate maps.
+    holder_name = (d.applicant.name or await registries.holder_name(session, kind, d.applicant.holder_id)
+                   or await store.known_holder_name(session, d.applicant.holder_id))
+    issued_on = d.decided_at.astimezone(operations.CITY_TZ).date()
+    item = await items.get_item(session, d.item_code, d.item_version) if d.item_version else None
+    mapping = ((item.content if item else {}).get("result") or {}).get("fields") or {}
+    if mapping:
+        fields = rules.mapped_fields(
+            cert_type.field_schema, mapping, form=row.form or {},
+            applicant={"name": holder_name, "holder_id": d.applicant.holder_id},
+            decision={"decided_on": issued_on.isoformat(), "department": d.department},
+        )
+    else:  # an item published before mappings existed
+        fields = rules.fields_from_form(cert_type.field_schema, row.form or {}, holder_name)
+    holder_name = holder_name or (str(fields["name"]) if fields.get("name") else None)
+    if missing := rules.missing_required(cert_type.field_schema, fields):
+        # Never an empty shell: the department issues it by hand (POST /certificates) once the data is there.
+        log.error("certificate for application %s not issued: type %s needs %s", d.application_id, cert_type.code,
+                  ", ".join(missing))
+        return
     cert = await operations.issue_certificate(
-        session, cert_type, holder_id=d.applicant.holder_id, holder_kind=kind, holder_name=d.applicant.name,
-        fields=rules.fields_from_form(cert_type.field_schema, row.form or {}, d.applicant.name),
-        application_id=d.application_id, issued_by=f"workflow:{d.department or cert_type.issuer_department}",
-        issued_on=d.decided_at.astimezone(operations.CITY_TZ).date(),
+        session, cert_type, holder_id=d.applicant.holder_id, holder_kind=kind, holder_name=holder_name,
+        fields=fields, application_id=d.application_id,
+        issued_by=f"workflow:{d.department or cert_type.issuer_department}", issued_on=issued_on,
     )
     row.certificate_number = cert.number
 

@@ -130,3 +130,11 @@ async def holder_certificates(session: AsyncSession, holder_id: str, type_code: 
 
 def holder_certificates_query(holder_ids: set[str]):  # type: ignore[no-untyped-def]
     return select(Certificate).where(Certificate.holder_id.in_(holder_ids))
+
+
+async def known_holder_name(session: AsyncSession, holder_id: str) -> str | None:
+    """The name a holder's latest earlier certificate was issued under (e.g. the business licence's)."""
+    return (await session.execute(
+        select(Certificate.holder_name).where(Certificate.holder_id == holder_id, Certificate.holder_name.is_not(None))
+        .order_by(Certificate.issued_on.desc()).limit(1)
+    )).scalar()

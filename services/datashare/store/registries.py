@@ -56,3 +56,19 @@ async def upsert_records(
 async def lookup(session: AsyncSession, registry: str, key: str) -> dict[str, Any] | None:
     row = await session.get(_model(registry), key)
     return dict(row.data) if row is not None else None
+
+
+async def holder_name(session: AsyncSession, holder_kind: str, holder_id: str) -> str | None:
+    """The registered name of a certificate holder: the legal-persons registry for a credit code (001), the
+    population registry for an ID number (111)."""
+    registry = "legal_persons" if holder_kind == "001" else "population"
+    record = await lookup(session, registry, holder_id)
+    name = (record or {}).get("name")
+    return str(name) if name else None
+
+
+async def legal_representative_id(session: AsyncSession, credit_code: str) -> str | None:
+    """The ID number of an organisation's legal representative as the legal-persons registry records it."""
+    record = await lookup(session, "legal_persons", credit_code)
+    value = (record or {}).get("legal_representative_id")
+    return str(value).strip().upper() if value else None

@@ -114,6 +114,14 @@ async def test_directory_is_seeded_with_the_contract_types(client):
     assert one.json()["validity_years"] == 5
     missing = await client.get(f"{P}/certificate-types/11441781MB0000001A999")
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    # Each type is announced with the fields it defines and requires (catalog checks items' mappings by it).
+    from services.datashare.store.tables import messaging
+    async with client.app.state.db.transaction() as s:
+        rows = (await s.execute(select(messaging.outbox.c.payload).where(
+            messaging.outbox.c.type == "yimen.datashare.certificate_type.upserted"))).scalars().all()
+    announced = {e["data"]["code"]: e["data"] for e in map(json.loads, rows)}
+    assert announced["11441781MB0000002D002"]["required"] == ["name", "birth_date"]
+    assert "birth_place" in announced["11441781MB0000002D002"]["fields"]
 
 
 async def test_admin_adds_a_type_and_a_bad_schema_is_named(client, tokens):
@@ -719,3 +727,74 @@ async def test_a_department_reads_a_certificate_for_its_own_task_only_and_only_t
     assert [e["outcome"] for e in reads] == ["found", "found", "refused"]
     assert reads[1]["application_id"] == app_id and reads[1]["purpose"] == "department"
     assert reads[0]["purpose"] == "issuer"
+
+# --- #15: who the data is about, and certificates that carry their data ------------------------------------------
+
+
+async def _import(client, tokens, registry: str, dept: str, rows: list[dict[str, Any]]) -> None:
+    staff = tokens.headers(f"reg-{dept}", kind="staff", roles=["department_reviewer"], dept=dept)
+    r = await client.post(f"{P}/registries/{registry}/imports", headers=staff, json=rows)
+    assert r.status_code == 200 and r.json()["imported"] == len(rows), r.text
+
+
+async def test_an_organisations_legal_representative_identity_is_fetched_and_logged_for_them(client, tokens, intake):
+    item = food_item()
+    await publish_item(client, item)
+    org, rep = credit_code(), id_number("19800808")
+    await _import(client, tokens, "population", "LD-GAJ", [{"id_number": rep, "name": "黄法人", "gender": "女"}])
+    await _import(client, tokens, "legal-persons", "LD-SCJGJ", [
+        {"credit_code": org, "name": "罗城小厨有限公司", "legal_representative": "黄法人", "legal_representative_id": rep}])
+    app_id = intake.add(item["code"], holder_id=org)
+    body = {"application_id": app_id, "item_code": item["code"], "item_version": 1, "material_code": "M-REP-ID",
+            "holder_id": org, "holder_kind": "organisation"}
+    r = await client.post(f"{P}/requests", headers=agent(tokens, org), json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "found" and r.json()["record"] == {"name": "黄法人", "gender": "女"}
+    # The person whose record was read sees it, with the application and its purpose in words.
+    mine = (await client.get(f"{P}/me/access-log", headers=tokens.headers("rep", kind="person", hid=rep))).json()
+    entry = next(e for e in mine["items"] if e["application_id"] == app_id)
+    assert entry["material_code"] == "M-REP-ID" and "法定代表人身份证明" in entry["purpose"]
+    assert "食品经营许可" in entry["purpose"]
+    # An organisation the registry does not know: nothing found, not someone else's record.
+    stranger = credit_code()
+    app2 = intake.add(item["code"], holder_id=stranger)
+    r = await client.post(f"{P}/requests", headers=agent(tokens, stranger),
+                          json={**body, "application_id": app2, "holder_id": stranger})
+    assert r.status_code == 200 and r.json()["status"] == "no_match"
+
+
+async def test_an_issued_certificate_carries_the_holders_name_and_the_fields_its_item_maps(client, tokens):
+    item = food_item()
+    item["form_fields"] = [{"name": "business_name", "label": "经营者名称", "type": "text"},
+                           {"name": "business_address", "label": "经营场所", "type": "address"}]
+    item["result"]["fields"] = {"name": "form.business_name", "address": "form.business_address",
+                                "business_premises": "form.business_address", "operator": "applicant.name"}
+    await publish_item(client, item)
+    org = credit_code()
+    await _import(client, tokens, "legal-persons", "LD-SCJGJ", [{"credit_code": org, "name": "罗城小厨有限公司"}])
+    app_id = f"mapped-{org}"
+    applicant = {"kind": "organisation", "id": org, "holder_id": org, "name": None, "agent_id": "p-agent"}
+    await publish(client, "yimen.intake.application.accepted", app_id, {
+        "application_id": app_id, "receipt_number": f"R-{app_id}", "item_code": item["code"], "item_version": 1,
+        "item_name": "食品经营许可", "department": "LD-SCJGJ", "applicant": applicant, "channel": "online",
+        "online": True, "accepted_at": "2026-11-20T02:00:00+00:00", "accepted_by": "system",
+        "form": {"business_name": "罗城小厨", "business_address": "罗城街道兴华路1号"}, "materials": [],
+    })
+
+    async def archived() -> Any:
+        async with client.app.state.db.transaction() as s:
+            return (await s.execute(text("SELECT 1 FROM archived_application WHERE application_id = :a"),
+                                    {"a": app_id})).scalar()
+
+    await eventually(archived)
+    await publish(client, "yimen.workflow.application.decided", app_id,
+                  {**decided(app_id, org), "item_code": item["code"], "applicant": applicant})
+
+    async def certificate() -> Certificate | None:
+        async with client.app.state.db.transaction() as s:
+            return (await s.execute(select(Certificate).where(Certificate.application_id == app_id))).scalar()
+
+    cert = await eventually(certificate)
+    assert cert.holder_name == "罗城小厨有限公司"
+    assert cert.fields == {"name": "罗城小厨", "address": "罗城街道兴华路1号", "business_premises": "罗城街道兴华路1号",
+                           "operator": "罗城小厨有限公司"}

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 
+from services.efficacy import casework
 from services.efficacy.domain.calendar import YearLoad, day_kind, parse_csv, validate_year
 from services.efficacy.store import calendar as calendar_store
 from shared.auth import ADMIN, Principal, require_roles
@@ -61,7 +62,8 @@ class WorkdaysRead(BaseModel):
     summary="Load a year's working-day table (admin)",
     description="JSON `{holidays, workdays, source}` or `text/csv` lines `date,kind` (kind `holiday`/`workday`; "
                 "then `?source=` names the notice). A 调休 working day must be a weekend day; every date must be "
-                "in the year. Replaces the year's table and reloads the calendar.",
+                "in the year. Replaces the year's table and reloads the calendar; every open clock counted through the "
+                "year (perhaps on the estimate of statutory holidays) is counted again and its cards re-evaluated.",
     response_model=CalendarYearRead,
     responses=problem_responses(401, 403, 422),
     openapi_extra={"requestBody": {"content": {
@@ -100,7 +102,9 @@ async def load_year(
     if errors:
         raise ValidationProblem(errors)
     await calendar_store.save_year(session, year, load.holidays, load.workdays, src, principal.subject)
-    await calendar_store.holder_for(session).reload(session)
+    # Open clocks and due dates counted through this year (perhaps on an estimate) are counted again now.
+    await casework.calendar_loaded(session, year, casework.current_config(), holidays=load.holidays,
+                                   workdays=load.workdays, source=src)
     return CalendarYearRead(year=year, holidays=sorted(load.holidays), workdays=sorted(load.workdays), source=src)
 
 
@@ -108,7 +112,8 @@ async def load_year(
     "/workdays",
     summary="Working days between two dates (public)",
     description="Each day with whether it is a working day, the count, and `assumed` with the years that had no "
-                "table and fell back to Monday–Friday.",
+                "official table and were counted with the statutory holidays the `holidays` package computes "
+                "(no 调休 working weekends until the notice is loaded).",
     response_model=WorkdaysRead,
     response_model_by_alias=True,
     responses=problem_responses(422),

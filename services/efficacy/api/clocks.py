@@ -35,7 +35,7 @@ class PauseRead(BaseModel):
 
 class ClockRead(BaseModel):
     clock_id: str
-    kind: str = Field(description="`application` or `task`.")
+    kind: str = Field(description="`application`, `acceptance` (the wait for 受理) or `task`.")
     task_id: str | None
     department: str | None
     step_key: str | None = None
@@ -64,6 +64,8 @@ class ApplicationClocks(BaseModel):
     application_id: str
     as_of: datetime
     application: ClockRead | None
+    acceptance: ClockRead | None = Field(
+        default=None, description="The acceptance step (受理时限): from submission to acceptance, its own cards.")
     tasks: list[ClockRead]
     assumed: bool = Field(description="True when a year without a holiday table was counted as Monday–Friday.")
     assumed_years: list[int]
@@ -126,6 +128,7 @@ async def get_clocks(
     views = [measure(s, cal, at) for s in states]
     app = next((clock_read(v) for v in views if v.state.kind == "application"), None)
     tasks = [clock_read(v) for v in views if v.state.kind == "task"]
+    acceptance = next((clock_read(v) for v in views if v.state.kind == "acceptance"), None)
     years = sorted(set().union(*(v.assumed_years for v in views)))
-    return ApplicationClocks(application_id=application_id, as_of=at, application=app, tasks=tasks,
-                             assumed=bool(years), assumed_years=years)
+    return ApplicationClocks(application_id=application_id, as_of=at, application=app, acceptance=acceptance,
+                             tasks=tasks, assumed=bool(years), assumed_years=years)

@@ -22,6 +22,7 @@ class DepartmentPanel(BaseModel):
     running_applications: int = 0
     paused_applications: int = Field(0, description="Waiting on a correction (补正) or a special procedure.")
     running_tasks: int = 0
+    awaiting_acceptance: int = Field(0, description="Submitted and not yet accepted (受理), on the acceptance clock.")
     open_yellow_cards: int = 0
     open_red_cards: int = 0
     open_supervision: dict[str, int] = Field(default_factory=dict, description="Open queue items by kind.")
@@ -49,7 +50,8 @@ async def dashboard(session: SessionDep, principal: CurrentPrincipal) -> Dashboa
         return panels.setdefault(dept, DepartmentPanel(department=dept))
     for r in counts["clocks"]:
         field = {("application", "running"): "running_applications", ("application", "paused"): "paused_applications",
-                 ("task", "running"): "running_tasks"}.get((r.kind, r.state))
+                 ("task", "running"): "running_tasks",
+                 ("acceptance", "running"): "awaiting_acceptance"}.get((r.kind, r.state))
         if field:
             for p in (panel(r.department), total):
                 setattr(p, field, getattr(p, field) + r.n)

@@ -8,6 +8,7 @@ from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 from shared.errors import FieldError
 from shared.workdays import WorkCalendar, WorkdayCount, WorkdayResult, YearTable
@@ -79,8 +80,9 @@ def validate_year(year: int, load: YearLoad) -> list[FieldError]:
 
 
 def day_kind(calendar: WorkCalendar, day: date) -> str:
-    """`workday`, `weekend`, `holiday` or `adjusted_workday` (调休)."""
-    table = calendar.table(day.year)
+    """`workday`, `weekend`, `holiday` or `adjusted_workday` (调休); in a year without an official table, the
+    statutory holidays the fallback computes are holidays too (and the answer says `assumed`)."""
+    table = calendar.day_table(day.year)
     if table is not None:
         if day in table.workdays:
             return "adjusted_workday"
@@ -90,7 +92,8 @@ def day_kind(calendar: WorkCalendar, day: date) -> str:
 
 
 def build_calendar(tables: list[YearTable]) -> WorkCalendar:
-    """Our table is the source of truth (seeded from the library); years it lacks fall back to Monday–Friday."""
+    """Our table is the source of truth (seeded from the library); years it lacks are counted with the statutory
+    holidays `holidays` computes (shared.workdays.statutory_table), flagged as assumed."""
     return IndexedCalendar({t.year: t for t in tables}, use_library=False)
 
 
@@ -100,8 +103,8 @@ class IndexedCalendar(WorkCalendar):
     search. Evaluating 100,000 open clocks every few seconds needs that; outside the span it counts day by day."""
 
     def __init__(self, overrides: Mapping[int, YearTable] | None = None, *, use_library: bool = True,
-                 first_year: int = 2000, last_year: int = 2060) -> None:
-        super().__init__(overrides, use_library=use_library)
+                 first_year: int = 2000, last_year: int = 2060, **kw: Any) -> None:
+        super().__init__(overrides, use_library=use_library, **kw)
         self._origin = date(first_year, 1, 1)
         self._end = date(last_year, 12, 31)
         count, running = [], 0

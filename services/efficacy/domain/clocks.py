@@ -15,6 +15,7 @@ from typing import Any
 from services.efficacy.domain.calendar import CHINA, local_day
 from shared.workdays import WorkCalendar
 
+SUBMITTED = "yimen.intake.application.submitted"
 ACCEPTED = "yimen.intake.application.accepted"
 RETURNED = "yimen.intake.application.returned"
 NOT_ACCEPTED = "yimen.intake.application.not_accepted"
@@ -27,6 +28,11 @@ APPLICATION_DECIDED = "yimen.workflow.application.decided"
 
 STOPPING = {APPLICATION_DECIDED: "decided", RETURNED: "returned", NOT_ACCEPTED: "not_accepted",
             WITHDRAWN: "withdrawn"}
+#: What ends the wait for acceptance (受理): accepting, returning for correction, refusing, withdrawing.
+ACCEPTANCE_ENDS = {ACCEPTED: "accepted", RETURNED: "returned", NOT_ACCEPTED: "not_accepted", WITHDRAWN: "withdrawn"}
+#: Working days an online submission may wait for acceptance when the item's acceptance step sets no limit.
+ONLINE_ACCEPTANCE_DAYS = 1
+ONLINE_CHANNELS = frozenset({"online", "mobile"})
 
 
 @dataclass(frozen=True)
@@ -140,10 +146,34 @@ def _pair(starts: list[datetime], ends: list[datetime]) -> list[tuple[datetime, 
     return out
 
 
+def acceptance_clock(application_id: str, facts: list[Fact], acceptance_days: int | None) -> ClockState | None:
+    """The acceptance step's clock (受理时限): from the latest submission until it is accepted, returned, refused
+    or withdrawn. Its limit is the item's acceptance step limit, else one working day for an online
+    submission; a submission at a window with no limit set is accepted at the counter and gets no clock."""
+    submissions = sorted((_when(f, "submitted_at"), f) for f in facts if f.type == SUBMITTED)
+    if not submissions:
+        return None
+    started, last = submissions[-1]
+    limit = acceptance_days or (ONLINE_ACCEPTANCE_DAYS if last.data.get("channel") in ONLINE_CHANNELS else None)
+    if limit is None:
+        return None
+    ends = sorted((_when(f, "accepted_at", "returned_at", "at", "withdrawn_at"), ACCEPTANCE_ENDS[f.type])
+                  for f in facts if f.type in ACCEPTANCE_ENDS)
+    stop = next(((at, why) for at, why in ends if at >= started), None)
+    return ClockState(
+        clock_id=f"acceptance:{application_id}", kind="acceptance", application_id=application_id,
+        department=last.data.get("department"), item_code=last.data.get("item_code"), step_key="acceptance",
+        started_at=started, stopped_at=stop[0] if stop else None, stop_reason=stop[1] if stop else None,
+        limit_value=limit, limit_unit="working_days",
+    )
+
+
 def build_clocks(
-    application_id: str, facts: list[Fact], *, excluded_steps: frozenset[str] = frozenset()
+    application_id: str, facts: list[Fact], *, excluded_steps: frozenset[str] = frozenset(),
+    acceptance_days: int | None = None,
 ) -> tuple[ClockState, dict[str, ClockState]]:
-    """The application's clock and one clock per task, from every fact seen about the application.
+    """The application's clock and one clock per task (and the acceptance step's, keyed `acceptance`), from
+    every fact seen about the application.
 
     `excluded_steps` are process steps the catalog marks `excluded_from_limit` (hearing, expert review,
     testing, public notice): while such a task runs, the application's clock is paused."""
@@ -217,6 +247,8 @@ def build_clocks(
         t.pauses.sort(key=lambda p: p.start)
         if app.stopped_at is not None and t.stopped_at is None and t.started_at is not None:
             t.stopped_at, t.stop_reason = app.stopped_at, app.stop_reason
+    if (acceptance := acceptance_clock(application_id, facts, acceptance_days)) is not None:
+        tasks["acceptance"] = acceptance
     return app, tasks
 
 
@@ -390,10 +422,13 @@ def decide_card(view: ClockView, policy: CardPolicy) -> CardDecision | None:
             return CardDecision("yellow", "near_deadline", f"promised:{view.deadline_at.isoformat()}",
                                 view.deadline_at)
         return None
+    acceptance = st.kind == "acceptance"
     if view.overdue:
-        return CardDecision("red", "promised_limit_exceeded", f"promised:{view.deadline_on}",
-                            _end_of(view.deadline_on))
-    threshold = max(policy.yellow_days, math.ceil(st.limit_value * policy.yellow_fraction))
+        return CardDecision("red", "acceptance_limit_exceeded" if acceptance else "promised_limit_exceeded",
+                            f"promised:{view.deadline_on}", _end_of(view.deadline_on))
+    # Acceptance waits a day or so: yellow on its last day, not from the start.
+    threshold = 0 if acceptance else max(policy.yellow_days, math.ceil(st.limit_value * policy.yellow_fraction))
     if view.remaining_workdays is not None and view.remaining_workdays <= threshold:
-        return CardDecision("yellow", "near_deadline", f"promised:{view.deadline_on}", _end_of(view.deadline_on))
+        return CardDecision("yellow", "acceptance_near_deadline" if acceptance else "near_deadline",
+                            f"promised:{view.deadline_on}", _end_of(view.deadline_on))
     return None

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 CARD_YELLOW = "yimen.efficacy.card.yellow"
 CARD_RED = "yimen.efficacy.card.red"
 RATING_BAD = "yimen.efficacy.rating.bad"
+
+
+CALENDAR_LOADED = "yimen.efficacy.calendar.loaded"
+
+
+class CalendarLoaded(BaseModel):
+    """`yimen.efficacy.calendar.loaded` (subject: the year): a year's official working-day table, so other
+    services' due dates count with it too."""
+
+    year: int
+    holidays: list[date]
+    workdays: list[date] = Field(description="Adjusted working weekends (调休).")
+    source: str
+    loaded_at: datetime
 
 
 class CardRaised(BaseModel):

@@ -30,8 +30,12 @@ async def on_catalog_event(session: AsyncSession, event: Event) -> None:
         steps = (item.process or {}).get("steps") or []
         excluded = [s["key"] for s in steps if isinstance(s, dict) and s.get("excluded_from_limit") and s.get("key")]
         before = await cases.excluded_steps(session, item.code)
+        # 受理时限: the acceptance step's limit where the item sets one (configurable per item).
+        acceptance = next((int(s.get("limit_days") or 0) for s in steps
+                           if isinstance(s, dict) and s.get("kind") == "acceptance"), 0) or None
         await cases.upsert_item(session, code=item.code, version=item.version, name=item.name,
-                                department=item.department, fully_online=item.fully_online, excluded_steps=excluded)
+                                department=item.department, fully_online=item.fully_online, excluded_steps=excluded,
+                                acceptance_days=acceptance)
         if await cases.excluded_steps(session, item.code) != before:
             await item_steps_changed(session, item.code)
     elif event.type == "yimen.catalog.item.withdrawn":

@@ -98,6 +98,12 @@ async def save_clocks(session: AsyncSession, application_id: str, states: list[C
         ])
 
 
+async def set_watch(session: AsyncSession, watch: dict[str, date | None]) -> None:
+    """New watch days for clocks whose deadlines were counted again (a calendar year was loaded)."""
+    for clock_id, day in watch.items():
+        await session.execute(clock.update().where(clock.c.clock_id == clock_id).values(watch_on=day))
+
+
 async def clocks_of(session: AsyncSession, application_id: str) -> list[ClockState]:
     rows = (await session.execute(
         select(clock.c.body).where(clock.c.application_id == application_id).order_by(clock.c.clock_id)
@@ -123,10 +129,10 @@ async def running_clocks(session: AsyncSession, day: date | None = None,
 
 
 async def upsert_item(session: AsyncSession, *, code: str, version: int, name: str | None, department: str | None,
-                      fully_online: bool, excluded_steps: list[str]) -> None:
+                      fully_online: bool, excluded_steps: list[str], acceptance_days: int | None = None) -> None:
     row = (await session.execute(select(catalog_item.c.version).where(catalog_item.c.code == code))).first()
     values = dict(version=version, name=name, department=department, fully_online=fully_online,
-                  excluded_steps=excluded_steps, withdrawn=False)
+                  excluded_steps=excluded_steps, withdrawn=False, acceptance_days=acceptance_days)
     if row is None:
         await session.execute(catalog_item.insert().values(code=code, **values))
     elif row.version <= version:
@@ -136,6 +142,13 @@ async def upsert_item(session: AsyncSession, *, code: str, version: int, name: s
 async def withdraw_item(session: AsyncSession, code: str, version: int) -> None:
     await session.execute(catalog_item.update().where(catalog_item.c.code == code, catalog_item.c.version <= version)
                           .values(withdrawn=True))
+
+
+async def acceptance_days(session: AsyncSession, item_code: str | None) -> int | None:
+    if not item_code:
+        return None
+    row = (await session.execute(select(catalog_item.c.acceptance_days).where(catalog_item.c.code == item_code))).first()
+    return row.acceptance_days if row else None
 
 
 async def excluded_steps(session: AsyncSession, item_code: str | None) -> frozenset[str]:

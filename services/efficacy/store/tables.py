@@ -129,6 +129,8 @@ catalog_item = Table(
     Column("fully_online", Boolean, nullable=False),
     Column("excluded_steps", JSON, nullable=False),
     Column("withdrawn", Boolean, nullable=False, default=False),
+    #: The acceptance step's limit (working days) when the item sets one; null: the default by channel.
+    Column("acceptance_days", Integer, nullable=True),
 )
 
 #: One row per application with what the KPIs need, maintained incrementally by the consumers. The counted

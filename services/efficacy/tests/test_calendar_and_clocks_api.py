@@ -33,17 +33,54 @@ async def test_2026_comes_from_the_library_with_its_adjusted_working_sundays(cli
     assert adjusted == ["2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10"]
 
 
-async def test_2027_falls_back_to_weekdays_until_an_admin_loads_the_notice(client, tokens):
+async def test_2027_counts_the_statutory_holidays_as_assumed_until_an_admin_loads_the_notice(client, tokens):
     params = {"from": "2026-12-30", "to": "2027-01-04"}
     before = (await client.get("/efficacy/v1/calendar/workdays", params=params)).json()
     assert before["assumed"] is True and before["assumed_years"] == [2027]
-    assert before["workdays"] == 4  # 12-30, 12-31, 01-01 (assumed a Friday like any other), 01-04
+    assert before["workdays"] == 3  # 12-30, 12-31, 01-04: New Year's Day is a holiday even without the notice
+    assert {d["date"]: d["kind"] for d in before["days"]}["2027-01-01"] == "holiday"
     load = {"holidays": ["2027-01-01"], "workdays": ["2027-02-07"], "source": "国务院办公厅通知"}
     r = await client.put("/efficacy/v1/calendar/2027", json=load, headers=tokens.headers(**ADMIN))
     assert r.status_code == 200, r.text
     after = (await client.get("/efficacy/v1/calendar/workdays", params=params)).json()
     assert after["assumed"] is False and after["workdays"] == 3
     assert {d["date"]: d["kind"] for d in after["days"]}["2027-01-01"] == "holiday"
+
+
+async def test_loading_a_years_notice_counts_the_open_clocks_through_it_again(client, tokens):
+    from sqlalchemy import select
+
+    from services.efficacy.store.tables import clock
+
+    bus, app = client.app.state.bus, new_id()
+    await bus.publish(accepted(app, "2032-09-28T09:00:00", days=5))
+
+    async def application_clock():
+        r = await clocks(client, tokens, app)
+        return r.status_code == 200 and r.json().get("application") and r.json()["application"]
+
+    async def watch_on():
+        async with client.app.state.db.transaction() as s:
+            return (await s.execute(select(clock.c.watch_on).where(clock.c.application_id == app))).scalar()
+
+    first = await eventually(application_clock)
+    # Estimated: the National Day holidays (10-01 to 10-05) are skipped, flagged as assumed.
+    assert first["deadline_on"] == "2032-10-08" and 2032 in first["assumed_years"]
+    estimated_watch = await watch_on()
+    load = {"holidays": ["2032-10-01"], "workdays": [], "source": "国务院办公厅通知（示例）"}
+    assert (await client.put("/efficacy/v1/calendar/2032", json=load, headers=tokens.headers(**ADMIN))).status_code == 200
+    again = await application_clock()
+    assert again["deadline_on"] == "2032-10-06" and 2032 not in again["assumed_years"]
+    assert await watch_on() < estimated_watch  # the stored watch day moved with the deadline
+    # Announced, so workflow counts its open tasks' due dates again too.
+    import json
+
+    from services.efficacy.store.tables import messaging
+    async with client.app.state.db.transaction() as s:
+        rows = (await s.execute(select(messaging.outbox.c.payload).where(
+            messaging.outbox.c.type == "yimen.efficacy.calendar.loaded"))).scalars().all()
+    loaded = [json.loads(r)["data"] for r in rows]
+    assert any(d["year"] == 2032 and d["holidays"] == ["2032-10-01"] for d in loaded)
 
 
 async def test_a_year_loads_from_csv(client, tokens):

@@ -13,7 +13,7 @@ from standardwebhooks.webhooks import Webhook
 
 from services.efficacy.app import create_app
 from services.efficacy.config import EfficacyConfig
-from services.efficacy.tests.helpers import accepted, decided, new_id
+from services.efficacy.tests.helpers import accepted, decided, new_id, submitted
 from shared.testing import eventually, running_app
 
 SUPERVISOR = {"sub": "sup-1", "kind": "staff", "roles": ["supervisor"]}
@@ -238,3 +238,32 @@ async def test_events_in_reverse_order_and_twice_still_raise_one_card_per_crossi
     assert sorted((c["task_id"] or "", c["colour"]) for c in cards) == [("", "yellow"), ("T1", "yellow")]
     app_card = next(c for c in cards if c["task_id"] is None)
     assert app_card["deadline_at"].startswith("2031-03-11")
+
+
+async def test_a_submission_left_unaccepted_gets_cards_on_the_acceptance_step_and_reaches_supervisors(client, tokens):
+    app, sup = new_id(), tokens.headers(**SUPERVISOR)
+    await client.app.state.bus.publish(submitted(app, "2031-03-03T09:00:00"))  # online, a Monday
+
+    async def clock():
+        r = await client.get(f"/efficacy/v1/clocks/{app}", headers=sup)
+        return r.status_code == 200 and r.json()["acceptance"]
+    acceptance = await eventually(clock)
+    assert acceptance["kind"] == "acceptance" and acceptance["deadline_on"] == "2031-03-04"
+    forecast = (await client.get("/efficacy/v1/cards", params={"as_of": "2031-03-04"}, headers=sup)).json()["items"]
+    assert [(c["colour"], c["reason"]) for c in forecast if c["application_id"] == app] == [
+        ("yellow", "acceptance_near_deadline")]
+    red = [c for c in await evaluation(client, tokens, "2031-03-05T12:00:00+08:00") if c["application_id"] == app]
+    assert [(c["colour"], c["reason"], c["department"]) for c in red] == [
+        ("red", "acceptance_limit_exceeded", "LD-SCJGJ")]
+    queue = (await client.get("/efficacy/v1/supervision", headers=sup)).json()["items"]
+    assert any(i["application_id"] == app and i["kind"] == "red_card" for i in queue)
+    panel = (await client.get("/efficacy/v1/dashboard", headers=sup)).json()["totals"]
+    assert panel["awaiting_acceptance"] >= 1
+    # Accepted at last: the acceptance clock stops, the case's own clock starts.
+    await client.app.state.bus.publish(accepted(app, "2031-03-05T15:00:00"))
+
+    async def stopped():
+        r = (await client.get(f"/efficacy/v1/clocks/{app}", headers=sup)).json()
+        return r["acceptance"]["state"] == "stopped" and r["application"] and r
+    body = await eventually(stopped)
+    assert body["acceptance"]["stop_reason"] == "accepted" and body["application"]["state"] == "running"

@@ -5,7 +5,15 @@ from __future__ import annotations
 import random
 from datetime import date, datetime
 
-from services.efficacy.domain.calendar import CHINA, YearLoad, build_calendar, parse_csv, validate_year
+from services.efficacy.domain.calendar import (
+    CHINA,
+    IndexedCalendar,
+    YearLoad,
+    build_calendar,
+    local_day,
+    parse_csv,
+    validate_year,
+)
 from services.efficacy.domain.clocks import (
     ACCEPTED,
     APPLICATION_DECIDED,
@@ -92,11 +100,15 @@ def test_an_open_correction_pauses_the_clock_and_keeps_moving_the_deadline():
     assert decide_card(v2, CardPolicy()) is None  # waiting on the applicant: no card
 
 
-def test_crossing_into_a_year_without_a_table_falls_back_to_weekdays_and_says_so():
+def test_crossing_into_a_year_without_a_table_counts_its_statutory_holidays_and_says_so():
     app, _ = build_clocks("A", [accepted("A", "2026-12-28T09:00:00", days=5)])
     v = measure(app, LIB, at("2026-12-29T09:00:00"))
-    assert v.deadline_on == date(2027, 1, 4)  # 2027-01-01 counted as a Friday like any other
+    assert v.deadline_on == date(2027, 1, 5)  # New Year's Day is a holiday, as the `holidays` package computes
     assert v.assumed_years == frozenset({2027})
+    # The source for uncovered years is pluggable: without one, Monday–Friday.
+    weekdays_only = IndexedCalendar({t.year: t for y in (2025, 2026) if (t := library_table(y))},
+                                    use_library=False, fallback=None)
+    assert measure(app, weekdays_only, at("2026-12-29T09:00:00")).deadline_on == date(2027, 1, 4)
     loaded = LIB.with_tables([YearTable(2027, frozenset({date(2027, 1, 1)}), frozenset(), "notice")])
     v2 = measure(app, loaded, at("2026-12-29T09:00:00"))
     assert v2.deadline_on == date(2027, 1, 5)
@@ -238,3 +250,52 @@ def test_no_card_can_be_due_before_the_day_the_evaluator_starts_watching():
         due = next(d for d in (watch + timedelta(days=i) for i in range(200))
                    if decide_card(measure(app, LIB, datetime.combine(d, datetime.min.time(), CHINA)), CardPolicy()))
         assert due - watch <= timedelta(days=30)  # and watching does not start needlessly early
+
+
+def test_a_year_without_an_official_table_uses_the_computed_statutory_holidays_still_flagged_as_assumed():
+    from shared.workdays import WorkCalendar
+
+    cal = WorkCalendar()  # chinesecalendar 1.11 knows no 2027
+    assert not cal.known(2027) and not cal.is_workday(date(2027, 1, 1))
+    end = cal.add_workdays(date(2026, 12, 20), 20)
+    assert end.value == date(2027, 1, 18) and end.assumed_years == frozenset({2027})
+    assert build_calendar([]).add_workdays(date(2026, 12, 20), 20).value == date(2027, 1, 18)
+    # The official table, once loaded, wins over the estimate.
+    official = cal.with_tables([YearTable(2027, frozenset(), frozenset(), "notice")])
+    assert official.is_workday(date(2027, 1, 1)) and not official.add_workdays(date(2027, 1, 4), 3).assumed
+
+
+def submitted_fact(app: str, when: str, channel: str = "online", eid: str | None = None) -> Fact:
+    return Fact(eid or f"sub-{app}-{when}", "yimen.intake.application.submitted", at(when), {
+        "application_id": app, "item_code": "ITEM", "department": "LD-SCJGJ", "channel": channel,
+        "submitted_at": at(when).isoformat()})
+
+
+def test_an_online_submission_not_accepted_within_a_working_day_gets_yellow_then_red_on_the_acceptance_step():
+    _, tasks = build_clocks("A", [submitted_fact("A", "2026-03-02T09:00:00")])  # a Monday
+    clock = tasks["acceptance"]
+    assert (clock.kind, clock.limit_value, clock.step_key, clock.department) == ("acceptance", 1, "acceptance", "LD-SCJGJ")
+    policy = CardPolicy()
+    assert decide_card(measure(clock, LIB, at("2026-03-02T15:00:00")), policy) is None
+    yellow = decide_card(measure(clock, LIB, at("2026-03-03T10:00:00")), policy)
+    assert yellow is not None and (yellow.colour, yellow.reason) == ("yellow", "acceptance_near_deadline")
+    red = decide_card(measure(clock, LIB, at("2026-03-04T10:00:00")), policy)
+    assert red is not None and (red.colour, red.reason) == ("red", "acceptance_limit_exceeded")
+    # Accepted in time: the clock stops and carries no card.
+    _, tasks = build_clocks("A", [submitted_fact("A", "2026-03-02T09:00:00"), accepted("A", "2026-03-03T09:00:00")])
+    assert tasks["acceptance"].stop_reason == "accepted"
+    assert decide_card(measure(tasks["acceptance"], LIB, at("2026-03-04T10:00:00")), policy) is None
+
+
+def test_the_acceptance_limit_is_the_items_own_where_set_and_a_window_submission_without_one_has_no_clock():
+    _, tasks = build_clocks("A", [submitted_fact("A", "2026-03-02T09:00:00")], acceptance_days=3)
+    assert measure(tasks["acceptance"], LIB, at("2026-03-02T10:00:00")).deadline_on == date(2026, 3, 5)
+    _, tasks = build_clocks("A", [submitted_fact("A", "2026-03-02T09:00:00", channel="window")])
+    assert "acceptance" not in tasks
+    # Returned for correction and handed in again: the wait starts again from the new submission.
+    facts = [submitted_fact("A", "2026-03-02T09:00:00"),
+             fact("ret", "yimen.intake.application.returned", "2026-03-02T11:00:00",
+                  returned_at=at("2026-03-02T11:00:00").isoformat()),
+             submitted_fact("A", "2026-03-09T09:00:00")]
+    clock = build_clocks("A", facts)[1]["acceptance"]
+    assert clock.state == "running" and local_day(clock.started_at) == date(2026, 3, 9)

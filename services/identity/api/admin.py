@@ -40,7 +40,8 @@ async def check_department(session: AsyncSession, field: str, code: str | None) 
 
 def staff_read(staff: Staff) -> StaffRead:
     return StaffRead(id=staff.id, username=staff.username, name=staff.name, roles=list(staff.roles),
-                     department=staff.department, service_point=staff.service_point, created_at=staff.created_at)
+                     department=staff.department, service_point=staff.service_point, office_phone=staff.office_phone,
+                     unit=staff.unit, created_at=staff.created_at)
 
 
 async def create_staff_account(session: AsyncSession, rt: RuntimeDep, body: StaffCreate) -> Staff:
@@ -52,7 +53,7 @@ async def create_staff_account(session: AsyncSession, rt: RuntimeDep, body: Staf
     staff = Staff(
         id=uuid.uuid4().hex, username=body.username.lower(), name=body.name.strip(), roles=sorted(set(body.roles)),
         department=body.department, service_point=body.service_point, password_hash=rt.passwords.hash(body.password),
-        created_at=utcnow(),
+        created_at=utcnow(), office_phone=body.office_phone, unit=body.unit,
     )
     try:
         await people.add_unique(session, staff)

@@ -107,6 +107,12 @@ class StaffCreate(BaseModel):
     department: str | None = Field(default=None, pattern=r"^[A-Z0-9-]{2,40}$", description="Department code.")
     service_point: str | None = Field(default=None, pattern=r"^[A-Z0-9-]{2,40}$", description="Service point "
                                       "code; required for window clerks.")
+    office_phone: str | None = Field(
+        default=None, pattern=r"^(0\d{2,3}-?\d{7,8}(-\d{1,6})?|1[3-9]\d{9}|\d{5})$",
+        description="Office phone (landline 0766-3822000, mobile, or a 5-digit service number); applicants see it "
+                    "with the staff member's name on the steps they handle. Staff tokens carry it as `phone`.")
+    unit: str | None = Field(default=None, min_length=1, max_length=100,
+                             description="The office within the department (科室), e.g. 行政审批股; token claim `unit`.")
 
 
 class StaffRead(BaseModel):
@@ -116,6 +122,8 @@ class StaffRead(BaseModel):
     roles: list[str]
     department: str | None
     service_point: str | None
+    office_phone: str | None = None
+    unit: str | None = None
     created_at: datetime
 
 

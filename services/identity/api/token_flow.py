@@ -69,7 +69,7 @@ def person_subject(person: Person) -> TokenSubject:
 def staff_subject(staff: Staff) -> TokenSubject:
     return TokenSubject(
         sub=staff.id, kind="staff", roles=list(staff.roles), name=staff.name, dept=staff.department,
-        point=staff.service_point,
+        point=staff.service_point, phone=staff.office_phone, unit=staff.unit,
     )
 
 

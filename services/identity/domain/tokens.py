@@ -40,10 +40,13 @@ class TokenSubject:
     org: str | None = None
     act: dict[str, Any] | None = None
     level: int | None = None
+    #: Staff only: office phone and unit, so a step's handler can be shown with a number to call (谁在办).
+    phone: str | None = None
+    unit: str | None = None
 
     def claims(self) -> dict[str, Any]:
         out: dict[str, Any] = {"sub": self.sub, "kind": self.kind, "roles": sorted(self.roles), "name": self.name}
-        for key in ("hid", "dept", "point", "org", "act", "level"):
+        for key in ("hid", "dept", "point", "org", "act", "level", "phone", "unit"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

@@ -58,6 +58,10 @@ class Staff(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    #: Shown to applicants with the staff member's name on the steps they handle (谁在办).
+    office_phone: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    unit: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
 
 class LoginThrottleRow(Base):
     """Failed-login count per username (also for usernames that do not exist, so lock-out reveals nothing)."""

@@ -170,3 +170,17 @@ async def test_department_codes_follow_catalog_once_it_announces_them_and_duplic
             return (await s.get(Department, "LD-WJJ")).name == "卫健局"
 
     await eventually(renamed)
+
+
+async def test_a_staff_record_keeps_office_phone_and_unit_and_the_token_carries_them(client, admin):
+    body = staff_body(roles=["department_reviewer"], service_point=None, department="LD-WJJ",
+                      office_phone="0766-3811111", unit="行政审批股")
+    r = await client.post("/identity/v1/staff", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    assert (r.json()["office_phone"], r.json()["unit"]) == ("0766-3811111", "行政审批股")
+    token = (await client.post(TOKEN, data={"grant_type": "password", "username": body["username"],
+                                            "password": "window-2026"})).json()["access_token"]
+    p = await JWKSVerifier(http_jwks_fetcher("/identity/v1/.well-known/jwks.json", client)).verify(token)
+    assert (p.claims["phone"], p.claims["unit"], p.name) == ("0766-3811111", "行政审批股", "陈晓")
+    bad = await client.post("/identity/v1/staff", json=staff_body(office_phone="call me"), headers=admin)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.office_phone"

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from services.intake import cases
 from services.intake.api import deps
 from services.intake.api import schemas as s
-from services.intake.domain import assurance, completeness, delivery, fees, uploads
+from services.intake.domain import assurance, completeness, delivery, fees, forms, uploads
 from services.intake.domain.applicants import NotAnApplicant, applicant_of
 from services.intake.domain.completeness import Finding
 from services.intake.domain.lifecycle import Action, Status
@@ -82,6 +82,7 @@ async def _create_draft(session: AsyncSession, principal: Principal, body: s.App
     findings = completeness.check_channel_and_point(item.payload, channel=body.channel, service_point=body.service_point)
     if (f := completeness.check_audience(item.payload, applicant.kind)) is not None:
         findings.append(f)
+    findings += forms.check_shape(item.payload, body.form)
     if findings:
         raise _problems(findings, "The item cannot be applied for this way.")
     app = await repo.add_application(
@@ -144,7 +145,13 @@ async def update_application(
     cases.transition(app.status, Action.EDIT)
     values: dict[str, Any] = {}
     if body.form is not None:
-        values["form"] = {**(app.form or {}), **body.form}
+        # A null clears a field (also how a key an older item version had is dropped).
+        merged = {k: v for k, v in {**(app.form or {}), **body.form}.items() if v is not None}
+        item = await cases.item_of(session, app)
+        # Checked against the version the draft cites: unknown keys, over-long values, a bounded whole (#13).
+        if problems := forms.check_shape(item.payload, merged):
+            raise _problems(problems, "The form does not fit the item's application form.")
+        values["form"] = merged
     if body.delivery is not None or body.fee_exemption is not None:
         item = await cases.item_of(session, app)
         if body.delivery is not None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.api import schemas as s
 from services.intake.cases import Responder
-from services.intake.domain import applicants, completeness, delivery, fees
+from services.intake.domain import applicants, completeness, delivery, fees, timeline
 from services.intake.domain.applicants import is_staff_of, may_view
 from services.intake.store import repository as repo
 from services.intake.store.files import FileStore, LocalFileStore
@@ -119,8 +119,9 @@ def attachment_read(a: Attachment) -> s.AttachmentRead:
 
 
 def timeline_read(t: TimelineEntry, names: dict[str, str]) -> s.TimelineRead:
-    return s.TimelineRead(at=t.at, status=t.status, step=t.step, unit=t.unit, unit_name=names.get(t.unit or ""),
-                          staff_name=t.staff_name, staff_contact=t.staff_contact, note=t.note)
+    return s.TimelineRead(at=t.at, status=t.status, step=t.step, code=t.code or timeline.code_for(t.step), unit=t.unit,
+                          unit_name=names.get(t.unit or ""), staff_name=t.staff_name, staff_contact=t.staff_contact,
+                          note=t.note, purpose=t.purpose)
 
 
 def serving_clerk(principal: Principal | None, app: Application) -> bool:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from services.intake.api import deps
 from services.intake.api import schemas as s
-from services.intake.domain import receipts
+from services.intake.domain import receipts, timeline
 from services.intake.domain.lifecycle import AWAITING_APPLICANT, Status
 from services.intake.store import repository as repo
 from services.intake.store.tables import Application
@@ -54,8 +54,8 @@ async def public_status(
         receipt_number=app.receipt_number or receipt_number, status=app.status, item_name=app.item_name,
         handling_unit=app.department, handling_unit_name=names.get(app.department),
         # Staff names and notes stay out: the public view carries no one's personal data.
-        timeline=[s.PublicStep(at=t.at, status=t.status, step=t.step, unit=t.unit, unit_name=names.get(t.unit or ""))
-                  for t in steps],
+        timeline=[s.PublicStep(at=t.at, status=t.status, step=t.step, code=t.code or timeline.code_for(t.step),
+                               unit=t.unit, unit_name=names.get(t.unit or "")) for t in steps],
     )
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from services.intake import cases
 from services.intake.api import deps
 from services.intake.api import schemas as s
-from services.intake.domain import completeness
+from services.intake.domain import completeness, forms
 from services.intake.domain.lifecycle import Status
 from services.intake.domain.reuse import match_materials, prefill_form
 from services.intake.store import repository as repo
@@ -63,7 +63,7 @@ async def copy_application(application_id: s.ApplicationId, session: SessionDep,
         status=Status.DRAFT.value, applicant_kind=source.applicant_kind, applicant_id=source.applicant_id,
         applicant_holder_id=source.applicant_holder_id, applicant_name=source.applicant_name,
         agent_id=source.agent_id, created_by=principal.subject, channel=channel, service_point=point,
-        form=dict(source.form or {}), delivery_method=source.delivery_method, delivery_point=source.delivery_point,
+        form=forms.known_only(item.payload, source.form or {}), delivery_method=source.delivery_method, delivery_point=source.delivery_point,
         delivery_address=source.delivery_address, copied_from=source.id,
     )
     wanted = {m["code"] for m in completeness.materials_of(item.payload)}

@@ -42,7 +42,11 @@ class ApplicationCreate(BaseModel):
     item_code: Code
     channel: Channel
     service_point: Code = Field(description="Where it is handed in (通办: any point the item allows).")
-    form: dict[str, Any] = Field(default_factory=dict)
+    form: dict[str, Any] = Field(
+        default_factory=dict, max_length=200,
+        description="Values of the item's form fields by name; unknown names, over-long values (by field type) "
+                    "and forms over 64 KB are refused (422). Types are checked by `/check` and at submit.",
+    )
     on_behalf_of: Code | None = Field(
         default=None,
         description="Credit code (`org`) or account id (`act.sub`) of the principal applied for; defaults to it.",
@@ -104,7 +108,10 @@ class ApplicationUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"form": {"shop_name": "罗城小厨"}}]})
 
-    form: dict[str, Any] | None = None
+    form: dict[str, Any] | None = Field(
+        default=None, max_length=200,
+        description="Fields given replace those kept, a null clears one; the merged form is checked like on create.",
+    )
     delivery: Delivery | None = None
     fee_exemption: ExemptionCode | None = Field(default=None, description="Claim a listed fee exemption (减免).")
 
@@ -140,14 +147,20 @@ class AttachmentRead(BaseModel):
 
 
 class TimelineRead(BaseModel):
+    """One step, in time order: what happened, which unit holds it, who handles it and how to reach them."""
+
     at: datetime
     status: str
     step: str
-    unit: str | None = None
+    code: str = Field(description="Stable machine name of the step (submitted, accepted, task_assigned, "
+                                   "task_approved, correction_requested, approved, certificate_issued, "
+                                   "data_fetched, delivered_electronic…; `other` if unknown).")
+    unit: str | None = Field(default=None, description="Code of the department or service point holding the step.")
     unit_name: str | None = None
-    staff_name: str | None = None
-    staff_contact: str | None = None
+    staff_name: str | None = Field(default=None, description="The handler (谁在办), from assignment on.")
+    staff_contact: str | None = Field(default=None, description="The handler's office phone.")
     note: str | None = None
+    purpose: str | None = Field(default=None, description="For a read of data (data_fetched): why it was read.")
 
 
 class Problem(BaseModel):
@@ -353,9 +366,12 @@ class VisitRead(BaseModel):
 
 
 class PublicStep(BaseModel):
+    """A step as anyone with the receipt number sees it: units, never people."""
+
     at: datetime
     status: str
     step: str
+    code: str
     unit: str | None = None
     unit_name: str | None = None
 

@@ -5,23 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
+
+from services.intake.domain.findings import Finding
 
 #: Material sources the system obtains from datashare instead of asking the applicant.
 FETCHED_SOURCES = frozenset({"certificate", "registry"})
 #: Certificate reference numbers are accepted for certificates the government issued.
 REFERENCE_SOURCES = frozenset({"own_certificate", "certificate"})
-
-
-@dataclass(frozen=True)
-class Finding:
-    field: str
-    rule: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "rule": self.rule, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -55,42 +46,11 @@ def to_fetch(item: Mapping[str, Any], provided: Iterable[Provided]) -> list[dict
     return [m for m in materials_of(item) if m.get("source") in FETCHED_SOURCES and m["code"] not in have]
 
 
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or value in ([], {})
-
-
-def _type_error(kind: str, value: Any) -> str | None:
-    if kind in ("number", "integer"):
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if kind == "integer":
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        return None if ok else f"must be a {kind}"
-    if kind == "boolean":
-        return None if isinstance(value, bool) else "must be true or false"
-    if kind == "date":
-        try:
-            date.fromisoformat(str(value))
-            return None
-        except ValueError:
-            return "must be a date (YYYY-MM-DD)"
-    if kind in ("text", "string", "textarea", "address", "phone", "select", "id_number", "credit_code"):
-        return None if isinstance(value, str) else "must be text"
-    return None
-
-
 def check_form(item: Mapping[str, Any], form: Mapping[str, Any]) -> list[Finding]:
-    out: list[Finding] = []
-    for f in item.get("form_fields") or []:
-        name, label = f["name"], f.get("label") or f["name"]
-        value = form.get(name)
-        if _blank(value):
-            if f.get("required"):
-                out.append(Finding(f"form.{name}", "required", f"请填写“{label}”。"))
-            continue
-        err = _type_error(str(f.get("type", "text")), value)
-        if err:
-            out.append(Finding(f"form.{name}", "type", f"“{label}” {err}."))
-    return out
+    """Every form problem at once, by each field's type rule (domain/forms.py)."""
+    from services.intake.domain.forms import check_values
+
+    return check_values(item, form)
 
 
 def check_materials(

@@ -22,8 +22,10 @@ READY_FOR_COLLECTION = "yimen.intake.application.ready_for_collection"
 ITEM_PUBLISHED = "yimen.catalog.item.published"
 ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
 DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
+SERVICE_POINT_UPSERTED = "yimen.catalog.service_point.upserted"
 TASK_ASSIGNED = "yimen.workflow.task.assigned"
 TASK_DECIDED = "yimen.workflow.task.decided"
+TASK_HANDLER_ASSIGNED = "yimen.workflow.task.handler_assigned"
 APPLICATION_DECIDED = "yimen.workflow.application.decided"
 CERTIFICATE_ISSUED = "yimen.datashare.certificate.issued"
 DELEGATION_GRANTED = "yimen.identity.delegation.granted"
@@ -185,6 +187,12 @@ class ItemWithdrawn(_In):
 class DepartmentUpserted(_In):
     code: str
     name: str
+    phone: str | None = None
+
+
+class ServicePointUpserted(_In):
+    code: str
+    name: str
 
 
 class DecidedBy(_In):
@@ -192,6 +200,23 @@ class DecidedBy(_In):
     id: str | None = None
     name: str | None = None
     contact: str | None = None
+    unit: str | None = None
+
+
+class Handler(_In):
+    id: str | None = None
+    name: str | None = None
+    office_phone: str | None = None
+    unit: str | None = None
+
+
+class TaskHandlerAssigned(_In):
+    task_id: str
+    application_id: str
+    department: str
+    step_name: str | None = None
+    handler: Handler = Field(default_factory=Handler)
+    assigned_at: datetime
 
 
 class TaskAssigned(_In):

@@ -33,6 +33,12 @@ async def on_item_withdrawn(session: AsyncSession, event: Event) -> None:
 
 async def on_department_upserted(session: AsyncSession, event: Event) -> None:
     data: ev.DepartmentUpserted = event_data(event, ev.DepartmentUpserted)
+    await repo.upsert_department(session, data.code, data.name, data.phone)
+
+
+async def on_service_point_upserted(session: AsyncSession, event: Event) -> None:
+    # Service points and departments share one name table: both are units a timeline step names.
+    data: ev.ServicePointUpserted = event_data(event, ev.ServicePointUpserted)
     await repo.upsert_department(session, data.code, data.name)
 
 
@@ -42,7 +48,23 @@ async def on_task_assigned(session: AsyncSession, event: Event) -> None:
     if app is None:
         return
     await repo.move(session, app, from_states=sources(Action.REVIEW), status=Status.IN_REVIEW.value)
-    await cases.note(session, app, f"审查：{data.step_name or '部门审查'}", unit=data.department, at=data.assigned_at)
+    # 谁在办 from the start: the department holds it, with the number the item publishes for it (or the
+    # department's own), until a handler is named (task.handler_assigned).
+    await cases.note(session, app, f"审查：{data.step_name or '部门审查'}", unit=data.department, at=data.assigned_at,
+                     staff_contact=await cases.department_contact(session, app, data.department))
+
+
+async def on_task_handler_assigned(session: AsyncSession, event: Event) -> None:
+    data: ev.TaskHandlerAssigned = event_data(event, ev.TaskHandlerAssigned)
+    app = await repo.get_application(session, data.application_id, for_update=True)
+    if app is None:
+        return
+    h = data.handler
+    # The step's words name no one: the public status shows steps and units, never people.
+    await cases.note(session, app, "已指定经办人", unit=data.department,
+                     staff_name=cases.staff_label(h.name, h.unit),
+                     staff_contact=h.office_phone or await cases.department_contact(session, app, data.department),
+                     at=data.assigned_at, code="handler_assigned")
 
 
 async def on_task_decided(session: AsyncSession, event: Event) -> None:
@@ -65,13 +87,15 @@ async def on_task_decided(session: AsyncSession, event: Event) -> None:
             log.info("correction request for %s in state %s ignored", app.id, app.status)
             return
         contact = by.contact or await cases.department_contact(session, app, data.department)
-        await cases.note(session, app, "要求补正（一次性告知）", unit=data.department, staff_name=by.name,
+        await cases.note(session, app, "要求补正（一次性告知）", unit=data.department,
+                         staff_name=cases.staff_label(by.name, by.unit),
                          staff_contact=contact, text=data.reasons, at=data.decided_at)
         return
     await repo.move(session, app, from_states=sources(Action.REVIEW), status=Status.IN_REVIEW.value)
     step = {"approve": "部门审查通过", "reject": "部门审查不通过"}.get(data.outcome, f"部门审查：{data.outcome}")
     contact = by.contact or await cases.department_contact(session, app, data.department)
-    await cases.note(session, app, step, unit=data.department, staff_name=by.name, staff_contact=contact,
+    await cases.note(session, app, step, unit=data.department, staff_name=cases.staff_label(by.name, by.unit),
+                     staff_contact=contact,
                      text=data.reasons, at=data.decided_at)
 
 
@@ -132,8 +156,12 @@ CONSUMERS: list[Consumer] = [
     Consumer("intake-item-published", ev.ITEM_PUBLISHED, on_item_published, "Keep every published item version."),
     Consumer("intake-item-withdrawn", ev.ITEM_WITHDRAWN, on_item_withdrawn, "Mark withdrawn versions."),
     Consumer("intake-department-upserted", ev.DEPARTMENT_UPSERTED, on_department_upserted, "Department names."),
+    Consumer("intake-service-point-upserted", ev.SERVICE_POINT_UPSERTED, on_service_point_upserted,
+             "Service-point names, for timelines."),
     Consumer("intake-task-assigned", ev.TASK_ASSIGNED, on_task_assigned, "Timeline: review started."),
     Consumer("intake-task-decided", ev.TASK_DECIDED, on_task_decided, "Corrections and department steps."),
+    Consumer("intake-task-handler-assigned", ev.TASK_HANDLER_ASSIGNED, on_task_handler_assigned,
+             "Timeline: who holds a department's task (谁在办)."),
     Consumer("intake-application-decided", ev.APPLICATION_DECIDED, on_application_decided, "The decision."),
     Consumer("intake-certificate-issued", ev.CERTIFICATE_ISSUED, on_certificate_issued, "Deliver the result."),
     Consumer("intake-delegation-granted", ev.DELEGATION_GRANTED, on_delegation, "Delegations' items and terms."),

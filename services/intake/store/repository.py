@@ -75,13 +75,19 @@ async def item_versions(session: AsyncSession, code: str) -> Sequence[ItemVersio
     return (await session.execute(stmt)).scalars().all()
 
 
-async def upsert_department(session: AsyncSession, code: str, name: str) -> None:
+async def upsert_department(session: AsyncSession, code: str, name: str, phone: str | None = None) -> None:
     row = await session.get(Department, code)
     if row is None:
-        session.add(Department(code=code, name=name))
+        session.add(Department(code=code, name=name, phone=phone))
     else:
         row.name = name
+        row.phone = phone or row.phone
     await session.flush()
+
+
+async def department_phone(session: AsyncSession, code: str) -> str | None:
+    row = await session.get(Department, code)
+    return row.phone if row is not None else None
 
 
 async def department_names(session: AsyncSession, codes: Iterable[str | None]) -> dict[str, str]:
@@ -242,11 +248,11 @@ async def put_attachment(session: AsyncSession, *, application_id: str, material
 async def add_timeline(
     session: AsyncSession, application_id: str, *, status: str, step: str, unit: str | None = None,
     staff_name: str | None = None, staff_contact: str | None = None, note: str | None = None,
-    at: datetime | None = None,
+    at: datetime | None = None, code: str | None = None, purpose: str | None = None,
 ) -> TimelineEntry:
     entry = TimelineEntry(
         application_id=application_id, at=at or utcnow(), status=status, step=step, unit=unit,
-        staff_name=staff_name, staff_contact=staff_contact, note=note,
+        staff_name=staff_name, staff_contact=staff_contact, note=note, code=code, purpose=purpose,
     )
     session.add(entry)
     await session.flush()
@@ -257,8 +263,9 @@ async def timeline(session: AsyncSession, application_id: str) -> Sequence[Timel
     stmt = (
         select(TimelineEntry)
         .where(TimelineEntry.application_id == application_id)
-        # In the order intake learned of the steps: other services' clocks may disagree with ours a little.
-        .order_by(TimelineEntry.id)
+        # In the order the steps happened (events from several departments arrive in any order); entries
+        # of the same instant in the order intake learned of them.
+        .order_by(TimelineEntry.at, TimelineEntry.id)
     )
     return (await session.execute(stmt)).scalars().all()
 

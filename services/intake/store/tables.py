@@ -37,12 +37,14 @@ class ItemVersion(Base):
 
 
 class Department(Base):
-    """Department names from catalog, to show the handling unit by name in timelines."""
+    """Unit names from catalog (departments and service points), to show the handling unit by name in timelines."""
 
     __tablename__ = "department"
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
+    #: A department's public phone, shown on its steps until a handler is named (谁在办).
+    phone: Mapped[str | None] = mapped_column(String(50), nullable=True)
 
 
 class Delegation(Base):
@@ -184,6 +186,10 @@ class TimelineEntry(Base):
     staff_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     staff_contact: Mapped[str | None] = mapped_column(String(200), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: A stable machine name of the step (domain/timeline.py); null on rows written before it existed.
+    code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    #: Where the step is a read of someone's data (共享获取), why it was read.
+    purpose: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class ReceiptCounter(Base):

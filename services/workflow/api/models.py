@@ -43,6 +43,11 @@ class AssigneeUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"assignee": "staff-0042"}]})
 
     assignee: str = Field(min_length=1, max_length=120, description="Account id of a reviewer of the department.")
+    name: str | None = Field(default=None, min_length=1, max_length=100,
+                             description="The handler's name (defaults to the caller's when assigning oneself).")
+    office_phone: str | None = Field(default=None, pattern=r"^[0-9+() -]{5,30}$",
+                                     description="The handler's office phone (defaults to the caller's `phone` claim).")
+    unit: str | None = Field(default=None, min_length=1, max_length=100, description="The handler's unit (科室).")
 
 
 class DecidedByRead(BaseModel):

@@ -23,6 +23,7 @@ from services.workflow.api.models import (
 )
 from services.workflow.config import WorkflowConfig
 from services.workflow.domain.process import Outcome
+from services.workflow.events.contracts import Handler
 from services.workflow.store import repository as repo
 from services.workflow.store.tables import Task, WebhookDelivery
 from services.workflow.webhooks import check_endpoint, new_secret
@@ -31,6 +32,12 @@ from shared.db import SessionDep
 from shared.errors import Forbidden, NotFound, problem_responses
 from shared.pagination import Page, PageDep, paginate
 from shared.types import utcnow
+
+
+def _claim(principal: Principal, name: str) -> str | None:
+    value = principal.claims.get(name)
+    return str(value)[:100] if value else None
+
 
 router = APIRouter()
 
@@ -123,7 +130,8 @@ async def decide(task_id: TaskId, body: DecisionCreate, session: SessionDep, pri
     task = await engine.decide_task(
         session, task_id,
         engine.Decider(kind=principal.kind, id=principal.subject, name=principal.name,
-                       department=principal.department),
+                       department=principal.department, contact=_claim(principal, "phone"),
+                       unit=_claim(principal, "unit")),
         engine.DecisionInput(Outcome(body.outcome), body.reasons, body.legal_basis, body.missing),
     )
     return task_read(task)
@@ -133,7 +141,10 @@ async def decide(task_id: TaskId, body: DecisionCreate, session: SessionDep, pri
     "/tasks/{task_id}/assignee",
     response_model=TaskRead,
     tags=["tasks"],
-    summary="Reassign a task within its department",
+    summary="Give a task to a handler of its department (经办人)",
+    description="Emits `yimen.workflow.task.handler_assigned` with the handler's name, office phone and unit, which the "
+                "applicant's timeline shows (谁在办). Assigning oneself takes them from one's token (`name`, `phone`, "
+                "`unit`); for a colleague, give them in the body.",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def reassign(task_id: TaskId, body: AssigneeUpdate, session: SessionDep, principal: CurrentPrincipal) -> TaskRead:
@@ -141,10 +152,14 @@ async def reassign(task_id: TaskId, body: AssigneeUpdate, session: SessionDep, p
     if not (_acts_for_department(principal, task.department) or
             (principal.department == task.department and principal.has(SUPERVISOR))):
         raise Forbidden("Only the task's own department reassigns it.")
-    if task.state in ("decided", "cancelled"):
-        raise engine.Conflict(f"Task {task_id} is {task.state}.")
-    task.assignee = body.assignee
-    await session.flush()
+    # Taking a task oneself: name, office phone and unit come from one's own token; for a colleague, from the body.
+    own = body.assignee == principal.subject
+    handler = Handler(
+        id=body.assignee, name=body.name or (principal.name if own else None),
+        office_phone=body.office_phone or (_claim(principal, "phone") if own else None),
+        unit=body.unit or (_claim(principal, "unit") if own else None),
+    )
+    task = await engine.assign_handler(session, task, handler)
     return task_read(task)
 
 

@@ -97,6 +97,16 @@ def due_at(start: datetime, limit_days: int, calendar: WorkCalendar) -> datetime
     return end_of_day.astimezone(UTC)
 
 
+def recounted_due_at(due: datetime, anchor: datetime, old: WorkCalendar, new: WorkCalendar) -> datetime:
+    """A due date counted again after a year's table changed: the same number of working days after the day it
+    was counted from (acceptance for the first step, assignment for later ones), in the new calendar. A task
+    paused for a correction meanwhile is recounted from its anchor too, so the pause's days count as they fall."""
+    anchor_day = anchor.astimezone(LOCAL_TZ).date()
+    due_day = due.astimezone(LOCAL_TZ).date()
+    days = max(old.workdays_between(anchor_day, due_day).value, 0)
+    return due_at(anchor, days, new)
+
+
 def resumed_due_at(
     due: datetime, paused_at: datetime, resumed_at: datetime, calendar: WorkCalendar
 ) -> datetime:

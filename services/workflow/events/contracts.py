@@ -23,7 +23,11 @@ APPLICATION_CORRECTED = "yimen.intake.application.corrected"
 APPLICATION_WITHDRAWN = "yimen.intake.application.withdrawn"
 #: Ours, beyond CONTRACTS.md: the applicant withdrew, the department's task is no longer to be decided.
 TASK_CANCELLED = "yimen.workflow.task.cancelled"
+#: Ours: a task of a department was given to one of its staff (谁在办): the applicant sees who and how to call.
+TASK_HANDLER_ASSIGNED = "yimen.workflow.task.handler_assigned"
 DEPARTMENT_DECISION = "yimen.department.*.decision"
+#: Efficacy loaded a year's working-day table: open tasks' due dates are counted again with it.
+CALENDAR_LOADED = "yimen.efficacy.calendar.loaded"
 
 
 def joined_reasons(reasons: list[str]) -> str | None:
@@ -94,6 +98,14 @@ class ApplicationWithdrawn(_Inbound):
     withdrawn_at: datetime | None = None
 
 
+class CalendarLoaded(_Inbound):
+    year: int
+    holidays: list[str] = Field(default_factory=list)
+    workdays: list[str] = Field(default_factory=list)
+    source: str = "efficacy"
+    loaded_at: datetime
+
+
 class MissingItem(BaseModel):
     """One thing the applicant must supply (补正材料)."""
 
@@ -104,6 +116,8 @@ class MissingItem(BaseModel):
 
 class DeciderName(_Inbound):
     name: str | None = None
+    contact: str | None = None
+    unit: str | None = None
 
 
 class DepartmentDecision(_Inbound):
@@ -126,6 +140,28 @@ class DecidedBy(BaseModel):
     kind: str
     id: str
     name: str | None = None
+    contact: str | None = Field(default=None, description="The decider's office phone (staff token claim `phone`).")
+    unit: str | None = Field(default=None, description="The decider's unit within the department (claim `unit`).")
+
+
+class Handler(BaseModel):
+    """Who holds a task (经办人): shown to the applicant with the department (never on the public status)."""
+
+    id: str
+    name: str | None = None
+    office_phone: str | None = None
+    unit: str | None = None
+
+
+class TaskHandlerAssigned(BaseModel):
+    task_id: str
+    application_id: str
+    receipt_number: str
+    department: str
+    step_key: str
+    step_name: str
+    handler: Handler
+    assigned_at: datetime
 
 
 class TaskAssigned(BaseModel):

@@ -13,12 +13,14 @@ from services.workflow.events.contracts import (
     APPLICATION_ACCEPTED,
     APPLICATION_CORRECTED,
     APPLICATION_WITHDRAWN,
+    CALENDAR_LOADED,
     DECISION_REFUSED,
     DEPARTMENT_DECISION,
     ITEM_PUBLISHED,
     ApplicationAccepted,
     ApplicationCorrected,
     ApplicationWithdrawn,
+    CalendarLoaded,
     DecisionRefused,
     DepartmentDecision,
     ItemPublished,
@@ -69,7 +71,8 @@ async def on_department_decision(session: AsyncSession, event: Event) -> None:
         await engine.decide_task(
             session, decision.task_id,
             engine.Decider(kind="department_system", id=f"department:{department}",
-                           name=decision.decided_by.name, department=department),
+                           name=decision.decided_by.name, department=department,
+                           contact=decision.decided_by.contact, unit=decision.decided_by.unit),
             engine.DecisionInput(Outcome(decision.outcome), decision.reasons, decision.legal_basis,
                                  decision.missing),
         )
@@ -91,6 +94,13 @@ async def _refuse(session: AsyncSession, event: Event, task_id: str, department:
     )
 
 
+async def on_calendar_loaded(session: AsyncSession, event: Event) -> None:
+    data = event_data(event, CalendarLoaded)
+    moved = await engine.calendar_loaded(session, year=data.year, holidays=data.holidays, workdays=data.workdays,
+                                         source=data.source[:200], loaded_at=data.loaded_at)
+    log.info("calendar %s loaded: %d open due dates counted again", data.year, moved)
+
+
 CONSUMERS: list[Consumer] = [
     Consumer("workflow-item-published", ITEM_PUBLISHED, on_item_published,
              "Keeps every published item version's process definition."),
@@ -102,4 +112,6 @@ CONSUMERS: list[Consumer] = [
              "Stops a withdrawn case and cancels its undecided tasks."),
     Consumer("workflow-department-decision", DEPARTMENT_DECISION, on_department_decision,
              "Applies department systems' decisions sent on the bus."),
+    Consumer("workflow-calendar-loaded", CALENDAR_LOADED, on_calendar_loaded,
+             "Counts open tasks' due dates again when a year's working-day table is loaded."),
 ]

@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.workflow.store.tables import (
+    CalendarYear,
     DepartmentWebhook,
     ProcessDefinition,
     ProcessInstance,
@@ -286,3 +287,27 @@ async def pending_count(session: AsyncSession, department: str) -> int:
         WebhookDelivery.department == department, WebhookDelivery.state == "pending"
     )
     return int((await session.execute(q)).scalar_one())
+
+
+async def save_calendar_year(session: AsyncSession, *, year: int, holidays: list[str], workdays: list[str],
+                             source: str, loaded_at: datetime) -> None:
+    row = await session.get(CalendarYear, year)
+    if row is None:
+        session.add(CalendarYear(year=year, holidays=holidays, workdays=workdays, source=source, loaded_at=loaded_at))
+    else:
+        row.holidays, row.workdays, row.source, row.loaded_at = holidays, workdays, source, loaded_at
+    await session.flush()
+
+
+async def calendar_years(session: AsyncSession) -> list[CalendarYear]:
+    return list((await session.execute(select(CalendarYear))).scalars())
+
+
+async def open_tasks_due_from(session: AsyncSession, since: datetime) -> list[tuple[Task, Stage, ProcessInstance]]:
+    """Open tasks (and their stage and case) whose due date is at or after `since`."""
+    rows = await session.execute(
+        select(Task, Stage, ProcessInstance)
+        .join(Stage, Stage.id == Task.stage_id).join(ProcessInstance, ProcessInstance.id == Task.instance_id)
+        .where(Task.state == "open", Task.due_at >= since)
+    )
+    return [(t, s, i) for t, s, i in rows.all()]

@@ -14,6 +14,7 @@ from services.workflow.tests.helpers import (
     system,
     tasks_of,
 )
+from shared.testing import eventually
 
 DEPTS = ["LD-ZJJ", "LD-JYJ"]
 
@@ -131,3 +132,28 @@ async def test_openapi_documents_the_public_paths(client):
         assert path in spec["paths"], path
     decision = spec["paths"]["/workflow/v1/tasks/{task_id}/decision"]["post"]
     assert {"403", "409", "422"} <= set(decision["responses"])
+
+
+async def test_who_holds_a_task_and_who_decided_it_reach_the_bus_with_name_office_phone_and_unit(client, tokens, recorder):
+    _, (c,) = await _cases(client, tokens, 1)
+    task = tasks_of(c)["LD-ZJJ"]
+    me = tokens.headers("reviewer-zhou", kind="staff", roles=["department_reviewer"], dept="LD-ZJJ", name="周审查",
+                        phone="0766-3811111", unit="行政审批股")
+    r = await client.post(f"/workflow/v1/tasks/{task['id']}/assignee", json={"assignee": "reviewer-zhou"}, headers=me)
+    assert r.status_code == 200 and r.json()["assignee"] == "reviewer-zhou"
+    # A colleague, named in the body.
+    other = tasks_of(c)["LD-JYJ"]
+    r = await client.post(f"/workflow/v1/tasks/{other['id']}/assignee", headers=reviewer(tokens, "LD-JYJ"),
+                          json={"assignee": "staff-9", "name": "吴老师", "office_phone": "0766-3877777"})
+    assert r.status_code == 200
+    held = await eventually(lambda: len(recorder.of("task.handler_assigned", c["application_id"])) == 2
+                            and recorder.of("task.handler_assigned", c["application_id"]))
+    by_task = {e.data["task_id"]: e.data["handler"] for e in held}
+    assert by_task[task["id"]] == {"id": "reviewer-zhou", "name": "周审查", "office_phone": "0766-3811111",
+                                   "unit": "行政审批股"}
+    assert by_task[other["id"]] == {"id": "staff-9", "name": "吴老师", "office_phone": "0766-3877777", "unit": None}
+    r = await client.post(f"/workflow/v1/tasks/{task['id']}/decision", json={"outcome": "approve"}, headers=me)
+    assert r.status_code == 200, r.text
+    decided = await eventually(lambda: recorder.of("task.decided", c["application_id"]))
+    assert decided[0].data["decided_by"] == {"kind": "staff", "id": "reviewer-zhou", "name": "周审查",
+                                             "contact": "0766-3811111", "unit": "行政审批股"}
