@@ -14,6 +14,7 @@ from services.efficacy.domain.clocks import ClockView, measure
 from services.efficacy.store import cases
 from services.efficacy.store.calendar import current_calendar
 from shared.auth import WINDOW_CLERK, CurrentPrincipal
+from shared.bounds import BoundedInstant
 from shared.db import SessionDep
 from shared.errors import Forbidden, NotFound, problem_responses
 from shared.types import utcnow
@@ -107,7 +108,7 @@ async def get_clocks(
     session: SessionDep,
     principal: CurrentPrincipal,
     application_id: Annotated[str, Path(max_length=64)],
-    as_of: Annotated[datetime | None, Query(description="Count as at this instant (default now).")] = None,
+    as_of: Annotated[BoundedInstant | None, Query(description="Count as at this instant (default now).")] = None,
 ) -> ApplicationClocks:
     case = await cases.get_case(session, application_id)
     states = await cases.clocks_of(session, application_id)
