@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import MetaData
 
 from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
+from shared.budget import TimeBudgetMiddleware
 from shared.bus import Bus, PullWorker
 from shared.db import Database
 from shared.errors import install_error_handlers
@@ -164,6 +165,8 @@ def create_service_app(
     install_error_handlers(app)
     _document_problems(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
+    # Outermost, so reading a slow body counts against the budget too.
+    app.add_middleware(TimeBudgetMiddleware, seconds=platform.request_budget_seconds)
     app.include_router(health_router(spec.name, metrics), prefix=prefix)
     for router in spec.routers:
         app.include_router(router, prefix=f"{prefix}/v1")

@@ -55,6 +55,9 @@ class PlatformSettings(BaseSettings):
     #: Per process and minute (0 turns a limit off): submissions per applicant, sign-ins per client address.
     submit_rate_per_minute: int = 30
     login_rate_per_minute: int = 300
+    #: A request still running after this many seconds is cancelled and answered 503 (shared/budget.py);
+    #: 0 turns the budget off. The gateway waits a little longer than this for a service.
+    request_budget_seconds: float = 30.0
 
 
 class ServiceSettings(BaseSettings):

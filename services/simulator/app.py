@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from services.simulator.api.routes import router
 from services.simulator.config import SimulatorSettings
 from services.simulator.runtime import Simulator
+from shared.budget import TimeBudgetMiddleware
 from shared.bus import Bus
 from shared.errors import install_error_handlers
 from shared.observability import Metrics, RequestContextMiddleware
@@ -61,6 +62,7 @@ def create_app(settings: SimulatorSettings | None = None, **_: Any) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
+    app.add_middleware(TimeBudgetMiddleware, seconds=platform.request_budget_seconds)
     app.include_router(_operations(metrics), prefix=PREFIX)
     app.include_router(router, prefix=f"{PREFIX}/v1")
     return app
