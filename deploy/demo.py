@@ -305,21 +305,24 @@ def main() -> None:
     path.admin_and_catalogue()
     path.people_and_company()
     correcting = "LD-WJJ"
-    http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "correct_once", "delay_seconds": 1})
+    http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "correct_once", "delay_seconds": 1},
+             headers=path.admin_headers)
     path.facts["correcting_department"] = correcting
     path.draft_and_check()
     path.complete_and_submit()
     path.parallel_approval()
-    http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "approve", "delay_seconds": 1})
+    http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "approve", "delay_seconds": 1},
+             headers=path.admin_headers)
     path.transparency()
     path.rating_and_figures()
     path.reuse()
     silent = "LD-STHJJ"
-    http.put(f"/simulator/v1/departments/{silent}/rule", json={"mode": "never"})
+    http.put(f"/simulator/v1/departments/{silent}/rule", json={"mode": "never"}, headers=path.admin_headers)
     try:
         path.cards(silent)
     finally:
-        http.put(f"/simulator/v1/departments/{silent}/rule", json={"mode": "approve", "delay_seconds": 1})
+        http.put(f"/simulator/v1/departments/{silent}/rule", json={"mode": "approve", "delay_seconds": 1},
+             headers=path.admin_headers)
     print("Done: the whole path ran through the real services.")
 
 

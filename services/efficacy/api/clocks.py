@@ -16,7 +16,7 @@ from services.efficacy.store.calendar import current_calendar
 from shared.auth import WINDOW_CLERK, CurrentPrincipal
 from shared.bounds import BoundedInstant
 from shared.db import SessionDep
-from shared.errors import Forbidden, NotFound, problem_responses
+from shared.errors import NotFound, problem_responses
 from shared.types import utcnow
 
 router = APIRouter(prefix="/clocks", tags=["clocks"])
@@ -112,8 +112,10 @@ async def get_clocks(
 ) -> ApplicationClocks:
     case = await cases.get_case(session, application_id)
     states = await cases.clocks_of(session, application_id)
+    # A stranger learns nothing, not even that the application exists (as in intake and workflow).
+    unknown = NotFound("No clock for this application (not accepted, or not seen yet).")
     if case is None or not states:
-        raise NotFound("No clock for this application (not accepted, or not seen yet).")
+        raise unknown
     departments = {s.department for s in states if s.department} | {case.department}
     dept = department_of(principal)
     allowed = (
@@ -121,7 +123,7 @@ async def get_clocks(
         or (dept is not None and dept in departments) or is_applicant(principal, case.applicant)
     )
     if not allowed:
-        raise Forbidden("Only the applicant, the departments involved and supervisors see this clock.")
+        raise unknown
     cal = await current_calendar(session)
     at = as_instant(as_of)
     views = [measure(s, cal, at) for s in states]

@@ -158,7 +158,7 @@ async def get_complaint(session: SessionDep, complaint_id: Annotated[str, Path(m
     if row is None:
         raise NotFound("No such complaint.")
     if not _may_see(principal, row, secret):
-        raise Forbidden("Only the complainant, the department concerned and supervisors see a complaint.")
+        raise NotFound("No such complaint.")  # to a stranger, like an unknown complaint
     return read(row)
 
 
