@@ -100,9 +100,10 @@ def as_instant(value: datetime | None) -> datetime:
     summary="An application's clock and its tasks' clocks",
     description="Elapsed and remaining working days, deadline (moved by pauses for corrections 补正 and special "
                 "procedures), statutory deadline, pauses and state. For the applicant (the token's subject, "
-                "organisation or delegating principal), supervisors, window clerks and the departments involved.",
+                "organisation or delegating principal), supervisors, window clerks and the departments involved; "
+                "anyone else gets 404, as for an unknown application. `as_of` lies in the years 2000–2100.",
     response_model=ApplicationClocks,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 404, 422),
 )
 async def get_clocks(
     session: SessionDep,

@@ -150,7 +150,7 @@ async def counts(session: SessionDep) -> list[DepartmentCounts]:
 
 
 @router.get("/{complaint_id}", summary="One complaint (complainant, department, supervisors)",
-            response_model=ComplaintRead, responses=problem_responses(403, 404))
+            response_model=ComplaintRead, responses=problem_responses(404))
 async def get_complaint(session: SessionDep, complaint_id: Annotated[str, Path(max_length=64)],
                         principal: OptionalPrincipal,
                         secret: Annotated[str | None, Query(max_length=100)] = None) -> ComplaintRead:

@@ -96,7 +96,7 @@ def read(row: object) -> RatingRead:
     description="Accepts `Idempotency-Key`. Dissatisfied or worse opens a rectification for the department with a deadline in working days, "
                 "a supervision item, and the event `yimen.efficacy.rating.bad`.",
     response_model=RatingRead,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 404, 409, 422),
 )
 async def rate(
     request: Request,
@@ -158,7 +158,7 @@ async def departments(session: SessionDep) -> list[DepartmentScore]:
 
 
 @router.get("/{rating_id}", summary="One rating", response_model=RatingRead,
-            responses=problem_responses(401, 403, 404))
+            responses=problem_responses(401, 404))
 async def get_rating(session: SessionDep, rating_id: Annotated[str, Path(max_length=64)],
                      principal: CurrentPrincipal) -> RatingRead:
     return read(await _rating_for(session, rating_id, principal))
