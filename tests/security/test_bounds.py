@@ -36,7 +36,7 @@ def kind_of(schema: dict[str, Any]) -> str | None:
 
 def bounded(schema: dict[str, Any]) -> bool:
     for s in [schema, *schema.get("anyOf", [])]:
-        if s.get("type") == "integer" and not ({"minimum", "exclusiveMinimum"} & s.keys()
+        if s.get("type") in ("integer", "number") and not ({"minimum", "exclusiveMinimum"} & s.keys()
                                                and {"maximum", "exclusiveMaximum"} & s.keys()):
             return False
         if s.get("format") in ("date", "date-time") and not {"formatMinimum", "formatMaximum"} <= s.keys():
@@ -55,7 +55,7 @@ def unbounded_fields(schema: Any, components: dict[str, Any], path: str, seen: f
     out = [] if bounded(schema) or schema.get("type") == "object" else [path]
     for key in ("anyOf", "oneOf", "allOf"):
         for sub in schema.get(key, []):
-            if sub.get("type") not in ("integer", None) or "$ref" in sub or "properties" in sub:
+            if sub.get("type") not in ("integer", "number", None) or "$ref" in sub or "properties" in sub:
                 out += unbounded_fields(sub, components, path, seen)
     for name, sub in schema.get("properties", {}).items():
         out += unbounded_fields(sub, components, f"{path}.{name}", seen)
