@@ -5,6 +5,7 @@ prefixes, so nothing in the services depends on this process."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -98,7 +99,13 @@ def create_gateway(routes: dict[str, str] | None = None, *, budget_seconds: floa
         # Forwarded exactly as received: decoding and re-encoding would turn `%2F` into a path separator.
         url = base + quote_from_bytes(raw_path, safe=_KEEP) + ("?" + quote_from_bytes(raw_query, safe=_KEEP + "?")
                                                               if raw_query else "")
-        body = await request.body()
+        try:
+            # A client that trickles its body holds a connection, not the service: it gets the same budget.
+            async with asyncio.timeout(budget if budget > 0 else None):
+                body = await request.body()
+        except TimeoutError:
+            return problem(408, "request-timeout", "Request timeout",
+                           f"The request body did not arrive within {budget:g} s.", {"Connection": "close"})
         retry = request.method in IDEMPOTENT or "idempotency-key" in request.headers
         try:
             for attempt in (1, 2):

@@ -114,3 +114,30 @@ async def test_a_connection_the_service_closed_is_not_the_next_clients_503():
             r = await http.post("/flaky/v1/things", json={})
             assert r.status_code in (200, 503) and upstream.requests - before <= 1
             assert r.headers["content-type"] in ("application/json", "application/problem+json")
+
+
+async def test_a_body_that_trickles_in_is_cut_off_at_the_budget():
+    """A client that sends its headers and then its body a byte at a time, forever (slowloris), holds a gateway
+    connection only for the budget, and no request reaches the service."""
+    upstream = ClosingUpstream()
+    async with upstream as url:
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(create_gateway({"flaky": url}, budget_seconds=0.5), host="127.0.0.1",
+                                               port=port, log_level="warning", access_log=False))
+        task = asyncio.create_task(server.serve())
+        try:
+            await eventually(lambda: server.started, timeout=15)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"PUT /flaky/v1/things/1 HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                         b"content-length: 100\r\n\r\n{")
+            await writer.drain()
+            began = asyncio.get_running_loop().time()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 408"), head
+            assert b"application/problem+json" in head
+            assert asyncio.get_running_loop().time() - began < 10
+            writer.close()
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 15)
+    assert upstream.requests == 0
