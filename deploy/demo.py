@@ -435,21 +435,24 @@ def main() -> None:
     path.people_and_company()
     path.unverified_is_refused()
     correcting = "LD-WJJ"
-    http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "correct_once", "delay_seconds": 1})
+    http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "correct_once", "delay_seconds": 1},
+             headers=path.admin_headers)
     path.facts["correcting_department"] = correcting
     path.draft_and_check()
     path.complete_and_submit()
     path.parallel_approval()
-    http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "approve", "delay_seconds": 1})
+    http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "approve", "delay_seconds": 1},
+             headers=path.admin_headers)
     path.transparency()
     path.rating_and_figures()
     path.reuse()
     silent = "LD-STHJJ"
-    http.put(f"/simulator/v1/departments/{silent}/rule", json={"mode": "never"})
+    http.put(f"/simulator/v1/departments/{silent}/rule", json={"mode": "never"}, headers=path.admin_headers)
     try:
         path.cards(silent)
     finally:
-        http.put(f"/simulator/v1/departments/{silent}/rule", json={"mode": "approve", "delay_seconds": 1})
+        http.put(f"/simulator/v1/departments/{silent}/rule", json={"mode": "approve", "delay_seconds": 1},
+             headers=path.admin_headers)
     at_the_counter(path)
     print("Done: the whole path ran through the real services.")
 

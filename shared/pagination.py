@@ -70,6 +70,8 @@ def _typed(columns: list[Any], values: list[Any]) -> list[Any]:
                 out.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
             elif kind in (int, float, str):
                 out.append(kind(value))
+                if kind is int and not -(2**63) <= out[-1] < 2**63:  # a forged key the database cannot compare
+                    raise ValueError("out of range")
             else:
                 out.append(value)
         except (TypeError, ValueError) as exc:

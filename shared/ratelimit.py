@@ -36,6 +36,24 @@ class RateLimiter:
         hits.append(now)
         return None
 
+    def wait(self, key: str, *, now: float | None = None) -> float | None:
+        """Seconds until `key` may try again (None: now), counting nothing: for limits on failures, where only
+        what went wrong is counted (`count`)."""
+        if self.limit <= 0:
+            return None
+        now = time.monotonic() if now is None else now
+        hits = self._hits.get(key)
+        while hits and hits[0] <= now - self.per:
+            hits.popleft()
+        if hits is not None and len(hits) >= self.limit:
+            return max(0.0, hits[0] + self.per - now)
+        return None
+
+    def count(self, key: str, *, now: float | None = None) -> None:
+        """Count one failure for `key` (see `wait`)."""
+        if self.limit > 0 and self.wait(key, now=now) is None:
+            self.retry_after(key, now=now)
+
     def check(self, key: str, what: str) -> None:
         """Raise a 429 problem with Retry-After when `key` is over the limit."""
         wait = self.retry_after(key)
@@ -47,9 +65,10 @@ class RateLimiter:
             )
 
 
-def limiter_for(app_state: object, name: str, per_minute: int) -> RateLimiter:
-    """The app's limiter called `name`, made on first use (one per running app, so tests stay apart)."""
+def limiter_for(app_state: object, name: str, per_minute: int, *, per_seconds: float = 60.0) -> RateLimiter:
+    """The app's limiter called `name`, made on first use (one per running app, so tests stay apart);
+    `per_minute` requests per minute, or per `per_seconds` when given."""
     limiters: dict[str, RateLimiter] = app_state.__dict__.setdefault("_rate_limiters", {})  # type: ignore[attr-defined]
     if name not in limiters:
-        limiters[name] = RateLimiter(per_minute, 60.0)
+        limiters[name] = RateLimiter(per_minute, per_seconds)
     return limiters[name]

@@ -31,6 +31,7 @@ from shared.auth import (
     http_revocations_fetcher,
     sync_revocations,
 )
+from shared.budget import TimeBudgetMiddleware
 from shared.bus import Bus, PullWorker
 from shared.db import Database
 from shared.errors import install_error_handlers
@@ -185,6 +186,8 @@ def create_service_app(
     install_error_handlers(app)
     _document_problems(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
+    # Outermost, so reading a slow body counts against the budget too.
+    app.add_middleware(TimeBudgetMiddleware, seconds=platform.request_budget_seconds)
     app.include_router(health_router(spec.name, metrics), prefix=prefix)
     for router in spec.routers:
         app.include_router(router, prefix=f"{prefix}/v1")

@@ -60,6 +60,9 @@ class PlatformSettings(BaseSettings):
     #: (longer than any access token lives).
     revocation_sync_seconds: float = 60.0
     revocation_horizon_seconds: float = 86400.0
+    #: A request still running after this many seconds is cancelled and answered 503 (shared/budget.py);
+    #: 0 turns the budget off. The gateway waits a little longer than this for a service.
+    request_budget_seconds: float = 30.0
 
 
 class ServiceSettings(BaseSettings):

@@ -17,6 +17,8 @@ from services.simulator.api.payments import router as payments_router
 from services.simulator.api.routes import router
 from services.simulator.config import SimulatorSettings
 from services.simulator.runtime import Simulator
+from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
+from shared.budget import TimeBudgetMiddleware
 from shared.bus import Bus
 from shared.errors import install_error_handlers
 from shared.observability import Metrics, RequestContextMiddleware
@@ -24,7 +26,8 @@ from shared.observability import Metrics, RequestContextMiddleware
 PREFIX = "/simulator"
 
 
-def create_app(settings: SimulatorSettings | None = None, **_: Any) -> FastAPI:
+def create_app(settings: SimulatorSettings | None = None, *, jwks_fetcher: JwksFetcher | None = None,
+               **_: Any) -> FastAPI:
     settings = settings or SimulatorSettings()
     platform = settings.platform
     metrics = Metrics("simulator")
@@ -35,6 +38,9 @@ def create_app(settings: SimulatorSettings | None = None, **_: Any) -> FastAPI:
         bus = Bus(platform.nats_url, prefix=platform.bus_prefix, name="yimen-simulator")
         sim = Simulator(settings, http, bus)
         app.state.simulator, app.state.bus, app.state.settings = sim, bus, settings
+        # Its control routes (a department's rule) take an admin's platform token, verified like every service's.
+        app.state.verifier = JWKSVerifier(jwks_fetcher or http_jwks_fetcher(platform.jwks_url, http),
+                                          issuer=platform.token_issuer, audience=platform.token_audience)
         tasks = [asyncio.create_task(bus.connect(), name="simulator-bus")]
         if settings.register_on_start:
             tasks.append(asyncio.create_task(sim.register_all(), name="simulator-registration"))
@@ -62,6 +68,7 @@ def create_app(settings: SimulatorSettings | None = None, **_: Any) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
+    app.add_middleware(TimeBudgetMiddleware, seconds=platform.request_budget_seconds)
     app.include_router(_operations(metrics), prefix=PREFIX)
     app.include_router(router, prefix=f"{PREFIX}/v1")
     app.include_router(payments_router, prefix=f"{PREFIX}/v1")

@@ -43,22 +43,44 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-async def check_endpoint(url: str, *, allow_private: bool) -> None:
+async def resolve(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to (the one place the webhook sender asks DNS)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def check_endpoint(url: str, *, allow_private: bool) -> list[str]:
     """Refuse URLs a department must not make us call: not http(s), or resolving to a private, loopback or
-    link-local address (SSRF into our own network), unless the deployment allows private addresses."""
+    link-local address (SSRF into our own network), unless the deployment allows private addresses.
+
+    Returns the addresses checked; a delivery connects to one of them (`pinned`), never resolving the name
+    again, so a name that answers a public address to the check and a private one to the connection (DNS
+    rebinding) cannot slip through."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise invalid("body.url", "http_url", "The webhook URL must be an absolute http(s) URL.")
-    if allow_private:
-        return
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443,
-                                                              type=socket.SOCK_STREAM)
+        addresses = await resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
     except OSError as exc:
+        if allow_private:
+            return []  # registering a name that only resolves later on a private network is allowed there
         raise invalid("body.url", "resolvable", f"The host {parts.hostname} does not resolve.") from exc
-    if not infos or not all(_is_public(str(info[4][0])) for info in infos):
+    if not allow_private and (not addresses or not all(_is_public(a) for a in addresses)):
         raise invalid("body.url", "public_address",
                       "The webhook URL resolves to a private, loopback or link-local address.")
+    return addresses
+
+
+def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The request for `url` sent to `address`: the URL with the address as host, the `Host` header the name
+    (with its port), and for https the name for SNI and for checking the certificate."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    host = f"[{address}]" if ":" in address else address
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    target = parts._replace(netloc=netloc).geturl()
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return target, {"host": parts.netloc.rsplit("@", 1)[-1]}, extensions
 
 
 def signed_headers(secret: str, msg_id: str, body: str) -> dict[str, str]:
@@ -98,11 +120,20 @@ async def _attempt(ctx: ServiceContext, config: WorkflowConfig, client: httpx.As
     started = time.monotonic()
     try:
         # Checked again at each attempt: a name that resolved to a public address at registration may point
-        # inside our network now (DNS rebinding).
-        await check_endpoint(url, allow_private=config.webhook_allow_private)
-        # webhook-id is the event id: the same on every retry, so the receiver can drop duplicates.
-        r = await client.post(url, content=d.payload.encode(), headers=signed_headers(secret, d.event_id, d.payload),
-                              timeout=config.webhook_timeout_seconds, follow_redirects=False)
+        # inside our network now (DNS rebinding); and the connection goes to the address checked.
+        addresses = await check_endpoint(url, allow_private=config.webhook_allow_private)
+        routes = [pinned(url, a) for a in addresses] or [(url, {}, {})]
+        for n, (target, host, extensions) in enumerate(routes, start=1):
+            try:
+                # webhook-id is the event id: the same on every retry, so the receiver can drop duplicates.
+                r = await client.post(target, content=d.payload.encode(),
+                                      headers={**signed_headers(secret, d.event_id, d.payload), **host},
+                                      extensions=extensions, timeout=config.webhook_timeout_seconds,
+                                      follow_redirects=False)
+                break
+            except httpx.ConnectError:
+                if n == len(routes):  # the next checked address (IPv6 and IPv4 of one name), as a browser would
+                    raise
         status = r.status_code
         if not 200 <= status < 300:
             error = f"HTTP {status}"

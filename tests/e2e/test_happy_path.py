@@ -31,13 +31,14 @@ def decided(path):
     path.admin_and_catalogue()
     path.people_and_company()
     expect(path.http.put(f"/simulator/v1/departments/{CORRECTING}/rule",
-                         json={"mode": "correct_once", "delay_seconds": 0.5, "channel": "bus"}), 200)
+                         json={"mode": "correct_once", "delay_seconds": 0.5, "channel": "bus"},
+                         headers=path.admin_headers), 200)
     path.facts["correcting_department"] = CORRECTING
     notice = path.draft_and_check()
     first, second = path.complete_and_submit()
     app = path.parallel_approval()
     expect(path.http.put(f"/simulator/v1/departments/{CORRECTING}/rule",
-                         json={"mode": "approve", "delay_seconds": 0.5}), 200)
+                         json={"mode": "approve", "delay_seconds": 0.5}, headers=path.admin_headers), 200)
     return {"notice": notice, "first": first, "second": second, "app": app}
 
 
@@ -124,11 +125,15 @@ def test_a_second_application_reuses_the_first_and_the_new_certificate(path, dec
 
 
 def test_a_department_that_never_answers_gets_yellow_then_red_and_supervision(path, decided):
-    expect(path.http.put(f"/simulator/v1/departments/{SILENT}/rule", json={"mode": "never"}), 200)
+    # The rules are an admin's: without a token the simulator refuses (through the gateway as anywhere).
+    assert path.http.put(f"/simulator/v1/departments/{SILENT}/rule", json={"mode": "never"}).status_code == 401
+    expect(path.http.put(f"/simulator/v1/departments/{SILENT}/rule", json={"mode": "never"},
+                         headers=path.admin_headers), 200)
     try:
         out = path.cards(SILENT)
     finally:
-        path.http.put(f"/simulator/v1/departments/{SILENT}/rule", json={"mode": "approve", "delay_seconds": 0.5})
+        path.http.put(f"/simulator/v1/departments/{SILENT}/rule", json={"mode": "approve", "delay_seconds": 0.5},
+                      headers=path.admin_headers)
     case_cards = {day: [c["colour"] for c in found if not c.get("task_id")] for day, found in out["cards"].items()}
     assert case_cards == {"yellow": ["yellow"], "red": ["red"]}, "the case itself: yellow before, red after"
     silent_tasks = [c for c in out["cards"]["red"] if c.get("task_id")]

@@ -37,6 +37,7 @@ from services.catalog.store.tables import (
     NegativeListEntry,
 )
 from shared.auth import ADMIN, CATALOG_EDITOR, Principal, require_roles
+from shared.bounds import VersionInt
 from shared.db import SessionDep
 from shared.errors import FieldError, NotFound, ValidationProblem, invalid, problem_responses
 from shared.idempotency import run_idempotent
@@ -127,7 +128,7 @@ async def new_version(session: SessionDep, code: str, principal: Editor) -> Resp
 
 @router.get("/items/{code}/versions/{version}", summary="Any version of an item (editors see drafts too)",
             response_model=ItemRead, responses=problem_responses(401, 403, 404))
-async def get_any_version(session: SessionDep, code: str, version: int, principal: Editor) -> Response:
+async def get_any_version(session: SessionDep, code: str, version: VersionInt, principal: Editor) -> Response:
     item = await catalogue.item_or_404(session, code)
     catalogue.ensure_may_edit(principal, item.department)
     v = await repo.get_version(session, code, version)

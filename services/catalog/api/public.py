@@ -28,6 +28,7 @@ from services.catalog.domain.rules import offered_points
 from services.catalog.domain.search import query_terms
 from services.catalog.store import repo
 from services.catalog.store.tables import ItemVersion
+from shared.bounds import VersionInt
 from shared.db import SessionDep
 from shared.errors import NotFound, invalid, problem_responses
 from shared.pagination import Page, PageDep, decode_cursor, encode_cursor, paginate
@@ -78,7 +79,7 @@ async def public_version(session: SessionDep, code: str, version: int | None) ->
     return v
 
 
-VersionQ = Annotated[int | None, Query(ge=1, description="An earlier published version; default the current one.")]
+VersionQ = Annotated[VersionInt | None, Query(description="An earlier published version; default the current one.")]
 
 
 @router.get("/items/{code}", tags=["items"], summary="An item's current published version (or `?version=`)",

@@ -31,6 +31,7 @@ from services.datashare.store import access_log, items
 from services.datashare.store import certificates as store
 from services.datashare.store.tables import Certificate, CertificateType
 from shared.auth import ADMIN, WINDOW_CLERK, CurrentPrincipal, OptionalPrincipal, Principal, require_roles
+from shared.bounds import BoundedDate
 from shared.db import SessionDep
 from shared.errors import (
     Conflict,
@@ -89,7 +90,7 @@ class CertificateIssue(BaseModel):
     holder_name: str | None = Field(default=None, max_length=200)
     fields: dict[str, Any] = Field(default_factory=dict, description="Checked against the type's schema.")
     application_id: str | None = Field(default=None, max_length=64)
-    issued_on: date | None = None
+    issued_on: BoundedDate | None = None
 
 
 class SignedDocument(BaseModel):

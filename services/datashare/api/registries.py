@@ -17,6 +17,7 @@ from services.datashare.domain import registries as rules
 from services.datashare.domain.identifiers import credit_code_problem, id_number_problem
 from services.datashare.store import registries as store
 from shared.auth import CurrentPrincipal
+from shared.budget import time_budget
 from shared.db import SessionDep
 from shared.errors import Forbidden, NotFound, Problem, invalid, problem_response, problem_responses
 
@@ -95,6 +96,7 @@ A record whose key exists already is replaced (re-import is how a registry is ke
         "multipart/form-data": {"schema": {"type": "object", "properties": {
             "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
     }}},
+    dependencies=[time_budget(300)],  # 100,000 rows on a busy machine take longer than the default budget
 )
 async def import_records(
     registry: RegistryPath,

@@ -17,6 +17,7 @@ from services.datashare.domain.registries import POPULATION
 from services.datashare.store import certificates as cert_store
 from services.datashare.store import items, registries
 from shared.auth import CurrentPrincipal
+from shared.bounds import VersionInt
 from shared.db import SessionDep
 from shared.errors import Forbidden, invalid, problem_responses
 
@@ -31,7 +32,7 @@ class DataRequest(BaseModel):
 
     application_id: str = Field(min_length=1, max_length=64, description="The purpose: a live application.")
     item_code: str = Field(min_length=1, max_length=64)
-    item_version: int = Field(ge=1)
+    item_version: VersionInt
     material_code: str = Field(min_length=1, max_length=64)
     holder_id: str = Field(min_length=1, max_length=18)
     holder_kind: str = Field(description="person/111 or organisation/001")

@@ -12,6 +12,7 @@ from services.efficacy import casework
 from services.efficacy.domain.calendar import YearLoad, day_kind, parse_csv, validate_year
 from services.efficacy.store import calendar as calendar_store
 from shared.auth import ADMIN, Principal, require_roles
+from shared.bounds import BoundedDate
 from shared.db import SessionDep
 from shared.errors import FieldError, ValidationProblem, invalid, problem_responses
 
@@ -120,8 +121,8 @@ async def load_year(
 )
 async def workdays(
     session: SessionDep,
-    start: Annotated[date, Query(alias="from", description="First day (inclusive).")],
-    end: Annotated[date, Query(alias="to", description="Last day (inclusive).")],
+    start: Annotated[BoundedDate, Query(alias="from", description="First day (inclusive).")],
+    end: Annotated[BoundedDate, Query(alias="to", description="Last day (inclusive).")],
 ) -> WorkdaysRead:
     if end < start:
         raise invalid("query.to", "order", "`to` must not be before `from`.")

@@ -14,8 +14,9 @@ from services.efficacy.domain.clocks import ClockView, measure
 from services.efficacy.store import cases
 from services.efficacy.store.calendar import current_calendar
 from shared.auth import WINDOW_CLERK, CurrentPrincipal
+from shared.bounds import BoundedInstant
 from shared.db import SessionDep
-from shared.errors import Forbidden, NotFound, problem_responses
+from shared.errors import NotFound, problem_responses
 from shared.types import utcnow
 
 router = APIRouter(prefix="/clocks", tags=["clocks"])
@@ -101,20 +102,23 @@ def as_instant(value: datetime | None) -> datetime:
     summary="An application's clock and its tasks' clocks",
     description="Elapsed and remaining working days, deadline (moved by pauses for corrections 补正 and special "
                 "procedures), statutory deadline, pauses and state. For the applicant (the token's subject, "
-                "organisation or delegating principal), supervisors, window clerks and the departments involved.",
+                "organisation or delegating principal), supervisors, window clerks and the departments involved; "
+                "anyone else gets 404, as for an unknown application. `as_of` lies in the years 2000–2100.",
     response_model=ApplicationClocks,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 404, 422),
 )
 async def get_clocks(
     session: SessionDep,
     principal: CurrentPrincipal,
     application_id: Annotated[str, Path(max_length=64)],
-    as_of: Annotated[datetime | None, Query(description="Count as at this instant (default now).")] = None,
+    as_of: Annotated[BoundedInstant | None, Query(description="Count as at this instant (default now).")] = None,
 ) -> ApplicationClocks:
     case = await cases.get_case(session, application_id)
     states = await cases.clocks_of(session, application_id)
+    # A stranger learns nothing, not even that the application exists (as in intake and workflow).
+    unknown = NotFound("No clock for this application (not accepted, or not seen yet).")
     if case is None or not states:
-        raise NotFound("No clock for this application (not accepted, or not seen yet).")
+        raise unknown
     departments = {s.department for s in states if s.department} | {case.department}
     dept = department_of(principal)
     allowed = (
@@ -122,7 +126,7 @@ async def get_clocks(
         or (dept is not None and dept in departments) or is_applicant(principal, case.applicant)
     )
     if not allowed:
-        raise Forbidden("Only the applicant, the departments involved and supervisors see this clock.")
+        raise unknown
     cal = await current_calendar(session)
     at = as_instant(as_of)
     views = [measure(s, cal, at) for s in states]

@@ -23,7 +23,7 @@ from services.efficacy.store import ratings as store
 from services.efficacy.store.calendar import current_calendar
 from shared.auth import CurrentPrincipal, OptionalPrincipal, Principal
 from shared.db import SessionDep
-from shared.errors import Conflict, Forbidden, NotFound, invalid, problem_responses
+from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, invalid, problem_responses
 from shared.idempotency import run_idempotent
 from shared.types import utcnow
 
@@ -150,15 +150,15 @@ async def counts(session: SessionDep) -> list[DepartmentCounts]:
 
 
 @router.get("/{complaint_id}", summary="One complaint (complainant, department, supervisors)",
-            response_model=ComplaintRead, responses=problem_responses(403, 404))
+            response_model=ComplaintRead, responses=problem_responses(401, 404))
 async def get_complaint(session: SessionDep, complaint_id: Annotated[str, Path(max_length=64)],
                         principal: OptionalPrincipal,
                         secret: Annotated[str | None, Query(max_length=100)] = None) -> ComplaintRead:
     row = await store.get_complaint(session, complaint_id)
-    if row is None:
-        raise NotFound("No such complaint.")
-    if not _may_see(principal, row, secret):
-        raise Forbidden("Only the complainant, the department concerned and supervisors see a complaint.")
+    if row is None or not _may_see(principal, row, secret):
+        if principal is None:  # the secret is an anonymous complainant's credential: wrong or missing, unknown or not
+            raise Unauthorized("Give a bearer token, or the complaint's secret (anonymous complaints).")
+        raise NotFound("No such complaint.")  # to a signed-in stranger, like an unknown complaint
     return read(row)
 
 

@@ -17,6 +17,7 @@ from services.efficacy.domain.kpis import figures, totals_of
 from services.efficacy.store import cases
 from services.efficacy.store import kpis as kpi_store
 from services.efficacy.store.calendar import current_calendar
+from shared.bounds import BoundedDate
 from shared.db import SessionDep
 from shared.errors import invalid, problem_responses
 
@@ -70,8 +71,8 @@ class KpiReport(BaseModel):
 )
 async def kpis(
     session: SessionDep,
-    start: Annotated[date, Query(alias="from")],
-    end: Annotated[date, Query(alias="to")],
+    start: Annotated[BoundedDate, Query(alias="from")],
+    end: Annotated[BoundedDate, Query(alias="to")],
     department: Annotated[str | None, Query(max_length=40)] = None,
     item: Annotated[str | None, Query(max_length=80)] = None,
     service_point: Annotated[str | None, Query(max_length=40)] = None,

@@ -96,7 +96,7 @@ def read(row: object) -> RatingRead:
     description="Accepts `Idempotency-Key`. Dissatisfied or worse opens a rectification for the department with a deadline in working days, "
                 "a supervision item, and the event `yimen.efficacy.rating.bad`.",
     response_model=RatingRead,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 404, 409, 422),
 )
 async def rate(
     request: Request,
@@ -112,10 +112,9 @@ async def rate(
 
 async def _rate(session: AsyncSession, body: RatingCreate, principal: Principal) -> RatingRead:
     case_row = await cases.get_case(session, body.application_id)
-    if case_row is None or case_row.applicant is None:
+    # Someone else's case answers like an unknown one: a stranger learns nothing of its existence.
+    if case_row is None or case_row.applicant is None or not is_applicant(principal, case_row.applicant):
         raise NotFound("No accepted application with this id.")
-    if not is_applicant(principal, case_row.applicant):
-        raise Forbidden("Only the applicant rates a case.")
     rating_id = uuid.uuid4().hex
     bad = is_bad(body.level)
     due = None
@@ -146,7 +145,7 @@ async def _rating_for(session: SessionDep, rating_id: str, principal: Principal)
         raise NotFound("No such rating.")
     if not (is_overseer(principal) or principal.subject == row.rater
             or (department_of(principal) is not None and department_of(principal) == row.department)):
-        raise Forbidden("Only the rater, the department rated and supervisors see this rating.")
+        raise NotFound("No such rating.")  # to a stranger, like an unknown rating
     return row
 
 
@@ -159,7 +158,7 @@ async def departments(session: SessionDep) -> list[DepartmentScore]:
 
 
 @router.get("/{rating_id}", summary="One rating", response_model=RatingRead,
-            responses=problem_responses(401, 403, 404))
+            responses=problem_responses(401, 404))
 async def get_rating(session: SessionDep, rating_id: Annotated[str, Path(max_length=64)],
                      principal: CurrentPrincipal) -> RatingRead:
     return read(await _rating_for(session, rating_id, principal))

@@ -25,6 +25,7 @@ from shared.auth import (
     Principal,
     require_roles,
 )
+from shared.bounds import BoundedDate, BoundedInstant, RowIdInt
 from shared.db import SessionDep
 from shared.errors import Conflict, Forbidden, NotFound, problem_responses
 from shared.pagination import Page, PageDep, paginate
@@ -111,7 +112,7 @@ def _scope(p: Principal) -> str | None:
 async def forecast_cards(
     session: SessionDep,
     principal: CurrentPrincipal,
-    as_of: Annotated[date | None, Query(description="The day to forecast (Asia/Shanghai).")] = None,
+    as_of: Annotated[BoundedDate | None, Query(description="The day to forecast (Asia/Shanghai).")] = None,
     colour: Colour | None = None,
     department: Annotated[str | None, Query(max_length=40)] = None,
 ) -> CardForecastList:
@@ -142,7 +143,7 @@ async def forecast_cards(
 )
 async def run_evaluation(
     session: SessionDep,
-    as_of: Annotated[datetime | None, Query(description="Instant (default now); naive = Asia/Shanghai.")] = None,
+    as_of: Annotated[BoundedInstant | None, Query(description="Instant (default now); naive = Asia/Shanghai.")] = None,
     _: Principal = require_roles(SUPERVISOR, ADMIN),
 ) -> Evaluation:
     at = as_instant(as_of)
@@ -201,7 +202,7 @@ async def list_supervision(
 )
 async def answer_supervision(
     session: SessionDep,
-    item_id: Annotated[int, Path(ge=1)],
+    item_id: Annotated[RowIdInt, Path()],
     body: AnswerCreate,
     principal: Principal = require_roles(DEPARTMENT_REVIEWER, DEPARTMENT_SYSTEM, SUPERVISOR, ADMIN),
 ) -> SupervisionRead:

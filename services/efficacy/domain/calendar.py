@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from bisect import bisect_left
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
 
 from shared.errors import FieldError
-from shared.workdays import WorkCalendar, WorkdayCount, WorkdayResult, YearTable
+from shared.workdays import WorkCalendar, YearTable
 
 #: China keeps one offset all year; working days are counted on the local date.
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -93,55 +90,6 @@ def day_kind(calendar: WorkCalendar, day: date) -> str:
 
 def build_calendar(tables: list[YearTable]) -> WorkCalendar:
     """Our table is the source of truth (seeded from the library); years it lacks are counted with the statutory
-    holidays `holidays` computes (shared.workdays.statutory_table), flagged as assumed."""
-    return IndexedCalendar({t.year: t for t in tables}, use_library=False)
-
-
-class IndexedCalendar(WorkCalendar):
-    """The same answers as `WorkCalendar`, in constant time inside [first_year, last_year]: a running count of
-    working days per day turns "working days between" into a subtraction and "add working days" into a binary
-    search. Evaluating 100,000 open clocks every few seconds needs that; outside the span it counts day by day."""
-
-    def __init__(self, overrides: Mapping[int, YearTable] | None = None, *, use_library: bool = True,
-                 first_year: int = 2000, last_year: int = 2060, **kw: Any) -> None:
-        super().__init__(overrides, use_library=use_library, **kw)
-        self._origin = date(first_year, 1, 1)
-        self._end = date(last_year, 12, 31)
-        count, running = [], 0
-        d = self._origin
-        while d <= self._end:
-            running += super().is_workday(d)
-            count.append(running)  # working days in [origin, d]
-            d += timedelta(days=1)
-        self._count = count
-        self._unknown = frozenset(y for y in range(first_year, last_year + 1) if not self.known(y))
-
-    def _inside(self, *days: date) -> bool:
-        return all(self._origin <= d <= self._end for d in days)
-
-    def _idx(self, d: date) -> int:
-        return (d - self._origin).days
-
-    def _assumed(self, lo: date, hi: date) -> frozenset[int]:
-        """Unknown years among the days in [lo, hi]."""
-        return frozenset(y for y in range(lo.year, hi.year + 1) if y in self._unknown) if lo <= hi else frozenset()
-
-    def workdays_between(self, start: date, end: date) -> WorkdayCount:
-        if not self._inside(start, end):
-            return super().workdays_between(start, end)
-        lo, hi, sign = (start, end, 1) if start <= end else (end, start, -1)
-        n = self._count[self._idx(hi)] - self._count[self._idx(lo)]
-        return WorkdayCount(sign * n, self._assumed(lo + timedelta(days=1), hi))
-
-    def add_workdays(self, start: date, days: int) -> WorkdayResult:
-        if not self._inside(start) or self._end - start < timedelta(days=3 * max(days, 0) + 30):
-            return super().add_workdays(start, days)
-        i = self._idx(start)
-        if days <= 0:
-            before = self._count[i - 1] if i > 0 else 0
-            j = bisect_left(self._count, before + 1, lo=i)
-            end = self._origin + timedelta(days=j)
-            return WorkdayResult(end, self._assumed(start, end))
-        j = bisect_left(self._count, self._count[i] + days, lo=i + 1)
-        end = self._origin + timedelta(days=j)
-        return WorkdayResult(end, self._assumed(start + timedelta(days=1), end))
+    holidays `holidays` computes (shared.workdays.statutory_table), flagged as assumed. The shared calendar
+    indexes the tables itself, so every count costs a few lookups for any year."""
+    return WorkCalendar({t.year: t for t in tables}, use_library=False)

@@ -310,16 +310,27 @@ def _paused_days(state: ClockState, cal: WorkCalendar, until: datetime, assumed:
 
 
 def add_working_hours(cal: WorkCalendar, start: datetime, hours: float) -> datetime:
-    """Immediate items (即办件) count hours, on working days only: non-working days are skipped whole."""
+    """Immediate items (即办件) count hours, on working days only: non-working days are skipped whole.
+
+    What is left after the first day is whole working days (found by the calendar in a few lookups, not a walk
+    day by day) and a remainder on the next one."""
     t = start.astimezone(CHINA)
     left = timedelta(hours=hours)
-    while True:
-        midnight = datetime.combine(t.date() + timedelta(days=1), datetime.min.time(), CHINA)
-        if cal.is_workday(t.date()):
-            if t + left <= midnight:
-                return t + left
-            left -= midnight - t
-        t = midnight
+    day = t.date()
+    midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), CHINA)
+    if cal.is_workday(day):
+        if t + left <= midnight:
+            return t + left
+        left -= midnight - t
+    next_day = day + timedelta(days=1)
+    if left <= timedelta(0):
+        return datetime.combine(cal.add_workdays(next_day, 0).value, datetime.min.time(), CHINA)
+    whole, rest = divmod(left, timedelta(days=1))
+    if rest:
+        last = cal.add_workdays(next_day - timedelta(days=1), whole + 1).value
+        return datetime.combine(last, datetime.min.time(), CHINA) + rest
+    last = cal.add_workdays(next_day - timedelta(days=1), whole).value
+    return datetime.combine(last + timedelta(days=1), datetime.min.time(), CHINA)
 
 
 def measure(state: ClockState, cal: WorkCalendar, as_of: datetime) -> ClockView:

@@ -32,7 +32,9 @@ async def test_an_anonymous_complaint_is_answered_by_the_department_and_rated_wi
     filed = r.json()
     assert filed["anonymous"] is True and filed["state"] == "open" and filed["deadline_on"] > date.today().isoformat()
     url = f"/efficacy/v1/complaints/{filed['complaint_id']}"
-    assert (await client.get(url)).status_code == 403
+    assert (await client.get(url)).status_code == 401  # neither a token nor the secret
+    assert (await client.get(url, params={"secret": "guess"})).status_code == 401
+    assert (await client.get(url, headers=tokens.headers("p-stranger"))).status_code == 404  # like an unknown one
     assert (await client.get(url, params={"secret": filed["secret"]})).status_code == 200
     wrong = tokens.headers("r-2", kind="staff", roles=["department_reviewer"], dept="LD-WJJ")
     dept = tokens.headers("r-1", kind="staff", roles=["department_reviewer"], dept="LD-SCJGJ")
@@ -82,7 +84,8 @@ async def test_a_named_complaint_about_a_case_finds_its_department(client, token
         "message": "Name the department (it could not be found from the case)."}
     r = await client.post("/efficacy/v1/complaints", json={"about": {"kind": "planet", "ref": "x"}, "text": "hello"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.about.kind"
-    assert (await client.get(f"/efficacy/v1/complaints/{new_id()}")).status_code == 404
+    assert (await client.get(f"/efficacy/v1/complaints/{new_id()}")).status_code == 401  # no token, no secret
+    assert (await client.get(f"/efficacy/v1/complaints/{new_id()}", headers=tokens.headers("p-1"))).status_code == 404
 
 
 async def test_applying_again_for_the_same_item_within_the_window_is_flagged(client, tokens):

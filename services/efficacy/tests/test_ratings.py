@@ -39,7 +39,7 @@ async def test_the_applicant_rates_once_and_others_may_not(client, tokens):
     me = tokens.headers("p-rater")
     r = await client.post("/efficacy/v1/ratings", json={"application_id": app, "level": "非常满意"},
                           headers=tokens.headers("p-stranger"))
-    assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     r = await client.post("/efficacy/v1/ratings", json={"application_id": app, "level": "满意", "tags": ["快"]},
                           headers=me)
     assert r.status_code == 201, r.text
@@ -78,7 +78,7 @@ async def test_a_bad_rating_opens_a_rectification_called_back_and_re_rated(clien
     assert (await client.post(url + "/rerating", json={"level": "满意"}, headers=me)).status_code == 409
     other = tokens.headers("r-y", kind="staff", roles=["department_reviewer"], dept="LD-JYJ")
     assert (await client.post(url + "/callback", json={"note": "已回访", "outcome": "rectified"},
-                              headers=other)).status_code == 403
+                              headers=other)).status_code == 404
     r = await client.post(url + "/callback", json={"note": "已回访", "outcome": "maybe"}, headers=dept)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.outcome"
     r = await client.post(url + "/callback", json={"note": "已电话回访并整改", "outcome": "rectified"}, headers=dept)
@@ -91,7 +91,7 @@ async def test_a_bad_rating_opens_a_rectification_called_back_and_re_rated(clien
     scores = (await client.get("/efficacy/v1/ratings/departments")).json()
     xfj = next(s for s in scores if s["department"] == "LD-XFJ")
     assert xfj["bad_ratings"] >= 1 and xfj["rectified"] >= 1 and 1 <= xfj["average_score"] <= 5
-    assert (await client.get(url, headers=tokens.headers("p-stranger"))).status_code == 403
+    assert (await client.get(url, headers=tokens.headers("p-stranger"))).status_code == 404
     assert (await client.get(url, headers=me)).status_code == 200
 
 

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.bounds import BoundedInstant
+
 
 class PersonCreate(BaseModel):
     """Register a natural person. Birth date and sex are derived from the ID number, never asked."""
@@ -192,7 +194,7 @@ class DelegationCreate(BaseModel):
 
     agent_id_number: str = Field(max_length=64, description="Who may act (a registered person).")
     items: list[str] | None = Field(default=None, max_length=200, description="Item codes; null for all items.")
-    valid_until: datetime = Field(description="With an offset; must be in the future.")
+    valid_until: BoundedInstant = Field(description="With an offset; must be in the future.")
     organisation: str | None = Field(default=None, max_length=64, description="Credit code when the "
                                      "organisation (by its legal representative) is the principal.")
 

@@ -208,7 +208,7 @@ async def _upload(request: Request, session: AsyncSession, app: Application, ite
     limit = uploads.max_bytes(material)
     data = await file.read(limit + 1)
     digest = hashlib.sha256(data).hexdigest()
-    filename = "".join(c for c in (file.filename or "") if ord(c) >= 32)
+    filename = uploads.safe_name(file.filename)
     findings = [f for f in (
         uploads.check_type(material, filename, data[:16]),
         uploads.check_size(material, len(data)),
@@ -222,8 +222,8 @@ async def _upload(request: Request, session: AsyncSession, app: Application, ite
     key = f"{app.id}/{digest}"
     await deps.file_store(request).put(key, data)
     return await repo.put_attachment(
-        session, application_id=app.id, material_code=code, kind="upload", filename=filename[:255],
-        content_type="".join(c for c in (file.content_type or "") if ord(c) >= 32)[:100] or None, size=len(data), sha256=digest, storage_key=key,
+        session, application_id=app.id, material_code=code, kind="upload", filename=filename,
+        content_type=uploads.detected_type(data), size=len(data), sha256=digest, storage_key=key,
     )
 
 
@@ -358,8 +358,9 @@ async def download_material(application_id: s.ApplicationId, attachment_id: s.Ro
     if att is None or att.application_id != app.id or not att.storage_key:
         raise NotFound("No uploaded file with this id in this application.")
     data = await deps.file_store(request).get(att.storage_key)
-    name = quote(att.filename or f"{att.material_code}")
-    return Response(data, media_type=att.content_type or "application/octet-stream", headers={
+    name = quote(uploads.safe_name(att.filename or att.material_code))
+    # Served as what the bytes are, never as what the uploader declared (files kept before this rule included).
+    return Response(data, media_type=uploads.detected_type(data), headers={
         "Content-Disposition": f"attachment; filename*=UTF-8''{name}", "ETag": f'"{att.sha256}"',
         "X-Content-Type-Options": "nosniff"})
 

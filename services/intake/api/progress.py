@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -15,9 +16,9 @@ from services.intake.store import repository as repo
 from services.intake.store.tables import Application
 from shared.auth import ADMIN, SUPERVISOR, WINDOW_CLERK, CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import Forbidden, NotFound, problem_response, problem_responses
+from shared.errors import Forbidden, NotFound, TooManyRequests, problem_responses
 from shared.pagination import Page, PageDep, paginate
-from shared.types import utcnow
+from shared.ratelimit import limiter_for
 
 router = APIRouter(tags=["progress"])
 
@@ -27,27 +28,29 @@ StatusFilter = Annotated[list[Status] | None, Query(alias="status", description=
 @router.get(
     "/status/{receipt_number}", response_model=s.PublicStatus,
     summary="Public status query by receipt number and verification code (no token, no personal data)",
-    description="A wrong code answers exactly like an unknown receipt number (404). After 10 wrong codes for one "
-                "receipt number within an hour, it answers 404 for that receipt until the hour is over.",
-    responses=problem_responses(404, 422),
+    description="A wrong code answers exactly like an unknown receipt number (404). After 10 wrong codes from one "
+                "client address within an hour, that address gets 429 (with `Retry-After`) until the oldest of them "
+                "is an hour old; the receipt itself is never locked, so its owner keeps access.",
+    responses=problem_responses(404, 422, 429),
 )
 async def public_status(
     receipt_number: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,80}$")], request: Request, session: SessionDep,
     code: Annotated[str, Query(min_length=6, max_length=6, pattern=r"^\d{6}$", description="The 6-digit verification code.")],
 ) -> s.PublicStatus:
-    app = await repo.by_receipt(session, receipt_number, for_update=True)
+    # Wrong codes are counted per client address (behind the gateway, the address it forwards), before anything
+    # is looked up: an address over the limit learns nothing more, right code or not.
+    guesses = limiter_for(request.app.state, "status_code_failures", receipts.MAX_WRONG_CODES,
+                          per_seconds=receipts.QUERY_WINDOW.total_seconds())
+    address = request.client.host if request.client else "unknown"
+    if (wait := guesses.wait(address)) is not None:
+        seconds = max(1, math.ceil(wait))
+        raise TooManyRequests(f"Too many wrong verification codes from this address. Retry in {seconds} s.",
+                              headers={"Retry-After": str(seconds)}, retry_after=seconds)
+    app = await repo.by_receipt(session, receipt_number)
     unknown = NotFound("No application with this receipt number and code.")
-    if app is None or not app.verification_code:
+    if app is None or not app.verification_code or not hmac.compare_digest(app.verification_code, code):
+        guesses.count(address)
         raise unknown
-    now = utcnow()
-    guard = receipts.QueryGuard(app.status_query_failures or 0, app.status_query_window_at)
-    if guard.locked(now):
-        raise unknown  # even with the right code: no oracle while the receipt is locked
-    if not hmac.compare_digest(app.verification_code, code):
-        await repo.record_status_query_failure(session, app, guard.after_failure(now))
-        # Raised after the transaction commits the count: the dependency commits on success only, so answer
-        # with a response instead of raising.
-        return problem_response(unknown, request)  # type: ignore[return-value]
     steps = await repo.timeline(session, app.id)
     names = await repo.department_names(session, [app.department, *(t.unit for t in steps)])
     return s.PublicStatus(

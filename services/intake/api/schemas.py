@@ -9,6 +9,8 @@ from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from shared.bounds import BoundedInstant
+
 
 def _plain(value: str) -> str:
     # A NUL or other control character cannot be stored in a PostgreSQL text column: refuse it by name.
@@ -408,7 +410,7 @@ class SlotCreate(BaseModel):
 
     service_point: Code
     item_code: Code
-    starts_at: datetime
+    starts_at: BoundedInstant
     capacity: int = Field(ge=1, le=1000)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,6 +12,7 @@ from services.intake.domain import completeness
 from services.intake.store import repository as repo
 from services.intake.store.tables import Appointment, AppointmentSlot, Consultation
 from shared.auth import ADMIN, DEPARTMENT_REVIEWER, SUPERVISOR, WINDOW_CLERK, CurrentPrincipal
+from shared.bounds import BoundedInstant
 from shared.db import SessionDep
 from shared.errors import Conflict, Forbidden, NotFound, invalid, problem_responses
 from shared.pagination import Page, PageDep, paginate
@@ -63,7 +63,7 @@ async def create_slot(body: s.SlotCreate, session: SessionDep, principal: Curren
 async def list_slots(session: SessionDep, page: PageDep,
                      service_point: Annotated[str | None, Query(pattern=CODE)] = None,
                      item_code: Annotated[str | None, Query(pattern=CODE)] = None,
-                     after: Annotated[datetime | None, Query(description="With its offset.")] = None) -> Page[s.SlotRead]:
+                     after: Annotated[BoundedInstant | None, Query(description="With its offset.")] = None) -> Page[s.SlotRead]:
     if after is not None and after.tzinfo is None:
         raise invalid("query.after", "timezone", "Give the time with its offset, e.g. 2026-12-01T09:00:00+08:00.")
     stmt = repo.slots_query(service_point=service_point, item_code=item_code, after=after)

@@ -8,7 +8,6 @@ and shown only to the applicant; the receipt number alone reveals nothing."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -29,21 +28,8 @@ def verification_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
 
-#: The public query allows this many wrong codes per receipt number and window; then it answers as if the
-#: receipt were unknown until the window ends, so a 6-digit code cannot be guessed (10 tries in 10^6).
+#: The public query allows this many wrong codes per client address and window, then answers 429 to that address
+#: until the window has moved on: a 6-digit code takes 10^5 windows to guess from one address. The limit is on
+#: the guesser, never on the receipt, so a stranger cannot lock the owner out of their own case.
 MAX_WRONG_CODES = 10
 QUERY_WINDOW = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class QueryGuard:
-    failures: int
-    window_at: datetime | None
-
-    def locked(self, now: datetime) -> bool:
-        return self.failures >= MAX_WRONG_CODES and self.window_at is not None and now - self.window_at < QUERY_WINDOW
-
-    def after_failure(self, now: datetime) -> QueryGuard:
-        if self.window_at is None or now - self.window_at >= QUERY_WINDOW:
-            return QueryGuard(1, now)
-        return QueryGuard(self.failures + 1, self.window_at)

@@ -1,9 +1,13 @@
-"""Rules for uploaded files: the type and size the item's material allows, and the declared hash."""
+"""Rules for uploaded files: the type and size the item's material allows, the declared hash, the name kept and the
+content type served."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
+
+import filetype
 
 from services.intake.domain.completeness import Finding
 
@@ -54,3 +58,28 @@ def check_hash(declared: str | None, actual: str) -> Finding | None:
     if declared and declared.strip().lower() != actual:
         return Finding("sha256", "sha256_mismatch", "The file's SHA-256 differs from the declared one; upload again.")
     return None
+
+
+#: Longest file name kept (characters); longer names keep their start and their extension.
+MAX_NAME = 120
+
+
+def safe_name(filename: str | None) -> str:
+    """The name an upload is kept and offered for download under: its base name only (no directories, so
+    `../../etc/passwd.pdf` is `passwd.pdf`), without control or formatting characters (a right-to-left override
+    can make `exe.pdf` read as `fdp.exe`), no leading dots, at most `MAX_NAME` characters."""
+    base = unicodedata.normalize("NFC", (filename or "").replace("\\", "/").rsplit("/", 1)[-1])
+    base = "".join(c for c in base if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
+    base = base.strip().lstrip(".").strip()
+    if len(base) > MAX_NAME:
+        stem, dot, ext = base.rpartition(".")
+        keep = f"{dot}{ext}" if dot and stem and len(ext) <= 10 else ""
+        base = base[: MAX_NAME - len(keep)] + keep
+    return base or "file"
+
+
+def detected_type(data: bytes) -> str:
+    """The media type the content itself shows (its magic bytes), whatever the client declared: a PDF declared
+    `text/html` is served as `application/pdf`, and unknown content as `application/octet-stream`, never as
+    something a browser would render."""
+    return filetype.guess_mime(data[:8192]) or "application/octet-stream"

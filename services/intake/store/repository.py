@@ -141,15 +141,6 @@ async def by_receipt(session: AsyncSession, receipt_number: str, *, for_update: 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def record_status_query_failure(session: AsyncSession, app: Application, guard: Any) -> None:
-    """Count a wrong verification code; `updated_at` stays, as nothing about the case changed."""
-    await session.execute(
-        update(Application).where(Application.id == app.id)
-        .values(status_query_failures=guard.failures, status_query_window_at=guard.window_at)
-        .execution_options(synchronize_session=False)
-    )
-
-
 async def move(session: AsyncSession, app: Application, *, from_states: Iterable[str], **values: Any) -> bool:
     """Change an application only if it is still in one of `from_states` (a compare-and-set, so two concurrent
     transitions cannot both win)."""

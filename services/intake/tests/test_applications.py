@@ -6,6 +6,8 @@ import asyncio
 import re
 from datetime import UTC, datetime
 
+import httpx
+
 from services.intake.tests import factories as f
 from shared.events import new_event
 from shared.testing import eventually
@@ -615,10 +617,23 @@ async def test_the_verification_code_cannot_be_guessed_through_the_public_query(
     body = (await submit(intake, me, app["id"])).json()
     receipt, code = body["receipt_number"], body["verification_code"]
     url = f"{BASE}/status/{receipt}"
-    wrong = [f"{(int(code) + i) % 1_000_000:06d}" for i in range(1, 11)]
-    for guess in wrong:
-        r = await intake.client.get(url, params={"code": guess})
-        assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
-    r = await intake.client.get(url, params={"code": code})
-    assert r.status_code == 404  # locked for the hour: the right code no longer tells anything either
-    assert (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).status_code == 200
+    app_asgi = intake.client._transport.app  # the started app, reached from two client addresses
+    guesser = httpx.AsyncClient(transport=httpx.ASGITransport(app=app_asgi, client=("203.0.113.7", 40000)),
+                                base_url="http://test")
+    owner = httpx.AsyncClient(transport=httpx.ASGITransport(app=app_asgi, client=("198.51.100.20", 40000)),
+                              base_url="http://test")
+    async with guesser, owner:
+        wrong = [f"{(int(code) + i) % 1_000_000:06d}" for i in range(1, 11)]
+        for guess in wrong:
+            r = await guesser.get(url, params={"code": guess})
+            assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+        # The guesser's address is stopped, right code or not, and learns nothing more ...
+        for guess in (wrong[0], code):
+            r = await guesser.get(url, params={"code": guess})
+            assert r.status_code == 429 and r.headers["content-type"] == PROBLEM
+            assert 3500 <= int(r.headers["retry-after"]) <= 3600
+        r = await guesser.get(f"{BASE}/status/NOSUCHRECEIPT1", params={"code": code})
+        assert r.status_code == 429
+        # ... while the owner, from their own address, still follows the case (12 wrong codes used to lock it).
+        r = await owner.get(url, params={"code": code})
+        assert r.status_code == 200 and r.json()["receipt_number"] == receipt

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -138,12 +138,13 @@ def test_prefill_matches_by_certificate_type_then_code_then_name_and_skips_commi
     assert new_item["materials"][0]["certificate_type"] == BUSINESS_LICENCE
 
 
-def test_the_status_query_locks_a_receipt_after_ten_wrong_codes_for_an_hour():
-    t0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-    guard = receipts.QueryGuard(0, None)
+def test_wrong_status_codes_are_limited_per_address_for_an_hour_and_only_failures_count():
+    from shared.ratelimit import RateLimiter
+
+    limiter = RateLimiter(receipts.MAX_WRONG_CODES, receipts.QUERY_WINDOW.total_seconds())
     for i in range(receipts.MAX_WRONG_CODES):
-        assert not guard.locked(t0)
-        guard = guard.after_failure(t0 + timedelta(minutes=i))
-    assert guard.locked(t0 + timedelta(minutes=59))
-    assert not guard.locked(t0 + timedelta(minutes=61))
-    assert guard.after_failure(t0 + timedelta(minutes=61)) == receipts.QueryGuard(1, t0 + timedelta(minutes=61))
+        assert limiter.wait("203.0.113.7", now=60.0 * i) is None
+        limiter.count("203.0.113.7", now=60.0 * i)
+    assert limiter.wait("203.0.113.7", now=600.0) == 3000.0
+    assert limiter.wait("198.51.100.20", now=600.0) is None  # another address is not touched
+    assert limiter.wait("203.0.113.7", now=3601.0) is None  # the oldest failure has aged out

@@ -16,6 +16,7 @@ from services.simulator.runtime import (
     Simulator,
     UnknownDepartment,
 )
+from shared.auth import ADMIN, Principal, require_roles
 from shared.errors import NotFound, Problem, invalid, problem_responses
 
 router = APIRouter()
@@ -103,10 +104,12 @@ async def get_department(code: DepartmentCode, request: Request) -> DepartmentRe
     "/departments/{code}/rule",
     tags=["departments"],
     summary="Change how a department answers",
-    description="Takes effect for tasks received from now on; decisions already scheduled keep their rule.",
-    responses=problem_responses(404, 422),
+    description="Takes effect for tasks received from now on; decisions already scheduled keep their rule. "
+                "Needs an admin's token: whoever sets the rules decides the simulated departments' cases.",
+    responses=problem_responses(401, 403, 404, 422),
 )
-async def put_rule(code: DepartmentCode, rule: Rule, request: Request) -> DepartmentRead:
+async def put_rule(code: DepartmentCode, rule: Rule, request: Request,
+                   _admin: Principal = require_roles(ADMIN)) -> DepartmentRead:
     sim = _simulator(request)
     _department(sim, code)
     return _read(sim.set_rule(code, rule))

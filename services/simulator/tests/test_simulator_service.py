@@ -18,7 +18,7 @@ from services.simulator.domain.webhooks import sign
 from services.simulator.tests.platform_double import PlatformDouble
 from shared.events import Event
 from shared.settings import PlatformSettings
-from shared.testing import eventually, running_app
+from shared.testing import TokenIssuer, eventually, running_app
 
 
 def simulator_settings(platform: PlatformDouble, state_file: Path, nats_url: str, bus_prefix: str,
@@ -48,9 +48,10 @@ async def state_file(tmp_path_factory) -> Path:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def client(platform, state_file, nats_url, bus_prefix, var_dir):
+async def client(platform, state_file, nats_url, bus_prefix, var_dir, tokens):
     settings = simulator_settings(platform, state_file, nats_url, bus_prefix, var_dir)
-    async with running_app(create_app, settings) as c:
+    async with running_app(create_app, settings, tokens=tokens) as c:
+        c.headers.update(tokens.headers("admin-1", kind="staff", roles=["admin"]))  # the rules are an admin's
         yield c
 
 
@@ -344,3 +345,15 @@ async def test_serves_its_operational_routes_and_documents_itself(client):
     assert "http_requests_total" in (await client.get("/simulator/metrics")).text
     missing = await client.get("/simulator/v1/no-such-thing")
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_only_an_admin_changes_a_departments_rule(client, tokens):
+    url = "/simulator/v1/departments/LD-SCJGJ/rule"
+    r = await client.put(url, json={"mode": "never"}, headers={"Authorization": ""})
+    assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+    citizen = tokens.headers("p-1", roles=["citizen"])
+    assert (await client.put(url, json={"mode": "never"}, headers=citizen)).status_code == 403
+    forged = {"Authorization": "Bearer " + TokenIssuer().token("admin-1", kind="staff", roles=["admin"])}
+    assert (await client.put(url, json={"mode": "never"}, headers=forged)).status_code == 401
+    departments = (await client.get("/simulator/v1/departments")).json()
+    assert next(d for d in departments if d["code"] == "LD-SCJGJ")["rule"]["mode"] != "never"

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.workflow.events.contracts import MissingItem
+from shared.bounds import BoundedInstant
 
 
 class DecisionCreate(BaseModel):
@@ -160,7 +161,7 @@ class DeliveryRead(BaseModel):
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: datetime | None = Field(default=None, description="Only deliveries created at or after this instant.")
+    since: BoundedInstant | None = Field(default=None, description="Only deliveries created at or after this instant.")
 
 
 class ReplayResult(BaseModel):
