@@ -2,7 +2,9 @@
 consume through durable pull consumers with explicit ack, bounded redelivery and a dead-letter subject.
 
 Subjects are the event `type` (`yimen.intake.application.accepted`), preceded by the deployment's bus prefix
-when one is set (`<prefix>.yimen.…`)."""
+when one is set (`<prefix>.yimen.…`). On a server with the platform's accounts (`deploy/natsconfig.py`) the
+subject is what NATS vouches for: a connection may publish only its own subjects, so a consumer trusts an
+event only when its `type` is the subject it arrived on (`Undeliverable` otherwise)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,11 @@ log = logging.getLogger("yimen.bus")
 DEAD_LETTER_ROOT = "yimen-dlq"
 
 
+class Undeliverable(Exception):
+    """A message that can never be applied, however often it is delivered (an event whose `type` is not the
+    subject it arrived on: a forgery or a bug). It is parked in the dead-letter subject at once."""
+
+
 def _token(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", value)
 
@@ -50,8 +57,16 @@ class BusNames:
     def dead_letter_stream(self) -> str:
         return self.stream + "_DLQ"
 
-    def dead_letter_subject(self, consumer: str) -> str:
-        return self.subject(f"{DEAD_LETTER_ROOT}.{_token(consumer)}")
+    def dead_letter_subject(self, consumer: str, service: str = "") -> str:
+        """`yimen-dlq.<service>.<consumer>`: the service's token lets NATS permissions keep each service to
+        its own dead letters (else one could park forged letters that an operator's replay would publish).
+        Without `service`, the consumer's name up to its first `-` (names are `<service>-<purpose>`)."""
+        owner = service or consumer.split("-", 1)[0]
+        return self.subject(f"{DEAD_LETTER_ROOT}.{_token(owner)}.{_token(consumer)}")
+
+    def dead_letter_filter(self, consumer: str) -> str:
+        """Every service's dead letters of `consumer` (operators name a consumer, not its service)."""
+        return self.subject(f"{DEAD_LETTER_ROOT}.*.{_token(consumer)}")
 
     def durable(self, consumer: str) -> str:
         return _token(consumer)
@@ -69,10 +84,20 @@ class Bus:
         stream_replicas: int = 1,
         duplicate_window_seconds: float = 120.0,
         max_age_days: float = 30.0,
+        user: str = "",
+        password: str = "",
+        service: str = "",
+        manage_streams: bool = True,
     ) -> None:
         self.url = url
         self.names = BusNames(prefix)
         self.client_name = name
+        #: Credentials of a server with the platform's accounts; empty for an open server (tests, CI).
+        self.user, self.password = user, password
+        #: Whose dead letters this connection writes (`yimen-dlq.<service>.…`).
+        self.service = service
+        #: A department system's connection only publishes: it may not create or even look at the streams.
+        self.manage_streams = manage_streams
         self.stream_replicas = stream_replicas
         self.duplicate_window = duplicate_window_seconds
         self.max_age = max_age_days * 86400
@@ -86,6 +111,11 @@ class Bus:
         async def _quiet(_exc: Exception) -> None:
             pass
 
+        auth: dict[str, Any] = {}
+        if self.user:
+            # Replies (stream acks, pull batches) come to an inbox only this user may subscribe to, so that no
+            # other connection can read what this one fetches.
+            auth = {"user": self.user, "password": self.password, "inbox_prefix": f"_INBOX.{_token(self.user)}"}
         tried = 0
         while True:
             tried += 1
@@ -98,8 +128,10 @@ class Bus:
                     connect_timeout=2,
                     allow_reconnect=True,
                     error_cb=_quiet,
+                    **auth,
                 )
-                await self.ensure_streams()
+                if self.manage_streams:
+                    await self.ensure_streams()
                 return
             except Exception as exc:
                 if attempts and tried >= attempts:
@@ -156,6 +188,8 @@ class Bus:
     async def ready(self) -> bool:
         if not self.connected:
             return False
+        if not self.manage_streams:
+            return True
         try:
             await asyncio.wait_for(self.js.stream_info(self.names.stream), 2)
             return True
@@ -190,7 +224,7 @@ class Bus:
             "Yimen-Deliveries": str(msg.metadata.num_delivered),
         }
         msg_id = f"dlq-{consumer}-{msg.metadata.sequence.stream}"
-        await self.publish_raw(self.names.dead_letter_subject(consumer), msg.data, msg_id, hdrs)
+        await self.publish_raw(self.names.dead_letter_subject(consumer, self.service), msg.data, msg_id, hdrs)
 
     async def dead_letters(self, consumer: str) -> list[dict[str, Any]]:
         """What waits in one consumer's dead-letter subject (for operators)."""
@@ -223,7 +257,7 @@ class Bus:
         return count
 
     async def _dlq_messages(self, consumer: str) -> list[tuple[int, Msg]]:
-        subject = self.names.dead_letter_subject(consumer)
+        subject = self.names.dead_letter_filter(consumer)
         sub = await self.js.pull_subscribe(
             subject,
             stream=self.names.dead_letter_stream,
@@ -323,6 +357,12 @@ class PullWorker:
             await self.handle(msg)
         except asyncio.CancelledError:
             raise
+        except Undeliverable as exc:
+            log.error("consumer %s: dead-lettering at once: %s", self.consumer, exc)
+            await self.bus.dead_letter(self.consumer, msg, f"undeliverable: {exc}")
+            await msg.term()
+            self.on_result("dead_letter")
+            return
         except Exception as exc:
             deliveries = msg.metadata.num_delivered
             if self.is_transient(exc):

@@ -14,9 +14,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.simulator.api.routes import router
+from services.simulator.buses import DepartmentBuses
 from services.simulator.config import SimulatorSettings
 from services.simulator.runtime import Simulator
-from shared.bus import Bus
 from shared.errors import install_error_handlers
 from shared.observability import Metrics, RequestContextMiddleware
 
@@ -31,7 +31,7 @@ def create_app(settings: SimulatorSettings | None = None, **_: Any) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         http = httpx.AsyncClient(timeout=settings.http_timeout_seconds)
-        bus = Bus(platform.nats_url, prefix=platform.bus_prefix, name="yimen-simulator")
+        bus = DepartmentBuses(platform, settings.nats_credentials_file)
         sim = Simulator(settings, http, bus)
         app.state.simulator, app.state.bus, app.state.settings = sim, bus, settings
         tasks = [asyncio.create_task(bus.connect(), name="simulator-bus")]

@@ -57,6 +57,9 @@ class SimulatorSettings(BaseSettings):
     auth_retry_seconds: float = 30.0
     #: Attempts to hand a decision to workflow or the bus before it is recorded as failed.
     decision_attempts: int = 8
+    #: `{department code: bus password}` (written by `deploy.natsconfig`, mode 0600): each department's
+    #: decisions go out on a connection of its own. Unset on an open server: one shared connection.
+    nats_credentials_file: Path | None = None
     http_timeout_seconds: float = 10.0
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
 
