@@ -37,6 +37,7 @@ from shared.settings import ROOT, SERVICES
 AUTH_FILE = "auth.conf"
 CREDENTIALS_FILE = "credentials.json"
 DEPARTMENTS_FILE = "departments.json"
+ENV_FILE = "nats.env"
 USERS_DIR = "users"
 
 
@@ -165,7 +166,9 @@ def write_bundle(directory: Path, *, prefix: str = "", departments: list[str] | 
     - `auth.conf`: the server's `authorization` block;
     - `credentials.json`: `{user: password}` for every user (the launcher and operators);
     - `users/<user>`: one password per file (mounted as secrets by compose and Kubernetes);
-    - `departments.json`: `{code: password}` of the department systems (the simulator plays them all).
+    - `departments.json`: `{code: password}` of the department systems (the simulator plays them all);
+    - `nats.env`: the same as variables for `docker compose --env-file` (`YIMEN_NATS_PASSWORD_<USER>`,
+      `YIMEN_SIMULATOR_NATS_CREDENTIALS`).
 
     Passwords already in `credentials.json` are kept (a second `make run` continues); a new user gets a new
     one. The permissions are written afresh each time, so they follow the code."""
@@ -187,7 +190,20 @@ def write_bundle(directory: Path, *, prefix: str = "", departments: list[str] | 
         _write_private(users_dir / name, password)
     bundle = Bundle(directory, users, passwords)
     _write_private(directory / DEPARTMENTS_FILE, json.dumps(bundle.departments(), indent=2) + "\n")
+    _write_private(directory / ENV_FILE, compose_env(bundle))
     return bundle
+
+
+def env_name(user: str) -> str:
+    return "YIMEN_NATS_PASSWORD_" + user.upper().replace("-", "_")
+
+
+def compose_env(bundle: Bundle) -> str:
+    """Variables `deploy/compose.yaml` interpolates: each service's and the operator's password, and the
+    departments' passwords for the simulator (JSON, single-quoted: compose takes it literally)."""
+    lines = [f"{env_name(u.name)}={bundle.passwords[u.name]}" for u in bundle.users if u.kind != "department"]
+    lines.append(f"YIMEN_SIMULATOR_NATS_CREDENTIALS='{json.dumps(bundle.departments())}'")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     bundle = write_bundle(a.out, prefix=a.prefix, departments=departments_from_env())
     print(f"wrote {len(bundle.users)} bus users to {a.out} ({AUTH_FILE}, {CREDENTIALS_FILE}, {USERS_DIR}/, "
-          f"{DEPARTMENTS_FILE})")
+          f"{DEPARTMENTS_FILE}, {ENV_FILE})")
     return 0
 
 

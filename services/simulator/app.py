@@ -31,7 +31,7 @@ def create_app(settings: SimulatorSettings | None = None, **_: Any) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         http = httpx.AsyncClient(timeout=settings.http_timeout_seconds)
-        bus = DepartmentBuses(platform, settings.nats_credentials_file)
+        bus = DepartmentBuses(platform, settings.department_bus_credentials())
         sim = Simulator(settings, http, bus)
         app.state.simulator, app.state.bus, app.state.settings = sim, bus, settings
         tasks = [asyncio.create_task(bus.connect(), name="simulator-bus")]

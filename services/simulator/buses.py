@@ -1,29 +1,26 @@
 """The simulator's connections to the bus. A real department system holds credentials of its own that let it
 publish only `yimen.department.<code>.decision`; the simulator plays every demo department, so it holds one
-connection per department, each with that department's credentials (`YIMEN_SIMULATOR_NATS_CREDENTIALS_FILE`:
-`{code: password}`, written by `deploy.natsconfig`). On an open server (tests, CI's shared server) one
-shared connection serves them all, as before."""
+connection per department, each with that department's credentials (`{code: password}`, written by
+`deploy.natsconfig`). On an open server (tests, CI's shared server) one shared connection serves them all,
+as before."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from pathlib import Path
 
 from shared.bus import Bus, BusNames
 from shared.settings import PlatformSettings
 
 
 class DepartmentBuses:
-    def __init__(self, platform: PlatformSettings, credentials_file: Path | None = None) -> None:
+    def __init__(self, platform: PlatformSettings, passwords: dict[str, str] | None = None) -> None:
         self.names = BusNames(platform.bus_prefix)
         self.shared: Bus | None = None
         self.by_department: dict[str, Bus] = {}
-        if credentials_file is None:
+        if passwords is None:
             self.shared = Bus(platform.nats_url, prefix=platform.bus_prefix, name="yimen-simulator")
             return
-        passwords: dict[str, str] = json.loads(credentials_file.read_text())
         for code, password in passwords.items():
             # A department system may not touch the streams, only publish its decisions (and read the acks).
             self.by_department[code] = Bus(platform.nats_url, prefix=platform.bus_prefix,

@@ -18,6 +18,7 @@ from nats.js.errors import NotFoundError
 
 from deploy.launcher import Launcher
 from services.simulator.buses import DepartmentBuses
+from services.simulator.config import SimulatorSettings
 from shared.bus import Bus
 from shared.events import new_event
 from shared.settings import PlatformSettings
@@ -33,10 +34,10 @@ async def refused_without_credentials(url: str) -> None:
         await nats.connect(url, allow_reconnect=False, connect_timeout=2)
 
 
-async def decide_and_see_workflow_answer(url: str, departments_file: Path, ops_password: str) -> None:
+async def decide_and_see_workflow_answer(url: str, departments: dict[str, str], ops_password: str) -> None:
     """LD-WJJ (through the simulator's connections) decides on a task workflow does not know: workflow's
     consumer takes it with workflow's credentials and its relay publishes `decision.refused` with them."""
-    buses = DepartmentBuses(PlatformSettings(nats_url=url, bus_prefix=""), departments_file)
+    buses = DepartmentBuses(PlatformSettings(nats_url=url, bus_prefix=""), departments)
     ops = Bus(url, name="test-ops", user="ops", password=ops_password)
     await ops.connect(attempts=5)
     try:
@@ -90,9 +91,12 @@ def test_the_launchers_bundled_nats_runs_the_platform_on_its_accounts(tmp_path: 
         launcher.wait_ready({"workflow": f"http://127.0.0.1:{workflow_port}/workflow/readyz"}, timeout=120)
         sim_env = launcher.bus_env("simulator", env)
         assert "YIMEN_NATS_PASSWORD" not in sim_env
+        # The simulator reads its departments' passwords as the launcher tells it to.
+        departments = SimulatorSettings(_env_file=None, nats_credentials_file=Path(
+            sim_env["YIMEN_SIMULATOR_NATS_CREDENTIALS_FILE"])).department_bus_credentials()
+        assert departments is not None and set(departments) >= {"LD-WJJ", "LD-XFJ"} and "workflow" not in departments
         passwords = json.loads((accounts / "credentials.json").read_text())
-        asyncio.run(decide_and_see_workflow_answer(url, Path(sim_env["YIMEN_SIMULATOR_NATS_CREDENTIALS_FILE"]),
-                                                   passwords["ops"]))
+        asyncio.run(decide_and_see_workflow_answer(url, departments, passwords["ops"]))
     finally:
         launcher.stop()
     # A second start keeps the passwords (a second `make run` continues) and rewrites the permissions.
