@@ -103,13 +103,25 @@ class Bus:
         self.max_age = max_age_days * 86400
         self.nc: NATS | None = None
         self._streams_ready = False
+        self._reported: dict[str, float] = {}
 
     async def connect(self, *, attempts: int = 0) -> None:
-        """Connect and set up the streams, retrying until it works (or `attempts` runs out); once connected,
-        nats-py reconnects by itself."""
+        """Connect and set up the streams, retrying until it works (or `attempts` runs out, about 5 s each);
+        once connected, nats-py reconnects by itself."""
+        last_error: list[Exception] = []
+        loop = asyncio.get_running_loop()
 
-        async def _quiet(_exc: Exception) -> None:
-            pass
+        async def _on_error(exc: Exception) -> None:
+            # A refused connection while the server restarts is routine (nats-py retries it); a refused login
+            # or a permission violation is a configuration error that an operator must see, once in a while.
+            text = str(exc).lower()
+            refused = "authorization" in text or "permissions violation" in text or "authentication" in text
+            if refused or not last_error:
+                last_error[:] = [exc]  # the reason worth reporting: a refusal, not the reset that follows it
+            if refused:
+                if loop.time() - self._reported.get(text, -1e9) > 30:
+                    self._reported[text] = loop.time()
+                    log.error("bus: %s as %s: %s", self.url, self.user or "(no credentials)", exc)
 
         auth: dict[str, Any] = {}
         if self.user:
@@ -120,22 +132,26 @@ class Bus:
         while True:
             tried += 1
             try:
-                self.nc = await nats.connect(
+                connecting = nats.connect(
                     self.url,
                     name=self.client_name,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
                     connect_timeout=2,
                     allow_reconnect=True,
-                    error_cb=_quiet,
+                    error_cb=_on_error,
                     **auth,
                 )
+                # nats-py retries the first connection forever by itself; a bounded caller (an operator's
+                # command) is told why it gave up instead.
+                self.nc = await (asyncio.wait_for(connecting, 5) if attempts else connecting)
                 if self.manage_streams:
                     await self.ensure_streams()
                 return
             except Exception as exc:
                 if attempts and tried >= attempts:
-                    raise
+                    raise ConnectionError(f"cannot connect to {self.url}: {last_error[-1] if last_error else exc!r}"
+                                          ) from exc
                 log.warning("bus: cannot connect to %s (%r); retrying", self.url, exc)
                 if self.nc is not None:
                     with contextlib.suppress(Exception):

@@ -11,6 +11,7 @@ import nats
 import pytest
 from nats.js.errors import NotFoundError
 
+from shared.bus import Bus
 from shared.events import new_event
 from shared.testing import eventually
 from tests.bus.conftest import SecuredNats
@@ -151,3 +152,13 @@ async def test_a_service_publishes_only_its_own_subjects_and_binds_only_its_own_
         await eventually(lambda: any('subscription to "_inbox.workflow.>"' in e for e in errors))
     finally:
         await nc.close()
+
+
+async def test_a_refused_login_is_reported_not_retried_in_silence(secured_nats: SecuredNats, caplog) -> None:
+    """A service with a wrong password keeps retrying (its /readyz says the bus is down), and says why; an
+    operator's bounded command gives up with the reason."""
+    bus = Bus(secured_nats.url, prefix=secured_nats.prefix, user="workflow", password="wrong")
+    with caplog.at_level("ERROR", logger="yimen.bus"), pytest.raises(ConnectionError, match="Authorization"):
+        await bus.connect(attempts=1)
+    assert any("as workflow" in r.getMessage() and "Authorization" in r.getMessage() for r in caplog.records)
+    assert not await bus.ready()
