@@ -98,6 +98,9 @@ class Launcher:
     """Starts and stops the platform's processes. `environ` defaults to this process's environment; the
     end-to-end tests pass their own (a temporary `var/`, test databases, a bus prefix)."""
 
+    #: Where the bundled NATS server listens when `NATS_URL` is unset.
+    default_nats_url = "nats://127.0.0.1:4222"
+
     def __init__(self, environ: dict[str, str] | None = None, *, quiet: bool = False) -> None:
         self.environ = dict(os.environ if environ is None else environ)
         self.quiet = quiet
@@ -164,11 +167,11 @@ class Launcher:
         if explicit and nats_answers(explicit):
             self.say(f"using the NATS server at {explicit}")
             return explicit
-        url = explicit or "nats://127.0.0.1:4222"
+        url = explicit or self.default_nats_url
         port = urlparse(url).port or 4222
         if not explicit and nats_answers(url):
             port = free_port()
-            self.say(f"another server answers on {url}; the bundled NATS takes port {port}")
+            self.say(f"another server answers on {url}; the bundled NATS (with the accounts) takes port {port}")
             url = f"nats://127.0.0.1:{port}"
         bundle = self.bus_accounts = write_bundle(
             self.var / "nats-auth", prefix=env.get("YIMEN_BUS_PREFIX", ""), departments=departments_from_env(env))

@@ -106,3 +106,25 @@ def test_the_launchers_bundled_nats_runs_the_platform_on_its_accounts(tmp_path: 
         assert again.bus_accounts is not None and again.bus_accounts.passwords == passwords
     finally:
         again.stop()
+
+
+def test_without_nats_url_the_launcher_never_uses_an_open_server_on_the_default_port(tmp_path: Path) -> None:
+    """Whatever answers on the default port (here an open nats-server) is not the platform's bus: the
+    launcher starts its own, with the accounts, on another port."""
+    from shared.testing import EmbeddedNats
+
+    squatter = EmbeddedNats().start()
+
+    class OnSquattedPort(Launcher):
+        default_nats_url = squatter.url
+
+    env = {"YIMEN_VAR_DIR": str(tmp_path / "var"),
+           **{k: os.environ[k] for k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV") if k in os.environ}}
+    launcher = OnSquattedPort(env, quiet=True)
+    try:
+        url = launcher.start_nats(dict(env))
+        assert url != squatter.url and launcher.bus_accounts is not None
+        asyncio.run(refused_without_credentials(url))
+    finally:
+        launcher.stop()
+        squatter.cleanup()
