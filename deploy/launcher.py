@@ -13,6 +13,7 @@ where each listens; on Ctrl-C (or SIGTERM) stops everything it started. Data sta
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import secrets
@@ -247,6 +248,20 @@ class Launcher:
         self.say("stopped")
 
 
+async def refuses_anonymous(url: str) -> bool:
+    import nats
+
+    async def quiet(_exc: Exception) -> None:
+        pass
+
+    try:
+        nc = await nats.connect(url, allow_reconnect=False, connect_timeout=2, error_cb=quiet)
+    except nats.errors.Error as exc:
+        return "authorization" in str(exc).lower()
+    await nc.close()
+    return False
+
+
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m deploy.launcher")
     p.add_argument("--smoke", action="store_true", help="start, check every /readyz, stop")
@@ -265,6 +280,11 @@ def main() -> int:
                 r = httpx.get(f"http://127.0.0.1:{launcher.port}/{name}/readyz", timeout=5)
                 say(f"smoke: {name} readyz {r.status_code} {r.json().get('checks')}")
                 if r.status_code != 200:
+                    return 1
+            if launcher.bus_accounts is not None:
+                refused = asyncio.run(refuses_anonymous(launcher.nats_url))
+                say(f"smoke: the bus refuses a connection without credentials: {refused}")
+                if not refused:
                     return 1
             return 0
         while True:
