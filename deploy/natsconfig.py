@@ -70,9 +70,12 @@ def departments_from_env(env: dict[str, str] | None = None) -> list[str]:
 
 def durable_consumers(service: str) -> list[str]:
     """The durable consumers a service binds (its `SPEC.consumers`), each named in its permissions."""
+    module = f"services.{service}.app"
     try:
-        spec = importlib.import_module(f"services.{service}.app").SPEC
-    except (ModuleNotFoundError, AttributeError):
+        spec = importlib.import_module(module).SPEC
+    except ModuleNotFoundError as exc:
+        if exc.name not in (module, f"services.{service}"):
+            raise  # a broken import inside the service, not a service without an app
         return []
     names = BusNames()
     return [names.durable(c.name) for c in spec.consumers]
