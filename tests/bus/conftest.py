@@ -38,7 +38,7 @@ class SecuredNats:
 def secured_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredNats]:
     prefix = "tb" + secrets.token_hex(4)
     directory: Path = tmp_path_factory.mktemp("nats-auth") / "accounts"
-    bundle = write_bundle(directory, prefix=prefix)
+    bundle = write_bundle(directory, prefix=prefix, bcrypt_cost=4)  # the cost is not under test here
     server = EmbeddedNats(bundle.auth_file).start()
     try:
         yield SecuredNats(server, bundle, prefix)

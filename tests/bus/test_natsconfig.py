@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 
+import bcrypt
 import pytest
 
-from deploy.natsconfig import durable_consumers, platform_users, render_authorization, write_bundle
+from deploy.natsconfig import durable_consumers, platform_users, write_bundle
 from shared.settings import SERVICES
 
 
@@ -43,11 +44,18 @@ def test_a_new_service_is_one_entry_and_a_name_clash_is_refused():
 
 
 def test_the_bundle_keeps_passwords_and_gives_each_user_its_own(tmp_path):
-    first = write_bundle(tmp_path / "a", departments=["LD-WJJ"])
+    first = write_bundle(tmp_path / "a", departments=["LD-WJJ"], bcrypt_cost=4)
     assert len(set(first.passwords.values())) == len(first.passwords)
-    again = write_bundle(tmp_path / "a", departments=["LD-WJJ", "LD-XFJ"])
+    again = write_bundle(tmp_path / "a", departments=["LD-WJJ", "LD-XFJ"], bcrypt_cost=4)
     assert {k: again.passwords[k] for k in first.passwords} == first.passwords and "LD-XFJ" in again.passwords
     assert json.loads((tmp_path / "a" / "departments.json").read_text()) == again.departments()
     assert (tmp_path / "a" / "users" / "workflow").read_text() == again.passwords["workflow"]
-    conf = render_authorization(again.users, again.passwords)
+    conf = (tmp_path / "a" / "auth.conf").read_text()
     assert "no_auth_user" not in conf and conf.count('"user":') == len(again.users)
+    # The servers' file holds bcrypt hashes, never a password; an unchanged password keeps its hash.
+    assert not any(pw in conf for pw in again.passwords.values())
+    entries = json.loads(conf.split("authorization: ", 1)[1])["users"]
+    assert all(bcrypt.checkpw(again.passwords[e["user"]].encode(), e["password"].encode()) for e in entries)
+    hashes = json.loads((tmp_path / "a" / "hashes.json").read_text())
+    assert write_bundle(tmp_path / "a", departments=["LD-WJJ", "LD-XFJ"], bcrypt_cost=4) and json.loads(
+        (tmp_path / "a" / "hashes.json").read_text()) == hashes

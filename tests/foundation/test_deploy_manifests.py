@@ -65,7 +65,7 @@ def test_compose_gives_nats_the_accounts_and_every_service_its_own_bus_password(
         "${YIMEN_SIMULATOR_NATS_CREDENTIALS:?")
     assert "YIMEN_NATS_PASSWORD" not in compose["services"]["gateway"]["environment"]
     # Every variable compose needs is in the env file the generator writes.
-    bundle = write_bundle(tmp_path / "nats")
+    bundle = write_bundle(tmp_path / "nats", bcrypt_cost=4)
     written = {line.split("=", 1)[0] for line in (tmp_path / "nats" / "nats.env").read_text().splitlines()}
     needed = set(re.findall(r"\$\{(YIMEN_(?:NATS_PASSWORD_\w+|SIMULATOR_NATS_CREDENTIALS))", text))
     assert needed and needed <= written
@@ -78,7 +78,9 @@ def test_kubernetes_mounts_the_accounts_into_nats_and_each_service_reads_its_own
     volumes = by[("StatefulSet", "nats")]["spec"]["template"]["spec"]["volumes"]
     sources = next(v for v in volumes if v["name"] == "config")["projected"]["sources"]
     assert {"configMap": {"name": "nats-config"}} in sources
-    assert {"secret": {"name": "yimen-nats", "items": [{"key": "auth.conf", "path": "auth.conf"}]}} in sources
+    assert {"secret": {"name": "yimen-nats-server", "items": [{"key": "auth.conf", "path": "auth.conf"}]}} in sources
+    # The NATS pods never see a password: only the hashed auth.conf, from a secret of its own.
+    assert not any(src.get("secret", {}).get("name") == "yimen-nats" for src in sources)
     for s in SERVICE_PORTS:
         env = {e["name"]: e for e in by[("Deployment", s)]["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert env["YIMEN_NATS_USER"]["value"] == s
@@ -94,7 +96,7 @@ def test_the_deployments_nats_configuration_with_generated_accounts_is_valid_for
     from deploy.natsconfig import write_bundle
     from shared.testing import nats_server_binary
 
-    bundle = write_bundle(tmp_path / "bundle")
+    bundle = write_bundle(tmp_path / "bundle", bcrypt_cost=4)
     conf_dir = tmp_path / "etc-nats"
     conf_dir.mkdir()
     (conf_dir / "nats.conf").write_text(by_conf := _k8s()[("ConfigMap", "nats-config")]["data"]["nats.conf"])
