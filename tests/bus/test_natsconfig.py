@@ -59,3 +59,18 @@ def test_the_bundle_keeps_passwords_and_gives_each_user_its_own(tmp_path):
     hashes = json.loads((tmp_path / "a" / "hashes.json").read_text())
     assert write_bundle(tmp_path / "a", departments=["LD-WJJ", "LD-XFJ"], bcrypt_cost=4) and json.loads(
         (tmp_path / "a" / "hashes.json").read_text()) == hashes
+
+
+def test_a_service_reads_its_bus_account_from_the_environment_or_a_mounted_file(tmp_path, monkeypatch):
+    from shared.settings import PlatformSettings
+
+    for var in ("YIMEN_NATS_USER", "YIMEN_NATS_PASSWORD", "YIMEN_NATS_PASSWORD_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    assert PlatformSettings(_env_file=None).nats_credentials() == {}  # an open server: no credentials
+    secret = tmp_path / "workflow"
+    secret.write_text("s3cret\n")
+    monkeypatch.setenv("YIMEN_NATS_USER", "workflow")
+    monkeypatch.setenv("YIMEN_NATS_PASSWORD_FILE", str(secret))
+    assert PlatformSettings().nats_credentials() == {"user": "workflow", "password": "s3cret"}
+    monkeypatch.setenv("YIMEN_NATS_PASSWORD", "from-env")
+    assert PlatformSettings().nats_credentials() == {"user": "workflow", "password": "from-env"}
