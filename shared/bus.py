@@ -2,7 +2,9 @@
 consume through durable pull consumers with explicit ack, bounded redelivery and a dead-letter subject.
 
 Subjects are the event `type` (`yimen.intake.application.accepted`), preceded by the deployment's bus prefix
-when one is set (`<prefix>.yimen.…`)."""
+when one is set (`<prefix>.yimen.…`). On a server with the platform's accounts (`deploy/natsconfig.py`) the
+subject is what NATS vouches for: a connection may publish only its own subjects, so a consumer trusts an
+event only when its `type` is the subject it arrived on (`Undeliverable` otherwise)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,11 @@ log = logging.getLogger("yimen.bus")
 DEAD_LETTER_ROOT = "yimen-dlq"
 
 
+class Undeliverable(Exception):
+    """A message that can never be applied, however often it is delivered (an event whose `type` is not the
+    subject it arrived on: a forgery or a bug). It is parked in the dead-letter subject at once."""
+
+
 def _token(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", value)
 
@@ -50,8 +57,16 @@ class BusNames:
     def dead_letter_stream(self) -> str:
         return self.stream + "_DLQ"
 
-    def dead_letter_subject(self, consumer: str) -> str:
-        return self.subject(f"{DEAD_LETTER_ROOT}.{_token(consumer)}")
+    def dead_letter_subject(self, consumer: str, service: str = "") -> str:
+        """`yimen-dlq.<service>.<consumer>`: the service's token lets NATS permissions keep each service to
+        its own dead letters (else one could park forged letters that an operator's replay would publish).
+        Without `service`, the consumer's name up to its first `-` (names are `<service>-<purpose>`)."""
+        owner = service or consumer.split("-", 1)[0]
+        return self.subject(f"{DEAD_LETTER_ROOT}.{_token(owner)}.{_token(consumer)}")
+
+    def dead_letter_filter(self, consumer: str) -> str:
+        """Every service's dead letters of `consumer` (operators name a consumer, not its service)."""
+        return self.subject(f"{DEAD_LETTER_ROOT}.*.{_token(consumer)}")
 
     def durable(self, consumer: str) -> str:
         return _token(consumer)
@@ -69,41 +84,74 @@ class Bus:
         stream_replicas: int = 1,
         duplicate_window_seconds: float = 120.0,
         max_age_days: float = 30.0,
+        user: str = "",
+        password: str = "",
+        service: str = "",
+        manage_streams: bool = True,
     ) -> None:
         self.url = url
         self.names = BusNames(prefix)
         self.client_name = name
+        #: Credentials of a server with the platform's accounts; empty for an open server (tests, CI).
+        self.user, self.password = user, password
+        #: Whose dead letters this connection writes (`yimen-dlq.<service>.…`).
+        self.service = service
+        #: A department system's connection only publishes: it may not create or even look at the streams.
+        self.manage_streams = manage_streams
         self.stream_replicas = stream_replicas
         self.duplicate_window = duplicate_window_seconds
         self.max_age = max_age_days * 86400
         self.nc: NATS | None = None
         self._streams_ready = False
+        self._reported: dict[str, float] = {}
 
     async def connect(self, *, attempts: int = 0) -> None:
-        """Connect and set up the streams, retrying until it works (or `attempts` runs out); once connected,
-        nats-py reconnects by itself."""
+        """Connect and set up the streams, retrying until it works (or `attempts` runs out, about 5 s each);
+        once connected, nats-py reconnects by itself."""
+        last_error: list[Exception] = []
+        loop = asyncio.get_running_loop()
 
-        async def _quiet(_exc: Exception) -> None:
-            pass
+        async def _on_error(exc: Exception) -> None:
+            # A refused connection while the server restarts is routine (nats-py retries it); a refused login
+            # or a permission violation is a configuration error that an operator must see, once in a while.
+            text = str(exc).lower()
+            refused = "authorization" in text or "permissions violation" in text or "authentication" in text
+            if refused or not last_error:
+                last_error[:] = [exc]  # the reason worth reporting: a refusal, not the reset that follows it
+            if refused:
+                if loop.time() - self._reported.get(text, -1e9) > 30:
+                    self._reported[text] = loop.time()
+                    log.error("bus: %s as %s: %s", self.url, self.user or "(no credentials)", exc)
 
+        auth: dict[str, Any] = {}
+        if self.user:
+            # Replies (stream acks, pull batches) come to an inbox only this user may subscribe to, so that no
+            # other connection can read what this one fetches.
+            auth = {"user": self.user, "password": self.password, "inbox_prefix": f"_INBOX.{_token(self.user)}"}
         tried = 0
         while True:
             tried += 1
             try:
-                self.nc = await nats.connect(
+                connecting = nats.connect(
                     self.url,
                     name=self.client_name,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
                     connect_timeout=2,
                     allow_reconnect=True,
-                    error_cb=_quiet,
+                    error_cb=_on_error,
+                    **auth,
                 )
-                await self.ensure_streams()
+                # nats-py retries the first connection forever by itself; a bounded caller (an operator's
+                # command) is told why it gave up instead.
+                self.nc = await (asyncio.wait_for(connecting, 5) if attempts else connecting)
+                if self.manage_streams:
+                    await self.ensure_streams()
                 return
             except Exception as exc:
                 if attempts and tried >= attempts:
-                    raise
+                    raise ConnectionError(f"cannot connect to {self.url}: {last_error[-1] if last_error else exc!r}"
+                                          ) from exc
                 log.warning("bus: cannot connect to %s (%r); retrying", self.url, exc)
                 if self.nc is not None:
                     with contextlib.suppress(Exception):
@@ -156,6 +204,8 @@ class Bus:
     async def ready(self) -> bool:
         if not self.connected:
             return False
+        if not self.manage_streams:
+            return True
         try:
             await asyncio.wait_for(self.js.stream_info(self.names.stream), 2)
             return True
@@ -190,7 +240,7 @@ class Bus:
             "Yimen-Deliveries": str(msg.metadata.num_delivered),
         }
         msg_id = f"dlq-{consumer}-{msg.metadata.sequence.stream}"
-        await self.publish_raw(self.names.dead_letter_subject(consumer), msg.data, msg_id, hdrs)
+        await self.publish_raw(self.names.dead_letter_subject(consumer, self.service), msg.data, msg_id, hdrs)
 
     async def dead_letters(self, consumer: str) -> list[dict[str, Any]]:
         """What waits in one consumer's dead-letter subject (for operators)."""
@@ -223,7 +273,7 @@ class Bus:
         return count
 
     async def _dlq_messages(self, consumer: str) -> list[tuple[int, Msg]]:
-        subject = self.names.dead_letter_subject(consumer)
+        subject = self.names.dead_letter_filter(consumer)
         sub = await self.js.pull_subscribe(
             subject,
             stream=self.names.dead_letter_stream,
@@ -323,6 +373,12 @@ class PullWorker:
             await self.handle(msg)
         except asyncio.CancelledError:
             raise
+        except Undeliverable as exc:
+            log.error("consumer %s: dead-lettering at once: %s", self.consumer, exc)
+            await self.bus.dead_letter(self.consumer, msg, f"undeliverable: {exc}")
+            await msg.term()
+            self.on_result("dead_letter")
+            return
         except Exception as exc:
             deliveries = msg.metadata.num_delivered
             if self.is_transient(exc):

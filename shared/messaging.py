@@ -21,7 +21,7 @@ from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, de
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.bus import Bus, PullWorker
+from shared.bus import Bus, PullWorker, Undeliverable
 from shared.db import Database, infrastructure_failure
 from shared.events import Event, new_event
 from shared.tracing import set_traceparent
@@ -248,6 +248,12 @@ class InboxConsumer:
 
     async def handle_msg(self, msg: Msg) -> None:
         event = Event.from_json(msg.data)
+        arrived_as = self.bus.names.event_type(msg.subject)
+        if event.type != arrived_as:
+            # NATS permissions vouch for the subject, not for the payload: a department allowed to publish only
+            # its own decision subject must not pass another department's decision (or any service's event)
+            # inside it.
+            raise Undeliverable(f"event {event.id} of type {event.type} arrived on subject {arrived_as}")
         await self.apply(event)
 
     async def apply(self, event: Event) -> bool:

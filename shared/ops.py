@@ -4,6 +4,9 @@
     python -m shared.ops replay <consumer>                publish its dead letters again
     python -m shared.ops republish <service> --since ISO --until ISO
                                                           re-publish a time range of a service's outbox
+
+On a bus with the platform's accounts they sign in as the `ops` user: `YIMEN_NATS_USER`/`YIMEN_NATS_PASSWORD`
+when set, else the password `make run` wrote to `var/nats-auth/credentials.json`.
 """
 
 from __future__ import annotations
@@ -16,10 +19,24 @@ from datetime import datetime
 from shared.bus import Bus
 from shared.settings import SERVICES, PlatformSettings, load_service_settings
 
+OPS_USER = "ops"
+
+
+def ops_credentials(p: PlatformSettings) -> dict[str, str]:
+    if p.nats_user:
+        return p.nats_credentials()
+    # Where `make run`'s launcher keeps the bus accounts (deploy.natsconfig); absent on an open server.
+    path = p.var_dir / "nats-auth" / "credentials.json"
+    if path.exists():
+        password = json.loads(path.read_text()).get(OPS_USER)
+        if password:
+            return {"user": OPS_USER, "password": password}
+    return {}
+
 
 async def _bus() -> Bus:
     p = PlatformSettings()
-    bus = Bus(p.nats_url, prefix=p.bus_prefix, name="yimen-ops")
+    bus = Bus(p.nats_url, prefix=p.bus_prefix, name="yimen-ops", **ops_credentials(p))
     await bus.connect(attempts=3)
     return bus
 

@@ -32,6 +32,12 @@ class PlatformSettings(BaseSettings):
 
     var_dir: Path = ROOT / "var"
     nats_url: str = Field(default="nats://127.0.0.1:4222", validation_alias="NATS_URL")
+    #: This process's NATS user on a server with the platform's accounts (`deploy/natsconfig.py`): the
+    #: service's name. Empty for an open server (tests, CI's shared server).
+    nats_user: str = ""
+    nats_password: str = Field(default="", repr=False)
+    #: The password in a file instead (a mounted secret: compose's `/run/secrets/…`).
+    nats_password_file: Path | None = None
     #: Prepended to every NATS subject and stream name. Empty in production; one city per prefix would let
     #: a province share one NATS cluster, and the test suite uses a random one per run for isolation.
     bus_prefix: str = ""
@@ -63,6 +69,16 @@ class PlatformSettings(BaseSettings):
     #: A request still running after this many seconds is cancelled and answered 503 (shared/budget.py);
     #: 0 turns the budget off. The gateway waits a little longer than this for a service.
     request_budget_seconds: float = 30.0
+
+
+    def nats_credentials(self) -> dict[str, str]:
+        """`user`/`password` for `shared.bus.Bus`, or nothing for an open server."""
+        if not self.nats_user:
+            return {}
+        password = self.nats_password
+        if not password and self.nats_password_file is not None:
+            password = self.nats_password_file.read_text().strip()
+        return {"user": self.nats_user, "password": password}
 
 
 class ServiceSettings(BaseSettings):

@@ -50,11 +50,13 @@ def nats_server_binary() -> str:
 
 
 class EmbeddedNats:
-    """A nats-server with JetStream on a free port and a temporary store."""
+    """A nats-server with JetStream on a free port and a temporary store; with `config`, a config file too
+    (the platform's bus accounts, `deploy.natsconfig`), whose `port`/`store_dir` the flags here override."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, config: Path | None = None, *, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="yimen-nats-")
+        self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -62,10 +64,10 @@ class EmbeddedNats:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> EmbeddedNats:
-        self.proc = subprocess.Popen(
-            [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        args = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.dir]
+        if self.config is not None:
+            args += ["-c", str(self.config)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port("127.0.0.1", self.port)
         return self
 

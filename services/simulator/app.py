@@ -15,11 +15,11 @@ from fastapi.responses import JSONResponse
 
 from services.simulator.api.payments import router as payments_router
 from services.simulator.api.routes import router
+from services.simulator.buses import DepartmentBuses
 from services.simulator.config import SimulatorSettings
 from services.simulator.runtime import Simulator
 from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
 from shared.budget import TimeBudgetMiddleware
-from shared.bus import Bus
 from shared.errors import install_error_handlers
 from shared.observability import Metrics, RequestContextMiddleware
 
@@ -35,7 +35,7 @@ def create_app(settings: SimulatorSettings | None = None, *, jwks_fetcher: JwksF
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         http = httpx.AsyncClient(timeout=settings.http_timeout_seconds)
-        bus = Bus(platform.nats_url, prefix=platform.bus_prefix, name="yimen-simulator")
+        bus = DepartmentBuses(platform, settings.department_bus_credentials())
         sim = Simulator(settings, http, bus)
         app.state.simulator, app.state.bus, app.state.settings = sim, bus, settings
         # Its control routes (a department's rule) take an admin's platform token, verified like every service's.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel, Field
@@ -63,12 +64,25 @@ class SimulatorSettings(BaseSettings):
     auth_retry_seconds: float = 30.0
     #: Attempts to hand a decision to workflow or the bus before it is recorded as failed.
     decision_attempts: int = 8
+    #: `{department code: bus password}` (written by `deploy.natsconfig`, mode 0600): each department's
+    #: decisions go out on a connection of its own. Unset on an open server: one shared connection.
+    nats_credentials_file: Path | None = None
+    #: The same map inline (JSON in `YIMEN_SIMULATOR_NATS_CREDENTIALS`; compose passes it so).
+    nats_credentials: dict[str, str] = Field(default_factory=dict, repr=False)
     http_timeout_seconds: float = 10.0
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
 
     @property
     def name(self) -> str:
         return "simulator"
+
+    def department_bus_credentials(self) -> dict[str, str] | None:
+        """Each department's bus password, or None on an open server."""
+        if self.nats_credentials:
+            return dict(self.nats_credentials)
+        if self.nats_credentials_file is not None:
+            return json.loads(self.nats_credentials_file.read_text())
+        return None
 
     def identity_base(self) -> str:
         return (self.identity_url or self.platform.service_urls["identity"]).rstrip("/")

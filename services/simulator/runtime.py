@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from services.simulator.buses import DepartmentBuses
 from services.simulator.clients import ApiError, IssuedToken, Platform
 from services.simulator.config import SimulatorSettings
 from services.simulator.domain import webhooks
@@ -32,7 +33,6 @@ from services.simulator.domain.rules import (
     TaskNotice,
     evaluate,
 )
-from shared.bus import Bus
 from shared.events import new_event
 
 log = logging.getLogger("yimen.simulator")
@@ -120,7 +120,7 @@ class Ack:
 class Simulator:
     settings: SimulatorSettings
     http: httpx.AsyncClient
-    bus: Bus
+    bus: DepartmentBuses
     departments: dict[str, Department] = field(default_factory=dict)
     decisions: deque[DecisionRecord] = field(default_factory=lambda: deque(maxlen=10_000))
     guard: webhooks.ReplayGuard = field(default_factory=webhooks.ReplayGuard)
@@ -362,8 +362,7 @@ class Simulator:
             record.status, record.detail = DecisionStatus.REFUSED, response.text[:300]
 
     async def _publish(self, dept: Department, record: DecisionRecord, draft: DecisionDraft) -> None:
-        if self.bus.nc is None:
-            raise ConnectionError("bus not connected yet")
+        bus = self.bus.for_department(dept.code)
         data = {**draft.model_dump(mode="json"), "task_id": record.task_id, "decided_by": {"name": dept.name}}
         event = new_event(
             decision_event_type(dept.code),
@@ -373,7 +372,7 @@ class Simulator:
             # Stable per decision: a retried publish is dropped by JetStream's duplicate window.
             id=uuid.uuid5(uuid.NAMESPACE_URL, f"yimen-simulator/{record.id}").hex,
         )
-        await self.bus.publish(event)
+        await bus.publish(event)
         record.sent_at = datetime.now(UTC)
         record.status, record.detail = DecisionStatus.SENT, None
 

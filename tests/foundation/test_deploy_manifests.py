@@ -37,3 +37,76 @@ def test_kubernetes_has_a_three_node_jetstream_and_probed_deployments():
 def test_dockerfile_builds_one_image_whose_argument_picks_the_process():
     text = (ROOT / "deploy" / "Dockerfile").read_text()
     assert "deploy.entrypoint" in text and "python:3.11" in text
+
+
+# ---- the bus's accounts (deploy/natsconfig.py) ---------------------------------------------------------------
+
+
+def _k8s() -> dict:
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "k8s" / "yimen.yaml").read_text()) if d]
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+
+def test_compose_gives_nats_the_accounts_and_every_service_its_own_bus_password(tmp_path):
+    import re
+
+    from deploy.natsconfig import env_name, write_bundle
+
+    text = (ROOT / "deploy" / "compose.yaml").read_text()
+    compose = yaml.safe_load(text)
+    nats = compose["services"]["nats"]
+    assert nats["command"][-2:] == ["-c", "/run/secrets/nats-auth"] and nats["secrets"] == ["nats-auth"]
+    assert compose["secrets"]["nats-auth"]["file"] == "./secrets/nats/auth.conf"
+    for s in SERVICE_PORTS:
+        env = compose["services"][s]["environment"]
+        assert env["YIMEN_NATS_USER"] == s
+        assert env["YIMEN_NATS_PASSWORD"].startswith("${" + env_name(s) + ":?")  # required, never a default
+    assert compose["services"]["simulator"]["environment"]["YIMEN_SIMULATOR_NATS_CREDENTIALS"].startswith(
+        "${YIMEN_SIMULATOR_NATS_CREDENTIALS:?")
+    assert "YIMEN_NATS_PASSWORD" not in compose["services"]["gateway"]["environment"]
+    # Every variable compose needs is in the env file the generator writes.
+    bundle = write_bundle(tmp_path / "nats", bcrypt_cost=4)
+    written = {line.split("=", 1)[0] for line in (tmp_path / "nats" / "nats.env").read_text().splitlines()}
+    needed = set(re.findall(r"\$\{(YIMEN_(?:NATS_PASSWORD_\w+|SIMULATOR_NATS_CREDENTIALS))", text))
+    assert needed and needed <= written
+    assert bundle.auth_file.exists()
+
+
+def test_kubernetes_mounts_the_accounts_into_nats_and_each_service_reads_its_own_password():
+    by = _k8s()
+    assert by[("ConfigMap", "nats-config")]["data"]["nats.conf"].rstrip().endswith("include auth.conf")
+    volumes = by[("StatefulSet", "nats")]["spec"]["template"]["spec"]["volumes"]
+    sources = next(v for v in volumes if v["name"] == "config")["projected"]["sources"]
+    assert {"configMap": {"name": "nats-config"}} in sources
+    assert {"secret": {"name": "yimen-nats-server", "items": [{"key": "auth.conf", "path": "auth.conf"}]}} in sources
+    # The NATS pods never see a password: only the hashed auth.conf, from a secret of its own.
+    assert not any(src.get("secret", {}).get("name") == "yimen-nats" for src in sources)
+    for s in SERVICE_PORTS:
+        env = {e["name"]: e for e in by[("Deployment", s)]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["YIMEN_NATS_USER"]["value"] == s
+        assert env["YIMEN_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "yimen-nats", "key": s}
+
+
+def test_the_deployments_nats_configuration_with_generated_accounts_is_valid_for_nats_server(tmp_path):
+    """nats-server itself checks the Kubernetes config with the generated `auth.conf` beside it (as the
+    projected volume puts it) and compose's flags with the secret."""
+    import os
+    import subprocess
+
+    from deploy.natsconfig import write_bundle
+    from shared.testing import nats_server_binary
+
+    bundle = write_bundle(tmp_path / "bundle", bcrypt_cost=4)
+    conf_dir = tmp_path / "etc-nats"
+    conf_dir.mkdir()
+    (conf_dir / "nats.conf").write_text(by_conf := _k8s()[("ConfigMap", "nats-config")]["data"]["nats.conf"])
+    (conf_dir / "auth.conf").write_text(bundle.auth_file.read_text())
+    env = {**os.environ, "POD_NAME": "nats-0"}
+    k8s = subprocess.run([nats_server_binary(), "-c", str(conf_dir / "nats.conf"), "-t"], env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert k8s.returncode == 0, k8s.stderr + by_conf
+    nats_args = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"]["nats"]["command"]
+    args = [str(bundle.auth_file) if a == "/run/secrets/nats-auth" else a for a in nats_args]
+    args = [str(tmp_path / "data") if a == "/data" else a for a in args]
+    compose = subprocess.run([nats_server_binary(), *args, "-t"], capture_output=True, text=True, timeout=30)
+    assert compose.returncode == 0, compose.stderr

@@ -237,3 +237,25 @@ async def test_a_database_outage_is_retried_past_the_bound_and_never_dead_letter
     finally:
         worker.stop()
         await task
+
+
+async def test_an_event_whose_type_is_not_its_subject_is_dead_lettered_at_once_and_never_applied(db, bus):
+    """NATS permissions vouch for the subject only: an event wrapped in another subject is a forgery."""
+    forged = new_event("yimen.test.other.happened", source="/yimen/test", subject="thing-6", data={"n": 6})
+    await bus.publish_raw(bus.names.subject("yimen.test.thing.happened"), forged.to_json(), forged.id)
+    honest = _event(7)
+    await bus.publish(honest)
+    worker = InboxConsumer(db, messaging, Consumer("c-forged", "yimen.test.>", record_effect), bus,
+                           max_deliver=5).worker()
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(lambda: _has(db, honest.id), timeout=15)
+        letters = await eventually(lambda: bus.dead_letters("c-forged"), timeout=15)
+        assert len(letters) == 1 and "undeliverable" in letters[0]["error"] and forged.id in letters[0]["data"]
+        assert letters[0]["subject"] == bus.names.subject("yimen.test.thing.happened")
+        assert await effects(db) == [honest.id]
+        info = await bus.js.consumer_info(bus.names.stream, "c-forged")
+        assert info.num_redelivered == 0, "parked on its first delivery, not retried"
+    finally:
+        worker.stop()
+        await task

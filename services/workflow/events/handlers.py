@@ -59,9 +59,12 @@ def department_of(event: Event) -> str:
 
 
 async def on_department_decision(session: AsyncSession, event: Event) -> None:
-    """A department system decides by event: the department in the subject must be the task's. A refused
-    decision is answered with `workflow.decision.refused` (there is no HTTP status on the bus) and not
-    retried: retrying cannot make it valid."""
+    """A department system decides by event: the department in the subject must be the task's. The subject
+    is what NATS vouches for (a department's credentials publish only `yimen.department.<its code>.decision`)
+    and the event's type is that subject (`shared.messaging.InboxConsumer` dead-letters any other), so the
+    department read here is the one that spoke. A refused decision is answered with
+    `workflow.decision.refused` (there is no HTTP status on the bus) and not retried: retrying cannot make
+    it valid."""
     department = department_of(event)
     task_id = str(event.data.get("task_id", ""))
     try:
