@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.simulator.api.routes import router
+from services.simulator.api.sms import router as sms_router
 from services.simulator.config import SimulatorSettings
 from services.simulator.runtime import Simulator
 from shared.bus import Bus
@@ -63,6 +64,7 @@ def create_app(settings: SimulatorSettings | None = None, **_: Any) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
     app.include_router(_operations(metrics), prefix=PREFIX)
     app.include_router(router, prefix=f"{PREFIX}/v1")
+    app.include_router(sms_router, prefix=f"{PREFIX}/v1")
     return app
 
 
