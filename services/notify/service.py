@@ -453,7 +453,8 @@ class Preferences:
 async def get_preferences(session: AsyncSession, person_id: str) -> Preferences:
     row = await repo.preference_of(session, person_id)
     chosen = dict(row.channels) if row is not None else {}
-    channels = {k: sorted(set(chosen.get(k, msgs.KINDS[k].default_channels)) | {"inbox"})
+    offered = set(msgs.CHANNELS) if _config.push_webhook_url else set(msgs.CHANNELS) - {"push"}
+    channels = {k: sorted((set(chosen.get(k, msgs.KINDS[k].default_channels)) | {"inbox"}) & offered)
                 for k in msgs.APPLICANT_KINDS}
     if row is None:
         return Preferences(channels, _config.quiet_start, _config.quiet_end, None)
