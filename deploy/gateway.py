@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from shared.settings import PlatformSettings
@@ -54,10 +55,10 @@ def create_gateway(routes: dict[str, str] | None = None) -> Starlette:
         headers["x-forwarded-for"] = request.client.host if request.client else ""
         headers["x-forwarded-host"] = request.headers.get("host", "")
         try:
-            upstream = await client.request(
+            upstream = await client.send(client.build_request(
                 request.method, base + request.url.path, params=request.query_params,
                 content=await request.body(), headers=headers,
-            )
+            ), stream=True)
         except httpx.HTTPError:
             return JSONResponse(
                 {"type": "https://yimen.gov.cn/problems/unavailable", "title": "Service unavailable",
@@ -65,7 +66,22 @@ def create_gateway(routes: dict[str, str] | None = None) -> Starlette:
                 status_code=503, media_type="application/problem+json",
             )
         out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP | {"content-encoding"}}
-        return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)
+        if upstream.headers.get("content-type", "").startswith("text/event-stream"):
+            # A live stream (notify's SSE) is passed on chunk by chunk as it comes, never buffered; when the
+            # client leaves, the upstream connection is closed with it.
+            return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code, headers=out_headers,
+                                     background=BackgroundTask(upstream.aclose))
+        try:
+            content = await upstream.aread()
+        except httpx.HTTPError:
+            return JSONResponse(
+                {"type": "https://yimen.gov.cn/problems/unavailable", "title": "Service unavailable",
+                 "status": 503, "detail": f"The {service} service does not answer."},
+                status_code=503, media_type="application/problem+json",
+            )
+        finally:
+            await upstream.aclose()
+        return Response(content, status_code=upstream.status_code, headers=out_headers)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

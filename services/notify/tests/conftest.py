@@ -1,8 +1,12 @@
-"""The notify tests' platform: the real simulator (its sandbox SMS gateway) and notify itself, each behind a
-real HTTP server, on the real bus and a real database."""
+"""The notify tests' platform: the real simulator (its sandbox SMS gateway) as its own process, as `make run`
+starts it (notify's code may not import it), and notify itself behind a real HTTP server, on the real bus and
+a real database."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,11 +17,9 @@ import pytest_asyncio
 from services.notify.app import create_app
 from services.notify.config import NotifyConfig
 from services.notify.tests.helpers import Served
-from services.simulator.app import create_app as create_simulator
-from services.simulator.config import SimulatorSettings
 from shared.events import Event
-from shared.settings import PlatformSettings, ServiceSettings
-from shared.testing import TokenIssuer, free_port, wait_ready
+from shared.settings import ROOT, ServiceSettings
+from shared.testing import TokenIssuer, eventually, free_port, wait_ready
 
 
 @dataclass
@@ -26,7 +28,7 @@ class Platform:
     config: NotifyConfig
     tokens: TokenIssuer
     notify: Served
-    simulator: Served
+    simulator: subprocess.Popen[bytes]
     client: httpx.AsyncClient  # notify
     sim: httpx.AsyncClient
 
@@ -73,22 +75,48 @@ def notify_config(notify_port: int, sim_port: int, **overrides: Any) -> NotifyCo
     return NotifyConfig(**values)
 
 
+def spawn_simulator(port: int, nats_url: str, bus_prefix: str, var_dir: Any) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")}
+    env.update({"YIMEN_SIMULATOR_PORT": str(port), "YIMEN_SIMULATOR_REGISTER_ON_START": "false",
+                "NATS_URL": nats_url, "YIMEN_BUS_PREFIX": bus_prefix, "YIMEN_VAR_DIR": str(var_dir),
+                "YIMEN_LOG_LEVEL": "WARNING"})
+    return subprocess.Popen([sys.executable, "-m", "services.simulator"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def start_simulator(port: int, nats_url: str, bus_prefix: str, var_dir: Any) -> subprocess.Popen[bytes]:
+    proc = spawn_simulator(port, nats_url, bus_prefix, var_dir)
+
+    async def up() -> bool:
+        assert proc.poll() is None, "the simulator exited"
+        try:
+            async with httpx.AsyncClient() as c:
+                return (await c.get(f"http://127.0.0.1:{port}/simulator/healthz")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    await eventually(up, timeout=60, interval=0.2)
+    return proc
+
+
 @pytest_asyncio.fixture(scope="module")
-async def platform(settings_for, tokens, nats_url, var_dir, tmp_path_factory) -> AsyncIterator[Platform]:
+async def platform(settings_for, tokens, nats_url, tmp_path_factory) -> AsyncIterator[Platform]:
     settings = settings_for("notify")
     notify_port, sim_port = free_port(), free_port()
-    sim_settings = SimulatorSettings(
-        register_on_start=False, port=sim_port, state_file=tmp_path_factory.mktemp("sim") / "simulator.json",
-        platform=PlatformSettings(nats_url=nats_url, bus_prefix=settings.platform.bus_prefix, var_dir=var_dir))
-    simulator = await Served(create_simulator(sim_settings), port=sim_port).start()
-    config = notify_config(notify_port, sim_port)
-    notify = await Served(create_app(settings, config=config, jwks_fetcher=tokens.fetch), port=notify_port).start()
-    async with httpx.AsyncClient(base_url=notify.url, timeout=30) as client, \
-            httpx.AsyncClient(base_url=simulator.url, timeout=30) as sim:
-        await wait_ready(client, "notify")
-        p = Platform(settings, config, tokens, notify, simulator, client, sim)
-        try:
-            yield p
-        finally:
-            await p.notify.stop()
-            await simulator.stop()
+    simulator = await start_simulator(sim_port, nats_url, settings.platform.bus_prefix,
+                                      tmp_path_factory.mktemp("sim"))
+    try:
+        config = notify_config(notify_port, sim_port)
+        notify = await Served(create_app(settings, config=config, jwks_fetcher=tokens.fetch),
+                              port=notify_port).start()
+        async with httpx.AsyncClient(base_url=notify.url, timeout=30) as client, \
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{sim_port}", timeout=30) as sim:
+            await wait_ready(client, "notify")
+            p = Platform(settings, config, tokens, notify, simulator, client, sim)
+            try:
+                yield p
+            finally:
+                await p.notify.stop()
+    finally:
+        simulator.terminate()
+        simulator.wait(15)
