@@ -4,6 +4,7 @@ a real database."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -99,14 +100,13 @@ async def start_simulator(port: int, nats_url: str, bus_prefix: str, var_dir: An
     return proc
 
 
-@pytest_asyncio.fixture(scope="module")
-async def platform(settings_for, tokens, nats_url, tmp_path_factory) -> AsyncIterator[Platform]:
-    settings = settings_for("notify")
+@contextlib.asynccontextmanager
+async def running_platform(settings: ServiceSettings, tokens: TokenIssuer, nats_url: str, sim_dir: Any,
+                           **overrides: Any) -> AsyncIterator[Platform]:
     notify_port, sim_port = free_port(), free_port()
-    simulator = await start_simulator(sim_port, nats_url, settings.platform.bus_prefix,
-                                      tmp_path_factory.mktemp("sim"))
+    simulator = await start_simulator(sim_port, nats_url, settings.platform.bus_prefix, sim_dir)
     try:
-        config = notify_config(notify_port, sim_port)
+        config = notify_config(notify_port, sim_port, **overrides)
         notify = await Served(create_app(settings, config=config, jwks_fetcher=tokens.fetch),
                               port=notify_port).start()
         async with httpx.AsyncClient(base_url=notify.url, timeout=30) as client, \
@@ -120,3 +120,9 @@ async def platform(settings_for, tokens, nats_url, tmp_path_factory) -> AsyncIte
     finally:
         simulator.terminate()
         simulator.wait(15)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def platform(settings_for, tokens, nats_url, tmp_path_factory) -> AsyncIterator[Platform]:
+    async with running_platform(settings_for("notify"), tokens, nats_url, tmp_path_factory.mktemp("sim")) as p:
+        yield p
