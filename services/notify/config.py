@@ -52,3 +52,5 @@ class NotifyConfig(BaseSettings):
     stream_max_seconds: float = 1800.0
     stream_max_per_person: int = 3
     stream_poll_seconds: float = 1.0
+    #: Live-stream steps older than this are deleted by the daily job (a client resumes within minutes).
+    feed_retention_days: int = 30

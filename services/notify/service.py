@@ -88,8 +88,10 @@ def recipients_of(p: Principal) -> list[tuple[str, str]]:
     return list(dict.fromkeys(out))
 
 
-def audiences_of(p: Principal) -> list[str]:
-    return [f"{k}:{i}" for k, i in recipients_of(p) if k in ("person", "organisation")]
+def audiences_of(p: Principal) -> tuple[list[str], list[str]]:
+    """The people and organisations whose cases this principal follows live."""
+    mine = recipients_of(p)
+    return [i for k, i in mine if k == "person"], [i for k, i in mine if k == "organisation"]
 
 
 def _applicant(applicant: c.Applicant | dict[str, Any] | None) -> tuple[str | None, str | None]:
@@ -181,12 +183,13 @@ async def send(session: AsyncSession, *, event_id: str, kind_code: str, recipien
 async def _feed(session: AsyncSession, event: Event, case: Any, step: str, title: str, **extra: Any) -> None:
     if case is None:
         return
-    audiences = [f"person:{case.person_id}" if case.person_id else None,
-                 f"organisation:{case.organisation_id}" if case.organisation_id else None]
+    if not (case.person_id or case.organisation_id):
+        return
     data = {"application_id": case.application_id, "receipt_number": case.receipt_number,
             "item_name": case.item_name, "step": step, "title": title, "at": event.time.isoformat(), **extra}
-    if await repo.add_feed(session, event_id=event.id, audiences=[a for a in audiences if a],
-                           application_id=case.application_id, step=step, data=data):
+    if await repo.add_feed(session, event_id=event.id, person_id=case.person_id,
+                           organisation_id=case.organisation_id, application_id=case.application_id, step=step,
+                           data=data):
         _wake(session)
 
 
@@ -411,7 +414,9 @@ HANDLED_TYPES = tuple(_HANDLERS)
 
 async def run_daily(session: AsyncSession, today: date) -> dict[str, int]:
     """The day's expiry reminders (到期提醒) and the supervisors' digest (督办日报), each once per day."""
-    out = {"expiry": 0, "digest": 0}
+    out = {"expiry": 0, "digest": 0, "purged": 0}
+    if await repo.claim_job(session, "purge", today):
+        out["purged"] = await repo.purge_feed(session, utcnow() - timedelta(days=_config.feed_retention_days))
     if await repo.claim_job(session, "expiry", today):
         days = [_config.expiry_notice_default_days, *_config.expiry_notice_days.values()]
         for cert in await repo.certificates_expiring(session, today + timedelta(days=max(days))):

@@ -76,6 +76,8 @@ def test_the_front_end_stream_receives_the_case_steps_as_they_happen(told):
     for step in ("accepted", "task_assigned", "task_request_correction", "decided", "delivered"):
         assert step in steps, steps
     assert steps.index("accepted") < steps.index("task_request_correction") < steps.index("decided")
+    # The agent follows both their own and their company's cases: still each step once.
+    assert steps.count("accepted") == steps.count("decided") == steps.count("delivered") == 1
     assert told["accepted_seen"] < len(steps)
     ids = [int(e["id"]) for e in told["events"]]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -29,6 +30,7 @@ from shared.errors import NotFound, TooManyRequests, invalid, problem_responses
 from shared.pagination import Page, PageDep
 
 router = APIRouter(prefix="/me", tags=["me"])
+log = logging.getLogger("yimen.notify.stream")
 
 
 @router.get("/notifications", response_model=Page[NotificationRead], summary="My in-app inbox",
@@ -157,7 +159,7 @@ async def stream(request: Request, principal: CurrentPrincipal,
             raise invalid("header.Last-Event-ID", "integer", "Last-Event-ID is the id of an event this stream sent.")
         after = int(last_event_id_header.strip())
     db: Database = request.app.state.db
-    audiences = service.audiences_of(principal)
+    persons, organisations = service.audiences_of(principal)
     if after is None:
         async with db.transaction() as s:
             after = await repo.feed_head(s)
@@ -175,19 +177,24 @@ async def stream(request: Request, principal: CurrentPrincipal,
     lifetime = cfg.stream_max_seconds
     if isinstance(exp, int | float):
         lifetime = max(1.0, min(lifetime, exp - time.time()))
-    return _Stream(_events(db, hub, audiences, after, lifetime), release)
+    return _Stream(_events(db, hub, persons, organisations, after, lifetime), release)
 
 
-async def _events(db: Database, hub: StreamHub, audiences: list[str], after: int, lifetime: float
-                  ) -> AsyncIterator[str]:
+async def _events(db: Database, hub: StreamHub, persons: list[str], organisations: list[str], after: int,
+                  lifetime: float) -> AsyncIterator[str]:
     cfg = service.current_config()
     loop = asyncio.get_running_loop()
     end = loop.time() + lifetime
     beat = loop.time() + cfg.stream_heartbeat_seconds
     yield "retry: 3000\n\n"
     while True:
-        async with db.transaction() as s:
-            rows = await repo.feed_after(s, audiences, after)
+        try:
+            async with db.transaction() as s:
+                rows = await repo.feed_after(s, persons, organisations, after)
+        except Exception as exc:  # the database went away: end cleanly; the client resumes from `after`
+            log.warning("notify stream: %r; closing it", exc)
+            yield f"event: bye\ndata: {json.dumps({'reconnect_with_last_event_id': after})}\n\n"
+            return
         for r in rows:
             after = r.seq
             yield f"id: {r.seq}\nevent: {r.step}\ndata: {json.dumps(_plain(r.data), ensure_ascii=False)}\n\n"

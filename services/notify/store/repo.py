@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -249,22 +249,27 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
 # --- the live stream ---------------------------------------------------------------------------------------
 
 
-async def add_feed(session: AsyncSession, *, event_id: str, audiences: Iterable[str], application_id: str | None,
-                   step: str, data: dict[str, Any]) -> int:
-    n = 0
-    for audience in dict.fromkeys(audiences):
-        res = await session.execute(insert_ignore(session, feed_entry).values(
-            event_id=event_id, audience=audience, application_id=application_id, step=step, data=data,
-            created_at=utcnow()))
-        n += res.rowcount or 0
-    return n
+async def add_feed(session: AsyncSession, *, event_id: str, person_id: str | None, organisation_id: str | None,
+                   application_id: str | None, step: str, data: dict[str, Any]) -> int:
+    res = await session.execute(insert_ignore(session, feed_entry).values(
+        event_id=event_id, person_id=person_id, organisation_id=organisation_id, application_id=application_id,
+        step=step, data=data, created_at=utcnow()))
+    return res.rowcount or 0
 
 
-async def feed_after(session: AsyncSession, audiences: list[str], after: int, *, limit: int = 100
-                     ) -> Sequence[Row[Any]]:
-    q = (select(feed_entry).where(feed_entry.c.audience.in_(audiences), feed_entry.c.seq > after)
-         .order_by(feed_entry.c.seq).limit(limit))
+async def feed_after(session: AsyncSession, persons: list[str], organisations: list[str], after: int, *,
+                     limit: int = 100) -> Sequence[Row[Any]]:
+    """The steps after `after` of cases of these people or organisations, each once."""
+    who = [feed_entry.c.person_id.in_(persons)]
+    if organisations:
+        who.append(feed_entry.c.organisation_id.in_(organisations))
+    q = select(feed_entry).where(or_(*who), feed_entry.c.seq > after).order_by(feed_entry.c.seq).limit(limit)
     return (await session.execute(q)).all()
+
+
+async def purge_feed(session: AsyncSession, before: datetime) -> int:
+    res = await session.execute(delete(feed_entry).where(feed_entry.c.created_at < before))
+    return res.rowcount or 0
 
 
 async def feed_head(session: AsyncSession) -> int:

@@ -95,19 +95,20 @@ message = Table(
     Index("ix_message_inbox", "recipient_kind", "recipient_id", "channel", "created_at"),
 )
 
-#: The live stream (实时进度): one row per case step per audience (`person:<id>`, `organisation:<code>`);
+#: The live stream (实时进度): one row per case step, for the person and the organisation whose case it is;
 #: `seq` is the SSE event id a client resumes from.
 feed_entry = Table(
     "feed_entry", md,
     Column("seq", BigIntPK, primary_key=True, autoincrement=True),
-    Column("event_id", String(64), nullable=False),
-    Column("audience", String(120), nullable=False),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("person_id", String(64), nullable=True),
+    Column("organisation_id", String(64), nullable=True),
     Column("application_id", String(64), nullable=True),
     Column("step", String(60), nullable=False),
     Column("data", JSON, nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    UniqueConstraint("event_id", "audience"),
-    Index("ix_feed_entry_audience_seq", "audience", "seq"),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Index("ix_feed_entry_person_seq", "person_id", "seq"),
+    Index("ix_feed_entry_organisation_seq", "organisation_id", "seq"),
 )
 
 #: Certificates learned from datashare, for the expiry reminders.

@@ -75,6 +75,13 @@ def person_applicant(person: str) -> dict[str, Any]:
     return {"kind": "person", "id": person, "holder_id": "445381199001011230", "name": "陈小明", "agent_id": None}
 
 
+def org_accepted(app: str, org: str, agent: str, mobile: str | None) -> Event:
+    event = accepted(app, agent, mobile)
+    event.data["applicant"] = {"kind": "organisation", "id": org, "holder_id": org, "name": "小明餐饮有限公司",
+                               "agent_id": agent}
+    return event
+
+
 def submitted(app: str, person: str) -> Event:
     return _ev("yimen.intake.application.submitted", app, {
         "application_id": app, "receipt_number": "11441781MB0000001A40100000300002026113" + app[-5:],

@@ -77,6 +77,29 @@ async def test_the_stream_sends_a_persons_case_steps_as_they_happen_and_resumes_
         assert r.status_code == 401
 
 
+async def test_an_organisations_agent_sees_each_step_once_and_another_agent_of_it_too(platform):
+    p = platform
+    org, agent, other, app, task = "91445381MA5" + h.new_id("")[:7], h.new_id("p"), h.new_id("p"), h.new_id(), \
+        h.new_id("t")
+    mine = p.tokens.headers(agent, roles=["citizen", "org_agent"], org=org)
+    colleague = p.tokens.headers(other, roles=["citizen", "org_agent"], org=org)
+    async with p.client.stream("GET", "/notify/v1/me/stream", headers=mine) as a, \
+            p.client.stream("GET", "/notify/v1/me/stream", headers=colleague) as b:
+        sa, sb = SseReader(a), SseReader(b)
+        await p.publish(h.org_accepted(app, org, agent, h.phone()))
+        await p.publish(h.task_assigned(app, task))
+        got_a = [await sa.next(), await sa.next()]
+        got_b = [await sb.next(), await sb.next()]
+        assert [e["event"] for e in got_a] == [e["event"] for e in got_b] == ["accepted", "task_assigned"]
+        await p.publish(h.delivered(app))
+        assert (await sa.next())["event"] == "delivered"  # not a second `task_assigned` or `accepted`
+    # The messages go to the agent who applied; the organisation's other agent does not get their SMS.
+    inbox = (await p.client.get("/notify/v1/me/notifications", headers=mine)).json()["items"]
+    assert any(i["application_id"] == app and i["kind"] == "application_accepted" for i in inbox)
+    theirs = (await p.client.get("/notify/v1/me/notifications", headers=colleague)).json()["items"]
+    assert not any(i["application_id"] == app for i in theirs)
+
+
 async def test_streams_per_person_are_bounded_and_end_with_the_token(platform):
     p = platform
     person = h.new_id("p")
@@ -244,7 +267,7 @@ async def test_daily_jobs_remind_expiring_certificates_and_send_the_digest_once(
         first = await run_daily(s, today)
     async with p.app.state.db.transaction() as s:
         second = await run_daily(s, today)
-    assert first["expiry"] >= 2 and first["digest"] >= 1 and second == {"expiry": 0, "digest": 0}
+    assert first["expiry"] >= 2 and first["digest"] >= 1 and second == {"expiry": 0, "digest": 0, "purged": 0}
     me = (await p.client.get("/notify/v1/me/notifications", headers=p.person(person))).json()["items"]
     expiring = [i for i in me if i["kind"] == "certificate_expiring"]
     assert len(expiring) == 1 and "还有20天" in expiring[0]["body"]  # the 90-day one is outside the window

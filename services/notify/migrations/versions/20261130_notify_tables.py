@@ -1,8 +1,8 @@
 """notify tables
 
-Revision ID: 2b45d9925c6e
+Revision ID: b2624fa40266
 Revises:
-Create Date: 2026-11-30 09:16:53.654676
+Create Date: 2026-11-30 09:28:20.726418
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import shared.types
 
-revision: str = '2b45d9925c6e'
+revision: str = 'b2624fa40266'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -68,16 +68,19 @@ def upgrade() -> None:
     op.create_table('feed_entry',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('event_id', sa.String(length=64), nullable=False),
-    sa.Column('audience', sa.String(length=120), nullable=False),
+    sa.Column('person_id', sa.String(length=64), nullable=True),
+    sa.Column('organisation_id', sa.String(length=64), nullable=True),
     sa.Column('application_id', sa.String(length=64), nullable=True),
     sa.Column('step', sa.String(length=60), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('created_at', shared.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_feed_entry')),
-    sa.UniqueConstraint('event_id', 'audience', name=op.f('uq_feed_entry_event_id_audience'))
+    sa.UniqueConstraint('event_id', name=op.f('uq_feed_entry_event_id'))
     )
     with op.batch_alter_table('feed_entry', schema=None) as batch_op:
-        batch_op.create_index('ix_feed_entry_audience_seq', ['audience', 'seq'], unique=False)
+        batch_op.create_index(batch_op.f('ix_feed_entry_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_feed_entry_organisation_seq', ['organisation_id', 'seq'], unique=False)
+        batch_op.create_index('ix_feed_entry_person_seq', ['person_id', 'seq'], unique=False)
 
     op.create_table('idempotency_key',
     sa.Column('scope', sa.String(length=200), nullable=False),
@@ -185,7 +188,9 @@ def downgrade() -> None:
     op.drop_table('inbox')
     op.drop_table('idempotency_key')
     with op.batch_alter_table('feed_entry', schema=None) as batch_op:
-        batch_op.drop_index('ix_feed_entry_audience_seq')
+        batch_op.drop_index('ix_feed_entry_person_seq')
+        batch_op.drop_index('ix_feed_entry_organisation_seq')
+        batch_op.drop_index(batch_op.f('ix_feed_entry_created_at'))
 
     op.drop_table('feed_entry')
     op.drop_table('department')
