@@ -162,6 +162,8 @@ async def send(session: AsyncSession, *, event_id: str, kind_code: str, recipien
                 number = await repo.known_phone(session, recipient.id)
             if number:
                 row.update(status="queued", destination=number, next_attempt_at=now)
+            elif recipient.kind in ("department", "role"):
+                continue  # no contact configured: the staff's inbox is the channel
             else:
                 row.update(status="failed", reason="no_contact_number: 没有可用的手机号码")
         else:
