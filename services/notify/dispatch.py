@@ -38,6 +38,7 @@ async def dispatch_once(ctx: ServiceContext, now: datetime | None = None, *, lim
     cfg = current_config()
     now = now or utcnow()
     claimed = []
+    taken: dict[tuple[str, str], int] = {}
     async with ctx.db.transaction() as s:
         for row in await repo.due_messages(s, now, limit=limit):
             if row.created_at < now - timedelta(hours=cfg.give_up_after_hours):
@@ -51,7 +52,10 @@ async def dispatch_once(ctx: ServiceContext, now: datetime | None = None, *, lim
                     await repo.set_message(s, row.id, status="held", next_attempt_at=release,
                                            reason="quiet_hours: 免打扰时段，到点发送")
                     continue
-            sent = await repo.sent_times(s, row.recipient_kind, row.recipient_id, repo.hour_ago(now))
+            who = (row.recipient_kind, row.recipient_id)
+            sent = await repo.sent_times(s, *who, repo.hour_ago(now))
+            # What this batch already took for the same recipient counts as sent now.
+            sent += [now] * taken.get(who, 0)
             if (later := rate_release(sent, now=now, per_hour=cfg.per_person_per_hour)) is not None:
                 await repo.set_message(s, row.id, status="queued", next_attempt_at=later,
                                        reason="rate_bound: 每小时条数已达上限，稍后发送")
@@ -59,6 +63,7 @@ async def dispatch_once(ctx: ServiceContext, now: datetime | None = None, *, lim
             await repo.set_message(s, row.id, status="queued",
                                    next_attempt_at=now + timedelta(seconds=cfg.claim_seconds))
             claimed.append(row)
+            taken[who] = taken.get(who, 0) + 1
     if not claimed:
         return 0
     outcomes = await asyncio.gather(*(_send(ctx.http, row) for row in claimed))
