@@ -162,3 +162,14 @@ async def test_department_cards_and_data_anomalies_reach_the_contact_without_per
     items = await eventually(anomaly_seen, timeout=30)
     assert "445381199001011230" not in items[0]["body"] and "4453**********1230" in items[0]["body"]
     assert any(c["channel"] == "sms" for c in items[0]["channels"])
+
+
+async def test_a_number_the_carrier_cannot_reach_ends_failed_with_the_carriers_reason(platform):
+    p = platform
+    person, app = h.new_id("p"), h.new_id()
+    await p.publish(h.accepted(app, person, "19900001234"))  # the sandbox answers 空号 for 1990000…
+    rows = await settled(p, app, 2)
+    sms = next(m for m in rows if m["channel"] == "sms")
+    assert sms["status"] == "failed" and sms["reason"] == "carrier: 空号" and sms["sent_at"] is not None
+    inbox = (await p.client.get("/notify/v1/me/notifications", headers=p.person(person))).json()["items"]
+    assert [c["status"] for c in inbox[0]["channels"] if c["channel"] == "sms"] == ["failed"]
