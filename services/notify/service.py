@@ -96,12 +96,14 @@ def audiences_of(p: Principal) -> tuple[list[str], list[str]]:
 
 def _applicant(applicant: c.Applicant | dict[str, Any] | None) -> tuple[str | None, str | None]:
     """(person account to address, organisation credit code) of an event's applicant."""
-    if applicant is None:
+    if isinstance(applicant, dict):
+        try:
+            applicant = c.Applicant.model_validate(applicant)
+        except ValueError:  # a decision event's applicant without an id: nobody to address from it
+            return None, None
+    if applicant is None or not applicant.id:
         return None, None
-    a = applicant if isinstance(applicant, c.Applicant) else c.Applicant.model_validate(
-        {"id": "", **applicant}) if isinstance(applicant, dict) else None
-    if a is None or not a.id:
-        return None, None
+    a = applicant
     if a.kind == "organisation":
         return a.agent_id, a.id
     return a.agent_id or a.id, None
@@ -276,6 +278,14 @@ async def _returned(session: AsyncSession, event: Event) -> None:
     await _feed(session, event, case, "returned", "需补正后受理（一次性告知）", reasons=e.reasons)
 
 
+async def _not_accepted(session: AsyncSession, event: Event) -> None:
+    e = c.NotAccepted.model_validate(event.data)
+    case = await repo.case(session, e.application_id)
+    await _to_applicant(session, event, case, "application_not_accepted", reasons=e.reasons or "见受理部门说明",
+                        legal_basis=e.legal_basis or "见受理部门说明")
+    await _feed(session, event, case, "not_accepted", "不予受理", reasons=e.reasons)
+
+
 def _simple(step: str, title: str) -> Any:
     async def handle(session: AsyncSession, event: Event) -> None:
         app = event.data.get("application_id")
@@ -401,7 +411,7 @@ async def _department(session: AsyncSession, event: Event) -> None:
 
 _HANDLERS = {
     c.SUBMITTED: _submitted, c.ACCEPTED: _accepted, c.RETURNED: _returned,
-    c.NOT_ACCEPTED: _simple("not_accepted", "不予受理"), c.WITHDRAWN: _simple("withdrawn", "申请已撤回"),
+    c.NOT_ACCEPTED: _not_accepted, c.WITHDRAWN: _simple("withdrawn", "申请已撤回"),
     c.CORRECTED: _simple("corrected", "已提交补正材料"), c.TASK_REOPENED: _simple("task_reopened", "补正后继续办理"),
     c.TASK_ASSIGNED: _task_assigned, c.TASK_DECIDED: _task_decided, c.APPLICATION_DECIDED: _decided,
     c.PAYMENT_REQUESTED: _payment, c.READY_FOR_COLLECTION: _ready, c.DELIVERED: _delivered,

@@ -79,6 +79,12 @@ class Returned(_In):
     returned_at: datetime | None = None
 
 
+class NotAccepted(_In):
+    application_id: str
+    reasons: str | None = None
+    legal_basis: str | None = None
+
+
 class MissingMaterial(_In):
     material_code: str | None = None
     field: str | None = None

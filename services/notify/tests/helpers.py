@@ -109,6 +109,12 @@ def returned(app: str) -> Event:
         "returned_at": datetime.now(UTC).isoformat()})
 
 
+def not_accepted(app: str) -> Event:
+    return _ev("yimen.intake.application.not_accepted", app, {
+        "application_id": app, "receipt_number": "R" + app, "reasons": "不属于本机关职权范围",
+        "legal_basis": "《中华人民共和国行政许可法》第三十二条", "at": datetime.now(UTC).isoformat()})
+
+
 def task_assigned(app: str, task: str, department: str = "LD-WJJ") -> Event:
     now = datetime.now(UTC)
     return _ev("yimen.workflow.task.assigned", app, {

@@ -163,6 +163,21 @@ async def test_inbox_lists_reads_and_pages_only_my_messages(platform):
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.cursor"
 
 
+async def test_a_refusal_to_accept_tells_the_applicant_the_reasons_and_the_legal_basis(platform):
+    p = platform
+    person, app = h.new_id("p"), h.new_id()
+    await p.publish(h.submitted(app, person))
+    await p.publish(h.not_accepted(app))
+
+    async def told() -> Any:
+        items = (await p.client.get("/notify/v1/me/notifications", headers=p.person(person))).json()["items"]
+        return items or None
+
+    items = await eventually(told, timeout=30)
+    assert [i["kind"] for i in items] == ["application_not_accepted"]
+    assert "不属于本机关职权范围" in items[0]["body"] and "第三十二条" in items[0]["body"]
+
+
 async def test_preferences_choose_channels_and_refuse_what_is_not_a_rule(platform):
     p = platform
     person, mobile, app = h.new_id("p"), h.phone(), h.new_id()
