@@ -335,9 +335,10 @@ async def _payment(session: AsyncSession, event: Event) -> None:
     await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
                            receipt_number=e.receipt_number, item_name=e.item_name)
     case = await repo.case(session, e.application_id)
-    await _to_applicant(session, event, case, "payment_due", amount=e.amount, payment_code=e.payment_code,
+    amount = f"{e.amount:.2f}"
+    await _to_applicant(session, event, case, "payment_due", amount=amount, payment_code=e.payment_code,
                         due_on=chinese_date(e.due_on) if e.due_on else "缴费期限内")
-    await _feed(session, event, case, "payment_due", f"待缴费{e.amount}元", amount=e.amount,
+    await _feed(session, event, case, "payment_due", f"待缴费{amount}元", amount=amount,
                 due_on=e.due_on.isoformat() if e.due_on else None)
 
 

@@ -4,6 +4,7 @@ optional, so a publisher adding a field never breaks it. Notify publishes nothin
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -133,7 +134,8 @@ class PaymentRequested(_In):
     receipt_number: str | None = None
     applicant: Applicant | None = None
     item_name: str | None = None
-    amount: str
+    #: Yuan; a decimal string by contract, a number tolerated.
+    amount: Decimal
     payment_code: str
     due_on: date | None = None
 

@@ -79,6 +79,9 @@ async def test_each_trigger_makes_one_message_per_channel_under_redelivery_and_a
     accepted_sms = next(s["content"] for s in about_app if "已受理" in s["content"])
     assert "食品经营许可" in accepted_sms and "2026年12月10日" in accepted_sms, accepted_sms  # 10 working days
     assert len(accepted_sms) <= 70
+    payment_sms = next(s["content"] for s in about_app if "缴款码" in s["content"])
+    assert "应缴50.00元" in payment_sms and "4400123456789" in payment_sms and "2026年12月15日" in payment_sms
+    assert any("罗城街道便民服务中心" in s["content"] for s in about_app)  # the chosen collection point
 
 
 async def _has(p: Any, app: str, key: tuple[str, str]) -> bool:
