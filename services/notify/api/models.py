@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -87,8 +87,8 @@ class PreferencesUpdate(BaseModel):
         "channels": {"application_accepted": ["inbox", "sms"], "rating_invited": ["inbox"]},
         "quiet_hours": {"start": "22:00", "end": "08:00"}, "phone": "13800138000"}})
 
-    channels: dict[str, list[Channel]] = Field(default_factory=dict, max_length=20,
-                                               description="Kinds not named keep their defaults.")
+    channels: dict[str, Annotated[list[Channel], Field(max_length=3)]] = Field(
+        default_factory=dict, max_length=20, description="Kinds not named keep their defaults.")
     quiet_hours: QuietHoursModel | None = None
     phone: str | None = Field(None, max_length=20)
 
@@ -96,9 +96,10 @@ class PreferencesUpdate(BaseModel):
 class TemplateChannels(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    inbox: dict[str, str] = Field(description="`{title, body}`")
-    sms: dict[str, str] = Field(description="`{body}`; the signature is prepended when sent.")
-    push: dict[str, str] = Field(description="`{title, body}`")
+    inbox: dict[str, Annotated[str, Field(max_length=1000)]] = Field(max_length=2, description="`{title, body}`")
+    sms: dict[str, Annotated[str, Field(max_length=1000)]] = Field(
+        max_length=1, description="`{body}`; the signature is prepended when sent.")
+    push: dict[str, Annotated[str, Field(max_length=1000)]] = Field(max_length=2, description="`{title, body}`")
 
 
 class TemplateRead(BaseModel):
@@ -125,7 +126,7 @@ class PreviewRequest(BaseModel):
         "personalisation": {"item_name": "食品经营许可", "receipt_number": "11441781MB0000001A4010000030000202611260009",
                             "receipt_short": "202611260009", "promised_on": "2026年12月10日"}}})
 
-    personalisation: dict[str, str | int] | None = Field(
+    personalisation: dict[str, Annotated[str, Field(max_length=500)] | int] | None = Field(
         None, max_length=30, description="A value for every placeholder; omitted = the kind's sample values.")
     channels: TemplateChannels | None = Field(None, description="A draft to preview instead of the version in force.")
 

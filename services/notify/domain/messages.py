@@ -156,7 +156,11 @@ def check_template(kind: Kind, template: dict[str, dict[str, str]], *, field_pre
         parts = template.get(channel)
         if not isinstance(parts, dict):
             raise TemplateProblem(f"{field_prefix}.{channel}", "required", f"The {channel} template is missing.")
-        for part in ("title", "body") if channel != "sms" else ("body",):
+        expected = ("title", "body") if channel != "sms" else ("body",)
+        for extra in set(parts) - set(expected):
+            raise TemplateProblem(f"{field_prefix}.{channel}.{extra}", "unknown_field",
+                                  f"The {channel} template has only: {', '.join(expected)}.")
+        for part in expected:
             text = parts.get(part)
             where = f"{field_prefix}.{channel}.{part}"
             if not isinstance(text, str) or not text.strip():
