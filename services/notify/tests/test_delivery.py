@@ -176,3 +176,35 @@ async def test_a_number_the_carrier_cannot_reach_ends_failed_with_the_carriers_r
     assert sms["status"] == "failed" and sms["reason"] == "carrier: 空号" and sms["sent_at"] is not None
     inbox = (await p.client.get("/notify/v1/me/notifications", headers=p.person(person))).json()["items"]
     assert [c["status"] for c in inbox[0]["channels"] if c["channel"] == "sms"] == ["failed"]
+
+
+async def test_an_sms_waiting_an_hour_for_the_gateway_still_goes_and_one_waiting_a_day_is_given_up(platform):
+    from sqlalchemy import update
+
+    from services.notify.store.tables import message
+    from shared.types import utcnow
+
+    p = platform
+    person, mobile, late, stale = h.new_id("p"), h.phone(), h.new_id(), h.new_id()
+    await p.sim.put("/simulator/v1/sms/outage", json={"seconds": 60})
+    await p.publish(h.accepted(late, person, mobile))
+    await p.publish(h.accepted(stale, person, mobile))
+
+    async def retrying() -> Any:
+        rows = [m for app in (late, stale) for m in await messages(p, app) if m["channel"] == "sms"]
+        return rows if len(rows) == 2 and all(m["attempts"] >= 1 for m in rows) else None
+
+    rows = {m["application_id"]: m for m in await eventually(retrying, timeout=30)}
+    # As if the gateway had been down for 59 minutes, and for 25 hours.
+    async with p.app.state.db.transaction() as s:
+        await s.execute(update(message).where(message.c.id == rows[late]["id"])
+                        .values(created_at=utcnow() - timedelta(minutes=59)))
+        await s.execute(update(message).where(message.c.id == rows[stale]["id"])
+                        .values(created_at=utcnow() - timedelta(hours=25)))
+    await p.sim.put("/simulator/v1/sms/outage", json={"seconds": 0})  # the gateway is back
+    by_app = {}
+    for app in (late, stale):
+        by_app[app] = next(m for m in await settled(p, app, 2) if m["channel"] == "sms")
+    assert by_app[late]["status"] == "delivered"
+    assert by_app[stale]["status"] == "failed" and by_app[stale]["reason"].startswith("gave_up: not sent within 24 h")
+    assert [s["reference"] for s in await h.sms_to(p.sim, mobile)] == [rows[late]["id"]]
