@@ -96,6 +96,14 @@ def build() -> dict[str, Any]:
                 "missing": {"type": "array", "items": {"type": "object"}},
                 "decided_by": {"type": "object", "properties": {"name": {"type": "string"}}}}}}}]},
     }
+    # Notify publishes nothing; it receives the events people are told about.
+    notify = importlib.import_module("services.notify.events.contracts")
+    for name in sorted(n for n in dir(notify) if n.isupper()):
+        key = getattr(notify, name).replace(".", "_")
+        if key in channels:
+            operations[f"notify_receives_{key}"] = {
+                "action": "receive", "channel": {"$ref": f"#/channels/{key}"},
+                "summary": "notify turns it into messages and live-stream steps"}
     operations["department_systems_send_decisions"] = {
         "action": "receive", "channel": {"$ref": f"#/channels/{decision}"},
         "summary": "workflow consumes department decisions"}

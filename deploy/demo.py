@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -59,6 +60,56 @@ class Actor:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+class LiveStream:
+    """What a front end does to show progress live: it follows its user's Server-Sent Events stream through the
+    gateway (with `fetch` in a browser; here in a thread) and records each step as it arrives."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.token = base, token
+        self.events: list[dict[str, Any]] = []
+        self.status: int | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="yimen-live-stream", daemon=True)
+
+    def start(self, timeout: float = 30) -> LiveStream:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while self.status is None and self.error is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.status != 200:
+            raise StepFailed(f"the live stream did not open: {self.status or self.error}")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def steps(self) -> list[str]:
+        return [e["event"] for e in self.events]
+
+    def _run(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream"}
+        try:
+            with httpx.Client(base_url=self.base, timeout=httpx.Timeout(10, read=60)) as c, \
+                    c.stream("GET", "/notify/v1/me/stream", headers=headers) as r:
+                self.status = r.status_code
+                event: dict[str, Any] = {}
+                for line in r.iter_lines():
+                    if self._stop.is_set():
+                        return
+                    if line == "":
+                        if "data" in event:
+                            event["data"] = json.loads(event["data"])
+                            event["received_at"] = time.monotonic()
+                            self.events.append(event)
+                        event = {}
+                    elif not line.startswith(":"):
+                        name, _, value = line.partition(":")
+                        event[name] = value.lstrip(" ")
+        except httpx.HTTPError as exc:
+            self.error = repr(exc)
 
 
 @dataclass
@@ -243,6 +294,44 @@ class HappyPath:
                  "electronically.")
         return app
 
+    # ---- live progress and messages (notify) --------------------------------------------------------------
+    def follow_live(self) -> LiveStream:
+        """The agent's app opens the live stream before anything happens; the agent chose no quiet hours, so
+        the demo shows the SMS at any hour (by default 22:00–08:00 hold them till morning)."""
+        expect(self.http.put("/notify/v1/me/preferences", headers=self.agent.headers, json={"quiet_hours": None}),
+               200)
+        self.live = LiveStream(self.base, self.agent.token).start()
+        return self.live
+
+    def notifications(self) -> dict[str, Any]:
+        """The SMS the applicant received at acceptance, at the correction request and at delivery (read back
+        from the simulator's sandbox gateway), and the steps the live stream received as they happened."""
+        wanted = ("application_accepted", "correction_requested", "application_delivered")
+
+        def told() -> Any:
+            items = expect(self.http.get("/notify/v1/me/notifications", headers=self.agent.headers,
+                                         params={"limit": 100}), 200)["items"]
+            mine = {i["kind"]: i for i in items if i["application_id"] == self.app_id}
+            sms = {k: next((c for c in mine[k]["channels"] if c["channel"] == "sms"), None)
+                   for k in wanted if k in mine}
+            return sms if len(sms) == 3 and all(c and c["status"] == "delivered" for c in sms.values()) else None
+
+        sms = self.wait_for("the SMS at acceptance, correction and delivery", told, timeout=60)
+        received = {}
+        for kind, channel in sms.items():
+            got = expect(self.http.get("/simulator/v1/sms", params={"reference": channel["message_id"]}), 200)
+            received[kind] = got["items"][0]
+        self.wait_for("the delivered step on the live stream", lambda: "delivered" in self.live.steps())
+        self.live.stop()
+        steps = self.live.steps()
+        shown = " → ".join(f"{s}×{n}" if n > 1 else s for s, n in _runs(steps))
+        self.say(f"5d. Told without asking (通知推送): the SMS gateway delivered to {received[wanted[0]]['to']} "
+                 + "; ".join(f"at {label}: {received[k]['content']}" for k, label in zip(
+                     wanted, ("acceptance", "the correction request", "delivery"), strict=True))
+                 + f". The agent's app followed the case live (SSE through the gateway): {len(steps)} steps, "
+                 f"{shown}.")
+        return {"sms": received, "steps": steps, "events": self.live.events}
+
     # ---- 6. transparency ----------------------------------------------------------------------------------
     def transparency(self) -> dict[str, Any]:
         app = self.application(self.agent, self.app_id)
@@ -424,6 +513,16 @@ def at_the_counter(path: HappyPath) -> dict[str, Any]:
             "queued": queued, "delivered": done, "centre": centre, "town": town}
 
 
+def _runs(steps: list[str]) -> list[tuple[str, int]]:
+    out: list[tuple[str, int]] = []
+    for s in steps:
+        if out and out[-1][0] == s:
+            out[-1] = (s, out[-1][1] + 1)
+        else:
+            out.append((s, 1))
+    return out
+
+
 def main() -> None:
     base = os.environ.get("YIMEN_URL", f"http://127.0.0.1:{os.environ.get('YIMEN_PORT', '8000')}")
     var = Path(os.environ.get("YIMEN_VAR_DIR", "var"))
@@ -438,11 +537,13 @@ def main() -> None:
     http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "correct_once", "delay_seconds": 1},
              headers=path.admin_headers)
     path.facts["correcting_department"] = correcting
+    path.follow_live()
     path.draft_and_check()
     path.complete_and_submit()
     path.parallel_approval()
     http.put(f"/simulator/v1/departments/{correcting}/rule", json={"mode": "approve", "delay_seconds": 1},
              headers=path.admin_headers)
+    path.notifications()
     path.transparency()
     path.rating_and_figures()
     path.reuse()

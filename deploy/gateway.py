@@ -16,8 +16,9 @@ from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 import httpx
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from shared.settings import PlatformSettings
@@ -110,7 +111,8 @@ def create_gateway(routes: dict[str, str] | None = None, *, budget_seconds: floa
         try:
             for attempt in (1, 2):
                 try:
-                    upstream = await client.request(request.method, httpx.URL(url), content=body, headers=headers)
+                    upstream = await client.send(client.build_request(
+                        request.method, httpx.URL(url), content=body, headers=headers), stream=True)
                     break
                 except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                     # The service closed a kept-alive connection (after an error of its own, or at its idle
@@ -130,7 +132,22 @@ def create_gateway(routes: dict[str, str] | None = None, *, budget_seconds: floa
         out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP | {"content-encoding"}}
         if location := upstream.headers.get("location"):
             out_headers["location"] = public_location(location, base, request)
-        return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)
+        if upstream.headers.get("content-type", "").startswith("text/event-stream"):
+            # A live stream (notify's SSE) is passed on chunk by chunk as it comes, never buffered; when the
+            # client leaves, the upstream connection is closed with it.
+            return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code, headers=out_headers,
+                                     background=BackgroundTask(upstream.aclose))
+        try:
+            content = await upstream.aread()
+        except httpx.TimeoutException:
+            return problem(504, "upstream-timeout", "Service timed out",
+                           f"The {service} service did not answer in time.", {"Retry-After": "5"})
+        except httpx.HTTPError:
+            return problem(503, "unavailable", "Service unavailable", f"The {service} service does not answer.",
+                           {"Retry-After": "2"})
+        finally:
+            await upstream.aclose()
+        return Response(content, status_code=upstream.status_code, headers=out_headers)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

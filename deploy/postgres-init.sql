@@ -4,3 +4,4 @@ CREATE DATABASE yimen_intake;
 CREATE DATABASE yimen_workflow;
 CREATE DATABASE yimen_datashare;
 CREATE DATABASE yimen_efficacy;
+CREATE DATABASE yimen_notify;

@@ -21,6 +21,7 @@ SERVICE_PORTS: dict[str, int] = {
     "workflow": 8104,
     "datashare": 8105,
     "efficacy": 8106,
+    "notify": 8107,
 }
 SERVICES = tuple(SERVICE_PORTS)
 

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from services.simulator.api.payments import router as payments_router
 from services.simulator.api.routes import router
+from services.simulator.api.sms import router as sms_router
 from services.simulator.buses import DepartmentBuses
 from services.simulator.config import SimulatorSettings
 from services.simulator.runtime import Simulator
@@ -72,6 +73,7 @@ def create_app(settings: SimulatorSettings | None = None, *, jwks_fetcher: JwksF
     app.include_router(_operations(metrics), prefix=PREFIX)
     app.include_router(router, prefix=f"{PREFIX}/v1")
     app.include_router(payments_router, prefix=f"{PREFIX}/v1")
+    app.include_router(sms_router, prefix=f"{PREFIX}/v1")
     return app
 
 

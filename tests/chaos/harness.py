@@ -21,7 +21,7 @@ from deploy.launcher import Launcher, port_in_use
 from shared.bus import Bus
 from shared.settings import SERVICES
 
-#: The six services: the processes a fault test may kill (the simulator plays the outside world).
+#: The services: the processes a fault test may kill (the simulator plays the outside world).
 KILLABLE = tuple(SERVICES)
 
 
@@ -104,13 +104,14 @@ def port_block(size: int = 8) -> int:
 
 def platform_env(*, var: Path, nats_url: str, prefix: str, database_urls: dict[str, str],
                  **extra: str) -> dict[str, str]:
-    base = port_block(8)
+    base = port_block(len(SERVICES) + 2)
     env = {
         "YIMEN_VAR_DIR": str(var),
         "NATS_URL": nats_url,
         "YIMEN_BUS_PREFIX": prefix,
-        # Services and simulator on base … base+6, the gateway on base+7: all outside the ephemeral range.
-        "YIMEN_PORT": str(base + 7),
+        # Services and simulator on base … base+len(services), the gateway after them: all outside the
+        # ephemeral range.
+        "YIMEN_PORT": str(base + len(SERVICES) + 1),
         "YIMEN_SERVICE_PORT_BASE": str(base),
         "YIMEN_ADMIN_USERNAME": "admin",
         "YIMEN_ADMIN_PASSWORD": secrets.token_urlsafe(16),

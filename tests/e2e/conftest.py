@@ -1,4 +1,4 @@
-"""The whole platform as real processes: six services, the department simulator and the gateway, on the
+"""The whole platform as real processes: the services, the department simulator and the gateway, on the
 test databases (PostgreSQL or SQLite) and the test NATS, started by `make run`'s own launcher."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Platform:
 @pytest.fixture(scope="session")
 def platform(databases, nats_url, var_dir, bus_prefix) -> Iterator[Platform]:
     prefix = f"{bus_prefix}e{secrets.token_hex(2)}"
-    base = free_port_block(8)
+    base = free_port_block(len(SERVICES) + 2)
     env = {
         "YIMEN_VAR_DIR": str(var_dir / "platform"),
         "NATS_URL": nats_url,
@@ -38,7 +38,7 @@ def platform(databases, nats_url, var_dir, bus_prefix) -> Iterator[Platform]:
         # Ports of their own (services, simulator, then the gateway), so a developer's `make run` or a
         # benchmark can run beside the tests.
         "YIMEN_SERVICE_PORT_BASE": str(base),
-        "YIMEN_PORT": str(base + 7),
+        "YIMEN_PORT": str(base + len(SERVICES) + 1),
         "YIMEN_ADMIN_USERNAME": "admin",
         "YIMEN_ADMIN_PASSWORD": secrets.token_urlsafe(16),
         "YIMEN_RELAY_INTERVAL_SECONDS": "0.1",

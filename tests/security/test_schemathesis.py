@@ -24,6 +24,8 @@ from services.datashare.app import create_app as datashare_app
 from services.efficacy.app import create_app as efficacy_app
 from services.identity.app import create_app as identity_app
 from services.intake.app import create_app as intake_app
+from services.notify.app import create_app as notify_app
+from services.notify.config import NotifyConfig
 from services.workflow.app import create_app as workflow_app
 from tests.identity_stack import identity_with_datashare
 from tests.security.conftest import CHEAP_IDENTITY, role_headers, serve
@@ -39,6 +41,8 @@ APPS: dict[str, tuple[Any, dict[str, Any]]] = {
     "workflow": (workflow_app, {}),
     "datashare": (datashare_app, {}),
     "efficacy": (efficacy_app, {}),
+    # A live stream ends after a second here, so that a fuzzed GET of it returns.
+    "notify": (notify_app, {"config": NotifyConfig(stream_max_seconds=1, sms_gateway_url="")}),
 }
 
 

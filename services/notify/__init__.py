@@ -1,0 +1,1 @@
+"""Notify: what the platform tells people (通知推送)."""

@@ -1,0 +1,179 @@
+"""The senders: SMS through the gateway's HTTP API and app push through the front end's webhook, with quiet
+hours, the per-person rate bound, retries with backoff and a give-up age; and the daily jobs' clock.
+
+A message is claimed (its next attempt pushed `claim_seconds` ahead) in one short transaction, sent with no
+transaction open, and its outcome recorded in another. A crash between the two only means the claim
+expires and the message is tried again; the gateway gets our message id as `reference` to drop a repeat."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from services.notify.domain.schedule import backoff, daily_due, local_day, rate_release
+from services.notify.service import current_config, quiet_hours_for, run_daily
+from services.notify.store import repo
+from shared.service import ServiceContext
+from shared.types import utcnow
+
+log = logging.getLogger("yimen.notify.dispatch")
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    permanent: bool = False
+    gateway_id: str | None = None
+    reason: str | None = None
+
+
+async def dispatch_once(ctx: ServiceContext, now: datetime | None = None, *, limit: int = 50) -> int:
+    """Claim what is due, send it, record the outcome; the number of messages handed to a channel."""
+    cfg = current_config()
+    now = now or utcnow()
+    claimed = []
+    taken: dict[tuple[str, str], int] = {}
+    async with ctx.db.transaction() as s:
+        for row in await repo.due_messages(s, now, limit=limit):
+            if row.created_at < now - timedelta(hours=cfg.give_up_after_hours):
+                await repo.set_message(s, row.id, status="failed", next_attempt_at=None,
+                                       reason=f"gave_up: not sent within {cfg.give_up_after_hours:g} h "
+                                              f"(last: {row.reason or 'none'})"[:300])
+                continue
+            if not row.urgent:
+                release = (await quiet_hours_for(s, row.recipient_kind, row.recipient_id)).release_at(now)
+                if release is not None:
+                    await repo.set_message(s, row.id, status="held", next_attempt_at=release,
+                                           reason="quiet_hours: 免打扰时段，到点发送")
+                    continue
+            who = (row.recipient_kind, row.recipient_id)
+            sent = await repo.sent_times(s, *who, repo.hour_ago(now))
+            # What this batch already took for the same recipient counts as sent now.
+            sent += [now] * taken.get(who, 0)
+            if (later := rate_release(sent, now=now, per_hour=cfg.per_person_per_hour)) is not None:
+                await repo.set_message(s, row.id, status="queued", next_attempt_at=later,
+                                       reason="rate_bound: 每小时条数已达上限，稍后发送")
+                continue
+            await repo.set_message(s, row.id, status="queued",
+                                   next_attempt_at=now + timedelta(seconds=cfg.claim_seconds))
+            claimed.append(row)
+            taken[who] = taken.get(who, 0) + 1
+    if not claimed:
+        return 0
+    outcomes = await asyncio.gather(*(_send(ctx.http, row) for row in claimed))
+    async with ctx.db.transaction() as s:
+        for row, out in zip(claimed, outcomes, strict=True):
+            attempts = row.attempts + 1
+            if out.ok:
+                if row.channel == "push":
+                    await repo.set_message(s, row.id, status="delivered", attempts=attempts, sent_at=utcnow(),
+                                           delivered_at=utcnow(), next_attempt_at=None, reason=None)
+                else:
+                    current = await repo.message_by_id(s, row.id)
+                    # A receipt may have come back before this line: it stays delivered.
+                    status = "sent" if current is None or current.status == "queued" else current.status
+                    await repo.set_message(s, row.id, status=status, attempts=attempts, sent_at=utcnow(),
+                                           gateway_id=out.gateway_id, next_attempt_at=None,
+                                           reason=None if status != "failed" else current.reason)
+            elif out.permanent:
+                await repo.set_message(s, row.id, status="failed", attempts=attempts, next_attempt_at=None,
+                                       reason=out.reason)
+            else:
+                wait = backoff(attempts, base=cfg.retry_base_seconds, cap=cfg.retry_cap_seconds)
+                await repo.set_message(s, row.id, status="queued", attempts=attempts, reason=out.reason,
+                                       next_attempt_at=utcnow() + wait)
+    for row, out in zip(claimed, outcomes, strict=True):
+        if not out.ok:
+            log.warning("notify: %s message %s not sent (%s)", row.channel, row.id, out.reason)
+    return sum(o.ok for o in outcomes)
+
+
+async def _send(http: httpx.AsyncClient, row) -> Outcome:  # type: ignore[no-untyped-def]
+    try:
+        if row.channel == "sms":
+            return await _send_sms(http, row)
+        return await _send_push(http, row)
+    except httpx.HTTPError as exc:
+        return Outcome(False, reason=f"unreachable: {type(exc).__name__}")
+
+
+def _judge(r: httpx.Response, what: str) -> Outcome | None:
+    if r.is_success:
+        return None
+    # 408 and 429 and every 5xx are the gateway's trouble, not the message's: try again later.
+    permanent = 400 <= r.status_code < 500 and r.status_code not in (408, 409, 425, 429)
+    return Outcome(False, permanent=permanent, reason=f"{what}: HTTP {r.status_code}")
+
+
+async def _send_sms(http: httpx.AsyncClient, row) -> Outcome:  # type: ignore[no-untyped-def]
+    cfg = current_config()
+    if not cfg.sms_gateway_url:
+        return Outcome(False, permanent=True, reason="no_gateway: no SMS gateway configured")
+    r = await http.post(cfg.sms_gateway_url, timeout=10,
+                        headers={"Authorization": f"Bearer {cfg.sms_gateway_key}", "Idempotency-Key": row.id},
+                        json={"to": row.destination, "content": row.body, "reference": row.id,
+                              "callback_url": cfg.sms_callback_url})
+    if (bad := _judge(r, "gateway")) is not None:
+        return bad
+    try:
+        gateway_id = str(r.json().get("id") or "") or None
+    except ValueError:
+        gateway_id = None
+    return Outcome(True, gateway_id=gateway_id)
+
+
+async def _send_push(http: httpx.AsyncClient, row) -> Outcome:  # type: ignore[no-untyped-def]
+    cfg = current_config()
+    if not cfg.push_webhook_url:
+        return Outcome(False, permanent=True, reason="no_webhook: no push webhook registered")
+    payload = json.dumps({"type": "notification", "message_id": row.id, "kind": row.kind,
+                          "recipient": {"kind": row.recipient_kind, "id": row.recipient_id},
+                          "application_id": row.application_id, "title": row.title, "body": row.body,
+                          "created_at": row.created_at.isoformat()}, ensure_ascii=False)
+    now = datetime.now().astimezone()
+    signature = Webhook(cfg.push_webhook_secret).sign(row.id, now, payload)
+    r = await http.post(cfg.push_webhook_url, content=payload.encode(), timeout=10, headers={
+        "webhook-id": row.id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature,
+        "content-type": "application/json"})
+    return _judge(r, "push webhook") or Outcome(True)
+
+
+async def dispatcher(ctx: ServiceContext) -> None:
+    """Send due messages; a commit that made messages wakes it at once, otherwise it looks every second."""
+    signal = ctx.db.commit_signal()
+    while True:
+        signal.clear()
+        try:
+            while await dispatch_once(ctx) > 0:
+                pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("notify dispatch failed: %r; retrying", exc)
+        try:
+            await asyncio.wait_for(signal.wait(), current_config().dispatch_poll_seconds)
+        except TimeoutError:
+            pass
+
+
+async def daily_jobs(ctx: ServiceContext) -> None:
+    """Expiry reminders and the supervisors' digest, once per local day after `daily_at`."""
+    while True:
+        try:
+            now = utcnow()
+            if daily_due(now, current_config().daily_at):
+                async with ctx.db.transaction() as s:
+                    done = await run_daily(s, local_day(now))
+                if any(done.values()):
+                    log.info("notify daily jobs: %s", done)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("notify daily jobs failed: %r; retrying", exc)
+        await asyncio.sleep(current_config().daily_check_seconds)

@@ -1,0 +1,1 @@
+"""Rules of notify: message kinds, templates, quiet hours, backoff. No I/O."""

@@ -1,0 +1,588 @@
+"""The use cases of notify (通知推送): turn what happened on the bus into messages and live-stream steps,
+let people choose channels and quiet hours, let an admin edit templates, take the gateway's receipts, and
+run the daily reminders. One function per thing a caller can do; each runs inside its caller's transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notify.config import NotifyConfig
+from services.notify.domain import messages as msgs
+from services.notify.domain.schedule import QuietHours, chinese_date, chinese_moment, local_day, parse_hhmm
+from services.notify.events import contracts as c
+from services.notify.store import repo
+from shared.auth import ADMIN, SUPERVISOR, Principal
+from shared.errors import Conflict, NotFound, PreconditionFailed, PreconditionRequired, invalid
+from shared.events import Event
+from shared.privacy import mask_text
+from shared.types import utcnow
+from shared.workdays import WorkCalendar
+
+log = logging.getLogger("yimen.notify")
+
+_config = NotifyConfig()
+_calendar = WorkCalendar()
+MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
+def set_config(config: NotifyConfig) -> None:
+    global _config
+    _config = config
+
+
+def current_config() -> NotifyConfig:
+    return _config
+
+
+def _wake(session: AsyncSession) -> None:
+    # The database's commit signal wakes the dispatcher and the open live streams at once; it fires on
+    # commits that mark themselves so (the outbox's flag), which is what a new message or feed row needs too.
+    session.info["outbox_dirty"] = True
+
+
+def holder_hash(holder_id: str | None) -> str | None:
+    return hashlib.sha256(holder_id.encode()).hexdigest() if holder_id else None
+
+
+def mobile_or_none(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    v = value.strip().replace(" ", "").replace("-", "")
+    if v.startswith("+86"):
+        v = v[3:]
+    return v if MOBILE.match(v) else None
+
+
+# --- recipients -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipient:
+    kind: str  # person | organisation | department | role | contact
+    id: str
+
+    @property
+    def audience(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+def recipients_of(p: Principal) -> list[tuple[str, str]]:
+    """Every address whose messages this principal reads: itself, its organisation, whom it acts for, its
+    department (staff and department systems), and the supervisors' digest."""
+    out = [("person", p.subject)]
+    if p.organisation:
+        out.append(("organisation", p.organisation))
+    if p.acting_for:
+        out.append(("person" if p.acting_for.kind == "person" else "organisation", p.acting_for.subject))
+    if p.department and (p.is_staff or p.is_department_system):
+        out.append(("department", p.department))
+    if p.has(SUPERVISOR):
+        out.append(("role", "supervisor"))
+    return list(dict.fromkeys(out))
+
+
+def audiences_of(p: Principal) -> tuple[list[str], list[str]]:
+    """The people and organisations whose cases this principal follows live."""
+    mine = recipients_of(p)
+    return [i for k, i in mine if k == "person"], [i for k, i in mine if k == "organisation"]
+
+
+def _applicant(applicant: c.Applicant | dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """(person account to address, organisation credit code) of an event's applicant."""
+    if isinstance(applicant, dict):
+        try:
+            applicant = c.Applicant.model_validate(applicant)
+        except ValueError:  # a decision event's applicant without an id: nobody to address from it
+            return None, None
+    if applicant is None or not applicant.id:
+        return None, None
+    a = applicant
+    if a.kind == "organisation":
+        return a.agent_id, a.id
+    return a.agent_id or a.id, None
+
+
+# --- making messages --------------------------------------------------------------------------------------
+
+
+async def template_of(session: AsyncSession, code: str) -> tuple[int, dict[str, Any]]:
+    row = await repo.current_template(session, code)
+    if row is None:
+        return 0, msgs.KINDS[code].template()
+    return row.version, row.channels
+
+
+async def _channels_for(session: AsyncSession, kind: msgs.Kind, recipient: Recipient) -> tuple[set[str], str | None]:
+    """The channels a recipient gets this kind on, and the person's own SMS number if they gave one."""
+    chosen: set[str] = set(kind.default_channels)
+    own_phone = None
+    if recipient.kind == "person":
+        pref = await repo.preference_of(session, recipient.id)
+        if pref is not None:
+            own_phone = pref.phone
+            if kind.code in (pref.channels or {}):
+                chosen = set(pref.channels[kind.code])
+    chosen.add("inbox")
+    if not _config.push_webhook_url:
+        chosen.discard("push")
+    return chosen, own_phone
+
+
+async def send(session: AsyncSession, *, event_id: str, kind_code: str, recipient: Recipient,
+               values: dict[str, Any], application_id: str | None = None, phone: str | None = None,
+               urgent: bool | None = None, extra_sms: list[str] | None = None) -> list[str]:
+    """Render one kind for one recipient on each chosen channel; a second call for the same event makes
+    nothing (the unique key), which is what keeps redelivery and replays from sending twice."""
+    kind = msgs.KINDS[kind_code]
+    personalisation = {k: str(values.get(k) or "") for k in kind.placeholders}
+    version, template = await template_of(session, kind_code)
+    rendered = msgs.render_all(template, personalisation, signature=_config.sms_signature)
+    channels, own_phone = await _channels_for(session, kind, recipient)
+    urgent = kind.urgent if urgent is None else urgent
+    now = utcnow()
+    created: list[str] = []
+    common = {"event_id": event_id, "kind": kind_code, "application_id": application_id,
+              "template_version": version, "urgent": urgent}
+    for channel in msgs.CHANNELS:
+        if channel not in channels:
+            continue
+        r = rendered[channel]
+        row: dict[str, Any] = {**common, "channel": channel, "recipient_kind": recipient.kind,
+                               "recipient_id": recipient.id, "title": r.title, "body": r.body}
+        if channel == "inbox":
+            row.update(status="delivered", delivered_at=now)
+        elif channel == "sms":
+            number = own_phone or phone
+            if number is None and recipient.kind == "person":
+                number = await repo.known_phone(session, recipient.id)
+            if number:
+                row.update(status="queued", destination=number, next_attempt_at=now)
+            elif recipient.kind in ("department", "role"):
+                continue  # no contact configured: the staff's inbox is the channel
+            else:
+                row.update(status="failed", reason="no_contact_number: 没有可用的手机号码")
+        else:
+            row.update(status="queued", next_attempt_at=now)
+        if mid := await repo.add_message(session, **row):
+            created.append(mid)
+    for number in extra_sms or []:
+        contact = Recipient("contact", hashlib.sha256(number.encode()).hexdigest()[:32])
+        r = rendered["sms"]
+        if mid := await repo.add_message(session, **common, channel="sms", recipient_kind=contact.kind,
+                                         recipient_id=contact.id, title=None, body=r.body, status="queued",
+                                         destination=number, next_attempt_at=now):
+            created.append(mid)
+    if created:
+        _wake(session)
+    return created
+
+
+async def _feed(session: AsyncSession, event: Event, case: Any, step: str, title: str, **extra: Any) -> None:
+    if case is None:
+        return
+    if not (case.person_id or case.organisation_id):
+        return
+    data = {"application_id": case.application_id, "receipt_number": case.receipt_number,
+            "item_name": case.item_name, "step": step, "title": title, "at": event.time.isoformat(), **extra}
+    if await repo.add_feed(session, event_id=event.id, person_id=case.person_id,
+                           organisation_id=case.organisation_id, application_id=case.application_id, step=step,
+                           data=data):
+        _wake(session)
+
+
+def _case_values(case: Any) -> dict[str, Any]:
+    return {"item_name": case.item_name or "申请事项", "receipt_number": case.receipt_number or "",
+            "receipt_short": msgs.receipt_short(case.receipt_number),
+            "promised_on": chinese_date(case.promised_on) if case.promised_on else "承诺时限内"}
+
+
+def _case_recipient(case: Any) -> Recipient | None:
+    if case is None:
+        return None
+    if case.person_id:
+        return Recipient("person", case.person_id)
+    if case.organisation_id:
+        return Recipient("organisation", case.organisation_id)
+    return None
+
+
+async def _to_applicant(session: AsyncSession, event: Event, case: Any, kind: str, **values: Any) -> None:
+    recipient = _case_recipient(case)
+    if recipient is None:
+        log.info("notify: no recipient known for %s of application %s", event.type, event.subject)
+        return
+    await send(session, event_id=event.id, kind_code=kind, recipient=recipient,
+               values={**_case_values(case), **values}, application_id=case.application_id, phone=case.phone)
+
+
+def promised_on(accepted_at: datetime, limit: c.Limit | None) -> date | None:
+    if limit is None or limit.value <= 0:
+        return None
+    start = local_day(accepted_at)
+    if limit.unit == "working_days":
+        return _calendar.add_workdays(start, limit.value).value
+    if limit.unit == "calendar_days":
+        return start + timedelta(days=limit.value)
+    return None
+
+
+OUTCOME_TEXT = {"approved": "准予许可", "rejected": "不予许可"}
+METHOD_TEXT = {"electronic": "以电子证照", "pickup": "在服务窗口", "post": "通过邮寄"}
+CARD_REASON = {"near_deadline": "即将超过承诺时限", "promised_limit_exceeded": "已超过承诺时限",
+               "statutory_limit_exceeded": "已超过法定时限"}
+
+
+async def on_event(session: AsyncSession, event: Event) -> None:
+    """Everything notify does with one event from the bus (one transaction with its inbox row)."""
+    handler = _HANDLERS.get(event.type)
+    if handler is not None:
+        await handler(session, event)
+
+
+async def _submitted(session: AsyncSession, event: Event) -> None:
+    e = c.Submitted.model_validate(event.data)
+    person, org = _applicant(e.applicant)
+    await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
+                           receipt_number=e.receipt_number, item_code=e.item_code, department=e.department,
+                           holder_hash=holder_hash(e.applicant.holder_id))
+    await _feed(session, event, await repo.case(session, e.application_id), "submitted", "申请已提交")
+
+
+async def _accepted(session: AsyncSession, event: Event) -> None:
+    e = c.Accepted.model_validate(event.data)
+    person, org = _applicant(e.applicant)
+    phone = next((p for k in ("phone", "contact_phone", "mobile") if (p := mobile_or_none(e.form.get(k)))), None)
+    await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org, phone=phone,
+                           receipt_number=e.receipt_number, item_code=e.item_code, item_name=e.item_name,
+                           department=e.department, holder_hash=holder_hash(e.applicant.holder_id),
+                           promised_on=promised_on(e.accepted_at, e.promised_limit))
+    case = await repo.case(session, e.application_id)
+    await _to_applicant(session, event, case, "application_accepted")
+    await _feed(session, event, case, "accepted", "已受理",
+                promised_on=case.promised_on.isoformat() if case.promised_on else None)
+
+
+async def _returned(session: AsyncSession, event: Event) -> None:
+    e = c.Returned.model_validate(event.data)
+    case = await repo.case(session, e.application_id)
+    notice = msgs.notice_text([m.message or m.field or "" for m in e.missing])
+    await _to_applicant(session, event, case, "application_returned", reasons=e.reasons or "材料需补正",
+                        notice=notice)
+    await _feed(session, event, case, "returned", "需补正后受理（一次性告知）", reasons=e.reasons)
+
+
+async def _not_accepted(session: AsyncSession, event: Event) -> None:
+    e = c.NotAccepted.model_validate(event.data)
+    case = await repo.case(session, e.application_id)
+    await _to_applicant(session, event, case, "application_not_accepted", reasons=e.reasons or "见受理部门说明",
+                        legal_basis=e.legal_basis or "见受理部门说明")
+    await _feed(session, event, case, "not_accepted", "不予受理", reasons=e.reasons)
+
+
+def _simple(step: str, title: str) -> Any:
+    async def handle(session: AsyncSession, event: Event) -> None:
+        app = event.data.get("application_id")
+        if isinstance(app, str):
+            await _feed(session, event, await repo.case(session, app), step, title)
+    return handle
+
+
+async def _task_assigned(session: AsyncSession, event: Event) -> None:
+    e = c.TaskAssigned.model_validate(event.data)
+    name = await repo.department_name(session, e.department) or e.department
+    await _feed(session, event, await repo.case(session, e.application_id), "task_assigned",
+                f"{name}开始办理" + (f"（{e.step_name}）" if e.step_name else ""), department=e.department,
+                department_name=name)
+
+
+async def _task_decided(session: AsyncSession, event: Event) -> None:
+    e = c.TaskDecided.model_validate(event.data)
+    case = await repo.case(session, e.application_id)
+    name = await repo.department_name(session, e.department) or e.department
+    if e.outcome == "request_correction":
+        notice = msgs.notice_text([m.reason or m.field or m.material_code or "" for m in e.missing])
+        await _to_applicant(session, event, case, "correction_requested", department_name=name,
+                            reasons=e.reasons or "材料需补正", notice=notice)
+        title = f"{name}要求补正"
+    else:
+        title = f"{name}已{'同意' if e.outcome == 'approve' else '作出决定'}"
+    await _feed(session, event, case, f"task_{e.outcome}", title, department=e.department, department_name=name)
+
+
+async def _decided(session: AsyncSession, event: Event) -> None:
+    e = c.ApplicationDecided.model_validate(event.data)
+    if await repo.case(session, e.application_id) is None:
+        person, org = _applicant(e.applicant)
+        await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
+                               receipt_number=e.receipt_number, department=e.department)
+    case = await repo.case(session, e.application_id)
+    outcome = OUTCOME_TEXT.get(e.outcome, e.outcome)
+    reasons = f"理由：{e.reasons}" if e.reasons and e.outcome != "approved" else ""
+    await _to_applicant(session, event, case, "application_decided", outcome_text=outcome, reasons=reasons)
+    await _feed(session, event, case, "decided", f"审批结果：{outcome}", outcome=e.outcome)
+
+
+async def _payment(session: AsyncSession, event: Event) -> None:
+    e = c.PaymentRequested.model_validate(event.data)
+    person, org = _applicant(e.applicant)
+    await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
+                           receipt_number=e.receipt_number, item_name=e.item_name)
+    case = await repo.case(session, e.application_id)
+    amount = f"{e.amount:.2f}"
+    await _to_applicant(session, event, case, "payment_due", amount=amount, payment_code=e.payment_code,
+                        due_on=chinese_date(e.due_on) if e.due_on else "缴费期限内")
+    await _feed(session, event, case, "payment_due", f"待缴费{amount}元", amount=amount,
+                due_on=e.due_on.isoformat() if e.due_on else None)
+
+
+async def _ready(session: AsyncSession, event: Event) -> None:
+    e = c.ReadyForCollection.model_validate(event.data)
+    person, org = _applicant(e.applicant)
+    await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
+                           receipt_number=e.receipt_number, item_name=e.item_name)
+    case = await repo.case(session, e.application_id)
+    point = e.service_point_name or e.service_point or "选定的服务点"
+    await _to_applicant(session, event, case, "ready_for_collection", service_point_name=point)
+    await _feed(session, event, case, "ready_for_collection", f"结果已到{point}，可领取",
+                service_point=e.service_point)
+
+
+async def _delivered(session: AsyncSession, event: Event) -> None:
+    e = c.Delivered.model_validate(event.data)
+    case = await repo.case(session, e.application_id)
+    await _to_applicant(session, event, case, "application_delivered",
+                        method_text=METHOD_TEXT.get(e.method or "", ""))
+    await _to_applicant(session, event, case, "rating_invited")
+    await _feed(session, event, case, "delivered", "办理结果已送达", method=e.method)
+
+
+async def _certificate_issued(session: AsyncSession, event: Event) -> None:
+    e = c.CertificateIssued.model_validate(event.data)
+    case = await repo.case(session, e.application_id) if e.application_id else None
+    if case is None and e.holder_id:
+        case = await repo.case_by_holder(session, holder_hash(e.holder_id) or "")
+    await repo.upsert_certificate(session, e.certificate_number, type_code=e.type_code, type_name=e.type_name,
+                                  person_id=case.person_id if case else None,
+                                  organisation_id=case.organisation_id if case else None,
+                                  valid_until=e.valid_until)
+
+
+async def _certificate_revoked(session: AsyncSession, event: Event) -> None:
+    await repo.revoke_certificate(session, c.CertificateRevoked.model_validate(event.data).certificate_number)
+
+
+async def _card(session: AsyncSession, event: Event) -> None:
+    e = c.CardRaised.model_validate(event.data)
+    await repo.record_card(session, e.card_id, e.department, e.colour, local_day(e.raised_at))
+    if not e.department:
+        return
+    case = await repo.case(session, e.application_id)
+    receipt = case.receipt_number if case and case.receipt_number else e.application_id
+    name = await repo.department_name(session, e.department) or e.department
+    contact = _config.department_contacts.get(e.department)
+    await send(session, event_id=event.id, kind_code="card_raised", recipient=Recipient("department", e.department),
+               values={"receipt_number": receipt, "receipt_short": msgs.receipt_short(receipt),
+                       "department_name": name, "colour_text": "红牌" if e.colour == "red" else "黄牌",
+                       "reason": CARD_REASON.get(e.reason or "", e.reason or "")},
+               application_id=e.application_id, phone=contact, urgent=e.colour == "red")
+
+
+async def _anomaly(session: AsyncSession, event: Event) -> None:
+    e = c.AccessAnomaly.model_validate(event.data)
+    office = _config.data_office_department
+    name = await repo.department_name(session, office) or office
+    # Whatever datashare wrote, only its kind and a masked, bounded reason reach a message.
+    what = mask_text(" ".join(x for x in (e.kind, e.reason) if x))[:80] or "访问异常"
+    await send(session, event_id=event.id, kind_code="access_anomaly", recipient=Recipient("department", office),
+               values={"department_name": name, "anomaly": what, "at": chinese_moment(e.detected_at or event.time)},
+               phone=_config.department_contacts.get(office))
+
+
+async def _department(session: AsyncSession, event: Event) -> None:
+    e = c.DepartmentUpserted.model_validate(event.data)
+    await repo.upsert_department(session, e.code, e.name)
+
+
+_HANDLERS = {
+    c.SUBMITTED: _submitted, c.ACCEPTED: _accepted, c.RETURNED: _returned,
+    c.NOT_ACCEPTED: _not_accepted, c.WITHDRAWN: _simple("withdrawn", "申请已撤回"),
+    c.CORRECTED: _simple("corrected", "已提交补正材料"), c.TASK_REOPENED: _simple("task_reopened", "补正后继续办理"),
+    c.TASK_ASSIGNED: _task_assigned, c.TASK_DECIDED: _task_decided, c.APPLICATION_DECIDED: _decided,
+    c.PAYMENT_REQUESTED: _payment, c.READY_FOR_COLLECTION: _ready, c.DELIVERED: _delivered,
+    c.CERTIFICATE_ISSUED: _certificate_issued, c.CERTIFICATE_REVOKED: _certificate_revoked,
+    c.CARD_YELLOW: _card, c.CARD_RED: _card, c.ACCESS_ANOMALY: _anomaly, c.DEPARTMENT_UPSERTED: _department,
+}
+HANDLED_TYPES = tuple(_HANDLERS)
+
+
+# --- daily jobs -------------------------------------------------------------------------------------------
+
+
+async def run_daily(session: AsyncSession, today: date) -> dict[str, int]:
+    """The day's expiry reminders (到期提醒) and the supervisors' digest (督办日报), each once per day."""
+    out = {"expiry": 0, "digest": 0, "purged": 0}
+    if await repo.claim_job(session, "purge", today):
+        out["purged"] = await repo.purge_feed(session, utcnow() - timedelta(days=_config.feed_retention_days))
+    if await repo.claim_job(session, "expiry", today):
+        days = [_config.expiry_notice_default_days, *_config.expiry_notice_days.values()]
+        for cert in await repo.certificates_expiring(session, today + timedelta(days=max(days))):
+            window = _config.expiry_notice_days.get(cert.type_code, _config.expiry_notice_default_days)
+            left = (cert.valid_until - today).days
+            if not 0 <= left <= window:
+                continue
+            out["expiry"] += len(await send(
+                session, event_id=f"expiry:{cert.certificate_number}:{cert.valid_until.isoformat()}",
+                kind_code="certificate_expiring", recipient=Recipient("person", cert.person_id),
+                values={"certificate_name": cert.type_name or "电子证照",
+                        "valid_until": chinese_date(cert.valid_until), "days_left": str(left)}))
+    if await repo.claim_job(session, "digest", today):
+        day = today - timedelta(days=1)
+        cards = await repo.cards_on(session, day)
+        names = []
+        for code in sorted({r.department for r in cards if r.department}):
+            names.append(await repo.department_name(session, code) or code)
+        out["digest"] = len(await send(
+            session, event_id=f"digest:{day.isoformat()}", kind_code="supervisor_digest",
+            recipient=Recipient("role", "supervisor"),
+            values={"day": chinese_date(day), "yellow": str(sum(r.colour == "yellow" for r in cards)),
+                    "red": str(sum(r.colour == "red" for r in cards)), "departments": "、".join(names) or "无"},
+            extra_sms=list(_config.supervisor_contacts)))
+    return out
+
+
+# --- preferences ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Preferences:
+    channels: dict[str, list[str]]
+    quiet_start: str | None
+    quiet_end: str | None
+    phone: str | None
+
+
+async def get_preferences(session: AsyncSession, person_id: str) -> Preferences:
+    row = await repo.preference_of(session, person_id)
+    chosen = dict(row.channels) if row is not None else {}
+    offered = set(msgs.CHANNELS) if _config.push_webhook_url else set(msgs.CHANNELS) - {"push"}
+    channels = {k: sorted((set(chosen.get(k, msgs.KINDS[k].default_channels)) | {"inbox"}) & offered)
+                for k in msgs.APPLICANT_KINDS}
+    if row is None:
+        return Preferences(channels, _config.quiet_start, _config.quiet_end, None)
+    return Preferences(channels, row.quiet_start, row.quiet_end, row.phone)
+
+
+async def put_preferences(session: AsyncSession, person_id: str, *, channels: dict[str, list[str]],
+                          quiet_hours: tuple[str, str] | None, phone: str | None) -> Preferences:
+    for kind, chosen in channels.items():
+        if kind not in msgs.APPLICANT_KINDS:
+            raise invalid(f"body.channels.{kind}", "unknown_kind",
+                          f"Choose channels for: {', '.join(msgs.APPLICANT_KINDS)}.")
+        for i, ch in enumerate(chosen):
+            if ch not in msgs.CHANNELS:
+                raise invalid(f"body.channels.{kind}.{i}", "unknown_channel", "Channels are inbox, sms and push.")
+    if quiet_hours is not None:
+        for name, value in zip(("start", "end"), quiet_hours, strict=True):
+            try:
+                parse_hhmm(value)
+            except ValueError as exc:
+                raise invalid(f"body.quiet_hours.{name}", "time_of_day", str(exc)) from None
+    number = None
+    if phone:
+        number = mobile_or_none(phone)
+        if number is None:
+            raise invalid("body.phone", "mobile_number", "A mainland mobile number of 11 digits (1[3-9]…).")
+    await repo.put_preference(session, person_id, channels={k: sorted(set(v)) for k, v in channels.items()},
+                              quiet_start=quiet_hours[0] if quiet_hours else "00:00",
+                              quiet_end=quiet_hours[1] if quiet_hours else "00:00", phone=number)
+    await repo.release_held(session, person_id)
+    _wake(session)
+    return await get_preferences(session, person_id)
+
+
+async def quiet_hours_for(session: AsyncSession, recipient_kind: str, recipient_id: str) -> QuietHours:
+    if recipient_kind == "person":
+        row = await repo.preference_of(session, recipient_id)
+        if row is not None and row.quiet_start and row.quiet_end:
+            return QuietHours.of(row.quiet_start, row.quiet_end)
+    return QuietHours.of(_config.quiet_start, _config.quiet_end)
+
+
+# --- templates --------------------------------------------------------------------------------------------
+
+
+def kind_or_404(code: str) -> msgs.Kind:
+    kind = msgs.KINDS.get(code)
+    if kind is None:
+        raise NotFound(f"No message kind {code!r}; kinds: {', '.join(msgs.KINDS)}.")
+    return kind
+
+
+async def seed_templates(session: AsyncSession) -> None:
+    for code, kind in msgs.KINDS.items():
+        if await repo.current_template(session, code) is None:
+            await repo.add_template(session, code, 1, kind.template(), "seed")
+
+
+async def put_template(session: AsyncSession, code: str, channels: dict[str, dict[str, str]], *,
+                       if_match: str | None, by: str) -> tuple[int, dict[str, Any]]:
+    kind = kind_or_404(code)
+    if not if_match:
+        raise PreconditionRequired("Send If-Match with the ETag of the version you edited.")
+    version, _ = await template_of(session, code)
+    if if_match.strip().strip('"').removeprefix("W/").strip('"') != str(version):
+        raise PreconditionFailed(f"The template is at version {version}; reload it and edit again.")
+    try:
+        msgs.check_template(kind, channels)
+    except msgs.TemplateProblem as p:
+        raise invalid(p.field, p.rule, p.message) from None
+    if not await repo.add_template(session, code, version + 1, channels, by):
+        raise Conflict("Someone saved a new version at the same moment; reload it and edit again.")
+    return version + 1, channels
+
+
+def preview(kind: msgs.Kind, template: dict[str, Any], values: dict[str, Any]) -> dict[str, msgs.Rendered]:
+    try:
+        msgs.check_template(kind, template, field_prefix="body.channels")
+        personalisation = msgs.check_personalisation(kind, values)
+    except msgs.TemplateProblem as p:
+        raise invalid(p.field, p.rule, p.message) from None
+    return msgs.render_all(template, personalisation, signature=_config.sms_signature)
+
+
+# --- who may see a message --------------------------------------------------------------------------------
+
+
+def may_see(p: Principal, recipient_kind: str, recipient_id: str) -> bool:
+    return p.has(ADMIN) or (recipient_kind, recipient_id) in recipients_of(p)
+
+
+# --- delivery receipts ------------------------------------------------------------------------------------
+
+
+async def record_receipt(session: AsyncSession, *, reference: str, gateway_id: str | None, status: str,
+                         reason: str | None, at: datetime | None) -> str:
+    """Apply the gateway's receipt once; a late or repeated one never undoes a delivery."""
+    row = await repo.message_by_id(session, reference)
+    if row is None and gateway_id:
+        row = await repo.message_by_gateway_id(session, gateway_id)
+    if row is None or row.channel != "sms":
+        raise NotFound("No SMS with that reference.")
+    if gateway_id and row.gateway_id and row.gateway_id != gateway_id:
+        raise NotFound("No SMS with that reference.")
+    if row.status in ("delivered", "failed"):
+        return row.status
+    if status == "delivered":
+        await repo.set_message(session, row.id, status="delivered", delivered_at=at or utcnow(),
+                               gateway_id=gateway_id or row.gateway_id, reason=None)
+        return "delivered"
+    await repo.set_message(session, row.id, status="failed", reason=f"carrier: {(reason or 'undelivered')[:200]}",
+                           gateway_id=gateway_id or row.gateway_id)
+    return "failed"

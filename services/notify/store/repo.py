@@ -1,0 +1,280 @@
+"""Queries of the notify service: the only place with SQL. Functions flush at most, never commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notify.store.tables import (
+    card_seen,
+    case_contact,
+    certificate,
+    department,
+    feed_entry,
+    job_run,
+    message,
+    preference,
+    template,
+)
+from shared.messaging import insert_ignore
+from shared.pagination import decode_cursor, encode_cursor
+from shared.types import utcnow
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+# --- what notify learned from the bus -------------------------------------------------------------------
+
+
+async def case(session: AsyncSession, application_id: str) -> Row[Any] | None:
+    return (await session.execute(select(case_contact).where(case_contact.c.application_id == application_id))
+            ).first()
+
+
+async def upsert_case(session: AsyncSession, application_id: str, **values: Any) -> None:
+    """Record what an event says about a case; a value the event does not carry keeps what was known."""
+    values = {k: v for k, v in values.items() if v is not None}
+    now = utcnow()
+    await session.execute(insert_ignore(session, case_contact).values(application_id=application_id, updated_at=now))
+    if values:
+        await session.execute(update(case_contact).where(case_contact.c.application_id == application_id)
+                              .values(**values, updated_at=now))
+
+
+async def case_by_holder(session: AsyncSession, holder_hash: str) -> Row[Any] | None:
+    q = (select(case_contact).where(case_contact.c.holder_hash == holder_hash)
+         .order_by(case_contact.c.updated_at.desc()).limit(1))
+    return (await session.execute(q)).first()
+
+
+async def known_phone(session: AsyncSession, person_id: str) -> str | None:
+    """The number a person gave most recently on a form (for messages about a case whose form we never saw)."""
+    q = (select(case_contact.c.phone).where(case_contact.c.person_id == person_id, case_contact.c.phone.is_not(None))
+         .order_by(case_contact.c.updated_at.desc()).limit(1))
+    return (await session.execute(q)).scalar()
+
+
+async def upsert_department(session: AsyncSession, code: str, name: str) -> None:
+    await session.execute(insert_ignore(session, department).values(code=code, name=name))
+    await session.execute(update(department).where(department.c.code == code).values(name=name))
+
+
+async def department_name(session: AsyncSession, code: str | None) -> str | None:
+    if not code:
+        return None
+    return (await session.execute(select(department.c.name).where(department.c.code == code))).scalar()
+
+
+async def upsert_certificate(session: AsyncSession, number: str, **values: Any) -> None:
+    await session.execute(insert_ignore(session, certificate).values(certificate_number=number, revoked=False,
+                                                                     **values))
+    await session.execute(update(certificate).where(certificate.c.certificate_number == number).values(**values))
+
+
+async def revoke_certificate(session: AsyncSession, number: str) -> None:
+    await session.execute(update(certificate).where(certificate.c.certificate_number == number)
+                          .values(revoked=True))
+
+
+async def certificates_expiring(session: AsyncSession, until: date) -> Sequence[Row[Any]]:
+    q = select(certificate).where(certificate.c.revoked.is_(False), certificate.c.valid_until.is_not(None),
+                                  certificate.c.valid_until <= until, certificate.c.person_id.is_not(None))
+    return (await session.execute(q)).all()
+
+
+async def record_card(session: AsyncSession, card_id: str, department_code: str | None, colour: str,
+                      raised_on: date) -> None:
+    await session.execute(insert_ignore(session, card_seen).values(card_id=card_id, department=department_code,
+                                                                   colour=colour, raised_on=raised_on))
+
+
+async def cards_on(session: AsyncSession, day: date) -> Sequence[Row[Any]]:
+    return (await session.execute(select(card_seen).where(card_seen.c.raised_on == day))).all()
+
+
+async def claim_job(session: AsyncSession, job: str, day: date) -> bool:
+    """True for the one caller that runs `job` on `day`."""
+    res = await session.execute(insert_ignore(session, job_run).values(job=job, day=day, ran_at=utcnow()))
+    return bool(res.rowcount)
+
+
+# --- preferences and templates --------------------------------------------------------------------------
+
+
+async def preference_of(session: AsyncSession, person_id: str) -> Row[Any] | None:
+    return (await session.execute(select(preference).where(preference.c.person_id == person_id))).first()
+
+
+async def put_preference(session: AsyncSession, person_id: str, *, channels: dict[str, list[str]],
+                         quiet_start: str | None, quiet_end: str | None, phone: str | None) -> None:
+    values = {"channels": channels, "quiet_start": quiet_start, "quiet_end": quiet_end, "phone": phone,
+              "updated_at": utcnow()}
+    res = await session.execute(update(preference).where(preference.c.person_id == person_id).values(**values))
+    if not res.rowcount:
+        await session.execute(preference.insert().values(person_id=person_id, **values))
+
+
+async def current_template(session: AsyncSession, code: str) -> Row[Any] | None:
+    q = select(template).where(template.c.code == code).order_by(template.c.version.desc()).limit(1)
+    return (await session.execute(q)).first()
+
+
+async def add_template(session: AsyncSession, code: str, version: int, channels: dict[str, Any],
+                       by: str | None) -> bool:
+    """False when that version exists already (a concurrent edit or a second replica seeding)."""
+    res = await session.execute(insert_ignore(session, template).values(
+        code=code, version=version, channels=channels, created_at=utcnow(), created_by=by))
+    return bool(res.rowcount)
+
+
+# --- messages ---------------------------------------------------------------------------------------------
+
+
+async def add_message(session: AsyncSession, **values: Any) -> str | None:
+    """Insert a message unless one exists for the same event, kind, channel and recipient; its id or None."""
+    mid = uuid.uuid4().hex
+    res = await session.execute(insert_ignore(session, message).values(id=mid, created_at=utcnow(), attempts=0,
+                                                                       **values))
+    return mid if res.rowcount else None
+
+
+async def message_by_id(session: AsyncSession, message_id: str) -> Row[Any] | None:
+    return (await session.execute(select(message).where(message.c.id == message_id))).first()
+
+
+async def message_by_gateway_id(session: AsyncSession, gateway_id: str) -> Row[Any] | None:
+    return (await session.execute(select(message).where(message.c.gateway_id == gateway_id))).first()
+
+
+async def siblings(session: AsyncSession, pairs: Iterable[tuple[str, str]]) -> Sequence[Row[Any]]:
+    """The other channels' messages of the same events (event id, kind)."""
+    conds = [and_(message.c.event_id == e, message.c.kind == k) for e, k in pairs]
+    if not conds:
+        return []
+    q = select(message.c.id, message.c.event_id, message.c.kind, message.c.channel, message.c.status,
+               message.c.reason, message.c.recipient_kind, message.c.recipient_id).where(or_(*conds))
+    return (await session.execute(q)).all()
+
+
+def _recipient_filter(recipients: Iterable[tuple[str, str]]) -> Any:
+    return or_(*[and_(message.c.recipient_kind == k, message.c.recipient_id == i) for k, i in recipients])
+
+
+async def inbox_page(session: AsyncSession, recipients: list[tuple[str, str]], *, unread: bool | None,
+                     cursor: str | None, limit: int) -> tuple[list[Row[Any]], str | None]:
+    """Newest first, keyed on (created_at, id)."""
+    q = select(message).where(message.c.channel == "inbox", _recipient_filter(recipients))
+    if unread is True:
+        q = q.where(message.c.read_at.is_(None))
+    elif unread is False:
+        q = q.where(message.c.read_at.is_not(None))
+    if cursor:
+        from shared.errors import invalid
+
+        values = decode_cursor(cursor)
+        try:
+            at, mid = datetime.fromisoformat(str(values[0])), str(values[1])
+        except (ValueError, IndexError) as exc:
+            raise invalid("query.cursor", "cursor", "The cursor is not one this list issued.") from exc
+        q = q.where(or_(message.c.created_at < at, and_(message.c.created_at == at, message.c.id < mid)))
+    q = q.order_by(message.c.created_at.desc(), message.c.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(q)).all())
+    nxt = encode_cursor([rows[limit - 1].created_at.isoformat(), rows[limit - 1].id]) if len(rows) > limit else None
+    return rows[:limit], nxt
+
+
+async def list_messages(session: AsyncSession, *, application_id: str | None, channel: str | None,
+                        status: str | None, cursor: str | None, limit: int) -> tuple[list[Row[Any]], str | None]:
+    q = select(message)
+    if application_id:
+        q = q.where(message.c.application_id == application_id)
+    if channel:
+        q = q.where(message.c.channel == channel)
+    if status:
+        q = q.where(message.c.status == status)
+    if cursor:
+        values = decode_cursor(cursor)
+        q = q.where(message.c.id > str(values[0]))
+    rows = list((await session.execute(q.order_by(message.c.id).limit(limit + 1))).all())
+    nxt = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return rows[:limit], nxt
+
+
+async def mark_read(session: AsyncSession, message_id: str) -> None:
+    await session.execute(update(message).where(message.c.id == message_id, message.c.read_at.is_(None))
+                          .values(read_at=utcnow()))
+
+
+async def due_messages(session: AsyncSession, now: datetime, *, limit: int) -> Sequence[Row[Any]]:
+    """SMS and push messages whose time has come; on PostgreSQL replicas split them (SKIP LOCKED)."""
+    q = (select(message).where(message.c.status.in_(("queued", "held")), message.c.next_attempt_at <= now)
+         .order_by(message.c.next_attempt_at).limit(limit))
+    if _dialect(session) == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return (await session.execute(q)).all()
+
+
+async def set_message(session: AsyncSession, message_id: str, **values: Any) -> None:
+    await session.execute(update(message).where(message.c.id == message_id).values(**values))
+
+
+async def sent_times(session: AsyncSession, recipient_kind: str, recipient_id: str, since: datetime
+                     ) -> list[datetime]:
+    q = select(message.c.sent_at).where(message.c.recipient_kind == recipient_kind,
+                                        message.c.recipient_id == recipient_id,
+                                        message.c.channel.in_(("sms", "push")), message.c.sent_at > since)
+    return [t for t in (await session.execute(q)).scalars() if t is not None]
+
+
+async def release_held(session: AsyncSession, person_id: str) -> None:
+    """A person changed their quiet hours: let the dispatcher look at their held messages again now."""
+    await session.execute(update(message).where(message.c.recipient_kind == "person",
+                                                message.c.recipient_id == person_id,
+                                                message.c.status == "held").values(next_attempt_at=utcnow()))
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    q = select(message.c.channel, message.c.status, func.count()).group_by(message.c.channel, message.c.status)
+    return {f"{c}.{s}": n for c, s, n in (await session.execute(q)).all()}
+
+
+# --- the live stream ---------------------------------------------------------------------------------------
+
+
+async def add_feed(session: AsyncSession, *, event_id: str, person_id: str | None, organisation_id: str | None,
+                   application_id: str | None, step: str, data: dict[str, Any]) -> int:
+    res = await session.execute(insert_ignore(session, feed_entry).values(
+        event_id=event_id, person_id=person_id, organisation_id=organisation_id, application_id=application_id,
+        step=step, data=data, created_at=utcnow()))
+    return res.rowcount or 0
+
+
+async def feed_after(session: AsyncSession, persons: list[str], organisations: list[str], after: int, *,
+                     limit: int = 100) -> Sequence[Row[Any]]:
+    """The steps after `after` of cases of these people or organisations, each once."""
+    who = [feed_entry.c.person_id.in_(persons)]
+    if organisations:
+        who.append(feed_entry.c.organisation_id.in_(organisations))
+    q = select(feed_entry).where(or_(*who), feed_entry.c.seq > after).order_by(feed_entry.c.seq).limit(limit)
+    return (await session.execute(q)).all()
+
+
+async def purge_feed(session: AsyncSession, before: datetime) -> int:
+    res = await session.execute(delete(feed_entry).where(feed_entry.c.created_at < before))
+    return res.rowcount or 0
+
+
+async def feed_head(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.max(feed_entry.c.seq)))).scalar() or 0)
+
+
+def hour_ago(now: datetime) -> datetime:
+    return now - timedelta(hours=1)
