@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from fastapi import FastAPI
 
@@ -46,26 +47,31 @@ def _stream_waker(hub: StreamHub):  # type: ignore[no-untyped-def]
     return stream_waker
 
 
+#: The service as every other sees it (its durable consumers name its bus permissions, deploy/natsconfig.py);
+#: `create_app` adds the live-stream waker, which needs the app's own stream hub.
+SPEC = ServiceSpec(
+    name="notify",
+    title="Yimen notify",
+    description=DESCRIPTION,
+    metadata=Base.metadata,
+    messaging=messaging,
+    routers=[router],
+    consumers=CONSUMERS,
+    on_startup=[_seed],
+    background=[dispatcher, daily_jobs],
+    openapi_tags=[
+        {"name": "me", "description": "The signed-in person's inbox, preferences and live stream."},
+        {"name": "templates", "description": "Message templates (admins)."},
+        {"name": "messages", "description": "Delivery status; the SMS gateway's receipts."},
+    ],
+)
+
+
 def create_app(settings: ServiceSettings | None = None, *, config: NotifyConfig | None = None,
                **kwargs: object) -> FastAPI:
     set_config(config or NotifyConfig())
     hub = StreamHub()
-    spec = ServiceSpec(
-        name="notify",
-        title="Yimen notify",
-        description=DESCRIPTION,
-        metadata=Base.metadata,
-        messaging=messaging,
-        routers=[router],
-        consumers=CONSUMERS,
-        on_startup=[_seed],
-        background=[dispatcher, daily_jobs, _stream_waker(hub)],
-        openapi_tags=[
-            {"name": "me", "description": "The signed-in person's inbox, preferences and live stream."},
-            {"name": "templates", "description": "Message templates (admins)."},
-            {"name": "messages", "description": "Delivery status; the SMS gateway's receipts."},
-        ],
-    )
+    spec = dataclasses.replace(SPEC, background=[*SPEC.background, _stream_waker(hub)])
     app = create_service_app(spec, settings, **kwargs)  # type: ignore[arg-type]
     app.state.stream_hub = hub
     return app

@@ -37,7 +37,8 @@ def test_a_department_may_publish_one_subject_and_read_what_is_addressed_to_it()
 
 
 def test_a_new_service_is_one_entry_and_a_name_clash_is_refused():
-    users = by_name(platform_users("", [], services=(*SERVICES, "notify")))
+    users = by_name(platform_users("", [], services=(*SERVICES, "registry")))
+    assert users["registry"].publish[:2] == ("yimen.registry.>", "yimen-dlq.registry.>")
     assert users["notify"].publish[:2] == ("yimen.notify.>", "yimen-dlq.notify.>")
     with pytest.raises(ValueError, match="workflow"):
         platform_users("", ["workflow"])

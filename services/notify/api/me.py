@@ -25,6 +25,7 @@ from services.notify.api.models import (
 )
 from services.notify.store import repo
 from shared.auth import CurrentPrincipal
+from shared.bounds import MAX_ID
 from shared.db import Database, SessionDep
 from shared.errors import NotFound, TooManyRequests, invalid, problem_responses
 from shared.pagination import Page, PageDep
@@ -150,12 +151,12 @@ def hub_of(request: Request) -> StreamHub:
                **problem_responses(401, 422, 429)})
 async def stream(request: Request, principal: CurrentPrincipal,
                  last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
-                 last_event_id: Annotated[int | None, Query(ge=0, description="Same as the Last-Event-ID header.")]
-                 = None) -> StreamingResponse:
+                 last_event_id: Annotated[int | None, Query(ge=0, le=MAX_ID,
+                                                            description="Same as the Last-Event-ID header.")] = None) -> StreamingResponse:
     cfg = service.current_config()
     after: int | None = last_event_id
     if last_event_id_header is not None:
-        if not last_event_id_header.strip().isdigit():
+        if not last_event_id_header.strip().isdigit() or int(last_event_id_header.strip()) > MAX_ID:
             raise invalid("header.Last-Event-ID", "integer", "Last-Event-ID is the id of an event this stream sent.")
         after = int(last_event_id_header.strip())
     db: Database = request.app.state.db
