@@ -14,6 +14,9 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from services.notify.app import create_app
 from services.notify.config import NotifyConfig
@@ -76,17 +79,28 @@ def notify_config(notify_port: int, sim_port: int, **overrides: Any) -> NotifyCo
     return NotifyConfig(**values)
 
 
-def spawn_simulator(port: int, nats_url: str, bus_prefix: str, var_dir: Any) -> subprocess.Popen[bytes]:
+def jwks_app(tokens: TokenIssuer) -> Starlette:
+    """Identity's key set as the simulator fetches it (its control routes verify an admin's token)."""
+
+    async def jwks(_request: Any) -> JSONResponse:
+        return JSONResponse(tokens.jwks())
+
+    return Starlette(routes=[Route("/identity/v1/.well-known/jwks.json", jwks)])
+
+
+def spawn_simulator(port: int, nats_url: str, bus_prefix: str, var_dir: Any,
+                    jwks_url: str | None = None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")}
     env.update({"YIMEN_SIMULATOR_PORT": str(port), "YIMEN_SIMULATOR_REGISTER_ON_START": "false",
                 "NATS_URL": nats_url, "YIMEN_BUS_PREFIX": bus_prefix, "YIMEN_VAR_DIR": str(var_dir),
-                "YIMEN_LOG_LEVEL": "WARNING"})
+                "YIMEN_LOG_LEVEL": "WARNING", **({"YIMEN_JWKS_URL": jwks_url} if jwks_url else {})})
     return subprocess.Popen([sys.executable, "-m", "services.simulator"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-async def start_simulator(port: int, nats_url: str, bus_prefix: str, var_dir: Any) -> subprocess.Popen[bytes]:
-    proc = spawn_simulator(port, nats_url, bus_prefix, var_dir)
+async def start_simulator(port: int, nats_url: str, bus_prefix: str, var_dir: Any,
+                          jwks_url: str | None = None) -> subprocess.Popen[bytes]:
+    proc = spawn_simulator(port, nats_url, bus_prefix, var_dir, jwks_url)
 
     async def up() -> bool:
         assert proc.poll() is None, "the simulator exited"
@@ -104,13 +118,16 @@ async def start_simulator(port: int, nats_url: str, bus_prefix: str, var_dir: An
 async def running_platform(settings: ServiceSettings, tokens: TokenIssuer, nats_url: str, sim_dir: Any,
                            **overrides: Any) -> AsyncIterator[Platform]:
     notify_port, sim_port = free_port(), free_port()
-    simulator = await start_simulator(sim_port, nats_url, settings.platform.bus_prefix, sim_dir)
+    keys = await Served(jwks_app(tokens)).start()
+    simulator = await start_simulator(sim_port, nats_url, settings.platform.bus_prefix, sim_dir,
+                                      f"{keys.url}/identity/v1/.well-known/jwks.json")
     try:
         config = notify_config(notify_port, sim_port, **overrides)
         notify = await Served(create_app(settings, config=config, jwks_fetcher=tokens.fetch),
                               port=notify_port).start()
         async with httpx.AsyncClient(base_url=notify.url, timeout=30) as client, \
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{sim_port}", timeout=30) as sim:
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{sim_port}", timeout=30,
+                                  headers=tokens.headers("sim-admin", kind="staff", roles=["admin"])) as sim:
             await wait_ready(client, "notify")
             p = Platform(settings, config, tokens, notify, simulator, client, sim)
             try:
@@ -120,6 +137,7 @@ async def running_platform(settings: ServiceSettings, tokens: TokenIssuer, nats_
     finally:
         simulator.terminate()
         simulator.wait(15)
+        await keys.stop()
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.simulator.sms import SandboxSmsGateway, gateway_of
+from shared.auth import ADMIN, Principal, require_roles
 from shared.errors import Problem, Unauthorized, problem_responses
 from shared.privacy import mask_phone
 
@@ -86,9 +87,10 @@ async def received(request: Request,
 
 
 @router.put("/outage", response_model=SmsList, summary="Take the gateway down for a while",
-            description="Sends are refused with 503 for `seconds`; 0 ends the outage.",
-            responses=problem_responses(422))
-async def outage(body: Outage, request: Request) -> SmsList:
+            description="Sends are refused with 503 for `seconds`; 0 ends the outage. Needs an admin's token, "
+                        "like every control route of the simulator.",
+            responses=problem_responses(401, 403, 422))
+async def outage(body: Outage, request: Request, _admin: Principal = require_roles(ADMIN)) -> SmsList:
     gw = _gateway(request)
     gw.set_outage(body.seconds)
     return SmsList(items=[], total=len(gw.records), down_for_seconds=round(gw.outage_left(), 1))

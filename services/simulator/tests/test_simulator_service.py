@@ -357,3 +357,15 @@ async def test_only_an_admin_changes_a_departments_rule(client, tokens):
     assert (await client.put(url, json={"mode": "never"}, headers=forged)).status_code == 401
     departments = (await client.get("/simulator/v1/departments")).json()
     assert next(d for d in departments if d["code"] == "LD-SCJGJ")["rule"]["mode"] != "never"
+
+
+async def test_only_an_admin_takes_the_sandbox_sms_gateway_down(client, tokens):
+    url = "/simulator/v1/sms/outage"
+    r = await client.put(url, json={"seconds": 30}, headers={"Authorization": ""})
+    assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+    citizen = tokens.headers("p-1", roles=["citizen"])
+    assert (await client.put(url, json={"seconds": 30}, headers=citizen)).status_code == 403
+    assert (await client.get("/simulator/v1/sms")).json()["down_for_seconds"] == 0
+    admin = tokens.headers("admin-1", kind="staff", roles=["admin"])
+    r = await client.put(url, json={"seconds": 0}, headers=admin)
+    assert r.status_code == 200 and r.json()["down_for_seconds"] == 0
