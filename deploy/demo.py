@@ -522,8 +522,15 @@ def at_the_counter(path: HappyPath) -> dict[str, Any]:
 
 def who_holds(timeline: list[dict[str, Any]]) -> list[str]:
     """The timeline's 谁在办 entries as an applicant reads them: step, unit by name, handler, office phone."""
-    return [f"{t['step']}: {t.get('unit_name') or t['unit']} {t['staff_name']} {t.get('staff_contact') or ''}".rstrip()
-            for t in timeline if t.get("staff_name")]
+    out = []
+    for t in timeline:
+        if not t.get("staff_name"):
+            continue
+        unit = t.get("unit_name") or t["unit"]
+        # A department system is named after its department: the unit is not repeated.
+        who = t["staff_name"] if unit in t["staff_name"] else f"{t['staff_name']}（{unit}）"
+        out.append(f"{t['step']}: {who} {t.get('staff_contact') or ''}".rstrip())
+    return out
 
 
 def walk_in_at_the_counter(path: HappyPath) -> dict[str, Any]:
@@ -548,7 +555,9 @@ def walk_in_at_the_counter(path: HappyPath) -> dict[str, Any]:
                                         "delivery": {"method": "pickup", "service_point": TOWN}}), 201)
     app, person = filed["application"], filed["person"]
     url = f"/intake/v1/applications/{app['id']}"
+    # What the registries hold is fetched for the person, as it would be for them online; the rest is scanned.
     notice = expect(path.http.post(f"{url}/check", headers=centre.headers), 200)
+    fetched = [m["name"] for m in notice["materials"] if m.get("provided") == "fetched"]
     allowed = {m["code"]: m for m in item.get("materials") or []}
     for problem in notice["problems"]:
         material = problem["field"].removeprefix("materials.")
@@ -580,14 +589,15 @@ def walk_in_at_the_counter(path: HappyPath) -> dict[str, Any]:
     holders = who_holds(done["timeline"])
     path.say(f"11. Walk-in (窗口代录): {visitor.name}, no account, hands {centre.name} at {CENTRE} an ID card; identity "
              f"opened an account (level {person['assurance_level']}, no password) and the clerk filed "
-             f"{app['item_name']} for them, completed it, was refused without consent "
+             f"{app['item_name']} for them (fetched, not asked: {', '.join(fetched) or 'nothing'}), completed it, "
+             "was refused without consent "
              f"({refused['errors'][0]['field']}: {refused['errors'][0]['rule']}), recorded a signature capture, "
              f"submitted and accepted it ({accepted['status']}, receipt {accepted['receipt_number']}); the slip "
              f"({len(slip.text)} chars HTML, {len(pdf.content)} bytes PDF) carries the claim code. At home "
              f"{claimed['name']} claimed the account with it and sees the case ({seen['status']}); paid "
              f"{paid['amount']} 元 ({paid['intake_answer']['status']}); the result waited at {queued[0]['service_point']} "
              f"and {town.name} handed it over: {done['status']}. Who held the case (谁在办): " + "; ".join(holders) + ".")
-    return {"filed": filed, "refused": refused, "accepted": accepted, "slip": slip, "pdf": pdf, "claimed": claimed,
+    return {"filed": filed, "notice": notice, "refused": refused, "accepted": accepted, "slip": slip, "pdf": pdf, "claimed": claimed,
             "seen": seen, "paid": paid, "queued": queued, "delivered": done, "visitor": visitor, "centre": centre,
             "town": town, "holders": holders}
 

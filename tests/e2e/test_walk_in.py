@@ -35,6 +35,12 @@ def test_identity_opened_a_level_3_account_without_a_password_and_the_clerk_file
     assert walk["refused"]["errors"][0] | {"message": None} == {"field": "consent", "rule": "required", "message": None}
 
 
+def test_what_the_population_registry_holds_is_fetched_for_the_person_not_scanned(walk):
+    provided = {m["code"]: m["provided"] for m in walk["notice"]["materials"]}
+    assert provided["applicant_id"] == "fetched", walk["notice"]
+    assert all(p["field"] != "materials.applicant_id" for p in walk["notice"]["problems"])
+
+
 def test_the_slip_prints_the_receipt_the_code_and_the_claim_code_as_html_and_pdf(walk):
     receipt = walk["accepted"]["receipt_number"]
     html = walk["slip"].text
