@@ -42,7 +42,7 @@ class Slip:
         out = [("办理方式", f"窗口代录（经办人：{self.filed_by}）")] if self.filed_by else []
         if self.claim_code:
             until = f"，{self.claim_until.isoformat()} 前有效" if self.claim_until else ""
-            out.append(("网上认领码", f"{self.claim_code}（一次有效{until}）"))
+            out.append(("网上认领码", f"{self.claim_code}（仅可使用一次{until}）"))
         return out
 
     def _rows(self) -> list[tuple[str, str]]:
