@@ -39,7 +39,9 @@ person's ID card:
   code and voids the old.
 
 Audited: the in-person check (clerk, point, document, time) and a look-up the person reads at `GET /me/lookups`.""",
-    responses=problem_responses(401, 403, 409, 422, 503),
+    responses={200: {"model": WalkInRead, "description": "The person already had an account (`created: false`)."},
+               201: {"description": "An account was opened now (`created: true`)."},
+               **problem_responses(401, 403, 409, 422, 503)},
 )
 async def register_walk_in(body: WalkInCreate, request: Request, response: Response,
                            principal: Principal = require_roles(WINDOW_CLERK)) -> WalkInRead:
