@@ -20,7 +20,8 @@ def told(platform):
     path.admin_and_catalogue()
     path.people_and_company()
     expect(path.http.put(f"/simulator/v1/departments/{CORRECTING}/rule",
-                         json={"mode": "correct_once", "delay_seconds": 0.5, "channel": "bus"}), 200)
+                         json={"mode": "correct_once", "delay_seconds": 0.5, "channel": "bus"},
+                         headers=path.admin_headers), 200)
     path.facts["correcting_department"] = CORRECTING
     try:
         live = path.follow_live()
@@ -33,7 +34,7 @@ def told(platform):
         path.parallel_approval()
     finally:
         expect(path.http.put(f"/simulator/v1/departments/{CORRECTING}/rule",
-                             json={"mode": "approve", "delay_seconds": 0.5}), 200)
+                             json={"mode": "approve", "delay_seconds": 0.5}, headers=path.admin_headers), 200)
     result = path.notifications()
     result.update(path=path, accepted_seen=accepted_seen)
     return result
