@@ -111,7 +111,7 @@ async def receipt_slip(application_id: s.ApplicationId, request: Request, sessio
 )
 async def change_delivery(application_id: s.ApplicationId, body: s.Delivery, session: SessionDep,
                           principal: CurrentPrincipal) -> s.ApplicationRead:
-    app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
+    app = await deps.load_as_applicant(session, principal, application_id, for_update=True, filing_clerk=True)
     item = await cases.item_of(session, app)
     point = (body.service_point or app.service_point) if body.method == "pickup" else None
     await cases.change_delivery(session, app, item, method=body.method, point=point, address=body.address)
