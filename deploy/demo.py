@@ -340,7 +340,8 @@ class HappyPath:
         self.say(f"6. The timeline has {len(app['timeline'])} steps in time order, each with its code and unit by name; "
                  "the public status by "
                  f"receipt number shows '{public['status']}' and no personal data; the access log lists "
-                 f"{len(log)} reads of the company's data, each with its purpose (application {self.app_id[:8]}…).")
+                 f"{len(log)} reads of the company's data, each with its purpose (application {self.app_id[:8]}…). "
+                 "Who held it (谁在办): " + ("; ".join(who_holds(app["timeline"])) or "no named handler") + ".")
         return {"application": app, "public": public, "access_log": log}
 
     # ---- 7. rating, figures, clock ------------------------------------------------------------------------
@@ -431,13 +432,16 @@ def _filled(field: dict[str, Any], person: Actor) -> Any:
             "select": (field.get("options") or ["其他"])[0]}.get(kind, person.name)
 
 
-def clerk(path: HappyPath, point: str) -> Actor:
-    """A window clerk (综合窗口) at `point`, created by the admin; their point comes from this staff record."""
+def clerk(path: HappyPath, point: str, *, name: str | None = None, office_phone: str | None = None,
+          unit: str | None = None) -> Actor:
+    """A window clerk (综合窗口) at `point`, created by the admin; their point comes from this staff record, and
+    the office phone and unit, when given, are what applicants see beside their name (谁在办)."""
     suffix = uuid.uuid4().hex[:6]
-    who = Actor(f"窗口{point}{suffix}", f"clerk.{point.lower()}.{suffix}", "window-pass-" + suffix)
+    who = Actor(name or f"窗口{point}{suffix}", f"clerk.{point.lower()}.{suffix}", "window-pass-" + suffix)
+    extra = {k: v for k, v in (("office_phone", office_phone), ("unit", unit)) if v}
     expect(path.http.post("/identity/v1/staff", headers=path.admin_headers, json={
         "username": who.id_number, "name": who.name, "password": who.password, "roles": ["window_clerk"],
-        "department": "LD-ZSJ", "service_point": point}), 201)
+        "department": "LD-ZSJ", "service_point": point, **extra}), 201)
     who.token = path.login(who.id_number, who.password)
     return who
 
@@ -513,6 +517,91 @@ def at_the_counter(path: HappyPath) -> dict[str, Any]:
             "queued": queued, "delivered": done, "centre": centre, "town": town}
 
 
+# ---- 11. walk-in filing (#15): a clerk files for a person with no account, who claims it later -----------------
+
+
+def who_holds(timeline: list[dict[str, Any]]) -> list[str]:
+    """The timeline's 谁在办 entries as an applicant reads them: step, unit by name, handler, office phone."""
+    out = []
+    for t in timeline:
+        if not t.get("staff_name"):
+            continue
+        unit = t.get("unit_name") or t["unit"]
+        # A department system is named after its department: the unit is not repeated.
+        who = t["staff_name"] if unit in t["staff_name"] else f"{t['staff_name']}（{unit}）"
+        out.append(f"{t['step']}: {who} {t.get('staff_contact') or ''}".rstrip())
+    return out
+
+
+def walk_in_at_the_counter(path: HappyPath) -> dict[str, Any]:
+    """窗口代录: an elderly person without an account comes to the city centre with their ID card for a temporary
+    ID card (即办件, 10 元). The clerk files, completes, records consent (a signature capture), submits and accepts
+    for them, and prints the slip with the account's claim code. At home the person claims the account, sees the
+    case, pays on the payment platform; the result waits at the town point, whose clerk hands it over."""
+    suffix = uuid.uuid4().hex[:4]
+    visitor = Actor(f"黄伯{suffix}", citizen_id("19520304", path.rng), "harbour-lantern-" + suffix)
+    expect(path.http.post("/datashare/v1/registries/population/imports", headers=path.admin_headers, json=[
+        {"id_number": visitor.id_number, "name": visitor.name, "address": "罗定市罗城街道河堤路3号"}]), 200)
+    items = expect(path.http.get("/catalog/v1/items", params={"limit": 200}), 200)["items"]
+    code = next(i["code"] for i in items if i["name"] == "临时居民身份证申领")
+    item = expect(path.http.get(f"/catalog/v1/items/{code}"), 200)
+    centre = clerk(path, CENTRE, name=f"周敏{suffix}", office_phone="0766-3822101", unit="综合受理窗口")
+    town = clerk(path, TOWN, name=f"梁志{suffix}", office_phone="0766-3822201", unit="罗城街道便民服务窗口")
+    form = {f["name"]: _filled(f, visitor) for f in item.get("form_fields") or []}
+    filed = expect(path.http.post("/intake/v1/walk-ins", headers={**centre.headers, "Idempotency-Key": f"walk-{suffix}"},
+                                  json={"person": {"id_number": visitor.id_number, "name": visitor.name,
+                                                   "phone": "13712345678"},
+                                        "item_code": code, "form": form,
+                                        "delivery": {"method": "pickup", "service_point": TOWN}}), 201)
+    app, person = filed["application"], filed["person"]
+    url = f"/intake/v1/applications/{app['id']}"
+    # What the registries hold is fetched for the person, as it would be for them online; the rest is scanned.
+    notice = expect(path.http.post(f"{url}/check", headers=centre.headers), 200)
+    fetched = [m["name"] for m in notice["materials"] if m.get("provided") == "fetched"]
+    allowed = {m["code"]: m for m in item.get("materials") or []}
+    for problem in notice["problems"]:
+        material = problem["field"].removeprefix("materials.")
+        if material in allowed:
+            expect(path.http.post(f"{url}/materials", headers=centre.headers, data={"material_code": material},
+                                  files={"file": (f"{material}.pdf", PDF, "application/pdf")}), 201)
+    refused = expect(path.http.post(f"{url}/submit", headers=centre.headers), 422)
+    expect(path.http.post(f"{url}/consent", headers=centre.headers, json={
+        "kind": "signature_capture", "reference": f"SIGPAD-{CENTRE}-03/{suffix}"}), 201)
+    expect(path.http.post(f"{url}/submit", headers=centre.headers), 200)
+    accepted = expect(path.http.post(f"{url}/accept", headers=centre.headers), 200)
+    slip = path.http.get(f"{url}/receipt-slip", headers=centre.headers)
+    pdf = path.http.get(f"{url}/receipt-slip", headers={**centre.headers, "Accept": "application/pdf"})
+    # At home: the code on the slip, the name and the ID number claim the account the window opened.
+    claimed = expect(path.http.post("/identity/v1/people/claims", json={
+        "id_number": visitor.id_number, "name": visitor.name, "claim_code": person["claim_code"],
+        "password": visitor.password}), 200)
+    visitor.token = path.login(visitor.id_number, visitor.password)
+    seen = path.application(visitor, app["id"])
+    paid = pay(path, visitor, app["id"])
+
+    def waiting() -> Any:
+        queue = expect(path.http.get(f"/intake/v1/points/{TOWN}/collections", headers=town.headers), 200)["items"]
+        return [c for c in queue if c["application_id"] == app["id"]]
+
+    queued = path.wait_for("the walk-in's result at the town point", waiting)
+    expect(path.http.post(f"{url}/deliver", headers=town.headers, json={"method": "pickup"}), 200)
+    done = path.application(visitor, app["id"])
+    holders = who_holds(done["timeline"])
+    path.say(f"11. Walk-in (窗口代录): {visitor.name}, no account, hands {centre.name} at {CENTRE} an ID card; identity "
+             f"opened an account (level {person['assurance_level']}, no password) and the clerk filed "
+             f"{app['item_name']} for them (fetched, not asked: {', '.join(fetched) or 'nothing'}), completed it, "
+             "was refused without consent "
+             f"({refused['errors'][0]['field']}: {refused['errors'][0]['rule']}), recorded a signature capture, "
+             f"submitted and accepted it ({accepted['status']}, receipt {accepted['receipt_number']}); the slip "
+             f"({len(slip.text)} chars HTML, {len(pdf.content)} bytes PDF) carries the claim code. At home "
+             f"{claimed['name']} claimed the account with it and sees the case ({seen['status']}); paid "
+             f"{paid['amount']} 元 ({paid['intake_answer']['status']}); the result waited at {queued[0]['service_point']} "
+             f"and {town.name} handed it over: {done['status']}. Who held the case (谁在办): " + "; ".join(holders) + ".")
+    return {"filed": filed, "notice": notice, "refused": refused, "accepted": accepted, "slip": slip, "pdf": pdf, "claimed": claimed,
+            "seen": seen, "paid": paid, "queued": queued, "delivered": done, "visitor": visitor, "centre": centre,
+            "town": town, "holders": holders}
+
+
 def _runs(steps: list[str]) -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []
     for s in steps:
@@ -555,6 +644,7 @@ def main() -> None:
         http.put(f"/simulator/v1/departments/{silent}/rule", json={"mode": "approve", "delay_seconds": 1},
              headers=path.admin_headers)
     at_the_counter(path)
+    walk_in_at_the_counter(path)
     print("Done: the whole path ran through the real services.")
 
 

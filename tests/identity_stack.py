@@ -49,3 +49,10 @@ async def identity_with_datashare(settings_for: Any, tokens: TokenIssuer, *, ide
                                              dept="LD-SCJGJ")
             c.tokens = tokens  # type: ignore[attr-defined]
             yield c
+
+
+def cheap_identity(admin_username: str, admin_password: str) -> IdentitySettings:
+    """Identity settings with argon2 at its cheapest and a first admin, for another service's tests that need real
+    people and staff (their own code must not import identity)."""
+    return IdentitySettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1,
+                            admin_username=admin_username, admin_password=admin_password)

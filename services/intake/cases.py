@@ -59,9 +59,9 @@ async def item_of(session: AsyncSession, app: Application) -> ItemVersion:
     return item
 
 
-def refuse_if_assurance_too_low(item: ItemVersion, principal: Principal) -> None:
-    """实名核验: the item's `min_assurance_level` against the applicant's token."""
-    low = assurance.shortfall(item.payload, principal.applicant_assurance_level)
+def refuse_if_assurance_too_low(item: ItemVersion, principal: Principal, level: int | None = None) -> None:
+    """实名核验: the item's `min_assurance_level` against the applicant's token (or `level`: a walk-in's)."""
+    low = assurance.shortfall(item.payload, principal.applicant_assurance_level if level is None else level)
     if low is not None:
         raise Forbidden(low.message, slug="assurance-level-too-low", title="Identity assurance level too low",
                         required_level=low.required, current_level=low.current)
@@ -512,3 +512,56 @@ async def change_delivery(session: AsyncSession, app: Application, item: ItemVer
         await note(session, app, f"申请人变更送达方式：{where}", unit=app.service_point)
     if app.status == Status.DECIDED:
         await hand_over_if_ready(session, app, item)
+
+
+# --- walk-in filing (窗口代录, 帮办代办) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WalkInPerson:
+    """The person at the counter as identity answered the clerk: account id, level, whether opened now."""
+
+    id: str
+    name: str
+    id_number: str
+    assurance_level: int
+    account_created: bool
+    claim_code: str | None = None
+    claim_expires_at: datetime | None = None
+
+
+async def file_walk_in(session: AsyncSession, app: Application, person: WalkInPerson, by: Responder) -> None:
+    """The draft a clerk opened for the person at the window is a walk-in: kept with the person identity vouched
+    for, the clerk and the point, shown on the timeline (窗口代录) and counted as the person's visit."""
+    point = app.service_point
+    await repo.add_walk_in(session, application_id=app.id, person_id=person.id,
+                           assurance_level=person.assurance_level, account_created=person.account_created,
+                           claim_code=person.claim_code, claim_expires_at=person.claim_expires_at, clerk_id=by.id,
+                           clerk_name=by.name, service_point=point)
+    await note(session, app, "窗口代录", unit=point, staff_name=by.name, staff_contact=by.contact,
+               text="工作人员现场核验居民身份证后代为填报" + ("（已为申请人开立账户，可凭回执认领码网上认领）"
+                                                 if person.account_created else ""))
+    visit = await repo.add_visit(session, application_id=app.id, service_point=point, purpose="窗口代录",
+                                 recorded_by=by.id)
+    await publish(session, ev.VISIT_RECORDED, subject=app.id, data=ev.VisitRecorded(
+        application_id=app.id, service_point=point, purpose="窗口代录", at=visit.at))
+
+
+async def record_consent(session: AsyncSession, app: Application, *, kind: str, by: Responder,
+                         reference: str | None = None, file: dict[str, Any] | None = None) -> Any:
+    """申请人签字确认: the person agrees to what the clerk filed for them — a signed slip scanned at the counter, or
+    a signature captured on the counter's pad. A new consent replaces the earlier one (the form may have changed)."""
+    row = await repo.walk_in(session, app.id, for_update=True)
+    if row is None:
+        raise Conflict("This application was not filed at a window for the person; the applicant applies "
+                       "themself.", slug="not-a-walk-in")
+    f = file or {}
+    row.consent_kind, row.consent_reference = kind, reference
+    row.consent_filename, row.consent_content_type = f.get("filename"), f.get("content_type")
+    row.consent_size, row.consent_sha256, row.consent_storage_key = f.get("size"), f.get("sha256"), f.get("storage_key")
+    row.consent_at, row.consent_by = utcnow(), by.id
+    await session.flush()
+    await note(session, app, "申请人签字确认", unit=app.service_point, staff_name=by.name, staff_contact=by.contact,
+               text="上传签字确认书" if kind == "signed_slip" else "签字板签名")
+    await repo.move(session, app, from_states=[app.status])  # touch updated_at (the ETag changes)
+    return row

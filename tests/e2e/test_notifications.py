@@ -16,7 +16,7 @@ CORRECTING = "LD-WJJ"
 @pytest.fixture(scope="module")
 def told(platform):
     path = HappyPath(platform.base, platform.admin["username"], platform.admin["password"], say=lambda _m: None,
-                     seed=20163)
+                     seed=20164)
     path.admin_and_catalogue()
     path.people_and_company()
     expect(path.http.put(f"/simulator/v1/departments/{CORRECTING}/rule",

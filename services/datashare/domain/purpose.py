@@ -20,6 +20,9 @@ from shared.privacy import mask_id_number, mask_text
 
 #: Intake statuses in which a window is accepting the application (受理).
 WINDOW_ACCEPTING = frozenset({"submitted"})
+#: Statuses in which a window clerk is still filling in a walk-in (窗口代录) for the person at the counter: intake
+#: shows the case's `walk_in` to the clerk of its point, who fetches what the registries hold, as the person would.
+WINDOW_FILING = frozenset({"draft", "returned"})
 #: A written reason (look-ups without an application) has at least this many characters.
 MIN_REASON = 4
 
@@ -55,14 +58,16 @@ def check_reason(reason: str | None) -> str:
 
 def task_basis(principal: Principal, application: dict[str, Any], task_departments: Iterable[str]) -> str:
     """How the reader takes part in this application, or 403: its department holds an open task in it, or it is
-    the window clerk of the application's service point while the application awaits acceptance."""
+    the window clerk of the application's service point while the application awaits acceptance, or while the
+    clerk fills in a walk-in there for the person at the counter."""
     if problem := application_problem(application, str(application.get("item_code") or "")):
         raise Forbidden(f"Refused: {problem}.", slug="purpose-not-established")
     if principal.department and principal.department in set(task_departments):
         return "department"
+    status = str(application.get("status"))
     if (principal.kind == "staff" and principal.has(WINDOW_CLERK) and principal.service_point
             and principal.service_point == application.get("service_point")
-            and str(application.get("status")) in WINDOW_ACCEPTING):
+            and (status in WINDOW_ACCEPTING or (status in WINDOW_FILING and application.get("walk_in")))):
         return "window"
     raise Forbidden("Your department holds no open task in this application, and no window of yours is accepting "
                     "it: it is no purpose for reading this data.", slug="no-open-task")

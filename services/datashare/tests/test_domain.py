@@ -212,6 +212,21 @@ def test_a_department_needs_an_open_task_and_a_window_needs_to_be_accepting():
         purpose.task_basis(_staff("LD-WJJ"), {**app, "status": "delivered"}, {"LD-WJJ"})
 
 
+def test_a_window_clerk_fetches_for_a_walk_in_they_fill_in_at_their_point_but_not_for_a_draft_of_someone_online():
+    from services.datashare.domain import purpose
+
+    clerk = _staff("LD-ZSJ", "LD-CENTRE", "window_clerk")
+    walk_in = {"id": "a1", "status": "draft", "item_code": "X", "service_point": "LD-CENTRE",
+               "walk_in": {"service_point": "LD-CENTRE", "clerk_name": "周敏"}}
+    assert purpose.task_basis(clerk, walk_in, set()) == "window"
+    assert purpose.task_basis(clerk, {**walk_in, "status": "returned"}, set()) == "window"
+    for refused in ({**walk_in, "walk_in": None}, {**walk_in, "status": "in_review"}):
+        with pytest.raises(Forbidden):
+            purpose.task_basis(clerk, refused, set())
+    with pytest.raises(Forbidden):
+        purpose.task_basis(_staff("LD-ZSJ", "LD-LC", "window_clerk"), walk_in, set())
+
+
 def test_the_holder_must_be_named_in_the_application_and_the_item_must_name_the_source():
     from services.datashare.domain import purpose
 

@@ -24,7 +24,7 @@ from services.identity.domain.roles import LOOKUP_ROLES
 from services.identity.events.contracts import PERSON_REGISTERED, PersonRegistered
 from services.identity.registry import RegistryClient
 from services.identity.runtime import RuntimeDep
-from services.identity.service import revoke_tokens, verify_in_person
+from services.identity.service import mark_walk_in_claimed, revoke_tokens, verify_in_person
 from services.identity.store import people
 from services.identity.store.tables import Person, PersonLookup
 from shared.auth import WINDOW_CLERK, Principal, require_roles
@@ -80,7 +80,8 @@ async def register_person(
         # registered number is refused first, so the registry is not asked in vain.
         async with request.app.state.db.transaction() as session:
             if await people.person_by_id_number(session, cid.number) is not None:
-                raise Conflict("A person with this ID number is already registered.", slug="person-exists")
+                raise Conflict("A person with this ID number is already registered (an account a window opened is "
+                           "claimed at `POST /people/claims` with the code on the slip).", slug="person-exists")
         verdict = await RegistryClient.of(request).match_person(id_number=cid.number, name=name)
         try:
             matched.append(assurance.from_population_match(verdict))
@@ -180,6 +181,7 @@ async def record_in_person_verification(
         check_new_password("body.new_password", body.new_password, person.name, person.id_number, person.phone)
         person.password_hash, person.password_changed_at = rt.passwords.hash(body.new_password), now
         await revoke_tokens(session, account_kind="person", account_id=person.id, now=now, reason="password_changed")
+        await mark_walk_in_claimed(session, person.id, now)
     row = await verify_in_person(session, person, clerk=principal, document=body.document,
                                  note=(body.note or "").strip() or None, now=now)
     return InPersonVerificationRead(person_id=person.id, assurance_level=person.assurance_level,

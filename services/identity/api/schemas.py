@@ -246,3 +246,44 @@ class LookupAuditRead(BaseModel):
     reason: str
     assisted: bool
     at: datetime
+
+
+class WalkInCreate(BaseModel):
+    """What the window clerk reads off the ID card of the person at the counter (窗口代录)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id_number": "445381199001011230", "name": "李明", "phone": "13812345678", "document": "resident_id_card"}]})
+
+    id_number: str = Field(max_length=64, description="The number on the card the clerk holds.")
+    name: str = Field(min_length=1, max_length=100, description="The name on the card.")
+    phone: str = Field(max_length=32, description="The person's mainland mobile number, to reach them about the "
+                       "case (kept for a new account; an existing account keeps its own).")
+    document: Literal["resident_id_card", "temporary_resident_id_card"] = Field(
+        default="resident_id_card", description="居民身份证 or 临时居民身份证.")
+    note: str | None = Field(default=None, max_length=500)
+
+
+class WalkInRead(BaseModel):
+    person: PersonRead = Field(description="The person (ID number masked; the phone in full to the clerk).")
+    created: bool = Field(description="True when the person had no account and one was opened now.")
+    registry: Literal["match", "not_found"] | None = Field(
+        default=None, description="For a new account: what the population registry answered.")
+    claim_code: str | None = Field(default=None, description="For an account not yet claimed: the one-time code "
+                                   "to print on the person's slip; with it, their name and ID number they claim "
+                                   "the account online (`POST /people/claims`). Shown once; a new walk-in issues "
+                                   "a new one and voids the old.")
+    claim_expires_at: datetime | None = None
+    service_point: str
+    clerk_id: str
+
+
+class WalkInClaim(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id_number": "445381199001011230", "name": "李明", "claim_code": "7KX9-MPQ4-RT",
+         "password": "tea-kettle-ridge-58"}]})
+
+    id_number: str = Field(max_length=64)
+    name: str = Field(min_length=1, max_length=100)
+    claim_code: str = Field(min_length=1, max_length=40, description="As printed on the receipt slip (spaces and "
+                            "hyphens ignored, case-insensitive).")
+    password: str = Field(max_length=1024, description="The new password (policy as `POST /people`).")

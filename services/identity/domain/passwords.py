@@ -36,6 +36,10 @@ def password_problem(password: str, personal: Iterable[str | None] = ()) -> str 
     return None
 
 
+#: The password hash of an account nobody can sign in to yet (a walk-in not yet claimed): never a valid hash.
+NO_PASSWORD = "!no-password"
+
+
 class Passwords:
     """argon2id with the service's cost parameters. Unknown accounts are checked against a dummy hash so a
     login takes the same time whether or not the username exists."""
@@ -48,7 +52,10 @@ class Passwords:
         return self._hasher.hash(password)
 
     def verify(self, stored: str | None, password: str) -> bool:
+        # An account without a password (`NO_PASSWORD`: opened by a clerk at a window, not yet claimed) is checked
+        # against the dummy like an unknown one: the same time, and never a match.
+        usable = stored if stored and not stored.startswith("!") else None
         try:
-            return self._hasher.verify(stored or self._dummy, password) and stored is not None
+            return self._hasher.verify(usable or self._dummy, password) and usable is not None
         except (VerificationError, InvalidHashError):
             return False

@@ -15,6 +15,7 @@ from services.identity.store.tables import (
     OrganisationAgent,
     Person,
     PersonLookup,
+    WalkInRegistration,
 )
 
 
@@ -129,3 +130,15 @@ async def in_person_verifications_of(session: AsyncSession, person_id: str) -> l
     q = (select(InPersonVerification).where(InPersonVerification.person_id == person_id)
          .order_by(InPersonVerification.at.desc()))
     return list((await session.execute(q)).scalars())
+
+
+async def walk_in_of(session: AsyncSession, person_id: str, *, for_update: bool = False) -> WalkInRegistration | None:
+    stmt = select(WalkInRegistration).where(WalkInRegistration.person_id == person_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add_walk_in(session: AsyncSession, row: WalkInRegistration) -> None:
+    session.add(row)
+    await session.flush()

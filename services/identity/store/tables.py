@@ -217,3 +217,24 @@ class TokenRevocation(Base):
     account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     reason: Mapped[str] = mapped_column(String(40))
+
+
+class WalkInRegistration(Base):
+    """A person a window clerk registered at the counter (窗口代录) while filing for them: no password yet; the
+    person claims the account online later with the one-time claim code printed on their receipt slip (kept
+    here as its SHA-256 only), or at any window by an in-person check with a new password."""
+
+    __tablename__ = "walk_in_registration"
+
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    clerk_id: Mapped[str] = mapped_column(String(40))
+    clerk_name: Mapped[str | None] = mapped_column(String(100))
+    service_point: Mapped[str] = mapped_column(String(40))
+    #: What the population registry answered (`match` or `not_found`); the card in the clerk's hand is the proof.
+    registry_verdict: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claim_code_hash: Mapped[str | None] = mapped_column(String(64))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Wrong claim codes against the current one; at the limit the code is void (a window issues a new one).
+    claim_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from services.intake import cases
 from services.intake.api import deps
 from services.intake.api import schemas as s
-from services.intake.domain import assurance, completeness, delivery, fees, forms, uploads
+from services.intake.domain import assurance, completeness, delivery, fees, forms, uploads, walkin
 from services.intake.domain.applicants import NotAnApplicant, applicant_of
 from services.intake.domain.completeness import Finding
 from services.intake.domain.lifecycle import Action, Status
@@ -137,7 +137,7 @@ async def update_application(
     principal: CurrentPrincipal,
     if_match: Annotated[str | None, Header(alias="If-Match", description="The ETag of the last read.")] = None,
 ) -> s.ApplicationRead:
-    app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
+    app = await deps.load_as_applicant(session, principal, application_id, for_update=True, filing_clerk=True)
     if if_match is None:
         raise PreconditionRequired("Send If-Match with the ETag of your last read, so no change is lost.")
     if if_match.strip() not in (deps.etag(app), "*"):
@@ -285,7 +285,7 @@ async def _reference(request: Request, session: AsyncSession, principal: Princip
 )
 async def add_material(application_id: s.ApplicationId, request: Request, session: SessionDep,
                        principal: CurrentPrincipal) -> s.AttachmentRead:
-    app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
+    app = await deps.load_as_applicant(session, principal, application_id, for_update=True, filing_clerk=True)
     cases.transition(app.status, Action.EDIT)
     item = await cases.item_of(session, app)
     ctype = request.headers.get("content-type", "")
@@ -326,6 +326,13 @@ async def _fetch_step(request: Request, principal: Principal, application_id: st
             request.app.state.http, deps.datashare_url(request), request.headers.get("authorization"), app, item, atts
         )
         return await cases.record_fetched(session, app, results)
+
+
+async def _walk_in_findings(session: AsyncSession, app: Application) -> list[Finding]:
+    """A walk-in (窗口代录) also needs the person's consent on record before it is submitted."""
+    if app.channel != "window" or (row := await repo.walk_in(session, app.id)) is None:
+        return []
+    return [f] if (f := walkin.consent_finding(row.consent_kind)) else []
 
 
 async def _material_statuses(session: AsyncSession, principal: Principal, app: Application,
@@ -384,6 +391,7 @@ async def check_application(application_id: s.ApplicationId, request: Request, p
         if deps.is_applicant(principal, app) and (
                 low := assurance.shortfall(item.payload, principal.applicant_assurance_level)):
             findings.insert(0, Finding("applicant.assurance_level", "assurance_level_too_low", low.message))
+        findings += await _walk_in_findings(session, app)
         if app.status in (Status.DRAFT, Status.RETURNED, Status.AWAITING_CORRECTION):
             await repo.move(session, app, from_states=[app.status], notice=[f.as_dict() for f in findings])
         return s.CheckResult(application_id=app.id, complete=not findings,
@@ -416,17 +424,19 @@ async def submit_application(application_id: s.ApplicationId, request: Request, 
             principal.subject, "submissions")
         # Too low an assurance level is refused before anything is fetched for the applicant.
         async with request.app.state.db.transaction() as session:
-            app = await deps.load_as_applicant(session, principal, application_id)
-            cases.refuse_if_assurance_too_low(await cases.item_of(session, app), principal)
+            app = await deps.load_as_applicant(session, principal, application_id, filing_clerk=True)
+            cases.refuse_if_assurance_too_low(await cases.item_of(session, app), principal,
+                                              await deps.applicant_level(session, principal, app))
         failures.update(await _fetch_step(request, principal, application_id))
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
-        app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
+        app = await deps.load_as_applicant(session, principal, application_id, for_update=True, filing_clerk=True)
         cases.transition(app.status, Action.SUBMIT)
         item = await cases.item_of(session, app)
-        cases.refuse_if_assurance_too_low(item, principal)
+        cases.refuse_if_assurance_too_low(item, principal, await deps.applicant_level(session, principal, app))
         cases.refuse_if_withdrawn(item)
         findings, _ = await cases.completeness_findings(session, app, item, failures)
+        findings += await _walk_in_findings(session, app)
         if findings:
             raise _problems(findings, "一次性告知：申请材料或表单尚不齐全，请按下列各项补齐后再提交。")
         await cases.submit(session, app, item)
@@ -494,7 +504,7 @@ async def return_application(application_id: s.ApplicationId, body: s.ReturnForC
     responses=problem_responses(401, 403, 404, 409),
 )
 async def withdraw_application(application_id: s.ApplicationId, session: SessionDep, principal: CurrentPrincipal) -> s.ApplicationRead:
-    app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
+    app = await deps.load_as_applicant(session, principal, application_id, for_update=True, filing_clerk=True)
     cases.transition(app.status, Action.WITHDRAW)
     await cases.withdraw(session, app)
     return await deps.application_read(session, app, principal)

@@ -55,17 +55,24 @@ async def _slip(session: AsyncSession, principal: Principal, app: Application, s
     contacts = [f"{c.get('channel')}: {c.get('value')}" for c in ((p.get("guide") or {}).get("consultation") or [])
                 if isinstance(c, dict)]
     by = app.first_responder or {}
+    walk = await repo.walk_in(session, app.id) if app.channel == "window" else None
+    # The claim code is printed for the person at the counter, as the verification code is.
+    claim = walk.claim_code if walk and shows_code else None
+    steps = slip.next_steps(p, delivery_method=app.delivery_method,
+                            delivery_point_name=delivery.point_name(p, app.delivery_point) or app.delivery_point,
+                            status_url=status_url, owes_fee=fees.bill(p, granted).due)
     return slip.Slip(
         receipt_number=app.receipt_number, verification_code=app.verification_code if shows_code else None,
         item_name=app.item_name, item_code=app.item_code, applicant_name=app.applicant_name,
         handed_in_at=delivery.point_name(p, app.service_point) or app.service_point,
         accepted_on=accepted_on, promised_on=promised, promised_text=promised_text,
-        next_steps=slip.next_steps(p, delivery_method=app.delivery_method,
-                                   delivery_point_name=delivery.point_name(p, app.delivery_point) or app.delivery_point,
-                                   status_url=status_url, owes_fee=fees.bill(p, granted).due),
+        next_steps=[*steps, slip.CLAIM_STEP] if claim else steps,
         contacts=contacts,
         accepted_by=" ".join(x for x in (by.get("name"), names.get(app.department) if not by.get("unit") else by.get("unit"))
                              if x) or None,
+        filed_by=(walk.clerk_name or walk.clerk_id) if walk else None, claim_code=claim,
+        claim_until=walk.claim_expires_at.astimezone(cases.CITY_TZ).date() if claim and walk and walk.claim_expires_at
+        else None,
     )
 
 
@@ -104,7 +111,7 @@ async def receipt_slip(application_id: s.ApplicationId, request: Request, sessio
 )
 async def change_delivery(application_id: s.ApplicationId, body: s.Delivery, session: SessionDep,
                           principal: CurrentPrincipal) -> s.ApplicationRead:
-    app = await deps.load_as_applicant(session, principal, application_id, for_update=True)
+    app = await deps.load_as_applicant(session, principal, application_id, for_update=True, filing_clerk=True)
     item = await cases.item_of(session, app)
     point = (body.service_point or app.service_point) if body.method == "pickup" else None
     await cases.change_delivery(session, app, item, method=body.method, point=point, address=body.address)

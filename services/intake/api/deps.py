@@ -17,7 +17,7 @@ from services.intake.domain import applicants, completeness, delivery, fees, tim
 from services.intake.domain.applicants import is_staff_of, may_view
 from services.intake.store import repository as repo
 from services.intake.store.files import FileStore, LocalFileStore
-from services.intake.store.tables import Application, Attachment, TimelineEntry
+from services.intake.store.tables import Application, Attachment, TimelineEntry, WalkIn
 from shared.auth import ADMIN, SUPERVISOR, WINDOW_CLERK, Principal
 from shared.errors import Forbidden, NotFound, invalid
 from shared.privacy import mask_id_number, mask_text
@@ -69,11 +69,27 @@ async def load_visible(session: AsyncSession, principal: Principal, application_
 
 
 async def load_as_applicant(session: AsyncSession, principal: Principal, application_id: str, *,
-                            for_update: bool = False) -> Application:
+                            for_update: bool = False, filing_clerk: bool = False) -> Application:
+    """The applicant (or their agent); with `filing_clerk`, also the window clerk of the point where the case was
+    filed for the person at the counter (窗口代录): they fill, attach, submit and withdraw for that person."""
     app = await load_visible(session, principal, application_id, for_update=for_update)
-    if not is_applicant(principal, app):
+    if not is_applicant(principal, app) and not (filing_clerk and await is_filing_clerk(session, principal, app)):
         raise Forbidden("Only the applicant (or their agent) may do this.")
     return app
+
+
+async def is_filing_clerk(session: AsyncSession, principal: Principal, app: Application) -> bool:
+    """A window clerk of the application's point, for a case filed at a window for the person there."""
+    return serving_clerk(principal, app) and await repo.walk_in(session, app.id) is not None
+
+
+async def applicant_level(session: AsyncSession, principal: Principal, app: Application) -> int:
+    """The applicant's identity assurance: their token's, or, for a walk-in the clerk submits, the level identity
+    gave the person when the clerk checked the card."""
+    if is_applicant(principal, app):
+        return principal.applicant_assurance_level
+    row = await repo.walk_in(session, app.id)
+    return row.assurance_level if row is not None else principal.applicant_assurance_level
 
 
 async def load_as_clerk(session: AsyncSession, principal: Principal, application_id: str, *,
@@ -156,6 +172,7 @@ async def application_read(session: AsyncSession, app: Application, principal: P
     payload = item.payload if item else {}
     exemption = fees.exemptions(payload).get(app.fee_exemption or "") or {}
     notice = await repo.payment_notice(session, app.id) if app.receipt_number else None
+    walk = await repo.walk_in(session, app.id) if app.channel == "window" else None
     return s.ApplicationRead(
         id=app.id, status=app.status, item_code=app.item_code, item_version=app.item_version,
         item_name=app.item_name, department=app.department,
@@ -183,7 +200,17 @@ async def application_read(session: AsyncSession, app: Application, principal: P
         materials=[attachment_read(a) for a in atts], timeline=[timeline_read(t, names) for t in steps],
         created_at=app.created_at, submitted_at=app.submitted_at, accepted_at=app.accepted_at,
         decided_at=app.decided_at, delivered_at=app.delivered_at,
+        walk_in=walk_in_read(walk) if walk else None,
     )
+
+
+def walk_in_read(w: WalkIn) -> s.WalkInFiling:
+    consent = s.ConsentRead(
+        kind=w.consent_kind, reference=w.consent_reference, filename=w.consent_filename,  # type: ignore[arg-type]
+        content_type=w.consent_content_type, size=w.consent_size, sha256=w.consent_sha256, recorded_at=w.consent_at,
+        recorded_by=w.consent_by or "") if w.consent_kind and w.consent_at else None
+    return s.WalkInFiling(clerk_name=w.clerk_name, service_point=w.service_point, filed_at=w.created_at,
+                          account_created=w.account_created, consent=consent)
 
 
 def summary(app: Application) -> s.ApplicationSummary:

@@ -217,6 +217,86 @@ class ApplicationRead(BaseModel):
     accepted_at: datetime | None = None
     decided_at: datetime | None = None
     delivered_at: datetime | None = None
+    walk_in: WalkInFiling | None = Field(default=None, description="Filed by a window clerk for the person at "
+                                         "the counter (窗口代录): who filed it where, and the person's consent.")
+
+
+class ConsentRead(BaseModel):
+    kind: Literal["signed_slip", "signature_capture"]
+    reference: str | None = Field(default=None, description="A signature capture's reference.")
+    filename: str | None = Field(default=None, description="A signed slip's file name (download it at "
+                                 "`GET /applications/{id}/consent/file`).")
+    content_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    recorded_at: datetime
+    recorded_by: str
+
+
+class WalkInFiling(BaseModel):
+    clerk_name: str | None
+    service_point: str
+    filed_at: datetime
+    account_created: bool = Field(description="The person had no account; identity opened one at the counter.")
+    consent: ConsentRead | None = None
+
+
+class WalkInPerson(BaseModel):
+    """The person at the counter, as the clerk reads the ID card (居民身份证)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id_number: Annotated[str, StringConstraints(max_length=64)] = Field(description="The number on the card.")
+    name: Annotated[PlainText, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="The name on the card.")
+    phone: Annotated[str, StringConstraints(max_length=32)] = Field(
+        description="A mobile number to reach the person about the case.")
+    document: Literal["resident_id_card", "temporary_resident_id_card"] = "resident_id_card"
+
+
+class WalkInCreate(BaseModel):
+    """A clerk files for the person at the window (窗口代录). The point is the clerk's own (staff record)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "person": {"id_number": "445381195203041234", "name": "黄伯", "phone": "13712345678"},
+            "item_code": "11441781MB0000001A444012345678001",
+            "form": {"applicant_name": "黄伯", "phone": "13712345678"},
+            "delivery": {"method": "pickup", "service_point": "LD-LC"},
+        }]},
+    )
+
+    person: WalkInPerson
+    item_code: Code
+    form: dict[str, Any] = Field(default_factory=dict, max_length=200, description="As `POST /applications`.")
+    delivery: Delivery | None = None
+    fee_exemption: ExemptionCode | None = None
+
+
+class WalkInPersonRead(BaseModel):
+    id: str = Field(description="The person's account id (the applicant id).")
+    name: str
+    assurance_level: int = Field(description="3: the clerk checked the ID card.")
+    account_created: bool = Field(description="True when the person had no account and identity opened one.")
+    claim_code: str | None = Field(default=None, description="For an account not yet claimed: the one-time code "
+                                   "the person claims it with online (`POST /identity/v1/people/claims`); printed "
+                                   "on the receipt slip.")
+    claim_expires_at: datetime | None = None
+
+
+class WalkInRead(BaseModel):
+    application: ApplicationRead
+    person: WalkInPersonRead
+
+
+class SignatureCapture(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"kind": "signature_capture", "reference": "SIGPAD-LD-CENTRE-03/20261130-0042"}]})
+
+    kind: Literal["signature_capture"]
+    reference: Annotated[PlainText, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="The counter's signature pad's record of the person's signature.")
 
 
 class ApplicationSummary(BaseModel):
@@ -496,3 +576,6 @@ class CommitmentVerification(BaseModel):
 
     outcome: Literal["kept", "broken"]
     note: PlainText | None = Field(default=None, max_length=2000)
+
+
+ApplicationRead.model_rebuild()

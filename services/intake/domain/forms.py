@@ -99,6 +99,10 @@ def _id_number_problem(v: str) -> str | None:
     return None
 
 
+#: The same rule for an ID number outside a form (a walk-in's card, 窗口代录).
+id_number_problem = _id_number_problem
+
+
 def _credit_code_problem(v: str) -> str | None:
     v = v.upper()
     if len(v) != 18 or any(c not in _USCC_ALPHABET for c in v) or not v[2:8].isdigit():

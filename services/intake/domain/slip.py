@@ -30,8 +30,22 @@ class Slip:
     next_steps: list[str] = field(default_factory=list)
     contacts: list[str] = field(default_factory=list)
     accepted_by: str | None = None
+    #: A walk-in (窗口代录): who filed it, and for an account a window opened, the one-time claim code and until when.
+    filed_by: str | None = None
+    claim_code: str | None = None
+    claim_until: date | None = None
 
     def rows(self) -> list[tuple[str, str]]:
+        return [*self._rows(), *self._walk_in_rows()]
+
+    def _walk_in_rows(self) -> list[tuple[str, str]]:
+        out = [("办理方式", f"窗口代录（经办人：{self.filed_by}）")] if self.filed_by else []
+        if self.claim_code:
+            until = f"，{self.claim_until.isoformat()} 前有效" if self.claim_until else ""
+            out.append(("网上认领码", f"{self.claim_code}（仅可使用一次{until}）"))
+        return out
+
+    def _rows(self) -> list[tuple[str, str]]:
         return [
             ("受理编号（回执号）", self.receipt_number),
             ("查询验证码", self.verification_code or "（仅申请人可见）"),
@@ -60,6 +74,10 @@ def promised_on(accepted_on: date, limit: Mapping[str, Any] | None, calendar: Wo
     result = calendar.add_workdays(accepted_on, value)
     note = "（含未公布节假日年份，按周一至周五推算）" if result.assumed else ""
     return result.value, f"{result.value.isoformat()}（{value} 个工作日）{note}"
+
+
+CLAIM_STEP = ("窗口已为您开立政务服务账户：凭身份证号码、姓名和本回执上的网上认领码，在网上“认领账户”并设置密码后，"
+              "即可随时查看本申请。认领码请勿告诉他人；遗失可携带身份证到任一窗口重新获取。")
 
 
 def next_steps(item: Mapping[str, Any], *, delivery_method: str, delivery_point_name: str | None,

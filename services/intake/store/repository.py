@@ -24,6 +24,7 @@ from services.intake.store.tables import (
     ReceiptCounter,
     TimelineEntry,
     Visit,
+    WalkIn,
 )
 from shared.messaging import insert_ignore
 from shared.types import utcnow
@@ -448,3 +449,17 @@ def collections_query(service_point: str) -> Any:
         ((Application.delivery_method == "pickup") & (Application.delivery_point == service_point))
         | ((Application.delivery_method == "post") & (Application.service_point == service_point)),
     )
+
+
+async def walk_in(session: AsyncSession, application_id: str, *, for_update: bool = False) -> WalkIn | None:
+    stmt = select(WalkIn).where(WalkIn.application_id == application_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add_walk_in(session: AsyncSession, **fields: Any) -> WalkIn:
+    row = WalkIn(created_at=utcnow(), **fields)
+    session.add(row)
+    await session.flush()
+    return row

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import make_metadata
@@ -258,3 +258,35 @@ class Consultation(Base):
     answered_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WalkIn(Base):
+    """An application a window clerk filed for the person at the counter (窗口代录, 帮办代办): who the person is as
+    identity answered the clerk (account id, level 3 after the card check, whether the account was opened now and
+    the one-time claim code for the slip), which clerk at which point, and the person's consent (申请人签字确认):
+    a scanned signed slip, or the reference of a signature captured on the counter's pad."""
+
+    __tablename__ = "walk_in"
+
+    application_id: Mapped[str] = mapped_column(ForeignKey("application.id"), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    assurance_level: Mapped[int] = mapped_column(Integer)
+    account_created: Mapped[bool] = mapped_column(Boolean)
+    #: Printed on the receipt slip so the person can claim the account online; shown to window clerks only (as
+    #: the verification code is), and worthless once claimed (identity voids it).
+    claim_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    clerk_id: Mapped[str] = mapped_column(String(64))
+    clerk_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    service_point: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: `signed_slip` (an uploaded scan) or `signature_capture` (a signature pad's reference).
+    consent_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    consent_reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    consent_filename: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    consent_content_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    consent_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    consent_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    consent_storage_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    consent_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
