@@ -27,6 +27,7 @@ from shared.settings import ROOT, SERVICE_PORTS, PlatformSettings
 from shared.testing import nats_server_binary, wait_port
 
 SIMULATOR_PORT = int(os.environ.get("YIMEN_SIMULATOR_PORT", "8190"))
+CONSOLE_PORT = 8180
 
 
 def port_plan(env: dict[str, str]) -> tuple[dict[str, int], int]:
@@ -37,6 +38,19 @@ def port_plan(env: dict[str, str]) -> tuple[dict[str, int], int]:
         return dict(SERVICE_PORTS), int(env.get("YIMEN_SIMULATOR_PORT", SIMULATOR_PORT))
     ports = {name: int(base) + i for i, name in enumerate(SERVICE_PORTS)}
     return ports, int(base) + len(ports)
+
+
+def console_port(env: dict[str, str]) -> int:
+    """The console's port: `YIMEN_CONSOLE_PORT`, else 8180, else (beside another platform, under
+    `YIMEN_SERVICE_PORT_BASE`) any free port, so that the block's layout stays the services', the simulator's
+    and the gateway's."""
+    if env.get("YIMEN_CONSOLE_PORT"):
+        return int(env["YIMEN_CONSOLE_PORT"])
+    if env.get("YIMEN_SERVICE_PORT_BASE"):
+        from shared.testing import free_port
+
+        return free_port()
+    return CONSOLE_PORT
 
 
 def free_port_block(size: int = 8) -> int:
@@ -120,6 +134,7 @@ class Launcher:
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.port = int(self.environ.get("YIMEN_PORT", "8000"))
         self.ports, self.simulator_port = port_plan(self.environ)
+        self.console_port = console_port(self.environ)
         self.admin: dict[str, str] = {}
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
@@ -159,7 +174,10 @@ class Launcher:
             env["YIMEN_JWKS_URL"] = f"http://127.0.0.1:{self.ports['identity']}/identity/v1/.well-known/jwks.json"
         env["YIMEN_SIMULATOR_PORT"] = str(self.simulator_port)
         env["YIMEN_SIMULATOR_URL"] = env["YIMEN_SIMULATOR_PUBLIC_URL"] = f"http://127.0.0.1:{self.simulator_port}"
-        busy = [f"{n}:{p}" for n, p in {**self.ports, "simulator": self.simulator_port, "gateway": self.port}.items()
+        env["YIMEN_CONSOLE_PORT"] = str(self.console_port)
+        env["YIMEN_CONSOLE_URL"] = f"http://127.0.0.1:{self.console_port}"
+        busy = [f"{n}:{p}" for n, p in {**self.ports, "simulator": self.simulator_port, "console": self.console_port,
+                                        "gateway": self.port}.items()
                 if port_in_use(p)]
         if busy:
             # Another Yimen (or anything else) answers there: its /readyz would pass for ours.
@@ -170,6 +188,8 @@ class Launcher:
         if (ROOT / "services" / "simulator").exists():
             self.spawn("simulator", [sys.executable, "-m", "services.simulator"], env)
             self.wait_ready({"simulator": f"http://127.0.0.1:{self.simulator_port}/simulator/healthz"})
+        self.spawn("console", [sys.executable, "-m", "services.console"], env)
+        self.wait_ready({"console": f"http://127.0.0.1:{self.console_port}/console/readyz"})
         self.spawn("gateway", [sys.executable, "-m", "deploy.gateway"], {**env, "YIMEN_PORT": str(self.port)})
         self.wait_ready({"gateway": f"http://127.0.0.1:{self.port}/catalog/readyz"})
         if not self.quiet:
@@ -205,6 +225,8 @@ class Launcher:
         for name, port in self.ports.items():
             print(f"{name:<11} {base + '/' + name + '/docs':<45} http://127.0.0.1:{port}")
         print(f"{'simulator':<11} {base + '/simulator/v1/decisions':<45} http://127.0.0.1:{self.simulator_port}")
+        print(f"{'console':<11} {base + '/console/':<45} http://127.0.0.1:{self.console_port}")
+        print(f"Supervisors' console and window clerk's desk: {base}/console/  (sign in with a staff account)")
         print(f"admin login: username {creds['username']}, password in {self.var / 'admin.json'}")
         print(f"logs: {self.var / 'log'}/   Ctrl-C stops everything.")
         print(flush=True)
