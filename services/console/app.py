@@ -20,7 +20,7 @@ from services.console.config import ConsoleSettings
 from services.console.session import PATH
 from services.console.upstream import ApiError, SignInNeeded
 from services.console.web import HERE, Refused, on_api_error, on_refused, on_sign_in_needed, render
-from shared.auth import JWKSVerifier, http_jwks_fetcher
+from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
 from shared.errors import install_error_handlers
 from shared.observability import Metrics, RequestContextMiddleware
 from shared.tracing import outgoing_headers
@@ -31,7 +31,8 @@ async def _propagate_trace(request: httpx.Request) -> None:
         request.headers.setdefault(name, value)
 
 
-def create_app(settings: ConsoleSettings | None = None, **_: Any) -> FastAPI:
+def create_app(settings: ConsoleSettings | None = None, *, jwks_fetcher: JwksFetcher | None = None,
+               **_: Any) -> FastAPI:
     settings = settings or ConsoleSettings()
     platform = settings.platform
     metrics = Metrics("console")
@@ -40,8 +41,8 @@ def create_app(settings: ConsoleSettings | None = None, **_: Any) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         http = httpx.AsyncClient(timeout=settings.http_timeout_seconds, event_hooks={"request": [_propagate_trace]})
         app.state.http, app.state.settings = http, settings
-        app.state.verifier = JWKSVerifier(http_jwks_fetcher(platform.jwks_url, http), issuer=platform.token_issuer,
-                                          audience=platform.token_audience)
+        app.state.verifier = JWKSVerifier(jwks_fetcher or http_jwks_fetcher(platform.jwks_url, http),
+                                          issuer=platform.token_issuer, audience=platform.token_audience)
         try:
             yield
         finally:

@@ -3,8 +3,10 @@ and the answers for a missing sign-in, a refused form and an API's error."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 from urllib.parse import quote, urlsplit
 
 from fastapi import Request
@@ -29,8 +31,24 @@ KIND_NAMES = {
     "yellow_card": "黄牌", "red_card": "红牌督办", "bad_rating": "差评整改", "repeated_application": "重复申请",
     "material_asked_again": "重复索要材料", "complaint_overdue": "投诉逾期", "rectification_overdue": "整改逾期",
 }
-templates.env.globals.update(STATUS_NAMES=STATUS_NAMES, KIND_NAMES=KIND_NAMES)
+REASON_NAMES = {"near_deadline": "临近期限", "promised_limit_exceeded": "超过承诺时限",
+                "statutory_limit_exceeded": "超过法定时限"}
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def local_time(value: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An ISO instant from an API (UTC) as Beijing time: every time on these pages is the city's."""
+    if not value:
+        return "—"
+    try:
+        return datetime.fromisoformat(value).astimezone(CHINA).strftime(fmt)
+    except ValueError:
+        return value
+
+
+templates.env.globals.update(STATUS_NAMES=STATUS_NAMES, KIND_NAMES=KIND_NAMES, REASON_NAMES=REASON_NAMES)
 templates.env.filters["pct"] = lambda v: "—" if v is None else f"{v:.0%}"
+templates.env.filters["local"] = local_time
 
 # No script runs on these pages, no frame may hold them, and forms post only here.
 SECURITY_HEADERS = {

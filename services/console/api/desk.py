@@ -104,7 +104,15 @@ async def application(request: Request, application_id: AppId) -> Response:
         item = await api.get(f"/catalog/v1/items/{app['item_code']}")
     except ApiError:
         item = None
-    return render(request, "desk_application.html", app=app, notice=prefilled_notice(app, item), error=None)
+    return render(request, "desk_application.html", app=app, notice=prefilled_notice(app, item), error=None,
+                  **labels(item))
+
+
+def labels(item: dict[str, Any] | None) -> dict[str, dict[str, str]]:
+    """The item's names for its form fields and materials, so the clerk reads 申请人姓名, not applicant_name."""
+    item = item or {}
+    return {"field_names": {f["name"]: f.get("label") or f["name"] for f in item.get("form_fields") or []},
+            "material_names": {m["code"]: m.get("name") or m["code"] for m in item.get("materials") or []}}
 
 
 async def act(request: Request, application_id: str, path: str, body: dict[str, Any] | None, done: str) -> Response:
@@ -120,7 +128,7 @@ async def act(request: Request, application_id: str, path: str, body: dict[str, 
         except ApiError:
             item = None
         return render(request, "desk_application.html", status_code=exc.status, app=current,
-                      notice=prefilled_notice(current, item), error=problem_text(exc))
+                      notice=prefilled_notice(current, item), error=problem_text(exc), **labels(item))
     return redirect(request, f"{PATH}/desk?done={done}&receipt={app.get('receipt_number') or ''}")
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from html import escape
 
 W, H = 360, 170
-LEFT, RIGHT, TOP, BOTTOM = 38, 10, 14, 30
+LEFT, RIGHT, TOP, BOTTOM = 38, 22, 14, 30
 
 
 def _x(i: int, n: int) -> float:
@@ -39,9 +39,10 @@ def share_chart(title: str, labels: Sequence[str], values: Sequence[float | None
                      f'stroke-width="1.5" stroke-dasharray="5 3"/>')
         parts.append(f'<text x="{W - RIGHT}" y="{y - 3:.1f}" font-size="10" text-anchor="end" fill="#cf222e">'
                      f'目标 {target:.0%}</text>')
-    step = max(1, (n + 6) // 7)
+    step = max(1, (n + 5) // 6)
     for i, label in enumerate(labels):
-        if i % step == 0 or i == n - 1:
+        # Every step-th label and the last, never two close enough to overlap.
+        if i == n - 1 or (i % step == 0 and n - 1 - i >= step):
             parts.append(f'<text x="{_x(i, n):.1f}" y="{H - 10}" font-size="10" text-anchor="middle" '
                          f'fill="#57606a">{escape(label)}</text>')
     segment: list[str] = []
@@ -71,16 +72,18 @@ def share_chart(title: str, labels: Sequence[str], values: Sequence[float | None
 def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], *, colour: str = "#cf222e") -> str:
     """Horizontal bars (counts per department): the league table at a glance."""
     n = max(1, len(labels))
-    row = 22
+    row, gutter = 22, 150
     height = TOP + n * row + 6
     top = max([1.0, *values])
     parts = [f'<svg class="chart bars" viewBox="0 0 {W} {height}" role="img" aria-label="{escape(title)}" '
              f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
     for i, (label, v) in enumerate(zip(labels, values, strict=True)):
         y = TOP + i * row
-        width = (W - 130) * v / top
-        parts.append(f'<text x="96" y="{y + 14}" font-size="11" text-anchor="end" fill="#24292f">{escape(label)}</text>')
-        parts.append(f'<rect x="100" y="{y + 3}" width="{width:.1f}" height="14" fill="{colour}"/>')
-        parts.append(f'<text x="{104 + width:.1f}" y="{y + 14}" font-size="11" fill="#24292f">{v:g}</text>')
+        width = (W - gutter - 30) * v / top
+        short = label if len(label) <= 12 else label[:11] + "…"
+        parts.append(f'<text x="{gutter - 4}" y="{y + 14}" font-size="11" text-anchor="end" fill="#24292f">'
+                     f'{escape(short)}<title>{escape(label)}</title></text>')
+        parts.append(f'<rect x="{gutter}" y="{y + 3}" width="{width:.1f}" height="14" fill="{colour}"/>')
+        parts.append(f'<text x="{gutter + 4 + width:.1f}" y="{y + 14}" font-size="11" fill="#24292f">{v:g}</text>')
     parts.append("</svg>")
     return "".join(parts)
