@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from services.console.config import ConsoleSettings
 from services.console.session import COOKIE, PATH, Session, csrf_ok
-from services.console.upstream import Api, ApiError, SignInNeeded
+from services.console.upstream import Api, ApiError
 from shared.auth import ADMIN, DEPARTMENT_REVIEWER, SUPERVISOR, WINDOW_CLERK, Principal
 
 HERE = Path(__file__).resolve().parent

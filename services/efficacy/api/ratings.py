@@ -18,14 +18,14 @@ from services.efficacy.domain.ratings import NAMES, SCORES, Level, is_bad, parse
 from services.efficacy.events.contracts import RATING_BAD, RatingBad
 from services.efficacy.store import cases, supervision
 from services.efficacy.store import ratings as store
-from services.efficacy.store.tables import rating as rating_table
 from services.efficacy.store.calendar import current_calendar
+from services.efficacy.store.tables import rating as rating_table
 from shared.auth import CurrentPrincipal, Principal
 from shared.db import SessionDep
 from shared.errors import Conflict, Forbidden, NotFound, problem_responses
 from shared.idempotency import run_idempotent
-from shared.pagination import Page, PageDep, paginate
 from shared.messaging import publish
+from shared.pagination import Page, PageDep, paginate
 from shared.types import utcnow
 
 router = APIRouter(prefix="/ratings", tags=["ratings"])
