@@ -76,6 +76,8 @@ def world(platform):
     items = expect(path.http.get("/catalog/v1/items", params={"limit": 200}), 200)["items"]
     code = next(i["code"] for i in items if i["name"] == "临时居民身份证申领")
     waiting = hand_in(path, path.owner, code)
+    # Someone looks for a service the city does not offer: a search that finds nothing (卡点分析).
+    assert expect(path.http.get("/catalog/v1/search", params={"q": "量子潜水艇"}), 200)["items"] == []
     assert waiting["status"] == "submitted", waiting["status"]
     return {"path": path, "silent": silent, "waiting": waiting,
             "supervisor": staff(path, "supervisor"), "clerk": clerk(path, waiting["service_point"]),
@@ -135,6 +137,10 @@ def test_the_supervisor_opens_the_silent_case_from_the_supervision_queue(platfor
     page.goto(f"{platform.base}/console/ratings")
     assert page.locator("h1").inner_text() == "好差评"
     page.screenshot(path=str(shots / "console-ratings.png"), full_page=True)
+    page.get_by_role("link", name="卡点分析").click()
+    page.wait_for_url("**/console/stuck")
+    assert "潜水艇" in page.locator("main").inner_text()
+    page.screenshot(path=str(shots / "console-stuck.png"), full_page=True)
     page.close()
 
 

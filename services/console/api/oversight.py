@@ -5,7 +5,7 @@ staff see their own department (the APIs enforce it; the pages only choose what 
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -198,3 +198,29 @@ async def ratings(request: Request, department: Code = None, item: ItemCode = No
         by_dept = [d for d in by_dept if d["department"] == scope]
     return render(request, "ratings.html", by_dept=by_dept, by_item=by_item, bad=bad, names=names, scope=scope,
                   filters={"department": dept, "item": item, "rectification": rectification})
+
+
+@router.get("/stuck", summary="Where people get stuck, per item (卡点分析)")
+async def stuck(request: Request, days: Annotated[int, Query(ge=1, le=366)] = 30, item: ItemCode = None,
+                format: Csv = None) -> Response:
+    api, _me, scope = await overseer(request)
+    end = today()
+    start = end - timedelta(days=days - 1)
+    period = {"from": start.isoformat(), "to": end.isoformat()}
+    report, drafts, misses, names = await asyncio.gather(
+        api.get("/efficacy/v1/insights/stuck", **period, department=scope, item=item),
+        api.get("/intake/v1/insights/abandoned-drafts", idle_days=7, department=scope, item=item),
+        api.get("/catalog/v1/search/misses", **period, limit=50),
+        department_names(api))
+    if format == "csv":
+        rows: list[list[Any]] = []
+        for i in report["items"]:
+            rows += [["correction", i["item_code"], c["material"], c["times"], ""] for c in i["corrections"]]
+            rows += [["step", i["item_code"], s["step_key"], s["tasks"], s["average_share"]] for s in i["steps"]]
+        for d in drafts["items"]:
+            rows += [["abandoned_draft", d["item_code"], s["at"], s["drafts"], ""] for s in d["stopped_at"]]
+        rows += [["search_miss", "", m["terms"], m["searches"], ""] for m in misses]
+        return csv_response(request, f"stuck-{start}-{end}", ("kind", "item_code", "what", "count", "average_share"),
+                            rows)
+    return render(request, "stuck.html", report=report, drafts=drafts, misses=misses, names=names, days=days,
+                  start=start, end=end, item=item)

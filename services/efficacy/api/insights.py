@@ -3,6 +3,7 @@ of their time limit. Aggregates only: no applicant, no receipt number."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
@@ -108,7 +109,7 @@ async def stuck(
         start=start, end=end, department=department, truncated=len(rows) >= MAX_ROWS or len(clocks) >= MAX_ROWS,
         items=[ItemInsight(
             item_code=code,
-            corrections=[MaterialCount(material=m, times=n) for m, n in corrections.get(code, {}).most_common(20)],
+            corrections=[MaterialCount(material=m, times=n) for m, n in corrections.get(code, Counter()).most_common(20)],
             steps=[StepRead(step_key=s.step_key, department=s.department, tasks=s.tasks, average_share=s.average_share,
                             max_share=s.max_share, over_limit=s.over_limit) for s in steps.get(code, [])[:20]],
         ) for code in codes])

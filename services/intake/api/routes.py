@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.intake.api import applications, commitments, counter, progress, reuse, services_desk
+from services.intake.api import applications, commitments, counter, insights, progress, reuse, services_desk
 
 router = APIRouter()
 router.include_router(applications.router)
@@ -13,3 +13,4 @@ router.include_router(progress.router)
 router.include_router(services_desk.router)
 router.include_router(commitments.router)
 router.include_router(counter.router)
+router.include_router(insights.router)

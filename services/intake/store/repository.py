@@ -450,3 +450,16 @@ def collections_query(service_point: str) -> Any:
         ((Application.delivery_method == "pickup") & (Application.delivery_point == service_point))
         | ((Application.delivery_method == "post") & (Application.service_point == service_point)),
     )
+
+
+async def idle_drafts(session: AsyncSession, *, before: datetime, department: str | None, item: str | None,
+                      limit: int) -> list[Any]:
+    """(item code, item name, notice) of drafts untouched since `before`, newest first, `limit` at most."""
+    stmt = (select(Application.item_code, Application.item_name, Application.notice)
+            .where(Application.status == "draft", Application.updated_at < before)
+            .order_by(Application.updated_at.desc()).limit(limit))
+    if department:
+        stmt = stmt.where(Application.department == department)
+    if item:
+        stmt = stmt.where(Application.item_code == item)
+    return list((await session.execute(stmt)).all())
