@@ -28,8 +28,6 @@ from services.efficacy.domain.clocks import (
     watch_day,
 )
 from services.efficacy.events.contracts import CARD_RED, CARD_YELLOW, ApplicationAccepted, CardRaised
-
-SUBMITTED = "yimen.intake.application.submitted"
 from services.efficacy.store import cases, supervision
 from services.efficacy.store import kpis as kpi_store
 from services.efficacy.store import ratings as ratings_store
@@ -38,6 +36,8 @@ from shared.events import Event, new_event
 from shared.messaging import emit_many
 from shared.types import utcnow
 from shared.workdays import WorkCalendar
+
+SUBMITTED = "yimen.intake.application.submitted"
 
 _config = EfficacyConfig()
 

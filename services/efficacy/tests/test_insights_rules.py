@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from services.efficacy.domain.insights import RETURNED, TASK_DECIDED, correction_counts, corrected_materials, step_use
+from services.efficacy.domain.insights import (
+    RETURNED,
+    TASK_DECIDED,
+    corrected_materials,
+    correction_counts,
+    step_use,
+)
 
 
 def test_returns_and_correction_requests_name_their_materials_and_nothing_else_counts():
