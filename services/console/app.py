@@ -19,7 +19,7 @@ from services.console.api import auth, desk, oversight
 from services.console.config import ConsoleSettings
 from services.console.session import PATH
 from services.console.upstream import ApiError, SignInNeeded
-from services.console.web import HERE, Refused, on_api_error, on_refused, on_sign_in_needed, render
+from services.console.web import HERE, Refused, on_api_error, on_refused, on_sign_in_needed, on_unreachable, render
 from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
 from shared.errors import install_error_handlers
 from shared.observability import Metrics, RequestContextMiddleware
@@ -63,6 +63,7 @@ def create_app(settings: ConsoleSettings | None = None, *, jwks_fetcher: JwksFet
     app.add_exception_handler(SignInNeeded, on_sign_in_needed)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(Refused, on_refused)
+    app.add_exception_handler(httpx.HTTPError, on_unreachable)
 
     async def not_for_you(request: Request, _: Exception) -> Response:
         return render(request, "error.html", status_code=403, error=None,

@@ -176,3 +176,9 @@ async def on_api_error(request: Request, exc: Exception) -> Response:
 
 async def on_refused(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", status_code=403, error=None, message=str(exc))
+
+
+async def on_unreachable(request: Request, exc: Exception) -> Response:
+    """An API that does not answer: say so on a page (502), never a stack trace or a bare JSON error."""
+    return render(request, "error.html", status_code=502, error=None,
+                  message="平台服务暂时无法连接，请稍后刷新重试。")

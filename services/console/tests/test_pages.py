@@ -10,13 +10,13 @@ from asgi_lifespan import LifespanManager
 from services.console.app import create_app
 from services.console.config import ConsoleSettings
 from services.console.session import COOKIE, Session
-from shared.settings import PlatformSettings
+from shared.settings import SERVICES, PlatformSettings
 
 
 @pytest.fixture
 async def console(tokens):
     # No upstream answers on these URLs: the guards under test must refuse before any API is called.
-    platform = PlatformSettings(service_urls={s: "http://127.0.0.1:9" for s in ("identity", "efficacy", "intake")})
+    platform = PlatformSettings(service_urls={s: "http://127.0.0.1:9" for s in SERVICES})
     app = create_app(ConsoleSettings(platform=platform), jwks_fetcher=tokens.fetch)
     async with LifespanManager(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console.test") as c:
@@ -80,3 +80,11 @@ async def test_sign_out_needs_the_csrf_token_too(console, tokens):
     r = await console.post("/console/logout", data={"csrf": session.csrf})
     assert r.status_code == 303 and r.headers["location"] == "/console/login"
     assert f'{COOKIE}=""' in r.headers["set-cookie"] and "Max-Age=0" in r.headers["set-cookie"]
+
+
+async def test_an_api_that_does_not_answer_is_a_page_saying_so_not_a_stack_trace(console, tokens):
+    signed_in(console, tokens.token(roles=["supervisor"], kind="staff"))
+    r = await console.get("/console/")
+    assert r.status_code == 502 and "暂时无法连接" in r.text and r.headers["content-type"].startswith("text/html")
+    r = await console.post("/console/login", data={"username": "someone", "password": "secret"})
+    assert r.status_code == 502 and "Traceback" not in r.text
