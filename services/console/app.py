@@ -19,7 +19,15 @@ from services.console.api import auth, desk, oversight
 from services.console.config import ConsoleSettings
 from services.console.session import PATH
 from services.console.upstream import ApiError, SignInNeeded
-from services.console.web import HERE, Refused, on_api_error, on_refused, on_sign_in_needed, on_unreachable, render
+from services.console.web import (
+    HERE,
+    Refused,
+    on_api_error,
+    on_refused,
+    on_sign_in_needed,
+    on_unreachable,
+    render,
+)
 from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
 from shared.errors import install_error_handlers
 from shared.observability import Metrics, RequestContextMiddleware

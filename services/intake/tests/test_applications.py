@@ -495,7 +495,7 @@ async def test_the_public_status_query_shows_no_personal_data(intake, tokens):
     item = await intake.publish_item(f.food_permit_item())
     me = f.citizen(tokens, phone="13812345678")
     app = await complete_draft(intake, me, item["code"], channel="window")
-    submitted = (await submit(intake, me, app["id"])).json().json()
+    submitted = (await submit(intake, me, app["id"])).json()
     await intake.client.post(f"{BASE}/applications/{app['id']}/accept", headers=f.clerk(tokens))
     receipt, code = submitted["receipt_number"], submitted["verification_code"]
     r = await intake.client.get(f"{BASE}/status/{receipt}", params={"code": code})
