@@ -294,3 +294,6 @@ async def test_where_people_get_stuck_counts_materials_sent_back_and_steps_using
     wide = await client.get("/efficacy/v1/insights/stuck", params={"from": "2025-01-01", "to": "2026-03-31"},
                             headers=sup)
     assert wide.status_code == 422 and wide.json()["errors"][0]["field"] == "query.to"
+    ancient = await client.get("/efficacy/v1/insights/stuck", params={"from": "0001-01-01", "to": "0001-01-01"},
+                               headers=sup)
+    assert ancient.status_code == 422 and ancient.json()["errors"][0]["field"] == "query.from"
