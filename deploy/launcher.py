@@ -264,7 +264,9 @@ def main() -> int:
                 say(f"smoke: {name} readyz {r.status_code} {r.json().get('checks')}")
                 if r.status_code != 200:
                     return 1
-            return 0
+            r = httpx.get(f"http://127.0.0.1:{launcher.port}/console/readyz", timeout=5)
+            say(f"smoke: console readyz {r.status_code} {r.json().get('checks')}")
+            return 0 if r.status_code == 200 else 1
         while True:
             for name, proc in launcher.procs:
                 if proc.poll() is not None:
