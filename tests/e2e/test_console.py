@@ -73,6 +73,9 @@ def world(platform):
         silent = path.cards(SILENT)
     finally:
         path.http.put(f"/simulator/v1/departments/{SILENT}/rule", json={"mode": "approve", "delay_seconds": 1})
+    # The agent complains about the silent case (投诉): the console shows it on the case.
+    expect(path.http.post("/efficacy/v1/complaints", headers=path.agent.headers, json={
+        "about": {"kind": "case", "ref": silent["application"]["id"]}, "text": "超过承诺时限仍未办结，无人答复。"}), 201)
     items = expect(path.http.get("/catalog/v1/items", params={"limit": 200}), 200)["items"]
     code = next(i["code"] for i in items if i["name"] == "临时居民身份证申领")
     waiting = hand_in(path, path.owner, code)
@@ -133,6 +136,7 @@ def test_the_supervisor_opens_the_silent_case_from_the_supervision_queue(platfor
     assert page.locator("ul.cards li.red").count() >= 1
     assert page.locator("table.clocks tbody tr").count() >= 2  # the case and its tasks
     assert page.locator("ol.timeline li").count() >= 2
+    assert "超过承诺时限仍未办结" in page.locator("ul.complaints").inner_text()
     page.screenshot(path=str(shots / "console-case.png"), full_page=True)
     page.goto(f"{platform.base}/console/ratings")
     assert page.locator("h1").inner_text() == "好差评"

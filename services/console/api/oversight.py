@@ -161,19 +161,21 @@ async def case(request: Request, application_id: Annotated[str, Path(max_length=
                 return None
             raise
 
-    app, wf, clocks, cards, ratings, queue, names = await asyncio.gather(
+    app, wf, clocks, cards, ratings, queue, complaints, names = await asyncio.gather(
         api.get(f"/intake/v1/applications/{application_id}"),
         optional(f"/workflow/v1/cases/{application_id}"),
         optional(f"/efficacy/v1/clocks/{application_id}"),
         optional("/efficacy/v1/cards/raised", application_id=application_id),
         optional("/efficacy/v1/ratings", application_id=application_id),
         optional("/efficacy/v1/supervision", limit=200, application_id=application_id),
+        optional("/efficacy/v1/complaints", about_kind="case", about_ref=application_id),
         department_names(api))
     holders = sorted({t["department"] for st in (wf or {}).get("stages", []) for t in st["tasks"]
                       if t["state"] in ("open", "awaiting_correction")})
     items = (queue or {}).get("items", [])
     return render(request, "case.html", app=app, case=wf, clocks=clocks, cards=cards or [], holders=holders,
-                  ratings=(ratings or {}).get("items", []), items=items, names=names)
+                  ratings=(ratings or {}).get("items", []), items=items, names=names,
+                  complaints=(complaints or {}).get("items", []))
 
 
 @router.get("/ratings", summary="Ratings (好差评) by department and item, and the rectification of bad ones")

@@ -80,6 +80,26 @@ async def update_complaint(session: AsyncSession, complaint_id: str, **values: A
     await session.execute(complaint.update().where(complaint.c.complaint_id == complaint_id).values(**values))
 
 
+def complaints_query(*, department: str | None, about_kind: str | None, about_ref: str | None,
+                     state: str | None) -> Any:
+    """Ids of the matching complaints (shared.pagination pages over ids)."""
+    q = select(complaint.c.id)
+    if department:
+        q = q.where(complaint.c.department == department)
+    if about_kind:
+        q = q.where(complaint.c.about_kind == about_kind)
+    if about_ref:
+        q = q.where(complaint.c.about_ref == about_ref)
+    if state:
+        q = q.where(complaint.c.state == state)
+    return q
+
+
+async def complaints_by_id(session: AsyncSession, ids: list[int]) -> list[Any]:
+    rows = {r.id: r for r in (await session.execute(select(complaint).where(complaint.c.id.in_(ids))))}
+    return [rows[i] for i in ids]
+
+
 async def complaint_counts(session: AsyncSession, today: date) -> list[Any]:
     q = (select(complaint.c.department, func.count().label("received"),
                 func.sum(case((complaint.c.state != "open", 1), else_=0)).label("answered"),
