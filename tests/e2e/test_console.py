@@ -138,6 +138,8 @@ def test_the_supervisor_opens_the_silent_case_from_the_supervision_queue(platfor
     assert page.locator("ol.timeline li").count() >= 2
     assert "超过承诺时限仍未办结" in page.locator("ul.complaints").inner_text()
     page.screenshot(path=str(shots / "console-case.png"), full_page=True)
+    csv = browser_context.request.get(f"{platform.base}/console/cases/{app_id}?format=csv")
+    assert csv.status == 200 and "card," in csv.text() and "timeline," in csv.text()
     page.goto(f"{platform.base}/console/ratings")
     assert page.locator("h1").inner_text() == "好差评"
     page.screenshot(path=str(shots / "console-ratings.png"), full_page=True)

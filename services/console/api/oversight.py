@@ -150,7 +150,8 @@ async def answer(request: Request, item_id: Annotated[int, Path(ge=1)]) -> Respo
 
 
 @router.get("/cases/{application_id}", summary="One case: timeline, clocks with pauses, who holds it, cards, ratings")
-async def case(request: Request, application_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]) -> Response:
+async def case(request: Request, application_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+               format: Csv = None) -> Response:
     api, _me, _scope = await overseer(request)
 
     async def optional(path: str, **params: Any) -> Any:
@@ -173,6 +174,17 @@ async def case(request: Request, application_id: Annotated[str, Path(max_length=
     holders = sorted({t["department"] for st in (wf or {}).get("stages", []) for t in st["tasks"]
                       if t["state"] in ("open", "awaiting_correction")})
     items = (queue or {}).get("items", [])
+    if format == "csv":
+        rows: list[list[Any]] = [["timeline", t["at"], t["step"], t.get("unit"), t.get("note")] for t in app["timeline"]]
+        for c in [*([clocks["application"]] if clocks and clocks.get("application") else []),
+                  *((clocks or {}).get("tasks") or [])]:
+            rows.append(["clock", c.get("started_at"), c.get("step_key") or "application", c.get("department"),
+                         f"{c.get('state')}; used {c.get('elapsed_workdays')}; left {c.get('remaining_workdays')}; "
+                         f"deadline {c.get('deadline_on')}"])
+        rows += [["card", c["raised_at"], c["colour"], c.get("department"), c["reason"]] for c in cards or []]
+        rows += [["supervision", i["opened_at"], i["kind"], i.get("department"), i["state"]] for i in items]
+        return csv_response(request, f"case-{app.get('receipt_number') or application_id}",
+                            ("kind", "at", "what", "unit", "detail"), rows)
     return render(request, "case.html", app=app, case=wf, clocks=clocks, cards=cards or [], holders=holders,
                   ratings=(ratings or {}).get("items", []), items=items, names=names,
                   complaints=(complaints or {}).get("items", []))
