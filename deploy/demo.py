@@ -446,10 +446,32 @@ def clerk(path: HappyPath, point: str, *, name: str | None = None, office_phone:
     return who
 
 
+def staff(path: HappyPath, role: str, department: str | None = None, point: str | None = None) -> Actor:
+    """A staff member with one role (a supervisor, a department reviewer …), created by the admin."""
+    suffix = uuid.uuid4().hex[:6]
+    title = {"supervisor": "监察员", "department_reviewer": "审批员", "window_clerk": "窗口"}.get(role, role)
+    who = Actor(f"{title}{suffix[:4]}", f"{role.replace('_', '.')}.{suffix}", "staff-pass-" + suffix)
+    expect(path.http.post("/identity/v1/staff", headers=path.admin_headers, json={
+        "username": who.id_number, "name": who.name, "password": who.password, "roles": [role],
+        **({"department": department} if department else {}), **({"service_point": point} if point else {})}), 201)
+    who.token = path.login(who.id_number, who.password)
+    return who
+
+
 def apply_and_hand_in(path: HappyPath, person: Actor, item_code: str, *, delivery: dict[str, Any] | None = None,
                       by: Actor | None = None) -> dict[str, Any]:
     """Draft, fill, give what the one-time notice asks for, submit; a clerk accepts where the item is not
     accepted online."""
+    app = hand_in(path, person, item_code, delivery=delivery)
+    if app["status"] == "submitted":
+        app = expect(path.http.post(f"/intake/v1/applications/{app['id']}/accept",
+                                    headers=(by or clerk(path, app["service_point"])).headers), 200)
+    return app
+
+
+def hand_in(path: HappyPath, person: Actor, item_code: str, *, delivery: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Draft, fill, give what the one-time notice asks for, submit: an item not accepted online then waits in
+    the window clerks' queue (`submitted`)."""
     guide = expect(path.http.get(f"/catalog/v1/items/{item_code}/guide"), 200)
     point = CENTRE if CENTRE in guide["offered_at"] else guide["offered_at"][0]
     channel = "online" if guide["fully_online"] else "window"
@@ -470,11 +492,7 @@ def apply_and_hand_in(path: HappyPath, person: Actor, item_code: str, *, deliver
         else:
             expect(path.http.post(f"/intake/v1/applications/{app['id']}/materials", headers=person.headers,
                                   data={"material_code": code}, files={"file": (f"{code}.pdf", PDF, "application/pdf")}), 201)
-    app = expect(path.http.post(f"/intake/v1/applications/{app['id']}/submit", headers=person.headers), 200)
-    if app["status"] == "submitted":
-        app = expect(path.http.post(f"/intake/v1/applications/{app['id']}/accept",
-                                    headers=(by or clerk(path, point)).headers), 200)
-    return app
+    return expect(path.http.post(f"/intake/v1/applications/{app['id']}/submit", headers=person.headers), 200)
 
 
 def pay(path: HappyPath, person: Actor, app_id: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ def upstreams() -> dict[str, str]:
     """Where each prefix goes: `YIMEN_SERVICE_URLS` (JSON) in containers, the local ports otherwise."""
     ups = dict(PlatformSettings().service_urls)
     ups["simulator"] = os.environ.get("YIMEN_SIMULATOR_URL", f"http://127.0.0.1:{SIMULATOR_PORT}")
+    ups["console"] = os.environ.get("YIMEN_CONSOLE_URL", "http://127.0.0.1:8180")
     return ups
 
 

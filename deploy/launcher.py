@@ -32,6 +32,7 @@ from shared.settings import ROOT, SERVICE_PORTS, PlatformSettings
 from shared.testing import free_port, nats_server_binary, wait_port
 
 SIMULATOR_PORT = int(os.environ.get("YIMEN_SIMULATOR_PORT", "8190"))
+CONSOLE_PORT = 8180
 
 
 def port_plan(env: dict[str, str]) -> tuple[dict[str, int], int]:
@@ -42,6 +43,17 @@ def port_plan(env: dict[str, str]) -> tuple[dict[str, int], int]:
         return dict(SERVICE_PORTS), int(env.get("YIMEN_SIMULATOR_PORT", SIMULATOR_PORT))
     ports = {name: int(base) + i for i, name in enumerate(SERVICE_PORTS)}
     return ports, int(base) + len(ports)
+
+
+def console_port(env: dict[str, str]) -> int:
+    """The console's port: `YIMEN_CONSOLE_PORT`, else 8180, else (beside another platform, under
+    `YIMEN_SERVICE_PORT_BASE`) any free port, so that the block's layout stays the services', the simulator's
+    and the gateway's."""
+    if env.get("YIMEN_CONSOLE_PORT"):
+        return int(env["YIMEN_CONSOLE_PORT"])
+    if env.get("YIMEN_SERVICE_PORT_BASE"):
+        return free_port()
+    return CONSOLE_PORT
 
 
 def free_port_block(size: int = len(SERVICE_PORTS) + 2) -> int:
@@ -128,6 +140,7 @@ class Launcher:
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.port = int(self.environ.get("YIMEN_PORT", "8000"))
         self.ports, self.simulator_port = port_plan(self.environ)
+        self.console_port = console_port(self.environ)
         self.admin: dict[str, str] = {}
         #: The bus accounts of the bundled NATS server; None when an operator's server is used.
         self.bus_accounts: Bundle | None = None
@@ -165,7 +178,10 @@ class Launcher:
                        f"http://127.0.0.1:{self.simulator_port}/simulator/v1/sms/messages")
         env.setdefault("YIMEN_NOTIFY_SMS_CALLBACK_URL",
                        f"http://127.0.0.1:{self.ports['notify']}/notify/v1/sms/receipts")
-        busy = [f"{n}:{p}" for n, p in {**self.ports, "simulator": self.simulator_port, "gateway": self.port}.items()
+        env["YIMEN_CONSOLE_PORT"] = str(self.console_port)
+        env["YIMEN_CONSOLE_URL"] = f"http://127.0.0.1:{self.console_port}"
+        busy = [f"{n}:{p}" for n, p in {**self.ports, "simulator": self.simulator_port, "console": self.console_port,
+                                        "gateway": self.port}.items()
                 if port_in_use(p)]
         if busy:
             # Another Yimen (or anything else) answers there: its /readyz would pass for ours.
@@ -176,6 +192,8 @@ class Launcher:
         if (ROOT / "services" / "simulator").exists():
             self.spawn("simulator", [sys.executable, "-m", "services.simulator"], self.bus_env("simulator", env))
             self.wait_ready({"simulator": f"http://127.0.0.1:{self.simulator_port}/simulator/healthz"})
+        self.spawn("console", [sys.executable, "-m", "services.console"], env)
+        self.wait_ready({"console": f"http://127.0.0.1:{self.console_port}/console/readyz"})
         self.spawn("gateway", [sys.executable, "-m", "deploy.gateway"], {**env, "YIMEN_PORT": str(self.port)})
         self.wait_ready({"gateway": f"http://127.0.0.1:{self.port}/catalog/readyz"})
         if not self.quiet:
@@ -248,6 +266,8 @@ class Launcher:
         for name, port in self.ports.items():
             print(f"{name:<11} {base + '/' + name + '/docs':<45} http://127.0.0.1:{port}")
         print(f"{'simulator':<11} {base + '/simulator/v1/decisions':<45} http://127.0.0.1:{self.simulator_port}")
+        print(f"{'console':<11} {base + '/console/':<45} http://127.0.0.1:{self.console_port}")
+        print(f"Supervisors' console and window clerk's desk: {base}/console/  (sign in with a staff account)")
         print(f"admin login: username {creds['username']}, password in {self.var / 'admin.json'}")
         if self.bus_accounts is not None:
             print(f"bus: {self.nats_url}, accounts in {self.bus_accounts.directory}/ "
@@ -302,6 +322,10 @@ def main() -> int:
                 say(f"smoke: {name} readyz {r.status_code} {r.json().get('checks')}")
                 if r.status_code != 200:
                     return 1
+            r = httpx.get(f"http://127.0.0.1:{launcher.port}/console/readyz", timeout=5)
+            say(f"smoke: console readyz {r.status_code} {r.json().get('checks')}")
+            if r.status_code != 200:
+                return 1
             if launcher.bus_accounts is not None:
                 refused = asyncio.run(refuses_anonymous(launcher.nats_url))
                 say(f"smoke: the bus refuses a connection without credentials: {refused}")

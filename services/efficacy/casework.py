@@ -67,9 +67,13 @@ def applicant_key(applicant: dict[str, Any]) -> str:
 async def record_case_event(session: AsyncSession, event: Event) -> None:
     """Keep the event, rebuild the application's clocks from every event seen, and fold it into the KPIs."""
     application_id = str(event.data["application_id"])
-    await cases.lock_case(session, application_id)
+    row = await cases.lock_case(session, application_id)
     if not await cases.add_fact(session, application_id, event):
         return  # the same event under another delivery: already part of the set
+    if event.type == SUBMITTED and row.item_code is None and event.data.get("item_code"):
+        # A case returned before acceptance still counts for its item where people get stuck (卡点分析).
+        await cases.update_case(session, application_id, item_code=str(event.data["item_code"])[:80],
+                                department=event.data.get("department"))
     if event.type == ACCEPTED:
         accepted = ApplicationAccepted.model_validate(event.data)
         applicant = accepted.applicant.model_dump()

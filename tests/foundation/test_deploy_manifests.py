@@ -17,6 +17,7 @@ def test_compose_runs_nats_postgres_every_service_and_the_gateway():
         assert f"YIMEN_{s.upper()}_DATABASE_URL" in svc["environment"]
         assert f"/{s}/readyz" in " ".join(svc["healthcheck"]["test"])
     assert "-js" in compose["services"]["nats"]["command"]
+    assert "/console/readyz" in " ".join(compose["services"]["console"]["healthcheck"]["test"])
 
 
 def test_kubernetes_has_a_three_node_jetstream_and_probed_deployments():
@@ -32,6 +33,10 @@ def test_kubernetes_has_a_three_node_jetstream_and_probed_deployments():
         assert c["livenessProbe"]["httpGet"] == {"path": f"/{s}/healthz", "port": port}
         assert ("Service", s) in by
     assert ("Job", "yimen-migrate") in by
+    console = by[("Deployment", "console")]["spec"]["template"]["spec"]["containers"][0]
+    assert console["readinessProbe"]["httpGet"] == {"path": "/console/readyz", "port": 8180}
+    paths = {p["path"] for p in by[("Ingress", "yimen")]["spec"]["rules"][0]["http"]["paths"]}
+    assert "/console" in paths
 
 
 def test_dockerfile_builds_one_image_whose_argument_picks_the_process():

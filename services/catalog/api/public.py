@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from services.catalog.api.schemas import (
     DepartmentRead,
@@ -25,14 +28,17 @@ from services.catalog.catalogue import published_payload
 from services.catalog.domain import cpsv, flowchart, forms, lifecycle
 from services.catalog.domain.model import KIND_NAMES, THEMES, ItemContent
 from services.catalog.domain.rules import offered_points
-from services.catalog.domain.search import query_terms
+from services.catalog.domain.search import miss_key, query_terms
 from services.catalog.store import repo
 from services.catalog.store.tables import ItemVersion
+from shared.auth import ADMIN, CATALOG_EDITOR, DEPARTMENT_REVIEWER, SUPERVISOR, Principal, require_roles
 from shared.bounds import VersionInt
 from shared.db import SessionDep
 from shared.errors import NotFound, invalid, problem_responses
 from shared.pagination import Page, PageDep, decode_cursor, encode_cursor, paginate
 from shared.types import utcnow
+
+CITY = ZoneInfo("Asia/Shanghai")
 
 router = APIRouter()
 
@@ -196,9 +202,39 @@ async def search_items(
     if not terms:
         raise invalid("query.q", "no_terms", "查询只包含停用词，请换个说法，例如“开饭店”。")
     rows = await repo.search(session, terms, f, offset=offset, limit=limit + 1)
+    if not rows and not offset and (key := miss_key(terms)):
+        # The evidence for the next round of simplification: what people look for and do not find.
+        now = utcnow()
+        await repo.record_search_miss(session, day=now.astimezone(CITY).date(), terms=key, at=now)
     hits = [SearchHit(score=s, matched=m, item=ItemSummary.of(v)) for v, s, m in rows[:limit]]
     return SearchPage(query=q, terms=list(terms), items=hits,
                       next_cursor=encode_cursor([offset + limit]) if len(rows) > limit else None)
+
+
+class SearchMissRead(BaseModel):
+    terms: str = Field(description="The words typed (segmented, sorted; digits and Latin letters dropped).")
+    searches: int
+    last_on: date
+
+
+@router.get("/search/misses", tags=["search"], response_model=list[SearchMissRead],
+            summary="Searches that found nothing, most frequent first (staff)",
+            description="Where people get stuck before they even find the item (卡点分析): each wording that found "
+                        "nothing, with how often and when last. No person, no address, no raw query is kept.",
+            responses=problem_responses(401, 403, 422))
+async def search_misses(
+    session: SessionDep,
+    start: Annotated[date, Query(alias="from")],
+    end: Annotated[date, Query(alias="to")],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    _: Principal = require_roles(ADMIN, CATALOG_EDITOR, SUPERVISOR, DEPARTMENT_REVIEWER),
+) -> list[SearchMissRead]:
+    if end < start:
+        raise invalid("query.to", "order", "`to` must not be before `from`.")
+    if (end - start).days > 366:
+        raise invalid("query.to", "max_range", "At most 366 days.")
+    return [SearchMissRead(terms=r.terms, searches=int(r.searches), last_on=r.last_on)
+            for r in await repo.search_misses(session, start=start, end=end, limit=limit)]
 
 
 @router.get("/departments", tags=["organisation"], summary="Departments of the city", response_model=list[DepartmentRead])

@@ -92,3 +92,14 @@ def index_terms(item: ItemContent, department_name: str | None = None) -> dict[t
     if department_name:
         add("department", [department_name])
     return out
+
+
+_NOT_WORDS = re.compile(r"[0-9a-z]")
+
+
+def miss_key(terms: dict[str, int]) -> str | None:
+    """What a search that found nothing is remembered by: the words the person typed (not the synonyms), sorted,
+    without any token holding a digit or a Latin letter, so an ID or phone number typed by mistake is never
+    kept. None when nothing is left."""
+    words = sorted(t for t, boost in terms.items() if boost >= 2 and not _NOT_WORDS.search(t))
+    return " ".join(words)[:200] or None

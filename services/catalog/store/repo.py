@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, case, delete, exists, func, literal, select
@@ -22,6 +23,7 @@ from services.catalog.store.tables import (
     ItemVersion,
     LifeEvent,
     NegativeListEntry,
+    SearchMiss,
     ServicePoint,
 )
 from shared.types import utcnow
@@ -279,3 +281,24 @@ async def upsert(session: AsyncSession, table: type[Any], key: dict[str, Any], v
             setattr(row, k, v)
     await session.flush()
     return row
+
+
+async def record_search_miss(session: AsyncSession, *, day: date, terms: str, at: datetime) -> None:
+    """Count one more search that found nothing (one row per day and wording, so the table stays small)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(SearchMiss).values(day=day, terms=terms, count=1, last_at=at)
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=[SearchMiss.day, SearchMiss.terms],
+        set_={"count": SearchMiss.count + 1, "last_at": stmt.excluded.last_at}))
+
+
+async def search_misses(session: AsyncSession, *, start: date, end: date, limit: int) -> list[Any]:
+    """The wordings that found nothing most often in [start, end]."""
+    q = (select(SearchMiss.terms, func.sum(SearchMiss.count).label("searches"),
+                func.max(SearchMiss.day).label("last_on"))
+         .where(SearchMiss.day >= start, SearchMiss.day <= end)
+         .group_by(SearchMiss.terms).order_by(func.sum(SearchMiss.count).desc(), SearchMiss.terms).limit(limit))
+    return list((await session.execute(q)).all())

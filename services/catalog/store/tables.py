@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import make_metadata
@@ -174,3 +174,15 @@ class NegativeListEntry(Base):
     keywords: Mapped[list[str]] = mapped_column(JSON)
     legal_basis: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SearchMiss(Base):
+    """Searches that found nothing (卡点分析), per day and wording: the segmented words only, digits and Latin
+    letters dropped, so an ID or phone number typed into the box is never kept."""
+
+    __tablename__ = "search_miss"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    terms: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)

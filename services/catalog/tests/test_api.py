@@ -225,6 +225,28 @@ async def test_search_ranks_name_hits_first_and_filters(client):
     assert nxt["items"][0]["item"]["code"] != page["items"][0]["item"]["code"]
 
 
+async def test_searches_that_found_nothing_are_counted_by_their_words_and_never_keep_a_number(client, tokens):
+    from datetime import date, timedelta
+
+    for _ in range(2):
+        r = await client.get(f"{P}/search", params={"q": "量子潜水艇 13800138000 ABC"})
+        assert r.status_code == 200 and r.json()["items"] == []
+    assert (await client.get(f"{P}/search", params={"q": "我想开饭店"})).json()["items"]  # found: not a miss
+    today = date.today()
+    params = {"from": (today - timedelta(days=1)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
+    sup = tokens.headers("sup", kind="staff", roles=["supervisor"])
+    r = await client.get(f"{P}/search/misses", params=params, headers=sup)
+    assert r.status_code == 200, r.text
+    misses = {m["terms"]: m["searches"] for m in r.json()}
+    key = next(k for k in misses if "潜水艇" in k)
+    assert misses[key] == 2 and "13800138000" not in r.text and "abc" not in key and "饭店" not in misses
+    assert (await client.get(f"{P}/search/misses", params=params)).status_code == 401
+    citizen = tokens.headers("p-1", roles=["citizen"])
+    assert (await client.get(f"{P}/search/misses", params=params, headers=citizen)).status_code == 403
+    bad = await client.get(f"{P}/search/misses", params={"from": "2026-02-01", "to": "2026-01-01"}, headers=sup)
+    assert ("query.to", "order") in rules_of(bad)
+
+
 async def test_bad_input_gets_precise_problems(client):
     assert ("query.q", "string_too_short") in rules_of(await client.get(f"{P}/search", params={"q": ""}))
     assert ("query.q", "no_terms") in rules_of(await client.get(f"{P}/search", params={"q": "我想要"}))

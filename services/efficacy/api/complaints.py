@@ -21,10 +21,12 @@ from services.efficacy.domain.calendar import CHINA
 from services.efficacy.store import cases
 from services.efficacy.store import ratings as store
 from services.efficacy.store.calendar import current_calendar
+from services.efficacy.store.tables import complaint as complaint_table
 from shared.auth import CurrentPrincipal, OptionalPrincipal, Principal
 from shared.db import SessionDep
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, invalid, problem_responses
 from shared.idempotency import run_idempotent
+from shared.pagination import Page, PageDep, paginate
 from shared.types import utcnow
 
 router = APIRouter(prefix="/complaints", tags=["complaints"])
@@ -140,6 +142,33 @@ def _may_see(principal: Principal | None, row: object, secret: str | None) -> bo
         return False
     return (is_overseer(principal) or (row.complainant is not None and principal.subject == row.complainant)
             or department_of(principal) == row.department)
+
+
+@router.get("", summary="Complaints, newest first (supervisors; a department's staff see their own)",
+            description="For following complaints up: filter by the department concerned, what it is about "
+                        "(`about_kind` + `about_ref`, e.g. `case` and an application id) and state. The "
+                        "complainant's identity is never listed; `anonymous` says whether there is one.",
+            response_model=Page[ComplaintRead], responses=problem_responses(401, 403, 422))
+async def list_complaints(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep,
+    department: Annotated[str | None, Query(max_length=40)] = None,
+    about_kind: AboutKind | None = None,
+    about_ref: Annotated[str | None, Query(max_length=120)] = None,
+    state: Annotated[str | None, Query(pattern="^(open|answered|closed)$")] = None,
+) -> Page[ComplaintRead]:
+    if not is_overseer(principal):
+        own = department_of(principal)
+        if own is None:
+            raise Forbidden("Supervisors see every complaint; a department's staff see their own department's.")
+        if department and department != own:
+            raise Forbidden("A department's staff see their own department's complaints only.")
+        department = own
+    q = store.complaints_query(department=department, about_kind=about_kind.value if about_kind else None,
+                               about_ref=about_ref, state=state)
+    ids, cursor = await paginate(session, q, key_columns=[complaint_table.c.id], params=page,
+                                 key_of=lambda i: [i], descending=True)
+    return Page[ComplaintRead](items=[read(r) for r in await store.complaints_by_id(session, ids)],
+                               next_cursor=cursor)
 
 
 @router.get("/departments", summary="Complaint counts per department (public)", response_model=list[DepartmentCounts])

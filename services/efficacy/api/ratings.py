@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,11 +19,13 @@ from services.efficacy.events.contracts import RATING_BAD, RatingBad
 from services.efficacy.store import cases, supervision
 from services.efficacy.store import ratings as store
 from services.efficacy.store.calendar import current_calendar
+from services.efficacy.store.tables import rating as rating_table
 from shared.auth import CurrentPrincipal, Principal
 from shared.db import SessionDep
 from shared.errors import Conflict, Forbidden, NotFound, problem_responses
 from shared.idempotency import run_idempotent
 from shared.messaging import publish
+from shared.pagination import Page, PageDep, paginate
 from shared.types import utcnow
 
 router = APIRouter(prefix="/ratings", tags=["ratings"])
@@ -155,6 +157,51 @@ async def departments(session: SessionDep) -> list[DepartmentScore]:
                             bad_ratings=int(r.bad or 0), bad_share=round((r.bad or 0) / r.ratings, 4),
                             rectified=int(r.rectified or 0))
             for r in await store.department_scores(session)]
+
+
+class ItemScore(DepartmentScore):
+    item_code: str | None
+
+
+def _oversight_scope(principal: Principal) -> str | None:
+    """None = every department (supervisors); else the department whose ratings the staff member sees."""
+    if is_overseer(principal):
+        return None
+    dept = department_of(principal)
+    if dept is None:
+        raise Forbidden("Supervisors see every rating; a department's staff see their own department's.")
+    return dept
+
+
+@router.get("", summary="Ratings, newest first (supervisors; a department's staff see their own)",
+            description="For following up bad ratings (差评整改): filter by department, item, application, bad "
+                        "only, or rectification state (`open`, `called_back`, `closed`).",
+            response_model=Page[RatingRead], responses=problem_responses(401, 403, 422))
+async def list_ratings(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep,
+    department: Annotated[str | None, Query(max_length=40)] = None,
+    item: Annotated[str | None, Query(max_length=80, description="Item code.")] = None,
+    application_id: Annotated[str | None, Query(max_length=64)] = None,
+    bad_only: bool = False,
+    rectification: Annotated[str | None, Query(pattern="^(open|called_back|closed)$")] = None,
+) -> Page[RatingRead]:
+    scope = _oversight_scope(principal)
+    if scope and department and department != scope:
+        raise Forbidden("A department's staff see their own department's ratings only.")
+    q = store.ratings_query(department=scope or department, item=item, application_id=application_id,
+                            bad_only=bad_only, rectification=rectification)
+    ids, cursor = await paginate(session, q, key_columns=[rating_table.c.id], params=page,
+                                 key_of=lambda i: [i], descending=True)
+    return Page[RatingRead](items=[read(r) for r in await store.ratings_by_id(session, ids)], next_cursor=cursor)
+
+
+@router.get("/items", summary="Scores per department and item (public)", response_model=list[ItemScore])
+async def item_scores(session: SessionDep,
+                      department: Annotated[str | None, Query(max_length=40)] = None) -> list[ItemScore]:
+    return [ItemScore(department=r.department, item_code=r.item_code, ratings=r.ratings,
+                      average_score=round(float(r.average), 2), bad_ratings=int(r.bad or 0),
+                      bad_share=round((r.bad or 0) / r.ratings, 4), rectified=int(r.rectified or 0))
+            for r in await store.item_scores(session, department)]
 
 
 @router.get("/{rating_id}", summary="One rating", response_model=RatingRead,

@@ -9,6 +9,7 @@ from services.efficacy.api import (
     clocks,
     complaints,
     dashboard,
+    insights,
     kpis,
     ratings,
     recommendations,
@@ -17,5 +18,5 @@ from services.efficacy.api import (
 
 router = APIRouter()
 for sub in (calendar.router, clocks.router, supervision.router, kpis.router, ratings.router,
-            complaints.router, recommendations.router, dashboard.router):
+            complaints.router, recommendations.router, dashboard.router, insights.router):
     router.include_router(sub)

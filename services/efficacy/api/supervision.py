@@ -184,9 +184,11 @@ async def list_supervision(
     state: Annotated[str | None, Query(pattern="^(open|answered|cleared)$")] = None,
     kind: Annotated[str | None, Query(max_length=40)] = None,
     department: Annotated[str | None, Query(max_length=40)] = None,
+    application_id: Annotated[str | None, Query(max_length=64, description="The items of one case.")] = None,
 ) -> Page[SupervisionRead]:
     scope = _scope(principal)
-    q = supervision.items_query(department=scope or department, state=state, kind=kind)
+    q = supervision.items_query(department=scope or department, state=state, kind=kind,
+                                application_id=application_id)
     ids, cursor = await paginate(session, q, key_columns=[supervision_item.c.id], params=page,
                                  key_of=lambda i: [i], descending=True)
     rows = await supervision.items_by_id(session, ids)

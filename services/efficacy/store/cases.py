@@ -193,3 +193,32 @@ async def co_applied_items(session: AsyncSession, item_code: str, limit: int = 1
          .group_by(b.c.item_code).order_by(func.count(func.distinct(b.c.applicant_key)).desc(), b.c.item_code)
          .limit(limit))
     return [(r.item_code, r.n) for r in (await session.execute(q)).all()]
+
+
+async def correction_events(session: AsyncSession, *, start: datetime, end: datetime, department: str | None,
+                            item: str | None, types: tuple[str, ...], limit: int) -> list[Any]:
+    """Returns and correction requests in [start, end), with the case's item: `limit` rows at most."""
+    q = (select(case_file.c.item_code, case_event.c.type, case_event.c.data)
+         .join(case_file, case_file.c.application_id == case_event.c.application_id)
+         .where(case_event.c.type.in_(types), case_event.c.at >= start, case_event.c.at < end)
+         .order_by(case_event.c.id.desc()).limit(limit))
+    if department:
+        q = q.where(case_file.c.department == department)
+    if item:
+        q = q.where(case_file.c.item_code == item)
+    return list((await session.execute(q)).all())
+
+
+async def settled_task_clocks(session: AsyncSession, *, since: datetime, department: str | None, item: str | None,
+                              limit: int) -> list[tuple[str | None, ClockState]]:
+    """Stopped task clocks last rebuilt since `since` (their stop lies before that) with their case's item:
+    `limit` at most."""
+    q = (select(case_file.c.item_code, clock.c.body)
+         .join(case_file, case_file.c.application_id == clock.c.application_id)
+         .where(clock.c.kind == "task", clock.c.state == "stopped", clock.c.updated_at >= since)
+         .order_by(clock.c.updated_at.desc()).limit(limit))
+    if department:
+        q = q.where(clock.c.department == department)
+    if item:
+        q = q.where(case_file.c.item_code == item)
+    return [(r.item_code, ClockState.from_json(r.body)) for r in (await session.execute(q)).all()]

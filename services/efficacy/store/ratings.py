@@ -35,6 +35,39 @@ async def department_scores(session: AsyncSession) -> list[Any]:
     return list((await session.execute(q)).all())
 
 
+def ratings_query(*, department: str | None, item: str | None, application_id: str | None,
+                  bad_only: bool, rectification: str | None) -> Any:
+    """Ids of the matching ratings (shared.pagination pages over ids)."""
+    q = select(rating.c.id)
+    if department:
+        q = q.where(rating.c.department == department)
+    if item:
+        q = q.where(rating.c.item_code == item)
+    if application_id:
+        q = q.where(rating.c.application_id == application_id)
+    if bad_only:
+        q = q.where(rating.c.score <= 2)
+    if rectification:
+        q = q.where(rating.c.rectification_state == rectification)
+    return q
+
+
+async def ratings_by_id(session: AsyncSession, ids: list[int]) -> list[Any]:
+    rows = {r.id: r for r in (await session.execute(select(rating).where(rating.c.id.in_(ids))))}
+    return [rows[i] for i in ids]
+
+
+async def item_scores(session: AsyncSession, department: str | None) -> list[Any]:
+    q = (select(rating.c.department, rating.c.item_code, func.count().label("ratings"),
+                func.avg(rating.c.score).label("average"),
+                func.sum(case((rating.c.score <= 2, 1), else_=0)).label("bad"),
+                func.sum(case((rating.c.rectification_state == "closed", 1), else_=0)).label("rectified"))
+         .group_by(rating.c.department, rating.c.item_code).order_by(rating.c.department, rating.c.item_code))
+    if department:
+        q = q.where(rating.c.department == department)
+    return list((await session.execute(q)).all())
+
+
 async def add_complaint(session: AsyncSession, **values: Any) -> None:
     await session.execute(complaint.insert().values(created_at=utcnow(), state="open", **values))
 
@@ -45,6 +78,26 @@ async def get_complaint(session: AsyncSession, complaint_id: str) -> Any:
 
 async def update_complaint(session: AsyncSession, complaint_id: str, **values: Any) -> None:
     await session.execute(complaint.update().where(complaint.c.complaint_id == complaint_id).values(**values))
+
+
+def complaints_query(*, department: str | None, about_kind: str | None, about_ref: str | None,
+                     state: str | None) -> Any:
+    """Ids of the matching complaints (shared.pagination pages over ids)."""
+    q = select(complaint.c.id)
+    if department:
+        q = q.where(complaint.c.department == department)
+    if about_kind:
+        q = q.where(complaint.c.about_kind == about_kind)
+    if about_ref:
+        q = q.where(complaint.c.about_ref == about_ref)
+    if state:
+        q = q.where(complaint.c.state == state)
+    return q
+
+
+async def complaints_by_id(session: AsyncSession, ids: list[int]) -> list[Any]:
+    rows = {r.id: r for r in (await session.execute(select(complaint).where(complaint.c.id.in_(ids))))}
+    return [rows[i] for i in ids]
 
 
 async def complaint_counts(session: AsyncSession, today: date) -> list[Any]:

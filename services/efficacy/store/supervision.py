@@ -91,9 +91,12 @@ async def open_item(session: AsyncSession, *, dedupe_key: str, kind: str, is_cas
     return bool(res.rowcount)
 
 
-def items_query(*, department: str | None, state: str | None, kind: str | None) -> Any:
+def items_query(*, department: str | None, state: str | None, kind: str | None,
+                application_id: str | None = None) -> Any:
     """Ids of the matching queue rows (shared.pagination returns scalars, so it pages over ids)."""
     q = select(supervision_item.c.id)
+    if application_id:
+        q = q.where(supervision_item.c.application_id == application_id)
     if department:
         q = q.where(supervision_item.c.department == department)
     if state:

@@ -267,3 +267,61 @@ async def test_a_submission_left_unaccepted_gets_cards_on_the_acceptance_step_an
         return r["acceptance"]["state"] == "stopped" and r["application"] and r
     body = await eventually(stopped)
     assert body["acceptance"]["stop_reason"] == "accepted" and body["application"]["state"] == "running"
+
+async def test_where_people_get_stuck_counts_materials_sent_back_and_steps_using_their_limit(client, tokens):
+    from datetime import datetime, timedelta
+
+    from services.efficacy.domain.calendar import CHINA
+    from services.efficacy.tests.helpers import assigned, ev, submitted, task_decided
+    from services.efficacy.tests.helpers import at as local
+
+    item = "ITEM-STUCK-" + new_id()[-6:]
+    bus = client.app.state.bus
+    today = datetime.now(CHINA).date()
+    day = [(today - timedelta(days=n)).isoformat() for n in (20, 19, 18, 15)]
+    # Returned at the window before acceptance (补正), then accepted; a department asks for the floor plan again.
+    first, second = new_id(), new_id()
+    await bus.publish(submitted(first, f"{day[0]}T09:00:00", item=item, department="LD-SCJGJ"))
+    await bus.publish(ev("yimen.intake.application.returned", first, receipt_number="R" + first, reasons="材料不齐",
+                         missing=[{"field": "materials.floor_plan", "rule": "illegible", "message": "不清晰"},
+                                  {"field": "materials.lease", "rule": "required", "message": "缺"}],
+                         returned_at=local(f"{day[0]}T10:00:00")))
+    for app in (first, second):
+        await bus.publish(accepted(app, f"{day[1]}T09:00:00", item=item, department="LD-SCJGJ"))
+        await bus.publish(assigned(app, "T-" + app, f"{day[1]}T09:00:00", department="LD-WJJ", limit_days=4,
+                                   step_key="hygiene"))
+    correction = task_decided(second, "T-" + second, f"{day[2]}T09:00:00", outcome="request_correction")
+    correction.data["missing"] = [{"material_code": "floor_plan", "field": None, "reason": "未标功能分区"}]
+    await bus.publish(correction)
+    await bus.publish(task_decided(first, "T-" + first, f"{day[3]}T16:00:00"))
+    sup = tokens.headers(**SUPERVISOR)
+    params = {"from": (today - timedelta(days=30)).isoformat(), "to": today.isoformat(), "item": item}
+
+    async def report():
+        r = await client.get("/efficacy/v1/insights/stuck", params=params, headers=sup)
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        return items if items and items[0]["steps"] and sum(c["times"] for c in items[0]["corrections"]) == 3 else None
+
+    items = await eventually(report)
+    assert [i["item_code"] for i in items] == [item]
+    assert items[0]["corrections"] == [{"material": "floor_plan", "times": 2}, {"material": "lease", "times": 1}]
+    step = items[0]["steps"][0]
+    assert (step["step_key"], step["department"], step["tasks"]) == ("hygiene", "LD-WJJ", 1)
+    # The share is the task clock's working days used over its limit, as the clock itself counts them.
+    clock = (await client.get(f"/efficacy/v1/clocks/{first}", headers=sup)).json()["tasks"][0]
+    assert step["average_share"] == round(clock["elapsed_workdays"] / 4, 4)
+    assert step["over_limit"] == int(clock["elapsed_workdays"] > 4)
+    # A department's staff see their own department's cases only; a citizen sees nothing; bounds are checked.
+    other = tokens.headers("rev", kind="staff", roles=["department_reviewer"], dept="LD-MZJ")
+    assert (await client.get("/efficacy/v1/insights/stuck", params=params, headers=other)).json()["items"] == []
+    assert (await client.get("/efficacy/v1/insights/stuck", params={**params, "department": "LD-SCJGJ"},
+                             headers=other)).status_code == 403
+    assert (await client.get("/efficacy/v1/insights/stuck", params=params,
+                             headers=tokens.headers("p-1"))).status_code == 403
+    wide = await client.get("/efficacy/v1/insights/stuck", params={"from": "2025-01-01", "to": "2026-03-31"},
+                            headers=sup)
+    assert wide.status_code == 422 and wide.json()["errors"][0]["field"] == "query.to"
+    ancient = await client.get("/efficacy/v1/insights/stuck", params={"from": "0001-01-01", "to": "0001-01-01"},
+                               headers=sup)
+    assert ancient.status_code == 422 and ancient.json()["errors"][0]["field"] == "query.from"

@@ -87,6 +87,20 @@ async def test_a_named_complaint_about_a_case_finds_its_department(client, token
     assert (await client.get(f"/efficacy/v1/complaints/{new_id()}")).status_code == 401  # no token, no secret
     assert (await client.get(f"/efficacy/v1/complaints/{new_id()}", headers=tokens.headers("p-1"))).status_code == 404
 
+    assert (await client.get(f"/efficacy/v1/complaints/{new_id()}")).status_code == 404
+    # The case's complaints, listed for supervisors and the department concerned, without the complainant.
+    params = {"about_kind": "case", "about_ref": app}
+    listed = await client.get("/efficacy/v1/complaints", params=params, headers=tokens.headers(**SUPERVISOR))
+    assert listed.status_code == 200 and [c["about"]["ref"] for c in listed.json()["items"]] == [app]
+    assert "p-complainer" not in listed.text
+    mzj = tokens.headers("rev-mzj", kind="staff", roles=["department_reviewer"], dept="LD-MZJ")
+    assert len((await client.get("/efficacy/v1/complaints", params=params, headers=mzj)).json()["items"]) == 1
+    other = tokens.headers("rev-x", kind="staff", roles=["department_reviewer"], dept="LD-XFJ")
+    assert (await client.get("/efficacy/v1/complaints", params=params, headers=other)).json()["items"] == []
+    assert (await client.get("/efficacy/v1/complaints", params={"department": "LD-MZJ"},
+                             headers=other)).status_code == 403
+    assert (await client.get("/efficacy/v1/complaints", headers=me)).status_code == 403
+
 
 async def test_applying_again_for_the_same_item_within_the_window_is_flagged(client, tokens):
     hid, item = "44538119900101" + uuid.uuid4().hex[:4], "ITEM-" + uuid.uuid4().hex[:6]

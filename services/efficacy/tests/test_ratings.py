@@ -105,3 +105,38 @@ async def test_a_bad_rating_not_called_back_in_time_goes_to_supervision(client, 
     items = (await client.get("/efficacy/v1/supervision", params={"kind": "rectification_overdue"},
                               headers=sup)).json()["items"]
     assert [i["department"] for i in items if rating_id in i["detail"]] == ["LD-ZJJ"]
+
+
+async def test_supervisors_list_ratings_by_department_and_item_and_a_department_sees_its_own(client, tokens):
+    bad_app = await accepted_case(client, tokens, "p-list-1", department="LD-GAJ")
+    good_app = await accepted_case(client, tokens, "p-list-2", department="LD-GAJ")
+    other_app = await accepted_case(client, tokens, "p-list-3", department="LD-MZJ")
+    for app, person, level in ((bad_app, "p-list-1", "非常不满意"), (good_app, "p-list-2", "满意"),
+                               (other_app, "p-list-3", "不满意")):
+        r = await client.post("/efficacy/v1/ratings", json={"application_id": app, "level": level},
+                              headers=tokens.headers(person))
+        assert r.status_code == 201, r.text
+    sup = tokens.headers(**SUPERVISOR)
+    r = await client.get("/efficacy/v1/ratings", params={"department": "LD-GAJ"}, headers=sup)
+    assert r.status_code == 200 and {x["application_id"] for x in r.json()["items"]} == {bad_app, good_app}
+    r = await client.get("/efficacy/v1/ratings", params={"department": "LD-GAJ", "bad_only": "true"}, headers=sup)
+    assert [(x["application_id"], x["rectification_state"]) for x in r.json()["items"]] == [(bad_app, "open")]
+    r = await client.get("/efficacy/v1/ratings", params={"rectification": "open", "application_id": other_app},
+                         headers=sup)
+    assert [x["application_id"] for x in r.json()["items"]] == [other_app]
+    # A department's reviewer sees their department's only, and may not ask for another's.
+    gaj = tokens.headers("rev-gaj", kind="staff", roles=["department_reviewer"], dept="LD-GAJ")
+    r = await client.get("/efficacy/v1/ratings", headers=gaj)
+    assert r.status_code == 200 and {x["department"] for x in r.json()["items"]} == {"LD-GAJ"}
+    assert (await client.get("/efficacy/v1/ratings", params={"department": "LD-MZJ"}, headers=gaj)).status_code == 403
+    assert (await client.get("/efficacy/v1/ratings", headers=tokens.headers("p-list-1"))).status_code == 403
+    assert (await client.get("/efficacy/v1/ratings")).status_code == 401
+    r = await client.get("/efficacy/v1/ratings", params={"rectification": "maybe"}, headers=sup)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.rectification"
+    scores = (await client.get("/efficacy/v1/ratings/items", params={"department": "LD-GAJ"})).json()
+    assert sum(s["ratings"] for s in scores) == 2 and sum(s["bad_ratings"] for s in scores) == 1
+    assert all(s["department"] == "LD-GAJ" for s in scores)
+    # The supervision queue filtered to one case: its items only, its bad rating's rectification (整改) among them.
+    r = await client.get("/efficacy/v1/supervision", params={"application_id": bad_app}, headers=sup)
+    assert {x["application_id"] for x in r.json()["items"]} == {bad_app}
+    assert "bad_rating" in {x["kind"] for x in r.json()["items"]}

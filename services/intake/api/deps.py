@@ -216,7 +216,8 @@ def walk_in_read(w: WalkIn) -> s.WalkInFiling:
 def summary(app: Application) -> s.ApplicationSummary:
     return s.ApplicationSummary(id=app.id, status=app.status, item_code=app.item_code, item_name=app.item_name,
                                 receipt_number=app.receipt_number, service_point=app.service_point,
-                                created_at=app.created_at, updated_at=app.updated_at)
+                                created_at=app.created_at, updated_at=app.updated_at,
+                                submitted_at=app.submitted_at)
 
 
 def file_store(request: Request) -> FileStore:

@@ -102,16 +102,28 @@ async def my_awaiting(session: SessionDep, principal: CurrentPrincipal, page: Pa
 @router.get(
     "/queue", response_model=Page[s.ApplicationSummary],
     summary="A clerk's queue: applications at my service point or of my department (default: awaiting acceptance)",
+    description="`receipt_number` looks one case up by its receipt number (any state unless `status` is given), "
+                "within the same scope: the clerk's point and department.",
     responses=problem_responses(401, 403, 422),
 )
 async def clerk_queue(session: SessionDep, principal: CurrentPrincipal, page: PageDep,
-                      status: StatusFilter = None) -> Page[s.ApplicationSummary]:
+                      status: StatusFilter = None,
+                      receipt_number: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z]{1,80}$",
+                                                                  description="Look up one receipt number.")] = None,
+                      ) -> Page[s.ApplicationSummary]:
     if not principal.has(WINDOW_CLERK, ADMIN, SUPERVISOR) or principal.kind != "staff":
         raise Forbidden("Only staff have a queue.")
-    statuses = [x.value for x in status] if status else [Status.SUBMITTED.value, Status.AWAITING_PICKUP.value]
+    if status:
+        statuses = [x.value for x in status]
+    elif receipt_number:
+        statuses = [x.value for x in Status]
+    else:
+        statuses = [Status.SUBMITTED.value, Status.AWAITING_PICKUP.value]
     everything = principal.has(ADMIN, SUPERVISOR)
     stmt = repo.staff_queue_query(service_point=None if everything else principal.service_point,
                                   department=None if everything else principal.department, statuses=statuses)
+    if receipt_number:
+        stmt = stmt.where(Application.receipt_number == receipt_number)
     if not everything and not (principal.service_point or principal.department):
         return Page[s.ApplicationSummary](items=[])
     rows, cursor = await paginate(

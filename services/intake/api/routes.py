@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.intake.api import applications, commitments, counter, progress, reuse, services_desk, walkins
+from services.intake.api import (
+    applications,
+    commitments,
+    counter,
+    insights,
+    progress,
+    reuse,
+    services_desk,
+    walkins,
+)
 
 router = APIRouter()
 router.include_router(applications.router)
@@ -14,3 +23,4 @@ router.include_router(services_desk.router)
 router.include_router(commitments.router)
 router.include_router(counter.router)
 router.include_router(walkins.router)
+router.include_router(insights.router)

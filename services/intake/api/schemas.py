@@ -308,6 +308,8 @@ class ApplicationSummary(BaseModel):
     service_point: str
     created_at: datetime
     updated_at: datetime
+    submitted_at: datetime | None = Field(
+        default=None, description="When it was handed in: the start of a window clerk's acceptance clock.")
 
 
 class PrefillMaterial(BaseModel):

@@ -463,3 +463,15 @@ async def add_walk_in(session: AsyncSession, **fields: Any) -> WalkIn:
     session.add(row)
     await session.flush()
     return row
+
+async def idle_drafts(session: AsyncSession, *, before: datetime, department: str | None, item: str | None,
+                      limit: int) -> list[Any]:
+    """(item code, item name, notice) of drafts untouched since `before`, newest first, `limit` at most."""
+    stmt = (select(Application.item_code, Application.item_name, Application.notice)
+            .where(Application.status == "draft", Application.updated_at < before)
+            .order_by(Application.updated_at.desc()).limit(limit))
+    if department:
+        stmt = stmt.where(Application.department == department)
+    if item:
+        stmt = stmt.where(Application.item_code == item)
+    return list((await session.execute(stmt)).all())

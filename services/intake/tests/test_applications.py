@@ -320,6 +320,29 @@ async def test_a_window_clerk_accepts_and_is_recorded_as_first_responder(intake,
     assert again.status_code == 409 and again.headers["content-type"] == PROBLEM
 
 
+async def test_the_clerks_queue_shows_when_each_was_handed_in_and_finds_one_by_receipt_number(intake, tokens):
+    item = await intake.publish_item(f.food_permit_item(case_kind="immediate"))
+    me = f.citizen(tokens)
+    app = await complete_draft(intake, me, item["code"], channel="window")
+    submitted = (await submit(intake, me, app["id"])).json()
+    receipt = submitted["receipt_number"]
+    clerk = f.clerk(tokens)
+    queue = (await intake.client.get(f"{BASE}/queue", headers=clerk, params={"status": "submitted"})).json()["items"]
+    mine = next(a for a in queue if a["id"] == app["id"])
+    assert mine["submitted_at"] and mine["receipt_number"] == receipt
+    found = (await intake.client.get(f"{BASE}/queue", headers=clerk, params={"receipt_number": receipt})).json()
+    assert [a["id"] for a in found["items"]] == [app["id"]]
+    assert (await intake.client.post(f"{BASE}/applications/{app['id']}/accept", headers=clerk)).status_code == 200
+    # Once accepted it is out of the acceptance queue, but the receipt number still finds it (any state).
+    found = (await intake.client.get(f"{BASE}/queue", headers=clerk, params={"receipt_number": receipt})).json()
+    assert [a["status"] for a in found["items"]] == ["decided"]
+    # Another point's clerk of another department does not find it; a malformed number is a 422.
+    other = f.clerk(tokens, point="LD-LC", dept="LD-MZJ")
+    assert (await intake.client.get(f"{BASE}/queue", headers=other, params={"receipt_number": receipt})).json()["items"] == []
+    bad = await intake.client.get(f"{BASE}/queue", headers=clerk, params={"receipt_number": "R-1; drop"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.receipt_number"
+
+
 async def test_return_for_correction_then_resubmit_and_not_accepting_with_legal_basis(intake, tokens):
     item = await intake.publish_item(f.food_permit_item())
     me = f.citizen(tokens)

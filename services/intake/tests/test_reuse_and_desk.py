@@ -201,3 +201,49 @@ async def test_a_refusal_is_handed_over_without_waiting_for_a_certificate(intake
     got = await eventually(final)
     assert got["outcome"] == "rejected"
     assert any("依据" in (t["note"] or "") for t in got["timeline"])
+
+
+async def test_abandoned_drafts_are_counted_per_item_by_where_they_stopped_without_personal_data(intake, tokens):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from services.intake.store.tables import Application
+    from shared.types import utcnow
+
+    item = await intake.publish_item(f.food_permit_item())
+    code = item["code"]
+    base = "/intake/v1"
+    me = f.citizen(tokens)
+    ids = []
+    for checked in (True, True, False):
+        r = await intake.client.post(f"{base}/applications", headers=me, json={
+            "item_code": code, "channel": "online", "service_point": "LD-CENTRE", "form": {}})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+        if checked:
+            assert (await intake.client.post(f"{base}/applications/{ids[-1]}/check", headers=me)).status_code == 200
+    # Two of them were left alone for ten days; the third is fresh and not abandoned yet.
+    async with intake.client.app.state.db.transaction() as s:
+        await s.execute(update(Application).where(Application.id.in_(ids[1:]))
+                        .values(updated_at=utcnow() - timedelta(days=10)))
+    sup = tokens.headers("sup", kind="staff", roles=["supervisor"])
+    r = await intake.client.get(f"{base}/insights/abandoned-drafts", params={"idle_days": 7, "item": code}, headers=sup)
+    assert r.status_code == 200, r.text
+    [row] = r.json()["items"]
+    assert row["item_code"] == code and row["drafts"] == 2
+    stopped = {s["at"]: s["drafts"] for s in row["stopped_at"]}
+    assert stopped.pop("not_checked") == 1 and sum(stopped.values()) == 1
+    assert "张三" not in r.text and "445381" not in r.text
+    # A department sees its own items only; a citizen and a stranger department are refused or see nothing.
+    own = tokens.headers("rev", kind="staff", roles=["department_reviewer"], dept="LD-SCJGJ")
+    assert (await intake.client.get(f"{base}/insights/abandoned-drafts", params={"item": code},
+                                    headers=own)).json()["items"][0]["drafts"] == 2
+    other = tokens.headers("rev2", kind="staff", roles=["department_reviewer"], dept="LD-MZJ")
+    assert (await intake.client.get(f"{base}/insights/abandoned-drafts", params={"item": code},
+                                    headers=other)).json()["items"] == []
+    assert (await intake.client.get(f"{base}/insights/abandoned-drafts", params={"department": "LD-SCJGJ"},
+                                    headers=other)).status_code == 403
+    assert (await intake.client.get(f"{base}/insights/abandoned-drafts", headers=me)).status_code == 403
+    bad = await intake.client.get(f"{base}/insights/abandoned-drafts", params={"idle_days": 0}, headers=sup)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.idle_days"

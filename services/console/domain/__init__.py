@@ -1,0 +1,1 @@
+"""What the pages compute from the APIs' answers: pure functions, no I/O, tested without a server."""
