@@ -140,7 +140,8 @@ def markdown(report: dict[str, Any]) -> str:
     for k, v in report["figures"].items():
         ratios = ", ".join(f"{rk}={rv}" for rk, rv in v.items() if rk.startswith("ratio"))
         notes = ", ".join(f"{nk}={nv}" for nk, nv in v.items()
-                          if nk not in ("p50_ms", "p99_ms", "per_case_by_process") and not nk.startswith("ratio"))
+                          if nk not in ("p50_ms", "p99_ms", "per_case_by_process", "sql_texts_per_case")
+                          and not nk.startswith("ratio"))
         lines.append(f"| {k} | {v.get('p50_ms', '')} | {v.get('p99_ms', '')} | {ratios} | {notes} |")
     costs = {k: v["per_case_by_process"] for k, v in report["figures"].items() if v.get("per_case_by_process")}
     if costs:
@@ -173,9 +174,13 @@ def main() -> None:
     p.add_argument("--peer", choices=["temporal"], help="also run the peer's harness and print its figures beside ours")
     p.add_argument("--profile", nargs="?", const=str(PROFILES), metavar="DIR",
                    help=f"py-spy flame graphs of each service during the 10-client cycle (default {PROFILES})")
+    p.add_argument("--sql-texts", action="store_true",
+                   help="also count each statement text per case (JSON only: sql_texts_per_case), to find what to cut")
     p.add_argument("--out", help="write the JSON report here only (the baseline's child run)")
     args = p.parse_args()
     extra = dict(kv.split("=", 1) for kv in args.platform_env)
+    if args.sql_texts:
+        extra["YIMEN_BENCH_SQL_TEXTS"] = "1"
     t = time.perf_counter()
     base = None
     if args.baseline:

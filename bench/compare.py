@@ -85,6 +85,10 @@ KEY_FIGURES: list[tuple[str, Any, int]] = [
      lambda r: _get(r, "figures", "cycle_5_departments_10_clients", "sql_statements_per_case"), -1),
     ("SQL transactions per five-department case (10 clients)",
      lambda r: _get(r, "figures", "cycle_5_departments_10_clients", "sql_transactions_per_case"), -1),
+    ("SQL statements per five-department case (1 client)",
+     lambda r: _get(r, "figures", "cycle_5_departments_1_clients", "sql_statements_per_case"), -1),
+    ("SQL transactions per five-department case (1 client)",
+     lambda r: _get(r, "figures", "cycle_5_departments_1_clients", "sql_transactions_per_case"), -1),
     ("status reads / bare request rate (10 clients)",
      lambda r: _get(r, "figures", "reads_10_clients", "ratio_status_to_bare_rate"), 1),
     ("guide reads / bare request rate (10 clients)",
@@ -125,11 +129,14 @@ def comparison(base: dict[str, Any], cur: dict[str, Any]) -> str:
         b, c = read(base), read(cur)
         ratio = round(c / b, 2) if isinstance(b, int | float) and isinstance(c, int | float) and b else None
         lines.append(f"| {label} | {_fmt(b)} | {_fmt(c)} | {_fmt(ratio)} |")
-    lines += ["", "### Per process, per five-department case at 10 clients: CPU ms, SQL statements, transactions",
+    # At 10 clients when that phase ran (`--phases smoke` has only the one-client cycle).
+    phase = "cycle_5_departments_10_clients" if _get(cur, "figures", "cycle_5_departments_10_clients") \
+        else "cycle_5_departments_1_clients"
+    lines += ["", f"### Per process, per five-department case ({phase}): CPU ms, SQL statements, transactions",
               "", "| process | baseline CPU ms | this CPU ms | baseline statements | this statements "
               "| baseline transactions | this transactions |", "|---|---|---|---|---|---|---|"]
-    bp = _get(base, "figures", "cycle_5_departments_10_clients", "per_case_by_process") or {}
-    cp = _get(cur, "figures", "cycle_5_departments_10_clients", "per_case_by_process") or {}
+    bp = _get(base, "figures", phase, "per_case_by_process") or {}
+    cp = _get(cur, "figures", phase, "per_case_by_process") or {}
     for name in sorted(set(bp) | set(cp)):
         b, c = bp.get(name, {}), cp.get(name, {})
         lines.append(f"| {name} | {_fmt(b.get('cpu_ms'))} | {_fmt(c.get('cpu_ms'))} | {_fmt(b.get('statements'))} "

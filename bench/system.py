@@ -472,7 +472,10 @@ class CpuMeter:
         self.used = {n: round(_cpu_seconds(pid) - self.start[n], 2) for n, pid in self.pids.items()}
         time.sleep(0.25)  # the counters are written every 0.1 s
         end = self._sql()
-        self.sql = {n: {k: v - self.sql_start.get(n, {}).get(k, 0) for k, v in c.items()} for n, c in end.items()}
+        self.sql = {n: {k: v - self.sql_start.get(n, {}).get(k, 0) for k, v in c.items() if k != "texts"}
+                    for n, c in end.items()}
+        self.texts = {n: {t: v - self.sql_start.get(n, {}).get("texts", {}).get(t, 0) for t, v in c["texts"].items()}
+                      for n, c in end.items() if "texts" in c}
         self.machine_used = round(_machine_busy_seconds() - self.machine, 2)
         self.wall = time.perf_counter() - self.t
         mine = set(self.pids.values())
@@ -534,6 +537,10 @@ def per_case_costs(fig: dict[str, Any], cpu: CpuMeter, cases: int) -> None:
     """Per service, what a case cost: CPU and the SQL statements and transactions that explain most of it."""
     by = cpu.per_case(cases)
     fig["per_case_by_process"] = by
+    if cpu.texts:  # --sql-texts: the statements each process ran most per case
+        fig["sql_texts_per_case"] = {
+            n: [(round(v / cases, 1), t) for t, v in sorted(ts.items(), key=lambda kv: -kv[1])[:25] if v]
+            for n, ts in cpu.texts.items()}
     fig["sql_statements_per_case"] = round(sum(r.get("statements", 0) for r in by.values()), 1)
     fig["sql_transactions_per_case"] = round(sum(r.get("transactions", 0) for r in by.values()), 1)
 

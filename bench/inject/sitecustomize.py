@@ -24,6 +24,8 @@ def _install(directory: str) -> None:
     counts = {"statements": 0, "transactions": 0, "commits": 0, "rollbacks": 0,
               "select": 0, "insert": 0, "update": 0, "delete": 0, "other": 0}
     lock = threading.Lock()
+    #: With YIMEN_BENCH_SQL_TEXTS=1, also how often each statement text ran (to find what to cut).
+    texts: dict[str, int] | None = {} if os.environ.get("YIMEN_BENCH_SQL_TEXTS") == "1" else None
 
     def on_statement(_conn, _cursor, statement, _params, _context, _executemany) -> None:  # noqa: ANN001
         word = statement.lstrip().split(None, 1)[0].lower() if statement.strip() else "other"
@@ -34,6 +36,9 @@ def _install(directory: str) -> None:
         with lock:
             counts["statements"] += 1
             counts[kind] += 1
+            if texts is not None:
+                key = " ".join(statement.split())[:160]
+                texts[key] = texts.get(key, 0) + 1
 
     def on_begin(_conn) -> None:  # noqa: ANN001
         with lock:
@@ -59,6 +64,8 @@ def _install(directory: str) -> None:
         while True:
             with lock:
                 snapshot = dict(counts)
+                if texts is not None:
+                    snapshot["texts"] = dict(texts)
             if snapshot != last:
                 tmp = path + ".tmp"
                 with open(tmp, "w") as f:
