@@ -194,7 +194,7 @@ def main() -> None:
     if base:
         report["baseline"] = base
     if args.peer == "temporal":
-        report.setdefault("peer", {})["temporal"] = run_temporal(args.full)
+        report.setdefault("peer", {})["temporal"] = run_temporal(args.full, smoke="smoke" in args.phases)
     report["seconds"] = round(time.perf_counter() - t, 1)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False))

@@ -58,8 +58,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_temporal(full: bool = False) -> dict[str, Any]:
-    """Both variants, 1/10/50 clients; the peer's JSON per variant, plus a summary of the figures we compare."""
+def run_temporal(full: bool = False, smoke: bool = False) -> dict[str, Any]:
+    """Both variants, 1/10/50 clients (`smoke`: one client for a few seconds, to check the wiring); the peer's
+    JSON per variant, plus a summary of the figures we compare."""
     where = temporal_dir()
     if not (where / "bench.py").exists():
         return {"error": f"no peer harness at {where} (set YIMEN_PEER_TEMPORAL_DIR)"}
@@ -71,13 +72,17 @@ def run_temporal(full: bool = False) -> dict[str, Any]:
         progress(f"peer: Temporal, {variant}, {persistence} (1, 10, 50 clients)")
         cmd = [str(venv / "bin" / "python"), "bench.py", "run", "--variant", variant, "--persistence", persistence,
                "--port", str(_free_port()), "--scratch", str(scratch), "--out", str(dest),
-               "--seconds", "40" if full else "20"]
+               *(["--clients", "1", "--seconds", "3", "--warmup", "1"] if smoke
+                 else ["--seconds", "40" if full else "20"])]
         try:
             subprocess.run(cmd, cwd=where, check=True, timeout=600 if full else 300)
             out["runs"][f"{variant}-{persistence}"] = json.loads(dest.read_text())
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError, ValueError) as exc:
             out["runs"][f"{variant}-{persistence}"] = {"error": repr(exc)}
     out["summary"] = summary(out["runs"])
+    import shutil
+
+    shutil.rmtree(scratch, ignore_errors=True)  # the SQLite files and logs; what we keep is in `runs`
     return out
 
 
@@ -86,7 +91,7 @@ def summary(runs: dict[str, Any]) -> dict[str, Any]:
     s: dict[str, Any] = {}
     for name, r in runs.items():
         phases = r.get("phases") or []
-        ten = next((p for p in phases if p["clients"] == 10), None)
+        ten = next((p for p in phases if p["clients"] == 10), phases[-1] if phases else None)
         if not phases or not ten:
             continue
         s[name] = {"cpu_ms_per_case_10_clients": ten["server_worker_cpu_ms_per_case"],

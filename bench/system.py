@@ -788,7 +788,7 @@ async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, ful
         receipts: list[dict[str, Any]] = []
         if "cycle" in phases or "reads" in phases or "smoke" in phases:
             # `smoke`: a few one-client cases, to check the harness (and count statements) on a busy machine.
-            plan = ((1, 4),) if "smoke" in phases else ((1, 6), (10, 10), (50, 10))
+            plan = ((1, 8),) if "smoke" in phases else ((1, 6), (10, 10), (50, 10))
             for clients, secs in plan:
                 if "cycle" not in phases and clients > 1:
                     break

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.intake.store.tables import (
     Application,
@@ -154,8 +155,10 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
     )
     if res.rowcount != 1:
         return False
+    # The row has these values already: the object learns them without being marked dirty, or its next flush
+    # would write them a second time.
     for k, v in values.items():
-        setattr(app, k, v)
+        set_committed_value(app, k, v)
     return True
 
 
