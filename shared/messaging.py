@@ -313,6 +313,10 @@ class InboxConsumer:
                     if event.id in fresh:
                         set_traceparent(event.traceparent)
                         await self.consumer.handler(session, event)
+                        # Each handler starts as in a session of its own: nothing it loaded (and may have
+                        # changed with a core UPDATE behind the ORM's back) is handed to the next one stale.
+                        await session.flush()
+                        session.expunge_all()
             return len(fresh)
         finally:
             set_traceparent(None)

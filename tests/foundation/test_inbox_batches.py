@@ -116,3 +116,36 @@ async def test_a_consumer_acknowledges_the_types_it_does_not_need_without_a_tran
 async def _all_acked(bus, durable):
     info = await bus.js.consumer_info(bus.names.stream, durable)
     return info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_each_handler_of_a_batch_reads_what_the_one_before_wrote_not_a_stale_object(db, bus):
+    """Handlers of one batch share a transaction, not their loaded objects: a row changed by a core UPDATE in
+    one handler is read fresh by the next (as in a session of its own)."""
+    from sqlalchemy import Column, Integer, String, update
+    from sqlalchemy.orm import DeclarativeBase
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Counter(Base):
+        __tablename__ = "batch_counter"
+        id = Column(String(20), primary_key=True)
+        value = Column(Integer, nullable=False)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    async with db.transaction() as s:
+        s.add(Counter(id="c", value=0))
+    seen: list[int] = []
+    held: list[Counter] = []  # something keeps the loaded object alive (a relationship, a cache, a list)
+
+    async def bump(session, event):
+        row = (await session.execute(select(Counter).where(Counter.id == "c"))).scalar_one()
+        held.append(row)
+        seen.append(row.value)
+        await session.execute(update(Counter).where(Counter.id == "c").values(value=row.value + 1)
+                              .execution_options(synchronize_session=False))
+
+    consumer = InboxConsumer(db, messaging, Consumer("c-fresh", "yimen.test.>", bump), bus)
+    assert await consumer.apply_batch([_event(n) for n in range(3)]) == 3
+    assert seen == [0, 1, 2]
