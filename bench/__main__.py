@@ -72,7 +72,8 @@ async def drop_pg_database(admin_url: str, url: str) -> None:
 
 
 async def run(full: bool, skip_platform: bool = False, phases: tuple[str, ...] = PHASES,
-              extra_env: dict[str, str] | None = None, profile_dir: Path | None = None) -> dict[str, Any]:
+              extra_env: dict[str, str] | None = None, profile_dir: Path | None = None,
+              open_targets: tuple[int, ...] = ()) -> dict[str, Any]:
     n = 2000 if full else 400
     report: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(), "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -116,7 +117,7 @@ async def run(full: bool, skip_platform: bool = False, phases: tuple[str, ...] =
             await drop_pg_database(pg_admin, pg_url)
             pg_url = None
         if pg_admin and not skip_platform:
-            await run_platform(report, nats_url, pg_admin, full, phases, extra_env, profile_dir)
+            await run_platform(report, nats_url, pg_admin, full, phases, extra_env, profile_dir, open_targets)
         elif not pg_admin:
             progress("no PostgreSQL at 127.0.0.1:5432: the platform figures need it and are left out")
         report["load_average_at_end"] = os.getloadavg()
@@ -174,6 +175,9 @@ def main() -> None:
     p.add_argument("--peer", choices=["temporal"], help="also run the peer's harness and print its figures beside ours")
     p.add_argument("--profile", nargs="?", const=str(PROFILES), metavar="DIR",
                    help=f"py-spy flame graphs of each service during the 10-client cycle (default {PROFILES})")
+    p.add_argument("--open-cases", default="", metavar="N[,N…]",
+                   help="open-case levels of the `open` phase (default 1000; with --full 1000,100000); past 300 "
+                        "they are seeded in bulk through the bus")
     p.add_argument("--sql-texts", action="store_true",
                    help="also count each statement text per case (JSON only: sql_texts_per_case), to find what to cut")
     p.add_argument("--out", help="write the JSON report here only (the baseline's child run)")
@@ -185,12 +189,15 @@ def main() -> None:
     base = None
     if args.baseline:
         child = ["--phases", args.phases] + (["--full"] if args.full else []) \
+            + (["--open-cases", args.open_cases] if args.open_cases else []) \
             + (["--floors-only"] if args.floors_only else []) \
             + [a for kv in args.platform_env for a in ("--platform-env", kv)] \
             + (["--profile", str(Path(args.profile).resolve() / "baseline")] if args.profile else [])
         base = run_baseline(args.baseline, child)
     profile_dir = Path(args.profile).resolve() if args.profile else None
-    report = asyncio.run(run(args.full, args.floors_only, tuple(args.phases.split(",")), extra, profile_dir))
+    targets = tuple(int(x) for x in args.open_cases.split(",") if x.strip())
+    report = asyncio.run(run(args.full, args.floors_only, tuple(args.phases.split(",")), extra, profile_dir,
+                             targets))
     if base:
         report["baseline"] = base
     if args.peer == "temporal":

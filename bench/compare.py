@@ -102,8 +102,12 @@ KEY_FIGURES: list[tuple[str, Any, int]] = [
      lambda r: _get(r, "figures", "cycle_5_departments_1_clients_1000_open", "platform_cpu_ms_per_case"), -1),
     ("platform CPU ms per case, 1 client, 100,000 open cases",
      lambda r: _get(r, "figures", "cycle_5_departments_1_clients_100000_open", "platform_cpu_ms_per_case"), -1),
-    ("idle platform CPU (cores) with the open cases and no traffic",
+    ("idle platform CPU (cores), ~1,000 open cases, no traffic",
      lambda r: _get(r, "figures", "idle_with_open_cases", "platform_cores"), -1),
+    ("idle platform CPU (cores), 100,000 open cases, no traffic",
+     lambda r: _get(r, "figures", "idle_with_100000_open_cases", "platform_cores"), -1),
+    ("cycle p50 ms, 10 clients, 100,000 open cases",
+     lambda r: _get(r, "figures", "cycle_5_departments_10_clients_100000_open", "p50_ms"), -1),
 ]
 
 

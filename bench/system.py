@@ -130,6 +130,9 @@ class BusWatch:
         self.nats_url, self.prefix = nats_url, prefix
         self.cases: dict[str, CaseTrace] = {}
         self.task_decided: list[float] = []
+        #: The last `application.accepted` event seen per item (raw), the template of the bulk seed.
+        self.accepted_raw: dict[str, bytes] = {}
+        self.assigned_count = 0
         self.nc: Any = None
 
     async def start(self) -> None:
@@ -150,10 +153,17 @@ class BusWatch:
             return
         if step == "task_decided":
             self.task_decided.append(now)
+        elif step == "task_assigned":
+            self.assigned_count += 1
         try:
-            app_id = json.loads(msg.data)["data"]["application_id"]
+            data = json.loads(msg.data)["data"]
+            app_id = data["application_id"]
         except (ValueError, KeyError, TypeError):
             return
+        if step == "accepted" and data.get("item_code"):
+            self.accepted_raw[data["item_code"]] = msg.data
+        if app_id.startswith("bulk"):
+            return  # the bulk seed's cases are counted, not traced
         if not app_id:
             return
         t = self.trace(app_id)
@@ -711,10 +721,58 @@ async def seed_open_cases(p: Platform, item: str, target: int, have: int, client
             "drain_seconds": round(time.perf_counter() - t - secs, 1) if drained else "over 180"}
 
 
+async def bulk_open_cases(p: Platform, item: str, n: int, batch: int = 500) -> dict[str, Any]:
+    """Open cases in bulk through the bus: copies of a real `application.accepted` event of `item` (each with its
+    own event id, application id, receipt number and applicant) published into the platform's stream, as intake
+    would; workflow, efficacy, datashare and notify apply them with their own consumers and store code (intake
+    keeps only the cases it accepted itself). Waits (bounded) until workflow has assigned every task."""
+    raw = p.watch.accepted_raw.get(item)
+    if raw is None or n <= 0:
+        return {"seeded": 0, "note": "no accepted event of the item seen yet" if n > 0 else ""}
+    js = p.watch.nc.jetstream()
+    subject = f"{p.prefix}.yimen.intake.application.accepted"
+    template = json.loads(raw)
+    run = secrets.token_hex(3)
+    before = p.watch.assigned_count
+    t = time.perf_counter()
+
+    def copy(i: int) -> tuple[str, bytes]:
+        ev = json.loads(json.dumps(template))
+        app_id = f"bulk{run}{i:07d}"
+        ev["id"] = uuid.uuid4().hex
+        ev["subject"] = app_id
+        d = ev["data"]
+        d["application_id"] = app_id
+        receipt = str(d.get("receipt_number") or "")
+        d["receipt_number"] = receipt[:-10] + f"{i:010d}" if len(receipt) > 10 else f"{run}{i:010d}"
+        # A person of its own: the same applicant accepted again for the same item is a supervision finding
+        # (重复提交) that efficacy checks against every earlier case of that person.
+        for key in ("id", "holder_id"):
+            if isinstance(d.get("applicant"), dict) and d["applicant"].get(key):
+                d["applicant"][key] = f"{d['applicant'][key]}-{run}-{i}"
+        return ev["id"], json.dumps(ev, ensure_ascii=False).encode()
+
+    for start in range(0, n, batch):
+        msgs = [copy(i) for i in range(start, min(n, start + batch))]
+        await asyncio.gather(*(js.publish(subject, body, headers={"Nats-Msg-Id": eid}) for eid, body in msgs))
+    published = time.perf_counter() - t
+    # One task per case (the one-department item's review): assigned means workflow has started it.
+    for _ in range(int(max(300.0, n / 20))):
+        if p.watch.assigned_count - before >= n:
+            break
+        await asyncio.sleep(1)
+    assigned = p.watch.assigned_count - before
+    return {"seeded": n, "publish_seconds": round(published, 1), "assigned": assigned,
+            "seconds": round(time.perf_counter() - t, 1),
+            "per_second": round(assigned / (time.perf_counter() - t), 1)}
+
+
 def strip(fig: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fig.items() if not k.startswith("_")}
 
 
+#: Open cases made through the public API before the bulk seed takes over.
+API_SEEDED = 300
 PHASES = ("cycle", "reads", "departments", "submit", "open")  # and `smoke`, alone: see run_platform
 
 
@@ -764,7 +822,7 @@ async def idle_cost(p: Platform, seconds: float) -> dict[str, Any]:
 
 async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, full: bool,
                        phases: tuple[str, ...] = PHASES, extra_env: dict[str, str] | None = None,
-                       profile_dir: Path | None = None) -> None:
+                       profile_dir: Path | None = None, open_targets: tuple[int, ...] = ()) -> None:
     floors, figures = report["floors"], report["figures"]
     h = floors["H_fastapi_request"]["p50_ms"]
     c = floors["C_commit_postgresql"]["p50_ms"]
@@ -861,14 +919,25 @@ async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, ful
 
         # 4b. open cases: seed to 1k (and 100k with --full), then the five-department cycle again
         if "open" in phases:
-            for target in ((1_000, 100_000) if full else (1_000,)):
+            for target in open_targets or ((1_000, 100_000) if full else (1_000,)):
                 progress(f"seeding open cases up to {target} (30 clients: draft + submit of the one-department item "
                          "over the public API, departments never answer)")
-                seed = await seed_open_cases(p, p.items[1], target, open_cases)
+                # Through the public API up to API_SEEDED (real cases in every service, intake too), the rest
+                # in bulk through the bus.
+                # (A few at least: the bulk seed copies one of their `accepted` events.)
+                seed = await seed_open_cases(p, p.items[1], max(min(target, API_SEEDED), open_cases + 5), open_cases)
                 open_cases = seed["open_cases"]
-                figures[f"seed_{target}_open_cases"] = seed
                 progress(f"  → {seed['seeded']} seeded in {seed['seconds']}s ({seed['per_second']}/s), "
                          f"drained in {seed['drain_seconds']}s")
+                if target > open_cases:
+                    progress(f"bulk: {target - open_cases} more open cases through the bus (copies of an accepted "
+                             "event; workflow, efficacy, datashare and notify apply them)")
+                    bulk = await bulk_open_cases(p, p.items[1], target - open_cases)
+                    seed["bulk"] = bulk
+                    open_cases += bulk.get("assigned", 0)
+                    seed["open_cases"] = open_cases
+                    progress(f"  → {bulk}")
+                figures[f"seed_{target}_open_cases"] = seed
                 progress(f"idle: {open_cases} open cases, no traffic, 10s")
                 idle = await idle_cost(p, 10)
                 figures["idle_with_open_cases" if target == 1_000 else f"idle_with_{target}_open_cases"] = idle
