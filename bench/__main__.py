@@ -10,7 +10,8 @@ none, and `--platform-env KEY=VALUE` passes a setting to the platform's processe
 `--baseline <git ref>` first runs the same harness on a worktree of that commit (bench/compare.py) and prints
 each figure with its ratio to it; `--peer temporal` then runs the peer harness (bench/peers.py) and prints our
 figures beside Temporal's; `--profile` writes py-spy flame graphs of every service during the 10-client
-cycle under `bench/profiles/` (the baseline's under `bench/profiles/baseline/`). Every platform process counts
+cycle under `bench/profiles/` (the baseline's under `bench/profiles/baseline/`); `--open-cases 1000,100000`
+sets the open-case levels (past 300 they are seeded in bulk through the bus). Every platform process counts
 its SQL statements and transactions (bench/inject/sitecustomize.py), reported per case beside its CPU.
 bench/RESULTS.md explains a real run."""
 
