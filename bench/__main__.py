@@ -6,6 +6,13 @@ cores); `--full` runs larger samples and seeds 100k open cases (hours). PostgreS
 started. With PostgreSQL the whole platform is then started as real processes (`bench/system.py`) for the
 submit, full-cycle, read, department and open-case figures; `--phases` picks some of them, `--floors-only`
 none, and `--platform-env KEY=VALUE` passes a setting to the platform's processes (for diagnostics).
+
+`--baseline <git ref>` first runs the same harness on a worktree of that commit (bench/compare.py) and prints
+each figure with its ratio to it; `--peer temporal` then runs the peer harness (bench/peers.py) and prints our
+figures beside Temporal's; `--profile` writes py-spy flame graphs of every service during the 10-client
+cycle under `bench/profiles/` (the baseline's under `bench/profiles/baseline/`); `--open-cases 1000,100000`
+sets the open-case levels (past 300 they are seeded in bulk through the bus). Every platform process counts
+its SQL statements and transactions (bench/inject/sitecustomize.py), reported per case beside its CPU.
 bench/RESULTS.md explains a real run."""
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import floors
+from bench.compare import beside_peer, comparison, run_baseline
+from bench.peers import run_temporal
 from bench.pipeline import outbox_to_consumer
 from bench.system import PHASES, run_platform
 from shared.testing import EmbeddedNats
 
 RESULTS = Path(__file__).parent / "results"
+PROFILES = Path(__file__).parent / "profiles"
 
 
 def progress(msg: str) -> None:
@@ -63,7 +73,8 @@ async def drop_pg_database(admin_url: str, url: str) -> None:
 
 
 async def run(full: bool, skip_platform: bool = False, phases: tuple[str, ...] = PHASES,
-              extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+              extra_env: dict[str, str] | None = None, profile_dir: Path | None = None,
+              open_targets: tuple[int, ...] = ()) -> dict[str, Any]:
     n = 2000 if full else 400
     report: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(), "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -107,7 +118,7 @@ async def run(full: bool, skip_platform: bool = False, phases: tuple[str, ...] =
             await drop_pg_database(pg_admin, pg_url)
             pg_url = None
         if pg_admin and not skip_platform:
-            await run_platform(report, nats_url, pg_admin, full, phases, extra_env)
+            await run_platform(report, nats_url, pg_admin, full, phases, extra_env, profile_dir, open_targets)
         elif not pg_admin:
             progress("no PostgreSQL at 127.0.0.1:5432: the platform figures need it and are left out")
         report["load_average_at_end"] = os.getloadavg()
@@ -130,8 +141,25 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Figures", "", "| figure | p50 ms | p99 ms | ratio | notes |", "|---|---|---|---|---|"]
     for k, v in report["figures"].items():
         ratios = ", ".join(f"{rk}={rv}" for rk, rv in v.items() if rk.startswith("ratio"))
-        notes = ", ".join(f"{nk}={nv}" for nk, nv in v.items() if nk not in ("p50_ms", "p99_ms") and not nk.startswith("ratio"))
+        notes = ", ".join(f"{nk}={nv}" for nk, nv in v.items()
+                          if nk not in ("p50_ms", "p99_ms", "per_case_by_process", "sql_texts_per_case")
+                          and not nk.startswith("ratio"))
         lines.append(f"| {k} | {v.get('p50_ms', '')} | {v.get('p99_ms', '')} | {ratios} | {notes} |")
+    costs = {k: v["per_case_by_process"] for k, v in report["figures"].items() if v.get("per_case_by_process")}
+    if costs:
+        lines += ["", "## What a case costs each process", "",
+                  "CPU ms, SQL statements (select / insert / update / delete) and transactions per case of the phase.",
+                  "", "| phase | process | CPU ms | statements | select | insert | update | delete | transactions |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for phase, by in costs.items():
+            for name, row in sorted(by.items(), key=lambda kv: -kv[1].get("cpu_ms", 0)):
+                lines.append(f"| {phase} | {name} | {row.get('cpu_ms', '')} | {row.get('statements', '')} "
+                             f"| {row.get('select', '')} | {row.get('insert', '')} | {row.get('update', '')} "
+                             f"| {row.get('delete', '')} | {row.get('transactions', '')} |")
+    if report.get("baseline"):
+        lines += ["", comparison(report["baseline"], report)]
+    if report.get("peer", {}).get("temporal"):
+        lines += ["", beside_peer(report, report["peer"]["temporal"])]
     return "\n".join(lines) + "\n"
 
 
@@ -143,11 +171,42 @@ def main() -> None:
                    help=f"platform phases to run, comma-separated (default all: {','.join(PHASES)})")
     p.add_argument("--platform-env", action="append", default=[], metavar="KEY=VALUE",
                    help="an extra setting for the platform's processes (e.g. YIMEN_WORKFLOW_WEBHOOK_POLL_SECONDS=0.05)")
+    p.add_argument("--baseline", metavar="GIT_REF",
+                   help="first run the same harness on a worktree of this commit; print ratios to it")
+    p.add_argument("--peer", choices=["temporal"], help="also run the peer's harness and print its figures beside ours")
+    p.add_argument("--profile", nargs="?", const=str(PROFILES), metavar="DIR",
+                   help=f"py-spy flame graphs of each service during the 10-client cycle (default {PROFILES})")
+    p.add_argument("--open-cases", default="", metavar="N[,N…]",
+                   help="open-case levels of the `open` phase (default 1000; with --full 1000,100000); past 300 "
+                        "they are seeded in bulk through the bus")
+    p.add_argument("--sql-texts", action="store_true",
+                   help="also count each statement text per case (JSON only: sql_texts_per_case), to find what to cut")
+    p.add_argument("--out", help="write the JSON report here only (the baseline's child run)")
     args = p.parse_args()
     extra = dict(kv.split("=", 1) for kv in args.platform_env)
+    if args.sql_texts:
+        extra["YIMEN_BENCH_SQL_TEXTS"] = "1"
     t = time.perf_counter()
-    report = asyncio.run(run(args.full, args.floors_only, tuple(args.phases.split(",")), extra))
+    base = None
+    if args.baseline:
+        child = ["--phases", args.phases] + (["--full"] if args.full else []) \
+            + (["--open-cases", args.open_cases] if args.open_cases else []) \
+            + (["--floors-only"] if args.floors_only else []) \
+            + [a for kv in args.platform_env for a in ("--platform-env", kv)] \
+            + (["--profile", str(Path(args.profile).resolve() / "baseline")] if args.profile else [])
+        base = run_baseline(args.baseline, child)
+    profile_dir = Path(args.profile).resolve() if args.profile else None
+    targets = tuple(int(x) for x in args.open_cases.split(",") if x.strip())
+    report = asyncio.run(run(args.full, args.floors_only, tuple(args.phases.split(",")), extra, profile_dir,
+                             targets))
+    if base:
+        report["baseline"] = base
+    if args.peer == "temporal":
+        report.setdefault("peer", {})["temporal"] = run_temporal(args.full, smoke="smoke" in args.phases)
     report["seconds"] = round(time.perf_counter() - t, 1)
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        return
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     (RESULTS / "latest.md").write_text(markdown(report))

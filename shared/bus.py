@@ -315,8 +315,11 @@ class PullWorker:
         batch: int = 20,
         on_result: Callable[[str], None] | None = None,
         is_transient: Callable[[BaseException], bool] | None = None,
+        handle_batch: Callable[[list[Msg]], Awaitable[None]] | None = None,
     ) -> None:
         self.bus = bus
+        #: Applies several messages at once (one transaction); any failure falls back to `handle` one by one.
+        self.handle_batch = handle_batch
         #: Failures that are not the message's fault (the database restarting): retried without counting
         #: toward the dead-letter bound, so an outage never parks good events.
         self.is_transient = is_transient or (lambda exc: isinstance(exc, OSError))
@@ -359,6 +362,8 @@ class PullWorker:
                     msgs = await sub.fetch(self.batch, timeout=1.0)
                 except (NatsTimeout, TimeoutError):
                     continue
+                if self.handle_batch is not None and len(msgs) > 1 and await self._batch(msgs):
+                    continue
                 for msg in msgs:
                     await self._one(msg)
             except asyncio.CancelledError:
@@ -367,6 +372,21 @@ class PullWorker:
                 log.warning("consumer %s: %r; retrying", self.consumer, exc)
                 sub = None
                 await asyncio.sleep(0.5)
+
+    async def _batch(self, msgs: list[Msg]) -> bool:
+        """The whole batch at once; False (nothing applied, nothing acknowledged) when any of it failed."""
+        assert self.handle_batch is not None
+        try:
+            await self.handle_batch(msgs)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("consumer %s: batch of %d failed (%r); one by one", self.consumer, len(msgs), exc)
+            return False
+        for msg in msgs:
+            await msg.ack()
+            self.on_result("ok")
+        return True
 
     async def _one(self, msg: Msg) -> None:
         try:

@@ -67,40 +67,39 @@ def applicant_key(applicant: dict[str, Any]) -> str:
 async def record_case_event(session: AsyncSession, event: Event) -> None:
     """Keep the event, rebuild the application's clocks from every event seen, and fold it into the KPIs."""
     application_id = str(event.data["application_id"])
-    row = await cases.lock_case(session, application_id)
+    case = await cases.lock_case(session, application_id)
+    item_code = case.item_code  # kept here as it changes, rather than read back (statements are the cost)
     if not await cases.add_fact(session, application_id, event):
         return  # the same event under another delivery: already part of the set
-    if event.type == SUBMITTED and row.item_code is None and event.data.get("item_code"):
-        # A case returned before acceptance still counts for its item where people get stuck (卡点分析).
-        await cases.update_case(session, application_id, item_code=str(event.data["item_code"])[:80],
-                                department=event.data.get("department"))
     if event.type == ACCEPTED:
         accepted = ApplicationAccepted.model_validate(event.data)
         applicant = accepted.applicant.model_dump()
         await cases.update_case(session, application_id, applicant=applicant, applicant_key=applicant_key(applicant),
                                 department=accepted.department, item_code=accepted.item_code,
                                 accepted_at=accepted.accepted_at)
+        item_code = accepted.item_code
         await _flag_repeated(session, accepted, applicant_key(applicant))
-    elif event.type == SUBMITTED and (case := await cases.get_case(session, application_id)).item_code is None:
-        # Known from the submission on: the acceptance step has a clock (and cards) of its own.
+    elif event.type == SUBMITTED and item_code is None:
+        # Known from the submission on: the acceptance step has a clock (and cards) of its own, and a case returned
+        # before acceptance still counts for its item where people get stuck (卡点分析).
         applicant = dict(event.data.get("applicant") or {})
+        item_code = event.data.get("item_code")
         await cases.update_case(session, application_id, applicant=applicant or None,
                                 applicant_key=applicant_key(applicant) if applicant else None,
-                                department=event.data.get("department"), item_code=event.data.get("item_code"))
+                                department=event.data.get("department"), item_code=item_code)
     facts = await cases.facts(session, application_id)
-    case = await cases.get_case(session, application_id)
     if event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
         await _flag_material_asked_again(session, event, facts, case)
-    await _rebuild(session, application_id, facts, case.item_code,
+    await _rebuild(session, application_id, facts, item_code,
                    Fact(event.id, event.type, event.time, event.data))
 
 
 async def _rebuild(session: AsyncSession, application_id: str, facts: list[Fact], item_code: str | None,
                    new: Fact | None) -> None:
     """Rebuild and save the application's clocks; fold the new fact (if any) into its KPI row."""
-    app_clock, task_clocks = build_clocks(
-        application_id, facts, excluded_steps=await cases.excluded_steps(session, item_code),
-        acceptance_days=await cases.acceptance_days(session, item_code))
+    excluded, acceptance_days = await cases.item_rules(session, item_code)
+    app_clock, task_clocks = build_clocks(application_id, facts, excluded_steps=excluded,
+                                          acceptance_days=acceptance_days)
     clocks = [app_clock, *task_clocks.values()] if app_clock.started_at or app_clock.stopped_at else [
         *task_clocks.values()]
     calendar = await current_calendar(session)

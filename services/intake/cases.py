@@ -179,11 +179,23 @@ async def department_contact(session: AsyncSession, app: Application, department
     catalog announces it), shown when the handler left none (事中告知: the applicant always has someone to call)."""
     if department != app.department:
         return await repo.department_phone(session, department)
-    item = await repo.item_version(session, app.item_code, app.item_version)
-    for channel in ((item.payload.get("guide") or {}).get("consultation") or []) if item else []:
-        if isinstance(channel, dict) and channel.get("channel") == "phone" and channel.get("value"):
-            return str(channel["value"])
-    return await repo.department_phone(session, department)
+    key = (app.item_code, app.item_version)
+    if key in _consultation_phones:
+        phone = _consultation_phones[key]
+    else:
+        item = await repo.item_version(session, app.item_code, app.item_version)
+        phone = next((str(c["value"]) for c in ((item.payload.get("guide") or {}).get("consultation") or [])
+                      if isinstance(c, dict) and c.get("channel") == "phone" and c.get("value")), None) if item else None
+        if item is not None:
+            if len(_consultation_phones) >= 10_000:
+                _consultation_phones.clear()
+            _consultation_phones[key] = phone
+    return phone or await repo.department_phone(session, department)
+
+
+#: A published item version never changes: its consultation phone is read once per process, not on every step of
+#: every case (each read loads the version's whole content).
+_consultation_phones: dict[tuple[str, int], str | None] = {}
 
 
 def staff_label(name: str | None, unit: str | None) -> str | None:

@@ -10,7 +10,8 @@ import logging
 import secrets
 import socket
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -93,28 +94,44 @@ def signed_headers(secret: str, msg_id: str, body: str) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt's result, recorded with the others of its round."""
+
+    delivery: WebhookDelivery
+    url: str
+    status: int | None
+    error: str | None
+    duration_ms: int
+    at: datetime
+
+
 async def deliver_due(ctx: ServiceContext, config: WorkflowConfig, client: httpx.AsyncClient) -> int:
-    """Send every due delivery once; returns how many were attempted."""
+    """Send every due delivery once; returns how many were attempted. A round is two short transactions
+    whatever its size: claim the due deliveries (and read their departments' endpoints), then, after the
+    sends, record every attempt and its outcome."""
     now = utcnow()
     async with ctx.db.transaction() as s:
-        due = await repo.due_deliveries(s, now)
-    claimed = []
-    for d in due:
-        async with ctx.db.transaction() as s:
-            if not await repo.claim_delivery(s, d.id, d.next_attempt_at, LEASE, now):
-                continue
-            hook = await repo.get_webhook(s, d.department)
+        due = await repo.claim_due_deliveries(s, now, LEASE)
+        if not due:
+            return 0
+        hooks = await repo.webhooks_of(s, {d.department for d in due})
+        claimed, missed = [], []
+        for d in due:
+            hook = hooks.get(d.department)
             if hook is None or not hook.enabled:
-                await repo.update_delivery(s, d.id, state="missed")
-                continue
-            claimed.append((d, hook.url, hook.secret))
+                missed.append(d.id)
+            else:
+                claimed.append((d, hook.url, hook.secret))
+        await repo.update_deliveries(s, missed, state="missed")
     # Sent concurrently: one slow department must not hold up the others' deliveries.
-    await asyncio.gather(*(_attempt(ctx, config, client, d, url, secret) for d, url, secret in claimed))
+    outcomes = await asyncio.gather(*(_attempt(config, client, d, url, secret) for d, url, secret in claimed))
+    await _record(ctx, config, outcomes)
     return len(claimed)
 
 
-async def _attempt(ctx: ServiceContext, config: WorkflowConfig, client: httpx.AsyncClient, d: WebhookDelivery,
-                   url: str, secret: str) -> None:
+async def _attempt(config: WorkflowConfig, client: httpx.AsyncClient, d: WebhookDelivery, url: str,
+                   secret: str) -> Outcome:
     status: int | None = None
     error: str | None = None
     started = time.monotonic()
@@ -141,23 +158,33 @@ async def _attempt(ctx: ServiceContext, config: WorkflowConfig, client: httpx.As
         error = f"{type(exc).__name__}: {exc}"[:500]
     except ValidationProblem as exc:
         error = f"refused: {exc.detail}"[:500]
-    duration = int((time.monotonic() - started) * 1000)
-    now = utcnow()
+    return Outcome(d, url, status, error, int((time.monotonic() - started) * 1000), utcnow())
+
+
+async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Outcome]) -> None:
+    if not outcomes:
+        return
     async with ctx.db.transaction() as s:
-        await repo.add(s, WebhookAttempt(delivery_id=d.id, attempted_at=now, url=url, status_code=status,
-                                         error=error, duration_ms=duration))
-        current = await repo.get_delivery(s, d.id)
-        attempts = current.attempts + 1
-        if error is None:
-            await repo.update_delivery(s, d.id, state="delivered", attempts=attempts, delivered_at=now,
-                                       last_status=status, last_error=None)
-        elif attempts >= config.webhook_max_attempts:
-            await repo.update_delivery(s, d.id, state="failed", attempts=attempts, last_status=status,
-                                       last_error=error)
-        else:
-            delay = next_retry_delay(attempts, config.webhook_backoff_seconds, config.webhook_backoff_max_seconds)
-            await repo.update_delivery(s, d.id, attempts=attempts, last_status=status, last_error=error,
-                                       next_attempt_at=now + delay)
+        s.add_all([WebhookAttempt(delivery_id=o.delivery.id, attempted_at=o.at, url=o.url, status_code=o.status,
+                                  error=o.error, duration_ms=o.duration_ms) for o in outcomes])
+        await s.flush()
+        # Successes that answered alike are marked in one statement; the claim's lease kept the count ours.
+        delivered: dict[int | None, list[int]] = {}
+        for o in outcomes:
+            attempts = o.delivery.attempts + 1
+            if o.error is None:
+                delivered.setdefault(o.status, []).append(o.delivery.id)
+            elif attempts >= config.webhook_max_attempts:
+                await repo.update_delivery(s, o.delivery.id, state="failed", attempts=attempts, last_status=o.status,
+                                           last_error=o.error)
+            else:
+                delay = next_retry_delay(attempts, config.webhook_backoff_seconds, config.webhook_backoff_max_seconds)
+                await repo.update_delivery(s, o.delivery.id, attempts=attempts, last_status=o.status,
+                                           last_error=o.error, next_attempt_at=o.at + delay)
+        at = max(o.at for o in outcomes)
+        for status, ids in delivered.items():
+            await repo.update_deliveries(s, ids, state="delivered", attempts=WebhookDelivery.attempts + 1,
+                                         delivered_at=at, last_status=status, last_error=None)
 
 
 async def dispatcher(ctx: ServiceContext) -> None:

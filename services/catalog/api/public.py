@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -35,6 +37,7 @@ from shared.auth import ADMIN, CATALOG_EDITOR, DEPARTMENT_REVIEWER, SUPERVISOR, 
 from shared.bounds import VersionInt
 from shared.db import SessionDep
 from shared.errors import NotFound, invalid, problem_responses
+from shared.httpcache import app_cache, respond
 from shared.pagination import Page, PageDep, decode_cursor, encode_cursor, paginate
 from shared.types import utcnow
 
@@ -105,9 +108,37 @@ async def list_versions(session: SessionDep, code: str) -> list[VersionInfo]:
             if v.status in lifecycle.PUBLIC]
 
 
+NOT_MODIFIED = {304: {"description": "Not modified: the `If-None-Match` tag is still the current one (no body)."}}
+
+
+def _cache_control(version: int | None) -> str:
+    # A named published version never changes (a department's name in it may, rarely); "the current version"
+    # changes on publication, so clients revalidate it — and a revalidation costs a 304 from memory.
+    return "public, max-age=300" if version is not None else "public, no-cache"
+
+
+async def _cached(request: Request, key: tuple[Any, ...], version: int | None, media_type: str,
+                  render: Any) -> Response:
+    cache = app_cache(request, "published")
+    entry = cache.get(key)
+    if entry is None:
+        body = await render()
+        if not isinstance(body, bytes):
+            body = json.dumps(jsonable_encoder(body), ensure_ascii=False, separators=(",", ":")).encode()
+        entry = cache.put(key, body, media_type)
+    return respond(request, entry, _cache_control(version))
+
+
 @router.get("/items/{code}/guide", tags=["items"], summary="The service guide (办事指南) of a published version",
-            responses=problem_responses(404, 422))
-async def get_guide(session: SessionDep, code: str, version: VersionQ = None) -> dict[str, Any]:
+            description="Cached by version: answers carry a strong `ETag` and `Cache-Control`; a request with "
+                        "`If-None-Match` of the current tag gets `304` without a body.",
+            response_class=JSONResponse, responses={**NOT_MODIFIED, **problem_responses(404, 422)})
+async def get_guide(request: Request, session: SessionDep, code: str, version: VersionQ = None) -> Response:
+    return await _cached(request, ("guide", code, version), version, "application/json",
+                         lambda: _guide(session, code, version))
+
+
+async def _guide(session: SessionDep, code: str, version: int | None) -> dict[str, Any]:
     v = await public_version(session, code, version)
     c = ItemContent.model_validate(v.content)
     dept = await repo.get_department(session, c.department)
@@ -145,19 +176,28 @@ async def get_guide(session: SessionDep, code: str, version: VersionQ = None) ->
 
 
 @router.get("/items/{code}/flowchart.svg", tags=["items"], summary="The process flowchart as SVG",
-            response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}, **problem_responses(404)})
-async def get_flowchart_svg(session: SessionDep, code: str, version: VersionQ = None) -> Response:
-    v = await public_version(session, code, version)
-    svg = flowchart.svg(code, v.version, ItemContent.model_validate(v.content), await repo.department_names(session))
-    return Response(svg, media_type="image/svg+xml; charset=utf-8")
+            description="Cached by version, with `ETag`; `If-None-Match` of the current tag gets `304`.",
+            response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}, **NOT_MODIFIED,
+                                                **problem_responses(404)})
+async def get_flowchart_svg(request: Request, session: SessionDep, code: str, version: VersionQ = None) -> Response:
+    async def render() -> bytes:
+        v = await public_version(session, code, version)
+        return flowchart.svg(code, v.version, ItemContent.model_validate(v.content),
+                             await repo.department_names(session)).encode()
+
+    return await _cached(request, ("svg", code, version), version, "image/svg+xml; charset=utf-8", render)
 
 
 @router.get("/items/{code}/flowchart.mmd", tags=["items"], summary="The process flowchart as Mermaid text",
-            response_class=Response, responses={200: {"content": {"text/plain": {}}}, **problem_responses(404)})
-async def get_flowchart_mermaid(session: SessionDep, code: str, version: VersionQ = None) -> Response:
-    v = await public_version(session, code, version)
-    text = flowchart.mermaid(ItemContent.model_validate(v.content), await repo.department_names(session))
-    return Response(text, media_type="text/plain; charset=utf-8")
+            description="Cached by version, with `ETag`; `If-None-Match` of the current tag gets `304`.",
+            response_class=Response, responses={200: {"content": {"text/plain": {}}}, **NOT_MODIFIED,
+                                                **problem_responses(404)})
+async def get_flowchart_mermaid(request: Request, session: SessionDep, code: str, version: VersionQ = None) -> Response:
+    async def render() -> bytes:
+        v = await public_version(session, code, version)
+        return flowchart.mermaid(ItemContent.model_validate(v.content), await repo.department_names(session)).encode()
+
+    return await _cached(request, ("mmd", code, version), version, "text/plain; charset=utf-8", render)
 
 
 @router.get("/items/{code}/application-form.html", tags=["items"],

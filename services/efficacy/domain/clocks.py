@@ -26,6 +26,9 @@ TASK_DECIDED = "yimen.workflow.task.decided"
 TASK_REOPENED = "yimen.workflow.task.reopened"
 APPLICATION_DECIDED = "yimen.workflow.application.decided"
 
+#: Every event type a clock is built from; the others change no clock.
+EVENT_TYPES = frozenset({SUBMITTED, ACCEPTED, RETURNED, NOT_ACCEPTED, WITHDRAWN, CORRECTED, TASK_ASSIGNED, TASK_DECIDED,
+                         TASK_REOPENED, APPLICATION_DECIDED})
 STOPPING = {APPLICATION_DECIDED: "decided", RETURNED: "returned", NOT_ACCEPTED: "not_accepted",
             WITHDRAWN: "withdrawn"}
 #: What ends the wait for acceptance (受理): accepting, returning for correction, refusing, withdrawing.

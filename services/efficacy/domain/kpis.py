@@ -20,6 +20,8 @@ DELIVERED = "yimen.intake.application.delivered"
 VISIT = "yimen.intake.visit.recorded"
 TASK_DECIDED = "yimen.workflow.task.decided"
 DECIDED = "yimen.workflow.application.decided"
+#: Every event type the KPI facts are folded from.
+EVENT_TYPES = frozenset({SUBMITTED, ACCEPTED, DELIVERED, VISIT, TASK_DECIDED, DECIDED})
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.efficacy.casework import flag_access_anomaly, item_steps_changed, record_case_event
+from services.efficacy.domain.clocks import EVENT_TYPES as CLOCK_EVENTS
+from services.efficacy.domain.kpis import EVENT_TYPES as KPI_EVENTS
 from services.efficacy.events.contracts import (
     CertificateIssued,
     CertificateRevoked,
@@ -56,12 +58,18 @@ async def on_certificate_event(session: AsyncSession, event: Event) -> None:
         await kpi_store.revoke_certificate(session, CertificateRevoked.model_validate(event.data).certificate_number)
 
 
+#: The events that move a clock (domain/clocks.py) or a KPI (domain/kpis.py); the consumers skip the rest of
+#: intake's and workflow's events without a transaction (a stage completing, a handler assigned, a webhook …).
+CASE_EVENT_TYPES = frozenset({*CLOCK_EVENTS, *KPI_EVENTS})
+
 CONSUMERS: list[Consumer] = [
     Consumer("efficacy-intake", "yimen.intake.>", on_case_event,
              "Acceptance starts the clock; corrections resume it; return, withdrawal and refusal stop it; "
-             "submissions, deliveries and visits feed the KPIs."),
+             "submissions, deliveries and visits feed the KPIs.",
+             types=frozenset(t for t in CASE_EVENT_TYPES if t.startswith("yimen.intake."))),
     Consumer("efficacy-workflow", "yimen.workflow.>", on_case_event,
-             "Task clocks; correction requests pause; reopening resumes; the decision stops."),
+             "Task clocks; correction requests pause; reopening resumes; the decision stops.",
+             types=frozenset(t for t in CASE_EVENT_TYPES if t.startswith("yimen.workflow."))),
     Consumer("efficacy-catalog", "yimen.catalog.item.*", on_catalog_event,
              "Items for the fully-online rate and the steps excluded from the limit."),
     Consumer("efficacy-certificates", "yimen.datashare.certificate.*", on_certificate_event,

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, true
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.efficacy.domain.clocks import ClockState, Fact
@@ -22,14 +23,20 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=lambda o: o.isoformat() if isinstance(o, datetime) else str(o)))
 
 
+def upsert(session: AsyncSession, table: Any) -> Any:
+    """`INSERT … ON CONFLICT` in the session's dialect (add `.on_conflict_do_update(…)`)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 async def lock_case(session: AsyncSession, application_id: str) -> Any:
-    """Create the application's row if new and lock it for this transaction (PostgreSQL; SQLite has one
-    writer anyway), so that rebuilding its clocks never races another consumer."""
-    await session.execute(insert_ignore(session, case_file).values(application_id=application_id, updated_at=utcnow()))
-    q = select(case_file).where(case_file.c.application_id == application_id)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        q = q.with_for_update()
-    return (await session.execute(q)).one()
+    """Create the application's row if new and lock it for this transaction, so that rebuilding its clocks never
+    races another consumer: one statement, as the upsert's row lock is the lock (PostgreSQL; SQLite has one
+    writer anyway)."""
+    ins = upsert(session, case_file).values(application_id=application_id, updated_at=utcnow())
+    ins = ins.on_conflict_do_update(index_elements=[case_file.c.application_id],
+                                    set_={"updated_at": ins.excluded.updated_at})
+    return (await session.execute(ins.returning(*case_file.c))).one()
 
 
 async def get_case(session: AsyncSession, application_id: str) -> Any:
@@ -142,6 +149,15 @@ async def upsert_item(session: AsyncSession, *, code: str, version: int, name: s
 async def withdraw_item(session: AsyncSession, code: str, version: int) -> None:
     await session.execute(catalog_item.update().where(catalog_item.c.code == code, catalog_item.c.version <= version)
                           .values(withdrawn=True))
+
+
+async def item_rules(session: AsyncSession, item_code: str | None) -> tuple[frozenset[str], int | None]:
+    """The item's steps excluded from the limit and its acceptance limit, in one read."""
+    if not item_code:
+        return frozenset(), None
+    row = (await session.execute(select(catalog_item.c.excluded_steps, catalog_item.c.acceptance_days)
+                                 .where(catalog_item.c.code == item_code))).first()
+    return (frozenset(row.excluded_steps), row.acceptance_days) if row else (frozenset(), None)
 
 
 async def acceptance_days(session: AsyncSession, item_code: str | None) -> int | None:

@@ -9,6 +9,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.efficacy.domain.kpis import ApplicationFacts, Totals
+from services.efficacy.store.cases import upsert
 from services.efficacy.store.tables import application_fact, catalog_item, certificate, rating
 
 
@@ -23,13 +24,9 @@ async def save_facts(session: AsyncSession, f: ApplicationFacts) -> None:
                   service_point=f.service_point, online=f.online, delivered_electronically=f.delivered_electronically,
                   visits=f.visits, corrections=f.corrections, on_time=f.on_time, used_workdays=f.used_workdays,
                   promised_days=f.promised_days)
-    exists = (await session.execute(select(application_fact.c.application_id)
-                                    .where(application_fact.c.application_id == f.application_id))).first()
-    if exists:
-        await session.execute(application_fact.update()
-                              .where(application_fact.c.application_id == f.application_id).values(**values))
-    else:
-        await session.execute(application_fact.insert().values(application_id=f.application_id, **values))
+    ins = upsert(session, application_fact).values(application_id=f.application_id, **values)
+    await session.execute(ins.on_conflict_do_update(index_elements=[application_fact.c.application_id],
+                                                    set_={k: ins.excluded[k] for k in values}))
 
 
 def _period(start: date, end: date, department: str | None, item: str | None, service_point: str | None) -> Any:

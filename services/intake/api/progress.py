@@ -46,19 +46,17 @@ async def public_status(
         seconds = max(1, math.ceil(wait))
         raise TooManyRequests(f"Too many wrong verification codes from this address. Retry in {seconds} s.",
                               headers={"Retry-After": str(seconds)}, retry_after=seconds)
-    app = await repo.by_receipt(session, receipt_number)
+    view = await repo.public_status_view(session, receipt_number)
     unknown = NotFound("No application with this receipt number and code.")
-    if app is None or not app.verification_code or not hmac.compare_digest(app.verification_code, code):
+    if view is None or not view.verification_code or not hmac.compare_digest(view.verification_code, code):
         guesses.count(address)
         raise unknown
-    steps = await repo.timeline(session, app.id)
-    names = await repo.department_names(session, [app.department, *(t.unit for t in steps)])
     return s.PublicStatus(
-        receipt_number=app.receipt_number or receipt_number, status=app.status, item_name=app.item_name,
-        handling_unit=app.department, handling_unit_name=names.get(app.department),
+        receipt_number=view.receipt_number or receipt_number, status=view.status, item_name=view.item_name,
+        handling_unit=view.department, handling_unit_name=view.department_name,
         # Staff names and notes stay out: the public view carries no one's personal data.
         timeline=[s.PublicStep(at=t.at, status=t.status, step=t.step, code=t.code or timeline.code_for(t.step),
-                               unit=t.unit, unit_name=names.get(t.unit or "")) for t in steps],
+                               unit=t.unit, unit_name=t.unit_name) for t in view.steps],
     )
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.intake.store.tables import (
     Application,
@@ -154,8 +156,10 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
     )
     if res.rowcount != 1:
         return False
+    # The row has these values already: the object learns them without being marked dirty, or its next flush
+    # would write them a second time.
     for k, v in values.items():
-        setattr(app, k, v)
+        set_committed_value(app, k, v)
     return True
 
 
@@ -249,6 +253,43 @@ async def add_timeline(
     session.add(entry)
     await session.flush()
     return entry
+
+
+@dataclass(frozen=True)
+class PublicStatusView:
+    """What the public status query shows, read in one statement (no ORM objects, no personal data)."""
+
+    receipt_number: str | None
+    verification_code: str | None
+    status: str
+    item_name: str | None
+    department: str | None
+    department_name: str | None
+    steps: list[Any]
+
+
+async def public_status_view(session: AsyncSession, receipt_number: str) -> PublicStatusView | None:
+    """The application by its receipt number with its timeline and the units' names: one round trip, since the
+    status query is the most frequent public read."""
+    a, t = Application.__table__, TimelineEntry.__table__
+
+    def name_of(code: Any) -> Any:
+        return select(Department.name).where(Department.code == code).scalar_subquery()
+
+    rows = (await session.execute(
+        select(a.c.receipt_number, a.c.verification_code, a.c.status.label("app_status"), a.c.item_name,
+               a.c.department, name_of(a.c.department).label("department_name"), t.c.id.label("step_id"),
+               t.c.at, t.c.status, t.c.step, t.c.code, t.c.unit, name_of(t.c.unit).label("unit_name"))
+        .select_from(a.outerjoin(t, t.c.application_id == a.c.id))
+        .where(a.c.receipt_number == receipt_number)
+        # In the order the steps happened, as `timeline` below.
+        .order_by(t.c.at, t.c.id)
+    )).all()
+    if not rows:
+        return None
+    r = rows[0]
+    return PublicStatusView(r.receipt_number, r.verification_code, r.app_status, r.item_name, r.department,
+                            r.department_name, [x for x in rows if x.step_id is not None])
 
 
 async def timeline(session: AsyncSession, application_id: str) -> Sequence[TimelineEntry]:

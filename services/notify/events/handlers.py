@@ -7,11 +7,11 @@ acknowledged and skipped."""
 
 from __future__ import annotations
 
-from services.notify.service import on_event
+from services.notify.service import HANDLED_TYPES, on_event
 from shared.messaging import Consumer
 
 CONSUMERS: list[Consumer] = [
     Consumer("notify-events", "yimen.>", on_event,
              "Applicant-facing steps become messages and live-stream steps; cards and data-access anomalies "
-             "tell the department; certificates feed the expiry reminders."),
+             "tell the department; certificates feed the expiry reminders.", types=frozenset(HANDLED_TYPES)),
 ]

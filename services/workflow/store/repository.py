@@ -198,31 +198,43 @@ async def add_delivery(session: AsyncSession, **values: Any) -> None:
     await session.execute(insert_ignore(session, WebhookDelivery.__table__).values(**values))
 
 
-async def due_deliveries(session: AsyncSession, now: datetime, limit: int = 20) -> list[WebhookDelivery]:
-    q = (
-        select(WebhookDelivery)
+async def claim_due_deliveries(session: AsyncSession, now: datetime, lease: timedelta,
+                               limit: int = 20) -> list[WebhookDelivery]:
+    """Claim the due deliveries in one statement: push their next attempt past the lease and return them.
+    Replicas skip each other's locked rows (PostgreSQL), so two never send the same delivery at once."""
+    due = (
+        select(WebhookDelivery.id)
         .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
         .limit(limit)
     )
-    return list((await session.execute(q)).scalars())
-
-
-async def claim_delivery(session: AsyncSession, delivery_id: int, seen_next: datetime, lease: timedelta,
-                         now: datetime) -> bool:
-    """Push the next attempt past the lease, only if nobody else did: the claim that keeps two replicas from
-    sending the same delivery at once."""
-    res = await session.execute(
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    q = (
         update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == delivery_id,
-            WebhookDelivery.state == "pending",
-            WebhookDelivery.next_attempt_at == seen_next,
-        )
+        .where(WebhookDelivery.id.in_(due.scalar_subquery()), WebhookDelivery.state == "pending",
+               WebhookDelivery.next_attempt_at <= now)
         .values(next_attempt_at=now + lease)
+        .returning(WebhookDelivery)
         .execution_options(synchronize_session=False)
     )
-    return res.rowcount == 1
+    return sorted((await session.execute(q)).scalars(), key=lambda d: d.id)
+
+
+async def webhooks_of(session: AsyncSession, departments: set[str]) -> dict[str, DepartmentWebhook]:
+    if not departments:
+        return {}
+    q = select(DepartmentWebhook).where(DepartmentWebhook.department.in_(departments))
+    return {h.department: h for h in (await session.execute(q.execution_options(populate_existing=True))).scalars()}
+
+
+async def update_deliveries(session: AsyncSession, delivery_ids: Sequence[int], **values: Any) -> None:
+    """The same change to several deliveries (values may be SQL expressions of the row, e.g. attempts + 1)."""
+    if delivery_ids:
+        await session.execute(
+            update(WebhookDelivery).where(WebhookDelivery.id.in_(list(delivery_ids))).values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def update_delivery(session: AsyncSession, delivery_id: int, **values: Any) -> None:
@@ -232,11 +244,6 @@ async def update_delivery(session: AsyncSession, delivery_id: int, **values: Any
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-
-
-async def get_delivery(session: AsyncSession, delivery_id: int) -> WebhookDelivery:
-    q = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-    return (await session.execute(q.execution_options(populate_existing=True))).scalar_one()
 
 
 def delivery_list_query(department: str, state: str | None) -> Select[Any]:

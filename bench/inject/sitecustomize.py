@@ -1,0 +1,84 @@
+"""Bench only: counts every SQL statement and transaction of this process (an SQLAlchemy event hook on the
+`Engine` class, so it sees every engine a service makes, of any tree — the baseline's too, which has no hook of
+its own).
+
+The harness puts this directory first on `PYTHONPATH` of the platform's processes and sets
+`YIMEN_BENCH_SQL_DIR`; Python imports `sitecustomize` at start-up. Without that variable it does nothing. A
+daemon thread writes the running totals to `$YIMEN_BENCH_SQL_DIR/<pid>.json` every 0.1 s (atomically, by
+rename); the harness reads them before and after a phase. Nothing here imports the project: it must work on
+any commit the harness is pointed at."""
+
+import os
+
+_DIR = os.environ.get("YIMEN_BENCH_SQL_DIR")
+
+
+def _install(directory: str) -> None:
+    import json
+    import threading
+    import time
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    counts = {"statements": 0, "transactions": 0, "commits": 0, "rollbacks": 0,
+              "select": 0, "insert": 0, "update": 0, "delete": 0, "other": 0}
+    lock = threading.Lock()
+    #: With YIMEN_BENCH_SQL_TEXTS=1, also how often each statement text ran (to find what to cut).
+    texts: dict[str, int] | None = {} if os.environ.get("YIMEN_BENCH_SQL_TEXTS") == "1" else None
+
+    def on_statement(_conn, _cursor, statement, _params, _context, _executemany) -> None:  # noqa: ANN001
+        word = statement.lstrip().split(None, 1)[0].lower() if statement.strip() else "other"
+        if word == "with":  # a CTE: count it by what it does after the WITH
+            low = statement.lower()
+            word = next((w for w in ("insert", "update", "delete") if f"{w} " in low), "select")
+        kind = word if word in ("select", "insert", "update", "delete") else "other"
+        with lock:
+            counts["statements"] += 1
+            counts[kind] += 1
+            if texts is not None:
+                key = " ".join(statement.split())[:160]
+                texts[key] = texts.get(key, 0) + 1
+
+    def on_begin(_conn) -> None:  # noqa: ANN001
+        with lock:
+            counts["transactions"] += 1
+
+    def on_commit(_conn) -> None:  # noqa: ANN001
+        with lock:
+            counts["commits"] += 1
+
+    def on_rollback(_conn) -> None:  # noqa: ANN001
+        with lock:
+            counts["rollbacks"] += 1
+
+    event.listen(Engine, "before_cursor_execute", on_statement)
+    event.listen(Engine, "begin", on_begin)
+    event.listen(Engine, "commit", on_commit)
+    event.listen(Engine, "rollback", on_rollback)
+
+    path = os.path.join(directory, f"{os.getpid()}.json")
+
+    def writer() -> None:
+        last = None
+        while True:
+            with lock:
+                snapshot = dict(counts)
+                if texts is not None:
+                    snapshot["texts"] = dict(texts)
+            if snapshot != last:
+                tmp = path + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump(snapshot, f)
+                os.replace(tmp, path)
+                last = snapshot
+            time.sleep(0.1)
+
+    threading.Thread(target=writer, name="bench-sql-counter", daemon=True).start()
+
+
+if _DIR:
+    try:
+        _install(_DIR)
+    except ImportError:  # a process without SQLAlchemy (none of ours, but harmless)
+        pass

@@ -1,0 +1,151 @@
+"""A fetched batch of events is applied in one transaction with its inbox rows, and still exactly once:
+events applied before are skipped, a failure anywhere in the batch commits nothing of it (the worker then
+goes through it one message at a time), and a redelivered batch is a no-op. A consumer that declares the
+event types it needs acknowledges the others without a transaction."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from shared.events import new_event
+from shared.messaging import Consumer, InboxConsumer
+from shared.testing import eventually
+
+from .conftest import effects, messaging, record_effect
+
+
+def _event(n: int, kind: str = "thing.happened"):
+    return new_event(f"yimen.test.{kind}", source="/yimen/test", subject=f"thing-{n}", data={"n": n})
+
+
+async def _inbox_rows(db, consumer: str) -> int:
+    async with db.transaction() as s:
+        return (await s.execute(select(func.count()).select_from(messaging.inbox)
+                                .where(messaging.inbox.c.consumer == consumer))).scalar_one()
+
+
+async def test_a_batch_applies_each_new_event_once_and_skips_those_applied_before(db, bus):
+    consumer = InboxConsumer(db, messaging, Consumer("c-batch", "yimen.test.>", record_effect), bus)
+    first, second, third = _event(1), _event(2), _event(3)
+    assert await consumer.apply(first)
+    # The same event twice in one batch (redelivered while the batch was fetched) and one applied before.
+    assert await consumer.apply_batch([first, second, second, third]) == 2
+    assert sorted(await effects(db)) == sorted([first.id, second.id, third.id])
+    assert await consumer.apply_batch([first, second, third]) == 0, "a redelivered batch is a no-op"
+    assert len(await effects(db)) == 3
+    assert await _inbox_rows(db, "c-batch") == 3
+
+
+async def test_a_failure_in_the_middle_of_a_batch_commits_nothing_of_it(db, bus):
+    events = [_event(n) for n in range(4)]
+
+    async def fails_on_the_third(session, event):
+        await record_effect(session, event)
+        if event.data["n"] == 2:
+            raise RuntimeError("crash in the middle of the batch")
+
+    consumer = InboxConsumer(db, messaging, Consumer("c-crash", "yimen.test.>", fails_on_the_third), bus)
+    try:
+        await consumer.apply_batch(events)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the batch should have failed")
+    assert await effects(db) == [], "the effects of the events before the failure were rolled back too"
+    assert await _inbox_rows(db, "c-crash") == 0, "and so were their inbox rows: they will be applied again"
+
+
+async def test_a_worker_falls_back_to_one_by_one_and_applies_every_good_event_exactly_once(db, bus):
+    """Published together, fetched as one batch; one poison event among them. The batch fails, the worker
+    applies the good ones one at a time, and the poison one ends in the dead-letter subject."""
+    events = [_event(n) for n in range(6)]
+    poison = events[3].id
+    calls: dict[str, int] = {}
+
+    async def handler(session, event):
+        calls[event.id] = calls.get(event.id, 0) + 1
+        if event.id == poison:
+            raise ValueError("cannot handle this payload")
+        await record_effect(session, event)
+
+    for e in events:
+        await bus.publish(e)
+    worker = InboxConsumer(db, messaging, Consumer("c-mixed", "yimen.test.>", handler), bus, max_deliver=2).worker()
+    task = asyncio.create_task(worker.run())
+    try:
+        good = sorted(e.id for e in events if e.id != poison)
+        await eventually(lambda: _effects_are(db, good), timeout=20)
+        letters = await eventually(lambda: bus.dead_letters("c-mixed"), timeout=20)
+        assert len(letters) == 1 and poison in letters[0]["data"]
+        assert sorted(await effects(db)) == good, "each good event applied exactly once"
+        assert calls[events[0].id] >= 2, "the first try was the batch, rolled back; then one by one"
+    finally:
+        worker.stop()
+        await task
+
+
+async def _effects_are(db, expected):
+    return sorted(await effects(db)) == expected
+
+
+async def test_a_consumer_acknowledges_the_types_it_does_not_need_without_a_transaction(db, bus):
+    seen: list[str] = []
+
+    async def handler(session, event):
+        seen.append(event.type)
+        await record_effect(session, event)
+
+    wanted, other = _event(1, "thing.happened"), _event(2, "thing.ignored")
+    consumer = Consumer("c-types", "yimen.test.>", handler, types=frozenset({"yimen.test.thing.happened"}))
+    await bus.publish(other)
+    await bus.publish(wanted)
+    worker = InboxConsumer(db, messaging, consumer, bus).worker()
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(lambda: _effects_are(db, [wanted.id]), timeout=15)
+        await eventually(lambda: _all_acked(bus, "c-types"), timeout=10)
+        assert seen == ["yimen.test.thing.happened"]
+        assert await _inbox_rows(db, "c-types") == 1, "no inbox row for an event that was not applied"
+    finally:
+        worker.stop()
+        await task
+
+
+async def _all_acked(bus, durable):
+    info = await bus.js.consumer_info(bus.names.stream, durable)
+    return info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_each_handler_of_a_batch_reads_what_the_one_before_wrote_not_a_stale_object(db, bus):
+    """Handlers of one batch share a transaction, not their loaded objects: a row changed by a core UPDATE in
+    one handler is read fresh by the next (as in a session of its own)."""
+    from sqlalchemy import Column, Integer, String, update
+    from sqlalchemy.orm import DeclarativeBase
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Counter(Base):
+        __tablename__ = "batch_counter"
+        id = Column(String(20), primary_key=True)
+        value = Column(Integer, nullable=False)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    async with db.transaction() as s:
+        s.add(Counter(id="c", value=0))
+    seen: list[int] = []
+    held: list[Counter] = []  # something keeps the loaded object alive (a relationship, a cache, a list)
+
+    async def bump(session, event):
+        row = (await session.execute(select(Counter).where(Counter.id == "c"))).scalar_one()
+        held.append(row)
+        seen.append(row.value)
+        await session.execute(update(Counter).where(Counter.id == "c").values(value=row.value + 1)
+                              .execution_options(synchronize_session=False))
+
+    consumer = InboxConsumer(db, messaging, Consumer("c-fresh", "yimen.test.>", bump), bus)
+    assert await consumer.apply_batch([_event(n) for n in range(3)]) == 3
+    assert seen == [0, 1, 2]
