@@ -42,14 +42,14 @@ async def public_status(
     guesses = limiter_for(request.app.state, "status_code_failures", receipts.MAX_WRONG_CODES,
                           per_seconds=receipts.QUERY_WINDOW.total_seconds())
     address = request.client.host if request.client else "unknown"
-    if (wait := guesses.wait(address)) is not None:
+    if (wait := await guesses.wait(address)) is not None:
         seconds = max(1, math.ceil(wait))
         raise TooManyRequests(f"Too many wrong verification codes from this address. Retry in {seconds} s.",
                               headers={"Retry-After": str(seconds)}, retry_after=seconds)
     app = await repo.by_receipt(session, receipt_number)
     unknown = NotFound("No application with this receipt number and code.")
     if app is None or not app.verification_code or not hmac.compare_digest(app.verification_code, code):
-        guesses.count(address)
+        await guesses.count(address)
         raise unknown
     steps = await repo.timeline(session, app.id)
     names = await repo.department_names(session, [app.department, *(t.unit for t in steps)])
