@@ -89,7 +89,7 @@ class Bus:
         *,
         prefix: str = "",
         name: str = "yimen",
-        stream_replicas: int = 1,
+        stream_replicas: int | None = None,
         duplicate_window_seconds: float = 120.0,
         max_age_days: float = 30.0,
         user: str = "",
@@ -106,6 +106,8 @@ class Bus:
         self.service = service
         #: A department system's connection only publishes: it may not create or even look at the streams.
         self.manage_streams = manage_streams
+        #: Copies of each stream on a cluster; None (operators' tools, the simulator) leaves an existing stream's
+        #: as they are, so that a tool never scales the platform's streams down (and creates with 1).
         self.stream_replicas = stream_replicas
         self.duplicate_window = duplicate_window_seconds
         self.max_age = max_age_days * 86400
@@ -210,18 +212,22 @@ class Bus:
             except BucketNotFoundError:
                 self._limits_kv = await self.js.create_key_value(KeyValueConfig(
                     bucket=bucket, history=1, ttl=LIMITS_TTL_SECONDS, max_bytes=LIMITS_MAX_BYTES,
-                    storage=StorageType.FILE, replicas=self.stream_replicas))
+                    storage=StorageType.FILE, replicas=self.stream_replicas or 1))
         return self._limits_kv
 
     async def _ensure_stream(self, config: StreamConfig) -> None:
         try:
-            await self.js.stream_info(config.name)
+            info = await self.js.stream_info(config.name)
         except NotFoundError:
+            if config.num_replicas is None:
+                config.num_replicas = 1
             try:
                 await self.js.add_stream(config)
             except Exception:  # another replica won the race
                 await self.js.stream_info(config.name)
             return
+        if config.num_replicas is None:
+            config.num_replicas = info.config.num_replicas
         await self.js.update_stream(config)
 
     async def ready(self) -> bool:
