@@ -110,7 +110,7 @@ async def _run(launcher: ClusterLauncher, *, cases: int, faults: list[str]) -> d
         await look(f"{what} {node.process} down 3 s")
         await asyncio.to_thread(launcher.respawn, node.process)
         healed = await cluster_healed(launcher)
-        done_faults.append({"fault": what, "node": node.process, "healed_in_s": round(time.monotonic() - t0, 1),
+        done_faults.append({"fault": what.replace(" ", "_"), "node": node.process, "healed_in_s": round(time.monotonic() - t0, 1),
                             "meta_leader_after": healed["meta_leader"]})
 
     async def chaos() -> None:
