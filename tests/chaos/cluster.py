@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 import sys
 import threading
@@ -121,6 +122,8 @@ class ClusterLauncher(ChaosLauncher):
         super().__init__(environ, quiet=quiet)
         self.replicas, self.nats_cluster = replicas, 3
         self.relays = RouteRelays()
+        #: Each service's database (for the figures a test takes of what the cases cost).
+        self.database_urls: dict[str, str] = {}
 
     def nats_node_command(self, node: NatsNode, routes: str, store: Path, bundle: Bundle) -> list[str]:
         via = ",".join(f"nats://127.0.0.1:{self.relays.add(o.cluster_port, (node.process, o.process))}"
@@ -199,18 +202,26 @@ async def cluster_healed(launcher: ClusterLauncher, timeout: float = 120) -> dic
     raise AssertionError(f"the cluster did not heal within {timeout}s: {last}")
 
 
-async def dead_letters(launcher: ClusterLauncher) -> dict[str, list[dict[str, Any]]]:
-    bus = launcher.ops_bus()
-    await bus.connect(attempts=10)
-    out: dict[str, list[dict[str, Any]]] = {}
-    try:
-        for names in consumer_names().values():
-            for name in names:
-                if letters := await bus.dead_letters(name):
-                    out[name] = letters
-    finally:
-        await bus.close()
-    return out
+async def dead_letters(launcher: ClusterLauncher, timeout: float = 60) -> dict[str, list[dict[str, Any]]]:
+    """Every consumer's dead letters (only the non-empty ones). Reading them makes a consumer on the
+    dead-letter stream, which a cluster that just changed leaders may refuse for a moment (503): tried again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        bus = launcher.ops_bus()
+        out: dict[str, list[dict[str, Any]]] = {}
+        try:
+            await bus.connect(attempts=10)
+            for names in consumer_names().values():
+                for name in names:
+                    if letters := await bus.dead_letters(name):
+                        out[name] = letters
+            return out
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        finally:
+            await bus.close()
+        await asyncio.sleep(1)
 
 
 async def operator_view(launcher: ClusterLauncher, http: httpx.AsyncClient) -> dict[str, Any]:
@@ -245,6 +256,52 @@ async def operator_view(launcher: ClusterLauncher, http: httpx.AsyncClient) -> d
                     results[result] = results.get(result, 0) + float(line.rsplit(" ", 1)[1])
     view["events"] = results
     return view
+
+
+def cpu_seconds(launcher: ClusterLauncher) -> dict[str, float]:
+    """CPU seconds (user + system, /proc) each kind of platform process has used so far: every service
+    summed over its replicas, NATS over its nodes. A process killed meanwhile takes its count with it."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for name, proc in launcher.procs:
+        if proc.poll() is not None:
+            continue
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kind = "nats" if name.startswith("nats") else launcher.service_of(name)
+        out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+async def postgres_figures(urls: dict[str, str]) -> dict[str, dict[str, int]] | None:
+    """Per service database: committed transactions, rows written and its size (PostgreSQL only)."""
+    if not all(u.startswith("postgresql") for u in urls.values()):
+        return None
+    import asyncpg
+
+    out = {}
+    for service, url in urls.items():
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            row = await conn.fetchrow(
+                "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted AS written,"
+                " pg_database_size(datname) AS bytes FROM pg_stat_database WHERE datname = current_database()")
+            out[service] = {k: int(row[k]) for k in ("xact_commit", "written", "bytes")}
+        finally:
+            await conn.close()
+    return out
+
+
+async def jetstream_figures(launcher: ClusterLauncher) -> dict[str, int]:
+    bus = launcher.ops_bus()
+    await bus.connect(attempts=10)
+    try:
+        info = await bus.js.stream_info(bus.names.stream)
+        return {"messages": int(info.state.messages), "bytes": int(info.state.bytes)}
+    finally:
+        await bus.close()
 
 
 def ops_command(launcher: ClusterLauncher, *args: str) -> tuple[int, str]:

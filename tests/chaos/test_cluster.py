@@ -30,9 +30,12 @@ from tests.chaos.cases import draft, exactly_once, prepared, submit, wait_final
 from tests.chaos.cluster import (
     ClusterLauncher,
     cluster_healed,
+    cpu_seconds,
     dead_letters,
+    jetstream_figures,
     operator_view,
     ops_command,
+    postgres_figures,
     stream_leader,
 )
 from tests.chaos.harness import Patient, platform_env
@@ -49,7 +52,9 @@ def cluster_platform(databases, var_dir: Path, tag: str) -> ClusterLauncher:
     env = platform_env(var=var_dir / f"cluster-{prefix}", nats_url=f"nats://127.0.0.1:{free_port()}",
                        prefix=prefix, database_urls={s: databases.url(s) for s in SERVICES},
                        YIMEN_WORKFLOW_WEBHOOK_ALLOW_PRIVATE="true")
-    return ClusterLauncher(env, replicas=2)
+    launcher = ClusterLauncher(env, replicas=2)
+    launcher.database_urls = {s: env[f"YIMEN_{s.upper()}_DATABASE_URL"] for s in SERVICES}
+    return launcher
 
 
 def test_a_stream_leader_killed_under_load(databases, var_dir: Path, figures: dict) -> None:
@@ -85,6 +90,9 @@ async def _run(launcher: ClusterLauncher, *, cases: int, faults: list[str]) -> d
     sem = asyncio.Semaphore(8)
     started = time.monotonic()
     stream = launcher.ops_bus().names.stream
+    # What the cases cost (docs/SCALING.md checks its model against these): after the setup, before the cases.
+    cpu0, pg0, js0 = cpu_seconds(launcher), await postgres_figures(launcher.database_urls), \
+        await jetstream_figures(launcher)
     seen: list[dict[str, Any]] = []
     done_faults: list[dict[str, Any]] = []
 
@@ -164,11 +172,27 @@ async def _run(launcher: ClusterLauncher, *, cases: int, faults: list[str]) -> d
     stuck = {a: v["status"] for a, v in last.items() if v["status"] not in ("delivered", "closed")}
     assert not stuck, f"{len(stuck)} of {cases} cases never reached delivered: {list(stuck.items())[:5]}"
     all_done = time.monotonic() - started
+    await asyncio.sleep(3)  # the last events' consumers (efficacy's clocks, notify) finish
+    cpu1, pg1, js1 = cpu_seconds(launcher), await postgres_figures(launcher.database_urls), \
+        await jetstream_figures(launcher)
+    cost = {
+        "platform_cpu_ms_per_case": round(1000 * sum(cpu1.get(k, 0) - cpu0.get(k, 0) for k in cpu1) / cases),
+        "cpu_ms_per_case_by_process": {k: round(1000 * (cpu1[k] - cpu0.get(k, 0)) / cases) for k in sorted(cpu1)},
+        "jetstream_messages_per_case": round((js1["messages"] - js0["messages"]) / cases, 1),
+        "jetstream_bytes_per_case": round((js1["bytes"] - js0["bytes"]) / cases),
+    }
+    if pg0 and pg1:
+        cost["postgres_rows_written_per_case"] = round(sum(pg1[k]["written"] - pg0[k]["written"] for k in pg1) / cases)
+        cost["postgres_transactions_per_case_incl_polling_reads"] = round(
+            sum(pg1[k]["xact_commit"] - pg0[k]["xact_commit"] for k in pg1) / cases)
+        cost["postgres_rows_written_per_case_by_service"] = {
+            k: round((pg1[k]["written"] - pg0[k]["written"]) / cases) for k in sorted(pg1)}
+        cost["postgres_bytes_per_case"] = round(sum(pg1[k]["bytes"] - pg0[k]["bytes"] for k in pg1) / cases)
     problems = await exactly_once(p, path, submitted)
     assert not problems, "\n".join(problems[:20])
+    healed = await cluster_healed(launcher)
     letters = await dead_letters(launcher)
     assert not letters, {k: [(x["subject"], x["error"]) for x in v[:3]] for k, v in letters.items()}
-    healed = await cluster_healed(launcher)
     await look("after")
     after = seen[-1]
     assert all(v == 200 for v in after["readyz"].values()), after
@@ -178,6 +202,6 @@ async def _run(launcher: ClusterLauncher, *, cases: int, faults: list[str]) -> d
     await watch.aclose()
     await p.aclose()
     return {"cases": cases, "replicas": launcher.replicas, "nats_nodes": len(launcher.nats_nodes),
-            "faults": done_faults, "submitted_in_seconds": round(submitted_in, 1),
+            "faults": done_faults, "cost": cost, "submitted_in_seconds": round(submitted_in, 1),
             "all_delivered_in_seconds": round(all_done, 1), "client_retries": p.retries,
             "cluster_after": healed, "operator_saw": seen, "ops_dead_letters": out[-200:]}
