@@ -207,6 +207,12 @@ class Launcher:
         env.setdefault("YIMEN_NOTIFY_SMS_CALLBACK_URL",
                        f"http://127.0.0.1:{self.ports['notify']}/notify/v1/sms/receipts")
         self.plan_replicas()
+        if self.replicas > 1:
+            embedded = [n for n in self.ports if not env.get(f"YIMEN_{n.upper()}_DATABASE_URL")]
+            if embedded:
+                self.say(f"{self.replicas} replicas of {', '.join(embedded)} share each service's SQLite file under "
+                         f"{self.var} (WAL, busy timeout): fine on one machine; replicas on several machines need "
+                         "PostgreSQL (YIMEN_<SERVICE>_DATABASE_URL)")
         busy = [f"{n}:{p}" for n, p in {**{k: p for k, (_s, p) in self.instances.items()},
                                         "simulator": self.simulator_port, "gateway": self.port}.items()
                 if port_in_use(p)]

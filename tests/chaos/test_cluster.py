@@ -42,6 +42,8 @@ from tests.chaos.harness import Patient, platform_env
 
 #: Cases in the full cluster test (`make chaos`): like the kill test, 40 unless `YIMEN_CHAOS_CASES` says more.
 CHAOS_CASES = int(os.environ.get("YIMEN_CHAOS_CASES", "40"))
+#: Quiet seconds before the cases, to measure what the platform costs doing nothing.
+IDLE_SECONDS = 5.0
 #: How long the cut-off node stays alone.
 PARTITION_SECONDS = float(os.environ.get("YIMEN_CHAOS_PARTITION_SECONDS", "15"))
 
@@ -51,7 +53,9 @@ def cluster_platform(databases, var_dir: Path, tag: str) -> ClusterLauncher:
     # A NATS_URL nobody answers: the launcher starts its own servers (the cluster, with the accounts).
     env = platform_env(var=var_dir / f"cluster-{prefix}", nats_url=f"nats://127.0.0.1:{free_port()}",
                        prefix=prefix, database_urls={s: databases.url(s) for s in SERVICES},
-                       YIMEN_WORKFLOW_WEBHOOK_ALLOW_PRIVATE="true")
+                       YIMEN_WORKFLOW_WEBHOOK_ALLOW_PRIVATE="true",
+                       # Fourteen service processes on one PostgreSQL (max_connections 100, shared with the suite).
+                       **{f"YIMEN_{s.upper()}_DB_{k}": "3" for s in SERVICES for k in ("POOL_SIZE", "MAX_OVERFLOW")})
     launcher = ClusterLauncher(env, replicas=2)
     launcher.database_urls = {s: env[f"YIMEN_{s.upper()}_DATABASE_URL"] for s in SERVICES}
     return launcher
@@ -91,8 +95,13 @@ async def _run(launcher: ClusterLauncher, *, cases: int, faults: list[str]) -> d
     started = time.monotonic()
     stream = launcher.ops_bus().names.stream
     # What the cases cost (docs/SCALING.md checks its model against these): after the setup, before the cases.
-    cpu0, pg0, js0 = cpu_seconds(launcher), await postgres_figures(launcher.database_urls), \
-        await jetstream_figures(launcher)
+    # The platform's idle cost first (pull consumers polling, relays, efficacy's clock evaluator, the gateway's
+    # probes), over a few quiet seconds, so that the cost per case can be given net of it.
+    idle_from, t_idle = cpu_seconds(launcher), time.monotonic()
+    await asyncio.sleep(IDLE_SECONDS)
+    cpu0, t0 = cpu_seconds(launcher), time.monotonic()
+    idle_cores = sum(cpu0.get(k, 0) - idle_from.get(k, 0) for k in cpu0) / (t0 - t_idle)
+    pg0, js0 = await postgres_figures(launcher.database_urls), await jetstream_figures(launcher)
     seen: list[dict[str, Any]] = []
     done_faults: list[dict[str, Any]] = []
 
@@ -173,10 +182,13 @@ async def _run(launcher: ClusterLauncher, *, cases: int, faults: list[str]) -> d
     assert not stuck, f"{len(stuck)} of {cases} cases never reached delivered: {list(stuck.items())[:5]}"
     all_done = time.monotonic() - started
     await asyncio.sleep(3)  # the last events' consumers (efficacy's clocks, notify) finish
-    cpu1, pg1, js1 = cpu_seconds(launcher), await postgres_figures(launcher.database_urls), \
-        await jetstream_figures(launcher)
+    cpu1, t1 = cpu_seconds(launcher), time.monotonic()
+    pg1, js1 = await postgres_figures(launcher.database_urls), await jetstream_figures(launcher)
+    spent = sum(cpu1.get(k, 0) - cpu0.get(k, 0) for k in cpu1)
     cost = {
-        "platform_cpu_ms_per_case": round(1000 * sum(cpu1.get(k, 0) - cpu0.get(k, 0) for k in cpu1) / cases),
+        "platform_cpu_ms_per_case": round(1000 * spent / cases),
+        "idle_platform_cores": round(idle_cores, 2),
+        "platform_cpu_ms_per_case_net_of_idle": round(1000 * (spent - idle_cores * (t1 - t0)) / cases),
         "cpu_ms_per_case_by_process": {k: round(1000 * (cpu1[k] - cpu0.get(k, 0)) / cases) for k in sorted(cpu1)},
         "jetstream_messages_per_case": round((js1["messages"] - js0["messages"]) / cases, 1),
         "jetstream_bytes_per_case": round((js1["bytes"] - js0["bytes"]) / cases),
