@@ -181,3 +181,112 @@ def limiter_for(app_state: object, name: str, per_minute: int, *, per_seconds: f
     if current is None or (current.limit, current.per) != (per_minute, per_seconds):
         current = limiters[name] = SharedRateLimiter(getattr(app_state, "bus", None), name, per_minute, per_seconds)
     return current
+
+
+class SharedLeases:
+    """At most `limit` things open at once per key across every replica (并发上限: live streams per person):
+    each open thing holds a lease (an id and an expiry, in the service's KV bucket beside its rate limits),
+    renewed while it lives and given back when it ends. A replica that dies without giving its leases back
+    loses them when they expire (`ttl_seconds`), so a slot is never lost for good.
+
+    With the bus out of reach the replica counts its own leases (and says so), like `SharedRateLimiter`."""
+
+    def __init__(self, bus: Any, name: str, limit: int, ttl_seconds: float = 60.0) -> None:
+        self.bus, self.name, self.limit, self.ttl = bus, name, limit, ttl_seconds
+        self.local: dict[str, set[str]] = {}
+        self._warned = 0.0
+
+    def _key(self, key: str) -> str:
+        return f"{self.name}.{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+
+    async def _change(self, key: str, change: Any) -> Any:
+        """Apply `change(live_leases: dict[id, expiry], now) -> result` by compare-and-set; returns the result."""
+        from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+        kv = await self.bus.limits_kv()
+        k = self._key(key)
+        for _ in range(CAS_ATTEMPTS):
+            now = time.time()
+            try:
+                entry = await kv.get(k)
+                leases = {str(i): float(t) for i, t in json.loads(entry.value or b"{}").items()}
+                revision: int | None = entry.revision
+            except KeyNotFoundError:
+                leases, revision = {}, None
+            live = {i: t for i, t in leases.items() if t > now}
+            result = change(live, now)
+            try:
+                if revision is None:
+                    await kv.create(k, json.dumps(live).encode())
+                else:
+                    await kv.update(k, json.dumps(live).encode(), last=revision)
+                return result
+            except KeyWrongLastSequenceError:
+                continue
+        raise RuntimeError(f"leases {self.name}: {CAS_ATTEMPTS} compare-and-set attempts lost")
+
+    async def _shared(self, key: str, change: Any, fallback: Any) -> Any:
+        if self.bus is not None and getattr(self.bus, "connected", False):
+            try:
+                return await asyncio.wait_for(self._change(key, change), KV_TIMEOUT_SECONDS)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                reason: BaseException = exc
+        else:
+            reason = ConnectionError("bus not connected")
+        now = time.monotonic()
+        if now - self._warned > 30:
+            self._warned = now
+            log.warning("leases %s: the shared count is out of reach (%r); counting in this replica", self.name,
+                        reason)
+        return fallback()
+
+    async def acquire(self, key: str) -> str | None:
+        """A new lease for `key`, or None when `limit` live leases are held already."""
+        import secrets
+
+        lease = secrets.token_hex(8)
+
+        def take(live: dict[str, float], now: float) -> str | None:
+            if len(live) >= self.limit:
+                return None
+            live[lease] = now + self.ttl
+            return lease
+
+        def local() -> str | None:
+            held = self.local.setdefault(key, set())
+            if len(held) >= self.limit:
+                return None
+            held.add(lease)
+            return lease
+
+        return await self._shared(key, take, local)
+
+    async def renew(self, key: str, lease: str) -> None:
+        def extend(live: dict[str, float], now: float) -> None:
+            live[lease] = now + self.ttl
+
+        await self._shared(key, extend, lambda: None)
+
+    async def release(self, key: str, lease: str) -> None:
+        def drop(live: dict[str, float], _now: float) -> None:
+            live.pop(lease, None)
+
+        def local() -> None:
+            held = self.local.get(key, set())
+            held.discard(lease)
+            if not held:
+                self.local.pop(key, None)
+
+        local()  # whichever count took it
+        await self._shared(key, drop, lambda: None)
+
+
+def leases_for(app_state: object, name: str, limit: int, *, ttl_seconds: float = 60.0) -> SharedLeases:
+    """The app's lease counter called `name` (see `SharedLeases`), made on first use."""
+    leases: dict[str, SharedLeases] = app_state.__dict__.setdefault("_leases", {})  # type: ignore[attr-defined]
+    current = leases.get(name)
+    if current is None or (current.limit, current.ttl) != (limit, ttl_seconds):
+        current = leases[name] = SharedLeases(getattr(app_state, "bus", None), name, limit, ttl_seconds)
+    return current
