@@ -62,7 +62,8 @@ class PlatformSettings(BaseSettings):
     relay_interval_seconds: float = 0.5
     #: Request bodies larger than this are refused with 413 (uploads have their own limit).
     max_body_bytes: int = 1_048_576
-    #: Per process and minute (0 turns a limit off): submissions per applicant, sign-ins per client address.
+    #: Per minute, across every replica (0 turns a limit off): submissions per applicant, sign-ins per client
+    #: address (shared/ratelimit.py).
     submit_rate_per_minute: int = 30
     login_rate_per_minute: int = 300
     #: How often each service refetches identity's token revocation list (the event brings each revocation at
