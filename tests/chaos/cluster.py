@@ -202,6 +202,25 @@ async def cluster_healed(launcher: ClusterLauncher, timeout: float = 120) -> dic
     raise AssertionError(f"the cluster did not heal within {timeout}s: {last}")
 
 
+async def backlog(launcher: ClusterLauncher) -> dict[str, Any]:
+    """Each durable consumer's pending and unacknowledged messages, and its leader (for a failure's message)."""
+    bus = launcher.ops_bus()
+    out: dict[str, Any] = {}
+    try:
+        await bus.connect(attempts=3)
+        for names in consumer_names().values():
+            for name in names:
+                try:
+                    info = await bus.js.consumer_info(bus.names.stream, bus.names.durable(name))
+                    out[name] = (info.num_pending, info.num_ack_pending, info.num_redelivered,
+                                 info.cluster.leader if info.cluster else None)
+                except Exception as exc:  # noqa: BLE001
+                    out[name] = repr(exc)
+    finally:
+        await bus.close()
+    return out
+
+
 async def consumers_drained(launcher: ClusterLauncher, timeout: float = 300) -> float:
     """Wait until every durable consumer has nothing pending or unacknowledged (a case is `delivered` while
     efficacy, which consumes every intake and workflow event, may still be working through the backlog);

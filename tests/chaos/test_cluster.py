@@ -29,6 +29,7 @@ from shared.testing import free_port
 from tests.chaos.cases import draft, exactly_once, prepared, submit, wait_final
 from tests.chaos.cluster import (
     ClusterLauncher,
+    backlog,
     cluster_healed,
     consumers_drained,
     cpu_seconds,
@@ -180,7 +181,11 @@ async def _run(launcher: ClusterLauncher, *, cases: int, faults: list[str]) -> d
     assert [f["fault"] for f in done_faults] == faults
     last = await wait_final(p, path, submitted, timeout=300)
     stuck = {a: v["status"] for a, v in last.items() if v["status"] not in ("delivered", "closed")}
-    assert not stuck, f"{len(stuck)} of {cases} cases never reached delivered: {list(stuck.items())[:5]}"
+    if stuck:
+        timelines = {a: [t["step"] for t in v.get("timeline", [])] for a, v in list(last.items()) if a in stuck}
+        raise AssertionError(f"{len(stuck)} of {cases} cases never reached delivered: {list(stuck.items())[:5]}; "
+                             f"timelines {list(timelines.items())[:3]}; consumers {await backlog(launcher)}; "
+                             f"logs in {launcher.var / 'log'}")
     all_done = time.monotonic() - started
     # Delivered is what the applicant sees; efficacy (every event's clock keeper) and notify may still be
     # working through the backlog: the checks below wait for every consumer to be drained first.
