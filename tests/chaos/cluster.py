@@ -328,7 +328,10 @@ async def postgres_figures(urls: dict[str, str]) -> dict[str, dict[str, int]] | 
 
     out = {}
     for service, url in urls.items():
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        except (OSError, asyncpg.PostgresError):
+            return None  # a figure, not a check: a full server (max_connections, shared) gives none
         try:
             row = await conn.fetchrow(
                 "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted AS written,"
