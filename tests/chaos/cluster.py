@@ -155,8 +155,9 @@ class ClusterLauncher(ChaosLauncher):
 
     def ops_bus(self) -> Bus:
         assert self.bus_accounts is not None
+        # An observer: it reads the streams and never creates or updates them.
         return Bus(self.nats_url, prefix=self.environ.get("YIMEN_BUS_PREFIX", ""), name="chaos-ops",
-                   **self.bus_accounts.credentials("ops"))
+                   manage_streams=False, **self.bus_accounts.credentials("ops"))
 
     def close(self) -> None:
         self.relays.close()
@@ -256,6 +257,10 @@ async def dead_letters(launcher: ClusterLauncher, timeout: float = 60) -> dict[s
         out: dict[str, list[dict[str, Any]]] = {}
         try:
             await bus.connect(attempts=10)
+            # No dead letter at all is an empty dead-letter stream; only when there are some is each
+            # consumer's read (that makes a consumer per name, which a busy cluster may refuse for a moment).
+            if not (await bus.js.stream_info(bus.names.dead_letter_stream)).state.messages:
+                return {}
             for names in consumer_names().values():
                 for name in names:
                     if letters := await bus.dead_letters(name):
@@ -352,12 +357,17 @@ async def jetstream_figures(launcher: ClusterLauncher) -> dict[str, int]:
         await bus.close()
 
 
-def ops_command(launcher: ClusterLauncher, *args: str) -> tuple[int, str]:
-    """`python -m shared.ops …` as an operator runs it on this platform (it signs in as `ops` from var/)."""
+def ops_command(launcher: ClusterLauncher, *args: str, attempts: int = 3) -> tuple[int, str]:
+    """`python -m shared.ops …` as an operator runs it on this platform (it signs in as `ops` from var/);
+    tried again, as an operator would, when the cluster answers 503 for a moment."""
     env = {**launcher.environ, "NATS_URL": launcher.nats_url}
     env.pop("YIMEN_NATS_USER", None)
-    r = subprocess.run([sys.executable, "-m", "shared.ops", *args], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=60)
+    for _ in range(attempts):
+        r = subprocess.run([sys.executable, "-m", "shared.ops", *args], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=60)
+        if r.returncode == 0:
+            break
+        time.sleep(2)
     return r.returncode, (r.stdout + r.stderr).strip()[-400:]
 
 
