@@ -160,8 +160,11 @@ async def _run(launcher: ClusterLauncher, *, cases: int, faults: list[str]) -> d
                 cut = launcher.relays.cut(node.process)
                 await asyncio.sleep(2)
                 await look(f"{node.process} cut off")
+                # The node is alone indeed: no route to either peer (its own view, /routez).
+                assert await routes_of(watch, node.monitor_port) == 0
                 await asyncio.sleep(PARTITION_SECONDS - 2)
                 await look(f"{node.process} cut off {PARTITION_SECONDS:g} s")
+                assert await routes_of(watch, node.monitor_port) == 0
                 launcher.relays.join(node.process)
                 healed = await cluster_healed(launcher)
                 done_faults.append({"fault": "partition", "node": node.process, "relays_cut": cut,
@@ -226,3 +229,7 @@ async def _run(launcher: ClusterLauncher, *, cases: int, faults: list[str]) -> d
             "all_delivered_in_seconds": round(all_done, 1), "consumers_drained_after_s": round(drained_in, 1),
             "client_retries": p.retries,
             "cluster_after": healed, "operator_saw": seen, "ops_dead_letters": out[-200:]}
+
+
+async def routes_of(http: httpx.AsyncClient, monitor_port: int) -> int:
+    return int((await http.get(f"http://127.0.0.1:{monitor_port}/routez", timeout=3)).json()["num_routes"])
