@@ -4,8 +4,9 @@ JetStream cluster with the platform's streams at three replicas, and faults on b
 - `test_a_stream_leader_killed_under_load` (in `make test` and CI: about two minutes): 20 cases while the
   platform stream's leader is killed with -9 and restarted.
 - `test_cluster_faults_under_load` (`make chaos`; 200 cases with `YIMEN_CHAOS_CASES=200`): the JetStream meta
-  leader killed, then the stream leader, then one replica of every service, then one NATS node cut off from
-  the other two for a while (tests/chaos/cluster.py: its routes go through relays that are closed).
+  leader killed, then the stream leader, then one replica of every service, then one NATS node's routes cut
+  for a while (tests/chaos/cluster.py: the explicit routes go through relays that are closed; a partial
+  partition, as tests/chaos/README.md says).
 
 Afterwards every case is delivered exactly once, nothing is dead-lettered, and the cluster is whole again
 (a meta leader, both streams with every peer current). Both run on the run's databases: PostgreSQL with
