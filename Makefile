@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 
 help:
 	@echo "make run    - start NATS, the seven services, the simulator and the gateway on :$${YIMEN_PORT:-8000}"
+	@echo "             (REPLICAS=2 NATS_CLUSTER=3: two processes per service, a three-node JetStream cluster)"
 	@echo "make test   - the whole test suite"
 	@echo "make bench  - benchmarks (JSON + Markdown under bench/results)"
 	@echo "make demo   - walk the happy path against a running 'make run'"
@@ -22,8 +23,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# `make run REPLICAS=2 NATS_CLUSTER=3`: two processes of every service behind the gateway, three nats-servers
+# forming a JetStream cluster (deploy/launcher.py).
 run: $(STAMP)
-	$(BIN)/python -m deploy.launcher
+	$(BIN)/python -m deploy.launcher $(if $(REPLICAS),--replicas $(REPLICAS)) $(if $(NATS_CLUSTER),--nats-cluster $(NATS_CLUSTER)) $(RUN_ARGS)
 
 migrate: $(STAMP)
 	$(BIN)/python -m shared.migrate upgrade

@@ -1,15 +1,24 @@
 """The single entry point (`http://127.0.0.1:8000` by default): one origin that forwards `/<service>/…` to the
 service that owns the prefix. Front ends and the OpenAPI docs need one origin (no CORS, one TLS certificate,
 one place for rate limits); in production an ingress or API gateway does the same job with the same
-prefixes, so nothing in the services depends on this process."""
+prefixes, so nothing in the services depends on this process.
+
+A prefix may have several replicas (`make run REPLICAS=2`: `YIMEN_GATEWAY_UPSTREAMS`, JSON
+`{"intake": ["http://…", …]}`): requests go round robin; a replica that refuses the connection is taken out
+at once and the request goes to the next one (nothing was sent, so any method may go again), and a probe of
+each replica's `/readyz` every `PROBE_SECONDS` takes out one that stops answering (hung, not dead) and takes
+it back when it is ready again. When every replica is out, the gateway still tries them (one may have come
+back between probes) before answering 503."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
+import time
 import unicodedata
 from collections.abc import AsyncIterator
 from urllib.parse import quote_from_bytes, unquote_to_bytes
@@ -30,12 +39,51 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
               "transfer-encoding", "upgrade", "host", "content-length"}
 
 
-def upstreams() -> dict[str, str]:
-    """Where each prefix goes: `YIMEN_SERVICE_URLS` (JSON) in containers, the local ports otherwise."""
-    ups = dict(PlatformSettings().service_urls)
+def upstreams() -> dict[str, str | list[str]]:
+    """Where each prefix goes: its replicas from `YIMEN_GATEWAY_UPSTREAMS` (JSON lists) when set, else
+    `YIMEN_SERVICE_URLS` (JSON) in containers, the local ports otherwise."""
+    ups: dict[str, str | list[str]] = dict(PlatformSettings().service_urls)
     ups["simulator"] = os.environ.get("YIMEN_SIMULATOR_URL", f"http://127.0.0.1:{SIMULATOR_PORT}")
     ups["console"] = os.environ.get("YIMEN_CONSOLE_URL", "http://127.0.0.1:8180")
+    if raw := os.environ.get("YIMEN_GATEWAY_UPSTREAMS"):
+        ups.update(json.loads(raw))
     return ups
+
+
+#: Seconds between readiness probes of a prefix with several replicas, and how long one probe may take.
+PROBE_SECONDS = float(os.environ.get("YIMEN_GATEWAY_PROBE_SECONDS", "2"))
+PROBE_TIMEOUT = 2.0
+
+
+class Pool:
+    """The replicas of one prefix: round robin over those that are in; a refused connection or a failed
+    probe takes one out until a probe finds it ready."""
+
+    def __init__(self, service: str, bases: list[str]) -> None:
+        self.service, self.bases = service, [b.rstrip("/") for b in bases]
+        self.out: dict[str, float] = {}  # base → when it was taken out
+        self._next = 0
+
+    def candidates(self) -> list[str]:
+        """This request's order: the replicas that are in, from the next in turn; then those that are out."""
+        live = [b for b in self.bases if b not in self.out]
+        start = self._next % max(1, len(live))
+        self._next += 1
+        return live[start:] + live[:start] + [b for b in self.bases if b in self.out]
+
+    def take_out(self, base: str, why: str) -> None:
+        if len(self.bases) == 1:
+            return  # nowhere else to go: a single upstream is always tried
+        if base not in self.out:
+            log.warning("gateway: %s replica %s taken out (%s)", self.service, base, why)
+        self.out.setdefault(base, time.monotonic())
+
+    def take_in(self, base: str) -> None:
+        if self.out.pop(base, None) is not None:
+            log.warning("gateway: %s replica %s back in", self.service, base)
+
+    def state(self) -> dict[str, str]:
+        return {b: ("out" if b in self.out else "in") for b in self.bases}
 
 
 #: Methods a client may send twice without changing the outcome (RFC 9110 §9.2.2): safe to resend when a service
@@ -67,8 +115,10 @@ def malformed(raw: bytes, *, controls: bool = True) -> str | None:
     return None
 
 
-def create_gateway(routes: dict[str, str] | None = None, *, budget_seconds: float | None = None) -> Starlette:
+def create_gateway(routes: dict[str, str | list[str]] | None = None, *, budget_seconds: float | None = None,
+                   probe_seconds: float = PROBE_SECONDS) -> Starlette:
     table = routes or upstreams()
+    pools = {name: Pool(name, [b] if isinstance(b, str) else list(b)) for name, b in table.items()}
     # A little longer than a service's own budget, so the service's 503 (with its detail) arrives first.
     budget = budget_seconds if budget_seconds is not None else PlatformSettings().request_budget_seconds
     client = httpx.AsyncClient(timeout=httpx.Timeout(budget + 5 if budget > 0 else 60, connect=5))
@@ -83,8 +133,8 @@ def create_gateway(routes: dict[str, str] | None = None, *, budget_seconds: floa
 
     async def proxy(request: Request) -> Response:
         service = request.path_params["service"]
-        base = table.get(service)
-        if base is None:
+        pool = pools.get(service)
+        if pool is None:
             return JSONResponse(
                 {"type": "https://yimen.gov.cn/problems/not-found", "title": "Not found", "status": 404,
                  "detail": f"No service serves /{service}."},
@@ -99,8 +149,8 @@ def create_gateway(routes: dict[str, str] | None = None, *, budget_seconds: floa
         headers["x-forwarded-host"] = request.headers.get("host", "")
         headers["x-forwarded-proto"] = request.url.scheme
         # Forwarded exactly as received: decoding and re-encoding would turn `%2F` into a path separator.
-        url = base + quote_from_bytes(raw_path, safe=_KEEP) + ("?" + quote_from_bytes(raw_query, safe=_KEEP + "?")
-                                                              if raw_query else "")
+        target = quote_from_bytes(raw_path, safe=_KEEP) + ("?" + quote_from_bytes(raw_query, safe=_KEEP + "?")
+                                                           if raw_query else "")
         try:
             # A client that trickles its body holds a connection, not the service: it gets the same budget.
             async with asyncio.timeout(budget if budget > 0 else None):
@@ -109,17 +159,27 @@ def create_gateway(routes: dict[str, str] | None = None, *, budget_seconds: floa
             return problem(408, "request-timeout", "Request timeout",
                            f"The request body did not arrive within {budget:g} s.", {"Connection": "close"})
         retry = request.method in IDEMPOTENT or "idempotency-key" in request.headers
+        candidates = pool.candidates()
+        # One try per replica, and one more: a single replica gets its second try on a fresh connection.
+        tries = [*candidates, candidates[0]] if len(candidates) == 1 else candidates
         try:
-            for attempt in (1, 2):
+            for attempt, base in enumerate(tries, 1):
                 try:
                     upstream = await client.send(client.build_request(
-                        request.method, httpx.URL(url), content=body, headers=headers), stream=True)
+                        request.method, httpx.URL(base + target), content=body, headers=headers), stream=True)
+                    pool.take_in(base)
                     break
+                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                    # Nothing reached the replica (it is down, or restarting): any method may go to the next.
+                    pool.take_out(base, repr(exc))
+                    if attempt == len(tries):
+                        raise
                 except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-                    # The service closed a kept-alive connection (after an error of its own, or at its idle
-                    # timeout) as this request went out: the request was not answered, so a request that may be
-                    # sent twice goes again on a fresh connection instead of failing this client.
-                    if attempt == 2 or not retry:
+                    # The service closed a kept-alive connection (after an error of its own, at its idle
+                    # timeout, or as it died) as this request went out: the request was not answered, so a
+                    # request that may be sent twice goes again, to the next replica or on a fresh connection,
+                    # instead of failing this client.
+                    if attempt == len(tries) or not retry:
                         raise
                     log.info("retrying %s %s on a fresh connection: %r", request.method, request.url.path, exc)
         except httpx.InvalidURL:
@@ -150,13 +210,40 @@ def create_gateway(routes: dict[str, str] | None = None, *, budget_seconds: floa
             await upstream.aclose()
         return Response(content, status_code=upstream.status_code, headers=out_headers)
 
+    async def probe(pool: Pool) -> None:
+        prober = httpx.AsyncClient(timeout=PROBE_TIMEOUT)
+        try:
+            while True:
+                for base in pool.bases:
+                    try:
+                        ready = (await prober.get(f"{base}/{pool.service}/readyz")).status_code == 200
+                    except httpx.HTTPError as exc:
+                        ready, why = False, repr(exc)
+                    else:
+                        why = "readyz not 200"
+                    if ready:
+                        pool.take_in(base)
+                    else:
+                        pool.take_out(base, f"probe: {why}")
+                await asyncio.sleep(probe_seconds)
+        finally:
+            await prober.aclose()
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # Only prefixes with replicas are probed: a single upstream is tried whatever its state.
+        probes = [asyncio.create_task(probe(p)) for p in pools.values() if len(p.bases) > 1 and probe_seconds > 0]
         yield
+        for task in probes:
+            task.cancel()
         await client.aclose()
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return problem(404, "not-found", "Not found", "Paths are /<service>/…; see / for the services.")
+
+    async def replicas(_: Request) -> Response:
+        """Which replicas of each prefix are in rotation (for operators: `curl :8000/_gateway/replicas`)."""
+        return JSONResponse({name: p.state() for name, p in pools.items()})
 
     async def failed(request: Request, exc: Exception) -> Response:
         log.exception("gateway error on %s", request.url.path)
@@ -164,7 +251,8 @@ def create_gateway(routes: dict[str, str] | None = None, *, budget_seconds: floa
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     return Starlette(
-        routes=[Route("/", index), Route("/{service}/{path:path}", proxy, methods=methods)],
+        routes=[Route("/", index), Route("/_gateway/replicas", replicas),
+                Route("/{service}/{path:path}", proxy, methods=methods)],
         lifespan=lifespan,
         # Every answer of the gateway's own is problem+json too, never Starlette's plain text.
         exception_handlers={404: not_found, Exception: failed},

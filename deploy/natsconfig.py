@@ -8,7 +8,7 @@ is refused. `make run` writes the bundle under
 
 | user | publishes | reads |
 |---|---|---|
-| a service (`catalog` …) | `yimen.<service>.>`, its own dead letters `yimen-dlq.<service>.>`, the JetStream API for the two platform streams and its own durable consumers, acks of its consumers | every `yimen.>` event, its own `_INBOX.<service>.>` |
+| a service (`catalog` …) | `yimen.<service>.>`, its own dead letters `yimen-dlq.<service>.>`, the JetStream API for the two platform streams, its own durable consumers and its own rate-limit bucket (`$KV.<stream>_LIMITS_<SERVICE>.>`), acks of its consumers | every `yimen.>` event, its own `_INBOX.<service>.>` |
 | a department system (`LD-WJJ` …) | `yimen.department.<code>.decision` only | `yimen.department.<code>.>` and its own `_INBOX.<code>.>` (the stream's acks) |
 | `ops` (`python -m shared.ops`) | any `yimen.>` and `yimen-dlq.>` subject (a replay republishes on the original subject), the whole JetStream API | the same and `_INBOX.ops.>` |
 
@@ -78,16 +78,19 @@ def departments_from_env(env: dict[str, str] | None = None) -> list[str]:
 
 
 def durable_consumers(service: str) -> list[str]:
-    """The durable consumers a service binds (its `SPEC.consumers`), each named in its permissions."""
+    """The durable consumers a service binds (its `SPEC.consumers`, or the `CONSUMERS` of an app that builds
+    its spec inside `create_app`, as notify does), each named in its permissions."""
     module = f"services.{service}.app"
     try:
-        spec = importlib.import_module(module).SPEC
+        app = importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name not in (module, f"services.{service}"):
             raise  # a broken import inside the service, not a service without an app
         return []
+    spec = getattr(app, "SPEC", None)
+    consumers = spec.consumers if spec is not None else getattr(app, "CONSUMERS", [])
     names = BusNames()
-    return [names.durable(c.name) for c in spec.consumers]
+    return [names.durable(c.name) for c in consumers]
 
 
 def service_user(service: str, names: BusNames, durables: list[str]) -> User:
@@ -97,6 +100,17 @@ def service_user(service: str, names: BusNames, durables: list[str]) -> User:
         names.subject(f"{DEAD_LETTER_ROOT}.{service}.>"),
         # Every replica makes sure the two platform streams exist (shared.bus.Bus.ensure_streams).
         *(f"$JS.API.STREAM.{op}.{s}" for s in (stream, dlq) for op in ("INFO", "CREATE", "UPDATE")),
+    ]
+    # Its rate-limit bucket (shared/ratelimit.py: limits counted across replicas), a KV of its own: no
+    # service can read or reset another's counts.
+    bucket = names.limits_bucket(service)
+    kv_stream = f"KV_{bucket}"
+    publish += [
+        f"$KV.{bucket}.>",
+        *(f"$JS.API.STREAM.{op}.{kv_stream}" for op in ("INFO", "CREATE", "UPDATE")),
+        f"$JS.API.STREAM.MSG.GET.{kv_stream}",
+        f"$JS.API.DIRECT.GET.{kv_stream}",
+        f"$JS.API.DIRECT.GET.{kv_stream}.>",
     ]
     for d in durables:
         publish += [

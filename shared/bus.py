@@ -20,14 +20,18 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType, StreamConfig
+from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from shared.events import Event
 
 log = logging.getLogger("yimen.bus")
 
 DEAD_LETTER_ROOT = "yimen-dlq"
+#: A service's rate-limit bucket (shared/ratelimit.py): a key's hits outlive the longest window (an hour),
+#: and the whole bucket is bounded so that a flood of keys cannot fill the cluster's disks.
+LIMITS_TTL_SECONDS = 2 * 3600.0
+LIMITS_MAX_BYTES = 256 * 1024 * 1024
 
 
 class Undeliverable(Exception):
@@ -71,6 +75,10 @@ class BusNames:
     def durable(self, consumer: str) -> str:
         return _token(consumer)
 
+    def limits_bucket(self, service: str) -> str:
+        """The JetStream KV bucket of one service's rate limits (its stream is `KV_<bucket>`)."""
+        return f"{self.stream}_LIMITS_{_token(service).upper()}"
+
 
 class Bus:
     """A connection to NATS with the platform's stream set up."""
@@ -81,7 +89,7 @@ class Bus:
         *,
         prefix: str = "",
         name: str = "yimen",
-        stream_replicas: int = 1,
+        stream_replicas: int | None = None,
         duplicate_window_seconds: float = 120.0,
         max_age_days: float = 30.0,
         user: str = "",
@@ -98,11 +106,14 @@ class Bus:
         self.service = service
         #: A department system's connection only publishes: it may not create or even look at the streams.
         self.manage_streams = manage_streams
+        #: Copies of each stream on a cluster; None (operators' tools, the simulator) leaves an existing stream's
+        #: as they are, so that a tool never scales the platform's streams down (and creates with 1).
         self.stream_replicas = stream_replicas
         self.duplicate_window = duplicate_window_seconds
         self.max_age = max_age_days * 86400
         self.nc: NATS | None = None
         self._streams_ready = False
+        self._limits_kv: Any = None
         self._reported: dict[str, float] = {}
 
     async def connect(self, *, attempts: int = 0) -> None:
@@ -133,7 +144,8 @@ class Bus:
             tried += 1
             try:
                 connecting = nats.connect(
-                    self.url,
+                    # A cluster is named by its servers, comma-separated (`nats://a:4222,nats://b:4222`).
+                    [u.strip() for u in self.url.split(",") if u.strip()],
                     name=self.client_name,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
@@ -190,15 +202,32 @@ class Bus:
         )
         self._streams_ready = True
 
+    async def limits_kv(self) -> Any:
+        """This service's rate-limit bucket (shared/ratelimit.py), made on first use, replicated like the
+        streams so that the limits survive a node's loss."""
+        if self._limits_kv is None:
+            bucket = self.names.limits_bucket(self.service or self.client_name)
+            try:
+                self._limits_kv = await self.js.key_value(bucket)
+            except BucketNotFoundError:
+                self._limits_kv = await self.js.create_key_value(KeyValueConfig(
+                    bucket=bucket, history=1, ttl=LIMITS_TTL_SECONDS, max_bytes=LIMITS_MAX_BYTES,
+                    storage=StorageType.FILE, replicas=self.stream_replicas or 1))
+        return self._limits_kv
+
     async def _ensure_stream(self, config: StreamConfig) -> None:
         try:
-            await self.js.stream_info(config.name)
+            info = await self.js.stream_info(config.name)
         except NotFoundError:
+            if config.num_replicas is None:
+                config.num_replicas = 1
             try:
                 await self.js.add_stream(config)
             except Exception:  # another replica won the race
                 await self.js.stream_info(config.name)
             return
+        if config.num_replicas is None:
+            config.num_replicas = info.config.num_replicas
         await self.js.update_stream(config)
 
     async def ready(self) -> bool:

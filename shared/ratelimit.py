@@ -1,16 +1,36 @@
-"""Request-rate limits (OWASP API4): a sliding window per key, in this process.
+"""Request-rate limits (OWASP API4, 限流): a sliding window per key, counted for the whole platform.
 
-Each replica counts on its own, so a deployment's effective limit is the per-process limit times the
-replicas; the ingress in front (deploy/k8s) is where a city-wide limit belongs. Inside the services the
-limits guard the expensive and abusable flows: sign-in per client address, submission per applicant."""
+The limits guard the expensive and abusable flows: sign-in per client address, submission per applicant,
+wrong codes on the public status page, certificate verification. A service runs as several replicas behind
+the gateway (or a Kubernetes Service), and a client's next request may land on any of them, so a count kept
+in one process would let N replicas admit N times the limit. `SharedRateLimiter` keeps each key's window in
+a JetStream key-value bucket of the service's own (`<stream>_LIMITS_<SERVICE>`, on the cluster the platform
+already runs), updated with compare-and-set, so every replica sees the same hits.
+
+When the bus does not answer (a restart, a partition), the replica counts in its own memory for that
+request and says so in its log: a limit that briefly holds per replica is better than sign-in refused for
+the whole city because a counter is out of reach. `RateLimiter` is that in-memory window (and what unit
+tests of a rule use)."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
+import logging
 import math
 import time
 from collections import deque
+from typing import Any
 
 from shared.errors import TooManyRequests
+
+log = logging.getLogger("yimen.ratelimit")
+
+#: A compare-and-set that keeps losing (many replicas counting one key at once) is retried this often.
+CAS_ATTEMPTS = 12
+#: The bus gets this long per operation before the replica falls back to its own count.
+KV_TIMEOUT_SECONDS = 2.0
 
 
 class RateLimiter:
@@ -58,17 +78,215 @@ class RateLimiter:
         """Raise a 429 problem with Retry-After when `key` is over the limit."""
         wait = self.retry_after(key)
         if wait is not None:
-            seconds = max(1, math.ceil(wait))
-            raise TooManyRequests(
-                f"Too many {what}: at most {self.limit} in {self.per:.0f} s. Retry in {seconds} s.",
-                headers={"Retry-After": str(seconds)}, retry_after=seconds,
-            )
+            raise too_many(self.limit, self.per, wait, what)
 
 
-def limiter_for(app_state: object, name: str, per_minute: int, *, per_seconds: float = 60.0) -> RateLimiter:
-    """The app's limiter called `name`, made on first use (one per running app, so tests stay apart);
-    `per_minute` requests per minute, or per `per_seconds` when given."""
-    limiters: dict[str, RateLimiter] = app_state.__dict__.setdefault("_rate_limiters", {})  # type: ignore[attr-defined]
-    if name not in limiters:
-        limiters[name] = RateLimiter(per_minute, per_seconds)
-    return limiters[name]
+def too_many(limit: int, per: float, wait: float, what: str) -> TooManyRequests:
+    seconds = max(1, math.ceil(wait))
+    return TooManyRequests(f"Too many {what}: at most {limit} in {per:.0f} s. Retry in {seconds} s.",
+                           headers={"Retry-After": str(seconds)}, retry_after=seconds)
+
+
+class SharedRateLimiter:
+    """The same sliding window as `RateLimiter`, with each key's hits (wall-clock seconds, at most `limit` of
+    them) in a JetStream KV entry that every replica of the service updates by compare-and-set.
+
+    `bus` is the service's `shared.bus.Bus`; `name` keeps the service's limiters apart inside its bucket.
+    Keys are hashed: client addresses and applicant ids are personal data and stay out of the bucket."""
+
+    def __init__(self, bus: Any, name: str, limit: int, per_seconds: float = 60.0) -> None:
+        self.bus, self.name = bus, name
+        self.limit, self.per = limit, per_seconds
+        self.local = RateLimiter(limit, per_seconds)
+        self._warned = 0.0
+
+    def _key(self, key: str) -> str:
+        return f"{self.name}.{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+
+    def _fallback(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._warned > 30:
+            self._warned = now
+            log.warning("rate limit %s: the shared count is out of reach (%r); counting in this replica", self.name,
+                        exc)
+
+    async def _shared(self, key: str, *, add: bool, now: float | None) -> float | None:
+        from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+        kv = await self.bus.limits_kv()
+        k = self._key(key)
+        for _ in range(CAS_ATTEMPTS):
+            stamp = time.time() if now is None else now
+            try:
+                entry = await kv.get(k)
+                hits = [float(h) for h in json.loads(entry.value or b"[]")]
+                revision: int | None = entry.revision
+            except KeyNotFoundError:
+                hits, revision = [], None
+            hits = sorted(h for h in hits if h > stamp - self.per)
+            if len(hits) >= self.limit:
+                return max(0.0, hits[0] + self.per - stamp)
+            if not add:
+                return None
+            value = json.dumps([*hits, stamp][-self.limit:]).encode()
+            try:
+                if revision is None:
+                    await kv.create(k, value)
+                else:
+                    await kv.update(k, value, last=revision)
+                return None
+            except KeyWrongLastSequenceError:
+                continue  # another replica counted the same key first: read again
+        raise RuntimeError(f"rate limit {self.name}: {CAS_ATTEMPTS} compare-and-set attempts lost")
+
+    async def _run(self, key: str, *, add: bool, now: float | None) -> float | None:
+        if self.limit <= 0:
+            return None
+        if self.bus is None or not getattr(self.bus, "connected", False):
+            self._fallback(ConnectionError("bus not connected"))
+            return self.local.retry_after(key) if add else self.local.wait(key)
+        try:
+            return await asyncio.wait_for(self._shared(key, add=add, now=now), KV_TIMEOUT_SECONDS)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            self._fallback(exc)
+            return self.local.retry_after(key) if add else self.local.wait(key)
+
+    async def retry_after(self, key: str, *, now: float | None = None) -> float | None:
+        """Count one request for `key`; seconds to wait when it is over the limit (the request is not counted)."""
+        return await self._run(key, add=True, now=now)
+
+    async def wait(self, key: str, *, now: float | None = None) -> float | None:
+        """Seconds until `key` may try again (None: now), counting nothing (limits on failures)."""
+        return await self._run(key, add=False, now=now)
+
+    async def count(self, key: str, *, now: float | None = None) -> None:
+        """Count one failure for `key` (see `wait`)."""
+        await self._run(key, add=True, now=now)
+
+    async def check(self, key: str, what: str) -> None:
+        """Raise a 429 problem with Retry-After when `key` is over the limit."""
+        wait = await self.retry_after(key)
+        if wait is not None:
+            raise too_many(self.limit, self.per, wait, what)
+
+
+def limiter_for(app_state: object, name: str, per_minute: int, *, per_seconds: float = 60.0) -> SharedRateLimiter:
+    """The app's limiter called `name`, made on first use (one per running app, so tests stay apart), counting
+    across every replica through the app's bus (`app_state.bus`); `per_minute` requests per minute, or per
+    `per_seconds` when given. A limit that changes (a setting reloaded) makes a fresh limiter."""
+    limiters: dict[str, SharedRateLimiter] = app_state.__dict__.setdefault("_rate_limiters", {})  # type: ignore[attr-defined]
+    current = limiters.get(name)
+    if current is None or (current.limit, current.per) != (per_minute, per_seconds):
+        current = limiters[name] = SharedRateLimiter(getattr(app_state, "bus", None), name, per_minute, per_seconds)
+    return current
+
+
+class SharedLeases:
+    """At most `limit` things open at once per key across every replica (并发上限: live streams per person):
+    each open thing holds a lease (an id and an expiry, in the service's KV bucket beside its rate limits),
+    renewed while it lives and given back when it ends. A replica that dies without giving its leases back
+    loses them when they expire (`ttl_seconds`), so a slot is never lost for good.
+
+    With the bus out of reach the replica counts its own leases (and says so), like `SharedRateLimiter`."""
+
+    def __init__(self, bus: Any, name: str, limit: int, ttl_seconds: float = 60.0) -> None:
+        self.bus, self.name, self.limit, self.ttl = bus, name, limit, ttl_seconds
+        self.local: dict[str, set[str]] = {}
+        self._warned = 0.0
+
+    def _key(self, key: str) -> str:
+        return f"{self.name}.{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+
+    async def _change(self, key: str, change: Any) -> Any:
+        """Apply `change(live_leases: dict[id, expiry], now) -> result` by compare-and-set; returns the result."""
+        from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+        kv = await self.bus.limits_kv()
+        k = self._key(key)
+        for _ in range(CAS_ATTEMPTS):
+            now = time.time()
+            try:
+                entry = await kv.get(k)
+                leases = {str(i): float(t) for i, t in json.loads(entry.value or b"{}").items()}
+                revision: int | None = entry.revision
+            except KeyNotFoundError:
+                leases, revision = {}, None
+            live = {i: t for i, t in leases.items() if t > now}
+            result = change(live, now)
+            try:
+                if revision is None:
+                    await kv.create(k, json.dumps(live).encode())
+                else:
+                    await kv.update(k, json.dumps(live).encode(), last=revision)
+                return result
+            except KeyWrongLastSequenceError:
+                continue
+        raise RuntimeError(f"leases {self.name}: {CAS_ATTEMPTS} compare-and-set attempts lost")
+
+    async def _shared(self, key: str, change: Any, fallback: Any) -> Any:
+        if self.bus is not None and getattr(self.bus, "connected", False):
+            try:
+                return await asyncio.wait_for(self._change(key, change), KV_TIMEOUT_SECONDS)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                reason: BaseException = exc
+        else:
+            reason = ConnectionError("bus not connected")
+        now = time.monotonic()
+        if now - self._warned > 30:
+            self._warned = now
+            log.warning("leases %s: the shared count is out of reach (%r); counting in this replica", self.name,
+                        reason)
+        return fallback()
+
+    async def acquire(self, key: str) -> str | None:
+        """A new lease for `key`, or None when `limit` live leases are held already."""
+        import secrets
+
+        lease = secrets.token_hex(8)
+
+        def take(live: dict[str, float], now: float) -> str | None:
+            if len(live) >= self.limit:
+                return None
+            live[lease] = now + self.ttl
+            return lease
+
+        def local() -> str | None:
+            held = self.local.setdefault(key, set())
+            if len(held) >= self.limit:
+                return None
+            held.add(lease)
+            return lease
+
+        return await self._shared(key, take, local)
+
+    async def renew(self, key: str, lease: str) -> None:
+        def extend(live: dict[str, float], now: float) -> None:
+            live[lease] = now + self.ttl
+
+        await self._shared(key, extend, lambda: None)
+
+    async def release(self, key: str, lease: str) -> None:
+        def drop(live: dict[str, float], _now: float) -> None:
+            live.pop(lease, None)
+
+        def local() -> None:
+            held = self.local.get(key, set())
+            held.discard(lease)
+            if not held:
+                self.local.pop(key, None)
+
+        local()  # whichever count took it
+        await self._shared(key, drop, lambda: None)
+
+
+def leases_for(app_state: object, name: str, limit: int, *, ttl_seconds: float = 60.0) -> SharedLeases:
+    """The app's lease counter called `name` (see `SharedLeases`), made on first use."""
+    leases: dict[str, SharedLeases] = app_state.__dict__.setdefault("_leases", {})  # type: ignore[attr-defined]
+    current = leases.get(name)
+    if current is None or (current.limit, current.ttl) != (limit, ttl_seconds):
+        current = leases[name] = SharedLeases(getattr(app_state, "bus", None), name, limit, ttl_seconds)
+    return current

@@ -101,7 +101,7 @@ def create_service_app(
         db = Database(url, info={"messaging": spec.messaging, "service": spec.name},
                       pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
         bus = Bus(platform.nats_url, prefix=platform.bus_prefix, name=f"yimen-{spec.name}", service=spec.name,
-                  **platform.nats_credentials())
+                  stream_replicas=platform.nats_stream_replicas, **platform.nats_credentials())
         # Calls to other services carry the request id and a child span of the current trace.
         http = httpx.AsyncClient(timeout=10, event_hooks={"request": [_propagate_trace]})
         verifier = JWKSVerifier(

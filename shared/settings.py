@@ -42,6 +42,9 @@ class PlatformSettings(BaseSettings):
     #: Prepended to every NATS subject and stream name. Empty in production; one city per prefix would let
     #: a province share one NATS cluster, and the test suite uses a random one per run for isolation.
     bus_prefix: str = ""
+    #: Copies of each platform stream (and of the rate-limit buckets) on a JetStream cluster: 3 on the
+    #: three-node cluster of Kubernetes or `make run NATS_CLUSTER=3`, 1 on a single server.
+    nats_stream_replicas: int = Field(default=1, ge=1, le=5)
     #: Where services fetch the public keys of identity's tokens.
     jwks_url: str = "http://127.0.0.1:8102/identity/v1/.well-known/jwks.json"
     token_issuer: str = "yimen-identity"
@@ -59,7 +62,8 @@ class PlatformSettings(BaseSettings):
     relay_interval_seconds: float = 0.5
     #: Request bodies larger than this are refused with 413 (uploads have their own limit).
     max_body_bytes: int = 1_048_576
-    #: Per process and minute (0 turns a limit off): submissions per applicant, sign-ins per client address.
+    #: Per minute, across every replica (0 turns a limit off): submissions per applicant, sign-ins per client
+    #: address (shared/ratelimit.py).
     submit_rate_per_minute: int = 30
     login_rate_per_minute: int = 300
     #: How often each service refetches identity's token revocation list (the event brings each revocation at

@@ -89,7 +89,8 @@ class EmbeddedNats:
 
 
 async def delete_streams(nats_url: str, name_prefix: str) -> int:
-    """Delete every JetStream stream whose name starts with `name_prefix` (a test run's own streams)."""
+    """Delete every JetStream stream whose name starts with `name_prefix` (a test run's own streams), and the
+    run's rate-limit buckets (their streams are `KV_<name_prefix>_LIMITS_…`)."""
     import nats
 
     nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=1)
@@ -97,7 +98,7 @@ async def delete_streams(nats_url: str, name_prefix: str) -> int:
     try:
         js = nc.jetstream()
         for name in await js.streams_info():
-            if name.config.name.startswith(name_prefix):
+            if name.config.name.startswith((name_prefix, f"KV_{name_prefix}_LIMITS_")):
                 await js.delete_stream(name.config.name)
                 deleted += 1
     finally:

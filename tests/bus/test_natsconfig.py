@@ -23,8 +23,12 @@ def test_each_service_publishes_its_own_events_and_pulls_only_its_own_durable_co
         assert events == [f"p1.yimen.{s}.>", f"p1.yimen-dlq.{s}.>"]
         pulls = {x.rsplit(".", 1)[1] for x in users[s].publish if x.startswith("$JS.API.CONSUMER.MSG.NEXT.")}
         assert pulls == set(durable_consumers(s))
-        assert all(x.startswith(("$JS.API.STREAM.", "$JS.API.CONSUMER.", "$JS.ACK.")) for x in users[s].publish
-                   if x.startswith("$"))
+        assert all(x.startswith(("$JS.API.STREAM.", "$JS.API.CONSUMER.", "$JS.ACK.", "$JS.API.DIRECT.GET.KV_",
+                                 "$KV.")) for x in users[s].publish if x.startswith("$"))
+        # Its own rate-limit bucket, and no other service's.
+        kv = [x for x in users[s].publish if x.startswith("$KV.")]
+        assert kv == [f"$KV.YIMEN_P1_LIMITS_{s.upper()}.>"]
+        assert all(f"KV_YIMEN_P1_LIMITS_{s.upper()}" in x for x in users[s].publish if "KV_" in x)
         assert f"_INBOX.{s}.>" in users[s].subscribe and "_INBOX.>" not in users[s].subscribe
     assert "workflow-department-decision" in durable_consumers("workflow")
 

@@ -35,8 +35,10 @@ def test_kubernetes_has_a_three_node_jetstream_and_probed_deployments():
     assert ("Job", "yimen-migrate") in by
     console = by[("Deployment", "console")]["spec"]["template"]["spec"]["containers"][0]
     assert console["readinessProbe"]["httpGet"] == {"path": "/console/readyz", "port": 8180}
-    paths = {p["path"] for p in by[("Ingress", "yimen")]["spec"]["rules"][0]["http"]["paths"]}
-    assert "/console" in paths
+    # The Ingress sends everything to the gateway, which routes /console like every prefix.
+    backends = {p["backend"]["service"]["name"] for p in by[("Ingress", "yimen")]["spec"]["rules"][0]["http"]["paths"]}
+    assert backends == {"gateway"} and ("PodDisruptionBudget", "console") in by
+    assert "YIMEN_CONSOLE_URL" in by[("ConfigMap", "yimen-config")]["data"]
 
 
 def test_dockerfile_builds_one_image_whose_argument_picks_the_process():
@@ -115,3 +117,96 @@ def test_the_deployments_nats_configuration_with_generated_accounts_is_valid_for
     args = [str(tmp_path / "data") if a == "/data" else a for a in args]
     compose = subprocess.run([nats_server_binary(), *args, "-t"], capture_output=True, text=True, timeout=30)
     assert compose.returncode == 0, compose.stderr
+
+
+# ---- beyond one pod (issue 20): checked against the Kubernetes schemas, not only written ---------------------
+
+#: The Kubernetes version the manifests are checked against (schemas bundled in kubernetes-validate: no network).
+K8S_VERSION = "1.30.0"
+
+
+def test_every_kubernetes_manifest_is_valid_against_the_schemas():
+    import kubernetes_validate
+
+    docs = list(_k8s().values())
+    assert len(docs) > 40
+    for doc in docs:
+        # strict: a misspelt field (an unknown key) is an error, not silently ignored by the API server.
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+def test_the_schema_check_catches_a_wrong_manifest():
+    import kubernetes_validate
+    import pytest
+
+    pdb = dict(_k8s()[("PodDisruptionBudget", "intake")])
+    wrong = {**pdb, "spec": {**pdb["spec"], "minAvailabel": 1}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(wrong, K8S_VERSION, strict=True)
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate({**pdb, "spec": {**pdb["spec"], "minAvailable": []}}, K8S_VERSION, strict=True)
+
+
+def test_every_service_has_a_disruption_budget_a_cpu_autoscaler_and_three_copies_of_the_streams():
+    by = _k8s()
+    assert by[("ConfigMap", "yimen-config")]["data"]["YIMEN_NATS_STREAM_REPLICAS"] == "3"
+    for s in (*SERVICE_PORTS, "gateway"):
+        deployment = by[("Deployment", s)]
+        assert deployment["spec"]["replicas"] >= 2
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        pdb = by[("PodDisruptionBudget", s)]["spec"]
+        assert pdb["minAvailable"] == 1 and pdb["selector"]["matchLabels"].items() <= labels.items()
+        hpa = by[("HorizontalPodAutoscaler", s)]["spec"]
+        assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": s}
+        assert hpa["minReplicas"] >= 2 and hpa["metrics"][0]["resource"]["name"] == "cpu"
+        # An HPA on CPU utilisation needs a CPU request to measure against.
+        assert deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"]
+    assert by[("PodDisruptionBudget", "nats")]["spec"]["maxUnavailable"] == 1
+
+
+def _allowed(by: dict, target_labels: dict[str, str]) -> list[dict]:
+    """The `from` peers of every NetworkPolicy whose podSelector matches pods with `target_labels`."""
+    peers = []
+    for (kind, _name), doc in by.items():
+        if kind != "NetworkPolicy":
+            continue
+        selector = doc["spec"]["podSelector"].get("matchLabels", {})
+        if selector.items() <= target_labels.items():
+            for rule in doc["spec"].get("ingress", []):
+                peers += rule["from"]
+    return peers
+
+
+def test_network_policies_allow_only_gateway_to_services_and_services_to_nats_and_postgres():
+    by = _k8s()
+    deny = by[("NetworkPolicy", "default-deny-ingress")]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}  # nothing is reachable unless allowed below
+    gateway = {"podSelector": {"matchLabels": {"app": "gateway"}}}
+    services = {"podSelector": {"matchLabels": {"tier": "service"}}}
+    for s in SERVICE_PORTS:
+        labels = by[("Deployment", s)]["spec"]["template"]["metadata"]["labels"]
+        assert labels == {"app": s, "tier": "service"}
+        assert _allowed(by, labels) == [gateway], s
+    nats = _allowed(by, {"app": "nats"})
+    assert services in nats and {"podSelector": {"matchLabels": {"app": "nats"}}} in nats and gateway not in nats
+    assert _allowed(by, {"app": "pgbouncer"}) == [services]
+    assert _allowed(by, {"app": "postgres"}) == [{"podSelector": {"matchLabels": {"app": "pgbouncer"}}},
+                                                 {"podSelector": {"matchLabels": {"app": "yimen-migrate"}}}]
+    # The Ingress reaches the gateway alone, and services call one another through it.
+    backends = {p["backend"]["service"]["name"] for r in by[("Ingress", "yimen")]["spec"]["rules"]
+                for p in r["http"]["paths"]}
+    assert backends == {"gateway"}
+    config = by[("ConfigMap", "yimen-config")]["data"]
+    assert set(__import__("json").loads(config["YIMEN_SERVICE_URLS"]).values()) == {"http://gateway"}
+
+
+def test_nats_credentials_and_database_urls_come_from_secrets():
+    by = _k8s()
+    for s in SERVICE_PORTS:
+        env = {e["name"]: e for e in by[("Deployment", s)]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["YIMEN_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "yimen-nats", "key": s}
+        assert env[f"YIMEN_{s.upper()}_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "yimen-secrets"
+    bouncer = by[("Deployment", "pgbouncer")]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in bouncer["env"]}
+    assert env["POOL_MODE"]["value"] == "transaction"
+    assert env["DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "yimen-secrets"

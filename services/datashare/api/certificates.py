@@ -292,10 +292,10 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _check_client_rate(request: Request) -> None:
+async def _check_client_rate(request: Request) -> None:
     """Public verification per client address (OWASP API4): guessing numbers or codes is slowed to a crawl."""
     config = operations.current_config()
-    limiter(request, "verify-client", config.verifications_per_client_per_minute, 60.0).check(
+    await limiter(request, "verify-client", config.verifications_per_client_per_minute, 60.0).check(
         _client(request), "certificate verifications")
 
 
@@ -309,7 +309,7 @@ async def _reader_grant(request: Request, session: SessionDep, principal: Princi
                                                       certificate_type=type_code)
     if purpose.may_look_up_by_reason(principal):
         purpose.check_reason(reason)
-        check_reasoned_lookup(request, principal)
+        await check_reasoned_lookup(request, principal)
         return purpose.reason_grant()
     raise Forbidden("A holder's certificates are read only for a live application in which your department holds "
                     "an open task (`application_id`); admins and supervisors may give a written `reason`.",
@@ -382,7 +382,7 @@ async def verify_certificate(
 ) -> VerificationRead:
     if holder is not None and not code:
         raise invalid("query.code", "required", "Checking a holder needs the certificate's verification code.")
-    _check_client_rate(request)
+    await _check_client_rate(request)
     cert = await store.get_certificate(session, number)
     if cert is None:
         raise NotFound("No certificate with this number.", slug="certificate-not-found")
@@ -424,7 +424,7 @@ async def verify_certificate(
     responses=problem_responses(422, 429),
 )
 async def verify_document(body: SignedDocument, request: Request, session: SessionDep) -> DocumentCheck:
-    _check_client_rate(request)
+    await _check_client_rate(request)
     keys = {k.kid: k for k in await store.verification_keys(session)}
     key = keys.get(body.key_id)
     number = body.content.get("number") if isinstance(body.content.get("number"), str) else None

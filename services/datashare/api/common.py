@@ -10,7 +10,7 @@ from fastapi import Request
 from services.datashare import operations
 from shared.auth import ADMIN, Principal
 from shared.errors import Forbidden
-from shared.ratelimit import RateLimiter
+from shared.ratelimit import SharedRateLimiter, limiter_for
 
 
 def own_holder_ids(principal: Principal) -> set[str]:
@@ -65,16 +65,13 @@ async def fetch_application(request: Request, application_id: str) -> dict[str, 
     return data
 
 
-def limiter(request: Request, name: str, limit: int, per_seconds: float) -> RateLimiter:
-    """The running app's limiter `name` (shared/ratelimit.py: per process), made on first use."""
-    limiters: dict[str, RateLimiter] = request.app.state.__dict__.setdefault("_datashare_limiters", {})
-    if name not in limiters:
-        limiters[name] = RateLimiter(limit, per_seconds)
-    return limiters[name]
+def limiter(request: Request, name: str, limit: int, per_seconds: float) -> SharedRateLimiter:
+    """The running app's limiter `name` (shared/ratelimit.py: counted across every replica), made on first use."""
+    return limiter_for(request.app.state, name, limit, per_seconds=per_seconds)
 
 
-def check_reasoned_lookup(request: Request, principal: Principal) -> None:
+async def check_reasoned_lookup(request: Request, principal: Principal) -> None:
     """Look-ups without an application (admin, supervisor): at most so many per account per hour, registry and
     certificate look-ups together."""
-    limiter(request, "reasoned", operations.current_config().reasoned_lookups_per_hour, 3600.0).check(
+    await limiter(request, "reasoned", operations.current_config().reasoned_lookups_per_hour, 3600.0).check(
         principal.subject, "look-ups without an application")

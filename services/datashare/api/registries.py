@@ -155,7 +155,7 @@ async def _lookup(request: Request, session: SessionDep, principal: CurrentPrinc
                           + ", ".join(f"material {c}" for c in grant.material_codes))
         elif purpose.may_look_up_by_reason(principal):
             text = purpose.check_reason(reason)
-            check_reasoned_lookup(request, principal)
+            await check_reasoned_lookup(request, principal)
             grant = purpose.reason_grant()
             logged["purpose"] = text
         else:

@@ -81,7 +81,7 @@ async def token(
     # Per client address, before any password is checked: the lock-out guards one username, this guards the
     # endpoint against one client trying many.
     limits = request.app.state.settings.platform
-    limiter_for(request.app.state, "login", limits.login_rate_per_minute).check(
+    await limiter_for(request.app.state, "login", limits.login_rate_per_minute).check(
         request.client.host if request.client else "unknown", "sign-in attempts")
     now = utcnow()
     result: token_flow.IssuedTokens | Problem

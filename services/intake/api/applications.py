@@ -420,7 +420,7 @@ async def submit_application(application_id: s.ApplicationId, request: Request, 
         # Only the request that claimed the Idempotency-Key gets here: duplicates are answered from the key,
         # so they neither count toward the applicant's rate limit nor call datashare again.
         limits = request.app.state.settings.platform
-        limiter_for(request.app.state, "submit", limits.submit_rate_per_minute).check(
+        await limiter_for(request.app.state, "submit", limits.submit_rate_per_minute).check(
             principal.subject, "submissions")
         # Too low an assurance level is refused before anything is fetched for the applicant.
         async with request.app.state.db.transaction() as session:

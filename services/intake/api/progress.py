@@ -42,14 +42,14 @@ async def public_status(
     guesses = limiter_for(request.app.state, "status_code_failures", receipts.MAX_WRONG_CODES,
                           per_seconds=receipts.QUERY_WINDOW.total_seconds())
     address = request.client.host if request.client else "unknown"
-    if (wait := guesses.wait(address)) is not None:
+    if (wait := await guesses.wait(address)) is not None:
         seconds = max(1, math.ceil(wait))
         raise TooManyRequests(f"Too many wrong verification codes from this address. Retry in {seconds} s.",
                               headers={"Retry-After": str(seconds)}, retry_after=seconds)
     view = await repo.public_status_view(session, receipt_number)
     unknown = NotFound("No application with this receipt number and code.")
     if view is None or not view.verification_code or not hmac.compare_digest(view.verification_code, code):
-        guesses.count(address)
+        await guesses.count(address)
         raise unknown
     return s.PublicStatus(
         receipt_number=view.receipt_number or receipt_number, status=view.status, item_name=view.item_name,

@@ -7,8 +7,7 @@ import asyncio
 import json
 import logging
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -29,9 +28,13 @@ from shared.bounds import MAX_ID
 from shared.db import Database, SessionDep
 from shared.errors import NotFound, TooManyRequests, invalid, problem_responses
 from shared.pagination import Page, PageDep
+from shared.ratelimit import leases_for
 
 router = APIRouter(prefix="/me", tags=["me"])
 log = logging.getLogger("yimen.notify.stream")
+#: A live stream's slot is a lease renewed every third of this while the stream lives; a replica that dies
+#: mid-stream gives its slots back when they expire.
+STREAM_LEASE_SECONDS = 60.0
 
 
 @router.get("/notifications", response_model=Page[NotificationRead], summary="My in-app inbox",
@@ -96,7 +99,7 @@ async def put_preferences(body: PreferencesUpdate, session: SessionDep, principa
 class _Stream(StreamingResponse):
     """Releases the person's stream slot however the response ends (finished, client gone, cancelled)."""
 
-    def __init__(self, body: AsyncIterator[str], release: Callable[[], None]) -> None:
+    def __init__(self, body: AsyncIterator[str], release: Callable[[], Awaitable[None]]) -> None:
         super().__init__(body, media_type="text/event-stream", headers={
             "Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no", "Connection": "keep-alive"})
         self._release = release
@@ -105,7 +108,7 @@ class _Stream(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._release()
+            await self._release()
 
 
 class StreamHub:
@@ -114,7 +117,6 @@ class StreamHub:
 
     def __init__(self) -> None:
         self.changed = asyncio.Event()
-        self.open: Counter[str] = Counter()
 
     def poke(self) -> None:
         ev, self.changed = self.changed, asyncio.Event()
@@ -165,28 +167,32 @@ async def stream(request: Request, principal: CurrentPrincipal,
         async with db.transaction() as s:
             after = await repo.feed_head(s)
     hub = hub_of(request)
-    if hub.open[principal.subject] >= cfg.stream_max_per_person:
+    # Counted across every replica of notify (shared/ratelimit.py): a person's streams may land on any of them.
+    leases = leases_for(request.app.state, "streams", cfg.stream_max_per_person, ttl_seconds=STREAM_LEASE_SECONDS)
+    lease = await leases.acquire(principal.subject)
+    if lease is None:
         raise TooManyRequests(f"At most {cfg.stream_max_per_person} live streams per person; close one first.")
-    hub.open[principal.subject] += 1
 
-    def release() -> None:
-        hub.open[principal.subject] -= 1
-        if hub.open[principal.subject] <= 0:
-            del hub.open[principal.subject]
+    async def release() -> None:
+        await leases.release(principal.subject, lease)
+
+    async def renew() -> None:
+        await leases.renew(principal.subject, lease)
 
     exp = principal.claims.get("exp")
     lifetime = cfg.stream_max_seconds
     if isinstance(exp, int | float):
         lifetime = max(1.0, min(lifetime, exp - time.time()))
-    return _Stream(_events(db, hub, persons, organisations, after, lifetime), release)
+    return _Stream(_events(db, hub, persons, organisations, after, lifetime, renew), release)
 
 
 async def _events(db: Database, hub: StreamHub, persons: list[str], organisations: list[str], after: int,
-                  lifetime: float) -> AsyncIterator[str]:
+                  lifetime: float, renew: Callable[[], Awaitable[None]]) -> AsyncIterator[str]:
     cfg = service.current_config()
     loop = asyncio.get_running_loop()
     end = loop.time() + lifetime
     beat = loop.time() + cfg.stream_heartbeat_seconds
+    renew_at = loop.time() + STREAM_LEASE_SECONDS / 3
     yield "retry: 3000\n\n"
     while True:
         try:
@@ -208,6 +214,9 @@ async def _events(db: Database, hub: StreamHub, persons: list[str], organisation
         if now >= beat:
             yield ": heartbeat\n\n"
             beat = now + cfg.stream_heartbeat_seconds
+        if now >= renew_at:
+            await renew()
+            renew_at = now + STREAM_LEASE_SECONDS / 3
         await hub.wait(min(cfg.stream_poll_seconds, beat - now, end - now))
 
 
