@@ -34,7 +34,7 @@ from services.catalog.domain.search import miss_key, query_terms
 from services.catalog.store import repo
 from services.catalog.store.tables import ItemVersion
 from shared.auth import ADMIN, CATALOG_EDITOR, DEPARTMENT_REVIEWER, SUPERVISOR, Principal, require_roles
-from shared.bounds import VersionInt
+from shared.bounds import BoundedDate, VersionInt
 from shared.db import SessionDep
 from shared.errors import NotFound, invalid, problem_responses
 from shared.httpcache import app_cache, respond
@@ -264,8 +264,8 @@ class SearchMissRead(BaseModel):
             responses=problem_responses(401, 403, 422))
 async def search_misses(
     session: SessionDep,
-    start: Annotated[date, Query(alias="from")],
-    end: Annotated[date, Query(alias="to")],
+    start: Annotated[BoundedDate, Query(alias="from")],
+    end: Annotated[BoundedDate, Query(alias="to")],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     _: Principal = require_roles(ADMIN, CATALOG_EDITOR, SUPERVISOR, DEPARTMENT_REVIEWER),
 ) -> list[SearchMissRead]:

@@ -18,14 +18,13 @@ from services.efficacy.domain.insights import RETURNED, TASK_DECIDED, correction
 from services.efficacy.store import cases
 from services.efficacy.store.calendar import current_calendar
 from shared.auth import CurrentPrincipal
+from shared.bounds import BoundedDate
 from shared.db import SessionDep
 from shared.errors import Forbidden, invalid, problem_responses
 
 router = APIRouter(prefix="/insights", tags=["insights"])
 
 MAX_DAYS = 366
-#: Days a report may name: an instant at either end of the calendar (0001-01-01) has no Asia/Shanghai midnight.
-EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 #: Rows read per report, newest first: a report over a busy year is a sample of its latest cases, and says so.
 MAX_ROWS = 50_000
 
@@ -74,14 +73,11 @@ class StuckReport(BaseModel):
 async def stuck(
     session: SessionDep,
     principal: CurrentPrincipal,
-    start: Annotated[date, Query(alias="from")],
-    end: Annotated[date, Query(alias="to")],
+    start: Annotated[BoundedDate, Query(alias="from")],
+    end: Annotated[BoundedDate, Query(alias="to")],
     department: Annotated[str | None, Query(max_length=40)] = None,
     item: Annotated[str | None, Query(max_length=80)] = None,
 ) -> StuckReport:
-    for field, day in (("query.from", start), ("query.to", end)):
-        if not EARLIEST <= day <= LATEST:
-            raise invalid(field, "range", f"Between {EARLIEST} and {LATEST}.")
     if end < start:
         raise invalid("query.to", "order", "`to` must not be before `from`.")
     if (end - start).days > MAX_DAYS:

@@ -98,8 +98,14 @@ async def test_push_goes_to_the_front_ends_webhook_signed_retried_and_once(pushi
     assert receiver.bad == 0
     assert got[0]["kind"] == "application_accepted" and got[0]["recipient"] == {"kind": "person", "id": person}
     assert "已受理" in got[0]["body"]
-    r = await p.client.get(f"/notify/v1/messages/{got[0]['message_id']}", headers=p.person(person))
-    assert r.json()["status"] == "delivered" and r.json()["attempts"] == 3
+
+    async def recorded() -> Any:
+        # The receiver answers before notify commits what it heard: wait for the record, not for the request.
+        r = await p.client.get(f"/notify/v1/messages/{got[0]['message_id']}", headers=p.person(person))
+        return r.json() if r.json()["status"] in ("delivered", "failed") else None
+
+    message = await eventually(recorded, timeout=30)
+    assert message["status"] == "delivered" and message["attempts"] == 3
     await asyncio.sleep(1)
     assert len([x for x in receiver.received if x["application_id"] == app]) == 1
 
