@@ -253,6 +253,7 @@ def test_the_clerk_files_a_walk_in_for_a_person_with_no_account(platform, world,
     page.wait_for_load_state()
     error = page.locator("#err-person-name")
     assert "人口库" in error.inner_text(), page.locator("main").inner_text()
+    assert "registry" not in error.inner_text()  # the Chinese half of a bilingual message
     assert page.locator("#name").get_attribute("aria-invalid") == "true"
     assert page.locator("#id_number").input_value() == visitor.id_number  # what was typed stays
     page.screenshot(path=str(shots / "desk-walk-in.png"), full_page=True)
@@ -272,6 +273,7 @@ def test_the_clerk_files_a_walk_in_for_a_person_with_no_account(platform, world,
     assert app["channel"] == "window" and app["applicant"]["name"] == visitor.name
     assert app["walk_in"]["consent"], app["walk_in"]
     assert STATUS_SHOWN[app["status"]] in result.locator("dd.status").inner_text()
+    assert result.locator("h2").inner_text().startswith("已受理")
 
     page.get_by_role("link", name="打印（网页）").click()
     page.wait_for_url(f"**/console/desk/applications/{app['id']}/receipt-slip")

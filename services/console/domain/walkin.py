@@ -10,6 +10,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
+#: A bilingual message (Chinese, then the same in English): the clerk reads the Chinese half.
+ENGLISH_TAIL = re.compile(r"^(.*[\u4e00-\u9fff。！？；）”])\s*[A-Za-z][^\u4e00-\u9fff]*$", re.S)
 
 #: What a rule means, for the few refusals whose message is not already Chinese (request validation, the
 #: channel and audience checks).
@@ -37,7 +39,8 @@ def chinese(error: Mapping[str, Any]) -> str:
     """The message a clerk reads: the API's own when it is Chinese, otherwise what its rule means."""
     message = str(error.get("message") or "")
     if CJK.search(message):
-        return message
+        bilingual = ENGLISH_TAIL.match(message)
+        return bilingual.group(1) if bilingual else message
     rule = str(error.get("rule") or "")
     return RULE_TEXT.get(rule, f"填写有误（{rule or '无效'}）。")
 

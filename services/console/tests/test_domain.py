@@ -162,6 +162,9 @@ def test_api_refusals_go_beside_their_input_in_chinese():
     assert errors["delivery"] == ["必填。"] and errors["consent"] == ["内容过长。"]
     assert errors[""] == ["请提交“照片”。"]  # no input holds a material: the top of the page
     assert chinese({"rule": "something_new", "message": "Unexpected"}) == "填写有误（something_new）。"
+    assert chinese({"rule": "registry_mismatch", "message": "姓名不一致，请核对身份证。The name does not match."}) == \
+        "姓名不一致，请核对身份证。"
+    assert chinese({"message": "请提交“照片”（原件）。"}) == "请提交“照片”（原件）。"
 
 
 def test_the_desk_records_consent_itself_so_only_other_gaps_stop_it():
