@@ -259,6 +259,7 @@ def test_the_clerk_files_a_walk_in_for_a_person_with_no_account(platform, world,
     page.screenshot(path=str(shots / "desk-walk-in.png"), full_page=True)
 
     fill(visitor.name)
+    sent = page.evaluate("Object.fromEntries(new FormData(document.querySelector('form.walk-in')))")
     page.get_by_role("button", name="代录、提交并受理").click()
     page.wait_for_selector("section.walk-in-result")
     result = page.locator("section.walk-in-result")
@@ -282,8 +283,14 @@ def test_the_clerk_files_a_walk_in_for_a_person_with_no_account(platform, world,
     pdf = browser_context.request.get(f"{platform.base}/console/desk/applications/{app['id']}/receipt-slip?format=pdf")
     assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.body().startswith(b"%PDF")
-    # The code on the slip claims the account the window opened.
+    # The same form sent again (a refresh, a double click) files nothing new: it shows the first filing.
+    again = browser_context.request.post(f"{platform.base}/console/desk/walk-in", form=sent)
+    assert again.status == 200 and receipt in again.text()
+    # The code on the slip claims the account the window opened, whose one application is this one.
+    visitor.password = "harbour-lantern-" + suffix
     expect(path.http.post("/identity/v1/people/claims", json={
-        "id_number": visitor.id_number, "name": visitor.name, "claim_code": claim,
-        "password": "harbour-lantern-" + suffix}), 200)
+        "id_number": visitor.id_number, "name": visitor.name, "claim_code": claim, "password": visitor.password}), 200)
+    visitor.token = path.login(visitor.id_number, visitor.password)
+    mine = expect(path.http.get("/intake/v1/me/applications", headers=visitor.headers), 200)["items"]
+    assert [a["id"] for a in mine] == [app["id"]]
     page.close()

@@ -249,16 +249,21 @@ async def walk_in(request: Request) -> Response:
     url = f"/intake/v1/applications/{app['id']}"
     result: dict[str, Any] = {"app": app, "person": person, "missing": [], "error": None}
     try:
-        notice = await api.post(f"{url}/check")
-        result["missing"] = still_missing(notice)
-        if not result["missing"]:
-            await api.post(f"{url}/consent", {"kind": "signature_capture", "reference": reference})
-            await api.post(f"{url}/submit")
-            result["app"] = await api.post(f"{url}/accept")
+        current = await api.get(url)
+        if current["status"] != "draft":
+            # The same form sent again (a refresh, a double click): intake answered it from its Idempotency-Key
+            # with the first filing, which has gone on since; show where it is rather than act twice.
+            result["app"] = current
+        else:
+            result["missing"] = still_missing(await api.post(f"{url}/check"))
+            if not result["missing"]:
+                await api.post(f"{url}/consent", {"kind": "signature_capture", "reference": reference})
+                await api.post(f"{url}/submit")
+                result["app"] = await api.post(f"{url}/accept")
     except ApiError as exc:
         if exc.status not in (403, 409, 422):
             raise
-        result["error"] = [f"{chinese(e)}" for e in exc.errors] or [str(exc.problem.get("detail") or exc.status)]
+        result["error"] = [chinese(e) for e in exc.errors] or [chinese({"message": exc.problem.get("detail")})]
         result["app"] = await api.get(url)
     return render(request, "desk_walk_in.html", offered=[], item=item, posted={}, errors={}, key="",
                   result=result, **labels(item))

@@ -42,7 +42,9 @@ def chinese(error: Mapping[str, Any]) -> str:
         bilingual = ENGLISH_TAIL.match(message)
         return bilingual.group(1) if bilingual else message
     rule = str(error.get("rule") or "")
-    return RULE_TEXT.get(rule, f"填写有误（{rule or '无效'}）。")
+    if not rule:
+        return f"平台未能办理：{message}" if message else "平台未能办理，请稍后重试。"
+    return RULE_TEXT.get(rule, f"填写有误（{rule}）。")
 
 
 def input_of(field: str) -> str:

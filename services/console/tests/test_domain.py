@@ -165,6 +165,7 @@ def test_api_refusals_go_beside_their_input_in_chinese():
     assert chinese({"rule": "registry_mismatch", "message": "姓名不一致，请核对身份证。The name does not match."}) == \
         "姓名不一致，请核对身份证。"
     assert chinese({"message": "请提交“照片”（原件）。"}) == "请提交“照片”（原件）。"
+    assert chinese({"message": "Only a window clerk files."}) == "平台未能办理：Only a window clerk files."
 
 
 def test_the_desk_records_consent_itself_so_only_other_gaps_stop_it():
