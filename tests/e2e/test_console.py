@@ -1,7 +1,8 @@
 """The supervisors' console and the window clerk's desk (#19) in a real browser: headless Chromium (Debian's
 `chromium`) driven by Playwright, against the whole platform started by `make run`'s launcher. A supervisor
 signs in, sees the red card the simulator's silent department earned on the league table, and opens the case;
-a clerk accepts an application at the desk; a department's reviewer sees their own department only.
+a clerk accepts an application at the desk and files a walk-in (窗口代录) for a person with no account; a
+department's reviewer sees their own department only.
 
 Screenshots of each page go to a temporary folder, or to `docs/screenshots/` with `YIMEN_UPDATE_SCREENSHOTS=1`."""
 

@@ -1,5 +1,6 @@
 """The console's rules without a server: the league table, the acceptance clock, the charts, the CSV, the
-periods, the KPI series, the prefilled one-time notice, the session cookie and its CSRF token."""
+periods, the KPI series, the prefilled one-time notice, the session cookie and its CSRF token, the walk-in form
+(窗口代录) and its refusals."""
 
 from __future__ import annotations
 
