@@ -90,13 +90,14 @@ class Api:
 
     # ---- calls ---------------------------------------------------------------------------------------------
     async def request(self, method: str, path: str, *, params: Any = None, json: Any = None,
-                      accept: str = "application/json", raw: bool = False) -> Any:
+                      accept: str = "application/json", raw: bool = False,
+                      headers: dict[str, str] | None = None) -> Any:
         await self.who()
         assert self.session is not None
         for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {self.session.access_token}", "Accept": accept}
+            sent = {**(headers or {}), "Authorization": f"Bearer {self.session.access_token}", "Accept": accept}
             r = await self.http.request(method, self.settings.base_for(path) + path, params=params, json=json,
-                                        headers=headers)
+                                        headers=sent)
             if r.status_code == 401 and attempt == 1:
                 await self._renew()
                 continue
@@ -112,8 +113,8 @@ class Api:
     async def get(self, path: str, **params: Any) -> Any:
         return await self.request("GET", path, params={k: v for k, v in params.items() if v not in (None, "")})
 
-    async def post(self, path: str, body: Any = None) -> Any:
-        return await self.request("POST", path, json=body)
+    async def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        return await self.request("POST", path, json=body, headers=headers)
 
     async def get_all(self, path: str, *, limit: int = 200, max_pages: int = 10, **params: Any) -> list[Any]:
         """Every item of a cursor-paginated list, up to `max_pages` pages (the console shows bounded lists)."""

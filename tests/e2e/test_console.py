@@ -1,20 +1,23 @@
 """The supervisors' console and the window clerk's desk (#19) in a real browser: headless Chromium (Debian's
 `chromium`) driven by Playwright, against the whole platform started by `make run`'s launcher. A supervisor
 signs in, sees the red card the simulator's silent department earned on the league table, and opens the case;
-a clerk accepts an application at the desk; a department's reviewer sees their own department only.
+a clerk accepts an application at the desk and files a walk-in (窗口代录) for a person with no account; a
+department's reviewer sees their own department only.
 
 Screenshots of each page go to a temporary folder, or to `docs/screenshots/` with `YIMEN_UPDATE_SCREENSHOTS=1`."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from deploy.demo import HappyPath, clerk, expect, hand_in, staff
+from deploy.demo import CENTRE, Actor, HappyPath, _filled, citizen_id, clerk, expect, hand_in, staff
 
 pytestmark = pytest.mark.e2e
 
@@ -87,6 +90,10 @@ def world(platform):
     return {"path": path, "silent": silent, "waiting": waiting,
             "supervisor": staff(path, "supervisor"), "clerk": clerk(path, waiting["service_point"]),
             "reviewer": staff(path, "department_reviewer", department="LD-WJJ")}
+
+
+STATUS_SHOWN = {"accepted": "已受理", "in_review": "审查中", "decided": "已办结", "awaiting_payment": "待缴费",
+                "awaiting_pickup": "待领取", "delivered": "已送达"}
 
 
 def sign_in(page, base: str, who) -> None:
@@ -200,4 +207,91 @@ def test_a_department_reviewer_sees_their_own_department_only(platform, world, b
     assert SILENT not in departments
     page.goto(f"{platform.base}/console/desk")
     assert page.locator("h1").inner_text() == "无法完成"
+    page.close()
+
+
+def test_the_clerk_files_a_walk_in_for_a_person_with_no_account(platform, world, browser_context, shots):
+    """窗口代录: a person with no account hands the clerk an ID card. A name the population registry does not hold
+    for that number is refused beside the name input, in Chinese; with the right name the desk files, records the
+    signature capture, submits and accepts, and the receipt slip (HTML and PDF) carries the claim code."""
+    path = world["path"]
+    suffix = uuid.uuid4().hex[:4]
+    visitor = Actor(f"黄伯{suffix}", citizen_id("19520304", path.rng), "unused-" + suffix)
+    expect(path.http.post("/datashare/v1/registries/population/imports", headers=path.admin_headers, json=[
+        {"id_number": visitor.id_number, "name": visitor.name, "address": "罗定市罗城街道河堤路3号"}]), 200)
+    items = expect(path.http.get("/catalog/v1/items", params={"limit": 200}), 200)["items"]
+    code = next(i["code"] for i in items if i["name"] == "临时居民身份证申领")
+    item = expect(path.http.get(f"/catalog/v1/items/{code}"), 200)
+    centre = clerk(path, CENTRE)
+    browser_context.clear_cookies()
+    page = browser_context.new_page()
+    sign_in(page, platform.base, centre)
+    page.get_by_role("link", name=re.compile("窗口代录")).click()
+    page.wait_for_url("**/console/desk/walk-in")
+    assert page.locator("h1").inner_text().startswith("窗口代录")
+    page.select_option("#item", label="临时居民身份证申领")
+    page.get_by_role("button", name="选择事项").click()
+    page.wait_for_url(f"**/console/desk/walk-in?item={code}")
+
+    def fill(name: str) -> None:
+        page.fill("#name", name)
+        page.fill("#id_number", visitor.id_number)
+        page.fill("#phone", "13712345678")
+        for f in item.get("form_fields") or []:
+            value = _filled(f, visitor)
+            if f.get("type") == "boolean":
+                page.check(f"#f-{f['name']}")
+            elif f.get("type") == "select":
+                page.select_option(f"#f-{f['name']}", label=str(value))
+            else:
+                page.fill(f"#f-{f['name']}", str(value))
+        page.check("#d-pickup")
+        page.fill("#consent", f"SIGPAD-{CENTRE}-03/{suffix}")
+
+    # Another name than the registry's for this number: refused beside the name, nothing filed.
+    fill("王五" + suffix)
+    page.get_by_role("button", name="代录、提交并受理").click()
+    page.wait_for_load_state()
+    error = page.locator("#err-person-name")
+    assert "人口库" in error.inner_text(), page.locator("main").inner_text()
+    assert "registry" not in error.inner_text()  # the Chinese half of a bilingual message
+    assert page.locator("#name").get_attribute("aria-invalid") == "true"
+    assert page.locator("#id_number").input_value() == visitor.id_number  # what was typed stays
+    page.screenshot(path=str(shots / "desk-walk-in.png"), full_page=True)
+
+    fill(visitor.name)
+    sent = page.evaluate("Object.fromEntries(new FormData(document.querySelector('form.walk-in')))")
+    page.get_by_role("button", name="代录、提交并受理").click()
+    page.wait_for_selector("section.walk-in-result")
+    result = page.locator("section.walk-in-result")
+    receipt = result.locator("dd.receipt-number").inner_text().strip()
+    assert receipt.startswith(code), result.inner_text()
+    claim = result.locator("dd.claim-code b").inner_text().strip()
+    assert claim and "新开账户" in result.inner_text()
+    page.screenshot(path=str(shots / "desk-walk-in-accepted.png"), full_page=True)
+    found = expect(path.http.get("/intake/v1/queue", headers=centre.headers, params={"receipt_number": receipt}), 200)
+    app = expect(path.http.get(f"/intake/v1/applications/{found['items'][0]['id']}", headers=centre.headers), 200)
+    assert app["status"] not in ("draft", "submitted") and app["accepted_at"]
+    assert app["channel"] == "window" and app["applicant"]["name"] == visitor.name
+    assert app["walk_in"]["consent"], app["walk_in"]
+    assert STATUS_SHOWN[app["status"]] in result.locator("dd.status").inner_text()
+    assert result.locator("h2").inner_text().startswith("已受理")
+
+    page.get_by_role("link", name="打印（网页）").click()
+    page.wait_for_url(f"**/console/desk/applications/{app['id']}/receipt-slip")
+    slip = page.locator("body").inner_text()
+    assert receipt in slip and claim in slip
+    pdf = browser_context.request.get(f"{platform.base}/console/desk/applications/{app['id']}/receipt-slip?format=pdf")
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.body().startswith(b"%PDF")
+    # The same form sent again (a refresh, a double click) files nothing new: it shows the first filing.
+    again = browser_context.request.post(f"{platform.base}/console/desk/walk-in", form=sent)
+    assert again.status == 200 and receipt in again.text()
+    # The code on the slip claims the account the window opened, whose one application is this one.
+    visitor.password = "harbour-lantern-" + suffix
+    expect(path.http.post("/identity/v1/people/claims", json={
+        "id_number": visitor.id_number, "name": visitor.name, "claim_code": claim, "password": visitor.password}), 200)
+    visitor.token = path.login(visitor.id_number, visitor.password)
+    mine = expect(path.http.get("/intake/v1/me/applications", headers=visitor.headers), 200)["items"]
+    assert [a["id"] for a in mine] == [app["id"]]
     page.close()

@@ -1,10 +1,13 @@
 """The window clerk's desk (综合窗口): the point's queue waiting for acceptance with its acceptance clock;
 accept (受理), not accept (不予受理) and return for correction (补正) with the one-time notice prefilled; results
-waiting for collection at this point (出件); a case looked up by receipt number. Every action is the intake
-API a third-party front end calls, with the clerk's own token."""
+waiting for collection at this point (出件); a case looked up by receipt number; walk-in filing (窗口代录) for the
+person at the counter, with the receipt slip to print. Every action is the intake API a third-party front end
+calls, with the clerk's own token."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -14,9 +17,19 @@ from fastapi.responses import Response
 
 from services.console.api.oversight import Csv, csv_response
 from services.console.domain.acceptance import acceptance_clock
+from services.console.domain.walkin import chinese, field_errors, still_missing, walk_in_body
 from services.console.session import PATH
 from services.console.upstream import Api, ApiError
-from services.console.web import api_for, check_form, is_clerk, problem_text, redirect, render, settings_of
+from services.console.web import (
+    api_for,
+    check_form,
+    finish,
+    is_clerk,
+    problem_text,
+    redirect,
+    render,
+    settings_of,
+)
 from shared.auth import Principal
 
 router = APIRouter(prefix="/desk")
@@ -169,3 +182,105 @@ async def deliver(request: Request, application_id: AppId) -> Response:
     await clerk(request)
     await check_form(request)
     return await act(request, application_id, "deliver", {"method": "pickup"}, "delivered")
+
+
+# ---- 窗口代录: filing for the person at the counter ------------------------------------------------------------
+async def items_at_point(api: Api, point: str | None) -> list[dict[str, Any]]:
+    """The items the clerk's point accepts (catalog's service point), by name."""
+    if not point:
+        return []
+    try:
+        codes = set((await api.get(f"/catalog/v1/service-points/{point}")).get("items") or [])
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return []
+    items = await api.get_all("/catalog/v1/items", max_pages=5)
+    return sorted((i for i in items if i.get("code") in codes), key=lambda i: i.get("name") or "")
+
+
+async def walk_in_page(request: Request, api: Api, me: Principal, *, item_code: str | None,
+                       posted: dict[str, str] | None = None, errors: dict[str, list[str]] | None = None,
+                       status_code: int = 200) -> Response:
+    offered = await items_at_point(api, me.service_point)
+    chosen = next((i for i in offered if i["code"] == item_code), offered[0] if offered else None)
+    item = await api.get(f"/catalog/v1/items/{chosen['code']}") if chosen else None
+    return render(request, "desk_walk_in.html", status_code=status_code, offered=offered, item=item,
+                  posted=posted or {}, errors=errors or {}, key=uuid.uuid4().hex, result=None)
+
+
+ItemCode = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")]
+
+
+@router.get("/walk-in", summary="窗口代录: the form a clerk files for the person at the counter with")
+async def walk_in_form(request: Request, item: ItemCode = None) -> Response:
+    api, me = await clerk(request)
+    return await walk_in_page(request, api, me, item_code=item)
+
+
+@router.post("/walk-in", summary="File the walk-in, record the consent, submit and accept (窗口代录)")
+async def walk_in(request: Request) -> Response:
+    api, me = await clerk(request)
+    posted = await check_form(request)
+    code = posted.get("item_code") or ""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", code):
+        return await walk_in_page(request, api, me, item_code=None, posted=posted, status_code=422,
+                                  errors={"item_code": ["请选择事项。"]})
+    reference = (posted.get("consent") or "").strip()
+    if not reference:
+        return await walk_in_page(request, api, me, item_code=code, posted=posted, status_code=422,
+                                  errors={"consent": ["请登记申请人在签字板上签名的记录编号。"]})
+    try:
+        item = await api.get(f"/catalog/v1/items/{code}")
+    except ApiError:
+        return await walk_in_page(request, api, me, item_code=None, posted=posted, status_code=422,
+                                  errors={"item_code": ["本窗口不办理该事项。"]})
+    body = walk_in_body(posted, item.get("form_fields") or [], me.service_point)
+    key = re.sub(r"[^A-Za-z0-9-]", "", posted.get("key") or "")[:64] or uuid.uuid4().hex
+    try:
+        filed = await api.post("/intake/v1/walk-ins", body, headers={"Idempotency-Key": f"desk-{key}"})
+    except ApiError as exc:
+        if exc.status not in (403, 409, 422, 503):
+            raise
+        errors = field_errors(exc.errors) or {"": [chinese({"message": exc.problem.get("detail"), "rule": ""})]}
+        return await walk_in_page(request, api, me, item_code=code, posted=posted, errors=errors,
+                                  status_code=exc.status)
+    app, person = filed["application"], filed["person"]
+    url = f"/intake/v1/applications/{app['id']}"
+    result: dict[str, Any] = {"app": app, "person": person, "missing": [], "error": None}
+    try:
+        current = await api.get(url)
+        if current["status"] != "draft":
+            # The same form sent again (a refresh, a double click): intake answered it from its Idempotency-Key
+            # with the first filing, which has gone on since; show where it is rather than act twice.
+            result["app"] = current
+        else:
+            result["missing"] = still_missing(await api.post(f"{url}/check"))
+            if not result["missing"]:
+                await api.post(f"{url}/consent", {"kind": "signature_capture", "reference": reference})
+                await api.post(f"{url}/submit")
+                result["app"] = await api.post(f"{url}/accept")
+    except ApiError as exc:
+        if exc.status not in (403, 409, 422):
+            raise
+        result["error"] = [chinese(e) for e in exc.errors] or [chinese({"message": exc.problem.get("detail")})]
+        result["app"] = await api.get(url)
+    return render(request, "desk_walk_in.html", offered=[], item=item, posted={}, errors={}, key="",
+                  result=result, **labels(item))
+
+
+@router.get("/applications/{application_id}/receipt-slip", summary="The receipt slip to print (受理回执), HTML or PDF")
+async def receipt_slip(request: Request, application_id: AppId,
+                       format: Annotated[str | None, Query(pattern=r"^(html|pdf)$")] = None) -> Response:
+    api, _me = await clerk(request)
+    pdf = format == "pdf"
+    r = await api.request("GET", f"/intake/v1/applications/{application_id}/receipt-slip", raw=True,
+                          accept="application/pdf" if pdf else "text/html")
+    response = Response(r.content, media_type="application/pdf" if pdf else "text/html; charset=utf-8")
+    if pdf:
+        response.headers["Content-Disposition"] = f'inline; filename="receipt-slip-{application_id}.pdf"'
+    else:
+        # The slip is intake's own printable page with its inline styles; still no script, frame or form.
+        response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                                       "frame-ancestors 'none'; form-action 'none'; base-uri 'none'")
+    return finish(request, response)

@@ -1,5 +1,6 @@
 """The console's rules without a server: the league table, the acceptance clock, the charts, the CSV, the
-periods, the KPI series, the prefilled one-time notice, the session cookie and its CSRF token."""
+periods, the KPI series, the prefilled one-time notice, the session cookie and its CSRF token, the walk-in form
+(窗口代录) and its refusals."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from services.console.domain.kpis import REFORM_FIGURES, series
 from services.console.domain.league import league
 from services.console.domain.periods import last_days, last_months
 from services.console.domain.tables import to_csv
+from services.console.domain.walkin import chinese, field_errors, still_missing, typed_form, walk_in_body
 from services.console.session import Session, csrf_ok
 from services.console.web import safe_next
 
@@ -114,3 +116,62 @@ def test_the_session_cookie_round_trips_and_its_csrf_token_is_bound_to_it():
 ])
 def test_after_sign_in_only_a_console_path_is_followed(value, expected):
     assert safe_next(value) == expected
+
+
+FIELDS = [{"name": "applicant_name", "type": "text"}, {"name": "copies", "type": "integer"},
+          {"name": "area", "type": "number"}, {"name": "urgent", "type": "boolean"},
+          {"name": "kind", "type": "select", "options": ["首次", "补领"]}, {"name": "note", "type": "textarea"}]
+
+
+def test_the_walk_in_form_is_sent_in_each_fields_type_blank_fields_left_out():
+    posted = {"f.applicant_name": " 黄伯 ", "f.copies": "2", "f.area": "12.50", "f.kind": "补领", "f.note": "  ",
+              "f.unknown": "ignored"}
+    assert typed_form(FIELDS, posted) == {"applicant_name": "黄伯", "copies": 2, "area": 12.5, "urgent": False,
+                                          "kind": "补领"}
+    # What does not parse goes as typed: intake's check names it, the console does not guess.
+    assert typed_form(FIELDS, {"f.copies": "两份", "f.area": "12亩", "f.urgent": "on"}) == {
+        "copies": "两份", "area": "12亩", "urgent": True}
+    assert typed_form(FIELDS, {"f.area": "3"})["area"] == 3
+
+
+def test_the_walk_in_body_picks_up_at_the_clerks_point_unless_posted():
+    posted = {"name": " 黄伯 ", "id_number": "44538119520304123x", "phone": "13712345678", "item_code": "C1",
+              "f.applicant_name": "黄伯"}
+    body = walk_in_body(posted, FIELDS, "LD-CENTRE")
+    assert body["person"] == {"id_number": "44538119520304123X", "name": "黄伯", "phone": "13712345678"}
+    assert body["delivery"] == {"method": "pickup", "service_point": "LD-CENTRE"}
+    assert body["item_code"] == "C1" and body["form"]["applicant_name"] == "黄伯"
+    post = walk_in_body({**posted, "delivery": "post", "address": " 罗城街道河堤路3号 "}, FIELDS, "LD-CENTRE")
+    assert post["delivery"] == {"method": "post", "address": "罗城街道河堤路3号"}
+    assert "service_point" not in post["delivery"]
+
+
+def test_api_refusals_go_beside_their_input_in_chinese():
+    errors = field_errors([
+        {"field": "body.person.name", "rule": "registry_mismatch", "message": "姓名与人口库中该身份证号码登记的姓名不一致。"},
+        {"field": "body.person.phone", "rule": "string_too_long", "message": "String should have at most 32 characters"},
+        {"field": "form.copies", "rule": "integer", "message": "“份数”须为整数。"},
+        {"field": "service_point", "rule": "service_point_not_offered", "message": "This item is not handled here."},
+        {"field": "body.delivery.address", "rule": "missing", "message": "Field required"},
+        {"field": "reference", "rule": "string_too_long", "message": "too long"},
+        {"field": "materials.photo", "rule": "required", "message": "请提交“照片”。"},
+    ])
+    assert errors["person.name"] == ["姓名与人口库中该身份证号码登记的姓名不一致。"]
+    assert errors["person.phone"] == ["内容过长。"]
+    assert errors["form.copies"] == ["“份数”须为整数。"]
+    assert errors["item_code"] == ["本窗口不受理该事项。"]
+    assert errors["delivery"] == ["必填。"] and errors["consent"] == ["内容过长。"]
+    assert errors[""] == ["请提交“照片”。"]  # no input holds a material: the top of the page
+    assert chinese({"rule": "something_new", "message": "Unexpected"}) == "填写有误（something_new）。"
+    assert chinese({"rule": "registry_mismatch", "message": "姓名不一致，请核对身份证。The name does not match."}) == \
+        "姓名不一致，请核对身份证。"
+    assert chinese({"message": "请提交“照片”（原件）。"}) == "请提交“照片”（原件）。"
+    assert chinese({"message": "Only a window clerk files."}) == "平台未能办理：Only a window clerk files."
+
+
+def test_the_desk_records_consent_itself_so_only_other_gaps_stop_it():
+    notice = {"problems": [{"field": "consent", "rule": "required"},
+                           {"field": "materials.photo", "rule": "required", "message": "请提交“照片”。"}]}
+    assert [p["field"] for p in still_missing(notice)] == ["materials.photo"]
+    assert still_missing({"problems": [{"field": "consent", "rule": "required"}]}) == []
+    assert still_missing({}) == []

@@ -54,7 +54,8 @@ async def test_a_forged_or_expired_token_in_the_cookie_is_not_a_session(console,
 
 async def test_a_citizen_is_refused_the_console_and_the_desk(console, tokens):
     signed_in(console, tokens.token(roles=["citizen"]))
-    for path in ("/console/", "/console/supervision", "/console/ratings", "/console/desk"):
+    for path in ("/console/", "/console/supervision", "/console/ratings", "/console/desk", "/console/desk/walk-in",
+                 "/console/desk/applications/abc/receipt-slip"):
         r = await console.get(path)
         assert r.status_code == 403, path
         assert "没有相应角色" in r.text
@@ -72,6 +73,11 @@ async def test_a_form_needs_its_csrf_token_and_this_origin(console, tokens):
     clerk = signed_in(console, tokens.token(roles=["window_clerk"], kind="staff", dept="LD-ZSJ", point="LD-CENTRE"))
     r = await console.post("/console/desk/applications/abc/accept", data={"csrf": session.csrf})
     assert r.status_code == 403 and clerk.csrf != session.csrf
+    # 窗口代录 files for a person: refused before any API is called without this session's token.
+    walk_in = {"item_code": "X1", "name": "黄伯", "id_number": "445381195203041234", "consent": "SIGPAD-1"}
+    for data in (walk_in, {**walk_in, "csrf": session.csrf}):
+        r = await console.post("/console/desk/walk-in", data=data)
+        assert r.status_code == 403 and "表单" in r.text
 
 
 async def test_sign_out_needs_the_csrf_token_too(console, tokens):
