@@ -39,6 +39,12 @@ class Undeliverable(Exception):
     subject it arrived on: a forgery or a bug). It is parked in the dead-letter subject at once."""
 
 
+class AwaitingEarlierEvent(Exception):
+    """A message that needs another event applied first. Durable consumers of different subjects are not
+    ordered with each other (a decision can overtake its acceptance after a leader election or a replica
+    restart), so it is retried later, like an outage, without counting toward the dead-letter bound."""
+
+
 def _token(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", value)
 
@@ -430,6 +436,11 @@ class PullWorker:
             return
         except Exception as exc:
             deliveries = msg.metadata.num_delivered
+            if isinstance(exc, AwaitingEarlierEvent):
+                log.info("consumer %s: %s; again later", self.consumer, exc)
+                await msg.nak(delay=min(0.25 * 2 ** min(deliveries, 6), 10.0))
+                self.on_result("waiting")
+                return
             if self.is_transient(exc):
                 log.warning("consumer %s: dependency unavailable (%r); retrying", self.consumer, exc)
                 await msg.nak(delay=min(0.25 * 2 ** min(deliveries, 6), 10.0))

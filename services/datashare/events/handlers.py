@@ -29,6 +29,7 @@ from services.datashare.events.contracts import (
 )
 from services.datashare.store import archive, items, registries, tasks
 from services.datashare.store import certificates as store
+from shared.bus import AwaitingEarlierEvent
 from shared.events import Event
 from shared.messaging import Consumer, event_data
 
@@ -78,6 +79,10 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
     if not d.applicant.holder_id:
         log.warning("decided application %s has no holder id; no certificate issued", d.application_id)
         return
+    if row.accepted_at is None:
+        # The certificate's fields come from the accepted application (its form): that event is on another
+        # consumer and may not be applied yet. Issuing now would leave the certificate without its data.
+        raise AwaitingEarlierEvent(f"application {d.application_id} decided before its acceptance was archived")
     cert_type = await store.get_type(session, result.certificate_type)
     if cert_type is None:
         # A retry will not make the type exist: the event stays archived, the issue is left to the department.

@@ -798,3 +798,38 @@ async def test_an_issued_certificate_carries_the_holders_name_and_the_fields_its
     assert cert.holder_name == "罗城小厨有限公司"
     assert cert.fields == {"name": "罗城小厨", "address": "罗城街道兴华路1号", "business_premises": "罗城街道兴华路1号",
                            "operator": "罗城小厨有限公司"}
+
+
+async def test_a_decision_that_overtakes_its_acceptance_still_issues_the_certificate_with_its_data(client, tokens):
+    """Acceptance and decision travel on different consumers: after a leader election or a restart the decision
+    can be applied first. It waits for the acceptance instead of issuing an empty certificate or none at all."""
+    item = food_item()
+    item["form_fields"] = [{"name": "business_name", "label": "经营者名称", "type": "text"},
+                           {"name": "business_address", "label": "经营场所", "type": "address"}]
+    item["result"]["fields"] = {"name": "form.business_name", "address": "form.business_address",
+                                "business_premises": "form.business_address", "operator": "applicant.name"}
+    await publish_item(client, item)
+    org = credit_code()
+    await _import(client, tokens, "legal-persons", "LD-SCJGJ", [{"credit_code": org, "name": "罗城小厨有限公司"}])
+    app_id = f"overtaken-{org}"
+    applicant = {"kind": "organisation", "id": org, "holder_id": org, "name": None, "agent_id": "p-agent"}
+    await publish(client, "yimen.workflow.application.decided", app_id,
+                  {**decided(app_id, org), "item_code": item["code"], "applicant": applicant})
+
+    async def certificate() -> Certificate | None:
+        async with client.app.state.db.transaction() as s:
+            return (await s.execute(select(Certificate).where(Certificate.application_id == app_id))).scalar()
+
+    async def decision_retried() -> Any:
+        async with client.app.state.db.transaction() as s:
+            return (await s.execute(text("SELECT 1 FROM archived_application WHERE application_id = :a"),
+                                    {"a": app_id})).scalar() is None and await certificate() is None
+    assert await decision_retried()  # nothing archived half-way, nothing issued
+    await publish(client, "yimen.intake.application.accepted", app_id, {
+        "application_id": app_id, "receipt_number": f"R-{app_id}", "item_code": item["code"], "item_version": 1,
+        "item_name": "食品经营许可", "department": "LD-SCJGJ", "applicant": applicant, "channel": "online",
+        "online": True, "accepted_at": "2026-11-20T02:00:00+00:00", "accepted_by": "system",
+        "form": {"business_name": "罗城小厨", "business_address": "罗城街道兴华路1号"}, "materials": [],
+    })
+    cert = await eventually(certificate, timeout=30)
+    assert cert.fields["name"] == "罗城小厨" and cert.holder_name == "罗城小厨有限公司"
