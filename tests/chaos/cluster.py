@@ -2,10 +2,10 @@
 launcher's three-node JetStream cluster on loopback, its routes passed through small TCP relays so that one
 node can be cut off from the other two (a partition) and joined again, and what an operator sees meanwhile.
 
-Why relays: no root and no `iptables` binary are needed, so the same test runs in CI. What they cut is the
-nodes' explicit routes (node i → node j through relay i→j, every node's `--routes` naming relays); NATS also
-re-dials the cluster addresses its peers gossip, which do not pass the relays, so under load the cut is
-partial (tests/chaos/README.md; the test records the cut node's `/routez`)."""
+Why relays: no root and no `iptables` binary are needed, so the same test runs in CI. Every route passes a relay
+(node i → node j through relay i→j, every node's `--routes` naming relays), and each node advertises a cluster
+address nobody listens on, so the gossip cannot lead round the relays: closing a node's relays cuts it off
+entirely (the test asserts the cut node's `/routez` shows no route)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from deploy.launcher import NatsNode
 from deploy.natsconfig import Bundle
 from shared.bus import Bus
 from shared.settings import ROOT, SERVICES
+from shared.testing import free_port
 from tests.chaos.harness import ChaosLauncher, consumer_names
 
 
@@ -126,7 +127,11 @@ class ClusterLauncher(ChaosLauncher):
     def nats_node_command(self, node: NatsNode, routes: str, store: Path, bundle: Bundle) -> list[str]:
         via = ",".join(f"nats://127.0.0.1:{self.relays.add(o.cluster_port, (node.process, o.process))}"
                        for o in self.nats_nodes if o is not node)
-        return super().nats_node_command(node, via, store, bundle)
+        # Every route is explicit and passes a relay (a full mesh of three needs no gossip). The cluster address
+        # a node tells its peers would let them dial round the relays after a cut, so it names a port nobody
+        # listens on: a cut node then has no way back until its relays are joined again.
+        return [*super().nats_node_command(node, via, store, bundle),
+                "--cluster_advertise", f"127.0.0.1:{free_port()}"]
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.instances[name][1]}" if name in self.instances else super().url(name)
