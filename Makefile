@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test test-unit lint bench chaos demo migrate clean help
 
 help:
-	@echo "make run    - start NATS, the seven services, the simulator and the gateway on :$${YIMEN_PORT:-8000}"
+	@echo "make run    - start NATS, the seven services, the simulator, the console and the gateway on :$${YIMEN_PORT:-8000}"
 	@echo "             (REPLICAS=2 NATS_CLUSTER=3: two processes per service, a three-node JetStream cluster)"
 	@echo "make test   - the whole test suite"
 	@echo "make bench  - benchmarks (JSON + Markdown under bench/results)"
