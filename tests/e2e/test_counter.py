@@ -98,5 +98,9 @@ def test_every_demo_immediate_item_runs_to_delivered_with_its_certificate_or_doc
         else:
             assert result["document_number"] and result["name"], name
         # Decided once: at acceptance, never again by a department.
-        case = expect(path.http.get(f"/workflow/v1/cases/{app_id}", headers=path.admin_headers), 200)
+        # Workflow records the decision from intake's acceptance event, on its own consumer: a written result
+        # can be delivered before it has, so wait for the record rather than read it once.
+        case = path.wait_for(f"workflow's record of {name}", lambda app_id=app_id: (
+            r := path.http.get(f"/workflow/v1/cases/{app_id}", headers=path.admin_headers)).status_code == 200
+            and r.json())
         assert case["outcome"] == "approved" and all(not s["tasks"] for s in case["stages"]), name
