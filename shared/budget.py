@@ -19,7 +19,8 @@ from typing import Any
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import Problem, problem_response
+from shared.errors import Problem
+from shared.http_errors import problem_response
 
 log = logging.getLogger("yimen.budget")
 

@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import PayloadTooLarge, Problem, invalid, problem_response
+from shared.errors import PayloadTooLarge, Problem, invalid
+from shared.http_errors import problem_response
 from shared.privacy import mask_text
 from shared.tracing import (
     child_traceparent,

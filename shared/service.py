@@ -34,8 +34,8 @@ from shared.auth import (
 from shared.budget import TimeBudgetMiddleware
 from shared.bus import Bus, PullWorker
 from shared.db import Database
-from shared.errors import install_error_handlers
 from shared.events import Event
+from shared.http_errors import install_error_handlers
 from shared.messaging import Consumer, InboxConsumer, MessagingTables, OutboxRelay
 from shared.migrate import upgrade
 from shared.observability import Metrics, RequestContextMiddleware, configure_logging

@@ -29,7 +29,7 @@ from services.console.web import (
     render,
 )
 from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
-from shared.errors import install_error_handlers
+from shared.http_errors import install_error_handlers
 from shared.observability import Metrics, RequestContextMiddleware
 from shared.tracing import outgoing_headers
 

@@ -37,7 +37,8 @@ from services.datashare.store import anomalies as anomaly_store
 from services.datashare.store import certificates as store
 from services.datashare.store.tables import Certificate, CertificateType
 from shared.auth import Principal
-from shared.errors import Forbidden, Problem, problem_response
+from shared.errors import Forbidden, Problem
+from shared.http_errors import problem_response
 from shared.messaging import publish
 from shared.types import utcnow
 

@@ -21,7 +21,7 @@ from services.simulator.config import SimulatorSettings
 from services.simulator.runtime import Simulator
 from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
 from shared.budget import TimeBudgetMiddleware
-from shared.errors import install_error_handlers
+from shared.http_errors import install_error_handlers
 from shared.observability import Metrics, RequestContextMiddleware
 
 PREFIX = "/simulator"

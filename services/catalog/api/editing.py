@@ -39,7 +39,8 @@ from services.catalog.store.tables import (
 from shared.auth import ADMIN, CATALOG_EDITOR, Principal, require_roles
 from shared.bounds import VersionInt
 from shared.db import SessionDep
-from shared.errors import FieldError, NotFound, ValidationProblem, invalid, problem_responses
+from shared.errors import FieldError, NotFound, ValidationProblem, invalid
+from shared.http_errors import problem_responses
 from shared.idempotency import run_idempotent
 
 router = APIRouter(tags=["editing"])

@@ -36,7 +36,8 @@ from services.catalog.store.tables import ItemVersion
 from shared.auth import ADMIN, CATALOG_EDITOR, DEPARTMENT_REVIEWER, SUPERVISOR, Principal, require_roles
 from shared.bounds import BoundedDate, VersionInt
 from shared.db import SessionDep
-from shared.errors import NotFound, invalid, problem_responses
+from shared.errors import NotFound, invalid
+from shared.http_errors import problem_responses
 from shared.httpcache import app_cache, respond
 from shared.pagination import Page, PageDep, decode_cursor, encode_cursor, paginate
 from shared.types import utcnow

@@ -15,7 +15,8 @@ from services.datashare.store import anomalies as anomaly_store
 from services.datashare.store.tables import AccessLogEntry
 from shared.auth import ADMIN, SUPERVISOR, CurrentPrincipal, Principal, require_roles
 from shared.db import SessionDep
-from shared.errors import Forbidden, problem_responses
+from shared.errors import Forbidden
+from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep, paginate
 from shared.privacy import mask_id_number
 

@@ -15,7 +15,8 @@ from services.datashare.store import archive as store
 from services.datashare.store.tables import ArchivedApplication
 from shared.auth import WINDOW_CLERK, CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import Forbidden, problem_responses
+from shared.errors import Forbidden
+from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep, paginate
 
 router = APIRouter(tags=["archive"])

@@ -41,8 +41,8 @@ from shared.errors import (
     TooManyRequests,
     ValidationProblem,
     invalid,
-    problem_responses,
 )
+from shared.http_errors import problem_responses
 from shared.idempotency import run_idempotent
 from shared.messaging import publish
 from shared.pagination import Page, PageDep, paginate

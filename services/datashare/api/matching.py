@@ -17,7 +17,8 @@ from services.datashare.domain.identifiers import credit_code_problem, id_number
 from services.datashare.store import registries as store
 from shared.auth import CurrentPrincipal, Principal
 from shared.db import SessionDep
-from shared.errors import Forbidden, invalid, problem_responses
+from shared.errors import Forbidden, invalid
+from shared.http_errors import problem_responses
 
 router = APIRouter(tags=["registries"])
 

@@ -12,7 +12,8 @@ from services.datashare import operations
 from services.datashare.domain import opendata
 from services.datashare.store import archive, items
 from shared.db import SessionDep
-from shared.errors import NotFound, problem_responses
+from shared.errors import NotFound
+from shared.http_errors import problem_responses
 
 router = APIRouter(tags=["open data"])
 

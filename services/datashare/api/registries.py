@@ -19,7 +19,8 @@ from services.datashare.store import registries as store
 from shared.auth import CurrentPrincipal
 from shared.budget import time_budget
 from shared.db import SessionDep
-from shared.errors import Forbidden, NotFound, Problem, invalid, problem_response, problem_responses
+from shared.errors import Forbidden, NotFound, Problem, invalid
+from shared.http_errors import problem_response, problem_responses
 
 log = logging.getLogger("yimen.datashare")
 router = APIRouter(tags=["registries"])

@@ -19,7 +19,8 @@ from services.datashare.store import items, registries
 from shared.auth import CurrentPrincipal
 from shared.bounds import VersionInt
 from shared.db import SessionDep
-from shared.errors import Forbidden, invalid, problem_responses
+from shared.errors import Forbidden, invalid
+from shared.http_errors import problem_responses
 
 router = APIRouter(tags=["sharing"])
 

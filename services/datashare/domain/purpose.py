@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.datashare.domain.sharing import application_problem
-from shared.auth import ADMIN, SUPERVISOR, WINDOW_CLERK, Principal
 from shared.errors import Forbidden, invalid
+from shared.principal import ADMIN, SUPERVISOR, WINDOW_CLERK, Principal
 from shared.privacy import mask_id_number, mask_text
 
 #: Intake statuses in which a window is accepting the application (受理).

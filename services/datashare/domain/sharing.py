@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.auth import WINDOW_CLERK, Principal
 from shared.errors import Forbidden, invalid
+from shared.principal import WINDOW_CLERK, Principal
 
 SHARED_SOURCES = ("certificate", "own_certificate", "registry")
 

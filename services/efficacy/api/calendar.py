@@ -14,7 +14,8 @@ from services.efficacy.store import calendar as calendar_store
 from shared.auth import ADMIN, Principal, require_roles
 from shared.bounds import BoundedDate
 from shared.db import SessionDep
-from shared.errors import FieldError, ValidationProblem, invalid, problem_responses
+from shared.errors import FieldError, ValidationProblem, invalid
+from shared.http_errors import problem_responses
 
 router = APIRouter(prefix="/calendar", tags=["calendar"])
 

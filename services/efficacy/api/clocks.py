@@ -16,7 +16,8 @@ from services.efficacy.store.calendar import current_calendar
 from shared.auth import WINDOW_CLERK, CurrentPrincipal
 from shared.bounds import BoundedInstant
 from shared.db import SessionDep
-from shared.errors import NotFound, problem_responses
+from shared.errors import NotFound
+from shared.http_errors import problem_responses
 from shared.types import utcnow
 
 router = APIRouter(prefix="/clocks", tags=["clocks"])

@@ -24,7 +24,8 @@ from services.efficacy.store.calendar import current_calendar
 from services.efficacy.store.tables import complaint as complaint_table
 from shared.auth import CurrentPrincipal, OptionalPrincipal, Principal
 from shared.db import SessionDep
-from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, invalid, problem_responses
+from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, invalid
+from shared.http_errors import problem_responses
 from shared.idempotency import run_idempotent
 from shared.pagination import Page, PageDep, paginate
 from shared.types import utcnow

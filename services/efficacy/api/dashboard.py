@@ -12,7 +12,8 @@ from services.efficacy.domain.calendar import CHINA
 from services.efficacy.store import supervision
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import Forbidden, problem_responses
+from shared.errors import Forbidden
+from shared.http_errors import problem_responses
 
 router = APIRouter(tags=["supervision"])
 

@@ -20,7 +20,8 @@ from services.efficacy.store.calendar import current_calendar
 from shared.auth import CurrentPrincipal
 from shared.bounds import BoundedDate
 from shared.db import SessionDep
-from shared.errors import Forbidden, invalid, problem_responses
+from shared.errors import Forbidden, invalid
+from shared.http_errors import problem_responses
 
 router = APIRouter(prefix="/insights", tags=["insights"])
 

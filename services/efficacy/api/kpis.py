@@ -19,7 +19,8 @@ from services.efficacy.store import kpis as kpi_store
 from services.efficacy.store.calendar import current_calendar
 from shared.bounds import BoundedDate
 from shared.db import SessionDep
-from shared.errors import invalid, problem_responses
+from shared.errors import invalid
+from shared.http_errors import problem_responses
 
 router = APIRouter(prefix="/kpis", tags=["kpis"])
 

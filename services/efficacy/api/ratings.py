@@ -22,7 +22,8 @@ from services.efficacy.store.calendar import current_calendar
 from services.efficacy.store.tables import rating as rating_table
 from shared.auth import CurrentPrincipal, Principal
 from shared.db import SessionDep
-from shared.errors import Conflict, Forbidden, NotFound, problem_responses
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.http_errors import problem_responses
 from shared.idempotency import run_idempotent
 from shared.messaging import publish
 from shared.pagination import Page, PageDep, paginate

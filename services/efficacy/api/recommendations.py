@@ -14,7 +14,7 @@ from services.efficacy.store import cases
 from services.efficacy.store import kpis as kpi_store
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import problem_responses
+from shared.http_errors import problem_responses
 
 router = APIRouter(tags=["recommendations"])
 

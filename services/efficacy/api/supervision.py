@@ -27,7 +27,8 @@ from shared.auth import (
 )
 from shared.bounds import BoundedDate, BoundedInstant, RowIdInt
 from shared.db import SessionDep
-from shared.errors import Conflict, Forbidden, NotFound, problem_responses
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep, paginate
 
 router = APIRouter(tags=["supervision"])

@@ -24,7 +24,8 @@ from services.identity.store import accounts, people
 from services.identity.store.tables import DepartmentClient, Staff
 from shared.auth import ADMIN, WINDOW_CLERK, Principal, require_roles
 from shared.db import SessionDep
-from shared.errors import Conflict, NotFound, invalid, problem_responses
+from shared.errors import Conflict, NotFound, invalid
+from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep
 from shared.types import utcnow
 

@@ -13,7 +13,8 @@ from services.identity.service import raise_assurance
 from services.identity.store import accounts, people
 from shared.auth import CurrentPrincipal
 from shared.db import Database, SessionDep
-from shared.errors import Conflict, NotFound, problem_responses
+from shared.errors import Conflict, NotFound
+from shared.http_errors import problem_responses
 from shared.types import utcnow
 
 router = APIRouter(tags=["me"])

@@ -36,7 +36,8 @@ from services.identity.store import people
 from services.identity.store.tables import Delegation, Organisation, Person
 from shared.auth import CurrentPrincipal, Principal
 from shared.db import SessionDep
-from shared.errors import Conflict, FieldError, Forbidden, NotFound, invalid, problem_responses
+from shared.errors import Conflict, FieldError, Forbidden, NotFound, invalid
+from shared.http_errors import problem_responses
 from shared.idempotency import run_idempotent
 from shared.messaging import publish
 from shared.privacy import mask_id_number

@@ -29,7 +29,8 @@ from services.identity.store import people
 from services.identity.store.tables import Person, PersonLookup
 from shared.auth import WINDOW_CLERK, Principal, require_roles
 from shared.db import SessionDep
-from shared.errors import Conflict, Forbidden, NotFound, invalid, problem_response, problem_responses
+from shared.errors import Conflict, Forbidden, NotFound, invalid
+from shared.http_errors import problem_response, problem_responses
 from shared.idempotency import run_idempotent
 from shared.messaging import publish
 from shared.privacy import mask_id_number

@@ -22,7 +22,8 @@ from services.identity.store import accounts, people
 from services.identity.store.tables import Person
 from shared.auth import ADMIN, CurrentPrincipal, Principal, require_roles
 from shared.db import SessionDep
-from shared.errors import BadRequest, Forbidden, NotFound, Problem, problem_response, problem_responses
+from shared.errors import BadRequest, Forbidden, NotFound, Problem
+from shared.http_errors import problem_response, problem_responses
 from shared.ratelimit import limiter_for
 from shared.types import utcnow
 

@@ -15,7 +15,8 @@ from services.identity.runtime import RuntimeDep
 from services.identity.store import people
 from shared.auth import WINDOW_CLERK, Principal, require_roles
 from shared.db import Database
-from shared.errors import Forbidden, invalid, problem_responses
+from shared.errors import Forbidden, invalid
+from shared.http_errors import problem_responses
 from shared.types import utcnow
 
 router = APIRouter(tags=["people"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.auth import ADMIN, CATALOG_EDITOR, DEPARTMENT_REVIEWER, SUPERVISOR, WINDOW_CLERK
+from shared.principal import ADMIN, CATALOG_EDITOR, DEPARTMENT_REVIEWER, SUPERVISOR, WINDOW_CLERK
 from shared.privacy import mask_id_number, mask_phone
 
 STAFF_ROLE_CHOICES = (WINDOW_CLERK, DEPARTMENT_REVIEWER, SUPERVISOR, ADMIN, CATALOG_EDITOR)

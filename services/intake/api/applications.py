@@ -35,8 +35,8 @@ from shared.errors import (
     Problem,
     ValidationProblem,
     invalid,
-    problem_responses,
 )
+from shared.http_errors import problem_responses
 from shared.idempotency import run_idempotent
 from shared.messaging import publish
 from shared.ratelimit import limiter_for

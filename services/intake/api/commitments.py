@@ -14,7 +14,8 @@ from services.intake.store import repository as repo
 from services.intake.store.tables import Application, Attachment
 from shared.auth import ADMIN, DEPARTMENT_REVIEWER, SUPERVISOR, WINDOW_CLERK, CurrentPrincipal, Principal
 from shared.db import SessionDep
-from shared.errors import Conflict, Forbidden, NotFound, problem_responses
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep, paginate
 from shared.types import utcnow
 

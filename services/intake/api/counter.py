@@ -19,14 +19,8 @@ from services.intake.store import repository as repo
 from services.intake.store.tables import Application, PaymentNotice
 from shared.auth import ADMIN, SUPERVISOR, WINDOW_CLERK, CurrentPrincipal, Principal
 from shared.db import Database, SessionDep
-from shared.errors import (
-    Conflict,
-    FieldError,
-    Forbidden,
-    Unauthorized,
-    ValidationProblem,
-    problem_responses,
-)
+from shared.errors import Conflict, FieldError, Forbidden, Unauthorized, ValidationProblem
+from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep, paginate
 from shared.types import utcnow
 

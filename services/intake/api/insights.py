@@ -12,7 +12,8 @@ from services.intake.domain.insights import abandoned
 from services.intake.store import repository as repo
 from shared.auth import ADMIN, DEPARTMENT_REVIEWER, SUPERVISOR, WINDOW_CLERK, CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import Forbidden, problem_responses
+from shared.errors import Forbidden
+from shared.http_errors import problem_responses
 from shared.types import utcnow
 
 router = APIRouter(prefix="/insights", tags=["insights"])

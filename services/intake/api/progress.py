@@ -16,7 +16,8 @@ from services.intake.store import repository as repo
 from services.intake.store.tables import Application
 from shared.auth import ADMIN, SUPERVISOR, WINDOW_CLERK, CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import Forbidden, NotFound, TooManyRequests, problem_responses
+from shared.errors import Forbidden, NotFound, TooManyRequests
+from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep, paginate
 from shared.ratelimit import limiter_for
 

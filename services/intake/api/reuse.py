@@ -16,7 +16,8 @@ from services.intake.domain.reuse import match_materials, prefill_form
 from services.intake.store import repository as repo
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import FieldError, NotFound, ValidationProblem, invalid, problem_responses
+from shared.errors import FieldError, NotFound, ValidationProblem, invalid
+from shared.http_errors import problem_responses
 
 router = APIRouter(tags=["reuse"])
 

@@ -14,7 +14,8 @@ from services.intake.store.tables import Appointment, AppointmentSlot, Consultat
 from shared.auth import ADMIN, DEPARTMENT_REVIEWER, SUPERVISOR, WINDOW_CLERK, CurrentPrincipal
 from shared.bounds import BoundedInstant
 from shared.db import SessionDep
-from shared.errors import Conflict, Forbidden, NotFound, invalid, problem_responses
+from shared.errors import Conflict, Forbidden, NotFound, invalid
+from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep, paginate
 from shared.types import utcnow
 

@@ -40,8 +40,8 @@ from shared.errors import (
     Problem,
     ValidationProblem,
     invalid,
-    problem_responses,
 )
+from shared.http_errors import problem_responses
 from shared.idempotency import run_idempotent
 
 log = logging.getLogger("yimen.intake.walkins")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.auth import ADMIN, SUPERVISOR, Principal
+from shared.principal import ADMIN, SUPERVISOR, Principal
 
 
 @dataclass(frozen=True)

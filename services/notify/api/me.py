@@ -26,7 +26,8 @@ from services.notify.store import repo
 from shared.auth import CurrentPrincipal
 from shared.bounds import MAX_ID
 from shared.db import Database, SessionDep
-from shared.errors import NotFound, TooManyRequests, invalid, problem_responses
+from shared.errors import NotFound, TooManyRequests, invalid
+from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep
 from shared.ratelimit import leases_for
 

@@ -13,7 +13,8 @@ from services.notify.api.models import MessageRead, ReceiptIn, Status
 from services.notify.store import repo
 from shared.auth import ADMIN, CurrentPrincipal, Principal, require_roles
 from shared.db import SessionDep
-from shared.errors import NotFound, Unauthorized, invalid, problem_responses
+from shared.errors import NotFound, Unauthorized, invalid
+from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep
 
 router = APIRouter(tags=["messages"])

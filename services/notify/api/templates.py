@@ -19,7 +19,7 @@ from services.notify.api.models import (
 from services.notify.domain import messages as msgs
 from shared.auth import ADMIN, Principal, require_roles
 from shared.db import SessionDep
-from shared.errors import problem_responses
+from shared.http_errors import problem_responses
 
 router = APIRouter(prefix="/templates", tags=["templates"])
 Admin = Annotated[Principal, require_roles(ADMIN)]

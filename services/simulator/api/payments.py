@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.simulator.config import SimulatorSettings
 from services.simulator.domain.webhooks import sign
-from shared.errors import NotFound, Problem, problem_responses
+from shared.errors import NotFound, Problem
+from shared.http_errors import problem_responses
 
 router = APIRouter(tags=["payment platform"])
 

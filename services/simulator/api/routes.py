@@ -17,7 +17,8 @@ from services.simulator.runtime import (
     UnknownDepartment,
 )
 from shared.auth import ADMIN, Principal, require_roles
-from shared.errors import NotFound, Problem, invalid, problem_responses
+from shared.errors import NotFound, Problem, invalid
+from shared.http_errors import problem_responses
 
 router = APIRouter()
 

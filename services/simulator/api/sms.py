@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.simulator.sms import SandboxSmsGateway, gateway_of
 from shared.auth import ADMIN, Principal, require_roles
-from shared.errors import Problem, Unauthorized, problem_responses
+from shared.errors import Problem, Unauthorized
+from shared.http_errors import problem_responses
 from shared.privacy import mask_phone
 
 router = APIRouter(prefix="/sms", tags=["sms sandbox"])

@@ -29,7 +29,8 @@ from services.workflow.store.tables import Task, WebhookDelivery
 from services.workflow.webhooks import check_endpoint, new_secret
 from shared.auth import ADMIN, DEPARTMENT_REVIEWER, SUPERVISOR, CurrentPrincipal, Principal
 from shared.db import SessionDep
-from shared.errors import Forbidden, NotFound, problem_responses
+from shared.errors import Forbidden, NotFound
+from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep, paginate
 from shared.types import utcnow
 
