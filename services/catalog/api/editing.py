@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Body, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,6 +46,8 @@ Admin = Annotated[Principal, require_roles(ADMIN)]
 ItemCode = Annotated[str, Path(description="The item's 实施编码.", max_length=40, openapi_examples=ITEM_CODE_EXAMPLES)]
 DraftCode = Annotated[str, Path(description="The item's 实施编码.", max_length=40, openapi_examples={
     "created": {"summary": "The item the create example makes", "value": NEW_ITEM}})]
+OptionalNote = Annotated[Note | None, Body(openapi_examples={
+    "note": {"summary": "Why (kept in the change log)", "value": {"note": "依据新修订的管理办法调整材料清单"}}})]
 IfMatch = Annotated[str | None, Header(description="The ETag of the draft as last read; checked when given.")]
 
 #: `If-Match` where its absence answers 428: read by hand so the 428 is ours, declared as required.
@@ -121,7 +123,7 @@ async def submit(session: SessionDep, code: DraftCode, principal: Editor, if_mat
              description="The reviewer sends it back with an optional note (kept in the change log).",
              response_model=ItemRead,
              responses={**ok("The version, a draft again.", VERSION_HEADERS), **problem_responses(401, 403, 404, 409)})
-async def return_to_draft(session: SessionDep, code: DraftCode, principal: Editor, body: Note | None = None) -> Response:
+async def return_to_draft(session: SessionDep, code: DraftCode, principal: Editor, body: OptionalNote = None) -> Response:
     v = await service.return_to_draft(session, code=code, principal=principal, note=body.note if body else None)
     return _version_response(v)
 
@@ -140,7 +142,7 @@ async def publish(session: SessionDep, code: DraftCode, principal: Editor) -> Re
              description="The item stops being offered; its versions stay readable.",
              response_model=ItemRead,
              responses={**ok("The withdrawn version.", VERSION_HEADERS), **problem_responses(401, 403, 404, 409)})
-async def withdraw(session: SessionDep, code: DraftCode, principal: Editor, body: Note | None = None) -> Response:
+async def withdraw(session: SessionDep, code: DraftCode, principal: Editor, body: OptionalNote = None) -> Response:
     v = await service.withdraw_item(session, code=code, principal=principal, note=body.note if body else None)
     return _version_response(v)
 
@@ -156,7 +158,10 @@ async def new_version(session: SessionDep, code: ItemCode, principal: Editor) ->
 @router.get("/items/{code}/versions/{version}", summary="Any version of an item (editors see drafts too)",
             response_model=ItemRead,
             responses={**ok("The version.", VERSION_HEADERS), **problem_responses(401, 403, 404, 422)})
-async def get_any_version(session: SessionDep, code: ItemCode, version: VersionInt, principal: Editor) -> Response:
+async def get_any_version(
+    session: SessionDep, code: ItemCode, principal: Editor,
+    version: Annotated[VersionInt, Path(openapi_examples={"first": {"summary": "Version 1", "value": 1}})],
+) -> Response:
     return _version_response(await service.get_any_version(session, code=code, version=version, principal=principal))
 
 

@@ -27,7 +27,6 @@ from services.catalog.service.guides import (
 from services.catalog.service.items import (
     changes,
     create_item,
-    etag_of,
     get_any_version,
     get_draft,
     item_or_404,
@@ -62,7 +61,7 @@ from services.catalog.service.reference import (
 
 __all__ = [
     "ItemFilters", "LifeEventItems", "NegativeAnswer", "PointDetail", "SearchResult", "application_form",
-    "changes", "cpsv_document", "create_item", "department", "departments", "etag_of", "flowchart_mermaid",
+    "changes", "cpsv_document", "create_item", "department", "departments", "flowchart_mermaid",
     "flowchart_svg", "get_any_version", "get_draft", "guide", "intermediary_services", "item_or_404",
     "life_events", "list_published", "negative_list", "new_version", "open_catalogue", "open_version",
     "public_version", "public_versions", "publish_item", "published_payload", "put_department",

@@ -18,7 +18,7 @@ from services.catalog.service.items import published_payload
 from services.catalog.store import repo
 from services.catalog.store.tables import ItemVersion
 from shared.errors import NotFound, ValidationProblem, invalid
-from shared.pagination import PageParams, decode_cursor, encode_cursor, paginate
+from shared.pagination import PageParams, decode_cursor, encode_cursor
 from shared.types import utcnow
 
 #: Search misses are counted per day of the city's calendar.
@@ -28,9 +28,7 @@ PREFIX = "/catalog/v1"
 
 async def list_published(session: AsyncSession, f: ItemFilters, page: PageParams) -> tuple[list[ItemVersion], str | None]:
     """One page of the current published versions matching the filters, by item code."""
-    rows, cursor = await paginate(session, repo.published_versions(f), key_columns=[ItemVersion.item_code],
-                                  params=page, key_of=lambda v: [v.item_code])
-    return rows, cursor
+    return await repo.page_of_published(session, f, page)
 
 
 async def public_version(session: AsyncSession, code: str, version: int | None = None) -> ItemVersion:

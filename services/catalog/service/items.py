@@ -79,10 +79,6 @@ def check_etag(version: ItemVersion, if_match: str | None) -> None:
     lifecycle.check_if_match(lifecycle.etag(version.item_code, version.version, version.revision), if_match)
 
 
-def etag_of(version: ItemVersion) -> str:
-    return lifecycle.etag(version.item_code, version.version, version.revision)
-
-
 async def get_draft(session: AsyncSession, *, code: str, principal: Principal) -> ItemVersion:
     """The version being prepared, for an editor who may edit the item."""
     item = await item_or_404(session, code)

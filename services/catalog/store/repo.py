@@ -26,6 +26,7 @@ from services.catalog.store.tables import (
     SearchMiss,
     ServicePoint,
 )
+from shared.pagination import PageParams, paginate
 from shared.types import utcnow
 
 
@@ -159,6 +160,13 @@ def published_versions(f: ItemFilters) -> Select[Any]:
         Item, and_(Item.code == ItemVersion.item_code, Item.published_version == ItemVersion.version)
     )
     return _filtered(stmt, f)
+
+
+async def page_of_published(session: AsyncSession, f: ItemFilters,
+                            page: PageParams) -> tuple[list[ItemVersion], str | None]:
+    """One cursor page of the current published versions matching the filters, by item code."""
+    return await paginate(session, published_versions(f), key_columns=[ItemVersion.item_code], params=page,
+                          key_of=lambda v: [v.item_code])
 
 
 async def all_published(session: AsyncSession) -> Sequence[ItemVersion]:
