@@ -256,8 +256,9 @@ async def get_service_point(
             description="What a person goes through (开办餐饮店, 新生儿出生 …) with every item it involves.",
             response_model=list[LifeEventRead])
 async def list_life_events(session: SessionDep) -> list[LifeEventRead]:
-    return [LifeEventRead(name=e.event.name, description=e.event.description, audience=e.event.audience,
-                          items=[ItemSummary.of(v) for v in e.items])
+    return [LifeEventRead.model_validate({"name": e.event.name, "description": e.event.description,
+                                          "audience": e.event.audience,
+                                          "items": [ItemSummary.of(v) for v in e.items]})
             for e in await service.life_events(session)]
 
 

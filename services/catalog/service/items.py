@@ -237,7 +237,8 @@ def published_payload(version: ItemVersion, points: Sequence[ServicePoint]) -> I
         content.collection_points, content.excluded_points, tree)
 
     def refs(codes: list[str]) -> list[PointRef]:
-        return [PointRef(code=c, name=by_code[c].name, level=by_code[c].level) for c in codes]
+        return [PointRef.model_validate({"code": c, "name": by_code[c].name, "level": by_code[c].level})
+                for c in codes]
 
     return ItemPublished(code=version.item_code, version=version.version, kind_name=KIND_NAMES[content.kind],
                          published_at=version.published_at, offered_at=refs(offered), collect_at=refs(collect),

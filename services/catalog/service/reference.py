@@ -114,8 +114,8 @@ async def put_service_point(session: AsyncSession, code: str, *, level: PointLev
 async def upsert_service_point(session: AsyncSession, code: str, values: dict[str, Any]) -> ServicePoint:
     """Create or update a service point and tell the platform its name (timelines show units by name)."""
     row: ServicePoint = await repo.upsert(session, ServicePoint, {"code": code}, {**values, "updated_at": utcnow()})
-    await publish(session, SERVICE_POINT_UPSERTED, subject=row.code, data=ServicePointUpserted(
-        code=row.code, name=row.name, level=row.level, parent_code=row.parent_code))
+    await publish(session, SERVICE_POINT_UPSERTED, subject=row.code, data=ServicePointUpserted.model_validate(
+        {"code": row.code, "name": row.name, "level": row.level, "parent_code": row.parent_code}))
     return row
 
 
