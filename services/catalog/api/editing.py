@@ -1,16 +1,20 @@
 """Writes: drafts, review, publication, withdrawal, new versions (admins and the owning department's
-catalogue editors). Drafts carry an `ETag`; changing one needs `If-Match`."""
+catalogue editors), and the reference data (admins). Drafts carry an `ETag`; changing one needs `If-Match`.
+Thin: parse, call `service`, render."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Body, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.catalog import catalogue
+from services.catalog import service
+from services.catalog.api.docs import ETAG, ITEM_CODE_EXAMPLES, LOCATION, REPLAYED, ok
 from services.catalog.api.schemas import (
+    NEW_ITEM,
     ChangeRead,
     DepartmentRead,
     DepartmentWrite,
@@ -25,21 +29,13 @@ from services.catalog.api.schemas import (
     Note,
     ServicePointRead,
     ServicePointWrite,
+    VersionRow,
 )
 from services.catalog.domain import lifecycle
 from services.catalog.domain.model import ItemContent
-from services.catalog.domain.rules import check_point_parent
-from services.catalog.store import repo
-from services.catalog.store.tables import (
-    IntermediaryService,
-    ItemVersion,
-    LifeEvent,
-    NegativeListEntry,
-)
 from shared.auth import ADMIN, CATALOG_EDITOR, Principal, require_roles
 from shared.bounds import VersionInt
 from shared.db import SessionDep
-from shared.errors import FieldError, NotFound, ValidationProblem, invalid
 from shared.http_errors import problem_responses
 from shared.idempotency import run_idempotent
 
@@ -47,26 +43,41 @@ router = APIRouter(tags=["editing"])
 
 Editor = Annotated[Principal, require_roles(ADMIN, CATALOG_EDITOR)]
 Admin = Annotated[Principal, require_roles(ADMIN)]
-IfMatch = Annotated[str | None, Header(description="The ETag of the draft as last read.")]
+ItemCode = Annotated[str, Path(description="The item's 实施编码.", max_length=40, openapi_examples=ITEM_CODE_EXAMPLES)]
+DraftCode = Annotated[str, Path(description="The item's 实施编码.", max_length=40, openapi_examples={
+    "created": {"summary": "The item the create example makes", "value": NEW_ITEM}})]
+OptionalNote = Annotated[Note | None, Body(openapi_examples={
+    "note": {"summary": "Why (kept in the change log)", "value": {"note": "依据新修订的管理办法调整材料清单"}}})]
+IfMatch = Annotated[str | None, Header(description="The ETag of the draft as last read; checked when given.")]
+
+#: `If-Match` where its absence answers 428: read by hand so the 428 is ours, declared as required.
+IF_MATCH_REQUIRED: dict[str, Any] = {"parameters": [{
+    "name": "If-Match", "in": "header", "required": True, "schema": {"type": "string"},
+    "description": "The `ETag` of the draft as last read (`GET /items/{code}/draft`). Without it: 428; stale: 412.",
+}]}
+VERSION_HEADERS = {**ETAG, **LOCATION}
 
 
-def _version_response(v: ItemVersion, status: int = 200) -> JSONResponse:
+def _version_response(v: VersionRow, status: int = 200) -> JSONResponse:
     return JSONResponse(ItemRead.of(v).model_dump(mode="json"), status_code=status,
                         headers={"ETag": lifecycle.etag(v.item_code, v.version, v.revision),
                                  "Location": f"/catalog/v1/items/{v.item_code}/versions/{v.version}"})
 
 
 @router.post("/items", status_code=201, summary="Create an item (its draft version 1)", response_model=ItemRead,
-             responses=problem_responses(401, 403, 409, 422))
+             description="An editor of the item's department (or an admin) creates draft version 1. Every rule of "
+                         "the catalogue is checked at once (422 lists each broken rule with field and rule). "
+                         "Send an `Idempotency-Key` to make retries safe; a replay answers the first result with "
+                         "`Idempotent-Replayed: true`.",
+             responses={**ok("The draft.", {**ETAG, **LOCATION, **REPLAYED}, status=201),
+                        **problem_responses(401, 403, 409, 422)})
 async def create_item(
     request: Request, body: ItemCreate, principal: Editor,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200, description="Any unique string per intended "
+                                                                               "creation (a UUID).")] = None,
 ) -> Response:
-    catalogue.ensure_may_edit(principal, body.department)
-
-    async def work(session):  # type: ignore[no-untyped-def]
-        v = await catalogue.create_item(session, code=body.code, content=body.content(),
-                                        actor=catalogue.actor_of(principal))
+    async def work(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+        v = await service.create_item(session, code=body.code, content=body.content(), principal=principal)
         return 201, ItemRead.of(v).model_dump(mode="json")
 
     resp = await run_idempotent(request, key=idempotency_key, scope=f"catalog.items:{principal.subject}",
@@ -79,127 +90,144 @@ async def create_item(
 
 
 @router.get("/items/{code}/draft", summary="The version being prepared (draft or in review)", response_model=ItemRead,
-            responses=problem_responses(401, 403, 404))
-async def get_draft(session: SessionDep, code: str, principal: Editor) -> Response:
-    item = await catalogue.item_or_404(session, code)
-    catalogue.ensure_may_edit(principal, item.department)
-    return _version_response(await catalogue.open_version(session, item))
+            description="Its `ETag` is what `PUT` and `submit` send back as `If-Match`.",
+            responses={**ok("The open version.", VERSION_HEADERS), **problem_responses(401, 403, 404)})
+async def get_draft(session: SessionDep, code: DraftCode, principal: Editor) -> Response:
+    return _version_response(await service.get_draft(session, code=code, principal=principal))
 
 
 @router.put("/items/{code}/draft", summary="Replace the draft's content (needs If-Match)", response_model=ItemRead,
-            responses=problem_responses(401, 403, 404, 409, 412, 422, 428))
-async def update_draft(session: SessionDep, code: str, body: ItemUpdate, principal: Editor,
-                       if_match: IfMatch = None) -> Response:
-    v = await catalogue.update_draft(session, code=code, content=ItemContent.model_validate(body.model_dump()),
-                                     principal=principal, if_match=if_match)
+            description="The whole content replaces the draft's. `If-Match` must carry the draft's current `ETag` "
+                        "(428 without it, 412 if someone changed it since). Only a `draft` (not one in review) "
+                        "may change (409).",
+            openapi_extra=IF_MATCH_REQUIRED,
+            responses={**ok("The draft as saved, with its new tag.", VERSION_HEADERS),
+                       **problem_responses(401, 403, 404, 409, 412, 422, 428)})
+async def update_draft(request: Request, session: SessionDep, code: DraftCode, body: ItemUpdate,
+                       principal: Editor) -> Response:
+    v = await service.update_draft(session, code=code, content=ItemContent.model_validate(body.model_dump()),
+                                   principal=principal, if_match=request.headers.get("if-match"))
     return _version_response(v)
 
 
 @router.post("/items/{code}/draft/submit", summary="Submit the draft for review (draft → in_review)",
-             response_model=ItemRead, responses=problem_responses(401, 403, 404, 409, 412, 422))
-async def submit(session: SessionDep, code: str, principal: Editor, if_match: IfMatch = None) -> Response:
-    return _version_response(await catalogue.submit(session, code=code, principal=principal, if_match=if_match))
+             description="Checks every rule again. `If-Match`, when given, must be the draft's current tag (412).",
+             response_model=ItemRead,
+             responses={**ok("The version, now in review.", VERSION_HEADERS),
+                        **problem_responses(401, 403, 404, 409, 412, 422)})
+async def submit(session: SessionDep, code: DraftCode, principal: Editor, if_match: IfMatch = None) -> Response:
+    return _version_response(await service.submit(session, code=code, principal=principal, if_match=if_match))
 
 
 @router.post("/items/{code}/draft/return", summary="Return a version in review to draft",
-             response_model=ItemRead, responses=problem_responses(401, 403, 404, 409))
-async def return_to_draft(session: SessionDep, code: str, principal: Editor, body: Note | None = None) -> Response:
-    v = await catalogue.return_to_draft(session, code=code, principal=principal, note=body.note if body else None)
+             description="The reviewer sends it back with an optional note (kept in the change log).",
+             response_model=ItemRead,
+             responses={**ok("The version, a draft again.", VERSION_HEADERS), **problem_responses(401, 403, 404, 409)})
+async def return_to_draft(session: SessionDep, code: DraftCode, principal: Editor, body: OptionalNote = None) -> Response:
+    v = await service.return_to_draft(session, code=code, principal=principal, note=body.note if body else None)
     return _version_response(v)
 
 
 @router.post("/items/{code}/publish", summary="Publish the version in review (emits catalog.item.published)",
-             response_model=ItemRead, responses=problem_responses(401, 403, 404, 409, 422))
-async def publish(session: SessionDep, code: str, principal: Editor) -> Response:
-    return _version_response(await catalogue.publish_item(session, code=code, principal=principal))
+             description="Rules are checked once more against today's reference data; the previous published "
+                         "version becomes `superseded`.",
+             response_model=ItemRead,
+             responses={**ok("The published version.", VERSION_HEADERS),
+                        **problem_responses(401, 403, 404, 409, 422)})
+async def publish(session: SessionDep, code: DraftCode, principal: Editor) -> Response:
+    return _version_response(await service.publish_item(session, code=code, principal=principal))
 
 
 @router.post("/items/{code}/withdraw", summary="Withdraw the published version (emits catalog.item.withdrawn)",
-             response_model=ItemRead, responses=problem_responses(401, 403, 404, 409))
-async def withdraw(session: SessionDep, code: str, principal: Editor, body: Note | None = None) -> Response:
-    v = await catalogue.withdraw_item(session, code=code, principal=principal, note=body.note if body else None)
+             description="The item stops being offered; its versions stay readable.",
+             response_model=ItemRead,
+             responses={**ok("The withdrawn version.", VERSION_HEADERS), **problem_responses(401, 403, 404, 409)})
+async def withdraw(session: SessionDep, code: DraftCode, principal: Editor, body: OptionalNote = None) -> Response:
+    v = await service.withdraw_item(session, code=code, principal=principal, note=body.note if body else None)
     return _version_response(v)
 
 
 @router.post("/items/{code}/versions", status_code=201, summary="Start a new version from the latest one",
-             response_model=ItemRead, responses=problem_responses(401, 403, 404, 409))
-async def new_version(session: SessionDep, code: str, principal: Editor) -> Response:
-    return _version_response(await catalogue.new_version(session, code=code, principal=principal), 201)
+             description="A new draft, a copy of the latest version's content (409 while one is still open).",
+             response_model=ItemRead,
+             responses={**ok("The new draft.", VERSION_HEADERS, status=201), **problem_responses(401, 403, 404, 409)})
+async def new_version(session: SessionDep, code: ItemCode, principal: Editor) -> Response:
+    return _version_response(await service.new_version(session, code=code, principal=principal), 201)
 
 
 @router.get("/items/{code}/versions/{version}", summary="Any version of an item (editors see drafts too)",
-            response_model=ItemRead, responses=problem_responses(401, 403, 404))
-async def get_any_version(session: SessionDep, code: str, version: VersionInt, principal: Editor) -> Response:
-    item = await catalogue.item_or_404(session, code)
-    catalogue.ensure_may_edit(principal, item.department)
-    v = await repo.get_version(session, code, version)
-    if v is None:
-        raise NotFound(f"事项 {code} 没有第 {version} 版。", slug="version-not-found")
-    return _version_response(v)
+            response_model=ItemRead,
+            responses={**ok("The version.", VERSION_HEADERS), **problem_responses(401, 403, 404, 422)})
+async def get_any_version(
+    session: SessionDep, code: ItemCode, principal: Editor,
+    version: Annotated[VersionInt, Path(openapi_examples={"first": {"summary": "Version 1", "value": 1}})],
+) -> Response:
+    return _version_response(await service.get_any_version(session, code=code, version=version, principal=principal))
 
 
 @router.get("/items/{code}/changes", summary="The change log: who changed what and when",
+            description="Every action on every version, oldest first, with the top-level fields an edit changed.",
             response_model=list[ChangeRead], responses=problem_responses(401, 403, 404))
-async def list_changes(session: SessionDep, code: str, principal: Editor) -> list[ChangeRead]:
-    item = await catalogue.item_or_404(session, code)
-    catalogue.ensure_may_edit(principal, item.department)
-    return [ChangeRead.model_validate(c, from_attributes=True) for c in await repo.changes(session, code)]
+async def list_changes(session: SessionDep, code: ItemCode, principal: Editor) -> list[ChangeRead]:
+    return [ChangeRead.model_validate(c, from_attributes=True)
+            for c in await service.changes(session, code=code, principal=principal)]
 
 
 @router.put("/departments/{code}", summary="Create or update a department (admin; emits catalog.department.upserted)",
             response_model=DepartmentRead, responses=problem_responses(401, 403, 422))
-async def put_department(session: SessionDep, code: str, body: DepartmentWrite, _: Admin) -> DepartmentRead:
-    if not code.isascii() or len(code) > 32:
-        raise invalid("path.code", "format", "部门代码须为不超过 32 个字符的字母、数字或连字符。")
-    return DepartmentRead.model_validate(await catalogue.upsert_department(session, code=code, **body.model_dump()))
+async def put_department(
+    session: SessionDep, body: DepartmentWrite, _: Admin,
+    code: Annotated[str, Path(description="Letters, digits or hyphens, at most 32.", openapi_examples={
+        "transport": {"summary": "A new department", "value": "LD-JTJ"}})],
+) -> DepartmentRead:
+    return DepartmentRead.model_validate(await service.put_department(session, code, body.model_dump()))
 
 
-@router.put("/service-points/{code}", summary="Create or update a service point (admin; emits catalog.service_point.upserted)", response_model=ServicePointRead,
-            responses=problem_responses(401, 403, 422))
-async def put_service_point(session: SessionDep, code: str, body: ServicePointWrite, _: Admin) -> ServicePointRead:
-    parent = await repo.get_service_point(session, body.parent_code) if body.parent_code else None
-    errors = check_point_parent(body.level, parent.level if parent else None, body.parent_code is not None)
-    if body.parent_code == code:
-        errors.append(FieldError(field="body.parent_code", rule="tree_level", message="服务点不能是自己的上级。"))
-    if errors:
-        raise ValidationProblem(errors)
-    row = await catalogue.upsert_service_point(session, code, body.model_dump())
+@router.put("/service-points/{code}",
+            summary="Create or update a service point (admin; emits catalog.service_point.upserted)",
+            description="A town's parent is the city centre, a village's a town; the city centre is the root.",
+            response_model=ServicePointRead, responses=problem_responses(401, 403, 422))
+async def put_service_point(
+    session: SessionDep, body: ServicePointWrite, _: Admin,
+    code: Annotated[str, Path(max_length=32, openapi_examples={
+        "village": {"summary": "A new village station under 罗城街道", "value": "LD-LC-09"}})],
+) -> ServicePointRead:
+    row = await service.put_service_point(session, code, level=body.level, parent_code=body.parent_code,
+                                          values=body.model_dump(exclude={"level", "parent_code"}))
     return ServicePointRead.model_validate(row)
 
 
 @router.put("/life-events/{name}", summary="Create or update a life event (admin)", response_model=LifeEventWrite,
             responses=problem_responses(401, 403, 422))
-async def put_life_event(session: SessionDep, name: str, body: LifeEventWrite, _: Admin) -> LifeEventWrite:
-    if not 1 <= len(name) <= 100:
-        raise invalid("path.name", "max_length", "主题事件名称须为 1 到 100 个字符。")
-    await repo.upsert(session, LifeEvent, {"name": name}, body.model_dump())
+async def put_life_event(
+    session: SessionDep, body: LifeEventWrite, _: Admin,
+    name: Annotated[str, Path(description="1 to 100 characters.", openapi_examples={
+        "retirement": {"summary": "退休", "value": "办理退休"}})],
+) -> LifeEventWrite:
+    await service.put_life_event(session, name, body.model_dump())
     return body
 
 
 @router.put("/intermediary-services/{code}", summary="Create or update an intermediary-service list entry (admin)",
+            description="An entry without a legal basis (设定依据) is refused.",
             response_model=IntermediaryRead, responses=problem_responses(401, 403, 422))
-async def put_intermediary(session: SessionDep, code: str, body: IntermediaryWrite, _: Admin) -> IntermediaryRead:
-    if await repo.get_department(session, body.department) is None:
-        raise invalid("body.department", "unknown_department", f"部门 {body.department} 不在部门目录中。")
-    row = await repo.upsert(session, IntermediaryService, {"code": code}, body.model_dump())
-    return IntermediaryRead.model_validate(row)
+async def put_intermediary(
+    session: SessionDep, body: IntermediaryWrite, _: Admin,
+    code: Annotated[str, Path(max_length=40, openapi_examples={
+        "house_safety": {"summary": "A new entry", "value": "ZJ-005"}})],
+) -> IntermediaryRead:
+    return IntermediaryRead.model_validate(await service.put_intermediary(session, code, body.model_dump()))
 
 
 @router.put("/negative-list/{code}", summary="Create or update a negative-list entry (admin)",
+            description="A `permitted` (许可准入) entry lists the approvals to obtain first; every department and "
+                        "item it names must exist.",
             response_model=NegativeEntryRead, responses=problem_responses(401, 403, 422))
-async def put_negative_entry(session: SessionDep, code: str, body: NegativeEntryWrite, _: Admin) -> NegativeEntryRead:
-    errors: list[FieldError] = []
-    if body.category == "permitted" and not body.requirements:
-        errors.append(FieldError(field="body.requirements", rule="approval_required",
-                                 message="许可准入类条目必须列明须先取得的许可。"))
-    for i, req in enumerate(body.requirements):
-        if req.department and await repo.get_department(session, req.department) is None:
-            errors.append(FieldError(field=f"body.requirements.{i}.department", rule="unknown_department",
-                                     message=f"部门 {req.department} 不在部门目录中。"))
-        if req.item and await repo.get_item(session, req.item) is None:
-            errors.append(FieldError(field=f"body.requirements.{i}.item", rule="unknown_item",
-                                     message=f"事项 {req.item} 不存在。"))
-    if errors:
-        raise ValidationProblem(errors)
-    row = await repo.upsert(session, NegativeListEntry, {"code": code}, body.model_dump())
-    return NegativeEntryRead.model_validate(row)
+async def put_negative_entry(
+    session: SessionDep, body: NegativeEntryWrite, _: Admin,
+    code: Annotated[str, Path(max_length=40, openapi_examples={
+        "internet_cafe": {"summary": "A new entry", "value": "NL-205"}})],
+) -> NegativeEntryRead:
+    return NegativeEntryRead.model_validate(await service.put_negative_entry(session, code, body.model_dump()))
+
+

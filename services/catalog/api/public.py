@@ -1,19 +1,21 @@
-"""Public reads of the catalogue: no token needed (published items, guides, flowcharts, lists, open data)."""
+"""Public reads of the catalogue: no token needed (published items, guides, flowcharts, lists, open data).
+Thin: parse, call `service`, render."""
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
 
+from services.catalog import service
+from services.catalog.api.docs import CACHED, ETAG, ITEM_CODE_EXAMPLES, NOT_MODIFIED, header, ok
 from services.catalog.api.schemas import (
     DepartmentRead,
+    Guide,
     IntermediaryRead,
     ItemRead,
     ItemSummary,
@@ -21,95 +23,72 @@ from services.catalog.api.schemas import (
     NegativeAnswer,
     NegativeEntryRead,
     SearchHit,
+    SearchMissRead,
     SearchPage,
     ServicePointDetail,
     ServicePointRead,
     VersionInfo,
 )
-from services.catalog.catalogue import published_payload
-from services.catalog.domain import cpsv, flowchart, forms, lifecycle
-from services.catalog.domain.model import KIND_NAMES, THEMES, ItemContent
-from services.catalog.domain.rules import offered_points
-from services.catalog.domain.search import miss_key, query_terms
-from services.catalog.store import repo
-from services.catalog.store.tables import ItemVersion
+from services.catalog.domain import lifecycle
+from services.catalog.domain.model import THEMES, Audience, Channel, Kind, PointLevel, Theme
 from shared.auth import ADMIN, CATALOG_EDITOR, DEPARTMENT_REVIEWER, SUPERVISOR, Principal, require_roles
 from shared.bounds import BoundedDate, VersionInt
 from shared.db import SessionDep
-from shared.errors import NotFound, invalid
 from shared.http_errors import problem_responses
 from shared.httpcache import app_cache, respond
-from shared.pagination import Page, PageDep, decode_cursor, encode_cursor, paginate
-from shared.types import utcnow
-
-CITY = ZoneInfo("Asia/Shanghai")
+from shared.pagination import Page, PageDep
 
 router = APIRouter()
+#: These reads need no token: declared with an empty security requirement, so no client sends one.
+PUBLIC: dict[str, Any] = {"security": []}
 
-Audience = Annotated[str | None, Query(pattern="^(natural_person|legal_person)$", description="natural_person | legal_person")]
-Channel = Annotated[str | None, Query(pattern="^(online|mobile|kiosk|window|post)$")]
+ItemCode = Annotated[str, Path(description="The item's 实施编码 (31 characters).", max_length=40,
+                               openapi_examples=ITEM_CODE_EXAMPLES)]
 
 
 def filters(
-    audience: Audience = None,
-    theme: Annotated[str | None, Query(max_length=40, description=f"One of {', '.join(THEMES)}")] = None,
-    department: Annotated[str | None, Query(max_length=32)] = None,
+    audience: Annotated[Audience | None, Query(description="Who may apply.")] = None,
+    theme: Annotated[Theme | None, Query(description="A theme (主题分类): " + ", ".join(
+        f"{k} {v}" for k, v in THEMES.items()))] = None,
+    department: Annotated[str | None, Query(max_length=32, description="A department code (LD-SCJGJ …).")] = None,
     service_point: Annotated[str | None, Query(max_length=32, description="Items accepted at this point.")] = None,
-    channel: Channel = None,
+    channel: Annotated[Channel | None, Query(description="Items offered through this channel.")] = None,
     zero_visit: Annotated[bool | None, Query(description="Only items needing no visit (零跑动).")] = None,
-    life_event: Annotated[str | None, Query(max_length=100)] = None,
-    kind: Annotated[str | None, Query(pattern="^[0-9]{2}$", description="Item kind code (01 行政许可 …).")] = None,
-) -> repo.ItemFilters:
-    return repo.ItemFilters(audience=audience, theme=theme, department=department, service_point=service_point,
-                            channel=channel, zero_visit=zero_visit, life_event=life_event, kind=kind)
+    life_event: Annotated[str | None, Query(max_length=100, description="A life event's name (开办餐饮店 …).")] = None,
+    kind: Annotated[Kind | None, Query(description="Item kind code (01 行政许可 … 20 公共服务).")] = None,
+) -> service.ItemFilters:
+    return service.ItemFilters(audience=audience, theme=theme, department=department, service_point=service_point,
+                               channel=channel, zero_visit=zero_visit, life_event=life_event, kind=kind)
 
 
-FiltersDep = Annotated[repo.ItemFilters, Depends(filters)]
-
-
-@router.get("/items", tags=["items"], summary="List published items (事项目录)", response_model=Page[ItemSummary],
-            responses=problem_responses(422))
-async def list_items(session: SessionDep, page: PageDep, f: FiltersDep) -> Page[ItemSummary]:
-    rows, cursor = await paginate(session, repo.published_versions(f), key_columns=[ItemVersion.item_code],
-                                  params=page, key_of=lambda v: [v.item_code])
-    return Page(items=[ItemSummary.of(v) for v in rows], next_cursor=cursor)
-
-
-async def public_version(session: SessionDep, code: str, version: int | None) -> ItemVersion:
-    item = await repo.get_item(session, code)
-    if item is None:
-        raise NotFound(f"事项 {code} 不存在。", slug="item-not-found")
-    if version is None:
-        if item.published_version is None:
-            raise NotFound(f"事项 {code} 当前没有已发布的版本。", slug="not-published")
-        version = item.published_version
-    v = await repo.get_version(session, code, version)
-    if v is None or v.status not in lifecycle.PUBLIC:
-        raise NotFound(f"事项 {code} 没有已发布的第 {version} 版。", slug="version-not-found")
-    return v
-
-
+FiltersDep = Annotated[service.ItemFilters, Depends(filters)]
 VersionQ = Annotated[VersionInt | None, Query(description="An earlier published version; default the current one.")]
 
 
-@router.get("/items/{code}", tags=["items"], summary="An item's current published version (or `?version=`)",
-            response_model=ItemRead, responses=problem_responses(404, 422))
-async def get_item(session: SessionDep, code: str, version: VersionQ = None) -> Response:
-    v = await public_version(session, code, version)
+@router.get("/items", openapi_extra=PUBLIC, tags=["items"], summary="List published items (事项目录)", response_model=Page[ItemSummary],
+            description="The current published version of every item matching all the filters given, by item code, "
+                        "in cursor pages (pass `next_cursor` back as `cursor`).",
+            responses=problem_responses(422))
+async def list_items(session: SessionDep, page: PageDep, f: FiltersDep) -> Page[ItemSummary]:
+    rows, cursor = await service.list_published(session, f, page)
+    return Page(items=[ItemSummary.of(v) for v in rows], next_cursor=cursor)
+
+
+@router.get("/items/{code}", openapi_extra=PUBLIC, tags=["items"], summary="An item's current published version (or `?version=`)",
+            description="Everything the editor wrote about the version (materials, form fields, process, result, "
+                        "fees, guide text). For the citizen-facing guide with names resolved, read `/guide`.",
+            response_model=ItemRead, responses={**ok("The published version.", ETAG), **problem_responses(404, 422)})
+async def get_item(session: SessionDep, code: ItemCode, version: VersionQ = None) -> Response:
+    v = await service.public_version(session, code, version)
     return JSONResponse(ItemRead.of(v).model_dump(mode="json", exclude={"updated_by"}),
                         headers={"ETag": lifecycle.etag(v.item_code, v.version, v.revision)})
 
 
-@router.get("/items/{code}/versions", tags=["items"], summary="Every published version of an item, oldest first",
+@router.get("/items/{code}/versions", openapi_extra=PUBLIC, tags=["items"], summary="Every published version of an item, oldest first",
+            description="Current, superseded and withdrawn versions with their dates; drafts are never listed here.",
             response_model=list[VersionInfo], responses=problem_responses(404))
-async def list_versions(session: SessionDep, code: str) -> list[VersionInfo]:
-    if await repo.get_item(session, code) is None:
-        raise NotFound(f"事项 {code} 不存在。", slug="item-not-found")
-    return [VersionInfo.model_validate(v, from_attributes=True) for v in await repo.versions(session, code)
-            if v.status in lifecycle.PUBLIC]
-
-
-NOT_MODIFIED = {304: {"description": "Not modified: the `If-None-Match` tag is still the current one (no body)."}}
+async def list_versions(session: SessionDep, code: ItemCode) -> list[VersionInfo]:
+    return [VersionInfo.model_validate(v, from_attributes=True) for v in await service.public_versions(session, code)]
 
 
 def _cache_control(version: int | None) -> str:
@@ -119,256 +98,211 @@ def _cache_control(version: int | None) -> str:
 
 
 async def _cached(request: Request, key: tuple[Any, ...], version: int | None, media_type: str,
-                  render: Any) -> Response:
+                  render: Callable[[], Awaitable[bytes]]) -> Response:
     cache = app_cache(request, "published")
     entry = cache.get(key)
     if entry is None:
-        body = await render()
-        if not isinstance(body, bytes):
-            body = json.dumps(jsonable_encoder(body), ensure_ascii=False, separators=(",", ":")).encode()
-        entry = cache.put(key, body, media_type)
+        entry = cache.put(key, await render(), media_type)
     return respond(request, entry, _cache_control(version))
 
 
-@router.get("/items/{code}/guide", tags=["items"], summary="The service guide (办事指南) of a published version",
-            description="Cached by version: answers carry a strong `ETag` and `Cache-Control`; a request with "
+def _json(body: Any) -> bytes:
+    return json.dumps(jsonable_encoder(body), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@router.get("/items/{code}/guide", openapi_extra=PUBLIC, tags=["items"], summary="The service guide (办事指南) of a published version",
+            description="What a citizen reads before applying: conditions, materials, the application form's fields "
+                        "(`form_fields`), the certificates they must already hold with the items that issue them "
+                        "(`certificates`), process with department names, time limits, fees, points where it is "
+                        "handled and where results are collected, contacts.\n\n"
+                        "Cached by version: answers carry a strong `ETag` and `Cache-Control`; a request with "
                         "`If-None-Match` of the current tag gets `304` without a body.",
-            response_class=JSONResponse, responses={**NOT_MODIFIED, **problem_responses(404, 422)})
-async def get_guide(request: Request, session: SessionDep, code: str, version: VersionQ = None) -> Response:
-    return await _cached(request, ("guide", code, version), version, "application/json",
-                         lambda: _guide(session, code, version))
-
-
-async def _guide(session: SessionDep, code: str, version: int | None) -> dict[str, Any]:
-    v = await public_version(session, code, version)
-    c = ItemContent.model_validate(v.content)
-    dept = await repo.get_department(session, c.department)
-    names = await repo.department_names(session)
-    g = c.guide
-    tree = [(p.code, p.parent_code) for p in await repo.service_points(session)]
-    offered = offered_points(c.service_points, c.excluded_points, tree)
-    collect = offered if c.collection_points is None else offered_points(c.collection_points, c.excluded_points, tree)
-    return {
-        "code": code, "version": v.version, "status": v.status, "name": c.name,
-        "kind": c.kind, "kind_name": KIND_NAMES[c.kind],
-        "department": {"code": c.department, "name": dept.name if dept else None},
-        "summary": g.summary, "legal_basis": g.legal_basis, "accepting_unit": g.accepting_unit,
-        "implementing_nature": g.implementing_nature, "audience": c.audience, "conditions": g.conditions,
-        "case_kind": c.case_kind, "time_limit": {"statutory": c.statutory_limit.model_dump(),
-                                                 "promised": c.promised_limit.model_dump()},
-        "visits_required": c.visits_required, "fully_online": c.fully_online, "channels": c.channels,
-        "handling_area": g.handling_area, "service_points": c.service_points,
-        "excluded_points": c.excluded_points, "offered_at": offered, "collect_at": collect,
-        "process": [{**s.model_dump(), "department_names": [names.get(d, d) for d in s.departments]}
-                    for s in c.process.steps],
-        "special_procedures": [s.model_dump() for s in c.special_procedures],
-        "materials": [m.model_dump() for m in c.materials],
-        "forms": [f.model_dump() for f in g.forms], "samples": [s.model_dump() for s in g.samples],
-        "common_mistakes": g.common_mistakes,
-        # Amounts stay decimal strings ("20.00"), never floats.
-        "fees": c.fees.model_dump(mode="json"), "intermediary_services": [i.model_dump() for i in c.intermediary_services],
-        "result": c.result.model_dump(), "accountability": g.accountability,
-        "consultation": [x.model_dump() for x in g.consultation], "complaint": [x.model_dump() for x in g.complaint],
-        "office_hours": g.office_hours, "address": g.address, "transit": g.transit, "status_query": g.status_query,
-        "flowchart": {"svg": f"/catalog/v1/items/{code}/flowchart.svg?version={v.version}",
-                      "mermaid": f"/catalog/v1/items/{code}/flowchart.mmd?version={v.version}"},
-        "published_at": v.published_at,
-    }
-
-
-@router.get("/items/{code}/flowchart.svg", tags=["items"], summary="The process flowchart as SVG",
-            description="Cached by version, with `ETag`; `If-None-Match` of the current tag gets `304`.",
-            response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}, **NOT_MODIFIED,
-                                                **problem_responses(404)})
-async def get_flowchart_svg(request: Request, session: SessionDep, code: str, version: VersionQ = None) -> Response:
+            response_model=Guide,
+            responses={**ok("The guide.", CACHED), **NOT_MODIFIED, **problem_responses(404, 422)})
+async def get_guide(request: Request, session: SessionDep, code: ItemCode, version: VersionQ = None) -> Response:
     async def render() -> bytes:
-        v = await public_version(session, code, version)
-        return flowchart.svg(code, v.version, ItemContent.model_validate(v.content),
-                             await repo.department_names(session)).encode()
+        return _json(Guide.model_validate(await service.guide(session, code, version)).model_dump(mode="json"))
+
+    return await _cached(request, ("guide", code, version), version, "application/json", render)
+
+
+@router.get("/items/{code}/flowchart.svg", openapi_extra=PUBLIC, tags=["items"], summary="The process flowchart as SVG",
+            description="Cached by version, with `ETag`; `If-None-Match` of the current tag gets `304`.",
+            response_class=Response,
+            responses={**ok("The flowchart.", CACHED, content={"image/svg+xml": {"schema": {"type": "string"}}}),
+                       **NOT_MODIFIED, **problem_responses(404)})
+async def get_flowchart_svg(request: Request, session: SessionDep, code: ItemCode, version: VersionQ = None) -> Response:
+    async def render() -> bytes:
+        return (await service.flowchart_svg(session, code, version)).encode()
 
     return await _cached(request, ("svg", code, version), version, "image/svg+xml; charset=utf-8", render)
 
 
-@router.get("/items/{code}/flowchart.mmd", tags=["items"], summary="The process flowchart as Mermaid text",
+@router.get("/items/{code}/flowchart.mmd", openapi_extra=PUBLIC, tags=["items"], summary="The process flowchart as Mermaid text",
             description="Cached by version, with `ETag`; `If-None-Match` of the current tag gets `304`.",
-            response_class=Response, responses={200: {"content": {"text/plain": {}}}, **NOT_MODIFIED,
-                                                **problem_responses(404)})
-async def get_flowchart_mermaid(request: Request, session: SessionDep, code: str, version: VersionQ = None) -> Response:
+            response_class=Response,
+            responses={**ok("The flowchart.", CACHED, content={"text/plain": {"schema": {"type": "string"}}}),
+                       **NOT_MODIFIED, **problem_responses(404)})
+async def get_flowchart_mermaid(request: Request, session: SessionDep, code: ItemCode,
+                                version: VersionQ = None) -> Response:
     async def render() -> bytes:
-        v = await public_version(session, code, version)
-        return flowchart.mermaid(ItemContent.model_validate(v.content), await repo.department_names(session)).encode()
+        return (await service.flowchart_mermaid(session, code, version)).encode()
 
     return await _cached(request, ("mmd", code, version), version, "text/plain; charset=utf-8", render)
 
 
-@router.get("/items/{code}/application-form.html", tags=["items"],
+@router.get("/items/{code}/application-form.html", openapi_extra=PUBLIC, tags=["items"],
             summary="The application form to print: blank, or a filled sample with `?sample=true`",
-            response_class=Response, responses={200: {"content": {"text/html": {}}}, **problem_responses(404)})
-async def get_application_form(session: SessionDep, code: str, version: VersionQ = None, sample: bool = False) -> Response:
-    v = await public_version(session, code, version)
-    html = forms.application_form_html(code, v.version, ItemContent.model_validate(v.content), sample=sample)
+            description="Rendered from the version's form fields and materials, so the printed form always "
+                        "matches the published version.",
+            response_class=Response,
+            responses={200: {"description": "The form as HTML.", "content": {"text/html": {"schema": {"type": "string"}}}},
+                       **problem_responses(404, 422)})
+async def get_application_form(session: SessionDep, code: ItemCode, version: VersionQ = None,
+                               sample: Annotated[bool, Query(description="Fill it with sample values.")] = False,
+                               ) -> Response:
+    html = await service.application_form(session, code, version, sample=sample)
     return Response(html, media_type="text/html; charset=utf-8")
 
 
-@router.get("/items/{code}/cpsv", tags=["open data"], summary="The item as CPSV-AP JSON-LD",
-            responses={200: {"content": {"application/ld+json": {}}}, **problem_responses(404)})
-async def get_cpsv(request: Request, session: SessionDep, code: str, version: VersionQ = None) -> Response:
-    v = await public_version(session, code, version)
-    c = ItemContent.model_validate(v.content)
-    dept = await repo.get_department(session, c.department)
-    doc = cpsv.public_service(
-        base=str(request.base_url).rstrip("/") + "/catalog/v1", code=code, version=v.version, item=c,
-        department={"code": c.department, "name": dept.name if dept else "", "credit_code": dept.credit_code or ""
-                    if dept else ""},
-        published_at=v.published_at.isoformat() if v.published_at else None,
-    )
+@router.get("/items/{code}/cpsv", openapi_extra=PUBLIC, tags=["open data"], summary="The item as CPSV-AP JSON-LD",
+            description="The EU Core Public Service Vocabulary (CPSV-AP 3), for open-data portals.",
+            responses={200: {"description": "A `PublicService` JSON-LD document.",
+                             "content": {"application/ld+json": {"schema": {"type": "object"}}}},
+                       **problem_responses(404, 422)})
+async def get_cpsv(request: Request, session: SessionDep, code: ItemCode, version: VersionQ = None) -> Response:
+    doc = await service.cpsv_document(session, code, version, base=str(request.base_url).rstrip("/") + "/catalog/v1")
     return JSONResponse(doc, media_type="application/ld+json")
 
 
-@router.get("/search", tags=["search"], summary="Search published items in Chinese (“我想开饭店”)",
+@router.get("/search", openapi_extra=PUBLIC, tags=["search"], summary="Search published items in Chinese (“我想开饭店”)",
+            description="Segments the query (jieba), drops words of intent (我想, 怎么办 …), adds the catalogue's "
+                        "synonyms and ranks items by where the words hit (name, keyword, life event, theme, "
+                        "department). Takes the same filters as `/items`. A first page with no hit is counted by "
+                        "its words for `/search/misses`.",
             response_model=SearchPage, responses=problem_responses(422))
 async def search_items(
     session: SessionDep, f: FiltersDep,
-    q: Annotated[str, Query(min_length=1, max_length=100, description="What the person wants, in their words.")],
-    cursor: Annotated[str | None, Query()] = None,
+    q: Annotated[str, Query(min_length=1, max_length=100, description="What the person wants, in their words.",
+                            openapi_examples={"restaurant": {"summary": "Open a restaurant", "value": "我想开饭店"}})],
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SearchPage:
-    offset = 0
-    if cursor:
-        values = decode_cursor(cursor)
-        if len(values) != 1 or not isinstance(values[0], int) or values[0] < 0:
-            raise invalid("query.cursor", "cursor", "The cursor is not one this list issued.")
-        offset = values[0]
-    terms = query_terms(q)
-    if not terms:
-        raise invalid("query.q", "no_terms", "查询只包含停用词，请换个说法，例如“开饭店”。")
-    rows = await repo.search(session, terms, f, offset=offset, limit=limit + 1)
-    if not rows and not offset and (key := miss_key(terms)):
-        # The evidence for the next round of simplification: what people look for and do not find.
-        now = utcnow()
-        await repo.record_search_miss(session, day=now.astimezone(CITY).date(), terms=key, at=now)
-    hits = [SearchHit(score=s, matched=m, item=ItemSummary.of(v)) for v, s, m in rows[:limit]]
-    return SearchPage(query=q, terms=list(terms), items=hits,
-                      next_cursor=encode_cursor([offset + limit]) if len(rows) > limit else None)
-
-
-class SearchMissRead(BaseModel):
-    terms: str = Field(description="The words typed (segmented, sorted; digits and Latin letters dropped).")
-    searches: int
-    last_on: date
+    found = await service.search(session, q, f, cursor=cursor, limit=limit)
+    return SearchPage(query=q, terms=found.terms, next_cursor=found.next_cursor,
+                      items=[SearchHit(score=s, matched=m, item=ItemSummary.of(v)) for v, s, m in found.hits])
 
 
 @router.get("/search/misses", tags=["search"], response_model=list[SearchMissRead],
             summary="Searches that found nothing, most frequent first (staff)",
             description="Where people get stuck before they even find the item (卡点分析): each wording that found "
-                        "nothing, with how often and when last. No person, no address, no raw query is kept.",
+                        "nothing, with how often and when last. No person, no address, no raw query is kept. "
+                        "Needs admin, catalog_editor, supervisor or department_reviewer.",
             responses=problem_responses(401, 403, 422))
 async def search_misses(
     session: SessionDep,
-    start: Annotated[BoundedDate, Query(alias="from")],
-    end: Annotated[BoundedDate, Query(alias="to")],
+    start: Annotated[BoundedDate, Query(alias="from", description="First day (YYYY-MM-DD), inclusive.")],
+    end: Annotated[BoundedDate, Query(alias="to", description="Last day, inclusive; at most 366 days after `from`.")],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     _: Principal = require_roles(ADMIN, CATALOG_EDITOR, SUPERVISOR, DEPARTMENT_REVIEWER),
 ) -> list[SearchMissRead]:
-    if end < start:
-        raise invalid("query.to", "order", "`to` must not be before `from`.")
-    if (end - start).days > 366:
-        raise invalid("query.to", "max_range", "At most 366 days.")
     return [SearchMissRead(terms=r.terms, searches=int(r.searches), last_on=r.last_on)
-            for r in await repo.search_misses(session, start=start, end=end, limit=limit)]
+            for r in await service.search_misses(session, start=start, end=end, limit=limit)]
 
 
-@router.get("/departments", tags=["organisation"], summary="Departments of the city", response_model=list[DepartmentRead])
+@router.get("/departments", openapi_extra=PUBLIC, tags=["organisation"], summary="Departments of the city",
+            description="Every department with its credit code and public contacts, by code.",
+            response_model=list[DepartmentRead])
 async def list_departments(session: SessionDep) -> list[DepartmentRead]:
-    return [DepartmentRead.model_validate(d) for d in await repo.departments(session)]
+    return [DepartmentRead.model_validate(d) for d in await service.departments(session)]
 
 
-@router.get("/departments/{code}", tags=["organisation"], summary="One department", response_model=DepartmentRead,
+@router.get("/departments/{code}", openapi_extra=PUBLIC, tags=["organisation"], summary="One department", response_model=DepartmentRead,
             responses=problem_responses(404))
-async def get_department(session: SessionDep, code: str) -> DepartmentRead:
-    d = await repo.get_department(session, code)
-    if d is None:
-        raise NotFound(f"部门 {code} 不存在。", slug="department-not-found")
-    return DepartmentRead.model_validate(d)
+async def get_department(
+    session: SessionDep,
+    code: Annotated[str, Path(max_length=32, openapi_examples={"market": {"summary": "罗定市市场监督管理局",
+                                                                          "value": "LD-SCJGJ"}})],
+) -> DepartmentRead:
+    return DepartmentRead.model_validate(await service.department(session, code))
 
 
-@router.get("/service-points", tags=["organisation"], summary="Service points (city centre, 镇街, 村居)",
+@router.get("/service-points", openapi_extra=PUBLIC, tags=["organisation"], summary="Service points (city centre, 镇街, 村居)",
+            description="The three-level service-point tree, by code; narrow it to one level or to the children "
+                        "of one point.",
             response_model=list[ServicePointRead], responses=problem_responses(422))
 async def list_service_points(
     session: SessionDep,
-    level: Annotated[str | None, Query(pattern="^(city|town|village)$")] = None,
+    level: Annotated[PointLevel | None, Query(description="Only points of this level.")] = None,
     parent: Annotated[str | None, Query(max_length=32, description="Children of this point.")] = None,
 ) -> list[ServicePointRead]:
-    return [ServicePointRead.model_validate(p) for p in await repo.service_points(session, level=level, parent=parent)]
+    return [ServicePointRead.model_validate(p) for p in await service.service_points(session, level=level, parent=parent)]
 
 
-@router.get("/service-points/{code}", tags=["organisation"], summary="A service point, its children and the items it accepts",
+@router.get("/service-points/{code}", openapi_extra=PUBLIC, tags=["organisation"],
+            summary="A service point, its children and the items it accepts",
             response_model=ServicePointDetail, responses=problem_responses(404))
-async def get_service_point(session: SessionDep, code: str) -> ServicePointDetail:
-    p = await repo.get_service_point(session, code)
-    if p is None:
-        raise NotFound(f"服务点 {code} 不存在。", slug="service-point-not-found")
-    children = [c.code for c in await repo.service_points(session, parent=code)]
-    items = await repo.codes_at_point(session, code)
-    return ServicePointDetail(**ServicePointRead.model_validate(p).model_dump(), children=children, items=items)
+async def get_service_point(
+    session: SessionDep,
+    code: Annotated[str, Path(max_length=32, openapi_examples={"centre": {"summary": "罗定市政务服务中心",
+                                                                          "value": "LD-CENTRE"}})],
+) -> ServicePointDetail:
+    d = await service.service_point(session, code)
+    return ServicePointDetail(**ServicePointRead.model_validate(d.point).model_dump(), children=d.children,
+                              items=d.items)
 
 
-@router.get("/life-events", tags=["organisation"], summary="Life events (主题事件) and their published items",
+@router.get("/life-events", openapi_extra=PUBLIC, tags=["organisation"], summary="Life events (主题事件) and their published items",
+            description="What a person goes through (开办餐饮店, 新生儿出生 …) with every item it involves.",
             response_model=list[LifeEventRead])
 async def list_life_events(session: SessionDep) -> list[LifeEventRead]:
-    published = await repo.all_published(session)
-    return [
-        LifeEventRead(name=e.name, description=e.description, audience=e.audience,
-                      items=[ItemSummary.of(v) for v in published if e.name in v.content.get("life_events", [])])
-        for e in await repo.life_events(session)
-    ]
+    return [LifeEventRead.model_validate({"name": e.event.name, "description": e.event.description,
+                                          "audience": e.event.audience,
+                                          "items": [ItemSummary.of(v) for v in e.items]})
+            for e in await service.life_events(session)]
 
 
-@router.get("/intermediary-services", tags=["lists"], summary="Intermediary-service list (中介服务清单)",
+@router.get("/intermediary-services", openapi_extra=PUBLIC, tags=["lists"], summary="Intermediary-service list (中介服务清单)",
+            description="The only intermediary services an item may ask an applicant to obtain, each with its "
+                        "legal basis.",
             response_model=list[IntermediaryRead])
 async def list_intermediaries(session: SessionDep) -> list[IntermediaryRead]:
-    return [IntermediaryRead.model_validate(s) for s in await repo.intermediary_services(session)]
+    return [IntermediaryRead.model_validate(s) for s in await service.intermediary_services(session)]
 
 
-@router.get("/negative-list", tags=["lists"], summary="Market-access negative list; `?q=` asks “may I open X here?”",
+@router.get("/negative-list", openapi_extra=PUBLIC, tags=["lists"], summary="Market-access negative list; `?q=` asks “may I open X here?”",
+            description="Without `q`, every active entry (`verdict: all`). With `q`, the entries whose keywords "
+                        "match and a verdict: `prohibited`, `permitted_with_approval` (the answer lists the "
+                        "approvals to obtain first) or `not_listed` (free to enter, 非禁即入).",
             response_model=NegativeAnswer, responses=problem_responses(422))
 async def negative_list(
     session: SessionDep,
-    q: Annotated[str | None, Query(min_length=1, max_length=100, description="e.g. 开饭店, 放贷")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, description="e.g. 开饭店, 放贷",
+                                   openapi_examples={"restaurant": {"summary": "Open a restaurant",
+                                                                    "value": "开饭店"}})] = None,
 ) -> NegativeAnswer:
-    entries = await repo.negative_list(session)
-    if q is None:
-        return NegativeAnswer(query=None, verdict="all", answer="市场准入负面清单全部条目。",
-                              entries=[NegativeEntryRead.model_validate(e) for e in entries])
-    words = list(query_terms(q)) or [q]
-    hits = repo.negative_match(entries, words)
-    prohibited = [e for e in hits if e.category == "prohibited"]
-    if prohibited:
-        verdict, answer = "prohibited", "该经营活动属于禁止准入事项：" + "；".join(e.title for e in prohibited)
-    elif hits:
-        needs = [r["approval"] for e in hits for r in e.requirements]
-        verdict, answer = "permitted_with_approval", "可以经营，但须先取得：" + "、".join(dict.fromkeys(needs))
-    else:
-        verdict, answer = "not_listed", "负面清单以外的行业、领域，各类市场主体可依法平等进入。"
-    return NegativeAnswer(query=q, verdict=verdict, answer=answer,
-                          entries=[NegativeEntryRead.model_validate(e) for e in hits])
+    a = await service.negative_list(session, q)
+    return NegativeAnswer(query=a.query, verdict=a.verdict, answer=a.answer,
+                          entries=[NegativeEntryRead.model_validate(e) for e in a.entries])
 
 
-@router.get("/open/catalogue.json", tags=["open data"], summary="The whole published catalogue as one dataset")
+@router.get("/open/catalogue.json", openapi_extra=PUBLIC, tags=["open data"], summary="The whole published catalogue as one dataset",
+            description="Every published item as `yimen.catalog.item.published` carries it (plus its status), with "
+                        "departments, service points, life events, intermediary services and the negative list "
+                        "(CC-BY-4.0). Served as a download.",
+            responses=ok("The dataset.", {"Content-Disposition": header('`attachment; filename="catalogue.json"`')},
+                         content={"application/json": {"schema": {"type": "object"}}}))
 async def open_catalogue(session: SessionDep) -> Response:
-    points = await repo.service_points(session)
-    items = [published_payload(v, points).model_dump(mode="json") | {"status": v.status}
-             for v in await repo.all_published(session)]
+    data = await service.open_catalogue(session)
     body = {
-        "title": "罗定市政务服务事项目录", "publisher": "罗定市政务服务数据管理局", "licence": "CC-BY-4.0",
-        "generated_at": utcnow().isoformat(),
-        "departments": [DepartmentRead.model_validate(d).model_dump() for d in await repo.departments(session)],
-        "service_points": [ServicePointRead.model_validate(p).model_dump() for p in await repo.service_points(session)],
+        **data,
+        "departments": [DepartmentRead.model_validate(d).model_dump() for d in data["departments"]],
+        "service_points": [ServicePointRead.model_validate(p).model_dump() for p in data["service_points"]],
         "life_events": [{"name": e.name, "description": e.description, "audience": e.audience}
-                        for e in await repo.life_events(session)],
+                        for e in data["life_events"]],
         "intermediary_services": [IntermediaryRead.model_validate(s).model_dump()
-                                  for s in await repo.intermediary_services(session)],
-        "negative_list": [NegativeEntryRead.model_validate(e).model_dump() for e in await repo.negative_list(session)],
-        "items": items,
+                                  for s in data["intermediary_services"]],
+        "negative_list": [NegativeEntryRead.model_validate(e).model_dump() for e in data["negative_list"]],
     }
-    return JSONResponse(body, headers={"Content-Disposition": 'attachment; filename="catalogue.json"'})
+    return JSONResponse(jsonable_encoder(body), headers={"Content-Disposition": 'attachment; filename="catalogue.json"'})
+

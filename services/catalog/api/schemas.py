@@ -2,18 +2,58 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.catalog.domain.model import KIND_NAMES, ItemContent, TimeLimit
-from services.catalog.store.tables import ItemVersion
+from services.catalog.domain.lifecycle import ChangeAction, Status
+from services.catalog.domain.model import (
+    KIND_NAMES,
+    Attachment,
+    Audience,
+    CaseKind,
+    Channel,
+    Contact,
+    Fees,
+    FormField,
+    IntermediaryRequirement,
+    ItemContent,
+    Kind,
+    Material,
+    Necessity,
+    PointLevel,
+    Result,
+    SpecialProcedure,
+    Step,
+    TimeLimit,
+)
+from services.catalog.domain.rules import Verdict
 
 CODE_PATTERN = r"^[0-9A-Z]{18}[1-5][0-9A-Z]{12}$"
+#: A demo item every example that reads one names (食品经营许可, 罗定市市场监督管理局).
+EXAMPLE_ITEM = "11441781MB0000001A4010000030000"
+#: The item the create example makes (a fresh code under 市场监督管理局; the demo catalogue does not hold it).
+NEW_ITEM = "11441781MB0000001A4010000990000"
+
+
+class VersionRow(Protocol):
+    """What a stored item version offers the response models (the store's row, read by attribute)."""
+
+    item_code: str
+    version: int
+    status: str
+    content: dict[str, Any]
+    revision: int
+    published_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+    ended_at: datetime | None
+
 
 _EXAMPLE: dict[str, Any] = {
-    "code": "11441781MB0000001A4010000990000",
+    "code": NEW_ITEM,
     "name": "小餐饮店登记",
     "kind": "01",
     "department": "LD-SCJGJ",
@@ -28,9 +68,17 @@ _EXAMPLE: dict[str, Any] = {
     "themes": ["startup"],
     "life_events": ["开办餐饮店"],
     "keywords": ["小吃店", "饭店"],
+    "form_fields": [
+        {"name": "business_name", "label": "经营者名称", "type": "text", "required": True},
+        {"name": "business_address", "label": "经营场所", "type": "address", "required": True},
+        {"name": "phone", "label": "联系电话", "type": "phone", "required": True},
+    ],
     "materials": [
         {"code": "business_licence", "name": "营业执照", "source": "certificate",
-         "certificate_type": "11441781MB0000001A001", "legal_basis": "《食品经营许可和备案管理办法》第十三条"},
+         "certificate_type": "11441781MB0000001A001", "fields": ["number", "holder_name"],
+         "legal_basis": "《食品经营许可和备案管理办法》第十三条"},
+        {"code": "floor_plan", "name": "经营场所平面布局图", "source": "applicant",
+         "legal_basis": "《食品经营许可和备案管理办法》第十三条"},
     ],
     "process": {"steps": [
         {"key": "acceptance", "name": "受理", "kind": "acceptance", "departments": ["LD-SCJGJ"], "limit_days": 1},
@@ -66,7 +114,7 @@ class ItemRead(ItemContent):
 
     code: str
     version: int
-    status: str
+    status: Status
     kind_name: str
     published_at: datetime | None
     created_at: datetime
@@ -74,7 +122,7 @@ class ItemRead(ItemContent):
     updated_by: str | None = Field(default=None, description="Editors' views only.")
 
     @classmethod
-    def of(cls, v: ItemVersion) -> ItemRead:
+    def of(cls, v: VersionRow) -> ItemRead:
         return cls.model_validate({
             **v.content, "code": v.item_code, "version": v.version, "status": v.status,
             "kind_name": KIND_NAMES[v.content["kind"]], "published_at": v.published_at, "created_at": v.created_at,
@@ -83,27 +131,29 @@ class ItemRead(ItemContent):
 
 
 class ItemSummary(BaseModel):
+    """A published item as a list shows it."""
+
     code: str
     version: int
     name: str
-    kind: str
+    kind: Kind
     kind_name: str
     department: str
-    audience: list[str]
-    case_kind: str
+    audience: list[Audience]
+    case_kind: CaseKind
     statutory_limit: TimeLimit
     promised_limit: TimeLimit
     visits_required: int
     fully_online: bool
     min_assurance_level: int = 2
-    channels: list[str]
+    channels: list[Channel]
     service_points: list[str]
     themes: list[str]
     life_events: list[str]
     published_at: datetime | None
 
     @classmethod
-    def of(cls, v: ItemVersion) -> ItemSummary:
+    def of(cls, v: VersionRow) -> ItemSummary:
         c = v.content
         return cls(code=v.item_code, version=v.version, kind_name=KIND_NAMES[c["kind"]], published_at=v.published_at,
                    **{k: c[k] for k in cls.model_fields if k in c and k not in ("code", "version")})
@@ -113,7 +163,7 @@ class VersionInfo(BaseModel):
     """A version's status and dates (who edited it is in the change log, for editors only)."""
 
     version: int
-    status: str
+    status: Status
     created_at: datetime
     published_at: datetime | None
     ended_at: datetime | None = Field(description="When it was superseded or withdrawn.")
@@ -121,7 +171,7 @@ class VersionInfo(BaseModel):
 
 class ChangeRead(BaseModel):
     version: int
-    action: str
+    action: ChangeAction
     actor: str
     at: datetime
     fields: list[str]
@@ -161,11 +211,13 @@ class DepartmentRead(BaseModel):
 class DepartmentWrite(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"name": "罗定市交通运输局", "credit_code": "11441781MB0000012X"}]},
+        json_schema_extra={"examples": [{"name": "罗定市交通运输局", "credit_code": "11441781MB0000012E",
+                                         "phone": "0766-3822600"}]},
     )
 
     name: str = Field(min_length=1, max_length=200)
-    credit_code: str | None = Field(default=None, pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")
+    credit_code: str | None = Field(default=None, pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$",
+                                    description="统一社会信用代码 (GB 32100), its check character included.")
     address: str | None = Field(default=None, max_length=300)
     phone: str | None = Field(default=None, max_length=50)
     office_hours: str | None = Field(default=None, max_length=300)
@@ -176,7 +228,7 @@ class ServicePointRead(BaseModel):
 
     code: str
     name: str
-    level: str = Field(description="city | town (镇街) | village (村居)")
+    level: PointLevel = Field(description="city | town (镇街) | village (村居)")
     parent_code: str | None
     address: str | None
     phone: str | None
@@ -192,7 +244,7 @@ class ServicePointDetail(ServicePointRead):
 class LifeEventRead(BaseModel):
     name: str
     description: str | None
-    audience: list[str]
+    audience: list[Audience]
     items: list[ItemSummary]
 
 
@@ -212,7 +264,7 @@ class NegativeEntryRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     code: str
-    category: str = Field(description="prohibited (禁止准入) | permitted (许可准入)")
+    category: Literal["prohibited", "permitted"] = Field(description="prohibited (禁止准入) | permitted (许可准入)")
     title: str
     description: str | None
     requirements: list[dict[str, Any]]
@@ -222,7 +274,7 @@ class NegativeEntryRead(BaseModel):
 
 class NegativeAnswer(BaseModel):
     query: str | None
-    verdict: str = Field(description="prohibited | permitted_with_approval | not_listed (free to enter) | all")
+    verdict: Verdict = Field(description="prohibited | permitted_with_approval | not_listed (free to enter) | all")
     answer: str
     entries: list[NegativeEntryRead]
 
@@ -233,7 +285,7 @@ class ServicePointWrite(BaseModel):
         "address": "罗定市罗城街道龙华路 2 号", "opening_hours": "周一至周五 9:00-12:00、14:30-17:00"}]})
 
     name: str = Field(min_length=1, max_length=200)
-    level: Literal["city", "town", "village"]
+    level: PointLevel
     parent_code: str | None = Field(default=None, max_length=32)
     address: str | None = Field(default=None, max_length=300)
     phone: str | None = Field(default=None, max_length=50)
@@ -246,7 +298,7 @@ class LifeEventWrite(BaseModel):
         "description": "办理退休手续：养老金待遇核定、医保转换。", "audience": ["natural_person"]}]})
 
     description: str | None = Field(default=None, max_length=2000)
-    audience: list[Literal["natural_person", "legal_person"]] = Field(min_length=1)
+    audience: list[Audience] = Field(min_length=1)
     sort_order: int = Field(default=100, ge=0, le=10000)
 
 
@@ -283,3 +335,104 @@ class NegativeEntryWrite(BaseModel):
     keywords: list[str] = Field(min_length=1)
     legal_basis: str | None = Field(default=None, max_length=2000)
     active: bool = True
+
+
+class SearchMissRead(BaseModel):
+    terms: str = Field(description="The words typed (segmented, sorted; digits and Latin letters dropped).")
+    searches: int
+    last_on: date
+
+
+# --- the service guide (办事指南) --------------------------------------------------------------------------
+
+
+class DepartmentRef(BaseModel):
+    code: str
+    name: str | None = Field(description="Null only if the department has left the directory.")
+
+
+class GuideTimeLimit(BaseModel):
+    statutory: TimeLimit = Field(description="法定办结时限")
+    promised: TimeLimit = Field(description="承诺办结时限")
+
+
+class GuideStep(Step):
+    """A process step with its departments named."""
+
+    department_names: list[str]
+
+
+class ItemRef(BaseModel):
+    code: str = Field(description="The item's 实施编码.")
+    name: str
+
+
+class RequiredCertificate(BaseModel):
+    """A certificate (电子证照) the applicant must already hold: the platform fetches it from datashare's
+    certificate library, the applicant does not upload it. `issued_by` says which published items issue it, so
+    a front end can link “don't have it yet? apply here”."""
+
+    certificate_type: str = Field(description="Certificate type code of datashare's directory.")
+    name: str = Field(description="The type's name as datashare announced it (else the material's name).")
+    necessity: Necessity = Field(description="The strictest necessity of the materials asking for it.")
+    materials: list[str] = Field(description="Codes of this item's materials that ask for it.")
+    issued_by: list[ItemRef] = Field(description="Published items whose result is a certificate of this type "
+                                                 "(this item aside); empty when the catalogue knows none.")
+
+
+class FlowchartLinks(BaseModel):
+    svg: str
+    mermaid: str
+
+
+class Guide(BaseModel):
+    """The whole service guide (办事指南) of one published version: what a citizen reads before applying.
+    Amounts in `fees` are decimal strings in yuan ("20.00"), never floats."""
+
+    code: str
+    version: int
+    status: Status
+    name: str
+    kind: Kind
+    kind_name: str
+    department: DepartmentRef
+    summary: str | None
+    legal_basis: list[str]
+    accepting_unit: str | None
+    implementing_nature: Literal["法定机关", "授权组织", "受委托组织"]
+    audience: list[Audience]
+    conditions: list[str] = Field(description="受理条件")
+    case_kind: CaseKind
+    time_limit: GuideTimeLimit
+    visits_required: int
+    fully_online: bool
+    min_assurance_level: int = Field(description="实名核验 level an applicant needs to submit (1-3).")
+    channels: list[Channel]
+    handling_area: str | None
+    service_points: list[str]
+    excluded_points: list[str]
+    offered_at: list[str] = Field(description="Codes of every point where the item is handled (resolved through "
+                                              "the service-point tree).")
+    collect_at: list[str] = Field(description="Codes of every point where the result may be collected.")
+    process: list[GuideStep]
+    special_procedures: list[SpecialProcedure]
+    form_fields: list[FormField] = Field(description="The application form the applicant fills in; `name` is "
+                                                     "the key of the value in an application's `form`.")
+    materials: list[Material]
+    certificates: list[RequiredCertificate]
+    forms: list[Attachment]
+    samples: list[Attachment]
+    common_mistakes: list[str]
+    fees: Fees
+    intermediary_services: list[IntermediaryRequirement]
+    result: Result
+    accountability: str | None
+    consultation: list[Contact]
+    complaint: list[Contact]
+    office_hours: str | None
+    address: str | None
+    transit: str | None
+    status_query: str | None
+    flowchart: FlowchartLinks
+    published_at: datetime | None
+

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
-from services.catalog import catalogue
+from services.catalog import service
 from services.catalog.demo.items import ITEMS
 from services.catalog.demo.load import LOADER, load_demo_data
 from services.catalog.domain.model import ItemContent
@@ -69,9 +69,9 @@ async def main(n: int, published: int, url: str) -> None:
         code, content = generated(i, rng)
         t0 = time.perf_counter()
         async with db.transaction() as s:
-            await catalogue.create_item(s, code=code, content=ItemContent.model_validate(content), actor="bench")
-            await catalogue.submit(s, code=code, principal=LOADER, if_match=None)
-            await catalogue.publish_item(s, code=code, principal=LOADER)
+            await service.create_item(s, code=code, content=ItemContent.model_validate(content), principal=LOADER)
+            await service.submit(s, code=code, principal=LOADER, if_match=None)
+            await service.publish_item(s, code=code, principal=LOADER)
         publish_times.append(time.perf_counter() - t0)
     async with db.transaction() as s:
         rows = (await s.execute(select(messaging.outbox.c.payload)

@@ -9,7 +9,7 @@ import os
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.catalog import catalogue
+from services.catalog import service
 from services.catalog.demo.items import ITEMS
 from services.catalog.demo.reference import (
     DEPARTMENTS,
@@ -21,7 +21,7 @@ from services.catalog.demo.reference import (
 from services.catalog.domain.model import ItemContent
 from services.catalog.store import repo
 from services.catalog.store.tables import IntermediaryService, LifeEvent, NegativeListEntry
-from shared.auth import ADMIN, Principal
+from shared.principal import ADMIN, Principal
 from shared.service import ServiceContext
 
 log = logging.getLogger("yimen.catalog.demo")
@@ -35,9 +35,9 @@ def demo_enabled() -> bool:
 
 async def load_demo_data(session: AsyncSession) -> int:
     for dept in DEPARTMENTS:
-        await catalogue.upsert_department(session, **dept)
+        await service.upsert_department(session, **dept)
     for point in SERVICE_POINTS:
-        await catalogue.upsert_service_point(session, point["code"], {k: v for k, v in point.items() if k != "code"})
+        await service.upsert_service_point(session, point["code"], {k: v for k, v in point.items() if k != "code"})
         await session.flush()
     for i, event in enumerate(LIFE_EVENTS):
         session.add(LifeEvent(**event, sort_order=i))
@@ -48,10 +48,9 @@ async def load_demo_data(session: AsyncSession) -> int:
         session.add(NegativeListEntry(**{**entry, "requirements": reqs}))
     await session.flush()
     for code, content in ITEMS.values():
-        await catalogue.create_item(session, code=code, content=ItemContent.model_validate(content),
-                                    actor=catalogue.actor_of(LOADER))
-        await catalogue.submit(session, code=code, principal=LOADER, if_match=None)
-        await catalogue.publish_item(session, code=code, principal=LOADER)
+        await service.create_item(session, code=code, content=ItemContent.model_validate(content), principal=LOADER)
+        await service.submit(session, code=code, principal=LOADER, if_match=None)
+        await service.publish_item(session, code=code, principal=LOADER)
     return len(ITEMS)
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from shared.errors import PreconditionFailed, PreconditionRequired
+
 Status = Literal["draft", "in_review", "published", "superseded", "withdrawn"]
 Action = Literal["submit", "return", "publish", "withdraw", "supersede"]
+#: What the change log records: the lifecycle's actions plus creating, editing and starting a version.
+ChangeAction = Literal["create", "update", "new_version", "submit", "return", "publish", "withdraw", "supersede"]
 
 _TRANSITIONS: dict[tuple[str, str], Status] = {
     ("draft", "submit"): "in_review",
@@ -45,3 +49,13 @@ def changed_fields(before: dict[str, Any] | None, after: dict[str, Any]) -> list
 
 def etag(code: str, version: int, revision: int) -> str:
     return f'"{code}.v{version}.r{revision}"'
+
+
+def check_if_match(current: str, if_match: str | None) -> None:
+    """A draft changes only against the tag its editor last read (optimistic locking): none is 428, a stale
+    one 412. `*` and weak forms of the current tag match."""
+    if not if_match:
+        raise PreconditionRequired("修改草稿需要 If-Match 请求头（取自上次读取时的 ETag）。")
+    candidates = {c.strip().removeprefix("W/") for c in if_match.split(",")}
+    if "*" not in candidates and current not in candidates:
+        raise PreconditionFailed("草稿已被他人修改；请重新读取后再提交。", current_etag=current)

@@ -46,6 +46,16 @@ THEMES: dict[str, str] = {
 Kind = Literal["01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "20"]
 Audience = Literal["natural_person", "legal_person"]
 Channel = Literal["online", "mobile", "kiosk", "window", "post"]
+#: The keys of `THEMES` (a test keeps the two equal), so a filter by theme is an enum in the API.
+Theme = Literal[
+    "education", "employment", "social_security", "health", "housing", "culture_sport", "poverty_relief", "startup",
+    "business", "civil_affairs", "household", "environment", "safety", "construction", "elderly", "birth",
+]
+CaseKind = Literal["immediate", "promised"]
+#: The three levels of the service-point tree: city centre, town/street (镇街), village/community (村居).
+PointLevel = Literal["city", "town", "village"]
+Necessity = Literal["required", "optional", "conditional", "may_follow"]
+MaterialSource = Literal["applicant", "certificate", "registry", "own_certificate"]
 LimitUnit = Literal["working_days", "calendar_days", "hours"]
 StepKind = Literal["acceptance", "review", "parallel", "decision", "delivery"]
 
@@ -97,14 +107,18 @@ class Attachment(Strict):
     url: str = Field(min_length=1, max_length=500)
 
 
+FileType = Literal["pdf", "jpg", "png", "ofd"]
+DEFAULT_FILE_TYPES: tuple[FileType, ...] = ("pdf", "jpg", "png")
+
+
 class Material(Strict):
     """One material (申请材料): where it comes from, how many, what form, and why it is required."""
 
     code: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1, max_length=200)
-    necessity: Literal["required", "optional", "conditional", "may_follow"] = "required"
+    necessity: Necessity = "required"
     condition: str | None = Field(default=None, max_length=500)
-    source: Literal["applicant", "certificate", "registry", "own_certificate"] = "applicant"
+    source: MaterialSource = "applicant"
     certificate_type: str | None = Field(default=None, max_length=40)
     registry: Literal["population", "legal_persons"] | None = None
     fields: list[str] = Field(default_factory=list, description="What the material needs from its source.")
@@ -112,7 +126,7 @@ class Material(Strict):
     form: Literal["paper", "electronic"] = "electronic"
     originals: int = Field(default=0, ge=0, le=20)
     copies: int = Field(default=0, ge=0, le=20)
-    file_types: list[Literal["pdf", "jpg", "png", "ofd"]] = Field(default_factory=lambda: ["pdf", "jpg", "png"])
+    file_types: list[FileType] = Field(default_factory=lambda: list(DEFAULT_FILE_TYPES))
     max_bytes: int = Field(default=10_485_760, ge=1024, le=104_857_600)
     legal_basis: str | None = Field(default=None, max_length=1000)
     template: Attachment | None = None
@@ -203,8 +217,9 @@ class Contact(Strict):
     value: str = Field(min_length=1, max_length=300)
 
 
-class Guide(Strict):
-    """The service guide's remaining elements named by the reform plan."""
+class GuideDetails(Strict):
+    """The service guide's remaining elements named by the reform plan, as an editor writes them (the whole
+    guide a citizen reads is `GET /items/{code}/guide`)."""
 
     summary: str | None = Field(default=None, max_length=2000)
     legal_basis: list[str] = Field(default_factory=list)
@@ -231,7 +246,7 @@ class ItemContent(Strict):
     kind: Kind
     department: str = Field(min_length=1, max_length=32)
     audience: list[Audience] = Field(min_length=1)
-    case_kind: Literal["immediate", "promised"] = "promised"
+    case_kind: CaseKind = "promised"
     statutory_limit: TimeLimit
     promised_limit: TimeLimit
     visits_required: int = Field(default=1, ge=0, le=10)
@@ -258,7 +273,7 @@ class ItemContent(Strict):
     result: Result
     fees: Fees = Field(default_factory=Fees)
     intermediary_services: list[IntermediaryRequirement] = Field(default_factory=list)
-    guide: Guide = Field(default_factory=Guide)
+    guide: GuideDetails = Field(default_factory=GuideDetails)
 
 
 DEFAULT_STEPS: list[tuple[str, str, StepKind]] = [

@@ -3,9 +3,14 @@ an editor can fix everything in one pass."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
 
-from services.catalog.domain.model import CERTIFICATE_SOURCES, THEMES, ItemContent
+from stdnum.cn import uscc
+
+from services.catalog.domain.model import CERTIFICATE_SOURCES, THEMES, ItemContent, PointLevel
 from shared.errors import FieldError
 
 #: A material that one of these sources supplies is fetched by the system, never asked of the applicant.
@@ -181,6 +186,7 @@ def offered_points(listed: list[str] | None, excluded: list[str], tree: list[tup
             wanted -= below(code)
     return [c for c, _ in tree if c in wanted]
 
+
 def check_form_fields(item: ItemContent) -> list[FieldError]:
     """Each form field has one name, and its rule is complete: a choice lists its options, a length range is
     a range."""
@@ -237,7 +243,7 @@ def check_certificate_fields(item: ItemContent, ref: Reference | None = None) ->
 
 
 #: The service-point tree: city centre → towns/streets (镇街) → villages/communities (村居).
-PARENT_LEVEL = {"city": None, "town": "city", "village": "town"}
+PARENT_LEVEL: dict[str, str | None] = {"city": None, "town": "city", "village": "town"}
 
 
 def check_point_parent(level: str, parent_level: str | None, parent_given: bool) -> list[FieldError]:
@@ -253,3 +259,94 @@ def check_point_parent(level: str, parent_level: str | None, parent_given: bool)
         return [FieldError(field="body.parent_code", rule="tree_level",
                            message=f"{level} 级服务点的上级必须是 {want} 级（而不是 {parent_level}）。")]
     return []
+
+
+def check_point(code: str, level: PointLevel, parent_code: str | None, parent_level: str | None) -> list[FieldError]:
+    """A service point written by an admin: in its place in the tree and never its own parent."""
+    errors = check_point_parent(level, parent_level, parent_code is not None)
+    if parent_code == code:
+        errors.append(FieldError(field="body.parent_code", rule="tree_level", message="服务点不能是自己的上级。"))
+    return errors
+
+
+def check_department(code: str, credit_code: str | None) -> list[FieldError]:
+    """A department's code is short ASCII; its unified social credit code (GB 32100) has a valid check character."""
+    errors: list[FieldError] = []
+    if not code.isascii() or not 1 <= len(code) <= 32:
+        errors.append(FieldError(field="path.code", rule="format",
+                                 message="部门代码须为不超过 32 个字符的字母、数字或连字符。"))
+    if credit_code is not None and not uscc.is_valid(credit_code):
+        errors.append(FieldError(field="body.credit_code", rule="credit_code",
+                                 message="统一社会信用代码校验位不正确（GB 32100）。"))
+    return errors
+
+
+def check_life_event_name(name: str) -> list[FieldError]:
+    if not 1 <= len(name) <= 100:
+        return [FieldError(field="path.name", rule="max_length", message="主题事件名称须为 1 到 100 个字符。")]
+    return []
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A prior approval a negative-list entry asks for: its name, the department and the item that grant it."""
+
+    approval: str
+    department: str | None = None
+    item: str | None = None
+
+
+def check_negative_entry(category: str, requirements: list[Requirement], *, departments: frozenset[str],
+                         items: frozenset[str]) -> list[FieldError]:
+    """A permitted-entry (许可准入) line names what must be obtained first, and every department and item it
+    names exists."""
+    errors: list[FieldError] = []
+    if category == "permitted" and not requirements:
+        errors.append(FieldError(field="body.requirements", rule="approval_required",
+                                 message="许可准入类条目必须列明须先取得的许可。"))
+    for i, req in enumerate(requirements):
+        if req.department and req.department not in departments:
+            errors.append(FieldError(field=f"body.requirements.{i}.department", rule="unknown_department",
+                                     message=f"部门 {req.department} 不在部门目录中。"))
+        if req.item and req.item not in items:
+            errors.append(FieldError(field=f"body.requirements.{i}.item", rule="unknown_item",
+                                     message=f"事项 {req.item} 不存在。"))
+    return errors
+
+
+#: The longest window of the search-miss report (days).
+MAX_REPORT_DAYS = 366
+
+
+def check_report_window(start: date, end: date) -> list[FieldError]:
+    if end < start:
+        return [FieldError(field="query.to", rule="order", message="`to` must not be before `from`.")]
+    if (end - start).days > MAX_REPORT_DAYS:
+        return [FieldError(field="query.to", rule="max_range", message=f"At most {MAX_REPORT_DAYS} days.")]
+    return []
+
+
+Verdict = Literal["prohibited", "permitted_with_approval", "not_listed", "all"]
+
+
+@dataclass(frozen=True)
+class ListedEntry:
+    """What the answer to “may I open X here?” needs of a negative-list entry."""
+
+    title: str
+    category: str
+    approvals: tuple[str, ...] = ()
+
+
+def negative_verdict(query: str | None, hits: Sequence[ListedEntry]) -> tuple[Verdict, str]:
+    """The answer to “may I open X here?” from the entries the words matched: prohibited entries win, then
+    the approvals to obtain first; anything not listed is open to all (非禁即入)."""
+    if query is None:
+        return "all", "市场准入负面清单全部条目。"
+    prohibited = [e for e in hits if e.category == "prohibited"]
+    if prohibited:
+        return "prohibited", "该经营活动属于禁止准入事项：" + "；".join(e.title for e in prohibited)
+    if hits:
+        needs = [a for e in hits for a in e.approvals]
+        return "permitted_with_approval", "可以经营，但须先取得：" + "、".join(dict.fromkeys(needs))
+    return "not_listed", "负面清单以外的行业、领域，各类市场主体可依法平等进入。"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import jieba
 
@@ -103,3 +104,17 @@ def miss_key(terms: dict[str, int]) -> str | None:
     kept. None when nothing is left."""
     words = sorted(t for t, boost in terms.items() if boost >= 2 and not _NOT_WORDS.search(t))
     return " ".join(words)[:200] or None
+
+
+@dataclass(frozen=True)
+class ItemFilters:
+    """What a list or a search of published items is narrowed to (each one facet of the published version)."""
+
+    audience: str | None = None
+    theme: str | None = None
+    department: str | None = None
+    service_point: str | None = None
+    channel: str | None = None
+    zero_visit: bool | None = None
+    life_event: str | None = None
+    kind: str | None = None

@@ -8,8 +8,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from services.catalog.domain.model import (
+    Audience,
+    CaseKind,
+    Channel,
     FormField,
+    Kind,
     Material,
+    PointLevel,
     Process,
     Result,
     SpecialProcedure,
@@ -28,7 +33,7 @@ CERTIFICATE_TYPE_UPSERTED = "yimen.datashare.certificate_type.upserted"
 class PointRef(BaseModel):
     code: str
     name: str
-    level: str
+    level: PointLevel
 
 
 class ItemPublished(BaseModel):
@@ -37,17 +42,17 @@ class ItemPublished(BaseModel):
     code: str
     version: int
     name: str
-    kind: str
+    kind: Kind
     kind_name: str
     department: str
-    audience: list[str]
-    case_kind: str
+    audience: list[Audience]
+    case_kind: CaseKind
     statutory_limit: TimeLimit
     promised_limit: TimeLimit
     visits_required: int
     fully_online: bool
     min_assurance_level: int = 2
-    channels: list[str]
+    channels: list[Channel]
     service_points: list[str]
     excluded_points: list[str] = []
     collection_points: list[str] | None = None
@@ -95,5 +100,5 @@ class CertificateTypeUpserted(BaseModel):
 class ServicePointUpserted(BaseModel):
     code: str
     name: str
-    level: str
+    level: PointLevel
     parent_code: str | None

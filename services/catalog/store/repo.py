@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalog.domain.model import ItemContent
 from services.catalog.domain.rules import CertificateFields, Reference
+from services.catalog.domain.search import ItemFilters
 from services.catalog.store.tables import (
     CertificateType,
     Department,
@@ -26,19 +26,8 @@ from services.catalog.store.tables import (
     SearchMiss,
     ServicePoint,
 )
+from shared.pagination import PageParams, paginate
 from shared.types import utcnow
-
-
-@dataclass
-class ItemFilters:
-    audience: str | None = None
-    theme: str | None = None
-    department: str | None = None
-    service_point: str | None = None
-    channel: str | None = None
-    zero_visit: bool | None = None
-    life_event: str | None = None
-    kind: str | None = None
 
 
 async def upsert_certificate_type(session: AsyncSession, *, code: str, name: str, fields: list[str],
@@ -173,6 +162,13 @@ def published_versions(f: ItemFilters) -> Select[Any]:
     return _filtered(stmt, f)
 
 
+async def page_of_published(session: AsyncSession, f: ItemFilters,
+                            page: PageParams) -> tuple[list[ItemVersion], str | None]:
+    """One cursor page of the current published versions matching the filters, by item code."""
+    return await paginate(session, published_versions(f), key_columns=[ItemVersion.item_code], params=page,
+                          key_of=lambda v: [v.item_code])
+
+
 async def all_published(session: AsyncSession) -> Sequence[ItemVersion]:
     stmt = published_versions(ItemFilters()).order_by(ItemVersion.item_code)
     return (await session.execute(stmt)).scalars().all()
@@ -302,3 +298,34 @@ async def search_misses(session: AsyncSession, *, start: date, end: date, limit:
          .where(SearchMiss.day >= start, SearchMiss.day <= end)
          .group_by(SearchMiss.terms).order_by(func.sum(SearchMiss.count).desc(), SearchMiss.terms).limit(limit))
     return list((await session.execute(q)).all())
+
+
+async def certificate_type_names(session: AsyncSession, codes: list[str]) -> dict[str, str]:
+    """The names datashare announced for these certificate types (types it has not announced are absent)."""
+    if not codes:
+        return {}
+    rows = await session.execute(select(CertificateType.code, CertificateType.name).where(CertificateType.code.in_(codes)))
+    return {c: n for c, n in rows.all()}
+
+
+async def issuers(session: AsyncSession, certificate_types: list[str]) -> list[tuple[str, str, str]]:
+    """(certificate type, item code, item name) of every published item whose result is a certificate of one of
+    these types, by item code."""
+    if not certificate_types:
+        return []
+    issued = ItemVersion.content[("result", "certificate_type")].as_string()
+    stmt = (published_versions(ItemFilters())
+            .where(issued.in_(certificate_types))
+            .with_only_columns(issued, Item.code, Item.name)
+            .order_by(Item.code))
+    return [(t, c, n) for t, c, n in (await session.execute(stmt)).all()]
+
+
+async def existing_item_codes(session: AsyncSession, codes: list[str]) -> frozenset[str]:
+    if not codes:
+        return frozenset()
+    return frozenset((await session.execute(select(Item.code).where(Item.code.in_(codes)))).scalars())
+
+
+async def department_codes(session: AsyncSession) -> frozenset[str]:
+    return frozenset((await session.execute(select(Department.code))).scalars())

@@ -251,8 +251,10 @@ async def test_bad_input_gets_precise_problems(client):
     assert ("query.q", "string_too_short") in rules_of(await client.get(f"{P}/search", params={"q": ""}))
     assert ("query.q", "no_terms") in rules_of(await client.get(f"{P}/search", params={"q": "我想要"}))
     assert ("query.cursor", "cursor") in rules_of(await client.get(f"{P}/items", params={"cursor": "!!"}))
-    assert ("query.audience", "string_pattern_mismatch") in rules_of(
+    # Filters from a fixed set are enums: a value outside it names the field and the rule.
+    assert ("query.audience", "literal_error") in rules_of(
         await client.get(f"{P}/items", params={"audience": "alien"}))
+    assert ("query.theme", "literal_error") in rules_of(await client.get(f"{P}/items", params={"theme": "ufo"}))
     assert ("query.version", "greater_than_equal") in rules_of(
         await client.get(f"{P}/items/{FOOD_CODE}", params={"version": 0}))
     problem(await client.get(f"{P}/items/{FOOD_CODE}", params={"version": 99}), 404)
@@ -419,12 +421,15 @@ async def test_publish_supersede_and_withdraw_with_events(client, tokens):
 
 
 async def test_admin_maintains_departments_and_the_event_flows(client, tokens):
-    body = {"name": "罗定市交通运输局", "credit_code": "11441781MB0000012X"}
+    body = {"name": "罗定市交通运输局", "credit_code": "11441781MB0000012E"}
     problem(await client.put(f"{P}/departments/LD-JTJ", json=body, headers=editor(tokens)), 403)
     r = await client.put(f"{P}/departments/LD-JTJ", json=body, headers=admin(tokens))
     assert r.status_code == 200 and r.json()["name"] == "罗定市交通运输局"
     ev = await wait_event(client.app.state.bus, "yimen.catalog.department.upserted", "LD-JTJ")
-    assert ev.data == {"code": "LD-JTJ", "name": "罗定市交通运输局", "credit_code": "11441781MB0000012X", "phone": None}
+    assert ev.data == {"code": "LD-JTJ", "name": "罗定市交通运输局", "credit_code": "11441781MB0000012E", "phone": None}
+    # The check character is checked (GB 32100): one wrong character is a 422 naming the rule.
+    assert ("body.credit_code", "credit_code") in rules_of(await client.put(
+        f"{P}/departments/LD-JTJ", json={**body, "credit_code": "11441781MB0000012X"}, headers=admin(tokens)))
     assert ("body.credit_code", "string_pattern_mismatch") in rules_of(
         await client.put(f"{P}/departments/LD-JTJ", json={"name": "x", "credit_code": "IOZ"}, headers=admin(tokens)))
 

@@ -1,4 +1,5 @@
-"""The catalogue's use cases: check with the domain, persist with the store, announce through the outbox.
+"""Editing items: drafts, review, publication, withdrawal, new versions. Each use case checks with the domain,
+persists with the store and announces through the outbox, in the caller's transaction.
 
 Routes and the demo loader both call these, so a demo item goes through exactly the path an editor's does."""
 
@@ -10,50 +11,23 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalog.domain import lifecycle
+from services.catalog.domain.access import actor_of, ensure_may_edit
 from services.catalog.domain.model import KIND_NAMES, ItemContent
 from services.catalog.domain.rules import check_item, offered_points
 from services.catalog.domain.search import index_terms
 from services.catalog.events.contracts import (
-    DEPARTMENT_UPSERTED,
     ITEM_PUBLISHED,
     ITEM_WITHDRAWN,
-    SERVICE_POINT_UPSERTED,
-    DepartmentUpserted,
     ItemPublished,
     ItemWithdrawn,
     PointRef,
-    ServicePointUpserted,
 )
 from services.catalog.store import repo
-from services.catalog.store.tables import Department, Item, ItemChange, ItemVersion, ServicePoint
-from shared.auth import ADMIN, CATALOG_EDITOR, Principal
-from shared.errors import (
-    Conflict,
-    FieldError,
-    Forbidden,
-    NotFound,
-    PreconditionFailed,
-    PreconditionRequired,
-    ValidationProblem,
-)
+from services.catalog.store.tables import Item, ItemChange, ItemVersion, ServicePoint
+from shared.errors import Conflict, FieldError, NotFound, ValidationProblem
 from shared.messaging import publish
+from shared.principal import Principal
 from shared.types import utcnow
-
-
-def actor_of(principal: Principal) -> str:
-    return f"{principal.kind}:{principal.subject}"
-
-
-def ensure_may_edit(principal: Principal, department: str) -> None:
-    """Admins edit every item; a catalogue editor only the items of the department in their token."""
-    if principal.has(ADMIN):
-        return
-    if principal.has(CATALOG_EDITOR) and principal.department == department:
-        return
-    if principal.has(CATALOG_EDITOR):
-        raise Forbidden(f"目录编辑只能维护本部门 ({principal.department}) 的事项，不能维护 {department} 的事项。",
-                        slug="other-department")
-    raise Forbidden("This needs the role admin or catalog_editor.")
 
 
 async def _check(session: AsyncSession, content: ItemContent, prefix: str = "body.") -> None:
@@ -75,7 +49,10 @@ async def item_or_404(session: AsyncSession, code: str, *, for_update: bool = Fa
     return item
 
 
-async def create_item(session: AsyncSession, *, code: str, content: ItemContent, actor: str) -> ItemVersion:
+async def create_item(session: AsyncSession, *, code: str, content: ItemContent, principal: Principal) -> ItemVersion:
+    """Draft version 1 of a new item, by an editor of its department."""
+    ensure_may_edit(principal, content.department)
+    actor = actor_of(principal)
     if await repo.get_item(session, code) is not None:
         raise Conflict(f"事项编码 {code} 已存在；请为它起草新版本。", slug="item-exists")
     await _check(session, content)
@@ -99,12 +76,31 @@ async def open_version(session: AsyncSession, item: Item) -> ItemVersion:
 
 
 def check_etag(version: ItemVersion, if_match: str | None) -> None:
-    current = lifecycle.etag(version.item_code, version.version, version.revision)
-    if not if_match:
-        raise PreconditionRequired("修改草稿需要 If-Match 请求头（取自上次读取时的 ETag）。")
-    candidates = {c.strip().removeprefix("W/") for c in if_match.split(",")}
-    if "*" not in candidates and current not in candidates:
-        raise PreconditionFailed("草稿已被他人修改；请重新读取后再提交。", current_etag=current)
+    lifecycle.check_if_match(lifecycle.etag(version.item_code, version.version, version.revision), if_match)
+
+
+async def get_draft(session: AsyncSession, *, code: str, principal: Principal) -> ItemVersion:
+    """The version being prepared, for an editor who may edit the item."""
+    item = await item_or_404(session, code)
+    ensure_may_edit(principal, item.department)
+    return await open_version(session, item)
+
+
+async def get_any_version(session: AsyncSession, *, code: str, version: int, principal: Principal) -> ItemVersion:
+    """Any version of an item, drafts included, for an editor who may edit it."""
+    item = await item_or_404(session, code)
+    ensure_may_edit(principal, item.department)
+    v = await repo.get_version(session, code, version)
+    if v is None:
+        raise NotFound(f"事项 {code} 没有第 {version} 版。", slug="version-not-found")
+    return v
+
+
+async def changes(session: AsyncSession, *, code: str, principal: Principal) -> Sequence[ItemChange]:
+    """The change log of an item: who did what to which version, and which fields changed."""
+    item = await item_or_404(session, code)
+    ensure_may_edit(principal, item.department)
+    return await repo.changes(session, code)
 
 
 async def update_draft(
@@ -241,32 +237,9 @@ def published_payload(version: ItemVersion, points: Sequence[ServicePoint]) -> I
         content.collection_points, content.excluded_points, tree)
 
     def refs(codes: list[str]) -> list[PointRef]:
-        return [PointRef(code=c, name=by_code[c].name, level=by_code[c].level) for c in codes]
+        return [PointRef.model_validate({"code": c, "name": by_code[c].name, "level": by_code[c].level})
+                for c in codes]
 
     return ItemPublished(code=version.item_code, version=version.version, kind_name=KIND_NAMES[content.kind],
                          published_at=version.published_at, offered_at=refs(offered), collect_at=refs(collect),
                          **data)
-
-
-async def upsert_service_point(session: AsyncSession, code: str, values: dict[str, Any]) -> ServicePoint:
-    """Create or update a service point and tell the platform its name (timelines show units by name)."""
-    row = await repo.upsert(session, ServicePoint, {"code": code}, {**values, "updated_at": utcnow()})
-    await publish(session, SERVICE_POINT_UPSERTED, subject=row.code, data=ServicePointUpserted(
-        code=row.code, name=row.name, level=row.level, parent_code=row.parent_code))
-    return row
-
-
-async def upsert_department(session: AsyncSession, **values: Any) -> Department:
-    dept = await repo.get_department(session, values["code"])
-    if dept is None:
-        dept = Department(**values, updated_at=utcnow())
-        session.add(dept)
-    else:
-        for k, v in values.items():
-            setattr(dept, k, v)
-        dept.updated_at = utcnow()
-    await publish(session, DEPARTMENT_UPSERTED, subject=dept.code,
-                  data=DepartmentUpserted(code=dept.code, name=dept.name, credit_code=dept.credit_code,
-                                          phone=dept.phone))
-    await session.flush()
-    return dept
