@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake import cases
+from services.intake import service
 from services.intake.domain.lifecycle import Action, Status, sources
 from services.intake.events import contracts as ev
 from services.intake.store import repository as repo
@@ -50,8 +50,8 @@ async def on_task_assigned(session: AsyncSession, event: Event) -> None:
     await repo.move(session, app, from_states=sources(Action.REVIEW), status=Status.IN_REVIEW.value)
     # 谁在办 from the start: the department holds it, with the number the item publishes for it (or the
     # department's own), until a handler is named (task.handler_assigned).
-    await cases.note(session, app, f"审查：{data.step_name or '部门审查'}", unit=data.department, at=data.assigned_at,
-                     staff_contact=await cases.department_contact(session, app, data.department))
+    await service.note(session, app, f"审查：{data.step_name or '部门审查'}", unit=data.department, at=data.assigned_at,
+                     staff_contact=await service.department_contact(session, app, data.department))
 
 
 async def on_task_handler_assigned(session: AsyncSession, event: Event) -> None:
@@ -61,9 +61,9 @@ async def on_task_handler_assigned(session: AsyncSession, event: Event) -> None:
         return
     h = data.handler
     # The step's words name no one: the public status shows steps and units, never people.
-    await cases.note(session, app, "已指定经办人", unit=data.department,
-                     staff_name=cases.staff_label(h.name, h.unit),
-                     staff_contact=h.office_phone or await cases.department_contact(session, app, data.department),
+    await service.note(session, app, "已指定经办人", unit=data.department,
+                     staff_name=service.staff_label(h.name, h.unit),
+                     staff_contact=h.office_phone or await service.department_contact(session, app, data.department),
                      at=data.assigned_at, code="handler_assigned")
 
 
@@ -86,15 +86,15 @@ async def on_task_decided(session: AsyncSession, event: Event) -> None:
         if not moved:
             log.info("correction request for %s in state %s ignored", app.id, app.status)
             return
-        contact = by.contact or await cases.department_contact(session, app, data.department)
-        await cases.note(session, app, "要求补正（一次性告知）", unit=data.department,
-                         staff_name=cases.staff_label(by.name, by.unit),
+        contact = by.contact or await service.department_contact(session, app, data.department)
+        await service.note(session, app, "要求补正（一次性告知）", unit=data.department,
+                         staff_name=service.staff_label(by.name, by.unit),
                          staff_contact=contact, text=data.reasons, at=data.decided_at)
         return
     await repo.move(session, app, from_states=sources(Action.REVIEW), status=Status.IN_REVIEW.value)
     step = {"approve": "部门审查通过", "reject": "部门审查不通过"}.get(data.outcome, f"部门审查：{data.outcome}")
-    contact = by.contact or await cases.department_contact(session, app, data.department)
-    await cases.note(session, app, step, unit=data.department, staff_name=cases.staff_label(by.name, by.unit),
+    contact = by.contact or await service.department_contact(session, app, data.department)
+    await service.note(session, app, step, unit=data.department, staff_name=service.staff_label(by.name, by.unit),
                      staff_contact=contact,
                      text=data.reasons, at=data.decided_at)
 
@@ -106,7 +106,7 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
         return
     if data.outcome not in ("approved", "rejected"):
         log.warning("application.decided with unknown outcome %r for %s", data.outcome, app.id)
-        await cases.note(session, app, f"审批：{data.outcome}", unit=data.department or app.department,
+        await service.note(session, app, f"审批：{data.outcome}", unit=data.department or app.department,
                          text=data.reasons, at=data.decided_at)
         return
     moved = await repo.move(
@@ -118,11 +118,11 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
             await repo.move(session, app, from_states=[app.status], outcome=data.outcome, decided_at=data.decided_at)
         return
     step = "审批通过" if data.outcome == "approved" else "审批不予许可"
-    await cases.note(session, app, step, unit=data.department or app.department,
+    await service.note(session, app, step, unit=data.department or app.department,
                      text=(f"{data.reasons or ''}（依据：{data.legal_basis}）" if data.legal_basis else data.reasons),
                      at=data.decided_at)
     # The written result, the fee and the hand-over; a certificate is handed over once datashare issued it.
-    await cases.after_decision(session, app, await cases.item_of(session, app))
+    await service.after_decision(session, app, await service.item_of(session, app))
 
 
 async def on_certificate_issued(session: AsyncSession, event: Event) -> None:
@@ -136,10 +136,10 @@ async def on_certificate_issued(session: AsyncSession, event: Event) -> None:
               "type_name": data.type_name, "issued_on": data.issued_on, "valid_until": data.valid_until,
               "issuer_department": data.issuer_department, "received_at": utcnow().isoformat()}
     await repo.move(session, app, from_states=[app.status], result=result)
-    await cases.note(session, app, f"电子证照已签发：{data.type_name or data.type_code}",
+    await service.note(session, app, f"电子证照已签发：{data.type_name or data.type_code}",
                      unit=data.issuer_department or app.department)
     if app.status == Status.DECIDED:
-        await cases.hand_over_if_ready(session, app, await cases.item_of(session, app))
+        await service.hand_over_if_ready(session, app, await service.item_of(session, app))
 
 
 async def on_delegation(session: AsyncSession, event: Event) -> None:
