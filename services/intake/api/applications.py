@@ -129,7 +129,7 @@ def body_problems(exc: ValidationError, prefix: str = "") -> ValidationProblem:
 
 
 async def _upload(request: Request, session: AsyncSession, principal: CurrentPrincipal,
-                  application_id: str) -> Any:
+                  application_id: str) -> tuple[Any, str]:
     try:
         form = await request.form(max_files=1, max_fields=10)
     except Exception as exc:  # malformed multipart or too many parts
@@ -156,26 +156,28 @@ async def _upload(request: Request, session: AsyncSession, principal: CurrentPri
     description="`multipart/form-data` with `material_code`, `file` and optionally `sha256` uploads a file (type "
                 "and size as the material allows). `application/json` gives a certificate reference "
                 "(`kind=certificate_ref`) or a commitment (`kind=commitment`, where the item allows it). A new "
-                "material replaces what was given before for the same code.",
-    responses=responses(201, 401, 403, 404, 409, 413, 415, 422),
+                "material replaces what was given before for the same code. The `ETag` is the application's, "
+                "changed by the new material.",
+    responses=responses(201, 401, 403, 404, 409, 413, 415, 422, headers=ETAG),
     openapi_extra=_MATERIAL_BODY,
 )
-async def add_material(application_id: s.ApplicationId, request: Request, session: SessionDep,
+async def add_material(application_id: s.ApplicationId, request: Request, response: Response, session: SessionDep,
                        principal: CurrentPrincipal) -> s.AttachmentRead:
     ctype = request.headers.get("content-type", "")
     if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        att = await _upload(request, session, principal, application_id)
+        att, etag = await _upload(request, session, principal, application_id)
     elif ctype.startswith("application/json"):
         try:
             body = s.MaterialReference.model_validate_json(await request.body())
         except ValidationError as exc:
             raise body_problems(exc) from exc
-        att = await service.add_reference(session, principal, application_id, material_code=body.material_code,
+        att, etag = await service.add_reference(session, principal, application_id, material_code=body.material_code,
                                           kind=body.kind, reference=body.reference,
                                           attachment_id=body.attachment_id, statement=body.statement)
     else:
         raise Problem("Send multipart/form-data (a file) or application/json (a reference or commitment).",
                       status=415, slug="unsupported-media-type", title="Unsupported media type")
+    response.headers["ETag"] = etag
     return deps.attachment_read(att)
 
 

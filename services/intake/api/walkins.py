@@ -101,12 +101,13 @@ _CONSENT_BODY = {
                 "JPEG or PNG, at most 5 MB; type checked by its bytes). `application/json` "
                 "`{kind: signature_capture, reference}`: the counter's signature pad's record. A new consent "
                 "replaces the earlier one. A walk-in without consent is not submitted (422 `consent`, rule "
-                "`required`). Not a walk-in: 409 `not-a-walk-in`.",
-    responses=responses(201, 401, 403, 404, 409, 413, 415, 422),
+                "`required`). Not a walk-in: 409 `not-a-walk-in`. The `ETag` is the application's, changed by the "
+                "consent.",
+    responses=responses(201, 401, 403, 404, 409, 413, 415, 422, headers=ETAG),
     openapi_extra=_CONSENT_BODY,
 )
-async def record_consent(application_id: s.ApplicationId, request: Request, session: SessionDep,
-                         principal: CurrentPrincipal) -> s.ConsentRead:
+async def record_consent(application_id: s.ApplicationId, request: Request, response: Response,
+                         session: SessionDep, principal: CurrentPrincipal) -> s.ConsentRead:
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         try:
@@ -116,20 +117,21 @@ async def record_consent(application_id: s.ApplicationId, request: Request, sess
         file = form.get("file")
         if not isinstance(file, UploadFile):
             raise invalid("file", "required", "Attach the scanned signed slip as the `file` part.")
-        row = await service.walkins.consent_by_slip(session, principal, application_id, files=deps.files(request),
+        row, etag = await service.walkins.consent_by_slip(session, principal, application_id, files=deps.files(request),
                                                     filename=file.filename, read=file.read)
     elif ctype.startswith("application/json"):
         try:
             capture = s.SignatureCapture.model_validate_json(await request.body())
         except ValidationError as exc:
             raise body_problems(exc, "body.") from exc
-        row = await service.walkins.consent_by_signature(session, principal, application_id,
+        row, etag = await service.walkins.consent_by_signature(session, principal, application_id,
                                                          reference=capture.reference)
     else:
         raise Problem("Send multipart/form-data (the signed slip) or application/json (a signature capture).",
                       status=415, slug="unsupported-media-type", title="Unsupported media type")
     consent = deps.consent_read(row)
     assert consent is not None
+    response.headers["ETag"] = etag
     return consent
 
 

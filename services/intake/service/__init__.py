@@ -13,6 +13,7 @@ from services.intake.service import (
     desk,
     insights,
     progress,
+    received,
     reuse,
     walkins,
 )
@@ -65,7 +66,7 @@ __all__ = [
     "WalkInPerson", "accept", "accept_application", "add_reference", "add_upload", "after_decision",
     "answer_correction", "applications", "change_delivery", "check", "commitments", "confirm_payment", "counter",
     "create_draft", "deliver", "department_contact", "desk", "fetch_held", "file_store", "hand_in", "hand_over",
-    "hand_over_if_ready", "insights", "item_of", "not_accept", "note", "prepare_submission", "progress", "read",
+    "hand_over_if_ready", "insights", "item_of", "not_accept", "note", "prepare_submission", "progress", "read", "received",
     "record_visit", "responder", "return_for_correction", "reuse", "staff_label", "submit", "update_draft",
     "uploaded_file", "visits", "walkins", "withdraw",
 ]

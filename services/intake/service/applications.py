@@ -155,8 +155,10 @@ async def _editable_for_material(session: AsyncSession, principal: Principal,
 
 
 async def add_upload(session: AsyncSession, principal: Principal, application_id: str, *, files: FileStore,
-                     material_code: str, filename: str | None, read: Reader, sha256: str | None) -> Attachment:
-    """A file for a material: type by its bytes, size and the declared hash as the material allows."""
+                     material_code: str, filename: str | None, read: Reader,
+                     sha256: str | None) -> tuple[Attachment, str]:
+    """A file for a material: type by its bytes, size and the declared hash as the material allows. Returns the
+    attachment and the application's new ETag."""
     app, item = await _editable_for_material(session, principal, application_id)
     material = drafts.requested_material(item.payload, material_code)
     limit = uploads.max_bytes(material)
@@ -179,13 +181,13 @@ async def add_upload(session: AsyncSession, principal: Principal, application_id
         session, application_id=app.id, material_code=material_code, kind="upload", filename=name,
         content_type=uploads.detected_type(data), size=len(data), sha256=digest, storage_key=key,
     )
-    await repo.move(session, app, from_states=[app.status])  # touch updated_at
-    return att
+    await repo.move(session, app, from_states=[app.status])  # touch updated_at: the application's ETag changes
+    return att, drafts.etag(app.id, app.updated_at)
 
 
 async def add_reference(session: AsyncSession, principal: Principal, application_id: str, *, material_code: str,
                         kind: str, reference: str | None, attachment_id: int | None,
-                        statement: str | None) -> Attachment:
+                        statement: str | None) -> tuple[Attachment, str]:
     """A material without a file: a certificate number, a written commitment (告知承诺), or one reused from an
     earlier application of the applicant's."""
     app, item = await _editable_for_material(session, principal, application_id)
@@ -215,8 +217,8 @@ async def add_reference(session: AsyncSession, principal: Principal, application
             reference=drafts.certificate_reference(material, reference),
             details={"certificate_type": material.get("certificate_type")},
         )
-    await repo.move(session, app, from_states=[app.status])  # touch updated_at
-    return att
+    await repo.move(session, app, from_states=[app.status])  # touch updated_at: the application's ETag changes
+    return att, drafts.etag(app.id, app.updated_at)
 
 
 async def uploaded_file(session: AsyncSession, principal: Principal, application_id: str, attachment_id: int, *,

@@ -105,7 +105,7 @@ async def _consenting(session: AsyncSession, principal: Principal, application_i
 
 
 async def consent_by_slip(session: AsyncSession, principal: Principal, application_id: str, *, files: FileStore,
-                          filename: str | None, read: Reader) -> WalkIn:
+                          filename: str | None, read: Reader) -> tuple[WalkIn, str]:
     """The signed slip, scanned at the counter (PDF, JPEG or PNG; type checked by its bytes)."""
     app = await _consenting(session, principal, application_id)
     material = walkin.CONSENT_MATERIAL
@@ -127,7 +127,7 @@ async def consent_by_slip(session: AsyncSession, principal: Principal, applicati
 
 
 async def consent_by_signature(session: AsyncSession, principal: Principal, application_id: str, *,
-                               reference: str) -> WalkIn:
+                               reference: str) -> tuple[WalkIn, str]:
     """A signature captured on the counter's pad."""
     app = await _consenting(session, principal, application_id)
     return await _record_consent(session, app, kind="signature_capture", by=responder(principal),
@@ -135,7 +135,7 @@ async def consent_by_signature(session: AsyncSession, principal: Principal, appl
 
 
 async def _record_consent(session: AsyncSession, app: Application, *, kind: str, by: Responder,
-                          reference: str | None = None, file: dict[str, Any] | None = None) -> WalkIn:
+                          reference: str | None = None, file: dict[str, Any] | None = None) -> tuple[WalkIn, str]:
     """申请人签字确认: a new consent replaces the earlier one (the form may have changed)."""
     row = await repo.walk_in(session, app.id, for_update=True)
     if row is None:
@@ -150,7 +150,7 @@ async def _record_consent(session: AsyncSession, app: Application, *, kind: str,
     await note(session, app, "申请人签字确认", unit=app.service_point, staff_name=by.name, staff_contact=by.contact,
                text="上传签字确认书" if kind == "signed_slip" else "签字板签名")
     await repo.move(session, app, from_states=[app.status])  # touch updated_at (the ETag changes)
-    return row
+    return row, drafts.etag(app.id, app.updated_at)
 
 
 async def consent_file(session: AsyncSession, principal: Principal, application_id: str, *,
