@@ -26,6 +26,9 @@ PlainText = Annotated[str, AfterValidator(_plain)]
 ApplicationId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The application's id (32 hex digits).")]
 RowId = Annotated[int, Path(ge=1, le=2**53)]
 
+#: An instant with its offset, in the platform's years (shared.bounds).
+AwareInstant = Annotated[(AwareDatetime, *BoundedInstant.__metadata__)]  # type: ignore[valid-type]
+
 Channel = Literal["online", "mobile", "kiosk", "window", "post"]
 DeliveryMethod = Literal["electronic", "pickup", "post"]
 ApplicantKind = Literal["person", "organisation"]
@@ -477,7 +480,7 @@ class PaymentNotificationIn(BaseModel):
 
     payment_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{20}$")]
     amount: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
-    paid_at: AwareDatetime = Field(description="With its offset, e.g. 2026-11-30T10:00:00+08:00.")
+    paid_at: AwareInstant = Field(description="With its offset, e.g. 2026-11-30T10:00:00+08:00.")
     transaction_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_.-]{1,64}$")] | None = None
 
 
