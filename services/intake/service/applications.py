@@ -248,15 +248,18 @@ async def fetch_held(db: Database, principal: Principal, application_id: str, so
         if is_applicant(principal, app) and assurance.shortfall(item.payload, principal.applicant_assurance_level):
             return {}  # nothing is fetched for an applicant whose identity is not proven enough
         wanted = completeness.to_fetch(item.payload, provided_of(await repo.attachments(session, app.id)))
-        ask = {"application_id": app.id, "item_code": app.item_code, "item_version": app.item_version,
-               "holder_id": app.applicant_holder_id, "holder_kind": app.applicant_kind}
+        item_code, item_version = app.item_code, app.item_version
+        holder_id, holder_kind = app.applicant_holder_id, app.applicant_kind
     if not wanted:
         return {}
-    results = await datashare.fetch(source.http, source.base_url, source.authorization, materials=wanted, **ask)
+    results = await datashare.fetch(source.http, source.base_url, source.authorization, materials=wanted,
+                                    application_id=application_id, item_code=item_code, item_version=item_version,
+                                    holder_id=holder_id, holder_kind=holder_kind)
     async with db.transaction() as session:
-        app = await repo.get_application(session, application_id, for_update=True)
-        if app is None or app.status not in EDITABLE:
+        locked = await repo.get_application(session, application_id, for_update=True)
+        if locked is None or locked.status not in EDITABLE:
             return {}
+        app = locked
         given = {a.material_code for a in await repo.attachments(session, app.id)}
         failures: dict[str, str] = {}
         for r in results:
