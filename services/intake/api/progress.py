@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import hmac
 import math
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
+from services.intake import service
 from services.intake.api import deps
 from services.intake.api import schemas as s
+from services.intake.api.openapi import responses
 from services.intake.domain import receipts, timeline
-from services.intake.domain.lifecycle import AWAITING_APPLICANT, Status
-from services.intake.store import repository as repo
-from services.intake.store.tables import Application
-from shared.auth import ADMIN, SUPERVISOR, WINDOW_CLERK, CurrentPrincipal
+from services.intake.domain.lifecycle import Status
+from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import Forbidden, NotFound, TooManyRequests
-from shared.http_errors import problem_responses
-from shared.pagination import Page, PageDep, paginate
+from shared.errors import TooManyRequests
+from shared.pagination import Page, PageDep
 from shared.ratelimit import limiter_for
 
 router = APIRouter(tags=["progress"])
 
 StatusFilter = Annotated[list[Status] | None, Query(alias="status", description="Only these states.")]
+progress = service.progress
 
 
 @router.get(
@@ -32,7 +31,7 @@ StatusFilter = Annotated[list[Status] | None, Query(alias="status", description=
     description="A wrong code answers exactly like an unknown receipt number (404). After 10 wrong codes from one "
                 "client address within an hour, that address gets 429 (with `Retry-After`) until the oldest of them "
                 "is an hour old; the receipt itself is never locked, so its owner keeps access.",
-    responses=problem_responses(404, 422, 429),
+    responses=responses(200, 404, 422, 429),
 )
 async def public_status(
     receipt_number: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,80}$")], request: Request, session: SessionDep,
@@ -47,11 +46,10 @@ async def public_status(
         seconds = max(1, math.ceil(wait))
         raise TooManyRequests(f"Too many wrong verification codes from this address. Retry in {seconds} s.",
                               headers={"Retry-After": str(seconds)}, retry_after=seconds)
-    view = await repo.public_status_view(session, receipt_number)
-    unknown = NotFound("No application with this receipt number and code.")
-    if view is None or not view.verification_code or not hmac.compare_digest(view.verification_code, code):
+    view = await progress.public_status(session, receipt_number, code)
+    if view is None:
         await guesses.count(address)
-        raise unknown
+        raise progress.unknown_receipt()
     return s.PublicStatus(
         receipt_number=view.receipt_number or receipt_number, status=view.status, item_name=view.item_name,
         handling_unit=view.department, handling_unit_name=view.department_name,
@@ -61,41 +59,35 @@ async def public_status(
     )
 
 
-async def _my_page(session: SessionDep, principal: CurrentPrincipal, page: PageDep,
-                   statuses: list[str] | None) -> Page[s.ApplicationSummary]:
-    stmt = repo.applications_query(applicant_ids=principal.applicant_ids, subject=principal.subject, statuses=statuses)
-    rows, cursor = await paginate(
-        session, stmt, key_columns=[Application.created_at, Application.id], params=page,
-        key_of=deps.created_key, parse_key=deps.parse_created_key, descending=True,
-    )
+def _page(rows: list[object], cursor: str | None) -> Page[s.ApplicationSummary]:
     return Page[s.ApplicationSummary](items=[deps.summary(a) for a in rows], next_cursor=cursor)
 
 
 @router.get(
     "/me/applications", response_model=Page[s.ApplicationSummary],
     summary="My applications and those of the principals I act for (newest first)",
-    responses=problem_responses(401, 422),
+    responses=responses(200, 401, 422),
 )
 async def my_applications(session: SessionDep, principal: CurrentPrincipal, page: PageDep,
                           status: StatusFilter = None) -> Page[s.ApplicationSummary]:
-    return await _my_page(session, principal, page, [x.value for x in status] if status else None)
+    return _page(*await progress.mine(session, principal, page, [x.value for x in status] if status else None))
 
 
 @router.get(
     "/me/drafts", response_model=Page[s.ApplicationSummary], summary="My unfinished drafts",
-    responses=problem_responses(401, 422),
+    responses=responses(200, 401, 422),
 )
 async def my_drafts(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[s.ApplicationSummary]:
-    return await _my_page(session, principal, page, [Status.DRAFT.value])
+    return _page(*await progress.my_drafts(session, principal, page))
 
 
 @router.get(
     "/me/awaiting", response_model=Page[s.ApplicationSummary],
     summary="What awaits me: drafts, corrections to answer (补正), results to collect",
-    responses=problem_responses(401, 422),
+    responses=responses(200, 401, 422),
 )
 async def my_awaiting(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[s.ApplicationSummary]:
-    return await _my_page(session, principal, page, sorted(AWAITING_APPLICANT))
+    return _page(*await progress.awaiting_me(session, principal, page))
 
 
 @router.get(
@@ -103,30 +95,12 @@ async def my_awaiting(session: SessionDep, principal: CurrentPrincipal, page: Pa
     summary="A clerk's queue: applications at my service point or of my department (default: awaiting acceptance)",
     description="`receipt_number` looks one case up by its receipt number (any state unless `status` is given), "
                 "within the same scope: the clerk's point and department.",
-    responses=problem_responses(401, 403, 422),
+    responses=responses(200, 401, 403, 422),
 )
 async def clerk_queue(session: SessionDep, principal: CurrentPrincipal, page: PageDep,
                       status: StatusFilter = None,
                       receipt_number: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z]{1,80}$",
                                                                   description="Look up one receipt number.")] = None,
                       ) -> Page[s.ApplicationSummary]:
-    if not principal.has(WINDOW_CLERK, ADMIN, SUPERVISOR) or principal.kind != "staff":
-        raise Forbidden("Only staff have a queue.")
-    if status:
-        statuses = [x.value for x in status]
-    elif receipt_number:
-        statuses = [x.value for x in Status]
-    else:
-        statuses = [Status.SUBMITTED.value, Status.AWAITING_PICKUP.value]
-    everything = principal.has(ADMIN, SUPERVISOR)
-    stmt = repo.staff_queue_query(service_point=None if everything else principal.service_point,
-                                  department=None if everything else principal.department, statuses=statuses)
-    if receipt_number:
-        stmt = stmt.where(Application.receipt_number == receipt_number)
-    if not everything and not (principal.service_point or principal.department):
-        return Page[s.ApplicationSummary](items=[])
-    rows, cursor = await paginate(
-        session, stmt, key_columns=[Application.created_at, Application.id], params=page,
-        key_of=deps.created_key, parse_key=deps.parse_created_key, descending=True,
-    )
-    return Page[s.ApplicationSummary](items=[deps.summary(a) for a in rows], next_cursor=cursor)
+    return _page(*await progress.queue(session, principal, page, statuses=[x.value for x in status] if status else None,
+                                       receipt_number=receipt_number))

@@ -9,6 +9,7 @@ from fastapi import Path
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from services.intake.domain.lifecycle import Status
 from shared.bounds import BoundedInstant
 
 
@@ -25,8 +26,20 @@ PlainText = Annotated[str, AfterValidator(_plain)]
 ApplicationId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The application's id (32 hex digits).")]
 RowId = Annotated[int, Path(ge=1, le=2**53)]
 
+#: An instant with its offset, in the platform's years (shared.bounds).
+AwareInstant = Annotated[(AwareDatetime, *BoundedInstant.__metadata__)]  # type: ignore[valid-type]
+
 Channel = Literal["online", "mobile", "kiosk", "window", "post"]
 DeliveryMethod = Literal["electronic", "pickup", "post"]
+ApplicantKind = Literal["person", "organisation"]
+#: How a material is given: a file, a certificate number, a written commitment (告知承诺), or fetched from datashare.
+MaterialKind = Literal["upload", "certificate_ref", "commitment", "fetched"]
+Necessity = Literal["required", "optional", "conditional", "may_follow"]
+Outcome = Literal["approved", "rejected", "not_accepted"]
+
+#: Examples use the demo catalogue (services/catalog/demo/items.py): 食品经营许可 and 居民身份证申领.
+FOOD_PERMIT_ITEM = "11441781MB0000001A4010000030000"
+ID_CARD_ITEM = "11441781MB0000005N4070000020000"
 
 
 class ApplicationCreate(BaseModel):
@@ -35,8 +48,9 @@ class ApplicationCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{
-            "item_code": "11441781MB0000001A444012345678001", "channel": "online", "service_point": "LD-CENTRE",
-            "form": {"shop_name": "罗城小厨", "address": "罗定市罗城街道兴华路1号"},
+            "item_code": FOOD_PERMIT_ITEM, "channel": "online", "service_point": "LD-CENTRE",
+            "form": {"business_name": "罗城小厨", "business_address": "罗定市罗城街道兴华路1号",
+                     "business_scope": "热食类食品制售", "phone": "13800138000"},
             "delivery": {"method": "electronic"},
         }]},
     )
@@ -76,7 +90,7 @@ class Delivery(BaseModel):
 
 
 class DeliveryRead(BaseModel):
-    method: str
+    method: DeliveryMethod
     service_point: str | None = None
     service_point_name: str | None = None
     address: str | None = None
@@ -86,12 +100,22 @@ class DeliveryRead(BaseModel):
     ready_at: datetime | None = None
 
 
+class FeeLine(BaseModel):
+    """One fee item of the notice, with the amount owed after any exemption granted."""
+
+    name: str | None = None
+    standard: str | None = None
+    basis: str | None = None
+    amount: str = Field(description="Yuan, a decimal string.")
+    exempted: bool = False
+
+
 class PaymentRead(BaseModel):
     """The payment notice (缴款通知): pay `amount` yuan with `payment_code` on the payment platform by `due_on`."""
 
     payment_code: str
     amount: str = Field(description="Yuan, a decimal string.")
-    items: list[dict[str, Any]]
+    items: list[FeeLine]
     due_on: date
     status: Literal["unpaid", "paid"]
     requested_at: datetime
@@ -108,7 +132,7 @@ class FeeExemptionRead(BaseModel):
 class ApplicationUpdate(BaseModel):
     """Change a draft's form (fields given replace those kept) or delivery choice."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"form": {"shop_name": "罗城小厨"}}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"form": {"business_name": "罗城小厨"}}]})
 
     form: dict[str, Any] | None = Field(
         default=None, max_length=200,
@@ -124,8 +148,8 @@ class MaterialReference(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [
-            {"material_code": "M04", "kind": "commitment", "statement": "本人承诺食品安全自查属实。"},
-            {"material_code": "M01", "kind": "certificate_ref", "reference": "441781000012345"},
+            {"material_code": "food_safety_commitment", "kind": "commitment", "statement": "本人承诺食品安全自查属实。"},
+            {"material_code": "business_licence", "kind": "certificate_ref", "reference": "92445381MA4W00001T"},
         ]},
     )
 
@@ -139,7 +163,7 @@ class MaterialReference(BaseModel):
 class AttachmentRead(BaseModel):
     id: int
     material_code: str
-    kind: str
+    kind: MaterialKind
     reference: str | None = None
     filename: str | None = None
     content_type: str | None = None
@@ -152,7 +176,7 @@ class TimelineRead(BaseModel):
     """One step, in time order: what happened, which unit holds it, who handles it and how to reach them."""
 
     at: datetime
-    status: str
+    status: Status = Field(description="The application's state when the step was recorded.")
     step: str
     code: str = Field(description="Stable machine name of the step (submitted, accepted, task_assigned, "
                                    "task_approved, correction_requested, approved, certificate_issued, "
@@ -182,37 +206,66 @@ class ProblemIn(BaseModel):
 
 
 class ApplicantRead(BaseModel):
-    kind: str
+    kind: ApplicantKind
     id: str
     holder_id: str | None = None
     name: str | None = None
     agent_id: str | None = None
 
 
+class ResponderRead(BaseModel):
+    """Who accepted or refused it at the window (首问负责), or `system` for automatic acceptance."""
+
+    id: str
+    name: str | None = None
+    unit: str | None = None
+    contact: str | None = None
+
+
+class ResultRead(BaseModel):
+    """The result of the decision: a written result intake issues (`document_number`) or the certificate
+    datashare issued (`certificate_number`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str | None = Field(default=None, description="`document` for a written result.")
+    name: str | None = None
+    document_number: str | None = None
+    outcome: Outcome | None = None
+    issued_on: date | None = None
+    certificate_number: str | None = None
+    type_code: str | None = None
+    type_name: str | None = None
+    valid_until: date | None = None
+    issuer_department: str | None = None
+    received_at: datetime | None = None
+
+
 class ApplicationRead(BaseModel):
     id: str
-    status: str
+    status: Status
     item_code: str
     item_version: int
     item_name: str
     department: str
     applicant: ApplicantRead
-    channel: str
+    channel: Channel
     service_point: str
-    form: dict[str, Any]
+    form: dict[str, Any] = Field(description="The form's values by the item's field names.")
     delivery: DeliveryRead
     fee_exemption: FeeExemptionRead | None = None
     payment: PaymentRead | None = Field(default=None, description="The payment notice, once the fee is due.")
     receipt_number: str | None = None
     verification_code: str | None = Field(default=None, description="Shown to the applicant only.")
     notice: list[Problem] = Field(default_factory=list, description="The latest one-time notice (一次性告知).")
-    first_responder: dict[str, Any] | None = None
-    outcome: str | None = None
-    result: dict[str, Any] | None = None
+    first_responder: ResponderRead | None = None
+    outcome: Outcome | None = None
+    result: ResultRead | None = None
     copied_from: str | None = None
     materials: list[AttachmentRead] = Field(default_factory=list)
     timeline: list[TimelineRead] = Field(default_factory=list)
     created_at: datetime
+    updated_at: datetime = Field(description="Last change; the `ETag` changes with it.")
     submitted_at: datetime | None = None
     accepted_at: datetime | None = None
     decided_at: datetime | None = None
@@ -260,8 +313,8 @@ class WalkInCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{
-            "person": {"id_number": "445381195203041234", "name": "黄伯", "phone": "13712345678"},
-            "item_code": "11441781MB0000001A444012345678001",
+            "person": {"id_number": "445381195203041237", "name": "黄伯", "phone": "13712345678"},
+            "item_code": ID_CARD_ITEM,
             "form": {"applicant_name": "黄伯", "phone": "13712345678"},
             "delivery": {"method": "pickup", "service_point": "LD-LC"},
         }]},
@@ -301,7 +354,7 @@ class SignatureCapture(BaseModel):
 
 class ApplicationSummary(BaseModel):
     id: str
-    status: str
+    status: Status
     item_code: str
     item_name: str
     receipt_number: str | None = None
@@ -316,7 +369,7 @@ class PrefillMaterial(BaseModel):
     material_code: str
     from_application_id: str
     from_material_code: str
-    kind: str
+    kind: MaterialKind
     reference: str | None = None
     attachment_id: int
     matched_by: Literal["code", "certificate_type", "name"]
@@ -325,9 +378,9 @@ class PrefillMaterial(BaseModel):
 class MaterialStatus(BaseModel):
     code: str
     name: str
-    necessity: str
+    necessity: Necessity
     source: str | None = None
-    provided: str | None = Field(default=None, description="How it is provided: upload, certificate_ref, commitment, fetched.")
+    provided: MaterialKind | None = Field(default=None, description="How it is provided: upload, certificate_ref, commitment, fetched.")
     reusable: PrefillMaterial | None = Field(
         default=None, description="Not yet given here, but an earlier application of mine holds it: reuse it with "
         "`{\"kind\": \"reuse\", \"attachment_id\": …}` instead of uploading again.")
@@ -356,7 +409,8 @@ class ReturnForCorrection(BaseModel):
     """Returning for correction (补正) before acceptance, with the full list of what is missing."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "reasons": "材料不齐全", "missing": [{"field": "materials.M03", "rule": "illegible", "message": "平面图不清晰"}]}]})
+        "reasons": "材料不齐全", "missing": [{"field": "materials.floor_plan", "rule": "illegible",
+                                           "message": "经营场所平面布局图不清晰"}]}]})
 
     reasons: PlainText = Field(min_length=1, max_length=2000)
     missing: list[ProblemIn] = Field(default_factory=list)
@@ -400,7 +454,7 @@ class CollectionRead(BaseModel):
     method: Literal["pickup", "post"]
     service_point: str
     handed_in_at: str = Field(description="The point where it was handed in (it differs for 异地领取).")
-    result: dict[str, Any] | None = None
+    result: ResultRead | None = None
     ready_at: datetime | None = None
 
 
@@ -426,7 +480,7 @@ class PaymentNotificationIn(BaseModel):
 
     payment_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{20}$")]
     amount: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}(\.[0-9]{1,2})?$")]
-    paid_at: AwareDatetime = Field(description="With its offset, e.g. 2026-11-30T10:00:00+08:00.")
+    paid_at: AwareInstant = Field(description="With its offset, e.g. 2026-11-30T10:00:00+08:00.")
     transaction_id: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z_.-]{1,64}$")] | None = None
 
 
@@ -453,7 +507,7 @@ class PublicStep(BaseModel):
     """A step as anyone with the receipt number sees it: units, never people."""
 
     at: datetime
-    status: str
+    status: Status
     step: str
     code: str
     unit: str | None = None
@@ -464,7 +518,7 @@ class PublicStatus(BaseModel):
     """What anyone with the receipt number and code may see: no personal data."""
 
     receipt_number: str
-    status: str
+    status: Status
     item_name: str
     handling_unit: str
     handling_unit_name: str | None = None
@@ -487,8 +541,8 @@ class CopyRequest(BaseModel):
 
 class SlotCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "service_point": "LD-CENTRE", "item_code": "11441781MB0000001A444012345678001",
-        "starts_at": "2026-12-01T09:00:00+08:00", "capacity": 3}]})
+        "service_point": "LD-CENTRE", "item_code": FOOD_PERMIT_ITEM,
+        "starts_at": "2027-03-01T09:00:00+08:00", "capacity": 3}]})
 
     service_point: Code
     item_code: Code
@@ -514,7 +568,7 @@ class AppointmentCreate(BaseModel):
 class AppointmentRead(BaseModel):
     id: int
     slot_id: int
-    status: str
+    status: Literal["booked", "cancelled"]
     service_point: str | None = None
     item_code: str | None = None
     starts_at: datetime | None = None
@@ -524,7 +578,7 @@ class AppointmentRead(BaseModel):
 
 class ConsultationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "item_code": "11441781MB0000001A444012345678001", "question": "个体户是否需要提交章程？"}]})
+        "item_code": FOOD_PERMIT_ITEM, "question": "个体户开办餐饮店，是否需要先办营业执照？"}]})
 
     item_code: Code | None = None
     application_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
@@ -569,7 +623,8 @@ class CommitmentRead(BaseModel):
     applicant_id: str
     statement: str | None = None
     committed_at: datetime
-    verification: str | None = Field(default=None, description="`kept` or `broken`; null while verification is due.")
+    verification: Literal["kept", "broken"] | None = Field(
+        default=None, description="`kept` or `broken`; null while verification is due.")
     verified_at: datetime | None = None
 
 

@@ -37,7 +37,7 @@ def reviewing_departments(item: Mapping[str, Any]) -> frozenset[str]:
 
 def needed_now(m: Mapping[str, Any]) -> bool:
     """Required materials are needed at submission; 容缺后补 (`may_follow`) ones may come later."""
-    return m.get("necessity", "required") == "required"
+    return bool(m.get("necessity", "required") == "required")
 
 
 def to_fetch(item: Mapping[str, Any], provided: Iterable[Provided]) -> list[dict[str, Any]]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.intake.domain.completeness import Finding, check_point, offered
+from services.intake.domain.completeness import check_point, offered
+from services.intake.domain.findings import Finding
 from services.intake.domain.lifecycle import Status
 
 #: The choice may change until the result is ready to hand over.

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from services.intake.domain.completeness import Finding
+from services.intake.domain.findings import Finding
 
 #: Working days the applicant has to pay after the notice (local rule: keep it a setting where it varies).
 DUE_WORKDAYS = 10
@@ -56,14 +56,14 @@ class Bill:
 
 def bill(item: Mapping[str, Any], granted_exemption: str | None) -> Bill:
     """What the applicant owes: each fee item's amount, less the items the granted exemption covers."""
-    lines = []
+    lines: list[dict[str, Any]] = []
     for f in fee_items(item):
         exempt = granted_exemption is not None and any(
             e.get("code") == granted_exemption for e in f.get("exemptions") or [])
         amount = Decimal("0") if exempt else amount_of(f.get("amount"))
         lines.append({"name": f.get("name"), "standard": f.get("standard"), "basis": f.get("basis"),
                       "amount": f"{amount:.2f}", "exempted": exempt})
-    total = sum((Decimal(line["amount"]) for line in lines), Decimal("0"))
+    total = sum((Decimal(str(line["amount"])) for line in lines), Decimal("0"))
     return Bill(total, lines)
 
 

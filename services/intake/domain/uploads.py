@@ -9,7 +9,7 @@ from typing import Any
 
 import filetype
 
-from services.intake.domain.completeness import Finding
+from services.intake.domain.findings import Finding
 
 _ALIASES = {"jpeg": "jpg", "tif": "tiff"}
 #: Leading bytes of the formats items ask for, so a renamed file of another type is refused.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from services.intake.domain.completeness import Finding
+from services.intake.domain.findings import Finding
 from services.intake.domain.forms import id_number_problem
 
 #: The signed slip (签字确认书) as scanned at the counter.

@@ -28,7 +28,9 @@ from services.intake.store.tables import (
     Visit,
     WalkIn,
 )
+from shared.errors import invalid
 from shared.messaging import insert_ignore
+from shared.pagination import PageParams, paginate
 from shared.types import utcnow
 
 # --- item versions -------------------------------------------------------------------------------------------
@@ -516,3 +518,88 @@ async def idle_drafts(session: AsyncSession, *, before: datetime, department: st
     if item:
         stmt = stmt.where(Application.item_code == item)
     return list((await session.execute(stmt)).all())
+
+
+# --- pages (keyset pagination of the lists the API serves) -----------------------------------------------------
+
+
+def _created_key(row: Any) -> list[Any]:
+    return [row.created_at.isoformat(), row.id]
+
+
+def _bad_cursor() -> Exception:
+    return invalid("query.cursor", "cursor", "The cursor is not one this list issued.")
+
+
+def _parse_created_key(values: list[Any]) -> list[Any]:
+    try:
+        at = datetime.fromisoformat(values[0])
+    except (TypeError, ValueError) as exc:
+        raise _bad_cursor() from exc
+    if at.tzinfo is None or not isinstance(values[1], str):
+        raise _bad_cursor()
+    return [at, values[1]]
+
+
+def _parse_id_key(values: list[Any]) -> list[Any]:
+    if not isinstance(values[0], int) or isinstance(values[0], bool) or not 0 <= values[0] <= 2**53:
+        raise _bad_cursor()
+    return values
+
+
+async def _by_created(session: AsyncSession, stmt: Any, page: PageParams, *, descending: bool = True) -> Page:
+    return await paginate(session, stmt, key_columns=[Application.created_at, Application.id], params=page,
+                          key_of=_created_key, parse_key=_parse_created_key, descending=descending)
+
+
+async def _by_id(session: AsyncSession, stmt: Any, column: Any, page: PageParams, *, descending: bool = False) -> Page:
+    return await paginate(session, stmt, key_columns=[column], params=page, key_of=lambda r: [r.id],
+                          parse_key=_parse_id_key, descending=descending)
+
+
+Page = tuple[list[Any], str | None]
+
+
+async def applications_page(session: AsyncSession, page: PageParams, *, applicant_ids: Iterable[str], subject: str,
+                            statuses: Iterable[str] | None) -> Page:
+    return await _by_created(session, applications_query(applicant_ids=applicant_ids, subject=subject,
+                                                         statuses=statuses), page)
+
+
+async def staff_queue_page(session: AsyncSession, page: PageParams, *, service_point: str | None,
+                           department: str | None, statuses: Iterable[str], receipt_number: str | None) -> Page:
+    stmt = staff_queue_query(service_point=service_point, department=department, statuses=statuses)
+    if receipt_number:
+        stmt = stmt.where(Application.receipt_number == receipt_number)
+    return await _by_created(session, stmt, page)
+
+
+async def collections_page(session: AsyncSession, page: PageParams, service_point: str) -> Page:
+    return await _by_created(session, collections_query(service_point), page, descending=False)
+
+
+async def unpaid_page(session: AsyncSession, page: PageParams, *, service_point: str | None,
+                      department: str | None) -> Page:
+    return await _by_id(session, unpaid_query(service_point=service_point, department=department), PaymentNotice.id,
+                        page)
+
+
+async def slots_page(session: AsyncSession, page: PageParams, *, service_point: str | None, item_code: str | None,
+                     after: datetime | None) -> Page:
+    return await _by_id(session, slots_query(service_point=service_point, item_code=item_code, after=after),
+                        AppointmentSlot.id, page)
+
+
+async def appointments_page(session: AsyncSession, page: PageParams, applicant_ids: Iterable[str]) -> Page:
+    return await _by_id(session, appointments_query(applicant_ids), Appointment.id, page, descending=True)
+
+
+async def consultations_page(session: AsyncSession, page: PageParams, *, asker_ids: Iterable[str] | None = None,
+                             department: str | None = None) -> Page:
+    return await _by_id(session, consultations_query(asker_ids=asker_ids, department=department), Consultation.id,
+                        page, descending=True)
+
+
+async def commitments_page(session: AsyncSession, page: PageParams, *, department: str, pending_only: bool) -> Page:
+    return await _by_id(session, commitments_query(department=department, pending_only=pending_only), Attachment.id,
+                        page)

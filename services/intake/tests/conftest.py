@@ -79,6 +79,32 @@ class Harness:
         found = await eventually(lambda: self.published(type_, application_id))
         return found[0]
 
+    async def announced(self, type_: str, application_id: str) -> int:
+        """How many `type_` events about the application intake wrote to its outbox, once the relay has published
+        every one and the tap has received each: evidence that nothing more is on its way, not a pause."""
+        table = self.client.app.state.messaging.outbox
+
+        async def settled() -> int | None:
+            async with self.client.app.state.db.transaction() as s:
+                rows = (await s.execute(select(table.c.published_at).where(
+                    table.c.type == type_, table.c.payload.contains(application_id)))).all()
+            if rows and all(r.published_at for r in rows) and len(self.published(type_, application_id)) >= len(rows):
+                return len(rows)
+            return None
+
+        return await eventually(settled)
+
+    async def drained(self, consumer: str) -> None:
+        """Evidence that one of intake's consumers has taken every event the stream holds for it so far (applied,
+        or dropped by its inbox as seen before): nothing pending, nothing awaiting its ack."""
+        bus = self.bus
+
+        async def empty() -> bool:
+            info = await bus.js.consumer_info(bus.names.stream, bus.names.durable(consumer))
+            return not info.num_pending and not info.num_ack_pending
+
+        await eventually(empty)
+
 
 @pytest_asyncio.fixture(scope="module")
 async def intake(settings_for, tokens) -> AsyncIterator[Harness]:

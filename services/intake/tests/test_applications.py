@@ -258,7 +258,8 @@ async def test_a_concurrent_double_submit_makes_one_submission(intake, tokens):
     different_keys = await asyncio.gather(*(submit(intake, me, other["id"], key=f"k{i}") for i in range(3)))
     assert sorted(r.status_code for r in different_keys) == [200, 409, 409]
     await intake.wait_event("yimen.intake.application.submitted", other["id"])
-    await asyncio.sleep(0.3)
+    assert await intake.announced("yimen.intake.application.submitted", app["id"]) == 1
+    assert await intake.announced("yimen.intake.application.submitted", other["id"]) == 1
     assert len(intake.published("yimen.intake.application.submitted", app["id"])) == 1
     assert len(intake.published("yimen.intake.application.submitted", other["id"])) == 1
 
@@ -403,7 +404,7 @@ async def test_correction_decision_and_electronic_delivery_follow_the_events(int
     # The same event again past JetStream's duplicate detection (another message id): the inbox drops it.
     await intake.bus.publish_raw(intake.bus.names.subject(correction.type), correction.to_json(), correction.id + "-again")
     await eventually(lambda: _in_state(intake, me, app["id"], "awaiting_correction"))
-    await asyncio.sleep(0.5)  # time for the second copy to arrive and be dropped
+    await intake.drained("intake-task-decided")  # the second copy arrived and was dropped
     got = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()
     assert got["notice"] == [{"field": "materials.M05", "rule": "correction_requested", "message": "请补充消毒设施说明"}]
     step = next(t for t in got["timeline"] if t["step"].startswith("要求补正"))
@@ -434,7 +435,8 @@ async def test_correction_decision_and_electronic_delivery_follow_the_events(int
     assert done["result"]["certificate_number"] == "JY14417810001234"
     delivered = (await intake.wait_event("yimen.intake.application.delivered", app["id"])).data
     assert delivered == {**delivered, "method": "electronic", "certificate_number": "JY14417810001234", "online": True}
-    await asyncio.sleep(0.5)
+    await intake.drained("intake-certificate-issued")  # the second announcement was taken, and changed nothing
+    assert await intake.announced("yimen.intake.application.delivered", app["id"]) == 1
     final = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()
     assert sum(t["step"].startswith("电子证照已签发") for t in final["timeline"]) == 1
     assert len(intake.published("yimen.intake.application.delivered", app["id"])) == 1

@@ -1,0 +1,134 @@
+"""What other services tell intake, applied in the handler's transaction: catalog's item versions and unit names,
+workflow's progress and decisions (to move the case and tell the applicant who holds it), datashare's
+certificates (to hand the result over), and identity's delegations."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake.domain import corrections
+from services.intake.domain.lifecycle import Action, Status, sources
+from services.intake.events import contracts as ev
+from services.intake.service.applications import after_decision, hand_over_if_ready
+from services.intake.service.common import department_contact, item_of, note, staff_label
+from services.intake.store import repository as repo
+from shared.types import utcnow
+
+log = logging.getLogger("yimen.intake.events")
+
+
+async def item_published(session: AsyncSession, data: ev.ItemPublished, *, payload: dict[str, Any],
+                         at: datetime) -> None:
+    """Every published item version is kept: an application is handled under the version it cites."""
+    await repo.add_item_version(session, code=data.code, version=data.version, name=data.name,
+                                department=data.department, payload=payload, published_at=data.published_at or at)
+
+
+async def item_withdrawn(session: AsyncSession, data: ev.ItemWithdrawn) -> None:
+    await repo.withdraw_item_version(session, code=data.code, version=data.version, at=data.withdrawn_at)
+
+
+async def unit_named(session: AsyncSession, code: str, name: str, phone: str | None = None) -> None:
+    """Service points and departments share one name table: both are units a timeline step names."""
+    await repo.upsert_department(session, code, name, phone)
+
+
+async def task_assigned(session: AsyncSession, data: ev.TaskAssigned) -> None:
+    app = await repo.get_application(session, data.application_id, for_update=True)
+    if app is None:
+        return
+    await repo.move(session, app, from_states=sources(Action.REVIEW), status=Status.IN_REVIEW.value)
+    # 谁在办 from the start: the department holds it, with the number the item publishes for it (or the
+    # department's own), until a handler is named (task.handler_assigned).
+    await note(session, app, f"审查：{data.step_name or '部门审查'}", unit=data.department, at=data.assigned_at,
+               staff_contact=await department_contact(session, app, data.department))
+
+
+async def task_handler_assigned(session: AsyncSession, data: ev.TaskHandlerAssigned) -> None:
+    app = await repo.get_application(session, data.application_id, for_update=True)
+    if app is None:
+        return
+    h = data.handler
+    # The step's words name no one: the public status shows steps and units, never people.
+    await note(session, app, "已指定经办人", unit=data.department, staff_name=staff_label(h.name, h.unit),
+               staff_contact=h.office_phone or await department_contact(session, app, data.department),
+               at=data.assigned_at, code="handler_assigned")
+
+
+async def task_decided(session: AsyncSession, data: ev.TaskDecided) -> None:
+    """A department's step: a correction request (补正) waits for the applicant; anything else is noted."""
+    app = await repo.get_application(session, data.application_id, for_update=True)
+    if app is None:
+        log.warning("task.decided for unknown application %s", data.application_id)
+        return
+    by = data.decided_by or ev.DecidedBy()
+    contact = by.contact or await department_contact(session, app, data.department)
+    if data.outcome == "request_correction":
+        notice = corrections.notice([(m.material_code, m.field, m.reason) for m in data.missing], data.reasons)
+        moved = await repo.move(
+            session, app, from_states=sources(Action.REQUEST_CORRECTION), status=Status.AWAITING_CORRECTION.value,
+            correction_task_id=data.task_id, notice=notice,
+        )
+        if not moved:
+            log.info("correction request for %s in state %s ignored", app.id, app.status)
+            return
+        await note(session, app, "要求补正（一次性告知）", unit=data.department, staff_name=staff_label(by.name, by.unit),
+                   staff_contact=contact, text=data.reasons, at=data.decided_at)
+        return
+    await repo.move(session, app, from_states=sources(Action.REVIEW), status=Status.IN_REVIEW.value)
+    await note(session, app, corrections.step_of(data.outcome), unit=data.department,
+               staff_name=staff_label(by.name, by.unit), staff_contact=contact, text=data.reasons, at=data.decided_at)
+
+
+async def application_decided(session: AsyncSession, data: ev.ApplicationDecided) -> None:
+    app = await repo.get_application(session, data.application_id, for_update=True)
+    if app is None:
+        return
+    if data.outcome not in ("approved", "rejected"):
+        log.warning("application.decided with unknown outcome %r for %s", data.outcome, app.id)
+        await note(session, app, f"审批：{data.outcome}", unit=data.department or app.department,
+                   text=data.reasons, at=data.decided_at)
+        return
+    moved = await repo.move(
+        session, app, from_states=sources(Action.DECIDE), status=Status.DECIDED.value, outcome=data.outcome,
+        decided_at=data.decided_at,
+    )
+    if not moved:
+        # Already decided at acceptance (即办件), withdrawn, or the certificate came first and was delivered.
+        if app.outcome is None:
+            await repo.move(session, app, from_states=[app.status], outcome=data.outcome, decided_at=data.decided_at)
+        return
+    step = "审批通过" if data.outcome == "approved" else "审批不予许可"
+    await note(session, app, step, unit=data.department or app.department,
+               text=(f"{data.reasons or ''}（依据：{data.legal_basis}）" if data.legal_basis else data.reasons),
+               at=data.decided_at)
+    # The written result, the fee and the hand-over; a certificate is handed over once datashare issued it.
+    await after_decision(session, app, await item_of(session, app))
+
+
+async def certificate_issued(session: AsyncSession, data: ev.CertificateIssued) -> None:
+    if not data.application_id:
+        return
+    app = await repo.get_application(session, data.application_id, for_update=True)
+    if app is None or (app.result or {}).get("certificate_number") == data.certificate_number:
+        return  # unknown, or this certificate is already attached (announced again under another event id)
+    result = {"certificate_number": data.certificate_number, "type_code": data.type_code,
+              "type_name": data.type_name, "issued_on": data.issued_on, "valid_until": data.valid_until,
+              "issuer_department": data.issuer_department, "received_at": utcnow().isoformat()}
+    await repo.move(session, app, from_states=[app.status], result=result)
+    await note(session, app, f"电子证照已签发：{data.type_name or data.type_code}",
+               unit=data.issuer_department or app.department)
+    if app.status == Status.DECIDED:
+        await hand_over_if_ready(session, app, await item_of(session, app))
+
+
+async def delegation_changed(session: AsyncSession, data: ev.DelegationChanged, *,
+                             revoked_at: datetime | None) -> None:
+    await repo.record_delegation(
+        session, delegation_id=data.delegation_id, principal_kind=data.principal.kind, principal_id=data.principal.id,
+        agent_id=data.agent_id, items=data.items, valid_until=data.valid_until, revoked_at=revoked_at,
+    )
