@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalog import catalogue
 from services.catalog.demo.items import ITEMS
+from services.catalog.demo.projects import PROJECT_TYPES
 from services.catalog.demo.reference import (
     DEPARTMENTS,
     INTERMEDIARY_SERVICES,
@@ -19,6 +20,8 @@ from services.catalog.demo.reference import (
     SERVICE_POINTS,
 )
 from services.catalog.domain.model import ItemContent
+from services.catalog.domain.project_types import ProjectTypeContent
+from services.catalog.service import project_types
 from services.catalog.store import repo
 from services.catalog.store.tables import IntermediaryService, LifeEvent, NegativeListEntry
 from shared.auth import ADMIN, Principal
@@ -52,6 +55,9 @@ async def load_demo_data(session: AsyncSession) -> int:
                                     actor=catalogue.actor_of(LOADER))
         await catalogue.submit(session, code=code, principal=LOADER, if_match=None)
         await catalogue.publish_item(session, code=code, principal=LOADER)
+    for key, content in PROJECT_TYPES.items():
+        await project_types.upsert(session, key=key, content=ProjectTypeContent.model_validate(content),
+                                   actor=catalogue.actor_of(LOADER))
     return len(ITEMS)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.intake import cases
 from services.intake.domain.lifecycle import Action, Status, sources
 from services.intake.events import contracts as ev
+from services.intake.service import projects
 from services.intake.store import repository as repo
 from shared.events import Event
 from shared.messaging import Consumer, event_data
@@ -123,6 +124,8 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
                      at=data.decided_at)
     # The written result, the fee and the hand-over; a certificate is handed over once datashare issued it.
     await cases.after_decision(session, app, await cases.item_of(session, app))
+    # A project's stage completes when every item dispatched from it is decided.
+    await projects.application_decided(session, app.id)
 
 
 async def on_certificate_issued(session: AsyncSession, event: Event) -> None:
@@ -140,6 +143,11 @@ async def on_certificate_issued(session: AsyncSession, event: Event) -> None:
                      unit=data.issuer_department or app.department)
     if app.status == Status.DECIDED:
         await cases.hand_over_if_ready(session, app, await cases.item_of(session, app))
+
+
+async def on_project_type_published(session: AsyncSession, event: Event) -> None:
+    data: ev.ProjectTypePublished = event_data(event, ev.ProjectTypePublished)
+    await projects.keep_project_type(session, data, event.data)
 
 
 async def on_delegation(session: AsyncSession, event: Event) -> None:
@@ -166,4 +174,6 @@ CONSUMERS: list[Consumer] = [
     Consumer("intake-certificate-issued", ev.CERTIFICATE_ISSUED, on_certificate_issued, "Deliver the result."),
     Consumer("intake-delegation-granted", ev.DELEGATION_GRANTED, on_delegation, "Delegations' items and terms."),
     Consumer("intake-delegation-revoked", ev.DELEGATION_REVOKED, on_delegation, "Revocations end the view."),
+    Consumer("intake-project-type-published", ev.PROJECT_TYPE_PUBLISHED, on_project_type_published,
+             "Project types and their stages, for projects registered later."),
 ]
