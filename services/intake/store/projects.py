@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.store.tables import (
     Application,
@@ -18,7 +19,6 @@ from services.intake.store.tables import (
     ProjectType,
     TimelineEntry,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 
 async def put_project_type(session: AsyncSession, *, key: str, name: str, payload: dict[str, Any],
