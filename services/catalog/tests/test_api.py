@@ -424,7 +424,8 @@ async def test_admin_maintains_departments_and_the_event_flows(client, tokens):
     r = await client.put(f"{P}/departments/LD-JTJ", json=body, headers=admin(tokens))
     assert r.status_code == 200 and r.json()["name"] == "罗定市交通运输局"
     ev = await wait_event(client.app.state.bus, "yimen.catalog.department.upserted", "LD-JTJ")
-    assert ev.data == {"code": "LD-JTJ", "name": "罗定市交通运输局", "credit_code": "11441781MB0000012X", "phone": None}
+    assert ev.data == {"code": "LD-JTJ", "name": "罗定市交通运输局", "credit_code": "11441781MB0000012X", "phone": None,
+                       "kind": "government_department"}
     assert ("body.credit_code", "string_pattern_mismatch") in rules_of(
         await client.put(f"{P}/departments/LD-JTJ", json={"name": "x", "credit_code": "IOZ"}, headers=admin(tokens)))
 
