@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.intake.api.schemas import Code, PlainText
 from services.intake.service import projects as svc
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
@@ -27,13 +28,13 @@ class ProjectCreate(BaseModel):
         "site": "罗定市双东街道环保工业园 A-12 地块", "land_area_m2": "26800", "total_investment_wan": "12000",
         "industry_code": "C1391"}]})
 
-    type_key: str = Field(min_length=1, max_length=64, description="The project type (catalog `/project-types`).")
-    project_code: str | None = Field(
+    type_key: Code = Field(min_length=1, max_length=64, description="The project type (catalog `/project-types`).")
+    project_code: PlainText | None = Field(
         default=None, max_length=40,
         description="A code already issued (GB/T 40058-2021: `YYYY-RRRRRR-DD-TT-NNNNNC`); omitted: the platform "
                     "issues one.")
-    name: str = Field(min_length=2, max_length=200)
-    site: str = Field(min_length=2, max_length=300, description="建设地点.")
+    name: PlainText = Field(min_length=2, max_length=200)
+    site: PlainText = Field(min_length=2, max_length=300, description="建设地点.")
     land_area_m2: Decimal = Field(gt=0, le=100_000_000, max_digits=12, decimal_places=2, description="用地面积（m²）.")
     total_investment_wan: Decimal = Field(gt=0, le=100_000_000, max_digits=14, decimal_places=2,
                                           description="总投资（万元）.")
@@ -43,11 +44,11 @@ class ProjectCreate(BaseModel):
 class StageMaterialIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(min_length=1, max_length=64, description="The material's code in the stage's items.")
+    code: Code = Field(description="The material's code in the stage's items.")
     kind: Literal["certificate_ref", "reference", "commitment"]
-    reference: str | None = Field(default=None, max_length=200,
+    reference: PlainText | None = Field(default=None, max_length=200,
                                   description="A certificate's or document's number (e.g. 用地批准文号).")
-    statement: str | None = Field(default=None, max_length=2000, description="The commitment's words (告知承诺).")
+    statement: PlainText | None = Field(default=None, max_length=2000, description="The commitment's words (告知承诺).")
 
 
 class StageApplicationCreate(BaseModel):
@@ -55,9 +56,10 @@ class StageApplicationCreate(BaseModel):
         "form": {"project_name": "年产 2 万吨淀粉制品生产线", "phone": "0766-3999999"},
         "materials": [{"code": "filing_commitment", "kind": "commitment", "statement": "本单位承诺所填信息真实。"}]}]})
 
-    form: dict[str, Any] = Field(default_factory=dict, description="One form for every item of the stage.")
+    form: dict[str, Any] = Field(default_factory=dict, max_length=200,
+                                 description="One form for every item of the stage (each item takes its fields).")
     materials: list[StageMaterialIn] = Field(default_factory=list, max_length=50)
-    service_point: str = Field(default="LD-CENTRE", max_length=64)
+    service_point: Code = Field(default="LD-CENTRE")
 
 
 class HeldBy(BaseModel):

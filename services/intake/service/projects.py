@@ -236,6 +236,13 @@ async def apply_for_stage(session: AsyncSession, principal: Principal, project_i
                            slug="stage-item-unavailable", item_code=si.item_code)
         items.append((si, item))
     errors: dict[tuple[str, str], FieldError] = {}
+    # The one form holds only fields some item of the stage asks for, each within its length, the whole bounded.
+    union: dict[str, dict[str, Any]] = {}
+    for _, item in items:
+        for f in item.payload.get("form_fields") or []:
+            union.setdefault(f.get("name"), f)
+    for f in forms.check_shape({"form_fields": list(union.values())}, form):
+        errors.setdefault((f.field, f.rule), FieldError(field=f"body.{f.field}", rule=f.rule, message=f.message))
     for _, item in items:
         for e in _stage_findings(item.payload, form, materials):
             errors.setdefault((e.field, e.rule), e)

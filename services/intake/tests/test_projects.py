@@ -95,6 +95,16 @@ async def test_register_apply_decide_and_gate(intake, tokens):
     assert {(e["field"], e["rule"]) for e in r.json()["errors"]} == {
         ("body.form.phone", "required"), ("body.materials.promise", "required")}
 
+    r = await c.post(f"{BASE}/projects/{pid}/stages/approval_land/applications", headers=h,
+                     json={**STAGE, "form": {**STAGE["form"], "colour": "red", "phone": ["1"]}})
+    assert r.status_code == 422
+    assert {(e["field"], e["rule"]) for e in r.json()["errors"]} >= {("body.form.colour", "unknown_field"),
+                                                                     ("body.form.phone", "type")}
+    r = await c.post(f"{BASE}/projects/{pid}/stages/nope/applications", headers=h, json=STAGE)
+    assert r.status_code == 404 and r.json()["type"].endswith("stage-not-found")
+    r = await c.post(f"{BASE}/projects/{pid}/stages/approval_land/applications", headers=agent(tokens, org="91441781MA4W10001Q"),
+                     json=STAGE)
+    assert r.status_code == 404
     r = await c.post(f"{BASE}/projects/{pid}/stages/approval_land/applications", headers=h, json=STAGE)
     assert r.status_code == 201, r.text
     stage = r.json()["stages"][0]
