@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.store.tables import (
@@ -19,6 +20,7 @@ from services.intake.store.tables import (
     ProjectType,
     TimelineEntry,
 )
+from shared.errors import Conflict
 
 
 async def put_project_type(session: AsyncSession, *, key: str, name: str, payload: dict[str, Any],
@@ -65,9 +67,13 @@ async def stages(session: AsyncSession, project_id: str) -> Sequence[ProjectStag
 
 
 async def add_stage(session: AsyncSession, **fields: Any) -> ProjectStage:
+    """A second stage application racing the first (where the project row was not locked: SQLite) is a 409."""
     row = ProjectStage(**fields)
     session.add(row)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("该阶段已统一受理，不能重复申请。", slug="stage-already-applied") from exc
     return row
 
 

@@ -171,3 +171,16 @@ async def test_codes_negative_list_and_who_may_register(intake, tokens):
     assert r.status_code == 403 and r.json()["type"].endswith("organisation-only")
     r = await c.get(f"{BASE}/projects/prj{'0' * 24}", headers=h)
     assert r.status_code == 404
+
+
+async def test_two_stage_applications_at_once_make_one(intake, tokens):
+    import asyncio
+
+    key, _ = await setup_type(intake)
+    c, h = intake.client, agent(tokens)
+    pid = (await c.post(f"{BASE}/projects", headers=h, json={**BODY, "type_key": key})).json()["id"]
+    url = f"{BASE}/projects/{pid}/stages/approval_land/applications"
+    answers = await asyncio.gather(c.post(url, headers=h, json=STAGE), c.post(url, headers=h, json=STAGE))
+    assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
+    page = (await c.get(f"{BASE}/projects/{pid}", headers=h)).json()
+    assert len(page["stages"][0]["applications"]) == 2
