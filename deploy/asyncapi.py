@@ -15,7 +15,8 @@ from shared.settings import ROOT
 #: What each service publishes: event type constant → payload model, both by name in its contracts module.
 PUBLISHED: dict[str, dict[str, str]] = {
     "catalog": {"ITEM_PUBLISHED": "ItemPublished", "ITEM_WITHDRAWN": "ItemWithdrawn",
-                "DEPARTMENT_UPSERTED": "DepartmentUpserted", "SERVICE_POINT_UPSERTED": "ServicePointUpserted"},
+                "DEPARTMENT_UPSERTED": "DepartmentUpserted", "SERVICE_POINT_UPSERTED": "ServicePointUpserted",
+                "PROJECT_TYPE_PUBLISHED": "ProjectTypePublished"},
     "identity": {"PERSON_REGISTERED": "PersonRegistered", "ORGANISATION_REGISTERED": "OrganisationRegistered",
                  "DELEGATION_GRANTED": "DelegationChanged", "DELEGATION_REVOKED": "DelegationChanged",
                  "TOKENS_REVOKED": "TokensRevoked", "PERSON_ASSURANCE_RAISED": "PersonAssuranceRaised"},
@@ -23,7 +24,9 @@ PUBLISHED: dict[str, dict[str, str]] = {
                "NOT_ACCEPTED": "NotAccepted", "WITHDRAWN": "Withdrawn", "CORRECTED": "Corrected",
                "DELIVERED": "Delivered", "VISIT_RECORDED": "VisitRecorded",
                "PAYMENT_REQUESTED": "PaymentRequested", "PAYMENT_CONFIRMED": "PaymentConfirmed",
-               "READY_FOR_COLLECTION": "ReadyForCollection"},
+               "READY_FOR_COLLECTION": "ReadyForCollection", "PROJECT_REGISTERED": "ProjectRegistered",
+               "PROJECT_STAGE_ACCEPTED": "ProjectStageAccepted", "PROJECT_STAGE_COMPLETED": "ProjectStageCompleted",
+               "PROJECT_COMPLETED": "ProjectCompleted"},
     "workflow": {"TASK_ASSIGNED": "TaskAssigned", "TASK_DECIDED": "TaskDecided", "TASK_REOPENED": "TaskReopened",
                  "TASK_CANCELLED": "TaskCancelled", "STAGE_COMPLETED": "StageCompleted",
                  "APPLICATION_DECIDED": "ApplicationDecided", "DECISION_REFUSED": "DecisionRefused",

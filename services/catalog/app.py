@@ -29,6 +29,7 @@ SPEC = ServiceSpec(
         {"name": "lists", "description": "Intermediary-service list and market-access negative list."},
         {"name": "open data", "description": "CPSV-AP JSON-LD and the whole catalogue as a dataset."},
         {"name": "editing", "description": "Drafts, review, publication, withdrawal (admin or catalog_editor)."},
+        {"name": "projects", "description": "Project types and their stages (企业投资项目), each provider's limit."},
     ],
 )
 

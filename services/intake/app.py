@@ -31,6 +31,9 @@ SPEC = ServiceSpec(
         {"name": "counter", "description": "At the counter and after: the receipt slip (受理回执), the delivery "
                                            "choice (出件, 异地领取, 邮寄), a point's collections, fees (收费) and "
                                            "the payment platform's signed confirmations."},
+        {"name": "projects", "description": "企业投资项目: registration (project code, negative list), the project "
+                                            "page, one stage application accepted once and dispatched to every "
+                                            "department's item (统一受理、统一分派)."},
     ],
 )
 

@@ -206,6 +206,8 @@ class DepartmentRead(BaseModel):
     address: str | None
     phone: str | None
     office_hours: str | None
+    #: government_department | service_enterprise | intermediary.
+    kind: str = "government_department"
 
 
 class DepartmentWrite(BaseModel):
@@ -221,6 +223,7 @@ class DepartmentWrite(BaseModel):
     address: str | None = Field(default=None, max_length=300)
     phone: str | None = Field(default=None, max_length=50)
     office_hours: str | None = Field(default=None, max_length=300)
+    kind: Literal["government_department", "service_enterprise", "intermediary"] = "government_department"
 
 
 class ServicePointRead(BaseModel):

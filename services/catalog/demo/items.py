@@ -140,6 +140,24 @@ def item(
     return code, content
 
 
+CONSTRUCTION = "工程建设"
+#: The one form of a project's stage (一表申请): every item of the project stages asks these.
+PROJECT_FORM = (("project_name", "项目名称", "text"), ("project_code", "项目代码", "text"),
+                ("construction_site", "建设地点", "address"), ("applicant_name", "申请人姓名", "text"),
+                ("phone", "联系电话", "phone"))
+
+
+def utility(provider: str, seq: int, name: str, what: str, basis: str) -> tuple[str, dict[str, Any]]:
+    """水电气报装: a service enterprise's own item and guide (task 17), handled like a department's."""
+    return item(
+        provider, "20", seq, name, audience=("legal_person",), statutory=10, promised=5, themes=("construction",),
+        life_events=(CONSTRUCTION,), keywords=(name, what), basis=(basis,),
+        materials=[company(), commitment("connection_commitment", f"{name}用户承诺书")],
+        form_fields=form(*PROJECT_FORM),
+        summary=f"{NAME[provider]}（公共服务企业）办理“{name}”的服务指南：{what}，并入工程建设项目施工许可阶段并联办理。",
+        fees={"charged": False, "items": [], "waivable": False, "note": "报装服务不收费（工程费用按合同另计）"})
+
+
 RESTAURANT = "开办餐饮店"
 NEWBORN = "新生儿出生"
 PERSONAL_ID_BASIS = "《中华人民共和国居民身份证法》第三条"
@@ -462,6 +480,26 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
         "LD-YBJ", "20", 3, "门诊特定病种待遇认定", statutory=15, promised=10, themes=("health", "social_security"),
         keywords=("慢病", "门特", "特殊病种"), materials=[identity(), upload("diagnosis", "病历及诊断证明")],
         basis=("《广东省基本医疗保险门诊特定病种管理办法》",)),
+    # 企业投资项目（工程建设项目）的阶段事项 (issue 17) ------------------------------------------------------------
+    "project-filing": item(
+        "LD-FGJ", "10", 1, "企业投资项目备案", audience=("legal_person",), statutory=3, promised=2,
+        themes=("construction",), life_events=(CONSTRUCTION,), keywords=("项目备案", "投资备案", "立项"),
+        materials=[company(), commitment("filing_commitment", "项目信息真实性承诺书", "《企业投资项目核准和备案管理条例》第十三条")],
+        form_fields=form(*PROJECT_FORM), basis=("《企业投资项目核准和备案管理条例》第十三条",)),
+    "land-planning-permit": item(
+        "LD-ZRZYJ", "01", 1, "建设用地规划许可证核发", audience=("legal_person",), statutory=20, promised=7,
+        themes=("construction",), life_events=(CONSTRUCTION,), keywords=("用地规划许可", "用地许可", "规划许可"),
+        materials=[company(), upload("land_contract", "国有建设用地使用权出让合同", "《中华人民共和国城乡规划法》第三十八条")],
+        form_fields=form(*PROJECT_FORM), basis=("《中华人民共和国城乡规划法》第三十八条",)),
+    "works-planning-permit": item(
+        "LD-ZRZYJ", "01", 2, "建设工程规划许可证核发", audience=("legal_person",), statutory=20, promised=10,
+        themes=("construction",), life_events=(CONSTRUCTION,), keywords=("工程规划许可", "规划许可证"),
+        materials=[company(), upload("design_scheme", "建设工程设计方案总平面图", "《中华人民共和国城乡规划法》第四十条")],
+        form_fields=form(*PROJECT_FORM), basis=("《中华人民共和国城乡规划法》第四十条",)),
+    "water-connection": utility("QY-GS", 1, "供水报装", "用水报装、接水", "《城市供水条例》第二十二条"),
+    "power-connection": utility("QY-GD", 2, "供电报装", "用电报装、接电", "《供电营业规则》第十六条"),
+    "gas-connection": utility("QY-RQ", 3, "燃气报装", "用气报装、通气", "《城镇燃气管理条例》第十九条"),
+    "telecom-connection": utility("QY-DX", 4, "通信报装", "宽带、专线报装", "《中华人民共和国电信条例》第十七条"),
 }
 
 ITEMS: dict[str, tuple[str, dict[str, Any]]] = _ITEMS

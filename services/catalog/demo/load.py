@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalog import service
 from services.catalog.demo.items import ITEMS
+from services.catalog.demo.projects import PROJECT_TYPES
 from services.catalog.demo.reference import (
     DEPARTMENTS,
     INTERMEDIARY_SERVICES,
@@ -18,7 +19,10 @@ from services.catalog.demo.reference import (
     NEGATIVE_LIST,
     SERVICE_POINTS,
 )
+from services.catalog.domain.access import actor_of
 from services.catalog.domain.model import ItemContent
+from services.catalog.domain.project_types import ProjectTypeContent
+from services.catalog.service import project_types
 from services.catalog.store import repo
 from services.catalog.store.tables import IntermediaryService, LifeEvent, NegativeListEntry
 from shared.principal import ADMIN, Principal
@@ -51,6 +55,9 @@ async def load_demo_data(session: AsyncSession) -> int:
         await service.create_item(session, code=code, content=ItemContent.model_validate(content), principal=LOADER)
         await service.submit(session, code=code, principal=LOADER, if_match=None)
         await service.publish_item(session, code=code, principal=LOADER)
+    for key, content in PROJECT_TYPES.items():
+        await project_types.upsert(session, key=key, content=ProjectTypeContent.model_validate(content),
+                                   actor=actor_of(LOADER))
     return len(ITEMS)
 
 

@@ -19,8 +19,23 @@ DEPARTMENTS: list[dict[str, Any]] = [
     {"code": "LD-ZJJ", "name": "罗定市住房和城乡建设局", "credit_code": "11441781MB0000009Q", "phone": "0766-3726208"},
     {"code": "LD-JYJ", "name": "罗定市教育局", "credit_code": "11441781MB0000010H", "phone": "0766-3823601"},
     {"code": "LD-YBJ", "name": "罗定市医疗保障局", "credit_code": "11441781MB0000011P", "phone": "0766-3888123"},
+    {"code": "LD-FGJ", "name": "罗定市发展和改革局", "credit_code": "11441781MB0000012E", "phone": "0766-3822601"},
+    {"code": "LD-ZRZYJ", "name": "罗定市自然资源局", "credit_code": "11441781MB0000013H", "phone": "0766-3822701"},
+    # Service enterprises (task 17): providers of their own items and guides (水电气报装), not departments of the
+    # government. Credit codes computed with python-stdnum's `stdnum.cn.uscc`.
+    {"code": "QY-GS", "name": "罗定市供水有限公司", "credit_code": "91441781MA4W10001Q", "phone": "0766-3721234",
+     "kind": "service_enterprise"},
+    {"code": "QY-GD", "name": "广东电网有限责任公司罗定供电局", "credit_code": "91441781MA4W10002U", "phone": "95598",
+     "kind": "service_enterprise"},
+    {"code": "QY-RQ", "name": "罗定市燃气有限公司", "credit_code": "91441781MA4W10003Y", "phone": "0766-3768888",
+     "kind": "service_enterprise"},
+    {"code": "QY-DX", "name": "中国电信股份有限公司罗定分公司", "credit_code": "91441781MA4W100042", "phone": "10000",
+     "kind": "service_enterprise"},
 ]
+#: What kind of provider each entry is: a government department, a service enterprise or an intermediary.
+PROVIDER_KINDS = ("government_department", "service_enterprise", "intermediary")
 for _d in DEPARTMENTS:
+    _d.setdefault("kind", "government_department")
     _d.setdefault("address", f"{CENTRE_ADDRESS}（{_d['name']}综合窗口）")
     _d.setdefault("office_hours", OFFICE_HOURS)
 

@@ -26,6 +26,8 @@ ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
 DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
 #: A service point (服务点) created or renamed: timelines show the window's name, not its code.
 SERVICE_POINT_UPSERTED = "yimen.catalog.service_point.upserted"
+#: A project type and its stages saved (issue 17): intake keeps it for projects registered afterwards.
+PROJECT_TYPE_PUBLISHED = "yimen.catalog.project_type.published"
 #: Consumed: datashare's certificate directory.
 CERTIFICATE_TYPE_UPSERTED = "yimen.datashare.certificate_type.upserted"
 
@@ -86,6 +88,8 @@ class DepartmentUpserted(BaseModel):
     credit_code: str | None
     #: The department's public phone: applicants see it on their steps from the moment a task is assigned.
     phone: str | None = None
+    #: government_department | service_enterprise | intermediary (task 17: providers distinct from departments).
+    kind: str = "government_department"
 
 
 class CertificateTypeUpserted(BaseModel):
@@ -102,3 +106,34 @@ class ServicePointUpserted(BaseModel):
     name: str
     level: PointLevel
     parent_code: str | None
+
+
+class ProjectStageItemOut(BaseModel):
+    item_code: str
+    name: str | None
+    department: str
+    limit_days: int
+
+
+class ProjectStageOut(BaseModel):
+    key: str
+    name: str
+    order: int
+    total_limit_days: int
+    items: list[ProjectStageItemOut]
+
+
+class ProjectTypePublished(BaseModel):
+    """A project type with its ordered stages, each item with its provider's own limit in the stage."""
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "key": "enterprise_investment", "name": "企业投资项目（工程建设项目）", "published_at": "2026-12-01T09:00:00+08:00",
+        "stages": [{"key": "approval_land", "name": "立项用地规划许可", "order": 1, "total_limit_days": 15,
+                    "items": [{"item_code": "11441781MB0000012E4100000010000", "name": "企业投资项目备案",
+                               "department": "LD-FGJ", "limit_days": 3}]}]}]}}
+
+    key: str
+    name: str
+    description: str | None = None
+    stages: list[ProjectStageOut]
+    published_at: datetime

@@ -73,7 +73,7 @@ async def upsert_department(session: AsyncSession, **values: Any) -> Department:
         dept.updated_at = utcnow()
     await publish(session, DEPARTMENT_UPSERTED, subject=dept.code,
                   data=DepartmentUpserted(code=dept.code, name=dept.name, credit_code=dept.credit_code,
-                                          phone=dept.phone))
+                                          phone=dept.phone, kind=dept.kind or "government_department"))
     await session.flush()
     return dept
 

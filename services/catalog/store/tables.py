@@ -44,6 +44,9 @@ class Department(Base):
     address: Mapped[str | None] = mapped_column(String(300))
     phone: Mapped[str | None] = mapped_column(String(50))
     office_hours: Mapped[str | None] = mapped_column(String(300))
+    #: The kind of provider (task 17): government_department | service_enterprise | intermediary.
+    kind: Mapped[str] = mapped_column(String(32), default="government_department",
+                                      server_default="government_department")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -186,3 +189,16 @@ class SearchMiss(Base):
     terms: Mapped[str] = mapped_column(String(200), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProjectType(Base):
+    """A project type (企业投资项目 / 工程建设项目) with its ordered stages, each a set of items of several providers with
+    each provider's own limit (明确部门办理时限) within the stage's total."""
+
+    __tablename__ = "project_type"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(100))

@@ -426,7 +426,8 @@ async def test_admin_maintains_departments_and_the_event_flows(client, tokens):
     r = await client.put(f"{P}/departments/LD-JTJ", json=body, headers=admin(tokens))
     assert r.status_code == 200 and r.json()["name"] == "罗定市交通运输局"
     ev = await wait_event(client.app.state.bus, "yimen.catalog.department.upserted", "LD-JTJ")
-    assert ev.data == {"code": "LD-JTJ", "name": "罗定市交通运输局", "credit_code": "11441781MB0000012E", "phone": None}
+    assert ev.data == {"code": "LD-JTJ", "name": "罗定市交通运输局", "credit_code": "11441781MB0000012E", "phone": None,
+                       "kind": "government_department"}
     # The check character is checked (GB 32100): one wrong character is a 422 naming the rule.
     assert ("body.credit_code", "credit_code") in rules_of(await client.put(
         f"{P}/departments/LD-JTJ", json={**body, "credit_code": "11441781MB0000012X"}, headers=admin(tokens)))

@@ -10,6 +10,7 @@ from services.intake.api import (
     counter,
     insights,
     progress,
+    projects,
     reuse,
     services_desk,
     walkins,
@@ -24,3 +25,4 @@ router.include_router(commitments.router)
 router.include_router(counter.router)
 router.include_router(walkins.router)
 router.include_router(insights.router)
+router.include_router(projects.router)

@@ -18,6 +18,10 @@ VISIT_RECORDED = "yimen.intake.visit.recorded"
 PAYMENT_REQUESTED = "yimen.intake.payment.requested"
 PAYMENT_CONFIRMED = "yimen.intake.payment.confirmed"
 READY_FOR_COLLECTION = "yimen.intake.application.ready_for_collection"
+PROJECT_REGISTERED = "yimen.intake.project.registered"
+PROJECT_STAGE_ACCEPTED = "yimen.intake.project.stage_accepted"
+PROJECT_STAGE_COMPLETED = "yimen.intake.project.stage_completed"
+PROJECT_COMPLETED = "yimen.intake.project.completed"
 
 ITEM_PUBLISHED = "yimen.catalog.item.published"
 ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
@@ -30,6 +34,7 @@ APPLICATION_DECIDED = "yimen.workflow.application.decided"
 CERTIFICATE_ISSUED = "yimen.datashare.certificate.issued"
 DELEGATION_GRANTED = "yimen.identity.delegation.granted"
 DELEGATION_REVOKED = "yimen.identity.delegation.revoked"
+PROJECT_TYPE_PUBLISHED = "yimen.catalog.project_type.published"
 
 
 # --- published -------------------------------------------------------------------------------------------
@@ -59,6 +64,9 @@ class Submitted(BaseModel):
     channel: str
     service_point: str
     submitted_at: datetime
+    #: Set when the application was dispatched from a project's stage (统一分派).
+    project_id: str | None = None
+    stage_key: str | None = None
 
 
 class Accepted(BaseModel):
@@ -78,8 +86,11 @@ class Accepted(BaseModel):
     materials: list[MaterialRef]
     commitments: list[str]
     case_kind: str
+    #: For an application dispatched from a project's stage: the department's own limit there (明确部门办理时限).
     promised_limit: dict[str, Any] | None
     statutory_limit: dict[str, Any] | None
+    project_id: str | None = None
+    stage_key: str | None = None
 
 
 class Missing(BaseModel):
@@ -161,6 +172,71 @@ class VisitRecorded(BaseModel):
     service_point: str
     purpose: str
     at: datetime
+
+
+# --- projects (企业投资项目, issue 17) -------------------------------------------------------------------------
+
+_AT = "2026-12-01T09:30:00+08:00"
+_PROJECT = "prj3f9c2a7e1b4d4c0e9a8b7c6d"
+
+
+class ProjectRegistered(BaseModel):
+    """An organisation registered an enterprise investment project (its code checked or issued)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "project_id": _PROJECT, "project_code": "2026-445381-39-03-123452", "owner_id": "91441781MA4W100042",
+        "name": "罗定市某食品有限公司年产 2 万吨淀粉制品生产线", "registered_at": _AT}]})
+
+    project_id: str
+    project_code: str
+    owner_id: str
+    name: str
+    registered_at: datetime
+
+
+class StageApplicationRef(BaseModel):
+    application_id: str
+    item_code: str
+    department: str
+    limit_days: int
+
+
+class ProjectStageAccepted(BaseModel):
+    """The centre accepted a stage application once (统一受理) and dispatched one application per item
+    (统一分派), each with its department's own limit within the stage's total."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "project_id": _PROJECT, "stage_key": "approval_land", "stage_name": "立项用地规划许可", "total_limit_days": 15,
+        "accepted_at": _AT, "applications": [
+            {"application_id": "5b0c6f1e2d3a4b5c8d9e0f1a2b3c4d5e", "item_code": "11441781MB0000012E4100000010000",
+             "department": "LD-FGJ", "limit_days": 3}]}]})
+
+    project_id: str
+    stage_key: str
+    stage_name: str
+    total_limit_days: int
+    accepted_at: datetime
+    applications: list[StageApplicationRef]
+
+
+class ProjectStageCompleted(BaseModel):
+    """Every item application of the stage is decided."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "project_id": _PROJECT, "stage_key": "approval_land", "completed_at": _AT}]})
+
+    project_id: str
+    stage_key: str
+    completed_at: datetime
+
+
+class ProjectCompleted(BaseModel):
+    """Every stage of the project is completed with its items approved."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"project_id": _PROJECT, "completed_at": _AT}]})
+
+    project_id: str
+    completed_at: datetime
 
 
 # --- consumed (only what intake reads) ---------------------------------------------------------------------
@@ -280,3 +356,25 @@ class DelegationChanged(_In):
     agent_id: str
     items: list[str] | None = None
     valid_until: datetime
+
+
+class ProjectStageItemIn(_In):
+    item_code: str
+    department: str
+    limit_days: int
+    name: str | None = None
+
+
+class ProjectStageIn(_In):
+    key: str
+    name: str
+    order: int
+    total_limit_days: int
+    items: list[ProjectStageItemIn]
+
+
+class ProjectTypePublished(_In):
+    key: str
+    name: str
+    stages: list[ProjectStageIn]
+    published_at: datetime

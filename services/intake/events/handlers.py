@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.events import contracts as ev
-from services.intake.service import received
+from services.intake.service import projects, received
 from shared.events import Event
 from shared.messaging import Consumer, event_data
 
@@ -51,6 +51,11 @@ async def on_certificate_issued(session: AsyncSession, event: Event) -> None:
     await received.certificate_issued(session, event_data(event, ev.CertificateIssued))
 
 
+async def on_project_type_published(session: AsyncSession, event: Event) -> None:
+    data: ev.ProjectTypePublished = event_data(event, ev.ProjectTypePublished)
+    await projects.keep_project_type(session, data, event.data)
+
+
 async def on_delegation(session: AsyncSession, event: Event) -> None:
     data: ev.DelegationChanged = event_data(event, ev.DelegationChanged)
     await received.delegation_changed(session, data, revoked_at=event.time if event.type.endswith(".revoked") else None)
@@ -70,4 +75,6 @@ CONSUMERS: list[Consumer] = [
     Consumer("intake-certificate-issued", ev.CERTIFICATE_ISSUED, on_certificate_issued, "Deliver the result."),
     Consumer("intake-delegation-granted", ev.DELEGATION_GRANTED, on_delegation, "Delegations' items and terms."),
     Consumer("intake-delegation-revoked", ev.DELEGATION_REVOKED, on_delegation, "Revocations end the view."),
+    Consumer("intake-project-type-published", ev.PROJECT_TYPE_PUBLISHED, on_project_type_published,
+             "Project types and their stages, for projects registered later."),
 ]

@@ -358,9 +358,20 @@ async def submit(session: AsyncSession, principal: Principal, application_id: st
     return await view(session, app, principal)
 
 
-async def hand_in(session: AsyncSession, app: Application, item: ItemVersion) -> None:
+@dataclass(frozen=True)
+class StageDispatch:
+    """An application dispatched from a project's stage (统一分派): its project, stage and department's limit."""
+
+    project_id: str
+    stage_key: str
+    limit_days: int
+
+
+async def hand_in(session: AsyncSession, app: Application, item: ItemVersion, *, accept_by: Responder | None = None,
+                  dispatch: StageDispatch | None = None) -> None:
     """Hand in a complete application: receipt number, `submitted`, and automatic acceptance where the item is
-    fully online. The caller has already run the check and refused an incomplete application."""
+    fully online (or by `accept_by`: the centre's one acceptance of a project's stage). The caller has already
+    run the check and refused an incomplete application."""
     now = utcnow()
     first_time = app.receipt_number is None
     values: dict[str, Any] = {"status": Status.SUBMITTED.value, "submitted_at": now, "notice": []}
@@ -378,9 +389,12 @@ async def hand_in(session: AsyncSession, app: Application, item: ItemVersion) ->
             application_id=app.id, receipt_number=app.receipt_number, item_code=app.item_code,
             item_version=app.item_version, department=app.department, applicant=applicant_ref(app),
             channel=app.channel, service_point=app.service_point, submitted_at=now,
+            project_id=dispatch.project_id if dispatch else None, stage_key=dispatch.stage_key if dispatch else None,
         ),
     )
-    if item.payload.get("fully_online"):
+    if accept_by is not None:
+        await accept(session, app, item, accept_by, dispatch=dispatch)
+    elif item.payload.get("fully_online"):
         await accept(session, app, item, SYSTEM)
 
 
@@ -412,7 +426,7 @@ async def accept_application(session: AsyncSession, principal: Principal, applic
 
 
 async def accept(session: AsyncSession, app: Application, item: ItemVersion, by: Responder, *,
-                 refuse_exemption: str | None = None) -> None:
+                 refuse_exemption: str | None = None, dispatch: StageDispatch | None = None) -> None:
     """受理: the clock starts; an immediate item (即办件) is decided on the spot. A claimed fee exemption is
     granted here unless the clerk refuses it (`refuse_exemption` gives the reason)."""
     now = utcnow()
@@ -441,8 +455,12 @@ async def accept(session: AsyncSession, app: Application, item: ItemVersion, by:
             applicant=applicant_ref(app), channel=app.channel, service_point=app.service_point,
             online=app.channel in ONLINE_CHANNELS, accepted_at=now, accepted_by=by.id, form=app.form or {},
             materials=_material_refs(atts), commitments=sorted({a.material_code for a in atts if a.kind == "commitment"}),
-            case_kind=p.get("case_kind", "promised"), promised_limit=p.get("promised_limit"),
+            case_kind=p.get("case_kind", "promised"),
+            # In a project's stage the department's own limit there is the promise (明确部门办理时限).
+            promised_limit=({"value": dispatch.limit_days, "unit": "working_days"} if dispatch
+                            else p.get("promised_limit")),
             statutory_limit=p.get("statutory_limit"),
+            project_id=dispatch.project_id if dispatch else None, stage_key=dispatch.stage_key if dispatch else None,
         ),
     )
     if p.get("case_kind") == "immediate":

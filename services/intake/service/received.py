@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.intake.domain import corrections
 from services.intake.domain.lifecycle import Action, Status, sources
 from services.intake.events import contracts as ev
+from services.intake.service import projects
 from services.intake.service.applications import after_decision, hand_over_if_ready
 from services.intake.service.common import department_contact, item_of, note, staff_label
 from services.intake.store import repository as repo
@@ -108,6 +109,8 @@ async def application_decided(session: AsyncSession, data: ev.ApplicationDecided
                at=data.decided_at)
     # The written result, the fee and the hand-over; a certificate is handed over once datashare issued it.
     await after_decision(session, app, await item_of(session, app))
+    # A project's stage completes when every item dispatched from it is decided.
+    await projects.application_decided(session, app.id)
 
 
 async def certificate_issued(session: AsyncSession, data: ev.CertificateIssued) -> None:

@@ -290,3 +290,70 @@ class WalkIn(Base):
     consent_storage_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     consent_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+# --- enterprise investment projects (issue 17) --------------------------------------------------------------------
+
+
+class ProjectType(Base):
+    """A project type with its ordered stages, as catalog publishes it (kept whole, replaced on republication)."""
+
+    __tablename__ = "project_type"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Project(Base):
+    """A project (企业投资项目) registered by an organisation; its stages are the type's as they were then."""
+
+    __tablename__ = "project"
+    __table_args__ = (Index("ix_project_owner", "owner_id", "registered_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_code: Mapped[str] = mapped_column(String(24), unique=True)
+    type_key: Mapped[str] = mapped_column(String(64))
+    owner_id: Mapped[str] = mapped_column(String(64))
+    agent_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    site: Mapped[str] = mapped_column(String(300))
+    land_area_m2: Mapped[str] = mapped_column(String(32))
+    total_investment_wan: Mapped[str] = mapped_column(String(32))
+    industry_code: Mapped[str] = mapped_column(String(8))
+    #: Permitted-with-conditions entries of the negative list the project matched (their conditions attached).
+    conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: The project type's stages as they were at registration.
+    stages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ProjectStage(Base):
+    """One stage application (一表申请) of a project: the form and materials gathered once, accepted once."""
+
+    __tablename__ = "project_stage"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("project.id"), primary_key=True)
+    stage_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    form: Mapped[dict[str, Any]] = mapped_column(JSON)
+    materials: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_by: Mapped[str] = mapped_column(String(64))
+    due_on: Mapped[date] = mapped_column(Date)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ProjectApplication(Base):
+    """An ordinary application dispatched (统一分派) from a stage, with its department's own limit there."""
+
+    __tablename__ = "project_application"
+    __table_args__ = (Index("ix_project_application_stage", "project_id", "stage_key"),)
+
+    application_id: Mapped[str] = mapped_column(ForeignKey("application.id"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("project.id"))
+    stage_key: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(64))
+    limit_days: Mapped[int] = mapped_column(Integer)
+    due_on: Mapped[date] = mapped_column(Date)
