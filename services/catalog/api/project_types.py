@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from services.catalog.api.public import PUBLIC
 from services.catalog.domain.project_types import KEY, ProjectTypeContent
 from services.catalog.events.contracts import ProjectTypePublished
 from services.catalog.service import project_types as svc
@@ -19,13 +20,13 @@ Admin = Annotated[Principal, require_roles(ADMIN)]
 TypeKey = Annotated[str, Path(pattern=KEY, description="A project type's key, e.g. `enterprise_investment`.")]
 
 
-@router.get("/project-types", response_model=list[ProjectTypePublished],
+@router.get("/project-types", response_model=list[ProjectTypePublished], openapi_extra=PUBLIC,
             summary="Project types and their stages (public)")
 async def list_project_types(session: SessionDep) -> Any:
     return await svc.read_all(session)
 
 
-@router.get("/project-types/{key}", response_model=ProjectTypePublished,
+@router.get("/project-types/{key}", response_model=ProjectTypePublished, openapi_extra=PUBLIC,
             summary="One project type: ordered stages, their items, each provider's limit (public)",
             responses=problem_responses(404))
 async def get_project_type(key: TypeKey, session: SessionDep) -> Any:
