@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 log = logging.getLogger("yimen.jobs")
@@ -82,12 +82,12 @@ def periodic(
     first_after_pause: bool = False,
     wake: Callable[[C], asyncio.Event] | None = None,
     drain: bool = False,
-) -> Callable[[C], Awaitable[None]]:
+) -> Callable[[C], Coroutine[Any, Any, None]]:
     """A background hook (`ServiceSpec.background`) running `round(ctx)` periodically.
 
     `interval` is seconds or a function of the context giving them (a setting, read before every pause);
     `wake(ctx)` gives an event that ends a pause early (called once, when the job starts)."""
-    job_name = name or getattr(round, "__name__", "job")
+    job_name: str = name or str(getattr(round, "__name__", "job"))
 
     async def job(ctx: C) -> None:
         def every() -> float:

@@ -97,9 +97,10 @@ async def delete_streams(nats_url: str, name_prefix: str) -> int:
     deleted = 0
     try:
         js = nc.jetstream()
-        for name in await js.streams_info():
-            if name.config.name.startswith((name_prefix, f"KV_{name_prefix}_LIMITS_")):
-                await js.delete_stream(name.config.name)
+        for info in await js.streams_info():
+            stream = info.config.name or ""
+            if stream.startswith((name_prefix, f"KV_{name_prefix}_LIMITS_")):
+                await js.delete_stream(stream)
                 deleted += 1
     finally:
         await nc.close()
@@ -108,7 +109,7 @@ async def delete_streams(nats_url: str, name_prefix: str) -> int:
 
 def docker_answers() -> bool:
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         docker.from_env(timeout=2).ping()
         return True
@@ -126,7 +127,7 @@ class DatabaseProvider:
         self._container: Any = None
         self._created: list[str] = []
         if not self.admin_url and os.environ.get("YIMEN_TEST_DOCKER", "1") != "0" and docker_answers():
-            from testcontainers.postgres import PostgresContainer  # type: ignore[import-untyped]
+            from testcontainers.postgres import PostgresContainer
 
             self._container = PostgresContainer("postgres:16-alpine").start()
             self.admin_url = self._container.get_connection_url().replace("postgresql+psycopg2", "postgresql")

@@ -97,6 +97,10 @@ class Attachment(Strict):
     url: str = Field(min_length=1, max_length=500)
 
 
+#: The file types a material accepts unless it names others.
+_DEFAULT_FILE_TYPES: tuple[Literal["pdf", "jpg", "png", "ofd"], ...] = ("pdf", "jpg", "png")
+
+
 class Material(Strict):
     """One material (申请材料): where it comes from, how many, what form, and why it is required."""
 
@@ -112,7 +116,7 @@ class Material(Strict):
     form: Literal["paper", "electronic"] = "electronic"
     originals: int = Field(default=0, ge=0, le=20)
     copies: int = Field(default=0, ge=0, le=20)
-    file_types: list[Literal["pdf", "jpg", "png", "ofd"]] = Field(default_factory=lambda: ["pdf", "jpg", "png"])
+    file_types: list[Literal["pdf", "jpg", "png", "ofd"]] = Field(default_factory=lambda: list(_DEFAULT_FILE_TYPES))
     max_bytes: int = Field(default=10_485_760, ge=1024, le=104_857_600)
     legal_basis: str | None = Field(default=None, max_length=1000)
     template: Attachment | None = None

@@ -56,7 +56,7 @@ class Bill:
 
 def bill(item: Mapping[str, Any], granted_exemption: str | None) -> Bill:
     """What the applicant owes: each fee item's amount, less the items the granted exemption covers."""
-    lines = []
+    lines: list[dict[str, Any]] = []
     for f in fee_items(item):
         exempt = granted_exemption is not None and any(
             e.get("code") == granted_exemption for e in f.get("exemptions") or [])

@@ -34,7 +34,7 @@ _USCC_ALPHABET = frozenset("0123456789ABCDEFGHJKLMNPQRTUWXY")
 
 
 def _fields(item: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {f["name"]: f for f in item.get("form_fields") or [] if isinstance(f, Mapping) and f.get("name")}
+    return {f["name"]: dict(f) for f in item.get("form_fields") or [] if isinstance(f, Mapping) and f.get("name")}
 
 
 def _label(f: Mapping[str, Any]) -> str:
