@@ -302,6 +302,34 @@ async def eventually(check: Callable[[], Any], timeout: float = 10, interval: fl
         await asyncio.sleep(interval)
 
 
+async def consumers_settled(bus: Any, *consumers: str) -> bool:
+    """True when each named durable consumer (a service's `Consumer.name`) has taken and acknowledged every
+    message of the stream it wants: the evidence a test waits on before asserting that a duplicate or a late
+    event changed nothing (rather than sleeping and hoping it has arrived by then)."""
+    for name in consumers:
+        try:
+            info = await bus.js.consumer_info(bus.names.stream, bus.names.durable(name))
+        except Exception:  # not created yet: the worker has not started
+            return False
+        if info.num_pending or info.num_ack_pending:
+            return False
+    return True
+
+
+async def emitted(app: Any, event_type: str, about: str) -> int:
+    """How many events of `event_type` about `about` (the event's subject, or its data's `application_id`) a
+    running service app wrote to its outbox: everything it can ever publish, written with the state change, so
+    a count here proves absence without waiting for a bus delivery that might still be on its way."""
+    from shared.events import Event
+
+    outbox = app.state.messaging.outbox
+    async with app.state.db.transaction() as s:
+        payloads = (await s.execute(outbox.select().with_only_columns(outbox.c.payload)
+                                    .where(outbox.c.type == event_type))).scalars()
+        events = [Event.from_json(p) for p in payloads]
+    return sum(e.subject == about or e.data.get("application_id") == about for e in events)
+
+
 @contextlib.asynccontextmanager
 async def serving(create_app: Callable[..., Any], settings: ServiceSettings, *, tokens: TokenIssuer | None = None,
                   **kwargs: Any) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:

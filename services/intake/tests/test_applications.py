@@ -10,7 +10,7 @@ import httpx
 
 from services.intake.tests import factories as f
 from shared.events import new_event
-from shared.testing import eventually
+from shared.testing import consumers_settled, eventually
 
 BASE = "/intake/v1"
 PROBLEM = "application/problem+json"
@@ -257,10 +257,11 @@ async def test_a_concurrent_double_submit_makes_one_submission(intake, tokens):
     other = await complete_draft(intake, me, item["code"])
     different_keys = await asyncio.gather(*(submit(intake, me, other["id"], key=f"k{i}") for i in range(3)))
     assert sorted(r.status_code for r in different_keys) == [200, 409, 409]
+    # What intake publishes is what its outbox holds (written with the submission): one event each.
+    assert await intake.emitted("yimen.intake.application.submitted", app["id"]) == 1
+    assert await intake.emitted("yimen.intake.application.submitted", other["id"]) == 1
+    await intake.wait_event("yimen.intake.application.submitted", app["id"])
     await intake.wait_event("yimen.intake.application.submitted", other["id"])
-    await asyncio.sleep(0.3)
-    assert len(intake.published("yimen.intake.application.submitted", app["id"])) == 1
-    assert len(intake.published("yimen.intake.application.submitted", other["id"])) == 1
 
 
 async def test_a_submission_against_a_withdrawn_item_version_is_refused(intake, tokens):
@@ -403,7 +404,8 @@ async def test_correction_decision_and_electronic_delivery_follow_the_events(int
     # The same event again past JetStream's duplicate detection (another message id): the inbox drops it.
     await intake.bus.publish_raw(intake.bus.names.subject(correction.type), correction.to_json(), correction.id + "-again")
     await eventually(lambda: _in_state(intake, me, app["id"], "awaiting_correction"))
-    await asyncio.sleep(0.5)  # time for the second copy to arrive and be dropped
+    # Both copies taken and acknowledged, the second dropped by the inbox: what follows is final.
+    await eventually(lambda: consumers_settled(intake.bus, "intake-task-decided"))
     got = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()
     assert got["notice"] == [{"field": "materials.M05", "rule": "correction_requested", "message": "请补充消毒设施说明"}]
     step = next(t for t in got["timeline"] if t["step"].startswith("要求补正"))
@@ -434,10 +436,11 @@ async def test_correction_decision_and_electronic_delivery_follow_the_events(int
     assert done["result"]["certificate_number"] == "JY14417810001234"
     delivered = (await intake.wait_event("yimen.intake.application.delivered", app["id"])).data
     assert delivered == {**delivered, "method": "electronic", "certificate_number": "JY14417810001234", "online": True}
-    await asyncio.sleep(0.5)
+    # The second announcement taken and acknowledged: what follows is final.
+    await eventually(lambda: consumers_settled(intake.bus, "intake-certificate-issued"))
     final = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()
     assert sum(t["step"].startswith("电子证照已签发") for t in final["timeline"]) == 1
-    assert len(intake.published("yimen.intake.application.delivered", app["id"])) == 1
+    assert await intake.emitted("yimen.intake.application.delivered", app["id"]) == 1
 
 
 async def test_pickup_delivery_waits_for_a_clerk(intake, tokens):
