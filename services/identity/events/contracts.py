@@ -124,8 +124,6 @@ class DelegationChanged(BaseModel):
 class DepartmentUpserted(ConsumedEvent):
     """What identity reads of catalog's `yimen.catalog.department.upserted`."""
 
-    model_config = ConfigDict(extra="ignore")
-
     consumes = ("yimen.catalog.department.upserted",)
 
     code: str
