@@ -12,7 +12,7 @@ help:
 	@echo "make test   - the whole test suite"
 	@echo "make bench  - benchmarks (JSON + Markdown under bench/results)"
 	@echo "make demo   - walk the happy path against a running 'make run'"
-	@echo "make lint   - ruff and the import contracts"
+	@echo "make lint   - ruff, the import contracts and mypy (shared/ and every domain/)"
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 1; }
@@ -37,6 +37,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -1,9 +1,15 @@
 """Writes `docs/asyncapi.yaml` from the services' own event contracts (`services/<name>/events/contracts.py`),
 so the published description cannot drift from the code: `python -m deploy.asyncapi` (a test checks the file
-is current)."""
+is current).
+
+Every message carries examples: the producer's published model declares them (`json_schema_extra`
+`examples`, each valid against the model), and each is emitted wrapped in its CloudEvents envelope. A published
+model without an example is an error here; the consumers' models are checked against these examples by
+`tests/contract/test_event_contracts.py`."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from pathlib import Path
 from typing import Any
@@ -52,6 +58,28 @@ ENVELOPE = {
 }
 
 
+#: What a department system sends (it is not one of our services, so its example lives here).
+DEPARTMENT_DECISION_EXAMPLE: dict[str, Any] = {
+    "task_id": "9a8b7c6d5e4f30211203f4e5d6c7b8a9", "outcome": "request_correction",
+    "reasons": ["平面图未标明功能分区"], "legal_basis": None,
+    "missing": [{"material_code": "floor_plan", "reason": "请补充标明功能分区的经营场所平面图"}],
+    "decided_by": {"name": "李四", "contact": "0766-3822315", "unit": "食品经营科"},
+}
+
+
+def _example(producer: str, event_type: str, n: int, data: dict[str, Any]) -> dict[str, Any]:
+    """One message example: the producer's example data in the envelope the bus carries."""
+    event_id = hashlib.sha256(f"{event_type}#{n}".encode()).hexdigest()[:32]
+    return {
+        "name": f"{event_type.rsplit('.', 2)[-2]}_{event_type.rsplit('.', 1)[-1]}_{n}",
+        "payload": {
+            "specversion": "1.0", "id": event_id, "source": f"/yimen/{producer}", "type": event_type,
+            "time": "2026-11-26T02:00:00Z", "datacontenttype": "application/json",
+            "dataschema": f"urn:yimen:event:{event_type}:v1", "data": data,
+        },
+    }
+
+
 def build() -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
@@ -65,6 +93,9 @@ def build() -> dict[str, Any]:
             schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for name, sub in schema.pop("$defs", {}).items():
                 schemas.setdefault(name, sub)
+            examples = schema.pop("examples", None)
+            if not examples:
+                raise ValueError(f"{service}: {model_name} declares no examples (json_schema_extra)")
             schema_name = f"{service.capitalize()}{model_name}"
             schemas[schema_name] = schema
             key = event_type.replace(".", "_")
@@ -75,6 +106,7 @@ def build() -> dict[str, Any]:
                                       {"type": "object", "properties": {
                                           "type": {"const": event_type},
                                           "data": {"$ref": f"#/components/schemas/{schema_name}"}}}]},
+                "examples": [_example(service, event_type, n, data) for n, data in enumerate(examples, start=1)],
             }
             channels[key] = {"address": event_type, "messages": {key: {"$ref": f"#/components/messages/{key}"}}}
             operations[f"{service}_publishes_{key}"] = {
@@ -98,6 +130,7 @@ def build() -> dict[str, Any]:
                 "legal_basis": {"type": ["string", "null"]},
                 "missing": {"type": "array", "items": {"type": "object"}},
                 "decided_by": {"type": "object", "properties": {"name": {"type": "string"}}}}}}}]},
+        "examples": [_example("department", "yimen.department.LD-SCJGJ.decision", 1, DEPARTMENT_DECISION_EXAMPLE)],
     }
     # Notify publishes nothing; it receives the events people are told about.
     notify = importlib.import_module("services.notify.events.contracts")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import CursorResult, MetaData, Result, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -123,3 +123,14 @@ def infrastructure_failure(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def dialect_of(session: AsyncSession) -> str:
+    """`postgresql` or `sqlite`: the dialect the session talks to (SQLite when it is not bound yet)."""
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+def affected(result: Result[Any]) -> int:
+    """The rows an INSERT/UPDATE/DELETE touched (its result is a cursor result; the async API types it as
+    the general `Result`)."""
+    return cast(CursorResult[Any], result).rowcount or 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -59,3 +59,23 @@ def new_event(
     if id:
         ev.id = id
     return ev
+
+
+class ConsumedEvent(BaseModel):
+    """The base of every model a service declares for the `data` of an event another service publishes.
+
+    A consumer reads a tolerant subset: unknown fields are ignored (a producer adding a field never breaks a
+    consumer), and every field the consumer can live without is optional. `consumes` names the event types
+    (as the producer publishes them, `yimen.<producer>.<entity>.<verb>`) whose data the model parses; a part
+    nested in such a model leaves it empty. The contract test (`tests/contract/test_event_contracts.py`) parses
+    every example of those types in `docs/asyncapi.yaml` with the model, so a producer renaming or dropping a
+    field a consumer needs fails there, not in production."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    consumes: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def of(cls, event: Event) -> Self:
+        """The event's data as this model (raises pydantic's ValidationError when it does not fit)."""
+        return cls.model_validate(event.data)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import Database
+from shared.db import Database, affected
 from shared.errors import Conflict, FieldError, ValidationProblem
 from shared.messaging import insert_ignore
 from shared.types import utcnow
@@ -57,7 +57,7 @@ async def run_idempotent(
         res = await s.execute(
             insert_ignore(s, table).values(scope=scope, key=key, request_hash=digest, created_at=utcnow())
         )
-        claimed = res.rowcount == 1
+        claimed = affected(res) == 1
         if not claimed:
             row = (await s.execute(select(table).where(table.c.scope == scope, table.c.key == key))).one()
             if row.request_hash != digest:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import Bus, PullWorker, Undeliverable
-from shared.db import Database, infrastructure_failure
+from shared.db import Database, affected, dialect_of, infrastructure_failure
 from shared.events import Event, new_event
 from shared.tracing import set_traceparent
 from shared.types import BigIntPK, UTCDateTime, utcnow
@@ -78,7 +78,7 @@ def _tables(session: AsyncSession) -> MessagingTables:
 
 def insert_ignore(session: AsyncSession, table: Table):  # type: ignore[no-untyped-def]
     """`INSERT … ON CONFLICT DO NOTHING` in the session's dialect."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    dialect = dialect_of(session)
     return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).on_conflict_do_nothing()
 
 
@@ -166,7 +166,7 @@ class OutboxRelay:
         async with self.db.transaction() as s:
             q = select(ob.c.seq, ob.c.event_id, ob.c.type, ob.c.payload).where(ob.c.published_at.is_(None))
             q = q.order_by(ob.c.seq).limit(limit)
-            if s.bind.dialect.name == "postgresql":
+            if dialect_of(s) == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             rows = (await s.execute(q)).all()
             if not rows:
@@ -176,7 +176,7 @@ class OutboxRelay:
         self.on_published(len(rows))
         return len(rows)
 
-    async def _publish(self, rows: list[Any]) -> None:
+    async def _publish(self, rows: Sequence[Any]) -> None:
         # Publish concurrently, wait for every ack: the stream's order per subject follows seq well enough for
         # consumers, which must not depend on order across entities anyway.
         await asyncio.gather(
@@ -193,7 +193,7 @@ class OutboxRelay:
             res = await s.execute(
                 delete(ob).where(ob.c.published_at.is_not(None), ob.c.published_at < utcnow() - self.retention)
             )
-        return res.rowcount or 0
+        return affected(res)
 
     async def republish(self, since: datetime, until: datetime) -> int:
         """Mark the events created in [since, until) for publishing again (after a bus failure lost them)."""
@@ -205,7 +205,7 @@ class OutboxRelay:
                 .values(published_at=None)
             )
             s.info["outbox_dirty"] = True
-        return res.rowcount or 0
+        return affected(res)
 
 
 EventHandler = Callable[[AsyncSession, Event], Awaitable[None]]
@@ -286,7 +286,7 @@ class InboxConsumer:
                         consumer=self.consumer.name, event_id=event.id, event_type=event.type, applied_at=utcnow()
                     )
                 )
-                if res.rowcount == 0:
+                if affected(res) == 0:
                     return False
                 await self.consumer.handler(session, event)
             return True

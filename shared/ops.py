@@ -17,12 +17,12 @@ import json
 from datetime import datetime
 
 from shared.bus import Bus
-from shared.settings import SERVICES, PlatformSettings, load_service_settings
+from shared.settings import SERVICES, NatsCredentials, PlatformSettings, load_service_settings
 
 OPS_USER = "ops"
 
 
-def ops_credentials(p: PlatformSettings) -> dict[str, str]:
+def ops_credentials(p: PlatformSettings) -> NatsCredentials:
     if p.nats_user:
         return p.nats_credentials()
     # Where `make run`'s launcher keeps the bus accounts (deploy.natsconfig); absent on an open server.

@@ -58,7 +58,7 @@ def _typed(columns: list[Any], values: list[Any]) -> list[Any]:
     """Turn a cursor's JSON values back into the key columns' Python types; a forged cursor is a 422."""
     from datetime import UTC, datetime
 
-    out = []
+    out: list[Any] = []
     for col, value in zip(columns, values, strict=True):
         try:
             kind = col.type.python_type
@@ -68,10 +68,13 @@ def _typed(columns: list[Any], values: list[Any]) -> list[Any]:
             if kind is datetime:
                 parsed = datetime.fromisoformat(str(value))
                 out.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
-            elif kind in (int, float, str):
-                out.append(kind(value))
-                if kind is int and not -(2**63) <= out[-1] < 2**63:  # a forged key the database cannot compare
+            elif kind is int:
+                number = int(value)
+                if not -(2**63) <= number < 2**63:  # a forged key the database cannot compare
                     raise ValueError("out of range")
+                out.append(number)
+            elif kind in (float, str):
+                out.append(kind(value))
             else:
                 out.append(value)
         except (TypeError, ValueError) as exc:

@@ -176,7 +176,7 @@ def limiter_for(app_state: object, name: str, per_minute: int, *, per_seconds: f
     """The app's limiter called `name`, made on first use (one per running app, so tests stay apart), counting
     across every replica through the app's bus (`app_state.bus`); `per_minute` requests per minute, or per
     `per_seconds` when given. A limit that changes (a setting reloaded) makes a fresh limiter."""
-    limiters: dict[str, SharedRateLimiter] = app_state.__dict__.setdefault("_rate_limiters", {})  # type: ignore[attr-defined]
+    limiters: dict[str, SharedRateLimiter] = app_state.__dict__.setdefault("_rate_limiters", {})
     current = limiters.get(name)
     if current is None or (current.limit, current.per) != (per_minute, per_seconds):
         current = limiters[name] = SharedRateLimiter(getattr(app_state, "bus", None), name, per_minute, per_seconds)
@@ -285,7 +285,7 @@ class SharedLeases:
 
 def leases_for(app_state: object, name: str, limit: int, *, ttl_seconds: float = 60.0) -> SharedLeases:
     """The app's lease counter called `name` (see `SharedLeases`), made on first use."""
-    leases: dict[str, SharedLeases] = app_state.__dict__.setdefault("_leases", {})  # type: ignore[attr-defined]
+    leases: dict[str, SharedLeases] = app_state.__dict__.setdefault("_leases", {})
     current = leases.get(name)
     if current is None or (current.limit, current.ttl) != (limit, ttl_seconds):
         current = leases[name] = SharedLeases(getattr(app_state, "bus", None), name, limit, ttl_seconds)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -60,7 +60,7 @@ class ServiceContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-Hook = Callable[[ServiceContext], Awaitable[None]]
+Hook = Callable[[ServiceContext], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -147,7 +147,7 @@ def create_service_app(
                         db, spec.messaging, consumer, bus,
                         max_deliver=platform.max_deliver,
                         ack_wait=platform.ack_wait_seconds,
-                        on_result=lambda r, c=consumer.name: metrics.events_handled.labels(spec.name, c, r).inc(),
+                        on_result=_count_handled(metrics, spec.name, consumer.name),
                     ).worker()
                     stoppables.append(worker)
                     tasks.append(asyncio.create_task(worker.run(), name=f"{spec.name}-{consumer.name}"))
@@ -193,6 +193,13 @@ def create_service_app(
     for router in spec.routers:
         app.include_router(router, prefix=f"{prefix}/v1")
     return app
+
+
+def _count_handled(metrics: Metrics, service: str, consumer: str) -> Callable[[str], None]:
+    def count(result: str) -> None:
+        metrics.events_handled.labels(service, consumer, result).inc()
+
+    return count
 
 
 async def _subscribe_revocations(bus: Bus, verifier: JWKSVerifier) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import TypedDict
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,13 @@ SERVICE_PORTS: dict[str, int] = {
     "notify": 8107,
 }
 SERVICES = tuple(SERVICE_PORTS)
+
+
+class NatsCredentials(TypedDict, total=False):
+    """Keyword arguments of `shared.bus.Bus` for a server with accounts (empty for an open server)."""
+
+    user: str
+    password: str
 
 
 class PlatformSettings(BaseSettings):
@@ -76,7 +84,7 @@ class PlatformSettings(BaseSettings):
     request_budget_seconds: float = 30.0
 
 
-    def nats_credentials(self) -> dict[str, str]:
+    def nats_credentials(self) -> NatsCredentials:
         """`user`/`password` for `shared.bus.Bus`, or nothing for an open server."""
         if not self.nats_user:
             return {}

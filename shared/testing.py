@@ -97,9 +97,10 @@ async def delete_streams(nats_url: str, name_prefix: str) -> int:
     deleted = 0
     try:
         js = nc.jetstream()
-        for name in await js.streams_info():
-            if name.config.name.startswith((name_prefix, f"KV_{name_prefix}_LIMITS_")):
-                await js.delete_stream(name.config.name)
+        for info in await js.streams_info():
+            stream = info.config.name or ""
+            if stream.startswith((name_prefix, f"KV_{name_prefix}_LIMITS_")):
+                await js.delete_stream(stream)
                 deleted += 1
     finally:
         await nc.close()
@@ -108,7 +109,7 @@ async def delete_streams(nats_url: str, name_prefix: str) -> int:
 
 def docker_answers() -> bool:
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         docker.from_env(timeout=2).ping()
         return True
@@ -126,7 +127,7 @@ class DatabaseProvider:
         self._container: Any = None
         self._created: list[str] = []
         if not self.admin_url and os.environ.get("YIMEN_TEST_DOCKER", "1") != "0" and docker_answers():
-            from testcontainers.postgres import PostgresContainer  # type: ignore[import-untyped]
+            from testcontainers.postgres import PostgresContainer
 
             self._container = PostgresContainer("postgres:16-alpine").start()
             self.admin_url = self._container.get_connection_url().replace("postgresql+psycopg2", "postgresql")
@@ -299,6 +300,34 @@ async def eventually(check: Callable[[], Any], timeout: float = 10, interval: fl
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
         await asyncio.sleep(interval)
+
+
+async def consumers_settled(bus: Any, *consumers: str) -> bool:
+    """True when each named durable consumer (a service's `Consumer.name`) has taken and acknowledged every
+    message of the stream it wants: the evidence a test waits on before asserting that a duplicate or a late
+    event changed nothing (rather than sleeping and hoping it has arrived by then)."""
+    for name in consumers:
+        try:
+            info = await bus.js.consumer_info(bus.names.stream, bus.names.durable(name))
+        except Exception:  # not created yet: the worker has not started
+            return False
+        if info.num_pending or info.num_ack_pending:
+            return False
+    return True
+
+
+async def emitted(app: Any, event_type: str, about: str) -> int:
+    """How many events of `event_type` about `about` (the event's subject, or its data's `application_id`) a
+    running service app wrote to its outbox: everything it can ever publish, written with the state change, so
+    a count here proves absence without waiting for a bus delivery that might still be on its way."""
+    from shared.events import Event
+
+    outbox = app.state.messaging.outbox
+    async with app.state.db.transaction() as s:
+        payloads = (await s.execute(outbox.select().with_only_columns(outbox.c.payload)
+                                    .where(outbox.c.type == event_type))).scalars()
+        events = [Event.from_json(p) for p in payloads]
+    return sum(e.subject == about or e.data.get("application_id") == about for e in events)
 
 
 @contextlib.asynccontextmanager

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import datetime
 
-import httpx
 from fastapi import FastAPI
-from standardwebhooks.webhooks import Webhook
 
 from services.efficacy.api.routes import router
 from services.efficacy.casework import current_config, evaluate, set_config
@@ -17,9 +13,11 @@ from services.efficacy.events.handlers import CONSUMERS
 from services.efficacy.store import calendar as calendar_store
 from services.efficacy.store import supervision
 from services.efficacy.store.tables import Base, messaging
+from shared.jobs import periodic
 from shared.service import ServiceContext, ServiceSpec, create_service_app
 from shared.settings import ServiceSettings
 from shared.types import utcnow
+from shared.webhooks import RetryPolicy, send_webhook
 
 log = logging.getLogger("yimen.efficacy")
 
@@ -31,47 +29,38 @@ async def seed_calendar(ctx: ServiceContext) -> None:
         await calendar_store.holder_for(s).reload(s)
 
 
-async def card_evaluator(ctx: ServiceContext) -> None:
-    """Evaluate every running clock for cards, every `evaluation_interval_seconds`."""
-    while True:
-        await asyncio.sleep(current_config().evaluation_interval_seconds)
-        try:
-            async with ctx.db.transaction() as s:
-                cal = await calendar_store.holder_for(s).reload(s)  # another replica may have loaded a year
-                await evaluate(s, cal, utcnow(), current_config())
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("card evaluation failed: %r; retrying", exc)
+async def evaluate_cards(ctx: ServiceContext) -> None:
+    """Evaluate every running clock for cards."""
+    async with ctx.db.transaction() as s:
+        cal = await calendar_store.holder_for(s).reload(s)  # another replica may have loaded a year
+        await evaluate(s, cal, utcnow(), current_config())
 
 
-async def webhook_dispatcher(ctx: ServiceContext) -> None:
-    """Deliver cards to the supervisors' webhook, signed per Standard Webhooks, retried with backoff."""
-    while True:
-        await asyncio.sleep(0.5)
-        try:
-            async with ctx.db.transaction() as s:
-                rows = await supervision.claim_webhooks(s)
-            for row in rows:
-                ok, err = await _deliver(ctx.http, row.url, row.message_id, row.payload)
-                async with ctx.db.transaction() as s:
-                    await supervision.mark_webhook(s, row.id, ok=ok, attempts=row.attempts + 1, error=err)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("webhook dispatch failed: %r", exc)
+#: Background job: the card evaluation, every `evaluation_interval_seconds` (the first after one interval).
+card_evaluator = periodic(evaluate_cards, interval=lambda ctx: current_config().evaluation_interval_seconds,
+                          first_after_pause=True, name="card_evaluator")
 
 
-async def _deliver(http: httpx.AsyncClient, url: str, message_id: str, payload: str) -> tuple[bool, str | None]:
-    now = datetime.now().astimezone()
-    signature = Webhook(current_config().supervisor_webhook_secret).sign(message_id, now, payload)
-    headers = {"webhook-id": message_id, "webhook-timestamp": str(int(now.timestamp())),
-               "webhook-signature": signature, "content-type": "application/json"}
-    try:
-        r = await http.post(url, content=payload.encode(), headers=headers, timeout=5)
-    except httpx.HTTPError as exc:
-        return False, repr(exc)
-    return (r.is_success, None if r.is_success else f"HTTP {r.status_code}")
+#: The supervisors' webhook: 2 s, 4 s, 8 s … at most 10 minutes apart (`claim_webhooks` stops after 12).
+WEBHOOK_RETRY = RetryPolicy(base_seconds=2, cap_seconds=600, max_attempts=12)
+
+
+async def deliver_webhooks(ctx: ServiceContext) -> int:
+    """Deliver due cards to the supervisors' webhook (`shared.webhooks`: Standard Webhooks, retried with backoff);
+    returns how many were attempted."""
+    async with ctx.db.transaction() as s:
+        rows = await supervision.claim_webhooks(s)
+    secret = current_config().supervisor_webhook_secret
+    for row in rows:
+        result = await send_webhook(ctx.http, row.url, secret=secret, msg_id=row.message_id, body=row.payload,
+                                    timeout=5)
+        async with ctx.db.transaction() as s:
+            await supervision.mark_webhook(s, row.id, ok=result.ok, attempts=row.attempts + 1, error=result.error,
+                                           retry=WEBHOOK_RETRY)
+    return len(rows)
+
+
+webhook_dispatcher = periodic(deliver_webhooks, interval=0.5, first_after_pause=True, name="webhook_dispatcher")
 
 
 SPEC = ServiceSpec(

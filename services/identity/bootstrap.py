@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
@@ -14,6 +13,7 @@ from services.identity.runtime import IdentityRuntime
 from services.identity.store import accounts
 from shared.db import Database
 from shared.errors import Problem
+from shared.jobs import run_periodically
 from shared.types import utcnow
 
 log = logging.getLogger("yimen.identity.bootstrap")
@@ -26,23 +26,26 @@ async def ensure_signing_key(db: Database, rt: IdentityRuntime) -> None:
         await rt.keyring.ensure_key(session, utcnow())
 
 
-async def housekeeping(db: Database, rt: IdentityRuntime) -> None:
+async def purge_expired(db: Database) -> None:
     """Delete failure counts idle for a day, refresh tokens expired a day ago and token revocations a day old (every
-    token they refuse expired long ago), forever (a background job)."""
-    while True:
-        try:
-            cutoff = utcnow() - timedelta(days=1)
-            async with db.transaction() as session:
-                throttles = await accounts.purge_throttles(session, cutoff)
-                refresh = await accounts.purge_refresh_tokens(session, cutoff)
-                await accounts.purge_revocations(session, cutoff)
-            if throttles or refresh:
-                log.info("housekeeping: %d failure counts, %d refresh tokens deleted", throttles, refresh)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the next round retries; a failed purge harms nobody
-            log.warning("housekeeping failed: %r", exc)
-        await asyncio.sleep(rt.settings.housekeeping_seconds)
+    token they refuse expired long ago)."""
+    cutoff = utcnow() - timedelta(days=1)
+    async with db.transaction() as session:
+        throttles = await accounts.purge_throttles(session, cutoff)
+        refresh = await accounts.purge_refresh_tokens(session, cutoff)
+        await accounts.purge_revocations(session, cutoff)
+    if throttles or refresh:
+        log.info("housekeeping: %d failure counts, %d refresh tokens deleted", throttles, refresh)
+
+
+async def housekeeping(db: Database, rt: IdentityRuntime) -> None:
+    """`purge_expired` every `housekeeping_seconds`, forever (a background job; a failed purge harms nobody and
+    the next round retries it)."""
+
+    async def one_round() -> None:
+        await purge_expired(db)
+
+    await run_periodically("identity housekeeping", one_round, interval=lambda: rt.settings.housekeeping_seconds)
 
 
 async def create_admin(db: Database, rt: IdentityRuntime, *, username: str, password: str, name: str = "Administrator",

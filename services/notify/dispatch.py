@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from standardwebhooks.webhooks import Webhook
 
-from services.notify.domain.schedule import backoff, daily_due, local_day, rate_release
+from services.notify.domain.schedule import daily_due, local_day, rate_release
 from services.notify.service import current_config, quiet_hours_for, run_daily
 from services.notify.store import repo
+from shared.jobs import periodic
 from shared.service import ServiceContext
 from shared.types import utcnow
+from shared.webhooks import RetryPolicy, post_signed
 
 log = logging.getLogger("yimen.notify.dispatch")
 
@@ -85,7 +86,7 @@ async def dispatch_once(ctx: ServiceContext, now: datetime | None = None, *, lim
                 await repo.set_message(s, row.id, status="failed", attempts=attempts, next_attempt_at=None,
                                        reason=out.reason)
             else:
-                wait = backoff(attempts, base=cfg.retry_base_seconds, cap=cfg.retry_cap_seconds)
+                wait = RetryPolicy(cfg.retry_base_seconds, cfg.retry_cap_seconds).delay(attempts)
                 await repo.set_message(s, row.id, status="queued", attempts=attempts, reason=out.reason,
                                        next_attempt_at=utcnow() + wait)
     for row, out in zip(claimed, outcomes, strict=True):
@@ -136,44 +137,25 @@ async def _send_push(http: httpx.AsyncClient, row) -> Outcome:  # type: ignore[n
                           "recipient": {"kind": row.recipient_kind, "id": row.recipient_id},
                           "application_id": row.application_id, "title": row.title, "body": row.body,
                           "created_at": row.created_at.isoformat()}, ensure_ascii=False)
-    now = datetime.now().astimezone()
-    signature = Webhook(cfg.push_webhook_secret).sign(row.id, now, payload)
-    r = await http.post(cfg.push_webhook_url, content=payload.encode(), timeout=10, headers={
-        "webhook-id": row.id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature,
-        "content-type": "application/json"})
+    r = await post_signed(http, cfg.push_webhook_url, secret=cfg.push_webhook_secret, msg_id=row.id, body=payload)
     return _judge(r, "push webhook") or Outcome(True)
 
 
-async def dispatcher(ctx: ServiceContext) -> None:
-    """Send due messages; a commit that made messages wakes it at once, otherwise it looks every second."""
-    signal = ctx.db.commit_signal()
-    while True:
-        signal.clear()
-        try:
-            while await dispatch_once(ctx) > 0:
-                pass
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("notify dispatch failed: %r; retrying", exc)
-        try:
-            await asyncio.wait_for(signal.wait(), current_config().dispatch_poll_seconds)
-        except TimeoutError:
-            pass
+#: Send due messages; a commit that made messages wakes it at once, otherwise it looks every
+#: `dispatch_poll_seconds`; a round that sent something is followed by the next at once.
+dispatcher = periodic(dispatch_once, interval=lambda ctx: current_config().dispatch_poll_seconds,
+                      wake=lambda ctx: ctx.db.commit_signal(), drain=True, name="dispatcher")
 
 
-async def daily_jobs(ctx: ServiceContext) -> None:
+async def daily_round(ctx: ServiceContext) -> None:
     """Expiry reminders and the supervisors' digest, once per local day after `daily_at`."""
-    while True:
-        try:
-            now = utcnow()
-            if daily_due(now, current_config().daily_at):
-                async with ctx.db.transaction() as s:
-                    done = await run_daily(s, local_day(now))
-                if any(done.values()):
-                    log.info("notify daily jobs: %s", done)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("notify daily jobs failed: %r; retrying", exc)
-        await asyncio.sleep(current_config().daily_check_seconds)
+    now = utcnow()
+    if daily_due(now, current_config().daily_at):
+        async with ctx.db.transaction() as s:
+            done = await run_daily(s, local_day(now))
+        if any(done.values()):
+            log.info("notify daily jobs: %s", done)
+
+
+#: The daily jobs' clock: looks every `daily_check_seconds` whether today's have run.
+daily_jobs = periodic(daily_round, interval=lambda ctx: current_config().daily_check_seconds, name="daily_jobs")

@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from standardwebhooks.webhooks import Webhook
+
+from shared.webhooks import signed_headers
 
 log = logging.getLogger("yimen.simulator.sms")
 
@@ -103,11 +104,7 @@ class SandboxSmsGateway:
         async with httpx.AsyncClient(timeout=5) as http:
             for attempt in range(8):
                 rec.receipt_attempts += 1
-                msg_id = f"rcpt_{rec.id}"
-                now = datetime.now(UTC)
-                headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
-                           "webhook-signature": Webhook(self.settings.callback_secret).sign(msg_id, now, body),
-                           "content-type": "application/json"}
+                headers = signed_headers(self.settings.callback_secret, f"rcpt_{rec.id}", body)
                 with contextlib.suppress(httpx.HTTPError):
                     r = await http.post(rec.callback_url or "", content=body.encode(), headers=headers)
                     if r.is_success:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 
@@ -14,6 +13,7 @@ from services.workflow.config import WorkflowConfig
 from services.workflow.events.handlers import CONSUMERS
 from services.workflow.store.tables import Base, messaging
 from services.workflow.webhooks import dispatcher
+from shared.jobs import periodic
 from shared.service import Hook, ServiceContext, ServiceSpec, create_service_app
 from shared.settings import ServiceSettings
 from shared.types import utcnow
@@ -21,20 +21,20 @@ from shared.types import utcnow
 log = logging.getLogger("yimen.workflow")
 
 
-async def deemed_approvals(ctx: ServiceContext) -> None:
-    """Background job: overdue tasks of stages whose legal basis deems silence approval are approved as
-    `deemed` (逾期视为同意)."""
+async def deem_overdue_round(ctx: ServiceContext) -> None:
+    """Overdue tasks of stages whose legal basis deems silence approval are approved as `deemed` (逾期视为同意)."""
+    async with ctx.db.transaction() as s:
+        await engine.reload_calendar(s)  # another replica may have received a year's table
+        await engine.deem_overdue(s, utcnow())
+
+
+def _deemed_check_seconds(ctx: ServiceContext) -> float:
     config: WorkflowConfig = ctx.extras["config"]
-    while True:
-        try:
-            async with ctx.db.transaction() as s:
-                await engine.reload_calendar(s)  # another replica may have received a year's table
-                await engine.deem_overdue(s, utcnow())
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("deemed approvals: %r; retrying", exc)
-        await asyncio.sleep(config.deemed_check_seconds)
+    return config.deemed_check_seconds
+
+
+#: Background job: the deemed approvals, every `deemed_check_seconds`.
+deemed_approvals = periodic(deem_overdue_round, interval=_deemed_check_seconds, name="deemed_approvals")
 
 
 SPEC = ServiceSpec(

@@ -1,5 +1,6 @@
-"""Department webhooks (Standard Webhooks): endpoint checks against SSRF, signing, and the dispatcher that
-delivers queued deliveries with exponential backoff and records every attempt."""
+"""Department webhooks (Standard Webhooks): endpoint checks against SSRF, and the dispatcher that delivers
+queued deliveries (signed and sent by `shared.webhooks`, retried by its `RetryPolicy`) and records every
+attempt."""
 
 from __future__ import annotations
 
@@ -15,15 +16,15 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
-from standardwebhooks import Webhook
 
 from services.workflow.config import WorkflowConfig
-from services.workflow.domain.process import next_retry_delay
 from services.workflow.store import repository as repo
 from services.workflow.store.tables import WebhookAttempt, WebhookDelivery
 from shared.errors import ValidationProblem, invalid
+from shared.jobs import run_periodically
 from shared.service import ServiceContext
 from shared.types import utcnow
+from shared.webhooks import CLOUDEVENTS_JSON, RetryPolicy, post_signed
 
 log = logging.getLogger("yimen.workflow.webhooks")
 
@@ -84,16 +85,6 @@ def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]
     return target, {"host": parts.netloc.rsplit("@", 1)[-1]}, extensions
 
 
-def signed_headers(secret: str, msg_id: str, body: str) -> dict[str, str]:
-    now = utcnow()
-    return {
-        "content-type": "application/cloudevents+json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, now, body),
-    }
-
-
 @dataclass(frozen=True)
 class Outcome:
     """One attempt's result, recorded with the others of its round."""
@@ -143,10 +134,9 @@ async def _attempt(config: WorkflowConfig, client: httpx.AsyncClient, d: Webhook
         for n, (target, host, extensions) in enumerate(routes, start=1):
             try:
                 # webhook-id is the event id: the same on every retry, so the receiver can drop duplicates.
-                r = await client.post(target, content=d.payload.encode(),
-                                      headers={**signed_headers(secret, d.event_id, d.payload), **host},
-                                      extensions=extensions, timeout=config.webhook_timeout_seconds,
-                                      follow_redirects=False)
+                r = await post_signed(client, target, secret=secret, msg_id=d.event_id, body=d.payload,
+                                      content_type=CLOUDEVENTS_JSON, headers=host, extensions=extensions,
+                                      timeout=config.webhook_timeout_seconds)
                 break
             except httpx.ConnectError:
                 if n == len(routes):  # the next checked address (IPv6 and IPv4 of one name), as a browser would
@@ -164,6 +154,8 @@ async def _attempt(config: WorkflowConfig, client: httpx.AsyncClient, d: Webhook
 async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Outcome]) -> None:
     if not outcomes:
         return
+    policy = RetryPolicy(config.webhook_backoff_seconds, config.webhook_backoff_max_seconds,
+                         config.webhook_max_attempts)
     async with ctx.db.transaction() as s:
         s.add_all([WebhookAttempt(delivery_id=o.delivery.id, attempted_at=o.at, url=o.url, status_code=o.status,
                                   error=o.error, duration_ms=o.duration_ms) for o in outcomes])
@@ -174,13 +166,12 @@ async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Ou
             attempts = o.delivery.attempts + 1
             if o.error is None:
                 delivered.setdefault(o.status, []).append(o.delivery.id)
-            elif attempts >= config.webhook_max_attempts:
+            elif policy.exhausted(attempts):
                 await repo.update_delivery(s, o.delivery.id, state="failed", attempts=attempts, last_status=o.status,
                                            last_error=o.error)
             else:
-                delay = next_retry_delay(attempts, config.webhook_backoff_seconds, config.webhook_backoff_max_seconds)
                 await repo.update_delivery(s, o.delivery.id, attempts=attempts, last_status=o.status,
-                                           last_error=o.error, next_attempt_at=o.at + delay)
+                                           last_error=o.error, next_attempt_at=o.at + policy.delay(attempts))
         at = max(o.at for o in outcomes)
         for status, ids in delivered.items():
             await repo.update_deliveries(s, ids, state="delivered", attempts=WebhookDelivery.attempts + 1,
@@ -190,20 +181,12 @@ async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Ou
 async def dispatcher(ctx: ServiceContext) -> None:
     """Background job: deliver queued webhooks until the service stops."""
     config: WorkflowConfig = ctx.extras["config"]
-    # Deliveries are written with their task's events, so a commit with events wakes the sender at once; the
-    # poll remains for retries that come due.
-    woken = ctx.db.commit_signal()
+
     async with httpx.AsyncClient() as client:
-        while True:
-            woken.clear()
-            try:
-                if await deliver_due(ctx, config, client):
-                    continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("webhook dispatcher: %r; retrying", exc)
-            try:
-                await asyncio.wait_for(woken.wait(), config.webhook_poll_seconds)
-            except TimeoutError:
-                pass
+        async def one_round() -> int:
+            return await deliver_due(ctx, config, client)
+
+        # Deliveries are written with their task's events, so a commit with events wakes the sender at once; the
+        # poll remains for retries that come due. A round that sent something is followed by the next at once.
+        await run_periodically("webhook dispatcher", one_round, interval=config.webhook_poll_seconds,
+                               wake=ctx.db.commit_signal(), drain=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from services.catalog.domain.model import (
     Audience,
@@ -20,6 +20,7 @@ from services.catalog.domain.model import (
     SpecialProcedure,
     TimeLimit,
 )
+from shared.events import ConsumedEvent
 
 ITEM_PUBLISHED = "yimen.catalog.item.published"
 ITEM_WITHDRAWN = "yimen.catalog.item.withdrawn"
@@ -40,6 +41,82 @@ class PointRef(BaseModel):
 
 class ItemPublished(BaseModel):
     """The whole published version, so consumers keep a local copy and cite the exact version."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "code": "11441781MB0000001A4010000010000",
+            "version": 3,
+            "name": "食品经营许可（新办）",
+            "kind": "01",
+            "kind_name": "行政许可",
+            "department": "LD-SCJGJ",
+            "audience": ["organisation"],
+            "case_kind": "commitment",
+            "statutory_limit": {"value": 20, "unit": "working_days", "note": None},
+            "promised_limit": {"value": 5, "unit": "working_days", "note": None},
+            "visits_required": 0,
+            "fully_online": True,
+            "min_assurance_level": 2,
+            "channels": ["online", "counter"],
+            "service_points": ["LD-ZWFWZX"],
+            "excluded_points": [],
+            "collection_points": None,
+            "offered_at": [{"code": "LD-ZWFWZX", "name": "罗定市政务服务中心", "level": "county"}],
+            "collect_at": [{"code": "LD-ZWFWZX", "name": "罗定市政务服务中心", "level": "county"}],
+            "themes": ["开办企业"],
+            "life_events": [],
+            "keywords": ["食品", "经营许可"],
+            "form_fields": [
+                {"name": "business_premises", "label": "经营场所", "type": "text", "required": True},
+            ],
+            "materials": [
+                {
+                    "code": "business_licence",
+                    "name": "营业执照",
+                    "necessity": "required",
+                    "source": "certificate",
+                    "certificate_type": "YYZZ",
+                    "fields": [],
+                    "form": "electronic",
+                    "originals": 0,
+                    "copies": 0,
+                    "file_types": ["pdf"],
+                    "max_bytes": 10485760,
+                },
+            ],
+            "process": {
+                "steps": [
+                    {
+                        "key": "accept",
+                        "name": "受理",
+                        "kind": "acceptance",
+                        "departments": ["LD-SCJGJ"],
+                        "limit_days": 1,
+                    },
+                    {
+                        "key": "review",
+                        "name": "审查",
+                        "kind": "review",
+                        "departments": ["LD-SCJGJ"],
+                        "limit_days": 3,
+                    },
+                    {
+                        "key": "decide",
+                        "name": "决定",
+                        "kind": "decision",
+                        "departments": ["LD-SCJGJ"],
+                        "limit_days": 1,
+                    },
+                ],
+            },
+            "special_procedures": [],
+            "result": {"type": "certificate", "certificate_type": "SPJYXK", "name": "食品经营许可证", "fields": {}},
+            "fees": {"free": True},
+            "intermediary_services": [],
+            "guide": {"legal_basis": "《中华人民共和国食品安全法》第三十五条"},
+            "published_at": "2026-11-26T09:30:00+08:00",
+        },
+    ]})
 
     code: str
     version: int
@@ -77,12 +154,29 @@ class ItemPublished(BaseModel):
 
 
 class ItemWithdrawn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "code": "11441781MB0000001A4010000010000",
+            "version": 2,
+            "withdrawn_at": "2026-11-26T09:30:00+08:00",
+        },
+    ]})
+
     code: str
     version: int
     withdrawn_at: datetime
 
 
 class DepartmentUpserted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "code": "LD-SCJGJ",
+            "name": "罗定市市场监督管理局",
+            "credit_code": "11441781MB0000001A",
+            "phone": "0766-3822315",
+        },
+    ]})
+
     code: str
     name: str
     credit_code: str | None
@@ -92,8 +186,10 @@ class DepartmentUpserted(BaseModel):
     kind: str = "government_department"
 
 
-class CertificateTypeUpserted(BaseModel):
+class CertificateTypeUpserted(ConsumedEvent):
     """Consumed from datashare (extra fields ignored)."""
+
+    consumes = (CERTIFICATE_TYPE_UPSERTED,)
 
     code: str
     name: str
@@ -102,6 +198,10 @@ class CertificateTypeUpserted(BaseModel):
 
 
 class ServicePointUpserted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"code": "LD-ZWFWZX", "name": "罗定市政务服务中心", "level": "county", "parent_code": None},
+    ]})
+
     code: str
     name: str
     level: PointLevel

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.events import ConsumedEvent
+
 CERTIFICATE_ISSUED = "yimen.datashare.certificate.issued"
 CERTIFICATE_REVOKED = "yimen.datashare.certificate.revoked"
 ACCESS_ANOMALY = "yimen.datashare.access.anomaly"
@@ -26,6 +28,21 @@ APPLICATION_DECIDED = "yimen.workflow.application.decided"
 
 
 class CertificateIssued(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "certificate_number": "LD-SCJGJ-YYZZ-2026-000123",
+            "type_code": "SPJYXK",
+            "type_name": "食品经营许可证",
+            "holder_id": "91445381MA4W00003X",
+            "holder_kind": "001",
+            "holder_name": "罗定市示例餐饮有限公司",
+            "issuer_department": "LD-SCJGJ",
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "issued_on": "2026-11-28",
+            "valid_until": "2031-11-27",
+        },
+    ]})
+
     certificate_number: str
     type_code: str
     type_name: str
@@ -39,6 +56,16 @@ class CertificateIssued(BaseModel):
 
 
 class CertificateTypeUpserted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "code": "SPJYXK",
+            "name": "食品经营许可证",
+            "issuer_department": "LD-SCJGJ",
+            "fields": ["holder_name", "premises", "scope"],
+            "required": ["holder_name", "premises"],
+        },
+    ]})
+
     code: str
     name: str
     issuer_department: str
@@ -47,6 +74,14 @@ class CertificateTypeUpserted(BaseModel):
 
 
 class CertificateRevoked(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "certificate_number": "LD-SCJGJ-YYZZ-2026-000123",
+            "reason": "许可被依法撤销",
+            "revoked_at": "2026-12-15T09:00:00+08:00",
+        },
+    ]})
+
     certificate_number: str
     reason: str
     revoked_at: datetime
@@ -62,6 +97,25 @@ class AccessAnomaly(BaseModel):
     """Unusual reading found by the access watch (安全监控). Evidence only: who read, which rule, how many, when,
     and the access-log entries (`seq`) to open; never the personal data read."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "anomaly_id": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+            "kind": "night_reads",
+            "reader": {
+                "subject": "c0ffee00c0ffee00c0ffee00c0ffee00",
+                "kind": "staff",
+                "department": "LD-SCJGJ",
+            },
+            "count": 12,
+            "threshold": 10,
+            "window_start": "2026-11-26T00:00:00+08:00",
+            "window_end": "2026-11-26T06:00:00+08:00",
+            "entry_seqs": [1041, 1042, 1043],
+            "data_office": "LD-ZSJ",
+            "detected_at": "2026-11-26T06:00:05+08:00",
+        },
+    ]})
+
     anomaly_id: str
     kind: str = Field(description="reads_outside_cases, refused_reads, night_reads or failed_verifications")
     reader: AccessReader
@@ -74,11 +128,7 @@ class AccessAnomaly(BaseModel):
     detected_at: datetime
 
 
-class _Consumed(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class Applicant(_Consumed):
+class Applicant(ConsumedEvent):
     kind: str = "person"
     id: str | None = None
     holder_id: str | None = None
@@ -86,7 +136,9 @@ class Applicant(_Consumed):
     agent_id: str | None = None
 
 
-class ItemPublished(_Consumed):
+class ItemPublished(ConsumedEvent):
+    consumes = (ITEM_PUBLISHED,)
+
     code: str
     version: int
     name: str
@@ -97,19 +149,25 @@ class ItemPublished(_Consumed):
     published_at: datetime | None = None
 
 
-class DepartmentUpserted(_Consumed):
+class DepartmentUpserted(ConsumedEvent):
+    consumes = (DEPARTMENT_UPSERTED,)
+
     code: str
     name: str
     credit_code: str | None = None
 
 
-class ItemWithdrawn(_Consumed):
+class ItemWithdrawn(ConsumedEvent):
+    consumes = (ITEM_WITHDRAWN,)
+
     code: str
     version: int
     withdrawn_at: datetime
 
 
-class ApplicationAccepted(_Consumed):
+class ApplicationAccepted(ConsumedEvent):
+    consumes = (APPLICATION_ACCEPTED,)
+
     application_id: str
     receipt_number: str | None = None
     item_code: str
@@ -125,13 +183,15 @@ class ApplicationAccepted(_Consumed):
     promised_limit: dict[str, Any] | None = None
 
 
-class DecisionResult(_Consumed):
+class DecisionResult(ConsumedEvent):
     type: str = "none"
     certificate_type: str | None = None
     name: str | None = None
 
 
-class ApplicationDecided(_Consumed):
+class ApplicationDecided(ConsumedEvent):
+    consumes = (APPLICATION_DECIDED,)
+
     application_id: str
     receipt_number: str | None = None
     item_code: str
@@ -143,8 +203,10 @@ class ApplicationDecided(_Consumed):
     result: DecisionResult | None = None
 
 
-class TaskEvent(_Consumed):
+class TaskEvent(ConsumedEvent):
     """The fields datashare reads of workflow's task events (assigned, decided, reopened, cancelled)."""
+
+    consumes = (TASK_ASSIGNED, TASK_DECIDED, TASK_REOPENED, TASK_CANCELLED)
 
     task_id: str
     application_id: str

@@ -24,7 +24,7 @@ from services.datashare.tests.factories import (
     id_number,
 )
 from shared.events import new_event
-from shared.testing import eventually, running_app
+from shared.testing import consumers_settled, eventually, running_app
 
 P = "/datashare/v1"
 
@@ -324,8 +324,9 @@ async def test_approved_decision_issues_one_certificate_even_if_published_twice(
         async with client.app.state.db.transaction() as s:
             return list((await s.execute(select(Certificate).where(Certificate.application_id == app_id))).scalars())
 
-    certs = await eventually(certificates)
-    await asyncio.sleep(0.5)
+    await eventually(certificates)
+    # All three copies taken and acknowledged (two dropped): the count below is final, not a guess after a pause.
+    await eventually(lambda: consumers_settled(client.app.state.bus, "datashare-decided"))
     certs = await certificates()
     assert len(certs) == 1
     c = certs[0]

@@ -6,6 +6,10 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.efficacy.domain.clocks import EVENT_TYPES as CLOCK_EVENTS
+from services.efficacy.domain.kpis import EVENT_TYPES as KPI_EVENTS
+from shared.events import ConsumedEvent
+
 CARD_YELLOW = "yimen.efficacy.card.yellow"
 CARD_RED = "yimen.efficacy.card.red"
 RATING_BAD = "yimen.efficacy.rating.bad"
@@ -18,6 +22,16 @@ class CalendarLoaded(BaseModel):
     """`yimen.efficacy.calendar.loaded` (subject: the year): a year's official working-day table, so other
     services' due dates count with it too."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "year": 2027,
+            "holidays": ["2027-01-01", "2027-02-06"],
+            "workdays": ["2027-02-14"],
+            "source": "efficacy",
+            "loaded_at": "2026-12-20T10:00:00+08:00",
+        },
+    ]})
+
     year: int
     holidays: list[date]
     workdays: list[date] = Field(description="Adjusted working weekends (调休).")
@@ -27,6 +41,29 @@ class CalendarLoaded(BaseModel):
 
 class CardRaised(BaseModel):
     """`yimen.efficacy.card.yellow` / `.red` (subject: application id)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "card_id": "f00dfeedf00dfeedf00dfeedf00dfeed",
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "task_id": "9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+            "department": "LD-SCJGJ",
+            "colour": "yellow",
+            "reason": "task_due_soon",
+            "deadline_at": "2026-12-01T17:30:00+08:00",
+            "raised_at": "2026-11-30T09:00:00+08:00",
+        },
+        {
+            "card_id": "deadbeefdeadbeefdeadbeefdeadbeef",
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "task_id": "9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+            "department": "LD-SCJGJ",
+            "colour": "red",
+            "reason": "task_overdue",
+            "deadline_at": "2026-12-01T17:30:00+08:00",
+            "raised_at": "2026-12-01T17:30:05+08:00",
+        },
+    ]})
 
     card_id: str
     application_id: str
@@ -41,6 +78,17 @@ class CardRaised(BaseModel):
 class RatingBad(BaseModel):
     """`yimen.efficacy.rating.bad` (subject: application id)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "rating_id": "beadbeadbeadbeadbeadbeadbeadbead",
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "department": "LD-SCJGJ",
+            "level": "dissatisfied",
+            "tags": ["办理时间长"],
+            "comment": "等了很久才收到结果",
+        },
+    ]})
+
     rating_id: str
     application_id: str
     department: str | None
@@ -49,11 +97,7 @@ class RatingBad(BaseModel):
     comment: str | None
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class Applicant(_In):
+class Applicant(ConsumedEvent):
     kind: str = "person"
     id: str
     holder_id: str | None = None
@@ -61,7 +105,9 @@ class Applicant(_In):
     agent_id: str | None = None
 
 
-class ApplicationAccepted(_In):
+class ApplicationAccepted(ConsumedEvent):
+    consumes = ("yimen.intake.application.accepted",)
+
     application_id: str
     item_code: str
     department: str | None = None
@@ -71,13 +117,17 @@ class ApplicationAccepted(_In):
     accepted_at: datetime
 
 
-class AboutApplication(_In):
+class AboutApplication(ConsumedEvent):
     """Every intake and workflow event the clocks read names its application."""
+
+    consumes = tuple(sorted({*CLOCK_EVENTS, *KPI_EVENTS}))
 
     application_id: str
 
 
-class ItemPublished(_In):
+class ItemPublished(ConsumedEvent):
+    consumes = ("yimen.catalog.item.published",)
+
     code: str
     version: int
     name: str | None = None
@@ -86,12 +136,16 @@ class ItemPublished(_In):
     process: dict | None = None
 
 
-class ItemWithdrawn(_In):
+class ItemWithdrawn(ConsumedEvent):
+    consumes = ("yimen.catalog.item.withdrawn",)
+
     code: str
     version: int
 
 
-class CertificateIssued(_In):
+class CertificateIssued(ConsumedEvent):
+    consumes = ("yimen.datashare.certificate.issued",)
+
     certificate_number: str
     type_code: str
     type_name: str | None = None
@@ -99,18 +153,22 @@ class CertificateIssued(_In):
     valid_until: date | None = None
 
 
-class CertificateRevoked(_In):
+class CertificateRevoked(ConsumedEvent):
+    consumes = ("yimen.datashare.certificate.revoked",)
+
     certificate_number: str
 
 
-class AccessReader(_In):
+class AccessReader(ConsumedEvent):
     subject: str
     kind: str
     department: str | None = None
 
 
-class AccessAnomaly(_In):
+class AccessAnomaly(ConsumedEvent):
     """datashare's `yimen.datashare.access.anomaly`: unusual reading of personal data (安全监控), evidence only."""
+
+    consumes = ("yimen.datashare.access.anomaly",)
 
     anomaly_id: str
     kind: str

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.efficacy.store.tables import card, clock, supervision_item, webhook_delivery
 from shared.messaging import insert_ignore
 from shared.types import utcnow
+from shared.webhooks import RetryPolicy
 
 
 async def raise_card(session: AsyncSession, *, clock_id: str, application_id: str, task_id: str | None,
@@ -151,12 +152,13 @@ async def claim_webhooks(session: AsyncSession, limit: int = 50) -> list[Any]:
     return rows
 
 
-async def mark_webhook(session: AsyncSession, row_id: int, *, ok: bool, attempts: int, error: str | None) -> None:
+async def mark_webhook(session: AsyncSession, row_id: int, *, ok: bool, attempts: int, error: str | None,
+                       retry: RetryPolicy) -> None:
     values: dict[str, Any] = {"attempts": attempts, "last_error": error}
     if ok:
         values["delivered_at"] = utcnow()
     else:
-        values["next_attempt_at"] = utcnow() + timedelta(seconds=min(2 ** attempts, 600))
+        values["next_attempt_at"] = utcnow() + retry.delay(attempts)
     await session.execute(webhook_delivery.update().where(webhook_delivery.c.id == row_id).values(**values))
 
 

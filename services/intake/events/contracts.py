@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.events import ConsumedEvent
+
 SUBMITTED = "yimen.intake.application.submitted"
 ACCEPTED = "yimen.intake.application.accepted"
 RETURNED = "yimen.intake.application.returned"
@@ -55,6 +57,26 @@ class MaterialRef(BaseModel):
 
 
 class Submitted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "item_code": "11441781MB0000001A4010000010000",
+            "item_version": 3,
+            "department": "LD-SCJGJ",
+            "applicant": {
+                "kind": "person",
+                "id": "3c2b1a09f8e7d6c5b4a3928170615243",
+                "holder_id": "44178119900307****",
+                "name": "张三",
+                "agent_id": None,
+            },
+            "channel": "online",
+            "service_point": "LD-ZWFWZX",
+            "submitted_at": "2026-11-26T10:00:00+08:00",
+        },
+    ]})
+
     application_id: str
     receipt_number: str
     item_code: str
@@ -70,6 +92,41 @@ class Submitted(BaseModel):
 
 
 class Accepted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "item_code": "11441781MB0000001A4010000010000",
+            "item_version": 3,
+            "item_name": "食品经营许可（新办）",
+            "department": "LD-SCJGJ",
+            "applicant": {
+                "kind": "person",
+                "id": "3c2b1a09f8e7d6c5b4a3928170615243",
+                "holder_id": "44178119900307****",
+                "name": "张三",
+                "agent_id": None,
+            },
+            "channel": "online",
+            "service_point": "LD-ZWFWZX",
+            "online": True,
+            "accepted_at": "2026-11-26T10:05:00+08:00",
+            "accepted_by": "system",
+            "form": {"business_premises": "罗定市罗城街道兴华一路 8 号", "contact_phone": "13800138000"},
+            "materials": [
+                {
+                    "code": "business_licence",
+                    "kind": "certificate_ref",
+                    "reference": "LD-SCJGJ-YYZZ-2026-000123",
+                },
+            ],
+            "commitments": [],
+            "case_kind": "commitment",
+            "promised_limit": {"value": 5, "unit": "working_days"},
+            "statutory_limit": {"value": 20, "unit": "working_days"},
+        },
+    ]})
+
     application_id: str
     receipt_number: str
     item_code: str
@@ -100,6 +157,18 @@ class Missing(BaseModel):
 
 
 class Returned(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "reasons": "经营场所地址不完整",
+            "missing": [
+                {"field": "form.business_premises", "rule": "complete_address", "message": "请填写到门牌号"},
+            ],
+            "returned_at": "2026-11-26T10:05:00+08:00",
+        },
+    ]})
+
     application_id: str
     receipt_number: str
     reasons: str
@@ -108,6 +177,16 @@ class Returned(BaseModel):
 
 
 class NotAccepted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "reasons": "申请事项不属于本机关职权范围",
+            "legal_basis": "《中华人民共和国行政许可法》第三十二条第一款第（二）项",
+            "at": "2026-11-26T10:05:00+08:00",
+        },
+    ]})
+
     application_id: str
     receipt_number: str
     reasons: str
@@ -116,12 +195,29 @@ class NotAccepted(BaseModel):
 
 
 class Withdrawn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "withdrawn_at": "2026-11-27T09:00:00+08:00",
+        },
+    ]})
+
     application_id: str
     receipt_number: str
     withdrawn_at: datetime
 
 
 class Corrected(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "task_id": "9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+            "corrected_at": "2026-11-27T15:00:00+08:00",
+        },
+    ]})
+
     application_id: str
     receipt_number: str
     task_id: str
@@ -129,6 +225,17 @@ class Corrected(BaseModel):
 
 
 class Delivered(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "method": "electronic",
+            "certificate_number": "LD-SCJGJ-YYZZ-2026-000123",
+            "delivered_at": "2026-11-28T11:00:00+08:00",
+            "online": True,
+        },
+    ]})
+
     application_id: str
     receipt_number: str
     method: Literal["electronic", "pickup", "post"]
@@ -140,6 +247,24 @@ class Delivered(BaseModel):
 class PaymentRequested(BaseModel):
     """A payment notice (缴款通知) was issued after approval; `amount` in yuan as a decimal string."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "applicant": {
+                "kind": "person",
+                "id": "3c2b1a09f8e7d6c5b4a3928170615243",
+                "holder_id": "44178119900307****",
+                "name": "张三",
+                "agent_id": None,
+            },
+            "item_name": "食品经营许可（新办）",
+            "amount": "50.00",
+            "payment_code": "44170000000000001234",
+            "due_on": "2026-12-10",
+        },
+    ]})
+
     application_id: str
     receipt_number: str
     applicant: ApplicantRef
@@ -150,6 +275,15 @@ class PaymentRequested(BaseModel):
 
 
 class PaymentConfirmed(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "amount": "50.00",
+            "paid_at": "2026-11-27T16:20:00+08:00",
+        },
+    ]})
+
     application_id: str
     receipt_number: str
     amount: str
@@ -158,6 +292,23 @@ class PaymentConfirmed(BaseModel):
 
 class ReadyForCollection(BaseModel):
     """The result waits at the point the applicant chose (异地领取 where it is not where they applied)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "applicant": {
+                "kind": "person",
+                "id": "3c2b1a09f8e7d6c5b4a3928170615243",
+                "holder_id": "44178119900307****",
+                "name": "张三",
+                "agent_id": None,
+            },
+            "item_name": "食品经营许可（新办）",
+            "service_point": "LD-ZWFWZX",
+            "service_point_name": "罗定市政务服务中心",
+        },
+    ]})
 
     application_id: str
     receipt_number: str
@@ -168,6 +319,15 @@ class ReadyForCollection(BaseModel):
 
 
 class VisitRecorded(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "service_point": "LD-ZWFWZX",
+            "purpose": "collection",
+            "at": "2026-11-28T11:00:00+08:00",
+        },
+    ]})
+
     application_id: str
     service_point: str
     purpose: str
@@ -242,11 +402,9 @@ class ProjectCompleted(BaseModel):
 # --- consumed (only what intake reads) ---------------------------------------------------------------------
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class ItemPublished(ConsumedEvent):
+    consumes = (ITEM_PUBLISHED,)
 
-
-class ItemPublished(_In):
     code: str
     version: int
     name: str
@@ -254,24 +412,30 @@ class ItemPublished(_In):
     published_at: datetime | None = None
 
 
-class ItemWithdrawn(_In):
+class ItemWithdrawn(ConsumedEvent):
+    consumes = (ITEM_WITHDRAWN,)
+
     code: str
     version: int
     withdrawn_at: datetime
 
 
-class DepartmentUpserted(_In):
+class DepartmentUpserted(ConsumedEvent):
+    consumes = (DEPARTMENT_UPSERTED,)
+
     code: str
     name: str
     phone: str | None = None
 
 
-class ServicePointUpserted(_In):
+class ServicePointUpserted(ConsumedEvent):
+    consumes = (SERVICE_POINT_UPSERTED,)
+
     code: str
     name: str
 
 
-class DecidedBy(_In):
+class DecidedBy(ConsumedEvent):
     kind: str | None = None
     id: str | None = None
     name: str | None = None
@@ -279,14 +443,16 @@ class DecidedBy(_In):
     unit: str | None = None
 
 
-class Handler(_In):
+class Handler(ConsumedEvent):
     id: str | None = None
     name: str | None = None
     office_phone: str | None = None
     unit: str | None = None
 
 
-class TaskHandlerAssigned(_In):
+class TaskHandlerAssigned(ConsumedEvent):
+    consumes = (TASK_HANDLER_ASSIGNED,)
+
     task_id: str
     application_id: str
     department: str
@@ -295,7 +461,9 @@ class TaskHandlerAssigned(_In):
     assigned_at: datetime
 
 
-class TaskAssigned(_In):
+class TaskAssigned(ConsumedEvent):
+    consumes = (TASK_ASSIGNED,)
+
     task_id: str
     application_id: str
     department: str
@@ -304,13 +472,15 @@ class TaskAssigned(_In):
     assigned_at: datetime
 
 
-class MissingMaterial(_In):
+class MissingMaterial(ConsumedEvent):
     material_code: str | None = None
     field: str | None = None
     reason: str | None = None
 
 
-class TaskDecided(_In):
+class TaskDecided(ConsumedEvent):
+    consumes = (TASK_DECIDED,)
+
     task_id: str
     application_id: str
     department: str
@@ -324,7 +494,9 @@ class TaskDecided(_In):
     decided_at: datetime
 
 
-class ApplicationDecided(_In):
+class ApplicationDecided(ConsumedEvent):
+    consumes = (APPLICATION_DECIDED,)
+
     application_id: str
     outcome: str
     reasons: str | None = None
@@ -334,7 +506,9 @@ class ApplicationDecided(_In):
     result: dict[str, Any] | None = None
 
 
-class CertificateIssued(_In):
+class CertificateIssued(ConsumedEvent):
+    consumes = (CERTIFICATE_ISSUED,)
+
     certificate_number: str
     type_code: str
     type_name: str | None = None
@@ -345,12 +519,14 @@ class CertificateIssued(_In):
     valid_until: str | None = None
 
 
-class PrincipalRef(_In):
+class PrincipalRef(ConsumedEvent):
     kind: str
     id: str
 
 
-class DelegationChanged(_In):
+class DelegationChanged(ConsumedEvent):
+    consumes = (DELEGATION_GRANTED, DELEGATION_REVOKED)
+
     delegation_id: str
     principal: PrincipalRef
     agent_id: str
@@ -358,14 +534,14 @@ class DelegationChanged(_In):
     valid_until: datetime
 
 
-class ProjectStageItemIn(_In):
+class ProjectStageItemIn(ConsumedEvent):
     item_code: str
     department: str
     limit_days: int
     name: str | None = None
 
 
-class ProjectStageIn(_In):
+class ProjectStageIn(ConsumedEvent):
     key: str
     name: str
     order: int
@@ -373,7 +549,9 @@ class ProjectStageIn(_In):
     items: list[ProjectStageItemIn]
 
 
-class ProjectTypePublished(_In):
+class ProjectTypePublished(ConsumedEvent):
+    consumes = (PROJECT_TYPE_PUBLISHED,)
+
     key: str
     name: str
     stages: list[ProjectStageIn]

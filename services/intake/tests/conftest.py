@@ -19,7 +19,7 @@ from services.intake.app import create_app
 from services.intake.store.tables import ItemVersion
 from services.intake.tests import factories as f
 from shared.events import Event
-from shared.testing import eventually, free_port, running_app
+from shared.testing import emitted, eventually, free_port, running_app
 
 
 @dataclass
@@ -74,6 +74,10 @@ class Harness:
 
     def published(self, type_: str, application_id: str) -> list[Event]:
         return [e for e in self.events if e.type == type_ and e.subject == application_id]
+
+    async def emitted(self, type_: str, application_id: str) -> int:
+        """How many events of `type_` about the application intake wrote to its outbox (all it can publish)."""
+        return await emitted(self.client.app, type_, application_id)
 
     async def wait_event(self, type_: str, application_id: str) -> Event:
         found = await eventually(lambda: self.published(type_, application_id))

@@ -7,7 +7,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from shared.events import ConsumedEvent
 
 SUBMITTED = "yimen.intake.application.submitted"
 ACCEPTED = "yimen.intake.application.accepted"
@@ -30,18 +32,16 @@ CARD_RED = "yimen.efficacy.card.red"
 DEPARTMENT_UPSERTED = "yimen.catalog.department.upserted"
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class Applicant(_In):
+class Applicant(ConsumedEvent):
     kind: str = "person"
     id: str
     holder_id: str | None = None
     agent_id: str | None = None
 
 
-class Submitted(_In):
+class Submitted(ConsumedEvent):
+    consumes = (SUBMITTED,)
+
     application_id: str
     receipt_number: str | None = None
     item_code: str | None = None
@@ -49,12 +49,14 @@ class Submitted(_In):
     applicant: Applicant
 
 
-class Limit(_In):
+class Limit(ConsumedEvent):
     value: int
     unit: str = "working_days"
 
 
-class Accepted(_In):
+class Accepted(ConsumedEvent):
+    consumes = (ACCEPTED,)
+
     application_id: str
     receipt_number: str
     item_code: str | None = None
@@ -67,12 +69,14 @@ class Accepted(_In):
     promised_limit: Limit | None = None
 
 
-class MissingField(_In):
+class MissingField(ConsumedEvent):
     field: str | None = None
     message: str | None = None
 
 
-class Returned(_In):
+class Returned(ConsumedEvent):
+    consumes = (RETURNED,)
+
     application_id: str
     receipt_number: str | None = None
     reasons: str | None = None
@@ -80,19 +84,23 @@ class Returned(_In):
     returned_at: datetime | None = None
 
 
-class NotAccepted(_In):
+class NotAccepted(ConsumedEvent):
+    consumes = (NOT_ACCEPTED,)
+
     application_id: str
     reasons: str | None = None
     legal_basis: str | None = None
 
 
-class MissingMaterial(_In):
+class MissingMaterial(ConsumedEvent):
     material_code: str | None = None
     field: str | None = None
     reason: str | None = None
 
 
-class TaskDecided(_In):
+class TaskDecided(ConsumedEvent):
+    consumes = (TASK_DECIDED,)
+
     task_id: str
     application_id: str
     receipt_number: str | None = None
@@ -103,7 +111,9 @@ class TaskDecided(_In):
     decided_at: datetime | None = None
 
 
-class TaskAssigned(_In):
+class TaskAssigned(ConsumedEvent):
+    consumes = (TASK_ASSIGNED,)
+
     task_id: str
     application_id: str
     department: str
@@ -111,7 +121,9 @@ class TaskAssigned(_In):
     due_at: datetime | None = None
 
 
-class ApplicationDecided(_In):
+class ApplicationDecided(ConsumedEvent):
+    consumes = (APPLICATION_DECIDED,)
+
     application_id: str
     receipt_number: str | None = None
     outcome: str
@@ -120,15 +132,19 @@ class ApplicationDecided(_In):
     department: str | None = None
 
 
-class Delivered(_In):
+class Delivered(ConsumedEvent):
+    consumes = (DELIVERED,)
+
     application_id: str
     receipt_number: str | None = None
     method: str | None = None
     certificate_number: str | None = None
 
 
-class PaymentRequested(_In):
+class PaymentRequested(ConsumedEvent):
     """`yimen.intake.payment.requested` (h15-delivery)."""
+
+    consumes = (PAYMENT_REQUESTED,)
 
     application_id: str
     receipt_number: str | None = None
@@ -140,8 +156,10 @@ class PaymentRequested(_In):
     due_on: date | None = None
 
 
-class ReadyForCollection(_In):
+class ReadyForCollection(ConsumedEvent):
     """`yimen.intake.application.ready_for_collection` (h15-delivery)."""
+
+    consumes = (READY_FOR_COLLECTION,)
 
     application_id: str
     receipt_number: str | None = None
@@ -151,7 +169,9 @@ class ReadyForCollection(_In):
     service_point_name: str | None = None
 
 
-class CertificateIssued(_In):
+class CertificateIssued(ConsumedEvent):
+    consumes = (CERTIFICATE_ISSUED,)
+
     certificate_number: str
     type_code: str
     type_name: str | None = None
@@ -161,12 +181,16 @@ class CertificateIssued(_In):
     valid_until: date | None = None
 
 
-class CertificateRevoked(_In):
+class CertificateRevoked(ConsumedEvent):
+    consumes = (CERTIFICATE_REVOKED,)
+
     certificate_number: str
 
 
-class AccessAnomaly(_In):
+class AccessAnomaly(ConsumedEvent):
     """`yimen.datashare.access.anomaly`: only what names the anomaly's kind and time is read (never a holder)."""
+
+    consumes = (ACCESS_ANOMALY,)
 
     kind: str | None = None
     reason: str | None = None
@@ -174,7 +198,9 @@ class AccessAnomaly(_In):
     department: str | None = None
 
 
-class CardRaised(_In):
+class CardRaised(ConsumedEvent):
+    consumes = (CARD_YELLOW, CARD_RED)
+
     card_id: str
     application_id: str
     task_id: str | None = None
@@ -184,6 +210,8 @@ class CardRaised(_In):
     raised_at: datetime
 
 
-class DepartmentUpserted(_In):
+class DepartmentUpserted(ConsumedEvent):
+    consumes = (DEPARTMENT_UPSERTED,)
+
     code: str
     name: str

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import nats
 import pytest_asyncio
 
@@ -185,15 +185,21 @@ async def test_correct_once_asks_for_a_correction_then_approves_the_reopened_tas
     assert calls[1].body["outcome"] == "approve"
 
 
+async def answered_once(client: httpx.AsyncClient, task_id: str) -> bool:
+    """The simulator holds one record for the task and has sent its answer: no other answer is on its way."""
+    items = (await client.get("/simulator/v1/decisions", params={"task_id": task_id})).json()["items"]
+    return len(items) == 1 and items[0]["status"] == "sent"
+
+
 async def test_never_mode_keeps_the_task_without_answering(client, platform):
     await set_rule(client, "LD-MZJ", mode="never", delay_seconds=0, channel="rest")
     task_id, body = task_event("LD-MZJ")
     r = await deliver(client, platform, "LD-MZJ", body)
     assert r.status_code == 200 and r.json()["status"] == "withheld"
-    await asyncio.sleep(0.3)
-    assert platform.decisions_for(task_id) == []
+    # The one record of the delivery says withheld: no answer was scheduled, so none can reach the platform.
     items = (await client.get("/simulator/v1/decisions", params={"task_id": task_id})).json()["items"]
-    assert items[0]["status"] == "withheld" and items[0]["outcome"] is None
+    assert len(items) == 1 and items[0]["status"] == "withheld" and items[0]["outcome"] is None
+    assert platform.decisions_for(task_id) == []
 
 
 async def test_a_task_workflow_already_closed_is_recorded_as_a_conflict(client, platform):
@@ -218,7 +224,7 @@ async def test_a_resigned_retry_of_the_same_delivery_is_acknowledged_and_decided
     retry = await deliver(client, platform, "LD-ZJJ", body, webhook_id="msg_retry")
     assert retry.status_code == 200 and retry.json()["status"] == "duplicate"
     await eventually(lambda: platform.decisions_for(task_id))
-    await asyncio.sleep(0.2)
+    await eventually(lambda: answered_once(client, task_id))
     assert len(platform.decisions_for(task_id)) == 1
 
 
@@ -268,10 +274,10 @@ async def test_bad_deliveries_are_refused_precisely_and_nothing_is_decided(clien
     r = await client.post("/simulator/v1/webhooks/LD-NOPE", content=body, headers=headers)
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
 
-    await asyncio.sleep(0.2)
+    # No record of any refused delivery: nothing was scheduled, so nothing can reach the platform later.
     for t in refused:
-        assert platform.decisions_for(t) == []
         assert (await client.get("/simulator/v1/decisions", params={"task_id": t})).json()["items"] == []
+        assert platform.decisions_for(t) == []
 
 
 async def test_a_replayed_delivery_is_refused_and_decided_once(client, platform):
@@ -282,7 +288,7 @@ async def test_a_replayed_delivery_is_refused_and_decided_once(client, platform)
     replay = await client.post("/simulator/v1/webhooks/LD-YBJ", content=body, headers=headers)
     assert replay.status_code == 400 and replay.json()["rule"] == "replayed"
     await eventually(lambda: platform.decisions_for(task_id))
-    await asyncio.sleep(0.2)
+    await eventually(lambda: answered_once(client, task_id))
     assert len(platform.decisions_for(task_id)) == 1
 
 

@@ -49,9 +49,11 @@ async def test_waits_for_identity_and_workflow_and_refuses_tasks_until_registere
     settings = simulator_settings(platform, tmp_path / "s.json", nats_url, bus_prefix, var_dir)
     try:
         async with started(settings) as client:
-            await asyncio.sleep(0.3)
-            r = await readiness(client)
-            assert r.status_code == 503 and r.json()["checks"]["registration"].startswith("waiting")
+            async def waiting() -> httpx.Response | None:
+                r = await readiness(client)
+                return r if r.status_code == 503 and r.json()["checks"]["registration"].startswith("waiting") else None
+
+            await eventually(waiting)
             _, body = task_event("LD-SCJGJ")
             r = await client.post("/simulator/v1/webhooks/LD-SCJGJ", content=body,
                                   headers={"webhook-id": "m", "webhook-timestamp": str(int(time.time())),

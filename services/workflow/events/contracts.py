@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.events import ConsumedEvent
+
 TASK_ASSIGNED = "yimen.workflow.task.assigned"
 TASK_DECIDED = "yimen.workflow.task.decided"
 TASK_REOPENED = "yimen.workflow.task.reopened"
@@ -48,21 +50,19 @@ def _as_list(value: Any) -> Any:
 # ---- consumed ------------------------------------------------------------------------------------------
 
 
-class _Inbound(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class ItemResult(_Inbound):
+class ItemResult(ConsumedEvent):
     type: str = "none"
     certificate_type: str | None = None
     name: str | None = None
 
 
-class ItemProcess(_Inbound):
+class ItemProcess(ConsumedEvent):
     steps: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class ItemPublished(_Inbound):
+class ItemPublished(ConsumedEvent):
+    consumes = (ITEM_PUBLISHED,)
+
     code: str
     version: int
     name: str
@@ -72,7 +72,9 @@ class ItemPublished(_Inbound):
     published_at: datetime | None = None
 
 
-class ApplicationAccepted(_Inbound):
+class ApplicationAccepted(ConsumedEvent):
+    consumes = (APPLICATION_ACCEPTED,)
+
     application_id: str
     receipt_number: str
     item_code: str
@@ -85,20 +87,26 @@ class ApplicationAccepted(_Inbound):
     case_kind: str | None = None
 
 
-class ApplicationCorrected(_Inbound):
+class ApplicationCorrected(ConsumedEvent):
+    consumes = (APPLICATION_CORRECTED,)
+
     application_id: str
     receipt_number: str | None = None
     task_id: str
     corrected_at: datetime | None = None
 
 
-class ApplicationWithdrawn(_Inbound):
+class ApplicationWithdrawn(ConsumedEvent):
+    consumes = (APPLICATION_WITHDRAWN,)
+
     application_id: str
     receipt_number: str | None = None
     withdrawn_at: datetime | None = None
 
 
-class CalendarLoaded(_Inbound):
+class CalendarLoaded(ConsumedEvent):
+    consumes = (CALENDAR_LOADED,)
+
     year: int
     holidays: list[str] = Field(default_factory=list)
     workdays: list[str] = Field(default_factory=list)
@@ -106,7 +114,7 @@ class CalendarLoaded(_Inbound):
     loaded_at: datetime
 
 
-class MissingItem(BaseModel):
+class MissingItem(ConsumedEvent):
     """One thing the applicant must supply (补正材料)."""
 
     material_code: str | None = None
@@ -114,14 +122,16 @@ class MissingItem(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class DeciderName(_Inbound):
+class DeciderName(ConsumedEvent):
     name: str | None = None
     contact: str | None = None
     unit: str | None = None
 
 
-class DepartmentDecision(_Inbound):
+class DepartmentDecision(ConsumedEvent):
     """`yimen.department.<code>.decision`, published by a department system."""
+
+    consumes = (DEPARTMENT_DECISION,)
 
     task_id: str
     outcome: Literal["approve", "reject", "request_correction"]
@@ -154,6 +164,24 @@ class Handler(BaseModel):
 
 
 class TaskHandlerAssigned(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "task_id": "9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "department": "LD-SCJGJ",
+            "step_key": "review",
+            "step_name": "审查",
+            "handler": {
+                "id": "c0ffee00c0ffee00c0ffee00c0ffee00",
+                "name": "李四",
+                "office_phone": "0766-3822315",
+                "unit": "食品经营科",
+            },
+            "assigned_at": "2026-11-26T11:00:00+08:00",
+        },
+    ]})
+
     task_id: str
     application_id: str
     receipt_number: str
@@ -165,6 +193,23 @@ class TaskHandlerAssigned(BaseModel):
 
 
 class TaskAssigned(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "task_id": "9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "item_code": "11441781MB0000001A4010000010000",
+            "department": "LD-SCJGJ",
+            "step_key": "review",
+            "step_name": "审查",
+            "stage_kind": "review",
+            "lead": True,
+            "limit_days": 3,
+            "due_at": "2026-12-01T17:30:00+08:00",
+            "assigned_at": "2026-11-26T10:05:01+08:00",
+        },
+    ]})
+
     task_id: str
     application_id: str
     receipt_number: str
@@ -180,6 +225,29 @@ class TaskAssigned(BaseModel):
 
 
 class TaskDecided(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "task_id": "9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "department": "LD-SCJGJ",
+            "step_key": "review",
+            "outcome": "request_correction",
+            "reasons": "平面图未标明功能分区",
+            "legal_basis": None,
+            "missing": [{"material_code": "floor_plan", "field": None, "reason": "请补充标明功能分区的经营场所平面图"}],
+            "decided_by": {
+                "kind": "staff",
+                "id": "c0ffee00c0ffee00c0ffee00c0ffee00",
+                "name": "李四",
+                "contact": "0766-3822315",
+                "unit": "食品经营科",
+            },
+            "deemed": False,
+            "decided_at": "2026-11-27T14:00:00+08:00",
+        },
+    ]})
+
     task_id: str
     application_id: str
     receipt_number: str
@@ -195,6 +263,16 @@ class TaskDecided(BaseModel):
 
 
 class TaskReopened(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "task_id": "9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "department": "LD-SCJGJ",
+            "reopened_at": "2026-11-27T15:00:01+08:00",
+            "due_at": "2026-12-02T17:30:00+08:00",
+        },
+    ]})
+
     task_id: str
     application_id: str
     department: str
@@ -203,6 +281,16 @@ class TaskReopened(BaseModel):
 
 
 class TaskCancelled(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "task_id": "9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "department": "LD-SCJGJ",
+            "reason": "withdrawn",
+            "cancelled_at": "2026-11-27T09:00:01+08:00",
+        },
+    ]})
+
     task_id: str
     application_id: str
     department: str
@@ -211,6 +299,15 @@ class TaskCancelled(BaseModel):
 
 
 class StageCompleted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "step_key": "review",
+            "outcome": "approved",
+            "completed_at": "2026-11-27T16:00:00+08:00",
+        },
+    ]})
+
     application_id: str
     step_key: str
     outcome: Literal["approved", "rejected"]
@@ -218,6 +315,28 @@ class StageCompleted(BaseModel):
 
 
 class ApplicationDecided(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "receipt_number": "11441781MB0000001A4010000010000202611260001",
+            "item_code": "11441781MB0000001A4010000010000",
+            "item_version": 3,
+            "outcome": "approved",
+            "reasons": None,
+            "legal_basis": None,
+            "decided_at": "2026-11-28T10:00:00+08:00",
+            "applicant": {
+                "kind": "person",
+                "id": "3c2b1a09f8e7d6c5b4a3928170615243",
+                "holder_id": "44178119900307****",
+                "name": "张三",
+                "agent_id": None,
+            },
+            "department": "LD-SCJGJ",
+            "result": {"type": "certificate", "certificate_type": "SPJYXK", "name": "食品经营许可证"},
+        },
+    ]})
+
     application_id: str
     receipt_number: str
     item_code: str
@@ -232,6 +351,18 @@ class ApplicationDecided(BaseModel):
 
 
 class DecisionRefused(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {
+            "task_id": "9a8b7c6d5e4f30211203f4e5d6c7b8a9",
+            "application_id": "5f0c3e8a2b7d4c19a6e1f0b2c3d4e5f6",
+            "department": "LD-SCJGJ",
+            "status": 409,
+            "reason": "The task is already decided.",
+            "event_id": "0e1d2c3b4a5968778695a4b3c2d1e0f1",
+            "refused_at": "2026-11-27T14:00:02+08:00",
+        },
+    ]})
+
     task_id: str
     application_id: str | None = Field(description="Null when the task is unknown.")
     department: str

@@ -9,10 +9,12 @@ import signal
 import sys
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest_asyncio
 
+from services.workflow.store.tables import messaging
 from services.workflow.tests.helpers import (
     Recorder,
     application_accepted,
@@ -21,8 +23,9 @@ from services.workflow.tests.helpers import (
     parallel_step,
 )
 from shared.bus import Bus
-from shared.settings import ROOT
-from shared.testing import eventually, free_port
+from shared.db import Database
+from shared.settings import ROOT, ServiceSettings
+from shared.testing import consumers_settled, emitted, eventually, free_port
 
 DEPARTMENTS = ["LD-SCJGJ", "LD-WJJ", "LD-XFJ", "LD-STHJJ"]
 
@@ -87,7 +90,7 @@ async def test_a_killed_service_completes_the_case_once_after_restart(wf_setting
         await service.start()
         code = "CRASH-" + uuid.uuid4().hex[:6]
         await bus.publish(item_published(code, 1, [parallel_step(DEPARTMENTS)]))
-        await asyncio.sleep(0.3)
+        await eventually(lambda: consumers_settled(bus, "workflow-item-published"))  # the item is recorded
         accepted = application_accepted(code, 1)
         app_id = accepted.data["application_id"]
         await bus.publish(accepted)
@@ -103,7 +106,12 @@ async def test_a_killed_service_completes_the_case_once_after_restart(wf_setting
         await bus.publish_raw(bus.names.subject(third.type), third.to_json(), "retry-" + third.id)
         await service.start()
         decided = await eventually(lambda: rec.of("application.decided", app_id), timeout=30)
-        await asyncio.sleep(1.0)
+        # Every decision taken and acknowledged by the restarted process (those the killed one held come back
+        # after the ack wait; the retried one is dropped by the inbox): its outbox now holds all it will publish.
+        await eventually(lambda: consumers_settled(bus, "workflow-department-decision"), timeout=30)
+        assert await _emitted(wf_settings, "yimen.workflow.application.decided", app_id) == 1
+        assert await _emitted(wf_settings, "yimen.workflow.stage.completed", app_id) == 1
+        await eventually(lambda: len(rec.of("task.decided", app_id)) == len(DEPARTMENTS))
         assert len(rec.of("application.decided", app_id)) == 1
         assert decided[0].data["outcome"] == "approved"
         assert len(rec.of("stage.completed", app_id)) == 1
@@ -111,3 +119,12 @@ async def test_a_killed_service_completes_the_case_once_after_restart(wf_setting
     finally:
         await service.stop()
         await rec.stop()
+
+
+async def _emitted(settings: ServiceSettings, event_type: str, app_id: str) -> int:
+    """What the workflow process wrote to its outbox (all it can publish), read from its database."""
+    db = Database(settings.database_url)
+    try:
+        return await emitted(SimpleNamespace(state=SimpleNamespace(db=db, messaging=messaging)), event_type, app_id)
+    finally:
+        await db.dispose()

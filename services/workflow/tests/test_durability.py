@@ -24,7 +24,7 @@ from services.workflow.tests.helpers import (
     tasks_of,
 )
 from shared.bus import Bus
-from shared.testing import eventually, running_app
+from shared.testing import consumers_settled, emitted, eventually, running_app
 
 DEPARTMENTS = ["LD-SCJGJ", "LD-WJJ", "LD-XFJ", "LD-STHJJ", "LD-GAJ", "LD-MZJ"]
 
@@ -68,7 +68,12 @@ async def test_a_restart_between_fan_out_and_fan_in_still_completes_the_case_onc
         done = await case(client, tokens, app_id)
         assert done["state"] == "approved"
         assert all(t["state"] == "decided" for t in tasks_of(done).values())
-    await asyncio.sleep(0.3)
+        # Every decision on the bus taken and acknowledged (the repeated one dropped by the inbox): the outbox now
+        # holds all that this case will ever publish.
+        await eventually(lambda: consumers_settled(client.app.state.bus, "workflow-department-decision"))
+        assert await emitted(client.app, "yimen.workflow.application.decided", app_id) == 1
+        assert await emitted(client.app, "yimen.workflow.stage.completed", app_id) == 1
+        assert await emitted(client.app, "yimen.workflow.task.decided", app_id) == 3
     assert len(events.of("application.decided", app_id)) == 1
     assert len(events.of("stage.completed", app_id)) == 1
     assert len(events.of("task.decided", app_id)) == 3
@@ -91,11 +96,14 @@ async def test_two_replicas_create_each_task_once_and_complete_each_stage_once(
             await publish(b, application_accepted(code, 1, application_id=e.data["application_id"]))
         cases = [await start_case(a, tokens, code)]  # a marker processed after them
         for app_id in ids:
-            cases.append(await eventually(lambda app_id=app_id: _started(a, tokens, app_id)))
-        await asyncio.sleep(0.3)
+            await eventually(lambda app_id=app_id: _started(a, tokens, app_id))
+        # Both copies of every acceptance taken and acknowledged (the second dropped): the cases are final.
+        await eventually(lambda: consumers_settled(a.app.state.bus, "workflow-application-accepted"))
+        cases = [await _started(a, tokens, c) for c in [cases[0]["application_id"], *ids]]
         for c in cases:
             assert len(c["stages"]) == 1 and len(c["stages"][0]["tasks"]) == len(DEPARTMENTS)
-            assert len(events.of("task.assigned", c["application_id"])) == len(DEPARTMENTS)
+            assert await emitted(a.app, "yimen.workflow.task.assigned", c["application_id"]) == len(DEPARTMENTS)
+            await eventually(lambda c=c: len(events.of("task.assigned", c["application_id"])) == len(DEPARTMENTS))
 
         # All but two decide; the last two decide at the same instant on different replicas (REST).
         for c in cases[:3]:
@@ -126,7 +134,11 @@ async def test_two_replicas_create_each_task_once_and_complete_each_stage_once(
 
         for c in cases:
             await eventually(lambda c=c: events.of("application.decided", c["application_id"]), timeout=15)
-        await asyncio.sleep(0.3)
+        # Every decision on the bus taken and acknowledged: nothing more can complete a stage or a case.
+        await eventually(lambda: consumers_settled(a.app.state.bus, "workflow-department-decision"))
+        for c in cases:
+            assert await emitted(a.app, "yimen.workflow.application.decided", c["application_id"]) == 1
+            assert await emitted(a.app, "yimen.workflow.stage.completed", c["application_id"]) == 1
         async with a.app.state.db.transaction() as s:
             for c in cases:
                 app_id = c["application_id"]
