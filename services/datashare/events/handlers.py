@@ -6,7 +6,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.datashare import operations
+from services.datashare import service
 from services.datashare.domain import certificates as rules
 from services.datashare.domain.identifiers import HOLDER_KIND_ORGANISATION, HOLDER_KIND_PERSON
 from services.datashare.events.contracts import (
@@ -95,7 +95,7 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
     # else an earlier certificate of the holder (its business licence), else the name the certificate maps.
     holder_name = (d.applicant.name or await registries.holder_name(session, kind, d.applicant.holder_id)
                    or await store.known_holder_name(session, d.applicant.holder_id))
-    issued_on = d.decided_at.astimezone(operations.CITY_TZ).date()
+    issued_on = d.decided_at.astimezone(service.CITY_TZ).date()
     item = await items.get_item(session, d.item_code, d.item_version) if d.item_version else None
     mapping = ((item.content if item else {}).get("result") or {}).get("fields") or {}
     if mapping:
@@ -112,7 +112,7 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
         log.error("certificate for application %s not issued: type %s needs %s", d.application_id, cert_type.code,
                   ", ".join(missing))
         return
-    cert = await operations.issue_certificate(
+    cert = await service.issue_certificate(
         session, cert_type, holder_id=d.applicant.holder_id, holder_kind=kind, holder_name=holder_name,
         fields=fields, application_id=d.application_id,
         issued_by=f"workflow:{d.department or cert_type.issuer_department}", issued_on=issued_on,
