@@ -112,7 +112,7 @@ class AnomalyRead(BaseModel):
     responses=problem_responses(401, 403),
 )
 async def list_anomalies(session: SessionDep, _p: Principal = require_roles(SUPERVISOR, ADMIN)) -> list[AnomalyRead]:
-    return [AnomalyRead(id=a.id, kind=a.kind, reader=a.reader, reader_kind=a.reader_kind,
+    return [AnomalyRead(id=a.id, kind=AnomalyKind(a.kind), reader=a.reader, reader_kind=a.reader_kind,
                         reader_department=a.reader_department, count=a.count, threshold=a.threshold,
                         window_start=a.window_start, window_end=a.window_end, entry_seqs=list(a.entry_seqs),
                         detected_at=a.detected_at)

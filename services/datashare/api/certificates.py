@@ -48,7 +48,7 @@ class HolderKind(StrEnum):
 
 
 #: What a request may name a holder kind by: the code or its word.
-HOLDER_KIND_INPUT = {"enum": ["111", "001", "person", "organisation"]}
+HOLDER_KIND_INPUT: dict[str, Any] = {"enum": ["111", "001", "person", "organisation"]}
 
 
 class CertificateTypeRead(BaseModel):

@@ -24,7 +24,7 @@ _DATASET_SCHEMA: dict[str, Any] = {"type": "object", "required": ["dataset", "co
 
 @router.get(
     "/open/datasets", summary="The open-data catalogue (DCAT-AP, JSON-LD)", openapi_extra=PUBLIC,
-    response_class=JSONResponse,
+    response_class=Response,
     responses={200: {"description": "The catalogue.", "content": {"application/ld+json": {"schema": _CATALOGUE_SCHEMA}}}},
 )
 async def catalogue(request: Request) -> JSONResponse:
@@ -34,6 +34,7 @@ async def catalogue(request: Request) -> JSONResponse:
 
 @router.get(
     "/open/datasets/{dataset_file}", summary="Download a dataset as `<id>.csv` or `<id>.json`", openapi_extra=PUBLIC,
+    response_class=Response,
     responses={**problem_responses(404), 200: {"description": "The dataset's rows.", "content": {
         "text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": _DATASET_SCHEMA}}}},
 )

@@ -44,6 +44,35 @@ class ImportRejected(ImportReport):
     status: Literal[422]
 
 
+class PopulationRecordRead(BaseModel):
+    """What the population registry holds of a person, narrowed to the fields the purpose needs (the others are
+    absent) and masked where the reader may not see phone and ID numbers."""
+
+    id_number: str | None = None
+    name: str | None = None
+    gender: str | None = None
+    birth_date: str | None = None
+    ethnicity: str | None = None
+    address: str | None = None
+    household_number: str | None = None
+    phone: str | None = None
+
+
+class LegalPersonRecordRead(BaseModel):
+    """What the legal-person registry holds of an organisation, narrowed and masked like a person's record."""
+
+    credit_code: str | None = None
+    name: str | None = None
+    legal_representative: str | None = None
+    legal_representative_id: str | None = None
+    entity_type: str | None = None
+    registered_capital: str | None = None
+    address: str | None = None
+    established_on: str | None = None
+    business_scope: str | None = None
+    status: str | None = None
+
+
 async def _uploaded_file(request: Request) -> tuple[bytes, str]:
     """A multipart upload (field `file`): how files larger than the plain body limit arrive."""
     form = await request.form()
@@ -142,7 +171,7 @@ ReasonQuery = Annotated[str | None, Query(max_length=200, description="Written r
 
 @router.get(
     "/registries/population/{id_number}", summary="Look up a person (purpose-bound; logged)",
-    response_model=dict[str, Any], description=_LOOKUP_RULES,
+    response_model=PopulationRecordRead, response_model_exclude_unset=True, description=_LOOKUP_RULES,
     responses={**problem_responses(401, 403, 404, 422), **too_many()},
 )
 async def lookup_person(
@@ -156,7 +185,7 @@ async def lookup_person(
 
 @router.get(
     "/registries/legal-persons/{credit_code}", summary="Look up an organisation (purpose-bound; logged)",
-    response_model=dict[str, Any], description=_LOOKUP_RULES,
+    response_model=LegalPersonRecordRead, response_model_exclude_unset=True, description=_LOOKUP_RULES,
     responses={**problem_responses(401, 403, 404, 422), **too_many()},
 )
 async def lookup_organisation(

@@ -114,7 +114,7 @@ def project(values: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
 def purpose_text(item: dict[str, Any], material_code: str, application: dict[str, Any], application_id: str) -> str:
     """Why the data was read, in words the data subject understands (用数事由): the item, the application and
     the material it stood in for."""
-    material = next((m for m in item.get("materials", []) if m.get("code") == material_code), {})
+    material: dict[str, Any] = next((m for m in item.get("materials", []) if m.get("code") == material_code), {})
     case = application.get("receipt_number") or application_id
     text = f"办理“{item.get('name') or application.get('item_name') or ''}”（申请 {case}）所需材料“{material.get('name') or material_code}”"
     return text[:200]

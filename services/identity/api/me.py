@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.identity.api.common import ContextDep, org_read, retry_after
-from services.identity.api.schemas import ActingFor, AssuranceRead, LookupAuditRead, MeRead
+from services.identity.api.schemas import ActingFor, AssuranceRead, LookupAuditRead, MeRead, StaffRole
 from services.identity.domain.assurance import note_for
 from services.identity.service import people
 from shared.auth import CurrentPrincipal
@@ -51,7 +51,7 @@ async def me(session: SessionDep, principal: CurrentPrincipal) -> MeRead:
     responses=problem_responses(401, 403),
 )
 async def my_lookups(session: SessionDep, principal: CurrentPrincipal) -> list[LookupAuditRead]:
-    return [LookupAuditRead(staff_id=r.staff_id, staff_roles=list(r.staff_roles), service_point=r.service_point,
+    return [LookupAuditRead(staff_id=r.staff_id, staff_roles=[StaffRole(role) for role in r.staff_roles], service_point=r.service_point,
                             reason=r.reason, assisted=r.assisted, at=r.at)
             for r in await people.my_lookups(session, principal)]
 

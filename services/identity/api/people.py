@@ -19,6 +19,8 @@ from services.identity.api.common import (
     with_etag,
 )
 from services.identity.api.schemas import (
+    AssuranceLevel,
+    IdDocument,
     InPersonVerificationCreate,
     InPersonVerificationRead,
     LookupRead,
@@ -131,9 +133,9 @@ async def record_in_person_verification(
     person, row = await people.record_in_person_check(
         session, rt, principal, person_id, id_number=body.id_number, name=body.name, document=body.document,
         note=body.note, new_password=body.new_password, now=utcnow())
-    read = InPersonVerificationRead(person_id=person.id, assurance_level=person.assurance_level,
-                                    level_before=row.level_before, password_replaced=body.new_password is not None,
-                                    document=row.document, service_point=row.service_point, clerk_id=row.clerk_id,
+    read = InPersonVerificationRead(person_id=person.id, assurance_level=AssuranceLevel(person.assurance_level),
+                                    level_before=AssuranceLevel(row.level_before),
+                                    password_replaced=body.new_password is not None, document=IdDocument(row.document), service_point=row.service_point, clerk_id=row.clerk_id,
                                     at=row.at)
     response.headers["ETag"] = model_etag(read)
     return read
