@@ -36,7 +36,9 @@ async def catalogue(request: Request) -> JSONResponse:
     "/open/datasets/{dataset_file}", summary="Download a dataset as `<id>.csv` or `<id>.json`", openapi_extra=PUBLIC,
     response_class=Response,
     responses={**problem_responses(404), 200: {"description": "The dataset's rows.", "content": {
-        "text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": _DATASET_SCHEMA}}}},
+        "text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": _DATASET_SCHEMA}},
+        "headers": {"Content-Disposition": {"description": "CSV only: `attachment; filename=\"<id>.csv\"`.",
+                                            "schema": {"type": "string"}}}}},
 )
 async def download(dataset_file: str, session: SessionDep) -> Response:
     dataset_id, ext, dataset = service.opendata.dataset_of(dataset_file)

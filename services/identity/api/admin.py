@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from services.identity.api.common import created, model_etag
+from services.identity.api.common import NO_STORE_HEADERS, created, model_etag
 from services.identity.api.schemas import (
     DepartmentClientCreate,
     DepartmentClientCredentials,
@@ -87,7 +87,8 @@ async def list_department_clients(
     description="The secret is shown once and only its hash is kept. Tokens from the `client_credentials` grant "
     "carry `kind=department_system`, `roles=[department_system]`, `dept`.",
     responses={**problem_responses(401, 403, 422),
-               **created(DepartmentClientCredentials, "The client is registered; its secret is shown once.")},
+               **created(DepartmentClientCredentials, "The client is registered; its secret is shown once.",
+                         secret=True)},
 )
 async def create_department_client(body: DepartmentClientCreate, session: SessionDep, response: Response,
                                    principal: Principal = require_roles(ADMIN)) -> DepartmentClientCredentials:
@@ -104,7 +105,8 @@ async def create_department_client(body: DepartmentClientCreate, session: Sessio
     summary="Rotate a department system's secret (admin)",
     description="The old secret stops working at once, and tokens already issued with it are refused by every "
     "service within seconds (`yimen.identity.account.tokens_revoked`).",
-    responses=problem_responses(401, 403, 404),
+    responses={**problem_responses(401, 403, 404),
+               200: {"description": "The new secret, shown once.", "headers": NO_STORE_HEADERS}},
 )
 async def rotate_client_secret(client_id: str, session: SessionDep, response: Response,
                                principal: Principal = require_roles(ADMIN)) -> DepartmentClientCredentials:

@@ -29,9 +29,11 @@ NO_STORE_HEADERS = {"Cache-Control": {"description": "`no-store`: the body holds
                     "Pragma": {"description": "`no-cache`.", "schema": {"type": "string"}}}
 
 
-def created(model: type[BaseModel], description: str, *, idempotent: bool = False) -> dict[int | str, Any]:
-    """The 201 of a create: its body, its `ETag` and (with `Idempotency-Key`) `Idempotent-Replayed`."""
-    headers = {**ETAG_HEADER, **(REPLAYED_HEADER if idempotent else {})}
+def created(model: type[BaseModel], description: str, *, idempotent: bool = False,
+            secret: bool = False) -> dict[int | str, Any]:
+    """The 201 of a create: its body, its `ETag`, (with `Idempotency-Key`) `Idempotent-Replayed` and (when it
+    shows a secret) `Cache-Control: no-store`."""
+    headers = {**ETAG_HEADER, **(REPLAYED_HEADER if idempotent else {}), **(NO_STORE_HEADERS if secret else {})}
     return {201: {"model": model, "description": description, "headers": headers}}
 
 

@@ -34,7 +34,9 @@ person's ID card:
   code and voids the old.
 
 Audited: the in-person check (clerk, point, document, time) and a look-up the person reads at `GET /me/lookups`.""",
-    responses={200: {"model": WalkInRead, "description": "The person already had an account (`created: false`)."},
+    responses={200: {"model": WalkInRead, "description": "The person already had an account (`created: false`).",
+                     "headers": {"Cache-Control": {"description": "`no-store`: a new claim code may be in it.",
+                                                   "schema": {"type": "string"}}}},
                **problem_responses(401, 403, 409, 422), **retry_after(503),
                201: {"model": WalkInRead, "description": "An account was opened now (`created: true`).",
                      "headers": {**ETAG_HEADER, "Cache-Control": {"description": "`no-store`: the claim code.",
