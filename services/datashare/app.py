@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.datashare import operations
+from services.datashare import service
 from services.datashare.api.routes import router
 from services.datashare.config import DatashareConfig
 from services.datashare.events.handlers import CONSUMERS
@@ -16,7 +16,7 @@ from shared.settings import ServiceSettings
 
 async def seed_reference_data(ctx: ServiceContext) -> None:
     async with ctx.db.transaction() as session:
-        await operations.seed_reference_data(session)
+        await service.seed_reference_data(session)
 
 
 SPEC = ServiceSpec(
@@ -47,7 +47,7 @@ class _WithConfig:
         self.app, self.config = app, config
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        operations.use_config(self.config)
+        service.use_config(self.config)
         await self.app(scope, receive, send)
 
 

@@ -10,7 +10,7 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.datashare.operations import verify_access_log
+from services.datashare.service import verify_access_log
 from shared.db import Database
 from shared.settings import load_service_settings
 

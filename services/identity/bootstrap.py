@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 
-from services.identity.api.admin import create_staff_account
 from services.identity.api.schemas import StaffCreate
 from services.identity.runtime import IdentityRuntime
+from services.identity.service import staff
 from services.identity.store import accounts
 from shared.db import Database
 from shared.errors import Problem
@@ -52,10 +52,12 @@ async def create_admin(db: Database, rt: IdentityRuntime, *, username: str, pass
                        department: str | None = None) -> str:
     """Create an admin unless the login name exists; returns what happened, for the log or the CLI."""
     async with db.transaction() as session:
-        if await accounts.staff_by_username(session, username.lower()) is not None:
+        if await staff.staff_by_username(session, username) is not None:
             return f"admin {username!r} already exists; nothing changed"
         body = StaffCreate(username=username, name=name, password=password, roles=["admin"], department=department)
-        await create_staff_account(session, rt, body)
+        await staff.create_staff(session, rt, username=body.username, name=body.name, password=body.password,
+                                 roles=list(body.roles), department=body.department, service_point=body.service_point,
+                                 now=utcnow())
     return f"admin {username!r} created"
 
 

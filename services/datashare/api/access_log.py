@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from services.datashare import operations
-from services.datashare.api.common import own_holder_ids
-from services.datashare.store import access_log
-from services.datashare.store import anomalies as anomaly_store
-from services.datashare.store.tables import AccessLogEntry
+from services.datashare import service
 from shared.auth import ADMIN, SUPERVISOR, CurrentPrincipal, Principal, require_roles
 from shared.db import SessionDep
-from shared.errors import Forbidden
 from shared.http_errors import problem_responses
-from shared.pagination import Page, PageDep, paginate
+from shared.pagination import Page, PageDep
 from shared.privacy import mask_id_number
 
 router = APIRouter(tags=["access log"])
+
+
+class AnomalyKind(StrEnum):
+    """What the access watch (安全监控) looks for."""
+
+    READS_OUTSIDE_CASES = "reads_outside_cases"
+    REFUSED_READS = "refused_reads"
+    NIGHT_READS = "night_reads"
+    FAILED_VERIFICATIONS = "failed_verifications"
 
 
 class AccessRead(BaseModel):
@@ -29,7 +34,7 @@ class AccessRead(BaseModel):
     seq: int
     recorded_at: datetime
     accessor_subject: str
-    accessor_kind: str
+    accessor_kind: Literal["person", "staff", "department_system", "service", "public"]
     accessor_department: str | None
     service: str
     action: str
@@ -52,7 +57,7 @@ class ChainVerification(BaseModel):
     head_seq: int | None
 
 
-def read(e: AccessLogEntry, *, mask: bool) -> AccessRead:
+def read(e: Any, *, mask: bool) -> AccessRead:
     return AccessRead(
         seq=e.seq, recorded_at=e.recorded_at, accessor_subject=e.accessor_subject, accessor_kind=e.accessor_kind,
         accessor_department=e.accessor_department, service=e.service, action=e.action, target=e.target,
@@ -68,13 +73,7 @@ def read(e: AccessLogEntry, *, mask: bool) -> AccessRead:
     responses=problem_responses(401, 403),
 )
 async def my_access_log(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[AccessRead]:
-    holders = own_holder_ids(principal)
-    if not holders:
-        raise Forbidden("This token names no holder (hid or org).")
-    rows, cursor = await paginate(
-        session, access_log.holder_query(holders), key_columns=[AccessLogEntry.seq], params=page,
-        key_of=lambda e: [e.seq], descending=True,
-    )
+    rows, cursor = await service.access_log.my_entries(session, principal, page)
     return Page(items=[read(e, mask=False) for e in rows], next_cursor=cursor)
 
 
@@ -86,13 +85,7 @@ async def my_access_log(session: SessionDep, principal: CurrentPrincipal, page: 
     responses=problem_responses(401, 403),
 )
 async def my_lookups(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[AccessRead]:
-    holders = own_holder_ids(principal)
-    if not holders:
-        raise Forbidden("This token names no holder (hid or org).")
-    rows, cursor = await paginate(
-        session, access_log.lookups_query(holders), key_columns=[AccessLogEntry.seq], params=page,
-        key_of=lambda e: [e.seq], descending=True,
-    )
+    rows, cursor = await service.access_log.my_lookups(session, principal, page)
     return Page(items=[read(e, mask=False) for e in rows], next_cursor=cursor)
 
 
@@ -100,7 +93,7 @@ class AnomalyRead(BaseModel):
     """Unusual reading the access watch found (安全监控); the evidence is the access-log entries `entry_seqs`."""
 
     id: str
-    kind: str = Field(description="reads_outside_cases, refused_reads, night_reads or failed_verifications")
+    kind: AnomalyKind
     reader: str
     reader_kind: str
     reader_department: str | None
@@ -119,11 +112,11 @@ class AnomalyRead(BaseModel):
     responses=problem_responses(401, 403),
 )
 async def list_anomalies(session: SessionDep, _p: Principal = require_roles(SUPERVISOR, ADMIN)) -> list[AnomalyRead]:
-    return [AnomalyRead(id=a.id, kind=a.kind, reader=a.reader, reader_kind=a.reader_kind,
+    return [AnomalyRead(id=a.id, kind=AnomalyKind(a.kind), reader=a.reader, reader_kind=a.reader_kind,
                         reader_department=a.reader_department, count=a.count, threshold=a.threshold,
                         window_start=a.window_start, window_end=a.window_end, entry_seqs=list(a.entry_seqs),
                         detected_at=a.detected_at)
-            for a in await anomaly_store.list_anomalies(session)]
+            for a in await service.access_log.anomalies(session)]
 
 
 @router.get(
@@ -139,10 +132,7 @@ async def audit_access_log(
     accessor: Annotated[str | None, Query(max_length=120, description="The reader's account id.")] = None,
     _p: Principal = require_roles(SUPERVISOR, ADMIN),
 ) -> Page[AccessRead]:
-    rows, cursor = await paginate(
-        session, access_log.department_query(department, accessor), key_columns=[AccessLogEntry.seq], params=page,
-        key_of=lambda e: [e.seq], descending=True,
-    )
+    rows, cursor = await service.access_log.audit(session, page, department=department, accessor=accessor)
     return Page(items=[read(e, mask=True) for e in rows], next_cursor=cursor)
 
 
@@ -152,7 +142,7 @@ async def audit_access_log(
     responses=problem_responses(401, 403),
 )
 async def verify_access_log(session: SessionDep, _p: Principal = require_roles(SUPERVISOR, ADMIN)) -> ChainVerification:
-    report, head_seq = await operations.verify_access_log(session)
+    report, head_seq = await service.verify_access_log(session)
     return ChainVerification(
         intact=report.intact, rows_checked=report.rows_checked, first_broken_seq=report.first_broken_seq,
         reason=report.reason, head_seq=head_seq,

@@ -8,16 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from services.datashare import operations
-from services.datashare.api.common import check_holder_level, own_holder_ids
+from services.datashare import service
 from services.datashare.domain import purpose
-from services.datashare.store import archive as store
-from services.datashare.store.tables import ArchivedApplication
-from shared.auth import WINDOW_CLERK, CurrentPrincipal
+from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import Forbidden
 from shared.http_errors import problem_responses
-from shared.pagination import Page, PageDep, paginate
+from shared.pagination import Page, PageDep
 
 router = APIRouter(tags=["archive"])
 
@@ -39,7 +35,7 @@ class ArchivedApplicationRead(BaseModel):
     certificate_number: str | None
 
 
-def read(a: ArchivedApplication, *, masked: bool = False) -> ArchivedApplicationRead:
+def read(a: Any, *, masked: bool = False) -> ArchivedApplicationRead:
     """`masked`: for staff, every phone and ID number (the holder's too) masked; the applicant sees them in full."""
     return ArchivedApplicationRead(
         application_id=a.application_id, receipt_number=a.receipt_number,
@@ -51,41 +47,22 @@ def read(a: ArchivedApplication, *, masked: bool = False) -> ArchivedApplication
     )
 
 
-async def _page(session: SessionDep, holders: set[str], page: PageDep, *,
-                masked: bool = False) -> Page[ArchivedApplicationRead]:
-    rows, cursor = await paginate(
-        session, store.holder_query(holders), key_columns=[ArchivedApplication.application_id], params=page,
-        key_of=lambda a: [a.application_id],
-    )
-    return Page(items=[read(a, masked=masked) for a in rows], next_cursor=cursor)
-
-
-@router.get("/me/archive", summary="My past applications", responses=problem_responses(401, 403))
+@router.get("/me/archive", summary="My past applications", response_model=Page[ArchivedApplicationRead],
+            responses=problem_responses(401, 403))
 async def my_archive(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[ArchivedApplicationRead]:
-    holders = own_holder_ids(principal)
-    if not holders:
-        raise Forbidden("This token names no holder (hid or org).")
-    check_holder_level(principal)
-    return await _page(session, holders, page)
+    rows, cursor = await service.access_log.my_archive(session, principal, page)
+    return Page(items=[read(a) for a in rows], next_cursor=cursor)
 
 
 @router.get(
-    "/archive", summary="A holder's past applications (intake's prefill)",
+    "/archive", summary="A holder's past applications (intake's prefill)", response_model=Page[ArchivedApplicationRead],
     description="With the applicant's token forwarded only their own holder ids are answered (assurance level 2 "
     "or more); a window clerk may ask for any holder, that read is logged, and phone and ID numbers come masked.",
-    responses=problem_responses(401, 403),
+    responses=problem_responses(401, 403, 422),
 )
 async def archive_for_holder(
     session: SessionDep, principal: CurrentPrincipal, page: PageDep,
     holder_id: Annotated[str, Query(min_length=1, max_length=18)],
 ) -> Page[ArchivedApplicationRead]:
-    holder_id = holder_id.upper()
-    if holder_id not in own_holder_ids(principal):
-        if not (principal.is_staff and principal.has(WINDOW_CLERK)):
-            raise Forbidden("Only the applicant's own history is answered; window clerks may look one up.",
-                            slug="not-holder")
-        await operations.log_access(session, principal, action="archive_read", target="archive",
-                                    holder_id=holder_id, outcome="listed", purpose="window")
-        return await _page(session, {holder_id}, page, masked=True)
-    check_holder_level(principal)
-    return await _page(session, {holder_id}, page)
+    rows, cursor, masked = await service.access_log.archive_of_holder(session, principal, holder_id, page)
+    return Page(items=[read(a, masked=masked) for a in rows], next_cursor=cursor)

@@ -1,77 +1,63 @@
-"""Helpers the datashare routes share: who a principal may read as, and staff checks."""
+"""What the datashare routes share: the request's context for the use cases, how a returned refusal is rendered,
+and the response headers the OpenAPI declares."""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import Annotated, Any
 
-import httpx
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from services.datashare import operations
-from shared.auth import ADMIN, Principal
-from shared.errors import Forbidden
-from shared.ratelimit import SharedRateLimiter, limiter_for
+from services.datashare import service
+from shared.errors import ProblemDetail
+from shared.http_errors import problem_response
 
+#: Routes that need no token: OpenAPI `security: []` (FastAPI adds nothing for them, the empty list says so).
+PUBLIC: dict[str, Any] = {"security": []}
+#: Routes open to anyone that also accept a token (`{}` in the list: anonymous is allowed).
+TOKEN_OPTIONAL: dict[str, Any] = {"security": [{}]}
 
-def own_holder_ids(principal: Principal) -> set[str]:
-    """The holders whose data this token may read as itself: its person, its organisation, its principal."""
-    ids = {principal.holder_id, principal.organisation}
-    if principal.acting_for:
-        ids.add(principal.acting_for.holder_id)
-    return {i for i in ids if i}
-
-
-def is_department_actor(principal: Principal) -> bool:
-    return principal.kind in ("staff", "department_system") and bool(principal.department)
-
-
-def acts_for_department(principal: Principal, department: str) -> bool:
-    return principal.has(ADMIN) or (is_department_actor(principal) and principal.department == department)
+ETAG_HEADER = {"ETag": {"description": "A strong tag of this representation.", "schema": {"type": "string"}}}
+REPLAYED_HEADER = {"Idempotent-Replayed": {
+    "description": "`true` when the answer is the stored one of an earlier request with the same "
+    "`Idempotency-Key` (nothing was done again).", "schema": {"type": "string", "enum": ["true"]}}}
+RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds to wait before trying again.",
+                                      "schema": {"type": "integer"}}}
 
 
-def check_holder_level(principal: Principal) -> None:
-    """A holder's data is released only to a person whose token is of assurance level 2 or more (实名核验);
-    under a delegation the lower of agent's and principal's level counts. Staff and systems are not graded."""
-    if principal.kind != "person":
-        return
-    level = principal.applicant_assurance_level
-    minimum = operations.current_config().holder_min_level
-    if level < minimum:
-        raise Forbidden(f"This token's assurance level is {level}; a holder's data needs level {minimum} or more. "
-                        "Have your name and ID number matched against the population registry, or have them "
-                        "checked in person at a window.", slug="assurance-level-too-low")
+def created(model: type[BaseModel], description: str, *, idempotent: bool = False) -> dict[int | str, Any]:
+    """The 201 of a create: its body, its `ETag` and (with `Idempotency-Key`) `Idempotent-Replayed`."""
+    headers = {**ETAG_HEADER, **(REPLAYED_HEADER if idempotent else {})}
+    return {201: {"model": model, "description": description, "headers": headers}}
 
 
-async def fetch_application(request: Request, application_id: str) -> dict[str, Any]:
-    """Ask intake about the application with the caller's own token: intake decides what the caller may see,
-    and a department that may not see the case gets no purpose out of it."""
-    url = request.app.state.settings.platform.service_urls["intake"].rstrip("/")
-    headers = {"Authorization": request.headers.get("Authorization", "")}
-    try:
-        r = await request.app.state.http.get(f"{url}/intake/v1/applications/{application_id}", headers=headers)
-    except httpx.HTTPError as exc:
-        raise Forbidden("The application cannot be confirmed now (intake did not answer).",
-                        slug="purpose-not-established") from exc
-    if r.status_code != 200:
-        raise Forbidden(f"Intake does not confirm the application (HTTP {r.status_code}).",
-                        slug="purpose-not-established")
-    try:
-        data = r.json()
-    except ValueError as exc:
-        raise Forbidden("Intake's answer was unreadable.", slug="purpose-not-established") from exc
-    if not isinstance(data, dict):
-        return {}
-    data.setdefault("id", application_id)
-    return data
+def too_many() -> dict[int | str, Any]:
+    """429 with its `Retry-After` (put after `problem_responses(...)` in a `responses=` dict)."""
+    return {429: {"model": ProblemDetail, "description": "Too many requests: wait `Retry-After` seconds.",
+                  "headers": RETRY_AFTER_HEADER}}
 
 
-def limiter(request: Request, name: str, limit: int, per_seconds: float) -> SharedRateLimiter:
-    """The running app's limiter `name` (shared/ratelimit.py: counted across every replica), made on first use."""
-    return limiter_for(request.app.state, name, limit, per_seconds=per_seconds)
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-async def check_reasoned_lookup(request: Request, principal: Principal) -> None:
-    """Look-ups without an application (admin, supervisor): at most so many per account per hour, registry and
-    certificate look-ups together."""
-    await limiter(request, "reasoned", operations.current_config().reasoned_lookups_per_hour, 3600.0).check(
-        principal.subject, "look-ups without an application")
+def with_etag(response: JSONResponse) -> JSONResponse:
+    response.headers["ETag"] = etag_of(bytes(response.body))
+    return response
+
+
+def render(result: Any) -> Any:
+    """A use case that records a refusal returns it rather than raising (raising would roll the record back)."""
+    if isinstance(result, service.Problem):
+        return problem_response(result)
+    return result
+
+
+def _context(request: Request) -> service.Context:
+    return service.context(request.app.state, authorization=request.headers.get("Authorization", ""),
+                           client_address=request.client.host if request.client else None)
+
+
+ContextDep = Annotated[service.Context, Depends(_context)]

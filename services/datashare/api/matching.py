@@ -10,24 +10,17 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.datashare import operations
-from services.datashare.domain import matching
-from services.datashare.domain import registries as rules
-from services.datashare.domain.identifiers import credit_code_problem, id_number_problem
-from services.datashare.store import registries as store
-from shared.auth import CurrentPrincipal, Principal
+from services.datashare import service
+from services.datashare.service.registries import ORGANISATION_PURPOSE, PERSON_PURPOSE
+from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import Forbidden, invalid
 from shared.http_errors import problem_responses
 
 router = APIRouter(tags=["registries"])
 
-PERSON_PURPOSE = "实名核验 registration"
-ORGANISATION_PURPOSE = "实名核验 organisation registration"
-
 
 class PersonMatch(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"id_number": "445381199001011230", "name": "李明"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id_number": "445381199601011234", "name": "李明"}]})
 
     id_number: str = Field(max_length=18, description="Citizen ID number, already normalised by identity.")
     name: str = Field(min_length=1, max_length=100, description="The name the person typed.")
@@ -35,8 +28,8 @@ class PersonMatch(BaseModel):
 
 class OrganisationMatch(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "credit_code": "91445381MA4W000001", "name": "罗定市一味餐饮店",
-        "legal_representative_id_number": "445381199001011230"}]})
+        "credit_code": "92445381MA4W00000P", "name": "罗定市一味餐饮店",
+        "legal_representative_id_number": "445381199601011234"}]})
 
     credit_code: str = Field(max_length=18)
     name: str = Field(min_length=1, max_length=200)
@@ -51,11 +44,6 @@ class OrganisationMatchResult(BaseModel):
     result: Literal["match", "name_mismatch", "not_found", "not_legal_representative", "inactive"]
 
 
-def _identity_only(principal: Principal) -> None:
-    if principal.kind != "service" or principal.subject != matching.MATCHING_SERVICE or not principal.has("service"):
-        raise Forbidden("Registry matching answers identity's registration only.", slug="not-identity-service")
-
-
 @router.post(
     "/registries/population/matches", response_model=PersonMatchResult,
     summary="Match a name against the population registry (identity's 实名核验 only; logged)",
@@ -65,17 +53,8 @@ def _identity_only(principal: Principal) -> None:
     responses=problem_responses(401, 403, 422),
 )
 async def match_person(body: PersonMatch, session: SessionDep, principal: CurrentPrincipal) -> PersonMatchResult:
-    _identity_only(principal)
-    id_number = body.id_number.strip().upper()
-    if problem := id_number_problem(id_number):
-        raise invalid("body.id_number", *problem)
-    record = await store.lookup(session, rules.POPULATION, id_number)
-    verdict = matching.person_verdict(record.get("name") if record else None, body.name)
-    await operations.log_access(
-        session, principal, action="registry_match", target="registry:population", holder_id=id_number,
-        outcome=verdict, service=matching.MATCHING_SERVICE, purpose=PERSON_PURPOSE, fields=["name"],
-    )
-    return PersonMatchResult(result=verdict)
+    verdict = await service.registries.match_person(session, principal, id_number=body.id_number, name=body.name)
+    return PersonMatchResult(result=verdict)  # type: ignore[arg-type]
 
 
 @router.post(
@@ -89,18 +68,7 @@ async def match_person(body: PersonMatch, session: SessionDep, principal: Curren
 )
 async def match_organisation(body: OrganisationMatch, session: SessionDep,
                              principal: CurrentPrincipal) -> OrganisationMatchResult:
-    _identity_only(principal)
-    code = body.credit_code.strip().upper()
-    if problem := credit_code_problem(code):
-        raise invalid("body.credit_code", *problem)
-    rep = body.legal_representative_id_number.strip().upper()
-    if problem := id_number_problem(rep):
-        raise invalid("body.legal_representative_id_number", *problem)
-    record = await store.lookup(session, rules.LEGAL_PERSONS, code)
-    verdict = matching.organisation_verdict(record, body.name, rep)
-    await operations.log_access(
-        session, principal, action="registry_match", target="registry:legal-persons", holder_id=code,
-        outcome=verdict, service=matching.MATCHING_SERVICE, purpose=ORGANISATION_PURPOSE,
-        fields=["name", "legal_representative_id", "status"],
-    )
-    return OrganisationMatchResult(result=verdict)
+    verdict = await service.registries.match_organisation(
+        session, principal, credit_code=body.credit_code, name=body.name,
+        representative_id_number=body.legal_representative_id_number)
+    return OrganisationMatchResult(result=verdict)  # type: ignore[arg-type]

@@ -140,3 +140,34 @@ def mask_values(value: Any) -> Any:
     if isinstance(value, list):
         return [mask_values(v) for v in value]
     return value
+
+
+def own_holder_ids(principal: Principal) -> set[str]:
+    """The holders whose data this token may read as itself: its person, its organisation, its principal."""
+    ids = {principal.holder_id, principal.organisation}
+    if principal.acting_for:
+        ids.add(principal.acting_for.holder_id)
+    return {i for i in ids if i}
+
+
+def is_department_actor(principal: Principal) -> bool:
+    return principal.kind in ("staff", "department_system") and bool(principal.department)
+
+
+def acts_for_department(principal: Principal, department: str) -> bool:
+    """Staff or a system of `department`, or an admin: who issues, revokes and imports for that department."""
+    return principal.has(ADMIN) or (is_department_actor(principal) and principal.department == department)
+
+
+def holder_level_problem(principal: Principal, minimum: int) -> str | None:
+    """A holder's data is released only to a person whose token is of assurance level `minimum` or more
+    (实名核验); under a delegation the lower of agent's and principal's level counts. Staff and systems are not
+    graded. Why not, or None."""
+    if principal.kind != "person":
+        return None
+    level = principal.applicant_assurance_level
+    if level < minimum:
+        return (f"This token's assurance level is {level}; a holder's data needs level {minimum} or more. "
+                "Have your name and ID number matched against the population registry, or have them "
+                "checked in person at a window.")
+    return None

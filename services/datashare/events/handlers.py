@@ -6,9 +6,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.datashare import operations
-from services.datashare.domain import certificates as rules
-from services.datashare.domain.identifiers import HOLDER_KIND_ORGANISATION, HOLDER_KIND_PERSON
+from services.datashare import service
 from services.datashare.events.contracts import (
     APPLICATION_ACCEPTED,
     APPLICATION_DECIDED,
@@ -27,9 +25,7 @@ from services.datashare.events.contracts import (
     ItemWithdrawn,
     TaskEvent,
 )
-from services.datashare.store import archive, items, registries, tasks
-from services.datashare.store import certificates as store
-from shared.bus import AwaitingEarlierEvent
+from services.datashare.store import archive, items, tasks
 from shared.events import Event
 from shared.messaging import Consumer, event_data
 
@@ -73,51 +69,7 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
         item_code=d.item_code, item_version=d.item_version, department=d.department, decided_at=d.decided_at,
         outcome=d.outcome,
     )
-    result = d.result
-    if d.outcome != "approved" or result is None or result.type != "certificate" or not result.certificate_type:
-        return
-    if not d.applicant.holder_id:
-        log.warning("decided application %s has no holder id; no certificate issued", d.application_id)
-        return
-    if row.accepted_at is None:
-        # The certificate's fields come from the accepted application (its form): that event is on another
-        # consumer and may not be applied yet. Issuing now would leave the certificate without its data.
-        raise AwaitingEarlierEvent(f"application {d.application_id} decided before its acceptance was archived")
-    cert_type = await store.get_type(session, result.certificate_type)
-    if cert_type is None:
-        # A retry will not make the type exist: the event stays archived, the issue is left to the department.
-        log.warning("unknown certificate type %s for application %s", result.certificate_type, d.application_id)
-        return
-    if await store.certificate_for_application(session, d.application_id, cert_type.code):
-        return
-    kind = HOLDER_KIND_ORGANISATION if d.applicant.kind == "organisation" else HOLDER_KIND_PERSON
-    # An organisation's token carries no name: the legal-persons registry (or the population registry) does,
-    # else an earlier certificate of the holder (its business licence), else the name the certificate maps.
-    holder_name = (d.applicant.name or await registries.holder_name(session, kind, d.applicant.holder_id)
-                   or await store.known_holder_name(session, d.applicant.holder_id))
-    issued_on = d.decided_at.astimezone(operations.CITY_TZ).date()
-    item = await items.get_item(session, d.item_code, d.item_version) if d.item_version else None
-    mapping = ((item.content if item else {}).get("result") or {}).get("fields") or {}
-    if mapping:
-        fields = rules.mapped_fields(
-            cert_type.field_schema, mapping, form=row.form or {},
-            applicant={"name": holder_name, "holder_id": d.applicant.holder_id},
-            decision={"decided_on": issued_on.isoformat(), "department": d.department},
-        )
-    else:  # an item published before mappings existed
-        fields = rules.fields_from_form(cert_type.field_schema, row.form or {}, holder_name)
-    holder_name = holder_name or (str(fields["name"]) if fields.get("name") else None)
-    if missing := rules.missing_required(cert_type.field_schema, fields):
-        # Never an empty shell: the department issues it by hand (POST /certificates) once the data is there.
-        log.error("certificate for application %s not issued: type %s needs %s", d.application_id, cert_type.code,
-                  ", ".join(missing))
-        return
-    cert = await operations.issue_certificate(
-        session, cert_type, holder_id=d.applicant.holder_id, holder_kind=kind, holder_name=holder_name,
-        fields=fields, application_id=d.application_id,
-        issued_by=f"workflow:{d.department or cert_type.issuer_department}", issued_on=issued_on,
-    )
-    row.certificate_number = cert.number
+    await service.certificates.issue_for_decision(session, d, row)
 
 
 async def on_task_event(session: AsyncSession, event: Event) -> None:

@@ -3,15 +3,24 @@ the window clerk's in-person ID-card check (level 3)."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.api.common import check_new_password, citizen_id, person_read
+from services.identity.api.common import (
+    PUBLIC,
+    ContextDep,
+    created,
+    model_etag,
+    person_read,
+    retry_after,
+    with_etag,
+)
 from services.identity.api.schemas import (
+    AssuranceLevel,
+    IdDocument,
     InPersonVerificationCreate,
     InPersonVerificationRead,
     LookupRead,
@@ -19,21 +28,14 @@ from services.identity.api.schemas import (
     PersonRead,
 )
 from services.identity.domain import assurance
-from services.identity.domain.numbers import NumberInvalid, normalise_phone
 from services.identity.domain.roles import LOOKUP_ROLES
-from services.identity.events.contracts import PERSON_REGISTERED, PersonRegistered
-from services.identity.registry import RegistryClient
 from services.identity.runtime import RuntimeDep
-from services.identity.service import mark_walk_in_claimed, revoke_tokens, verify_in_person
-from services.identity.store import people
-from services.identity.store.tables import Person, PersonLookup
+from services.identity.service import people
 from shared.auth import WINDOW_CLERK, Principal, require_roles
 from shared.db import SessionDep
-from shared.errors import Conflict, Forbidden, NotFound, invalid
+from shared.errors import NotFound
 from shared.http_errors import problem_response, problem_responses
 from shared.idempotency import run_idempotent
-from shared.messaging import publish
-from shared.privacy import mask_id_number
 from shared.types import utcnow
 
 router = APIRouter(tags=["people"])
@@ -57,62 +59,30 @@ the purpose `实名核验 registration`):
 
 The password is judged by a strength estimator (422 `password_policy`, see `POST /me/password`). Derives birth
 date and sex, hashes the password with argon2id and publishes `yimen.identity.person.registered`. The response
-masks the ID and phone numbers. `Idempotency-Key` makes a retry safe.""",
-    responses=problem_responses(409, 422, 503),
+masks the ID and phone numbers. `Idempotency-Key` makes a retry safe (a repeat answers the first answer with
+`Idempotent-Replayed: true`). No token needed.""",
+    responses={**problem_responses(409, 422), **retry_after(503),
+               **created(PersonRead, "The person is registered.", idempotent=True)},
+    openapi_extra=PUBLIC,
 )
 async def register_person(
-    body: PersonCreate, request: Request, rt: RuntimeDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    body: PersonCreate, request: Request, rt: RuntimeDep, ctx: ContextDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> JSONResponse:
     now = utcnow()
-    name = body.name.strip()
-    if not name:
-        raise invalid("body.name", "missing", "The name is empty.")
-    cid = citizen_id("body.id_number", body.id_number, now.date())
-    try:
-        phone = normalise_phone(body.phone)
-    except NumberInvalid as exc:
-        raise invalid("body.phone", exc.rule, exc.message) from None
-    check_new_password("body.password", body.password, name, cid.number, phone)
+    reg = people.registration(name=body.name, id_number=body.id_number, phone=body.phone, password=body.password,
+                              today=now.date())
     matched: list[assurance.Assurance] = []
 
     async def registry_check() -> None:
-        # Before any row is written and outside the transaction (no HTTP call while a row is locked); an already
-        # registered number is refused first, so the registry is not asked in vain.
-        async with request.app.state.db.transaction() as session:
-            if await people.person_by_id_number(session, cid.number) is not None:
-                raise Conflict("A person with this ID number is already registered (an account a window opened is "
-                           "claimed at `POST /people/claims` with the code on the slip).", slug="person-exists")
-        verdict = await RegistryClient.of(request).match_person(id_number=cid.number, name=name)
-        try:
-            matched.append(assurance.from_population_match(verdict))
-        except assurance.NameMismatch:
-            raise invalid("body.name", "registry_mismatch", "姓名与人口库中该身份证号码登记的姓名不一致，请按居民身份证填写。"
-                          "The name does not match the population registry's record for this ID number.") from None
+        matched.append(await people.match_registration(ctx, reg))
 
     async def work(session: AsyncSession) -> tuple[int, object]:
-        level = matched[0]
-        if await people.person_by_id_number(session, cid.number) is not None:
-            raise Conflict("A person with this ID number is already registered.", slug="person-exists")
-        person = Person(
-            id=uuid.uuid4().hex, id_number=cid.number, name=name, phone=phone, birth_date=cid.birth_date,
-            sex=cid.sex, password_hash=rt.passwords.hash(body.password), registered_at=now, password_changed_at=now,
-            assurance_level=level.level, assurance_basis=level.basis, assured_at=now,
-        )
-        try:
-            await people.add_unique(session, person)
-        except people.Duplicate:
-            raise Conflict("A person with this ID number is already registered.", slug="person-exists") from None
-        await publish(session, PERSON_REGISTERED, subject=person.id, data=PersonRegistered(
-            person_id=person.id, name=person.name, id_number_masked=mask_id_number(person.id_number) or "",
-            registered_at=now, assurance_level=person.assurance_level,
-        ))
+        person = await people.register(session, rt, reg, matched[0], now=now)
         return 201, person_read(person, is_self=False).model_dump(mode="json")
 
-    # The password stays out of the stored request fingerprint.
-    payload = {"name": name, "id_number": cid.number, "phone": phone}
-    return await run_idempotent(request, key=idempotency_key, scope="identity.people", payload=payload, work=work,
-                                prepare=registry_check)
+    return with_etag(await run_idempotent(request, key=idempotency_key, scope="identity.people",
+                                          payload=reg.fingerprint, work=work, prepare=registry_check))
 
 
 @router.get(
@@ -132,19 +102,11 @@ async def lookup_person(
     reason: Annotated[str, Query(min_length=2, max_length=200, description="Why: e.g. an application id or "
                                  "`window visit`.")],
     principal: Principal = require_roles(*LOOKUP_ROLES),
-) -> LookupRead:
-    now = utcnow()
-    cid = citizen_id("query.id_number", id_number, now.date())
-    person = await people.person_by_id_number(session, cid.number)
-    assisted = principal.has(WINDOW_CLERK)
-    await people.record_lookup(session, PersonLookup(
-        staff_id=principal.subject, staff_roles=sorted(principal.roles), service_point=principal.service_point,
-        person_id=person.id if person else None, reason=reason.strip(), assisted=assisted, found=person is not None,
-        at=now,
-    ))
+) -> Any:
+    person, assisted = await people.look_up(session, principal, id_number=id_number, reason=reason, now=utcnow())
     if person is None:
         # The audit row is kept even when nobody was found: returning keeps the transaction.
-        return problem_response(NotFound("No registered person has this ID number."), request)  # type: ignore[return-value]
+        return problem_response(NotFound("No registered person has this ID number."), request)
     return LookupRead(person=person_read(person, is_self=False, roles=principal.roles), assisted=assisted)
 
 
@@ -161,31 +123,19 @@ async def lookup_person(
     "the counter did not create the account or has lost its password, `new_password` (typed by them) replaces "
     "it and revokes every earlier token, so a self-registered account someone else opened with this number "
     "passes to its owner. Find the person id with `GET /people/lookup`.",
-    responses=problem_responses(401, 403, 404, 422),
+    responses={**problem_responses(401, 403, 404, 422), **created(InPersonVerificationRead, "The check is recorded.")},
 )
 async def record_in_person_verification(
-    body: InPersonVerificationCreate, session: SessionDep, rt: RuntimeDep,
+    body: InPersonVerificationCreate, session: SessionDep, rt: RuntimeDep, response: Response,
     person_id: Annotated[str, Path(max_length=32, description="The person's account id.")],
     principal: Principal = require_roles(WINDOW_CLERK),
 ) -> InPersonVerificationRead:
-    now = utcnow()
-    if not principal.service_point:
-        raise Forbidden("A window clerk's token names the service point where the card was checked.")
-    person = await people.person_by_id(session, person_id)
-    if person is None:
-        raise NotFound("No registered person has this id.")
-    if citizen_id("body.id_number", body.id_number, now.date()).number != person.id_number:
-        raise invalid("body.id_number", "card_mismatch", "The number on the card is not this account's ID number.")
-    if not assurance.same_name(body.name, person.name):
-        raise invalid("body.name", "card_mismatch", "The name on the card is not this account's name.")
-    if body.new_password is not None:
-        check_new_password("body.new_password", body.new_password, person.name, person.id_number, person.phone)
-        person.password_hash, person.password_changed_at = rt.passwords.hash(body.new_password), now
-        await revoke_tokens(session, account_kind="person", account_id=person.id, now=now, reason="password_changed")
-        await mark_walk_in_claimed(session, person.id, now)
-    row = await verify_in_person(session, person, clerk=principal, document=body.document,
-                                 note=(body.note or "").strip() or None, now=now)
-    return InPersonVerificationRead(person_id=person.id, assurance_level=person.assurance_level,
-                                    level_before=row.level_before, password_replaced=body.new_password is not None,
-                                    document=row.document, service_point=row.service_point, clerk_id=row.clerk_id,
+    person, row = await people.record_in_person_check(
+        session, rt, principal, person_id, id_number=body.id_number, name=body.name, document=body.document,
+        note=body.note, new_password=body.new_password, now=utcnow())
+    read = InPersonVerificationRead(person_id=person.id, assurance_level=AssuranceLevel(person.assurance_level),
+                                    level_before=AssuranceLevel(row.level_before),
+                                    password_replaced=body.new_password is not None, document=IdDocument(row.document), service_point=row.service_point, clerk_id=row.clerk_id,
                                     at=row.at)
+    response.headers["ETag"] = model_etag(read)
+    return read

@@ -3,18 +3,85 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import IntEnum, StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.bounds import BoundedInstant
 
+# The examples are one story, valid by every rule the platform checks (GB 11643 ID numbers of Luoding 445381,
+# GB 32100 credit codes with their check characters): 李明 registers, is the legal representative of the
+# individual business 罗定市一味餐饮店 (92445381MA4W00000P), appoints 王芳 as its agent and delegates to her the
+# food business permit (食品经营许可) of the demo catalogue.
+PERSON_ID_NUMBER = "445381199601011234"
+AGENT_ID_NUMBER = "445381199702022223"
+CREDIT_CODE = "92445381MA4W00000P"
+FOOD_PERMIT_ITEM = "11441781MB0000001A4010000030000"
+
+
+class AccountKind(StrEnum):
+    """Who a token or an account is: a natural person, a staff member, a department's system."""
+
+    PERSON = "person"
+    STAFF = "staff"
+    DEPARTMENT_SYSTEM = "department_system"
+
+
+class AssuranceLevel(IntEnum):
+    """实名核验: 1 self-registered (the population registry does not hold the number), 2 matched against the
+    population registry, 3 ID card checked in person at a window."""
+
+    SELF_REGISTERED = 1
+    REGISTRY_MATCHED = 2
+    IN_PERSON = 3
+
+
+class StaffRole(StrEnum):
+    WINDOW_CLERK = "window_clerk"
+    DEPARTMENT_REVIEWER = "department_reviewer"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    CATALOG_EDITOR = "catalog_editor"
+
+
+class Role(StrEnum):
+    """Every role a token can carry: the staff roles and those of persons and systems."""
+
+    CITIZEN = "citizen"
+    ORG_AGENT = "org_agent"
+    DEPARTMENT_SYSTEM = "department_system"
+    WINDOW_CLERK = "window_clerk"
+    DEPARTMENT_REVIEWER = "department_reviewer"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    CATALOG_EDITOR = "catalog_editor"
+
+
+class Sex(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class IdDocument(StrEnum):
+    """居民身份证 or 临时居民身份证."""
+
+    RESIDENT_ID_CARD = "resident_id_card"
+    TEMPORARY_RESIDENT_ID_CARD = "temporary_resident_id_card"
+
+
+class Capacity(StrEnum):
+    """In which capacity a person acts for an organisation."""
+
+    LEGAL_REPRESENTATIVE = "legal_representative"
+    AGENT = "agent"
+
 
 class PersonCreate(BaseModel):
     """Register a natural person. Birth date and sex are derived from the ID number, never asked."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"name": "李明", "id_number": "445381199001011230", "phone": "13812345678", "password": "tea-kettle-ridge-58"}
+        {"name": "李明", "id_number": PERSON_ID_NUMBER, "phone": "13812345678", "password": "tea-kettle-ridge-58"}
     ]})
 
     name: str = Field(min_length=1, max_length=100, description="Name as on the ID card.")
@@ -32,9 +99,9 @@ class PersonRead(BaseModel):
     id_number: str = Field(description="Masked (`4453**********1230`) except to the person themself.")
     phone: str = Field(description="Masked (`138****5678`) except to the person themself and window clerks.")
     birth_date: date
-    sex: Literal["male", "female"]
+    sex: Sex
     registered_at: datetime
-    assurance_level: int = Field(ge=1, le=3, description="实名核验: 1 self-registered (the population registry does "
+    assurance_level: AssuranceLevel = Field(description="实名核验: 1 self-registered (the population registry does "
                                  "not hold the number: may browse, consult and draft, not submit), 2 matched against "
                                  "the population registry, 3 ID card checked in person at a window.")
     assurance_note: str | None = Field(default=None, description="Why the account is at level 1 and how to rise.")
@@ -42,7 +109,7 @@ class PersonRead(BaseModel):
 
 class InPersonVerificationCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id_number": "445381199001011230", "name": "李明", "document": "resident_id_card", "note": "读卡器核验"}]})
+        {"id_number": PERSON_ID_NUMBER, "name": "李明", "document": "resident_id_card", "note": "读卡器核验"}]})
 
     id_number: str = Field(max_length=64, description="The number on the card the clerk holds (must be the "
                            "account's).")
@@ -51,24 +118,23 @@ class InPersonVerificationCreate(BaseModel):
                                      "counter when they did not create the account themself or forgot its "
                                      "password: replaces it and revokes every earlier token (whoever else held the "
                                      "account loses it).")
-    document: Literal["resident_id_card", "temporary_resident_id_card"] = Field(
-        default="resident_id_card", description="居民身份证 or 临时居民身份证.")
+    document: IdDocument = Field(default=IdDocument.RESIDENT_ID_CARD, description="居民身份证 or 临时居民身份证.")
     note: str | None = Field(default=None, max_length=500)
 
 
 class InPersonVerificationRead(BaseModel):
     person_id: str
-    assurance_level: int
-    level_before: int
+    assurance_level: AssuranceLevel
+    level_before: AssuranceLevel
     password_replaced: bool = False
-    document: str
+    document: IdDocument
     service_point: str
     clerk_id: str
     at: datetime
 
 
 class AssuranceRead(BaseModel):
-    assurance_level: int = Field(ge=1, le=3)
+    assurance_level: AssuranceLevel
     assurance_note: str | None = None
 
 
@@ -104,8 +170,7 @@ class StaffCreate(BaseModel):
                           "letter so it never looks like an ID number. Stored lower-case.")
     name: str = Field(min_length=1, max_length=100)
     password: str = Field(max_length=1024)
-    roles: list[Literal["window_clerk", "department_reviewer", "supervisor", "admin", "catalog_editor"]] = Field(
-        min_length=1)
+    roles: list[StaffRole] = Field(min_length=1, max_length=5)
     department: str | None = Field(default=None, pattern=r"^[A-Z0-9-]{2,40}$", description="Department code.")
     service_point: str | None = Field(default=None, pattern=r"^[A-Z0-9-]{2,40}$", description="Service point "
                                       "code; required for window clerks.")
@@ -121,7 +186,7 @@ class StaffRead(BaseModel):
     id: str
     username: str
     name: str
-    roles: list[str]
+    roles: list[StaffRole]
     department: str | None
     service_point: str | None
     office_phone: str | None = None
@@ -154,8 +219,8 @@ class DepartmentClientRead(BaseModel):
 
 class OrganisationCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "name": "罗定市一味餐饮店", "credit_code": "92445381MA4W000001",
-        "legal_representative_id_number": "445381199001011230",
+        "name": "罗定市一味餐饮店", "credit_code": CREDIT_CODE,
+        "legal_representative_id_number": PERSON_ID_NUMBER,
     }]})
 
     name: str = Field(min_length=1, max_length=200)
@@ -170,11 +235,11 @@ class OrganisationRead(BaseModel):
     credit_code: str
     legal_representative_id: str
     registered_at: datetime
-    capacity: Literal["legal_representative", "agent"] | None = None
+    capacity: Capacity | None = None
 
 
 class AgentAppoint(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"id_number": "445381199202022227"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id_number": AGENT_ID_NUMBER}]})
 
     id_number: str = Field(max_length=64, description="The agent's citizen ID number (a registered person).")
 
@@ -188,7 +253,7 @@ class AgentRead(BaseModel):
 
 class DelegationCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "agent_id_number": "445381199202022227", "items": ["11441781MB0000001A3XK001"],
+        "agent_id_number": AGENT_ID_NUMBER, "items": [FOOD_PERMIT_ITEM],
         "valid_until": "2027-06-30T23:59:59+08:00", "organisation": None,
     }]})
 
@@ -214,24 +279,33 @@ class DelegationRead(BaseModel):
     revoked_at: datetime | None
 
 
+class ActingFor(BaseModel):
+    """Under a delegation: whom the token acts for."""
+
+    kind: Literal["person", "organisation"]
+    id: str = Field(description="The principal's account id or credit code.")
+    delegation: str | None = None
+
+
 class MeRead(BaseModel):
     """The caller's own account. A person sees their own ID and phone numbers unmasked (they are theirs)."""
 
     id: str
-    kind: Literal["person", "staff", "department_system"]
+    kind: AccountKind
     name: str
-    roles: list[str]
+    roles: list[Role]
     id_number: str | None = None
     phone: str | None = None
     birth_date: date | None = None
-    sex: str | None = None
-    assurance_level: int | None = Field(default=None, description="Persons: 实名核验 level 1-3 (see PersonRead).")
+    sex: Sex | None = None
+    assurance_level: AssuranceLevel | None = Field(default=None, description="Persons: 实名核验 level 1-3 (see "
+                                                   "PersonRead).")
     assurance_note: str | None = None
     username: str | None = None
     department: str | None = None
     service_point: str | None = None
     organisations: list[OrganisationRead] = []
-    acting_for: dict[str, object] | None = None
+    acting_for: ActingFor | None = None
 
 
 class LookupRead(BaseModel):
@@ -241,7 +315,7 @@ class LookupRead(BaseModel):
 
 class LookupAuditRead(BaseModel):
     staff_id: str
-    staff_roles: list[str]
+    staff_roles: list[StaffRole]
     service_point: str | None
     reason: str
     assisted: bool
@@ -252,14 +326,13 @@ class WalkInCreate(BaseModel):
     """What the window clerk reads off the ID card of the person at the counter (窗口代录)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id_number": "445381199001011230", "name": "李明", "phone": "13812345678", "document": "resident_id_card"}]})
+        {"id_number": PERSON_ID_NUMBER, "name": "李明", "phone": "13812345678", "document": "resident_id_card"}]})
 
     id_number: str = Field(max_length=64, description="The number on the card the clerk holds.")
     name: str = Field(min_length=1, max_length=100, description="The name on the card.")
     phone: str = Field(max_length=32, description="The person's mainland mobile number, to reach them about the "
                        "case (kept for a new account; an existing account keeps its own).")
-    document: Literal["resident_id_card", "temporary_resident_id_card"] = Field(
-        default="resident_id_card", description="居民身份证 or 临时居民身份证.")
+    document: IdDocument = Field(default=IdDocument.RESIDENT_ID_CARD, description="居民身份证 or 临时居民身份证.")
     note: str | None = Field(default=None, max_length=500)
 
 
@@ -279,7 +352,7 @@ class WalkInRead(BaseModel):
 
 class WalkInClaim(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id_number": "445381199001011230", "name": "李明", "claim_code": "7KX9-MPQ4-RT",
+        {"id_number": PERSON_ID_NUMBER, "name": "李明", "claim_code": "7KX9-MPQ4-RT",
          "password": "tea-kettle-ridge-58"}]})
 
     id_number: str = Field(max_length=64)

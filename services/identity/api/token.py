@@ -3,26 +3,21 @@ the revocation list, the JWKS and key rotation."""
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.api import token_flow
-from services.identity.api.common import check_new_password
-from services.identity.api.schemas import PasswordChange, RefreshTokenBody, TokenResponse
-from services.identity.domain.tokens import secret_digest
+from services.identity.api.common import NO_STORE_HEADERS, PUBLIC, retry_after
+from services.identity.api.schemas import AccountKind, PasswordChange, RefreshTokenBody, TokenResponse
 from services.identity.runtime import IdentityRuntime, RuntimeDep
-from services.identity.service import revoke_tokens
-from services.identity.store import accounts, people
-from services.identity.store.tables import Person
+from services.identity.service import tokens
 from shared.auth import ADMIN, CurrentPrincipal, Principal, require_roles
 from shared.db import SessionDep
-from shared.errors import BadRequest, Forbidden, NotFound, Problem
+from shared.errors import Problem
 from shared.http_errors import problem_response, problem_responses
 from shared.ratelimit import limiter_for
 from shared.types import utcnow
@@ -30,17 +25,6 @@ from shared.types import utcnow
 router = APIRouter(tags=["tokens"])
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def _basic_credentials(authorization: str | None) -> tuple[str | None, str | None]:
-    if not authorization or not authorization.lower().startswith("basic "):
-        return None, None
-    try:
-        raw = base64.b64decode(authorization[6:].strip(), validate=True).decode()
-        client_id, _, secret = raw.partition(":")
-        return client_id, secret
-    except Exception:
-        raise token_flow.InvalidClient("Malformed HTTP Basic credentials.") from None
 
 
 @router.post(
@@ -62,13 +46,16 @@ Access tokens are EdDSA (Ed25519) JWTs, 15 minutes, header `kid`, verifiable wit
 (the person's ID number), `level` (persons: identity assurance 1-3), `dept`, `point`, `org`, `act`
 (`{sub, kind, hid, delegation, items, level}`). An account locked by an administrator gets 403 `account-disabled`
 (only once the password is right).""",
-    responses=problem_responses(400, 401, 403, 422, 429),
+    responses={200: {"description": "The tokens.", "headers": NO_STORE_HEADERS},
+               **problem_responses(400, 401, 403, 422), **retry_after(429)},
+    openapi_extra=PUBLIC,
 )
 async def token(
     request: Request,
     session: SessionDep,
     rt: RuntimeDep,
-    grant_type: Annotated[str, Form(description="`password`, `refresh_token` or `client_credentials`.")],
+    grant_type: Annotated[str, Form(max_length=40, description="`password`, `refresh_token` or `client_credentials`.",
+                                    json_schema_extra={"enum": ["password", "refresh_token", "client_credentials"]})],
     username: Annotated[str | None, Form(max_length=64)] = None,
     password: Annotated[str | None, Form(max_length=1024)] = None,
     refresh_token: Annotated[str | None, Form(max_length=200)] = None,
@@ -84,25 +71,10 @@ async def token(
     limits = request.app.state.settings.platform
     await limiter_for(request.app.state, "login", limits.login_rate_per_minute).check(
         request.client.host if request.client else "unknown", "sign-in attempts")
-    now = utcnow()
-    result: token_flow.IssuedTokens | Problem
-    if grant_type == "password":
-        if not username or password is None:
-            raise BadRequest("username and password are required.", slug="invalid-request", error="invalid_request")
-        result = await token_flow.password_grant(
-            session, rt, username=username, password=password, organisation=organisation or None,
-            delegation=delegation or None, now=now)
-    elif grant_type == "refresh_token":
-        if not refresh_token:
-            raise BadRequest("refresh_token is required.", slug="invalid-request", error="invalid_request")
-        result = await token_flow.refresh_grant(session, rt, token=refresh_token, now=now)
-    elif grant_type == "client_credentials":
-        basic_id, basic_secret = _basic_credentials(authorization)
-        result = await token_flow.client_credentials_grant(
-            session, rt, client_id=client_id or basic_id, client_secret=client_secret or basic_secret, now=now)
-    else:
-        raise BadRequest(f"grant_type {grant_type!r} is not supported.", slug="unsupported-grant-type",
-                         error="unsupported_grant_type")
+    result = await tokens.grant(
+        session, rt, grant_type=grant_type, username=username, password=password, refresh_token=refresh_token,
+        client_id=client_id, client_secret=client_secret, organisation=organisation, delegation=delegation,
+        authorization=authorization, now=utcnow())
     if isinstance(result, Problem):
         # Returned, not raised: the failure count or the family revocation must commit.
         return problem_response(result)
@@ -114,12 +86,12 @@ async def token(
     status_code=204,
     summary="Log out: revoke a refresh token and every token rotated from it",
     description="Always 204 (an unknown token reveals nothing). Access tokens of this login already issued expire "
-    "on their own within 15 minutes; to end them at once everywhere, use `POST /me/logout-everywhere`.",
+    "on their own within 15 minutes; to end them at once everywhere, use `POST /me/logout-everywhere`. No access "
+    "token needed: the refresh token is the credential.",
+    responses=problem_responses(422), openapi_extra=PUBLIC,
 )
 async def logout(body: RefreshTokenBody, session: SessionDep) -> Response:
-    row = await accounts.refresh_by_hash(session, secret_digest(body.refresh_token))
-    if row is not None:
-        await accounts.revoke_family(session, row.family_id, utcnow())
+    await tokens.logout(session, refresh_token=body.refresh_token, now=utcnow())
     return Response(status_code=204)
 
 
@@ -133,10 +105,7 @@ async def logout(body: RefreshTokenBody, session: SessionDep) -> Response:
     responses=problem_responses(401, 403),
 )
 async def logout_everywhere(session: SessionDep, principal: CurrentPrincipal) -> Response:
-    if principal.kind not in ("person", "staff"):
-        raise Forbidden("Department systems rotate their secret instead.")
-    await revoke_tokens(session, account_kind=principal.kind, account_id=principal.subject, now=utcnow(),
-                        reason="logout_everywhere")
+    await tokens.logout_everywhere(session, principal, now=utcnow())
     return Response(status_code=204)
 
 
@@ -152,26 +121,8 @@ async def logout_everywhere(session: SessionDep, principal: CurrentPrincipal) ->
 )
 async def change_password(body: PasswordChange, session: SessionDep, rt: RuntimeDep,
                           principal: CurrentPrincipal) -> Response:
-    now = utcnow()
-    if principal.kind == "person":
-        account = await people.person_by_id(session, principal.subject)
-    elif principal.kind == "staff":
-        account = await accounts.staff_by_id(session, principal.subject)
-    else:
-        raise Forbidden("Department systems have secrets, not passwords: rotate the secret instead.")
-    if account is None:
-        raise NotFound("The account no longer exists.")
-    if not rt.passwords.verify(account.password_hash, body.current_password):
-        raise Forbidden("The current password is wrong.", slug="wrong-password")
-    if isinstance(account, Person):
-        check_new_password("body.new_password", body.new_password, account.name, account.id_number, account.phone)
-    else:
-        check_new_password("body.new_password", body.new_password, account.name, account.username)
-    account.password_hash = rt.passwords.hash(body.new_password)
-    if hasattr(account, "password_changed_at"):
-        account.password_changed_at = now
-    await revoke_tokens(session, account_kind=principal.kind, account_id=principal.subject, now=now,
-                        reason="password_changed")
+    await tokens.change_password(session, rt, principal, current_password=body.current_password,
+                                 new_password=body.new_password, now=utcnow())
     return Response(status_code=204)
 
 
@@ -179,6 +130,8 @@ AccountId = Annotated[str, Path(max_length=32, description="A person's or staff 
 
 
 class AccountLock(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"kind": "person", "reason": "账户被盗用，本人来电申请冻结"}]})
+
     kind: Literal["person", "staff"] = Field(description="Which account `account_id` names.")
     reason: str = Field(min_length=2, max_length=200, description="Why (kept in the log line and the event).")
 
@@ -191,15 +144,7 @@ class AccountLock(BaseModel):
 )
 async def lock_account(account_id: AccountId, body: AccountLock, session: SessionDep,
                        principal: Principal = require_roles(ADMIN)) -> Response:
-    account = await (people.person_by_id(session, account_id) if body.kind == "person"
-                     else accounts.staff_by_id(session, account_id))
-    if account is None:
-        raise NotFound(f"No {body.kind} account {account_id}.")
-    if body.kind == "staff" and account_id == principal.subject:
-        raise Forbidden("An administrator cannot lock their own account.")
-    now = utcnow()
-    account.locked_at = now
-    await revoke_tokens(session, account_kind=body.kind, account_id=account_id, now=now, reason="account_locked")
+    await tokens.lock_account(session, principal, kind=body.kind, account_id=account_id, now=utcnow())
     return Response(status_code=204)
 
 
@@ -209,17 +154,13 @@ async def lock_account(account_id: AccountId, body: AccountLock, session: Sessio
 )
 async def unlock_account(account_id: AccountId, session: SessionDep, kind: Annotated[Literal["person", "staff"], Query()],
                          principal: Principal = require_roles(ADMIN)) -> Response:
-    account = await (people.person_by_id(session, account_id) if kind == "person"
-                     else accounts.staff_by_id(session, account_id))
-    if account is None:
-        raise NotFound(f"No {kind} account {account_id}.")
-    account.locked_at = None
+    await tokens.unlock_account(session, kind=kind, account_id=account_id)
     return Response(status_code=204)
 
 
 class RevocationRead(BaseModel):
     account_id: str
-    account_kind: str
+    account_kind: AccountKind
     not_before: datetime = Field(description="Access tokens of this account issued (`iat`) before it are refused.")
     reason: str
 
@@ -235,6 +176,9 @@ class RevocationList(BaseModel):
     description="The current revocation list: what a service that starts later (or missed events) needs to refuse "
     "revoked tokens. New revocations arrive as `yimen.identity.account.tokens_revoked` events. Public like the "
     "JWKS: it holds opaque account ids and times, no personal data.",
+    responses={200: {"description": "The list.", "headers": {"Cache-Control": {
+        "description": "`no-cache`.", "schema": {"type": "string"}}}}},
+    openapi_extra=PUBLIC,
 )
 async def token_revocations(session: SessionDep, rt: RuntimeDep) -> JSONResponse:
     return JSONResponse(
@@ -244,12 +188,33 @@ async def token_revocations(session: SessionDep, rt: RuntimeDep) -> JSONResponse
 
 
 async def revocation_list(session: AsyncSession, rt: IdentityRuntime, now: datetime) -> RevocationList:
-    # A token lives at most the access lifetime (plus verifiers' leeway): older revocations refuse nothing alive.
-    horizon = rt.access_ttl + timedelta(minutes=5)
-    rows = await accounts.revocations_since(session, now - horizon)
-    return RevocationList(horizon_seconds=int(horizon.total_seconds()), revocations=[
-        RevocationRead(account_id=r.account_id, account_kind=r.account_kind, not_before=r.not_before, reason=r.reason)
-        for r in rows])
+    """The list as identity's own verifier and `GET /token-revocations` give it."""
+    result = await tokens.revocation_list(session, rt, now)
+    return RevocationList(horizon_seconds=result.horizon_seconds, revocations=[
+        RevocationRead(account_id=r.account_id, account_kind=r.account_kind,  # type: ignore[arg-type]
+                       not_before=r.not_before, reason=r.reason)
+        for r in result.revocations])
+
+
+class Jwk(BaseModel):
+    """An Ed25519 public key (RFC 8037)."""
+
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    x: str
+    kid: str
+    use: str | None = None
+    alg: str | None = None
+
+
+class Jwks(BaseModel):
+    keys: list[Jwk]
+
+
+class KeyRotation(BaseModel):
+    kid: str
+    created_at: datetime
+    retired_previous: bool
 
 
 @router.get(
@@ -257,9 +222,13 @@ async def revocation_list(session: AsyncSession, rt: IdentityRuntime, now: datet
     summary="Public keys that verify identity's tokens (JWKS)",
     description="The current key and rotated-out keys until their last token has expired. Cache it; refetch when a "
     "token names an unknown `kid`.",
+    response_model=Jwks,
+    responses={200: {"description": "The key set.", "headers": {"Cache-Control": {
+        "description": "`public, max-age=60`.", "schema": {"type": "string"}}}}},
+    openapi_extra=PUBLIC,
 )
-async def jwks(session: SessionDep, request: Request) -> JSONResponse:
-    body = await request.app.state.identity.keyring.jwks(session, utcnow())
+async def jwks(session: SessionDep, rt: RuntimeDep) -> JSONResponse:
+    body = await tokens.jwks(session, rt, utcnow())
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=60"})
 
 
@@ -269,14 +238,13 @@ async def jwks(session: SessionDep, request: Request) -> JSONResponse:
     description="New tokens are signed with a new key at once. The old key stays in the JWKS for the access-token "
     "lifetime, unless `retire_previous=true` (a compromised key), which withdraws every earlier key now and so "
     "invalidates their tokens.",
+    response_model=KeyRotation,
     responses=problem_responses(401, 403),
 )
 async def rotate_keys(
     session: SessionDep, rt: RuntimeDep,
     retire_previous: Annotated[bool, Query(description="Withdraw earlier keys immediately.")] = False,
     principal: Principal = require_roles(ADMIN),
-) -> dict[str, object]:
-    now = utcnow()
-    await rt.keyring.ensure_key(session, now)
-    row = await rt.keyring.rotate(session, now, keep_old_for=rt.access_ttl + timedelta(minutes=1), retire_previous=retire_previous)
-    return {"kid": row.kid, "created_at": row.created_at.isoformat(), "retired_previous": retire_previous}
+) -> KeyRotation:
+    row = await tokens.rotate_keys(session, rt, retire_previous=retire_previous, now=utcnow())
+    return KeyRotation(kid=row.kid, created_at=row.created_at, retired_previous=retire_previous)

@@ -3,19 +3,13 @@ person claims that account online later with the code printed on their slip."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
-from services.identity import service
-from services.identity.api.common import check_new_password, citizen_id, person_read
+from services.identity.api.common import ETAG_HEADER, PUBLIC, ContextDep, model_etag, person_read, retry_after
 from services.identity.api.schemas import PersonRead, WalkInClaim, WalkInCreate, WalkInRead
 from services.identity.domain import walkin
-from services.identity.domain.numbers import NumberInvalid, normalise_phone
-from services.identity.registry import RegistryClient
-from services.identity.runtime import RuntimeDep
-from services.identity.store import people
+from services.identity.service import people
 from shared.auth import WINDOW_CLERK, Principal, require_roles
-from shared.db import Database
-from shared.errors import Forbidden, invalid
 from shared.http_errors import problem_responses
 from shared.types import utcnow
 
@@ -40,44 +34,26 @@ person's ID card:
   code and voids the old.
 
 Audited: the in-person check (clerk, point, document, time) and a look-up the person reads at `GET /me/lookups`.""",
-    responses={200: {"model": WalkInRead, "description": "The person already had an account (`created: false`)."},
-               201: {"description": "An account was opened now (`created: true`)."},
-               **problem_responses(401, 403, 409, 422, 503)},
+    responses={200: {"model": WalkInRead, "description": "The person already had an account (`created: false`).",
+                     "headers": {"Cache-Control": {"description": "`no-store`: a new claim code may be in it.",
+                                                   "schema": {"type": "string"}}}},
+               **problem_responses(401, 403, 409, 422), **retry_after(503),
+               201: {"model": WalkInRead, "description": "An account was opened now (`created: true`).",
+                     "headers": {**ETAG_HEADER, "Cache-Control": {"description": "`no-store`: the claim code.",
+                                                                  "schema": {"type": "string"}}}}},
 )
-async def register_walk_in(body: WalkInCreate, request: Request, response: Response,
+async def register_walk_in(body: WalkInCreate, ctx: ContextDep, response: Response,
                            principal: Principal = require_roles(WINDOW_CLERK)) -> WalkInRead:
-    now = utcnow()
-    if not principal.service_point:
-        raise Forbidden("A window clerk's token names the service point where the card was checked.")
-    name = body.name.strip()
-    if not name:
-        raise invalid("body.name", "missing", "The name is empty.")
-    cid = citizen_id("body.id_number", body.id_number, now.date())
-    try:
-        phone = normalise_phone(body.phone)
-    except NumberInvalid as exc:
-        raise invalid("body.phone", exc.rule, exc.message) from None
-    db: Database = request.app.state.db
-    async with db.transaction() as session:
-        known = await people.person_by_id_number(session, cid.number) is not None
-    verdict: str | None = None
-    if not known:
-        # Outside any transaction (no HTTP call while a row is locked), as at registration.
-        verdict = await RegistryClient.of(request).match_person(id_number=cid.number, name=name)
-        if verdict == "name_mismatch":
-            raise invalid("body.name", "registry_mismatch", "姓名与人口库中该身份证号码登记的姓名不一致，请核对身份证。"
-                          "The name does not match the population registry's record for this ID number.")
-    async with db.transaction() as session:
-        w = await service.register_walk_in(
-            session, clerk=principal, id_number=cid.number, birth_date=cid.birth_date, sex=cid.sex, name=name,
-            phone=phone, document=body.document, note=(body.note or "").strip() or None,
-            registry_verdict=verdict, now=now)
-        read = WalkInRead(person=person_read(w.person, is_self=False, roles=principal.roles), created=w.created,
-                          registry=w.registry_verdict,  # type: ignore[arg-type]
-                          claim_code=w.claim_code, claim_expires_at=w.claim_expires_at,
-                          service_point=principal.service_point, clerk_id=principal.subject)
+    w = await people.file_walk_in(ctx, principal, id_number=body.id_number, name=body.name, phone=body.phone,
+                                  document=body.document, note=body.note, now=utcnow())
+    read = WalkInRead(person=person_read(w.person, is_self=False, roles=principal.roles), created=w.created,
+                      registry=w.registry_verdict,  # type: ignore[arg-type]
+                      claim_code=w.claim_code, claim_expires_at=w.claim_expires_at,
+                      service_point=principal.service_point or "", clerk_id=principal.subject)
     response.status_code = 201 if w.created else 200
     response.headers["Cache-Control"] = "no-store"
+    if w.created:
+        response.headers["ETag"] = model_etag(read)
     return read
 
 
@@ -92,20 +68,9 @@ name, a wrong, used or expired code, an account already claimed — is the same 
 `claim_refused`), so nothing is learnt about who has an account. {walkin.MAX_CLAIM_FAILURES} wrong codes void
 it; the code lives {walkin.CLAIM_DAYS} days. A lost or void code: any window checks the ID card again and either
 prints a new code or lets the person type a password there.""",
-    responses=problem_responses(422),
+    responses=problem_responses(422), openapi_extra=PUBLIC,
 )
-async def claim_walk_in(body: WalkInClaim, request: Request, rt: RuntimeDep) -> PersonRead:
-    now = utcnow()
-    cid = citizen_id("body.id_number", body.id_number, now.date())
-    check_new_password("body.password", body.password, body.name, cid.number)
-    # Hashed before the look-up: a refusal takes as long as a success.
-    hashed = rt.passwords.hash(body.password)
-    db: Database = request.app.state.db
-    async with db.transaction() as session:
-        person = await service.claim_walk_in(session, id_number=cid.number, name=body.name.strip(),
-                                             code=body.claim_code, password_hash=hashed, now=now)
-        read = person_read(person, is_self=True) if person else None
-    # The wrong try is committed (it counts against the code) before the refusal.
-    if read is None:
-        raise invalid("body.claim_code", "claim_refused", walkin.REFUSED)
-    return read
+async def claim_walk_in(body: WalkInClaim, ctx: ContextDep) -> PersonRead:
+    person = await people.claim(ctx, id_number=body.id_number, name=body.name, code=body.claim_code,
+                                password=body.password, now=utcnow())
+    return person_read(person, is_self=True)

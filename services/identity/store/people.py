@@ -142,3 +142,8 @@ async def walk_in_of(session: AsyncSession, person_id: str, *, for_update: bool 
 async def add_walk_in(session: AsyncSession, row: WalkInRegistration) -> None:
     session.add(row)
     await session.flush()
+
+
+async def add_delegation(session: AsyncSession, row: Delegation) -> None:
+    session.add(row)
+    await session.flush()

@@ -10,7 +10,7 @@ import httpx
 
 from services.intake.tests import factories as f
 from shared.events import new_event
-from shared.testing import consumers_settled, eventually
+from shared.testing import eventually
 
 BASE = "/intake/v1"
 PROBLEM = "application/problem+json"

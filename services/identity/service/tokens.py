@@ -1,25 +1,37 @@
-"""The OAuth2 grants behind `POST /token`: who is logging in, under which context (organisation, delegation),
-and the tokens they get. Failures that must be remembered (a failed password, a reused refresh token) are
-*returned* as problems rather than raised, so the request's transaction commits what they changed."""
+"""Logins and tokens: the OAuth2 grants behind `POST /token` (who is logging in, under which context —
+organisation, delegation — and the tokens they get), logout, password change, account lock, revocation and
+the signing keys. Failures that must be remembered (a failed password, a reused refresh token) are *returned*
+as problems rather than raised, so the request's transaction commits what they changed."""
 
 from __future__ import annotations
 
+import base64
 import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.domain.delegation import DelegationState
 from services.identity.domain.numbers import NumberInvalid, normalise, parse_credit_code
-from services.identity.domain.tokens import AUDIENCE, ISSUER, TokenSubject, new_secret, secret_digest
+from services.identity.domain.tokens import (
+    AUDIENCE,
+    ISSUER,
+    TokenSubject,
+    new_secret,
+    revocation_instant,
+    secret_digest,
+)
+from services.identity.events.contracts import TOKENS_REVOKED, TokensRevoked
 from services.identity.runtime import IdentityRuntime
+from services.identity.service.common import check_new_password
 from services.identity.store import accounts, people
-from services.identity.store.tables import Person, RefreshToken, Staff
-from shared.auth import CITIZEN, DEPARTMENT_SYSTEM, ORG_AGENT
-from shared.errors import Forbidden, Problem, TooManyRequests, Unauthorized, invalid
+from services.identity.store.tables import Person, RefreshToken, SigningKeyRow, Staff, TokenRevocation
+from shared.errors import BadRequest, Forbidden, NotFound, Problem, TooManyRequests, Unauthorized, invalid
+from shared.messaging import publish
+from shared.principal import CITIZEN, DEPARTMENT_SYSTEM, ORG_AGENT, Principal
 
 
 class InvalidGrant(Problem):
@@ -221,3 +233,144 @@ async def client_credentials_grant(
     subject = TokenSubject(sub=client.client_id, kind="department_system", roles=[DEPARTMENT_SYSTEM],
                            name=client.name, dept=client.department)
     return await issue(session, rt, subject, now=now, account_kind="department_system", context=None)
+
+
+def basic_credentials(authorization: str | None) -> tuple[str | None, str | None]:
+    """Client id and secret from an HTTP Basic `Authorization` header (none when it is not Basic)."""
+    if not authorization or not authorization.lower().startswith("basic "):
+        return None, None
+    try:
+        raw = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+        client_id, _, secret = raw.partition(":")
+        return client_id, secret
+    except Exception:
+        raise InvalidClient("Malformed HTTP Basic credentials.") from None
+
+
+async def grant(
+    session: AsyncSession, rt: IdentityRuntime, *, grant_type: str, username: str | None, password: str | None,
+    refresh_token: str | None, client_id: str | None, client_secret: str | None, organisation: str | None,
+    delegation: str | None, authorization: str | None, now: datetime,
+) -> IssuedTokens | Problem:
+    """`POST /token`: the grant the form names (RFC 6749)."""
+    if grant_type == "password":
+        if not username or password is None:
+            raise BadRequest("username and password are required.", slug="invalid-request", error="invalid_request")
+        return await password_grant(session, rt, username=username, password=password,
+                                    organisation=organisation or None, delegation=delegation or None, now=now)
+    if grant_type == "refresh_token":
+        if not refresh_token:
+            raise BadRequest("refresh_token is required.", slug="invalid-request", error="invalid_request")
+        return await refresh_grant(session, rt, token=refresh_token, now=now)
+    if grant_type == "client_credentials":
+        basic_id, basic_secret = basic_credentials(authorization)
+        return await client_credentials_grant(session, rt, client_id=client_id or basic_id,
+                                              client_secret=client_secret or basic_secret, now=now)
+    raise BadRequest(f"grant_type {grant_type!r} is not supported.", slug="unsupported-grant-type",
+                     error="unsupported_grant_type")
+
+
+# ---- revocation ---------------------------------------------------------------------------------------------
+
+async def revoke_tokens(session: AsyncSession, *, account_kind: str, account_id: str, now: datetime,
+                        reason: str) -> datetime:
+    """End every login of the account: its refresh tokens at once, its access tokens wherever they are
+    presented (the `tokens_revoked` event reaches every service's verifier within seconds). Returns the
+    not-before: tokens issued from then on work."""
+    previous = await accounts.revocation_of(session, account_kind, account_id)
+    not_before = revocation_instant(now, previous.not_before if previous else None)
+    await accounts.revoke_account(session, account_kind, account_id, now)
+    await accounts.record_revocation(session, account_kind, account_id, not_before, reason)
+    await publish(session, TOKENS_REVOKED, subject=account_id, data=TokensRevoked(
+        account_id=account_id, account_kind=account_kind, not_before=not_before, reason=reason))
+    return not_before
+
+
+async def logout(session: AsyncSession, *, refresh_token: str, now: datetime) -> None:
+    """Revoke a refresh token and every token rotated from it; an unknown token changes nothing."""
+    row = await accounts.refresh_by_hash(session, secret_digest(refresh_token))
+    if row is not None:
+        await accounts.revoke_family(session, row.family_id, now)
+
+
+async def logout_everywhere(session: AsyncSession, principal: Principal, *, now: datetime) -> None:
+    if principal.kind not in ("person", "staff"):
+        raise Forbidden("Department systems rotate their secret instead.")
+    await revoke_tokens(session, account_kind=principal.kind, account_id=principal.subject, now=now,
+                        reason="logout_everywhere")
+
+
+async def change_password(session: AsyncSession, rt: IdentityRuntime, principal: Principal, *,
+                          current_password: str, new_password: str, now: datetime) -> None:
+    """The caller's own password, judged by the policy; every earlier token of the account is revoked."""
+    account: Person | Staff | None
+    if principal.kind == "person":
+        account = await people.person_by_id(session, principal.subject)
+    elif principal.kind == "staff":
+        account = await accounts.staff_by_id(session, principal.subject)
+    else:
+        raise Forbidden("Department systems have secrets, not passwords: rotate the secret instead.")
+    if account is None:
+        raise NotFound("The account no longer exists.")
+    if not rt.passwords.verify(account.password_hash, current_password):
+        raise Forbidden("The current password is wrong.", slug="wrong-password")
+    if isinstance(account, Person):
+        check_new_password("body.new_password", new_password, account.name, account.id_number, account.phone)
+    else:
+        check_new_password("body.new_password", new_password, account.name, account.username)
+    account.password_hash = rt.passwords.hash(new_password)
+    if hasattr(account, "password_changed_at"):
+        account.password_changed_at = now
+    await revoke_tokens(session, account_kind=principal.kind, account_id=principal.subject, now=now,
+                        reason="password_changed")
+
+
+async def _account(session: AsyncSession, kind: Literal["person", "staff"], account_id: str) -> Person | Staff:
+    account: Person | Staff | None = await (people.person_by_id(session, account_id) if kind == "person"
+                                            else accounts.staff_by_id(session, account_id))
+    if account is None:
+        raise NotFound(f"No {kind} account {account_id}.")
+    return account
+
+
+async def lock_account(session: AsyncSession, admin: Principal, *, kind: Literal["person", "staff"],
+                       account_id: str, now: datetime) -> None:
+    """An admin locks a stolen or abused account: no login, every token revoked everywhere."""
+    account = await _account(session, kind, account_id)
+    if kind == "staff" and account_id == admin.subject:
+        raise Forbidden("An administrator cannot lock their own account.")
+    account.locked_at = now
+    await revoke_tokens(session, account_kind=kind, account_id=account_id, now=now, reason="account_locked")
+
+
+async def unlock_account(session: AsyncSession, *, kind: Literal["person", "staff"], account_id: str) -> None:
+    account = await _account(session, kind, account_id)
+    account.locked_at = None
+
+
+@dataclass(frozen=True)
+class Revocations:
+    revocations: list[TokenRevocation]
+    horizon_seconds: int
+
+
+async def revocation_list(session: AsyncSession, rt: IdentityRuntime, now: datetime) -> Revocations:
+    """The accounts whose earlier access tokens are refused, as far back as a token can still be alive."""
+    # A token lives at most the access lifetime (plus verifiers' leeway): older revocations refuse nothing alive.
+    horizon = rt.access_ttl + timedelta(minutes=5)
+    rows = await accounts.revocations_since(session, now - horizon)
+    return Revocations(rows, int(horizon.total_seconds()))
+
+
+async def jwks(session: AsyncSession, rt: IdentityRuntime, now: datetime) -> dict[str, Any]:
+    return await rt.keyring.jwks(session, now)
+
+
+async def rotate_keys(session: AsyncSession, rt: IdentityRuntime, *, retire_previous: bool,
+                      now: datetime) -> SigningKeyRow:
+    """New tokens are signed with a new key at once; the old one stays published for the access-token lifetime
+    unless `retire_previous` withdraws every earlier key now."""
+    await rt.keyring.ensure_key(session, now)
+    return await rt.keyring.rotate(session, now, keep_old_for=rt.access_ttl + timedelta(minutes=1),
+                                   retire_previous=retire_previous)
+

@@ -13,7 +13,6 @@ import time
 from datetime import timedelta
 
 import httpx
-from fastapi import Request
 
 from services.identity.domain.tokens import TokenSubject
 from services.identity.runtime import IdentityRuntime
@@ -38,11 +37,6 @@ class RegistryUnavailable(Problem):
 class RegistryClient:
     def __init__(self, http: httpx.AsyncClient, base_url: str, db: Database, runtime: IdentityRuntime) -> None:
         self.http, self.base_url, self.db, self.runtime = http, base_url.rstrip("/"), db, runtime
-
-    @classmethod
-    def of(cls, request: Request) -> RegistryClient:
-        state = request.app.state
-        return cls(state.http, state.settings.platform.service_urls.get("datashare", ""), state.db, state.identity)
 
     async def _token(self) -> str:
         cached = self.runtime.service_token

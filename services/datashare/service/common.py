@@ -1,16 +1,19 @@
-"""Use cases that more than one entry point runs (routes and event handlers): they combine the domain's
-rules with the store's queries inside the caller's transaction."""
+"""What datashare's use cases share: the serving app's settings, the caller's context (its token forwarded to
+intake, its address, the rate limits), the access log every read goes into and the access watch behind it,
+and the purpose an application gives a reader. Everything runs inside the caller's transaction."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi.responses import JSONResponse
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.datashare.config import DatashareConfig
@@ -35,11 +38,12 @@ from services.datashare.events.contracts import (
 from services.datashare.store import access_log, items, tasks
 from services.datashare.store import anomalies as anomaly_store
 from services.datashare.store import certificates as store
+from services.datashare.store.intake import IntakeClient
 from services.datashare.store.tables import Certificate, CertificateType
-from shared.auth import Principal
 from shared.errors import Forbidden, Problem
-from shared.http_errors import problem_response
 from shared.messaging import publish
+from shared.principal import Principal
+from shared.ratelimit import SharedRateLimiter, limiter_for
 from shared.types import utcnow
 
 log = logging.getLogger("yimen.datashare")
@@ -55,6 +59,39 @@ def use_config(config: DatashareConfig) -> None:
 
 def current_config() -> DatashareConfig:
     return _config.get() or _DEFAULT
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a use case needs of the request besides its data: intake read with the caller's own token, the
+    caller's address (hashed before it is logged) and the rate limits shared by every replica."""
+
+    intake: IntakeClient
+    client_address: str
+    limiter: Callable[[str, int, float], SharedRateLimiter]
+
+
+def context(state: Any, *, authorization: str, client_address: str | None) -> Context:
+    """The context of one request to the app whose `state` holds the HTTP client, the settings and the limiters."""
+    http: httpx.AsyncClient = state.http
+    return Context(
+        intake=IntakeClient(http, state.settings.platform.service_urls.get("intake", ""), authorization),
+        client_address=client_address or "unknown",
+        limiter=lambda name, limit, per_seconds: limiter_for(state, name, limit, per_seconds=per_seconds),
+    )
+
+
+def check_holder_level(principal: Principal) -> None:
+    """A holder's own data needs a token of the configured assurance level (实名核验), or 403."""
+    if why := purpose.holder_level_problem(principal, current_config().holder_min_level):
+        raise Forbidden(why, slug="assurance-level-too-low")
+
+
+async def check_reasoned_lookup(ctx: Context, principal: Principal) -> None:
+    """Look-ups without an application (admin, supervisor): at most so many per account per hour, registry and
+    certificate look-ups together."""
+    await ctx.limiter("reasoned", current_config().reasoned_lookups_per_hour, 3600.0).check(
+        principal.subject, "look-ups without an application")
 
 CITY_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -202,12 +239,12 @@ async def log_access(
 
 
 async def refuse(session: AsyncSession, principal: Principal | None, problem: Problem, *, action: str, target: str,
-                 holder_id: str | None, **extra: Any) -> JSONResponse:
+                 holder_id: str | None, **extra: Any) -> Problem:
     """A refused read is recorded too (the watch counts bursts of them), so the problem is returned, not raised:
-    raising would roll the record back with the transaction."""
+    raising would roll the record back with the transaction. The route renders it."""
     await log_access(session, principal, action=action, target=target, holder_id=holder_id, outcome="refused",
                      **extra)
-    return problem_response(problem)
+    return problem
 
 
 def thresholds(config: DatashareConfig) -> watch.Thresholds:
