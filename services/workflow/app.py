@@ -8,7 +8,7 @@ import logging
 
 from fastapi import FastAPI
 
-from services.workflow import engine
+from services.workflow import service
 from services.workflow.api.routes import router
 from services.workflow.config import WorkflowConfig
 from services.workflow.events.handlers import CONSUMERS
@@ -28,8 +28,8 @@ async def deemed_approvals(ctx: ServiceContext) -> None:
     while True:
         try:
             async with ctx.db.transaction() as s:
-                await engine.reload_calendar(s)  # another replica may have received a year's table
-                await engine.deem_overdue(s, utcnow())
+                await service.reload_calendar(s)  # another replica may have received a year's table
+                await service.deem_overdue(s, utcnow())
         except asyncio.CancelledError:
             raise
         except Exception as exc:
