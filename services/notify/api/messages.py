@@ -9,11 +9,10 @@ from fastapi import APIRouter, Query, Request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.notify import service
-from services.notify.api.models import MessageRead, ReceiptIn, Status
-from services.notify.store import repo
+from services.notify.api.models import Channel, MessageRead, ReceiptIn, Status
 from shared.auth import ADMIN, CurrentPrincipal, Principal, require_roles
 from shared.db import SessionDep
-from shared.errors import NotFound, Unauthorized, invalid
+from shared.errors import Unauthorized, invalid
 from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep
 
@@ -26,10 +25,7 @@ Admin = Annotated[Principal, require_roles(ADMIN)]
                         "supervisors) and to admins. The SMS number is masked.",
             responses=problem_responses(401, 404))
 async def get_message(message_id: str, session: SessionDep, principal: CurrentPrincipal) -> MessageRead:
-    row = await repo.message_by_id(session, message_id[:64])
-    if row is None or not service.may_see(principal, row.recipient_kind, row.recipient_id):
-        raise NotFound("No such message.")
-    return MessageRead.of(row)
+    return MessageRead.of(await service.get_message(session, principal, message_id))
 
 
 @router.get("/messages", response_model=Page[MessageRead], summary="Messages, for operators",
@@ -38,10 +34,12 @@ async def get_message(message_id: str, session: SessionDep, principal: CurrentPr
             responses=problem_responses(401, 403, 422))
 async def list_messages(session: SessionDep, _: Admin, page: PageDep,
                         application_id: Annotated[str | None, Query(max_length=64)] = None,
-                        channel: Annotated[str | None, Query(pattern="^(inbox|sms|push)$")] = None,
+                        channel: Annotated[Channel | None, Query()] = None,
                         status: Annotated[Status | None, Query()] = None) -> Page[MessageRead]:
-    rows, nxt = await repo.list_messages(session, application_id=application_id, channel=channel, status=status,
-                                         cursor=page.cursor, limit=page.limit)
+    rows, nxt = await service.list_messages(session, application_id=application_id,
+                                            channel=channel.value if channel else None,
+                                            status=status.value if status else None,
+                                            cursor=page.cursor, limit=page.limit)
     return Page[MessageRead](items=[MessageRead.of(r) for r in rows], next_cursor=nxt)
 
 
