@@ -96,18 +96,18 @@ class ApplicationClocks(BaseModel):
 def clock_read(v: ClockView) -> ClockRead:
     s = v.state
     return ClockRead(
-        clock_id=s.clock_id, kind=s.kind, task_id=s.task_id, department=s.department, step_key=s.step_key,
-        state=s.state, stop_reason=s.stop_reason, case_kind=s.case_kind, started_at=s.started_at,
+        clock_id=s.clock_id, kind=ClockKind(s.kind), task_id=s.task_id, department=s.department, step_key=s.step_key,
+        state=ClockStateName(s.state), stop_reason=s.stop_reason, case_kind=s.case_kind, started_at=s.started_at,
         stopped_at=s.stopped_at,
-        limit=Limit(value=s.limit_value, unit=s.limit_unit) if s.limit_value is not None else None,
-        statutory_limit=Limit(value=s.statutory_value, unit=s.statutory_unit or "working_days")
+        limit=Limit(value=s.limit_value, unit=LimitUnit(s.limit_unit)) if s.limit_value is not None else None,
+        statutory_limit=Limit(value=s.statutory_value, unit=LimitUnit(s.statutory_unit or "working_days"))
         if s.statutory_value is not None else None,
         elapsed_workdays=v.elapsed_workdays, paused_workdays=v.paused_workdays,
         remaining_workdays=v.remaining_workdays if s.state != "stopped" else None,
         remaining_hours=v.remaining_hours if s.state != "stopped" else None,
         deadline_on=v.deadline_on, deadline_at=v.deadline_at, statutory_deadline_on=v.statutory_deadline_on,
         due_at=s.due_at, overdue=v.overdue, statutory_overdue=v.statutory_overdue,
-        pauses=[PauseRead(start=p.start, end=p.end, reason=p.reason, task_id=p.task_id) for p in s.pauses],
+        pauses=[PauseRead(start=p.start, end=p.end, reason=PauseReason(p.reason), task_id=p.task_id) for p in s.pauses],
         assumed_years=sorted(v.assumed_years),
     )
 

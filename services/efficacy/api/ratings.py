@@ -93,7 +93,7 @@ def read(r: Any) -> RatingRead:
     """A row with the rating's columns, as the API shows it."""
     return RatingRead(
         rating_id=r.rating_id, application_id=r.application_id, department=r.department, level=Level(r.level),
-        level_name=NAMES[Level(r.level)], score=r.score, comment=r.comment, tags=r.tags, created_at=r.created_at,
+        level_name=LevelName(NAMES[Level(r.level)]), score=r.score, comment=r.comment, tags=r.tags, created_at=r.created_at,
         rectification_state=r.rectification_state, rectification_due_on=r.rectification_due_on,
         callback_at=r.callback_at, callback_note=r.callback_note,
         rerated_level=Level(r.rerated_level) if r.rerated_level else None,

@@ -83,7 +83,7 @@ async def get_preferences(session: SessionDep, principal: CurrentPrincipal) -> P
 async def put_preferences(body: PreferencesUpdate, session: SessionDep, principal: CurrentPrincipal
                           ) -> PreferencesRead:
     quiet = (body.quiet_hours.start, body.quiet_hours.end) if body.quiet_hours else None
-    return _prefs(await service.put_preferences(session, principal.subject, channels=dict(body.channels),
+    return _prefs(await service.put_preferences(session, principal.subject, channels={k: [str(c) for c in v] for k, v in body.channels.items()},
                                                 quiet_hours=quiet, phone=body.phone))
 
 

@@ -47,7 +47,19 @@ async def list_messages(session: SessionDep, _: Admin, page: PageDep,
              description="Called by the gateway, signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, "
                          "`webhook-signature`) with `YIMEN_NOTIFY_SMS_CALLBACK_SECRET`. Repeats are harmless; a "
                          "receipt never undoes a delivery.",
-             responses=problem_responses(401, 404, 422))
+             responses=problem_responses(401, 404, 422),
+             # Public (no bearer token): the Standard Webhooks signature authenticates the gateway. The body is read
+             # raw to verify the signature, so its schema and the signature headers are declared here.
+             openapi_extra={
+                 "requestBody": {"required": True, "content": {"application/json": {
+                     "schema": ReceiptIn.model_json_schema()}}},
+                 "parameters": [
+                     {"name": name, "in": "header", "required": True, "schema": {"type": "string"},
+                      "description": text}
+                     for name, text in (("webhook-id", "The receipt's unique id."),
+                                        ("webhook-timestamp", "Seconds since the epoch, when signed."),
+                                        ("webhook-signature", "`v1,<base64 HMAC-SHA256>` with the shared secret."))
+                 ]})
 async def receipt(request: Request, session: SessionDep) -> None:
     raw = await request.body()
     try:

@@ -9,6 +9,9 @@ from fastapi import APIRouter, Request, Response
 
 from services.notify import service
 from services.notify.api.models import (
+    Audience,
+    Channel,
+    MessageKind,
     PreviewRead,
     PreviewRequest,
     RenderedChannel,
@@ -28,7 +31,8 @@ Admin = Annotated[Principal, require_roles(ADMIN)]
 
 def _read(code: str, version: int, channels: dict[str, Any]) -> TemplateRead:
     kind = msgs.KINDS[code]
-    return TemplateRead(code=code, version=version, description=kind.description, audience=kind.audience,
+    return TemplateRead(code=MessageKind(code), version=version, description=kind.description,
+                        audience=Audience(kind.audience),
                         urgent=kind.urgent, placeholders=list(kind.placeholders),
                         default_channels=list(kind.default_channels),  # type: ignore[arg-type]
                         channels=TemplateChannels.model_validate(channels))
@@ -86,7 +90,7 @@ async def preview(code: str, body: PreviewRequest, session: SessionDep, _: Admin
     version, rendered = await service.preview_template(
         session, code, draft=body.channels.model_dump() if body.channels is not None else None,
         personalisation=body.personalisation)
-    return PreviewRead(code=code, version=version, channels={  # type: ignore[misc]
-        ch: RenderedChannel(title=r.title, body=r.body, length=len(r.body),
+    return PreviewRead(code=MessageKind(code), version=version, channels={
+        Channel(ch): RenderedChannel(title=r.title, body=r.body, length=len(r.body),
                             sms_parts=msgs.sms_parts(r.body) if ch == "sms" else None)
         for ch, r in rendered.items()})

@@ -43,7 +43,7 @@ class DecisionCreate(BaseModel):
 
 
 class AssigneeUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"assignee": "staff-0042"}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"assignee": "7c1e4b9a2f6d4e8a9b3c5d7e1f2a4b6c"}]})
 
     assignee: str = Field(min_length=1, max_length=120, description="Account id of a reviewer of the department.")
     name: str | None = Field(default=None, min_length=1, max_length=100,
