@@ -12,7 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest_asyncio
+from sqlalchemy import select
 
+from services.workflow.store.tables import messaging
 from services.workflow.tests.helpers import (
     Recorder,
     application_accepted,
@@ -21,10 +23,30 @@ from services.workflow.tests.helpers import (
     parallel_step,
 )
 from shared.bus import Bus
+from shared.db import Database
 from shared.settings import ROOT
 from shared.testing import eventually, free_port
 
 DEPARTMENTS = ["LD-SCJGJ", "LD-WJJ", "LD-XFJ", "LD-STHJJ"]
+
+
+async def drained(bus: Bus, consumer: str) -> bool:
+    """The service's durable consumer has nothing left to deliver and nothing awaiting its acknowledgement."""
+    info = await bus.js.consumer_info(bus.names.stream, bus.names.durable(consumer))
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def relayed(settings, application_id: str) -> set[str] | None:  # type: ignore[no-untyped-def]
+    """The ids of the events the service wrote about the application, once its relay has published them all."""
+    db = Database(settings.database_url)
+    try:
+        outbox = messaging.outbox
+        async with db.transaction() as s:
+            rows = (await s.execute(select(outbox.c.event_id, outbox.c.published_at)
+                                    .where(outbox.c.payload.contains(application_id)))).all()
+    finally:
+        await db.dispose()
+    return {r.event_id for r in rows} if rows and all(r.published_at for r in rows) else None
 
 
 class WorkflowProcess:
@@ -87,7 +109,7 @@ async def test_a_killed_service_completes_the_case_once_after_restart(wf_setting
         await service.start()
         code = "CRASH-" + uuid.uuid4().hex[:6]
         await bus.publish(item_published(code, 1, [parallel_step(DEPARTMENTS)]))
-        await asyncio.sleep(0.3)
+        await eventually(lambda: drained(bus, "workflow-item-published"), timeout=15)
         accepted = application_accepted(code, 1)
         app_id = accepted.data["application_id"]
         await bus.publish(accepted)
@@ -103,7 +125,11 @@ async def test_a_killed_service_completes_the_case_once_after_restart(wf_setting
         await bus.publish_raw(bus.names.subject(third.type), third.to_json(), "retry-" + third.id)
         await service.start()
         decided = await eventually(lambda: rec.of("application.decided", app_id), timeout=30)
-        await asyncio.sleep(1.0)
+        # Evidence, not a pause: every decision sent (the retried copy too) has been taken and acknowledged, and
+        # every event the service wrote about the case has been published and seen on the bus.
+        await eventually(lambda: drained(bus, "workflow-department-decision"), timeout=30)
+        out = await eventually(lambda: relayed(wf_settings, app_id), timeout=30)
+        await eventually(lambda: out <= {e.id for e in rec.events}, timeout=30)
         assert len(rec.of("application.decided", app_id)) == 1
         assert decided[0].data["outcome"] == "approved"
         assert len(rec.of("stage.completed", app_id)) == 1

@@ -13,7 +13,9 @@ from services.workflow.store import repository as repo
 from services.workflow.tests.helpers import (
     Recorder,
     application_accepted,
+    applied,
     case,
+    count,
     define_item,
     department_decision,
     parallel_step,
@@ -22,6 +24,7 @@ from services.workflow.tests.helpers import (
     start_case,
     supervisor,
     tasks_of,
+    written,
 )
 from shared.bus import Bus
 from shared.testing import eventually, running_app
@@ -60,7 +63,8 @@ async def test_a_restart_between_fan_out_and_fan_in_still_completes_the_case_onc
         assert r.status_code == 200
     # The service is down: the departments decide on the bus anyway, one of them twice.
     late = department_decision("LD-XFJ", tasks["LD-XFJ"]["id"])
-    await bus.publish(department_decision("LD-WJJ", tasks["LD-WJJ"]["id"]))
+    wjj = department_decision("LD-WJJ", tasks["LD-WJJ"]["id"])
+    await bus.publish(wjj)
     await bus.publish(late)
     await bus.publish(late)
     async with running_app(create_app, wf_settings, tokens=tokens, config=workflow_config) as client:
@@ -68,7 +72,12 @@ async def test_a_restart_between_fan_out_and_fan_in_still_completes_the_case_onc
         done = await case(client, tokens, app_id)
         assert done["state"] == "approved"
         assert all(t["state"] == "decided" for t in tasks_of(done).values())
-    await asyncio.sleep(0.3)
+        # Evidence, not a pause: every decision sent has been applied, and the outbox holds all the service ever
+        # publishes about the case; the bus carried each of those events.
+        await eventually(lambda: applied(client, [wjj.id, late.id]), timeout=15)
+        out = await written(client, app_id)
+    await eventually(lambda: {i for _, i in out} <= {e.id for e in events.events}, timeout=15)
+    assert (count(out, "application.decided"), count(out, "stage.completed"), count(out, "task.decided")) == (1, 1, 3)
     assert len(events.of("application.decided", app_id)) == 1
     assert len(events.of("stage.completed", app_id)) == 1
     assert len(events.of("task.decided", app_id)) == 3
@@ -86,15 +95,20 @@ async def test_two_replicas_create_each_task_once_and_complete_each_stage_once(
         accepted = [application_accepted(code, 1) for _ in range(4)]
         ids = [e.data["application_id"] for e in accepted]
         # Each accepted event published twice (a retrying publisher): the replicas share the durable consumer.
-        for e in accepted:
+        again = [application_accepted(code, 1, application_id=e.data["application_id"]) for e in accepted]
+        for e, e2 in zip(accepted, again, strict=True):
             await publish(a, e)
-            await publish(b, application_accepted(code, 1, application_id=e.data["application_id"]))
+            await publish(b, e2)
         cases = [await start_case(a, tokens, code)]  # a marker processed after them
         for app_id in ids:
             cases.append(await eventually(lambda app_id=app_id: _started(a, tokens, app_id)))
-        await asyncio.sleep(0.3)
+        # Every duplicate acceptance was applied (inbox) before the outbox is counted: nothing is left to add.
+        await eventually(lambda: applied(a, [e.id for e in accepted + again]), timeout=15)
         for c in cases:
             assert len(c["stages"]) == 1 and len(c["stages"][0]["tasks"]) == len(DEPARTMENTS)
+            out = await written(a, c["application_id"])
+            assert count(out, "task.assigned") == len(DEPARTMENTS)
+            await eventually(lambda out=out: {i for _, i in out} <= {e.id for e in events.events}, timeout=15)
             assert len(events.of("task.assigned", c["application_id"])) == len(DEPARTMENTS)
 
         # All but two decide; the last two decide at the same instant on different replicas (REST).
@@ -126,7 +140,10 @@ async def test_two_replicas_create_each_task_once_and_complete_each_stage_once(
 
         for c in cases:
             await eventually(lambda c=c: events.of("application.decided", c["application_id"]), timeout=15)
-        await asyncio.sleep(0.3)
+        for c in cases:
+            out = await written(a, c["application_id"])
+            assert (count(out, "application.decided"), count(out, "stage.completed")) == (1, 1), c["application_id"]
+            await eventually(lambda out=out: {i for _, i in out} <= {e.id for e in events.events}, timeout=15)
         async with a.app.state.db.transaction() as s:
             for c in cases:
                 app_id = c["application_id"]
