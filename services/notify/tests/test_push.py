@@ -106,7 +106,18 @@ async def test_push_goes_to_the_front_ends_webhook_signed_retried_and_once(pushi
 
     message = await eventually(recorded, timeout=30)
     assert message["status"] == "delivered" and message["attempts"] == 3
-    await asyncio.sleep(1)
+
+    async def drained() -> bool:
+        # Evidence that the redelivered copy has been handled too: notify's consumer has nothing left to deliver
+        # and nothing unacknowledged, and the message's record above is final (a delivered push is never sent again).
+        bus = p.app.state.bus
+        info = await bus.js.consumer_info(bus.names.stream, bus.names.durable("notify-events"))
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await eventually(drained, timeout=30)
+    pushes = [r for r in (await p.client.get("/notify/v1/messages", headers=p.admin,
+                                            params={"application_id": app, "channel": "push"})).json()["items"]]
+    assert [m["id"] for m in pushes] == [message["id"]]
     assert len([x for x in receiver.received if x["application_id"] == app]) == 1
 
 
