@@ -54,9 +54,14 @@ class AssigneeUpdate(BaseModel):
 
 
 class DeciderKind(StrEnum):
+    """Who decided: a token's kind (`staff`, a `department_system`; `person` and `service` tokens are listed for
+    completeness) or `system`, the law deciding on timeout."""
+
     STAFF = "staff"
     DEPARTMENT_SYSTEM = "department_system"
     SYSTEM = "system"
+    PERSON = "person"
+    SERVICE = "service"
 
 
 class StageKind(StrEnum):
