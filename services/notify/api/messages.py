@@ -63,6 +63,10 @@ async def list_messages(session: SessionDep, _: Admin, page: PageDep,
 async def receipt(request: Request, session: SessionDep) -> None:
     raw = await request.body()
     try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a receipt is JSON, hence UTF-8; the signature check would choke on it
+        raise invalid("body", "utf8", "The receipt must be UTF-8 encoded JSON.") from exc
+    try:
         Webhook(service.current_config().sms_callback_secret).verify(raw, dict(request.headers))
     except WebhookVerificationError as exc:
         raise Unauthorized("The receipt's signature does not verify.", slug="invalid-signature") from exc

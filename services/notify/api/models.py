@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notify.domain import messages as msgs
+from shared.bounds import BoundedInstant
 from shared.privacy import mask_phone
 
 
@@ -192,4 +193,4 @@ class ReceiptIn(BaseModel):
     id: str | None = Field(None, max_length=120, description="The gateway's id for the message.")
     status: Literal["delivered", "failed"]
     reason: str | None = Field(None, max_length=300)
-    at: datetime | None = None
+    at: BoundedInstant | None = None
