@@ -7,9 +7,9 @@ import logging
 from fastapi import FastAPI
 
 from services.efficacy.api.routes import router
-from services.efficacy.casework import current_config, evaluate, set_config
 from services.efficacy.config import EfficacyConfig
 from services.efficacy.events.handlers import CONSUMERS
+from services.efficacy.service import current_config, evaluate, set_config
 from services.efficacy.store import calendar as calendar_store
 from services.efficacy.store import supervision
 from services.efficacy.store.tables import Base, messaging

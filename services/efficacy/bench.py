@@ -16,11 +16,11 @@ import tracemalloc
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from services.efficacy.casework import evaluate
 from services.efficacy.config import EfficacyConfig
 from services.efficacy.domain.calendar import CHINA
 from services.efficacy.domain.clocks import CardPolicy, ClockState, watch_day
 from services.efficacy.domain.kpis import ApplicationFacts, figures
+from services.efficacy.service import evaluate
 from services.efficacy.store import kpis as kpi_store
 from services.efficacy.store.calendar import current_calendar, seed_from_library
 from services.efficacy.store.cases import _jsonable

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -18,9 +19,9 @@ from services.notify.domain import messages as msgs
 from services.notify.domain.schedule import QuietHours, chinese_date, chinese_moment, local_day, parse_hhmm
 from services.notify.events import contracts as c
 from services.notify.store import repo
-from shared.auth import ADMIN, SUPERVISOR, Principal
 from shared.errors import Conflict, NotFound, PreconditionFailed, PreconditionRequired, invalid
 from shared.events import Event
+from shared.principal import ADMIN, SUPERVISOR, Principal
 from shared.privacy import mask_text
 from shared.types import utcnow
 from shared.workdays import WorkCalendar
@@ -525,6 +526,31 @@ def kind_or_404(code: str) -> msgs.Kind:
     return kind
 
 
+async def get_template(session: AsyncSession, code: str) -> tuple[int, dict[str, Any]]:
+    """One kind's template in force: its version (the ETag) and its text per channel; 404 for an unknown kind."""
+    kind_or_404(code)
+    return await template_of(session, code)
+
+
+async def list_templates(session: AsyncSession) -> list[tuple[str, int, dict[str, Any]]]:
+    """Every kind's template in force, in the kinds' order."""
+    return [(code, *(await template_of(session, code))) for code in msgs.KINDS]
+
+
+async def preview_template(session: AsyncSession, code: str, *, draft: dict[str, Any] | None,
+                           personalisation: dict[str, Any] | None) -> tuple[int | None, dict[str, msgs.Rendered]]:
+    """Render the version in force, or a draft, with the values given (else the kind's samples). The version is
+    None for a draft."""
+    kind = kind_or_404(code)
+    version: int | None = None
+    if draft is not None:
+        template = draft
+    else:
+        version, template = await template_of(session, code)
+    values = personalisation if personalisation is not None else kind.sample
+    return version, preview(kind, template, dict(values))
+
+
 async def seed_templates(session: AsyncSession) -> None:
     for code, kind in msgs.KINDS.items():
         if await repo.current_template(session, code) is None:
@@ -555,6 +581,61 @@ def preview(kind: msgs.Kind, template: dict[str, Any], values: dict[str, Any]) -
     except msgs.TemplateProblem as p:
         raise invalid(p.field, p.rule, p.message) from None
     return msgs.render_all(template, personalisation, signature=_config.sms_signature)
+
+
+# --- reading messages -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """An in-app message with the same message on the other channels it went out on."""
+
+    message: Any
+    others: list[Any]
+
+
+async def inbox(session: AsyncSession, principal: Principal, *, unread: bool | None, cursor: str | None,
+                limit: int) -> tuple[list[InboxEntry], str | None]:
+    """The caller's in-app inbox, newest first, with each message's fate on SMS and push."""
+    rows, nxt = await repo.inbox_page(session, recipients_of(principal), unread=unread, cursor=cursor, limit=limit)
+    others: dict[tuple[str, str, str, str], list[Any]] = {}
+    for s in await repo.siblings(session, {(r.event_id, r.kind) for r in rows}):
+        others.setdefault((s.event_id, s.kind, s.recipient_kind, s.recipient_id), []).append(s)
+    return [InboxEntry(r, sorted(others.get((r.event_id, r.kind, r.recipient_kind, r.recipient_id), []),
+                                 key=lambda o: o.channel)) for r in rows], nxt
+
+
+async def mark_read(session: AsyncSession, principal: Principal, notification_id: str) -> None:
+    """Idempotent: marking a read message again changes nothing."""
+    row = await repo.message_by_id(session, notification_id[:64])
+    if row is None or row.channel != "inbox" or (row.recipient_kind, row.recipient_id) not in recipients_of(principal):
+        raise NotFound("No such notification in your inbox.")
+    await repo.mark_read(session, row.id)
+
+
+async def get_message(session: AsyncSession, principal: Principal, message_id: str) -> Any:
+    row = await repo.message_by_id(session, message_id[:64])
+    if row is None or not may_see(principal, row.recipient_kind, row.recipient_id):
+        raise NotFound("No such message.")
+    return row
+
+
+async def list_messages(session: AsyncSession, *, application_id: str | None, channel: str | None,
+                        status: str | None, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+    """Every message, for operators (the route admits admins only)."""
+    return await repo.list_messages(session, application_id=application_id, channel=channel, status=status,
+                                    cursor=cursor, limit=limit)
+
+
+async def feed_head(session: AsyncSession) -> int:
+    """The live feed's present position: a stream opened without `Last-Event-ID` starts there."""
+    return await repo.feed_head(session)
+
+
+async def feed_after(session: AsyncSession, persons: list[str], organisations: list[str], after: int
+                     ) -> Sequence[Any]:
+    """The steps after `after` of the cases these people and organisations follow, in order."""
+    return await repo.feed_after(session, persons, organisations, after)
 
 
 # --- who may see a message --------------------------------------------------------------------------------

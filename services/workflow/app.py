@@ -7,7 +7,7 @@ import logging
 
 from fastapi import FastAPI
 
-from services.workflow import engine
+from services.workflow import service
 from services.workflow.api.routes import router
 from services.workflow.config import WorkflowConfig
 from services.workflow.events.handlers import CONSUMERS
@@ -24,8 +24,8 @@ log = logging.getLogger("yimen.workflow")
 async def deem_overdue_round(ctx: ServiceContext) -> None:
     """Overdue tasks of stages whose legal basis deems silence approval are approved as `deemed` (逾期视为同意)."""
     async with ctx.db.transaction() as s:
-        await engine.reload_calendar(s)  # another replica may have received a year's table
-        await engine.deem_overdue(s, utcnow())
+        await service.reload_calendar(s)  # another replica may have received a year's table
+        await service.deem_overdue(s, utcnow())
 
 
 def _deemed_check_seconds(ctx: ServiceContext) -> float:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 
-from services.efficacy import casework
-from services.efficacy.domain.calendar import YearLoad, day_kind, parse_csv, validate_year
-from services.efficacy.store import calendar as calendar_store
+from services.efficacy import service
+from services.efficacy.domain.calendar import YearLoad, parse_csv
 from shared.auth import ADMIN, Principal, require_roles
 from shared.bounds import BoundedDate
 from shared.db import SessionDep
@@ -19,7 +19,12 @@ from shared.http_errors import problem_responses
 
 router = APIRouter(prefix="/calendar", tags=["calendar"])
 
-MAX_RANGE_DAYS = 1100
+
+class DayKind(StrEnum):
+    workday = "workday"
+    weekend = "weekend"
+    holiday = "holiday"
+    adjusted_workday = "adjusted_workday"
 
 
 class CalendarYearLoad(BaseModel):
@@ -46,7 +51,7 @@ class CalendarYearRead(BaseModel):
 class DayRead(BaseModel):
     date: date
     workday: bool
-    kind: str = Field(description="`workday`, `weekend`, `holiday` or `adjusted_workday` (调休).")
+    kind: DayKind = Field(description="`workday`, `weekend`, `holiday` or `adjusted_workday` (调休).")
     assumed: bool = Field(description="True when the year has no table and Monday–Friday was assumed.")
 
 
@@ -100,13 +105,7 @@ async def load_year(
                 for e in exc.errors()
             ]) from exc
         load, src = YearLoad(frozenset(body.holidays), frozenset(body.workdays)), body.source
-    errors = validate_year(year, load)
-    if errors:
-        raise ValidationProblem(errors)
-    await calendar_store.save_year(session, year, load.holidays, load.workdays, src, principal.subject)
-    # Open clocks and due dates counted through this year (perhaps on an estimate) are counted again now.
-    await casework.calendar_loaded(session, year, casework.current_config(), holidays=load.holidays,
-                                   workdays=load.workdays, source=src)
+    await service.calendar.load_year(session, principal, year, load, src)
     return CalendarYearRead(year=year, holidays=sorted(load.holidays), workdays=sorted(load.workdays), source=src)
 
 
@@ -125,21 +124,9 @@ async def workdays(
     start: Annotated[BoundedDate, Query(alias="from", description="First day (inclusive).")],
     end: Annotated[BoundedDate, Query(alias="to", description="Last day (inclusive).")],
 ) -> WorkdaysRead:
-    if end < start:
-        raise invalid("query.to", "order", "`to` must not be before `from`.")
-    if (end - start).days > MAX_RANGE_DAYS:
-        raise invalid("query.to", "max_range", f"At most {MAX_RANGE_DAYS} days per request.")
-    cal = await calendar_store.current_calendar(session)
-    days: list[DayRead] = []
-    assumed: set[int] = set()
-    d = start
-    while d <= end:
-        known = cal.known(d.year)
-        if not known:
-            assumed.add(d.year)
-        days.append(DayRead(date=d, workday=cal.is_workday(d), kind=day_kind(cal, d), assumed=not known))
-        d += timedelta(days=1)
-    return WorkdaysRead(start=start, end=end, workdays=sum(x.workday for x in days), assumed=bool(assumed),
-                        assumed_years=sorted(assumed), days=days)
-
-
+    days = await service.calendar.days_between(session, start, end)
+    assumed = sorted({d.date.year for d in days if d.assumed})
+    return WorkdaysRead(start=start, end=end, workdays=sum(d.workday for d in days), assumed=bool(assumed),
+                        assumed_years=assumed,
+                        days=[DayRead(date=d.date, workday=d.workday, kind=DayKind(d.kind), assumed=d.assumed)
+                              for d in days])

@@ -3,45 +3,65 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from services.efficacy.api.access import department_of, is_applicant, is_overseer
-from services.efficacy.domain.calendar import CHINA
-from services.efficacy.domain.clocks import ClockView, measure
-from services.efficacy.store import cases
-from services.efficacy.store.calendar import current_calendar
-from shared.auth import WINDOW_CLERK, CurrentPrincipal
+from services.efficacy import service
+from services.efficacy.domain.clocks import ClockView
+from shared.auth import CurrentPrincipal
 from shared.bounds import BoundedInstant
 from shared.db import SessionDep
-from shared.errors import NotFound
 from shared.http_errors import problem_responses
-from shared.types import utcnow
 
 router = APIRouter(prefix="/clocks", tags=["clocks"])
 
 
+class LimitUnit(StrEnum):
+    working_days = "working_days"
+    calendar_days = "calendar_days"
+    hours = "hours"
+
+
+class ClockKind(StrEnum):
+    application = "application"
+    acceptance = "acceptance"
+    task = "task"
+
+
+class ClockStateName(StrEnum):
+    not_started = "not_started"
+    running = "running"
+    paused = "paused"
+    stopped = "stopped"
+
+
+class PauseReason(StrEnum):
+    correction = "correction"
+    special_procedure = "special_procedure"
+
+
 class Limit(BaseModel):
     value: int
-    unit: str = Field(description="`working_days`, `calendar_days` or `hours`.")
+    unit: LimitUnit = Field(description="`working_days`, `calendar_days` or `hours`.")
 
 
 class PauseRead(BaseModel):
     start: datetime
     end: datetime | None
-    reason: str = Field(description="`correction` (补正) or `special_procedure`.")
+    reason: PauseReason = Field(description="`correction` (补正) or `special_procedure`.")
     task_id: str | None = None
 
 
 class ClockRead(BaseModel):
     clock_id: str
-    kind: str = Field(description="`application`, `acceptance` (the wait for 受理) or `task`.")
+    kind: ClockKind = Field(description="`application`, `acceptance` (the wait for 受理) or `task`.")
     task_id: str | None
     department: str | None
     step_key: str | None = None
-    state: str = Field(description="`not_started`, `running`, `paused` or `stopped`.")
+    state: ClockStateName = Field(description="`not_started`, `running`, `paused` or `stopped`.")
     stop_reason: str | None
     case_kind: str
     started_at: datetime | None
@@ -76,26 +96,20 @@ class ApplicationClocks(BaseModel):
 def clock_read(v: ClockView) -> ClockRead:
     s = v.state
     return ClockRead(
-        clock_id=s.clock_id, kind=s.kind, task_id=s.task_id, department=s.department, step_key=s.step_key,
-        state=s.state, stop_reason=s.stop_reason, case_kind=s.case_kind, started_at=s.started_at,
+        clock_id=s.clock_id, kind=ClockKind(s.kind), task_id=s.task_id, department=s.department, step_key=s.step_key,
+        state=ClockStateName(s.state), stop_reason=s.stop_reason, case_kind=s.case_kind, started_at=s.started_at,
         stopped_at=s.stopped_at,
-        limit=Limit(value=s.limit_value, unit=s.limit_unit) if s.limit_value is not None else None,
-        statutory_limit=Limit(value=s.statutory_value, unit=s.statutory_unit or "working_days")
+        limit=Limit(value=s.limit_value, unit=LimitUnit(s.limit_unit)) if s.limit_value is not None else None,
+        statutory_limit=Limit(value=s.statutory_value, unit=LimitUnit(s.statutory_unit or "working_days"))
         if s.statutory_value is not None else None,
         elapsed_workdays=v.elapsed_workdays, paused_workdays=v.paused_workdays,
         remaining_workdays=v.remaining_workdays if s.state != "stopped" else None,
         remaining_hours=v.remaining_hours if s.state != "stopped" else None,
         deadline_on=v.deadline_on, deadline_at=v.deadline_at, statutory_deadline_on=v.statutory_deadline_on,
         due_at=s.due_at, overdue=v.overdue, statutory_overdue=v.statutory_overdue,
-        pauses=[PauseRead(start=p.start, end=p.end, reason=p.reason, task_id=p.task_id) for p in s.pauses],
+        pauses=[PauseRead(start=p.start, end=p.end, reason=PauseReason(p.reason), task_id=p.task_id) for p in s.pauses],
         assumed_years=sorted(v.assumed_years),
     )
-
-
-def as_instant(value: datetime | None) -> datetime:
-    if value is None:
-        return utcnow()
-    return value if value.tzinfo else value.replace(tzinfo=CHINA)
 
 
 @router.get(
@@ -114,23 +128,8 @@ async def get_clocks(
     application_id: Annotated[str, Path(max_length=64)],
     as_of: Annotated[BoundedInstant | None, Query(description="Count as at this instant (default now).")] = None,
 ) -> ApplicationClocks:
-    case = await cases.get_case(session, application_id)
-    states = await cases.clocks_of(session, application_id)
-    # A stranger learns nothing, not even that the application exists (as in intake and workflow).
-    unknown = NotFound("No clock for this application (not accepted, or not seen yet).")
-    if case is None or not states:
-        raise unknown
-    departments = {s.department for s in states if s.department} | {case.department}
-    dept = department_of(principal)
-    allowed = (
-        is_overseer(principal) or (principal.is_staff and principal.has(WINDOW_CLERK))
-        or (dept is not None and dept in departments) or is_applicant(principal, case.applicant)
-    )
-    if not allowed:
-        raise unknown
-    cal = await current_calendar(session)
-    at = as_instant(as_of)
-    views = [measure(s, cal, at) for s in states]
+    at = service.as_instant(as_of)
+    views = await service.clocks.application_clocks(session, principal, application_id, at)
     app = next((clock_read(v) for v in views if v.state.kind == "application"), None)
     tasks = [clock_read(v) for v in views if v.state.kind == "task"]
     acceptance = next((clock_read(v) for v in views if v.state.kind == "acceptance"), None)

@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.efficacy.api.access import department_of, is_overseer
-from services.efficacy.casework import current_config
-from services.efficacy.domain.calendar import CHINA
-from services.efficacy.store import cases
-from services.efficacy.store import ratings as store
-from services.efficacy.store.calendar import current_calendar
-from services.efficacy.store.tables import complaint as complaint_table
-from shared.auth import CurrentPrincipal, OptionalPrincipal, Principal
+from services.efficacy import service
+from services.efficacy.api.headers import IDEMPOTENCY_KEY, created_headers, with_created_headers
+from shared.auth import CurrentPrincipal, OptionalPrincipal
 from shared.db import SessionDep
-from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, invalid
 from shared.http_errors import problem_responses
 from shared.idempotency import run_idempotent
-from shared.pagination import Page, PageDep, paginate
-from shared.types import utcnow
+from shared.pagination import Page, PageDep
 
 router = APIRouter(prefix="/complaints", tags=["complaints"])
 
@@ -38,6 +27,12 @@ class AboutKind(StrEnum):
     item = "item"
     department = "department"
     window = "window"
+
+
+class ComplaintState(StrEnum):
+    open = "open"
+    answered = "answered"
+    closed = "closed"
 
 
 class About(BaseModel):
@@ -52,7 +47,7 @@ class ComplaintCreate(BaseModel):
     text: str = Field(min_length=5, max_length=4000)
 
     model_config = {"json_schema_extra": {"examples": [{
-        "about": {"kind": "window", "ref": "LD-CENTRE-W12"}, "department": "LD-SCJGJ",
+        "about": {"kind": "department", "ref": "LD-SCJGJ"}, "department": "LD-SCJGJ",
         "text": "窗口要求提供办事指南以外的材料。"}]}}
 
 
@@ -62,7 +57,7 @@ class ComplaintRead(BaseModel):
     department: str
     text: str
     anonymous: bool
-    state: str = Field(description="`open`, `answered` or `closed` (the complainant rated the answer).")
+    state: ComplaintState = Field(description="`open`, `answered` or `closed` (the complainant rated the answer).")
     created_at: datetime
     deadline_on: date
     answer: str | None
@@ -90,59 +85,37 @@ class DepartmentCounts(BaseModel):
     overdue: int = Field(description="Open past their deadline today.")
 
 
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def read(r: object) -> ComplaintRead:
+def read(r: Any) -> ComplaintRead:
     return ComplaintRead(complaint_id=r.complaint_id, about=About(kind=r.about_kind, ref=r.about_ref),
                          department=r.department, text=r.text, anonymous=r.complainant is None, state=r.state,
                          created_at=r.created_at, deadline_on=r.deadline_on, answer=r.answer,
                          answered_at=r.answered_at, answer_score=r.answer_score)
 
 
+#: Anyone may complain, anonymously too: the token is optional, which OpenAPI says with `{}` beside the bearer
+#: requirement FastAPI declares from the (optional) principal dependency (`openapi_extra` lists are appended).
+OPTIONAL_BEARER: dict[str, Any] = {"security": [{}]}
+
+
 @router.post("", status_code=201, summary="File a complaint (anonymous allowed)", response_model=ComplaintFiled,
              description="Accepts `Idempotency-Key`: a retry with the same key and body returns the first answer.",
-             responses=problem_responses(401, 409, 422),
-             # Anyone may complain, anonymously too: the token is optional, which OpenAPI says with `{}`.
-             openapi_extra={"security": [{}, {"HTTPBearer": []}]})
+             responses={201: {"headers": created_headers("complaint")}, **problem_responses(401, 409, 422)},
+             openapi_extra=OPTIONAL_BEARER)
 async def file_complaint(
     request: Request,
     body: ComplaintCreate,
     principal: OptionalPrincipal,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IDEMPOTENCY_KEY = None,
 ) -> JSONResponse:
     async def work(session: AsyncSession) -> tuple[int, dict[str, object]]:
-        return 201, (await _file(session, body, principal)).model_dump(mode="json")
+        row, secret = await service.complaints.file(session, principal, about_kind=body.about.kind.value,
+                                                    about_ref=body.about.ref, department=body.department,
+                                                    text=body.text)
+        return 201, ComplaintFiled(**read(row).model_dump(), secret=secret).model_dump(mode="json")
     scope = f"complaint:{principal.subject if principal else 'anonymous'}"
-    return await run_idempotent(request, key=idempotency_key, scope=scope, payload=body.model_dump(mode="json"),
-                                work=work)
-
-
-async def _file(session: AsyncSession, body: ComplaintCreate, principal: Principal | None) -> ComplaintFiled:
-    department = body.department or (body.about.ref if body.about.kind == AboutKind.department else None)
-    if department is None and body.about.kind == AboutKind.case:
-        case_row = await cases.get_case(session, body.about.ref)
-        department = case_row.department if case_row else None
-    if not department:
-        raise invalid("body.department", "required", "Name the department (it could not be found from the case).")
-    cal = await current_calendar(session)
-    deadline = cal.add_workdays(datetime.now(CHINA).date(), current_config().complaint_days).value
-    secret, complaint_id = secrets.token_urlsafe(16), uuid.uuid4().hex
-    await store.add_complaint(session, complaint_id=complaint_id, about_kind=body.about.kind.value,
-                              about_ref=body.about.ref, department=department, text=body.text,
-                              complainant=principal.subject if principal else None, secret_hash=_hash(secret),
-                              deadline_on=deadline)
-    return ComplaintFiled(**read(await store.get_complaint(session, complaint_id)).model_dump(), secret=secret)
-
-
-def _may_see(principal: Principal | None, row: object, secret: str | None) -> bool:
-    if secret and hmac.compare_digest(_hash(secret), row.secret_hash):
-        return True
-    if principal is None:
-        return False
-    return (is_overseer(principal) or (row.complainant is not None and principal.subject == row.complainant)
-            or department_of(principal) == row.department)
+    response = await run_idempotent(request, key=idempotency_key, scope=scope, payload=body.model_dump(mode="json"),
+                                    work=work)
+    return with_created_headers(response, request, "complaint_id")
 
 
 @router.get("", summary="Complaints, newest first (supervisors; a department's staff see their own)",
@@ -155,70 +128,42 @@ async def list_complaints(
     department: Annotated[str | None, Query(max_length=40)] = None,
     about_kind: AboutKind | None = None,
     about_ref: Annotated[str | None, Query(max_length=120)] = None,
-    state: Annotated[str | None, Query(pattern="^(open|answered|closed)$")] = None,
+    state: ComplaintState | None = None,
 ) -> Page[ComplaintRead]:
-    if not is_overseer(principal):
-        own = department_of(principal)
-        if own is None:
-            raise Forbidden("Supervisors see every complaint; a department's staff see their own department's.")
-        if department and department != own:
-            raise Forbidden("A department's staff see their own department's complaints only.")
-        department = own
-    q = store.complaints_query(department=department, about_kind=about_kind.value if about_kind else None,
-                               about_ref=about_ref, state=state)
-    ids, cursor = await paginate(session, q, key_columns=[complaint_table.c.id], params=page,
-                                 key_of=lambda i: [i], descending=True)
-    return Page[ComplaintRead](items=[read(r) for r in await store.complaints_by_id(session, ids)],
-                               next_cursor=cursor)
+    rows, cursor = await service.complaints.list_complaints(
+        session, principal, department=department, about_kind=about_kind.value if about_kind else None,
+        about_ref=about_ref, state=state.value if state else None, page=page)
+    return Page[ComplaintRead](items=[read(r) for r in rows], next_cursor=cursor)
 
 
 @router.get("/departments", summary="Complaint counts per department (public)", response_model=list[DepartmentCounts])
 async def counts(session: SessionDep) -> list[DepartmentCounts]:
-    today = datetime.now(CHINA).date()
     return [DepartmentCounts(department=r.department, received=r.received, answered=int(r.answered or 0),
-                             overdue=int(r.overdue or 0)) for r in await store.complaint_counts(session, today)]
+                             overdue=int(r.overdue or 0)) for r in await service.complaints.counts(session)]
 
 
 @router.get("/{complaint_id}", summary="One complaint (complainant, department, supervisors)",
-            response_model=ComplaintRead, responses=problem_responses(401, 404))
+            description="With a bearer token, or without one and with the complaint's `secret` (anonymous "
+                        "complainants).",
+            response_model=ComplaintRead, responses=problem_responses(401, 404, 422), openapi_extra=OPTIONAL_BEARER)
 async def get_complaint(session: SessionDep, complaint_id: Annotated[str, Path(max_length=64)],
                         principal: OptionalPrincipal,
                         secret: Annotated[str | None, Query(max_length=100)] = None) -> ComplaintRead:
-    row = await store.get_complaint(session, complaint_id)
-    if row is None or not _may_see(principal, row, secret):
-        if principal is None:  # the secret is an anonymous complainant's credential: wrong or missing, unknown or not
-            raise Unauthorized("Give a bearer token, or the complaint's secret (anonymous complaints).")
-        raise NotFound("No such complaint.")  # to a signed-in stranger, like an unknown complaint
-    return read(row)
+    return read(await service.complaints.get_complaint(session, principal, complaint_id, secret))
 
 
 @router.post("/{complaint_id}/answer", summary="The department answers", response_model=ComplaintRead,
              responses=problem_responses(401, 403, 404, 409, 422))
 async def answer(session: SessionDep, complaint_id: Annotated[str, Path(max_length=64)], body: AnswerCreate,
                  principal: CurrentPrincipal) -> ComplaintRead:
-    row = await store.get_complaint(session, complaint_id)
-    if row is None:
-        raise NotFound("No such complaint.")
-    if not (is_overseer(principal) or department_of(principal) == row.department):
-        raise Forbidden("The department concerned answers.")
-    if row.state != "open":
-        raise Conflict("This complaint has been answered already.", slug="already-answered")
-    await store.update_complaint(session, complaint_id, answer=body.answer, answered_at=utcnow(), state="answered")
-    return read(await store.get_complaint(session, complaint_id))
+    return read(await service.complaints.answer(session, principal, complaint_id, body.answer))
 
 
 @router.post("/{complaint_id}/rating", summary="The complainant rates the answer", response_model=ComplaintRead,
-             responses=problem_responses(403, 404, 409, 422))
+             description="With the complainant's bearer token, or without one and with the `secret` (anonymous "
+                         "complaints).",
+             responses=problem_responses(403, 404, 409, 422), openapi_extra=OPTIONAL_BEARER)
 async def rate_answer(session: SessionDep, complaint_id: Annotated[str, Path(max_length=64)], body: AnswerRating,
                       principal: OptionalPrincipal) -> ComplaintRead:
-    row = await store.get_complaint(session, complaint_id)
-    if row is None:
-        raise NotFound("No such complaint.")
-    by_secret = body.secret is not None and hmac.compare_digest(_hash(body.secret), row.secret_hash)
-    by_token = principal is not None and row.complainant is not None and principal.subject == row.complainant
-    if not (by_secret or by_token):
-        raise Forbidden("Only the complainant rates the answer (anonymous: with the secret given at filing).")
-    if row.state != "answered":
-        raise Conflict("Only an answered, unrated complaint can be rated.", slug="not-answered")
-    await store.update_complaint(session, complaint_id, answer_score=body.score, state="closed")
-    return read(await store.get_complaint(session, complaint_id))
+    return read(await service.complaints.rate_answer(session, principal, complaint_id, score=body.score,
+                                                     secret=body.secret))

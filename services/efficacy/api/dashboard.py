@@ -7,12 +7,10 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from services.efficacy.api.access import department_of, is_overseer
+from services.efficacy import service
 from services.efficacy.domain.calendar import CHINA
-from services.efficacy.store import supervision
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import Forbidden
 from shared.http_errors import problem_responses
 
 router = APIRouter(tags=["supervision"])
@@ -40,10 +38,7 @@ class Dashboard(BaseModel):
                         "the city; a department's staff see their department.",
             responses=problem_responses(401, 403))
 async def dashboard(session: SessionDep, principal: CurrentPrincipal) -> Dashboard:
-    scope = None if is_overseer(principal) else department_of(principal)
-    if scope is None and not is_overseer(principal):
-        raise Forbidden("For supervisors and departments' staff.")
-    counts = await supervision.dashboard_counts(session, scope)
+    counts = await service.cards.dashboard_counts(session, principal)
     panels: dict[str | None, DepartmentPanel] = {}
     total = DepartmentPanel(department=None)
 

@@ -12,14 +12,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from services.efficacy.casework import current_config, recomputed_facts
-from services.efficacy.domain.kpis import figures, totals_of
-from services.efficacy.store import cases
-from services.efficacy.store import kpis as kpi_store
-from services.efficacy.store.calendar import current_calendar
+from services.efficacy import service
 from shared.bounds import BoundedDate
 from shared.db import SessionDep
-from shared.errors import invalid
 from shared.http_errors import problem_responses
 
 router = APIRouter(prefix="/kpis", tags=["kpis"])
@@ -80,22 +75,11 @@ async def kpis(
     source: Source = Source.incremental,
     format: Format = Format.json,
 ) -> KpiReport | Response:
-    if end < start:
-        raise invalid("query.to", "order", "`to` must not be before `from`.")
-    if source == Source.recomputed:
-        everything = await recomputed_facts(session, await current_calendar(session))
-        rows = [f for f in everything.values() if f.anchor_on and start <= f.anchor_on <= end
-                and (not department or f.department == department) and (not item or f.item_code == item)
-                and (not service_point or f.service_point == service_point)]
-        catalogue = await cases.items(session, department=department, item=item)
-        scores = await kpi_store.rating_scores(session, {r.application_id for r in rows})
-        totals = totals_of(rows, [bool(i.fully_online) for i in catalogue], scores)
-    else:
-        totals = await kpi_store.totals_in(session, start=start, end=end, department=department, item=item,
-                                           service_point=service_point)
-    figs = figures(totals, current_config().targets)
+    applications, figs = await service.reports.kpi_report(
+        session, start=start, end=end, department=department, item=item, service_point=service_point,
+        recomputed=source == Source.recomputed)
     report = KpiReport(start=start, end=end, department=department, item=item, service_point=service_point,
-                       source=source, applications=totals.applications,
+                       source=source, applications=applications,
                        figures=[FigureRead(**f.__dict__) for f in figs])
     if format == Format.csv:
         buf = io.StringIO()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from services.efficacy.casework import current_config
+from services.efficacy import service
 from services.efficacy.domain.calendar import CHINA
-from services.efficacy.store import cases
-from services.efficacy.store import kpis as kpi_store
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
 from shared.http_errors import problem_responses
@@ -45,20 +43,15 @@ async def recommendations(
     item: Annotated[str, Query(min_length=1, max_length=80)],
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> RecommendationList:
-    pairs = await cases.co_applied_items(session, item, limit)
-    names = {i.code: i.name for i in await cases.items(session)}
     return RecommendationList(item=item, also_needed=[
-        Recommendation(item_code=code, name=names.get(code), applicants=n) for code, n in pairs])
+        Recommendation(item_code=code, name=name, applicants=n)
+        for code, name, n in await service.reports.also_needed(session, item, limit)])
 
 
 @router.get("/me/reminders", summary="My certificates about to expire", response_model=list[Reminder],
             responses=problem_responses(401))
 async def reminders(session: SessionDep, principal: CurrentPrincipal) -> list[Reminder]:
-    holders = {h for h in (principal.holder_id, principal.organisation,
-                           principal.acting_for.holder_id if principal.acting_for else None) if h}
-    if not holders:
-        return []
+    rows = await service.reports.expiring_certificates(session, principal)
     today = datetime.now(CHINA).date()
-    rows = await kpi_store.expiring(session, holders, today + timedelta(days=current_config().reminder_days))
     return [Reminder(certificate_number=r.certificate_number, type_code=r.type_code, type_name=r.type_name,
                      valid_until=r.valid_until, days_left=(r.valid_until - today).days) for r in rows]

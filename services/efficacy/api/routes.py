@@ -1,4 +1,4 @@
-"""HTTP routes of the efficacy service (thin: parse, call the domain and the store, return)."""
+"""HTTP routes of the efficacy service (thin: parse, call the use cases in `service`, render)."""
 
 from __future__ import annotations
 

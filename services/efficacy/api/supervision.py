@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from services.efficacy.api.access import department_of, is_overseer
-from services.efficacy.api.clocks import as_instant
-from services.efficacy.casework import current_config, evaluate, forecast, policy_of
-from services.efficacy.domain.calendar import CHINA
-from services.efficacy.store import cases, supervision
-from services.efficacy.store.calendar import current_calendar
-from services.efficacy.store.tables import supervision_item
+from services.efficacy import service
 from shared.auth import (
     ADMIN,
     DEPARTMENT_REVIEWER,
@@ -27,9 +21,8 @@ from shared.auth import (
 )
 from shared.bounds import BoundedDate, BoundedInstant, RowIdInt
 from shared.db import SessionDep
-from shared.errors import Conflict, Forbidden, NotFound
 from shared.http_errors import problem_responses
-from shared.pagination import Page, PageDep, paginate
+from shared.pagination import Page, PageDep
 
 router = APIRouter(tags=["supervision"])
 
@@ -39,12 +32,40 @@ class Colour(StrEnum):
     red = "red"
 
 
+class CardReason(StrEnum):
+    """Why a card: the promised deadline near (yellow) or passed (red), the statutory limit passed (a second red),
+    and the same for the acceptance step's own limit (受理时限)."""
+
+    near_deadline = "near_deadline"
+    promised_limit_exceeded = "promised_limit_exceeded"
+    statutory_limit_exceeded = "statutory_limit_exceeded"
+    acceptance_near_deadline = "acceptance_near_deadline"
+    acceptance_limit_exceeded = "acceptance_limit_exceeded"
+
+
+class SupervisionKind(StrEnum):
+    yellow_card = "yellow_card"
+    red_card = "red_card"
+    bad_rating = "bad_rating"
+    repeated_application = "repeated_application"
+    material_asked_again = "material_asked_again"
+    complaint_overdue = "complaint_overdue"
+    rectification_overdue = "rectification_overdue"
+    data_access_anomaly = "data_access_anomaly"
+
+
+class SupervisionState(StrEnum):
+    open = "open"
+    answered = "answered"
+    cleared = "cleared"
+
+
 class CardForecast(BaseModel):
     application_id: str
     task_id: str | None
     department: str | None
     colour: Colour
-    reason: str = Field(description="`near_deadline`, `promised_limit_exceeded` or `statutory_limit_exceeded`.")
+    reason: CardReason
     deadline_on: date | None
     statutory_deadline_on: date | None
     remaining_workdays: int | None
@@ -62,7 +83,7 @@ class CardRead(BaseModel):
     task_id: str | None
     department: str | None
     colour: Colour
-    reason: str
+    reason: CardReason
     deadline_at: datetime
     raised_at: datetime
     cleared_at: datetime | None
@@ -75,13 +96,13 @@ class Evaluation(BaseModel):
 
 class SupervisionRead(BaseModel):
     id: int
-    kind: str = Field(description="`yellow_card`, `red_card` (a 督办 case), `bad_rating` (整改), `repeated_application`, `material_asked_again`, `complaint_overdue`, `rectification_overdue` or `data_access_anomaly` (安全监控: unusual reading of personal data, for the data office).")
+    kind: SupervisionKind = Field(description="`yellow_card`, `red_card` (a 督办 case), `bad_rating` (整改), `repeated_application`, `material_asked_again`, `complaint_overdue`, `rectification_overdue` or `data_access_anomaly` (安全监控: unusual reading of personal data, for the data office).")
     is_case: bool = Field(description="A supervision case (督办) the department must answer.")
     card_id: str | None
     application_id: str | None
     department: str | None
     detail: str
-    state: str = Field(description="`open`, `answered` or `cleared` (the case moved on).")
+    state: SupervisionState = Field(description="`open`, `answered` or `cleared` (the case moved on).")
     opened_at: datetime
     answer: str | None
     answered_at: datetime | None
@@ -91,16 +112,6 @@ class AnswerCreate(BaseModel):
     answer: str = Field(min_length=2, max_length=4000, description="What the department did and why.")
 
     model_config = {"json_schema_extra": {"examples": [{"answer": "专家评审延误，已于今日办结并电话告知申请人。"}]}}
-
-
-def _scope(p: Principal) -> str | None:
-    """None = everything (supervisors); else the department whose cards and queue the principal sees."""
-    if is_overseer(p):
-        return None
-    dept = department_of(p)
-    if dept is None:
-        raise Forbidden("Supervisors see all cards; a department's staff see their own.")
-    return dept
 
 
 @router.get(
@@ -117,21 +128,16 @@ async def forecast_cards(
     colour: Colour | None = None,
     department: Annotated[str | None, Query(max_length=40)] = None,
 ) -> CardForecastList:
-    scope = _scope(principal)
-    day = as_of or datetime.now(CHINA).date()
-    at = datetime.combine(day, time(12, 0), CHINA)
-    cal = await current_calendar(session)
-    out: list[CardForecast] = []
-    async for batch in cases.running_clocks(session, day):
-        for f in forecast(batch, cal, at, policy_of(current_config())):
-            s, v, d = f.view.state, f.view, f.decision
-            if colour and d.colour != colour or scope and s.department != scope or department and s.department != department:
-                continue
-            out.append(CardForecast(application_id=s.application_id, task_id=s.task_id, department=s.department,
-                                    colour=Colour(d.colour), reason=d.reason, deadline_on=v.deadline_on,
-                                    statutory_deadline_on=v.statutory_deadline_on,
-                                    remaining_workdays=v.remaining_workdays, assumed_years=sorted(v.assumed_years)))
-    return CardForecastList(as_of=day, items=out)
+    day, forecasts = await service.cards.forecast_cards(session, principal, day=as_of,
+                                                        colour=colour.value if colour else None,
+                                                        department=department)
+    return CardForecastList(as_of=day, items=[
+        CardForecast(application_id=f.view.state.application_id, task_id=f.view.state.task_id,
+                     department=f.view.state.department, colour=Colour(f.decision.colour),
+                     reason=CardReason(f.decision.reason), deadline_on=f.view.deadline_on,
+                     statutory_deadline_on=f.view.statutory_deadline_on,
+                     remaining_workdays=f.view.remaining_workdays, assumed_years=sorted(f.view.assumed_years))
+        for f in forecasts])
 
 
 @router.post(
@@ -147,8 +153,8 @@ async def run_evaluation(
     as_of: Annotated[BoundedInstant | None, Query(description="Instant (default now); naive = Asia/Shanghai.")] = None,
     _: Principal = require_roles(SUPERVISOR, ADMIN),
 ) -> Evaluation:
-    at = as_instant(as_of)
-    raised = await evaluate(session, await current_calendar(session), at, current_config())
+    at = service.as_instant(as_of)
+    raised = await service.cards.evaluate_now(session, at)
     return Evaluation(as_of=at, raised=[CardRead(**r, cleared_at=None) for r in raised])
 
 
@@ -165,9 +171,8 @@ async def raised_cards(
     application_id: Annotated[str | None, Query(max_length=64)] = None,
     open_only: bool = False,
 ) -> list[CardRead]:
-    scope = _scope(principal)
-    rows = await supervision.list_cards(session, colour=colour.value if colour else None,
-                                        application_id=application_id, open_only=open_only, department=scope)
+    rows = await service.cards.raised_cards(session, principal, colour=colour.value if colour else None,
+                                            application_id=application_id, open_only=open_only)
     return [CardRead.model_validate(r, from_attributes=True) for r in rows]
 
 
@@ -182,17 +187,14 @@ async def list_supervision(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    state: Annotated[str | None, Query(pattern="^(open|answered|cleared)$")] = None,
-    kind: Annotated[str | None, Query(max_length=40)] = None,
+    state: SupervisionState | None = None,
+    kind: SupervisionKind | None = None,
     department: Annotated[str | None, Query(max_length=40)] = None,
     application_id: Annotated[str | None, Query(max_length=64, description="The items of one case.")] = None,
 ) -> Page[SupervisionRead]:
-    scope = _scope(principal)
-    q = supervision.items_query(department=scope or department, state=state, kind=kind,
-                                application_id=application_id)
-    ids, cursor = await paginate(session, q, key_columns=[supervision_item.c.id], params=page,
-                                 key_of=lambda i: [i], descending=True)
-    rows = await supervision.items_by_id(session, ids)
+    rows, cursor = await service.cards.supervision_queue(
+        session, principal, state=state.value if state else None, kind=kind.value if kind else None,
+        department=department, application_id=application_id, page=page)
     return Page[SupervisionRead](items=[SupervisionRead.model_validate(r, from_attributes=True) for r in rows],
                                  next_cursor=cursor)
 
@@ -209,12 +211,5 @@ async def answer_supervision(
     body: AnswerCreate,
     principal: Principal = require_roles(DEPARTMENT_REVIEWER, DEPARTMENT_SYSTEM, SUPERVISOR, ADMIN),
 ) -> SupervisionRead:
-    item = await supervision.get_item(session, item_id)
-    if item is None:
-        raise NotFound("No such supervision item.")
-    if not is_overseer(principal) and department_of(principal) != item.department:
-        raise Forbidden("Only the department concerned answers its supervision items.")
-    if item.state == "answered":
-        raise Conflict("This item has been answered already.", slug="already-answered")
-    await supervision.answer_item(session, item_id, answer=body.answer, by=principal.subject)
-    return SupervisionRead.model_validate(await supervision.get_item(session, item_id), from_attributes=True)
+    row = await service.cards.answer_supervision(session, principal, item_id, body.answer)
+    return SupervisionRead.model_validate(row, from_attributes=True)

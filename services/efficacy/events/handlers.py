@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.efficacy.casework import flag_access_anomaly, item_steps_changed, record_case_event
+from services.efficacy import service
 from services.efficacy.domain.clocks import EVENT_TYPES as CLOCK_EVENTS
 from services.efficacy.domain.kpis import EVENT_TYPES as KPI_EVENTS
 from services.efficacy.events.contracts import (
@@ -13,8 +13,6 @@ from services.efficacy.events.contracts import (
     ItemPublished,
     ItemWithdrawn,
 )
-from services.efficacy.store import cases
-from services.efficacy.store import kpis as kpi_store
 from shared.events import Event
 from shared.messaging import Consumer
 
@@ -23,39 +21,26 @@ async def on_case_event(session: AsyncSession, event: Event) -> None:
     """Intake's and workflow's events about an application: clocks, pauses, stops, KPI facts."""
     if not event.data.get("application_id"):
         return
-    await record_case_event(session, event)
+    await service.record_case_event(session, event)
 
 
 async def on_catalog_event(session: AsyncSession, event: Event) -> None:
     if event.type == "yimen.catalog.item.published":
-        item = ItemPublished.model_validate(event.data)
-        steps = (item.process or {}).get("steps") or []
-        excluded = [s["key"] for s in steps if isinstance(s, dict) and s.get("excluded_from_limit") and s.get("key")]
-        before = await cases.excluded_steps(session, item.code)
-        # 受理时限: the acceptance step's limit where the item sets one (configurable per item).
-        acceptance = next((int(s.get("limit_days") or 0) for s in steps
-                           if isinstance(s, dict) and s.get("kind") == "acceptance"), 0) or None
-        await cases.upsert_item(session, code=item.code, version=item.version, name=item.name,
-                                department=item.department, fully_online=item.fully_online, excluded_steps=excluded,
-                                acceptance_days=acceptance)
-        if await cases.excluded_steps(session, item.code) != before:
-            await item_steps_changed(session, item.code)
+        await service.item_published(session, ItemPublished.model_validate(event.data))
     elif event.type == "yimen.catalog.item.withdrawn":
-        w = ItemWithdrawn.model_validate(event.data)
-        await cases.withdraw_item(session, w.code, w.version)
+        await service.item_withdrawn(session, ItemWithdrawn.model_validate(event.data))
 
 
 async def on_access_anomaly(session: AsyncSession, event: Event) -> None:
-    await flag_access_anomaly(session, event)
+    await service.flag_access_anomaly(session, event)
 
 
 async def on_certificate_event(session: AsyncSession, event: Event) -> None:
     if event.type == "yimen.datashare.certificate.issued":
-        c = CertificateIssued.model_validate(event.data)
-        await kpi_store.upsert_certificate(session, certificate_number=c.certificate_number, type_code=c.type_code,
-                                           type_name=c.type_name, holder_id=c.holder_id, valid_until=c.valid_until)
+        await service.reports.certificate_issued(session, CertificateIssued.model_validate(event.data))
     elif event.type == "yimen.datashare.certificate.revoked":
-        await kpi_store.revoke_certificate(session, CertificateRevoked.model_validate(event.data).certificate_number)
+        await service.reports.certificate_revoked(
+            session, CertificateRevoked.model_validate(event.data).certificate_number)
 
 
 #: The events that move a clock (domain/clocks.py) or a KPI (domain/kpis.py); the consumers skip the rest of

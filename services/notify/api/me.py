@@ -22,11 +22,10 @@ from services.notify.api.models import (
     PreferencesUpdate,
     QuietHoursModel,
 )
-from services.notify.store import repo
 from shared.auth import CurrentPrincipal
 from shared.bounds import MAX_ID
 from shared.db import Database, SessionDep
-from shared.errors import NotFound, TooManyRequests, invalid
+from shared.errors import TooManyRequests, invalid
 from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep
 from shared.ratelimit import leases_for
@@ -47,17 +46,12 @@ STREAM_LEASE_SECONDS = 60.0
 async def my_notifications(session: SessionDep, principal: CurrentPrincipal, page: PageDep,
                            unread: Annotated[bool | None, Query(description="true: unread only; false: read only")]
                            = None) -> Page[NotificationRead]:
-    rows, nxt = await repo.inbox_page(session, service.recipients_of(principal), unread=unread, cursor=page.cursor,
-                                      limit=page.limit)
-    others: dict[tuple[str, str, str, str], list[ChannelStatus]] = {}
-    for s in await repo.siblings(session, {(r.event_id, r.kind) for r in rows}):
-        others.setdefault((s.event_id, s.kind, s.recipient_kind, s.recipient_id), []).append(
-            ChannelStatus(channel=s.channel, message_id=s.id, status=s.status, reason=s.reason))
+    entries, nxt = await service.inbox(session, principal, unread=unread, cursor=page.cursor, limit=page.limit)
     items = [NotificationRead(id=r.id, kind=r.kind, title=r.title, body=r.body, application_id=r.application_id,
                               created_at=r.created_at, read_at=r.read_at,
-                              channels=sorted(others.get((r.event_id, r.kind, r.recipient_kind, r.recipient_id), []),
-                                              key=lambda c: c.channel))
-             for r in rows]
+                              channels=[ChannelStatus(channel=o.channel, message_id=o.id, status=o.status,
+                                                      reason=o.reason) for o in e.others])
+             for e in entries for r in (e.message,)]
     return Page[NotificationRead](items=items, next_cursor=nxt)
 
 
@@ -65,11 +59,7 @@ async def my_notifications(session: SessionDep, principal: CurrentPrincipal, pag
              description="Idempotent: marking a read message again changes nothing.",
              responses=problem_responses(401, 404))
 async def mark_read(notification_id: str, session: SessionDep, principal: CurrentPrincipal) -> None:
-    row = await repo.message_by_id(session, notification_id[:64])
-    if row is None or row.channel != "inbox" or (row.recipient_kind, row.recipient_id) not in service.recipients_of(
-            principal):
-        raise NotFound("No such notification in your inbox.")
-    await repo.mark_read(session, row.id)
+    await service.mark_read(session, principal, notification_id)
 
 
 def _prefs(p: service.Preferences) -> PreferencesRead:
@@ -93,7 +83,7 @@ async def get_preferences(session: SessionDep, principal: CurrentPrincipal) -> P
 async def put_preferences(body: PreferencesUpdate, session: SessionDep, principal: CurrentPrincipal
                           ) -> PreferencesRead:
     quiet = (body.quiet_hours.start, body.quiet_hours.end) if body.quiet_hours else None
-    return _prefs(await service.put_preferences(session, principal.subject, channels=dict(body.channels),
+    return _prefs(await service.put_preferences(session, principal.subject, channels={k: [str(c) for c in v] for k, v in body.channels.items()},
                                                 quiet_hours=quiet, phone=body.phone))
 
 
@@ -166,7 +156,7 @@ async def stream(request: Request, principal: CurrentPrincipal,
     persons, organisations = service.audiences_of(principal)
     if after is None:
         async with db.transaction() as s:
-            after = await repo.feed_head(s)
+            after = await service.feed_head(s)
     hub = hub_of(request)
     # Counted across every replica of notify (shared/ratelimit.py): a person's streams may land on any of them.
     leases = leases_for(request.app.state, "streams", cfg.stream_max_per_person, ttl_seconds=STREAM_LEASE_SECONDS)
@@ -198,7 +188,7 @@ async def _events(db: Database, hub: StreamHub, persons: list[str], organisation
     while True:
         try:
             async with db.transaction() as s:
-                rows = await repo.feed_after(s, persons, organisations, after)
+                rows = await service.feed_after(s, persons, organisations, after)
         except Exception as exc:  # the database went away: end cleanly; the client resumes from `after`
             log.warning("notify stream: %r; closing it", exc)
             yield f"event: bye\ndata: {json.dumps({'reconnect_with_last_event_id': after})}\n\n"

@@ -9,11 +9,10 @@ from fastapi import APIRouter, Query, Request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.notify import service
-from services.notify.api.models import MessageRead, ReceiptIn, Status
-from services.notify.store import repo
+from services.notify.api.models import Channel, MessageRead, ReceiptIn, Status
 from shared.auth import ADMIN, CurrentPrincipal, Principal, require_roles
 from shared.db import SessionDep
-from shared.errors import NotFound, Unauthorized, invalid
+from shared.errors import Unauthorized, invalid
 from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep
 
@@ -26,10 +25,7 @@ Admin = Annotated[Principal, require_roles(ADMIN)]
                         "supervisors) and to admins. The SMS number is masked.",
             responses=problem_responses(401, 404))
 async def get_message(message_id: str, session: SessionDep, principal: CurrentPrincipal) -> MessageRead:
-    row = await repo.message_by_id(session, message_id[:64])
-    if row is None or not service.may_see(principal, row.recipient_kind, row.recipient_id):
-        raise NotFound("No such message.")
-    return MessageRead.of(row)
+    return MessageRead.of(await service.get_message(session, principal, message_id))
 
 
 @router.get("/messages", response_model=Page[MessageRead], summary="Messages, for operators",
@@ -38,10 +34,12 @@ async def get_message(message_id: str, session: SessionDep, principal: CurrentPr
             responses=problem_responses(401, 403, 422))
 async def list_messages(session: SessionDep, _: Admin, page: PageDep,
                         application_id: Annotated[str | None, Query(max_length=64)] = None,
-                        channel: Annotated[str | None, Query(pattern="^(inbox|sms|push)$")] = None,
+                        channel: Annotated[Channel | None, Query()] = None,
                         status: Annotated[Status | None, Query()] = None) -> Page[MessageRead]:
-    rows, nxt = await repo.list_messages(session, application_id=application_id, channel=channel, status=status,
-                                         cursor=page.cursor, limit=page.limit)
+    rows, nxt = await service.list_messages(session, application_id=application_id,
+                                            channel=channel.value if channel else None,
+                                            status=status.value if status else None,
+                                            cursor=page.cursor, limit=page.limit)
     return Page[MessageRead](items=[MessageRead.of(r) for r in rows], next_cursor=nxt)
 
 
@@ -49,9 +47,25 @@ async def list_messages(session: SessionDep, _: Admin, page: PageDep,
              description="Called by the gateway, signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, "
                          "`webhook-signature`) with `YIMEN_NOTIFY_SMS_CALLBACK_SECRET`. Repeats are harmless; a "
                          "receipt never undoes a delivery.",
-             responses=problem_responses(401, 404, 422))
+             responses=problem_responses(401, 404, 422),
+             # Public (no bearer token): the Standard Webhooks signature authenticates the gateway. The body is read
+             # raw to verify the signature, so its schema and the signature headers are declared here.
+             openapi_extra={
+                 "requestBody": {"required": True, "content": {"application/json": {
+                     "schema": ReceiptIn.model_json_schema()}}},
+                 "parameters": [
+                     {"name": name, "in": "header", "required": True, "schema": {"type": "string"},
+                      "description": text}
+                     for name, text in (("webhook-id", "The receipt's unique id."),
+                                        ("webhook-timestamp", "Seconds since the epoch, when signed."),
+                                        ("webhook-signature", "`v1,<base64 HMAC-SHA256>` with the shared secret."))
+                 ]})
 async def receipt(request: Request, session: SessionDep) -> None:
     raw = await request.body()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a receipt is JSON, hence UTF-8; the signature check would choke on it
+        raise invalid("body", "utf8", "The receipt must be UTF-8 encoded JSON.") from exc
     try:
         Webhook(service.current_config().sms_callback_secret).verify(raw, dict(request.headers))
     except WebhookVerificationError as exc:

@@ -3,14 +3,48 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.notify.domain import messages as msgs
+from shared.bounds import BoundedInstant
 from shared.privacy import mask_phone
 
-Channel = Literal["inbox", "sms", "push"]
-Status = Literal["queued", "held", "sent", "delivered", "failed"]
+
+class Channel(StrEnum):
+    INBOX = "inbox"
+    SMS = "sms"
+    PUSH = "push"
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    HELD = "held"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class RecipientKind(StrEnum):
+    PERSON = "person"
+    ORGANISATION = "organisation"
+    DEPARTMENT = "department"
+    ROLE = "role"
+    CONTACT = "contact"
+
+
+class Audience(StrEnum):
+    APPLICANT = "applicant"
+    DEPARTMENT = "department"
+    SUPERVISOR = "supervisor"
+
+
+#: The message kinds (`services/notify/domain/messages.py`), one template each.
+MessageKind = StrEnum("MessageKind", {code: code for code in msgs.KINDS})  # type: ignore[misc]
+#: The kinds an applicant chooses channels for.
+ApplicantKind = StrEnum("ApplicantKind", {code: code for code in msgs.APPLICANT_KINDS})  # type: ignore[misc]
 
 
 class ChannelStatus(BaseModel):
@@ -24,7 +58,7 @@ class NotificationRead(BaseModel):
     """One message in the in-app inbox (站内信), with how the same message went on the other channels."""
 
     id: str
-    kind: str = Field(description="The message kind, e.g. `application_accepted`, `correction_requested`.")
+    kind: MessageKind = Field(description="The message kind, e.g. `application_accepted`, `correction_requested`.")
     title: str | None
     body: str
     application_id: str | None
@@ -33,14 +67,19 @@ class NotificationRead(BaseModel):
     channels: list[ChannelStatus] = Field(description="This message on every channel it went out on.")
 
 
+class RecipientRead(BaseModel):
+    kind: RecipientKind
+    id: str
+
+
 class MessageRead(BaseModel):
     """One message on one channel and where it stands: queued → (held) → sent → delivered, or failed with a
     reason. An SMS number is shown masked."""
 
     id: str
-    kind: str
+    kind: MessageKind
     channel: Channel
-    recipient: dict[str, str] = Field(description="`{kind: person|organisation|department|role|contact, id}`.")
+    recipient: RecipientRead = Field(description="Whom it is addressed to.")
     application_id: str | None
     template_version: int
     title: str | None
@@ -59,7 +98,7 @@ class MessageRead(BaseModel):
     @classmethod
     def of(cls, row: Any) -> MessageRead:
         return cls(id=row.id, kind=row.kind, channel=row.channel,
-                   recipient={"kind": row.recipient_kind, "id": row.recipient_id}, application_id=row.application_id,
+                   recipient=RecipientRead(kind=row.recipient_kind, id=row.recipient_id), application_id=row.application_id,
                    template_version=row.template_version, title=row.title, body=row.body,
                    destination=mask_phone(row.destination), urgent=row.urgent, status=row.status, reason=row.reason,
                    attempts=row.attempts, next_attempt_at=row.next_attempt_at, created_at=row.created_at,
@@ -74,7 +113,7 @@ class QuietHoursModel(BaseModel):
 
 
 class PreferencesRead(BaseModel):
-    channels: dict[str, list[Channel]] = Field(
+    channels: dict[ApplicantKind, list[Channel]] = Field(
         description="Per applicant-facing kind, the channels it goes out on (the inbox always).")
     quiet_hours: QuietHoursModel | None = Field(
         description="Non-urgent SMS and push wait until the end of this window; null = none.")
@@ -105,10 +144,10 @@ class TemplateChannels(BaseModel):
 class TemplateRead(BaseModel):
     """A kind's template in force. Placeholders are written `((name))`; only the listed ones exist."""
 
-    code: str
+    code: MessageKind
     version: int
     description: str
-    audience: str
+    audience: Audience
     urgent: bool = Field(description="Urgent kinds are sent in quiet hours too.")
     placeholders: list[str]
     default_channels: list[Channel]
@@ -140,7 +179,7 @@ class RenderedChannel(BaseModel):
 
 
 class PreviewRead(BaseModel):
-    code: str
+    code: MessageKind
     version: int | None = Field(description="The version previewed; null for a draft.")
     channels: dict[Channel, RenderedChannel]
 
@@ -154,4 +193,4 @@ class ReceiptIn(BaseModel):
     id: str | None = Field(None, max_length=120, description="The gateway's id for the message.")
     status: Literal["delivered", "failed"]
     reason: str | None = Field(None, max_length=300)
-    at: datetime | None = None
+    at: BoundedInstant | None = None

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Request, Response
 
 from services.notify import service
 from services.notify.api.models import (
+    Audience,
+    Channel,
+    MessageKind,
     PreviewRead,
     PreviewRequest,
     RenderedChannel,
@@ -19,6 +22,7 @@ from services.notify.api.models import (
 from services.notify.domain import messages as msgs
 from shared.auth import ADMIN, Principal, require_roles
 from shared.db import SessionDep
+from shared.errors import invalid
 from shared.http_errors import problem_responses
 
 router = APIRouter(prefix="/templates", tags=["templates"])
@@ -27,7 +31,8 @@ Admin = Annotated[Principal, require_roles(ADMIN)]
 
 def _read(code: str, version: int, channels: dict[str, Any]) -> TemplateRead:
     kind = msgs.KINDS[code]
-    return TemplateRead(code=code, version=version, description=kind.description, audience=kind.audience,
+    return TemplateRead(code=MessageKind(code), version=version, description=kind.description,
+                        audience=Audience(kind.audience),
                         urgent=kind.urgent, placeholders=list(kind.placeholders),
                         default_channels=list(kind.default_channels),  # type: ignore[arg-type]
                         channels=TemplateChannels.model_validate(channels))
@@ -36,19 +41,24 @@ def _read(code: str, version: int, channels: dict[str, Any]) -> TemplateRead:
 @router.get("", response_model=list[TemplateRead], summary="Every kind's template in force",
             responses=problem_responses(401, 403))
 async def list_templates(session: SessionDep, _: Admin) -> list[TemplateRead]:
-    out = []
-    for code in msgs.KINDS:
-        version, channels = await service.template_of(session, code)
-        out.append(_read(code, version, channels))
-    return out
+    return [_read(code, version, channels) for code, version, channels in await service.list_templates(session)]
+
+
+#: The version as an entity tag: send it back as `If-Match` to save an edit.
+ETAG_HEADER = {"ETag": {"description": "The template's version, quoted (`\"3\"`); send it back as `If-Match`.",
+                        "schema": {"type": "string", "example": '"3"'}}}
+#: Documented as required, because a PUT without it answers 428 (checked in the use case, so the answer is a
+#: precise problem rather than a generic 422).
+IF_MATCH_PARAMETER = {"name": "If-Match", "in": "header", "required": True,
+                      "description": "The `ETag` of the version edited (428 without it, 412 when it is stale).",
+                      "schema": {"type": "string", "maxLength": 40, "example": '"1"'}}
 
 
 @router.get("/{code}", response_model=TemplateRead, summary="One kind's template in force",
             description="The `ETag` is the version; send it back as `If-Match` to save an edit.",
-            responses=problem_responses(401, 403, 404))
+            responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404)})
 async def get_template(code: str, session: SessionDep, _: Admin, response: Response) -> TemplateRead:
-    service.kind_or_404(code)
-    version, channels = await service.template_of(session, code)
+    version, channels = await service.get_template(session, code)
     response.headers["ETag"] = f'"{version}"'
     return _read(code, version, channels)
 
@@ -58,9 +68,13 @@ async def get_template(code: str, session: SessionDep, _: Admin, response: Respo
                         "Every channel's text is required; a placeholder the kind does not declare is refused (422 "
                         "naming the field), so a message can never carry more than the kind allows (no ID "
                         "numbers). Messages already made keep the version they were rendered from.",
-            responses=problem_responses(401, 403, 404, 409, 412, 422, 428))
-async def put_template(code: str, body: TemplateUpdate, session: SessionDep, principal: Admin, response: Response,
-                       if_match: Annotated[str | None, Header(max_length=40)] = None) -> TemplateRead:
+            responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 422, 428)},
+            openapi_extra={"parameters": [IF_MATCH_PARAMETER]})
+async def put_template(code: str, body: TemplateUpdate, session: SessionDep, principal: Admin, request: Request,
+                       response: Response) -> TemplateRead:
+    if_match = request.headers.get("if-match")
+    if if_match is not None and len(if_match) > 40:
+        raise invalid("header.If-Match", "max_length", "If-Match is the quoted version this API sent as ETag.")
     version, channels = await service.put_template(session, code, body.channels.model_dump(), if_match=if_match,
                                                    by=principal.subject)
     response.headers["ETag"] = f'"{version}"'
@@ -73,15 +87,10 @@ async def put_template(code: str, body: TemplateUpdate, session: SessionDep, pri
                          "says how many messages it would be sent as.",
              responses=problem_responses(401, 403, 404, 422))
 async def preview(code: str, body: PreviewRequest, session: SessionDep, _: Admin) -> PreviewRead:
-    kind = service.kind_or_404(code)
-    version: int | None = None
-    if body.channels is not None:
-        template = body.channels.model_dump()
-    else:
-        version, template = await service.template_of(session, code)
-    values = body.personalisation if body.personalisation is not None else kind.sample
-    rendered = service.preview(kind, template, dict(values))
-    return PreviewRead(code=code, version=version, channels={  # type: ignore[misc]
-        ch: RenderedChannel(title=r.title, body=r.body, length=len(r.body),
+    version, rendered = await service.preview_template(
+        session, code, draft=body.channels.model_dump() if body.channels is not None else None,
+        personalisation=body.personalisation)
+    return PreviewRead(code=MessageKind(code), version=version, channels={
+        Channel(ch): RenderedChannel(title=r.title, body=r.body, length=len(r.body),
                             sms_parts=msgs.sms_parts(r.body) if ch == "sms" else None)
         for ch, r in rendered.items()})

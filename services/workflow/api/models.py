@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.workflow.domain.process import CaseState, OnReject, Outcome, TaskState
 from services.workflow.events.contracts import MissingItem
 from shared.bounds import BoundedInstant
 
@@ -23,12 +25,12 @@ class DecisionCreate(BaseModel):
                 {"outcome": "reject", "reasons": ["经营场所不符合消防安全要求"],
                  "legal_basis": "《中华人民共和国消防法》第十五条"},
                 {"outcome": "request_correction",
-                 "missing": [{"material_code": "floor-plan", "reason": "平面图未标注消防通道"}]},
+                 "missing": [{"material_code": "floor_plan", "reason": "平面图未标注消防通道"}]},
             ]
         },
     )
 
-    outcome: Literal["approve", "reject", "request_correction"]
+    outcome: Outcome
     reasons: list[str] = Field(default_factory=list, max_length=20,
                                description="One or more reasons; a single string is accepted as one reason.")
     legal_basis: str | None = Field(default=None, max_length=1000)
@@ -41,7 +43,7 @@ class DecisionCreate(BaseModel):
 
 
 class AssigneeUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"assignee": "staff-0042"}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"assignee": "7c1e4b9a2f6d4e8a9b3c5d7e1f2a4b6c"}]})
 
     assignee: str = Field(min_length=1, max_length=120, description="Account id of a reviewer of the department.")
     name: str | None = Field(default=None, min_length=1, max_length=100,
@@ -51,8 +53,38 @@ class AssigneeUpdate(BaseModel):
     unit: str | None = Field(default=None, min_length=1, max_length=100, description="The handler's unit (科室).")
 
 
+class DeciderKind(StrEnum):
+    """Who decided: a token's kind (`staff`, a `department_system`; `person` and `service` tokens are listed for
+    completeness) or `system`, the law deciding on timeout."""
+
+    STAFF = "staff"
+    DEPARTMENT_SYSTEM = "department_system"
+    SYSTEM = "system"
+    PERSON = "person"
+    SERVICE = "service"
+
+
+class StageKind(StrEnum):
+    REVIEW = "review"
+    PARALLEL = "parallel"
+    DECISION = "decision"
+
+
+class StageOutcome(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    MISSED = "missed"
+
+
 class DecidedByRead(BaseModel):
-    kind: str
+    kind: DeciderKind = Field(description="`staff` (a reviewer), `department_system` or `system` (the law "
+                                                "on timeout).")
     id: str
     name: str | None = None
 
@@ -67,14 +99,14 @@ class TaskRead(BaseModel):
     department: str
     step_key: str
     step_name: str
-    stage_kind: str
+    stage_kind: StageKind
     lead: bool
     limit_days: int
-    state: Literal["open", "awaiting_correction", "decided", "cancelled"]
+    state: TaskState
     assignee: str | None
     assigned_at: datetime
     due_at: datetime = Field(description="End of the due working day (Asia/Shanghai), in UTC.")
-    outcome: str | None
+    outcome: Outcome | None
     reasons: list[str]
     legal_basis: str | None
     missing: list[MissingItem]
@@ -86,13 +118,13 @@ class TaskRead(BaseModel):
 class StageRead(BaseModel):
     step_key: str
     step_name: str
-    kind: str
+    kind: StageKind
     lead_department: str
-    on_reject: str
+    on_reject: OnReject
     deemed_approval_on_timeout: bool
     started_at: datetime
     completed_at: datetime | None
-    outcome: str | None
+    outcome: StageOutcome | None
     tasks: list[TaskRead]
 
 
@@ -105,8 +137,8 @@ class CaseRead(BaseModel):
     item_version: int
     item_name: str
     department: str
-    state: Literal["running", "approved", "rejected", "withdrawn"]
-    outcome: str | None
+    state: CaseState
+    outcome: StageOutcome | None
     reasons: list[str]
     legal_basis: str | None
     accepted_at: datetime
@@ -148,7 +180,7 @@ class DeliveryRead(BaseModel):
     event_id: str
     event_type: str
     task_id: str | None
-    state: Literal["pending", "delivered", "failed", "missed"]
+    state: DeliveryState
     attempts: int
     next_attempt_at: datetime
     created_at: datetime

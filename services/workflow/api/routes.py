@@ -1,4 +1,4 @@
-"""HTTP routes of the workflow service (thin: parse, call the engine and the store, return)."""
+"""HTTP routes of the workflow service (thin: parse, call the use cases in `service`, render)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from services.workflow import engine
+from services.workflow import service
 from services.workflow.api.models import (
     AssigneeUpdate,
     AttemptRead,
     CaseRead,
     DecisionCreate,
     DeliveryRead,
+    DeliveryState,
     ReplayRequest,
     ReplayResult,
     StageRead,
@@ -22,38 +23,17 @@ from services.workflow.api.models import (
     task_read,
 )
 from services.workflow.config import WorkflowConfig
-from services.workflow.domain.process import Outcome
-from services.workflow.events.contracts import Handler
-from services.workflow.store import repository as repo
-from services.workflow.store.tables import Task, WebhookDelivery
-from services.workflow.webhooks import check_endpoint, new_secret
-from shared.auth import ADMIN, DEPARTMENT_REVIEWER, SUPERVISOR, CurrentPrincipal, Principal
+from services.workflow.domain.process import TaskState
+from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
-from shared.errors import Forbidden, NotFound
 from shared.http_errors import problem_responses
-from shared.pagination import Page, PageDep, paginate
-from shared.types import utcnow
-
-
-def _claim(principal: Principal, name: str) -> str | None:
-    value = principal.claims.get(name)
-    return str(value)[:100] if value else None
-
+from shared.pagination import Page, PageDep
 
 router = APIRouter()
 
 TaskId = Annotated[str, Path(min_length=1, max_length=64, description="The task's id.")]
 DepartmentCode = Annotated[str, Path(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
                                      examples=["LD-SCJGJ"])]
-
-
-def _sees_all(p: Principal) -> bool:
-    return p.has(SUPERVISOR, ADMIN)
-
-
-def _acts_for_department(p: Principal, department: str) -> bool:
-    """A reviewer of the department or the department's own system."""
-    return p.department == department and (p.is_department_system or p.has(DEPARTMENT_REVIEWER))
 
 
 def _config(request: Request) -> WorkflowConfig:
@@ -76,30 +56,13 @@ async def list_tasks(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    state: Annotated[str | None, Query(pattern="^(open|awaiting_correction|decided|cancelled)$")] = None,
+    state: TaskState | None = None,
     item_code: Annotated[str | None, Query(max_length=64)] = None,
     department: Annotated[str | None, Query(max_length=64, description="Supervisors and admins only.")] = None,
 ) -> Page[TaskRead]:
-    if _sees_all(principal):
-        dept = department
-    elif principal.department and (principal.is_department_system or principal.is_staff):
-        if department and department != principal.department:
-            raise Forbidden("You see your own department's tasks only.")
-        dept = principal.department
-    else:
-        raise Forbidden("A department's inbox is for its staff and its system.")
-    rows, cursor = await paginate(
-        session, repo.task_list_query(department=dept, state=state, item_code=item_code),
-        key_columns=[Task.seq], params=page, key_of=lambda t: [t.seq],
-    )
+    rows, cursor = await service.list_tasks(session, principal, department=department,
+                                            state=state.value if state else None, item_code=item_code, page=page)
     return Page[TaskRead](items=[task_read(t) for t in rows], next_cursor=cursor)
-
-
-async def _visible_task(session: SessionDep, principal: Principal, task_id: str) -> Task:
-    task = await repo.get_task(session, task_id)
-    if task is None or not (_sees_all(principal) or principal.department == task.department):
-        raise NotFound(f"No task {task_id}.")
-    return task
 
 
 @router.get(
@@ -111,7 +74,7 @@ async def _visible_task(session: SessionDep, principal: Principal, task_id: str)
     responses=problem_responses(401, 404),
 )
 async def get_task(task_id: TaskId, session: SessionDep, principal: CurrentPrincipal) -> TaskRead:
-    return task_read(await _visible_task(session, principal, task_id))
+    return task_read(await service.get_task(session, principal, task_id))
 
 
 @router.post(
@@ -126,14 +89,9 @@ async def get_task(task_id: TaskId, session: SessionDep, principal: CurrentPrinc
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def decide(task_id: TaskId, body: DecisionCreate, session: SessionDep, principal: CurrentPrincipal) -> TaskRead:
-    if not (principal.department and (principal.is_department_system or principal.has(DEPARTMENT_REVIEWER))):
-        raise Forbidden("Only a department reviewer or a department system decides tasks.")
-    task = await engine.decide_task(
-        session, task_id,
-        engine.Decider(kind=principal.kind, id=principal.subject, name=principal.name,
-                       department=principal.department, contact=_claim(principal, "phone"),
-                       unit=_claim(principal, "unit")),
-        engine.DecisionInput(Outcome(body.outcome), body.reasons, body.legal_basis, body.missing),
+    task = await service.decide(
+        session, principal, task_id,
+        service.DecisionInput(body.outcome, body.reasons, body.legal_basis, body.missing),
     )
     return task_read(task)
 
@@ -149,18 +107,8 @@ async def decide(task_id: TaskId, body: DecisionCreate, session: SessionDep, pri
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def reassign(task_id: TaskId, body: AssigneeUpdate, session: SessionDep, principal: CurrentPrincipal) -> TaskRead:
-    task = await _visible_task(session, principal, task_id)
-    if not (_acts_for_department(principal, task.department) or
-            (principal.department == task.department and principal.has(SUPERVISOR))):
-        raise Forbidden("Only the task's own department reassigns it.")
-    # Taking a task oneself: name, office phone and unit come from one's own token; for a colleague, from the body.
-    own = body.assignee == principal.subject
-    handler = Handler(
-        id=body.assignee, name=body.name or (principal.name if own else None),
-        office_phone=body.office_phone or (_claim(principal, "phone") if own else None),
-        unit=body.unit or (_claim(principal, "unit") if own else None),
-    )
-    task = await engine.assign_handler(session, task, handler)
+    task = await service.reassign(session, principal, task_id, assignee=body.assignee, name=body.name,
+                                  office_phone=body.office_phone, unit=body.unit)
     return task_read(task)
 
 
@@ -180,24 +128,8 @@ async def get_case(
     application_id: Annotated[str, Path(min_length=1, max_length=64)], session: SessionDep,
     principal: CurrentPrincipal,
 ) -> CaseRead:
-    instance = await repo.get_instance(session, application_id)
-    if instance is None:
-        raise NotFound(f"No case for application {application_id}.")
-    stages = await repo.stages_of(session, instance.id)
-    tasks = await repo.tasks_of_instance(session, instance.id)
-    applicant = instance.applicant or {}
-    applicant_ids = {str(v) for v in (applicant.get("id"), applicant.get("agent_id")) if v}
-    own = bool(principal.applicant_ids & applicant_ids) or (
-        principal.holder_id is not None and principal.holder_id == applicant.get("holder_id")
-    )
-    involved = principal.department is not None and (
-        principal.is_staff or principal.is_department_system
-    ) and any(t.department == principal.department for t in tasks)
-    if not (own or involved or _sees_all(principal)):
-        raise NotFound(f"No case for application {application_id}.")
-    by_stage: dict[int, list[Task]] = {}
-    for t in tasks:
-        by_stage.setdefault(t.stage_id, []).append(t)
+    view = await service.get_case(session, principal, application_id)
+    instance = view.instance
     return CaseRead(
         application_id=instance.application_id, receipt_number=instance.receipt_number,
         item_code=instance.item_code, item_version=instance.item_version, item_name=instance.item_name,
@@ -206,22 +138,18 @@ async def get_case(
         decided_at=instance.decided_at,
         stages=[
             StageRead(
-                step_key=s.step_key, step_name=s.step_name, kind=s.kind, lead_department=s.lead_department,
-                on_reject=s.on_reject, deemed_approval_on_timeout=s.deemed_approval_on_timeout,
-                started_at=s.started_at, completed_at=s.completed_at, outcome=s.outcome,
-                tasks=[task_read(t) for t in by_stage.get(s.id, [])],
+                step_key=s.step_key, step_name=s.step_name, kind=s.kind,  # type: ignore[arg-type]
+                lead_department=s.lead_department, on_reject=s.on_reject,  # type: ignore[arg-type]
+                deemed_approval_on_timeout=s.deemed_approval_on_timeout, started_at=s.started_at,
+                completed_at=s.completed_at, outcome=s.outcome,  # type: ignore[arg-type]
+                tasks=[task_read(t) for t in tasks],
             )
-            for s in stages
+            for s, tasks in view.stages
         ],
     )
 
 
 # ---- department webhooks --------------------------------------------------------------------------------
-
-
-def _may_manage(principal: Principal, code: str) -> None:
-    if not (principal.has(ADMIN) or _acts_for_department(principal, code)):
-        raise Forbidden(f"Only department {code} or an admin manages its webhook.")
 
 
 @router.put(
@@ -237,14 +165,9 @@ def _may_manage(principal: Principal, code: str) -> None:
 )
 async def put_webhook(code: DepartmentCode, body: WebhookPut, request: Request, session: SessionDep,
                       principal: CurrentPrincipal) -> WebhookRead:
-    _may_manage(principal, code)
-    await check_endpoint(body.url, allow_private=_config(request).webhook_allow_private)
-    existing = await repo.get_webhook(session, code)
-    secret = existing.secret if existing is not None and not body.rotate_secret else new_secret()
-    hook = await repo.save_webhook(session, department=code, url=body.url, enabled=body.enabled, secret=secret,
-                                   updated_at=utcnow(), updated_by=principal.subject)
-    if not body.enabled:
-        await repo.miss_pending(session, code)
+    hook = await service.put_webhook(session, principal, code, url=body.url, enabled=body.enabled,
+                                     rotate_secret=body.rotate_secret,
+                                     allow_private=_config(request).webhook_allow_private)
     return WebhookRead(department=code, url=hook.url, enabled=hook.enabled, secret=hook.secret,
                        updated_at=hook.updated_at)
 
@@ -257,10 +180,7 @@ async def put_webhook(code: DepartmentCode, body: WebhookPut, request: Request, 
     responses=problem_responses(401, 403, 404),
 )
 async def get_webhook(code: DepartmentCode, session: SessionDep, principal: CurrentPrincipal) -> WebhookRead:
-    _may_manage(principal, code)
-    hook = await repo.get_webhook(session, code)
-    if hook is None:
-        raise NotFound(f"Department {code} has no webhook.")
+    hook = await service.get_webhook(session, principal, code)
     return WebhookRead(department=code, url=hook.url, enabled=hook.enabled, secret=hook.secret,
                        updated_at=hook.updated_at)
 
@@ -275,23 +195,18 @@ async def get_webhook(code: DepartmentCode, session: SessionDep, principal: Curr
 )
 async def list_deliveries(
     code: DepartmentCode, session: SessionDep, principal: CurrentPrincipal, page: PageDep,
-    state: Annotated[str | None, Query(pattern="^(pending|delivered|failed|missed)$")] = None,
+    state: DeliveryState | None = None,
 ) -> Page[DeliveryRead]:
-    if not (_sees_all(principal) or _acts_for_department(principal, code)):
-        raise Forbidden(f"Only department {code}, supervisors and admins see its deliveries.")
-    rows, cursor = await paginate(
-        session, repo.delivery_list_query(code, state), key_columns=[WebhookDelivery.id], params=page,
-        key_of=lambda d: [d.id], descending=True,
-    )
-    attempts = await repo.attempts_of(session, [d.id for d in rows])
+    views, cursor = await service.list_deliveries(session, principal, code, state=state.value if state else None,
+                                                  page=page)
     items = [
         DeliveryRead(
             id=d.id, event_id=d.event_id, event_type=d.event_type, task_id=d.task_id, state=d.state,  # type: ignore[arg-type]
             attempts=d.attempts, next_attempt_at=d.next_attempt_at, created_at=d.created_at,
             delivered_at=d.delivered_at, last_status=d.last_status, last_error=d.last_error,
-            attempt_log=[AttemptRead.model_validate(a) for a in attempts[d.id]],
+            attempt_log=[AttemptRead.model_validate(a) for a in attempts],
         )
-        for d in rows
+        for d, attempts in ((v.delivery, v.attempts) for v in views)
     ]
     return Page[DeliveryRead](items=items, next_cursor=cursor)
 
@@ -305,8 +220,4 @@ async def list_deliveries(
 )
 async def replay(code: DepartmentCode, body: ReplayRequest, session: SessionDep,
                  principal: CurrentPrincipal) -> ReplayResult:
-    _may_manage(principal, code)
-    hook = await repo.get_webhook(session, code)
-    if hook is None or not hook.enabled:
-        raise engine.Conflict(f"Department {code} has no enabled webhook to replay to.")
-    return ReplayResult(replayed=await repo.replay_deliveries(session, code, since=body.since, now=utcnow()))
+    return ReplayResult(replayed=await service.replay(session, principal, code, since=body.since))

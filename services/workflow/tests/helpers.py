@@ -219,3 +219,31 @@ async def recording(client: httpx.AsyncClient) -> AsyncIterator[Recorder]:
         yield rec
     finally:
         await rec.stop()
+
+
+async def written(client: httpx.AsyncClient, application_id: str) -> list[tuple[str, str]]:
+    """(type, event id) of every event the service wrote to its outbox about an application: everything it ever
+    publishes about it, so a test counts effects here rather than waiting a while for late arrivals on the bus."""
+    from sqlalchemy import select
+
+    app: Any = client.app  # type: ignore[attr-defined]
+    outbox = app.state.messaging.outbox
+    async with app.state.db.transaction() as s:
+        rows = (await s.execute(select(outbox.c.type, outbox.c.event_id)
+                                .where(outbox.c.payload.contains(application_id)))).all()
+    return [(r.type, r.event_id) for r in rows]
+
+
+async def applied(client: httpx.AsyncClient, event_ids: list[str]) -> bool:
+    """Whether the service's consumers have applied every one of these events (their inbox rows)."""
+    from sqlalchemy import select
+
+    app: Any = client.app  # type: ignore[attr-defined]
+    inbox = app.state.messaging.inbox
+    async with app.state.db.transaction() as s:
+        seen = set((await s.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(event_ids)))).scalars())
+    return seen == set(event_ids)
+
+
+def count(events: list[tuple[str, str]], type_suffix: str) -> int:
+    return sum(1 for t, _ in events if t.endswith(type_suffix))

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest_asyncio
+from sqlalchemy import select
 
 from services.workflow.store.tables import messaging
 from services.workflow.tests.helpers import (
@@ -28,6 +29,25 @@ from shared.settings import ROOT, ServiceSettings
 from shared.testing import consumers_settled, emitted, eventually, free_port
 
 DEPARTMENTS = ["LD-SCJGJ", "LD-WJJ", "LD-XFJ", "LD-STHJJ"]
+
+
+async def drained(bus: Bus, consumer: str) -> bool:
+    """The service's durable consumer has nothing left to deliver and nothing awaiting its acknowledgement."""
+    info = await bus.js.consumer_info(bus.names.stream, bus.names.durable(consumer))
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def relayed(settings, application_id: str) -> set[str] | None:  # type: ignore[no-untyped-def]
+    """The ids of the events the service wrote about the application, once its relay has published them all."""
+    db = Database(settings.database_url)
+    try:
+        outbox = messaging.outbox
+        async with db.transaction() as s:
+            rows = (await s.execute(select(outbox.c.event_id, outbox.c.published_at)
+                                    .where(outbox.c.payload.contains(application_id)))).all()
+    finally:
+        await db.dispose()
+    return {r.event_id for r in rows} if rows and all(r.published_at for r in rows) else None
 
 
 class WorkflowProcess:

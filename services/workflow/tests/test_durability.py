@@ -60,7 +60,8 @@ async def test_a_restart_between_fan_out_and_fan_in_still_completes_the_case_onc
         assert r.status_code == 200
     # The service is down: the departments decide on the bus anyway, one of them twice.
     late = department_decision("LD-XFJ", tasks["LD-XFJ"]["id"])
-    await bus.publish(department_decision("LD-WJJ", tasks["LD-WJJ"]["id"]))
+    wjj = department_decision("LD-WJJ", tasks["LD-WJJ"]["id"])
+    await bus.publish(wjj)
     await bus.publish(late)
     await bus.publish(late)
     async with running_app(create_app, wf_settings, tokens=tokens, config=workflow_config) as client:
@@ -91,9 +92,10 @@ async def test_two_replicas_create_each_task_once_and_complete_each_stage_once(
         accepted = [application_accepted(code, 1) for _ in range(4)]
         ids = [e.data["application_id"] for e in accepted]
         # Each accepted event published twice (a retrying publisher): the replicas share the durable consumer.
-        for e in accepted:
+        again = [application_accepted(code, 1, application_id=e.data["application_id"]) for e in accepted]
+        for e, e2 in zip(accepted, again, strict=True):
             await publish(a, e)
-            await publish(b, application_accepted(code, 1, application_id=e.data["application_id"]))
+            await publish(b, e2)
         cases = [await start_case(a, tokens, code)]  # a marker processed after them
         for app_id in ids:
             await eventually(lambda app_id=app_id: _started(a, tokens, app_id))

@@ -1,63 +1,49 @@
-"""Use cases that the consumers, the routes and the background jobs share: rebuilding an application's clocks
-from its events, and evaluating clocks for cards (红黄牌)."""
+"""Clocks: rebuilding an application's clocks from its events (and its KPI facts with them), the supervision items
+those events reveal, reading an application's clocks, and the catalogue's items the clocks depend on."""
 
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.efficacy.config import EfficacyConfig
 from services.efficacy.domain import kpis as kpi_rules
-from services.efficacy.domain.calendar import local_day
+from services.efficacy.domain.access import department_of, is_applicant, is_overseer
+from services.efficacy.domain.calendar import CHINA, local_day
 from services.efficacy.domain.clocks import (
     ACCEPTED,
     SUBMITTED,
     TASK_DECIDED,
-    CardDecision,
-    CardPolicy,
     ClockState,
     ClockView,
     Fact,
     build_clocks,
-    decide_card,
     measure,
     watch_day,
 )
 from services.efficacy.events.contracts import (
     CALENDAR_LOADED,
-    CARD_RED,
-    CARD_YELLOW,
     AccessAnomaly,
     ApplicationAccepted,
     CalendarLoaded,
-    CardRaised,
+    ItemPublished,
+    ItemWithdrawn,
 )
+from services.efficacy.service.cards import evaluate
+from services.efficacy.service.settings import current_config, policy_of
 from services.efficacy.store import calendar as calendar_store
 from services.efficacy.store import cases, supervision
 from services.efficacy.store import kpis as kpi_store
-from services.efficacy.store import ratings as ratings_store
 from services.efficacy.store.calendar import current_calendar
-from shared.events import Event, new_event
-from shared.messaging import emit_many, publish
+from shared.errors import NotFound
+from shared.events import Event
+from shared.messaging import publish
+from shared.principal import WINDOW_CLERK, Principal
 from shared.types import utcnow
 from shared.workdays import WorkCalendar
-
-_config = EfficacyConfig()
-
-
-def current_config() -> EfficacyConfig:
-    """The consumers get only a session; the app sets this at start-up from its environment."""
-    return _config
-
-
-def set_config(config: EfficacyConfig) -> None:
-    global _config
-    _config = config
 
 
 def applicant_key(applicant: dict[str, Any]) -> str:
@@ -219,78 +205,6 @@ async def _flag_material_asked_again(session: AsyncSession, event: Event, facts:
             detail=f"Task {event.data.get('task_id')} asked again for material(s) already provided: {', '.join(again)}.")
 
 
-@dataclass(frozen=True)
-class Forecast:
-    view: ClockView
-    decision: CardDecision
-
-
-def forecast(states: list[ClockState], calendar: WorkCalendar, as_of: datetime, policy: CardPolicy) -> list[Forecast]:
-    """Which clocks carry which card at `as_of` (a pure function of the clocks and the calendar)."""
-    out = []
-    for s in states:
-        view = measure(s, calendar, as_of)
-        decision = decide_card(view, policy)
-        if decision is not None:
-            out.append(Forecast(view, decision))
-    return out
-
-
-def policy_of(config: EfficacyConfig) -> CardPolicy:
-    return CardPolicy(yellow_days=config.yellow_days, yellow_fraction=config.yellow_fraction)
-
-
-async def evaluate(session: AsyncSession, calendar: WorkCalendar, as_of: datetime, config: EfficacyConfig,
-                   ) -> list[dict[str, Any]]:
-    """Raise the cards due at `as_of` on every running clock: a row (once per crossing), an event, a queue row,
-    a 督办 case for red, and a webhook to supervisors when configured. Works in batches with bulk statements, so
-    a pass over 100,000 open clocks that raises nothing only reads."""
-    raised: list[dict[str, Any]] = []
-    policy = policy_of(config)
-    async for batch in cases.running_clocks(session, local_day(as_of)):
-        due = forecast(batch, calendar, as_of, policy)
-        if not due:
-            continue
-        seen = await supervision.carded(session, [f.view.state.clock_id for f in due])
-        fresh = [f for f in due if (f.view.state.clock_id, f.decision.colour, f.decision.deadline_key) not in seen]
-        if not fresh:
-            continue
-        payloads: dict[str, CardRaised] = {}
-        rows = []
-        for f in fresh:
-            s, d = f.view.state, f.decision
-            card_id = uuid.uuid4().hex
-            payloads[card_id] = CardRaised(card_id=card_id, application_id=s.application_id, task_id=s.task_id,
-                                           department=s.department, colour=d.colour, reason=d.reason,
-                                           deadline_at=d.deadline_at, raised_at=as_of)
-            rows.append(dict(card_id=card_id, clock_id=s.clock_id, application_id=s.application_id,
-                             task_id=s.task_id, department=s.department, colour=d.colour, reason=d.reason,
-                             deadline_key=d.deadline_key, deadline_at=d.deadline_at, raised_at=as_of))
-        inserted = await supervision.raise_cards(session, rows)
-        events, items, hooks = [], [], []
-        for card_id in sorted(inserted):
-            p = payloads[card_id]
-            event = new_event(CARD_RED if p.colour == "red" else CARD_YELLOW, source="/yimen/efficacy",
-                              subject=p.application_id, data=p)
-            events.append(event)
-            what = "督办: overdue" if p.colour == "red" else "warning: deadline near"
-            items.append(dict(
-                dedupe_key=f"card:{card_id}", kind=f"{p.colour}_card", is_case=p.colour == "red", card_id=card_id,
-                department=p.department, application_id=p.application_id,
-                detail=f"{what} ({p.reason}); deadline {local_day(p.deadline_at)}; "
-                       f"{'task ' + p.task_id if p.task_id else 'application'} {p.application_id}"))
-            if config.supervisor_webhook_url:
-                hooks.append(dict(message_id=event.id, url=config.supervisor_webhook_url, payload=json.dumps(
-                    {"type": event.type, "timestamp": as_of.isoformat(), "data": p.model_dump(mode="json")},
-                    ensure_ascii=False)))
-            raised.append(p.model_dump(mode="json"))
-        await emit_many(session, events)
-        await supervision.open_items(session, items)
-        await supervision.queue_webhooks(session, hooks)
-    await supervision.open_items(session, await ratings_store.overdue_follow_ups(session, local_day(as_of)))
-    return raised
-
-
 async def recomputed_facts(session: AsyncSession, calendar: WorkCalendar) -> dict[str, kpi_rules.ApplicationFacts]:
     """Every application's KPI facts rebuilt from the stored events alone (checks the incremental rows)."""
     out: dict[str, kpi_rules.ApplicationFacts] = {}
@@ -299,3 +213,58 @@ async def recomputed_facts(session: AsyncSession, calendar: WorkCalendar) -> dic
         excluded = await cases.excluded_steps(session, case.item_code if case else None)
         out[application_id] = recompute_facts(application_id, facts, calendar, excluded)
     return out
+
+
+# ---- the catalogue's items -------------------------------------------------------------------------------
+
+
+async def item_published(session: AsyncSession, item: ItemPublished) -> None:
+    """Keep the item for the fully-online rate and the steps excluded from the limit; when those steps changed,
+    its open applications' clocks are rebuilt."""
+    steps = (item.process or {}).get("steps") or []
+    excluded = [s["key"] for s in steps if isinstance(s, dict) and s.get("excluded_from_limit") and s.get("key")]
+    before = await cases.excluded_steps(session, item.code)
+    # 受理时限: the acceptance step's limit where the item sets one (configurable per item).
+    acceptance = next((int(s.get("limit_days") or 0) for s in steps
+                       if isinstance(s, dict) and s.get("kind") == "acceptance"), 0) or None
+    await cases.upsert_item(session, code=item.code, version=item.version, name=item.name,
+                            department=item.department, fully_online=item.fully_online, excluded_steps=excluded,
+                            acceptance_days=acceptance)
+    if await cases.excluded_steps(session, item.code) != before:
+        await item_steps_changed(session, item.code)
+
+
+async def item_withdrawn(session: AsyncSession, withdrawn: ItemWithdrawn) -> None:
+    await cases.withdraw_item(session, withdrawn.code, withdrawn.version)
+
+
+# ---- reading an application's clocks ---------------------------------------------------------------------
+
+
+def as_instant(value: datetime | None) -> datetime:
+    """An instant from a query: now when absent; a naive one is Asia/Shanghai."""
+    if value is None:
+        return datetime.now(UTC)
+    return value if value.tzinfo else value.replace(tzinfo=CHINA)
+
+
+async def application_clocks(session: AsyncSession, principal: Principal, application_id: str,
+                             at: datetime) -> list[ClockView]:
+    """An application's clocks measured at `at`: for the applicant, supervisors, window clerks and the departments
+    involved; anyone else is told there is none, as for an unknown application."""
+    case = await cases.get_case(session, application_id)
+    states = await cases.clocks_of(session, application_id)
+    # A stranger learns nothing, not even that the application exists (as in intake and workflow).
+    unknown = NotFound("No clock for this application (not accepted, or not seen yet).")
+    if case is None or not states:
+        raise unknown
+    departments = {s.department for s in states if s.department} | {case.department}
+    dept = department_of(principal)
+    allowed = (
+        is_overseer(principal) or (principal.is_staff and principal.has(WINDOW_CLERK))
+        or (dept is not None and dept in departments) or is_applicant(principal, case.applicant)
+    )
+    if not allowed:
+        raise unknown
+    cal = await current_calendar(session)
+    return [measure(s, cal, at) for s in states]

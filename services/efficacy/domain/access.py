@@ -1,10 +1,11 @@
-"""Who may see what: shared by the routes."""
+"""Who may see what: the rules every use case applies to the caller. Pure: takes a `Principal`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.auth import ADMIN, DEPARTMENT_REVIEWER, SUPERVISOR, WINDOW_CLERK, Principal
+from shared.errors import Forbidden
+from shared.principal import ADMIN, DEPARTMENT_REVIEWER, SUPERVISOR, WINDOW_CLERK, Principal
 
 OVERSIGHT = (SUPERVISOR, ADMIN)
 
@@ -33,3 +34,24 @@ def is_applicant(p: Principal, applicant: dict[str, Any] | None) -> bool:
     if applicant.get("agent_id") and p.subject == str(applicant["agent_id"]):
         return True
     return bool(theirs & mine)
+
+
+def oversight_scope(p: Principal, *, refusal: str) -> str | None:
+    """None = everything (supervisors, admins); else the department whose records a department's staff or system
+    sees. Refuses (403, with `refusal`) anyone else."""
+    if is_overseer(p):
+        return None
+    dept = department_of(p)
+    if dept is None:
+        raise Forbidden(refusal)
+    return dept
+
+
+def narrowed(p: Principal, requested: str | None, *, refusal: str, foreign: str) -> str | None:
+    """The department filter a caller may apply: overseers any (None = all), others only their own."""
+    scope = oversight_scope(p, refusal=refusal)
+    if scope is None:
+        return requested
+    if requested and requested != scope:
+        raise Forbidden(foreign)
+    return scope

@@ -1,0 +1,201 @@
+"""Cases (办件): the process definitions workflow keeps, starting a case under the item version it was accepted
+with, fanning a stage out to its departments, deciding and withdrawing a case, reading one."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.workflow.domain.access import sees_case
+from services.workflow.domain.process import CaseState, StepDefinition, TaskState, due_at, runnable_steps
+from services.workflow.events.contracts import (
+    APPLICATION_DECIDED,
+    TASK_ASSIGNED,
+    TASK_CANCELLED,
+    ApplicationAccepted,
+    ApplicationDecided,
+    ItemPublished,
+    ItemResult,
+    TaskAssigned,
+    TaskCancelled,
+    joined_reasons,
+)
+from services.workflow.service import calendar
+from services.workflow.service.deliveries import queue_webhook
+from services.workflow.store import repository as repo
+from services.workflow.store.tables import ProcessInstance, Stage, Task
+from shared.errors import NotFound
+from shared.messaging import publish
+from shared.principal import Principal
+from shared.types import utcnow
+
+
+class DefinitionNotYetKnown(Exception):
+    """The accepted item version has not reached us yet; raising makes the bus deliver the event again."""
+
+
+async def record_definition(session: AsyncSession, item: ItemPublished) -> bool:
+    return await repo.save_definition(
+        session,
+        item_code=item.code,
+        item_version=item.version,
+        item_name=item.name,
+        department=item.department,
+        steps=item.process.steps,
+        result=item.result.model_dump(mode="json"),
+        published_at=item.published_at,
+        received_at=utcnow(),
+    )
+
+
+async def start_case(session: AsyncSession, accepted: ApplicationAccepted) -> ProcessInstance | None:
+    """Start the case under the item version it was accepted with; None when it had started already."""
+    definition = await repo.get_definition(session, accepted.item_code, accepted.item_version)
+    if definition is None:
+        raise DefinitionNotYetKnown(f"{accepted.item_code} v{accepted.item_version}")
+    now = utcnow()
+    instance = await repo.create_instance(
+        session,
+        application_id=accepted.application_id,
+        receipt_number=accepted.receipt_number,
+        item_code=accepted.item_code,
+        item_version=accepted.item_version,
+        item_name=accepted.item_name or definition.item_name,
+        department=accepted.department or definition.department,
+        applicant=accepted.applicant,
+        state=CaseState.RUNNING,
+        current_step=0,
+        accepted_at=accepted.accepted_at,
+        started_at=now,
+        reasons=[],
+    )
+    if instance is None:
+        return None
+    steps = runnable_steps(definition.steps, item_department=instance.department)
+    if not steps or accepted.case_kind == "immediate":
+        # An immediate item (即办件): acceptance at the window is the decision. Workflow records it (so
+        # datashare issues the certificate) and opens no task that could decide it a second time.
+        await decide_case(session, instance, "approved", [], None, now)
+    else:
+        await start_stage(session, instance, 0, steps[0], start=accepted.accepted_at)
+    return instance
+
+
+async def steps_of(session: AsyncSession, instance: ProcessInstance) -> list[StepDefinition]:
+    definition = await repo.get_definition(session, instance.item_code, instance.item_version)
+    assert definition is not None  # a case never starts without its definition
+    return runnable_steps(definition.steps, item_department=instance.department)
+
+
+async def start_stage(
+    session: AsyncSession, instance: ProcessInstance, index: int, step: StepDefinition, *, start: datetime
+) -> Stage:
+    """Fan out (并联审批): one task per department, all at once, each announced on the bus and queued for
+    the department's webhook in this same transaction."""
+    now = utcnow()
+    stage = await repo.add(
+        session,
+        Stage(
+            instance_id=instance.id, step_index=index, step_key=step.key, step_name=step.name, kind=step.kind,
+            lead_department=step.lead_department, on_reject=step.on_reject.value, limit_days=step.limit_days,
+            deemed_approval_on_timeout=step.deemed_approval_on_timeout, tasks_total=len(step.departments),
+            decided=0, started_at=now,
+        ),
+    )
+    await repo.advance_instance(session, instance.id, index)
+    # Due dates count from acceptance for the first step and from assignment for later ones.
+    due = due_at(start, step.limit_days, calendar.current())
+    for department in step.departments:
+        task = await repo.add(
+            session,
+            Task(
+                id=uuid.uuid4().hex, stage_id=stage.id, instance_id=instance.id,
+                application_id=instance.application_id, receipt_number=instance.receipt_number,
+                item_code=instance.item_code, department=department, step_key=step.key, step_name=step.name,
+                stage_kind=step.kind, lead=department == step.lead_department, limit_days=step.limit_days,
+                state=TaskState.OPEN, assigned_at=now, due_at=due, reasons=[], missing=[], deemed=False,
+            ),
+        )
+        event = await publish(
+            session, TASK_ASSIGNED, subject=task.id,
+            data=TaskAssigned(
+                task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
+                item_code=task.item_code, department=department, step_key=step.key, step_name=step.name,
+                stage_kind=step.kind, lead=task.lead, limit_days=step.limit_days, due_at=due, assigned_at=now,
+            ),
+        )
+        await queue_webhook(session, department, event, task_id=task.id)
+    return stage
+
+
+async def decide_case(
+    session: AsyncSession, instance: ProcessInstance, outcome: str, reasons: list[str], legal_basis: str | None,
+    now: datetime,
+) -> None:
+    if not await repo.finish_instance(
+        session, instance.id, state=outcome, outcome=outcome, decided_at=now, reasons=reasons,
+        legal_basis=legal_basis,
+    ):
+        return
+    definition = await repo.get_definition(session, instance.item_code, instance.item_version)
+    result = ItemResult.model_validate(definition.result if definition else {})
+    await publish(
+        session, APPLICATION_DECIDED, subject=instance.application_id,
+        data=ApplicationDecided(
+            application_id=instance.application_id, receipt_number=instance.receipt_number,
+            item_code=instance.item_code, item_version=instance.item_version, outcome=outcome,
+            reasons=joined_reasons(reasons),
+            legal_basis=legal_basis, decided_at=now, applicant=instance.applicant, department=instance.department,
+            result=result,
+        ),
+    )
+
+
+async def withdraw_case(session: AsyncSession, application_id: str) -> int:
+    """The applicant withdrew (撤回): the case stops and its undecided tasks are cancelled, each announced
+    so the department stops working on it. Returns how many tasks were cancelled."""
+    instance = await repo.get_instance(session, application_id)
+    now = utcnow()
+    if instance is None or not await repo.cancel_instance(session, instance.id, now):
+        return 0
+    cancelled = 0
+    for task in await repo.tasks_of_instance(session, instance.id):
+        if task.state not in (TaskState.OPEN, TaskState.AWAITING_CORRECTION):
+            continue
+        if not await repo.update_task_if(session, task.id, state=task.state, values={"state": TaskState.CANCELLED}):
+            continue
+        event = await publish(
+            session, TASK_CANCELLED, subject=task.id,
+            data=TaskCancelled(task_id=task.id, application_id=application_id, department=task.department,
+                               reason="application withdrawn (申请人撤回申请)", cancelled_at=now),
+        )
+        await queue_webhook(session, task.department, event, task_id=task.id)
+        cancelled += 1
+    return cancelled
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """A case with its stages in order, each with its tasks."""
+
+    instance: ProcessInstance
+    stages: list[tuple[Stage, list[Task]]]
+
+
+async def get_case(session: AsyncSession, principal: Principal, application_id: str) -> CaseView:
+    """The applicant (or the applying organisation's agent), staff of an involved department, supervisors and
+    admins see a case; anyone else is told there is none."""
+    instance = await repo.get_instance(session, application_id)
+    if instance is None:
+        raise NotFound(f"No case for application {application_id}.")
+    stages = await repo.stages_of(session, instance.id)
+    tasks = await repo.tasks_of_instance(session, instance.id)
+    if not sees_case(principal, instance.applicant, (t.department for t in tasks)):
+        raise NotFound(f"No case for application {application_id}.")
+    by_stage: dict[int, list[Task]] = {}
+    for t in tasks:
+        by_stage.setdefault(t.stage_id, []).append(t)
+    return CaseView(instance, [(s, by_stage.get(s.id, [])) for s in stages])

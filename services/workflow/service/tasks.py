@@ -1,0 +1,322 @@
+"""Department tasks: the inbox, decisions (by a reviewer, a department system on the bus, or the law on
+timeout), fan-in of a stage's decisions, reopening after a correction (补正), giving a task to a handler."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.workflow.domain.access import claim, inbox_department, may_decide, may_reassign, sees_task
+from services.workflow.domain.process import (
+    OnReject,
+    Outcome,
+    TaskDecision,
+    TaskState,
+    check_decision,
+    resumed_due_at,
+    stage_outcome,
+)
+from services.workflow.events.contracts import (
+    DECISION_REFUSED,
+    STAGE_COMPLETED,
+    TASK_DECIDED,
+    TASK_HANDLER_ASSIGNED,
+    TASK_REOPENED,
+    DecidedBy,
+    DecisionRefused,
+    DepartmentDecision,
+    Handler,
+    MissingItem,
+    StageCompleted,
+    TaskDecided,
+    TaskHandlerAssigned,
+    TaskReopened,
+    joined_reasons,
+)
+from services.workflow.service import calendar
+from services.workflow.service.cases import decide_case, start_stage, steps_of
+from services.workflow.service.deliveries import queue_webhook
+from services.workflow.store import repository as repo
+from services.workflow.store.tables import Stage, Task
+from shared.errors import Conflict, FieldError, Forbidden, NotFound, Problem, ValidationProblem
+from shared.events import Event
+from shared.messaging import publish
+from shared.pagination import PageParams, paginate
+from shared.principal import Principal
+from shared.types import utcnow
+
+log = logging.getLogger("yimen.workflow")
+
+
+@dataclass(frozen=True)
+class Decider:
+    """Who decides: a department reviewer, a department system, or the system itself (deemed approval)."""
+
+    kind: str
+    id: str
+    name: str | None
+    department: str | None
+    contact: str | None = None
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
+class DecisionInput:
+    outcome: Outcome
+    reasons: list[str]
+    legal_basis: str | None
+    missing: list[MissingItem]
+
+
+SYSTEM_DECIDER = Decider(kind="system", id="workflow", name="逾期视为同意 (deemed approval on timeout)",
+                         department=None)
+
+
+# ---- reading -----------------------------------------------------------------------------------------
+
+
+async def list_tasks(session: AsyncSession, principal: Principal, *, department: str | None, state: str | None,
+                     item_code: str | None, page: PageParams) -> tuple[list[Task], str | None]:
+    """A department's inbox, oldest first; supervisors and admins see every department's."""
+    dept = inbox_department(principal, department)
+    return await paginate(
+        session, repo.task_list_query(department=dept, state=state, item_code=item_code),
+        key_columns=[Task.seq], params=page, key_of=lambda t: [t.seq],
+    )
+
+
+async def get_task(session: AsyncSession, principal: Principal, task_id: str) -> Task:
+    """Visible to its department, supervisors and admins; anyone else is told there is none."""
+    task = await repo.get_task(session, task_id)
+    if task is None or not sees_task(principal, task.department):
+        raise NotFound(f"No task {task_id}.")
+    return task
+
+
+# ---- deciding ----------------------------------------------------------------------------------------
+
+
+async def decide(session: AsyncSession, principal: Principal, task_id: str, decision: DecisionInput) -> Task:
+    """A reviewer of the task's department or the department's system decides over REST."""
+    if not may_decide(principal):
+        raise Forbidden("Only a department reviewer or a department system decides tasks.")
+    return await decide_task(
+        session, task_id,
+        Decider(kind=principal.kind, id=principal.subject, name=principal.name, department=principal.department,
+                contact=claim(principal, "phone"), unit=claim(principal, "unit")),
+        decision,
+    )
+
+
+def department_of(event: Event) -> str:
+    """`yimen.department.<code>.decision` → `<code>`."""
+    parts = event.type.split(".")
+    return parts[2] if len(parts) == 4 and parts[0] == "yimen" and parts[1] == "department" else ""
+
+
+async def decide_on_bus(session: AsyncSession, event: Event) -> Task | None:
+    """A department system decides by event: the department in the subject must be the task's. The subject
+    is what NATS vouches for (a department's credentials publish only `yimen.department.<its code>.decision`)
+    and the event's type is that subject (`shared.messaging.InboxConsumer` dead-letters any other), so the
+    department read here is the one that spoke. A refused decision is answered with
+    `workflow.decision.refused` (there is no HTTP status on the bus) and not retried: retrying cannot make
+    it valid. None when refused."""
+    department = department_of(event)
+    task_id = str(event.data.get("task_id", ""))
+    try:
+        decision = DepartmentDecision.model_validate(event.data)
+        if event.source not in (f"/department/{department}", ""):
+            raise Forbidden(f"Event source {event.source} does not match department {department}.")
+        return await decide_task(
+            session, decision.task_id,
+            Decider(kind="department_system", id=f"department:{department}", name=decision.decided_by.name,
+                    department=department, contact=decision.decided_by.contact, unit=decision.decided_by.unit),
+            DecisionInput(Outcome(decision.outcome), decision.reasons, decision.legal_basis, decision.missing),
+        )
+    except Problem as problem:
+        await _refuse(session, event, task_id, department, problem.status, str(problem))
+    except ValueError as exc:  # pydantic's ValidationError: a malformed payload
+        await _refuse(session, event, task_id, department, 422, str(exc)[:500])
+    return None
+
+
+async def _refuse(session: AsyncSession, event: Event, task_id: str, department: str, status: int,
+                  reason: str) -> None:
+    log.warning("decision event %s for task %s refused: %s %s", event.id, task_id, status, reason)
+    task = await repo.get_task(session, task_id) if task_id else None
+    await publish(
+        session, DECISION_REFUSED, subject=task_id or None,
+        data=DecisionRefused(task_id=task_id, application_id=task.application_id if task else None,
+                             department=department, status=status, reason=reason, event_id=event.id,
+                             refused_at=utcnow()),
+    )
+
+
+async def decide_task(
+    session: AsyncSession, task_id: str, decider: Decider, decision: DecisionInput, *, deemed: bool = False
+) -> Task:
+    """The same checks for REST and bus: the task's own department (403), an open task (409), one decision
+    per task (409), a rejection with reasons and legal basis (422). Every check happens before any write,
+    so a refused decision leaves nothing behind."""
+    task = await repo.get_task(session, task_id)
+    if task is None:
+        raise NotFound(f"No task {task_id}.")
+    if not deemed and decider.department != task.department:
+        raise Forbidden(f"Task {task_id} belongs to department {task.department}.")
+    if task.state != TaskState.OPEN:
+        raise Conflict(f"Task {task_id} is {task.state}; only an open task can be decided.", state=task.state)
+    breaks = check_decision(decision.outcome, decision.reasons, decision.legal_basis, decision.missing)
+    if breaks:
+        raise ValidationProblem([FieldError(field=f"body.{b.field}", rule=b.rule, message=b.message) for b in breaks])
+    now = utcnow()
+    pausing = decision.outcome is Outcome.REQUEST_CORRECTION
+    changed = await repo.update_task_if(
+        session, task.id, state=TaskState.OPEN,
+        values={
+            "state": TaskState.AWAITING_CORRECTION if pausing else TaskState.DECIDED,
+            "outcome": decision.outcome.value,
+            "reasons": [r for r in decision.reasons if r.strip()],
+            "legal_basis": decision.legal_basis,
+            "missing": [m.model_dump(mode="json") for m in decision.missing],
+            "decided_by": {"kind": decider.kind, "id": decider.id, "name": decider.name,
+                           "contact": decider.contact, "unit": decider.unit},
+            "deemed": deemed,
+            "decided_at": now,
+            "paused_at": now if pausing else None,
+        },
+    )
+    if not changed:
+        raise Conflict(f"Task {task_id} was decided meanwhile.")
+    task = await repo.get_task(session, task_id)
+    assert task is not None
+    await publish(
+        session, TASK_DECIDED, subject=task.id,
+        data=TaskDecided(
+            task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
+            department=task.department, step_key=task.step_key, outcome=decision.outcome.value,
+            reasons=joined_reasons(task.reasons), legal_basis=task.legal_basis, missing=decision.missing,
+            decided_by=DecidedBy(kind=decider.kind, id=decider.id, name=decider.name, contact=decider.contact,
+                                 unit=decider.unit), deemed=deemed,
+            decided_at=now,
+        ),
+    )
+    if not pausing:
+        await _fan_in(session, task.stage_id)
+    return task
+
+
+async def _fan_in(session: AsyncSession, stage_id: int) -> None:
+    """Count the decision under the stage row's lock; the transaction whose count reaches the total and
+    whose conditional UPDATE sets `completed_at` is the one that completes the stage — exactly once."""
+    stage = await repo.count_decision(session, stage_id)
+    if stage.decided < stage.tasks_total or stage.completed_at is not None:
+        return
+    tasks = await repo.tasks_of_stage(session, stage_id)
+    decided = [t for t in tasks if t.state == TaskState.DECIDED]
+    if len(decided) < stage.tasks_total:
+        return
+    outcome = stage_outcome(
+        OnReject(stage.on_reject), stage.lead_department,
+        [TaskDecision(t.department, Outcome(t.outcome or "approve")) for t in decided],
+    )
+    now = utcnow()
+    if not await repo.complete_stage(session, stage_id, outcome=outcome, at=now):
+        return
+    instance = await repo.get_instance_by_id(session, stage.instance_id)
+    await publish(
+        session, STAGE_COMPLETED, subject=instance.application_id,
+        data=StageCompleted(application_id=instance.application_id, step_key=stage.step_key, outcome=outcome,
+                            completed_at=now),
+    )
+    steps = await steps_of(session, instance)
+    following = stage.step_index + 1
+    if outcome == "approved" and following < len(steps):
+        await start_stage(session, instance, following, steps[following], start=now)
+        return
+    deciding = _deciding_tasks(stage, decided, outcome)
+    reasons = [r for t in deciding for r in t.reasons]
+    legal = "; ".join(dict.fromkeys(t.legal_basis for t in deciding if t.legal_basis)) or None
+    await decide_case(session, instance, outcome, reasons, legal, now)
+
+
+def _deciding_tasks(stage: Stage, decided: list[Task], outcome: str) -> list[Task]:
+    if outcome == "approved":
+        return [t for t in decided if t.department == stage.lead_department]
+    if stage.on_reject == OnReject.LEAD_ARBITRATES:
+        return [t for t in decided if t.department == stage.lead_department]
+    return [t for t in decided if t.outcome == Outcome.REJECT]
+
+
+async def deem_overdue(session: AsyncSession, now: datetime) -> int:
+    """Decide overdue tasks of stages whose legal basis deems silence approval, recorded as `deemed`."""
+    count = 0
+    for task in await repo.overdue_deemed_tasks(session, now):
+        try:
+            await decide_task(
+                session, task.id, SYSTEM_DECIDER,
+                DecisionInput(Outcome.APPROVE, ["逾期未作决定，依法视为准予 (deemed approved on timeout)"], None, []),
+                deemed=True,
+            )
+            count += 1
+        except Conflict:
+            continue
+    return count
+
+
+# ---- corrections and handlers ------------------------------------------------------------------------
+
+
+async def reopen_task(session: AsyncSession, task_id: str, application_id: str) -> Task | None:
+    """The applicant answered a correction request (补正): the task opens again with the working days it had
+    left, and the department decides again. None when there is nothing to reopen (unknown or not paused)."""
+    task = await repo.get_task(session, task_id)
+    if task is None or task.application_id != application_id or task.state != TaskState.AWAITING_CORRECTION:
+        return None
+    now = utcnow()
+    due = resumed_due_at(task.due_at, task.paused_at or now, now, calendar.current())
+    if not await repo.update_task_if(
+        session, task.id, state=TaskState.AWAITING_CORRECTION,
+        values={"state": TaskState.OPEN, "outcome": None, "decided_at": None, "decided_by": None, "paused_at": None,
+                "due_at": due},
+    ):
+        return None
+    event = await publish(
+        session, TASK_REOPENED, subject=task.id,
+        data=TaskReopened(task_id=task.id, application_id=task.application_id, department=task.department,
+                          reopened_at=now, due_at=due),
+    )
+    await queue_webhook(session, task.department, event, task_id=task.id)
+    return await repo.get_task(session, task.id)
+
+
+async def reassign(session: AsyncSession, principal: Principal, task_id: str, *, assignee: str,
+                   name: str | None = None, office_phone: str | None = None, unit: str | None = None) -> Task:
+    """Give a task to a handler of its department (经办人). Taking a task oneself: name, office phone and unit
+    come from one's own token unless given; for a colleague, only from what is given."""
+    task = await get_task(session, principal, task_id)
+    if not may_reassign(principal, task.department):
+        raise Forbidden("Only the task's own department reassigns it.")
+    own = assignee == principal.subject
+    handler = Handler(
+        id=assignee, name=name or (principal.name if own else None),
+        office_phone=office_phone or (claim(principal, "phone") if own else None),
+        unit=unit or (claim(principal, "unit") if own else None),
+    )
+    return await assign_handler(session, task, handler)
+
+
+async def assign_handler(session: AsyncSession, task: Task, handler: Handler) -> Task:
+    """Give an open task to one of its department's staff (经办人) and tell the applicant's timeline who and how
+    to reach them."""
+    if task.state in (TaskState.DECIDED, TaskState.CANCELLED):
+        raise Conflict(f"Task {task.id} is {task.state}.")
+    task.assignee = handler.id
+    await session.flush()
+    await publish(session, TASK_HANDLER_ASSIGNED, subject=task.id, data=TaskHandlerAssigned(
+        task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
+        department=task.department, step_key=task.step_key, step_name=task.step_name, handler=handler,
+        assigned_at=utcnow()))
+    return task
