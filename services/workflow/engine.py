@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.workflow.domain.process import (
+    JOINT_REVIEW,
     CaseState,
     OnReject,
     Outcome,
@@ -125,21 +126,23 @@ async def _start_stage(
         Stage(
             instance_id=instance.id, step_index=index, step_key=step.key, step_name=step.name, kind=step.kind,
             lead_department=step.lead_department, on_reject=step.on_reject.value, limit_days=step.limit_days,
-            deemed_approval_on_timeout=step.deemed_approval_on_timeout, tasks_total=len(step.departments),
+            deemed_approval_on_timeout=step.deemed_approval_on_timeout, tasks_total=len(step.task_departments),
             decided=0, started_at=now,
         ),
     )
     await repo.advance_instance(session, instance.id, index)
-    # Due dates count from acceptance for the first step and from assignment for later ones.
-    due = due_at(start, step.limit_days, CALENDAR)
-    for department in step.departments:
+    # Due dates count from acceptance for the first step and from assignment for later ones; each department
+    # has its own limit within the step's when the item gives one (明确部门办理时限).
+    for department in step.task_departments:
+        limit = step.limit_for(department)
+        due = due_at(start, limit, CALENDAR)
         task = await repo.add(
             session,
             Task(
                 id=uuid.uuid4().hex, stage_id=stage.id, instance_id=instance.id,
                 application_id=instance.application_id, receipt_number=instance.receipt_number,
                 item_code=instance.item_code, department=department, step_key=step.key, step_name=step.name,
-                stage_kind=step.kind, lead=department == step.lead_department, limit_days=step.limit_days,
+                stage_kind=step.kind, lead=department == step.lead_department, limit_days=limit,
                 state=TaskState.OPEN, assigned_at=now, due_at=due, reasons=[], missing=[], deemed=False,
             ),
         )
@@ -148,9 +151,15 @@ async def _start_stage(
             data=TaskAssigned(
                 task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
                 item_code=task.item_code, department=department, step_key=step.key, step_name=step.name,
-                stage_kind=step.kind, lead=task.lead, limit_days=step.limit_days, due_at=due, assigned_at=now,
+                stage_kind=step.kind, lead=task.lead, limit_days=limit, due_at=due, assigned_at=now,
             ),
         )
+        if step.kind == JOINT_REVIEW:
+            # The lead's system hears of the joint review itself (opened, then opinions), not of a task to decide.
+            from services.workflow.service import joint_reviews
+
+            await joint_reviews.open_review(session, instance, task, step)
+            continue
         await queue_webhook(session, department, event, task_id=task.id)
     return stage
 
@@ -188,7 +197,8 @@ class DecisionInput:
 
 
 async def decide_task(
-    session: AsyncSession, task_id: str, decider: Decider, decision: DecisionInput, *, deemed: bool = False
+    session: AsyncSession, task_id: str, decider: Decider, decision: DecisionInput, *, deemed: bool = False,
+    joint: bool = False,
 ) -> Task:
     """The same checks for REST and bus: the task's own department (403), an open task (409), one decision
     per task (409), a rejection with reasons and legal basis (422). Every check happens before any write,
@@ -200,6 +210,10 @@ async def decide_task(
         raise Forbidden(f"Task {task_id} belongs to department {task.department}.")
     if task.state != TaskState.OPEN:
         raise Conflict(f"Task {task_id} is {task.state}; only an open task can be decided.", state=task.state)
+    if task.stage_kind == JOINT_REVIEW and not joint:
+        raise Conflict(f"Task {task_id} is a joint review; the lead department settles it by consolidating the "
+                       "participants' opinions (POST /workflow/v1/joint-reviews/{id}/consolidation).",
+                       slug="joint-review-task")
     breaks = check_decision(decision.outcome, decision.reasons, decision.legal_basis, decision.missing)
     if breaks:
         raise ValidationProblem([FieldError(field=f"body.{b.field}", rule=b.rule, message=b.message) for b in breaks])
@@ -324,7 +338,13 @@ async def reopen_task(session: AsyncSession, task_id: str, application_id: str) 
         data=TaskReopened(task_id=task.id, application_id=task.application_id, department=task.department,
                           reopened_at=now, due_at=due),
     )
-    await queue_webhook(session, task.department, event, task_id=task.id)
+    if task.stage_kind == JOINT_REVIEW:
+        # The owner corrected: a re-inspection of the failed points only (复验), announced as a new round.
+        from services.workflow.service import joint_reviews
+
+        await joint_reviews.reinspect(session, task)
+    else:
+        await queue_webhook(session, task.department, event, task_id=task.id)
     return await repo.get_task(session, task.id)
 
 
