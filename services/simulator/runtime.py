@@ -128,7 +128,9 @@ class Simulator:
     bus: DepartmentBuses
     departments: dict[str, Department] = field(default_factory=dict)
     decisions: deque[DecisionRecord] = field(default_factory=lambda: deque(maxlen=10_000))
-    guard: webhooks.ReplayGuard = field(default_factory=webhooks.ReplayGuard)
+    #: One replay guard per department: workflow sends one event (one `webhook-id`) to several departments when a
+    #: joint review is scheduled, and each department's system takes its own copy.
+    guards: dict[str, webhooks.ReplayGuard] = field(default_factory=dict)
     memory: CorrectionMemory = field(default_factory=CorrectionMemory)
     points: PointMemory = field(default_factory=PointMemory)
     registration: str = "pending"
@@ -285,12 +287,13 @@ class Simulator:
         dept = self.department(code)
         if not dept.webhook_secret:
             raise NotRegistered(code)
-        delivery = webhooks.verify(dept.webhook_secret, body, headers, guard=self.guard, now=now)
+        guard = self.guards.setdefault(code, webhooks.ReplayGuard())
+        delivery = webhooks.verify(dept.webhook_secret, body, headers, guard=guard, now=now)
         if delivery.verdict is webhooks.Verdict.DUPLICATE:
             return Ack("duplicate")
         joint = parse_joint_event(body)
         if joint is not None:
-            self.guard.take(delivery)
+            guard.take(delivery)
             return self._take_joint(dept, joint, delivery.webhook_id, now)
         notice = parse_task_event(body)
         if notice is not None and notice.department != code:
@@ -298,7 +301,7 @@ class Simulator:
                 "body.data.department", "department_mismatch",
                 f"The task is for {notice.department}, but was delivered to {code}'s endpoint.",
             )
-        self.guard.take(delivery)
+        guard.take(delivery)
         if notice is None:
             return Ack("ignored")
         event_type = notice.event_type

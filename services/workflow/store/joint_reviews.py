@@ -87,17 +87,25 @@ async def add(session: AsyncSession, row: Any) -> Any:
     return row
 
 
+async def _lock(session: AsyncSession, condition: Any) -> None:
+    """Take the review row's write lock before reading anything (an UPDATE that changes nothing): concurrent
+    opinions of one review then run one after the other on PostgreSQL and SQLite alike, and the last one sees
+    them all (who is still pending)."""
+    await session.execute(update(JointReview).where(condition).values(current_round=JointReview.current_round)
+                          .execution_options(synchronize_session=False))
+
+
 async def get_review(session: AsyncSession, review_id: str, *, for_update: bool = False) -> JointReview | None:
-    q = select(JointReview).where(JointReview.id == review_id)
     if for_update:
-        q = q.with_for_update()
+        await _lock(session, JointReview.id == review_id)
+    q = select(JointReview).where(JointReview.id == review_id)
     return (await session.execute(q.execution_options(populate_existing=True))).scalar_one_or_none()
 
 
 async def review_of_task(session: AsyncSession, task_id: str, *, for_update: bool = False) -> JointReview | None:
-    q = select(JointReview).where(JointReview.task_id == task_id)
     if for_update:
-        q = q.with_for_update()
+        await _lock(session, JointReview.task_id == task_id)
+    q = select(JointReview).where(JointReview.task_id == task_id)
     return (await session.execute(q.execution_options(populate_existing=True))).scalar_one_or_none()
 
 

@@ -188,3 +188,23 @@ async def test_the_applicant_reads_the_joint_review_and_a_stranger_does_not(clie
     assert (await client.get(f"/workflow/v1/joint-reviews/{review['id']}", headers=owner)).status_code == 200
     assert (await client.get(f"/workflow/v1/joint-reviews/{review['id']}", headers=stranger)).status_code == 404
     assert review["review_kind"] == "drawing_review"
+
+
+async def test_opinions_given_at_once_are_counted_one_after_the_other_so_the_last_sees_none_pending(client, tokens,
+                                                                                                     recorder):
+    import asyncio
+
+    code = new_code()
+    departments = ["LD-ZJJ", "LD-XFJ", "LD-STHJJ", "LD-WJJ"]
+    await define_item(client, tokens, code, 1, [joint_step(departments)])
+    c = await start_case(client, tokens, code)
+    rid = (await _review_of(client, tokens, c["application_id"]))["id"]
+    r = await client.post(f"/workflow/v1/joint-reviews/{rid}/schedule", json={"date": today(), "place": "现场"},
+                          headers=system(tokens, "LD-ZJJ"))
+    assert r.status_code == 200, r.text
+    answers = await asyncio.gather(*(client.post(f"/workflow/v1/joint-reviews/{rid}/opinions", json={"verdict": "pass"},
+                                                 headers=system(tokens, d)) for d in departments))
+    assert [a.status_code for a in answers] == [201] * 4
+    recorded = await eventually(lambda: len(recorder.of("joint_review.opinion_recorded", c["application_id"])) == 4
+                                and recorder.of("joint_review.opinion_recorded", c["application_id"]))
+    assert sorted(len(e.data["pending"]) for e in recorded) == [0, 1, 2, 3]
