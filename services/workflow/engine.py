@@ -367,6 +367,10 @@ async def withdraw_case(session: AsyncSession, application_id: str) -> int:
                                reason="application withdrawn (申请人撤回申请)", cancelled_at=now),
         )
         await queue_webhook(session, task.department, event, task_id=task.id)
+        if task.stage_kind == JOINT_REVIEW:
+            from services.workflow.service import joint_reviews
+
+            await joint_reviews.cancel(session, task.id)
         cancelled += 1
     return cancelled
 

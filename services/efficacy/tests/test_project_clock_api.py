@@ -98,3 +98,26 @@ async def test_a_running_project_over_its_total_limit_gets_a_red_card(client, to
 
     body = await eventually(red)
     assert body["state"] == "running" and body["card"] == "red" and body["stages"][0]["over_limit"]
+
+
+async def test_each_department_of_a_parallel_stage_has_its_own_clock_against_its_own_limit(client, tokens):
+    """Workflow announces each department's own limit and due date (明确部门办理时限); each task clock counts
+    against it, so one department runs over while another in the same stage is within its limit."""
+    from services.efficacy.tests.helpers import assigned
+
+    bus = client.app.state.bus
+    app_id = new_id()
+    await bus.publish(accepted(app_id, "2026-11-02 09:00", days=10))
+    await bus.publish(assigned(app_id, "T-WJJ", "2026-11-02 09:00", department="LD-WJJ", limit_days=2))
+    await bus.publish(assigned(app_id, "T-XFJ", "2026-11-02 09:00", department="LD-XFJ", limit_days=6))
+
+    async def clocks():  # type: ignore[no-untyped-def]
+        r = await client.get(f"/efficacy/v1/clocks/{app_id}", params={"as_of": at("2026-11-05 10:00")},
+                             headers=tokens.headers(**STAFF))
+        return r.json() if r.status_code == 200 and len(r.json()["tasks"]) == 2 else None
+
+    body = await eventually(clocks)
+    by_dept = {t["department"]: t for t in body["tasks"]}
+    assert by_dept["LD-WJJ"]["limit"]["value"] == 2 and by_dept["LD-WJJ"]["overdue"] is True
+    assert by_dept["LD-XFJ"]["limit"]["value"] == 6 and by_dept["LD-XFJ"]["overdue"] is False
+    assert by_dept["LD-WJJ"]["deadline_on"] < by_dept["LD-XFJ"]["deadline_on"]

@@ -278,6 +278,14 @@ async def reinspect(session: AsyncSession, task: Task) -> None:
     await _announce_round(session, review, following, now)
 
 
+async def cancel(session: AsyncSession, task_id: str) -> None:
+    """The applicant withdrew: the joint review stops where it is (its task was cancelled with the case)."""
+    review = await store.review_of_task(session, task_id, for_update=True)
+    if review is None or review.state in (jr.ReviewState.PASSED, jr.ReviewState.REJECTED, jr.ReviewState.CANCELLED):
+        return
+    await store.update_review(session, review.id, state=jr.ReviewState.CANCELLED.value, closed_at=utcnow())
+
+
 # ---- reading -----------------------------------------------------------------------------------------------
 
 

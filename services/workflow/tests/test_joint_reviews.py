@@ -208,3 +208,24 @@ async def test_opinions_given_at_once_are_counted_one_after_the_other_so_the_las
     recorded = await eventually(lambda: len(recorder.of("joint_review.opinion_recorded", c["application_id"])) == 4
                                 and recorder.of("joint_review.opinion_recorded", c["application_id"]))
     assert sorted(len(e.data["pending"]) for e in recorded) == [0, 1, 2, 3]
+
+
+async def test_a_withdrawn_case_cancels_its_joint_review(client, tokens):
+    code = new_code()
+    await define_item(client, tokens, code, 1, [joint_step()])
+    c = await start_case(client, tokens, code)
+    app_id = c["application_id"]
+    rid = (await _review_of(client, tokens, app_id))["id"]
+    await publish(client, new_event("yimen.intake.application.withdrawn", source="/yimen/intake", subject=app_id,
+                                    data={"application_id": app_id, "receipt_number": c["receipt_number"],
+                                          "withdrawn_at": datetime.now(UTC).isoformat()}))
+
+    async def cancelled():  # type: ignore[no-untyped-def]
+        r = await client.get(f"/workflow/v1/joint-reviews/{rid}", headers=supervisor(tokens))
+        return r.json() if r.json()["state"] == "cancelled" else None
+
+    review = await eventually(cancelled)
+    assert review["closed_at"]
+    r = await client.post(f"/workflow/v1/joint-reviews/{rid}/schedule", json={"date": today(), "place": "现场"},
+                          headers=system(tokens, "LD-ZJJ"))
+    assert r.status_code == 409, r.text
