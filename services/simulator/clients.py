@@ -117,6 +117,13 @@ class Platform:
             self.workflow + self.paths.decision.format(task_id=task_id), json=body, headers=_bearer(token)
         )
 
+    async def joint_review_action(self, token: str, review_id: str, action: str,
+                                  body: dict[str, Any]) -> httpx.Response:
+        return await self.http.post(
+            self.workflow + self.paths.joint_review_action.format(review_id=review_id, action=action), json=body,
+            headers=_bearer(token),
+        )
+
 
 def _token(body: dict[str, Any]) -> IssuedToken:
     return IssuedToken(

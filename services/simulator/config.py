@@ -23,6 +23,8 @@ class InterfacePaths(BaseModel):
     workflow_ready: str = "/workflow/readyz"
     webhook: str = "/workflow/v1/departments/{code}/webhook"
     decision: str = "/workflow/v1/tasks/{task_id}/decision"
+    #: A joint review's actions: `schedule`, `opinions`, `consolidation` (联合审图 / 联合验收).
+    joint_review_action: str = "/workflow/v1/joint-reviews/{review_id}/{action}"
     #: Where the payment platform confirms payments to intake (Standard Webhooks).
     payment_notification: str = "/intake/v1/payments/notifications"
     #: The simulator's own receiving path, appended to `public_url`.

@@ -26,12 +26,17 @@ from services.simulator.clients import ApiError, IssuedToken, Platform
 from services.simulator.config import SimulatorSettings
 from services.simulator.domain import webhooks
 from services.simulator.domain.rules import (
+    JOINT_EVENTS,
     Channel,
     CorrectionMemory,
     DecisionDraft,
+    JointAction,
+    JointNotice,
+    PointMemory,
     Rule,
     TaskNotice,
     evaluate,
+    joint_action,
 )
 from shared.events import new_event
 
@@ -123,8 +128,11 @@ class Simulator:
     bus: DepartmentBuses
     departments: dict[str, Department] = field(default_factory=dict)
     decisions: deque[DecisionRecord] = field(default_factory=lambda: deque(maxlen=10_000))
-    guard: webhooks.ReplayGuard = field(default_factory=webhooks.ReplayGuard)
+    #: One replay guard per department: workflow sends one event (one `webhook-id`) to several departments when a
+    #: joint review is scheduled, and each department's system takes its own copy.
+    guards: dict[str, webhooks.ReplayGuard] = field(default_factory=dict)
     memory: CorrectionMemory = field(default_factory=CorrectionMemory)
+    points: PointMemory = field(default_factory=PointMemory)
     registration: str = "pending"
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -279,16 +287,21 @@ class Simulator:
         dept = self.department(code)
         if not dept.webhook_secret:
             raise NotRegistered(code)
-        delivery = webhooks.verify(dept.webhook_secret, body, headers, guard=self.guard, now=now)
+        guard = self.guards.setdefault(code, webhooks.ReplayGuard())
+        delivery = webhooks.verify(dept.webhook_secret, body, headers, guard=guard, now=now)
         if delivery.verdict is webhooks.Verdict.DUPLICATE:
             return Ack("duplicate")
+        joint = parse_joint_event(body)
+        if joint is not None:
+            guard.take(delivery)
+            return self._take_joint(dept, joint, delivery.webhook_id, now)
         notice = parse_task_event(body)
         if notice is not None and notice.department != code:
             raise BadTaskEvent(
                 "body.data.department", "department_mismatch",
                 f"The task is for {notice.department}, but was delivered to {code}'s endpoint.",
             )
-        self.guard.take(delivery)
+        guard.take(delivery)
         if notice is None:
             return Ack("ignored")
         event_type = notice.event_type
@@ -316,6 +329,63 @@ class Simulator:
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
         return Ack("scheduled" if draft else "withheld", record)
+
+    def _take_joint(self, dept: Department, notice: JointNotice, webhook_id: str, now: datetime) -> Ack:
+        """A joint review (联合审图 / 联合验收) event: the lead schedules and consolidates, a participant gives its
+        opinion, per the department's rule. Recorded like a decision (`task_id` holds the review's id)."""
+        rule = dept.rule
+        today = (now + timedelta(hours=8)).date().isoformat()  # the review's date in Asia/Shanghai
+        action = joint_action(rule, dept.code, notice, self.points, today)
+        if action is None:
+            return Ack("ignored")
+        record = DecisionRecord(
+            id=uuid.uuid4().hex, webhook_id=webhook_id, event_type=notice.event_type, department=dept.code,
+            task_id=notice.review_id, application_id=notice.application_id, step_key=f"joint_review:{action.action}",
+            mode=rule.mode.value, channel=Channel.REST.value, outcome=str(action.body.get("verdict") or action.action),
+            status=DecisionStatus.SCHEDULED, received_at=now, due_at=now + timedelta(seconds=rule.delay_seconds),
+            body=dict(action.body),
+        )
+        self.decisions.append(record)
+        task = asyncio.create_task(self._act_joint(dept, record, action, rule), name=f"joint-{notice.review_id}")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return Ack("scheduled", record)
+
+    async def _act_joint(self, dept: Department, record: DecisionRecord, action: JointAction, rule: Rule) -> None:
+        try:
+            await asyncio.sleep(rule.delay_seconds)
+            pause = 0.2
+            while True:
+                record.attempts += 1
+                try:
+                    response = await self.platform.joint_review_action(
+                        await self.department_token(dept), record.task_id, action.action, action.body)
+                    if response.status_code == 401:
+                        response = await self.platform.joint_review_action(
+                            await self.department_token(dept, renew=True), record.task_id, action.action, action.body)
+                    record.response_status = response.status_code
+                    if response.status_code >= 500:
+                        raise ApiError(f"joint review {action.action}", response.status_code, response.text)
+                    record.sent_at = datetime.now(UTC)
+                    if response.status_code < 300:
+                        record.status, record.detail = DecisionStatus.SENT, None
+                    elif response.status_code == 409:
+                        record.status, record.detail = DecisionStatus.CONFLICT, response.text[:300]
+                    else:
+                        record.status, record.detail = DecisionStatus.REFUSED, response.text[:300]
+                    return
+                except Exception as exc:
+                    record.detail = f"{type(exc).__name__}: {exc}"[:300]
+                    if record.attempts >= self.settings.decision_attempts:
+                        record.status = DecisionStatus.FAILED
+                        log.warning("simulator: joint review %s on %s failed: %s", action.action, record.task_id,
+                                    record.detail)
+                        return
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 10.0)
+        except asyncio.CancelledError:
+            record.status = DecisionStatus.CANCELLED
+            raise
 
     # ---- answering ---------------------------------------------------------------------------------------
 
@@ -415,3 +485,26 @@ def parse_task_event(body: bytes) -> TaskNotice | None:
         step_key=str(step) if step is not None else None,
         item_code=str(item) if item is not None else None,
     )
+
+
+def parse_joint_event(body: bytes) -> JointNotice | None:
+    """The joint review of a webhook body, or None when it is not a joint review event (or is malformed: the task
+    parser then says what is wrong)."""
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or event.get("type") not in JOINT_EVENTS or not isinstance(event.get("data"), dict):
+        return None
+    data = event["data"]
+    try:
+        pending = data.get("pending")
+        return JointNotice(
+            event_type=str(event["type"]), review_id=str(data["review_id"]), application_id=str(data["application_id"]),
+            lead_department=str(data["lead_department"]), round=int(data.get("round") or 1),
+            participants=tuple(str(d) for d in data.get("participants") or ()),
+            pending=tuple(str(d) for d in pending) if isinstance(pending, list) else None,
+        )
+    except (KeyError, TypeError, ValueError):
+        raise BadTaskEvent("body.data", "joint_review_fields",
+                           "A joint review event needs review_id, application_id and lead_department.") from None

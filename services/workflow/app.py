@@ -8,6 +8,7 @@ import logging
 from fastapi import FastAPI
 
 from services.workflow import service
+from services.workflow.api.joint_reviews import router as joint_review_router
 from services.workflow.api.routes import router
 from services.workflow.config import WorkflowConfig
 from services.workflow.events.handlers import CONSUMERS
@@ -43,13 +44,15 @@ SPEC = ServiceSpec(
     description="""Process instances and department tasks; parallel approval (并联审批) by events and signed webhooks; corrections (补正); decisions.""",
     metadata=Base.metadata,
     messaging=messaging,
-    routers=[router],
+    routers=[router, joint_review_router],
     consumers=CONSUMERS,
     background=[dispatcher, deemed_approvals],
     openapi_tags=[
         {"name": "tasks", "description": "Department tasks: inbox, decisions, reassignment."},
         {"name": "cases", "description": "A case's process instance."},
         {"name": "webhooks", "description": "Department webhooks (Standard Webhooks) and their deliveries."},
+        {"name": "joint reviews", "description": "Joint drawing review (联合审图) and joint acceptance (联合验收): "
+                                                 "schedule, opinions, consolidation, re-inspection."},
     ],
 )
 

@@ -172,6 +172,19 @@ _FOOD_STEPS = [
     {"key": "delivery", "name": "送达（电子证照）", "kind": "delivery", "departments": ["LD-SCJGJ"], "limit_days": 1},
 ]
 
+def _joint_steps(review_kind: str, name: str, departments: list[str], days: int) -> list[dict[str, Any]]:
+    """受理 → 联合审查 (the first department leads) → 决定 → 送达."""
+    lead = departments[0]
+    return [
+        {"key": "acceptance", "name": "受理", "kind": "acceptance", "departments": [lead], "limit_days": 1},
+        {"key": "joint_review", "name": name, "kind": "joint_review", "review_kind": review_kind,
+         "departments": departments, "lead_department": lead, "limit_days": days,
+         "description": "牵头部门排期（时间、地点或现场），各参与部门出具意见，牵头部门汇总出具一份结果。"},
+        {"key": "decision", "name": "决定", "kind": "decision", "departments": [lead], "limit_days": 1},
+        {"key": "delivery", "name": "送达", "kind": "delivery", "departments": [lead], "limit_days": 1},
+    ]
+
+
 _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
     # 市场监督管理局 ------------------------------------------------------------------------------------
     "individual-licence": item(
@@ -455,6 +468,29 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
                    commitment("housing_statement", "家庭住房和收入情况承诺")],
         special=[{"name": "审核结果公示", "kind": "public_notice", "max_days": 5}],
         basis=("《公共租赁住房管理办法》",)),
+    # 联合审图、联合验收 (reform plan task 13): one review the lead schedules, several departments take part --------
+    "joint_drawing_review": item(
+        "LD-ZJJ", "06", 101, "施工图联合审查", audience=("legal_person",), statutory=20, promised=15,
+        themes=("construction",), life_events=("工程建设",), keywords=("联合审图", "施工图审查", "多图联审"),
+        summary="住建牵头，消防、生态环境同步审查施工图设计文件，一次排期、一次出具审查意见；不合格的要点一次性告知，"
+                "修改后只复审不合格的要点。",
+        materials=[company(), upload("construction_drawings", "施工图设计文件", "《建设工程质量管理条例》第十一条",
+                                     file_types=["pdf"])],
+        form_fields=form(("project_name", "项目名称", "text"), ("project_code", "项目代码", "text"),
+                         ("site_address", "建设地点", "address"), ("phone", "联系电话", "phone")),
+        steps=_joint_steps("drawing_review", "施工图联合审查", ["LD-ZJJ", "LD-XFJ", "LD-STHJJ"], 12),
+        basis=("《建设工程质量管理条例》第十一条", "《房屋建筑和市政基础设施工程施工图设计文件审查管理办法》")),
+    "joint_completion_acceptance": item(
+        "LD-ZJJ", "06", 102, "竣工联合验收", audience=("legal_person",), statutory=20, promised=15,
+        themes=("construction",), life_events=("工程建设",), keywords=("联合验收", "竣工验收", "竣工备案"),
+        summary="住建牵头，消防、生态环境、卫健等部门一次现场联合验收，牵头部门汇总出具一份验收意见；"
+                "不合格的要点一次性告知，整改后只复验不合格的要点。",
+        materials=[company(), upload("completion_report", "工程竣工验收报告", "《建设工程质量管理条例》第十六条")],
+        form_fields=form(("project_name", "项目名称", "text"), ("project_code", "项目代码", "text"),
+                         ("site_address", "建设地点", "address"), ("phone", "联系电话", "phone")),
+        steps=_joint_steps("acceptance", "竣工联合验收（现场）", ["LD-ZJJ", "LD-XFJ", "LD-STHJJ", "LD-WJJ"], 12),
+        result={"type": "document", "certificate_type": None, "name": "竣工联合验收意见书"},
+        basis=("《建设工程质量管理条例》第十六条", "《国务院办公厅关于全面开展工程建设项目审批制度改革的实施意见》")),
     # 教育局 -------------------------------------------------------------------------------------------
     "school-enrolment": item(
         "LD-JYJ", "20", 1, "义务教育阶段学校招生入学", statutory=20, promised=15, themes=("education",),

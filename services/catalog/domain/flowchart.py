@@ -14,6 +14,7 @@ KIND_FILL = {
     "acceptance": "#e3f2fd",
     "review": "#fff8e1",
     "parallel": "#fce4ec",
+    "joint_review": "#fff3e0",
     "decision": "#e8f5e9",
     "delivery": "#ede7f6",
 }

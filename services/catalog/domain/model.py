@@ -57,7 +57,9 @@ PointLevel = Literal["city", "town", "village"]
 Necessity = Literal["required", "optional", "conditional", "may_follow"]
 MaterialSource = Literal["applicant", "certificate", "registry", "own_certificate"]
 LimitUnit = Literal["working_days", "calendar_days", "hours"]
-StepKind = Literal["acceptance", "review", "parallel", "decision", "delivery"]
+StepKind = Literal["acceptance", "review", "parallel", "joint_review", "decision", "delivery"]
+#: What a `joint_review` step is (联合审图 / 联合验收).
+JointReviewKind = Literal["drawing_review", "acceptance"]
 
 
 class Strict(BaseModel):
@@ -135,7 +137,10 @@ class Material(Strict):
 
 
 class Step(Strict):
-    """One step of the process; a `parallel` step is a stage several departments handle at once (并联审批)."""
+    """One step of the process; a `parallel` step is a stage several departments handle at once (并联审批), and
+    may give each department its own limit within the step's (`department_limits`, 明确部门办理时限). A
+    `joint_review` step is one review the lead department schedules and several departments take part in
+    (联合审图 / 联合验收): each gives its opinion, the lead consolidates one result."""
 
     key: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
     name: str = Field(min_length=1, max_length=100)
@@ -143,6 +148,12 @@ class Step(Strict):
     departments: list[str] = Field(default_factory=list)
     lead_department: str | None = None
     limit_days: int = Field(default=0, ge=0, le=365)
+    department_limits: dict[str, int] = Field(
+        default_factory=dict, max_length=50,
+        description="A parallel step's own limit per department (working days), each within `limit_days`; "
+                    "a department not named has the step's limit.")
+    review_kind: JointReviewKind | None = Field(
+        default=None, description="A `joint_review` step's kind: `drawing_review` (联合审图) or `acceptance` (联合验收).")
     on_reject: Literal["reject_case", "lead_arbitrates"] = "reject_case"
     deemed_approval_on_timeout: bool = False
     excluded_from_limit: bool = False

@@ -129,9 +129,31 @@ def check_item(item: ItemContent, ref: Reference) -> list[FieldError]:
                 err(f"{at}.lead_department", "lead_required", "并联审批阶段必须指定牵头部门。")
             elif step.lead_department not in step.departments:
                 err(f"{at}.lead_department", "lead_in_stage", "牵头部门必须是参与该阶段的部门之一。")
+            for dept, days in step.department_limits.items():
+                if dept not in step.departments:
+                    err(f"{at}.department_limits.{dept}", "department_in_step",
+                        f"部门 {dept} 不是该阶段的参与部门，不能为其设定时限。")
+                if not 0 <= days <= step.limit_days:
+                    err(f"{at}.department_limits.{dept}", "within_step_limit",
+                        f"部门 {dept} 的办理时限 ({days}) 须在 0 至该阶段时限 ({step.limit_days}) 个工作日之间。")
+        elif step.kind == "joint_review":
+            if len(set(step.departments)) < 2:
+                err(f"{at}.departments", "joint_min_departments", "联合审图/联合验收至少需要两个部门。")
+            if not step.lead_department:
+                err(f"{at}.lead_department", "lead_required", "联合审图/联合验收必须指定牵头部门。")
+            elif step.lead_department not in step.departments:
+                err(f"{at}.lead_department", "lead_in_stage", "牵头部门必须是参与联合审查的部门之一。")
+            if step.review_kind is None:
+                err(f"{at}.review_kind", "review_kind_required",
+                    "联合审查步骤必须写明类型 (drawing_review 联合审图 / acceptance 联合验收)。")
         elif step.kind in ("review", "decision") and not step.departments:
             err(f"{at}.departments", "department_required", "审查和决定步骤必须指定承办部门。")
-        if step.lead_department and step.kind != "parallel" and step.lead_department not in step.departments:
+        if step.department_limits and step.kind != "parallel":
+            err(f"{at}.department_limits", "parallel_only", "只有并联审批阶段可以为各部门分别设定时限。")
+        if step.review_kind is not None and step.kind != "joint_review":
+            err(f"{at}.review_kind", "joint_review_only", "只有联合审查步骤有审查类型。")
+        if step.lead_department and step.kind not in ("parallel", "joint_review") \
+                and step.lead_department not in step.departments:
             err(f"{at}.lead_department", "lead_in_stage", "牵头部门必须是该步骤的部门之一。")
         if not step.excluded_from_limit:
             counted_days += step.limit_days

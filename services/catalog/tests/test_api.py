@@ -508,3 +508,19 @@ async def test_search_looks_tokens_up_by_equality_never_like(client):
     searched = [s for s in statements if "item_token" in s]
     assert searched and all(" LIKE " not in s.upper() for s in statements)
     assert any("item_token.token IN" in s for s in searched)
+
+
+async def test_a_department_limit_beyond_its_stage_or_outside_it_is_a_precise_422(client, tokens):
+    """Issue 17: per-department limits within a parallel stage (明确部门办理时限), checked at save time."""
+    h = editor(tokens)
+    body = draft_body(new_code())
+    stage = body["process"]["steps"][1]
+    stage["department_limits"] = {stage["departments"][1]: stage["limit_days"] + 1, "LD-GAJ": 1}
+    rules = rules_of(await client.post(f"{P}/items", json=body, headers=h))
+    assert rules == {(f"body.process.steps.1.department_limits.{stage['departments'][1]}", "within_step_limit"),
+                     ("body.process.steps.1.department_limits.LD-GAJ", "department_in_step")}
+    stage["department_limits"] = {stage["departments"][1]: stage["limit_days"] - 1}
+    r = await client.post(f"{P}/items", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    saved = next(s for s in r.json()["process"]["steps"] if s["kind"] == "parallel")
+    assert saved["department_limits"] == {stage["departments"][1]: stage["limit_days"] - 1}

@@ -11,6 +11,7 @@ from services.efficacy.api import (
     dashboard,
     insights,
     kpis,
+    projects,
     ratings,
     recommendations,
     supervision,
@@ -18,5 +19,5 @@ from services.efficacy.api import (
 
 router = APIRouter()
 for sub in (calendar.router, clocks.router, supervision.router, kpis.router, ratings.router,
-            complaints.router, recommendations.router, dashboard.router, insights.router):
+            complaints.router, recommendations.router, dashboard.router, insights.router, projects.router):
     router.include_router(sub)

@@ -180,3 +180,59 @@ class AccessAnomaly(ConsumedEvent):
     entry_seqs: list[int] = []
     data_office: str
     detected_at: datetime
+
+
+# ---- projects (企业投资项目), consumed from intake (issue 17) --------------------------------------------------
+
+PROJECT_REGISTERED = "yimen.intake.project.registered"
+PROJECT_STAGE_ACCEPTED = "yimen.intake.project.stage_accepted"
+PROJECT_STAGE_COMPLETED = "yimen.intake.project.stage_completed"
+PROJECT_COMPLETED = "yimen.intake.project.completed"
+PROJECT_EVENTS = frozenset({PROJECT_REGISTERED, PROJECT_STAGE_ACCEPTED, PROJECT_STAGE_COMPLETED, PROJECT_COMPLETED})
+
+
+class ProjectRegistered(ConsumedEvent):
+    consumes = (PROJECT_REGISTERED,)
+
+    project_id: str
+    project_code: str
+    owner_id: str
+    name: str
+    registered_at: datetime
+
+
+class StageApplication(ConsumedEvent):
+    """One department's item of a stage application (一表申请), with its own limit within the stage."""
+
+    application_id: str
+    item_code: str
+    department: str
+    limit_days: int = Field(ge=0)
+
+
+class ProjectStageAccepted(ConsumedEvent):
+    """The centre accepted a stage once (统一受理) and dispatched it to every department's item (统一分派)."""
+
+    consumes = (PROJECT_STAGE_ACCEPTED,)
+
+    project_id: str
+    stage_key: str
+    stage_name: str
+    total_limit_days: int = Field(ge=0)
+    accepted_at: datetime
+    applications: list[StageApplication] = Field(default_factory=list)
+
+
+class ProjectStageCompleted(ConsumedEvent):
+    consumes = (PROJECT_STAGE_COMPLETED,)
+
+    project_id: str
+    stage_key: str
+    completed_at: datetime
+
+
+class ProjectCompleted(ConsumedEvent):
+    consumes = (PROJECT_COMPLETED,)
+
+    project_id: str
+    completed_at: datetime

@@ -8,11 +8,13 @@ from services.efficacy import service
 from services.efficacy.domain.clocks import EVENT_TYPES as CLOCK_EVENTS
 from services.efficacy.domain.kpis import EVENT_TYPES as KPI_EVENTS
 from services.efficacy.events.contracts import (
+    PROJECT_EVENTS,
     CertificateIssued,
     CertificateRevoked,
     ItemPublished,
     ItemWithdrawn,
 )
+from services.efficacy.service import projects
 from shared.events import Event
 from shared.messaging import Consumer
 
@@ -29,6 +31,10 @@ async def on_catalog_event(session: AsyncSession, event: Event) -> None:
         await service.item_published(session, ItemPublished.model_validate(event.data))
     elif event.type == "yimen.catalog.item.withdrawn":
         await service.item_withdrawn(session, ItemWithdrawn.model_validate(event.data))
+
+
+async def on_project_event(session: AsyncSession, event: Event) -> None:
+    await projects.record_project_event(session, event)
 
 
 async def on_access_anomaly(session: AsyncSession, event: Event) -> None:
@@ -55,6 +61,9 @@ CONSUMERS: list[Consumer] = [
     Consumer("efficacy-workflow", "yimen.workflow.>", on_case_event,
              "Task clocks; correction requests pause; reopening resumes; the decision stops.",
              types=frozenset(t for t in CASE_EVENT_TYPES if t.startswith("yimen.workflow."))),
+    Consumer("efficacy-projects", "yimen.intake.project.>", on_project_event,
+             "Projects and their stages (统一受理): the project clock counts from the first acceptance.",
+             types=PROJECT_EVENTS),
     Consumer("efficacy-catalog", "yimen.catalog.item.*", on_catalog_event,
              "Items for the fully-online rate and the steps excluded from the limit."),
     Consumer("efficacy-certificates", "yimen.datashare.certificate.*", on_certificate_event,

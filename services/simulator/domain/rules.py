@@ -18,6 +18,9 @@ class Mode(StrEnum):
     CORRECT_ONCE = "correct_once"
     #: Never answers: leaves the task open so the clock runs into yellow and red cards (红黄牌).
     NEVER = "never"
+    #: In a joint review (联合审图 / 联合验收): fails `point` the first time, passes it at the re-inspection.
+    #: Ordinary tasks are approved.
+    FAIL_POINT_ONCE = "fail_point_once"
 
 
 class Channel(StrEnum):
@@ -39,13 +42,19 @@ class Rule(BaseModel):
         json_schema_extra={"examples": [{"mode": "correct_once", "delay_seconds": 2, "channel": "bus"}]},
     )
 
-    mode: Mode = Field(description="`approve`, `reject`, `correct_once` (correction first, then approve) or `never`.")
+    mode: Mode = Field(description="`approve`, `reject`, `correct_once` (correction first, then approve), `never`, "
+                                   "or `fail_point_once` (in a joint review, fail `point` once, pass it at the "
+                                   "re-inspection).")
     delay_seconds: float = Field(
         default=0, ge=0, le=86_400, description="How long the department 'works' before it answers."
     )
     channel: Channel = Field(
         default=Channel.REST,
         description="`rest`: POST the decision to workflow; `bus`: publish `yimen.department.<code>.decision`.",
+    )
+    point: str = Field(
+        default="消防车通道", min_length=1, max_length=300,
+        description="`fail_point_once`: the point (审查/验收要点) failed the first time in a joint review.",
     )
 
 
@@ -102,7 +111,7 @@ def evaluate(rule: Rule, notice: TaskNotice, memory: CorrectionMemory) -> Decisi
     """The department's answer to one task, or None when it never answers. Updates `memory`."""
     if rule.mode is Mode.NEVER:
         return None
-    if rule.mode is Mode.APPROVE:
+    if rule.mode in (Mode.APPROVE, Mode.FAIL_POINT_ONCE):
         return approval()
     if rule.mode is Mode.REJECT:
         return DecisionDraft(outcome=Outcome.REJECT, reasons=[REJECTION_REASON], legal_basis=REJECTION_BASIS)
@@ -125,3 +134,60 @@ def evaluate(rule: Rule, notice: TaskNotice, memory: CorrectionMemory) -> Decisi
 
 def approval() -> DecisionDraft:
     return DecisionDraft(outcome=Outcome.APPROVE, reasons=[APPROVAL_REASON])
+
+
+# ---- joint reviews (联合审图 / 联合验收) -----------------------------------------------------------------------
+
+JOINT_EVENTS = frozenset({"yimen.workflow.joint_review.opened", "yimen.workflow.joint_review.scheduled",
+                          "yimen.workflow.joint_review.opinion_recorded"})
+FAILED_POINT_REASON = "现场核查不符合要求，请整改 (does not meet the requirement on site; please correct)"
+
+
+@dataclass(frozen=True)
+class JointNotice:
+    """The parts of a joint review event a department acts on."""
+
+    event_type: str
+    review_id: str
+    application_id: str
+    lead_department: str
+    round: int
+    participants: tuple[str, ...] = ()
+    pending: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class JointAction:
+    """What the department posts to the joint review: `schedule`, `opinions` or `consolidation`, and the body."""
+
+    action: str
+    body: dict[str, object]
+
+
+@dataclass
+class PointMemory:
+    """Which (department, application) a `fail_point_once` department has failed its point for already."""
+
+    failed: set[tuple[str, str]] = field(default_factory=set)
+
+
+def joint_action(rule: Rule, department: str, notice: JointNotice, memory: PointMemory,
+                 today: str) -> JointAction | None:
+    """The department's part in a joint review: the lead schedules an opened round (on site, today, the round's
+    eligible departments) and consolidates once no opinion is pending; a participant gives its opinion on a
+    scheduled round. `never` does nothing; `reject` fails every time; `fail_point_once` fails its point once."""
+    if rule.mode is Mode.NEVER:
+        return None
+    lead = department == notice.lead_department
+    if notice.event_type.endswith(".opened") and lead:
+        return JointAction("schedule", {"date": today, "mode": "on_site", "place": "项目现场（模拟部门排期）"})
+    if notice.event_type.endswith(".opinion_recorded") and lead and notice.pending == ():
+        return JointAction("consolidation", {"summary": "各参与部门意见已汇总（模拟部门）"})
+    if notice.event_type.endswith(".scheduled") and department in notice.participants:
+        key = (department, notice.application_id)
+        if rule.mode is Mode.REJECT or (rule.mode is Mode.FAIL_POINT_ONCE and key not in memory.failed):
+            memory.failed.add(key)
+            return JointAction("opinions", {"verdict": "fail", "failed_points": [
+                {"point": rule.point, "reason": FAILED_POINT_REASON}]})
+        return JointAction("opinions", {"verdict": "pass", "comment": APPROVAL_REASON})
+    return None

@@ -14,7 +14,9 @@ from shared.workdays import WorkCalendar
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 #: Step kinds workflow runs; `acceptance` and `delivery` belong to intake.
-WORKFLOW_STEP_KINDS = frozenset({"review", "parallel", "decision"})
+WORKFLOW_STEP_KINDS = frozenset({"review", "parallel", "joint_review", "decision"})
+#: A joint drawing review or joint acceptance (联合审图 / 联合验收): one task for the lead, settled by consolidation.
+JOINT_REVIEW = "joint_review"
 
 
 class Outcome(StrEnum):
@@ -54,6 +56,17 @@ class StepDefinition:
     limit_days: int
     on_reject: OnReject
     deemed_approval_on_timeout: bool
+    #: A department's own limit within the step's (明确部门办理时限); a department not named has `limit_days`.
+    department_limits: tuple[tuple[str, int], ...] = ()
+    review_kind: str | None = None
+
+    def limit_for(self, department: str) -> int:
+        return dict(self.department_limits).get(department, self.limit_days)
+
+    @property
+    def task_departments(self) -> tuple[str, ...]:
+        """Who gets a task: every department, except in a joint review where the lead's one task carries it."""
+        return (self.lead_department,) if self.kind == JOINT_REVIEW else self.departments
 
 
 def runnable_steps(steps: Iterable[Mapping[str, Any]], *, item_department: str) -> list[StepDefinition]:
@@ -82,9 +95,24 @@ def runnable_steps(steps: Iterable[Mapping[str, Any]], *, item_department: str) 
                 limit_days=max(int(raw.get("limit_days") or 0), 0),
                 on_reject=OnReject(on_reject) if on_reject in OnReject._value2member_map_ else OnReject.REJECT_CASE,
                 deemed_approval_on_timeout=bool(raw.get("deemed_approval_on_timeout", False)),
+                department_limits=_department_limits(raw.get("department_limits"), departments,
+                                                     max(int(raw.get("limit_days") or 0), 0)),
+                review_kind=str(raw["review_kind"]) if raw.get("review_kind") else None,
             )
         )
     return out
+
+
+def _department_limits(raw: Any, departments: tuple[str, ...], limit: int) -> tuple[tuple[str, int], ...]:
+    """The catalogue checked these at save time; an entry that is not a department of the step or exceeds the
+    step's limit is still ignored, so a department never gets more than the step."""
+    if not isinstance(raw, Mapping):
+        return ()
+    out: list[tuple[str, int]] = []
+    for dept, days in raw.items():
+        if dept in departments and isinstance(days, int) and 0 <= days <= limit:
+            out.append((str(dept), days))
+    return tuple(out)
 
 
 def due_at(start: datetime, limit_days: int, calendar: WorkCalendar) -> datetime:

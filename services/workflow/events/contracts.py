@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import date as date_
 from datetime import datetime
 from typing import Any, Literal
 
@@ -370,3 +371,114 @@ class DecisionRefused(BaseModel):
     reason: str
     event_id: str
     refused_at: datetime
+
+
+# ---- joint reviews (联合审图 / 联合验收), issue 17 -----------------------------------------------------------
+
+JOINT_REVIEW_OPENED = "yimen.workflow.joint_review.opened"
+JOINT_REVIEW_SCHEDULED = "yimen.workflow.joint_review.scheduled"
+JOINT_REVIEW_OPINION_RECORDED = "yimen.workflow.joint_review.opinion_recorded"
+JOINT_REVIEW_CONSOLIDATED = "yimen.workflow.joint_review.consolidated"
+
+_REVIEW = "9b1c2d3e4f5a46b7a8c9d0e1f2a3b4c5"
+_TASK = "4f2a9c1e7b3d45e6a1b2c3d4e5f60718"
+_APP = "a1b2c3d4e5f647389a0b1c2d3e4f5a6b"
+
+
+class FailedPoint(BaseModel):
+    """One point that failed (不合格要点): the department, the point, and why."""
+
+    department: str
+    point: str = Field(min_length=1, max_length=300)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class JointReviewOpened(BaseModel):
+    """A joint review round is open and waits for the lead department to schedule it (the first round when the
+    case reaches the step; a re-inspection of the failed points after the owner's correction)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "review_id": _REVIEW, "task_id": _TASK, "application_id": _APP, "receipt_number": "LD20261130000123",
+        "item_code": "11441781MB0000009Q4060001020000", "review_kind": "acceptance", "lead_department": "LD-ZJJ",
+        "departments": ["LD-ZJJ", "LD-XFJ", "LD-STHJJ", "LD-WJJ"], "round": 1, "eligible": ["LD-ZJJ", "LD-XFJ",
+        "LD-STHJJ", "LD-WJJ"], "points": [], "opened_at": "2026-11-30T02:00:00Z"}]})
+
+    review_id: str
+    task_id: str
+    application_id: str
+    receipt_number: str
+    item_code: str
+    review_kind: Literal["drawing_review", "acceptance"]
+    lead_department: str
+    departments: list[str]
+    round: int
+    eligible: list[str] = Field(description="Who may take part in this round (a re-inspection: the departments "
+                                            "whose points failed).")
+    points: list[FailedPoint] = Field(description="A re-inspection's points; empty for the first round.")
+    opened_at: datetime
+
+
+class JointReviewScheduled(BaseModel):
+    """The lead scheduled the round: each participant's system receives this by webhook and gives its opinion."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "review_id": _REVIEW, "application_id": _APP, "review_kind": "acceptance", "lead_department": "LD-ZJJ",
+        "round": 2, "date": "2026-12-03", "mode": "on_site", "place": "罗定市素龙街道工业园 8 号（项目现场）",
+        "participants": ["LD-XFJ"], "points": [{"department": "LD-XFJ", "point": "消防车通道",
+                                                 "reason": "消防车通道净宽不足 4 米"}],
+        "scheduled_at": "2026-11-30T03:00:00Z"}]})
+
+    review_id: str
+    application_id: str
+    review_kind: Literal["drawing_review", "acceptance"]
+    lead_department: str
+    round: int
+    date: date_
+    mode: Literal["meeting", "on_site"]
+    place: str
+    participants: list[str]
+    points: list[FailedPoint]
+    scheduled_at: datetime
+
+
+class JointReviewOpinionRecorded(BaseModel):
+    """A participant gave its opinion; `pending` are those the lead still waits for before consolidating."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "review_id": _REVIEW, "application_id": _APP, "lead_department": "LD-ZJJ", "round": 1,
+        "department": "LD-XFJ", "verdict": "fail", "conditions": [],
+        "failed_points": [{"department": "LD-XFJ", "point": "消防车通道", "reason": "消防车通道净宽不足 4 米"}],
+        "pending": ["LD-WJJ"], "recorded_at": "2026-11-30T04:00:00Z"}]})
+
+    review_id: str
+    application_id: str
+    lead_department: str
+    round: int
+    department: str
+    verdict: Literal["pass", "pass_with_conditions", "fail"]
+    conditions: list[str]
+    failed_points: list[FailedPoint]
+    pending: list[str]
+    recorded_at: datetime
+
+
+class JointReviewConsolidated(BaseModel):
+    """The lead consolidated the round into one result. `correction_required` goes to the owner as one notice (a
+    `task.decided` with `request_correction` listing every failed point); `passed` moves the case on."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "review_id": _REVIEW, "task_id": _TASK, "application_id": _APP, "lead_department": "LD-ZJJ", "round": 1,
+        "result": "correction_required", "failed_points": [{"department": "LD-XFJ", "point": "消防车通道",
+                                                             "reason": "消防车通道净宽不足 4 米"}],
+        "conditions": [], "summary": None, "consolidated_at": "2026-11-30T05:00:00Z"}]})
+
+    review_id: str
+    task_id: str
+    application_id: str
+    lead_department: str
+    round: int
+    result: Literal["passed", "passed_with_conditions", "correction_required", "rejected"]
+    failed_points: list[FailedPoint]
+    conditions: list[str]
+    summary: str | None
+    consolidated_at: datetime

@@ -10,7 +10,14 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.workflow.domain.access import sees_case
-from services.workflow.domain.process import CaseState, StepDefinition, TaskState, due_at, runnable_steps
+from services.workflow.domain.process import (
+    JOINT_REVIEW,
+    CaseState,
+    StepDefinition,
+    TaskState,
+    due_at,
+    runnable_steps,
+)
 from services.workflow.events.contracts import (
     APPLICATION_DECIDED,
     TASK_ASSIGNED,
@@ -101,21 +108,23 @@ async def start_stage(
         Stage(
             instance_id=instance.id, step_index=index, step_key=step.key, step_name=step.name, kind=step.kind,
             lead_department=step.lead_department, on_reject=step.on_reject.value, limit_days=step.limit_days,
-            deemed_approval_on_timeout=step.deemed_approval_on_timeout, tasks_total=len(step.departments),
+            deemed_approval_on_timeout=step.deemed_approval_on_timeout, tasks_total=len(step.task_departments),
             decided=0, started_at=now,
         ),
     )
     await repo.advance_instance(session, instance.id, index)
-    # Due dates count from acceptance for the first step and from assignment for later ones.
-    due = due_at(start, step.limit_days, calendar.current())
-    for department in step.departments:
+    # Due dates count from acceptance for the first step and from assignment for later ones; each department
+    # has its own limit within the step's when the item gives one (明确部门办理时限).
+    for department in step.task_departments:
+        limit = step.limit_for(department)
+        due = due_at(start, limit, calendar.current())
         task = await repo.add(
             session,
             Task(
                 id=uuid.uuid4().hex, stage_id=stage.id, instance_id=instance.id,
                 application_id=instance.application_id, receipt_number=instance.receipt_number,
                 item_code=instance.item_code, department=department, step_key=step.key, step_name=step.name,
-                stage_kind=step.kind, lead=department == step.lead_department, limit_days=step.limit_days,
+                stage_kind=step.kind, lead=department == step.lead_department, limit_days=limit,
                 state=TaskState.OPEN, assigned_at=now, due_at=due, reasons=[], missing=[], deemed=False,
             ),
         )
@@ -124,9 +133,15 @@ async def start_stage(
             data=TaskAssigned(
                 task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
                 item_code=task.item_code, department=department, step_key=step.key, step_name=step.name,
-                stage_kind=step.kind, lead=task.lead, limit_days=step.limit_days, due_at=due, assigned_at=now,
+                stage_kind=step.kind, lead=task.lead, limit_days=limit, due_at=due, assigned_at=now,
             ),
         )
+        if step.kind == JOINT_REVIEW:
+            # The lead's system hears of the joint review itself (opened, then opinions), not of a task to decide.
+            from services.workflow.service import joint_reviews
+
+            await joint_reviews.open_review(session, instance, task, step)
+            continue
         await queue_webhook(session, department, event, task_id=task.id)
     return stage
 
@@ -173,6 +188,10 @@ async def withdraw_case(session: AsyncSession, application_id: str) -> int:
                                reason="application withdrawn (申请人撤回申请)", cancelled_at=now),
         )
         await queue_webhook(session, task.department, event, task_id=task.id)
+        if task.stage_kind == JOINT_REVIEW:
+            from services.workflow.service import joint_reviews
+
+            await joint_reviews.cancel(session, task.id)
         cancelled += 1
     return cancelled
 

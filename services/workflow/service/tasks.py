@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.workflow.domain.access import claim, inbox_department, may_decide, may_reassign, sees_task
 from services.workflow.domain.process import (
+    JOINT_REVIEW,
     OnReject,
     Outcome,
     TaskDecision,
@@ -156,7 +157,8 @@ async def _refuse(session: AsyncSession, event: Event, task_id: str, department:
 
 
 async def decide_task(
-    session: AsyncSession, task_id: str, decider: Decider, decision: DecisionInput, *, deemed: bool = False
+    session: AsyncSession, task_id: str, decider: Decider, decision: DecisionInput, *, deemed: bool = False,
+    joint: bool = False,
 ) -> Task:
     """The same checks for REST and bus: the task's own department (403), an open task (409), one decision
     per task (409), a rejection with reasons and legal basis (422). Every check happens before any write,
@@ -168,6 +170,10 @@ async def decide_task(
         raise Forbidden(f"Task {task_id} belongs to department {task.department}.")
     if task.state != TaskState.OPEN:
         raise Conflict(f"Task {task_id} is {task.state}; only an open task can be decided.", state=task.state)
+    if task.stage_kind == JOINT_REVIEW and not joint:
+        raise Conflict(f"Task {task_id} is a joint review; the lead department settles it by consolidating the "
+                       "participants' opinions (POST /workflow/v1/joint-reviews/{id}/consolidation).",
+                       slug="joint-review-task")
     breaks = check_decision(decision.outcome, decision.reasons, decision.legal_basis, decision.missing)
     if breaks:
         raise ValidationProblem([FieldError(field=f"body.{b.field}", rule=b.rule, message=b.message) for b in breaks])
@@ -288,7 +294,13 @@ async def reopen_task(session: AsyncSession, task_id: str, application_id: str) 
         data=TaskReopened(task_id=task.id, application_id=task.application_id, department=task.department,
                           reopened_at=now, due_at=due),
     )
-    await queue_webhook(session, task.department, event, task_id=task.id)
+    if task.stage_kind == JOINT_REVIEW:
+        # The owner corrected: a re-inspection of the failed points only (复验), announced as a new round.
+        from services.workflow.service import joint_reviews
+
+        await joint_reviews.reinspect(session, task)
+    else:
+        await queue_webhook(session, task.department, event, task_id=task.id)
     return await repo.get_task(session, task.id)
 
 
