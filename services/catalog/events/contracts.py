@@ -50,19 +50,19 @@ class ItemPublished(BaseModel):
             "kind": "01",
             "kind_name": "行政许可",
             "department": "LD-SCJGJ",
-            "audience": ["organisation"],
-            "case_kind": "commitment",
+            "audience": ["legal_person"],
+            "case_kind": "promised",
             "statutory_limit": {"value": 20, "unit": "working_days", "note": None},
             "promised_limit": {"value": 5, "unit": "working_days", "note": None},
             "visits_required": 0,
             "fully_online": True,
             "min_assurance_level": 2,
-            "channels": ["online", "counter"],
+            "channels": ["online", "window"],
             "service_points": ["LD-ZWFWZX"],
             "excluded_points": [],
             "collection_points": None,
-            "offered_at": [{"code": "LD-ZWFWZX", "name": "罗定市政务服务中心", "level": "county"}],
-            "collect_at": [{"code": "LD-ZWFWZX", "name": "罗定市政务服务中心", "level": "county"}],
+            "offered_at": [{"code": "LD-ZWFWZX", "name": "罗定市政务服务中心", "level": "city"}],
+            "collect_at": [{"code": "LD-ZWFWZX", "name": "罗定市政务服务中心", "level": "city"}],
             "themes": ["开办企业"],
             "life_events": [],
             "keywords": ["食品", "经营许可"],
@@ -199,7 +199,7 @@ class CertificateTypeUpserted(ConsumedEvent):
 
 class ServicePointUpserted(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"code": "LD-ZWFWZX", "name": "罗定市政务服务中心", "level": "county", "parent_code": None},
+        {"code": "LD-ZWFWZX", "name": "罗定市政务服务中心", "level": "city", "parent_code": None},
     ]})
 
     code: str

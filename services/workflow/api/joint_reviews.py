@@ -6,11 +6,12 @@ from datetime import date as date_
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.workflow.service import joint_reviews as service
 from shared.auth import CurrentPrincipal
+from shared.bounds import BoundedDate
 from shared.db import SessionDep
 from shared.http_errors import problem_responses
 
@@ -32,7 +33,7 @@ class ScheduleCreate(_Strict):
         {"date": "2026-12-03", "mode": "on_site", "place": "罗定市素龙街道工业园 8 号（项目现场）",
          "participants": ["LD-ZJJ", "LD-XFJ", "LD-STHJJ", "LD-WJJ"]}]})
 
-    date: date_
+    date: BoundedDate
     mode: Literal["meeting", "on_site"] = "on_site"
     place: str = Field(min_length=1, max_length=300)
     participants: list[str] = Field(default_factory=list, max_length=50)
@@ -184,7 +185,6 @@ async def schedule(review_id: ReviewId, body: ScheduleCreate, session: SessionDe
 
 
 @router.post("/joint-reviews/{review_id}/opinions", response_model=JointReviewRead,
-             status_code=status.HTTP_201_CREATED,
              summary="A participating department records its opinion (pass, pass with conditions, fail by point)",
              responses=problem_responses(401, 403, 404, 409, 422))
 async def record_opinion(review_id: ReviewId, body: OpinionCreate, session: SessionDep,

@@ -68,6 +68,7 @@ class StageKind(StrEnum):
     REVIEW = "review"
     PARALLEL = "parallel"
     DECISION = "decision"
+    JOINT_REVIEW = "joint_review"  # 联合审图 / 联合验收: the lead consolidates the participants' opinions
 
 
 class StageOutcome(StrEnum):

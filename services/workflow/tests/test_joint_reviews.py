@@ -110,7 +110,7 @@ async def test_a_joint_acceptance_fails_a_point_goes_back_once_and_reinspects_on
         ("LD-XFJ", {"verdict": "fail", "failed_points": [{"point": "消防车通道", "reason": "净宽不足 4 米"}]}),
     ):
         r = await client.post(f"/workflow/v1/joint-reviews/{rid}/opinions", json=opinion, headers=system(tokens, dept))
-        assert r.status_code == 201, r.text
+        assert r.status_code == 200, r.text
     r = await client.post(f"/workflow/v1/joint-reviews/{rid}/opinions", json={"verdict": "pass"},
                           headers=system(tokens, "LD-XFJ"))
     assert r.status_code == 409, r.text
@@ -120,7 +120,7 @@ async def test_a_joint_acceptance_fails_a_point_goes_back_once_and_reinspects_on
     r = await client.post(f"/workflow/v1/joint-reviews/{rid}/opinions",
                           json={"verdict": "pass_with_conditions", "conditions": ["雨污分流井盖标识"]},
                           headers=reviewer(tokens, "LD-STHJJ"))
-    assert r.status_code == 201 and r.json()["pending"] == [], r.text
+    assert r.status_code == 200 and r.json()["pending"] == [], r.text
     recorded = await eventually(lambda: len(recorder.of("joint_review.opinion_recorded", app_id)) == 3
                                 and recorder.of("joint_review.opinion_recorded", app_id))
     assert recorded[-1].data["pending"] == []
@@ -159,7 +159,7 @@ async def test_a_joint_acceptance_fails_a_point_goes_back_once_and_reinspects_on
     assert r.status_code == 403, r.text
     r = await client.post(f"/workflow/v1/joint-reviews/{rid}/opinions", json={"verdict": "pass"},
                           headers=system(tokens, "LD-XFJ"))
-    assert r.status_code == 201, r.text
+    assert r.status_code == 200, r.text
     r = await client.post(f"/workflow/v1/joint-reviews/{rid}/consolidation", json={},
                           headers=system(tokens, "LD-ZJJ"))
     assert r.status_code == 200 and r.json()["state"] == "passed", r.text
@@ -204,7 +204,7 @@ async def test_opinions_given_at_once_are_counted_one_after_the_other_so_the_las
     assert r.status_code == 200, r.text
     answers = await asyncio.gather(*(client.post(f"/workflow/v1/joint-reviews/{rid}/opinions", json={"verdict": "pass"},
                                                  headers=system(tokens, d)) for d in departments))
-    assert [a.status_code for a in answers] == [201] * 4
+    assert [a.status_code for a in answers] == [200] * 4
     recorded = await eventually(lambda: len(recorder.of("joint_review.opinion_recorded", c["application_id"])) == 4
                                 and recorder.of("joint_review.opinion_recorded", c["application_id"]))
     assert sorted(len(e.data["pending"]) for e in recorded) == [0, 1, 2, 3]

@@ -34,7 +34,7 @@ def test_fixed_sets_are_enums(doc):
     assert set(_schema(doc, "TaskState")["enum"]) == {"open", "awaiting_correction", "decided", "cancelled"}
     assert set(_schema(doc, "Outcome")["enum"]) == {"approve", "reject", "request_correction"}
     assert set(_schema(doc, "CaseState")["enum"]) == {"running", "approved", "rejected", "withdrawn"}
-    assert set(_schema(doc, "StageKind")["enum"]) == {"review", "parallel", "decision"}
+    assert set(_schema(doc, "StageKind")["enum"]) == {"review", "parallel", "decision", "joint_review"}
     assert set(_schema(doc, "DeliveryState")["enum"]) == {"pending", "delivered", "failed", "missed"}
     task = _schema(doc, "TaskRead")["properties"]
     assert task["state"] == {"$ref": "#/components/schemas/TaskState"}
