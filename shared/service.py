@@ -2,8 +2,22 @@
 routers, tables, consumers and background jobs.
 
 It serves under `/<name>`: `/<name>/v1/...` (the service's routers), `/<name>/healthz`, `/<name>/readyz`,
-`/<name>/metrics`, `/<name>/openapi.json`, `/<name>/docs`. On start-up it migrates the database, connects the
-bus, and starts the outbox relay, the durable consumers and the service's background jobs."""
+`/<name>/metrics`, `/<name>/openapi.json`, `/<name>/docs` (Swagger UI) and `/<name>/redoc` (ReDoc), both with
+their assets served by the service itself (no CDN: they work on a closed network). On start-up it migrates the
+database, connects the bus, and starts the outbox relay, the durable consumers and the service's background jobs.
+
+What a route declares, the same way in every service (`shared/apidocs.py`, re-exported here):
+
+- **Response headers it sets**: `responses=headers_doc("ETag", "Location", status=201)` (merge with
+  `problem_responses(...)` and other statuses: `{**a, **b}` or `merge_responses(a, b)`). Every `ETag`,
+  `Location`, `Idempotent-Replayed` and `Retry-After` a route sets is declared this way.
+- **A required precondition**: `if_match: IfMatchRequired` when the route answers 428 without `If-Match`.
+- **Who may call it**: a route depending on `CurrentPrincipal`/`require_roles` is documented with bearer
+  security; one reading `OptionalPrincipal` as "a token or none"; every other route as public (`security: []`).
+  `**PUBLIC` in the decorator documents a route as public whatever it reads
+  (`@router.get("/verification", **PUBLIC)`).
+- **Its errors**: `responses=problem_responses(404, 409)` (`shared/http_errors.py`); every error is
+  problem+json in the language of `Accept-Language` (Chinese by default, English with `en`)."""
 
 from __future__ import annotations
 
@@ -21,6 +35,14 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import MetaData
 
+from shared.apidocs import (  # noqa: F401 - re-exported: routes declare headers and public routes with these
+    PUBLIC,
+    IfMatchRequired,
+    finish_security,
+    headers_doc,
+    install_docs,
+    merge_responses,
+)
 from shared.auth import (
     TOKENS_REVOKED,
     JwksFetcher,
@@ -179,12 +201,13 @@ def create_service_app(
         description=spec.description,
         version=spec.version,
         openapi_url=f"{prefix}/openapi.json",
-        docs_url=f"{prefix}/docs",
+        docs_url=None,  # served by install_docs, from the platform's own copy of the assets
         redoc_url=None,
         lifespan=lifespan,
         openapi_tags=spec.openapi_tags or None,
     )
     install_error_handlers(app)
+    install_docs(app, prefix)
     _document_problems(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
     # Outermost, so reading a slow body counts against the budget too.
@@ -246,6 +269,7 @@ def _document_problems(app: FastAPI) -> None:
                                                  "content": problem})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
+        finish_security(schema, app.routes)
         app.openapi_schema = schema
         return schema
 
