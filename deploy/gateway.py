@@ -8,7 +8,11 @@ A prefix may have several replicas (`make run REPLICAS=2`: `YIMEN_GATEWAY_UPSTRE
 at once and the request goes to the next one (nothing was sent, so any method may go again), and a probe of
 each replica's `/readyz` every `PROBE_SECONDS` takes out one that stops answering (hung, not dead) and takes
 it back when it is ready again. When every replica is out, the gateway still tries them (one may have come
-back between probes) before answering 503."""
+back between probes) before answering 503.
+
+The gateway also serves the platform's documentation to outsiders, who have no checkout: `/docs/` lists every
+service's OpenAPI document, Swagger UI and ReDoc (each served by the service, assets included: no CDN) and
+`/docs/asyncapi.yaml`, the events as AsyncAPI 3 (generated from the code by `python -m deploy.asyncapi`)."""
 
 from __future__ import annotations
 
@@ -21,19 +25,33 @@ import re
 import time
 import unicodedata
 from collections.abc import AsyncIterator
+from html import escape
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 import httpx
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from shared.settings import PlatformSettings
+from shared.settings import ROOT, PlatformSettings
 
 log = logging.getLogger("yimen.gateway")
 
+ASYNCAPI = ROOT / "docs" / "asyncapi.yaml"
+#: What each prefix is, for the documentation index.
+ABOUT = {
+    "catalog": "事项目录 — departments, service points, items and their guides, search",
+    "identity": "统一身份认证 — people, organisations, accounts, tokens, staff, delegation",
+    "intake": "统一收件 — applications, the one-time notice, materials, receipts, status, appointments",
+    "workflow": "并联审批 — department tasks, parallel approval, webhooks, decisions, corrections",
+    "datashare": "数据共享 — e-certificates, base registries, purpose-bound sharing, access log",
+    "efficacy": "电子监察 — working-day clocks, yellow and red cards, KPIs, ratings, complaints",
+    "notify": "通知推送 — templates, inbox, SMS, push, preferences, the live progress stream",
+    "simulator": "模拟部门系统 — the demo departments' legacy systems and a sandbox SMS gateway",
+    "console": "监察台与窗口工作台 — the supervisors' console and the window clerk's desk (HTML)",
+}
 SIMULATOR_PORT = int(os.environ.get("YIMEN_SIMULATOR_PORT", "8190"))
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
               "transfer-encoding", "upgrade", "host", "content-length"}
@@ -129,7 +147,36 @@ def create_gateway(routes: dict[str, str | list[str]] | None = None, *, budget_s
             f' · <a href="/{n}/readyz">readyz</a></li>'
             for n in table
         )
-        return HTMLResponse(f"<h1>Yimen 一门</h1><ul>{rows}</ul>")
+        return HTMLResponse(f'<h1>Yimen 一门</h1><p><a href="/docs/">API documentation (接口文档)</a></p><ul>{rows}</ul>')
+
+    async def docs_index(_: Request) -> Response:
+        rows = "".join(
+            f"<tr><td><b>{n}</b></td><td>{escape(ABOUT.get(n, ''))}</td>"
+            f'<td><a href="/{n}/docs">Swagger UI</a></td><td><a href="/{n}/redoc">ReDoc</a></td>'
+            f'<td><a href="/{n}/openapi.json">/{n}/openapi.json</a></td></tr>'
+            for n in table
+        )
+        return HTMLResponse(
+            '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>Yimen 一门 — API documentation'
+            "</title></head><body><h1>Yimen 一门 — 接口文档 (API documentation)</h1>"
+            "<p>Every service's REST API as OpenAPI 3.1, readable in Swagger UI or ReDoc (served by the platform "
+            "itself: these pages load nothing from the internet). Errors are RFC 9457 problem+json, in Chinese by "
+            "default and in English with <code>Accept-Language: en</code>.</p>"
+            "<table><thead><tr><th>service</th><th>owns</th><th colspan=\"2\">read</th><th>OpenAPI</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>"
+            '<h2>Events (事件)</h2><p><a href="/docs/asyncapi.yaml">/docs/asyncapi.yaml</a>: every event the '
+            "services publish on the bus (NATS JetStream, CloudEvents 1.0), as AsyncAPI 3.</p></body></html>")
+
+    async def docs_redirect(_: Request) -> Response:
+        return RedirectResponse("/docs/", status_code=308)
+
+    async def asyncapi(_: Request) -> Response:
+        try:
+            content = ASYNCAPI.read_bytes()
+        except OSError:
+            return problem(404, "not-found", "Not found", "This installation has no docs/asyncapi.yaml.")
+        return Response(content, media_type="application/yaml; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=300"})
 
     async def proxy(request: Request) -> Response:
         service = request.path_params["service"]
@@ -252,6 +299,8 @@ def create_gateway(routes: dict[str, str | list[str]] | None = None, *, budget_s
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     return Starlette(
         routes=[Route("/", index), Route("/_gateway/replicas", replicas),
+                Route("/docs", docs_redirect), Route("/docs/", docs_index),
+                Route("/docs/asyncapi.yaml", asyncapi, methods=["GET", "HEAD"]),
                 Route("/{service}/{path:path}", proxy, methods=methods)],
         lifespan=lifespan,
         # Every answer of the gateway's own is problem+json too, never Starlette's plain text.
