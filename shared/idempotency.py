@@ -76,7 +76,7 @@ async def run_idempotent(
             if utcnow() - row.created_at < STALE_AFTER:
                 raise Conflict(
                     "A request with this Idempotency-Key is still being processed; retry shortly.",
-                    slug="idempotency-in-flight",
+                    detail_zh="使用此幂等键的请求仍在处理中，请稍后重试。", slug="idempotency-in-flight",
                 )
             await s.execute(
                 update(table).where(table.c.scope == scope, table.c.key == key).values(created_at=utcnow())
