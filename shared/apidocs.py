@@ -27,10 +27,14 @@ yet must be documented as public (a verification anyone may do) says so with `**
 
     @router.get("/certificates/{number}/verification", **PUBLIC)
 
-`finish_openapi(app)` applies all this when the document is built (create_service_app calls it)."""
+A route limited to roles (`require_roles(...)`) names them in its operation as `x-yimen-roles`, so a front end
+knows from the document alone which token to send.
+
+`finish_security(schema, routes)` applies all this when the document is built (create_service_app calls it)."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from importlib.resources import files
 from typing import Annotated, Any
@@ -38,7 +42,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 
 #: The files `fastapi-offline` bundles: swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js, favicon.png.
@@ -133,7 +137,7 @@ def install_docs(app: FastAPI, prefix: str) -> None:
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
-def _reads(route: APIRoute, call: Callable[..., Any]) -> bool:
+def _reads(route: Any, call: Callable[..., Any]) -> bool:
     stack = [route.dependant]
     while stack:
         dep = stack.pop()
@@ -143,20 +147,41 @@ def _reads(route: APIRoute, call: Callable[..., Any]) -> bool:
     return False
 
 
+def _roles(route: Any) -> list[str]:
+    """The roles `require_roles(...)` admits on this route (router-level dependencies included)."""
+    found: list[str] = []
+    stack = [route.dependant]
+    while stack:
+        dep = stack.pop()
+        if dep.call is not None and getattr(dep.call, "__qualname__", "") == "require_roles.<locals>.dep":
+            roles = inspect.getclosurevars(dep.call).nonlocals.get("roles") or ()
+            found.extend(r for r in roles if r not in found)
+        stack.extend(dep.dependencies)
+    return found
+
+
 def finish_security(schema: dict[str, Any], routes: Iterable[Any]) -> None:
-    """Every operation states its security: `[]` when public, `[{}, bearer]` when a token is optional."""
+    """Every operation states its security: `[]` when public, `[{}, bearer]` when a token is optional; and
+    `x-yimen-roles`, the roles a token must hold (any of them) where the route names some."""
     from shared.auth import current_principal, optional_principal
 
     optional: set[tuple[str, str]] = set()
-    for route in routes:
+    roles: dict[tuple[str, str], list[str]] = {}
+    # FastAPI includes routers lazily: the routes as the app serves them (prefixes and router dependencies).
+    for route in iter_route_contexts(list(routes)):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
         # `current_principal` itself reads `optional_principal`: optional means the one without the other.
-        if isinstance(route, APIRoute) and route.include_in_schema and _reads(route, optional_principal) \
-                and not _reads(route, current_principal):
+        if _reads(route, optional_principal) and not _reads(route, current_principal):
             optional.update((route.path_format, m.lower()) for m in route.methods)
+        if admitted := _roles(route):
+            roles.update({(route.path_format, m.lower()): admitted for m in route.methods})
     for path, item in schema.get("paths", {}).items():
         for method, op in item.items():
             if method not in _METHODS:
                 continue
+            if (path, method) in roles:
+                op["x-yimen-roles"] = roles[(path, method)]
             if op.pop("x-yimen-public", False):
                 op["security"] = []
             elif (path, method) in optional:
