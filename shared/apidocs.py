@@ -30,7 +30,14 @@ yet must be documented as public (a verification anyone may do) says so with `**
 A route limited to roles (`require_roles(...)`) names them in its operation as `x-yimen-roles`, so a front end
 knows from the document alone which token to send.
 
-`finish_security(schema, routes)` applies all this when the document is built (create_service_app calls it)."""
+A callback from outside the platform, authenticated by its signature rather than a token, says so with
+`**SIGNED` (the `StandardWebhooks` security scheme).
+
+Declared for every route without asking: `Idempotent-Replayed` on the 2xx answers of a route taking
+`Idempotency-Key`, `Retry-After` on every 429 and 503.
+
+`finish_security(schema, routes)` and `finish_headers(schema)` apply all this when the document is built
+(create_service_app calls them)."""
 
 from __future__ import annotations
 
@@ -64,6 +71,17 @@ HEADER_DOCS: dict[str, tuple[str, dict[str, Any]]] = {
 
 #: `**PUBLIC` in a route decorator: documented with `security: []` whatever its dependencies read.
 PUBLIC: dict[str, Any] = {"openapi_extra": {"x-yimen-public": True}}
+
+#: `**SIGNED` in a route decorator: a callback from outside the platform (a payment platform, an SMS gateway),
+#: authenticated by its Standard Webhooks signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`) rather
+#: than a token; documented with the `StandardWebhooks` security scheme.
+SIGNED: dict[str, Any] = {"openapi_extra": {"x-yimen-signed": True}}
+SIGNED_SCHEME = {
+    "type": "apiKey", "in": "header", "name": "webhook-signature",
+    "description": "Standard Webhooks: `webhook-signature` is `v1,` and the base64 HMAC-SHA256, with the shared "
+                   "secret, of `<webhook-id>.<webhook-timestamp>.<body>`; `webhook-id` and `webhook-timestamp` "
+                   "(Unix seconds, within 5 minutes) are sent too.",
+}
 
 #: A required `If-Match` request header (the route answers 428 without it, 412 when it names an old version).
 IfMatchRequired = Annotated[str, Header(
@@ -160,6 +178,27 @@ def _roles(route: Any) -> list[str]:
     return found
 
 
+def finish_headers(schema: dict[str, Any]) -> None:
+    """Headers the platform's own machinery sets, declared wherever it applies: `Idempotent-Replayed` on the 2xx
+    answers of a route taking `Idempotency-Key` (`shared/idempotency.py` replays with it), `Retry-After` on
+    every 429 and 503 problem (the rate limits, the time budget and a dependency down all set it)."""
+    for item in schema.get("paths", {}).values():
+        for method, op in item.items():
+            if method not in _METHODS:
+                continue
+            names = {str(p.get("name", "")).lower() for p in op.get("parameters", []) if p.get("in") == "header"}
+            for code, resp in op.get("responses", {}).items():
+                wanted: tuple[str, ...] = ()
+                if code.startswith("2") and "idempotency-key" in names:
+                    wanted = ("Idempotent-Replayed",)
+                elif code in ("429", "503") and "application/problem+json" in (resp.get("content") or {}):
+                    wanted = ("Retry-After",)
+                if wanted:
+                    headers = resp.setdefault("headers", {})
+                    for name, doc in headers_doc(*wanted)[200]["headers"].items():
+                        headers.setdefault(name, doc)
+
+
 def finish_security(schema: dict[str, Any], routes: Iterable[Any]) -> None:
     """Every operation states its security: `[]` when public, `[{}, bearer]` when a token is optional; and
     `x-yimen-roles`, the roles a token must hold (any of them) where the route names some."""
@@ -182,7 +221,11 @@ def finish_security(schema: dict[str, Any], routes: Iterable[Any]) -> None:
                 continue
             if (path, method) in roles:
                 op["x-yimen-roles"] = roles[(path, method)]
-            if op.pop("x-yimen-public", False):
+            if op.pop("x-yimen-signed", False):
+                op["security"] = [{"StandardWebhooks": []}]
+                schema.setdefault("components", {}).setdefault("securitySchemes", {})["StandardWebhooks"] = \
+                    SIGNED_SCHEME
+            elif op.pop("x-yimen-public", False):
                 op["security"] = []
             elif (path, method) in optional:
                 schemes = {k: v for s in op.get("security", []) for k, v in s.items()}

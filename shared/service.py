@@ -15,7 +15,8 @@ What a route declares, the same way in every service (`shared/apidocs.py`, re-ex
 - **Who may call it**: a route depending on `CurrentPrincipal`/`require_roles` is documented with bearer
   security; one reading `OptionalPrincipal` as "a token or none"; every other route as public (`security: []`).
   `**PUBLIC` in the decorator documents a route as public whatever it reads
-  (`@router.get("/verification", **PUBLIC)`).
+  (`@router.get("/verification", **PUBLIC)`); `**SIGNED` a callback authenticated by its Standard Webhooks
+  signature. Roles given to `require_roles` appear in the operation as `x-yimen-roles`.
 - **Its errors**: `responses=problem_responses(404, 409)` (`shared/http_errors.py`); every error is
   problem+json in the language of `Accept-Language` (Chinese by default, English with `en`)."""
 
@@ -28,16 +29,19 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import MetaData
 
 from shared.apidocs import (  # noqa: F401 - re-exported: routes declare headers and public routes with these
     PUBLIC,
+    SIGNED,
     IfMatchRequired,
+    finish_headers,
     finish_security,
     headers_doc,
     install_docs,
@@ -264,7 +268,8 @@ def _document_problems(app: FastAPI) -> None:
                     continue
                 responses = op.setdefault("responses", {})
                 for code, resp in responses.items():
-                    if code.isdigit() and int(code) >= 400:
+                    own = resp.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+                    if code.isdigit() and int(code) >= 400 and (not own or own.endswith("/ProblemDetail")):
                         resp["content"] = problem
                         resp.setdefault("description", "Problem details (RFC 9457)")
                 responses.setdefault("default", {"description": "An error, as problem details (RFC 9457).",
@@ -272,23 +277,36 @@ def _document_problems(app: FastAPI) -> None:
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         finish_security(schema, app.routes)
+        finish_headers(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+class Liveness(BaseModel):
+    status: Literal["ok"]
+    service: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    service: str
+    checks: dict[str, str] = Field(description="Each dependency (`database`, `bus`): `ok`, or why it is down.")
+
+
 def health_router(name: str, metrics: Metrics) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz", summary="Liveness: the process answers")
+    @router.get("/healthz", summary="Liveness: the process answers", response_model=Liveness)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": name}
 
     @router.get(
         "/readyz",
         summary="Readiness: the database and the event bus answer",
-        responses={503: {"description": "A dependency is down; the body says which."}},
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency is down; the body says which."}},
     )
     async def readyz(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
