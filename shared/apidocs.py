@@ -86,7 +86,7 @@ SIGNED_SCHEME = {
 #: A required `If-Match` request header (the route answers 428 without it, 412 when it names an old version).
 IfMatchRequired = Annotated[str, Header(
     alias="If-Match", description="The `ETag` of the version you read; without it the change is refused (428), "
-                                  "with an old one it is refused as stale (412).", examples=['"1"'])]
+                                  "with an old one it is refused as stale (412).")]
 
 
 def headers_doc(*names: str, status: int = 200, **described: str) -> dict[int | str, dict[str, Any]]:

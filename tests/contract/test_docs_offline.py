@@ -62,3 +62,16 @@ def test_the_gateway_serves_the_asyncapi_document_and_an_index_of_every_document
     assert "/docs/asyncapi.yaml" in links
     for link in links:
         assert world.http.get(link).status_code == 200, link
+
+
+def test_the_gateways_own_errors_speak_the_requested_language_too(world):
+    zh = world.http.get("/no-such-service/v1/x")
+    assert zh.status_code == 404 and zh.headers["content-language"] == "zh-CN"
+    assert zh.json()["title"] == "未找到" and "/docs/" in zh.json()["detail"]
+    en = world.http.get("/no-such-service/v1/x", headers={"Accept-Language": "en-US,en;q=0.8,zh;q=0.5"})
+    assert en.headers["content-language"] == "en" and en.json()["title"] == "Not found"
+    # And a service's: a framework 404 behind the gateway, in both languages.
+    zh = world.http.get("/catalog/v1/no-such-route")
+    assert zh.status_code == 404 and zh.headers["content-language"] == "zh-CN" and zh.json()["title"] == "未找到"
+    en = world.http.get("/catalog/v1/no-such-route", headers={"Accept-Language": "en"})
+    assert en.headers["content-language"] == "en" and en.json()["detail"].startswith("There is nothing")
