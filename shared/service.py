@@ -269,7 +269,9 @@ def _document_problems(app: FastAPI) -> None:
                 responses = op.setdefault("responses", {})
                 for code, resp in responses.items():
                     own = resp.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
-                    if code.isdigit() and int(code) >= 400 and (not own or own.endswith("/ProblemDetail")):
+                    # An error body of a model of the route's own (readyz's 503) stays; every other is a problem.
+                    if code.isdigit() and int(code) >= 400 and (
+                            not own or own.endswith(("/ProblemDetail", "/HTTPValidationError"))):
                         resp["content"] = problem
                         resp.setdefault("description", "Problem details (RFC 9457)")
                 responses.setdefault("default", {"description": "An error, as problem details (RFC 9457).",
