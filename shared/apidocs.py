@@ -211,10 +211,12 @@ def finish_security(schema: dict[str, Any], routes: Iterable[Any]) -> None:
         if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
             continue
         # `current_principal` itself reads `optional_principal`: optional means the one without the other.
+        path_format = str(route.path_format)
+        methods: set[str] = set(route.methods or ())
         if _reads(route, optional_principal) and not _reads(route, current_principal):
-            optional.update((route.path_format, m.lower()) for m in route.methods)
+            optional.update((path_format, m.lower()) for m in methods)
         if admitted := _roles(route):
-            roles.update({(route.path_format, m.lower()): admitted for m in route.methods})
+            roles.update({(path_format, m.lower()): admitted for m in methods})
     for path, item in schema.get("paths", {}).items():
         for method, op in item.items():
             if method not in _METHODS:

@@ -132,15 +132,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = _HTTP_SLUGS.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else None
-        texts: dict[str, str] = {}
+        detail_en = detail_zh = None
         phrase = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else None
         if detail is None or detail == phrase:
-            zh, en = _HTTP_DETAILS.get(exc.status_code, (None, None))
-            detail, texts = (zh or detail), ({"detail_en": en} if en else {})
+            zh, detail_en = _HTTP_DETAILS.get(exc.status_code, (None, None))
+            detail = zh or detail
         elif exc.status_code == 413 and "bytes" in detail:
             limit = "".join(c for c in detail if c.isdigit())
-            texts = {"detail_zh": f"请求内容最多 {limit} 字节。"} if limit else {}
-        p = Problem(detail, slug=slug, status=exc.status_code, headers=dict(exc.headers or {}), **texts)
+            detail_zh = f"请求内容最多 {limit} 字节。" if limit else None
+        p = Problem(detail, slug=slug, status=exc.status_code, headers=dict(exc.headers or {}), detail_en=detail_en,
+                    detail_zh=detail_zh)
         return problem_response(p, request)
 
     @app.exception_handler(Exception)
