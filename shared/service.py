@@ -268,10 +268,9 @@ def _document_problems(app: FastAPI) -> None:
                     continue
                 responses = op.setdefault("responses", {})
                 for code, resp in responses.items():
-                    own = resp.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
-                    # An error body of a model of the route's own (readyz's 503) stays; every other is a problem.
-                    if code.isdigit() and int(code) >= 400 and (
-                            not own or own.endswith(("/ProblemDetail", "/HTTPValidationError"))):
+                    # `x-yimen-not-a-problem` keeps a body of the route's own (readyz's 503); every other error
+                    # response is a problem.
+                    if code.isdigit() and int(code) >= 400 and not resp.pop("x-yimen-not-a-problem", False):
                         resp["content"] = problem
                         resp.setdefault("description", "Problem details (RFC 9457)")
                 responses.setdefault("default", {"description": "An error, as problem details (RFC 9457).",
@@ -308,7 +307,8 @@ def health_router(name: str, metrics: Metrics) -> APIRouter:
         "/readyz",
         summary="Readiness: the database and the event bus answer",
         response_model=Readiness,
-        responses={503: {"model": Readiness, "description": "A dependency is down; the body says which."}},
+        responses={503: {"model": Readiness, "description": "A dependency is down; the body says which.",
+                         "x-yimen-not-a-problem": True}},
     )
     async def readyz(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
