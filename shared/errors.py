@@ -13,9 +13,9 @@ foreigner or a department's developer will read:
     raise Unauthorized("The token has expired.", detail_zh="令牌已过期，请重新登录。")
 
 A text given in one language only is answered as it is in the other (better a Chinese sentence than none).
-Field errors: `invalid(field, rule, message, message_en=...)` likewise; a field error without the requested
-language falls back to `RULE_MESSAGES_ZH` for its rule (the common pydantic and platform rules), then to its
-text as given."""
+Field errors: `invalid(field, rule, message, message_en=...)` likewise (a rule's own words, as given when the
+other language is missing); pydantic's request-validation errors are worded in Chinese from `RULE_MESSAGES_ZH`
+(by error type: missing, string_too_long, greater_than, enum, json_invalid, extra_forbidden …)."""
 
 from __future__ import annotations
 
@@ -151,8 +151,8 @@ TITLES: dict[str, tuple[str, str]] = {
     "import-rejected": ("存在不合规记录，未导入任何数据", "Rows rejected; nothing imported"),
 }
 
-#: Chinese messages of the common field rules (pydantic's error types and the platform's own), `{…}` filled from
-#: the error's context. A field error with no Chinese text of its own is answered with these.
+#: Chinese messages of pydantic's error types (and of the platform's own pydantic validators: `date_range`,
+#: `control_character`), `{…}` filled from the error's context, for request-validation errors.
 RULE_MESSAGES_ZH: dict[str, str] = {
     "missing": "必须填写此项。",
     "string_too_short": "至少 {min_length} 个字符。",
@@ -213,17 +213,7 @@ RULE_MESSAGES_ZH: dict[str, str] = {
     "value_error": "取值无效。",
     "assertion_error": "取值无效。",
     "date_range": "须在 {min_year}–{max_year} 年之间。",
-    "nul_character": "文本不能包含 NUL 字符（U+0000）。",
     "control_character": "不能包含控制字符。",
-    "repeated": "每个查询参数只能出现一次。",
-    "check_digit": "校验位不正确。",
-    "length": "长度不正确。",
-    "format": "格式不正确。",
-    "region": "行政区划代码不正确。",
-    "birth_date": "出生日期不正确。",
-    "max_length": "内容过长。",
-    "required": "必须填写此项。",
-    "idempotency_key_reused": "此幂等键已用于内容不同的请求。",
 }
 
 
@@ -251,6 +241,9 @@ class FieldError(BaseModel):
     #: The same message in other languages (`{"en": …}`), not part of the body: `in_language` picks.
     _texts: dict[str, str] = PrivateAttr(default_factory=dict)
     _context: dict[str, Any] = PrivateAttr(default_factory=dict)
+    #: Raised by the framework (pydantic's request validation), not by a rule of ours: its message is pydantic's
+    #: English, and `RULE_MESSAGES_ZH` words its rule in Chinese. A rule of ours gives its own words instead.
+    _framework: bool = PrivateAttr(default=False)
 
     def with_text(self, lang: str, message: str | None) -> FieldError:
         if message:
@@ -261,7 +254,7 @@ class FieldError(BaseModel):
         """This error with its message in `lang` (as given when there is no such text)."""
         if lang in self._texts:
             message = self._texts[lang]
-        elif lang == ZH and not is_chinese(self.message):
+        elif lang == ZH and self._framework and not is_chinese(self.message):
             message = rule_message_zh(self.rule, self._context) or self.message
         else:
             message = self.message

@@ -109,6 +109,7 @@ def validation_errors(exc: RequestValidationError) -> list[FieldError]:
             msg = msg[len("Value error, ") :]
         ctx = dict(err.get("ctx") or {})
         error = FieldError(field=".".join(loc), rule=_pydantic_rule(err), message=msg)
+        error._framework = True
         error._context.update({k: v for k, v in ctx.items() if isinstance(v, str | int | float)})
         if isinstance(ctx.get("en"), str):
             error.with_text(EN, ctx["en"])

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
-from shared.errors import Conflict, FieldError, ValidationProblem
+from shared.errors import ZH, Conflict, FieldError, ValidationProblem
 from shared.messaging import insert_ignore
 from shared.types import utcnow
 
@@ -50,6 +50,7 @@ async def run_idempotent(
     if len(key) > 200:
         raise ValidationProblem(
             FieldError(field="header.Idempotency-Key", rule="max_length", message="At most 200 characters.")
+            .with_text(ZH, "幂等键最多 200 个字符。")
         )
     table = request.app.state.messaging.idempotency
     digest = fingerprint(payload)
@@ -66,7 +67,7 @@ async def run_idempotent(
                         field="header.Idempotency-Key",
                         rule="idempotency_key_reused",
                         message="This key was already used with a different request body.",
-                    )
+                    ).with_text(ZH, "此幂等键已用于内容不同的请求。")
                 )
             if row.completed_at is not None:
                 return JSONResponse(

@@ -37,13 +37,13 @@ def test_a_text_in_one_language_only_is_answered_as_it_is_and_titles_fall_back_t
     assert Problem("x", title="自定义标题", slug="no-such-slug").body(lang="zh-CN")["title"] == "自定义标题"
 
 
-def test_field_errors_take_their_own_text_then_the_rules_chinese_message():
+def test_field_errors_of_our_rules_answer_in_their_own_words():
     p = invalid("body.phone", "format", "Eleven digits starting with 1.", message_zh="须为以 1 开头的 11 位数字。")
     assert p.body(lang="zh-CN")["errors"][0]["message"] == "须为以 1 开头的 11 位数字。"
     assert p.body(lang="en")["errors"][0]["message"] == "Eleven digits starting with 1."
     assert p.body(lang="en")["detail"] == "body.phone: Eleven digits starting with 1."
     assert p.body(lang="zh-CN")["detail"] == "body.phone: 须为以 1 开头的 11 位数字。"
-    generic = invalid("body.id_number", "check_digit", "The check character does not match.")
-    assert generic.body(lang="zh-CN")["errors"][0]["message"] == "校验位不正确。"
+    english_only = invalid("body.id_number", "check_digit", "The check character does not match.")
+    assert english_only.body(lang="zh-CN")["errors"][0]["message"] == "The check character does not match."
     chinese = invalid("form.shop_name", "required", "请填写“店名”。")
     assert chinese.body(lang="en")["errors"][0]["message"] == "请填写“店名”。"
