@@ -8,7 +8,11 @@ A prefix may have several replicas (`make run REPLICAS=2`: `YIMEN_GATEWAY_UPSTRE
 at once and the request goes to the next one (nothing was sent, so any method may go again), and a probe of
 each replica's `/readyz` every `PROBE_SECONDS` takes out one that stops answering (hung, not dead) and takes
 it back when it is ready again. When every replica is out, the gateway still tries them (one may have come
-back between probes) before answering 503."""
+back between probes) before answering 503.
+
+The gateway also serves the platform's documentation to outsiders, who have no checkout: `/docs/` lists every
+service's OpenAPI document, Swagger UI and ReDoc (each served by the service, assets included: no CDN) and
+`/docs/asyncapi.yaml`, the events as AsyncAPI 3 (generated from the code by `python -m deploy.asyncapi`)."""
 
 from __future__ import annotations
 
@@ -21,19 +25,34 @@ import re
 import time
 import unicodedata
 from collections.abc import AsyncIterator
+from html import escape
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 import httpx
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from shared.settings import PlatformSettings
+from shared.errors import TITLES, ZH, negotiate_language
+from shared.settings import ROOT, PlatformSettings
 
 log = logging.getLogger("yimen.gateway")
 
+ASYNCAPI = ROOT / "docs" / "asyncapi.yaml"
+#: What each prefix is, for the documentation index.
+ABOUT = {
+    "catalog": "事项目录 — departments, service points, items and their guides, search",
+    "identity": "统一身份认证 — people, organisations, accounts, tokens, staff, delegation",
+    "intake": "统一收件 — applications, the one-time notice, materials, receipts, status, appointments",
+    "workflow": "并联审批 — department tasks, parallel approval, webhooks, decisions, corrections",
+    "datashare": "数据共享 — e-certificates, base registries, purpose-bound sharing, access log",
+    "efficacy": "电子监察 — working-day clocks, yellow and red cards, KPIs, ratings, complaints",
+    "notify": "通知推送 — templates, inbox, SMS, push, preferences, the live progress stream",
+    "simulator": "模拟部门系统 — the demo departments' legacy systems and a sandbox SMS gateway",
+    "console": "监察台与窗口工作台 — the supervisors' console and the window clerk's desk (HTML)",
+}
 SIMULATOR_PORT = int(os.environ.get("YIMEN_SIMULATOR_PORT", "8190"))
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
               "transfer-encoding", "upgrade", "host", "content-length"}
@@ -94,10 +113,20 @@ _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _KEEP = "/%:@!$&'()*+,;=-._~"
 
 
-def problem(status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"type": f"https://yimen.gov.cn/problems/{slug}", "title": title, "status": status,
-                         "detail": detail}, status_code=status, media_type="application/problem+json",
-                        headers=headers)
+def problem(status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None, *,
+            zh: str | None = None, request: Request | None = None) -> JSONResponse:
+    """The gateway's own problem+json, in the request's language like the services' (`Accept-Language`: Chinese by
+    default, English for `en`): `detail` is the English text, `zh` the Chinese one."""
+    lang = negotiate_language(request.headers.get("accept-language") if request is not None else None)
+    zh_title, en_title = TITLES.get(slug, (title, title))
+    body = {"type": f"https://yimen.gov.cn/problems/{slug}", "title": zh_title if lang == ZH else en_title,
+            "status": status, "detail": (zh or detail) if lang == ZH else detail}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json",
+                        headers={**(headers or {}), "Content-Language": lang, "Vary": "Accept-Language"})
+
+
+MALFORMED_ZH = {"a % that does not start a %XX escape": "% 后不是 %XX 转义",
+                "percent-escapes that are not UTF-8": "百分号转义不是 UTF-8", "a control character": "含控制字符"}
 
 
 def malformed(raw: bytes, *, controls: bool = True) -> str | None:
@@ -129,21 +158,49 @@ def create_gateway(routes: dict[str, str | list[str]] | None = None, *, budget_s
             f' · <a href="/{n}/readyz">readyz</a></li>'
             for n in table
         )
-        return HTMLResponse(f"<h1>Yimen 一门</h1><ul>{rows}</ul>")
+        return HTMLResponse(f'<h1>Yimen 一门</h1><p><a href="/docs/">API documentation (接口文档)</a></p><ul>{rows}</ul>')
+
+    async def docs_index(_: Request) -> Response:
+        rows = "".join(
+            f"<tr><td><b>{n}</b></td><td>{escape(ABOUT.get(n, ''))}</td>"
+            f'<td><a href="/{n}/docs">Swagger UI</a></td><td><a href="/{n}/redoc">ReDoc</a></td>'
+            f'<td><a href="/{n}/openapi.json">/{n}/openapi.json</a></td></tr>'
+            for n in table
+        )
+        return HTMLResponse(
+            '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>Yimen 一门 — API documentation'
+            "</title></head><body><h1>Yimen 一门 — 接口文档 (API documentation)</h1>"
+            "<p>Every service's REST API as OpenAPI 3.1, readable in Swagger UI or ReDoc (served by the platform "
+            "itself: these pages load nothing from the internet). Errors are RFC 9457 problem+json, in Chinese by "
+            "default and in English with <code>Accept-Language: en</code>.</p>"
+            "<table><thead><tr><th>service</th><th>owns</th><th colspan=\"2\">read</th><th>OpenAPI</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>"
+            '<h2>Events (事件)</h2><p><a href="/docs/asyncapi.yaml">/docs/asyncapi.yaml</a>: every event the '
+            "services publish on the bus (NATS JetStream, CloudEvents 1.0), as AsyncAPI 3.</p></body></html>")
+
+    async def docs_redirect(_: Request) -> Response:
+        return RedirectResponse("/docs/", status_code=308)
+
+    async def asyncapi(_: Request) -> Response:
+        try:
+            content = ASYNCAPI.read_bytes()
+        except OSError:
+            return problem(404, "not-found", "Not found", "This installation has no docs/asyncapi.yaml.",
+                           zh="此安装没有 docs/asyncapi.yaml。", request=_)
+        return Response(content, media_type="application/yaml; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=300"})
 
     async def proxy(request: Request) -> Response:
         service = request.path_params["service"]
         pool = pools.get(service)
         if pool is None:
-            return JSONResponse(
-                {"type": "https://yimen.gov.cn/problems/not-found", "title": "Not found", "status": 404,
-                 "detail": f"No service serves /{service}."},
-                status_code=404, media_type="application/problem+json",
-            )
+            return problem(404, "not-found", "Not found", f"No service serves /{service}; see /docs/.",
+                           zh=f"没有服务提供 /{service}；各服务见 /docs/。", request=request)
         raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
         raw_query: bytes = request.scope.get("query_string", b"")
         if why := malformed(raw_path) or malformed(raw_query, controls=False):
-            return problem(400, "malformed-request", "Malformed request", f"The request target has {why}.")
+            return problem(400, "malformed-request", "Malformed request", f"The request target has {why}.",
+                           zh=f"请求地址格式错误（{MALFORMED_ZH.get(why, why)}）。", request=request)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["x-forwarded-for"] = request.client.host if request.client else ""
         headers["x-forwarded-host"] = request.headers.get("host", "")
@@ -157,7 +214,8 @@ def create_gateway(routes: dict[str, str | list[str]] | None = None, *, budget_s
                 body = await request.body()
         except TimeoutError:
             return problem(408, "request-timeout", "Request timeout",
-                           f"The request body did not arrive within {budget:g} s.", {"Connection": "close"})
+                           f"The request body did not arrive within {budget:g} s.", {"Connection": "close"},
+                           zh=f"请求内容未在 {budget:g} 秒内传完。", request=request)
         retry = request.method in IDEMPOTENT or "idempotency-key" in request.headers
         candidates = pool.candidates()
         # One try per replica, and one more: a single replica gets its second try on a fresh connection.
@@ -183,13 +241,15 @@ def create_gateway(routes: dict[str, str | list[str]] | None = None, *, budget_s
                         raise
                     log.info("retrying %s %s on a fresh connection: %r", request.method, request.url.path, exc)
         except httpx.InvalidURL:
-            return problem(400, "malformed-request", "Malformed request", "The request target is not a valid URL.")
+            return problem(400, "malformed-request", "Malformed request", "The request target is not a valid URL.",
+                           zh="请求地址不是有效的网址。", request=request)
         except httpx.TimeoutException:
             return problem(504, "upstream-timeout", "Service timed out",
-                           f"The {service} service did not answer in time.", {"Retry-After": "5"})
+                           f"The {service} service did not answer in time.", {"Retry-After": "5"},
+                           zh=f"{service} 服务未及时响应，请稍后重试。", request=request)
         except httpx.HTTPError:
             return problem(503, "unavailable", "Service unavailable", f"The {service} service does not answer.",
-                           {"Retry-After": "2"})
+                           {"Retry-After": "2"}, zh=f"{service} 服务暂时无法访问，请稍后重试。", request=request)
         out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP | {"content-encoding"}}
         if location := upstream.headers.get("location"):
             out_headers["location"] = public_location(location, base, request)
@@ -202,10 +262,11 @@ def create_gateway(routes: dict[str, str | list[str]] | None = None, *, budget_s
             content = await upstream.aread()
         except httpx.TimeoutException:
             return problem(504, "upstream-timeout", "Service timed out",
-                           f"The {service} service did not answer in time.", {"Retry-After": "5"})
+                           f"The {service} service did not answer in time.", {"Retry-After": "5"},
+                           zh=f"{service} 服务未及时响应，请稍后重试。", request=request)
         except httpx.HTTPError:
             return problem(503, "unavailable", "Service unavailable", f"The {service} service does not answer.",
-                           {"Retry-After": "2"})
+                           {"Retry-After": "2"}, zh=f"{service} 服务暂时无法访问，请稍后重试。", request=request)
         finally:
             await upstream.aclose()
         return Response(content, status_code=upstream.status_code, headers=out_headers)
@@ -239,7 +300,8 @@ def create_gateway(routes: dict[str, str | list[str]] | None = None, *, budget_s
         await client.aclose()
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        return problem(404, "not-found", "Not found", "Paths are /<service>/…; see / for the services.")
+        return problem(404, "not-found", "Not found", "Paths are /<service>/…; see /docs/ for the services.",
+                       zh="地址的形式是 /<服务>/…；各服务见 /docs/。", request=request)
 
     async def replicas(_: Request) -> Response:
         """Which replicas of each prefix are in rotation (for operators: `curl :8000/_gateway/replicas`)."""
@@ -247,11 +309,14 @@ def create_gateway(routes: dict[str, str | list[str]] | None = None, *, budget_s
 
     async def failed(request: Request, exc: Exception) -> Response:
         log.exception("gateway error on %s", request.url.path)
-        return problem(502, "gateway-error", "Bad gateway", "The gateway could not forward this request.")
+        return problem(502, "gateway-error", "Bad gateway", "The gateway could not forward this request.",
+                       zh="网关未能转发此请求。", request=request)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     return Starlette(
         routes=[Route("/", index), Route("/_gateway/replicas", replicas),
+                Route("/docs", docs_redirect), Route("/docs/", docs_index),
+                Route("/docs/asyncapi.yaml", asyncapi, methods=["GET", "HEAD"]),
                 Route("/{service}/{path:path}", proxy, methods=methods)],
         lifespan=lifespan,
         # Every answer of the gateway's own is problem+json too, never Starlette's plain text.

@@ -414,6 +414,8 @@ class Launcher:
             print(f"{name:<11} {base + '/' + name + '/docs':<45} {direct}")
         print(f"{'simulator':<11} {base + '/simulator/v1/decisions':<45} http://127.0.0.1:{self.simulator_port}")
         print(f"{'console':<11} {base + '/console/':<45} http://127.0.0.1:{self.console_port}")
+        print(f"API documentation: {base}/docs/  (every service's Swagger UI and ReDoc; events: "
+              f"{base}/docs/asyncapi.yaml)")
         print(f"Supervisors' console and window clerk's desk: {base}/console/  (sign in with a staff account)")
         print(f"admin login: username {creds['username']}, password in {self.var / 'admin.json'}")
         if self.bus_accounts is not None:

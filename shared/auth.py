@@ -134,7 +134,8 @@ class JWKSVerifier:
             except Exception as exc:
                 log.warning("jwks fetch failed: %r", exc)
                 if not self._keys:
-                    raise Unauthorized("The token cannot be checked now: the key set is unreachable.") from exc
+                    raise Unauthorized("The token cannot be checked now: the key set is unreachable.",
+                                       detail_zh="暂时无法校验令牌：无法获取签名公钥。") from exc
                 return
             keys = {}
             for k in data.get("keys", []):
@@ -149,16 +150,18 @@ class JWKSVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise Unauthorized("The token is malformed.", slug="invalid-token") from exc
+            raise Unauthorized("The token is malformed.", slug="invalid-token", detail_zh="令牌格式错误。") from exc
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in ALLOWED_ALGORITHMS:
-            raise Unauthorized(f"Token algorithm {alg!r} is not accepted.", slug="invalid-token")
+            raise Unauthorized(f"Token algorithm {alg!r} is not accepted.", slug="invalid-token",
+                               detail_zh=f"不接受令牌签名算法 {alg!r}。")
         await self._refresh()
         if kid not in self._keys:
             await self._refresh(force=True)
         key = self._keys.get(kid or "")
         if key is None:
-            raise Unauthorized("The token was signed by an unknown or retired key.", slug="invalid-token")
+            raise Unauthorized("The token was signed by an unknown or retired key.", slug="invalid-token",
+                               detail_zh="令牌的签名密钥未知或已停用。")
         try:
             claims = jwt.decode(
                 token,
@@ -170,13 +173,15 @@ class JWKSVerifier:
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("The token has expired.", slug="token-expired") from exc
+            raise Unauthorized("The token has expired.", slug="token-expired", detail_zh="令牌已过期，请重新登录。") from exc
         except jwt.PyJWTError as exc:
-            raise Unauthorized(f"The token is not valid: {exc}.", slug="invalid-token") from exc
+            raise Unauthorized(f"The token is not valid: {exc}.", slug="invalid-token",
+                               detail_zh=f"令牌无效：{exc}。") from exc
         not_before = self._not_before.get(str(claims["sub"]))
         if not_before is not None and round(float(claims["iat"]) * 1000) < not_before:
             raise Unauthorized("This token was revoked (password changed, signed out everywhere or account locked); "
-                               "sign in again.", slug="token-revoked")
+                               "sign in again.", slug="token-revoked",
+                               detail_zh="此令牌已被撤销（密码已修改、已在所有设备退出或账户被锁定），请重新登录。")
         return Principal.from_claims(claims)
 
 
@@ -250,7 +255,8 @@ async def optional_principal(
 
 async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
     if principal is None:
-        raise Unauthorized("This route needs a bearer token.")
+        raise Unauthorized("This route needs a bearer token.",
+                           detail_zh="此接口需要访问令牌（Authorization: Bearer …），请先登录。")
     return principal
 
 
@@ -265,6 +271,7 @@ def require_roles(*roles: str) -> Any:
     async def dep(principal: CurrentPrincipal) -> Principal:
         if principal.has(*roles) or (DEPARTMENT_SYSTEM in roles and principal.is_department_system):
             return principal
-        raise Forbidden(f"This needs one of the roles: {', '.join(roles)}.")
+        raise Forbidden(f"This needs one of the roles: {', '.join(roles)}.",
+                        detail_zh=f"此操作需要以下角色之一：{'、'.join(roles)}。")
 
     return Depends(dep)

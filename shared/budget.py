@@ -76,6 +76,7 @@ class TimeBudgetMiddleware:
             problem = BudgetExceeded(
                 f"The request was stopped after {budget:g} s and nothing it had not committed was kept. "
                 f"Retry in {retry} s, or narrow the request.",
+                detail_zh=f"请求处理超过 {budget:g} 秒已被中止，未提交的内容均未保存。请 {retry} 秒后重试，或缩小请求范围。",
                 headers={"Retry-After": str(retry)},
             )
             await problem_response(problem)(scope, receive, send)

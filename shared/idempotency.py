@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database, affected
-from shared.errors import Conflict, FieldError, ValidationProblem
+from shared.errors import ZH, Conflict, FieldError, ValidationProblem
 from shared.messaging import insert_ignore
 from shared.types import utcnow
 
@@ -50,6 +50,7 @@ async def run_idempotent(
     if len(key) > 200:
         raise ValidationProblem(
             FieldError(field="header.Idempotency-Key", rule="max_length", message="At most 200 characters.")
+            .with_text(ZH, "幂等键最多 200 个字符。")
         )
     table = request.app.state.messaging.idempotency
     digest = fingerprint(payload)
@@ -66,7 +67,7 @@ async def run_idempotent(
                         field="header.Idempotency-Key",
                         rule="idempotency_key_reused",
                         message="This key was already used with a different request body.",
-                    )
+                    ).with_text(ZH, "此幂等键已用于内容不同的请求。")
                 )
             if row.completed_at is not None:
                 return JSONResponse(
@@ -76,7 +77,7 @@ async def run_idempotent(
             if utcnow() - row.created_at < STALE_AFTER:
                 raise Conflict(
                     "A request with this Idempotency-Key is still being processed; retry shortly.",
-                    slug="idempotency-in-flight",
+                    detail_zh="使用此幂等键的请求仍在处理中，请稍后重试。", slug="idempotency-in-flight",
                 )
             await s.execute(
                 update(table).where(table.c.scope == scope, table.c.key == key).values(created_at=utcnow())

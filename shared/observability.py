@@ -107,7 +107,7 @@ class RequestContextMiddleware:
         multipart = headers.get("content-type", "").startswith("multipart/")
         limit = self.max_body * 32 if multipart else self.max_body
         if declared and declared.isdigit() and int(declared) > limit:
-            resp = problem_response(PayloadTooLarge(f"The body is limited to {limit} bytes."))
+            resp = problem_response(PayloadTooLarge(f"The body is limited to {limit} bytes.", detail_zh=f"请求内容最多 {limit} 字节。"))
             await resp(scope, receive, send)
             set_request_id(None)
             return
@@ -132,7 +132,7 @@ class RequestContextMiddleware:
                 received += len(chunks[-1])
                 more = msg.get("more_body", False)
                 if received > limit:
-                    await problem_response(PayloadTooLarge(f"The body is limited to {limit} bytes."))(
+                    await problem_response(PayloadTooLarge(f"The body is limited to {limit} bytes.", detail_zh=f"请求内容最多 {limit} 字节。"))(
                         scope, receive, send)
                     set_request_id(None)
                     return
@@ -140,7 +140,8 @@ class RequestContextMiddleware:
             lowered = body.lower()
             if b"\x00" in body or b"\\u0000" in lowered or (form and b"%00" in body):
                 await problem_response(
-                    invalid(_nul_field(body), "nul_character", "Text may not contain the NUL character (U+0000).")
+                    invalid(_nul_field(body), "nul_character", "Text may not contain the NUL character (U+0000).",
+                            message_zh="文本不能包含 NUL 字符（U+0000）。")
                 )(scope, receive, send)
                 set_request_id(None)
                 return
@@ -227,16 +228,19 @@ def _bad_url(scope: Scope) -> Problem | None:
     from urllib.parse import parse_qsl, unquote
 
     if "\x00" in unquote(scope.get("path", "")):
-        return invalid("path", "nul_character", "The path may not contain the NUL character (U+0000).")
+        return invalid("path", "nul_character", "The path may not contain the NUL character (U+0000).",
+                       message_zh="路径不能包含 NUL 字符（U+0000）。")
     query = scope.get("query_string", b"").decode("latin-1")
     seen: set[str] = set()
     for name, value in parse_qsl(query, keep_blank_values=True):
         if "\x00" in name or "\x00" in value:
             return invalid(f"query.{name.replace(chr(0), '')}", "nul_character",
-                           "Query parameters may not contain the NUL character (U+0000).")
+                           "Query parameters may not contain the NUL character (U+0000).",
+                           message_zh="查询参数不能包含 NUL 字符（U+0000）。")
         if name in seen:
             # No Yimen route takes a list in its query; a repeated name is a mistake or a smuggling attempt.
-            return invalid(f"query.{name}", "repeated", "Give each query parameter once.")
+            return invalid(f"query.{name}", "repeated", "Give each query parameter once.",
+                           message_zh="每个查询参数只能出现一次。")
         seen.add(name)
     return None
 

@@ -84,6 +84,7 @@ class RateLimiter:
 def too_many(limit: int, per: float, wait: float, what: str) -> TooManyRequests:
     seconds = max(1, math.ceil(wait))
     return TooManyRequests(f"Too many {what}: at most {limit} in {per:.0f} s. Retry in {seconds} s.",
+                           detail_zh=f"操作过于频繁：{per:.0f} 秒内最多 {limit} 次，请 {seconds} 秒后重试。",
                            headers={"Retry-After": str(seconds)}, retry_after=seconds)
 
 

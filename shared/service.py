@@ -2,8 +2,23 @@
 routers, tables, consumers and background jobs.
 
 It serves under `/<name>`: `/<name>/v1/...` (the service's routers), `/<name>/healthz`, `/<name>/readyz`,
-`/<name>/metrics`, `/<name>/openapi.json`, `/<name>/docs`. On start-up it migrates the database, connects the
-bus, and starts the outbox relay, the durable consumers and the service's background jobs."""
+`/<name>/metrics`, `/<name>/openapi.json`, `/<name>/docs` (Swagger UI) and `/<name>/redoc` (ReDoc), both with
+their assets served by the service itself (no CDN: they work on a closed network). On start-up it migrates the
+database, connects the bus, and starts the outbox relay, the durable consumers and the service's background jobs.
+
+What a route declares, the same way in every service (`shared/apidocs.py`, re-exported here):
+
+- **Response headers it sets**: `responses=headers_doc("ETag", "Location", status=201)` (merge with
+  `problem_responses(...)` and other statuses: `{**a, **b}` or `merge_responses(a, b)`). Every `ETag`,
+  `Location`, `Idempotent-Replayed` and `Retry-After` a route sets is declared this way.
+- **A required precondition**: `if_match: IfMatchRequired` when the route answers 428 without `If-Match`.
+- **Who may call it**: a route depending on `CurrentPrincipal`/`require_roles` is documented with bearer
+  security; one reading `OptionalPrincipal` as "a token or none"; every other route as public (`security: []`).
+  `**PUBLIC` in the decorator documents a route as public whatever it reads
+  (`@router.get("/verification", **PUBLIC)`); `**SIGNED` a callback authenticated by its Standard Webhooks
+  signature. Roles given to `require_roles` appear in the operation as `x-yimen-roles`.
+- **Its errors**: `responses=problem_responses(404, 409)` (`shared/http_errors.py`); every error is
+  problem+json in the language of `Accept-Language` (Chinese by default, English with `en`)."""
 
 from __future__ import annotations
 
@@ -14,13 +29,24 @@ import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import MetaData
 
+from shared.apidocs import (  # noqa: F401 - re-exported: routes declare headers and public routes with these
+    PUBLIC,
+    SIGNED,
+    IfMatchRequired,
+    finish_headers,
+    finish_security,
+    headers_doc,
+    install_docs,
+    merge_responses,
+)
 from shared.auth import (
     TOKENS_REVOKED,
     JwksFetcher,
@@ -35,7 +61,7 @@ from shared.budget import TimeBudgetMiddleware
 from shared.bus import Bus, PullWorker
 from shared.db import Database
 from shared.events import Event
-from shared.http_errors import install_error_handlers
+from shared.http_errors import LanguageMiddleware, install_error_handlers
 from shared.messaging import Consumer, InboxConsumer, MessagingTables, OutboxRelay
 from shared.migrate import upgrade
 from shared.observability import Metrics, RequestContextMiddleware, configure_logging
@@ -179,16 +205,19 @@ def create_service_app(
         description=spec.description,
         version=spec.version,
         openapi_url=f"{prefix}/openapi.json",
-        docs_url=f"{prefix}/docs",
+        docs_url=None,  # served by install_docs, from the platform's own copy of the assets
         redoc_url=None,
         lifespan=lifespan,
         openapi_tags=spec.openapi_tags or None,
     )
     install_error_handlers(app)
+    install_docs(app, prefix)
     _document_problems(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
     # Outermost, so reading a slow body counts against the budget too.
     app.add_middleware(TimeBudgetMiddleware, seconds=platform.request_budget_seconds)
+    # Outermost of all: the answers the middlewares above render themselves are in the request's language too.
+    app.add_middleware(LanguageMiddleware)
     app.include_router(health_router(spec.name, metrics), prefix=prefix)
     for router in spec.routers:
         app.include_router(router, prefix=f"{prefix}/v1")
@@ -246,30 +275,47 @@ def _document_problems(app: FastAPI) -> None:
                     continue
                 responses = op.setdefault("responses", {})
                 for code, resp in responses.items():
-                    if code.isdigit() and int(code) >= 400:
+                    # `x-yimen-not-a-problem` keeps a body of the route's own (readyz's 503); every other error
+                    # response is a problem.
+                    if code.isdigit() and int(code) >= 400 and not resp.pop("x-yimen-not-a-problem", False):
                         resp["content"] = problem
                         resp.setdefault("description", "Problem details (RFC 9457)")
                 responses.setdefault("default", {"description": "An error, as problem details (RFC 9457).",
                                                  "content": problem})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
+        finish_security(schema, app.routes)
+        finish_headers(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+class Liveness(BaseModel):
+    status: Literal["ok"]
+    service: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    service: str
+    checks: dict[str, str] = Field(description="Each dependency (`database`, `bus`): `ok`, or why it is down.")
+
+
 def health_router(name: str, metrics: Metrics) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz", summary="Liveness: the process answers")
+    @router.get("/healthz", summary="Liveness: the process answers", response_model=Liveness)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": name}
 
     @router.get(
         "/readyz",
         summary="Readiness: the database and the event bus answer",
-        responses={503: {"description": "A dependency is down; the body says which."}},
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency is down; the body says which.",
+                         "x-yimen-not-a-problem": True}},
     )
     async def readyz(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}

@@ -28,6 +28,7 @@ from services.console.web import (
     on_unreachable,
     render,
 )
+from shared.apidocs import install_docs
 from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
 from shared.http_errors import install_error_handlers
 from shared.observability import Metrics, RequestContextMiddleware
@@ -63,11 +64,12 @@ def create_app(settings: ConsoleSettings | None = None, *, jwks_fetcher: JwksFet
                     "identity's OAuth2 token endpoint; every figure comes from the public APIs with the user's token.",
         version="1.0.0",
         openapi_url=f"{PATH}/openapi.json",
-        docs_url=f"{PATH}/docs",
+        docs_url=None,  # install_docs: the platform's own copy of the assets, no CDN
         redoc_url=None,
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_docs(app, PATH)
     app.add_exception_handler(SignInNeeded, on_sign_in_needed)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(Refused, on_refused)

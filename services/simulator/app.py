@@ -19,6 +19,7 @@ from services.simulator.api.sms import router as sms_router
 from services.simulator.buses import DepartmentBuses
 from services.simulator.config import SimulatorSettings
 from services.simulator.runtime import Simulator
+from shared.apidocs import install_docs
 from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
 from shared.budget import TimeBudgetMiddleware
 from shared.http_errors import install_error_handlers
@@ -63,11 +64,12 @@ def create_app(settings: SimulatorSettings | None = None, *, jwks_fetcher: JwksF
         "department's rule (approve, reject, correct once, never) through workflow's REST API or the bus.",
         version="1.0.0",
         openapi_url=f"{PREFIX}/openapi.json",
-        docs_url=f"{PREFIX}/docs",
+        docs_url=None,  # install_docs: the platform's own copy of the assets, no CDN
         redoc_url=None,
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_docs(app, PREFIX)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
     app.add_middleware(TimeBudgetMiddleware, seconds=platform.request_budget_seconds)
     app.include_router(_operations(metrics), prefix=PREFIX)

@@ -112,9 +112,47 @@ async def test_every_error_is_problem_json(client, tokens):
     _is_problem(await client.get("/probe/v1/things/7"), 401)
     _is_problem(await client.post("/probe/v1/admin-only", headers=user), 403)
     _is_problem(await client.post("/probe/v1/conflict"), 409)
-    body = _is_problem(await client.post("/probe/v1/rule"), 422)
+    body = _is_problem(await client.post("/probe/v1/rule", headers={"Accept-Language": "en"}), 422)
     assert body["errors"] == [{"field": "body.id_number", "rule": "check_digit", "message": "The check digit should be X."}]
     _is_problem(await client.delete("/probe/v1/conflict"), 405)
+
+
+async def test_every_error_answers_in_one_language_chinese_by_default_english_on_request(client, tokens):
+    user = tokens.headers("u1")
+    bad = {"name": "x", "count": -1}
+    zh = await client.post("/probe/v1/things", json=bad, headers=user)
+    body = _is_problem(zh, 422)
+    assert zh.headers["content-language"] == "zh-CN" and "accept-language" in zh.headers["vary"].lower()
+    assert body["title"] == "请求不符合规则"
+    assert {e["field"]: e["message"] for e in body["errors"]} == {"body.name": "至少 2 个字符。",
+                                                                  "body.count": "须大于或等于 0。"}
+    en = await client.post("/probe/v1/things", json=bad, headers={**user, "Accept-Language": "en-GB,en;q=0.9"})
+    body = _is_problem(en, 422)
+    assert en.headers["content-language"] == "en" and body["title"] == "The request breaks one or more rules"
+    assert {e["field"]: e["message"] for e in body["errors"]} == {
+        "body.name": "String should have at least 2 characters", "body.count": "Input should be greater than or equal to 0"}
+    # A rule of ours worded in English only is answered in its own words (it may give `message_zh`).
+    body = _is_problem(await client.post("/probe/v1/rule"), 422)
+    assert body["errors"] == [{"field": "body.id_number", "rule": "check_digit", "message": "The check digit should be X."}]
+    # Framework errors (401, 404, 405, 413) and the problem types' titles, in both languages.
+    for lang, title, detail in (("zh-CN", "需要登录认证", "此接口需要访问令牌"), ("en", "Authentication required",
+                                                                        "This route needs a bearer token")):
+        r = await client.get("/probe/v1/things/7", headers={"Accept-Language": lang})
+        body = _is_problem(r, 401)
+        assert body["title"] == title and body["detail"].startswith(detail) and r.headers["content-language"] == lang
+    assert _is_problem(await client.get("/probe/v1/nothing-here"), 404)["detail"].startswith("没有这个地址")
+    assert _is_problem(await client.get("/probe/v1/nothing-here", headers={"Accept-Language": "en"}),
+                       404)["detail"].startswith("There is nothing at this address")
+    assert _is_problem(await client.delete("/probe/v1/conflict"), 405)["title"] == "不支持此请求方法"
+    big = b'{"name": "' + b"x" * 2_000_000 + b'", "count": 1}'
+    r = await client.post("/probe/v1/things", content=big, headers={**user, "content-type": "application/json"})
+    assert _is_problem(r, 413)["detail"].startswith("请求内容最多") and r.headers["content-language"] == "zh-CN"
+    r = await client.post("/probe/v1/things", content=big,
+                          headers={**user, "content-type": "application/json", "Accept-Language": "en"})
+    assert _is_problem(r, 413)["title"] == "Request body too large" and r.headers["content-language"] == "en"
+    # Neither language asked for (or `*`): Chinese; a domain detail given in one language only is kept as it is.
+    r = await client.post("/probe/v1/conflict", headers={"Accept-Language": "fr, *;q=0.5"})
+    assert r.headers["content-language"] == "zh-CN" and _is_problem(r, 409)["detail"] == "Already decided."
 
 
 async def test_an_unexpected_error_is_a_bare_500_without_internals(client):
@@ -224,14 +262,17 @@ async def test_rotation_new_key_is_picked_up_and_a_retired_key_fails(jwks_server
 async def test_a_service_refuses_a_token_it_cannot_verify(client):
     forged = TokenIssuer().token("intruder")
     body = _is_problem(await client.get("/probe/v1/things/1", headers={"Authorization": f"Bearer {forged}"}), 401)
-    assert "unknown or retired key" in body["detail"]
+    assert "签名密钥未知或已停用" in body["detail"]
 
 
 async def test_a_nul_character_anywhere_in_text_input_is_a_422(client, tokens):
     user = tokens.headers("u-nul")
-    body = _is_problem(await client.get("/probe/v1/things/7", params={"q": "a\x00b"}, headers=user), 422)
+    body = _is_problem(await client.get("/probe/v1/things/7", params={"q": "a\x00b"},
+                                        headers={**user, "Accept-Language": "en"}), 422)
     assert body["errors"][0] == {"field": "query.q", "rule": "nul_character",
                                  "message": "Query parameters may not contain the NUL character (U+0000)."}
+    body = _is_problem(await client.get("/probe/v1/things/7", params={"q": "a\x00b"}, headers=user), 422)
+    assert body["errors"][0]["message"] == "查询参数不能包含 NUL 字符（U+0000）。"
     _is_problem(await client.get("/probe/v1/things/a%00b", headers=user), 422)
     body = _is_problem(await client.post("/probe/v1/things", json={"name": "a\x00b", "count": 1}, headers=user), 422)
     assert (body["errors"][0]["field"], body["errors"][0]["rule"]) == ("body.name", "nul_character")

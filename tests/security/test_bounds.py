@@ -125,7 +125,7 @@ async def test_a_clock_and_a_card_forecast_far_in_the_future_are_refused_at_once
     roles = role_headers(tokens)
     async with serve(create_app, settings_for("efficacy"), tokens=tokens, **kwargs) as served:
         r = await served.client.get("/efficacy/v1/clocks/A-1", params={"as_of": FAR_INSTANT},
-                                    headers=roles["citizen"])
+                                    headers={**roles["citizen"], "Accept-Language": "en"})
         assert r.status_code == 422 and r.json()["errors"][0] == {
             "field": "query.as_of", "rule": "date_range",
             "message": "Instants must lie in the supported years 2000–2100."}
