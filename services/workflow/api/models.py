@@ -67,6 +67,7 @@ class DeciderKind(StrEnum):
 class StageKind(StrEnum):
     REVIEW = "review"
     PARALLEL = "parallel"
+    JOINT_REVIEW = "joint_review"
     DECISION = "decision"
 
 
