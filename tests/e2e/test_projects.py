@@ -66,6 +66,16 @@ def test_a_factory_project_runs_all_four_stages_with_a_joint_acceptance(platform
     assert [p["point"] for p in second["points"]] == [POINT]
     assert [(o["department"], o["verdict"]) for o in second["opinions"]] == [(FAILING, "pass")]
 
+    # The owner was told once (one correction notice in the agent's inbox for the acceptance, naming the point).
+    def told():  # type: ignore[no-untyped-def]
+        items = expect(path.http.get("/notify/v1/me/notifications", headers=agent.headers, params={"limit": 100}),
+                       200)["items"]
+        mine = [i for i in items if i["application_id"] == acceptance["application_id"]]
+        return mine if any(i["kind"] == "application_delivered" for i in mine) else None
+
+    inbox = path.wait_for("the owner's messages about the acceptance", told, timeout=30)
+    assert [i["kind"] for i in inbox].count("correction_requested") == 1, inbox
+
     # The owner's correction paused the acceptance's own clock once (补正), closed when the owner answered.
     clocks = expect(path.http.get(f"/efficacy/v1/clocks/{acceptance['application_id']}", headers=agent.headers), 200)
     pauses = clocks["application"]["pauses"]
