@@ -630,11 +630,12 @@ def _runs(steps: list[str]) -> list[tuple[str, int]]:
     return out
 
 
-def factory_project(path: HappyPath, *, stages: tuple[str, ...] = ("approval_land", "construction_permit",
-                                                                    "construction")) -> dict[str, Any]:
+def factory_project(path: HappyPath, *, failing: tuple[str, str] = ("LD-XFJ", "消防车通道")) -> dict[str, Any]:
     """Issue 17: the company's agent registers a small factory (an enterprise investment project), then files one
     application per stage (一表申请); the centre accepts it once and dispatches it to every department's and service
-    enterprise's item, each with its own limit; the simulator decides them; each stage gates the next."""
+    enterprise's item, each with its own limit; the simulator decides them; each stage gates the next. In the last
+    stage (竣工验收) the departments inspect the site together (联合验收): `failing` = (department, point) fails its
+    point once, the owner gets one notice, corrects, and the re-inspection covers that point only."""
     agent = path.agent
     project = expect(path.http.post("/intake/v1/projects", headers=agent.headers, json={
         "type_key": "enterprise_investment", "name": f"{path.company_name}年产 2 万吨淀粉制品生产线",
@@ -649,31 +650,110 @@ def factory_project(path: HappyPath, *, stages: tuple[str, ...] = ("approval_lan
         {"code": "filing_commitment", "kind": "commitment", "statement": "本单位承诺项目信息真实、合法。"},
         {"code": "land_contract", "kind": "reference", "reference": "罗定国土出让〔2026〕18 号"},
         {"code": "design_scheme", "kind": "reference", "reference": "窗口收件 SJ-2026-0301"},
+        {"code": "construction_drawings", "kind": "reference", "reference": "窗口收件 SGT-2026-0388"},
         {"code": "land_proof", "kind": "reference", "reference": "罗定国土出让〔2026〕18 号"},
         {"code": "drawings_review", "kind": "reference", "reference": "施工图审查合格书 SC-2026-0412"},
         {"code": "connection_commitment", "kind": "commitment", "statement": "本单位承诺按报装要求配合施工。"},
+        {"code": "completion_report", "kind": "reference", "reference": "窗口收件 JG-2026-0907"},
     ]
+    keys = [s["key"] for s in sorted(project["stages"], key=lambda s: s["order"])]
+
+    def file(key: str, *codes: int) -> Any:
+        return expect(path.http.post(f"/intake/v1/projects/{pid}/stages/{key}/applications", headers=agent.headers,
+                                     json={"form": form, "materials": materials}), *codes)
+
+    # 按阶段推进: no stage may be filed before the one before it has completed.
+    gated = file(keys[1], 409)
+    path.facts["project_gate"] = gated
+    path.say(f"P1b. Filing {keys[1]} before {keys[0]} completed was refused (409 {gated['type'].rsplit('/', 1)[-1]}): "
+             f"{gated['detail']}")
+    dept, point = failing
     page: dict[str, Any] = project
-    for key in stages:
-        if not any(s["key"] == key for s in page["stages"]):
-            continue  # TEMPORARY until p17-back is merged: a stage whose items are missing on this branch
-        page = expect(path.http.post(f"/intake/v1/projects/{pid}/stages/{key}/applications", headers=agent.headers,
-                                     json={"form": form, "materials": materials}), 201)
-        stage = next(s for s in page["stages"] if s["key"] == key)
-        path.say(f"P2. Stage {stage['name']} accepted once and dispatched: "
-                 + "; ".join(f"{a['department_name'] or a['department']} {a['item_name']} ({a['limit_days']} 工作日)"
-                             for a in stage["applications"]))
+    joint: dict[str, Any] = {}
+    for key in keys:
+        last = key == keys[-1]
+        if last:  # the joint acceptance: one department will fail one point, once
+            expect(path.http.put(f"/simulator/v1/departments/{dept}/rule", headers=path.admin_headers,
+                                 json={"mode": "fail_point_once", "point": point, "delay_seconds": 0.3}), 200)
+        try:
+            page = file(key, 201)
+            stage = next(s for s in page["stages"] if s["key"] == key)
+            path.say(f"P2. Stage {stage['name']} accepted once and dispatched: "
+                     + "; ".join(f"{a['department_name'] or a['department']} {a['item_name']} ({a['limit_days']} 工作日)"
+                                 for a in stage["applications"]))
+            if last:
+                joint = _joint_acceptance(path, stage, dept, point)
 
-        def completed(key: str = key) -> dict[str, Any] | None:
-            now = expect(path.http.get(f"/intake/v1/projects/{pid}", headers=agent.headers), 200)
-            return now if next(s for s in now["stages"] if s["key"] == key)["status"] == "completed" else None
+            def completed(key: str = key) -> dict[str, Any] | None:
+                now = expect(path.http.get(f"/intake/v1/projects/{pid}", headers=agent.headers), 200)
+                return now if next(s for s in now["stages"] if s["key"] == key)["status"] == "completed" else None
 
-        page = path.wait_for(f"stage {key} completed", completed, timeout=120)
+            page = path.wait_for(f"stage {key} completed", completed, timeout=120)
+        finally:
+            if last:
+                path.http.put(f"/simulator/v1/departments/{dept}/rule", headers=path.admin_headers,
+                              json={"mode": "approve", "delay_seconds": 1})
         path.say(f"P3. Stage {stage['name']} completed: every department decided within its own limit.")
-    # ---- stage 4 (竣工验收, joint acceptance 联合验收 with a failed point and a re-inspection) goes here once p17-back's
-    # joint acceptance is merged (its workflow routes /workflow/v1/joint-reviews/{id}...). ----
-    path.facts["project"] = page
+    page = path.wait_for("the project completed", lambda: (lambda p: p if p["status"] == "completed" else None)(
+        expect(path.http.get(f"/intake/v1/projects/{pid}", headers=agent.headers), 200)), timeout=30)
+    path.say(f"P5. The project page (GET /intake/v1/projects/{{id}}): {page['name']} {page['project_code']} "
+             f"{page['status']}.")
+    for s in page["stages"]:
+        path.say(f"    {s['order']}. {s['name']} {s['status']} (总时限 {s['total_limit_days']} 工作日): "
+                 + "; ".join(f"{a['item_name']} — {a['department_name'] or a['department']} "
+                             f"{a['limit_days']} 日, {a['outcome']}, 经办 "
+                             f"{(a['handled_by'] or [{}])[-1].get('staff_name') or '—'}" for a in s["applications"]))
+
+    def clocked() -> dict[str, Any] | None:
+        c = expect(path.http.get(f"/efficacy/v1/projects/{pid}/clock", headers=agent.headers), 200)
+        return c if c["state"] == "completed" else None
+
+    clock = path.wait_for("the project clock completed", clocked, timeout=30)
+    path.say(f"P6. The project clock (GET /efficacy/v1/projects/{{id}}/clock): {clock['elapsed_days']} working days "
+             f"from first acceptance to completion, {clock['government_days']} in the government's hands, "
+             f"{clock['outside']['total']} outside them (owner's corrections {clock['outside']['owner_correction']}, "
+             f"intermediaries {clock['outside']['intermediary']}), against {clock['total_limit_days']} allowed; "
+             f"card {clock['card'] or 'none'}. Per stage: "
+             + "; ".join(f"{s['stage_name']} {s['used_days']}/{s['limit_days']}" for s in clock["stages"]) + ".")
+    path.facts.update(project=page, project_clock=clock, project_joint=joint)
     return page
+
+
+def _joint_acceptance(path: HappyPath, stage: dict[str, Any], dept: str, point: str) -> dict[str, Any]:
+    """竣工联合验收 inside the project's last stage: the lead schedules, every department inspects, `dept` fails
+    `point`; one notice to the owner, who corrects; the re-inspection covers only that point and passes."""
+    agent = path.agent
+    app_id = next(a["application_id"] for a in stage["applications"] if a["item_name"] == "竣工联合验收")
+
+    def awaiting() -> Any:
+        a = path.application(agent, app_id)
+        return a if a["status"] == "awaiting_correction" else None
+
+    waiting = path.wait_for("the joint acceptance's deficiency notice", awaiting, timeout=90)
+    review = expect(path.http.get("/workflow/v1/joint-reviews", params={"application_id": app_id},
+                                  headers=agent.headers), 200)[0]
+    first = review["rounds"][0]
+    failed = [(o["department"], p["point"]) for o in first["opinions"] for p in o.get("failed_points") or []]
+    path.say(f"P4a. 竣工联合验收: the lead {review['lead_department']} scheduled one on-site inspection "
+             f"({first['mode']}, {', '.join(first['participants'])}); {dept} failed {failed}; the owner got one "
+             f"notice: " + "; ".join(str(n.get("message")) for n in waiting["notice"]))
+    body = PDF + b"% corrected\n"
+    expect(path.http.post(f"/intake/v1/applications/{app_id}/materials", headers=agent.headers,
+                          data={"material_code": "completion_report", "sha256": hashlib.sha256(body).hexdigest()},
+                          files={"file": ("completion_report_v2.pdf", body, "application/pdf")}), 201)
+    expect(path.http.post(f"/intake/v1/applications/{app_id}/corrections", headers=agent.headers, json={}),
+           200, 201, 202)
+
+    def passed() -> Any:
+        r = expect(path.http.get(f"/workflow/v1/joint-reviews/{review['id']}", headers=agent.headers), 200)
+        return r if r["state"] == "passed" else None
+
+    review = path.wait_for("the re-inspection", passed, timeout=90)
+    second = review["rounds"][-1]
+    path.say(f"P4b. The owner corrected the report once; the re-inspection (round {second['number']}) covered only "
+             f"{[p['point'] for p in second['points']]} with {second['participants']}: "
+             f"{[(o['department'], o['verdict']) for o in second['opinions']]}; result {review['result']}.")
+    return {"application_id": app_id, "notice": waiting["notice"], "review": review}
 
 
 def main() -> None:

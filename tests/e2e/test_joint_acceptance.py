@@ -45,7 +45,8 @@ def test_a_joint_acceptance_fails_one_point_is_corrected_reinspected_and_decided
         app = expect(path.http.post("/intake/v1/applications", headers=path.agent.headers, json={
             "item_code": code, "channel": "online", "service_point": "LD-CENTRE",
             "form": {"project_name": "罗定某厂新建厂房", "project_code": "2026-441781-04-01-123456",
-                     "site_address": "罗定市素龙街道工业园8号", "phone": "13800138000"}}), 201)
+                     "construction_site": "罗定市素龙街道工业园8号", "applicant_name": path.agent.name,
+                     "phone": "13800138000"}}), 201)
         app_id = app["id"]
         _upload(path, app_id, "completion_report", PDF)
         expect(path.http.post(f"/intake/v1/applications/{app_id}/submit", headers=path.agent.headers), 200, 201)

@@ -476,8 +476,8 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
                 "修改后只复审不合格的要点。",
         materials=[company(), upload("construction_drawings", "施工图设计文件", "《建设工程质量管理条例》第十一条",
                                      file_types=["pdf"])],
-        form_fields=form(("project_name", "项目名称", "text"), ("project_code", "项目代码", "text"),
-                         ("site_address", "建设地点", "address"), ("phone", "联系电话", "phone")),
+        # The project's one form (一表申请): the same fields as every other item of the project's stages.
+        form_fields=form(*PROJECT_FORM),
         steps=_joint_steps("drawing_review", "施工图联合审查", ["LD-ZJJ", "LD-XFJ", "LD-STHJJ"], 12),
         basis=("《建设工程质量管理条例》第十一条", "《房屋建筑和市政基础设施工程施工图设计文件审查管理办法》")),
     "joint_completion_acceptance": item(
@@ -486,8 +486,8 @@ _ITEMS: dict[str, tuple[str, dict[str, Any]]] = {
         summary="住建牵头，消防、生态环境、卫健等部门一次现场联合验收，牵头部门汇总出具一份验收意见；"
                 "不合格的要点一次性告知，整改后只复验不合格的要点。",
         materials=[company(), upload("completion_report", "工程竣工验收报告", "《建设工程质量管理条例》第十六条")],
-        form_fields=form(("project_name", "项目名称", "text"), ("project_code", "项目代码", "text"),
-                         ("site_address", "建设地点", "address"), ("phone", "联系电话", "phone")),
+        # The project's one form (一表申请): the same fields as every other item of the project's stages.
+        form_fields=form(*PROJECT_FORM),
         steps=_joint_steps("acceptance", "竣工联合验收（现场）", ["LD-ZJJ", "LD-XFJ", "LD-STHJJ", "LD-WJJ"], 12),
         result={"type": "document", "certificate_type": None, "name": "竣工联合验收意见书"},
         basis=("《建设工程质量管理条例》第十六条", "《国务院办公厅关于全面开展工程建设项目审批制度改革的实施意见》")),

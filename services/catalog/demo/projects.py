@@ -11,8 +11,7 @@ from services.catalog.demo.items import ITEMS
 def _stage(key: str, name: str, order: int, total: int, items: list[tuple[str, int]]) -> dict[str, Any]:
     return {"key": key, "name": name, "order": order, "total_limit_days": total,
             "items": [{"item_code": ITEMS[slug][0], "department": ITEMS[slug][1]["department"], "limit_days": days}
-                      # TEMPORARY until p17-back is merged: its joint review/acceptance items may be missing here.
-                      for slug, days in items if slug in ITEMS]}
+                      for slug, days in items]}
 
 
 ENTERPRISE_INVESTMENT = "enterprise_investment"
@@ -33,6 +32,3 @@ PROJECT_TYPES: dict[str, dict[str, Any]] = {
         ],
     },
 }
-# TEMPORARY until p17-back is merged: a stage whose only item is missing on this branch is left out.
-for _t in PROJECT_TYPES.values():
-    _t["stages"] = [s for s in _t["stages"] if s["items"]]

@@ -109,7 +109,8 @@ async def test_values_from_a_fixed_set_are_enums(openapi):
     assert _enum(schemas["ServicePointRead"]["properties"]["level"]) == ["city", "town", "village"]
     assert _enum(schemas["NegativeAnswer"]["properties"]["verdict"])
     assert _enum(schemas["ChangeRead"]["properties"]["action"])
-    assert _enum(schemas["Step"]["properties"]["kind"]) == ["acceptance", "review", "parallel", "joint_review", "decision", "delivery"]
+    assert _enum(schemas["Step"]["properties"]["kind"]) == [
+        "acceptance", "review", "parallel", "joint_review", "decision", "delivery"]
     params = {p["name"]: p["schema"] for p in op(openapi, "get", "/items")["parameters"]}
     for name in ("audience", "theme", "channel", "kind"):
         assert _enum(params[name]), name

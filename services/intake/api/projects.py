@@ -85,6 +85,8 @@ class StageApplicationRead(BaseModel):
     accepted_at: datetime | None
     decided_at: datetime | None
     held_by: HeldBy | None = Field(description="Who holds it now (谁在办): the latest step's unit and handler.")
+    handled_by: list[HeldBy] = Field(description="Who held it along the way (谁办过): every step with a named "
+                                               "handler, in order — for a decided item, who decided it is the last.")
 
 
 class StageItemRead(BaseModel):

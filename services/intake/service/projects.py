@@ -152,9 +152,16 @@ async def page(session: AsyncSession, project: Project) -> dict[str, Any]:
     stages, progress, rows = await _progress(session, project)
     stage_rows = {r.stage_key: r for r in await store.stages(session, project.id)}
     held = await store.latest_steps(session, [app.id for _, app in rows])
+    handled = await store.handlers(session, [app.id for _, app in rows])
     units = {u for _, app in rows for u in (app.department, held[app.id].unit if app.id in held else None) if u}
+    units |= {e.unit for entries in handled.values() for e in entries if e.unit}
     units |= {i.department for s in stages for i in s.items}
     names = await repo.department_names(session, units)
+
+    def who(e: Any) -> dict[str, Any]:
+        return {"unit": e.unit, "unit_name": names.get(e.unit or ""), "step": e.step, "staff_name": e.staff_name,
+                "staff_contact": e.staff_contact, "since": e.at}
+
     out_stages = []
     for s in stages:
         row = stage_rows.get(s.key)
@@ -169,9 +176,8 @@ async def page(session: AsyncSession, project: Project) -> dict[str, Any]:
                 "department_name": names.get(app.department), "status": app.status, "outcome": app.outcome,
                 "limit_days": link.limit_days, "due_on": link.due_on, "accepted_at": app.accepted_at,
                 "decided_at": app.decided_at,
-                "held_by": None if step is None else {
-                    "unit": step.unit, "unit_name": names.get(step.unit or ""), "step": step.step,
-                    "staff_name": step.staff_name, "staff_contact": step.staff_contact, "since": step.at},
+                "held_by": None if step is None else who(step),
+                "handled_by": [who(e) for e in handled.get(app.id, [])],
             })
         out_stages.append({
             "key": s.key, "name": s.name, "order": s.order, "total_limit_days": s.total_limit_days,

@@ -106,3 +106,16 @@ async def latest_steps(session: AsyncSession, application_ids: Sequence[str]) ->
     for row in (await session.execute(stmt)).scalars():
         latest[row.application_id] = row
     return latest
+
+
+async def handlers(session: AsyncSession, application_ids: Sequence[str]) -> dict[str, list[TimelineEntry]]:
+    """Each application's steps with a named handler, in order (who held it along the way: 谁办过)."""
+    if not application_ids:
+        return {}
+    stmt = (select(TimelineEntry).where(TimelineEntry.application_id.in_(list(application_ids)),
+                                        TimelineEntry.staff_name.is_not(None))
+            .order_by(TimelineEntry.at, TimelineEntry.id))
+    out: dict[str, list[TimelineEntry]] = {}
+    for row in (await session.execute(stmt)).scalars():
+        out.setdefault(row.application_id, []).append(row)
+    return out

@@ -67,8 +67,8 @@ class DeciderKind(StrEnum):
 class StageKind(StrEnum):
     REVIEW = "review"
     PARALLEL = "parallel"
-    DECISION = "decision"
     JOINT_REVIEW = "joint_review"  # 联合审图 / 联合验收: the lead consolidates the participants' opinions
+    DECISION = "decision"
 
 
 class StageOutcome(StrEnum):
