@@ -105,6 +105,27 @@ async def save_clocks(session: AsyncSession, application_id: str, states: list[C
         ])
 
 
+async def write_clocks(session: AsyncSession, application_id: str, changed: list[ClockState],
+                       watch: dict[str, date | None], gone: list[str]) -> None:
+    """Write only the clocks an event changed: one multi-row upsert for new or changed clocks (and a delete for
+    clocks no longer built, which is rare); nothing at all for an event that changed none."""
+    if gone:
+        await session.execute(delete(clock).where(clock.c.clock_id.in_(gone)))
+    if not changed:
+        return
+    now = utcnow()
+    ins = upsert(session, clock).values([
+        dict(clock_id=s.clock_id, application_id=application_id, task_id=s.task_id, kind=s.kind,
+             department=s.department, state=s.state, watch_on=watch.get(s.clock_id),
+             body=_jsonable(s.to_json()), updated_at=now)
+        for s in changed
+    ])
+    await session.execute(ins.on_conflict_do_update(
+        index_elements=[clock.c.clock_id],
+        set_={k: ins.excluded[k] for k in ("task_id", "kind", "department", "state", "watch_on", "body",
+                                           "updated_at")}))
+
+
 async def set_watch(session: AsyncSession, watch: dict[str, date | None]) -> None:
     """New watch days for clocks whose deadlines were counted again (a calendar year was loaded)."""
     for clock_id, day in watch.items():
