@@ -73,12 +73,12 @@ async def record_case_event(session: AsyncSession, event: Event) -> None:
         await cases.update_case(session, application_id, applicant=applicant or None,
                                 applicant_key=applicant_key(applicant) if applicant else None,
                                 department=event.data.get("department"), item_code=item_code)
-    facts = await cases.facts(session, application_id)
+    facts, rules = await cases.facts_and_rules(session, application_id, item_code)
     if event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
         await _flag_material_asked_again(session, event, facts, case)
     await _rebuild(session, application_id, facts, item_code,
                    Fact(event.id, event.type, event.time, event.data),
-                   before=case.item_code)
+                   before=case.item_code, rules=rules)
 
 
 def _clock_list(app_clock: ClockState, task_clocks: dict[str, ClockState]) -> list[ClockState]:
@@ -87,13 +87,14 @@ def _clock_list(app_clock: ClockState, task_clocks: dict[str, ClockState]) -> li
 
 
 async def _rebuild(session: AsyncSession, application_id: str, facts: list[Fact], item_code: str | None,
-                   new: Fact | None, *, before: str | None = None) -> None:
+                   new: Fact | None, *, before: str | None = None,
+                   rules: tuple[frozenset[str], int | None] | None = None) -> None:
     """Rebuild and save the application's clocks and its KPI row (folded from every fact, as from scratch).
 
     For a new event (the last of `facts`) under the item the previous rebuild used, the clocks and KPI row stored
     by that rebuild are those of the facts before it: they are built again in memory rather than read back, and
     only what the event changed is written (statements are the cost). Otherwise every clock is replaced."""
-    excluded, acceptance_days = await cases.item_rules(session, item_code)
+    excluded, acceptance_days = rules if rules is not None else await cases.item_rules(session, item_code)
     app_clock, task_clocks = build_clocks(application_id, facts, excluded_steps=excluded,
                                           acceptance_days=acceptance_days)
     clocks = _clock_list(app_clock, task_clocks)
