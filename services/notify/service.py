@@ -250,21 +250,20 @@ async def on_event(session: AsyncSession, event: Event) -> None:
 async def _submitted(session: AsyncSession, event: Event) -> None:
     e = c.Submitted.model_validate(event.data)
     person, org = _applicant(e.applicant)
-    await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
-                           receipt_number=e.receipt_number, item_code=e.item_code, department=e.department,
-                           holder_hash=holder_hash(e.applicant.holder_id))
-    await _feed(session, event, await repo.case(session, e.application_id), "submitted", "申请已提交")
+    case = await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
+                                  receipt_number=e.receipt_number, item_code=e.item_code, department=e.department,
+                                  holder_hash=holder_hash(e.applicant.holder_id))
+    await _feed(session, event, case, "submitted", "申请已提交")
 
 
 async def _accepted(session: AsyncSession, event: Event) -> None:
     e = c.Accepted.model_validate(event.data)
     person, org = _applicant(e.applicant)
     phone = next((p for k in ("phone", "contact_phone", "mobile") if (p := mobile_or_none(e.form.get(k)))), None)
-    await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org, phone=phone,
-                           receipt_number=e.receipt_number, item_code=e.item_code, item_name=e.item_name,
-                           department=e.department, holder_hash=holder_hash(e.applicant.holder_id),
-                           promised_on=promised_on(e.accepted_at, e.promised_limit))
-    case = await repo.case(session, e.application_id)
+    case = await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org, phone=phone,
+                                  receipt_number=e.receipt_number, item_code=e.item_code, item_name=e.item_name,
+                                  department=e.department, holder_hash=holder_hash(e.applicant.holder_id),
+                                  promised_on=promised_on(e.accepted_at, e.promised_limit))
     await _to_applicant(session, event, case, "application_accepted")
     await _feed(session, event, case, "accepted", "已受理",
                 promised_on=case.promised_on.isoformat() if case.promised_on else None)
@@ -319,11 +318,11 @@ async def _task_decided(session: AsyncSession, event: Event) -> None:
 
 async def _decided(session: AsyncSession, event: Event) -> None:
     e = c.ApplicationDecided.model_validate(event.data)
-    if await repo.case(session, e.application_id) is None:
-        person, org = _applicant(e.applicant)
-        await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
-                               receipt_number=e.receipt_number, department=e.department)
     case = await repo.case(session, e.application_id)
+    if case is None:
+        person, org = _applicant(e.applicant)
+        case = await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
+                                      receipt_number=e.receipt_number, department=e.department)
     outcome = OUTCOME_TEXT.get(e.outcome, e.outcome)
     reasons = f"理由：{e.reasons}" if e.reasons and e.outcome != "approved" else ""
     await _to_applicant(session, event, case, "application_decided", outcome_text=outcome, reasons=reasons)
@@ -333,9 +332,8 @@ async def _decided(session: AsyncSession, event: Event) -> None:
 async def _payment(session: AsyncSession, event: Event) -> None:
     e = c.PaymentRequested.model_validate(event.data)
     person, org = _applicant(e.applicant)
-    await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
-                           receipt_number=e.receipt_number, item_name=e.item_name)
-    case = await repo.case(session, e.application_id)
+    case = await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
+                                  receipt_number=e.receipt_number, item_name=e.item_name)
     amount = f"{e.amount:.2f}"
     await _to_applicant(session, event, case, "payment_due", amount=amount, payment_code=e.payment_code,
                         due_on=chinese_date(e.due_on) if e.due_on else "缴费期限内")
@@ -346,9 +344,8 @@ async def _payment(session: AsyncSession, event: Event) -> None:
 async def _ready(session: AsyncSession, event: Event) -> None:
     e = c.ReadyForCollection.model_validate(event.data)
     person, org = _applicant(e.applicant)
-    await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
-                           receipt_number=e.receipt_number, item_name=e.item_name)
-    case = await repo.case(session, e.application_id)
+    case = await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
+                                  receipt_number=e.receipt_number, item_name=e.item_name)
     point = e.service_point_name or e.service_point or "选定的服务点"
     await _to_applicant(session, event, case, "ready_for_collection", service_point_name=point)
     await _feed(session, event, case, "ready_for_collection", f"结果已到{point}，可领取",

@@ -73,31 +73,61 @@ async def record_case_event(session: AsyncSession, event: Event) -> None:
         await cases.update_case(session, application_id, applicant=applicant or None,
                                 applicant_key=applicant_key(applicant) if applicant else None,
                                 department=event.data.get("department"), item_code=item_code)
-    facts = await cases.facts(session, application_id)
+    facts, rules = await cases.facts_and_rules(session, application_id, item_code)
     if event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
         await _flag_material_asked_again(session, event, facts, case)
     await _rebuild(session, application_id, facts, item_code,
-                   Fact(event.id, event.type, event.time, event.data))
+                   Fact(event.id, event.type, event.time, event.data),
+                   before=case.item_code, rules=rules)
+
+
+def _clock_list(app_clock: ClockState, task_clocks: dict[str, ClockState]) -> list[ClockState]:
+    return [app_clock, *task_clocks.values()] if app_clock.started_at or app_clock.stopped_at else [
+        *task_clocks.values()]
 
 
 async def _rebuild(session: AsyncSession, application_id: str, facts: list[Fact], item_code: str | None,
-                   new: Fact | None) -> None:
-    """Rebuild and save the application's clocks; fold the new fact (if any) into its KPI row."""
-    excluded, acceptance_days = await cases.item_rules(session, item_code)
+                   new: Fact | None, *, before: str | None = None,
+                   rules: tuple[frozenset[str], int | None] | None = None) -> None:
+    """Rebuild and save the application's clocks and its KPI row (folded from every fact, as from scratch).
+
+    For a new event (the last of `facts`) under the item the previous rebuild used, the clocks and KPI row stored
+    by that rebuild are those of the facts before it: they are built again in memory rather than read back, and
+    only what the event changed is written (statements are the cost). Otherwise every clock is replaced."""
+    excluded, acceptance_days = rules if rules is not None else await cases.item_rules(session, item_code)
     app_clock, task_clocks = build_clocks(application_id, facts, excluded_steps=excluded,
                                           acceptance_days=acceptance_days)
-    clocks = [app_clock, *task_clocks.values()] if app_clock.started_at or app_clock.stopped_at else [
-        *task_clocks.values()]
+    clocks = _clock_list(app_clock, task_clocks)
     calendar = await current_calendar(session)
     policy = policy_of(current_config())
-    await cases.save_clocks(session, application_id, clocks,
-                            {c.clock_id: watch_day(c, calendar, policy) for c in clocks})
-    await supervision.clear_cards(session, [c.clock_id for c in clocks if c.state == "stopped"], utcnow())
-    f = await kpi_store.load_facts(session, application_id)
-    if new is not None:
-        kpi_rules.apply(f, new)
+    watch = {c.clock_id: watch_day(c, calendar, policy) for c in clocks}
+    f = kpi_rules.fold(application_id, facts)
     kpi_rules.settle(f, _settled_view(app_clock, calendar))
-    await kpi_store.save_facts(session, f)
+    incremental = (new is not None and before == item_code and len(facts) > 0 and facts[-1].event_id == new.event_id)
+    if incremental:
+        prior_facts = facts[:-1]
+        prior_app, prior_tasks = build_clocks(application_id, prior_facts, excluded_steps=excluded,
+                                              acceptance_days=acceptance_days)
+        # A stopped application is not rebuilt when its item's rules change (item_steps_changed): its stored
+        # clocks may be those of older rules, so they are replaced in full as before.
+        incremental = prior_app.stopped_at is None
+    if not incremental:
+        await cases.save_clocks(session, application_id, clocks, watch)
+        await supervision.clear_cards(session, [c.clock_id for c in clocks if c.state == "stopped"], utcnow())
+        await kpi_store.save_facts(session, f)
+        return
+    prior = {c.clock_id: c for c in _clock_list(prior_app, prior_tasks)}
+    changed = [c for c in clocks if c.clock_id not in prior or prior[c.clock_id] != c
+               or watch_day(prior[c.clock_id], calendar, policy) != watch[c.clock_id]]
+    gone = [i for i in prior if i not in watch]
+    await cases.write_clocks(session, application_id, changed, watch, gone)
+    # Every stopped clock, as before: a card raised while its clock was being stopped is cleared by the next event.
+    await supervision.clear_cards(session, [c.clock_id for c in clocks if c.state == "stopped"], utcnow())
+    prior_f = kpi_rules.fold(application_id, prior_facts)
+    kpi_rules.settle(prior_f, _settled_view(prior_app, calendar))
+    # A settled row depends on the calendar, which may have been loaded since: written again, as before.
+    if f != prior_f or app_clock.stopped_at is not None:
+        await kpi_store.save_facts(session, f)
 
 
 async def item_steps_changed(session: AsyncSession, item_code: str) -> int:

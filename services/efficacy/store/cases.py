@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, true
+from sqlalchemy import delete, func, literal, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,6 +69,27 @@ async def facts(session: AsyncSession, application_id: str) -> list[Fact]:
     return [Fact(r.event_id, r.type, r.at, r.data) for r in rows]
 
 
+async def facts_and_rules(session: AsyncSession, application_id: str, item_code: str | None
+                          ) -> tuple[list[Fact], tuple[frozenset[str], int | None]]:
+    """The application's facts and its item's rules (as `item_rules`) in one read: each fact row carries the
+    item's two columns through an outer join (a handful of rows; the rules read alone when there is no fact)."""
+    if not item_code:
+        return await facts(session, application_id), (frozenset(), None)
+    rows = (await session.execute(
+        select(case_event.c.event_id, case_event.c.type, case_event.c.at, case_event.c.data,
+               catalog_item.c.code.label("rules_code"), catalog_item.c.excluded_steps,
+               catalog_item.c.acceptance_days)
+        .select_from(case_event.outerjoin(catalog_item, catalog_item.c.code == literal(item_code)))
+        .where(case_event.c.application_id == application_id).order_by(case_event.c.id)
+    )).all()
+    if not rows:
+        return [], await item_rules(session, item_code)
+    first = rows[0]
+    rules = (frozenset(first.excluded_steps), first.acceptance_days) if first.rules_code is not None else (
+        frozenset(), None)
+    return [Fact(r.event_id, r.type, r.at, r.data) for r in rows], rules
+
+
 async def all_facts(session: AsyncSession, batch: int = 5000) -> AsyncIterator[tuple[str, list[Fact]]]:
     """Every application's facts, application by application (for recomputing from scratch)."""
     last = ""
@@ -103,6 +124,27 @@ async def save_clocks(session: AsyncSession, application_id: str, states: list[C
                  body=_jsonable(s.to_json()), updated_at=now)
             for s in states
         ])
+
+
+async def write_clocks(session: AsyncSession, application_id: str, changed: list[ClockState],
+                       watch: dict[str, date | None], gone: list[str]) -> None:
+    """Write only the clocks an event changed: one multi-row upsert for new or changed clocks (and a delete for
+    clocks no longer built, which is rare); nothing at all for an event that changed none."""
+    if gone:
+        await session.execute(delete(clock).where(clock.c.clock_id.in_(gone)))
+    if not changed:
+        return
+    now = utcnow()
+    ins = upsert(session, clock).values([
+        dict(clock_id=s.clock_id, application_id=application_id, task_id=s.task_id, kind=s.kind,
+             department=s.department, state=s.state, watch_on=watch.get(s.clock_id),
+             body=_jsonable(s.to_json()), updated_at=now)
+        for s in changed
+    ])
+    await session.execute(ins.on_conflict_do_update(
+        index_elements=[clock.c.clock_id],
+        set_={k: ins.excluded[k] for k in ("task_id", "kind", "department", "state", "watch_on", "body",
+                                           "updated_at")}))
 
 
 async def set_watch(session: AsyncSession, watch: dict[str, date | None]) -> None:

@@ -125,7 +125,7 @@ async def earlier_of(session: AsyncSession, principal: Principal, exclude: str |
 
 
 async def note(
-    session: AsyncSession, app: Application, step: str, *, unit: str | None = None, staff_name: str | None = None,
+    session: AsyncSession, app: Application | Any, step: str, *, unit: str | None = None, staff_name: str | None = None,
     staff_contact: str | None = None, text: str | None = None, at: datetime | None = None, code: str | None = None,
     purpose: str | None = None,
 ) -> None:
@@ -145,7 +145,7 @@ def staff_label(name: str | None, unit: str | None) -> str | None:
     return f"{name}（{unit}）" if unit else name
 
 
-async def department_contact(session: AsyncSession, app: Application, department: str) -> str | None:
+async def department_contact(session: AsyncSession, app: Application | Any, department: str) -> str | None:
     """The item's published consultation phone for its own department's steps, else the department's phone (as
     catalog announces it), shown when the handler left none (事中告知: the applicant always has someone to call)."""
     if department != app.department:

@@ -39,10 +39,13 @@ async def unit_named(session: AsyncSession, code: str, name: str, phone: str | N
 
 
 async def task_assigned(session: AsyncSession, data: ev.TaskAssigned) -> None:
-    app = await repo.get_application(session, data.application_id, for_update=True)
+    # The move is the read (statements are the cost): one compare-and-set that returns what the step needs.
+    app = await repo.move_by_id(session, data.application_id, from_states=sources(Action.REVIEW),
+                                status=Status.IN_REVIEW.value)
     if app is None:
-        return
-    await repo.move(session, app, from_states=sources(Action.REVIEW), status=Status.IN_REVIEW.value)
+        app = await repo.get_application(session, data.application_id, for_update=True)
+        if app is None:
+            return
     # 谁在办 from the start: the department holds it, with the number the item publishes for it (or the
     # department's own), until a handler is named (task.handler_assigned).
     await note(session, app, f"审查：{data.step_name or '部门审查'}", unit=data.department, at=data.assigned_at,
@@ -62,25 +65,32 @@ async def task_handler_assigned(session: AsyncSession, data: ev.TaskHandlerAssig
 
 async def task_decided(session: AsyncSession, data: ev.TaskDecided) -> None:
     """A department's step: a correction request (补正) waits for the applicant; anything else is noted."""
-    app = await repo.get_application(session, data.application_id, for_update=True)
-    if app is None:
-        log.warning("task.decided for unknown application %s", data.application_id)
-        return
     by = data.decided_by or ev.DecidedBy()
-    contact = by.contact or await department_contact(session, app, data.department)
     if data.outcome == "request_correction":
         notice = corrections.notice([(m.material_code, m.field, m.reason) for m in data.missing], data.reasons)
-        moved = await repo.move(
-            session, app, from_states=sources(Action.REQUEST_CORRECTION), status=Status.AWAITING_CORRECTION.value,
-            correction_task_id=data.task_id, notice=notice,
+        app = await repo.move_by_id(
+            session, data.application_id, from_states=sources(Action.REQUEST_CORRECTION),
+            status=Status.AWAITING_CORRECTION.value, correction_task_id=data.task_id, notice=notice,
         )
-        if not moved:
-            log.info("correction request for %s in state %s ignored", app.id, app.status)
+        if app is None:
+            found = await repo.get_application(session, data.application_id, for_update=True)
+            if found is None:
+                log.warning("task.decided for unknown application %s", data.application_id)
+            else:
+                log.info("correction request for %s in state %s ignored", found.id, found.status)
             return
+        contact = by.contact or await department_contact(session, app, data.department)
         await note(session, app, "要求补正（一次性告知）", unit=data.department, staff_name=staff_label(by.name, by.unit),
                    staff_contact=contact, text=data.reasons, at=data.decided_at)
         return
-    await repo.move(session, app, from_states=sources(Action.REVIEW), status=Status.IN_REVIEW.value)
+    app = await repo.move_by_id(session, data.application_id, from_states=sources(Action.REVIEW),
+                                status=Status.IN_REVIEW.value)
+    if app is None:
+        app = await repo.get_application(session, data.application_id, for_update=True)
+        if app is None:
+            log.warning("task.decided for unknown application %s", data.application_id)
+            return
+    contact = by.contact or await department_contact(session, app, data.department)
     await note(session, app, corrections.step_of(data.outcome), unit=data.department,
                staff_name=staff_label(by.name, by.unit), staff_contact=contact, text=data.reasons, at=data.decided_at)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from services.intake.store.tables import (
     Application,
@@ -88,11 +90,28 @@ async def upsert_department(session: AsyncSession, code: str, name: str, phone: 
         row.name = name
         row.phone = phone or row.phone
     await session.flush()
+    _phones.pop(_phone_key(session, code), None)
+
+
+#: Department phones by code, in memory: a phone changes only with a `department.upserted` event, which this
+#: process applies through `upsert_department` (other replicas see a change after at most `_PHONES_TTL`).
+_phones: dict[tuple[str, str], tuple[str | None, float]] = {}
+_PHONES_TTL = 60.0
+
+
+def _phone_key(session: AsyncSession, code: str) -> tuple[str, str]:
+    return (str(session.bind.url) if session.bind is not None else "", code)
 
 
 async def department_phone(session: AsyncSession, code: str) -> str | None:
+    known = _phones.get(_phone_key(session, code))
+    if known is not None and time.monotonic() - known[1] < _PHONES_TTL:
+        return known[0]
     row = await session.get(Department, code)
-    return row.phone if row is not None else None
+    if row is None:
+        return None  # not known yet: asked again next time
+    _phones[_phone_key(session, code)] = (row.phone, time.monotonic())
+    return row.phone
 
 
 async def department_names(session: AsyncSession, codes: Iterable[str | None]) -> dict[str, str]:
@@ -163,6 +182,27 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
     for k, v in values.items():
         set_committed_value(app, k, v)
     return True
+
+
+async def move_by_id(session: AsyncSession, application_id: str, *, from_states: Iterable[str],
+                     **values: Any) -> Any | None:
+    """`move` without loading the application first: one compare-and-set `UPDATE … RETURNING` of the keys a
+    timeline step needs (id, status, department, item_code, item_version), which also takes the row's lock.
+    None when the application is unknown or in none of `from_states`. An object of this application already
+    loaded in the session learns the new values, as with `move`."""
+    values.setdefault("updated_at", utcnow())
+    t = Application.__table__
+    row = (await session.execute(
+        update(t).where(t.c.id == application_id, t.c.status.in_(list(from_states))).values(**values)
+        .returning(t.c.id, t.c.status, t.c.department, t.c.item_code, t.c.item_version)
+    )).first()
+    if row is None:
+        return None
+    known = session.sync_session.identity_map.get(identity_key(Application, application_id))
+    if known is not None:
+        for k, v in values.items():
+            set_committed_value(known, k, v)
+    return row
 
 
 def applicant_filter(applicant_ids: Iterable[str], subject: str) -> Any:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,14 +42,17 @@ async def case(session: AsyncSession, application_id: str) -> Row[Any] | None:
             ).first()
 
 
-async def upsert_case(session: AsyncSession, application_id: str, **values: Any) -> None:
-    """Record what an event says about a case; a value the event does not carry keeps what was known."""
+async def upsert_case(session: AsyncSession, application_id: str, **values: Any) -> Row[Any]:
+    """Record what an event says about a case; a value the event does not carry keeps what was known. One
+    statement (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), which gives back the case as now known."""
     values = {k: v for k, v in values.items() if v is not None}
     now = utcnow()
-    await session.execute(insert_ignore(session, case_contact).values(application_id=application_id, updated_at=now))
-    if values:
-        await session.execute(update(case_contact).where(case_contact.c.application_id == application_id)
-                              .values(**values, updated_at=now))
+    ins = (pg_insert if _dialect(session) == "postgresql" else sqlite_insert)(case_contact).values(
+        application_id=application_id, updated_at=now, **values)
+    ins = ins.on_conflict_do_update(index_elements=[case_contact.c.application_id],
+                                    set_={**{k: ins.excluded[k] for k in values}, "updated_at": ins.excluded.updated_at}
+                                    if values else {"updated_at": case_contact.c.updated_at})
+    return (await session.execute(ins.returning(*case_contact.c))).one()
 
 
 async def case_by_holder(session: AsyncSession, holder_hash: str) -> Row[Any] | None:
@@ -62,15 +68,32 @@ async def known_phone(session: AsyncSession, person_id: str) -> str | None:
     return (await session.execute(q)).scalar()
 
 
+#: Department names by code, in memory: a name changes only with a `department.upserted` event, which this
+#: process applies through `upsert_department` (other replicas see a rename after at most `_NAMES_TTL`).
+_names: dict[tuple[str, str], tuple[str, float]] = {}
+_NAMES_TTL = 60.0
+
+
 async def upsert_department(session: AsyncSession, code: str, name: str) -> None:
     await session.execute(insert_ignore(session, department).values(code=code, name=name))
     await session.execute(update(department).where(department.c.code == code).values(name=name))
+    _names.pop(_name_key(session, code), None)
+
+
+def _name_key(session: AsyncSession, code: str) -> tuple[str, str]:
+    return (str(session.bind.url) if session.bind is not None else "", code)
 
 
 async def department_name(session: AsyncSession, code: str | None) -> str | None:
     if not code:
         return None
-    return (await session.execute(select(department.c.name).where(department.c.code == code))).scalar()
+    known = _names.get(_name_key(session, code))
+    if known is not None and time.monotonic() - known[1] < _NAMES_TTL:
+        return known[0]
+    name = (await session.execute(select(department.c.name).where(department.c.code == code))).scalar()
+    if name is not None:
+        _names[_name_key(session, code)] = (name, time.monotonic())
+    return name
 
 
 async def upsert_certificate(session: AsyncSession, number: str, **values: Any) -> None:

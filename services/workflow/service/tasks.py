@@ -179,7 +179,7 @@ async def decide_task(
         raise ValidationProblem([FieldError(field=f"body.{b.field}", rule=b.rule, message=b.message) for b in breaks])
     now = utcnow()
     pausing = decision.outcome is Outcome.REQUEST_CORRECTION
-    changed = await repo.update_task_if(
+    decided = await repo.update_task_returning(
         session, task.id, state=TaskState.OPEN,
         values={
             "state": TaskState.AWAITING_CORRECTION if pausing else TaskState.DECIDED,
@@ -194,10 +194,9 @@ async def decide_task(
             "paused_at": now if pausing else None,
         },
     )
-    if not changed:
+    if decided is None:
         raise Conflict(f"Task {task_id} was decided meanwhile.")
-    task = await repo.get_task(session, task_id)
-    assert task is not None
+    task = decided
     await publish(
         session, TASK_DECIDED, subject=task.id,
         data=TaskDecided(

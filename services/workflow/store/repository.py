@@ -115,17 +115,21 @@ async def update_task_if(session: AsyncSession, task_id: str, *, state: str, val
     return bool(res.rowcount)
 
 
+async def update_task_returning(session: AsyncSession, task_id: str, *, state: str,
+                                values: dict[str, Any]) -> Task | None:
+    """`update_task_if` that also gives back the task as the update left it (one `UPDATE … RETURNING` instead
+    of the update and a read); None when the task was no longer in `state`."""
+    q = (update(Task).where(Task.id == task_id, Task.state == state).values(**values).returning(Task)
+         .execution_options(synchronize_session=False, populate_existing=True))
+    return (await session.execute(q)).scalar_one_or_none()
+
+
 async def count_decision(session: AsyncSession, stage_id: int) -> Stage:
     """Add one final decision to the stage and return it fresh. The UPDATE takes the stage row's lock, so
     concurrent decisions of one stage are counted one after the other and the last one sees them all."""
-    await session.execute(
-        update(Stage)
-        .where(Stage.id == stage_id)
-        .values(decided=Stage.decided + 1)
-        .execution_options(synchronize_session=False)
-    )
-    q = select(Stage).where(Stage.id == stage_id).execution_options(populate_existing=True)
-    return (await session.execute(q)).scalar_one()
+    q = (update(Stage).where(Stage.id == stage_id).values(decided=Stage.decided + 1).returning(Stage)
+         .execution_options(synchronize_session=False, populate_existing=True))
+    return (await session.execute(q)).scalar_one()  # one statement: the updated row is the fresh one
 
 
 async def complete_stage(session: AsyncSession, stage_id: int, *, outcome: str, at: datetime) -> bool:
