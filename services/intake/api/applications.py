@@ -17,7 +17,15 @@ from starlette.datastructures import UploadFile
 from services.intake import service
 from services.intake.api import deps
 from services.intake.api import schemas as s
-from services.intake.api.openapi import ETAG, IF_MATCH, LOCATION, REPLAYED, responses
+from services.intake.api.openapi import (
+    CREATED_ETAG,
+    ETAG,
+    IF_MATCH,
+    LOCATION,
+    REPLAYED,
+    etag_of_created,
+    responses,
+)
 from services.intake.domain import drafts, uploads
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
@@ -339,14 +347,14 @@ async def deliver_result(application_id: s.ApplicationId, body: s.DeliverRequest
     summary="Record an on-site visit the applicant made for this application",
     description="Any window clerk records the visit at their own point (通办: the applicant may come to any "
                 "point); the visits feed the 'at most one visit' and 'zero visits' figures.",
-    responses=responses(201, 401, 403, 404, 422),
+    responses=responses(201, 401, 403, 404, 422, headers=CREATED_ETAG),
 )
 async def record_visit(application_id: s.ApplicationId, body: s.VisitCreate, session: SessionDep,
-                       principal: CurrentPrincipal) -> s.VisitRead:
+                       principal: CurrentPrincipal, response: Response) -> s.VisitRead:
     v = await service.record_visit(session, principal, application_id, purpose=body.purpose,
                                    service_point=body.service_point)
-    return s.VisitRead(id=v.id, application_id=v.application_id, service_point=v.service_point, purpose=v.purpose,
-                       at=v.at)
+    return etag_of_created(response, s.VisitRead(id=v.id, application_id=v.application_id, service_point=v.service_point,
+                                            purpose=v.purpose, at=v.at))
 
 
 @router.get(

@@ -3,12 +3,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import json
+from typing import Any, TypeVar
+
+from fastapi import Response
+from fastapi.encoders import jsonable_encoder
 
 from shared.http_errors import problem_responses
 
 ETAG = {"ETag": {"description": "The application's version; send it back as `If-Match` to change it.",
                  "schema": {"type": "string"}}}
+CREATED_ETAG = {"ETag": {"description": "The version of what was created (a hash of this representation): compare it "
+                                        "with a later read's to see whether it changed.",
+                         "schema": {"type": "string"}}}
 LOCATION = {"Location": {"description": "Where the created resource is read.", "schema": {"type": "string"}}}
 REPLAYED = {"Idempotent-Replayed": {
     "description": "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`.",
@@ -38,3 +46,13 @@ def responses(success: int, *problems: int, headers: dict[str, Any] | None = Non
         if code in out:
             out[code] = {**out[code], "headers": RETRY_AFTER}
     return out
+
+
+T = TypeVar("T")
+
+
+def etag_of_created(response: Response, body: T) -> T:
+    """Set the `ETag` of a created resource that has no version counter of its own: a hash of its representation."""
+    raw = json.dumps(jsonable_encoder(body), sort_keys=True, ensure_ascii=False, default=str)
+    response.headers["ETag"] = '"' + hashlib.sha256(raw.encode()).hexdigest()[:32] + '"'
+    return body

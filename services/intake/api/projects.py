@@ -7,14 +7,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.intake.api.openapi import CREATED_ETAG, etag_of_created
 from services.intake.api.schemas import Code, PlainText
 from services.intake.service import projects as svc
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
 from shared.http_errors import problem_responses
+from shared.service import merge_responses
 
 router = APIRouter(tags=["projects"])
 
@@ -140,11 +142,12 @@ class ProjectSummary(BaseModel):
     description="The project code is checked (GB/T 40058-2021, each segment named on failure) or issued; the "
                 "market-access negative list is checked by industry: prohibited → 403 with the entry, permitted "
                 "with conditions → registered with the conditions attached.",
-    responses=problem_responses(401, 403, 409, 422),
+    responses=merge_responses(problem_responses(401, 403, 409, 422), {201: {"headers": CREATED_ETAG}}),
 )
-async def register_project(body: ProjectCreate, session: SessionDep, principal: CurrentPrincipal) -> Any:
+async def register_project(body: ProjectCreate, session: SessionDep, principal: CurrentPrincipal,
+                           response: Response) -> Any:
     project = await svc.register(session, principal, svc.Registration(**body.model_dump()))
-    return await svc.page(session, project)
+    return etag_of_created(response, await svc.page(session, project))
 
 
 @router.get("/projects/{project_id}", response_model=ProjectRead,
@@ -165,11 +168,11 @@ async def my_projects(session: SessionDep, principal: CurrentPrincipal) -> Any:
     summary="One stage application (一表申请): accepted once, dispatched to every item of the stage",
     description="The centre accepts the stage once (统一受理) and dispatches one application per item (统一分派), "
                 "each with its department's own limit. 409 when the previous stage is not completed.",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=merge_responses(problem_responses(401, 403, 404, 409, 422), {201: {"headers": CREATED_ETAG}}),
 )
 async def apply_for_stage(project_id: ProjectId, stage_key: StageKey, body: StageApplicationCreate,
-                          session: SessionDep, principal: CurrentPrincipal) -> Any:
+                          session: SessionDep, principal: CurrentPrincipal, response: Response) -> Any:
     project = await svc.apply_for_stage(
         session, principal, project_id, stage_key, form=body.form, service_point=body.service_point,
         materials=[svc.StageMaterial(**m.model_dump()) for m in body.materials])
-    return await svc.page(session, project)
+    return etag_of_created(response, await svc.page(session, project))
