@@ -13,7 +13,11 @@ A front-end developer reads an example and sends it to a platform that runs `mak
 
 Person tokens are 李明's: the test registers him (with a password of its own) before the examples run, so an
 example that registers a person names someone else (王芳). Staff tokens hold one role each (`x-yimen-roles`
-says which route takes which); department staff are of `STAFF_DEPARTMENT`, clerks of `STAFF_POINT`.
+says which route takes which); department staff are of `STAFF_DEPARTMENT`, clerks of `STAFF_POINT`. One account
+per other caller kind: the department system of `STAFF_DEPARTMENT` (`department_system`), identity's own service
+token (`service`, the only caller of the registry matches), and 赵强, the agent of 李明's company
+(`org_agent`, `ORG_AGENT`). An example that changes a password is sent by the account an earlier example created
+with that password (the people example's 王芳). `LOCKABLE` is an account the lock example may lock.
 
 Ids the platform issues (an application's, a task's) cannot be written in an example: the test fills such a path
 parameter with what the last successful example of that collection created (`POST …/applications` →
@@ -26,6 +30,8 @@ POPULATION = [
     {"id_number": "445381199001011230", "name": "李明", "address": "罗定市罗城街道兴华路1号"},
     {"id_number": "445381199202022227", "name": "王芳", "address": "罗定市罗城街道龙华路2号"},
     {"id_number": "445381195203041237", "name": "黄伯", "address": "罗定市素龙街道岗咀村"},
+    {"id_number": "445381198505051231", "name": "赵强", "address": "罗定市双东街道环保工业园"},
+    {"id_number": "445381198808082342", "name": "陈静", "address": "罗定市附城街道"},
 ]
 CITIZEN = POPULATION[0]
 
@@ -39,3 +45,11 @@ LEGAL_PERSONS = [
 
 STAFF_DEPARTMENT = "LD-SCJGJ"
 STAFF_POINT = "LD-CENTRE"
+#: 食品经营许可 of the demo catalogue (罗定市市场监督管理局).
+FOOD_PERMIT_ITEM = "11441781MB0000001A4010000030000"
+
+#: 赵强 is appointed by 李明 as the agent of 罗定市好味道餐饮有限公司 and signs in for it (`org_agent`).
+ORG_AGENT = POPULATION[3]
+ORG_AGENT_COMPANY = LEGAL_PERSONS[1]
+#: The person account the lock example locks (`{account_id}`).
+LOCKABLE = POPULATION[4]
