@@ -24,6 +24,13 @@ REPLAYED = {"Idempotent-Replayed": {
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.",
                                "schema": {"type": "integer", "minimum": 1}}}
 
+#: Who may call a route whose caller is checked in `service` (the roles a token must hold, any of them; the use
+#: case checks the rest: the clerk's service point, the reviewer's department, the agent's organisation).
+CLERK: dict[str, Any] = {"x-yimen-roles": ["window_clerk"]}
+CLERK_OR_ADMIN: dict[str, Any] = {"x-yimen-roles": ["window_clerk", "admin"]}
+DEPARTMENT: dict[str, Any] = {"x-yimen-roles": ["department_reviewer", "department_system"]}
+ORG_AGENT: dict[str, Any] = {"x-yimen-roles": ["org_agent"]}
+
 IF_MATCH: dict[str, Any] = {"parameters": [{
     "name": "If-Match", "in": "header", "required": True,
     "description": "The `ETag` of your last read; without it 428, if the application changed since 412.",

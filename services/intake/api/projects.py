@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.intake.api.openapi import CREATED_ETAG, etag_of_created
+from services.intake.api.openapi import CREATED_ETAG, ORG_AGENT, etag_of_created
 from services.intake.api.schemas import Code, PlainText
 from services.intake.service import projects as svc
 from shared.auth import CurrentPrincipal
@@ -138,6 +138,7 @@ class ProjectSummary(BaseModel):
 
 @router.post(
     "/projects", status_code=201, response_model=ProjectRead,
+    openapi_extra=ORG_AGENT,
     summary="Register an enterprise investment project (organisation's agent)",
     description="The project code is checked (GB/T 40058-2021, each segment named on failure) or issued; the "
                 "market-access negative list is checked by industry: prohibited → 403 with the entry, permitted "
@@ -165,6 +166,7 @@ async def my_projects(session: SessionDep, principal: CurrentPrincipal) -> Any:
 
 @router.post(
     "/projects/{project_id}/stages/{stage_key}/applications", status_code=201, response_model=ProjectRead,
+    openapi_extra=ORG_AGENT,
     summary="One stage application (一表申请): accepted once, dispatched to every item of the stage",
     description="The centre accepts the stage once (统一受理) and dispatches one application per item (统一分派), "
                 "each with its department's own limit. 409 when the previous stage is not completed.",

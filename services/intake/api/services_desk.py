@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from services.intake import service
 from services.intake.api import schemas as s
-from services.intake.api.openapi import CREATED_ETAG, etag_of_created, responses
+from services.intake.api.openapi import CLERK_OR_ADMIN, CREATED_ETAG, etag_of_created, responses
 from shared.auth import CurrentPrincipal
 from shared.bounds import BoundedInstant
 from shared.db import SessionDep
@@ -41,6 +41,7 @@ def _consultation_read(c: Any) -> s.ConsultationRead:
 
 @router.post(
     "/appointment-slots", status_code=201, response_model=s.SlotRead,
+    openapi_extra=CLERK_OR_ADMIN,
     summary="Open a bookable slot at a service point for an item (window clerks of that point, admins)",
     responses=responses(201, 401, 403, 409, 422, headers=CREATED_ETAG),
 )

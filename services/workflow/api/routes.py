@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -38,6 +38,15 @@ DepartmentCode = Annotated[str, Path(min_length=2, max_length=64, pattern=r"^[A-
 
 def _config(request: Request) -> WorkflowConfig:
     return request.app.state.ctx.extras["config"]
+
+
+#: Who may call the routes whose caller is checked in `service` against the department (`domain/access.py`); the
+#: roles a token must hold, any of them.
+DECIDERS: dict[str, Any] = {"x-yimen-roles": ["department_reviewer", "department_system"]}
+REASSIGNERS: dict[str, Any] = {"x-yimen-roles": ["department_reviewer", "department_system", "supervisor"]}
+WEBHOOK_MANAGERS: dict[str, Any] = {"x-yimen-roles": ["admin", "department_reviewer", "department_system"]}
+DELIVERY_READERS: dict[str, Any] = {"x-yimen-roles": ["admin", "supervisor", "department_reviewer",
+                                                     "department_system"]}
 
 
 # ---- tasks ----------------------------------------------------------------------------------------------
@@ -79,6 +88,7 @@ async def get_task(task_id: TaskId, session: SessionDep, principal: CurrentPrinc
 
 @router.post(
     "/tasks/{task_id}/decision",
+    openapi_extra=DECIDERS,
     response_model=TaskRead,
     tags=["tasks"],
     summary="Decide a task (approve, reject, request correction)",
@@ -98,6 +108,7 @@ async def decide(task_id: TaskId, body: DecisionCreate, session: SessionDep, pri
 
 @router.post(
     "/tasks/{task_id}/assignee",
+    openapi_extra=REASSIGNERS,
     response_model=TaskRead,
     tags=["tasks"],
     summary="Give a task to a handler of its department (经办人)",
@@ -154,6 +165,7 @@ async def get_case(
 
 @router.put(
     "/departments/{code}/webhook",
+    openapi_extra=WEBHOOK_MANAGERS,
     response_model=WebhookRead,
     tags=["webhooks"],
     summary="Register, change, disable or re-enable a department's webhook",
@@ -174,6 +186,7 @@ async def put_webhook(code: DepartmentCode, body: WebhookPut, request: Request, 
 
 @router.get(
     "/departments/{code}/webhook",
+    openapi_extra=WEBHOOK_MANAGERS,
     response_model=WebhookRead,
     tags=["webhooks"],
     summary="A department's registered webhook (with its signing secret)",
@@ -187,6 +200,7 @@ async def get_webhook(code: DepartmentCode, session: SessionDep, principal: Curr
 
 @router.get(
     "/departments/{code}/deliveries",
+    openapi_extra=DELIVERY_READERS,
     response_model=Page[DeliveryRead],
     tags=["webhooks"],
     summary="A department's webhook deliveries and their attempts",
@@ -213,6 +227,7 @@ async def list_deliveries(
 
 @router.post(
     "/departments/{code}/deliveries/replay",
+    openapi_extra=WEBHOOK_MANAGERS,
     response_model=ReplayResult,
     tags=["webhooks"],
     summary="Queue missed and failed deliveries again",
