@@ -58,7 +58,7 @@ PREFERENCE = ("admin", "catalog_editor", "supervisor", "org_agent", "window_cler
 #: Body fields holding something the platform issues once (not an id): filled from the answer that issued it.
 ISSUED = ("claim_code",)
 SINGULAR = {"people": "person", "staff": "staff", "delegations": "delegation", "appointment-slots": "slot",
-            "certificates": "certificate"}
+            "certificates": "certificate", "materials": "attachment", "commitments": "attachment"}
 
 
 def operations(docs: dict[str, dict[str, Any]]):
@@ -214,6 +214,9 @@ def remember(world, path: str, body: Any) -> None:
     name = SINGULAR.get(segment, segment[:-1] if segment.endswith("s") else segment).replace("-", "_")
     if "id" in body:
         world.known[f"{name}_id"] = str(body["id"])
+    for key, value in body.items():  # what the answer made besides itself (a walk-in's application)
+        if isinstance(value, dict) and "id" in value:
+            world.known[f"{key}_id"] = str(value["id"])
     if "number" in body:
         world.known["number"] = str(body["number"])
     if "code" in body:

@@ -21,12 +21,15 @@ from shared.service import merge_responses
 router = APIRouter(tags=["projects"])
 
 ProjectId = Annotated[str, Path(pattern=r"^prj[0-9a-f]{24}$", description="A project's id (`prj…`).")]
-StageKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="A stage's key, e.g. `approval_land`.")]
+StageKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="A stage's key, e.g. `approval_land`.",
+                               openapi_examples={"first": {"summary": "The first stage of `enterprise_investment`",
+                                                           "value": "approval_land"}})]
 
 
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "type_key": "enterprise_investment", "name": "罗定市某食品有限公司年产 2 万吨淀粉制品生产线",
+        "type_key": "enterprise_investment", "project_code": "2026-445381-39-03-123452",
+        "name": "罗定市好味道餐饮有限公司年产 2 万吨淀粉制品生产线",
         "site": "罗定市双东街道环保工业园 A-12 地块", "land_area_m2": "26800", "total_investment_wan": "12000",
         "industry_code": "C1391"}]})
 
@@ -55,8 +58,16 @@ class StageMaterialIn(BaseModel):
 
 class StageApplicationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "form": {"project_name": "年产 2 万吨淀粉制品生产线", "phone": "0766-3999999"},
-        "materials": [{"code": "filing_commitment", "kind": "commitment", "statement": "本单位承诺所填信息真实。"}]}]})
+        # The first stage (立项用地规划许可) of the project the registration example makes: one form and the
+        # materials every item of the stage asks for.
+        "form": {"project_name": "罗定市好味道餐饮有限公司年产 2 万吨淀粉制品生产线",
+                 "project_code": "2026-445381-39-03-123452", "construction_site": "罗定市双东街道环保工业园 A-12 地块",
+                 "applicant_name": "赵强", "phone": "0766-3999999"},
+        "materials": [
+            {"code": "filing_commitment", "kind": "commitment", "statement": "本单位承诺所填信息真实。"},
+            {"code": "land_contract", "kind": "reference", "reference": "罗定国土出让〔2026〕18 号"},
+            {"code": "design_scheme", "kind": "reference", "reference": "窗口收件 SJ-2026-0301"},
+            {"code": "land_proof", "kind": "reference", "reference": "罗定国土出让〔2026〕18 号"}]}]})
 
     form: dict[str, Any] = Field(default_factory=dict, max_length=200,
                                  description="One form for every item of the stage (each item takes its fields).")
