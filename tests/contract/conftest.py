@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from deploy.demo import HappyPath, clerk, expect, staff
+from deploy.demo import Actor, HappyPath, apply_and_hand_in, clerk, expect, staff
 from shared.settings import SERVICES
 from tests.e2e.conftest import platform  # noqa: F401 - the fixture, shared with the e2e tests
 
@@ -90,8 +90,8 @@ def world(platform) -> World:  # noqa: F811 - the imported fixture
         "grant_type": "client_credentials", "client_id": client["client_id"],
         "client_secret": client["client_secret"]}), 200)["access_token"]
     tokens["service"] = identity_service_token(platform.launcher.environ["YIMEN_IDENTITY_DATABASE_URL"])
-    for role in ("catalog_editor", "supervisor"):
-        tokens[role] = staff(path, role).token
+    tokens["catalog_editor"] = staff(path, "catalog_editor").token
+    tokens["supervisor"] = staff(path, "supervisor", department=seed.STAFF_DEPARTMENT).token
     tokens["department_reviewer"] = staff(path, "department_reviewer", department=seed.STAFF_DEPARTMENT).token
     tokens["window_clerk"] = clerk(path, seed.STAFF_POINT).token
     docs = {s: expect(http.get(f"/{s}/openapi.json"), 200) for s in SERVICES}
@@ -99,6 +99,19 @@ def world(platform) -> World:  # noqa: F811 - the imported fixture
     draft = expect(http.post("/intake/v1/applications", headers={"Authorization": f"Bearer {tokens['org_agent']}"},
                              json={"item_code": seed.FOOD_PERMIT_ITEM, "channel": "online",
                                    "service_point": seed.STAFF_POINT}), 201)
+    # 李明's food business permit applications, accepted at the counter: open tasks for the department's decision
+    # and reassignment examples (one each: a task is decided once).
+    # The department's system (the simulator) leaves its tasks to the examples.
+    expect(http.put(f"/simulator/v1/departments/{seed.STAFF_DEPARTMENT}/rule", json={"mode": "never"},
+                    headers=admin), 200)
+    li = Actor(seed.CITIZEN["name"], seed.CITIZEN["id_number"], password, citizen)
+    counter = Actor("窗口", "clerk", "", tokens["window_clerk"])
+    for _ in range(seed.OPEN_TASKS):
+        apply_and_hand_in(path, li, seed.FOOD_PERMIT_ITEM, by=counter)
+    reviewer = {"Authorization": f"Bearer {tokens['department_reviewer']}"}
+    path.wait_for("the open tasks", lambda: len(expect(http.get(
+        "/workflow/v1/tasks", headers=reviewer, params={"state": "open", "limit": 50}), 200)["items"])
+        >= seed.OPEN_TASKS or None)
     known = {"person_id": person["id"], "credit_code": seed.LEGAL_PERSONS[0]["credit_code"],
              "account_id": lockable["id"], "application_id": draft["id"]}
     return World(platform.base, http, docs, tokens, person["id"], known)

@@ -27,20 +27,20 @@ from __future__ import annotations
 
 #: 李明 signs in as "the citizen"; 王芳 is registered by the people example; 黄伯 is the walk-in.
 POPULATION = [
-    {"id_number": "445381199001011230", "name": "李明", "address": "罗定市罗城街道兴华路1号"},
-    {"id_number": "445381199202022227", "name": "王芳", "address": "罗定市罗城街道龙华路2号"},
-    {"id_number": "445381195203041237", "name": "黄伯", "address": "罗定市素龙街道岗咀村"},
-    {"id_number": "445381198505051231", "name": "赵强", "address": "罗定市双东街道环保工业园"},
-    {"id_number": "445381198808082342", "name": "陈静", "address": "罗定市附城街道"},
+    {"id_number": "445381199501011237", "name": "李明", "address": "罗定市罗城街道兴华路1号"},
+    {"id_number": "445381199602022226", "name": "王芳", "address": "罗定市罗城街道龙华路2号"},
+    {"id_number": "440100195203041233", "name": "黄伯", "address": "罗定市素龙街道岗咀村"},
+    {"id_number": "445381199805051238", "name": "赵强", "address": "罗定市双东街道环保工业园"},
+    {"id_number": "445381199808082347", "name": "陈静", "address": "罗定市附城街道"},
 ]
 CITIZEN = POPULATION[0]
 
 #: 李明's shop (a 个体工商户), whose legal representative he is.
 LEGAL_PERSONS = [
     {"credit_code": "92445381MA4W00000P", "name": "罗定市一味餐饮店", "legal_representative": "李明",
-     "legal_representative_id": "445381199001011230", "entity_type": "个体工商户", "status": "存续"},
+     "legal_representative_id": "445381199501011237", "entity_type": "个体工商户", "status": "存续"},
     {"credit_code": "91445381MA4W00000T", "name": "罗定市好味道餐饮有限公司", "legal_representative": "李明",
-     "legal_representative_id": "445381199001011230", "entity_type": "有限责任公司", "status": "存续"},
+     "legal_representative_id": "445381199501011237", "entity_type": "有限责任公司", "status": "存续"},
 ]
 
 STAFF_DEPARTMENT = "LD-SCJGJ"
@@ -53,3 +53,6 @@ ORG_AGENT = POPULATION[3]
 ORG_AGENT_COMPANY = LEGAL_PERSONS[1]
 #: The person account the lock example locks (`{account_id}`).
 LOCKABLE = POPULATION[4]
+#: Accepted applications for 食品经营许可, each an open task of `STAFF_DEPARTMENT`: three decision examples and one
+#: reassignment.
+OPEN_TASKS = 4

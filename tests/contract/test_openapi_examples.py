@@ -175,7 +175,7 @@ def fill_path(path: str, params: list[dict[str, Any]], world, service: str = "",
 
 def first_listed(world, service: str, name: str, headers: dict[str, str]) -> str | None:
     """`{task_id}`: the id of the first item `GET …/tasks` lists (a path of the same document, its own parameters
-    filled as known), as a front end finds one."""
+    filled as known, its query parameters as their examples show), as a front end finds one."""
     if not name.endswith("_id") or service not in world.docs:
         return None
     stem = name[:-3].replace("_", "-")
@@ -186,7 +186,9 @@ def first_listed(world, service: str, name: str, headers: dict[str, str]) -> str
         url = re.sub(r"\{([^}]+)\}", lambda m: str(world.known.get(m.group(1), "{?}")), path)
         if "{?}" in url:
             continue
-        r = world.http.get(url, headers=headers)
+        query = {p["name"]: parameter_example(p) for p in parameters(world.docs[service], path, item["get"])
+                 if p.get("in") == "query" and parameter_example(p) is not None}
+        r = world.http.get(url, headers=headers, params=query)  # as its examples show (`?state=open&department=…`)
         if r.status_code != 200:
             continue
         body = r.json()

@@ -22,7 +22,7 @@ IDENTITY_ONLY = {"x-yimen-roles": ["service"]}
 
 
 class PersonMatch(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"id_number": "445381199001011230", "name": "李明"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id_number": "445381199501011237", "name": "李明"}]})
 
     id_number: str = Field(max_length=18, description="Citizen ID number, already normalised by identity.")
     name: str = Field(min_length=1, max_length=100, description="The name the person typed.")
@@ -31,7 +31,7 @@ class PersonMatch(BaseModel):
 class OrganisationMatch(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "credit_code": "92445381MA4W00000P", "name": "罗定市一味餐饮店",
-        "legal_representative_id_number": "445381199001011230"}]})
+        "legal_representative_id_number": "445381199501011237"}]})
 
     credit_code: str = Field(max_length=18)
     name: str = Field(min_length=1, max_length=200)

@@ -118,10 +118,10 @@ A record whose key exists already is replaced (re-import is how a registry is ke
     # Staff of the keeping department, its system, or an admin (service.registries.check_importer).
     openapi_extra={"x-yimen-roles": ["admin", "department_reviewer", "department_system"],
                    "requestBody": {"required": True, "content": {
-        "text/csv": {"schema": {"type": "string"}, "example": "id_number,name,gender\n445381199202022227,王芳,女\n"},
+        "text/csv": {"schema": {"type": "string"}, "example": "id_number,name,gender\n445381199602022226,王芳,女\n"},
         "application/json": {"schema": {"type": "array", "items": {"type": "object"}},
                              "example": [{
-            "id_number": "445381199001011230", "name": "李明", "gender": "男", "address": "罗定市罗城街道兴华路1号"}]},
+            "id_number": "445381199501011237", "name": "李明", "gender": "男", "address": "罗定市罗城街道兴华路1号"}]},
         "multipart/form-data": {"schema": {"type": "object", "properties": {
             "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
     }}},

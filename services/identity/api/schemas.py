@@ -16,9 +16,9 @@ from shared.bounds import BoundedInstant
 # (already registered) is the legal representative of the individual business 罗定市一味餐饮店
 # (92445381MA4W00000P), registers it, appoints 王芳 as its agent and delegates to her the food business permit
 # (食品经营许可) of the demo catalogue.
-PERSON_ID_NUMBER = "445381199001011230"
-AGENT_ID_NUMBER = "445381199202022227"
-WALK_IN_ID_NUMBER = "445381195203041237"
+PERSON_ID_NUMBER = "445381199501011237"
+AGENT_ID_NUMBER = "445381199602022226"
+WALK_IN_ID_NUMBER = "440100195203041233"
 CREDIT_CODE = "92445381MA4W00000P"
 FOOD_PERMIT_ITEM = "11441781MB0000001A4010000030000"
 

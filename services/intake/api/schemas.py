@@ -315,7 +315,7 @@ class WalkInCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{
-            "person": {"id_number": "445381195203041237", "name": "黄伯", "phone": "13712345678"},
+            "person": {"id_number": "440100195203041233", "name": "黄伯", "phone": "13712345678"},
             "item_code": ID_CARD_ITEM,
             "form": {"applicant_name": "黄伯", "phone": "13712345678"},
             "delivery": {"method": "pickup", "service_point": "LD-LC"},

@@ -42,6 +42,7 @@ def _config(request: Request) -> WorkflowConfig:
 
 #: Who may call the routes whose caller is checked in `service` against the department (`domain/access.py`); the
 #: roles a token must hold, any of them.
+INBOX_READERS: dict[str, Any] = {"x-yimen-roles": ["admin", "supervisor", "department_reviewer", "department_system"]}
 DECIDERS: dict[str, Any] = {"x-yimen-roles": ["department_reviewer", "department_system"]}
 REASSIGNERS: dict[str, Any] = {"x-yimen-roles": ["department_reviewer", "department_system", "supervisor"]}
 WEBHOOK_MANAGERS: dict[str, Any] = {"x-yimen-roles": ["admin", "department_reviewer", "department_system"]}
@@ -54,6 +55,7 @@ DELIVERY_READERS: dict[str, Any] = {"x-yimen-roles": ["admin", "supervisor", "de
 
 @router.get(
     "/tasks",
+    openapi_extra=INBOX_READERS,
     response_model=Page[TaskRead],
     tags=["tasks"],
     summary="A department's task inbox",
@@ -65,9 +67,12 @@ async def list_tasks(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    state: TaskState | None = None,
+    state: Annotated[TaskState | None, Query(openapi_examples={
+        "open": {"summary": "Tasks waiting for a decision", "value": "open"}})] = None,
     item_code: Annotated[str | None, Query(max_length=64)] = None,
-    department: Annotated[str | None, Query(max_length=64, description="Supervisors and admins only.")] = None,
+    department: Annotated[str | None, Query(
+        max_length=64, description="Supervisors and admins: any department; its own staff: their own.",
+        openapi_examples={"market": {"summary": "罗定市市场监督管理局", "value": "LD-SCJGJ"}})] = None,
 ) -> Page[TaskRead]:
     rows, cursor = await service.list_tasks(session, principal, department=department,
                                             state=state.value if state else None, item_code=item_code, page=page)
