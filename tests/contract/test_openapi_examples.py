@@ -216,9 +216,11 @@ def remember(world, path: str, body: Any) -> None:
     name = SINGULAR.get(segment, segment[:-1] if segment.endswith("s") else segment).replace("-", "_")
     if "id" in body:
         world.known[f"{name}_id"] = str(body["id"])
-    for key, value in body.items():  # what the answer made besides itself (a walk-in's application)
+    for key, value in body.items():  # what the answer names besides itself (a walk-in's application, a task's)
         if isinstance(value, dict) and "id" in value:
             world.known[f"{key}_id"] = str(value["id"])
+        elif key in path_names(world) and isinstance(value, str) and value:  # an id a path takes
+            world.known[key] = value
     if "number" in body:
         world.known["number"] = str(body["number"])
     if "code" in body:
@@ -226,6 +228,10 @@ def remember(world, path: str, body: Any) -> None:
     for name in ISSUED:
         if body.get(name):
             world.known[name] = str(body[name])
+
+
+def path_names(world) -> set[str]:
+    return {m for doc in world.docs.values() for path in doc.get("paths", {}) for m in re.findall(r"\{([^}]+)\}", path)}
 
 
 def remember_credentials(world, value: Any) -> None:
