@@ -58,7 +58,8 @@ PREFERENCE = ("admin", "catalog_editor", "supervisor", "org_agent", "window_cler
 #: Body fields holding something the platform issues once (not an id): filled from the answer that issued it.
 ISSUED = ("claim_code",)
 SINGULAR = {"people": "person", "staff": "staff", "delegations": "delegation", "appointment-slots": "slot",
-            "certificates": "certificate", "materials": "attachment", "commitments": "attachment"}
+            "certificates": "certificate", "materials": "attachment", "commitments": "attachment",
+            "supervision": "item"}
 
 
 def operations(docs: dict[str, dict[str, Any]]):
