@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from deploy.demo import Actor, HappyPath, apply_and_hand_in, clerk, expect, staff
+from deploy.demo import Actor, HappyPath, apply_and_hand_in, clerk, expect, hand_in, staff
 from shared.settings import SERVICES
 from tests.e2e.conftest import platform  # noqa: F401 - the fixture, shared with the e2e tests
 
@@ -29,6 +29,8 @@ class World:
     known: dict[str, str] = field(default_factory=dict)
     #: Passwords earlier examples registered accounts with → the login name (for a password change example).
     credentials: dict[str, str] = field(default_factory=dict)
+    #: Who (which caller kind) created each of `known`.
+    creators: dict[str, str] = field(default_factory=dict)
 
 
 def identity_service_token(identity_db_url: str) -> str:
@@ -108,6 +110,11 @@ def world(platform) -> World:  # noqa: F811 - the imported fixture
     counter = Actor("窗口", "clerk", "", tokens["window_clerk"])
     for _ in range(seed.OPEN_TASKS):
         apply_and_hand_in(path, li, seed.FOOD_PERMIT_ITEM, by=counter)
+    # Two fire checks (accepted at a window only), handed in and waiting in the counter's queue: the clerk's not-accept and return examples.
+    window_item = next(i["code"] for i in expect(http.get("/catalog/v1/items", params={
+        "department": seed.WINDOW_ITEM_DEPARTMENT, "limit": 100}), 200)["items"] if i["name"] == seed.WINDOW_ITEM)
+    for _ in range(seed.IN_QUEUE):
+        hand_in(path, li, window_item)
     reviewer = {"Authorization": f"Bearer {tokens['department_reviewer']}"}
     path.wait_for("the open tasks", lambda: len(expect(http.get(
         "/workflow/v1/tasks", headers=reviewer, params={"state": "open", "limit": 50}), 200)["items"])

@@ -56,3 +56,8 @@ LOCKABLE = POPULATION[4]
 #: Accepted applications for 食品经营许可, each an open task of `STAFF_DEPARTMENT`: three decision examples and one
 #: reassignment.
 OPEN_TASKS = 4
+#: Applications handed in and waiting for acceptance at `STAFF_POINT` (the clerk's queue): the fire check, which
+#: is accepted at a window only.
+IN_QUEUE = 2
+WINDOW_ITEM_DEPARTMENT = "LD-XFJ"
+WINDOW_ITEM = "公众聚集场所投入使用、营业前消防安全检查"

@@ -19,7 +19,8 @@ Examples are sent in document order, service by service (catalog, identity, data
 efficacy, notify), so an example may use what an earlier one created: after a successful `POST …/applications`
 its `id` fills `{application_id}` (likewise any collection: `…/consultations` → `{consultation_id}`). A path
 parameter no example created is read as a front end would: the first of the collection the document lists
-(`{task_id}` → `GET …/tasks`). Ids and one-time codes the platform issues cannot be written in an example: a
+(`{task_id}` → `GET …/tasks`); what another signed-in caller created comes after the caller's own list (a
+clerk's `{application_id}` is the first of its queue). Ids and one-time codes the platform issues cannot be written in an example: a
 body field naming one (`application_id`, `slot_id`, `claim_code` …) is filled with what an earlier answer
 issued, as a path parameter is. A parameter showing several examples is sent once with each.
 
@@ -59,7 +60,7 @@ PREFERENCE = ("admin", "catalog_editor", "supervisor", "org_agent", "window_cler
 ISSUED = ("claim_code",)
 SINGULAR = {"people": "person", "staff": "staff", "delegations": "delegation", "appointment-slots": "slot",
             "certificates": "certificate", "materials": "attachment", "commitments": "attachment",
-            "supervision": "item"}
+            "supervision": "item", "queue": "application"}
 
 
 def operations(docs: dict[str, dict[str, Any]]):
@@ -156,14 +157,17 @@ def token_for(op: dict[str, Any], world, value: Any = None) -> tuple[str | None,
 
 
 def fill_path(path: str, params: list[dict[str, Any]], world, service: str = "", headers: Any = None,
-              variant: int = 0) -> tuple[str | None, str]:
+              variant: int = 0, role: str = "") -> tuple[str | None, str]:
     """The path with its parameters filled (from their examples, else what earlier examples created, else the
-    first of the collection the document lists)."""
+    first of the collection the document lists). What another signed-in caller created comes after the caller's
+    own list: a window clerk acts on an application of its queue, not on a citizen's draft."""
     out = path
     for p in params:
         if p.get("in") != "path":
             continue
         value = parameter_example(p, variant)
+        if value is None and world.creators.get(p["name"]) not in (None, "public", role):
+            value = first_listed(world, service, p["name"], headers or {})
         if value is None:
             value = world.known.get(p["name"])
         if value is None:
@@ -252,7 +256,7 @@ def send(world, service: str, method: str, path: str, op: dict[str, Any], ctype:
     if token is None and role != "public":
         return None, role
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    url, why = fill_path(path, params, world, service, headers, variant)
+    url, why = fill_path(path, params, world, service, headers, variant, role)
     if url is None:
         return None, why
     value = fill_body(value, world)
@@ -338,7 +342,10 @@ def test_every_request_example_succeeds_on_the_seeded_platform(world):
                 failures.append(f"{where}: answers {response.status_code} with {header} but does not declare it")
             remember_credentials(world, value)
             if "json" in response.headers.get("content-type", ""):
+                before = dict(world.known)
                 remember(world, path, response.json())
+                world.creators.update({k: how.removeprefix("as ") for k, v in world.known.items()
+                                       if before.get(k) != v})
     assert sent, "no example was sent"
     assert not failures, f"{len(failures)} of the documents' examples fail ({sent} sent):\n" + "\n".join(failures)
 
