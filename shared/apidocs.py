@@ -30,6 +30,9 @@ yet must be documented as public (a verification anyone may do) says so with `**
 A route limited to roles (`require_roles(...)`) names them in its operation as `x-yimen-roles`, so a front end
 knows from the document alone which token to send.
 
+A route answered with a bearer token or another credential (and 401 with neither) says so with
+`**token_or("Name", scheme)`.
+
 A callback from outside the platform, authenticated by its signature rather than a token, says so with
 `**SIGNED` (the `StandardWebhooks` security scheme).
 
@@ -82,6 +85,15 @@ SIGNED_SCHEME = {
                    "secret, of `<webhook-id>.<webhook-timestamp>.<body>`; `webhook-id` and `webhook-timestamp` "
                    "(Unix seconds, within 5 minutes) are sent too.",
 }
+
+
+
+def token_or(name: str, scheme: dict[str, Any]) -> dict[str, Any]:
+    """`**token_or("ComplaintSecret", {...apiKey scheme...})` in a route decorator: a route answered with a bearer
+    token *or* another credential (an anonymous complainant's secret), and 401 with neither; documented as
+    `security: [{"HTTPBearer": []}, {name: []}]` with `scheme` among the document's security schemes."""
+    return {"openapi_extra": {"x-yimen-alternative": {name: scheme}}}
+
 
 #: A required `If-Match` request header (the route answers 428 without it, 412 when it names an old version).
 IfMatchRequired = Annotated[str, Header(
@@ -227,6 +239,9 @@ def finish_security(schema: dict[str, Any], routes: Iterable[Any]) -> None:
                 op["security"] = [{"StandardWebhooks": []}]
                 schema.setdefault("components", {}).setdefault("securitySchemes", {})["StandardWebhooks"] = \
                     SIGNED_SCHEME
+            elif alternative := op.pop("x-yimen-alternative", None):
+                op["security"] = [{"HTTPBearer": []}, *({k: []} for k in alternative)]
+                schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(alternative)
             elif op.pop("x-yimen-public", False):
                 op["security"] = []
             elif (path, method) in optional:

@@ -46,6 +46,7 @@ from shared.apidocs import (  # noqa: F401 - re-exported: routes declare headers
     headers_doc,
     install_docs,
     merge_responses,
+    token_or,
 )
 from shared.auth import (
     TOKENS_REVOKED,

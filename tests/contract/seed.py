@@ -13,7 +13,11 @@ A front-end developer reads an example and sends it to a platform that runs `mak
 
 Person tokens are 李明's: the test registers him (with a password of its own) before the examples run, so an
 example that registers a person names someone else (王芳). Staff tokens hold one role each (`x-yimen-roles`
-says which route takes which); department staff are of `STAFF_DEPARTMENT`, clerks of `STAFF_POINT`.
+says which route takes which); department staff are of `STAFF_DEPARTMENT`, clerks of `STAFF_POINT`. One account
+per other caller kind: the department system of `STAFF_DEPARTMENT` (`department_system`), identity's own service
+token (`service`, the only caller of the registry matches), and 赵强, the agent of 李明's company
+(`org_agent`, `ORG_AGENT`). An example that changes a password is sent by the account an earlier example created
+with that password (the people example's 王芳). `LOCKABLE` is an account the lock example may lock.
 
 Ids the platform issues (an application's, a task's) cannot be written in an example: the test fills such a path
 parameter with what the last successful example of that collection created (`POST …/applications` →
@@ -23,19 +27,37 @@ from __future__ import annotations
 
 #: 李明 signs in as "the citizen"; 王芳 is registered by the people example; 黄伯 is the walk-in.
 POPULATION = [
-    {"id_number": "445381199001011230", "name": "李明", "address": "罗定市罗城街道兴华路1号"},
-    {"id_number": "445381199202022227", "name": "王芳", "address": "罗定市罗城街道龙华路2号"},
-    {"id_number": "445381195203041237", "name": "黄伯", "address": "罗定市素龙街道岗咀村"},
+    {"id_number": "445381199501011237", "name": "李明", "address": "罗定市罗城街道兴华路1号"},
+    {"id_number": "445381199602022226", "name": "王芳", "address": "罗定市罗城街道龙华路2号"},
+    {"id_number": "440100195203041233", "name": "黄伯", "address": "罗定市素龙街道岗咀村"},
+    {"id_number": "445381199805051238", "name": "赵强", "address": "罗定市双东街道环保工业园"},
+    {"id_number": "445381199808082347", "name": "陈静", "address": "罗定市附城街道"},
 ]
 CITIZEN = POPULATION[0]
 
 #: 李明's shop (a 个体工商户), whose legal representative he is.
 LEGAL_PERSONS = [
     {"credit_code": "92445381MA4W00000P", "name": "罗定市一味餐饮店", "legal_representative": "李明",
-     "legal_representative_id": "445381199001011230", "entity_type": "个体工商户", "status": "存续"},
+     "legal_representative_id": "445381199501011237", "entity_type": "个体工商户", "status": "存续"},
     {"credit_code": "91445381MA4W00000T", "name": "罗定市好味道餐饮有限公司", "legal_representative": "李明",
-     "legal_representative_id": "445381199001011230", "entity_type": "有限责任公司", "status": "存续"},
+     "legal_representative_id": "445381199501011237", "entity_type": "有限责任公司", "status": "存续"},
 ]
 
 STAFF_DEPARTMENT = "LD-SCJGJ"
 STAFF_POINT = "LD-CENTRE"
+#: 食品经营许可 of the demo catalogue (罗定市市场监督管理局).
+FOOD_PERMIT_ITEM = "11441781MB0000001A4010000030000"
+
+#: 赵强 is appointed by 李明 as the agent of 罗定市好味道餐饮有限公司 and signs in for it (`org_agent`).
+ORG_AGENT = POPULATION[3]
+ORG_AGENT_COMPANY = LEGAL_PERSONS[1]
+#: The person account the lock example locks (`{account_id}`).
+LOCKABLE = POPULATION[4]
+#: Accepted applications for 食品经营许可, each an open task of `STAFF_DEPARTMENT`: three decision examples and one
+#: reassignment.
+OPEN_TASKS = 4
+#: Applications handed in and waiting for acceptance at `STAFF_POINT` (the clerk's queue): the fire check, which
+#: is accepted at a window only.
+IN_QUEUE = 2
+WINDOW_ITEM_DEPARTMENT = "LD-XFJ"
+WINDOW_ITEM = "公众聚集场所投入使用、营业前消防安全检查"

@@ -17,7 +17,16 @@ account per role). What counts as success:
 
 Examples are sent in document order, service by service (catalog, identity, datashare, intake, workflow,
 efficacy, notify), so an example may use what an earlier one created: after a successful `POST …/applications`
-its `id` fills `{application_id}` (likewise any collection: `…/consultations` → `{consultation_id}`).
+its `id` fills `{application_id}` (likewise any collection: `…/consultations` → `{consultation_id}`). A path
+parameter no example created is read as a front end would: the first of the collection the document lists
+(`{task_id}` → `GET …/tasks`); what another signed-in caller created comes after the caller's own list (a
+clerk's `{application_id}` is the first of its queue). Ids and one-time codes the platform issues cannot be written in an example: a
+body field naming one (`application_id`, `slot_id`, `claim_code` …) is filled with what an earlier answer
+issued, as a path parameter is. A parameter showing several examples is sent once with each.
+
+Who sends it: a token of a role the operation admits (`x-yimen-roles`; `seed.py` has one account per caller
+kind), else the citizen; an example that changes a password (`current_password`) is sent by the account an
+earlier example created with that password.
 
 **Structure, across all documents**: every operation has a typed 2xx body (no empty or untyped object); every
 operation states its security (public routes `security: []`, token routes a bearer scheme) and behaves so (a
@@ -45,9 +54,13 @@ METHODS = ("get", "put", "post", "patch", "delete")
 ORDER = ["catalog", "identity", "datashare", "intake", "workflow", "efficacy", "notify"]
 DECLARED = ("ETag", "Location", "Idempotent-Replayed", "Retry-After")
 #: Which of the roles an operation admits the test signs in with (the first it holds).
-PREFERENCE = ("admin", "catalog_editor", "supervisor", "window_clerk", "department_reviewer", "citizen")
+PREFERENCE = ("admin", "catalog_editor", "supervisor", "org_agent", "window_clerk", "department_reviewer",
+              "department_system", "service", "citizen")
+#: Body fields holding something the platform issues once (not an id): filled from the answer that issued it.
+ISSUED = ("claim_code",)
 SINGULAR = {"people": "person", "staff": "staff", "delegations": "delegation", "appointment-slots": "slot",
-            "certificates": "certificate"}
+            "certificates": "certificate", "materials": "attachment", "commitments": "attachment",
+            "supervision": "item", "queue": "application"}
 
 
 def operations(docs: dict[str, dict[str, Any]]):
@@ -71,17 +84,22 @@ def parameters(doc: dict[str, Any], path: str, op: dict[str, Any]) -> list[dict[
     return [resolve(doc, p) for p in [*item.get("parameters", []), *op.get("parameters", [])]]
 
 
-def parameter_example(p: dict[str, Any]) -> Any:
+def parameter_examples(p: dict[str, Any]) -> list[Any]:
     schema = p.get("schema", {})
     if "example" in p:
-        return p["example"]
+        return [p["example"]]
     if isinstance(p.get("examples"), dict) and p["examples"]:
-        return next(iter(p["examples"].values())).get("value")
+        return [ex.get("value") for ex in p["examples"].values()]
     if schema.get("examples"):
-        return schema["examples"][0]
+        return list(schema["examples"])
     if "example" in schema:
-        return schema["example"]
-    return None
+        return [schema["example"]]
+    return []
+
+
+def parameter_example(p: dict[str, Any], variant: int = 0) -> Any:
+    examples = parameter_examples(p)
+    return examples[min(variant, len(examples) - 1)] if examples else None
 
 
 def body_examples(doc: dict[str, Any], op: dict[str, Any]) -> list[tuple[str, str, Any]]:
@@ -118,11 +136,19 @@ def from_field_examples(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
     return values if not missing else {"__missing__": missing}
 
 
-def token_for(op: dict[str, Any], world) -> tuple[str | None, str]:
+def token_for(op: dict[str, Any], world, value: Any = None) -> tuple[str | None, str]:
     """The token to send and which role it is: none for a public operation."""
     security = op.get("security")
     if security == [] or (security and {} in security and not op.get("x-yimen-roles")):
         return None, "public"
+    if isinstance(value, dict) and "current_password" in value:
+        login = world.credentials.get(value["current_password"])
+        if login is None:
+            return None, "no earlier example created an account with the example's current_password"
+        r = world.http.post("/identity/v1/token", data={"grant_type": "password", "username": login,
+                                                         "password": value["current_password"]})
+        return (r.json()["access_token"], f"{login}, whose password the example names") if r.status_code == 200 \
+            else (None, f"signing in as {login} with the example's current_password: {r.status_code}")
     roles = op.get("x-yimen-roles") or ["citizen"]
     for role in PREFERENCE:
         if role in roles and role in world.tokens:
@@ -130,19 +156,59 @@ def token_for(op: dict[str, Any], world) -> tuple[str | None, str]:
     return None, f"no test account holds any of {roles}"
 
 
-def fill_path(path: str, params: list[dict[str, Any]], world) -> tuple[str | None, str]:
-    """The path with its parameters filled (from their examples, else what earlier examples created)."""
+def fill_path(path: str, params: list[dict[str, Any]], world, service: str = "", headers: Any = None,
+              variant: int = 0, role: str = "") -> tuple[str | None, str]:
+    """The path with its parameters filled (from their examples, else what earlier examples created, else the
+    first of the collection the document lists). What another signed-in caller created comes after the caller's
+    own list: a window clerk acts on an application of its queue, not on a citizen's draft."""
     out = path
     for p in params:
         if p.get("in") != "path":
             continue
-        value = parameter_example(p)
+        value = parameter_example(p, variant)
+        if value is None and world.creators.get(p["name"]) not in (None, "public", role):
+            value = first_listed(world, service, p["name"], headers or {})
         if value is None:
             value = world.known.get(p["name"])
+        if value is None:
+            value = first_listed(world, service, p["name"], headers or {})
         if value is None:
             return None, f"path parameter {{{p['name']}}} has no example and no earlier example created one"
         out = out.replace("{" + p["name"] + "}", str(value))
     return out, ""
+
+
+def first_listed(world, service: str, name: str, headers: dict[str, str]) -> str | None:
+    """`{task_id}`: the id of the first item `GET …/tasks` lists (a path of the same document, its own parameters
+    filled as known, its query parameters as their examples show), as a front end finds one."""
+    if not name.endswith("_id") or service not in world.docs:
+        return None
+    stem = name[:-3].replace("_", "-")
+    plurals = {k for k, v in SINGULAR.items() if v == name[:-3]} | {stem + "s"}
+    for path, item in world.docs[service]["paths"].items():
+        if "get" not in item or path.rstrip("/").rsplit("/", 1)[-1] not in plurals:
+            continue
+        url = re.sub(r"\{([^}]+)\}", lambda m: str(world.known.get(m.group(1), "{?}")), path)
+        if "{?}" in url:
+            continue
+        query = {p["name"]: parameter_example(p) for p in parameters(world.docs[service], path, item["get"])
+                 if p.get("in") == "query" and parameter_example(p) is not None}
+        r = world.http.get(url, headers=headers, params=query)  # as its examples show (`?state=open&department=…`)
+        if r.status_code != 200:
+            continue
+        body = r.json()
+        rows = body.get("items") if isinstance(body, dict) else body
+        if isinstance(rows, list) and rows and isinstance(rows[0], dict) and "id" in rows[0]:
+            return str(rows[0]["id"])
+    return None
+
+
+def fill_body(value: Any, world) -> Any:
+    """An example's ids and one-time codes replaced by what earlier answers issued (top-level fields)."""
+    if not isinstance(value, dict):
+        return value
+    return {k: (world.known[k] if k in world.known and (k.endswith("_id") or k in ISSUED) else v)
+            for k, v in value.items()}
 
 
 def remember(world, path: str, body: Any) -> None:
@@ -155,27 +221,49 @@ def remember(world, path: str, body: Any) -> None:
     name = SINGULAR.get(segment, segment[:-1] if segment.endswith("s") else segment).replace("-", "_")
     if "id" in body:
         world.known[f"{name}_id"] = str(body["id"])
+    for key, value in body.items():  # what the answer names besides itself (a walk-in's application, a task's)
+        if isinstance(value, dict) and "id" in value:
+            world.known[f"{key}_id"] = str(value["id"])
+        elif key in path_names(world) and isinstance(value, str) and value:  # an id a path takes
+            world.known[key] = value
     if "number" in body:
         world.known["number"] = str(body["number"])
     if "code" in body:
         world.known.setdefault("code", str(body["code"]))
+    for name in ISSUED:
+        if body.get(name):
+            world.known[name] = str(body[name])
 
 
-def send(world, service: str, method: str, path: str, op: dict[str, Any], ctype: str | None, value: Any):
+def path_names(world) -> set[str]:
+    return {m for doc in world.docs.values() for path in doc.get("paths", {}) for m in re.findall(r"\{([^}]+)\}", path)}
+
+
+def remember_credentials(world, value: Any) -> None:
+    """An example that created an account with a password: who signs in with it (for a password change)."""
+    if isinstance(value, dict) and value.get("password"):
+        login = value.get("username") or value.get("id_number")
+        if login:
+            world.credentials[value["password"]] = str(login)
+
+
+def send(world, service: str, method: str, path: str, op: dict[str, Any], ctype: str | None, value: Any,
+         variant: int = 0):
     """One request as the document describes it. Returns (response or None, why it could not be sent)."""
     doc = world.docs[service]
     params = parameters(doc, path, op)
-    url, why = fill_path(path, params, world)
-    if url is None:
-        return None, why
-    token, role = token_for(op, world)
+    token, role = token_for(op, world, value)
     if token is None and role != "public":
         return None, role
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    url, why = fill_path(path, params, world, service, headers, variant, role)
+    if url is None:
+        return None, why
+    value = fill_body(value, world)
     query: dict[str, Any] = {}
     for p in params:
         where, name = p.get("in"), p["name"]
-        example = parameter_example(p)
+        example = parameter_example(p, variant)
         if where == "query" and example is not None:
             query[name] = example
         elif where == "query" and p.get("required"):
@@ -228,16 +316,18 @@ def test_every_request_example_succeeds_on_the_seeded_platform(world):
     for service, method, path, op in operations(world.docs):
         doc = world.docs[service]
         examples = body_examples(doc, op)
-        has_param_examples = any(parameter_example(p) is not None for p in parameters(doc, path, op))
-        if not examples and not has_param_examples:
+        variants = max([len(parameter_examples(p)) for p in parameters(doc, path, op)] or [0])
+        if not examples and not variants:
             continue
-        for ctype, label, value in examples or [(None, "parameter examples", None)]:
-            where = f"{method.upper()} {path} [{label}]"
+        sends = [(c, label, v, i) for c, label, v in examples or [(None, "parameter examples", None)]
+                 for i in range(max(variants, 1))]
+        for ctype, label, value, variant in sends:
+            where = f"{method.upper()} {path} [{label}{f', parameter example {variant + 1}' if variant else ''}]"
             if isinstance(value, dict) and "__missing__" in value:
                 failures.append(f"{where}: NOT SENDABLE: fields have examples but the required "
                                 f"{value['__missing__']} have none (give the body a whole example)")
                 continue
-            response, how = send(world, service, method, path, op, ctype, value)
+            response, how = send(world, service, method, path, op, ctype, value, variant)
             if response is None:
                 failures.append(f"{where}: NOT SENDABLE: {how}")
                 continue
@@ -250,8 +340,12 @@ def test_every_request_example_succeeds_on_the_seeded_platform(world):
                 continue
             for header in headers_declared(op, response.status_code, response):
                 failures.append(f"{where}: answers {response.status_code} with {header} but does not declare it")
+            remember_credentials(world, value)
             if "json" in response.headers.get("content-type", ""):
+                before = dict(world.known)
                 remember(world, path, response.json())
+                world.creators.update({k: how.removeprefix("as ") for k, v in world.known.items()
+                                       if before.get(k) != v})
     assert sent, "no example was sent"
     assert not failures, f"{len(failures)} of the documents' examples fail ({sent} sent):\n" + "\n".join(failures)
 
@@ -298,7 +392,8 @@ def test_every_operation_declares_its_security_and_behaves_so(world):
             failures.append(f"{where}: states no security (public routes say `security: []`)")
             continue
         schemes = {k for s in security for k in s}
-        if security and not schemes <= {"HTTPBearer", "StandardWebhooks"}:
+        declared = set(world.docs[service].get("components", {}).get("securitySchemes", {}))
+        if security and not schemes <= {"HTTPBearer", "StandardWebhooks"} | declared:
             failures.append(f"{where}: unknown security schemes {sorted(schemes)}")
         url = re.sub(r"\{[^}]+\}", lambda m: world.known.get(m.group(0)[1:-1], "x1"), path)
         r = world.http.request(method.upper(), url)

@@ -15,6 +15,7 @@ from services.catalog import service
 from services.catalog.api.docs import ETAG, ITEM_CODE_EXAMPLES, LOCATION, REPLAYED, ok
 from services.catalog.api.schemas import (
     NEW_ITEM,
+    RETURNED_ITEM,
     ChangeRead,
     DepartmentRead,
     DepartmentWrite,
@@ -46,6 +47,12 @@ Admin = Annotated[Principal, require_roles(ADMIN)]
 ItemCode = Annotated[str, Path(description="The item's 实施编码.", max_length=40, openapi_examples=ITEM_CODE_EXAMPLES)]
 DraftCode = Annotated[str, Path(description="The item's 实施编码.", max_length=40, openapi_examples={
     "created": {"summary": "The item the create example makes", "value": NEW_ITEM}})]
+#: Submit is shown with both items the create example makes: the first is published next, the second returned.
+SubmitCode = Annotated[str, Path(description="The item's 实施编码.", max_length=40, openapi_examples={
+    "created": {"summary": "The item the create example makes", "value": NEW_ITEM},
+    "to_return": {"summary": "The second item the create example makes (returned next)", "value": RETURNED_ITEM}})]
+ReturnCode = Annotated[str, Path(description="The item's 实施编码.", max_length=40, openapi_examples={
+    "to_return": {"summary": "The second item the create example makes, once submitted", "value": RETURNED_ITEM}})]
 OptionalNote = Annotated[Note | None, Body(openapi_examples={
     "note": {"summary": "Why (kept in the change log)", "value": {"note": "依据新修订的管理办法调整材料清单"}}})]
 IfMatch = Annotated[str | None, Header(description="The ETag of the draft as last read; checked when given.")]
@@ -115,7 +122,7 @@ async def update_draft(request: Request, session: SessionDep, code: DraftCode, b
              response_model=ItemRead,
              responses={**ok("The version, now in review.", VERSION_HEADERS),
                         **problem_responses(401, 403, 404, 409, 412, 422)})
-async def submit(session: SessionDep, code: DraftCode, principal: Editor, if_match: IfMatch = None) -> Response:
+async def submit(session: SessionDep, code: SubmitCode, principal: Editor, if_match: IfMatch = None) -> Response:
     return _version_response(await service.submit(session, code=code, principal=principal, if_match=if_match))
 
 
@@ -123,7 +130,7 @@ async def submit(session: SessionDep, code: DraftCode, principal: Editor, if_mat
              description="The reviewer sends it back with an optional note (kept in the change log).",
              response_model=ItemRead,
              responses={**ok("The version, a draft again.", VERSION_HEADERS), **problem_responses(401, 403, 404, 409)})
-async def return_to_draft(session: SessionDep, code: DraftCode, principal: Editor, body: OptionalNote = None) -> Response:
+async def return_to_draft(session: SessionDep, code: ReturnCode, principal: Editor, body: OptionalNote = None) -> Response:
     v = await service.return_to_draft(session, code=code, principal=principal, note=body.note if body else None)
     return _version_response(v)
 

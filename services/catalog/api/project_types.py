@@ -19,6 +19,10 @@ router = APIRouter(tags=["projects"])
 Admin = Annotated[Principal, require_roles(ADMIN)]
 TypeKey = Annotated[str, Path(pattern=KEY, description="A project type's key, e.g. `enterprise_investment`.")]
 
+#: The example makes a project type of its own (the demo's `enterprise_investment` stays as the demo loads it).
+NewTypeKey = Annotated[str, Path(pattern=KEY, description="A project type's key, e.g. `enterprise_investment`.",
+                                 openapi_examples={"new": {"summary": "A new project type", "value": "factory_small"}})]
+
 
 @router.get("/project-types", response_model=list[ProjectTypePublished], openapi_extra=PUBLIC,
             summary="Project types and their stages (public)")
@@ -36,6 +40,6 @@ async def get_project_type(key: TypeKey, session: SessionDep) -> Any:
 @router.put("/project-types/{key}", response_model=ProjectTypePublished,
             summary="Create or replace a project type (admin); each department's limit must be within its stage's",
             responses=problem_responses(401, 403, 422))
-async def put_project_type(key: TypeKey, body: ProjectTypeContent, session: SessionDep, principal: Admin) -> Any:
+async def put_project_type(key: NewTypeKey, body: ProjectTypeContent, session: SessionDep, principal: Admin) -> Any:
     await svc.upsert(session, key=key, content=body, actor=f"{principal.kind}:{principal.subject}")
     return await svc.read(session, key)

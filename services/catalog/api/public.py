@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.catalog import service
 from services.catalog.api.docs import CACHED, ETAG, ITEM_CODE_EXAMPLES, NOT_MODIFIED, header, ok
@@ -31,6 +33,7 @@ from services.catalog.api.schemas import (
 )
 from services.catalog.domain import lifecycle
 from services.catalog.domain.model import THEMES, Audience, Channel, Kind, PointLevel, Theme
+from services.catalog.events.contracts import ItemPublished
 from shared.auth import ADMIN, CATALOG_EDITOR, DEPARTMENT_REVIEWER, SUPERVISOR, Principal, require_roles
 from shared.bounds import BoundedDate, VersionInt
 from shared.db import SessionDep
@@ -165,14 +168,66 @@ async def get_application_form(session: SessionDep, code: ItemCode, version: Ver
     return Response(html, media_type="text/html; charset=utf-8")
 
 
-@router.get("/items/{code}/cpsv", openapi_extra=PUBLIC, tags=["open data"], summary="The item as CPSV-AP JSON-LD",
+class CpsvText(BaseModel):
+    language: str = Field(alias="@language", examples=["zh-CN"])
+    value: str = Field(alias="@value")
+
+
+class CpsvPublicService(BaseModel):
+    """A CPSV-AP 3 `PublicService` (JSON-LD); the main terms, others may follow."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    context: dict[str, Any] | str = Field(alias="@context", description="The JSON-LD context (CPSV-AP terms).")
+    id: str = Field(alias="@id", description="The item's IRI with its version.")
+    type: Literal["PublicService"] = Field(alias="@type")
+    identifier: str = Field(description="The item's 实施编码.")
+    name: CpsvText
+    description: CpsvText
+    keyword: list[str]
+    language: str
+    hasCompetentAuthority: dict[str, Any] = Field(description="The department, a `PublicOrganisation`.")
+
+
+class OpenLifeEvent(BaseModel):
+    name: str
+    description: str | None = None
+    audience: str | list[str] | None = None
+
+
+class PublishedItemStatus(ItemPublished):
+    status: str = Field(description="`published`, `superseded` or `withdrawn`.")
+
+
+class OpenCatalogue(BaseModel):
+    """The open dataset: the catalogue's published items and its reference data (CC-BY-4.0)."""
+
+    title: str
+    publisher: str
+    licence: str
+    generated_at: datetime
+    departments: list[DepartmentRead]
+    service_points: list[ServicePointRead]
+    life_events: list[OpenLifeEvent]
+    intermediary_services: list[IntermediaryRead]
+    negative_list: list[NegativeEntryRead]
+    items: list[PublishedItemStatus]
+
+
+CPSV_SCHEMA = {"$ref": "#/components/schemas/CpsvPublicService"}
+
+
+class LdJSONResponse(JSONResponse):
+    media_type = "application/ld+json"
+
+
+@router.get("/items/{code}/cpsv", response_model=CpsvPublicService, response_class=LdJSONResponse, openapi_extra=PUBLIC, tags=["open data"], summary="The item as CPSV-AP JSON-LD",
             description="The EU Core Public Service Vocabulary (CPSV-AP 3), for open-data portals.",
             responses={200: {"description": "A `PublicService` JSON-LD document.",
-                             "content": {"application/ld+json": {"schema": {"type": "object"}}}},
+                             "content": {"application/ld+json": {"schema": CPSV_SCHEMA}}},
                        **problem_responses(404, 422)})
 async def get_cpsv(request: Request, session: SessionDep, code: ItemCode, version: VersionQ = None) -> Response:
     doc = await service.cpsv_document(session, code, version, base=str(request.base_url).rstrip("/") + "/catalog/v1")
-    return JSONResponse(doc, media_type="application/ld+json")
+    return LdJSONResponse(doc)
 
 
 @router.get("/search", openapi_extra=PUBLIC, tags=["search"], summary="Search published items in Chinese (“我想开饭店”)",
@@ -286,12 +341,12 @@ async def negative_list(
                           entries=[NegativeEntryRead.model_validate(e) for e in a.entries])
 
 
-@router.get("/open/catalogue.json", openapi_extra=PUBLIC, tags=["open data"], summary="The whole published catalogue as one dataset",
+@router.get("/open/catalogue.json", openapi_extra=PUBLIC, response_model=OpenCatalogue, tags=["open data"], summary="The whole published catalogue as one dataset",
             description="Every published item as `yimen.catalog.item.published` carries it (plus its status), with "
                         "departments, service points, life events, intermediary services and the negative list "
                         "(CC-BY-4.0). Served as a download.",
             responses=ok("The dataset.", {"Content-Disposition": header('`attachment; filename="catalogue.json"`')},
-                         content={"application/json": {"schema": {"type": "object"}}}))
+                         content={"application/json": {"schema": {"$ref": "#/components/schemas/OpenCatalogue"}}}))
 async def open_catalogue(session: SessionDep) -> Response:
     data = await service.open_catalogue(session)
     body = {

@@ -35,6 +35,8 @@ CODE_PATTERN = r"^[0-9A-Z]{18}[1-5][0-9A-Z]{12}$"
 EXAMPLE_ITEM = "11441781MB0000001A4010000030000"
 #: The item the create example makes (a fresh code under 市场监督管理局; the demo catalogue does not hold it).
 NEW_ITEM = "11441781MB0000001A4010000990000"
+#: A second item the create example makes, to show the way back: submitted, then returned to draft.
+RETURNED_ITEM = "11441781MB0000001A4010000980000"
 
 
 class VersionRow(Protocol):
@@ -92,7 +94,8 @@ _EXAMPLE: dict[str, Any] = {
 class ItemCreate(ItemContent):
     """A new item; it starts as draft version 1."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        _EXAMPLE, {**_EXAMPLE, "code": RETURNED_ITEM, "name": "小餐饮店登记（变更）"}]})
 
     code: str = Field(pattern=CODE_PATTERN, description="实施编码: credit code (18) + level (1) + basic code (12).")
 

@@ -173,6 +173,11 @@ class Revocation(BaseModel):
     reason: str = Field(min_length=2, max_length=500)
 
 
+#: Who issues and revokes: staff or the system of the type's issuing department, or an admin (checked against the
+#: department in `service.certificates`).
+ISSUERS: dict[str, Any] = {"x-yimen-roles": ["admin", "department_reviewer", "department_system"]}
+
+
 def type_read(t: Any) -> CertificateTypeRead:
     return CertificateTypeRead(
         code=t.code, name=t.name, issuer_department=t.issuer_department, issuer_credit_code=t.issuer_credit_code,
@@ -224,6 +229,7 @@ async def verification_key(session: SessionDep) -> KeySet:
     "`yimen.datashare.certificate.issued`.",
     responses={**problem_responses(401, 403, 404, 409, 422),
                **created(CertificateRead, "The certificate was issued.", idempotent=True)},
+    openapi_extra=ISSUERS,
 )
 async def issue_certificate(
     body: CertificateIssue,
@@ -337,7 +343,7 @@ async def get_certificate(
 @router.post(
     "/certificates/{number}/revocation", summary="Revoke a certificate with a reason", response_model=CertificateRead,
     description="The issuing department or an admin. Publishes `yimen.datashare.certificate.revoked`.",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 422), openapi_extra=ISSUERS,
 )
 async def revoke_certificate(number: str, body: Revocation, session: SessionDep,
                              principal: CurrentPrincipal) -> CertificateRead:

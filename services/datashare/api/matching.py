@@ -17,10 +17,12 @@ from shared.db import SessionDep
 from shared.http_errors import problem_responses
 
 router = APIRouter(tags=["registries"])
+#: Only identity's own service token (`kind=service`, `sub=identity`, role `service`) is answered.
+IDENTITY_ONLY = {"x-yimen-roles": ["service"]}
 
 
 class PersonMatch(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"id_number": "445381199601011234", "name": "李明"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id_number": "445381199501011237", "name": "李明"}]})
 
     id_number: str = Field(max_length=18, description="Citizen ID number, already normalised by identity.")
     name: str = Field(min_length=1, max_length=100, description="The name the person typed.")
@@ -29,7 +31,7 @@ class PersonMatch(BaseModel):
 class OrganisationMatch(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "credit_code": "92445381MA4W00000P", "name": "罗定市一味餐饮店",
-        "legal_representative_id_number": "445381199601011234"}]})
+        "legal_representative_id_number": "445381199501011237"}]})
 
     credit_code: str = Field(max_length=18)
     name: str = Field(min_length=1, max_length=200)
@@ -50,7 +52,7 @@ class OrganisationMatchResult(BaseModel):
     description="Answers `match`, `name_mismatch` or `not_found` and releases nothing of the record. Only "
     "identity's own service token may call it. The check is written into the person's access log with the "
     f"purpose `{PERSON_PURPOSE}`.",
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422), openapi_extra=IDENTITY_ONLY,
 )
 async def match_person(body: PersonMatch, session: SessionDep, principal: CurrentPrincipal) -> PersonMatchResult:
     verdict = await service.registries.match_person(session, principal, id_number=body.id_number, name=body.name)
@@ -64,7 +66,7 @@ async def match_person(body: PersonMatch, session: SessionDep, principal: Curren
     "this ID number as legal representative; otherwise `not_found`, `name_mismatch`, `inactive` or "
     "`not_legal_representative`. Releases nothing of the record; logged for the organisation with the purpose "
     f"`{ORGANISATION_PURPOSE}`.",
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422), openapi_extra=IDENTITY_ONLY,
 )
 async def match_organisation(body: OrganisationMatch, session: SessionDep,
                              principal: CurrentPrincipal) -> OrganisationMatchResult:

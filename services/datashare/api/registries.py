@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -18,7 +18,8 @@ from shared.http_errors import problem_responses
 
 router = APIRouter(tags=["registries"])
 
-RegistryPath = Literal["population", "legal-persons"]
+RegistryPath = Annotated[Literal["population", "legal-persons"], Path(openapi_examples={
+    "population": {"summary": "The population registry (人口库)", "value": "population"}})]
 
 
 class RejectedRowRead(BaseModel):
@@ -114,12 +115,13 @@ A record whose key exists already is replaced (re-import is how a registry is ke
     responses={**problem_responses(401, 403, 415), 422: {"description": "Rejected rows; nothing imported (or the "
                                                          "body broke a rule: problem details).",
                                                          "model": ImportRejected}},
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "text/csv": {"schema": {"type": "string"}, "example": "id_number,name,gender\n445381199702022223,王芳,女\n"},
+    # Staff of the keeping department, its system, or an admin (service.registries.check_importer).
+    openapi_extra={"x-yimen-roles": ["admin", "department_reviewer", "department_system"],
+                   "requestBody": {"required": True, "content": {
+        "text/csv": {"schema": {"type": "string"}, "example": "id_number,name,gender\n445381199602022226,王芳,女\n"},
         "application/json": {"schema": {"type": "array", "items": {"type": "object"}},
                              "example": [{
-            "credit_code": "92445381MA4W00000P", "name": "罗定市一味餐饮店", "legal_representative": "李明",
-            "legal_representative_id": "445381199601011234", "entity_type": "个体工商户", "status": "存续"}]},
+            "id_number": "445381199501011237", "name": "李明", "gender": "男", "address": "罗定市罗城街道兴华路1号"}]},
         "multipart/form-data": {"schema": {"type": "object", "properties": {
             "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
     }}},

@@ -30,10 +30,11 @@ class MaterialSource(StrEnum):
 
 class DataRequest(BaseModel):
     # The food business permit (食品经营许可) of the demo catalogue names the business licence (营业执照) as a
-    # certificate material; the holder is the organisation the identity examples register.
+    # certificate material; the holder is 罗定市好味道餐饮有限公司, asking through its agent for its application
+    # (the id is the one the platform issued it; an example cannot know it).
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "application_id": "3f0c2a4b9d8e4f6a8b1c2d3e4f5a6b7c", "item_code": "11441781MB0000001A4010000030000",
-        "item_version": 1, "material_code": "business_licence", "holder_id": "92445381MA4W00000P",
+        "item_version": 1, "material_code": "business_licence", "holder_id": "91445381MA4W00000T",
         "holder_kind": "organisation",
     }]})
 
@@ -74,6 +75,10 @@ Intake must confirm the application as live to the caller's own token. Nothing f
 `{"status": "no_match"}` (200). Every request, also a refused one, is recorded in the holder's access log
 with its purpose (application, item, material).""",
     responses=problem_responses(401, 403, 422),
+    # The holder (a person, or an organisation through its agent), a handling department's staff or system, or the
+    # window clerk serving the case; checked against the application in `service.sharing`.
+    openapi_extra={"x-yimen-roles": ["org_agent", "citizen", "department_reviewer", "department_system",
+                                     "window_clerk"]},
 )
 async def request_data(body: DataRequest, ctx: ContextDep, session: SessionDep, principal: CurrentPrincipal) -> Any:
     result = await service.sharing.request_data(

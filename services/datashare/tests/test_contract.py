@@ -168,6 +168,6 @@ async def test_the_registry_import_examples_are_imported(client, tokens, openapi
     r = await client.post(f"{P}/registries/population/imports", content=op["text/csv"]["example"].encode(),
                           headers={**admin, "Content-Type": "text/csv"})
     assert r.status_code == 200 and r.json()["imported"] == 1, r.text
-    r = await client.post(f"{P}/registries/legal-persons/imports", json=op["application/json"]["example"],
+    r = await client.post(f"{P}/registries/population/imports", json=op["application/json"]["example"],
                           headers=admin)
     assert r.status_code == 200 and r.json()["imported"] == 1, r.text

@@ -74,14 +74,16 @@ class WorkdaysRead(BaseModel):
     response_model=CalendarYearRead,
     responses=problem_responses(401, 403, 422),
     openapi_extra={"requestBody": {"content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/CalendarYearLoad"}},
+        # The body is read raw (JSON or CSV), so its schema is given here, whole (FastAPI registers no component).
+        "application/json": {"schema": CalendarYearLoad.model_json_schema()},
         "text/csv": {"schema": {"type": "string"}, "example": "date,kind\n2027-01-01,holiday\n2027-02-07,workday\n"},
     }, "required": True}},
 )
 async def load_year(
     request: Request,
     session: SessionDep,
-    year: Annotated[int, Path(ge=1949, le=2200)],
+    year: Annotated[int, Path(ge=1949, le=2200, openapi_examples={"2027": {"summary": "The year the examples load",
+                                                                          "value": 2027}})],
     source: Annotated[str | None, Query(max_length=200, description="Source, for CSV bodies.")] = None,
     principal: Principal = require_roles(ADMIN),
 ) -> CalendarYearRead:

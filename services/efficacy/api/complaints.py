@@ -18,6 +18,7 @@ from shared.db import SessionDep
 from shared.http_errors import problem_responses
 from shared.idempotency import run_idempotent
 from shared.pagination import Page, PageDep
+from shared.service import token_or
 
 router = APIRouter(prefix="/complaints", tags=["complaints"])
 
@@ -145,7 +146,9 @@ async def counts(session: SessionDep) -> list[DepartmentCounts]:
 @router.get("/{complaint_id}", summary="One complaint (complainant, department, supervisors)",
             description="With a bearer token, or without one and with the complaint's `secret` (anonymous "
                         "complainants).",
-            response_model=ComplaintRead, responses=problem_responses(401, 404, 422), openapi_extra=OPTIONAL_BEARER)
+            response_model=ComplaintRead, responses=problem_responses(401, 404, 422), **token_or("ComplaintSecret", {
+                "type": "apiKey", "in": "query", "name": "secret",
+                "description": "The secret an anonymous complaint's receipt gives (instead of a bearer token)."}))
 async def get_complaint(session: SessionDep, complaint_id: Annotated[str, Path(max_length=64)],
                         principal: OptionalPrincipal,
                         secret: Annotated[str | None, Query(max_length=100)] = None) -> ComplaintRead:

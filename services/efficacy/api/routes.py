@@ -18,6 +18,8 @@ from services.efficacy.api import (
 )
 
 router = APIRouter()
-for sub in (calendar.router, clocks.router, supervision.router, kpis.router, ratings.router,
+# Ratings before supervision: the document's examples tell one story (a bad rating opens the supervision item the
+# answer example answers).
+for sub in (calendar.router, clocks.router, ratings.router, supervision.router, kpis.router,
             complaints.router, recommendations.router, dashboard.router, insights.router, projects.router):
     router.include_router(sub)

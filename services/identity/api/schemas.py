@@ -11,11 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.bounds import BoundedInstant
 
 # The examples are one story, valid by every rule the platform checks (GB 11643 ID numbers of Luoding 445381,
-# GB 32100 credit codes with their check characters): 李明 registers, is the legal representative of the
-# individual business 罗定市一味餐饮店 (92445381MA4W00000P), appoints 王芳 as its agent and delegates to her the
-# food business permit (食品经营许可) of the demo catalogue.
-PERSON_ID_NUMBER = "445381199601011234"
-AGENT_ID_NUMBER = "445381199702022223"
+# GB 32100 credit codes with their check characters) and by the base registries (tests/contract/seed.py):
+# 王芳 registers and is verified at a counter; a clerk registers the walk-in 黄伯, who claims his account; 李明
+# (already registered) is the legal representative of the individual business 罗定市一味餐饮店
+# (92445381MA4W00000P), registers it, appoints 王芳 as its agent and delegates to her the food business permit
+# (食品经营许可) of the demo catalogue.
+PERSON_ID_NUMBER = "445381199501011237"
+AGENT_ID_NUMBER = "445381199602022226"
+WALK_IN_ID_NUMBER = "440100195203041233"
 CREDIT_CODE = "92445381MA4W00000P"
 FOOD_PERMIT_ITEM = "11441781MB0000001A4010000030000"
 
@@ -81,7 +84,7 @@ class PersonCreate(BaseModel):
     """Register a natural person. Birth date and sex are derived from the ID number, never asked."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"name": "李明", "id_number": PERSON_ID_NUMBER, "phone": "13812345678", "password": "tea-kettle-ridge-58"}
+        {"name": "王芳", "id_number": AGENT_ID_NUMBER, "phone": "13812345678", "password": "tea-kettle-ridge-58"}
     ]})
 
     name: str = Field(min_length=1, max_length=100, description="Name as on the ID card.")
@@ -109,7 +112,7 @@ class PersonRead(BaseModel):
 
 class InPersonVerificationCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id_number": PERSON_ID_NUMBER, "name": "李明", "document": "resident_id_card", "note": "读卡器核验"}]})
+        {"id_number": AGENT_ID_NUMBER, "name": "王芳", "document": "resident_id_card", "note": "读卡器核验"}]})
 
     id_number: str = Field(max_length=64, description="The number on the card the clerk holds (must be the "
                            "account's).")
@@ -326,7 +329,7 @@ class WalkInCreate(BaseModel):
     """What the window clerk reads off the ID card of the person at the counter (窗口代录)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id_number": PERSON_ID_NUMBER, "name": "李明", "phone": "13812345678", "document": "resident_id_card"}]})
+        {"id_number": WALK_IN_ID_NUMBER, "name": "黄伯", "phone": "13712345678", "document": "resident_id_card"}]})
 
     id_number: str = Field(max_length=64, description="The number on the card the clerk holds.")
     name: str = Field(min_length=1, max_length=100, description="The name on the card.")
@@ -352,7 +355,7 @@ class WalkInRead(BaseModel):
 
 class WalkInClaim(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id_number": PERSON_ID_NUMBER, "name": "李明", "claim_code": "7KX9-MPQ4-RT",
+        {"id_number": WALK_IN_ID_NUMBER, "name": "黄伯", "claim_code": "7KX9-MPQ4-RT",
          "password": "tea-kettle-ridge-58"}]})
 
     id_number: str = Field(max_length=64)

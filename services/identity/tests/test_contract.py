@@ -112,17 +112,20 @@ def test_every_id_number_and_credit_code_in_an_example_is_valid(openapi):
 
 
 async def test_the_examples_tell_one_story_that_succeeds(client: httpx.AsyncClient, admin, openapi):
-    """李明 registers, registers his business, appoints 王芳 and delegates to her; a clerk files for him at a
-    window; the admin creates a clerk and a department system; 李明 changes his password. Every body is the
-    route's example, unchanged."""
+    """王芳 registers; 李明 (registered before) registers his business, appoints 王芳 and delegates to her; a clerk
+    registers the walk-in 黄伯, who claims his account, and verifies 王芳 in person; the admin creates a clerk and
+    a department system, locks and unlocks an account; 王芳 changes her password. Every body is the route's
+    example, unchanged (the claim code is the one the walk-in answer issued)."""
     person = example(openapi, "PersonCreate")
     org = example(openapi, "OrganisationCreate")
     agent = example(openapi, "AgentAppoint")
+    walk_in = example(openapi, "WalkInCreate")
+    li_id = org["legal_representative_id_number"]
     await import_people(client, {"id_number": person["id_number"], "name": person["name"]},
-                        {"id_number": agent["id_number"], "name": "王芳"})
+                        {"id_number": li_id, "name": "李明"},
+                        {"id_number": walk_in["id_number"], "name": walk_in["name"]})
     await import_companies(client, {"credit_code": org["credit_code"], "name": org["name"],
-                                    "legal_representative": person["name"],
-                                    "legal_representative_id": org["legal_representative_id_number"],
+                                    "legal_representative": "李明", "legal_representative_id": li_id,
                                     "status": "存续"})
     r = await client.post(f"{P}/people", json=person, headers={"Idempotency-Key": "contract-person"})
     assert r.status_code == 201, r.text
@@ -130,25 +133,29 @@ async def test_the_examples_tell_one_story_that_succeeds(client: httpx.AsyncClie
     replay = await client.post(f"{P}/people", json=person, headers={"Idempotency-Key": "contract-person"})
     assert replay.headers["idempotent-replayed"] == "true" and replay.headers["etag"] == r.headers["etag"]
     person_id = r.json()["id"]
-    wang = await client.post(f"{P}/people", json={"name": "王芳", "id_number": agent["id_number"],
-                                                  "phone": "13912345678", "password": "quiet-harbour-lamp-93"})
-    assert wang.status_code == 201, wang.text
+    assert agent["id_number"] == person["id_number"]
+    li = await client.post(f"{P}/people", json={"name": "李明", "id_number": li_id, "phone": "13912345678",
+                                                "password": "quiet-harbour-lamp-93"})
+    assert li.status_code == 201, li.text
 
-    li = await bearer(client, person["id_number"], person["password"])
-    r = await client.post(f"{P}/organisations", json=org, headers=li)
+    li_token = await bearer(client, li_id, "quiet-harbour-lamp-93")
+    r = await client.post(f"{P}/organisations", json=org, headers=li_token)
     assert r.status_code == 201 and r.headers["etag"], r.text
-    r = await client.post(f"{P}/organisations/{org['credit_code']}/agents", json=agent, headers=li)
+    r = await client.post(f"{P}/organisations/{org['credit_code']}/agents", json=agent, headers=li_token)
     assert r.status_code == 201 and r.headers["etag"], r.text
     delegation = example(openapi, "DelegationCreate")
-    r = await client.post(f"{P}/delegations", json=delegation, headers=li)
+    r = await client.post(f"{P}/delegations", json=delegation, headers=li_token)
     assert r.status_code == 201 and r.headers["etag"], r.text
 
     staff = example(openapi, "StaffCreate")
     r = await client.post(f"{P}/staff", json=staff, headers=admin)
     assert r.status_code == 201 and r.headers["etag"], r.text
     clerk = await bearer(client, staff["username"], staff["password"])
-    r = await client.post(f"{P}/walk-ins", json=example(openapi, "WalkInCreate"), headers=clerk)
-    assert r.status_code == 200 and r.json()["created"] is False, r.text
+    r = await client.post(f"{P}/walk-ins", json=walk_in, headers=clerk)
+    assert r.status_code in (200, 201) and r.json()["claim_code"], r.text
+    claim = {**example(openapi, "WalkInClaim"), "claim_code": r.json()["claim_code"]}
+    r = await client.post(f"{P}/people/claims", json=claim)
+    assert r.status_code in (200, 201), r.text
     r = await client.post(f"{P}/people/{person_id}/in-person-verification",
                           json=example(openapi, "InPersonVerificationCreate"), headers=clerk)
     assert r.status_code == 201 and r.headers["etag"] and r.json()["assurance_level"] == 3, r.text
@@ -160,8 +167,8 @@ async def test_the_examples_tell_one_story_that_succeeds(client: httpx.AsyncClie
     assert r.status_code == 204, r.text
     r = await client.delete(f"{P}/accounts/{person_id}/lock", params={"kind": "person"}, headers=admin)
     assert r.status_code == 204, r.text
-    li = await bearer(client, person["id_number"], person["password"])
-    r = await client.post(f"{P}/me/password", json=example(openapi, "PasswordChange"), headers=li)
+    wang = await bearer(client, person["id_number"], person["password"])
+    r = await client.post(f"{P}/me/password", json=example(openapi, "PasswordChange"), headers=wang)
     assert r.status_code == 204, r.text
 
 

@@ -17,7 +17,16 @@ from starlette.datastructures import UploadFile
 from services.intake import service
 from services.intake.api import deps
 from services.intake.api import schemas as s
-from services.intake.api.openapi import ETAG, IF_MATCH, LOCATION, REPLAYED, responses
+from services.intake.api.openapi import (
+    CLERK,
+    CREATED_ETAG,
+    ETAG,
+    IF_MATCH,
+    LOCATION,
+    REPLAYED,
+    etag_of_created,
+    responses,
+)
 from services.intake.domain import drafts, uploads
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
@@ -278,6 +287,7 @@ async def accept_application(application_id: s.ApplicationId, session: SessionDe
 
 @router.post(
     "/applications/{application_id}/not-accept", response_model=s.ApplicationRead,
+    openapi_extra=CLERK,
     summary="Not accept (不予受理), with reasons and the legal basis",
     responses=responses(200, 401, 403, 404, 409, 422),
 )
@@ -289,6 +299,7 @@ async def not_accept_application(application_id: s.ApplicationId, body: s.Decisi
 
 @router.post(
     "/applications/{application_id}/return", response_model=s.ApplicationRead,
+    openapi_extra=CLERK,
     summary="Return for correction (补正) before acceptance, with the full one-time notice",
     responses=responses(200, 401, 403, 404, 409, 422),
 )
@@ -321,6 +332,7 @@ async def answer_correction(application_id: s.ApplicationId, session: SessionDep
 
 @router.post(
     "/applications/{application_id}/deliver", response_model=s.ApplicationRead,
+    openapi_extra=CLERK,
     summary="Hand over the result at the window or by post (统一窗口出件)",
     description="`pickup`: a window clerk of the point the applicant chose (异地领取: any point, not only where "
                 "it was handed in; the point is the one in the clerk's staff record). `post`: a clerk of the "
@@ -336,17 +348,18 @@ async def deliver_result(application_id: s.ApplicationId, body: s.DeliverRequest
 
 @router.post(
     "/applications/{application_id}/visits", status_code=201, response_model=s.VisitRead,
+    openapi_extra=CLERK,
     summary="Record an on-site visit the applicant made for this application",
     description="Any window clerk records the visit at their own point (通办: the applicant may come to any "
                 "point); the visits feed the 'at most one visit' and 'zero visits' figures.",
-    responses=responses(201, 401, 403, 404, 422),
+    responses=responses(201, 401, 403, 404, 422, headers=CREATED_ETAG),
 )
 async def record_visit(application_id: s.ApplicationId, body: s.VisitCreate, session: SessionDep,
-                       principal: CurrentPrincipal) -> s.VisitRead:
+                       principal: CurrentPrincipal, response: Response) -> s.VisitRead:
     v = await service.record_visit(session, principal, application_id, purpose=body.purpose,
                                    service_point=body.service_point)
-    return s.VisitRead(id=v.id, application_id=v.application_id, service_point=v.service_point, purpose=v.purpose,
-                       at=v.at)
+    return etag_of_created(response, s.VisitRead(id=v.id, application_id=v.application_id, service_point=v.service_point,
+                                            purpose=v.purpose, at=v.at))
 
 
 @router.get(

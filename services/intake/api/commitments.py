@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from services.intake import service
 from services.intake.api import schemas as s
-from services.intake.api.openapi import responses
+from services.intake.api.openapi import DEPARTMENT, responses
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
 from shared.pagination import Page, PageDep
@@ -40,6 +40,7 @@ async def department_commitments(
 
 @router.post(
     "/commitments/{attachment_id}/verification", response_model=s.CommitmentRead,
+    openapi_extra=DEPARTMENT,
     summary="Record the outcome of verifying a commitment",
     responses=responses(200, 401, 403, 404, 409, 422),
 )

@@ -107,7 +107,7 @@ def _config(request: Request) -> IntakeConfig:
     responses=responses(200, 401, 422),
     # The body is read raw (its signature covers the bytes); its schema is documented without an example, since
     # only the payment platform can sign one.
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+    openapi_extra={"x-yimen-signed": True, "requestBody": {"required": True, "content": {"application/json": {
         "schema": {k: v for k, v in s.PaymentNotificationIn.model_json_schema().items() if k != "examples"}}}}},
 )
 async def payment_notification(request: Request) -> s.PaymentNotificationAck:

@@ -3,18 +3,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import json
+from typing import Any, TypeVar
+
+from fastapi import Response
+from fastapi.encoders import jsonable_encoder
 
 from shared.http_errors import problem_responses
 
 ETAG = {"ETag": {"description": "The application's version; send it back as `If-Match` to change it.",
                  "schema": {"type": "string"}}}
+CREATED_ETAG = {"ETag": {"description": "The version of what was created (a hash of this representation): compare it "
+                                        "with a later read's to see whether it changed.",
+                         "schema": {"type": "string"}}}
 LOCATION = {"Location": {"description": "Where the created resource is read.", "schema": {"type": "string"}}}
 REPLAYED = {"Idempotent-Replayed": {
     "description": "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`.",
     "schema": {"type": "string", "enum": ["true"]}}}
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.",
                                "schema": {"type": "integer", "minimum": 1}}}
+
+#: Who may call a route whose caller is checked in `service` (the roles a token must hold, any of them; the use
+#: case checks the rest: the clerk's service point, the reviewer's department, the agent's organisation).
+CLERK: dict[str, Any] = {"x-yimen-roles": ["window_clerk"]}
+CLERK_OR_ADMIN: dict[str, Any] = {"x-yimen-roles": ["window_clerk", "admin"]}
+DEPARTMENT: dict[str, Any] = {"x-yimen-roles": ["department_reviewer", "department_system"]}
+ORG_AGENT: dict[str, Any] = {"x-yimen-roles": ["org_agent"]}
 
 IF_MATCH: dict[str, Any] = {"parameters": [{
     "name": "If-Match", "in": "header", "required": True,
@@ -38,3 +53,13 @@ def responses(success: int, *problems: int, headers: dict[str, Any] | None = Non
         if code in out:
             out[code] = {**out[code], "headers": RETRY_AFTER}
     return out
+
+
+T = TypeVar("T")
+
+
+def etag_of_created(response: Response, body: T) -> T:
+    """Set the `ETag` of a created resource that has no version counter of its own: a hash of its representation."""
+    raw = json.dumps(jsonable_encoder(body), sort_keys=True, ensure_ascii=False, default=str)
+    response.headers["ETag"] = '"' + hashlib.sha256(raw.encode()).hexdigest()[:32] + '"'
+    return body

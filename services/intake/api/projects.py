@@ -7,24 +7,29 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.intake.api.openapi import CREATED_ETAG, ORG_AGENT, etag_of_created
 from services.intake.api.schemas import Code, PlainText
 from services.intake.service import projects as svc
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
 from shared.http_errors import problem_responses
+from shared.service import merge_responses
 
 router = APIRouter(tags=["projects"])
 
 ProjectId = Annotated[str, Path(pattern=r"^prj[0-9a-f]{24}$", description="A project's id (`prj…`).")]
-StageKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="A stage's key, e.g. `approval_land`.")]
+StageKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="A stage's key, e.g. `approval_land`.",
+                               openapi_examples={"first": {"summary": "The first stage of `enterprise_investment`",
+                                                           "value": "approval_land"}})]
 
 
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "type_key": "enterprise_investment", "name": "罗定市某食品有限公司年产 2 万吨淀粉制品生产线",
+        "type_key": "enterprise_investment", "project_code": "2026-445381-39-03-123452",
+        "name": "罗定市好味道餐饮有限公司年产 2 万吨淀粉制品生产线",
         "site": "罗定市双东街道环保工业园 A-12 地块", "land_area_m2": "26800", "total_investment_wan": "12000",
         "industry_code": "C1391"}]})
 
@@ -53,8 +58,16 @@ class StageMaterialIn(BaseModel):
 
 class StageApplicationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "form": {"project_name": "年产 2 万吨淀粉制品生产线", "phone": "0766-3999999"},
-        "materials": [{"code": "filing_commitment", "kind": "commitment", "statement": "本单位承诺所填信息真实。"}]}]})
+        # The first stage (立项用地规划许可) of the project the registration example makes: one form and the
+        # materials every item of the stage asks for.
+        "form": {"project_name": "罗定市好味道餐饮有限公司年产 2 万吨淀粉制品生产线",
+                 "project_code": "2026-445381-39-03-123452", "construction_site": "罗定市双东街道环保工业园 A-12 地块",
+                 "applicant_name": "赵强", "phone": "0766-3999999"},
+        "materials": [
+            {"code": "filing_commitment", "kind": "commitment", "statement": "本单位承诺所填信息真实。"},
+            {"code": "land_contract", "kind": "reference", "reference": "罗定国土出让〔2026〕18 号"},
+            {"code": "design_scheme", "kind": "reference", "reference": "窗口收件 SJ-2026-0301"},
+            {"code": "land_proof", "kind": "reference", "reference": "罗定国土出让〔2026〕18 号"}]}]})
 
     form: dict[str, Any] = Field(default_factory=dict, max_length=200,
                                  description="One form for every item of the stage (each item takes its fields).")
@@ -138,15 +151,17 @@ class ProjectSummary(BaseModel):
 
 @router.post(
     "/projects", status_code=201, response_model=ProjectRead,
+    openapi_extra=ORG_AGENT,
     summary="Register an enterprise investment project (organisation's agent)",
     description="The project code is checked (GB/T 40058-2021, each segment named on failure) or issued; the "
                 "market-access negative list is checked by industry: prohibited → 403 with the entry, permitted "
                 "with conditions → registered with the conditions attached.",
-    responses=problem_responses(401, 403, 409, 422),
+    responses=merge_responses(problem_responses(401, 403, 409, 422), {201: {"headers": CREATED_ETAG}}),
 )
-async def register_project(body: ProjectCreate, session: SessionDep, principal: CurrentPrincipal) -> Any:
+async def register_project(body: ProjectCreate, session: SessionDep, principal: CurrentPrincipal,
+                           response: Response) -> Any:
     project = await svc.register(session, principal, svc.Registration(**body.model_dump()))
-    return await svc.page(session, project)
+    return etag_of_created(response, await svc.page(session, project))
 
 
 @router.get("/projects/{project_id}", response_model=ProjectRead,
@@ -164,14 +179,15 @@ async def my_projects(session: SessionDep, principal: CurrentPrincipal) -> Any:
 
 @router.post(
     "/projects/{project_id}/stages/{stage_key}/applications", status_code=201, response_model=ProjectRead,
+    openapi_extra=ORG_AGENT,
     summary="One stage application (一表申请): accepted once, dispatched to every item of the stage",
     description="The centre accepts the stage once (统一受理) and dispatches one application per item (统一分派), "
                 "each with its department's own limit. 409 when the previous stage is not completed.",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=merge_responses(problem_responses(401, 403, 404, 409, 422), {201: {"headers": CREATED_ETAG}}),
 )
 async def apply_for_stage(project_id: ProjectId, stage_key: StageKey, body: StageApplicationCreate,
-                          session: SessionDep, principal: CurrentPrincipal) -> Any:
+                          session: SessionDep, principal: CurrentPrincipal, response: Response) -> Any:
     project = await svc.apply_for_stage(
         session, principal, project_id, stage_key, form=body.form, service_point=body.service_point,
         materials=[svc.StageMaterial(**m.model_dump()) for m in body.materials])
-    return await svc.page(session, project)
+    return etag_of_created(response, await svc.page(session, project))

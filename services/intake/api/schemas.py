@@ -147,9 +147,11 @@ class MaterialReference(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        # The licence of 李明's shop (the identity examples' 罗定市一味餐饮店), then his commitment (which the
+        # commitment verification example verifies).
         json_schema_extra={"examples": [
+            {"material_code": "business_licence", "kind": "certificate_ref", "reference": "92445381MA4W00000P"},
             {"material_code": "food_safety_commitment", "kind": "commitment", "statement": "本人承诺食品安全自查属实。"},
-            {"material_code": "business_licence", "kind": "certificate_ref", "reference": "92445381MA4W00001T"},
         ]},
     )
 
@@ -313,7 +315,7 @@ class WalkInCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{
-            "person": {"id_number": "445381195203041237", "name": "黄伯", "phone": "13712345678"},
+            "person": {"id_number": "440100195203041233", "name": "黄伯", "phone": "13712345678"},
             "item_code": ID_CARD_ITEM,
             "form": {"applicant_name": "黄伯", "phone": "13712345678"},
             "delivery": {"method": "pickup", "service_point": "LD-LC"},

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from services.intake import service
 from services.intake.api import schemas as s
-from services.intake.api.openapi import responses
+from services.intake.api.openapi import CLERK_OR_ADMIN, CREATED_ETAG, etag_of_created, responses
 from shared.auth import CurrentPrincipal
 from shared.bounds import BoundedInstant
 from shared.db import SessionDep
@@ -41,13 +41,15 @@ def _consultation_read(c: Any) -> s.ConsultationRead:
 
 @router.post(
     "/appointment-slots", status_code=201, response_model=s.SlotRead,
+    openapi_extra=CLERK_OR_ADMIN,
     summary="Open a bookable slot at a service point for an item (window clerks of that point, admins)",
-    responses=responses(201, 401, 403, 409, 422),
+    responses=responses(201, 401, 403, 409, 422, headers=CREATED_ETAG),
 )
-async def create_slot(body: s.SlotCreate, session: SessionDep, principal: CurrentPrincipal) -> s.SlotRead:
-    return _slot_read(await desk.open_slot(session, principal, service_point=body.service_point,
-                                           item_code=body.item_code, starts_at=body.starts_at,
-                                           capacity=body.capacity))
+async def create_slot(body: s.SlotCreate, session: SessionDep, principal: CurrentPrincipal,
+                      response: Response) -> s.SlotRead:
+    return etag_of_created(response, _slot_read(await desk.open_slot(session, principal, service_point=body.service_point,
+                                                               item_code=body.item_code, starts_at=body.starts_at,
+                                                               capacity=body.capacity)))
 
 
 @router.get(
@@ -68,10 +70,11 @@ async def list_slots(session: SessionDep, page: PageDep,
     summary="Book a slot; a full slot or a second booking of the same slot is refused (409)",
     description="The seat is taken by one conditional update of the slot's count, so concurrent bookings "
                 "never exceed its capacity.",
-    responses=responses(201, 401, 403, 404, 409, 422),
+    responses=responses(201, 401, 403, 404, 409, 422, headers=CREATED_ETAG),
 )
-async def book(body: s.AppointmentCreate, session: SessionDep, principal: CurrentPrincipal) -> s.AppointmentRead:
-    return _appointment_read(await desk.book(session, principal, body.slot_id))
+async def book(body: s.AppointmentCreate, session: SessionDep, principal: CurrentPrincipal,
+               response: Response) -> s.AppointmentRead:
+    return etag_of_created(response, _appointment_read(await desk.book(session, principal, body.slot_id)))
 
 
 @router.post(
@@ -92,11 +95,12 @@ async def my_appointments(session: SessionDep, principal: CurrentPrincipal, page
 @router.post(
     "/consultations", status_code=201, response_model=s.ConsultationRead,
     summary="Ask a question on an item or on one of my applications; the owning department answers",
-    responses=responses(201, 401, 403, 404, 422),
+    responses=responses(201, 401, 403, 404, 422, headers=CREATED_ETAG),
 )
-async def ask(body: s.ConsultationCreate, session: SessionDep, principal: CurrentPrincipal) -> s.ConsultationRead:
-    return _consultation_read(await desk.ask(session, principal, item_code=body.item_code,
-                                             application_id=body.application_id, question=body.question))
+async def ask(body: s.ConsultationCreate, session: SessionDep, principal: CurrentPrincipal,
+              response: Response) -> s.ConsultationRead:
+    return etag_of_created(response, _consultation_read(await desk.ask(
+        session, principal, item_code=body.item_code, application_id=body.application_id, question=body.question)))
 
 
 @router.get("/me/consultations", response_model=Page[s.ConsultationRead], summary="My questions and their answers",

@@ -21,7 +21,7 @@ from services.intake import service
 from services.intake.api import deps
 from services.intake.api import schemas as s
 from services.intake.api.applications import IdempotencyKey, body_problems, with_etag
-from services.intake.api.openapi import ETAG, LOCATION, REPLAYED, responses
+from services.intake.api.openapi import CLERK, ETAG, LOCATION, REPLAYED, responses
 from services.intake.domain import uploads
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
@@ -33,6 +33,7 @@ router = APIRouter(tags=["walk-ins"])
 
 @router.post(
     "/walk-ins", status_code=201, response_model=s.WalkInRead,
+    openapi_extra=CLERK,
     summary="A window clerk files for the person at the counter (窗口代录, 帮办代办), ID card in hand",
     description="""For window clerks. The person is identified by the ID card the clerk holds (`person`): intake
 asks identity with the clerk's token, which raises an existing account to level 3 or opens a level-3 account without
@@ -104,7 +105,7 @@ _CONSENT_BODY = {
                 "`required`). Not a walk-in: 409 `not-a-walk-in`. The `ETag` is the application's, changed by the "
                 "consent.",
     responses=responses(201, 401, 403, 404, 409, 413, 415, 422, headers=ETAG),
-    openapi_extra=_CONSENT_BODY,
+    openapi_extra={**_CONSENT_BODY, **CLERK},
 )
 async def record_consent(application_id: s.ApplicationId, request: Request, response: Response,
                          session: SessionDep, principal: CurrentPrincipal) -> s.ConsentRead:

@@ -23,7 +23,9 @@ _CATALOGUE = importlib.import_module("services.catalog.demo.items")
 DEMO: dict[str, dict[str, Any]] = {code: content for code, content in _CATALOGUE.ITEMS.values()}
 POINTS = {p["code"] for p in importlib.import_module("services.catalog.demo.reference").SERVICE_POINTS}
 PUBLIC = {("get", "/intake/v1/status/{receipt_number}"), ("get", "/intake/v1/appointment-slots"),
-          ("post", "/intake/v1/payments/notifications"), ("get", "/intake/healthz"), ("get", "/intake/readyz")}
+          ("get", "/intake/healthz"), ("get", "/intake/readyz")}
+#: Callbacks authenticated by their Standard Webhooks signature, not a token.
+SIGNED = {("post", "/intake/v1/payments/notifications")}
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +99,8 @@ def test_public_routes_need_no_token_and_the_rest_a_bearer(spec):
     for method, path, op in operations(spec):
         if (method, path) in PUBLIC:
             assert not op.get("security"), (method, path)
+        elif (method, path) in SIGNED:
+            assert op.get("security") == [{"StandardWebhooks": []}], (method, path)
         else:
             assert op.get("security") == [{"HTTPBearer": []}], (method, path)
 

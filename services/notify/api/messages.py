@@ -15,6 +15,7 @@ from shared.db import SessionDep
 from shared.errors import Unauthorized, invalid
 from shared.http_errors import problem_responses
 from shared.pagination import Page, PageDep
+from shared.service import SIGNED
 
 router = APIRouter(tags=["messages"])
 Admin = Annotated[Principal, require_roles(ADMIN)]
@@ -51,6 +52,7 @@ async def list_messages(session: SessionDep, _: Admin, page: PageDep,
              # Public (no bearer token): the Standard Webhooks signature authenticates the gateway. The body is read
              # raw to verify the signature, so its schema and the signature headers are declared here.
              openapi_extra={
+                 **SIGNED["openapi_extra"],
                  "requestBody": {"required": True, "content": {"application/json": {
                      "schema": ReceiptIn.model_json_schema()}}},
                  "parameters": [

@@ -155,7 +155,12 @@ class TemplateRead(BaseModel):
 
 
 class TemplateUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # The `application_accepted` template, its SMS shortened; only that kind's placeholders are used.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"channels": {
+        "inbox": {"title": "申请已受理",
+                  "body": "您申请的“((item_name))”已受理，受理号((receipt_number))，承诺于((promised_on))前办结。"},
+        "sms": {"body": "((item_name))已受理，承诺((promised_on))前办结。"},
+        "push": {"title": "申请已受理", "body": "((item_name))已受理，承诺((promised_on))前办结。"}}}]})
 
     channels: TemplateChannels
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from services.notify import service
 from services.notify.api.models import (
@@ -26,10 +26,13 @@ from shared.errors import invalid
 from shared.http_errors import problem_responses
 
 router = APIRouter(prefix="/templates", tags=["templates"])
+#: A template is named by the message kind it renders.
+KindCode = Annotated[str, Path(description="A message kind (`application_accepted`, `rating_invited` …).",
+                               openapi_examples={"accepted": {"summary": "受理通知", "value": "application_accepted"}})]
 Admin = Annotated[Principal, require_roles(ADMIN)]
 
 
-def _read(code: str, version: int, channels: dict[str, Any]) -> TemplateRead:
+def _read(code: KindCode, version: int, channels: dict[str, Any]) -> TemplateRead:
     kind = msgs.KINDS[code]
     return TemplateRead(code=MessageKind(code), version=version, description=kind.description,
                         audience=Audience(kind.audience),
@@ -57,7 +60,7 @@ IF_MATCH_PARAMETER = {"name": "If-Match", "in": "header", "required": True,
 @router.get("/{code}", response_model=TemplateRead, summary="One kind's template in force",
             description="The `ETag` is the version; send it back as `If-Match` to save an edit.",
             responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404)})
-async def get_template(code: str, session: SessionDep, _: Admin, response: Response) -> TemplateRead:
+async def get_template(code: KindCode, session: SessionDep, _: Admin, response: Response) -> TemplateRead:
     version, channels = await service.get_template(session, code)
     response.headers["ETag"] = f'"{version}"'
     return _read(code, version, channels)
@@ -70,7 +73,7 @@ async def get_template(code: str, session: SessionDep, _: Admin, response: Respo
                         "numbers). Messages already made keep the version they were rendered from.",
             responses={200: {"headers": ETAG_HEADER}, **problem_responses(401, 403, 404, 409, 412, 422, 428)},
             openapi_extra={"parameters": [IF_MATCH_PARAMETER]})
-async def put_template(code: str, body: TemplateUpdate, session: SessionDep, principal: Admin, request: Request,
+async def put_template(code: KindCode, body: TemplateUpdate, session: SessionDep, principal: Admin, request: Request,
                        response: Response) -> TemplateRead:
     if_match = request.headers.get("if-match")
     if if_match is not None and len(if_match) > 40:
@@ -86,7 +89,7 @@ async def put_template(code: str, body: TemplateUpdate, session: SessionDep, pri
                          "placeholder; omitted = the kind's samples). The SMS rendering includes the signature and "
                          "says how many messages it would be sent as.",
              responses=problem_responses(401, 403, 404, 422))
-async def preview(code: str, body: PreviewRequest, session: SessionDep, _: Admin) -> PreviewRead:
+async def preview(code: KindCode, body: PreviewRequest, session: SessionDep, _: Admin) -> PreviewRead:
     version, rendered = await service.preview_template(
         session, code, draft=body.channels.model_dump() if body.channels is not None else None,
         personalisation=body.personalisation)

@@ -37,9 +37,10 @@ def test_the_template_routes_declare_the_etag_and_a_required_if_match(doc):
     assert "428" in item["put"]["responses"]
 
 
-def test_the_receipt_route_is_public_and_declares_its_body_and_signature_headers(doc):
+def test_the_receipt_route_is_signed_and_declares_its_body_and_signature_headers(doc):
+    """No bearer token: the gateway's Standard Webhooks signature authenticates it (401 without one)."""
     op = doc["paths"]["/notify/v1/sms/receipts"]["post"]
-    assert "security" not in op
+    assert op["security"] == [{"StandardWebhooks": []}]
     assert op["requestBody"]["content"]["application/json"]["schema"]["properties"]["status"]["enum"] == [
         "delivered", "failed"]
     assert {p["name"] for p in op["parameters"] if p["required"]} == {

@@ -192,7 +192,7 @@ class DeliveryRead(BaseModel):
 
 
 class ReplayRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"since": "2026-11-01T00:00:00+08:00"}]})
 
     since: BoundedInstant | None = Field(default=None, description="Only deliveries created at or after this instant.")
 

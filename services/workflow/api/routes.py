@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -40,11 +40,22 @@ def _config(request: Request) -> WorkflowConfig:
     return request.app.state.ctx.extras["config"]
 
 
+#: Who may call the routes whose caller is checked in `service` against the department (`domain/access.py`); the
+#: roles a token must hold, any of them.
+INBOX_READERS: dict[str, Any] = {"x-yimen-roles": ["admin", "supervisor", "department_reviewer", "department_system"]}
+DECIDERS: dict[str, Any] = {"x-yimen-roles": ["department_reviewer", "department_system"]}
+REASSIGNERS: dict[str, Any] = {"x-yimen-roles": ["department_reviewer", "department_system", "supervisor"]}
+WEBHOOK_MANAGERS: dict[str, Any] = {"x-yimen-roles": ["admin", "department_reviewer", "department_system"]}
+DELIVERY_READERS: dict[str, Any] = {"x-yimen-roles": ["admin", "supervisor", "department_reviewer",
+                                                     "department_system"]}
+
+
 # ---- tasks ----------------------------------------------------------------------------------------------
 
 
 @router.get(
     "/tasks",
+    openapi_extra=INBOX_READERS,
     response_model=Page[TaskRead],
     tags=["tasks"],
     summary="A department's task inbox",
@@ -56,9 +67,12 @@ async def list_tasks(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    state: TaskState | None = None,
+    state: Annotated[TaskState | None, Query(openapi_examples={
+        "open": {"summary": "Tasks waiting for a decision", "value": "open"}})] = None,
     item_code: Annotated[str | None, Query(max_length=64)] = None,
-    department: Annotated[str | None, Query(max_length=64, description="Supervisors and admins only.")] = None,
+    department: Annotated[str | None, Query(
+        max_length=64, description="Supervisors and admins: any department; its own staff: their own.",
+        openapi_examples={"market": {"summary": "罗定市市场监督管理局", "value": "LD-SCJGJ"}})] = None,
 ) -> Page[TaskRead]:
     rows, cursor = await service.list_tasks(session, principal, department=department,
                                             state=state.value if state else None, item_code=item_code, page=page)
@@ -79,6 +93,7 @@ async def get_task(task_id: TaskId, session: SessionDep, principal: CurrentPrinc
 
 @router.post(
     "/tasks/{task_id}/decision",
+    openapi_extra=DECIDERS,
     response_model=TaskRead,
     tags=["tasks"],
     summary="Decide a task (approve, reject, request correction)",
@@ -98,6 +113,7 @@ async def decide(task_id: TaskId, body: DecisionCreate, session: SessionDep, pri
 
 @router.post(
     "/tasks/{task_id}/assignee",
+    openapi_extra=REASSIGNERS,
     response_model=TaskRead,
     tags=["tasks"],
     summary="Give a task to a handler of its department (经办人)",
@@ -154,6 +170,7 @@ async def get_case(
 
 @router.put(
     "/departments/{code}/webhook",
+    openapi_extra=WEBHOOK_MANAGERS,
     response_model=WebhookRead,
     tags=["webhooks"],
     summary="Register, change, disable or re-enable a department's webhook",
@@ -174,6 +191,7 @@ async def put_webhook(code: DepartmentCode, body: WebhookPut, request: Request, 
 
 @router.get(
     "/departments/{code}/webhook",
+    openapi_extra=WEBHOOK_MANAGERS,
     response_model=WebhookRead,
     tags=["webhooks"],
     summary="A department's registered webhook (with its signing secret)",
@@ -187,6 +205,7 @@ async def get_webhook(code: DepartmentCode, session: SessionDep, principal: Curr
 
 @router.get(
     "/departments/{code}/deliveries",
+    openapi_extra=DELIVERY_READERS,
     response_model=Page[DeliveryRead],
     tags=["webhooks"],
     summary="A department's webhook deliveries and their attempts",
@@ -213,6 +232,7 @@ async def list_deliveries(
 
 @router.post(
     "/departments/{code}/deliveries/replay",
+    openapi_extra=WEBHOOK_MANAGERS,
     response_model=ReplayResult,
     tags=["webhooks"],
     summary="Queue missed and failed deliveries again",
