@@ -30,8 +30,8 @@ class DayKind(StrEnum):
 class CalendarYearLoad(BaseModel):
     """One year from the State Council's notice: holidays and adjusted working weekends (调休)."""
 
-    holidays: list[date] = Field(description="Days off (statutory holidays, including their weekend days).")
-    workdays: list[date] = Field(description="Weekend days that are working days (调休).")
+    holidays: list[BoundedDate] = Field(description="Days off (statutory holidays, including their weekend days).")
+    workdays: list[BoundedDate] = Field(description="Weekend days that are working days (调休).")
     source: str = Field(min_length=1, max_length=200, description="Where the table comes from.")
 
     model_config = {"json_schema_extra": {"examples": [{

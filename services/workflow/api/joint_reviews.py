@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date as date_
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.workflow.domain.process import LOCAL_TZ
 from services.workflow.service import joint_reviews as service
 from shared.auth import CurrentPrincipal
 from shared.bounds import BoundedDate
@@ -24,13 +25,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: The example's date: a date is refused once past, so the document shows one a week after the service started.
+_A_WEEK_AHEAD = (datetime.now(LOCAL_TZ).date() + timedelta(days=7)).isoformat()
+
+
 class ScheduleCreate(_Strict):
     """The lead schedules a round: the date, a meeting place or the site of an on-site inspection (现场), and the
     participating departments (first round: any of the step's, all by default; a re-inspection: exactly the
     departments whose points failed)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"date": "2026-12-03", "mode": "on_site", "place": "罗定市素龙街道工业园 8 号（项目现场）",
+        {"date": _A_WEEK_AHEAD, "mode": "on_site", "place": "罗定市素龙街道工业园 8 号（项目现场）",
          "participants": ["LD-ZJJ", "LD-XFJ", "LD-STHJJ", "LD-WJJ"]}]})
 
     date: BoundedDate
