@@ -118,13 +118,14 @@ def world(platform) -> World:  # noqa: F811 - the imported fixture
     # Two fire checks (accepted at a window only), handed in and waiting in the counter's queue: the clerk's not-accept and return examples.
     window_item = next(i["code"] for i in expect(http.get("/catalog/v1/items", params={
         "department": seed.WINDOW_ITEM_DEPARTMENT, "limit": 100}), 200)["items"] if i["name"] == seed.WINDOW_ITEM)
-    for _ in range(seed.IN_QUEUE):
-        hand_in(path, li, window_item)
+    in_queue = [hand_in(path, li, window_item)["id"] for _ in range(seed.IN_QUEUE)]
     reviewer = {"Authorization": f"Bearer {tokens['department_reviewer']}"}
     path.wait_for("the open tasks", lambda: len(expect(http.get(
         "/workflow/v1/tasks", headers=reviewer, params={"state": "open", "limit": 50}), 200)["items"])
         >= seed.OPEN_TASKS or None)
-    prepared = {**results_at_the_counter(path, li, counter), **joint_reviews(path, tokens)}
+    prepared = {f"POST /intake/v1/applications/{{application_id}}/{action}": [{"application_id": app_id}]
+                for action, app_id in zip(seed.QUEUE_ACTIONS, in_queue, strict=True)}
+    prepared |= results_at_the_counter(path, li, counter) | joint_reviews(path, tokens)
     known = {"person_id": person["id"], "credit_code": seed.LEGAL_PERSONS[0]["credit_code"],
              "account_id": lockable["id"], "application_id": draft["id"]}
     return World(platform.base, http, docs, tokens, person["id"], known, prepared=prepared)

@@ -27,7 +27,8 @@ parameter with what the last successful example of that collection created (`POS
 collection would not be in: a result waiting at the counter, a joint review at a given stage. For those the test
 prepares (through the API, `conftest.py`) one object per example of the operation, in the examples' order, and
 names who sends each: the hand-over examples get 李明's 临时居民身份证 (`COUNTER_ITEM`, an immediate item) whose
-result waits at `STAFF_POINT`, one collected there (`pickup`) and one to post; the joint-review examples get
+result waits at `STAFF_POINT`, one collected there (`pickup`) and one to post; the clerk's refusal and return
+examples get the fire checks waiting in the queue (`QUEUE_ACTIONS`), which also lists results awaiting pickup; the joint-review examples get
 竣工联合验收 (`JOINT_ITEM`) applications of 赵强's company, each one review, sent by the department system that
 may act (the lead `JOINT_DEPARTMENTS[0]` schedules and consolidates, `OPINION_BY` gives each opinion)."""
 
@@ -65,8 +66,9 @@ LOCKABLE = POPULATION[4]
 #: reassignment.
 OPEN_TASKS = 4
 #: Applications handed in and waiting for acceptance at `STAFF_POINT` (the clerk's queue): the fire check, which
-#: is accepted at a window only.
-IN_QUEUE = 2
+#: is accepted at a window only; one for each of the clerk's examples that refuse or return a hand-in.
+QUEUE_ACTIONS = ["not-accept", "return"]
+IN_QUEUE = len(QUEUE_ACTIONS)
 WINDOW_ITEM_DEPARTMENT = "LD-XFJ"
 WINDOW_ITEM = "公众聚集场所投入使用、营业前消防安全检查"
 
