@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from deploy.demo import Actor, HappyPath, apply_and_hand_in, clerk, expect, hand_in, staff
+from deploy.demo import PDF, Actor, HappyPath, apply_and_hand_in, clerk, expect, hand_in, staff
 from shared.settings import SERVICES
+from shared.testing import eventually
 from tests.e2e.conftest import platform  # noqa: F401 - the fixture, shared with the e2e tests
 
 from . import seed
@@ -31,6 +33,9 @@ class World:
     credentials: dict[str, str] = field(default_factory=dict)
     #: Who (which caller kind) created each of `known`.
     creators: dict[str, str] = field(default_factory=dict)
+    #: Per operation ("POST /path"), what the seed prepared for each of its examples in turn: path parameter
+    #: values and, under "caller", the key of `tokens` that sends it (the state no earlier example makes).
+    prepared: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
 
 def identity_service_token(identity_db_url: str) -> str:
@@ -113,12 +118,98 @@ def world(platform) -> World:  # noqa: F811 - the imported fixture
     # Two fire checks (accepted at a window only), handed in and waiting in the counter's queue: the clerk's not-accept and return examples.
     window_item = next(i["code"] for i in expect(http.get("/catalog/v1/items", params={
         "department": seed.WINDOW_ITEM_DEPARTMENT, "limit": 100}), 200)["items"] if i["name"] == seed.WINDOW_ITEM)
-    for _ in range(seed.IN_QUEUE):
-        hand_in(path, li, window_item)
+    in_queue = [hand_in(path, li, window_item)["id"] for _ in range(seed.IN_QUEUE)]
     reviewer = {"Authorization": f"Bearer {tokens['department_reviewer']}"}
     path.wait_for("the open tasks", lambda: len(expect(http.get(
         "/workflow/v1/tasks", headers=reviewer, params={"state": "open", "limit": 50}), 200)["items"])
         >= seed.OPEN_TASKS or None)
+    prepared = {f"POST /intake/v1/applications/{{application_id}}/{action}": [{"application_id": app_id}]
+                for action, app_id in zip(seed.QUEUE_ACTIONS, in_queue, strict=True)}
+    prepared |= results_at_the_counter(path, li, counter) | joint_reviews(path, tokens)
     known = {"person_id": person["id"], "credit_code": seed.LEGAL_PERSONS[0]["credit_code"],
              "account_id": lockable["id"], "application_id": draft["id"]}
-    return World(platform.base, http, docs, tokens, person["id"], known)
+    return World(platform.base, http, docs, tokens, person["id"], known, prepared=prepared)
+
+
+def until(what: str, check: Any, timeout: float = 60) -> Any:
+    """Poll the API until `check` answers (events take a moment to flow)."""
+    try:
+        return asyncio.run(eventually(check, timeout=timeout, interval=0.2))
+    except AssertionError as exc:
+        raise AssertionError(f"waiting for {what}: {exc}") from None
+
+
+def results_at_the_counter(path: HappyPath, li: Actor, counter: Actor) -> dict[str, list[dict[str, str]]]:
+    """李明's 临时居民身份证 (an immediate item, decided at acceptance), one per hand-over example: accepted at
+    `STAFF_POINT`, paid on the payment platform (the simulator's signed confirmation), its result waiting at the
+    counter (`awaiting_pickup`) for the clerk, as `make demo` step 10 does."""
+    http = path.http
+    code = next(i["code"] for i in expect(http.get("/catalog/v1/items", params={"limit": 200}), 200)["items"]
+                if i["name"] == seed.COUNTER_ITEM)
+    ids = []
+    for delivery in seed.HAND_OVERS:
+        app = apply_and_hand_in(path, li, code, delivery=delivery, by=counter)
+        notice = until("the payment notice", lambda a=app: path.application(li, a["id"])["payment"])
+        expect(http.post("/simulator/v1/payments", json={
+            "payment_code": notice["payment_code"], "amount": notice["amount"]}), 201)
+        ids.append(app["id"])
+    for app_id in ids:
+        until("the result at the counter",
+              lambda a=app_id: path.application(li, a)["status"] == "awaiting_pickup")
+    return {"POST /intake/v1/applications/{application_id}/deliver": [{"application_id": i} for i in ids]}
+
+
+def joint_reviews(path: HappyPath, tokens: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    """竣工联合验收 applied for by the company's agent, one joint review per example, each brought through the API
+    to the state its example needs: awaiting the lead's schedule; scheduled (for each opinion); every opinion in
+    (for each consolidation). The simulator's departments are told to leave them alone (`never`); each example is
+    sent by the department system that may act (`department_system <code>`)."""
+    http, admin = path.http, path.admin_headers
+    departments = seed.JOINT_DEPARTMENTS
+    lead = departments[0]
+    for dept in departments:
+        expect(http.put(f"/simulator/v1/departments/{dept}/rule", json={"mode": "never"}, headers=admin), 200)
+        client = expect(http.post("/identity/v1/department-clients", headers=admin, json={
+            "department": dept, "name": f"合同测试系统 {dept}"}), 201)
+        tokens[f"department_system {dept}"] = expect(http.post("/identity/v1/token", data={
+            "grant_type": "client_credentials", "client_id": client["client_id"],
+            "client_secret": client["client_secret"]}), 200)["access_token"]
+    agent = {"Authorization": f"Bearer {tokens['org_agent']}"}
+    code = next(i["code"] for i in expect(http.get("/catalog/v1/items", params={"limit": 200}), 200)["items"]
+                if i["name"] == seed.JOINT_ITEM)
+    wanted = {"schedule": 1, "opinions": len(seed.OPINION_BY), "consolidation": len(seed.CONSOLIDATED)}
+    apps = []
+    for _ in range(sum(wanted.values())):
+        app = expect(http.post("/intake/v1/applications", headers=agent, json={
+            "item_code": code, "channel": "online", "service_point": seed.STAFF_POINT,
+            "form": {"project_name": "罗定某厂新建厂房", "project_code": "2026-441781-04-01-123456",
+                     "construction_site": "罗定市素龙街道工业园8号", "applicant_name": seed.ORG_AGENT["name"],
+                     "phone": "13800138000"}}), 201)
+        expect(http.post(f"/intake/v1/applications/{app['id']}/materials", headers=agent,
+                         data={"material_code": "completion_report"},
+                         files={"file": ("completion_report.pdf", PDF, "application/pdf")}), 201)
+        expect(http.post(f"/intake/v1/applications/{app['id']}/submit", headers=agent), 200, 201)
+        apps.append(app["id"])
+
+    def review_of(app_id: str) -> str | None:
+        found = expect(http.get("/workflow/v1/joint-reviews", params={"application_id": app_id}, headers=agent), 200)
+        return found[0]["id"] if found and found[0]["state"] == "awaiting_schedule" else None
+
+    reviews = [until("the joint review awaiting its schedule", lambda a=a: review_of(a), timeout=90) for a in apps]
+    as_ = {d: {"Authorization": f"Bearer {tokens[f'department_system {d}']}"} for d in departments}
+    for review in reviews[1:]:  # scheduled by the lead, as the schedule example does
+        expect(http.post(f"/workflow/v1/joint-reviews/{review}/schedule", headers=as_[lead], json={
+            "date": (date.today() + timedelta(days=3)).isoformat(), "mode": "on_site",
+            "place": "罗定市素龙街道工业园 8 号（项目现场）", "participants": departments}), 200)
+    closing = reviews[1 + len(seed.OPINION_BY):]
+    for review, opinions in zip(closing, seed.CONSOLIDATED, strict=True):  # every participant has spoken
+        for dept in departments:
+            expect(http.post(f"/workflow/v1/joint-reviews/{review}/opinions", headers=as_[dept],
+                             json=opinions.get(dept, {"verdict": "pass"})), 200)
+    base = "POST /workflow/v1/joint-reviews/{review_id}"
+    return {
+        f"{base}/schedule": [{"review_id": reviews[0], "caller": f"department_system {lead}"}],
+        f"{base}/opinions": [{"review_id": r, "caller": f"department_system {d}"}
+                             for r, d in zip(reviews[1:1 + len(seed.OPINION_BY)], seed.OPINION_BY, strict=True)],
+        f"{base}/consolidation": [{"review_id": r, "caller": f"department_system {lead}"} for r in closing],
+    }

@@ -21,7 +21,16 @@ with that password (the people example's 王芳). `LOCKABLE` is an account the l
 
 Ids the platform issues (an application's, a task's) cannot be written in an example: the test fills such a path
 parameter with what the last successful example of that collection created (`POST …/applications` →
-`application_id`), else with the parameter's own example."""
+`application_id`), else with the parameter's own example.
+
+**Prepared per operation.** Some examples act on state no earlier example makes and that a fresh id of the
+collection would not be in: a result waiting at the counter, a joint review at a given stage. For those the test
+prepares (through the API, `conftest.py`) one object per example of the operation, in the examples' order, and
+names who sends each: the hand-over examples get 李明's 临时居民身份证 (`COUNTER_ITEM`, an immediate item) whose
+result waits at `STAFF_POINT`, one collected there (`pickup`) and one to post; the clerk's refusal and return
+examples get the fire checks waiting in the queue (`QUEUE_ACTIONS`), which also lists results awaiting pickup; the joint-review examples get
+竣工联合验收 (`JOINT_ITEM`) applications of 赵强's company, each one review, sent by the department system that
+may act (the lead `JOINT_DEPARTMENTS[0]` schedules and consolidates, `OPINION_BY` gives each opinion)."""
 
 from __future__ import annotations
 
@@ -57,7 +66,23 @@ LOCKABLE = POPULATION[4]
 #: reassignment.
 OPEN_TASKS = 4
 #: Applications handed in and waiting for acceptance at `STAFF_POINT` (the clerk's queue): the fire check, which
-#: is accepted at a window only.
-IN_QUEUE = 2
+#: is accepted at a window only; one for each of the clerk's examples that refuse or return a hand-in.
+QUEUE_ACTIONS = ["not-accept", "return"]
+IN_QUEUE = len(QUEUE_ACTIONS)
 WINDOW_ITEM_DEPARTMENT = "LD-XFJ"
 WINDOW_ITEM = "公众聚集场所投入使用、营业前消防安全检查"
+
+#: 临时居民身份证申领 (LD-GAJ, decided at acceptance): one per hand-over example (`…/deliver`), in its order.
+COUNTER_ITEM = "临时居民身份证申领"
+HAND_OVERS = [{"method": "pickup", "service_point": STAFF_POINT},
+              {"method": "post", "address": "罗定市罗城街道兴华路1号 李明 13800138000"}]
+#: 竣工联合验收 of the demo catalogue: the lead, then the participating departments.
+JOINT_ITEM = "竣工联合验收"
+JOINT_DEPARTMENTS = ["LD-ZJJ", "LD-XFJ", "LD-STHJJ", "LD-WJJ"]
+#: Who gives each opinion example (pass, pass with fire-safety conditions, the failed fire-engine access): the
+#: fire brigade, on a scheduled review of its own each.
+OPINION_BY = ["LD-XFJ", "LD-XFJ", "LD-XFJ"]
+#: The opinions in before each consolidation example (the rest pass): all pass for the summary; a failed point
+#: for the rejection, which needs one.
+CONSOLIDATED = [{}, {"LD-ZJJ": {"verdict": "fail", "failed_points": [
+    {"point": "主体结构", "reason": "主体结构与施工图设计文件不符"}]}}]

@@ -24,9 +24,15 @@ clerk's `{application_id}` is the first of its queue). Ids and one-time codes th
 body field naming one (`application_id`, `slot_id`, `claim_code` …) is filled with what an earlier answer
 issued, as a path parameter is. A parameter showing several examples is sent once with each.
 
-Who sends it: a token of a role the operation admits (`x-yimen-roles`; `seed.py` has one account per caller
-kind), else the citizen; an example that changes a password (`current_password`) is sent by the account an
-earlier example created with that password.
+Some examples need state no earlier example makes (a result waiting at the counter, a joint review at a given
+stage): the seed prepares it through the API, one object per example of the operation, and `world.prepared`
+names, per operation (`"POST /intake/v1/applications/{application_id}/deliver"`), what each example in turn takes:
+its path parameters and who sends it. These come before any other filling; what such an example answers
+(another caller's application, say) was set aside for it alone and fills nothing later.
+
+Who sends it: the caller the seed prepared for it; else a token of a role the operation admits (`x-yimen-roles`;
+`seed.py` has one account per caller kind), else the citizen; an example that changes a password
+(`current_password`) is sent by the account an earlier example created with that password.
 
 **Structure, across all documents**: every operation has a typed 2xx body (no empty or untyped object); every
 operation states its security (public routes `security: []`, token routes a bearer scheme) and behaves so (a
@@ -157,15 +163,18 @@ def token_for(op: dict[str, Any], world, value: Any = None) -> tuple[str | None,
 
 
 def fill_path(path: str, params: list[dict[str, Any]], world, service: str = "", headers: Any = None,
-              variant: int = 0, role: str = "") -> tuple[str | None, str]:
-    """The path with its parameters filled (from their examples, else what earlier examples created, else the
-    first of the collection the document lists). What another signed-in caller created comes after the caller's
-    own list: a window clerk acts on an application of its queue, not on a citizen's draft."""
+              variant: int = 0, role: str = "", given: dict[str, str] | None = None) -> tuple[str | None, str]:
+    """The path with its parameters filled (what the seed prepared for this example, else their examples, else
+    what earlier examples created, else the first of the collection the document lists). What another signed-in
+    caller created comes after the caller's own list: a window clerk acts on an application of its queue, not on
+    a citizen's draft."""
     out = path
     for p in params:
         if p.get("in") != "path":
             continue
-        value = parameter_example(p, variant)
+        value = (given or {}).get(p["name"])
+        if value is None:
+            value = parameter_example(p, variant)
         if value is None and world.creators.get(p["name"]) not in (None, "public", role):
             value = first_listed(world, service, p["name"], headers or {})
         if value is None:
@@ -252,11 +261,14 @@ def send(world, service: str, method: str, path: str, op: dict[str, Any], ctype:
     """One request as the document describes it. Returns (response or None, why it could not be sent)."""
     doc = world.docs[service]
     params = parameters(doc, path, op)
-    token, role = token_for(op, world, value)
+    queue = world.prepared.get(f"{method.upper()} {path}")
+    given = dict(queue.pop(0)) if queue else {}  # what the seed prepared for this example, in turn
+    caller = given.pop("caller", None)
+    token, role = (world.tokens[caller], caller) if caller else token_for(op, world, value)
     if token is None and role != "public":
         return None, role
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    url, why = fill_path(path, params, world, service, headers, variant, role)
+    url, why = fill_path(path, params, world, service, headers, variant, role, given)
     if url is None:
         return None, why
     value = fill_body(value, world)
@@ -327,6 +339,7 @@ def test_every_request_example_succeeds_on_the_seeded_platform(world):
                 failures.append(f"{where}: NOT SENDABLE: fields have examples but the required "
                                 f"{value['__missing__']} have none (give the body a whole example)")
                 continue
+            prepared = bool(world.prepared.get(f"{method.upper()} {path}"))  # this send takes what was set aside
             response, how = send(world, service, method, path, op, ctype, value, variant)
             if response is None:
                 failures.append(f"{where}: NOT SENDABLE: {how}")
@@ -341,7 +354,7 @@ def test_every_request_example_succeeds_on_the_seeded_platform(world):
             for header in headers_declared(op, response.status_code, response):
                 failures.append(f"{where}: answers {response.status_code} with {header} but does not declare it")
             remember_credentials(world, value)
-            if "json" in response.headers.get("content-type", ""):
+            if "json" in response.headers.get("content-type", "") and not prepared:
                 before = dict(world.known)
                 remember(world, path, response.json())
                 world.creators.update({k: how.removeprefix("as ") for k, v in world.known.items()
