@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from stdnum.cn import ric, uscc
 
 from services.datashare.app import create_app
 from services.datashare.tests.factories import FakeIntake
-from shared.testing import running_app
+from shared.testing import identifiers_in_examples, running_app
 
 P = "/datashare/v1"
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -91,28 +90,10 @@ def test_fixed_sets_are_enums(openapi):
     assert schemas["MaterialSource"]["enum"] == ["certificate", "own_certificate", "registry"]
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
 def test_every_id_number_and_credit_code_in_an_example_is_valid(openapi):
     """GB 11643 ID numbers and GB 32100 credit codes, check characters included (python-stdnum)."""
-    found = 0
-    for text in _strings(openapi):
-        for token in re.findall(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9A-Z])", text):
-            if token.isdigit() or (token[:17].isdigit() and token[17] == "X"):
-                assert ric.is_valid(token), token
-                found += 1
-            elif token[:2] in ("11", "91", "92", "93"):
-                assert uscc.is_valid(token), token
-                found += 1
-    assert found >= 4
+    found, bad = identifiers_in_examples(openapi)
+    assert bad == [] and found >= 4, (found, bad)
 
 
 # ---- the running service --------------------------------------------------------------------------------------

@@ -4,16 +4,15 @@ examples, one story, sent through the running service (with datashare behind it)
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
 import pytest
-from stdnum.cn import ric, uscc
 
 from services.identity.app import create_app
 from services.identity.tests.conftest import CHEAP
 from services.identity.tests.helpers import bearer, import_companies, import_people
+from shared.testing import identifiers_in_examples
 
 P = "/identity/v1"
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -87,28 +86,10 @@ def test_fixed_sets_are_enums(openapi):
     assert schemas["StaffCreate"]["properties"]["roles"]["items"]["$ref"].endswith("/StaffRole")
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
 def test_every_id_number_and_credit_code_in_an_example_is_valid(openapi):
     """GB 11643 ID numbers and GB 32100 credit codes, check characters included (python-stdnum)."""
-    found = 0
-    for text in _strings(openapi):
-        for token in re.findall(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9A-Z])", text):
-            if token.isdigit() or (token[:17].isdigit() and token[17] == "X"):
-                assert ric.is_valid(token), token
-                found += 1
-            elif token[:2] in ("11", "91", "92", "93"):
-                assert uscc.is_valid(token), token
-                found += 1
-    assert found >= 6
+    found, bad = identifiers_in_examples(openapi)
+    assert bad == [] and found >= 6, (found, bad)
 
 
 async def test_the_examples_tell_one_story_that_succeeds(client: httpx.AsyncClient, admin, openapi):
