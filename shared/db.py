@@ -34,18 +34,31 @@ class Database:
     """The engine and session factory of one service, and the signal that wakes its outbox relay."""
 
     def __init__(
-        self, url: str, *, info: dict[str, Any] | None = None, echo: bool = False, pool_size: int = 5,
-        max_overflow: int = 5,
+        self, url: str, *, info: dict[str, Any] | None = None, echo: bool = False, pool_size: int = 10,
+        max_overflow: int = 0,
     ) -> None:
         self.url = url
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        # No `pool_pre_ping`: on asyncpg it is BEGIN, a ping and ROLLBACK, three round trips on every checkout
+        # (about 270 per five-department case, more than the statements themselves). `_drop_closed` below
+        # catches a connection the server closed without a round trip.
+        kwargs: dict[str, Any] = {"echo": echo}
         if is_sqlite(url):
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            # Six services (and their replicas) share one server's max_connections (100 by default):
-            # a small pool each, and more replicas rather than bigger pools.
-            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=10)
+            # Six services (and their replicas) share one server's max_connections (100 by default): a small
+            # pool each, and more replicas rather than bigger pools. No overflow by default: an overflow
+            # connection is closed when it is handed back, so a burst above the pool paid a new connection
+            # (TLS attempt, start-up, type introspection) and re-prepared every statement on it.
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=10,
+                          # Recycled now and then so that a server-side idle limit never meets a stale one.
+                          pool_recycle=1800,
+                          # A service runs a few hundred distinct statements; asyncpg prepares each once per
+                          # connection and SQLAlchemy keeps them in this LRU (100 by default, which a
+                          # service's statement set overflows, so it re-prepared in a loop).
+                          connect_args={"prepared_statement_cache_size": 500})
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if not is_sqlite(url):
+            event.listen(self.engine.sync_engine.pool, "checkout", _drop_closed)
         if is_sqlite(url):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         #: Set after every commit that wrote events; the relay waits on it. `commit_signal()` hands out more.
@@ -81,6 +94,19 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _drop_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A pessimistic disconnect check that costs no round trip: asyncpg notices at once when the server closes a
+    connection (a restart, `pg_terminate_backend`, an idle timeout), so a closed one is refused at checkout and
+    the pool hands out a fresh one instead (SQLAlchemy retries the checkout on `DisconnectionError`). A
+    connection that breaks silently (a network partition) fails its first statement instead, which invalidates
+    the pool's older connections too; callers already treat that as a retryable infrastructure failure."""
+    from sqlalchemy.exc import DisconnectionError
+
+    driver = getattr(dbapi_conn, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the server closed this connection")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

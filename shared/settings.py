@@ -105,9 +105,9 @@ class ServiceSettings(BaseSettings):
     #: Alembic runs on start-up unless a deployment migrates in a separate job.
     migrate_on_start: bool = True
     #: PostgreSQL connections per process (pool + overflow, each): keep 6 services × replicas under the
-    #: server's max_connections.
-    db_pool_size: int = 5
-    db_max_overflow: int = 5
+    #: server's max_connections. Opened on demand and kept; an overflow connection is closed again after use.
+    db_pool_size: int = 10
+    db_max_overflow: int = 0
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
 
     def resolved_database_url(self) -> str:

@@ -22,7 +22,10 @@ def _install(directory: str) -> None:
     from sqlalchemy.engine import Engine
 
     counts = {"statements": 0, "transactions": 0, "commits": 0, "rollbacks": 0,
-              "select": 0, "insert": 0, "update": 0, "delete": 0, "other": 0}
+              "select": 0, "insert": 0, "update": 0, "delete": 0, "other": 0,
+              # Round trips that are not statements: new connections, pool checkouts, server-side prepares
+              # (a prepared-statement cache miss) and pre-pings (BEGIN; ping; ROLLBACK on asyncpg).
+              "connects": 0, "checkouts": 0, "prepares": 0, "pings": 0}
     lock = threading.Lock()
     #: With YIMEN_BENCH_SQL_TEXTS=1, also how often each statement text ran (to find what to cut).
     texts: dict[str, int] | None = {} if os.environ.get("YIMEN_BENCH_SQL_TEXTS") == "1" else None
@@ -51,6 +54,37 @@ def _install(directory: str) -> None:
     def on_rollback(_conn) -> None:  # noqa: ANN001
         with lock:
             counts["rollbacks"] += 1
+
+    def bump(key: str) -> None:
+        with lock:
+            counts[key] += 1
+
+    from sqlalchemy.pool import Pool
+
+    event.listen(Pool, "connect", lambda *_a: bump("connects"))
+    event.listen(Pool, "checkout", lambda *_a: bump("checkouts"))
+    try:  # PostgreSQL only, and only where the driver is installed
+        import asyncpg.connection
+        from sqlalchemy.dialects.postgresql import asyncpg as sa_asyncpg
+
+        prepare = asyncpg.connection.Connection.prepare
+
+        async def counted_prepare(self, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+            bump("prepares")
+            return await prepare(self, *a, **kw)
+
+        asyncpg.connection.Connection.prepare = counted_prepare
+        adapted = getattr(sa_asyncpg, "AsyncAdapt_asyncpg_connection", None)
+        if adapted is not None and hasattr(adapted, "_async_ping"):
+            ping = adapted._async_ping
+
+            async def counted_ping(self):  # noqa: ANN001, ANN202
+                bump("pings")
+                return await ping(self)
+
+            adapted._async_ping = counted_ping
+    except ImportError:
+        pass
 
     event.listen(Engine, "before_cursor_execute", on_statement)
     event.listen(Engine, "begin", on_begin)
