@@ -351,8 +351,12 @@ class PullWorker:
         on_result: Callable[[str], None] | None = None,
         is_transient: Callable[[BaseException], bool] | None = None,
         handle_batch: Callable[[list[Msg]], Awaitable[None]] | None = None,
+        idle_wait: float = 5.0,
     ) -> None:
         self.bus = bus
+        #: How long one pull waits on the server for a first message. A message is handed over the moment it
+        #: arrives, so this costs no latency; it only sets how often an idle consumer asks again.
+        self.idle_wait = idle_wait
         #: Applies several messages at once (one transaction); any failure falls back to `handle` one by one.
         self.handle_batch = handle_batch
         #: Failures that are not the message's fault (the database restarting): retried without counting
@@ -366,6 +370,7 @@ class PullWorker:
         self.batch = batch
         self.on_result = on_result or (lambda _r: None)
         self._stop = asyncio.Event()
+        self._fetch: asyncio.Future[list[Msg]] | None = None
 
     async def _subscribe(self):  # type: ignore[no-untyped-def]
         durable = self.bus.names.durable(self.consumer)
@@ -393,10 +398,21 @@ class PullWorker:
             try:
                 if sub is None:
                     sub = await self._subscribe()
+                    if self._stop.is_set():  # stopped while subscribing
+                        return
+                # A task of its own, so that `stop()` ends a long idle pull at once rather than after it.
+                self._fetch = asyncio.ensure_future(sub.fetch(self.batch, timeout=self.idle_wait))
                 try:
-                    msgs = await sub.fetch(self.batch, timeout=1.0)
+                    msgs = await self._fetch
                 except (NatsTimeout, TimeoutError):
                     continue
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if self._stop.is_set() and task is not None and not task.cancelling():
+                        return  # the pull was cancelled by stop(), not this worker by its owner
+                    raise
+                finally:
+                    self._fetch = None
                 if self.handle_batch is not None and len(msgs) > 1 and await self._batch(msgs):
                     continue
                 for msg in msgs:
@@ -461,3 +477,5 @@ class PullWorker:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._fetch is not None:
+            self._fetch.cancel()

@@ -157,11 +157,13 @@ class OutboxRelay:
         tables: MessagingTables,
         *,
         interval: float = 0.5,
+        idle_interval: float = 5.0,
         retention: timedelta = timedelta(days=7),
         on_published: Callable[[int], None] | None = None,
     ) -> None:
         self.db, self.bus, self.tables = db, bus, tables
         self.interval = interval
+        self.idle_interval = max(interval, idle_interval)
         self.retention = retention
         self.on_published = on_published or (lambda _n: None)
         self._stop = asyncio.Event()
@@ -169,11 +171,16 @@ class OutboxRelay:
     async def run(self) -> None:
         last_purge = 0.0
         loop = asyncio.get_running_loop()
+        # This process's commits wake the relay at once; the poll is only the safety net for rows no signal
+        # announced (a crashed replica's, another process's). So it slows down while nothing is found, up to
+        # `idle_interval`, and is back at `interval` after any work.
+        wait = self.interval
         while not self._stop.is_set():
+            published = 0
             try:
                 self.db.committed.clear()
-                while await self.publish_pending() > 0:
-                    pass
+                while (n := await self.publish_pending()) > 0:
+                    published += n
                 if loop.time() - last_purge > 3600:
                     await self.purge()
                     last_purge = loop.time()
@@ -181,8 +188,9 @@ class OutboxRelay:
                 raise
             except Exception as exc:
                 log.warning("outbox relay: %r; retrying", exc)
+            wait = self.interval if published else min(self.idle_interval, wait * 2)
             try:
-                await asyncio.wait_for(self.db.committed.wait(), self.interval)
+                await asyncio.wait_for(self.db.committed.wait(), wait)
             except TimeoutError:
                 pass
 

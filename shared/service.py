@@ -163,6 +163,7 @@ def create_service_app(
                 relay = OutboxRelay(
                     db, bus, spec.messaging,
                     interval=platform.relay_interval_seconds,
+                    idle_interval=platform.relay_idle_interval_seconds,
                     retention=timedelta(days=platform.outbox_retention_days),
                     on_published=lambda n: metrics.events_published.labels(spec.name).inc(n),
                 )

@@ -68,6 +68,8 @@ class PlatformSettings(BaseSettings):
     ack_wait_seconds: float = 30.0
     outbox_retention_days: int = 7
     relay_interval_seconds: float = 0.5
+    #: The relay's poll slows down to this while it finds nothing (its own commits wake it at once anyway).
+    relay_idle_interval_seconds: float = 5.0
     #: Request bodies larger than this are refused with 413 (uploads have their own limit).
     max_body_bytes: int = 1_048_576
     #: Per minute, across every replica (0 turns a limit off): submissions per applicant, sign-ins per client

@@ -248,7 +248,7 @@ class TokenIssuer:
 def make_settings(
     name: str, *, database_url: str, nats_url: str, bus_prefix: str, var_dir: Path, **platform: Any
 ) -> ServiceSettings:
-    defaults: dict[str, Any] = {"relay_interval_seconds": 0.05, "ack_wait_seconds": 2.0, "max_deliver": 3}
+    defaults: dict[str, Any] = {"relay_interval_seconds": 0.05, "relay_idle_interval_seconds": 1.0, "ack_wait_seconds": 2.0, "max_deliver": 3}
     defaults.update(platform)
     return ServiceSettings(
         name=name,

@@ -23,7 +23,7 @@ async def _backend_pids(db: Database, n: int) -> set[int]:
             pids.add((await s.execute(text("SELECT pg_backend_pid()"))).scalar_one())
             if len(pids) == n:
                 started.set()
-            await asyncio.wait_for(started.wait(), 10)
+            await asyncio.wait_for(started.wait(), 60)
 
     await asyncio.gather(*(hold() for _ in range(n)))
     return pids

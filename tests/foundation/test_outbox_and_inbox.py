@@ -264,3 +264,41 @@ async def test_an_event_whose_type_is_not_its_subject_is_dead_lettered_at_once_a
     finally:
         worker.stop()
         await task
+
+
+async def test_an_idle_relay_slows_its_poll_but_still_publishes_what_no_commit_announced(db, bus):
+    """Rows written by another process (a crashed replica's leftovers) raise no signal here: the backed-off poll
+    still finds them within `idle_interval`."""
+    from shared.db import Database
+
+    relay = OutboxRelay(db, bus, messaging, interval=0.05, idle_interval=0.4)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(1.0)  # idle: the poll is now at its slowest
+        other = Database(db.url, info={"messaging": messaging})  # another engine: its commit wakes no one here
+        try:
+            async with other.transaction() as s:
+                await emit(s, _event(7))
+        finally:
+            await other.dispose()
+        assert not db.committed.is_set()
+        await eventually(lambda: _outbox_rows_published(db), timeout=5)
+    finally:
+        relay.stop()
+        task.cancel()
+
+
+async def _outbox_rows_published(db) -> bool:
+    async with db.transaction() as s:
+        rows = (await s.execute(select(messaging.outbox.c.published_at))).scalars().all()
+    return bool(rows) and all(rows)
+
+
+async def test_stopping_a_worker_ends_its_long_idle_pull_at_once(db, bus):
+    consumer = InboxConsumer(db, messaging, Consumer("c-idle", "yimen.test.>", record_effect), bus)
+    worker = consumer.worker()
+    worker.idle_wait = 60.0
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(1.0)  # subscribed and waiting on the server
+    worker.stop()
+    await asyncio.wait_for(task, 5)  # not after the 60 s pull
