@@ -155,8 +155,9 @@ _NAMES_TTL = 60.0
 
 
 async def upsert_department(session: AsyncSession, code: str, name: str) -> None:
-    await session.execute(insert_ignore(session, department).values(code=code, name=name))
-    await session.execute(update(department).where(department.c.code == code).values(name=name))
+    ins = (pg_insert if _dialect(session) == "postgresql" else sqlite_insert)(department).values(code=code, name=name)
+    await session.execute(ins.on_conflict_do_update(index_elements=[department.c.code],
+                                                    set_={"name": ins.excluded.name}))
     _names.pop(_name_key(session, code), None)
 
 
@@ -177,9 +178,11 @@ async def department_name(session: AsyncSession, code: str | None) -> str | None
 
 
 async def upsert_certificate(session: AsyncSession, number: str, **values: Any) -> None:
-    await session.execute(insert_ignore(session, certificate).values(certificate_number=number, revoked=False,
-                                                                     **values))
-    await session.execute(update(certificate).where(certificate.c.certificate_number == number).values(**values))
+    """One statement (`INSERT … ON CONFLICT DO UPDATE`): a certificate issued again keeps its revocation."""
+    ins = (pg_insert if _dialect(session) == "postgresql" else sqlite_insert)(certificate).values(
+        certificate_number=number, revoked=False, **values)
+    await session.execute(ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
+                                                    set_={k: ins.excluded[k] for k in values}))
 
 
 async def revoke_certificate(session: AsyncSession, number: str) -> None:
