@@ -36,7 +36,7 @@ async def _seed(ctx: ServiceContext) -> None:
 
 def _stream_waker(hub: StreamHub):  # type: ignore[no-untyped-def]
     async def stream_waker(ctx: ServiceContext) -> None:
-        """Wake the open live streams after every commit that wrote feed rows or messages."""
+        """Wake the open live streams after every commit of this replica that wrote feed rows."""
         signal = commit_signal(ctx.db.engine, FEED)
         while True:
             await signal.wait()
