@@ -12,7 +12,7 @@ from services.notify.api.routes import router
 from services.notify.config import NotifyConfig
 from services.notify.dispatch import daily_jobs, dispatcher
 from services.notify.events.handlers import CONSUMERS
-from services.notify.service import seed_templates, set_config
+from services.notify.service import FEED, commit_signal, seed_templates, set_config
 from services.notify.store.tables import Base, messaging
 from shared.service import ServiceContext, ServiceSpec, create_service_app
 from shared.settings import ServiceSettings
@@ -36,8 +36,8 @@ async def _seed(ctx: ServiceContext) -> None:
 
 def _stream_waker(hub: StreamHub):  # type: ignore[no-untyped-def]
     async def stream_waker(ctx: ServiceContext) -> None:
-        """Wake the open live streams after every commit that wrote feed rows or messages."""
-        signal = ctx.db.commit_signal()
+        """Wake the open live streams after every commit of this replica that wrote feed rows."""
+        signal = commit_signal(ctx.db.engine, FEED)
         while True:
             await signal.wait()
             signal.clear()

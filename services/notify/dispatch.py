@@ -16,7 +16,14 @@ from datetime import datetime, timedelta
 import httpx
 
 from services.notify.domain.schedule import daily_due, local_day, rate_release
-from services.notify.service import current_config, quiet_hours_for, run_daily
+from services.notify.service import (
+    DISPATCH,
+    commit_signal,
+    current_config,
+    default_quiet_hours,
+    quiet_hours_of,
+    run_daily,
+)
 from services.notify.store import repo
 from shared.jobs import periodic
 from shared.service import ServiceContext
@@ -36,37 +43,52 @@ class Outcome:
 
 async def dispatch_once(ctx: ServiceContext, now: datetime | None = None, *, limit: int = 50) -> int:
     """Claim what is due, send it, record the outcome; the number of messages handed to a channel."""
+    return (await _dispatch(ctx, now, limit=limit))[0]
+
+
+async def _dispatch(ctx: ServiceContext, now: datetime | None = None, *, limit: int = 50) -> tuple[int, bool]:
+    """`dispatch_once`, and whether the round found a full batch (more may be due at once)."""
     cfg = current_config()
     now = now or utcnow()
     claimed = []
     taken: dict[tuple[str, str], int] = {}
     async with ctx.db.transaction() as s:
-        for row in await repo.due_messages(s, now, limit=limit):
-            if row.created_at < now - timedelta(hours=cfg.give_up_after_hours):
+        due = await repo.due_messages(s, now, limit=limit)
+        if not due:
+            return 0, False
+        give_up = now - timedelta(hours=cfg.give_up_after_hours)
+        live = [r for r in due if r.created_at >= give_up]
+        # The round's quiet hours and recent sends in one read each, not one per message.
+        quiet = await quiet_hours_of(s, [r.recipient_id for r in live
+                                         if not r.urgent and r.recipient_kind == "person"])
+        sent_before = await repo.sent_times(s, [(r.recipient_kind, r.recipient_id) for r in live],
+                                            repo.hour_ago(now))
+        for row in due:
+            if row.created_at < give_up:
                 await repo.set_message(s, row.id, status="failed", next_attempt_at=None,
                                        reason=f"gave_up: not sent within {cfg.give_up_after_hours:g} h "
                                               f"(last: {row.reason or 'none'})"[:300])
                 continue
             if not row.urgent:
-                release = (await quiet_hours_for(s, row.recipient_kind, row.recipient_id)).release_at(now)
+                hours = quiet.get(row.recipient_id) if row.recipient_kind == "person" else None
+                release = (hours or default_quiet_hours()).release_at(now)
                 if release is not None:
                     await repo.set_message(s, row.id, status="held", next_attempt_at=release,
                                            reason="quiet_hours: 免打扰时段，到点发送")
                     continue
             who = (row.recipient_kind, row.recipient_id)
-            sent = await repo.sent_times(s, *who, repo.hour_ago(now))
             # What this batch already took for the same recipient counts as sent now.
-            sent += [now] * taken.get(who, 0)
+            sent = sent_before[who] + [now] * taken.get(who, 0)
             if (later := rate_release(sent, now=now, per_hour=cfg.per_person_per_hour)) is not None:
                 await repo.set_message(s, row.id, status="queued", next_attempt_at=later,
                                        reason="rate_bound: 每小时条数已达上限，稍后发送")
                 continue
-            await repo.set_message(s, row.id, status="queued",
-                                   next_attempt_at=now + timedelta(seconds=cfg.claim_seconds))
             claimed.append(row)
             taken[who] = taken.get(who, 0) + 1
+        await repo.claim(s, [r.id for r in claimed], now + timedelta(seconds=cfg.claim_seconds))
+    full = len(due) >= limit
     if not claimed:
-        return 0
+        return 0, full
     outcomes = await asyncio.gather(*(_send(ctx.http, row) for row in claimed))
     async with ctx.db.transaction() as s:
         for row, out in zip(claimed, outcomes, strict=True):
@@ -76,12 +98,8 @@ async def dispatch_once(ctx: ServiceContext, now: datetime | None = None, *, lim
                     await repo.set_message(s, row.id, status="delivered", attempts=attempts, sent_at=utcnow(),
                                            delivered_at=utcnow(), next_attempt_at=None, reason=None)
                 else:
-                    current = await repo.message_by_id(s, row.id)
-                    # A receipt may have come back before this line: it stays delivered.
-                    status = "sent" if current is None or current.status == "queued" else current.status
-                    await repo.set_message(s, row.id, status=status, attempts=attempts, sent_at=utcnow(),
-                                           gateway_id=out.gateway_id, next_attempt_at=None,
-                                           reason=None if status != "failed" else current.reason)
+                    await repo.record_sms_sent(s, row.id, attempts=attempts, gateway_id=out.gateway_id,
+                                               at=utcnow())
             elif out.permanent:
                 await repo.set_message(s, row.id, status="failed", attempts=attempts, next_attempt_at=None,
                                        reason=out.reason)
@@ -92,7 +110,13 @@ async def dispatch_once(ctx: ServiceContext, now: datetime | None = None, *, lim
     for row, out in zip(claimed, outcomes, strict=True):
         if not out.ok:
             log.warning("notify: %s message %s not sent (%s)", row.channel, row.id, out.reason)
-    return sum(o.ok for o in outcomes)
+    return sum(o.ok for o in outcomes), full
+
+
+async def _dispatch_round(ctx: ServiceContext) -> bool:
+    # Another round at once only after a full batch: a message committed meanwhile sets the wake signal
+    # anyway, so a round that took everything due is not followed by one that finds nothing.
+    return (await _dispatch(ctx))[1]
 
 
 async def _send(http: httpx.AsyncClient, row) -> Outcome:  # type: ignore[no-untyped-def]
@@ -141,10 +165,10 @@ async def _send_push(http: httpx.AsyncClient, row) -> Outcome:  # type: ignore[n
     return _judge(r, "push webhook") or Outcome(True)
 
 
-#: Send due messages; a commit that made messages wakes it at once, otherwise it looks every
-#: `dispatch_poll_seconds`; a round that sent something is followed by the next at once.
-dispatcher = periodic(dispatch_once, interval=lambda ctx: current_config().dispatch_poll_seconds,
-                      wake=lambda ctx: ctx.db.commit_signal(), drain=True, name="dispatcher")
+#: Send due messages; a commit that queued SMS or push messages wakes it at once, otherwise it looks every
+#: `dispatch_poll_seconds`; a round that found a full batch is followed by the next at once.
+dispatcher = periodic(_dispatch_round, interval=lambda ctx: current_config().dispatch_poll_seconds,
+                      wake=lambda ctx: commit_signal(ctx.db.engine, DISPATCH), drain=True, name="dispatcher")
 
 
 async def daily_round(ctx: ServiceContext) -> None:

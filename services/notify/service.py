@@ -4,15 +4,19 @@ run the daily reminders. One function per thing a caller can do; each runs insid
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
 
 from services.notify.config import NotifyConfig
 from services.notify.domain import messages as msgs
@@ -42,10 +46,38 @@ def current_config() -> NotifyConfig:
     return _config
 
 
-def _wake(session: AsyncSession) -> None:
-    # The database's commit signal wakes the dispatcher and the open live streams at once; it fires on
-    # commits that mark themselves so (the outbox's flag), which is what a new message or feed row needs too.
-    session.info["outbox_dirty"] = True
+#: What a commit of notify's may wake: `feed` the open live streams (new feed rows), `dispatch` the senders
+#: (SMS or push rows due now). Notify's own signals rather than the database's commit signal: that one also
+#: wakes the outbox relay, which has nothing to publish for notify, and a feed row has nothing to send.
+FEED, DISPATCH = "feed", "dispatch"
+_WAKE = "notify_wake"
+_signals: weakref.WeakKeyDictionary[Any, dict[str, list[asyncio.Event]]] = weakref.WeakKeyDictionary()
+
+
+def commit_signal(engine: AsyncEngine, what: str) -> asyncio.Event:
+    """An event set after each commit on `engine` that wrote what `what` names; its waiter clears it."""
+    signal = asyncio.Event()
+    _signals.setdefault(engine.sync_engine, {}).setdefault(what, []).append(signal)
+    return signal
+
+
+def _wake(session: AsyncSession, *what: str) -> None:
+    session.info.setdefault(_WAKE, set()).update(what)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    what = session.info.pop(_WAKE, None)
+    if what and session.bind is not None:
+        by_kind = _signals.get(session.bind, {})
+        for w in what:
+            for signal in by_kind.get(w, ()):
+                signal.set()
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, _previous: Any) -> None:
+    session.info.pop(_WAKE, None)
 
 
 def holder_hash(holder_id: str | None) -> str | None:
@@ -120,35 +152,54 @@ async def template_of(session: AsyncSession, code: str) -> tuple[int, dict[str, 
     return row.version, row.channels
 
 
-async def _channels_for(session: AsyncSession, kind: msgs.Kind, recipient: Recipient) -> tuple[set[str], str | None]:
+#: `pref` not given: the person's preference is read when it matters (a case read by `repo.case` carries it).
+_READ: Any = object()
+
+
+def _pref_beside(case: Any) -> Any:
+    """The applicant's preference as read beside the case ((channels, phone), or None), or `_READ`."""
+    if case is not None and "pref_person" in case._fields:
+        return (case.pref_channels, case.pref_phone) if case.pref_person is not None else None
+    return _READ
+
+
+def _known_phone_beside(case: Any) -> Any:
+    """The applicant's most recent number on any form as read beside the case (or None), or `_READ`."""
+    return case.known_phone if case is not None and "known_phone" in case._fields else _READ
+
+
+async def _channels_for(session: AsyncSession, kind: msgs.Kind, recipient: Recipient,
+                        pref: Any = _READ) -> tuple[set[str], str | None]:
     """The channels a recipient gets this kind on, and the person's own SMS number if they gave one."""
     chosen: set[str] = set(kind.default_channels)
     own_phone = None
     if recipient.kind == "person":
-        pref = await repo.preference_of(session, recipient.id)
+        if pref is _READ:
+            row = await repo.preference_of(session, recipient.id)
+            pref = (row.channels, row.phone) if row is not None else None
         if pref is not None:
-            own_phone = pref.phone
-            if kind.code in (pref.channels or {}):
-                chosen = set(pref.channels[kind.code])
+            channels, own_phone = pref
+            if kind.code in (channels or {}):
+                chosen = set(channels[kind.code])
     chosen.add("inbox")
     if not _config.push_webhook_url:
         chosen.discard("push")
     return chosen, own_phone
 
 
-async def send(session: AsyncSession, *, event_id: str, kind_code: str, recipient: Recipient,
-               values: dict[str, Any], application_id: str | None = None, phone: str | None = None,
-               urgent: bool | None = None, extra_sms: list[str] | None = None) -> list[str]:
-    """Render one kind for one recipient on each chosen channel; a second call for the same event makes
-    nothing (the unique key), which is what keeps redelivery and replays from sending twice."""
+async def _messages(session: AsyncSession, *, event_id: str, kind_code: str, recipient: Recipient,
+                    values: dict[str, Any], application_id: str | None = None, phone: str | None = None,
+                    urgent: bool | None = None, extra_sms: list[str] | None = None,
+                    pref: Any = _READ, known_phone: Any = _READ) -> list[dict[str, Any]]:
+    """One kind rendered for one recipient on each chosen channel: the message rows to insert."""
     kind = msgs.KINDS[kind_code]
     personalisation = {k: str(values.get(k) or "") for k in kind.placeholders}
-    version, template = await template_of(session, kind_code)
+    version, template = (await repo.template_in_force(session, kind_code)) or (0, kind.template())
     rendered = msgs.render_all(template, personalisation, signature=_config.sms_signature)
-    channels, own_phone = await _channels_for(session, kind, recipient)
+    channels, own_phone = await _channels_for(session, kind, recipient, pref)
     urgent = kind.urgent if urgent is None else urgent
     now = utcnow()
-    created: list[str] = []
+    rows: list[dict[str, Any]] = []
     common = {"event_id": event_id, "kind": kind_code, "application_id": application_id,
               "template_version": version, "urgent": urgent}
     for channel in msgs.CHANNELS:
@@ -162,7 +213,8 @@ async def send(session: AsyncSession, *, event_id: str, kind_code: str, recipien
         elif channel == "sms":
             number = own_phone or phone
             if number is None and recipient.kind == "person":
-                number = await repo.known_phone(session, recipient.id)
+                number = (await repo.known_phone(session, recipient.id) if known_phone is _READ
+                          else known_phone)
             if number:
                 row.update(status="queued", destination=number, next_attempt_at=now)
             elif recipient.kind in ("department", "role"):
@@ -171,31 +223,64 @@ async def send(session: AsyncSession, *, event_id: str, kind_code: str, recipien
                 row.update(status="failed", reason="no_contact_number: 没有可用的手机号码")
         else:
             row.update(status="queued", next_attempt_at=now)
-        if mid := await repo.add_message(session, **row):
-            created.append(mid)
+        rows.append(row)
     for number in extra_sms or []:
         contact = Recipient("contact", hashlib.sha256(number.encode()).hexdigest()[:32])
-        r = rendered["sms"]
-        if mid := await repo.add_message(session, **common, channel="sms", recipient_kind=contact.kind,
-                                         recipient_id=contact.id, title=None, body=r.body, status="queued",
-                                         destination=number, next_attempt_at=now):
-            created.append(mid)
-    if created:
-        _wake(session)
+        rows.append({**common, "channel": "sms", "recipient_kind": contact.kind, "recipient_id": contact.id,
+                     "title": None, "body": rendered["sms"].body, "status": "queued", "destination": number,
+                     "next_attempt_at": now})
+    return rows
+
+
+async def _write(session: AsyncSession, messages: list[dict[str, Any]], feed: dict[str, Any] | None = None
+                 ) -> list[str]:
+    """Insert what an event makes, messages and feed step together; a second time for the same event makes
+    nothing (the unique keys), which is what keeps redelivery and replays from sending twice."""
+    if not messages and feed is None:
+        return []
+    created, added = await repo.add_messages_and_feed(session, messages, feed)
+    if added:
+        _wake(session, FEED)
+    if created and any(m["status"] == "queued" for m in messages):
+        _wake(session, DISPATCH)
     return created
 
 
-async def _feed(session: AsyncSession, event: Event, case: Any, step: str, title: str, **extra: Any) -> None:
-    if case is None:
-        return
-    if not (case.person_id or case.organisation_id):
-        return
-    data = {"application_id": case.application_id, "receipt_number": case.receipt_number,
-            "item_name": case.item_name, "step": step, "title": title, "at": event.time.isoformat(), **extra}
-    if await repo.add_feed(session, event_id=event.id, person_id=case.person_id,
-                           organisation_id=case.organisation_id, application_id=case.application_id, step=step,
-                           data=data):
-        _wake(session)
+async def send(session: AsyncSession, *, event_id: str, kind_code: str, recipient: Recipient,
+               values: dict[str, Any], application_id: str | None = None, phone: str | None = None,
+               urgent: bool | None = None, extra_sms: list[str] | None = None) -> list[str]:
+    """Render one kind for one recipient on each chosen channel and insert the messages; their ids."""
+    return await _write(session, await _messages(
+        session, event_id=event_id, kind_code=kind_code, recipient=recipient, values=values,
+        application_id=application_id, phone=phone, urgent=urgent, extra_sms=extra_sms))
+
+
+def _feed_step(event: Event, application_id: str, known: Any, step: str, title: str,
+               **extra: Any) -> dict[str, Any]:
+    data = {"application_id": application_id, "receipt_number": known["receipt_number"],
+            "item_name": known["item_name"], "step": step, "title": title, "at": event.time.isoformat(), **extra}
+    return {"event_id": event.id, "person_id": known["person_id"], "organisation_id": known["organisation_id"],
+            "application_id": application_id, "step": step, "data": data}
+
+
+def _feed(event: Event, case: Any, step: str, title: str, **extra: Any) -> dict[str, Any] | None:
+    """The feed step an event makes of a case; None when no one follows the case."""
+    if case is None or not (case.person_id or case.organisation_id):
+        return None
+    return _feed_step(event, case.application_id, case._mapping, step, title, **extra)
+
+
+async def _feed_only(session: AsyncSession, event: Event, application_id: str, step: str, title: str,
+                     **extra: Any) -> None:
+    """A step that makes no message: written from the case as this process last knew it, in one statement
+    that checks the case still reads so; otherwise (unknown, changed, another replica's) the case is read."""
+    known = repo.remembered_case(session, application_id)
+    if known is not None and (known["person_id"] or known["organisation_id"]):
+        if await repo.add_feed_if_case(session, known, _feed_step(event, application_id, known, step, title,
+                                                                  **extra)):
+            _wake(session, FEED)
+            return
+    await _write(session, [], _feed(event, await repo.case(session, application_id), step, title, **extra))
 
 
 def _case_values(case: Any) -> dict[str, Any]:
@@ -214,13 +299,19 @@ def _case_recipient(case: Any) -> Recipient | None:
     return None
 
 
-async def _to_applicant(session: AsyncSession, event: Event, case: Any, kind: str, **values: Any) -> None:
+async def _to_applicant(session: AsyncSession, event: Event, case: Any, kind: str, **values: Any
+                        ) -> list[dict[str, Any]]:
+    """The messages of one kind to the case's applicant (none when no applicant is known)."""
     recipient = _case_recipient(case)
     if recipient is None:
         log.info("notify: no recipient known for %s of application %s", event.type, event.subject)
-        return
-    await send(session, event_id=event.id, kind_code=kind, recipient=recipient,
-               values={**_case_values(case), **values}, application_id=case.application_id, phone=case.phone)
+        return []
+    beside = case
+    if _pref_beside(case) is _READ and recipient.kind == "person":  # a case that came from an upsert
+        beside = await repo.person_beside(session, recipient.id)
+    return await _messages(session, event_id=event.id, kind_code=kind, recipient=recipient,
+                           values={**_case_values(case), **values}, application_id=case.application_id,
+                           phone=case.phone, pref=_pref_beside(beside), known_phone=_known_phone_beside(beside))
 
 
 def promised_on(accepted_at: datetime, limit: c.Limit | None) -> date | None:
@@ -253,7 +344,7 @@ async def _submitted(session: AsyncSession, event: Event) -> None:
     case = await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
                                   receipt_number=e.receipt_number, item_code=e.item_code, department=e.department,
                                   holder_hash=holder_hash(e.applicant.holder_id))
-    await _feed(session, event, case, "submitted", "申请已提交")
+    await _write(session, [], _feed(event, case, "submitted", "申请已提交"))
 
 
 async def _accepted(session: AsyncSession, event: Event) -> None:
@@ -264,56 +355,59 @@ async def _accepted(session: AsyncSession, event: Event) -> None:
                                   receipt_number=e.receipt_number, item_code=e.item_code, item_name=e.item_name,
                                   department=e.department, holder_hash=holder_hash(e.applicant.holder_id),
                                   promised_on=promised_on(e.accepted_at, e.promised_limit))
-    await _to_applicant(session, event, case, "application_accepted")
-    await _feed(session, event, case, "accepted", "已受理",
-                promised_on=case.promised_on.isoformat() if case.promised_on else None)
+    await _write(session, await _to_applicant(session, event, case, "application_accepted"),
+                 _feed(event, case, "accepted", "已受理",
+                       promised_on=case.promised_on.isoformat() if case.promised_on else None))
 
 
 async def _returned(session: AsyncSession, event: Event) -> None:
     e = c.Returned.model_validate(event.data)
     case = await repo.case(session, e.application_id)
     notice = msgs.notice_text([m.message or m.field or "" for m in e.missing])
-    await _to_applicant(session, event, case, "application_returned", reasons=e.reasons or "材料需补正",
-                        notice=notice)
-    await _feed(session, event, case, "returned", "需补正后受理（一次性告知）", reasons=e.reasons)
+    await _write(session, await _to_applicant(session, event, case, "application_returned",
+                                              reasons=e.reasons or "材料需补正", notice=notice),
+                 _feed(event, case, "returned", "需补正后受理（一次性告知）", reasons=e.reasons))
 
 
 async def _not_accepted(session: AsyncSession, event: Event) -> None:
     e = c.NotAccepted.model_validate(event.data)
     case = await repo.case(session, e.application_id)
-    await _to_applicant(session, event, case, "application_not_accepted", reasons=e.reasons or "见受理部门说明",
-                        legal_basis=e.legal_basis or "见受理部门说明")
-    await _feed(session, event, case, "not_accepted", "不予受理", reasons=e.reasons)
+    await _write(session, await _to_applicant(session, event, case, "application_not_accepted",
+                                              reasons=e.reasons or "见受理部门说明",
+                                              legal_basis=e.legal_basis or "见受理部门说明"),
+                 _feed(event, case, "not_accepted", "不予受理", reasons=e.reasons))
 
 
 def _simple(step: str, title: str) -> Any:
     async def handle(session: AsyncSession, event: Event) -> None:
         app = event.data.get("application_id")
         if isinstance(app, str):
-            await _feed(session, event, await repo.case(session, app), step, title)
+            await _feed_only(session, event, app, step, title)
     return handle
 
 
 async def _task_assigned(session: AsyncSession, event: Event) -> None:
     e = c.TaskAssigned.model_validate(event.data)
     name = await repo.department_name(session, e.department) or e.department
-    await _feed(session, event, await repo.case(session, e.application_id), "task_assigned",
-                f"{name}开始办理" + (f"（{e.step_name}）" if e.step_name else ""), department=e.department,
-                department_name=name)
+    await _feed_only(session, event, e.application_id, "task_assigned",
+                     f"{name}开始办理" + (f"（{e.step_name}）" if e.step_name else ""), department=e.department,
+                     department_name=name)
 
 
 async def _task_decided(session: AsyncSession, event: Event) -> None:
     e = c.TaskDecided.model_validate(event.data)
-    case = await repo.case(session, e.application_id)
     name = await repo.department_name(session, e.department) or e.department
-    if e.outcome == "request_correction":
-        notice = msgs.notice_text([m.reason or m.field or m.material_code or "" for m in e.missing])
-        await _to_applicant(session, event, case, "correction_requested", department_name=name,
-                            reasons=e.reasons or "材料需补正", notice=notice)
-        title = f"{name}要求补正"
-    else:
-        title = f"{name}已{'同意' if e.outcome == 'approve' else '作出决定'}"
-    await _feed(session, event, case, f"task_{e.outcome}", title, department=e.department, department_name=name)
+    if e.outcome != "request_correction":
+        await _feed_only(session, event, e.application_id, f"task_{e.outcome}",
+                         f"{name}已{'同意' if e.outcome == 'approve' else '作出决定'}", department=e.department,
+                         department_name=name)
+        return
+    case = await repo.case(session, e.application_id)
+    notice = msgs.notice_text([m.reason or m.field or m.material_code or "" for m in e.missing])
+    await _write(session, await _to_applicant(session, event, case, "correction_requested", department_name=name,
+                                              reasons=e.reasons or "材料需补正", notice=notice),
+                 _feed(event, case, f"task_{e.outcome}", f"{name}要求补正", department=e.department,
+                       department_name=name))
 
 
 async def _decided(session: AsyncSession, event: Event) -> None:
@@ -325,8 +419,9 @@ async def _decided(session: AsyncSession, event: Event) -> None:
                                       receipt_number=e.receipt_number, department=e.department)
     outcome = OUTCOME_TEXT.get(e.outcome, e.outcome)
     reasons = f"理由：{e.reasons}" if e.reasons and e.outcome != "approved" else ""
-    await _to_applicant(session, event, case, "application_decided", outcome_text=outcome, reasons=reasons)
-    await _feed(session, event, case, "decided", f"审批结果：{outcome}", outcome=e.outcome)
+    await _write(session, await _to_applicant(session, event, case, "application_decided", outcome_text=outcome,
+                                              reasons=reasons),
+                 _feed(event, case, "decided", f"审批结果：{outcome}", outcome=e.outcome))
 
 
 async def _payment(session: AsyncSession, event: Event) -> None:
@@ -335,10 +430,11 @@ async def _payment(session: AsyncSession, event: Event) -> None:
     case = await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
                                   receipt_number=e.receipt_number, item_name=e.item_name)
     amount = f"{e.amount:.2f}"
-    await _to_applicant(session, event, case, "payment_due", amount=amount, payment_code=e.payment_code,
-                        due_on=chinese_date(e.due_on) if e.due_on else "缴费期限内")
-    await _feed(session, event, case, "payment_due", f"待缴费{amount}元", amount=amount,
-                due_on=e.due_on.isoformat() if e.due_on else None)
+    await _write(session, await _to_applicant(session, event, case, "payment_due", amount=amount,
+                                              payment_code=e.payment_code,
+                                              due_on=chinese_date(e.due_on) if e.due_on else "缴费期限内"),
+                 _feed(event, case, "payment_due", f"待缴费{amount}元", amount=amount,
+                       due_on=e.due_on.isoformat() if e.due_on else None))
 
 
 async def _ready(session: AsyncSession, event: Event) -> None:
@@ -347,18 +443,17 @@ async def _ready(session: AsyncSession, event: Event) -> None:
     case = await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
                                   receipt_number=e.receipt_number, item_name=e.item_name)
     point = e.service_point_name or e.service_point or "选定的服务点"
-    await _to_applicant(session, event, case, "ready_for_collection", service_point_name=point)
-    await _feed(session, event, case, "ready_for_collection", f"结果已到{point}，可领取",
-                service_point=e.service_point)
+    await _write(session, await _to_applicant(session, event, case, "ready_for_collection", service_point_name=point),
+                 _feed(event, case, "ready_for_collection", f"结果已到{point}，可领取", service_point=e.service_point))
 
 
 async def _delivered(session: AsyncSession, event: Event) -> None:
     e = c.Delivered.model_validate(event.data)
     case = await repo.case(session, e.application_id)
-    await _to_applicant(session, event, case, "application_delivered",
-                        method_text=METHOD_TEXT.get(e.method or "", ""))
-    await _to_applicant(session, event, case, "rating_invited")
-    await _feed(session, event, case, "delivered", "办理结果已送达", method=e.method)
+    await _write(session, [*await _to_applicant(session, event, case, "application_delivered",
+                                                method_text=METHOD_TEXT.get(e.method or "", "")),
+                           *await _to_applicant(session, event, case, "rating_invited")],
+                 _feed(event, case, "delivered", "办理结果已送达", method=e.method))
 
 
 async def _certificate_issued(session: AsyncSession, event: Event) -> None:
@@ -501,16 +596,18 @@ async def put_preferences(session: AsyncSession, person_id: str, *, channels: di
                               quiet_start=quiet_hours[0] if quiet_hours else "00:00",
                               quiet_end=quiet_hours[1] if quiet_hours else "00:00", phone=number)
     await repo.release_held(session, person_id)
-    _wake(session)
+    _wake(session, DISPATCH)
     return await get_preferences(session, person_id)
 
 
-async def quiet_hours_for(session: AsyncSession, recipient_kind: str, recipient_id: str) -> QuietHours:
-    if recipient_kind == "person":
-        row = await repo.preference_of(session, recipient_id)
-        if row is not None and row.quiet_start and row.quiet_end:
-            return QuietHours.of(row.quiet_start, row.quiet_end)
+def default_quiet_hours() -> QuietHours:
     return QuietHours.of(_config.quiet_start, _config.quiet_end)
+
+
+async def quiet_hours_of(session: AsyncSession, person_ids: list[str]) -> dict[str, QuietHours]:
+    """The quiet hours of those of these people who chose their own (the rest keep the default)."""
+    return {p: QuietHours.of(start, end) for p, (start, end) in (await repo.quiet_hours_of(session, person_ids)).items()
+            if start and end}
 
 
 # --- templates --------------------------------------------------------------------------------------------

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import time
 import uuid
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, literal, or_, select, union_all, update
+from sqlalchemy import case as sql_case
+from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from services.notify.store.tables import (
     card_seen,
@@ -37,9 +42,82 @@ def _dialect(session: AsyncSession) -> str:
 # --- what notify learned from the bus -------------------------------------------------------------------
 
 
+# --- in-process memory, per database ------------------------------------------------------------------------
+
+#: Per engine (a test's app, a restarted one, each gets a fresh memory): what this process remembers of the
+#: database. Bounded: the oldest entries go first.
+_memory: weakref.WeakKeyDictionary[Any, dict[str, OrderedDict[Any, Any]]] = weakref.WeakKeyDictionary()
+_MEMORY_SIZE = 4096
+_FORGET = "notify_forget"
+
+
+def _remembered(session: AsyncSession, what: str) -> OrderedDict[Any, Any]:
+    bind = session.bind.sync_engine if session.bind is not None else None  # type: ignore[union-attr]
+    return _memory.setdefault(bind, {}).setdefault(what, OrderedDict())
+
+
+def _remember(session: AsyncSession, what: str, key: Any, value: Any) -> None:
+    memory = _remembered(session, what)
+    memory[key] = value
+    memory.move_to_end(key)
+    while len(memory) > _MEMORY_SIZE:
+        memory.popitem(last=False)
+
+
+def _forget_after_commit(session: AsyncSession, what: str, key: Any) -> None:
+    """Forget now and again once the transaction ends: a reader between this write and its commit may have
+    remembered the old value."""
+    _remembered(session, what).pop(key, None)
+    session.info.setdefault(_FORGET, []).append((_remembered(session, what), key))
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        for memory, key in session.info.pop(_FORGET, ()):
+            memory.pop(key, None)
+
+
+# --- what notify learned from the bus -------------------------------------------------------------------
+
+#: A case as the live feed names it: the columns a feed step copies, compared before a remembered case is used.
+_FEED_KEYS = ("person_id", "organisation_id", "receipt_number", "item_name")
+
+
 async def case(session: AsyncSession, application_id: str) -> Row[Any] | None:
-    return (await session.execute(select(case_contact).where(case_contact.c.application_id == application_id))
-            ).first()
+    """The case with what a message to its applicant needs beside it, in one read: the applicant's preference
+    (`pref_*`, None without one) and the number they gave most recently on any form (`known_phone`)."""
+    other = case_contact.alias("other")
+    known_phone = (select(other.c.phone).where(other.c.person_id == case_contact.c.person_id,
+                                               other.c.phone.is_not(None))
+                   .order_by(other.c.updated_at.desc()).limit(1).correlate(case_contact).scalar_subquery())
+    q = (select(case_contact, preference.c.person_id.label("pref_person"), preference.c.channels.label("pref_channels"),
+                preference.c.phone.label("pref_phone"), known_phone.label("known_phone"))
+         .select_from(case_contact.outerjoin(preference, preference.c.person_id == case_contact.c.person_id))
+         .where(case_contact.c.application_id == application_id))
+    row = (await session.execute(q)).first()
+    if row is not None:
+        _remember(session, "case", application_id, tuple(getattr(row, k) for k in _FEED_KEYS))
+    return row
+
+
+async def person_beside(session: AsyncSession, person_id: str) -> Row[Any]:
+    """What `case` reads beside a case (`pref_*`, `known_phone`) for a person, in one read."""
+    mine = preference.c.person_id == person_id
+    q = select(select(preference.c.person_id).where(mine).scalar_subquery().label("pref_person"),
+               select(preference.c.channels).where(mine).scalar_subquery().label("pref_channels"),
+               select(preference.c.phone).where(mine).scalar_subquery().label("pref_phone"),
+               select(case_contact.c.phone).where(case_contact.c.person_id == person_id,
+                                                  case_contact.c.phone.is_not(None))
+               .order_by(case_contact.c.updated_at.desc()).limit(1).scalar_subquery().label("known_phone"))
+    return (await session.execute(q)).one()
+
+
+def remembered_case(session: AsyncSession, application_id: str) -> dict[str, Any] | None:
+    """What this process last read or wrote of a case (the feed's columns), or None; possibly stale: a writer
+    checks it against the row (`add_feed_if_case`)."""
+    known = _remembered(session, "case").get(application_id)
+    return None if known is None else dict(zip(_FEED_KEYS, known, strict=True))
 
 
 async def upsert_case(session: AsyncSession, application_id: str, **values: Any) -> Row[Any]:
@@ -52,7 +130,9 @@ async def upsert_case(session: AsyncSession, application_id: str, **values: Any)
     ins = ins.on_conflict_do_update(index_elements=[case_contact.c.application_id],
                                     set_={**{k: ins.excluded[k] for k in values}, "updated_at": ins.excluded.updated_at}
                                     if values else {"updated_at": case_contact.c.updated_at})
-    return (await session.execute(ins.returning(*case_contact.c))).one()
+    row = (await session.execute(ins.returning(*case_contact.c))).one()
+    _remember(session, "case", application_id, tuple(getattr(row, k) for k in _FEED_KEYS))
+    return row
 
 
 async def case_by_holder(session: AsyncSession, holder_hash: str) -> Row[Any] | None:
@@ -75,8 +155,9 @@ _NAMES_TTL = 60.0
 
 
 async def upsert_department(session: AsyncSession, code: str, name: str) -> None:
-    await session.execute(insert_ignore(session, department).values(code=code, name=name))
-    await session.execute(update(department).where(department.c.code == code).values(name=name))
+    ins = (pg_insert if _dialect(session) == "postgresql" else sqlite_insert)(department).values(code=code, name=name)
+    await session.execute(ins.on_conflict_do_update(index_elements=[department.c.code],
+                                                    set_={"name": ins.excluded.name}))
     _names.pop(_name_key(session, code), None)
 
 
@@ -97,9 +178,11 @@ async def department_name(session: AsyncSession, code: str | None) -> str | None
 
 
 async def upsert_certificate(session: AsyncSession, number: str, **values: Any) -> None:
-    await session.execute(insert_ignore(session, certificate).values(certificate_number=number, revoked=False,
-                                                                     **values))
-    await session.execute(update(certificate).where(certificate.c.certificate_number == number).values(**values))
+    """One statement (`INSERT … ON CONFLICT DO UPDATE`): a certificate issued again keeps its revocation."""
+    ins = (pg_insert if _dialect(session) == "postgresql" else sqlite_insert)(certificate).values(
+        certificate_number=number, revoked=False, **values)
+    await session.execute(ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
+                                                    set_={k: ins.excluded[k] for k in values}))
 
 
 async def revoke_certificate(session: AsyncSession, number: str) -> None:
@@ -136,6 +219,16 @@ async def preference_of(session: AsyncSession, person_id: str) -> Row[Any] | Non
     return (await session.execute(select(preference).where(preference.c.person_id == person_id))).first()
 
 
+async def quiet_hours_of(session: AsyncSession, person_ids: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+    """The quiet hours of those of these people who chose theirs, in one read."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return {}
+    q = select(preference.c.person_id, preference.c.quiet_start, preference.c.quiet_end).where(
+        preference.c.person_id.in_(ids))
+    return {r.person_id: (r.quiet_start, r.quiet_end) for r in (await session.execute(q)).all()}
+
+
 async def put_preference(session: AsyncSession, person_id: str, *, channels: dict[str, list[str]],
                          quiet_start: str | None, quiet_end: str | None, phone: str | None) -> None:
     values = {"channels": channels, "quiet_start": quiet_start, "quiet_end": quiet_end, "phone": phone,
@@ -150,23 +243,83 @@ async def current_template(session: AsyncSession, code: str) -> Row[Any] | None:
     return (await session.execute(q)).first()
 
 
+#: A template changes only by `add_template`, which makes this process forget it; another replica's edit is
+#: seen after at most `_TEMPLATE_TTL` (the message records the version it was rendered from).
+_TEMPLATE_TTL = 30.0
+
+
+async def template_in_force(session: AsyncSession, code: str) -> tuple[int, dict[str, Any]] | None:
+    """(version, channels) of the template in force, remembered for `_TEMPLATE_TTL`; None for none stored."""
+    known = _remembered(session, "template").get(code)
+    if known is not None and time.monotonic() - known[1] < _TEMPLATE_TTL:
+        return known[0]  # type: ignore[no-any-return]
+    row = await current_template(session, code)
+    value = (row.version, row.channels) if row is not None else None
+    _remember(session, "template", code, (value, time.monotonic()))
+    return value
+
+
 async def add_template(session: AsyncSession, code: str, version: int, channels: dict[str, Any],
                        by: str | None) -> bool:
     """False when that version exists already (a concurrent edit or a second replica seeding)."""
     res = await session.execute(insert_ignore(session, template).values(
         code=code, version=version, channels=channels, created_at=utcnow(), created_by=by))
+    _forget_after_commit(session, "template", code)
     return bool(res.rowcount)
 
 
 # --- messages ---------------------------------------------------------------------------------------------
 
 
-async def add_message(session: AsyncSession, **values: Any) -> str | None:
-    """Insert a message unless one exists for the same event, kind, channel and recipient; its id or None."""
-    mid = uuid.uuid4().hex
-    res = await session.execute(insert_ignore(session, message).values(id=mid, created_at=utcnow(), attempts=0,
-                                                                       **values))
-    return mid if res.rowcount else None
+_MESSAGE_COLUMNS = tuple(c.name for c in message.c)
+
+
+def _message_row(values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    row = dict.fromkeys(_MESSAGE_COLUMNS)
+    row.update(id=uuid.uuid4().hex, created_at=now, attempts=0)
+    row.update(values)
+    return row
+
+
+def _feed_row(values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {"created_at": now, **values}
+
+
+async def add_messages_and_feed(session: AsyncSession, messages: list[dict[str, Any]],
+                                feed: dict[str, Any] | None = None) -> tuple[list[str], bool]:
+    """Insert what one event makes: its messages (each unless one exists for the same event, kind, channel and
+    recipient) and its feed step (unless the event made one); the new messages' ids, and whether the step is
+    new. One statement on PostgreSQL (two data-modifying CTEs), one per table on SQLite."""
+    now = utcnow()
+    rows = [_message_row(m, now) for m in messages]
+    if rows and feed is not None and _dialect(session) == "postgresql":
+        m = pg_insert(message).values(rows).on_conflict_do_nothing().returning(message.c.id).cte("m")
+        f = (pg_insert(feed_entry).values(**_feed_row(feed, now)).on_conflict_do_nothing()
+             .returning(feed_entry.c.seq).cte("f"))
+        q = union_all(select(m.c.id, literal(None).label("seq")), select(literal(None), f.c.seq))
+        got = (await session.execute(q)).all()
+        return [r[0] for r in got if r[0] is not None], any(r[1] is not None for r in got)
+    ids: list[str] = []
+    if rows:
+        res = await session.execute(insert_ignore(session, message).values(rows).returning(message.c.id))
+        ids = list(res.scalars())
+    added = False
+    if feed is not None:
+        res = await session.execute(insert_ignore(session, feed_entry).values(**_feed_row(feed, now)))
+        added = bool(res.rowcount)
+    return ids, added
+
+
+async def add_feed_if_case(session: AsyncSession, known: dict[str, Any], feed: dict[str, Any]) -> bool:
+    """Insert a feed step made from a remembered case only if the case still reads so (one statement, no read
+    before it); False when it does not (or the event made its step already): the caller reads the case."""
+    row = _feed_row(feed, utcnow())
+    cols = list(row)
+    source = select(*[literal(v, feed_entry.c[k].type) for k, v in row.items()]).where(
+        case_contact.c.application_id == feed["application_id"],
+        *[case_contact.c[k].is_not_distinct_from(known[k]) for k in _FEED_KEYS])
+    res = await session.execute(insert_ignore(session, feed_entry).from_select(cols, source))
+    return bool(res.rowcount)
 
 
 async def message_by_id(session: AsyncSession, message_id: str) -> Row[Any] | None:
@@ -249,12 +402,36 @@ async def set_message(session: AsyncSession, message_id: str, **values: Any) -> 
     await session.execute(update(message).where(message.c.id == message_id).values(**values))
 
 
-async def sent_times(session: AsyncSession, recipient_kind: str, recipient_id: str, since: datetime
-                     ) -> list[datetime]:
-    q = select(message.c.sent_at).where(message.c.recipient_kind == recipient_kind,
-                                        message.c.recipient_id == recipient_id,
-                                        message.c.channel.in_(("sms", "push")), message.c.sent_at > since)
-    return [t for t in (await session.execute(q)).scalars() if t is not None]
+async def claim(session: AsyncSession, message_ids: list[str], until: datetime) -> None:
+    """Leave these messages to this replica until `until` (one statement for a round's claims)."""
+    if message_ids:
+        await session.execute(update(message).where(message.c.id.in_(message_ids))
+                              .values(status="queued", next_attempt_at=until))
+
+
+async def record_sms_sent(session: AsyncSession, message_id: str, *, attempts: int, gateway_id: str | None,
+                          at: datetime) -> None:
+    """The gateway took an SMS. A receipt may have come back before this: a delivered or failed one stays so
+    (with its reason), in the same statement rather than a read before it."""
+    await session.execute(update(message).where(message.c.id == message_id).values(
+        status=sql_case((message.c.status == "queued", "sent"), else_=message.c.status),
+        reason=sql_case((message.c.status == "failed", message.c.reason), else_=None),
+        attempts=attempts, sent_at=at, gateway_id=gateway_id, next_attempt_at=None))
+
+
+async def sent_times(session: AsyncSession, recipients: Iterable[tuple[str, str]], since: datetime
+                     ) -> dict[tuple[str, str], list[datetime]]:
+    """When SMS and push went to each of these recipients since `since`, in one read."""
+    who = sorted(set(recipients))
+    out: dict[tuple[str, str], list[datetime]] = {w: [] for w in who}
+    if not who:
+        return out
+    q = select(message.c.recipient_kind, message.c.recipient_id, message.c.sent_at).where(
+        _recipient_filter(who), message.c.channel.in_(("sms", "push")), message.c.sent_at > since)
+    for r in (await session.execute(q)).all():
+        if r.sent_at is not None:
+            out[(r.recipient_kind, r.recipient_id)].append(r.sent_at)
+    return out
 
 
 async def release_held(session: AsyncSession, person_id: str) -> None:
@@ -270,14 +447,6 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
 
 
 # --- the live stream ---------------------------------------------------------------------------------------
-
-
-async def add_feed(session: AsyncSession, *, event_id: str, person_id: str | None, organisation_id: str | None,
-                   application_id: str | None, step: str, data: dict[str, Any]) -> int:
-    res = await session.execute(insert_ignore(session, feed_entry).values(
-        event_id=event_id, person_id=person_id, organisation_id=organisation_id, application_id=application_id,
-        step=step, data=data, created_at=utcnow()))
-    return res.rowcount or 0
 
 
 async def feed_after(session: AsyncSession, persons: list[str], organisations: list[str], after: int, *,

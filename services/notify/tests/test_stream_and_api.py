@@ -290,3 +290,28 @@ async def test_daily_jobs_remind_expiring_certificates_and_send_the_digest_once(
     digest = [i for i in (await p.client.get("/notify/v1/me/notifications", headers=sup)).json()["items"]
               if i["kind"] == "supervisor_digest"]
     assert digest and "2031年2月28日" in digest[0]["title"]
+
+
+async def test_a_step_names_the_case_as_it_now_reads_when_another_replica_changed_it(platform):
+    from sqlalchemy import update
+
+    from services.notify.store.tables import case_contact
+
+    p = platform
+    person, app, task = h.new_id("p"), h.new_id(), h.new_id("t")
+    me = p.person(person)
+    async with p.client.stream("GET", "/notify/v1/me/stream", headers=me) as r:
+        sse = SseReader(r)
+        await p.publish(h.accepted(app, person, None))
+        assert json.loads((await sse.next())["data"])["item_name"] == "食品经营许可"
+        # As if another replica had applied an event renaming the item: this one remembers the old name.
+        async with p.app.state.db.transaction() as s:
+            await s.execute(update(case_contact).where(case_contact.c.application_id == app)
+                            .values(item_name="食品经营许可（延续）"))
+        await p.publish(h.task_assigned(app, task))
+        step = await sse.next()
+        assert step["event"] == "task_assigned" and json.loads(step["data"])["item_name"] == "食品经营许可（延续）"
+        # A step about a case known to nobody makes nothing, and the next one of this case still comes.
+        await p.publish(h.task_assigned(h.new_id(), h.new_id("t")))
+        await p.publish(h.task_assigned(app, h.new_id("t"), "LD-SCJ"))
+        assert json.loads((await sse.next())["data"])["department"] == "LD-SCJ"
