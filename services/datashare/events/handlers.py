@@ -69,7 +69,10 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
         item_code=d.item_code, item_version=d.item_version, department=d.department, decided_at=d.decided_at,
         outcome=d.outcome,
     )
-    await service.certificates.issue_for_decision(session, d, row)
+    # The archive row is written once, at the end, with the certificate's number: not flushed by the reads
+    # in between.
+    with session.no_autoflush:
+        await service.certificates.issue_for_decision(session, d, row)
 
 
 async def on_task_event(session: AsyncSession, event: Event) -> None:
@@ -94,6 +97,9 @@ CONSUMERS: list[Consumer] = [
     Consumer("datashare-accepted", APPLICATION_ACCEPTED, on_application_accepted, "Archive accepted applications."),
     Consumer("datashare-decided", APPLICATION_DECIDED, on_application_decided,
              "Archive decisions; issue the certificate of an approved application."),
+    # Only the four task events that open or close a task: the others on the subject (a handler given the task)
+    # are acknowledged without a transaction.
     Consumer("datashare-tasks", TASK_EVENTS, on_task_event,
-             "Which department holds an open task in which application (the purpose of a department's reads)."),
+             "Which department holds an open task in which application (the purpose of a department's reads).",
+             types=frozenset(TaskEvent.consumes)),
 ]
