@@ -77,15 +77,16 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
 
 async def on_task_event(session: AsyncSession, event: Event) -> None:
     """Keep which department holds an open task in which application: the purpose its reads must name. A task
-    waiting for the applicant's correction (补正) stays the department's."""
+    waiting for the applicant's correction (补正) stays the department's. The row is written at commit, with the
+    batch's others (store/tasks.py)."""
     t = event_data(event, TaskEvent)
     at = event.time
     if event.type == TASK_ASSIGNED:
-        await tasks.task_assigned(session, task_id=t.task_id, application_id=t.application_id,
+        tasks.task_assigned(session, task_id=t.task_id, application_id=t.application_id,
                                   department=t.department, item_code=t.item_code, at=at)
     elif event.type in (TASK_DECIDED, TASK_REOPENED, TASK_CANCELLED):
         still_open = event.type == TASK_REOPENED or (event.type == TASK_DECIDED and t.outcome == "request_correction")
-        await tasks.set_state(session, task_id=t.task_id, application_id=t.application_id, department=t.department,
+        tasks.set_state(session, task_id=t.task_id, application_id=t.application_id, department=t.department,
                               state="open" if still_open else "closed", at=at)
 
 
