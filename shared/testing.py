@@ -352,6 +352,74 @@ async def serving(create_app: Callable[..., Any], settings: ServiceSettings, *, 
             await asyncio.wait_for(task, 15)
 
 
+class WebhookReceiver:
+    """A real HTTP endpoint for the platform's signed webhooks (Standard Webhooks): each delivery's signature is
+    checked with `secret` (settable once a registration hands it out). A verified delivery is answered with the
+    next status of `answers` (then 204) and kept in `verified`, and in `received` when answered 2xx, as
+    `keep(headers, payload)` makes it (the payload by default); a bad signature is counted and answered 401.
+    `stop()` takes it down (connection refused), `start()` brings it back on the same port."""
+
+    def __init__(self, secret: str | None = None, *, path: str = "/hooks",
+                 keep: Callable[[dict[str, str], Any], Any] = lambda _headers, payload: payload) -> None:
+        self.port = free_port()
+        self.secret = secret
+        self.path = path
+        self.keep = keep
+        self.answers: list[int] = []
+        self.verified: list[Any] = []
+        self.received: list[Any] = []
+        self.bad_signatures = 0
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        from standardwebhooks import Webhook
+
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            msg = await receive()
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        try:
+            assert self.secret is not None, "no secret to verify with"
+            payload = Webhook(self.secret).verify(body, headers)
+        except Exception:
+            self.bad_signatures += 1
+            status = 401
+        else:
+            kept = self.keep(headers, payload)
+            self.verified.append(kept)
+            status = self.answers.pop(0) if self.answers else 204
+            if 200 <= status < 300:
+                self.received.append(kept)
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def start(self) -> WebhookReceiver:
+        import uvicorn
+
+        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, lifespan="off",
+                                                     log_level="warning", interface="asgi3"))
+        self._task = asyncio.create_task(self._server.serve())
+        await eventually(lambda: self._server is not None and self._server.started)
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._task
+        self._server = self._task = None
+
+
 def identifiers_in_examples(document: Any) -> tuple[int, list[str]]:
     """Every 18-character ID number (GB 11643) and unified social credit code (GB 32100) written anywhere in an
     OpenAPI document, checked with python-stdnum: how many were found, and those whose check character is wrong.

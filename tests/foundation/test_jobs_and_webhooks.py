@@ -10,11 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from standardwebhooks.webhooks import Webhook
 
 from shared.jobs import pause_seconds, periodic, run_periodically
-from shared.testing import eventually, free_port
+from shared.testing import WebhookReceiver, eventually, free_port
 from shared.webhooks import RetryPolicy, WebhookResult, send_webhook, signed_headers
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -152,38 +151,12 @@ def test_results_tell_retryable_from_permanent_refusals() -> None:
     assert of(503).error == "HTTP 503"
 
 
-class Receiver:
-    """A real HTTP endpoint that verifies each delivery and answers what it is told."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.answers: list[int] = []
-        self.verified: list[dict[str, Any]] = []
-
-    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
-        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        self.verified.append({"id": headers["webhook-id"], "payload": Webhook(SECRET).verify(body, headers)})
-        status = self.answers.pop(0) if self.answers else 204
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-
 async def test_a_delivery_is_signed_and_its_outcome_reported() -> None:
-    receiver = Receiver()
-    server = uvicorn.Server(uvicorn.Config(receiver.app, host="127.0.0.1", port=receiver.port, lifespan="off",
-                                           log_level="warning", interface="asgi3"))
-    serving = asyncio.create_task(server.serve())
+    receiver = await WebhookReceiver(SECRET, path="/hook",
+                                     keep=lambda headers, payload: {"id": headers["webhook-id"],
+                                                                    "payload": payload}).start()
     try:
-        await eventually(lambda: server.started)
-        url = f"http://127.0.0.1:{receiver.port}/hook"
+        url = receiver.url
         receiver.answers = [503]
         async with httpx.AsyncClient() as client:
             first = await send_webhook(client, url, secret=SECRET, msg_id="card-1", body='{"colour": "red"}')
@@ -196,8 +169,7 @@ async def test_a_delivery_is_signed_and_its_outcome_reported() -> None:
         assert receiver.verified[1]["payload"] == {"colour": "red"}
         assert not down.ok and down.status is None and not down.permanent and "ConnectError" in (down.error or "")
     finally:
-        server.should_exit = True
-        await serving
+        await receiver.stop()
 
 
 def test_a_stale_timestamp_is_refused_by_the_receiver() -> None:

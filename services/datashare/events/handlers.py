@@ -69,20 +69,24 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
         item_code=d.item_code, item_version=d.item_version, department=d.department, decided_at=d.decided_at,
         outcome=d.outcome,
     )
-    await service.certificates.issue_for_decision(session, d, row)
+    # The archive row is written once, at the end, with the certificate's number: not flushed by the reads
+    # in between.
+    with session.no_autoflush:
+        await service.certificates.issue_for_decision(session, d, row)
 
 
 async def on_task_event(session: AsyncSession, event: Event) -> None:
     """Keep which department holds an open task in which application: the purpose its reads must name. A task
-    waiting for the applicant's correction (补正) stays the department's."""
+    waiting for the applicant's correction (补正) stays the department's. The row is written at commit, with the
+    batch's others (store/tasks.py)."""
     t = event_data(event, TaskEvent)
     at = event.time
     if event.type == TASK_ASSIGNED:
-        await tasks.task_assigned(session, task_id=t.task_id, application_id=t.application_id,
+        tasks.task_assigned(session, task_id=t.task_id, application_id=t.application_id,
                                   department=t.department, item_code=t.item_code, at=at)
     elif event.type in (TASK_DECIDED, TASK_REOPENED, TASK_CANCELLED):
         still_open = event.type == TASK_REOPENED or (event.type == TASK_DECIDED and t.outcome == "request_correction")
-        await tasks.set_state(session, task_id=t.task_id, application_id=t.application_id, department=t.department,
+        tasks.set_state(session, task_id=t.task_id, application_id=t.application_id, department=t.department,
                               state="open" if still_open else "closed", at=at)
 
 
@@ -94,6 +98,9 @@ CONSUMERS: list[Consumer] = [
     Consumer("datashare-accepted", APPLICATION_ACCEPTED, on_application_accepted, "Archive accepted applications."),
     Consumer("datashare-decided", APPLICATION_DECIDED, on_application_decided,
              "Archive decisions; issue the certificate of an approved application."),
+    # Only the four task events that open or close a task: the others on the subject (a handler given the task)
+    # are acknowledged without a transaction.
     Consumer("datashare-tasks", TASK_EVENTS, on_task_event,
-             "Which department holds an open task in which application (the purpose of a department's reads)."),
+             "Which department holds an open task in which application (the purpose of a department's reads).",
+             types=frozenset(TaskEvent.consumes)),
 ]

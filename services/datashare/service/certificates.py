@@ -22,6 +22,7 @@ from services.datashare.domain.identifiers import (
 from services.datashare.events.contracts import CERTIFICATE_REVOKED, ApplicationDecided, CertificateRevoked
 from services.datashare.service.common import (
     CITY_TZ,
+    AlreadyIssued,
     Context,
     announce_type,
     certificate_values,
@@ -215,6 +216,7 @@ async def issue(session: AsyncSession, principal: Principal, *, type_code: str, 
         raise ValidationProblem(errors)
     if application_id and await store.certificate_for_application(session, application_id, t.code):
         raise Conflict("This application already has a certificate of this type.")
+    # A concurrent issue for the same application, past the check above, is refused by the insert (409).
     cert = await issue_certificate(
         session, t, holder_id=holder, holder_kind=kind, holder_name=holder_name, fields=fields,
         application_id=application_id, issued_by=principal.subject, issued_on=issued_on,
@@ -443,12 +445,10 @@ async def issue_for_decision(session: AsyncSession, d: ApplicationDecided, row: 
         # The certificate's fields come from the accepted application (its form): that event is on another
         # consumer and may not be applied yet. Issuing now would leave the certificate without its data.
         raise AwaitingEarlierEvent(f"application {d.application_id} decided before its acceptance was archived")
-    cert_type = await store.get_type(session, result.certificate_type)
+    cert_type = await store.type_info(session, result.certificate_type)
     if cert_type is None:
         # A retry will not make the type exist: the event stays archived, the issue is left to the department.
         log.warning("unknown certificate type %s for application %s", result.certificate_type, d.application_id)
-        return
-    if await store.certificate_for_application(session, d.application_id, cert_type.code):
         return
     kind = HOLDER_KIND_ORGANISATION if d.applicant.kind == "organisation" else HOLDER_KIND_PERSON
     # An organisation's token carries no name: the legal-persons registry (or the population registry) does,
@@ -456,8 +456,8 @@ async def issue_for_decision(session: AsyncSession, d: ApplicationDecided, row: 
     holder_name = (d.applicant.name or await registries.holder_name(session, kind, d.applicant.holder_id)
                    or await store.known_holder_name(session, d.applicant.holder_id))
     issued_on = d.decided_at.astimezone(CITY_TZ).date()
-    item = await items.get_item(session, d.item_code, d.item_version) if d.item_version else None
-    mapping = ((item.content if item else {}).get("result") or {}).get("fields") or {}
+    content = await items.item_content(session, d.item_code, d.item_version) if d.item_version else None
+    mapping = ((content or {}).get("result") or {}).get("fields") or {}
     if mapping:
         fields = rules.mapped_fields(
             cert_type.field_schema, mapping, form=row.form or {},
@@ -472,9 +472,14 @@ async def issue_for_decision(session: AsyncSession, d: ApplicationDecided, row: 
         log.error("certificate for application %s not issued: type %s needs %s", d.application_id, cert_type.code,
                   ", ".join(missing))
         return
-    cert = await issue_certificate(
-        session, cert_type, holder_id=d.applicant.holder_id, holder_kind=kind, holder_name=holder_name,
-        fields=fields, application_id=d.application_id,
-        issued_by=f"workflow:{d.department or cert_type.issuer_department}", issued_on=issued_on,
-    )
+    try:
+        # The application's certificate of this type, if it has one already (issued by hand, or for an earlier
+        # decision), is found by the insert: nothing is issued twice.
+        cert = await issue_certificate(
+            session, cert_type, holder_id=d.applicant.holder_id, holder_kind=kind, holder_name=holder_name,
+            fields=fields, application_id=d.application_id,
+            issued_by=f"workflow:{d.department or cert_type.issuer_department}", issued_on=issued_on,
+        )
+    except AlreadyIssued:
+        return
     row.certificate_number = cert.number

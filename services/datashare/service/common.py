@@ -40,7 +40,7 @@ from services.datashare.store import anomalies as anomaly_store
 from services.datashare.store import certificates as store
 from services.datashare.store.intake import IntakeClient
 from services.datashare.store.tables import Certificate, CertificateType
-from shared.errors import Forbidden, Problem
+from shared.errors import Conflict, Forbidden, Problem
 from shared.messaging import publish
 from shared.principal import Principal
 from shared.ratelimit import SharedRateLimiter, limiter_for
@@ -145,7 +145,7 @@ async def announce_type(session: AsyncSession, *, code: str, name: str, issuer_d
 
 async def issue_certificate(
     session: AsyncSession,
-    cert_type: CertificateType,
+    cert_type: CertificateType | store.TypeInfo,
     *,
     holder_id: str,
     holder_kind: str,
@@ -155,21 +155,28 @@ async def issue_certificate(
     issued_by: str,
     issued_on: date | None = None,
 ) -> Certificate:
-    """Number, identifier, validity and signature; the `certificate.issued` event in the same transaction."""
+    """Number, identifier, validity and signature; the `certificate.issued` event in the same transaction. 409
+    when the application has its certificate of this type already (a concurrent issue got there first)."""
     issued_on = issued_on or today()
-    serial = await store.next_serial(session, cert_type.code)
-    key = await store.signing_key(session)
-    values: dict[str, Any] = dict(
-        number=certificate_number(cert_type.code, serial),
-        identifier=certificate_identifier(cert_type.code, cert_type.issuer_credit_code, serial),
-        type_code=cert_type.code, serial=serial, holder_id=holder_id, holder_kind=holder_kind,
-        holder_name=holder_name, issuer_department=cert_type.issuer_department,
-        issuer_credit_code=cert_type.issuer_credit_code, fields=fields, issued_on=issued_on,
-        valid_until=rules.valid_until(issued_on, cert_type.validity_years), application_id=application_id,
-        key_id=key.kid, issued_by=issued_by, verification_code=new_verification_code(),
-    )
-    values["signature"] = rules.sign(key.private_key, signed_content(values, cert_type.name))
-    cert = await store.add_certificate(session, **values)
+    while True:
+        serial, kid = await store.next_serial(session, cert_type.code)
+        key = await store.key_for_signing(session, kid)
+        values: dict[str, Any] = dict(
+            number=certificate_number(cert_type.code, serial),
+            identifier=certificate_identifier(cert_type.code, cert_type.issuer_credit_code, serial),
+            type_code=cert_type.code, serial=serial, holder_id=holder_id, holder_kind=holder_kind,
+            holder_name=holder_name, issuer_department=cert_type.issuer_department,
+            issuer_credit_code=cert_type.issuer_credit_code, fields=fields, issued_on=issued_on,
+            valid_until=rules.valid_until(issued_on, cert_type.validity_years), application_id=application_id,
+            key_id=key.kid, issued_by=issued_by, verification_code=new_verification_code(),
+        )
+        values["signature"] = rules.sign(key.private_key, signed_content(values, cert_type.name))
+        cert = await store.add_certificate(session, **values)
+        if cert is not None:
+            break
+        if application_id and await store.certificate_for_application(session, application_id, cert_type.code):
+            raise AlreadyIssued("This application already has a certificate of this type.")
+        # Else the serial was given before the permutation existed: take the next one.
     await publish(
         session, CERTIFICATE_ISSUED, subject=cert.number,
         data=CertificateIssued(
@@ -180,6 +187,10 @@ async def issue_certificate(
         ),
     )
     return cert
+
+
+class AlreadyIssued(Conflict):
+    """The application's certificate of the type exists already."""
 
 
 async def verify_access_log(session: AsyncSession) -> tuple[ChainReport, int | None]:
@@ -291,11 +302,12 @@ async def grant_for_application(
     application_id = str(application.get("id") or application.get("application_id") or "")
     basis = purpose.task_basis(principal, application, await tasks.open_departments(session, application_id))
     version = application.get("item_version")
-    item = await items.get_item(session, str(application.get("item_code") or ""), int(version)) if version else None
-    if item is None:
+    content = (await items.item_content(session, str(application.get("item_code") or ""), int(version))
+               if version else None)
+    if content is None:
         raise Forbidden("The application's item version is not known here; it names no source.",
                         slug="source-not-named")
-    codes, fields = purpose.sources_named(item.content, registry=registry, certificate_type=certificate_type,
+    codes, fields = purpose.sources_named(content, registry=registry, certificate_type=certificate_type,
                                           material_code=material_code)
     if not purpose.holder_in_application(holder_id, application):
         raise Forbidden("The person or organisation asked about is neither the applicant nor named in the "

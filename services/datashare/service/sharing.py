@@ -41,10 +41,10 @@ async def request_data(ctx: Context, session: AsyncSession, principal: Principal
     kind = normalise_holder_kind(holder_kind)
     if kind is None:
         raise invalid("body.holder_kind", "enum", "person/111 or organisation/001.")
-    item = await items.get_item(session, item_code, item_version)
-    if item is None:
+    content = await items.item_content(session, item_code, item_version)
+    if content is None:
         raise invalid("body.item_version", "unknown_item", "No such published item version.")
-    need = sharing.material_need(item.content, material_code)
+    need = sharing.material_need(content, material_code)
     sharing.check_asked_source(need, certificate_type, registry)
     holder_id = holder_id.strip().upper()
     target = (f"registry:{'population' if need.registry == POPULATION else 'legal-persons'}" if need.registry
@@ -52,7 +52,7 @@ async def request_data(ctx: Context, session: AsyncSession, principal: Principal
     purpose_of = dict(application_id=application_id, item_code=item_code, material_code=material_code)
     grant: Grant | None = None
     try:
-        if sharing.check_requester(principal, item.content, holder_id) == "holder":
+        if sharing.check_requester(principal, content, holder_id) == "holder":
             check_holder_level(principal)
             application = await ctx.intake.application(application_id)
             if reason := sharing.application_problem(application, item_code):
@@ -100,7 +100,7 @@ async def request_data(ctx: Context, session: AsyncSession, principal: Principal
         session, principal, action="purpose_request", target=target, holder_id=subject, outcome=answer.status,
         fields=list(need.fields) if answer.status == "found" else [],
         purpose=f"{grant.basis if grant else 'holder'}: "
-                + sharing.purpose_text(item.content, need.material_code, application, application_id),
+                + sharing.purpose_text(content, need.material_code, application, application_id),
         **purpose_of,
     )
     return answer

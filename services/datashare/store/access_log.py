@@ -55,11 +55,10 @@ async def append(
         purpose=purpose, fields=list(fields or []), outcome=outcome, prev_hash=prev_hash,
     )
     values["hash"] = chain_hash(prev_hash, values)
-    entry = AccessLogEntry(**values)
-    session.add(entry)
-    await session.flush()
+    # A core INSERT: the row is not read back, and no ORM unit of work runs for it.
+    await session.execute(AccessLogEntry.__table__.insert().values(**values))
     await session.execute(update(head_table).where(head_table.c.id == 1).values(last_hash=values["hash"]))
-    return entry
+    return AccessLogEntry(**values)
 
 
 def as_dict(entry: AccessLogEntry) -> dict[str, Any]:

@@ -2,17 +2,67 @@
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.datashare.domain import certificates as rules
 from services.datashare.domain.identifiers import new_serial_key, permuted_serial
 from services.datashare.store.tables import Certificate, CertificateType, SigningKey
+from shared.db import affected
 from shared.messaging import insert_ignore
 from shared.types import utcnow
+
+
+@dataclass(frozen=True)
+class TypeInfo:
+    """What a certificate type prints and signs: a type is never changed once added (only its serial counter
+    moves), so it is kept in process after its first read."""
+
+    code: str
+    name: str
+    issuer_department: str
+    issuer_credit_code: str
+    field_schema: dict[str, Any]
+    validity_years: int | None
+
+
+@dataclass(frozen=True)
+class Key:
+    kid: str
+    private_key: str
+
+
+#: Per database (two apps in one process, as in tests, have their own): types by code.
+_types: weakref.WeakKeyDictionary[Engine, dict[str, TypeInfo]] = weakref.WeakKeyDictionary()
+#: Signing keys by kid: a kid names one key pair for good (it is the public key's prefix).
+_keys: dict[str, Key] = {}
+
+
+def _engine(session: AsyncSession) -> Engine | None:
+    return session.bind.sync_engine if session.bind is not None else None  # type: ignore[union-attr]
+
+
+async def type_info(session: AsyncSession, code: str) -> TypeInfo | None:
+    """The type, read from the database once per process (an unknown code is asked again each time)."""
+    engine = _engine(session)
+    cached = _types.get(engine, {}).get(code) if engine is not None else None
+    if cached is not None:
+        return cached
+    row = (await session.execute(select(
+        CertificateType.code, CertificateType.name, CertificateType.issuer_department,
+        CertificateType.issuer_credit_code, CertificateType.field_schema, CertificateType.validity_years,
+    ).where(CertificateType.code == code))).first()
+    if row is None:
+        return None
+    info = TypeInfo(*row)
+    if engine is not None:
+        _types.setdefault(engine, {})[code] = info
+    return info
 
 
 async def count_types(session: AsyncSession) -> int:
@@ -42,27 +92,36 @@ async def add_type_if_absent(session: AsyncSession, **values: Any) -> None:
     )
 
 
-async def next_serial(session: AsyncSession, type_code: str) -> int:
-    """Take the type's next serial; the UPDATE locks the type's row until the transaction ends. The printed
-    serial is the count through the type's keyed permutation; a serial that a certificate numbered before the
-    permutation already carries is skipped."""
-    while True:
-        res = await session.execute(
-            update(CertificateType)
-            .where(CertificateType.code == type_code)
-            .values(last_serial=CertificateType.last_serial + 1)
-            .returning(CertificateType.last_serial, CertificateType.serial_key)
-        )
-        count, key = res.one()
-        if key is None:  # a type created between the migration and this code: give it its key now
-            key = new_serial_key()
-            await session.execute(update(CertificateType).where(CertificateType.code == type_code)
-                                  .values(serial_key=key))
-        serial = permuted_serial(key, type_code, int(count))
-        taken = await session.execute(
-            select(Certificate.number).where(Certificate.type_code == type_code, Certificate.serial == serial))
-        if taken.first() is None:
-            return serial
+async def next_serial(session: AsyncSession, type_code: str) -> tuple[int, str | None]:
+    """Take the type's next serial, and the newest signing key's kid in the same statement; the UPDATE locks
+    the type's row until the transaction ends. The printed serial is the count through the type's keyed
+    permutation. A serial that a certificate numbered before the permutation already carries is found by the
+    certificate's insert (`add_certificate`), which then asks for the next one."""
+    newest_kid = select(SigningKey.kid).order_by(SigningKey.created_at.desc()).limit(1).scalar_subquery()
+    res = await session.execute(
+        update(CertificateType)
+        .where(CertificateType.code == type_code)
+        .values(last_serial=CertificateType.last_serial + 1)
+        .returning(CertificateType.last_serial, CertificateType.serial_key, newest_kid)
+    )
+    count, key, kid = res.one()
+    if key is None:  # a type created between the migration and this code: give it its key now
+        key = new_serial_key()
+        await session.execute(update(CertificateType).where(CertificateType.code == type_code)
+                              .values(serial_key=key))
+    return permuted_serial(key, type_code, int(count)), kid
+
+
+async def key_for_signing(session: AsyncSession, kid: str | None) -> Key:
+    """The key `kid` names (the newest, as `next_serial` found it), from memory after its first use."""
+    if kid is not None and (cached := _keys.get(kid)) is not None:
+        return cached
+    row = await session.get(SigningKey, kid) if kid is not None else None
+    if row is None:
+        row = await signing_key(session)
+    key = Key(kid=row.kid, private_key=row.private_key)
+    _keys[key.kid] = key
+    return key
 
 
 async def signing_key(session: AsyncSession) -> SigningKey:
@@ -80,11 +139,13 @@ async def verification_keys(session: AsyncSession) -> list[SigningKey]:
     return list((await session.execute(select(SigningKey).order_by(SigningKey.created_at))).scalars())
 
 
-async def add_certificate(session: AsyncSession, **values: Any) -> Certificate:
-    row = Certificate(**values, status="valid", created_at=utcnow())
-    session.add(row)
-    await session.flush()
-    return row
+async def add_certificate(session: AsyncSession, **values: Any) -> Certificate | None:
+    """One INSERT, nothing read back; None when a unique key is taken (the number: a serial given before the
+    permutation; or the application has its certificate of this type already) and nothing was written. The
+    returned certificate is not in the session."""
+    values = dict(values, status="valid", created_at=utcnow())
+    res = await session.execute(insert_ignore(session, Certificate.__table__).values(**values))
+    return Certificate(**values) if affected(res) == 1 else None
 
 
 async def get_certificate(session: AsyncSession, number: str) -> Certificate | None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.datashare.store.tables import Department, PublishedItem
@@ -47,6 +48,24 @@ async def department_credit_code(session: AsyncSession, code: str) -> str | None
 
 async def get_item(session: AsyncSession, code: str, version: int) -> PublishedItem | None:
     return await session.get(PublishedItem, (code, version))
+
+
+#: Per database (two apps in one process, as in tests, have their own): a published version's content. Catalog
+#: publishes a version once and never changes it (a change is a new version), so it is read once per process.
+_contents: weakref.WeakKeyDictionary[Engine, dict[tuple[str, int], dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+async def item_content(session: AsyncSession, code: str, version: int) -> dict[str, Any] | None:
+    """The published version's content (its materials, sources and result mapping), or None when not known yet."""
+    engine = session.bind.sync_engine if session.bind is not None else None  # type: ignore[union-attr]
+    cache = _contents.setdefault(engine, {}) if engine is not None else {}
+    if (code, version) in cache:
+        return cache[(code, version)]
+    content = (await session.execute(select(PublishedItem.content).where(
+        PublishedItem.code == code, PublishedItem.version == version))).scalar()
+    if content is not None:
+        cache[(code, version)] = content
+    return content
 
 
 async def current_items(session: AsyncSession) -> list[PublishedItem]:

@@ -834,3 +834,53 @@ async def test_a_decision_that_overtakes_its_acceptance_still_issues_the_certifi
     })
     cert = await eventually(certificate, timeout=30)
     assert cert.fields["name"] == "罗城小厨" and cert.holder_name == "罗城小厨有限公司"
+
+
+async def test_a_batch_of_task_events_is_applied_in_order_as_one_event_at_a_time_would(client):
+    """A fetched batch's task rows are written at commit, one statement per kind: the outcome is the one the
+    events give one by one (an assignment after its task's decision does not reopen it)."""
+    from services.datashare.events.handlers import CONSUMERS
+    from shared.messaging import InboxConsumer
+
+    consumer = next(c for c in CONSUMERS if c.name == "datashare-tasks")
+    app_id = f"batch-{credit_code()}"
+
+    def task_event(kind: str, task: str, department: str, **extra: Any):
+        return new_event(f"yimen.workflow.task.{kind}", source="/yimen/workflow", subject=task, data={
+            "task_id": task, "application_id": app_id, "department": department, "item_code": "ITEM-FOOD", **extra})
+
+    events = [
+        task_event("assigned", f"{app_id}-1", "LD-SCJGJ"),
+        task_event("assigned", f"{app_id}-2", "LD-WJJ"),
+        task_event("decided", f"{app_id}-3", "LD-XFJ", outcome="approve"),  # overtook its assignment
+        task_event("assigned", f"{app_id}-3", "LD-XFJ"),
+        task_event("decided", f"{app_id}-2", "LD-WJJ", outcome="request_correction"),  # stays the department's
+        task_event("assigned", f"{app_id}-4", "LD-STHJJ"),
+        task_event("cancelled", f"{app_id}-4", "LD-STHJJ"),
+        task_event("handler_assigned", f"{app_id}-1", "LD-SCJGJ"),  # not the consumer's: skipped
+    ]
+    inbox = InboxConsumer(client.app.state.db, client.app.state.messaging, consumer, client.app.state.bus)
+    assert await inbox.apply_batch([e for e in events if consumer.wants(e.type)]) == 7
+    async with client.app.state.db.transaction() as s:
+        rows = (await s.execute(text("SELECT task_id, state, item_code FROM workflow_task WHERE application_id = :a "
+                                     "ORDER BY task_id"), {"a": app_id})).all()
+    assert [tuple(r) for r in rows] == [(f"{app_id}-1", "open", "ITEM-FOOD"), (f"{app_id}-2", "open", "ITEM-FOOD"),
+                                        (f"{app_id}-3", "closed", None), (f"{app_id}-4", "closed", "ITEM-FOOD")]
+    # The same batch again (a redelivery) changes nothing; a later decision closes the one still open.
+    assert await inbox.apply_batch([e for e in events if consumer.wants(e.type)]) == 0
+    assert await inbox.apply(task_event("decided", f"{app_id}-1", "LD-SCJGJ", outcome="approve"))
+    async with client.app.state.db.transaction() as s:
+        from services.datashare.store import tasks
+        assert await tasks.open_departments(s, app_id) == {"LD-WJJ"}
+
+
+def test_the_relay_polls_slowly_on_its_own_unless_the_platform_sets_it():
+    from services.datashare.config import DatashareConfig
+    from shared.settings import PlatformSettings, ServiceSettings
+
+    quiet = ServiceSettings(name="datashare", platform=PlatformSettings())
+    create_app(quiet, config=DatashareConfig(relay_interval_seconds=7.0))
+    assert quiet.platform.relay_interval_seconds == 7.0
+    set_by_platform = ServiceSettings(name="datashare", platform=PlatformSettings(relay_interval_seconds=0.2))
+    create_app(set_by_platform, config=DatashareConfig())
+    assert set_by_platform.platform.relay_interval_seconds == 0.2

@@ -3,77 +3,21 @@ end's push service is down, once per event; a person who turns push off for a ki
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 import pytest_asyncio
-import uvicorn
-from standardwebhooks.webhooks import Webhook
 
 from services.notify.tests import helpers as h
 from services.notify.tests.conftest import running_platform
-from shared.testing import consumers_settled, eventually, free_port
+from shared.testing import WebhookReceiver, consumers_settled, eventually
 
 SECRET = "whsec_" + "cHVzaC13ZWJob29rLXRlc3Qtc2VjcmV0"
 
 
-class PushReceiver:
-    """The front end's push service: a real HTTP endpoint that verifies each delivery's signature and can be
-    told to answer 503 for a while."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: list[dict[str, Any]] = []
-        self.refuse = 0
-        self.bad = 0
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/push"
-
-    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
-        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        try:
-            payload = Webhook(SECRET).verify(body, headers)
-            if self.refuse > 0:
-                self.refuse -= 1
-                status = 503
-            else:
-                self.received.append(payload if isinstance(payload, dict) else json.loads(body))
-                status = 204
-        except Exception:
-            self.bad += 1
-            status = 401
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    async def start(self) -> PushReceiver:
-        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, lifespan="off",
-                                                     log_level="warning", interface="asgi3"))
-        self._task = asyncio.create_task(self._server.serve())
-        await eventually(lambda: self._server is not None and self._server.started)
-        return self
-
-    async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-
-
 @pytest_asyncio.fixture(scope="module")
 async def pushing(settings_for, tokens, nats_url, tmp_path_factory):
-    receiver = await PushReceiver().start()
+    # The front end's push service.
+    receiver = await WebhookReceiver(SECRET, path="/push").start()
     try:
         async with running_platform(settings_for("notify"), tokens, nats_url, tmp_path_factory.mktemp("sim"),
                                     push_webhook_url=receiver.url, push_webhook_secret=SECRET) as p:
@@ -85,7 +29,7 @@ async def pushing(settings_for, tokens, nats_url, tmp_path_factory):
 async def test_push_goes_to_the_front_ends_webhook_signed_retried_and_once(pushing):
     p, receiver = pushing
     person, app = h.new_id("p"), h.new_id()
-    receiver.refuse = 2
+    receiver.answers = [503, 503]  # the push service is down for two deliveries
     event = h.accepted(app, person, h.phone())
     await p.publish(event)
     await p.redeliver(event)
@@ -95,7 +39,7 @@ async def test_push_goes_to_the_front_ends_webhook_signed_retried_and_once(pushi
         return got if got else None
 
     got = await eventually(delivered, timeout=30)
-    assert receiver.bad == 0
+    assert receiver.bad_signatures == 0
     assert got[0]["kind"] == "application_accepted" and got[0]["recipient"] == {"kind": "person", "id": person}
     assert "已受理" in got[0]["body"]
 

@@ -3,7 +3,6 @@ recorder on the real bus, and a small real HTTP receiver for webhooks."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -11,11 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import uvicorn
-from standardwebhooks import Webhook
 
 from shared.events import Event, new_event
-from shared.testing import TokenIssuer, eventually, free_port
+from shared.testing import TokenIssuer, WebhookReceiver, eventually
 
 FOOD_DEPARTMENTS = ["LD-SCJGJ", "LD-WJJ", "LD-XFJ", "LD-STHJJ"]
 
@@ -154,62 +151,21 @@ async def case(client: httpx.AsyncClient, tokens: TokenIssuer, app_id: str) -> d
     return r.json()
 
 
-class Receiver:
-    """A department system's webhook endpoint: a real HTTP server that verifies Standard Webhooks
-    signatures. `stop()` takes it down (connection refused), `start()` brings it back on the same port."""
+class Receiver(WebhookReceiver):
+    """A department system's webhook endpoint (its secret set once the registration hands it out): keeps each
+    delivery's headers and event."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.secret: str | None = None
-        self.received: list[dict[str, Any]] = []
-        self.bad_signatures = 0
-        #: Answer this many valid deliveries with 503 first (a department system that is overloaded).
-        self.fail_next = 0
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(keep=lambda headers, event: {"headers": headers, "event": event})
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
+    def fail_next(self) -> int:
+        return self.answers.count(503)
 
-    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
-        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        try:
-            assert self.secret is not None
-            payload = Webhook(self.secret).verify(body, headers)
-            if self.fail_next > 0:
-                self.fail_next -= 1
-                status = 503
-            else:
-                self.received.append({"headers": headers, "event": payload})
-                status = 204
-        except Exception:
-            self.bad_signatures += 1
-            status = 401
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    async def start(self) -> None:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
-                                interface="asgi3")
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        await eventually(lambda: self._server is not None and self._server.started)
-
-    async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            with contextlib.suppress(Exception):
-                await self._task
-        self._server = self._task = None
+    @fail_next.setter
+    def fail_next(self, n: int) -> None:
+        """Answer this many valid deliveries with 503 first (a department system that is overloaded)."""
+        self.answers = [503] * n
 
 
 @contextlib.asynccontextmanager
