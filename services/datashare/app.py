@@ -11,7 +11,7 @@ from services.datashare.config import DatashareConfig
 from services.datashare.events.handlers import CONSUMERS
 from services.datashare.store.tables import Base, messaging
 from shared.service import ServiceContext, ServiceSpec, create_service_app
-from shared.settings import ServiceSettings, load_service_settings
+from shared.settings import ServiceSettings
 
 
 async def seed_reference_data(ctx: ServiceContext) -> None:
@@ -53,10 +53,6 @@ class _WithConfig:
 
 def create_app(settings: ServiceSettings | None = None, *, config: DatashareConfig | None = None,
                **kwargs: object) -> FastAPI:
-    config = config or DatashareConfig()
-    settings = settings or load_service_settings(SPEC.name)
-    if "relay_interval_seconds" not in settings.platform.model_fields_set:
-        settings.platform.relay_interval_seconds = config.relay_interval_seconds
     app = create_service_app(SPEC, settings, **kwargs)  # type: ignore[arg-type]
-    app.add_middleware(_WithConfig, config=config)
+    app.add_middleware(_WithConfig, config=config or DatashareConfig())
     return app

@@ -3,7 +3,6 @@ of the access watch (安全监控), so a city tunes them without code changes.""
 
 from __future__ import annotations
 
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,12 +17,6 @@ class DatashareConfig(BaseSettings):
     failed_verifications_per_certificate_per_hour: int = 5
     #: A token below this assurance level (claim `level`) is not given a holder's data.
     holder_min_level: int = 2
-    #: How often the outbox relay looks for unpublished events on its own, unless `YIMEN_RELAY_INTERVAL_SECONDS`
-    #: sets it for the whole platform. Each commit that writes an event wakes the relay at once, so this is only
-    #: the retry after a failed publish (the bus was away) and the pick-up of another replica's rows after a
-    #: crash; datashare emits one event per certificate, and an idle poll twice a second cost more statements
-    #: than its case.
-    relay_interval_seconds: float = Field(default=5.0, gt=0, le=60)
 
     # --- the access watch: each rule counts over `watch_window_minutes` ---------------------------------------
     watch_window_minutes: int = 60

@@ -873,14 +873,3 @@ async def test_a_batch_of_task_events_is_applied_in_order_as_one_event_at_a_time
         from services.datashare.store import tasks
         assert await tasks.open_departments(s, app_id) == {"LD-WJJ"}
 
-
-def test_the_relay_polls_slowly_on_its_own_unless_the_platform_sets_it():
-    from services.datashare.config import DatashareConfig
-    from shared.settings import PlatformSettings, ServiceSettings
-
-    quiet = ServiceSettings(name="datashare", platform=PlatformSettings())
-    create_app(quiet, config=DatashareConfig(relay_interval_seconds=7.0))
-    assert quiet.platform.relay_interval_seconds == 7.0
-    set_by_platform = ServiceSettings(name="datashare", platform=PlatformSettings(relay_interval_seconds=0.2))
-    create_app(set_by_platform, config=DatashareConfig())
-    assert set_by_platform.platform.relay_interval_seconds == 0.2
