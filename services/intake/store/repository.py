@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -30,6 +31,7 @@ from services.intake.store.tables import (
     Visit,
     WalkIn,
 )
+from shared.db import dialect_of
 from shared.errors import invalid
 from shared.messaging import insert_ignore
 from shared.pagination import PageParams, paginate
@@ -72,8 +74,56 @@ async def current_item(session: AsyncSession, code: str) -> ItemVersion | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def item_version(session: AsyncSession, code: str, version: int) -> ItemVersion | None:
-    stmt = select(ItemVersion).where(ItemVersion.code == code, ItemVersion.version == version)
+@dataclass(frozen=True)
+class PublishedItem:
+    """A kept item version's published content. It never changes once kept, so it is read once per process; its
+    withdrawal does change, and is read fresh where it matters (`item_withdrawn_at`)."""
+
+    code: str
+    version: int
+    name: str
+    department: str
+    payload: dict[str, Any]
+    published_at: datetime
+
+
+#: Published item versions by (database, code, version): every step of every case reads the version it cites, and
+#: each read decoded the version's whole content. Bounded: an old version read again is simply read once more.
+_items: dict[tuple[str, str, int], PublishedItem] = {}
+_ITEMS_MAX = 2_000
+
+
+def _bind_key(session: AsyncSession) -> str:
+    return str(session.bind.url) if session.bind is not None else ""
+
+
+async def item_version(session: AsyncSession, code: str, version: int) -> PublishedItem | None:
+    key = (_bind_key(session), code, version)
+    known = _items.get(key)
+    if known is not None:
+        return known
+    t = ItemVersion.__table__
+    row = (await session.execute(
+        select(t.c.code, t.c.version, t.c.name, t.c.department, t.c.payload, t.c.published_at)
+        .where(t.c.code == code, t.c.version == version)
+    )).first()
+    if row is None:
+        return None  # not kept yet: asked again next time
+    item = PublishedItem(row.code, row.version, row.name, row.department, row.payload, row.published_at)
+    if len(_items) >= _ITEMS_MAX:
+        _items.clear()
+    _items[key] = item
+    return item
+
+
+#: What a use case reads of an item: the cached published content, or the row of a current version.
+KeptItem = PublishedItem | ItemVersion
+
+
+async def item_withdrawn_at(session: AsyncSession, code: str, version: int) -> datetime | None:
+    """When the version was withdrawn (None: still published); read fresh, since another replica may have applied
+    the withdrawal."""
+    stmt = select(ItemVersion.withdrawn_at).where(ItemVersion.code == code, ItemVersion.version == version)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -100,7 +150,7 @@ _PHONES_TTL = 60.0
 
 
 def _phone_key(session: AsyncSession, code: str) -> tuple[str, str]:
-    return (str(session.bind.url) if session.bind is not None else "", code)
+    return (_bind_key(session), code)
 
 
 async def department_phone(session: AsyncSession, code: str) -> str | None:
@@ -240,13 +290,13 @@ async def earlier_applications(
 
 
 async def next_serial(session: AsyncSession, prefix: str) -> int:
-    """The next receipt serial for an item and day; the row update serialises concurrent submissions."""
-    await session.execute(insert_ignore(session, ReceiptCounter.__table__).values(prefix=prefix, last=0))
+    """The next receipt serial for an item and day, in one upsert. The row stays locked until the caller commits,
+    so concurrent submissions of an item serialise from here on: callers take it as late as they can."""
+    t = ReceiptCounter.__table__
+    ins = (postgresql.insert(t) if dialect_of(session) == "postgresql" else sqlite.insert(t)).values(prefix=prefix,
+                                                                                                     last=1)
     res = await session.execute(
-        update(ReceiptCounter)
-        .where(ReceiptCounter.prefix == prefix)
-        .values(last=ReceiptCounter.last + 1)
-        .returning(ReceiptCounter.last)
+        ins.on_conflict_do_update(index_elements=[t.c.prefix], set_={"last": t.c.last + 1}).returning(t.c.last)
     )
     return int(res.scalar_one())
 
@@ -332,6 +382,17 @@ async def public_status_view(session: AsyncSession, receipt_number: str) -> Publ
     r = rows[0]
     return PublicStatusView(r.receipt_number, r.verification_code, r.app_status, r.item_name, r.department,
                             r.department_name, [x for x in rows if x.step_id is not None])
+
+
+async def timeline_named(session: AsyncSession,
+                         application_id: str) -> tuple[list[TimelineEntry], dict[str, str]]:
+    """`timeline` with the names of the units its steps name, in one statement."""
+    name = select(Department.name).where(Department.code == TimelineEntry.unit).scalar_subquery()
+    rows = (await session.execute(
+        select(TimelineEntry, name).where(TimelineEntry.application_id == application_id)
+        .order_by(TimelineEntry.at, TimelineEntry.id)
+    )).all()
+    return [r[0] for r in rows], {r[0].unit: r[1] for r in rows if r[0].unit and r[1] is not None}
 
 
 async def timeline(session: AsyncSession, application_id: str) -> Sequence[TimelineEntry]:
