@@ -60,7 +60,7 @@ from services.intake.service.views import ApplicationView, view
 from services.intake.store import datashare
 from services.intake.store import repository as repo
 from services.intake.store.files import FileStore
-from services.intake.store.repository import KeptItem, PublishedItem
+from services.intake.store.repository import PublishedItem
 from services.intake.store.tables import Application, Attachment, Visit
 from shared.db import Database
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, PayloadTooLarge, invalid
@@ -112,7 +112,7 @@ async def create_draft(session: AsyncSession, principal: Principal, *, item_code
         **drafts.exemption_values(item.payload, fee_exemption),
     )
     await note(session, app, "创建申请草稿", unit=service_point)
-    return await view(session, app, principal)
+    return await view(session, app, principal, item=item, atts=[])  # a new draft has no material yet
 
 
 async def read(session: AsyncSession, principal: Principal, application_id: str) -> ApplicationView:
@@ -262,7 +262,7 @@ class _Held:
 
 
 async def _to_fetch(session: AsyncSession, principal: Principal, app: Application,
-                    item: KeptItem) -> list[dict[str, Any]]:
+                    item: PublishedItem) -> list[dict[str, Any]]:
     """The materials datashare is to be asked for now (none when the caller may not fetch)."""
     # Datashare answers the holder's own token, or a window clerk handling the case (通办); other staff
     # checking a case do not fetch.
@@ -376,11 +376,14 @@ async def submit(session: AsyncSession, principal: Principal, application_id: st
                  failures: dict[str, str]) -> ApplicationView:
     """Submit: the transition, the assurance level, the version still published, completeness and (walk-in)
     consent; then the receipt number, `submitted`, the timeline and the event, in one transaction."""
-    app = await load_as_applicant(session, principal, application_id, for_update=True, filing_clerk=True)
+    locked, withdrawn_at = await repo.application_to_submit(session, application_id)
+    if locked is None:
+        raise NotFound(NOT_FOUND)
+    app = await load_as_applicant(session, principal, application_id, filing_clerk=True, found=locked)
     transition(app.status, Action.SUBMIT)
     item = await item_of(session, app)
     refuse_if_assurance_too_low(item, await applicant_level(session, principal, app))
-    await refuse_if_withdrawn(session, item)
+    refuse_if_withdrawn(item, withdrawn_at)
     # The materials are read once: for the check, the acceptance's event and the answer (submitting adds none).
     findings, atts = await completeness_findings(session, app, item, failures)
     findings += await _walk_in_findings(session, app)
@@ -399,7 +402,7 @@ class StageDispatch:
     limit_days: int
 
 
-async def hand_in(session: AsyncSession, app: Application, item: KeptItem, *, accept_by: Responder | None = None,
+async def hand_in(session: AsyncSession, app: Application, item: PublishedItem, *, accept_by: Responder | None = None,
                   dispatch: StageDispatch | None = None, atts: Sequence[Attachment] | None = None) -> None:
     """Hand in a complete application: receipt number, `submitted`, and automatic acceptance where the item is
     fully online (or by `accept_by`: the centre's one acceptance of a project's stage). The caller has already
@@ -466,7 +469,7 @@ async def accept_application(session: AsyncSession, principal: Principal, applic
     return await view(session, app, principal)
 
 
-async def accept(session: AsyncSession, app: Application, item: KeptItem, by: Responder, *,
+async def accept(session: AsyncSession, app: Application, item: PublishedItem, by: Responder, *,
                  refuse_exemption: str | None = None, dispatch: StageDispatch | None = None,
                  atts: Sequence[Attachment] | None = None, handed_in: dict[str, Any] | None = None) -> None:
     """受理: the clock starts; an immediate item (即办件) is decided on the spot. A claimed fee exemption is
@@ -635,7 +638,7 @@ async def deliver(session: AsyncSession, app: Application, *, method: str, by: R
 # --- after the decision: the result, the fee, and the hand-over (出件) -----------------------------------------
 
 
-def result_document(app: Application, item: KeptItem) -> dict[str, Any] | None:
+def result_document(app: Application, item: PublishedItem) -> dict[str, Any] | None:
     """An approval whose result is not a certificate, or a refusal, ends in a written result (办理结果通知书 /
     不予许可决定书) that intake issues under the receipt number; a certificate comes from datashare."""
     result = item.payload.get("result") or {}
@@ -647,7 +650,7 @@ def result_document(app: Application, item: KeptItem) -> dict[str, Any] | None:
             "issued_on": (app.decided_at or utcnow()).astimezone(CITY_TZ).date().isoformat()}
 
 
-async def after_decision(session: AsyncSession, app: Application, item: KeptItem) -> None:
+async def after_decision(session: AsyncSession, app: Application, item: PublishedItem) -> None:
     """The decision is known: issue the written result where there is no certificate, ask for the fee where
     one is due (缴款通知), then hand the result over if nothing else is awaited."""
     doc = result_document(app, item)
@@ -704,7 +707,7 @@ async def confirm_payment(session: AsyncSession, *, payment_code: str, amount: s
     return "paid"
 
 
-async def hand_over_if_ready(session: AsyncSession, app: Application, item: KeptItem) -> None:
+async def hand_over_if_ready(session: AsyncSession, app: Application, item: PublishedItem) -> None:
     """统一窗口出件: once decided, paid, and (for a certificate) issued — electronically at once; for pick-up
     the result joins the chosen point's collection queue; by post it waits for the clerk to send it."""
     if app.status != Status.DECIDED:

@@ -86,8 +86,8 @@ def refuse_if_assurance_too_low(item: PublishedItem, level: int) -> None:
                         required_level=low.required, current_level=low.current)
 
 
-async def refuse_if_withdrawn(session: AsyncSession, item: PublishedItem) -> None:
-    if await repo.item_withdrawn_at(session, item.code, item.version) is not None:
+def refuse_if_withdrawn(item: PublishedItem, withdrawn_at: datetime | None) -> None:
+    if withdrawn_at is not None:
         raise ValidationProblem(
             FieldError(
                 field="item_version", rule="item_withdrawn",
@@ -207,9 +207,10 @@ async def delegation_refusal(session: AsyncSession, principal: Principal, *, app
 
 
 async def load_visible(session: AsyncSession, principal: Principal, application_id: str, *,
-                       for_update: bool = False) -> Application:
-    """Another person's or another unit's application is a 404, so ids cannot be probed."""
-    app = await repo.get_application(session, application_id, for_update=for_update)
+                       for_update: bool = False, found: Application | None = None) -> Application:
+    """Another person's or another unit's application is a 404, so ids cannot be probed. `found`: the caller
+    has read (and locked) the application already."""
+    app = found or await repo.get_application(session, application_id, for_update=for_update)
     if app is None:
         raise NotFound(NOT_FOUND)
     if not visible(principal, app):
@@ -230,10 +231,11 @@ async def is_filing_clerk(session: AsyncSession, principal: Principal, app: Appl
 
 
 async def load_as_applicant(session: AsyncSession, principal: Principal, application_id: str, *,
-                            for_update: bool = False, filing_clerk: bool = False) -> Application:
+                            for_update: bool = False, filing_clerk: bool = False,
+                            found: Application | None = None) -> Application:
     """The applicant (or their agent); with `filing_clerk`, also the window clerk of the point where the case was
     filed for the person at the counter (窗口代录): they fill, attach, submit and withdraw for that person."""
-    app = await load_visible(session, principal, application_id, for_update=for_update)
+    app = await load_visible(session, principal, application_id, for_update=for_update, found=found)
     if not is_applicant(principal, app) and not (filing_clerk and await is_filing_clerk(session, principal, app)):
         raise Forbidden("Only the applicant (or their agent) may do this.")
     return app

@@ -46,7 +46,7 @@ def _masked(value: Any) -> Any:
 
 
 async def view(session: AsyncSession, app: Application, principal: Principal | None, *,
-               item: repo.KeptItem | None = None, atts: Sequence[Attachment] | None = None) -> ApplicationView:
+               item: repo.PublishedItem | None = None, atts: Sequence[Attachment] | None = None) -> ApplicationView:
     """`item` and `atts` when the caller has just read them (and changed no attachment since)."""
     if atts is None:
         atts = await repo.attachments(session, app.id)

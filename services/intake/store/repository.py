@@ -63,15 +63,16 @@ async def withdraw_item_version(session: AsyncSession, *, code: str, version: in
     return res.rowcount or 0
 
 
-async def current_item(session: AsyncSession, code: str) -> ItemVersion | None:
-    """The newest version of an item that is not withdrawn."""
+async def current_item(session: AsyncSession, code: str) -> PublishedItem | None:
+    """The newest version of an item that is not withdrawn: which one is read fresh, its content from memory."""
     stmt = (
-        select(ItemVersion)
+        select(ItemVersion.version)
         .where(ItemVersion.code == code, ItemVersion.withdrawn_at.is_(None))
         .order_by(ItemVersion.version.desc())
         .limit(1)
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    version = (await session.execute(stmt)).scalar_one_or_none()
+    return None if version is None else await item_version(session, code, version)
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,6 @@ async def item_version(session: AsyncSession, code: str, version: int) -> Publis
         _items.clear()
     _items[key] = item
     return item
-
-
-#: What a use case reads of an item: the cached published content, or the row of a current version.
-KeptItem = PublishedItem | ItemVersion
 
 
 async def item_withdrawn_at(session: AsyncSession, code: str, version: int) -> datetime | None:
@@ -253,6 +250,19 @@ async def move_by_id(session: AsyncSession, application_id: str, *, from_states:
         for k, v in values.items():
             set_committed_value(known, k, v)
     return row
+
+
+async def application_to_submit(session: AsyncSession,
+                                application_id: str) -> tuple[Application | None, datetime | None]:
+    """The application locked for its submission, with when the version it cites was withdrawn (None: still
+    published), in one statement."""
+    withdrawn = (select(ItemVersion.withdrawn_at)
+                 .where(ItemVersion.code == Application.item_code, ItemVersion.version == Application.item_version)
+                 .scalar_subquery())
+    row = (await session.execute(
+        select(Application, withdrawn).where(Application.id == application_id).with_for_update()
+    )).first()
+    return (None, None) if row is None else (row[0], row[1])
 
 
 def applicant_filter(applicant_ids: Iterable[str], subject: str) -> Any:

@@ -62,10 +62,10 @@ async def test_a_fully_online_submission_costs_few_statements_and_the_serial_is_
     assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
     assert r.json()["receipt_number"] != first.json()["receipt_number"]
     statements = [s for s in seen if s != "COMMIT"]
-    # The key's claim (1); before the submission, the application (1); the submission: the application locked,
-    # the version's withdrawal, the materials, the serial, one update, two timeline steps, the answer's timeline,
-    # the key's completion and the outbox (10).
-    assert len(statements) <= 12, "\n".join(statements)
+    # The key's claim (1); before the submission, the application (1); the submission: the application locked
+    # with its version's withdrawal, the materials, the serial, one update, two timeline steps, the answer's
+    # timeline, the key's completion and the outbox (9).
+    assert len(statements) <= 11, "\n".join(statements)
     assert seen.count("COMMIT") == 3
     assert not any(re.search(r"\bFROM item_version\b", s) and "payload" in s for s in statements)
     # Only writes follow the receipt serial until the commit: the counter row serialises an item's submissions.
