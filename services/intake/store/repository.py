@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -75,8 +75,7 @@ async def current_item(session: AsyncSession, code: str) -> PublishedItem | None
     return None if version is None else await item_version(session, code, version)
 
 
-@dataclass(frozen=True)
-class PublishedItem:
+class PublishedItem(NamedTuple):
     """A kept item version's published content. It never changes once kept, so it is read once per process; its
     withdrawal does change, and is read fresh where it matters (`item_withdrawn_at`)."""
 
@@ -394,17 +393,6 @@ async def public_status_view(session: AsyncSession, receipt_number: str) -> Publ
                             r.department_name, [x for x in rows if x.step_id is not None])
 
 
-async def timeline_named(session: AsyncSession,
-                         application_id: str) -> tuple[list[TimelineEntry], dict[str, str]]:
-    """`timeline` with the names of the units its steps name, in one statement."""
-    name = select(Department.name).where(Department.code == TimelineEntry.unit).scalar_subquery()
-    rows = (await session.execute(
-        select(TimelineEntry, name).where(TimelineEntry.application_id == application_id)
-        .order_by(TimelineEntry.at, TimelineEntry.id)
-    )).all()
-    return [r[0] for r in rows], {r[0].unit: r[1] for r in rows if r[0].unit and r[1] is not None}
-
-
 async def timeline(session: AsyncSession, application_id: str) -> Sequence[TimelineEntry]:
     stmt = (
         select(TimelineEntry)
@@ -414,6 +402,17 @@ async def timeline(session: AsyncSession, application_id: str) -> Sequence[Timel
         .order_by(TimelineEntry.at, TimelineEntry.id)
     )
     return (await session.execute(stmt)).scalars().all()
+
+
+async def timeline_named(session: AsyncSession,
+                         application_id: str) -> tuple[list[TimelineEntry], dict[str, str]]:
+    """`timeline` with the names of the units its steps name, in one statement."""
+    name = select(Department.name).where(Department.code == TimelineEntry.unit).scalar_subquery()
+    rows = (await session.execute(
+        select(TimelineEntry, name).where(TimelineEntry.application_id == application_id)
+        .order_by(TimelineEntry.at, TimelineEntry.id)
+    )).all()
+    return [r[0] for r in rows], {r[0].unit: r[1] for r in rows if r[0].unit and r[1] is not None}
 
 
 # --- visits, appointments, consultations -----------------------------------------------------------------------
