@@ -288,6 +288,12 @@ async def _fetch_and_attach(db: Database, source: Datashare, held: _Held,
         if locked is None or locked.status not in EDITABLE:
             return {}
         app = locked
+        # On SQLite the read above locks nothing: this compare-and-set (which leaves the row as it is) is the first
+        # write, so it waits for a submission or a check running meanwhile and fails if the application left its
+        # editable states; what is attached below is then read after that check's commit.
+        if any(r.status == "found" for r in results) and not await repo.move(
+                session, app, from_states=[s.value for s in EDITABLE], updated_at=app.updated_at):
+            return {}
         given = {a.material_code for a in await repo.attachments(session, app.id)}
         failures: dict[str, str] = {}
         for r in results:
