@@ -60,7 +60,8 @@ from services.intake.service.views import ApplicationView, view
 from services.intake.store import datashare
 from services.intake.store import repository as repo
 from services.intake.store.files import FileStore
-from services.intake.store.tables import Application, Attachment, ItemVersion, Visit
+from services.intake.store.repository import PublishedItem
+from services.intake.store.tables import Application, Attachment, Visit
 from shared.db import Database
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, PayloadTooLarge, invalid
 from shared.messaging import publish
@@ -111,7 +112,7 @@ async def create_draft(session: AsyncSession, principal: Principal, *, item_code
         **drafts.exemption_values(item.payload, fee_exemption),
     )
     await note(session, app, "创建申请草稿", unit=service_point)
-    return await view(session, app, principal)
+    return await view(session, app, principal, item=item, atts=[])  # a new draft has no material yet
 
 
 async def read(session: AsyncSession, principal: Principal, application_id: str) -> ApplicationView:
@@ -148,7 +149,7 @@ async def update_draft(session: AsyncSession, principal: Principal, application_
 
 
 async def _editable_for_material(session: AsyncSession, principal: Principal,
-                                 application_id: str) -> tuple[Application, ItemVersion]:
+                                 application_id: str) -> tuple[Application, PublishedItem]:
     app = await load_as_applicant(session, principal, application_id, for_update=True, filing_clerk=True)
     transition(app.status, Action.EDIT)
     return app, await item_of(session, app)
@@ -240,26 +241,59 @@ async def fetch_held(db: Database, principal: Principal, application_id: str, so
     failures by material code, for the notice."""
     async with db.transaction() as session:
         app = await load_visible(session, principal, application_id)
-        # Datashare answers the holder's own token, or a window clerk handling the case (通办); other staff
-        # checking a case do not fetch.
-        if not (is_applicant(principal, app) or principal.has(WINDOW_CLERK)) or app.status not in EDITABLE:
-            return {}
-        item = await item_of(session, app)
-        if is_applicant(principal, app) and assurance.shortfall(item.payload, principal.applicant_assurance_level):
-            return {}  # nothing is fetched for an applicant whose identity is not proven enough
-        wanted = completeness.to_fetch(item.payload, provided_of(await repo.attachments(session, app.id)))
-        item_code, item_version = app.item_code, app.item_version
-        holder_id, holder_kind = app.applicant_holder_id, app.applicant_kind
+        wanted = await _to_fetch(session, principal, app, await item_of(session, app))
+        held = _Held.of(app)
+    return await _fetch_and_attach(db, source, held, wanted)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What datashare is asked by: the application and its holder."""
+
+    application_id: str
+    item_code: str
+    item_version: int
+    holder_id: str | None
+    holder_kind: str
+
+    @classmethod
+    def of(cls, app: Application) -> _Held:
+        return cls(app.id, app.item_code, app.item_version, app.applicant_holder_id, app.applicant_kind)
+
+
+async def _to_fetch(session: AsyncSession, principal: Principal, app: Application,
+                    item: PublishedItem) -> list[dict[str, Any]]:
+    """The materials datashare is to be asked for now (none when the caller may not fetch)."""
+    # Datashare answers the holder's own token, or a window clerk handling the case (通办); other staff
+    # checking a case do not fetch.
+    if not (is_applicant(principal, app) or principal.has(WINDOW_CLERK)) or app.status not in EDITABLE:
+        return []
+    if is_applicant(principal, app) and assurance.shortfall(item.payload, principal.applicant_assurance_level):
+        return []  # nothing is fetched for an applicant whose identity is not proven enough
+    if not completeness.to_fetch(item.payload, []):
+        return []  # the item asks datashare for nothing: no need to read what was given
+    return completeness.to_fetch(item.payload, provided_of(await repo.attachments(session, app.id)))
+
+
+async def _fetch_and_attach(db: Database, source: Datashare, held: _Held,
+                            wanted: list[dict[str, Any]]) -> dict[str, str]:
     if not wanted:
         return {}
     results = await datashare.fetch(source.http, source.base_url, source.authorization, materials=wanted,
-                                    application_id=application_id, item_code=item_code, item_version=item_version,
-                                    holder_id=holder_id, holder_kind=holder_kind)
+                                    application_id=held.application_id, item_code=held.item_code,
+                                    item_version=held.item_version, holder_id=held.holder_id,
+                                    holder_kind=held.holder_kind)
     async with db.transaction() as session:
-        locked = await repo.get_application(session, application_id, for_update=True)
+        locked = await repo.get_application(session, held.application_id, for_update=True)
         if locked is None or locked.status not in EDITABLE:
             return {}
         app = locked
+        # On SQLite the read above locks nothing: this compare-and-set (which leaves the row as it is) is the first
+        # write, so it waits for a submission or a check running meanwhile and fails if the application left its
+        # editable states; what is attached below is then read after that check's commit.
+        if any(r.status == "found" for r in results) and not await repo.move(
+                session, app, from_states=[s.value for s in EDITABLE], updated_at=app.updated_at):
+            return {}
         given = {a.material_code for a in await repo.attachments(session, app.id)}
         failures: dict[str, str] = {}
         for r in results:
@@ -307,7 +341,7 @@ async def check(db: Database, principal: Principal, application_id: str, source:
         app = await load_visible(session, principal, application_id)
         item = await item_of(session, app)
         findings, atts = await completeness_findings(session, app, item, failures)
-        if item.withdrawn_at is not None:
+        if await repo.item_withdrawn_at(session, item.code, item.version) is not None:
             findings.insert(0, Finding("item_version", "item_withdrawn", "此事项版本已撤销，请按现行版本重新申请。"))
         if is_applicant(principal, app) and (
                 low := assurance.shortfall(item.payload, principal.applicant_assurance_level)):
@@ -334,28 +368,35 @@ async def check(db: Database, principal: Principal, application_id: str, source:
 async def prepare_submission(db: Database, principal: Principal, application_id: str,
                              source: Datashare) -> dict[str, str]:
     """Before the submission's transaction: too low an assurance level is refused before anything is fetched for
-    the applicant; then what datashare holds is fetched (no row locked)."""
+    the applicant; then what datashare holds is fetched (no row locked). One read-only transaction for both."""
     async with db.transaction() as session:
         app = await load_as_applicant(session, principal, application_id, filing_clerk=True)
-        refuse_if_assurance_too_low(await item_of(session, app), await applicant_level(session, principal, app))
-    return await fetch_held(db, principal, application_id, source)
+        item = await item_of(session, app)
+        refuse_if_assurance_too_low(item, await applicant_level(session, principal, app))
+        wanted = await _to_fetch(session, principal, app, item)
+        held = _Held.of(app)
+    return await _fetch_and_attach(db, source, held, wanted)
 
 
 async def submit(session: AsyncSession, principal: Principal, application_id: str,
                  failures: dict[str, str]) -> ApplicationView:
     """Submit: the transition, the assurance level, the version still published, completeness and (walk-in)
     consent; then the receipt number, `submitted`, the timeline and the event, in one transaction."""
-    app = await load_as_applicant(session, principal, application_id, for_update=True, filing_clerk=True)
+    locked, withdrawn_at = await repo.application_to_submit(session, application_id)
+    if locked is None:
+        raise NotFound(NOT_FOUND)
+    app = await load_as_applicant(session, principal, application_id, filing_clerk=True, found=locked)
     transition(app.status, Action.SUBMIT)
     item = await item_of(session, app)
     refuse_if_assurance_too_low(item, await applicant_level(session, principal, app))
-    refuse_if_withdrawn(item)
-    findings, _ = await completeness_findings(session, app, item, failures)
+    refuse_if_withdrawn(item, withdrawn_at)
+    # The materials are read once: for the check, the acceptance's event and the answer (submitting adds none).
+    findings, atts = await completeness_findings(session, app, item, failures)
     findings += await _walk_in_findings(session, app)
     if findings:
         raise drafts.problems(findings, "一次性告知：申请材料或表单尚不齐全，请按下列各项补齐后再提交。")
-    await hand_in(session, app, item)
-    return await view(session, app, principal)
+    await hand_in(session, app, item, atts=atts)
+    return await view(session, app, principal, item=item, atts=atts)
 
 
 @dataclass(frozen=True)
@@ -367,35 +408,44 @@ class StageDispatch:
     limit_days: int
 
 
-async def hand_in(session: AsyncSession, app: Application, item: ItemVersion, *, accept_by: Responder | None = None,
-                  dispatch: StageDispatch | None = None) -> None:
+async def hand_in(session: AsyncSession, app: Application, item: PublishedItem, *, accept_by: Responder | None = None,
+                  dispatch: StageDispatch | None = None, atts: Sequence[Attachment] | None = None) -> None:
     """Hand in a complete application: receipt number, `submitted`, and automatic acceptance where the item is
     fully online (or by `accept_by`: the centre's one acceptance of a project's stage). The caller has already
-    run the check and refused an incomplete application."""
+    run the check and refused an incomplete application (and passes the attachments it read, if it did)."""
     now = utcnow()
     first_time = app.receipt_number is None
     values: dict[str, Any] = {"status": Status.SUBMITTED.value, "submitted_at": now, "notice": []}
     if first_time:
+        # The counter row stays locked until commit and every submission of the item that day waits on it: it is
+        # taken after every read, so only the writes of this transaction run under it.
         prefix = receipts.receipt_prefix(app.item_code, now)
         values["receipt_number"] = receipts.receipt_number(prefix, await repo.next_serial(session, prefix))
         values["verification_code"] = receipts.verification_code()
+    by = accept_by or (SYSTEM if item.payload.get("fully_online") else None)
+    if by is not None:
+        await accept(session, app, item, by, dispatch=dispatch, atts=atts, handed_in=values)
+        return
     if not await repo.move(session, app, from_states=sources(Action.SUBMIT), **values):
         raise Conflict("The application was submitted meanwhile.", slug="illegal-transition")
-    await note(session, app, "提交申请" if first_time else "补正后重新提交", unit=app.service_point)
+    await _handed_in(session, app, first_time=first_time, at=now, dispatch=dispatch)
+
+
+async def _handed_in(session: AsyncSession, app: Application, *, first_time: bool, at: datetime,
+                     dispatch: StageDispatch | None) -> None:
+    """The submission's timeline step and event (`submitted`)."""
+    await note(session, app, "提交申请" if first_time else "补正后重新提交", unit=app.service_point,
+               status=Status.SUBMITTED.value)
     assert app.receipt_number is not None
     await publish(
         session, ev.SUBMITTED, subject=app.id,
         data=ev.Submitted(
             application_id=app.id, receipt_number=app.receipt_number, item_code=app.item_code,
             item_version=app.item_version, department=app.department, applicant=applicant_ref(app),
-            channel=app.channel, service_point=app.service_point, submitted_at=now,
+            channel=app.channel, service_point=app.service_point, submitted_at=at,
             project_id=dispatch.project_id if dispatch else None, stage_key=dispatch.stage_key if dispatch else None,
         ),
     )
-    if accept_by is not None:
-        await accept(session, app, item, accept_by, dispatch=dispatch)
-    elif item.payload.get("fully_online"):
-        await accept(session, app, item, SYSTEM)
 
 
 # --- acceptance at the window --------------------------------------------------------------------------------------
@@ -425,16 +475,26 @@ async def accept_application(session: AsyncSession, principal: Principal, applic
     return await view(session, app, principal)
 
 
-async def accept(session: AsyncSession, app: Application, item: ItemVersion, by: Responder, *,
-                 refuse_exemption: str | None = None, dispatch: StageDispatch | None = None) -> None:
+async def accept(session: AsyncSession, app: Application, item: PublishedItem, by: Responder, *,
+                 refuse_exemption: str | None = None, dispatch: StageDispatch | None = None,
+                 atts: Sequence[Attachment] | None = None, handed_in: dict[str, Any] | None = None) -> None:
     """受理: the clock starts; an immediate item (即办件) is decided on the spot. A claimed fee exemption is
-    granted here unless the clerk refuses it (`refuse_exemption` gives the reason)."""
+    granted here unless the clerk refuses it (`refuse_exemption` gives the reason). With `handed_in` (the
+    submission's values) the application is submitted and accepted in one compare-and-set, with both steps and
+    both events as when they are apart."""
     now = utcnow()
     exemption: dict[str, Any] = {}
     if app.fee_exemption_state == "claimed":
         exemption["fee_exemption_state"] = "refused" if refuse_exemption else "granted"
-    if not await repo.move(session, app, from_states=sources(Action.ACCEPT), status=Status.ACCEPTED.value,
-                           accepted_at=now, first_responder=by.as_dict(), **exemption):
+    accepted = {"accepted_at": now, "first_responder": by.as_dict(), **exemption}
+    if handed_in is not None:
+        first_time = app.receipt_number is None
+        if not await repo.move(session, app, from_states=sources(Action.SUBMIT),
+                               **{**handed_in, **accepted, "status": Status.ACCEPTED.value}):
+            raise Conflict("The application was submitted meanwhile.", slug="illegal-transition")
+        await _handed_in(session, app, first_time=first_time, at=handed_in["submitted_at"], dispatch=dispatch)
+    elif not await repo.move(session, app, from_states=sources(Action.ACCEPT), status=Status.ACCEPTED.value,
+                             **accepted):
         raise Conflict("The application is no longer waiting for acceptance.", slug="illegal-transition")
     await note(session, app, "受理", unit=by.unit or app.service_point, staff_name=by.name, staff_contact=by.contact)
     if exemption:
@@ -444,7 +504,8 @@ async def accept(session: AsyncSession, app: Application, item: ItemVersion, by:
                    staff_name=by.name, staff_contact=by.contact,
                    text=f"{claimed.get('name', app.fee_exemption)}（依据：{claimed.get('basis', '')}）"
                    + ("" if granted else f"；理由：{refuse_exemption}"))
-    atts = await repo.attachments(session, app.id)
+    if atts is None:
+        atts = await repo.attachments(session, app.id)
     p = item.payload
     assert app.receipt_number is not None
     await publish(
@@ -583,7 +644,7 @@ async def deliver(session: AsyncSession, app: Application, *, method: str, by: R
 # --- after the decision: the result, the fee, and the hand-over (出件) -----------------------------------------
 
 
-def result_document(app: Application, item: ItemVersion) -> dict[str, Any] | None:
+def result_document(app: Application, item: PublishedItem) -> dict[str, Any] | None:
     """An approval whose result is not a certificate, or a refusal, ends in a written result (办理结果通知书 /
     不予许可决定书) that intake issues under the receipt number; a certificate comes from datashare."""
     result = item.payload.get("result") or {}
@@ -595,7 +656,7 @@ def result_document(app: Application, item: ItemVersion) -> dict[str, Any] | Non
             "issued_on": (app.decided_at or utcnow()).astimezone(CITY_TZ).date().isoformat()}
 
 
-async def after_decision(session: AsyncSession, app: Application, item: ItemVersion) -> None:
+async def after_decision(session: AsyncSession, app: Application, item: PublishedItem) -> None:
     """The decision is known: issue the written result where there is no certificate, ask for the fee where
     one is due (缴款通知), then hand the result over if nothing else is awaited."""
     doc = result_document(app, item)
@@ -652,7 +713,7 @@ async def confirm_payment(session: AsyncSession, *, payment_code: str, amount: s
     return "paid"
 
 
-async def hand_over_if_ready(session: AsyncSession, app: Application, item: ItemVersion) -> None:
+async def hand_over_if_ready(session: AsyncSession, app: Application, item: PublishedItem) -> None:
     """统一窗口出件: once decided, paid, and (for a certificate) issued — electronically at once; for pick-up
     the result joins the chosen point's collection queue; by post it waits for the clerk to send it."""
     if app.status != Status.DECIDED:

@@ -18,7 +18,8 @@ from services.intake.domain.lifecycle import Action, IllegalTransition, ensure
 from services.intake.domain.reuse import Earlier
 from services.intake.events import contracts as ev
 from services.intake.store import repository as repo
-from services.intake.store.tables import Application, Attachment, ItemVersion
+from services.intake.store.repository import PublishedItem
+from services.intake.store.tables import Application, Attachment
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, ValidationProblem
 from shared.principal import ADMIN, SUPERVISOR, WINDOW_CLERK, Principal
 from shared.types import utcnow
@@ -70,14 +71,14 @@ def transition(status: str, action: Action) -> None:
         raise Conflict(str(exc), slug="illegal-transition", status_now=status) from exc
 
 
-async def item_of(session: AsyncSession, app: Application) -> ItemVersion:
+async def item_of(session: AsyncSession, app: Application) -> PublishedItem:
     item = await repo.item_version(session, app.item_code, app.item_version)
     if item is None:  # cannot happen: an application is created only against a kept version
         raise Conflict("The item version this application cites is unknown.", slug="item-unknown")
     return item
 
 
-def refuse_if_assurance_too_low(item: ItemVersion, level: int) -> None:
+def refuse_if_assurance_too_low(item: PublishedItem, level: int) -> None:
     """实名核验: the item's `min_assurance_level` against the applicant's level."""
     low = assurance.shortfall(item.payload, level)
     if low is not None:
@@ -85,8 +86,8 @@ def refuse_if_assurance_too_low(item: ItemVersion, level: int) -> None:
                         required_level=low.required, current_level=low.current)
 
 
-def refuse_if_withdrawn(item: ItemVersion) -> None:
-    if item.withdrawn_at is not None:
+def refuse_if_withdrawn(item: PublishedItem, withdrawn_at: datetime | None) -> None:
+    if withdrawn_at is not None:
         raise ValidationProblem(
             FieldError(
                 field="item_version", rule="item_withdrawn",
@@ -96,9 +97,11 @@ def refuse_if_withdrawn(item: ItemVersion) -> None:
 
 
 async def completeness_findings(
-    session: AsyncSession, app: Application, item: ItemVersion, failures: dict[str, str]
+    session: AsyncSession, app: Application, item: PublishedItem, failures: dict[str, str],
+    atts: Sequence[Attachment] | None = None,
 ) -> tuple[list[Finding], Sequence[Attachment]]:
-    atts = await repo.attachments(session, app.id)
+    if atts is None:
+        atts = await repo.attachments(session, app.id)
     findings = completeness.check(item.payload, app.form or {}, provided_of(atts), failures)
     return findings, atts
 
@@ -127,11 +130,12 @@ async def earlier_of(session: AsyncSession, principal: Principal, exclude: str |
 async def note(
     session: AsyncSession, app: Application | Any, step: str, *, unit: str | None = None, staff_name: str | None = None,
     staff_contact: str | None = None, text: str | None = None, at: datetime | None = None, code: str | None = None,
-    purpose: str | None = None,
+    purpose: str | None = None, status: str | None = None,
 ) -> None:
+    """A timeline step, in the application's status unless `status` names the one the step was taken in."""
     # Names and contacts come from other services' events: clip them to the columns rather than fail the step.
     await repo.add_timeline(
-        session, app.id, status=app.status, step=step[:200], unit=(unit or app.department)[:64],
+        session, app.id, status=status or app.status, step=step[:200], unit=(unit or app.department)[:64],
         staff_name=staff_name[:200] if staff_name else None,
         staff_contact=staff_contact[:200] if staff_contact else None, note=text, at=at,
         code=code or timeline.code_for(step), purpose=purpose[:300] if purpose else None,
@@ -203,9 +207,10 @@ async def delegation_refusal(session: AsyncSession, principal: Principal, *, app
 
 
 async def load_visible(session: AsyncSession, principal: Principal, application_id: str, *,
-                       for_update: bool = False) -> Application:
-    """Another person's or another unit's application is a 404, so ids cannot be probed."""
-    app = await repo.get_application(session, application_id, for_update=for_update)
+                       for_update: bool = False, found: Application | None = None) -> Application:
+    """Another person's or another unit's application is a 404, so ids cannot be probed. `found`: the caller
+    has read (and locked) the application already."""
+    app = found or await repo.get_application(session, application_id, for_update=for_update)
     if app is None:
         raise NotFound(NOT_FOUND)
     if not visible(principal, app):
@@ -226,10 +231,11 @@ async def is_filing_clerk(session: AsyncSession, principal: Principal, app: Appl
 
 
 async def load_as_applicant(session: AsyncSession, principal: Principal, application_id: str, *,
-                            for_update: bool = False, filing_clerk: bool = False) -> Application:
+                            for_update: bool = False, filing_clerk: bool = False,
+                            found: Application | None = None) -> Application:
     """The applicant (or their agent); with `filing_clerk`, also the window clerk of the point where the case was
     filed for the person at the counter (窗口代录): they fill, attach, submit and withdraw for that person."""
-    app = await load_visible(session, principal, application_id, for_update=for_update)
+    app = await load_visible(session, principal, application_id, for_update=for_update, found=found)
     if not is_applicant(principal, app) and not (filing_clerk and await is_filing_clerk(session, principal, app)):
         raise Forbidden("Only the applicant (or their agent) may do this.")
     return app

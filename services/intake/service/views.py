@@ -45,22 +45,27 @@ def _masked(value: Any) -> Any:
     return value
 
 
-async def view(session: AsyncSession, app: Application, principal: Principal | None) -> ApplicationView:
-    atts = await repo.attachments(session, app.id)
-    steps = await repo.timeline(session, app.id)
-    names = await repo.department_names(session, [t.unit for t in steps])
+async def view(session: AsyncSession, app: Application, principal: Principal | None, *,
+               item: repo.PublishedItem | None = None, atts: Sequence[Attachment] | None = None) -> ApplicationView:
+    """`item` and `atts` when the caller has just read them (and changed no attachment since)."""
+    if atts is None:
+        atts = await repo.attachments(session, app.id)
+    steps, names = await repo.timeline_named(session, app.id)
     own = is_applicant(principal, app)
     # Least exposure: the applicant and the window clerk serving the case (the application's service point, who
     # checks the identity at the counter) see phone and ID numbers in full; every other staff role and every
     # department system sees them masked, in the applicant and in the form alike.
     full_id = own or serving_clerk(principal, app)
     form = app.form or {}
-    item = await repo.item_version(session, app.item_code, app.item_version)
+    if item is None:
+        item = await repo.item_version(session, app.item_code, app.item_version)
     return ApplicationView(
         app=app, item=item.payload if item else {}, form=form if full_id else _masked(form),
         holder_id=app.applicant_holder_id if full_id or app.applicant_kind == "organisation"
         else mask_id_number(app.applicant_holder_id),
         verification_code=app.verification_code if own else None, attachments=atts, timeline=steps,
-        unit_names=names, payment=await repo.payment_notice(session, app.id) if app.receipt_number else None,
+        unit_names=names,
+        # A payment notice follows a decision: an application never decided has none.
+        payment=await repo.payment_notice(session, app.id) if app.receipt_number and app.decided_at else None,
         walk_in=await repo.walk_in(session, app.id) if app.channel == "window" else None,
     )

@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -30,6 +31,7 @@ from services.intake.store.tables import (
     Visit,
     WalkIn,
 )
+from shared.db import dialect_of
 from shared.errors import invalid
 from shared.messaging import insert_ignore
 from shared.pagination import PageParams, paginate
@@ -61,19 +63,63 @@ async def withdraw_item_version(session: AsyncSession, *, code: str, version: in
     return res.rowcount or 0
 
 
-async def current_item(session: AsyncSession, code: str) -> ItemVersion | None:
-    """The newest version of an item that is not withdrawn."""
+async def current_item(session: AsyncSession, code: str) -> PublishedItem | None:
+    """The newest version of an item that is not withdrawn: which one is read fresh, its content from memory."""
     stmt = (
-        select(ItemVersion)
+        select(ItemVersion.version)
         .where(ItemVersion.code == code, ItemVersion.withdrawn_at.is_(None))
         .order_by(ItemVersion.version.desc())
         .limit(1)
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    version = (await session.execute(stmt)).scalar_one_or_none()
+    return None if version is None else await item_version(session, code, version)
 
 
-async def item_version(session: AsyncSession, code: str, version: int) -> ItemVersion | None:
-    stmt = select(ItemVersion).where(ItemVersion.code == code, ItemVersion.version == version)
+class PublishedItem(NamedTuple):
+    """A kept item version's published content. It never changes once kept, so it is read once per process; its
+    withdrawal does change, and is read fresh where it matters (`item_withdrawn_at`)."""
+
+    code: str
+    version: int
+    name: str
+    department: str
+    payload: dict[str, Any]
+    published_at: datetime
+
+
+#: Published item versions by (database, code, version): every step of every case reads the version it cites, and
+#: each read decoded the version's whole content. Bounded: an old version read again is simply read once more.
+_items: dict[tuple[str, str, int], PublishedItem] = {}
+_ITEMS_MAX = 2_000
+
+
+def _bind_key(session: AsyncSession) -> str:
+    return str(session.bind.url) if session.bind is not None else ""
+
+
+async def item_version(session: AsyncSession, code: str, version: int) -> PublishedItem | None:
+    key = (_bind_key(session), code, version)
+    known = _items.get(key)
+    if known is not None:
+        return known
+    t = ItemVersion.__table__
+    row = (await session.execute(
+        select(t.c.code, t.c.version, t.c.name, t.c.department, t.c.payload, t.c.published_at)
+        .where(t.c.code == code, t.c.version == version)
+    )).first()
+    if row is None:
+        return None  # not kept yet: asked again next time
+    item = PublishedItem(row.code, row.version, row.name, row.department, row.payload, row.published_at)
+    if len(_items) >= _ITEMS_MAX:
+        _items.clear()
+    _items[key] = item
+    return item
+
+
+async def item_withdrawn_at(session: AsyncSession, code: str, version: int) -> datetime | None:
+    """When the version was withdrawn (None: still published); read fresh, since another replica may have applied
+    the withdrawal."""
+    stmt = select(ItemVersion.withdrawn_at).where(ItemVersion.code == code, ItemVersion.version == version)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -100,7 +146,7 @@ _PHONES_TTL = 60.0
 
 
 def _phone_key(session: AsyncSession, code: str) -> tuple[str, str]:
-    return (str(session.bind.url) if session.bind is not None else "", code)
+    return (_bind_key(session), code)
 
 
 async def department_phone(session: AsyncSession, code: str) -> str | None:
@@ -205,6 +251,19 @@ async def move_by_id(session: AsyncSession, application_id: str, *, from_states:
     return row
 
 
+async def application_to_submit(session: AsyncSession,
+                                application_id: str) -> tuple[Application | None, datetime | None]:
+    """The application locked for its submission, with when the version it cites was withdrawn (None: still
+    published), in one statement."""
+    withdrawn = (select(ItemVersion.withdrawn_at)
+                 .where(ItemVersion.code == Application.item_code, ItemVersion.version == Application.item_version)
+                 .scalar_subquery())
+    row = (await session.execute(
+        select(Application, withdrawn).where(Application.id == application_id).with_for_update()
+    )).first()
+    return (None, None) if row is None else (row[0], row[1])
+
+
 def applicant_filter(applicant_ids: Iterable[str], subject: str) -> Any:
     return Application.applicant_id.in_(list(applicant_ids))
 
@@ -240,13 +299,13 @@ async def earlier_applications(
 
 
 async def next_serial(session: AsyncSession, prefix: str) -> int:
-    """The next receipt serial for an item and day; the row update serialises concurrent submissions."""
-    await session.execute(insert_ignore(session, ReceiptCounter.__table__).values(prefix=prefix, last=0))
+    """The next receipt serial for an item and day, in one upsert. The row stays locked until the caller commits,
+    so concurrent submissions of an item serialise from here on: callers take it as late as they can."""
+    t = ReceiptCounter.__table__
+    ins = (postgresql.insert(t) if dialect_of(session) == "postgresql" else sqlite.insert(t)).values(prefix=prefix,
+                                                                                                     last=1)
     res = await session.execute(
-        update(ReceiptCounter)
-        .where(ReceiptCounter.prefix == prefix)
-        .values(last=ReceiptCounter.last + 1)
-        .returning(ReceiptCounter.last)
+        ins.on_conflict_do_update(index_elements=[t.c.prefix], set_={"last": t.c.last + 1}).returning(t.c.last)
     )
     return int(res.scalar_one())
 
@@ -343,6 +402,17 @@ async def timeline(session: AsyncSession, application_id: str) -> Sequence[Timel
         .order_by(TimelineEntry.at, TimelineEntry.id)
     )
     return (await session.execute(stmt)).scalars().all()
+
+
+async def timeline_named(session: AsyncSession,
+                         application_id: str) -> tuple[list[TimelineEntry], dict[str, str]]:
+    """`timeline` with the names of the units its steps name, in one statement."""
+    name = select(Department.name).where(Department.code == TimelineEntry.unit).scalar_subquery()
+    rows = (await session.execute(
+        select(TimelineEntry, name).where(TimelineEntry.application_id == application_id)
+        .order_by(TimelineEntry.at, TimelineEntry.id)
+    )).all()
+    return [r[0] for r in rows], {r[0].unit: r[1] for r in rows if r[0].unit and r[1] is not None}
 
 
 # --- visits, appointments, consultations -----------------------------------------------------------------------

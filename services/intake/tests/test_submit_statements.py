@@ -1,0 +1,95 @@
+"""What one submission costs the database (issue #14): statements are the cost of every request, so the submit
+path's are counted here, on the engine, for the request alone (the relay and the consumers run in tasks of their
+own and are not counted)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from services.intake.tests import factories as f
+
+BASE = "/intake/v1"
+
+_counting: ContextVar[list[str] | None] = ContextVar("counting", default=None)
+
+
+@contextmanager
+def counted(engine) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """The statements run by this task and the tasks it starts, while open; `COMMITTING` marks where a
+    transaction's commit hooks begin (the outbox's insert, and whatever else renders at commit), `COMMIT` its
+    end."""
+    seen: list[str] = []
+
+    def statement(conn, cursor, text, *args):  # type: ignore[no-untyped-def]
+        if (out := _counting.get()) is not None:
+            out.append(text)
+
+    def committing(session):  # type: ignore[no-untyped-def]
+        if (out := _counting.get()) is not None:
+            out.append("COMMITTING")
+
+    def commit(conn):  # type: ignore[no-untyped-def]
+        if (out := _counting.get()) is not None:
+            out.append("COMMIT")
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(Session, "before_commit", committing, insert=True)
+    event.listen(engine, "commit", commit)
+    token = _counting.set(seen)
+    try:
+        yield seen
+    finally:
+        _counting.reset(token)
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(Session, "before_commit", committing)
+        event.remove(engine, "commit", commit)
+
+
+def work_of(seen: list[str]) -> list[str]:
+    """The statements the use cases ran, without those of the commit hooks."""
+    out, hooks = [], False
+    for s in seen:
+        if s in ("COMMITTING", "COMMIT"):
+            hooks = s == "COMMITTING"
+        elif not hooks:
+            out.append(s)
+    return out
+
+
+async def test_a_fully_online_submission_costs_few_statements_and_the_serial_is_taken_after_every_read(intake, tokens):
+    # As the bench's item: fully online, nothing asked of the applicant or of datashare.
+    item = await intake.publish_item(f.food_permit_item(fully_online=True, materials=[], form_fields=[]))
+    me = f.citizen(tokens)
+    drafts = []
+    for _ in range(2):
+        r = await intake.client.post(f"{BASE}/applications", headers=me, json={
+            "item_code": item["code"], "channel": "online", "service_point": "LD-CENTRE", "form": {}})
+        assert r.status_code == 201, r.text
+        drafts.append(r.json()["id"])
+    # The first submission of the process may read the item version; the second finds it in memory.
+    first = await intake.client.post(f"{BASE}/applications/{drafts[0]}/submit",
+                                     headers={**me, "Idempotency-Key": f"s-{drafts[0]}"})
+    assert first.status_code == 200, first.text
+    with counted(intake.client.app.state.db.engine.sync_engine) as seen:
+        r = await intake.client.post(f"{BASE}/applications/{drafts[1]}/submit",
+                                     headers={**me, "Idempotency-Key": f"s-{drafts[1]}"})
+    assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    assert r.json()["receipt_number"] != first.json()["receipt_number"]
+    statements = work_of(seen)
+    # The key's claim (1); before the submission, the application (1); the submission: the application locked
+    # with its version's withdrawal, the materials, the serial, one update, two timeline steps, the answer's
+    # timeline and the key's completion (8); then, at commit, the outbox's one insert.
+    assert len(statements) <= 10, "\n".join(statements)
+    assert seen.count("COMMIT") == 3
+    assert sum(s.startswith("INSERT INTO outbox") for s in seen) == 1
+    assert not any(re.search(r"\bFROM item_version\b", s) and "payload" in s for s in statements)
+    # Only writes follow the receipt serial until the commit: the counter row serialises an item's submissions.
+    serial = next(i for i, s in enumerate(statements) if "receipt_counter" in s)
+    after = [s for s in statements[serial + 1:] if not s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
+    assert len(after) <= 1, after  # the answer's timeline
