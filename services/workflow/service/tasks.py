@@ -163,8 +163,8 @@ async def decide_task(
     joint: bool = False,
 ) -> Row[Any]:
     """The same checks for REST and bus: the task's own department (403), an open task (409), one decision
-    per task (409), a rejection with reasons and legal basis (422). Every check happens before any write,
-    so a refused decision leaves nothing behind."""
+    per task (409), a rejection with reasons and legal basis (422). The checks of the task are the conditions
+    of the one UPDATE that records the decision, so a refused decision leaves nothing behind."""
     breaks = check_decision(decision.outcome, decision.reasons, decision.legal_basis, decision.missing)
     if breaks:
         await _check_decidable(session, task_id, decider, deemed=deemed, joint=joint)

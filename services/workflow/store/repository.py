@@ -76,11 +76,6 @@ async def get_instance(session: AsyncSession, application_id: str) -> ProcessIns
     return (await session.execute(q.execution_options(populate_existing=True))).scalar_one_or_none()
 
 
-async def get_instance_by_id(session: AsyncSession, instance_id: int) -> ProcessInstance:
-    q = select(ProcessInstance).where(ProcessInstance.id == instance_id)
-    return (await session.execute(q.execution_options(populate_existing=True))).scalar_one()
-
-
 async def instance_row(session: AsyncSession, instance_id: int) -> Row[Any]:
     """The case's columns (for moving it on after a fan-in), without an ORM load."""
     t = ProcessInstance.__table__
@@ -137,11 +132,6 @@ async def tasks_of_instance(session: AsyncSession, instance_id: int) -> list[Tas
     return list((await session.execute(q.execution_options(populate_existing=True))).scalars())
 
 
-async def tasks_of_stage(session: AsyncSession, stage_id: int) -> list[Task]:
-    q = select(Task).where(Task.stage_id == stage_id).order_by(Task.seq)
-    return list((await session.execute(q.execution_options(populate_existing=True))).scalars())
-
-
 async def decided_tasks_of_stage(session: AsyncSession, stage_id: int) -> list[Row[Any]]:
     """What fan-in needs of a stage's decided tasks, as columns."""
     t = Task.__table__
@@ -186,15 +176,6 @@ async def update_task_if(session: AsyncSession, task_id: str, *, state: str, val
         .execution_options(synchronize_session=False)
     )
     return bool(res.rowcount)
-
-
-async def update_task_returning(session: AsyncSession, task_id: str, *, state: str,
-                                values: dict[str, Any]) -> Task | None:
-    """`update_task_if` that also gives back the task as the update left it (one `UPDATE … RETURNING` instead
-    of the update and a read); None when the task was no longer in `state`."""
-    q = (update(Task).where(Task.id == task_id, Task.state == state).values(**values).returning(Task)
-         .execution_options(synchronize_session=False, populate_existing=True))
-    return (await session.execute(q)).scalar_one_or_none()
 
 
 async def count_decision(session: AsyncSession, stage_id: int) -> Row[Any]:
@@ -269,10 +250,6 @@ async def save_webhook(session: AsyncSession, **values: Any) -> DepartmentWebhoo
         setattr(existing, k, v)
     await session.flush()
     return existing
-
-
-async def add_delivery(session: AsyncSession, **values: Any) -> None:
-    await session.execute(insert_ignore(session, WebhookDelivery.__table__).values(**values))
 
 
 async def add_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
