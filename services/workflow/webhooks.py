@@ -11,15 +11,19 @@ import logging
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from services.workflow.config import WorkflowConfig
 from services.workflow.store import repository as repo
-from services.workflow.store.tables import WebhookAttempt, WebhookDelivery
+from services.workflow.store.tables import WebhookDelivery
 from shared.errors import ValidationProblem, invalid
 from shared.jobs import run_periodically
 from shared.service import ServiceContext
@@ -27,6 +31,10 @@ from shared.types import utcnow
 from shared.webhooks import CLOUDEVENTS_JSON, RetryPolicy, post_signed
 
 log = logging.getLogger("yimen.workflow.webhooks")
+
+#: `session.info` key set by a transaction that queued a delivery to an enabled endpoint: its commit wakes the
+#: sender.
+WEBHOOKS_QUEUED = "workflow_webhooks_queued"
 
 #: How long a claimed delivery is reserved for the replica sending it.
 LEASE = timedelta(seconds=60)
@@ -89,7 +97,7 @@ def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]
 class Outcome:
     """One attempt's result, recorded with the others of its round."""
 
-    delivery: WebhookDelivery
+    delivery: Any  # the claimed delivery's columns (`repo.claim_due_deliveries`)
     url: str
     status: int | None
     error: str | None
@@ -101,11 +109,16 @@ async def deliver_due(ctx: ServiceContext, config: WorkflowConfig, client: httpx
     """Send every due delivery once; returns how many were attempted. A round is two short transactions
     whatever its size: claim the due deliveries (and read their departments' endpoints), then, after the
     sends, record every attempt and its outcome."""
+    return (await _round(ctx, config, client))[0]
+
+
+async def _round(ctx: ServiceContext, config: WorkflowConfig, client: httpx.AsyncClient) -> tuple[int, bool]:
+    """`deliver_due`, also saying whether the claim was full (more may be due at once)."""
     now = utcnow()
     async with ctx.db.transaction() as s:
         due = await repo.claim_due_deliveries(s, now, LEASE)
         if not due:
-            return 0
+            return 0, False
         hooks = await repo.webhooks_of(s, {d.department for d in due})
         claimed, missed = [], []
         for d in due:
@@ -118,10 +131,10 @@ async def deliver_due(ctx: ServiceContext, config: WorkflowConfig, client: httpx
     # Sent concurrently: one slow department must not hold up the others' deliveries.
     outcomes = await asyncio.gather(*(_attempt(config, client, d, url, secret) for d, url, secret in claimed))
     await _record(ctx, config, outcomes)
-    return len(claimed)
+    return len(claimed), len(due) >= repo.CLAIM_LIMIT
 
 
-async def _attempt(config: WorkflowConfig, client: httpx.AsyncClient, d: WebhookDelivery, url: str,
+async def _attempt(config: WorkflowConfig, client: httpx.AsyncClient, d: Any, url: str,
                    secret: str) -> Outcome:
     status: int | None = None
     error: str | None = None
@@ -157,9 +170,8 @@ async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Ou
     policy = RetryPolicy(config.webhook_backoff_seconds, config.webhook_backoff_max_seconds,
                          config.webhook_max_attempts)
     async with ctx.db.transaction() as s:
-        s.add_all([WebhookAttempt(delivery_id=o.delivery.id, attempted_at=o.at, url=o.url, status_code=o.status,
-                                  error=o.error, duration_ms=o.duration_ms) for o in outcomes])
-        await s.flush()
+        await repo.add_attempts(s, [dict(delivery_id=o.delivery.id, attempted_at=o.at, url=o.url, status_code=o.status,
+                                         error=o.error, duration_ms=o.duration_ms) for o in outcomes])
         # Successes that answered alike are marked in one statement; the claim's lease kept the count ours.
         delivered: dict[int | None, list[int]] = {}
         for o in outcomes:
@@ -178,15 +190,37 @@ async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Ou
                                          delivered_at=at, last_status=status, last_error=None)
 
 
+def _queued_signal(ctx: ServiceContext) -> tuple[asyncio.Event, Callable[[], None]]:
+    """An event set after each commit that queued a delivery (`WEBHOOKS_QUEUED` in the session's info), and how
+    to stop listening. Waking on every commit with events would run an empty claim transaction for each
+    decision, which queues no delivery; where the session class cannot be listened to, that is the fallback."""
+    session_class = getattr(ctx.db.sessionmaker, "kw", {}).get("sync_session_class")
+    if session_class is None:
+        return ctx.db.commit_signal(), lambda: None
+    signal = asyncio.Event()
+
+    def after_commit(session: Session) -> None:
+        if session.info.pop(WEBHOOKS_QUEUED, False):
+            signal.set()
+
+    event.listen(session_class, "after_commit", after_commit)
+    return signal, lambda: event.remove(session_class, "after_commit", after_commit)
+
+
 async def dispatcher(ctx: ServiceContext) -> None:
     """Background job: deliver queued webhooks until the service stops."""
     config: WorkflowConfig = ctx.extras["config"]
+    # One client for every round: its connections are kept alive per endpoint, and its SSL context is made once.
+    signal, stop_listening = _queued_signal(ctx)
+    try:
+        async with httpx.AsyncClient() as client:
+            async def one_round() -> bool:
+                return (await _round(ctx, config, client))[1]
 
-    async with httpx.AsyncClient() as client:
-        async def one_round() -> int:
-            return await deliver_due(ctx, config, client)
-
-        # Deliveries are written with their task's events, so a commit with events wakes the sender at once; the
-        # poll remains for retries that come due. A round that sent something is followed by the next at once.
-        await run_periodically("webhook dispatcher", one_round, interval=config.webhook_poll_seconds,
-                               wake=ctx.db.commit_signal(), drain=True)
+            # Deliveries are written with their task's events, so the commit that queues one wakes the sender at
+            # once; the poll remains for retries that come due and other replicas' deliveries. A round that
+            # claimed as many as it may is followed by the next at once; a commit during a round wakes the next.
+            await run_periodically("webhook dispatcher", one_round, interval=config.webhook_poll_seconds,
+                                   wake=signal, drain=True)
+    finally:
+        stop_listening()

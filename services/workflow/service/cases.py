@@ -6,7 +6,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.workflow.domain.access import sees_case
@@ -31,10 +33,11 @@ from services.workflow.events.contracts import (
     joined_reasons,
 )
 from services.workflow.service import calendar
-from services.workflow.service.deliveries import queue_webhook
+from services.workflow.service.deliveries import queue_webhook, queue_webhooks
 from services.workflow.store import repository as repo
 from services.workflow.store.tables import ProcessInstance, Stage, Task
 from shared.errors import NotFound
+from shared.events import Event
 from shared.messaging import publish
 from shared.principal import Principal
 from shared.types import utcnow
@@ -58,9 +61,9 @@ async def record_definition(session: AsyncSession, item: ItemPublished) -> bool:
     )
 
 
-async def start_case(session: AsyncSession, accepted: ApplicationAccepted) -> ProcessInstance | None:
+async def start_case(session: AsyncSession, accepted: ApplicationAccepted) -> Row[Any] | None:
     """Start the case under the item version it was accepted with; None when it had started already."""
-    definition = await repo.get_definition(session, accepted.item_code, accepted.item_version)
+    definition = await repo.definition_of(session, accepted.item_code, accepted.item_version)
     if definition is None:
         raise DefinitionNotYetKnown(f"{accepted.item_code} v{accepted.item_version}")
     now = utcnow()
@@ -91,63 +94,74 @@ async def start_case(session: AsyncSession, accepted: ApplicationAccepted) -> Pr
     return instance
 
 
-async def steps_of(session: AsyncSession, instance: ProcessInstance) -> list[StepDefinition]:
-    definition = await repo.get_definition(session, instance.item_code, instance.item_version)
+async def steps_of(session: AsyncSession, instance: Any) -> list[StepDefinition]:
+    definition = await repo.definition_of(session, instance.item_code, instance.item_version)
     assert definition is not None  # a case never starts without its definition
     return runnable_steps(definition.steps, item_department=instance.department)
 
 
+@dataclass(frozen=True)
+class NewTask:
+    """A task as the fan-out inserted it (what a joint review opening needs of it)."""
+
+    id: str
+    department: str
+
+
 async def start_stage(
-    session: AsyncSession, instance: ProcessInstance, index: int, step: StepDefinition, *, start: datetime
-) -> Stage:
+    session: AsyncSession, instance: Any, index: int, step: StepDefinition, *, start: datetime
+) -> int:
     """Fan out (并联审批): one task per department, all at once, each announced on the bus and queued for
-    the department's webhook in this same transaction."""
+    the department's webhook in this same transaction. The stage, its tasks and their deliveries are a few
+    multi-row inserts whatever the number of departments. Returns the stage's id."""
     now = utcnow()
-    stage = await repo.add(
-        session,
-        Stage(
-            instance_id=instance.id, step_index=index, step_key=step.key, step_name=step.name, kind=step.kind,
-            lead_department=step.lead_department, on_reject=step.on_reject.value, limit_days=step.limit_days,
-            deemed_approval_on_timeout=step.deemed_approval_on_timeout, tasks_total=len(step.task_departments),
-            decided=0, started_at=now,
-        ),
+    stage_id = await repo.add_stage(
+        session, instance_id=instance.id, step_index=index, step_key=step.key, step_name=step.name, kind=step.kind,
+        lead_department=step.lead_department, on_reject=step.on_reject.value, limit_days=step.limit_days,
+        deemed_approval_on_timeout=step.deemed_approval_on_timeout, tasks_total=len(step.task_departments),
+        decided=0, started_at=now,
     )
-    await repo.advance_instance(session, instance.id, index)
+    if index != instance.current_step:
+        await repo.advance_instance(session, instance.id, index)
     # Due dates count from acceptance for the first step and from assignment for later ones; each department
     # has its own limit within the step's when the item gives one (明确部门办理时限).
+    rows: list[dict[str, Any]] = []
     for department in step.task_departments:
         limit = step.limit_for(department)
-        due = due_at(start, limit, calendar.current())
-        task = await repo.add(
-            session,
-            Task(
-                id=uuid.uuid4().hex, stage_id=stage.id, instance_id=instance.id,
-                application_id=instance.application_id, receipt_number=instance.receipt_number,
-                item_code=instance.item_code, department=department, step_key=step.key, step_name=step.name,
-                stage_kind=step.kind, lead=department == step.lead_department, limit_days=limit,
-                state=TaskState.OPEN, assigned_at=now, due_at=due, reasons=[], missing=[], deemed=False,
-            ),
-        )
+        rows.append(dict(
+            id=uuid.uuid4().hex, stage_id=stage_id, instance_id=instance.id,
+            application_id=instance.application_id, receipt_number=instance.receipt_number,
+            item_code=instance.item_code, department=department, step_key=step.key, step_name=step.name,
+            stage_kind=step.kind, lead=department == step.lead_department, limit_days=limit,
+            state=TaskState.OPEN, assignee=None, assigned_at=now, due_at=due_at(start, limit, calendar.current()),
+            paused_at=None, outcome=None, reasons=[], legal_basis=None, missing=[], decided_by=None, deemed=False,
+            decided_at=None,
+        ))
+    await repo.add_tasks(session, rows)
+    deliveries: list[tuple[str, Event, str]] = []
+    for t in rows:
         event = await publish(
-            session, TASK_ASSIGNED, subject=task.id,
+            session, TASK_ASSIGNED, subject=t["id"],
             data=TaskAssigned(
-                task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
-                item_code=task.item_code, department=department, step_key=step.key, step_name=step.name,
-                stage_kind=step.kind, lead=task.lead, limit_days=limit, due_at=due, assigned_at=now,
+                task_id=t["id"], application_id=t["application_id"], receipt_number=t["receipt_number"],
+                item_code=t["item_code"], department=t["department"], step_key=step.key, step_name=step.name,
+                stage_kind=step.kind, lead=t["lead"], limit_days=t["limit_days"], due_at=t["due_at"],
+                assigned_at=now,
             ),
         )
         if step.kind == JOINT_REVIEW:
             # The lead's system hears of the joint review itself (opened, then opinions), not of a task to decide.
             from services.workflow.service import joint_reviews
 
-            await joint_reviews.open_review(session, instance, task, step)
+            await joint_reviews.open_review(session, instance, NewTask(t["id"], t["department"]), step)
             continue
-        await queue_webhook(session, department, event, task_id=task.id)
-    return stage
+        deliveries.append((t["department"], event, t["id"]))
+    await queue_webhooks(session, deliveries)
+    return stage_id
 
 
 async def decide_case(
-    session: AsyncSession, instance: ProcessInstance, outcome: str, reasons: list[str], legal_basis: str | None,
+    session: AsyncSession, instance: Any, outcome: str, reasons: list[str], legal_basis: str | None,
     now: datetime,
 ) -> None:
     if not await repo.finish_instance(
@@ -155,7 +169,7 @@ async def decide_case(
         legal_basis=legal_basis,
     ):
         return
-    definition = await repo.get_definition(session, instance.item_code, instance.item_version)
+    definition = await repo.definition_of(session, instance.item_code, instance.item_version)
     result = ItemResult.model_validate(definition.result if definition else {})
     await publish(
         session, APPLICATION_DECIDED, subject=instance.application_id,

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.workflow.domain.access import may_manage_webhook, sees_deliveries
 from services.workflow.store import repository as repo
 from services.workflow.store.tables import DepartmentWebhook, WebhookAttempt, WebhookDelivery
-from services.workflow.webhooks import check_endpoint, new_secret
+from services.workflow.webhooks import WEBHOOKS_QUEUED, check_endpoint, new_secret
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.events import Event
 from shared.pagination import PageParams, paginate
@@ -22,13 +22,23 @@ from shared.types import utcnow
 async def queue_webhook(session: AsyncSession, department: str, event: Event, *, task_id: str | None) -> None:
     """Write the delivery with the task (an outbox of deliveries). Without an enabled endpoint it is kept
     as `missed`, so the department can replay it once it registers or re-enables one."""
-    hook = await repo.get_webhook(session, department)
+    await queue_webhooks(session, [(department, event, task_id)])
+
+
+async def queue_webhooks(session: AsyncSession, deliveries: list[tuple[str, Event, str | None]]) -> None:
+    """`queue_webhook` for several (department, event, task id) at once: one read of the endpoints, one insert."""
+    if not deliveries:
+        return
+    enabled = await repo.enabled_webhooks(session, {d for d, _, _ in deliveries})
     now = utcnow()
-    await repo.add_delivery(
-        session, department=department, event_id=event.id, event_type=event.type, task_id=task_id,
-        payload=event.to_json().decode(), state="pending" if hook is not None and hook.enabled else "missed",
-        attempts=0, next_attempt_at=now, created_at=now,
-    )
+    await repo.add_deliveries(session, [
+        dict(department=department, event_id=event.id, event_type=event.type, task_id=task_id,
+             payload=event.to_json().decode(), state="pending" if department in enabled else "missed",
+             attempts=0, next_attempt_at=now, created_at=now)
+        for department, event, task_id in deliveries
+    ])
+    if enabled:
+        session.info[WEBHOOKS_QUEUED] = True
 
 
 def _check_manager(principal: Principal, department: str) -> None:
@@ -84,4 +94,7 @@ async def replay(session: AsyncSession, principal: Principal, department: str, *
     hook = await repo.get_webhook(session, department)
     if hook is None or not hook.enabled:
         raise Conflict(f"Department {department} has no enabled webhook to replay to.")
-    return await repo.replay_deliveries(session, department, since=since, now=utcnow())
+    replayed = await repo.replay_deliveries(session, department, since=since, now=utcnow())
+    if replayed:
+        session.info[WEBHOOKS_QUEUED] = True
+    return replayed

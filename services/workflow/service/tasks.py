@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.workflow.domain.access import claim, inbox_department, may_decide, may_reassign, sees_task
@@ -41,7 +43,7 @@ from services.workflow.service import calendar
 from services.workflow.service.cases import decide_case, start_stage, steps_of
 from services.workflow.service.deliveries import queue_webhook
 from services.workflow.store import repository as repo
-from services.workflow.store.tables import Stage, Task
+from services.workflow.store.tables import Task
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, Problem, ValidationProblem
 from shared.events import Event
 from shared.messaging import publish
@@ -100,7 +102,7 @@ async def get_task(session: AsyncSession, principal: Principal, task_id: str) ->
 # ---- deciding ----------------------------------------------------------------------------------------
 
 
-async def decide(session: AsyncSession, principal: Principal, task_id: str, decision: DecisionInput) -> Task:
+async def decide(session: AsyncSession, principal: Principal, task_id: str, decision: DecisionInput) -> Row[Any]:
     """A reviewer of the task's department or the department's system decides over REST."""
     if not may_decide(principal):
         raise Forbidden("Only a department reviewer or a department system decides tasks.")
@@ -118,7 +120,7 @@ def department_of(event: Event) -> str:
     return parts[2] if len(parts) == 4 and parts[0] == "yimen" and parts[1] == "department" else ""
 
 
-async def decide_on_bus(session: AsyncSession, event: Event) -> Task | None:
+async def decide_on_bus(session: AsyncSession, event: Event) -> Row[Any] | None:
     """A department system decides by event: the department in the subject must be the task's. The subject
     is what NATS vouches for (a department's credentials publish only `yimen.department.<its code>.decision`)
     and the event's type is that subject (`shared.messaging.InboxConsumer` dead-letters any other), so the
@@ -147,7 +149,7 @@ async def decide_on_bus(session: AsyncSession, event: Event) -> Task | None:
 async def _refuse(session: AsyncSession, event: Event, task_id: str, department: str, status: int,
                   reason: str) -> None:
     log.warning("decision event %s for task %s refused: %s %s", event.id, task_id, status, reason)
-    task = await repo.get_task(session, task_id) if task_id else None
+    task = await repo.task_guard(session, task_id) if task_id else None
     await publish(
         session, DECISION_REFUSED, subject=task_id or None,
         data=DecisionRefused(task_id=task_id, application_id=task.application_id if task else None,
@@ -159,28 +161,24 @@ async def _refuse(session: AsyncSession, event: Event, task_id: str, department:
 async def decide_task(
     session: AsyncSession, task_id: str, decider: Decider, decision: DecisionInput, *, deemed: bool = False,
     joint: bool = False,
-) -> Task:
+) -> Row[Any]:
     """The same checks for REST and bus: the task's own department (403), an open task (409), one decision
-    per task (409), a rejection with reasons and legal basis (422). Every check happens before any write,
-    so a refused decision leaves nothing behind."""
-    task = await repo.get_task(session, task_id)
-    if task is None:
-        raise NotFound(f"No task {task_id}.")
-    if not deemed and decider.department != task.department:
-        raise Forbidden(f"Task {task_id} belongs to department {task.department}.")
-    if task.state != TaskState.OPEN:
-        raise Conflict(f"Task {task_id} is {task.state}; only an open task can be decided.", state=task.state)
-    if task.stage_kind == JOINT_REVIEW and not joint:
-        raise Conflict(f"Task {task_id} is a joint review; the lead department settles it by consolidating the "
-                       "participants' opinions (POST /workflow/v1/joint-reviews/{id}/consolidation).",
-                       slug="joint-review-task")
+    per task (409), a rejection with reasons and legal basis (422). The checks of the task are the conditions
+    of the one UPDATE that records the decision, so a refused decision leaves nothing behind."""
     breaks = check_decision(decision.outcome, decision.reasons, decision.legal_basis, decision.missing)
     if breaks:
+        await _check_decidable(session, task_id, decider, deemed=deemed, joint=joint)
         raise ValidationProblem([FieldError(field=f"body.{b.field}", rule=b.rule, message=b.message) for b in breaks])
+    if not deemed and decider.department is None:
+        await _check_decidable(session, task_id, decider, deemed=deemed, joint=joint)
+        raise Forbidden(f"Task {task_id} belongs to another department.")
     now = utcnow()
     pausing = decision.outcome is Outcome.REQUEST_CORRECTION
-    decided = await repo.update_task_returning(
-        session, task.id, state=TaskState.OPEN,
+    # The checks that need the task are the UPDATE's own conditions: the happy path is one statement, and only
+    # a refused decision reads the task to say why.
+    task = await repo.decide_task_if(
+        session, task_id, department=None if deemed else decider.department,
+        not_kind=None if joint else JOINT_REVIEW,
         values={
             "state": TaskState.AWAITING_CORRECTION if pausing else TaskState.DECIDED,
             "outcome": decision.outcome.value,
@@ -194,9 +192,9 @@ async def decide_task(
             "paused_at": now if pausing else None,
         },
     )
-    if decided is None:
+    if task is None:
+        await _check_decidable(session, task_id, decider, deemed=deemed, joint=joint)
         raise Conflict(f"Task {task_id} was decided meanwhile.")
-    task = decided
     await publish(
         session, TASK_DECIDED, subject=task.id,
         data=TaskDecided(
@@ -213,14 +211,30 @@ async def decide_task(
     return task
 
 
+async def _check_decidable(session: AsyncSession, task_id: str, decider: Decider, *, deemed: bool,
+                           joint: bool) -> None:
+    """Raise what refuses a decision on the task as it is now, in the order the checks are documented:
+    none (404), another department's (403), not open (409), a joint review's (409)."""
+    task = await repo.task_guard(session, task_id)
+    if task is None:
+        raise NotFound(f"No task {task_id}.")
+    if not deemed and decider.department != task.department:
+        raise Forbidden(f"Task {task_id} belongs to department {task.department}.")
+    if task.state != TaskState.OPEN:
+        raise Conflict(f"Task {task_id} is {task.state}; only an open task can be decided.", state=task.state)
+    if task.stage_kind == JOINT_REVIEW and not joint:
+        raise Conflict(f"Task {task_id} is a joint review; the lead department settles it by consolidating the "
+                       "participants' opinions (POST /workflow/v1/joint-reviews/{id}/consolidation).",
+                       slug="joint-review-task")
+
+
 async def _fan_in(session: AsyncSession, stage_id: int) -> None:
     """Count the decision under the stage row's lock; the transaction whose count reaches the total and
     whose conditional UPDATE sets `completed_at` is the one that completes the stage — exactly once."""
     stage = await repo.count_decision(session, stage_id)
     if stage.decided < stage.tasks_total or stage.completed_at is not None:
         return
-    tasks = await repo.tasks_of_stage(session, stage_id)
-    decided = [t for t in tasks if t.state == TaskState.DECIDED]
+    decided = await repo.decided_tasks_of_stage(session, stage_id)
     if len(decided) < stage.tasks_total:
         return
     outcome = stage_outcome(
@@ -230,7 +244,7 @@ async def _fan_in(session: AsyncSession, stage_id: int) -> None:
     now = utcnow()
     if not await repo.complete_stage(session, stage_id, outcome=outcome, at=now):
         return
-    instance = await repo.get_instance_by_id(session, stage.instance_id)
+    instance = await repo.instance_row(session, stage.instance_id)
     await publish(
         session, STAGE_COMPLETED, subject=instance.application_id,
         data=StageCompleted(application_id=instance.application_id, step_key=stage.step_key, outcome=outcome,
@@ -247,7 +261,7 @@ async def _fan_in(session: AsyncSession, stage_id: int) -> None:
     await decide_case(session, instance, outcome, reasons, legal, now)
 
 
-def _deciding_tasks(stage: Stage, decided: list[Task], outcome: str) -> list[Task]:
+def _deciding_tasks(stage: Any, decided: list[Any], outcome: str) -> list[Any]:
     if outcome == "approved":
         return [t for t in decided if t.department == stage.lead_department]
     if stage.on_reject == OnReject.LEAD_ARBITRATES:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Row, Select, func, insert, or_, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.workflow.store.tables import (
@@ -37,12 +39,36 @@ async def get_definition(session: AsyncSession, item_code: str, item_version: in
     return (await session.execute(q)).scalar_one_or_none()
 
 
-async def create_instance(session: AsyncSession, **values: Any) -> ProcessInstance | None:
-    """Insert the case unless it exists (a second accepted event or a second replica): None then."""
-    res = await session.execute(insert_ignore(session, ProcessInstance.__table__).values(**values))
-    if not res.rowcount:
-        return None
-    return await get_instance(session, values["application_id"])
+#: Item versions' processes already read, per engine: a version is immutable once kept (`save_definition`
+#: never overwrites), so a copy read once serves every later case of that version in this process.
+_definitions: weakref.WeakKeyDictionary[Engine, dict[tuple[str, int], Row[Any]]] = weakref.WeakKeyDictionary()
+_DEFINITIONS_KEPT = 512
+
+
+async def definition_of(session: AsyncSession, item_code: str, item_version: int) -> Row[Any] | None:
+    """`get_definition` as plain columns, remembered by version (a version not yet received is not)."""
+    engine = session.get_bind()
+    known = _definitions.setdefault(engine, {}) if isinstance(engine, Engine) else {}
+    row = known.get((item_code, item_version))
+    if row is None:
+        t = ProcessDefinition.__table__
+        row = (await session.execute(
+            select(t.c.item_name, t.c.department, t.c.steps, t.c.result)
+            .where(t.c.item_code == item_code, t.c.item_version == item_version)
+        )).one_or_none()
+        if row is not None:
+            if len(known) >= _DEFINITIONS_KEPT:
+                known.clear()
+            known[(item_code, item_version)] = row
+    return row
+
+
+async def create_instance(session: AsyncSession, **values: Any) -> Row[Any] | None:
+    """Insert the case unless it exists (a second accepted event or a second replica): None then. The new
+    row comes back from the insert itself (columns, not an ORM object: nothing here changes it later)."""
+    t = ProcessInstance.__table__
+    res = await session.execute(insert_ignore(session, t).values(**values).returning(*t.c))
+    return res.one_or_none()
 
 
 async def get_instance(session: AsyncSession, application_id: str) -> ProcessInstance | None:
@@ -50,9 +76,10 @@ async def get_instance(session: AsyncSession, application_id: str) -> ProcessIns
     return (await session.execute(q.execution_options(populate_existing=True))).scalar_one_or_none()
 
 
-async def get_instance_by_id(session: AsyncSession, instance_id: int) -> ProcessInstance:
-    q = select(ProcessInstance).where(ProcessInstance.id == instance_id)
-    return (await session.execute(q.execution_options(populate_existing=True))).scalar_one()
+async def instance_row(session: AsyncSession, instance_id: int) -> Row[Any]:
+    """The case's columns (for moving it on after a fan-in), without an ORM load."""
+    t = ProcessInstance.__table__
+    return (await session.execute(select(*t.c).where(t.c.id == instance_id))).one()
 
 
 async def finish_instance(session: AsyncSession, instance_id: int, **values: Any) -> bool:
@@ -83,6 +110,18 @@ async def add(session: AsyncSession, row: Any) -> Any:
     return row
 
 
+async def add_stage(session: AsyncSession, **values: Any) -> int:
+    """Insert a stage; its id comes back from the insert."""
+    t = Stage.__table__
+    return int((await session.execute(insert(t).values(**values).returning(t.c.id))).scalar_one())
+
+
+async def add_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """A stage's tasks in one statement (their ids are ours, so nothing needs to come back)."""
+    if rows:
+        await session.execute(insert(Task.__table__), rows)
+
+
 async def stages_of(session: AsyncSession, instance_id: int) -> list[Stage]:
     q = select(Stage).where(Stage.instance_id == instance_id).order_by(Stage.step_index)
     return list((await session.execute(q.execution_options(populate_existing=True))).scalars())
@@ -93,14 +132,38 @@ async def tasks_of_instance(session: AsyncSession, instance_id: int) -> list[Tas
     return list((await session.execute(q.execution_options(populate_existing=True))).scalars())
 
 
-async def tasks_of_stage(session: AsyncSession, stage_id: int) -> list[Task]:
-    q = select(Task).where(Task.stage_id == stage_id).order_by(Task.seq)
-    return list((await session.execute(q.execution_options(populate_existing=True))).scalars())
+async def decided_tasks_of_stage(session: AsyncSession, stage_id: int) -> list[Row[Any]]:
+    """What fan-in needs of a stage's decided tasks, as columns."""
+    t = Task.__table__
+    q = (select(t.c.department, t.c.outcome, t.c.reasons, t.c.legal_basis)
+         .where(t.c.stage_id == stage_id, t.c.state == "decided").order_by(t.c.seq))
+    return list((await session.execute(q)).all())
 
 
 async def get_task(session: AsyncSession, task_id: str) -> Task | None:
     q = select(Task).where(Task.id == task_id)
     return (await session.execute(q.execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+async def task_guard(session: AsyncSession, task_id: str) -> Row[Any] | None:
+    """What deciding checks of a task (its department, state, kind and case), as columns."""
+    t = Task.__table__
+    q = select(t.c.id, t.c.department, t.c.state, t.c.stage_kind, t.c.application_id).where(t.c.id == task_id)
+    return (await session.execute(q)).one_or_none()
+
+
+async def decide_task_if(session: AsyncSession, task_id: str, *, department: str | None, not_kind: str | None,
+                         values: dict[str, Any]) -> Row[Any] | None:
+    """Compare-and-set of a decision in one `UPDATE … RETURNING`: only an open task (of `department` when
+    given, not of kind `not_kind` when given) changes, and the whole row comes back as the update left it.
+    None when nothing matched (the caller reads why)."""
+    t = Task.__table__
+    q = update(t).where(t.c.id == task_id, t.c.state == "open")
+    if department is not None:
+        q = q.where(t.c.department == department)
+    if not_kind is not None:
+        q = q.where(t.c.stage_kind != not_kind)
+    return (await session.execute(q.values(**values).returning(*t.c))).one_or_none()
 
 
 async def update_task_if(session: AsyncSession, task_id: str, *, state: str, values: dict[str, Any]) -> bool:
@@ -115,21 +178,12 @@ async def update_task_if(session: AsyncSession, task_id: str, *, state: str, val
     return bool(res.rowcount)
 
 
-async def update_task_returning(session: AsyncSession, task_id: str, *, state: str,
-                                values: dict[str, Any]) -> Task | None:
-    """`update_task_if` that also gives back the task as the update left it (one `UPDATE … RETURNING` instead
-    of the update and a read); None when the task was no longer in `state`."""
-    q = (update(Task).where(Task.id == task_id, Task.state == state).values(**values).returning(Task)
-         .execution_options(synchronize_session=False, populate_existing=True))
-    return (await session.execute(q)).scalar_one_or_none()
-
-
-async def count_decision(session: AsyncSession, stage_id: int) -> Stage:
-    """Add one final decision to the stage and return it fresh. The UPDATE takes the stage row's lock, so
-    concurrent decisions of one stage are counted one after the other and the last one sees them all."""
-    q = (update(Stage).where(Stage.id == stage_id).values(decided=Stage.decided + 1).returning(Stage)
-         .execution_options(synchronize_session=False, populate_existing=True))
-    return (await session.execute(q)).scalar_one()  # one statement: the updated row is the fresh one
+async def count_decision(session: AsyncSession, stage_id: int) -> Row[Any]:
+    """Add one final decision to the stage and return it fresh (as columns). The UPDATE takes the stage row's
+    lock, so concurrent decisions of one stage are counted one after the other and the last one sees them all."""
+    t = Stage.__table__
+    q = update(t).where(t.c.id == stage_id).values(decided=t.c.decided + 1).returning(*t.c)
+    return (await session.execute(q)).one()  # one statement: the updated row is the fresh one
 
 
 async def complete_stage(session: AsyncSession, stage_id: int, *, outcome: str, at: datetime) -> bool:
@@ -198,38 +252,58 @@ async def save_webhook(session: AsyncSession, **values: Any) -> DepartmentWebhoo
     return existing
 
 
-async def add_delivery(session: AsyncSession, **values: Any) -> None:
-    await session.execute(insert_ignore(session, WebhookDelivery.__table__).values(**values))
+async def add_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Several deliveries in one statement (a stage's fan-out)."""
+    if rows:
+        await session.execute(insert_ignore(session, WebhookDelivery.__table__), rows)
+
+
+async def enabled_webhooks(session: AsyncSession, departments: Iterable[str]) -> set[str]:
+    """Which of `departments` have an enabled endpoint, in one read."""
+    t = DepartmentWebhook.__table__
+    q = select(t.c.department).where(t.c.department.in_(set(departments)), t.c.enabled.is_(True))
+    return set((await session.execute(q)).scalars())
+
+
+#: How many due deliveries one round of the sender claims at most.
+CLAIM_LIMIT = 20
 
 
 async def claim_due_deliveries(session: AsyncSession, now: datetime, lease: timedelta,
-                               limit: int = 20) -> list[WebhookDelivery]:
-    """Claim the due deliveries in one statement: push their next attempt past the lease and return them.
-    Replicas skip each other's locked rows (PostgreSQL), so two never send the same delivery at once."""
+                               limit: int = CLAIM_LIMIT) -> list[Row[Any]]:
+    """Claim the due deliveries in one statement: push their next attempt past the lease and return them (the
+    columns sending needs). Replicas skip each other's locked rows (PostgreSQL), so two never send the same
+    delivery at once."""
+    t = WebhookDelivery.__table__
     due = (
-        select(WebhookDelivery.id)
-        .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        select(t.c.id)
+        .where(t.c.state == "pending", t.c.next_attempt_at <= now)
+        .order_by(t.c.next_attempt_at, t.c.id)
         .limit(limit)
     )
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     q = (
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id.in_(due.scalar_subquery()), WebhookDelivery.state == "pending",
-               WebhookDelivery.next_attempt_at <= now)
+        update(t)
+        .where(t.c.id.in_(due.scalar_subquery()), t.c.state == "pending", t.c.next_attempt_at <= now)
         .values(next_attempt_at=now + lease)
-        .returning(WebhookDelivery)
-        .execution_options(synchronize_session=False)
+        .returning(t.c.id, t.c.department, t.c.event_id, t.c.payload, t.c.attempts)
     )
-    return sorted((await session.execute(q)).scalars(), key=lambda d: d.id)
+    return sorted((await session.execute(q)).all(), key=lambda d: d.id)
 
 
-async def webhooks_of(session: AsyncSession, departments: set[str]) -> dict[str, DepartmentWebhook]:
+async def webhooks_of(session: AsyncSession, departments: set[str]) -> dict[str, Row[Any]]:
+    """The departments' endpoints (url, secret, enabled), as columns."""
     if not departments:
         return {}
-    q = select(DepartmentWebhook).where(DepartmentWebhook.department.in_(departments))
-    return {h.department: h for h in (await session.execute(q.execution_options(populate_existing=True))).scalars()}
+    t = DepartmentWebhook.__table__
+    q = select(t.c.department, t.c.url, t.c.secret, t.c.enabled).where(t.c.department.in_(departments))
+    return {h.department: h for h in (await session.execute(q)).all()}
+
+
+async def add_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(WebhookAttempt.__table__), rows)
 
 
 async def update_deliveries(session: AsyncSession, delivery_ids: Sequence[int], **values: Any) -> None:

@@ -340,3 +340,38 @@ async def test_an_immediate_item_is_decided_by_its_acceptance_and_opens_no_task(
     c = await case(client, tokens, app_id)
     assert c["outcome"] == "approved" and all(not s["tasks"] for s in c["stages"])
     assert not recorder.of("task.assigned", app_id)
+
+
+async def test_a_decision_is_one_update_of_the_task_and_a_refused_one_says_why(client, tokens):
+    """Issue 14: the task's department, state and kind are the conditions of the decision's UPDATE, so deciding
+    reads no task; a refused decision reads it only to answer 404/403/409 as before."""
+    from sqlalchemy import event
+
+    code = new_code()
+    await define_item(client, tokens, code, 1, [parallel_step(FOOD_DEPARTMENTS)])
+    tasks = tasks_of(await start_case(client, tokens, code))
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()).upper())
+
+    engine = client.app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        r = await decide(client, reviewer(tokens, "LD-WJJ"), tasks["LD-WJJ"]["id"])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "decided" and body["outcome"] == "approve" and body["department"] == "LD-WJJ"
+    assert body["decided_by"]["id"] == "reviewer-LD-WJJ" and body["receipt_number"] == tasks["LD-WJJ"]["receipt_number"]
+    # (The deemed-approval job's periodic query of overdue tasks may run meanwhile: it reads no task by id.)
+    assert not [s for s in statements if s.startswith("SELECT") and "FROM TASK WHERE TASK.ID =" in s]
+    assert len([s for s in statements if s.startswith("UPDATE TASK")]) == 1
+    # Refusals keep their statuses: another department's task, a decided one, none at all.
+    assert (await decide(client, reviewer(tokens, "LD-XFJ"), tasks["LD-WJJ"]["id"])).status_code == 403
+    assert (await decide(client, reviewer(tokens, "LD-WJJ"), tasks["LD-WJJ"]["id"])).status_code == 409
+    assert (await decide(client, reviewer(tokens, "LD-WJJ"), "no-such-task")).status_code == 404
+    assert (await decide(client, reviewer(tokens, "LD-XFJ"), "no-such-task", {"outcome": "reject"})).status_code == 404
+    r = await decide(client, reviewer(tokens, "LD-XFJ"), tasks["LD-XFJ"]["id"], {"outcome": "reject"})
+    assert r.status_code == 422 and (await case(client, tokens, body["application_id"]))["stages"][0]["tasks"]

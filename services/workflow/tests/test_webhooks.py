@@ -190,3 +190,28 @@ async def test_a_department_reads_its_webhook_and_can_rotate_the_secret(client, 
     assert rotated["url"].endswith("/b")
     other = await client.get("/workflow/v1/departments/LD-YBJ/webhook", headers=system(tokens, "LD-WJJ"))
     assert other.status_code == 403
+
+
+async def test_a_queued_delivery_wakes_the_sender_without_waiting_for_its_poll(wf_settings, tokens):
+    """Issue 14: the sender wakes on the commit that queued a delivery, not on every commit with events, so a
+    long poll does not delay a task's webhook."""
+    import time
+
+    from services.workflow.app import create_app
+    from services.workflow.config import WorkflowConfig
+    from shared.testing import running_app
+
+    config = WorkflowConfig(webhook_allow_private=True, webhook_poll_seconds=60.0, deemed_check_seconds=60.0)
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        async with running_app(create_app, wf_settings, tokens=tokens, config=config) as client:
+            receiver.secret = (await register(client, tokens, "LD-ZJJ", receiver.url))["secret"]
+            code = new_code()
+            await define_item(client, tokens, code, 1, [parallel_step(["LD-ZJJ", "LD-XFJ"])])
+            started = time.monotonic()
+            task_id = tasks_of(await start_case(client, tokens, code))["LD-ZJJ"]["id"]
+            await eventually(lambda: [r for r in receiver.received if r["event"]["subject"] == task_id], timeout=20)
+            assert time.monotonic() - started < 30 and receiver.bad_signatures == 0
+    finally:
+        await receiver.stop()
