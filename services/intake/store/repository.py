@@ -148,6 +148,8 @@ async def get_delegation(session: AsyncSession, delegation_id: str) -> Delegatio
 
 async def add_application(session: AsyncSession, **fields: Any) -> Application:
     now = utcnow()
+    # An explicit None (not an unset attribute) tells `add_timeline` that a new draft has nothing public yet.
+    fields.setdefault("receipt_number", None)
     app = Application(id=uuid.uuid4().hex, created_at=now, updated_at=now, notice=[], **fields)
     session.add(app)
     await session.flush()
