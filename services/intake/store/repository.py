@@ -182,9 +182,9 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
     )
     if res.rowcount != 1:
         return False
-    if app.receipt_number is not None or "receipt_number" in values:
-        if public_status.SHOWN.intersection(values):
-            public_status.changed(session, app.id)
+    if public_status.SHOWN.intersection(values) and (
+            "receipt_number" in values or vars(app).get("receipt_number", "unknown") is not None):
+        public_status.changed(session, app.id)
     # The row has these values already: the object learns them without being marked dirty, or its next flush
     # would write them a second time.
     for k, v in values.items():
