@@ -103,7 +103,15 @@ def rebuild(conn: Session | Connection, application_ids: Iterable[str]) -> int:
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
     written = 0
     for i in range(0, len(ids), _CHUNK):
-        rows = render(conn.execute(_view_query(ids[i:i + _CHUNK])))
+        chunk = ids[i:i + _CHUNK]
+        if dialect == "postgresql":
+            # Two transactions adding steps to one application (two departments' events) would each render
+            # without the other's uncommitted step, and the later upsert would drop the earlier one's. Holding
+            # the application's row until the commit orders them: the later renders after the earlier
+            # committed, and sees it. (SQLite has one writer at a time: nothing to order.)
+            a = Application.__table__
+            conn.execute(select(a.c.id).where(a.c.id.in_(chunk)).order_by(a.c.id).with_for_update())
+        rows = render(conn.execute(_view_query(chunk)))
         if rows:
             conn.execute(_upsert(dialect), rows)
             written += len(rows)

@@ -148,8 +148,6 @@ async def get_delegation(session: AsyncSession, delegation_id: str) -> Delegatio
 
 async def add_application(session: AsyncSession, **fields: Any) -> Application:
     now = utcnow()
-    # An explicit None (not an unset attribute) tells `add_timeline` that a new draft has nothing public yet.
-    fields.setdefault("receipt_number", None)
     app = Application(id=uuid.uuid4().hex, created_at=now, updated_at=now, notice=[], **fields)
     session.add(app)
     await session.flush()
@@ -304,11 +302,9 @@ async def add_timeline(
     )
     session.add(entry)
     await session.flush()
-    # A draft's steps are shown once it has a receipt number (its submission renders them all).
-    # (Read from the object's loaded state: an attribute that is not loaded is no lazy load, just unknown.)
-    app = session.sync_session.identity_map.get(identity_key(Application, application_id))
-    if app is None or vars(app).get("receipt_number", "unknown") is not None:
-        public_status.changed(session, application_id)
+    # Always, even for what this session holds as a draft: a concurrent submission may have given it a receipt
+    # number meanwhile (the render at commit reads the tables, and renders nothing for a draft).
+    public_status.changed(session, application_id)
     return entry
 
 
