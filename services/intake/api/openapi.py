@@ -21,6 +21,15 @@ LOCATION = {"Location": {"description": "Where the created resource is read.", "
 REPLAYED = {"Idempotent-Replayed": {
     "description": "`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`.",
     "schema": {"type": "string", "enum": ["true"]}}}
+#: A public read served with a validator (the status query): `no-cache` because the status moves on.
+REVALIDATE = {
+    "ETag": {"description": "A strong tag of this representation; send it as `If-None-Match` to get `304`.",
+             "schema": {"type": "string"}},
+    "Cache-Control": {"description": "`no-cache`: keep it, but ask again each time.", "schema": {"type": "string"}},
+}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the `ETag` sent in `If-None-Match` is current (no body).",
+          "headers": REVALIDATE}}
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.",
                                "schema": {"type": "integer", "minimum": 1}}}
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from services.intake import service
 from services.intake.api import deps
 from services.intake.api import schemas as s
-from services.intake.api.openapi import responses
-from services.intake.domain import receipts, timeline
+from services.intake.api.openapi import NOT_MODIFIED, REVALIDATE, responses
+from services.intake.domain import receipts
 from services.intake.domain.lifecycle import Status
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
 from shared.errors import TooManyRequests
+from shared.httpcache import etag_of, matches
 from shared.pagination import Page, PageDep
 from shared.ratelimit import limiter_for
 
@@ -30,13 +31,15 @@ progress = service.progress
     summary="Public status query by receipt number and verification code (no token, no personal data)",
     description="A wrong code answers exactly like an unknown receipt number (404). After 10 wrong codes from one "
                 "client address within an hour, that address gets 429 (with `Retry-After`) until the oldest of them "
-                "is an hour old; the receipt itself is never locked, so its owner keeps access.",
-    responses=responses(200, 404, 422, 429),
+                "is an hour old; the receipt itself is never locked, so its owner keeps access. The answer carries "
+                "an `ETag` and `Cache-Control: no-cache`: a client sending it back in `If-None-Match` gets 304 while "
+                "the status is unchanged.",
+    responses={**responses(200, 404, 422, 429, headers=REVALIDATE), **NOT_MODIFIED},
 )
 async def public_status(
-    receipt_number: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,80}$")], request: Request, session: SessionDep,
+    receipt_number: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,80}$")], request: Request,
     code: Annotated[str, Query(min_length=6, max_length=6, pattern=r"^\d{6}$", description="The 6-digit verification code.")],
-) -> s.PublicStatus:
+) -> Response:
     # Wrong codes are counted per client address (behind the gateway, the address it forwards), before anything
     # is looked up: an address over the limit learns nothing more, right code or not.
     guesses = limiter_for(request.app.state, "status_code_failures", receipts.MAX_WRONG_CODES,
@@ -46,17 +49,18 @@ async def public_status(
         seconds = max(1, math.ceil(wait))
         raise TooManyRequests(f"Too many wrong verification codes from this address. Retry in {seconds} s.",
                               headers={"Retry-After": str(seconds)}, retry_after=seconds)
-    view = await progress.public_status(session, receipt_number, code)
-    if view is None:
+    # The body was rendered as `PublicStatus` when the status last changed (store/public_status.py): it is
+    # served as stored, without a session, a model or a serialisation per request.
+    body = await progress.public_status(request.app.state.db, receipt_number, code)
+    if body is None:
         await guesses.count(address)
         raise progress.unknown_receipt()
-    return s.PublicStatus(
-        receipt_number=view.receipt_number or receipt_number, status=view.status, item_name=view.item_name,
-        handling_unit=view.department, handling_unit_name=view.department_name,
-        # Staff names and notes stay out: the public view carries no one's personal data.
-        timeline=[s.PublicStep(at=t.at, status=t.status, step=t.step, code=t.code or timeline.code_for(t.step),
-                               unit=t.unit, unit_name=t.unit_name) for t in view.steps],
-    )
+    # `no-cache`: a cache may keep it but asks each time (the status moves on), and 304 saves the body.
+    etag = etag_of(body)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if matches(request, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _page(rows: list[object], cursor: str | None) -> Page[s.ApplicationSummary]:

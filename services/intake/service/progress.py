@@ -9,9 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.domain import access
 from services.intake.domain.lifecycle import AWAITING_APPLICANT, Status
+from services.intake.store import public_status as public_status_store
 from services.intake.store import repository as repo
-from services.intake.store.repository import PublicStatusView
 from services.intake.store.tables import Application
+from shared.db import Database
 from shared.errors import NotFound
 from shared.pagination import PageParams
 from shared.principal import Principal
@@ -19,12 +20,17 @@ from shared.principal import Principal
 Applications = tuple[list[Application], str | None]
 
 
-async def public_status(session: AsyncSession, receipt_number: str, code: str) -> PublicStatusView | None:
-    """The public view of a receipt, or None when the number is unknown or the code wrong (told alike)."""
-    found = await repo.public_status_view(session, receipt_number)
-    if found is None or not found.verification_code or not hmac.compare_digest(found.verification_code, code):
+async def public_status(db: Database, receipt_number: str, code: str) -> bytes | None:
+    """The public view of a receipt as JSON (`PublicStatus`), or None when the number is unknown or the code
+    wrong (told alike). One statement on a connection of its own, outside any transaction: the row is written
+    whole in the transaction that changed the view, so a single read sees it consistent, and skipping
+    `BEGIN`/`COMMIT` saves two round trips on the most frequent public read."""
+    async with db.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        found = await public_status_store.read(conn, receipt_number)
+    if found is None or not found[0] or not hmac.compare_digest(found[0], code):
         return None
-    return found
+    return found[1].encode()
 
 
 def unknown_receipt() -> NotFound:

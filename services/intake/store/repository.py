@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from services.intake.store import public_status
 from services.intake.store.tables import (
     Application,
     Appointment,
@@ -132,7 +132,10 @@ async def upsert_department(session: AsyncSession, code: str, name: str, phone: 
     row = await session.get(Department, code)
     if row is None:
         session.add(Department(code=code, name=name, phone=phone))
+        public_status.unit_renamed(session, code)  # views rendered before the name was known show it now
     else:
+        if row.name != name:
+            public_status.unit_renamed(session, code)
         row.name = name
         row.phone = phone or row.phone
     await session.flush()
@@ -223,6 +226,9 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
     )
     if res.rowcount != 1:
         return False
+    if public_status.SHOWN.intersection(values) and (
+            "receipt_number" in values or vars(app).get("receipt_number", "unknown") is not None):
+        public_status.changed(session, app.id)
     # The row has these values already: the object learns them without being marked dirty, or its next flush
     # would write them a second time.
     for k, v in values.items():
@@ -244,6 +250,8 @@ async def move_by_id(session: AsyncSession, application_id: str, *, from_states:
     )).first()
     if row is None:
         return None
+    if public_status.SHOWN.intersection(values):
+        public_status.changed(session, application_id)
     known = session.sync_session.identity_map.get(identity_key(Application, application_id))
     if known is not None:
         for k, v in values.items():
@@ -353,44 +361,10 @@ async def add_timeline(
     )
     session.add(entry)
     await session.flush()
+    # Always, even for what this session holds as a draft: a concurrent submission may have given it a receipt
+    # number meanwhile (the render at commit reads the tables, and renders nothing for a draft).
+    public_status.changed(session, application_id)
     return entry
-
-
-@dataclass(frozen=True)
-class PublicStatusView:
-    """What the public status query shows, read in one statement (no ORM objects, no personal data)."""
-
-    receipt_number: str | None
-    verification_code: str | None
-    status: str
-    item_name: str | None
-    department: str | None
-    department_name: str | None
-    steps: list[Any]
-
-
-async def public_status_view(session: AsyncSession, receipt_number: str) -> PublicStatusView | None:
-    """The application by its receipt number with its timeline and the units' names: one round trip, since the
-    status query is the most frequent public read."""
-    a, t = Application.__table__, TimelineEntry.__table__
-
-    def name_of(code: Any) -> Any:
-        return select(Department.name).where(Department.code == code).scalar_subquery()
-
-    rows = (await session.execute(
-        select(a.c.receipt_number, a.c.verification_code, a.c.status.label("app_status"), a.c.item_name,
-               a.c.department, name_of(a.c.department).label("department_name"), t.c.id.label("step_id"),
-               t.c.at, t.c.status, t.c.step, t.c.code, t.c.unit, name_of(t.c.unit).label("unit_name"))
-        .select_from(a.outerjoin(t, t.c.application_id == a.c.id))
-        .where(a.c.receipt_number == receipt_number)
-        # In the order the steps happened, as `timeline` below.
-        .order_by(t.c.at, t.c.id)
-    )).all()
-    if not rows:
-        return None
-    r = rows[0]
-    return PublicStatusView(r.receipt_number, r.verification_code, r.app_status, r.item_name, r.department,
-                            r.department_name, [x for x in rows if x.step_id is not None])
 
 
 async def timeline(session: AsyncSession, application_id: str) -> Sequence[TimelineEntry]:

@@ -357,3 +357,16 @@ class ProjectApplication(Base):
     department: Mapped[str] = mapped_column(String(64))
     limit_days: Mapped[int] = mapped_column(Integer)
     due_on: Mapped[date] = mapped_column(Date)
+
+
+class PublicStatusRow(Base):
+    """The public status of a receipt (办件进度查询) as the route serves it: the JSON body rendered when the
+    application or its timeline last changed, in that same transaction (`store/public_status.py`), so the most
+    frequent public read is one primary-key lookup with no join and no rendering."""
+
+    __tablename__ = "public_status"
+
+    receipt_number: Mapped[str] = mapped_column(String(80), primary_key=True)
+    application_id: Mapped[str] = mapped_column(String(32))
+    verification_code: Mapped[str | None] = mapped_column(String(6), nullable=True)
+    body: Mapped[str] = mapped_column(Text)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI, Request
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from services.intake.app import create_app
 from services.intake.store.tables import ItemVersion
 from services.intake.tests import factories as f
+from services.intake.tests.public_view import mismatches
 from shared.events import Event
 from shared.testing import emitted, eventually, free_port, running_app
 
@@ -133,3 +135,16 @@ async def intake(settings_for, tokens) -> AsyncIterator[Harness]:
     finally:
         server.should_exit = True
         await serving
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def public_status_matches_the_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After every test that ran intake, each receipt's public status projection is exactly what the status
+    route rendered per request from the tables before the projection existed: whatever the test changed
+    (submissions, acceptances, department steps, corrections, decisions, deliveries, walk-ins, projects …),
+    the transaction that changed it also rendered it."""
+    yield
+    if "intake" not in request.fixturenames:
+        return
+    h: Harness = request.getfixturevalue("intake")
+    assert await mismatches(h.client.app.state.db) == []

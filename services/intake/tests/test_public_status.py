@@ -1,0 +1,101 @@
+"""The public status projection: the route serves the view rendered in the transaction that changed it; a unit's
+new name reaches every view that names it; the stored views can be rebuilt from the tables (the migration's
+backfill); revalidation with `ETag`/`If-None-Match`. (Every test of intake also ends with the projection
+compared with the per-request rendering: conftest.)"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from services.intake.store import public_status
+from services.intake.store.tables import Application, PublicStatusRow
+from services.intake.tests import factories as f
+from services.intake.tests.public_view import mismatches, rendered_per_request
+from services.intake.tests.test_applications import BASE, _workflow, complete_draft, submit
+from shared.events import new_event
+from shared.testing import eventually
+
+
+def _unit(code: str, name: str):
+    return new_event("yimen.catalog.department.upserted", source="/yimen/catalog", subject=code,
+                     data={"code": code, "name": name, "credit_code": None})
+
+
+async def _status(intake, receipt, code, **headers):
+    return await intake.client.get(f"{BASE}/status/{receipt}", params={"code": code}, headers=headers)
+
+
+async def test_the_route_serves_exactly_the_per_request_rendering_with_a_validator(intake, tokens):
+    item = await intake.publish_item(f.food_permit_item())
+    me = f.citizen(tokens)
+    app = await complete_draft(intake, me, item["code"], channel="window")
+    async with intake.client.app.state.db.engine.connect() as conn:  # a draft has no receipt: nothing public
+        assert (await conn.execute(select(PublicStatusRow).where(
+            PublicStatusRow.application_id == app["id"]))).first() is None
+    submitted = (await submit(intake, me, app["id"])).json()
+    receipt, code = submitted["receipt_number"], submitted["verification_code"]
+    r = await _status(intake, receipt, code)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    async with intake.client.app.state.db.engine.connect() as conn:
+        assert r.content == await rendered_per_request(conn, receipt)
+    codes = [s["code"] for s in r.json()["timeline"]]
+    assert codes[0] == "draft_created" and codes[-1] == "submitted"  # the draft's steps, rendered at submission
+    etag = r.headers["etag"]
+    assert r.headers["cache-control"] == "no-cache"
+    again = await _status(intake, receipt, code, **{"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    assert (await _status(intake, receipt, code, **{"If-None-Match": f'"other", W/{etag}'})).status_code == 304
+    # The code is checked before the validator: a wrong code learns nothing, not even "unchanged".
+    wrong = "000000" if code != "000000" else "111111"
+    assert (await _status(intake, receipt, wrong, **{"If-None-Match": etag})).status_code == 404
+    assert (await intake.client.post(f"{BASE}/applications/{app['id']}/accept", headers=f.clerk(tokens))).status_code == 200
+    moved = await _status(intake, receipt, code, **{"If-None-Match": etag})
+    assert moved.status_code == 200 and moved.json()["status"] == "accepted" and moved.headers["etag"] != etag
+
+
+async def test_a_units_new_name_reaches_every_view_that_names_it(intake, tokens):
+    item = await intake.publish_item(f.food_permit_item(fully_online=True))
+    me = f.citizen(tokens)
+    app = await complete_draft(intake, me, item["code"])
+    r = await submit(intake, me, app["id"])
+    receipt, code = r.json()["receipt_number"], r.json()["verification_code"]
+    # A department intake has not heard of yet holds a task: shown by its code until its name is known.
+    await intake.bus.publish(_workflow(
+        "yimen.workflow.task.assigned", app["id"], task_id="t-new", receipt_number=receipt, department="LD-NEW",
+        step_key="joint", step_name="并联审查", assigned_at=(datetime.now(UTC) + timedelta(minutes=1)).isoformat()))
+
+    async def step_of(unit, name):
+        steps = (await _status(intake, receipt, code)).json()["timeline"]
+        return any(s["unit"] == unit and s["unit_name"] == name for s in steps)
+
+    await eventually(lambda: step_of("LD-NEW", None))
+    await intake.bus.publish(_unit("LD-NEW", "罗定市新设局"))
+    await eventually(lambda: step_of("LD-NEW", "罗定市新设局"))
+    # The handling department renamed: the view's own unit and its steps follow.
+    await intake.bus.publish(_unit("LD-SCJGJ", "罗定市市场监督管理局（更名）"))
+
+    async def renamed():
+        body = (await _status(intake, receipt, code)).json()
+        return body["handling_unit_name"] == "罗定市市场监督管理局（更名）" and await step_of(
+            "LD-SCJGJ", "罗定市市场监督管理局（更名）")
+
+    await eventually(renamed)
+    assert await mismatches(intake.client.app.state.db) == []
+
+
+async def test_the_views_are_rebuilt_from_the_tables_as_the_migration_backfills_them(intake, tokens):
+    item = await intake.publish_item(f.food_permit_item())
+    me = f.citizen(tokens)
+    for _ in range(2):
+        app = await complete_draft(intake, me, item["code"])
+        assert (await submit(intake, me, app["id"])).status_code == 200
+    db = intake.client.app.state.db
+    async with db.transaction() as s:
+        ids = list((await s.execute(select(Application.id).where(Application.receipt_number.is_not(None)))).scalars())
+        await s.execute(delete(PublicStatusRow))
+    assert len(await mismatches(db)) == len(ids) >= 2
+    async with db.engine.begin() as conn:
+        assert await conn.run_sync(public_status.rebuild, ids) == len(ids)
+    assert await mismatches(db) == []
