@@ -31,6 +31,8 @@ from services.intake.store.tables import Application, Department, PublicStatusRo
 #: Applications (ids) and units (codes) whose public view changed in the current transaction (`session.info`).
 _APPS = "intake_public_status_apps"
 _UNITS = "intake_public_status_units"
+#: Applications whose row this transaction has updated, and so holds locked until it ends.
+_LOCKED = "intake_public_status_locked"
 #: Applications rendered per statement when a unit's new name touches many of them.
 _CHUNK = 500
 #: The fields of an application the public view shows.
@@ -40,6 +42,12 @@ SHOWN = frozenset({"status", "item_name", "department", "receipt_number", "verif
 def changed(session: AsyncSession | Session, application_id: str) -> None:
     """The public view of this application changed in this transaction: render it before the commit."""
     session.info.setdefault(_APPS, set()).add(application_id)
+
+
+def locked(session: AsyncSession | Session, application_id: str) -> None:
+    """This transaction updated the application's row (and holds its lock until it ends): the render at commit
+    needs no lock of its own for it."""
+    session.info.setdefault(_LOCKED, set()).add(application_id)
 
 
 def unit_renamed(session: AsyncSession | Session, code: str) -> None:
@@ -96,15 +104,17 @@ def _upsert(dialect: str) -> Any:
     )
 
 
-def rebuild(conn: Session | Connection, application_ids: Iterable[str]) -> int:
+def rebuild(conn: Session | Connection, application_ids: Iterable[str], held: Iterable[str] = ()) -> int:
     """Render these applications' views from the tables and store them (synchronous: the commit hook and the
-    migration's backfill). Returns how many rows were written."""
+    migration's backfill). `held`: applications whose rows the transaction has locked already. Returns how many
+    rows were written."""
+    held = set(held)
     ids = sorted(set(application_ids))
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
     written = 0
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i:i + _CHUNK]
-        if dialect == "postgresql":
+        if dialect == "postgresql" and not held.issuperset(chunk):
             # Two transactions adding steps to one application (two departments' events) would each render
             # without the other's uncommitted step, and the later upsert would drop the earlier one's. Holding
             # the application's row until the commit orders them: the later renders after the earlier
@@ -133,17 +143,22 @@ def _render_changed(session: Session) -> None:
     through the async driver, in the transaction that is committing."""
     apps: set[str] | None = session.info.pop(_APPS, None)
     units: set[str] | None = session.info.pop(_UNITS, None)
+    held: set[str] = session.info.pop(_LOCKED, set())
     if units:
         apps = (apps or set()) | set(naming(session, units))
     if apps:
-        rebuild(session, apps)
+        rebuild(session, apps, held)
 
 
 @sa_event.listens_for(Session, "after_transaction_end")
 def _forget(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        # A savepoint rolled back releases the row locks taken inside it: lock again rather than trust them.
+        session.info.pop(_LOCKED, None)
     if transaction.parent is None:  # committed (rendered above) or rolled back: nothing is owed any more
         session.info.pop(_APPS, None)
         session.info.pop(_UNITS, None)
+        session.info.pop(_LOCKED, None)
 
 
 async def read(conn: AsyncConnection, receipt_number: str) -> tuple[str | None, str] | None:

@@ -226,6 +226,7 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
     )
     if res.rowcount != 1:
         return False
+    public_status.locked(session, app.id)
     if public_status.SHOWN.intersection(values) and (
             "receipt_number" in values or vars(app).get("receipt_number", "unknown") is not None):
         public_status.changed(session, app.id)
@@ -250,6 +251,7 @@ async def move_by_id(session: AsyncSession, application_id: str, *, from_states:
     )).first()
     if row is None:
         return None
+    public_status.locked(session, application_id)
     if public_status.SHOWN.intersection(values):
         public_status.changed(session, application_id)
     known = session.sync_session.identity_map.get(identity_key(Application, application_id))
