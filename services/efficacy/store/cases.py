@@ -53,13 +53,16 @@ def fingerprint(event_type: str, data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps([event_type, data], sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def add_fact(session: AsyncSession, application_id: str, event: Event) -> bool:
-    """Keep the event; False when it (or the same payload under another id) was kept before."""
-    res = await session.execute(insert_ignore(session, case_event).values(
-        event_id=event.id, fingerprint=fingerprint(event.type, event.data), application_id=application_id,
-        type=event.type, at=event.time, data=event.data,
-    ))
-    return bool(res.rowcount)
+async def add_facts(session: AsyncSession, application_id: str, events: list[Event]) -> set[str]:
+    """Keep the events in one statement, in their order; returns the ids of those kept now (not the ones kept
+    before, nor the same payload under another id, in this batch or before)."""
+    if not events:
+        return set()
+    res = await session.execute(insert_ignore(session, case_event).values([
+        dict(event_id=e.id, fingerprint=fingerprint(e.type, e.data), application_id=application_id, type=e.type,
+             at=e.time, data=e.data)
+        for e in events]).returning(case_event.c.event_id))
+    return set(res.scalars())
 
 
 async def facts(session: AsyncSession, application_id: str) -> list[Fact]:
