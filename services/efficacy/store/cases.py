@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import date, datetime
@@ -12,7 +11,7 @@ from sqlalchemy import delete, func, literal, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.efficacy.domain.clocks import ClockState, Fact
+from services.efficacy.domain.clocks import ClockState, Fact, fingerprint
 from services.efficacy.store.tables import case_event, case_file, catalog_item, clock
 from shared.events import Event
 from shared.messaging import insert_ignore
@@ -49,10 +48,6 @@ async def update_case(session: AsyncSession, application_id: str, **values: Any)
     )
 
 
-def fingerprint(event_type: str, data: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps([event_type, data], sort_keys=True, default=str).encode()).hexdigest()
-
-
 async def add_facts(session: AsyncSession, application_id: str, events: list[Event]) -> set[str]:
     """Keep the events in one statement, in their order; returns the ids of those kept now (not the ones kept
     before, nor the same payload under another id, in this batch or before)."""
@@ -69,7 +64,7 @@ async def facts(session: AsyncSession, application_id: str) -> list[Fact]:
     rows = (await session.execute(
         select(case_event).where(case_event.c.application_id == application_id).order_by(case_event.c.id)
     )).all()
-    return [Fact(r.event_id, r.type, r.at, r.data) for r in rows]
+    return [Fact(r.event_id, r.type, r.at, r.data, r.fingerprint) for r in rows]
 
 
 async def facts_and_rules(session: AsyncSession, application_id: str, item_code: str | None
@@ -80,7 +75,7 @@ async def facts_and_rules(session: AsyncSession, application_id: str, item_code:
         return await facts(session, application_id), (frozenset(), None)
     rows = (await session.execute(
         select(case_event.c.event_id, case_event.c.type, case_event.c.at, case_event.c.data,
-               catalog_item.c.code.label("rules_code"), catalog_item.c.excluded_steps,
+               case_event.c.fingerprint, catalog_item.c.code.label("rules_code"), catalog_item.c.excluded_steps,
                catalog_item.c.acceptance_days)
         .select_from(case_event.outerjoin(catalog_item, catalog_item.c.code == literal(item_code)))
         .where(case_event.c.application_id == application_id).order_by(case_event.c.id)
@@ -90,7 +85,7 @@ async def facts_and_rules(session: AsyncSession, application_id: str, item_code:
     first = rows[0]
     rules = (frozenset(first.excluded_steps), first.acceptance_days) if first.rules_code is not None else (
         frozenset(), None)
-    return [Fact(r.event_id, r.type, r.at, r.data) for r in rows], rules
+    return [Fact(r.event_id, r.type, r.at, r.data, r.fingerprint) for r in rows], rules
 
 
 async def all_facts(session: AsyncSession, batch: int = 5000) -> AsyncIterator[tuple[str, list[Fact]]]:
@@ -108,7 +103,7 @@ async def all_facts(session: AsyncSession, batch: int = 5000) -> AsyncIterator[t
         )).all()
         grouped: dict[str, list[Fact]] = {i: [] for i in ids}
         for r in rows:
-            grouped[r.application_id].append(Fact(r.event_id, r.type, r.at, r.data))
+            grouped[r.application_id].append(Fact(r.event_id, r.type, r.at, r.data, r.fingerprint))
         for i in ids:
             yield i, grouped[i]
         last = ids[-1]
@@ -124,7 +119,7 @@ async def save_clocks(session: AsyncSession, application_id: str, states: list[C
         await session.execute(clock.insert(), [
             dict(clock_id=s.clock_id, application_id=application_id, task_id=s.task_id, kind=s.kind,
                  department=s.department, state=s.state, watch_on=watch.get(s.clock_id),
-                 body=_jsonable(s.to_json()), updated_at=now)
+                 body=s.to_body(), updated_at=now)
             for s in states
         ])
 
@@ -141,7 +136,7 @@ async def write_clocks(session: AsyncSession, application_id: str, changed: list
     ins = upsert(session, clock).values([
         dict(clock_id=s.clock_id, application_id=application_id, task_id=s.task_id, kind=s.kind,
              department=s.department, state=s.state, watch_on=watch.get(s.clock_id),
-             body=_jsonable(s.to_json()), updated_at=now)
+             body=s.to_body(), updated_at=now)
         for s in changed
     ])
     await session.execute(ins.on_conflict_do_update(
