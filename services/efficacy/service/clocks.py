@@ -92,15 +92,39 @@ def _by_application(events: list[Event]) -> list[tuple[str, list[Event]]]:
 
 async def _record(session: AsyncSession, application_id: str, events: list[Event]) -> None:
     case = await cases.lock_case(session, application_id)
-    kept = await cases.add_facts(session, application_id, events)
-    # The others were kept before (the same event under another delivery, or the same payload under another id).
+    # The item code the events leave is needed to read the item's rules with the facts: as if every event were new
+    # (the events kept before, or the same payload under another id, are few and rarely set it; told apart below).
+    item_code, changes, accepted = _case_changes(case.item_code, events)
+    kept, facts, rules = await cases.add_and_read_facts(session, application_id, events, item_code)
     new = [e for e in events if e.id in kept]
     if not new:
         return
-    item_code = case.item_code  # followed here as it changes, rather than read back (statements are the cost)
-    changes: dict[str, Any] = {}  # the case row's columns, as the events set them one after the other
-    accepted: dict[str, ApplicationAccepted] = {}
+    if len(new) < len(events):
+        used = item_code
+        item_code, changes, accepted = _case_changes(case.item_code, new)
+        if item_code != used:
+            rules = await cases.item_rules(session, item_code)
+    if changes:
+        await cases.update_case(session, application_id, **changes)
+    position = {f.event_id: n for n, f in enumerate(facts)}
     for event in new:
+        if event.id in accepted:
+            a = accepted[event.id]
+            await _flag_repeated(session, a, applicant_key(a.applicant.model_dump()))
+        elif event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
+            # What the application carried when the correction was asked for: the facts up to this one.
+            await _flag_material_asked_again(session, event, facts[:position[event.id] + 1], application_id)
+    await _rebuild(session, application_id, facts, item_code, [e.id for e in new], before=case.item_code,
+                   rules=rules)
+
+
+def _case_changes(item_code: str | None, events: list[Event]
+                  ) -> tuple[str | None, dict[str, Any], dict[str, ApplicationAccepted]]:
+    """The item code after the events, the case row's columns as they set them one after the other, and the
+    acceptances among them."""
+    changes: dict[str, Any] = {}
+    accepted: dict[str, ApplicationAccepted] = {}
+    for event in events:
         if event.type == ACCEPTED:
             a = accepted[event.id] = ApplicationAccepted.model_validate(event.data)
             applicant = a.applicant.model_dump()
@@ -114,19 +138,7 @@ async def _record(session: AsyncSession, application_id: str, events: list[Event
             item_code = event.data.get("item_code")
             changes.update(applicant=applicant or None, applicant_key=applicant_key(applicant) if applicant else None,
                            department=event.data.get("department"), item_code=item_code)
-    if changes:
-        await cases.update_case(session, application_id, **changes)
-    facts, rules = await cases.facts_and_rules(session, application_id, item_code)
-    position = {f.event_id: n for n, f in enumerate(facts)}
-    for event in new:
-        if event.id in accepted:
-            a = accepted[event.id]
-            await _flag_repeated(session, a, applicant_key(a.applicant.model_dump()))
-        elif event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
-            # What the application carried when the correction was asked for: the facts up to this one.
-            await _flag_material_asked_again(session, event, facts[:position[event.id] + 1], application_id)
-    await _rebuild(session, application_id, facts, item_code, [e.id for e in new], before=case.item_code,
-                   rules=rules)
+    return item_code, changes, accepted
 
 
 def _clock_list(app_clock: ClockState, task_clocks: dict[str, ClockState]) -> list[ClockState]:
@@ -159,10 +171,14 @@ async def _rebuild(session: AsyncSession, application_id: str, facts: list[Fact]
     incremental = (n > 0 and before == item_code and [x.event_id for x in facts[-n:]] == new
                    and not any(x.type in STOPPING for x in facts[:-1]))
     stopped = [c.clock_id for c in clocks if c.state == "stopped"]
+    now = utcnow()
+    # A stopped clock's cards are cleared by the statement writing the clocks where it can carry them.
+    clearing = supervision.clearing(session, stopped, now)
     if not incremental:
-        await cases.save_clocks(session, application_id, clocks,
-                                {c.clock_id: watch_day(c, calendar, policy) for c in clocks})
-        await supervision.clear_cards(session, stopped, utcnow())
+        written = await cases.save_clocks(session, application_id, clocks,
+                                          {c.clock_id: watch_day(c, calendar, policy) for c in clocks}, also=clearing)
+        if not (written and clearing):
+            await supervision.clear_cards(session, stopped, now)
         await kpi_store.save_facts(session, f)
         return
     prior_facts = facts[:-n]
@@ -173,10 +189,12 @@ async def _rebuild(session: AsyncSession, application_id: str, facts: list[Fact]
     changed = [c for c in clocks if prior.get(c.clock_id) != c]
     current = {c.clock_id for c in clocks}
     gone = [i for i in prior if i not in current]
-    await cases.write_clocks(session, application_id, changed,
-                             {c.clock_id: watch_day(c, calendar, policy) for c in changed}, gone)
     # Every stopped clock, as before: a card raised while its clock was being stopped is cleared by the next event.
-    await supervision.clear_cards(session, stopped, utcnow())
+    written = await cases.write_clocks(session, application_id, changed,
+                                       {c.clock_id: watch_day(c, calendar, policy) for c in changed}, gone,
+                                       also=clearing)
+    if not (written and clearing):
+        await supervision.clear_cards(session, stopped, now)
     prior_f = kpi_rules.fold(application_id, prior_facts)
     kpi_rules.settle(prior_f, _settled_view(prior_app, calendar))
     # A settled row depends on the calendar, which may have been loaded since: written again, as before.
