@@ -245,6 +245,7 @@ class OutboxRelay:
 
 
 EventHandler = Callable[[AsyncSession, Event], Awaitable[None]]
+BatchHandler = Callable[[AsyncSession, list[Event]], Awaitable[None]]
 
 
 @dataclass
@@ -260,6 +261,10 @@ class Consumer:
     #: acknowledged without a transaction (and without an inbox row: nothing was applied). A subject stays
     #: broad where one consumer must see its events in the stream's order (notify).
     types: frozenset[str] | None = None
+    #: When set, a fetched batch's new events are handed to it at once, in order, in the batch's transaction (so
+    #: that the events of one entity can be applied together); it must leave the same state as `handler` applied
+    #: to each in turn. A single event, and the one-at-a-time fallback of a failed batch, go to `handler`.
+    batch_handler: BatchHandler | None = None
 
     def wants(self, event_type: str) -> bool:
         return self.types is None or event_type in self.types
@@ -332,7 +337,8 @@ class InboxConsumer:
 
     async def apply_batch(self, events: list[Event]) -> int:
         """Apply many events in one transaction (事务合并): one inbox statement for all, then each new event's
-        handler in order; the ones applied before are skipped. Returns how many were applied."""
+        handler in order (or the consumer's batch handler once with all of them); the ones applied before are
+        skipped. Returns how many were applied."""
         unique = list({e.id: e for e in events}.values())
         if not unique:
             return 0
@@ -345,6 +351,12 @@ class InboxConsumer:
                         dict(consumer=self.consumer.name, event_id=e.id, event_type=e.type, applied_at=now)
                         for e in unique]).returning(inbox.c.event_id))
                 fresh = set(res.scalars())
+                if self.consumer.batch_handler is not None:
+                    new = [e for e in unique if e.id in fresh]
+                    if new:
+                        set_traceparent(new[0].traceparent)
+                        await self.consumer.batch_handler(session, new)
+                    return len(fresh)
                 for event in unique:
                     if event.id in fresh:
                         set_traceparent(event.traceparent)

@@ -149,3 +149,46 @@ async def test_each_handler_of_a_batch_reads_what_the_one_before_wrote_not_a_sta
     consumer = InboxConsumer(db, messaging, Consumer("c-fresh", "yimen.test.>", bump), bus)
     assert await consumer.apply_batch([_event(n) for n in range(3)]) == 3
     assert seen == [0, 1, 2]
+
+
+async def test_a_batch_handler_gets_the_new_events_at_once_and_the_fallback_goes_one_by_one(db, bus):
+    """A consumer with a batch handler is handed a batch's new events in one call, in order, in the batch's
+    transaction (redelivered ones and those applied before left out); a failure rolls back all of it, inbox rows
+    included, and a single event (the worker's fallback) goes to the per-event handler."""
+    calls: list[list[int]] = []
+    singles: list[int] = []
+
+    async def each(session, event):
+        singles.append(event.data["n"])
+        await record_effect(session, event)
+
+    async def together(session, events):
+        calls.append([e.data["n"] for e in events])
+        for e in events:
+            await record_effect(session, e)
+        if any(e.data["n"] == 99 for e in events):
+            raise RuntimeError("crash after the effects of the batch")
+
+    consumer = InboxConsumer(db, messaging, Consumer("c-together", "yimen.test.>", each, batch_handler=together),
+                             bus)
+    first, second, third = _event(1), _event(2), _event(3)
+    assert await consumer.apply(first)
+    assert singles == [1], "one event alone goes to the per-event handler"
+    assert await consumer.apply_batch([first, second, second, third]) == 2
+    assert calls == [[2, 3]], "one call, in order, without the event applied before nor the duplicate"
+    assert await consumer.apply_batch([first, second, third]) == 0
+    assert calls == [[2, 3]], "a redelivered batch does not reach the handler"
+
+    poison = _event(99)
+    fourth = _event(4)
+    try:
+        await consumer.apply_batch([fourth, poison])
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the batch should have failed")
+    assert sorted(await effects(db)) == sorted([first.id, second.id, third.id]), "nothing of the failed batch"
+    assert await _inbox_rows(db, "c-together") == 3
+    assert await consumer.apply(fourth), "the fallback applies the good one alone"
+    assert singles == [1, 4]
+    assert sorted(await effects(db)) == sorted([first.id, second.id, third.id, fourth.id])

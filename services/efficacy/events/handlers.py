@@ -26,6 +26,11 @@ async def on_case_event(session: AsyncSession, event: Event) -> None:
     await service.record_case_event(session, event)
 
 
+async def on_case_events(session: AsyncSession, events: list[Event]) -> None:
+    """A fetched batch of them at once: each application's events applied together."""
+    await service.record_case_events(session, [e for e in events if e.data.get("application_id")])
+
+
 async def on_catalog_event(session: AsyncSession, event: Event) -> None:
     if event.type == "yimen.catalog.item.published":
         await service.item_published(session, ItemPublished.model_validate(event.data))
@@ -57,10 +62,12 @@ CONSUMERS: list[Consumer] = [
     Consumer("efficacy-intake", "yimen.intake.>", on_case_event,
              "Acceptance starts the clock; corrections resume it; return, withdrawal and refusal stop it; "
              "submissions, deliveries and visits feed the KPIs.",
-             types=frozenset(t for t in CASE_EVENT_TYPES if t.startswith("yimen.intake."))),
+             types=frozenset(t for t in CASE_EVENT_TYPES if t.startswith("yimen.intake.")),
+             batch_handler=on_case_events),
     Consumer("efficacy-workflow", "yimen.workflow.>", on_case_event,
              "Task clocks; correction requests pause; reopening resumes; the decision stops.",
-             types=frozenset(t for t in CASE_EVENT_TYPES if t.startswith("yimen.workflow."))),
+             types=frozenset(t for t in CASE_EVENT_TYPES if t.startswith("yimen.workflow.")),
+             batch_handler=on_case_events),
     Consumer("efficacy-projects", "yimen.intake.project.>", on_project_event,
              "Projects and their stages (统一受理): the project clock counts from the first acceptance.",
              types=PROJECT_EVENTS),

@@ -15,11 +15,13 @@ from services.efficacy.service.clocks import (
     recompute_facts,
     recomputed_facts,
     record_case_event,
+    record_case_events,
 )
 from services.efficacy.service.settings import current_config, policy_of, set_config
 
 __all__ = [
     "Forecast", "as_instant", "calendar", "calendar_loaded", "cards", "clocks", "complaints", "current_config",
     "evaluate", "flag_access_anomaly", "forecast", "item_published", "item_steps_changed", "item_withdrawn",
-    "policy_of", "ratings", "recompute_facts", "recomputed_facts", "record_case_event", "reports", "set_config",
+    "policy_of", "ratings", "recompute_facts", "recomputed_facts", "record_case_event", "record_case_events",
+    "reports", "set_config",
 ]

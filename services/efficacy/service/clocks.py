@@ -15,6 +15,7 @@ from services.efficacy.domain.access import department_of, is_applicant, is_over
 from services.efficacy.domain.calendar import CHINA, local_day
 from services.efficacy.domain.clocks import (
     ACCEPTED,
+    STOPPING,
     SUBMITTED,
     TASK_DECIDED,
     ClockState,
@@ -52,33 +53,92 @@ def applicant_key(applicant: dict[str, Any]) -> str:
 
 async def record_case_event(session: AsyncSession, event: Event) -> None:
     """Keep the event, rebuild the application's clocks from every event seen, and fold it into the KPIs."""
-    application_id = str(event.data["application_id"])
+    await record_case_events(session, [event])
+
+
+async def record_case_events(session: AsyncSession, events: list[Event]) -> None:
+    """Several events at once (a fetched batch), leaving the state they leave applied one at a time: each
+    application's events are kept, read back and rebuilt from together (one lock, one insert, one read, one
+    write of what changed: statements are the cost, and a five-department case sends its tasks' events close
+    together)."""
+    for application_id, group in _by_application(events):
+        await _record(session, application_id, group)
+
+
+def _crosses(event: Event) -> bool:
+    """An event whose effects reach beyond its application: an acceptance looks for the applicant's other
+    applications (and opens an item), a correction request may open an item."""
+    return event.type == ACCEPTED or (event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction")
+
+
+def _by_application(events: list[Event]) -> list[tuple[str, list[Event]]]:
+    """The events grouped by application, each group in the batch's order, the groups in the order of their first
+    event. An event that reaches beyond its application joins its application's last group only when no event of
+    that kind from another application comes after that group: those keep the batch's order among themselves (an
+    acceptance sees the acceptances before it, and supervision items are opened in the order of their events)."""
+    groups: list[tuple[str, list[Event]]] = []
+    last: dict[str, int] = {}
+    for event in events:
+        application_id = str(event.data["application_id"])
+        i = last.get(application_id)
+        if i is not None and _crosses(event) and any(_crosses(e) for _, g in groups[i + 1:] for e in g):
+            i = None
+        if i is None:
+            groups.append((application_id, []))
+            i = last[application_id] = len(groups) - 1
+        groups[i][1].append(event)
+    return groups
+
+
+async def _record(session: AsyncSession, application_id: str, events: list[Event]) -> None:
     case = await cases.lock_case(session, application_id)
-    item_code = case.item_code  # kept here as it changes, rather than read back (statements are the cost)
-    if not await cases.add_fact(session, application_id, event):
-        return  # the same event under another delivery: already part of the set
-    if event.type == ACCEPTED:
-        accepted = ApplicationAccepted.model_validate(event.data)
-        applicant = accepted.applicant.model_dump()
-        await cases.update_case(session, application_id, applicant=applicant, applicant_key=applicant_key(applicant),
-                                department=accepted.department, item_code=accepted.item_code,
-                                accepted_at=accepted.accepted_at)
-        item_code = accepted.item_code
-        await _flag_repeated(session, accepted, applicant_key(applicant))
-    elif event.type == SUBMITTED and item_code is None:
-        # Known from the submission on: the acceptance step has a clock (and cards) of its own, and a case returned
-        # before acceptance still counts for its item where people get stuck (卡点分析).
-        applicant = dict(event.data.get("applicant") or {})
-        item_code = event.data.get("item_code")
-        await cases.update_case(session, application_id, applicant=applicant or None,
-                                applicant_key=applicant_key(applicant) if applicant else None,
-                                department=event.data.get("department"), item_code=item_code)
-    facts, rules = await cases.facts_and_rules(session, application_id, item_code)
-    if event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
-        await _flag_material_asked_again(session, event, facts, case)
-    await _rebuild(session, application_id, facts, item_code,
-                   Fact(event.id, event.type, event.time, event.data),
-                   before=case.item_code, rules=rules)
+    # The item code the events leave is needed to read the item's rules with the facts: as if every event were new
+    # (the events kept before, or the same payload under another id, are few and rarely set it; told apart below).
+    item_code, changes, accepted = _case_changes(case.item_code, events)
+    kept, facts, rules = await cases.add_and_read_facts(session, application_id, events, item_code)
+    new = [e for e in events if e.id in kept]
+    if not new:
+        return
+    if len(new) < len(events):
+        used = item_code
+        item_code, changes, accepted = _case_changes(case.item_code, new)
+        if item_code != used:
+            rules = await cases.item_rules(session, item_code)
+    if changes:
+        await cases.update_case(session, application_id, **changes)
+    position = {f.event_id: n for n, f in enumerate(facts)}
+    for event in new:
+        if event.id in accepted:
+            a = accepted[event.id]
+            await _flag_repeated(session, a, applicant_key(a.applicant.model_dump()))
+        elif event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
+            # What the application carried when the correction was asked for: the facts up to this one.
+            await _flag_material_asked_again(session, event, facts[:position[event.id] + 1], application_id)
+    await _rebuild(session, application_id, facts, item_code, [e.id for e in new], before=case.item_code,
+                   rules=rules)
+
+
+def _case_changes(item_code: str | None, events: list[Event]
+                  ) -> tuple[str | None, dict[str, Any], dict[str, ApplicationAccepted]]:
+    """The item code after the events, the case row's columns as they set them one after the other, and the
+    acceptances among them."""
+    changes: dict[str, Any] = {}
+    accepted: dict[str, ApplicationAccepted] = {}
+    for event in events:
+        if event.type == ACCEPTED:
+            a = accepted[event.id] = ApplicationAccepted.model_validate(event.data)
+            applicant = a.applicant.model_dump()
+            changes.update(applicant=applicant, applicant_key=applicant_key(applicant), department=a.department,
+                           item_code=a.item_code, accepted_at=a.accepted_at)
+            item_code = a.item_code
+        elif event.type == SUBMITTED and item_code is None:
+            # Known from the submission on: the acceptance step has a clock (and cards) of its own, and a case
+            # returned before acceptance still counts for its item where people get stuck (卡点分析).
+            applicant = dict(event.data.get("applicant") or {})
+            item_code = event.data.get("item_code")
+            changes.update(applicant=applicant or None, applicant_key=applicant_key(applicant) if applicant else None,
+                           department=event.data.get("department"), item_code=item_code)
+    return item_code, changes, accepted
 
 
 def _clock_list(app_clock: ClockState, task_clocks: dict[str, ClockState]) -> list[ClockState]:
@@ -87,42 +147,54 @@ def _clock_list(app_clock: ClockState, task_clocks: dict[str, ClockState]) -> li
 
 
 async def _rebuild(session: AsyncSession, application_id: str, facts: list[Fact], item_code: str | None,
-                   new: Fact | None, *, before: str | None = None,
+                   new: list[str] | None = None, *, before: str | None = None,
                    rules: tuple[frozenset[str], int | None] | None = None) -> None:
     """Rebuild and save the application's clocks and its KPI row (folded from every fact, as from scratch).
 
-    For a new event (the last of `facts`) under the item the previous rebuild used, the clocks and KPI row stored
-    by that rebuild are those of the facts before it: they are built again in memory rather than read back, and
-    only what the event changed is written (statements are the cost). Otherwise every clock is replaced."""
+    For new events (the last of `facts`, `new` their ids) under the item the previous rebuild used, the clocks
+    and KPI row stored by that rebuild are those of the facts before them: they are built again in memory rather
+    than read back, and only what the events changed is written (statements are the cost). Otherwise every clock
+    is replaced."""
     excluded, acceptance_days = rules if rules is not None else await cases.item_rules(session, item_code)
     app_clock, task_clocks = build_clocks(application_id, facts, excluded_steps=excluded,
                                           acceptance_days=acceptance_days)
     clocks = _clock_list(app_clock, task_clocks)
     calendar = await current_calendar(session)
     policy = policy_of(current_config())
-    watch = {c.clock_id: watch_day(c, calendar, policy) for c in clocks}
     f = kpi_rules.fold(application_id, facts)
     kpi_rules.settle(f, _settled_view(app_clock, calendar))
-    incremental = (new is not None and before == item_code and len(facts) > 0 and facts[-1].event_id == new.event_id)
-    if incremental:
-        prior_facts = facts[:-1]
-        prior_app, prior_tasks = build_clocks(application_id, prior_facts, excluded_steps=excluded,
-                                              acceptance_days=acceptance_days)
-        # A stopped application is not rebuilt when its item's rules change (item_steps_changed): its stored
-        # clocks may be those of older rules, so they are replaced in full as before.
-        incremental = prior_app.stopped_at is None
+    n = len(new or ())
+    # Applied one at a time, each of the events would be rebuilt in place of the one before under the same item
+    # while the application is not stopped; a stopped application is not rebuilt when its item's rules change
+    # (item_steps_changed), so its stored clocks may be those of older rules and are replaced in full. Only a
+    # stopping event stops it, so it holds for every one of the events when no fact before the last one stops it.
+    incremental = (n > 0 and before == item_code and [x.event_id for x in facts[-n:]] == new
+                   and not any(x.type in STOPPING for x in facts[:-1]))
+    stopped = [c.clock_id for c in clocks if c.state == "stopped"]
+    now = utcnow()
+    # A stopped clock's cards are cleared by the statement writing the clocks where it can carry them.
+    clearing = supervision.clearing(session, stopped, now)
     if not incremental:
-        await cases.save_clocks(session, application_id, clocks, watch)
-        await supervision.clear_cards(session, [c.clock_id for c in clocks if c.state == "stopped"], utcnow())
+        written = await cases.save_clocks(session, application_id, clocks,
+                                          {c.clock_id: watch_day(c, calendar, policy) for c in clocks}, also=clearing)
+        if not (written and clearing):
+            await supervision.clear_cards(session, stopped, now)
         await kpi_store.save_facts(session, f)
         return
+    prior_facts = facts[:-n]
+    prior_app, prior_tasks = build_clocks(application_id, prior_facts, excluded_steps=excluded,
+                                          acceptance_days=acceptance_days)
     prior = {c.clock_id: c for c in _clock_list(prior_app, prior_tasks)}
-    changed = [c for c in clocks if c.clock_id not in prior or prior[c.clock_id] != c
-               or watch_day(prior[c.clock_id], calendar, policy) != watch[c.clock_id]]
-    gone = [i for i in prior if i not in watch]
-    await cases.write_clocks(session, application_id, changed, watch, gone)
+    # A clock equal to the stored one has the stored watch day too (the same function of it, calendar and policy).
+    changed = [c for c in clocks if prior.get(c.clock_id) != c]
+    current = {c.clock_id for c in clocks}
+    gone = [i for i in prior if i not in current]
     # Every stopped clock, as before: a card raised while its clock was being stopped is cleared by the next event.
-    await supervision.clear_cards(session, [c.clock_id for c in clocks if c.state == "stopped"], utcnow())
+    written = await cases.write_clocks(session, application_id, changed,
+                                       {c.clock_id: watch_day(c, calendar, policy) for c in changed}, gone,
+                                       also=clearing)
+    if not (written and clearing):
+        await supervision.clear_cards(session, stopped, now)
     prior_f = kpi_rules.fold(application_id, prior_facts)
     kpi_rules.settle(prior_f, _settled_view(prior_app, calendar))
     # A settled row depends on the calendar, which may have been loaded since: written again, as before.
@@ -136,7 +208,7 @@ async def item_steps_changed(session: AsyncSession, item_code: str) -> int:
     n = 0
     for application_id in await cases.open_applications_of(session, item_code):
         await cases.lock_case(session, application_id)
-        await _rebuild(session, application_id, await cases.facts(session, application_id), item_code, None)
+        await _rebuild(session, application_id, await cases.facts(session, application_id), item_code)
         n += 1
     return n
 
@@ -222,7 +294,8 @@ async def flag_access_anomaly(session: AsyncSession, event: Event) -> bool:
     return opened
 
 
-async def _flag_material_asked_again(session: AsyncSession, event: Event, facts: list[Fact], case: Any) -> None:
+async def _flag_material_asked_again(session: AsyncSession, event: Event, facts: list[Fact],
+                                     application_id: str) -> None:
     """A correction asking for a material the application already carried is a repeated demand (重复索要)."""
     given = {m.get("code") for f in facts if f.type == ACCEPTED for m in f.data.get("materials") or []}
     asked = {m.get("material_code") for m in event.data.get("missing") or [] if isinstance(m, dict)}
@@ -231,7 +304,7 @@ async def _flag_material_asked_again(session: AsyncSession, event: Event, facts:
         await supervision.open_item(
             session, dedupe_key=f"material-again:{event.data.get('task_id')}:{','.join(again)}",
             kind="material_asked_again", is_case=False, department=event.data.get("department"),
-            application_id=case.application_id,
+            application_id=application_id,
             detail=f"Task {event.data.get('task_id')} asked again for material(s) already provided: {', '.join(again)}.")
 
 

@@ -34,7 +34,7 @@ async def seed_from_library(session: AsyncSession) -> int:
 
 
 async def year_tables(session: AsyncSession) -> list[YearTable]:
-    rows = (await session.execute(select(calendar_year))).all()
+    rows = (await session.execute(select(calendar_year).order_by(calendar_year.c.year))).all()
     return [
         YearTable(r.year, frozenset(date.fromisoformat(d) for d in r.holidays),
                   frozenset(date.fromisoformat(d) for d in r.workdays), r.source)
@@ -59,9 +59,14 @@ class CalendarHolder:
 
     def __init__(self) -> None:
         self.calendar: WorkCalendar | None = None
+        self._tables: list[YearTable] = []
 
     async def reload(self, session: AsyncSession) -> WorkCalendar:
-        self.calendar = build_calendar(await year_tables(session))
+        tables = await year_tables(session)
+        # The same tables make the same calendar: the one held is kept with what it has looked up (a year without
+        # a table is estimated by the `holidays` package, which is slow), as the card evaluator reloads often.
+        if self.calendar is None or tables != self._tables:
+            self.calendar, self._tables = build_calendar(tables), tables
         return self.calendar
 
     async def get(self, session: AsyncSession) -> WorkCalendar:

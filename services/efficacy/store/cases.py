@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal, or_, select, true
+from sqlalchemy import delete, func, literal, or_, select, true, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.efficacy.domain.clocks import ClockState, Fact
+from services.efficacy.domain.clocks import ClockState, Fact, fingerprint
 from services.efficacy.store.tables import case_event, case_file, catalog_item, clock
+from shared.db import dialect_of
 from shared.events import Event
 from shared.messaging import insert_ignore
 from shared.types import utcnow
@@ -49,24 +49,58 @@ async def update_case(session: AsyncSession, application_id: str, **values: Any)
     )
 
 
-def fingerprint(event_type: str, data: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps([event_type, data], sort_keys=True, default=str).encode()).hexdigest()
+def _fact_rows(application_id: str, events: list[Event]) -> list[dict[str, Any]]:
+    return [dict(event_id=e.id, fingerprint=fingerprint(e.type, e.data), application_id=application_id, type=e.type,
+                 at=e.time, data=e.data) for e in events]
 
 
-async def add_fact(session: AsyncSession, application_id: str, event: Event) -> bool:
-    """Keep the event; False when it (or the same payload under another id) was kept before."""
-    res = await session.execute(insert_ignore(session, case_event).values(
-        event_id=event.id, fingerprint=fingerprint(event.type, event.data), application_id=application_id,
-        type=event.type, at=event.time, data=event.data,
-    ))
-    return bool(res.rowcount)
+async def add_facts(session: AsyncSession, application_id: str, events: list[Event]) -> set[str]:
+    """Keep the events in one statement, in their order; returns the ids of those kept now (not the ones kept
+    before, nor the same payload under another id, in this batch or before)."""
+    if not events:
+        return set()
+    res = await session.execute(insert_ignore(session, case_event).values(_fact_rows(application_id, events))
+                                .returning(case_event.c.event_id))
+    return set(res.scalars())
+
+
+async def add_and_read_facts(session: AsyncSession, application_id: str, events: list[Event], item_code: str | None
+                             ) -> tuple[set[str], list[Fact], tuple[frozenset[str], int | None]]:
+    """`add_facts`, then every fact of the application and its item's rules (as `facts_and_rules`). On PostgreSQL
+    one statement: the insert is a CTE whose rows are read beside the ones kept before (the statement's snapshot
+    does not see its own insert). The application is locked before (`lock_case`), so the snapshot taken after it
+    holds every fact committed by others."""
+    if not events or dialect_of(session) != "postgresql":
+        kept = await add_facts(session, application_id, events)
+        facts, rules = await facts_and_rules(session, application_id, item_code)
+        return kept, facts, rules
+    c = case_event.c
+    ins = postgresql.insert(case_event).values(_fact_rows(application_id, events)).on_conflict_do_nothing()
+    added = ins.returning(c.id, c.event_id, c.type, c.at, c.data, c.fingerprint).cte("added")
+    before = select(c.id, c.event_id, c.type, c.at, c.data, c.fingerprint, literal(False).label("new")).where(
+        c.application_id == application_id)
+    now = select(added.c.id, added.c.event_id, added.c.type, added.c.at, added.c.data, added.c.fingerprint,
+                 literal(True).label("new"))
+    f = union_all(before, now).subquery("f")
+    rows = (await session.execute(
+        select(f, catalog_item.c.code.label("rules_code"), catalog_item.c.excluded_steps,
+               catalog_item.c.acceptance_days)
+        .select_from(f.outerjoin(catalog_item, catalog_item.c.code == literal(item_code)))
+        .order_by(f.c.id))).all()
+    if not rows:
+        return set(), [], await item_rules(session, item_code)
+    first = rows[0]
+    rules = (frozenset(first.excluded_steps), first.acceptance_days) if first.rules_code is not None else (
+        frozenset(), None)
+    return ({r.event_id for r in rows if r.new}, [Fact(r.event_id, r.type, r.at, r.data, r.fingerprint) for r in rows],
+            rules)
 
 
 async def facts(session: AsyncSession, application_id: str) -> list[Fact]:
     rows = (await session.execute(
         select(case_event).where(case_event.c.application_id == application_id).order_by(case_event.c.id)
     )).all()
-    return [Fact(r.event_id, r.type, r.at, r.data) for r in rows]
+    return [Fact(r.event_id, r.type, r.at, r.data, r.fingerprint) for r in rows]
 
 
 async def facts_and_rules(session: AsyncSession, application_id: str, item_code: str | None
@@ -77,7 +111,7 @@ async def facts_and_rules(session: AsyncSession, application_id: str, item_code:
         return await facts(session, application_id), (frozenset(), None)
     rows = (await session.execute(
         select(case_event.c.event_id, case_event.c.type, case_event.c.at, case_event.c.data,
-               catalog_item.c.code.label("rules_code"), catalog_item.c.excluded_steps,
+               case_event.c.fingerprint, catalog_item.c.code.label("rules_code"), catalog_item.c.excluded_steps,
                catalog_item.c.acceptance_days)
         .select_from(case_event.outerjoin(catalog_item, catalog_item.c.code == literal(item_code)))
         .where(case_event.c.application_id == application_id).order_by(case_event.c.id)
@@ -87,7 +121,7 @@ async def facts_and_rules(session: AsyncSession, application_id: str, item_code:
     first = rows[0]
     rules = (frozenset(first.excluded_steps), first.acceptance_days) if first.rules_code is not None else (
         frozenset(), None)
-    return [Fact(r.event_id, r.type, r.at, r.data) for r in rows], rules
+    return [Fact(r.event_id, r.type, r.at, r.data, r.fingerprint) for r in rows], rules
 
 
 async def all_facts(session: AsyncSession, batch: int = 5000) -> AsyncIterator[tuple[str, list[Fact]]]:
@@ -105,46 +139,47 @@ async def all_facts(session: AsyncSession, batch: int = 5000) -> AsyncIterator[t
         )).all()
         grouped: dict[str, list[Fact]] = {i: [] for i in ids}
         for r in rows:
-            grouped[r.application_id].append(Fact(r.event_id, r.type, r.at, r.data))
+            grouped[r.application_id].append(Fact(r.event_id, r.type, r.at, r.data, r.fingerprint))
         for i in ids:
             yield i, grouped[i]
         last = ids[-1]
 
 
+def _clock_rows(application_id: str, states: list[ClockState], watch: dict[str, date | None]) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [dict(clock_id=s.clock_id, application_id=application_id, task_id=s.task_id, kind=s.kind,
+                 department=s.department, state=s.state, watch_on=watch.get(s.clock_id), body=s.to_body(),
+                 updated_at=now) for s in states]
+
+
 async def save_clocks(session: AsyncSession, application_id: str, states: list[ClockState],
-                      watch: dict[str, date | None] | None = None) -> None:
-    """Replace the application's clocks with the ones just rebuilt."""
-    watch = watch or {}
+                      watch: dict[str, date | None] | None = None, *, also: list[Any] | None = None) -> bool:
+    """Replace the application's clocks with the ones just rebuilt. `also`: CTEs the insert carries (other
+    writes of the same transaction in the same round trip); False when there was no insert to carry them."""
     await session.execute(delete(clock).where(clock.c.application_id == application_id))
-    if states:
-        now = utcnow()
-        await session.execute(clock.insert(), [
-            dict(clock_id=s.clock_id, application_id=application_id, task_id=s.task_id, kind=s.kind,
-                 department=s.department, state=s.state, watch_on=watch.get(s.clock_id),
-                 body=_jsonable(s.to_json()), updated_at=now)
-            for s in states
-        ])
+    if not states:
+        return False
+    ins = clock.insert().values(_clock_rows(application_id, states, watch or {}))
+    await session.execute(ins.add_cte(*also) if also else ins)
+    return True
 
 
 async def write_clocks(session: AsyncSession, application_id: str, changed: list[ClockState],
-                       watch: dict[str, date | None], gone: list[str]) -> None:
+                       watch: dict[str, date | None], gone: list[str], *, also: list[Any] | None = None) -> bool:
     """Write only the clocks an event changed: one multi-row upsert for new or changed clocks (and a delete for
-    clocks no longer built, which is rare); nothing at all for an event that changed none."""
+    clocks no longer built, which is rare); nothing at all for an event that changed none. `also` as for
+    `save_clocks`."""
     if gone:
         await session.execute(delete(clock).where(clock.c.clock_id.in_(gone)))
     if not changed:
-        return
-    now = utcnow()
-    ins = upsert(session, clock).values([
-        dict(clock_id=s.clock_id, application_id=application_id, task_id=s.task_id, kind=s.kind,
-             department=s.department, state=s.state, watch_on=watch.get(s.clock_id),
-             body=_jsonable(s.to_json()), updated_at=now)
-        for s in changed
-    ])
-    await session.execute(ins.on_conflict_do_update(
+        return False
+    ins = upsert(session, clock).values(_clock_rows(application_id, changed, watch))
+    ins = ins.on_conflict_do_update(
         index_elements=[clock.c.clock_id],
         set_={k: ins.excluded[k] for k in ("task_id", "kind", "department", "state", "watch_on", "body",
-                                           "updated_at")}))
+                                           "updated_at")})
+    await session.execute(ins.add_cte(*also) if also else ins)
+    return True
 
 
 async def set_watch(session: AsyncSession, watch: dict[str, date | None]) -> None:

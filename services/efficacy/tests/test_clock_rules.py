@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import date, datetime
 
@@ -21,10 +22,12 @@ from services.efficacy.domain.clocks import (
     TASK_DECIDED,
     TASK_REOPENED,
     CardPolicy,
+    ClockState,
     Fact,
     add_working_hours,
     build_clocks,
     decide_card,
+    fingerprint,
     measure,
 )
 from shared.workdays import WorkCalendar, YearTable, library_table
@@ -138,6 +141,14 @@ def test_clock_state_is_the_same_whatever_the_order_and_duplication_of_events():
     assert app.state == "stopped" and app.stop_reason == "decided"
     assert tasks["T1"].state == "stopped" and tasks["T1"].stop_reason == "approve"
     assert len(app.pauses) == 1 and app.pauses[0].end == at("2026-03-05T10:00:00")
+    # As kept: what a JSON round trip of the dataclass gives, and read back the same clock.
+    for clock in (app, *tasks.values()):
+        body = clock.to_body()
+        assert body == json.loads(json.dumps(clock.to_json(), default=lambda o: o.isoformat()))
+        assert ClockState.from_json(body) == clock
+    # Facts kept with their fingerprint are told apart by it, as by their payload.
+    kept = [Fact(f.event_id + "-kept", f.type, f.at, f.data, fingerprint(f.type, f.data)) for f in facts]
+    assert build_clocks("A", facts + kept) == expected
 
 
 def test_a_decision_seen_before_the_assignment_still_stops_the_task():

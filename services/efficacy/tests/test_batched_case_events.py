@@ -1,0 +1,170 @@
+"""A fetched batch of case events applied together (each application's events coalesced: one lock, one insert, one
+read, one write) leaves exactly the state the same events leave applied one at a time: clocks and their watch
+days, KPI rows, the case rows, the kept facts, cards cleared, and supervision items in the same order."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+
+from services.efficacy.service.clocks import item_published, record_case_event, record_case_events
+from services.efficacy.store import calendar as calendar_store
+from services.efficacy.store.tables import (
+    Base,
+    application_fact,
+    card,
+    case_event,
+    case_file,
+    clock,
+    messaging,
+    supervision_item,
+)
+from services.efficacy.tests.helpers import (
+    accepted,
+    assigned,
+    at,
+    decided,
+    delivered,
+    ev,
+    reopened,
+    submitted,
+    task_decided,
+    visit,
+)
+from shared.db import Database
+from shared.events import Event, new_event
+
+
+@pytest_asyncio.fixture
+async def two(databases) -> AsyncIterator[tuple[Database, Database]]:
+    dbs = []
+    for name in ("efficacy_one_by_one", "efficacy_batched"):
+        db = Database(databases.url(name), info={"messaging": messaging, "service": "efficacy"})
+        async with db.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        async with db.transaction() as s:
+            await calendar_store.seed_from_library(s)
+            await item_published(s, _item())
+        dbs.append(db)
+    yield dbs[0], dbs[1]
+    for db in dbs:
+        await db.dispose()
+
+
+def _item() -> Any:
+    from services.efficacy.events.contracts import ItemPublished
+
+    return ItemPublished.model_validate(new_event(
+        "yimen.catalog.item.published", source="/yimen/catalog", subject="ITEM-1", data={
+            "code": "ITEM-1", "version": 1, "name": "ITEM-1", "department": "LD-SCJGJ", "fully_online": True,
+            "process": {"steps": [{"key": "hearing", "excluded_from_limit": True},
+                                  {"key": "acceptance", "kind": "acceptance", "limit_days": 2}]}}).data)
+
+
+def _with(event: Event, **data: Any) -> Event:
+    event.data.update(data)
+    return event
+
+
+def _again(event: Event) -> Event:
+    """The same payload under another id (a publisher's retry)."""
+    return new_event(event.type, source=event.source, subject=event.subject, data=dict(event.data))
+
+
+def _events() -> list[Event]:
+    """Three applications interleaved: a five-department one with a correction round and a special procedure,
+    the same applicant applying again (a repeated application), one asked again for a material it carried, a
+    late event after a stop, and a duplicate payload."""
+    a, b, c = "A-batch", "B-batch", "C-batch"
+    tasks = [f"{a}-T{n}" for n in range(1, 6)]
+    out = [
+        submitted(b, "2026-03-02T07:00:00"),
+        submitted(a, "2026-03-02T08:00:00"),
+        _with(accepted(a, "2026-03-02T09:00:00"), materials=[{"code": "M1"}]),
+        accepted(b, "2026-03-02T11:00:00"),
+        *(assigned(a, t, "2026-03-03T09:00:00", department=f"LD-D{n}", step_key="hearing" if n == 5 else "review")
+          for n, t in enumerate(tasks, start=1)),
+        _with(accepted(c, "2026-03-03T09:30:00", person="p-2", hid="445381199001019999"),
+              materials=[{"code": "M1"}, {"code": "M2"}]),
+        assigned(b, f"{b}-T1", "2026-03-03T10:00:00"),
+        assigned(c, f"{c}-T1", "2026-03-04T10:00:00"),
+        _with(task_decided(c, f"{c}-T1", "2026-03-04T10:00:00", "request_correction"),
+              missing=[{"material_code": "M2"}]),
+        _with(task_decided(a, tasks[0], "2026-03-04T10:00:00", "request_correction"),
+              missing=[{"material_code": "M1"}, {"material_code": "X9"}]),
+        task_decided(a, tasks[1], "2026-03-05T10:00:00"),
+        reopened(a, tasks[0], "2026-03-06T10:00:00"),
+        *(task_decided(a, t, "2026-03-09T10:00:00") for t in tasks[2:]),
+        task_decided(b, f"{b}-T1", "2026-03-09T11:00:00"),
+        task_decided(a, tasks[0], "2026-03-10T10:00:00"),
+        decided(b, "2026-03-10T11:00:00"), delivered(b, "2026-03-10T12:00:00"), visit(b, "2026-03-10T12:30:00"),
+        reopened(c, f"{c}-T1", "2026-03-11T10:00:00"),
+        decided(a, "2026-03-12T10:00:00"),
+        ev("yimen.intake.application.returned", c, returned_at=at("2026-03-12T11:00:00"), reasons=[]),
+        delivered(a, "2026-03-12T12:00:00"),
+    ]
+    out.insert(10, _again(out[9]))
+    return out
+
+
+async def _seed_cards(db: Database) -> None:
+    """A card on a task clock that the events will stop, and its queue row: cleared when the clock stops."""
+    async with db.transaction() as s:
+        await s.execute(card.insert().values(
+            card_id="card-1", clock_id="task:A-batch-T2", application_id="A-batch", task_id="A-batch-T2",
+            department="LD-D2", colour="yellow", reason="near_deadline", deadline_key="promised:2026-03-06",
+            deadline_at=_instant("2026-03-06T23:59:59"), raised_at=_instant("2026-03-04T12:00:00")))
+        await s.execute(supervision_item.insert().values(
+            dedupe_key="card:card-1", kind="yellow_card", is_case=False, card_id="card-1", application_id="A-batch",
+            department="LD-D2", detail="warning", state="open", opened_at=_instant("2026-03-04T12:00:00")))
+
+
+def _instant(s: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(at(s))
+
+
+async def _state(db: Database) -> dict[str, Any]:
+    async with db.transaction() as s:
+        clocks = [tuple(r) for r in (await s.execute(
+            select(clock.c.clock_id, clock.c.application_id, clock.c.task_id, clock.c.kind, clock.c.department,
+                   clock.c.state, clock.c.watch_on, clock.c.body).order_by(clock.c.clock_id))).all()]
+        kpis = [(r.application_id, r.body, r.anchor_on, r.on_time, r.used_workdays, r.visits, r.corrections)
+                for r in (await s.execute(select(application_fact).order_by(application_fact.c.application_id)))]
+        cases = [(r.application_id, r.applicant, r.applicant_key, r.department, r.item_code, r.accepted_at)
+                 for r in (await s.execute(select(case_file).order_by(case_file.c.application_id)))]
+        facts = [(r.application_id, r.event_id) for r in (await s.execute(
+            select(case_event.c.application_id, case_event.c.event_id)
+            .order_by(case_event.c.application_id, case_event.c.id)))]
+        items = [(r.dedupe_key, r.kind, r.is_case, r.application_id, r.department, r.detail, r.state)
+                 for r in (await s.execute(select(supervision_item).order_by(supervision_item.c.id)))]
+        cards = [(r.card_id, r.cleared_at is not None) for r in (await s.execute(select(card)))]
+    return dict(clocks=clocks, kpis=kpis, cases=cases, facts=facts, items=items, cards=cards)
+
+
+@pytest.mark.parametrize("seed", [None, 1, 2, 3])
+async def test_events_applied_in_batches_leave_what_they_leave_one_at_a_time(two, seed):
+    one_by_one, batched = two
+    events = _events()
+    for db in two:
+        await _seed_cards(db)
+    for e in events:
+        async with one_by_one.transaction() as s:
+            await record_case_event(s, e)
+    # All in one batch, or cut at random places (a batch ends anywhere: at a fetch's size, or what had arrived).
+    cuts = sorted(random.Random(seed).sample(range(1, len(events)), 6)) if seed is not None else []
+    for start, end in zip([0, *cuts], [*cuts, len(events)], strict=True):
+        async with batched.transaction() as s:
+            await record_case_events(s, events[start:end])
+    expected, got = await _state(one_by_one), await _state(batched)
+    assert expected["items"] and expected["cards"] == [("card-1", True)], "the scenario raises items, clears"
+    assert any(k == "repeated_application" for _, k, *_ in expected["items"])
+    assert [a for _, k, _, a, *_ in expected["items"] if k == "material_asked_again"] == ["C-batch", "A-batch"]
+    for key in expected:
+        assert got[key] == expected[key], key
