@@ -123,6 +123,22 @@ def timeline(traces: list[CaseTrace]) -> str:
     return " ".join(out)
 
 
+def slowest(traces: list[CaseTrace]) -> str:
+    """The slowest case's own timeline (milliseconds from its submit request): where a tail latency was spent."""
+    done = [t for t in traces if t.submitted_at and "delivered" in t.seen]
+    if not done:
+        return ""
+    worst = max(done, key=lambda t: t.seen["delivered"][0] - t.submitted_at)
+    rank = sorted(done, key=lambda t: t.submitted_at).index(worst) + 1
+    out = [f"case {rank} of {len(done)}:"]
+    for step in STEPS.values():
+        if step in worst.seen:
+            first, last = worst.seen[step]
+            out.append(f"{step}@{(first - worst.submitted_at) * 1000:.0f}"
+                       + (f"–{(last - worst.submitted_at) * 1000:.0f}" if step.startswith("task") else ""))
+    return " ".join(out)
+
+
 class BusWatch:
     """Sees the platform's events as they are published (core NATS; JetStream keeps them for the services)."""
 
@@ -592,7 +608,8 @@ async def full_cycle(p: Platform, item: str, clients: int, seconds: float) -> di
     fig.pop("per_second", None)
     fig.update({"clients": clients, "seconds": round(elapsed, 1), "cases_per_second": round(len(samples) / elapsed, 2),
                 "tasks_per_second": round(tasks / elapsed, 1), "errors": sum(p.errors.values()) - errors_before,
-                "timeline_p50_ms": timeline(traces), "cpu_seconds": cpu.summary()})
+                "timeline_p50_ms": timeline(traces), "timeline_slowest_ms": slowest(traces),
+                "cpu_seconds": cpu.summary()})
     if samples:
         fig["cpu_ms_per_case"] = round(cpu.machine_used / len(samples) * 1000, 1)
         fig["platform_cpu_ms_per_case"] = round(cpu.platform_seconds() / len(samples) * 1000, 1)
@@ -857,7 +874,8 @@ async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, ful
                     fig["ratio_p99_to_1s_target"] = round(fig["p99_ms"] / 1000, 2)
                 figures[f"cycle_5_departments_{clients}_clients"] = strip(fig)
                 progress(f"  → p50 {fig.get('p50_ms')} ms, p99 {fig.get('p99_ms')} ms, {fig['cases_per_second']} cases/s, "
-                         f"{fig['tasks_per_second']} tasks/s, errors {fig['errors']}; {fig['timeline_p50_ms']}")
+                         f"{fig['tasks_per_second']} tasks/s, errors {fig['errors']}; {fig['timeline_p50_ms']}; slowest: "
+                         f"{fig['timeline_slowest_ms']}")
             if profile_dir and ("cycle" in phases or "smoke" in phases):
                 # A run of its own: sampling costs CPU (py-spy's, outside the platform, but on the same cores).
                 n_clients, secs = (1, 4) if "smoke" in phases else (10, 10 * scale)

@@ -332,6 +332,10 @@ class Bus:
         return out
 
 
+#: How long a busy consumer's pull waits for the rest of a batch once the messages at hand are taken.
+BUSY_WAIT = 0.05
+
+
 class PullWorker:
     """Runs one durable pull consumer: fetch, hand each message to `handle`, ack; on failure nak with backoff,
     and after `max_deliver` deliveries move the message to the dead-letter subject.
@@ -354,8 +358,8 @@ class PullWorker:
         idle_wait: float = 5.0,
     ) -> None:
         self.bus = bus
-        #: How long one pull waits on the server for a first message. A message is handed over the moment it
-        #: arrives, so this costs no latency; it only sets how often an idle consumer asks again.
+        #: How long an idle consumer's pull waits on the server for a message. The message is handed over the
+        #: moment it arrives, so this costs no latency; it only sets how often an idle consumer asks again.
         self.idle_wait = idle_wait
         #: Applies several messages at once (one transaction); any failure falls back to `handle` one by one.
         self.handle_batch = handle_batch
@@ -394,17 +398,24 @@ class PullWorker:
 
     async def run(self) -> None:
         sub = None
+        busy = False
         while not self._stop.is_set():
             try:
                 if sub is None:
                     sub = await self._subscribe()
                     if self._stop.is_set():  # stopped while subscribing
                         return
+                # nats-py's fetch of a batch, once a message has come on a waiting pull, waits for the rest of
+                # the batch until its timeout: an idle consumer therefore waits for one message (handed over as
+                # it arrives, however long the wait), and a busy one takes what is there with a short wait.
                 # A task of its own, so that `stop()` ends a long idle pull at once rather than after it.
-                self._fetch = asyncio.ensure_future(sub.fetch(self.batch, timeout=self.idle_wait))
+                self._fetch = asyncio.ensure_future(
+                    sub.fetch(self.batch, timeout=BUSY_WAIT) if busy else sub.fetch(1, timeout=self.idle_wait))
                 try:
                     msgs = await self._fetch
+                    busy = True
                 except (NatsTimeout, TimeoutError):
+                    busy = False
                     continue
                 except asyncio.CancelledError:
                     task = asyncio.current_task()

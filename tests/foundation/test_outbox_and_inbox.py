@@ -302,3 +302,32 @@ async def test_stopping_a_worker_ends_its_long_idle_pull_at_once(db, bus):
     await asyncio.sleep(1.0)  # subscribed and waiting on the server
     worker.stop()
     await asyncio.wait_for(task, 5)  # not after the 60 s pull
+
+
+async def test_an_idle_worker_applies_each_event_as_it_arrives_not_when_its_pull_ends(db, bus):
+    """nats-py's batch fetch, once a first message came on a waiting pull, waits out its timeout for the rest of
+    the batch; the worker's long idle pull must not hand that wait to the events (a case would stall for it)."""
+    results: list[str] = []
+    consumer = InboxConsumer(db, messaging, Consumer("c-prompt", "yimen.test.>", record_effect), bus,
+                             on_result=results.append)
+    worker = consumer.worker()
+    worker.idle_wait = 30.0
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(1.0)  # subscribed, idle, its pull waiting on the server
+        loop = asyncio.get_running_loop()
+        for n in range(3):  # one event, then a burst of four, each after the worker went idle again
+            started = loop.time()
+            burst = [_event(10 * n + k) for k in range(1 if n == 0 else 4)]
+            await asyncio.gather(*(bus.publish(e) for e in burst))
+            await eventually(lambda b=burst: _all_applied(db, b), timeout=3)
+            assert loop.time() - started < 3, "an event waited for the idle pull to end"
+            await asyncio.sleep(0.5)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+
+
+async def _all_applied(db, events) -> bool:
+    got = set(await effects(db))
+    return all(e.id in got for e in events)
