@@ -427,6 +427,26 @@ def watch_day(state: ClockState, cal: WorkCalendar, policy: CardPolicy) -> date 
     return day - timedelta(days=WATCH_MARGIN_DAYS)
 
 
+def next_watch_day(view: ClockView, cal: WorkCalendar, policy: CardPolicy, today: date) -> date | None:
+    """After an evaluation on `today` has raised every card then due: the next day one can fall due (its yellow
+    threshold day, the day after its promised deadline, the day after its statutory one), so that the evaluator
+    reads the clock again only then and its cost stays flat in open cases. `SETTLED` when every crossing is behind
+    it (its next event rebuilds it and counts again); None (watched always) for clocks not counted in working
+    days."""
+    state = view.state
+    first = watch_day(state, cal, policy)
+    if first is None or view.deadline_on is None:
+        return None
+    crossings = [first + timedelta(days=WATCH_MARGIN_DAYS), view.deadline_on + timedelta(days=1)]
+    if view.statutory_deadline_on is not None:
+        crossings.append(view.statutory_deadline_on + timedelta(days=1))
+    return min((c for c in crossings if c > today), default=SETTLED)
+
+
+#: The watch day of a clock whose every card crossing is behind it: nothing is due on it until it changes.
+SETTLED = date(9999, 12, 31)
+
+
 @dataclass(frozen=True)
 class CardDecision:
     colour: str  # "yellow" | "red"

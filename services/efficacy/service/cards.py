@@ -21,6 +21,7 @@ from services.efficacy.domain.clocks import (
     ClockView,
     decide_card,
     measure,
+    next_watch_day,
 )
 from services.efficacy.events.contracts import CARD_RED, CARD_YELLOW, CardRaised
 from services.efficacy.service.settings import current_config, policy_of
@@ -62,8 +63,15 @@ async def evaluate(session: AsyncSession, calendar: WorkCalendar, as_of: datetim
     a pass over 100,000 open clocks that raises nothing only reads."""
     raised: list[dict[str, Any]] = []
     policy = policy_of(config)
-    async for batch in cases.running_clocks(session, local_day(as_of)):
-        due = forecast(batch, calendar, as_of, policy)
+    today = local_day(as_of)
+    async for batch in cases.running_clocks(session, today):
+        views = [measure(s, calendar, as_of) for s in batch]
+        # Read again only from the next day a card can fall due: a clock past its yellow day (or overdue) would
+        # otherwise be read and counted on every round until it stops, and the evaluator's cost would grow with
+        # the open cases instead of with the cards due.
+        await cases.set_watch(session, {v.state.clock_id: day for v in views
+                                        if (day := next_watch_day(v, calendar, policy, today)) is not None})
+        due = [Forecast(v, d) for v in views if (d := decide_card(v, policy)) is not None]
         if not due:
             continue
         seen = await supervision.carded(session, [f.view.state.clock_id for f in due])

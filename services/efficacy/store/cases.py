@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal, or_, select, true, union_all
+from sqlalchemy import bindparam, delete, func, literal, or_, select, true, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -183,9 +183,12 @@ async def write_clocks(session: AsyncSession, application_id: str, changed: list
 
 
 async def set_watch(session: AsyncSession, watch: dict[str, date | None]) -> None:
-    """New watch days for clocks whose deadlines were counted again (a calendar year was loaded)."""
-    for clock_id, day in watch.items():
-        await session.execute(clock.update().where(clock.c.clock_id == clock_id).values(watch_on=day))
+    """New watch days for clocks (their deadlines counted again, or their crossings evaluated): one executemany."""
+    if not watch:
+        return
+    await session.execute(
+        clock.update().where(clock.c.clock_id == bindparam("b_clock_id")).values(watch_on=bindparam("b_watch_on")),
+        [{"b_clock_id": k, "b_watch_on": v} for k, v in watch.items()])
 
 
 async def clocks_of(session: AsyncSession, application_id: str) -> list[ClockState]:

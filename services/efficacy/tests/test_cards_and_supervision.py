@@ -325,3 +325,40 @@ async def test_where_people_get_stuck_counts_materials_sent_back_and_steps_using
     ancient = await client.get("/efficacy/v1/insights/stuck", params={"from": "0001-01-01", "to": "0001-01-01"},
                                headers=sup)
     assert ancient.status_code == 422 and ancient.json()["errors"][0]["field"] == "query.from"
+
+
+async def test_an_evaluated_clock_is_read_again_only_when_its_next_card_can_fall_due(client, tokens):
+    """Flat in open cases: once its yellow card is raised a clock is not read on every round until it stops,
+    only from the day after its deadline; once every crossing is behind it, not at all until it changes."""
+    from datetime import date, timedelta
+
+    from services.efficacy.domain.clocks import SETTLED
+    from services.efficacy.store import cases
+    from services.efficacy.store.tables import clock
+
+    app = new_id()
+    await started(client, tokens, app, when="2031-03-03T09:00:00")
+
+    async def watch_on() -> date:
+        async with client.app.state.db.transaction() as s:
+            return (await s.execute(select(clock.c.watch_on).where(clock.c.application_id == app))).scalar_one()
+
+    async def read_on(day: date) -> bool:
+        async with client.app.state.db.transaction() as s:
+            return any([c.application_id == app async for batch in cases.running_clocks(s, day) for c in batch])
+
+    assert [c["colour"] for c in await evaluation(client, tokens, "2031-03-06T12:00:00+08:00")
+            if c["application_id"] == app] == ["yellow"]
+    red_day = await watch_on()
+    assert red_day > date(2031, 3, 6)
+    assert not await read_on(date(2031, 3, 9))  # between the two crossings nothing reads it
+    assert await read_on(red_day)
+    assert [c["colour"] for c in await evaluation(client, tokens, f"{red_day.isoformat()}T12:00:00+08:00")
+            if c["application_id"] == app] == ["red"]
+    # Next: the day after the statutory limit (a second red); after it nothing, until the clock changes.
+    statutory_day = await watch_on()
+    assert statutory_day > red_day and not await read_on(statutory_day - timedelta(days=1))
+    assert [c["reason"] for c in await evaluation(client, tokens, f"{statutory_day.isoformat()}T12:00:00+08:00")
+            if c["application_id"] == app] == ["statutory_limit_exceeded"]
+    assert await watch_on() == SETTLED
+    assert not await read_on(date(2031, 12, 31))
