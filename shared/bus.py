@@ -398,7 +398,7 @@ class PullWorker:
 
     async def run(self) -> None:
         sub = None
-        busy = False
+        busy = True  # a worker that starts may find a backlog: take it in batches
         while not self._stop.is_set():
             try:
                 if sub is None:
