@@ -352,6 +352,16 @@ async def serving(create_app: Callable[..., Any], settings: ServiceSettings, *, 
             await asyncio.wait_for(task, 15)
 
 
+async def read_body(receive: Any) -> bytes:
+    """The whole request body of a plain ASGI endpoint (a test's stand-in for a department's system)."""
+    body = b""
+    while True:
+        msg = await receive()
+        body += msg.get("body", b"")
+        if not msg.get("more_body"):
+            return body
+
+
 class WebhookReceiver:
     """A real HTTP endpoint for the platform's signed webhooks (Standard Webhooks): each delivery's signature is
     checked with `secret` (settable once a registration hands it out). A verified delivery is answered with the
@@ -381,12 +391,7 @@ class WebhookReceiver:
 
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         try:
             assert self.secret is not None, "no secret to verify with"

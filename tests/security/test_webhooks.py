@@ -22,7 +22,7 @@ from services.simulator.domain.webhooks import Refusal, ReplayGuard, Verdict, We
 from services.workflow.app import create_app
 from services.workflow.config import WorkflowConfig
 from services.workflow.tests.helpers import define_item, parallel_step, start_case, system, tasks_of
-from shared.testing import eventually, free_port
+from shared.testing import eventually, free_port, read_body
 from tests.security.conftest import serve
 
 
@@ -36,12 +36,7 @@ class Capture:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await read_body(receive)
         self.deliveries.append((body, {k.decode(): v.decode() for k, v in scope["headers"]}))
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
