@@ -7,11 +7,12 @@ acknowledged and skipped."""
 
 from __future__ import annotations
 
-from services.notify.service import HANDLED_TYPES, on_event
+from services.notify.service import HANDLED_TYPES, on_event, on_events
 from shared.messaging import Consumer
 
 CONSUMERS: list[Consumer] = [
     Consumer("notify-events", "yimen.>", on_event,
              "Applicant-facing steps become messages and live-stream steps; cards and data-access anomalies "
-             "tell the department; certificates feed the expiry reminders.", types=frozenset(HANDLED_TYPES)),
+             "tell the department; certificates feed the expiry reminders.", types=frozenset(HANDLED_TYPES),
+             batch_handler=on_events),
 ]
