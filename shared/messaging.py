@@ -273,6 +273,10 @@ class Consumer:
     #: that the events of one entity can be applied together); it must leave the same state as `handler` applied
     #: to each in turn. A single event, and the one-at-a-time fallback of a failed batch, go to `handler`.
     batch_handler: BatchHandler | None = None
+    #: When set, a busy consumer's batch is what arrives within this many seconds (`PullWorker.gather`): a
+    #: consumer whose events may wait that long (notify: a message or a live-stream step a fraction of a second
+    #: later) applies a burst of them (a five-department case's task events) in one transaction.
+    gather: float = 0.0
 
     def wants(self, event_type: str) -> bool:
         return self.types is None or event_type in self.types
@@ -301,6 +305,7 @@ class InboxConsumer:
             on_result=self.on_result,
             is_transient=infrastructure_failure,
             handle_batch=self.handle_batch,
+            gather=self.consumer.gather,
         )
 
     def _event_of(self, msg: Msg) -> Event:
