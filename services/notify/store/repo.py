@@ -404,9 +404,10 @@ async def mark_read(session: AsyncSession, message_id: str) -> None:
                           .values(read_at=utcnow()))
 
 
-async def due_messages(session: AsyncSession, now: datetime, *, limit: int) -> Sequence[Row[Any]]:
-    """SMS and push messages whose time has come; on PostgreSQL replicas split them (SKIP LOCKED)."""
-    q = (select(message).where(message.c.status.in_(("queued", "held")), message.c.next_attempt_at <= now)
+async def due_messages(session: AsyncSession, until: datetime, *, limit: int) -> Sequence[Row[Any]]:
+    """SMS and push messages whose time comes by `until`, soonest first (those due now before any that are not,
+    whose times tell the dispatcher when to look next); on PostgreSQL replicas split them (SKIP LOCKED)."""
+    q = (select(message).where(message.c.status.in_(("queued", "held")), message.c.next_attempt_at <= until)
          .order_by(message.c.next_attempt_at).limit(limit))
     if _dialect(session) == "postgresql":
         q = q.with_for_update(skip_locked=True)
