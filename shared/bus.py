@@ -356,8 +356,13 @@ class PullWorker:
         is_transient: Callable[[BaseException], bool] | None = None,
         handle_batch: Callable[[list[Msg]], Awaitable[None]] | None = None,
         idle_wait: float = 5.0,
+        gather: float = 0.0,
     ) -> None:
         self.bus = bus
+        #: When set, a busy consumer collects what arrives within this many seconds of asking into one batch
+        #: (returning early only with a full batch), instead of taking what is there: for a consumer whose events
+        #: may wait that long and come in bursts, fewer and larger batches.
+        self.gather = gather
         #: How long an idle consumer's pull waits on the server for a message. The message is handed over the
         #: moment it arrives, so this costs no latency; it only sets how often an idle consumer asks again.
         self.idle_wait = idle_wait
@@ -410,6 +415,7 @@ class PullWorker:
                 # it arrives, however long the wait), and a busy one takes what is there with a short wait.
                 # A task of its own, so that `stop()` ends a long idle pull at once rather than after it.
                 self._fetch = asyncio.ensure_future(
+                    self._gather(sub) if busy and self.gather > 0 else
                     sub.fetch(self.batch, timeout=BUSY_WAIT) if busy else sub.fetch(1, timeout=self.idle_wait))
                 try:
                     msgs = await self._fetch
@@ -434,6 +440,19 @@ class PullWorker:
                 log.warning("consumer %s: %r; retrying", self.consumer, exc)
                 sub = None
                 await asyncio.sleep(0.5)
+
+    async def _gather(self, sub) -> list[Msg]:  # type: ignore[no-untyped-def]
+        """What arrives within `gather` seconds (a full batch sooner); a timeout when nothing does. Several pulls:
+        one returns as soon as a message is there."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.gather
+        msgs: list[Msg] = await sub.fetch(self.batch, timeout=self.gather)
+        while len(msgs) < self.batch and (left := deadline - loop.time()) > 0.01:
+            try:
+                msgs += await sub.fetch(self.batch - len(msgs), timeout=left)
+            except (NatsTimeout, TimeoutError):
+                break
+        return msgs
 
     async def _batch(self, msgs: list[Msg]) -> bool:
         """The whole batch at once; False (nothing applied, nothing acknowledged) when any of it failed."""

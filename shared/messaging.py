@@ -88,6 +88,12 @@ def insert_ignore(session: AsyncSession, table: Table):  # type: ignore[no-untyp
 _PENDING = "outbox_pending"
 
 
+def _check_publishes(session: AsyncSession) -> None:
+    if session.info.get("publishes") is False:
+        raise RuntimeError(f"{session.info.get('service')} runs no outbox relay (ServiceSpec.publishes is False): "
+                           "an event written to its outbox would never be published")
+
+
 async def emit(session: AsyncSession, event: Event) -> Event:
     """Write an event into the outbox inside the caller's transaction.
 
@@ -95,6 +101,7 @@ async def emit(session: AsyncSession, event: Event) -> Event:
     `INSERT` just before the commit (statements are the cost: a fan-out to five departments is one statement,
     not five); a rollback drops them with the rest. Inside a savepoint the row is written at once, so that
     rolling the savepoint back takes it too."""
+    _check_publishes(session)
     row = {"event_id": event.id, "type": event.type, "payload": event.to_json().decode(), "created_at": utcnow()}
     if session.in_nested_transaction():
         await session.execute(_tables(session).outbox.insert().values(**row))
@@ -122,6 +129,7 @@ async def emit_many(session: AsyncSession, events: list[Event]) -> None:
     """Write many events into the outbox in one statement (a batch job raising thousands of cards)."""
     if not events:
         return
+    _check_publishes(session)
     held = session.info.pop(_PENDING, None)
     if held:  # events emitted earlier in the transaction keep their place before these
         await session.execute(_tables(session).outbox.insert().values(held))
@@ -265,6 +273,10 @@ class Consumer:
     #: that the events of one entity can be applied together); it must leave the same state as `handler` applied
     #: to each in turn. A single event, and the one-at-a-time fallback of a failed batch, go to `handler`.
     batch_handler: BatchHandler | None = None
+    #: When set, a busy consumer's batch is what arrives within this many seconds (`PullWorker.gather`): a
+    #: consumer whose events may wait that long (notify: a message or a live-stream step a fraction of a second
+    #: later) applies a burst of them (a five-department case's task events) in one transaction.
+    gather: float = 0.0
 
     def wants(self, event_type: str) -> bool:
         return self.types is None or event_type in self.types
@@ -293,6 +305,7 @@ class InboxConsumer:
             on_result=self.on_result,
             is_transient=infrastructure_failure,
             handle_batch=self.handle_batch,
+            gather=self.consumer.gather,
         )
 
     def _event_of(self, msg: Msg) -> Event:

@@ -105,6 +105,9 @@ class ServiceSpec:
     background: list[Hook] = field(default_factory=list)
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
     version: str = "1.0.0"
+    #: False for a service that writes no events (notify only consumes): it runs no outbox relay, which would
+    #: only poll an empty outbox, and `emit` refuses in it rather than leave an event there unpublished.
+    publishes: bool = True
 
 
 def create_service_app(
@@ -125,7 +128,7 @@ def create_service_app(
         url = settings.resolved_database_url()
         if settings.migrate_on_start:
             await asyncio.to_thread(upgrade, spec.name, url)
-        db = Database(url, info={"messaging": spec.messaging, "service": spec.name},
+        db = Database(url, info={"messaging": spec.messaging, "service": spec.name, "publishes": spec.publishes},
                       pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
         bus = Bus(platform.nats_url, prefix=platform.bus_prefix, name=f"yimen-{spec.name}", service=spec.name,
                   stream_replicas=platform.nats_stream_replicas, **platform.nats_credentials())
@@ -160,16 +163,17 @@ def create_service_app(
                 await bus_task
                 await _subscribe_revocations(bus, verifier)
                 app.state.revocations_subscribed = True
-                relay = OutboxRelay(
-                    db, bus, spec.messaging,
-                    interval=platform.relay_interval_seconds,
-                    idle_interval=platform.relay_idle_interval_seconds,
-                    retention=timedelta(days=platform.outbox_retention_days),
-                    on_published=lambda n: metrics.events_published.labels(spec.name).inc(n),
-                )
-                app.state.relay = relay
-                stoppables.append(relay)
-                tasks.append(asyncio.create_task(relay.run(), name=f"{spec.name}-relay"))
+                if spec.publishes:
+                    relay = OutboxRelay(
+                        db, bus, spec.messaging,
+                        interval=platform.relay_interval_seconds,
+                        idle_interval=platform.relay_idle_interval_seconds,
+                        retention=timedelta(days=platform.outbox_retention_days),
+                        on_published=lambda n: metrics.events_published.labels(spec.name).inc(n),
+                    )
+                    app.state.relay = relay
+                    stoppables.append(relay)
+                    tasks.append(asyncio.create_task(relay.run(), name=f"{spec.name}-relay"))
                 for consumer in spec.consumers:
                     worker: PullWorker = InboxConsumer(
                         db, spec.messaging, consumer, bus,

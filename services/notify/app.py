@@ -59,6 +59,7 @@ SPEC = ServiceSpec(
     consumers=CONSUMERS,
     on_startup=[_seed],
     background=[dispatcher, daily_jobs],
+    publishes=False,  # notify only consumes: no outbox relay polling an empty outbox
     openapi_tags=[
         {"name": "me", "description": "The signed-in person's inbox, preferences and live stream."},
         {"name": "templates", "description": "Message templates (admins)."},

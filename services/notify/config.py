@@ -31,7 +31,9 @@ class NotifyConfig(BaseSettings):
     retry_base_seconds: float = 2.0
     retry_cap_seconds: float = 60.0
     give_up_after_hours: float = 24.0
-    dispatch_poll_seconds: float = 1.0
+    #: The dispatcher's longest pause. Its own process's commits wake it and the due times it knows are waited for
+    #: exactly, so this only bounds how late it sees a message another replica committed and did not send.
+    dispatch_poll_seconds: float = 10.0
     #: While a replica sends a claimed message, others leave it alone this long.
     claim_seconds: float = 30.0
     #: Mobile numbers of department contacts (department code → number), for yellow/red cards and anomalies.

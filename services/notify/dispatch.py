@@ -46,14 +46,23 @@ async def dispatch_once(ctx: ServiceContext, now: datetime | None = None, *, lim
     return (await _dispatch(ctx, now, limit=limit))[0]
 
 
+#: `ctx.extras` key: when the soonest message this process knows of comes due (None: none within the poll).
+_NEXT = "notify_dispatch_next"
+
+
 async def _dispatch(ctx: ServiceContext, now: datetime | None = None, *, limit: int = 50) -> tuple[int, bool]:
-    """`dispatch_once`, and whether the round found a full batch (more may be due at once)."""
+    """`dispatch_once`, and whether the round found a full batch (more may be due at once). Notes in
+    `ctx.extras` when the soonest message it saw or deferred comes due, for the pause before the next round."""
     cfg = current_config()
     now = now or utcnow()
     claimed = []
     taken: dict[tuple[str, str], int] = {}
     async with ctx.db.transaction() as s:
-        due = await repo.due_messages(s, now, limit=limit)
+        # What comes due within the poll too: its time says when to look next, in the same read.
+        rows = await repo.due_messages(s, now + timedelta(seconds=cfg.dispatch_poll_seconds), limit=limit)
+        due = [r for r in rows if r.next_attempt_at <= now]
+        upcoming = [r.next_attempt_at for r in rows if r.next_attempt_at > now]
+        ctx.extras[_NEXT] = min(upcoming, default=None)
         if not due:
             return 0, False
         give_up = now - timedelta(hours=cfg.give_up_after_hours)
@@ -75,6 +84,7 @@ async def _dispatch(ctx: ServiceContext, now: datetime | None = None, *, limit: 
                 if release is not None:
                     await repo.set_message(s, row.id, status="held", next_attempt_at=release,
                                            reason="quiet_hours: 免打扰时段，到点发送")
+                    _comes_due(ctx, release)
                     continue
             who = (row.recipient_kind, row.recipient_id)
             # What this batch already took for the same recipient counts as sent now.
@@ -82,6 +92,7 @@ async def _dispatch(ctx: ServiceContext, now: datetime | None = None, *, limit: 
             if (later := rate_release(sent, now=now, per_hour=cfg.per_person_per_hour)) is not None:
                 await repo.set_message(s, row.id, status="queued", next_attempt_at=later,
                                        reason="rate_bound: 每小时条数已达上限，稍后发送")
+                _comes_due(ctx, later)
                 continue
             claimed.append(row)
             taken[who] = taken.get(who, 0) + 1
@@ -107,10 +118,23 @@ async def _dispatch(ctx: ServiceContext, now: datetime | None = None, *, limit: 
                 wait = RetryPolicy(cfg.retry_base_seconds, cfg.retry_cap_seconds).delay(attempts)
                 await repo.set_message(s, row.id, status="queued", attempts=attempts, reason=out.reason,
                                        next_attempt_at=utcnow() + wait)
+                _comes_due(ctx, utcnow() + wait)
     for row, out in zip(claimed, outcomes, strict=True):
         if not out.ok:
             log.warning("notify: %s message %s not sent (%s)", row.channel, row.id, out.reason)
     return sum(o.ok for o in outcomes), full
+
+
+def _comes_due(ctx: ServiceContext, at: datetime) -> None:
+    known = ctx.extras.get(_NEXT)
+    ctx.extras[_NEXT] = at if known is None else min(known, at)
+
+
+def _pause(ctx: ServiceContext) -> float:
+    """Until the soonest message known comes due, at most `dispatch_poll_seconds`."""
+    cap = current_config().dispatch_poll_seconds
+    soonest = ctx.extras.get(_NEXT)
+    return cap if soonest is None else min(cap, max(0.0, (soonest - utcnow()).total_seconds()))
 
 
 async def _dispatch_round(ctx: ServiceContext) -> bool:
@@ -165,9 +189,10 @@ async def _send_push(http: httpx.AsyncClient, row) -> Outcome:  # type: ignore[n
     return _judge(r, "push webhook") or Outcome(True)
 
 
-#: Send due messages; a commit that queued SMS or push messages wakes it at once, otherwise it looks every
-#: `dispatch_poll_seconds`; a round that found a full batch is followed by the next at once.
-dispatcher = periodic(_dispatch_round, interval=lambda ctx: current_config().dispatch_poll_seconds,
+#: Send due messages; a commit of this process that queued SMS or push messages wakes it at once, a message it
+#: knows comes due later (a retry, a rate-bound or quiet-hours release) is waited for, and otherwise it looks
+#: every `dispatch_poll_seconds` (for what another replica committed); a full batch is followed by the next.
+dispatcher = periodic(_dispatch_round, interval=_pause,
                       wake=lambda ctx: commit_signal(ctx.db.engine, DISPATCH), drain=True, name="dispatcher")
 
 

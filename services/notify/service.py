@@ -10,7 +10,7 @@ import logging
 import re
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -47,8 +47,8 @@ def current_config() -> NotifyConfig:
 
 
 #: What a commit of notify's may wake: `feed` the open live streams (new feed rows), `dispatch` the senders
-#: (SMS or push rows due now). Notify's own signals rather than the database's commit signal: that one also
-#: wakes the outbox relay, which has nothing to publish for notify, and a feed row has nothing to send.
+#: (SMS or push rows due now). Notify's own signals rather than the database's commit signal: that one is set
+#: only by a commit that wrote events, and notify writes none; and a feed row has nothing to send.
 FEED, DISPATCH = "feed", "dispatch"
 _WAKE = "notify_wake"
 _signals: weakref.WeakKeyDictionary[Any, dict[str, list[asyncio.Event]]] = weakref.WeakKeyDictionary()
@@ -232,18 +232,66 @@ async def _messages(session: AsyncSession, *, event_id: str, kind_code: str, rec
     return rows
 
 
-async def _write(session: AsyncSession, messages: list[dict[str, Any]], feed: dict[str, Any] | None = None
-                 ) -> list[str]:
-    """Insert what an event makes, messages and feed step together; a second time for the same event makes
-    nothing (the unique keys), which is what keeps redelivery and replays from sending twice."""
-    if not messages and feed is None:
-        return []
-    created, added = await repo.add_messages_and_feed(session, messages, feed)
+async def _store(session: AsyncSession, messages: list[dict[str, Any]], steps: list[repo.FeedStep]
+                 ) -> tuple[list[str], set[str]]:
+    """Insert messages and feed steps (one statement on PostgreSQL) and wake what they concern."""
+    created, added = await repo.add_messages_and_feed(session, messages, steps)
     if added:
         _wake(session, FEED)
     if created and any(m["status"] == "queued" for m in messages):
         _wake(session, DISPATCH)
-    return created
+    return created, added
+
+
+#: While a fetched batch of events is applied (`on_events`), what its handlers make is held here and written
+#: together: one statement for the batch's messages and feed steps rather than one per event.
+_HELD = "notify_held"
+
+
+@dataclass
+class _Held:
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[repo.FeedStep] = field(default_factory=list)
+    #: The steps made from a remembered case, by event id: made again from the case read if the check fails.
+    remembered: dict[str, tuple[Event, str, str, str, dict[str, Any]]] = field(default_factory=dict)
+
+
+async def _write_held(session: AsyncSession, held: _Held) -> None:
+    messages, steps, remembered = held.messages, held.steps, held.remembered
+    held.messages, held.steps, held.remembered = [], [], {}
+    if not messages and not steps:
+        return
+    _, added = await _store(session, messages, steps)
+    for event_id, (event, application_id, step, title, extra) in remembered.items():
+        if event_id not in added:  # the case changed since this process knew it (another replica's write)
+            feed = _feed(event, await repo.case(session, application_id), step, title, **extra)
+            if feed is not None:
+                await _store(session, [], [(None, feed)])
+
+
+async def _write(session: AsyncSession, messages: list[dict[str, Any]], feed: dict[str, Any] | None = None
+                 ) -> list[str]:
+    """Insert what an event makes, messages and feed step together; a second time for the same event makes
+    nothing (the unique keys), which is what keeps redelivery and replays from sending twice. Inside a batch
+    (`on_events`) they are held for the batch's one write, and no ids are returned."""
+    if not messages and feed is None:
+        return []
+    held: _Held | None = session.info.get(_HELD)
+    if held is not None:
+        held.messages.extend(messages)
+        if feed is not None:
+            held.steps.append((None, feed))
+        return []
+    return (await _store(session, messages, [(None, feed)] if feed is not None else []))[0]
+
+
+async def _upsert_case(session: AsyncSession, application_id: str, **values: Any) -> Any:
+    """`repo.upsert_case`; inside a batch, the held steps made from this case as remembered are written first,
+    so that they are checked against the case as it read when their events came, as one at a time."""
+    held: _Held | None = session.info.get(_HELD)
+    if held is not None and any(k is not None and f["application_id"] == application_id for k, f in held.steps):
+        await _write_held(session, held)
+    return await repo.upsert_case(session, application_id, **values)
 
 
 async def send(session: AsyncSession, *, event_id: str, kind_code: str, recipient: Recipient,
@@ -276,9 +324,13 @@ async def _feed_only(session: AsyncSession, event: Event, application_id: str, s
     that checks the case still reads so; otherwise (unknown, changed, another replica's) the case is read."""
     known = repo.remembered_case(session, application_id)
     if known is not None and (known["person_id"] or known["organisation_id"]):
-        if await repo.add_feed_if_case(session, known, _feed_step(event, application_id, known, step, title,
-                                                                  **extra)):
-            _wake(session, FEED)
+        step_row = _feed_step(event, application_id, known, step, title, **extra)
+        held: _Held | None = session.info.get(_HELD)
+        if held is not None:
+            held.steps.append((known, step_row))
+            held.remembered[event.id] = (event, application_id, step, title, extra)
+            return
+        if (await _store(session, [], [(known, step_row)]))[1]:
             return
     await _write(session, [], _feed(event, await repo.case(session, application_id), step, title, **extra))
 
@@ -338,10 +390,23 @@ async def on_event(session: AsyncSession, event: Event) -> None:
         await handler(session, event)
 
 
+async def on_events(session: AsyncSession, events: list[Event]) -> None:
+    """A fetched batch of events in one transaction, leaving what `on_event` leaves applied to each in turn:
+    each handler runs in order (reads and case updates as they come), and the messages and feed steps they make
+    are written together at the end (feed steps in the events' order)."""
+    held = session.info[_HELD] = _Held()
+    try:
+        for event in events:
+            await on_event(session, event)
+        await _write_held(session, held)
+    finally:
+        session.info.pop(_HELD, None)
+
+
 async def _submitted(session: AsyncSession, event: Event) -> None:
     e = c.Submitted.model_validate(event.data)
     person, org = _applicant(e.applicant)
-    case = await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
+    case = await _upsert_case(session, e.application_id, person_id=person, organisation_id=org,
                                   receipt_number=e.receipt_number, item_code=e.item_code, department=e.department,
                                   holder_hash=holder_hash(e.applicant.holder_id))
     await _write(session, [], _feed(event, case, "submitted", "申请已提交"))
@@ -351,7 +416,7 @@ async def _accepted(session: AsyncSession, event: Event) -> None:
     e = c.Accepted.model_validate(event.data)
     person, org = _applicant(e.applicant)
     phone = next((p for k in ("phone", "contact_phone", "mobile") if (p := mobile_or_none(e.form.get(k)))), None)
-    case = await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org, phone=phone,
+    case = await _upsert_case(session, e.application_id, person_id=person, organisation_id=org, phone=phone,
                                   receipt_number=e.receipt_number, item_code=e.item_code, item_name=e.item_name,
                                   department=e.department, holder_hash=holder_hash(e.applicant.holder_id),
                                   promised_on=promised_on(e.accepted_at, e.promised_limit))
@@ -415,7 +480,7 @@ async def _decided(session: AsyncSession, event: Event) -> None:
     case = await repo.case(session, e.application_id)
     if case is None:
         person, org = _applicant(e.applicant)
-        case = await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
+        case = await _upsert_case(session, e.application_id, person_id=person, organisation_id=org,
                                       receipt_number=e.receipt_number, department=e.department)
     outcome = OUTCOME_TEXT.get(e.outcome, e.outcome)
     reasons = f"理由：{e.reasons}" if e.reasons and e.outcome != "approved" else ""
@@ -427,7 +492,7 @@ async def _decided(session: AsyncSession, event: Event) -> None:
 async def _payment(session: AsyncSession, event: Event) -> None:
     e = c.PaymentRequested.model_validate(event.data)
     person, org = _applicant(e.applicant)
-    case = await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
+    case = await _upsert_case(session, e.application_id, person_id=person, organisation_id=org,
                                   receipt_number=e.receipt_number, item_name=e.item_name)
     amount = f"{e.amount:.2f}"
     await _write(session, await _to_applicant(session, event, case, "payment_due", amount=amount,
@@ -440,7 +505,7 @@ async def _payment(session: AsyncSession, event: Event) -> None:
 async def _ready(session: AsyncSession, event: Event) -> None:
     e = c.ReadyForCollection.model_validate(event.data)
     person, org = _applicant(e.applicant)
-    case = await repo.upsert_case(session, e.application_id, person_id=person, organisation_id=org,
+    case = await _upsert_case(session, e.application_id, person_id=person, organisation_id=org,
                                   receipt_number=e.receipt_number, item_name=e.item_name)
     point = e.service_point_name or e.service_point or "选定的服务点"
     await _write(session, await _to_applicant(session, event, case, "ready_for_collection", service_point_name=point),

@@ -192,3 +192,35 @@ async def test_a_batch_handler_gets_the_new_events_at_once_and_the_fallback_goes
     assert await consumer.apply(fourth), "the fallback applies the good one alone"
     assert singles == [1, 4]
     assert sorted(await effects(db)) == sorted([first.id, second.id, third.id, fourth.id])
+
+
+async def test_a_consumer_that_gathers_applies_a_burst_in_one_batch(db, bus):
+    """`Consumer.gather`: once busy, a batch is what arrives within that many seconds, so events published a
+    little apart (a case's task events) are applied in one transaction; each still exactly once."""
+    calls: list[list[int]] = []
+
+    async def each(session, event):
+        calls.append([event.data["n"]])
+        await record_effect(session, event)
+
+    async def together(session, events):
+        calls.append([e.data["n"] for e in events])
+        for e in events:
+            await record_effect(session, e)
+
+    consumer = Consumer("c-gather", "yimen.test.>", each, batch_handler=together, gather=3.0)
+    worker = InboxConsumer(db, messaging, consumer, bus).worker()
+    task = asyncio.create_task(worker.run())
+    try:
+        first = _event(0)
+        await bus.publish(first)
+        await eventually(lambda: _effects_are(db, [first.id]), timeout=15)
+        burst = [_event(n) for n in range(1, 4)]
+        for e in burst:
+            await bus.publish(e)
+            await asyncio.sleep(0.2)  # four times a busy pull's wait: without gathering, three transactions
+        await eventually(lambda: _effects_are(db, sorted(e.id for e in [first, *burst])), timeout=15)
+        assert calls == [[0], [1, 2, 3]], calls
+    finally:
+        worker.stop()
+        await task

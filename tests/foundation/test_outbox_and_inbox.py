@@ -331,3 +331,24 @@ async def test_an_idle_worker_applies_each_event_as_it_arrives_not_when_its_pull
 async def _all_applied(db, events) -> bool:
     got = set(await effects(db))
     return all(e.id in got for e in events)
+
+
+async def test_a_service_that_publishes_nothing_runs_no_relay_and_refuses_to_write_an_event(databases):
+    """`ServiceSpec.publishes=False` (notify): no relay polls its outbox, so an event written there would never
+    leave; `emit` and `emit_many` refuse instead, and the transaction writes nothing."""
+    import pytest
+
+    from shared.db import Database
+    from shared.messaging import emit_many
+
+    quiet = Database(databases.url("quiet"), info={"messaging": messaging, "service": "quiet", "publishes": False})
+    try:
+        async with quiet.engine.begin() as conn:
+            await conn.run_sync(messaging.outbox.metadata.create_all)
+        for write in (lambda s: emit(s, _event(1)), lambda s: emit_many(s, [_event(2)])):
+            with pytest.raises(RuntimeError, match="no outbox relay"):
+                async with quiet.transaction() as s:
+                    await write(s)
+        assert await _outbox_rows(quiet) == 0
+    finally:
+        await quiet.dispose()

@@ -115,7 +115,7 @@ async def person_beside(session: AsyncSession, person_id: str) -> Row[Any]:
 
 def remembered_case(session: AsyncSession, application_id: str) -> dict[str, Any] | None:
     """What this process last read or wrote of a case (the feed's columns), or None; possibly stale: a writer
-    checks it against the row (`add_feed_if_case`)."""
+    checks it against the row (`add_messages_and_feed`)."""
     known = _remembered(session, "case").get(application_id)
     return None if known is None else dict(zip(_FEED_KEYS, known, strict=True))
 
@@ -285,41 +285,56 @@ def _feed_row(values: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {"created_at": now, **values}
 
 
+#: A feed step to insert: the step's row, and the case it was made from when that came from this process's memory
+#: (the row is inserted only if the case still reads so), else None (made from the case as read in the transaction).
+FeedStep = tuple[dict[str, Any] | None, dict[str, Any]]
+
+_FEED_COLUMNS = ("event_id", "person_id", "organisation_id", "application_id", "step", "data", "created_at")
+
+
+def _feed_source(steps: Sequence[FeedStep], now: datetime) -> Any:
+    """The steps as one SELECT (a UNION ALL in their order, so that their `seq` follows it); a step made from a
+    remembered case yields its row only where the case still reads so."""
+    selects = []
+    for known, feed in steps:
+        row = _feed_row(feed, now)
+        q = select(*[literal(row[k], feed_entry.c[k].type).label(k) for k in _FEED_COLUMNS])
+        if known is None:
+            q = q.where(literal(True))  # SQLite parses `INSERT … SELECT … ON CONFLICT` only after a WHERE
+        else:
+            q = q.where(case_contact.c.application_id == feed["application_id"],
+                        *[case_contact.c[k].is_not_distinct_from(known[k]) for k in _FEED_KEYS])
+        selects.append(q)
+    return selects[0] if len(selects) == 1 else union_all(*selects)
+
+
 async def add_messages_and_feed(session: AsyncSession, messages: list[dict[str, Any]],
-                                feed: dict[str, Any] | None = None) -> tuple[list[str], bool]:
-    """Insert what one event makes: its messages (each unless one exists for the same event, kind, channel and
-    recipient) and its feed step (unless the event made one); the new messages' ids, and whether the step is
-    new. One statement on PostgreSQL (two data-modifying CTEs), one per table on SQLite."""
+                                steps: Sequence[FeedStep] = ()) -> tuple[list[str], set[str]]:
+    """Insert what one event, or a batch of events, makes: the messages (each unless one exists for the same
+    event, kind, channel and recipient) and the feed steps in order (each unless its event made one, and one made
+    from a remembered case only if the case still reads so); the new messages' ids, and the event ids of the new
+    steps. One statement on PostgreSQL (two data-modifying CTEs), one per table on SQLite."""
     now = utcnow()
     rows = [_message_row(m, now) for m in messages]
-    if rows and feed is not None and _dialect(session) == "postgresql":
+    feed_insert = None
+    if steps:
+        feed_insert = (insert_ignore(session, feed_entry).from_select(list(_FEED_COLUMNS), _feed_source(steps, now))
+                       .returning(feed_entry.c.event_id))
+    if rows and feed_insert is not None and _dialect(session) == "postgresql":
         m = pg_insert(message).values(rows).on_conflict_do_nothing().returning(message.c.id).cte("m")
-        f = (pg_insert(feed_entry).values(**_feed_row(feed, now)).on_conflict_do_nothing()
-             .returning(feed_entry.c.seq).cte("f"))
-        q = union_all(select(m.c.id, literal(None).label("seq")), select(literal(None), f.c.seq))
+        f = feed_insert.cte("f")
+        q = union_all(select(m.c.id, literal(None, feed_entry.c.event_id.type).label("step_event")),
+                      select(literal(None, message.c.id.type), f.c.event_id))
         got = (await session.execute(q)).all()
-        return [r[0] for r in got if r[0] is not None], any(r[1] is not None for r in got)
+        return [r[0] for r in got if r[0] is not None], {r[1] for r in got if r[1] is not None}
     ids: list[str] = []
     if rows:
         res = await session.execute(insert_ignore(session, message).values(rows).returning(message.c.id))
         ids = list(res.scalars())
-    added = False
-    if feed is not None:
-        res = await session.execute(insert_ignore(session, feed_entry).values(**_feed_row(feed, now)))
-        added = bool(res.rowcount)
+    added: set[str] = set()
+    if feed_insert is not None:
+        added = set((await session.execute(feed_insert)).scalars())
     return ids, added
-
-
-async def add_feed_if_case(session: AsyncSession, known: dict[str, Any], feed: dict[str, Any]) -> bool:
-    """Insert a feed step made from a remembered case only if the case still reads so (one statement, no read
-    before it); False when it does not (or the event made its step already): the caller reads the case."""
-    row = _feed_row(feed, utcnow())
-    cols = list(row)
-    source = select(*[literal(v, feed_entry.c[k].type) for k, v in row.items()]).where(
-        case_contact.c.application_id == feed["application_id"],
-        *[case_contact.c[k].is_not_distinct_from(known[k]) for k in _FEED_KEYS])
-    res = await session.execute(insert_ignore(session, feed_entry).from_select(cols, source))
-    return bool(res.rowcount)
 
 
 async def message_by_id(session: AsyncSession, message_id: str) -> Row[Any] | None:
@@ -389,9 +404,10 @@ async def mark_read(session: AsyncSession, message_id: str) -> None:
                           .values(read_at=utcnow()))
 
 
-async def due_messages(session: AsyncSession, now: datetime, *, limit: int) -> Sequence[Row[Any]]:
-    """SMS and push messages whose time has come; on PostgreSQL replicas split them (SKIP LOCKED)."""
-    q = (select(message).where(message.c.status.in_(("queued", "held")), message.c.next_attempt_at <= now)
+async def due_messages(session: AsyncSession, until: datetime, *, limit: int) -> Sequence[Row[Any]]:
+    """SMS and push messages whose time comes by `until`, soonest first (those due now before any that are not,
+    whose times tell the dispatcher when to look next); on PostgreSQL replicas split them (SKIP LOCKED)."""
+    q = (select(message).where(message.c.status.in_(("queued", "held")), message.c.next_attempt_at <= until)
          .order_by(message.c.next_attempt_at).limit(limit))
     if _dialect(session) == "postgresql":
         q = q.with_for_update(skip_locked=True)

@@ -70,7 +70,10 @@ def notify_config(notify_port: int, sim_port: int, **overrides: Any) -> NotifyCo
         "sms_callback_url": f"http://127.0.0.1:{notify_port}/notify/v1/sms/receipts",
         # No quiet hours unless a test sets them: the suite runs at any hour.
         "quiet_start": "00:00", "quiet_end": "00:00",
-        "retry_base_seconds": 0.2, "retry_cap_seconds": 1.0, "dispatch_poll_seconds": 0.2,
+        "retry_base_seconds": 0.2, "retry_cap_seconds": 1.0,
+        # Far beyond every wait here: what is sent, is sent because a commit woke the dispatcher or a due time it
+        # knew of came, not by a poll.
+        "dispatch_poll_seconds": 120,
         "stream_heartbeat_seconds": 0.5, "stream_poll_seconds": 0.2, "stream_max_seconds": 30,
         "daily_check_seconds": 3600, "department_contacts": {"LD-WJJ": "13700137000", "LD-ZSJ": "13700137001"},
         "per_person_per_hour": 50,

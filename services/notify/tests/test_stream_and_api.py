@@ -315,3 +315,13 @@ async def test_a_step_names_the_case_as_it_now_reads_when_another_replica_change
         await p.publish(h.task_assigned(h.new_id(), h.new_id("t")))
         await p.publish(h.task_assigned(app, h.new_id("t"), "LD-SCJ"))
         assert json.loads((await sse.next())["data"])["department"] == "LD-SCJ"
+
+
+async def test_notify_runs_no_outbox_relay_only_its_consumer_and_senders(platform):
+    """Notify publishes nothing (`publishes=False`): no relay polls its empty outbox, while its consumer and its
+    senders run."""
+    p = platform
+    assert not hasattr(p.app.state, "relay")
+    running = {t.get_name() for t in asyncio.all_tasks() if not t.done()}
+    assert {"notify-notify-events", "notify-dispatcher"} <= running, running
+    assert "notify-relay" not in running
