@@ -85,6 +85,8 @@ KEY_FIGURES: list[tuple[str, Any, int]] = [
      lambda r: _get(r, "figures", "cycle_5_departments_10_clients", "sql_statements_per_case"), -1),
     ("SQL transactions per five-department case (10 clients)",
      lambda r: _get(r, "figures", "cycle_5_departments_10_clients", "sql_transactions_per_case"), -1),
+    ("PostgreSQL pages touched per five-department case (10 clients; pg_stat_statements)",
+     lambda r: _get(r, "figures", "cycle_5_departments_10_clients", "postgres_pages_per_case"), -1),
     ("SQL statements per five-department case (1 client)",
      lambda r: _get(r, "figures", "cycle_5_departments_1_clients", "sql_statements_per_case"), -1),
     ("SQL transactions per five-department case (1 client)",

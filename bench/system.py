@@ -86,6 +86,43 @@ class PgDatabases:
                 await _admin_sql(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+async def pg_work(dbs: PgDatabases) -> dict[str, dict[str, float]] | None:
+    """What the platform's databases have done so far, per service, from `pg_stat_statements` when the server
+    loads it (`shared_preload_libraries`): statements, buffer pages touched (hit or read: the server's own work,
+    independent of the machine's load) and execution time. None when the server does not keep the view.
+
+    Why: a statement count per case stays flat while a statement's work can grow with the tables (a scan, an
+    index that stops fitting in memory); pages per case say which."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(dbs.admin_url)
+    except (OSError, asyncpg.PostgresError):
+        return None
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        rows = await conn.fetch(
+            "SELECT d.datname, sum(s.calls) AS calls, sum(s.shared_blks_hit + s.shared_blks_read) AS pages, "
+            "sum(s.total_exec_time) AS exec_ms FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+            "WHERE d.datname = ANY($1::text[]) GROUP BY d.datname", list(dbs.names.values()))
+    except asyncpg.PostgresError:  # not preloaded, or not allowed: the figure is left out, not guessed
+        return None
+    finally:
+        await conn.close()
+    by_db = {r["datname"]: r for r in rows}
+    return {svc: {"calls": float(by_db[db]["calls"]), "pages": float(by_db[db]["pages"]),
+                  "exec_ms": float(by_db[db]["exec_ms"])} for svc, db in dbs.names.items() if db in by_db}
+
+
+def pg_work_per_case(before: dict[str, dict[str, float]] | None, after: dict[str, dict[str, float]] | None,
+                     cases: int) -> dict[str, dict[str, float]] | None:
+    """Per service and per case: the server's statements, pages touched and execution ms in a phase."""
+    if before is None or after is None or not cases:
+        return None
+    return {svc: {k: round((v - before.get(svc, {}).get(k, 0.0)) / cases, 1) for k, v in now.items()}
+            for svc, now in after.items()}
+
+
 # ---- the running platform ----------------------------------------------------------------------------------
 
 #: The events of one case in the order they happen, with the short names the timeline figures use.
@@ -599,10 +636,12 @@ async def full_cycle(p: Platform, item: str, clients: int, seconds: float) -> di
                 receipts.append(out[1])
                 traces.append(out[2])
 
+    pg_before = await pg_work(p.dbs)
     t = time.perf_counter()
     with CpuMeter(p) as cpu:
         await asyncio.gather(*(client(i) for i in range(clients)))
     elapsed = time.perf_counter() - t
+    pg_after = await pg_work(p.dbs)
     tasks = len(p.watch.task_decided) - tasks_before
     fig: dict[str, Any] = summarise(samples) if samples else {"n": 0}
     fig.pop("per_second", None)
@@ -614,6 +653,9 @@ async def full_cycle(p: Platform, item: str, clients: int, seconds: float) -> di
         fig["cpu_ms_per_case"] = round(cpu.machine_used / len(samples) * 1000, 1)
         fig["platform_cpu_ms_per_case"] = round(cpu.platform_seconds() / len(samples) * 1000, 1)
         per_case_costs(fig, cpu, len(samples))
+        if (pg := pg_work_per_case(pg_before, pg_after, len(samples))) is not None:
+            fig["postgres_work_per_case"] = pg
+            fig["postgres_pages_per_case"] = round(sum(r["pages"] for r in pg.values()), 1)
     fig["_receipts"] = receipts
     return fig
 
@@ -969,7 +1011,10 @@ async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, ful
                     fig = strip(await full_cycle(p, five, clients, secs * scale))
                     figures[f"cycle_5_departments_{clients}_clients_{target}_open"] = fig
                     progress(f"  → p50 {fig.get('p50_ms')} ms, p99 {fig.get('p99_ms')} ms, {fig['cases_per_second']} "
-                             f"cases/s; {fig['timeline_p50_ms']}")
+                             f"cases/s, {fig.get('platform_cpu_ms_per_case')} ms CPU, "
+                             f"{fig.get('sql_statements_per_case')} statements and "
+                             f"{fig.get('postgres_pages_per_case', 'n/a')} PostgreSQL pages per case; "
+                             f"{fig['timeline_p50_ms']}")
                 await p.set_rules("never")
         report["platform_errors"] = dict(p.errors)
         failed = False
