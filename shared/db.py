@@ -10,7 +10,13 @@ from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from sqlalchemy import CursorResult, MetaData, Result, event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session
 
 NAMING_CONVENTION = {
@@ -57,6 +63,8 @@ class Database:
                           # service's statement set overflows, so it re-prepared in a loop).
                           connect_args={"prepared_statement_cache_size": 500})
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._kwargs = kwargs
+        self._apart: AsyncEngine | None = None
         if not is_sqlite(url):
             event.listen(self.engine.sync_engine.pool, "checkout", _drop_closed)
         if is_sqlite(url):
@@ -67,7 +75,7 @@ class Database:
         sync_cls = type("YimenSession", (Session,), {})
         event.listen(sync_cls, "after_commit", self._after_commit)
         self.sessionmaker = async_sessionmaker(
-            self.engine, expire_on_commit=False, sync_session_class=sync_cls, info=dict(info or {})
+            self.engine, expire_on_commit=False, sync_session_class=sync_cls, info={**(info or {}), "database": self}
         )
 
     def _after_commit(self, session: Session) -> None:
@@ -88,12 +96,30 @@ class Database:
         async with self.sessionmaker() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def apart(self) -> AsyncIterator[AsyncConnection | None]:
+        """A short transaction of its own, on a connection from a small pool of its own, committed whatever
+        becomes of the caller's: for a write that every caller would otherwise queue on until the others commit
+        (a counter row). Its own pool, so a caller holding one of the main pool's connections never waits for
+        another from it. None on SQLite, whose one writer is the caller's transaction itself (a second
+        connection would wait for it): the caller then writes in its own transaction."""
+        if is_sqlite(self.url):
+            yield None
+            return
+        if self._apart is None:
+            self._apart = create_async_engine(self.url, **{**self._kwargs, "pool_size": 2, "max_overflow": 0})
+            event.listen(self._apart.sync_engine.pool, "checkout", _drop_closed)
+        async with self._apart.begin() as conn:
+            yield conn
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._apart is not None:
+            await self._apart.dispose()
 
 
 def _drop_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:

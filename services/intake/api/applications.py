@@ -241,7 +241,7 @@ async def check_application(application_id: s.ApplicationId, request: Request,
                 "fetched for a refused applicant. "
                 "Runs the completeness check first; an incomplete application is refused with every problem "
                 "listed (422). Send `Idempotency-Key` so that a double tap makes one submission. Receipt numbers "
-                "are `<item code><yyyyMMdd><4-digit serial per item and day>`; the 6-digit `verification_code` "
+                "are `<item code><yyyyMMdd><4-digit serial per item and day>` (unique and increasing, not gapless); the 6-digit `verification_code` "
                 "opens the public status query.",
     responses=responses(200, 401, 403, 404, 409, 422, 429, headers={**ETAG, **REPLAYED}),
 )

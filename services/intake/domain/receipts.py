@@ -1,7 +1,8 @@
 """Receipt numbers (办件编号) and the verification code of the public status query.
 
-Format: `<item code><yyyyMMdd><4-digit serial>`, the serial counting from 0001 per item and day (Asia/Shanghai),
-e.g. `11441781MB0000001A4440123456780012026112600017`. With the 31-character implementation code as item
+Format: `<item code><yyyyMMdd><4-digit serial>`, the serial counting from 0001 per item and day (Asia/Shanghai;
+unique and increasing, not gapless: a submission whose transaction fails after taking its serial leaves it
+unused), e.g. `11441781MB0000001A4440123456780012026112600017`. With the 31-character implementation code as item
 code this is the format commonly used by provincial platforms. The 6-digit verification code is random
 and shown only to the applicant; the receipt number alone reveals nothing."""
 

@@ -417,8 +417,8 @@ async def hand_in(session: AsyncSession, app: Application, item: PublishedItem, 
     first_time = app.receipt_number is None
     values: dict[str, Any] = {"status": Status.SUBMITTED.value, "submitted_at": now, "notice": []}
     if first_time:
-        # The counter row stays locked until commit and every submission of the item that day waits on it: it is
-        # taken after every read, so only the writes of this transaction run under it.
+        # Taken after every check: the serial commits apart (see `next_serial`), so only a failure of the
+        # database or the process after this point leaves it unused.
         prefix = receipts.receipt_prefix(app.item_code, now)
         values["receipt_number"] = receipts.receipt_number(prefix, await repo.next_serial(session, prefix))
         values["verification_code"] = receipts.verification_code()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
@@ -309,15 +310,22 @@ async def earlier_applications(
 
 
 async def next_serial(session: AsyncSession, prefix: str) -> int:
-    """The next receipt serial for an item and day, in one upsert. The row stays locked until the caller commits,
-    so concurrent submissions of an item serialise from here on: callers take it as late as they can."""
+    """The next receipt serial for an item and day, in one upsert.
+
+    On PostgreSQL the upsert commits on a connection apart (`Database.apart`): in the caller's transaction the
+    counter row stayed locked until that commit, so every submission of an item that day queued behind the
+    writes, the response and the commit of the one before it (under load, seconds: the receipt counter was
+    the statement with the longest waits in the whole platform). The price is that a submission whose
+    transaction fails after this point leaves its serial unused: serials are unique and increasing per item
+    and day, not gapless. Every check of the submission runs before it, so only a failure of the database or
+    the process can leave such a gap. On SQLite the caller's transaction is the one writer anyway."""
     t = ReceiptCounter.__table__
-    ins = (postgresql.insert(t) if dialect_of(session) == "postgresql" else sqlite.insert(t)).values(prefix=prefix,
-                                                                                                     last=1)
-    res = await session.execute(
-        ins.on_conflict_do_update(index_elements=[t.c.prefix], set_={"last": t.c.last + 1}).returning(t.c.last)
-    )
-    return int(res.scalar_one())
+    pg = dialect_of(session) == "postgresql"
+    stmt = (postgresql.insert(t) if pg else sqlite.insert(t)).values(prefix=prefix, last=1) \
+        .on_conflict_do_update(index_elements=[t.c.prefix], set_={"last": t.c.last + 1}).returning(t.c.last)
+    db = session.info.get("database")
+    async with db.apart() if db is not None else nullcontext(None) as conn:
+        return int((await (conn or session).execute(stmt)).scalar_one())
 
 
 # --- attachments and timeline ----------------------------------------------------------------------------------

@@ -89,7 +89,12 @@ async def test_a_fully_online_submission_costs_few_statements_and_the_serial_is_
     assert seen.count("COMMIT") == 3
     assert sum(s.startswith("INSERT INTO outbox") for s in seen) == 1
     assert not any(re.search(r"\bFROM item_version\b", s) and "payload" in s for s in statements)
-    # Only writes follow the receipt serial until the commit: the counter row serialises an item's submissions.
-    serial = next(i for i, s in enumerate(statements) if "receipt_counter" in s)
-    after = [s for s in statements[serial + 1:] if not s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
-    assert len(after) <= 1, after  # the answer's timeline
+    serial = [i for i, s in enumerate(statements) if "receipt_counter" in s]
+    if intake.client.app.state.db.engine.dialect.name == "postgresql":
+        # The serial commits on a connection apart (not this engine's), so the counter row is not held by the
+        # submission's transaction: test_receipt_serials.py shows the next submission taking its serial meanwhile.
+        assert not serial, statements
+    else:
+        # SQLite's one writer: the serial is in the transaction, and only writes follow it until the commit.
+        after = [s for s in statements[serial[0] + 1:] if not s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
+        assert len(after) <= 1, after  # the answer's timeline
