@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from services.intake.domain import timeline
 from services.intake.store.tables import Application, Department, PublicStatusRow, TimelineEntry
+from shared.db import dialect_of
 
 #: Applications (ids) and units (codes) whose public view changed in the current transaction (`session.info`).
 _APPS = "intake_public_status_apps"
@@ -63,6 +64,8 @@ class _Change:
     fields: dict[str, Any] = field(default_factory=dict)
     #: The new steps in the order they were added (so in the order of their ids): (at, status, step, code, unit).
     steps: list[tuple[datetime, str, str, str, str]] = field(default_factory=list)
+    #: Every new step's id is above every stored step's: the steps of the same instant go after the stored ones.
+    ids_after: bool = True
     #: Rendered from the tables at the commit, whatever else is known.
     full: bool = False
 
@@ -91,8 +94,14 @@ def stepped(session: AsyncSession | Session, application_id: str, *, at: datetim
     if unit is None:  # never so from `note`; the tables know how to show it
         _change(session, application_id).full = True
         return
-    _change(session, application_id).steps.append(
-        (at.astimezone(UTC), status, step, code or timeline.code_for(step), unit))
+    c = _change(session, application_id)
+    c.steps.append((at.astimezone(UTC), status, step, code or timeline.code_for(step), unit))
+    # A stored step was committed by a transaction that held the application's lock at its commit (every render
+    # does), so before this one took the lock; ids come from a sequence in the order they are taken. A step added
+    # under the lock therefore has an id above every stored step's. (SQLite: one writer at a time, and ids follow
+    # the writes.)
+    if application_id not in session.info.get(_LOCKED, ()) and dialect_of(session) != "sqlite":
+        c.ids_after = False
 
 
 def body_of(application: Any) -> Any:
@@ -238,7 +247,7 @@ def _advance(session: Session, receipt_number: str, old: str, change: _Change) -
     body.update(change.fields)
     steps: list[dict[str, Any]] = body["timeline"]
     stored_at = [datetime.fromisoformat(s["at"]) for s in steps]
-    if any(at in stored_at for at, *_ in change.steps):
+    if not change.ids_after and any(at in stored_at for at, *_ in change.steps):
         # Steps of the same instant are in the order of their ids, which the stored body does not carry.
         return False
     names: dict[str, str | None] = {s["unit"]: s["unit_name"] for s in steps if s["unit"] is not None}
