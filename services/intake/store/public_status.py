@@ -74,12 +74,6 @@ def _change(session: AsyncSession | Session, application_id: str) -> _Change:
     return session.info.setdefault(_CHANGES, {}).setdefault(application_id, _Change())
 
 
-def changed(session: AsyncSession | Session, application_id: str) -> None:
-    """The public view of this application changed in this transaction: render it from the tables before the
-    commit."""
-    session.info.setdefault(_APPS, set()).add(application_id)
-
-
 def moved(session: AsyncSession | Session, application_id: str, values: dict[str, Any]) -> None:
     """These shown fields of the application changed in this transaction."""
     c = _change(session, application_id)
