@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.intake.events import contracts as ev
 from services.intake.service import projects, received
 from shared.events import Event
-from shared.messaging import Consumer, event_data
+from shared.messaging import BatchHandler, Consumer, EventHandler, event_data
 
 
 async def on_item_published(session: AsyncSession, event: Event) -> None:
@@ -61,18 +61,40 @@ async def on_delegation(session: AsyncSession, event: Event) -> None:
     await received.delegation_changed(session, data, revoked_at=event.time if event.type.endswith(".revoked") else None)
 
 
+def in_application_order(handler: EventHandler) -> BatchHandler:
+    """A fetched batch applied in the order of the applications it is about (each application's events in the order
+    they came). Each handler locks its application until the batch commits; two consumers' batches that locked
+    the same two applications in opposite orders deadlocked, and PostgreSQL finds a deadlock only after
+    `deadlock_timeout` (1 s): both consumers stood still for that second, then one went through its batch again
+    one event at a time. Events of different applications change different rows, so their order is free."""
+
+    async def apply(session: AsyncSession, events: list[Event]) -> None:
+        for event in sorted(events, key=lambda e: str((e.data or {}).get("application_id") or "")):
+            await handler(session, event)
+            # As InboxConsumer.apply_batch does: each handler starts as in a session of its own.
+            await session.flush()
+            session.expunge_all()
+
+    return apply
+
+
+def _locking(name: str, subject: str, handler: EventHandler, description: str) -> Consumer:
+    """A consumer whose handler locks the event's application."""
+    return Consumer(name, subject, handler, description, batch_handler=in_application_order(handler))
+
+
 CONSUMERS: list[Consumer] = [
     Consumer("intake-item-published", ev.ITEM_PUBLISHED, on_item_published, "Keep every published item version."),
     Consumer("intake-item-withdrawn", ev.ITEM_WITHDRAWN, on_item_withdrawn, "Mark withdrawn versions."),
     Consumer("intake-department-upserted", ev.DEPARTMENT_UPSERTED, on_department_upserted, "Department names."),
     Consumer("intake-service-point-upserted", ev.SERVICE_POINT_UPSERTED, on_service_point_upserted,
              "Service-point names, for timelines."),
-    Consumer("intake-task-assigned", ev.TASK_ASSIGNED, on_task_assigned, "Timeline: review started."),
-    Consumer("intake-task-decided", ev.TASK_DECIDED, on_task_decided, "Corrections and department steps."),
-    Consumer("intake-task-handler-assigned", ev.TASK_HANDLER_ASSIGNED, on_task_handler_assigned,
+    _locking("intake-task-assigned", ev.TASK_ASSIGNED, on_task_assigned, "Timeline: review started."),
+    _locking("intake-task-decided", ev.TASK_DECIDED, on_task_decided, "Corrections and department steps."),
+    _locking("intake-task-handler-assigned", ev.TASK_HANDLER_ASSIGNED, on_task_handler_assigned,
              "Timeline: who holds a department's task (谁在办)."),
-    Consumer("intake-application-decided", ev.APPLICATION_DECIDED, on_application_decided, "The decision."),
-    Consumer("intake-certificate-issued", ev.CERTIFICATE_ISSUED, on_certificate_issued, "Deliver the result."),
+    _locking("intake-application-decided", ev.APPLICATION_DECIDED, on_application_decided, "The decision."),
+    _locking("intake-certificate-issued", ev.CERTIFICATE_ISSUED, on_certificate_issued, "Deliver the result."),
     Consumer("intake-delegation-granted", ev.DELEGATION_GRANTED, on_delegation, "Delegations' items and terms."),
     Consumer("intake-delegation-revoked", ev.DELEGATION_REVOKED, on_delegation, "Revocations end the view."),
     Consumer("intake-project-type-published", ev.PROJECT_TYPE_PUBLISHED, on_project_type_published,

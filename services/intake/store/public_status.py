@@ -8,18 +8,29 @@ tables, as they are at that moment, into `public_status` (one read and one upser
 number of steps). The row commits with the change or not at all, so it is never behind what it was rendered
 from; the route returns its body as it is.
 
+Most changes need no render from the tables: a department's step or a new status is applied to the body the
+transaction read with the application's lock (`body_of` rides on that statement), and written back by one
+`UPDATE … WHERE body = <what was read>` (`_advance`): one statement instead of the render's read and upsert. The
+body read with the lock can be older than the row (PostgreSQL's lock wait re-reads the locked row, not the
+subquery), and a concurrent department's step may have advanced it meanwhile: then the guard matches no row
+and the view is rendered from the tables as before, so two departments' steps never overwrite each other.
+
 The body is exactly what the route returned when it rendered the view per request (`PublicStatus` of the API's
 schemas, serialised by pydantic as FastAPI does): no one's personal data, units and never people."""
 
 from __future__ import annotations
 
+import json
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_json
 from sqlalchemy import event as sa_event
-from sqlalchemy import or_, select
+from sqlalchemy import literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -27,21 +38,82 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from services.intake.domain import timeline
 from services.intake.store.tables import Application, Department, PublicStatusRow, TimelineEntry
+from shared.db import dialect_of
 
 #: Applications (ids) and units (codes) whose public view changed in the current transaction (`session.info`).
 _APPS = "intake_public_status_apps"
 _UNITS = "intake_public_status_units"
 #: Applications whose row this transaction has updated, and so holds locked until it ends.
 _LOCKED = "intake_public_status_locked"
+#: What this transaction changed in each application's view (`_Change`), and the bodies it read with the locks.
+_CHANGES = "intake_public_status_changes"
+_READ = "intake_public_status_read"
 #: Applications rendered per statement when a unit's new name touches many of them.
 _CHUNK = 500
 #: The fields of an application the public view shows.
 SHOWN = frozenset({"status", "item_name", "department", "receipt_number", "verification_code"})
+#: Of those, the ones the stored body takes as they are (the others change the row's key or a unit's name).
+_IN_PLACE = ("status", "item_name")
+#: Above this many applications in one transaction (a consumer's batch), one render of them all from the tables
+#: (two statements) costs less than one guarded update each.
+_MAX_ADVANCED = 2
 
 
-def changed(session: AsyncSession | Session, application_id: str) -> None:
-    """The public view of this application changed in this transaction: render it before the commit."""
-    session.info.setdefault(_APPS, set()).add(application_id)
+@dataclass
+class _Change:
+    fields: dict[str, Any] = field(default_factory=dict)
+    #: The new steps in the order they were added (so in the order of their ids): (at, status, step, code, unit).
+    steps: list[tuple[datetime, str, str, str, str]] = field(default_factory=list)
+    #: Every new step's id is above every stored step's: the steps of the same instant go after the stored ones.
+    ids_after: bool = True
+    #: Rendered from the tables at the commit, whatever else is known.
+    full: bool = False
+
+
+def _change(session: AsyncSession | Session, application_id: str) -> _Change:
+    return session.info.setdefault(_CHANGES, {}).setdefault(application_id, _Change())
+
+
+def moved(session: AsyncSession | Session, application_id: str, values: dict[str, Any]) -> None:
+    """These shown fields of the application changed in this transaction."""
+    c = _change(session, application_id)
+    c.fields.update({k: values[k] for k in _IN_PLACE if k in values})
+    if SHOWN.difference(_IN_PLACE).intersection(values):
+        c.full = True
+
+
+def stepped(session: AsyncSession | Session, application_id: str, *, at: datetime, status: str, step: str,
+            code: str | None, unit: str | None) -> None:
+    """A step was added to the application's timeline in this transaction (its id is above the ones before)."""
+    if unit is None:  # never so from `note`; the tables know how to show it
+        _change(session, application_id).full = True
+        return
+    c = _change(session, application_id)
+    c.steps.append((at.astimezone(UTC), status, step, code or timeline.code_for(step), unit))
+    # A stored step was committed by a transaction that held the application's lock at its commit (every render
+    # does), so before this one took the lock; ids come from a sequence in the order they are taken. A step added
+    # under the lock therefore has an id above every stored step's. (SQLite: one writer at a time, and ids follow
+    # the writes.)
+    if application_id not in session.info.get(_LOCKED, ()) and dialect_of(session) != "sqlite":
+        c.ids_after = False
+
+
+def body_of(application: Any) -> Any:
+    """The stored body of an application's view, as a column of the statement that locks the application."""
+    p = PublicStatusRow.__table__
+    # Named in full as text: SQLAlchemy writes an UPDATE's RETURNING columns unqualified on SQLite, which would turn
+    # the correlation into `receipt_number = receipt_number` (public_status with itself: any row's body).
+    outer = literal_column(f"{application.name}.receipt_number")
+    return select(p.c.body).where(p.c.receipt_number == outer).scalar_subquery()
+
+
+def read_with_lock(session: AsyncSession | Session, application_id: str, receipt_number: str | None,
+                   body: str | None) -> None:
+    """The application's row is locked by this transaction, and this is its view's body as the locking statement
+    read it (None: no view yet); the first reading counts (the transaction's own changes are applied to it)."""
+    locked(session, application_id)
+    if receipt_number is not None and body is not None:
+        session.info.setdefault(_READ, {}).setdefault(application_id, (receipt_number, body))
 
 
 def locked(session: AsyncSession | Session, application_id: str) -> None:
@@ -53,6 +125,15 @@ def locked(session: AsyncSession | Session, application_id: str) -> None:
 def unit_renamed(session: AsyncSession | Session, code: str) -> None:
     """A unit's name changed (or became known): every view that names it is rendered again before the commit."""
     session.info.setdefault(_UNITS, set()).add(code)
+    for key in [k for k in _names if k[1] == code]:
+        _names.pop(key, None)
+
+
+#: Units' names by (database, code), for the steps that name a unit their body does not name yet. Never trusted:
+#: the guarded update checks each against the table in the statement that writes it (another replica may have
+#: applied a new name).
+_names: dict[tuple[str, str], str | None] = {}
+_NAMES_MAX = 10_000
 
 
 def _name_of(code: Any) -> Any:
@@ -137,15 +218,77 @@ def naming(conn: Session | Connection, codes: Iterable[str]) -> list[str]:
     return list(conn.execute(stmt).scalars())
 
 
+def _unit_names(session: Session, codes: set[str]) -> tuple[dict[str, str | None], set[str]]:
+    """The names of these units (None: not known), and which of them were read just now (the others came from
+    `_names`)."""
+    db = str(session.get_bind().url)
+    names = {c: _names[(db, c)] for c in codes if (db, c) in _names}
+    missing = codes - names.keys()
+    if missing:
+        found = dict(session.execute(select(Department.code, Department.name).where(Department.code.in_(missing))).all())
+        if len(_names) >= _NAMES_MAX:
+            _names.clear()
+        for c in missing:
+            names[c] = _names[(db, c)] = found.get(c)
+    return names, missing
+
+
+def _advance(session: Session, receipt_number: str, old: str, change: _Change) -> bool:
+    """Apply this transaction's change to the body read with the lock and store it, guarded by that body (and the
+    names it took from `_names`); False when the stored row is not that body any more, or a step's place among
+    the stored ones is not certain: then the view is rendered from the tables."""
+    body = json.loads(old)
+    body.update(change.fields)
+    steps: list[dict[str, Any]] = body["timeline"]
+    stored_at = [datetime.fromisoformat(s["at"]) for s in steps]
+    if not change.ids_after and any(at in stored_at for at, *_ in change.steps):
+        # Steps of the same instant are in the order of their ids, which the stored body does not carry.
+        return False
+    names: dict[str, str | None] = {s["unit"]: s["unit_name"] for s in steps if s["unit"] is not None}
+    if body["handling_unit"] is not None:
+        names[body["handling_unit"]] = body["handling_unit_name"]
+    looked_up, read_now = _unit_names(session, {s[4] for s in change.steps} - names.keys())
+    at_list = list(stored_at)
+    for at, status, step, code, unit in change.steps:
+        i = bisect_right(at_list, at)  # after the steps of its own instant this transaction added before it
+        at_list.insert(i, at)
+        steps.insert(i, {"at": at, "status": status, "step": step, "code": code, "unit": unit,
+                         "unit_name": names[unit] if unit in names else looked_up[unit]})
+    t = PublicStatusRow.__table__
+    guards = [t.c.receipt_number == receipt_number, t.c.body == old]
+    for code, name in looked_up.items():
+        if code not in read_now:
+            current = _name_of(code)
+            guards.append(current.is_(None) if name is None else current == name)
+    if session.execute(update(t).where(*guards).values(body=to_json(body).decode())).rowcount == 1:
+        return True
+    db = str(session.get_bind().url)
+    for code in looked_up:
+        _names.pop((db, code), None)
+    return False
+
+
 @sa_event.listens_for(Session, "before_commit")
 def _render_changed(session: Session) -> None:
     """Runs inside AsyncSession.commit's greenlet (as the outbox's hook does), so the synchronous statements go
     through the async driver, in the transaction that is committing."""
-    apps: set[str] | None = session.info.pop(_APPS, None)
+    apps: set[str] = session.info.pop(_APPS, None) or set()
     units: set[str] | None = session.info.pop(_UNITS, None)
     held: set[str] = session.info.pop(_LOCKED, set())
+    changes: dict[str, _Change] = session.info.pop(_CHANGES, None) or {}
+    read: dict[str, tuple[str, str]] = session.info.pop(_READ, None) or {}
     if units:
-        apps = (apps or set()) | set(naming(session, units))
+        apps |= set(naming(session, units))
+    # Advanced in place only under this transaction's own lock of the application: every writer of a body then
+    # holds it, and a render from the tables never overwrites a step committed after the tables were read.
+    advance = {a: c for a, c in changes.items()
+               if not c.full and a not in apps and a in held and a in read and (c.fields or c.steps)}
+    if len(advance) > _MAX_ADVANCED:
+        advance = {}
+    apps |= changes.keys() - advance.keys()
+    for app_id in sorted(advance):
+        if not _advance(session, *read[app_id], advance[app_id]):
+            apps.add(app_id)
     if apps:
         rebuild(session, apps, held)
 
@@ -153,12 +296,13 @@ def _render_changed(session: Session) -> None:
 @sa_event.listens_for(Session, "after_transaction_end")
 def _forget(session: Session, transaction: SessionTransaction) -> None:
     if transaction.nested:
-        # A savepoint rolled back releases the row locks taken inside it: lock again rather than trust them.
+        # A savepoint rolled back releases the row locks taken inside it: lock again rather than trust them. And
+        # the steps noted inside it may be gone: render from the tables what it changed.
         session.info.pop(_LOCKED, None)
+        session.info.setdefault(_APPS, set()).update(session.info.pop(_CHANGES, None) or {})
     if transaction.parent is None:  # committed (rendered above) or rolled back: nothing is owed any more
-        session.info.pop(_APPS, None)
-        session.info.pop(_UNITS, None)
-        session.info.pop(_LOCKED, None)
+        for key in (_APPS, _UNITS, _LOCKED, _CHANGES, _READ):
+            session.info.pop(key, None)
 
 
 async def read(conn: AsyncConnection, receipt_number: str) -> tuple[str | None, str] | None:

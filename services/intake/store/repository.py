@@ -202,10 +202,17 @@ async def add_application(session: AsyncSession, **fields: Any) -> Application:
 
 
 async def get_application(session: AsyncSession, application_id: str, *, for_update: bool = False) -> Application | None:
-    stmt = select(Application).where(Application.id == application_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    if not for_update:
+        return (await session.execute(select(Application).where(Application.id == application_id))).scalar_one_or_none()
+    # Locked to change it: its public view's body comes along, for the change to be applied to (public_status).
+    row = (await session.execute(
+        select(Application, public_status.body_of(Application.__table__)).where(Application.id == application_id)
+        .with_for_update(of=Application)
+    )).first()
+    if row is None:
+        return None
+    public_status.read_with_lock(session, application_id, row[0].receipt_number, row[1])
+    return row[0]
 
 
 async def by_receipt(session: AsyncSession, receipt_number: str, *, for_update: bool = False) -> Application | None:
@@ -230,7 +237,7 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
     public_status.locked(session, app.id)
     if public_status.SHOWN.intersection(values) and (
             "receipt_number" in values or vars(app).get("receipt_number", "unknown") is not None):
-        public_status.changed(session, app.id)
+        public_status.moved(session, app.id, values)
     # The row has these values already: the object learns them without being marked dirty, or its next flush
     # would write them a second time.
     for k, v in values.items():
@@ -248,13 +255,14 @@ async def move_by_id(session: AsyncSession, application_id: str, *, from_states:
     t = Application.__table__
     row = (await session.execute(
         update(t).where(t.c.id == application_id, t.c.status.in_(list(from_states))).values(**values)
-        .returning(t.c.id, t.c.status, t.c.department, t.c.item_code, t.c.item_version)
+        .returning(t.c.id, t.c.status, t.c.department, t.c.item_code, t.c.item_version, t.c.receipt_number,
+                   public_status.body_of(t).label("public_body"))
     )).first()
     if row is None:
         return None
-    public_status.locked(session, application_id)
+    public_status.read_with_lock(session, application_id, row.receipt_number, row.public_body)
     if public_status.SHOWN.intersection(values):
-        public_status.changed(session, application_id)
+        public_status.moved(session, application_id, values)
     known = session.sync_session.identity_map.get(identity_key(Application, application_id))
     if known is not None:
         for k, v in values.items():
@@ -372,8 +380,10 @@ async def add_timeline(
     session.add(entry)
     await session.flush()
     # Always, even for what this session holds as a draft: a concurrent submission may have given it a receipt
-    # number meanwhile (the render at commit reads the tables, and renders nothing for a draft).
-    public_status.changed(session, application_id)
+    # number meanwhile (without a body read under this transaction's lock, the render at commit reads the tables,
+    # and renders nothing for a draft).
+    public_status.stepped(session, application_id, at=entry.at, status=entry.status, step=entry.step,
+                          code=entry.code, unit=entry.unit)
     return entry
 
 

@@ -5,15 +5,19 @@ compared with the per-request rendering: conftest.)"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
+from services.intake.events import contracts as ev
+from services.intake.service import received
 from services.intake.store import public_status
 from services.intake.store.tables import Application, PublicStatusRow
 from services.intake.tests import factories as f
 from services.intake.tests.public_view import mismatches, rendered_per_request
 from services.intake.tests.test_applications import BASE, _workflow, complete_draft, submit
+from services.intake.tests.test_submit_statements import counted
 from shared.events import new_event
 from shared.testing import eventually
 
@@ -98,4 +102,85 @@ async def test_the_views_are_rebuilt_from_the_tables_as_the_migration_backfills_
     assert len(await mismatches(db)) == len(ids) >= 2
     async with db.engine.begin() as conn:
         assert await conn.run_sync(public_status.rebuild, ids) == len(ids)
+    assert await mismatches(db) == []
+
+
+async def _accepted(intake, tokens):
+    item = await intake.publish_item(f.food_permit_item())
+    me = f.citizen(tokens)
+    app = await complete_draft(intake, me, item["code"], channel="window")
+    r = (await submit(intake, me, app["id"])).json()
+    assert (await intake.client.post(f"{BASE}/applications/{app['id']}/accept",
+                                     headers=f.clerk(tokens))).status_code == 200
+    return app["id"], r["receipt_number"], r["verification_code"]
+
+
+def _decided(app_id, department, at, outcome="approve"):
+    return ev.TaskDecided(task_id=f"t-{department}", application_id=app_id, department=department, outcome=outcome,
+                          decided_at=at, decided_by=ev.DecidedBy(name="周审查", unit="审批股"))
+
+
+def _hooks(seen):
+    """The statements of the commit hooks (the outbox's insert, the view's render)."""
+    out, hooks = [], False
+    for s in seen:
+        if s in ("COMMITTING", "COMMIT"):
+            hooks = s == "COMMITTING"
+        elif hooks:
+            out.append(" ".join(s.split()))
+    return out
+
+
+async def test_a_department_step_advances_the_stored_body_in_one_guarded_update(intake, tokens):
+    app_id, receipt, code = await _accepted(intake, tokens)
+    db = intake.client.app.state.db
+    now = datetime.now(UTC)
+    # A unit no view names yet: its name is read once, then taken from memory and checked by the update itself.
+    for i, unit in enumerate(("LD-WJJ", "LD-XFJ", "LD-WJJ")):
+        with counted(db.engine.sync_engine) as seen:
+            async with db.transaction() as s:
+                await received.task_decided(s, _decided(app_id, unit, now + timedelta(seconds=i)))
+        hooks = _hooks(seen)
+        assert not [h for h in hooks if "timeline" in h.lower()], hooks  # nothing rendered from the tables
+        assert [h.split(" SET")[0] for h in hooks if "public_status" in h] == ["UPDATE public_status"]
+        guarded = next(h for h in hooks if h.startswith("UPDATE public_status"))
+        assert "public_status.body =" in guarded
+    body = (await _status(intake, receipt, code)).json()
+    assert [x["unit"] for x in body["timeline"][-3:]] == ["LD-WJJ", "LD-XFJ", "LD-WJJ"]
+    assert await mismatches(db) == []
+    # A step that happened before the ones stored goes to its place among them; one of the same instant as a stored
+    # step (workflow decides the case in the transaction of its last task) after it, as the order of ids has it.
+    for at in (now - timedelta(hours=1), now + timedelta(seconds=1)):
+        with counted(db.engine.sync_engine) as seen:
+            async with db.transaction() as s:
+                await received.task_decided(s, _decided(app_id, "LD-ZJJ", at, outcome="deemed_approve"))
+        assert not [h for h in _hooks(seen) if "timeline" in h.lower()]
+        assert await mismatches(db) == []
+
+
+async def test_concurrent_departments_steps_never_overwrite_each_other(intake, tokens):
+    """The second department's transaction waits for the first one's lock of the application; on PostgreSQL the
+    body it read with that lock is the one from before the first committed: the guarded update finds the row
+    changed, and the view is rendered from the tables, with both steps."""
+    app_id, receipt, code = await _accepted(intake, tokens)
+    db = intake.client.app.state.db
+    now = datetime.now(UTC)
+    second_seen: list[str] = []
+
+    async def second() -> None:
+        with counted(db.engine.sync_engine) as seen:
+            async with db.transaction() as s:
+                await received.task_decided(s, _decided(app_id, "LD-XFJ", now + timedelta(seconds=2)))
+        second_seen.extend(seen)
+
+    async with db.transaction() as s:
+        await received.task_decided(s, _decided(app_id, "LD-WJJ", now + timedelta(seconds=1)))
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.5)  # the second one is waiting for the application's lock (or SQLite's writer lock)
+        assert not waiting.done()
+    await waiting
+    steps = (await _status(intake, receipt, code)).json()["timeline"]
+    assert [x["unit"] for x in steps[-2:]] == ["LD-WJJ", "LD-XFJ"]
+    if db.engine.dialect.name == "postgresql":
+        assert any("timeline" in h.lower() for h in _hooks(second_seen))  # rendered from the tables
     assert await mismatches(db) == []
