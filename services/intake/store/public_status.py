@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic_core import to_json
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -161,9 +161,12 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_LOCKED, None)
 
 
+#: Built once: constructing the statement and its cache key took as long as the rest of the read's Python.
+_READ = select(PublicStatusRow.__table__.c.verification_code, PublicStatusRow.__table__.c.body).where(
+    PublicStatusRow.__table__.c.receipt_number == bindparam("receipt_number"))
+
+
 async def read(conn: AsyncConnection, receipt_number: str) -> tuple[str | None, str] | None:
     """The verification code and the body of a receipt's view; None when the receipt is unknown."""
-    t = PublicStatusRow.__table__
-    row = (await conn.execute(
-        select(t.c.verification_code, t.c.body).where(t.c.receipt_number == receipt_number))).first()
+    row = (await conn.execute(_READ, {"receipt_number": receipt_number})).first()
     return None if row is None else (row.verification_code, row.body)
