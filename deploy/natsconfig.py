@@ -111,6 +111,11 @@ def service_user(service: str, names: BusNames, durables: list[str]) -> User:
         f"$JS.API.STREAM.MSG.GET.{kv_stream}",
         f"$JS.API.DIRECT.GET.{kv_stream}",
         f"$JS.API.DIRECT.GET.{kv_stream}.>",
+        # A watch on it (each replica's view of the keys over a limit): an ordered consumer, its flow control.
+        f"$JS.API.CONSUMER.CREATE.{kv_stream}",
+        f"$JS.API.CONSUMER.CREATE.{kv_stream}.>",
+        f"$JS.API.CONSUMER.INFO.{kv_stream}.>",
+        f"$JS.FC.{kv_stream}.>",
     ]
     for d in durables:
         publish += [

@@ -120,6 +120,7 @@ class Bus:
         self.nc: NATS | None = None
         self._streams_ready = False
         self._limits_kv: Any = None
+        self._limits_kv_nc: NATS | None = None
         self._reported: dict[str, float] = {}
 
     async def connect(self, *, attempts: int = 0) -> None:
@@ -208,11 +209,17 @@ class Bus:
         )
         self._streams_ready = True
 
+    @property
+    def limits_bucket(self) -> str:
+        """The name of this service's rate-limit bucket (a KV bucket is the stream `KV_<name>`)."""
+        return self.names.limits_bucket(self.service or self.client_name)
+
     async def limits_kv(self) -> Any:
         """This service's rate-limit bucket (shared/ratelimit.py), made on first use, replicated like the
         streams so that the limits survive a node's loss."""
-        if self._limits_kv is None:
-            bucket = self.names.limits_bucket(self.service or self.client_name)
+        if self._limits_kv is None or self._limits_kv_nc is not self.nc:  # made again on a new connection
+            self._limits_kv_nc = self.nc
+            bucket = self.limits_bucket
             try:
                 self._limits_kv = await self.js.key_value(bucket)
             except BucketNotFoundError:

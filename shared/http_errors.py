@@ -23,7 +23,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.errors import (
-    DEFAULT_LANGUAGE,
     EN,
     PROBLEM_JSON,
     ZH,
@@ -37,6 +36,7 @@ from shared.errors import (
 
 log = logging.getLogger("yimen.errors")
 
+#: The request's `Accept-Language` as sent (negotiated only when a problem is rendered without the request).
 _language: contextvars.ContextVar[str | None] = contextvars.ContextVar("yimen_language", default=None)
 
 
@@ -44,7 +44,7 @@ def request_language(request: Request | None = None) -> str:
     """The language of this request's answers: its `Accept-Language`, else the one `LanguageMiddleware` saw."""
     if request is not None:
         return negotiate_language(request.headers.get("accept-language"))
-    return _language.get() or DEFAULT_LANGUAGE
+    return negotiate_language(_language.get())
 
 
 class LanguageMiddleware:
@@ -57,8 +57,12 @@ class LanguageMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        header = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"accept-language"), None)
-        token = _language.set(negotiate_language(header))
+        header = None
+        for k, v in scope.get("headers", ()):
+            if k == b"accept-language":
+                header = v.decode("latin-1")
+                break
+        token = _language.set(header)
         try:
             await self.app(scope, receive, send)
         finally:

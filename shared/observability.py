@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 import uuid
@@ -77,12 +76,26 @@ class Metrics:
             "events_handled_total", "Events handled", ["service", "consumer", "result"], registry=self.registry
         )
         self.service = service
+        #: The counter and histogram children of each (method, route, status): `labels()` looks its arguments up
+        #: under a lock on every call; routes are templates, so this stays as small as the API.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = self._children[(method, route, status)] = (
+                self.requests.labels(self.service, method, route, str(status)),
+                self.latency.labels(self.service, method, route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-_ID_RE = re.compile(r"/[0-9a-fA-F-]{8,}|/\d+")
+#: The route label of a request no route answered (a 404, or a middleware's own refusal): the path itself would
+#: give every scanner's guess a series of its own.
+UNMATCHED = "(unmatched)"
 
 
 class RequestContextMiddleware:
@@ -97,14 +110,24 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
-        rid = headers.get("x-request-id") or uuid.uuid4().hex
-        tp = child_traceparent(headers.get("traceparent"))
+        # Only the four headers read here are decoded (ASGI servers give names in lower case).
+        rid = parent = declared = None
+        ctype = ""
+        for k, v in scope.get("headers", ()):
+            if k == b"x-request-id":
+                rid = v.decode()
+            elif k == b"traceparent":
+                parent = v.decode()
+            elif k == b"content-length":
+                declared = v.decode()
+            elif k == b"content-type":
+                ctype = v.decode()
+        rid = rid or uuid.uuid4().hex
+        tp = child_traceparent(parent)
         t1, t2 = set_request_id(rid), set_traceparent(tp)
         start = time.perf_counter()
         status = 500
-        declared = headers.get("content-length")
-        multipart = headers.get("content-type", "").startswith("multipart/")
+        multipart = ctype.startswith("multipart/")
         limit = self.max_body * 32 if multipart else self.max_body
         if declared and declared.isdigit() and int(declared) > limit:
             resp = problem_response(PayloadTooLarge(f"The body is limited to {limit} bytes.", detail_zh=f"请求内容最多 {limit} 字节。"))
@@ -119,7 +142,6 @@ class RequestContextMiddleware:
         # A NUL can be neither stored in nor compared with a PostgreSQL text column, so text bodies carrying one
         # are refused here once for every route (file uploads are binary and pass). Text bodies are small
         # (bounded by `limit`), so they are read whole, checked, and handed on.
-        ctype = headers.get("content-type", "")
         form = ctype.startswith("application/x-www-form-urlencoded")
         if scope.get("method") in ("POST", "PUT", "PATCH") and (form or ctype.startswith(("application/json", "text/"))):
             chunks: list[bytes] = []
@@ -174,11 +196,8 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [
-                    (b"x-request-id", rid.encode()),
-                    (b"traceparent", tp.encode()),
-                ]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid.encode()),
+                                      (b"traceparent", tp.encode())]
             await send(message)
 
         try:
@@ -189,11 +208,10 @@ class RequestContextMiddleware:
             await problem_response(PayloadTooLarge(str(exc.detail)))(scope, receive, send_wrapper)
 
         finally:
-            route = _ID_RE.sub("/{id}", scope.get("path", ""))
-            self.metrics.requests.labels(self.metrics.service, scope.get("method", ""), route, str(status)).inc()
-            self.metrics.latency.labels(self.metrics.service, scope.get("method", ""), route).observe(
-                time.perf_counter() - start
-            )
+            # The template of the route that answered, as its router declares it (`/status/{receipt_number}`,
+            # without the prefix it is included under), which the router left in the scope.
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            self.metrics.observe(scope.get("method", ""), route, status, time.perf_counter() - start)
             set_request_id(None)
             set_traceparent(None)
             del t1, t2
@@ -225,12 +243,20 @@ def _nul_field(body: bytes) -> str:
 
 
 def _bad_url(scope: Scope) -> Problem | None:
+    path, raw_query = scope.get("path", ""), scope.get("query_string", b"")
+    if "%" not in path and "\x00" not in path and not raw_query:
+        return None  # most requests: nothing that could hide a NUL or repeat a parameter
+    if "%" not in path and "\x00" not in path and not any(c in raw_query for c in b"%+\x00"):
+        # Nothing escaped: the names are as written (what `parse_qsl` below would find).
+        names = [part.partition(b"=")[0] for part in raw_query.split(b"&") if part]
+        if len(set(names)) == len(names):
+            return None
     from urllib.parse import parse_qsl, unquote
 
-    if "\x00" in unquote(scope.get("path", "")):
+    if "\x00" in unquote(path):
         return invalid("path", "nul_character", "The path may not contain the NUL character (U+0000).",
                        message_zh="路径不能包含 NUL 字符（U+0000）。")
-    query = scope.get("query_string", b"").decode("latin-1")
+    query = raw_query.decode("latin-1")
     seen: set[str] = set()
     for name, value in parse_qsl(query, keep_blank_values=True):
         if "\x00" in name or "\x00" in value:

@@ -10,11 +10,21 @@ already runs), updated with compare-and-set, so every replica sees the same hits
 When the bus does not answer (a restart, a partition), the replica counts in its own memory for that
 request and says so in its log: a limit that briefly holds per replica is better than sign-in refused for
 the whole city because a counter is out of reach. `RateLimiter` is that in-memory window (and what unit
-tests of a rule use)."""
+tests of a rule use).
+
+A limit on failures (`wait` before the work, `count` after a failure: wrong codes on the public status page) is
+asked on every request but counted only on failures, so asking must not cost a bus round trip: each replica
+keeps a view of the keys that are over the limit, fed by a watch on the limiter's keys in the bucket
+(`OverLimitView`), and answers `wait` from it; the bucket is still the one window, changed only by `count`.
+A key that another replica puts over the limit is refused here once its update arrives (milliseconds; at
+worst two missed heartbeats, `WATCH_HEARTBEAT_SECONDS` each, before the watch is renewed); until the view has
+read the bucket whole, or when the connection it watches on is not the bus's current one, `wait` asks the
+bucket as before."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -31,6 +41,12 @@ log = logging.getLogger("yimen.ratelimit")
 CAS_ATTEMPTS = 12
 #: The bus gets this long per operation before the replica falls back to its own count.
 KV_TIMEOUT_SECONDS = 2.0
+#: The server's heartbeat on an idle watch: two missed ones and nats-py renews the watch (the view's worst lag).
+WATCH_HEARTBEAT_SECONDS = 1.0
+#: A watch that could not begin is tried again at most this often (meanwhile `wait` asks the bucket).
+WATCH_RETRY_SECONDS = 5.0
+#: A view holding this many keys forgets those whose window has ended (then again at twice what is left).
+PRUNE_AT = 1024
 
 
 class RateLimiter:
@@ -81,6 +97,125 @@ class RateLimiter:
             raise too_many(self.limit, self.per, wait, what)
 
 
+class OverLimitView:
+    """The keys of one limiter that are over its limit, and until when (wall-clock seconds), kept up to date by
+    a watch on the limiter's keys in the service's bucket: every replica's count arrives here as the bucket's
+    update. Only keys over the limit are kept, so the view stays as small as the set of refused clients.
+
+    `current()` says whether it may answer: it has read every key of the limiter that the bucket held when the
+    watch began, and the watch is on the bus's present connection, which has not reconnected since (updates
+    missed while disconnected would arrive late)."""
+
+    def __init__(self, bus: Any, name: str, limit: int, per_seconds: float) -> None:
+        self.bus, self.name, self.limit, self.per = bus, name, limit, per_seconds
+        self.until: dict[str, float] = {}
+        self._nc: Any = None  # the connection the watch is on, and its reconnect count when it began
+        self._reconnects = -1
+        self._ready = False
+        self._caught_up_at = 0  # the consumer sequence that, once applied, has read the bucket whole
+        self._applied = 0  # the consumer sequence last applied
+        self._task: asyncio.Task[None] | None = None
+        self._sub: Any = None
+        self._failed = -1e9  # when a watch last failed to begin (monotonic)
+        self._prune_at = PRUNE_AT
+
+    def current(self) -> bool:
+        nc = self.bus.nc if self.bus is not None else None
+        return (self._ready and nc is not None and nc is self._nc and nc.is_connected
+                and nc.stats["reconnects"] == self._reconnects)
+
+    def wait(self, kv_key: str, now: float) -> float | None:
+        until = self.until.get(kv_key)
+        if until is None:
+            return None
+        if until <= now:
+            # Left the window: forgotten here (a count that puts it over again notes it again).
+            del self.until[kv_key]
+            return None
+        return until - now
+
+    def note(self, kv_key: str, hits: list[float]) -> None:
+        """The key's hits as the bucket now holds them (at most `limit`, oldest first)."""
+        if len(hits) < self.limit:
+            self.until.pop(kv_key, None)
+            return
+        self.until[kv_key] = hits[-self.limit] + self.per
+        if len(self.until) >= self._prune_at:  # keys never asked again would otherwise stay for good
+            now = time.time()
+            for k in [k for k, t in self.until.items() if t <= now]:
+                del self.until[k]
+            self._prune_at = max(PRUNE_AT, 2 * len(self.until))
+
+    def start(self) -> None:
+        """Begin (or renew) the watch in the background, once the bus is connected."""
+        if self.limit <= 0 or self.bus is None or not getattr(self.bus, "connected", False):
+            return
+        if self._task is not None and not self._task.done():
+            return
+        nc = self.bus.nc
+        if self._sub is not None and nc is self._nc and nc.stats["reconnects"] == self._reconnects:
+            return  # watching: not read whole yet
+        if time.monotonic() - self._failed < WATCH_RETRY_SECONDS:
+            return
+        self._task = asyncio.create_task(self._watch(), name=f"ratelimit-view-{self.name}")
+
+    async def _watch(self) -> None:
+        from nats.js import api
+
+        nc = self.bus.nc
+        self._ready = False
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        self.until.clear()
+        self._nc, self._reconnects = nc, nc.stats["reconnects"]
+        self._caught_up_at = self._applied = 0
+        try:
+            await asyncio.wait_for(self.bus.limits_kv(), KV_TIMEOUT_SECONDS)  # the bucket exists
+            bucket = self.bus.limits_bucket
+            # The latest entry of each of this limiter's keys, then every change: an ordered push consumer
+            # that nats-py renews (from the next sequence) when it misses two heartbeats or a message.
+            self._sub = await nc.jetstream().subscribe(
+                f"$KV.{bucket}.{self.name}.*", stream=f"KV_{bucket}", cb=self._apply, ordered_consumer=True,
+                deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT, idle_heartbeat=WATCH_HEARTBEAT_SECONDS,
+                inactive_threshold=60.0)
+            info = await asyncio.wait_for(self._sub.consumer_info(), KV_TIMEOUT_SECONDS)
+            if info.num_pending == 0:
+                # What the bucket held has been sent already: read whole once the last of it is applied.
+                sent = (info.delivered.consumer_seq or 0) if info.delivered else 0
+                if self._applied >= sent:
+                    self._ready = True
+                else:
+                    self._caught_up_at = sent
+            # else: read whole with the message after which nothing is pending (`_apply`)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # the bucket is asked instead, as before; a later `wait` tries again
+            self._failed = time.monotonic()
+            if self._sub is not None:
+                with contextlib.suppress(Exception):
+                    await self._sub.unsubscribe()
+                self._sub = None
+            log.warning("rate limit %s: cannot watch the shared counts (%r); asking the bucket", self.name, exc)
+
+    async def _apply(self, msg: Any) -> None:
+        meta = msg.metadata
+        kv_key = msg.subject.split(".", 2)[2]
+        op = (msg.headers or {}).get("KV-Operation") or (msg.headers or {}).get("Nats-Marker-Reason")
+        if op:
+            self.until.pop(kv_key, None)  # deleted, purged or expired: no hits left
+        else:
+            try:
+                hits = sorted(float(h) for h in json.loads(msg.data or b"[]"))
+            except ValueError:
+                hits = []
+            self.note(kv_key, hits[-self.limit:])
+        self._applied = meta.sequence.consumer
+        if not self._ready and (meta.num_pending == 0 or 0 < self._caught_up_at <= self._applied):
+            self._ready = True
+
+
 def too_many(limit: int, per: float, wait: float, what: str) -> TooManyRequests:
     seconds = max(1, math.ceil(wait))
     return TooManyRequests(f"Too many {what}: at most {limit} in {per:.0f} s. Retry in {seconds} s.",
@@ -99,6 +234,7 @@ class SharedRateLimiter:
         self.bus, self.name = bus, name
         self.limit, self.per = limit, per_seconds
         self.local = RateLimiter(limit, per_seconds)
+        self.view = OverLimitView(bus, name, limit, per_seconds)
         self._warned = 0.0
 
     def _key(self, key: str) -> str:
@@ -126,15 +262,18 @@ class SharedRateLimiter:
                 hits, revision = [], None
             hits = sorted(h for h in hits if h > stamp - self.per)
             if len(hits) >= self.limit:
+                self.view.note(k, hits)
                 return max(0.0, hits[0] + self.per - stamp)
             if not add:
                 return None
-            value = json.dumps([*hits, stamp][-self.limit:]).encode()
+            kept = [*hits, stamp][-self.limit:]
             try:
                 if revision is None:
-                    await kv.create(k, value)
+                    await kv.create(k, json.dumps(kept).encode())
                 else:
-                    await kv.update(k, value, last=revision)
+                    await kv.update(k, json.dumps(kept).encode(), last=revision)
+                # This replica refuses the key from now on, without waiting for its own update to come back.
+                self.view.note(k, kept)
                 return None
             except KeyWrongLastSequenceError:
                 continue  # another replica counted the same key first: read again
@@ -159,7 +298,13 @@ class SharedRateLimiter:
         return await self._run(key, add=True, now=now)
 
     async def wait(self, key: str, *, now: float | None = None) -> float | None:
-        """Seconds until `key` may try again (None: now), counting nothing (limits on failures)."""
+        """Seconds until `key` may try again (None: now), counting nothing (limits on failures): from the view
+        of the keys over the limit when it is current, else from the bucket."""
+        if self.limit <= 0:
+            return None
+        if self.view.current():
+            return self.view.wait(self._key(key), time.time() if now is None else now)
+        self.view.start()
         return await self._run(key, add=False, now=now)
 
     async def count(self, key: str, *, now: float | None = None) -> None:

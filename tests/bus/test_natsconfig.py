@@ -24,7 +24,7 @@ def test_each_service_publishes_its_own_events_and_pulls_only_its_own_durable_co
         pulls = {x.rsplit(".", 1)[1] for x in users[s].publish if x.startswith("$JS.API.CONSUMER.MSG.NEXT.")}
         assert pulls == set(durable_consumers(s))
         assert all(x.startswith(("$JS.API.STREAM.", "$JS.API.CONSUMER.", "$JS.ACK.", "$JS.API.DIRECT.GET.KV_",
-                                 "$KV.")) for x in users[s].publish if x.startswith("$"))
+                                 "$JS.FC.KV_", "$KV.")) for x in users[s].publish if x.startswith("$"))
         # Its own rate-limit bucket, and no other service's.
         kv = [x for x in users[s].publish if x.startswith("$KV.")]
         assert kv == [f"$KV.YIMEN_P1_LIMITS_{s.upper()}.>"]

@@ -35,17 +35,94 @@ async def test_two_replicas_share_one_window(secured_nats: SecuredNats) -> None:
         assert await fails[1].wait("addr", now=t + 1) is None
         await fails[1].count("addr", now=t + 1)
         assert await fails[0].wait("addr", now=t + 2) == pytest.approx(3598)
-        # The bucket holds hashes, never the address itself (personal data); an operator may look.
+        # The bucket holds hashes, never the address itself (personal data); an operator may look. The keys are
+        # read from the server's own count of the bucket's subjects: every write above was acknowledged, so all
+        # three are there (nats-py's `keys()` watches the bucket and, on a loaded machine, can take the end of
+        # its first scan for an empty bucket and raise NoKeysError).
         ops = secured_nats.bus("ops")
         await ops.connect(attempts=3)
+        bucket = a.names.limits_bucket("identity")
         try:
-            keys = await (await ops.js.key_value(a.names.limits_bucket("identity"))).keys()
+            info = await ops.js.stream_info(f"KV_{bucket}", subjects_filter=f"$KV.{bucket}.>")
         finally:
             await ops.close()
-        assert len(keys) == 3 and not any("10.0.0.7" in k or "addr" in k for k in keys)
+        keys = [subject.removeprefix(f"$KV.{bucket}.") for subject in info.state.subjects or {}]
+        assert len(keys) == 3 and not any("10.0.0.7" in k or "addr" in k for k in keys), keys
     finally:
         await a.close()
         await b.close()
+
+
+async def test_failures_are_refused_from_each_replicas_view_without_asking_the_bus(secured_nats: SecuredNats) -> None:
+    """`wait` (asked on every public status request) answers from the replica's view of the keys over the limit,
+    which the bucket's updates keep current: a key put over the limit by one replica is refused by the other
+    within a bounded lag, and asking costs no bus operation; counting still goes to the shared bucket."""
+    import asyncio
+    import time
+
+    a, b = secured_nats.bus("intake", service="intake"), secured_nats.bus("intake", service="intake")
+    await a.connect(attempts=3)
+    await b.connect(attempts=3)
+    try:
+        # A key over the limit before the views begin is read from the bucket when they do.
+        first, second = SharedRateLimiter(a, "wrong_codes", 3, 3600), SharedRateLimiter(b, "wrong_codes", 3, 3600)
+        for _ in range(3):
+            await first.count("10.0.0.1")
+        assert await first.wait("10.0.0.9") is None and await second.wait("10.0.0.9") is None
+        await _until(lambda: first.view.current() and second.view.current(), "the views read the bucket")
+        assert (await second.wait("10.0.0.1") or 0) > 3590
+
+        asked = {"a": 0, "b": 0}
+        for bus, name in ((a, "a"), (b, "b")):
+            original = bus.limits_kv
+
+            async def counted(original=original, name=name):  # type: ignore[no-untyped-def]
+                asked[name] += 1
+                return await original()
+
+            bus.limits_kv = counted  # type: ignore[method-assign]
+        for _ in range(50):
+            assert await second.wait("10.0.0.2") is None
+        assert asked == {"a": 0, "b": 0}, "asking costs no bus operation"
+
+        # Alternating replicas: two wrong codes on one, the third on the other, each counted in the bucket.
+        await first.count("10.0.0.2")
+        await first.count("10.0.0.2")
+        assert await first.wait("10.0.0.2") is None
+        await second.count("10.0.0.2")
+        assert asked == {"a": 2, "b": 1}
+        assert (await second.wait("10.0.0.2") or 0) > 3590, "the counting replica refuses at once"
+        started = time.monotonic()
+        await _until(lambda: first.view.until.get(first._key("10.0.0.2")) is not None, "the other replica refuses")
+        assert time.monotonic() - started < 2.0
+        assert (await first.wait("10.0.0.2") or 0) > 3590
+        # The window still ends when the oldest failure is an hour old.
+        assert await first.wait("10.0.0.2", now=time.time() + 3601) is None
+        # A further count over the limit changes nothing and is refused.
+        assert await second.retry_after("10.0.0.2") is not None
+        assert asked["b"] == 2
+
+        # Reconnected: updates may have been missed meanwhile, so the bucket is asked until the view is read again.
+        assert a.nc is not None
+        await a.nc.close()
+        assert not first.view.current()
+        await a.connect(attempts=3)
+        assert (await first.wait("10.0.0.2") or 0) > 3590
+        await _until(first.view.current, "the view is read again on the new connection")  # begun by that wait
+        assert (await first.wait("10.0.0.2") or 0) > 3590 and await first.wait("10.0.0.3") is None
+        await asyncio.sleep(0)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def _until(check, what: str, seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"not within {seconds} s: {what}"
+        await asyncio.sleep(0.01)
 
 
 async def test_concurrent_replicas_never_admit_more_than_the_limit(secured_nats: SecuredNats) -> None:

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_json
+from sqlalchemy import bindparam, literal_column, or_, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -305,9 +305,12 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
             session.info.pop(key, None)
 
 
+#: Built once: constructing the statement and its cache key took as long as the rest of the read's Python.
+_READ_STATUS = select(PublicStatusRow.__table__.c.verification_code, PublicStatusRow.__table__.c.body).where(
+    PublicStatusRow.__table__.c.receipt_number == bindparam("receipt_number"))
+
+
 async def read(conn: AsyncConnection, receipt_number: str) -> tuple[str | None, str] | None:
     """The verification code and the body of a receipt's view; None when the receipt is unknown."""
-    t = PublicStatusRow.__table__
-    row = (await conn.execute(
-        select(t.c.verification_code, t.c.body).where(t.c.receipt_number == receipt_number))).first()
+    row = (await conn.execute(_READ_STATUS, {"receipt_number": receipt_number})).first()
     return None if row is None else (row.verification_code, row.body)

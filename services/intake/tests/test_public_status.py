@@ -184,3 +184,21 @@ async def test_concurrent_departments_steps_never_overwrite_each_other(intake, t
     if db.engine.dialect.name == "postgresql":
         assert any("timeline" in h.lower() for h in _hooks(second_seen))  # rendered from the tables
     assert await mismatches(db) == []
+
+
+async def test_requests_are_counted_by_route_template_never_by_receipt_number(intake, tokens):
+    """The metrics label a request with the route it matched: a receipt number (or a scanner's guess) in the
+    path would give every case a series of its own in every replica's metrics."""
+    item = await intake.publish_item(f.food_permit_item())
+    me = f.citizen(tokens)
+    app = await complete_draft(intake, me, item["code"])
+    submitted = (await submit(intake, me, app["id"])).json()
+    receipt, code = submitted["receipt_number"], submitted["verification_code"]
+    assert (await _status(intake, receipt, code)).status_code == 200
+    assert (await _status(intake, "NOSUCHRECEIPT9", code)).status_code == 404
+    assert (await intake.client.get("/intake/v1/no-such-route/R123456789")).status_code == 404
+    text = (await intake.client.get("/intake/metrics")).text
+    assert receipt not in text and "NOSUCHRECEIPT9" not in text and "R123456789" not in text
+    status = 'http_requests_total{method="GET",route="/status/{receipt_number}",service="intake"'
+    assert f'{status},status="200"}}' in text and f'{status},status="404"}}' in text
+    assert 'route="(unmatched)",service="intake",status="404"' in text
