@@ -8,7 +8,21 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, String, Text, bindparam, cast, delete, func, literal, or_, select, true, union_all
+from sqlalchemy import (
+    JSON,
+    Date,
+    String,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
