@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, literal, or_, select, true, union_all
+from sqlalchemy import (
+    JSON,
+    Date,
+    String,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +31,7 @@ from services.efficacy.store.tables import case_event, case_file, catalog_item, 
 from shared.db import dialect_of
 from shared.events import Event
 from shared.messaging import insert_ignore
-from shared.types import utcnow
+from shared.types import UTCDateTime, utcnow
 
 
 def _jsonable(obj: Any) -> Any:
@@ -29,14 +44,22 @@ def upsert(session: AsyncSession, table: Any) -> Any:
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
+@functools.cache
+def _lock_statement(dialect: str) -> Any:
+    """`lock_case`'s upsert, built once per dialect (it runs for every application of every batch)."""
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(case_file).values(
+        application_id=bindparam("b_application_id", type_=String), updated_at=bindparam("b_now", type_=UTCDateTime()))
+    ins = ins.on_conflict_do_update(index_elements=[case_file.c.application_id],
+                                    set_={"updated_at": ins.excluded.updated_at})
+    return ins.returning(*case_file.c)
+
+
 async def lock_case(session: AsyncSession, application_id: str) -> Any:
     """Create the application's row if new and lock it for this transaction, so that rebuilding its clocks never
     races another consumer: one statement, as the upsert's row lock is the lock (PostgreSQL; SQLite has one
     writer anyway)."""
-    ins = upsert(session, case_file).values(application_id=application_id, updated_at=utcnow())
-    ins = ins.on_conflict_do_update(index_elements=[case_file.c.application_id],
-                                    set_={"updated_at": ins.excluded.updated_at})
-    return (await session.execute(ins.returning(*case_file.c))).one()
+    return (await session.execute(_lock_statement(dialect_of(session)),
+                                  {"b_application_id": application_id, "b_now": utcnow()})).one()
 
 
 async def get_case(session: AsyncSession, application_id: str) -> Any:
@@ -64,6 +87,38 @@ async def add_facts(session: AsyncSession, application_id: str, events: list[Eve
     return set(res.scalars())
 
 
+def _unnest(name: str, **columns: Any) -> Any:
+    """`unnest(:b_<col>, …) WITH ORDINALITY AS name(<col>, …, n)`: rows handed over as one array per column.
+
+    A multi-row `VALUES` is never cached by SQLAlchemy (its structure changes with the row count), so every batch
+    compiled its statement again: that compiling was most of the consumer's CPU. Arrays keep one statement text
+    for any number of rows, built once and compiled once per process."""
+    return func.unnest(*(bindparam(f"b_{k}", type_=postgresql.ARRAY(t)) for k, t in columns.items())).table_valued(
+        *columns, with_ordinality="n").render_derived(name=name)
+
+
+@functools.cache
+def _add_and_read_statement() -> Any:
+    """`add_and_read_facts` on PostgreSQL, with bind parameters only (see `_unnest`)."""
+    c = case_event.c
+    application_id = bindparam("b_application_id", type_=String)
+    rows = _unnest("rows", event_id=String, fingerprint=String, type=String, at=UTCDateTime(), data=Text)
+    ins = postgresql.insert(case_event).from_select(
+        ["event_id", "fingerprint", "application_id", "type", "at", "data"],
+        select(rows.c.event_id, rows.c.fingerprint, application_id, rows.c.type, rows.c.at,
+               cast(rows.c.data, JSON)).order_by(rows.c.n)).on_conflict_do_nothing()
+    added = ins.returning(c.id, c.event_id, c.type, c.at, c.data, c.fingerprint).cte("added")
+    before = select(c.id, c.event_id, c.type, c.at, c.data, c.fingerprint, literal(False).label("new")).where(
+        c.application_id == application_id)
+    now = select(added.c.id, added.c.event_id, added.c.type, added.c.at, added.c.data, added.c.fingerprint,
+                 literal(True).label("new"))
+    f = union_all(before, now).subquery("f")
+    return (select(f, catalog_item.c.code.label("rules_code"), catalog_item.c.excluded_steps,
+                   catalog_item.c.acceptance_days)
+            .select_from(f.outerjoin(catalog_item, catalog_item.c.code == bindparam("b_item_code", type_=String)))
+            .order_by(f.c.id))
+
+
 async def add_and_read_facts(session: AsyncSession, application_id: str, events: list[Event], item_code: str | None
                              ) -> tuple[set[str], list[Fact], tuple[frozenset[str], int | None]]:
     """`add_facts`, then every fact of the application and its item's rules (as `facts_and_rules`). On PostgreSQL
@@ -74,19 +129,10 @@ async def add_and_read_facts(session: AsyncSession, application_id: str, events:
         kept = await add_facts(session, application_id, events)
         facts, rules = await facts_and_rules(session, application_id, item_code)
         return kept, facts, rules
-    c = case_event.c
-    ins = postgresql.insert(case_event).values(_fact_rows(application_id, events)).on_conflict_do_nothing()
-    added = ins.returning(c.id, c.event_id, c.type, c.at, c.data, c.fingerprint).cte("added")
-    before = select(c.id, c.event_id, c.type, c.at, c.data, c.fingerprint, literal(False).label("new")).where(
-        c.application_id == application_id)
-    now = select(added.c.id, added.c.event_id, added.c.type, added.c.at, added.c.data, added.c.fingerprint,
-                 literal(True).label("new"))
-    f = union_all(before, now).subquery("f")
-    rows = (await session.execute(
-        select(f, catalog_item.c.code.label("rules_code"), catalog_item.c.excluded_steps,
-               catalog_item.c.acceptance_days)
-        .select_from(f.outerjoin(catalog_item, catalog_item.c.code == literal(item_code)))
-        .order_by(f.c.id))).all()
+    rows = (await session.execute(_add_and_read_statement(), dict(
+        b_application_id=application_id, b_item_code=item_code, b_event_id=[e.id for e in events],
+        b_fingerprint=[fingerprint(e.type, e.data) for e in events], b_type=[e.type for e in events],
+        b_at=[e.time for e in events], b_data=[json.dumps(e.data) for e in events]))).all()
     if not rows:
         return set(), [], await item_rules(session, item_code)
     first = rows[0]
@@ -152,20 +198,59 @@ def _clock_rows(application_id: str, states: list[ClockState], watch: dict[str, 
                  updated_at=now) for s in states]
 
 
+_CLOCK_SET = ("task_id", "kind", "department", "state", "watch_on", "body", "updated_at")
+
+
+@functools.cache
+def _clock_upsert(carrying: tuple[Any, ...]) -> Any:
+    """`write_clocks`' upsert on PostgreSQL with bind parameters only (see `_unnest`), carrying the CTEs given."""
+    rows = _unnest("rows", clock_id=String, task_id=String, kind=String, department=String, state=String,
+                   watch_on=Date, body=Text)
+    ins = postgresql.insert(clock).from_select(
+        ["clock_id", "application_id", "task_id", "kind", "department", "state", "watch_on", "body", "updated_at"],
+        select(rows.c.clock_id, bindparam("b_application_id", type_=String), rows.c.task_id, rows.c.kind,
+               rows.c.department, rows.c.state, rows.c.watch_on, cast(rows.c.body, JSON),
+               bindparam("b_updated_at", type_=UTCDateTime())).order_by(rows.c.n))
+    ins = ins.on_conflict_do_update(index_elements=[clock.c.clock_id],
+                                    set_={k: ins.excluded[k] for k in _CLOCK_SET})
+    return ins.add_cte(*carrying) if carrying else ins
+
+
+async def _upsert_clocks(session: AsyncSession, application_id: str, states: list[ClockState],
+                         watch: dict[str, date | None], also: tuple[list[Any], dict[str, Any]] | None) -> None:
+    # Rows locked in clock_id order, the order the card evaluator updates watch days in (`set_watch` over
+    # `running_clocks`): in another order (the application's clock before its acceptance clock) the two deadlocked,
+    # and the evaluator's whole round was rolled back and redone (seen at 3,000 open cases).
+    states = sorted(states, key=lambda s: s.clock_id)
+    if dialect_of(session) == "postgresql":
+        await session.execute(_clock_upsert(tuple(also[0]) if also else ()), dict(
+            also[1] if also else {}, b_application_id=application_id, b_updated_at=utcnow(),
+            b_clock_id=[s.clock_id for s in states], b_task_id=[s.task_id for s in states],
+            b_kind=[s.kind for s in states], b_department=[s.department for s in states],
+            b_state=[s.state for s in states], b_watch_on=[watch.get(s.clock_id) for s in states],
+            b_body=[json.dumps(s.to_body()) for s in states]))
+        return
+    ins = upsert(session, clock).values(_clock_rows(application_id, states, watch))
+    ins = ins.on_conflict_do_update(index_elements=[clock.c.clock_id], set_={k: ins.excluded[k] for k in _CLOCK_SET})
+    await session.execute(ins.add_cte(*also[0]) if also else ins)
+
+
 async def save_clocks(session: AsyncSession, application_id: str, states: list[ClockState],
-                      watch: dict[str, date | None] | None = None, *, also: list[Any] | None = None) -> bool:
+                      watch: dict[str, date | None] | None = None, *,
+                      also: tuple[list[Any], dict[str, Any]] | None = None) -> bool:
     """Replace the application's clocks with the ones just rebuilt. `also`: CTEs the insert carries (other
-    writes of the same transaction in the same round trip); False when there was no insert to carry them."""
+    writes of the same transaction in the same round trip) and their parameters; False when there was no insert
+    to carry them."""
     await session.execute(delete(clock).where(clock.c.application_id == application_id))
     if not states:
         return False
-    ins = clock.insert().values(_clock_rows(application_id, states, watch or {}))
-    await session.execute(ins.add_cte(*also) if also else ins)
+    await _upsert_clocks(session, application_id, states, watch or {}, also)
     return True
 
 
 async def write_clocks(session: AsyncSession, application_id: str, changed: list[ClockState],
-                       watch: dict[str, date | None], gone: list[str], *, also: list[Any] | None = None) -> bool:
+                       watch: dict[str, date | None], gone: list[str], *,
+                       also: tuple[list[Any], dict[str, Any]] | None = None) -> bool:
     """Write only the clocks an event changed: one multi-row upsert for new or changed clocks (and a delete for
     clocks no longer built, which is rare); nothing at all for an event that changed none. `also` as for
     `save_clocks`."""
@@ -173,12 +258,7 @@ async def write_clocks(session: AsyncSession, application_id: str, changed: list
         await session.execute(delete(clock).where(clock.c.clock_id.in_(gone)))
     if not changed:
         return False
-    ins = upsert(session, clock).values(_clock_rows(application_id, changed, watch))
-    ins = ins.on_conflict_do_update(
-        index_elements=[clock.c.clock_id],
-        set_={k: ins.excluded[k] for k in ("task_id", "kind", "department", "state", "watch_on", "body",
-                                           "updated_at")})
-    await session.execute(ins.add_cte(*also) if also else ins)
+    await _upsert_clocks(session, application_id, changed, watch, also)
     return True
 
 
@@ -188,7 +268,8 @@ async def set_watch(session: AsyncSession, watch: dict[str, date | None]) -> Non
         return
     await session.execute(
         clock.update().where(clock.c.clock_id == bindparam("b_clock_id")).values(watch_on=bindparam("b_watch_on")),
-        [{"b_clock_id": k, "b_watch_on": v} for k, v in watch.items()])
+        # In clock_id order, as the consumers lock clocks (`_upsert_clocks`), so the two never deadlock.
+        [{"b_clock_id": k, "b_watch_on": v} for k, v in sorted(watch.items())])
 
 
 async def clocks_of(session: AsyncSession, application_id: str) -> list[ClockState]:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, bindparam, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.efficacy.domain.kpis import ApplicationFacts, Totals
-from services.efficacy.store.cases import upsert
 from services.efficacy.store.tables import application_fact, catalog_item, certificate, rating
+from shared.db import dialect_of
 
 
 async def load_facts(session: AsyncSession, application_id: str) -> ApplicationFacts:
@@ -19,14 +21,26 @@ async def load_facts(session: AsyncSession, application_id: str) -> ApplicationF
     return ApplicationFacts(**row.body) if row else ApplicationFacts(application_id)
 
 
+_FACT_COLUMNS = ("body", "anchor_on", "department", "item_code", "service_point", "online",
+                 "delivered_electronically", "visits", "corrections", "on_time", "used_workdays", "promised_days")
+
+
+@functools.cache
+def _save_statement(dialect: str) -> Any:
+    """`save_facts`' upsert, built once per dialect (it runs for most batches of case events)."""
+    af = application_fact
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(af).values(
+        {k: bindparam(f"b_{k}", type_=af.c[k].type) for k in ("application_id", *_FACT_COLUMNS)})
+    return ins.on_conflict_do_update(index_elements=[af.c.application_id],
+                                     set_={k: ins.excluded[k] for k in _FACT_COLUMNS})
+
+
 async def save_facts(session: AsyncSession, f: ApplicationFacts) -> None:
-    values = dict(body=f.to_json(), anchor_on=f.anchor_on, department=f.department, item_code=f.item_code,
-                  service_point=f.service_point, online=f.online, delivered_electronically=f.delivered_electronically,
-                  visits=f.visits, corrections=f.corrections, on_time=f.on_time, used_workdays=f.used_workdays,
-                  promised_days=f.promised_days)
-    ins = upsert(session, application_fact).values(application_id=f.application_id, **values)
-    await session.execute(ins.on_conflict_do_update(index_elements=[application_fact.c.application_id],
-                                                    set_={k: ins.excluded[k] for k in values}))
+    values = dict(application_id=f.application_id, body=f.to_json(), anchor_on=f.anchor_on, department=f.department,
+                  item_code=f.item_code, service_point=f.service_point, online=f.online,
+                  delivered_electronically=f.delivered_electronically, visits=f.visits, corrections=f.corrections,
+                  on_time=f.on_time, used_workdays=f.used_workdays, promised_days=f.promised_days)
+    await session.execute(_save_statement(dialect_of(session)), {f"b_{k}": v for k, v in values.items()})
 
 
 def _period(start: date, end: date, department: str | None, item: str | None, service_point: str | None) -> Any:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.efficacy.store.tables import card, clock, supervision_item, webhook_delivery
 from shared.messaging import insert_ignore
-from shared.types import utcnow
+from shared.types import UTCDateTime, utcnow
 from shared.webhooks import RetryPolicy
 
 
@@ -57,19 +59,29 @@ async def queue_webhooks(session: AsyncSession, rows: list[dict[str, Any]]) -> N
                               [{"attempts": 0, "next_attempt_at": now, **r} for r in rows])
 
 
-def clearing(session: AsyncSession, clock_ids: list[str], at: datetime) -> list[Any] | None:
-    """On PostgreSQL, `clear_cards` as CTEs for another statement to carry (`add_cte`), which saves a round trip
-    where a stopped clock's cards are cleared beside the clocks being written; None elsewhere, or for no clock."""
-    if not clock_ids or session.bind is None or session.bind.dialect.name != "postgresql":
-        return None
-    cleared = card.update().where(card.c.clock_id.in_(clock_ids), card.c.cleared_at.is_(None)).values(
-        cleared_at=at).returning(card.c.card_id).cte("cleared_cards")
+@functools.cache
+def _clearing_ctes() -> list[Any]:
+    """`clear_cards` as CTEs with bind parameters only (`b_clear_clock_ids`, `b_cleared_at`): built and compiled
+    once with the statement carrying them."""
+    ids = bindparam("b_clear_clock_ids", type_=postgresql.ARRAY(String))
+    cleared = card.update().where(card.c.clock_id == any_(ids), card.c.cleared_at.is_(None)).values(
+        cleared_at=bindparam("b_cleared_at", type_=UTCDateTime())).returning(card.c.card_id).cte("cleared_cards")
     # A yellow card's queue row goes with the card; a red card's case (督办) stays until the department answers.
     items = supervision_item.update().where(
         supervision_item.c.card_id.in_(select(cleared.c.card_id)), supervision_item.c.is_case.is_(False),
         supervision_item.c.state == "open").values(state="cleared").returning(supervision_item.c.id).cte(
         "cleared_items")
     return [cleared, items]
+
+
+def clearing(session: AsyncSession, clock_ids: list[str], at: datetime
+             ) -> tuple[list[Any], dict[str, Any]] | None:
+    """On PostgreSQL, `clear_cards` as CTEs for another statement to carry (`add_cte`) and their parameters, which
+    saves a round trip where a stopped clock's cards are cleared beside the clocks being written; None elsewhere,
+    or for no clock."""
+    if not clock_ids or session.bind is None or session.bind.dialect.name != "postgresql":
+        return None
+    return _clearing_ctes(), {"b_clear_clock_ids": list(clock_ids), "b_cleared_at": at}
 
 
 async def clear_cards(session: AsyncSession, clock_ids: list[str], at: datetime) -> None:

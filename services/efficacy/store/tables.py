@@ -94,7 +94,9 @@ supervision_item = Table(
     Column("dedupe_key", String(200), nullable=False, unique=True),
     Column("kind", String(40), nullable=False),
     Column("is_case", Boolean, nullable=False, default=False),
-    Column("card_id", String(64), nullable=True),
+    # Indexed: a stopped clock's cards clear their queue rows by card id at nearly every case event, which
+    # without it read the whole queue (every card ever raised).
+    Column("card_id", String(64), nullable=True, index=True),
     Column("application_id", String(64), nullable=True),
     Column("department", String(40), nullable=True, index=True),
     Column("detail", Text, nullable=False),
@@ -173,6 +175,8 @@ rating = Table(
     Column("callback_note", Text, nullable=True),
     Column("rerated_level", String(30), nullable=True),
     Column("rerated_at", UTCDateTime, nullable=True),
+    # The card evaluator looks for bad ratings not called back in time every round: without it, every rating.
+    Index("ix_rating_rectification_due", "rectification_state", "rectification_due_on"),
 )
 
 #: 投诉举报.
@@ -192,6 +196,8 @@ complaint = Table(
     Column("answer", Text, nullable=True),
     Column("answered_at", UTCDateTime, nullable=True),
     Column("answer_score", Integer, nullable=True),
+    # The card evaluator looks for complaints unanswered in time every round: without it, every complaint.
+    Index("ix_complaint_state_deadline", "state", "deadline_on"),
 )
 
 #: Certificates issued, for expiry reminders.

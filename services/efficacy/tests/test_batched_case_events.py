@@ -168,3 +168,42 @@ async def test_events_applied_in_batches_leave_what_they_leave_one_at_a_time(two
     assert [a for _, k, _, a, *_ in expected["items"] if k == "material_asked_again"] == ["C-batch", "A-batch"]
     for key in expected:
         assert got[key] == expected[key], key
+
+
+async def test_batches_of_any_size_reuse_one_compiled_fact_and_clock_statement(two):
+    """On PostgreSQL the fact insert (with its read back) and the clock upsert (with its card clearing) take their
+    rows as arrays: one statement text whatever the number of events or clocks, compiled once and then taken from
+    SQLAlchemy's cache (a multi-row VALUES is never cached, and compiling it was most of the consumer's CPU).
+    SQLite keeps a row per VALUES tuple: one text per number of rows."""
+    from sqlalchemy import event as sa_event
+
+    _, db = two
+    seen: list[tuple[str, str]] = []
+
+    def note(_conn, _cursor, statement, _params, context, _many):  # type: ignore[no-untyped-def]
+        for mark in ("INSERT INTO case_event", "INSERT INTO clock"):
+            if mark in statement:
+                seen.append((mark, str(context.cache_hit)))
+
+    sa_event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        for n, size in enumerate((1, 3, 5, 2)):
+            a = f"SIZE-{n}"
+            events = [submitted(a, "2026-03-02T08:00:00"), accepted(a, "2026-03-02T09:00:00", person=a, hid=a),
+                      *(assigned(a, f"{a}-T{k}", "2026-03-03T09:00:00", department=f"LD-D{k}") for k in range(1, 6)),
+                      *(task_decided(a, f"{a}-T{k}", "2026-03-04T09:00:00") for k in range(1, 6))]
+            for start in range(0, len(events), size):
+                async with db.transaction() as s:
+                    await record_case_events(s, events[start:start + size])
+    finally:
+        sa_event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+    # The clock upsert comes in two shapes: carrying the card clearing (once a clock has stopped) or not.
+    for mark, shapes in (("INSERT INTO case_event", 1), ("INSERT INTO clock", 2)):
+        hits = [h for m, h in seen if m == mark]
+        assert len(hits) > 10, mark
+        if db.engine.dialect.name == "postgresql":
+            # Compiled at most once per shape (none when another test in this process compiled it already).
+            assert set(hits) <= {"CacheStats.CACHE_HIT", "CacheStats.CACHE_MISS"}, mark
+            assert hits.count("CacheStats.CACHE_MISS") <= shapes, mark
+        else:
+            assert "CacheStats.NO_CACHE_KEY" in hits, mark
