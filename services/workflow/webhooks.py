@@ -55,6 +55,11 @@ def _is_public(address: str) -> bool:
 
 async def resolve(host: str, port: int) -> list[str]:
     """The addresses `host` resolves to (the one place the webhook sender asks DNS)."""
+    try:
+        # An address is its own answer: no resolver thread for every attempt to an endpoint given by address.
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
 
