@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, func, insert, or_, select, update
+from sqlalchemy import Row, Select, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -152,18 +152,38 @@ async def task_guard(session: AsyncSession, task_id: str) -> Row[Any] | None:
     return (await session.execute(q)).one_or_none()
 
 
+#: The statements every decision runs, built once. A statement object keeps its cache key, so running the same
+#: object again skips building it and walking it for the compiled-statement cache (issue #14: for the decision's
+#: UPDATE with its nine values, that walk cost more than the rest of the call).
+_decide_statements: dict[tuple[bool, bool, tuple[str, ...]], Update] = {}
+
+
+def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...]) -> Update:
+    q = _decide_statements.get((by_department, by_kind, columns))
+    if q is None:
+        t = Task.__table__
+        q = update(t).where(t.c.id == bindparam("w_task_id"), t.c.state == "open")
+        if by_department:
+            q = q.where(t.c.department == bindparam("w_department"))
+        if by_kind:
+            q = q.where(t.c.stage_kind != bindparam("w_not_kind"))
+        q = q.values({c: bindparam(c, type_=t.c[c].type) for c in columns}).returning(*t.c)
+        _decide_statements[(by_department, by_kind, columns)] = q
+    return q
+
+
 async def decide_task_if(session: AsyncSession, task_id: str, *, department: str | None, not_kind: str | None,
                          values: dict[str, Any]) -> Row[Any] | None:
     """Compare-and-set of a decision in one `UPDATE … RETURNING`: only an open task (of `department` when
     given, not of kind `not_kind` when given) changes, and the whole row comes back as the update left it.
     None when nothing matched (the caller reads why)."""
-    t = Task.__table__
-    q = update(t).where(t.c.id == task_id, t.c.state == "open")
+    q = _decide_statement(department is not None, not_kind is not None, tuple(values))
+    params = {**values, "w_task_id": task_id}
     if department is not None:
-        q = q.where(t.c.department == department)
+        params["w_department"] = department
     if not_kind is not None:
-        q = q.where(t.c.stage_kind != not_kind)
-    return (await session.execute(q.values(**values).returning(*t.c))).one_or_none()
+        params["w_not_kind"] = not_kind
+    return (await session.execute(q, params)).one_or_none()
 
 
 async def update_task_if(session: AsyncSession, task_id: str, *, state: str, values: dict[str, Any]) -> bool:
@@ -178,12 +198,17 @@ async def update_task_if(session: AsyncSession, task_id: str, *, state: str, val
     return bool(res.rowcount)
 
 
+_count_decision = (
+    update(Stage.__table__).where(Stage.__table__.c.id == bindparam("w_stage_id"))
+    .values(decided=Stage.__table__.c.decided + 1).returning(*Stage.__table__.c)
+)
+
+
 async def count_decision(session: AsyncSession, stage_id: int) -> Row[Any]:
     """Add one final decision to the stage and return it fresh (as columns). The UPDATE takes the stage row's
-    lock, so concurrent decisions of one stage are counted one after the other and the last one sees them all."""
-    t = Stage.__table__
-    q = update(t).where(t.c.id == stage_id).values(decided=t.c.decided + 1).returning(*t.c)
-    return (await session.execute(q)).one()  # one statement: the updated row is the fresh one
+    lock, so concurrent decisions of one stage are counted one after the other and the last one sees them all.
+    Built once (`_decide_statements`)."""
+    return (await session.execute(_count_decision, {"w_stage_id": stage_id})).one()  # the updated row is the fresh one
 
 
 async def complete_stage(session: AsyncSession, stage_id: int, *, outcome: str, at: datetime) -> bool:
