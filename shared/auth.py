@@ -31,8 +31,8 @@ import asyncio
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import httpx

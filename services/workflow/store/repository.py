@@ -283,15 +283,46 @@ async def add_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> N
         await session.execute(insert_ignore(session, WebhookDelivery.__table__), rows)
 
 
+_enabled_webhooks = (
+    select(DepartmentWebhook.__table__.c.department)
+    .where(DepartmentWebhook.__table__.c.department.in_(bindparam("w_departments", expanding=True)),
+           DepartmentWebhook.__table__.c.enabled.is_(True))
+)
+
+
 async def enabled_webhooks(session: AsyncSession, departments: Iterable[str]) -> set[str]:
-    """Which of `departments` have an enabled endpoint, in one read."""
-    t = DepartmentWebhook.__table__
-    q = select(t.c.department).where(t.c.department.in_(set(departments)), t.c.enabled.is_(True))
-    return set((await session.execute(q)).scalars())
+    """Which of `departments` have an enabled endpoint, in one read (built once, like `_decide_statements`)."""
+    return set((await session.execute(_enabled_webhooks, {"w_departments": sorted(set(departments))})).scalars())
 
 
 #: How many due deliveries one round of the sender claims at most.
 CLAIM_LIMIT = 20
+
+#: The sender's statements, built once per dialect and limit (see `_decide_statements`).
+_claim_statements: dict[tuple[str, int], Update] = {}
+
+
+def _claim_statement(dialect: str, limit: int) -> Update:
+    q = _claim_statements.get((dialect, limit))
+    if q is None:
+        t = WebhookDelivery.__table__
+        now = bindparam("w_now", type_=t.c.next_attempt_at.type)
+        due = (
+            select(t.c.id)
+            .where(t.c.state == "pending", t.c.next_attempt_at <= now)
+            .order_by(t.c.next_attempt_at, t.c.id)
+            .limit(limit)
+        )
+        if dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        q = (
+            update(t)
+            .where(t.c.id.in_(due.scalar_subquery()), t.c.state == "pending", t.c.next_attempt_at <= now)
+            .values(next_attempt_at=bindparam("w_until", type_=t.c.next_attempt_at.type))
+            .returning(t.c.id, t.c.department, t.c.event_id, t.c.payload, t.c.attempts)
+        )
+        _claim_statements[(dialect, limit)] = q
+    return q
 
 
 async def claim_due_deliveries(session: AsyncSession, now: datetime, lease: timedelta,
@@ -299,36 +330,32 @@ async def claim_due_deliveries(session: AsyncSession, now: datetime, lease: time
     """Claim the due deliveries in one statement: push their next attempt past the lease and return them (the
     columns sending needs). Replicas skip each other's locked rows (PostgreSQL), so two never send the same
     delivery at once."""
-    t = WebhookDelivery.__table__
-    due = (
-        select(t.c.id)
-        .where(t.c.state == "pending", t.c.next_attempt_at <= now)
-        .order_by(t.c.next_attempt_at, t.c.id)
-        .limit(limit)
-    )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    q = (
-        update(t)
-        .where(t.c.id.in_(due.scalar_subquery()), t.c.state == "pending", t.c.next_attempt_at <= now)
-        .values(next_attempt_at=now + lease)
-        .returning(t.c.id, t.c.department, t.c.event_id, t.c.payload, t.c.attempts)
-    )
-    return sorted((await session.execute(q)).all(), key=lambda d: d.id)
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    q = _claim_statement(dialect, limit)
+    return sorted((await session.execute(q, {"w_now": now, "w_until": now + lease})).all(), key=lambda d: d.id)
+
+
+_webhooks_of = (
+    select(DepartmentWebhook.__table__.c.department, DepartmentWebhook.__table__.c.url,
+           DepartmentWebhook.__table__.c.secret, DepartmentWebhook.__table__.c.enabled)
+    .where(DepartmentWebhook.__table__.c.department.in_(bindparam("w_departments", expanding=True)))
+)
 
 
 async def webhooks_of(session: AsyncSession, departments: set[str]) -> dict[str, Row[Any]]:
     """The departments' endpoints (url, secret, enabled), as columns."""
     if not departments:
         return {}
-    t = DepartmentWebhook.__table__
-    q = select(t.c.department, t.c.url, t.c.secret, t.c.enabled).where(t.c.department.in_(departments))
-    return {h.department: h for h in (await session.execute(q)).all()}
+    rows = (await session.execute(_webhooks_of, {"w_departments": sorted(departments)})).all()
+    return {h.department: h for h in rows}
+
+
+_add_attempts = insert(WebhookAttempt.__table__)
 
 
 async def add_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(WebhookAttempt.__table__), rows)
+        await session.execute(_add_attempts, rows)
 
 
 async def update_deliveries(session: AsyncSession, delivery_ids: Sequence[int], **values: Any) -> None:
@@ -338,6 +365,22 @@ async def update_deliveries(session: AsyncSession, delivery_ids: Sequence[int], 
             update(WebhookDelivery).where(WebhookDelivery.id.in_(list(delivery_ids))).values(**values)
             .execution_options(synchronize_session=False)
         )
+
+
+_mark_delivered = (
+    update(WebhookDelivery.__table__)
+    .where(WebhookDelivery.__table__.c.id.in_(bindparam("w_ids", expanding=True)))
+    .values(state="delivered", attempts=WebhookDelivery.__table__.c.attempts + 1,
+            delivered_at=bindparam("w_at", type_=WebhookDelivery.__table__.c.delivered_at.type),
+            last_status=bindparam("w_status", type_=WebhookDelivery.__table__.c.last_status.type), last_error=None)
+)
+
+
+async def mark_delivered(session: AsyncSession, delivery_ids: Sequence[int], *, at: datetime,
+                         status: int | None) -> None:
+    """Deliveries that answered `status` alike: delivered, one more attempt (built once, every round has one)."""
+    if delivery_ids:
+        await session.execute(_mark_delivered, {"w_ids": list(delivery_ids), "w_at": at, "w_status": status})
 
 
 async def update_delivery(session: AsyncSession, delivery_id: int, **values: Any) -> None:
