@@ -76,10 +76,13 @@ async def get_instance(session: AsyncSession, application_id: str) -> ProcessIns
     return (await session.execute(q.execution_options(populate_existing=True))).scalar_one_or_none()
 
 
+_instance_row = select(*ProcessInstance.__table__.c).where(ProcessInstance.__table__.c.id == bindparam("w_id"))
+
+
 async def instance_row(session: AsyncSession, instance_id: int) -> Row[Any]:
-    """The case's columns (for moving it on after a fan-in), without an ORM load."""
-    t = ProcessInstance.__table__
-    return (await session.execute(select(*t.c).where(t.c.id == instance_id))).one()
+    """The case's columns (for moving it on after a fan-in), without an ORM load (built once, like
+    `_decide_statements`)."""
+    return (await session.execute(_instance_row, {"w_id": instance_id})).one()
 
 
 async def finish_instance(session: AsyncSession, instance_id: int, **values: Any) -> bool:
@@ -132,12 +135,17 @@ async def tasks_of_instance(session: AsyncSession, instance_id: int) -> list[Tas
     return list((await session.execute(q.execution_options(populate_existing=True))).scalars())
 
 
+_decided_tasks_of_stage = (
+    select(Task.__table__.c.department, Task.__table__.c.outcome, Task.__table__.c.reasons,
+           Task.__table__.c.legal_basis)
+    .where(Task.__table__.c.stage_id == bindparam("w_stage_id"), Task.__table__.c.state == "decided")
+    .order_by(Task.__table__.c.seq)
+)
+
+
 async def decided_tasks_of_stage(session: AsyncSession, stage_id: int) -> list[Row[Any]]:
-    """What fan-in needs of a stage's decided tasks, as columns."""
-    t = Task.__table__
-    q = (select(t.c.department, t.c.outcome, t.c.reasons, t.c.legal_basis)
-         .where(t.c.stage_id == stage_id, t.c.state == "decided").order_by(t.c.seq))
-    return list((await session.execute(q)).all())
+    """What fan-in needs of a stage's decided tasks, as columns (built once, like `_decide_statements`)."""
+    return list((await session.execute(_decided_tasks_of_stage, {"w_stage_id": stage_id})).all())
 
 
 async def get_task(session: AsyncSession, task_id: str) -> Task | None:
@@ -211,14 +219,17 @@ async def count_decision(session: AsyncSession, stage_id: int) -> Row[Any]:
     return (await session.execute(_count_decision, {"w_stage_id": stage_id})).one()  # the updated row is the fresh one
 
 
+_complete_stage = (
+    update(Stage.__table__)
+    .where(Stage.__table__.c.id == bindparam("w_stage_id"), Stage.__table__.c.completed_at.is_(None))
+    .values(completed_at=bindparam("w_at", type_=Stage.__table__.c.completed_at.type),
+            outcome=bindparam("w_outcome", type_=Stage.__table__.c.outcome.type))
+)
+
+
 async def complete_stage(session: AsyncSession, stage_id: int, *, outcome: str, at: datetime) -> bool:
-    """Set `completed_at` once: True only for the transaction that did it."""
-    res = await session.execute(
-        update(Stage)
-        .where(Stage.id == stage_id, Stage.completed_at.is_(None))
-        .values(completed_at=at, outcome=outcome)
-        .execution_options(synchronize_session=False)
-    )
+    """Set `completed_at` once: True only for the transaction that did it (built once)."""
+    res = await session.execute(_complete_stage, {"w_stage_id": stage_id, "w_at": at, "w_outcome": outcome})
     return res.rowcount == 1
 
 
