@@ -23,6 +23,11 @@ reason}` when a password changes, on logout-everywhere and on an account lock; e
 not-before time per subject (`JWKSVerifier.revoke`) and refuses a token issued earlier (`401 token-revoked`).
 `shared/service.py` wires the event and identity's list (`GET /identity/v1/token-revocations`) into every
 service, so a service started later learns the current revocations too.
+
+Every request's token is verified; the signature only once per token and key set: `JWKSVerifier` remembers a
+verified token by its SHA-256 (bounded, `max_cached`) and on each later use checks again its expiry, its
+revocation and that the key that signed it is still the one published (a refetched key set checks the
+signature again).
 """
 
 from __future__ import annotations
@@ -180,6 +185,8 @@ class JWKSVerifier:
         return hit.principal
 
     def _remember(self, digest: bytes, entry: _Verified) -> None:
+        if self.max_cached <= 0:  # remembering switched off: every use checks the signature
+            return
         if len(self._verified) >= self.max_cached:
             horizon = time.time() - self.leeway
             for d in [d for d, v in self._verified.items() if v.exp <= horizon]:

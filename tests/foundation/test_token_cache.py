@@ -110,3 +110,11 @@ class _FrozenDatetime:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._real, name)
+
+
+async def test_remembering_can_be_switched_off():
+    tokens = TokenIssuer()
+    verifier = verifier_for(tokens, max_cached=0)
+    token = tokens.token("p-off")
+    assert (await verifier.verify(token)).subject == (await verifier.verify(token)).subject == "p-off"
+    assert verifier._verified == {}
