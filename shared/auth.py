@@ -23,14 +23,21 @@ reason}` when a password changes, on logout-everywhere and on an account lock; e
 not-before time per subject (`JWKSVerifier.revoke`) and refuses a token issued earlier (`401 token-revoked`).
 `shared/service.py` wires the event and identity's list (`GET /identity/v1/token-revocations`) into every
 service, so a service started later learns the current revocations too.
+
+Every request's token is verified; the signature only once per token and key set: `JWKSVerifier` remembers a
+verified token by its SHA-256 (bounded, `max_cached`) and on each later use checks again its expiry, its
+revocation and that the key that signed it is still the one published (a refetched key set checks the
+signature again).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import httpx
@@ -66,6 +73,17 @@ ALLOWED_ALGORITHMS = ("EdDSA", "ES256")
 JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A token whose signature and claims were checked: what must still hold for it to pass again."""
+
+    principal: Principal
+    kid: str
+    key: jwt.PyJWK  # the key object it was verified with: a refreshed key set makes it check the signature again
+    exp: float
+    iat_ms: int
+
+
 def http_jwks_fetcher(url: str, client: httpx.AsyncClient | None = None) -> JwksFetcher:
     async def fetch() -> dict[str, Any]:
         if client is not None:
@@ -93,6 +111,7 @@ class JWKSVerifier:
         ttl: float = 60.0,
         min_refresh: float = 5.0,
         leeway: float = 5.0,
+        max_cached: int = 10_000,
     ) -> None:
         self.fetch = fetch
         self.issuer, self.audience = issuer, audience
@@ -103,6 +122,12 @@ class JWKSVerifier:
         #: Subject → the earliest `iat` still accepted, in epoch milliseconds (identity's `iat` resolution; whole
         #: numbers so a parsed time and a token's `iat` compare exactly): tokens issued before it were revoked.
         self._not_before: dict[str, int] = {}
+        #: SHA-256 of a token → its verification. A department system or a clerk sends one token for minutes;
+        #: its Ed25519 check and PyJWT's claim checks were most of a request's authentication cost. Every use still
+        #: checks what can change (expiry, revocation, the key still published, see `_cached`); the signature is
+        #: checked again whenever the key set was refetched.
+        self._verified: dict[bytes, _Verified] = {}
+        self.max_cached = max_cached
 
     def revoke(self, subject: str, not_before: float) -> None:
         """Refuse the subject's tokens issued before `not_before` (epoch seconds). Never moves backwards, so an
@@ -146,7 +171,44 @@ class JWKSVerifier:
             self._keys = keys
             self._fetched_at = now
 
+    def _cached(self, digest: bytes) -> Principal | None:
+        """The principal of a token verified before, if it still passes: not expired (PyJWT's test, with the same
+        leeway), verified with a key of the current set, and not revoked since. Anything else goes the full way
+        (which says why it fails)."""
+        hit = self._verified.get(digest)
+        if hit is None:
+            return None
+        if hit.exp <= time.time() - self.leeway or self._keys.get(hit.kid) is not hit.key:
+            del self._verified[digest]
+            return None
+        self._check_not_revoked(hit.principal.subject, hit.iat_ms)
+        return hit.principal
+
+    def _remember(self, digest: bytes, entry: _Verified) -> None:
+        if self.max_cached <= 0:  # remembering switched off: every use checks the signature
+            return
+        if len(self._verified) >= self.max_cached:
+            horizon = time.time() - self.leeway
+            for d in [d for d, v in self._verified.items() if v.exp <= horizon]:
+                del self._verified[d]
+            while len(self._verified) >= self.max_cached:  # all alive: the oldest go first
+                del self._verified[next(iter(self._verified))]
+        self._verified[digest] = entry
+
+    def _check_not_revoked(self, subject: str, iat_ms: int) -> None:
+        not_before = self._not_before.get(subject)
+        if not_before is not None and iat_ms < not_before:
+            raise Unauthorized("This token was revoked (password changed, signed out everywhere or account locked); "
+                               "sign in again.", slug="token-revoked",
+                               detail_zh="此令牌已被撤销（密码已修改、已在所有设备退出或账户被锁定），请重新登录。")
+
     async def verify(self, token: str) -> Principal:
+        digest = hashlib.sha256(token.encode()).digest()
+        if digest in self._verified:
+            await self._refresh()  # a key set past its TTL is refetched first, as for any token
+            principal = self._cached(digest)
+            if principal is not None:
+                return principal
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -177,12 +239,11 @@ class JWKSVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"The token is not valid: {exc}.", slug="invalid-token",
                                detail_zh=f"令牌无效：{exc}。") from exc
-        not_before = self._not_before.get(str(claims["sub"]))
-        if not_before is not None and round(float(claims["iat"]) * 1000) < not_before:
-            raise Unauthorized("This token was revoked (password changed, signed out everywhere or account locked); "
-                               "sign in again.", slug="token-revoked",
-                               detail_zh="此令牌已被撤销（密码已修改、已在所有设备退出或账户被锁定），请重新登录。")
-        return Principal.from_claims(claims)
+        iat_ms = round(float(claims["iat"]) * 1000)
+        self._check_not_revoked(str(claims["sub"]), iat_ms)
+        principal = Principal.from_claims(claims)
+        self._remember(digest, _Verified(principal, kid or "", key, float(claims["exp"]), iat_ms))
+        return principal
 
 
 RevocationsFetcher = Callable[[], Awaitable[dict[str, Any]]]

@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from services.workflow.config import WorkflowConfig
 from services.workflow.store import repository as repo
-from services.workflow.store.tables import WebhookDelivery
 from shared.errors import ValidationProblem, invalid
 from shared.jobs import run_periodically
 from shared.service import ServiceContext
@@ -55,6 +54,11 @@ def _is_public(address: str) -> bool:
 
 async def resolve(host: str, port: int) -> list[str]:
     """The addresses `host` resolves to (the one place the webhook sender asks DNS)."""
+    try:
+        # An address is its own answer: no resolver thread for every attempt to an endpoint given by address.
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
 
@@ -186,8 +190,7 @@ async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Ou
                                            last_error=o.error, next_attempt_at=o.at + policy.delay(attempts))
         at = max(o.at for o in outcomes)
         for status, ids in delivered.items():
-            await repo.update_deliveries(s, ids, state="delivered", attempts=WebhookDelivery.attempts + 1,
-                                         delivered_at=at, last_status=status, last_error=None)
+            await repo.mark_delivered(s, ids, at=at, status=status)
 
 
 def _queued_signal(ctx: ServiceContext) -> tuple[asyncio.Event, Callable[[], None]]:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, func, insert, or_, select, update
+from sqlalchemy import Row, Select, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -76,10 +76,13 @@ async def get_instance(session: AsyncSession, application_id: str) -> ProcessIns
     return (await session.execute(q.execution_options(populate_existing=True))).scalar_one_or_none()
 
 
+_instance_row = select(*ProcessInstance.__table__.c).where(ProcessInstance.__table__.c.id == bindparam("w_id"))
+
+
 async def instance_row(session: AsyncSession, instance_id: int) -> Row[Any]:
-    """The case's columns (for moving it on after a fan-in), without an ORM load."""
-    t = ProcessInstance.__table__
-    return (await session.execute(select(*t.c).where(t.c.id == instance_id))).one()
+    """The case's columns (for moving it on after a fan-in), without an ORM load (built once, like
+    `_decide_statements`)."""
+    return (await session.execute(_instance_row, {"w_id": instance_id})).one()
 
 
 async def finish_instance(session: AsyncSession, instance_id: int, **values: Any) -> bool:
@@ -132,12 +135,17 @@ async def tasks_of_instance(session: AsyncSession, instance_id: int) -> list[Tas
     return list((await session.execute(q.execution_options(populate_existing=True))).scalars())
 
 
+_decided_tasks_of_stage = (
+    select(Task.__table__.c.department, Task.__table__.c.outcome, Task.__table__.c.reasons,
+           Task.__table__.c.legal_basis)
+    .where(Task.__table__.c.stage_id == bindparam("w_stage_id"), Task.__table__.c.state == "decided")
+    .order_by(Task.__table__.c.seq)
+)
+
+
 async def decided_tasks_of_stage(session: AsyncSession, stage_id: int) -> list[Row[Any]]:
-    """What fan-in needs of a stage's decided tasks, as columns."""
-    t = Task.__table__
-    q = (select(t.c.department, t.c.outcome, t.c.reasons, t.c.legal_basis)
-         .where(t.c.stage_id == stage_id, t.c.state == "decided").order_by(t.c.seq))
-    return list((await session.execute(q)).all())
+    """What fan-in needs of a stage's decided tasks, as columns (built once, like `_decide_statements`)."""
+    return list((await session.execute(_decided_tasks_of_stage, {"w_stage_id": stage_id})).all())
 
 
 async def get_task(session: AsyncSession, task_id: str) -> Task | None:
@@ -152,18 +160,38 @@ async def task_guard(session: AsyncSession, task_id: str) -> Row[Any] | None:
     return (await session.execute(q)).one_or_none()
 
 
+#: The statements every decision runs, built once. A statement object keeps its cache key, so running the same
+#: object again skips building it and walking it for the compiled-statement cache (issue #14: for the decision's
+#: UPDATE with its nine values, that walk cost more than the rest of the call).
+_decide_statements: dict[tuple[bool, bool, tuple[str, ...]], Update] = {}
+
+
+def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...]) -> Update:
+    q = _decide_statements.get((by_department, by_kind, columns))
+    if q is None:
+        t = Task.__table__
+        q = update(t).where(t.c.id == bindparam("w_task_id"), t.c.state == "open")
+        if by_department:
+            q = q.where(t.c.department == bindparam("w_department"))
+        if by_kind:
+            q = q.where(t.c.stage_kind != bindparam("w_not_kind"))
+        q = q.values({c: bindparam(c, type_=t.c[c].type) for c in columns}).returning(*t.c)
+        _decide_statements[(by_department, by_kind, columns)] = q
+    return q
+
+
 async def decide_task_if(session: AsyncSession, task_id: str, *, department: str | None, not_kind: str | None,
                          values: dict[str, Any]) -> Row[Any] | None:
     """Compare-and-set of a decision in one `UPDATE … RETURNING`: only an open task (of `department` when
     given, not of kind `not_kind` when given) changes, and the whole row comes back as the update left it.
     None when nothing matched (the caller reads why)."""
-    t = Task.__table__
-    q = update(t).where(t.c.id == task_id, t.c.state == "open")
+    q = _decide_statement(department is not None, not_kind is not None, tuple(values))
+    params = {**values, "w_task_id": task_id}
     if department is not None:
-        q = q.where(t.c.department == department)
+        params["w_department"] = department
     if not_kind is not None:
-        q = q.where(t.c.stage_kind != not_kind)
-    return (await session.execute(q.values(**values).returning(*t.c))).one_or_none()
+        params["w_not_kind"] = not_kind
+    return (await session.execute(q, params)).one_or_none()
 
 
 async def update_task_if(session: AsyncSession, task_id: str, *, state: str, values: dict[str, Any]) -> bool:
@@ -178,22 +206,30 @@ async def update_task_if(session: AsyncSession, task_id: str, *, state: str, val
     return bool(res.rowcount)
 
 
+_count_decision = (
+    update(Stage.__table__).where(Stage.__table__.c.id == bindparam("w_stage_id"))
+    .values(decided=Stage.__table__.c.decided + 1).returning(*Stage.__table__.c)
+)
+
+
 async def count_decision(session: AsyncSession, stage_id: int) -> Row[Any]:
     """Add one final decision to the stage and return it fresh (as columns). The UPDATE takes the stage row's
-    lock, so concurrent decisions of one stage are counted one after the other and the last one sees them all."""
-    t = Stage.__table__
-    q = update(t).where(t.c.id == stage_id).values(decided=t.c.decided + 1).returning(*t.c)
-    return (await session.execute(q)).one()  # one statement: the updated row is the fresh one
+    lock, so concurrent decisions of one stage are counted one after the other and the last one sees them all.
+    Built once (`_decide_statements`)."""
+    return (await session.execute(_count_decision, {"w_stage_id": stage_id})).one()  # the updated row is the fresh one
+
+
+_complete_stage = (
+    update(Stage.__table__)
+    .where(Stage.__table__.c.id == bindparam("w_stage_id"), Stage.__table__.c.completed_at.is_(None))
+    .values(completed_at=bindparam("w_at", type_=Stage.__table__.c.completed_at.type),
+            outcome=bindparam("w_outcome", type_=Stage.__table__.c.outcome.type))
+)
 
 
 async def complete_stage(session: AsyncSession, stage_id: int, *, outcome: str, at: datetime) -> bool:
-    """Set `completed_at` once: True only for the transaction that did it."""
-    res = await session.execute(
-        update(Stage)
-        .where(Stage.id == stage_id, Stage.completed_at.is_(None))
-        .values(completed_at=at, outcome=outcome)
-        .execution_options(synchronize_session=False)
-    )
+    """Set `completed_at` once: True only for the transaction that did it (built once)."""
+    res = await session.execute(_complete_stage, {"w_stage_id": stage_id, "w_at": at, "w_outcome": outcome})
     return res.rowcount == 1
 
 
@@ -258,15 +294,46 @@ async def add_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> N
         await session.execute(insert_ignore(session, WebhookDelivery.__table__), rows)
 
 
+_enabled_webhooks = (
+    select(DepartmentWebhook.__table__.c.department)
+    .where(DepartmentWebhook.__table__.c.department.in_(bindparam("w_departments", expanding=True)),
+           DepartmentWebhook.__table__.c.enabled.is_(True))
+)
+
+
 async def enabled_webhooks(session: AsyncSession, departments: Iterable[str]) -> set[str]:
-    """Which of `departments` have an enabled endpoint, in one read."""
-    t = DepartmentWebhook.__table__
-    q = select(t.c.department).where(t.c.department.in_(set(departments)), t.c.enabled.is_(True))
-    return set((await session.execute(q)).scalars())
+    """Which of `departments` have an enabled endpoint, in one read (built once, like `_decide_statements`)."""
+    return set((await session.execute(_enabled_webhooks, {"w_departments": sorted(set(departments))})).scalars())
 
 
 #: How many due deliveries one round of the sender claims at most.
 CLAIM_LIMIT = 20
+
+#: The sender's statements, built once per dialect and limit (see `_decide_statements`).
+_claim_statements: dict[tuple[str, int], Update] = {}
+
+
+def _claim_statement(dialect: str, limit: int) -> Update:
+    q = _claim_statements.get((dialect, limit))
+    if q is None:
+        t = WebhookDelivery.__table__
+        now = bindparam("w_now", type_=t.c.next_attempt_at.type)
+        due = (
+            select(t.c.id)
+            .where(t.c.state == "pending", t.c.next_attempt_at <= now)
+            .order_by(t.c.next_attempt_at, t.c.id)
+            .limit(limit)
+        )
+        if dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        q = (
+            update(t)
+            .where(t.c.id.in_(due.scalar_subquery()), t.c.state == "pending", t.c.next_attempt_at <= now)
+            .values(next_attempt_at=bindparam("w_until", type_=t.c.next_attempt_at.type))
+            .returning(t.c.id, t.c.department, t.c.event_id, t.c.payload, t.c.attempts)
+        )
+        _claim_statements[(dialect, limit)] = q
+    return q
 
 
 async def claim_due_deliveries(session: AsyncSession, now: datetime, lease: timedelta,
@@ -274,36 +341,32 @@ async def claim_due_deliveries(session: AsyncSession, now: datetime, lease: time
     """Claim the due deliveries in one statement: push their next attempt past the lease and return them (the
     columns sending needs). Replicas skip each other's locked rows (PostgreSQL), so two never send the same
     delivery at once."""
-    t = WebhookDelivery.__table__
-    due = (
-        select(t.c.id)
-        .where(t.c.state == "pending", t.c.next_attempt_at <= now)
-        .order_by(t.c.next_attempt_at, t.c.id)
-        .limit(limit)
-    )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    q = (
-        update(t)
-        .where(t.c.id.in_(due.scalar_subquery()), t.c.state == "pending", t.c.next_attempt_at <= now)
-        .values(next_attempt_at=now + lease)
-        .returning(t.c.id, t.c.department, t.c.event_id, t.c.payload, t.c.attempts)
-    )
-    return sorted((await session.execute(q)).all(), key=lambda d: d.id)
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    q = _claim_statement(dialect, limit)
+    return sorted((await session.execute(q, {"w_now": now, "w_until": now + lease})).all(), key=lambda d: d.id)
+
+
+_webhooks_of = (
+    select(DepartmentWebhook.__table__.c.department, DepartmentWebhook.__table__.c.url,
+           DepartmentWebhook.__table__.c.secret, DepartmentWebhook.__table__.c.enabled)
+    .where(DepartmentWebhook.__table__.c.department.in_(bindparam("w_departments", expanding=True)))
+)
 
 
 async def webhooks_of(session: AsyncSession, departments: set[str]) -> dict[str, Row[Any]]:
     """The departments' endpoints (url, secret, enabled), as columns."""
     if not departments:
         return {}
-    t = DepartmentWebhook.__table__
-    q = select(t.c.department, t.c.url, t.c.secret, t.c.enabled).where(t.c.department.in_(departments))
-    return {h.department: h for h in (await session.execute(q)).all()}
+    rows = (await session.execute(_webhooks_of, {"w_departments": sorted(departments)})).all()
+    return {h.department: h for h in rows}
+
+
+_add_attempts = insert(WebhookAttempt.__table__)
 
 
 async def add_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(WebhookAttempt.__table__), rows)
+        await session.execute(_add_attempts, rows)
 
 
 async def update_deliveries(session: AsyncSession, delivery_ids: Sequence[int], **values: Any) -> None:
@@ -313,6 +376,22 @@ async def update_deliveries(session: AsyncSession, delivery_ids: Sequence[int], 
             update(WebhookDelivery).where(WebhookDelivery.id.in_(list(delivery_ids))).values(**values)
             .execution_options(synchronize_session=False)
         )
+
+
+_mark_delivered = (
+    update(WebhookDelivery.__table__)
+    .where(WebhookDelivery.__table__.c.id.in_(bindparam("w_ids", expanding=True)))
+    .values(state="delivered", attempts=WebhookDelivery.__table__.c.attempts + 1,
+            delivered_at=bindparam("w_at", type_=WebhookDelivery.__table__.c.delivered_at.type),
+            last_status=bindparam("w_status", type_=WebhookDelivery.__table__.c.last_status.type), last_error=None)
+)
+
+
+async def mark_delivered(session: AsyncSession, delivery_ids: Sequence[int], *, at: datetime,
+                         status: int | None) -> None:
+    """Deliveries that answered `status` alike: delivered, one more attempt (built once, every round has one)."""
+    if delivery_ids:
+        await session.execute(_mark_delivered, {"w_ids": list(delivery_ids), "w_at": at, "w_status": status})
 
 
 async def update_delivery(session: AsyncSession, delivery_id: int, **values: Any) -> None:

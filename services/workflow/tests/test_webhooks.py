@@ -169,7 +169,8 @@ async def test_only_the_department_or_an_admin_manages_its_webhook(client, token
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1/hooks", "http://10.1.2.3/x", "http://[::1]:8080/x",
-                                 "http://169.254.169.254/latest/meta-data", "http://192.168.1.1/"])
+                                 "http://169.254.169.254/latest/meta-data", "http://192.168.1.1/",
+                                 "http://[::ffff:10.0.0.1]/x", "http://100.64.0.1/x", "http://[fe80::1%25eth0]/x"])
 async def test_private_and_loopback_webhook_urls_are_refused(url):
     with pytest.raises(ValidationProblem) as exc:
         await check_endpoint(url, allow_private=False)
@@ -179,6 +180,24 @@ async def test_private_and_loopback_webhook_urls_are_refused(url):
 async def test_private_urls_pass_when_the_deployment_allows_them():
     await check_endpoint("http://127.0.0.1:9000/hooks", allow_private=True)
     await check_endpoint("https://8.8.8.8/hooks", allow_private=False)
+
+
+async def test_an_endpoint_given_by_address_is_checked_without_asking_the_resolver(monkeypatch):
+    import asyncio
+
+    asked: list[str] = []
+
+    async def getaddrinfo(host: str, *a: object, **kw: object) -> list[object]:
+        asked.append(host)
+        return [(0, 0, 0, "", ("10.9.9.9", 80))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    assert await check_endpoint("http://8.8.4.4:8080/hooks", allow_private=False) == ["8.8.4.4"]
+    assert await check_endpoint("http://[2001:4860:4860::8888]/hooks", allow_private=False) == ["2001:4860:4860::8888"]
+    assert asked == []
+    with pytest.raises(ValidationProblem):  # a name still resolves, and what it resolves to is what is checked
+        await check_endpoint("http://dept.example.cn/hooks", allow_private=False)
+    assert asked == ["dept.example.cn"]
 
 
 async def test_a_department_reads_its_webhook_and_can_rotate_the_secret(client, tokens):
