@@ -29,6 +29,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Literal
 
 import httpx
@@ -132,8 +133,11 @@ def create_service_app(
                       pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
         bus = Bus(platform.nats_url, prefix=platform.bus_prefix, name=f"yimen-{spec.name}", service=spec.name,
                   stream_replicas=platform.nats_stream_replicas, **platform.nats_credentials())
-        # Calls to other services carry the request id and a child span of the current trace.
-        http = httpx.AsyncClient(timeout=10, event_hooks={"request": [_propagate_trace]})
+        # Calls to other services carry the request id and a child span of the current trace. One client for
+        # every call and every department's webhook endpoint: it keeps no cookie, or one endpoint's Set-Cookie
+        # would be sent to another sharing its host.
+        http = httpx.AsyncClient(timeout=10, event_hooks={"request": [_propagate_trace]},
+                                 cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=())))
         verifier = JWKSVerifier(
             jwks_fetcher or http_jwks_fetcher(platform.jwks_url, http),
             issuer=platform.token_issuer,

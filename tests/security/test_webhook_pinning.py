@@ -20,7 +20,7 @@ from services.workflow.app import create_app
 from services.workflow.config import WorkflowConfig
 from services.workflow.tests.helpers import define_item, parallel_step, start_case, system, tasks_of
 from shared.errors import ValidationProblem
-from shared.testing import eventually
+from shared.testing import eventually, free_port
 from tests.security.conftest import serve
 from tests.security.test_webhooks import Capture
 
@@ -87,3 +87,32 @@ async def test_a_delivery_connects_to_the_resolved_address_not_to_a_second_looku
         await serving
     assert headers["host"] == host
     assert set(calls) == {"ld-wjj-hooks.invalid"}
+
+
+async def test_the_client_behind_every_webhook_keeps_no_cookie(settings_for, tokens):
+    """One HTTP client sends every department's webhooks (and every call to another service): a cookie one
+    endpoint set would go to another endpoint on the same host."""
+    seen: list[str | None] = []
+
+    async def endpoint(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return
+        seen.append(dict(scope["headers"]).get(b"cookie", b"").decode() or None)
+        await send({"type": "http.response.start", "status": 204,
+                    "headers": [(b"set-cookie", b"session=dept-a; Path=/")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(endpoint, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: server.started)
+        async with serve(create_app, settings_for("workflow"), tokens=tokens) as wf:
+            http = wf.client.app.state.http
+            await http.post(f"http://127.0.0.1:{port}/dept-a/hooks")
+            await http.post(f"http://127.0.0.1:{port}/dept-b/hooks")
+        assert seen == [None, None] and not http.cookies
+    finally:
+        server.should_exit = True
+        await serving
