@@ -73,8 +73,8 @@ async def outbox_to_consumer(db_url: str, nats_url: str, n: int) -> dict[str, An
     finally:
         worker.stop()
         relay.stop()
-        for t in tasks:
-            t.cancel()
+        for task in tasks:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await bus.js.delete_stream(bus.names.stream)
         await bus.js.delete_stream(bus.names.dead_letter_stream)
