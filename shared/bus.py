@@ -465,6 +465,9 @@ class PullWorker:
                     raise
                 finally:
                     self._fetch = None
+                if not msgs:  # a batch pull can end with only a status reply (nothing left, or another replica's)
+                    want = 1
+                    continue
                 # The server counts what waits behind the last message: nothing (the common case of an event
                 # travelling alone) goes straight back to the idle pull, without a probe that would cost two
                 # pull requests, their status replies and a timeout; a backlog is taken in batches.
