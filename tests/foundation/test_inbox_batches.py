@@ -224,3 +224,57 @@ async def test_a_consumer_that_gathers_applies_a_burst_in_one_batch(db, bus):
     finally:
         worker.stop()
         await task
+
+
+def _filters_by_type(bus) -> bool:
+    version = bus.nc.connected_server_version
+    return (version.major, version.minor) >= (2, 10)
+
+
+async def test_a_typed_consumer_is_delivered_only_its_types_where_the_server_filters_by_several_subjects(db, bus):
+    """A message nobody applies still costs a delivery, a parse and an ack: nats-server 2.10+ filters a durable by
+    each needed type, so the others never leave the server. An existing durable over the whole subject is
+    narrowed when a worker binds it again; an older server keeps the broad filter and the worker skips."""
+    seen: list[str] = []
+
+    async def handler(session, event):
+        seen.append(event.type)
+        await record_effect(session, event)
+
+    wanted = "yimen.test.thing.happened"
+    broad = InboxConsumer(db, messaging, Consumer("c-filter", "yimen.test.>", handler), bus).worker()
+    await broad._subscribe()  # the durable as an earlier release made it: the whole subject
+    typed = Consumer("c-filter", "yimen.test.>", handler,
+                     types=frozenset({wanted, "yimen.test.thing.moved", "yimen.elsewhere.thing.happened"}))
+    worker = InboxConsumer(db, messaging, typed, bus).worker()
+    events = [_event(1, "thing.ignored"), _event(2), _event(3, "thing.ignored"), _event(4, "thing.moved")]
+    for e in events:
+        await bus.publish(e)
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(lambda: _effects_are(db, sorted([events[1].id, events[3].id])), timeout=15)
+        await eventually(lambda: _all_acked(bus, "c-filter"), timeout=10)
+        assert seen == [wanted, "yimen.test.thing.moved"], "in the stream's order"
+        info = await bus.js.consumer_info(bus.names.stream, "c-filter")
+        if _filters_by_type(bus):
+            assert sorted(info.config.filter_subjects or []) == sorted(
+                bus.names.subject(t) for t in (wanted, "yimen.test.thing.moved")), "the type outside stays out"
+            assert info.delivered.consumer_seq == 2, "the ignored events were never delivered"
+        else:
+            assert info.config.filter_subject == bus.names.subject("yimen.test.>")
+        assert await _inbox_rows(db, "c-filter") == 2
+    finally:
+        worker.stop()
+        await task
+
+
+def test_subject_patterns_match_like_nats():
+    from shared.bus import subject_matches
+
+    assert subject_matches("yimen.>", "yimen.intake.application.accepted")
+    assert not subject_matches("yimen.>", "yimen")
+    assert subject_matches("yimen.workflow.task.*", "yimen.workflow.task.decided")
+    assert not subject_matches("yimen.workflow.task.*", "yimen.workflow.task.decided.again")
+    assert not subject_matches("yimen.workflow.task.*", "yimen.workflow.stage.completed")
+    assert subject_matches("p.yimen.department.*.decision", "p.yimen.department.LD-WJJ.decision")
+    assert not subject_matches("yimen.intake.>", "yimen.intakes.x")
