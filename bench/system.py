@@ -521,12 +521,25 @@ class CpuMeter:
         self.sql_dir = p.var / "sql"
 
     def _sql(self) -> dict[str, dict[str, int]]:
-        """Each platform process's SQL totals so far (bench/inject/sitecustomize.py writes them)."""
-        out = {}
-        for name, pid in self.pids.items():
-            with contextlib.suppress(OSError, ValueError):
-                out[name] = json.loads((self.sql_dir / f"{pid}.json").read_text())
-        return out
+        """Each platform process's SQL totals now: asks every process (bench/inject/sitecustomize.py) with a new
+        token and waits (bounded) until each answers it. A process without the hook (none) never answers."""
+        token = secrets.token_hex(4)
+        self.sql_dir.mkdir(parents=True, exist_ok=True)
+        (self.sql_dir / "ask.tmp").write_text(token)
+        (self.sql_dir / "ask.tmp").replace(self.sql_dir / "ask")
+        out: dict[str, dict[str, int]] = {}
+        deadline = time.monotonic() + 3.0
+        while True:
+            for name, pid in self.pids.items():
+                if name in out:
+                    continue
+                with contextlib.suppress(OSError, ValueError):
+                    got = json.loads((self.sql_dir / f"{pid}.json").read_text())
+                    if got.pop("answers", None) == token:
+                        out[name] = got
+            if len(out) == len(self.pids) or time.monotonic() > deadline:
+                return out
+            time.sleep(0.02)
 
     def __enter__(self) -> CpuMeter:
         self.sql_start = self._sql()
@@ -538,7 +551,6 @@ class CpuMeter:
 
     def __exit__(self, *exc: object) -> None:
         self.used = {n: round(_cpu_seconds(pid) - self.start[n], 2) for n, pid in self.pids.items()}
-        time.sleep(0.25)  # the counters are written every 0.1 s
         end = self._sql()
         self.sql = {n: {k: v - self.sql_start.get(n, {}).get(k, 0) for k, v in c.items() if k != "texts"}
                     for n, c in end.items()}

@@ -4,8 +4,11 @@ its own).
 
 The harness puts this directory first on `PYTHONPATH` of the platform's processes and sets
 `YIMEN_BENCH_SQL_DIR`; Python imports `sitecustomize` at start-up. Without that variable it does nothing. A
-daemon thread writes the running totals to `$YIMEN_BENCH_SQL_DIR/<pid>.json` every 0.1 s (atomically, by
-rename); the harness reads them before and after a phase. Nothing here imports the project: it must work on
+daemon thread writes the running totals to `$YIMEN_BENCH_SQL_DIR/<pid>.json` (atomically, by rename) when the
+harness asks, by writing a new token to `$YIMEN_BENCH_SQL_DIR/ask`, before and after a phase: the file carries
+the token it answers. (It used to write every 0.1 s whenever a count changed; under load that was a JSON dump
+ten times a second in every process, a quarter of notify's samples with statement texts on, and it inflated
+every process's CPU figure.) Between asks the thread only stats one file. Nothing here imports the project: it must work on
 any commit the harness is pointed at."""
 
 import os
@@ -93,20 +96,28 @@ def _install(directory: str) -> None:
 
     path = os.path.join(directory, f"{os.getpid()}.json")
 
+    ask = os.path.join(directory, "ask")
+
     def writer() -> None:
-        last = None
+        answered = None
         while True:
-            with lock:
-                snapshot = dict(counts)
-                if texts is not None:
-                    snapshot["texts"] = dict(texts)
-            if snapshot != last:
+            try:
+                with open(ask) as f:
+                    token = f.read().strip()
+            except OSError:
+                token = ""
+            if token != answered:
+                with lock:
+                    snapshot: dict = dict(counts)
+                    if texts is not None:
+                        snapshot["texts"] = dict(texts)
+                snapshot["answers"] = token
                 tmp = path + ".tmp"
                 with open(tmp, "w") as f:
                     json.dump(snapshot, f)
                 os.replace(tmp, path)
-                last = snapshot
-            time.sleep(0.1)
+                answered = token
+            time.sleep(0.05)
 
     threading.Thread(target=writer, name="bench-sql-counter", daemon=True).start()
 
