@@ -35,12 +35,39 @@ def _save_statement(dialect: str) -> Any:
                                      set_={k: ins.excluded[k] for k in _FACT_COLUMNS})
 
 
+def _values(f: ApplicationFacts) -> dict[str, Any]:
+    return dict(application_id=f.application_id, body=f.to_json(), anchor_on=f.anchor_on, department=f.department,
+                item_code=f.item_code, service_point=f.service_point, online=f.online,
+                delivered_electronically=f.delivered_electronically, visits=f.visits, corrections=f.corrections,
+                on_time=f.on_time, used_workdays=f.used_workdays, promised_days=f.promised_days)
+
+
 async def save_facts(session: AsyncSession, f: ApplicationFacts) -> None:
-    values = dict(application_id=f.application_id, body=f.to_json(), anchor_on=f.anchor_on, department=f.department,
-                  item_code=f.item_code, service_point=f.service_point, online=f.online,
-                  delivered_electronically=f.delivered_electronically, visits=f.visits, corrections=f.corrections,
-                  on_time=f.on_time, used_workdays=f.used_workdays, promised_days=f.promised_days)
-    await session.execute(_save_statement(dialect_of(session)), {f"b_{k}": v for k, v in values.items()})
+    await session.execute(_save_statement(dialect_of(session)), {f"b_{k}": v for k, v in _values(f).items()})
+
+
+@functools.cache
+def _saving_cte() -> Any:
+    """`save_facts` as a CTE (PostgreSQL) for the clock upsert to carry, with bind parameters only
+    (`b_fact_<column>`): it writes the row when `b_fact_application_id` is given and nothing when it is null, so
+    the carrying statement keeps one text whether the row changed or not."""
+    af = application_fact
+    application_id = bindparam("b_fact_application_id", type_=af.c.application_id.type)
+    row = select(application_id, *(bindparam(f"b_fact_{k}", type_=af.c[k].type) for k in _FACT_COLUMNS)).where(
+        application_id.is_not(None))
+    ins = postgresql.insert(af).from_select(["application_id", *_FACT_COLUMNS], row)
+    return ins.on_conflict_do_update(index_elements=[af.c.application_id],
+                                     set_={k: ins.excluded[k] for k in _FACT_COLUMNS}
+                                     ).returning(af.c.application_id).cte("saved_facts")
+
+
+def saving(session: AsyncSession, f: ApplicationFacts | None) -> tuple[list[Any], dict[str, Any]] | None:
+    """On PostgreSQL, `save_facts(f)` as a CTE for another statement to carry (`add_cte`) and its parameters
+    (writing nothing for None); None elsewhere."""
+    if dialect_of(session) != "postgresql":
+        return None
+    values = _values(f) if f is not None else dict.fromkeys(("application_id", *_FACT_COLUMNS))
+    return [_saving_cte()], {f"b_fact_{k}": v for k, v in values.items()}
 
 
 def _period(start: date, end: date, department: str | None, item: str | None, service_point: str | None) -> Any:
