@@ -307,21 +307,29 @@ async def clocks_of(session: AsyncSession, application_id: str) -> list[ClockSta
     return [ClockState.from_json(b) for b in rows]
 
 
+async def running_clocks_after(session: AsyncSession, day: date | None, after: str, limit: int
+                               ) -> list[ClockState]:
+    """The first `limit` running clocks after clock id `after`, in clock_id order (a keyset page); with `day`,
+    only those being watched by then."""
+    watched = or_(clock.c.watch_on.is_(None), clock.c.watch_on <= day) if day else true()
+    rows = (await session.execute(
+        select(clock.c.clock_id, clock.c.body).where(clock.c.state == "running", watched, clock.c.clock_id > after)
+        .order_by(clock.c.clock_id).limit(limit)
+    )).scalars(1)
+    return [ClockState.from_json(b) for b in rows]
+
+
 async def running_clocks(session: AsyncSession, day: date | None = None,
                          batch: int = 2000) -> AsyncIterator[list[ClockState]]:
     """Running clocks in batches (keyset over clock_id, so memory stays flat for 100,000 open cases); with `day`,
     only those being watched by then."""
     last = ""
-    watched = or_(clock.c.watch_on.is_(None), clock.c.watch_on <= day) if day else true()
     while True:
-        rows = (await session.execute(
-            select(clock.c.clock_id, clock.c.body).where(clock.c.state == "running", watched, clock.c.clock_id > last)
-            .order_by(clock.c.clock_id).limit(batch)
-        )).all()
-        if not rows:
+        states = await running_clocks_after(session, day, last, batch)
+        if not states:
             return
-        yield [ClockState.from_json(r.body) for r in rows]
-        last = rows[-1].clock_id
+        yield states
+        last = states[-1].clock_id
 
 
 async def upsert_item(session: AsyncSession, *, code: str, version: int, name: str | None, department: str | None,
