@@ -123,15 +123,23 @@ async def rating_scores(session: AsyncSession, application_ids: set[str]) -> lis
     return [r.score for r in rows if r.application_id in application_ids]
 
 
+_CERTIFICATE_SET = ("type_code", "type_name", "holder_id", "valid_until")
+
+
+@functools.cache
+def _certificate_upsert(dialect: str) -> Any:
+    """`upsert_certificate`, built once per dialect: `revoked` is written only by a new row, so a revocation seen
+    first (events of two subjects are not ordered) stays."""
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(certificate).values(
+        {**{k: bindparam(f"b_{k}", type_=certificate.c[k].type) for k in ("certificate_number", *_CERTIFICATE_SET)},
+         "revoked": False})
+    return ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
+                                     set_={k: ins.excluded[k] for k in _CERTIFICATE_SET})
+
+
 async def upsert_certificate(session: AsyncSession, **values: Any) -> None:
-    """Keep a certificate's validity; a revocation seen first (events of two subjects are not ordered) stays."""
-    number = values["certificate_number"]
-    exists = (await session.execute(select(certificate.c.certificate_number).where(
-        certificate.c.certificate_number == number))).first()
-    if exists:
-        await session.execute(certificate.update().where(certificate.c.certificate_number == number).values(**values))
-    else:
-        await session.execute(certificate.insert().values(revoked=False, **values))
+    """Keep a certificate's validity (one statement; a revocation seen first stays)."""
+    await session.execute(_certificate_upsert(dialect_of(session)), {f"b_{k}": v for k, v in values.items()})
 
 
 async def revoke_certificate(session: AsyncSession, number: str) -> None:
