@@ -89,3 +89,34 @@ async def test_a_round_over_fewer_clocks_than_a_batch_is_one_transaction(two):
     _, rounds = two
     batches = [r async for r in evaluate_round(rounds, EfficacyConfig(), AS_OF, batch=len(APPS) + 1)]
     assert len(batches) == 1 and sorted(c["application_id"] for c in batches[0]) == sorted(APPS)
+
+
+async def test_a_complaint_that_stays_overdue_is_queued_once_and_not_offered_again_each_round(two):
+    from sqlalchemy import event as sa_event
+
+    from services.efficacy.store.tables import complaint
+
+    _, rounds = two
+    async with rounds.transaction() as s:
+        await s.execute(complaint.insert().values(
+            complaint_id="CP-1", about_kind="item", about_ref="ITEM-1", department="LD-RSJ", text="…",
+            secret_hash="x", state="open", created_at=AS_OF, deadline_on=AS_OF.date().replace(day=1)))
+    inserts: list[int] = []
+
+    def note(_conn, _cursor, statement, params, _context, many):  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO supervision_item"):
+            inserts.append(len(params) if many else 1)
+
+    sa_event.listen(rounds.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        [r async for r in evaluate_round(rounds, EfficacyConfig(), AS_OF)]
+        first = list(inserts)
+        inserts.clear()
+        assert [r async for r in evaluate_round(rounds, EfficacyConfig(), AS_OF)] == [[]]
+    finally:
+        sa_event.remove(rounds.engine.sync_engine, "before_cursor_execute", note)
+    assert first and inserts == []
+    async with rounds.transaction() as s:
+        keys = [r.dedupe_key for r in await s.execute(select(supervision_item))
+                if r.kind == "complaint_overdue"]
+    assert keys == ["complaint-overdue:CP-1"]
