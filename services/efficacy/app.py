@@ -9,14 +9,13 @@ from fastapi import FastAPI
 from services.efficacy.api.routes import router
 from services.efficacy.config import EfficacyConfig
 from services.efficacy.events.handlers import CONSUMERS
-from services.efficacy.service import current_config, evaluate, set_config
+from services.efficacy.service import current_config, evaluate_round, set_config
 from services.efficacy.store import calendar as calendar_store
 from services.efficacy.store import supervision
 from services.efficacy.store.tables import Base, messaging
 from shared.jobs import periodic
 from shared.service import ServiceContext, ServiceSpec, create_service_app
 from shared.settings import ServiceSettings
-from shared.types import utcnow
 from shared.webhooks import RetryPolicy, send_webhook
 
 log = logging.getLogger("yimen.efficacy")
@@ -30,10 +29,9 @@ async def seed_calendar(ctx: ServiceContext) -> None:
 
 
 async def evaluate_cards(ctx: ServiceContext) -> None:
-    """Evaluate every running clock for cards."""
-    async with ctx.db.transaction() as s:
-        cal = await calendar_store.holder_for(s).reload(s)  # another replica may have loaded a year
-        await evaluate(s, cal, utcnow(), current_config())
+    """Evaluate every running clock for cards, committing batch by batch (`evaluate_round`)."""
+    async for _ in evaluate_round(ctx.db, current_config()):
+        pass
 
 
 #: Background job: the card evaluation, every `evaluation_interval_seconds` (the first after one interval).

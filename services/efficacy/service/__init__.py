@@ -4,7 +4,7 @@ in the caller's transaction and writes state, events (outbox) and supervision it
 calendar, ratings, complaints, reports."""
 
 from services.efficacy.service import calendar, cards, clocks, complaints, ratings, reports
-from services.efficacy.service.cards import Forecast, evaluate, forecast
+from services.efficacy.service.cards import Forecast, evaluate, evaluate_round, forecast
 from services.efficacy.service.clocks import (
     as_instant,
     calendar_loaded,
@@ -21,7 +21,7 @@ from services.efficacy.service.settings import current_config, policy_of, set_co
 
 __all__ = [
     "Forecast", "as_instant", "calendar", "calendar_loaded", "cards", "clocks", "complaints", "current_config",
-    "evaluate", "flag_access_anomaly", "forecast", "item_published", "item_steps_changed", "item_withdrawn",
+    "evaluate", "evaluate_round", "flag_access_anomaly", "forecast", "item_published", "item_steps_changed", "item_withdrawn",
     "policy_of", "ratings", "recompute_facts", "recomputed_facts", "record_case_event", "record_case_events",
     "reports", "set_config",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -25,15 +26,18 @@ from services.efficacy.domain.clocks import (
 )
 from services.efficacy.events.contracts import CARD_RED, CARD_YELLOW, CardRaised
 from services.efficacy.service.settings import current_config, policy_of
+from services.efficacy.store import calendar as calendar_store
 from services.efficacy.store import cases, supervision
 from services.efficacy.store import ratings as ratings_store
 from services.efficacy.store.calendar import current_calendar
 from services.efficacy.store.tables import supervision_item
+from shared.db import Database
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.events import new_event
 from shared.messaging import emit_many
 from shared.pagination import PageParams, paginate
 from shared.principal import Principal
+from shared.types import utcnow
 from shared.workdays import WorkCalendar
 
 _CARDS_REFUSAL = "Supervisors see all cards; a department's staff see their own."
@@ -60,60 +64,103 @@ async def evaluate(session: AsyncSession, calendar: WorkCalendar, as_of: datetim
                    ) -> list[dict[str, Any]]:
     """Raise the cards due at `as_of` on every running clock: a row (once per crossing), an event, a queue row,
     a 督办 case for red, and a webhook to supervisors when configured. Works in batches with bulk statements, so
-    a pass over 100,000 open clocks that raises nothing only reads."""
+    a pass over 100,000 open clocks that raises nothing only reads; all in the caller's transaction (the
+    background job commits as it goes: `evaluate_round`)."""
     raised: list[dict[str, Any]] = []
-    policy = policy_of(config)
-    today = local_day(as_of)
-    async for batch in cases.running_clocks(session, today):
-        views = [measure(s, calendar, as_of) for s in batch]
-        # Read again only from the next day a card can fall due: a clock past its yellow day (or overdue) would
-        # otherwise be read and counted on every round until it stops, and the evaluator's cost would grow with
-        # the open cases instead of with the cards due.
-        await cases.set_watch(session, {v.state.clock_id: day for v in views
-                                        if (day := next_watch_day(v, calendar, policy, today)) is not None})
-        due = [Forecast(v, d) for v in views if (d := decide_card(v, policy)) is not None]
-        if not due:
-            continue
-        seen = await supervision.carded(session, [f.view.state.clock_id for f in due])
-        fresh = [f for f in due if (f.view.state.clock_id, f.decision.colour, f.decision.deadline_key) not in seen]
-        if not fresh:
-            continue
-        payloads: dict[str, CardRaised] = {}
-        rows = []
-        for f in fresh:
-            s, d = f.view.state, f.decision
-            card_id = uuid.uuid4().hex
-            payloads[card_id] = CardRaised(card_id=card_id, application_id=s.application_id, task_id=s.task_id,
-                                           department=s.department, colour=d.colour, reason=d.reason,
-                                           deadline_at=d.deadline_at, raised_at=as_of)
-            rows.append(dict(card_id=card_id, clock_id=s.clock_id, application_id=s.application_id,
-                             task_id=s.task_id, department=s.department, colour=d.colour, reason=d.reason,
-                             deadline_key=d.deadline_key, deadline_at=d.deadline_at, raised_at=as_of))
-        inserted = await supervision.raise_cards(session, rows)
-        events, items, hooks = [], [], []
-        for card_id in sorted(inserted):
-            p = payloads[card_id]
-            event = new_event(CARD_RED if p.colour == "red" else CARD_YELLOW, source="/yimen/efficacy",
-                              subject=p.application_id, data=p)
-            events.append(event)
-            what = "督办: overdue" if p.colour == "red" else "warning: deadline near"
-            items.append(dict(
-                dedupe_key=f"card:{card_id}", kind=f"{p.colour}_card", is_case=p.colour == "red", card_id=card_id,
-                department=p.department, application_id=p.application_id,
-                detail=f"{what} ({p.reason}); deadline {local_day(p.deadline_at)}; "
-                       f"{'task ' + p.task_id if p.task_id else 'application'} {p.application_id}"))
-            if config.supervisor_webhook_url:
-                hooks.append(dict(message_id=event.id, url=config.supervisor_webhook_url, payload=json.dumps(
-                    {"type": event.type, "timestamp": as_of.isoformat(), "data": p.model_dump(mode="json")},
-                    ensure_ascii=False)))
-            raised.append(p.model_dump(mode="json"))
-        await emit_many(session, events)
-        await supervision.open_items(session, items)
-        await supervision.queue_webhooks(session, hooks)
-    await supervision.open_items(session, await ratings_store.overdue_follow_ups(session, local_day(as_of)))
+    async for batch in cases.running_clocks(session, local_day(as_of)):
+        raised += await _evaluate_clocks(session, batch, calendar, as_of, config)
+    await _open_overdue_follow_ups(session, as_of)
     return raised
 
 
+#: Running clocks the background round evaluates per transaction.
+ROUND_BATCH = 500
+
+
+async def evaluate_round(db: Database, config: EfficacyConfig, as_of: datetime | None = None, *,
+                         batch: int = ROUND_BATCH) -> AsyncIterator[list[dict[str, Any]]]:
+    """`evaluate` for the background job, committing every `batch` clocks (in clock_id order, the order every
+    writer of clocks locks them in); yields the cards each committed transaction raised. A first round over
+    thousands of new clocks neither holds their rows locked to its end nor loses all its work when the service
+    stops: the next round reads only the clocks not yet evaluated (the others' watch days moved past today), and
+    a crossing carded already is never carded twice. A round with fewer clocks is one transaction, as before."""
+    as_of = as_of or utcnow()
+    today = local_day(as_of)
+    calendar: WorkCalendar | None = None
+    after = ""
+    while True:
+        async with db.transaction() as session:
+            if calendar is None:  # another replica may have loaded a year
+                calendar = await calendar_store.holder_for(session).reload(session)
+            clocks = await cases.running_clocks_after(session, today, after, batch)
+            raised = await _evaluate_clocks(session, clocks, calendar, as_of, config)
+            done = len(clocks) < batch
+            if done:
+                await _open_overdue_follow_ups(session, as_of)
+        yield raised
+        if done:
+            return
+        after = clocks[-1].clock_id
+
+
+async def _open_overdue_follow_ups(session: AsyncSession, as_of: datetime) -> None:
+    await supervision.open_items(session, await ratings_store.overdue_follow_ups(session, local_day(as_of)))
+
+
+async def _evaluate_clocks(session: AsyncSession, batch: list[ClockState], calendar: WorkCalendar, as_of: datetime,
+                           config: EfficacyConfig) -> list[dict[str, Any]]:
+    """`evaluate` for one batch of running clocks (in clock_id order)."""
+    if not batch:
+        return []
+    raised: list[dict[str, Any]] = []
+    policy = policy_of(config)
+    today = local_day(as_of)
+    views = [measure(s, calendar, as_of) for s in batch]
+    # Read again only from the next day a card can fall due: a clock past its yellow day (or overdue) would
+    # otherwise be read and counted on every round until it stops, and the evaluator's cost would grow with
+    # the open cases instead of with the cards due.
+    await cases.set_watch(session, {v.state.clock_id: day for v in views
+                                    if (day := next_watch_day(v, calendar, policy, today)) is not None})
+    due = [Forecast(v, d) for v in views if (d := decide_card(v, policy)) is not None]
+    if not due:
+        return raised
+    seen = await supervision.carded(session, [f.view.state.clock_id for f in due])
+    fresh = [f for f in due if (f.view.state.clock_id, f.decision.colour, f.decision.deadline_key) not in seen]
+    if not fresh:
+        return raised
+    payloads: dict[str, CardRaised] = {}
+    rows = []
+    for f in fresh:
+        s, d = f.view.state, f.decision
+        card_id = uuid.uuid4().hex
+        payloads[card_id] = CardRaised(card_id=card_id, application_id=s.application_id, task_id=s.task_id,
+                                       department=s.department, colour=d.colour, reason=d.reason,
+                                       deadline_at=d.deadline_at, raised_at=as_of)
+        rows.append(dict(card_id=card_id, clock_id=s.clock_id, application_id=s.application_id,
+                         task_id=s.task_id, department=s.department, colour=d.colour, reason=d.reason,
+                         deadline_key=d.deadline_key, deadline_at=d.deadline_at, raised_at=as_of))
+    inserted = await supervision.raise_cards(session, rows)
+    events, items, hooks = [], [], []
+    for card_id in sorted(inserted):
+        p = payloads[card_id]
+        event = new_event(CARD_RED if p.colour == "red" else CARD_YELLOW, source="/yimen/efficacy",
+                          subject=p.application_id, data=p)
+        events.append(event)
+        what = "督办: overdue" if p.colour == "red" else "warning: deadline near"
+        items.append(dict(
+            dedupe_key=f"card:{card_id}", kind=f"{p.colour}_card", is_case=p.colour == "red", card_id=card_id,
+            department=p.department, application_id=p.application_id,
+            detail=f"{what} ({p.reason}); deadline {local_day(p.deadline_at)}; "
+                   f"{'task ' + p.task_id if p.task_id else 'application'} {p.application_id}"))
+        if config.supervisor_webhook_url:
+            hooks.append(dict(message_id=event.id, url=config.supervisor_webhook_url, payload=json.dumps(
+                {"type": event.type, "timestamp": as_of.isoformat(), "data": p.model_dump(mode="json")},
+                ensure_ascii=False)))
+        raised.append(p.model_dump(mode="json"))
+    await emit_many(session, events)
+    await supervision.open_items(session, items)
+    await supervision.queue_webhooks(session, hooks)
+    return raised
 
 
 async def forecast_cards(session: AsyncSession, principal: Principal, *, day: date | None, colour: str | None,

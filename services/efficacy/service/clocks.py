@@ -94,18 +94,21 @@ async def _record(session: AsyncSession, application_id: str, events: list[Event
     case = await cases.lock_case(session, application_id)
     # The item code the events leave is needed to read the item's rules with the facts: as if every event were new
     # (the events kept before, or the same payload under another id, are few and rarely set it; told apart below).
+    # The case row's columns are written with the facts in the same way, in the same statement.
     item_code, changes, accepted = _case_changes(case.item_code, events)
-    kept, facts, rules = await cases.add_and_read_facts(session, application_id, events, item_code)
+    written = _case_row(case, changes) if changes else None
+    kept, facts, rules = await cases.add_and_read_facts(session, application_id, events, item_code, written)
     new = [e for e in events if e.id in kept]
-    if not new:
-        return
     if len(new) < len(events):
         used = item_code
         item_code, changes, accepted = _case_changes(case.item_code, new)
-        if item_code != used:
+        if written is not None and (wanted := _case_row(case, changes)) != written:
+            # An event kept before set a column: the row as the new events alone leave it (as it was, for none).
+            await cases.update_case(session, application_id, **wanted)
+        if item_code != used and new:
             rules = await cases.item_rules(session, item_code)
-    if changes:
-        await cases.update_case(session, application_id, **changes)
+    if not new:
+        return
     position = {f.event_id: n for n, f in enumerate(facts)}
     for event in new:
         if event.id in accepted:
@@ -116,6 +119,12 @@ async def _record(session: AsyncSession, application_id: str, events: list[Event
             await _flag_material_asked_again(session, event, facts[:position[event.id] + 1], application_id)
     await _rebuild(session, application_id, facts, item_code, [e.id for e in new], before=case.item_code,
                    rules=rules)
+
+
+def _case_row(case: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    """Every column of `cases.CASE_COLUMNS` as `changes` leave the locked row `case` (one statement text for any
+    change)."""
+    return {**{k: getattr(case, k) for k in cases.CASE_COLUMNS}, **changes}
 
 
 def _case_changes(item_code: str | None, events: list[Event]
@@ -172,14 +181,13 @@ async def _rebuild(session: AsyncSession, application_id: str, facts: list[Fact]
                    and not any(x.type in STOPPING for x in facts[:-1]))
     stopped = [c.clock_id for c in clocks if c.state == "stopped"]
     now = utcnow()
-    # A stopped clock's cards are cleared by the statement writing the clocks where it can carry them.
-    clearing = supervision.clearing(session, stopped, now)
     if not incremental:
-        written = await cases.save_clocks(session, application_id, clocks,
-                                          {c.clock_id: watch_day(c, calendar, policy) for c in clocks}, also=clearing)
-        if not (written and clearing):
-            await supervision.clear_cards(session, stopped, now)
-        await kpi_store.save_facts(session, f)
+        # Nothing to delete when every fact is new: no rebuild before this one stored a clock.
+        stored = {x.event_id for x in facts} != set(new or ())
+        watch = {c.clock_id: watch_day(c, calendar, policy) for c in clocks}
+        also = _carried(session, stopped, now, f)
+        written = await cases.save_clocks(session, application_id, clocks, watch, stored=stored, also=also)
+        await _unless_carried(session, written and also is not None, stopped, now, f)
         return
     prior_facts = facts[:-n]
     prior_app, prior_tasks = build_clocks(application_id, prior_facts, excluded_steps=excluded,
@@ -189,17 +197,37 @@ async def _rebuild(session: AsyncSession, application_id: str, facts: list[Fact]
     changed = [c for c in clocks if prior.get(c.clock_id) != c]
     current = {c.clock_id for c in clocks}
     gone = [i for i in prior if i not in current]
-    # Every stopped clock, as before: a card raised while its clock was being stopped is cleared by the next event.
-    written = await cases.write_clocks(session, application_id, changed,
-                                       {c.clock_id: watch_day(c, calendar, policy) for c in changed}, gone,
-                                       also=clearing)
-    if not (written and clearing):
-        await supervision.clear_cards(session, stopped, now)
     prior_f = kpi_rules.fold(application_id, prior_facts)
     kpi_rules.settle(prior_f, _settled_view(prior_app, calendar))
     # A settled row depends on the calendar, which may have been loaded since: written again, as before.
-    if f != prior_f or app_clock.stopped_at is not None:
-        await kpi_store.save_facts(session, f)
+    save = f if f != prior_f or app_clock.stopped_at is not None else None
+    # Every stopped clock, as before: a card raised while its clock was being stopped is cleared by the next event.
+    also = _carried(session, stopped, now, save)
+    written = await cases.write_clocks(session, application_id, changed,
+                                       {c.clock_id: watch_day(c, calendar, policy) for c in changed}, gone,
+                                       also=also)
+    await _unless_carried(session, written and also is not None, stopped, now, save)
+
+
+def _carried(session: AsyncSession, stopped: list[str], now: datetime, save: kpi_rules.ApplicationFacts | None
+             ) -> tuple[list[Any], dict[str, Any]] | None:
+    """What the statement writing the clocks carries on PostgreSQL (None elsewhere): the stopped clocks' cards
+    cleared and the KPI row written, in the same round trip. Always both CTEs, empty when there is nothing to do,
+    so the statement has one text (compiled once)."""
+    clearing, saving = supervision.clearing(session, stopped, now), kpi_store.saving(session, save)
+    if clearing is None or saving is None:
+        return None
+    return [*clearing[0], *saving[0]], {**clearing[1], **saving[1]}
+
+
+async def _unless_carried(session: AsyncSession, carried: bool, stopped: list[str], now: datetime,
+                          save: kpi_rules.ApplicationFacts | None) -> None:
+    """The stopped clocks' cards cleared and the KPI row written, when no clock statement carried them."""
+    if carried:
+        return
+    await supervision.clear_cards(session, stopped, now)
+    if save is not None:
+        await kpi_store.save_facts(session, save)
 
 
 async def item_steps_changed(session: AsyncSession, item_code: str) -> int:
@@ -250,18 +278,13 @@ def recompute_facts(application_id: str, facts: list[Fact], calendar: WorkCalend
 
 
 async def _flag_repeated(session: AsyncSession, accepted: ApplicationAccepted, key: str) -> None:
-    """重复提交: the same applicant accepted again for the same item within the window is a supervision item."""
-    window = timedelta(days=current_config().repeat_window_days)
-    for other in await cases.earlier_same_item(session, applicant_key=key, item_code=accepted.item_code,
-                                               application_id=accepted.application_id):
-        if abs(other.accepted_at - accepted.accepted_at) <= window:
-            first, second = sorted([other.application_id, accepted.application_id])
-            await supervision.open_item(
-                session, dedupe_key=f"repeated:{first}:{second}", kind="repeated_application", is_case=False,
-                department=accepted.department, application_id=accepted.application_id,
-                detail=f"Applicant applied for {accepted.item_code} again within {window.days} days "
-                       f"({first}, {second}).",
-            )
+    """重复提交: the same applicant accepted again for the same item within the window is a supervision item (one
+    per pair of applications). Looked for and written by one statement: an acceptance that repeats nothing, the
+    common case, writes no row."""
+    await supervision.open_repeated_items(
+        session, application_id=accepted.application_id, applicant_key=key, item_code=accepted.item_code,
+        accepted_at=accepted.accepted_at, window=timedelta(days=current_config().repeat_window_days),
+        department=accepted.department)
 
 
 _ANOMALY_TEXT = {

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Date,
     String,
     Text,
+    all_,
     bindparam,
     cast,
     delete,
@@ -66,6 +67,10 @@ async def get_case(session: AsyncSession, application_id: str) -> Any:
     return (await session.execute(select(case_file).where(case_file.c.application_id == application_id))).first()
 
 
+#: The case row's columns that case events set (`update_case`, `add_and_read_facts`).
+CASE_COLUMNS = ("applicant", "applicant_key", "department", "item_code", "accepted_at")
+
+
 async def update_case(session: AsyncSession, application_id: str, **values: Any) -> None:
     await session.execute(
         case_file.update().where(case_file.c.application_id == application_id).values(updated_at=utcnow(), **values)
@@ -113,26 +118,36 @@ def _add_and_read_statement() -> Any:
     now = select(added.c.id, added.c.event_id, added.c.type, added.c.at, added.c.data, added.c.fingerprint,
                  literal(True).label("new"))
     f = union_all(before, now).subquery("f")
+    # The case row's columns as the events set them (`b_case_of` null: none set); nothing here reads the row.
+    case_row = case_file.update().where(case_file.c.application_id == bindparam("b_case_of", type_=String)).values(
+        {k: bindparam(f"b_case_{k}", type_=case_file.c[k].type) for k in (*CASE_COLUMNS, "updated_at")}
+    ).returning(case_file.c.application_id).cte("case_row")
     return (select(f, catalog_item.c.code.label("rules_code"), catalog_item.c.excluded_steps,
                    catalog_item.c.acceptance_days)
             .select_from(f.outerjoin(catalog_item, catalog_item.c.code == bindparam("b_item_code", type_=String)))
-            .order_by(f.c.id))
+            .order_by(f.c.id).add_cte(case_row))
 
 
-async def add_and_read_facts(session: AsyncSession, application_id: str, events: list[Event], item_code: str | None
+async def add_and_read_facts(session: AsyncSession, application_id: str, events: list[Event], item_code: str | None,
+                             case_row: dict[str, Any] | None = None
                              ) -> tuple[set[str], list[Fact], tuple[frozenset[str], int | None]]:
-    """`add_facts`, then every fact of the application and its item's rules (as `facts_and_rules`). On PostgreSQL
-    one statement: the insert is a CTE whose rows are read beside the ones kept before (the statement's snapshot
-    does not see its own insert). The application is locked before (`lock_case`), so the snapshot taken after it
-    holds every fact committed by others."""
+    """`update_case(**case_row)` (when given: every one of `CASE_COLUMNS`), `add_facts`, then every fact of the
+    application and its item's rules (as `facts_and_rules`). On PostgreSQL one statement: the update and the
+    insert are CTEs, and the inserted rows are read beside the ones kept before (the statement's snapshot does not
+    see its own insert). The application is locked before (`lock_case`), so the snapshot taken after it holds
+    every fact committed by others."""
     if not events or dialect_of(session) != "postgresql":
+        if case_row:
+            await update_case(session, application_id, **case_row)
         kept = await add_facts(session, application_id, events)
         facts, rules = await facts_and_rules(session, application_id, item_code)
         return kept, facts, rules
     rows = (await session.execute(_add_and_read_statement(), dict(
         b_application_id=application_id, b_item_code=item_code, b_event_id=[e.id for e in events],
         b_fingerprint=[fingerprint(e.type, e.data) for e in events], b_type=[e.type for e in events],
-        b_at=[e.time for e in events], b_data=[json.dumps(e.data) for e in events]))).all()
+        b_at=[e.time for e in events], b_data=[json.dumps(e.data) for e in events],
+        b_case_of=application_id if case_row else None, b_case_updated_at=utcnow(),
+        **{f"b_case_{k}": (case_row or {}).get(k) for k in CASE_COLUMNS}))).all()
     if not rows:
         return set(), [], await item_rules(session, item_code)
     first = rows[0]
@@ -203,7 +218,9 @@ _CLOCK_SET = ("task_id", "kind", "department", "state", "watch_on", "body", "upd
 
 @functools.cache
 def _clock_upsert(carrying: tuple[Any, ...]) -> Any:
-    """`write_clocks`' upsert on PostgreSQL with bind parameters only (see `_unnest`), carrying the CTEs given."""
+    """`write_clocks`' upsert on PostgreSQL with bind parameters only (see `_unnest`), carrying the CTEs given and
+    the delete of the application's other clocks when it replaces them all (`b_replace_of`: the application, or
+    null to keep them): one statement text for both."""
     rows = _unnest("rows", clock_id=String, task_id=String, kind=String, department=String, state=String,
                    watch_on=Date, body=Text)
     ins = postgresql.insert(clock).from_select(
@@ -213,38 +230,49 @@ def _clock_upsert(carrying: tuple[Any, ...]) -> Any:
                bindparam("b_updated_at", type_=UTCDateTime())).order_by(rows.c.n))
     ins = ins.on_conflict_do_update(index_elements=[clock.c.clock_id],
                                     set_={k: ins.excluded[k] for k in _CLOCK_SET})
-    return ins.add_cte(*carrying) if carrying else ins
+    # Never a row the insert writes (those are kept), so no row is touched twice by the statement.
+    replaced = clock.delete().where(
+        clock.c.application_id == bindparam("b_replace_of", type_=String),
+        clock.c.clock_id != all_(bindparam("b_replace_keep", type_=postgresql.ARRAY(String)))
+    ).returning(clock.c.clock_id).cte("replaced_clocks")
+    return ins.add_cte(replaced, *carrying)
 
 
 async def _upsert_clocks(session: AsyncSession, application_id: str, states: list[ClockState],
-                         watch: dict[str, date | None], also: tuple[list[Any], dict[str, Any]] | None) -> None:
+                         watch: dict[str, date | None], also: tuple[list[Any], dict[str, Any]] | None,
+                         replace: bool = False) -> None:
     # Rows locked in clock_id order, the order the card evaluator updates watch days in (`set_watch` over
     # `running_clocks`): in another order (the application's clock before its acceptance clock) the two deadlocked,
     # and the evaluator's whole round was rolled back and redone (seen at 3,000 open cases).
     states = sorted(states, key=lambda s: s.clock_id)
     if dialect_of(session) == "postgresql":
+        ids = [s.clock_id for s in states]
         await session.execute(_clock_upsert(tuple(also[0]) if also else ()), dict(
             also[1] if also else {}, b_application_id=application_id, b_updated_at=utcnow(),
-            b_clock_id=[s.clock_id for s in states], b_task_id=[s.task_id for s in states],
+            b_replace_of=application_id if replace else None, b_replace_keep=ids,
+            b_clock_id=ids, b_task_id=[s.task_id for s in states],
             b_kind=[s.kind for s in states], b_department=[s.department for s in states],
             b_state=[s.state for s in states], b_watch_on=[watch.get(s.clock_id) for s in states],
             b_body=[json.dumps(s.to_body()) for s in states]))
         return
+    if replace:
+        await session.execute(delete(clock).where(clock.c.application_id == application_id))
     ins = upsert(session, clock).values(_clock_rows(application_id, states, watch))
     ins = ins.on_conflict_do_update(index_elements=[clock.c.clock_id], set_={k: ins.excluded[k] for k in _CLOCK_SET})
     await session.execute(ins.add_cte(*also[0]) if also else ins)
 
 
 async def save_clocks(session: AsyncSession, application_id: str, states: list[ClockState],
-                      watch: dict[str, date | None] | None = None, *,
+                      watch: dict[str, date | None] | None = None, *, stored: bool = True,
                       also: tuple[list[Any], dict[str, Any]] | None = None) -> bool:
-    """Replace the application's clocks with the ones just rebuilt. `also`: CTEs the insert carries (other
-    writes of the same transaction in the same round trip) and their parameters; False when there was no insert
-    to carry them."""
-    await session.execute(delete(clock).where(clock.c.application_id == application_id))
+    """Replace the application's clocks with the ones just rebuilt. `stored`: False when the application can have
+    none yet (its first facts), so there is nothing to delete. `also`: CTEs the insert carries (other writes of the
+    same transaction in the same round trip) and their parameters; False when there was no insert to carry them."""
     if not states:
+        if stored:
+            await session.execute(delete(clock).where(clock.c.application_id == application_id))
         return False
-    await _upsert_clocks(session, application_id, states, watch or {}, also)
+    await _upsert_clocks(session, application_id, states, watch or {}, also, replace=stored)
     return True
 
 
@@ -279,21 +307,29 @@ async def clocks_of(session: AsyncSession, application_id: str) -> list[ClockSta
     return [ClockState.from_json(b) for b in rows]
 
 
+async def running_clocks_after(session: AsyncSession, day: date | None, after: str, limit: int
+                               ) -> list[ClockState]:
+    """The first `limit` running clocks after clock id `after`, in clock_id order (a keyset page); with `day`,
+    only those being watched by then."""
+    watched = or_(clock.c.watch_on.is_(None), clock.c.watch_on <= day) if day else true()
+    rows = (await session.execute(
+        select(clock.c.clock_id, clock.c.body).where(clock.c.state == "running", watched, clock.c.clock_id > after)
+        .order_by(clock.c.clock_id).limit(limit)
+    )).scalars(1)
+    return [ClockState.from_json(b) for b in rows]
+
+
 async def running_clocks(session: AsyncSession, day: date | None = None,
                          batch: int = 2000) -> AsyncIterator[list[ClockState]]:
     """Running clocks in batches (keyset over clock_id, so memory stays flat for 100,000 open cases); with `day`,
     only those being watched by then."""
     last = ""
-    watched = or_(clock.c.watch_on.is_(None), clock.c.watch_on <= day) if day else true()
     while True:
-        rows = (await session.execute(
-            select(clock.c.clock_id, clock.c.body).where(clock.c.state == "running", watched, clock.c.clock_id > last)
-            .order_by(clock.c.clock_id).limit(batch)
-        )).all()
-        if not rows:
+        states = await running_clocks_after(session, day, last, batch)
+        if not states:
             return
-        yield [ClockState.from_json(r.body) for r in rows]
-        last = rows[-1].clock_id
+        yield states
+        last = states[-1].clock_id
 
 
 async def upsert_item(session: AsyncSession, *, code: str, version: int, name: str | None, department: str | None,
@@ -350,14 +386,6 @@ async def open_applications_of(session: AsyncSession, item_code: str) -> list[st
         select(case_file.c.application_id).where(case_file.c.item_code == item_code,
                                                  case_file.c.application_id.not_in(stopped))
     )).scalars())
-
-
-async def earlier_same_item(session: AsyncSession, *, applicant_key: str, item_code: str,
-                            application_id: str) -> list[Any]:
-    return list((await session.execute(
-        select(case_file).where(case_file.c.applicant_key == applicant_key, case_file.c.item_code == item_code,
-                                case_file.c.application_id != application_id, case_file.c.accepted_at.is_not(None))
-    )).all())
 
 
 async def co_applied_items(session: AsyncSession, item_code: str, limit: int = 10) -> list[tuple[str, int]]:

@@ -35,12 +35,39 @@ def _save_statement(dialect: str) -> Any:
                                      set_={k: ins.excluded[k] for k in _FACT_COLUMNS})
 
 
+def _values(f: ApplicationFacts) -> dict[str, Any]:
+    return dict(application_id=f.application_id, body=f.to_json(), anchor_on=f.anchor_on, department=f.department,
+                item_code=f.item_code, service_point=f.service_point, online=f.online,
+                delivered_electronically=f.delivered_electronically, visits=f.visits, corrections=f.corrections,
+                on_time=f.on_time, used_workdays=f.used_workdays, promised_days=f.promised_days)
+
+
 async def save_facts(session: AsyncSession, f: ApplicationFacts) -> None:
-    values = dict(application_id=f.application_id, body=f.to_json(), anchor_on=f.anchor_on, department=f.department,
-                  item_code=f.item_code, service_point=f.service_point, online=f.online,
-                  delivered_electronically=f.delivered_electronically, visits=f.visits, corrections=f.corrections,
-                  on_time=f.on_time, used_workdays=f.used_workdays, promised_days=f.promised_days)
-    await session.execute(_save_statement(dialect_of(session)), {f"b_{k}": v for k, v in values.items()})
+    await session.execute(_save_statement(dialect_of(session)), {f"b_{k}": v for k, v in _values(f).items()})
+
+
+@functools.cache
+def _saving_cte() -> Any:
+    """`save_facts` as a CTE (PostgreSQL) for the clock upsert to carry, with bind parameters only
+    (`b_fact_<column>`): it writes the row when `b_fact_application_id` is given and nothing when it is null, so
+    the carrying statement keeps one text whether the row changed or not."""
+    af = application_fact
+    application_id = bindparam("b_fact_application_id", type_=af.c.application_id.type)
+    row = select(application_id, *(bindparam(f"b_fact_{k}", type_=af.c[k].type) for k in _FACT_COLUMNS)).where(
+        application_id.is_not(None))
+    ins = postgresql.insert(af).from_select(["application_id", *_FACT_COLUMNS], row)
+    return ins.on_conflict_do_update(index_elements=[af.c.application_id],
+                                     set_={k: ins.excluded[k] for k in _FACT_COLUMNS}
+                                     ).returning(af.c.application_id).cte("saved_facts")
+
+
+def saving(session: AsyncSession, f: ApplicationFacts | None) -> tuple[list[Any], dict[str, Any]] | None:
+    """On PostgreSQL, `save_facts(f)` as a CTE for another statement to carry (`add_cte`) and its parameters
+    (writing nothing for None); None elsewhere."""
+    if dialect_of(session) != "postgresql":
+        return None
+    values = _values(f) if f is not None else dict.fromkeys(("application_id", *_FACT_COLUMNS))
+    return [_saving_cte()], {f"b_fact_{k}": v for k, v in values.items()}
 
 
 def _period(start: date, end: date, department: str | None, item: str | None, service_point: str | None) -> Any:
@@ -96,15 +123,23 @@ async def rating_scores(session: AsyncSession, application_ids: set[str]) -> lis
     return [r.score for r in rows if r.application_id in application_ids]
 
 
+_CERTIFICATE_SET = ("type_code", "type_name", "holder_id", "valid_until")
+
+
+@functools.cache
+def _certificate_upsert(dialect: str) -> Any:
+    """`upsert_certificate`, built once per dialect: `revoked` is written only by a new row, so a revocation seen
+    first (events of two subjects are not ordered) stays."""
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(certificate).values(
+        {**{k: bindparam(f"b_{k}", type_=certificate.c[k].type) for k in ("certificate_number", *_CERTIFICATE_SET)},
+         "revoked": False})
+    return ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
+                                     set_={k: ins.excluded[k] for k in _CERTIFICATE_SET})
+
+
 async def upsert_certificate(session: AsyncSession, **values: Any) -> None:
-    """Keep a certificate's validity; a revocation seen first (events of two subjects are not ordered) stays."""
-    number = values["certificate_number"]
-    exists = (await session.execute(select(certificate.c.certificate_number).where(
-        certificate.c.certificate_number == number))).first()
-    if exists:
-        await session.execute(certificate.update().where(certificate.c.certificate_number == number).values(**values))
-    else:
-        await session.execute(certificate.insert().values(revoked=False, **values))
+    """Keep a certificate's validity (one statement; a revocation seen first stays)."""
+    await session.execute(_certificate_upsert(dialect_of(session)), {f"b_{k}": v for k, v in values.items()})
 
 
 async def revoke_certificate(session: AsyncSession, number: str) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import String, case, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.efficacy.store.tables import complaint, rating
+from services.efficacy.store.tables import complaint, rating, supervision_item
 from shared.messaging import insert_ignore
 from shared.types import utcnow
 
@@ -109,18 +109,27 @@ async def complaint_counts(session: AsyncSession, today: date) -> list[Any]:
     return list((await session.execute(q)).all())
 
 
+def _not_open_yet(prefix: str, key: Any) -> Any:
+    """No queue row under the finding's key yet (the unique key's index answers): a complaint or rating that
+    stays overdue is not offered to the insert again at every round of the evaluator."""
+    return ~exists().where(supervision_item.c.dedupe_key == literal(prefix, String) + key)
+
+
 async def overdue_follow_ups(session: AsyncSession, day: date) -> list[dict[str, Any]]:
-    """Complaints unanswered and bad ratings not called back past their deadlines: supervision items."""
+    """Complaints unanswered and bad ratings not called back past their deadlines, not yet in the queue:
+    supervision items."""
     out: list[dict[str, Any]] = []
     for r in (await session.execute(select(complaint.c.complaint_id, complaint.c.department, complaint.c.deadline_on)
-                                    .where(complaint.c.state == "open", complaint.c.deadline_on < day))).all():
+                                    .where(complaint.c.state == "open", complaint.c.deadline_on < day,
+                                           _not_open_yet("complaint-overdue:", complaint.c.complaint_id)))).all():
         out.append(dict(dedupe_key=f"complaint-overdue:{r.complaint_id}", kind="complaint_overdue", is_case=True,
                         department=r.department, application_id=None,
                         detail=f"Complaint {r.complaint_id} unanswered past {r.deadline_on}."))
     for r in (await session.execute(select(rating.c.rating_id, rating.c.application_id, rating.c.department,
                                            rating.c.rectification_due_on)
                                     .where(rating.c.rectification_state == "open",
-                                           rating.c.rectification_due_on < day))).all():
+                                           rating.c.rectification_due_on < day,
+                                           _not_open_yet("rectification-overdue:", rating.c.rating_id)))).all():
         out.append(dict(dedupe_key=f"rectification-overdue:{r.rating_id}", kind="rectification_overdue",
                         is_case=True, department=r.department, application_id=r.application_id,
                         detail=f"Bad rating {r.rating_id} not called back by {r.rectification_due_on}."))

@@ -7,11 +7,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, func, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Boolean, String, Text, any_, bindparam, case, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.efficacy.store.tables import card, clock, supervision_item, webhook_delivery
+from services.efficacy.store.tables import card, case_file, clock, supervision_item, webhook_delivery
+from shared.db import dialect_of
 from shared.messaging import insert_ignore
 from shared.types import UTCDateTime, utcnow
 from shared.webhooks import RetryPolicy
@@ -77,9 +78,9 @@ def _clearing_ctes() -> list[Any]:
 def clearing(session: AsyncSession, clock_ids: list[str], at: datetime
              ) -> tuple[list[Any], dict[str, Any]] | None:
     """On PostgreSQL, `clear_cards` as CTEs for another statement to carry (`add_cte`) and their parameters, which
-    saves a round trip where a stopped clock's cards are cleared beside the clocks being written; None elsewhere,
-    or for no clock."""
-    if not clock_ids or session.bind is None or session.bind.dialect.name != "postgresql":
+    saves a round trip where a stopped clock's cards are cleared beside the clocks being written; for no clock
+    they clear nothing and the carrying statement keeps its one text. None elsewhere."""
+    if dialect_of(session) != "postgresql":
         return None
     return _clearing_ctes(), {"b_clear_clock_ids": list(clock_ids), "b_cleared_at": at}
 
@@ -124,6 +125,47 @@ async def open_item(session: AsyncSession, *, dedupe_key: str, kind: str, is_cas
         application_id=application_id, detail=detail, state="open", opened_at=utcnow(),
     ))
     return bool(res.rowcount)
+
+
+@functools.cache
+def _repeated_statement(dialect: str) -> Any:
+    """`open_repeated_items`, built once per dialect with bind parameters only."""
+    other = case_file.c.application_id
+    this = bindparam("b_application_id", type_=String)
+    # The pair in the order Python's `sorted` gives (code points): PostgreSQL compares text by the database's
+    # collation unless told otherwise, which orders some ids differently.
+    before = (other.collate("C") < this) if dialect == "postgresql" else (other < this)
+    first = case((before, other), else_=this)
+    second = case((before, this), else_=other)
+    found = (select(
+        (literal("repeated:", String) + first + literal(":", String) + second).label("dedupe_key"),
+        literal("repeated_application", String).label("kind"), literal(False, Boolean).label("is_case"),
+        this.label("application_id"), bindparam("b_department", type_=String).label("department"),
+        (bindparam("b_detail_head", type_=Text) + first + literal(", ", Text) + second + literal(").", Text))
+        .label("detail"),
+        literal("open", String).label("state"), bindparam("b_opened_at", type_=UTCDateTime()).label("opened_at"))
+        .where(case_file.c.applicant_key == bindparam("b_applicant_key", type_=String),
+               case_file.c.item_code == bindparam("b_item_code", type_=String), other != this,
+               case_file.c.accepted_at.is_not(None),
+               case_file.c.accepted_at >= bindparam("b_from", type_=UTCDateTime()),
+               case_file.c.accepted_at <= bindparam("b_until", type_=UTCDateTime()))
+        .order_by(case_file.c.accepted_at, other))
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(supervision_item)
+    return ins.from_select(["dedupe_key", "kind", "is_case", "application_id", "department", "detail", "state",
+                            "opened_at"], found).on_conflict_do_nothing()
+
+
+async def open_repeated_items(session: AsyncSession, *, application_id: str, applicant_key: str, item_code: str,
+                              accepted_at: datetime, window: timedelta, department: str | None) -> int:
+    """重复提交: a queue row for every other application of the applicant for the item accepted within `window` of
+    this one, keyed by the pair (so a pair is flagged once, whichever of the two is seen last). One statement
+    whatever is found: it reads the earlier applications and writes the rows (none, usually); returns how many
+    rows it opened."""
+    res = await session.execute(_repeated_statement(dialect_of(session)), dict(
+        b_application_id=application_id, b_applicant_key=applicant_key, b_item_code=item_code,
+        b_from=accepted_at - window, b_until=accepted_at + window, b_department=department, b_opened_at=utcnow(),
+        b_detail_head=f"Applicant applied for {item_code} again within {window.days} days ("))
+    return int(res.rowcount or 0)
 
 
 def items_query(*, department: str | None, state: str | None, kind: str | None,

@@ -1,0 +1,122 @@
+"""The background card round commits batch by batch, in clock_id order: a round stopped midway keeps what it
+committed, holds no clock locked, and the next round finishes it, leaving exactly the cards, queue rows and
+events one evaluation in one transaction leaves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import pytest_asyncio
+from sqlalchemy import select, text
+
+from services.efficacy.config import EfficacyConfig
+from services.efficacy.domain.calendar import CHINA
+from services.efficacy.service.cards import evaluate, evaluate_round
+from services.efficacy.service.clocks import record_case_events
+from services.efficacy.store import calendar as calendar_store
+from services.efficacy.store.calendar import current_calendar
+from services.efficacy.store.tables import Base, card, clock, messaging, supervision_item
+from services.efficacy.tests.helpers import accepted
+from shared.db import Database
+
+AS_OF = datetime(2026, 3, 20, 12, tzinfo=CHINA)
+APPS = [f"ROUND-{n}" for n in (4, 1, 6, 3, 7, 2, 5)]
+
+
+@pytest_asyncio.fixture
+async def two(databases) -> AsyncIterator[tuple[Database, Database]]:
+    """Seven applications accepted with a five-day limit, overdue at `AS_OF`: in one database evaluated in one
+    transaction, in the other by rounds."""
+    dbs = []
+    for name in ("efficacy_one_transaction", "efficacy_rounds"):
+        db = Database(databases.url(name), info={"messaging": messaging, "service": "efficacy"})
+        async with db.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        async with db.transaction() as s:
+            await calendar_store.seed_from_library(s)
+            await record_case_events(s, [accepted(a, "2026-03-02T09:00:00", person=a, hid=a, days=5) for a in APPS])
+        dbs.append(db)
+    yield dbs[0], dbs[1]
+    for db in dbs:
+        await db.dispose()
+
+
+async def _left(db: Database) -> dict[str, Any]:
+    async with db.transaction() as s:
+        cards = sorted((r.application_id, r.clock_id, r.colour, r.reason, r.deadline_key)
+                       for r in await s.execute(select(card)))
+        items = sorted((r.kind, r.is_case, r.application_id, r.department, r.detail.split(";")[0])
+                       for r in await s.execute(select(supervision_item)))
+        events = sorted(r.type for r in await s.execute(select(messaging.outbox.c.type)))
+        watch = sorted(tuple(r) for r in await s.execute(select(clock.c.clock_id, clock.c.watch_on)))
+    return dict(cards=cards, items=items, events=events, watch=watch)
+
+
+async def test_a_round_commits_per_batch_and_one_stopped_midway_is_finished_by_the_next(two):
+    one_transaction, rounds = two
+    config = EfficacyConfig()
+    async with one_transaction.transaction() as s:
+        assert len(await evaluate(s, await current_calendar(s), AS_OF, config)) == len(APPS)
+    expected = await _left(one_transaction)
+    assert [a for a, *_ in expected["cards"]] == sorted(APPS)
+
+    # Batches of three clocks: the first is committed when the round yields it …
+    stopped = evaluate_round(rounds, config, AS_OF, batch=3)
+    first = await anext(stopped)
+    first_apps = sorted(c["application_id"] for c in first)
+    assert first_apps == sorted(APPS)[:3], "clock_id order"
+    async with rounds.transaction() as s:
+        if rounds.engine.dialect.name == "postgresql":
+            await s.execute(text("SET LOCAL lock_timeout = '2s'"))
+        # … and leaves its clocks unlocked: a consumer writing them does not wait for the rest of the round.
+        await s.execute(clock.update().where(clock.c.application_id.in_(first_apps))
+                        .values(updated_at=clock.c.updated_at))
+        assert sorted(r.application_id for r in await s.execute(select(card))) == first_apps
+    # … then the service stops before the rest (the batch in flight, if any, is rolled back with its transaction).
+    await stopped.aclose()
+
+    # The next round evaluates only what the stopped one did not: the first batch's clocks wait for their next
+    # crossing, and a crossing is carded once.
+    rest = [c for raised in [r async for r in evaluate_round(rounds, config, AS_OF, batch=3)] for c in raised]
+    assert sorted(c["application_id"] for c in rest) == sorted(APPS)[3:]
+    assert [r async for r in evaluate_round(rounds, config, AS_OF, batch=3)] == [[]]
+    assert await _left(rounds) == expected
+
+
+async def test_a_round_over_fewer_clocks_than_a_batch_is_one_transaction(two):
+    _, rounds = two
+    batches = [r async for r in evaluate_round(rounds, EfficacyConfig(), AS_OF, batch=len(APPS) + 1)]
+    assert len(batches) == 1 and sorted(c["application_id"] for c in batches[0]) == sorted(APPS)
+
+
+async def test_a_complaint_that_stays_overdue_is_queued_once_and_not_offered_again_each_round(two):
+    from sqlalchemy import event as sa_event
+
+    from services.efficacy.store.tables import complaint
+
+    _, rounds = two
+    async with rounds.transaction() as s:
+        await s.execute(complaint.insert().values(
+            complaint_id="CP-1", about_kind="item", about_ref="ITEM-1", department="LD-RSJ", text="…",
+            secret_hash="x", state="open", created_at=AS_OF, deadline_on=AS_OF.date().replace(day=1)))
+    inserts: list[int] = []
+
+    def note(_conn, _cursor, statement, params, _context, many):  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO supervision_item"):
+            inserts.append(len(params) if many else 1)
+
+    sa_event.listen(rounds.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        [r async for r in evaluate_round(rounds, EfficacyConfig(), AS_OF)]
+        first = list(inserts)
+        inserts.clear()
+        assert [r async for r in evaluate_round(rounds, EfficacyConfig(), AS_OF)] == [[]]
+    finally:
+        sa_event.remove(rounds.engine.sync_engine, "before_cursor_execute", note)
+    assert first and inserts == []
+    async with rounds.transaction() as s:
+        keys = [r.dedupe_key for r in await s.execute(select(supervision_item))
+                if r.kind == "complaint_overdue"]
+    assert keys == ["complaint-overdue:CP-1"]
