@@ -1,22 +1,26 @@
 """Datashare's projection of workflow's tasks: which department holds an open task in which application.
 
-Task events come in fetched batches (a fan-out assigns five departments at once): their rows are held in the
-session and written just before the transaction commits, in one multi-row statement per kind (a batch of
-assignments is one `INSERT`, not five). Anything that reads the projection in the same transaction writes
-them first (`write_pending`); a rollback drops them with the rest."""
+Task events come in batches (a fan-out assigns five departments at once; the consumer gathers what follows within
+a moment): their rows are held in the session and written just before the transaction commits, on PostgreSQL in
+one statement built once for any batch (assignments, decisions and reopenings alike), on SQLite in one multi-row
+statement per kind. Anything that reads the projection in the same transaction writes them first
+(`write_pending`); a rollback drops them with the rest."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import String, bindparam, func, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from services.datashare.store.tables import OpenTask
+from shared.db import dialect_of
+from shared.types import UTCDateTime
 
 #: task id → (row, whether its state overrides the stored one), in the order the events were applied.
 _PENDING = "datashare_pending_tasks"
@@ -44,25 +48,53 @@ def set_state(session: AsyncSession, *, task_id: str, application_id: str, depar
     pending[task_id] = (row, True)
 
 
-def _statements(dialect: str, pending: dict[str, tuple[dict[str, Any], bool]]) -> list[Any]:
+def _array(column: str, type_: Any) -> Any:
+    return bindparam(f"b_{column}", type_=postgresql.ARRAY(type_))
+
+
+@functools.cache
+def _upsert_statement() -> Any:
+    """The pending rows as one array per column (`unnest`), so that one statement text serves any batch: a
+    multi-row `VALUES` changes with the row count and is compiled again for every batch. One `INSERT`: a row
+    whose state overrides the stored one (its task id is in `b_overriding`) updates it on conflict, an
+    assignment leaves the stored row as it is."""
     t = OpenTask.__table__
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    out: list[Any] = []
-    if created := [row for row, overrides in pending.values() if not overrides]:
-        out.append(insert(t).values(created).on_conflict_do_nothing(index_elements=[t.c.task_id]))
-    if changed := [row for row, overrides in pending.values() if overrides]:
-        ins = insert(t).values(changed)
-        out.append(ins.on_conflict_do_update(
-            index_elements=[t.c.task_id], set_={"state": ins.excluded.state, "updated_at": ins.excluded.updated_at}))
+    columns = {"task_id": String, "application_id": String, "department": String, "item_code": String,
+               "state": String, "updated_at": UTCDateTime()}
+    rows = func.unnest(*(_array(k, type_) for k, type_ in columns.items())).table_valued(
+        *columns, with_ordinality="n").render_derived(name="rows")
+    ins = postgresql.insert(t).from_select(list(columns), select(*(rows.c[k] for k in columns)).order_by(rows.c.n))
+    return ins.on_conflict_do_update(
+        index_elements=[t.c.task_id], where=ins.excluded.task_id == func.any(_array("overriding", String)),
+        set_={"state": ins.excluded.state, "updated_at": ins.excluded.updated_at})
+
+
+def _statements(dialect: str, pending: dict[str, tuple[dict[str, Any], bool]]) -> list[tuple[Any, Any]]:
+    """(statement, parameters) that write the pending rows. Rows go in task id order: two transactions that
+    write the same tasks lock them in the same order."""
+    ordered = [pending[task_id] for task_id in sorted(pending)]
+    if dialect == "postgresql":
+        params = {f"b_{k}": [row[k] for row, _ in ordered]
+                  for k in ("task_id", "application_id", "department", "item_code", "state", "updated_at")}
+        params["b_overriding"] = [row["task_id"] for row, overrides in ordered if overrides]
+        return [(_upsert_statement(), params)]
+    t = OpenTask.__table__
+    out: list[tuple[Any, Any]] = []
+    if created := [row for row, overrides in ordered if not overrides]:
+        out.append((sqlite.insert(t).values(created).on_conflict_do_nothing(index_elements=[t.c.task_id]), None))
+    if changed := [row for row, overrides in ordered if overrides]:
+        ins = sqlite.insert(t).values(changed)
+        out.append((ins.on_conflict_do_update(
+            index_elements=[t.c.task_id], set_={"state": ins.excluded.state, "updated_at": ins.excluded.updated_at}),
+            None))
     return out
 
 
 async def write_pending(session: AsyncSession) -> None:
     pending = session.info.pop(_PENDING, None)
     if pending:
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        for stmt in _statements(dialect, pending):
-            await session.execute(stmt)
+        for stmt, params in _statements(dialect_of(session), pending):
+            await session.execute(stmt, params)
 
 
 @sa_event.listens_for(Session, "before_commit")
@@ -70,8 +102,8 @@ def _write_pending_at_commit(session: Session) -> None:
     """Runs inside AsyncSession.commit's greenlet, so the synchronous execute goes through the async driver."""
     pending = session.info.pop(_PENDING, None)
     if pending:
-        for stmt in _statements(session.get_bind().dialect.name, pending):
-            session.execute(stmt)
+        for stmt, params in _statements(session.get_bind().dialect.name, pending):
+            session.execute(stmt, params)
 
 
 @sa_event.listens_for(Session, "after_transaction_end")

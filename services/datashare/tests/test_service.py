@@ -837,8 +837,8 @@ async def test_a_decision_that_overtakes_its_acceptance_still_issues_the_certifi
 
 
 async def test_a_batch_of_task_events_is_applied_in_order_as_one_event_at_a_time_would(client):
-    """A fetched batch's task rows are written at commit, one statement per kind: the outcome is the one the
-    events give one by one (an assignment after its task's decision does not reopen it)."""
+    """A fetched batch's task rows are written in one statement: the outcome is the one the events give one by
+    one (an assignment after its task's decision does not reopen it)."""
     from services.datashare.events.handlers import CONSUMERS
     from shared.messaging import InboxConsumer
 
@@ -873,3 +873,55 @@ async def test_a_batch_of_task_events_is_applied_in_order_as_one_event_at_a_time
         from services.datashare.store import tasks
         assert await tasks.open_departments(s, app_id) == {"LD-WJJ"}
 
+
+
+async def test_every_cut_of_a_run_of_task_events_into_batches_leaves_what_one_at_a_time_leaves(client):
+    """However the consumer's gathering cuts a run of task events into batches, and whatever is delivered again,
+    the projection ends as when each event is applied alone."""
+    from services.datashare.events.handlers import CONSUMERS
+    from shared.messaging import InboxConsumer
+
+    consumer = next(c for c in CONSUMERS if c.name == "datashare-tasks")
+    inbox = InboxConsumer(client.app.state.db, client.app.state.messaging, consumer, client.app.state.bus)
+    run = [  # (kind, task, department, outcome)
+        ("assigned", "1", "LD-SCJGJ", None),
+        ("decided", "2", "LD-XFJ", "approve"),  # overtakes its assignment
+        ("assigned", "2", "LD-XFJ", None),
+        ("decided", "1", "LD-SCJGJ", "request_correction"),  # stays the department's
+        ("assigned", "4", "LD-STHJJ", None),
+        ("reopened", "3", "LD-WJJ", None),  # before its assignment
+        ("assigned", "3", "LD-WJJ", None),
+        ("cancelled", "4", "LD-STHJJ", None),
+    ]
+
+    def events_of(app_id: str) -> list[Any]:
+        return [new_event(f"yimen.workflow.task.{kind}", source="/yimen/workflow", subject=f"{app_id}-{task}", data={
+            "task_id": f"{app_id}-{task}", "application_id": app_id, "department": department,
+            "item_code": "ITEM-FOOD", **({"outcome": outcome} if outcome else {})}) for kind, task, department, outcome
+            in run]
+
+    async def projection(app_id: str) -> list[tuple[Any, ...]]:
+        async with client.app.state.db.transaction() as s:
+            rows = (await s.execute(text(
+                "SELECT task_id, department, item_code, state FROM workflow_task WHERE application_id = :a "
+                "ORDER BY task_id"), {"a": app_id})).all()
+        return [(r.task_id.removeprefix(app_id), r.department, r.item_code, r.state) for r in rows]
+
+    alone = f"alone-{credit_code()}"
+    for event in events_of(alone):
+        assert await inbox.apply(event)
+    expected = await projection(alone)
+    assert [(task, state) for task, _, _, state in expected] == [
+        ("-1", "open"), ("-2", "closed"), ("-3", "open"), ("-4", "closed")]
+
+    n = len(run)
+    for cuts in range(2 ** (n - 1)):  # bit i set: a batch ends after event i
+        app_id = f"cut{cuts}-{credit_code()}"
+        events, start = events_of(app_id), 0
+        for end in [i + 1 for i in range(n - 1) if cuts >> i & 1] + [n]:
+            batch = events[start:end]
+            applied = await inbox.apply_batch(batch) if len(batch) > 1 else int(await inbox.apply(batch[0]))
+            assert applied == len(batch)
+            assert await inbox.apply_batch(events[:end]) == 0  # a redelivery, with what came before
+            start = end
+        assert await projection(app_id) == expected, bin(cuts)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 import uuid
 import weakref
@@ -10,9 +12,25 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, literal, or_, select, union_all, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy import case as sql_case
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -32,7 +50,7 @@ from services.notify.store.tables import (
 )
 from shared.messaging import insert_ignore
 from shared.pagination import decode_cursor, encode_cursor
-from shared.types import utcnow
+from shared.types import UTCDateTime, utcnow
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -84,33 +102,45 @@ def _forget(session: Session, transaction: Any) -> None:
 _FEED_KEYS = ("person_id", "organisation_id", "receipt_number", "item_name")
 
 
-async def case(session: AsyncSession, application_id: str) -> Row[Any] | None:
-    """The case with what a message to its applicant needs beside it, in one read: the applicant's preference
-    (`pref_*`, None without one) and the number they gave most recently on any form (`known_phone`)."""
+@functools.cache
+def _case_statement() -> Any:
+    """`case`'s read, built once (statements are built with bind parameters only, so that SQLAlchemy finds them
+    compiled and keyed already)."""
     other = case_contact.alias("other")
     known_phone = (select(other.c.phone).where(other.c.person_id == case_contact.c.person_id,
                                                other.c.phone.is_not(None))
                    .order_by(other.c.updated_at.desc()).limit(1).correlate(case_contact).scalar_subquery())
-    q = (select(case_contact, preference.c.person_id.label("pref_person"), preference.c.channels.label("pref_channels"),
-                preference.c.phone.label("pref_phone"), known_phone.label("known_phone"))
-         .select_from(case_contact.outerjoin(preference, preference.c.person_id == case_contact.c.person_id))
-         .where(case_contact.c.application_id == application_id))
-    row = (await session.execute(q)).first()
+    return (select(case_contact, preference.c.person_id.label("pref_person"),
+                   preference.c.channels.label("pref_channels"), preference.c.phone.label("pref_phone"),
+                   known_phone.label("known_phone"))
+            .select_from(case_contact.outerjoin(preference, preference.c.person_id == case_contact.c.person_id))
+            .where(case_contact.c.application_id == bindparam("application_id", type_=String())))
+
+
+async def case(session: AsyncSession, application_id: str) -> Row[Any] | None:
+    """The case with what a message to its applicant needs beside it, in one read: the applicant's preference
+    (`pref_*`, None without one) and the number they gave most recently on any form (`known_phone`)."""
+    row = (await session.execute(_case_statement(), {"application_id": application_id})).first()
     if row is not None:
         _remember(session, "case", application_id, tuple(getattr(row, k) for k in _FEED_KEYS))
     return row
 
 
+@functools.cache
+def _person_beside_statement() -> Any:
+    person_id = bindparam("person_id", type_=String())
+    mine = preference.c.person_id == person_id
+    return select(select(preference.c.person_id).where(mine).scalar_subquery().label("pref_person"),
+                  select(preference.c.channels).where(mine).scalar_subquery().label("pref_channels"),
+                  select(preference.c.phone).where(mine).scalar_subquery().label("pref_phone"),
+                  select(case_contact.c.phone).where(case_contact.c.person_id == person_id,
+                                                     case_contact.c.phone.is_not(None))
+                  .order_by(case_contact.c.updated_at.desc()).limit(1).scalar_subquery().label("known_phone"))
+
+
 async def person_beside(session: AsyncSession, person_id: str) -> Row[Any]:
     """What `case` reads beside a case (`pref_*`, `known_phone`) for a person, in one read."""
-    mine = preference.c.person_id == person_id
-    q = select(select(preference.c.person_id).where(mine).scalar_subquery().label("pref_person"),
-               select(preference.c.channels).where(mine).scalar_subquery().label("pref_channels"),
-               select(preference.c.phone).where(mine).scalar_subquery().label("pref_phone"),
-               select(case_contact.c.phone).where(case_contact.c.person_id == person_id,
-                                                  case_contact.c.phone.is_not(None))
-               .order_by(case_contact.c.updated_at.desc()).limit(1).scalar_subquery().label("known_phone"))
-    return (await session.execute(q)).one()
+    return (await session.execute(_person_beside_statement(), {"person_id": person_id})).one()
 
 
 def remembered_case(session: AsyncSession, application_id: str) -> dict[str, Any] | None:
@@ -120,17 +150,24 @@ def remembered_case(session: AsyncSession, application_id: str) -> dict[str, Any
     return None if known is None else dict(zip(_FEED_KEYS, known, strict=True))
 
 
+@functools.cache
+def _upsert_case_statement(dialect: str, keys: tuple[str, ...]) -> Any:
+    """`upsert_case`'s statement for the values an event carries, built once per set of them."""
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(case_contact).values(
+        {k: bindparam(f"b_{k}", type_=case_contact.c[k].type) for k in ("application_id", "updated_at", *keys)})
+    ins = ins.on_conflict_do_update(index_elements=[case_contact.c.application_id],
+                                    set_={**{k: ins.excluded[k] for k in keys}, "updated_at": ins.excluded.updated_at}
+                                    if keys else {"updated_at": case_contact.c.updated_at})
+    return ins.returning(*case_contact.c)
+
+
 async def upsert_case(session: AsyncSession, application_id: str, **values: Any) -> Row[Any]:
     """Record what an event says about a case; a value the event does not carry keeps what was known. One
     statement (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), which gives back the case as now known."""
     values = {k: v for k, v in values.items() if v is not None}
-    now = utcnow()
-    ins = (pg_insert if _dialect(session) == "postgresql" else sqlite_insert)(case_contact).values(
-        application_id=application_id, updated_at=now, **values)
-    ins = ins.on_conflict_do_update(index_elements=[case_contact.c.application_id],
-                                    set_={**{k: ins.excluded[k] for k in values}, "updated_at": ins.excluded.updated_at}
-                                    if values else {"updated_at": case_contact.c.updated_at})
-    row = (await session.execute(ins.returning(*case_contact.c))).one()
+    stmt = _upsert_case_statement(_dialect(session), tuple(sorted(values)))
+    params = {"b_application_id": application_id, "b_updated_at": utcnow(), **{f"b_{k}": v for k, v in values.items()}}
+    row = (await session.execute(stmt, params)).one()
     _remember(session, "case", application_id, tuple(getattr(row, k) for k in _FEED_KEYS))
     return row
 
@@ -177,12 +214,19 @@ async def department_name(session: AsyncSession, code: str | None) -> str | None
     return name
 
 
+@functools.cache
+def _upsert_certificate_statement(dialect: str, keys: tuple[str, ...]) -> Any:
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(certificate).values(
+        {**{k: bindparam(f"b_{k}", type_=certificate.c[k].type) for k in ("certificate_number", *keys)},
+         "revoked": False})
+    return ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
+                                     set_={k: ins.excluded[k] for k in keys})
+
+
 async def upsert_certificate(session: AsyncSession, number: str, **values: Any) -> None:
     """One statement (`INSERT … ON CONFLICT DO UPDATE`): a certificate issued again keeps its revocation."""
-    ins = (pg_insert if _dialect(session) == "postgresql" else sqlite_insert)(certificate).values(
-        certificate_number=number, revoked=False, **values)
-    await session.execute(ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
-                                                    set_={k: ins.excluded[k] for k in values}))
+    await session.execute(_upsert_certificate_statement(_dialect(session), tuple(sorted(values))),
+                          {"b_certificate_number": number, **{f"b_{k}": v for k, v in values.items()}})
 
 
 async def revoke_certificate(session: AsyncSession, number: str) -> None:
@@ -308,32 +352,78 @@ def _feed_source(steps: Sequence[FeedStep], now: datetime) -> Any:
     return selects[0] if len(selects) == 1 else union_all(*selects)
 
 
+def _unnest(name: str, prefix: str, columns: dict[str, Any]) -> Any:
+    """`unnest(:<prefix><col>, …) WITH ORDINALITY AS name(<col>, …, n)`: rows handed over as one array per column.
+    A multi-row `VALUES` is never cached by SQLAlchemy (its structure changes with the row count), so each batch
+    compiled its statement again; arrays keep one statement text for any number of rows, built and compiled once."""
+    return func.unnest(*(bindparam(f"{prefix}{k}", type_=postgresql.ARRAY(t)) for k, t in columns.items())
+                       ).table_valued(*columns, with_ordinality="n").render_derived(name=name)
+
+
+_MESSAGE_TYPES = {c.name: c.type for c in message.c}
+#: The feed step's columns as handed over, and the case it was made from (`known_*`, when `checked`).
+_STEP_TYPES: dict[str, Any] = {"event_id": String(), "person_id": String(), "organisation_id": String(),
+                               "application_id": String(), "step": String(), "data": Text(), "checked": Boolean(),
+                               **{f"known_{k}": String() for k in _FEED_KEYS}}
+
+
+@functools.cache
+def _messages_and_feed_statement() -> Any:
+    """`add_messages_and_feed` on PostgreSQL: both inserts as data-modifying CTEs over arrays, whatever the batch
+    (either may be empty). A step made from a remembered case is kept only where the case still reads so."""
+    m_rows = _unnest("m_rows", "m_", _MESSAGE_TYPES)
+    m = (pg_insert(message).from_select(list(_MESSAGE_TYPES), select(*(m_rows.c[k] for k in _MESSAGE_TYPES))
+                                        .order_by(m_rows.c.n))
+         .on_conflict_do_nothing().returning(message.c.id).cte("m"))
+    f_rows = _unnest("f_rows", "f_", _STEP_TYPES)
+    still = select(case_contact.c.application_id).where(
+        case_contact.c.application_id == f_rows.c.application_id,
+        *[case_contact.c[k].is_not_distinct_from(f_rows.c[f"known_{k}"]) for k in _FEED_KEYS]).exists()
+    steps = (select(f_rows.c.event_id, f_rows.c.person_id, f_rows.c.organisation_id, f_rows.c.application_id,
+                    f_rows.c.step, cast(f_rows.c.data, JSON), bindparam("f_created_at", type_=UTCDateTime()))
+             .where(or_(f_rows.c.checked.is_(False), still)).order_by(f_rows.c.n))
+    f = (pg_insert(feed_entry).from_select(list(_FEED_COLUMNS), steps).on_conflict_do_nothing()
+         .returning(feed_entry.c.event_id).cte("f"))
+    return union_all(select(m.c.id, literal(None, feed_entry.c.event_id.type).label("step_event")),
+                     select(literal(None, message.c.id.type), f.c.event_id))
+
+
+def _messages_and_feed_params(rows: list[dict[str, Any]], steps: Sequence[FeedStep], now: datetime
+                              ) -> dict[str, Any]:
+    params: dict[str, Any] = {f"m_{k}": [r[k] for r in rows] for k in _MESSAGE_TYPES}
+    for k in ("event_id", "person_id", "organisation_id", "application_id", "step"):
+        params[f"f_{k}"] = [feed[k] for _, feed in steps]
+    params["f_data"] = [json.dumps(feed["data"]) for _, feed in steps]
+    params["f_checked"] = [known is not None for known, _ in steps]
+    for k in _FEED_KEYS:
+        params[f"f_known_{k}"] = [known[k] if known is not None else None for known, _ in steps]
+    params["f_created_at"] = now
+    return params
+
+
 async def add_messages_and_feed(session: AsyncSession, messages: list[dict[str, Any]],
                                 steps: Sequence[FeedStep] = ()) -> tuple[list[str], set[str]]:
     """Insert what one event, or a batch of events, makes: the messages (each unless one exists for the same
     event, kind, channel and recipient) and the feed steps in order (each unless its event made one, and one made
     from a remembered case only if the case still reads so); the new messages' ids, and the event ids of the new
-    steps. One statement on PostgreSQL (two data-modifying CTEs), one per table on SQLite."""
+    steps. One statement on PostgreSQL (two data-modifying CTEs, built once), one per table on SQLite."""
     now = utcnow()
     rows = [_message_row(m, now) for m in messages]
-    feed_insert = None
-    if steps:
-        feed_insert = (insert_ignore(session, feed_entry).from_select(list(_FEED_COLUMNS), _feed_source(steps, now))
-                       .returning(feed_entry.c.event_id))
-    if rows and feed_insert is not None and _dialect(session) == "postgresql":
-        m = pg_insert(message).values(rows).on_conflict_do_nothing().returning(message.c.id).cte("m")
-        f = feed_insert.cte("f")
-        q = union_all(select(m.c.id, literal(None, feed_entry.c.event_id.type).label("step_event")),
-                      select(literal(None, message.c.id.type), f.c.event_id))
-        got = (await session.execute(q)).all()
+    if not rows and not steps:
+        return [], set()
+    if _dialect(session) == "postgresql":
+        got = (await session.execute(_messages_and_feed_statement(),
+                                     _messages_and_feed_params(rows, steps, now))).all()
         return [r[0] for r in got if r[0] is not None], {r[1] for r in got if r[1] is not None}
     ids: list[str] = []
     if rows:
         res = await session.execute(insert_ignore(session, message).values(rows).returning(message.c.id))
         ids = list(res.scalars())
     added: set[str] = set()
-    if feed_insert is not None:
-        added = set((await session.execute(feed_insert)).scalars())
+    if steps:
+        added = set((await session.execute(
+            insert_ignore(session, feed_entry).from_select(list(_FEED_COLUMNS), _feed_source(steps, now))
+            .returning(feed_entry.c.event_id))).scalars())
     return ids, added
 
 
