@@ -5,6 +5,7 @@ certificates (to hand the result over), and identity's delegations."""
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -53,7 +54,7 @@ async def task_assigned(session: AsyncSession, data: ev.TaskAssigned) -> None:
 
 
 async def task_handler_assigned(session: AsyncSession, data: ev.TaskHandlerAssigned) -> None:
-    app = await repo.get_application(session, data.application_id, for_update=True)
+    app = await repo.lock_keys(session, data.application_id)
     if app is None:
         return
     h = data.handler
@@ -93,6 +94,11 @@ async def task_decided(session: AsyncSession, data: ev.TaskDecided) -> None:
     contact = by.contact or await department_contact(session, app, data.department)
     await note(session, app, corrections.step_of(data.outcome), unit=data.department,
                staff_name=staff_label(by.name, by.unit), staff_contact=contact, text=data.reasons, at=data.decided_at)
+
+
+def steps_together(session: AsyncSession) -> AbstractAsyncContextManager[None]:
+    """A consumer's batch: the timeline steps its events note are written in one statement at its end."""
+    return repo.steps_held(session)
 
 
 async def application_decided(session: AsyncSession, data: ev.ApplicationDecided) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Sequence
-from contextlib import nullcontext
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager, nullcontext
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -270,6 +270,25 @@ async def move_by_id(session: AsyncSession, application_id: str, *, from_states:
     return row
 
 
+#: Built once: the application locked with the keys a timeline step needs and its public view's body.
+_LOCK_KEYS = (
+    select(Application.__table__.c.id, Application.__table__.c.status, Application.__table__.c.department,
+           Application.__table__.c.item_code, Application.__table__.c.item_version,
+           Application.__table__.c.receipt_number, public_status.body_of(Application.__table__).label("public_body"))
+    .where(Application.__table__.c.id == bindparam("application_id"))
+    .with_for_update(of=Application.__table__)
+)
+
+
+async def lock_keys(session: AsyncSession, application_id: str) -> Any | None:
+    """The application locked for a timeline step, without loading it (a step only writes): the keys `move_by_id`
+    returns. None when it is unknown."""
+    row = (await session.execute(_LOCK_KEYS, {"application_id": application_id})).first()
+    if row is not None:
+        public_status.read_with_lock(session, application_id, row.receipt_number, row.public_body)
+    return row
+
+
 async def application_to_submit(session: AsyncSession,
                                 application_id: str) -> tuple[Application | None, datetime | None]:
     """The application locked for its submission, with when the version it cites was withdrawn (None: still
@@ -368,26 +387,56 @@ async def put_attachment(session: AsyncSession, *, application_id: str, material
     return att
 
 
+#: Built once (statements are the cost, and so is building them): a step is a core insert, not an ORM object
+#: and its flush; held steps go in one statement whose ids follow the order they were noted in.
+_ADD_STEP = TimelineEntry.__table__.insert()
+_ADD_STEPS = TimelineEntry.__table__.insert().returning(TimelineEntry.__table__.c.id, sort_by_parameter_order=True)
+#: Steps noted while a consumer's batch is applied (`steps_held`), written together at its end (`session.info`).
+_HELD_STEPS = "intake_held_steps"
+
+
 async def add_timeline(
     session: AsyncSession, application_id: str, *, status: str, step: str, unit: str | None = None,
     staff_name: str | None = None, staff_contact: str | None = None, note: str | None = None,
     at: datetime | None = None, code: str | None = None, purpose: str | None = None,
-) -> TimelineEntry:
-    entry = TimelineEntry(
-        application_id=application_id, at=at or utcnow(), status=status, step=step, unit=unit,
-        staff_name=staff_name, staff_contact=staff_contact, note=note, code=code, purpose=purpose,
-    )
-    session.add(entry)
-    await session.flush()
+) -> None:
+    row = {"application_id": application_id, "at": at or utcnow(), "status": status, "step": step, "unit": unit,
+           "staff_name": staff_name, "staff_contact": staff_contact, "note": note, "code": code, "purpose": purpose}
+    held = session.info.get(_HELD_STEPS)
+    if held is not None:
+        held.append(row)
+    else:
+        await session.execute(_ADD_STEP, row)
     # Always, even for what this session holds as a draft: a concurrent submission may have given it a receipt
     # number meanwhile (without a body read under this transaction's lock, the render at commit reads the tables,
     # and renders nothing for a draft).
-    public_status.stepped(session, application_id, at=entry.at, status=entry.status, step=entry.step,
-                          code=entry.code, unit=entry.unit)
-    return entry
+    public_status.stepped(session, application_id, at=row["at"], status=status, step=step, code=code, unit=unit)
+
+
+@asynccontextmanager
+async def steps_held(session: AsyncSession) -> AsyncIterator[None]:
+    """The timeline steps noted inside are written in one statement as the block ends (a consumer's batch: one
+    insert for all its events' steps instead of one each). Still inside the transaction and its locks, so each
+    step's id is above every stored step's of its application, in the order the steps were noted, as when each
+    was written at once. Nothing inside may read the timeline (no consumer's handler does; `timeline_named`
+    writes what is held first)."""
+    session.info[_HELD_STEPS] = []
+    try:
+        yield
+        await write_held_steps(session)
+    finally:
+        session.info.pop(_HELD_STEPS, None)
+
+
+async def write_held_steps(session: AsyncSession) -> None:
+    held = session.info.get(_HELD_STEPS)
+    if held:
+        session.info[_HELD_STEPS] = []
+        await session.execute(_ADD_STEPS, held)
 
 
 async def timeline(session: AsyncSession, application_id: str) -> Sequence[TimelineEntry]:
+    await write_held_steps(session)
     stmt = (
         select(TimelineEntry)
         .where(TimelineEntry.application_id == application_id)
@@ -401,6 +450,7 @@ async def timeline(session: AsyncSession, application_id: str) -> Sequence[Timel
 async def timeline_named(session: AsyncSession,
                          application_id: str) -> tuple[list[TimelineEntry], dict[str, str]]:
     """`timeline` with the names of the units its steps name, in one statement."""
+    await write_held_steps(session)
     name = select(Department.name).where(Department.code == TimelineEntry.unit).scalar_subquery()
     rows = (await session.execute(
         select(TimelineEntry, name).where(TimelineEntry.application_id == application_id)
