@@ -10,8 +10,10 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -226,6 +228,7 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
     """Change an application only if it is still in one of `from_states` (a compare-and-set, so two concurrent
     transitions cannot both win)."""
     values.setdefault("updated_at", utcnow())
+    session.info.get(_MOVED, {}).pop(app.id, None)
     res = await session.execute(
         update(Application)
         .where(Application.id == app.id, Application.status.in_(list(from_states)))
@@ -245,21 +248,48 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
     return True
 
 
+#: `move_by_id`'s statements, by the columns they set: built once (building one and its cache key took as long as
+#: the rest of a step's Python).
+_MOVES_BY_ID: dict[tuple[str, ...], Any] = {}
+#: What `move_by_id` returned for each application this transaction moved (`session.info`): it holds the row's
+#: lock until it ends, and only `move`/`move_by_id` change an application, so the same move again (a batch's
+#: second department step of one case) would change nothing but `updated_at` by microseconds.
+_MOVED = "intake_moved_rows"
+
+
+def _move_by_id_statement(columns: tuple[str, ...]) -> Any:
+    stmt = _MOVES_BY_ID.get(columns)
+    if stmt is None:
+        t = Application.__table__
+        stmt = _MOVES_BY_ID[columns] = (
+            update(t).where(t.c.id == bindparam("application_id"),
+                            t.c.status.in_(bindparam("from_states", expanding=True)))
+            .values({c: bindparam(f"v_{c}") for c in columns})
+            .returning(t.c.id, t.c.status, t.c.department, t.c.item_code, t.c.item_version, t.c.receipt_number,
+                       public_status.body_of(t).label("public_body")))
+    return stmt
+
+
 async def move_by_id(session: AsyncSession, application_id: str, *, from_states: Iterable[str],
                      **values: Any) -> Any | None:
     """`move` without loading the application first: one compare-and-set `UPDATE … RETURNING` of the keys a
     timeline step needs (id, status, department, item_code, item_version), which also takes the row's lock.
     None when the application is unknown or in none of `from_states`. An object of this application already
     loaded in the session learns the new values, as with `move`."""
+    from_states = list(from_states)
+    moved: dict[str, Any] = session.info.setdefault(_MOVED, {})
+    before = moved.get(application_id)
+    if before is not None and values.keys() == {"status"} and values["status"] == before.status \
+            and before.status in from_states:
+        return before
     values.setdefault("updated_at", utcnow())
-    t = Application.__table__
-    row = (await session.execute(
-        update(t).where(t.c.id == application_id, t.c.status.in_(list(from_states))).values(**values)
-        .returning(t.c.id, t.c.status, t.c.department, t.c.item_code, t.c.item_version, t.c.receipt_number,
-                   public_status.body_of(t).label("public_body"))
-    )).first()
+    columns = tuple(sorted(values))
+    row = (await session.execute(_move_by_id_statement(columns), {
+        "application_id": application_id, "from_states": from_states,
+        **{f"v_{c}": values[c] for c in columns}})).first()
     if row is None:
         return None
+    moved[application_id] = row
     public_status.read_with_lock(session, application_id, row.receipt_number, row.public_body)
     if public_status.SHOWN.intersection(values):
         public_status.moved(session, application_id, values)
@@ -268,6 +298,12 @@ async def move_by_id(session: AsyncSession, application_id: str, *, from_states:
         for k, v in values.items():
             set_committed_value(known, k, v)
     return row
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_moves(session: Session, transaction: SessionTransaction) -> None:
+    # Ended, or a savepoint rolled back what it moved: nothing remembered is certain any more.
+    session.info.pop(_MOVED, None)
 
 
 #: Built once: the application locked with the keys a timeline step needs and its public view's body.
@@ -432,7 +468,9 @@ async def write_held_steps(session: AsyncSession) -> None:
     held = session.info.get(_HELD_STEPS)
     if held:
         session.info[_HELD_STEPS] = []
-        await session.execute(_ADD_STEPS, held)
+        # PostgreSQL: one multi-row statement (its RETURNING makes SQLAlchemy number the rows in order); SQLite
+        # would run that one row at a time, where the driver's executemany is one call in order.
+        await session.execute(_ADD_STEPS if dialect_of(session) == "postgresql" else _ADD_STEP, held)
 
 
 async def timeline(session: AsyncSession, application_id: str) -> Sequence[TimelineEntry]:

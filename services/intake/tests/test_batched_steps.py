@@ -15,6 +15,7 @@ from services.intake.events import handlers
 from services.intake.store.tables import Application, PublicStatusRow, TimelineEntry
 from services.intake.tests.test_applications import _workflow
 from services.intake.tests.test_public_status import _accepted
+from services.intake.tests.test_submit_statements import counted
 from shared.events import Event
 from shared.messaging import InboxConsumer
 
@@ -120,3 +121,24 @@ async def test_any_cut_of_a_batch_equals_one_event_at_a_time_and_a_redelivered_b
             for e in run:
                 assert not await by_name[name].apply(e)
         assert [await _state(db, a, t0) for a in apps] == expected
+
+
+async def test_a_cases_department_steps_in_one_batch_cost_one_statement_of_each_kind(intake, tokens):
+    """Five departments' assignments of one case: one inbox insert, one move of the case (the later ones would change
+    nothing: the transaction holds the row), one insert of the five steps and one guarded update of the view."""
+    app = intake.client.app
+    db = app.state.db
+    app_id = (await _accepted(intake, tokens))[0]
+    t0 = datetime.now(UTC) + timedelta(hours=1)
+    events = [_workflow("yimen.workflow.task.assigned", app_id, task_id=f"t-{d}", department=d, step_name="并联审查",
+                        assigned_at=t0.isoformat()) for d in ("LD-SCJGJ", "LD-XFJ", "LD-WJJ", "LD-ZJJ", "LD-GTJ")]
+    consumer = InboxConsumer(db, app.state.messaging, next(c for c in handlers.CONSUMERS
+                                                           if c.name == "intake-task-assigned"), app.state.bus)
+    with counted(db.engine.sync_engine) as seen:
+        assert await consumer.apply_batch(events) == 5
+    kinds = [" ".join(s.split()[:3]) for s in seen if s not in ("COMMITTING", "COMMIT")]
+    assert kinds.count("INSERT INTO timeline_entry") == 1
+    assert kinds.count("UPDATE application SET") == 1
+    assert kinds.count("INSERT INTO inbox") == 1
+    assert kinds.count("UPDATE public_status SET") == 1
+    assert len((await _state(db, app_id, t0))["steps"]) == 5
