@@ -44,7 +44,7 @@ async def task_assigned(session: AsyncSession, data: ev.TaskAssigned) -> None:
     app = await repo.move_by_id(session, data.application_id, from_states=sources(Action.REVIEW),
                                 status=Status.IN_REVIEW.value)
     if app is None:
-        app = await repo.get_application(session, data.application_id, for_update=True)
+        app = await repo.lock_keys(session, data.application_id)
         if app is None:
             return
     # 谁在办 from the start: the department holds it, with the number the item publishes for it (or the
@@ -74,7 +74,7 @@ async def task_decided(session: AsyncSession, data: ev.TaskDecided) -> None:
             status=Status.AWAITING_CORRECTION.value, correction_task_id=data.task_id, notice=notice,
         )
         if app is None:
-            found = await repo.get_application(session, data.application_id, for_update=True)
+            found = await repo.lock_keys(session, data.application_id)
             if found is None:
                 log.warning("task.decided for unknown application %s", data.application_id)
             else:
@@ -87,7 +87,7 @@ async def task_decided(session: AsyncSession, data: ev.TaskDecided) -> None:
     app = await repo.move_by_id(session, data.application_id, from_states=sources(Action.REVIEW),
                                 status=Status.IN_REVIEW.value)
     if app is None:
-        app = await repo.get_application(session, data.application_id, for_update=True)
+        app = await repo.lock_keys(session, data.application_id)
         if app is None:
             log.warning("task.decided for unknown application %s", data.application_id)
             return

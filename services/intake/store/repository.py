@@ -251,9 +251,10 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
 #: `move_by_id`'s statements, by the columns they set: built once (building one and its cache key took as long as
 #: the rest of a step's Python).
 _MOVES_BY_ID: dict[tuple[str, ...], Any] = {}
-#: What `move_by_id` returned for each application this transaction moved (`session.info`): it holds the row's
-#: lock until it ends, and only `move`/`move_by_id` change an application, so the same move again (a batch's
-#: second department step of one case) would change nothing but `updated_at` by microseconds.
+#: The keys of each application this transaction locked through `move_by_id` or `lock_keys`, as they are now
+#: (`session.info`): it holds the row's lock until it ends, and only `move`/`move_by_id` change an application, so
+#: locking it again costs nothing and the same move again (a batch's second department step of one case) would
+#: change nothing but `updated_at` by microseconds.
 _MOVED = "intake_moved_rows"
 
 
@@ -279,8 +280,9 @@ async def move_by_id(session: AsyncSession, application_id: str, *, from_states:
     from_states = list(from_states)
     moved: dict[str, Any] = session.info.setdefault(_MOVED, {})
     before = moved.get(application_id)
-    if before is not None and values.keys() == {"status"} and values["status"] == before.status \
-            and before.status in from_states:
+    if before is not None and before.status not in from_states:
+        return None  # the compare-and-set would not match: the row is locked, and its status is known
+    if before is not None and values.keys() == {"status"} and values["status"] == before.status:
         return before
     values.setdefault("updated_at", utcnow())
     columns = tuple(sorted(values))
@@ -319,8 +321,12 @@ _LOCK_KEYS = (
 async def lock_keys(session: AsyncSession, application_id: str) -> Any | None:
     """The application locked for a timeline step, without loading it (a step only writes): the keys `move_by_id`
     returns. None when it is unknown."""
+    moved: dict[str, Any] = session.info.setdefault(_MOVED, {})
+    if application_id in moved:  # locked by this transaction already, and as it was returned then
+        return moved[application_id]
     row = (await session.execute(_LOCK_KEYS, {"application_id": application_id})).first()
     if row is not None:
+        moved[application_id] = row
         public_status.read_with_lock(session, application_id, row.receipt_number, row.public_body)
     return row
 

@@ -25,8 +25,8 @@ CONSUMER_OF = {"yimen.workflow.task.assigned": "intake-task-assigned",
 
 
 def _case_events(app_id: str, t0: datetime) -> list[Event]:
-    """A parallel review: three departments assigned at one instant, two handlers named, two approvals and a
-    correction request (which moves the case), in the order workflow tells them."""
+    """A parallel review: three departments assigned at one instant, two handlers named, two approvals, a
+    correction request (which moves the case) and a late approval, in the order workflow tells them."""
     def at(minutes: int) -> str:
         return (t0 + timedelta(minutes=minutes)).isoformat()
 
@@ -41,6 +41,9 @@ def _case_events(app_id: str, t0: datetime) -> list[Event]:
     out.append(_workflow("yimen.workflow.task.decided", app_id, task_id="t-LD-WJJ", department="LD-WJJ",
                          outcome="request_correction", reasons="缺少平面图", missing=[
                              {"material_code": "floor_plan", "reason": "缺少平面图"}], decided_at=at(3)))
+    # A department that approves after the correction was asked for: noted, the case stays awaiting correction.
+    out.append(_workflow("yimen.workflow.task.decided", app_id, task_id="t-LD-GTJ", department="LD-GTJ",
+                         outcome="approve", decided_at=at(4)))
     return out
 
 
@@ -104,7 +107,7 @@ async def test_any_cut_of_a_batch_equals_one_event_at_a_time_and_a_redelivered_b
         assert await by_name[CONSUMER_OF[event.type]].apply(event)
     expected = [await _state(db, a, t0) for a in one_by_one]
     assert [e["status"] for e in expected] == ["awaiting_correction"] * 2
-    assert len(expected[0]["steps"]) == 8
+    assert len(expected[0]["steps"]) == 9
 
     for variant in (None, random.Random(1), random.Random(2), random.Random(3)):
         apps = [(await _accepted(intake, tokens))[0] for _ in range(2)]
