@@ -5,6 +5,7 @@ certificates (to hand the result over), and identity's delegations."""
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +44,7 @@ async def task_assigned(session: AsyncSession, data: ev.TaskAssigned) -> None:
     app = await repo.move_by_id(session, data.application_id, from_states=sources(Action.REVIEW),
                                 status=Status.IN_REVIEW.value)
     if app is None:
-        app = await repo.get_application(session, data.application_id, for_update=True)
+        app = await repo.lock_keys(session, data.application_id)
         if app is None:
             return
     # 谁在办 from the start: the department holds it, with the number the item publishes for it (or the
@@ -53,7 +54,7 @@ async def task_assigned(session: AsyncSession, data: ev.TaskAssigned) -> None:
 
 
 async def task_handler_assigned(session: AsyncSession, data: ev.TaskHandlerAssigned) -> None:
-    app = await repo.get_application(session, data.application_id, for_update=True)
+    app = await repo.lock_keys(session, data.application_id)
     if app is None:
         return
     h = data.handler
@@ -73,7 +74,7 @@ async def task_decided(session: AsyncSession, data: ev.TaskDecided) -> None:
             status=Status.AWAITING_CORRECTION.value, correction_task_id=data.task_id, notice=notice,
         )
         if app is None:
-            found = await repo.get_application(session, data.application_id, for_update=True)
+            found = await repo.lock_keys(session, data.application_id)
             if found is None:
                 log.warning("task.decided for unknown application %s", data.application_id)
             else:
@@ -86,13 +87,18 @@ async def task_decided(session: AsyncSession, data: ev.TaskDecided) -> None:
     app = await repo.move_by_id(session, data.application_id, from_states=sources(Action.REVIEW),
                                 status=Status.IN_REVIEW.value)
     if app is None:
-        app = await repo.get_application(session, data.application_id, for_update=True)
+        app = await repo.lock_keys(session, data.application_id)
         if app is None:
             log.warning("task.decided for unknown application %s", data.application_id)
             return
     contact = by.contact or await department_contact(session, app, data.department)
     await note(session, app, corrections.step_of(data.outcome), unit=data.department,
                staff_name=staff_label(by.name, by.unit), staff_contact=contact, text=data.reasons, at=data.decided_at)
+
+
+def steps_together(session: AsyncSession) -> AbstractAsyncContextManager[None]:
+    """A consumer's batch: the timeline steps its events note are written in one statement at its end."""
+    return repo.steps_held(session)
 
 
 async def application_decided(session: AsyncSession, data: ev.ApplicationDecided) -> None:

@@ -140,8 +140,9 @@ def _name_of(code: Any) -> Any:
     return select(Department.name).where(Department.code == code).scalar_subquery()
 
 
-def _view_query(application_ids: list[str]) -> Any:
-    """The applications with a receipt number, their timelines and the units' names: one statement."""
+def _view_query() -> Any:
+    """The applications (`application_ids`) with a receipt number, their timelines and the units' names: one
+    statement."""
     a, t = Application.__table__, TimelineEntry.__table__
     return (
         select(a.c.id.label("application_id"), a.c.receipt_number, a.c.verification_code,
@@ -149,11 +150,15 @@ def _view_query(application_ids: list[str]) -> Any:
                _name_of(a.c.department).label("department_name"), t.c.id.label("step_id"), t.c.at, t.c.status,
                t.c.step, t.c.code, t.c.unit, _name_of(t.c.unit).label("unit_name"))
         .select_from(a.outerjoin(t, t.c.application_id == a.c.id))
-        .where(a.c.id.in_(application_ids), a.c.receipt_number.is_not(None))
+        .where(a.c.id.in_(bindparam("application_ids", expanding=True)), a.c.receipt_number.is_not(None))
         # Steps in the order they happened (events from several departments arrive in any order); steps of
         # the same instant in the order intake learned of them.
         .order_by(a.c.id, t.c.at, t.c.id)
     )
+
+
+#: Built once, as the other hot statements here.
+_VIEW_QUERY = _view_query()
 
 
 def render(rows: Iterable[Any]) -> list[dict[str, Any]]:
@@ -202,7 +207,7 @@ def rebuild(conn: Session | Connection, application_ids: Iterable[str], held: It
             # committed, and sees it. (SQLite has one writer at a time: nothing to order.)
             a = Application.__table__
             conn.execute(select(a.c.id).where(a.c.id.in_(chunk)).order_by(a.c.id).with_for_update())
-        rows = render(conn.execute(_view_query(chunk)))
+        rows = render(conn.execute(_VIEW_QUERY, {"application_ids": chunk}))
         if rows:
             conn.execute(_upsert(dialect), rows)
             written += len(rows)
@@ -233,6 +238,13 @@ def _unit_names(session: Session, codes: set[str]) -> tuple[dict[str, str | None
     return names, missing
 
 
+#: Built once: the guarded update of a view's body (a unit's name it took from `_names` adds a guard of its own).
+_ADVANCE = (update(PublicStatusRow.__table__)
+            .where(PublicStatusRow.__table__.c.receipt_number == bindparam("receipt"),
+                   PublicStatusRow.__table__.c.body == bindparam("old_body"))
+            .values(body=bindparam("new_body")))
+
+
 def _advance(session: Session, receipt_number: str, old: str, change: _Change) -> bool:
     """Apply this transaction's change to the body read with the lock and store it, guarded by that body (and the
     names it took from `_names`); False when the stored row is not that body any more, or a step's place among
@@ -254,13 +266,14 @@ def _advance(session: Session, receipt_number: str, old: str, change: _Change) -
         at_list.insert(i, at)
         steps.insert(i, {"at": at, "status": status, "step": step, "code": code, "unit": unit,
                          "unit_name": names[unit] if unit in names else looked_up[unit]})
-    t = PublicStatusRow.__table__
-    guards = [t.c.receipt_number == receipt_number, t.c.body == old]
+    guards = []
     for code, name in looked_up.items():
         if code not in read_now:
             current = _name_of(code)
             guards.append(current.is_(None) if name is None else current == name)
-    if session.execute(update(t).where(*guards).values(body=to_json(body).decode())).rowcount == 1:
+    stmt = _ADVANCE.where(*guards) if guards else _ADVANCE
+    if session.execute(stmt, {"receipt": receipt_number, "old_body": old,
+                              "new_body": to_json(body).decode()}).rowcount == 1:
         return True
     db = str(session.get_bind().url)
     for code in looked_up:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Sequence
-from contextlib import nullcontext
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager, nullcontext
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -226,6 +228,7 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
     """Change an application only if it is still in one of `from_states` (a compare-and-set, so two concurrent
     transitions cannot both win)."""
     values.setdefault("updated_at", utcnow())
+    session.info.get(_MOVED, {}).pop(app.id, None)
     res = await session.execute(
         update(Application)
         .where(Application.id == app.id, Application.status.in_(list(from_states)))
@@ -245,21 +248,50 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
     return True
 
 
+#: `move_by_id`'s statements, by the columns they set: built once (building one and its cache key took as long as
+#: the rest of a step's Python).
+_MOVES_BY_ID: dict[tuple[str, ...], Any] = {}
+#: The keys of each application this transaction locked through `move_by_id` or `lock_keys`, as they are now
+#: (`session.info`): it holds the row's lock until it ends, and only `move`/`move_by_id` change an application, so
+#: locking it again costs nothing and the same move again (a batch's second department step of one case) would
+#: change nothing but `updated_at` by microseconds.
+_MOVED = "intake_moved_rows"
+
+
+def _move_by_id_statement(columns: tuple[str, ...]) -> Any:
+    stmt = _MOVES_BY_ID.get(columns)
+    if stmt is None:
+        t = Application.__table__
+        stmt = _MOVES_BY_ID[columns] = (
+            update(t).where(t.c.id == bindparam("application_id"),
+                            t.c.status.in_(bindparam("from_states", expanding=True)))
+            .values({c: bindparam(f"v_{c}") for c in columns})
+            .returning(t.c.id, t.c.status, t.c.department, t.c.item_code, t.c.item_version, t.c.receipt_number,
+                       public_status.body_of(t).label("public_body")))
+    return stmt
+
+
 async def move_by_id(session: AsyncSession, application_id: str, *, from_states: Iterable[str],
                      **values: Any) -> Any | None:
     """`move` without loading the application first: one compare-and-set `UPDATE … RETURNING` of the keys a
     timeline step needs (id, status, department, item_code, item_version), which also takes the row's lock.
     None when the application is unknown or in none of `from_states`. An object of this application already
     loaded in the session learns the new values, as with `move`."""
+    from_states = list(from_states)
+    moved: dict[str, Any] = session.info.setdefault(_MOVED, {})
+    before = moved.get(application_id)
+    if before is not None and before.status not in from_states:
+        return None  # the compare-and-set would not match: the row is locked, and its status is known
+    if before is not None and values.keys() == {"status"} and values["status"] == before.status:
+        return before
     values.setdefault("updated_at", utcnow())
-    t = Application.__table__
-    row = (await session.execute(
-        update(t).where(t.c.id == application_id, t.c.status.in_(list(from_states))).values(**values)
-        .returning(t.c.id, t.c.status, t.c.department, t.c.item_code, t.c.item_version, t.c.receipt_number,
-                   public_status.body_of(t).label("public_body"))
-    )).first()
+    columns = tuple(sorted(values))
+    row = (await session.execute(_move_by_id_statement(columns), {
+        "application_id": application_id, "from_states": from_states,
+        **{f"v_{c}": values[c] for c in columns}})).first()
     if row is None:
         return None
+    moved[application_id] = row
     public_status.read_with_lock(session, application_id, row.receipt_number, row.public_body)
     if public_status.SHOWN.intersection(values):
         public_status.moved(session, application_id, values)
@@ -267,6 +299,35 @@ async def move_by_id(session: AsyncSession, application_id: str, *, from_states:
     if known is not None:
         for k, v in values.items():
             set_committed_value(known, k, v)
+    return row
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_moves(session: Session, transaction: SessionTransaction) -> None:
+    # Ended, or a savepoint rolled back what it moved: nothing remembered is certain any more.
+    session.info.pop(_MOVED, None)
+
+
+#: Built once: the application locked with the keys a timeline step needs and its public view's body.
+_LOCK_KEYS = (
+    select(Application.__table__.c.id, Application.__table__.c.status, Application.__table__.c.department,
+           Application.__table__.c.item_code, Application.__table__.c.item_version,
+           Application.__table__.c.receipt_number, public_status.body_of(Application.__table__).label("public_body"))
+    .where(Application.__table__.c.id == bindparam("application_id"))
+    .with_for_update(of=Application.__table__)
+)
+
+
+async def lock_keys(session: AsyncSession, application_id: str) -> Any | None:
+    """The application locked for a timeline step, without loading it (a step only writes): the keys `move_by_id`
+    returns. None when it is unknown."""
+    moved: dict[str, Any] = session.info.setdefault(_MOVED, {})
+    if application_id in moved:  # locked by this transaction already, and as it was returned then
+        return moved[application_id]
+    row = (await session.execute(_LOCK_KEYS, {"application_id": application_id})).first()
+    if row is not None:
+        moved[application_id] = row
+        public_status.read_with_lock(session, application_id, row.receipt_number, row.public_body)
     return row
 
 
@@ -368,26 +429,58 @@ async def put_attachment(session: AsyncSession, *, application_id: str, material
     return att
 
 
+#: Built once (statements are the cost, and so is building them): a step is a core insert, not an ORM object
+#: and its flush; held steps go in one statement whose ids follow the order they were noted in.
+_ADD_STEP = TimelineEntry.__table__.insert()
+_ADD_STEPS = TimelineEntry.__table__.insert().returning(TimelineEntry.__table__.c.id, sort_by_parameter_order=True)
+#: Steps noted while a consumer's batch is applied (`steps_held`), written together at its end (`session.info`).
+_HELD_STEPS = "intake_held_steps"
+
+
 async def add_timeline(
     session: AsyncSession, application_id: str, *, status: str, step: str, unit: str | None = None,
     staff_name: str | None = None, staff_contact: str | None = None, note: str | None = None,
     at: datetime | None = None, code: str | None = None, purpose: str | None = None,
-) -> TimelineEntry:
-    entry = TimelineEntry(
-        application_id=application_id, at=at or utcnow(), status=status, step=step, unit=unit,
-        staff_name=staff_name, staff_contact=staff_contact, note=note, code=code, purpose=purpose,
-    )
-    session.add(entry)
-    await session.flush()
+) -> None:
+    row = {"application_id": application_id, "at": at or utcnow(), "status": status, "step": step, "unit": unit,
+           "staff_name": staff_name, "staff_contact": staff_contact, "note": note, "code": code, "purpose": purpose}
+    held = session.info.get(_HELD_STEPS)
+    if held is not None:
+        held.append(row)
+    else:
+        await session.execute(_ADD_STEP, row)
     # Always, even for what this session holds as a draft: a concurrent submission may have given it a receipt
     # number meanwhile (without a body read under this transaction's lock, the render at commit reads the tables,
     # and renders nothing for a draft).
-    public_status.stepped(session, application_id, at=entry.at, status=entry.status, step=entry.step,
-                          code=entry.code, unit=entry.unit)
-    return entry
+    public_status.stepped(session, application_id, at=row["at"], status=status, step=step, code=code, unit=unit)
+
+
+@asynccontextmanager
+async def steps_held(session: AsyncSession) -> AsyncIterator[None]:
+    """The timeline steps noted inside are written in one statement as the block ends (a consumer's batch: one
+    insert for all its events' steps instead of one each). Still inside the transaction and its locks, so each
+    step's id is above every stored step's of its application, in the order the steps were noted, as when each
+    was written at once. Nothing inside may read the timeline (no consumer's handler does; `timeline_named`
+    writes what is held first)."""
+    session.info[_HELD_STEPS] = []
+    try:
+        yield
+        await write_held_steps(session)
+    finally:
+        session.info.pop(_HELD_STEPS, None)
+
+
+async def write_held_steps(session: AsyncSession) -> None:
+    held = session.info.get(_HELD_STEPS)
+    if held:
+        session.info[_HELD_STEPS] = []
+        # PostgreSQL: one multi-row statement (its RETURNING makes SQLAlchemy number the rows in order); SQLite
+        # would run that one row at a time, where the driver's executemany is one call in order.
+        await session.execute(_ADD_STEPS if dialect_of(session) == "postgresql" else _ADD_STEP, held)
 
 
 async def timeline(session: AsyncSession, application_id: str) -> Sequence[TimelineEntry]:
+    await write_held_steps(session)
     stmt = (
         select(TimelineEntry)
         .where(TimelineEntry.application_id == application_id)
@@ -401,6 +494,7 @@ async def timeline(session: AsyncSession, application_id: str) -> Sequence[Timel
 async def timeline_named(session: AsyncSession,
                          application_id: str) -> tuple[list[TimelineEntry], dict[str, str]]:
     """`timeline` with the names of the units its steps name, in one statement."""
+    await write_held_steps(session)
     name = select(Department.name).where(Department.code == TimelineEntry.unit).scalar_subquery()
     rows = (await session.execute(
         select(TimelineEntry, name).where(TimelineEntry.application_id == application_id)
