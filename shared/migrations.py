@@ -77,10 +77,14 @@ def make_outbox_queue_shaped(op: Any) -> None:
     relay's `WHERE published_at IS NULL ORDER BY seq` read went through a bitmap of every entry not yet vacuumed
     (515 pages per read at 10,000 open cases). It becomes `(seq) WHERE published_at IS NULL`: a row leaves it when
     published, and the read is a plain index scan in seq order that marks the entries it finds dead, so the next
-    read skips them."""
+    read skips them. The hourly purge's range of published rows, which the old index served, gets its own."""
     op.drop_index("ix_outbox_unpublished", table_name="outbox")
     op.create_index("ix_outbox_unpublished", "outbox", ["seq"], unique=False,
                     postgresql_where=sa.text("published_at IS NULL"), sqlite_where=sa.text("published_at IS NULL"))
+    # The purge's range of published rows, which the old index also served.
+    op.create_index("ix_outbox_published", "outbox", ["published_at"], unique=False,
+                    postgresql_where=sa.text("published_at IS NOT NULL"),
+                    sqlite_where=sa.text("published_at IS NOT NULL"))
     if op.get_context().dialect.name == "postgresql":
         for table, options in _QUEUE_VACUUM.items():
             op.execute(f"ALTER TABLE {table} SET ({', '.join(f'{k} = {v}' for k, v in options.items())})")
@@ -91,5 +95,6 @@ def undo_outbox_queue_shaped(op: Any) -> None:
     if op.get_context().dialect.name == "postgresql":
         for table, options in _QUEUE_VACUUM.items():
             op.execute(f"ALTER TABLE {table} RESET ({', '.join(options)})")
+    op.drop_index("ix_outbox_published", table_name="outbox")
     op.drop_index("ix_outbox_unpublished", table_name="outbox")
     op.create_index("ix_outbox_unpublished", "outbox", ["published_at", "seq"], unique=False)

@@ -1,7 +1,8 @@
 """Every service's migrations leave the outbox queue-shaped: `ix_outbox_unpublished` holds only the rows still to
-publish (`(seq) WHERE published_at IS NULL`), and on PostgreSQL the outbox and the inbox are vacuumed after a fixed
-count of rows, not a fraction of the table. Read from the database's own catalogue after `alembic upgrade head`,
-on the backend under test; one service also goes down and up again."""
+publish (`(seq) WHERE published_at IS NULL`), the purge's range has an index of its own, and on PostgreSQL the
+outbox and the inbox are vacuumed after a fixed count of rows, not a fraction of the table. Read from the
+database's own catalogue after `alembic upgrade head`, on the backend under test; one service also goes down and
+up again."""
 
 from __future__ import annotations
 
@@ -53,6 +54,10 @@ async def test_the_outbox_index_holds_only_unpublished_rows(service: str, databa
         "create index ix_outbox_unpublished on outbox (seq) where (published_at is null)"
         if schema["dialect"] == "postgresql" else
         "create index ix_outbox_unpublished on outbox (seq) where published_at is null")
+    assert _normalised(schema["indexes"].get("ix_outbox_published")) == (
+        "create index ix_outbox_published on outbox (published_at) where (published_at is not null)"
+        if schema["dialect"] == "postgresql" else
+        "create index ix_outbox_published on outbox (published_at) where published_at is not null")
     if schema["dialect"] == "postgresql":
         assert sorted(schema["options"]["outbox"]) == sorted([
             "autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=1000",
@@ -69,6 +74,7 @@ async def test_the_queue_migration_goes_down_to_the_old_index_and_up_again(datab
     down = await _schema(url)
     assert "(published_at, seq)" in down["indexes"]["ix_outbox_unpublished"]
     assert "where" not in down["indexes"]["ix_outbox_unpublished"].lower()
+    assert "ix_outbox_published" not in down["indexes"]
     if down["dialect"] == "postgresql":
         assert down["options"] == {"outbox": None, "inbox": None}
     await asyncio.to_thread(upgrade, "workflow", url)

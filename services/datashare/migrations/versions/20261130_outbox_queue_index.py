@@ -1,5 +1,5 @@
-"""outbox queue index: ix_outbox_unpublished becomes (seq) WHERE published_at IS NULL; outbox and inbox vacuum on
-a fixed count of rows on PostgreSQL (shared.migrations)
+"""outbox queue index: ix_outbox_unpublished becomes (seq) WHERE published_at IS NULL, ix_outbox_published for the
+purge; outbox and inbox vacuum on a fixed count of rows on PostgreSQL (shared.migrations)
 
 Revision ID: 1d9641932ee6
 Revises: 7d2c41e9a0b3

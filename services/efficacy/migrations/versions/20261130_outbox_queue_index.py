@@ -1,5 +1,5 @@
-"""outbox queue index: ix_outbox_unpublished becomes (seq) WHERE published_at IS NULL; outbox and inbox vacuum on
-a fixed count of rows on PostgreSQL (shared.migrations)
+"""outbox queue index: ix_outbox_unpublished becomes (seq) WHERE published_at IS NULL, ix_outbox_published for the
+purge; outbox and inbox vacuum on a fixed count of rows on PostgreSQL (shared.migrations)
 
 Revision ID: d639b3af9490
 Revises: 3c7a9e5d1b42

@@ -1,5 +1,5 @@
-"""outbox queue index: ix_outbox_unpublished becomes (seq) WHERE published_at IS NULL; outbox and inbox vacuum on
-a fixed count of rows on PostgreSQL (shared.migrations)
+"""outbox queue index: ix_outbox_unpublished becomes (seq) WHERE published_at IS NULL, ix_outbox_published for the
+purge; outbox and inbox vacuum on a fixed count of rows on PostgreSQL (shared.migrations)
 
 Revision ID: b9ffa9d933b5
 Revises: 4b8e1f6c2a95

@@ -1,5 +1,5 @@
-"""outbox queue index: ix_outbox_unpublished becomes (seq) WHERE published_at IS NULL; outbox and inbox vacuum on
-a fixed count of rows on PostgreSQL (shared.migrations)
+"""outbox queue index: ix_outbox_unpublished becomes (seq) WHERE published_at IS NULL, ix_outbox_published for the
+purge; outbox and inbox vacuum on a fixed count of rows on PostgreSQL (shared.migrations)
 
 Revision ID: 12d676cf1600
 Revises: 9d4f1a6b2c83
