@@ -9,6 +9,7 @@ transaction (`InboxConsumer`), so a redelivered event is a no-op."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,11 +18,27 @@ from typing import Any
 
 from nats.aio.msg import Msg
 from pydantic import BaseModel
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, delete, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.sql import Executable
 
 from shared.bus import Bus, PullWorker, Undeliverable
 from shared.db import Database, affected, dialect_of, infrastructure_failure
@@ -50,8 +67,15 @@ def define_messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("payload", Text, nullable=False),
         Column("created_at", UTCDateTime, nullable=False),
         Column("published_at", UTCDateTime, nullable=True),
-        Index("ix_outbox_unpublished", "published_at", "seq"),
     )
+    # The relay's queue: only the rows still to publish, in seq order. An index over every row kept an entry for
+    # each published one (and read them until vacuum); this one loses a row's entry when it is published.
+    Index("ix_outbox_unpublished", outbox.c.seq, postgresql_where=outbox.c.published_at.is_(None),
+          sqlite_where=outbox.c.published_at.is_(None))
+    # The hourly purge's range (`OutboxRelay.purge`), which would otherwise read the whole table. Publishing a row
+    # changes an indexed column, so the mark writes every index anyway; this adds no write the old index lacked.
+    Index("ix_outbox_published", outbox.c.published_at, postgresql_where=outbox.c.published_at.is_not(None),
+          sqlite_where=outbox.c.published_at.is_not(None))
     inbox = Table(
         "inbox",
         metadata,
@@ -84,6 +108,93 @@ def insert_ignore(session: AsyncSession, table: Table):  # type: ignore[no-untyp
     return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).on_conflict_do_nothing()
 
 
+def _unnest(name: str, **columns: Any) -> Any:
+    """`unnest(:b_<col>, …) WITH ORDINALITY AS name(<col>, …, n)` (PostgreSQL): rows handed over as one array per
+    column. A multi-row `VALUES` is a new statement text for every row count, which SQLAlchemy compiles again for
+    each batch (and PostgreSQL prepares again per text); arrays keep one text for any number of rows, built and
+    compiled once per process."""
+    return func.unnest(*(bindparam(f"b_{k}", type_=postgresql.ARRAY(t)) for k, t in columns.items())).table_valued(
+        *columns, with_ordinality="n").render_derived(name=name)
+
+
+_OUTBOX_COLUMNS = ("event_id", "type", "payload", "created_at")
+
+
+@functools.cache
+def _outbox_insert(outbox: Table, dialect: str) -> Executable:
+    """The outbox insert, built once per table and dialect. On PostgreSQL the rows come as arrays, inserted in
+    their order (the seq follows it); on SQLite it is the one-row insert, run over the rows (executemany)."""
+    if dialect != "postgresql":
+        return outbox.insert()
+    rows = _unnest("rows", event_id=String, type=String, payload=Text, created_at=UTCDateTime())
+    return postgresql.insert(outbox).from_select(
+        list(_OUTBOX_COLUMNS), select(*(rows.c[k] for k in _OUTBOX_COLUMNS)).order_by(rows.c.n))
+
+
+def _outbox_write(outbox: Table, dialect: str, rows: list[dict[str, Any]]) -> tuple[Executable, Any]:
+    """The statement and parameters that write these outbox rows, in one statement (PostgreSQL) or one
+    executemany (SQLite)."""
+    if dialect != "postgresql":
+        return _outbox_insert(outbox, dialect), rows
+    return _outbox_insert(outbox, dialect), {f"b_{k}": [r[k] for r in rows] for k in _OUTBOX_COLUMNS}
+
+
+@functools.cache
+def _inbox_claim(inbox: Table, dialect: str) -> Executable:
+    """The inbox insert of a consumer's events, built once per table and dialect, returning the ids that were new
+    (an id already in the inbox conflicts and is skipped). PostgreSQL takes any number of events as arrays; on
+    SQLite this is the one-event form (`_inbox_rows` builds its own for several)."""
+    if dialect != "postgresql":
+        return sqlite.insert(inbox).values(
+            consumer=bindparam("b_consumer", type_=String), event_id=bindparam("b_event_id", type_=String),
+            event_type=bindparam("b_event_type", type_=String),
+            applied_at=bindparam("b_applied_at", type_=UTCDateTime()),
+        ).on_conflict_do_nothing().returning(inbox.c.event_id)
+    rows = _unnest("rows", event_id=String, event_type=String)
+    return postgresql.insert(inbox).from_select(
+        ["consumer", "event_id", "event_type", "applied_at"],
+        select(bindparam("b_consumer", type_=String), rows.c.event_id, rows.c.event_type,
+               bindparam("b_applied_at", type_=UTCDateTime())).order_by(rows.c.n),
+    ).on_conflict_do_nothing().returning(inbox.c.event_id)
+
+
+async def claim_in_inbox(session: AsyncSession, inbox: Table, consumer: str, events: Sequence[Event]) -> set[str]:
+    """Insert the events' inbox rows for `consumer` in one statement; returns the ids inserted now, i.e. the
+    events not applied before (the caller applies those, in the same transaction). `events` holds each id once."""
+    dialect, now = dialect_of(session), utcnow()
+    if dialect == "postgresql":
+        res = await session.execute(_inbox_claim(inbox, dialect), {
+            "b_consumer": consumer, "b_applied_at": now,
+            "b_event_id": [e.id for e in events], "b_event_type": [e.type for e in events]})
+    elif len(events) == 1:
+        res = await session.execute(_inbox_claim(inbox, dialect), {
+            "b_consumer": consumer, "b_event_id": events[0].id, "b_event_type": events[0].type,
+            "b_applied_at": now})
+    else:  # SQLite's own form: a multi-row VALUES (SQLite has no arrays; it serves development and tests)
+        res = await session.execute(insert_ignore(session, inbox).values([
+            dict(consumer=consumer, event_id=e.id, event_type=e.type, applied_at=now) for e in events])
+            .returning(inbox.c.event_id))
+    return set(res.scalars())
+
+
+@functools.cache
+def _relay_read(outbox: Table, dialect: str) -> Executable:
+    """The relay's queue read (`ix_outbox_unpublished`), built once per table and dialect. On PostgreSQL several
+    replicas split the rows with `FOR UPDATE SKIP LOCKED`; SQLite has one writer anyway."""
+    q = (select(outbox.c.seq, outbox.c.event_id, outbox.c.type, outbox.c.payload)
+         .where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(bindparam("b_limit", type_=Integer)))
+    return q.with_for_update(skip_locked=True) if dialect == "postgresql" else q
+
+
+@functools.cache
+def _relay_mark(outbox: Table, dialect: str) -> Executable:
+    """The relay's mark of what it published, built once per table and dialect: `seq = ANY(:array)` is one
+    statement text for any batch (an `IN (…)` list is one per batch size); SQLite expands its list instead."""
+    seqs = (outbox.c.seq == any_(bindparam("b_seqs", type_=postgresql.ARRAY(BigInteger))) if dialect == "postgresql"
+            else outbox.c.seq.in_(bindparam("b_seqs", expanding=True)))
+    return update(outbox).where(seqs).values(published_at=bindparam("b_published_at", type_=UTCDateTime()))
+
+
 #: Events written in the current transaction, held until it commits (`session.info`).
 _PENDING = "outbox_pending"
 
@@ -104,7 +215,7 @@ async def emit(session: AsyncSession, event: Event) -> Event:
     _check_publishes(session)
     row = {"event_id": event.id, "type": event.type, "payload": event.to_json().decode(), "created_at": utcnow()}
     if session.in_nested_transaction():
-        await session.execute(_tables(session).outbox.insert().values(**row))
+        await session.execute(*_outbox_write(_tables(session).outbox, dialect_of(session), [row]))
     else:
         session.info.setdefault(_PENDING, []).append(row)
     session.info["outbox_dirty"] = True
@@ -116,7 +227,8 @@ def _write_pending(session: Session) -> None:
     """Runs inside AsyncSession.commit's greenlet, so the synchronous execute goes through the async driver."""
     rows = session.info.pop(_PENDING, None)
     if rows:
-        session.execute(session.info["messaging"].outbox.insert().values(rows))
+        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        session.execute(*_outbox_write(session.info["messaging"].outbox, dialect, rows))
 
 
 @sa_event.listens_for(Session, "after_transaction_end")
@@ -130,14 +242,11 @@ async def emit_many(session: AsyncSession, events: list[Event]) -> None:
     if not events:
         return
     _check_publishes(session)
-    held = session.info.pop(_PENDING, None)
-    if held:  # events emitted earlier in the transaction keep their place before these
-        await session.execute(_tables(session).outbox.insert().values(held))
     now = utcnow()
-    await session.execute(
-        _tables(session).outbox.insert(),
-        [{"event_id": e.id, "type": e.type, "payload": e.to_json().decode(), "created_at": now} for e in events],
-    )
+    # Events emitted earlier in the transaction keep their place before these, in the same statement.
+    rows = session.info.pop(_PENDING, None) or []
+    rows += [{"event_id": e.id, "type": e.type, "payload": e.to_json().decode(), "created_at": now} for e in events]
+    await session.execute(*_outbox_write(_tables(session).outbox, dialect_of(session), rows))
     session.info["outbox_dirty"] = True
 
 
@@ -212,13 +321,8 @@ class OutboxRelay:
         self._stop.set()
 
     async def publish_pending(self, limit: int = 200) -> int:
-        ob = self.tables.outbox
         async with self.db.transaction() as s:
-            q = select(ob.c.seq, ob.c.event_id, ob.c.type, ob.c.payload).where(ob.c.published_at.is_(None))
-            q = q.order_by(ob.c.seq).limit(limit)
-            if dialect_of(s) == "postgresql":
-                q = q.with_for_update(skip_locked=True)
-            rows = (await s.execute(q)).all()
+            rows = (await s.execute(_relay_read(self.tables.outbox, dialect_of(s)), {"b_limit": limit})).all()
             if not rows:
                 return 0
             await self._publish(rows)
@@ -234,8 +338,8 @@ class OutboxRelay:
         )
 
     async def _mark(self, session: AsyncSession, seqs: list[int]) -> None:
-        ob = self.tables.outbox
-        await session.execute(update(ob).where(ob.c.seq.in_(seqs)).values(published_at=utcnow()))
+        await session.execute(_relay_mark(self.tables.outbox, dialect_of(session)),
+                              {"b_seqs": seqs, "b_published_at": utcnow()})
 
     async def purge(self) -> int:
         ob = self.tables.outbox
@@ -346,12 +450,7 @@ class InboxConsumer:
         token = set_traceparent(event.traceparent)
         try:
             async with self.db.transaction() as session:
-                res = await session.execute(
-                    insert_ignore(session, self.tables.inbox).values(
-                        consumer=self.consumer.name, event_id=event.id, event_type=event.type, applied_at=utcnow()
-                    )
-                )
-                if affected(res) == 0:
+                if not await claim_in_inbox(session, self.tables.inbox, self.consumer.name, [event]):
                     return False
                 await self.consumer.handler(session, event)
             return True
@@ -366,15 +465,9 @@ class InboxConsumer:
         unique = list({e.id: e for e in events}.values())
         if not unique:
             return 0
-        inbox = self.tables.inbox
-        now = utcnow()
         try:
             async with self.db.transaction() as session:
-                res = await session.execute(
-                    insert_ignore(session, inbox).values([
-                        dict(consumer=self.consumer.name, event_id=e.id, event_type=e.type, applied_at=now)
-                        for e in unique]).returning(inbox.c.event_id))
-                fresh = set(res.scalars())
+                fresh = await claim_in_inbox(session, self.tables.inbox, self.consumer.name, unique)
                 if self.consumer.batch_handler is not None:
                     new = [e for e in unique if e.id in fresh]
                     if new:

@@ -1,7 +1,7 @@
 """The part of every service's schema that `shared.messaging` owns: the outbox, the inbox and the
-idempotency keys (`define_messaging_tables`). Each service's first messaging migration calls these two functions,
-so the six copies of the same DDL are one; a change to these tables is a new migration in every service that
-calls a new function here, never an edit of this one (it has shipped)."""
+idempotency keys (`define_messaging_tables`). Each service's first messaging migration calls
+`create_messaging_tables`, so the seven copies of the same DDL are one; a change to these tables is a new migration
+in every service that calls a new function here (`make_outbox_queue_shaped`), never an edit of a shipped one."""
 
 from __future__ import annotations
 
@@ -57,3 +57,44 @@ def drop_messaging_tables(op: Any) -> None:
     op.drop_table("outbox")
     op.drop_table("inbox")
     op.drop_table("idempotency_key")
+
+
+#: Per-table autovacuum on PostgreSQL: a vacuum after a fixed count of dead (or inserted) rows, not after a fraction
+#: of the table (20 % by default): the outbox and the inbox only grow between purges, so a fraction let dead
+#: entries pile up in step with the table, and the relay's queue read walked through them.
+_QUEUE_VACUUM = {
+    "outbox": {"autovacuum_vacuum_scale_factor": "0", "autovacuum_vacuum_threshold": "1000",
+               "autovacuum_vacuum_insert_scale_factor": "0", "autovacuum_vacuum_insert_threshold": "1000"},
+    "inbox": {"autovacuum_vacuum_scale_factor": "0", "autovacuum_vacuum_threshold": "1000",
+              "autovacuum_vacuum_insert_scale_factor": "0", "autovacuum_vacuum_insert_threshold": "10000"},
+}
+
+
+def make_outbox_queue_shaped(op: Any) -> None:
+    """`upgrade()` of `migrations/versions/20261130_outbox_queue_index.py` in every service.
+
+    `ix_outbox_unpublished` was `(published_at, seq)` over every row: each published row kept an entry, and the
+    relay's `WHERE published_at IS NULL ORDER BY seq` read went through a bitmap of every entry not yet vacuumed
+    (515 pages per read at 10,000 open cases). It becomes `(seq) WHERE published_at IS NULL`: a row leaves it when
+    published, and the read is a plain index scan in seq order that marks the entries it finds dead, so the next
+    read skips them. The hourly purge's range of published rows, which the old index served, gets its own."""
+    op.drop_index("ix_outbox_unpublished", table_name="outbox")
+    op.create_index("ix_outbox_unpublished", "outbox", ["seq"], unique=False,
+                    postgresql_where=sa.text("published_at IS NULL"), sqlite_where=sa.text("published_at IS NULL"))
+    # The purge's range of published rows, which the old index also served.
+    op.create_index("ix_outbox_published", "outbox", ["published_at"], unique=False,
+                    postgresql_where=sa.text("published_at IS NOT NULL"),
+                    sqlite_where=sa.text("published_at IS NOT NULL"))
+    if op.get_context().dialect.name == "postgresql":
+        for table, options in _QUEUE_VACUUM.items():
+            op.execute(f"ALTER TABLE {table} SET ({', '.join(f'{k} = {v}' for k, v in options.items())})")
+
+
+def undo_outbox_queue_shaped(op: Any) -> None:
+    """`downgrade()` of the same migration."""
+    if op.get_context().dialect.name == "postgresql":
+        for table, options in _QUEUE_VACUUM.items():
+            op.execute(f"ALTER TABLE {table} RESET ({', '.join(options)})")
+    op.drop_index("ix_outbox_published", table_name="outbox")
+    op.drop_index("ix_outbox_unpublished", table_name="outbox")
+    op.create_index("ix_outbox_unpublished", "outbox", ["published_at", "seq"], unique=False)
