@@ -114,6 +114,25 @@ async def pg_work(dbs: PgDatabases) -> dict[str, dict[str, float]] | None:
                   "exec_ms": float(by_db[db]["exec_ms"])} for svc, db in dbs.names.items() if db in by_db}
 
 
+async def pg_settings(admin_url: str) -> dict[str, str]:
+    """The server settings that change what a figure means: with autovacuum off (this machine's CI
+    configuration), dead rows and index entries stay until something vacuums, so pages per case grow faster
+    with open cases than on a server with the default settings."""
+    import asyncpg
+
+    names = ["server_version", "autovacuum", "shared_buffers", "synchronous_commit", "fsync", "max_connections",
+             "shared_preload_libraries"]
+    try:
+        conn = await asyncpg.connect(admin_url)
+    except (OSError, asyncpg.PostgresError):
+        return {}
+    try:
+        rows = await conn.fetch("SELECT name, setting FROM pg_settings WHERE name = ANY($1::text[])", names)
+    finally:
+        await conn.close()
+    return {r["name"]: r["setting"] for r in rows}
+
+
 def pg_work_per_case(before: dict[str, dict[str, float]] | None, after: dict[str, dict[str, float]] | None,
                      cases: int) -> dict[str, dict[str, float]] | None:
     """Per service and per case: the server's statements, pages touched and execution ms in a phase."""
@@ -902,6 +921,9 @@ async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, ful
     bare_rate = floors["H_fastapi_rate_10_clients"]["per_second"]
     scale = 2 if full else 1
     p = Platform(nats_url, pg_admin, extra_env)
+    report["postgresql_settings"] = await pg_settings(pg_admin)
+    if report["postgresql_settings"].get("autovacuum") == "off":
+        progress("note: this PostgreSQL runs with autovacuum off; dead rows stay until vacuumed")
     if extra_env:
         report["platform_env"] = extra_env
     progress("platform: starting six services, simulator and gateway on PostgreSQL (own databases, own bus prefix)")
