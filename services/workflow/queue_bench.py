@@ -187,9 +187,10 @@ async def _plans(url: str) -> dict[str, str]:
                 tr = conn.transaction()
                 await tr.start()
                 try:
-                    placeholders = ", ".join(f"${i}" for i in range(1, len(args) + 1))
+                    values = ", ".join(str(a) if isinstance(a, int) else "'" + str(a).replace("'", "''") + "'"
+                                       for a in args)  # EXECUTE takes no protocol parameters
                     rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) "
-                                            f"EXECUTE qb_{name}({placeholders})", *args)
+                                            f"EXECUTE qb_{name}({values})")
                     plans[f"{name}, {mode.split('_')[1]} plan"] = "\n".join(r[0] for r in rows)
                 finally:
                     await tr.rollback()
