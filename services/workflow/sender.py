@@ -206,8 +206,11 @@ class WebhookSender:
         http = conn.http
         if http.our_state is h11.DONE and http.their_state is h11.DONE and not conn.link.closed:
             http.start_next_cycle()
-            conn.idle_since = time.monotonic()
+            conn.idle_since = now = time.monotonic()
             kept = self._kept.setdefault(key, [])
+            for stale in [c for c in kept if not c.usable(now)]:  # closed by the server, or idle too long
+                kept.remove(stale)
+                stale.close()
             if len(kept) < KEPT_PER_ENDPOINT:
                 kept.append(conn)
                 return

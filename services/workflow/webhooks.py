@@ -133,16 +133,19 @@ async def _attempt(config: WorkflowConfig, sender: WebhookSender, d: Any, url: s
     try:
         # Checked again at each attempt: a name that resolved to a public address at registration may point
         # inside our network now (DNS rebinding); and the connection goes to an address checked here.
+        # (None: the name as it resolves when connecting, only where private addresses are allowed and the name
+        # did not resolve at the check.)
         addresses: list[str | None] = list(await check_endpoint(url, allow_private=config.webhook_allow_private))
+        routes = addresses or [None]
         body = d.payload.encode()
         # webhook-id is the event id: the same on every retry, so the receiver can drop duplicates.
         headers = signed_headers(secret, d.event_id, d.payload, content_type=CLOUDEVENTS_JSON).items()
-        for n, address in enumerate(addresses or [None], start=1):
+        for n, address in enumerate(routes, start=1):
             try:
                 status = await sender.post(url, address, headers, body, config.webhook_timeout_seconds)
                 break
             except ConnectFailed:
-                if n == len(addresses):  # the next checked address (IPv6 and IPv4 of one name), as a browser would
+                if n == len(routes):  # the next checked address (IPv6 and IPv4 of one name), as a browser would
                     raise
         if status is None or not 200 <= status < 300:
             error = f"HTTP {status}"
