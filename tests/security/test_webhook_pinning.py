@@ -259,3 +259,22 @@ async def test_the_client_behind_every_webhook_keeps_no_cookie(settings_for, tok
     finally:
         server.should_exit = True
         await serving
+
+
+def test_the_sender_works_on_uvloop_as_the_services_run(tmp_path):
+    """uvicorn runs the services on uvloop when it is installed, whose transports are not asyncio's classes."""
+    import uvloop
+
+    server_tls, trusting = _tls_for("hooks.dept.test", tmp_path)
+
+    async def both() -> list[int]:
+        async with Endpoint(lambda _p, _h: NO_CONTENT) as plain, Endpoint(lambda _p, _h: NO_CONTENT, server_tls) as tls:
+            sender = WebhookSender(ssl_context=trusting)
+            try:
+                return [await sender.post(f"http://hooks.dept.test:{plain.port}/", "127.0.0.1", [], b"{}", 5),
+                        await sender.post(f"https://hooks.dept.test:{tls.port}/", "127.0.0.1", [], b"{}", 5)]
+            finally:
+                await sender.aclose()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(both()) == [204, 204]
