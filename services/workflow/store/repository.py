@@ -18,7 +18,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -370,9 +369,6 @@ def _claim_statement(dialect: str, limit: int) -> Update:
     return q
 
 
-_index_order_only = text("SET LOCAL enable_bitmapscan = off")
-
-
 async def claim_due_deliveries(session: AsyncSession, now: datetime, lease: timedelta,
                                limit: int = CLAIM_LIMIT) -> list[Row[Any]]:
     """Claim the due deliveries in one statement: push their next attempt past the lease and return them (the
@@ -380,13 +376,6 @@ async def claim_due_deliveries(session: AsyncSession, now: datetime, lease: time
     delivery at once."""
     dialect = session.bind.dialect.name if session.bind is not None else ""
     q = _claim_statement(dialect, limit)
-    if dialect == "postgresql":
-        # The queue is walked in its index's order, never through a bitmap: an index scan marks the entries of
-        # rows that left the queue as dead as it passes them, so the next claim skips them without reading the
-        # table, while a bitmap scan reads each of them from the table at every claim until vacuum removes them
-        # (bench run J: 177–208 pages per claim, the planner preferring the bitmap whenever it expects fewer
-        # rows than the limit, which with missing statistics is always). For this transaction only.
-        await session.execute(_index_order_only)
     return sorted((await session.execute(q, {"w_now": now, "w_until": now + lease})).all(), key=lambda d: d.id)
 
 
