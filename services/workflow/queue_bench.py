@@ -200,7 +200,7 @@ async def _plans(url: str) -> dict[str, str]:
 
 
 async def main(open_cases: int, finished: int, rounds: int, revision: str, settle: float,
-               keep: bool = False) -> dict[str, Any]:
+               keep: bool = False, vacuum: bool = False) -> dict[str, Any]:
     admin_url = os.environ.get("YIMEN_TEST_POSTGRES_URL", "")
     if not admin_url:
         raise SystemExit("YIMEN_TEST_POSTGRES_URL is needed: the figure is PostgreSQL's pages")
@@ -219,6 +219,12 @@ async def main(open_cases: int, finished: int, rounds: int, revision: str, settl
         report["fill_seconds"] = round(time.perf_counter() - t, 1)
         if settle:
             await asyncio.sleep(settle)  # autovacuum's turn, as between two bursts on a real day
+        if vacuum:  # what autovacuum does once its threshold is crossed (a server with autovacuum off never does)
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute("VACUUM ANALYZE task, webhook_delivery")
+            finally:
+                await conn.close()
         report["tables_after_fill"] = await _tables(url)
         await db.dispose()  # fresh connections: their prepared statements start with the tables as they are now
         db = Database(sa_url, pool_size=2)
@@ -252,8 +258,10 @@ def cli() -> None:
     p.add_argument("--settle", type=float, default=0.0, help="seconds to wait after filling (autovacuum's turn)")
     p.add_argument("--plans", action="store_true", help="print the plans too")
     p.add_argument("--keep", action="store_true", help="keep the database (to look at it; drop it yourself)")
+    p.add_argument("--vacuum", action="store_true", help="VACUUM ANALYZE the queue tables after filling")
     args = p.parse_args()
-    report = asyncio.run(main(args.open, args.finished, args.rounds, args.revision, args.settle, args.keep))
+    report = asyncio.run(main(args.open, args.finished, args.rounds, args.revision, args.settle, args.keep,
+                              args.vacuum))
     plans = report.pop("plans")
     print(json.dumps(report, indent=2, default=str))
     if args.plans:
