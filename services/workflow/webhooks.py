@@ -1,6 +1,6 @@
 """Department webhooks (Standard Webhooks): endpoint checks against SSRF, and the dispatcher that delivers
-queued deliveries (signed and sent by `shared.webhooks`, retried by its `RetryPolicy`) and records every
-attempt."""
+queued deliveries (signed by `shared.webhooks`, sent to the checked address by `sender.WebhookSender`, retried by
+`shared.webhooks.RetryPolicy`) and records every attempt."""
 
 from __future__ import annotations
 
@@ -17,17 +17,17 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from services.workflow.config import WorkflowConfig
+from services.workflow.sender import ConnectFailed, WebhookSender
 from services.workflow.store import repository as repo
 from shared.errors import ValidationProblem, invalid
 from shared.jobs import run_periodically
 from shared.service import ServiceContext
 from shared.types import utcnow
-from shared.webhooks import CLOUDEVENTS_JSON, RetryPolicy, post_signed
+from shared.webhooks import CLOUDEVENTS_JSON, RetryPolicy, signed_headers
 
 log = logging.getLogger("yimen.workflow.webhooks")
 
@@ -67,8 +67,8 @@ async def check_endpoint(url: str, *, allow_private: bool) -> list[str]:
     """Refuse URLs a department must not make us call: not http(s), or resolving to a private, loopback or
     link-local address (SSRF into our own network), unless the deployment allows private addresses.
 
-    Returns the addresses checked; a delivery connects to one of them (`pinned`), never resolving the name
-    again, so a name that answers a public address to the check and a private one to the connection (DNS
+    Returns the addresses checked; a delivery connects to one of them (`sender.WebhookSender.post`), never
+    resolving the name again, so a name that answers a public address to the check and a private one to the connection (DNS
     rebinding) cannot slip through."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -85,18 +85,6 @@ async def check_endpoint(url: str, *, allow_private: bool) -> list[str]:
     return addresses
 
 
-def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
-    """The request for `url` sent to `address`: the URL with the address as host, the `Host` header the name
-    (with its port), and for https the name for SNI and for checking the certificate."""
-    parts = urlsplit(url)
-    assert parts.hostname is not None
-    host = f"[{address}]" if ":" in address else address
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    target = parts._replace(netloc=netloc).geturl()
-    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
-    return target, {"host": parts.netloc.rsplit("@", 1)[-1]}, extensions
-
-
 @dataclass(frozen=True)
 class Outcome:
     """One attempt's result, recorded with the others of its round."""
@@ -109,14 +97,14 @@ class Outcome:
     at: datetime
 
 
-async def deliver_due(ctx: ServiceContext, config: WorkflowConfig, client: httpx.AsyncClient) -> int:
+async def deliver_due(ctx: ServiceContext, config: WorkflowConfig, sender: WebhookSender) -> int:
     """Send every due delivery once; returns how many were attempted. A round is two short transactions
     whatever its size: claim the due deliveries (and read their departments' endpoints), then, after the
     sends, record every attempt and its outcome."""
-    return (await _round(ctx, config, client))[0]
+    return (await _round(ctx, config, sender))[0]
 
 
-async def _round(ctx: ServiceContext, config: WorkflowConfig, client: httpx.AsyncClient) -> tuple[int, bool]:
+async def _round(ctx: ServiceContext, config: WorkflowConfig, sender: WebhookSender) -> tuple[int, bool]:
     """`deliver_due`, also saying whether the claim was full (more may be due at once)."""
     now = utcnow()
     async with ctx.db.transaction() as s:
@@ -133,36 +121,36 @@ async def _round(ctx: ServiceContext, config: WorkflowConfig, client: httpx.Asyn
                 claimed.append((d, hook.url, hook.secret))
         await repo.update_deliveries(s, missed, state="missed")
     # Sent concurrently: one slow department must not hold up the others' deliveries.
-    outcomes = await asyncio.gather(*(_attempt(config, client, d, url, secret) for d, url, secret in claimed))
+    outcomes = await asyncio.gather(*(_attempt(config, sender, d, url, secret) for d, url, secret in claimed))
     await _record(ctx, config, outcomes)
     return len(claimed), len(due) >= repo.CLAIM_LIMIT
 
 
-async def _attempt(config: WorkflowConfig, client: httpx.AsyncClient, d: Any, url: str,
-                   secret: str) -> Outcome:
+async def _attempt(config: WorkflowConfig, sender: WebhookSender, d: Any, url: str, secret: str) -> Outcome:
     status: int | None = None
     error: str | None = None
     started = time.monotonic()
     try:
         # Checked again at each attempt: a name that resolved to a public address at registration may point
-        # inside our network now (DNS rebinding); and the connection goes to the address checked.
-        addresses = await check_endpoint(url, allow_private=config.webhook_allow_private)
-        routes = [pinned(url, a) for a in addresses] or [(url, {}, {})]
-        for n, (target, host, extensions) in enumerate(routes, start=1):
+        # inside our network now (DNS rebinding); and the connection goes to an address checked here.
+        # (None: the name as it resolves when connecting, only where private addresses are allowed and the name
+        # did not resolve at the check.)
+        addresses: list[str | None] = list(await check_endpoint(url, allow_private=config.webhook_allow_private))
+        routes = addresses or [None]
+        body = d.payload.encode()
+        # webhook-id is the event id: the same on every retry, so the receiver can drop duplicates.
+        headers = signed_headers(secret, d.event_id, d.payload, content_type=CLOUDEVENTS_JSON).items()
+        for n, address in enumerate(routes, start=1):
             try:
-                # webhook-id is the event id: the same on every retry, so the receiver can drop duplicates.
-                r = await post_signed(client, target, secret=secret, msg_id=d.event_id, body=d.payload,
-                                      content_type=CLOUDEVENTS_JSON, headers=host, extensions=extensions,
-                                      timeout=config.webhook_timeout_seconds)
+                status = await sender.post(url, address, headers, body, config.webhook_timeout_seconds)
                 break
-            except httpx.ConnectError:
+            except ConnectFailed:
                 if n == len(routes):  # the next checked address (IPv6 and IPv4 of one name), as a browser would
                     raise
-        status = r.status_code
-        if not 200 <= status < 300:
+        if status is None or not 200 <= status < 300:
             error = f"HTTP {status}"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+    except (OSError, TimeoutError) as exc:  # refused, reset, TLS refused, no answer in time
+        error = f"{type(exc).__name__}: {exc or 'no answer within the timeout'}"[:500]
     except ValidationProblem as exc:
         error = f"refused: {exc.detail}"[:500]
     return Outcome(d, url, status, error, int((time.monotonic() - started) * 1000), utcnow())
@@ -213,17 +201,18 @@ def _queued_signal(ctx: ServiceContext) -> tuple[asyncio.Event, Callable[[], Non
 async def dispatcher(ctx: ServiceContext) -> None:
     """Background job: deliver queued webhooks until the service stops."""
     config: WorkflowConfig = ctx.extras["config"]
-    # One client for every round: its connections are kept alive per endpoint, and its SSL context is made once.
+    # One sender for every round: its connections are kept alive per endpoint address, its TLS context made once.
+    sender = WebhookSender()
     signal, stop_listening = _queued_signal(ctx)
     try:
-        async with httpx.AsyncClient() as client:
-            async def one_round() -> bool:
-                return (await _round(ctx, config, client))[1]
+        async def one_round() -> bool:
+            return (await _round(ctx, config, sender))[1]
 
-            # Deliveries are written with their task's events, so the commit that queues one wakes the sender at
-            # once; the poll remains for retries that come due and other replicas' deliveries. A round that
-            # claimed as many as it may is followed by the next at once; a commit during a round wakes the next.
-            await run_periodically("webhook dispatcher", one_round, interval=config.webhook_poll_seconds,
-                                   wake=signal, drain=True)
+        # Deliveries are written with their task's events, so the commit that queues one wakes the sender at
+        # once; the poll remains for retries that come due and other replicas' deliveries. A round that
+        # claimed as many as it may is followed by the next at once; a commit during a round wakes the next.
+        await run_periodically("webhook dispatcher", one_round, interval=config.webhook_poll_seconds,
+                               wake=signal, drain=True)
     finally:
         stop_listening()
+        await sender.aclose()

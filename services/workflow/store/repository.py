@@ -7,7 +7,20 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, Update, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Row,
+    Select,
+    Update,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +35,12 @@ from services.workflow.store.tables import (
     WebhookDelivery,
 )
 from shared.messaging import insert_ignore
+
+#: The queues' states as constants in the SQL text (`column == "open"` would send a bound parameter): the
+#: planner proves a partial index's condition (`tables.OPEN_TASK`, `tables.PENDING_DELIVERY`) only from a
+#: constant, and a prepared statement's generic plan has no parameter values to prove it from.
+OPEN = literal_column("'open'")
+PENDING = literal_column("'pending'")
 
 # ---- definitions and cases ------------------------------------------------------------------------------
 
@@ -170,7 +189,12 @@ def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ..
     q = _decide_statements.get((by_department, by_kind, columns))
     if q is None:
         t = Task.__table__
-        q = update(t).where(t.c.id == bindparam("w_task_id"), t.c.state == "open")
+        # By the task's id alone: its state is compared with IS NOT DISTINCT FROM (the same test on a NOT NULL
+        # column), which no index serves and no partial index's condition follows from. With `state = 'open'`,
+        # a table whose statistics were missing or stale (a new or bulk-loaded database) had the planner price
+        # an index of open tasks by department like the id's unique index, and take it: every decision then
+        # walked all the department's open tasks (bench run J: 77–249 pages per call; by id, a handful).
+        q = update(t).where(t.c.id == bindparam("w_task_id"), t.c.state.is_not_distinct_from(OPEN))
         if by_department:
             q = q.where(t.c.department == bindparam("w_department"))
         if by_kind:
@@ -253,7 +277,7 @@ def task_list_query(*, department: str | None, state: str | None, item_code: str
     if department:
         q = q.where(Task.department == department)
     if state:
-        q = q.where(Task.state == state)
+        q = q.where(Task.state == (OPEN if state == "open" else state))
     if item_code:
         q = q.where(Task.item_code == item_code)
     return q
@@ -263,7 +287,7 @@ async def overdue_deemed_tasks(session: AsyncSession, now: datetime, limit: int 
     q = (
         select(Task)
         .join(Stage, Stage.id == Task.stage_id)
-        .where(Task.state == "open", Task.due_at < now, Stage.deemed_approval_on_timeout.is_(True))
+        .where(Task.state == OPEN, Task.due_at < now, Stage.deemed_approval_on_timeout.is_(True))
         .order_by(Task.due_at)
         .limit(limit)
     )
@@ -318,17 +342,26 @@ def _claim_statement(dialect: str, limit: int) -> Update:
     if q is None:
         t = WebhookDelivery.__table__
         now = bindparam("w_now", type_=t.c.next_attempt_at.type)
+        # The pending deliveries' own index in its order (`ix_webhook_delivery_pending_due`): the scan stops at
+        # the limit, and a delivered row is no longer in it.
         due = (
             select(t.c.id)
-            .where(t.c.state == "pending", t.c.next_attempt_at <= now)
+            .where(t.c.state == PENDING, t.c.next_attempt_at <= now)
             .order_by(t.c.next_attempt_at, t.c.id)
             .limit(limit)
         )
         if dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
+            # Taken once, as an array, before the UPDATE finds its rows by primary key: as `id IN (subquery)`
+            # the planner could join the subquery with a second scan of the queue, or run it again. The rows
+            # are locked by it, the due condition checked again as each is locked (a row another replica
+            # claimed meanwhile is skipped), so nothing can change them before the UPDATE.
+            ids = func.array(due.with_for_update(skip_locked=True).scalar_subquery(), type_=ARRAY(t.c.id.type))
+            chosen = t.c.id == any_(ids)
+        else:
+            chosen = t.c.id.in_(due.scalar_subquery())  # one statement of the one writer: nothing runs between
         q = (
             update(t)
-            .where(t.c.id.in_(due.scalar_subquery()), t.c.state == "pending", t.c.next_attempt_at <= now)
+            .where(chosen)
             .values(next_attempt_at=bindparam("w_until", type_=t.c.next_attempt_at.type))
             .returning(t.c.id, t.c.department, t.c.event_id, t.c.payload, t.c.attempts)
         )
@@ -472,6 +505,6 @@ async def open_tasks_due_from(session: AsyncSession, since: datetime) -> list[tu
     rows = await session.execute(
         select(Task, Stage, ProcessInstance)
         .join(Stage, Stage.id == Task.stage_id).join(ProcessInstance, ProcessInstance.id == Task.instance_id)
-        .where(Task.state == "open", Task.due_at >= since)
+        .where(Task.state == OPEN, Task.due_at >= since)
     )
     return [(t, s, i) for t, s, i in rows.all()]
