@@ -1,5 +1,7 @@
-"""The platform's one webhook sender (Standard Webhooks, https://www.standardwebhooks.com): workflow's
-department webhooks, efficacy's supervisors' webhook and notify's app push all sign and send through here.
+"""The platform's webhook signing and sending (Standard Webhooks, https://www.standardwebhooks.com): efficacy's
+supervisors' webhook and notify's app push sign and send through here; workflow's department webhooks are signed
+here (`signed_headers`) and sent by workflow's own sender, which connects only to the address it checked
+(`services/workflow/sender.py`).
 
 - `signed_headers` is the one place the `webhook-id`, `webhook-timestamp` and `webhook-signature` headers are
   built (HMAC-SHA256 by the pinned `standardwebhooks` package, over `id.timestamp.body`).

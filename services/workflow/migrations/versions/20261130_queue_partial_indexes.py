@@ -7,7 +7,7 @@ PostgreSQL the two queue tables are vacuumed after a fixed number of dead rows, 
 only grows (the default scale factor let tens of thousands of dead entries pile up in front of the claim).
 
 Revision ID: 9a4d2f6c1e83
-Revises: 7c3e5a1f9b20
+Revises: bbb6a8151248
 Create Date: 2026-11-30 21:00:00
 """
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '9a4d2f6c1e83'
-down_revision: str | None = '7c3e5a1f9b20'
+down_revision: str | None = 'bbb6a8151248'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
