@@ -1,0 +1,230 @@
+"""The bulk seed of open cases: many cases opened through the services' own code, without the bus or HTTP.
+
+Through the bus (copies of an `accepted` event applied by the platform's consumers) the platform opened 53–87
+cases a second on two cores, so 100,000 took half an hour. Here the bench process itself opens each service's
+database the way the service does (its `ServiceSpec`: tables, outbox, inbox) and runs:
+
+1. intake's own use cases, `create_draft` and `submit`, for each case (with the `Idempotency-Key` record the
+   submit route keeps): the application, its receipt serial, timeline, public status and the `submitted` and
+   `accepted` events in intake's outbox, exactly as the route writes them (a fully online item is accepted on
+   submission);
+2. then every event those transactions wrote, and every event the next ones write, goes to each consumer of
+   every service that subscribes to its type (`Consumer.subject` and `Consumer.types`, as JetStream filters
+   them), through `InboxConsumer.apply_batch`: the consumers' own batch-apply path (inbox rows, batch
+   handlers), in big batches, round after round in causal order (intake's events, then what workflow emitted
+   for them, then what those caused …) until no service emits anything new.
+
+So each service holds what its consumers would have made of the same events: workflow's instance, stages, the
+assigned task and its webhook delivery; efficacy's case file, events, running clocks with their next crossing,
+KPI facts and (for a repeated application) the supervision item; datashare's archive row and open-task view;
+notify's case contact, messages and feed; intake's timeline entries for the task. Each event written to an
+outbox here is marked published in the same insert (the running services' relays never see it unpublished):
+its consumers got it from here, as they would have from the stream. What the bench does not do is anything
+outside the databases' write path: the department webhooks are queued by workflow as `pending` and delivered
+afterwards by the running workflow's own dispatcher (the seed waits for that), so the simulator sees every task.
+
+`bench.system.check_bulk_seed` compares, table by table and service by service, the rows a few hundred
+cases add this way with the rows as many cases add through the public API, and stops the bench if they differ."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import MetaData, Table, func, select
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from shared.bus import Bus
+from shared.db import Database
+from shared.events import Event
+from shared.idempotency import fingerprint
+from shared.messaging import Consumer, InboxConsumer, MessagingTables
+from shared.principal import Principal
+from shared.types import utcnow
+
+#: The services whose tables hold something of a case (catalog and identity hold none per case; the simulator,
+#: a department system, has no database and learns its tasks by webhook).
+CASE_SERVICES = ("intake", "workflow", "efficacy", "datashare", "notify")
+#: `session.info` key of a bulk session: the list that collects the events its transactions write.
+_SINK = "bulk_seed_sink"
+#: `shared.messaging` holds a transaction's events here until its commit writes them.
+_OUTBOX_PENDING = "outbox_pending"
+
+
+@sa_event.listens_for(Session, "before_commit", insert=True)
+def _collect_and_mark(session: Session) -> None:
+    """Runs before `shared.messaging` writes the held outbox rows (insert=True puts it first): in a bulk session
+    each row is written as published, and its event is handed to the next round of consumers."""
+    sink = session.info.get(_SINK)
+    if sink is None:
+        return
+    now = utcnow()
+    for row in session.info.get(_OUTBOX_PENDING, ()):
+        row["published_at"] = now
+        sink.append(Event.from_json(row["payload"].encode()))
+
+
+def subject_matches(pattern: str, event_type: str) -> bool:
+    """NATS subject matching (`*` one token, `>` the rest), as a durable consumer's filter matches a type."""
+    p, t = pattern.split("."), event_type.split(".")
+    for i, tok in enumerate(p):
+        if tok == ">":
+            return len(t) > i
+        if i >= len(t) or (tok != "*" and tok != t[i]):
+            return False
+    return len(p) == len(t)
+
+
+def wants(consumer: Consumer, event_type: str) -> bool:
+    return subject_matches(consumer.subject, event_type) and consumer.wants(event_type)
+
+
+@dataclass
+class ServiceStore:
+    """One service's database, opened in this process as the service opens it."""
+
+    name: str
+    db: Database
+    messaging: MessagingTables
+    metadata: MetaData
+    consumers: list[Consumer]
+    sink: list[Event] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, name: str, url: str) -> ServiceStore:
+        spec = importlib.import_module(f"services.{name}.app").SPEC
+        sink: list[Event] = []
+        db = Database(url, info={"messaging": spec.messaging, "service": name, "publishes": spec.publishes,
+                                 _SINK: sink}, pool_size=2)
+        return cls(name, db, spec.messaging, spec.metadata, list(spec.consumers), sink)
+
+    def take_events(self) -> list[Event]:
+        out = list(self.sink)
+        self.sink.clear()
+        return out
+
+    async def row_counts(self) -> dict[str, int]:
+        """Rows per table of the service (its metadata's tables and the outbox, inbox and idempotency keys)."""
+        tables: list[Table] = [t for t in self.metadata.sorted_tables]
+        out = {}
+        async with self.db.transaction() as s:
+            for t in tables:
+                out[t.name] = int((await s.execute(select(func.count()).select_from(t))).scalar_one())
+        return out
+
+
+class Stores:
+    def __init__(self, urls: dict[str, str], services: tuple[str, ...] = CASE_SERVICES) -> None:
+        self.by_name = {s: ServiceStore.open(s, urls[s]) for s in services}
+
+    async def close(self) -> None:
+        for s in self.by_name.values():
+            await s.db.dispose()
+
+    async def row_counts(self) -> dict[str, dict[str, int]]:
+        return {n: await s.row_counts() for n, s in self.by_name.items()}
+
+
+async def cascade(stores: Stores, events: list[Event], batch: int = 1000) -> dict[str, int]:
+    """Apply `events` with every consumer that subscribes to them, then the events those applications wrote,
+    and so on until none are new. Returns the number of events applied per consumer."""
+    applied: dict[str, int] = {}
+    rounds = 0
+    while events:
+        rounds += 1
+        for store in stores.by_name.values():
+            for consumer in store.consumers:
+                wanted = [e for e in events if wants(consumer, e.type)]
+                inbox = InboxConsumer(store.db, store.messaging, consumer, cast(Bus, None))
+                for i in range(0, len(wanted), batch):
+                    applied[consumer.name] = applied.get(consumer.name, 0) + await inbox.apply_batch(
+                        wanted[i:i + batch])
+        events = [e for s in stores.by_name.values() for e in s.take_events()]
+        if rounds > 50:
+            raise RuntimeError("the bulk seed's events keep causing new events after 50 rounds")
+    return applied
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    """The claims of an access token issued by identity (read, not verified: the bench got it from identity)."""
+    body = token.split(".")[1]
+    return cast(dict[str, Any], json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
+
+
+async def open_in_intake(store: ServiceStore, principals: list[Principal], item_code: str) -> list[str]:
+    """Draft and submit one application per principal through intake's use cases, in one transaction; each with
+    the idempotency record the submit route keeps for its `Idempotency-Key` (bench/system.py sends one)."""
+    from services.intake import service as intake
+    from services.intake.api.deps import application_read
+    from services.intake.api.schemas import Delivery
+
+    ids = []
+    table = store.messaging.idempotency
+    delivery = Delivery()  # the route's default: bench/system.py's drafts name none
+    async with store.db.transaction() as s:
+        rows = []
+        for principal in principals:
+            draft = await intake.create_draft(
+                s, principal, item_code=item_code, channel="online", service_point="LD-CENTRE", form={},
+                on_behalf_of=None, fee_exemption=None, delivery_method=delivery.method,
+                delivery_point=delivery.service_point, delivery_address=delivery.address)
+            app_id = draft.app.id
+            done = await intake.submit(s, principal, app_id, {})
+            now = utcnow()
+            rows.append(dict(scope=f"intake:submit:{principal.subject}", key=f"submit-{app_id}",
+                             request_hash=fingerprint({"application_id": app_id}), status_code=200,
+                             response_body=json.dumps(application_read(done).model_dump(mode="json"), default=str),
+                             created_at=now, completed_at=now))
+            ids.append(app_id)
+            await s.flush()
+            s.expunge_all()
+        await s.execute(table.insert(), rows)
+    return ids
+
+
+async def bulk_open(stores: Stores, principal_of: Callable[[int], Principal], item_code: str, n: int, *,
+                    chunk: int = 500, report: Callable[[str], None] | None = None,
+                    every: float = 15.0) -> dict[str, Any]:
+    """Open `n` cases of `item_code`: intake's use cases for each (principal `principal_of(i)`), then the cascade
+    of their events through every consumer. `report` gets a progress line every `every` seconds."""
+    t = time.perf_counter()
+    last = t
+    made = 0
+    applied: dict[str, int] = {}
+    intake_s = cascade_s = 0.0
+    while made < n:
+        k = min(chunk, n - made)
+        t0 = time.perf_counter()
+        await open_in_intake(stores.by_name["intake"], [principal_of(made + i) for i in range(k)], item_code)
+        t1 = time.perf_counter()
+        for name, v in (await cascade(stores, stores.by_name["intake"].take_events())).items():
+            applied[name] = applied.get(name, 0) + v
+        t2 = time.perf_counter()
+        intake_s += t1 - t0
+        cascade_s += t2 - t1
+        made += k
+        if report and (time.perf_counter() - last >= every or made == n):
+            last = time.perf_counter()
+            secs = last - t
+            report(f"  bulk: {made} of {n} cases open in {secs:.0f}s ({made / secs:.0f}/s; intake {intake_s:.0f}s, "
+                   f"consumers {cascade_s:.0f}s)")
+    secs = time.perf_counter() - t
+    return {"seeded": made, "seconds": round(secs, 1), "per_second": round(made / secs, 1) if secs else 0.0,
+            "intake_seconds": round(intake_s, 1), "consumers_seconds": round(cascade_s, 1),
+            "events_applied_per_consumer": applied}
+
+
+def synthetic_person(template: dict[str, Any], i: int, run: str) -> Principal:
+    """A person of its own for each bulk case, with the claims identity gives a registered citizen (`template`,
+    a real token's): 100,000 open cases are 100,000 applicants, not 60 people applying 1,700 times each (which
+    efficacy would rightly flag as repeated submissions, 重复提交). Identity keeps nothing per case."""
+    claims = dict(template)
+    claims.update(sub=f"bulk-{run}-{i}", name=f"批量{i}", hid=f"BULK{run}{i:012d}")
+    return Principal.from_claims(claims)
+
