@@ -29,14 +29,17 @@ cases add this way with the rows as many cases add through the public API, and s
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import MetaData, Table, func, select
+import asyncpg
+from sqlalchemy import MetaData, Table, UniqueConstraint, func, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
@@ -228,3 +231,131 @@ def synthetic_person(template: dict[str, Any], i: int, run: str) -> Principal:
     claims.update(sub=f"bulk-{run}-{i}", name=f"批量{i}", hid=f"BULK{run}{i:012d}")
     return Principal.from_claims(claims)
 
+# ---- copies of a template batch ------------------------------------------------------------------------------
+
+def _pg_url(db: Database) -> str:
+    return db.url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def derive(value: str, copy: int) -> str:
+    """The copy's own value of an identifier: the same in every service (so a copied case's application id,
+    task id, event ids … still meet across workflow, efficacy, datashare and notify), never one of another copy.
+    A long identifier keeps its beginning (a receipt number its item and day) and gets a new 48-bit end."""
+    h = hashlib.blake2b(f"{copy}:{value}".encode(), digest_size=12).hexdigest()
+    return value[:-12] + h[:12] if len(value) >= 24 else h[:len(value)]
+
+
+@dataclass
+class _TableCopy:
+    table: Table
+    columns: list[str]
+    rows: list[Any]
+    #: column → stride of the integer key it holds (its own autoincrement key, or the one it references)
+    strides: dict[str, int]
+
+
+async def table_keys(stores: Stores) -> dict[str, dict[str, set[tuple[Any, ...]]]]:
+    """The primary keys of every row of every table of the case services: what a template batch adds is what
+    is not among them afterwards."""
+    out: dict[str, dict[str, set[tuple[Any, ...]]]] = {}
+    for name, store in stores.by_name.items():
+        conn = await asyncpg.connect(_pg_url(store.db))
+        try:
+            out[name] = {}
+            for t in store.metadata.sorted_tables:
+                pk = ", ".join(f'"{c.name}"' for c in t.primary_key.columns)
+                out[name][t.name] = {tuple(r) for r in await conn.fetch(f'SELECT {pk} FROM "{t.name}"')}
+        finally:
+            await conn.close()
+    return out
+
+
+async def copy_template(stores: Stores, before: dict[str, dict[str, set[tuple[Any, ...]]]], copies: int, *,
+                        people: set[str], report: Callable[[str], None] | None = None,
+                        per_statement: int = 5) -> dict[str, Any]:
+    """Copy, `copies` times, every row the template batch added (what is not in `before`) to every table of every
+    case service, in PostgreSQL's COPY. In each copy every identifier of a template case gets its copy's own value
+    (`derive`), the same in every service; integer keys (and the integer foreign keys to them) move by a stride
+    past every existing key; everything else (timestamps, states, clocks' next crossings, JSON bodies) is the
+    template's. So each copy is the template's cases again, as the services' own code wrote them, under new
+    identities. The identifiers are the string values of a primary-key or unique column that occur in exactly
+    one template row of that table (an application id, a task id, an event id, a receipt number; not an inbox
+    row's consumer name, which every row shares), and the template applicants' own ids (`people`)."""
+    t0 = time.perf_counter()
+    plans: dict[str, list[_TableCopy]] = {}
+    identities: set[str] = set(people)
+    conns = {name: await asyncpg.connect(_pg_url(s.db)) for name, s in stores.by_name.items()}
+    try:
+        for name, store in stores.by_name.items():
+            conn = conns[name]
+            plans[name] = []
+            strides: dict[str, int] = {}
+            for t in store.metadata.sorted_tables:
+                pk = [c.name for c in t.primary_key.columns]
+                rows = [r for r in await conn.fetch(f'SELECT * FROM "{t.name}"')
+                        if tuple(r[c] for c in pk) not in before[name][t.name]]
+                auto = t.autoincrement_column
+                if auto is not None:
+                    top = await conn.fetchval(f'SELECT coalesce(max("{auto.name}"), 0) FROM "{t.name}"')
+                    strides[t.name] = int(top) + 1
+                if not rows:
+                    continue
+                unique_cols = {c.name for c in t.primary_key.columns} | {c.name for c in t.columns if c.unique}
+                for con in t.constraints:
+                    if isinstance(con, UniqueConstraint):
+                        unique_cols |= {c.name for c in con.columns}
+                for ix in t.indexes:
+                    if ix.unique:
+                        unique_cols |= {c.name for c in ix.columns}
+                for col in unique_cols:
+                    seen = Counter(r[col] for r in rows if isinstance(r[col], str))
+                    identities |= {v for v, k in seen.items() if k == 1 and len(v) >= 8}
+                col_strides = {auto.name: strides[t.name]} if auto is not None else {}
+                for c in t.columns:
+                    for fk in c.foreign_keys:
+                        if fk.column.table.name in strides and fk.column is fk.column.table.autoincrement_column:
+                            col_strides[c.name] = strides[fk.column.table.name]
+                plans[name].append(_TableCopy(t, list(rows[0].keys()), rows, col_strides))
+        template_rows = {n: {p.table.name: len(p.rows) for p in ps} for n, ps in plans.items()}
+
+        def copied(plan: _TableCopy, k: int) -> list[tuple[Any, ...]]:
+            out = []
+            for r in plan.rows:
+                vals = []
+                for c in plan.columns:
+                    v = r[c]
+                    if c in plan.strides and v is not None:
+                        v = v + k * plan.strides[c]
+                    elif isinstance(v, str) and v in identities:
+                        v = derive(v, k)
+                    vals.append(v)
+                out.append(tuple(vals))
+            return out
+
+        last = time.perf_counter()
+        for first in range(1, copies + 1, per_statement):
+            ks = range(first, min(copies, first + per_statement - 1) + 1)
+            for name, plan_list in plans.items():
+                conn = conns[name]
+                async with conn.transaction():
+                    for plan in plan_list:  # parents before children (sorted_tables)
+                        await conn.copy_records_to_table(plan.table.name, columns=plan.columns,
+                                                         records=[row for k in ks for row in copied(plan, k)])
+            if report and (time.perf_counter() - last >= 15 or ks[-1] == copies):
+                last = time.perf_counter()
+                report(f"  copies: {ks[-1]} of {copies} in {last - t0:.0f}s")
+        # New rows of the running services take keys after the copies'; the planner sees the tables' new sizes
+        # (in a database that grew over months autovacuum would have analysed them long ago).
+        for name, store in stores.by_name.items():
+            for t in store.metadata.sorted_tables:
+                auto = t.autoincrement_column
+                if auto is not None:
+                    await conns[name].execute(
+                        f"SELECT setval(pg_get_serial_sequence('\"{t.name}\"', '{auto.name}'), "
+                        f'(SELECT max("{auto.name}") FROM "{t.name}"))')
+            await conns[name].execute("ANALYZE")
+    finally:
+        for c in conns.values():
+            await c.close()
+    return {"copies": copies, "identifiers_rewritten": len(identities), "template_rows": template_rows,
+            "seconds": round(time.perf_counter() - t0, 1)}
