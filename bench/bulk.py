@@ -23,8 +23,14 @@ its consumers got it from here, as they would have from the stream. What the ben
 outside the databases' write path: the department webhooks are queued by workflow as `pending` and delivered
 afterwards by the running workflow's own dispatcher (the seed waits for that), so the simulator sees every task.
 
+That path costs what the cases' SQL statements cost (7–10 cases/s on a loaded two-core machine), so past a
+thousand cases `copy_template` copies the rows of a template batch opened that way, with PostgreSQL's COPY,
+under new identifiers (see its docstring): a copy is the template's cases again under new identities.
+
 `bench.system.check_bulk_seed` compares, table by table and service by service, the rows a few hundred
-cases add this way with the rows as many cases add through the public API, and stops the bench if they differ."""
+cases add through `bulk_open` with the rows as many cases add through the public API, and
+`bench.system.bulk_open_cases` checks that each table gained copies × the template's rows; either stops the
+bench if they differ."""
 
 from __future__ import annotations
 
