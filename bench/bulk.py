@@ -313,7 +313,9 @@ async def copy_template(stores: Stores, before: dict[str, dict[str, set[tuple[An
                 for ix in t.indexes:
                     if ix.unique:
                         unique_cols |= {c.name for c in ix.columns}
-                for col in unique_cols:
+                # A table with a single new row says nothing about which of its values are a case's own (a
+                # department code in a row per department and day would be taken for one).
+                for col in unique_cols if len(rows) >= 2 else ():
                     seen = Counter(r[col] for r in rows if isinstance(r[col], str))
                     identities |= {v for v, k in seen.items() if k == 1 and len(v) >= 8}
                 col_strides = {auto.name: strides[t.name]} if auto is not None else {}
