@@ -284,8 +284,8 @@ async def copy_template(stores: Stores, before: dict[str, dict[str, set[tuple[An
     (`derive`), the same in every service; integer keys (and the integer foreign keys to them) move by a stride
     past every existing key; everything else (timestamps, states, clocks' next crossings, JSON bodies) is the
     template's. So each copy is the template's cases again, as the services' own code wrote them, under new
-    identities. The identifiers are the string values of a primary-key or unique column that occur in exactly
-    one template row of that table (an application id, a task id, an event id, a receipt number; not an inbox
+    identities. The identifiers are the string values of a primary-key, unique or indexed column that occur in
+    exactly one template row of that table (an application id, a task id, an event id, a receipt number; not an inbox
     row's consumer name, which every row shares), and the template applicants' own ids (`people`)."""
     t0 = time.perf_counter()
     plans: dict[str, list[_TableCopy]] = {}
@@ -310,9 +310,11 @@ async def copy_template(stores: Stores, before: dict[str, dict[str, set[tuple[An
                 for con in t.constraints:
                     if isinstance(con, UniqueConstraint):
                         unique_cols |= {c.name for c in con.columns}
+                # Indexed columns too: a case's own value there is looked up (efficacy's `applicant_key`, a key
+                # derived from the applicant, finds a person's earlier cases), so it must not be shared by copies.
+                unique_cols |= {c.name for c in t.columns if c.index}
                 for ix in t.indexes:
-                    if ix.unique:
-                        unique_cols |= {c.name for c in ix.columns}
+                    unique_cols |= {c.name for c in ix.columns}
                 # A table with a single new row says nothing about which of its values are a case's own (a
                 # department code in a row per department and day would be taken for one).
                 for col in unique_cols if len(rows) >= 2 else ():
