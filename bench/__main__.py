@@ -1,7 +1,7 @@
 """`make bench`: floors first, then every figure as a ratio to them, from one run.
 
 Writes `bench/results/latest.json` and `bench/results/latest.md`. Quick by default (about 5 minutes on two
-cores); `--full` runs larger samples and seeds 100k open cases (hours). PostgreSQL is used when
+cores); `--full` runs larger samples and seeds 100k open cases (bench/bulk.py). PostgreSQL is used when
 `YIMEN_BENCH_POSTGRES_URL` (or 127.0.0.1:5432) answers; NATS from `NATS_URL`, else a bundled nats-server is
 started. With PostgreSQL the whole platform is then started as real processes (`bench/system.py`) for the
 submit, full-cycle, read, department and open-case figures; `--phases` picks some of them, `--floors-only`
@@ -11,7 +11,8 @@ none, and `--platform-env KEY=VALUE` passes a setting to the platform's processe
 each figure with its ratio to it; `--peer temporal` then runs the peer harness (bench/peers.py) and prints our
 figures beside Temporal's; `--profile` writes py-spy flame graphs of every service during the 10-client
 cycle under `bench/profiles/` (the baseline's under `bench/profiles/baseline/`); `--open-cases 1000,100000`
-sets the open-case levels (past 300 they are seeded in bulk through the bus). Every platform process counts
+sets the open-case levels (past 300 they are opened in bulk by the services' own code in the bench's process,
+then copied: bench/bulk.py). Every platform process counts
 its SQL statements and transactions (bench/inject/sitecustomize.py), reported per case beside its CPU.
 bench/RESULTS.md explains a real run."""
 
@@ -178,7 +179,7 @@ def main() -> None:
                    help=f"py-spy flame graphs of each service during the 10-client cycle (default {PROFILES})")
     p.add_argument("--open-cases", default="", metavar="N[,N…]",
                    help="open-case levels of the `open` phase (default 1000; with --full 1000,100000); past 300 "
-                        "they are seeded in bulk through the bus")
+                        "they are opened in bulk by the services' own code, then copied (bench/bulk.py)")
     p.add_argument("--sql-texts", action="store_true",
                    help="also count each statement text per case (JSON only: sql_texts_per_case), to find what to cut")
     p.add_argument("--out", help="write the JSON report here only (the baseline's child run)")

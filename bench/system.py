@@ -202,8 +202,6 @@ class BusWatch:
         self.nats_url, self.prefix = nats_url, prefix
         self.cases: dict[str, CaseTrace] = {}
         self.task_decided: list[float] = []
-        #: The last `application.accepted` event seen per item (raw), the template of the bulk seed.
-        self.accepted_raw: dict[str, bytes] = {}
         self.assigned_count = 0
         self.nc: Any = None
 
@@ -232,10 +230,6 @@ class BusWatch:
             app_id = data["application_id"]
         except (ValueError, KeyError, TypeError):
             return
-        if step == "accepted" and data.get("item_code"):
-            self.accepted_raw[data["item_code"]] = msg.data
-        if app_id.startswith("bulk"):
-            return  # the bulk seed's cases are counted, not traced
         if not app_id:
             return
         t = self.trace(app_id)
@@ -271,10 +265,13 @@ class Platform:
         self.citizens: list[Citizen] = []
         self.rng = random.Random(20161)
         self.errors: dict[str, int] = {}
+        self.db_urls: dict[str, str] = {}
+        self.registered = 0
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
         urls = await self.dbs.create()
+        self.db_urls = urls
         env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV") if k in os.environ}
         (self.var / "sql").mkdir(exist_ok=True)
         env.update({
@@ -353,21 +350,32 @@ class Platform:
         for n in (1, 3, 5, 10):
             self.items[n] = await self._publish_item(admin, template, n)
         await self.set_rules("approve")
-        sem = asyncio.Semaphore(10)
+        self.citizens = await self.add_citizens(citizens)
+        # Intake learns a published item from the bus: wait until each can be drafted.
+        for n, code in self.items.items():
+            await self._until(f"intake to know the {n}-department item", lambda code=code: self.draft(self.citizens[0], code))
 
+    async def add_citizens(self, count: int) -> list[Citizen]:
+        """`count` more registered citizens, each signed in."""
+        assert self.launcher
+        admin = {"Authorization": f"Bearer {await self.login(self.launcher.admin['username'], self.launcher.admin['password'])}"}
+        sem = asyncio.Semaphore(10)
+        first = self.registered
+        self.registered += count
         people = [Citizen(citizen_id(f"19{70 + i % 30:02d}0{1 + i % 9}1{i % 10}", self.rng),
-                          "bench-pass-" + secrets.token_hex(4)) for i in range(citizens)]
+                          "bench-pass-" + secrets.token_hex(4)) for i in range(first, first + count)]
         # Registration matches name and ID number against the population registry: import them first, as the
         # keeping department (or an admin) does.
         r = await self.call("POST", "/datashare/v1/registries/population/imports", headers=admin, json=[
-            {"id_number": c.id_number, "name": f"压测{i}"} for i, c in enumerate(people)])
+            {"id_number": c.id_number, "name": f"压测{first + i}"} for i, c in enumerate(people)])
         # A tree from before registry-verified registration (`--baseline`) has no such route: nothing to import.
         expect(r, 200, 404)
 
         async def register(i: int) -> Citizen:
             async with sem:
                 c = people[i]
-                body = {"name": f"压测{i}", "id_number": c.id_number, "phone": "13800138000", "password": c.password}
+                body = {"name": f"压测{first + i}", "id_number": c.id_number, "phone": "13800138000",
+                        "password": c.password}
                 for _ in range(5):  # 503: the registry check did not get through (a loaded machine); try again
                     r = await self.call("POST", "/identity/v1/people", json=body)
                     if r.status_code != 503:
@@ -377,10 +385,7 @@ class Platform:
                 c.token = await self.login(c.id_number, c.password)
                 return c
 
-        self.citizens = list(await asyncio.gather(*(register(i) for i in range(citizens))))
-        # Intake learns a published item from the bus: wait until each can be drafted.
-        for n, code in self.items.items():
-            await self._until(f"intake to know the {n}-department item", lambda code=code: self.draft(self.citizens[0], code))
+        return list(await asyncio.gather(*(register(i) for i in range(count))))
 
     async def _until(self, what: str, attempt: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
         deadline = time.monotonic() + timeout
@@ -811,50 +816,135 @@ async def seed_open_cases(p: Platform, item: str, target: int, have: int, client
             "drain_seconds": round(time.perf_counter() - t - secs, 1) if drained else "over 180"}
 
 
-async def bulk_open_cases(p: Platform, item: str, n: int, batch: int = 500) -> dict[str, Any]:
-    """Open cases in bulk through the bus: copies of a real `application.accepted` event of `item` (each with its
-    own event id, application id, receipt number and applicant) published into the platform's stream, as intake
-    would; workflow, efficacy, datashare and notify apply them with their own consumers and store code (intake
-    keeps only the cases it accepted itself). Waits (bounded) until workflow has assigned every task."""
-    raw = p.watch.accepted_raw.get(item)
-    if raw is None or n <= 0:
-        return {"seeded": 0, "note": "no accepted event of the item seen yet" if n > 0 else ""}
-    js = p.watch.nc.jetstream()
-    subject = f"{p.prefix}.yimen.intake.application.accepted"
-    template = json.loads(raw)
-    run = secrets.token_hex(3)
-    before = p.watch.assigned_count
+async def wait_still(stores: Any, what: str, max_seconds: float = 600) -> dict[str, dict[str, int]]:
+    """Row counts of the case services once the platform has done what it does after a case opens (workflow's
+    dispatcher delivering the department webhooks, notify and efficacy catching up): two readings 3 s apart
+    that agree and no webhook delivery pending. Bounded; progress every 30 s."""
+    from sqlalchemy import func, select
+
+    from services.workflow.store.tables import WebhookDelivery
+
+    t = time.perf_counter()
+    last = t
+    before = await stores.row_counts()
+    while True:
+        await asyncio.sleep(3)
+        async with stores.by_name["workflow"].db.transaction() as s:
+            pending = int((await s.execute(select(func.count()).select_from(WebhookDelivery).where(
+                WebhookDelivery.state == "pending"))).scalar_one())
+        now = await stores.row_counts()
+        if now == before and not pending:
+            return now
+        if time.perf_counter() - t > max_seconds:
+            progress(f"  {what}: still changing after {max_seconds:.0f}s ({pending} webhooks pending); counted as is")
+            return now
+        if time.perf_counter() - last >= 30:
+            last = time.perf_counter()
+            progress(f"  {what}: {pending} department webhooks still pending after {last - t:.0f}s")
+        before = now
+
+
+def row_delta(a: dict[str, dict[str, int]], b: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    return {svc: {t: b[svc][t] - a[svc].get(t, 0) for t in b[svc] if b[svc][t] != a[svc].get(t, 0)} for svc in b}
+
+
+async def check_bulk_seed(p: Platform, stores: Any, item: str, n: int) -> dict[str, Any]:
+    """The bulk seed's self-check: `n` cases opened through the public API, each by a newly registered citizen,
+    and `n` opened by the bulk seed as it opens 100,000 (each by a person of its own) must add the same rows to
+    every table of every case service. Raises with the tables that differ: a bulk seed that does not make what
+    real cases make would measure something else.
+
+    People of their own on both sides: a person's second application for an item is a supervision finding
+    against each of their earlier ones, so rows per case depend on each applicant's history."""
+    from bench.bulk import bulk_open, claims_of, synthetic_person
+
+    fresh = await p.add_citizens(n)  # before the first count: registration adds population records
+    c0 = await wait_still(stores, "before the check")
+    sem = asyncio.Semaphore(30)
     t = time.perf_counter()
 
-    def copy(i: int) -> tuple[str, bytes]:
-        ev = json.loads(json.dumps(template))
-        app_id = f"bulk{run}{i:07d}"
-        ev["id"] = uuid.uuid4().hex
-        ev["subject"] = app_id
-        d = ev["data"]
-        d["application_id"] = app_id
-        receipt = str(d.get("receipt_number") or "")
-        d["receipt_number"] = receipt[:-10] + f"{i:010d}" if len(receipt) > 10 else f"{run}{i:010d}"
-        # A person of its own: the same applicant accepted again for the same item is a supervision finding
-        # (重复提交) that efficacy checks against every earlier case of that person.
-        for key in ("id", "holder_id"):
-            if isinstance(d.get("applicant"), dict) and d["applicant"].get(key):
-                d["applicant"][key] = f"{d['applicant'][key]}-{run}-{i}"
-        return ev["id"], json.dumps(ev, ensure_ascii=False).encode()
+    async def one(c: Citizen) -> bool:
+        async with sem:
+            app_id = await p.draft(c, item)
+            return bool(app_id and await p.submit(c, app_id))
 
-    for start in range(0, n, batch):
-        msgs = [copy(i) for i in range(start, min(n, start + batch))]
-        await asyncio.gather(*(js.publish(subject, body, headers={"Nats-Msg-Id": eid}) for eid, body in msgs))
-    published = time.perf_counter() - t
-    # One task per case (the one-department item's review): assigned means workflow has started it.
-    for _ in range(int(max(300.0, n / 20))):
-        if p.watch.assigned_count - before >= n:
-            break
-        await asyncio.sleep(1)
-    assigned = p.watch.assigned_count - before
-    return {"seeded": n, "publish_seconds": round(published, 1), "assigned": assigned,
-            "seconds": round(time.perf_counter() - t, 1),
-            "per_second": round(assigned / (time.perf_counter() - t), 1)}
+    made = sum(await asyncio.gather(*(one(c) for c in fresh)))
+    api_secs = time.perf_counter() - t
+    c1 = await wait_still(stores, "after the API's cases")
+    template, run = claims_of(fresh[0].token), secrets.token_hex(3)
+    bulk = await bulk_open(stores, lambda i: synthetic_person(template, i, run), item, made)
+    c2 = await wait_still(stores, "after the bulk cases")
+    by_api, by_bulk = row_delta(c0, c1), row_delta(c1, c2)
+    differ = {f"{svc}.{t}": {"api": by_api[svc].get(t, 0), "bulk": by_bulk[svc].get(t, 0)}
+              for svc in by_api for t in set(by_api[svc]) | set(by_bulk[svc])
+              if by_api[svc].get(t, 0) != by_bulk[svc].get(t, 0)}
+    if differ:
+        raise RuntimeError(f"bulk seed check: {made} cases through the API and {made} in bulk wrote different rows: "
+                           f"{json.dumps(differ, ensure_ascii=False)}; webhook attempts: "
+                           f"{await webhook_outcomes(stores)}")
+    return {"cases": made, "rows_per_table": by_api, "bulk_per_second": bulk["per_second"],
+            "api_per_second": round(made / api_secs, 1)}
+
+
+async def webhook_outcomes(stores: Any) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from services.workflow.store.tables import WebhookAttempt
+
+    async with stores.by_name["workflow"].db.transaction() as s:
+        rows = (await s.execute(select(WebhookAttempt.status_code, func.substr(WebhookAttempt.error, 1, 60),
+                                       func.count()).group_by(WebhookAttempt.status_code,
+                                                              func.substr(WebhookAttempt.error, 1, 60)))).all()
+    return {f"{st} {err}": int(k) for st, err, k in rows}
+
+
+async def bulk_open_cases(p: Platform, stores: Any, item: str, n: int) -> dict[str, Any]:
+    """Open `n` cases in bulk, each by a person of its own (bench/bulk.py): up to 2 × BULK_TEMPLATE of them through
+    the services' own code; past that, BULK_TEMPLATE through it, then copies of those rows under new identifiers
+    (the rest, fewer than BULK_TEMPLATE, through the services' code again). After the copies, every table must
+    have gained exactly copies × what the template added to it; otherwise the bench stops."""
+    from bench.bulk import bulk_open, claims_of, copy_template, synthetic_person, table_keys
+
+    if n <= 0:
+        return {"seeded": 0}
+    template = claims_of(p.citizens[0].token)
+    run = secrets.token_hex(3)
+    people: set[str] = set()
+    made = 0
+
+    def person(i: int) -> Any:
+        principal = synthetic_person(template, made + i, run)
+        people.update(x for x in (principal.subject, principal.holder_id, principal.name) if x)
+        return principal
+
+    t = time.perf_counter()
+    out: dict[str, Any] = {}
+    copies = n // BULK_TEMPLATE - 1
+    if copies >= 1:
+        before_keys = await table_keys(stores)
+        c0 = await stores.row_counts()
+        out["template"] = await bulk_open(stores, person, item, BULK_TEMPLATE, report=progress)
+        made += BULK_TEMPLATE
+        c1 = await wait_still(stores, "the template's department webhooks")
+        progress(f"  {copies} copies of the template's {BULK_TEMPLATE} cases (bench/bulk.py copy_template)")
+        out["copies"] = await copy_template(stores, before_keys, copies, people=people, report=progress)
+        made += copies * BULK_TEMPLATE
+        c2 = await stores.row_counts()
+        template_rows, copied_rows = row_delta(c0, c1), row_delta(c1, c2)
+        wrong = {f"{svc}.{tb}": {"template": template_rows[svc].get(tb, 0), "copied": copied_rows[svc].get(tb, 0)}
+                 for svc in template_rows for tb in set(template_rows[svc]) | set(copied_rows[svc])
+                 if copied_rows[svc].get(tb, 0) != copies * template_rows[svc].get(tb, 0)}
+        if wrong:
+            raise RuntimeError(f"bulk seed: {copies} copies of the template did not add {copies} × its rows: "
+                               f"{json.dumps(wrong, ensure_ascii=False)}")
+    rest = n - made
+    if rest:
+        out["through_the_services_code"] = await bulk_open(stores, person, item, rest, report=progress)
+        made += rest
+        await wait_still(stores, "department webhooks", max_seconds=max(300.0, rest / 5))
+    secs = time.perf_counter() - t
+    out.update({"seeded": made, "seconds": round(secs, 1), "per_second": round(made / secs, 1)})
+    return out
 
 
 def strip(fig: dict[str, Any]) -> dict[str, Any]:
@@ -863,6 +953,10 @@ def strip(fig: dict[str, Any]) -> dict[str, Any]:
 
 #: Open cases made through the public API before the bulk seed takes over.
 API_SEEDED = 300
+#: Cases of the bulk seed's self-check, made each way (API and bulk).
+BULK_CHECK = 300
+#: Cases the bulk seed opens through the services' own code before it copies them (bench/bulk.py).
+BULK_TEMPLATE = 500
 PHASES = ("cycle", "reads", "departments", "submit", "open")  # and `smoke`, alone: see run_platform
 
 
@@ -1019,18 +1113,33 @@ async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, ful
                 progress(f"seeding open cases up to {target} (30 clients: draft + submit of the one-department item "
                          "over the public API, departments never answer)")
                 # Through the public API up to API_SEEDED (real cases in every service, intake too), the rest
-                # in bulk through the bus.
-                # (A few at least: the bulk seed copies one of their `accepted` events.)
-                seed = await seed_open_cases(p, p.items[1], max(min(target, API_SEEDED), open_cases + 5), open_cases)
+                # in bulk through the services' own code (bench/bulk.py), checked once against the API first.
+                seed = await seed_open_cases(p, p.items[1], max(min(target, API_SEEDED), open_cases), open_cases)
                 open_cases = seed["open_cases"]
                 progress(f"  → {seed['seeded']} seeded in {seed['seconds']}s ({seed['per_second']}/s), "
                          f"drained in {seed['drain_seconds']}s")
                 if target > open_cases:
-                    progress(f"bulk: {target - open_cases} more open cases through the bus (copies of an accepted "
-                             "event; workflow, efficacy, datashare and notify apply them)")
-                    bulk = await bulk_open_cases(p, p.items[1], target - open_cases)
+                    from bench.bulk import Stores
+
+                    stores = Stores(p.db_urls)
+                    try:
+                        n = min(BULK_CHECK, (target - open_cases) // 2)
+                        if "bulk_check" not in figures and n >= 50:
+                            progress(f"bulk seed check: {n} cases through the API, then {n} in bulk, each by a "
+                                     "person of its own; every table of every case service must gain the same rows")
+                            figures["bulk_check"] = await check_bulk_seed(p, stores, p.items[1], n)
+                            open_cases += 2 * figures["bulk_check"]["cases"]
+                            progress(f"  → the same rows ({figures['bulk_check']['rows_per_table']}); bulk "
+                                     f"{figures['bulk_check']['bulk_per_second']}/s, API "
+                                     f"{figures['bulk_check']['api_per_second']}/s")
+                        progress(f"bulk: {target - open_cases} more open cases through intake's use cases and "
+                                 f"every service's consumers in this process, past 2 × {BULK_TEMPLATE} as copies of "
+                                 f"{BULK_TEMPLATE} of them (bench/bulk.py)")
+                        bulk = await bulk_open_cases(p, stores, p.items[1], target - open_cases)
+                    finally:
+                        await stores.close()
                     seed["bulk"] = bulk
-                    open_cases += bulk.get("assigned", 0)
+                    open_cases += bulk["seeded"]
                     seed["open_cases"] = open_cases
                     progress(f"  → {bulk}")
                 figures[f"seed_{target}_open_cases"] = seed
