@@ -552,16 +552,18 @@ class CpuMeter:
         (self.sql_dir / "ask.tmp").write_text(token)
         (self.sql_dir / "ask.tmp").replace(self.sql_dir / "ask")
         out: dict[str, dict[str, int]] = {}
+        # Only processes with the hook: it writes its file once at start-up (the bench client has none).
+        hooked = {name: pid for name, pid in self.pids.items() if (self.sql_dir / f"{pid}.json").exists()}
         deadline = time.monotonic() + 3.0
         while True:
-            for name, pid in self.pids.items():
+            for name, pid in hooked.items():
                 if name in out:
                     continue
                 with contextlib.suppress(OSError, ValueError):
                     got = json.loads((self.sql_dir / f"{pid}.json").read_text())
                     if got.pop("answers", None) == token:
                         out[name] = got
-            if len(out) == len(self.pids) or time.monotonic() > deadline:
+            if len(out) == len(hooked) or time.monotonic() > deadline:
                 return out
             time.sleep(0.02)
 
@@ -575,13 +577,13 @@ class CpuMeter:
 
     def __exit__(self, *exc: object) -> None:
         self.used = {n: round(_cpu_seconds(pid) - self.start[n], 2) for n, pid in self.pids.items()}
+        self.wall = time.perf_counter() - self.t
         end = self._sql()
         self.sql = {n: {k: v - self.sql_start.get(n, {}).get(k, 0) for k, v in c.items() if k != "texts"}
                     for n, c in end.items()}
         self.texts = {n: {t: v - self.sql_start.get(n, {}).get("texts", {}).get(t, 0) for t, v in c["texts"].items()}
                       for n, c in end.items() if "texts" in c}
         self.machine_used = round(_machine_busy_seconds() - self.machine, 2)
-        self.wall = time.perf_counter() - self.t
         mine = set(self.pids.values())
         self.others: dict[str, float] = {}
         for pid, (comm, cpu) in _all_processes().items():
@@ -673,10 +675,12 @@ async def full_cycle(p: Platform, item: str, clients: int, seconds: float) -> di
                 traces.append(out[2])
 
     pg_before = await pg_work(p.dbs)
-    t = time.perf_counter()
     with CpuMeter(p) as cpu:
+        # The clock starts once the meter has its counts (it asks every process for them).
+        t = time.perf_counter()
+        stop = t + seconds
         await asyncio.gather(*(client(i) for i in range(clients)))
-    elapsed = time.perf_counter() - t
+        elapsed = time.perf_counter() - t
     pg_after = await pg_work(p.dbs)
     tasks = len(p.watch.task_decided) - tasks_before
     fig: dict[str, Any] = summarise(samples) if samples else {"n": 0}
