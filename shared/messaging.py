@@ -117,7 +117,9 @@ def _unnest(name: str, **columns: Any) -> Any:
         *columns, with_ordinality="n").render_derived(name=name)
 
 
-_OUTBOX_COLUMNS = ("event_id", "type", "payload", "created_at")
+#: The outbox insert's columns. `published_at` is null but where a writer hands its events on itself (the bench's
+#: bulk seed applies them to their consumers directly, so no relay must publish them again).
+_OUTBOX_COLUMNS = ("event_id", "type", "payload", "created_at", "published_at")
 
 
 @functools.cache
@@ -126,7 +128,8 @@ def _outbox_insert(outbox: Table, dialect: str) -> Executable:
     their order (the seq follows it); on SQLite it is the one-row insert, run over the rows (executemany)."""
     if dialect != "postgresql":
         return outbox.insert()
-    rows = _unnest("rows", event_id=String, type=String, payload=Text, created_at=UTCDateTime())
+    rows = _unnest("rows", event_id=String, type=String, payload=Text, created_at=UTCDateTime(),
+                   published_at=UTCDateTime())
     return postgresql.insert(outbox).from_select(
         list(_OUTBOX_COLUMNS), select(*(rows.c[k] for k in _OUTBOX_COLUMNS)).order_by(rows.c.n))
 
@@ -136,7 +139,7 @@ def _outbox_write(outbox: Table, dialect: str, rows: list[dict[str, Any]]) -> tu
     executemany (SQLite)."""
     if dialect != "postgresql":
         return _outbox_insert(outbox, dialect), rows
-    return _outbox_insert(outbox, dialect), {f"b_{k}": [r[k] for r in rows] for k in _OUTBOX_COLUMNS}
+    return _outbox_insert(outbox, dialect), {f"b_{k}": [r.get(k) for r in rows] for k in _OUTBOX_COLUMNS}
 
 
 @functools.cache

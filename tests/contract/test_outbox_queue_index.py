@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -70,7 +71,10 @@ async def test_the_outbox_index_holds_only_unpublished_rows(service: str, databa
 async def test_the_queue_migration_goes_down_to_the_old_index_and_up_again(databases: DatabaseProvider) -> None:
     url = databases.url("queue_down")
     await asyncio.to_thread(upgrade, "workflow", url)
-    await asyncio.to_thread(command.downgrade, alembic_config("workflow", url), "-1")
+    # To the revision before the queue migration (workflow has migrations after it).
+    scripts = ScriptDirectory.from_config(alembic_config("workflow", url))
+    queue = next(r for r in scripts.walk_revisions() if r.module.__file__.endswith("_outbox_queue_index.py"))
+    await asyncio.to_thread(command.downgrade, alembic_config("workflow", url), queue.down_revision)
     down = await _schema(url)
     assert "(published_at, seq)" in down["indexes"]["ix_outbox_unpublished"]
     assert "where" not in down["indexes"]["ix_outbox_unpublished"].lower()
