@@ -49,7 +49,7 @@ from sqlalchemy import MetaData, Table, UniqueConstraint, func, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from shared.bus import Bus
+from shared.bus import Bus, subject_matches
 from shared.db import Database
 from shared.events import Event
 from shared.idempotency import fingerprint
@@ -77,17 +77,6 @@ def _collect_and_mark(session: Session) -> None:
     for row in session.info.get(_OUTBOX_PENDING, ()):
         row["published_at"] = now
         sink.append(Event.from_json(row["payload"].encode()))
-
-
-def subject_matches(pattern: str, event_type: str) -> bool:
-    """NATS subject matching (`*` one token, `>` the rest), as a durable consumer's filter matches a type."""
-    p, t = pattern.split("."), event_type.split(".")
-    for i, tok in enumerate(p):
-        if tok == ">":
-            return len(t) > i
-        if i >= len(t) or (tok != "*" and tok != t[i]):
-            return False
-    return len(p) == len(t)
 
 
 def wants(consumer: Consumer, event_type: str) -> bool:

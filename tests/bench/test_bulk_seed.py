@@ -8,8 +8,9 @@ import asyncio
 
 from sqlalchemy import select
 
-from bench.bulk import Stores, cascade, derive, subject_matches
+from bench.bulk import Stores, cascade, derive
 from services.workflow.tests.helpers import application_accepted, item_published
+from shared.bus import subject_matches
 from shared.messaging import InboxConsumer
 from shared.migrate import upgrade
 
