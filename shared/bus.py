@@ -24,6 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from shared.events import Event
+from shared.settings import STREAM_MAX_AGE_DAYS
 
 log = logging.getLogger("yimen.bus")
 
@@ -97,7 +98,7 @@ class Bus:
         name: str = "yimen",
         stream_replicas: int | None = None,
         duplicate_window_seconds: float = 120.0,
-        max_age_days: float = 30.0,
+        max_age_days: float = STREAM_MAX_AGE_DAYS,
         user: str = "",
         password: str = "",
         service: str = "",

@@ -32,6 +32,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy import event as sa_event
@@ -84,6 +85,9 @@ def define_messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("event_type", String(200), nullable=False),
         Column("applied_at", UTCDateTime, nullable=False),
     )
+    # The daily purge's range (`purge_expired`). On PostgreSQL a BRIN index: rows arrive in applied_at order, so
+    # a summary per block range finds the old ones, and the consumers' hot insert adds no B-tree entry to it.
+    Index("ix_inbox_applied_at", inbox.c.applied_at, postgresql_using="brin")
     idempotency = Table(
         "idempotency_key",
         metadata,
@@ -95,6 +99,7 @@ def define_messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("created_at", UTCDateTime, nullable=False),
         Column("completed_at", UTCDateTime, nullable=True),
     )
+    Index("ix_idempotency_key_created_at", idempotency.c.created_at, postgresql_using="brin")
     return MessagingTables(outbox, inbox, idempotency)
 
 
@@ -363,6 +368,34 @@ class OutboxRelay:
             )
             s.info["outbox_dirty"] = True
         return affected(res)
+
+
+async def purge_expired(db: Database, tables: MessagingTables, *, inbox_older_than: timedelta,
+                        idempotency_older_than: timedelta, batch: int = 5000) -> dict[str, int]:
+    """Delete inbox rows and `Idempotency-Key` records past their retention, `batch` rows per transaction so
+    that a first purge of a large table holds no lock for long. Both tables otherwise grow with every event and
+    every keyed request forever. Replicas may purge at the same time: a row deleted twice is deleted once."""
+    now = utcnow()
+    done = {}
+    for name, table, key, column, cut in (
+        ("inbox", tables.inbox, (tables.inbox.c.consumer, tables.inbox.c.event_id), tables.inbox.c.applied_at,
+         now - inbox_older_than),
+        ("idempotency_key", tables.idempotency, (tables.idempotency.c.scope, tables.idempotency.c.key),
+         tables.idempotency.c.created_at, now - idempotency_older_than),
+    ):
+        doomed = select(*key).where(column < cut).limit(batch)
+        total = 0
+        while True:
+            async with db.transaction() as s:
+                n = affected(await s.execute(delete(table).where(tuple_(*key).in_(doomed))))
+            total += n
+            if n < batch:
+                break
+            await asyncio.sleep(0)
+        done[name] = total
+    if any(done.values()):
+        log.info("purged past retention: %s", done)
+    return done
 
 
 EventHandler = Callable[[AsyncSession, Event], Awaitable[None]]

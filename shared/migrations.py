@@ -98,3 +98,19 @@ def undo_outbox_queue_shaped(op: Any) -> None:
     op.drop_index("ix_outbox_published", table_name="outbox")
     op.drop_index("ix_outbox_unpublished", table_name="outbox")
     op.create_index("ix_outbox_unpublished", "outbox", ["published_at", "seq"], unique=False)
+
+
+def index_messaging_retention(op: Any) -> None:
+    """`upgrade()` of `migrations/versions/20261201_messaging_retention.py` in every service: the ranges of
+    `shared.messaging.purge_expired`, which would otherwise read the whole inbox and idempotency table once per
+    purge. BRIN on PostgreSQL (rows arrive in time order, and the hot inserts add no B-tree entry), a plain index
+    on SQLite."""
+    op.create_index("ix_inbox_applied_at", "inbox", ["applied_at"], unique=False, postgresql_using="brin")
+    op.create_index("ix_idempotency_key_created_at", "idempotency_key", ["created_at"], unique=False,
+                    postgresql_using="brin")
+
+
+def undo_messaging_retention(op: Any) -> None:
+    """`downgrade()` of the same migration."""
+    op.drop_index("ix_idempotency_key_created_at", table_name="idempotency_key")
+    op.drop_index("ix_inbox_applied_at", table_name="inbox")

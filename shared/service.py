@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -64,7 +65,8 @@ from shared.bus import Bus, PullWorker
 from shared.db import Database
 from shared.events import Event
 from shared.http_errors import LanguageMiddleware, install_error_handlers
-from shared.messaging import Consumer, InboxConsumer, MessagingTables, OutboxRelay
+from shared.jobs import run_periodically
+from shared.messaging import Consumer, InboxConsumer, MessagingTables, OutboxRelay, purge_expired
 from shared.migrate import upgrade
 from shared.observability import Metrics, RequestContextMiddleware, configure_logging
 from shared.settings import ServiceSettings, load_service_settings
@@ -189,6 +191,14 @@ def create_service_app(
                     tasks.append(asyncio.create_task(worker.run(), name=f"{spec.name}-{consumer.name}"))
                 for job in spec.background:
                     tasks.append(asyncio.create_task(job(ctx), name=f"{spec.name}-{job.__name__}"))
+                tasks.append(asyncio.create_task(run_periodically(
+                    f"{spec.name} messaging purge",
+                    functools.partial(
+                        purge_expired, db, spec.messaging,
+                        inbox_older_than=timedelta(days=platform.inbox_retention_days),
+                        idempotency_older_than=timedelta(days=platform.idempotency_retention_days)),
+                    interval=platform.messaging_purge_seconds, first_after_pause=True,
+                ), name=f"{spec.name}-messaging-purge"))
 
             if run_workers:
                 starter = asyncio.create_task(start_workers())

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TypedDict
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +25,10 @@ SERVICE_PORTS: dict[str, int] = {
     "notify": 8107,
 }
 SERVICES = tuple(SERVICE_PORTS)
+
+
+#: How long a platform stream keeps an event (JetStream `max_age`, set by `shared.bus.Bus`).
+STREAM_MAX_AGE_DAYS = 30.0
 
 
 class NatsCredentials(TypedDict, total=False):
@@ -66,7 +70,16 @@ class PlatformSettings(BaseSettings):
     #: Bounded redelivery before an event goes to the dead-letter subject.
     max_deliver: int = 5
     ack_wait_seconds: float = 30.0
-    outbox_retention_days: int = 7
+    outbox_retention_days: int = Field(default=7, ge=1)
+    #: How long a consumer's inbox keeps an applied event's id (its proof against a second delivery). It must
+    #: outlive every way an event can come again: the stream's own age limit (`STREAM_MAX_AGE_DAYS`: a consumer
+    #: created anew replays what the stream holds) and the outbox's (`python -m shared.ops republish` can only
+    #: publish again what the outbox still keeps). A later row would make an old redelivery look new.
+    inbox_retention_days: int = 31
+    #: How long an `Idempotency-Key`'s answer is kept for replay: the same key after this is a new request.
+    idempotency_retention_days: int = Field(default=30, ge=1)
+    #: How often each service deletes inbox rows and idempotency keys past their retention.
+    messaging_purge_seconds: float = Field(default=3600.0, gt=0)
     relay_interval_seconds: float = 0.5
     #: The relay's poll slows down to this while it finds nothing (its own commits wake it at once anyway).
     relay_idle_interval_seconds: float = 5.0
@@ -85,6 +98,15 @@ class PlatformSettings(BaseSettings):
     #: 0 turns the budget off. The gateway waits a little longer than this for a service.
     request_budget_seconds: float = 30.0
 
+    @model_validator(mode="after")
+    def _inbox_outlives_redelivery(self) -> PlatformSettings:
+        floor = max(STREAM_MAX_AGE_DAYS, self.outbox_retention_days)
+        if self.inbox_retention_days <= floor:
+            raise ValueError(
+                f"inbox_retention_days ({self.inbox_retention_days}) must exceed the stream's age limit "
+                f"({STREAM_MAX_AGE_DAYS:g} days) and outbox_retention_days ({self.outbox_retention_days}): an event "
+                f"can come again for that long, and only its inbox row stops it applying twice")
+        return self
 
     def nats_credentials(self) -> NatsCredentials:
         """`user`/`password` for `shared.bus.Bus`, or nothing for an open server."""

@@ -1,0 +1,25 @@
+"""messaging retention: indexes for the purge of inbox rows and idempotency keys past their retention
+(shared.migrations, shared.messaging.purge_expired)
+
+Revision ID: d41591188c61
+Revises: 1d9641932ee6
+Create Date: 2026-12-01 00:10:00.000000
+"""
+from collections.abc import Sequence
+
+from alembic import op
+
+from shared.migrations import index_messaging_retention, undo_messaging_retention
+
+revision: str = 'd41591188c61'
+down_revision: str | None = '1d9641932ee6'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    index_messaging_retention(op)
+
+
+def downgrade() -> None:
+    undo_messaging_retention(op)

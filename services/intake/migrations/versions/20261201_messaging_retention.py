@@ -1,0 +1,25 @@
+"""messaging retention: indexes for the purge of inbox rows and idempotency keys past their retention
+(shared.migrations, shared.messaging.purge_expired)
+
+Revision ID: fdb8a240dc12
+Revises: 12d676cf1600
+Create Date: 2026-12-01 00:10:00.000000
+"""
+from collections.abc import Sequence
+
+from alembic import op
+
+from shared.migrations import index_messaging_retention, undo_messaging_retention
+
+revision: str = 'fdb8a240dc12'
+down_revision: str | None = '12d676cf1600'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    index_messaging_retention(op)
+
+
+def downgrade() -> None:
+    undo_messaging_retention(op)
