@@ -252,8 +252,10 @@ class Citizen:
 class Platform:
     """Starts the platform, prepares items and citizens, and drives cases through the public API."""
 
-    def __init__(self, nats_url: str, pg_admin: str, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, nats_url: str, pg_admin: str, extra_env: dict[str, str] | None = None,
+                 keep_databases: bool = False) -> None:
         self.nats_url = nats_url
+        self.keep_databases = keep_databases
         self.extra_env = dict(extra_env or {})
         self.dbs = PgDatabases(pg_admin)
         self.prefix = "bench" + secrets.token_hex(3)
@@ -310,7 +312,10 @@ class Platform:
         await self.watch.stop()
         if self.launcher:
             await asyncio.to_thread(self.launcher.stop)
-        await self.dbs.drop()
+        if self.keep_databases:  # to EXPLAIN a statement on the state the run left (100,000 open cases)
+            progress("platform databases kept: " + ", ".join(self.dbs.names.values()))
+        else:
+            await self.dbs.drop()
         with contextlib.suppress(Exception):
             await delete_streams(self.nats_url, BusNames(self.prefix).stream)
         if keep_logs:
@@ -1012,13 +1017,14 @@ async def idle_cost(p: Platform, seconds: float, settle_seconds: float = 30) -> 
 
 async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, full: bool,
                        phases: tuple[str, ...] = PHASES, extra_env: dict[str, str] | None = None,
-                       profile_dir: Path | None = None, open_targets: tuple[int, ...] = ()) -> None:
+                       profile_dir: Path | None = None, open_targets: tuple[int, ...] = (),
+                       keep_databases: bool = False) -> None:
     floors, figures = report["floors"], report["figures"]
     h = floors["H_fastapi_request"]["p50_ms"]
     c = floors["C_commit_postgresql"]["p50_ms"]
     bare_rate = floors["H_fastapi_rate_10_clients"]["per_second"]
     scale = 2 if full else 1
-    p = Platform(nats_url, pg_admin, extra_env)
+    p = Platform(nats_url, pg_admin, extra_env, keep_databases)
     report["postgresql_settings"] = await pg_settings(pg_admin)
     if report["postgresql_settings"].get("autovacuum") == "off":
         progress("note: this PostgreSQL runs with autovacuum off; dead rows stay until vacuumed")
