@@ -22,8 +22,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import nats
@@ -907,6 +909,40 @@ async def webhook_outcomes(stores: Any) -> dict[str, int]:
     return {f"{st} {err}": int(k) for st, err, k in rows}
 
 
+async def after_bulk_seed(p: Platform, max_seconds: float = 900) -> dict[str, Any]:
+    """What months of running would have done to the bulk seed's rows before anyone measured idle: each copy
+    carries its template's first watch day (the day the event path stores, before any round read the clock), so
+    efficacy's first round after the seed reads every copied clock once and stores its next crossing; wait
+    (bounded) for that, then VACUUM ANALYZE every service's database, as autovacuum would have long since
+    (this machine's PostgreSQL runs with it off: the seed's 100,000 webhook deliveries, delivered since, left
+    their dead entries in the pending queue's index, which each claim read; the planner's statistics were
+    taken while every copied clock was still due). Returns how long each took and the clocks still due."""
+    import asyncpg
+
+    t = time.perf_counter()
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    conn = await asyncpg.connect(p.db_urls["efficacy"].replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        due = -1
+        while time.perf_counter() - t < max_seconds:
+            due = await conn.fetchval("SELECT count(*) FROM clock WHERE state = 'running' AND "
+                                      "(watch_on IS NULL OR watch_on <= $1)", today)
+            if due < 1000:
+                break
+            await asyncio.sleep(5)
+    finally:
+        await conn.close()
+    caught_up = time.perf_counter() - t
+    for url in p.db_urls.values():
+        c = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            await c.execute("VACUUM ANALYZE")
+        finally:
+            await c.close()
+    return {"card_round_seconds": round(caught_up, 1), "clocks_still_due": due,
+            "vacuum_seconds": round(time.perf_counter() - t - caught_up, 1)}
+
+
 async def bulk_open_cases(p: Platform, stores: Any, item: str, n: int) -> dict[str, Any]:
     """Open `n` cases in bulk, each by a person of its own (bench/bulk.py): up to 2 × BULK_TEMPLATE of them through
     the services' own code; past that, BULK_TEMPLATE through it, then copies of those rows under new identifiers
@@ -1152,6 +1188,10 @@ async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, ful
                     open_cases += bulk["seeded"]
                     seed["open_cases"] = open_cases
                     progress(f"  → {bulk}")
+                    progress("bulk: waiting for efficacy's card round to read the copied clocks once, then "
+                             "VACUUM ANALYZE of every service's database")
+                    seed["caught_up"] = await after_bulk_seed(p)
+                    progress(f"  → {seed['caught_up']}")
                 figures[f"seed_{target}_open_cases"] = seed
                 progress(f"idle: {open_cases} open cases, no traffic, 10s")
                 idle = await idle_cost(p, 10, settle_seconds=max(30.0, open_cases / 100))
