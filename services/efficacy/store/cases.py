@@ -345,7 +345,8 @@ async def due_clocks_after(session: AsyncSession, day: date, after: RoundKey | N
         undated = (await session.execute(
             select(clock.c.clock_id, clock.c.body)
             .where(running, clock.c.watch_on.is_(None), clock.c.clock_id > (after[1] if after else ""))
-            .order_by(clock.c.clock_id).limit(limit))).all()
+            # watch_on too, all null here: so the order is the index's (PostgreSQL takes `IS NULL` for no key).
+            .order_by(clock.c.watch_on, clock.c.clock_id).limit(limit))).all()
         rows += [((None, r.clock_id), ClockState.from_json(r.body)) for r in undated]
         if len(rows) == limit:
             return rows
