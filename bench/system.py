@@ -898,14 +898,16 @@ async def check_bulk_seed(p: Platform, stores: Any, item: str, n: int) -> dict[s
 
 
 async def webhook_outcomes(stores: Any) -> dict[str, int]:
-    from sqlalchemy import func, select
+    from sqlalchemy import func, literal_column, select
 
     from services.workflow.store.tables import WebhookAttempt
 
     async with stores.by_name["workflow"].db.transaction() as s:
-        rows = (await s.execute(select(WebhookAttempt.status_code, func.substr(WebhookAttempt.error, 1, 60),
-                                       func.count()).group_by(WebhookAttempt.status_code,
-                                                              func.substr(WebhookAttempt.error, 1, 60)))).all()
+        # The bounds in the text: as parameters, the select's and the GROUP BY's substr were two expressions to
+        # PostgreSQL, which refused the grouping (and the check's own message was lost to that error).
+        error = func.substr(WebhookAttempt.error, literal_column("1"), literal_column("60")).label("error")
+        rows = (await s.execute(select(WebhookAttempt.status_code, error, func.count())
+                                .group_by(WebhookAttempt.status_code, error))).all()
     return {f"{st} {err}": int(k) for st, err, k in rows}
 
 
