@@ -336,9 +336,11 @@ async def due_clocks_after(session: AsyncSession, day: date, after: RoundKey | N
     """The card round's page: the next `limit` running clocks due by `day` after `after` (None: from the start),
     each with its key. First the clocks with no watch day (watched always), in clock_id order; then those whose
     watch day has come, in (watch_on, clock_id) order: `ix_clock_state_watch_clock`'s own order, so the scan
-    reads the due clocks and stops, whatever the planner guesses of how many are due. (In clock_id order, with
-    statistics taken when the bulk seed's clocks were all due, it walked every running clock by primary key:
-    33,600 pages a call at 100,000 open cases.) The day goes in the text (not a parameter; a date is not input)."""
+    reads the due clocks and stops, whatever the planner guesses of how many are due. (As one read in clock_id
+    order, `watch_on IS NULL OR watch_on <= day`, the planner took stopped clocks' null watch days for running
+    ones, guessed a third of the running clocks due, and walked the primary key filtering all of them: 305,000
+    pages and 1.9 s for a round that found nothing, at 100,000 open cases, none due; 3 pages each read now.)
+    The day goes in the text (not a parameter; a date is not input)."""
     rows: list[tuple[RoundKey, ClockState]] = []
     running = clock.c.state == "running"
     if after is None or after[0] is None:
