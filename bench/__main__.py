@@ -75,7 +75,7 @@ async def drop_pg_database(admin_url: str, url: str) -> None:
 
 async def run(full: bool, skip_platform: bool = False, phases: tuple[str, ...] = PHASES,
               extra_env: dict[str, str] | None = None, profile_dir: Path | None = None,
-              open_targets: tuple[int, ...] = ()) -> dict[str, Any]:
+              open_targets: tuple[int, ...] = (), keep_databases: bool = False) -> dict[str, Any]:
     n = 2000 if full else 400
     report: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(), "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -119,7 +119,8 @@ async def run(full: bool, skip_platform: bool = False, phases: tuple[str, ...] =
             await drop_pg_database(pg_admin, pg_url)
             pg_url = None
         if pg_admin and not skip_platform:
-            await run_platform(report, nats_url, pg_admin, full, phases, extra_env, profile_dir, open_targets)
+            await run_platform(report, nats_url, pg_admin, full, phases, extra_env, profile_dir, open_targets,
+                               keep_databases)
         elif not pg_admin:
             progress("no PostgreSQL at 127.0.0.1:5432: the platform figures need it and are left out")
         report["load_average_at_end"] = os.getloadavg()
@@ -182,6 +183,9 @@ def main() -> None:
                         "they are opened in bulk by the services' own code, then copied (bench/bulk.py)")
     p.add_argument("--sql-texts", action="store_true",
                    help="also count each statement text per case (JSON only: sql_texts_per_case), to find what to cut")
+    p.add_argument("--keep-databases", action="store_true",
+                   help="leave the platform's PostgreSQL databases (yimen_bench_<run>_<service>) in place at the end, "
+                        "to EXPLAIN statements on the state the run left; drop them yourself afterwards")
     p.add_argument("--out", help="write the JSON report here only (the baseline's child run)")
     args = p.parse_args()
     extra = dict(kv.split("=", 1) for kv in args.platform_env)
@@ -199,7 +203,7 @@ def main() -> None:
     profile_dir = Path(args.profile).resolve() if args.profile else None
     targets = tuple(int(x) for x in args.open_cases.split(",") if x.strip())
     report = asyncio.run(run(args.full, args.floors_only, tuple(args.phases.split(",")), extra, profile_dir,
-                             targets))
+                             targets, args.keep_databases))
     if base:
         report["baseline"] = base
     if args.peer == "temporal":

@@ -72,6 +72,7 @@ class Database:
         #: Set after every commit that wrote events; the relay waits on it. `commit_signal()` hands out more.
         self.committed = asyncio.Event()
         self._signals: list[asyncio.Event] = [self.committed]
+        self._marked: dict[str, list[asyncio.Event]] = {}
         sync_cls = type("YimenSession", (Session,), {})
         event.listen(sync_cls, "after_commit", self._after_commit)
         self.sessionmaker = async_sessionmaker(
@@ -82,12 +83,21 @@ class Database:
         if session.info.pop("outbox_dirty", False):
             for signal in self._signals:
                 signal.set()
+        for mark, signals in self._marked.items():
+            if session.info.pop(mark, False):
+                for signal in signals:
+                    signal.set()
 
-    def commit_signal(self) -> asyncio.Event:
+    def commit_signal(self, mark: str | None = None) -> asyncio.Event:
         """An event set after each commit that wrote events, for a background job that should react at once
-        (a webhook sender) rather than on its next poll. The job clears it before it looks for work."""
+        (a webhook sender) rather than on its next poll. The job clears it before it looks for work. With
+        `mark`: after each commit whose session the writer marked (`session.info[mark] = True`) instead, so that
+        a job whose queue no event announces waits on its own writes rather than polling for them."""
         signal = asyncio.Event()
-        self._signals.append(signal)
+        if mark is None:
+            self._signals.append(signal)
+        else:
+            self._marked.setdefault(mark, []).append(signal)
         return signal
 
     @asynccontextmanager

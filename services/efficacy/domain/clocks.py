@@ -431,11 +431,22 @@ def next_watch_day(view: ClockView, cal: WorkCalendar, policy: CardPolicy, today
     """After an evaluation on `today` has raised every card then due: the next day one can fall due (its yellow
     threshold day, the day after its promised deadline, the day after its statutory one), so that the evaluator
     reads the clock again only then and its cost stays flat in open cases. `SETTLED` when every crossing is behind
-    it (its next event rebuilds it and counts again); None (watched always) for clocks not counted in working
-    days."""
+    it, or when it can carry no card (not started, no limit: `decide_card`), since its next event rebuilds it and
+    counts again. A clock counted in hours is read on the days its crossings fall (today again while one is
+    still ahead today), not on every round: each such clock read at every round kept the round's cost growing
+    with the open immediate cases."""
     state = view.state
+    if state.started_at is None or state.limit_value is None or view.deadline_on is None:
+        return SETTLED
+    if state.limit_unit == "hours":
+        assert view.deadline_at is not None
+        days = [local_day(view.deadline_at - timedelta(hours=state.limit_value * policy.yellow_fraction)),
+                view.deadline_on]
+        if view.statutory_deadline_on is not None:
+            days.append(view.statutory_deadline_on + timedelta(days=1))
+        return min((d for d in days if d >= today), default=SETTLED)
     first = watch_day(state, cal, policy)
-    if first is None or view.deadline_on is None:
+    if first is None:  # counted in calendar days: watched always
         return None
     crossings = [first + timedelta(days=WATCH_MARGIN_DAYS), view.deadline_on + timedelta(days=1)]
     if view.statutory_deadline_on is not None:

@@ -79,28 +79,31 @@ ROUND_BATCH = 500
 
 async def evaluate_round(db: Database, config: EfficacyConfig, as_of: datetime | None = None, *,
                          batch: int = ROUND_BATCH) -> AsyncIterator[list[dict[str, Any]]]:
-    """`evaluate` for the background job, committing every `batch` clocks (in clock_id order, the order every
-    writer of clocks locks them in); yields the cards each committed transaction raised. A first round over
-    thousands of new clocks neither holds their rows locked to its end nor loses all its work when the service
-    stops: the next round reads only the clocks not yet evaluated (the others' watch days moved past today), and
-    a crossing carded already is never carded twice. A round with fewer clocks is one transaction, as before."""
+    """`evaluate` for the background job over the clocks due (`cases.due_clocks_after`: read through the watch-day
+    index, so a round costs what is due, not what is open), committing every `batch` clocks; yields the cards
+    each committed transaction raised. Each transaction writes its clocks in clock_id order, the order every
+    writer of clocks locks them in. A first round over thousands of new clocks neither holds their rows locked to
+    its end nor loses all its work when the service stops: the next round reads only the clocks not yet evaluated
+    (the others' watch days moved past today), and a crossing carded already is never carded twice. A round with
+    fewer clocks is one transaction, as before."""
     as_of = as_of or utcnow()
     today = local_day(as_of)
     calendar: WorkCalendar | None = None
-    after = ""
+    after: cases.RoundKey | None = None
     while True:
         async with db.transaction() as session:
             if calendar is None:  # another replica may have loaded a year
                 calendar = await calendar_store.holder_for(session).reload(session)
-            clocks = await cases.running_clocks_after(session, today, after, batch)
+            page = await cases.due_clocks_after(session, today, after, batch)
+            clocks = sorted((s for _, s in page), key=lambda s: s.clock_id)
             raised = await _evaluate_clocks(session, clocks, calendar, as_of, config)
-            done = len(clocks) < batch
+            done = len(page) < batch
             if done:
                 await _open_overdue_follow_ups(session, as_of)
         yield raised
         if done:
             return
-        after = clocks[-1].clock_id
+        after = page[-1][0]
 
 
 async def _open_overdue_follow_ups(session: AsyncSession, as_of: datetime) -> None:

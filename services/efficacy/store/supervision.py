@@ -53,11 +53,16 @@ async def open_items(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
                                 "answered_by": None, **r} for r in rows])
 
 
+#: `session.info` mark of a transaction that queued supervisors' webhooks: its commit wakes the sender.
+WEBHOOKS_QUEUED = "efficacy_webhooks_queued"
+
+
 async def queue_webhooks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
         now = utcnow()
         await session.execute(insert_ignore(session, webhook_delivery),
                               [{"attempts": 0, "next_attempt_at": now, **r} for r in rows])
+        session.info[WEBHOOKS_QUEUED] = True
 
 
 @functools.cache

@@ -66,7 +66,8 @@ clock = Table(
     Column("watch_on", Date, nullable=True),
     Column("body", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index("ix_clock_state_watch", "state", "watch_on"),
+    # The card round reads the running clocks due in this index's order and stops at its page (`due_clocks_after`).
+    Index("ix_clock_state_watch_clock", "state", "watch_on", "clock_id"),
 )
 
 #: 红黄牌: one row per clock, colour and crossed deadline, so a crossing raises exactly one card.

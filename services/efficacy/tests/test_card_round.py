@@ -120,3 +120,37 @@ async def test_a_complaint_that_stays_overdue_is_queued_once_and_not_offered_aga
         keys = [r.dedupe_key for r in await s.execute(select(supervision_item))
                 if r.kind == "complaint_overdue"]
     assert keys == ["complaint-overdue:CP-1"]
+
+
+async def test_the_round_reads_the_clocks_due_undated_first_then_by_watch_day_and_pages_across_both(two):
+    """`due_clocks_after` is the round's read: running clocks with no watch day, then those whose day has come
+    in (watch_on, clock_id) order (the index's), never one due later or not running; a page may end anywhere."""
+    from datetime import date
+
+    from services.efficacy.store import cases
+
+    _, rounds = two
+    today = date(2026, 3, 20)
+    rows = {"u-2": None, "u-1": None, "d-3": date(2026, 3, 1), "d-1": date(2026, 3, 19), "d-2": date(2026, 3, 1),
+            "d-4": today, "later": date(2026, 3, 21)}
+    async with rounds.transaction() as s:
+        await s.execute(clock.delete())
+        for cid, watch in rows.items():
+            await s.execute(clock.insert().values(
+                clock_id=cid, application_id=f"A-{cid}", kind="application", state="running", watch_on=watch,
+                body={"clock_id": cid, "kind": "application", "application_id": f"A-{cid}"},
+                updated_at=AS_OF))
+        await s.execute(clock.insert().values(clock_id="stopped", application_id="A-s", kind="application",
+                                              state="stopped", watch_on=None, body={}, updated_at=AS_OF))
+    expected = ["u-1", "u-2", "d-2", "d-3", "d-1", "d-4"]
+    for limit in (1, 2, 4, 6, 10):
+        seen: list[str] = []
+        after = None
+        while True:
+            async with rounds.transaction() as s:
+                page = await cases.due_clocks_after(s, today, after, limit)
+            seen += [state.clock_id for _, state in page]
+            if len(page) < limit:
+                break
+            after = page[-1][0]
+        assert seen == expected, limit

@@ -311,3 +311,33 @@ def test_the_acceptance_limit_is_the_items_own_where_set_and_a_window_submission
              submitted_fact("A", "2026-03-09T09:00:00")]
     clock = build_clocks("A", facts)[1]["acceptance"]
     assert clock.state == "running" and local_day(clock.started_at) == date(2026, 3, 9)
+
+
+def test_a_clock_is_read_again_no_later_than_the_day_its_card_changes():
+    """The card round reads a clock again on `next_watch_day` only: between an evaluation and that day its card
+    (none, yellow, red, a second red) never changes, for clocks counted in hours as in working days; a clock
+    with no limit can carry none and is settled."""
+    from datetime import timedelta
+
+    from services.efficacy.domain.clocks import SETTLED, next_watch_day
+
+    policy = CardPolicy()
+    clocks = [build_clocks("H", [accepted("H", "2026-10-09T16:00:00", days=24, unit="hours",
+                                          case_kind="immediate", statutory=72)])[0],
+              build_clocks("W", [accepted("W", "2026-03-02T09:00:00", days=5, statutory=8)])[0]]
+    for c in clocks:
+        start = c.started_at
+        assert start is not None
+        times = [start + timedelta(hours=h) for h in range(0, 24 * 20, 2)]
+        for i, t in enumerate(times):
+            view = measure(c, LIB, t)
+            card = decide_card(view, policy)
+            watch = next_watch_day(view, LIB, policy, local_day(t))
+            assert watch is not None and watch >= local_day(t), (c.clock_id, t)
+            for later in times[i + 1:]:
+                if local_day(later) >= watch:
+                    break
+                assert decide_card(measure(c, LIB, later), policy) == card, (c.clock_id, t, later, watch)
+    unlimited, _ = build_clocks("U", [accepted("U", "2026-03-02T09:00:00", days=None)])
+    assert next_watch_day(measure(unlimited, LIB, at("2026-03-03T09:00:00")), LIB, policy, date(2026, 3, 3)) \
+        == SETTLED
