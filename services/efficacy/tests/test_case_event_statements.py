@@ -89,11 +89,13 @@ async def test_an_on_time_case_writes_no_supervision_item_and_no_statement_that_
     # rebuild in full of a stopped application) replaces the application's clocks.
     replacing = [t for t in ran if "DELETE FROM clock" in t]
     if db.engine.dialect.name == "postgresql":
-        # Per event: the case's lock, the facts kept and read with the case row written, and the clocks written
+        # Per event: the case's lock with its row written and the facts kept and read, and the clocks written
         # carrying the cards' clearing and the KPI row (the acceptance: and its look for repeats).
         assert [(typ, len(seen)) for typ, seen in per_event] == [
-            (typ, 4 if typ.endswith(".accepted") else 3) for typ, _ in per_event]
-        assert not [t for t in ran if t.startswith(("UPDATE case_file", "INSERT INTO application_fact",
+            (typ, 3 if typ.endswith(".accepted") else 2) for typ, _ in per_event]
+        assert all("locked AS (INSERT INTO case_file" in seen[0] for _, seen in per_event)
+        assert not [t for t in ran if t.startswith(("UPDATE case_file", "INSERT INTO case_file",
+                                                    "INSERT INTO application_fact",
                                                     "UPDATE card", "DELETE FROM clock"))]
         assert all(t.startswith("WITH replaced_clocks") for t in replacing)
     else:
