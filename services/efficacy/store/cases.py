@@ -6,7 +6,7 @@ import functools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -21,6 +21,7 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    exists,
     func,
     literal,
     literal_column,
@@ -33,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.efficacy.domain.clocks import ClockState, Fact, fingerprint
+from services.efficacy.store import supervision
 from services.efficacy.store.tables import case_event, case_file, catalog_item, clock
 from shared.db import dialect_of
 from shared.events import Event
@@ -120,6 +122,9 @@ async def add_and_read_facts(session: AsyncSession, application_id: str, events:
     return kept, facts, rules
 
 
+_NO_WINDOW = timedelta()
+
+
 @functools.cache
 def _lock_add_and_read_statement() -> Any:
     """`lock_add_and_read_facts`' statement, with bind parameters only (see `_unnest`)."""
@@ -155,6 +160,10 @@ def _lock_add_and_read_statement() -> Any:
     now = select(added.c.id, added.c.event_id, added.c.type, added.c.at, added.c.data, added.c.fingerprint,
                  literal(True).label("new"))
     f = union_all(before, now).subquery("f")
+    # 重复提交 looked for (`supervision.repeated_items`) when the acceptance named by `b_repeat_event` is kept now.
+    repeated = supervision.repeated_items("postgresql", only_if=exists(
+        select(added.c.event_id).where(added.c.event_id == bindparam("b_repeat_event", type_=String)))
+    ).cte("repeated")
     # The item the events leave: an acceptance's, else the row's, else a submission's.
     item = func.coalesce(bindparam("b_item_first", type_=String), select(prior.c.item_code).scalar_subquery(),
                          bindparam("b_item_else", type_=String))
@@ -165,7 +174,7 @@ def _lock_add_and_read_statement() -> Any:
                    *(prior.c[k].label(f"prior_{k}") for k in CASE_COLUMNS if k != "applicant"))
             .select_from(f.outerjoin(catalog_item, catalog_item.c.code == item).outerjoin(locked, true())
                          .outerjoin(prior, true()))
-            .order_by(f.c.id))
+            .order_by(f.c.id).add_cte(repeated))
 
 
 @dataclass(frozen=True)
@@ -182,13 +191,19 @@ class LockedCase:
 
 async def lock_add_and_read_facts(session: AsyncSession, application_id: str, events: list[Event], *,
                                   columns: dict[str, Any], every: bool, item_first: str | None,
-                                  item_else: str | None) -> tuple[set[str], LockedCase | None]:
+                                  item_else: str | None, repeat: tuple[str, dict[str, Any]] | None = None
+                                  ) -> tuple[set[str], LockedCase | None]:
     """PostgreSQL, one statement: `lock_case` writing the case row's columns (all of `columns` when `every`, else
     those but `accepted_at` when the row has no item yet, else none), `add_facts`, then every fact of the
     application and the rules of its item (`item_first`, else the row's, else `item_else`). The ids kept now, and
     what was read, or None when another transaction wrote the row between this statement's snapshot and its
-    lock: then the row is locked but not written, and a read after this one sees what the snapshot missed."""
+    lock: then the row is locked but not written, and a read after this one sees what the snapshot missed.
+    `repeat`: an acceptance's id and `supervision.repeated_params` for it, looked for when it is kept now."""
+    event_id, looked = repeat or (None, supervision.repeated_params(
+        application_id=application_id, applicant_key=None, item_code=None, accepted_at=None, window=_NO_WINDOW,
+        department=None))
     rows = (await session.execute(_lock_add_and_read_statement(), dict(
+        looked, b_repeat_event=event_id,
         b_application_id=application_id, b_now=utcnow(), b_case_all=every,
         b_case_unset=bool(columns) and not every, b_item_first=item_first, b_item_else=item_else,
         b_event_id=[e.id for e in events], b_fingerprint=[fingerprint(e.type, e.data) for e in events],
