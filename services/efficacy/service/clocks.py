@@ -39,6 +39,7 @@ from services.efficacy.store import calendar as calendar_store
 from services.efficacy.store import cases, supervision
 from services.efficacy.store import kpis as kpi_store
 from services.efficacy.store.calendar import current_calendar
+from shared.db import dialect_of
 from shared.errors import NotFound
 from shared.events import Event
 from shared.messaging import publish
@@ -91,10 +92,88 @@ def _by_application(events: list[Event]) -> list[tuple[str, list[Event]]]:
 
 
 async def _record(session: AsyncSession, application_id: str, events: list[Event]) -> None:
+    new, facts, rules, before, item_code, accepted, looked = await _lock_and_read(session, application_id, events)
+    if not new:
+        return
+    position = {f.event_id: n for n, f in enumerate(facts)}
+    for event in new:
+        if event.id in looked:
+            continue
+        if event.id in accepted:
+            a = accepted[event.id]
+            await _flag_repeated(session, a, applicant_key(a.applicant.model_dump()))
+        elif event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
+            # What the application carried when the correction was asked for: the facts up to this one.
+            await _flag_material_asked_again(session, event, facts[:position[event.id] + 1], application_id)
+    await _rebuild(session, application_id, facts, item_code, [e.id for e in new], before=before, rules=rules)
+
+
+async def _lock_and_read(session: AsyncSession, application_id: str, events: list[Event]
+                         ) -> tuple[list[Event], list[Fact], tuple[frozenset[str], int | None], str | None,
+                                    str | None, dict[str, ApplicationAccepted], set[str]]:
+    """Lock the application, keep its events, write its case row as the new ones leave it, and read every fact
+    and its item's rules: the new events, the facts, the rules, the item code before and after the events, the
+    acceptances among the new events, and those already looked for repeats (重复提交)."""
+    if dialect_of(session) != "postgresql":
+        return *await _lock_and_read_in_steps(session, application_id, events), set()
+    # Written as if every event were new (the events kept before, or the same payload under another id, are few
+    # and rarely set a column: told apart below), and as if the row had no item yet: the statement keeps the
+    # row's columns when it has one and only a submission would set them.
+    item, columns, acceptances = _case_changes(None, events)
+    carried = _repeat_to_carry(events, acceptances)
+    kept, read = await cases.lock_add_and_read_facts(
+        session, application_id, events, columns=columns, every=bool(acceptances),
+        item_first=item if acceptances else None, item_else=None if acceptances else item,
+        repeat=None if carried is None else (carried.id, _repeat_params(acceptances[carried.id])))
+    new = [e for e in events if e.id in kept]
+    if read is None:
+        # Another transaction had the application between the statement's snapshot and its lock (the two
+        # consumers, or another replica): locked now, the row and the facts are read again.
+        case = await cases.get_case(session, application_id)
+        item_code, changes, accepted = _case_changes(case.item_code, new)
+        if changes:
+            await cases.update_case(session, application_id, **changes)
+        facts, rules = await cases.facts_and_rules(session, application_id, item_code)
+        # A repeat looked for in that statement was looked for in its snapshot too: again (a pair is kept once).
+        return new, facts, rules, case.item_code, item_code, accepted, set()
+    before = read.prior["item_code"]
+    item_code, changes, accepted = _case_changes(before, new)
+    rules = read.rules
+    if len(new) < len(events):
+        if (wanted := {**read.prior, **changes}) != {**read.prior, **_case_changes(before, events)[1]}:
+            # An event kept before set a column: the row as the new events alone leave it (as it was, for none).
+            await cases.update_case(session, application_id, **wanted)
+        if item_code != read.item_code and new:
+            rules = await cases.item_rules(session, item_code)
+    return new, read.facts, rules, before, item_code, accepted, set() if carried is None else {carried.id}
+
+
+def _repeat_to_carry(events: list[Event], acceptances: dict[str, ApplicationAccepted]) -> Event | None:
+    """The acceptance whose look for repeats rides in the statement that keeps it: the events' only one, when no
+    correction request comes before it (whose supervision item, opened after that statement, would otherwise
+    come first)."""
+    if len(acceptances) != 1:
+        return None
+    for event in events:
+        if event.id in acceptances:
+            return event
+        if event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
+            return None
+    return None
+
+
+def _repeat_params(accepted: ApplicationAccepted) -> dict[str, Any]:
+    return supervision.repeated_params(
+        application_id=accepted.application_id, applicant_key=applicant_key(accepted.applicant.model_dump()),
+        item_code=accepted.item_code, accepted_at=accepted.accepted_at,
+        window=timedelta(days=current_config().repeat_window_days), department=accepted.department)
+
+
+async def _lock_and_read_in_steps(session: AsyncSession, application_id: str, events: list[Event]
+                                  ) -> tuple[list[Event], list[Fact], tuple[frozenset[str], int | None], str | None,
+                                             str | None, dict[str, ApplicationAccepted]]:
+    """`_lock_and_read` where the lock, the write and the read are statements of their own (SQLite)."""
     case = await cases.lock_case(session, application_id)
-    # The item code the events leave is needed to read the item's rules with the facts: as if every event were new
-    # (the events kept before, or the same payload under another id, are few and rarely set it; told apart below).
-    # The case row's columns are written with the facts in the same way, in the same statement.
     item_code, changes, accepted = _case_changes(case.item_code, events)
     written = _case_row(case, changes) if changes else None
     kept, facts, rules = await cases.add_and_read_facts(session, application_id, events, item_code, written)
@@ -107,18 +186,7 @@ async def _record(session: AsyncSession, application_id: str, events: list[Event
             await cases.update_case(session, application_id, **wanted)
         if item_code != used and new:
             rules = await cases.item_rules(session, item_code)
-    if not new:
-        return
-    position = {f.event_id: n for n, f in enumerate(facts)}
-    for event in new:
-        if event.id in accepted:
-            a = accepted[event.id]
-            await _flag_repeated(session, a, applicant_key(a.applicant.model_dump()))
-        elif event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
-            # What the application carried when the correction was asked for: the facts up to this one.
-            await _flag_material_asked_again(session, event, facts[:position[event.id] + 1], application_id)
-    await _rebuild(session, application_id, facts, item_code, [e.id for e in new], before=case.item_code,
-                   rules=rules)
+    return new, facts, rules, case.item_code, item_code, accepted
 
 
 def _case_row(case: Any, changes: dict[str, Any]) -> dict[str, Any]:

@@ -5,19 +5,23 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     String,
     Text,
     all_,
     and_,
     bindparam,
+    case,
     cast,
     delete,
+    exists,
     func,
     literal,
     literal_column,
@@ -31,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.efficacy.domain.clocks import ClockState, Fact, fingerprint
+from services.efficacy.store import supervision
 from services.efficacy.store.tables import case_event, case_file, catalog_item, clock
 from shared.db import dialect_of
 from shared.events import Event
@@ -105,59 +110,118 @@ def _unnest(name: str, **columns: Any) -> Any:
         *columns, with_ordinality="n").render_derived(name=name)
 
 
+async def add_and_read_facts(session: AsyncSession, application_id: str, events: list[Event], item_code: str | None,
+                             case_row: dict[str, Any] | None = None
+                             ) -> tuple[set[str], list[Fact], tuple[frozenset[str], int | None]]:
+    """`update_case(**case_row)` (when given: every one of `CASE_COLUMNS`), `add_facts`, then every fact of the
+    application and its item's rules (as `facts_and_rules`), each a statement of its own after `lock_case`
+    (SQLite: PostgreSQL does all of it with the lock in one, `lock_add_and_read_facts`)."""
+    if case_row:
+        await update_case(session, application_id, **case_row)
+    kept = await add_facts(session, application_id, events)
+    facts, rules = await facts_and_rules(session, application_id, item_code)
+    return kept, facts, rules
+
+
+_NO_WINDOW = timedelta()
+
+
 @functools.cache
-def _add_and_read_statement() -> Any:
-    """`add_and_read_facts` on PostgreSQL, with bind parameters only (see `_unnest`)."""
-    c = case_event.c
+def _lock_add_and_read_statement() -> Any:
+    """`lock_add_and_read_facts`' statement, with bind parameters only (see `_unnest`)."""
+    cf, c = case_file, case_event.c
     application_id = bindparam("b_application_id", type_=String)
+    # The row as this statement's snapshot sees it, and the version of it the lock must find: `xmin` names the
+    # transaction that wrote it, so the two are the same row version exactly when nobody wrote it in between.
+    prior = select(literal_column("case_file.xmin").label("x"), *(cf.c[k] for k in CASE_COLUMNS)).where(
+        cf.c.application_id == application_id).cte("prior")
+    every = bindparam("b_case_all", type_=Boolean)  # an acceptance: it sets every column
+    unset = bindparam("b_case_unset", type_=Boolean)  # a submission: it sets all but accepted_at, if no item yet
+    given = {k: bindparam(f"b_case_{k}", type_=cf.c[k].type) for k in CASE_COLUMNS}
+    ins = postgresql.insert(cf).values(
+        application_id=application_id, updated_at=bindparam("b_now", type_=UTCDateTime()),
+        **{k: case((every if k == "accepted_at" else or_(every, unset), v)) for k, v in given.items()})
+    sets = or_(every, and_(unset, cf.c.item_code.is_(None)))
+    locked = ins.on_conflict_do_update(
+        index_elements=[cf.c.application_id],
+        set_={"updated_at": ins.excluded.updated_at, **{
+            k: case((every if k == "accepted_at" else sets, ins.excluded[k]), else_=cf.c[k]) for k in CASE_COLUMNS}},
+        # Not met when another transaction wrote the row after this statement's snapshot was taken: the row is
+        # locked all the same, and nothing is returned (the facts read here may then miss that transaction's).
+        where=literal_column("case_file.xmin") == select(prior.c.x).scalar_subquery(),
+    ).returning(cf.c.application_id).cte("locked")
     rows = _unnest("rows", event_id=String, fingerprint=String, type=String, at=UTCDateTime(), data=Text)
-    ins = postgresql.insert(case_event).from_select(
+    added = postgresql.insert(case_event).from_select(
         ["event_id", "fingerprint", "application_id", "type", "at", "data"],
         select(rows.c.event_id, rows.c.fingerprint, application_id, rows.c.type, rows.c.at,
-               cast(rows.c.data, JSON)).order_by(rows.c.n)).on_conflict_do_nothing()
-    added = ins.returning(c.id, c.event_id, c.type, c.at, c.data, c.fingerprint).cte("added")
+               cast(rows.c.data, JSON)).order_by(rows.c.n)).on_conflict_do_nothing().returning(
+        c.id, c.event_id, c.type, c.at, c.data, c.fingerprint).cte("added")
     before = select(c.id, c.event_id, c.type, c.at, c.data, c.fingerprint, literal(False).label("new")).where(
         c.application_id == application_id)
     now = select(added.c.id, added.c.event_id, added.c.type, added.c.at, added.c.data, added.c.fingerprint,
                  literal(True).label("new"))
     f = union_all(before, now).subquery("f")
-    # The case row's columns as the events set them (`b_case_of` null: none set); nothing here reads the row.
-    case_row = case_file.update().where(case_file.c.application_id == bindparam("b_case_of", type_=String)).values(
-        {k: bindparam(f"b_case_{k}", type_=case_file.c[k].type) for k in (*CASE_COLUMNS, "updated_at")}
-    ).returning(case_file.c.application_id).cte("case_row")
+    # 重复提交 looked for (`supervision.repeated_items`) when the acceptance named by `b_repeat_event` is kept now.
+    repeated = supervision.repeated_items("postgresql", only_if=exists(
+        select(added.c.event_id).where(added.c.event_id == bindparam("b_repeat_event", type_=String)))
+    ).cte("repeated")
+    # The item the events leave: an acceptance's, else the row's, else a submission's.
+    item = func.coalesce(bindparam("b_item_first", type_=String), select(prior.c.item_code).scalar_subquery(),
+                         bindparam("b_item_else", type_=String))
     return (select(f, catalog_item.c.code.label("rules_code"), catalog_item.c.excluded_steps,
-                   catalog_item.c.acceptance_days)
-            .select_from(f.outerjoin(catalog_item, catalog_item.c.code == bindparam("b_item_code", type_=String)))
-            .order_by(f.c.id).add_cte(case_row))
+                   catalog_item.c.acceptance_days, locked.c.application_id.label("locked"),
+                   # The applicant as text: read only in the rare case it is needed (see `LockedCase`).
+                   cast(prior.c.applicant, Text).label("prior_applicant"),
+                   *(prior.c[k].label(f"prior_{k}") for k in CASE_COLUMNS if k != "applicant"))
+            .select_from(f.outerjoin(catalog_item, catalog_item.c.code == item).outerjoin(locked, true())
+                         .outerjoin(prior, true()))
+            .order_by(f.c.id).add_cte(repeated))
 
 
-async def add_and_read_facts(session: AsyncSession, application_id: str, events: list[Event], item_code: str | None,
-                             case_row: dict[str, Any] | None = None
-                             ) -> tuple[set[str], list[Fact], tuple[frozenset[str], int | None]]:
-    """`update_case(**case_row)` (when given: every one of `CASE_COLUMNS`), `add_facts`, then every fact of the
-    application and its item's rules (as `facts_and_rules`). On PostgreSQL one statement: the update and the
-    insert are CTEs, and the inserted rows are read beside the ones kept before (the statement's snapshot does not
-    see its own insert). The application is locked before (`lock_case`), so the snapshot taken after it holds
-    every fact committed by others."""
-    if not events or dialect_of(session) != "postgresql":
-        if case_row:
-            await update_case(session, application_id, **case_row)
-        kept = await add_facts(session, application_id, events)
-        facts, rules = await facts_and_rules(session, application_id, item_code)
-        return kept, facts, rules
-    rows = (await session.execute(_add_and_read_statement(), dict(
-        b_application_id=application_id, b_item_code=item_code, b_event_id=[e.id for e in events],
-        b_fingerprint=[fingerprint(e.type, e.data) for e in events], b_type=[e.type for e in events],
-        b_at=[e.time for e in events], b_data=[json.dumps(e.data) for e in events],
-        b_case_of=application_id if case_row else None, b_case_updated_at=utcnow(),
-        **{f"b_case_{k}": (case_row or {}).get(k) for k in CASE_COLUMNS}))).all()
-    if not rows:
-        return set(), [], await item_rules(session, item_code)
+@dataclass(frozen=True)
+class LockedCase:
+    """What `lock_add_and_read_facts` found: the events kept now, every fact, the item's rules as read for
+    `item_code`, and the case row's columns as they were before the statement wrote them."""
+
+    kept: set[str]
+    facts: list[Fact]
+    rules: tuple[frozenset[str], int | None]
+    item_code: str | None
+    prior: dict[str, Any]
+
+
+async def lock_add_and_read_facts(session: AsyncSession, application_id: str, events: list[Event], *,
+                                  columns: dict[str, Any], every: bool, item_first: str | None,
+                                  item_else: str | None, repeat: tuple[str, dict[str, Any]] | None = None
+                                  ) -> tuple[set[str], LockedCase | None]:
+    """PostgreSQL, one statement: `lock_case` writing the case row's columns (all of `columns` when `every`, else
+    those but `accepted_at` when the row has no item yet, else none), `add_facts`, then every fact of the
+    application and the rules of its item (`item_first`, else the row's, else `item_else`). The ids kept now, and
+    what was read, or None when another transaction wrote the row between this statement's snapshot and its
+    lock: then the row is locked but not written, and a read after this one sees what the snapshot missed.
+    `repeat`: an acceptance's id and `supervision.repeated_params` for it, looked for when it is kept now."""
+    event_id, looked = repeat or (None, supervision.repeated_params(
+        application_id=application_id, applicant_key=None, item_code=None, accepted_at=None, window=_NO_WINDOW,
+        department=None))
+    rows = (await session.execute(_lock_add_and_read_statement(), dict(
+        looked, b_repeat_event=event_id,
+        b_application_id=application_id, b_now=utcnow(), b_case_all=every,
+        b_case_unset=bool(columns) and not every, b_item_first=item_first, b_item_else=item_else,
+        b_event_id=[e.id for e in events], b_fingerprint=[fingerprint(e.type, e.data) for e in events],
+        b_type=[e.type for e in events], b_at=[e.time for e in events], b_data=[json.dumps(e.data) for e in events],
+        **{f"b_case_{k}": columns.get(k) for k in CASE_COLUMNS}))).all()
+    kept = {r.event_id for r in rows if r.new}
+    if not rows or rows[0].locked is None:
+        return kept, None
     first = rows[0]
+    applicant = first.prior_applicant
+    prior = {"applicant": json.loads(applicant) if applicant is not None else None,
+             **{k: getattr(first, f"prior_{k}") for k in CASE_COLUMNS if k != "applicant"}}
     rules = (frozenset(first.excluded_steps), first.acceptance_days) if first.rules_code is not None else (
         frozenset(), None)
-    return ({r.event_id for r in rows if r.new}, [Fact(r.event_id, r.type, r.at, r.data, r.fingerprint) for r in rows],
-            rules)
+    item_code = item_first or prior["item_code"] or item_else
+    return kept, LockedCase(kept, [Fact(r.event_id, r.type, r.at, r.data, r.fingerprint) for r in rows], rules,
+                            item_code, prior)
 
 
 async def facts(session: AsyncSession, application_id: str) -> list[Fact]:

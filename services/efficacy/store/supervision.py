@@ -135,6 +135,12 @@ async def open_item(session: AsyncSession, *, dedupe_key: str, kind: str, is_cas
 @functools.cache
 def _repeated_statement(dialect: str) -> Any:
     """`open_repeated_items`, built once per dialect with bind parameters only."""
+    return repeated_items(dialect)
+
+
+def repeated_items(dialect: str, *, only_if: Any = None) -> Any:
+    """`open_repeated_items`' insert (`repeated_params` its parameters), for another statement to carry when
+    `only_if` is given: it then writes nothing unless that condition holds."""
     other = case_file.c.application_id
     this = bindparam("b_application_id", type_=String)
     # The pair in the order Python's `sorted` gives (code points): PostgreSQL compares text by the database's
@@ -153,7 +159,8 @@ def _repeated_statement(dialect: str) -> Any:
                case_file.c.item_code == bindparam("b_item_code", type_=String), other != this,
                case_file.c.accepted_at.is_not(None),
                case_file.c.accepted_at >= bindparam("b_from", type_=UTCDateTime()),
-               case_file.c.accepted_at <= bindparam("b_until", type_=UTCDateTime()))
+               case_file.c.accepted_at <= bindparam("b_until", type_=UTCDateTime()),
+               *(() if only_if is None else (only_if,)))
         .order_by(case_file.c.accepted_at, other))
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(supervision_item)
     return ins.from_select(["dedupe_key", "kind", "is_case", "application_id", "department", "detail", "state",
@@ -166,11 +173,20 @@ async def open_repeated_items(session: AsyncSession, *, application_id: str, app
     this one, keyed by the pair (so a pair is flagged once, whichever of the two is seen last). One statement
     whatever is found: it reads the earlier applications and writes the rows (none, usually); returns how many
     rows it opened."""
-    res = await session.execute(_repeated_statement(dialect_of(session)), dict(
-        b_application_id=application_id, b_applicant_key=applicant_key, b_item_code=item_code,
-        b_from=accepted_at - window, b_until=accepted_at + window, b_department=department, b_opened_at=utcnow(),
-        b_detail_head=f"Applicant applied for {item_code} again within {window.days} days ("))
+    res = await session.execute(_repeated_statement(dialect_of(session)), repeated_params(
+        application_id=application_id, applicant_key=applicant_key, item_code=item_code, accepted_at=accepted_at,
+        window=window, department=department))
     return int(res.rowcount or 0)
+
+
+def repeated_params(*, application_id: str, applicant_key: str | None, item_code: str | None,
+                    accepted_at: datetime | None, window: timedelta, department: str | None) -> dict[str, Any]:
+    """The parameters of `repeated_items` (all but the application's None: it looks for nothing)."""
+    return dict(
+        b_application_id=application_id, b_applicant_key=applicant_key, b_item_code=item_code,
+        b_from=accepted_at - window if accepted_at else None, b_until=accepted_at + window if accepted_at else None,
+        b_department=department, b_opened_at=utcnow(),
+        b_detail_head=f"Applicant applied for {item_code} again within {window.days} days (" if item_code else None)
 
 
 def items_query(*, department: str | None, state: str | None, kind: str | None,

@@ -207,3 +207,49 @@ async def test_batches_of_any_size_reuse_one_compiled_fact_and_clock_statement(t
             assert hits.count("CacheStats.CACHE_MISS") <= shapes, mark
         else:
             assert "CacheStats.NO_CACHE_KEY" in hits, mark
+
+
+async def test_an_application_written_by_another_transaction_while_waiting_for_its_lock_is_read_again(two):
+    """Two consumers on one application (intake's and workflow's): the second waits for the first's lock inside
+    the statement that also reads the facts, whose snapshot predates the first's commit. It then reads the row and
+    the facts again, and leaves what the two leave one after the other."""
+    import asyncio
+
+    from sqlalchemy import event as sa_event
+
+    one_by_one, raced = two
+    app = "RACE-1"
+    first = [submitted(app, "2026-03-02T08:00:00"), accepted(app, "2026-03-02T09:00:00", person=app, hid=app),
+             assigned(app, f"{app}-T1", "2026-03-03T09:00:00")]
+    second = [task_decided(app, f"{app}-T1", "2026-03-04T09:00:00"), decided(app, "2026-03-05T09:00:00")]
+    for batch in (first[:1], first[1:], second):
+        async with one_by_one.transaction() as s:
+            await record_case_events(s, batch)
+    async with raced.transaction() as s:
+        await record_case_events(s, first[:1])
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    sa_event.listen(raced.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        async with raced.transaction() as s:
+            await record_case_events(s, first[1:])
+
+            async def later() -> None:
+                async with raced.transaction() as s2:
+                    await record_case_events(s2, second)
+
+            waiting = asyncio.ensure_future(later())
+            await asyncio.sleep(0.5)  # the second is inside its statement, waiting for the lock
+            assert not waiting.done()
+        await waiting
+    finally:
+        sa_event.remove(raced.engine.sync_engine, "before_cursor_execute", note)
+    if raced.engine.dialect.name == "postgresql":
+        assert sum(t.startswith("SELECT case_file") for t in seen) == 1, "read again after the lock"
+    expected, got = await _state(one_by_one), await _state(raced)
+    assert [c for c in expected["clocks"] if c[0] == f"task:{app}-T1"][0][5] == "stopped"
+    for key in expected:
+        assert got[key] == expected[key], key

@@ -81,19 +81,21 @@ async def test_an_on_time_case_writes_no_supervision_item_and_no_statement_that_
         per_event.append((e.type, seen))
     assert await _items(db) == []
     ran = [t for _, seen in per_event for t in seen]
-    # The acceptance looks for an earlier application of the applicant and writes what it finds, in one statement;
-    # nothing reads the applicant's other applications apart from it.
-    assert sum(t.startswith("INSERT INTO supervision_item") for t in ran) == 1
+    # The acceptance looks for an earlier application of the applicant and writes what it finds, in one statement
+    # (on PostgreSQL, the one that keeps it); nothing reads the applicant's other applications apart from it.
+    alone = sum(t.startswith("INSERT INTO supervision_item") for t in ran)
+    assert alone == (0 if db.engine.dialect.name == "postgresql" else 1)
     assert not [t for t in ran if t.startswith("SELECT case_file")]
     # The first events' clocks replace none (there can be none yet): only the delivery after the decision (a
     # rebuild in full of a stopped application) replaces the application's clocks.
     replacing = [t for t in ran if "DELETE FROM clock" in t]
     if db.engine.dialect.name == "postgresql":
-        # Per event: the case's lock, the facts kept and read with the case row written, and the clocks written
-        # carrying the cards' clearing and the KPI row (the acceptance: and its look for repeats).
-        assert [(typ, len(seen)) for typ, seen in per_event] == [
-            (typ, 4 if typ.endswith(".accepted") else 3) for typ, _ in per_event]
-        assert not [t for t in ran if t.startswith(("UPDATE case_file", "INSERT INTO application_fact",
+        # Per event: the case's lock with its row written, the facts kept and read and (the acceptance) its look
+        # for repeats, and the clocks written carrying the cards' clearing and the KPI row.
+        assert [(typ, len(seen)) for typ, seen in per_event] == [(typ, 2) for typ, _ in per_event]
+        assert all("locked AS (INSERT INTO case_file" in seen[0] for _, seen in per_event)
+        assert not [t for t in ran if t.startswith(("UPDATE case_file", "INSERT INTO case_file",
+                                                    "INSERT INTO application_fact",
                                                     "UPDATE card", "DELETE FROM clock"))]
         assert all(t.startswith("WITH replaced_clocks") for t in replacing)
     else:
@@ -113,7 +115,7 @@ async def test_a_repeated_application_is_flagged_once_per_pair_by_one_statement(
         with statements(db) as seen:
             async with db.transaction() as s:
                 await record_case_events(s, [accepted(app, when, **{"hid": hid, "item": item, **kw})])
-        counts[app] = sum(t.startswith("INSERT INTO supervision_item") for t in seen)
+        counts[app] = sum("INSERT INTO supervision_item" in t for t in seen)
     assert counts == {first: 1, second: 1, stranger: 1, other_item: 1, third: 1, late: 1}
 
     def pair(x: str, y: str, app: str) -> tuple[Any, ...]:
