@@ -99,7 +99,7 @@ class Outcome:
 
 async def deliver_due(ctx: ServiceContext, config: WorkflowConfig, sender: WebhookSender) -> int:
     """Send every due delivery once; returns how many were attempted. A round is two short transactions
-    whatever its size: claim the due deliveries (and read their departments' endpoints), then, after the
+    whatever its size: claim the due deliveries (with their departments' endpoints), then, after the
     sends, record every attempt and its outcome."""
     return (await _round(ctx, config, sender))[0]
 
@@ -111,14 +111,12 @@ async def _round(ctx: ServiceContext, config: WorkflowConfig, sender: WebhookSen
         due = await repo.claim_due_deliveries(s, now, LEASE)
         if not due:
             return 0, False
-        hooks = await repo.webhooks_of(s, {d.department for d in due})
         claimed, missed = [], []
         for d in due:
-            hook = hooks.get(d.department)
-            if hook is None or not hook.enabled:
+            if not d.endpoint_enabled:  # none registered, or disabled
                 missed.append(d.id)
             else:
-                claimed.append((d, hook.url, hook.secret))
+                claimed.append((d, d.endpoint_url, d.endpoint_secret))
         await repo.update_deliveries(s, missed, state="missed")
     # Sent concurrently: one slow department must not hold up the others' deliveries.
     outcomes = await asyncio.gather(*(_attempt(config, sender, d, url, secret) for d, url, secret in claimed))
