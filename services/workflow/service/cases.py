@@ -122,8 +122,6 @@ async def start_stage(
         deemed_approval_on_timeout=step.deemed_approval_on_timeout, tasks_total=len(step.task_departments),
         decided=0, started_at=now,
     )
-    if index != instance.current_step:
-        await repo.advance_instance(session, instance.id, index)
     # Due dates count from acceptance for the first step and from assignment for later ones; each department
     # has its own limit within the step's when the item gives one (明确部门办理时限).
     rows: list[dict[str, Any]] = []
@@ -142,7 +140,7 @@ async def start_stage(
         # The lead's system hears of the joint review itself (opened, then opinions), not of a task to decide.
         from services.workflow.service import joint_reviews
 
-        stage_id, _ = await repo.open_stage(session, stage, rows, [])
+        stage_id, _ = await repo.open_stage(session, stage, rows, [], current_step=instance.current_step)
         for t in rows:
             await _announce_task(session, t, step, now)
             await joint_reviews.open_review(session, instance, NewTask(t["id"], t["department"]), step)
@@ -150,7 +148,8 @@ async def start_stage(
     # The events are written at commit; their ids and bodies go into the deliveries now, with the stage.
     events = [await _announce_task(session, t, step, now) for t in rows]
     stage_id, pending = await repo.open_stage(
-        session, stage, rows, delivery_rows([(t["department"], e, t["id"]) for t, e in zip(rows, events, strict=True)]))
+        session, stage, rows, delivery_rows([(t["department"], e, t["id"]) for t, e in zip(rows, events, strict=True)]),
+        current_step=instance.current_step)
     if pending:
         session.info[WEBHOOKS_QUEUED] = True
     return stage_id

@@ -195,7 +195,7 @@ async def decide_task(
     if decided is None:
         await _check_decidable(session, task_id, decider, deemed=deemed, joint=joint)
         raise Conflict(f"Task {task_id} was decided meanwhile.")
-    task, stage, case = decided
+    task, stage, case, stage_tasks = decided
     await publish(
         session, TASK_DECIDED, subject=task.id,
         data=TaskDecided(
@@ -208,7 +208,7 @@ async def decide_task(
         ),
     )
     if stage is not None:
-        await _fan_in(session, stage, case)
+        await _fan_in(session, stage, case, stage_tasks)
     return task
 
 
@@ -229,13 +229,16 @@ async def _check_decidable(session: AsyncSession, task_id: str, decider: Decider
                        slug="joint-review-task")
 
 
-async def _fan_in(session: AsyncSession, stage: Any, case: Any) -> None:
+async def _fan_in(session: AsyncSession, stage: Any, case: Any, stage_tasks: list[Any] | None) -> None:
     """`stage` as the decision counted it under the stage row's lock; the transaction whose count reaches the
     total and whose conditional UPDATE sets `completed_at` is the one that completes the stage — exactly once.
-    `case` is the stage's case when the decision brought it along (else it is read here)."""
+    `case` and `stage_tasks` (its decided tasks) are what the decision brought along, else read here: the
+    decision's own snapshot may predate a concurrent decision it waited for (it then saw fewer than the count)."""
     if stage.decided < stage.tasks_total or stage.completed_at is not None:
         return
-    decided = await repo.decided_tasks_of_stage(session, stage.id)
+    decided = stage_tasks
+    if decided is None or len(decided) < stage.tasks_total:
+        decided = await repo.decided_tasks_of_stage(session, stage.id)
     if len(decided) < stage.tasks_total:
         return
     outcome = stage_outcome(

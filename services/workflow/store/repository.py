@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Integer,
     Row,
@@ -128,7 +129,7 @@ async def finish_instance(session: AsyncSession, instance_id: int, **values: Any
 async def advance_instance(session: AsyncSession, instance_id: int, step_index: int) -> None:
     await session.execute(
         update(ProcessInstance)
-        .where(ProcessInstance.id == instance_id)
+        .where(ProcessInstance.id == instance_id, ProcessInstance.current_step != step_index)
         .values(current_step=step_index)
         .execution_options(synchronize_session=False)
     )
@@ -192,19 +193,28 @@ def _open_stage_statement() -> Select[Any]:
             *(sent.c[k] for k in _DELIVERY_OWN), case((endpoint, PENDING), else_=literal_column("'missed'")),
             *(bindparam(f"d_{k}", type_=d.c[k].type) for k in sorted(_DELIVERY_SHARED))).order_by(sent.c.n)
         ).on_conflict_do_nothing().returning(d.c.state).cte("new_deliveries")
+        # The case moves on to the stage's step (a later stage; the first is the case's current step already).
+        i = ProcessInstance.__table__
+        step = bindparam("s_step_index", type_=s.c.step_index.type)
+        advanced = (update(i).where(i.c.id == bindparam("s_instance_id", type_=i.c.id.type), i.c.current_step != step)
+                    .values(current_step=step).returning(i.c.id).cte("advanced"))
         _open_stage = select(
             stage.c.id, select(func.count()).select_from(tasks).scalar_subquery(),
-            select(func.count()).select_from(deliveries).where(deliveries.c.state == PENDING).scalar_subquery())
+            select(func.count()).select_from(deliveries).where(deliveries.c.state == PENDING).scalar_subquery(),
+            select(func.count()).select_from(advanced).scalar_subquery())
     return _open_stage
 
 
 async def open_stage(session: AsyncSession, stage: dict[str, Any], tasks: list[dict[str, Any]],
-                     deliveries: list[dict[str, Any]]) -> tuple[int, bool]:
-    """Insert a stage (`stage`: its columns), its tasks (each with every column but `stage_id`, which is the new
+                     deliveries: list[dict[str, Any]], *, current_step: int) -> tuple[int, bool]:
+    """Move the case to the stage's step (`advance_instance`, where its `current_step` is another), insert the stage
+    (`stage`: its columns), its tasks (each with every column but `stage_id`, which is the new
     stage's; what is not in `_TASK_OWN` the same for all) and their webhook deliveries (as `add_deliveries`
     takes them, without `state`: it is the endpoint's). Returns the stage's id and whether a delivery is pending.
     One statement on PostgreSQL; on SQLite the inserts and the endpoints' read in turn."""
     if dialect_of(session) != "postgresql" or not tasks:
+        if stage["step_index"] != current_step:
+            await advance_instance(session, stage["instance_id"], stage["step_index"])
         stage_id = await add_stage(session, **stage)
         await add_tasks(session, [{**row, "stage_id": stage_id} for row in tasks])
         enabled = await enabled_webhooks(session, {r["department"] for r in deliveries}) if deliveries else set()
@@ -220,7 +230,7 @@ async def open_stage(session: AsyncSession, stage: dict[str, Any], tasks: list[d
     params.update({f"delivery_rows_{k}": [r[k] for r in deliveries] for k in _DELIVERY_OWN})
     shared = deliveries[0] if deliveries else {"attempts": 0, "next_attempt_at": None, "created_at": None}
     params.update({f"d_{k}": shared[k] for k in _DELIVERY_SHARED})
-    stage_id, _, pending = (await session.execute(_open_stage_statement(), params)).one()
+    stage_id, _, pending, _ = (await session.execute(_open_stage_statement(), params)).one()
     return int(stage_id), bool(pending)
 
 
@@ -307,6 +317,9 @@ _FAN_IN_STAGE = ("id", "instance_id", "step_index", "step_key", "lead_department
 _FAN_IN_CASE = tuple(c.name for c in ProcessInstance.__table__.c)
 _STAGE_LABEL, _CASE_LABEL = "fan_in_stage_", "fan_in_case_"
 _VALUE = "v_"
+#: What fan-in reads of a stage's decided tasks (`decided_tasks_of_stage`).
+_FAN_IN_TASK = ("seq", "department", "outcome", "reasons", "legal_basis")
+_DECIDED_LABEL = "fan_in_decided_tasks"
 
 #: `_decide_statement` with the stage's count in one statement (PostgreSQL), built once per form.
 _counted_statements: dict[tuple[bool, bool, tuple[str, ...]], Select[Any]] = {}
@@ -324,11 +337,21 @@ def _counted_statement(by_department: bool, by_kind: bool, columns: tuple[str, .
         counted = (update(s).where(s.c.id == decision.c.stage_id, decision.c.state == literal_column("'decided'"))
                    .values(decided=s.c.decided + literal_column("1"))
                    .returning(*(s.c[k] for k in _FAN_IN_STAGE)).cte("counted"))
-        # The case comes with the decision that completes the count (what moves it on), not with every decision.
+        # The case comes with the decision that completes the count (what moves it on), not with every decision;
+        # so do the stage's other decided tasks, as this statement's snapshot has them: one whose transaction
+        # committed while this one waited for the stage row is counted but not in it (fan-in reads them then).
         case = i.alias("fan_in_case")
+        others = Task.__table__.alias("fan_in_task")
+        decided = (
+            select(func.json_agg(func.json_build_object(
+                *(x for k in _FAN_IN_TASK for x in (literal_column(f"'{k}'"), others.c[k]))), type_=JSON))
+            .where(others.c.stage_id == counted.c.id, others.c.state == literal_column("'decided'"),
+                   others.c.id != decision.c.id, counted.c.decided >= counted.c.tasks_total)
+            .scalar_subquery().label(_DECIDED_LABEL)
+        )
         q = (
             select(*decision.c, *(counted.c[k].label(_STAGE_LABEL + k) for k in _FAN_IN_STAGE),
-                   *(case.c[k].label(_CASE_LABEL + k) for k in _FAN_IN_CASE))
+                   *(case.c[k].label(_CASE_LABEL + k) for k in _FAN_IN_CASE), decided)
             .select_from(decision.outerjoin(counted, counted.c.id == decision.c.stage_id)
                          .outerjoin(case, and_(case.c.id == counted.c.instance_id,
                                                counted.c.decided >= counted.c.tasks_total)))
@@ -343,16 +366,17 @@ def _labelled(row: Row[Any], prefix: str, names: tuple[str, ...]) -> SimpleNames
 
 
 async def decide_and_count(session: AsyncSession, task_id: str, *, department: str | None, not_kind: str | None,
-                           values: dict[str, Any]) -> tuple[Row[Any], Any, Any] | None:
+                           values: dict[str, Any]) -> tuple[Row[Any], Any, Any, list[Any] | None] | None:
     """`decide_task_if` and, for a final decision, `count_decision`: the decided task, its stage as counted (None
-    for a paused task), and the case once the stage's count reached its total (else None; fan-in reads it then).
-    One statement on PostgreSQL; on SQLite (one writer, no data-modifying CTE) the two in turn."""
+    for a paused task), and once the stage's count reached its total the case and the stage's decided tasks in
+    their order, as far as this statement saw them (else None, None: fan-in reads them then). One statement on
+    PostgreSQL; on SQLite (one writer, no data-modifying CTE) the two in turn."""
     if dialect_of(session) != "postgresql":
         task = await decide_task_if(session, task_id, department=department, not_kind=not_kind, values=values)
         if task is None:
             return None
         stage = await count_decision(session, task.stage_id) if task.state == "decided" else None
-        return task, stage, None
+        return task, stage, None, None
     params = {**{_VALUE + k: v for k, v in values.items()}, "w_task_id": task_id}
     if department is not None:
         params["w_department"] = department
@@ -362,7 +386,13 @@ async def decide_and_count(session: AsyncSession, task_id: str, *, department: s
     row = (await session.execute(q, params)).one_or_none()
     if row is None:
         return None
-    return row, _labelled(row, _STAGE_LABEL, _FAN_IN_STAGE), _labelled(row, _CASE_LABEL, _FAN_IN_CASE)
+    case = _labelled(row, _CASE_LABEL, _FAN_IN_CASE)
+    decided = None
+    if case is not None:
+        own = SimpleNamespace(**{k: getattr(row, k) for k in _FAN_IN_TASK})
+        others = [SimpleNamespace(**t) for t in row._mapping[_DECIDED_LABEL] or []]
+        decided = sorted([*others, own], key=lambda t: t.seq)
+    return row, _labelled(row, _STAGE_LABEL, _FAN_IN_STAGE), case, decided
 
 
 async def update_task_if(session: AsyncSession, task_id: str, *, state: str, values: dict[str, Any]) -> bool:
