@@ -160,8 +160,6 @@ async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Ou
     policy = RetryPolicy(config.webhook_backoff_seconds, config.webhook_backoff_max_seconds,
                          config.webhook_max_attempts)
     async with ctx.db.transaction() as s:
-        await repo.add_attempts(s, [dict(delivery_id=o.delivery.id, attempted_at=o.at, url=o.url, status_code=o.status,
-                                         error=o.error, duration_ms=o.duration_ms) for o in outcomes])
         # Successes that answered alike are marked in one statement; the claim's lease kept the count ours.
         delivered: dict[int | None, list[int]] = {}
         for o in outcomes:
@@ -175,7 +173,13 @@ async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Ou
                 await repo.update_delivery(s, o.delivery.id, attempts=attempts, last_status=o.status,
                                            last_error=o.error, next_attempt_at=o.at + policy.delay(attempts))
         at = max(o.at for o in outcomes)
-        for status, ids in delivered.items():
+        groups = list(delivered.items()) or [(None, [])]
+        # The attempts go with the first group's mark (a round's answers are mostly all alike: one statement).
+        status, ids = groups[0]
+        await repo.record_round(s, [dict(delivery_id=o.delivery.id, attempted_at=o.at, url=o.url,
+                                         status_code=o.status, error=o.error, duration_ms=o.duration_ms)
+                                    for o in outcomes], ids, at=at, status=status)
+        for status, ids in groups[1:]:
             await repo.mark_delivered(s, ids, at=at, status=status)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Integer,
     Row,
@@ -609,6 +610,45 @@ _add_attempts = insert(WebhookAttempt.__table__)
 async def add_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
         await session.execute(_add_attempts, rows)
+
+
+_ATTEMPT_COLUMNS = {"delivery_id": BigInteger, "attempted_at": UTCDateTime(), "url": String, "status_code": Integer,
+                    "error": Text, "duration_ms": Integer}
+_attempts_and_delivered: Select[Any] | None = None
+
+
+def _attempts_and_delivered_statement() -> Select[Any]:
+    """A round's attempts and its deliveries that answered alike, in one statement (PostgreSQL), built once."""
+    global _attempts_and_delivered
+    if _attempts_and_delivered is None:
+        a, d = WebhookAttempt.__table__, WebhookDelivery.__table__
+        rows = _rows("attempt_rows", _ATTEMPT_COLUMNS)
+        attempted = insert(a).from_select(
+            list(_ATTEMPT_COLUMNS), select(*(rows.c[k] for k in _ATTEMPT_COLUMNS)).order_by(rows.c.n)
+        ).returning(a.c.id).cte("attempted")
+        delivered = (
+            update(d).where(d.c.id == any_(bindparam("w_ids", type_=ARRAY(d.c.id.type))))
+            .values(state=literal_column("'delivered'"), attempts=d.c.attempts + literal_column("1"),
+                    delivered_at=bindparam("w_at", type_=d.c.delivered_at.type),
+                    last_status=bindparam("w_status", type_=d.c.last_status.type), last_error=literal_column("NULL"))
+            .returning(d.c.id).cte("delivered")
+        )
+        _attempts_and_delivered = select(select(func.count()).select_from(attempted).scalar_subquery(),
+                                         select(func.count()).select_from(delivered).scalar_subquery())
+    return _attempts_and_delivered
+
+
+async def record_round(session: AsyncSession, attempts: list[dict[str, Any]], delivered: Sequence[int], *,
+                       at: datetime, status: int | None) -> None:
+    """`add_attempts` and `mark_delivered` of the deliveries that answered `status`: one statement on PostgreSQL,
+    the two in turn on SQLite."""
+    if dialect_of(session) != "postgresql":
+        await add_attempts(session, attempts)
+        await mark_delivered(session, delivered, at=at, status=status)
+        return
+    params: dict[str, Any] = {f"attempt_rows_{k}": [r[k] for r in attempts] for k in _ATTEMPT_COLUMNS}
+    params.update(w_ids=list(delivered), w_at=at, w_status=status)
+    await session.execute(_attempts_and_delivered_statement(), params)
 
 
 async def update_deliveries(session: AsyncSession, delivery_ids: Sequence[int], **values: Any) -> None:
