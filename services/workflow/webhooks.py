@@ -99,7 +99,7 @@ class Outcome:
 
 async def deliver_due(ctx: ServiceContext, config: WorkflowConfig, sender: WebhookSender) -> int:
     """Send every due delivery once; returns how many were attempted. A round is two short transactions
-    whatever its size: claim the due deliveries (and read their departments' endpoints), then, after the
+    whatever its size: claim the due deliveries (with their departments' endpoints), then, after the
     sends, record every attempt and its outcome."""
     return (await _round(ctx, config, sender))[0]
 
@@ -111,14 +111,12 @@ async def _round(ctx: ServiceContext, config: WorkflowConfig, sender: WebhookSen
         due = await repo.claim_due_deliveries(s, now, LEASE)
         if not due:
             return 0, False
-        hooks = await repo.webhooks_of(s, {d.department for d in due})
         claimed, missed = [], []
         for d in due:
-            hook = hooks.get(d.department)
-            if hook is None or not hook.enabled:
+            if not d.endpoint_enabled:  # none registered, or disabled
                 missed.append(d.id)
             else:
-                claimed.append((d, hook.url, hook.secret))
+                claimed.append((d, d.endpoint_url, d.endpoint_secret))
         await repo.update_deliveries(s, missed, state="missed")
     # Sent concurrently: one slow department must not hold up the others' deliveries.
     outcomes = await asyncio.gather(*(_attempt(config, sender, d, url, secret) for d, url, secret in claimed))
@@ -162,8 +160,6 @@ async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Ou
     policy = RetryPolicy(config.webhook_backoff_seconds, config.webhook_backoff_max_seconds,
                          config.webhook_max_attempts)
     async with ctx.db.transaction() as s:
-        await repo.add_attempts(s, [dict(delivery_id=o.delivery.id, attempted_at=o.at, url=o.url, status_code=o.status,
-                                         error=o.error, duration_ms=o.duration_ms) for o in outcomes])
         # Successes that answered alike are marked in one statement; the claim's lease kept the count ours.
         delivered: dict[int | None, list[int]] = {}
         for o in outcomes:
@@ -177,7 +173,13 @@ async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Ou
                 await repo.update_delivery(s, o.delivery.id, attempts=attempts, last_status=o.status,
                                            last_error=o.error, next_attempt_at=o.at + policy.delay(attempts))
         at = max(o.at for o in outcomes)
-        for status, ids in delivered.items():
+        groups = list(delivered.items()) or [(None, [])]
+        # The attempts go with the first group's mark (a round's answers are mostly all alike: one statement).
+        status, ids = groups[0]
+        await repo.record_round(s, [dict(delivery_id=o.delivery.id, attempted_at=o.at, url=o.url,
+                                         status_code=o.status, error=o.error, duration_ms=o.duration_ms)
+                                    for o in outcomes], ids, at=at, status=status)
+        for status, ids in groups[1:]:
             await repo.mark_delivered(s, ids, at=at, status=status)
 
 

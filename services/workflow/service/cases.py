@@ -33,9 +33,10 @@ from services.workflow.events.contracts import (
     joined_reasons,
 )
 from services.workflow.service import calendar
-from services.workflow.service.deliveries import queue_webhook, queue_webhooks
+from services.workflow.service.deliveries import delivery_rows, queue_webhook
 from services.workflow.store import repository as repo
 from services.workflow.store.tables import ProcessInstance, Stage, Task
+from services.workflow.webhooks import WEBHOOKS_QUEUED
 from shared.errors import NotFound
 from shared.events import Event
 from shared.messaging import publish
@@ -115,21 +116,19 @@ async def start_stage(
     the department's webhook in this same transaction. The stage, its tasks and their deliveries are a few
     multi-row inserts whatever the number of departments. Returns the stage's id."""
     now = utcnow()
-    stage_id = await repo.add_stage(
-        session, instance_id=instance.id, step_index=index, step_key=step.key, step_name=step.name, kind=step.kind,
+    stage = dict(
+        instance_id=instance.id, step_index=index, step_key=step.key, step_name=step.name, kind=step.kind,
         lead_department=step.lead_department, on_reject=step.on_reject.value, limit_days=step.limit_days,
         deemed_approval_on_timeout=step.deemed_approval_on_timeout, tasks_total=len(step.task_departments),
         decided=0, started_at=now,
     )
-    if index != instance.current_step:
-        await repo.advance_instance(session, instance.id, index)
     # Due dates count from acceptance for the first step and from assignment for later ones; each department
     # has its own limit within the step's when the item gives one (明确部门办理时限).
     rows: list[dict[str, Any]] = []
     for department in step.task_departments:
         limit = step.limit_for(department)
         rows.append(dict(
-            id=uuid.uuid4().hex, stage_id=stage_id, instance_id=instance.id,
+            id=uuid.uuid4().hex, instance_id=instance.id,
             application_id=instance.application_id, receipt_number=instance.receipt_number,
             item_code=instance.item_code, department=department, step_key=step.key, step_name=step.name,
             stage_kind=step.kind, lead=department == step.lead_department, limit_days=limit,
@@ -137,38 +136,53 @@ async def start_stage(
             paused_at=None, outcome=None, reasons=[], legal_basis=None, missing=[], decided_by=None, deemed=False,
             decided_at=None,
         ))
-    await repo.add_tasks(session, rows)
-    deliveries: list[tuple[str, Event, str]] = []
-    for t in rows:
-        event = await publish(
-            session, TASK_ASSIGNED, subject=t["id"],
-            data=TaskAssigned(
-                task_id=t["id"], application_id=t["application_id"], receipt_number=t["receipt_number"],
-                item_code=t["item_code"], department=t["department"], step_key=step.key, step_name=step.name,
-                stage_kind=step.kind, lead=t["lead"], limit_days=t["limit_days"], due_at=t["due_at"],
-                assigned_at=now,
-            ),
-        )
-        if step.kind == JOINT_REVIEW:
-            # The lead's system hears of the joint review itself (opened, then opinions), not of a task to decide.
-            from services.workflow.service import joint_reviews
+    if step.kind == JOINT_REVIEW:
+        # The lead's system hears of the joint review itself (opened, then opinions), not of a task to decide.
+        from services.workflow.service import joint_reviews
 
+        stage_id, _ = await repo.open_stage(session, stage, rows, [], current_step=instance.current_step)
+        for t in rows:
+            await _announce_task(session, t, step, now)
             await joint_reviews.open_review(session, instance, NewTask(t["id"], t["department"]), step)
-            continue
-        deliveries.append((t["department"], event, t["id"]))
-    await queue_webhooks(session, deliveries)
+        return stage_id
+    # The events are written at commit; their ids and bodies go into the deliveries now, with the stage.
+    events = [await _announce_task(session, t, step, now) for t in rows]
+    stage_id, pending = await repo.open_stage(
+        session, stage, rows, delivery_rows([(t["department"], e, t["id"]) for t, e in zip(rows, events, strict=True)]),
+        current_step=instance.current_step)
+    if pending:
+        session.info[WEBHOOKS_QUEUED] = True
     return stage_id
+
+
+async def _announce_task(session: AsyncSession, t: dict[str, Any], step: StepDefinition, now: datetime) -> Event:
+    return await publish(
+        session, TASK_ASSIGNED, subject=t["id"],
+        data=TaskAssigned(
+            task_id=t["id"], application_id=t["application_id"], receipt_number=t["receipt_number"],
+            item_code=t["item_code"], department=t["department"], step_key=step.key, step_name=step.name,
+            stage_kind=step.kind, lead=t["lead"], limit_days=t["limit_days"], due_at=t["due_at"],
+            assigned_at=now,
+        ),
+    )
+
+
+def case_decision(outcome: str, reasons: list[str], legal_basis: str | None, now: datetime) -> dict[str, Any]:
+    """What deciding a case sets on it (`repository.finish_instance`)."""
+    return dict(state=outcome, outcome=outcome, decided_at=now, reasons=reasons, legal_basis=legal_basis)
 
 
 async def decide_case(
     session: AsyncSession, instance: Any, outcome: str, reasons: list[str], legal_basis: str | None,
     now: datetime,
 ) -> None:
-    if not await repo.finish_instance(
-        session, instance.id, state=outcome, outcome=outcome, decided_at=now, reasons=reasons,
-        legal_basis=legal_basis,
-    ):
-        return
+    if await repo.finish_instance(session, instance.id, **case_decision(outcome, reasons, legal_basis, now)):
+        await announce_case_decided(session, instance, outcome, reasons, legal_basis, now)
+
+
+async def announce_case_decided(session: AsyncSession, instance: Any, outcome: str, reasons: list[str],
+                                legal_basis: str | None, now: datetime) -> None:
+    """`application.decided`, once the case's row says so (in the same transaction)."""
     definition = await repo.definition_of(session, instance.item_code, instance.item_version)
     result = ItemResult.model_validate(definition.result if definition else {})
     await publish(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,16 +30,20 @@ async def queue_webhooks(session: AsyncSession, deliveries: list[tuple[str, Even
     """`queue_webhook` for several (department, event, task id) at once: one read of the endpoints, one insert."""
     if not deliveries:
         return
-    enabled = await repo.enabled_webhooks(session, {d for d, _, _ in deliveries})
-    now = utcnow()
-    await repo.add_deliveries(session, [
-        dict(department=department, event_id=event.id, event_type=event.type, task_id=task_id,
-             payload=event.to_json().decode(), state="pending" if department in enabled else "missed",
-             attempts=0, next_attempt_at=now, created_at=now)
-        for department, event, task_id in deliveries
-    ])
+    rows = delivery_rows(deliveries)
+    enabled = await repo.enabled_webhooks(session, {r["department"] for r in rows})
+    await repo.add_deliveries(session, [{**r, "state": "pending" if r["department"] in enabled else "missed"}
+                                        for r in rows])
     if enabled:
         session.info[WEBHOOKS_QUEUED] = True
+
+
+def delivery_rows(deliveries: list[tuple[str, Event, str | None]]) -> list[dict[str, Any]]:
+    """The delivery rows of (department, event, task id), but their state (which their endpoints decide)."""
+    now = utcnow()
+    return [dict(department=department, event_id=event.id, event_type=event.type, task_id=task_id,
+                 payload=event.to_json().decode(), attempts=0, next_attempt_at=now, created_at=now)
+            for department, event, task_id in deliveries]
 
 
 def _check_manager(principal: Principal, department: str) -> None:

@@ -40,7 +40,7 @@ from services.workflow.events.contracts import (
     joined_reasons,
 )
 from services.workflow.service import calendar
-from services.workflow.service.cases import decide_case, start_stage, steps_of
+from services.workflow.service.cases import announce_case_decided, case_decision, start_stage, steps_of
 from services.workflow.service.deliveries import queue_webhook
 from services.workflow.store import repository as repo
 from services.workflow.store.tables import Task
@@ -176,7 +176,7 @@ async def decide_task(
     pausing = decision.outcome is Outcome.REQUEST_CORRECTION
     # The checks that need the task are the UPDATE's own conditions: the happy path is one statement, and only
     # a refused decision reads the task to say why.
-    task = await repo.decide_task_if(
+    decided = await repo.decide_and_count(
         session, task_id, department=None if deemed else decider.department,
         not_kind=None if joint else JOINT_REVIEW,
         values={
@@ -192,9 +192,10 @@ async def decide_task(
             "paused_at": now if pausing else None,
         },
     )
-    if task is None:
+    if decided is None:
         await _check_decidable(session, task_id, decider, deemed=deemed, joint=joint)
         raise Conflict(f"Task {task_id} was decided meanwhile.")
+    task, stage, case, stage_tasks = decided
     await publish(
         session, TASK_DECIDED, subject=task.id,
         data=TaskDecided(
@@ -206,8 +207,8 @@ async def decide_task(
             decided_at=now,
         ),
     )
-    if not pausing:
-        await _fan_in(session, task.stage_id)
+    if stage is not None:
+        await _fan_in(session, stage, case, stage_tasks)
     return task
 
 
@@ -228,13 +229,16 @@ async def _check_decidable(session: AsyncSession, task_id: str, decider: Decider
                        slug="joint-review-task")
 
 
-async def _fan_in(session: AsyncSession, stage_id: int) -> None:
-    """Count the decision under the stage row's lock; the transaction whose count reaches the total and
-    whose conditional UPDATE sets `completed_at` is the one that completes the stage — exactly once."""
-    stage = await repo.count_decision(session, stage_id)
+async def _fan_in(session: AsyncSession, stage: Any, case: Any, stage_tasks: list[Any] | None) -> None:
+    """`stage` as the decision counted it under the stage row's lock; the transaction whose count reaches the
+    total and whose conditional UPDATE sets `completed_at` is the one that completes the stage — exactly once.
+    `case` and `stage_tasks` (its decided tasks) are what the decision brought along, else read here: the
+    decision's own snapshot may predate a concurrent decision it waited for (it then saw fewer than the count)."""
     if stage.decided < stage.tasks_total or stage.completed_at is not None:
         return
-    decided = await repo.decided_tasks_of_stage(session, stage_id)
+    decided = stage_tasks
+    if decided is None or len(decided) < stage.tasks_total:
+        decided = await repo.decided_tasks_of_stage(session, stage.id)
     if len(decided) < stage.tasks_total:
         return
     outcome = stage_outcome(
@@ -242,23 +246,34 @@ async def _fan_in(session: AsyncSession, stage_id: int) -> None:
         [TaskDecision(t.department, Outcome(t.outcome or "approve")) for t in decided],
     )
     now = utcnow()
-    if not await repo.complete_stage(session, stage_id, outcome=outcome, at=now):
-        return
-    instance = await repo.instance_row(session, stage.instance_id)
-    await publish(
-        session, STAGE_COMPLETED, subject=instance.application_id,
-        data=StageCompleted(application_id=instance.application_id, step_key=stage.step_key, outcome=outcome,
-                            completed_at=now),
-    )
+    instance = case if case is not None else await repo.instance_row(session, stage.instance_id)
     steps = await steps_of(session, instance)
     following = stage.step_index + 1
     if outcome == "approved" and following < len(steps):
+        if not await repo.complete_stage(session, stage.id, outcome=outcome, at=now):
+            return
+        await _announce_stage(session, instance, stage, outcome, now)
         await start_stage(session, instance, following, steps[following], start=now)
         return
     deciding = _deciding_tasks(stage, decided, outcome)
     reasons = [r for t in deciding for r in t.reasons]
     legal = "; ".join(dict.fromkeys(t.legal_basis for t in deciding if t.legal_basis)) or None
-    await decide_case(session, instance, outcome, reasons, legal, now)
+    # The stage and the case it decides change together (one statement where the database allows).
+    completed, finished = await repo.complete_stage_and_case(
+        session, stage.id, instance.id, outcome=outcome, at=now, case=case_decision(outcome, reasons, legal, now))
+    if not completed:
+        return
+    await _announce_stage(session, instance, stage, outcome, now)
+    if finished:
+        await announce_case_decided(session, instance, outcome, reasons, legal, now)
+
+
+async def _announce_stage(session: AsyncSession, instance: Any, stage: Any, outcome: str, now: datetime) -> None:
+    await publish(
+        session, STAGE_COMPLETED, subject=instance.application_id,
+        data=StageCompleted(application_id=instance.application_id, step_key=stage.step_key, outcome=outcome,
+                            completed_at=now),
+    )
 
 
 def _deciding_tasks(stage: Any, decided: list[Any], outcome: str) -> list[Any]:

@@ -5,14 +5,23 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Integer,
     Row,
     Select,
+    String,
+    Text,
     Update,
+    and_,
     any_,
     bindparam,
+    case,
     func,
     insert,
     literal_column,
@@ -21,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,13 +44,16 @@ from services.workflow.store.tables import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from shared.db import dialect_of
 from shared.messaging import insert_ignore
+from shared.types import UTCDateTime
 
 #: The queues' states as constants in the SQL text (`column == "open"` would send a bound parameter): the
 #: planner proves a partial index's condition (`tables.OPEN_TASK`, `tables.PENDING_DELIVERY`) only from a
 #: constant, and a prepared statement's generic plan has no parameter values to prove it from.
 OPEN = literal_column("'open'")
 PENDING = literal_column("'pending'")
+PENDING_STATE = "pending"
 
 # ---- definitions and cases ------------------------------------------------------------------------------
 
@@ -117,7 +130,7 @@ async def finish_instance(session: AsyncSession, instance_id: int, **values: Any
 async def advance_instance(session: AsyncSession, instance_id: int, step_index: int) -> None:
     await session.execute(
         update(ProcessInstance)
-        .where(ProcessInstance.id == instance_id)
+        .where(ProcessInstance.id == instance_id, ProcessInstance.current_step != step_index)
         .values(current_step=step_index)
         .execution_options(synchronize_session=False)
     )
@@ -142,6 +155,84 @@ async def add_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """A stage's tasks in one statement (their ids are ours, so nothing needs to come back)."""
     if rows:
         await session.execute(insert(Task.__table__), rows)
+
+
+#: What differs between the tasks of one stage (the rest is the stage's, the same for each).
+_TASK_OWN = {"id": String, "department": String, "lead": Boolean, "limit_days": Integer, "due_at": UTCDateTime()}
+_DELIVERY_OWN = {"department": String, "event_id": String, "event_type": String, "task_id": String, "payload": Text}
+_DELIVERY_SHARED = {"attempts", "next_attempt_at", "created_at"}
+
+
+def _rows(name: str, columns: dict[str, Any]) -> Any:
+    """`unnest(:<name>_<col>, …) WITH ORDINALITY`: any number of rows as one array per column, one statement text."""
+    return func.unnest(*(bindparam(f"{name}_{k}", type_=ARRAY(t)) for k, t in columns.items())).table_valued(
+        *columns, with_ordinality="n").render_derived(name=name)
+
+
+_open_stage: Select[Any] | None = None
+
+
+def _open_stage_statement() -> Select[Any]:
+    """A stage, its tasks and their deliveries in one statement (PostgreSQL), built once: the tasks' own columns
+    and the deliveries come as arrays, a delivery is `pending` where its department has an enabled endpoint and
+    `missed` where not (as `enabled_webhooks` decides it)."""
+    global _open_stage
+    if _open_stage is None:
+        s, t, d, w = Stage.__table__, Task.__table__, WebhookDelivery.__table__, DepartmentWebhook.__table__
+        stage = insert(s).values({c.name: bindparam(f"s_{c.name}", type_=c.type) for c in s.c if c.name != "id"}
+                                 ).returning(s.c.id).cte("new_stage")
+        own = _rows("task_rows", _TASK_OWN)
+        task_columns = [c.name for c in t.c if c.name != "seq"]
+        tasks = insert(t).from_select(task_columns, select(*(
+            own.c[k] if k in _TASK_OWN else stage.c.id if k == "stage_id" else bindparam(f"t_{k}", type_=t.c[k].type)
+            for k in task_columns)).select_from(own).join(stage, literal_column("true")).order_by(own.c.n)
+        ).returning(t.c.seq).cte("new_tasks")
+        sent = _rows("delivery_rows", _DELIVERY_OWN)
+        endpoint = select(w.c.department).where(w.c.department == sent.c.department, w.c.enabled.is_(True)).exists()
+        delivery_columns = [*_DELIVERY_OWN, "state", *sorted(_DELIVERY_SHARED)]
+        deliveries = pg_insert(d).from_select(delivery_columns, select(
+            *(sent.c[k] for k in _DELIVERY_OWN), case((endpoint, PENDING), else_=literal_column("'missed'")),
+            *(bindparam(f"d_{k}", type_=d.c[k].type) for k in sorted(_DELIVERY_SHARED))).order_by(sent.c.n)
+        ).on_conflict_do_nothing().returning(d.c.state).cte("new_deliveries")
+        # The case moves on to the stage's step (a later stage; the first is the case's current step already).
+        i = ProcessInstance.__table__
+        step = bindparam("s_step_index", type_=s.c.step_index.type)
+        advanced = (update(i).where(i.c.id == bindparam("s_instance_id", type_=i.c.id.type), i.c.current_step != step)
+                    .values(current_step=step).returning(i.c.id).cte("advanced"))
+        _open_stage = select(
+            stage.c.id, select(func.count()).select_from(tasks).scalar_subquery(),
+            select(func.count()).select_from(deliveries).where(deliveries.c.state == PENDING).scalar_subquery(),
+            select(func.count()).select_from(advanced).scalar_subquery())
+    return _open_stage
+
+
+async def open_stage(session: AsyncSession, stage: dict[str, Any], tasks: list[dict[str, Any]],
+                     deliveries: list[dict[str, Any]], *, current_step: int) -> tuple[int, bool]:
+    """Move the case to the stage's step (`advance_instance`, where its `current_step` is another), insert the stage
+    (`stage`: its columns), its tasks (each with every column but `stage_id`, which is the new
+    stage's; what is not in `_TASK_OWN` the same for all) and their webhook deliveries (as `add_deliveries`
+    takes them, without `state`: it is the endpoint's). Returns the stage's id and whether a delivery is pending.
+    One statement on PostgreSQL; on SQLite the inserts and the endpoints' read in turn."""
+    if dialect_of(session) != "postgresql" or not tasks:
+        if stage["step_index"] != current_step:
+            await advance_instance(session, stage["instance_id"], stage["step_index"])
+        stage_id = await add_stage(session, **stage)
+        await add_tasks(session, [{**row, "stage_id": stage_id} for row in tasks])
+        enabled = await enabled_webhooks(session, {r["department"] for r in deliveries}) if deliveries else set()
+        await add_deliveries(session, [{**r, "state": PENDING_STATE if r["department"] in enabled else "missed"}
+                                       for r in deliveries])
+        return stage_id, bool(enabled)
+    s, t = Stage.__table__, Task.__table__
+    first = tasks[0]
+    params: dict[str, Any] = {f"s_{c.name}": stage.get(c.name) for c in s.c if c.name != "id"}
+    params.update({f"t_{c.name}": first[c.name] for c in t.c if c.name not in _TASK_OWN and c.name not in (
+        "seq", "stage_id")})
+    params.update({f"task_rows_{k}": [r[k] for r in tasks] for k in _TASK_OWN})
+    params.update({f"delivery_rows_{k}": [r[k] for r in deliveries] for k in _DELIVERY_OWN})
+    shared = deliveries[0] if deliveries else {"attempts": 0, "next_attempt_at": None, "created_at": None}
+    params.update({f"d_{k}": shared[k] for k in _DELIVERY_SHARED})
+    stage_id, _, pending, _ = (await session.execute(_open_stage_statement(), params)).one()
+    return int(stage_id), bool(pending)
 
 
 async def stages_of(session: AsyncSession, instance_id: int) -> list[Stage]:
@@ -182,11 +273,13 @@ async def task_guard(session: AsyncSession, task_id: str) -> Row[Any] | None:
 #: The statements every decision runs, built once. A statement object keeps its cache key, so running the same
 #: object again skips building it and walking it for the compiled-statement cache (issue #14: for the decision's
 #: UPDATE with its nine values, that walk cost more than the rest of the call).
-_decide_statements: dict[tuple[bool, bool, tuple[str, ...]], Update] = {}
+_decide_statements: dict[tuple[bool, bool, tuple[str, ...], str], Update] = {}
 
 
-def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...]) -> Update:
-    q = _decide_statements.get((by_department, by_kind, columns))
+def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...], prefix: str = "") -> Update:
+    """`prefix` names the values' parameters: inside a statement that also updates the stage, a parameter named
+    like one of the stage's columns (`outcome`) would be taken for a value of the stage's UPDATE too."""
+    q = _decide_statements.get((by_department, by_kind, columns, prefix))
     if q is None:
         t = Task.__table__
         # By the task's id alone: its state is compared with IS NOT DISTINCT FROM (the same test on a NOT NULL
@@ -199,8 +292,8 @@ def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ..
             q = q.where(t.c.department == bindparam("w_department"))
         if by_kind:
             q = q.where(t.c.stage_kind != bindparam("w_not_kind"))
-        q = q.values({c: bindparam(c, type_=t.c[c].type) for c in columns}).returning(*t.c)
-        _decide_statements[(by_department, by_kind, columns)] = q
+        q = q.values({c: bindparam(prefix + c, type_=t.c[c].type) for c in columns}).returning(*t.c)
+        _decide_statements[(by_department, by_kind, columns, prefix)] = q
     return q
 
 
@@ -216,6 +309,91 @@ async def decide_task_if(session: AsyncSession, task_id: str, *, department: str
     if not_kind is not None:
         params["w_not_kind"] = not_kind
     return (await session.execute(q, params)).one_or_none()
+
+
+#: What fan-in reads of the stage a decision counts in, and of its case once the count reaches the total: labelled
+#: columns of the decision's result (the task has an `id`, a `stage_id` and a `department` of its own).
+_FAN_IN_STAGE = ("id", "instance_id", "step_index", "step_key", "lead_department", "on_reject", "tasks_total",
+                 "decided", "completed_at")
+_FAN_IN_CASE = tuple(c.name for c in ProcessInstance.__table__.c)
+_STAGE_LABEL, _CASE_LABEL = "fan_in_stage_", "fan_in_case_"
+_VALUE = "v_"
+#: What fan-in reads of a stage's decided tasks (`decided_tasks_of_stage`).
+_FAN_IN_TASK = ("seq", "department", "outcome", "reasons", "legal_basis")
+_DECIDED_LABEL = "fan_in_decided_tasks"
+
+#: `_decide_statement` with the stage's count in one statement (PostgreSQL), built once per form.
+_counted_statements: dict[tuple[bool, bool, tuple[str, ...]], Select[Any]] = {}
+
+
+def _counted_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...]) -> Select[Any]:
+    q = _counted_statements.get((by_department, by_kind, columns))
+    if q is None:
+        s, i = Stage.__table__, ProcessInstance.__table__
+        decision = _decide_statement(by_department, by_kind, columns, _VALUE).cte("decision")
+        # Only a final decision counts (a correction request pauses the task). The UPDATE takes the stage row's
+        # lock like `count_decision`: a concurrent decision of the same stage waits for it, and PostgreSQL then
+        # re-reads the row it updates (READ COMMITTED), so the count that reaches the total is seen by exactly
+        # one transaction, the last one.
+        counted = (update(s).where(s.c.id == decision.c.stage_id, decision.c.state == literal_column("'decided'"))
+                   .values(decided=s.c.decided + literal_column("1"))
+                   .returning(*(s.c[k] for k in _FAN_IN_STAGE)).cte("counted"))
+        # The case comes with the decision that completes the count (what moves it on), not with every decision;
+        # so do the stage's other decided tasks, as this statement's snapshot has them: one whose transaction
+        # committed while this one waited for the stage row is counted but not in it (fan-in reads them then).
+        case = i.alias("fan_in_case")
+        others = Task.__table__.alias("fan_in_task")
+        decided = (
+            select(func.json_agg(func.json_build_object(
+                *(x for k in _FAN_IN_TASK for x in (literal_column(f"'{k}'"), others.c[k]))), type_=JSON))
+            .where(others.c.stage_id == counted.c.id, others.c.state == literal_column("'decided'"),
+                   others.c.id != decision.c.id, counted.c.decided >= counted.c.tasks_total)
+            .scalar_subquery().label(_DECIDED_LABEL)
+        )
+        q = (
+            select(*decision.c, *(counted.c[k].label(_STAGE_LABEL + k) for k in _FAN_IN_STAGE),
+                   *(case.c[k].label(_CASE_LABEL + k) for k in _FAN_IN_CASE), decided)
+            .select_from(decision.outerjoin(counted, counted.c.id == decision.c.stage_id)
+                         .outerjoin(case, and_(case.c.id == counted.c.instance_id,
+                                               counted.c.decided >= counted.c.tasks_total)))
+        )
+        _counted_statements[(by_department, by_kind, columns)] = q
+    return q
+
+
+def _labelled(row: Row[Any], prefix: str, names: tuple[str, ...]) -> SimpleNamespace | None:
+    m = row._mapping
+    return None if m[prefix + "id"] is None else SimpleNamespace(**{k: m[prefix + k] for k in names})
+
+
+async def decide_and_count(session: AsyncSession, task_id: str, *, department: str | None, not_kind: str | None,
+                           values: dict[str, Any]) -> tuple[Row[Any], Any, Any, list[Any] | None] | None:
+    """`decide_task_if` and, for a final decision, `count_decision`: the decided task, its stage as counted (None
+    for a paused task), and once the stage's count reached its total the case and the stage's decided tasks in
+    their order, as far as this statement saw them (else None, None: fan-in reads them then). One statement on
+    PostgreSQL; on SQLite (one writer, no data-modifying CTE) the two in turn."""
+    if dialect_of(session) != "postgresql":
+        task = await decide_task_if(session, task_id, department=department, not_kind=not_kind, values=values)
+        if task is None:
+            return None
+        stage = await count_decision(session, task.stage_id) if task.state == "decided" else None
+        return task, stage, None, None
+    params = {**{_VALUE + k: v for k, v in values.items()}, "w_task_id": task_id}
+    if department is not None:
+        params["w_department"] = department
+    if not_kind is not None:
+        params["w_not_kind"] = not_kind
+    q = _counted_statement(department is not None, not_kind is not None, tuple(values))
+    row = (await session.execute(q, params)).one_or_none()
+    if row is None:
+        return None
+    case = _labelled(row, _CASE_LABEL, _FAN_IN_CASE)
+    decided = None
+    if case is not None:
+        own = SimpleNamespace(**{k: getattr(row, k) for k in _FAN_IN_TASK})
+        others = [SimpleNamespace(**t) for t in row._mapping[_DECIDED_LABEL] or []]
+        decided = sorted([*others, own], key=lambda t: t.seq)
+    return row, _labelled(row, _STAGE_LABEL, _FAN_IN_STAGE), case, decided
 
 
 async def update_task_if(session: AsyncSession, task_id: str, *, state: str, values: dict[str, Any]) -> bool:
@@ -255,6 +433,44 @@ async def complete_stage(session: AsyncSession, stage_id: int, *, outcome: str, 
     """Set `completed_at` once: True only for the transaction that did it (built once)."""
     res = await session.execute(_complete_stage, {"w_stage_id": stage_id, "w_at": at, "w_outcome": outcome})
     return res.rowcount == 1
+
+
+_complete_stage_and_case: Select[Any] | None = None
+
+
+def _complete_stage_and_case_statement() -> Select[Any]:
+    global _complete_stage_and_case
+    if _complete_stage_and_case is None:
+        s, i = Stage.__table__, ProcessInstance.__table__
+        completed = _complete_stage.returning(s.c.id).cte("completed")
+        # The case is decided only by the transaction that completed the stage (the stage row's lock is held).
+        finished = (
+            update(i).where(i.c.id == bindparam("w_instance_id"), i.c.decided_at.is_(None),
+                            select(completed.c.id).exists())
+            .values({c: bindparam(f"i_{c}", type_=i.c[c].type) for c in _FINISH_COLUMNS})
+            .returning(i.c.id).cte("finished")
+        )
+        _complete_stage_and_case = select(select(func.count()).select_from(completed).scalar_subquery(),
+                                          select(func.count()).select_from(finished).scalar_subquery())
+    return _complete_stage_and_case
+
+
+#: What deciding a case sets on it.
+_FINISH_COLUMNS = ("state", "outcome", "decided_at", "reasons", "legal_basis")
+
+
+async def complete_stage_and_case(session: AsyncSession, stage_id: int, instance_id: int, *, outcome: str,
+                                  at: datetime, case: dict[str, Any]) -> tuple[bool, bool]:
+    """`complete_stage` and, only when that completed it, `finish_instance` with `case` (its `_FINISH_COLUMNS`):
+    whether each changed a row. One statement on PostgreSQL, the two in turn on SQLite."""
+    if dialect_of(session) != "postgresql":
+        if not await complete_stage(session, stage_id, outcome=outcome, at=at):
+            return False, False
+        return True, await finish_instance(session, instance_id, **case)
+    params = {"w_stage_id": stage_id, "w_at": at, "w_outcome": outcome, "w_instance_id": instance_id,
+              **{f"i_{c}": case[c] for c in _FINISH_COLUMNS}}
+    completed, finished = (await session.execute(_complete_stage_and_case_statement(), params)).one()
+    return bool(completed), bool(finished)
 
 
 async def cancel_instance(session: AsyncSession, instance_id: int, at: datetime) -> bool:
@@ -363,35 +579,29 @@ def _claim_statement(dialect: str, limit: int) -> Update:
             update(t)
             .where(chosen)
             .values(next_attempt_at=bindparam("w_until", type_=t.c.next_attempt_at.type))
-            .returning(t.c.id, t.c.department, t.c.event_id, t.c.payload, t.c.attempts)
+            .returning(t.c.id, t.c.department, t.c.event_id, t.c.payload, t.c.attempts,
+                       *(_endpoint(t, k) for k in ("url", "secret", "enabled")))
         )
         _claim_statements[(dialect, limit)] = q
     return q
 
 
+def _endpoint(deliveries: Any, column: str) -> Any:
+    """The delivery's department's endpoint `column` (null without one), read with the claim: the endpoint as it
+    is when the delivery is sent, in the claim's one statement."""
+    w = DepartmentWebhook.__table__
+    return (select(w.c[column]).where(w.c.department == deliveries.c.department).scalar_subquery()
+            .label(f"endpoint_{column}"))
+
+
 async def claim_due_deliveries(session: AsyncSession, now: datetime, lease: timedelta,
                                limit: int = CLAIM_LIMIT) -> list[Row[Any]]:
     """Claim the due deliveries in one statement: push their next attempt past the lease and return them (the
-    columns sending needs). Replicas skip each other's locked rows (PostgreSQL), so two never send the same
+    columns sending needs, and their endpoint's `endpoint_url`, `endpoint_secret`, `endpoint_enabled`). Replicas skip each other's locked rows (PostgreSQL), so two never send the same
     delivery at once."""
     dialect = session.bind.dialect.name if session.bind is not None else ""
     q = _claim_statement(dialect, limit)
     return sorted((await session.execute(q, {"w_now": now, "w_until": now + lease})).all(), key=lambda d: d.id)
-
-
-_webhooks_of = (
-    select(DepartmentWebhook.__table__.c.department, DepartmentWebhook.__table__.c.url,
-           DepartmentWebhook.__table__.c.secret, DepartmentWebhook.__table__.c.enabled)
-    .where(DepartmentWebhook.__table__.c.department.in_(bindparam("w_departments", expanding=True)))
-)
-
-
-async def webhooks_of(session: AsyncSession, departments: set[str]) -> dict[str, Row[Any]]:
-    """The departments' endpoints (url, secret, enabled), as columns."""
-    if not departments:
-        return {}
-    rows = (await session.execute(_webhooks_of, {"w_departments": sorted(departments)})).all()
-    return {h.department: h for h in rows}
 
 
 _add_attempts = insert(WebhookAttempt.__table__)
@@ -400,6 +610,45 @@ _add_attempts = insert(WebhookAttempt.__table__)
 async def add_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
         await session.execute(_add_attempts, rows)
+
+
+_ATTEMPT_COLUMNS = {"delivery_id": BigInteger, "attempted_at": UTCDateTime(), "url": String, "status_code": Integer,
+                    "error": Text, "duration_ms": Integer}
+_attempts_and_delivered: Select[Any] | None = None
+
+
+def _attempts_and_delivered_statement() -> Select[Any]:
+    """A round's attempts and its deliveries that answered alike, in one statement (PostgreSQL), built once."""
+    global _attempts_and_delivered
+    if _attempts_and_delivered is None:
+        a, d = WebhookAttempt.__table__, WebhookDelivery.__table__
+        rows = _rows("attempt_rows", _ATTEMPT_COLUMNS)
+        attempted = insert(a).from_select(
+            list(_ATTEMPT_COLUMNS), select(*(rows.c[k] for k in _ATTEMPT_COLUMNS)).order_by(rows.c.n)
+        ).returning(a.c.id).cte("attempted")
+        delivered = (
+            update(d).where(d.c.id == any_(bindparam("w_ids", type_=ARRAY(d.c.id.type))))
+            .values(state=literal_column("'delivered'"), attempts=d.c.attempts + literal_column("1"),
+                    delivered_at=bindparam("w_at", type_=d.c.delivered_at.type),
+                    last_status=bindparam("w_status", type_=d.c.last_status.type), last_error=literal_column("NULL"))
+            .returning(d.c.id).cte("delivered")
+        )
+        _attempts_and_delivered = select(select(func.count()).select_from(attempted).scalar_subquery(),
+                                         select(func.count()).select_from(delivered).scalar_subquery())
+    return _attempts_and_delivered
+
+
+async def record_round(session: AsyncSession, attempts: list[dict[str, Any]], delivered: Sequence[int], *,
+                       at: datetime, status: int | None) -> None:
+    """`add_attempts` and `mark_delivered` of the deliveries that answered `status`: one statement on PostgreSQL,
+    the two in turn on SQLite."""
+    if dialect_of(session) != "postgresql":
+        await add_attempts(session, attempts)
+        await mark_delivered(session, delivered, at=at, status=status)
+        return
+    params: dict[str, Any] = {f"attempt_rows_{k}": [r[k] for r in attempts] for k in _ATTEMPT_COLUMNS}
+    params.update(w_ids=list(delivered), w_at=at, w_status=status)
+    await session.execute(_attempts_and_delivered_statement(), params)
 
 
 async def update_deliveries(session: AsyncSession, delivery_ids: Sequence[int], **values: Any) -> None:
