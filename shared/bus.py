@@ -540,28 +540,30 @@ class PullWorker:
         if window <= 0:
             return []
         want = self.batch - 1 if self.gather > 0 else min(self.batch - 1, pending)
+        try:
+            return await self._within(sub, want, window)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the connection failed: the first goes alone, the loop resubscribes after it
+            return []
+
+    async def _gather(self, sub) -> list[Msg]:  # type: ignore[no-untyped-def]
+        """What arrives within `gather` seconds (a full batch sooner); a timeout when nothing does."""
+        msgs = await self._within(sub, self.batch, self.gather)
+        if not msgs:
+            raise NatsTimeout
+        return msgs
+
+    @staticmethod
+    async def _within(sub, want: int, seconds: float) -> list[Msg]:  # type: ignore[no-untyped-def]
+        """Up to `want` messages, those there now and those arriving within `seconds`. Several pulls: one
+        returns what is there at once, the next waits for what is still on its way."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + window
+        deadline = loop.time() + seconds
         msgs: list[Msg] = []
-        # A pull returns what is there at once; the next one waits for what is still on its way.
         while len(msgs) < want and (left := deadline - loop.time()) > 0.001:
             try:
                 msgs += await sub.fetch(want - len(msgs), timeout=left)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # nothing more came in time (a timeout), or another replica took them
-                break
-        return msgs
-
-    async def _gather(self, sub) -> list[Msg]:  # type: ignore[no-untyped-def]
-        """What arrives within `gather` seconds (a full batch sooner); a timeout when nothing does. Several pulls:
-        one returns as soon as a message is there."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.gather
-        msgs: list[Msg] = await sub.fetch(self.batch, timeout=self.gather)
-        while len(msgs) < self.batch and (left := deadline - loop.time()) > 0.01:
-            try:
-                msgs += await sub.fetch(self.batch - len(msgs), timeout=left)
             except (NatsTimeout, TimeoutError):
                 break
         return msgs
