@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +123,8 @@ class Bus:
         self._limits_kv: Any = None
         self._limits_kv_nc: NATS | None = None
         self._reported: dict[str, float] = {}
+        self._js: Any = None
+        self._js_nc: NATS | None = None
 
     async def connect(self, *, attempts: int = 0) -> None:
         """Connect and set up the streams, retrying until it works (or `attempts` runs out, about 5 s each);
@@ -181,8 +183,12 @@ class Bus:
 
     @property
     def js(self):  # type: ignore[no-untyped-def]
+        """The connection's JetStream context, made once per connection: the batch publish's acks come to a
+        subscription the context holds (and a context per call was an object and an event per message)."""
         assert self.nc is not None, "bus not connected"
-        return self.nc.jetstream()
+        if self._js is None or self._js_nc is not self.nc:
+            self._js, self._js_nc = self.nc.jetstream(), self.nc
+        return self._js
 
     @property
     def connected(self) -> bool:
@@ -265,6 +271,26 @@ class Bus:
         hdrs = {"Nats-Msg-Id": msg_id, **(headers or {})}
         ack = await self.js.publish(subject, payload, headers=hdrs, timeout=5)
         return not ack.duplicate
+
+    async def publish_batch(self, messages: Sequence[tuple[str, bytes, str]], *, timeout: float = 5.0) -> None:
+        """Publish `(subject, payload, msg_id)` messages in their order, then wait for the stream's acks of all
+        of them together: one wait for the batch, not a request (a reply subscription, a timer and a task) per
+        message. Raises if any is not acknowledged within `timeout`: the caller publishes them all again, and
+        the stream drops the ones it had by their `Nats-Msg-Id` (within its duplicate window)."""
+        if not messages:
+            return
+        js = self.js
+        acks: list[asyncio.Future[Any]] = []
+        try:
+            for subject, payload, msg_id in messages:
+                # Each publish is written before the next, so the stream stores them in this order.
+                acks.append(await js.publish_async(subject, payload,
+                                                   headers={"Nats-Msg-Id": msg_id}))
+            await asyncio.wait_for(asyncio.gather(*acks), timeout)
+        finally:
+            for ack in acks:  # an ack that never came would hold its slot of nats-py's pending bound for good
+                if not ack.done():
+                    ack.cancel()
 
     async def close(self) -> None:
         # Every publish already waited for its stream ack, so nothing is in flight that drain would save;
@@ -361,6 +387,9 @@ def _pending_after(msg: Msg) -> int:
 
 #: How long a busy consumer's pull waits for the rest of a batch once the messages at hand are taken.
 BUSY_WAIT = 0.05
+#: How long the first message of a quiet spell waits for the messages that travel with it (`PullWorker._followers`):
+#: those written by the same transaction reach the stream within a millisecond of each other.
+FOLLOWERS_WAIT = 0.02
 
 
 class PullWorker:
@@ -483,6 +512,8 @@ class PullWorker:
                 if not msgs:  # a batch pull can end with only a status reply (nothing left, or another replica's)
                     want, gathering = 1, False
                     continue
+                if len(msgs) == 1 and not gathering and self.handle_batch is not None:
+                    msgs += await self._followers(sub, msgs[0])
                 gathering = self.gather > 0
                 # The server counts what waits behind the last message: nothing (the common case of an event
                 # travelling alone) goes straight back to the idle pull, without a probe that would cost two
@@ -499,15 +530,41 @@ class PullWorker:
                 sub = None
                 await asyncio.sleep(0.5)
 
+    async def _followers(self, sub, first: Msg) -> list[Msg]:  # type: ignore[no-untyped-def]
+        """What joins the first message of a quiet spell in its transaction. Events written by one transaction
+        (a case's five department tasks) reach the stream together, but the idle pull hands over only the first:
+        applied alone, it cost a transaction of its own before the rest came as a batch. The messages the server
+        said wait behind it are taken at once (they are there: one round trip); a consumer that `gather`s also
+        waits up to `FOLLOWERS_WAIT` for a burst still on its way. Nothing on failure: the first goes alone."""
+        pending = _pending_after(first)
+        window = min(self.gather, FOLLOWERS_WAIT) if self.gather > 0 else (FOLLOWERS_WAIT if pending else 0.0)
+        if window <= 0:
+            return []
+        want = self.batch - 1 if self.gather > 0 else min(self.batch - 1, pending)
+        try:
+            return await self._within(sub, want, window)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the connection failed: the first goes alone, the loop resubscribes after it
+            return []
+
     async def _gather(self, sub) -> list[Msg]:  # type: ignore[no-untyped-def]
-        """What arrives within `gather` seconds (a full batch sooner); a timeout when nothing does. Several pulls:
-        one returns as soon as a message is there."""
+        """What arrives within `gather` seconds (a full batch sooner); a timeout when nothing does."""
+        msgs = await self._within(sub, self.batch, self.gather)
+        if not msgs:
+            raise NatsTimeout
+        return msgs
+
+    @staticmethod
+    async def _within(sub, want: int, seconds: float) -> list[Msg]:  # type: ignore[no-untyped-def]
+        """Up to `want` messages, those there now and those arriving within `seconds`. Several pulls: one
+        returns what is there at once, the next waits for what is still on its way."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.gather
-        msgs: list[Msg] = await sub.fetch(self.batch, timeout=self.gather)
-        while len(msgs) < self.batch and (left := deadline - loop.time()) > 0.01:
+        deadline = loop.time() + seconds
+        msgs: list[Msg] = []
+        while len(msgs) < want and (left := deadline - loop.time()) > 0.001:
             try:
-                msgs += await sub.fetch(self.batch - len(msgs), timeout=left)
+                msgs += await sub.fetch(want - len(msgs), timeout=left)
             except (NatsTimeout, TimeoutError):
                 break
         return msgs
