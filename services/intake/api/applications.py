@@ -259,11 +259,8 @@ async def submit_application(application_id: s.ApplicationId, request: Request, 
                                          .check(principal.subject, "submissions"))
         try:
             begun = await service.begin_submission(session, principal, application_id)
-        except BaseException:
-            counting.cancel()
-            counting.add_done_callback(lambda t: t.cancelled() or t.exception())
-            raise
-        await counting
+        finally:
+            await counting  # counted whatever the answer; over the limit, the 429 is the answer
         state["begun"] = begun
         return not begun.wanted  # else its transaction ends here and datashare is asked with no row locked
 
