@@ -108,18 +108,26 @@ class Database:
 
     @asynccontextmanager
     async def apart(self) -> AsyncIterator[AsyncConnection | None]:
-        """A short transaction of its own, on a connection from a small pool of its own, committed whatever
-        becomes of the caller's: for a write that every caller would otherwise queue on until the others commit
-        (a counter row). Its own pool, so a caller holding one of the main pool's connections never waits for
-        another from it. None on SQLite, whose one writer is the caller's transaction itself (a second
-        connection would wait for it): the caller then writes in its own transaction."""
+        """A connection of its own in autocommit, from a small pool of its own: each statement on it is a
+        transaction of its own, committed at once whatever becomes of the caller's, for a write that every caller
+        would otherwise queue on until the others commit (a counter row). One round trip, no BEGIN and COMMIT;
+        its own pool, so a caller holding one of the main pool's connections never waits for another from it.
+
+        Its commits do not wait for the WAL to reach the disk (`synchronous_commit=off`): what the caller then
+        commits (synchronously, later) flushes the WAL up to its own commit, which takes every earlier commit
+        with it. So a write apart is lost in a crash only with the caller's own transaction: use it only for a
+        write whose loss is then harmless (a serial no committed row uses). None on SQLite, whose one writer is
+        the caller's transaction itself (a second connection would wait for it): the caller then writes in its
+        own transaction."""
         if is_sqlite(self.url):
             yield None
             return
         if self._apart is None:
-            self._apart = create_async_engine(self.url, **{**self._kwargs, "pool_size": 2, "max_overflow": 0})
+            args = {**self._kwargs.get("connect_args", {}), "server_settings": {"synchronous_commit": "off"}}
+            self._apart = create_async_engine(self.url, **{**self._kwargs, "pool_size": 2, "max_overflow": 0,
+                                                           "isolation_level": "AUTOCOMMIT", "connect_args": args})
             event.listen(self._apart.sync_engine.pool, "checkout", _drop_closed)
-        async with self._apart.begin() as conn:
+        async with self._apart.connect() as conn:
             yield conn
 
     async def ping(self) -> None:

@@ -46,6 +46,27 @@ async def create_thing(
                                 payload=thing.model_dump(), work=work)
 
 
+#: Held open by a test: the first request's work waits on it while a repeat arrives.
+HELD: dict[str, asyncio.Event] = {}
+
+
+@router.post("/held-things", status_code=201)
+async def create_held_thing(
+    thing: Thing, request: Request, principal: CurrentPrincipal,
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+):
+    async def work(session):
+        res = await session.execute(effect.insert().values(consumer="held", event_id=thing.name))
+        if thing.count == 0:
+            raise invalid("body.count", "refused", "Refused after writing.")
+        if (gate := HELD.get(thing.name)) is not None:
+            await gate.wait()
+        return 201, {"id": res.inserted_primary_key[0], "name": thing.name}
+
+    return await run_idempotent(request, key=idempotency_key, scope=f"{principal.subject}:held",
+                                payload=thing.model_dump(), work=work)
+
+
 @router.get("/things/{thing_id}")
 async def get_thing(thing_id: int, principal: CurrentPrincipal):
     raise NotFound(f"No thing {thing_id}.")
@@ -278,3 +299,40 @@ async def test_a_nul_character_anywhere_in_text_input_is_a_422(client, tokens):
     assert (body["errors"][0]["field"], body["errors"][0]["rule"]) == ("body.name", "nul_character")
     fine = await client.post("/probe/v1/things", json={"name": "100%00", "count": 1}, headers=user)
     assert fine.status_code == 201
+
+
+async def test_a_repeat_while_the_first_runs_is_told_409_at_once_and_then_replayed(client, tokens):
+    # The key is claimed in the work's own transaction (PostgreSQL) or just before it (SQLite): either way a
+    # repeat arriving meanwhile is answered at once, neither made to wait for the work nor doing it again.
+    h = {**tokens.headers("u-held"), "Idempotency-Key": "held-1"}
+    HELD["held"] = asyncio.Event()
+    try:
+        first = asyncio.create_task(client.post("/probe/v1/held-things", json={"name": "held", "count": 1},
+                                                headers=h))
+        for _ in range(200):
+            repeat = await asyncio.wait_for(
+                client.post("/probe/v1/held-things", json={"name": "held", "count": 1}, headers=h), 5)
+            if repeat.status_code == 409:
+                break
+            assert repeat.status_code != 201 and not first.done(), (repeat.status_code, repeat.text)
+            await asyncio.sleep(0.01)
+        assert _is_problem(repeat, 409)["type"].endswith("idempotency-in-flight")
+        assert not first.done()
+    finally:
+        HELD["held"].set()
+    done = await first
+    assert done.status_code == 201
+    again = await client.post("/probe/v1/held-things", json={"name": "held", "count": 1}, headers=h)
+    assert again.status_code == 201 and again.json() == done.json() and again.headers["idempotent-replayed"] == "true"
+    assert _is_problem(await client.post("/probe/v1/held-things", json={"name": "other", "count": 1}, headers=h),
+                       422)["errors"][0]["rule"] == "idempotency_key_reused"
+
+
+async def test_a_request_that_fails_leaves_its_key_free(client, tokens):
+    h = {**tokens.headers("u-held"), "Idempotency-Key": "held-2"}
+    for _ in range(2):  # its own answer each time: neither a replay nor "in flight"
+        body = _is_problem(await client.post("/probe/v1/held-things", json={"name": "refused", "count": 0},
+                                             headers=h), 422)
+        assert body["errors"][0]["rule"] == "refused"
+    done = await client.post("/probe/v1/held-things", json={"name": "refused", "count": 1}, headers=h)
+    assert done.status_code == 201 and "idempotent-replayed" not in done.headers

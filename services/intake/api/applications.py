@@ -3,6 +3,7 @@ corrections, delivery, visits. Thin: parse, call the use case (`services.intake.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Annotated, Any
@@ -247,24 +248,35 @@ async def check_application(application_id: s.ApplicationId, request: Request,
 )
 async def submit_application(application_id: s.ApplicationId, request: Request, principal: CurrentPrincipal,
                              idempotency_key: IdempotencyKey = None) -> Any:
-    failures: dict[str, str] = {}
+    state: dict[str, Any] = {}
+
+    async def ready(session: AsyncSession) -> bool:
+        # Only the request that claimed the Idempotency-Key gets here: duplicates are answered from the key, so
+        # they neither count toward the applicant's rate limit nor call datashare. The count (a round trip to the
+        # bus) runs while the application is read and locked.
+        limits = request.app.state.settings.platform
+        counting = asyncio.ensure_future(limiter_for(request.app.state, "submit", limits.submit_rate_per_minute)
+                                         .check(principal.subject, "submissions"))
+        try:
+            begun = await service.begin_submission(session, principal, application_id)
+        finally:
+            await counting  # counted whatever the answer; over the limit, the 429 is the answer
+        state["begun"] = begun
+        return not begun.wanted  # else its transaction ends here and datashare is asked with no row locked
 
     async def fetch() -> None:
-        # Only the request that claimed the Idempotency-Key gets here: duplicates are answered from the key,
-        # so they neither count toward the applicant's rate limit nor call datashare again.
-        limits = request.app.state.settings.platform
-        await limiter_for(request.app.state, "submit", limits.submit_rate_per_minute).check(
-            principal.subject, "submissions")
-        failures.update(await service.prepare_submission(request.app.state.db, principal, application_id,
-                                                         deps.datashare(request)))
+        begun = state.pop("begun")
+        state["failures"] = await service.fetch_for_submission(request.app.state.db, deps.datashare(request), begun)
 
     async def work(session: AsyncSession) -> tuple[int, Any]:
-        v = await service.submit(session, principal, application_id, failures)
+        v = await service.submit(session, principal, application_id, state.get("failures", {}),
+                                 begun=state.get("begun"))
         return 200, deps.application_read(v).model_dump(mode="json")
 
     # The key is the caller's: reusing it for another application is the "different body" case (422).
     return with_etag(await run_idempotent(request, key=idempotency_key, scope=f"intake:submit:{principal.subject}",
-                                          payload={"application_id": application_id}, work=work, prepare=fetch))
+                                          payload={"application_id": application_id}, work=work, prepare=fetch,
+                                          ready=ready))
 
 
 # --- acceptance at the window ------------------------------------------------------------------------------------

@@ -365,37 +365,62 @@ async def check(db: Database, principal: Principal, application_id: str, source:
 # --- submission ----------------------------------------------------------------------------------------------------
 
 
-async def prepare_submission(db: Database, principal: Principal, application_id: str,
-                             source: Datashare) -> dict[str, str]:
-    """Before the submission's transaction: too low an assurance level is refused before anything is fetched for
-    the applicant; then what datashare holds is fetched (no row locked). One read-only transaction for both."""
-    async with db.transaction() as session:
-        app = await load_as_applicant(session, principal, application_id, filing_clerk=True)
-        item = await item_of(session, app)
-        refuse_if_assurance_too_low(item, await applicant_level(session, principal, app))
-        wanted = await _to_fetch(session, principal, app, item)
-        held = _Held.of(app)
-    return await _fetch_and_attach(db, source, held, wanted)
+@dataclass(frozen=True)
+class Submission:
+    """What a submission's transaction reads first, under the application's lock."""
+
+    app: Application
+    item: PublishedItem
+    withdrawn_at: datetime | None
+    #: The materials datashare is to be asked for before the application is handed in (mostly none).
+    wanted: list[dict[str, Any]]
 
 
-async def submit(session: AsyncSession, principal: Principal, application_id: str,
-                 failures: dict[str, str]) -> ApplicationView:
-    """Submit: the transition, the assurance level, the version still published, completeness and (walk-in)
-    consent; then the receipt number, `submitted`, the timeline and the event, in one transaction."""
+async def _locked_to_submit(session: AsyncSession, principal: Principal,
+                            application_id: str) -> tuple[Application, PublishedItem, datetime | None]:
+    """The application locked, for who may submit it (the applicant, or the clerk who filed it for them) and
+    whose assurance level reaches the item's: a refused applicant has nothing fetched or written."""
     locked, withdrawn_at = await repo.application_to_submit(session, application_id)
     if locked is None:
         raise NotFound(NOT_FOUND)
     app = await load_as_applicant(session, principal, application_id, filing_clerk=True, found=locked)
-    transition(app.status, Action.SUBMIT)
     item = await item_of(session, app)
     refuse_if_assurance_too_low(item, await applicant_level(session, principal, app))
+    return app, item, withdrawn_at
+
+
+async def begin_submission(session: AsyncSession, principal: Principal, application_id: str) -> Submission:
+    """A submission's first step, in its transaction. With nothing to ask datashare for, `submit` goes on in the
+    same transaction (one transaction per submission); else the transaction ends here, `fetch_for_submission`
+    asks datashare with no row locked, and `submit` begins again in a transaction of its own."""
+    app, item, withdrawn_at = await _locked_to_submit(session, principal, application_id)
+    return Submission(app, item, withdrawn_at, await _to_fetch(session, principal, app, item))
+
+
+async def fetch_for_submission(db: Database, source: Datashare, begun: Submission) -> dict[str, str]:
+    """What datashare holds, attached in a transaction of its own; the failures by material code."""
+    return await _fetch_and_attach(db, source, _Held.of(begun.app), begun.wanted)
+
+
+async def submit(session: AsyncSession, principal: Principal, application_id: str, failures: dict[str, str], *,
+                 begun: Submission | None = None) -> ApplicationView:
+    """Submit: the transition, the assurance level, the version still published, completeness and (walk-in)
+    consent; then the receipt number, `submitted`, the timeline and the event, in one transaction. `begun`: what
+    `begin_submission` read in this same transaction."""
+    if begun is not None:
+        app, item, withdrawn_at = begun.app, begun.item, begun.withdrawn_at
+    else:
+        app, item, withdrawn_at = await _locked_to_submit(session, principal, application_id)
+    transition(app.status, Action.SUBMIT)
     refuse_if_withdrawn(item, withdrawn_at)
     # The materials are read once: for the check, the acceptance's event and the answer (submitting adds none).
     findings, atts = await completeness_findings(session, app, item, failures)
     findings += await _walk_in_findings(session, app)
     if findings:
         raise drafts.problems(findings, "一次性告知：申请材料或表单尚不齐全，请按下列各项补齐后再提交。")
-    await hand_in(session, app, item, atts=atts)
+    # Its timeline steps (submitted, and accepted where the item is fully online) in one insert.
+    async with repo.steps_held(session):
+        await hand_in(session, app, item, atts=atts)
     return await view(session, app, principal, item=item, atts=atts)
 
 

@@ -381,13 +381,15 @@ async def earlier_applications(
 async def next_serial(session: AsyncSession, prefix: str) -> int:
     """The next receipt serial for an item and day, in one upsert.
 
-    On PostgreSQL the upsert commits on a connection apart (`Database.apart`): in the caller's transaction the
-    counter row stayed locked until that commit, so every submission of an item that day queued behind the
-    writes, the response and the commit of the one before it (under load, seconds: the receipt counter was
-    the statement with the longest waits in the whole platform). The price is that a submission whose
-    transaction fails after this point leaves its serial unused: serials are unique and increasing per item
-    and day, not gapless. Every check of the submission runs before it, so only a failure of the database or
-    the process can leave such a gap. On SQLite the caller's transaction is the one writer anyway."""
+    On PostgreSQL the upsert runs apart (`Database.apart`: its own connection, in autocommit, one round trip):
+    in the caller's transaction the counter row stayed locked until that commit, so every submission of an item
+    that day queued behind the writes, the response and the commit of the one before it (under load, seconds:
+    the receipt counter was the statement with the longest waits in the whole platform); in autocommit the row
+    is locked for the statement alone, and its commit waits for no disk flush (the submission's commit flushes
+    it). The price is that a submission whose transaction fails after this point leaves its serial unused:
+    serials are unique and increasing per item and day, not gapless. Every check of the submission runs before
+    it, so only a failure of the database or the process can leave such a gap. On SQLite the caller's
+    transaction is the one writer anyway."""
     t = ReceiptCounter.__table__
     pg = dialect_of(session) == "postgresql"
     stmt = (postgresql.insert(t) if pg else sqlite.insert(t)).values(prefix=prefix, last=1) \
