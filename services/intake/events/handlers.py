@@ -69,7 +69,7 @@ def in_application_order(handler: EventHandler) -> BatchHandler:
     one event at a time. Events of different applications change different rows, so their order is free."""
 
     async def apply(session: AsyncSession, events: list[Event]) -> None:
-        # The batch's timeline steps go in one statement at its end (one per event before).
+        # The batch's timeline steps go in one statement at its commit (one per event before).
         async with received.steps_together(session):
             for event in sorted(events, key=lambda e: str((e.data or {}).get("application_id") or "")):
                 await handler(session, event)
@@ -88,9 +88,21 @@ def in_application_order(handler: EventHandler) -> BatchHandler:
 STEPS_GATHER = 0.1
 
 
+def steps_at_commit(handler: EventHandler) -> EventHandler:
+    """One event applied as a batch of one is: its timeline steps are written as its transaction commits (on
+    PostgreSQL in the statement that advances the public view, `public_status`)."""
+
+    async def apply(session: AsyncSession, event: Event) -> None:
+        async with received.steps_together(session):
+            await handler(session, event)
+
+    return apply
+
+
 def _locking(name: str, subject: str, handler: EventHandler, description: str, gather: float = 0.0) -> Consumer:
     """A consumer whose handler locks the event's application."""
-    return Consumer(name, subject, handler, description, batch_handler=in_application_order(handler), gather=gather)
+    return Consumer(name, subject, steps_at_commit(handler), description,
+                    batch_handler=in_application_order(handler), gather=gather)
 
 
 CONSUMERS: list[Consumer] = [

@@ -430,11 +430,8 @@ async def put_attachment(session: AsyncSession, *, application_id: str, material
 
 
 #: Built once (statements are the cost, and so is building them): a step is a core insert, not an ORM object
-#: and its flush; held steps go in one statement whose ids follow the order they were noted in.
+#: and its flush.
 _ADD_STEP = TimelineEntry.__table__.insert()
-_ADD_STEPS = TimelineEntry.__table__.insert().returning(TimelineEntry.__table__.c.id, sort_by_parameter_order=True)
-#: Steps noted while a consumer's batch is applied (`steps_held`), written together at its end (`session.info`).
-_HELD_STEPS = "intake_held_steps"
 
 
 async def add_timeline(
@@ -444,10 +441,10 @@ async def add_timeline(
 ) -> None:
     row = {"application_id": application_id, "at": at or utcnow(), "status": status, "step": step, "unit": unit,
            "staff_name": staff_name, "staff_contact": staff_contact, "note": note, "code": code, "purpose": purpose}
-    held = session.info.get(_HELD_STEPS)
-    if held is not None:
+    held = public_status.held_steps(session)
+    if held is not None and not session.in_nested_transaction():
         held.append(row)
-    else:
+    else:  # inside a savepoint at once, so that rolling it back takes the step too
         await session.execute(_ADD_STEP, row)
     # Always, even for what this session holds as a draft: a concurrent submission may have given it a receipt
     # number meanwhile (without a body read under this transaction's lock, the render at commit reads the tables,
@@ -457,26 +454,19 @@ async def add_timeline(
 
 @asynccontextmanager
 async def steps_held(session: AsyncSession) -> AsyncIterator[None]:
-    """The timeline steps noted inside are written in one statement as the block ends (a consumer's batch: one
-    insert for all its events' steps instead of one each). Still inside the transaction and its locks, so each
-    step's id is above every stored step's of its application, in the order the steps were noted, as when each
-    was written at once. Nothing inside may read the timeline (no consumer's handler does; `timeline_named`
-    writes what is held first)."""
-    session.info[_HELD_STEPS] = []
-    try:
-        yield
-        await write_held_steps(session)
-    finally:
-        session.info.pop(_HELD_STEPS, None)
+    """The timeline steps noted from here on are written as the transaction commits (a consumer's batch, or one
+    event: one insert for all its events' steps instead of one each; on PostgreSQL inside the statement that
+    advances the public views, `public_status`). Still inside the transaction and its locks, so each step's id is
+    above every stored step's of its application, in the order the steps were noted, as when each was written at
+    once. A read of the timeline writes what is held first (`write_held_steps`)."""
+    public_status.hold_steps(session)
+    yield
 
 
 async def write_held_steps(session: AsyncSession) -> None:
-    held = session.info.get(_HELD_STEPS)
-    if held:
-        session.info[_HELD_STEPS] = []
-        # PostgreSQL: one multi-row statement (its RETURNING makes SQLAlchemy number the rows in order); SQLite
-        # would run that one row at a time, where the driver's executemany is one call in order.
-        await session.execute(_ADD_STEPS if dialect_of(session) == "postgresql" else _ADD_STEP, held)
+    written = public_status.steps_written(session)
+    if written is not None:
+        await session.execute(*written)
 
 
 async def timeline(session: AsyncSession, application_id: str) -> Sequence[TimelineEntry]:
