@@ -29,6 +29,7 @@ from services.intake.store.tables import (
     ItemVersion,
     PaymentNotice,
     PaymentNotification,
+    ProjectApplication,
     ReceiptCounter,
     TimelineEntry,
     Visit,
@@ -215,6 +216,21 @@ async def get_application(session: AsyncSession, application_id: str, *, for_upd
         return None
     public_status.read_with_lock(session, application_id, row[0].receipt_number, row[1])
     return row[0]
+
+
+async def application_to_decide(session: AsyncSession, application_id: str) -> tuple[Application | None, bool]:
+    """`get_application(for_update=True)` with whether a project's stage dispatched the application, in the same
+    statement (a decision completes the stage only then; nearly every application is in no project)."""
+    in_project = select(ProjectApplication.application_id).where(
+        ProjectApplication.application_id == Application.id).exists()
+    row = (await session.execute(
+        select(Application, public_status.body_of(Application.__table__), in_project)
+        .where(Application.id == application_id).with_for_update(of=Application)
+    )).first()
+    if row is None:
+        return None, False
+    public_status.read_with_lock(session, application_id, row[0].receipt_number, row[1])
+    return row[0], bool(row[2])
 
 
 async def by_receipt(session: AsyncSession, receipt_number: str, *, for_update: bool = False) -> Application | None:

@@ -15,11 +15,12 @@ from sqlalchemy import select
 from services.intake.events import handlers
 from services.intake.service import received
 from services.intake.store.tables import Application, PublicStatusRow, TimelineEntry
+from services.intake.tests import factories as f
 from services.intake.tests.public_view import mismatches
-from services.intake.tests.test_applications import _workflow
+from services.intake.tests.test_applications import BASE, _workflow, complete_draft, submit
 from services.intake.tests.test_public_status import _accepted, _decided, _status
 from services.intake.tests.test_submit_statements import counted
-from shared.events import Event
+from shared.events import Event, new_event
 from shared.messaging import InboxConsumer
 
 CONSUMER_OF = {"yimen.workflow.task.assigned": "intake-task-assigned",
@@ -252,4 +253,35 @@ async def test_held_steps_of_a_batch_whose_view_changed_meanwhile_are_rendered_f
     await waiting
     steps = (await _status(intake, receipt, code)).json()["timeline"]
     assert [x["unit"] for x in steps[-2:]] == ["LD-WJJ", "LD-XFJ"]
+    assert await mismatches(db) == []
+
+
+async def test_a_decision_reads_no_project_link_and_a_certificate_delivers_in_one_write_of_the_case(intake, tokens):
+    """The decision's lock of the case tells whether a project dispatched it (no read of its own); the certificate
+    and the electronic hand-over it allows change the case in one statement. The view stays what the tables show."""
+    item = await intake.publish_item(f.food_permit_item(fully_online=True))
+    me = f.citizen(tokens)
+    app_id = (await complete_draft(intake, me, item["code"]))["id"]
+    receipt = (await submit(intake, me, app_id)).json()["receipt_number"]
+    app = intake.client.app
+    db = app.state.db
+    by_name = {c.name: InboxConsumer(db, app.state.messaging, c, app.state.bus) for c in handlers.CONSUMERS}
+    now = datetime.now(UTC).isoformat()
+    assert await by_name["intake-task-assigned"].apply(_workflow(
+        "yimen.workflow.task.assigned", app_id, task_id="t1", department="LD-WJJ", step_name="并联审查", assigned_at=now))
+    with counted(db.engine.sync_engine) as seen:
+        assert await by_name["intake-application-decided"].apply(_workflow(
+            "yimen.workflow.application.decided", app_id, receipt_number=receipt, outcome="approved",
+            decided_at=now, department="LD-SCJGJ"))
+    assert not [k for k in _kinds(seen) if "project" in k], _kinds(seen)
+    assert _kinds(seen).count("UPDATE application SET") == 1
+    issued = new_event("yimen.datashare.certificate.issued", source="/yimen/datashare", subject="FP-1", data={
+        "certificate_number": "JY1", "type_code": f.FOOD_PERMIT, "type_name": "食品经营许可证",
+        "issuer_department": "LD-SCJGJ", "application_id": app_id})
+    with counted(db.engine.sync_engine) as seen:
+        assert await by_name["intake-certificate-issued"].apply(issued)
+    assert _kinds(seen).count("UPDATE application SET") == 1, _kinds(seen)
+    got = (await intake.client.get(f"{BASE}/applications/{app_id}", headers=me)).json()
+    assert got["status"] == "delivered" and got["result"]["certificate_number"] == "JY1"
+    assert [t["step"] for t in got["timeline"][-2:]] == ["电子证照已签发：食品经营许可证", "电子证照送达"]
     assert await mismatches(db) == []
