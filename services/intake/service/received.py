@@ -5,6 +5,7 @@ certificates (to hand the result over), and identity's delegations."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -94,6 +95,14 @@ async def task_decided(session: AsyncSession, data: ev.TaskDecided) -> None:
     contact = by.contact or await department_contact(session, app, data.department)
     await note(session, app, corrections.step_of(data.outcome), unit=data.department,
                staff_name=staff_label(by.name, by.unit), staff_contact=contact, text=data.reasons, at=data.decided_at)
+
+
+async def hold_cases(session: AsyncSession, application_ids: Iterable[str], *, reviewed: Iterable[str] = ()) -> None:
+    """A consumer's batch of many cases: all of them locked in one statement, and those its steps put in review
+    (`reviewed`) moved there in one more; each handler's own move or lock of them then costs nothing (the same
+    move again is a no-op: `repo.move_by_id`)."""
+    await repo.lock_many(session, application_ids)
+    await repo.move_held(session, reviewed, from_states=sources(Action.REVIEW), status=Status.IN_REVIEW.value)
 
 
 def steps_together(session: AsyncSession) -> AbstractAsyncContextManager[None]:

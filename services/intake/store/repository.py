@@ -347,6 +347,68 @@ async def lock_keys(session: AsyncSession, application_id: str) -> Any | None:
     return row
 
 
+#: Built once: `_LOCK_KEYS` for several applications, locked in the order of their ids (the order every batch of
+#: the consumers and the view's render take them in: no two transactions wait on each other in a cycle).
+_LOCK_MANY = (
+    select(*_LOCK_KEYS.selected_columns)
+    .where(Application.__table__.c.id.in_(bindparam("application_ids", expanding=True)))
+    .order_by(Application.__table__.c.id)
+    .with_for_update(of=Application.__table__)
+)
+#: Built once: several applications this transaction holds moved to one status.
+_MOVE_HELD = (
+    update(Application.__table__)
+    .where(Application.__table__.c.id.in_(bindparam("application_ids", expanding=True)))
+    .values(status=bindparam("v_status"), updated_at=bindparam("v_updated_at"))
+)
+
+
+async def lock_many(session: AsyncSession, application_ids: Iterable[str]) -> None:
+    """`lock_keys` of several applications in one statement (a consumer's batch of many cases): each handler's own
+    `lock_keys` then costs nothing, and so does its `move_by_id` to the status the case is in already."""
+    moved: dict[str, Any] = session.info.setdefault(_MOVED, {})
+    ids = sorted(set(application_ids) - moved.keys())
+    if not ids:
+        return
+    for row in (await session.execute(_LOCK_MANY, {"application_ids": ids})).all():
+        moved[row.id] = row
+        public_status.read_with_lock(session, row.id, row.receipt_number, row.public_body)
+
+
+async def move_held(session: AsyncSession, application_ids: Iterable[str], *, from_states: Iterable[str],
+                    status: str) -> None:
+    """`move_by_id(…, status=status)` of each of these applications that `lock_many` holds, in one statement: the
+    ones in one of `from_states` go to `status` (the compare-and-set is decided on the status read with the lock,
+    which only this transaction can change now); the others stay as they are."""
+    moved: dict[str, Any] = session.info.setdefault(_MOVED, {})
+    from_states = set(from_states)
+    ids = sorted(a for a in set(application_ids) if a in moved and moved[a].status in from_states)
+    if not ids:
+        return
+    values = {"status": status, "updated_at": utcnow()}
+    await session.execute(_MOVE_HELD, {"application_ids": ids, "v_status": status,
+                                       "v_updated_at": values["updated_at"]})
+    for a in ids:
+        moved[a] = _Keys(*moved[a])._replace(status=status)
+        public_status.moved(session, a, values)
+        known = session.sync_session.identity_map.get(identity_key(Application, a))
+        if known is not None:
+            for k, v in values.items():
+                set_committed_value(known, k, v)
+
+
+class _Keys(NamedTuple):
+    """The keys `lock_keys` and `move_by_id` return, as they are after `move_held`."""
+
+    id: str
+    status: str
+    department: str
+    item_code: str
+    item_version: int
+    receipt_number: str | None
+    public_body: str | None
+
+
 async def application_to_submit(session: AsyncSession,
                                 application_id: str) -> tuple[Application | None, datetime | None]:
     """The application locked for its submission, with when the version it cites was withdrawn (None: still

@@ -206,10 +206,10 @@ async def test_one_event_costs_its_inbox_insert_its_move_and_one_write_of_steps_
     assert await _state(db, app_id, t0) == state
 
 
-async def test_a_batch_of_many_cases_writes_every_view_in_one_statement(intake, tokens):
-    """Four cases' assignments in one batch: on PostgreSQL their steps and their four views in one statement (no
-    render from the tables); on SQLite rendered from the tables in two. Either way each case's view is what its
-    tables show."""
+async def test_a_batch_of_many_cases_locks_moves_and_writes_their_views_together(intake, tokens):
+    """Four cases' assignments in one batch: the four cases locked in one statement and moved into review in one
+    more; on PostgreSQL their steps and their four views in one statement (no render from the tables), on SQLite
+    rendered from the tables. Either way each case's view is what its tables show."""
     app = intake.client.app
     db = app.state.db
     apps = [(await _accepted(intake, tokens))[0] for _ in range(4)]
@@ -221,9 +221,11 @@ async def test_a_batch_of_many_cases_writes_every_view_in_one_statement(intake, 
     with counted(db.engine.sync_engine) as seen:
         assert await consumer.apply_batch(events) == 8
     kinds = _kinds(seen)
+    assert kinds.count("SELECT application.id, application.status,") == 1, kinds  # the lock of all four
+    assert kinds.count("UPDATE application SET") == 1, kinds
     if db.engine.dialect.name == "postgresql":
         assert kinds.count("WITH steps AS (INSERT INTO timeline_entry UPDATE public_status SET") == 1, kinds
-        assert not [k for k in kinds if k.startswith(("SELECT application", "INSERT INTO public_status",
+        assert not [k for k in kinds if k.startswith(("SELECT application.id AS", "INSERT INTO public_status",
                                                       "UPDATE public_status", "INSERT INTO timeline_entry"))]
     assert await mismatches(db) == []
     for a in apps:
