@@ -15,6 +15,11 @@ body read with the lock can be older than the row (PostgreSQL's lock wait re-rea
 subquery), and a concurrent department's step may have advanced it meanwhile: then the guard matches no row
 and the view is rendered from the tables as before, so two departments' steps never overwrite each other.
 
+A consumer's transaction holds its timeline steps to the commit (`hold_steps`): on PostgreSQL the steps' insert
+and the guarded updates of every view the transaction advanced are one statement (`UPDATE … FROM unnest(…)` with
+the insert as its CTE; the update reads no timeline, and what it did not write is rendered from the tables after
+it, which hold the steps by then). SQLite writes the steps first, then each view as before.
+
 The body is exactly what the route returned when it rendered the view per request (`PublicStatus` of the API's
 schemas, serialised by pydantic as FastAPI does): no one's personal data, units and never people."""
 
@@ -299,9 +304,12 @@ def steps_written(session: AsyncSession | Session) -> tuple[Any, Any] | None:
     if not held:
         return None
     session.info[_STEPS] = []
-    if dialect_of(session) != "postgresql":
-        return TimelineEntry.__table__.insert(), held  # one executemany, in order
-    return _STEPS_INSERT, _step_arrays(held)
+    return _steps_write(dialect_of(session) == "postgresql", held)
+
+
+def _steps_write(pg: bool, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
+    # SQLite: one executemany, in order.
+    return (_STEPS_INSERT, _step_arrays(rows)) if pg else (TimelineEntry.__table__.insert(), rows)
 
 
 def _step_arrays(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -379,7 +387,7 @@ def _write_together(session: Session, steps: list[dict[str, Any]], read: dict[st
     params = _step_arrays(steps) if steps else {}
     if not rows:
         if steps:
-            session.execute(_STEPS_INSERT, params)
+            session.execute(*_steps_write(True, steps))
         return failed
     stmt = _STEPS_AND_ADVANCE_ALL if steps else _ADVANCE_ALL
     if all_guards:  # a name taken from memory changed meanwhile: every view of the statement is rendered again
@@ -405,8 +413,7 @@ def _render_changed(session: Session) -> None:
     pg = session.get_bind().dialect.name == "postgresql"
     if steps and (units or not pg):
         # Before anything reads the timeline; on PostgreSQL they wait for the views' update below.
-        session.execute(TimelineEntry.__table__.insert(), steps) if not pg else session.execute(
-            _STEPS_INSERT, _step_arrays(steps))
+        session.execute(*_steps_write(pg, steps))
         steps = []
     if units:
         apps |= set(naming(session, units))
