@@ -4,6 +4,8 @@ Thin: each handler parses its event and calls the use case (`service.received`) 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.events import contracts as ev
@@ -61,7 +63,16 @@ async def on_delegation(session: AsyncSession, event: Event) -> None:
     await received.delegation_changed(session, data, revoked_at=event.time if event.type.endswith(".revoked") else None)
 
 
-def in_application_order(handler: EventHandler) -> BatchHandler:
+#: From this many cases in one batch on, they are locked (and those going into review moved) together before the
+#: handlers run: two statements for the batch instead of one per case.
+HOLD_TOGETHER_FROM = 3
+
+
+def _application_of(event: Event) -> str:
+    return str((event.data or {}).get("application_id") or "")
+
+
+def in_application_order(handler: EventHandler, reviews: Callable[[Event], bool] | None = None) -> BatchHandler:
     """A fetched batch applied in the order of the applications it is about (each application's events in the order
     they came). Each handler locks its application until the batch commits; two consumers' batches that locked
     the same two applications in opposite orders deadlocked, and PostgreSQL finds a deadlock only after
@@ -69,9 +80,12 @@ def in_application_order(handler: EventHandler) -> BatchHandler:
     one event at a time. Events of different applications change different rows, so their order is free."""
 
     async def apply(session: AsyncSession, events: list[Event]) -> None:
-        # The batch's timeline steps go in one statement at its end (one per event before).
+        cases = {_application_of(e) for e in events} - {""}
+        if reviews is not None and len(cases) >= HOLD_TOGETHER_FROM:
+            await received.hold_cases(session, cases, reviewed=[_application_of(e) for e in events if reviews(e)])
+        # The batch's timeline steps go in one statement at its commit (one per event before).
         async with received.steps_together(session):
-            for event in sorted(events, key=lambda e: str((e.data or {}).get("application_id") or "")):
+            for event in sorted(events, key=_application_of):
                 await handler(session, event)
                 # As InboxConsumer.apply_batch does: each handler starts as in a session of its own.
                 await session.flush()
@@ -88,9 +102,36 @@ def in_application_order(handler: EventHandler) -> BatchHandler:
 STEPS_GATHER = 0.1
 
 
-def _locking(name: str, subject: str, handler: EventHandler, description: str, gather: float = 0.0) -> Consumer:
-    """A consumer whose handler locks the event's application."""
-    return Consumer(name, subject, handler, description, batch_handler=in_application_order(handler), gather=gather)
+def steps_at_commit(handler: EventHandler) -> EventHandler:
+    """One event applied as a batch of one is: its timeline steps are written as its transaction commits (on
+    PostgreSQL in the statement that advances the public view, `public_status`)."""
+
+    async def apply(session: AsyncSession, event: Event) -> None:
+        async with received.steps_together(session):
+            await handler(session, event)
+
+    return apply
+
+
+def _locking(name: str, subject: str, handler: EventHandler, description: str, gather: float = 0.0,
+             reviews: Callable[[Event], bool] | None = None) -> Consumer:
+    """A consumer whose handler locks the event's application; `reviews`: a department step's consumer, and which
+    of its events move the case into review (its batch of many cases locks and moves them together)."""
+    return Consumer(name, subject, steps_at_commit(handler), description,
+                    batch_handler=in_application_order(handler, reviews), gather=gather)
+
+
+def _always(event: Event) -> bool:
+    return True
+
+
+def _never(event: Event) -> bool:
+    return False
+
+
+def _not_a_correction(event: Event) -> bool:
+    """A department's decision moves the case into review, unless it asks for a correction (`task_decided`)."""
+    return (event.data or {}).get("outcome") != "request_correction"
 
 
 CONSUMERS: list[Consumer] = [
@@ -100,11 +141,11 @@ CONSUMERS: list[Consumer] = [
     Consumer("intake-service-point-upserted", ev.SERVICE_POINT_UPSERTED, on_service_point_upserted,
              "Service-point names, for timelines."),
     _locking("intake-task-assigned", ev.TASK_ASSIGNED, on_task_assigned, "Timeline: review started.",
-             gather=STEPS_GATHER),
+             gather=STEPS_GATHER, reviews=_always),
     _locking("intake-task-decided", ev.TASK_DECIDED, on_task_decided, "Corrections and department steps.",
-             gather=STEPS_GATHER),
+             gather=STEPS_GATHER, reviews=_not_a_correction),
     _locking("intake-task-handler-assigned", ev.TASK_HANDLER_ASSIGNED, on_task_handler_assigned,
-             "Timeline: who holds a department's task (谁在办).", gather=STEPS_GATHER),
+             "Timeline: who holds a department's task (谁在办).", gather=STEPS_GATHER, reviews=_never),
     _locking("intake-application-decided", ev.APPLICATION_DECIDED, on_application_decided, "The decision."),
     _locking("intake-certificate-issued", ev.CERTIFICATE_ISSUED, on_certificate_issued, "Deliver the result."),
     Consumer("intake-delegation-granted", ev.DELEGATION_GRANTED, on_delegation, "Delegations' items and terms."),

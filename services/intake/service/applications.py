@@ -645,12 +645,13 @@ async def hand_over(session: AsyncSession, principal: Principal, application_id:
 
 
 async def deliver(session: AsyncSession, app: Application, *, method: str, by: Responder | None = None,
-                  carrier: str | None = None, tracking_number: str | None = None) -> None:
+                  carrier: str | None = None, tracking_number: str | None = None, **also: Any) -> None:
+    """The hand-over; `also`: other values of the application written with it (a certificate that arrived)."""
     now = utcnow()
     post = {"delivery_carrier": carrier, "delivery_tracking": tracking_number} if method == "post" else {}
     if not await repo.move(
         session, app, from_states=sources(Action.DELIVER),
-        status=Status.DELIVERED.value, delivered_at=now, **post,
+        status=Status.DELIVERED.value, delivered_at=now, **post, **also,
     ):
         raise Conflict("The result cannot be delivered in this state.", slug="illegal-transition")
     cert = (app.result or {}).get("certificate_number")
@@ -738,21 +739,23 @@ async def confirm_payment(session: AsyncSession, *, payment_code: str, amount: s
     return "paid"
 
 
-async def hand_over_if_ready(session: AsyncSession, app: Application, item: PublishedItem) -> None:
+async def hand_over_if_ready(session: AsyncSession, app: Application, item: PublishedItem, **also: Any) -> bool:
     """统一窗口出件: once decided, paid, and (for a certificate) issued — electronically at once; for pick-up
-    the result joins the chosen point's collection queue; by post it waits for the clerk to send it."""
+    the result joins the chosen point's collection queue; by post it waits for the clerk to send it. `also`:
+    values of the application that change with the hand-over (and tell whether it is ready: a certificate that
+    arrived), written by the same statement. False when nothing was written."""
     if app.status != Status.DECIDED:
-        return
+        return False
     result = item.payload.get("result") or {}
     if (app.outcome == "approved" and result.get("type") == "certificate" and result.get("certificate_type")
-            and not (app.result or {}).get("certificate_number")):
-        return  # datashare's certificate.issued brings it
+            and not (also.get("result", app.result) or {}).get("certificate_number")):
+        return False  # datashare's certificate.issued brings it
     if app.delivery_method == "electronic":
-        await deliver(session, app, method="electronic")
-        return
+        await deliver(session, app, method="electronic", **also)
+        return True
     if not await repo.move(session, app, from_states=[Status.DECIDED], status=Status.AWAITING_PICKUP.value,
-                           ready_at=utcnow()):
-        return
+                           ready_at=utcnow(), **also):
+        return False
     point = app.delivery_point or app.service_point
     name = delivery.point_name(item.payload, point)
     if app.delivery_method == "pickup":
@@ -763,6 +766,7 @@ async def hand_over_if_ready(session: AsyncSession, app: Application, item: Publ
             item_name=app.item_name, service_point=point, service_point_name=name))
     else:
         await note(session, app, "结果已出，待邮寄", unit=app.service_point)
+    return True
 
 
 async def change_delivery(session: AsyncSession, principal: Principal, application_id: str, *, method: str,

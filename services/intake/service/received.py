@@ -5,6 +5,7 @@ certificates (to hand the result over), and identity's delegations."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -96,13 +97,21 @@ async def task_decided(session: AsyncSession, data: ev.TaskDecided) -> None:
                staff_name=staff_label(by.name, by.unit), staff_contact=contact, text=data.reasons, at=data.decided_at)
 
 
+async def hold_cases(session: AsyncSession, application_ids: Iterable[str], *, reviewed: Iterable[str] = ()) -> None:
+    """A consumer's batch of many cases: all of them locked in one statement, and those its steps put in review
+    (`reviewed`) moved there in one more; each handler's own move or lock of them then costs nothing (the same
+    move again is a no-op: `repo.move_by_id`)."""
+    await repo.lock_many(session, application_ids)
+    await repo.move_held(session, reviewed, from_states=sources(Action.REVIEW), status=Status.IN_REVIEW.value)
+
+
 def steps_together(session: AsyncSession) -> AbstractAsyncContextManager[None]:
     """A consumer's batch: the timeline steps its events note are written in one statement at its end."""
     return repo.steps_held(session)
 
 
 async def application_decided(session: AsyncSession, data: ev.ApplicationDecided) -> None:
-    app = await repo.get_application(session, data.application_id, for_update=True)
+    app, in_project = await repo.application_to_decide(session, data.application_id)
     if app is None:
         return
     if data.outcome not in ("approved", "rejected"):
@@ -126,7 +135,8 @@ async def application_decided(session: AsyncSession, data: ev.ApplicationDecided
     # The written result, the fee and the hand-over; a certificate is handed over once datashare issued it.
     await after_decision(session, app, await item_of(session, app))
     # A project's stage completes when every item dispatched from it is decided.
-    await projects.application_decided(session, app.id)
+    if in_project:
+        await projects.application_decided(session, app.id)
 
 
 async def certificate_issued(session: AsyncSession, data: ev.CertificateIssued) -> None:
@@ -138,11 +148,11 @@ async def certificate_issued(session: AsyncSession, data: ev.CertificateIssued) 
     result = {"certificate_number": data.certificate_number, "type_code": data.type_code,
               "type_name": data.type_name, "issued_on": data.issued_on, "valid_until": data.valid_until,
               "issuer_department": data.issuer_department, "received_at": utcnow().isoformat()}
-    await repo.move(session, app, from_states=[app.status], result=result)
     await note(session, app, f"电子证照已签发：{data.type_name or data.type_code}",
                unit=data.issuer_department or app.department)
-    if app.status == Status.DECIDED:
-        await hand_over_if_ready(session, app, await item_of(session, app))
+    # The certificate and the hand-over it allows in one write of the application.
+    if not await hand_over_if_ready(session, app, await item_of(session, app), result=result):
+        await repo.move(session, app, from_states=[app.status], result=result)
 
 
 async def delegation_changed(session: AsyncSession, data: ev.DelegationChanged, *,

@@ -15,6 +15,11 @@ body read with the lock can be older than the row (PostgreSQL's lock wait re-rea
 subquery), and a concurrent department's step may have advanced it meanwhile: then the guard matches no row
 and the view is rendered from the tables as before, so two departments' steps never overwrite each other.
 
+A consumer's transaction holds its timeline steps to the commit (`hold_steps`): on PostgreSQL the steps' insert
+and the guarded updates of every view the transaction advanced are one statement (`UPDATE … FROM unnest(…)` with
+the insert as its CTE; the update reads no timeline, and what it did not write is rendered from the tables after
+it, which hold the steps by then). SQLite writes the steps first, then each view as before.
+
 The body is exactly what the route returned when it rendered the view per request (`PublicStatus` of the API's
 schemas, serialised by pydantic as FastAPI does): no one's personal data, units and never people."""
 
@@ -29,7 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import bindparam, literal_column, or_, select, update
+from sqlalchemy import String, Text, bindparam, func, literal_column, or_, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -39,6 +44,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from services.intake.domain import timeline
 from services.intake.store.tables import Application, Department, PublicStatusRow, TimelineEntry
 from shared.db import dialect_of
+from shared.types import UTCDateTime
 
 #: Applications (ids) and units (codes) whose public view changed in the current transaction (`session.info`).
 _APPS = "intake_public_status_apps"
@@ -48,6 +54,8 @@ _LOCKED = "intake_public_status_locked"
 #: What this transaction changed in each application's view (`_Change`), and the bodies it read with the locks.
 _CHANGES = "intake_public_status_changes"
 _READ = "intake_public_status_read"
+#: Timeline steps noted in this transaction and written as it commits, with the views they change (`hold_steps`).
+_STEPS = "intake_public_status_steps"
 #: Applications rendered per statement when a unit's new name touches many of them.
 _CHUNK = 500
 #: The fields of an application the public view shows.
@@ -245,17 +253,80 @@ _ADVANCE = (update(PublicStatusRow.__table__)
             .values(body=bindparam("new_body")))
 
 
-def _advance(session: Session, receipt_number: str, old: str, change: _Change) -> bool:
-    """Apply this transaction's change to the body read with the lock and store it, guarded by that body (and the
-    names it took from `_names`); False when the stored row is not that body any more, or a step's place among
-    the stored ones is not certain: then the view is rendered from the tables."""
+def _arrays(name: str, **columns: Any) -> Any:
+    """`unnest(:<name>_<col>, …) WITH ORDINALITY AS <name>(<col>, …, n)` (PostgreSQL): rows as one array per
+    column, so that one statement text serves any number of rows."""
+    params = [bindparam(f"{name}_{k}", type_=postgresql.ARRAY(t)) for k, t in columns.items()]
+    return func.unnest(*params).table_valued(*columns, with_ordinality="n").render_derived(name=name)
+
+
+_STEP_COLUMNS: dict[str, Any] = {
+    "application_id": String, "at": UTCDateTime(), "status": String, "step": String, "unit": String,
+    "staff_name": String, "staff_contact": String, "note": Text, "code": String, "purpose": String}
+
+
+def _steps_insert() -> Any:
+    """The held steps in one insert (PostgreSQL), in the order they were noted: their ids follow it."""
+    t, s = TimelineEntry.__table__, _arrays("s", **_STEP_COLUMNS)
+    return postgresql.insert(t).from_select(list(_STEP_COLUMNS), select(*(s.c[k] for k in _STEP_COLUMNS))
+                                            .order_by(s.c.n))
+
+
+def _advance_all() -> Any:
+    """Every advanced view of the transaction in one guarded update (PostgreSQL), returning the receipts it wrote."""
+    p, v = PublicStatusRow.__table__, _arrays("v", receipt=String, old_body=Text, new_body=Text)
+    return (update(p).where(p.c.receipt_number == v.c.receipt, p.c.body == v.c.old_body)
+            .values(body=v.c.new_body).returning(p.c.receipt_number))
+
+
+#: Built once, as the other hot statements here. A consumer's batch writes its steps and its views in one
+#: statement: the steps' insert rides on the views' update as a CTE (the update does not read the timeline).
+_STEPS_INSERT = _steps_insert()
+_ADVANCE_ALL = _advance_all()
+_STEPS_AND_ADVANCE_ALL = _advance_all().add_cte(_steps_insert().returning(TimelineEntry.__table__.c.id).cte("steps"))
+
+
+def hold_steps(session: AsyncSession | Session) -> None:
+    """The timeline steps this transaction notes from now on are written as it commits (`steps_written` before
+    any read of the timeline): on PostgreSQL in the statement that advances the views they change."""
+    session.info.setdefault(_STEPS, [])
+
+
+def held_steps(session: AsyncSession | Session) -> list[dict[str, Any]] | None:
+    """Where to note a step that is to be written at the commit; None when steps are written as they are noted."""
+    held: list[dict[str, Any]] | None = session.info.get(_STEPS)
+    return held
+
+
+def steps_written(session: AsyncSession | Session) -> tuple[Any, Any] | None:
+    """The statement and parameters that write the steps held so far (which are then no longer held), or None."""
+    held = session.info.get(_STEPS)
+    if not held:
+        return None
+    session.info[_STEPS] = []
+    return _steps_write(dialect_of(session) == "postgresql", held)
+
+
+def _steps_write(pg: bool, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
+    # SQLite: one executemany, in order.
+    return (_STEPS_INSERT, _step_arrays(rows)) if pg else (TimelineEntry.__table__.insert(), rows)
+
+
+def _step_arrays(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {f"s_{k}": [r[k] for r in rows] for k in _STEP_COLUMNS}
+
+
+def _advanced(session: Session, old: str, change: _Change) -> tuple[str, list[Any], dict[str, str | None]] | None:
+    """This transaction's change applied to the body read with the lock: the new body, the guards of the names it
+    took from `_names`, and every name it looked up; None when a step's place among the stored ones is not
+    certain (then the view is rendered from the tables)."""
     body = json.loads(old)
     body.update(change.fields)
     steps: list[dict[str, Any]] = body["timeline"]
     stored_at = [datetime.fromisoformat(s["at"]) for s in steps]
     if not change.ids_after and any(at in stored_at for at, *_ in change.steps):
         # Steps of the same instant are in the order of their ids, which the stored body does not carry.
-        return False
+        return None
     names: dict[str, str | None] = {s["unit"]: s["unit_name"] for s in steps if s["unit"] is not None}
     if body["handling_unit"] is not None:
         names[body["handling_unit"]] = body["handling_unit_name"]
@@ -271,37 +342,94 @@ def _advance(session: Session, receipt_number: str, old: str, change: _Change) -
         if code not in read_now:
             current = _name_of(code)
             guards.append(current.is_(None) if name is None else current == name)
-    stmt = _ADVANCE.where(*guards) if guards else _ADVANCE
-    if session.execute(stmt, {"receipt": receipt_number, "old_body": old,
-                              "new_body": to_json(body).decode()}).rowcount == 1:
-        return True
+    return to_json(body).decode(), guards, looked_up
+
+
+def _forget_names(session: Session, codes: Iterable[str]) -> None:
     db = str(session.get_bind().url)
-    for code in looked_up:
+    for code in codes:
         _names.pop((db, code), None)
+
+
+def _advance(session: Session, receipt_number: str, old: str, change: _Change) -> bool:
+    """Apply this transaction's change to the body read with the lock and store it, guarded by that body (and the
+    names it took from `_names`); False when the stored row is not that body any more, or a step's place among
+    the stored ones is not certain: then the view is rendered from the tables."""
+    advanced = _advanced(session, old, change)
+    if advanced is None:
+        return False
+    new, guards, looked_up = advanced
+    stmt = _ADVANCE.where(*guards) if guards else _ADVANCE
+    if session.execute(stmt, {"receipt": receipt_number, "old_body": old, "new_body": new}).rowcount == 1:
+        return True
+    _forget_names(session, looked_up)
     return False
+
+
+def _write_together(session: Session, steps: list[dict[str, Any]], read: dict[str, tuple[str, str]],
+                    advance: dict[str, _Change]) -> set[str]:
+    """PostgreSQL: the held steps and every advanced view in one statement. Returns the applications whose view
+    it did not write (to be rendered from the tables, which hold the steps by then)."""
+    rows: list[tuple[str, str, str, str]] = []
+    looked: dict[str, str | None] = {}
+    all_guards: list[Any] = []
+    failed: set[str] = set()
+    for app_id in sorted(advance):
+        receipt, old = read[app_id]
+        advanced = _advanced(session, old, advance[app_id])
+        if advanced is None:
+            failed.add(app_id)
+            continue
+        new, guards, looked_up = advanced
+        rows.append((app_id, receipt, old, new))
+        all_guards += guards
+        looked.update(looked_up)
+    params = _step_arrays(steps) if steps else {}
+    if not rows:
+        if steps:
+            session.execute(*_steps_write(True, steps))
+        return failed
+    stmt = _STEPS_AND_ADVANCE_ALL if steps else _ADVANCE_ALL
+    if all_guards:  # a name taken from memory changed meanwhile: every view of the statement is rendered again
+        stmt = stmt.where(*all_guards)
+    written = set(session.execute(stmt, {**params, "v_receipt": [r[1] for r in rows], "v_old_body": [r[2] for r in rows],
+                                         "v_new_body": [r[3] for r in rows]}).scalars())
+    missed = {app_id for app_id, receipt, _, _ in rows if receipt not in written}
+    if missed:
+        _forget_names(session, looked)
+    return failed | missed
 
 
 @sa_event.listens_for(Session, "before_commit")
 def _render_changed(session: Session) -> None:
     """Runs inside AsyncSession.commit's greenlet (as the outbox's hook does), so the synchronous statements go
     through the async driver, in the transaction that is committing."""
+    steps: list[dict[str, Any]] = session.info.pop(_STEPS, None) or []
     apps: set[str] = session.info.pop(_APPS, None) or set()
     units: set[str] | None = session.info.pop(_UNITS, None)
     held: set[str] = session.info.pop(_LOCKED, set())
     changes: dict[str, _Change] = session.info.pop(_CHANGES, None) or {}
     read: dict[str, tuple[str, str]] = session.info.pop(_READ, None) or {}
+    pg = session.get_bind().dialect.name == "postgresql"
+    if steps and (units or not pg):
+        # Before anything reads the timeline; on PostgreSQL they wait for the views' update below.
+        session.execute(*_steps_write(pg, steps))
+        steps = []
     if units:
         apps |= set(naming(session, units))
     # Advanced in place only under this transaction's own lock of the application: every writer of a body then
     # holds it, and a render from the tables never overwrites a step committed after the tables were read.
     advance = {a: c for a, c in changes.items()
                if not c.full and a not in apps and a in held and a in read and (c.fields or c.steps)}
-    if len(advance) > _MAX_ADVANCED:
+    if not pg and len(advance) > _MAX_ADVANCED:
         advance = {}
     apps |= changes.keys() - advance.keys()
-    for app_id in sorted(advance):
-        if not _advance(session, *read[app_id], advance[app_id]):
-            apps.add(app_id)
+    if pg:
+        apps |= _write_together(session, steps, read, advance)
+    else:
+        for app_id in sorted(advance):
+            if not _advance(session, *read[app_id], advance[app_id]):
+                apps.add(app_id)
     if apps:
         rebuild(session, apps, held)
 
@@ -314,7 +442,7 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_LOCKED, None)
         session.info.setdefault(_APPS, set()).update(session.info.pop(_CHANGES, None) or {})
     if transaction.parent is None:  # committed (rendered above) or rolled back: nothing is owed any more
-        for key in (_APPS, _UNITS, _LOCKED, _CHANGES, _READ):
+        for key in (_STEPS, _APPS, _UNITS, _LOCKED, _CHANGES, _READ):
             session.info.pop(key, None)
 
 

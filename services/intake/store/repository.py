@@ -29,6 +29,7 @@ from services.intake.store.tables import (
     ItemVersion,
     PaymentNotice,
     PaymentNotification,
+    ProjectApplication,
     ReceiptCounter,
     TimelineEntry,
     Visit,
@@ -217,6 +218,21 @@ async def get_application(session: AsyncSession, application_id: str, *, for_upd
     return row[0]
 
 
+async def application_to_decide(session: AsyncSession, application_id: str) -> tuple[Application | None, bool]:
+    """`get_application(for_update=True)` with whether a project's stage dispatched the application, in the same
+    statement (a decision completes the stage only then; nearly every application is in no project)."""
+    in_project = select(ProjectApplication.application_id).where(
+        ProjectApplication.application_id == Application.id).exists()
+    row = (await session.execute(
+        select(Application, public_status.body_of(Application.__table__), in_project)
+        .where(Application.id == application_id).with_for_update(of=Application)
+    )).first()
+    if row is None:
+        return None, False
+    public_status.read_with_lock(session, application_id, row[0].receipt_number, row[1])
+    return row[0], bool(row[2])
+
+
 async def by_receipt(session: AsyncSession, receipt_number: str, *, for_update: bool = False) -> Application | None:
     stmt = select(Application).where(Application.receipt_number == receipt_number)
     if for_update:
@@ -331,6 +347,68 @@ async def lock_keys(session: AsyncSession, application_id: str) -> Any | None:
     return row
 
 
+#: Built once: `_LOCK_KEYS` for several applications, locked in the order of their ids (the order every batch of
+#: the consumers and the view's render take them in: no two transactions wait on each other in a cycle).
+_LOCK_MANY = (
+    select(*_LOCK_KEYS.selected_columns)
+    .where(Application.__table__.c.id.in_(bindparam("application_ids", expanding=True)))
+    .order_by(Application.__table__.c.id)
+    .with_for_update(of=Application.__table__)
+)
+#: Built once: several applications this transaction holds moved to one status.
+_MOVE_HELD = (
+    update(Application.__table__)
+    .where(Application.__table__.c.id.in_(bindparam("application_ids", expanding=True)))
+    .values(status=bindparam("v_status"), updated_at=bindparam("v_updated_at"))
+)
+
+
+async def lock_many(session: AsyncSession, application_ids: Iterable[str]) -> None:
+    """`lock_keys` of several applications in one statement (a consumer's batch of many cases): each handler's own
+    `lock_keys` then costs nothing, and so does its `move_by_id` to the status the case is in already."""
+    moved: dict[str, Any] = session.info.setdefault(_MOVED, {})
+    ids = sorted(set(application_ids) - moved.keys())
+    if not ids:
+        return
+    for row in (await session.execute(_LOCK_MANY, {"application_ids": ids})).all():
+        moved[row.id] = row
+        public_status.read_with_lock(session, row.id, row.receipt_number, row.public_body)
+
+
+async def move_held(session: AsyncSession, application_ids: Iterable[str], *, from_states: Iterable[str],
+                    status: str) -> None:
+    """`move_by_id(…, status=status)` of each of these applications that `lock_many` holds, in one statement: the
+    ones in one of `from_states` go to `status` (the compare-and-set is decided on the status read with the lock,
+    which only this transaction can change now); the others stay as they are."""
+    moved: dict[str, Any] = session.info.setdefault(_MOVED, {})
+    from_states = set(from_states)
+    ids = sorted(a for a in set(application_ids) if a in moved and moved[a].status in from_states)
+    if not ids:
+        return
+    values = {"status": status, "updated_at": utcnow()}
+    await session.execute(_MOVE_HELD, {"application_ids": ids, "v_status": status,
+                                       "v_updated_at": values["updated_at"]})
+    for a in ids:
+        moved[a] = _Keys(*moved[a])._replace(status=status)
+        public_status.moved(session, a, values)
+        known = session.sync_session.identity_map.get(identity_key(Application, a))
+        if known is not None:
+            for k, v in values.items():
+                set_committed_value(known, k, v)
+
+
+class _Keys(NamedTuple):
+    """The keys `lock_keys` and `move_by_id` return, as they are after `move_held`."""
+
+    id: str
+    status: str
+    department: str
+    item_code: str
+    item_version: int
+    receipt_number: str | None
+    public_body: str | None
+
+
 async def application_to_submit(session: AsyncSession,
                                 application_id: str) -> tuple[Application | None, datetime | None]:
     """The application locked for its submission, with when the version it cites was withdrawn (None: still
@@ -432,11 +510,8 @@ async def put_attachment(session: AsyncSession, *, application_id: str, material
 
 
 #: Built once (statements are the cost, and so is building them): a step is a core insert, not an ORM object
-#: and its flush; held steps go in one statement whose ids follow the order they were noted in.
+#: and its flush.
 _ADD_STEP = TimelineEntry.__table__.insert()
-_ADD_STEPS = TimelineEntry.__table__.insert().returning(TimelineEntry.__table__.c.id, sort_by_parameter_order=True)
-#: Steps noted while a consumer's batch is applied (`steps_held`), written together at its end (`session.info`).
-_HELD_STEPS = "intake_held_steps"
 
 
 async def add_timeline(
@@ -446,10 +521,10 @@ async def add_timeline(
 ) -> None:
     row = {"application_id": application_id, "at": at or utcnow(), "status": status, "step": step, "unit": unit,
            "staff_name": staff_name, "staff_contact": staff_contact, "note": note, "code": code, "purpose": purpose}
-    held = session.info.get(_HELD_STEPS)
-    if held is not None:
+    held = public_status.held_steps(session)
+    if held is not None and not session.in_nested_transaction():
         held.append(row)
-    else:
+    else:  # inside a savepoint at once, so that rolling it back takes the step too
         await session.execute(_ADD_STEP, row)
     # Always, even for what this session holds as a draft: a concurrent submission may have given it a receipt
     # number meanwhile (without a body read under this transaction's lock, the render at commit reads the tables,
@@ -459,26 +534,19 @@ async def add_timeline(
 
 @asynccontextmanager
 async def steps_held(session: AsyncSession) -> AsyncIterator[None]:
-    """The timeline steps noted inside are written in one statement as the block ends (a consumer's batch: one
-    insert for all its events' steps instead of one each). Still inside the transaction and its locks, so each
-    step's id is above every stored step's of its application, in the order the steps were noted, as when each
-    was written at once. Nothing inside may read the timeline (no consumer's handler does; `timeline_named`
-    writes what is held first)."""
-    session.info[_HELD_STEPS] = []
-    try:
-        yield
-        await write_held_steps(session)
-    finally:
-        session.info.pop(_HELD_STEPS, None)
+    """The timeline steps noted from here on are written as the transaction commits (a consumer's batch, or one
+    event: one insert for all its events' steps instead of one each; on PostgreSQL inside the statement that
+    advances the public views, `public_status`). Still inside the transaction and its locks, so each step's id is
+    above every stored step's of its application, in the order the steps were noted, as when each was written at
+    once. A read of the timeline writes what is held first (`write_held_steps`)."""
+    public_status.hold_steps(session)
+    yield
 
 
 async def write_held_steps(session: AsyncSession) -> None:
-    held = session.info.get(_HELD_STEPS)
-    if held:
-        session.info[_HELD_STEPS] = []
-        # PostgreSQL: one multi-row statement (its RETURNING makes SQLAlchemy number the rows in order); SQLite
-        # would run that one row at a time, where the driver's executemany is one call in order.
-        await session.execute(_ADD_STEPS if dialect_of(session) == "postgresql" else _ADD_STEP, held)
+    written = public_status.steps_written(session)
+    if written is not None:
+        await session.execute(*written)
 
 
 async def timeline(session: AsyncSession, application_id: str) -> Sequence[TimelineEntry]:

@@ -4,6 +4,7 @@ status and the same public view, wherever the batches are cut; and a batch deliv
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from datetime import UTC, datetime, timedelta
@@ -12,11 +13,14 @@ from typing import Any
 from sqlalchemy import select
 
 from services.intake.events import handlers
+from services.intake.service import received
 from services.intake.store.tables import Application, PublicStatusRow, TimelineEntry
-from services.intake.tests.test_applications import _workflow
-from services.intake.tests.test_public_status import _accepted
+from services.intake.tests import factories as f
+from services.intake.tests.public_view import mismatches
+from services.intake.tests.test_applications import BASE, _workflow, complete_draft, submit
+from services.intake.tests.test_public_status import _accepted, _decided, _status
 from services.intake.tests.test_submit_statements import counted
-from shared.events import Event
+from shared.events import Event, new_event
 from shared.messaging import InboxConsumer
 
 CONSUMER_OF = {"yimen.workflow.task.assigned": "intake-task-assigned",
@@ -72,7 +76,7 @@ def _cut(events: list[Event], rng: random.Random | None) -> list[list[Event]]:
 
 
 def _interleaved(apps: list[str], t0: datetime) -> list[Event]:
-    """Two cases' events as they reach intake: each kind of step of both cases together."""
+    """Several cases' events as they reach intake: each kind of step of all the cases together."""
     per_app = [_case_events(a, t0) for a in apps]
     out: list[Event] = []
     for kind in CONSUMER_OF:
@@ -102,15 +106,15 @@ async def test_any_cut_of_a_batch_equals_one_event_at_a_time_and_a_redelivered_b
     by_name = {c.name: InboxConsumer(db, app.state.messaging, c, app.state.bus) for c in handlers.CONSUMERS}
     t0 = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
 
-    one_by_one = [(await _accepted(intake, tokens))[0] for _ in range(2)]
+    one_by_one = [(await _accepted(intake, tokens))[0] for _ in range(3)]
     for event in _interleaved(one_by_one, t0):
         assert await by_name[CONSUMER_OF[event.type]].apply(event)
     expected = [await _state(db, a, t0) for a in one_by_one]
-    assert [e["status"] for e in expected] == ["awaiting_correction"] * 2
+    assert [e["status"] for e in expected] == ["awaiting_correction"] * 3
     assert len(expected[0]["steps"]) == 9
 
     for variant in (None, random.Random(1), random.Random(2), random.Random(3)):
-        apps = [(await _accepted(intake, tokens))[0] for _ in range(2)]
+        apps = [(await _accepted(intake, tokens))[0] for _ in range(3)]
         events = _interleaved(apps, t0)
         batches = [(name, batch) for name, run in _runs(events) for batch in _cut(run, variant)]
         for name, batch in batches:
@@ -128,7 +132,8 @@ async def test_any_cut_of_a_batch_equals_one_event_at_a_time_and_a_redelivered_b
 
 async def test_a_cases_department_steps_in_one_batch_cost_one_statement_of_each_kind(intake, tokens):
     """Five departments' assignments of one case: one inbox insert, one move of the case (the later ones would change
-    nothing: the transaction holds the row), one insert of the five steps and one guarded update of the view."""
+    nothing: the transaction holds the row), one insert of the five steps and one guarded update of the view (on
+    PostgreSQL one statement: the insert rides on the update)."""
     app = intake.client.app
     db = app.state.db
     app_id = (await _accepted(intake, tokens))[0]
@@ -139,9 +144,146 @@ async def test_a_cases_department_steps_in_one_batch_cost_one_statement_of_each_
                                                            if c.name == "intake-task-assigned"), app.state.bus)
     with counted(db.engine.sync_engine) as seen:
         assert await consumer.apply_batch(events) == 5
-    kinds = [" ".join(s.split()[:3]) for s in seen if s not in ("COMMITTING", "COMMIT")]
-    assert kinds.count("INSERT INTO timeline_entry") == 1
+    kinds = _kinds(seen)
     assert kinds.count("UPDATE application SET") == 1
     assert kinds.count("INSERT INTO inbox") == 1
-    assert kinds.count("UPDATE public_status SET") == 1
+    if db.engine.dialect.name == "postgresql":
+        assert kinds.count("WITH steps AS (INSERT INTO timeline_entry UPDATE public_status SET") == 1
+        assert not [k for k in kinds if k.startswith(("INSERT INTO timeline_entry", "UPDATE public_status"))]
+    else:
+        assert kinds.count("INSERT INTO timeline_entry") == 1
+        assert kinds.count("UPDATE public_status SET") == 1
+    assert not [k for k in kinds if k.startswith("SELECT application")]  # nothing rendered from the tables
     assert len((await _state(db, app_id, t0))["steps"]) == 5
+
+
+def _kinds(seen: list[str]) -> list[str]:
+    """Each statement by its first three words (a CTE's by those of its insert and of its main statement)."""
+    out = []
+    for s in seen:
+        if s in ("COMMITTING", "COMMIT"):
+            continue
+        words = s.split()
+        if words[:3] == ["WITH", "steps", "AS"]:
+            main = " ".join(words).split(") UPDATE ", 1)[1].split()
+            out.append(" ".join(["WITH", "steps", "AS", "(INSERT", "INTO", "timeline_entry", "UPDATE", *main[:2]]))
+        else:
+            out.append(" ".join(words[:3]))
+    return out
+
+
+async def test_one_event_costs_its_inbox_insert_its_move_and_one_write_of_steps_and_view(intake, tokens):
+    """A department's step that arrives alone (a batch of one, or the one-at-a-time fallback): its step is written
+    as its transaction commits, on PostgreSQL in the statement that advances the view."""
+    app = intake.client.app
+    db = app.state.db
+    app_id = (await _accepted(intake, tokens))[0]
+    t0 = datetime.now(UTC) + timedelta(hours=1)
+    consumer, assigned = (InboxConsumer(db, app.state.messaging, next(c for c in handlers.CONSUMERS if c.name == n),
+                                        app.state.bus) for n in ("intake-task-decided", "intake-task-assigned"))
+    event = _workflow("yimen.workflow.task.decided", app_id, task_id="t-LD-XFJ", department="LD-XFJ",
+                      outcome="approve", decided_by={"kind": "staff", "id": "s-9", "name": "钱审查", "unit": "审批股",
+                                                     "contact": "0766-1"}, decided_at=t0.isoformat())
+    # The unit's name is known to this process already (its first step reads it once).
+    assert await assigned.apply(_workflow("yimen.workflow.task.assigned", app_id, task_id="t-LD-XFJ",
+                                          department="LD-XFJ", step_name="并联审查", assigned_at=t0.isoformat()))
+    with counted(db.engine.sync_engine) as seen:
+        assert await consumer.apply(event)
+    kinds = _kinds(seen)
+    if db.engine.dialect.name == "postgresql":
+        assert kinds == ["INSERT INTO inbox", "UPDATE application SET",
+                         "WITH steps AS (INSERT INTO timeline_entry UPDATE public_status SET"], kinds
+    else:
+        assert kinds == ["INSERT INTO inbox", "UPDATE application SET", "INSERT INTO timeline_entry",
+                         "UPDATE public_status SET"], kinds
+    state = await _state(db, app_id, t0)
+    assert [s[2] for s in state["steps"]] == ["审查：并联审查", "部门审查通过"]
+    assert [s["step"] for s in state["public"]["timeline"]] == ["审查：并联审查", "部门审查通过"]
+    # Delivered again: nothing.
+    with counted(db.engine.sync_engine) as seen:
+        assert not await consumer.apply(event)
+    assert _kinds(seen) == ["INSERT INTO inbox"]
+    assert await _state(db, app_id, t0) == state
+
+
+async def test_a_batch_of_many_cases_locks_moves_and_writes_their_views_together(intake, tokens):
+    """Four cases' assignments in one batch: the four cases locked in one statement and moved into review in one
+    more; on PostgreSQL their steps and their four views in one statement (no render from the tables), on SQLite
+    rendered from the tables. Either way each case's view is what its tables show."""
+    app = intake.client.app
+    db = app.state.db
+    apps = [(await _accepted(intake, tokens))[0] for _ in range(4)]
+    t0 = datetime.now(UTC) + timedelta(hours=1)
+    events = [_workflow("yimen.workflow.task.assigned", a, task_id=f"t-{a}-{d}", department=d, step_name="并联审查",
+                        assigned_at=t0.isoformat()) for a in apps for d in ("LD-XFJ", "LD-WJJ")]
+    consumer = InboxConsumer(db, app.state.messaging, next(c for c in handlers.CONSUMERS
+                                                           if c.name == "intake-task-assigned"), app.state.bus)
+    with counted(db.engine.sync_engine) as seen:
+        assert await consumer.apply_batch(events) == 8
+    kinds = _kinds(seen)
+    assert kinds.count("SELECT application.id, application.status,") == 1, kinds  # the lock of all four
+    assert kinds.count("UPDATE application SET") == 1, kinds
+    if db.engine.dialect.name == "postgresql":
+        assert kinds.count("WITH steps AS (INSERT INTO timeline_entry UPDATE public_status SET") == 1, kinds
+        assert not [k for k in kinds if k.startswith(("SELECT application.id AS", "INSERT INTO public_status",
+                                                      "UPDATE public_status", "INSERT INTO timeline_entry"))]
+    assert await mismatches(db) == []
+    for a in apps:
+        state = await _state(db, a, t0)
+        assert [(s[2], s[3]) for s in state["steps"]] == [("审查：并联审查", "LD-XFJ"), ("审查：并联审查", "LD-WJJ")]
+        assert [(x["step"], x["unit"]) for x in state["public"]["timeline"]] == [
+            ("审查：并联审查", "LD-XFJ"), ("审查：并联审查", "LD-WJJ")]
+
+
+async def test_held_steps_of_a_batch_whose_view_changed_meanwhile_are_rendered_from_the_tables(intake, tokens):
+    """The concurrent departments' case (test_public_status) with the second department's step held to the commit:
+    the body it read with the lock is stale on PostgreSQL, its guarded update writes nothing, and the view is
+    rendered from the tables, which hold its step by then."""
+    app_id, receipt, code = await _accepted(intake, tokens)
+    db = intake.client.app.state.db
+    now = datetime.now(UTC)
+
+    async def second() -> None:
+        async with db.transaction() as s, received.steps_together(s):
+            await received.task_decided(s, _decided(app_id, "LD-XFJ", now + timedelta(seconds=2)))
+
+    async with db.transaction() as s, received.steps_together(s):
+        await received.task_decided(s, _decided(app_id, "LD-WJJ", now + timedelta(seconds=1)))
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.5)  # the second one is waiting for the application's lock (or SQLite's writer lock)
+        assert not waiting.done()
+    await waiting
+    steps = (await _status(intake, receipt, code)).json()["timeline"]
+    assert [x["unit"] for x in steps[-2:]] == ["LD-WJJ", "LD-XFJ"]
+    assert await mismatches(db) == []
+
+
+async def test_a_decision_reads_no_project_link_and_a_certificate_delivers_in_one_write_of_the_case(intake, tokens):
+    """The decision's lock of the case tells whether a project dispatched it (no read of its own); the certificate
+    and the electronic hand-over it allows change the case in one statement. The view stays what the tables show."""
+    item = await intake.publish_item(f.food_permit_item(fully_online=True))
+    me = f.citizen(tokens)
+    app_id = (await complete_draft(intake, me, item["code"]))["id"]
+    receipt = (await submit(intake, me, app_id)).json()["receipt_number"]
+    app = intake.client.app
+    db = app.state.db
+    by_name = {c.name: InboxConsumer(db, app.state.messaging, c, app.state.bus) for c in handlers.CONSUMERS}
+    now = datetime.now(UTC).isoformat()
+    assert await by_name["intake-task-assigned"].apply(_workflow(
+        "yimen.workflow.task.assigned", app_id, task_id="t1", department="LD-WJJ", step_name="并联审查", assigned_at=now))
+    with counted(db.engine.sync_engine) as seen:
+        assert await by_name["intake-application-decided"].apply(_workflow(
+            "yimen.workflow.application.decided", app_id, receipt_number=receipt, outcome="approved",
+            decided_at=now, department="LD-SCJGJ"))
+    assert not [k for k in _kinds(seen) if "project" in k], _kinds(seen)
+    assert _kinds(seen).count("UPDATE application SET") == 1
+    issued = new_event("yimen.datashare.certificate.issued", source="/yimen/datashare", subject="FP-1", data={
+        "certificate_number": "JY1", "type_code": f.FOOD_PERMIT, "type_name": "食品经营许可证",
+        "issuer_department": "LD-SCJGJ", "application_id": app_id})
+    with counted(db.engine.sync_engine) as seen:
+        assert await by_name["intake-certificate-issued"].apply(issued)
+    assert _kinds(seen).count("UPDATE application SET") == 1, _kinds(seen)
+    got = (await intake.client.get(f"{BASE}/applications/{app_id}", headers=me)).json()
+    assert got["status"] == "delivered" and got["result"]["certificate_number"] == "JY1"
+    assert [t["step"] for t in got["timeline"][-2:]] == ["电子证照已签发：食品经营许可证", "电子证照送达"]
+    assert await mismatches(db) == []
