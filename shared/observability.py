@@ -131,7 +131,7 @@ class RequestContextMiddleware:
         # One pass over the headers for the five read here (ASGI servers give names in lower case).
         rid = parent = declared = language = None
         ctype = ""
-        for k, v in scope["headers"]:
+        for k, v in scope.get("headers", ()):
             if k == b"content-type":
                 ctype = v.decode("latin-1")
             elif k == b"content-length":
