@@ -5,7 +5,7 @@ with a reference id; the trace goes to the log, never to the client.
 Each answer is in one language, picked from the request's `Accept-Language` (`shared.errors.negotiate_language`):
 Chinese (`zh-CN`) by default, English for `en`; titles, framework details and pydantic's validation messages
 exist in both, a domain problem's detail in the languages its call site gave (`detail`, `detail_en`). The
-response says which with `Content-Language` (and `Vary: Accept-Language`). `LanguageMiddleware` keeps the
+response says which with `Content-Language` (and `Vary: Accept-Language`). The service middleware keeps the
 request's language for answers rendered outside a route (an oversized body, the time budget)."""
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.errors import (
     EN,
@@ -41,32 +40,20 @@ _language: contextvars.ContextVar[str | None] = contextvars.ContextVar("yimen_la
 
 
 def request_language(request: Request | None = None) -> str:
-    """The language of this request's answers: its `Accept-Language`, else the one `LanguageMiddleware` saw."""
+    """The language of this request's answers: its `Accept-Language`, else the one the service middleware saw."""
     if request is not None:
         return negotiate_language(request.headers.get("accept-language"))
     return negotiate_language(_language.get())
 
 
-class LanguageMiddleware:
-    """Remembers the request's language for problems rendered without the request (middlewares' 413, 503)."""
+def set_language(accept_language: str | None) -> contextvars.Token[str | None]:
+    """Remember the request's `Accept-Language` for problems rendered without the request (the service
+    middleware's 413 and 503); `reset_language` with the token when the request ends."""
+    return _language.set(accept_language)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        header = None
-        for k, v in scope.get("headers", ()):
-            if k == b"accept-language":
-                header = v.decode("latin-1")
-                break
-        token = _language.set(header)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _language.reset(token)
+def reset_language(token: contextvars.Token[str | None]) -> None:
+    _language.reset(token)
 
 
 def problem_response(problem: Problem, request: Request | None = None, *, lang: str | None = None) -> JSONResponse:

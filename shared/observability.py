@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,16 +17,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.budget import BUDGET_KEY, SECONDS_KEY, overrun
 from shared.errors import PayloadTooLarge, Problem, invalid
-from shared.http_errors import problem_response
+from shared.http_errors import problem_response, reset_language, set_language
 from shared.privacy import mask_text
 from shared.tracing import (
     child_traceparent,
     current_request_id,
     current_traceparent,
+    new_traceparent,
+    reset_request_id,
+    reset_traceparent,
     set_request_id,
     set_traceparent,
 )
+
+#: `FastAPI(telemetry=NO_OTEL)`: FastAPI's native OpenTelemetry off. The platform traces with its own
+#: `traceparent` and metrics (below), and FastAPI would otherwise ask the global providers whether they are
+#: configured on every request.
+NO_OTEL: Any = {"tracing": False, "metrics": False, "logs": False}
 
 
 class JsonFormatter(logging.Formatter):
@@ -99,44 +109,87 @@ UNMATCHED = "(unmatched)"
 
 
 class RequestContextMiddleware:
-    """Request id, traceparent, metrics and a body-size limit, as plain ASGI so streaming is untouched."""
+    """The one ASGI middleware of a service, plain ASGI so streaming is untouched: the request's language, id and
+    trace, its time budget (`shared.budget`), a body-size limit and NUL checks, and its metrics.
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    One middleware rather than one per concern: each layer of pure ASGI costs a coroutine, a `send` wrapper and a
+    scan of the headers on every request, which made the stack a fifth of a busy service's CPU. The budget is
+    the outermost part of it, so reading a slow body counts against it; the answers rendered here (413, 422,
+    503) are in the request's language and carry its id and trace."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, budget_seconds: float = 0) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
+        self.budget = budget_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # Only the four headers read here are decoded (ASGI servers give names in lower case).
-        rid = parent = declared = None
+        start = time.perf_counter()
+        # One pass over the headers for the five read here (ASGI servers give names in lower case).
+        rid = parent = declared = language = None
         ctype = ""
         for k, v in scope.get("headers", ()):
-            if k == b"x-request-id":
+            if k == b"content-type":
+                ctype = v.decode("latin-1")
+            elif k == b"content-length":
+                declared = v.decode("latin-1")
+            elif k == b"accept-language":
+                language = v.decode("latin-1")
+            elif k == b"x-request-id":
                 rid = v.decode()
             elif k == b"traceparent":
                 parent = v.decode()
-            elif k == b"content-length":
-                declared = v.decode()
-            elif k == b"content-type":
-                ctype = v.decode()
-        rid = rid or uuid.uuid4().hex
-        tp = child_traceparent(parent)
-        t1, t2 = set_request_id(rid), set_traceparent(tp)
-        start = time.perf_counter()
+        tp = child_traceparent(parent) if parent else new_traceparent()
+        rid = rid or os.urandom(16).hex()
+        t0, t1, t2 = set_language(language), set_request_id(rid), set_traceparent(tp)
+        response_headers = ((b"x-request-id", rid.encode()), (b"traceparent", tp.encode()))
         status = 500
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                message["headers"] = [*message.get("headers", ()), *response_headers]
+            await send(message)
+
+        try:
+            if self.budget > 0:
+                try:
+                    async with asyncio.timeout(self.budget) as timeout:
+                        scope[BUDGET_KEY], scope[SECONDS_KEY] = timeout, self.budget
+                        await self._guarded(scope, receive, send_wrapper, declared, ctype)
+                except TimeoutError:
+                    if not timeout.expired():  # a timeout of the work's own, already answered by the handlers
+                        raise
+                    answer = overrun(scope)
+                    if started:  # part of the answer is out: closing the connection is all that is left
+                        raise
+                    await answer(scope, receive, send_wrapper)
+            else:
+                await self._guarded(scope, receive, send_wrapper, declared, ctype)
+        finally:
+            # The template of the route that answered, as its router declares it (`/status/{receipt_number}`,
+            # without the prefix it is included under), which the router left in the scope.
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            self.metrics.observe(scope.get("method", ""), route, status, time.perf_counter() - start)
+            reset_language(t0)
+            reset_request_id(t1)
+            reset_traceparent(t2)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, declared: str | None, ctype: str) -> None:
+        """The body limit and the NUL checks, then the app."""
         multipart = ctype.startswith("multipart/")
         limit = self.max_body * 32 if multipart else self.max_body
         if declared and declared.isdigit() and int(declared) > limit:
             resp = problem_response(PayloadTooLarge(f"The body is limited to {limit} bytes.", detail_zh=f"请求内容最多 {limit} 字节。"))
             await resp(scope, receive, send)
-            set_request_id(None)
             return
         if bad := _bad_url(scope):
             await problem_response(bad)(scope, receive, send)
-            set_request_id(None)
             return
         received = 0
         # A NUL can be neither stored in nor compared with a PostgreSQL text column, so text bodies carrying one
@@ -156,7 +209,6 @@ class RequestContextMiddleware:
                 if received > limit:
                     await problem_response(PayloadTooLarge(f"The body is limited to {limit} bytes.", detail_zh=f"请求内容最多 {limit} 字节。"))(
                         scope, receive, send)
-                    set_request_id(None)
                     return
             body = b"".join(chunks)
             lowered = body.lower()
@@ -165,7 +217,6 @@ class RequestContextMiddleware:
                     invalid(_nul_field(body), "nul_character", "Text may not contain the NUL character (U+0000).",
                             message_zh="文本不能包含 NUL 字符（U+0000）。")
                 )(scope, receive, send)
-                set_request_id(None)
                 return
             replayed = False
 
@@ -176,45 +227,33 @@ class RequestContextMiddleware:
                     return {"type": "http.request", "body": body, "more_body": False}
                 return await receive()
 
-            app_receive = buffered_receive
+            app_receive: Receive = buffered_receive
         else:
-
-            async def limited_receive() -> Message:
-                nonlocal received
-                msg = await receive()
-                if msg["type"] == "http.request":
-                    received += len(msg.get("body", b""))
-                    if received > limit:
-                        # An HTTPException passes FastAPI's body parsing (which turns anything else into a
-                        # 400) and reaches the problem handler as a 413.
-                        raise StarletteHTTPException(413, f"The body is limited to {limit} bytes.")
-                return msg
-
-            app_receive = limited_receive
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid.encode()),
-                                      (b"traceparent", tp.encode())]
-            await send(message)
+            app_receive = self._limited(receive, limit)
 
         try:
-            await self.app(scope, app_receive, send_wrapper)
+            await self.app(scope, app_receive, send)
         except StarletteHTTPException as exc:  # the body limit hit outside FastAPI's parsing
             if exc.status_code != 413:
                 raise
-            await problem_response(PayloadTooLarge(str(exc.detail)))(scope, receive, send_wrapper)
+            await problem_response(PayloadTooLarge(str(exc.detail)))(scope, receive, send)
 
-        finally:
-            # The template of the route that answered, as its router declares it (`/status/{receipt_number}`,
-            # without the prefix it is included under), which the router left in the scope.
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            self.metrics.observe(scope.get("method", ""), route, status, time.perf_counter() - start)
-            set_request_id(None)
-            set_traceparent(None)
-            del t1, t2
+    @staticmethod
+    def _limited(receive: Receive, limit: int) -> Receive:
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            msg = await receive()
+            if msg["type"] == "http.request":
+                received += len(msg.get("body", b""))
+                if received > limit:
+                    # An HTTPException passes FastAPI's body parsing (which turns anything else into a
+                    # 400) and reaches the problem handler as a 413.
+                    raise StarletteHTTPException(413, f"The body is limited to {limit} bytes.")
+            return msg
+
+        return limited_receive
 
 
 def _nul_field(body: bytes) -> str:

@@ -60,15 +60,14 @@ from shared.auth import (
     http_revocations_fetcher,
     sync_revocations,
 )
-from shared.budget import TimeBudgetMiddleware
 from shared.bus import Bus, PullWorker
 from shared.db import Database
 from shared.events import Event
-from shared.http_errors import LanguageMiddleware, install_error_handlers
+from shared.http_errors import install_error_handlers
 from shared.jobs import run_periodically
 from shared.messaging import Consumer, InboxConsumer, MessagingTables, OutboxRelay, purge_expired
 from shared.migrate import upgrade
-from shared.observability import Metrics, RequestContextMiddleware, configure_logging
+from shared.observability import NO_OTEL, Metrics, RequestContextMiddleware, configure_logging
 from shared.settings import ServiceSettings, load_service_settings
 from shared.tracing import outgoing_headers
 
@@ -229,15 +228,13 @@ def create_service_app(
         redoc_url=None,
         lifespan=lifespan,
         openapi_tags=spec.openapi_tags or None,
+        telemetry=NO_OTEL,
     )
     install_error_handlers(app)
     install_docs(app, prefix)
     _document_problems(app)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
-    # Outermost, so reading a slow body counts against the budget too.
-    app.add_middleware(TimeBudgetMiddleware, seconds=platform.request_budget_seconds)
-    # Outermost of all: the answers the middlewares above render themselves are in the request's language too.
-    app.add_middleware(LanguageMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes,
+                       budget_seconds=platform.request_budget_seconds)
     app.include_router(health_router(spec.name, metrics), prefix=prefix)
     for router in spec.routers:
         app.include_router(router, prefix=f"{prefix}/v1")

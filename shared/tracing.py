@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextvars
+import os
 import re
-import secrets
 
 _traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -13,7 +13,10 @@ _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
 def new_traceparent(trace_id: str | None = None) -> str:
-    return f"00-{trace_id or secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    if trace_id:
+        return f"00-{trace_id}-{os.urandom(8).hex()}-01"
+    ids = os.urandom(24).hex()  # one draw for the trace and the span (every request makes one)
+    return f"00-{ids[:32]}-{ids[32:]}-01"
 
 
 def child_traceparent(parent: str | None) -> str:
@@ -28,6 +31,10 @@ def current_traceparent() -> str | None:
 
 def set_traceparent(value: str | None) -> contextvars.Token[str | None]:
     return _traceparent.set(value)
+
+
+def reset_traceparent(token: contextvars.Token[str | None]) -> None:
+    _traceparent.reset(token)
 
 
 def current_request_id() -> str | None:
@@ -46,3 +53,7 @@ def outgoing_headers() -> dict[str, str]:
     if rid := current_request_id():
         h["x-request-id"] = rid
     return h
+
+
+def reset_request_id(token: contextvars.Token[str | None]) -> None:
+    _request_id.reset(token)

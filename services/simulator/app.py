@@ -21,9 +21,8 @@ from services.simulator.config import SimulatorSettings
 from services.simulator.runtime import Simulator
 from shared.apidocs import install_docs
 from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
-from shared.budget import TimeBudgetMiddleware
 from shared.http_errors import install_error_handlers
-from shared.observability import Metrics, RequestContextMiddleware
+from shared.observability import NO_OTEL, Metrics, RequestContextMiddleware
 
 PREFIX = "/simulator"
 
@@ -67,11 +66,12 @@ def create_app(settings: SimulatorSettings | None = None, *, jwks_fetcher: JwksF
         docs_url=None,  # install_docs: the platform's own copy of the assets, no CDN
         redoc_url=None,
         lifespan=lifespan,
+        telemetry=NO_OTEL,
     )
     install_error_handlers(app)
     install_docs(app, PREFIX)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes)
-    app.add_middleware(TimeBudgetMiddleware, seconds=platform.request_budget_seconds)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes,
+                       budget_seconds=platform.request_budget_seconds)
     app.include_router(_operations(metrics), prefix=PREFIX)
     app.include_router(router, prefix=f"{PREFIX}/v1")
     app.include_router(payments_router, prefix=f"{PREFIX}/v1")

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.catalog import service
 from services.catalog.api.docs import CACHED, ETAG, ITEM_CODE_EXAMPLES, NOT_MODIFIED, header, ok
@@ -101,11 +102,15 @@ def _cache_control(version: int | None) -> str:
 
 
 async def _cached(request: Request, key: tuple[Any, ...], version: int | None, media_type: str,
-                  render: Callable[[], Awaitable[bytes]]) -> Response:
+                  render: Callable[[AsyncSession], Awaitable[bytes]]) -> Response:
+    """The rendered body from the cache, or rendered now in a transaction of its own: a hit opens no session
+    (these routes take no `SessionDep`, whose set-up and commit cost more than the rest of a hit)."""
     cache = app_cache(request, "published")
     entry = cache.get(key)
     if entry is None:
-        entry = cache.put(key, await render(), media_type)
+        async with request.app.state.db.transaction() as session:
+            body = await render(session)
+        entry = cache.put(key, body, media_type)
     return respond(request, entry, _cache_control(version))
 
 
@@ -122,8 +127,8 @@ def _json(body: Any) -> bytes:
                         "`If-None-Match` of the current tag gets `304` without a body.",
             response_model=Guide,
             responses={**ok("The guide.", CACHED), **NOT_MODIFIED, **problem_responses(404, 422)})
-async def get_guide(request: Request, session: SessionDep, code: ItemCode, version: VersionQ = None) -> Response:
-    async def render() -> bytes:
+async def get_guide(request: Request, code: ItemCode, version: VersionQ = None) -> Response:
+    async def render(session: AsyncSession) -> bytes:
         return _json(Guide.model_validate(await service.guide(session, code, version)).model_dump(mode="json"))
 
     return await _cached(request, ("guide", code, version), version, "application/json", render)
@@ -134,8 +139,8 @@ async def get_guide(request: Request, session: SessionDep, code: ItemCode, versi
             response_class=Response,
             responses={**ok("The flowchart.", CACHED, content={"image/svg+xml": {"schema": {"type": "string"}}}),
                        **NOT_MODIFIED, **problem_responses(404)})
-async def get_flowchart_svg(request: Request, session: SessionDep, code: ItemCode, version: VersionQ = None) -> Response:
-    async def render() -> bytes:
+async def get_flowchart_svg(request: Request, code: ItemCode, version: VersionQ = None) -> Response:
+    async def render(session: AsyncSession) -> bytes:
         return (await service.flowchart_svg(session, code, version)).encode()
 
     return await _cached(request, ("svg", code, version), version, "image/svg+xml; charset=utf-8", render)
@@ -146,9 +151,8 @@ async def get_flowchart_svg(request: Request, session: SessionDep, code: ItemCod
             response_class=Response,
             responses={**ok("The flowchart.", CACHED, content={"text/plain": {"schema": {"type": "string"}}}),
                        **NOT_MODIFIED, **problem_responses(404)})
-async def get_flowchart_mermaid(request: Request, session: SessionDep, code: ItemCode,
-                                version: VersionQ = None) -> Response:
-    async def render() -> bytes:
+async def get_flowchart_mermaid(request: Request, code: ItemCode, version: VersionQ = None) -> Response:
+    async def render(session: AsyncSession) -> bytes:
         return (await service.flowchart_mermaid(session, code, version)).encode()
 
     return await _cached(request, ("mmd", code, version), version, "text/plain; charset=utf-8", render)

@@ -22,12 +22,8 @@ Applications = tuple[list[Application], str | None]
 
 async def public_status(db: Database, receipt_number: str, code: str) -> bytes | None:
     """The public view of a receipt as JSON (`PublicStatus`), or None when the number is unknown or the code
-    wrong (told alike). One statement on a connection of its own, outside any transaction: the row is written
-    whole in the transaction that changed the view, so a single read sees it consistent, and skipping
-    `BEGIN`/`COMMIT` saves two round trips on the most frequent public read."""
-    async with db.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        found = await public_status_store.read(conn, receipt_number)
+    wrong (told alike): one statement, outside any transaction (`public_status_store.read`)."""
+    found = await public_status_store.read(db.engine, receipt_number)
     if found is None or not found[0] or not hmac.compare_digest(found[0], code):
         return None
     return found[1].encode()
