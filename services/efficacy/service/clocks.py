@@ -59,9 +59,9 @@ async def record_case_event(session: AsyncSession, event: Event) -> None:
 
 async def record_case_events(session: AsyncSession, events: list[Event]) -> None:
     """Several events at once (a fetched batch), leaving the state they leave applied one at a time: each
-    application's events are kept, read back and rebuilt from together (one lock, one insert, one read, one
-    write of what changed: statements are the cost, and a five-department case sends its tasks' events close
-    together)."""
+    application's events are kept, read back and rebuilt from together (on PostgreSQL one statement locks the
+    application, writes its row, keeps and reads its facts, and one writes what changed: statements are the cost,
+    and a five-department case sends its tasks' events close together)."""
     for application_id, group in _by_application(events):
         await _record(session, application_id, group)
 
@@ -101,7 +101,7 @@ async def _record(session: AsyncSession, application_id: str, events: list[Event
             continue
         if event.id in accepted:
             a = accepted[event.id]
-            await _flag_repeated(session, a, applicant_key(a.applicant.model_dump()))
+            await _flag_repeated(session, a)
         elif event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
             # What the application carried when the correction was asked for: the facts up to this one.
             await _flag_material_asked_again(session, event, facts[:position[event.id] + 1], application_id)
@@ -124,7 +124,8 @@ async def _lock_and_read(session: AsyncSession, application_id: str, events: lis
     kept, read = await cases.lock_add_and_read_facts(
         session, application_id, events, columns=columns, every=bool(acceptances),
         item_first=item if acceptances else None, item_else=None if acceptances else item,
-        repeat=None if carried is None else (carried.id, _repeat_params(acceptances[carried.id])))
+        repeat=None if carried is None else (carried.id, supervision.repeated_params(
+            **_repeat_params(acceptances[carried.id]))))
     new = [e for e in events if e.id in kept]
     if read is None:
         # Another transaction had the application between the statement's snapshot and its lock (the two
@@ -163,10 +164,10 @@ def _repeat_to_carry(events: list[Event], acceptances: dict[str, ApplicationAcce
 
 
 def _repeat_params(accepted: ApplicationAccepted) -> dict[str, Any]:
-    return supervision.repeated_params(
-        application_id=accepted.application_id, applicant_key=applicant_key(accepted.applicant.model_dump()),
-        item_code=accepted.item_code, accepted_at=accepted.accepted_at,
-        window=timedelta(days=current_config().repeat_window_days), department=accepted.department)
+    """What an acceptance looks for repeats by (`supervision.open_repeated_items`' keywords)."""
+    return dict(application_id=accepted.application_id, applicant_key=applicant_key(accepted.applicant.model_dump()),
+                item_code=accepted.item_code, accepted_at=accepted.accepted_at,
+                window=timedelta(days=current_config().repeat_window_days), department=accepted.department)
 
 
 async def _lock_and_read_in_steps(session: AsyncSession, application_id: str, events: list[Event]
@@ -345,14 +346,11 @@ def recompute_facts(application_id: str, facts: list[Fact], calendar: WorkCalend
     return f
 
 
-async def _flag_repeated(session: AsyncSession, accepted: ApplicationAccepted, key: str) -> None:
+async def _flag_repeated(session: AsyncSession, accepted: ApplicationAccepted) -> None:
     """重复提交: the same applicant accepted again for the same item within the window is a supervision item (one
     per pair of applications). Looked for and written by one statement: an acceptance that repeats nothing, the
     common case, writes no row."""
-    await supervision.open_repeated_items(
-        session, application_id=accepted.application_id, applicant_key=key, item_code=accepted.item_code,
-        accepted_at=accepted.accepted_at, window=timedelta(days=current_config().repeat_window_days),
-        department=accepted.department)
+    await supervision.open_repeated_items(session, **_repeat_params(accepted))
 
 
 _ANOMALY_TEXT = {

@@ -1,5 +1,5 @@
 """A fetched batch of case events applied together (each application's events coalesced: one lock, one insert, one
-read, one write) leaves exactly the state the same events leave applied one at a time: clocks and their watch
+read, one write; on PostgreSQL the first three are one statement) leaves exactly the state the same events leave applied one at a time: clocks and their watch
 days, KPI rows, the case rows, the kept facts, cards cleared, and supervision items in the same order."""
 
 from __future__ import annotations
