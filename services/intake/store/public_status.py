@@ -317,10 +317,11 @@ def _step_arrays(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"s_{k}": [r[k] for r in rows] for k in _STEP_COLUMNS}
 
 
-def _advanced(session: Session, old: str, change: _Change) -> tuple[str, list[Any], dict[str, str | None]] | None:
-    """This transaction's change applied to the body read with the lock: the new body, the guards of the names it
-    took from `_names`, and every name it looked up; None when a step's place among the stored ones is not
-    certain (then the view is rendered from the tables)."""
+def _advanced(session: Session, old: str,
+              change: _Change) -> tuple[str, dict[str, str | None], dict[str, str | None]] | None:
+    """This transaction's change applied to the body read with the lock: the new body, the names it took from
+    `_names` (to be checked by the update, `_guards`), and every name it looked up; None when a step's place among
+    the stored ones is not certain (then the view is rendered from the tables)."""
     body = json.loads(old)
     body.update(change.fields)
     steps: list[dict[str, Any]] = body["timeline"]
@@ -338,12 +339,12 @@ def _advanced(session: Session, old: str, change: _Change) -> tuple[str, list[An
         at_list.insert(i, at)
         steps.insert(i, {"at": at, "status": status, "step": step, "code": code, "unit": unit,
                          "unit_name": names[unit] if unit in names else looked_up[unit]})
-    guards = []
-    for code, name in looked_up.items():
-        if code not in read_now:
-            current = _name_of(code)
-            guards.append(current.is_(None) if name is None else current == name)
-    return to_json(body).decode(), guards, looked_up
+    return to_json(body).decode(), {c: n for c, n in looked_up.items() if c not in read_now}, looked_up
+
+
+def _guards(names: dict[str, str | None]) -> list[Any]:
+    """The update's check that each unit still has the name taken from memory (another replica may have renamed it)."""
+    return [_name_of(code).is_(None) if name is None else _name_of(code) == name for code, name in sorted(names.items())]
 
 
 def _forget_names(session: Session, codes: Iterable[str]) -> None:
@@ -359,8 +360,8 @@ def _advance(session: Session, receipt_number: str, old: str, change: _Change) -
     advanced = _advanced(session, old, change)
     if advanced is None:
         return False
-    new, guards, looked_up = advanced
-    stmt = _ADVANCE.where(*guards) if guards else _ADVANCE
+    new, guarded, looked_up = advanced
+    stmt = _ADVANCE.where(*_guards(guarded)) if guarded else _ADVANCE
     if session.execute(stmt, {"receipt": receipt_number, "old_body": old, "new_body": new}).rowcount == 1:
         return True
     _forget_names(session, looked_up)
@@ -373,7 +374,7 @@ def _write_together(session: Session, steps: list[dict[str, Any]], read: dict[st
     it did not write (to be rendered from the tables, which hold the steps by then)."""
     rows: list[tuple[str, str, str, str]] = []
     looked: dict[str, str | None] = {}
-    all_guards: list[Any] = []
+    guarded: dict[str, str | None] = {}
     failed: set[str] = set()
     for app_id in sorted(advance):
         receipt, old = read[app_id]
@@ -381,9 +382,9 @@ def _write_together(session: Session, steps: list[dict[str, Any]], read: dict[st
         if advanced is None:
             failed.add(app_id)
             continue
-        new, guards, looked_up = advanced
+        new, names, looked_up = advanced
         rows.append((app_id, receipt, old, new))
-        all_guards += guards
+        guarded.update(names)
         looked.update(looked_up)
     params = _step_arrays(steps) if steps else {}
     if not rows:
@@ -391,8 +392,8 @@ def _write_together(session: Session, steps: list[dict[str, Any]], read: dict[st
             session.execute(*_steps_write(True, steps))
         return failed
     stmt = _STEPS_AND_ADVANCE_ALL if steps else _ADVANCE_ALL
-    if all_guards:  # a name taken from memory changed meanwhile: every view of the statement is rendered again
-        stmt = stmt.where(*all_guards)
+    if guarded:  # a name taken from memory changed meanwhile: every view of the statement is rendered again
+        stmt = stmt.where(*_guards(guarded))
     written = set(session.execute(stmt, {**params, "v_receipt": [r[1] for r in rows], "v_old_body": [r[2] for r in rows],
                                          "v_new_body": [r[3] for r in rows]}).scalars())
     missed = {app_id for app_id, receipt, _, _ in rows if receipt not in written}
