@@ -70,7 +70,8 @@ CONSUMERS: list[Consumer] = [
     # the stream's order, which follows cause, and in the same batches (one for intake's and one for workflow's
     # took turns at the same applications' locks and each paid its own transactions). It replaced
     # efficacy-intake and efficacy-workflow: on a running deployment the new durable starts at the stream's
-    # beginning and finds every event it had applied kept already (`record_case_events` does nothing for them).
+    # beginning; a migration gave it their inbox rows (`20261201_case_consumer_inbox.py`), so what they applied is
+    # refused at the inbox, and a fact kept already is skipped by `record_case_events` anyway.
     Consumer("efficacy-cases", "yimen.>", on_case_event,
              "Acceptance starts the clock; corrections resume it; return, withdrawal and refusal stop it; "
              "submissions, deliveries and visits feed the KPIs; task clocks: correction requests pause, reopening "
