@@ -185,6 +185,8 @@ def infrastructure_failure(exc: BaseException) -> bool:
     for _ in range(5):  # the driver's error is often wrapped by SQLAlchemy's
         if seen is None:
             break
+        if isinstance(seen, BaseExceptionGroup):  # from concurrent steps (a TaskGroup): one failing is enough
+            return any(infrastructure_failure(e) for e in seen.exceptions)
         if isinstance(seen, OSError | DisconnectionError | InterfaceError | OperationalError | PoolTimeout):
             return True
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
