@@ -590,7 +590,10 @@ def _endpoint(deliveries: Any, column: str) -> Any:
     """The delivery's department's endpoint `column` (null without one), read with the claim: the endpoint as it
     is when the delivery is sent, in the claim's one statement."""
     w = DepartmentWebhook.__table__
-    return (select(w.c[column]).where(w.c.department == deliveries.c.department).scalar_subquery()
+    # The delivery's column spelled with its table: SQLite writes RETURNING's own columns unqualified, and an
+    # unqualified `department` inside the subquery would be the endpoint's own (any endpoint's row would match).
+    delivery_department = literal_column(f"{deliveries.name}.{deliveries.c.department.name}")
+    return (select(w.c[column]).where(w.c.department == delivery_department).scalar_subquery()
             .label(f"endpoint_{column}"))
 
 
