@@ -66,13 +66,19 @@ async def _claim(s: AsyncSession, table: Table, scope: str, key: str, digest: st
     """Claim the key in `s`'s transaction: None when this request is to do the work; the stored answer when the
     key's work is done; a 422 problem for another body, a 409 while the work runs elsewhere."""
     values = {"scope": scope, "key": key, "request_hash": digest, "created_at": utcnow()}
+    find = select(table).where(table.c.scope == scope, table.c.key == key)
     if dialect_of(s) == "postgresql":
-        res = await s.execute(_pg_claim(table), {**values, "lock": _lock_id(scope, key)})
+        if affected(await s.execute(_pg_claim(table), {**values, "lock": _lock_id(scope, key)})) == 1:
+            return None
+        row = (await s.execute(find)).one_or_none()
     else:
-        res = await s.execute(insert_ignore(s, table).values(**values))
-    if affected(res) == 1:
-        return None
-    row = (await s.execute(select(table).where(table.c.scope == scope, table.c.key == key))).one_or_none()
+        # SQLite: look before writing. The first request holds the one write lock while its work runs, so a
+        # repeat's INSERT would wait for all of it; a read does not wait, and finds the committed claim.
+        row = (await s.execute(find)).one_or_none()
+        if row is None:
+            if affected(await s.execute(insert_ignore(s, table).values(**values))) == 1:
+                return None
+            row = (await s.execute(find)).one_or_none()
     if row is not None and row.request_hash != digest:
         raise ValidationProblem(
             FieldError(

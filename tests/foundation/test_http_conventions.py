@@ -48,6 +48,8 @@ async def create_thing(
 
 #: Held open by a test: the first request's work waits on it while a repeat arrives.
 HELD: dict[str, asyncio.Event] = {}
+#: Set by the first request's work once it has written (on SQLite it then holds the one write lock).
+REACHED: dict[str, asyncio.Event] = {}
 
 
 @router.post("/held-things", status_code=201)
@@ -60,6 +62,7 @@ async def create_held_thing(
         if thing.count == 0:
             raise invalid("body.count", "refused", "Refused after writing.")
         if (gate := HELD.get(thing.name)) is not None:
+            REACHED[thing.name].set()
             await gate.wait()
         return 201, {"id": res.inserted_primary_key[0], "name": thing.name}
 
@@ -305,10 +308,11 @@ async def test_a_repeat_while_the_first_runs_is_told_409_at_once_and_then_replay
     # The key is claimed in the work's own transaction (PostgreSQL) or just before it (SQLite): either way a
     # repeat arriving meanwhile is answered at once, neither made to wait for the work nor doing it again.
     h = {**tokens.headers("u-held"), "Idempotency-Key": "held-1"}
-    HELD["held"] = asyncio.Event()
+    HELD["held"], REACHED["held"] = asyncio.Event(), asyncio.Event()
     try:
         first = asyncio.create_task(client.post("/probe/v1/held-things", json={"name": "held", "count": 1},
                                                 headers=h))
+        await asyncio.wait_for(REACHED["held"].wait(), 10)
         for _ in range(200):
             repeat = await asyncio.wait_for(
                 client.post("/probe/v1/held-things", json={"name": "held", "count": 1}, headers=h), 5)
