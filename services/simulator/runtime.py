@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from services.simulator.buses import DepartmentBuses
-from services.simulator.clients import ApiError, IssuedToken, Platform
+from services.simulator.clients import ApiError, IssuedToken, Platform, decision_client
 from services.simulator.config import SimulatorSettings
 from services.simulator.domain import webhooks
 from services.simulator.domain.rules import (
@@ -135,6 +135,8 @@ class Simulator:
     points: PointMemory = field(default_factory=PointMemory)
     registration: str = "pending"
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
+    #: Each department's own client for its decisions (`clients.decision_client`), made on its first decision.
+    _decision_http: dict[str, httpx.AsyncClient] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.platform = Platform(self.settings, self.http)
@@ -413,12 +415,19 @@ class Simulator:
             record.status = DecisionStatus.CANCELLED
             raise
 
+    def decision_http(self, dept: Department) -> httpx.AsyncClient:
+        http = self._decision_http.get(dept.code)
+        if http is None:
+            http = self._decision_http[dept.code] = decision_client(self.settings.http_timeout_seconds)
+        return http
+
     async def _post(self, dept: Department, record: DecisionRecord, draft: DecisionDraft) -> None:
         body = draft.model_dump(mode="json")
-        response = await self.platform.decide(await self.department_token(dept), record.task_id, body)
+        http = self.decision_http(dept)
+        response = await self.platform.decide(await self.department_token(dept), record.task_id, body, http)
         if response.status_code == 401:
             response = await self.platform.decide(
-                await self.department_token(dept, renew=True), record.task_id, body
+                await self.department_token(dept, renew=True), record.task_id, body, http
             )
         record.response_status = response.status_code
         if response.status_code >= 500:
@@ -451,6 +460,8 @@ class Simulator:
             task.cancel()
         with contextlib.suppress(Exception):
             await asyncio.gather(*self._pending, return_exceptions=True)
+        clients, self._decision_http = list(self._decision_http.values()), {}
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
 
 def parse_task_event(body: bytes) -> TaskNotice | None:

@@ -25,6 +25,8 @@ class DecisionCall:
     client_id: str
     body: dict[str, Any]
     status: int
+    #: The caller's TCP port: which of its connections the decision came on.
+    port: int = 0
 
 
 @dataclass
@@ -39,6 +41,8 @@ class PlatformDouble:
     closed_tasks: set[str] = field(default_factory=set)
     #: The next this-many decision calls answer 503 (workflow restarting).
     failing_decisions: int = 0
+    #: How long a decision call is held before its answer (workflow busy), so that a burst is in flight at once.
+    decision_pause: float = 0.0
     #: Departments identity does not know (yet): creating their client answers 422.
     unknown_departments: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
@@ -128,8 +132,10 @@ class PlatformDouble:
                 self.calls.append(f"decision-503:{task_id}")
                 return JSONResponse({"title": "unavailable"}, 503)
             body = await request.json()
+            await asyncio.sleep(self.decision_pause)
             status = 409 if task_id in self.closed_tasks else 200
-            self.decisions.append(DecisionCall(task_id, who[1], who[0], body, status))
+            port = request.client.port if request.client else 0
+            self.decisions.append(DecisionCall(task_id, who[1], who[0], body, status, port))
             if status == 409:
                 return JSONResponse({"title": "already decided"}, 409, media_type="application/problem+json")
             if body.get("outcome") != "request_correction":

@@ -13,6 +13,7 @@ import nats
 import pytest_asyncio
 
 from services.simulator.app import create_app
+from services.simulator.clients import DECISION_CONNECTIONS
 from services.simulator.config import SimulatorSettings
 from services.simulator.domain.webhooks import sign
 from services.simulator.tests.platform_double import PlatformDouble
@@ -128,6 +129,28 @@ async def test_a_signed_task_is_approved_through_workflow_with_the_department_to
 
     record = (await eventually(sent))[0]
     assert record["response_status"] == 200 and record["channel"] == "rest" and record["attempts"] == 1
+
+
+async def test_each_department_decides_on_its_own_few_connections(client, platform):
+    """A burst of decisions from two departments: each department's go on connections of its own, at most
+    DECISION_CONNECTIONS of them (one shared pool opened a connection per decision in flight, and every request
+    then checked them all)."""
+    departments = ("LD-SCJGJ", "LD-XFJ")
+    for code in departments:
+        await set_rule(client, code, mode="approve", delay_seconds=0, channel="rest")
+    platform.decision_pause = 0.2
+    try:
+        sent = {code: [task_event(code) for _ in range(3 * DECISION_CONNECTIONS)] for code in departments}
+        for code, events in sent.items():
+            for _, body in events:
+                assert (await deliver(client, platform, code, body)).status_code == 202
+        ids = {code: {task_id for task_id, _ in events} for code, events in sent.items()}
+        await eventually(lambda: all(all(platform.decisions_for(t) for t in ids[c]) for c in departments), timeout=20)
+    finally:
+        platform.decision_pause = 0.0
+    ports = {code: {d.port for d in platform.decisions if d.task_id in ids[code]} for code in departments}
+    assert all(0 < len(p) <= DECISION_CONNECTIONS for p in ports.values()), ports
+    assert not ports["LD-SCJGJ"] & ports["LD-XFJ"], ports
 
 
 async def test_reject_mode_sends_reasons_and_legal_basis(client, platform):
