@@ -116,6 +116,36 @@ async def pg_work(dbs: PgDatabases) -> dict[str, dict[str, float]] | None:
                   "exec_ms": float(by_db[db]["exec_ms"])} for svc, db in dbs.names.items() if db in by_db}
 
 
+async def pg_conflicts(dbs: PgDatabases) -> dict[str, dict[str, int]]:
+    """Deadlocks and rolled-back transactions per service so far (`pg_stat_database`). A deadlock costs the two
+    transactions in it `deadlock_timeout` (1 s by default) before the server breaks it: a tail latency with a count
+    that does not depend on the machine's load."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(dbs.admin_url)
+    except (OSError, asyncpg.PostgresError):
+        return {}
+    try:
+        rows = await conn.fetch("SELECT datname, deadlocks, xact_rollback FROM pg_stat_database "
+                                "WHERE datname = ANY($1::text[])", list(dbs.names.values()))
+    finally:
+        await conn.close()
+    by_db = {r["datname"]: r for r in rows}
+    return {svc: {"deadlocks": int(by_db[db]["deadlocks"]), "rollbacks": int(by_db[db]["xact_rollback"])}
+            for svc, db in dbs.names.items() if db in by_db}
+
+
+def conflicts_delta(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """The services whose deadlocks or rollbacks grew, and by how much."""
+    out = {}
+    for svc, now in after.items():
+        d = {k: v - before.get(svc, {}).get(k, 0) for k, v in now.items()}
+        if any(d.values()):
+            out[svc] = d
+    return out
+
+
 async def pg_settings(admin_url: str) -> dict[str, str]:
     """The server settings that change what a figure means: with autovacuum off (this machine's CI
     configuration), dead rows and index entries stay until something vacuums, so pages per case grow faster
@@ -195,6 +225,44 @@ def slowest(traces: list[CaseTrace]) -> str:
             out.append(f"{step}@{(first - worst.submitted_at) * 1000:.0f}"
                        + (f"–{(last - worst.submitted_at) * 1000:.0f}" if step.startswith("task") else ""))
     return " ".join(out)
+
+
+#: The hops of a case, each waiting on the one before (a two-stage item: stage 1's tasks are assigned first and its
+#: completion assigns stage 2's, the last). Each hop's gap runs from the latest earlier point the case reached, so a
+#: one-stage case's stage-2 hop is 0 rather than negative.
+HOPS = (("accepted", 0), ("task_assigned", 0), ("stage_completed", 0), ("task_assigned", 1), ("decided", 0),
+        ("certificate", 0), ("delivered", 0))
+
+
+def _hop_name(step: str, idx: int) -> str:
+    return f"{step}_{'last' if idx else 'first'}" if step == "task_assigned" else step
+
+
+def gaps(traces: list[CaseTrace]) -> dict[str, dict[str, float]]:
+    """Per hop of the case (`HOPS`, from the submit request on), the p50, p99 and largest gap in milliseconds
+    over the cases: which hop a tail latency is spent in, in every run (the slowest case's timeline is one case)."""
+    by_hop: dict[str, list[float]] = {}
+    for t in traces:
+        if not t.submitted_at:
+            continue
+        prev, prev_name = t.submitted_at, "submit"
+        for step, idx in HOPS:
+            if step not in t.seen:
+                continue
+            at = t.seen[step][idx]
+            name = _hop_name(step, idx)
+            by_hop.setdefault(f"{prev_name}→{name}", []).append(max(0.0, at - prev))
+            prev, prev_name = max(prev, at), name
+    out = {}
+    for hop, xs in by_hop.items():
+        xs.sort()
+        pick = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))]  # noqa: E731
+        out[hop] = {"p50": round(pick(0.5) * 1000), "p99": round(pick(0.99) * 1000), "max": round(xs[-1] * 1000)}
+    return out
+
+
+def gaps_line(hops: dict[str, dict[str, float]]) -> str:
+    return " ".join(f"{hop} {g['p50']:.0f}/{g['p99']:.0f}/{g['max']:.0f}" for hop, g in hops.items())
 
 
 class BusWatch:
@@ -682,6 +750,7 @@ async def full_cycle(p: Platform, item: str, clients: int, seconds: float) -> di
                 traces.append(out[2])
 
     pg_before = await pg_work(p.dbs)
+    conflicts_before = await pg_conflicts(p.dbs)
     with CpuMeter(p) as cpu:
         # The clock starts once the meter has its counts (it asks every process for them).
         t = time.perf_counter()
@@ -689,12 +758,14 @@ async def full_cycle(p: Platform, item: str, clients: int, seconds: float) -> di
         await asyncio.gather(*(client(i) for i in range(clients)))
         elapsed = time.perf_counter() - t
     pg_after = await pg_work(p.dbs)
+    conflicts = conflicts_delta(conflicts_before, await pg_conflicts(p.dbs))
     tasks = len(p.watch.task_decided) - tasks_before
     fig: dict[str, Any] = summarise(samples) if samples else {"n": 0}
     fig.pop("per_second", None)
     fig.update({"clients": clients, "seconds": round(elapsed, 1), "cases_per_second": round(len(samples) / elapsed, 2),
                 "tasks_per_second": round(tasks / elapsed, 1), "errors": sum(p.errors.values()) - errors_before,
                 "timeline_p50_ms": timeline(traces), "timeline_slowest_ms": slowest(traces),
+                "gaps_ms_p50_p99_max": gaps(traces), "deadlocks_and_rollbacks": conflicts,
                 "cpu_seconds": cpu.summary()})
     if samples:
         fig["cpu_ms_per_case"] = round(cpu.machine_used / len(samples) * 1000, 1)
@@ -1057,7 +1128,7 @@ async def idle_cost(p: Platform, seconds: float, settle_seconds: float = 30) -> 
 async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, full: bool,
                        phases: tuple[str, ...] = PHASES, extra_env: dict[str, str] | None = None,
                        profile_dir: Path | None = None, open_targets: tuple[int, ...] = (),
-                       keep_databases: bool = False) -> None:
+                       keep_databases: bool = False, keep_logs: bool = False) -> None:
     floors, figures = report["floors"], report["figures"]
     h = floors["H_fastapi_request"]["p50_ms"]
     c = floors["C_commit_postgresql"]["p50_ms"]
@@ -1097,6 +1168,8 @@ async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, ful
                 progress(f"  → p50 {fig.get('p50_ms')} ms, p99 {fig.get('p99_ms')} ms, {fig['cases_per_second']} cases/s, "
                          f"{fig['tasks_per_second']} tasks/s, errors {fig['errors']}; {fig['timeline_p50_ms']}; slowest: "
                          f"{fig['timeline_slowest_ms']}")
+                progress(f"  → gaps ms p50/p99/max: {gaps_line(fig['gaps_ms_p50_p99_max'])}; deadlocks and "
+                         f"rollbacks: {fig['deadlocks_and_rollbacks']}")
             if profile_dir and ("cycle" in phases or "smoke" in phases):
                 # A run of its own: sampling costs CPU (py-spy's, outside the platform, but on the same cores).
                 n_clients, secs = (1, 4) if "smoke" in phases else (10, 10 * scale)
@@ -1216,4 +1289,4 @@ async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, ful
         failed = False
     finally:
         progress("platform: stopping, dropping its databases and streams")
-        await p.stop(keep_logs=failed or bool(p.errors))
+        await p.stop(keep_logs=keep_logs or failed or bool(p.errors))
