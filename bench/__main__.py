@@ -75,7 +75,8 @@ async def drop_pg_database(admin_url: str, url: str) -> None:
 
 async def run(full: bool, skip_platform: bool = False, phases: tuple[str, ...] = PHASES,
               extra_env: dict[str, str] | None = None, profile_dir: Path | None = None,
-              open_targets: tuple[int, ...] = (), keep_databases: bool = False) -> dict[str, Any]:
+              open_targets: tuple[int, ...] = (), keep_databases: bool = False,
+              keep_logs: bool = False) -> dict[str, Any]:
     n = 2000 if full else 400
     report: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(), "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -120,7 +121,7 @@ async def run(full: bool, skip_platform: bool = False, phases: tuple[str, ...] =
             pg_url = None
         if pg_admin and not skip_platform:
             await run_platform(report, nats_url, pg_admin, full, phases, extra_env, profile_dir, open_targets,
-                               keep_databases)
+                               keep_databases, keep_logs)
         elif not pg_admin:
             progress("no PostgreSQL at 127.0.0.1:5432: the platform figures need it and are left out")
         report["load_average_at_end"] = os.getloadavg()
@@ -186,6 +187,9 @@ def main() -> None:
     p.add_argument("--keep-databases", action="store_true",
                    help="leave the platform's PostgreSQL databases (yimen_bench_<run>_<service>) in place at the end, "
                         "to EXPLAIN statements on the state the run left; drop them yourself afterwards")
+    p.add_argument("--keep-logs", action="store_true",
+                   help="keep the platform's logs (each service's, under a temporary directory the run names) at the "
+                        "end, not only after errors; with --platform-env YIMEN_LOG_LEVEL=INFO they say each retry")
     p.add_argument("--out", help="write the JSON report here only (the baseline's child run)")
     args = p.parse_args()
     extra = dict(kv.split("=", 1) for kv in args.platform_env)
@@ -203,7 +207,7 @@ def main() -> None:
     profile_dir = Path(args.profile).resolve() if args.profile else None
     targets = tuple(int(x) for x in args.open_cases.split(",") if x.strip())
     report = asyncio.run(run(args.full, args.floors_only, tuple(args.phases.split(",")), extra, profile_dir,
-                             targets, args.keep_databases))
+                             targets, args.keep_databases, args.keep_logs))
     if base:
         report["baseline"] = base
     if args.peer == "temporal":

@@ -75,6 +75,17 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
         await service.certificates.issue_for_decision(session, d, row)
 
 
+async def on_application_decisions(session: AsyncSession, events: list[Event]) -> None:
+    """A batch of decisions, in the order of their applications: each closes its application's tasks, so that
+    the batch locks task rows in the order the task consumer does (store/tasks.py `_lock_order`). Decisions of
+    different applications change different rows, so their order is free."""
+    for event in sorted(events, key=lambda e: str((e.data or {}).get("application_id") or "")):
+        await on_application_decided(session, event)
+        # As InboxConsumer.apply_batch does: each handler starts as in a session of its own.
+        await session.flush()
+        session.expunge_all()
+
+
 async def on_task_event(session: AsyncSession, event: Event) -> None:
     """Keep which department holds an open task in which application: the purpose its reads must name. A task
     waiting for the applicant's correction (补正) stays the department's. The row is written at commit, with the
@@ -109,7 +120,8 @@ CONSUMERS: list[Consumer] = [
              "Learn departments' credit codes (the issuer segment of certificate identifiers)."),
     Consumer("datashare-accepted", APPLICATION_ACCEPTED, on_application_accepted, "Archive accepted applications."),
     Consumer("datashare-decided", APPLICATION_DECIDED, on_application_decided,
-             "Archive decisions; issue the certificate of an approved application."),
+             "Archive decisions; issue the certificate of an approved application.",
+             batch_handler=on_application_decisions),
     # Only the four task events that open or close a task: the others on the subject (a handler given the task)
     # are acknowledged without a transaction.
     Consumer("datashare-tasks", TASK_EVENTS, on_task_event,

@@ -69,10 +69,17 @@ def _upsert_statement() -> Any:
         set_={"state": ins.excluded.state, "updated_at": ins.excluded.updated_at})
 
 
+def _lock_order(row: dict[str, Any]) -> tuple[str, str]:
+    """The order every writer of the projection locks its rows in: by application, then by task. The task
+    consumer's batch and the decision consumer's closing of an application (`close_application`) lock some of
+    the same rows; in two orders they deadlocked, which PostgreSQL breaks only after `deadlock_timeout` (1 s), the
+    decision's certificate waiting that second."""
+    return row["application_id"], row["task_id"]
+
+
 def _statements(dialect: str, pending: dict[str, tuple[dict[str, Any], bool]]) -> list[tuple[Any, Any]]:
-    """(statement, parameters) that write the pending rows. Rows go in task id order: two transactions that
-    write the same tasks lock them in the same order."""
-    ordered = [pending[task_id] for task_id in sorted(pending)]
+    """(statement, parameters) that write the pending rows, in `_lock_order`."""
+    ordered = sorted(pending.values(), key=lambda held: _lock_order(held[0]))
     if dialect == "postgresql":
         params = {f"b_{k}": [row[k] for row, _ in ordered]
                   for k in ("task_id", "application_id", "department", "item_code", "state", "updated_at")}
@@ -113,9 +120,12 @@ def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
 
 
 async def close_application(session: AsyncSession, application_id: str, at: datetime) -> None:
+    """Close the application's open tasks, locking them in task order (`_lock_order`; a plain UPDATE locks them
+    in the order it finds them) in the same statement."""
     await write_pending(session)
-    await session.execute(update(OpenTask).where(OpenTask.application_id == application_id, OpenTask.state == "open")
-                          .values(state="closed", updated_at=at))
+    locked = (select(OpenTask.task_id).where(OpenTask.application_id == application_id, OpenTask.state == "open")
+              .order_by(OpenTask.task_id).with_for_update())
+    await session.execute(update(OpenTask).where(OpenTask.task_id.in_(locked)).values(state="closed", updated_at=at))
 
 
 async def open_departments(session: AsyncSession, application_id: str) -> set[str]:

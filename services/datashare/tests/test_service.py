@@ -925,3 +925,94 @@ async def test_every_cut_of_a_run_of_task_events_into_batches_leaves_what_one_at
             assert await inbox.apply_batch(events[:end]) == 0  # a redelivery, with what came before
             start = end
         assert await projection(app_id) == expected, bin(cuts)
+
+
+async def test_a_decision_closing_its_tasks_and_a_batch_of_their_events_both_commit(client):
+    """The decision consumer closes its application's tasks in the order the task consumer's batch writes them
+    (by task id); a plain UPDATE took them in the order it found them, and the two deadlocked: PostgreSQL breaks a
+    deadlock only after `deadlock_timeout` (1 s), and the certificate waited that second (bench, 10 clients)."""
+    from datetime import UTC, datetime
+
+    from services.datashare.events.handlers import CONSUMERS
+    from services.datashare.store import tasks
+    from shared.messaging import InboxConsumer
+
+    db = client.app.state.db
+    app_id = f"lock-{credit_code()}"
+    now = datetime.now(UTC)
+    first, second = f"{app_id}-1", f"{app_id}-2"
+    # The second task's row is stored first, and its department comes first in the application's index: a
+    # plain UPDATE of the application's rows meets it before the first task's.
+    for task_id, department in ((second, "LD-A"), (first, "LD-B")):
+        async with db.transaction() as s:
+            tasks.task_assigned(s, task_id=task_id, application_id=app_id, department=department, item_code=None,
+                                at=now)
+    consumer = next(c for c in CONSUMERS if c.name == "datashare-tasks")
+    inbox = InboxConsumer(db, client.app.state.messaging, consumer, client.app.state.bus)
+    decisions = [new_event("yimen.workflow.task.decided", source="/yimen/workflow", subject=t, data={
+        "task_id": t, "application_id": app_id, "department": d, "outcome": "approve"})
+        for t, d in ((first, "LD-B"), (second, "LD-A"))]
+
+    async def close() -> None:
+        async with db.transaction() as s:
+            await tasks.close_application(s, app_id, now)
+
+    # A third transaction holds the first task's row: the batch waits for it holding nothing, then the decision
+    # queues behind the batch, taking what it may meanwhile (the second task's row, in the old order).
+    async with db.transaction() as blocker:
+        await blocker.execute(text("UPDATE workflow_task SET updated_at = updated_at WHERE task_id = :t"),
+                              {"t": first})
+        batch = asyncio.create_task(inbox.apply_batch(decisions))
+        await asyncio.sleep(0.3)
+        closing = asyncio.create_task(close())
+        await asyncio.sleep(0.3)
+    # Released: the batch takes the first row, then the second; the decision waits for the batch.
+    assert await asyncio.wait_for(batch, 5) == 2
+    await asyncio.wait_for(closing, 5)
+    async with db.transaction() as s:
+        assert await tasks.open_departments(s, app_id) == set()
+
+
+async def test_both_consumers_lock_task_rows_by_application_then_task():
+    """Across applications too: the task consumer's batch writes its rows by application, then task, and the
+    decision consumer's batch closes its applications in the same order (each one's tasks by task id)."""
+    from datetime import UTC, datetime
+
+    from services.datashare.events import handlers
+    from services.datashare.store import tasks
+
+    class Session:
+        info: dict[str, Any] = {}
+
+    now = datetime.now(UTC)
+    s = Session()
+    # Task ids in the opposite order of their applications'.
+    for task_id, app_id in (("t-1", "app-b"), ("t-2", "app-a"), ("t-0", "app-b")):
+        tasks.task_assigned(s, task_id=task_id, application_id=app_id, department="LD-A", item_code=None,  # type: ignore[arg-type]
+                            at=now)
+    [(_, params)] = tasks._statements("postgresql", s.info[tasks._PENDING])
+    assert params["b_task_id"] == ["t-2", "t-0", "t-1"]
+
+    closed: list[str] = []
+
+    class Recording:
+        async def flush(self) -> None:
+            pass
+
+        def expunge_all(self) -> None:
+            pass
+
+    async def record(session, event):  # type: ignore[no-untyped-def]
+        closed.append(event.data["application_id"])
+
+    decided = [new_event("yimen.workflow.application.decided", source="/yimen/workflow", subject=a,
+                         data={"application_id": a}) for a in ("app-c", "app-a", "app-b")]
+    original = handlers.on_application_decided
+    handlers.on_application_decided = record  # type: ignore[assignment]
+    try:
+        await handlers.on_application_decisions(Recording(), decided)  # type: ignore[arg-type]
+    finally:
+        handlers.on_application_decided = original  # type: ignore[assignment]
+    assert closed == ["app-a", "app-b", "app-c"]
+    assert next(c for c in handlers.CONSUMERS if c.name == "datashare-decided").batch_handler is \
+        handlers.on_application_decisions
