@@ -123,7 +123,8 @@ async def _evaluate_clocks(session: AsyncSession, batch: list[ClockState], calen
     # otherwise be read and counted on every round until it stops, and the evaluator's cost would grow with
     # the open cases instead of with the cards due.
     await cases.set_watch(session, {v.state.clock_id: day for v in views
-                                    if (day := next_watch_day(v, calendar, policy, today)) is not None})
+                                    if (day := next_watch_day(v, calendar, policy, today)) is not None},
+                          skip_locked=True)
     due = [Forecast(v, d) for v in views if (d := decide_card(v, policy)) is not None]
     if not due:
         return raised

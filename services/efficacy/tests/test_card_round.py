@@ -154,3 +154,33 @@ async def test_the_round_reads_the_clocks_due_undated_first_then_by_watch_day_an
                 break
             after = page[-1][0]
         assert seen == expected, limit
+
+
+async def test_a_round_passes_over_a_clock_a_consumer_is_rewriting_instead_of_waiting_for_it(two):
+    """On PostgreSQL the round leaves a clock another transaction holds (a case consumer rewriting it, with a watch
+    day of its own) and goes on: waiting for it deadlocked with a consumer's batch, which locks clocks application
+    by application. The held clock keeps its watch day; the round's cards are raised all the same. (SQLite writes
+    one transaction at a time: nothing is held there, and the round moves every clock.)"""
+    import asyncio
+
+    _, rounds = two
+    held_app = sorted(APPS)[2]
+    async with rounds.engine.connect() as consumer:
+        held: list[Any] = []
+        if rounds.engine.dialect.name == "postgresql":
+            await consumer.begin()
+            held = (await consumer.execute(select(clock.c.clock_id, clock.c.watch_on)
+                                           .where(clock.c.application_id == held_app).with_for_update())).all()
+            assert held
+        raised = [c for batch in await asyncio.wait_for(_all(evaluate_round(rounds, EfficacyConfig(), AS_OF)), 10)
+                  for c in batch]
+        await consumer.rollback()
+    assert sorted(c["application_id"] for c in raised) == sorted(APPS)
+    left = dict((await _left(rounds))["watch"])
+    assert all(left[clock_id] == watch_on for clock_id, watch_on in held)
+    moved = [k for k, v in left.items() if v is not None and v > AS_OF.date()]
+    assert len(moved) == len(left) - len(held), "every other clock's watch day moved past today"
+
+
+async def _all(rounds: Any) -> list[Any]:
+    return [r async for r in rounds]
