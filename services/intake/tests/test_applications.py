@@ -408,7 +408,7 @@ async def test_correction_decision_and_electronic_delivery_follow_the_events(int
     # The same event again past JetStream's duplicate detection (another message id): the inbox drops it.
     await intake.bus.publish_raw(intake.bus.names.subject(correction.type), correction.to_json(), correction.id + "-again")
     await eventually(lambda: _in_state(intake, me, app["id"], "awaiting_correction"))
-    await intake.drained("intake-task-decided")  # the second copy arrived and was dropped
+    await intake.drained("intake-review")  # the second copy arrived and was dropped
     got = (await intake.client.get(f"{BASE}/applications/{app['id']}", headers=me)).json()
     assert got["notice"] == [{"field": "materials.M05", "rule": "correction_requested", "message": "请补充消毒设施说明"}]
     step = next(t for t in got["timeline"] if t["step"].startswith("要求补正"))

@@ -20,12 +20,13 @@ from services.intake.tests.public_view import mismatches
 from services.intake.tests.test_applications import BASE, _workflow, complete_draft, submit
 from services.intake.tests.test_public_status import _accepted, _decided, _status
 from services.intake.tests.test_submit_statements import counted
+from shared.bus import subject_matches
 from shared.events import Event, new_event
-from shared.messaging import InboxConsumer
+from shared.messaging import Consumer, InboxConsumer
 
-CONSUMER_OF = {"yimen.workflow.task.assigned": "intake-task-assigned",
-               "yimen.workflow.task.handler_assigned": "intake-task-handler-assigned",
-               "yimen.workflow.task.decided": "intake-task-decided"}
+#: The kinds of department steps, in the order `_interleaved` sends each kind of all the cases; one consumer takes them.
+KINDS = ("yimen.workflow.task.assigned", "yimen.workflow.task.handler_assigned", "yimen.workflow.task.decided")
+REVIEW = "intake-review"
 
 
 def _case_events(app_id: str, t0: datetime) -> list[Event]:
@@ -51,20 +52,8 @@ def _case_events(app_id: str, t0: datetime) -> list[Event]:
     return out
 
 
-def _runs(events: list[Event]) -> list[tuple[str, list[Event]]]:
-    """The events as each consumer receives them: consecutive events of one consumer form a run."""
-    runs: list[tuple[str, list[Event]]] = []
-    for e in events:
-        name = CONSUMER_OF[e.type]
-        if runs and runs[-1][0] == name:
-            runs[-1][1].append(e)
-        else:
-            runs.append((name, [e]))
-    return runs
-
-
 def _cut(events: list[Event], rng: random.Random | None) -> list[list[Event]]:
-    """A run cut into batches: whole (rng None) or at random places."""
+    """The events cut into batches: whole (rng None) or at random places (a batch may hold any kinds of step)."""
     if rng is None:
         return [events]
     out: list[list[Event]] = [[]]
@@ -79,7 +68,7 @@ def _interleaved(apps: list[str], t0: datetime) -> list[Event]:
     """Several cases' events as they reach intake: each kind of step of all the cases together."""
     per_app = [_case_events(a, t0) for a in apps]
     out: list[Event] = []
-    for kind in CONSUMER_OF:
+    for kind in KINDS:
         for events in per_app:
             out += [e for e in events if e.type == kind]
     return out
@@ -103,12 +92,12 @@ async def _state(db: Any, app_id: str, t0: datetime) -> dict[str, Any]:
 async def test_any_cut_of_a_batch_equals_one_event_at_a_time_and_a_redelivered_batch_changes_nothing(intake, tokens):
     app = intake.client.app
     db = app.state.db
-    by_name = {c.name: InboxConsumer(db, app.state.messaging, c, app.state.bus) for c in handlers.CONSUMERS}
+    review = InboxConsumer(db, app.state.messaging, _consumer(REVIEW), app.state.bus)
     t0 = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
 
     one_by_one = [(await _accepted(intake, tokens))[0] for _ in range(3)]
     for event in _interleaved(one_by_one, t0):
-        assert await by_name[CONSUMER_OF[event.type]].apply(event)
+        assert await review.apply(event)
     expected = [await _state(db, a, t0) for a in one_by_one]
     assert [e["status"] for e in expected] == ["awaiting_correction"] * 3
     assert len(expected[0]["steps"]) == 9
@@ -116,17 +105,15 @@ async def test_any_cut_of_a_batch_equals_one_event_at_a_time_and_a_redelivered_b
     for variant in (None, random.Random(1), random.Random(2), random.Random(3)):
         apps = [(await _accepted(intake, tokens))[0] for _ in range(3)]
         events = _interleaved(apps, t0)
-        batches = [(name, batch) for name, run in _runs(events) for batch in _cut(run, variant)]
-        for name, batch in batches:
-            assert await by_name[name].apply_batch(batch) == len(batch)
+        for batch in _cut(events, variant):
+            assert await review.apply_batch(batch) == len(batch)
         got = [await _state(db, a, t0) for a in apps]
         assert got == expected, variant
 
         # Delivered again, whole or cut otherwise: nothing applies, nothing changes.
-        for name, run in _runs(events):
-            assert await by_name[name].apply_batch(run) == 0
-            for e in run:
-                assert not await by_name[name].apply(e)
+        assert await review.apply_batch(events) == 0
+        for e in events:
+            assert not await review.apply(e)
         assert [await _state(db, a, t0) for a in apps] == expected
 
 
@@ -140,8 +127,7 @@ async def test_a_cases_department_steps_in_one_batch_cost_one_statement_of_each_
     t0 = datetime.now(UTC) + timedelta(hours=1)
     events = [_workflow("yimen.workflow.task.assigned", app_id, task_id=f"t-{d}", department=d, step_name="并联审查",
                         assigned_at=t0.isoformat()) for d in ("LD-SCJGJ", "LD-XFJ", "LD-WJJ", "LD-ZJJ", "LD-GTJ")]
-    consumer = InboxConsumer(db, app.state.messaging, next(c for c in handlers.CONSUMERS
-                                                           if c.name == "intake-task-assigned"), app.state.bus)
+    consumer = InboxConsumer(db, app.state.messaging, _consumer(REVIEW), app.state.bus)
     with counted(db.engine.sync_engine) as seen:
         assert await consumer.apply_batch(events) == 5
     kinds = _kinds(seen)
@@ -155,6 +141,10 @@ async def test_a_cases_department_steps_in_one_batch_cost_one_statement_of_each_
         assert kinds.count("UPDATE public_status SET") == 1
     assert not [k for k in kinds if k.startswith("SELECT application")]  # nothing rendered from the tables
     assert len((await _state(db, app_id, t0))["steps"]) == 5
+
+
+def _consumer(name: str) -> Consumer:
+    return next(c for c in handlers.CONSUMERS if c.name == name)
 
 
 def _kinds(seen: list[str]) -> list[str]:
@@ -179,8 +169,7 @@ async def test_one_event_costs_its_inbox_insert_its_move_and_one_write_of_steps_
     db = app.state.db
     app_id = (await _accepted(intake, tokens))[0]
     t0 = datetime.now(UTC) + timedelta(hours=1)
-    consumer, assigned = (InboxConsumer(db, app.state.messaging, next(c for c in handlers.CONSUMERS if c.name == n),
-                                        app.state.bus) for n in ("intake-task-decided", "intake-task-assigned"))
+    consumer = assigned = InboxConsumer(db, app.state.messaging, _consumer(REVIEW), app.state.bus)
     event = _workflow("yimen.workflow.task.decided", app_id, task_id="t-LD-XFJ", department="LD-XFJ",
                       outcome="approve", decided_by={"kind": "staff", "id": "s-9", "name": "钱审查", "unit": "审批股",
                                                      "contact": "0766-1"}, decided_at=t0.isoformat())
@@ -216,8 +205,7 @@ async def test_a_batch_of_many_cases_locks_moves_and_writes_their_views_together
     t0 = datetime.now(UTC) + timedelta(hours=1)
     events = [_workflow("yimen.workflow.task.assigned", a, task_id=f"t-{a}-{d}", department=d, step_name="并联审查",
                         assigned_at=t0.isoformat()) for a in apps for d in ("LD-XFJ", "LD-WJJ")]
-    consumer = InboxConsumer(db, app.state.messaging, next(c for c in handlers.CONSUMERS
-                                                           if c.name == "intake-task-assigned"), app.state.bus)
+    consumer = InboxConsumer(db, app.state.messaging, _consumer(REVIEW), app.state.bus)
     with counted(db.engine.sync_engine) as seen:
         assert await consumer.apply_batch(events) == 8
     kinds = _kinds(seen)
@@ -269,10 +257,10 @@ async def test_a_decision_reads_no_project_link_and_a_certificate_delivers_in_on
     db = app.state.db
     by_name = {c.name: InboxConsumer(db, app.state.messaging, c, app.state.bus) for c in handlers.CONSUMERS}
     now = datetime.now(UTC).isoformat()
-    assert await by_name["intake-task-assigned"].apply(_workflow(
+    assert await by_name[REVIEW].apply(_workflow(
         "yimen.workflow.task.assigned", app_id, task_id="t1", department="LD-WJJ", step_name="并联审查", assigned_at=now))
     with counted(db.engine.sync_engine) as seen:
-        assert await by_name["intake-application-decided"].apply(_workflow(
+        assert await by_name[REVIEW].apply(_workflow(
             "yimen.workflow.application.decided", app_id, receipt_number=receipt, outcome="approved",
             decided_at=now, department="LD-SCJGJ"))
     assert not [k for k in _kinds(seen) if "project" in k], _kinds(seen)
@@ -286,4 +274,77 @@ async def test_a_decision_reads_no_project_link_and_a_certificate_delivers_in_on
     got = (await intake.client.get(f"{BASE}/applications/{app_id}", headers=me)).json()
     assert got["status"] == "delivered" and got["result"]["certificate_number"] == "JY1"
     assert [t["step"] for t in got["timeline"][-2:]] == ["电子证照已签发：食品经营许可证", "电子证照送达"]
+    assert await mismatches(db) == []
+
+
+async def test_what_one_workflow_transaction_announces_of_a_case_is_one_batch_of_one_consumer(intake, tokens):
+    """Workflow writes a department's decision with what it sets off in one transaction: the last parallel decision
+    with the decision step's assignment, and that step's decision with the case's `application.decided`. One
+    consumer takes all four types (the server filters the rest out), so each pair is one batch: one transaction, one
+    inbox insert, and the view advanced in place, never rendered again from the tables."""
+    app = intake.client.app
+    db = app.state.db
+    review = _consumer(REVIEW)
+    for kind in (*KINDS, "yimen.workflow.application.decided"):
+        assert [c.name for c in handlers.CONSUMERS if subject_matches(c.subject, kind) and c.wants(kind)] == [REVIEW]
+    consumer = InboxConsumer(db, app.state.messaging, review, app.state.bus)
+    worker = consumer.worker()
+    if (app.state.bus.nc.connected_server_version.major, app.state.bus.nc.connected_server_version.minor) >= (2, 10):
+        assert set(worker.filters()) == {app.state.bus.names.subject(t) for t in (
+            "yimen.workflow.task.assigned", "yimen.workflow.task.decided", "yimen.workflow.task.handler_assigned",
+            "yimen.workflow.application.decided")}
+    item = await intake.publish_item(f.food_permit_item(fully_online=True))
+    me = f.citizen(tokens)
+    app_id = (await complete_draft(intake, me, item["code"]))["id"]
+    receipt = (await submit(intake, me, app_id)).json()["receipt_number"]
+    t0 = datetime.now(UTC) + timedelta(hours=1)
+    assert await consumer.apply(_workflow("yimen.workflow.task.assigned", app_id, task_id="t-joint",
+                                          department="LD-SCJGJ", step_name="并联审查", assigned_at=t0.isoformat()))
+    stage_done = [
+        _workflow("yimen.workflow.task.decided", app_id, task_id="t-joint", department="LD-SCJGJ", outcome="approve",
+                  decided_at=(t0 + timedelta(seconds=1)).isoformat()),
+        _workflow("yimen.workflow.task.assigned", app_id, task_id="t-decision", department="LD-SCJGJ",
+                  step_name="决定", assigned_at=(t0 + timedelta(seconds=1)).isoformat())]
+    decision = [
+        _workflow("yimen.workflow.task.decided", app_id, task_id="t-decision", department="LD-SCJGJ",
+                  outcome="approve", decided_at=(t0 + timedelta(seconds=2)).isoformat()),
+        _workflow("yimen.workflow.application.decided", app_id, receipt_number=receipt, outcome="approved",
+                  decided_at=(t0 + timedelta(seconds=2)).isoformat(), department="LD-SCJGJ")]
+    for pair in (stage_done, decision):
+        with counted(db.engine.sync_engine) as seen:
+            assert await consumer.apply_batch(pair) == 2
+        kinds = _kinds(seen)
+        assert seen.count("COMMIT") == 1 and kinds.count("INSERT INTO inbox") == 1, kinds
+        assert not [k for k in kinds if k.startswith(("SELECT application.id AS", "INSERT INTO public_status"))], kinds
+    got = (await intake.client.get(f"{BASE}/applications/{app_id}", headers=me)).json()
+    assert got["status"] == "decided" and got["outcome"] == "approved"
+    assert [t["step"] for t in got["timeline"] if datetime.fromisoformat(t["at"]) >= t0] == [
+        "审查：并联审查", "部门审查通过", "审查：决定", "部门审查通过", "审批通过"]
+    assert await mismatches(db) == []
+
+
+async def test_a_departments_decision_before_its_assignment_in_one_batch_is_noted_as_when_apart(intake, tokens):
+    """The stream's order follows cause, but a batch that failed is applied again one event at a time, and a retried
+    event comes back after later ones: a department's decision can reach the review consumer before its assignment.
+    In one batch or apart, both steps are noted, the case is in review, and the view is what the tables show."""
+    app = intake.client.app
+    db = app.state.db
+    consumer = InboxConsumer(db, app.state.messaging, _consumer(REVIEW), app.state.bus)
+    t0 = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    states = []
+    for together in (False, True):
+        app_id = (await _accepted(intake, tokens))[0]
+        events = [_workflow("yimen.workflow.task.decided", app_id, task_id="t-1", department="LD-XFJ",
+                            outcome="approve", decided_at=(t0 + timedelta(seconds=1)).isoformat()),
+                  _workflow("yimen.workflow.task.assigned", app_id, task_id="t-1", department="LD-XFJ",
+                            step_name="并联审查", assigned_at=t0.isoformat())]
+        if together:
+            assert await consumer.apply_batch(events) == 2
+        else:
+            for e in events:
+                assert await consumer.apply(e)
+        states.append(await _state(db, app_id, t0))
+    assert states[0] == states[1]
+    assert states[0]["status"] == "in_review"
+    assert [s[2] for s in states[0]["steps"]] == ["审查：并联审查", "部门审查通过"]
     assert await mismatches(db) == []

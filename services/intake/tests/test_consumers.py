@@ -5,7 +5,7 @@ after `deadlock_timeout`, 1 s, while both consumers stand still)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from services.intake.events import handlers
 from services.intake.tests.public_view import mismatches
@@ -13,8 +13,7 @@ from services.intake.tests.test_public_status import _accepted
 from shared.events import new_event
 from shared.messaging import InboxConsumer
 
-LOCKING = {"intake-task-assigned", "intake-task-decided", "intake-task-handler-assigned",
-           "intake-application-decided", "intake-certificate-issued"}
+LOCKING = {"intake-review", "intake-certificate-issued"}
 
 
 def _decided(app_id: str, department: str, at: datetime):
@@ -43,12 +42,12 @@ async def test_two_consumers_batches_over_the_same_applications_in_opposite_orde
     app = intake.client.app
     now = datetime.now(UTC)
     by_name = {c.name: c for c in handlers.CONSUMERS}
-    one = InboxConsumer(app.state.db, app.state.messaging, by_name["intake-task-decided"], app.state.bus)
-    other = InboxConsumer(app.state.db, app.state.messaging, by_name["intake-task-assigned"], app.state.bus)
+    one = InboxConsumer(app.state.db, app.state.messaging, by_name["intake-review"], app.state.bus)
+    other = InboxConsumer(app.state.db, app.state.messaging, by_name["intake-certificate-issued"], app.state.bus)
     decided = [_decided(first, "LD-WJJ", now), _decided(second, "LD-WJJ", now)]
-    assigned = [new_event("yimen.workflow.task.assigned", source="/yimen/workflow", subject=a, data={
-        "task_id": f"t-{a}", "application_id": a, "department": "LD-XFJ", "step_name": "并联审查",
-        "assigned_at": (now + timedelta(seconds=1)).isoformat()}) for a in (second, first)]
-    applied = await asyncio.wait_for(asyncio.gather(one.apply_batch(decided), other.apply_batch(assigned)), 5)
+    issued = [new_event("yimen.datashare.certificate.issued", source="/yimen/datashare", subject=f"c-{a}", data={
+        "certificate_number": f"c-{a}", "type_code": "T", "type_name": "证", "issuer_department": "LD-SCJGJ",
+        "application_id": a}) for a in (second, first)]
+    applied = await asyncio.wait_for(asyncio.gather(one.apply_batch(decided), other.apply_batch(issued)), 5)
     assert applied == [2, 2]
     assert await mismatches(app.state.db) == []
