@@ -64,7 +64,9 @@ def test_serve_runs_until_told_to_exit() -> None:
         server = QuietServer(uvicorn.Config(FastAPI(), host="127.0.0.1", port=free_port(), log_level="warning",
                                             lifespan="off"))
         task = asyncio.create_task(server.serve())
-        while not server.started:
+        for _ in range(1000):
+            if server.started:
+                break
             await asyncio.sleep(0.01)
         server.handle_exit(2, None)  # what uvicorn's SIGINT handler does
         await asyncio.wait_for(task, 5)
