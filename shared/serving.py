@@ -34,7 +34,7 @@ class QuietServer(uvicorn.Server):
         super().__init__(config)
         self.ticks = 0
 
-    @property  # type: ignore[override]
+    @property
     def should_exit(self) -> bool:
         return self._should_exit
 
