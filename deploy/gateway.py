@@ -333,11 +333,11 @@ def public_location(location: str, base: str, request: Request) -> str:
 
 
 def main() -> None:
-    import uvicorn
+    from shared.serving import serve
 
     port = int(os.environ.get("YIMEN_PORT", "8000"))
-    uvicorn.run(create_gateway(), host=os.environ.get("YIMEN_HOST", "127.0.0.1"), port=port,
-                log_level="warning", access_log=False)
+    serve(create_gateway(), host=os.environ.get("YIMEN_HOST", "127.0.0.1"), port=port,
+          log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

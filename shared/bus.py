@@ -125,6 +125,13 @@ class Bus:
         self._reported: dict[str, float] = {}
         self._js: Any = None
         self._js_nc: NATS | None = None
+        #: Called (no arguments) each time the connection comes back after a loss: a pull request that was
+        #: waiting on the server is gone then, and its worker should ask again now rather than at its timeout.
+        self.on_reconnect: set[Callable[[], None]] = set()
+
+    async def _reconnected(self) -> None:
+        for callback in list(self.on_reconnect):
+            callback()
 
     async def connect(self, *, attempts: int = 0) -> None:
         """Connect and set up the streams, retrying until it works (or `attempts` runs out, about 5 s each);
@@ -162,6 +169,7 @@ class Bus:
                     connect_timeout=2,
                     allow_reconnect=True,
                     error_cb=_on_error,
+                    reconnected_cb=self._reconnected,
                     **auth,
                 )
                 # nats-py retries the first connection forever by itself; a bounded caller (an operator's
@@ -395,6 +403,11 @@ PENDING_WAIT = 0.02
 #: application's `accepted` and `delivered` in one transaction, and lists messages of the same `created_at` in
 #: no set order (services/notify/tests/test_stream_and_api.py on PostgreSQL). On once notify orders them.
 FOLLOWERS_WAIT = 0.0
+#: How long an idle consumer's pull waits on the server before it asks again. The pull hands a message over as
+#: it arrives, so this is no latency: it is how often each of the platform's ~40 idle consumers wakes its process
+#: and the server (every 5 s was 8 pull requests a second platform-wide at idle). A pull the server dropped is
+#: asked again at reconnection, so this is not how long an outage holds events up either.
+IDLE_WAIT = 30.0
 
 
 class PullWorker:
@@ -416,7 +429,7 @@ class PullWorker:
         on_result: Callable[[str], None] | None = None,
         is_transient: Callable[[BaseException], bool] | None = None,
         handle_batch: Callable[[list[Msg]], Awaitable[None]] | None = None,
-        idle_wait: float = 5.0,
+        idle_wait: float = IDLE_WAIT,
         gather: float = 0.0,
         only: Collection[str] | None = None,
     ) -> None:
@@ -430,7 +443,9 @@ class PullWorker:
         #: no delivery, no parse and no ack; an older server delivers all of `subject` and the handler skips.
         self.only = None if only is None else frozenset(only)
         #: How long an idle consumer's pull waits on the server for a message. The message is handed over the
-        #: moment it arrives, so this costs no latency; it only sets how often an idle consumer asks again.
+        #: moment it arrives, so this costs no latency; it only sets how often an idle consumer asks again. A
+        #: pull the server lost (it restarted, the connection moved) is asked again as soon as the connection
+        #: is back (`Bus.on_reconnect`), so a long wait here never holds events up after an outage either.
         self.idle_wait = idle_wait
         #: Applies several messages at once (one transaction); any failure falls back to `handle` one by one.
         self.handle_batch = handle_batch
@@ -446,6 +461,12 @@ class PullWorker:
         self.on_result = on_result or (lambda _r: None)
         self._stop = asyncio.Event()
         self._fetch: asyncio.Future[list[Msg]] | None = None
+        self._again = False  # the pending pull was cancelled to be asked again (reconnected), not to stop
+
+    def _pull_again(self) -> None:
+        if self._fetch is not None and not self._fetch.done():
+            self._again = True
+            self._fetch.cancel()
 
     def filters(self) -> list[str]:
         """The subjects the durable consumer is filtered by: its `subject`, or each needed type under it when
@@ -485,6 +506,13 @@ class PullWorker:
         return await self.bus.js.pull_subscribe_bind(durable, stream=self.bus.names.stream)
 
     async def run(self) -> None:
+        self.bus.on_reconnect.add(self._pull_again)
+        try:
+            await self._run()
+        finally:
+            self.bus.on_reconnect.discard(self._pull_again)
+
+    async def _run(self) -> None:
         sub = None
         want = self.batch  # a worker that starts may find a backlog: take it in batches
         gathering = False  # with `gather`: after a message, what follows within `gather` seconds is one batch
@@ -509,8 +537,13 @@ class PullWorker:
                     continue
                 except asyncio.CancelledError:
                     task = asyncio.current_task()
-                    if self._stop.is_set() and task is not None and not task.cancelling():
-                        return  # the pull was cancelled by stop(), not this worker by its owner
+                    if task is not None and not task.cancelling():
+                        if self._stop.is_set():
+                            return  # the pull was cancelled by stop(), not this worker by its owner
+                        if self._again:  # by a reconnect: the server has forgotten it, ask again
+                            self._again = False
+                            want, gathering = 1, False
+                            continue
                     raise
                 finally:
                     self._fetch = None

@@ -356,10 +356,10 @@ def health_router(name: str, metrics: Metrics) -> APIRouter:
 
 
 def run(spec_factory: Callable[[], FastAPI], name: str) -> None:
-    """`python -m services.<name>`: serve one service with uvicorn on its port."""
-    import uvicorn
+    """`python -m services.<name>`: serve one service with uvicorn on its port (`shared.serving`)."""
+    from shared.serving import serve
 
     settings = load_service_settings(name)
     configure_logging(settings.platform.log_level, settings.platform.log_json)
     host = os.environ.get("YIMEN_HOST", "127.0.0.1")  # 0.0.0.0 in containers
-    uvicorn.run(spec_factory(), host=host, port=settings.port, log_config=None, access_log=False)
+    serve(spec_factory(), host=host, port=settings.port, log_config=None, access_log=False)

@@ -2,13 +2,12 @@
 
 import logging
 
-import uvicorn
-
 from services.console.app import create_app
 from services.console.config import ConsoleSettings
 from shared.observability import configure_logging
+from shared.serving import serve
 
 settings = ConsoleSettings()
 configure_logging(settings.platform.log_level, settings.platform.log_json)
 logging.getLogger("httpx").setLevel(logging.WARNING)
-uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+serve(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)

@@ -17,7 +17,9 @@ class WorkflowConfig(BaseSettings):
     #: After this many failed attempts a delivery is marked `failed` (replayable).
     webhook_max_attempts: int = 10
     webhook_timeout_seconds: float = 5.0
-    #: How often the dispatcher looks for due deliveries when nothing woke it.
-    webhook_poll_seconds: float = 1.0
+    #: How often the dispatcher looks for due deliveries when nothing woke it: the bound on how late it sees a
+    #: delivery or a retry that another replica wrote, or one whose claim's holder died after its lease. Its
+    #: own are not polled for: the commit that queues one wakes it, and it sleeps until its own retries are due.
+    webhook_poll_seconds: float = 10.0
     #: How often overdue tasks of deemed-approval stages are looked for.
     deemed_check_seconds: float = 60.0

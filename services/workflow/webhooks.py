@@ -104,8 +104,11 @@ async def deliver_due(ctx: ServiceContext, config: WorkflowConfig, sender: Webho
     return (await _round(ctx, config, sender))[0]
 
 
-async def _round(ctx: ServiceContext, config: WorkflowConfig, sender: WebhookSender) -> tuple[int, bool]:
+async def _round(ctx: ServiceContext, config: WorkflowConfig, sender: WebhookSender,
+                 retries: Retries | None = None) -> tuple[int, bool]:
     """`deliver_due`, also saying whether the claim was full (more may be due at once)."""
+    if retries is not None:
+        retries.claiming()
     now = utcnow()
     async with ctx.db.transaction() as s:
         due = await repo.claim_due_deliveries(s, now, LEASE)
@@ -120,7 +123,7 @@ async def _round(ctx: ServiceContext, config: WorkflowConfig, sender: WebhookSen
         await repo.update_deliveries(s, missed, state="missed")
     # Sent concurrently: one slow department must not hold up the others' deliveries.
     outcomes = await asyncio.gather(*(_attempt(config, sender, d, url, secret) for d, url, secret in claimed))
-    await _record(ctx, config, outcomes)
+    await _record(ctx, config, outcomes, retries)
     return len(claimed), len(due) >= repo.CLAIM_LIMIT
 
 
@@ -154,7 +157,29 @@ async def _attempt(config: WorkflowConfig, sender: WebhookSender, d: Any, url: s
     return Outcome(d, url, status, error, int((time.monotonic() - started) * 1000), utcnow())
 
 
-async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Outcome]) -> None:
+class Retries:
+    """When the retries this process scheduled come due (monotonic seconds), so that the dispatcher sleeps until
+    the first of them rather than polling often in case one is due."""
+
+    def __init__(self) -> None:
+        self._due: list[float] = []
+
+    def add(self, in_seconds: float) -> None:
+        self._due.append(time.monotonic() + max(0.0, in_seconds))
+
+    def claiming(self) -> None:
+        """A round is about to claim what is due: the retries due by now are among it, and forgotten."""
+        now = time.monotonic()
+        self._due = [d for d in self._due if d > now]
+
+    def pause(self, poll: float) -> float:
+        """Seconds until the next retry comes due (0 if one came due during the last round), at most `poll`."""
+        now = time.monotonic()
+        return min([poll, *(max(0.0, d - now) for d in self._due)])
+
+
+async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Outcome],
+                  retries: Retries | None = None) -> None:
     if not outcomes:
         return
     policy = RetryPolicy(config.webhook_backoff_seconds, config.webhook_backoff_max_seconds,
@@ -170,8 +195,11 @@ async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Ou
                 await repo.update_delivery(s, o.delivery.id, state="failed", attempts=attempts, last_status=o.status,
                                            last_error=o.error)
             else:
+                retry_at = o.at + policy.delay(attempts)
                 await repo.update_delivery(s, o.delivery.id, attempts=attempts, last_status=o.status,
-                                           last_error=o.error, next_attempt_at=o.at + policy.delay(attempts))
+                                           last_error=o.error, next_attempt_at=retry_at)
+                if retries is not None:
+                    retries.add((retry_at - utcnow()).total_seconds())
         at = max(o.at for o in outcomes)
         groups = list(delivered.items()) or [(None, [])]
         # The attempts go with the first group's mark (a round's answers are mostly all alike: one statement).
@@ -206,15 +234,18 @@ async def dispatcher(ctx: ServiceContext) -> None:
     # One sender for every round: its connections are kept alive per endpoint address, its TLS context made once.
     sender = WebhookSender()
     signal, stop_listening = _queued_signal(ctx)
+    retries = Retries()
     try:
         async def one_round() -> bool:
-            return (await _round(ctx, config, sender))[1]
+            return (await _round(ctx, config, sender, retries))[1]
 
         # Deliveries are written with their task's events, so the commit that queues one wakes the sender at
-        # once; the poll remains for retries that come due and other replicas' deliveries. A round that
-        # claimed as many as it may is followed by the next at once; a commit during a round wakes the next.
-        await run_periodically("webhook dispatcher", one_round, interval=config.webhook_poll_seconds,
-                               wake=signal, drain=True)
+        # once, and a retry this process scheduled wakes it when it comes due; the poll remains for what only
+        # the database knows: other replicas' deliveries and retries, and claims whose holder died (their lease
+        # ran out). A round that claimed as many as it may is followed by the next at once; a commit during a
+        # round wakes the next.
+        await run_periodically("webhook dispatcher", one_round,
+                               interval=lambda: retries.pause(config.webhook_poll_seconds), wake=signal, drain=True)
     finally:
         stop_listening()
         await sender.aclose()

@@ -352,3 +352,36 @@ async def test_a_service_that_publishes_nothing_runs_no_relay_and_refuses_to_wri
         assert await _outbox_rows(quiet) == 0
     finally:
         await quiet.dispose()
+
+
+async def test_an_idle_worker_asks_again_as_soon_as_the_bus_is_back_not_when_its_long_pull_ends(db):
+    """A restarted server has forgotten the pull that was waiting on it: the worker, waiting up to `idle_wait`
+    (30 s by default) for an answer that will never come, asks again when the connection is back, so an event
+    published after the outage is applied at once."""
+    from shared.bus import Bus
+    from shared.testing import EmbeddedNats
+
+    server = EmbeddedNats().start()  # its own server: this test restarts it
+    bus = Bus(server.url, prefix="reconnect")
+    await bus.connect(attempts=3)
+    consumer = InboxConsumer(db, messaging, Consumer("c-back", "yimen.test.>", record_effect), bus)
+    worker = consumer.worker()
+    worker.idle_wait = 60.0
+    task = asyncio.create_task(worker.run())
+    try:
+        first = _event(1)
+        await bus.publish(first)
+        await eventually(lambda: _all_applied(db, [first]), timeout=5)
+        await asyncio.sleep(0.5)  # idle again: its next pull waits on the server
+        server.stop()
+        await asyncio.sleep(0.5)
+        server.start()
+        await eventually(lambda: bus.connected, timeout=10)
+        second = _event(2)
+        await bus.publish(second)
+        await eventually(lambda: _all_applied(db, [second]), timeout=8)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+        await bus.close()
+        server.cleanup()

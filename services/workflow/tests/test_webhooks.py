@@ -234,3 +234,32 @@ async def test_a_queued_delivery_wakes_the_sender_without_waiting_for_its_poll(w
             assert time.monotonic() - started < 30 and receiver.bad_signatures == 0
     finally:
         await receiver.stop()
+
+
+async def test_a_retry_is_sent_when_it_comes_due_not_at_the_next_poll(wf_settings, tokens):
+    """Issue 14 (idle CPU): the sender polls rarely (`webhook_poll_seconds`, 10 s by default, 60 here) and
+    sleeps until the retries it scheduled come due, so a department that answered 503 gets the retry after its
+    backoff (0.2 s, then 0.4 s), not after a poll."""
+    import time
+
+    from services.workflow.app import create_app
+    from services.workflow.config import WorkflowConfig
+    from shared.testing import running_app
+
+    config = WorkflowConfig(webhook_allow_private=True, webhook_backoff_seconds=0.2, webhook_backoff_max_seconds=1.0,
+                            webhook_poll_seconds=60.0, deemed_check_seconds=60.0)
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        async with running_app(create_app, wf_settings, tokens=tokens, config=config) as client:
+            receiver.fail_next = 2
+            receiver.secret = (await register(client, tokens, "LD-SWJ", receiver.url))["secret"]
+            code = new_code()
+            await define_item(client, tokens, code, 1, [parallel_step(["LD-SWJ"])])
+            started = time.monotonic()
+            task_id = tasks_of(await start_case(client, tokens, code))["LD-SWJ"]["id"]
+            done = await eventually(lambda: _delivered(client, tokens, "LD-SWJ", task_id), timeout=20)
+            assert [a["status_code"] for a in done[0]["attempt_log"]] == [503, 503, 204]
+            assert time.monotonic() - started < 15
+    finally:
+        await receiver.stop()

@@ -1,0 +1,74 @@
+"""The platform's processes serve with `shared.serving.QuietServer`: at idle its main loop wakes once a second,
+not ten times (uvicorn's own), and an exit is still seen at once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from shared.serving import QuietServer
+from shared.testing import free_port
+
+
+def _start(app: FastAPI, tick_seconds: float | None = None) -> tuple[QuietServer, threading.Thread, int]:
+    port = free_port()
+    server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    if tick_seconds is not None:
+        server.tick_seconds = tick_seconds
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    return server, thread, port
+
+
+def test_idle_server_ticks_once_a_second_and_still_sends_a_date() -> None:
+    app = FastAPI()
+
+    @app.get("/")
+    async def root() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    server, thread, port = _start(app)
+    try:
+        before = server.ticks
+        time.sleep(2.5)
+        # uvicorn's own loop ticks every 0.1 s: 25 here.
+        assert server.ticks - before <= 4, server.ticks - before
+        response = httpx.get(f"http://127.0.0.1:{port}/")
+        assert response.status_code == 200 and response.headers["date"].endswith(" GMT")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_exit_is_seen_at_once_not_at_the_next_tick() -> None:
+    server, thread, _port = _start(FastAPI(), tick_seconds=30.0)  # an exit that waited for the tick: 30 s
+    time.sleep(0.2)  # the loop is now waiting
+    t = time.monotonic()
+    server.should_exit = True
+    thread.join(10)
+    assert not thread.is_alive()
+    assert time.monotonic() - t < 3
+
+
+def test_serve_runs_until_told_to_exit() -> None:
+    async def scenario() -> None:
+        server = QuietServer(uvicorn.Config(FastAPI(), host="127.0.0.1", port=free_port(), log_level="warning",
+                                            lifespan="off"))
+        task = asyncio.create_task(server.serve())
+        for _ in range(1000):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        server.handle_exit(2, None)  # what uvicorn's SIGINT handler does
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
