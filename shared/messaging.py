@@ -245,6 +245,26 @@ def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_PENDING, None)
 
 
+def outbox_insert(outbox: Table) -> Executable:
+    """PostgreSQL's outbox insert (rows as arrays, `take_pending` gives its parameters), for a statement of a
+    service's own to run as a CTE: the events go in with that statement instead of in one of their own at commit."""
+    return _outbox_insert(outbox, "postgresql")
+
+
+def take_pending(session: AsyncSession) -> list[dict[str, Any]]:
+    """The outbox rows of the events emitted so far in this transaction, taken off the list the commit writes: the
+    caller writes them now (`outbox_write`), in the order it needs. Why: a transaction that takes a contended row
+    lock last (a stage's fan-in count) then holds it across the commit alone, not also across the outbox's round
+    trip."""
+    return session.info.pop(_PENDING, None) or []
+
+
+def outbox_write(session: AsyncSession, rows: list[dict[str, Any]]) -> tuple[Executable, Any]:
+    """The statement and parameters that write `take_pending`'s rows in the session's dialect (on PostgreSQL
+    `outbox_insert`, whose arrays may be empty; on SQLite an executemany, which needs a row)."""
+    return _outbox_write(_tables(session).outbox, dialect_of(session), rows)
+
+
 async def emit_many(session: AsyncSession, events: list[Event]) -> None:
     """Write many events into the outbox in one statement (a batch job raising thousands of cards)."""
     if not events:

@@ -35,6 +35,20 @@ def chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_row(row)).encode()).hexdigest()
 
 
+#: Where the seq stands in `canonical_row`: its keys sort it before "service" and "target" only. A string value
+#: cannot hold this text: its quotes are escaped.
+_SEQ_MARK = ',"seq":0,'
+
+
+def canonical_around_seq(row: dict[str, Any]) -> tuple[str, str]:
+    """`canonical_row` of `row` on either side of its seq: `prefix + str(seq) + suffix` is `canonical_row` with that
+    seq, so a database that numbers the row can hash it in the statement that appends it (the chain's head is
+    locked from that statement to the commit, not across round trips to the service)."""
+    text = canonical_row({**row, "seq": 0})
+    at = text.index(_SEQ_MARK)
+    return text[:at] + ',"seq":', "," + text[at + len(_SEQ_MARK):]
+
+
 @dataclass(frozen=True)
 class ChainReport:
     intact: bool

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, bindparam, cast, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.datashare.domain.access_log import GENESIS, chain_hash
+from services.datashare.domain.access_log import GENESIS, canonical_around_seq, chain_hash
 from services.datashare.store.tables import AccessLogEntry, AccessLogHead
+from shared.db import dialect_of
 from shared.messaging import insert_ignore
 from shared.types import utcnow
 
@@ -34,9 +36,23 @@ async def append(
     purpose: str | None = None,
     fields: list[str] | None = None,
 ) -> AccessLogEntry:
-    # Taking the next seq is the first write: it locks the head row on PostgreSQL and takes SQLite's write lock,
-    # so concurrent appends queue here and each reads the hash its predecessor committed. (A SELECT … FOR
-    # UPDATE would not do on SQLite, whose driver begins the transaction only at the first write.)
+    values: dict[str, Any] = dict(
+        recorded_at=utcnow(), accessor_subject=accessor_subject, accessor_kind=accessor_kind,
+        accessor_department=accessor_department, service=service, action=action, target=target,
+        holder_id=holder_id, application_id=application_id, item_code=item_code, material_code=material_code,
+        purpose=purpose, fields=list(fields or []), outcome=outcome,
+    )
+    if dialect_of(session) == "postgresql":
+        prefix, suffix = canonical_around_seq(values)
+        row = (await session.execute(_append_statement(), {
+            "a_prefix": prefix, "a_suffix": suffix, **{f"a_{k}": v for k, v in values.items()}})).first()
+        if row is None:
+            raise RuntimeError("the access log has no head row; the service's start-up creates it")
+        values.update(seq=row.seq, prev_hash=row.prev_hash, hash=row.hash)
+        return AccessLogEntry(**values)
+    # Taking the next seq is the first write: it takes SQLite's write lock, so concurrent appends queue here and
+    # each reads the hash its predecessor committed. (A SELECT … FOR UPDATE would not do on SQLite, whose driver
+    # begins the transaction only at the first write.)
     head_table = AccessLogHead.__table__
     res = await session.execute(
         update(head_table)
@@ -44,21 +60,41 @@ async def append(
         .values(last_seq=head_table.c.last_seq + 1)
         .returning(head_table.c.last_seq, head_table.c.last_hash)
     )
-    row = res.first()
-    if row is None:
+    head_row = res.first()
+    if head_row is None:
         raise RuntimeError("the access log has no head row; the service's start-up creates it")
-    seq, prev_hash = row
-    values: dict[str, Any] = dict(
-        seq=seq, recorded_at=utcnow(), accessor_subject=accessor_subject, accessor_kind=accessor_kind,
-        accessor_department=accessor_department, service=service, action=action, target=target,
-        holder_id=holder_id, application_id=application_id, item_code=item_code, material_code=material_code,
-        purpose=purpose, fields=list(fields or []), outcome=outcome, prev_hash=prev_hash,
-    )
-    values["hash"] = chain_hash(prev_hash, values)
+    values["seq"], values["prev_hash"] = head_row
+    values["hash"] = chain_hash(values["prev_hash"], values)
     # A core INSERT: the row is not read back, and no ORM unit of work runs for it.
     await session.execute(AccessLogEntry.__table__.insert().values(**values))
     await session.execute(update(head_table).where(head_table.c.id == 1).values(last_hash=values["hash"]))
     return AccessLogEntry(**values)
+
+
+@functools.cache
+def _append_statement() -> Any:
+    """One append on PostgreSQL, built once: the head's UPDATE takes the next seq and the row's hash, computed from
+    the previous hash and the row's canonical text on either side of the seq (`canonical_around_seq`), as
+    `chain_hash` computes it; the row goes in with them. The head's lock is taken by this statement and held to the
+    commit: concurrent appends queue on it (and, after the wait, the UPDATE works on the row its predecessor
+    committed), while three statements held it across two round trips to the service."""
+    h, e = AccessLogHead.__table__, AccessLogEntry.__table__
+    seq = h.c.last_seq + literal_column("1")
+    text = h.c.last_hash.concat(bindparam("a_prefix", type_=Text)).concat(cast(seq, Text)).concat(
+        bindparam("a_suffix", type_=Text))
+    head = (
+        update(h).where(h.c.id == 1)
+        .values(last_seq=seq, prev_hash=h.c.last_hash, last_hash=func.encode(
+            func.sha256(func.convert_to(text, literal_column("'UTF8'"))), literal_column("'hex'")))
+        .returning(h.c.last_seq, h.c.prev_hash, h.c.last_hash).cte("head")
+    )
+    own = [c.name for c in e.c if c.name not in ("seq", "prev_hash", "hash")]
+    return (
+        insert(e).from_select(["seq", "prev_hash", "hash", *own], select(
+            head.c.last_seq, head.c.prev_hash, head.c.last_hash,
+            *(bindparam(f"a_{c}", type_=e.c[c].type) for c in own)))
+        .returning(e.c.seq, e.c.prev_hash, e.c.hash)
+    )
 
 
 def as_dict(entry: AccessLogEntry) -> dict[str, Any]:

@@ -171,6 +171,9 @@ class AccessLogHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigIntPK)
     last_hash: Mapped[str] = mapped_column(String(64))
+    #: The hash before the last append's (its row's `prev_hash`): an UPDATE returns only new values, and on
+    #: PostgreSQL one statement moves the head and inserts the row (`store.access_log.append`).
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ArchivedApplication(Base):

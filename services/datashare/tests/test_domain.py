@@ -11,7 +11,13 @@ from stdnum.iso7064 import mod_37_36
 
 from services.datashare.domain import certificates as rules
 from services.datashare.domain import registries, sharing
-from services.datashare.domain.access_log import GENESIS, chain_hash, verify_chain
+from services.datashare.domain.access_log import (
+    GENESIS,
+    canonical_around_seq,
+    canonical_row,
+    chain_hash,
+    verify_chain,
+)
 from services.datashare.domain.identifiers import (
     certificate_identifier,
     credit_code_problem,
@@ -96,6 +102,17 @@ def _chain(n: int) -> list[dict]:
         row["hash"] = prev = chain_hash(prev, row)
         rows.append(row)
     return rows
+
+
+def test_the_canonical_row_splits_around_its_seq_whatever_its_strings_hold():
+    """Issue 14: PostgreSQL hashes an appended row from the text on either side of its seq."""
+    row = {"recorded_at": datetime(2026, 12, 1, 3, 30, tzinfo=UTC), "accessor_subject": 'x,"seq":0,"y',
+           "accessor_kind": "staff", "accessor_department": None, "service": '"seq":0,', "action": "read",
+           "target": "人口库/44", "holder_id": "h", "application_id": None, "item_code": None,
+           "material_code": None, "purpose": "审批", "fields": ["name", ',"seq":0,'], "outcome": "found"}
+    prefix, suffix = canonical_around_seq(row)
+    for seq in (1, 42, 10**12):
+        assert prefix + str(seq) + suffix == canonical_row({**row, "seq": seq})
 
 
 def test_hash_chain_names_the_first_edited_removed_or_truncated_row():

@@ -643,6 +643,38 @@ async def test_concurrent_reads_keep_one_unbroken_chain(client, tokens):
     assert len(mine) == 12 and len({e["seq"] for e in mine}) == 12
 
 
+async def test_an_append_to_the_access_log_locks_the_head_in_its_last_statement(client, tokens):
+    """Issue 14: every read of personal data appends to one chain, whose head row is locked from the append to the
+    commit. On PostgreSQL the append is one statement (the database numbers and hashes the row, as `chain_hash`
+    does), so concurrent readers queue for a commit, not for three statements and their round trips; the chain
+    verifies as before."""
+    from sqlalchemy import event
+
+    person = id_number()
+    gaj = tokens.headers("gaj-4", kind="staff", roles=["department_reviewer"], dept="LD-GAJ")
+    await client.post(f"{P}/registries/population/imports", headers={**gaj, "Content-Type": "application/json"},
+                      json=[{"id_number": person, "name": "周九"}])
+    admin, why = admin_by_reason(tokens, "admin-append")
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()).upper())
+
+    engine = client.app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        r = await client.get(f"{P}/registries/population/{person}", headers=admin, params=why)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert r.status_code == 200, r.text
+    appending = [s for s in statements if "ACCESS_LOG_HEAD" in s or "INTO ACCESS_LOG_ENTRY" in s]
+    postgres = client.app.state.db.engine.dialect.name == "postgresql"
+    assert len(appending) == (1 if postgres else 3), appending
+    supervisor = tokens.headers("sup", kind="staff", roles=["supervisor"])
+    report = (await client.get(f"{P}/access-log/verification", headers=supervisor)).json()
+    assert report["intact"] is True, report
+
+
 async def test_a_restart_keeps_the_signing_key_and_does_not_reseed(settings_for, tokens):
     settings = settings_for("datashare")
     async with running_app(create_app, settings, tokens=tokens) as first:

@@ -129,3 +129,17 @@ async def test_a_repeated_application_is_flagged_once_per_pair_by_one_statement(
     async with db.transaction() as s:
         await record_case_events(s, [accepted(second, "2026-03-05T09:00:00", hid=hid, item=item)])
     assert len(await _items(db)) == 3
+
+
+async def test_a_clock_write_maintains_no_index_that_another_begins_with(db):
+    """Issue 14: every clock insert, and every update that moves a clock, writes an entry in each of the table's
+    indexes; an index on `state` alone was one more B-tree that `ix_clock_state_watch_clock` (state first) already
+    serves. The database as the models create it has none left."""
+    from sqlalchemy import inspect
+
+    async with db.engine.connect() as conn:
+        indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("clock"))
+    columns = {i["name"]: tuple(i["column_names"]) for i in indexes}
+    redundant = [(a, b) for a, cols in columns.items() for b, longer in columns.items()
+                 if a != b and len(cols) < len(longer) and longer[:len(cols)] == cols]
+    assert not redundant, columns

@@ -325,3 +325,21 @@ async def test_notify_runs_no_outbox_relay_only_its_consumer_and_senders(platfor
     running = {t.get_name() for t in asyncio.all_tasks() if not t.done()}
     assert {"notify-notify-events", "notify-dispatcher"} <= running, running
     assert "notify-relay" not in running
+
+
+async def test_an_inbox_message_and_a_persons_step_enter_only_the_indexes_that_find_them(platform):
+    """Issue 14: an inbox message has no next attempt and no gateway id, and a person's case step no organisation;
+    the dispatcher's queue, the gateway's index and the organisations' feed index are partial, so those inserts
+    write none of their entries (each was a B-tree descent per row)."""
+    from sqlalchemy import text
+
+    db = platform.app.state.db
+    postgres = db.engine.dialect.name == "postgresql"
+    query = ("SELECT indexdef FROM pg_indexes WHERE indexname = :n" if postgres
+             else "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :n")
+    async with db.transaction() as s:
+        for name, column in (("ix_message_due", "next_attempt_at"), ("ix_message_gateway_id", "gateway_id"),
+                             ("ix_feed_entry_organisation_seq", "organisation_id")):
+            definition = (await s.execute(text(query), {"n": name})).scalar_one()
+            assert f"WHERE ({column} IS NOT NULL)" in definition.replace("((", "(").replace("))", ")") or (
+                f"WHERE {column} IS NOT NULL" in definition), definition

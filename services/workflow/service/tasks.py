@@ -176,7 +176,7 @@ async def decide_task(
     pausing = decision.outcome is Outcome.REQUEST_CORRECTION
     # The checks that need the task are the UPDATE's own conditions: the happy path is one statement, and only
     # a refused decision reads the task to say why.
-    decided = await repo.decide_and_count(
+    task = await repo.decide_task_if(
         session, task_id, department=None if deemed else decider.department,
         not_kind=None if joint else JOINT_REVIEW,
         values={
@@ -192,10 +192,9 @@ async def decide_task(
             "paused_at": now if pausing else None,
         },
     )
-    if decided is None:
+    if task is None:
         await _check_decidable(session, task_id, decider, deemed=deemed, joint=joint)
         raise Conflict(f"Task {task_id} was decided meanwhile.")
-    task, stage, case, stage_tasks = decided
     await publish(
         session, TASK_DECIDED, subject=task.id,
         data=TaskDecided(
@@ -207,7 +206,10 @@ async def decide_task(
             decided_at=now,
         ),
     )
-    if stage is not None:
+    # Only a final decision counts (a correction request pauses the task). The count locks the stage row, which
+    # the stage's other decisions wait for: it comes last, with the event (`repo.count_with_events`).
+    if task.state == TaskState.DECIDED:
+        stage, case, stage_tasks = await repo.count_with_events(session, task.stage_id)
         await _fan_in(session, stage, case, stage_tasks)
     return task
 

@@ -43,9 +43,10 @@ from services.workflow.store.tables import (
     Task,
     WebhookAttempt,
     WebhookDelivery,
+    messaging,
 )
 from shared.db import dialect_of
-from shared.messaging import insert_ignore
+from shared.messaging import insert_ignore, outbox_insert, outbox_write, take_pending
 from shared.types import UTCDateTime
 
 #: The queues' states as constants in the SQL text (`column == "open"` would send a bound parameter): the
@@ -273,13 +274,11 @@ async def task_guard(session: AsyncSession, task_id: str) -> Row[Any] | None:
 #: The statements every decision runs, built once. A statement object keeps its cache key, so running the same
 #: object again skips building it and walking it for the compiled-statement cache (issue #14: for the decision's
 #: UPDATE with its nine values, that walk cost more than the rest of the call).
-_decide_statements: dict[tuple[bool, bool, tuple[str, ...], str], Update] = {}
+_decide_statements: dict[tuple[bool, bool, tuple[str, ...]], Update] = {}
 
 
-def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...], prefix: str = "") -> Update:
-    """`prefix` names the values' parameters: inside a statement that also updates the stage, a parameter named
-    like one of the stage's columns (`outcome`) would be taken for a value of the stage's UPDATE too."""
-    q = _decide_statements.get((by_department, by_kind, columns, prefix))
+def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...]) -> Update:
+    q = _decide_statements.get((by_department, by_kind, columns))
     if q is None:
         t = Task.__table__
         # By the task's id alone: its state is compared with IS NOT DISTINCT FROM (the same test on a NOT NULL
@@ -292,8 +291,8 @@ def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ..
             q = q.where(t.c.department == bindparam("w_department"))
         if by_kind:
             q = q.where(t.c.stage_kind != bindparam("w_not_kind"))
-        q = q.values({c: bindparam(prefix + c, type_=t.c[c].type) for c in columns}).returning(*t.c)
-        _decide_statements[(by_department, by_kind, columns, prefix)] = q
+        q = q.values({c: bindparam(c, type_=t.c[c].type) for c in columns}).returning(*t.c)
+        _decide_statements[(by_department, by_kind, columns)] = q
     return q
 
 
@@ -312,53 +311,52 @@ async def decide_task_if(session: AsyncSession, task_id: str, *, department: str
 
 
 #: What fan-in reads of the stage a decision counts in, and of its case once the count reaches the total: labelled
-#: columns of the decision's result (the task has an `id`, a `stage_id` and a `department` of its own).
+#: columns of the count's result (the stage and the case both have an `id`).
 _FAN_IN_STAGE = ("id", "instance_id", "step_index", "step_key", "lead_department", "on_reject", "tasks_total",
                  "decided", "completed_at")
 _FAN_IN_CASE = tuple(c.name for c in ProcessInstance.__table__.c)
 _STAGE_LABEL, _CASE_LABEL = "fan_in_stage_", "fan_in_case_"
-_VALUE = "v_"
 #: What fan-in reads of a stage's decided tasks (`decided_tasks_of_stage`).
 _FAN_IN_TASK = ("seq", "department", "outcome", "reasons", "legal_basis")
 _DECIDED_LABEL = "fan_in_decided_tasks"
 
-#: `_decide_statement` with the stage's count in one statement (PostgreSQL), built once per form.
-_counted_statements: dict[tuple[bool, bool, tuple[str, ...]], Select[Any]] = {}
+_counted: Select[Any] | None = None
 
 
-def _counted_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...]) -> Select[Any]:
-    q = _counted_statements.get((by_department, by_kind, columns))
-    if q is None:
+def _counted_statement() -> Select[Any]:
+    """`count_decision` with the transaction's pending outbox rows and what fan-in reads (PostgreSQL), built once."""
+    global _counted
+    if _counted is None:
         s, i = Stage.__table__, ProcessInstance.__table__
-        decision = _decide_statement(by_department, by_kind, columns, _VALUE).cte("decision")
-        # Only a final decision counts (a correction request pauses the task). The UPDATE takes the stage row's
-        # lock like `count_decision`: a concurrent decision of the same stage waits for it, and PostgreSQL then
-        # re-reads the row it updates (READ COMMITTED), so the count that reaches the total is seen by exactly
-        # one transaction, the last one.
-        counted = (update(s).where(s.c.id == decision.c.stage_id, decision.c.state == literal_column("'decided'"))
+        # The UPDATE takes the stage row's lock like `count_decision`: a concurrent decision of the same stage waits
+        # for it, and PostgreSQL then re-reads the row it updates (READ COMMITTED), so the count that reaches the
+        # total is seen by exactly one transaction, the last one.
+        counted = (update(s).where(s.c.id == bindparam("w_stage_id", type_=s.c.id.type))
                    .values(decided=s.c.decided + literal_column("1"))
                    .returning(*(s.c[k] for k in _FAN_IN_STAGE)).cte("counted"))
         # The case comes with the decision that completes the count (what moves it on), not with every decision;
-        # so do the stage's other decided tasks, as this statement's snapshot has them: one whose transaction
-        # committed while this one waited for the stage row is counted but not in it (fan-in reads them then).
+        # so do the stage's decided tasks, as this statement's snapshot has them (this transaction's own decision
+        # among them): one whose transaction committed while this one waited for the stage row is counted but not
+        # in it (fan-in reads them then).
         case = i.alias("fan_in_case")
-        others = Task.__table__.alias("fan_in_task")
+        tasks = Task.__table__.alias("fan_in_task")
         decided = (
             select(func.json_agg(func.json_build_object(
-                *(x for k in _FAN_IN_TASK for x in (literal_column(f"'{k}'"), others.c[k]))), type_=JSON))
-            .where(others.c.stage_id == counted.c.id, others.c.state == literal_column("'decided'"),
-                   others.c.id != decision.c.id, counted.c.decided >= counted.c.tasks_total)
+                *(x for k in _FAN_IN_TASK for x in (literal_column(f"'{k}'"), tasks.c[k]))), type_=JSON))
+            .where(tasks.c.stage_id == counted.c.id, tasks.c.state == literal_column("'decided'"),
+                   counted.c.decided >= counted.c.tasks_total)
             .scalar_subquery().label(_DECIDED_LABEL)
         )
-        q = (
-            select(*decision.c, *(counted.c[k].label(_STAGE_LABEL + k) for k in _FAN_IN_STAGE),
+        # The events the decision emitted go in with the count (a CTE runs whether or not it is referenced), not
+        # in a round trip of their own at commit while the stage row is locked.
+        _counted = (
+            select(*(counted.c[k].label(_STAGE_LABEL + k) for k in _FAN_IN_STAGE),
                    *(case.c[k].label(_CASE_LABEL + k) for k in _FAN_IN_CASE), decided)
-            .select_from(decision.outerjoin(counted, counted.c.id == decision.c.stage_id)
-                         .outerjoin(case, and_(case.c.id == counted.c.instance_id,
-                                               counted.c.decided >= counted.c.tasks_total)))
+            .select_from(counted.outerjoin(case, and_(case.c.id == counted.c.instance_id,
+                                                      counted.c.decided >= counted.c.tasks_total)))
+            .add_cte(outbox_insert(messaging.outbox).cte("outbox_rows"))
         )
-        _counted_statements[(by_department, by_kind, columns)] = q
-    return q
+    return _counted
 
 
 def _labelled(row: Row[Any], prefix: str, names: tuple[str, ...]) -> SimpleNamespace | None:
@@ -366,34 +364,27 @@ def _labelled(row: Row[Any], prefix: str, names: tuple[str, ...]) -> SimpleNames
     return None if m[prefix + "id"] is None else SimpleNamespace(**{k: m[prefix + k] for k in names})
 
 
-async def decide_and_count(session: AsyncSession, task_id: str, *, department: str | None, not_kind: str | None,
-                           values: dict[str, Any]) -> tuple[Row[Any], Any, Any, list[Any] | None] | None:
-    """`decide_task_if` and, for a final decision, `count_decision`: the decided task, its stage as counted (None
-    for a paused task), and once the stage's count reached its total the case and the stage's decided tasks in
-    their order, as far as this statement saw them (else None, None: fan-in reads them then). One statement on
-    PostgreSQL; on SQLite (one writer, no data-modifying CTE) the two in turn."""
+async def count_with_events(session: AsyncSession, stage_id: int) -> tuple[Any, Any, list[Any] | None]:
+    """Write the events emitted so far in the transaction, then `count_decision`: the stage as counted and, once its
+    count reached the total, the case and the stage's decided tasks in their order as far as this statement saw
+    them (else None, None: fan-in reads them then).
+
+    Why this order: the count locks the stage row until the transaction ends, and every other decision of the
+    stage waits for that lock; taken last, it is held across the commit alone, not also across the outbox's round
+    trip (issue #14: a decision's wait for its stage's row was most of workflow's database time). One statement on
+    PostgreSQL; on SQLite (one writer, no data-modifying CTE) the outbox's write and the count in turn."""
+    rows = take_pending(session)
     if dialect_of(session) != "postgresql":
-        task = await decide_task_if(session, task_id, department=department, not_kind=not_kind, values=values)
-        if task is None:
-            return None
-        stage = await count_decision(session, task.stage_id) if task.state == "decided" else None
-        return task, stage, None, None
-    params = {**{_VALUE + k: v for k, v in values.items()}, "w_task_id": task_id}
-    if department is not None:
-        params["w_department"] = department
-    if not_kind is not None:
-        params["w_not_kind"] = not_kind
-    q = _counted_statement(department is not None, not_kind is not None, tuple(values))
-    row = (await session.execute(q, params)).one_or_none()
-    if row is None:
-        return None
+        if rows:
+            await session.execute(*outbox_write(session, rows))
+        return await count_decision(session, stage_id), None, None
+    _, params = outbox_write(session, rows)
+    row = (await session.execute(_counted_statement(), {**params, "w_stage_id": stage_id})).one()
     case = _labelled(row, _CASE_LABEL, _FAN_IN_CASE)
     decided = None
     if case is not None:
-        own = SimpleNamespace(**{k: getattr(row, k) for k in _FAN_IN_TASK})
-        others = [SimpleNamespace(**t) for t in row._mapping[_DECIDED_LABEL] or []]
-        decided = sorted([*others, own], key=lambda t: t.seq)
-    return row, _labelled(row, _STAGE_LABEL, _FAN_IN_STAGE), case, decided
+        decided = sorted((SimpleNamespace(**t) for t in row._mapping[_DECIDED_LABEL] or []), key=lambda t: t.seq)
+    return _labelled(row, _STAGE_LABEL, _FAN_IN_STAGE), case, decided
 
 
 async def update_task_if(session: AsyncSession, task_id: str, *, state: str, values: dict[str, Any]) -> bool:
