@@ -462,6 +462,11 @@ class PullWorker:
         self._stop = asyncio.Event()
         self._fetch: asyncio.Future[list[Msg]] | None = None
         self._again = False  # the pending pull was cancelled to be asked again (reconnected), not to stop
+        #: Deliveries that failed here for a reason outside the message (transient, or waiting for an earlier
+        #: event), by stream sequence: JetStream's delivery count includes them, the bound must not. Kept in
+        #: memory (another replica, or this one restarted, counts them as the message's own: the bound then
+        #: comes sooner, never later), dropped when the message is acked or parked.
+        self._transient: dict[int, int] = {}
 
     def _pull_again(self) -> None:
         if self._fetch is not None and not self._fetch.done():
@@ -620,8 +625,16 @@ class PullWorker:
             return False
         for msg in msgs:
             await msg.ack()
+            if self._transient:
+                self._transient.pop(msg.metadata.sequence.stream, None)
             self.on_result("ok")
         return True
+
+    def _not_its_failure(self, seq: int) -> None:
+        """A delivery of the message at `seq` failed for a reason outside it: not counted toward the bound."""
+        if len(self._transient) >= 10_000 and seq not in self._transient:
+            del self._transient[next(iter(self._transient))]
+        self._transient[seq] = self._transient.get(seq, 0) + 1
 
     async def _one(self, msg: Msg) -> None:
         try:
@@ -636,27 +649,35 @@ class PullWorker:
             return
         except Exception as exc:
             deliveries = msg.metadata.num_delivered
+            seq = msg.metadata.sequence.stream
             if isinstance(exc, AwaitingEarlierEvent):
                 log.info("consumer %s: %s; again later", self.consumer, exc)
+                self._not_its_failure(seq)
                 await msg.nak(delay=min(0.25 * 2 ** min(deliveries, 6), 10.0))
                 self.on_result("waiting")
                 return
             if self.is_transient(exc):
                 log.warning("consumer %s: dependency unavailable (%r); retrying", self.consumer, exc)
+                self._not_its_failure(seq)
                 await msg.nak(delay=min(0.25 * 2 ** min(deliveries, 6), 10.0))
                 self.on_result("unavailable")
                 return
-            if deliveries >= self.max_deliver:
-                log.error("consumer %s: dead-lettering after %d deliveries: %r", self.consumer, deliveries, exc)
+            failures = deliveries - self._transient.get(seq, 0)
+            if failures >= self.max_deliver:
+                log.error("consumer %s: dead-lettering after %d deliveries (%d failed): %r", self.consumer,
+                          deliveries, failures, exc)
                 await self.bus.dead_letter(self.consumer, msg, repr(exc))
                 await msg.term()
+                self._transient.pop(seq, None)
                 self.on_result("dead_letter")
             else:
                 log.warning("consumer %s: delivery %d failed: %r", self.consumer, deliveries, exc)
-                await msg.nak(delay=min(0.2 * 2**deliveries, 30.0))
+                await msg.nak(delay=min(0.2 * 2**failures, 30.0))
                 self.on_result("retry")
             return
         await msg.ack()
+        if self._transient:
+            self._transient.pop(msg.metadata.sequence.stream, None)
         self.on_result("ok")
 
     def stop(self) -> None:

@@ -176,6 +176,11 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 
 
+#: SQLSTATEs of a server that is there but cannot serve now: admin_shutdown, crash_shutdown, cannot_connect_now,
+#: too_many_connections.
+_SERVER_UNAVAILABLE = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
 def infrastructure_failure(exc: BaseException) -> bool:
     """The database (or the network to it) failed, not the event: a connection refused, dropped or invalidated."""
     from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -192,6 +197,12 @@ def infrastructure_failure(exc: BaseException) -> bool:
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
             return True
         if type(seen).__module__.startswith("asyncpg") and "Connection" in type(seen).__name__:
+            return True
+        # The server itself says it cannot serve now (asyncpg's error and SQLAlchemy's adapter of it carry the
+        # SQLSTATE, wrapped in a bare DBAPIError): class 08, or shutting down / still recovering after a crash
+        # ("the database system is not yet accepting connections"), or out of connection slots.
+        state = getattr(seen, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in _SERVER_UNAVAILABLE):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

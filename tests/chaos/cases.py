@@ -70,8 +70,10 @@ async def wait_final(p: Patient, path: HappyPath, ids: list[str], timeout: float
     return last
 
 
-async def exactly_once(p: Patient, path: HappyPath, ids: list[str]) -> list[str]:
-    """Everything that happened more (or less) than once per case; empty when all is well."""
+async def exactly_once(p: Patient, path: HappyPath, ids: list[str], tally: Counter[str] | None = None) -> list[str]:
+    """Everything that happened more (or less) than once per case; empty when all is well. `tally`, when given,
+    counts what was looked at (certificates, tasks, timeline steps, clocks), for the test's figures."""
+    seen: Counter[str] = Counter() if tally is None else tally
     h = path.agent.headers
     problems: list[str] = []
     wanted = set(ids)
@@ -84,6 +86,8 @@ async def exactly_once(p: Patient, path: HappyPath, ids: list[str]) -> list[str]
         cursor = page.get("next_cursor")
         if not cursor:
             break
+    seen["cases"] += len(ids)
+    seen["food_permits"] += sum(certs[a] for a in ids)
     for app_id in ids:
         if certs[app_id] != 1:
             problems.append(f"{app_id}: {certs[app_id]} certificates")
@@ -107,12 +111,20 @@ async def exactly_once(p: Patient, path: HappyPath, ids: list[str]) -> list[str]
             if n != 1:
                 problems.append(f"{app_id}: {n} × {what} in the timeline {dict(steps)}")
         tasks = sum(len(stage["tasks"]) for stage in case["stages"])
+        seen["tasks"] += tasks
+        seen["tasks_decided"] += sum(t.get("outcome") is not None for stage in case["stages"] for t in stage["tasks"])
+        seen["department_approvals_in_timeline"] += steps["部门审查通过"]
+        seen["decisions_in_timeline"] += once["decision"]
+        seen["certificates_issued_in_timeline"] += once["certificate issued"]
+        seen["deliveries_in_timeline"] += once["delivery"]
         if steps["部门审查通过"] != tasks:
             problems.append(f"{app_id}: {steps['部门审查通过']} department approvals in the timeline for {tasks} tasks")
         clock = (await p.call("GET", f"/efficacy/v1/clocks/{app_id}", headers=h, ok=(200,))).json()
         if clock["application"]["state"] != "stopped":
             problems.append(f"{app_id}: clock {clock['application']['state']}")
+        seen["clocks_stopped"] += clock["application"]["state"] == "stopped"
         task_clocks = Counter((t.get("department"), t.get("task_id")) for t in clock.get("tasks", []))
+        seen["task_clocks"] += len(task_clocks)
         if any(n > 1 for n in task_clocks.values()):
             problems.append(f"{app_id}: duplicate task clocks {task_clocks}")
     # A finished case carries no card, today or long after its deadline, however often events were redelivered.
@@ -121,6 +133,7 @@ async def exactly_once(p: Patient, path: HappyPath, ids: list[str]) -> list[str]
         cards = (await p.call("GET", "/efficacy/v1/cards", headers=admin, params={"as_of": day.isoformat()},
                               ok=(200,))).json()["items"]
         mine = [c for c in cards if c["application_id"] in wanted]
+        seen["cards_on_finished_cases"] += len(mine)
         if mine:
             problems.append(f"cards on finished cases as of {day}: {mine[:3]}")
     return problems

@@ -19,6 +19,7 @@ import os
 import random
 import secrets
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +215,8 @@ async def _run(launcher: ClusterLauncher, *, cases: int, faults: list[str]) -> d
         cost["postgres_rows_written_per_case_by_service"] = {
             k: round((pg1[k]["written"] - pg0[k]["written"]) / cases) for k in sorted(pg1)}
         cost["postgres_bytes_per_case"] = round(sum(pg1[k]["bytes"] - pg0[k]["bytes"] for k in pg1) / cases)
-    problems = await exactly_once(p, path, submitted)
+    checked: Counter[str] = Counter()
+    problems = await exactly_once(p, path, submitted, checked)
     assert not problems, "\n".join(problems[:20])
     healed = await cluster_healed(launcher)
     letters = await dead_letters(launcher)
@@ -230,7 +232,9 @@ async def _run(launcher: ClusterLauncher, *, cases: int, faults: list[str]) -> d
     return {"cases": cases, "replicas": launcher.replicas, "nats_nodes": len(launcher.nats_nodes),
             "faults": done_faults, "cost": cost, "submitted_in_seconds": round(submitted_in, 1),
             "all_delivered_in_seconds": round(all_done, 1), "consumers_drained_after_s": round(drained_in, 1),
-            "client_retries": p.retries,
+            "client_retries": p.retries, "exactly_once_problems": len(problems),
+            "dead_letters": sum(map(len, letters.values())),
+            "exactly_once_checked": dict(checked),
             "cluster_after": healed, "operator_saw": seen, "ops_dead_letters": out[-200:]}
 
 

@@ -8,6 +8,7 @@ import asyncio
 import secrets
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -144,8 +145,11 @@ async def _run(launcher: ChaosLauncher, path, receiver: Receiver) -> dict:
                  headers={"Authorization": f"Bearer {token}"}, json={"outcome": "approve", "reasons": ["消防检查合格"]})
     last = await wait_final(p, path, [app_id], timeout=60)
     assert last[app_id]["status"] in ("delivered", "closed"), last[app_id]["status"]
-    problems = await exactly_once(p, path, [app_id])
+    checked: Counter[str] = Counter()
+    problems = await exactly_once(p, path, [app_id], checked)
     assert not problems, problems
     await p.aclose()
     return {"department": DEPARTMENT, "down_seconds": round(up_at - down_since, 1),
-            "failed_attempts": failed_attempts, "delivered_seconds_after_up": round(arrived_after, 1)}
+            "failed_attempts": failed_attempts, "delivered_seconds_after_up": round(arrived_after, 1),
+            "webhooks_received": len(receiver.received), "exactly_once_problems": len(problems),
+            "exactly_once_checked": dict(checked)}

@@ -89,7 +89,8 @@ async def _storm(launcher: ChaosLauncher) -> dict:
     assert last[app_id]["status"] in ("delivered", "closed"), last[app_id]["status"]
     steps = Counter(t["step"] for t in last[app_id]["timeline"])
     assert steps["提交申请"] == 1, steps
-    problems = await exactly_once(p, path, [app_id])
+    checked: Counter[str] = Counter()
+    problems = await exactly_once(p, path, [app_id], checked)
     assert not problems, problems
     await p.aclose()
     # Last, so that everything above is checked whatever this says: no duplicate may be refused for a reason
@@ -99,4 +100,7 @@ async def _storm(launcher: ChaosLauncher) -> dict:
     assert set(statuses) <= {200, 201, 409} and not dropped, (
         dict(statuses), f"{len(dropped)} connections dropped without an answer", dropped[:1], odd[:2], f"{took:.0f}s")
     return {"duplicates": DUPLICATES, "connections": CONNECTIONS, "statuses": dict(statuses),
-            "seconds": round(took, 1), "requests_per_second": round(DUPLICATES / took)}
+            "seconds": round(took, 1), "requests_per_second": round(DUPLICATES / took),
+            "distinct_2xx_bodies": len({repr(b) for b in ok}), "submitted_applications": len(submitted),
+            "submit_steps_in_timeline": steps["提交申请"], "exactly_once_problems": len(problems),
+            "exactly_once_checked": dict(checked)}

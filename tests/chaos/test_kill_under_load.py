@@ -8,6 +8,7 @@ import asyncio
 import random
 import secrets
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -105,7 +106,8 @@ async def _storm(launcher: ChaosLauncher, nats: EmbeddedNats, path, base: str, r
     stuck = {a: v["status"] for a, v in last.items() if v["status"] not in ("delivered", "closed")}
     assert not stuck, f"{len(stuck)} of {CASES} cases never reached delivered: {list(stuck.items())[:5]}"
     all_done = time.monotonic() - started
-    problems = await exactly_once(p, path, submitted)
+    checked: Counter[str] = Counter()
+    problems = await exactly_once(p, path, submitted, checked)
     assert not problems, "\n".join(problems[:20])
     letters = await dead_letters(nats.url, prefix)
     assert not letters, {k: [(x["subject"], x["error"]) for x in v[:3]] for k, v in letters.items()}
@@ -113,6 +115,9 @@ async def _storm(launcher: ChaosLauncher, nats: EmbeddedNats, path, base: str, r
     recover = [t for ts in launcher.recoveries.values() for t in ts]
     return {"cases": CASES, **killed, "kill_count": len(killed["kills"]),
             "submitted_in_seconds": round(submitted_at, 1), "all_delivered_in_seconds": round(all_done, 1),
-            "client_retries": p.retries,
+            "client_retries": p.retries, "clients_at_once": 8,
+            "lost_cases": len(stuck), "exactly_once_problems": len(problems),
+            "dead_letters": sum(map(len, letters.values())),
+            "exactly_once_checked": dict(checked),
             "restart_to_ready_seconds_max": round(max(recover), 1) if recover else None,
             "restart_to_ready_seconds_mean": round(sum(recover) / len(recover), 1) if recover else None}

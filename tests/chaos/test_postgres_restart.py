@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import Counter
 
 import httpx
 import pytest
@@ -109,9 +110,15 @@ async def _run(launcher: ChaosLauncher, cluster: PrivateCluster, nats_url: str, 
     # An outage of a few seconds must not park events: replaying them would be a manual step.
     assert not stuck and not letters, (f"{len(stuck)} of {CASES} cases stuck: {stuck}",
                                        f"{sum(map(len, letters.values()))} dead letters: {parked}")
-    problems = await exactly_once(p, path, submitted)
+    checked: Counter[str] = Counter()
+    problems = await exactly_once(p, path, submitted, checked)
     assert not problems, "\n".join(problems[:20])
     await p.aclose()
     return {"cases": CASES, "postgres_down_seconds": round(restarted - stopped, 1),
             "ready_again_seconds_max": round(max(ready_after.values()), 1),
-            "all_delivered_in_seconds": round(time.monotonic() - started, 1), "client_retries": p.retries}
+            "readyz_503_database_down_seen_on": len(seen_down), "ready_again_without_a_hand_on": len(ready_after),
+            "ready_again_seconds_by_service": {k: round(v, 1) for k, v in sorted(ready_after.items())},
+            "all_delivered_in_seconds": round(time.monotonic() - started, 1), "client_retries": p.retries,
+            "lost_cases": len(stuck), "exactly_once_problems": len(problems),
+            "dead_letters": sum(map(len, letters.values())),
+            "exactly_once_checked": dict(checked)}

@@ -244,6 +244,30 @@ async def test_a_database_outage_is_retried_past_the_bound_and_never_dead_letter
         await task
 
 
+async def test_an_outage_does_not_use_up_the_deliveries_a_later_failure_of_the_handler_is_allowed(db, bus):
+    """The bound is on the event's own failures. JetStream's delivery count includes the outage's: an event that
+    waited out a PostgreSQL restart was parked by the first error of its handler after it (`make chaos`)."""
+    ev = _event(7)
+    await bus.publish(ev)
+    script = [ConnectionRefusedError("database restarting")] * 3 + [ValueError("a glitch of the handler")]
+
+    async def outage_then_a_glitch(session, event):
+        if script:
+            raise script.pop(0)
+        await record_effect(session, event)
+
+    worker = InboxConsumer(db, messaging, Consumer("c-after-outage", "yimen.test.>", outage_then_a_glitch), bus,
+                           max_deliver=2).worker()
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(lambda: _has(db, ev.id), timeout=30)
+        assert await bus.dead_letters("c-after-outage") == []
+        assert script == []
+    finally:
+        worker.stop()
+        await task
+
+
 async def test_an_event_whose_type_is_not_its_subject_is_dead_lettered_at_once_and_never_applied(db, bus):
     """NATS permissions vouch for the subject only: an event wrapped in another subject is a forgery."""
     forged = new_event("yimen.test.other.happened", source="/yimen/test", subject="thing-6", data={"n": 6})
