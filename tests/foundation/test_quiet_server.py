@@ -9,15 +9,15 @@ import time
 
 import httpx
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
-from shared.serving import QuietServer
+from shared.serving import KEEP_ALIVE_SECONDS, QuietServer, server_config
 from shared.testing import free_port
 
 
 def _start(app: FastAPI, tick_seconds: float | None = None) -> tuple[QuietServer, threading.Thread, int]:
     port = free_port()
-    server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = QuietServer(server_config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     if tick_seconds is not None:
         server.tick_seconds = tick_seconds
     thread = threading.Thread(target=server.run, daemon=True)
@@ -72,3 +72,28 @@ def test_serve_runs_until_told_to_exit() -> None:
         await asyncio.wait_for(task, 5)
 
     asyncio.run(scenario())
+
+
+def test_an_idle_connection_outlives_the_clients_keep_alive() -> None:
+    """The server keeps an idle connection open longer than a client does (httpx: 5 s, uvicorn's own default too),
+    so a client never sends on a connection the server is closing: the second request, 6 s later, comes on the
+    same connection."""
+    assert KEEP_ALIVE_SECONDS > 5
+    app = FastAPI()
+    ports: list[int] = []
+
+    @app.get("/")
+    async def root(request: Request) -> dict[str, str]:
+        ports.append(request.client.port if request.client else 0)
+        return {"ok": "yes"}
+
+    server, thread, port = _start(app)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", limits=httpx.Limits(keepalive_expiry=30)) as client:
+            assert client.get("/").status_code == 200
+            time.sleep(6)
+            assert client.get("/").status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert len(ports) == 2 and ports[0] == ports[1], ports
