@@ -291,12 +291,9 @@ def _move_by_id_statement(columns: tuple[str, ...]) -> Any:
     stmt = _MOVES_BY_ID.get(columns)
     if stmt is None:
         t = Application.__table__
-        stmt = _MOVES_BY_ID[columns] = (
-            update(t).where(t.c.id == bindparam("application_id"),
-                            t.c.status.in_(bindparam("from_states", expanding=True)))
-            .values({c: bindparam(f"v_{c}") for c in columns})
-            .returning(t.c.id, t.c.status, t.c.department, t.c.item_code, t.c.item_version, t.c.receipt_number,
-                       public_status.body_of(t).label("public_body")))
+        stmt = _MOVES_BY_ID[columns] = _move_statement(columns).returning(
+            t.c.id, t.c.status, t.c.department, t.c.item_code, t.c.item_version, t.c.receipt_number,
+            public_status.body_of(t).label("public_body"))
     return stmt
 
 
