@@ -261,9 +261,10 @@ class _Held:
         return cls(app.id, app.item_code, app.item_version, app.applicant_holder_id, app.applicant_kind)
 
 
-async def _to_fetch(session: AsyncSession, principal: Principal, app: Application,
-                    item: PublishedItem) -> list[dict[str, Any]]:
-    """The materials datashare is to be asked for now (none when the caller may not fetch)."""
+async def _to_fetch(session: AsyncSession, principal: Principal, app: Application, item: PublishedItem,
+                    atts: Sequence[Attachment] | None = None) -> list[dict[str, Any]]:
+    """The materials datashare is to be asked for now (none when the caller may not fetch). `atts`: the
+    application's attachments, when the caller has read them."""
     # Datashare answers the holder's own token, or a window clerk handling the case (通办); other staff
     # checking a case do not fetch.
     if not (is_applicant(principal, app) or principal.has(WINDOW_CLERK)) or app.status not in EDITABLE:
@@ -272,7 +273,8 @@ async def _to_fetch(session: AsyncSession, principal: Principal, app: Applicatio
         return []  # nothing is fetched for an applicant whose identity is not proven enough
     if not completeness.to_fetch(item.payload, []):
         return []  # the item asks datashare for nothing: no need to read what was given
-    return completeness.to_fetch(item.payload, provided_of(await repo.attachments(session, app.id)))
+    return completeness.to_fetch(item.payload, provided_of(atts if atts is not None
+                                                           else await repo.attachments(session, app.id)))
 
 
 async def _fetch_and_attach(db: Database, source: Datashare, held: _Held,
@@ -372,29 +374,30 @@ class Submission:
     app: Application
     item: PublishedItem
     withdrawn_at: datetime | None
+    #: Its attachments, read with the lock.
+    atts: Sequence[Attachment]
     #: The materials datashare is to be asked for before the application is handed in (mostly none).
     wanted: list[dict[str, Any]]
 
 
-async def _locked_to_submit(session: AsyncSession, principal: Principal,
-                            application_id: str) -> tuple[Application, PublishedItem, datetime | None]:
-    """The application locked, for who may submit it (the applicant, or the clerk who filed it for them) and
-    whose assurance level reaches the item's: a refused applicant has nothing fetched or written."""
-    locked, withdrawn_at = await repo.application_to_submit(session, application_id)
+async def _locked_to_submit(session: AsyncSession, principal: Principal, application_id: str) -> Submission:
+    """The application locked with its attachments, for who may submit it (the applicant, or the clerk who filed
+    it for them) and whose assurance level reaches the item's: a refused applicant has nothing fetched or
+    written."""
+    locked, withdrawn_at, atts = await repo.application_to_submit(session, application_id)
     if locked is None:
         raise NotFound(NOT_FOUND)
     app = await load_as_applicant(session, principal, application_id, filing_clerk=True, found=locked)
     item = await item_of(session, app)
     refuse_if_assurance_too_low(item, await applicant_level(session, principal, app))
-    return app, item, withdrawn_at
+    return Submission(app, item, withdrawn_at, atts, await _to_fetch(session, principal, app, item, atts))
 
 
 async def begin_submission(session: AsyncSession, principal: Principal, application_id: str) -> Submission:
     """A submission's first step, in its transaction. With nothing to ask datashare for, `submit` goes on in the
     same transaction (one transaction per submission); else the transaction ends here, `fetch_for_submission`
     asks datashare with no row locked, and `submit` begins again in a transaction of its own."""
-    app, item, withdrawn_at = await _locked_to_submit(session, principal, application_id)
-    return Submission(app, item, withdrawn_at, await _to_fetch(session, principal, app, item))
+    return await _locked_to_submit(session, principal, application_id)
 
 
 async def fetch_for_submission(db: Database, source: Datashare, begun: Submission) -> dict[str, str]:
@@ -407,14 +410,14 @@ async def submit(session: AsyncSession, principal: Principal, application_id: st
     """Submit: the transition, the assurance level, the version still published, completeness and (walk-in)
     consent; then the receipt number, `submitted`, the timeline and the event, in one transaction. `begun`: what
     `begin_submission` read in this same transaction."""
-    if begun is not None:
-        app, item, withdrawn_at = begun.app, begun.item, begun.withdrawn_at
-    else:
-        app, item, withdrawn_at = await _locked_to_submit(session, principal, application_id)
+    if begun is None:
+        begun = await _locked_to_submit(session, principal, application_id)
+    app, item = begun.app, begun.item
     transition(app.status, Action.SUBMIT)
-    refuse_if_withdrawn(item, withdrawn_at)
-    # The materials are read once: for the check, the acceptance's event and the answer (submitting adds none).
-    findings, atts = await completeness_findings(session, app, item, failures)
+    refuse_if_withdrawn(item, begun.withdrawn_at)
+    # The materials are read once, with the lock: for the check, the acceptance's event and the answer
+    # (submitting adds none).
+    findings, atts = await completeness_findings(session, app, item, failures, atts=begun.atts)
     findings += await _walk_in_findings(session, app)
     if findings:
         raise drafts.problems(findings, "一次性告知：申请材料或表单尚不齐全，请按下列各项补齐后再提交。")

@@ -50,7 +50,7 @@ async def view(session: AsyncSession, app: Application, principal: Principal | N
     """`item` and `atts` when the caller has just read them (and changed no attachment since)."""
     if atts is None:
         atts = await repo.attachments(session, app.id)
-    steps, names = await repo.timeline_named(session, app.id)
+    steps, names = await repo.timeline_named(session, app)
     own = is_applicant(principal, app)
     # Least exposure: the applicant and the window clerk serving the case (the application's service point, who
     # checks the identity at the counter) see phone and ID numbers in full; every other staff role and every

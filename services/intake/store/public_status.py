@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic_core import to_json
 from sqlalchemy import String, Text, bindparam, func, literal_column, or_, select, update
@@ -57,6 +57,8 @@ _CHANGES = "intake_public_status_changes"
 _READ = "intake_public_status_read"
 #: Timeline steps noted in this transaction and written as it commits, with the views they change (`hold_steps`).
 _STEPS = "intake_public_status_steps"
+#: Applications whose whole view this transaction read under its lock, after its last change to them (`read_whole`).
+_WHOLE = "intake_public_status_whole"
 #: Applications rendered per statement when a unit's new name touches many of them.
 _CHUNK = 500
 #: The fields of an application the public view shows.
@@ -85,6 +87,7 @@ def _change(session: AsyncSession | Session, application_id: str) -> _Change:
 
 def moved(session: AsyncSession | Session, application_id: str, values: dict[str, Any]) -> None:
     """These shown fields of the application changed in this transaction."""
+    session.info.get(_WHOLE, {}).pop(application_id, None)
     c = _change(session, application_id)
     c.fields.update({k: values[k] for k in _IN_PLACE if k in values})
     if SHOWN.difference(_IN_PLACE).intersection(values):
@@ -94,6 +97,7 @@ def moved(session: AsyncSession | Session, application_id: str, values: dict[str
 def stepped(session: AsyncSession | Session, application_id: str, *, at: datetime, status: str, step: str,
             code: str | None, unit: str | None) -> None:
     """A step was added to the application's timeline in this transaction (its id is above the ones before)."""
+    session.info.get(_WHOLE, {}).pop(application_id, None)
     if unit is None:  # never so from `note`; the tables know how to show it
         _change(session, application_id).full = True
         return
@@ -134,8 +138,43 @@ def locked(session: AsyncSession | Session, application_id: str) -> None:
 def unit_renamed(session: AsyncSession | Session, code: str) -> None:
     """A unit's name changed (or became known): every view that names it is rendered again before the commit."""
     session.info.setdefault(_UNITS, set()).add(code)
+    session.info.pop(_WHOLE, None)
     for key in [k for k in _names if k[1] == code]:
         _names.pop(key, None)
+
+
+class _ViewRow(NamedTuple):
+    """A row as `_VIEW_QUERY` returns it."""
+
+    application_id: str
+    receipt_number: str
+    verification_code: str | None
+    app_status: str
+    item_name: str
+    department: str
+    department_name: str | None
+    step_id: int | None
+    at: datetime | None
+    status: str | None
+    step: str | None
+    code: str | None
+    unit: str | None
+    unit_name: str | None
+
+
+def read_whole(session: AsyncSession | Session, app: Any, steps: Iterable[Any], names: dict[str, str]) -> None:
+    """This transaction has just read everything the application's view shows: the application as it is now, its
+    whole timeline in order (`at`, `id`) with the units' names (`names`, a unit without a name left out), the
+    application's department among them. When that happened under the transaction's lock of the application,
+    the render at the commit takes the view from it instead of reading the tables again, unless the transaction
+    changes the application's view after this (`moved`, `stepped`, `unit_renamed` forget it)."""
+    if app.receipt_number is None or app.id not in session.info.get(_LOCKED, ()):
+        return
+    head = (app.id, app.receipt_number, app.verification_code, app.status, app.item_name, app.department,
+            names.get(app.department))
+    rows = [_ViewRow(*head, t.id, t.at, t.status, t.step, t.code, t.unit, names.get(t.unit) if t.unit else None)
+            for t in steps]
+    session.info.setdefault(_WHOLE, {})[app.id] = rows or [_ViewRow(*head, *(None,) * 7)]
 
 
 #: Units' names by (database, code), for the steps that name a unit their body does not name yet. Never trusted:
@@ -308,6 +347,12 @@ def steps_written(session: AsyncSession | Session) -> tuple[Any, Any] | None:
     return _steps_write(dialect_of(session) == "postgresql", held)
 
 
+def steps_insert() -> Any:
+    """The statement of `steps_written` on PostgreSQL (its parameters are one array per column), for a statement
+    that writes the held steps as a CTE of its own."""
+    return _STEPS_INSERT
+
+
 def _steps_write(pg: bool, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
     # SQLite: one executemany, in order.
     return (_STEPS_INSERT, _step_arrays(rows)) if pg else (TimelineEntry.__table__.insert(), rows)
@@ -432,6 +477,12 @@ def _render_changed(session: Session) -> None:
         for app_id in sorted(advance):
             if not _advance(session, *read[app_id], advance[app_id]):
                 apps.add(app_id)
+    whole: dict[str, list[_ViewRow]] = session.info.pop(_WHOLE, None) or {}
+    known = sorted(a for a in apps if a in whole and a in held) if not units else []
+    if known:
+        # Read whole under this transaction's lock, and not changed since: rendered without reading it again.
+        session.execute(_upsert(session.get_bind().dialect.name), render(r for a in known for r in whole[a]))
+        apps.difference_update(known)
     if apps:
         rebuild(session, apps, held)
 
@@ -442,9 +493,10 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
         # A savepoint rolled back releases the row locks taken inside it: lock again rather than trust them. And
         # the steps noted inside it may be gone: render from the tables what it changed.
         session.info.pop(_LOCKED, None)
+        session.info.pop(_WHOLE, None)
         session.info.setdefault(_APPS, set()).update(session.info.pop(_CHANGES, None) or {})
     if transaction.parent is None:  # committed (rendered above) or rolled back: nothing is owed any more
-        for key in (_STEPS, _APPS, _UNITS, _LOCKED, _CHANGES, _READ):
+        for key in (_STEPS, _APPS, _UNITS, _LOCKED, _CHANGES, _READ, _WHOLE):
             session.info.pop(key, None)
 
 

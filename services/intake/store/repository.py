@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager, nullcontext
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, literal_column, select, union_all, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session, SessionTransaction, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -245,12 +245,9 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
     transitions cannot both win)."""
     values.setdefault("updated_at", utcnow())
     session.info.get(_MOVED, {}).pop(app.id, None)
-    res = await session.execute(
-        update(Application)
-        .where(Application.id == app.id, Application.status.in_(list(from_states)))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    columns = tuple(sorted(values))
+    res = await session.execute(_move_statement(columns), {
+        "application_id": app.id, "from_states": list(from_states), **{f"v_{c}": values[c] for c in columns}})
     if res.rowcount != 1:
         return False
     public_status.locked(session, app.id)
@@ -262,6 +259,22 @@ async def move(session: AsyncSession, app: Application, *, from_states: Iterable
     for k, v in values.items():
         set_committed_value(app, k, v)
     return True
+
+
+#: `move`'s statements, by the columns they set: built once, as `move_by_id`'s (building an update and its cache key
+#: on every call cost more Python than executing it).
+_MOVES: dict[tuple[str, ...], Any] = {}
+
+
+def _move_statement(columns: tuple[str, ...]) -> Any:
+    stmt = _MOVES.get(columns)
+    if stmt is None:
+        t = Application.__table__
+        stmt = _MOVES[columns] = (
+            update(t).where(t.c.id == bindparam("application_id"),
+                            t.c.status.in_(bindparam("from_states", expanding=True)))
+            .values({c: bindparam(f"v_{c}") for c in columns}))
+    return stmt
 
 
 #: `move_by_id`'s statements, by the columns they set: built once (building one and its cache key took as long as
@@ -278,12 +291,9 @@ def _move_by_id_statement(columns: tuple[str, ...]) -> Any:
     stmt = _MOVES_BY_ID.get(columns)
     if stmt is None:
         t = Application.__table__
-        stmt = _MOVES_BY_ID[columns] = (
-            update(t).where(t.c.id == bindparam("application_id"),
-                            t.c.status.in_(bindparam("from_states", expanding=True)))
-            .values({c: bindparam(f"v_{c}") for c in columns})
-            .returning(t.c.id, t.c.status, t.c.department, t.c.item_code, t.c.item_version, t.c.receipt_number,
-                       public_status.body_of(t).label("public_body")))
+        stmt = _MOVES_BY_ID[columns] = _move_statement(columns).returning(
+            t.c.id, t.c.status, t.c.department, t.c.item_code, t.c.item_version, t.c.receipt_number,
+            public_status.body_of(t).label("public_body"))
     return stmt
 
 
@@ -409,17 +419,47 @@ class _Keys(NamedTuple):
     public_body: str | None
 
 
-async def application_to_submit(session: AsyncSession,
-                                application_id: str) -> tuple[Application | None, datetime | None]:
-    """The application locked for its submission, with when the version it cites was withdrawn (None: still
-    published), in one statement."""
+def _to_submit(pg: bool) -> Any:
+    """The application locked for its submission, with its version's withdrawal and its attachments (one row
+    each, or one row with none). PostgreSQL: with the row version locked and the one the statement's snapshot
+    holds (`xmin`), which differ when the lock was waited for (below)."""
     withdrawn = (select(ItemVersion.withdrawn_at)
                  .where(ItemVersion.code == Application.item_code, ItemVersion.version == Application.item_version)
                  .scalar_subquery())
-    row = (await session.execute(
-        select(Application, withdrawn).where(Application.id == application_id).with_for_update()
-    )).first()
-    return (None, None) if row is None else (row[0], row[1])
+    versions: list[Any] = []
+    if pg:
+        as_read = Application.__table__.alias("as_read")
+        versions = [literal_column("application.xmin::text"),
+                    select(literal_column("as_read.xmin::text")).select_from(as_read)
+                    .where(as_read.c.id == bindparam("application_id")).scalar_subquery()]
+    return (select(Application, withdrawn, Attachment, *versions)
+            .outerjoin(Attachment, Attachment.application_id == Application.id)
+            .where(Application.id == bindparam("application_id"))
+            .order_by(Attachment.id).with_for_update(of=Application))
+
+
+#: Built once per dialect (by whether it is PostgreSQL), as the other statements of a submission.
+_TO_SUBMIT = {pg: _to_submit(pg) for pg in (False, True)}
+
+
+async def application_to_submit(
+        session: AsyncSession, application_id: str,
+) -> tuple[Application | None, datetime | None, Sequence[Attachment]]:
+    """The application locked for its submission, with when the version it cites was withdrawn (None: still
+    published) and its attachments, in one statement.
+
+    A statement that waits for the row's lock returns the row as the other transaction committed it, but the
+    attachments as its snapshot held them, from before that commit (PostgreSQL re-reads only the locked row): when
+    the locked version is not the one the snapshot read, the attachments are read again. Every writer of
+    attachments updates the application's row in the same transaction (`move`), so it makes a new version."""
+    pg = dialect_of(session) == "postgresql"
+    rows = (await session.execute(_TO_SUBMIT[pg], {"application_id": application_id})).all()
+    if not rows:
+        return None, None, []
+    app, withdrawn_at = rows[0][0], rows[0][1]
+    if pg and rows[0][3] != rows[0][4]:
+        return app, withdrawn_at, await attachments(session, application_id)
+    return app, withdrawn_at, [r[2] for r in rows if r[2] is not None]
 
 
 def applicant_filter(applicant_ids: Iterable[str], subject: str) -> Any:
@@ -468,13 +508,20 @@ async def next_serial(session: AsyncSession, prefix: str) -> int:
     serials are unique and increasing per item and day, not gapless. Every check of the submission runs before
     it, so only a failure of the database or the process can leave such a gap. On SQLite the caller's
     transaction is the one writer anyway."""
-    t = ReceiptCounter.__table__
-    pg = dialect_of(session) == "postgresql"
-    stmt = (postgresql.insert(t) if pg else sqlite.insert(t)).values(prefix=prefix, last=1) \
-        .on_conflict_do_update(index_elements=[t.c.prefix], set_={"last": t.c.last + 1}).returning(t.c.last)
+    stmt = _NEXT_SERIAL[dialect_of(session) == "postgresql"]
     db = session.info.get("database")
     async with db.apart() if db is not None else nullcontext(None) as conn:
-        return int((await (conn or session).execute(stmt)).scalar_one())
+        return int((await (conn or session).execute(stmt, {"prefix": prefix})).scalar_one())
+
+
+def _next_serial(pg: bool) -> Any:
+    t = ReceiptCounter.__table__
+    return ((postgresql.insert(t) if pg else sqlite.insert(t)).values(prefix=bindparam("prefix"), last=1)
+            .on_conflict_do_update(index_elements=[t.c.prefix], set_={"last": t.c.last + 1}).returning(t.c.last))
+
+
+#: Built once per dialect (by whether it is PostgreSQL), as the other statements of a submission.
+_NEXT_SERIAL = {pg: _next_serial(pg) for pg in (False, True)}
 
 
 # --- attachments and timeline ----------------------------------------------------------------------------------
@@ -484,8 +531,12 @@ async def attachments(session: AsyncSession, application_ids: str | Iterable[str
     ids = [application_ids] if isinstance(application_ids, str) else list(application_ids)
     if not ids:
         return []
-    stmt = select(Attachment).where(Attachment.application_id.in_(ids)).order_by(Attachment.id)
-    return (await session.execute(stmt)).scalars().all()
+    return (await session.execute(_ATTACHMENTS, {"application_ids": ids})).scalars().all()
+
+
+#: Built once, as the other statements of a submission.
+_ATTACHMENTS = (select(Attachment).where(Attachment.application_id.in_(bindparam("application_ids", expanding=True)))
+                .order_by(Attachment.id))
 
 
 async def get_attachment(session: AsyncSession, attachment_id: int) -> Attachment | None:
@@ -561,16 +612,50 @@ async def timeline(session: AsyncSession, application_id: str) -> Sequence[Timel
     return (await session.execute(stmt)).scalars().all()
 
 
-async def timeline_named(session: AsyncSession,
-                         application_id: str) -> tuple[list[TimelineEntry], dict[str, str]]:
-    """`timeline` with the names of the units its steps name, in one statement."""
-    await write_held_steps(session)
-    name = select(Department.name).where(Department.code == TimelineEntry.unit).scalar_subquery()
-    rows = (await session.execute(
-        select(TimelineEntry, name).where(TimelineEntry.application_id == application_id)
-        .order_by(TimelineEntry.at, TimelineEntry.id)
-    )).all()
-    return [r[0] for r in rows], {r[0].unit: r[1] for r in rows if r[0].unit and r[1] is not None}
+async def timeline_named(session: AsyncSession, app: Application) -> tuple[list[TimelineEntry], dict[str, str]]:
+    """`timeline` with the names of the units its steps name and of the application's department, in one
+    statement. Under this transaction's lock of the application that is everything its public view shows: the
+    render at the commit takes it from here (`public_status.read_whole`)."""
+    written = public_status.steps_written(session)
+    params = {"application_id": app.id, "department": app.department}
+    if written is not None and dialect_of(session) == "postgresql":
+        # The held steps' insert and the read in one statement (a submission's answer: its new steps, then the
+        # timeline they belong to); the insert's rows are not in the read's snapshot, so they come from its
+        # RETURNING.
+        stmt, params = _TIMELINE_NAMED_WRITING, {**written[1], **params}
+    else:
+        if written is not None:
+            await session.execute(*written)
+        stmt = _TIMELINE_NAMED
+    rows = (await session.execute(stmt, params)).all()
+    steps = [r[0] for r in rows]
+    names = {r[0].unit: r[1] for r in rows if r[0].unit and r[1] is not None}
+    if rows and rows[0][2] is not None:
+        names[app.department] = rows[0][2]
+    if rows:
+        public_status.read_whole(session, app, steps, names)
+    return steps, names
+
+
+def _named(entry: Any) -> Any:
+    """Each step with the name of its unit and the application's department's, in the order the steps happened
+    (as `timeline`)."""
+    return (select(entry, select(Department.name).where(Department.code == entry.unit).scalar_subquery(),
+                   select(Department.name).where(Department.code == bindparam("department")).scalar_subquery())
+            .where(entry.application_id == bindparam("application_id"))
+            .order_by(entry.at, entry.id))
+
+
+def _timeline_named_writing() -> Any:
+    t = TimelineEntry.__table__
+    steps = public_status.steps_insert().returning(*t.c).cte("steps")
+    both = union_all(select(*t.c), select(*steps.c)).subquery("timeline")
+    return _named(aliased(TimelineEntry, both))
+
+
+#: Built once, as the other statements of a submission.
+_TIMELINE_NAMED = _named(TimelineEntry)
+_TIMELINE_NAMED_WRITING = _timeline_named_writing()
 
 
 # --- visits, appointments, consultations -----------------------------------------------------------------------

@@ -4,15 +4,18 @@ own and are not counted)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
+from services.intake.store import repository as repo
 from services.intake.tests import factories as f
+from shared.testing import eventually
 
 BASE = "/intake/v1"
 
@@ -83,14 +86,19 @@ async def test_a_fully_online_submission_costs_few_statements_and_the_serial_is_
     assert r.json()["receipt_number"] != first.json()["receipt_number"]
     statements = work_of(seen)
     pg = intake.client.app.state.db.engine.dialect.name == "postgresql"
-    # One transaction: the key's claim; the application locked with its version's withdrawal; the materials;
-    # (SQLite: the serial;) one update; the timeline's two steps in one insert; the answer's timeline; the key's
-    # completion; then, at commit, the outbox's one insert. On SQLite the key's claim commits alone first (a
-    # repeat would otherwise wait for the whole submission behind the one writer instead of hearing 409), after
-    # a look for the key: a repeat's write would wait for that writer, its read does not.
-    assert len(statements) <= (7 if pg else 9), "\n".join(statements)
+    # One transaction: the key's claim; the application locked with its version's withdrawal and its materials;
+    # (SQLite: the serial;) one update; the timeline's two steps in one insert, which on PostgreSQL also reads the
+    # answer's timeline; the key's completion; then, at commit, the outbox's one insert. On SQLite the key's claim
+    # commits alone first (a repeat would otherwise wait for the whole submission behind the one writer instead
+    # of hearing 409), after a look for the key: a repeat's write would wait for that writer, its read does not.
+    assert len(statements) <= (5 if pg else 8), "\n".join(statements)
     assert seen.count("COMMIT") == (1 if pg else 2)
-    assert sum(s.startswith("INSERT INTO timeline_entry") for s in statements) == 1
+    assert sum("INSERT INTO timeline_entry" in s for s in statements) == 1
+    assert not any(s.startswith("SELECT attachment") for s in statements), statements
+    # At the commit: the outbox's insert and the public status view's upsert, rendered from what the answer read
+    # (under the lock, after the last change) instead of from the tables again.
+    hooks = [s for s in seen if s not in ("COMMITTING", "COMMIT") and s not in statements]
+    assert len(hooks) == 2 and not any("JOIN timeline_entry" in s for s in hooks), "\n".join(hooks)
     assert sum(s.startswith("INSERT INTO outbox") for s in seen) == 1
     assert not any(re.search(r"\bFROM item_version\b", s) and "payload" in s for s in statements)
     serial = [i for i, s in enumerate(statements) if "receipt_counter" in s]
@@ -102,3 +110,42 @@ async def test_a_fully_online_submission_costs_few_statements_and_the_serial_is_
         # SQLite's one writer: the serial is in the transaction, and only writes follow it until the commit.
         after = [s for s in statements[serial[0] + 1:] if not s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
         assert len(after) <= 1, after  # the answer's timeline
+
+
+async def test_a_material_attached_while_the_submission_waits_for_the_lock_is_in_its_answer(intake, tokens):
+    # The materials come with the application's lock, in one statement. A statement that waits for the lock gets
+    # the row as the holder committed it but, on PostgreSQL, the materials as they were before that commit: the
+    # submission must notice and read them again, or it would check and announce the case without this one.
+    optional = [m for m in f.food_permit_item()["materials"] if m["necessity"] == "optional"][:1]
+    item = await intake.publish_item(f.food_permit_item(fully_online=True, materials=optional, form_fields=[]))
+    me = f.citizen(tokens)
+    r = await intake.client.post(f"{BASE}/applications", headers=me, json={
+        "item_code": item["code"], "channel": "online", "service_point": "LD-CENTRE", "form": {}})
+    assert r.status_code == 201, r.text
+    app_id = r.json()["id"]
+    db = intake.client.app.state.db
+    pg = db.engine.dialect.name == "postgresql"
+    async with db.transaction() as s:
+        app = await repo.get_application(s, app_id, for_update=True)
+        assert app is not None and await repo.move(s, app, from_states=[app.status])  # SQLite: now the writer
+        submitting = asyncio.create_task(intake.client.post(
+            f"{BASE}/applications/{app_id}/submit", headers={**me, "Idempotency-Key": f"s-{app_id}"}))
+        if pg:
+            await eventually(lambda: _waiting_for_a_lock(db))
+        else:
+            await asyncio.sleep(0.3)  # SQLite: its claim waits for this transaction, the one writer
+        assert not submitting.done()
+        await repo.put_attachment(s, application_id=app_id, material_code=optional[0]["code"], kind="certificate_ref",
+                                  reference="441781600099999")
+    r = await submitting
+    assert r.status_code == 200, r.text
+    assert [m["material_code"] for m in r.json()["materials"]] == [optional[0]["code"]]
+    accepted = await intake.wait_event("yimen.intake.application.accepted", app_id)
+    assert [m["code"] for m in accepted.data["materials"]] == [optional[0]["code"]]
+
+
+async def _waiting_for_a_lock(db) -> bool:  # type: ignore[no-untyped-def]
+    async with db.engine.connect() as conn:
+        waiting = await conn.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+    return bool(waiting)
