@@ -15,9 +15,9 @@ from starlette.responses import Response
 
 from shared.fastpath import FastGet, FastPaths
 from shared.service import ServiceSpec, create_service_app
-from shared.testing import assert_same_answer, fast_and_routed, running_app
+from shared.testing import assert_same_answer, fast_and_routed
 
-from .conftest import messaging, metadata
+from .conftest import messaging, metadata, running_probe
 
 router = APIRouter()
 #: How the fast answer of `/greetings/{name}` behaves for a name: decline it, fail, or take its time.
@@ -60,15 +60,7 @@ def create_app(settings, **kw) -> FastAPI:
 
 @pytest_asyncio.fixture(scope="module")
 async def client(settings_for, tokens):
-    settings = settings_for("fastprobe", request_budget_seconds=1.0)
-    settings.migrate_on_start = False
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(settings.resolved_database_url())
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
-    async with running_app(create_app, settings, tokens=tokens) as c:
+    async with running_probe(create_app, settings_for("fastprobe", request_budget_seconds=1.0), tokens) as c:
         yield c
 
 
