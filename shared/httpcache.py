@@ -37,13 +37,15 @@ class ResponseCache:
         self._entries: OrderedDict[Hashable, Cached] = OrderedDict()
         self.hits = self.misses = 0
 
-    def get(self, key: Hashable) -> Cached | None:
+    def get(self, key: Hashable, *, count_miss: bool = True) -> Cached | None:
+        """The entry, if cached and fresh. `count_miss=False`: a look that leaves a miss to be counted by the
+        `get` that follows it (a fast path that hands the request to its route on a miss)."""
         if self.invalidated_by is not None and self.invalidated_by.is_set():
             self.invalidated_by.clear()
             self._entries.clear()
         entry = self._entries.get(key)
         if entry is None or entry.expires < time.monotonic():
-            self.misses += 1
+            self.misses += count_miss
             return None
         self._entries.move_to_end(key)
         self.hits += 1

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.budget import BUDGET_KEY, SECONDS_KEY, overrun
 from shared.errors import PayloadTooLarge, Problem, invalid
+from shared.fastpath import FastPaths
 from shared.http_errors import problem_response, reset_language, set_language
 from shared.privacy import mask_text
 from shared.tracing import (
@@ -117,11 +118,14 @@ class RequestContextMiddleware:
     the outermost part of it, so reading a slow body counts against it; the answers rendered here (413, 422,
     503) are in the request's language and carry its id and trace."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, budget_seconds: float = 0) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, budget_seconds: float = 0,
+                 fast: FastPaths | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
         self.budget = budget_seconds
+        #: Hot public GETs answered without the router (`shared.fastpath`), inside everything above.
+        self.fast = fast
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -231,6 +235,8 @@ class RequestContextMiddleware:
         else:
             app_receive = self._limited(receive, limit)
 
+        if self.fast is not None and scope["method"] == "GET" and await self.fast(scope, app_receive, send):
+            return
         try:
             await self.app(scope, app_receive, send)
         except StarletteHTTPException as exc:  # the body limit hit outside FastAPI's parsing

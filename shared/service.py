@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import MetaData
 
@@ -63,6 +63,7 @@ from shared.auth import (
 from shared.bus import Bus, PullWorker
 from shared.db import Database
 from shared.events import Event
+from shared.fastpath import FastGet, FastPaths
 from shared.http_errors import install_error_handlers
 from shared.jobs import run_periodically
 from shared.messaging import Consumer, InboxConsumer, MessagingTables, OutboxRelay, purge_expired
@@ -107,6 +108,8 @@ class ServiceSpec:
     background: list[Hook] = field(default_factory=list)
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
     version: str = "1.0.0"
+    #: Hot public GETs of `routers` answered without FastAPI's router (`shared.fastpath`); liveness always is.
+    fast: list[FastGet] = field(default_factory=list)
     #: False for a service that writes no events (notify only consumes): it runs no outbox relay, which would
     #: only poll an empty outbox, and `emit` refuses in it rather than leave an event there unpublished.
     publishes: bool = True
@@ -233,11 +236,13 @@ def create_service_app(
     install_error_handlers(app)
     install_docs(app, prefix)
     _document_problems(app)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes,
-                       budget_seconds=platform.request_budget_seconds)
-    app.include_router(health_router(spec.name, metrics), prefix=prefix)
+    health, liveness = health_router(spec.name, metrics)
+    app.include_router(health, prefix=prefix)
     for router in spec.routers:
         app.include_router(router, prefix=f"{prefix}/v1")
+    app.state.fast_paths = fast = FastPaths(app, [liveness, *spec.fast])
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes,
+                       budget_seconds=platform.request_budget_seconds, fast=fast)
     return app
 
 
@@ -320,12 +325,18 @@ class Readiness(BaseModel):
     checks: dict[str, str] = Field(description="Each dependency (`database`, `bus`): `ok`, or why it is down.")
 
 
-def health_router(name: str, metrics: Metrics) -> APIRouter:
+def health_router(name: str, metrics: Metrics) -> tuple[APIRouter, FastGet]:
+    """The operations routes, and liveness's fast path (probes and load balancers ask it often)."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Liveness: the process answers", response_model=Liveness)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": name}
+
+    alive = Liveness(status="ok", service=name).model_dump_json().encode()
+
+    async def liveness(_request: Request, _params: dict[str, str]) -> Response:
+        return Response(alive, media_type="application/json")
 
     @router.get(
         "/readyz",
@@ -352,7 +363,7 @@ def health_router(name: str, metrics: Metrics) -> APIRouter:
     async def prometheus() -> Any:
         return metrics.render()
 
-    return router
+    return router, FastGet(router, healthz, liveness)
 
 
 def run(spec_factory: Callable[[], FastAPI], name: str) -> None:

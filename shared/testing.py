@@ -289,6 +289,33 @@ async def wait_ready(client: httpx.AsyncClient, name: str, timeout: float = 30) 
         await asyncio.sleep(0.05)
 
 
+async def fast_and_routed(client: httpx.AsyncClient, path: str, **kw: Any) -> tuple[httpx.Response, httpx.Response]:
+    """The answer to a GET through the app's fast path (shared/fastpath.py), then through the router, each checked
+    to have gone that way."""
+    fast = client.app.state.fast_paths  # type: ignore[attr-defined]
+    before = fast.answered
+    quick = await client.get(path, **kw)
+    assert fast.answered == before + 1, f"{path}: not answered by the fast path ({quick.status_code})"
+    fast.enabled = False
+    try:
+        routed = await client.get(path, **kw)
+    finally:
+        fast.enabled = True
+    assert fast.answered == before + 1
+    return quick, routed
+
+
+def assert_same_answer(quick: httpx.Response, routed: httpx.Response) -> None:
+    """Status, body and every header alike and in the same order; the request id and the span are each
+    request's own, so only their presence (and place) is compared."""
+    assert (quick.status_code, quick.content) == (routed.status_code, routed.content)
+    own = {"x-request-id", "traceparent"}
+    assert [(k, v) for k, v in quick.headers.items() if k not in own] == \
+        [(k, v) for k, v in routed.headers.items() if k not in own]
+    assert [k for k in quick.headers if k in own] == [k for k in routed.headers if k in own] == \
+        ["x-request-id", "traceparent"]
+
+
 async def eventually(check: Callable[[], Any], timeout: float = 10, interval: float = 0.05) -> Any:
     """Poll an async or sync check until it returns a truthy value (events take a moment to flow)."""
     deadline = asyncio.get_running_loop().time() + timeout

@@ -6,6 +6,7 @@ import dataclasses
 
 from fastapi import FastAPI
 
+from services.catalog.api import public
 from services.catalog.api.routes import router
 from services.catalog.demo.load import demo_hook
 from services.catalog.events.handlers import CONSUMERS
@@ -20,6 +21,7 @@ SPEC = ServiceSpec(
     metadata=Base.metadata,
     messaging=messaging,
     routers=[router],
+    fast=public.FAST,
     consumers=CONSUMERS,
     on_startup=[demo_hook()],
     openapi_tags=[

@@ -6,6 +6,7 @@ import dataclasses
 
 from fastapi import FastAPI
 
+from services.intake.api import progress
 from services.intake.api.routes import router
 from services.intake.config import IntakeConfig
 from services.intake.events.handlers import CONSUMERS
@@ -20,6 +21,7 @@ SPEC = ServiceSpec(
     metadata=Base.metadata,
     messaging=messaging,
     routers=[router],
+    fast=progress.FAST,
     consumers=CONSUMERS,
     openapi_tags=[
         {"name": "applications", "description": "办件: drafts, materials, the one-time notice (一次性告知), submission, "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest_asyncio
 from sqlalchemy import Column, Integer, String, Table, select
@@ -56,3 +58,19 @@ async def bus(nats_url, bus_prefix) -> AsyncIterator[Bus]:
         except Exception:
             pass
     await b.close()
+
+
+@contextlib.asynccontextmanager
+async def running_probe(create_app: Any, settings: Any, tokens: Any) -> AsyncIterator[Any]:
+    """A probe service of this package's tables (made here, not migrated) running with its lifespan."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from shared.testing import running_app
+
+    settings.migrate_on_start = False
+    engine = create_async_engine(settings.resolved_database_url())
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await engine.dispose()
+    async with running_app(create_app, settings, tokens=tokens) as c:
+        yield c

@@ -12,15 +12,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.auth import TOKENS_REVOKED, CurrentPrincipal, JWKSVerifier, Principal
 from shared.errors import Unauthorized
 from shared.events import new_event
 from shared.service import ServiceSpec, create_service_app
-from shared.testing import TokenIssuer, eventually, running_app
+from shared.testing import TokenIssuer, eventually
 
-from .conftest import messaging, metadata
+from .conftest import messaging, metadata, running_probe
 
 router = APIRouter()
 
@@ -40,12 +39,7 @@ def create_app(settings: Any, **kw: Any) -> FastAPI:
 
 @contextlib.asynccontextmanager
 async def probe(settings: Any, tokens: TokenIssuer) -> AsyncIterator[httpx.AsyncClient]:
-    settings.migrate_on_start = False
-    engine = create_async_engine(settings.resolved_database_url())
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    await engine.dispose()
-    async with running_app(create_app, settings, tokens=tokens) as c:
+    async with running_probe(create_app, settings, tokens) as c:
         await eventually(lambda: getattr(c.app.state, "revocations_subscribed", False))
         yield c
 

@@ -7,7 +7,7 @@ import pytest_asyncio
 
 from services.catalog.app import create_app
 from services.catalog.tests.test_api import P, admin, create_published, draft_body, editor, new_code
-from shared.testing import running_app
+from shared.testing import assert_same_answer, fast_and_routed, running_app
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -80,3 +80,31 @@ async def test_a_department_renamed_shows_in_the_cached_guide_and_flowchart_at_o
 async def test_an_unknown_item_is_still_a_404_problem_and_not_cached(client):
     r = await client.get(f"{P}/items/11441781MB0000001A40199999999/guide")
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_cached_reads_without_the_router_answer_as_the_routes_and_leave_them_the_rest(client, tokens):
+    """The guide and the flowcharts in the cache are answered by their fast paths (api/public.py,
+    shared/fastpath.py) header for header as their routes answer them, 200 and 304; a miss, a named version, any
+    other query or an over-long code is the route's."""
+    code = new_code()
+    await create_published(client, tokens, code)
+    fast = client.app.state.fast_paths
+    for kind in ("guide", "flowchart.svg", "flowchart.mmd"):
+        url = f"{P}/items/{code}/{kind}"
+        before = fast.answered
+        first = await client.get(url)  # rendered by the route, and cached
+        assert first.status_code == 200 and fast.answered == before, "a miss is the route's"
+        quick, routed = await fast_and_routed(client, url)
+        assert quick.content == first.content and quick.headers["ETag"] == first.headers["ETag"]
+        assert_same_answer(quick, routed)
+        quick, routed = await fast_and_routed(client, url, headers={"If-None-Match": first.headers["ETag"]})
+        assert quick.status_code == 304
+        assert_same_answer(quick, routed)
+    before = fast.answered
+    named = await client.get(f"{P}/items/{code}/guide", params={"version": 1})
+    assert named.status_code == 200 and named.headers["Cache-Control"] == "public, max-age=300"
+    assert (await client.get(f"{P}/items/{code}/guide", params={"version": "x"})).status_code == 422
+    assert (await client.get(f"{P}/items/{code}/guide", params={"lang": "en"})).status_code == 200
+    long = await client.get(f"{P}/items/{'1' * 41}/guide")
+    assert long.status_code == 422 and long.headers["content-type"] == "application/problem+json"
+    assert fast.answered == before, "each left to the route"

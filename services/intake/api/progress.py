@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -16,14 +17,21 @@ from services.intake.domain.lifecycle import Status
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
 from shared.errors import TooManyRequests
+from shared.fastpath import FastGet
 from shared.httpcache import etag_of, matches
 from shared.pagination import Page, PageDep
-from shared.ratelimit import limiter_for
+from shared.ratelimit import SharedRateLimiter, limiter_for
 
 router = APIRouter(tags=["progress"])
 
 StatusFilter = Annotated[list[Status] | None, Query(alias="status", description="Only these states.")]
 progress = service.progress
+
+
+#: What the status query accepts, declared once for the route and its fast path.
+RECEIPT_PATTERN = r"^[0-9A-Za-z]{1,80}$"
+CODE_PATTERN = r"^\d{6}$"
+_RECEIPT = re.compile(r"[0-9A-Za-z]{1,80}")  # RECEIPT_PATTERN, matched whole (`$` would pass a final newline)
 
 
 @router.get(
@@ -37,14 +45,12 @@ progress = service.progress
     responses={**responses(200, 404, 422, 429, headers=REVALIDATE), **NOT_MODIFIED},
 )
 async def public_status(
-    receipt_number: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,80}$")], request: Request,
-    code: Annotated[str, Query(min_length=6, max_length=6, pattern=r"^\d{6}$", description="The 6-digit verification code.")],
+    receipt_number: Annotated[str, Path(pattern=RECEIPT_PATTERN)], request: Request,
+    code: Annotated[str, Query(min_length=6, max_length=6, pattern=CODE_PATTERN, description="The 6-digit verification code.")],
 ) -> Response:
     # Wrong codes are counted per client address (behind the gateway, the address it forwards), before anything
     # is looked up: an address over the limit learns nothing more, right code or not.
-    guesses = limiter_for(request.app.state, "status_code_failures", receipts.MAX_WRONG_CODES,
-                          per_seconds=receipts.QUERY_WINDOW.total_seconds())
-    address = request.client.host if request.client else "unknown"
+    guesses, address = _guesses(request)
     if (wait := await guesses.wait(address)) is not None:
         seconds = max(1, math.ceil(wait))
         raise TooManyRequests(f"Too many wrong verification codes from this address. Retry in {seconds} s.",
@@ -55,6 +61,36 @@ async def public_status(
     if body is None:
         await guesses.count(address)
         raise progress.unknown_receipt()
+    return _status_answer(request, body)
+
+
+async def fast_public_status(request: Request, params: dict[str, str]) -> Response | None:
+    """`public_status` without the router (shared/fastpath.py) for a well-formed query of a known receipt from an
+    address under the limit; anything else (a wrong code, a malformed or further parameter) is the route's."""
+    query = request.scope["query_string"]
+    receipt_number = params["receipt_number"]
+    # Only `code=` and six ASCII digits (stricter than the route's pattern, whose \d takes any script's digits).
+    if len(query) != 11 or not query.startswith(b"code=") or not query[5:].isdigit() \
+            or not _RECEIPT.fullmatch(receipt_number):
+        return None
+    guesses, address = _guesses(request)
+    if await guesses.wait(address) is not None:
+        return None
+    body = await progress.public_status(request.app.state.db, receipt_number, query[5:].decode())
+    return None if body is None else _status_answer(request, body)
+
+
+FAST = [FastGet(router, public_status, fast_public_status)]
+
+
+def _guesses(request: Request) -> tuple[SharedRateLimiter, str]:
+    """The limiter of wrong codes and the client's address it counts them by."""
+    limiter = limiter_for(request.app.state, "status_code_failures", receipts.MAX_WRONG_CODES,
+                          per_seconds=receipts.QUERY_WINDOW.total_seconds())
+    return limiter, request.client.host if request.client else "unknown"
+
+
+def _status_answer(request: Request, body: bytes) -> Response:
     # `no-cache`: a cache may keep it but asks each time (the status moves on), and 304 saves the body.
     etag = etag_of(body)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from sqlalchemy import delete, select
 
 from services.intake.events import contracts as ev
@@ -19,7 +20,7 @@ from services.intake.tests.public_view import mismatches, rendered_per_request
 from services.intake.tests.test_applications import BASE, _workflow, complete_draft, submit
 from services.intake.tests.test_submit_statements import counted
 from shared.events import new_event
-from shared.testing import eventually
+from shared.testing import assert_same_answer, eventually, fast_and_routed
 
 
 def _unit(code: str, name: str):
@@ -202,3 +203,40 @@ async def test_requests_are_counted_by_route_template_never_by_receipt_number(in
     status = 'http_requests_total{method="GET",route="/status/{receipt_number}",service="intake"'
     assert f'{status},status="200"}}' in text and f'{status},status="404"}}' in text
     assert 'route="(unmatched)",service="intake",status="404"' in text
+
+
+async def test_the_status_read_without_the_router_answers_as_the_route_and_leaves_it_the_rest(intake, tokens):
+    """The public status query's fast path (api/progress.py, shared/fastpath.py) gives the route's answer header
+    for header, 200 and 304; a wrong code (counted), a malformed code or a further parameter is the route's."""
+    item = await intake.publish_item(f.food_permit_item())
+    me = f.citizen(tokens)
+    app = await complete_draft(intake, me, item["code"])
+    submitted = (await submit(intake, me, app["id"])).json()
+    receipt, code = submitted["receipt_number"], submitted["verification_code"]
+    url = f"{BASE}/status/{receipt}"
+    quick, routed = await fast_and_routed(intake.client, url, params={"code": code})
+    assert quick.status_code == 200 and quick.json()["receipt_number"] == receipt
+    assert_same_answer(quick, routed)
+    quick, routed = await fast_and_routed(intake.client, url, params={"code": code},
+                                          headers={"If-None-Match": quick.headers["etag"]})
+    assert quick.status_code == 304
+    assert_same_answer(quick, routed)
+    fast = intake.client.app.state.fast_paths
+    before = fast.answered
+    wrong = "000000" if code != "000000" else "111111"
+    for params, status in (({"code": wrong}, 404), ({"code": code[:5]}, 422), ({"code": "١٢٣٤٥٦"}, None),
+                           ({"code": code, "extra": "1"}, 200), ({}, 422)):
+        r = await intake.client.get(url, params=params)
+        assert status is None or r.status_code == status, (params, r.status_code, r.text)
+        assert r.status_code == 200 or r.headers["content-type"] == "application/problem+json"
+    assert (await intake.client.get(f"{BASE}/status/{receipt}%0A", params={"code": code})).status_code == 422
+    assert fast.answered == before, "each left to the route"
+    # A wrong code is counted once (by the route), and an address over the limit is the route's to refuse.
+    transport = httpx.ASGITransport(app=intake.client._transport.app, client=("203.0.113.9", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as guesser:
+        for i in range(1, 11):
+            r = await guesser.get(url, params={"code": f"{(int(code) + i) % 1_000_000:06d}"})
+            assert r.status_code == 404, i
+        r = await guesser.get(url, params={"code": code})
+        assert r.status_code == 429 and r.headers["content-type"] == "application/problem+json"
+    assert fast.answered == before
