@@ -114,3 +114,22 @@ def undo_messaging_retention(op: Any) -> None:
     """`downgrade()` of the same migration."""
     op.drop_index("ix_idempotency_key_created_at", table_name="idempotency_key")
     op.drop_index("ix_inbox_applied_at", table_name="inbox")
+
+
+def inherit_inbox(op: Any, consumer: str, replaced: list[str]) -> None:
+    """`upgrade()` of a migration that merges consumers into one: the new `consumer` inherits the inbox rows of
+    the consumers it `replaced`. Its new durable starts at the beginning of the stream; with their rows under its
+    own name, every event they applied is refused by the inbox at once instead of being applied again. Names are
+    the migration's own literals, never input."""
+    names = ", ".join(f"'{name}'" for name in replaced)
+    select = (f"SELECT '{consumer}', event_id, event_type, applied_at FROM inbox WHERE consumer IN ({names})")
+    if op.get_context().dialect.name == "postgresql":
+        op.execute(f"INSERT INTO inbox (consumer, event_id, event_type, applied_at) {select} ON CONFLICT DO NOTHING")
+    else:
+        op.execute(f"INSERT OR IGNORE INTO inbox (consumer, event_id, event_type, applied_at) {select}")
+
+
+def undo_inherit_inbox(op: Any, consumer: str) -> None:
+    """`downgrade()` of the same migration: the old consumers' own rows were never removed; the new one's are
+    only its own."""
+    op.execute(f"DELETE FROM inbox WHERE consumer = '{consumer}'")

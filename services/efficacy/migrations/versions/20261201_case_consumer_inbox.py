@@ -11,23 +11,17 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from shared.migrations import inherit_inbox, undo_inherit_inbox
+
 revision: str = '5b8e1c0f7a21'
 down_revision: str | None = '464ecdde31b4'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_COPY = ("{verb} INTO inbox (consumer, event_id, event_type, applied_at) "
-         "SELECT 'efficacy-cases', event_id, event_type, applied_at FROM inbox "
-         "WHERE consumer IN ('efficacy-intake', 'efficacy-workflow'){tail}")
-
 
 def upgrade() -> None:
-    if op.get_context().dialect.name == "postgresql":
-        op.execute(_COPY.format(verb="INSERT", tail=" ON CONFLICT DO NOTHING"))
-    else:
-        op.execute(_COPY.format(verb="INSERT OR IGNORE", tail=""))
+    inherit_inbox(op, 'efficacy-cases', ['efficacy-intake', 'efficacy-workflow'])
 
 
 def downgrade() -> None:
-    # The old consumers' own rows were never removed; the new one's are only its own.
-    op.execute("DELETE FROM inbox WHERE consumer = 'efficacy-cases'")
+    undo_inherit_inbox(op, 'efficacy-cases')

@@ -12,24 +12,18 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from shared.migrations import inherit_inbox, undo_inherit_inbox
+
 revision: str = '6f3a9d2e8b47'
 down_revision: str | None = 'fdb8a240dc12'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_COPY = ("{verb} INTO inbox (consumer, event_id, event_type, applied_at) "
-         "SELECT 'intake-review', event_id, event_type, applied_at FROM inbox "
-         "WHERE consumer IN ('intake-task-assigned', 'intake-task-decided', 'intake-task-handler-assigned', "
-         "'intake-application-decided'){tail}")
-
 
 def upgrade() -> None:
-    if op.get_context().dialect.name == "postgresql":
-        op.execute(_COPY.format(verb="INSERT", tail=" ON CONFLICT DO NOTHING"))
-    else:
-        op.execute(_COPY.format(verb="INSERT OR IGNORE", tail=""))
+    inherit_inbox(op, 'intake-review', ['intake-task-assigned', 'intake-task-decided', 'intake-task-handler-assigned',
+                                        'intake-application-decided'])
 
 
 def downgrade() -> None:
-    # The old consumers' own rows were never removed; the new one's are only its own.
-    op.execute("DELETE FROM inbox WHERE consumer = 'intake-review'")
+    undo_inherit_inbox(op, 'intake-review')
