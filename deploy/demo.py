@@ -351,7 +351,15 @@ class HappyPath:
             "application_id": self.app_id, "level": "very_satisfied", "comment": "全程网办，很方便"}), 201)
         # Efficacy counts its figures by China's day, which starts eight hours before UTC's.
         today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
-        kpis = expect(self.http.get("/efficacy/v1/kpis", params={"from": today, "to": today}), 200)
+
+        def delivered_counted() -> Any:
+            """Today's figures once efficacy has applied the delivery (it follows intake's events, a moment behind
+            the case's own view): the case counts as completed online."""
+            kpis = expect(self.http.get("/efficacy/v1/kpis", params={"from": today, "to": today}), 200)
+            done = {f["key"]: f for f in kpis.get("figures", [])}.get("online_completion_rate", {})
+            return kpis if (done.get("numerator") or 0) >= 1 else None
+
+        kpis = self.wait_for("the delivery in today's figures", delivered_counted)
         clock = expect(self.http.get(f"/efficacy/v1/clocks/{self.app_id}", headers=self.agent.headers), 200)
         figures = "; ".join(
             f"{f['name']} {f['value']:.0%} (target {f['target']:.0%})"
@@ -391,8 +399,14 @@ class HappyPath:
         expect(self.http.post(f"/intake/v1/applications/{app['id']}/submit", headers=self.agent.headers), 200, 201)
 
         def clock() -> Any:
+            """The case's clocks once efficacy has applied the others' decisions too (it follows workflow's events,
+            a moment behind workflow's own view): their task clocks stopped, the silent one's still running."""
             r = self.http.get(f"/efficacy/v1/clocks/{app['id']}", headers=self.agent.headers)
-            return r.json() if r.status_code == 200 else None
+            if r.status_code != 200:
+                return None
+            tasks = r.json()["tasks"]
+            others = [t for t in tasks if t["department"] != silent_department]
+            return r.json() if others and all(t["state"] == "stopped" for t in others) else None
 
         def others_decided() -> bool:
             r = self.http.get(f"/workflow/v1/cases/{app['id']}", headers=self.agent.headers)
@@ -707,8 +721,11 @@ def factory_project(path: HappyPath, *, failing: tuple[str, str] = ("LD-XFJ", "�
                              f"{(a['handled_by'] or [{}])[-1].get('staff_name') or '—'}" for a in s["applications"]))
 
     def clocked() -> dict[str, Any] | None:
+        """The project clock once efficacy has applied both the project's completion and every department's
+        decision: two consumers of its own (projects' events, cases' events), each a moment behind the other."""
         c = expect(path.http.get(f"/efficacy/v1/projects/{pid}/clock", headers=agent.headers), 200)
-        return c if c["state"] == "completed" else None
+        decided = all(d["state"] == "decided" for s in c["stages"] for d in s["departments"])
+        return c if c["state"] == "completed" and decided else None
 
     clock = path.wait_for("the project clock completed", clocked, timeout=30)
     path.say(f"P6. The project clock (GET /efficacy/v1/projects/{{id}}/clock): {clock['elapsed_days']} working days "
