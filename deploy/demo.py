@@ -352,15 +352,17 @@ class HappyPath:
         # Efficacy counts its figures by China's day, which starts eight hours before UTC's.
         today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
 
-        def delivered_counted() -> Any:
-            """Today's figures once efficacy has applied the delivery (it follows intake's events, a moment behind
-            the case's own view): the case counts as completed online."""
+        def caught_up() -> Any:
+            """Today's figures and the case's clock once efficacy has applied the decision and the delivery (it
+            follows the events a moment behind the case's own view): the clock stopped, the case completed online."""
+            clock = expect(self.http.get(f"/efficacy/v1/clocks/{self.app_id}", headers=self.agent.headers), 200)
+            if (clock.get("application") or {}).get("state") != "stopped":
+                return None
             kpis = expect(self.http.get("/efficacy/v1/kpis", params={"from": today, "to": today}), 200)
             done = {f["key"]: f for f in kpis.get("figures", [])}.get("online_completion_rate", {})
-            return kpis if (done.get("numerator") or 0) >= 1 else None
+            return (kpis, clock) if (done.get("numerator") or 0) >= 1 else None
 
-        kpis = self.wait_for("the delivery in today's figures", delivered_counted)
-        clock = expect(self.http.get(f"/efficacy/v1/clocks/{self.app_id}", headers=self.agent.headers), 200)
+        kpis, clock = self.wait_for("the decision and the delivery in efficacy", caught_up)
         figures = "; ".join(
             f"{f['name']} {f['value']:.0%} (target {f['target']:.0%})"
             for f in kpis.get("figures", []) if f.get("value") is not None and f.get("target") is not None
