@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -328,6 +328,54 @@ async def eventually(check: Callable[[], Any], timeout: float = 10, interval: fl
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
         await asyncio.sleep(interval)
+
+
+class StatementLog:
+    """What a block ran on an engine, in order: each statement with its whitespace collapsed, and "COMMIT" where a
+    transaction committed (when asked for). Statement-count tests read it; `statements` upper-cases for matching."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[int, str]] = []
+
+    @property
+    def texts(self) -> list[str]:
+        return [text for _, text in self.entries if text != "COMMIT"]
+
+    @property
+    def statements(self) -> list[str]:
+        return [text.upper() for text in self.texts]
+
+    def by_connection(self) -> dict[int, list[str]]:
+        runs: dict[int, list[str]] = {}
+        for connection, text in self.entries:
+            runs.setdefault(connection, []).append(text.upper())
+        return runs
+
+
+@contextlib.contextmanager
+def recording_statements(engine: Any, *, commits: bool = False) -> Iterator[StatementLog]:
+    """Record the statements (and optionally the commits) an engine runs while the block runs; an AsyncEngine is
+    recorded through its sync engine, where SQLAlchemy's cursor events fire."""
+    from sqlalchemy import event
+
+    sync_engine = getattr(engine, "sync_engine", engine)
+    log = StatementLog()
+
+    def executed(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        log.entries.append((id(conn), " ".join(statement.split())))
+
+    def committed(conn: Any) -> None:
+        log.entries.append((id(conn), "COMMIT"))
+
+    event.listen(sync_engine, "before_cursor_execute", executed)
+    if commits:
+        event.listen(sync_engine, "commit", committed)
+    try:
+        yield log
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", executed)
+        if commits:
+            event.remove(sync_engine, "commit", committed)
 
 
 async def consumers_settled(bus: Any, *consumers: str) -> bool:

@@ -15,7 +15,7 @@ import pytest_asyncio
 from services.catalog.app import create_app
 from services.catalog.demo.items import FOOD_PERMIT, ITEMS
 from shared.events import Event, new_event
-from shared.testing import eventually, running_app
+from shared.testing import eventually, recording_statements, running_app
 
 FOOD_CODE = ITEMS["food-permit"][0]
 BIRTH_CODE = ITEMS["birth-certificate"][0]
@@ -492,22 +492,11 @@ async def test_demo_loads_only_into_an_empty_database(client):
 
 
 async def test_search_looks_tokens_up_by_equality_never_like(client):
-    from sqlalchemy import event
-
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    engine = client.app.state.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recording_statements(client.app.state.db.engine) as log:
         assert (await client.get(f"{P}/search", params={"q": "我想开饭店"})).json()["items"]
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    searched = [s for s in statements if "item_token" in s]
-    assert searched and all(" LIKE " not in s.upper() for s in statements)
-    assert any("item_token.token IN" in s for s in searched)
+    searched = [s for s in log.statements if "ITEM_TOKEN" in s]
+    assert searched and all(" LIKE " not in s for s in log.statements)
+    assert any("ITEM_TOKEN.TOKEN IN" in s for s in searched)
 
 
 async def test_a_department_limit_beyond_its_stage_or_outside_it_is_a_precise_422(client, tokens):

@@ -24,7 +24,7 @@ from services.datashare.tests.factories import (
     id_number,
 )
 from shared.events import new_event
-from shared.testing import consumers_settled, eventually, running_app
+from shared.testing import consumers_settled, eventually, recording_statements, running_app
 
 P = "/datashare/v1"
 
@@ -648,26 +648,15 @@ async def test_an_append_to_the_access_log_locks_the_head_in_its_last_statement(
     commit. On PostgreSQL the append is one statement (the database numbers and hashes the row, as `chain_hash`
     does), so concurrent readers queue for a commit, not for three statements and their round trips; the chain
     verifies as before."""
-    from sqlalchemy import event
-
     person = id_number()
     gaj = tokens.headers("gaj-4", kind="staff", roles=["department_reviewer"], dept="LD-GAJ")
     await client.post(f"{P}/registries/population/imports", headers={**gaj, "Content-Type": "application/json"},
                       json=[{"id_number": person, "name": "周九"}])
     admin, why = admin_by_reason(tokens, "admin-append")
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()).upper())
-
-    engine = client.app.state.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recording_statements(client.app.state.db.engine) as log:
         r = await client.get(f"{P}/registries/population/{person}", headers=admin, params=why)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert r.status_code == 200, r.text
-    appending = [s for s in statements if "ACCESS_LOG_HEAD" in s or "INTO ACCESS_LOG_ENTRY" in s]
+    appending = [s for s in log.statements if "ACCESS_LOG_HEAD" in s or "INTO ACCESS_LOG_ENTRY" in s]
     postgres = client.app.state.db.engine.dialect.name == "postgresql"
     assert len(appending) == (1 if postgres else 3), appending
     supervisor = tokens.headers("sup", kind="staff", roles=["supervisor"])

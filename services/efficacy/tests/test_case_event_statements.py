@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest_asyncio
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from services.efficacy.service.clocks import record_case_events
@@ -27,6 +26,7 @@ from services.efficacy.tests.helpers import (
 )
 from shared.db import Database
 from shared.events import Event
+from shared.testing import recording_statements
 
 
 @pytest_asyncio.fixture
@@ -42,18 +42,11 @@ async def db(databases) -> AsyncIterator[Database]:
 
 @contextmanager
 def statements(db: Database) -> Iterator[list[str]]:
-    """The statements the block runs (the calendar's cached read left out: it is not the case's)."""
+    """The statements the block runs (the calendar's cached read left out: it is not the case's), once it ends."""
     seen: list[str] = []
-
-    def note(_conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
-        if not statement.startswith("SELECT calendar_year"):
-            seen.append(" ".join(statement.split()))
-
-    sa_event.listen(db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with recording_statements(db.engine) as log:
         yield seen
-    finally:
-        sa_event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+    seen.extend(t for t in log.texts if not t.startswith("SELECT calendar_year"))
 
 
 def _on_time_case(app: str) -> list[Event]:

@@ -23,7 +23,7 @@ from services.workflow.tests.helpers import (
     tasks_of,
 )
 from shared.events import new_event
-from shared.testing import eventually
+from shared.testing import eventually, recording_statements
 
 REJECT = {"outcome": "reject", "reasons": ["场所不符合要求"], "legal_basis": "《食品经营许可管理办法》第十一条"}
 
@@ -345,22 +345,12 @@ async def test_an_immediate_item_is_decided_by_its_acceptance_and_opens_no_task(
 async def test_a_decision_is_one_update_of_the_task_and_a_refused_one_says_why(client, tokens):
     """Issue 14: the task's department, state and kind are the conditions of the decision's UPDATE, so deciding
     reads no task; a refused decision reads it only to answer 404/403/409 as before."""
-    from sqlalchemy import event
-
     code = new_code()
     await define_item(client, tokens, code, 1, [parallel_step(FOOD_DEPARTMENTS)])
     tasks = tasks_of(await start_case(client, tokens, code))
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()).upper())
-
-    engine = client.app.state.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recording_statements(client.app.state.db.engine) as log:
         r = await decide(client, reviewer(tokens, "LD-WJJ"), tasks["LD-WJJ"]["id"])
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    statements = log.statements
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["state"] == "decided" and body["outcome"] == "approve" and body["department"] == "LD-WJJ"
@@ -421,30 +411,15 @@ async def test_a_decision_locks_its_stage_row_last_so_the_others_wait_for_its_co
     stage's other decisions wait for that lock (most of workflow's PostgreSQL time in the bench was that wait). So
     the count is the decision's last statement: its event is written before it (with it, on PostgreSQL), and the
     commit follows at once. The event is written all the same, once."""
-    from sqlalchemy import event
-
     from shared.testing import emitted
 
     code = new_code()
     await define_item(client, tokens, code, 1, [parallel_step(FOOD_DEPARTMENTS)])
     tasks = tasks_of(await start_case(client, tokens, code))
-    by_connection: dict[int, list[str]] = {}
-
-    def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        by_connection.setdefault(id(conn), []).append(" ".join(statement.split()).upper())
-
-    def committed(conn):  # type: ignore[no-untyped-def]
-        by_connection.setdefault(id(conn), []).append("COMMIT")
-
-    engine = client.app.state.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    event.listen(engine, "commit", committed)
-    try:
+    with recording_statements(client.app.state.db.engine, commits=True) as log:
         r = await decide(client, reviewer(tokens, "LD-WJJ"), tasks["LD-WJJ"]["id"])
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-        event.remove(engine, "commit", committed)
     assert r.status_code == 200, r.text
+    by_connection = log.by_connection()
     counts = [(run, i) for run in by_connection.values() for i, s in enumerate(run)
               if "UPDATE STAGE SET DECIDED" in s]
     assert len(counts) == 1, by_connection
