@@ -40,7 +40,13 @@ from services.workflow.events.contracts import (
     joined_reasons,
 )
 from services.workflow.service import calendar
-from services.workflow.service.cases import announce_case_decided, case_decision, start_stage, steps_of
+from services.workflow.service.cases import (
+    StageCompletedElsewhere,
+    announce_case_decided,
+    case_decision,
+    start_stage,
+    steps_of,
+)
 from services.workflow.service.deliveries import queue_webhook
 from services.workflow.store import repository as repo
 from services.workflow.store.tables import Task
@@ -251,23 +257,24 @@ async def _fan_in(session: AsyncSession, stage: Any, case: Any, stage_tasks: lis
     instance = case if case is not None else await repo.instance_row(session, stage.instance_id)
     steps = await steps_of(session, instance)
     following = stage.step_index + 1
+    # The completion is certain here (the count holds the stage row's lock, `StageCompletedElsewhere`), so what it
+    # announces is emitted first and written in the completion's own statement where the database allows.
+    await _announce_stage(session, instance, stage, outcome, now)
     if outcome == "approved" and following < len(steps):
-        if not await repo.complete_stage(session, stage.id, outcome=outcome, at=now):
-            return
-        await _announce_stage(session, instance, stage, outcome, now)
-        await start_stage(session, instance, following, steps[following], start=now)
+        await start_stage(session, instance, following, steps[following], start=now,
+                          completing=repo.Completion(stage.id, outcome, now))
         return
     deciding = _deciding_tasks(stage, decided, outcome)
     reasons = [r for t in deciding for r in t.reasons]
     legal = "; ".join(dict.fromkeys(t.legal_basis for t in deciding if t.legal_basis)) or None
+    # A case still undecided when its last stage completes: it is decided by a transaction that holds its open
+    # tasks' locks, and a withdrawal waits for them (or deadlocks and one of the two rolls back).
+    await announce_case_decided(session, instance, outcome, reasons, legal, now)
     # The stage and the case it decides change together (one statement where the database allows).
     completed, finished = await repo.complete_stage_and_case(
         session, stage.id, instance.id, outcome=outcome, at=now, case=case_decision(outcome, reasons, legal, now))
-    if not completed:
-        return
-    await _announce_stage(session, instance, stage, outcome, now)
-    if finished:
-        await announce_case_decided(session, instance, outcome, reasons, legal, now)
+    if not (completed and finished):
+        raise StageCompletedElsewhere(f"stage {stage.id} of case {instance.id}")
 
 
 async def _announce_stage(session: AsyncSession, instance: Any, stage: Any, outcome: str, now: datetime) -> None:

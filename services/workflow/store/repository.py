@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -200,21 +201,49 @@ def _open_stage_statement() -> Select[Any]:
         step = bindparam("s_step_index", type_=s.c.step_index.type)
         advanced = (update(i).where(i.c.id == bindparam("s_instance_id", type_=i.c.id.type), i.c.current_step != step)
                     .values(current_step=step).returning(i.c.id).cte("advanced"))
+        # The stage before it completes in the same statement when a fan-in opens this one (`c_stage_id` null
+        # otherwise: it matches no row), and the transaction's pending events go in with it (the arrays may be
+        # empty): a fan-in is one statement, not a completion, an insert and the outbox's write at commit.
+        completed = (update(s).where(s.c.id == bindparam("c_stage_id", type_=s.c.id.type), s.c.completed_at.is_(None))
+                     .values(completed_at=bindparam("c_at", type_=s.c.completed_at.type),
+                             outcome=bindparam("c_outcome", type_=s.c.outcome.type))
+                     .returning(s.c.id).cte("completed"))
         _open_stage = select(
             stage.c.id, select(func.count()).select_from(tasks).scalar_subquery(),
             select(func.count()).select_from(deliveries).where(deliveries.c.state == PENDING).scalar_subquery(),
-            select(func.count()).select_from(advanced).scalar_subquery())
+            select(func.count()).select_from(advanced).scalar_subquery(),
+            select(func.count()).select_from(completed).scalar_subquery(),
+        ).add_cte(outbox_insert(messaging.outbox).cte("outbox_rows"))
     return _open_stage
 
 
+@dataclass(frozen=True)
+class Completion:
+    """The stage a fan-in completes as it opens the next one (`complete_stage`'s arguments)."""
+
+    stage_id: int
+    outcome: str
+    at: datetime
+
+
 async def open_stage(session: AsyncSession, stage: dict[str, Any], tasks: list[dict[str, Any]],
-                     deliveries: list[dict[str, Any]], *, current_step: int) -> tuple[int, bool]:
-    """Move the case to the stage's step (`advance_instance`, where its `current_step` is another), insert the stage
-    (`stage`: its columns), its tasks (each with every column but `stage_id`, which is the new
-    stage's; what is not in `_TASK_OWN` the same for all) and their webhook deliveries (as `add_deliveries`
-    takes them, without `state`: it is the endpoint's). Returns the stage's id and whether a delivery is pending.
-    One statement on PostgreSQL; on SQLite the inserts and the endpoints' read in turn."""
+                     deliveries: list[dict[str, Any]], *, current_step: int,
+                     completing: Completion | None = None) -> tuple[int, bool, bool]:
+    """Complete the stage before (`completing`, as `complete_stage` does), move the case to the stage's step
+    (`advance_instance`, where its `current_step` is another), insert the stage (`stage`: its columns), its tasks
+    (each with every column but `stage_id`, which is the new stage's; what is not in `_TASK_OWN` the same for all)
+    and their webhook deliveries (as `add_deliveries` takes them, without `state`: it is the endpoint's), and write
+    the events emitted so far in the transaction. Returns the stage's id, whether a delivery is pending, and whether
+    `completing` completed its stage (False without one; the caller must not commit a stage opened after a
+    completion that failed). One statement on PostgreSQL; on SQLite the completion (which stops there when it
+    fails), the inserts and the endpoints' read in turn, the events at commit."""
     if dialect_of(session) != "postgresql" or not tasks:
+        completed = False
+        if completing is not None:
+            completed = await complete_stage(session, completing.stage_id, outcome=completing.outcome,
+                                             at=completing.at)
+            if not completed:
+                return 0, False, False
         if stage["step_index"] != current_step:
             await advance_instance(session, stage["instance_id"], stage["step_index"])
         stage_id = await add_stage(session, **stage)
@@ -222,18 +251,21 @@ async def open_stage(session: AsyncSession, stage: dict[str, Any], tasks: list[d
         enabled = await enabled_webhooks(session, {r["department"] for r in deliveries}) if deliveries else set()
         await add_deliveries(session, [{**r, "state": PENDING_STATE if r["department"] in enabled else "missed"}
                                        for r in deliveries])
-        return stage_id, bool(enabled)
+        return stage_id, bool(enabled), completed
     s, t = Stage.__table__, Task.__table__
     first = tasks[0]
-    params: dict[str, Any] = {f"s_{c.name}": stage.get(c.name) for c in s.c if c.name != "id"}
+    _, params = outbox_write(session, take_pending(session))
+    params.update({f"s_{c.name}": stage.get(c.name) for c in s.c if c.name != "id"})
+    params.update(c_stage_id=completing.stage_id if completing else None, c_at=completing.at if completing else None,
+                  c_outcome=completing.outcome if completing else None)
     params.update({f"t_{c.name}": first[c.name] for c in t.c if c.name not in _TASK_OWN and c.name not in (
         "seq", "stage_id")})
     params.update({f"task_rows_{k}": [r[k] for r in tasks] for k in _TASK_OWN})
     params.update({f"delivery_rows_{k}": [r[k] for r in deliveries] for k in _DELIVERY_OWN})
     shared = deliveries[0] if deliveries else {"attempts": 0, "next_attempt_at": None, "created_at": None}
     params.update({f"d_{k}": shared[k] for k in _DELIVERY_SHARED})
-    stage_id, _, pending, _ = (await session.execute(_open_stage_statement(), params)).one()
-    return int(stage_id), bool(pending)
+    stage_id, _, pending, _, completed = (await session.execute(_open_stage_statement(), params)).one()
+    return int(stage_id), bool(pending), bool(completed)
 
 
 async def stages_of(session: AsyncSession, instance_id: int) -> list[Stage]:
@@ -441,8 +473,11 @@ def _complete_stage_and_case_statement() -> Select[Any]:
             .values({c: bindparam(f"i_{c}", type_=i.c[c].type) for c in _FINISH_COLUMNS})
             .returning(i.c.id).cte("finished")
         )
-        _complete_stage_and_case = select(select(func.count()).select_from(completed).scalar_subquery(),
-                                          select(func.count()).select_from(finished).scalar_subquery())
+        # The transaction's pending events (the completion's among them) go in with it, not at commit.
+        _complete_stage_and_case = select(
+            select(func.count()).select_from(completed).scalar_subquery(),
+            select(func.count()).select_from(finished).scalar_subquery(),
+        ).add_cte(outbox_insert(messaging.outbox).cte("outbox_rows"))
     return _complete_stage_and_case
 
 
@@ -453,13 +488,16 @@ _FINISH_COLUMNS = ("state", "outcome", "decided_at", "reasons", "legal_basis")
 async def complete_stage_and_case(session: AsyncSession, stage_id: int, instance_id: int, *, outcome: str,
                                   at: datetime, case: dict[str, Any]) -> tuple[bool, bool]:
     """`complete_stage` and, only when that completed it, `finish_instance` with `case` (its `_FINISH_COLUMNS`):
-    whether each changed a row. One statement on PostgreSQL, the two in turn on SQLite."""
+    whether each changed a row. The events emitted so far in the transaction are written with them, so the caller
+    emits what the completion announces first and must not commit it when either is False. One statement on
+    PostgreSQL; on SQLite the two in turn, the events at commit."""
     if dialect_of(session) != "postgresql":
         if not await complete_stage(session, stage_id, outcome=outcome, at=at):
             return False, False
         return True, await finish_instance(session, instance_id, **case)
-    params = {"w_stage_id": stage_id, "w_at": at, "w_outcome": outcome, "w_instance_id": instance_id,
-              **{f"i_{c}": case[c] for c in _FINISH_COLUMNS}}
+    _, params = outbox_write(session, take_pending(session))
+    params.update({"w_stage_id": stage_id, "w_at": at, "w_outcome": outcome, "w_instance_id": instance_id,
+                   **{f"i_{c}": case[c] for c in _FINISH_COLUMNS}})
     completed, finished = (await session.execute(_complete_stage_and_case_statement(), params)).one()
     return bool(completed), bool(finished)
 
