@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,11 +25,14 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    cast,
     func,
     insert,
     literal_column,
+    null,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -306,11 +311,13 @@ async def task_guard(session: AsyncSession, task_id: str) -> Row[Any] | None:
 #: The statements every decision runs, built once. A statement object keeps its cache key, so running the same
 #: object again skips building it and walking it for the compiled-statement cache (issue #14: for the decision's
 #: UPDATE with its nine values, that walk cost more than the rest of the call).
-_decide_statements: dict[tuple[bool, bool, tuple[str, ...]], Update] = {}
+_decide_statements: dict[tuple[bool, bool, tuple[str, ...], str], Update] = {}
 
 
-def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...]) -> Update:
-    q = _decide_statements.get((by_department, by_kind, columns))
+def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...], prefix: str = "") -> Update:
+    """`prefix` names the values' parameters (`<prefix><column>`): in a statement with an UPDATE of another table
+    that has a column of the same name, SQLAlchemy would also set that column from an unprefixed parameter."""
+    q = _decide_statements.get((by_department, by_kind, columns, prefix))
     if q is None:
         t = Task.__table__
         # By the task's id alone: its state is compared with IS NOT DISTINCT FROM (the same test on a NOT NULL
@@ -323,8 +330,8 @@ def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ..
             q = q.where(t.c.department == bindparam("w_department"))
         if by_kind:
             q = q.where(t.c.stage_kind != bindparam("w_not_kind"))
-        q = q.values({c: bindparam(c, type_=t.c[c].type) for c in columns}).returning(*t.c)
-        _decide_statements[(by_department, by_kind, columns)] = q
+        q = q.values({c: bindparam(prefix + c, type_=t.c[c].type) for c in columns}).returning(*t.c)
+        _decide_statements[(by_department, by_kind, columns, prefix)] = q
     return q
 
 
@@ -352,71 +359,136 @@ _STAGE_LABEL, _CASE_LABEL = "fan_in_stage_", "fan_in_case_"
 _FAN_IN_TASK = ("seq", "department", "outcome", "reasons", "legal_basis")
 _DECIDED_LABEL = "fan_in_decided_tasks"
 
-_counted: Select[Any] | None = None
-
-
-def _counted_statement() -> Select[Any]:
-    """`count_decision` with the transaction's pending outbox rows and what fan-in reads (PostgreSQL), built once."""
-    global _counted
-    if _counted is None:
-        s, i = Stage.__table__, ProcessInstance.__table__
-        # The UPDATE takes the stage row's lock like `count_decision`: a concurrent decision of the same stage waits
-        # for it, and PostgreSQL then re-reads the row it updates (READ COMMITTED), so the count that reaches the
-        # total is seen by exactly one transaction, the last one.
-        counted = (update(s).where(s.c.id == bindparam("w_stage_id", type_=s.c.id.type))
-                   .values(decided=s.c.decided + literal_column("1"))
-                   .returning(*(s.c[k] for k in _FAN_IN_STAGE)).cte("counted"))
-        # The case comes with the decision that completes the count (what moves it on), not with every decision;
-        # so do the stage's decided tasks, as this statement's snapshot has them (this transaction's own decision
-        # among them): one whose transaction committed while this one waited for the stage row is counted but not
-        # in it (fan-in reads them then).
-        case = i.alias("fan_in_case")
-        tasks = Task.__table__.alias("fan_in_task")
-        decided = (
-            select(func.json_agg(func.json_build_object(
-                *(x for k in _FAN_IN_TASK for x in (literal_column(f"'{k}'"), tasks.c[k]))), type_=JSON))
-            .where(tasks.c.stage_id == counted.c.id, tasks.c.state == literal_column("'decided'"),
-                   counted.c.decided >= counted.c.tasks_total)
-            .scalar_subquery().label(_DECIDED_LABEL)
-        )
-        # The events the decision emitted go in with the count (a CTE runs whether or not it is referenced), not
-        # in a round trip of their own at commit while the stage row is locked.
-        _counted = (
-            select(*(counted.c[k].label(_STAGE_LABEL + k) for k in _FAN_IN_STAGE),
-                   *(case.c[k].label(_CASE_LABEL + k) for k in _FAN_IN_CASE), decided)
-            .select_from(counted.outerjoin(case, and_(case.c.id == counted.c.instance_id,
-                                                      counted.c.decided >= counted.c.tasks_total)))
-            .add_cte(outbox_insert(messaging.outbox).cte("outbox_rows"))
-        )
-    return _counted
-
 
 def _labelled(row: Row[Any], prefix: str, names: tuple[str, ...]) -> SimpleNamespace | None:
     m = row._mapping
     return None if m[prefix + "id"] is None else SimpleNamespace(**{k: m[prefix + k] for k in names})
 
 
-async def count_with_events(session: AsyncSession, stage_id: int) -> tuple[Any, Any, list[Any] | None]:
-    """Write the events emitted so far in the transaction, then `count_decision`: the stage as counted and, once its
-    count reached the total, the case and the stage's decided tasks in their order as far as this statement saw
-    them (else None, None: fan-in reads them then).
+#: The task's columns a decision's event carries that the decider does not know: the event's payload holds a mark
+#: for each (`decision_marks`), which the decision's own statement replaces with the task's value as JSON.
+_MARKED = ("application_id", "receipt_number", "department", "step_key")
+_TASK_LABEL = "decided_task_"
+_OUTBOX_ROW = {"event_id": String, "type": String, "payload": Text, "created_at": UTCDateTime(),
+               "published_at": UTCDateTime()}
 
-    Why this order: the count locks the stage row until the transaction ends, and every other decision of the
-    stage waits for that lock; taken last, it is held across the commit alone, not also across the outbox's round
-    trip (issue #14: a decision's wait for its stage's row was most of workflow's database time). One statement on
-    PostgreSQL; on SQLite (one writer, no data-modifying CTE) the outbox's write and the count in turn."""
-    rows = take_pending(session)
+
+def decision_marks() -> dict[str, str]:
+    """Marks for `_MARKED`, new for each decision: 128 random bits, so no text a decider wrote holds one."""
+    nonce = secrets.token_hex(16)
+    return {k: f"@yimen-{nonce}-{k}@" for k in _MARKED}
+
+
+_decide_counted: dict[tuple[bool, bool, tuple[str, ...]], Select[Any]] = {}
+
+
+def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...]) -> Select[Any]:
+    """`decide_task_if`, its event and, for a final decision, `count_decision` with what fan-in reads, in one
+    statement (PostgreSQL), built once per form (`_decide_statements`)."""
+    key = (by_department, by_kind, columns)
+    q = _decide_counted.get(key)
+    if q is None:
+        s, t, i, o = Stage.__table__, Task.__table__, ProcessInstance.__table__, messaging.outbox
+        decided = _decide_statement(by_department, by_kind, columns, "d_").cte("decided")
+        # Counted only when the decision matched and is final (a correction request pauses the task). The UPDATE
+        # takes the stage row's lock (after the task's: every decision of a stage locks its own task first, so two
+        # never wait for each other's in turn): a concurrent decision of the same stage waits for it, and
+        # PostgreSQL then re-reads the row it updates (READ COMMITTED), so the count that reaches the total is seen
+        # by exactly one transaction, the last one. The case comes with the decision that completes the count
+        # (what moves it on), not with every decision; so do the stage's other decided tasks, as this
+        # statement's snapshot has them: one whose transaction committed while this one waited for the stage row
+        # is counted but not in it (fan-in reads them then).
+        final = select(decided.c.stage_id).where(decided.c.state == literal_column("'decided'")).scalar_subquery()
+        counted = (update(s).where(s.c.id == final).values(decided=s.c.decided + literal_column("1"))
+                   .returning(*(s.c[k] for k in _FAN_IN_STAGE)).cte("counted"))
+        payload: Any = bindparam("e_payload", type_=Text)
+        for k in _MARKED:
+            payload = func.replace(payload, bindparam(f"m_{k}", type_=Text), cast(func.to_json(decided.c[k]), Text))
+        # The events emitted before in the transaction, then the decision's (only if it matched), in that order.
+        pending = _rows("ob", _OUTBOX_ROW)
+        both = union_all(
+            select(*(pending.c[k] for k in _OUTBOX_ROW), literal_column("0").label("part"), pending.c.n),
+            select(bindparam("e_event_id", type_=String), bindparam("e_type", type_=String), payload,
+                   bindparam("e_created_at", type_=UTCDateTime()), null(), literal_column("1"), literal_column("0"))
+            .select_from(decided),
+        ).subquery("outbox_new")
+        written = insert(o).from_select(
+            list(_OUTBOX_ROW), select(*(both.c[k] for k in _OUTBOX_ROW)).order_by(both.c.part, both.c.n)
+        ).cte("outbox_rows")
+        # This statement's snapshot is from before its own UPDATE: the decided tasks it reads are the others
+        # (`decide_and_count` adds this one).
+        case = i.alias("fan_in_case")
+        tasks = t.alias("fan_in_task")
+        others = (
+            select(func.json_agg(func.json_build_object(
+                *(x for k in _FAN_IN_TASK for x in (literal_column(f"'{k}'"), tasks.c[k]))), type_=JSON))
+            .where(tasks.c.stage_id == counted.c.id, tasks.c.state == literal_column("'decided'"),
+                   counted.c.decided >= counted.c.tasks_total)
+            .scalar_subquery().label(_DECIDED_LABEL)
+        )
+        q = (
+            select(*(decided.c[c.name].label(_TASK_LABEL + c.name) for c in t.c),
+                   *(counted.c[k].label(_STAGE_LABEL + k) for k in _FAN_IN_STAGE),
+                   *(case.c[k].label(_CASE_LABEL + k) for k in _FAN_IN_CASE), others)
+            .select_from(decided.outerjoin(counted, literal_column("true"))
+                         .outerjoin(case, and_(case.c.id == counted.c.instance_id,
+                                               counted.c.decided >= counted.c.tasks_total)))
+            .add_cte(written)
+        )
+        _decide_counted[key] = q
+    return q
+
+
+async def decide_and_count(session: AsyncSession, task_id: str, *, department: str | None, not_kind: str | None,
+                           values: dict[str, Any], event: dict[str, Any], marks: dict[str, str],
+                           ) -> tuple[Any, Any, Any, list[Any] | None]:
+    """`decide_task_if`, then the decision's event (`event`: its outbox row, whose payload holds `marks` for the
+    task's `_MARKED` columns), written after the transaction's pending ones, then, for a final decision,
+    `count_decision`. Returns the task as decided (None when nothing matched: the pending events are written all
+    the same), the stage as counted (None unless final) and, once its count reached the total, the case and the
+    stage's decided tasks in their order as far as this statement saw them (else None, None: fan-in reads them
+    then).
+
+    Why one statement: a decision was two (its UPDATE, whose row the event needs, then the count with the event);
+    here the database puts the task's values into the event. The count still comes last, so the stage row's
+    lock is held across the commit alone. On SQLite (no data-modifying CTE) the same steps in turn."""
     if dialect_of(session) != "postgresql":
+        task = await decide_task_if(session, task_id, department=department, not_kind=not_kind, values=values)
+        rows = take_pending(session)
+        if task is not None:
+            payload = event["payload"]
+            for k, mark in marks.items():
+                payload = payload.replace(json.dumps(mark), json.dumps(getattr(task, k), ensure_ascii=False))
+            rows.append({**event, "payload": payload})
         if rows:
             await session.execute(*outbox_write(session, rows))
-        return await count_decision(session, stage_id), None, None
-    _, params = outbox_write(session, rows)
-    row = (await session.execute(_counted_statement(), {**params, "w_stage_id": stage_id})).one()
+        if task is None or task.state != "decided":
+            return task, None, None, None
+        return task, await count_decision(session, task.stage_id), None, None
+    pending = take_pending(session)
+    params: dict[str, Any] = {f"d_{k}": v for k, v in values.items()}
+    params["w_task_id"] = task_id
+    if department is not None:
+        params["w_department"] = department
+    if not_kind is not None:
+        params["w_not_kind"] = not_kind
+    params.update({f"ob_{k}": [r.get(k) for r in pending] for k in _OUTBOX_ROW})
+    params.update(e_event_id=event["event_id"], e_type=event["type"], e_payload=event["payload"],
+                  e_created_at=event["created_at"])
+    params.update({f"m_{k}": json.dumps(marks[k]) for k in _MARKED})
+    q = _decide_counted_statement(department is not None, not_kind is not None, tuple(values))
+    row = (await session.execute(q, params)).one_or_none()
+    if row is None:
+        return None, None, None, None
+    m = row._mapping
+    task = SimpleNamespace(**{c.name: m[_TASK_LABEL + c.name] for c in Task.__table__.c})
+    stage = _labelled(row, _STAGE_LABEL, _FAN_IN_STAGE)
     case = _labelled(row, _CASE_LABEL, _FAN_IN_CASE)
     decided = None
     if case is not None:
-        decided = sorted((SimpleNamespace(**t) for t in row._mapping[_DECIDED_LABEL] or []), key=lambda t: t.seq)
-    return _labelled(row, _STAGE_LABEL, _FAN_IN_STAGE), case, decided
+        decided = sorted([*(SimpleNamespace(**t) for t in m[_DECIDED_LABEL] or []),
+                          SimpleNamespace(**{k: getattr(task, k) for k in _FAN_IN_TASK})], key=lambda t: t.seq)
+    return task, stage, case, decided
 
 
 async def update_task_if(session: AsyncSession, task_id: str, *, state: str, values: dict[str, Any]) -> bool:
