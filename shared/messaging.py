@@ -259,6 +259,14 @@ def take_pending(session: AsyncSession) -> list[dict[str, Any]]:
     return session.info.pop(_PENDING, None) or []
 
 
+def outbox_row(session: AsyncSession, event: Event) -> dict[str, Any]:
+    """`event`'s outbox row for a statement of the caller's own to write (with `take_pending`'s rows before it), as
+    the commit would have; the relay is told that the transaction wrote events."""
+    _check_publishes(session)
+    session.info["outbox_dirty"] = True
+    return {"event_id": event.id, "type": event.type, "payload": event.to_json().decode(), "created_at": utcnow()}
+
+
 def outbox_write(session: AsyncSession, rows: list[dict[str, Any]]) -> tuple[Executable, Any]:
     """The statement and parameters that write `take_pending`'s rows in the session's dialect (on PostgreSQL
     `outbox_insert`, whose arrays may be empty; on SQLite an executemany, which needs a row)."""
@@ -287,8 +295,14 @@ async def publish(
     version: int = 1,
 ) -> Event:
     """Build an event from this service and put it in the outbox."""
+    return await emit(session, service_event(session, type, subject=subject, data=data, version=version))
+
+
+def service_event(session: AsyncSession, type: str, *, subject: str | None, data: BaseModel | dict[str, Any],
+                  version: int = 1) -> Event:
+    """An event from this service, as `publish` builds it (for a statement of the caller's own to write)."""
     source = f"/yimen/{session.info.get('service', 'unknown')}"
-    return await emit(session, new_event(type, source=source, subject=subject, data=data, version=version))
+    return new_event(type, source=source, subject=subject, data=data, version=version)
 
 
 class OutboxRelay:

@@ -48,6 +48,13 @@ class DefinitionNotYetKnown(Exception):
     """The accepted item version has not reached us yet; raising makes the bus deliver the event again."""
 
 
+class StageCompletedElsewhere(RuntimeError):
+    """A fan-in found its stage completed already. The decision that counted the stage to its total holds the
+    stage row's lock until it commits, so no other transaction can have completed it; should one have, this
+    aborts the transaction, so the fan-in's writes and events (emitted before the completion, to go in with it)
+    never commit for a stage completed twice."""
+
+
 async def record_definition(session: AsyncSession, item: ItemPublished) -> bool:
     return await repo.save_definition(
         session,
@@ -110,11 +117,13 @@ class NewTask:
 
 
 async def start_stage(
-    session: AsyncSession, instance: Any, index: int, step: StepDefinition, *, start: datetime
+    session: AsyncSession, instance: Any, index: int, step: StepDefinition, *, start: datetime,
+    completing: repo.Completion | None = None,
 ) -> int:
     """Fan out (并联审批): one task per department, all at once, each announced on the bus and queued for
     the department's webhook in this same transaction. The stage, its tasks and their deliveries are a few
-    multi-row inserts whatever the number of departments. Returns the stage's id."""
+    multi-row inserts whatever the number of departments, in one statement with the completion of the stage
+    before (`completing`, a fan-in's) where the database allows. Returns the stage's id."""
     now = utcnow()
     stage = dict(
         instance_id=instance.id, step_index=index, step_key=step.key, step_name=step.name, kind=step.kind,
@@ -140,16 +149,21 @@ async def start_stage(
         # The lead's system hears of the joint review itself (opened, then opinions), not of a task to decide.
         from services.workflow.service import joint_reviews
 
-        stage_id, _ = await repo.open_stage(session, stage, rows, [], current_step=instance.current_step)
+        stage_id, _, completed = await repo.open_stage(session, stage, rows, [], current_step=instance.current_step,
+                                                       completing=completing)
+        if completing is not None and not completed:
+            raise StageCompletedElsewhere(f"stage {completing.stage_id}")
         for t in rows:
             await _announce_task(session, t, step, now)
             await joint_reviews.open_review(session, instance, NewTask(t["id"], t["department"]), step)
         return stage_id
     # The events are written at commit; their ids and bodies go into the deliveries now, with the stage.
     events = [await _announce_task(session, t, step, now) for t in rows]
-    stage_id, pending = await repo.open_stage(
+    stage_id, pending, completed = await repo.open_stage(
         session, stage, rows, delivery_rows([(t["department"], e, t["id"]) for t, e in zip(rows, events, strict=True)]),
-        current_step=instance.current_step)
+        current_step=instance.current_step, completing=completing)
+    if completing is not None and not completed:
+        raise StageCompletedElsewhere(f"stage {completing.stage_id}")
     if pending:
         session.info[WEBHOOKS_QUEUED] = True
     return stage_id

@@ -40,13 +40,19 @@ from services.workflow.events.contracts import (
     joined_reasons,
 )
 from services.workflow.service import calendar
-from services.workflow.service.cases import announce_case_decided, case_decision, start_stage, steps_of
+from services.workflow.service.cases import (
+    StageCompletedElsewhere,
+    announce_case_decided,
+    case_decision,
+    start_stage,
+    steps_of,
+)
 from services.workflow.service.deliveries import queue_webhook
 from services.workflow.store import repository as repo
 from services.workflow.store.tables import Task
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, Problem, ValidationProblem
 from shared.events import Event
-from shared.messaging import publish
+from shared.messaging import outbox_row, publish, service_event
 from shared.pagination import PageParams, paginate
 from shared.principal import Principal
 from shared.types import utcnow
@@ -174,42 +180,45 @@ async def decide_task(
         raise Forbidden(f"Task {task_id} belongs to another department.")
     now = utcnow()
     pausing = decision.outcome is Outcome.REQUEST_CORRECTION
-    # The checks that need the task are the UPDATE's own conditions: the happy path is one statement, and only
-    # a refused decision reads the task to say why.
-    task = await repo.decide_task_if(
+    reasons = [r for r in decision.reasons if r.strip()]
+    decided_by = DecidedBy(kind=decider.kind, id=decider.id, name=decider.name, contact=decider.contact,
+                           unit=decider.unit)
+    # The event is built before the task is read: what it says of the task (its case, receipt, department and
+    # step) are marks the decision's statement fills in from the row it decides (`repo.decide_and_count`).
+    marks = repo.decision_marks()
+    event = service_event(
+        session, TASK_DECIDED, subject=task_id,
+        data=TaskDecided(
+            task_id=task_id, application_id=marks["application_id"], receipt_number=marks["receipt_number"],
+            department=marks["department"], step_key=marks["step_key"], outcome=decision.outcome.value,
+            reasons=joined_reasons(reasons), legal_basis=decision.legal_basis, missing=decision.missing,
+            decided_by=decided_by, deemed=deemed, decided_at=now,
+        ),
+    )
+    # The checks that need the task are the UPDATE's own conditions: the happy path is one statement (the
+    # decision, its event and, for a final one, its count in the stage), and only a refused decision reads the
+    # task to say why. The count locks the stage row, which the stage's other decisions wait for: it comes
+    # last, and only a final decision counts (a correction request pauses the task).
+    task, stage, case, stage_tasks = await repo.decide_and_count(
         session, task_id, department=None if deemed else decider.department,
         not_kind=None if joint else JOINT_REVIEW,
         values={
             "state": TaskState.AWAITING_CORRECTION if pausing else TaskState.DECIDED,
             "outcome": decision.outcome.value,
-            "reasons": [r for r in decision.reasons if r.strip()],
+            "reasons": reasons,
             "legal_basis": decision.legal_basis,
             "missing": [m.model_dump(mode="json") for m in decision.missing],
-            "decided_by": {"kind": decider.kind, "id": decider.id, "name": decider.name,
-                           "contact": decider.contact, "unit": decider.unit},
+            "decided_by": decided_by.model_dump(mode="json"),
             "deemed": deemed,
             "decided_at": now,
             "paused_at": now if pausing else None,
         },
+        event=outbox_row(session, event), marks=marks,
     )
     if task is None:
         await _check_decidable(session, task_id, decider, deemed=deemed, joint=joint)
         raise Conflict(f"Task {task_id} was decided meanwhile.")
-    await publish(
-        session, TASK_DECIDED, subject=task.id,
-        data=TaskDecided(
-            task_id=task.id, application_id=task.application_id, receipt_number=task.receipt_number,
-            department=task.department, step_key=task.step_key, outcome=decision.outcome.value,
-            reasons=joined_reasons(task.reasons), legal_basis=task.legal_basis, missing=decision.missing,
-            decided_by=DecidedBy(kind=decider.kind, id=decider.id, name=decider.name, contact=decider.contact,
-                                 unit=decider.unit), deemed=deemed,
-            decided_at=now,
-        ),
-    )
-    # Only a final decision counts (a correction request pauses the task). The count locks the stage row, which
-    # the stage's other decisions wait for: it comes last, with the event (`repo.count_with_events`).
-    if task.state == TaskState.DECIDED:
-        stage, case, stage_tasks = await repo.count_with_events(session, task.stage_id)
+    if stage is not None:
         await _fan_in(session, stage, case, stage_tasks)
     return task
 
@@ -251,23 +260,24 @@ async def _fan_in(session: AsyncSession, stage: Any, case: Any, stage_tasks: lis
     instance = case if case is not None else await repo.instance_row(session, stage.instance_id)
     steps = await steps_of(session, instance)
     following = stage.step_index + 1
+    # The completion is certain here (the count holds the stage row's lock, `StageCompletedElsewhere`), so what it
+    # announces is emitted first and written in the completion's own statement where the database allows.
+    await _announce_stage(session, instance, stage, outcome, now)
     if outcome == "approved" and following < len(steps):
-        if not await repo.complete_stage(session, stage.id, outcome=outcome, at=now):
-            return
-        await _announce_stage(session, instance, stage, outcome, now)
-        await start_stage(session, instance, following, steps[following], start=now)
+        await start_stage(session, instance, following, steps[following], start=now,
+                          completing=repo.Completion(stage.id, outcome, now))
         return
     deciding = _deciding_tasks(stage, decided, outcome)
     reasons = [r for t in deciding for r in t.reasons]
     legal = "; ".join(dict.fromkeys(t.legal_basis for t in deciding if t.legal_basis)) or None
+    # A case still undecided when its last stage completes: it is decided by a transaction that holds its open
+    # tasks' locks, and a withdrawal waits for them (or deadlocks and one of the two rolls back).
+    await announce_case_decided(session, instance, outcome, reasons, legal, now)
     # The stage and the case it decides change together (one statement where the database allows).
     completed, finished = await repo.complete_stage_and_case(
         session, stage.id, instance.id, outcome=outcome, at=now, case=case_decision(outcome, reasons, legal, now))
-    if not completed:
-        return
-    await _announce_stage(session, instance, stage, outcome, now)
-    if finished:
-        await announce_case_decided(session, instance, outcome, reasons, legal, now)
+    if not (completed and finished):
+        raise StageCompletedElsewhere(f"stage {stage.id} of case {instance.id}")
 
 
 async def _announce_stage(session: AsyncSession, instance: Any, stage: Any, outcome: str, now: datetime) -> None:

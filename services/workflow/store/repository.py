@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 import weakref
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -22,11 +25,14 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    cast,
     func,
     insert,
     literal_column,
+    null,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -200,21 +206,49 @@ def _open_stage_statement() -> Select[Any]:
         step = bindparam("s_step_index", type_=s.c.step_index.type)
         advanced = (update(i).where(i.c.id == bindparam("s_instance_id", type_=i.c.id.type), i.c.current_step != step)
                     .values(current_step=step).returning(i.c.id).cte("advanced"))
+        # The stage before it completes in the same statement when a fan-in opens this one (`c_stage_id` null
+        # otherwise: it matches no row), and the transaction's pending events go in with it (the arrays may be
+        # empty): a fan-in is one statement, not a completion, an insert and the outbox's write at commit.
+        completed = (update(s).where(s.c.id == bindparam("c_stage_id", type_=s.c.id.type), s.c.completed_at.is_(None))
+                     .values(completed_at=bindparam("c_at", type_=s.c.completed_at.type),
+                             outcome=bindparam("c_outcome", type_=s.c.outcome.type))
+                     .returning(s.c.id).cte("completed"))
         _open_stage = select(
             stage.c.id, select(func.count()).select_from(tasks).scalar_subquery(),
             select(func.count()).select_from(deliveries).where(deliveries.c.state == PENDING).scalar_subquery(),
-            select(func.count()).select_from(advanced).scalar_subquery())
+            select(func.count()).select_from(advanced).scalar_subquery(),
+            select(func.count()).select_from(completed).scalar_subquery(),
+        ).add_cte(outbox_insert(messaging.outbox).cte("outbox_rows"))
     return _open_stage
 
 
+@dataclass(frozen=True)
+class Completion:
+    """The stage a fan-in completes as it opens the next one (`complete_stage`'s arguments)."""
+
+    stage_id: int
+    outcome: str
+    at: datetime
+
+
 async def open_stage(session: AsyncSession, stage: dict[str, Any], tasks: list[dict[str, Any]],
-                     deliveries: list[dict[str, Any]], *, current_step: int) -> tuple[int, bool]:
-    """Move the case to the stage's step (`advance_instance`, where its `current_step` is another), insert the stage
-    (`stage`: its columns), its tasks (each with every column but `stage_id`, which is the new
-    stage's; what is not in `_TASK_OWN` the same for all) and their webhook deliveries (as `add_deliveries`
-    takes them, without `state`: it is the endpoint's). Returns the stage's id and whether a delivery is pending.
-    One statement on PostgreSQL; on SQLite the inserts and the endpoints' read in turn."""
+                     deliveries: list[dict[str, Any]], *, current_step: int,
+                     completing: Completion | None = None) -> tuple[int, bool, bool]:
+    """Complete the stage before (`completing`, as `complete_stage` does), move the case to the stage's step
+    (`advance_instance`, where its `current_step` is another), insert the stage (`stage`: its columns), its tasks
+    (each with every column but `stage_id`, which is the new stage's; what is not in `_TASK_OWN` the same for all)
+    and their webhook deliveries (as `add_deliveries` takes them, without `state`: it is the endpoint's), and write
+    the events emitted so far in the transaction. Returns the stage's id, whether a delivery is pending, and whether
+    `completing` completed its stage (False without one; the caller must not commit a stage opened after a
+    completion that failed). One statement on PostgreSQL; on SQLite the completion (which stops there when it
+    fails), the inserts and the endpoints' read in turn, the events at commit."""
     if dialect_of(session) != "postgresql" or not tasks:
+        completed = False
+        if completing is not None:
+            completed = await complete_stage(session, completing.stage_id, outcome=completing.outcome,
+                                             at=completing.at)
+            if not completed:
+                return 0, False, False
         if stage["step_index"] != current_step:
             await advance_instance(session, stage["instance_id"], stage["step_index"])
         stage_id = await add_stage(session, **stage)
@@ -222,18 +256,21 @@ async def open_stage(session: AsyncSession, stage: dict[str, Any], tasks: list[d
         enabled = await enabled_webhooks(session, {r["department"] for r in deliveries}) if deliveries else set()
         await add_deliveries(session, [{**r, "state": PENDING_STATE if r["department"] in enabled else "missed"}
                                        for r in deliveries])
-        return stage_id, bool(enabled)
+        return stage_id, bool(enabled), completed
     s, t = Stage.__table__, Task.__table__
     first = tasks[0]
-    params: dict[str, Any] = {f"s_{c.name}": stage.get(c.name) for c in s.c if c.name != "id"}
+    _, params = outbox_write(session, take_pending(session))
+    params.update({f"s_{c.name}": stage.get(c.name) for c in s.c if c.name != "id"})
+    params.update(c_stage_id=completing.stage_id if completing else None, c_at=completing.at if completing else None,
+                  c_outcome=completing.outcome if completing else None)
     params.update({f"t_{c.name}": first[c.name] for c in t.c if c.name not in _TASK_OWN and c.name not in (
         "seq", "stage_id")})
     params.update({f"task_rows_{k}": [r[k] for r in tasks] for k in _TASK_OWN})
     params.update({f"delivery_rows_{k}": [r[k] for r in deliveries] for k in _DELIVERY_OWN})
     shared = deliveries[0] if deliveries else {"attempts": 0, "next_attempt_at": None, "created_at": None}
     params.update({f"d_{k}": shared[k] for k in _DELIVERY_SHARED})
-    stage_id, _, pending, _ = (await session.execute(_open_stage_statement(), params)).one()
-    return int(stage_id), bool(pending)
+    stage_id, _, pending, _, completed = (await session.execute(_open_stage_statement(), params)).one()
+    return int(stage_id), bool(pending), bool(completed)
 
 
 async def stages_of(session: AsyncSession, instance_id: int) -> list[Stage]:
@@ -274,11 +311,13 @@ async def task_guard(session: AsyncSession, task_id: str) -> Row[Any] | None:
 #: The statements every decision runs, built once. A statement object keeps its cache key, so running the same
 #: object again skips building it and walking it for the compiled-statement cache (issue #14: for the decision's
 #: UPDATE with its nine values, that walk cost more than the rest of the call).
-_decide_statements: dict[tuple[bool, bool, tuple[str, ...]], Update] = {}
+_decide_statements: dict[tuple[bool, bool, tuple[str, ...], str], Update] = {}
 
 
-def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...]) -> Update:
-    q = _decide_statements.get((by_department, by_kind, columns))
+def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...], prefix: str = "") -> Update:
+    """`prefix` names the values' parameters (`<prefix><column>`): in a statement with an UPDATE of another table
+    that has a column of the same name, SQLAlchemy would also set that column from an unprefixed parameter."""
+    q = _decide_statements.get((by_department, by_kind, columns, prefix))
     if q is None:
         t = Task.__table__
         # By the task's id alone: its state is compared with IS NOT DISTINCT FROM (the same test on a NOT NULL
@@ -291,8 +330,8 @@ def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ..
             q = q.where(t.c.department == bindparam("w_department"))
         if by_kind:
             q = q.where(t.c.stage_kind != bindparam("w_not_kind"))
-        q = q.values({c: bindparam(c, type_=t.c[c].type) for c in columns}).returning(*t.c)
-        _decide_statements[(by_department, by_kind, columns)] = q
+        q = q.values({c: bindparam(prefix + c, type_=t.c[c].type) for c in columns}).returning(*t.c)
+        _decide_statements[(by_department, by_kind, columns, prefix)] = q
     return q
 
 
@@ -320,71 +359,136 @@ _STAGE_LABEL, _CASE_LABEL = "fan_in_stage_", "fan_in_case_"
 _FAN_IN_TASK = ("seq", "department", "outcome", "reasons", "legal_basis")
 _DECIDED_LABEL = "fan_in_decided_tasks"
 
-_counted: Select[Any] | None = None
-
-
-def _counted_statement() -> Select[Any]:
-    """`count_decision` with the transaction's pending outbox rows and what fan-in reads (PostgreSQL), built once."""
-    global _counted
-    if _counted is None:
-        s, i = Stage.__table__, ProcessInstance.__table__
-        # The UPDATE takes the stage row's lock like `count_decision`: a concurrent decision of the same stage waits
-        # for it, and PostgreSQL then re-reads the row it updates (READ COMMITTED), so the count that reaches the
-        # total is seen by exactly one transaction, the last one.
-        counted = (update(s).where(s.c.id == bindparam("w_stage_id", type_=s.c.id.type))
-                   .values(decided=s.c.decided + literal_column("1"))
-                   .returning(*(s.c[k] for k in _FAN_IN_STAGE)).cte("counted"))
-        # The case comes with the decision that completes the count (what moves it on), not with every decision;
-        # so do the stage's decided tasks, as this statement's snapshot has them (this transaction's own decision
-        # among them): one whose transaction committed while this one waited for the stage row is counted but not
-        # in it (fan-in reads them then).
-        case = i.alias("fan_in_case")
-        tasks = Task.__table__.alias("fan_in_task")
-        decided = (
-            select(func.json_agg(func.json_build_object(
-                *(x for k in _FAN_IN_TASK for x in (literal_column(f"'{k}'"), tasks.c[k]))), type_=JSON))
-            .where(tasks.c.stage_id == counted.c.id, tasks.c.state == literal_column("'decided'"),
-                   counted.c.decided >= counted.c.tasks_total)
-            .scalar_subquery().label(_DECIDED_LABEL)
-        )
-        # The events the decision emitted go in with the count (a CTE runs whether or not it is referenced), not
-        # in a round trip of their own at commit while the stage row is locked.
-        _counted = (
-            select(*(counted.c[k].label(_STAGE_LABEL + k) for k in _FAN_IN_STAGE),
-                   *(case.c[k].label(_CASE_LABEL + k) for k in _FAN_IN_CASE), decided)
-            .select_from(counted.outerjoin(case, and_(case.c.id == counted.c.instance_id,
-                                                      counted.c.decided >= counted.c.tasks_total)))
-            .add_cte(outbox_insert(messaging.outbox).cte("outbox_rows"))
-        )
-    return _counted
-
 
 def _labelled(row: Row[Any], prefix: str, names: tuple[str, ...]) -> SimpleNamespace | None:
     m = row._mapping
     return None if m[prefix + "id"] is None else SimpleNamespace(**{k: m[prefix + k] for k in names})
 
 
-async def count_with_events(session: AsyncSession, stage_id: int) -> tuple[Any, Any, list[Any] | None]:
-    """Write the events emitted so far in the transaction, then `count_decision`: the stage as counted and, once its
-    count reached the total, the case and the stage's decided tasks in their order as far as this statement saw
-    them (else None, None: fan-in reads them then).
+#: The task's columns a decision's event carries that the decider does not know: the event's payload holds a mark
+#: for each (`decision_marks`), which the decision's own statement replaces with the task's value as JSON.
+_MARKED = ("application_id", "receipt_number", "department", "step_key")
+_TASK_LABEL = "decided_task_"
+_OUTBOX_ROW = {"event_id": String, "type": String, "payload": Text, "created_at": UTCDateTime(),
+               "published_at": UTCDateTime()}
 
-    Why this order: the count locks the stage row until the transaction ends, and every other decision of the
-    stage waits for that lock; taken last, it is held across the commit alone, not also across the outbox's round
-    trip (issue #14: a decision's wait for its stage's row was most of workflow's database time). One statement on
-    PostgreSQL; on SQLite (one writer, no data-modifying CTE) the outbox's write and the count in turn."""
-    rows = take_pending(session)
+
+def decision_marks() -> dict[str, str]:
+    """Marks for `_MARKED`, new for each decision: 128 random bits, so no text a decider wrote holds one."""
+    nonce = secrets.token_hex(16)
+    return {k: f"@yimen-{nonce}-{k}@" for k in _MARKED}
+
+
+_decide_counted: dict[tuple[bool, bool, tuple[str, ...]], Select[Any]] = {}
+
+
+def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...]) -> Select[Any]:
+    """`decide_task_if`, its event and, for a final decision, `count_decision` with what fan-in reads, in one
+    statement (PostgreSQL), built once per form (`_decide_statements`)."""
+    key = (by_department, by_kind, columns)
+    q = _decide_counted.get(key)
+    if q is None:
+        s, t, i, o = Stage.__table__, Task.__table__, ProcessInstance.__table__, messaging.outbox
+        decided = _decide_statement(by_department, by_kind, columns, "d_").cte("decided")
+        # Counted only when the decision matched and is final (a correction request pauses the task). The UPDATE
+        # takes the stage row's lock (after the task's: every decision of a stage locks its own task first, so two
+        # never wait for each other's in turn): a concurrent decision of the same stage waits for it, and
+        # PostgreSQL then re-reads the row it updates (READ COMMITTED), so the count that reaches the total is seen
+        # by exactly one transaction, the last one. The case comes with the decision that completes the count
+        # (what moves it on), not with every decision; so do the stage's other decided tasks, as this
+        # statement's snapshot has them: one whose transaction committed while this one waited for the stage row
+        # is counted but not in it (fan-in reads them then).
+        final = select(decided.c.stage_id).where(decided.c.state == literal_column("'decided'")).scalar_subquery()
+        counted = (update(s).where(s.c.id == final).values(decided=s.c.decided + literal_column("1"))
+                   .returning(*(s.c[k] for k in _FAN_IN_STAGE)).cte("counted"))
+        payload: Any = bindparam("e_payload", type_=Text)
+        for k in _MARKED:
+            payload = func.replace(payload, bindparam(f"m_{k}", type_=Text), cast(func.to_json(decided.c[k]), Text))
+        # The events emitted before in the transaction, then the decision's (only if it matched), in that order.
+        pending = _rows("ob", _OUTBOX_ROW)
+        both = union_all(
+            select(*(pending.c[k] for k in _OUTBOX_ROW), literal_column("0").label("part"), pending.c.n),
+            select(bindparam("e_event_id", type_=String), bindparam("e_type", type_=String), payload,
+                   bindparam("e_created_at", type_=UTCDateTime()), null(), literal_column("1"), literal_column("0"))
+            .select_from(decided),
+        ).subquery("outbox_new")
+        written = insert(o).from_select(
+            list(_OUTBOX_ROW), select(*(both.c[k] for k in _OUTBOX_ROW)).order_by(both.c.part, both.c.n)
+        ).cte("outbox_rows")
+        # This statement's snapshot is from before its own UPDATE: the decided tasks it reads are the others
+        # (`decide_and_count` adds this one).
+        case = i.alias("fan_in_case")
+        tasks = t.alias("fan_in_task")
+        others = (
+            select(func.json_agg(func.json_build_object(
+                *(x for k in _FAN_IN_TASK for x in (literal_column(f"'{k}'"), tasks.c[k]))), type_=JSON))
+            .where(tasks.c.stage_id == counted.c.id, tasks.c.state == literal_column("'decided'"),
+                   counted.c.decided >= counted.c.tasks_total)
+            .scalar_subquery().label(_DECIDED_LABEL)
+        )
+        q = (
+            select(*(decided.c[c.name].label(_TASK_LABEL + c.name) for c in t.c),
+                   *(counted.c[k].label(_STAGE_LABEL + k) for k in _FAN_IN_STAGE),
+                   *(case.c[k].label(_CASE_LABEL + k) for k in _FAN_IN_CASE), others)
+            .select_from(decided.outerjoin(counted, literal_column("true"))
+                         .outerjoin(case, and_(case.c.id == counted.c.instance_id,
+                                               counted.c.decided >= counted.c.tasks_total)))
+            .add_cte(written)
+        )
+        _decide_counted[key] = q
+    return q
+
+
+async def decide_and_count(session: AsyncSession, task_id: str, *, department: str | None, not_kind: str | None,
+                           values: dict[str, Any], event: dict[str, Any], marks: dict[str, str],
+                           ) -> tuple[Any, Any, Any, list[Any] | None]:
+    """`decide_task_if`, then the decision's event (`event`: its outbox row, whose payload holds `marks` for the
+    task's `_MARKED` columns), written after the transaction's pending ones, then, for a final decision,
+    `count_decision`. Returns the task as decided (None when nothing matched: the pending events are written all
+    the same), the stage as counted (None unless final) and, once its count reached the total, the case and the
+    stage's decided tasks in their order as far as this statement saw them (else None, None: fan-in reads them
+    then).
+
+    Why one statement: a decision was two (its UPDATE, whose row the event needs, then the count with the event);
+    here the database puts the task's values into the event. The count still comes last, so the stage row's
+    lock is held across the commit alone. On SQLite (no data-modifying CTE) the same steps in turn."""
     if dialect_of(session) != "postgresql":
+        task = await decide_task_if(session, task_id, department=department, not_kind=not_kind, values=values)
+        rows = take_pending(session)
+        if task is not None:
+            payload = event["payload"]
+            for k, mark in marks.items():
+                payload = payload.replace(json.dumps(mark), json.dumps(getattr(task, k), ensure_ascii=False))
+            rows.append({**event, "payload": payload})
         if rows:
             await session.execute(*outbox_write(session, rows))
-        return await count_decision(session, stage_id), None, None
-    _, params = outbox_write(session, rows)
-    row = (await session.execute(_counted_statement(), {**params, "w_stage_id": stage_id})).one()
+        if task is None or task.state != "decided":
+            return task, None, None, None
+        return task, await count_decision(session, task.stage_id), None, None
+    pending = take_pending(session)
+    params: dict[str, Any] = {f"d_{k}": v for k, v in values.items()}
+    params["w_task_id"] = task_id
+    if department is not None:
+        params["w_department"] = department
+    if not_kind is not None:
+        params["w_not_kind"] = not_kind
+    params.update({f"ob_{k}": [r.get(k) for r in pending] for k in _OUTBOX_ROW})
+    params.update(e_event_id=event["event_id"], e_type=event["type"], e_payload=event["payload"],
+                  e_created_at=event["created_at"])
+    params.update({f"m_{k}": json.dumps(marks[k]) for k in _MARKED})
+    q = _decide_counted_statement(department is not None, not_kind is not None, tuple(values))
+    row = (await session.execute(q, params)).one_or_none()
+    if row is None:
+        return None, None, None, None
+    m = row._mapping
+    task = SimpleNamespace(**{c.name: m[_TASK_LABEL + c.name] for c in Task.__table__.c})
+    stage = _labelled(row, _STAGE_LABEL, _FAN_IN_STAGE)
     case = _labelled(row, _CASE_LABEL, _FAN_IN_CASE)
     decided = None
     if case is not None:
-        decided = sorted((SimpleNamespace(**t) for t in row._mapping[_DECIDED_LABEL] or []), key=lambda t: t.seq)
-    return _labelled(row, _STAGE_LABEL, _FAN_IN_STAGE), case, decided
+        decided = sorted([*(SimpleNamespace(**t) for t in m[_DECIDED_LABEL] or []),
+                          SimpleNamespace(**{k: getattr(task, k) for k in _FAN_IN_TASK})], key=lambda t: t.seq)
+    return task, stage, case, decided
 
 
 async def update_task_if(session: AsyncSession, task_id: str, *, state: str, values: dict[str, Any]) -> bool:
@@ -441,8 +545,11 @@ def _complete_stage_and_case_statement() -> Select[Any]:
             .values({c: bindparam(f"i_{c}", type_=i.c[c].type) for c in _FINISH_COLUMNS})
             .returning(i.c.id).cte("finished")
         )
-        _complete_stage_and_case = select(select(func.count()).select_from(completed).scalar_subquery(),
-                                          select(func.count()).select_from(finished).scalar_subquery())
+        # The transaction's pending events (the completion's among them) go in with it, not at commit.
+        _complete_stage_and_case = select(
+            select(func.count()).select_from(completed).scalar_subquery(),
+            select(func.count()).select_from(finished).scalar_subquery(),
+        ).add_cte(outbox_insert(messaging.outbox).cte("outbox_rows"))
     return _complete_stage_and_case
 
 
@@ -453,13 +560,16 @@ _FINISH_COLUMNS = ("state", "outcome", "decided_at", "reasons", "legal_basis")
 async def complete_stage_and_case(session: AsyncSession, stage_id: int, instance_id: int, *, outcome: str,
                                   at: datetime, case: dict[str, Any]) -> tuple[bool, bool]:
     """`complete_stage` and, only when that completed it, `finish_instance` with `case` (its `_FINISH_COLUMNS`):
-    whether each changed a row. One statement on PostgreSQL, the two in turn on SQLite."""
+    whether each changed a row. The events emitted so far in the transaction are written with them, so the caller
+    emits what the completion announces first and must not commit it when either is False. One statement on
+    PostgreSQL; on SQLite the two in turn, the events at commit."""
     if dialect_of(session) != "postgresql":
         if not await complete_stage(session, stage_id, outcome=outcome, at=at):
             return False, False
         return True, await finish_instance(session, instance_id, **case)
-    params = {"w_stage_id": stage_id, "w_at": at, "w_outcome": outcome, "w_instance_id": instance_id,
-              **{f"i_{c}": case[c] for c in _FINISH_COLUMNS}}
+    _, params = outbox_write(session, take_pending(session))
+    params.update({"w_stage_id": stage_id, "w_at": at, "w_outcome": outcome, "w_instance_id": instance_id,
+                   **{f"i_{c}": case[c] for c in _FINISH_COLUMNS}})
     completed, finished = (await session.execute(_complete_stage_and_case_statement(), params)).one()
     return bool(completed), bool(finished)
 
