@@ -201,7 +201,15 @@ async def add_application(session: AsyncSession, **fields: Any) -> Application:
     app = Application(id=uuid.uuid4().hex, created_at=now, updated_at=now, notice=[], **fields)
     session.add(app)
     await session.flush()
+    if app.receipt_number is None:
+        session.info.setdefault(_NEW_DRAFTS, set()).add(app.id)
     return app
+
+
+#: Applications this transaction created without a receipt number (`session.info`): no other transaction sees them
+#: before it commits, so none can give them a receipt number meanwhile, and a view without one is never rendered.
+#: Its steps then change no public view until this transaction gives it a receipt number (`move`, which renders).
+_NEW_DRAFTS = "intake_new_drafts"
 
 
 async def get_application(session: AsyncSession, application_id: str, *, for_update: bool = False) -> Application | None:
@@ -389,6 +397,8 @@ async def move_by_id(session: AsyncSession, application_id: str, *, from_states:
 def _forget_moves(session: Session, transaction: SessionTransaction) -> None:
     # Ended, or a savepoint rolled back what it moved: nothing remembered is certain any more.
     session.info.pop(_MOVED, None)
+    if transaction.parent is None:
+        session.info.pop(_NEW_DRAFTS, None)
 
 
 #: Built once: the application locked with the keys a timeline step needs and its public view's body.
@@ -634,10 +644,13 @@ async def add_timeline(
         held.append(row)
     else:  # inside a savepoint at once, so that rolling it back takes the step too
         await session.execute(_ADD_STEP, row)
-    # Always, even for what this session holds as a draft: a concurrent submission may have given it a receipt
-    # number meanwhile (without a body read under this transaction's lock, the render at commit reads the tables,
-    # and renders nothing for a draft).
-    public_status.stepped(session, application_id, at=row["at"], status=status, step=step, code=code, unit=unit)
+    # Even for what this session holds as a draft: a concurrent submission may have given it a receipt number
+    # meanwhile (without a body read under this transaction's lock, the render at commit reads the tables, and
+    # renders nothing for a draft). Not for a draft this transaction created: it locked and read the tables at
+    # the commit of every new draft for nothing.
+    if application_id not in session.info.get(_NEW_DRAFTS, ()):
+        public_status.stepped(session, application_id, at=row["at"], status=status, step=step, code=code,
+                              unit=unit)
 
 
 @asynccontextmanager
