@@ -650,13 +650,19 @@ async def hand_over(session: AsyncSession, principal: Principal, application_id:
 async def deliver(session: AsyncSession, app: Application, *, method: str, by: Responder | None = None,
                   carrier: str | None = None, tracking_number: str | None = None, **also: Any) -> None:
     """The hand-over; `also`: other values of the application written with it (a certificate that arrived)."""
-    now = utcnow()
     post = {"delivery_carrier": carrier, "delivery_tracking": tracking_number} if method == "post" else {}
     if not await repo.move(
         session, app, from_states=sources(Action.DELIVER),
-        status=Status.DELIVERED.value, delivered_at=now, **post, **also,
+        status=Status.DELIVERED.value, delivered_at=utcnow(), **post, **also,
     ):
         raise Conflict("The result cannot be delivered in this state.", slug="illegal-transition")
+    await delivered(session, app, method=method, by=by, carrier=carrier, tracking_number=tracking_number)
+
+
+async def delivered(session: AsyncSession, app: Application, *, method: str, by: Responder | None = None,
+                    carrier: str | None = None, tracking_number: str | None = None) -> None:
+    """The hand-over is written (`deliver`, or a certificate's move of the case, `received`): its step and event."""
+    assert app.delivered_at is not None
     cert = (app.result or {}).get("certificate_number")
     step = {"electronic": "电子证照送达" if cert else "结果电子送达", "pickup": "窗口领取", "post": "邮寄送达"}[method]
     await note(session, app, step, unit=by.unit if by else app.department, staff_name=by.name if by else None,
@@ -666,7 +672,8 @@ async def deliver(session: AsyncSession, app: Application, *, method: str, by: R
     await publish(
         session, ev.DELIVERED, subject=app.id,
         data=ev.Delivered(application_id=app.id, receipt_number=app.receipt_number, method=method,  # type: ignore[arg-type]
-                          certificate_number=cert, delivered_at=now, online=app.channel in ONLINE_CHANNELS),
+                          certificate_number=cert, delivered_at=app.delivered_at,
+                          online=app.channel in ONLINE_CHANNELS),
     )
 
 

@@ -16,9 +16,10 @@ from services.intake.domain import corrections
 from services.intake.domain.lifecycle import Action, Status, sources
 from services.intake.events import contracts as ev
 from services.intake.service import projects
-from services.intake.service.applications import after_decision, hand_over_if_ready
+from services.intake.service.applications import after_decision, delivered, hand_over_if_ready
 from services.intake.service.common import department_contact, item_of, note, staff_label
 from services.intake.store import repository as repo
+from services.intake.store.tables import Application
 from shared.types import utcnow
 
 log = logging.getLogger("yimen.intake.events")
@@ -106,11 +107,20 @@ async def hold_cases(session: AsyncSession, application_ids: Iterable[str], *, r
 
 
 def steps_together(session: AsyncSession) -> AbstractAsyncContextManager[None]:
-    """A consumer's batch: the timeline steps its events note are written in one statement at its end."""
-    return repo.steps_held(session)
+    """A consumer's batch: the timeline steps its events note are written in one statement at its end, with the
+    views they change and the events it emitted. Its transaction commits right after."""
+    return repo.batch_written_at_end(session)
 
 
 async def application_decided(session: AsyncSession, data: ev.ApplicationDecided) -> None:
+    if data.outcome in ("approved", "rejected"):
+        # A case in review (nearly every decision): moved and read in one statement, not read and then moved.
+        app, in_project = await repo.move_loading(
+            session, data.application_id, from_states=sources(Action.DECIDE), status=Status.DECIDED.value,
+            outcome=data.outcome, decided_at=data.decided_at)
+        if app is not None:
+            await _decided(session, app, data, in_project=in_project)
+            return
     app, in_project = await repo.application_to_decide(session, data.application_id)
     if app is None:
         return
@@ -128,6 +138,11 @@ async def application_decided(session: AsyncSession, data: ev.ApplicationDecided
         if app.outcome is None:
             await repo.move(session, app, from_states=[app.status], outcome=data.outcome, decided_at=data.decided_at)
         return
+    await _decided(session, app, data, in_project=in_project)
+
+
+async def _decided(session: AsyncSession, app: Application, data: ev.ApplicationDecided, *, in_project: bool) -> None:
+    """The case has just moved to `decided`: its step, the result's hand-over, and its project's stage."""
     step = "审批通过" if data.outcome == "approved" else "审批不予许可"
     await note(session, app, step, unit=data.department or app.department,
                text=(f"{data.reasons or ''}（依据：{data.legal_basis}）" if data.legal_basis else data.reasons),
@@ -142,14 +157,27 @@ async def application_decided(session: AsyncSession, data: ev.ApplicationDecided
 async def certificate_issued(session: AsyncSession, data: ev.CertificateIssued) -> None:
     if not data.application_id:
         return
-    app = await repo.get_application(session, data.application_id, for_update=True)
-    if app is None or (app.result or {}).get("certificate_number") == data.certificate_number:
-        return  # unknown, or this certificate is already attached (announced again under another event id)
     result = {"certificate_number": data.certificate_number, "type_code": data.type_code,
               "type_name": data.type_name, "issued_on": data.issued_on, "valid_until": data.valid_until,
               "issuer_department": data.issuer_department, "received_at": utcnow().isoformat()}
-    await note(session, app, f"电子证照已签发：{data.type_name or data.type_code}",
-               unit=data.issuer_department or app.department)
+    step = f"电子证照已签发：{data.type_name or data.type_code}"
+    if data.certificate_number:
+        # A decided case handed over electronically that does not hold this certificate yet (nearly every one):
+        # what `hand_over_if_ready` below does to it, delivered with the certificate, in the one statement that
+        # also locks and reads it (a read and then a write before).
+        app, _ = await repo.move_loading(
+            session, data.application_id, from_states=[Status.DECIDED.value], delivery_method="electronic",
+            certificate_not=data.certificate_number, status=Status.DELIVERED.value, delivered_at=utcnow(),
+            result=result)
+        if app is not None:
+            await note(session, app, step, unit=data.issuer_department or app.department,
+                       status=Status.DECIDED.value)
+            await delivered(session, app, method="electronic")
+            return
+    app = await repo.get_application(session, data.application_id, for_update=True)
+    if app is None or (app.result or {}).get("certificate_number") == data.certificate_number:
+        return  # unknown, or this certificate is already attached (announced again under another event id)
+    await note(session, app, step, unit=data.issuer_department or app.department)
     # The certificate and the hand-over it allows in one write of the application.
     if not await hand_over_if_ready(session, app, await item_of(session, app), result=result):
         await repo.move(session, app, from_states=[app.status], result=result)

@@ -413,10 +413,25 @@ def _advance(session: Session, receipt_number: str, old: str, change: _Change) -
     return False
 
 
+#: `_STEPS_AND_ADVANCE_ALL` and `_ADVANCE_ALL` with the transaction's events as one more CTE, by (the outbox's insert,
+#: whether with steps): built once.
+_WITH_EVENTS: dict[tuple[Any, bool], Any] = {}
+
+
+def _with_events(events: Any, steps: bool) -> Any:
+    stmt = _WITH_EVENTS.get((events, steps))
+    if stmt is None:
+        # A CTE runs whether or not the statement refers to it.
+        stmt = _WITH_EVENTS[(events, steps)] = (
+            (_STEPS_AND_ADVANCE_ALL if steps else _ADVANCE_ALL).add_cte(events.cte("events")))
+    return stmt
+
+
 def _write_together(session: Session, steps: list[dict[str, Any]], read: dict[str, tuple[str, str]],
-                    advance: dict[str, _Change]) -> set[str]:
-    """PostgreSQL: the held steps and every advanced view in one statement. Returns the applications whose view
-    it did not write (to be rendered from the tables, which hold the steps by then)."""
+                    advance: dict[str, _Change], events: tuple[Any, dict[str, Any]] | None = None) -> set[str]:
+    """PostgreSQL: the held steps and every advanced view in one statement, with `events` (the outbox's insert and
+    its parameters) when there is that statement; else `events` are written on their own. Returns the
+    applications whose view it did not write (to be rendered from the tables, which hold the steps by then)."""
     rows: list[tuple[str, str, str, str]] = []
     looked: dict[str, str | None] = {}
     guarded: dict[str, str | None] = {}
@@ -435,8 +450,13 @@ def _write_together(session: Session, steps: list[dict[str, Any]], read: dict[st
     if not rows:
         if steps:
             session.execute(*_steps_write(True, steps))
+        if events is not None:
+            session.execute(*events)
         return failed
     stmt = _STEPS_AND_ADVANCE_ALL if steps else _ADVANCE_ALL
+    if events is not None:
+        stmt = _with_events(events[0], bool(steps))
+        params.update(events[1])
     if guarded:  # a name taken from memory changed meanwhile: every view of the statement is rendered again
         stmt = stmt.where(*_guards(guarded))
     written = set(session.execute(stmt, {**params, "v_receipt": [r[1] for r in rows], "v_old_body": [r[2] for r in rows],
@@ -451,6 +471,14 @@ def _write_together(session: Session, steps: list[dict[str, Any]], read: dict[st
 def _render_changed(session: Session) -> None:
     """Runs inside AsyncSession.commit's greenlet (as the outbox's hook does), so the synchronous statements go
     through the async driver, in the transaction that is committing."""
+    write_changed(session)
+
+
+def write_changed(session: Session, events: tuple[Any, dict[str, Any]] | None = None) -> None:
+    """What the commit writes of this transaction's views and held steps (`_render_changed`), now: a consumer's
+    batch calls it as its last step, with the events it emitted (`events`: the outbox's insert and its
+    parameters, PostgreSQL), which then ride on the statement that writes the steps and advances the views
+    instead of taking one of their own; they are written whatever else is."""
     steps: list[dict[str, Any]] = session.info.pop(_STEPS, None) or []
     apps: set[str] = session.info.pop(_APPS, None) or set()
     units: set[str] | None = session.info.pop(_UNITS, None)
@@ -472,7 +500,8 @@ def _render_changed(session: Session) -> None:
         advance = {}
     apps |= changes.keys() - advance.keys()
     if pg:
-        apps |= _write_together(session, steps, read, advance)
+        apps |= _write_together(session, steps, read, advance, events)
+        events = None
     else:
         for app_id in sorted(advance):
             if not _advance(session, *read[app_id], advance[app_id]):
@@ -485,6 +514,8 @@ def _render_changed(session: Session) -> None:
         apps.difference_update(known)
     if apps:
         rebuild(session, apps, held)
+    if events is not None:
+        session.execute(*events)
 
 
 @sa_event.listens_for(Session, "after_transaction_end")

@@ -37,7 +37,7 @@ from services.intake.store.tables import (
 )
 from shared.db import dialect_of
 from shared.errors import invalid
-from shared.messaging import insert_ignore
+from shared.messaging import insert_ignore, outbox_write, take_pending
 from shared.pagination import PageParams, paginate
 from shared.types import utcnow
 
@@ -201,7 +201,15 @@ async def add_application(session: AsyncSession, **fields: Any) -> Application:
     app = Application(id=uuid.uuid4().hex, created_at=now, updated_at=now, notice=[], **fields)
     session.add(app)
     await session.flush()
+    if app.receipt_number is None:
+        session.info.setdefault(_NEW_DRAFTS, set()).add(app.id)
     return app
+
+
+#: Applications this transaction created without a receipt number (`session.info`): no other transaction sees them
+#: before it commits, so none can give them a receipt number meanwhile, and a view without one is never rendered.
+#: Its steps then change no public view until this transaction gives it a receipt number (`move`, which renders).
+_NEW_DRAFTS = "intake_new_drafts"
 
 
 async def get_application(session: AsyncSession, application_id: str, *, for_update: bool = False) -> Application | None:
@@ -231,6 +239,63 @@ async def application_to_decide(session: AsyncSession, application_id: str) -> t
         return None, False
     public_status.read_with_lock(session, application_id, row[0].receipt_number, row[1])
     return row[0], bool(row[2])
+
+
+def _in_project(application: Any) -> Any:
+    """Whether a project's stage dispatched the application, as a column of a statement on it (named in full as
+    text, as `public_status.body_of`: an UPDATE's RETURNING would not correlate it)."""
+    p = ProjectApplication.__table__
+    return select(p.c.application_id).where(
+        p.c.application_id == literal_column(f"{application.name}.id")).exists()
+
+
+#: `move_loading`'s statements, by the columns they set and the guards they add: built once.
+_MOVES_LOADING: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+def _move_loading_statement(columns: tuple[str, ...], guards: tuple[str, ...]) -> Any:
+    key = (columns, guards)
+    stmt = _MOVES_LOADING.get(key)
+    if stmt is None:
+        t = Application.__table__
+        stmt = update(Application).where(
+            t.c.id == bindparam("application_id"), t.c.status.in_(bindparam("from_states", expanding=True)))
+        if "delivery_method" in guards:
+            stmt = stmt.where(t.c.delivery_method == bindparam("g_delivery_method"))
+        if "certificate_number" in guards:
+            stmt = stmt.where(Application.result["certificate_number"].as_string().is_distinct_from(
+                bindparam("g_certificate_number")))
+        stmt = _MOVES_LOADING[key] = (
+            stmt.values({c: bindparam(f"v_{c}") for c in columns})
+            .returning(Application, public_status.body_of(t), _in_project(t))
+            .execution_options(populate_existing=True))
+    return stmt
+
+
+async def move_loading(session: AsyncSession, application_id: str, *, from_states: Iterable[str],
+                       delivery_method: str | None = None, certificate_not: str | None = None,
+                       **values: Any) -> tuple[Application | None, bool]:
+    """`move` of an application not loaded yet, loading it in the same statement (`UPDATE … RETURNING`, which also
+    takes the row's lock): the application as it is after the move, and whether a project's stage dispatched it.
+    Also guarded, where given, by its delivery method and by the certificate its result holds not being
+    `certificate_not`. (None, False) when it is unknown or any guard does not match: nothing changed, and the
+    caller reads it as it is (`application_to_decide`)."""
+    values.setdefault("updated_at", utcnow())
+    guards = {"delivery_method": delivery_method, "certificate_number": certificate_not}
+    guards = {k: v for k, v in guards.items() if v is not None}
+    columns = tuple(sorted(values))
+    row = (await session.execute(_move_loading_statement(columns, tuple(sorted(guards))), {
+        "application_id": application_id, "from_states": list(from_states),
+        **{f"g_{k}": v for k, v in guards.items()}, **{f"v_{c}": values[c] for c in columns}})).first()
+    if row is None:
+        return None, False
+    app = row[0]
+    # What `move` and `lock_keys` know of the row is as before the move: forgotten, as `move` does.
+    session.info.get(_MOVED, {}).pop(application_id, None)
+    public_status.read_with_lock(session, application_id, app.receipt_number, row[1])
+    if public_status.SHOWN.intersection(values) and app.receipt_number is not None:
+        public_status.moved(session, application_id, values)
+    return app, bool(row[2])
 
 
 async def by_receipt(session: AsyncSession, receipt_number: str, *, for_update: bool = False) -> Application | None:
@@ -332,6 +397,8 @@ async def move_by_id(session: AsyncSession, application_id: str, *, from_states:
 def _forget_moves(session: Session, transaction: SessionTransaction) -> None:
     # Ended, or a savepoint rolled back what it moved: nothing remembered is certain any more.
     session.info.pop(_MOVED, None)
+    if transaction.parent is None:
+        session.info.pop(_NEW_DRAFTS, None)
 
 
 #: Built once: the application locked with the keys a timeline step needs and its public view's body.
@@ -577,10 +644,13 @@ async def add_timeline(
         held.append(row)
     else:  # inside a savepoint at once, so that rolling it back takes the step too
         await session.execute(_ADD_STEP, row)
-    # Always, even for what this session holds as a draft: a concurrent submission may have given it a receipt
-    # number meanwhile (without a body read under this transaction's lock, the render at commit reads the tables,
-    # and renders nothing for a draft).
-    public_status.stepped(session, application_id, at=row["at"], status=status, step=step, code=code, unit=unit)
+    # Even for what this session holds as a draft: a concurrent submission may have given it a receipt number
+    # meanwhile (without a body read under this transaction's lock, the render at commit reads the tables, and
+    # renders nothing for a draft). Not for a draft this transaction created: it locked and read the tables at
+    # the commit of every new draft for nothing.
+    if application_id not in session.info.get(_NEW_DRAFTS, ()):
+        public_status.stepped(session, application_id, at=row["at"], status=status, step=step, code=code,
+                              unit=unit)
 
 
 @asynccontextmanager
@@ -592,6 +662,22 @@ async def steps_held(session: AsyncSession) -> AsyncIterator[None]:
     once. A read of the timeline writes what is held first (`write_held_steps`)."""
     public_status.hold_steps(session)
     yield
+
+
+@asynccontextmanager
+async def batch_written_at_end(session: AsyncSession) -> AsyncIterator[None]:
+    """`steps_held` for a consumer's batch (or one event), which ends with its commit: as the block ends, its
+    steps, its views and (PostgreSQL) the events it emitted go in one statement (`public_status.write_changed`);
+    the events took one of their own at the commit before. Only for a block whose transaction changes nothing
+    after it."""
+    public_status.hold_steps(session)
+    yield
+    await session.flush()
+    events = None
+    if dialect_of(session) == "postgresql":
+        rows = take_pending(session)
+        events = outbox_write(session, rows) if rows else None
+    await session.run_sync(public_status.write_changed, events)
 
 
 async def write_held_steps(session: AsyncSession) -> None:

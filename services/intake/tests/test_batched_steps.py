@@ -247,8 +247,10 @@ async def test_held_steps_of_a_batch_whose_view_changed_meanwhile_are_rendered_f
 
 
 async def test_a_decision_reads_no_project_link_and_a_certificate_delivers_in_one_write_of_the_case(intake, tokens):
-    """The decision's lock of the case tells whether a project dispatched it (no read of its own); the certificate
-    and the electronic hand-over it allows change the case in one statement. The view stays what the tables show."""
+    """The decision moves the case and reads it (with whether a project dispatched it) in one statement; the
+    certificate and the electronic hand-over it allows change and read the case in one statement too, and on
+    PostgreSQL the `delivered` event rides on the statement that writes the steps and the view: three statements
+    (five before). The view stays what the tables show, and the event is written once."""
     item = await intake.publish_item(f.food_permit_item(fully_online=True))
     me = f.citizen(tokens)
     app_id = (await complete_draft(intake, me, item["code"]))["id"]
@@ -264,17 +266,73 @@ async def test_a_decision_reads_no_project_link_and_a_certificate_delivers_in_on
             "yimen.workflow.application.decided", app_id, receipt_number=receipt, outcome="approved",
             decided_at=now, department="LD-SCJGJ"))
     assert not [k for k in _kinds(seen) if "project" in k], _kinds(seen)
-    assert _kinds(seen).count("UPDATE application SET") == 1
+    assert _kinds(seen) == ["INSERT INTO inbox", "UPDATE application SET", *_STEPS_AND_VIEW[db.engine.dialect.name]]
     issued = new_event("yimen.datashare.certificate.issued", source="/yimen/datashare", subject="FP-1", data={
         "certificate_number": "JY1", "type_code": f.FOOD_PERMIT, "type_name": "食品经营许可证",
         "issuer_department": "LD-SCJGJ", "application_id": app_id})
     with counted(db.engine.sync_engine) as seen:
         assert await by_name["intake-certificate-issued"].apply(issued)
-    assert _kinds(seen).count("UPDATE application SET") == 1, _kinds(seen)
+    events = [] if db.engine.dialect.name == "postgresql" else ["INSERT INTO outbox"]  # SQLite: at the commit
+    assert _kinds(seen) == ["INSERT INTO inbox", "UPDATE application SET", *_STEPS_AND_VIEW[db.engine.dialect.name],
+                            *events], _kinds(seen)
     got = (await intake.client.get(f"{BASE}/applications/{app_id}", headers=me)).json()
     assert got["status"] == "delivered" and got["result"]["certificate_number"] == "JY1"
-    assert [t["step"] for t in got["timeline"][-2:]] == ["电子证照已签发：食品经营许可证", "电子证照送达"]
+    assert [(t["step"], t["status"]) for t in got["timeline"][-2:]] == [
+        ("电子证照已签发：食品经营许可证", "decided"), ("电子证照送达", "delivered")]
     assert await mismatches(db) == []
+    assert await intake.emitted("yimen.intake.application.delivered", app_id) == 1
+    delivered = (await intake.wait_event("yimen.intake.application.delivered", app_id)).data
+    assert delivered["certificate_number"] == "JY1" and delivered["method"] == "electronic"
+    # Announced again under another event id: the certificate is attached already, nothing changes.
+    again = new_event("yimen.datashare.certificate.issued", source="/yimen/datashare", subject="FP-1",
+                      data=issued.data)
+    assert await by_name["intake-certificate-issued"].apply(again)
+    assert (await intake.client.get(f"{BASE}/applications/{app_id}", headers=me)).json()["timeline"] == got["timeline"]
+    assert await intake.emitted("yimen.intake.application.delivered", app_id) == 1
+
+
+async def test_a_certificate_for_a_result_collected_at_a_window_is_handed_over_as_before(intake, tokens):
+    """The one-statement hand-over is the electronic one: a decided case whose result is collected at a window is
+    read and handed over as before (the certificate attached, the case in the point's collection queue), and a
+    certificate that reaches a case before its decision waits on it."""
+    item = await intake.publish_item(f.food_permit_item(fully_online=True))
+    me = f.citizen(tokens)
+    app = intake.client.app
+    db = app.state.db
+    by_name = {c.name: InboxConsumer(db, app.state.messaging, c, app.state.bus) for c in handlers.CONSUMERS}
+    apps = []
+    for _ in range(2):
+        app_id = (await complete_draft(intake, me, item["code"],
+                                       delivery={"method": "pickup", "service_point": "LD-CENTRE"}))["id"]
+        apps.append((app_id, (await submit(intake, me, app_id)).json()["receipt_number"]))
+
+    def decided(app_id: str, receipt: str) -> Event:
+        return _workflow("yimen.workflow.application.decided", app_id, receipt_number=receipt, outcome="approved",
+                         decided_at=datetime.now(UTC).isoformat(), department="LD-SCJGJ")
+
+    def issued(app_id: str) -> Event:
+        return new_event("yimen.datashare.certificate.issued", source="/yimen/datashare", subject=app_id, data={
+            "certificate_number": f"JY-{app_id}", "type_code": f.FOOD_PERMIT, "type_name": "食品经营许可证",
+            "application_id": app_id})
+
+    (first, first_receipt), (second, second_receipt) = apps
+    assert await by_name[REVIEW].apply(decided(first, first_receipt))
+    assert await by_name["intake-certificate-issued"].apply(issued(first))
+    assert await by_name["intake-certificate-issued"].apply(issued(second))
+    assert await by_name[REVIEW].apply(decided(second, second_receipt))
+    for app_id in (first, second):
+        got = (await intake.client.get(f"{BASE}/applications/{app_id}", headers=me)).json()
+        assert got["status"] == "awaiting_pickup" and got["result"]["certificate_number"] == f"JY-{app_id}"
+        assert sum(t["step"] == "电子证照已签发：食品经营许可证" for t in got["timeline"]) == 1
+        assert got["timeline"][-1]["step"].startswith("结果已出，请到")
+        assert await intake.emitted("yimen.intake.application.ready_for_collection", app_id) == 1
+        assert await intake.emitted("yimen.intake.application.delivered", app_id) == 0
+    assert await mismatches(db) == []
+
+
+#: The statements that write a transaction's held steps and advance its view, by dialect.
+_STEPS_AND_VIEW = {"postgresql": ["WITH steps AS (INSERT INTO timeline_entry UPDATE public_status SET"],
+                   "sqlite": ["INSERT INTO timeline_entry", "UPDATE public_status SET"]}
 
 
 async def test_what_one_workflow_transaction_announces_of_a_case_is_one_batch_of_one_consumer(intake, tokens):

@@ -240,3 +240,22 @@ async def test_the_status_read_without_the_router_answers_as_the_route_and_leave
         r = await guesser.get(url, params={"code": code})
         assert r.status_code == 429 and r.headers["content-type"] == "application/problem+json"
     assert fast.answered == before
+
+
+async def test_a_new_draft_costs_no_render_and_its_view_appears_with_its_receipt(intake, tokens):
+    """A draft has no public view, and no other transaction can give a draft created in this one a receipt number
+    before it commits: its creation reads nothing for a view (it locked and read the tables at its commit before).
+    Its submission renders the view, with every step."""
+    item = await intake.publish_item(f.food_permit_item(fully_online=True))
+    me = f.citizen(tokens)
+    db = intake.client.app.state.db
+    with counted(db.engine.sync_engine) as seen:
+        r = await intake.client.post(f"{BASE}/applications", headers=me, json={
+            "item_code": item["code"], "channel": "online", "service_point": "LD-CENTRE", "form": {}})
+    assert r.status_code == 201, r.text
+    assert not [s for s in seen if "public_status" in s or "FOR UPDATE" in s or "AS app_status" in s], seen
+    app = await complete_draft(intake, me, item["code"])
+    got = (await submit(intake, me, app["id"])).json()
+    status = (await _status(intake, got["receipt_number"], got["verification_code"])).json()
+    assert [x["step"] for x in status["timeline"]][:2] == ["创建申请草稿", "共享获取：营业执照"]
+    assert await mismatches(db) == []
