@@ -269,7 +269,8 @@ class HappyPath:
                  + "; ".join(str(n.get("message", n)) for n in app.get("notice", [])))
         def paused() -> Any:
             r = self.http.get(f"/efficacy/v1/clocks/{self.app_id}", headers=self.agent.headers)
-            state = r.json().get("application", {}).get("state") if r.status_code == 200 else None
+            # The application's clock is null until efficacy has applied the acceptance (it follows the events).
+            state = (r.json().get("application") or {}).get("state") if r.status_code == 200 else None
             return state if state == "paused" else None
 
         # Efficacy hears of the correction on its own; give it the moment the event takes.
@@ -408,7 +409,8 @@ class HappyPath:
                 return None
             tasks = r.json()["tasks"]
             others = [t for t in tasks if t["department"] != silent_department]
-            return r.json() if others and all(t["state"] == "stopped" for t in others) else None
+            ready = r.json()["application"] is not None and others and all(t["state"] == "stopped" for t in others)
+            return r.json() if ready else None
 
         def others_decided() -> bool:
             r = self.http.get(f"/workflow/v1/cases/{app['id']}", headers=self.agent.headers)
