@@ -230,12 +230,50 @@ async def emit(session: AsyncSession, event: Event) -> Event:
     return event
 
 
+#: An `Idempotency-Key`'s answer, held until the transaction commits (`session.info`, `complete_key_at_commit`).
+_KEY_DONE = "idempotency_key_done"
+
+
+def complete_key_at_commit(session: AsyncSession, table: Table, *, scope: str, key: str, status: int,
+                           body: str) -> None:
+    """Record the answer of an `Idempotency-Key` (`shared.idempotency`) as the transaction commits. On PostgreSQL
+    it rides in the outbox's insert of the same commit as a data-modifying CTE, so a request that changed state
+    and emitted events completes its key without a statement of its own; with no event to write (or on SQLite)
+    it is its own `UPDATE`, as before. Either way it commits with the work, or rolls back with it."""
+    if session.in_nested_transaction():
+        raise RuntimeError("an idempotency key is completed by the outermost transaction")
+    session.info[_KEY_DONE] = (table, {"k_scope": scope, "k_key": key, "k_status": status, "k_body": body,
+                                       "k_at": utcnow()})
+
+
+@functools.cache
+def _key_done(table: Table) -> Any:
+    return (update(table)
+            .where(table.c.scope == bindparam("k_scope", type_=String), table.c.key == bindparam("k_key", type_=String))
+            .values(status_code=bindparam("k_status", type_=Integer), response_body=bindparam("k_body", type_=Text),
+                    completed_at=bindparam("k_at", type_=UTCDateTime())))
+
+
+@functools.cache
+def _outbox_insert_completing(outbox: Table, idempotency: Table) -> Executable:
+    """PostgreSQL's outbox insert with a key's completion as a CTE: one statement, one round trip at commit."""
+    return _outbox_insert(outbox, "postgresql").add_cte(_key_done(idempotency).cte("key_done"))  # type: ignore[attr-defined]
+
+
 @sa_event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
     """Runs inside AsyncSession.commit's greenlet, so the synchronous execute goes through the async driver."""
     rows = session.info.pop(_PENDING, None)
+    done = session.info.pop(_KEY_DONE, None)
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    if rows and done is not None and dialect == "postgresql":
+        outbox = session.info["messaging"].outbox
+        _, params = _outbox_write(outbox, dialect, rows)
+        session.execute(_outbox_insert_completing(outbox, done[0]), {**params, **done[1]})
+        return
+    if done is not None:
+        session.execute(_key_done(done[0]), done[1])
     if rows:
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
         session.execute(*_outbox_write(session.info["messaging"].outbox, dialect, rows))
 
 
@@ -243,6 +281,7 @@ def _write_pending(session: Session) -> None:
 def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the outermost transaction ended: committed (written above) or rolled back
         session.info.pop(_PENDING, None)
+        session.info.pop(_KEY_DONE, None)
 
 
 def outbox_insert(outbox: Table) -> Executable:

@@ -14,7 +14,16 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import default
 
 from shared.events import new_event
-from shared.messaging import Consumer, InboxConsumer, OutboxRelay, claim_in_inbox, emit, emit_many
+from shared.messaging import (
+    Consumer,
+    InboxConsumer,
+    OutboxRelay,
+    claim_in_inbox,
+    complete_key_at_commit,
+    emit,
+    emit_many,
+)
+from shared.types import utcnow
 
 from .conftest import effects, messaging, record_effect
 
@@ -129,3 +138,54 @@ async def test_the_statements_are_one_text_whatever_the_batch_size(db, bus):
         assert "unnest" in next(iter(_touching(texts, "INSERT INTO inbox")))
     else:
         assert len(_touching(texts, "UPDATE outbox")) == 4, "SQLite expands the list: one text per size"
+
+
+async def _key_row(db, key: str):
+    t = messaging.idempotency
+    async with db.transaction() as s:
+        return (await s.execute(select(t.c.status_code, t.c.response_body, t.c.completed_at)
+                                .where(t.c.scope == "s", t.c.key == key))).one_or_none()
+
+
+async def _claimed(db, key: str) -> None:
+    async with db.transaction() as s:
+        await s.execute(messaging.idempotency.insert().values(scope="s", key=key, request_hash="h",
+                                                              created_at=utcnow()))
+
+
+async def test_an_idempotency_key_completes_with_the_commit_inside_the_outbox_insert_or_not_at_all(db, bus):
+    """The key's answer rides in the commit's outbox insert on PostgreSQL (one statement for both); a transaction
+    with no events writes it alone; a rollback keeps neither the answer nor the events."""
+    pg = db.engine.dialect.name == "postgresql"
+    for key in ("with-events", "without", "rolled-back"):
+        await _claimed(db, key)
+    e = _event(1)
+    with _statements(db) as texts:
+        async with db.transaction() as s:
+            await emit(s, e)
+            complete_key_at_commit(s, messaging.idempotency, scope="s", key="with-events", status=201,
+                                   body='{"a":1}')
+    row = await _key_row(db, "with-events")
+    assert (row.status_code, row.response_body) == (201, '{"a":1}') and row.completed_at is not None
+    written = [" ".join(t.lstrip("*").split()) for t in texts]
+    if pg:
+        assert len(written) == 1 and written[0].startswith("WITH key_done AS (UPDATE idempotency_key"), written
+        assert "INSERT INTO outbox" in written[0]
+    async with db.transaction() as s:
+        complete_key_at_commit(s, messaging.idempotency, scope="s", key="without", status=200, body="{}")
+    assert (await _key_row(db, "without")).status_code == 200
+    lost = _event(2)
+    try:
+        async with db.transaction() as s:
+            await emit(s, lost)
+            complete_key_at_commit(s, messaging.idempotency, scope="s", key="rolled-back", status=200, body="{}")
+            raise RuntimeError("the work fails after the answer was noted")
+    except RuntimeError:
+        pass
+    assert (await _key_row(db, "rolled-back")).completed_at is None
+    async with db.transaction() as s:  # and the next transaction of the session's kind carries nothing over
+        await emit(s, _event(3))
+    assert (await _key_row(db, "rolled-back")).completed_at is None
+    async with db.transaction() as s:
+        ids = set((await s.execute(select(messaging.outbox.c.event_id))).scalars())
+    assert e.id in ids and lost.id not in ids
