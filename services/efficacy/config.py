@@ -14,8 +14,12 @@ class EfficacyConfig(BaseSettings):
     yellow_days: int = 2
     #: … or to this share of the limit, whichever comes first.
     yellow_fraction: float = 0.2
-    #: How often the background job evaluates open clocks.
+    #: How often the background job evaluates open clocks while one it read is watched today (and the least time
+    #: between two rounds a case consumer's writes wake).
     evaluation_interval_seconds: float = 5.0
+    #: The longest wait between two rounds when nothing read is watched today (they wait for the next local
+    #: midnight otherwise): a safety net for clocks another replica wrote and its own round never read.
+    evaluation_idle_seconds: float = 300.0
     #: Where supervisors receive cards (Standard Webhooks); empty = no webhook.
     supervisor_webhook_url: str = ""
     supervisor_webhook_secret: str = "whsec_" + "eWltZW4tZWZmaWNhY3ktZGV2LXNlY3JldA=="

@@ -523,13 +523,9 @@ async def _delivered(session: AsyncSession, event: Event) -> None:
 
 async def _certificate_issued(session: AsyncSession, event: Event) -> None:
     e = c.CertificateIssued.model_validate(event.data)
-    case = await repo.case(session, e.application_id) if e.application_id else None
-    if case is None and e.holder_id:
-        case = await repo.case_by_holder(session, holder_hash(e.holder_id) or "")
-    await repo.upsert_certificate(session, e.certificate_number, type_code=e.type_code, type_name=e.type_name,
-                                  person_id=case.person_id if case else None,
-                                  organisation_id=case.organisation_id if case else None,
-                                  valid_until=e.valid_until)
+    await repo.upsert_certificate(session, e.certificate_number, application_id=e.application_id or None,
+                                  holder_hash=holder_hash(e.holder_id) if e.holder_id else None,
+                                  type_code=e.type_code, type_name=e.type_name, valid_until=e.valid_until)
 
 
 async def _certificate_revoked(session: AsyncSession, event: Event) -> None:

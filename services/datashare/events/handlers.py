@@ -63,7 +63,7 @@ async def on_application_accepted(session: AsyncSession, event: Event) -> None:
 async def on_application_decided(session: AsyncSession, event: Event) -> None:
     """Archive the decision; an approval whose result is a certificate issues it to the applicant."""
     d = event_data(event, ApplicationDecided)
-    await tasks.close_application(session, d.application_id, d.decided_at)
+    # Its tasks close with the archive row's decision (`tasks.open_departments`), no task row written.
     row = await archive.record_decided(
         session, d.application_id, receipt_number=d.receipt_number, holder_id=d.applicant.holder_id,
         item_code=d.item_code, item_version=d.item_version, department=d.department, decided_at=d.decided_at,
@@ -76,9 +76,8 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
 
 
 async def on_application_decisions(session: AsyncSession, events: list[Event]) -> None:
-    """A batch of decisions, in the order of their applications: each closes its application's tasks, so that
-    the batch locks task rows in the order the task consumer does (store/tasks.py `_lock_order`). Decisions of
-    different applications change different rows, so their order is free."""
+    """A batch of decisions, in the order of their applications (the archive rows locked in one order by any
+    batch). Decisions of different applications change different rows, so their order is free."""
     for event in sorted(events, key=lambda e: str((e.data or {}).get("application_id") or "")):
         await on_application_decided(session, event)
         # As InboxConsumer.apply_batch does: each handler starts as in a session of its own.

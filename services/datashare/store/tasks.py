@@ -12,13 +12,13 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select, update
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from services.datashare.store.tables import OpenTask
+from services.datashare.store.tables import ArchivedApplication, OpenTask
 from shared.db import dialect_of
 from shared.types import UTCDateTime
 
@@ -71,9 +71,9 @@ def _upsert_statement() -> Any:
 
 def _lock_order(row: dict[str, Any]) -> tuple[str, str]:
     """The order every writer of the projection locks its rows in: by application, then by task. The task
-    consumer's batch and the decision consumer's closing of an application (`close_application`) lock some of
-    the same rows; in two orders they deadlocked, which PostgreSQL breaks only after `deadlock_timeout` (1 s), the
-    decision's certificate waiting that second."""
+    consumer's batches (of replicas pulling together) may share rows; in two orders two writers deadlock, which
+    PostgreSQL breaks only after `deadlock_timeout` (1 s): the decision consumer closing an application's tasks
+    did, when it still wrote them (`open_departments`)."""
     return row["application_id"], row["task_id"]
 
 
@@ -119,16 +119,14 @@ def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_PENDING, None)
 
 
-async def close_application(session: AsyncSession, application_id: str, at: datetime) -> None:
-    """Close the application's open tasks, locking them in task order (`_lock_order`; a plain UPDATE locks them
-    in the order it finds them) in the same statement."""
-    await write_pending(session)
-    locked = (select(OpenTask.task_id).where(OpenTask.application_id == application_id, OpenTask.state == "open")
-              .order_by(OpenTask.task_id).with_for_update())
-    await session.execute(update(OpenTask).where(OpenTask.task_id.in_(locked)).values(state="closed", updated_at=at))
-
-
 async def open_departments(session: AsyncSession, application_id: str) -> set[str]:
+    """The departments holding an open task in the application, none once it is decided (its archive row has a
+    decision): a decision closes every task of its application without writing their rows. It closed them with
+    an UPDATE once, which waited on the task consumer's batch holding the same rows (and that batch on it), and an
+    assignment or reopening applied after the decision (the two consumers are apart) opened a task again."""
     await write_pending(session)
-    q = select(OpenTask.department).where(OpenTask.application_id == application_id, OpenTask.state == "open")
+    decided = select(ArchivedApplication.application_id).where(
+        ArchivedApplication.application_id == application_id, ArchivedApplication.decided_at.is_not(None))
+    q = select(OpenTask.department).where(OpenTask.application_id == application_id, OpenTask.state == "open",
+                                          ~decided.exists())
     return set((await session.execute(q)).scalars())

@@ -458,6 +458,24 @@ def next_watch_day(view: ClockView, cal: WorkCalendar, policy: CardPolicy, today
 SETTLED = date(9999, 12, 31)
 
 
+def watched_now(watch: date | None, today: date) -> bool:
+    """Whether the card round reads a running clock with this watch day again on `today` (`due_clocks_after`):
+    no watch day (counted in calendar days), or one that has come."""
+    return watch is None or watch <= today
+
+
+def round_pause(now: datetime, *, again: bool, interval: float, idle: float) -> float:
+    """Seconds from `now` to the card round after one that raised every card due: `interval` while a clock it
+    read is still watched today (a crossing later today, a clock counted in calendar days, a clock a case consumer
+    held); otherwise nothing can fall due before the next local midnight (watch days and follow-up deadlines are
+    days), so the round sleeps until just after it, at most `idle` (a safety net for another replica's writes
+    whose own round did not run). A case consumer that writes a clock watched today wakes it sooner."""
+    if again:
+        return interval
+    midnight = datetime.combine(local_day(now) + timedelta(days=1), datetime.min.time(), CHINA)
+    return max(interval, min(idle, (midnight - now).total_seconds() + 1.0))
+
+
 @dataclass(frozen=True)
 class CardDecision:
     colour: str  # "yellow" | "red"

@@ -23,6 +23,7 @@ from services.efficacy.domain.clocks import (
     decide_card,
     measure,
     next_watch_day,
+    watched_now,
 )
 from services.efficacy.events.contracts import CARD_RED, CARD_YELLOW, CardRaised
 from services.efficacy.service.settings import current_config, policy_of
@@ -77,15 +78,24 @@ async def evaluate(session: AsyncSession, calendar: WorkCalendar, as_of: datetim
 ROUND_BATCH = 500
 
 
+@dataclass
+class RoundReport:
+    """What a card round leaves for the next (`domain.clocks.round_pause`): whether a clock it read is still
+    watched today, so that the next round must come at the interval rather than the next day."""
+
+    again: bool = False
+
+
 async def evaluate_round(db: Database, config: EfficacyConfig, as_of: datetime | None = None, *,
-                         batch: int = ROUND_BATCH) -> AsyncIterator[list[dict[str, Any]]]:
+                         batch: int = ROUND_BATCH, report: RoundReport | None = None,
+                         ) -> AsyncIterator[list[dict[str, Any]]]:
     """`evaluate` for the background job over the clocks due (`cases.due_clocks_after`: read through the watch-day
     index, so a round costs what is due, not what is open), committing every `batch` clocks; yields the cards
     each committed transaction raised. Each transaction writes its clocks in clock_id order, the order every
     writer of clocks locks them in. A first round over thousands of new clocks neither holds their rows locked to
     its end nor loses all its work when the service stops: the next round reads only the clocks not yet evaluated
     (the others' watch days moved past today), and a crossing carded already is never carded twice. A round with
-    fewer clocks is one transaction, as before."""
+    fewer clocks is one transaction, as before. `report` learns whether a clock read is still watched today."""
     as_of = as_of or utcnow()
     today = local_day(as_of)
     calendar: WorkCalendar | None = None
@@ -96,7 +106,7 @@ async def evaluate_round(db: Database, config: EfficacyConfig, as_of: datetime |
                 calendar = await calendar_store.holder_for(session).reload(session)
             page = await cases.due_clocks_after(session, today, after, batch)
             clocks = sorted((s for _, s in page), key=lambda s: s.clock_id)
-            raised = await _evaluate_clocks(session, clocks, calendar, as_of, config)
+            raised = await _evaluate_clocks(session, clocks, calendar, as_of, config, report)
             done = len(page) < batch
             if done:
                 await _open_overdue_follow_ups(session, as_of)
@@ -111,7 +121,7 @@ async def _open_overdue_follow_ups(session: AsyncSession, as_of: datetime) -> No
 
 
 async def _evaluate_clocks(session: AsyncSession, batch: list[ClockState], calendar: WorkCalendar, as_of: datetime,
-                           config: EfficacyConfig) -> list[dict[str, Any]]:
+                           config: EfficacyConfig, report: RoundReport | None = None) -> list[dict[str, Any]]:
     """`evaluate` for one batch of running clocks (in clock_id order)."""
     if not batch:
         return []
@@ -122,9 +132,11 @@ async def _evaluate_clocks(session: AsyncSession, batch: list[ClockState], calen
     # Read again only from the next day a card can fall due: a clock past its yellow day (or overdue) would
     # otherwise be read and counted on every round until it stops, and the evaluator's cost would grow with
     # the open cases instead of with the cards due.
-    await cases.set_watch(session, {v.state.clock_id: day for v in views
-                                    if (day := next_watch_day(v, calendar, policy, today)) is not None},
-                          skip_locked=True)
+    watch = {v.state.clock_id: next_watch_day(v, calendar, policy, today) for v in views}
+    kept = await cases.set_watch(session, {k: day for k, day in watch.items() if day is not None}, skip_locked=True)
+    if report is not None and (kept or any(watched_now(day, today) for day in watch.values())):
+        # A clock a consumer held (`kept`) keeps its old watch day unless that consumer commits: read it again.
+        report.again = True
     due = [Forecast(v, d) for v in views if (d := decide_card(v, policy)) is not None]
     if not due:
         return raised

@@ -34,7 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.efficacy.domain.clocks import ClockState, Fact, fingerprint
+from services.efficacy.domain.calendar import local_day
+from services.efficacy.domain.clocks import ClockState, Fact, fingerprint, watched_now
 from services.efficacy.store import supervision
 from services.efficacy.store.tables import case_event, case_file, catalog_item, clock
 from shared.db import dialect_of
@@ -305,6 +306,11 @@ def _clock_upsert(carrying: tuple[Any, ...]) -> Any:
     return ins.add_cte(replaced, *carrying)
 
 
+#: `session.info` mark of a transaction that wrote a running clock the card round reads today: its commit wakes
+#: the round (which otherwise sleeps until the next local midnight when nothing it read is watched today).
+CLOCKS_WATCHED = "efficacy_clocks_watched"
+
+
 async def _upsert_clocks(session: AsyncSession, application_id: str, states: list[ClockState],
                          watch: dict[str, date | None], also: tuple[list[Any], dict[str, Any]] | None,
                          replace: bool = False) -> None:
@@ -312,6 +318,9 @@ async def _upsert_clocks(session: AsyncSession, application_id: str, states: lis
     # `running_clocks`): in another order (the application's clock before its acceptance clock) the two deadlocked,
     # and the evaluator's whole round was rolled back and redone (seen at 3,000 open cases).
     states = sorted(states, key=lambda s: s.clock_id)
+    today = local_day(utcnow())
+    if any(s.state == "running" and watched_now(watch.get(s.clock_id), today) for s in states):
+        session.info[CLOCKS_WATCHED] = True
     if dialect_of(session) == "postgresql":
         ids = [s.clock_id for s in states]
         await session.execute(_clock_upsert(tuple(also[0]) if also else ()), dict(
@@ -357,8 +366,9 @@ async def write_clocks(session: AsyncSession, application_id: str, changed: list
     return True
 
 
-async def set_watch(session: AsyncSession, watch: dict[str, date | None], *, skip_locked: bool = False) -> None:
+async def set_watch(session: AsyncSession, watch: dict[str, date | None], *, skip_locked: bool = False) -> bool:
     """New watch days for clocks (their deadlines counted again, or their crossings evaluated): one executemany.
+    True when a clock was passed over (`skip_locked`).
 
     `skip_locked` (the card round): on PostgreSQL a clock another transaction holds keeps its row. That writer is
     a case consumer rewriting the clock, with a watch day of its own counting; the round waiting for it instead
@@ -368,13 +378,17 @@ async def set_watch(session: AsyncSession, watch: dict[str, date | None], *, ski
         free = (await session.execute(
             select(clock.c.clock_id).where(clock.c.clock_id.in_(sorted(watch))).order_by(clock.c.clock_id)
             .with_for_update(skip_locked=True))).scalars().all()
+        passed = len(free) < len(watch)
         watch = {k: watch[k] for k in free}
+    else:
+        passed = False
     if not watch:
-        return
+        return passed
     await session.execute(
         clock.update().where(clock.c.clock_id == bindparam("b_clock_id")).values(watch_on=bindparam("b_watch_on")),
         # In clock_id order, as the consumers lock clocks (`_upsert_clocks`), so the two never deadlock.
         [{"b_clock_id": k, "b_watch_on": v} for k, v in sorted(watch.items())])
+    return passed
 
 
 async def clocks_of(session: AsyncSession, application_id: str) -> list[ClockState]:

@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 
 from services.efficacy.config import EfficacyConfig
 from services.efficacy.domain.calendar import CHINA
-from services.efficacy.service.cards import evaluate, evaluate_round
+from services.efficacy.service.cards import RoundReport, evaluate, evaluate_round
 from services.efficacy.service.clocks import record_case_events
 from services.efficacy.store import calendar as calendar_store
 from services.efficacy.store.calendar import current_calendar
@@ -172,9 +172,12 @@ async def test_a_round_passes_over_a_clock_a_consumer_is_rewriting_instead_of_wa
             held = (await consumer.execute(select(clock.c.clock_id, clock.c.watch_on)
                                            .where(clock.c.application_id == held_app).with_for_update())).all()
             assert held
-        raised = [c for batch in await asyncio.wait_for(_all(evaluate_round(rounds, EfficacyConfig(), AS_OF)), 10)
-                  for c in batch]
+        report = RoundReport()
+        raised = [c for batch in await asyncio.wait_for(
+            _all(evaluate_round(rounds, EfficacyConfig(), AS_OF, report=report)), 10) for c in batch]
         await consumer.rollback()
+    # A clock passed over keeps a watch day of today: the next round comes at the interval, not tomorrow.
+    assert report.again == bool(held)
     assert sorted(c["application_id"] for c in raised) == sorted(APPS)
     left = dict((await _left(rounds))["watch"])
     assert all(left[clock_id] == watch_on for clock_id, watch_on in held)
@@ -184,3 +187,38 @@ async def test_a_round_passes_over_a_clock_a_consumer_is_rewriting_instead_of_wa
 
 async def _all(rounds: Any) -> list[Any]:
     return [r async for r in rounds]
+
+
+async def test_a_round_that_leaves_nothing_watched_today_says_so_and_a_consumer_writing_a_clock_due_marks_its_commit(
+        two):
+    """The background round sleeps until the next local midnight when no clock it read is watched today
+    (`round_pause`); a case consumer's transaction that writes a running clock watched today is marked, and its
+    commit wakes the round (`cases.CLOCKS_WATCHED`); one whose clocks are watched from a later day is not."""
+    from services.efficacy.store import cases
+
+    _, rounds = two
+    report = RoundReport()
+    assert len([c for r in [r async for r in evaluate_round(rounds, EfficacyConfig(), AS_OF, report=report)]
+                for c in r]) == len(APPS)
+    assert report.again is False, "every clock carded waits for its next crossing, a later day"
+    again = RoundReport()
+    assert [r async for r in evaluate_round(rounds, EfficacyConfig(), AS_OF, report=again)] == [[]]
+    assert again.again is False
+    async with rounds.transaction() as s:
+        await record_case_events(s, [accepted("ROUND-LATE", "2026-03-02T09:00:00", days=5)])
+        assert s.info.get(cases.CLOCKS_WATCHED) is True, "overdue by the machine's clock: watched today"
+    async with rounds.transaction() as s:
+        await record_case_events(s, [accepted("ROUND-FAR", "2031-03-03T09:00:00", days=30)])
+        assert not s.info.get(cases.CLOCKS_WATCHED), "watched from a day years ahead (its yellow day less a margin)"
+
+
+def test_the_pause_after_a_round_is_the_interval_while_a_clock_is_watched_today_else_until_midnight():
+    from datetime import timedelta
+
+    from services.efficacy.domain.clocks import round_pause
+
+    evening = datetime(2026, 3, 20, 23, 0, tzinfo=CHINA)
+    assert round_pause(evening, again=True, interval=5, idle=300) == 5
+    assert round_pause(evening, again=False, interval=5, idle=300) == 300
+    assert round_pause(evening, again=False, interval=5, idle=7200) == 3601  # just after midnight
+    assert round_pause(evening + timedelta(minutes=59, seconds=58), again=False, interval=5, idle=300) == 5

@@ -172,12 +172,6 @@ async def upsert_case(session: AsyncSession, application_id: str, **values: Any)
     return row
 
 
-async def case_by_holder(session: AsyncSession, holder_hash: str) -> Row[Any] | None:
-    q = (select(case_contact).where(case_contact.c.holder_hash == holder_hash)
-         .order_by(case_contact.c.updated_at.desc()).limit(1))
-    return (await session.execute(q)).first()
-
-
 async def known_phone(session: AsyncSession, person_id: str) -> str | None:
     """The number a person gave most recently on a form (for messages about a case whose form we never saw)."""
     q = (select(case_contact.c.phone).where(case_contact.c.person_id == person_id, case_contact.c.phone.is_not(None))
@@ -215,18 +209,34 @@ async def department_name(session: AsyncSession, code: str | None) -> str | None
 
 
 @functools.cache
-def _upsert_certificate_statement(dialect: str, keys: tuple[str, ...]) -> Any:
+def _upsert_certificate_statement(dialect: str) -> Any:
+    """`upsert_certificate`'s statement: the holder's columns read from the case in the same statement."""
+    by_app = case_contact.c.application_id == bindparam("b_application_id", type_=String())
+    by_holder = case_contact.c.holder_hash == bindparam("b_holder_hash", type_=String())
+
+    def of_case(column: Any) -> Any:  # the application's case, else the holder's latest
+        return sql_case((select(case_contact.c.application_id).where(by_app).exists(),
+                         select(column).where(by_app).scalar_subquery()),
+                        else_=select(column).where(by_holder).order_by(case_contact.c.updated_at.desc()).limit(1)
+                        .scalar_subquery())
+    keys = ("type_code", "type_name", "valid_until")
     ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(certificate).values(
         {**{k: bindparam(f"b_{k}", type_=certificate.c[k].type) for k in ("certificate_number", *keys)},
+         "person_id": of_case(case_contact.c.person_id), "organisation_id": of_case(case_contact.c.organisation_id),
          "revoked": False})
     return ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
-                                     set_={k: ins.excluded[k] for k in keys})
+                                     set_={k: ins.excluded[k] for k in (*keys, "person_id", "organisation_id")})
 
 
-async def upsert_certificate(session: AsyncSession, number: str, **values: Any) -> None:
-    """One statement (`INSERT … ON CONFLICT DO UPDATE`): a certificate issued again keeps its revocation."""
-    await session.execute(_upsert_certificate_statement(_dialect(session), tuple(sorted(values))),
-                          {"b_certificate_number": number, **{f"b_{k}": v for k, v in values.items()}})
+async def upsert_certificate(session: AsyncSession, number: str, *, application_id: str | None,
+                             holder_hash: str | None, type_code: str, type_name: str | None,
+                             valid_until: date | None) -> None:
+    """One statement (`INSERT … ON CONFLICT DO UPDATE`): a certificate issued again keeps its revocation. Its
+    person or organisation is the application's case's, else that of the holder's latest case (a certificate
+    issued by hand), else none; read by the insert itself rather than by a statement before it."""
+    await session.execute(_upsert_certificate_statement(_dialect(session)), {
+        "b_certificate_number": number, "b_application_id": application_id, "b_holder_hash": holder_hash,
+        "b_type_code": type_code, "b_type_name": type_name, "b_valid_until": valid_until})
 
 
 async def revoke_certificate(session: AsyncSession, number: str) -> None:
