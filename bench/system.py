@@ -1022,6 +1022,16 @@ async def after_bulk_seed(p: Platform, max_seconds: float = 900) -> dict[str, An
             if due < 1000:
                 break
             await asyncio.sleep(5)
+        if due > 0:
+            # The background round sleeps while no clock of efficacy's own consumers is due today: the few the
+            # seed left due are read now, by the round's own route, not inside the idle measurement that follows.
+            admin = await p.login(p.launcher.admin["username"], p.launcher.admin["password"])
+            r = await p.call("POST", "/efficacy/v1/cards/evaluation", headers={"Authorization": f"Bearer {admin}"},
+                             timeout=max(30.0, max_seconds - (time.perf_counter() - t)))
+            if r.status_code != 200:
+                progress(f"  the card round after the seed answered {r.status_code}: {r.text[:200]}")
+            due = await conn.fetchval("SELECT count(*) FROM clock WHERE state = 'running' AND "
+                                      "(watch_on IS NULL OR watch_on <= $1)", today)
     finally:
         await conn.close()
     caught_up = time.perf_counter() - t

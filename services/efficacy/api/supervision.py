@@ -143,8 +143,10 @@ async def forecast_cards(
 @router.post(
     "/cards/evaluation",
     summary="Raise the cards due at an instant (supervisor, admin)",
-    description="What the background job does every few seconds, at a chosen instant: each threshold crossing "
-                "raises one card (row, event, queue row, webhook), however often it is evaluated.",
+    description="What the background job does, at a chosen instant: each threshold crossing raises one card (row, "
+                "event, queue row, webhook), however often it is evaluated. The job runs every few seconds while a "
+                "running clock is due today, and otherwise sleeps until the next local midnight (at most "
+                "`evaluation_idle_seconds`): watch days and deadlines are whole working days.",
     response_model=Evaluation,
     responses=problem_responses(401, 403, 422),
 )
