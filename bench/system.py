@@ -868,26 +868,33 @@ async def reads(p: Platform, receipts: list[dict[str, Any]], item: str, seconds:
     ports = p.launcher.ports
     out: dict[str, Any] = {}
     with BareFastAPI() as bare:
-        targets: dict[str, tuple[int, list[str]]] = {
-            "bare": (bare.port, ["/ping"]),
-            "intake_healthz": (ports["intake"], ["/intake/healthz"]),
-            "status": (ports["intake"], status_paths),
-            "guide": (ports["catalog"], [f"/catalog/v1/items/{item}/guide"]),
+        assert bare.proc
+        pids = {name: proc.pid for name, proc in p.launcher.procs}
+        targets: dict[str, tuple[int, int, list[str]]] = {
+            "bare": (bare.port, bare.proc.pid, ["/ping"]),
+            "intake_healthz": (ports["intake"], pids["intake"], ["/intake/healthz"]),
+            "status": (ports["intake"], pids["intake"], status_paths),
+            "guide": (ports["catalog"], pids["catalog"], [f"/catalog/v1/items/{item}/guide"]),
         }
-        for port, paths in targets.values():  # warm-up (each server's first answers), and every one a 200
+        for port, _pid, paths in targets.values():  # warm-up (each server's first answers), and every one a 200
             _, bad = await http_rate_light("127.0.0.1", port, paths, 0.3, clients)
             if bad:
                 raise RuntimeError(f"reads: {paths[0]} did not answer 200")
         runs: dict[str, list[float]] = {name: [] for name in targets}
+        cpu: dict[str, list[float]] = {name: [] for name in targets}
         errors = dict.fromkeys(targets, 0)
         for _ in range(rounds):
-            for name, (port, paths) in targets.items():
+            for name, (port, pid, paths) in targets.items():
+                c0, t0 = _cpu_seconds(pid), time.perf_counter()
                 per_second, bad = await http_rate_light("127.0.0.1", port, paths, seconds / rounds, clients)
+                if per_second:  # the server's CPU per answer (its idle work included): firmer than a rate under load
+                    cpu[name].append((_cpu_seconds(pid) - c0) / (per_second * (time.perf_counter() - t0)) * 1e6)
                 runs[name].append(per_second)
                 errors[name] += bad
     for name, rs in runs.items():
         out[f"{name}_per_second"] = statistics.median(rs)
         out[f"{name}_rounds"] = rs
+        out[f"{name}_server_cpu_us"] = round(statistics.median(cpu[name])) if cpu[name] else None
     out["status_errors"], out["guide_errors"] = errors["status"], errors["guide"]
     for name in ("status", "guide", "intake_healthz"):
         out[f"ratio_{name}_to_bare_rate"] = round(out[f"{name}_per_second"] / out["bare_per_second"], 3)
@@ -1256,7 +1263,10 @@ async def run_platform(report: dict[str, Any], nats_url: str, pg_admin: str, ful
             progress(f"  → status {fig['status_per_second']}/s, guide {fig['guide_per_second']}/s, intake's liveness "
                      f"{fig['intake_healthz_per_second']}/s, bare app beside them {fig['bare_per_second']}/s: "
                      f"{fig['ratio_status_to_bare_rate']} / {fig['ratio_guide_to_bare_rate']} / "
-                     f"{fig['ratio_intake_healthz_to_bare_rate']}; httpx: status {fig['status_per_second_httpx']}/s, "
+                     f"{fig['ratio_intake_healthz_to_bare_rate']}; server CPU µs per answer: bare "
+                     f"{fig['bare_server_cpu_us']}, liveness {fig['intake_healthz_server_cpu_us']}, status "
+                     f"{fig['status_server_cpu_us']}, guide {fig['guide_server_cpu_us']}; "
+                     f"httpx: status {fig['status_per_second_httpx']}/s, "
                      f"guide {fig['guide_per_second_httpx']}/s (floor {bare_rate}/s)")
 
         # 4a. departments 1, 3, 10
