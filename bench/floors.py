@@ -145,3 +145,41 @@ async def http_throughput(url: str, seconds: float, concurrency: int) -> float:
         t = time.perf_counter()
         await asyncio.gather(*(worker(c) for _ in range(concurrency)))
         return round(done / (time.perf_counter() - t), 1)
+
+
+async def http_rate_light(host: str, port: int, paths: list[str], seconds: float, concurrency: int
+                          ) -> tuple[float, int]:
+    """Requests per second (and how many answers were not 200) with `concurrency` keep-alive connections for
+    `seconds`, each asking `paths` in turn, from a load generator that costs far less than the server it measures.
+
+    httpx spends about 2,300 Python calls on one GET (2,450–3,000 on the platform's reads: each response header
+    it parses is a few dozen more) where the bare app's server spends 292, so on this 2-core machine a rate
+    measured with it is mostly the client's own CPU, and a read with more response headers or a query given as
+    `params=` looks slower for the client's sake. Like `wrk`, this writes the request bytes prepared once and reads
+    the answer by its `Content-Length` (every route measured sends one; none is chunked)."""
+    done = bad = 0
+    stop = time.perf_counter() + seconds
+    prepared = [f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode() for p in paths]
+
+    async def worker(w: int) -> None:
+        nonlocal done, bad
+        reader, writer = await asyncio.open_connection(host, port)
+        i = w * 7919
+        try:
+            while time.perf_counter() < stop:
+                writer.write(prepared[i % len(prepared)])
+                i += 1
+                head = await reader.readuntil(b"\r\n\r\n")
+                at = head.lower().find(b"\r\ncontent-length:")
+                if at < 0:
+                    raise RuntimeError(f"an answer without Content-Length: {head[:200]!r}")
+                length = int(head[at + 17:head.index(b"\r\n", at + 2)])
+                await reader.readexactly(length)
+                done += 1
+                bad += head[9:12] != b"200"
+        finally:
+            writer.close()
+
+    t = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    return round(done / (time.perf_counter() - t), 1), bad

@@ -1,7 +1,8 @@
 """Public reads against the bare request over loopback HTTP, side by side in one run: the floor's bare FastAPI
 app (bench/floors.py, its uvicorn options), intake and catalog each under uvicorn as `shared.service.run` starts
-them, and 10 clients (`floors.http_throughput`) on intake's liveness route, the public status query and catalog's
-published guide. The targets take turns, `rounds` times, so a change of load on the shared machine falls on all
+them, and 10 clients (`floors.http_rate_light`, a load generator much cheaper than the server: with httpx the
+rate was mostly the client's CPU) on intake's liveness route, the public status query and catalog's published
+guide. The targets take turns, `rounds` times, so a change of load on the shared machine falls on all
 of them alike; each figure is the median of its rounds, beside the server process's CPU per request.
 
 Databases: PostgreSQL at `YIMEN_TEST_POSTGRES_URL`, else SQLite; the bus at `NATS_URL`.
@@ -119,13 +120,13 @@ async def measure(procs: dict[str, subprocess.Popen[bytes]], ports: dict[str, in
         async with httpx.AsyncClient() as c:
             r = await c.get(f"http://127.0.0.1:{ports[proc]}{path}")
             assert r.status_code == 200, (name, r.status_code, r.text[:300])
-        await floors.http_throughput(f"http://127.0.0.1:{ports[proc]}{path}", 0.5, 10)
+        await floors.http_rate_light("127.0.0.1", ports[proc], [path], 0.5, 10)
     for _ in range(rounds):
         for name, (proc, path) in targets.items():
             pid = procs[proc].pid
             c0 = cpu_seconds(pid)
             t0 = time.perf_counter()
-            rate = await floors.http_throughput(f"http://127.0.0.1:{ports[proc]}{path}", seconds, 10)
+            rate, _ = await floors.http_rate_light("127.0.0.1", ports[proc], [path], seconds, 10)
             wall = time.perf_counter() - t0
             busy = cpu_seconds(pid) - c0 - idle[proc] * wall
             figures[name].append((rate, busy / (rate * wall) * 1e6 if rate else 0.0))

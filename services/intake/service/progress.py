@@ -22,8 +22,9 @@ Applications = tuple[list[Application], str | None]
 
 async def public_status(db: Database, receipt_number: str, code: str) -> bytes | None:
     """The public view of a receipt as JSON (`PublicStatus`), or None when the number is unknown or the code
-    wrong (told alike): one statement, outside any transaction (`public_status_store.read`)."""
-    found = await public_status_store.read(db.engine, receipt_number)
+    wrong (told alike): one statement, outside any transaction (`public_status_store.read`), unless this process
+    read the view within the last second and has written no view since (`public_status_store.ViewCache`)."""
+    found = await public_status_store.view_cache(db).read(db.engine, receipt_number)
     if found is None or not found[0] or not hmac.compare_digest(found[0], code):
         return None
     return found[1].encode()

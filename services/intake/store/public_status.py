@@ -26,12 +26,14 @@ schemas, serialised by pydantic as FastAPI does): no one's personal data, units 
 from __future__ import annotations
 
 import json
+import time
 from bisect import bisect_right
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
 
 from pydantic_core import to_json
 from sqlalchemy import String, Text, bindparam, func, literal_column, or_, select, update
@@ -44,7 +46,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from services.intake.domain import timeline
 from services.intake.store.tables import Application, Department, PublicStatusRow, TimelineEntry
-from shared.db import dialect_of
+from shared.db import Database, dialect_of
 from shared.types import UTCDateTime
 
 #: Applications (ids) and units (codes) whose public view changed in the current transaction (`session.info`).
@@ -484,6 +486,9 @@ def write_changed(session: Session, events: tuple[Any, dict[str, Any]] | None = 
     units: set[str] | None = session.info.pop(_UNITS, None)
     held: set[str] = session.info.pop(_LOCKED, set())
     changes: dict[str, _Change] = session.info.pop(_CHANGES, None) or {}
+    if steps or apps or units or changes:
+        # The views this commit writes are dropped from every `ViewCache` of the process once it has committed.
+        session.info[VIEWS_WRITTEN] = True
     read: dict[str, tuple[str, str]] = session.info.pop(_READ, None) or {}
     pg = session.get_bind().dialect.name == "postgresql"
     if steps and (units or not pg):
@@ -529,6 +534,66 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # committed (rendered above) or rolled back: nothing is owed any more
         for key in (_STEPS, _APPS, _UNITS, _LOCKED, _CHANGES, _READ, _WHOLE):
             session.info.pop(key, None)
+
+
+#: Set on a session whose commit writes views (`Database.commit_signal(VIEWS_WRITTEN)`: `ViewCache`).
+VIEWS_WRITTEN = "intake_public_status_written"
+#: How long a view read by this process is answered from its memory. Its own commits that write views drop them
+#: at once; this is how far behind another process's commit (another replica, a worker apart) it can be.
+VIEW_TTL_SECONDS = 1.0
+#: Views kept in memory at most, the least recently read forgotten first (each a few kilobytes).
+VIEW_CACHE_ENTRIES = 10_000
+
+
+class ViewCache:
+    """The views this process read lately, for the status query: the one statement of a read that reaches the
+    database was the whole of its cost (one round trip, a pooled connection checked out and in).
+
+    A view is kept `ttl` seconds. Every commit of this process that writes views empties the cache as soon as
+    it has committed (`VIEWS_WRITTEN`), so a replica serves its own changes at once; a change committed by another
+    process shows here within `ttl`. A read that began before such a commit may return the view as it was: it is
+    not kept (the cache's generation moved on meanwhile), so the cache never holds a view older than the last
+    commit it heard of. Unknown receipts are not kept: each wrong guess still reaches the database and the route
+    that counts it."""
+
+    def __init__(self, db: Database, ttl: float = VIEW_TTL_SECONDS, max_entries: int = VIEW_CACHE_ENTRIES) -> None:
+        self.ttl, self.max_entries = ttl, max_entries
+        self.written = db.commit_signal(VIEWS_WRITTEN)
+        self.generation = 0
+        self._views: OrderedDict[str, tuple[float, str | None, str]] = OrderedDict()
+
+    def _current(self) -> int:
+        if self.written.is_set():
+            self.written.clear()
+            self._views.clear()
+            self.generation += 1
+        return self.generation
+
+    async def read(self, engine: AsyncEngine, receipt_number: str) -> tuple[str | None, str] | None:
+        """`read`, from memory when this process read the view less than `ttl` ago and wrote none since."""
+        generation = self._current()
+        now = time.monotonic()
+        kept = self._views.get(receipt_number)
+        if kept is not None and kept[0] > now:
+            return kept[1], kept[2]
+        found = await read(engine, receipt_number)
+        if found is not None and self._current() == generation:
+            self._views[receipt_number] = (now + self.ttl, *found)
+            self._views.move_to_end(receipt_number)
+            if len(self._views) > self.max_entries:
+                self._views.popitem(last=False)
+        return found
+
+
+_CACHES: WeakKeyDictionary[Database, ViewCache] = WeakKeyDictionary()
+
+
+def view_cache(db: Database) -> ViewCache:
+    """The process's `ViewCache` of the service's database."""
+    cache = _CACHES.get(db)
+    if cache is None:
+        cache = _CACHES[db] = ViewCache(db)
+    return cache
 
 
 #: Built once: constructing the statement and its cache key took as long as the rest of the read's Python.

@@ -259,3 +259,56 @@ async def test_a_new_draft_costs_no_render_and_its_view_appears_with_its_receipt
     status = (await _status(intake, got["receipt_number"], got["verification_code"])).json()
     assert [x["step"] for x in status["timeline"]][:2] == ["创建申请草稿", "共享获取：营业执照"]
     assert await mismatches(db) == []
+
+
+async def test_a_view_read_lately_is_answered_from_memory_until_a_commit_of_this_process_writes_views(intake, tokens):
+    """`public_status.ViewCache`: a second read of a view costs no statement; a change committed here (a clerk's
+    acceptance through the API, a department's step through a consumer's transaction) is served at once."""
+    app_id, receipt, code = await _accepted(intake, tokens)
+    db = intake.client.app.state.db
+    assert (await _status(intake, receipt, code)).json()["status"] == "accepted"
+    with counted(db.engine.sync_engine) as seen:
+        again = await _status(intake, receipt, code)
+    assert again.json()["status"] == "accepted" and seen == []
+    async with db.transaction() as s:
+        await received.task_decided(s, _decided(app_id, "LD-WJJ", datetime.now(UTC)))
+    steps = (await _status(intake, receipt, code)).json()["timeline"]
+    assert steps[-1]["unit"] == "LD-WJJ"
+    async with db.engine.connect() as conn:
+        assert (await _status(intake, receipt, code)).content == await rendered_per_request(conn, receipt)
+
+
+async def test_a_view_written_by_another_process_shows_within_the_cache_ttl(intake, tokens):
+    """Another replica's commit does not reach this process's memory: the view it wrote is served here at most
+    `VIEW_TTL_SECONDS` later (the bound the cache promises), and a read that began before a commit of this
+    process is not kept."""
+    _app_id, receipt, code = await _accepted(intake, tokens)
+    db = intake.client.app.state.db
+    old = (await _status(intake, receipt, code)).content
+    # As another process writes it: not through this process's sessions, so nothing here hears of it.
+    async with db.engine.begin() as conn:
+        await conn.execute(PublicStatusRow.__table__.update().where(PublicStatusRow.receipt_number == receipt)
+                           .values(body=old.decode().replace('"accepted"', '"rejected"', 1)))
+    assert (await _status(intake, receipt, code)).content == old
+    await asyncio.sleep(public_status.VIEW_TTL_SECONDS + 0.05)
+    assert (await _status(intake, receipt, code)).json()["status"] == "rejected"
+    cache = public_status.view_cache(db)
+    real_read = public_status.read
+
+    async def read_across_a_commit(engine, receipt_number):  # type: ignore[no-untyped-def]
+        found = await real_read(engine, receipt_number)
+        cache.written.set()  # a commit of this process that wrote views, while the read was on its way
+        return found
+
+    cache._views.clear()
+    public_status.read = read_across_a_commit  # type: ignore[assignment]
+    try:
+        assert (await _status(intake, receipt, code)).status_code == 200
+    finally:
+        public_status.read = real_read  # type: ignore[assignment]
+    assert receipt not in cache._views
+    assert (await _status(intake, receipt, code)).status_code == 200
+    assert receipt in cache._views
+    async with db.engine.begin() as conn:  # as it was (conftest compares every view with the tables)
+        await conn.execute(PublicStatusRow.__table__.update().where(PublicStatusRow.receipt_number == receipt)
+                           .values(body=old.decode()))
