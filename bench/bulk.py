@@ -66,15 +66,38 @@ _SINK = "bulk_seed_sink"
 _OUTBOX_PENDING = "outbox_pending"
 
 
+class _Sunk(list[dict[str, Any]]):
+    """A bulk session's held outbox rows: each is marked published and its event handed to the next round as it is
+    emitted. A service may take its transaction's rows before the commit to write them in a statement of its own
+    (`shared.messaging.take_pending`: workflow's stage, intake's batch), so the commit alone would not see them."""
+
+    def __init__(self, sink: list[Event]) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def append(self, row: dict[str, Any]) -> None:
+        row["published_at"] = utcnow()
+        self.sink.append(Event.from_json(row["payload"].encode()))
+        super().append(row)
+
+
+@sa_event.listens_for(Session, "after_transaction_create")
+def _sink_as_emitted(session: Session, transaction: Any) -> None:
+    sink = session.info.get(_SINK)
+    if sink is not None and transaction.parent is None and _OUTBOX_PENDING not in session.info:
+        session.info[_OUTBOX_PENDING] = _Sunk(sink)
+
+
 @sa_event.listens_for(Session, "before_commit", insert=True)
 def _collect_and_mark(session: Session) -> None:
     """Runs before `shared.messaging` writes the held outbox rows (insert=True puts it first): in a bulk session
-    each row is written as published, and its event is handed to the next round of consumers."""
+    each row emitted after a service took the held ones (a plain list again) is marked and handed on here."""
     sink = session.info.get(_SINK)
-    if sink is None:
+    pending = session.info.get(_OUTBOX_PENDING, ())
+    if sink is None or isinstance(pending, _Sunk):
         return
     now = utcnow()
-    for row in session.info.get(_OUTBOX_PENDING, ()):
+    for row in pending:
         row["published_at"] = now
         sink.append(Event.from_json(row["payload"].encode()))
 
