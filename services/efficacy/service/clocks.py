@@ -317,6 +317,7 @@ async def calendar_loaded(session: AsyncSession, year: int, config: EfficacyConf
     by the end of that year gets its watch day counted again with the new calendar, and the cards due now are
     re-evaluated, so a deadline the estimate put too early or too late moves and its card follows. The table is
     announced (`efficacy.calendar.loaded`) so workflow counts its due dates again too."""
+    await cases.hold_clocks_still(session)
     await publish(session, CALENDAR_LOADED, subject=str(year), data=CalendarLoaded(
         year=year, holidays=sorted(holidays), workdays=sorted(workdays), source=source, loaded_at=utcnow()))
     calendar = await calendar_store.holder_for(session).reload(session)

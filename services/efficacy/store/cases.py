@@ -27,6 +27,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     true,
     tuple_,
     union_all,
@@ -364,6 +365,15 @@ async def write_clocks(session: AsyncSession, application_id: str, changed: list
         return False
     await _upsert_clocks(session, application_id, changed, watch, also)
     return True
+
+
+async def hold_clocks_still(session: AsyncSession) -> None:
+    """Hold every clock still until the transaction ends (a calendar's recount of every running clock). On
+    PostgreSQL a table lock that waits for the case consumers' transactions in flight and keeps new ones from
+    writing clocks: row by row, the recount (all clocks in clock_id order) and a consumer's batch (application by
+    application) deadlocked, and the admin's calendar load failed with it. SQLite has one writer at a time."""
+    if dialect_of(session) == "postgresql":
+        await session.execute(text("LOCK TABLE clock IN SHARE ROW EXCLUSIVE MODE"))
 
 
 async def set_watch(session: AsyncSession, watch: dict[str, date | None], *, skip_locked: bool = False) -> bool:
