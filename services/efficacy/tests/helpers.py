@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from services.efficacy.domain.calendar import CHINA
+from shared.db import Database
 from shared.events import Event, new_event
 
 
@@ -72,3 +73,17 @@ def delivered(app: str, when: str, method: str = "electronic") -> Event:
 
 def visit(app: str, when: str) -> Event:
     return ev("yimen.intake.visit.recorded", app, service_point="LD-CENTRE", purpose="pickup", at=at(when))
+
+
+async def efficacy_database(databases, name: str) -> Database:  # type: ignore[no-untyped-def]
+    """A database of efficacy's own tables with the calendar seeded, opened as the service opens it (the caller
+    disposes of it): for tests of the service's code without its app."""
+    from services.efficacy.store import calendar as calendar_store
+    from services.efficacy.store.tables import Base, messaging
+
+    db = Database(databases.url(name), info={"messaging": messaging, "service": "efficacy"})
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    async with db.transaction() as s:
+        await calendar_store.seed_from_library(s)
+    return db

@@ -13,15 +13,12 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from services.efficacy.service.clocks import item_published, record_case_event, record_case_events
-from services.efficacy.store import calendar as calendar_store
 from services.efficacy.store.tables import (
-    Base,
     application_fact,
     card,
     case_event,
     case_file,
     clock,
-    messaging,
     supervision_item,
 )
 from services.efficacy.tests.helpers import (
@@ -30,6 +27,7 @@ from services.efficacy.tests.helpers import (
     at,
     decided,
     delivered,
+    efficacy_database,
     ev,
     reopened,
     submitted,
@@ -44,11 +42,8 @@ from shared.events import Event, new_event
 async def two(databases) -> AsyncIterator[tuple[Database, Database]]:
     dbs = []
     for name in ("efficacy_one_by_one", "efficacy_batched"):
-        db = Database(databases.url(name), info={"messaging": messaging, "service": "efficacy"})
-        async with db.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+        db = await efficacy_database(databases, name)
         async with db.transaction() as s:
-            await calendar_store.seed_from_library(s)
             await item_published(s, _item())
         dbs.append(db)
     yield dbs[0], dbs[1]

@@ -15,23 +15,17 @@ from sqlalchemy import update
 from services.efficacy.domain.calendar import YearLoad
 from services.efficacy.service import calendar as calendar_service
 from services.efficacy.service.clocks import record_case_events
-from services.efficacy.store import calendar as calendar_store
-from services.efficacy.store.tables import Base, clock, messaging
-from services.efficacy.tests.helpers import accepted, new_id
+from services.efficacy.store.tables import clock
+from services.efficacy.tests.helpers import accepted, efficacy_database, new_id
 from shared.db import Database
 from shared.principal import Principal
 
 
 @pytest_asyncio.fixture
 async def db(databases) -> AsyncIterator[Database]:
-    db = Database(databases.url("efficacy_recount"), info={"messaging": messaging, "service": "efficacy"})
-    if db.engine.dialect.name != "postgresql":
-        await db.dispose()
+    if not databases.admin_url:
         pytest.skip("SQLite has one writer at a time: nothing to interleave")  # both backends run in CI
-    async with db.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    async with db.transaction() as s:
-        await calendar_store.seed_from_library(s)
+    db = await efficacy_database(databases, "efficacy_recount")
     yield db
     await db.dispose()
 

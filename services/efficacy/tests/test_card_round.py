@@ -15,10 +15,9 @@ from services.efficacy.config import EfficacyConfig
 from services.efficacy.domain.calendar import CHINA
 from services.efficacy.service.cards import RoundReport, evaluate, evaluate_round
 from services.efficacy.service.clocks import record_case_events
-from services.efficacy.store import calendar as calendar_store
 from services.efficacy.store.calendar import current_calendar
-from services.efficacy.store.tables import Base, card, clock, messaging, supervision_item
-from services.efficacy.tests.helpers import accepted
+from services.efficacy.store.tables import card, clock, messaging, supervision_item
+from services.efficacy.tests.helpers import accepted, efficacy_database
 from shared.db import Database
 
 AS_OF = datetime(2026, 3, 20, 12, tzinfo=CHINA)
@@ -31,11 +30,8 @@ async def two(databases) -> AsyncIterator[tuple[Database, Database]]:
     transaction, in the other by rounds."""
     dbs = []
     for name in ("efficacy_one_transaction", "efficacy_rounds"):
-        db = Database(databases.url(name), info={"messaging": messaging, "service": "efficacy"})
-        async with db.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+        db = await efficacy_database(databases, name)
         async with db.transaction() as s:
-            await calendar_store.seed_from_library(s)
             await record_case_events(s, [accepted(a, "2026-03-02T09:00:00", person=a, hid=a, days=5) for a in APPS])
         dbs.append(db)
     yield dbs[0], dbs[1]

@@ -13,13 +13,13 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from services.efficacy.service.clocks import record_case_events
-from services.efficacy.store import calendar as calendar_store
-from services.efficacy.store.tables import Base, messaging, supervision_item
+from services.efficacy.store.tables import supervision_item
 from services.efficacy.tests.helpers import (
     accepted,
     assigned,
     decided,
     delivered,
+    efficacy_database,
     new_id,
     submitted,
     task_decided,
@@ -31,11 +31,7 @@ from shared.testing import recording_statements
 
 @pytest_asyncio.fixture
 async def db(databases) -> AsyncIterator[Database]:
-    db = Database(databases.url("efficacy_statements"), info={"messaging": messaging, "service": "efficacy"})
-    async with db.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    async with db.transaction() as s:
-        await calendar_store.seed_from_library(s)
+    db = await efficacy_database(databases, "efficacy_statements")
     yield db
     await db.dispose()
 
