@@ -187,20 +187,32 @@ async def claim_in_inbox(session: AsyncSession, inbox: Table, consumer: str, eve
 
 @functools.cache
 def _relay_read(outbox: Table, dialect: str) -> Executable:
-    """The relay's queue read (`ix_outbox_unpublished`), built once per table and dialect. On PostgreSQL several
-    replicas split the rows with `FOR UPDATE SKIP LOCKED`; SQLite has one writer anyway."""
+    """The relay's queue read (`ix_outbox_unpublished`), built once per table and dialect.
+
+    On PostgreSQL the read is also the mark: one `UPDATE … WHERE seq IN (SELECT … FOR UPDATE SKIP LOCKED)
+    RETURNING` sets `published_at` on the rows it takes, and the relay publishes them before it commits. A failed
+    publish rolls the mark back, as the separate mark's transaction did; several replicas still split the rows.
+    That is one statement per round instead of two, in every service. SQLite reads, publishes and marks: its one
+    writer would otherwise be held across the publish's network round trip."""
     q = (select(outbox.c.seq, outbox.c.event_id, outbox.c.type, outbox.c.payload)
          .where(outbox.c.published_at.is_(None)).order_by(outbox.c.seq).limit(bindparam("b_limit", type_=Integer)))
-    return q.with_for_update(skip_locked=True) if dialect == "postgresql" else q
+    if dialect != "postgresql":
+        return q
+    # Taken once, as an array, before the UPDATE finds its rows by key: as `seq IN (subquery)` the planner could
+    # run the locking subquery again and take more than the limit (as workflow's webhook claim, for the same reason).
+    taken = func.array(q.with_only_columns(outbox.c.seq).with_for_update(skip_locked=True).scalar_subquery(),
+                       type_=postgresql.ARRAY(BigInteger))
+    return (update(outbox).where(outbox.c.seq == any_(taken))
+            .values(published_at=bindparam("b_published_at", type_=UTCDateTime()))
+            .returning(outbox.c.seq, outbox.c.event_id, outbox.c.type, outbox.c.payload))
 
 
 @functools.cache
 def _relay_mark(outbox: Table, dialect: str) -> Executable:
-    """The relay's mark of what it published, built once per table and dialect: `seq = ANY(:array)` is one
-    statement text for any batch (an `IN (…)` list is one per batch size); SQLite expands its list instead."""
-    seqs = (outbox.c.seq == any_(bindparam("b_seqs", type_=postgresql.ARRAY(BigInteger))) if dialect == "postgresql"
-            else outbox.c.seq.in_(bindparam("b_seqs", expanding=True)))
-    return update(outbox).where(seqs).values(published_at=bindparam("b_published_at", type_=UTCDateTime()))
+    """The relay's mark of what it published on SQLite (PostgreSQL marks in its read), built once per table:
+    SQLite expands its list."""
+    return (update(outbox).where(outbox.c.seq.in_(bindparam("b_seqs", expanding=True)))
+            .values(published_at=bindparam("b_published_at", type_=UTCDateTime())))
 
 
 #: Events written in the current transaction, held until it commits (`session.info`).
@@ -405,7 +417,9 @@ class OutboxRelay:
 
     async def publish_pending(self, limit: int = 200) -> int:
         async with self.db.transaction() as s:
-            rows = (await s.execute(_relay_read(self.tables.outbox, dialect_of(s)), {"b_limit": limit})).all()
+            rows = sorted((await s.execute(_relay_read(self.tables.outbox, dialect_of(s)),  # RETURNING: no order
+                                           {"b_limit": limit, "b_published_at": utcnow()})).all(),
+                          key=lambda r: r.seq)
             if not rows:
                 return 0
             await self._publish(rows)
@@ -420,8 +434,10 @@ class OutboxRelay:
         await self.bus.publish_batch([(subject(r.type), r.payload.encode(), r.event_id) for r in rows])
 
     async def _mark(self, session: AsyncSession, seqs: list[int]) -> None:
-        await session.execute(_relay_mark(self.tables.outbox, dialect_of(session)),
-                              {"b_seqs": seqs, "b_published_at": utcnow()})
+        """What was published is marked when the transaction commits: PostgreSQL's read marked it already."""
+        if dialect_of(session) != "postgresql":
+            await session.execute(_relay_mark(self.tables.outbox, dialect_of(session)),
+                                  {"b_seqs": seqs, "b_published_at": utcnow()})
 
     async def purge(self) -> int:
         ob = self.tables.outbox

@@ -92,6 +92,24 @@ def _install(directory: str) -> None:
     except ImportError:
         pass
 
+    # The garbage collector's own CPU time (the collecting thread's, so a preempted collection counts no more), how
+    # many collections and full ones ran. No lock: a collection may start while this thread holds `lock`.
+    import gc
+
+    counts.update(gc_collections=0, gc_full=0, gc_us=0)
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_started[0] = time.thread_time()
+            return
+        counts["gc_us"] += int((time.thread_time() - gc_started[0]) * 1e6)
+        counts["gc_collections"] += 1
+        if info.get("generation") == 2:
+            counts["gc_full"] += 1
+
+    gc.callbacks.append(on_gc)
+
     event.listen(Engine, "before_cursor_execute", on_statement)
     event.listen(Engine, "begin", on_begin)
     event.listen(Engine, "commit", on_commit)

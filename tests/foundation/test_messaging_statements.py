@@ -189,3 +189,23 @@ async def test_an_idempotency_key_completes_with_the_commit_inside_the_outbox_in
     async with db.transaction() as s:
         ids = set((await s.execute(select(messaging.outbox.c.event_id))).scalars())
     assert e.id in ids and lost.id not in ids
+
+
+async def test_a_relay_round_is_one_statement_on_postgresql(db, bus):
+    """PostgreSQL's relay takes and marks its rows in one `UPDATE … RETURNING` (the publish comes before the
+    commit, so a failed publish rolls the mark back: test_outbox_and_inbox); SQLite reads and then marks."""
+    relay = OutboxRelay(db, bus, messaging)
+    async with db.transaction() as s:
+        for n in range(3):
+            await emit(s, _event(500 + n))
+    with _statements(db) as texts:
+        assert await relay.publish_pending() == 3
+    outbox = [t.lstrip("*") for t in texts if "outbox" in t]
+    if db.engine.dialect.name == "postgresql":
+        assert len(outbox) == 1 and outbox[0].startswith("UPDATE outbox") and "SKIP LOCKED" in outbox[0]
+    else:
+        assert [t.split()[0] for t in outbox] == ["SELECT", "UPDATE"]
+    async with db.transaction() as s:
+        left = (await s.execute(select(func.count()).select_from(messaging.outbox)
+                                .where(messaging.outbox.c.published_at.is_(None)))).scalar_one()
+    assert left == 0
