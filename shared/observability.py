@@ -195,13 +195,19 @@ class RequestContextMiddleware:
         if bad := _bad_url(scope):
             await problem_response(bad)(scope, receive, send)
             return
-        received = 0
         # A NUL can be neither stored in nor compared with a PostgreSQL text column, so text bodies carrying one
         # are refused here once for every route (file uploads are binary and pass). Text bodies are small
         # (bounded by `limit`), so they are read whole, checked, and handed on.
         form = ctype.startswith("application/x-www-form-urlencoded")
-        if scope.get("method") in ("POST", "PUT", "PATCH") and (form or ctype.startswith(("application/json", "text/"))):
+        method = scope.get("method")
+        text = method in ("POST", "PUT", "PATCH") and (form or ctype.startswith(("application/json", "text/")))
+        # A POST a fast route may answer is read whole too, whatever its type: the fast answer and, if it
+        # declines, the router each get the body (`shared.fastpath`).
+        fast = self.fast is not None and (method == "GET" or (method == "POST" and self.fast.takes(scope)))
+        body: bytes | None = None
+        if text or (fast and method == "POST"):
             chunks: list[bytes] = []
+            received = 0
             more = True
             while more:
                 msg = await receive()
@@ -215,28 +221,21 @@ class RequestContextMiddleware:
                         scope, receive, send)
                     return
             body = b"".join(chunks)
-            lowered = body.lower()
-            if b"\x00" in body or b"\\u0000" in lowered or (form and b"%00" in body):
-                await problem_response(
-                    invalid(_nul_field(body), "nul_character", "Text may not contain the NUL character (U+0000).",
-                            message_zh="文本不能包含 NUL 字符（U+0000）。")
-                )(scope, receive, send)
+            if text:
+                lowered = body.lower()
+                if b"\x00" in body or b"\\u0000" in lowered or (form and b"%00" in body):
+                    await problem_response(
+                        invalid(_nul_field(body), "nul_character", "Text may not contain the NUL character (U+0000).",
+                                message_zh="文本不能包含 NUL 字符（U+0000）。")
+                    )(scope, receive, send)
+                    return
+
+        if fast:
+            assert self.fast is not None
+            if await self.fast(scope, _replay(body, receive) if body is not None else self._limited(receive, limit),
+                               send):
                 return
-            replayed = False
-
-            async def buffered_receive() -> Message:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            app_receive: Receive = buffered_receive
-        else:
-            app_receive = self._limited(receive, limit)
-
-        if self.fast is not None and scope["method"] == "GET" and await self.fast(scope, app_receive, send):
-            return
+        app_receive = _replay(body, receive) if body is not None else self._limited(receive, limit)
         try:
             await self.app(scope, app_receive, send)
         except StarletteHTTPException as exc:  # the body limit hit outside FastAPI's parsing
@@ -260,6 +259,20 @@ class RequestContextMiddleware:
             return msg
 
         return limited_receive
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the body read already, then whatever comes next (a disconnect)."""
+    replayed = False
+
+    async def buffered_receive() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return buffered_receive
 
 
 def _nul_field(body: bytes) -> str:

@@ -14,13 +14,14 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.simulator.api.payments import router as payments_router
-from services.simulator.api.routes import router
+from services.simulator.api.routes import FAST, router
 from services.simulator.api.sms import router as sms_router
 from services.simulator.buses import DepartmentBuses
 from services.simulator.config import SimulatorSettings
 from services.simulator.runtime import Simulator
 from shared.apidocs import install_docs
 from shared.auth import JwksFetcher, JWKSVerifier, http_jwks_fetcher
+from shared.fastpath import FastPaths
 from shared.http_errors import install_error_handlers
 from shared.observability import NO_OTEL, Metrics, RequestContextMiddleware
 
@@ -70,12 +71,14 @@ def create_app(settings: SimulatorSettings | None = None, *, jwks_fetcher: JwksF
     )
     install_error_handlers(app)
     install_docs(app, PREFIX)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes,
-                       budget_seconds=platform.request_budget_seconds)
     app.include_router(_operations(metrics), prefix=PREFIX)
     app.include_router(router, prefix=f"{PREFIX}/v1")
     app.include_router(payments_router, prefix=f"{PREFIX}/v1")
     app.include_router(sms_router, prefix=f"{PREFIX}/v1")
+    # Webhook deliveries, answered without the router (`shared.fastpath`).
+    app.state.fast_paths = fast = FastPaths(app, FAST)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=platform.max_body_bytes,
+                       budget_seconds=platform.request_budget_seconds, fast=fast)
     return app
 
 

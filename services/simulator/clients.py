@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from services.simulator.config import SimulatorSettings
+from shared.http1 import Answer, KeepAliveClient
 
 
 class ApiError(Exception):
@@ -29,6 +30,10 @@ def _check(what: str, response: httpx.Response) -> dict[str, Any]:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _bearer_header(token: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {token}"),)
 
 
 @dataclass
@@ -112,32 +117,34 @@ class Platform:
         )
         return str(_check(f"register webhook {code}", r)["secret"])
 
-    async def decide(self, token: str, task_id: str, body: dict[str, Any],
-                     http: httpx.AsyncClient | None = None) -> httpx.Response:
-        """Post a department's decision, through that department's own client when given (`decision_client`)."""
-        return await (http or self.http).post(
-            self.workflow + self.paths.decision.format(task_id=task_id), json=body, headers=_bearer(token)
-        )
+    async def decide(self, token: str, task_id: str, body: dict[str, Any], http: KeepAliveClient) -> Answer:
+        """Post a department's decision through that department's own client (`decision_client`)."""
+        return await http.post(self.workflow + self.paths.decision.format(task_id=task_id), json=body,
+                               headers=_bearer_header(token))
 
-    async def joint_review_action(self, token: str, review_id: str, action: str,
-                                  body: dict[str, Any]) -> httpx.Response:
-        return await self.http.post(
+    async def joint_review_action(self, token: str, review_id: str, action: str, body: dict[str, Any],
+                                  http: KeepAliveClient) -> Answer:
+        """A joint review's action (schedule, opinion, consolidation) through the department's own client."""
+        return await http.post(
             self.workflow + self.paths.joint_review_action.format(review_id=review_id, action=action), json=body,
-            headers=_bearer(token),
+            headers=_bearer_header(token),
         )
 
 
 #: Connections a department's system keeps open to workflow. Each department's legacy system is a client of its
-#: own: one shared pool of every department's connections made each request check every idle connection in it
-#: (httpcore asks each socket whether it is readable: 14 % of the simulator's CPU at ten clients); a small pool per
-#: department queues its bursts instead, as a real department's integration would.
+#: own, as a real department's integration would be: a small pool per department queues its bursts.
 DECISION_CONNECTIONS = 4
+#: How long an idle decision connection is kept: well under the platform's keep-alive (`shared.serving`, 75 s),
+#: so the simulator closes it first; long enough that a department answering every few seconds keeps its
+#: connections (httpx's 5 s made it connect again for most decisions at ten clients).
+DECISION_IDLE_SECONDS = 30.0
 
 
-def decision_client(timeout: float) -> httpx.AsyncClient:
-    """A department's own HTTP client for its decisions."""
-    return httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(
-        max_connections=DECISION_CONNECTIONS, max_keepalive_connections=DECISION_CONNECTIONS))
+def decision_client(timeout: float) -> KeepAliveClient:
+    """A department's own HTTP client for its decisions and joint review actions (a light HTTP/1.1 client: httpx's
+    machinery was about two fifths of the simulator's CPU, see `shared.http1`)."""
+    return KeepAliveClient(timeout=timeout, max_connections=DECISION_CONNECTIONS, idle_seconds=DECISION_IDLE_SECONDS,
+                           user_agent="yimen-simulator")
 
 
 def _token(body: dict[str, Any]) -> IssuedToken:

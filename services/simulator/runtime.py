@@ -39,6 +39,7 @@ from services.simulator.domain.rules import (
     joint_action,
 )
 from shared.events import new_event
+from shared.http1 import KeepAliveClient
 
 log = logging.getLogger("yimen.simulator")
 
@@ -135,8 +136,9 @@ class Simulator:
     points: PointMemory = field(default_factory=PointMemory)
     registration: str = "pending"
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
-    #: Each department's own client for its decisions (`clients.decision_client`), made on its first decision.
-    _decision_http: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    #: Each department's own client for its decisions and joint review actions (`clients.decision_client`), made
+    #: on its first one.
+    _decision_http: dict[str, KeepAliveClient] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.platform = Platform(self.settings, self.http)
@@ -360,11 +362,13 @@ class Simulator:
             while True:
                 record.attempts += 1
                 try:
+                    http = self.decision_http(dept)
                     response = await self.platform.joint_review_action(
-                        await self.department_token(dept), record.task_id, action.action, action.body)
+                        await self.department_token(dept), record.task_id, action.action, action.body, http)
                     if response.status_code == 401:
                         response = await self.platform.joint_review_action(
-                            await self.department_token(dept, renew=True), record.task_id, action.action, action.body)
+                            await self.department_token(dept, renew=True), record.task_id, action.action, action.body,
+                            http)
                     record.response_status = response.status_code
                     if response.status_code >= 500:
                         raise ApiError(f"joint review {action.action}", response.status_code, response.text)
@@ -415,7 +419,7 @@ class Simulator:
             record.status = DecisionStatus.CANCELLED
             raise
 
-    def decision_http(self, dept: Department) -> httpx.AsyncClient:
+    def decision_http(self, dept: Department) -> KeepAliveClient:
         http = self._decision_http.get(dept.code)
         if http is None:
             http = self._decision_http[dept.code] = decision_client(self.settings.http_timeout_seconds)

@@ -23,10 +23,11 @@ import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import cast
 from urllib.parse import urlsplit
 
 import h11
+
+from shared.http1 import Link
 
 #: Largest answer head (status line and headers) read from an endpoint.
 MAX_HEAD = 16 * 1024
@@ -50,53 +51,9 @@ class AnswerFailed(OSError):
     """The connection broke, or the endpoint did not answer HTTP/1.1, before the answer's head arrived."""
 
 
-class _Link(asyncio.Protocol):
-    """One connection's bytes as they arrive, and whether it is closed (asyncio's stream classes, less what a
-    single exchange does not use)."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.closed = False
-        self._waiter: asyncio.Future[None] | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # (Not an isinstance check: uvloop's transports, which the services run on, are not asyncio's classes.)
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        self._wake()
-
-    def eof_received(self) -> bool:
-        self.closed = True
-        self._wake()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def read(self) -> bytes:
-        """What has arrived (waiting for something); b"" once the peer closed and everything was read."""
-        while not self.buffer and not self.closed:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        data = bytes(self.buffer)
-        self.buffer.clear()
-        return data
-
-
 @dataclass
 class _Connection:
-    link: _Link
+    link: Link
     http: h11.Connection = field(default_factory=lambda: h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD))
     idle_since: float = 0.0
 
@@ -166,9 +123,9 @@ class WebhookSender:
         loop = asyncio.get_running_loop()
         try:
             if scheme == "https":
-                _, link = await loop.create_connection(_Link, address, port, ssl=self._tls(), server_hostname=name)
+                _, link = await loop.create_connection(Link, address, port, ssl=self._tls(), server_hostname=name)
             else:
-                _, link = await loop.create_connection(_Link, address, port)
+                _, link = await loop.create_connection(Link, address, port)
         except (OSError, ssl.SSLError) as exc:
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
         return _Connection(link)

@@ -19,7 +19,7 @@ from services.simulator.domain.webhooks import sign
 from services.simulator.tests.platform_double import PlatformDouble
 from shared.events import Event
 from shared.settings import PlatformSettings
-from shared.testing import TokenIssuer, eventually, running_app
+from shared.testing import TokenIssuer, assert_same_answer, eventually, running_app
 
 
 def simulator_settings(platform: PlatformDouble, state_file: Path, nats_url: str, bus_prefix: str,
@@ -398,3 +398,57 @@ async def test_only_an_admin_takes_the_sandbox_sms_gateway_down(client, tokens):
     admin = tokens.headers("admin-1", kind="staff", roles=["admin"])
     r = await client.put(url, json={"seconds": 0}, headers=admin)
     assert r.status_code == 200 and r.json()["down_for_seconds"] == 0
+
+
+async def test_a_delivery_is_answered_without_the_router_as_the_route_answers_it(client, platform):
+    """Deliveries are most of the simulator's requests, so `receive_webhook` has a fast path (`FastPost`): what it
+    takes is answered as the route answers, and every refusal is left to the route's own problem."""
+    fast = client.app.state.fast_paths
+
+    async def both(send) -> tuple[httpx.Response, httpx.Response]:
+        before = fast.answered
+        quick = await send()
+        assert fast.answered == before + 1, quick.text
+        fast.enabled = False
+        try:
+            routed = await send()
+        finally:
+            fast.enabled = True
+        return quick, routed
+
+    await set_rule(client, "LD-ZJJ", mode="approve", delay_seconds=0, channel="rest")
+    task_id, body = task_event("LD-ZJJ")
+    webhook_id = "msg_" + uuid.uuid4().hex
+    # Taken once, by the fast path; the same delivery sent again (signed afresh) is a duplicate either way.
+    taken = await deliver(client, platform, "LD-ZJJ", body, webhook_id=webhook_id)
+    assert fast.answered and taken.status_code == 202 and taken.headers["content-type"] == "application/json"
+    assert taken.json()["status"] == "scheduled" and taken.json()["decision"]["task_id"] == task_id
+    assert taken.headers["x-request-id"] and taken.headers["traceparent"]
+    quick, routed = await both(lambda: deliver(client, platform, "LD-ZJJ", body, webhook_id=webhook_id,
+                                               at=time.time() + 1))
+    assert quick.json() == {"status": "duplicate", "decision": None}
+    assert_same_answer(quick, routed)
+    assert len(await eventually(lambda: platform.decisions_for(task_id))) == 1
+    # A taken delivery's answer is the route's in shape: the decision record as the route renders it.
+    fast.enabled = False
+    try:
+        other_id, other = task_event("LD-ZJJ")
+        by_route = await deliver(client, platform, "LD-ZJJ", other)
+    finally:
+        fast.enabled = True
+    assert by_route.status_code == 202 and set(by_route.json()["decision"]) == set(taken.json()["decision"])
+    assert [k for k in by_route.headers if k != "content-length"] == [k for k in taken.headers if k != "content-length"]
+
+    # Refusals are the route's: nothing answered by the fast path.
+    before = fast.answered
+    _, body = task_event("LD-ZJJ")
+    bad = {**signed_headers(platform, "LD-ZJJ", body), "webhook-signature": "v1,AAAA"}
+    assert (await client.post("/simulator/v1/webhooks/LD-ZJJ", content=body, headers=bad)).status_code == 401
+    assert (await deliver(client, platform, "LD-ZJJ", b"not json")).status_code == 422
+    mismatch = (await deliver(client, platform, "LD-ZJJ", task_event("LD-GAJ")[1])).json()
+    assert mismatch["status"] == 422 and mismatch["errors"][0]["rule"] == "department_mismatch"
+    r = await client.post("/simulator/v1/webhooks/LD-NOPE", content=body, headers=signed_headers(platform, "LD-ZJJ", body))
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    r = await client.post("/simulator/v1/webhooks/" + "X" * 41, content=body)
+    assert r.status_code == 422
+    assert fast.answered == before
