@@ -248,3 +248,51 @@ async def test_an_application_written_by_another_transaction_while_waiting_for_i
     assert [c for c in expected["clocks"] if c[0] == f"task:{app}-T1"][0][5] == "stopped"
     for key in expected:
         assert got[key] == expected[key], key
+
+
+async def test_a_batch_of_many_applications_costs_two_statements_on_postgresql(two):
+    """Issue 14: a batch's applications are locked, written, kept and read by one statement, and their clocks,
+    cards cleared and KPI rows written by one more (PostgreSQL), however many applications the batch holds, and
+    it leaves what the events leave one at a time. Two acceptances of the same applicant and item (重复提交) in
+    one batch take a statement each: the later one must see the earlier one's row."""
+    from shared.testing import recording_statements
+
+    one_by_one, batched = two
+    apps = [f"MANY-{n}" for n in range(8)]
+    tasks = {a: [f"{a}-T{k}" for k in range(1, 6)] for a in apps}
+    again = ["MANY-R1", "MANY-R2"]
+    batches = [
+        [*(submitted(a, "2026-03-02T08:00:00") for a in apps),
+         *(accepted(a, "2026-03-02T09:00:00", person=a, hid=f"H-{a}") for a in apps)],
+        [assigned(a, t, "2026-03-03T09:00:00", department=f"LD-D{k}")
+         for k in range(1, 6) for a in apps for t in tasks[a][k - 1:k]],
+        [*(task_decided(a, t, "2026-03-04T09:00:00") for a in apps for t in tasks[a]),
+         *(decided(a, "2026-03-05T09:00:00") for a in apps), *(delivered(a, "2026-03-05T10:00:00") for a in apps)],
+        [accepted(a, "2026-03-06T09:00:00", person="p-again", hid="H-again") for a in again],
+    ]
+    for db in two:
+        async with db.transaction() as s:
+            await s.execute(card.insert().values(
+                card_id="card-many", clock_id=f"task:{tasks[apps[3]][2]}", application_id=apps[3],
+                task_id=tasks[apps[3]][2], department="LD-D3", colour="yellow", reason="near_deadline",
+                deadline_key="promised:2026-03-06", deadline_at=_instant("2026-03-06T23:59:59"),
+                raised_at=_instant("2026-03-04T08:00:00")))
+    for batch in batches:
+        for e in batch:
+            async with one_by_one.transaction() as s:
+                await record_case_event(s, e)
+    counts = []
+    for batch in batches:
+        with recording_statements(batched.engine) as log:
+            async with batched.transaction() as s:
+                await record_case_events(s, batch)
+        counts.append(len([t for t in log.texts if not t.startswith("SELECT calendar_year")]))
+    expected, got = await _state(one_by_one), await _state(batched)
+    assert len({c[1] for c in expected["clocks"]}) == len(apps) + len(again)
+    assert [c for c in expected["clocks"] if c[0] == f"application:{apps[0]}"][0][5] == "stopped"
+    assert ("card-many", True) in expected["cards"]
+    assert [(k, a) for _, k, _, a, *_ in expected["items"]] == [("repeated_application", again[1])]
+    for key in expected:
+        assert got[key] == expected[key], key
+    if batched.engine.dialect.name == "postgresql":
+        assert counts == [2, 2, 2, 3], counts
