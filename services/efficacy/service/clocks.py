@@ -68,7 +68,7 @@ async def record_case_events(session: AsyncSession, events: list[Event]) -> None
     if dialect_of(session) != "postgresql":
         for application_id, group in groups:
             read = await _lock_and_read_in_steps(session, application_id, group)
-            await _apply(session, application_id, group, read)
+            await _apply(session, application_id, read)
         return
     pending = _PendingWrites()
     for segment in _segments([_plan(application_id, group) for application_id, group in groups]):
@@ -79,7 +79,7 @@ async def record_case_events(session: AsyncSession, events: list[Event]) -> None
         reads = await cases.lock_add_and_read_facts(session, [p.case for p in segment])
         for plan, (kept, locked) in zip(segment, reads, strict=True):
             read = await _after_lock(session, plan, kept, locked)
-            await _apply(session, plan.case.application_id, plan.case.events, read, pending)
+            await _apply(session, plan.case.application_id, read, pending)
     await pending.flush(session)
 
 
@@ -118,8 +118,8 @@ Read = tuple[list[Event], list[Fact], tuple[frozenset[str], int | None], str | N
 events, the acceptances among the new events, and those already looked for repeats (重复提交)."""
 
 
-async def _apply(session: AsyncSession, application_id: str, events: list[Event], read: Read,
-                 pending: _PendingWrites | None = None) -> None:
+async def _apply(session: AsyncSession, application_id: str, read: Read, pending: _PendingWrites | None = None
+                 ) -> None:
     new, facts, rules, before, item_code, accepted, looked = read
     if not new:
         return

@@ -296,3 +296,38 @@ async def test_a_batch_of_many_applications_costs_two_statements_on_postgresql(t
         assert got[key] == expected[key], key
     if batched.engine.dialect.name == "postgresql":
         assert counts == [2, 2, 2, 3], counts
+
+
+async def test_a_certificate_rides_in_the_case_consumers_batch(two):
+    """Issue 14: datashare's certificates (for expiry reminders) are taken by the case consumer, in the batch and
+    the transaction of the case events around them (a consumer of their own paid a transaction and an inbox claim
+    per case); a certificate naming its application is not kept as one of the application's facts."""
+    from services.efficacy.events.handlers import CONSUMERS, on_case_events
+    from services.efficacy.store.tables import certificate
+
+    consumer = next(c for c in CONSUMERS if c.name == "efficacy-case-events")
+    assert consumer.batch_handler is on_case_events
+    assert consumer.wants("yimen.datashare.certificate.issued") and consumer.wants("yimen.datashare.certificate.revoked")
+    assert [c.name for c in CONSUMERS if c.subject.startswith("yimen.datashare.certificate")] == []
+    _, db = two
+    app = "CERT-1"
+
+    def issued(number: str) -> Event:
+        return new_event("yimen.datashare.certificate.issued", source="/yimen/datashare", subject=number, data={
+            "certificate_number": number, "type_code": "11441781MB0000001A002", "type_name": "食品经营许可证",
+            "holder_id": "445381199001011234", "holder_kind": "person", "holder_name": "张三",
+            "issuer_department": "LD-SCJGJ", "application_id": app, "issued_on": "2026-03-05",
+            "valid_until": "2029-03-04"})
+    revoked = new_event("yimen.datashare.certificate.revoked", source="/yimen/datashare", subject="CERT-B",
+                        data={"certificate_number": "CERT-B", "reason": "x", "revoked_at": "2026-03-06"})
+    async with db.transaction() as s:
+        await on_case_events(s, [accepted(app, "2026-03-02T09:00:00"), decided(app, "2026-03-05T09:00:00"),
+                                 issued("CERT-A"), issued("CERT-B"), delivered(app, "2026-03-05T10:00:00"), revoked])
+    async with db.transaction() as s:
+        certificates = {r.certificate_number: r.revoked for r in (await s.execute(select(certificate)))}
+        facts = (await s.execute(select(case_event.c.type).where(case_event.c.application_id == app))).scalars().all()
+        clocks = (await s.execute(select(clock.c.state).where(clock.c.application_id == app))).scalars().all()
+    assert certificates == {"CERT-A": False, "CERT-B": True}
+    assert sorted(facts) == sorted(["yimen.intake.application.accepted", "yimen.workflow.application.decided",
+                                    "yimen.intake.application.delivered"])
+    assert clocks and all(state == "stopped" for state in clocks)
