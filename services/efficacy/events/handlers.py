@@ -29,12 +29,17 @@ async def on_case_event(session: AsyncSession, event: Event) -> None:
 
 
 async def on_case_events(session: AsyncSession, events: list[Event]) -> None:
-    """A fetched batch of them at once: each application's events applied together, the certificates in their
-    order (they touch no table the case events do)."""
+    """A fetched batch of them at once: each application's events applied together. The certificates touch no
+    table the case events do: issued ones are carried by the statement writing the batch's clocks (PostgreSQL),
+    else each applied in its order (a revocation among them, or a number twice)."""
+    certificates = [e for e in events if e.type in CERTIFICATE_EVENT_TYPES]
+    issued = [CertificateIssued.model_validate(e.data) for e in certificates if e.type == CERTIFICATE_ISSUED]
+    carried = (service.reports.certificates_carried(session, issued)
+               if issued and len(issued) == len(certificates) else None)
     await service.record_case_events(session, [e for e in events if e.type not in CERTIFICATE_EVENT_TYPES
-                                               and e.data.get("application_id")])
-    for event in events:
-        if event.type in CERTIFICATE_EVENT_TYPES:
+                                               and e.data.get("application_id")], carrying=carried)
+    if carried is None:
+        for event in certificates:
             await on_certificate_event(session, event)
 
 
@@ -54,7 +59,7 @@ async def on_access_anomaly(session: AsyncSession, event: Event) -> None:
 
 
 async def on_certificate_event(session: AsyncSession, event: Event) -> None:
-    if event.type == "yimen.datashare.certificate.issued":
+    if event.type == CERTIFICATE_ISSUED:
         await service.reports.certificate_issued(session, CertificateIssued.model_validate(event.data))
     elif event.type == "yimen.datashare.certificate.revoked":
         await service.reports.certificate_revoked(
@@ -66,6 +71,7 @@ async def on_certificate_event(session: AsyncSession, event: Event) -> None:
 CASE_EVENT_TYPES = frozenset({*CLOCK_EVENTS, *KPI_EVENTS})
 
 #: Datashare's certificates (for expiry reminders), applied by the case consumer (`efficacy-case-events`).
+CERTIFICATE_ISSUED = "yimen.datashare.certificate.issued"
 CERTIFICATE_EVENT_TYPES = frozenset({*CertificateIssued.consumes, *CertificateRevoked.consumes})
 
 #: How long the busy case-event consumer collects what arrives into one batch (`Consumer.gather`). A five-department

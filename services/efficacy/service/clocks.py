@@ -58,19 +58,21 @@ async def record_case_event(session: AsyncSession, event: Event) -> None:
     await record_case_events(session, [event])
 
 
-async def record_case_events(session: AsyncSession, events: list[Event]) -> None:
+async def record_case_events(session: AsyncSession, events: list[Event],
+                             carrying: tuple[list[Any], dict[str, Any]] | None = None) -> None:
     """Several events at once (a fetched batch), leaving the state they leave applied one at a time: each
     application's events are kept, read back and rebuilt from together. On PostgreSQL statements are the cost, so
     they are per batch, not per application: one statement locks the batch's applications, writes their rows,
     keeps and reads their facts (`_segments`: more only where one application's events must see another's), and
-    one writes every clock, card clearing and KPI row the batch changed."""
+    one writes every clock, card clearing and KPI row the batch changed, and carries `carrying` (other writes of
+    the batch, as CTEs and their parameters: PostgreSQL only)."""
     groups = _by_application(events)
     if dialect_of(session) != "postgresql":
         for application_id, group in groups:
             read = await _lock_and_read_in_steps(session, application_id, group)
             await _apply(session, application_id, read)
         return
-    pending = _PendingWrites()
+    pending = _PendingWrites(carrying=carrying)
     for segment in _segments([_plan(application_id, group) for application_id, group in groups]):
         if any(pending.holds(p.case.application_id) for p in segment):
             # An application seen again (events split around another's acceptance): one statement cannot write
@@ -365,6 +367,7 @@ class _PendingWrites:
     writes: list[cases.ClockWrite] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     facts: list[kpi_rules.ApplicationFacts] = field(default_factory=list)
+    carrying: tuple[list[Any], dict[str, Any]] | None = None
 
     def holds(self, application_id: str) -> bool:
         return any(w.application_id == application_id for w in self.writes)
@@ -377,12 +380,14 @@ class _PendingWrites:
 
     async def flush(self, session: AsyncSession) -> None:
         writes = [w for w in self.writes if w.states or w.gone or w.replace]
-        if writes or self.stopped or self.facts:
+        if writes or self.stopped or self.facts or self.carrying:
             clearing = supervision.clearing(session, self.stopped, utcnow())
             saving = kpi_store.saving(session, self.facts)
             assert clearing is not None and saving is not None  # PostgreSQL
-            await cases.write_clocks_of(session, writes, ([*clearing[0], *saving[0]], {**clearing[1], **saving[1]}))
-        self.writes, self.stopped, self.facts = [], [], []
+            other = self.carrying or ([], {})
+            await cases.write_clocks_of(session, writes, ([*clearing[0], *saving[0], *other[0]],
+                                                          {**clearing[1], **saving[1], **other[1]}))
+        self.writes, self.stopped, self.facts, self.carrying = [], [], [], None
 
 
 async def item_steps_changed(session: AsyncSession, item_code: str) -> int:

@@ -7,7 +7,7 @@ import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import JSON, Text, and_, bindparam, case, cast, func, select
+from sqlalchemy import JSON, Boolean, Text, and_, bindparam, case, cast, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -140,6 +140,31 @@ def _certificate_upsert(dialect: str) -> Any:
          "revoked": False})
     return ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
                                      set_={k: ins.excluded[k] for k in _CERTIFICATE_SET})
+
+
+@functools.cache
+def _certificates_cte() -> Any:
+    """`upsert_certificate` of many certificates (of distinct numbers) as a CTE (PostgreSQL) for the clock upsert
+    to carry, the rows handed over as one array per column (`b_cert_<column>`)."""
+    columns = ("certificate_number", *_CERTIFICATE_SET)
+    rows = func.unnest(*(bindparam(f"b_cert_{k}", type_=postgresql.ARRAY(certificate.c[k].type)) for k in columns)
+                       ).table_valued(*columns).render_derived(name="certificate_rows")
+    ins = postgresql.insert(certificate).from_select(
+        [*columns, "revoked"], select(*(rows.c[k] for k in columns), literal(False, Boolean))
+        .order_by(rows.c.certificate_number))
+    return ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
+                                     set_={k: ins.excluded[k] for k in _CERTIFICATE_SET}
+                                     ).returning(certificate.c.certificate_number).cte("kept_certificates")
+
+
+def keeping_certificates(session: AsyncSession, rows: list[dict[str, Any]]
+                         ) -> tuple[list[Any], dict[str, Any]] | None:
+    """On PostgreSQL, `upsert_certificate` of each of `rows` (`upsert_certificate`'s keywords, distinct numbers)
+    as a CTE for another statement to carry (`add_cte`) and its parameters; None elsewhere."""
+    if dialect_of(session) != "postgresql":
+        return None
+    return [_certificates_cte()], {f"b_cert_{k}": [r[k] for r in rows] for k in ("certificate_number",
+                                                                                 *_CERTIFICATE_SET)}
 
 
 async def upsert_certificate(session: AsyncSession, **values: Any) -> None:

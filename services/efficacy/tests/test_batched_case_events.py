@@ -301,7 +301,8 @@ async def test_a_batch_of_many_applications_costs_two_statements_on_postgresql(t
 async def test_a_certificate_rides_in_the_case_consumers_batch(two):
     """Issue 14: datashare's certificates (for expiry reminders) are taken by the case consumer, in the batch and
     the transaction of the case events around them (a consumer of their own paid a transaction and an inbox claim
-    per case); a certificate naming its application is not kept as one of the application's facts."""
+    per case), and on PostgreSQL in the statement that writes the batch's clocks; a certificate naming its
+    application is not kept as one of the application's facts."""
     from services.efficacy.events.handlers import CONSUMERS, on_case_events
     from services.efficacy.store.tables import certificate
 
@@ -320,14 +321,24 @@ async def test_a_certificate_rides_in_the_case_consumers_batch(two):
             "valid_until": "2029-03-04"})
     revoked = new_event("yimen.datashare.certificate.revoked", source="/yimen/datashare", subject="CERT-B",
                         data={"certificate_number": "CERT-B", "reason": "x", "revoked_at": "2026-03-06"})
+    from shared.testing import recording_statements
+
+    with recording_statements(db.engine) as log:
+        async with db.transaction() as s:
+            await on_case_events(s, [accepted(app, "2026-03-02T09:00:00"), decided(app, "2026-03-05T09:00:00"),
+                                     issued("CERT-A"), issued("CERT-B"), delivered(app, "2026-03-05T10:00:00")])
+    if db.engine.dialect.name == "postgresql":
+        # The issued certificates ride in the statement writing the batch's clocks.
+        ran = [t for t in log.texts if not t.startswith("SELECT calendar_year")]
+        assert len(ran) == 2 and "INSERT INTO certificate" in ran[1], ran
+    # A revocation (it may come before its issue: it must stay) is applied as it comes.
     async with db.transaction() as s:
-        await on_case_events(s, [accepted(app, "2026-03-02T09:00:00"), decided(app, "2026-03-05T09:00:00"),
-                                 issued("CERT-A"), issued("CERT-B"), delivered(app, "2026-03-05T10:00:00"), revoked])
+        await on_case_events(s, [revoked, issued("CERT-B"), issued("CERT-C")])
     async with db.transaction() as s:
         certificates = {r.certificate_number: r.revoked for r in (await s.execute(select(certificate)))}
         facts = (await s.execute(select(case_event.c.type).where(case_event.c.application_id == app))).scalars().all()
         clocks = (await s.execute(select(clock.c.state).where(clock.c.application_id == app))).scalars().all()
-    assert certificates == {"CERT-A": False, "CERT-B": True}
+    assert certificates == {"CERT-A": False, "CERT-B": True, "CERT-C": False}
     assert sorted(facts) == sorted(["yimen.intake.application.accepted", "yimen.workflow.application.decided",
                                     "yimen.intake.application.delivered"])
     assert clocks and all(state == "stopped" for state in clocks)
