@@ -4,6 +4,7 @@ those events reveal, reading an application's clocks, and the catalogue's items 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -57,19 +58,41 @@ async def record_case_event(session: AsyncSession, event: Event) -> None:
     await record_case_events(session, [event])
 
 
-async def record_case_events(session: AsyncSession, events: list[Event]) -> None:
+async def record_case_events(session: AsyncSession, events: list[Event],
+                             carrying: tuple[list[Any], dict[str, Any]] | None = None) -> None:
     """Several events at once (a fetched batch), leaving the state they leave applied one at a time: each
-    application's events are kept, read back and rebuilt from together (on PostgreSQL one statement locks the
-    application, writes its row, keeps and reads its facts, and one writes what changed: statements are the cost,
-    and a five-department case sends its tasks' events close together)."""
-    for application_id, group in _by_application(events):
-        await _record(session, application_id, group)
+    application's events are kept, read back and rebuilt from together. On PostgreSQL statements are the cost, so
+    they are per batch, not per application: one statement locks the batch's applications, writes their rows,
+    keeps and reads their facts (`_segments`: more only where one application's events must see another's), and
+    one writes every clock, card clearing and KPI row the batch changed, and carries `carrying` (other writes of
+    the batch, as CTEs and their parameters: PostgreSQL only)."""
+    groups = _by_application(events)
+    if dialect_of(session) != "postgresql":
+        for application_id, group in groups:
+            read = await _lock_and_read_in_steps(session, application_id, group)
+            await _apply(session, application_id, read)
+        return
+    pending = _PendingWrites(carrying=carrying)
+    for segment in _segments([_plan(application_id, group) for application_id, group in groups]):
+        if any(pending.holds(p.case.application_id) for p in segment):
+            # An application seen again (events split around another's acceptance): one statement cannot write
+            # its clocks twice.
+            await pending.flush(session)
+        reads = await cases.lock_add_and_read_facts(session, [p.case for p in segment])
+        for plan, (kept, locked) in zip(segment, reads, strict=True):
+            read = await _after_lock(session, plan, kept, locked)
+            await _apply(session, plan.case.application_id, read, pending)
+    await pending.flush(session)
 
 
 def _crosses(event: Event) -> bool:
     """An event whose effects reach beyond its application: an acceptance looks for the applicant's other
     applications (and opens an item), a correction request may open an item."""
-    return event.type == ACCEPTED or (event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction")
+    return event.type == ACCEPTED or _asks_correction(event)
+
+
+def _asks_correction(event: Event) -> bool:
+    return event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction"
 
 
 def _by_application(events: list[Event]) -> list[tuple[str, list[Event]]]:
@@ -91,8 +114,15 @@ def _by_application(events: list[Event]) -> list[tuple[str, list[Event]]]:
     return groups
 
 
-async def _record(session: AsyncSession, application_id: str, events: list[Event]) -> None:
-    new, facts, rules, before, item_code, accepted, looked = await _lock_and_read(session, application_id, events)
+Read = tuple[list[Event], list[Fact], tuple[frozenset[str], int | None], str | None, str | None,
+             dict[str, ApplicationAccepted], set[str]]
+"""What `_apply` starts from: the new events, every fact, the item's rules, the item code before and after the
+events, the acceptances among the new events, and those already looked for repeats (重复提交)."""
+
+
+async def _apply(session: AsyncSession, application_id: str, read: Read, pending: _PendingWrites | None = None
+                 ) -> None:
+    new, facts, rules, before, item_code, accepted, looked = read
     if not new:
         return
     position = {f.event_id: n for n, f in enumerate(facts)}
@@ -102,34 +132,75 @@ async def _record(session: AsyncSession, application_id: str, events: list[Event
         if event.id in accepted:
             a = accepted[event.id]
             await _flag_repeated(session, a)
-        elif event.type == TASK_DECIDED and event.data.get("outcome") == "request_correction":
+        elif _asks_correction(event):
             # What the application carried when the correction was asked for: the facts up to this one.
             await _flag_material_asked_again(session, event, facts[:position[event.id] + 1], application_id)
-    await _rebuild(session, application_id, facts, item_code, [e.id for e in new], before=before, rules=rules)
+    await _rebuild(session, application_id, facts, item_code, [e.id for e in new], before=before, rules=rules,
+                   pending=pending)
 
 
-async def _lock_and_read(session: AsyncSession, application_id: str, events: list[Event]
-                         ) -> tuple[list[Event], list[Fact], tuple[frozenset[str], int | None], str | None,
-                                    str | None, dict[str, ApplicationAccepted], set[str]]:
-    """Lock the application, keep its events, write its case row as the new ones leave it, and read every fact
-    and its item's rules: the new events, the facts, the rules, the item code before and after the events, the
-    acceptances among the new events, and those already looked for repeats (重复提交)."""
-    if dialect_of(session) != "postgresql":
-        return *await _lock_and_read_in_steps(session, application_id, events), set()
+@dataclass(frozen=True)
+class _Plan:
+    """An application's events as the batch statement takes them (`cases.CaseEvents`), with the acceptances among
+    them, the one whose look for repeats the statement carries, and whether any asks for a correction."""
+
+    case: cases.CaseEvents
+    acceptances: dict[str, ApplicationAccepted]
+    carried: Event | None
+    corrects: bool
+
+    @property
+    def repeat_keys(self) -> set[tuple[str, str]]:
+        return {(applicant_key(a.applicant.model_dump()), a.item_code) for a in self.acceptances.values()}
+
+
+def _plan(application_id: str, events: list[Event]) -> _Plan:
     # Written as if every event were new (the events kept before, or the same payload under another id, are few
-    # and rarely set a column: told apart below), and as if the row had no item yet: the statement keeps the
-    # row's columns when it has one and only a submission would set them.
+    # and rarely set a column: told apart in `_after_lock`), and as if the row had no item yet: the statement keeps
+    # the row's columns when it has one and only a submission would set them.
     item, columns, acceptances = _case_changes(None, events)
     carried = _repeat_to_carry(events, acceptances)
-    kept, read = await cases.lock_add_and_read_facts(
-        session, application_id, events, columns=columns, every=bool(acceptances),
+    return _Plan(cases.CaseEvents(
+        application_id, events, columns=columns, every=bool(acceptances),
         item_first=item if acceptances else None, item_else=None if acceptances else item,
         repeat=None if carried is None else (carried.id, supervision.repeated_params(
-            **_repeat_params(acceptances[carried.id]))))
+            **_repeat_params(acceptances[carried.id])))), acceptances, carried, any(map(_asks_correction, events)))
+
+
+def _segments(plans: list[_Plan]) -> list[list[_Plan]]:
+    """The groups in runs that one statement may lock, keep and read together (`cases.lock_add_and_read_facts`):
+    all of them but where that would not leave what one group after the other leaves. Such a statement reads as
+    of its start, so a run holds each application once (its second group must read the first's facts), and an
+    acceptance's look for repeats, carried by the statement, must not miss an earlier group's case row it would
+    match (the same applicant and item), nor open its item before an earlier group's correction request opens
+    its own, nor come after an acceptance looked for in Python (that one would see the later group's row)."""
+    runs: list[list[_Plan]] = []
+    run: list[_Plan] = []
+    apps: set[str] = set()
+    keys: set[tuple[str, str]] = set()
+    corrected = looked_later = False
+    for plan in plans:
+        mine = plan.repeat_keys
+        if run and (plan.case.application_id in apps or (plan.acceptances and (
+                corrected or looked_later or plan.carried is None or bool(mine & keys)))):
+            runs.append(run)
+            run, apps, keys, corrected, looked_later = [], set(), set(), False, False
+        run.append(plan)
+        apps.add(plan.case.application_id)
+        keys |= mine
+        corrected = corrected or plan.corrects
+        looked_later = looked_later or (bool(plan.acceptances) and plan.carried is None)
+    return [*runs, run] if run else runs
+
+
+async def _after_lock(session: AsyncSession, plan: _Plan, kept: set[str], read: cases.LockedCase | None) -> Read:
+    """An application's part of the batch statement's answer, as `_apply` takes it."""
+    application_id, events = plan.case.application_id, plan.case.events
+    carried = plan.carried
     new = [e for e in events if e.id in kept]
     if read is None:
-        # Another transaction had the application between the statement's snapshot and its lock (the two
-        # consumers, or another replica): locked now, the row and the facts are read again.
+        # Another transaction had the application between the statement's snapshot and its lock (another
+        # replica, or a catalogue rebuild): locked now, the row and the facts are read again.
         case = await cases.get_case(session, application_id)
         item_code, changes, accepted = _case_changes(case.item_code, new)
         if changes:
@@ -170,10 +241,9 @@ def _repeat_params(accepted: ApplicationAccepted) -> dict[str, Any]:
                 window=timedelta(days=current_config().repeat_window_days), department=accepted.department)
 
 
-async def _lock_and_read_in_steps(session: AsyncSession, application_id: str, events: list[Event]
-                                  ) -> tuple[list[Event], list[Fact], tuple[frozenset[str], int | None], str | None,
-                                             str | None, dict[str, ApplicationAccepted]]:
-    """`_lock_and_read` where the lock, the write and the read are statements of their own (SQLite)."""
+async def _lock_and_read_in_steps(session: AsyncSession, application_id: str, events: list[Event]) -> Read:
+    """Lock the application, keep its events, write its case row as the new ones leave it, and read every fact
+    and its item's rules, each a statement of its own (SQLite; PostgreSQL: the batch statement)."""
     case = await cases.lock_case(session, application_id)
     item_code, changes, accepted = _case_changes(case.item_code, events)
     written = _case_row(case, changes) if changes else None
@@ -187,7 +257,7 @@ async def _lock_and_read_in_steps(session: AsyncSession, application_id: str, ev
             await cases.update_case(session, application_id, **wanted)
         if item_code != used and new:
             rules = await cases.item_rules(session, item_code)
-    return new, facts, rules, case.item_code, item_code, accepted
+    return new, facts, rules, case.item_code, item_code, accepted, set()
 
 
 def _case_row(case: Any, changes: dict[str, Any]) -> dict[str, Any]:
@@ -226,13 +296,14 @@ def _clock_list(app_clock: ClockState, task_clocks: dict[str, ClockState]) -> li
 
 async def _rebuild(session: AsyncSession, application_id: str, facts: list[Fact], item_code: str | None,
                    new: list[str] | None = None, *, before: str | None = None,
-                   rules: tuple[frozenset[str], int | None] | None = None) -> None:
+                   rules: tuple[frozenset[str], int | None] | None = None,
+                   pending: _PendingWrites | None = None) -> None:
     """Rebuild and save the application's clocks and its KPI row (folded from every fact, as from scratch).
 
     For new events (the last of `facts`, `new` their ids) under the item the previous rebuild used, the clocks
     and KPI row stored by that rebuild are those of the facts before them: they are built again in memory rather
     than read back, and only what the events changed is written (statements are the cost). Otherwise every clock
-    is replaced."""
+    is replaced. On PostgreSQL the writes join `pending` (the batch's, written together), else are written now."""
     excluded, acceptance_days = rules if rules is not None else await cases.item_rules(session, item_code)
     app_clock, task_clocks = build_clocks(application_id, facts, excluded_steps=excluded,
                                           acceptance_days=acceptance_days)
@@ -248,55 +319,75 @@ async def _rebuild(session: AsyncSession, application_id: str, facts: list[Fact]
     # stopping event stops it, so it holds for every one of the events when no fact before the last one stops it.
     incremental = (n > 0 and before == item_code and [x.event_id for x in facts[-n:]] == new
                    and not any(x.type in STOPPING for x in facts[:-1]))
+    # Every stopped clock's cards cleared, as before: a card raised while its clock was being stopped is cleared
+    # by the next event.
     stopped = [c.clock_id for c in clocks if c.state == "stopped"]
-    now = utcnow()
     if not incremental:
         # Nothing to delete when every fact is new: no rebuild before this one stored a clock.
         stored = {x.event_id for x in facts} != set(new or ())
-        watch = {c.clock_id: watch_day(c, calendar, policy) for c in clocks}
-        also = _carried(session, stopped, now, f)
-        written = await cases.save_clocks(session, application_id, clocks, watch, stored=stored, also=also)
-        await _unless_carried(session, written and also is not None, stopped, now, f)
+        write = cases.ClockWrite(application_id, clocks, {c.clock_id: watch_day(c, calendar, policy) for c in clocks},
+                                 gone=[], replace=stored)
+        save: kpi_rules.ApplicationFacts | None = f
+    else:
+        prior_facts = facts[:-n]
+        prior_app, prior_tasks = build_clocks(application_id, prior_facts, excluded_steps=excluded,
+                                              acceptance_days=acceptance_days)
+        prior = {c.clock_id: c for c in _clock_list(prior_app, prior_tasks)}
+        # A clock equal to the stored one has the stored watch day too (the same function of it, calendar and
+        # policy).
+        changed = [c for c in clocks if prior.get(c.clock_id) != c]
+        current = {c.clock_id for c in clocks}
+        prior_f = kpi_rules.fold(application_id, prior_facts)
+        kpi_rules.settle(prior_f, _settled_view(prior_app, calendar))
+        # A settled row depends on the calendar, which may have been loaded since: written again, as before.
+        save = f if f != prior_f or app_clock.stopped_at is not None else None
+        write = cases.ClockWrite(application_id, changed,
+                                 {c.clock_id: watch_day(c, calendar, policy) for c in changed},
+                                 gone=[i for i in prior if i not in current], replace=False)
+    if dialect_of(session) == "postgresql":
+        batch = pending if pending is not None else _PendingWrites()
+        batch.add(write, stopped, save)
+        if pending is None:
+            await batch.flush(session)
         return
-    prior_facts = facts[:-n]
-    prior_app, prior_tasks = build_clocks(application_id, prior_facts, excluded_steps=excluded,
-                                          acceptance_days=acceptance_days)
-    prior = {c.clock_id: c for c in _clock_list(prior_app, prior_tasks)}
-    # A clock equal to the stored one has the stored watch day too (the same function of it, calendar and policy).
-    changed = [c for c in clocks if prior.get(c.clock_id) != c]
-    current = {c.clock_id for c in clocks}
-    gone = [i for i in prior if i not in current]
-    prior_f = kpi_rules.fold(application_id, prior_facts)
-    kpi_rules.settle(prior_f, _settled_view(prior_app, calendar))
-    # A settled row depends on the calendar, which may have been loaded since: written again, as before.
-    save = f if f != prior_f or app_clock.stopped_at is not None else None
-    # Every stopped clock, as before: a card raised while its clock was being stopped is cleared by the next event.
-    also = _carried(session, stopped, now, save)
-    written = await cases.write_clocks(session, application_id, changed,
-                                       {c.clock_id: watch_day(c, calendar, policy) for c in changed}, gone,
-                                       also=also)
-    await _unless_carried(session, written and also is not None, stopped, now, save)
-
-
-def _carried(session: AsyncSession, stopped: list[str], now: datetime, save: kpi_rules.ApplicationFacts | None
-             ) -> tuple[list[Any], dict[str, Any]] | None:
-    """What the statement writing the clocks carries on PostgreSQL (None elsewhere): the stopped clocks' cards
-    cleared and the KPI row written, in the same round trip. Always both CTEs, empty when there is nothing to do,
-    so the statement has one text (compiled once)."""
-    clearing, saving = supervision.clearing(session, stopped, now), kpi_store.saving(session, save)
-    if clearing is None or saving is None:
-        return None
-    return [*clearing[0], *saving[0]], {**clearing[1], **saving[1]}
-
-
-async def _unless_carried(session: AsyncSession, carried: bool, stopped: list[str], now: datetime,
-                          save: kpi_rules.ApplicationFacts | None) -> None:
-    """The stopped clocks' cards cleared and the KPI row written, when no clock statement carried them."""
-    if carried:
-        return
-    await supervision.clear_cards(session, stopped, now)
+    if incremental:
+        await cases.write_clocks(session, application_id, write.states, write.watch, write.gone)
+    else:
+        await cases.save_clocks(session, application_id, write.states, write.watch, stored=write.replace)
+    await supervision.clear_cards(session, stopped, utcnow())
     if save is not None:
         await kpi_store.save_facts(session, save)
+
+
+@dataclass
+class _PendingWrites:
+    """A batch's clocks, cards to clear and KPI rows (PostgreSQL), written by one statement at its end
+    (`cases.write_clocks_of`): statements are the cost, one per application was most of a batch's."""
+
+    writes: list[cases.ClockWrite] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    facts: list[kpi_rules.ApplicationFacts] = field(default_factory=list)
+    carrying: tuple[list[Any], dict[str, Any]] | None = None
+
+    def holds(self, application_id: str) -> bool:
+        return any(w.application_id == application_id for w in self.writes)
+
+    def add(self, write: cases.ClockWrite, stopped: list[str], save: kpi_rules.ApplicationFacts | None) -> None:
+        self.writes.append(write)
+        self.stopped += stopped
+        if save is not None:
+            self.facts.append(save)
+
+    async def flush(self, session: AsyncSession) -> None:
+        writes = [w for w in self.writes if w.states or w.gone or w.replace]
+        if writes or self.stopped or self.facts or self.carrying:
+            clearing = supervision.clearing(session, self.stopped, utcnow())
+            saving = kpi_store.saving(session, self.facts)
+            assert clearing is not None and saving is not None  # PostgreSQL
+            other = self.carrying or ([], {})
+            await cases.write_clocks_of(session, writes, ([*clearing[0], *saving[0], *other[0]],
+                                                          {**clearing[1], **saving[1], **other[1]}))
+        self.writes, self.stopped, self.facts, self.carrying = [], [], [], None
 
 
 async def item_steps_changed(session: AsyncSession, item_code: str) -> int:

@@ -120,9 +120,22 @@ async def expiring_certificates(session: AsyncSession, principal: Principal) -> 
     return list(await kpi_store.expiring(session, holders, today + timedelta(days=current_config().reminder_days)))
 
 
+def _certificate_row(c: CertificateIssued) -> dict[str, Any]:
+    return dict(certificate_number=c.certificate_number, type_code=c.type_code, type_name=c.type_name,
+                holder_id=c.holder_id, valid_until=c.valid_until)
+
+
 async def certificate_issued(session: AsyncSession, c: CertificateIssued) -> None:
-    await kpi_store.upsert_certificate(session, certificate_number=c.certificate_number, type_code=c.type_code,
-                                       type_name=c.type_name, holder_id=c.holder_id, valid_until=c.valid_until)
+    await kpi_store.upsert_certificate(session, **_certificate_row(c))
+
+
+def certificates_carried(session: AsyncSession, issued: list[CertificateIssued]
+                         ) -> tuple[list[Any], dict[str, Any]] | None:
+    """`certificate_issued` of each, as CTEs for the statement writing a batch's clocks to carry (and their
+    parameters), on PostgreSQL and for certificates of distinct numbers; None otherwise (then one by one)."""
+    if len({c.certificate_number for c in issued}) < len(issued):
+        return None
+    return kpi_store.keeping_certificates(session, [_certificate_row(c) for c in issued])
 
 
 async def certificate_revoked(session: AsyncSession, certificate_number: str) -> None:

@@ -6,7 +6,7 @@ import functools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -17,11 +17,11 @@ from sqlalchemy import (
     Text,
     all_,
     and_,
+    any_,
     bindparam,
     case,
     cast,
     delete,
-    exists,
     func,
     literal,
     literal_column,
@@ -102,13 +102,13 @@ async def add_facts(session: AsyncSession, application_id: str, events: list[Eve
     return set(res.scalars())
 
 
-def _unnest(name: str, **columns: Any) -> Any:
-    """`unnest(:b_<col>, …) WITH ORDINALITY AS name(<col>, …, n)`: rows handed over as one array per column.
+def _unnest(name: str, prefix: str = "b_", **columns: Any) -> Any:
+    """`unnest(:<prefix><col>, …) WITH ORDINALITY AS name(<col>, …, n)`: rows handed over as one array per column.
 
     A multi-row `VALUES` is never cached by SQLAlchemy (its structure changes with the row count), so every batch
     compiled its statement again: that compiling was most of the consumer's CPU. Arrays keep one statement text
     for any number of rows, built once and compiled once per process."""
-    return func.unnest(*(bindparam(f"b_{k}", type_=postgresql.ARRAY(t)) for k, t in columns.items())).table_valued(
+    return func.unnest(*(bindparam(f"{prefix}{k}", type_=postgresql.ARRAY(t)) for k, t in columns.items())).table_valued(
         *columns, with_ordinality="n").render_derived(name=name)
 
 
@@ -125,65 +125,79 @@ async def add_and_read_facts(session: AsyncSession, application_id: str, events:
     return kept, facts, rules
 
 
-_NO_WINDOW = timedelta()
-
-
 @functools.cache
 def _lock_add_and_read_statement() -> Any:
-    """`lock_add_and_read_facts`' statement, with bind parameters only (see `_unnest`)."""
+    """`lock_add_and_read_facts`' statement, with bind parameters only (see `_unnest`): the applications' part as
+    one array per column (`b_app_<column>`), their events likewise (`b_ev_<column>`)."""
     cf, c = case_file, case_event.c
-    application_id = bindparam("b_application_id", type_=String)
-    # The row as this statement's snapshot sees it, and the version of it the lock must find: `xmin` names the
-    # transaction that wrote it, so the two are the same row version exactly when nobody wrote it in between.
-    prior = select(literal_column("case_file.xmin").label("x"), *(cf.c[k] for k in CASE_COLUMNS)).where(
-        cf.c.application_id == application_id).cte("prior")
-    every = bindparam("b_case_all", type_=Boolean)  # an acceptance: it sets every column
-    unset = bindparam("b_case_unset", type_=Boolean)  # a submission: it sets all but accepted_at, if no item yet
-    given = {k: bindparam(f"b_case_{k}", type_=cf.c[k].type) for k in CASE_COLUMNS}
-    ins = postgresql.insert(cf).values(
-        application_id=application_id, updated_at=bindparam("b_now", type_=UTCDateTime()),
-        **{k: case((every if k == "accepted_at" else or_(every, unset), v)) for k, v in given.items()})
-    sets = or_(every, and_(unset, cf.c.item_code.is_(None)))
+    apps = select(_unnest(
+        "app_rows", "b_app_", application_id=String, every=Boolean, unset=Boolean, item_first=String,
+        item_else=String, applicant=Text, applicant_key=String, department=String, item_code=String,
+        accepted_at=UTCDateTime(), repeat_event=String, repeat_applicant_key=String, repeat_item_code=String,
+        repeat_from=UTCDateTime(), repeat_until=UTCDateTime(), repeat_department=String, repeat_detail_head=Text,
+    )).cte("apps")
+    ours = cf.c.application_id.in_(select(apps.c.application_id))
+    # The rows as this statement's snapshot sees them, and the versions of them the lock must find: `xmin` names
+    # the transaction that wrote a row, so the two are the same row version exactly when nobody wrote it in between.
+    prior = select(literal_column("case_file.xmin").label("x"), cf.c.application_id,
+                   *(cf.c[k] for k in CASE_COLUMNS)).where(ours).cte("prior")
+    # The columns as each application's events leave its row as the snapshot has it (the lock below writes only
+    # that row version): an acceptance (`every`) sets every column; a submission (`unset`) all but accepted_at
+    # when the row has no item yet; otherwise the row keeps them (a new row: none).
+    sets = or_(apps.c.every, and_(apps.c.unset, prior.c.item_code.is_(None)))
+    given = {k: cast(apps.c[k], JSON) if k == "applicant" else apps.c[k] for k in CASE_COLUMNS}
+    values = {k: case((apps.c.every if k == "accepted_at" else sets, v), else_=prior.c[k]) for k, v in given.items()}
+    ins = postgresql.insert(cf).from_select(
+        ["application_id", "updated_at", *CASE_COLUMNS],
+        # In application order: two batches sharing applications lock them in the same order.
+        select(apps.c.application_id, bindparam("b_now", type_=UTCDateTime()), *values.values())
+        .select_from(apps.outerjoin(prior, prior.c.application_id == apps.c.application_id))
+        .order_by(apps.c.application_id))
     locked = ins.on_conflict_do_update(
         index_elements=[cf.c.application_id],
-        set_={"updated_at": ins.excluded.updated_at, **{
-            k: case((every if k == "accepted_at" else sets, ins.excluded[k]), else_=cf.c[k]) for k in CASE_COLUMNS}},
+        set_={k: ins.excluded[k] for k in ("updated_at", *CASE_COLUMNS)},
         # Not met when another transaction wrote the row after this statement's snapshot was taken: the row is
-        # locked all the same, and nothing is returned (the facts read here may then miss that transaction's).
-        where=literal_column("case_file.xmin") == select(prior.c.x).scalar_subquery(),
+        # locked all the same, and not returned (the facts read here may then miss that transaction's).
+        # (As text: SQLAlchemy does not correlate a subquery in ON CONFLICT's WHERE with the conflicting row.)
+        where=text("case_file.xmin = (SELECT prior.x FROM prior WHERE prior.application_id = case_file.application_id)"),
     ).returning(cf.c.application_id).cte("locked")
-    rows = _unnest("rows", event_id=String, fingerprint=String, type=String, at=UTCDateTime(), data=Text)
+    rows = _unnest("rows", "b_ev_", application_id=String, event_id=String, fingerprint=String, type=String,
+                   at=UTCDateTime(), data=Text)
     added = postgresql.insert(case_event).from_select(
         ["event_id", "fingerprint", "application_id", "type", "at", "data"],
-        select(rows.c.event_id, rows.c.fingerprint, application_id, rows.c.type, rows.c.at,
+        select(rows.c.event_id, rows.c.fingerprint, rows.c.application_id, rows.c.type, rows.c.at,
                cast(rows.c.data, JSON)).order_by(rows.c.n)).on_conflict_do_nothing().returning(
-        c.id, c.event_id, c.type, c.at, c.data, c.fingerprint).cte("added")
-    before = select(c.id, c.event_id, c.type, c.at, c.data, c.fingerprint, literal(False).label("new")).where(
-        c.application_id == application_id)
-    now = select(added.c.id, added.c.event_id, added.c.type, added.c.at, added.c.data, added.c.fingerprint,
-                 literal(True).label("new"))
+        c.id, c.event_id, c.application_id, c.type, c.at, c.data, c.fingerprint).cte("added")
+    before = select(c.id, c.event_id, c.application_id, c.type, c.at, c.data, c.fingerprint,
+                    literal(False).label("new")).where(c.application_id.in_(select(apps.c.application_id)))
+    now = select(added.c.id, added.c.event_id, added.c.application_id, added.c.type, added.c.at, added.c.data,
+                 added.c.fingerprint, literal(True).label("new"))
     f = union_all(before, now).subquery("f")
-    # 重复提交 looked for (`supervision.repeated_items`) when the acceptance named by `b_repeat_event` is kept now.
-    repeated = supervision.repeated_items("postgresql", only_if=exists(
-        select(added.c.event_id).where(added.c.event_id == bindparam("b_repeat_event", type_=String)))
-    ).cte("repeated")
+    # 重复提交 looked for (`supervision.repeated_items`) for the acceptance named by `repeat_event`, when kept now.
+    looking = apps.join(added, added.c.event_id == apps.c.repeat_event)
+    repeated = supervision.repeated_items_among(
+        looking, apps.c.n, application_id=apps.c.application_id, applicant_key=apps.c.repeat_applicant_key,
+        item_code=apps.c.repeat_item_code, since=apps.c.repeat_from, until=apps.c.repeat_until,
+        department=apps.c.repeat_department, detail_head=apps.c.repeat_detail_head).cte("repeated")
     # The item the events leave: an acceptance's, else the row's, else a submission's.
-    item = func.coalesce(bindparam("b_item_first", type_=String), select(prior.c.item_code).scalar_subquery(),
-                         bindparam("b_item_else", type_=String))
-    return (select(f, catalog_item.c.code.label("rules_code"), catalog_item.c.excluded_steps,
+    item = func.coalesce(apps.c.item_first, prior.c.item_code, apps.c.item_else)
+    return (select(apps.c.application_id.label("app"), f.c.id, f.c.event_id, f.c.type, f.c.at, f.c.data,
+                   f.c.fingerprint, f.c.new, catalog_item.c.code.label("rules_code"), catalog_item.c.excluded_steps,
                    catalog_item.c.acceptance_days, locked.c.application_id.label("locked"),
                    # The applicant as text: read only in the rare case it is needed (see `LockedCase`).
                    cast(prior.c.applicant, Text).label("prior_applicant"),
                    *(prior.c[k].label(f"prior_{k}") for k in CASE_COLUMNS if k != "applicant"))
-            .select_from(f.outerjoin(catalog_item, catalog_item.c.code == item).outerjoin(locked, true())
-                         .outerjoin(prior, true()))
-            .order_by(f.c.id).add_cte(repeated))
+            .select_from(apps.outerjoin(f, f.c.application_id == apps.c.application_id)
+                         .outerjoin(prior, prior.c.application_id == apps.c.application_id)
+                         .outerjoin(locked, locked.c.application_id == apps.c.application_id)
+                         .outerjoin(catalog_item, catalog_item.c.code == item))
+            .order_by(apps.c.n, f.c.id).add_cte(repeated))
 
 
 @dataclass(frozen=True)
 class LockedCase:
-    """What `lock_add_and_read_facts` found: the events kept now, every fact, the item's rules as read for
-    `item_code`, and the case row's columns as they were before the statement wrote them."""
+    """What `lock_add_and_read_facts` found for an application: the events kept now, every fact, the item's rules
+    as read for `item_code`, and the case row's columns as they were before the statement wrote them."""
 
     kept: set[str]
     facts: list[Fact]
@@ -192,38 +206,71 @@ class LockedCase:
     prior: dict[str, Any]
 
 
-async def lock_add_and_read_facts(session: AsyncSession, application_id: str, events: list[Event], *,
-                                  columns: dict[str, Any], every: bool, item_first: str | None,
-                                  item_else: str | None, repeat: tuple[str, dict[str, Any]] | None = None
-                                  ) -> tuple[set[str], LockedCase | None]:
-    """PostgreSQL, one statement: `lock_case` writing the case row's columns (all of `columns` when `every`, else
-    those but `accepted_at` when the row has no item yet, else none), `add_facts`, then every fact of the
-    application and the rules of its item (`item_first`, else the row's, else `item_else`). The ids kept now, and
-    what was read, or None when another transaction wrote the row between this statement's snapshot and its
-    lock: then the row is locked but not written, and a read after this one sees what the snapshot missed.
-    `repeat`: an acceptance's id and `supervision.repeated_params` for it, looked for when it is kept now."""
-    event_id, looked = repeat or (None, supervision.repeated_params(
-        application_id=application_id, applicant_key=None, item_code=None, accepted_at=None, window=_NO_WINDOW,
-        department=None))
-    rows = (await session.execute(_lock_add_and_read_statement(), dict(
-        looked, b_repeat_event=event_id,
-        b_application_id=application_id, b_now=utcnow(), b_case_all=every,
-        b_case_unset=bool(columns) and not every, b_item_first=item_first, b_item_else=item_else,
-        b_event_id=[e.id for e in events], b_fingerprint=[fingerprint(e.type, e.data) for e in events],
-        b_type=[e.type for e in events], b_at=[e.time for e in events], b_data=[json.dumps(e.data) for e in events],
-        **{f"b_case_{k}": columns.get(k) for k in CASE_COLUMNS}))).all()
-    kept = {r.event_id for r in rows if r.new}
-    if not rows or rows[0].locked is None:
-        return kept, None
-    first = rows[0]
-    applicant = first.prior_applicant
-    prior = {"applicant": json.loads(applicant) if applicant is not None else None,
-             **{k: getattr(first, f"prior_{k}") for k in CASE_COLUMNS if k != "applicant"}}
-    rules = (frozenset(first.excluded_steps), first.acceptance_days) if first.rules_code is not None else (
-        frozenset(), None)
-    item_code = item_first or prior["item_code"] or item_else
-    return kept, LockedCase(kept, [Fact(r.event_id, r.type, r.at, r.data, r.fingerprint) for r in rows], rules,
-                            item_code, prior)
+@dataclass(frozen=True)
+class CaseEvents:
+    """One application's part of `lock_add_and_read_facts`: its events and what they write of its case row (all of
+    `columns` when `every`, else those but `accepted_at` when the row has no item yet, else none), the item whose
+    rules to read (`item_first`, else the row's, else `item_else`), and `repeat`: an acceptance's id and
+    `supervision.repeated_params` for it, looked for when it is kept now."""
+
+    application_id: str
+    events: list[Event]
+    columns: dict[str, Any]
+    every: bool
+    item_first: str | None
+    item_else: str | None
+    repeat: tuple[str, dict[str, Any]] | None = None
+
+
+def _array_params(cases_: list[CaseEvents]) -> dict[str, Any]:
+    repeats = [c.repeat[1] if c.repeat else {} for c in cases_]
+    events = [(c.application_id, e) for c in cases_ for e in c.events]
+    return dict(
+        b_now=utcnow(), b_opened_at=utcnow(),
+        b_app_application_id=[c.application_id for c in cases_], b_app_every=[c.every for c in cases_],
+        b_app_unset=[bool(c.columns) and not c.every for c in cases_],
+        b_app_item_first=[c.item_first for c in cases_], b_app_item_else=[c.item_else for c in cases_],
+        b_app_applicant=[json.dumps(c.columns["applicant"]) if c.columns.get("applicant") is not None else None
+                         for c in cases_],
+        **{f"b_app_{k}": [c.columns.get(k) for c in cases_] for k in CASE_COLUMNS if k != "applicant"},
+        b_app_repeat_event=[c.repeat[0] if c.repeat else None for c in cases_],
+        **{f"b_app_repeat_{k}": [r.get(f"b_{p}") for r in repeats] for k, p in (
+            ("applicant_key", "applicant_key"), ("item_code", "item_code"), ("from", "from"), ("until", "until"),
+            ("department", "department"), ("detail_head", "detail_head"))},
+        b_ev_application_id=[a for a, _ in events], b_ev_event_id=[e.id for _, e in events],
+        b_ev_fingerprint=[fingerprint(e.type, e.data) for _, e in events], b_ev_type=[e.type for _, e in events],
+        b_ev_at=[e.time for _, e in events], b_ev_data=[json.dumps(e.data) for _, e in events])
+
+
+async def lock_add_and_read_facts(session: AsyncSession, cases_: list[CaseEvents]
+                                  ) -> list[tuple[set[str], LockedCase | None]]:
+    """PostgreSQL, one statement for any number of applications (each once): for each, `lock_case` writing its
+    case row's columns, `add_facts`, then every fact of the application and the rules of its item, and the look
+    for repeats its acceptance carries. Per application, in order: the ids kept now, and what was read, or None
+    when another transaction wrote the row between this statement's snapshot and its lock: then the row is locked
+    but not written, and a read after this one sees what the snapshot missed."""
+    rows = (await session.execute(_lock_add_and_read_statement(), _array_params(cases_))).all()
+    by_app: dict[str, list[Any]] = {c.application_id: [] for c in cases_}
+    for r in rows:
+        by_app[r.app].append(r)
+    out: list[tuple[set[str], LockedCase | None]] = []
+    for c in cases_:
+        mine = by_app[c.application_id]
+        facts_ = [r for r in mine if r.id is not None]
+        kept = {r.event_id for r in facts_ if r.new}
+        first = mine[0]
+        if first.locked is None:
+            out.append((kept, None))
+            continue
+        applicant = first.prior_applicant
+        prior = {"applicant": json.loads(applicant) if applicant is not None else None,
+                 **{k: getattr(first, f"prior_{k}") for k in CASE_COLUMNS if k != "applicant"}}
+        rules = (frozenset(first.excluded_steps), first.acceptance_days) if first.rules_code is not None else (
+            frozenset(), None)
+        item_code = c.item_first or prior["item_code"] or c.item_else
+        out.append((kept, LockedCase(kept, [Fact(r.event_id, r.type, r.at, r.data, r.fingerprint) for r in facts_],
+                                     rules, item_code, prior)))
+    return out
 
 
 async def facts(session: AsyncSession, application_id: str) -> list[Fact]:
@@ -286,25 +333,55 @@ _CLOCK_SET = ("task_id", "kind", "department", "state", "watch_on", "body", "upd
 
 
 @functools.cache
-def _clock_upsert(carrying: tuple[Any, ...]) -> Any:
-    """`write_clocks`' upsert on PostgreSQL with bind parameters only (see `_unnest`), carrying the CTEs given and
-    the delete of the application's other clocks when it replaces them all (`b_replace_of`: the application, or
-    null to keep them): one statement text for both."""
-    rows = _unnest("rows", clock_id=String, task_id=String, kind=String, department=String, state=String,
-                   watch_on=Date, body=Text)
+def _clocks_statement(carrying: tuple[Any, ...]) -> Any:
+    """`write_clocks_of`' statement (PostgreSQL) with bind parameters only (see `_unnest`), carrying the CTEs given:
+    the clocks of any number of applications upserted, and the delete of the clocks no longer built (`b_gone`)
+    and of every other clock of the applications whose clocks are replaced in full (`b_replace_of`)."""
+    rows = _unnest("rows", "b_clock_", clock_id=String, application_id=String, task_id=String, kind=String,
+                   department=String, state=String, watch_on=Date, body=Text)
     ins = postgresql.insert(clock).from_select(
         ["clock_id", "application_id", "task_id", "kind", "department", "state", "watch_on", "body", "updated_at"],
-        select(rows.c.clock_id, bindparam("b_application_id", type_=String), rows.c.task_id, rows.c.kind,
+        select(rows.c.clock_id, rows.c.application_id, rows.c.task_id, rows.c.kind,
                rows.c.department, rows.c.state, rows.c.watch_on, cast(rows.c.body, JSON),
                bindparam("b_updated_at", type_=UTCDateTime())).order_by(rows.c.n))
     ins = ins.on_conflict_do_update(index_elements=[clock.c.clock_id],
                                     set_={k: ins.excluded[k] for k in _CLOCK_SET})
     # Never a row the insert writes (those are kept), so no row is touched twice by the statement.
-    replaced = clock.delete().where(
-        clock.c.application_id == bindparam("b_replace_of", type_=String),
-        clock.c.clock_id != all_(bindparam("b_replace_keep", type_=postgresql.ARRAY(String)))
+    replaced = clock.delete().where(or_(
+        and_(clock.c.application_id == any_(bindparam("b_replace_of", type_=postgresql.ARRAY(String))),
+             clock.c.clock_id != all_(bindparam("b_clock_clock_id", type_=postgresql.ARRAY(String)))),
+        clock.c.clock_id == any_(bindparam("b_gone", type_=postgresql.ARRAY(String))))
     ).returning(clock.c.clock_id).cte("replaced_clocks")
     return ins.add_cte(replaced, *carrying)
+
+
+@dataclass(frozen=True)
+class ClockWrite:
+    """An application's clocks to write: `states` upserted with their watch days, `gone` deleted, and when
+    `replace` every other clock of the application deleted too."""
+
+    application_id: str
+    states: list[ClockState]
+    watch: dict[str, date | None]
+    gone: list[str]
+    replace: bool
+
+
+async def write_clocks_of(session: AsyncSession, writes: list[ClockWrite],
+                          also: tuple[list[Any], dict[str, Any]]) -> None:
+    """PostgreSQL: the `writes` (of distinct applications) in one statement carrying `also` (CTEs and their
+    parameters: other writes of the same transaction, in the same round trip), whatever their number."""
+    states = sorted(((w.application_id, s, w.watch.get(s.clock_id)) for w in writes for s in w.states),
+                    key=lambda r: r[1].clock_id)
+    _note_watched(session, [(s, watch) for _, s, watch in states])
+    await session.execute(_clocks_statement(tuple(also[0])), dict(
+        also[1], b_updated_at=utcnow(), b_replace_of=[w.application_id for w in writes if w.replace],
+        b_gone=[i for w in writes for i in w.gone],
+        b_clock_clock_id=[s.clock_id for _, s, _ in states], b_clock_application_id=[a for a, _, _ in states],
+        b_clock_task_id=[s.task_id for _, s, _ in states], b_clock_kind=[s.kind for _, s, _ in states],
+        b_clock_department=[s.department for _, s, _ in states], b_clock_state=[s.state for _, s, _ in states],
+        b_clock_watch_on=[watch for _, _, watch in states],
+        b_clock_body=[json.dumps(s.to_body()) for _, s, _ in states]))
 
 
 #: `session.info` mark of a transaction that wrote a running clock the card round reads today: its commit wakes
@@ -312,59 +389,46 @@ def _clock_upsert(carrying: tuple[Any, ...]) -> Any:
 CLOCKS_WATCHED = "efficacy_clocks_watched"
 
 
+def _note_watched(session: AsyncSession, states: list[tuple[ClockState, date | None]]) -> None:
+    today = local_day(utcnow())
+    if any(s.state == "running" and watched_now(watch, today) for s, watch in states):
+        session.info[CLOCKS_WATCHED] = True
+
+
 async def _upsert_clocks(session: AsyncSession, application_id: str, states: list[ClockState],
-                         watch: dict[str, date | None], also: tuple[list[Any], dict[str, Any]] | None,
-                         replace: bool = False) -> None:
+                         watch: dict[str, date | None], replace: bool = False) -> None:
     # Rows locked in clock_id order, the order the card evaluator updates watch days in (`set_watch` over
     # `running_clocks`): in another order (the application's clock before its acceptance clock) the two deadlocked,
     # and the evaluator's whole round was rolled back and redone (seen at 3,000 open cases).
     states = sorted(states, key=lambda s: s.clock_id)
-    today = local_day(utcnow())
-    if any(s.state == "running" and watched_now(watch.get(s.clock_id), today) for s in states):
-        session.info[CLOCKS_WATCHED] = True
-    if dialect_of(session) == "postgresql":
-        ids = [s.clock_id for s in states]
-        await session.execute(_clock_upsert(tuple(also[0]) if also else ()), dict(
-            also[1] if also else {}, b_application_id=application_id, b_updated_at=utcnow(),
-            b_replace_of=application_id if replace else None, b_replace_keep=ids,
-            b_clock_id=ids, b_task_id=[s.task_id for s in states],
-            b_kind=[s.kind for s in states], b_department=[s.department for s in states],
-            b_state=[s.state for s in states], b_watch_on=[watch.get(s.clock_id) for s in states],
-            b_body=[json.dumps(s.to_body()) for s in states]))
-        return
+    _note_watched(session, [(s, watch.get(s.clock_id)) for s in states])
     if replace:
         await session.execute(delete(clock).where(clock.c.application_id == application_id))
     ins = upsert(session, clock).values(_clock_rows(application_id, states, watch))
-    ins = ins.on_conflict_do_update(index_elements=[clock.c.clock_id], set_={k: ins.excluded[k] for k in _CLOCK_SET})
-    await session.execute(ins.add_cte(*also[0]) if also else ins)
+    await session.execute(ins.on_conflict_do_update(index_elements=[clock.c.clock_id],
+                                                    set_={k: ins.excluded[k] for k in _CLOCK_SET}))
 
 
 async def save_clocks(session: AsyncSession, application_id: str, states: list[ClockState],
-                      watch: dict[str, date | None] | None = None, *, stored: bool = True,
-                      also: tuple[list[Any], dict[str, Any]] | None = None) -> bool:
-    """Replace the application's clocks with the ones just rebuilt. `stored`: False when the application can have
-    none yet (its first facts), so there is nothing to delete. `also`: CTEs the insert carries (other writes of the
-    same transaction in the same round trip) and their parameters; False when there was no insert to carry them."""
+                      watch: dict[str, date | None] | None = None, *, stored: bool = True) -> None:
+    """Replace the application's clocks with the ones just rebuilt (SQLite; PostgreSQL: `write_clocks_of`).
+    `stored`: False when the application can have none yet (its first facts), so there is nothing to delete."""
     if not states:
         if stored:
             await session.execute(delete(clock).where(clock.c.application_id == application_id))
-        return False
-    await _upsert_clocks(session, application_id, states, watch or {}, also, replace=stored)
-    return True
+        return
+    await _upsert_clocks(session, application_id, states, watch or {}, replace=stored)
 
 
 async def write_clocks(session: AsyncSession, application_id: str, changed: list[ClockState],
-                       watch: dict[str, date | None], gone: list[str], *,
-                       also: tuple[list[Any], dict[str, Any]] | None = None) -> bool:
-    """Write only the clocks an event changed: one multi-row upsert for new or changed clocks (and a delete for
-    clocks no longer built, which is rare); nothing at all for an event that changed none. `also` as for
-    `save_clocks`."""
+                       watch: dict[str, date | None], gone: list[str]) -> None:
+    """Write only the clocks an event changed (SQLite; PostgreSQL: `write_clocks_of`): one multi-row upsert for
+    new or changed clocks (and a delete for clocks no longer built, which is rare); nothing at all for an event
+    that changed none."""
     if gone:
         await session.execute(delete(clock).where(clock.c.clock_id.in_(gone)))
-    if not changed:
-        return False
-    await _upsert_clocks(session, application_id, changed, watch, also)
-    return True
+    if changed:
+        await _upsert_clocks(session, application_id, changed, watch)
 
 
 async def hold_clocks_still(session: AsyncSession) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, select
+from sqlalchemy import JSON, Boolean, Text, and_, bindparam, case, cast, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,26 +49,30 @@ async def save_facts(session: AsyncSession, f: ApplicationFacts) -> None:
 
 @functools.cache
 def _saving_cte() -> Any:
-    """`save_facts` as a CTE (PostgreSQL) for the clock upsert to carry, with bind parameters only
-    (`b_fact_<column>`): it writes the row when `b_fact_application_id` is given and nothing when it is null, so
-    the carrying statement keeps one text whether the row changed or not."""
+    """`save_facts` of many rows as a CTE (PostgreSQL) for the clock upsert to carry, the rows handed over as one
+    array per column (`b_fact_<column>`), so the carrying statement keeps one text whatever the number of rows
+    (none included: it then writes nothing). Rows locked in application order, as a batch locks its cases."""
     af = application_fact
-    application_id = bindparam("b_fact_application_id", type_=af.c.application_id.type)
-    row = select(application_id, *(bindparam(f"b_fact_{k}", type_=af.c[k].type) for k in _FACT_COLUMNS)).where(
-        application_id.is_not(None))
-    ins = postgresql.insert(af).from_select(["application_id", *_FACT_COLUMNS], row)
+    rows = func.unnest(*(bindparam(f"b_fact_{k}", type_=postgresql.ARRAY(Text if k == "body" else af.c[k].type))
+                         for k in ("application_id", *_FACT_COLUMNS))).table_valued(
+        "application_id", *_FACT_COLUMNS).render_derived(name="fact_rows")
+    ins = postgresql.insert(af).from_select(
+        ["application_id", *_FACT_COLUMNS],
+        select(rows.c.application_id, *(cast(rows.c[k], JSON) if k == "body" else rows.c[k] for k in _FACT_COLUMNS))
+        .order_by(rows.c.application_id))
     return ins.on_conflict_do_update(index_elements=[af.c.application_id],
                                      set_={k: ins.excluded[k] for k in _FACT_COLUMNS}
                                      ).returning(af.c.application_id).cte("saved_facts")
 
 
-def saving(session: AsyncSession, f: ApplicationFacts | None) -> tuple[list[Any], dict[str, Any]] | None:
-    """On PostgreSQL, `save_facts(f)` as a CTE for another statement to carry (`add_cte`) and its parameters
-    (writing nothing for None); None elsewhere."""
+def saving(session: AsyncSession, rows: list[ApplicationFacts]) -> tuple[list[Any], dict[str, Any]] | None:
+    """On PostgreSQL, `save_facts` of each of `rows` (of distinct applications) as a CTE for another statement to
+    carry (`add_cte`) and its parameters (writing nothing for none); None elsewhere."""
     if dialect_of(session) != "postgresql":
         return None
-    values = _values(f) if f is not None else dict.fromkeys(("application_id", *_FACT_COLUMNS))
-    return [_saving_cte()], {f"b_fact_{k}": v for k, v in values.items()}
+    values = [_values(f) for f in rows]
+    return [_saving_cte()], {f"b_fact_{k}": [json.dumps(v[k]) if k == "body" else v[k] for v in values]
+                             for k in ("application_id", *_FACT_COLUMNS)}
 
 
 def _period(start: date, end: date, department: str | None, item: str | None, service_point: str | None) -> Any:
@@ -135,6 +140,31 @@ def _certificate_upsert(dialect: str) -> Any:
          "revoked": False})
     return ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
                                      set_={k: ins.excluded[k] for k in _CERTIFICATE_SET})
+
+
+@functools.cache
+def _certificates_cte() -> Any:
+    """`upsert_certificate` of many certificates (of distinct numbers) as a CTE (PostgreSQL) for the clock upsert
+    to carry, the rows handed over as one array per column (`b_cert_<column>`)."""
+    columns = ("certificate_number", *_CERTIFICATE_SET)
+    rows = func.unnest(*(bindparam(f"b_cert_{k}", type_=postgresql.ARRAY(certificate.c[k].type)) for k in columns)
+                       ).table_valued(*columns).render_derived(name="certificate_rows")
+    ins = postgresql.insert(certificate).from_select(
+        [*columns, "revoked"], select(*(rows.c[k] for k in columns), literal(False, Boolean))
+        .order_by(rows.c.certificate_number))
+    return ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
+                                     set_={k: ins.excluded[k] for k in _CERTIFICATE_SET}
+                                     ).returning(certificate.c.certificate_number).cte("kept_certificates")
+
+
+def keeping_certificates(session: AsyncSession, rows: list[dict[str, Any]]
+                         ) -> tuple[list[Any], dict[str, Any]] | None:
+    """On PostgreSQL, `upsert_certificate` of each of `rows` (`upsert_certificate`'s keywords, distinct numbers)
+    as a CTE for another statement to carry (`add_cte`) and its parameters; None elsewhere."""
+    if dialect_of(session) != "postgresql":
+        return None
+    return [_certificates_cte()], {f"b_cert_{k}": [r[k] for r in rows] for k in ("certificate_number",
+                                                                                 *_CERTIFICATE_SET)}
 
 
 async def upsert_certificate(session: AsyncSession, **values: Any) -> None:

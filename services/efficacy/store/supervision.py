@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, String, Text, any_, bindparam, case, func, literal, select
+from sqlalchemy import Boolean, String, Text, and_, any_, bindparam, case, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -138,9 +138,8 @@ def _repeated_statement(dialect: str) -> Any:
     return repeated_items(dialect)
 
 
-def repeated_items(dialect: str, *, only_if: Any = None) -> Any:
-    """`open_repeated_items`' insert (`repeated_params` its parameters), for another statement to carry when
-    `only_if` is given: it then writes nothing unless that condition holds."""
+def repeated_items(dialect: str) -> Any:
+    """`open_repeated_items`' insert (`repeated_params` its parameters)."""
     other = case_file.c.application_id
     this = bindparam("b_application_id", type_=String)
     # The pair in the order Python's `sorted` gives (code points): PostgreSQL compares text by the database's
@@ -159,12 +158,36 @@ def repeated_items(dialect: str, *, only_if: Any = None) -> Any:
                case_file.c.item_code == bindparam("b_item_code", type_=String), other != this,
                case_file.c.accepted_at.is_not(None),
                case_file.c.accepted_at >= bindparam("b_from", type_=UTCDateTime()),
-               case_file.c.accepted_at <= bindparam("b_until", type_=UTCDateTime()),
-               *(() if only_if is None else (only_if,)))
+               case_file.c.accepted_at <= bindparam("b_until", type_=UTCDateTime()))
         .order_by(case_file.c.accepted_at, other))
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(supervision_item)
     return ins.from_select(["dedupe_key", "kind", "is_case", "application_id", "department", "detail", "state",
                             "opened_at"], found).on_conflict_do_nothing()
+
+
+def repeated_items_among(looking: Any, order: Any, *, application_id: Any, applicant_key: Any, item_code: Any,
+                         since: Any, until: Any, department: Any, detail_head: Any) -> Any:
+    """`repeated_items` on PostgreSQL for several acceptances at once, each a row of `looking` (a FROM clause whose
+    columns are given as keywords, `since` and `until` the window's ends): the rows opened acceptance by
+    acceptance in `order`, each acceptance's as `repeated_items` orders them."""
+    other, this = case_file.c.application_id, application_id
+    before = other.collate("C") < this  # the pair as Python's `sorted` orders it (see `repeated_items`)
+    first = case((before, other), else_=this)
+    second = case((before, this), else_=other)
+    found = (select(
+        (literal("repeated:", String) + first + literal(":", String) + second).label("dedupe_key"),
+        literal("repeated_application", String).label("kind"), literal(False, Boolean).label("is_case"),
+        this.label("application_id"), department.label("department"),
+        (detail_head + first + literal(", ", Text) + second + literal(").", Text)).label("detail"),
+        literal("open", String).label("state"), bindparam("b_opened_at", type_=UTCDateTime()).label("opened_at"))
+        .select_from(looking.join(case_file, and_(
+            case_file.c.applicant_key == applicant_key, case_file.c.item_code == item_code, other != this,
+            case_file.c.accepted_at.is_not(None), case_file.c.accepted_at >= since,
+            case_file.c.accepted_at <= until)))
+        .order_by(order, case_file.c.accepted_at, other))
+    return postgresql.insert(supervision_item).from_select(
+        ["dedupe_key", "kind", "is_case", "application_id", "department", "detail", "state", "opened_at"],
+        found).on_conflict_do_nothing()
 
 
 async def open_repeated_items(session: AsyncSession, *, application_id: str, applicant_key: str, item_code: str,

@@ -248,3 +248,97 @@ async def test_an_application_written_by_another_transaction_while_waiting_for_i
     assert [c for c in expected["clocks"] if c[0] == f"task:{app}-T1"][0][5] == "stopped"
     for key in expected:
         assert got[key] == expected[key], key
+
+
+async def test_a_batch_of_many_applications_costs_two_statements_on_postgresql(two):
+    """Issue 14: a batch's applications are locked, written, kept and read by one statement, and their clocks,
+    cards cleared and KPI rows written by one more (PostgreSQL), however many applications the batch holds, and
+    it leaves what the events leave one at a time. Two acceptances of the same applicant and item (重复提交) in
+    one batch take a statement each: the later one must see the earlier one's row."""
+    from shared.testing import recording_statements
+
+    one_by_one, batched = two
+    apps = [f"MANY-{n}" for n in range(8)]
+    tasks = {a: [f"{a}-T{k}" for k in range(1, 6)] for a in apps}
+    again = ["MANY-R1", "MANY-R2"]
+    batches = [
+        [*(submitted(a, "2026-03-02T08:00:00") for a in apps),
+         *(accepted(a, "2026-03-02T09:00:00", person=a, hid=f"H-{a}") for a in apps)],
+        [assigned(a, t, "2026-03-03T09:00:00", department=f"LD-D{k}")
+         for k in range(1, 6) for a in apps for t in tasks[a][k - 1:k]],
+        [*(task_decided(a, t, "2026-03-04T09:00:00") for a in apps for t in tasks[a]),
+         *(decided(a, "2026-03-05T09:00:00") for a in apps), *(delivered(a, "2026-03-05T10:00:00") for a in apps)],
+        [accepted(a, "2026-03-06T09:00:00", person="p-again", hid="H-again") for a in again],
+    ]
+    for db in two:
+        async with db.transaction() as s:
+            await s.execute(card.insert().values(
+                card_id="card-many", clock_id=f"task:{tasks[apps[3]][2]}", application_id=apps[3],
+                task_id=tasks[apps[3]][2], department="LD-D3", colour="yellow", reason="near_deadline",
+                deadline_key="promised:2026-03-06", deadline_at=_instant("2026-03-06T23:59:59"),
+                raised_at=_instant("2026-03-04T08:00:00")))
+    for batch in batches:
+        for e in batch:
+            async with one_by_one.transaction() as s:
+                await record_case_event(s, e)
+    counts = []
+    for batch in batches:
+        with recording_statements(batched.engine) as log:
+            async with batched.transaction() as s:
+                await record_case_events(s, batch)
+        counts.append(len([t for t in log.texts if not t.startswith("SELECT calendar_year")]))
+    expected, got = await _state(one_by_one), await _state(batched)
+    assert len({c[1] for c in expected["clocks"]}) == len(apps) + len(again)
+    assert [c for c in expected["clocks"] if c[0] == f"application:{apps[0]}"][0][5] == "stopped"
+    assert ("card-many", True) in expected["cards"]
+    assert [(k, a) for _, k, _, a, *_ in expected["items"]] == [("repeated_application", again[1])]
+    for key in expected:
+        assert got[key] == expected[key], key
+    if batched.engine.dialect.name == "postgresql":
+        assert counts == [2, 2, 2, 3], counts
+
+
+async def test_a_certificate_rides_in_the_case_consumers_batch(two):
+    """Issue 14: datashare's certificates (for expiry reminders) are taken by the case consumer, in the batch and
+    the transaction of the case events around them (a consumer of their own paid a transaction and an inbox claim
+    per case), and on PostgreSQL in the statement that writes the batch's clocks; a certificate naming its
+    application is not kept as one of the application's facts."""
+    from services.efficacy.events.handlers import CONSUMERS, on_case_events
+    from services.efficacy.store.tables import certificate
+
+    consumer = next(c for c in CONSUMERS if c.name == "efficacy-case-events")
+    assert consumer.batch_handler is on_case_events
+    assert consumer.wants("yimen.datashare.certificate.issued") and consumer.wants("yimen.datashare.certificate.revoked")
+    assert [c.name for c in CONSUMERS if c.subject.startswith("yimen.datashare.certificate")] == []
+    _, db = two
+    app = "CERT-1"
+
+    def issued(number: str) -> Event:
+        return new_event("yimen.datashare.certificate.issued", source="/yimen/datashare", subject=number, data={
+            "certificate_number": number, "type_code": "11441781MB0000001A002", "type_name": "食品经营许可证",
+            "holder_id": "445381199001011234", "holder_kind": "person", "holder_name": "张三",
+            "issuer_department": "LD-SCJGJ", "application_id": app, "issued_on": "2026-03-05",
+            "valid_until": "2029-03-04"})
+    revoked = new_event("yimen.datashare.certificate.revoked", source="/yimen/datashare", subject="CERT-B",
+                        data={"certificate_number": "CERT-B", "reason": "x", "revoked_at": "2026-03-06"})
+    from shared.testing import recording_statements
+
+    with recording_statements(db.engine) as log:
+        async with db.transaction() as s:
+            await on_case_events(s, [accepted(app, "2026-03-02T09:00:00"), decided(app, "2026-03-05T09:00:00"),
+                                     issued("CERT-A"), issued("CERT-B"), delivered(app, "2026-03-05T10:00:00")])
+    if db.engine.dialect.name == "postgresql":
+        # The issued certificates ride in the statement writing the batch's clocks.
+        ran = [t for t in log.texts if not t.startswith("SELECT calendar_year")]
+        assert len(ran) == 2 and "INSERT INTO certificate" in ran[1], ran
+    # A revocation (it may come before its issue: it must stay) is applied as it comes.
+    async with db.transaction() as s:
+        await on_case_events(s, [revoked, issued("CERT-B"), issued("CERT-C")])
+    async with db.transaction() as s:
+        certificates = {r.certificate_number: r.revoked for r in (await s.execute(select(certificate)))}
+        facts = (await s.execute(select(case_event.c.type).where(case_event.c.application_id == app))).scalars().all()
+        clocks = (await s.execute(select(clock.c.state).where(clock.c.application_id == app))).scalars().all()
+    assert certificates == {"CERT-A": False, "CERT-B": True, "CERT-C": False}
+    assert sorted(facts) == sorted(["yimen.intake.application.accepted", "yimen.workflow.application.decided",
+                                    "yimen.intake.application.delivered"])
+    assert clocks and all(state == "stopped" for state in clocks)
