@@ -285,13 +285,13 @@ async def _write(session: AsyncSession, messages: list[dict[str, Any]], feed: di
     return (await _store(session, messages, [(None, feed)] if feed is not None else []))[0]
 
 
-async def _upsert_case(session: AsyncSession, application_id: str, **values: Any) -> Any:
+async def _upsert_case(session: AsyncSession, application_id: str, *, beside: bool = False, **values: Any) -> Any:
     """`repo.upsert_case`; inside a batch, the held steps made from this case as remembered are written first,
     so that they are checked against the case as it read when their events came, as one at a time."""
     held: _Held | None = session.info.get(_HELD)
     if held is not None and any(k is not None and f["application_id"] == application_id for k, f in held.steps):
         await _write_held(session, held)
-    return await repo.upsert_case(session, application_id, **values)
+    return await repo.upsert_case(session, application_id, beside=beside, **values)
 
 
 async def send(session: AsyncSession, *, event_id: str, kind_code: str, recipient: Recipient,
@@ -359,7 +359,7 @@ async def _to_applicant(session: AsyncSession, event: Event, case: Any, kind: st
         log.info("notify: no recipient known for %s of application %s", event.type, event.subject)
         return []
     beside = case
-    if _pref_beside(case) is _READ and recipient.kind == "person":  # a case that came from an upsert
+    if _pref_beside(case) is _READ and recipient.kind == "person":  # a case upserted without `beside`
         beside = await repo.person_beside(session, recipient.id)
     return await _messages(session, event_id=event.id, kind_code=kind, recipient=recipient,
                            values={**_case_values(case), **values}, application_id=case.application_id,
@@ -416,10 +416,11 @@ async def _accepted(session: AsyncSession, event: Event) -> None:
     e = c.Accepted.model_validate(event.data)
     person, org = _applicant(e.applicant)
     phone = next((p for k in ("phone", "contact_phone", "mobile") if (p := mobile_or_none(e.form.get(k)))), None)
-    case = await _upsert_case(session, e.application_id, person_id=person, organisation_id=org, phone=phone,
-                                  receipt_number=e.receipt_number, item_code=e.item_code, item_name=e.item_name,
-                                  department=e.department, holder_hash=holder_hash(e.applicant.holder_id),
-                                  promised_on=promised_on(e.accepted_at, e.promised_limit))
+    case = await _upsert_case(session, e.application_id, beside=True, person_id=person, organisation_id=org,
+                              phone=phone, receipt_number=e.receipt_number, item_code=e.item_code,
+                              item_name=e.item_name, department=e.department,
+                              holder_hash=holder_hash(e.applicant.holder_id),
+                              promised_on=promised_on(e.accepted_at, e.promised_limit))
     await _write(session, await _to_applicant(session, event, case, "application_accepted"),
                  _feed(event, case, "accepted", "已受理",
                        promised_on=case.promised_on.isoformat() if case.promised_on else None))
@@ -480,8 +481,8 @@ async def _decided(session: AsyncSession, event: Event) -> None:
     case = await repo.case(session, e.application_id)
     if case is None:
         person, org = _applicant(e.applicant)
-        case = await _upsert_case(session, e.application_id, person_id=person, organisation_id=org,
-                                      receipt_number=e.receipt_number, department=e.department)
+        case = await _upsert_case(session, e.application_id, beside=True, person_id=person, organisation_id=org,
+                                  receipt_number=e.receipt_number, department=e.department)
     outcome = OUTCOME_TEXT.get(e.outcome, e.outcome)
     reasons = f"理由：{e.reasons}" if e.reasons and e.outcome != "approved" else ""
     await _write(session, await _to_applicant(session, event, case, "application_decided", outcome_text=outcome,
@@ -492,8 +493,8 @@ async def _decided(session: AsyncSession, event: Event) -> None:
 async def _payment(session: AsyncSession, event: Event) -> None:
     e = c.PaymentRequested.model_validate(event.data)
     person, org = _applicant(e.applicant)
-    case = await _upsert_case(session, e.application_id, person_id=person, organisation_id=org,
-                                  receipt_number=e.receipt_number, item_name=e.item_name)
+    case = await _upsert_case(session, e.application_id, beside=True, person_id=person, organisation_id=org,
+                              receipt_number=e.receipt_number, item_name=e.item_name)
     amount = f"{e.amount:.2f}"
     await _write(session, await _to_applicant(session, event, case, "payment_due", amount=amount,
                                               payment_code=e.payment_code,
@@ -505,8 +506,8 @@ async def _payment(session: AsyncSession, event: Event) -> None:
 async def _ready(session: AsyncSession, event: Event) -> None:
     e = c.ReadyForCollection.model_validate(event.data)
     person, org = _applicant(e.applicant)
-    case = await _upsert_case(session, e.application_id, person_id=person, organisation_id=org,
-                                  receipt_number=e.receipt_number, item_name=e.item_name)
+    case = await _upsert_case(session, e.application_id, beside=True, person_id=person, organisation_id=org,
+                              receipt_number=e.receipt_number, item_name=e.item_name)
     point = e.service_point_name or e.service_point or "选定的服务点"
     await _write(session, await _to_applicant(session, event, case, "ready_for_collection", service_point_name=point),
                  _feed(event, case, "ready_for_collection", f"结果已到{point}，可领取", service_point=e.service_point))

@@ -23,6 +23,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    literal_column,
     or_,
     select,
     union_all,
@@ -128,14 +129,7 @@ async def case(session: AsyncSession, application_id: str) -> Row[Any] | None:
 
 @functools.cache
 def _person_beside_statement() -> Any:
-    person_id = bindparam("person_id", type_=String())
-    mine = preference.c.person_id == person_id
-    return select(select(preference.c.person_id).where(mine).scalar_subquery().label("pref_person"),
-                  select(preference.c.channels).where(mine).scalar_subquery().label("pref_channels"),
-                  select(preference.c.phone).where(mine).scalar_subquery().label("pref_phone"),
-                  select(case_contact.c.phone).where(case_contact.c.person_id == person_id,
-                                                     case_contact.c.phone.is_not(None))
-                  .order_by(case_contact.c.updated_at.desc()).limit(1).scalar_subquery().label("known_phone"))
+    return select(*_beside(bindparam("person_id", type_=String())))
 
 
 async def person_beside(session: AsyncSession, person_id: str) -> Row[Any]:
@@ -150,22 +144,44 @@ def remembered_case(session: AsyncSession, application_id: str) -> dict[str, Any
     return None if known is None else dict(zip(_FEED_KEYS, known, strict=True))
 
 
+def _beside(person_id: Any) -> list[Any]:
+    """What a message to a case's applicant needs beside the case, of the person `person_id` names: their
+    preference (`pref_*`, None without one) and the number they gave most recently on any form (`known_phone`).
+    `person_id` may name the case row's column as text: in RETURNING, SQLAlchemy would add a column of the table
+    to each subquery's FROM rather than correlate it."""
+    mine = preference.c.person_id == person_id
+    other = case_contact.alias("other")
+    return [q.scalar_subquery().label(name) for name, q in (
+        ("pref_person", select(preference.c.person_id).where(mine)),
+        ("pref_channels", select(preference.c.channels).where(mine)),
+        ("pref_phone", select(preference.c.phone).where(mine)),
+        ("known_phone", select(other.c.phone).where(other.c.person_id == person_id, other.c.phone.is_not(None))
+         .order_by(other.c.updated_at.desc()).limit(1)))]
+
+
 @functools.cache
-def _upsert_case_statement(dialect: str, keys: tuple[str, ...]) -> Any:
+def _upsert_case_statement(dialect: str, keys: tuple[str, ...], beside: bool) -> Any:
     """`upsert_case`'s statement for the values an event carries, built once per set of them."""
     ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(case_contact).values(
         {k: bindparam(f"b_{k}", type_=case_contact.c[k].type) for k in ("application_id", "updated_at", *keys)})
     ins = ins.on_conflict_do_update(index_elements=[case_contact.c.application_id],
                                     set_={**{k: ins.excluded[k] for k in keys}, "updated_at": ins.excluded.updated_at}
                                     if keys else {"updated_at": case_contact.c.updated_at})
-    return ins.returning(*case_contact.c)
+    # The person's columns are read by the statement's snapshot, from before its own write: the case's own
+    # number is never among them where `known_phone` matters (a case with a number gets the message there, and
+    # an upsert never takes a number away). SQLite names RETURNING's columns unqualified, which a subquery on
+    # the same table cannot tell apart: there `person_beside` reads them.
+    return ins.returning(*case_contact.c, *(_beside(literal_column("case_contact.person_id", String()))
+                                            if beside and dialect == "postgresql" else ()))
 
 
-async def upsert_case(session: AsyncSession, application_id: str, **values: Any) -> Row[Any]:
+async def upsert_case(session: AsyncSession, application_id: str, *, beside: bool = False,
+                      **values: Any) -> Row[Any]:
     """Record what an event says about a case; a value the event does not carry keeps what was known. One
-    statement (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), which gives back the case as now known."""
+    statement (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), which gives back the case as now known, and with
+    `beside` what a message to its applicant needs beside it, as `case` reads it."""
     values = {k: v for k, v in values.items() if v is not None}
-    stmt = _upsert_case_statement(_dialect(session), tuple(sorted(values)))
+    stmt = _upsert_case_statement(_dialect(session), tuple(sorted(values)), beside)
     params = {"b_application_id": application_id, "b_updated_at": utcnow(), **{f"b_{k}": v for k, v in values.items()}}
     row = (await session.execute(stmt, params)).one()
     _remember(session, "case", application_id, tuple(getattr(row, k) for k in _FEED_KEYS))
