@@ -254,6 +254,11 @@ class _Held:
     steps: list[repo.FeedStep] = field(default_factory=list)
     #: The steps made from a remembered case, by event id: made again from the case read if the check fails.
     remembered: dict[str, tuple[Event, str, str, str, dict[str, Any]]] = field(default_factory=dict)
+    #: The cases that the batch's handlers read, by the position of their event; those the handlers of the events
+    #: not applied yet will read (`_case`), as read together since the batch last upserted a case.
+    reads: list[tuple[int, str]] = field(default_factory=list)
+    position: int = 0
+    cases: dict[str, Any] = field(default_factory=dict)
 
 
 async def _write_held(session: AsyncSession, held: _Held) -> None:
@@ -291,6 +296,8 @@ async def _upsert_case(session: AsyncSession, application_id: str, *, beside: bo
     held: _Held | None = session.info.get(_HELD)
     if held is not None and any(k is not None and f["application_id"] == application_id for k, f in held.steps):
         await _write_held(session, held)
+    if held is not None:
+        held.cases = {}  # the case, and the known number of its person's others, may read otherwise now
     return await repo.upsert_case(session, application_id, beside=beside, **values)
 
 
@@ -394,13 +401,34 @@ async def on_events(session: AsyncSession, events: list[Event]) -> None:
     """A fetched batch of events in one transaction, leaving what `on_event` leaves applied to each in turn:
     each handler runs in order (reads and case updates as they come), and the messages and feed steps they make
     are written together at the end (feed steps in the events' order)."""
-    held = session.info[_HELD] = _Held()
+    held = session.info[_HELD] = _Held(reads=[(i, a) for i, e in enumerate(events) if (a := _case_read_by(e))])
     try:
-        for event in events:
+        for held.position, event in enumerate(events):
             await on_event(session, event)
         await _write_held(session, held)
     finally:
         session.info.pop(_HELD, None)
+
+
+def _case_read_by(event: Event) -> str | None:
+    """The application whose case `event`'s handler reads (`_case`), if it reads one."""
+    if event.type not in _READ_CASE and not (
+            event.type == c.TASK_DECIDED and event.data.get("outcome") == "request_correction"):
+        return None
+    app = event.data.get("application_id")
+    return app if isinstance(app, str) else None
+
+
+async def _case(session: AsyncSession, application_id: str) -> Any:
+    """`repo.case`. Inside a batch, the first read reads the cases of the batch's later events too, in one
+    statement: they stay as read until the batch upserts a case (`_upsert_case`), as nothing else in a batch
+    writes one; a read after that reads again."""
+    held: _Held | None = session.info.get(_HELD)
+    if held is None:
+        return await repo.case(session, application_id)
+    if application_id not in held.cases:
+        held.cases = await repo.cases(session, {application_id, *(a for i, a in held.reads if i >= held.position)})
+    return held.cases[application_id]
 
 
 async def _submitted(session: AsyncSession, event: Event) -> None:
@@ -428,7 +456,7 @@ async def _accepted(session: AsyncSession, event: Event) -> None:
 
 async def _returned(session: AsyncSession, event: Event) -> None:
     e = c.Returned.model_validate(event.data)
-    case = await repo.case(session, e.application_id)
+    case = await _case(session, e.application_id)
     notice = msgs.notice_text([m.message or m.field or "" for m in e.missing])
     await _write(session, await _to_applicant(session, event, case, "application_returned",
                                               reasons=e.reasons or "材料需补正", notice=notice),
@@ -437,7 +465,7 @@ async def _returned(session: AsyncSession, event: Event) -> None:
 
 async def _not_accepted(session: AsyncSession, event: Event) -> None:
     e = c.NotAccepted.model_validate(event.data)
-    case = await repo.case(session, e.application_id)
+    case = await _case(session, e.application_id)
     await _write(session, await _to_applicant(session, event, case, "application_not_accepted",
                                               reasons=e.reasons or "见受理部门说明",
                                               legal_basis=e.legal_basis or "见受理部门说明"),
@@ -468,7 +496,7 @@ async def _task_decided(session: AsyncSession, event: Event) -> None:
                          f"{name}已{'同意' if e.outcome == 'approve' else '作出决定'}", department=e.department,
                          department_name=name)
         return
-    case = await repo.case(session, e.application_id)
+    case = await _case(session, e.application_id)
     notice = msgs.notice_text([m.reason or m.field or m.material_code or "" for m in e.missing])
     await _write(session, await _to_applicant(session, event, case, "correction_requested", department_name=name,
                                               reasons=e.reasons or "材料需补正", notice=notice),
@@ -478,7 +506,7 @@ async def _task_decided(session: AsyncSession, event: Event) -> None:
 
 async def _decided(session: AsyncSession, event: Event) -> None:
     e = c.ApplicationDecided.model_validate(event.data)
-    case = await repo.case(session, e.application_id)
+    case = await _case(session, e.application_id)
     if case is None:
         person, org = _applicant(e.applicant)
         case = await _upsert_case(session, e.application_id, beside=True, person_id=person, organisation_id=org,
@@ -515,7 +543,7 @@ async def _ready(session: AsyncSession, event: Event) -> None:
 
 async def _delivered(session: AsyncSession, event: Event) -> None:
     e = c.Delivered.model_validate(event.data)
-    case = await repo.case(session, e.application_id)
+    case = await _case(session, e.application_id)
     await _write(session, [*await _to_applicant(session, event, case, "application_delivered",
                                                 method_text=METHOD_TEXT.get(e.method or "", "")),
                            *await _to_applicant(session, event, case, "rating_invited")],
@@ -538,7 +566,7 @@ async def _card(session: AsyncSession, event: Event) -> None:
     await repo.record_card(session, e.card_id, e.department, e.colour, local_day(e.raised_at))
     if not e.department:
         return
-    case = await repo.case(session, e.application_id)
+    case = await _case(session, e.application_id)
     receipt = case.receipt_number if case and case.receipt_number else e.application_id
     name = await repo.department_name(session, e.department) or e.department
     contact = _config.department_contacts.get(e.department)
@@ -575,6 +603,8 @@ _HANDLERS = {
     c.CARD_YELLOW: _card, c.CARD_RED: _card, c.ACCESS_ANOMALY: _anomaly, c.DEPARTMENT_UPSERTED: _department,
 }
 HANDLED_TYPES = tuple(_HANDLERS)
+#: The events whose handlers read their case (`_case`); and a task decision asking for a correction.
+_READ_CASE = frozenset({c.RETURNED, c.NOT_ACCEPTED, c.APPLICATION_DECIDED, c.DELIVERED, c.CARD_YELLOW, c.CARD_RED})
 
 
 # --- daily jobs -------------------------------------------------------------------------------------------

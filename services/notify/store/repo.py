@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    any_,
     bindparam,
     cast,
     delete,
@@ -103,10 +104,7 @@ def _forget(session: Session, transaction: Any) -> None:
 _FEED_KEYS = ("person_id", "organisation_id", "receipt_number", "item_name")
 
 
-@functools.cache
-def _case_statement() -> Any:
-    """`case`'s read, built once (statements are built with bind parameters only, so that SQLAlchemy finds them
-    compiled and keyed already)."""
+def _case_select() -> Any:
     other = case_contact.alias("other")
     known_phone = (select(other.c.phone).where(other.c.person_id == case_contact.c.person_id,
                                                other.c.phone.is_not(None))
@@ -114,8 +112,34 @@ def _case_statement() -> Any:
     return (select(case_contact, preference.c.person_id.label("pref_person"),
                    preference.c.channels.label("pref_channels"), preference.c.phone.label("pref_phone"),
                    known_phone.label("known_phone"))
-            .select_from(case_contact.outerjoin(preference, preference.c.person_id == case_contact.c.person_id))
-            .where(case_contact.c.application_id == bindparam("application_id", type_=String())))
+            .select_from(case_contact.outerjoin(preference, preference.c.person_id == case_contact.c.person_id)))
+
+
+@functools.cache
+def _case_statement() -> Any:
+    """`case`'s read, built once (statements are built with bind parameters only, so that SQLAlchemy finds them
+    compiled and keyed already)."""
+    return _case_select().where(case_contact.c.application_id == bindparam("application_id", type_=String()))
+
+
+@functools.cache
+def _cases_statement(dialect: str) -> Any:
+    """`cases`' read: one statement text for any number of cases on PostgreSQL (an array), SQLite expands its
+    list."""
+    ids = (case_contact.c.application_id == any_(bindparam("application_ids", type_=postgresql.ARRAY(String())))
+           if dialect == "postgresql" else case_contact.c.application_id.in_(bindparam("application_ids",
+                                                                                        expanding=True)))
+    return _case_select().where(ids)
+
+
+async def cases(session: AsyncSession, application_ids: Iterable[str]) -> dict[str, Row[Any] | None]:
+    """`case` of each of these applications in one read (None for a case not known)."""
+    ids = sorted(set(application_ids))
+    found: dict[str, Row[Any] | None] = dict.fromkeys(ids)
+    for row in (await session.execute(_cases_statement(_dialect(session)), {"application_ids": ids})).all():
+        found[row.application_id] = row
+        _remember(session, "case", row.application_id, tuple(getattr(row, k) for k in _FEED_KEYS))
+    return found
 
 
 async def case(session: AsyncSession, application_id: str) -> Row[Any] | None:

@@ -32,6 +32,7 @@ from shared.bus import Bus
 from shared.db import Database
 from shared.events import Event, new_event
 from shared.messaging import InboxConsumer
+from shared.testing import recording_statements
 
 
 @pytest_asyncio.fixture
@@ -212,3 +213,23 @@ async def test_a_batch_delivered_again_makes_no_second_message_or_step(two):
     added = sorted(set(after["messages"]) - set(once["messages"]))
     assert len(after["messages"]) == len(once["messages"]) + len(added)
     assert sorted((m[0], m[2]) for m in added) == sorted((new[1].id, ch) for ch in ("inbox", "sms", "push"))
+
+
+async def test_a_batch_reads_its_cases_in_one_statement_and_an_accepted_notice_no_preference_apart(two):
+    """What a batch's handlers read of their cases is read together, until the batch upserts a case; on PostgreSQL
+    the upsert of an accepted case returns the applicant's preference and known number beside it (the batched
+    equivalence above shows that this leaves what one event at a time leaves)."""
+    db = two[1]
+    pg = db.engine.dialect.name == "postgresql"
+    a, b = h.new_id("A"), h.new_id("B")
+    with recording_statements(db.engine) as log:
+        assert await consumer(db).apply_batch([h.accepted(a, "p-a", "13900139001"), h.accepted(b, "p-pref", None)]) == 2
+    apart = [s for s in log.statements if s.startswith("SELECT") and "FROM PREFERENCE" in s]
+    assert len(apart) == (0 if pg else 2), apart
+    with recording_statements(db.engine) as log:
+        assert await consumer(db).apply_batch([h.decided(a, "p-a"), h.card(a, "yellow"), h.delivered(b)]) == 3
+    reads = [s for s in log.statements if s.startswith("SELECT") and "FROM CASE_CONTACT" in s]
+    assert len(reads) == 1, reads
+    state = await _state(db)
+    assert {m[1] for m in state["messages"] if m[5] in (a, b)} >= {
+        "application_decided", "application_delivered", "card_raised"}
