@@ -232,10 +232,11 @@ async def _messages(session: AsyncSession, *, event_id: str, kind_code: str, rec
     return rows
 
 
-async def _store(session: AsyncSession, messages: list[dict[str, Any]], steps: list[repo.FeedStep]
-                 ) -> tuple[list[str], set[str]]:
-    """Insert messages and feed steps (one statement on PostgreSQL) and wake what they concern."""
-    created, added = await repo.add_messages_and_feed(session, messages, steps)
+async def _store(session: AsyncSession, messages: list[dict[str, Any]], steps: list[repo.FeedStep],
+                 certificates: Sequence[dict[str, Any]] = ()) -> tuple[list[str], set[str]]:
+    """Insert messages and feed steps, and upsert certificates (one statement on PostgreSQL), and wake what they
+    concern."""
+    created, added = await repo.add_messages_and_feed(session, messages, steps, certificates)
     if added:
         _wake(session, FEED)
     if created and any(m["status"] == "queued" for m in messages):
@@ -259,14 +260,16 @@ class _Held:
     reads: list[tuple[int, str]] = field(default_factory=list)
     position: int = 0
     cases: dict[str, Any] = field(default_factory=dict)
+    #: The certificates issued in the batch (`repo.certificate_params`), by number: written with the messages.
+    certificates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 async def _write_held(session: AsyncSession, held: _Held) -> None:
-    messages, steps, remembered = held.messages, held.steps, held.remembered
-    held.messages, held.steps, held.remembered = [], [], {}
-    if not messages and not steps:
+    messages, steps, remembered, certificates = held.messages, held.steps, held.remembered, held.certificates
+    held.messages, held.steps, held.remembered, held.certificates = [], [], {}, {}
+    if not messages and not steps and not certificates:
         return
-    _, added = await _store(session, messages, steps)
+    _, added = await _store(session, messages, steps, list(certificates.values()))
     for event_id, (event, application_id, step, title, extra) in remembered.items():
         if event_id not in added:  # the case changed since this process knew it (another replica's write)
             feed = _feed(event, await repo.case(session, application_id), step, title, **extra)
@@ -294,11 +297,20 @@ async def _upsert_case(session: AsyncSession, application_id: str, *, beside: bo
     """`repo.upsert_case`; inside a batch, the held steps made from this case as remembered are written first,
     so that they are checked against the case as it read when their events came, as one at a time."""
     held: _Held | None = session.info.get(_HELD)
-    if held is not None and any(k is not None and f["application_id"] == application_id for k, f in held.steps):
+    if held is not None and (any(k is not None and f["application_id"] == application_id for k, f in held.steps)
+                             or any(_reads_case(session, p, application_id) for p in held.certificates.values())):
         await _write_held(session, held)
     if held is not None:
         held.cases = {}  # the case, and the known number of its person's others, may read otherwise now
     return await repo.upsert_case(session, application_id, beside=beside, **values)
+
+
+def _reads_case(session: AsyncSession, certificate: dict[str, Any], application_id: str) -> bool:
+    """Whether a held certificate's holder may be read from this application's case: its own application's, or,
+    without a case of its application (a case once known here is never deleted), the holder's latest case, which
+    any upsert may make another."""
+    app = certificate["b_application_id"]
+    return app == application_id or app is None or repo.remembered_case(session, app) is None
 
 
 async def send(session: AsyncSession, *, event_id: str, kind_code: str, recipient: Recipient,
@@ -552,13 +564,27 @@ async def _delivered(session: AsyncSession, event: Event) -> None:
 
 async def _certificate_issued(session: AsyncSession, event: Event) -> None:
     e = c.CertificateIssued.model_validate(event.data)
-    await repo.upsert_certificate(session, e.certificate_number, application_id=e.application_id or None,
-                                  holder_hash=holder_hash(e.holder_id) if e.holder_id else None,
-                                  type_code=e.type_code, type_name=e.type_name, valid_until=e.valid_until)
+    params = repo.certificate_params(e.certificate_number, application_id=e.application_id or None,
+                                     holder_hash=holder_hash(e.holder_id) if e.holder_id else None,
+                                     type_code=e.type_code, type_name=e.type_name, valid_until=e.valid_until)
+    held: _Held | None = session.info.get(_HELD)
+    if held is None:
+        await repo.upsert_certificate(session, e.certificate_number, application_id=params["b_application_id"],
+                                      holder_hash=params["b_holder_hash"], type_code=e.type_code,
+                                      type_name=e.type_name, valid_until=e.valid_until)
+        return
+    # Issued again in the batch: the last issue's values, as applying both in turn leaves (nothing in between
+    # changed the case it reads: `_upsert_case` writes the held ones first).
+    held.certificates.pop(e.certificate_number, None)
+    held.certificates[e.certificate_number] = params
 
 
 async def _certificate_revoked(session: AsyncSession, event: Event) -> None:
-    await repo.revoke_certificate(session, c.CertificateRevoked.model_validate(event.data).certificate_number)
+    number = c.CertificateRevoked.model_validate(event.data).certificate_number
+    held: _Held | None = session.info.get(_HELD)
+    if held is not None and number in held.certificates:
+        await _write_held(session, held)
+    await repo.revoke_certificate(session, number)
 
 
 async def _card(session: AsyncSession, event: Event) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     String,
     Text,
     and_,
@@ -248,24 +249,29 @@ async def department_name(session: AsyncSession, code: str | None) -> str | None
     return name
 
 
+def _of_case(application_id: Any, holder_hash: Any, column: Any) -> Any:
+    """A certificate's holder column: the application's case's, else the holder's latest case's, else null."""
+    by_app = case_contact.c.application_id == application_id
+    return sql_case((select(case_contact.c.application_id).where(by_app).exists(),
+                     select(column).where(by_app).scalar_subquery()),
+                    else_=select(column).where(case_contact.c.holder_hash == holder_hash)
+                    .order_by(case_contact.c.updated_at.desc()).limit(1).scalar_subquery())
+
+
+_CERTIFICATE_KEYS = ("type_code", "type_name", "valid_until")
+
+
 @functools.cache
 def _upsert_certificate_statement(dialect: str) -> Any:
     """`upsert_certificate`'s statement: the holder's columns read from the case in the same statement."""
-    by_app = case_contact.c.application_id == bindparam("b_application_id", type_=String())
-    by_holder = case_contact.c.holder_hash == bindparam("b_holder_hash", type_=String())
-
-    def of_case(column: Any) -> Any:  # the application's case, else the holder's latest
-        return sql_case((select(case_contact.c.application_id).where(by_app).exists(),
-                         select(column).where(by_app).scalar_subquery()),
-                        else_=select(column).where(by_holder).order_by(case_contact.c.updated_at.desc()).limit(1)
-                        .scalar_subquery())
-    keys = ("type_code", "type_name", "valid_until")
+    app, holder = bindparam("b_application_id", type_=String()), bindparam("b_holder_hash", type_=String())
     ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(certificate).values(
-        {**{k: bindparam(f"b_{k}", type_=certificate.c[k].type) for k in ("certificate_number", *keys)},
-         "person_id": of_case(case_contact.c.person_id), "organisation_id": of_case(case_contact.c.organisation_id),
-         "revoked": False})
+        {**{k: bindparam(f"b_{k}", type_=certificate.c[k].type) for k in ("certificate_number", *_CERTIFICATE_KEYS)},
+         "person_id": _of_case(app, holder, case_contact.c.person_id),
+         "organisation_id": _of_case(app, holder, case_contact.c.organisation_id), "revoked": False})
     return ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
-                                     set_={k: ins.excluded[k] for k in (*keys, "person_id", "organisation_id")})
+                                     set_={k: ins.excluded[k] for k in (*_CERTIFICATE_KEYS, "person_id",
+                                                                        "organisation_id")})
 
 
 async def upsert_certificate(session: AsyncSession, number: str, *, application_id: str | None,
@@ -273,10 +279,18 @@ async def upsert_certificate(session: AsyncSession, number: str, *, application_
                              valid_until: date | None) -> None:
     """One statement (`INSERT … ON CONFLICT DO UPDATE`): a certificate issued again keeps its revocation. Its
     person or organisation is the application's case's, else that of the holder's latest case (a certificate
-    issued by hand), else none; read by the insert itself rather than by a statement before it."""
-    await session.execute(_upsert_certificate_statement(_dialect(session)), {
-        "b_certificate_number": number, "b_application_id": application_id, "b_holder_hash": holder_hash,
-        "b_type_code": type_code, "b_type_name": type_name, "b_valid_until": valid_until})
+    issued by hand), else none; read by the insert itself rather than by a statement before it. A batch writes
+    its certificates with its messages instead (`add_messages_and_feed`)."""
+    await session.execute(_upsert_certificate_statement(_dialect(session)), certificate_params(
+        number, application_id=application_id, holder_hash=holder_hash, type_code=type_code, type_name=type_name,
+        valid_until=valid_until))
+
+
+def certificate_params(number: str, *, application_id: str | None, holder_hash: str | None, type_code: str,
+                       type_name: str | None, valid_until: date | None) -> dict[str, Any]:
+    """`upsert_certificate`'s parameters: a certificate as a batch holds it for `add_messages_and_feed`."""
+    return {"b_certificate_number": number, "b_application_id": application_id, "b_holder_hash": holder_hash,
+            "b_type_code": type_code, "b_type_name": type_name, "b_valid_until": valid_until}
 
 
 async def revoke_certificate(session: AsyncSession, number: str) -> None:
@@ -411,6 +425,9 @@ def _unnest(name: str, prefix: str, columns: dict[str, Any]) -> Any:
 
 
 _MESSAGE_TYPES = {c.name: c.type for c in message.c}
+_CERTIFICATE_TYPES: dict[str, Any] = {"certificate_number": String(), "application_id": String(),
+                                      "holder_hash": String(), "type_code": String(), "type_name": String(),
+                                      "valid_until": Date()}
 #: The feed step's columns as handed over, and the case it was made from (`known_*`, when `checked`).
 _STEP_TYPES: dict[str, Any] = {"event_id": String(), "person_id": String(), "organisation_id": String(),
                                "application_id": String(), "step": String(), "data": Text(), "checked": Boolean(),
@@ -434,13 +451,25 @@ def _messages_and_feed_statement() -> Any:
              .where(or_(f_rows.c.checked.is_(False), still)).order_by(f_rows.c.n))
     f = (pg_insert(feed_entry).from_select(list(_FEED_COLUMNS), steps).on_conflict_do_nothing()
          .returning(feed_entry.c.event_id).cte("f"))
+    # The certificates as `upsert_certificate` writes each (a batch holds each number once, its last).
+    c_rows = _unnest("c_rows", "c_", _CERTIFICATE_TYPES)
+    c_ins = pg_insert(certificate).from_select(
+        ["certificate_number", *_CERTIFICATE_KEYS, "person_id", "organisation_id", "revoked"],
+        select(c_rows.c.certificate_number, *(c_rows.c[k] for k in _CERTIFICATE_KEYS),
+               _of_case(c_rows.c.application_id, c_rows.c.holder_hash, case_contact.c.person_id),
+               _of_case(c_rows.c.application_id, c_rows.c.holder_hash, case_contact.c.organisation_id),
+               literal(False)).order_by(c_rows.c.n))
+    c = c_ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
+                                    set_={k: c_ins.excluded[k] for k in (*_CERTIFICATE_KEYS, "person_id",
+                                                                         "organisation_id")}).cte("c")
     return union_all(select(m.c.id, literal(None, feed_entry.c.event_id.type).label("step_event")),
-                     select(literal(None, message.c.id.type), f.c.event_id))
+                     select(literal(None, message.c.id.type), f.c.event_id)).add_cte(c)
 
 
-def _messages_and_feed_params(rows: list[dict[str, Any]], steps: Sequence[FeedStep], now: datetime
-                              ) -> dict[str, Any]:
+def _messages_and_feed_params(rows: list[dict[str, Any]], steps: Sequence[FeedStep],
+                              certificates: Sequence[dict[str, Any]], now: datetime) -> dict[str, Any]:
     params: dict[str, Any] = {f"m_{k}": [r[k] for r in rows] for k in _MESSAGE_TYPES}
+    params.update({f"c_{k}": [p[f"b_{k}"] for p in certificates] for k in _CERTIFICATE_TYPES})
     for k in ("event_id", "person_id", "organisation_id", "application_id", "step"):
         params[f"f_{k}"] = [feed[k] for _, feed in steps]
     params["f_data"] = [json.dumps(feed["data"]) for _, feed in steps]
@@ -452,18 +481,20 @@ def _messages_and_feed_params(rows: list[dict[str, Any]], steps: Sequence[FeedSt
 
 
 async def add_messages_and_feed(session: AsyncSession, messages: list[dict[str, Any]],
-                                steps: Sequence[FeedStep] = ()) -> tuple[list[str], set[str]]:
+                                steps: Sequence[FeedStep] = (), certificates: Sequence[dict[str, Any]] = (),
+                                ) -> tuple[list[str], set[str]]:
     """Insert what one event, or a batch of events, makes: the messages (each unless one exists for the same
     event, kind, channel and recipient) and the feed steps in order (each unless its event made one, and one made
-    from a remembered case only if the case still reads so); the new messages' ids, and the event ids of the new
-    steps. One statement on PostgreSQL (two data-modifying CTEs, built once), one per table on SQLite."""
+    from a remembered case only if the case still reads so), and upsert the certificates (`certificate_params`,
+    each number once) as `upsert_certificate` does; the new messages' ids, and the event ids of the new steps.
+    One statement on PostgreSQL (data-modifying CTEs, built once), one per table or certificate on SQLite."""
     now = utcnow()
     rows = [_message_row(m, now) for m in messages]
-    if not rows and not steps:
+    if not rows and not steps and not certificates:
         return [], set()
     if _dialect(session) == "postgresql":
         got = (await session.execute(_messages_and_feed_statement(),
-                                     _messages_and_feed_params(rows, steps, now))).all()
+                                     _messages_and_feed_params(rows, steps, certificates, now))).all()
         return [r[0] for r in got if r[0] is not None], {r[1] for r in got if r[1] is not None}
     ids: list[str] = []
     if rows:
@@ -474,6 +505,8 @@ async def add_messages_and_feed(session: AsyncSession, messages: list[dict[str, 
         added = set((await session.execute(
             insert_ignore(session, feed_entry).from_select(list(_FEED_COLUMNS), _feed_source(steps, now))
             .returning(feed_entry.c.event_id))).scalars())
+    for params in certificates:
+        await session.execute(_upsert_certificate_statement("sqlite"), params)
     return ids, added
 
 
