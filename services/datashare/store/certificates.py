@@ -17,6 +17,7 @@ from services.datashare.domain.identifiers import new_serial_key, permuted_seria
 from services.datashare.store import archive
 from services.datashare.store.tables import ArchivedApplication, Certificate, CertificateType, SigningKey
 from shared.db import affected, dialect_of
+from shared.events import Event
 from shared.messaging import emit, insert_ignore, outbox_row
 from shared.types import UTCDateTime, utcnow
 
@@ -184,6 +185,8 @@ def _issue_with_decision(outbox: Any) -> Any:
     issued = (postgresql.insert(c).values({k: bindparam(f"c_{k}", type_=c.c[k].type) for k in _CERTIFICATE_VALUES})
               .on_conflict_do_nothing().returning(c.c.number).cte("issued"))
     archived = archive.decision_upsert("postgresql", select(issued.c.number).scalar_subquery()).cte("archived")
+    # The event is written by this statement rather than with the transaction's pending ones at its commit (one
+    # statement fewer); the events of the certificates a batch issues need no order among themselves.
     announced = postgresql.insert(outbox).from_select(
         list(_OUTBOX_VALUES),
         select(bindparam("e_event_id", type_=outbox.c.event_id.type), bindparam("e_type", type_=outbox.c.type.type),
@@ -194,7 +197,7 @@ def _issue_with_decision(outbox: Any) -> Any:
 
 
 async def issue_with_decision(session: AsyncSession, certificate: dict[str, Any], decision: dict[str, Any],
-                              event: Any) -> bool:
+                              event: Event) -> bool:
     """Insert the certificate (`certificate`: its values), archive the decision (`archive.decision_params`)
     with the certificate's number, and emit `event` (`certificate.issued`), one statement on PostgreSQL; False
     when a unique key of the certificate was taken (as `add_certificate`): then the decision is archived all
