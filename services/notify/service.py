@@ -232,10 +232,11 @@ async def _messages(session: AsyncSession, *, event_id: str, kind_code: str, rec
     return rows
 
 
-async def _store(session: AsyncSession, messages: list[dict[str, Any]], steps: list[repo.FeedStep]
-                 ) -> tuple[list[str], set[str]]:
-    """Insert messages and feed steps (one statement on PostgreSQL) and wake what they concern."""
-    created, added = await repo.add_messages_and_feed(session, messages, steps)
+async def _store(session: AsyncSession, messages: list[dict[str, Any]], steps: list[repo.FeedStep],
+                 certificates: Sequence[dict[str, Any]] = ()) -> tuple[list[str], set[str]]:
+    """Insert messages and feed steps, and upsert certificates (one statement on PostgreSQL), and wake what they
+    concern."""
+    created, added = await repo.add_messages_and_feed(session, messages, steps, certificates)
     if added:
         _wake(session, FEED)
     if created and any(m["status"] == "queued" for m in messages):
@@ -254,14 +255,21 @@ class _Held:
     steps: list[repo.FeedStep] = field(default_factory=list)
     #: The steps made from a remembered case, by event id: made again from the case read if the check fails.
     remembered: dict[str, tuple[Event, str, str, str, dict[str, Any]]] = field(default_factory=dict)
+    #: The cases that the batch's handlers read, by the position of their event; those the handlers of the events
+    #: not applied yet will read (`_case`), as read together since the batch last upserted a case.
+    reads: list[tuple[int, str]] = field(default_factory=list)
+    position: int = 0
+    cases: dict[str, Any] = field(default_factory=dict)
+    #: The certificates issued in the batch (`repo.certificate_params`), by number: written with the messages.
+    certificates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 async def _write_held(session: AsyncSession, held: _Held) -> None:
-    messages, steps, remembered = held.messages, held.steps, held.remembered
-    held.messages, held.steps, held.remembered = [], [], {}
-    if not messages and not steps:
+    messages, steps, remembered, certificates = held.messages, held.steps, held.remembered, held.certificates
+    held.messages, held.steps, held.remembered, held.certificates = [], [], {}, {}
+    if not messages and not steps and not certificates:
         return
-    _, added = await _store(session, messages, steps)
+    _, added = await _store(session, messages, steps, list(certificates.values()))
     for event_id, (event, application_id, step, title, extra) in remembered.items():
         if event_id not in added:  # the case changed since this process knew it (another replica's write)
             feed = _feed(event, await repo.case(session, application_id), step, title, **extra)
@@ -285,13 +293,24 @@ async def _write(session: AsyncSession, messages: list[dict[str, Any]], feed: di
     return (await _store(session, messages, [(None, feed)] if feed is not None else []))[0]
 
 
-async def _upsert_case(session: AsyncSession, application_id: str, **values: Any) -> Any:
+async def _upsert_case(session: AsyncSession, application_id: str, *, beside: bool = False, **values: Any) -> Any:
     """`repo.upsert_case`; inside a batch, the held steps made from this case as remembered are written first,
     so that they are checked against the case as it read when their events came, as one at a time."""
     held: _Held | None = session.info.get(_HELD)
-    if held is not None and any(k is not None and f["application_id"] == application_id for k, f in held.steps):
+    if held is not None and (any(k is not None and f["application_id"] == application_id for k, f in held.steps)
+                             or any(_reads_case(session, p, application_id) for p in held.certificates.values())):
         await _write_held(session, held)
-    return await repo.upsert_case(session, application_id, **values)
+    if held is not None:
+        held.cases = {}  # the case, and the known number of its person's others, may read otherwise now
+    return await repo.upsert_case(session, application_id, beside=beside, **values)
+
+
+def _reads_case(session: AsyncSession, certificate: dict[str, Any], application_id: str) -> bool:
+    """Whether a held certificate's holder may be read from this application's case: its own application's, or,
+    without a case of its application (a case once known here is never deleted), the holder's latest case, which
+    any upsert may make another."""
+    app = certificate["b_application_id"]
+    return app == application_id or app is None or repo.remembered_case(session, app) is None
 
 
 async def send(session: AsyncSession, *, event_id: str, kind_code: str, recipient: Recipient,
@@ -359,7 +378,7 @@ async def _to_applicant(session: AsyncSession, event: Event, case: Any, kind: st
         log.info("notify: no recipient known for %s of application %s", event.type, event.subject)
         return []
     beside = case
-    if _pref_beside(case) is _READ and recipient.kind == "person":  # a case that came from an upsert
+    if _pref_beside(case) is _READ and recipient.kind == "person":  # a case upserted without `beside`
         beside = await repo.person_beside(session, recipient.id)
     return await _messages(session, event_id=event.id, kind_code=kind, recipient=recipient,
                            values={**_case_values(case), **values}, application_id=case.application_id,
@@ -394,13 +413,34 @@ async def on_events(session: AsyncSession, events: list[Event]) -> None:
     """A fetched batch of events in one transaction, leaving what `on_event` leaves applied to each in turn:
     each handler runs in order (reads and case updates as they come), and the messages and feed steps they make
     are written together at the end (feed steps in the events' order)."""
-    held = session.info[_HELD] = _Held()
+    held = session.info[_HELD] = _Held(reads=[(i, a) for i, e in enumerate(events) if (a := _case_read_by(e))])
     try:
-        for event in events:
+        for held.position, event in enumerate(events):
             await on_event(session, event)
         await _write_held(session, held)
     finally:
         session.info.pop(_HELD, None)
+
+
+def _case_read_by(event: Event) -> str | None:
+    """The application whose case `event`'s handler reads (`_case`), if it reads one."""
+    if event.type not in _READ_CASE and not (
+            event.type == c.TASK_DECIDED and event.data.get("outcome") == "request_correction"):
+        return None
+    app = event.data.get("application_id")
+    return app if isinstance(app, str) else None
+
+
+async def _case(session: AsyncSession, application_id: str) -> Any:
+    """`repo.case`. Inside a batch, the first read reads the cases of the batch's later events too, in one
+    statement: they stay as read until the batch upserts a case (`_upsert_case`), as nothing else in a batch
+    writes one; a read after that reads again."""
+    held: _Held | None = session.info.get(_HELD)
+    if held is None:
+        return await repo.case(session, application_id)
+    if application_id not in held.cases:
+        held.cases = await repo.cases(session, {application_id, *(a for i, a in held.reads if i >= held.position)})
+    return held.cases[application_id]
 
 
 async def _submitted(session: AsyncSession, event: Event) -> None:
@@ -416,10 +456,11 @@ async def _accepted(session: AsyncSession, event: Event) -> None:
     e = c.Accepted.model_validate(event.data)
     person, org = _applicant(e.applicant)
     phone = next((p for k in ("phone", "contact_phone", "mobile") if (p := mobile_or_none(e.form.get(k)))), None)
-    case = await _upsert_case(session, e.application_id, person_id=person, organisation_id=org, phone=phone,
-                                  receipt_number=e.receipt_number, item_code=e.item_code, item_name=e.item_name,
-                                  department=e.department, holder_hash=holder_hash(e.applicant.holder_id),
-                                  promised_on=promised_on(e.accepted_at, e.promised_limit))
+    case = await _upsert_case(session, e.application_id, beside=True, person_id=person, organisation_id=org,
+                              phone=phone, receipt_number=e.receipt_number, item_code=e.item_code,
+                              item_name=e.item_name, department=e.department,
+                              holder_hash=holder_hash(e.applicant.holder_id),
+                              promised_on=promised_on(e.accepted_at, e.promised_limit))
     await _write(session, await _to_applicant(session, event, case, "application_accepted"),
                  _feed(event, case, "accepted", "已受理",
                        promised_on=case.promised_on.isoformat() if case.promised_on else None))
@@ -427,7 +468,7 @@ async def _accepted(session: AsyncSession, event: Event) -> None:
 
 async def _returned(session: AsyncSession, event: Event) -> None:
     e = c.Returned.model_validate(event.data)
-    case = await repo.case(session, e.application_id)
+    case = await _case(session, e.application_id)
     notice = msgs.notice_text([m.message or m.field or "" for m in e.missing])
     await _write(session, await _to_applicant(session, event, case, "application_returned",
                                               reasons=e.reasons or "材料需补正", notice=notice),
@@ -436,7 +477,7 @@ async def _returned(session: AsyncSession, event: Event) -> None:
 
 async def _not_accepted(session: AsyncSession, event: Event) -> None:
     e = c.NotAccepted.model_validate(event.data)
-    case = await repo.case(session, e.application_id)
+    case = await _case(session, e.application_id)
     await _write(session, await _to_applicant(session, event, case, "application_not_accepted",
                                               reasons=e.reasons or "见受理部门说明",
                                               legal_basis=e.legal_basis or "见受理部门说明"),
@@ -467,7 +508,7 @@ async def _task_decided(session: AsyncSession, event: Event) -> None:
                          f"{name}已{'同意' if e.outcome == 'approve' else '作出决定'}", department=e.department,
                          department_name=name)
         return
-    case = await repo.case(session, e.application_id)
+    case = await _case(session, e.application_id)
     notice = msgs.notice_text([m.reason or m.field or m.material_code or "" for m in e.missing])
     await _write(session, await _to_applicant(session, event, case, "correction_requested", department_name=name,
                                               reasons=e.reasons or "材料需补正", notice=notice),
@@ -477,11 +518,11 @@ async def _task_decided(session: AsyncSession, event: Event) -> None:
 
 async def _decided(session: AsyncSession, event: Event) -> None:
     e = c.ApplicationDecided.model_validate(event.data)
-    case = await repo.case(session, e.application_id)
+    case = await _case(session, e.application_id)
     if case is None:
         person, org = _applicant(e.applicant)
-        case = await _upsert_case(session, e.application_id, person_id=person, organisation_id=org,
-                                      receipt_number=e.receipt_number, department=e.department)
+        case = await _upsert_case(session, e.application_id, beside=True, person_id=person, organisation_id=org,
+                                  receipt_number=e.receipt_number, department=e.department)
     outcome = OUTCOME_TEXT.get(e.outcome, e.outcome)
     reasons = f"理由：{e.reasons}" if e.reasons and e.outcome != "approved" else ""
     await _write(session, await _to_applicant(session, event, case, "application_decided", outcome_text=outcome,
@@ -492,8 +533,8 @@ async def _decided(session: AsyncSession, event: Event) -> None:
 async def _payment(session: AsyncSession, event: Event) -> None:
     e = c.PaymentRequested.model_validate(event.data)
     person, org = _applicant(e.applicant)
-    case = await _upsert_case(session, e.application_id, person_id=person, organisation_id=org,
-                                  receipt_number=e.receipt_number, item_name=e.item_name)
+    case = await _upsert_case(session, e.application_id, beside=True, person_id=person, organisation_id=org,
+                              receipt_number=e.receipt_number, item_name=e.item_name)
     amount = f"{e.amount:.2f}"
     await _write(session, await _to_applicant(session, event, case, "payment_due", amount=amount,
                                               payment_code=e.payment_code,
@@ -505,8 +546,8 @@ async def _payment(session: AsyncSession, event: Event) -> None:
 async def _ready(session: AsyncSession, event: Event) -> None:
     e = c.ReadyForCollection.model_validate(event.data)
     person, org = _applicant(e.applicant)
-    case = await _upsert_case(session, e.application_id, person_id=person, organisation_id=org,
-                                  receipt_number=e.receipt_number, item_name=e.item_name)
+    case = await _upsert_case(session, e.application_id, beside=True, person_id=person, organisation_id=org,
+                              receipt_number=e.receipt_number, item_name=e.item_name)
     point = e.service_point_name or e.service_point or "选定的服务点"
     await _write(session, await _to_applicant(session, event, case, "ready_for_collection", service_point_name=point),
                  _feed(event, case, "ready_for_collection", f"结果已到{point}，可领取", service_point=e.service_point))
@@ -514,7 +555,7 @@ async def _ready(session: AsyncSession, event: Event) -> None:
 
 async def _delivered(session: AsyncSession, event: Event) -> None:
     e = c.Delivered.model_validate(event.data)
-    case = await repo.case(session, e.application_id)
+    case = await _case(session, e.application_id)
     await _write(session, [*await _to_applicant(session, event, case, "application_delivered",
                                                 method_text=METHOD_TEXT.get(e.method or "", "")),
                            *await _to_applicant(session, event, case, "rating_invited")],
@@ -523,13 +564,27 @@ async def _delivered(session: AsyncSession, event: Event) -> None:
 
 async def _certificate_issued(session: AsyncSession, event: Event) -> None:
     e = c.CertificateIssued.model_validate(event.data)
-    await repo.upsert_certificate(session, e.certificate_number, application_id=e.application_id or None,
-                                  holder_hash=holder_hash(e.holder_id) if e.holder_id else None,
-                                  type_code=e.type_code, type_name=e.type_name, valid_until=e.valid_until)
+    params = repo.certificate_params(e.certificate_number, application_id=e.application_id or None,
+                                     holder_hash=holder_hash(e.holder_id) if e.holder_id else None,
+                                     type_code=e.type_code, type_name=e.type_name, valid_until=e.valid_until)
+    held: _Held | None = session.info.get(_HELD)
+    if held is None:
+        await repo.upsert_certificate(session, e.certificate_number, application_id=params["b_application_id"],
+                                      holder_hash=params["b_holder_hash"], type_code=e.type_code,
+                                      type_name=e.type_name, valid_until=e.valid_until)
+        return
+    # Issued again in the batch: the last issue's values, as applying both in turn leaves (nothing in between
+    # changed the case it reads: `_upsert_case` writes the held ones first).
+    held.certificates.pop(e.certificate_number, None)
+    held.certificates[e.certificate_number] = params
 
 
 async def _certificate_revoked(session: AsyncSession, event: Event) -> None:
-    await repo.revoke_certificate(session, c.CertificateRevoked.model_validate(event.data).certificate_number)
+    number = c.CertificateRevoked.model_validate(event.data).certificate_number
+    held: _Held | None = session.info.get(_HELD)
+    if held is not None and number in held.certificates:
+        await _write_held(session, held)
+    await repo.revoke_certificate(session, number)
 
 
 async def _card(session: AsyncSession, event: Event) -> None:
@@ -537,7 +592,7 @@ async def _card(session: AsyncSession, event: Event) -> None:
     await repo.record_card(session, e.card_id, e.department, e.colour, local_day(e.raised_at))
     if not e.department:
         return
-    case = await repo.case(session, e.application_id)
+    case = await _case(session, e.application_id)
     receipt = case.receipt_number if case and case.receipt_number else e.application_id
     name = await repo.department_name(session, e.department) or e.department
     contact = _config.department_contacts.get(e.department)
@@ -574,6 +629,8 @@ _HANDLERS = {
     c.CARD_YELLOW: _card, c.CARD_RED: _card, c.ACCESS_ANOMALY: _anomaly, c.DEPARTMENT_UPSERTED: _department,
 }
 HANDLED_TYPES = tuple(_HANDLERS)
+#: The events whose handlers read their case (`_case`); and a task decision asking for a correction.
+_READ_CASE = frozenset({c.RETURNED, c.NOT_ACCEPTED, c.APPLICATION_DECIDED, c.DELIVERED, c.CARD_YELLOW, c.CARD_RED})
 
 
 # --- daily jobs -------------------------------------------------------------------------------------------

@@ -64,15 +64,7 @@ async def on_application_decided(session: AsyncSession, event: Event) -> None:
     """Archive the decision; an approval whose result is a certificate issues it to the applicant."""
     d = event_data(event, ApplicationDecided)
     # Its tasks close with the archive row's decision (`tasks.open_departments`), no task row written.
-    row = await archive.record_decided(
-        session, d.application_id, receipt_number=d.receipt_number, holder_id=d.applicant.holder_id,
-        item_code=d.item_code, item_version=d.item_version, department=d.department, decided_at=d.decided_at,
-        outcome=d.outcome,
-    )
-    # The archive row is written once, at the end, with the certificate's number: not flushed by the reads
-    # in between.
-    with session.no_autoflush:
-        await service.certificates.issue_for_decision(session, d, row)
+    await service.certificates.archive_decision(session, d)
 
 
 async def on_application_decisions(session: AsyncSession, events: list[Event]) -> None:

@@ -25,6 +25,7 @@ from services.datashare.service.common import (
     AlreadyIssued,
     Context,
     announce_type,
+    certificate_row,
     certificate_values,
     check_holder_level,
     check_reasoned_lookup,
@@ -32,14 +33,15 @@ from services.datashare.service.common import (
     current_config,
     grant_for_application,
     issue_certificate,
+    issued_event,
     log_access,
     refuse,
     signed_content,
     today,
 )
-from services.datashare.store import access_log, items, registries
+from services.datashare.store import access_log, archive, items, registries
 from services.datashare.store import certificates as store
-from services.datashare.store.tables import ArchivedApplication, Certificate, CertificateType
+from services.datashare.store.tables import Certificate, CertificateType
 from shared.bus import AwaitingEarlierEvent
 from shared.errors import (
     Conflict,
@@ -432,23 +434,17 @@ async def list_of_holder(ctx: Context, session: AsyncSession, principal: Princip
 
 # ---- issued on a decision -----------------------------------------------------------------------------------
 
-async def issue_for_decision(session: AsyncSession, d: ApplicationDecided, row: ArchivedApplication) -> None:
-    """An approval whose result is a certificate issues it to the applicant, its fields mapped from the accepted
-    application's form (`row`, the archive); never an empty shell."""
-    result = d.result
-    if d.outcome != "approved" or result is None or result.type != "certificate" or not result.certificate_type:
-        return
-    if not d.applicant.holder_id:
-        log.warning("decided application %s has no holder id; no certificate issued", d.application_id)
-        return
-    if row.accepted_at is None:
-        # The certificate's fields come from the accepted application (its form): that event is on another
-        # consumer and may not be applied yet. Issuing now would leave the certificate without its data.
-        raise AwaitingEarlierEvent(f"application {d.application_id} decided before its acceptance was archived")
-    cert_type = await store.type_info(session, result.certificate_type)
+async def archive_decision(session: AsyncSession, d: ApplicationDecided) -> None:
+    """Archive a decision; an approval whose result is a certificate issues it to the applicant, its fields
+    mapped from the accepted application's form (the archive); never an empty shell. The certificate, the
+    archive row with its number and `certificate.issued` are one statement after the one that takes the serial
+    and reads the form (PostgreSQL)."""
+    decision = archive.decision_params(
+        d.application_id, receipt_number=d.receipt_number, holder_id=d.applicant.holder_id, item_code=d.item_code,
+        item_version=d.item_version, department=d.department, decided_at=d.decided_at, outcome=d.outcome)
+    cert_type = await _certificate_due(session, d)
     if cert_type is None:
-        # A retry will not make the type exist: the event stays archived, the issue is left to the department.
-        log.warning("unknown certificate type %s for application %s", result.certificate_type, d.application_id)
+        await archive.record_decision(session, decision)
         return
     kind = HOLDER_KIND_ORGANISATION if d.applicant.kind == "organisation" else HOLDER_KIND_PERSON
     # An organisation's token carries no name: the legal-persons registry (or the population registry) does,
@@ -457,29 +453,60 @@ async def issue_for_decision(session: AsyncSession, d: ApplicationDecided, row: 
                    or await store.known_holder_name(session, d.applicant.holder_id))
     issued_on = d.decided_at.astimezone(CITY_TZ).date()
     content = await items.item_content(session, d.item_code, d.item_version) if d.item_version else None
+    taken = await store.serial_for_decision(session, cert_type.code, d.application_id)
+    if taken.accepted_at is None:
+        # The certificate's fields come from the accepted application (its form): that event is on another
+        # consumer and may not be applied yet. Issuing now would leave the certificate without its data. (The
+        # rollback gives the serial back.)
+        raise AwaitingEarlierEvent(f"application {d.application_id} decided before its acceptance was archived")
     mapping = ((content or {}).get("result") or {}).get("fields") or {}
     if mapping:
         fields = rules.mapped_fields(
-            cert_type.field_schema, mapping, form=row.form or {},
+            cert_type.field_schema, mapping, form=taken.form,
             applicant={"name": holder_name, "holder_id": d.applicant.holder_id},
             decision={"decided_on": issued_on.isoformat(), "department": d.department},
         )
     else:  # an item published before mappings existed
-        fields = rules.fields_from_form(cert_type.field_schema, row.form or {}, holder_name)
+        fields = rules.fields_from_form(cert_type.field_schema, taken.form, holder_name)
     holder_name = holder_name or (str(fields["name"]) if fields.get("name") else None)
     if missing := rules.missing_required(cert_type.field_schema, fields):
         # Never an empty shell: the department issues it by hand (POST /certificates) once the data is there.
         log.error("certificate for application %s not issued: type %s needs %s", d.application_id, cert_type.code,
                   ", ".join(missing))
+        await store.give_back_serial(session, cert_type.code, taken.count)
+        await archive.record_decision(session, decision)
+        return
+    issue = dict(holder_id=d.applicant.holder_id, holder_kind=kind, holder_name=holder_name, fields=fields,
+                 application_id=d.application_id, issued_by=f"workflow:{d.department or cert_type.issuer_department}",
+                 issued_on=issued_on)
+    values = certificate_row(cert_type, serial=taken.serial, key=await store.key_for_signing(session, taken.kid),
+                             **issue)  # type: ignore[arg-type]
+    if await store.issue_with_decision(session, values, decision, issued_event(session, values, cert_type.name)):
+        return
+    # Nothing inserted, the decision archived all the same: the application's certificate of this type exists
+    # already (issued by hand, or for an earlier decision), so nothing is issued twice; or the serial was given
+    # before the permutation existed, and the next one is taken.
+    if await store.certificate_for_application(session, d.application_id, cert_type.code):
+        await store.give_back_serial(session, cert_type.code, taken.count)
         return
     try:
-        # The application's certificate of this type, if it has one already (issued by hand, or for an earlier
-        # decision), is found by the insert: nothing is issued twice.
-        cert = await issue_certificate(
-            session, cert_type, holder_id=d.applicant.holder_id, holder_kind=kind, holder_name=holder_name,
-            fields=fields, application_id=d.application_id,
-            issued_by=f"workflow:{d.department or cert_type.issuer_department}", issued_on=issued_on,
-        )
+        cert = await issue_certificate(session, cert_type, **issue)  # type: ignore[arg-type]
     except AlreadyIssued:
         return
-    row.certificate_number = cert.number
+    await archive.set_certificate_number(session, d.application_id, cert.number)
+
+
+async def _certificate_due(session: AsyncSession, d: ApplicationDecided) -> store.TypeInfo | None:
+    """The type of the certificate this decision issues, or None: not an approval with a certificate for a
+    result, no holder to issue it to, or a type the directory does not have."""
+    result = d.result
+    if d.outcome != "approved" or result is None or result.type != "certificate" or not result.certificate_type:
+        return None
+    if not d.applicant.holder_id:
+        log.warning("decided application %s has no holder id; no certificate issued", d.application_id)
+        return None
+    cert_type = await store.type_info(session, result.certificate_type)
+    if cert_type is None:
+        # A retry will not make the type exist: the event stays archived, the issue is left to the department.
+        log.warning("unknown certificate type %s for application %s", result.certificate_type, d.application_id)
+    return cert_type

@@ -41,7 +41,8 @@ from services.datashare.store import certificates as store
 from services.datashare.store.intake import IntakeClient
 from services.datashare.store.tables import Certificate, CertificateType
 from shared.errors import Conflict, Forbidden, Problem
-from shared.messaging import publish
+from shared.events import Event
+from shared.messaging import emit, publish, service_event
 from shared.principal import Principal
 from shared.ratelimit import SharedRateLimiter, limiter_for
 from shared.types import utcnow
@@ -143,6 +144,44 @@ async def announce_type(session: AsyncSession, *, code: str, name: str, issuer_d
         fields=sorted((field_schema.get("properties") or {}).keys()), required=list(field_schema.get("required") or [])))
 
 
+def certificate_row(
+    cert_type: CertificateType | store.TypeInfo,
+    *,
+    serial: int,
+    key: store.Key,
+    holder_id: str,
+    holder_kind: str,
+    holder_name: str | None,
+    fields: dict[str, Any],
+    application_id: str | None,
+    issued_by: str,
+    issued_on: date,
+) -> dict[str, Any]:
+    """The certificate of this serial as it is inserted: number, identifier, validity, and the signature over
+    what is printed on it."""
+    values: dict[str, Any] = dict(
+        number=certificate_number(cert_type.code, serial),
+        identifier=certificate_identifier(cert_type.code, cert_type.issuer_credit_code, serial),
+        type_code=cert_type.code, serial=serial, holder_id=holder_id, holder_kind=holder_kind,
+        holder_name=holder_name, issuer_department=cert_type.issuer_department,
+        issuer_credit_code=cert_type.issuer_credit_code, fields=fields, issued_on=issued_on,
+        valid_until=rules.valid_until(issued_on, cert_type.validity_years), application_id=application_id,
+        key_id=key.kid, issued_by=issued_by, verification_code=new_verification_code(),
+    )
+    values["signature"] = rules.sign(key.private_key, signed_content(values, cert_type.name))
+    return values
+
+
+def issued_event(session: AsyncSession, values: dict[str, Any], type_name: str) -> Event:
+    """The `certificate.issued` event of a certificate (`values`: its row)."""
+    return service_event(session, CERTIFICATE_ISSUED, subject=values["number"], data=CertificateIssued(
+        certificate_number=values["number"], type_code=values["type_code"], type_name=type_name,
+        holder_id=values["holder_id"], holder_kind=values["holder_kind"], holder_name=values["holder_name"],
+        issuer_department=values["issuer_department"], application_id=values["application_id"],
+        issued_on=values["issued_on"], valid_until=values["valid_until"],
+    ))
+
+
 async def issue_certificate(
     session: AsyncSession,
     cert_type: CertificateType | store.TypeInfo,
@@ -161,31 +200,16 @@ async def issue_certificate(
     while True:
         serial, kid = await store.next_serial(session, cert_type.code)
         key = await store.key_for_signing(session, kid)
-        values: dict[str, Any] = dict(
-            number=certificate_number(cert_type.code, serial),
-            identifier=certificate_identifier(cert_type.code, cert_type.issuer_credit_code, serial),
-            type_code=cert_type.code, serial=serial, holder_id=holder_id, holder_kind=holder_kind,
-            holder_name=holder_name, issuer_department=cert_type.issuer_department,
-            issuer_credit_code=cert_type.issuer_credit_code, fields=fields, issued_on=issued_on,
-            valid_until=rules.valid_until(issued_on, cert_type.validity_years), application_id=application_id,
-            key_id=key.kid, issued_by=issued_by, verification_code=new_verification_code(),
-        )
-        values["signature"] = rules.sign(key.private_key, signed_content(values, cert_type.name))
+        values = certificate_row(cert_type, serial=serial, key=key, holder_id=holder_id, holder_kind=holder_kind,
+                                 holder_name=holder_name, fields=fields, application_id=application_id,
+                                 issued_by=issued_by, issued_on=issued_on)
         cert = await store.add_certificate(session, **values)
         if cert is not None:
             break
         if application_id and await store.certificate_for_application(session, application_id, cert_type.code):
             raise AlreadyIssued("This application already has a certificate of this type.")
         # Else the serial was given before the permutation existed: take the next one.
-    await publish(
-        session, CERTIFICATE_ISSUED, subject=cert.number,
-        data=CertificateIssued(
-            certificate_number=cert.number, type_code=cert.type_code, type_name=cert_type.name,
-            holder_id=cert.holder_id, holder_kind=cert.holder_kind, holder_name=cert.holder_name,
-            issuer_department=cert.issuer_department, application_id=cert.application_id,
-            issued_on=cert.issued_on, valid_until=cert.valid_until,
-        ),
-    )
+    await emit(session, issued_event(session, values, cert_type.name))
     return cert
 
 

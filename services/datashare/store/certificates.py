@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import weakref
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Text, bindparam, exists, func, literal_column, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.datashare.domain import certificates as rules
 from services.datashare.domain.identifiers import new_serial_key, permuted_serial
-from services.datashare.store.tables import Certificate, CertificateType, SigningKey
-from shared.db import affected
-from shared.messaging import insert_ignore
-from shared.types import utcnow
+from services.datashare.store import archive
+from services.datashare.store.tables import ArchivedApplication, Certificate, CertificateType, SigningKey
+from shared.db import affected, dialect_of
+from shared.events import Event
+from shared.messaging import emit, insert_ignore, outbox_row
+from shared.types import UTCDateTime, utcnow
 
 
 @dataclass(frozen=True)
@@ -92,24 +96,125 @@ async def add_type_if_absent(session: AsyncSession, **values: Any) -> None:
     )
 
 
+def _serial_taken() -> Any:
+    """The UPDATE that takes a type's next serial (parameter `b_type`), returning the count, the type's
+    permutation key and the newest signing key's kid; it locks the type's row until the transaction ends."""
+    newest_kid = select(SigningKey.kid).order_by(SigningKey.created_at.desc()).limit(1).scalar_subquery()
+    t = CertificateType.__table__
+    return (update(t).where(t.c.code == bindparam("b_type", type_=t.c.code.type))
+            .values(last_serial=t.c.last_serial + 1)
+            .returning(t.c.last_serial, t.c.serial_key, newest_kid.label("kid")))
+
+
+_SERIAL_TAKEN = _serial_taken()
+
+
+async def _permuted(session: AsyncSession, type_code: str, count: int, key: str | None) -> int:
+    if key is None:  # a type created between the migration and this code: give it its key now
+        key = new_serial_key()
+        await session.execute(update(CertificateType).where(CertificateType.code == type_code)
+                              .values(serial_key=key))
+    return permuted_serial(key, type_code, int(count))
+
+
 async def next_serial(session: AsyncSession, type_code: str) -> tuple[int, str | None]:
     """Take the type's next serial, and the newest signing key's kid in the same statement; the UPDATE locks
     the type's row until the transaction ends. The printed serial is the count through the type's keyed
     permutation. A serial that a certificate numbered before the permutation already carries is found by the
     certificate's insert (`add_certificate`), which then asks for the next one."""
-    newest_kid = select(SigningKey.kid).order_by(SigningKey.created_at.desc()).limit(1).scalar_subquery()
-    res = await session.execute(
-        update(CertificateType)
-        .where(CertificateType.code == type_code)
-        .values(last_serial=CertificateType.last_serial + 1)
-        .returning(CertificateType.last_serial, CertificateType.serial_key, newest_kid)
-    )
-    count, key, kid = res.one()
-    if key is None:  # a type created between the migration and this code: give it its key now
-        key = new_serial_key()
-        await session.execute(update(CertificateType).where(CertificateType.code == type_code)
-                              .values(serial_key=key))
-    return permuted_serial(key, type_code, int(count)), kid
+    count, key, kid = (await session.execute(_SERIAL_TAKEN, {"b_type": type_code})).one()
+    return await _permuted(session, type_code, count, key), kid
+
+
+@dataclass(frozen=True)
+class SerialForDecision:
+    """A serial taken for a decision's certificate (`count`: the type's counter it took), with what the archive
+    holds of the application: when it was accepted (None: not yet archived) and its form."""
+
+    count: int
+    serial: int
+    kid: str | None
+    accepted_at: datetime | None
+    form: dict[str, Any]
+
+
+@functools.cache
+def _serial_and_archive() -> Any:
+    """PostgreSQL: the serial's UPDATE as a data-modifying CTE, the application's archive row beside it."""
+    taken = _SERIAL_TAKEN.cte("taken")
+    a = ArchivedApplication.__table__
+    return (select(taken.c.last_serial, taken.c.serial_key, taken.c.kid, a.c.accepted_at, a.c.form)
+            .select_from(taken.outerjoin(a, a.c.application_id == bindparam("b_application_id",
+                                                                            type_=a.c.application_id.type))))
+
+
+async def serial_for_decision(session: AsyncSession, type_code: str, application_id: str) -> SerialForDecision:
+    """Take the type's next serial and read the accepted application in one statement (PostgreSQL; two on
+    SQLite). The type must exist (`type_info`). Taken before the certificate is known to be issued: a caller
+    that then issues none gives it back (`give_back_serial`), in the same transaction."""
+    a = ArchivedApplication.__table__
+    if dialect_of(session) == "postgresql":
+        count, key, kid, accepted_at, form = (await session.execute(
+            _serial_and_archive(), {"b_type": type_code, "b_application_id": application_id})).one()
+    else:
+        count, key, kid = (await session.execute(_SERIAL_TAKEN, {"b_type": type_code})).one()
+        row = (await session.execute(select(a.c.accepted_at, a.c.form)
+                                     .where(a.c.application_id == application_id))).first()
+        accepted_at, form = row if row is not None else (None, None)
+    return SerialForDecision(count=int(count), serial=await _permuted(session, type_code, count, key), kid=kid,
+                             accepted_at=accepted_at, form=form or {})
+
+
+async def give_back_serial(session: AsyncSession, type_code: str, count: int) -> None:
+    """Return the serial `serial_for_decision` took, unused: the type's row is still locked by this transaction
+    (PostgreSQL; SQLite has one writer), so nobody took one after it and the count stays without gaps."""
+    t = CertificateType.__table__
+    await session.execute(update(t).where(t.c.code == type_code, t.c.last_serial == count)
+                          .values(last_serial=t.c.last_serial - 1))
+
+
+_CERTIFICATE_VALUES = tuple(c.name for c in Certificate.__table__.c if c.name not in ("revoked_at", "revocation_reason"))
+_OUTBOX_VALUES = ("event_id", "type", "payload", "created_at")
+
+
+@functools.cache
+def _issue_with_decision(outbox: Any) -> Any:
+    """PostgreSQL: the certificate's insert, the decision's archive write with the certificate's number (the row's
+    own when nothing was inserted), and the `certificate.issued` event only when it was, in one statement."""
+    c = Certificate.__table__
+    issued = (postgresql.insert(c).values({k: bindparam(f"c_{k}", type_=c.c[k].type) for k in _CERTIFICATE_VALUES})
+              .on_conflict_do_nothing().returning(c.c.number).cte("issued"))
+    archived = archive.decision_upsert("postgresql", select(issued.c.number).scalar_subquery()).cte("archived")
+    # The event is written by this statement rather than with the transaction's pending ones at its commit (one
+    # statement fewer); the events of the certificates a batch issues need no order among themselves.
+    announced = postgresql.insert(outbox).from_select(
+        list(_OUTBOX_VALUES),
+        select(bindparam("e_event_id", type_=outbox.c.event_id.type), bindparam("e_type", type_=outbox.c.type.type),
+               bindparam("e_payload", type_=Text), bindparam("e_created_at", type_=UTCDateTime()))
+        .where(exists(select(literal_column("1")).select_from(issued))),
+    ).cte("announced")
+    return select(issued.c.number).add_cte(archived, announced)
+
+
+async def issue_with_decision(session: AsyncSession, certificate: dict[str, Any], decision: dict[str, Any],
+                              event: Event) -> bool:
+    """Insert the certificate (`certificate`: its values), archive the decision (`archive.decision_params`)
+    with the certificate's number, and emit `event` (`certificate.issued`), one statement on PostgreSQL; False
+    when a unique key of the certificate was taken (as `add_certificate`): then the decision is archived all
+    the same, with the number its row had, and no event is written."""
+    values = dict(certificate, status="valid", created_at=utcnow())
+    if dialect_of(session) == "postgresql":
+        row = outbox_row(session, event)
+        res = await session.execute(_issue_with_decision(session.info["messaging"].outbox), {
+            **{f"c_{k}": values.get(k) for k in _CERTIFICATE_VALUES}, **decision,
+            **{f"e_{k}": row[k] for k in _OUTBOX_VALUES}})
+        return res.first() is not None
+    inserted = affected(await session.execute(insert_ignore(session, Certificate.__table__).values(**values))) == 1
+    await archive.record_decision(session, {**decision, "a_certificate_number": values["number"] if inserted
+                                            else None})
+    if inserted:
+        await emit(session, event)
+    return inserted
 
 
 async def key_for_signing(session: AsyncSession, kid: str | None) -> Key:

@@ -295,16 +295,14 @@ def decided(application_id: str, holder: str, outcome: str = "approved") -> dict
     }
 
 
-async def test_approved_decision_issues_one_certificate_even_if_published_twice(client, tokens):
-    org = credit_code()
-    app_id = f"auto-{org}"
+async def accept(client, app_id: str, org: str, form: dict[str, Any]) -> None:
+    """Publish the application's acceptance and wait until it is archived (in life a decision comes days after)."""
     await publish(client, "yimen.intake.application.accepted", app_id, {
         "application_id": app_id, "receipt_number": f"R-{app_id}", "item_code": "ITEM-FOOD", "item_version": 1,
         "item_name": "食品经营许可", "department": "LD-SCJGJ",
         "applicant": {"kind": "organisation", "id": org, "holder_id": org, "name": "好味餐饮店", "agent_id": None},
         "channel": "online", "service_point": None, "online": True, "accepted_at": "2026-11-20T02:00:00+00:00",
-        "accepted_by": "clerk", "form": {"address": "罗城街道兴华路1号", "main_business": "热食类食品制售", "age": 3},
-        "materials": [], "commitments": [], "case_kind": "promised",
+        "accepted_by": "clerk", "form": form, "materials": [], "commitments": [], "case_kind": "promised",
         "promised_limit": {"value": 5, "unit": "working_days"}, "statutory_limit": {"value": 20, "unit": "working_days"},
     })
 
@@ -313,7 +311,20 @@ async def test_approved_decision_issues_one_certificate_even_if_published_twice(
             return (await s.execute(text("SELECT 1 FROM archived_application WHERE application_id = :a"),
                                     {"a": app_id})).scalar()
 
-    await eventually(archived)  # in life a decision comes days after acceptance
+    await eventually(archived)
+
+
+async def serials_taken(client) -> int:
+    async with client.app.state.db.transaction() as s:
+        return (await s.execute(text("SELECT last_serial FROM certificate_type WHERE code = :c"),
+                                {"c": FOOD_PERMIT})).scalar_one()
+
+
+async def test_approved_decision_issues_one_certificate_even_if_published_twice(client, tokens):
+    org = credit_code()
+    app_id = f"auto-{org}"
+    await accept(client, app_id, org, {"address": "罗城街道兴华路1号", "main_business": "热食类食品制售", "age": 3})
+    before = await serials_taken(client)
     event_id = f"evt-{app_id}"
     await publish(client, "yimen.workflow.application.decided", app_id, decided(app_id, org), event_id=event_id)
     # The same event again, and a different event about the same decision: still one certificate.
@@ -333,9 +344,40 @@ async def test_approved_decision_issues_one_certificate_even_if_published_twice(
     assert c.type_code == FOOD_PERMIT and c.holder_id == org and c.holder_kind == "001"
     assert c.fields == {"address": "罗城街道兴华路1号", "main_business": "热食类食品制售", "name": "好味餐饮店"}
     assert c.valid_until is not None and c.valid_until.year == 2031
+    # The second decision found the certificate and gave its serial back: the type's count has no gap.
+    assert await serials_taken(client) == before + 1
 
     archive = (await client.get(f"{P}/me/archive", headers=agent(tokens, org))).json()["items"]
     assert archive[0]["outcome"] == "approved" and archive[0]["certificate_number"] == c.number
+    # The signature covers the number the serial gave, as a certificate issued by hand.
+    mine = (await client.get(f"{P}/me/certificates", headers=agent(tokens, org))).json()["items"]
+    [doc] = [m["document"] for m in mine if m["number"] == c.number]
+    assert doc["content"]["number"] == c.number and doc["content"]["identifier"] == c.identifier
+    ok = (await client.post(f"{P}/certificates/verify-document", json=doc)).json()
+    assert ok["valid"] is True and ok["signature_valid"] is True
+
+
+async def test_approval_whose_certificate_lacks_data_archives_the_decision_and_takes_no_serial(client):
+    org = credit_code()
+    app_id = f"thin-{org}"
+    await accept(client, app_id, org, {"main_business": "热食类食品制售"})
+    before = await serials_taken(client)
+    # Nobody names the holder (no name in the token, the form, a registry or an earlier certificate): the permit
+    # needs a name.
+    nameless = decided(app_id, org)
+    nameless["applicant"] = {**nameless["applicant"], "name": None}
+    await publish(client, "yimen.workflow.application.decided", app_id, nameless)
+
+    async def archived() -> Any:
+        async with client.app.state.db.transaction() as s:
+            return (await s.execute(text("SELECT outcome, certificate_number, receipt_number FROM archived_application "
+                                         "WHERE application_id = :a AND outcome IS NOT NULL"), {"a": app_id})).first()
+
+    assert tuple(await eventually(archived)) == ("approved", None, f"R-{app_id}")
+    async with client.app.state.db.transaction() as s:
+        n = (await s.execute(text("SELECT count(*) FROM certificate WHERE application_id = :a"), {"a": app_id})).scalar()
+    assert n == 0
+    assert await serials_taken(client) == before
 
 
 async def test_rejected_decision_issues_nothing(client):

@@ -15,14 +15,17 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     String,
     Text,
     and_,
+    any_,
     bindparam,
     cast,
     delete,
     func,
     literal,
+    literal_column,
     or_,
     select,
     union_all,
@@ -102,10 +105,7 @@ def _forget(session: Session, transaction: Any) -> None:
 _FEED_KEYS = ("person_id", "organisation_id", "receipt_number", "item_name")
 
 
-@functools.cache
-def _case_statement() -> Any:
-    """`case`'s read, built once (statements are built with bind parameters only, so that SQLAlchemy finds them
-    compiled and keyed already)."""
+def _case_select() -> Any:
     other = case_contact.alias("other")
     known_phone = (select(other.c.phone).where(other.c.person_id == case_contact.c.person_id,
                                                other.c.phone.is_not(None))
@@ -113,8 +113,34 @@ def _case_statement() -> Any:
     return (select(case_contact, preference.c.person_id.label("pref_person"),
                    preference.c.channels.label("pref_channels"), preference.c.phone.label("pref_phone"),
                    known_phone.label("known_phone"))
-            .select_from(case_contact.outerjoin(preference, preference.c.person_id == case_contact.c.person_id))
-            .where(case_contact.c.application_id == bindparam("application_id", type_=String())))
+            .select_from(case_contact.outerjoin(preference, preference.c.person_id == case_contact.c.person_id)))
+
+
+@functools.cache
+def _case_statement() -> Any:
+    """`case`'s read, built once (statements are built with bind parameters only, so that SQLAlchemy finds them
+    compiled and keyed already)."""
+    return _case_select().where(case_contact.c.application_id == bindparam("application_id", type_=String()))
+
+
+@functools.cache
+def _cases_statement(dialect: str) -> Any:
+    """`cases`' read: one statement text for any number of cases on PostgreSQL (an array), SQLite expands its
+    list."""
+    ids = (case_contact.c.application_id == any_(bindparam("application_ids", type_=postgresql.ARRAY(String())))
+           if dialect == "postgresql" else case_contact.c.application_id.in_(bindparam("application_ids",
+                                                                                        expanding=True)))
+    return _case_select().where(ids)
+
+
+async def cases(session: AsyncSession, application_ids: Iterable[str]) -> dict[str, Row[Any] | None]:
+    """`case` of each of these applications in one read (None for a case not known)."""
+    ids = sorted(set(application_ids))
+    found: dict[str, Row[Any] | None] = dict.fromkeys(ids)
+    for row in (await session.execute(_cases_statement(_dialect(session)), {"application_ids": ids})).all():
+        found[row.application_id] = row
+        _remember(session, "case", row.application_id, tuple(getattr(row, k) for k in _FEED_KEYS))
+    return found
 
 
 async def case(session: AsyncSession, application_id: str) -> Row[Any] | None:
@@ -128,14 +154,7 @@ async def case(session: AsyncSession, application_id: str) -> Row[Any] | None:
 
 @functools.cache
 def _person_beside_statement() -> Any:
-    person_id = bindparam("person_id", type_=String())
-    mine = preference.c.person_id == person_id
-    return select(select(preference.c.person_id).where(mine).scalar_subquery().label("pref_person"),
-                  select(preference.c.channels).where(mine).scalar_subquery().label("pref_channels"),
-                  select(preference.c.phone).where(mine).scalar_subquery().label("pref_phone"),
-                  select(case_contact.c.phone).where(case_contact.c.person_id == person_id,
-                                                     case_contact.c.phone.is_not(None))
-                  .order_by(case_contact.c.updated_at.desc()).limit(1).scalar_subquery().label("known_phone"))
+    return select(*_beside(bindparam("person_id", type_=String())))
 
 
 async def person_beside(session: AsyncSession, person_id: str) -> Row[Any]:
@@ -150,22 +169,44 @@ def remembered_case(session: AsyncSession, application_id: str) -> dict[str, Any
     return None if known is None else dict(zip(_FEED_KEYS, known, strict=True))
 
 
+def _beside(person_id: Any) -> list[Any]:
+    """What a message to a case's applicant needs beside the case, of the person `person_id` names: their
+    preference (`pref_*`, None without one) and the number they gave most recently on any form (`known_phone`).
+    `person_id` may name the case row's column as text: in RETURNING, SQLAlchemy would add a column of the table
+    to each subquery's FROM rather than correlate it."""
+    mine = preference.c.person_id == person_id
+    other = case_contact.alias("other")
+    return [q.scalar_subquery().label(name) for name, q in (
+        ("pref_person", select(preference.c.person_id).where(mine)),
+        ("pref_channels", select(preference.c.channels).where(mine)),
+        ("pref_phone", select(preference.c.phone).where(mine)),
+        ("known_phone", select(other.c.phone).where(other.c.person_id == person_id, other.c.phone.is_not(None))
+         .order_by(other.c.updated_at.desc()).limit(1)))]
+
+
 @functools.cache
-def _upsert_case_statement(dialect: str, keys: tuple[str, ...]) -> Any:
+def _upsert_case_statement(dialect: str, keys: tuple[str, ...], beside: bool) -> Any:
     """`upsert_case`'s statement for the values an event carries, built once per set of them."""
     ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(case_contact).values(
         {k: bindparam(f"b_{k}", type_=case_contact.c[k].type) for k in ("application_id", "updated_at", *keys)})
     ins = ins.on_conflict_do_update(index_elements=[case_contact.c.application_id],
                                     set_={**{k: ins.excluded[k] for k in keys}, "updated_at": ins.excluded.updated_at}
                                     if keys else {"updated_at": case_contact.c.updated_at})
-    return ins.returning(*case_contact.c)
+    # The person's columns are read by the statement's snapshot, from before its own write: the case's own
+    # number is never among them where `known_phone` matters (a case with a number gets the message there, and
+    # an upsert never takes a number away). SQLite names RETURNING's columns unqualified, which a subquery on
+    # the same table cannot tell apart: there `person_beside` reads them.
+    return ins.returning(*case_contact.c, *(_beside(literal_column("case_contact.person_id", String()))
+                                            if beside and dialect == "postgresql" else ()))
 
 
-async def upsert_case(session: AsyncSession, application_id: str, **values: Any) -> Row[Any]:
+async def upsert_case(session: AsyncSession, application_id: str, *, beside: bool = False,
+                      **values: Any) -> Row[Any]:
     """Record what an event says about a case; a value the event does not carry keeps what was known. One
-    statement (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), which gives back the case as now known."""
+    statement (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), which gives back the case as now known, and with
+    `beside` what a message to its applicant needs beside it, as `case` reads it."""
     values = {k: v for k, v in values.items() if v is not None}
-    stmt = _upsert_case_statement(_dialect(session), tuple(sorted(values)))
+    stmt = _upsert_case_statement(_dialect(session), tuple(sorted(values)), beside)
     params = {"b_application_id": application_id, "b_updated_at": utcnow(), **{f"b_{k}": v for k, v in values.items()}}
     row = (await session.execute(stmt, params)).one()
     _remember(session, "case", application_id, tuple(getattr(row, k) for k in _FEED_KEYS))
@@ -208,24 +249,29 @@ async def department_name(session: AsyncSession, code: str | None) -> str | None
     return name
 
 
+def _of_case(application_id: Any, holder_hash: Any, column: Any) -> Any:
+    """A certificate's holder column: the application's case's, else the holder's latest case's, else null."""
+    by_app = case_contact.c.application_id == application_id
+    return sql_case((select(case_contact.c.application_id).where(by_app).exists(),
+                     select(column).where(by_app).scalar_subquery()),
+                    else_=select(column).where(case_contact.c.holder_hash == holder_hash)
+                    .order_by(case_contact.c.updated_at.desc()).limit(1).scalar_subquery())
+
+
+_CERTIFICATE_KEYS = ("type_code", "type_name", "valid_until")
+
+
 @functools.cache
 def _upsert_certificate_statement(dialect: str) -> Any:
     """`upsert_certificate`'s statement: the holder's columns read from the case in the same statement."""
-    by_app = case_contact.c.application_id == bindparam("b_application_id", type_=String())
-    by_holder = case_contact.c.holder_hash == bindparam("b_holder_hash", type_=String())
-
-    def of_case(column: Any) -> Any:  # the application's case, else the holder's latest
-        return sql_case((select(case_contact.c.application_id).where(by_app).exists(),
-                         select(column).where(by_app).scalar_subquery()),
-                        else_=select(column).where(by_holder).order_by(case_contact.c.updated_at.desc()).limit(1)
-                        .scalar_subquery())
-    keys = ("type_code", "type_name", "valid_until")
+    app, holder = bindparam("b_application_id", type_=String()), bindparam("b_holder_hash", type_=String())
     ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(certificate).values(
-        {**{k: bindparam(f"b_{k}", type_=certificate.c[k].type) for k in ("certificate_number", *keys)},
-         "person_id": of_case(case_contact.c.person_id), "organisation_id": of_case(case_contact.c.organisation_id),
-         "revoked": False})
+        {**{k: bindparam(f"b_{k}", type_=certificate.c[k].type) for k in ("certificate_number", *_CERTIFICATE_KEYS)},
+         "person_id": _of_case(app, holder, case_contact.c.person_id),
+         "organisation_id": _of_case(app, holder, case_contact.c.organisation_id), "revoked": False})
     return ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
-                                     set_={k: ins.excluded[k] for k in (*keys, "person_id", "organisation_id")})
+                                     set_={k: ins.excluded[k] for k in (*_CERTIFICATE_KEYS, "person_id",
+                                                                        "organisation_id")})
 
 
 async def upsert_certificate(session: AsyncSession, number: str, *, application_id: str | None,
@@ -233,10 +279,18 @@ async def upsert_certificate(session: AsyncSession, number: str, *, application_
                              valid_until: date | None) -> None:
     """One statement (`INSERT … ON CONFLICT DO UPDATE`): a certificate issued again keeps its revocation. Its
     person or organisation is the application's case's, else that of the holder's latest case (a certificate
-    issued by hand), else none; read by the insert itself rather than by a statement before it."""
-    await session.execute(_upsert_certificate_statement(_dialect(session)), {
-        "b_certificate_number": number, "b_application_id": application_id, "b_holder_hash": holder_hash,
-        "b_type_code": type_code, "b_type_name": type_name, "b_valid_until": valid_until})
+    issued by hand), else none; read by the insert itself rather than by a statement before it. A batch writes
+    its certificates with its messages instead (`add_messages_and_feed`)."""
+    await session.execute(_upsert_certificate_statement(_dialect(session)), certificate_params(
+        number, application_id=application_id, holder_hash=holder_hash, type_code=type_code, type_name=type_name,
+        valid_until=valid_until))
+
+
+def certificate_params(number: str, *, application_id: str | None, holder_hash: str | None, type_code: str,
+                       type_name: str | None, valid_until: date | None) -> dict[str, Any]:
+    """`upsert_certificate`'s parameters: a certificate as a batch holds it for `add_messages_and_feed`."""
+    return {"b_certificate_number": number, "b_application_id": application_id, "b_holder_hash": holder_hash,
+            "b_type_code": type_code, "b_type_name": type_name, "b_valid_until": valid_until}
 
 
 async def revoke_certificate(session: AsyncSession, number: str) -> None:
@@ -371,6 +425,9 @@ def _unnest(name: str, prefix: str, columns: dict[str, Any]) -> Any:
 
 
 _MESSAGE_TYPES = {c.name: c.type for c in message.c}
+_CERTIFICATE_TYPES: dict[str, Any] = {"certificate_number": String(), "application_id": String(),
+                                      "holder_hash": String(), "type_code": String(), "type_name": String(),
+                                      "valid_until": Date()}
 #: The feed step's columns as handed over, and the case it was made from (`known_*`, when `checked`).
 _STEP_TYPES: dict[str, Any] = {"event_id": String(), "person_id": String(), "organisation_id": String(),
                                "application_id": String(), "step": String(), "data": Text(), "checked": Boolean(),
@@ -394,13 +451,25 @@ def _messages_and_feed_statement() -> Any:
              .where(or_(f_rows.c.checked.is_(False), still)).order_by(f_rows.c.n))
     f = (pg_insert(feed_entry).from_select(list(_FEED_COLUMNS), steps).on_conflict_do_nothing()
          .returning(feed_entry.c.event_id).cte("f"))
+    # The certificates as `upsert_certificate` writes each (a batch holds each number once, its last).
+    c_rows = _unnest("c_rows", "c_", _CERTIFICATE_TYPES)
+    c_ins = pg_insert(certificate).from_select(
+        ["certificate_number", *_CERTIFICATE_KEYS, "person_id", "organisation_id", "revoked"],
+        select(c_rows.c.certificate_number, *(c_rows.c[k] for k in _CERTIFICATE_KEYS),
+               _of_case(c_rows.c.application_id, c_rows.c.holder_hash, case_contact.c.person_id),
+               _of_case(c_rows.c.application_id, c_rows.c.holder_hash, case_contact.c.organisation_id),
+               literal(False)).order_by(c_rows.c.n))
+    c = c_ins.on_conflict_do_update(index_elements=[certificate.c.certificate_number],
+                                    set_={k: c_ins.excluded[k] for k in (*_CERTIFICATE_KEYS, "person_id",
+                                                                         "organisation_id")}).cte("c")
     return union_all(select(m.c.id, literal(None, feed_entry.c.event_id.type).label("step_event")),
-                     select(literal(None, message.c.id.type), f.c.event_id))
+                     select(literal(None, message.c.id.type), f.c.event_id)).add_cte(c)
 
 
-def _messages_and_feed_params(rows: list[dict[str, Any]], steps: Sequence[FeedStep], now: datetime
-                              ) -> dict[str, Any]:
+def _messages_and_feed_params(rows: list[dict[str, Any]], steps: Sequence[FeedStep],
+                              certificates: Sequence[dict[str, Any]], now: datetime) -> dict[str, Any]:
     params: dict[str, Any] = {f"m_{k}": [r[k] for r in rows] for k in _MESSAGE_TYPES}
+    params.update({f"c_{k}": [p[f"b_{k}"] for p in certificates] for k in _CERTIFICATE_TYPES})
     for k in ("event_id", "person_id", "organisation_id", "application_id", "step"):
         params[f"f_{k}"] = [feed[k] for _, feed in steps]
     params["f_data"] = [json.dumps(feed["data"]) for _, feed in steps]
@@ -412,18 +481,20 @@ def _messages_and_feed_params(rows: list[dict[str, Any]], steps: Sequence[FeedSt
 
 
 async def add_messages_and_feed(session: AsyncSession, messages: list[dict[str, Any]],
-                                steps: Sequence[FeedStep] = ()) -> tuple[list[str], set[str]]:
+                                steps: Sequence[FeedStep] = (), certificates: Sequence[dict[str, Any]] = (),
+                                ) -> tuple[list[str], set[str]]:
     """Insert what one event, or a batch of events, makes: the messages (each unless one exists for the same
     event, kind, channel and recipient) and the feed steps in order (each unless its event made one, and one made
-    from a remembered case only if the case still reads so); the new messages' ids, and the event ids of the new
-    steps. One statement on PostgreSQL (two data-modifying CTEs, built once), one per table on SQLite."""
+    from a remembered case only if the case still reads so), and upsert the certificates (`certificate_params`,
+    each number once) as `upsert_certificate` does; the new messages' ids, and the event ids of the new steps.
+    One statement on PostgreSQL (data-modifying CTEs, built once), one per table or certificate on SQLite."""
     now = utcnow()
     rows = [_message_row(m, now) for m in messages]
-    if not rows and not steps:
+    if not rows and not steps and not certificates:
         return [], set()
     if _dialect(session) == "postgresql":
         got = (await session.execute(_messages_and_feed_statement(),
-                                     _messages_and_feed_params(rows, steps, now))).all()
+                                     _messages_and_feed_params(rows, steps, certificates, now))).all()
         return [r[0] for r in got if r[0] is not None], {r[1] for r in got if r[1] is not None}
     ids: list[str] = []
     if rows:
@@ -434,6 +505,8 @@ async def add_messages_and_feed(session: AsyncSession, messages: list[dict[str, 
         added = set((await session.execute(
             insert_ignore(session, feed_entry).from_select(list(_FEED_COLUMNS), _feed_source(steps, now))
             .returning(feed_entry.c.event_id))).scalars())
+    for params in certificates:
+        await session.execute(_upsert_certificate_statement("sqlite"), params)
     return ids, added
 
 
