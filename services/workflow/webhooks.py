@@ -159,9 +159,9 @@ async def deliver_due(ctx: ServiceContext, config: WorkflowConfig, sender: Webho
 
 async def _round(ctx: ServiceContext, config: WorkflowConfig, sender: WebhookSender,
                  retries: Retries | None = None, handed: list[HandedDelivery] | None = None,
-                 claim: bool = True) -> tuple[int, bool]:
+                 claim: bool = True, records: Records | None = None) -> tuple[int, bool]:
     """`deliver_due` (when `claim`) and the deliveries `handed` over, also saying whether the claim was full (more
-    may be due at once)."""
+    may be due at once). The attempts are recorded before it returns, or by `records` later."""
     claimed: list[Any] = list(handed or [])
     due: list[Any] = []
     if claim:
@@ -181,8 +181,56 @@ async def _round(ctx: ServiceContext, config: WorkflowConfig, sender: WebhookSen
     # Sent concurrently: one slow department must not hold up the others' deliveries.
     outcomes = await asyncio.gather(*(_attempt(config, sender, d, d.endpoint_url, d.endpoint_secret)
                                       for d in claimed))
-    await _record(ctx, config, outcomes, retries)
+    if records is not None:
+        records.add(outcomes)
+    else:
+        await _record(ctx, config, outcomes, retries)
     return len(claimed), len(due) >= repo.CLAIM_LIMIT
+
+
+class Records:
+    """Attempts answered but not yet recorded, recorded together: a successful attempt waits up to
+    `webhook_record_seconds` for others to share its transaction; a failed one is recorded at once with what
+    waits (its retry is scheduled by the record).
+
+    Why: with the hand-over, rounds follow the commits that open stages, a few deliveries each, and a transaction
+    per round was most of the sender's cost. Until recorded, a delivery is still under its lease (60 s), so no
+    claim sends it again; should the process die first, the lease runs out and it is sent again (at least once, the
+    same webhook-id)."""
+
+    def __init__(self, ctx: ServiceContext, config: WorkflowConfig, retries: Retries) -> None:
+        self._ctx, self._config, self._retries = ctx, config, retries
+        self._outcomes: list[Outcome] = []
+        self._waiting = asyncio.Event()
+        self._failed = asyncio.Event()
+
+    def add(self, outcomes: list[Outcome]) -> None:
+        self._outcomes.extend(outcomes)
+        self._waiting.set()
+        if any(o.error is not None for o in outcomes):
+            self._failed.set()
+
+    async def run(self) -> None:
+        """Record until cancelled (then what waits, as the dispatcher stops)."""
+        try:
+            while True:
+                await self._waiting.wait()
+                try:
+                    await asyncio.wait_for(self._failed.wait(), self._config.webhook_record_seconds)
+                except TimeoutError:
+                    pass
+                await self.flush()
+        finally:
+            await self.flush()
+
+    async def flush(self) -> None:
+        self._waiting.clear()
+        self._failed.clear()
+        outcomes, self._outcomes = self._outcomes, []
+        try:
+            await _record(self._ctx, self._config, outcomes, self._retries)
+        except Exception as exc:  # as a round's record that failed: the leases run out, the deliveries go again
+            log.warning("recording %d webhook attempts failed: %r", len(outcomes), exc)
 
 
 async def _attempt(config: WorkflowConfig, sender: WebhookSender, d: Any, url: str, secret: str) -> Outcome:
@@ -312,6 +360,8 @@ async def dispatcher(ctx: ServiceContext) -> None:
     handoff = Handoff()
     signal, stop_listening = _listen(ctx, handoff)
     retries = Retries()
+    records = Records(ctx, config, retries)
+    recording = asyncio.create_task(records.run(), name="webhook records")
     try:
         # The deliveries this process writes are handed over by their commits and sent at once, without a claim.
         # The database is asked for what is due (a claim) when a commit queued one unclaimed, when a retry this
@@ -329,7 +379,7 @@ async def dispatcher(ctx: ServiceContext) -> None:
                 handoff.claim, last_claim = False, now
             full = False
             try:
-                full = (await _round(ctx, config, sender, retries, handed, claim))[1]
+                full = (await _round(ctx, config, sender, retries, handed, claim, records))[1]
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # logged, and retried at the next round: a background job must not die
@@ -347,4 +397,6 @@ async def dispatcher(ctx: ServiceContext) -> None:
                 handoff.claim = True
     finally:
         stop_listening()
+        recording.cancel()
+        await asyncio.gather(recording, return_exceptions=True)
         await sender.aclose()

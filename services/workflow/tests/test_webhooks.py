@@ -331,3 +331,41 @@ async def test_a_delivery_claimed_at_writing_whose_sender_died_is_sent_once_its_
         assert len([r for r in receiver.received if r["event"]["subject"] == task_id]) == 1
     finally:
         await receiver.stop()
+
+
+async def test_the_attempts_of_several_rounds_are_recorded_in_one_transaction(client, tokens, workflow_config,
+                                                                             monkeypatch):
+    """Issue 14 (CPU per case): each commit that opens a stage hands its deliveries over and they go out at once,
+    but their successful attempts wait (`webhook_record_seconds`) to be recorded together: three cases' webhooks,
+    one recording transaction."""
+    import asyncio
+
+    from services.workflow.store import repository
+
+    rounds: list[set[int]] = []
+    record_round = repository.record_round
+
+    async def recording(session, attempts, *args, **kwargs):  # type: ignore[no-untyped-def]
+        rounds.append({a["delivery_id"] for a in attempts})
+        await record_round(session, attempts, *args, **kwargs)
+
+    monkeypatch.setattr(repository, "record_round", recording)
+    monkeypatch.setattr(workflow_config, "webhook_record_seconds", 5.0)
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        receiver.secret = (await register(client, tokens, "LD-JTJ", receiver.url))["secret"]
+        code = new_code()
+        await define_item(client, tokens, code, 1, [parallel_step(["LD-JTJ"])])
+        cases = await asyncio.gather(*(start_case(client, tokens, code) for _ in range(3)))
+        task_ids = {tasks_of(c)["LD-JTJ"]["id"] for c in cases}
+
+        async def recorded() -> object:
+            rows = [d for d in await deliveries(client, tokens, "LD-JTJ") if d["task_id"] in task_ids]
+            return rows if len(rows) == 3 and all(d["state"] == "delivered" for d in rows) else None
+
+        ids = {d["id"] for d in await eventually(recorded, timeout=20)}
+        assert [r & ids for r in rounds if r & ids] == [ids]
+        assert len({r["event"]["subject"] for r in receiver.received} & task_ids) == 3
+    finally:
+        await receiver.stop()
