@@ -418,12 +418,17 @@ def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple
         # never wait for each other's in turn): a concurrent decision of the same stage waits for it, and
         # PostgreSQL then re-reads the row it updates (READ COMMITTED), so the count that reaches the total is seen
         # by exactly one transaction, the last one. The case comes with the decision that completes the count
-        # (what moves it on), not with every decision; so do the stage's other decided tasks, as this
-        # statement's snapshot has them: one whose transaction committed while this one waited for the stage row
-        # is counted but not in it (fan-in reads them then).
+        # (what moves it on), not with every decision; so do the stage's decisions. Those are not read from the
+        # tasks: this statement's snapshot predates the commit of a decision it waited for (READ COMMITTED re-reads
+        # the locked row alone), so at a fan-in of concurrent decisions it missed one nearly every time. Each count
+        # appends its decision to the stage row instead, and the row as re-read under the lock has them all.
         final = select(decided.c.stage_id).where(decided.c.state == literal_column("'decided'")).scalar_subquery()
-        counted = (update(s).where(s.c.id == final).values(decided=s.c.decided + literal_column("1"))
-                   .returning(*(s.c[k] for k in _FAN_IN_STAGE)).cte("counted"))
+        entry = select(func.jsonb_build_array(func.jsonb_build_object(
+            *(x for k in _FAN_IN_TASK for x in (literal_column(f"'{k}'"), decided.c[k]))))).scalar_subquery()
+        counted = (update(s).where(s.c.id == final)
+                   .values(decided=s.c.decided + literal_column("1"),
+                           decisions=func.coalesce(s.c.decisions, literal_column("'[]'::jsonb")).op("||")(entry))
+                   .returning(*(s.c[k] for k in _FAN_IN_STAGE), s.c.decisions).cte("counted"))
         payload: Any = bindparam("e_payload", type_=Text)
         for k in _MARKED:
             payload = func.replace(payload, bindparam(f"m_{k}", type_=Text), cast(func.to_json(decided.c[k]), Text))
@@ -438,24 +443,16 @@ def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple
         written = insert(o).from_select(
             list(_OUTBOX_ROW), select(*(both.c[k] for k in _OUTBOX_ROW)).order_by(both.c.part, both.c.n)
         ).cte("outbox_rows")
-        # This statement's snapshot is from before its own UPDATE: the decided tasks it reads are the others
-        # (`decide_and_count` adds this one).
-        case = i.alias("fan_in_case")
-        tasks = t.alias("fan_in_task")
-        others = (
-            select(func.json_agg(func.json_build_object(
-                *(x for k in _FAN_IN_TASK for x in (literal_column(f"'{k}'"), tasks.c[k]))), type_=JSON))
-            .where(tasks.c.stage_id == counted.c.id, tasks.c.state == literal_column("'decided'"),
-                   counted.c.decided >= counted.c.tasks_total)
-            .scalar_subquery().label(_DECIDED_LABEL)
-        )
+        # The stage's decisions and its case come only with the decision that completes the count.
+        complete = counted.c.decided >= counted.c.tasks_total
+        decisions = case((complete, counted.c.decisions), else_=null()).label(_DECIDED_LABEL)
+        case_ = i.alias("fan_in_case")
         q = (
             select(*(decided.c[c.name].label(_TASK_LABEL + c.name) for c in t.c),
                    *(counted.c[k].label(_STAGE_LABEL + k) for k in _FAN_IN_STAGE),
-                   *(case.c[k].label(_CASE_LABEL + k) for k in _FAN_IN_CASE), others)
+                   *(case_.c[k].label(_CASE_LABEL + k) for k in _FAN_IN_CASE), decisions)
             .select_from(decided.outerjoin(counted, literal_column("true"))
-                         .outerjoin(case, and_(case.c.id == counted.c.instance_id,
-                                               counted.c.decided >= counted.c.tasks_total)))
+                         .outerjoin(case_, and_(case_.c.id == counted.c.instance_id, complete)))
             .add_cte(written)
         )
         _decide_counted[key] = q
@@ -469,8 +466,8 @@ async def decide_and_count(session: AsyncSession, task_id: str, *, department: s
     task's `_MARKED` columns), written after the transaction's pending ones, then, for a final decision,
     `count_decision`. Returns the task as decided (None when nothing matched: the pending events are written all
     the same), the stage as counted (None unless final) and, once its count reached the total, the case and the
-    stage's decided tasks in their order as far as this statement saw them (else None, None: fan-in reads them
-    then).
+    stage's decided tasks in their order as the stage row holds them (`Stage.decisions`; else None, None, and fewer
+    than the total for a stage counted before that column existed: fan-in reads them then).
 
     Why one statement: a decision was two (its UPDATE, whose row the event needs, then the count with the event);
     here the database puts the task's values into the event. The count still comes last, so the stage row's
@@ -508,9 +505,8 @@ async def decide_and_count(session: AsyncSession, task_id: str, *, department: s
     stage = _labelled(row, _STAGE_LABEL, _FAN_IN_STAGE)
     case = _labelled(row, _CASE_LABEL, _FAN_IN_CASE)
     decided = None
-    if case is not None:
-        decided = sorted([*(SimpleNamespace(**t) for t in m[_DECIDED_LABEL] or []),
-                          SimpleNamespace(**{k: getattr(task, k) for k in _FAN_IN_TASK})], key=lambda t: t.seq)
+    if case is not None:  # this decision is among them (its count appended it)
+        decided = sorted((SimpleNamespace(**t) for t in m[_DECIDED_LABEL] or []), key=lambda t: t.seq)
     return task, stage, case, decided
 
 
