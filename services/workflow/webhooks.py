@@ -198,8 +198,11 @@ class Records:
     claim sends it again; should the process die first, the lease runs out and it is sent again (at least once, the
     same webhook-id)."""
 
-    def __init__(self, ctx: ServiceContext, config: WorkflowConfig, retries: Retries) -> None:
+    def __init__(self, ctx: ServiceContext, config: WorkflowConfig, retries: Retries,
+                 retry_scheduled: asyncio.Event) -> None:
         self._ctx, self._config, self._retries = ctx, config, retries
+        #: Set once a record scheduled retries: the dispatcher, perhaps asleep until its poll, then waits for them.
+        self._retry_scheduled = retry_scheduled
         self._outcomes: list[Outcome] = []
         self._waiting = asyncio.Event()
         self._failed = asyncio.Event()
@@ -231,6 +234,8 @@ class Records:
             await _record(self._ctx, self._config, outcomes, self._retries)
         except Exception as exc:  # as a round's record that failed: the leases run out, the deliveries go again
             log.warning("recording %d webhook attempts failed: %r", len(outcomes), exc)
+        if any(o.error is not None for o in outcomes):
+            self._retry_scheduled.set()
 
 
 async def _attempt(config: WorkflowConfig, sender: WebhookSender, d: Any, url: str, secret: str) -> Outcome:
@@ -360,7 +365,7 @@ async def dispatcher(ctx: ServiceContext) -> None:
     handoff = Handoff()
     signal, stop_listening = _listen(ctx, handoff)
     retries = Retries()
-    records = Records(ctx, config, retries)
+    records = Records(ctx, config, retries, signal)
     recording = asyncio.create_task(records.run(), name="webhook records")
     try:
         # The deliveries this process writes are handed over by their commits and sent at once, without a claim.
