@@ -21,5 +21,9 @@ class WorkflowConfig(BaseSettings):
     #: delivery or a retry that another replica wrote, or one whose claim's holder died after its lease. Its
     #: own are not polled for: the commit that queues one wakes it, and it sleeps until its own retries are due.
     webhook_poll_seconds: float = 10.0
+    #: How long a successful attempt may wait to be recorded with others in one transaction (a failed one is
+    #: recorded at once). Until then the delivery log shows it pending, and should the process die, it is sent
+    #: again once its lease runs out (the receiver drops the duplicate by its webhook-id).
+    webhook_record_seconds: float = 1.0
     #: How often overdue tasks of deemed-approval stages are looked for.
     deemed_check_seconds: float = 60.0

@@ -8,9 +8,11 @@ import asyncio
 import base64
 import ipaddress
 import logging
+import random
 import secrets
 import socket
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,8 +25,8 @@ from sqlalchemy.orm import Session
 from services.workflow.config import WorkflowConfig
 from services.workflow.sender import ConnectFailed, WebhookSender
 from services.workflow.store import repository as repo
+from shared.db import Database
 from shared.errors import ValidationProblem, invalid
-from shared.jobs import run_periodically
 from shared.service import ServiceContext
 from shared.types import utcnow
 from shared.webhooks import CLOUDEVENTS_JSON, RetryPolicy, signed_headers
@@ -35,8 +37,59 @@ log = logging.getLogger("yimen.workflow.webhooks")
 #: sender.
 WEBHOOKS_QUEUED = "workflow_webhooks_queued"
 
+#: `session.info` key: the deliveries a transaction wrote claimed for this process's sender (`Handoff`).
+WEBHOOKS_CLAIMED = "workflow_webhooks_claimed"
+
 #: How long a claimed delivery is reserved for the replica sending it.
 LEASE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class HandedDelivery:
+    """A delivery claimed as it was written, with what sending it needs (the columns `repo.claim_due_deliveries`
+    returns)."""
+
+    id: int
+    event_id: str
+    payload: str
+    endpoint_url: str
+    endpoint_secret: str
+    attempts: int = 0
+
+
+class Handoff:
+    """The deliveries this process's sender is handed by the commits that wrote them.
+
+    Why: a task's webhook took two transactions of the sender besides its own (a claim, then the attempt's record).
+    A delivery written with its lease already taken (`claim_at_write`) is this process's from its commit on: the
+    commit hands it over, and the sender sends it with the others it holds and records them, without claiming it.
+    Should the process die before recording it, its lease runs out and any replica's poll sends it (at least once,
+    as a claimed delivery whose holder died)."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[HandedDelivery] = []
+        #: Whether the next round must claim what is due in the database (a poll, a retry due, a delivery queued
+        #: unclaimed, a full claim), not only send what was handed over.
+        self.claim = True
+
+
+#: The running senders' hand-offs, by their service's database.
+_handoffs: weakref.WeakKeyDictionary[Database, Handoff] = weakref.WeakKeyDictionary()
+
+
+def claim_at_write(session: Any) -> datetime | None:
+    """The lease to write new deliveries with, claimed for this process's sender (None where no sender runs here
+    to be handed them, or inside a savepoint, whose rollback the hand-over would not see: queued unclaimed then)."""
+    database = session.info.get("database")
+    if database is None or database not in _handoffs or session.in_nested_transaction():
+        return None
+    return utcnow() + LEASE
+
+
+def hand_over(session: Any, pending: list[repo.PendingDelivery], payloads: dict[str, str]) -> None:
+    """Give the sender deliveries written with `claim_at_write`'s lease once the transaction commits."""
+    session.info.setdefault(WEBHOOKS_CLAIMED, []).extend(
+        HandedDelivery(p.id, p.event_id, payloads[p.event_id], p.endpoint_url, p.endpoint_secret) for p in pending)
 
 
 def new_secret() -> str:
@@ -105,26 +158,84 @@ async def deliver_due(ctx: ServiceContext, config: WorkflowConfig, sender: Webho
 
 
 async def _round(ctx: ServiceContext, config: WorkflowConfig, sender: WebhookSender,
-                 retries: Retries | None = None) -> tuple[int, bool]:
-    """`deliver_due`, also saying whether the claim was full (more may be due at once)."""
-    if retries is not None:
-        retries.claiming()
-    now = utcnow()
-    async with ctx.db.transaction() as s:
-        due = await repo.claim_due_deliveries(s, now, LEASE)
-        if not due:
-            return 0, False
-        claimed, missed = [], []
-        for d in due:
-            if not d.endpoint_enabled:  # none registered, or disabled
-                missed.append(d.id)
-            else:
-                claimed.append((d, d.endpoint_url, d.endpoint_secret))
-        await repo.update_deliveries(s, missed, state="missed")
+                 retries: Retries | None = None, handed: list[HandedDelivery] | None = None,
+                 claim: bool = True, records: Records | None = None) -> tuple[int, bool]:
+    """`deliver_due` (when `claim`) and the deliveries `handed` over, also saying whether the claim was full (more
+    may be due at once). The attempts are recorded before it returns, or by `records` later."""
+    claimed: list[Any] = list(handed or [])
+    due: list[Any] = []
+    if claim:
+        if retries is not None:
+            retries.claiming()
+        async with ctx.db.transaction() as s:
+            due = await repo.claim_due_deliveries(s, utcnow(), LEASE)
+            missed = []
+            for d in due:
+                if not d.endpoint_enabled:  # none registered, or disabled
+                    missed.append(d.id)
+                else:
+                    claimed.append(d)
+            await repo.update_deliveries(s, missed, state="missed")
+    if not claimed:
+        return 0, False
     # Sent concurrently: one slow department must not hold up the others' deliveries.
-    outcomes = await asyncio.gather(*(_attempt(config, sender, d, url, secret) for d, url, secret in claimed))
-    await _record(ctx, config, outcomes, retries)
+    outcomes = await asyncio.gather(*(_attempt(config, sender, d, d.endpoint_url, d.endpoint_secret)
+                                      for d in claimed))
+    if records is not None:
+        records.add(outcomes)
+    else:
+        await _record(ctx, config, outcomes, retries)
     return len(claimed), len(due) >= repo.CLAIM_LIMIT
+
+
+class Records:
+    """Attempts answered but not yet recorded, recorded together: a successful attempt waits up to
+    `webhook_record_seconds` for others to share its transaction; a failed one is recorded at once with what
+    waits (its retry is scheduled by the record).
+
+    Why: with the hand-over, rounds follow the commits that open stages, a few deliveries each, and a transaction
+    per round was most of the sender's cost. Until recorded, a delivery is still under its lease (60 s), so no
+    claim sends it again; should the process die first, the lease runs out and it is sent again (at least once, the
+    same webhook-id)."""
+
+    def __init__(self, ctx: ServiceContext, config: WorkflowConfig, retries: Retries,
+                 retry_scheduled: asyncio.Event) -> None:
+        self._ctx, self._config, self._retries = ctx, config, retries
+        #: Set once a record scheduled retries: the dispatcher, perhaps asleep until its poll, then waits for them.
+        self._retry_scheduled = retry_scheduled
+        self._outcomes: list[Outcome] = []
+        self._waiting = asyncio.Event()
+        self._failed = asyncio.Event()
+
+    def add(self, outcomes: list[Outcome]) -> None:
+        self._outcomes.extend(outcomes)
+        self._waiting.set()
+        if any(o.error is not None for o in outcomes):
+            self._failed.set()
+
+    async def run(self) -> None:
+        """Record until cancelled (then what waits, as the dispatcher stops)."""
+        try:
+            while True:
+                await self._waiting.wait()
+                try:
+                    await asyncio.wait_for(self._failed.wait(), self._config.webhook_record_seconds)
+                except TimeoutError:
+                    pass
+                await self.flush()
+        finally:
+            await self.flush()
+
+    async def flush(self) -> None:
+        self._waiting.clear()
+        self._failed.clear()
+        outcomes, self._outcomes = self._outcomes, []
+        try:
+            await _record(self._ctx, self._config, outcomes, self._retries)
+        except Exception as exc:  # as a round's record that failed: the leases run out, the deliveries go again
+            log.warning("recording %d webhook attempts failed: %r", len(outcomes), exc)
+        if any(o.error is not None for o in outcomes):
+            self._retry_scheduled.set()
 
 
 async def _attempt(config: WorkflowConfig, sender: WebhookSender, d: Any, url: str, secret: str) -> Outcome:
@@ -211,10 +322,11 @@ async def _record(ctx: ServiceContext, config: WorkflowConfig, outcomes: list[Ou
             await repo.mark_delivered(s, ids, at=at, status=status)
 
 
-def _queued_signal(ctx: ServiceContext) -> tuple[asyncio.Event, Callable[[], None]]:
-    """An event set after each commit that queued a delivery (`WEBHOOKS_QUEUED` in the session's info), and how
-    to stop listening. Waking on every commit with events would run an empty claim transaction for each
-    decision, which queues no delivery; where the session class cannot be listened to, that is the fallback."""
+def _listen(ctx: ServiceContext, handoff: Handoff) -> tuple[asyncio.Event, Callable[[], None]]:
+    """An event set after each commit that queued a delivery (`WEBHOOKS_QUEUED`: the next round claims) or handed
+    some over (`WEBHOOKS_CLAIMED`), and how to stop listening. Waking on every commit with events would run an
+    empty round for each decision, which queues no delivery; where the session class cannot be listened to, that
+    is the fallback (and nothing is handed over: deliveries are queued unclaimed)."""
     session_class = getattr(ctx.db.sessionmaker, "kw", {}).get("sync_session_class")
     if session_class is None:
         return ctx.db.commit_signal(), lambda: None
@@ -222,10 +334,27 @@ def _queued_signal(ctx: ServiceContext) -> tuple[asyncio.Event, Callable[[], Non
 
     def after_commit(session: Session) -> None:
         if session.info.pop(WEBHOOKS_QUEUED, False):
+            handoff.claim = True
+            signal.set()
+        handed = session.info.pop(WEBHOOKS_CLAIMED, None)
+        if handed:
+            handoff.deliveries.extend(handed)
             signal.set()
 
+    def after_transaction_end(session: Session, transaction: Any) -> None:
+        if transaction.parent is None:  # rolled back (a commit took them above): nothing was written
+            session.info.pop(WEBHOOKS_CLAIMED, None)
+
     event.listen(session_class, "after_commit", after_commit)
-    return signal, lambda: event.remove(session_class, "after_commit", after_commit)
+    event.listen(session_class, "after_transaction_end", after_transaction_end)
+    _handoffs[ctx.db] = handoff
+
+    def stop() -> None:
+        _handoffs.pop(ctx.db, None)
+        event.remove(session_class, "after_commit", after_commit)
+        event.remove(session_class, "after_transaction_end", after_transaction_end)
+
+    return signal, stop
 
 
 async def dispatcher(ctx: ServiceContext) -> None:
@@ -233,19 +362,46 @@ async def dispatcher(ctx: ServiceContext) -> None:
     config: WorkflowConfig = ctx.extras["config"]
     # One sender for every round: its connections are kept alive per endpoint address, its TLS context made once.
     sender = WebhookSender()
-    signal, stop_listening = _queued_signal(ctx)
+    handoff = Handoff()
+    signal, stop_listening = _listen(ctx, handoff)
     retries = Retries()
+    records = Records(ctx, config, retries, signal)
+    recording = asyncio.create_task(records.run(), name="webhook records")
     try:
-        async def one_round() -> bool:
-            return (await _round(ctx, config, sender, retries))[1]
-
-        # Deliveries are written with their task's events, so the commit that queues one wakes the sender at
-        # once, and a retry this process scheduled wakes it when it comes due; the poll remains for what only
+        # The deliveries this process writes are handed over by their commits and sent at once, without a claim.
+        # The database is asked for what is due (a claim) when a commit queued one unclaimed, when a retry this
+        # process scheduled comes due, after a claim that took as many as it may, and at each poll, for what only
         # the database knows: other replicas' deliveries and retries, and claims whose holder died (their lease
-        # ran out). A round that claimed as many as it may is followed by the next at once; a commit during a
-        # round wakes the next.
-        await run_periodically("webhook dispatcher", one_round,
-                               interval=lambda: retries.pause(config.webhook_poll_seconds), wake=signal, drain=True)
+        # ran out).
+        last_claim = time.monotonic()
+        while True:
+            signal.clear()
+            handed, handoff.deliveries = handoff.deliveries, []
+            now = time.monotonic()
+            claim = handoff.claim or retries.pause(config.webhook_poll_seconds) == 0 \
+                or now - last_claim >= config.webhook_poll_seconds
+            if claim:
+                handoff.claim, last_claim = False, now
+            full = False
+            try:
+                full = (await _round(ctx, config, sender, retries, handed, claim, records))[1]
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # logged, and retried at the next round: a background job must not die
+                log.warning("webhook dispatcher failed: %r", exc)
+                # What was handed over is the database's again once its lease runs out; a claim then sends it.
+                handoff.claim = True
+            if full:
+                handoff.claim = True
+                await asyncio.sleep(0)  # let others run between two busy rounds
+                continue
+            try:
+                pause = retries.pause(config.webhook_poll_seconds) * (1.0 + 0.1 * random.random())
+                await asyncio.wait_for(signal.wait(), pause)
+            except TimeoutError:
+                handoff.claim = True
     finally:
         stop_listening()
+        recording.cancel()
+        await asyncio.gather(recording, return_exceptions=True)
         await sender.aclose()

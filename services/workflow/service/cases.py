@@ -36,7 +36,7 @@ from services.workflow.service import calendar
 from services.workflow.service.deliveries import delivery_rows, queue_webhook
 from services.workflow.store import repository as repo
 from services.workflow.store.tables import ProcessInstance, Stage, Task
-from services.workflow.webhooks import WEBHOOKS_QUEUED
+from services.workflow.webhooks import WEBHOOKS_QUEUED, claim_at_write, hand_over
 from shared.errors import NotFound
 from shared.events import Event
 from shared.messaging import publish
@@ -159,12 +159,18 @@ async def start_stage(
         return stage_id
     # The events are written at commit; their ids and bodies go into the deliveries now, with the stage.
     events = [await _announce_task(session, t, step, now) for t in rows]
+    # Claimed by this process's sender as they are written, where it runs one: it sends them once this
+    # transaction commits, without a claim of its own (a lease that runs out should the process die first).
+    claimed_until = claim_at_write(session)
+    deliveries = delivery_rows([(t["department"], e, t["id"]) for t, e in zip(rows, events, strict=True)],
+                               claimed_until=claimed_until)
     stage_id, pending, completed = await repo.open_stage(
-        session, stage, rows, delivery_rows([(t["department"], e, t["id"]) for t, e in zip(rows, events, strict=True)]),
-        current_step=instance.current_step, completing=completing)
+        session, stage, rows, deliveries, current_step=instance.current_step, completing=completing)
     if completing is not None and not completed:
         raise StageCompletedElsewhere(f"stage {completing.stage_id}")
-    if pending:
+    if pending and claimed_until is not None:
+        hand_over(session, pending, {r["event_id"]: r["payload"] for r in deliveries})
+    elif pending:
         session.info[WEBHOOKS_QUEUED] = True
     return stage_id
 

@@ -38,11 +38,13 @@ async def queue_webhooks(session: AsyncSession, deliveries: list[tuple[str, Even
         session.info[WEBHOOKS_QUEUED] = True
 
 
-def delivery_rows(deliveries: list[tuple[str, Event, str | None]]) -> list[dict[str, Any]]:
-    """The delivery rows of (department, event, task id), but their state (which their endpoints decide)."""
+def delivery_rows(deliveries: list[tuple[str, Event, str | None]], *,
+                  claimed_until: datetime | None = None) -> list[dict[str, Any]]:
+    """The delivery rows of (department, event, task id), but their state (which their endpoints decide); due now,
+    or claimed until `claimed_until` (`webhooks.claim_at_write`)."""
     now = utcnow()
     return [dict(department=department, event_id=event.id, event_type=event.type, task_id=task_id,
-                 payload=event.to_json().decode(), attempts=0, next_attempt_at=now, created_at=now)
+                 payload=event.to_json().decode(), attempts=0, next_attempt_at=claimed_until or now, created_at=now)
             for department, event, task_id in deliveries]
 
 

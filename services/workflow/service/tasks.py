@@ -243,8 +243,8 @@ async def _check_decidable(session: AsyncSession, task_id: str, decider: Decider
 async def _fan_in(session: AsyncSession, stage: Any, case: Any, stage_tasks: list[Any] | None) -> None:
     """`stage` as the decision counted it under the stage row's lock; the transaction whose count reaches the
     total and whose conditional UPDATE sets `completed_at` is the one that completes the stage — exactly once.
-    `case` and `stage_tasks` (its decided tasks) are what the decision brought along, else read here: the
-    decision's own snapshot may predate a concurrent decision it waited for (it then saw fewer than the count)."""
+    `case` and `stage_tasks` (its decided tasks) are what the decision brought along (PostgreSQL, from the stage
+    row's `decisions`), else read here: on SQLite, and for a stage counted before that column existed."""
     if stage.decided < stage.tasks_total or stage.completed_at is not None:
         return
     decided = stage_tasks

@@ -200,7 +200,15 @@ def _open_stage_statement() -> Select[Any]:
         deliveries = pg_insert(d).from_select(delivery_columns, select(
             *(sent.c[k] for k in _DELIVERY_OWN), case((endpoint, PENDING), else_=literal_column("'missed'")),
             *(bindparam(f"d_{k}", type_=d.c[k].type) for k in sorted(_DELIVERY_SHARED))).order_by(sent.c.n)
-        ).on_conflict_do_nothing().returning(d.c.state).cte("new_deliveries")
+        ).on_conflict_do_nothing().returning(d.c.id, d.c.department, d.c.event_id, d.c.state).cte("new_deliveries")
+        # The pending ones with their endpoint as this statement reads it (the one the `pending` test just saw): what
+        # the sender needs of a delivery it sends without claiming it (`webhooks.Handoff`).
+        pending = (
+            select(func.json_agg(func.json_build_array(deliveries.c.id, deliveries.c.event_id, w.c.url, w.c.secret),
+                                 type_=JSON))
+            .select_from(deliveries.join(w, w.c.department == deliveries.c.department))
+            .where(deliveries.c.state == PENDING, w.c.enabled.is_(True))
+        )
         # The case moves on to the stage's step (a later stage; the first is the case's current step already).
         i = ProcessInstance.__table__
         step = bindparam("s_step_index", type_=s.c.step_index.type)
@@ -215,11 +223,21 @@ def _open_stage_statement() -> Select[Any]:
                      .returning(s.c.id).cte("completed"))
         _open_stage = select(
             stage.c.id, select(func.count()).select_from(tasks).scalar_subquery(),
-            select(func.count()).select_from(deliveries).where(deliveries.c.state == PENDING).scalar_subquery(),
+            pending.scalar_subquery(),
             select(func.count()).select_from(advanced).scalar_subquery(),
             select(func.count()).select_from(completed).scalar_subquery(),
         ).add_cte(outbox_insert(messaging.outbox).cte("outbox_rows"))
     return _open_stage
+
+
+@dataclass(frozen=True)
+class PendingDelivery:
+    """A delivery `open_stage` queued to an enabled endpoint, with that endpoint."""
+
+    id: int
+    event_id: str
+    endpoint_url: str
+    endpoint_secret: str
 
 
 @dataclass(frozen=True)
@@ -233,12 +251,13 @@ class Completion:
 
 async def open_stage(session: AsyncSession, stage: dict[str, Any], tasks: list[dict[str, Any]],
                      deliveries: list[dict[str, Any]], *, current_step: int,
-                     completing: Completion | None = None) -> tuple[int, bool, bool]:
+                     completing: Completion | None = None) -> tuple[int, list[PendingDelivery], bool]:
     """Complete the stage before (`completing`, as `complete_stage` does), move the case to the stage's step
     (`advance_instance`, where its `current_step` is another), insert the stage (`stage`: its columns), its tasks
     (each with every column but `stage_id`, which is the new stage's; what is not in `_TASK_OWN` the same for all)
     and their webhook deliveries (as `add_deliveries` takes them, without `state`: it is the endpoint's), and write
-    the events emitted so far in the transaction. Returns the stage's id, whether a delivery is pending, and whether
+    the events emitted so far in the transaction. Returns the stage's id, the deliveries pending (with their
+    endpoint: the sender may send them without claiming them, `webhooks.Handoff`), and whether
     `completing` completed its stage (False without one; the caller must not commit a stage opened after a
     completion that failed). One statement on PostgreSQL; on SQLite the completion (which stops there when it
     fails), the inserts and the endpoints' read in turn, the events at commit."""
@@ -248,15 +267,19 @@ async def open_stage(session: AsyncSession, stage: dict[str, Any], tasks: list[d
             completed = await complete_stage(session, completing.stage_id, outcome=completing.outcome,
                                              at=completing.at)
             if not completed:
-                return 0, False, False
+                return 0, [], False
         if stage["step_index"] != current_step:
             await advance_instance(session, stage["instance_id"], stage["step_index"])
         stage_id = await add_stage(session, **stage)
         await add_tasks(session, [{**row, "stage_id": stage_id} for row in tasks])
-        enabled = await enabled_webhooks(session, {r["department"] for r in deliveries}) if deliveries else set()
-        await add_deliveries(session, [{**r, "state": PENDING_STATE if r["department"] in enabled else "missed"}
+        endpoints = await enabled_endpoints(session, {r["department"] for r in deliveries}) if deliveries else {}
+        await add_deliveries(session, [{**r, "state": PENDING_STATE if r["department"] in endpoints else "missed"}
                                        for r in deliveries])
-        return stage_id, bool(enabled), completed
+        pending = [r for r in deliveries if r["department"] in endpoints]
+        ids = await delivery_ids(session, [(r["department"], r["event_id"]) for r in pending]) if pending else {}
+        return stage_id, [PendingDelivery(ids[(r["department"], r["event_id"])], r["event_id"],
+                                          *endpoints[r["department"]]) for r in pending
+                          if (r["department"], r["event_id"]) in ids], completed
     s, t = Stage.__table__, Task.__table__
     first = tasks[0]
     _, params = outbox_write(session, take_pending(session))
@@ -270,7 +293,7 @@ async def open_stage(session: AsyncSession, stage: dict[str, Any], tasks: list[d
     shared = deliveries[0] if deliveries else {"attempts": 0, "next_attempt_at": None, "created_at": None}
     params.update({f"d_{k}": shared[k] for k in _DELIVERY_SHARED})
     stage_id, _, pending, _, completed = (await session.execute(_open_stage_statement(), params)).one()
-    return int(stage_id), bool(pending), bool(completed)
+    return int(stage_id), [PendingDelivery(*p) for p in pending or []], bool(completed)
 
 
 async def stages_of(session: AsyncSession, instance_id: int) -> list[Stage]:
@@ -395,12 +418,17 @@ def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple
         # never wait for each other's in turn): a concurrent decision of the same stage waits for it, and
         # PostgreSQL then re-reads the row it updates (READ COMMITTED), so the count that reaches the total is seen
         # by exactly one transaction, the last one. The case comes with the decision that completes the count
-        # (what moves it on), not with every decision; so do the stage's other decided tasks, as this
-        # statement's snapshot has them: one whose transaction committed while this one waited for the stage row
-        # is counted but not in it (fan-in reads them then).
+        # (what moves it on), not with every decision; so do the stage's decisions. Those are not read from the
+        # tasks: this statement's snapshot predates the commit of a decision it waited for (READ COMMITTED re-reads
+        # the locked row alone), so at a fan-in of concurrent decisions it missed one nearly every time. Each count
+        # appends its decision to the stage row instead, and the row as re-read under the lock has them all.
         final = select(decided.c.stage_id).where(decided.c.state == literal_column("'decided'")).scalar_subquery()
-        counted = (update(s).where(s.c.id == final).values(decided=s.c.decided + literal_column("1"))
-                   .returning(*(s.c[k] for k in _FAN_IN_STAGE)).cte("counted"))
+        entry = select(func.jsonb_build_array(func.jsonb_build_object(
+            *(x for k in _FAN_IN_TASK for x in (literal_column(f"'{k}'"), decided.c[k]))))).scalar_subquery()
+        counted = (update(s).where(s.c.id == final)
+                   .values(decided=s.c.decided + literal_column("1"),
+                           decisions=func.coalesce(s.c.decisions, literal_column("'[]'::jsonb")).op("||")(entry))
+                   .returning(*(s.c[k] for k in _FAN_IN_STAGE), s.c.decisions).cte("counted"))
         payload: Any = bindparam("e_payload", type_=Text)
         for k in _MARKED:
             payload = func.replace(payload, bindparam(f"m_{k}", type_=Text), cast(func.to_json(decided.c[k]), Text))
@@ -415,24 +443,16 @@ def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple
         written = insert(o).from_select(
             list(_OUTBOX_ROW), select(*(both.c[k] for k in _OUTBOX_ROW)).order_by(both.c.part, both.c.n)
         ).cte("outbox_rows")
-        # This statement's snapshot is from before its own UPDATE: the decided tasks it reads are the others
-        # (`decide_and_count` adds this one).
-        case = i.alias("fan_in_case")
-        tasks = t.alias("fan_in_task")
-        others = (
-            select(func.json_agg(func.json_build_object(
-                *(x for k in _FAN_IN_TASK for x in (literal_column(f"'{k}'"), tasks.c[k]))), type_=JSON))
-            .where(tasks.c.stage_id == counted.c.id, tasks.c.state == literal_column("'decided'"),
-                   counted.c.decided >= counted.c.tasks_total)
-            .scalar_subquery().label(_DECIDED_LABEL)
-        )
+        # The stage's decisions and its case come only with the decision that completes the count.
+        complete = counted.c.decided >= counted.c.tasks_total
+        decisions = case((complete, counted.c.decisions), else_=null()).label(_DECIDED_LABEL)
+        case_ = i.alias("fan_in_case")
         q = (
             select(*(decided.c[c.name].label(_TASK_LABEL + c.name) for c in t.c),
                    *(counted.c[k].label(_STAGE_LABEL + k) for k in _FAN_IN_STAGE),
-                   *(case.c[k].label(_CASE_LABEL + k) for k in _FAN_IN_CASE), others)
+                   *(case_.c[k].label(_CASE_LABEL + k) for k in _FAN_IN_CASE), decisions)
             .select_from(decided.outerjoin(counted, literal_column("true"))
-                         .outerjoin(case, and_(case.c.id == counted.c.instance_id,
-                                               counted.c.decided >= counted.c.tasks_total)))
+                         .outerjoin(case_, and_(case_.c.id == counted.c.instance_id, complete)))
             .add_cte(written)
         )
         _decide_counted[key] = q
@@ -446,8 +466,8 @@ async def decide_and_count(session: AsyncSession, task_id: str, *, department: s
     task's `_MARKED` columns), written after the transaction's pending ones, then, for a final decision,
     `count_decision`. Returns the task as decided (None when nothing matched: the pending events are written all
     the same), the stage as counted (None unless final) and, once its count reached the total, the case and the
-    stage's decided tasks in their order as far as this statement saw them (else None, None: fan-in reads them
-    then).
+    stage's decided tasks in their order as the stage row holds them (`Stage.decisions`; else None, None, and fewer
+    than the total for a stage counted before that column existed: fan-in reads them then).
 
     Why one statement: a decision was two (its UPDATE, whose row the event needs, then the count with the event);
     here the database puts the task's values into the event. The count still comes last, so the stage row's
@@ -485,9 +505,8 @@ async def decide_and_count(session: AsyncSession, task_id: str, *, department: s
     stage = _labelled(row, _STAGE_LABEL, _FAN_IN_STAGE)
     case = _labelled(row, _CASE_LABEL, _FAN_IN_CASE)
     decided = None
-    if case is not None:
-        decided = sorted([*(SimpleNamespace(**t) for t in m[_DECIDED_LABEL] or []),
-                          SimpleNamespace(**{k: getattr(task, k) for k in _FAN_IN_TASK})], key=lambda t: t.seq)
+    if case is not None:  # this decision is among them (its count appended it)
+        decided = sorted((SimpleNamespace(**t) for t in m[_DECIDED_LABEL] or []), key=lambda t: t.seq)
     return task, stage, case, decided
 
 
@@ -645,6 +664,29 @@ _enabled_webhooks = (
 async def enabled_webhooks(session: AsyncSession, departments: Iterable[str]) -> set[str]:
     """Which of `departments` have an enabled endpoint, in one read (built once, like `_decide_statements`)."""
     return set((await session.execute(_enabled_webhooks, {"w_departments": sorted(set(departments))})).scalars())
+
+
+_enabled_endpoints = (
+    select(DepartmentWebhook.__table__.c.department, DepartmentWebhook.__table__.c.url,
+           DepartmentWebhook.__table__.c.secret)
+    .where(DepartmentWebhook.__table__.c.department.in_(bindparam("w_departments", expanding=True)),
+           DepartmentWebhook.__table__.c.enabled.is_(True))
+)
+
+
+async def enabled_endpoints(session: AsyncSession, departments: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """`enabled_webhooks` with each endpoint's URL and secret."""
+    rows = await session.execute(_enabled_endpoints, {"w_departments": sorted(set(departments))})
+    return {department: (url, secret) for department, url, secret in rows}
+
+
+async def delivery_ids(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The ids of deliveries by (department, event id), their unique key."""
+    t = WebhookDelivery.__table__
+    rows = await session.execute(select(t.c.department, t.c.event_id, t.c.id).where(
+        t.c.department.in_({k[0] for k in keys}), t.c.event_id.in_({k[1] for k in keys})))
+    wanted = set(keys)
+    return {(d, e): i for d, e, i in rows if (d, e) in wanted}
 
 
 #: How many due deliveries one round of the sender claims at most.

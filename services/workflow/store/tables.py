@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import make_metadata
@@ -83,6 +84,12 @@ class Stage(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    #: The final decisions counted in `decided` (what fan-in reads of each task), appended by each count under the
+    #: row's lock: the decision whose count reaches the total has them all, including those of decisions it waited
+    #: for, which its statement's snapshot of the tasks predates. PostgreSQL only (null on SQLite, and on a stage
+    #: counted before it existed: fan-in then reads the tasks).
+    decisions: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql"), nullable=True)
 
 
 #: The queues' conditions, as the partial indexes below and the statements that use them both spell them: a

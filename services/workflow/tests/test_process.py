@@ -427,3 +427,49 @@ async def test_a_decision_locks_its_stage_row_last_so_the_others_wait_for_its_co
     assert run[i + 1:i + 2] == ["COMMIT"], run[i:]
     assert any("INSERT INTO OUTBOX" in s for s in run[:i + 1]), run
     assert await emitted(client.app, "yimen.workflow.task.decided", tasks["LD-WJJ"]["id"]) == 1
+
+
+async def test_the_decision_that_waited_for_another_completes_the_stage_with_both_decisions(client, tokens,
+                                                                                          monkeypatch):
+    """Issue 14: the last decision of a stage waits for the stage row a concurrent one holds; its statement's
+    snapshot of the tasks predates that one's commit. On PostgreSQL the stage row carries every counted decision,
+    so the fan-in has them all without reading the tasks again (on SQLite, one writer, it reads them)."""
+    import asyncio
+
+    from services.workflow.service import tasks as use_cases
+    from services.workflow.store import repository
+
+    reads: list[int] = []
+    read = repository.decided_tasks_of_stage
+
+    async def decided_tasks_of_stage(session, stage_id):  # type: ignore[no-untyped-def]
+        reads.append(stage_id)
+        return await read(session, stage_id)
+
+    monkeypatch.setattr(repository, "decided_tasks_of_stage", decided_tasks_of_stage)
+    code = new_code()
+    await define_item(client, tokens, code, 1, [parallel_step(["LD-WJJ", "LD-XFJ"], lead="LD-WJJ"),
+                                                parallel_step(["LD-GAJ"], key="second")])
+    c = await start_case(client, tokens, code)
+    first, last = tasks_of(c)["LD-WJJ"], tasks_of(c)["LD-XFJ"]
+    db = client.app.state.ctx.db  # type: ignore[attr-defined]
+    approve = use_cases.DecisionInput(use_cases.Outcome.APPROVE, ["ok"], None, [])
+
+    def decider(dept: str) -> use_cases.Decider:
+        return use_cases.Decider(kind="department_system", id=f"department:{dept}", name=None, department=dept)
+
+    async with db.transaction() as holding:
+        await use_cases.decide_task(holding, first["id"], decider("LD-WJJ"), approve)
+
+        async def decide_last() -> None:
+            async with db.transaction() as s:
+                await use_cases.decide_task(s, last["id"], decider("LD-XFJ"), approve)
+
+        waiting = asyncio.create_task(decide_last())
+        await asyncio.sleep(0.5)  # the last decision has taken its snapshot and waits for the stage row
+    await waiting
+    done = await case(client, tokens, c["application_id"])
+    assert done["stages"][0]["outcome"] == "approved" and done["stages"][0]["completed_at"]
+    assert [t["department"] for t in done["stages"][1]["tasks"]] == ["LD-GAJ"]
+    if db.engine.dialect.name == "postgresql":
+        assert reads == []

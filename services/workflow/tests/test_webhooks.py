@@ -263,3 +263,109 @@ async def test_a_retry_is_sent_when_it_comes_due_not_at_the_next_poll(wf_setting
             assert time.monotonic() - started < 15
     finally:
         await receiver.stop()
+
+
+async def test_a_task_written_by_the_sending_process_is_delivered_without_a_claim(wf_settings, tokens, monkeypatch):
+    """Issue 14 (CPU per case): the task's own transaction writes its delivery claimed for this process's sender,
+    and the commit hands it over: the sender sends and records it without claiming it (no claim returns it; the
+    poll, 60 s here, never comes)."""
+    from services.workflow.app import create_app
+    from services.workflow.config import WorkflowConfig
+    from services.workflow.store import repository
+    from shared.testing import running_app
+
+    claimed: list[str | None] = []
+    claim = repository.claim_due_deliveries
+
+    async def claim_due_deliveries(*args, **kwargs):  # type: ignore[no-untyped-def]
+        due = await claim(*args, **kwargs)
+        claimed.extend(d.event_id for d in due)
+        return due
+
+    monkeypatch.setattr(repository, "claim_due_deliveries", claim_due_deliveries)
+    config = WorkflowConfig(webhook_allow_private=True, webhook_poll_seconds=60.0, deemed_check_seconds=60.0)
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        async with running_app(create_app, wf_settings, tokens=tokens, config=config) as client:
+            receiver.secret = (await register(client, tokens, "LD-ZJJ", receiver.url))["secret"]
+            code = new_code()
+            await define_item(client, tokens, code, 1, [parallel_step(["LD-ZJJ", "LD-XFJ"])])
+            task_id = tasks_of(await start_case(client, tokens, code))["LD-ZJJ"]["id"]
+            done = await eventually(lambda: _delivered(client, tokens, "LD-ZJJ", task_id), timeout=20)
+            assert done[0]["attempts"] == 1 and done[0]["attempt_log"][0]["status_code"] == 204
+            assert [r for r in receiver.received if r["event"]["subject"] == task_id] and receiver.bad_signatures == 0
+            assert done[0]["event_id"] not in claimed
+    finally:
+        await receiver.stop()
+
+
+async def test_a_delivery_claimed_at_writing_whose_sender_died_is_sent_once_its_lease_runs_out(
+        client, tokens, monkeypatch):
+    """The hand-over is lost (the process died between the task's commit and the send): the delivery stays
+    pending under its lease while the sender polls (every 0.05 s here), and is sent once the lease has run out."""
+    import asyncio
+    from datetime import timedelta
+
+    from services.workflow import webhooks
+    from services.workflow.service import cases
+    from shared.types import utcnow
+
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        receiver.secret = (await register(client, tokens, "LD-WJJ", receiver.url))["secret"]
+        code = new_code()
+        await define_item(client, tokens, code, 1, [parallel_step(["LD-WJJ"])])
+        monkeypatch.setattr(cases, "hand_over", lambda *a, **kw: None)
+        task_id = tasks_of(await start_case(client, tokens, code))["LD-WJJ"]["id"]
+        monkeypatch.undo()
+        await asyncio.sleep(0.5)
+        (row,) = [d for d in await deliveries(client, tokens, "LD-WJJ") if d["task_id"] == task_id]
+        assert row["state"] == "pending" and row["attempts"] == 0
+        assert not [r for r in receiver.received if r["event"]["subject"] == task_id]
+        later = utcnow() + webhooks.LEASE + timedelta(seconds=1)
+        monkeypatch.setattr(webhooks, "utcnow", lambda: later)  # the lease has run out
+        done = await eventually(lambda: _delivered(client, tokens, "LD-WJJ", task_id), timeout=20)
+        assert done[0]["attempts"] == 1 and receiver.bad_signatures == 0
+        assert len([r for r in receiver.received if r["event"]["subject"] == task_id]) == 1
+    finally:
+        await receiver.stop()
+
+
+async def test_the_attempts_of_several_rounds_are_recorded_in_one_transaction(client, tokens, workflow_config,
+                                                                             monkeypatch):
+    """Issue 14 (CPU per case): each commit that opens a stage hands its deliveries over and they go out at once,
+    but their successful attempts wait (`webhook_record_seconds`) to be recorded together: three cases' webhooks,
+    one recording transaction."""
+    import asyncio
+
+    from services.workflow.store import repository
+
+    rounds: list[set[int]] = []
+    record_round = repository.record_round
+
+    async def recording(session, attempts, *args, **kwargs):  # type: ignore[no-untyped-def]
+        rounds.append({a["delivery_id"] for a in attempts})
+        await record_round(session, attempts, *args, **kwargs)
+
+    monkeypatch.setattr(repository, "record_round", recording)
+    monkeypatch.setattr(workflow_config, "webhook_record_seconds", 5.0)
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        receiver.secret = (await register(client, tokens, "LD-JTJ", receiver.url))["secret"]
+        code = new_code()
+        await define_item(client, tokens, code, 1, [parallel_step(["LD-JTJ"])])
+        cases = await asyncio.gather(*(start_case(client, tokens, code) for _ in range(3)))
+        task_ids = {tasks_of(c)["LD-JTJ"]["id"] for c in cases}
+
+        async def recorded() -> object:
+            rows = [d for d in await deliveries(client, tokens, "LD-JTJ") if d["task_id"] in task_ids]
+            return rows if len(rows) == 3 and all(d["state"] == "delivered" for d in rows) else None
+
+        ids = {d["id"] for d in await eventually(recorded, timeout=20)}
+        assert [r & ids for r in rounds if r & ids] == [ids]
+        assert len({r["event"]["subject"] for r in receiver.received} & task_ids) == 3
+    finally:
+        await receiver.stop()
