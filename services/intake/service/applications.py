@@ -111,7 +111,9 @@ async def create_draft(session: AsyncSession, principal: Principal, *, item_code
                                  address=delivery_address, handed_in_at=service_point),
         **drafts.exemption_values(item.payload, fee_exemption),
     )
-    await note(session, app, "创建申请草稿", unit=service_point)
+    # Its step is held for the answer's timeline read, which writes it (PostgreSQL: in the same statement).
+    async with repo.steps_held(session):
+        await note(session, app, "创建申请草稿", unit=service_point)
     return await view(session, app, principal, item=item, atts=[])  # a new draft has no material yet
 
 
