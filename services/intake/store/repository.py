@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager, nullcontext
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, literal_column, select, union_all, update
+from sqlalchemy import JSON, bindparam, delete, insert, literal_column, select, union_all, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction, aliased
+from sqlalchemy.orm import Session, SessionTransaction, aliased, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -67,16 +67,32 @@ async def withdraw_item_version(session: AsyncSession, *, code: str, version: in
     return res.rowcount or 0
 
 
-async def current_item(session: AsyncSession, code: str) -> PublishedItem | None:
-    """The newest version of an item that is not withdrawn: which one is read fresh, its content from memory."""
-    stmt = (
-        select(ItemVersion.version)
-        .where(ItemVersion.code == code, ItemVersion.withdrawn_at.is_(None))
-        .order_by(ItemVersion.version.desc())
-        .limit(1)
-    )
-    version = (await session.execute(stmt)).scalar_one_or_none()
-    return None if version is None else await item_version(session, code, version)
+def _current_version(code: Any) -> Any:
+    return (select(ItemVersion.version).where(ItemVersion.code == code, ItemVersion.withdrawn_at.is_(None))
+            .order_by(ItemVersion.version.desc()).limit(1))
+
+
+#: Built once: the newest version of an item that is not withdrawn.
+_CURRENT_VERSION = _current_version(bindparam("code"))
+#: The version `current_item` last found current, by (database, code): a draft is created against it without
+#: reading it again, by an insert that checks it is still the current one (`add_draft`).
+_current: dict[tuple[str, str], int] = {}
+
+
+async def current_item(session: AsyncSession, code: str, *, remembered: bool = False) -> PublishedItem | None:
+    """The newest version of an item that is not withdrawn: which one is read fresh, its content from memory.
+    `remembered`: the one found last, if any, without a read (for `add_draft`, which checks it)."""
+    key = (_bind_key(session), code)
+    version = _current.get(key) if remembered else None
+    if version is None:
+        version = (await session.execute(_CURRENT_VERSION, {"code": code})).scalar_one_or_none()
+        if version is None:
+            _current.pop(key, None)
+            return None
+        if len(_current) >= _ITEMS_MAX:
+            _current.clear()
+        _current[key] = version
+    return await item_version(session, code, version)
 
 
 class PublishedItem(NamedTuple):
@@ -201,6 +217,43 @@ async def add_application(session: AsyncSession, **fields: Any) -> Application:
     app = Application(id=uuid.uuid4().hex, created_at=now, updated_at=now, notice=[], **fields)
     session.add(app)
     await session.flush()
+    if app.receipt_number is None:
+        session.info.setdefault(_NEW_DRAFTS, set()).add(app.id)
+    return app
+
+
+def _add_draft() -> Any:
+    t = Application.__table__
+    # A JSON column left None is SQL NULL, as the ORM's insert leaves it (not JSON's `null`).
+    return insert(t).from_select([c.name for c in t.c], select(
+        *(bindparam(f"v_{c.name}", type_=JSON(none_as_null=True) if isinstance(c.type, JSON) else c.type)
+          for c in t.c)
+    ).where(_current_version(bindparam("v_item_code")).scalar_subquery() == bindparam("v_item_version")))
+
+
+#: Built once: a draft's insert, which writes it only if the version it cites is its item's current one.
+_ADD_DRAFT = _add_draft()
+
+
+async def add_draft(session: AsyncSession, **fields: Any) -> Application | None:
+    """`add_application` of a draft against its item's current version (`item_code`, `item_version`), which the
+    insert checks in the same statement (the caller may have taken it from memory, `current_item(remembered=True)`,
+    and a newer one may have been published or this one withdrawn since): None, and nothing written, when it is
+    not the current one any more."""
+    now = utcnow()
+    app = Application(id=uuid.uuid4().hex, created_at=now, updated_at=now, notice=[], **fields)
+    table = Application.__table__
+    # Every column set on the object as written: it is then loaded whole, as after a flush and a read.
+    values = {c.key: getattr(app, c.key) for c in table.c}
+    values["status_query_failures"] = app.status_query_failures = values["status_query_failures"] or 0
+    for k, v in values.items():
+        setattr(app, k, v)
+    res = await session.execute(_ADD_DRAFT, {f"v_{k}": v for k, v in values.items()})
+    if res.rowcount != 1:
+        _current.pop((_bind_key(session), app.item_code), None)
+        return None
+    make_transient_to_detached(app)
+    session.add(app)
     if app.receipt_number is None:
         session.info.setdefault(_NEW_DRAFTS, set()).add(app.id)
     return app
