@@ -154,6 +154,10 @@ async def _decided(session: AsyncSession, app: Application, data: ev.Application
         await projects.application_decided(session, app.id)
 
 
+#: Every status but `decided`, in which a certificate is handed over as it arrives (`hand_over_if_ready`).
+_NOT_DECIDED = [s.value for s in Status if s is not Status.DECIDED]
+
+
 async def certificate_issued(session: AsyncSession, data: ev.CertificateIssued) -> None:
     if not data.application_id:
         return
@@ -173,6 +177,14 @@ async def certificate_issued(session: AsyncSession, data: ev.CertificateIssued) 
             await note(session, app, step, unit=data.issuer_department or app.department,
                        status=Status.DECIDED.value)
             await delivered(session, app, method="electronic")
+            return
+        # Not decided yet (the certificate came before the decision, which then hands it over): the certificate
+        # is kept, in the statement that locks and reads the case.
+        app, _ = await repo.move_loading(
+            session, data.application_id, from_states=_NOT_DECIDED, certificate_not=data.certificate_number,
+            result=result)
+        if app is not None:
+            await note(session, app, step, unit=data.issuer_department or app.department)
             return
     app = await repo.get_application(session, data.application_id, for_update=True)
     if app is None or (app.result or {}).get("certificate_number") == data.certificate_number:
