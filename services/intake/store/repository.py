@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager, nullcontext
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, bindparam, delete, insert, literal_column, select, union_all, update
+from sqlalchemy import JSON, String, any_, bindparam, delete, insert, literal_column, select, union_all, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -477,20 +477,23 @@ async def lock_keys(session: AsyncSession, application_id: str) -> Any | None:
     return row
 
 
-#: Built once: `_LOCK_KEYS` for several applications, locked in the order of their ids (the order every batch of
-#: the consumers and the view's render take them in: no two transactions wait on each other in a cycle).
-_LOCK_MANY = (
-    select(*_LOCK_KEYS.selected_columns)
-    .where(Application.__table__.c.id.in_(bindparam("application_ids", expanding=True)))
-    .order_by(Application.__table__.c.id)
-    .with_for_update(of=Application.__table__)
-)
-#: Built once: several applications this transaction holds moved to one status.
-_MOVE_HELD = (
-    update(Application.__table__)
-    .where(Application.__table__.c.id.in_(bindparam("application_ids", expanding=True)))
-    .values(status=bindparam("v_status"), updated_at=bindparam("v_updated_at"))
-)
+def _ids_in(pg: bool) -> Any:
+    """`id` among the bound `application_ids`: on PostgreSQL `= ANY(array)`, one statement text for any number of
+    them (an expanded `IN` is a text per count, and each text is prepared again on every pooled connection)."""
+    ids = Application.__table__.c.id
+    if pg:
+        return ids == any_(bindparam("application_ids", type_=postgresql.ARRAY(String)))
+    return ids.in_(bindparam("application_ids", expanding=True))
+
+
+#: Built once per dialect (by whether it is PostgreSQL): `_LOCK_KEYS` for several applications, locked in the
+#: order of their ids (the order every batch of the consumers and the view's render take them in: no two
+#: transactions wait on each other in a cycle).
+_LOCK_MANY = {pg: select(*_LOCK_KEYS.selected_columns).where(_ids_in(pg)).order_by(Application.__table__.c.id)
+              .with_for_update(of=Application.__table__) for pg in (False, True)}
+#: Built once per dialect: several applications this transaction holds moved to one status.
+_MOVE_HELD = {pg: update(Application.__table__).where(_ids_in(pg))
+              .values(status=bindparam("v_status"), updated_at=bindparam("v_updated_at")) for pg in (False, True)}
 
 
 async def lock_many(session: AsyncSession, application_ids: Iterable[str]) -> None:
@@ -500,7 +503,8 @@ async def lock_many(session: AsyncSession, application_ids: Iterable[str]) -> No
     ids = sorted(set(application_ids) - moved.keys())
     if not ids:
         return
-    for row in (await session.execute(_LOCK_MANY, {"application_ids": ids})).all():
+    stmt = _LOCK_MANY[dialect_of(session) == "postgresql"]
+    for row in (await session.execute(stmt, {"application_ids": ids})).all():
         moved[row.id] = row
         public_status.read_with_lock(session, row.id, row.receipt_number, row.public_body)
 
@@ -516,8 +520,8 @@ async def move_held(session: AsyncSession, application_ids: Iterable[str], *, fr
     if not ids:
         return
     values = {"status": status, "updated_at": utcnow()}
-    await session.execute(_MOVE_HELD, {"application_ids": ids, "v_status": status,
-                                       "v_updated_at": values["updated_at"]})
+    await session.execute(_MOVE_HELD[dialect_of(session) == "postgresql"], {
+        "application_ids": ids, "v_status": status, "v_updated_at": values["updated_at"]})
     for a in ids:
         moved[a] = _Keys(*moved[a])._replace(status=status)
         public_status.moved(session, a, values)
