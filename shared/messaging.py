@@ -303,7 +303,7 @@ def take_commit_write(session: AsyncSession | Session) -> tuple[Executable, dict
     outbox's insert, the key's completion as its CTE; either alone), taken off the commit's list, for a statement
     the service writes at its commit anyway to carry as a CTE: one statement fewer per commit. None on SQLite or
     when there is nothing to write."""
-    if dialect_of(session) != "postgresql" or session.in_nested_transaction():
+    if session.bind is None or session.bind.dialect.name != "postgresql" or session.in_nested_transaction():
         return None
     rows = session.info.pop(_PENDING, None)
     done = session.info.pop(_KEY_DONE, None)
@@ -313,7 +313,7 @@ def take_commit_write(session: AsyncSession | Session) -> tuple[Executable, dict
     if done is not None:
         return _key_done(done[0]), done[1]
     if rows:
-        return _outbox_write(session.info["messaging"].outbox, "postgresql", rows)  # type: ignore[return-value]
+        return _outbox_write(session.info["messaging"].outbox, "postgresql", rows)
     return None
 
 
