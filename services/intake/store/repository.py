@@ -9,7 +9,18 @@ from contextlib import asynccontextmanager, nullcontext
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, String, any_, bindparam, delete, insert, literal_column, select, union_all, update
+from sqlalchemy import (
+    JSON,
+    String,
+    any_,
+    bindparam,
+    delete,
+    insert,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
