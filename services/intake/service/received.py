@@ -154,8 +154,7 @@ async def _decided(session: AsyncSession, app: Application, data: ev.Application
         await projects.application_decided(session, app.id)
 
 
-#: Every status but `decided`, in which a certificate is handed over as it arrives (`hand_over_if_ready`).
-_NOT_DECIDED = [s.value for s in Status if s is not Status.DECIDED]
+_EVERY_STATUS = [s.value for s in Status]
 
 
 async def certificate_issued(session: AsyncSession, data: ev.CertificateIssued) -> None:
@@ -178,13 +177,15 @@ async def certificate_issued(session: AsyncSession, data: ev.CertificateIssued) 
                        status=Status.DECIDED.value)
             await delivered(session, app, method="electronic")
             return
-        # Not decided yet (the certificate came before the decision, which then hands it over): the certificate
-        # is kept, in the statement that locks and reads the case.
+        # Not decided yet (the certificate came before the decision, which then hands it over), or handed over at
+        # a window or by post: the certificate is kept by the statement that locks and reads the case, and lets a
+        # decided one go to its hand-over.
         app, _ = await repo.move_loading(
-            session, data.application_id, from_states=_NOT_DECIDED, certificate_not=data.certificate_number,
+            session, data.application_id, from_states=_EVERY_STATUS, certificate_not=data.certificate_number,
             result=result)
         if app is not None:
             await note(session, app, step, unit=data.issuer_department or app.department)
+            await hand_over_if_ready(session, app, await item_of(session, app))
             return
     app = await repo.get_application(session, data.application_id, for_update=True)
     if app is None or (app.result or {}).get("certificate_number") == data.certificate_number:
