@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     any_,
     bindparam,
+    case,
     delete,
     insert,
     literal_column,
@@ -50,7 +51,7 @@ from shared.db import dialect_of
 from shared.errors import invalid
 from shared.messaging import insert_ignore, outbox_write, take_pending
 from shared.pagination import PageParams, paginate
-from shared.types import utcnow
+from shared.types import UTCDateTime, utcnow
 
 # --- item versions -------------------------------------------------------------------------------------------
 
@@ -313,44 +314,34 @@ def _in_project(application: Any) -> Any:
         p.c.application_id == literal_column(f"{application.name}.id")).exists()
 
 
-#: `move_loading`'s statements, by the columns they set and the guards they add: built once.
-_MOVES_LOADING: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
+#: `move_loading`'s statements, by the columns they set: built once.
+_MOVES_LOADING: dict[tuple[str, ...], Any] = {}
 
 
-def _move_loading_statement(columns: tuple[str, ...], guards: tuple[str, ...]) -> Any:
-    key = (columns, guards)
-    stmt = _MOVES_LOADING.get(key)
+def _move_loading_statement(columns: tuple[str, ...]) -> Any:
+    stmt = _MOVES_LOADING.get(columns)
     if stmt is None:
         t = Application.__table__
-        stmt = update(Application).where(
-            t.c.id == bindparam("application_id"), t.c.status.in_(bindparam("from_states", expanding=True)))
-        if "delivery_method" in guards:
-            stmt = stmt.where(t.c.delivery_method == bindparam("g_delivery_method"))
-        if "certificate_number" in guards:
-            stmt = stmt.where(Application.result["certificate_number"].as_string().is_distinct_from(
-                bindparam("g_certificate_number")))
-        stmt = _MOVES_LOADING[key] = (
-            stmt.values({c: bindparam(f"v_{c}") for c in columns})
+        stmt = _MOVES_LOADING[columns] = (
+            update(Application)
+            .where(t.c.id == bindparam("application_id"), t.c.status.in_(bindparam("from_states", expanding=True)))
+            .values({c: bindparam(f"v_{c}") for c in columns})
             .returning(Application, public_status.body_of(t), _in_project(t))
             .execution_options(populate_existing=True))
     return stmt
 
 
 async def move_loading(session: AsyncSession, application_id: str, *, from_states: Iterable[str],
-                       delivery_method: str | None = None, certificate_not: str | None = None,
                        **values: Any) -> tuple[Application | None, bool]:
     """`move` of an application not loaded yet, loading it in the same statement (`UPDATE … RETURNING`, which also
     takes the row's lock): the application as it is after the move, and whether a project's stage dispatched it.
-    Also guarded, where given, by its delivery method and by the certificate its result holds not being
-    `certificate_not`. (None, False) when it is unknown or any guard does not match: nothing changed, and the
-    caller reads it as it is (`application_to_decide`)."""
+    (None, False) when it is unknown or in none of `from_states`: nothing changed, and the caller reads it as it
+    is (`application_to_decide`)."""
     values.setdefault("updated_at", utcnow())
-    guards = {"delivery_method": delivery_method, "certificate_number": certificate_not}
-    guards = {k: v for k, v in guards.items() if v is not None}
     columns = tuple(sorted(values))
-    row = (await session.execute(_move_loading_statement(columns, tuple(sorted(guards))), {
+    row = (await session.execute(_move_loading_statement(columns), {
         "application_id": application_id, "from_states": list(from_states),
-        **{f"g_{k}": v for k, v in guards.items()}, **{f"v_{c}": values[c] for c in columns}})).first()
+        **{f"v_{c}": values[c] for c in columns}})).first()
     if row is None:
         return None, False
     app = row[0]
@@ -360,6 +351,47 @@ async def move_loading(session: AsyncSession, application_id: str, *, from_state
     if public_status.SHOWN.intersection(values) and app.receipt_number is not None:
         public_status.moved(session, application_id, values)
     return app, bool(row[2])
+
+
+def _keep_certificate() -> Any:
+    t = Application.__table__
+    # SET reads the row as it was: both CASEs decide on the status and method before the update.
+    hands_over = (t.c.status == bindparam("from_status", type_=String)) & (
+        t.c.delivery_method == bindparam("method", type_=String))
+    at = bindparam("v_at", type_=UTCDateTime())
+    to = bindparam("to_status", type_=String)
+    return (update(Application)
+            .where(t.c.id == bindparam("application_id"), Application.result["certificate_number"].as_string()
+                   .is_distinct_from(bindparam("certificate_number", type_=String)))
+            .values(result=bindparam("v_result"), updated_at=at, status=case((hands_over, to), else_=t.c.status),
+                    delivered_at=case((hands_over, at), else_=t.c.delivered_at))
+            # RETURNING reads the row as it is now: handed over by this statement.
+            .returning(Application, public_status.body_of(t), (t.c.status == to) & (t.c.delivered_at == at))
+            .execution_options(populate_existing=True))
+
+
+#: Built once, as `move_loading`'s statements.
+_KEEP_CERTIFICATE = _keep_certificate()
+
+
+async def keep_certificate(session: AsyncSession, application_id: str, *, certificate_number: str,
+                           result: dict[str, Any], hand_over_from: str, hand_over_to: str,
+                           method: str) -> tuple[Application | None, bool]:
+    """A certificate kept as the application's result, unless it holds that one already, whatever its status; one
+    in `hand_over_from` handed over by `method` moves to `hand_over_to` (delivered now) in the same statement,
+    which also locks and loads it. The application as it is after, and whether this handed it over; (None, False)
+    when it is unknown or holds the certificate already."""
+    row = (await session.execute(_KEEP_CERTIFICATE, {
+        "application_id": application_id, "certificate_number": certificate_number, "v_result": result,
+        "v_at": utcnow(), "from_status": hand_over_from, "to_status": hand_over_to, "method": method})).first()
+    if row is None:
+        return None, False
+    app, handed = row[0], bool(row[2])
+    session.info.get(_MOVED, {}).pop(application_id, None)
+    public_status.read_with_lock(session, application_id, app.receipt_number, row[1])
+    if handed and app.receipt_number is not None:
+        public_status.moved(session, application_id, {"status": hand_over_to})
+    return app, handed
 
 
 async def by_receipt(session: AsyncSession, receipt_number: str, *, for_update: bool = False) -> Application | None:

@@ -345,8 +345,8 @@ async def test_a_certificate_before_the_decision_is_kept_in_the_write_that_reads
         "issuer_department": "LD-SCJGJ", "application_id": app_id})
     with counted(db.engine.sync_engine) as seen:
         assert await by_name["intake-certificate-issued"].apply(issued)
-    # The electronic hand-over's write finds no decided case; the second write keeps the certificate.
-    assert _kinds(seen) == ["INSERT INTO inbox", "UPDATE application SET", "UPDATE application SET",
+    # One write keeps the certificate (no hand-over: the case is not decided).
+    assert _kinds(seen) == ["INSERT INTO inbox", "UPDATE application SET",
                             *_STEPS_AND_VIEW[db.engine.dialect.name]], _kinds(seen)
     got = (await intake.client.get(f"{BASE}/applications/{app_id}", headers=me)).json()
     assert got["status"] == "accepted" and got["result"]["certificate_number"] == "JY2"
