@@ -255,9 +255,10 @@ async def add_draft(session: AsyncSession, **fields: Any) -> Application | None:
     now = utcnow()
     app = Application(id=uuid.uuid4().hex, created_at=now, updated_at=now, notice=[], **fields)
     table = Application.__table__
-    # Every column set on the object as written: it is then loaded whole, as after a flush and a read.
+    # Every column set on the object as written, so that it joins the session loaded whole: a column left unset
+    # would be expired there, and reading it would be a lazy load, which an async session cannot do.
     values = {c.key: getattr(app, c.key) for c in table.c}
-    values["status_query_failures"] = app.status_query_failures = values["status_query_failures"] or 0
+    values["status_query_failures"] = values["status_query_failures"] or 0  # the column's default
     for k, v in values.items():
         setattr(app, k, v)
     res = await session.execute(_ADD_DRAFT, {f"v_{k}": v for k, v in values.items()})
