@@ -38,6 +38,24 @@ Prepare = Callable[[], Awaitable[None]]
 Ready = Callable[[AsyncSession], Awaitable[bool]]
 
 
+class Answer(JSONResponse):
+    """`run_idempotent`'s answer: rendered once (the text the key stores is the body sent), and keeping the body it
+    was rendered from (`answer`) for a caller that reads it, which then decodes nothing."""
+
+    def __init__(self, answer: Any, status_code: int, *, encoded: bytes | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        self.answer, self._encoded = answer, encoded
+        super().__init__(answer, status_code=status_code, headers=headers)
+
+    def render(self, content: Any) -> bytes:
+        return self._encoded if self._encoded is not None else super().render(content)
+
+
+def _encoded(body: Any) -> str:
+    """The body as `JSONResponse` renders it (and, for what is not JSON, as the key stored it before: `str`)."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"), default=str)
+
+
 def fingerprint(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -97,9 +115,7 @@ async def _claim(s: AsyncSession, table: Table, scope: str, key: str, digest: st
             ).with_text(ZH, "此幂等键已用于内容不同的请求。")
         )
     if row is not None and row.completed_at is not None:
-        return JSONResponse(
-            json.loads(row.response_body), status_code=row.status_code, headers={"Idempotent-Replayed": "true"},
-        )
+        return Answer(json.loads(row.response_body), row.status_code, headers={"Idempotent-Replayed": "true"})
     # No row: another transaction holds the key's lock and has not committed (PostgreSQL). A claim older than
     # STALE_AFTER is taken over, once: of two requests taking it over, the second finds `created_at` changed.
     if row is None or utcnow() - row.created_at < STALE_AFTER or not affected(await s.execute(
@@ -112,10 +128,10 @@ async def _claim(s: AsyncSession, table: Table, scope: str, key: str, digest: st
     return None
 
 
-def _complete(s: AsyncSession, table: Table, scope: str, key: str, status: int, body: Any) -> None:
+def _complete(s: AsyncSession, table: Table, scope: str, key: str, status: int, text: str) -> None:
     """The key's answer, written as the work's transaction commits: on PostgreSQL inside the outbox's insert of the
     work's events (`complete_key_at_commit`), one statement fewer per request that emits any."""
-    complete_key_at_commit(s, table, scope=scope, key=key, status=status, body=json.dumps(body, default=str))
+    complete_key_at_commit(s, table, scope=scope, key=key, status=status, body=text)
 
 
 async def _nothing_outside(_: AsyncSession) -> bool:
@@ -148,11 +164,12 @@ async def run_idempotent(
         )
     key = key or None
     table = request.app.state.messaging.idempotency
-    digest = fingerprint(payload)
+    digest = fingerprint(payload) if key is not None else ""
     if ready is None:
         ready = _something_outside if prepare is not None else _nothing_outside
     # Whether this request's claim has committed without its answer: then a failure must release it.
     claim_committed = False
+    text: str | None = None  # the answer as the key stores it, and as it is sent
     try:
         if key is not None and is_sqlite(db.url):
             async with db.transaction() as s:
@@ -168,7 +185,8 @@ async def run_idempotent(
             if done := await ready(s):
                 status, body = await work(s)
                 if key is not None:
-                    _complete(s, table, scope, key, status, body)
+                    text = _encoded(body)
+                    _complete(s, table, scope, key, status, text)
         if not done:
             claim_committed = key is not None
             if prepare is not None:
@@ -176,10 +194,11 @@ async def run_idempotent(
             async with db.transaction() as s:
                 status, body = await work(s)
                 if key is not None:
-                    _complete(s, table, scope, key, status, body)
+                    text = _encoded(body)
+                    _complete(s, table, scope, key, status, text)
     except BaseException:
         if claim_committed:
             async with db.transaction() as s:
                 await s.execute(delete(table).where(table.c.scope == scope, table.c.key == key))
         raise
-    return JSONResponse(body, status_code=status)
+    return Answer(body, status, encoded=(text if text is not None else _encoded(body)).encode())

@@ -310,6 +310,25 @@ def take_pending(session: AsyncSession) -> list[dict[str, Any]]:
     return session.info.pop(_PENDING, None) or []
 
 
+def take_commit_write(session: AsyncSession | Session) -> tuple[Executable, dict[str, Any]] | None:
+    """PostgreSQL: what the commit would write of this transaction's events and `Idempotency-Key` answer (the
+    outbox's insert, the key's completion as its CTE; either alone), taken off the commit's list, for a statement
+    the service writes at its commit anyway to carry as a CTE: one statement fewer per commit. None on SQLite or
+    when there is nothing to write."""
+    if session.bind is None or session.bind.dialect.name != "postgresql" or session.in_nested_transaction():
+        return None
+    rows = session.info.pop(_PENDING, None)
+    done = session.info.pop(_KEY_DONE, None)
+    if rows and done is not None:
+        outbox = session.info["messaging"].outbox
+        return _outbox_insert_completing(outbox, done[0]), {**_outbox_write(outbox, "postgresql", rows)[1], **done[1]}
+    if done is not None:
+        return _key_done(done[0]), done[1]
+    if rows:
+        return _outbox_write(session.info["messaging"].outbox, "postgresql", rows)
+    return None
+
+
 def outbox_row(session: AsyncSession, event: Event) -> dict[str, Any]:
     """`event`'s outbox row for a statement of the caller's own to write (with `take_pending`'s rows before it), as
     the commit would have; the relay is told that the transaction wrote events."""

@@ -32,7 +32,7 @@ from services.intake.domain import drafts, uploads
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
 from shared.errors import FieldError, Problem, ValidationProblem, invalid
-from shared.idempotency import run_idempotent
+from shared.idempotency import Answer, run_idempotent
 from shared.ratelimit import limiter_for
 
 router = APIRouter(tags=["applications"])
@@ -45,7 +45,7 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", include_in_schema=False
 def with_etag(response: Response) -> Response:
     """A stored answer naming an application carries its `ETag` and `Location`, as a fresh one does."""
     if isinstance(response, JSONResponse) and response.status_code in (200, 201):
-        body = json.loads(bytes(response.body))
+        body = response.answer if isinstance(response, Answer) else json.loads(bytes(response.body))
         app = body.get("application", body)
         if isinstance(app, dict) and app.get("id") and app.get("updated_at"):
             response.headers["ETag"] = drafts.etag(app["id"], datetime.fromisoformat(app["updated_at"]))

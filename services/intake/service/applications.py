@@ -69,6 +69,8 @@ from shared.principal import WINDOW_CLERK, Principal
 from shared.types import utcnow
 
 EDITABLE = (Status.DRAFT, Status.RETURNED, Status.AWAITING_CORRECTION)
+#: A draft's attempts at its item's current version (`create_draft`): the first against the one found last.
+_DRAFT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -88,30 +90,40 @@ async def create_draft(session: AsyncSession, principal: Principal, *, item_code
                        delivery_point: str | None, delivery_address: str | None,
                        fee_exemption: str | None) -> ApplicationView:
     """A new draft (办件草稿) against the item's current version; the applicant comes from the token."""
-    item = await repo.current_item(session, item_code)
-    if item is None:
-        raise invalid("item_code", "unknown_item", "No published, unwithdrawn item has this code.")
     try:
         applicant = applicant_of(principal, on_behalf_of)
     except NotAnApplicant as exc:
         raise Forbidden(str(exc)) from exc
-    refusal = await delegation_refusal(session, principal, applicant_id=applicant.id, item_code=item.code)
-    if refusal:
-        raise Forbidden(refusal, slug="delegation")
-    findings = drafts.start_findings(item.payload, channel=channel, service_point=service_point,
-                                     applicant_kind=applicant.kind, form=form)
-    if findings:
-        raise drafts.problems(findings, "The item cannot be applied for this way.")
-    app = await repo.add_application(
-        session, item_code=item.code, item_version=item.version, item_name=item.name, department=item.department,
-        status=Status.DRAFT.value, applicant_kind=applicant.kind, applicant_id=applicant.id,
-        applicant_holder_id=applicant.holder_id, applicant_name=applicant.name, agent_id=applicant.agent_id,
-        created_by=principal.subject, channel=channel, service_point=service_point, form=form,
-        **drafts.delivery_values(item.payload, method=delivery_method, point=delivery_point,
-                                 address=delivery_address, handed_in_at=service_point),
-        **drafts.exemption_values(item.payload, fee_exemption),
-    )
-    await note(session, app, "创建申请草稿", unit=service_point)
+    # The version found current last is not read again: the insert checks it still is. If it is not, the
+    # current one is read and everything checked against it again.
+    for attempt in range(_DRAFT_ATTEMPTS):
+        item = await repo.current_item(session, item_code, remembered=attempt == 0)
+        if item is None:
+            raise invalid("item_code", "unknown_item", "No published, unwithdrawn item has this code.")
+        refusal = await delegation_refusal(session, principal, applicant_id=applicant.id, item_code=item.code)
+        if refusal:
+            raise Forbidden(refusal, slug="delegation")
+        findings = drafts.start_findings(item.payload, channel=channel, service_point=service_point,
+                                         applicant_kind=applicant.kind, form=form)
+        if findings:
+            raise drafts.problems(findings, "The item cannot be applied for this way.")
+        app = await repo.add_draft(
+            session, item_code=item.code, item_version=item.version, item_name=item.name,
+            department=item.department, status=Status.DRAFT.value, applicant_kind=applicant.kind,
+            applicant_id=applicant.id, applicant_holder_id=applicant.holder_id, applicant_name=applicant.name,
+            agent_id=applicant.agent_id, created_by=principal.subject, channel=channel, service_point=service_point,
+            form=form,
+            **drafts.delivery_values(item.payload, method=delivery_method, point=delivery_point,
+                                     address=delivery_address, handed_in_at=service_point),
+            **drafts.exemption_values(item.payload, fee_exemption),
+        )
+        if app is not None:
+            break
+    else:  # the item's versions kept changing between the read and the insert
+        raise Conflict("The item's current version changed meanwhile; try again.", slug="item-changed")
+    # Its step is held for the answer's timeline read, which writes it (PostgreSQL: in the same statement).
+    async with repo.steps_held(session):
+        await note(session, app, "创建申请草稿", unit=service_point)
     return await view(session, app, principal, item=item, atts=[])  # a new draft has no material yet
 
 

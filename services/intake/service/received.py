@@ -162,17 +162,21 @@ async def certificate_issued(session: AsyncSession, data: ev.CertificateIssued) 
               "issuer_department": data.issuer_department, "received_at": utcnow().isoformat()}
     step = f"电子证照已签发：{data.type_name or data.type_code}"
     if data.certificate_number:
-        # A decided case handed over electronically that does not hold this certificate yet (nearly every one):
-        # what `hand_over_if_ready` below does to it, delivered with the certificate, in the one statement that
-        # also locks and reads it (a read and then a write before).
-        app, _ = await repo.move_loading(
-            session, data.application_id, from_states=[Status.DECIDED.value], delivery_method="electronic",
-            certificate_not=data.certificate_number, status=Status.DELIVERED.value, delivered_at=utcnow(),
-            result=result)
+        # The certificate kept, and a decided case handed over electronically delivered with it (nearly every
+        # one), in the one statement that also locks and reads the case (a read and then a write before; then one
+        # write per guess at its status). Not decided yet (the certificate came before the decision, which hands
+        # it over then), or handed over at a window or by post: `hand_over_if_ready` decides with it kept.
+        app, handed = await repo.keep_certificate(
+            session, data.application_id, certificate_number=data.certificate_number, result=result,
+            hand_over_from=Status.DECIDED.value, hand_over_to=Status.DELIVERED.value, method="electronic")
         if app is not None:
-            await note(session, app, step, unit=data.issuer_department or app.department,
-                       status=Status.DECIDED.value)
-            await delivered(session, app, method="electronic")
+            if handed:
+                await note(session, app, step, unit=data.issuer_department or app.department,
+                           status=Status.DECIDED.value)
+                await delivered(session, app, method="electronic")
+            else:
+                await note(session, app, step, unit=data.issuer_department or app.department)
+                await hand_over_if_ready(session, app, await item_of(session, app))
             return
     app = await repo.get_application(session, data.application_id, for_update=True)
     if app is None or (app.result or {}).get("certificate_number") == data.certificate_number:

@@ -47,6 +47,7 @@ from sqlalchemy.util import greenlet_spawn
 from services.intake.domain import timeline
 from services.intake.store.tables import Application, Department, PublicStatusRow, TimelineEntry
 from shared.db import Database, dialect_of
+from shared.messaging import take_commit_write
 from shared.types import UTCDateTime
 
 #: Applications (ids) and units (codes) whose public view changed in the current transaction (`session.info`).
@@ -240,6 +241,18 @@ def _upsert(dialect: str) -> Any:
     )
 
 
+#: `_upsert` (PostgreSQL) with the commit's events or key's answer as a CTE, by their statement: built once.
+_UPSERTS_WITH: dict[Any, Any] = {}
+
+
+def _upsert_with(events: Any) -> Any:
+    stmt = _UPSERTS_WITH.get(events)
+    if stmt is None:
+        # A CTE runs whether or not the statement refers to it.
+        stmt = _UPSERTS_WITH[events] = _upsert("postgresql").add_cte(events.cte("events"))
+    return stmt
+
+
 def rebuild(conn: Session | Connection, application_ids: Iterable[str], held: Iterable[str] = ()) -> int:
     """Render these applications' views from the tables and store them (synchronous: the commit hook and the
     migration's backfill). `held`: applications whose rows the transaction has locked already. Returns how many
@@ -430,10 +443,11 @@ def _with_events(events: Any, steps: bool) -> Any:
 
 
 def _write_together(session: Session, steps: list[dict[str, Any]], read: dict[str, tuple[str, str]],
-                    advance: dict[str, _Change], events: tuple[Any, dict[str, Any]] | None = None) -> set[str]:
+                    advance: dict[str, _Change], events: tuple[Any, dict[str, Any]] | None = None,
+                    ) -> tuple[set[str], tuple[Any, dict[str, Any]] | None]:
     """PostgreSQL: the held steps and every advanced view in one statement, with `events` (the outbox's insert and
-    its parameters) when there is that statement; else `events` are written on their own. Returns the
-    applications whose view it did not write (to be rendered from the tables, which hold the steps by then)."""
+    its parameters) when there is that statement. Returns the applications whose view it did not write (to be
+    rendered from the tables, which hold the steps by then), and `events` if it did not write them."""
     rows: list[tuple[str, str, str, str]] = []
     looked: dict[str, str | None] = {}
     guarded: dict[str, str | None] = {}
@@ -452,9 +466,7 @@ def _write_together(session: Session, steps: list[dict[str, Any]], read: dict[st
     if not rows:
         if steps:
             session.execute(*_steps_write(True, steps))
-        if events is not None:
-            session.execute(*events)
-        return failed
+        return failed, events
     stmt = _STEPS_AND_ADVANCE_ALL if steps else _ADVANCE_ALL
     if events is not None:
         stmt = _with_events(events[0], bool(steps))
@@ -466,14 +478,19 @@ def _write_together(session: Session, steps: list[dict[str, Any]], read: dict[st
     missed = {app_id for app_id, receipt, _, _ in rows if receipt not in written}
     if missed:
         _forget_names(session, looked)
-    return failed | missed
+    return failed | missed, None
 
 
-@sa_event.listens_for(Session, "before_commit")
 def _render_changed(session: Session) -> None:
     """Runs inside AsyncSession.commit's greenlet (as the outbox's hook does), so the synchronous statements go
-    through the async driver, in the transaction that is committing."""
-    write_changed(session)
+    through the async driver, in the transaction that is committing. Before the outbox's hook: a commit that
+    writes views takes its events and its key's answer along (`take_commit_write`), in the statement that writes
+    them (a submission's commit: one statement instead of two)."""
+    if _STEPS in session.info or _APPS in session.info or _UNITS in session.info or _CHANGES in session.info:
+        write_changed(session, take_commit_write(session))
+
+
+sa_event.listen(Session, "before_commit", _render_changed, insert=True)
 
 
 def write_changed(session: Session, events: tuple[Any, dict[str, Any]] | None = None) -> None:
@@ -505,8 +522,8 @@ def write_changed(session: Session, events: tuple[Any, dict[str, Any]] | None = 
         advance = {}
     apps |= changes.keys() - advance.keys()
     if pg:
-        apps |= _write_together(session, steps, read, advance, events)
-        events = None
+        failed, events = _write_together(session, steps, read, advance, events)
+        apps |= failed
     else:
         for app_id in sorted(advance):
             if not _advance(session, *read[app_id], advance[app_id]):
@@ -515,7 +532,12 @@ def write_changed(session: Session, events: tuple[Any, dict[str, Any]] | None = 
     known = sorted(a for a in apps if a in whole and a in held) if not units else []
     if known:
         # Read whole under this transaction's lock, and not changed since: rendered without reading it again.
-        session.execute(_upsert(session.get_bind().dialect.name), render(r for a in known for r in whole[a]))
+        rendered = render(r for a in known for r in whole[a])
+        if events is not None and len(rendered) == 1:  # (several are an executemany: it would repeat the CTE)
+            session.execute(_upsert_with(events[0]), {**rendered[0], **events[1]})
+            events = None
+        else:
+            session.execute(_upsert(session.get_bind().dialect.name), rendered)
         apps.difference_update(known)
     if apps:
         rebuild(session, apps, held)

@@ -9,11 +9,23 @@ from contextlib import asynccontextmanager, nullcontext
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, literal_column, select, union_all, update
+from sqlalchemy import (
+    JSON,
+    String,
+    any_,
+    bindparam,
+    case,
+    delete,
+    insert,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction, aliased
+from sqlalchemy.orm import Session, SessionTransaction, aliased, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -39,7 +51,7 @@ from shared.db import dialect_of
 from shared.errors import invalid
 from shared.messaging import insert_ignore, outbox_write, take_pending
 from shared.pagination import PageParams, paginate
-from shared.types import utcnow
+from shared.types import UTCDateTime, utcnow
 
 # --- item versions -------------------------------------------------------------------------------------------
 
@@ -67,16 +79,32 @@ async def withdraw_item_version(session: AsyncSession, *, code: str, version: in
     return res.rowcount or 0
 
 
-async def current_item(session: AsyncSession, code: str) -> PublishedItem | None:
-    """The newest version of an item that is not withdrawn: which one is read fresh, its content from memory."""
-    stmt = (
-        select(ItemVersion.version)
-        .where(ItemVersion.code == code, ItemVersion.withdrawn_at.is_(None))
-        .order_by(ItemVersion.version.desc())
-        .limit(1)
-    )
-    version = (await session.execute(stmt)).scalar_one_or_none()
-    return None if version is None else await item_version(session, code, version)
+def _current_version(code: Any) -> Any:
+    return (select(ItemVersion.version).where(ItemVersion.code == code, ItemVersion.withdrawn_at.is_(None))
+            .order_by(ItemVersion.version.desc()).limit(1))
+
+
+#: Built once: the newest version of an item that is not withdrawn.
+_CURRENT_VERSION = _current_version(bindparam("code"))
+#: The version `current_item` last found current, by (database, code): a draft is created against it without
+#: reading it again, by an insert that checks it is still the current one (`add_draft`).
+_current: dict[tuple[str, str], int] = {}
+
+
+async def current_item(session: AsyncSession, code: str, *, remembered: bool = False) -> PublishedItem | None:
+    """The newest version of an item that is not withdrawn: which one is read fresh, its content from memory.
+    `remembered`: the one found last, if any, without a read (for `add_draft`, which checks it)."""
+    key = (_bind_key(session), code)
+    version = _current.get(key) if remembered else None
+    if version is None:
+        version = (await session.execute(_CURRENT_VERSION, {"code": code})).scalar_one_or_none()
+        if version is None:
+            _current.pop(key, None)
+            return None
+        if len(_current) >= _ITEMS_MAX:
+            _current.clear()
+        _current[key] = version
+    return await item_version(session, code, version)
 
 
 class PublishedItem(NamedTuple):
@@ -206,6 +234,44 @@ async def add_application(session: AsyncSession, **fields: Any) -> Application:
     return app
 
 
+def _add_draft() -> Any:
+    t = Application.__table__
+    # A JSON column left None is SQL NULL, as the ORM's insert leaves it (not JSON's `null`).
+    return insert(t).from_select([c.name for c in t.c], select(
+        *(bindparam(f"v_{c.name}", type_=JSON(none_as_null=True) if isinstance(c.type, JSON) else c.type)
+          for c in t.c)
+    ).where(_current_version(bindparam("v_item_code")).scalar_subquery() == bindparam("v_item_version")))
+
+
+#: Built once: a draft's insert, which writes it only if the version it cites is its item's current one.
+_ADD_DRAFT = _add_draft()
+
+
+async def add_draft(session: AsyncSession, **fields: Any) -> Application | None:
+    """`add_application` of a draft against its item's current version (`item_code`, `item_version`), which the
+    insert checks in the same statement (the caller may have taken it from memory, `current_item(remembered=True)`,
+    and a newer one may have been published or this one withdrawn since): None, and nothing written, when it is
+    not the current one any more."""
+    now = utcnow()
+    app = Application(id=uuid.uuid4().hex, created_at=now, updated_at=now, notice=[], **fields)
+    table = Application.__table__
+    # Every column set on the object as written, so that it joins the session loaded whole: a column left unset
+    # would be expired there, and reading it would be a lazy load, which an async session cannot do.
+    values = {c.key: getattr(app, c.key) for c in table.c}
+    values["status_query_failures"] = values["status_query_failures"] or 0  # the column's default
+    for k, v in values.items():
+        setattr(app, k, v)
+    res = await session.execute(_ADD_DRAFT, {f"v_{k}": v for k, v in values.items()})
+    if res.rowcount != 1:
+        _current.pop((_bind_key(session), app.item_code), None)
+        return None
+    make_transient_to_detached(app)
+    session.add(app)
+    if app.receipt_number is None:
+        session.info.setdefault(_NEW_DRAFTS, set()).add(app.id)
+    return app
+
+
 #: Applications this transaction created without a receipt number (`session.info`): no other transaction sees them
 #: before it commits, so none can give them a receipt number meanwhile, and a view without one is never rendered.
 #: Its steps then change no public view until this transaction gives it a receipt number (`move`, which renders).
@@ -249,44 +315,34 @@ def _in_project(application: Any) -> Any:
         p.c.application_id == literal_column(f"{application.name}.id")).exists()
 
 
-#: `move_loading`'s statements, by the columns they set and the guards they add: built once.
-_MOVES_LOADING: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
+#: `move_loading`'s statements, by the columns they set: built once.
+_MOVES_LOADING: dict[tuple[str, ...], Any] = {}
 
 
-def _move_loading_statement(columns: tuple[str, ...], guards: tuple[str, ...]) -> Any:
-    key = (columns, guards)
-    stmt = _MOVES_LOADING.get(key)
+def _move_loading_statement(columns: tuple[str, ...]) -> Any:
+    stmt = _MOVES_LOADING.get(columns)
     if stmt is None:
         t = Application.__table__
-        stmt = update(Application).where(
-            t.c.id == bindparam("application_id"), t.c.status.in_(bindparam("from_states", expanding=True)))
-        if "delivery_method" in guards:
-            stmt = stmt.where(t.c.delivery_method == bindparam("g_delivery_method"))
-        if "certificate_number" in guards:
-            stmt = stmt.where(Application.result["certificate_number"].as_string().is_distinct_from(
-                bindparam("g_certificate_number")))
-        stmt = _MOVES_LOADING[key] = (
-            stmt.values({c: bindparam(f"v_{c}") for c in columns})
+        stmt = _MOVES_LOADING[columns] = (
+            update(Application)
+            .where(t.c.id == bindparam("application_id"), t.c.status.in_(bindparam("from_states", expanding=True)))
+            .values({c: bindparam(f"v_{c}") for c in columns})
             .returning(Application, public_status.body_of(t), _in_project(t))
             .execution_options(populate_existing=True))
     return stmt
 
 
 async def move_loading(session: AsyncSession, application_id: str, *, from_states: Iterable[str],
-                       delivery_method: str | None = None, certificate_not: str | None = None,
                        **values: Any) -> tuple[Application | None, bool]:
     """`move` of an application not loaded yet, loading it in the same statement (`UPDATE … RETURNING`, which also
     takes the row's lock): the application as it is after the move, and whether a project's stage dispatched it.
-    Also guarded, where given, by its delivery method and by the certificate its result holds not being
-    `certificate_not`. (None, False) when it is unknown or any guard does not match: nothing changed, and the
-    caller reads it as it is (`application_to_decide`)."""
+    (None, False) when it is unknown or in none of `from_states`: nothing changed, and the caller reads it as it
+    is (`application_to_decide`)."""
     values.setdefault("updated_at", utcnow())
-    guards = {"delivery_method": delivery_method, "certificate_number": certificate_not}
-    guards = {k: v for k, v in guards.items() if v is not None}
     columns = tuple(sorted(values))
-    row = (await session.execute(_move_loading_statement(columns, tuple(sorted(guards))), {
+    row = (await session.execute(_move_loading_statement(columns), {
         "application_id": application_id, "from_states": list(from_states),
-        **{f"g_{k}": v for k, v in guards.items()}, **{f"v_{c}": values[c] for c in columns}})).first()
+        **{f"v_{c}": values[c] for c in columns}})).first()
     if row is None:
         return None, False
     app = row[0]
@@ -296,6 +352,47 @@ async def move_loading(session: AsyncSession, application_id: str, *, from_state
     if public_status.SHOWN.intersection(values) and app.receipt_number is not None:
         public_status.moved(session, application_id, values)
     return app, bool(row[2])
+
+
+def _keep_certificate() -> Any:
+    t = Application.__table__
+    # SET reads the row as it was: both CASEs decide on the status and method before the update.
+    hands_over = (t.c.status == bindparam("from_status", type_=String)) & (
+        t.c.delivery_method == bindparam("method", type_=String))
+    at = bindparam("v_at", type_=UTCDateTime())
+    to = bindparam("to_status", type_=String)
+    return (update(Application)
+            .where(t.c.id == bindparam("application_id"), Application.result["certificate_number"].as_string()
+                   .is_distinct_from(bindparam("certificate_number", type_=String)))
+            .values(result=bindparam("v_result"), updated_at=at, status=case((hands_over, to), else_=t.c.status),
+                    delivered_at=case((hands_over, at), else_=t.c.delivered_at))
+            # RETURNING reads the row as it is now: handed over by this statement.
+            .returning(Application, public_status.body_of(t), (t.c.status == to) & (t.c.delivered_at == at))
+            .execution_options(populate_existing=True))
+
+
+#: Built once, as `move_loading`'s statements.
+_KEEP_CERTIFICATE = _keep_certificate()
+
+
+async def keep_certificate(session: AsyncSession, application_id: str, *, certificate_number: str,
+                           result: dict[str, Any], hand_over_from: str, hand_over_to: str,
+                           method: str) -> tuple[Application | None, bool]:
+    """A certificate kept as the application's result, unless it holds that one already, whatever its status; one
+    in `hand_over_from` handed over by `method` moves to `hand_over_to` (delivered now) in the same statement,
+    which also locks and loads it. The application as it is after, and whether this handed it over; (None, False)
+    when it is unknown or holds the certificate already."""
+    row = (await session.execute(_KEEP_CERTIFICATE, {
+        "application_id": application_id, "certificate_number": certificate_number, "v_result": result,
+        "v_at": utcnow(), "from_status": hand_over_from, "to_status": hand_over_to, "method": method})).first()
+    if row is None:
+        return None, False
+    app, handed = row[0], bool(row[2])
+    session.info.get(_MOVED, {}).pop(application_id, None)
+    public_status.read_with_lock(session, application_id, app.receipt_number, row[1])
+    if handed and app.receipt_number is not None:
+        public_status.moved(session, application_id, {"status": hand_over_to})
+    return app, handed
 
 
 async def by_receipt(session: AsyncSession, receipt_number: str, *, for_update: bool = False) -> Application | None:
@@ -424,20 +521,23 @@ async def lock_keys(session: AsyncSession, application_id: str) -> Any | None:
     return row
 
 
-#: Built once: `_LOCK_KEYS` for several applications, locked in the order of their ids (the order every batch of
-#: the consumers and the view's render take them in: no two transactions wait on each other in a cycle).
-_LOCK_MANY = (
-    select(*_LOCK_KEYS.selected_columns)
-    .where(Application.__table__.c.id.in_(bindparam("application_ids", expanding=True)))
-    .order_by(Application.__table__.c.id)
-    .with_for_update(of=Application.__table__)
-)
-#: Built once: several applications this transaction holds moved to one status.
-_MOVE_HELD = (
-    update(Application.__table__)
-    .where(Application.__table__.c.id.in_(bindparam("application_ids", expanding=True)))
-    .values(status=bindparam("v_status"), updated_at=bindparam("v_updated_at"))
-)
+def _ids_in(pg: bool) -> Any:
+    """`id` among the bound `application_ids`: on PostgreSQL `= ANY(array)`, one statement text for any number of
+    them (an expanded `IN` is a text per count, and each text is prepared again on every pooled connection)."""
+    ids = Application.__table__.c.id
+    if pg:
+        return ids == any_(bindparam("application_ids", type_=postgresql.ARRAY(String)))
+    return ids.in_(bindparam("application_ids", expanding=True))
+
+
+#: Built once per dialect (by whether it is PostgreSQL): `_LOCK_KEYS` for several applications, locked in the
+#: order of their ids (the order every batch of the consumers and the view's render take them in: no two
+#: transactions wait on each other in a cycle).
+_LOCK_MANY = {pg: select(*_LOCK_KEYS.selected_columns).where(_ids_in(pg)).order_by(Application.__table__.c.id)
+              .with_for_update(of=Application.__table__) for pg in (False, True)}
+#: Built once per dialect: several applications this transaction holds moved to one status.
+_MOVE_HELD = {pg: update(Application.__table__).where(_ids_in(pg))
+              .values(status=bindparam("v_status"), updated_at=bindparam("v_updated_at")) for pg in (False, True)}
 
 
 async def lock_many(session: AsyncSession, application_ids: Iterable[str]) -> None:
@@ -447,7 +547,8 @@ async def lock_many(session: AsyncSession, application_ids: Iterable[str]) -> No
     ids = sorted(set(application_ids) - moved.keys())
     if not ids:
         return
-    for row in (await session.execute(_LOCK_MANY, {"application_ids": ids})).all():
+    stmt = _LOCK_MANY[dialect_of(session) == "postgresql"]
+    for row in (await session.execute(stmt, {"application_ids": ids})).all():
         moved[row.id] = row
         public_status.read_with_lock(session, row.id, row.receipt_number, row.public_body)
 
@@ -463,8 +564,8 @@ async def move_held(session: AsyncSession, application_ids: Iterable[str], *, fr
     if not ids:
         return
     values = {"status": status, "updated_at": utcnow()}
-    await session.execute(_MOVE_HELD, {"application_ids": ids, "v_status": status,
-                                       "v_updated_at": values["updated_at"]})
+    await session.execute(_MOVE_HELD[dialect_of(session) == "postgresql"], {
+        "application_ids": ids, "v_status": status, "v_updated_at": values["updated_at"]})
     for a in ids:
         moved[a] = _Keys(*moved[a])._replace(status=status)
         public_status.moved(session, a, values)

@@ -330,6 +330,42 @@ async def test_a_certificate_for_a_result_collected_at_a_window_is_handed_over_a
     assert await mismatches(db) == []
 
 
+async def test_a_certificate_before_the_decision_is_kept_in_the_write_that_reads_the_case(intake, tokens):
+    """Datashare may issue the certificate before intake applies the decision: it is kept by the write that locks
+    and reads the case (not a read and then a write), and the decision then delivers it, once."""
+    item = await intake.publish_item(f.food_permit_item(fully_online=True))
+    me = f.citizen(tokens)
+    app_id = (await complete_draft(intake, me, item["code"]))["id"]
+    receipt = (await submit(intake, me, app_id)).json()["receipt_number"]
+    app = intake.client.app
+    db = app.state.db
+    by_name = {c.name: InboxConsumer(db, app.state.messaging, c, app.state.bus) for c in handlers.CONSUMERS}
+    issued = new_event("yimen.datashare.certificate.issued", source="/yimen/datashare", subject="FP-2", data={
+        "certificate_number": "JY2", "type_code": f.FOOD_PERMIT, "type_name": "食品经营许可证",
+        "issuer_department": "LD-SCJGJ", "application_id": app_id})
+    with counted(db.engine.sync_engine) as seen:
+        assert await by_name["intake-certificate-issued"].apply(issued)
+    # One write keeps the certificate (no hand-over: the case is not decided).
+    assert _kinds(seen) == ["INSERT INTO inbox", "UPDATE application SET",
+                            *_STEPS_AND_VIEW[db.engine.dialect.name]], _kinds(seen)
+    got = (await intake.client.get(f"{BASE}/applications/{app_id}", headers=me)).json()
+    assert got["status"] == "accepted" and got["result"]["certificate_number"] == "JY2"
+    assert (got["timeline"][-1]["step"], got["timeline"][-1]["status"]) == ("电子证照已签发：食品经营许可证", "accepted")
+    # Announced again under another event id: kept already, nothing changes.
+    assert await by_name["intake-certificate-issued"].apply(new_event(
+        "yimen.datashare.certificate.issued", source="/yimen/datashare", subject="FP-2", data=issued.data))
+    assert (await intake.client.get(f"{BASE}/applications/{app_id}", headers=me)).json()["timeline"] == got["timeline"]
+    assert await by_name[REVIEW].apply(_workflow(
+        "yimen.workflow.application.decided", app_id, receipt_number=receipt, outcome="approved",
+        decided_at=datetime.now(UTC).isoformat(), department="LD-SCJGJ"))
+    got = (await intake.client.get(f"{BASE}/applications/{app_id}", headers=me)).json()
+    assert got["status"] == "delivered" and got["result"]["certificate_number"] == "JY2"
+    assert sum(t["step"] == "电子证照已签发：食品经营许可证" for t in got["timeline"]) == 1
+    assert got["timeline"][-1]["step"] == "电子证照送达"
+    assert await mismatches(db) == []
+    assert await intake.emitted("yimen.intake.application.delivered", app_id) == 1
+
+
 #: The statements that write a transaction's held steps and advance its view, by dialect.
 _STEPS_AND_VIEW = {"postgresql": ["WITH steps AS (INSERT INTO timeline_entry UPDATE public_status SET"],
                    "sqlite": ["INSERT INTO timeline_entry", "UPDATE public_status SET"]}
