@@ -81,10 +81,27 @@ class _Sunk(list[dict[str, Any]]):
         super().append(row)
 
 
+class _SinkingInfo(dict[str, Any]):
+    """A bulk session's `info`: every list of held outbox rows it starts is a `_Sunk`. A service may take the held
+    rows more than once in a transaction (a consumer batch that opens many cases writes each case's events in the
+    statement that opens it): each take leaves no list behind, and the next event emitted starts a new one, which
+    must sink its rows too (a plain list's rows, written before the commit, were published by the running
+    platform's relay instead, and its consumers applied them before the bulk seed had written what they need)."""
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key == _OUTBOX_PENDING and key not in self:
+            default = _Sunk(self[_SINK])
+        return super().setdefault(key, default)
+
+
 @sa_event.listens_for(Session, "after_transaction_create")
 def _sink_as_emitted(session: Session, transaction: Any) -> None:
     sink = session.info.get(_SINK)
-    if sink is not None and transaction.parent is None and _OUTBOX_PENDING not in session.info:
+    if sink is None or transaction.parent is not None:
+        return
+    if not isinstance(session.info, _SinkingInfo):
+        session.__dict__["info"] = _SinkingInfo(session.info)  # `Session.info` is memoized in the instance
+    if _OUTBOX_PENDING not in session.info:
         session.info[_OUTBOX_PENDING] = _Sunk(sink)
 
 
