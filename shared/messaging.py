@@ -189,7 +189,7 @@ async def claim_in_inbox(session: AsyncSession, inbox: Table, consumer: str, eve
 def _relay_read(outbox: Table, dialect: str) -> Executable:
     """The relay's queue read (`ix_outbox_unpublished`), built once per table and dialect.
 
-    On PostgreSQL the read is also the mark: one `UPDATE … WHERE seq IN (SELECT … FOR UPDATE SKIP LOCKED)
+    On PostgreSQL the read is also the mark: one `UPDATE … WHERE seq = ANY(ARRAY(SELECT … FOR UPDATE SKIP LOCKED))
     RETURNING` sets `published_at` on the rows it takes, and the relay publishes them before it commits. A failed
     publish rolls the mark back, as the separate mark's transaction did; several replicas still split the rows.
     That is one statement per round instead of two, in every service. SQLite reads, publishes and marks: its one

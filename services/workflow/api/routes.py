@@ -209,7 +209,9 @@ async def get_webhook(code: DepartmentCode, session: SessionDep, principal: Curr
     response_model=Page[DeliveryRead],
     tags=["webhooks"],
     summary="A department's webhook deliveries and their attempts",
-    description="Newest first; each with every attempt's status code, error and duration.",
+    description="Newest first; each with every attempt's status code, error and duration. A successful attempt is "
+                "recorded within `WEBHOOK_RECORD_SECONDS` (1 s by default) of its answer, together with others; until "
+                "then its delivery still shows `pending`. A failed attempt is recorded at once.",
     responses=problem_responses(401, 403, 422),
 )
 async def list_deliveries(
