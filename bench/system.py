@@ -1045,40 +1045,48 @@ async def webhook_outcomes(stores: Any) -> dict[str, int]:
     return {f"{st} {err}": int(k) for st, err, k in rows}
 
 
-async def after_bulk_seed(p: Platform, max_seconds: float = 900) -> dict[str, Any]:
-    """What months of running would have done to the bulk seed's rows before anyone measured idle. Each copy
-    carries its template's watch days, so should those have come due, efficacy's first round after the seed
-    reads every copied clock once (a catch-up, not idle): wait (bounded) until fewer than 1,000 running clocks
-    are due (in bench runs so far none were: the copies' watch days lie ahead). Then VACUUM ANALYZE every
-    service's database, as autovacuum would have long since: this machine's PostgreSQL runs with it off, so the
-    seed's 100,000 webhook deliveries, delivered since, left their dead entries in the pending queue's index
-    for every claim to read, and the statistics were those the seed took before the services wrote more.
-    Returns how long each took and the clocks still due."""
+async def due_clocks(p: Platform) -> int:
+    """Running clocks efficacy's card round reads today (no watch day, or one that has come)."""
     import asyncpg
 
-    t = time.perf_counter()
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     conn = await asyncpg.connect(p.db_urls["efficacy"].replace("postgresql+asyncpg://", "postgresql://", 1))
     try:
-        due = -1
-        while time.perf_counter() - t < max_seconds:
-            due = await conn.fetchval("SELECT count(*) FROM clock WHERE state = 'running' AND "
-                                      "(watch_on IS NULL OR watch_on <= $1)", today)
-            if due < 1000:
-                break
-            await asyncio.sleep(5)
-        if due > 0:
-            # The background round sleeps while no clock of efficacy's own consumers is due today: the few the
-            # seed left due are read now, by the round's own route, not inside the idle measurement that follows.
-            admin = await p.login(p.launcher.admin["username"], p.launcher.admin["password"])
-            r = await p.call("POST", "/efficacy/v1/cards/evaluation", headers={"Authorization": f"Bearer {admin}"},
-                             timeout=max(30.0, max_seconds - (time.perf_counter() - t)))
-            if r.status_code != 200:
-                progress(f"  the card round after the seed answered {r.status_code}: {r.text[:200]}")
-            due = await conn.fetchval("SELECT count(*) FROM clock WHERE state = 'running' AND "
-                                      "(watch_on IS NULL OR watch_on <= $1)", today)
+        return int(await conn.fetchval("SELECT count(*) FROM clock WHERE state = 'running' AND "
+                                       "(watch_on IS NULL OR watch_on <= $1)", today))
     finally:
         await conn.close()
+
+
+async def read_due_clocks(p: Platform, timeout: float = 300) -> int:
+    """Efficacy's card round, once, through its own route (`POST /efficacy/v1/cards/evaluation`); returns the running
+    clocks still due today after it. A case consumer of the running efficacy wakes its round when it writes a clock
+    due today; the bulk seed writes clocks from the bench's process, which wakes nothing, and the round would sleep
+    to the next local midnight with them due."""
+    assert p.launcher
+    admin = await p.login(p.launcher.admin["username"], p.launcher.admin["password"])
+    r = await p.call("POST", "/efficacy/v1/cards/evaluation", headers={"Authorization": f"Bearer {admin}"},
+                     timeout=timeout)
+    if r.status_code != 200:
+        progress(f"  the card round answered {r.status_code}: {r.text[:200]}")
+    return await due_clocks(p)
+
+
+async def after_bulk_seed(p: Platform, max_seconds: float = 900) -> dict[str, Any]:
+    """What months of running would have done to the bulk seed's rows before anyone measured idle. The copies
+    carry their template's watch days, which the template's first card round has already moved past today
+    (`bulk_open_cases`), so the few clocks left due (those the seed opened after the copies) are read once here,
+    by the round's own route: a catch-up, not idle. Then VACUUM ANALYZE every service's database, as autovacuum
+    would have long since: this machine's PostgreSQL runs with it off, so the seed's 100,000 webhook deliveries,
+    delivered since, left their dead entries in the pending queue's index for every claim to read, and the
+    statistics were those the seed took before the services wrote more. Returns how long each took and the
+    clocks still due."""
+    import asyncpg
+
+    t = time.perf_counter()
+    due = await due_clocks(p)
+    if due > 0:
+        due = await read_due_clocks(p, timeout=max_seconds)
     caught_up = time.perf_counter() - t
     for url in p.db_urls.values():
         c = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
@@ -1092,9 +1100,9 @@ async def after_bulk_seed(p: Platform, max_seconds: float = 900) -> dict[str, An
 
 async def bulk_open_cases(p: Platform, stores: Any, item: str, n: int) -> dict[str, Any]:
     """Open `n` cases in bulk, each by a person of its own (bench/bulk.py): up to 2 × BULK_TEMPLATE of them through
-    the services' own code; past that, BULK_TEMPLATE through it, then copies of those rows under new identifiers
-    (the rest, fewer than BULK_TEMPLATE, through the services' code again). After the copies, every table must
-    have gained exactly copies × what the template added to it; otherwise the bench stops."""
+    the services' own code; past that, first the rest (fewer than BULK_TEMPLATE) and then BULK_TEMPLATE through it,
+    efficacy's card round over them, then copies of the template's rows under new identifiers. After the copies,
+    every table must have gained exactly copies × what the template added to it; otherwise the bench stops."""
     from bench.bulk import bulk_open, claims_of, copy_template, synthetic_person, table_keys
 
     if n <= 0:
@@ -1112,12 +1120,26 @@ async def bulk_open_cases(p: Platform, stores: Any, item: str, n: int) -> dict[s
     t = time.perf_counter()
     out: dict[str, Any] = {}
     copies = n // BULK_TEMPLATE - 1
+    rest = n - (copies + 1) * BULK_TEMPLATE if copies >= 1 else n
+    if rest:  # before the template, so that one card round reads both before anything is copied
+        out["through_the_services_code"] = await bulk_open(stores, person, item, rest, report=progress)
+        made += rest
+        await wait_still(stores, "department webhooks", max_seconds=max(300.0, rest / 5))
     if copies >= 1:
         before_keys = await table_keys(stores)
         c0 = await stores.row_counts()
         out["template"] = await bulk_open(stores, person, item, BULK_TEMPLATE, report=progress)
         made += BULK_TEMPLATE
-        c1 = await wait_still(stores, "the template's department webhooks")
+        await wait_still(stores, "the template's department webhooks")
+        # A case opened today whose yellow day is near is due to the card round on its first day (its watch day
+        # starts `WATCH_MARGIN_DAYS` early); the round reads it once and moves its watch day to its next crossing.
+        # The template is read so before it is copied: the copies are cases past their first day, as the open
+        # cases of a running platform are, not 100,000 clocks due at once for one round to catch up on.
+        left = await read_due_clocks(p)
+        out["clocks_due_after_the_templates_round"] = left
+        if left:
+            progress(f"  {left} running clocks still due after the card round: their copies will be too")
+        c1 = await stores.row_counts()
         progress(f"  {copies} copies of the template's {BULK_TEMPLATE} cases (bench/bulk.py copy_template)")
         out["copies"] = await copy_template(stores, before_keys, copies, people=people, report=progress)
         made += copies * BULK_TEMPLATE
@@ -1129,11 +1151,6 @@ async def bulk_open_cases(p: Platform, stores: Any, item: str, n: int) -> dict[s
         if wrong:
             raise RuntimeError(f"bulk seed: {copies} copies of the template did not add {copies} × its rows: "
                                f"{json.dumps(wrong, ensure_ascii=False)}")
-    rest = n - made
-    if rest:
-        out["through_the_services_code"] = await bulk_open(stores, person, item, rest, report=progress)
-        made += rest
-        await wait_still(stores, "department webhooks", max_seconds=max(300.0, rest / 5))
     secs = time.perf_counter() - t
     out.update({"seeded": made, "seconds": round(secs, 1), "per_second": round(made / secs, 1)})
     return out
