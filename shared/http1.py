@@ -25,7 +25,7 @@ import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import h11
@@ -115,15 +115,10 @@ class Answer:
         return next((v for k, v in self.headers if k == name), None)
 
 
-class Origin(NamedTuple):
-    """Where a connection goes, and the key its kept connections are found by."""
-
-    scheme: str
-    #: What is connected to: an address (pinned by the caller) or the host name, resolved when connecting.
-    address: str
-    port: int
-    #: The name in `Host`, and for https in SNI and the certificate check.
-    server_hostname: str
+#: Where a connection goes, and the key its kept connections are found by: the scheme, what is connected to (an
+#: address pinned by the caller, or the host name, resolved when connecting), the port, and the name in `Host` and,
+#: for https, in SNI and the certificate check. (A plain tuple: it is made and hashed on every request.)
+Origin = tuple[str, str, int, str]
 
 
 @dataclass
@@ -187,8 +182,8 @@ class Pool:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an absolute http(s) URL: {url}")
-        origin = Origin(parts.scheme, address or parts.hostname,
-                        parts.port or (443 if parts.scheme == "https" else 80), parts.hostname)
+        origin: Origin = (parts.scheme, address or parts.hostname,
+                          parts.port or (443 if parts.scheme == "https" else 80), parts.hostname)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         return origin, h11.Request(method=method, target=target, headers=[
             ("host", parts.netloc.rsplit("@", 1)[-1]), *self.headers, ("content-length", str(len(body))), *headers])
@@ -216,13 +211,13 @@ class Pool:
         return None
 
     async def _connect(self, origin: Origin) -> _Connection:
+        scheme, address, port, name = origin
         loop = asyncio.get_running_loop()
         try:
-            if origin.scheme == "https":
-                _, link = await loop.create_connection(Link, origin.address, origin.port, ssl=self._tls(),
-                                                       server_hostname=origin.server_hostname)
+            if scheme == "https":
+                _, link = await loop.create_connection(Link, address, port, ssl=self._tls(), server_hostname=name)
             else:
-                _, link = await loop.create_connection(Link, origin.address, origin.port)
+                _, link = await loop.create_connection(Link, address, port)
         except (OSError, ssl.SSLError) as exc:
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
         return _Connection(link)
@@ -270,9 +265,10 @@ class Pool:
             http.start_next_cycle()
             conn.idle_since = now = time.monotonic()
             kept = self._kept.setdefault(origin, [])
-            for stale in [c for c in kept if not c.usable(now, self.idle_seconds)]:  # closed by the server, or idle
-                kept.remove(stale)
-                stale.close()
+            if kept:
+                for stale in [c for c in kept if not c.usable(now, self.idle_seconds)]:  # closed, or idle too long
+                    kept.remove(stale)
+                    stale.close()
             if len(kept) < self.kept_per_origin:
                 kept.append(conn)
                 return
