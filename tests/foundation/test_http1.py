@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import h11
 import httpx
 import pytest
 
-from shared.http1 import KeepAliveClient, RequestFailed, json_body
+from shared.http1 import Answer, AnswerFailed, KeepAliveClient, Pool, RequestFailed, json_body
 from shared.testing import free_port
 
 
@@ -183,3 +184,157 @@ async def test_an_answer_that_does_not_come_times_out_and_frees_its_turn() -> No
         assert (await client.post(f"{base}/x", json={})).status_code == 200
     await client.aclose()
     assert behaviour.connections == 2  # the timed-out connection was not reused
+
+
+# ---- the shared core (`Pool`), which workflow's webhook sender is too ---------------------------------------
+
+@dataclass
+class Scripted:
+    """A raw endpoint: `reply(n)` for the n-th request (from 1, over all connections) gives the bytes to send and
+    whether to close the connection after them (None: close without answering). Keeps each request's head and the
+    connection (its client port) it came on."""
+
+    reply: Callable[[int], tuple[bytes | None, bool]]
+    seen: list[tuple[str, dict[str, str], int]] = field(default_factory=list)
+    #: The server's side of each connection, in the order they came.
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        port = writer.get_extra_info("peername")[1]
+        self.writers.append(writer)
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+                headers = dict((k.strip().lower(), v.strip()) for k, v in (h.split(":", 1) for h in head[1:] if h))
+                await reader.readexactly(int(headers.get("content-length", "0")))
+                self.seen.append((head[0].split(" ")[1], headers, port))
+                data, close = self.reply(len(self.seen))
+                if data is None:
+                    return
+                writer.write(data)
+                await writer.drain()
+                if close:
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@asynccontextmanager
+async def scripted(behaviour: Scripted) -> AsyncIterator[int]:
+    server = await asyncio.start_server(behaviour.handle, "127.0.0.1", 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+
+
+OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+
+
+def pool(**options: Any) -> Pool:
+    return Pool(**{"idle_seconds": 30.0, "kept_per_origin": 4, "max_body": 1024, **options})
+
+
+async def send(p: Pool, url: str, address: str | None = None) -> Answer:
+    origin, request = p.prepare("POST", url, [("x-n", "1")], b"{}", address)
+    async with asyncio.timeout(5):
+        return await p.send(origin, request, b"{}")
+
+
+async def test_a_pinned_address_is_connected_to_with_the_name_in_host_and_kept_per_address_and_name() -> None:
+    behaviour = Scripted(lambda _n: (OK, False))
+    p = pool()
+    async with scripted(behaviour) as port:
+        for name in ("hooks.dept.test", "hooks.dept.test", "other.dept.test"):
+            assert (await send(p, f"http://{name}:{port}/h?x=1", "127.0.0.1")).status_code == 200
+    await p.aclose()
+    assert [(path, h["host"]) for path, h, _ in behaviour.seen] == [
+        ("/h?x=1", f"hooks.dept.test:{port}"), ("/h?x=1", f"hooks.dept.test:{port}"),
+        ("/h?x=1", f"other.dept.test:{port}")]
+    ports = [c for _, _, c in behaviour.seen]
+    assert ports[0] == ports[1] != ports[2]  # same address, another name: not the same connection
+
+
+async def test_a_body_past_the_cap_fails_unless_only_the_status_is_read() -> None:
+    big = b"HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n" + b"x" * 5000
+    behaviour = Scripted(lambda n: (big if n in (1, 3) else OK, False))
+    whole, status = pool(max_body=1000), pool(max_body=1000, status_only=True)
+    async with scripted(behaviour) as port:
+        with pytest.raises(RequestFailed, match="larger than 1000"):
+            await send(whole, f"http://127.0.0.1:{port}/")
+        answer = await send(whole, f"http://127.0.0.1:{port}/")
+        assert (answer.status_code, answer.content, answer.header("content-length")) == (200, b"ok", "2")
+        answer = await send(status, f"http://127.0.0.1:{port}/")
+        assert (answer.status_code, answer.headers, answer.content) == (200, [], b"")
+        assert (await send(status, f"http://127.0.0.1:{port}/")).status_code == 200
+    await whole.aclose()
+    await status.aclose()
+    ports = [c for _, _, c in behaviour.seen]
+    assert len(set(ports)) == 4  # each oversized answer's connection was dropped, not reused
+
+
+async def test_an_answer_broken_after_its_head_stands_only_where_the_status_is_all_that_is_read() -> None:
+    broken = b"HTTP/1.1 202 Accepted\r\ncontent-length: 100\r\n\r\nabc"
+    behaviour = Scripted(lambda _n: (broken, True))
+    whole, status = pool(), pool(status_only=True)
+    async with scripted(behaviour) as port:
+        with pytest.raises(AnswerFailed):
+            await send(whole, f"http://127.0.0.1:{port}/")
+        assert (await send(status, f"http://127.0.0.1:{port}/")).status_code == 202
+    await whole.aclose()
+    await status.aclose()
+
+
+def _first_answered_then_hung_up(behaviour: Scripted) -> Callable[[int], tuple[bytes | None, bool]]:
+    """Each connection's first request answered, its second met by the connection's close."""
+    per_port: dict[int, int] = {}
+
+    def reply(n: int) -> tuple[bytes | None, bool]:
+        port = behaviour.seen[n - 1][2]
+        per_port[port] = per_port.get(port, 0) + 1
+        return (OK, False) if per_port[port] == 1 else (None, True)
+
+    return reply
+
+
+async def test_a_kept_connection_closed_as_the_request_is_written_is_resent_only_where_asked() -> None:
+    """The server answers a connection's first request and closes it on reading the second (as a server closing
+    an idle connection does, racing the request): the request is sent again on a new connection by a pool that
+    resends, and fails (once, not retried) in one that does not."""
+    for resend in (True, False):
+        behaviour = Scripted(lambda _n: (None, True))
+        behaviour.reply = _first_answered_then_hung_up(behaviour)
+        p = pool(resend_if_kept_broke=resend)
+        async with scripted(behaviour) as port:
+            assert (await send(p, f"http://127.0.0.1:{port}/")).status_code == 200
+            if resend:
+                assert (await send(p, f"http://127.0.0.1:{port}/")).status_code == 200
+            else:
+                with pytest.raises(AnswerFailed):
+                    await send(p, f"http://127.0.0.1:{port}/")
+        await p.aclose()
+        assert len(behaviour.seen) == (3 if resend else 2)
+        assert len({c for _, _, c in behaviour.seen}) == (2 if resend else 1)
+
+
+async def test_keeping_a_connection_drops_the_kept_ones_the_server_closed() -> None:
+    """Two connections kept; the server closes one of them while idle: when the other is kept again after an
+    exchange, the closed one is dropped then (not held until a request takes it)."""
+    behaviour = Scripted(lambda _n: (OK, False))
+    p = pool()
+    async with scripted(behaviour) as port:
+        url = f"http://127.0.0.1:{port}/"
+        first, second = p.prepare("POST", url, [], b"", None), p.prepare("POST", url, [], b"", None)
+        origin = first[0]
+        conns = [await p._connect(origin), await p._connect(origin)]
+        await p._exchange(origin, conns[0], first[1], b"")
+        await p._exchange(origin, conns[1], second[1], b"")
+        assert p._kept[origin] == conns
+        behaviour.writers[0].close()
+        await asyncio.sleep(0.1)  # the first connection's close arrives while it is kept
+        assert p._kept[origin] == conns and conns[0].link.closed
+        assert (await send(p, url)).status_code == 200  # takes the open one, keeps it again
+        assert p._kept[origin] == [conns[1]]
+    await p.aclose()
