@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -102,9 +103,31 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits when the block ends, rolls back if it raises."""
-        async with self.sessionmaker() as session, session.begin():
-            yield session
+        """One unit of work: commits when the block ends, rolls back if it raises.
+
+        What `async with self.sessionmaker() as session, session.begin()` does, in one trip into the greenlet
+        instead of three and without a task: every service transaction pays this (bench/session_cpu.py). The
+        transaction is begun and entered as a context in the caller's task (no I/O: the connection is taken by the
+        first statement), so using the session after a `rollback()` inside the block still raises as before; its
+        exit (commit or rollback, the session's hooks in it) is the one greenlet. Closing a session whose
+        transaction has ended only forgets its objects, done in place; one whose commit or rollback failed still
+        holds a connection and is closed as `AsyncSession`'s own exit closes it (to completion if cancelled)."""
+        session = self.sessionmaker()
+        sync = session.sync_session
+        trans = sync.begin()
+        trans.__enter__()
+        try:
+            try:
+                yield session
+            except BaseException as exc:
+                await greenlet_spawn(trans.__exit__, type(exc), exc, exc.__traceback__)
+                raise
+            await greenlet_spawn(trans.__exit__, None, None, None)
+        finally:
+            if sync.in_transaction():
+                await session.__aexit__(None, None, None)
+            else:
+                sync.close()
 
     @asynccontextmanager
     async def apart(self) -> AsyncIterator[AsyncConnection | None]:
