@@ -10,6 +10,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from sqlalchemy import CursorResult, MetaData, Result, event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -168,9 +169,8 @@ def _drop_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
     connection (a restart, `pg_terminate_backend`, an idle timeout), so a closed one is refused at checkout and
     the pool hands out a fresh one instead (SQLAlchemy retries the checkout on `DisconnectionError`). A
     connection that breaks silently (a network partition) fails its first statement instead, which invalidates
-    the pool's older connections too; callers already treat that as a retryable infrastructure failure."""
-    from sqlalchemy.exc import DisconnectionError
-
+    the pool's older connections too; callers already treat that as a retryable infrastructure failure. Runs on
+    every checkout: nothing in it may cost more than the check (an import here was a lookup per transaction)."""
     driver = getattr(dbapi_conn, "driver_connection", None)
     if driver is not None and driver.is_closed():
         raise DisconnectionError("the server closed this connection")
