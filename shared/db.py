@@ -10,6 +10,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from sqlalchemy import CursorResult, MetaData, Result, event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -102,9 +104,31 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits when the block ends, rolls back if it raises."""
-        async with self.sessionmaker() as session, session.begin():
-            yield session
+        """One unit of work: commits when the block ends, rolls back if it raises.
+
+        What `async with self.sessionmaker() as session, session.begin()` does, in one trip into the greenlet
+        instead of three and without a task: every service transaction pays this (bench/session_cpu.py). The
+        transaction is begun and entered as a context in the caller's task (no I/O: the connection is taken by the
+        first statement), so using the session after a `rollback()` inside the block still raises as before; its
+        exit (commit or rollback, the session's hooks in it) is the one greenlet. Closing a session whose
+        transaction has ended only forgets its objects, done in place; one whose commit or rollback failed still
+        holds a connection and is closed as `AsyncSession`'s own exit closes it (to completion if cancelled)."""
+        session = self.sessionmaker()
+        sync = session.sync_session
+        trans = sync.begin()
+        trans.__enter__()
+        try:
+            try:
+                yield session
+            except BaseException as exc:
+                await greenlet_spawn(trans.__exit__, type(exc), exc, exc.__traceback__)
+                raise
+            await greenlet_spawn(trans.__exit__, None, None, None)
+        finally:
+            if sync.in_transaction():
+                await session.__aexit__(None, None, None)
+            else:
+                sync.close()
 
     @asynccontextmanager
     async def apart(self) -> AsyncIterator[AsyncConnection | None]:
@@ -145,9 +169,8 @@ def _drop_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
     connection (a restart, `pg_terminate_backend`, an idle timeout), so a closed one is refused at checkout and
     the pool hands out a fresh one instead (SQLAlchemy retries the checkout on `DisconnectionError`). A
     connection that breaks silently (a network partition) fails its first statement instead, which invalidates
-    the pool's older connections too; callers already treat that as a retryable infrastructure failure."""
-    from sqlalchemy.exc import DisconnectionError
-
+    the pool's older connections too; callers already treat that as a retryable infrastructure failure. Runs on
+    every checkout: nothing in it may cost more than the check (an import here was a lookup per transaction)."""
     driver = getattr(dbapi_conn, "driver_connection", None)
     if driver is not None and driver.is_closed():
         raise DisconnectionError("the server closed this connection")
