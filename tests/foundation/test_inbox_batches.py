@@ -226,6 +226,38 @@ async def test_a_consumer_that_gathers_applies_a_burst_in_one_batch(db, bus):
         await task
 
 
+async def test_a_consumer_takes_as_many_events_in_one_batch_as_it_declares(db, bus):
+    """`Consumer.batch`: a gathering consumer whose batch costs one statement for all its events takes more than
+    the worker's default of 20 in one transaction (a five-department case alone is 17 events); each still once."""
+    calls: list[list[int]] = []
+
+    async def each(session, event):
+        calls.append([event.data["n"]])
+        await record_effect(session, event)
+
+    async def together(session, events):
+        calls.append([e.data["n"] for e in events])
+        for e in events:
+            await record_effect(session, e)
+
+    consumer = Consumer("c-big", "yimen.test.>", each, batch_handler=together, gather=3.0, batch=60)
+    worker = InboxConsumer(db, messaging, consumer, bus).worker()
+    assert worker.batch == 60
+    task = asyncio.create_task(worker.run())
+    try:
+        first = _event(0)
+        await bus.publish(first)
+        await eventually(lambda: _effects_are(db, [first.id]), timeout=15)
+        burst = [_event(n) for n in range(1, 46)]
+        await bus.publish_batch([(bus.names.subject(e.type), e.to_json(), e.id) for e in burst])
+        await eventually(lambda: _effects_are(db, sorted(e.id for e in [first, *burst])), timeout=15)
+        assert calls == [[0], list(range(1, 46))], calls
+        assert await _inbox_rows(db, "c-big") == 46
+    finally:
+        worker.stop()
+        await task
+
+
 def _filters_by_type(bus) -> bool:
     version = bus.nc.connected_server_version
     return (version.major, version.minor) >= (2, 10)
