@@ -103,6 +103,8 @@ async def on_task_events(session: AsyncSession, events: list[Event]) -> None:
 #: task events come in bursts (a stage's departments assigned together, decisions a moment apart). The projection
 #: follows the bus anyway; a gathered task becomes a purpose for reads at most this much later.
 TASK_GATHER_SECONDS = 0.25
+#: The most task events one batch takes (`Consumer.batch`): they fold into one row write per batch, whatever it holds.
+TASK_BATCH = 200
 
 CONSUMERS: list[Consumer] = [
     Consumer("datashare-items", ITEM_PUBLISHED, on_item_published, "Keep a copy of published items' materials."),
@@ -117,5 +119,6 @@ CONSUMERS: list[Consumer] = [
     # are acknowledged without a transaction.
     Consumer("datashare-tasks", TASK_EVENTS, on_task_event,
              "Which department holds an open task in which application (the purpose of a department's reads).",
-             types=frozenset(TaskEvent.consumes), batch_handler=on_task_events, gather=TASK_GATHER_SECONDS),
+             types=frozenset(TaskEvent.consumes), batch_handler=on_task_events, gather=TASK_GATHER_SECONDS,
+             batch=TASK_BATCH),
 ]

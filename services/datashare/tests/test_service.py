@@ -899,6 +899,20 @@ async def test_a_decision_that_overtakes_its_acceptance_still_issues_the_certifi
     assert cert.fields["name"] == "罗城小厨" and cert.holder_name == "罗城小厨有限公司"
 
 
+def test_a_gathered_batch_of_task_events_holds_several_cases():
+    """Issue 14: the task consumer's batch is what arrives within its gathering window, not the worker's default of
+    20 messages: a five-department case alone is 12 task events (six tasks assigned and decided)."""
+    from services.datashare.events.handlers import CONSUMERS
+    from services.datashare.store.tables import messaging
+    from shared.bus import Bus
+    from shared.messaging import InboxConsumer
+
+    consumer = next(c for c in CONSUMERS if c.name == "datashare-tasks")
+    worker = InboxConsumer(None, messaging, consumer, Bus("nats://127.0.0.1:1", prefix="unused")).worker()  # type: ignore[arg-type]
+    assert worker.gather > 0
+    assert worker.batch >= 10 * 12, "ten five-department cases' task events in one batch"
+
+
 async def test_a_batch_of_task_events_is_applied_in_order_as_one_event_at_a_time_would(client):
     """A fetched batch's task rows are written in one statement: the outcome is the one the events give one by
     one (an assignment after its task's decision does not reopen it)."""
