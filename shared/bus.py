@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -21,7 +22,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType, StreamConfig
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import APIError, BucketNotFoundError, NotFoundError
 
 from shared.events import Event
 from shared.settings import STREAM_MAX_AGE_DAYS
@@ -385,6 +386,12 @@ def subject_matches(pattern: str, subject: str) -> bool:
     return len(have) == len(want)
 
 
+def _status(msg: Msg) -> str | None:
+    """A JetStream status reply's code (`404` no messages, `408` the request expired, `100` a heartbeat …), or
+    None for a message."""
+    return msg.headers.get("Status") if msg.headers else None
+
+
 def _pending_after(msg: Msg) -> int:
     """How many messages the consumer held for delivery behind this one when it was delivered."""
     try:
@@ -395,6 +402,8 @@ def _pending_after(msg: Msg) -> int:
 
 #: How long a busy consumer's pull waits for the rest of a batch once the messages at hand are taken.
 BUSY_WAIT = 0.05
+#: How long past a pull request's expiry its reader waits for the server's word that it ended (its 408).
+PULL_GRACE = 0.1
 #: How long the first message of a quiet spell waits for the messages the server says are behind it
 #: (`PullWorker._followers`): they are in the stream already, so they come in one round trip.
 PENDING_WAIT = 0.02
@@ -601,16 +610,49 @@ class PullWorker:
 
     @staticmethod
     async def _within(sub, want: int, seconds: float) -> list[Msg]:  # type: ignore[no-untyped-def]
-        """Up to `want` messages, those there now and those arriving within `seconds`. Several pulls: one
-        returns what is there at once, the next waits for what is still on its way."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
+        """Up to `want` messages, those there now and those arriving within `seconds`, in one pull request that the
+        server holds open for the window: it hands each message over as it comes and ends the request when `want`
+        have come or the window is over (a 408 status). nats-py's `fetch` asks with `no_wait`, which the server
+        ends as soon as what is there is handed over: a window over a burst arriving in parts cost a pull request
+        and its status reply per part (bench, 10 clients: 3.5 of each per case in every consumer that gathers).
+        What is queued is taken off the subscription's queue directly: `next_msg` made two tasks, a timer and a
+        uuid for each message."""
+        inner = sub._sub
+        queue: asyncio.Queue[Msg] = inner._pending_queue
         msgs: list[Msg] = []
-        while len(msgs) < want and (left := deadline - loop.time()) > 0.001:
-            try:
-                msgs += await sub.fetch(want - len(msgs), timeout=left)
-            except (NatsTimeout, TimeoutError):
+        # Queued already: messages an earlier request delivered after its caller had stopped waiting (kept), and
+        # the status replies that ended earlier requests (dropped).
+        while len(msgs) < want and not queue.empty():
+            msg = queue.get_nowait()
+            inner._pending_size -= len(msg.data)  # nats-py's count of what the subscription holds (its bound)
+            if _status(msg) is None:
+                msgs.append(msg)
+        if len(msgs) >= want or seconds <= 0:
+            return msgs
+        request = {"batch": want - len(msgs), "expires": int(seconds * 1_000_000_000)}
+        await sub._nc.publish(sub._nms, json.dumps(request).encode(), sub._deliver)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds + PULL_GRACE
+        while len(msgs) < want:
+            if queue.empty():
+                if (left := deadline - loop.time()) <= 0:
+                    break
+                try:
+                    msg = await asyncio.wait_for(queue.get(), left)
+                except TimeoutError:
+                    break
+            else:
+                msg = queue.get_nowait()
+            inner._pending_size -= len(msg.data)
+            status = _status(msg)
+            if status is None:
+                msgs.append(msg)
+            elif status in ("404", "408", "409"):
+                # The end of the request (or of an earlier one, come late: this one then ends early, as a fetch
+                # did; what it still delivers waits in the queue for the next).
                 break
+            elif status != "100":  # not a heartbeat: an error the request cannot go on from
+                raise APIError.from_msg(msg)
         return msgs
 
     async def _batch(self, msgs: list[Msg]) -> bool:

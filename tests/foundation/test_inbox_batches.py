@@ -226,6 +226,112 @@ async def test_a_consumer_that_gathers_applies_a_burst_in_one_batch(db, bus):
         await task
 
 
+async def test_a_consumer_takes_as_many_events_in_one_batch_as_it_declares(db, bus):
+    """`Consumer.batch`: a gathering consumer whose batch costs one statement for all its events takes more than
+    the worker's default of 20 in one transaction (a five-department case alone is 17 events); each still once."""
+    calls: list[list[int]] = []
+
+    async def each(session, event):
+        calls.append([event.data["n"]])
+        await record_effect(session, event)
+
+    async def together(session, events):
+        calls.append([e.data["n"] for e in events])
+        for e in events:
+            await record_effect(session, e)
+
+    consumer = Consumer("c-big", "yimen.test.>", each, batch_handler=together, gather=3.0, batch=60)
+    worker = InboxConsumer(db, messaging, consumer, bus).worker()
+    assert worker.batch == 60
+    task = asyncio.create_task(worker.run())
+    try:
+        first = _event(0)
+        await bus.publish(first)
+        await eventually(lambda: _effects_are(db, [first.id]), timeout=15)
+        burst = [_event(n) for n in range(1, 46)]
+        await bus.publish_batch([(bus.names.subject(e.type), e.to_json(), e.id) for e in burst])
+        await eventually(lambda: _effects_are(db, sorted(e.id for e in [first, *burst])), timeout=15)
+        assert calls == [[0], list(range(1, 46))], calls
+        assert await _inbox_rows(db, "c-big") == 46
+    finally:
+        worker.stop()
+        await task
+
+
+async def test_a_gathering_window_is_one_pull_request_however_its_burst_arrives(db, bus):
+    """A gathered window asks the server once and takes what arrives until it ends: a burst arriving in parts (a
+    case's tasks assigned, then decided one by one) cost a pull request and its status reply per part, as each
+    `no_wait` fetch ended once what was there had been handed over."""
+    calls: list[list[int]] = []
+
+    async def each(session, event):
+        calls.append([event.data["n"]])
+        await record_effect(session, event)
+
+    async def together(session, events):
+        calls.append([e.data["n"] for e in events])
+        for e in events:
+            await record_effect(session, e)
+
+    consumer = Consumer("c-one-pull", "yimen.test.>", each, batch_handler=together, gather=2.0, batch=50)
+    worker = InboxConsumer(db, messaging, consumer, bus).worker()
+    pulls: list[float] = []
+    publish = bus.nc.publish
+
+    async def counting(subject, *args, **kwargs):
+        if subject.startswith("$JS.API.CONSUMER.MSG.NEXT"):
+            pulls.append(asyncio.get_running_loop().time())
+        return await publish(subject, *args, **kwargs)
+
+    bus.nc.publish = counting
+    task = asyncio.create_task(worker.run())
+    try:
+        first = _event(0)
+        await bus.publish(first)
+        await eventually(lambda: _effects_are(db, [first.id]), timeout=15)
+        await asyncio.sleep(0.1)  # the window after the first has begun
+        started, asked = asyncio.get_running_loop().time(), len(pulls)
+        parts = [[_event(n) for n in range(1 + 3 * p, 4 + 3 * p)] for p in range(3)]
+        for part in parts:
+            await bus.publish_batch([(bus.names.subject(e.type), e.to_json(), e.id) for e in part])
+            await asyncio.sleep(0.3)
+        burst = [e for part in parts for e in part]
+        await eventually(lambda: _effects_are(db, sorted(e.id for e in [first, *burst])), timeout=15)
+        assert calls == [[0], [e.data["n"] for e in burst]], calls
+        during = [t for t in pulls[asked:] if t < started + 1.5]
+        assert len(during) <= 1, f"{len(during)} pull requests for one window"
+    finally:
+        worker.stop()
+        await task
+        bus.nc.publish = publish
+
+
+async def test_what_a_window_leaves_behind_is_applied_by_the_next(db, bus):
+    """A window shorter than the server's answer: what the server delivers after its reader stopped waiting, and
+    the status reply that ends the request, wait in the queue; the next window applies the messages (each once) and
+    drops the status."""
+    from shared.bus import PullWorker
+
+    seen: list[int] = []
+
+    async def each(session, event):
+        seen.append(event.data["n"])
+        await record_effect(session, event)
+
+    worker = InboxConsumer(db, messaging, Consumer("c-late", "yimen.test.>", each), bus).worker()
+    sub = await worker._subscribe()
+    events = [_event(n) for n in range(5)]
+    await bus.publish_batch([(bus.names.subject(e.type), e.to_json(), e.id) for e in events])
+    got = await PullWorker._within(sub, 10, 0.3)  # five there, then the window's end (its 408)
+    await asyncio.sleep(0.5)
+    got += await PullWorker._within(sub, 10, 0.3)
+    assert sorted(m.metadata.sequence.stream for m in got) == sorted({m.metadata.sequence.stream for m in got})
+    assert len(got) == 5
+    for m in got:
+        await worker._one(m)
+    assert sorted(seen) == list(range(5))
+
+
 def _filters_by_type(bus) -> bool:
     version = bus.nc.connected_server_version
     return (version.major, version.minor) >= (2, 10)

@@ -342,3 +342,18 @@ async def test_a_certificate_rides_in_the_case_consumers_batch(two):
     assert sorted(facts) == sorted(["yimen.intake.application.accepted", "yimen.workflow.application.decided",
                                     "yimen.intake.application.delivered"])
     assert clocks and all(state == "stopped" for state in clocks)
+
+
+def test_a_gathered_batch_holds_several_cases_events():
+    """Issue 14: the case consumer's batch is what arrives within its gathering window, not the worker's default of
+    20 messages: a five-department case alone is 17 events, so at 20 every case cost a transaction and its three
+    statements (bench, 10 clients: 1.0 per case)."""
+    from services.efficacy.events.handlers import CASE_GATHER_SECONDS, CONSUMERS
+    from services.efficacy.store.tables import messaging
+    from shared.bus import Bus
+    from shared.messaging import InboxConsumer
+
+    consumer = next(c for c in CONSUMERS if c.name == "efficacy-case-events")
+    worker = InboxConsumer(None, messaging, consumer, Bus("nats://127.0.0.1:1", prefix="unused")).worker()  # type: ignore[arg-type]
+    assert worker.gather == CASE_GATHER_SECONDS
+    assert worker.batch >= 10 * 17, "ten five-department cases' events in one batch"

@@ -248,3 +248,15 @@ async def test_a_batch_reads_its_cases_in_one_statement_and_an_accepted_notice_n
     state = await _state(db)
     assert {m[1] for m in state["messages"] if m[5] in (a, b)} >= {
         "application_decided", "application_delivered", "card_raised"}
+
+
+def test_a_gathered_batch_holds_several_cases_events():
+    """Issue 14: notify's batch is what arrives within its gathering window, not the worker's default of 20
+    messages: a five-department case alone is 17 events notify applies, so at 20 every case cost a transaction and
+    its statements (bench, 10 clients: 1.0 per case)."""
+    from shared.bus import Bus
+    from shared.messaging import InboxConsumer
+
+    worker = InboxConsumer(None, messaging, CONSUMERS[0], Bus("nats://127.0.0.1:1", prefix="unused")).worker()  # type: ignore[arg-type]
+    assert worker.gather > 0
+    assert worker.batch >= 10 * 17, "ten five-department cases' events in one batch"
