@@ -38,7 +38,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.workflow.store.tables import (
     CalendarYear,
@@ -402,13 +403,19 @@ def decision_marks() -> dict[str, str]:
     return {k: f"@yimen-{nonce}-{k}@" for k in _MARKED}
 
 
-_decide_counted: dict[tuple[bool, bool, tuple[str, ...]], Select[Any]] = {}
+_decide_counted: dict[tuple[bool, bool, tuple[str, ...], bool], Select[Any]] = {}
+
+#: The text of the error `decide_alone`'s statement raises when its count completes the stage: PostgreSQL then rolls
+#: the whole statement back, its own transaction.
+COMPLETES_STAGE = "yimen: this decision completes stage "
 
 
-def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...]) -> Select[Any]:
+def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...],
+                              alone: bool = False) -> Select[Any]:
     """`decide_task_if`, its event and, for a final decision, `count_decision` with what fan-in reads, in one
-    statement (PostgreSQL), built once per form (`_decide_statements`)."""
-    key = (by_department, by_kind, columns)
+    statement (PostgreSQL), built once per form (`_decide_statements`). `alone`: the statement is a transaction of
+    its own (`decide_alone`) and fails, changing nothing, when its count completes the stage."""
+    key = (by_department, by_kind, columns, alone)
     q = _decide_counted.get(key)
     if q is None:
         s, t, i, o = Stage.__table__, Task.__table__, ProcessInstance.__table__, messaging.outbox
@@ -455,6 +462,11 @@ def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple
                          .outerjoin(case_, and_(case_.c.id == counted.c.instance_id, complete)))
             .add_cte(written)
         )
+        if alone:
+            # Not a constant, so the planner cannot fold the cast and fail every execution: an error only when
+            # evaluated for a row whose count reached the total.
+            failed = cast(literal_column(f"'{COMPLETES_STAGE}'").op("||")(cast(counted.c.id, Text)), Integer)
+            q = q.add_columns(case((complete, failed), else_=literal_column("0")).label("fan_in_completes"))
         _decide_counted[key] = q
     return q
 
@@ -485,17 +497,7 @@ async def decide_and_count(session: AsyncSession, task_id: str, *, department: s
         if task is None or task.state != "decided":
             return task, None, None, None
         return task, await count_decision(session, task.stage_id), None, None
-    pending = take_pending(session)
-    params: dict[str, Any] = {f"d_{k}": v for k, v in values.items()}
-    params["w_task_id"] = task_id
-    if department is not None:
-        params["w_department"] = department
-    if not_kind is not None:
-        params["w_not_kind"] = not_kind
-    params.update({f"ob_{k}": [r.get(k) for r in pending] for k in _OUTBOX_ROW})
-    params.update(e_event_id=event["event_id"], e_type=event["type"], e_payload=event["payload"],
-                  e_created_at=event["created_at"])
-    params.update({f"m_{k}": json.dumps(marks[k]) for k in _MARKED})
+    params = _decide_counted_params(task_id, department, not_kind, values, event, marks, take_pending(session))
     q = _decide_counted_statement(department is not None, not_kind is not None, tuple(values))
     row = (await session.execute(q, params)).one_or_none()
     if row is None:
@@ -508,6 +510,45 @@ async def decide_and_count(session: AsyncSession, task_id: str, *, department: s
     if case is not None:  # this decision is among them (its count appended it)
         decided = sorted((SimpleNamespace(**t) for t in m[_DECIDED_LABEL] or []), key=lambda t: t.seq)
     return task, stage, case, decided
+
+
+def _decide_counted_params(task_id: str, department: str | None, not_kind: str | None, values: dict[str, Any],
+                           event: dict[str, Any], marks: dict[str, str], pending: list[dict[str, Any]],
+                           ) -> dict[str, Any]:
+    params: dict[str, Any] = {f"d_{k}": v for k, v in values.items()}
+    params["w_task_id"] = task_id
+    if department is not None:
+        params["w_department"] = department
+    if not_kind is not None:
+        params["w_not_kind"] = not_kind
+    params.update({f"ob_{k}": [r.get(k) for r in pending] for k in _OUTBOX_ROW})
+    params.update(e_event_id=event["event_id"], e_type=event["type"], e_payload=event["payload"],
+                  e_created_at=event["created_at"])
+    params.update({f"m_{k}": json.dumps(marks[k]) for k in _MARKED})
+    return params
+
+
+async def decide_alone(conn: AsyncConnection, task_id: str, *, department: str | None, not_kind: str | None,
+                       values: dict[str, Any], event: dict[str, Any], marks: dict[str, str]) -> Any:
+    """`decide_and_count` as a transaction of its own on `conn` (PostgreSQL, in autocommit: no BEGIN, no COMMIT,
+    and the stage row's lock, which the stage's other decisions wait for, is released when the statement ends rather
+    than after a round trip more). Only for a decision that is all its transaction does and that needs nothing
+    after it: it fails, changing nothing (PostgreSQL rolls the statement back), when its count completes the stage,
+    which fan-in must then move on in the same transaction. Returns the task as decided, or None when the statement
+    changed nothing: nothing matched, or the count completed the stage (the caller decides in a transaction then,
+    where the same statement says which)."""
+    params = _decide_counted_params(task_id, department, not_kind, values, event, marks, [])
+    q = _decide_counted_statement(department is not None, not_kind is not None, tuple(values), alone=True)
+    try:
+        row = (await conn.execute(q, params)).one_or_none()
+    except DBAPIError as exc:
+        if COMPLETES_STAGE in str(exc.orig):
+            return None
+        raise
+    if row is None:
+        return None
+    m = row._mapping
+    return SimpleNamespace(**{c.name: m[_TASK_LABEL + c.name] for c in Task.__table__.c})
 
 
 async def update_task_if(session: AsyncSession, task_id: str, *, state: str, values: dict[str, Any]) -> bool:
