@@ -335,13 +335,16 @@ async def task_guard(session: AsyncSession, task_id: str) -> Row[Any] | None:
 #: The statements every decision runs, built once. A statement object keeps its cache key, so running the same
 #: object again skips building it and walking it for the compiled-statement cache (issue #14: for the decision's
 #: UPDATE with its nine values, that walk cost more than the rest of the call).
-_decide_statements: dict[tuple[bool, bool, tuple[str, ...], str], Update] = {}
+_decide_statements: dict[tuple[bool, bool, tuple[str, ...], str, bool], Update] = {}
 
 
-def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...], prefix: str = "") -> Update:
+def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...], prefix: str = "",
+                      leaves_room: bool = False) -> Update:
     """`prefix` names the values' parameters (`<prefix><column>`): in a statement with an UPDATE of another table
-    that has a column of the same name, SQLAlchemy would also set that column from an unprefixed parameter."""
-    q = _decide_statements.get((by_department, by_kind, columns, prefix))
+    that has a column of the same name, SQLAlchemy would also set that column from an unprefixed parameter.
+    `leaves_room`: only if the task's stage, as the statement's snapshot sees it (no lock), still waits for more
+    than one decision (`decide_alone`)."""
+    q = _decide_statements.get((by_department, by_kind, columns, prefix, leaves_room))
     if q is None:
         t = Task.__table__
         # By the task's id alone: its state is compared with IS NOT DISTINCT FROM (the same test on a NOT NULL
@@ -354,8 +357,12 @@ def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ..
             q = q.where(t.c.department == bindparam("w_department"))
         if by_kind:
             q = q.where(t.c.stage_kind != bindparam("w_not_kind"))
+        if leaves_room:
+            s = Stage.__table__
+            q = q.where(select(s.c.id).where(s.c.id == t.c.stage_id, s.c.completed_at.is_(None),
+                                             s.c.decided + literal_column("1") < s.c.tasks_total).exists())
         q = q.values({c: bindparam(prefix + c, type_=t.c[c].type) for c in columns}).returning(*t.c)
-        _decide_statements[(by_department, by_kind, columns, prefix)] = q
+        _decide_statements[(by_department, by_kind, columns, prefix, leaves_room)] = q
     return q
 
 
@@ -419,7 +426,7 @@ def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple
     q = _decide_counted.get(key)
     if q is None:
         s, t, i, o = Stage.__table__, Task.__table__, ProcessInstance.__table__, messaging.outbox
-        decided = _decide_statement(by_department, by_kind, columns, "d_").cte("decided")
+        decided = _decide_statement(by_department, by_kind, columns, "d_", leaves_room=alone).cte("decided")
         # Counted only when the decision matched and is final (a correction request pauses the task). The UPDATE
         # takes the stage row's lock (after the task's: every decision of a stage locks its own task first, so two
         # never wait for each other's in turn): a concurrent decision of the same stage waits for it, and
@@ -463,8 +470,10 @@ def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple
             .add_cte(written)
         )
         if alone:
-            # Not a constant, so the planner cannot fold the cast and fail every execution: an error only when
-            # evaluated for a row whose count reached the total.
+            # The task's UPDATE leaves alone a task whose stage its snapshot saw waiting for this decision only; when
+            # a concurrent decision counted meanwhile (the count re-reads the stage row under its lock), the
+            # statement fails instead. Not a constant, so the planner cannot fold the cast and fail every
+            # execution: an error only when evaluated for a row whose count reached the total.
             failed = cast(literal_column(f"'{COMPLETES_STAGE}'").op("||")(cast(counted.c.id, Text)), Integer)
             q = q.add_columns(case((complete, failed), else_=literal_column("0")).label("fan_in_completes"))
         _decide_counted[key] = q
@@ -534,9 +543,10 @@ async def decide_alone(conn: AsyncConnection, task_id: str, *, department: str |
     and the stage row's lock, which the stage's other decisions wait for, is released when the statement ends rather
     than after a round trip more). Only for a decision that is all its transaction does and that needs nothing
     after it: it fails, changing nothing (PostgreSQL rolls the statement back), when its count completes the stage,
-    which fan-in must then move on in the same transaction. Returns the task as decided, or None when the statement
-    changed nothing: nothing matched, or the count completed the stage (the caller decides in a transaction then,
-    where the same statement says which)."""
+    which fan-in must then move on in the same transaction; so as not to run and roll back, it does not decide a task
+    whose stage its snapshot sees waiting for it alone. Returns the task as decided, or None when the statement
+    changed nothing: nothing matched, the stage waits for this decision alone, or the count completed the stage (the
+    caller decides in a transaction then, where the same statement says which)."""
     params = _decide_counted_params(task_id, department, not_kind, values, event, marks, [])
     q = _decide_counted_statement(department is not None, not_kind is not None, tuple(values), alone=True)
     try:

@@ -494,6 +494,41 @@ async def test_a_decision_that_does_not_complete_its_stage_holds_the_stage_row_n
     assert await emitted(client.app, "yimen.workflow.task.decided", tasks["LD-XFJ"]["id"]) == 1
 
 
+async def test_a_rest_decision_that_waited_for_a_concurrent_one_and_completes_the_stage_moves_the_case_on_once(
+        client, tokens):
+    """Issue 14: a REST decision is first tried as a statement of its own (PostgreSQL), which leaves a task alone when
+    its snapshot sees the stage waiting for it only. Here its snapshot sees room (the other decision has not
+    committed), its count waits for the other's stage row lock and then completes the stage: the statement fails and
+    changes nothing, and the decision is taken again in one transaction with the fan-in. Exactly one completion,
+    one event per decision, the next stage opened."""
+    import asyncio
+
+    from services.workflow.service import tasks as use_cases
+    from shared.testing import emitted
+
+    code = new_code()
+    await define_item(client, tokens, code, 1, [parallel_step(["LD-WJJ", "LD-XFJ"], lead="LD-WJJ"),
+                                                parallel_step(["LD-GAJ"], key="second")])
+    c = await start_case(client, tokens, code)
+    first, last = tasks_of(c)["LD-WJJ"], tasks_of(c)["LD-XFJ"]
+    db = client.app.state.ctx.db  # type: ignore[attr-defined]
+    async with db.transaction() as holding:
+        await use_cases.decide_task(holding, first["id"], use_cases.Decider(
+            kind="department_system", id="department:LD-WJJ", name=None, department="LD-WJJ"),
+            use_cases.DecisionInput(use_cases.Outcome.APPROVE, ["ok"], None, []))
+        waiting = asyncio.ensure_future(decide(client, reviewer(tokens, "LD-XFJ"), last["id"]))
+        await asyncio.sleep(0.5)  # its statement has taken its snapshot and waits for the stage row
+    r = await waiting
+    assert r.status_code == 200, r.text
+    app_id = c["application_id"]
+    assert await emitted(client.app, "yimen.workflow.task.decided", last["id"]) == 1
+    assert await emitted(client.app, "yimen.workflow.task.decided", first["id"]) == 1
+    assert await emitted(client.app, "yimen.workflow.stage.completed", app_id) == 1
+    done = await case(client, tokens, app_id)
+    assert done["stages"][0]["outcome"] == "approved" and done["stages"][0]["completed_at"]
+    assert [t["department"] for t in done["stages"][1]["tasks"]] == ["LD-GAJ"]
+
+
 async def test_the_decision_that_waited_for_another_completes_the_stage_with_both_decisions(client, tokens,
                                                                                           monkeypatch):
     """Issue 14: the last decision of a stage waits for the stage row a concurrent one holds; its statement's
