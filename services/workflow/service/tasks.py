@@ -41,6 +41,7 @@ from services.workflow.events.contracts import (
 )
 from services.workflow.service import calendar
 from services.workflow.service.cases import (
+    LONE_TASKS,
     StageCompletedElsewhere,
     announce_case_decided,
     case_decision,
@@ -117,6 +118,7 @@ async def decide(session: AsyncSession, principal: Principal, task_id: str, deci
                       contact=claim(principal, "phone"), unit=claim(principal, "unit"))
     db = session.info.get("database")
     if (db is not None and dialect_of(session) == "postgresql" and decider.department is not None
+            and task_id not in LONE_TASKS
             and not check_decision(decision.outcome, decision.reasons, decision.legal_basis, decision.missing)):
         # The decision is all the request's transaction does: unless it completes its stage (then fan-in moves the
         # case on in the same transaction, below), it is one statement that is its own transaction.

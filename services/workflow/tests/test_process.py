@@ -529,6 +529,19 @@ async def test_a_rest_decision_that_waited_for_a_concurrent_one_and_completes_th
     assert [t["department"] for t in done["stages"][1]["tasks"]] == ["LD-GAJ"]
 
 
+async def test_the_decision_of_a_task_alone_in_its_stage_is_one_decision_statement(client, tokens):
+    """Issue 14: a task this process opened alone in its stage completes the stage when decided, so its decision is
+    not first tried as a statement of its own (which would leave it alone and cost a statement more)."""
+    code = new_code()
+    await define_item(client, tokens, code, 1, [parallel_step(["LD-GAJ"], key="only")])
+    c = await start_case(client, tokens, code)
+    with recording_statements(client.app.state.db.engine) as log:
+        r = await decide(client, reviewer(tokens, "LD-GAJ"), tasks_of(c)["LD-GAJ"]["id"])
+    assert r.status_code == 200, r.text
+    assert len([s for _, s in log.entries if "UPDATE task SET" in s]) == 1, log.entries
+    assert (await case(client, tokens, c["application_id"]))["state"] == "approved"
+
+
 async def test_the_decision_that_waited_for_another_completes_the_stage_with_both_decisions(client, tokens,
                                                                                           monkeypatch):
     """Issue 14: the last decision of a stage waits for the stage row a concurrent one holds; its statement's
