@@ -116,6 +116,20 @@ class NewTask:
     department: str
 
 
+#: The ids of tasks this process opened alone in their stage (bounded, oldest forgotten first): a decision of one
+#: completes its stage, so it is taken in a transaction at once (`tasks.decide`) rather than first tried as a statement
+#: of its own that would leave it alone. A hint only: a task another replica opened, or one forgotten, costs that
+#: statement (which changes nothing), and one whose stage never committed is never decided.
+LONE_TASKS: dict[str, None] = {}
+LONE_TASKS_KEPT = 20_000
+
+
+def _remember_lone(task_id: str) -> None:
+    LONE_TASKS[task_id] = None
+    if len(LONE_TASKS) > LONE_TASKS_KEPT:
+        del LONE_TASKS[next(iter(LONE_TASKS))]
+
+
 async def start_stage(
     session: AsyncSession, instance: Any, index: int, step: StepDefinition, *, start: datetime,
     completing: repo.Completion | None = None,
@@ -145,6 +159,8 @@ async def start_stage(
             paused_at=None, outcome=None, reasons=[], legal_basis=None, missing=[], decided_by=None, deemed=False,
             decided_at=None,
         ))
+    if len(rows) == 1:
+        _remember_lone(rows[0]["id"])
     if step.kind == JOINT_REVIEW:
         # The lead's system hears of the joint review itself (opened, then opinions), not of a task to decide.
         from services.workflow.service import joint_reviews

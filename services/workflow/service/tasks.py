@@ -41,6 +41,7 @@ from services.workflow.events.contracts import (
 )
 from services.workflow.service import calendar
 from services.workflow.service.cases import (
+    LONE_TASKS,
     StageCompletedElsewhere,
     announce_case_decided,
     case_decision,
@@ -50,6 +51,7 @@ from services.workflow.service.cases import (
 from services.workflow.service.deliveries import queue_webhook
 from services.workflow.store import repository as repo
 from services.workflow.store.tables import Task
+from shared.db import dialect_of
 from shared.errors import Conflict, FieldError, Forbidden, NotFound, Problem, ValidationProblem
 from shared.events import Event
 from shared.messaging import outbox_row, publish, service_event
@@ -112,12 +114,22 @@ async def decide(session: AsyncSession, principal: Principal, task_id: str, deci
     """A reviewer of the task's department or the department's system decides over REST."""
     if not may_decide(principal):
         raise Forbidden("Only a department reviewer or a department system decides tasks.")
-    return await decide_task(
-        session, task_id,
-        Decider(kind=principal.kind, id=principal.subject, name=principal.name, department=principal.department,
-                contact=claim(principal, "phone"), unit=claim(principal, "unit")),
-        decision,
-    )
+    decider = Decider(kind=principal.kind, id=principal.subject, name=principal.name, department=principal.department,
+                      contact=claim(principal, "phone"), unit=claim(principal, "unit"))
+    db = session.info.get("database")
+    if (db is not None and dialect_of(session) == "postgresql" and decider.department is not None
+            and task_id not in LONE_TASKS
+            and not check_decision(decision.outcome, decision.reasons, decision.legal_basis, decision.missing)):
+        # The decision is all the request's transaction does: unless it completes its stage (then fan-in moves the
+        # case on in the same transaction, below), it is one statement that is its own transaction.
+        values, event, marks = _decision(session, task_id, decider, decision, deemed=False)
+        async with db.engine.connect() as conn:
+            alone = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            task = await repo.decide_alone(alone, task_id, department=decider.department, not_kind=JOINT_REVIEW,
+                                           values=values, event=event, marks=marks)
+        if task is not None:
+            return task  # type: ignore[no-any-return]
+    return await decide_task(session, task_id, decider, decision)
 
 
 def department_of(event: Event) -> str:
@@ -178,6 +190,26 @@ async def decide_task(
     if not deemed and decider.department is None:
         await _check_decidable(session, task_id, decider, deemed=deemed, joint=joint)
         raise Forbidden(f"Task {task_id} belongs to another department.")
+    values, event, marks = _decision(session, task_id, decider, decision, deemed=deemed)
+    # The checks that need the task are the UPDATE's own conditions: the happy path is one statement (the
+    # decision, its event and, for a final one, its count in the stage), and only a refused decision reads the
+    # task to say why. The count locks the stage row, which the stage's other decisions wait for: it comes
+    # last, and only a final decision counts (a correction request pauses the task).
+    task, stage, case, stage_tasks = await repo.decide_and_count(
+        session, task_id, department=None if deemed else decider.department,
+        not_kind=None if joint else JOINT_REVIEW, values=values, event=event, marks=marks,
+    )
+    if task is None:
+        await _check_decidable(session, task_id, decider, deemed=deemed, joint=joint)
+        raise Conflict(f"Task {task_id} was decided meanwhile.")
+    if stage is not None:
+        await _fan_in(session, stage, case, stage_tasks)
+    return task
+
+
+def _decision(session: AsyncSession, task_id: str, decider: Decider, decision: DecisionInput, *,
+              deemed: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """What the decision's statement writes: the task's values, its event's outbox row and the marks in it."""
     now = utcnow()
     pausing = decision.outcome is Outcome.REQUEST_CORRECTION
     reasons = [r for r in decision.reasons if r.strip()]
@@ -195,32 +227,18 @@ async def decide_task(
             decided_by=decided_by, deemed=deemed, decided_at=now,
         ),
     )
-    # The checks that need the task are the UPDATE's own conditions: the happy path is one statement (the
-    # decision, its event and, for a final one, its count in the stage), and only a refused decision reads the
-    # task to say why. The count locks the stage row, which the stage's other decisions wait for: it comes
-    # last, and only a final decision counts (a correction request pauses the task).
-    task, stage, case, stage_tasks = await repo.decide_and_count(
-        session, task_id, department=None if deemed else decider.department,
-        not_kind=None if joint else JOINT_REVIEW,
-        values={
-            "state": TaskState.AWAITING_CORRECTION if pausing else TaskState.DECIDED,
-            "outcome": decision.outcome.value,
-            "reasons": reasons,
-            "legal_basis": decision.legal_basis,
-            "missing": [m.model_dump(mode="json") for m in decision.missing],
-            "decided_by": decided_by.model_dump(mode="json"),
-            "deemed": deemed,
-            "decided_at": now,
-            "paused_at": now if pausing else None,
-        },
-        event=outbox_row(session, event), marks=marks,
-    )
-    if task is None:
-        await _check_decidable(session, task_id, decider, deemed=deemed, joint=joint)
-        raise Conflict(f"Task {task_id} was decided meanwhile.")
-    if stage is not None:
-        await _fan_in(session, stage, case, stage_tasks)
-    return task
+    values = {
+        "state": TaskState.AWAITING_CORRECTION if pausing else TaskState.DECIDED,
+        "outcome": decision.outcome.value,
+        "reasons": reasons,
+        "legal_basis": decision.legal_basis,
+        "missing": [m.model_dump(mode="json") for m in decision.missing],
+        "decided_by": decided_by.model_dump(mode="json"),
+        "deemed": deemed,
+        "decided_at": now,
+        "paused_at": now if pausing else None,
+    }
+    return values, outbox_row(session, event), marks
 
 
 async def _check_decidable(session: AsyncSession, task_id: str, decider: Decider, *, deemed: bool,

@@ -38,7 +38,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.workflow.store.tables import (
     CalendarYear,
@@ -334,13 +335,16 @@ async def task_guard(session: AsyncSession, task_id: str) -> Row[Any] | None:
 #: The statements every decision runs, built once. A statement object keeps its cache key, so running the same
 #: object again skips building it and walking it for the compiled-statement cache (issue #14: for the decision's
 #: UPDATE with its nine values, that walk cost more than the rest of the call).
-_decide_statements: dict[tuple[bool, bool, tuple[str, ...], str], Update] = {}
+_decide_statements: dict[tuple[bool, bool, tuple[str, ...], str, bool], Update] = {}
 
 
-def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...], prefix: str = "") -> Update:
+def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...], prefix: str = "",
+                      leaves_room: bool = False) -> Update:
     """`prefix` names the values' parameters (`<prefix><column>`): in a statement with an UPDATE of another table
-    that has a column of the same name, SQLAlchemy would also set that column from an unprefixed parameter."""
-    q = _decide_statements.get((by_department, by_kind, columns, prefix))
+    that has a column of the same name, SQLAlchemy would also set that column from an unprefixed parameter.
+    `leaves_room`: only if the task's stage, as the statement's snapshot sees it (no lock), still waits for more
+    than one decision (`decide_alone`)."""
+    q = _decide_statements.get((by_department, by_kind, columns, prefix, leaves_room))
     if q is None:
         t = Task.__table__
         # By the task's id alone: its state is compared with IS NOT DISTINCT FROM (the same test on a NOT NULL
@@ -353,8 +357,12 @@ def _decide_statement(by_department: bool, by_kind: bool, columns: tuple[str, ..
             q = q.where(t.c.department == bindparam("w_department"))
         if by_kind:
             q = q.where(t.c.stage_kind != bindparam("w_not_kind"))
+        if leaves_room:
+            s = Stage.__table__
+            q = q.where(select(s.c.id).where(s.c.id == t.c.stage_id, s.c.completed_at.is_(None),
+                                             s.c.decided + literal_column("1") < s.c.tasks_total).exists())
         q = q.values({c: bindparam(prefix + c, type_=t.c[c].type) for c in columns}).returning(*t.c)
-        _decide_statements[(by_department, by_kind, columns, prefix)] = q
+        _decide_statements[(by_department, by_kind, columns, prefix, leaves_room)] = q
     return q
 
 
@@ -402,17 +410,23 @@ def decision_marks() -> dict[str, str]:
     return {k: f"@yimen-{nonce}-{k}@" for k in _MARKED}
 
 
-_decide_counted: dict[tuple[bool, bool, tuple[str, ...]], Select[Any]] = {}
+_decide_counted: dict[tuple[bool, bool, tuple[str, ...], bool], Select[Any]] = {}
+
+#: The text of the error `decide_alone`'s statement raises when its count completes the stage: PostgreSQL then rolls
+#: the whole statement back, its own transaction.
+COMPLETES_STAGE = "yimen: this decision completes stage "
 
 
-def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...]) -> Select[Any]:
+def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple[str, ...],
+                              alone: bool = False) -> Select[Any]:
     """`decide_task_if`, its event and, for a final decision, `count_decision` with what fan-in reads, in one
-    statement (PostgreSQL), built once per form (`_decide_statements`)."""
-    key = (by_department, by_kind, columns)
+    statement (PostgreSQL), built once per form (`_decide_statements`). `alone`: the statement is a transaction of
+    its own (`decide_alone`) and fails, changing nothing, when its count completes the stage."""
+    key = (by_department, by_kind, columns, alone)
     q = _decide_counted.get(key)
     if q is None:
         s, t, i, o = Stage.__table__, Task.__table__, ProcessInstance.__table__, messaging.outbox
-        decided = _decide_statement(by_department, by_kind, columns, "d_").cte("decided")
+        decided = _decide_statement(by_department, by_kind, columns, "d_", leaves_room=alone).cte("decided")
         # Counted only when the decision matched and is final (a correction request pauses the task). The UPDATE
         # takes the stage row's lock (after the task's: every decision of a stage locks its own task first, so two
         # never wait for each other's in turn): a concurrent decision of the same stage waits for it, and
@@ -455,6 +469,13 @@ def _decide_counted_statement(by_department: bool, by_kind: bool, columns: tuple
                          .outerjoin(case_, and_(case_.c.id == counted.c.instance_id, complete)))
             .add_cte(written)
         )
+        if alone:
+            # The task's UPDATE leaves alone a task whose stage its snapshot saw waiting for this decision only; when
+            # a concurrent decision counted meanwhile (the count re-reads the stage row under its lock), the
+            # statement fails instead. Not a constant, so the planner cannot fold the cast and fail every
+            # execution: an error only when evaluated for a row whose count reached the total.
+            failed = cast(literal_column(f"'{COMPLETES_STAGE}'").op("||")(cast(counted.c.id, Text)), Integer)
+            q = q.add_columns(case((complete, failed), else_=literal_column("0")).label("fan_in_completes"))
         _decide_counted[key] = q
     return q
 
@@ -485,17 +506,7 @@ async def decide_and_count(session: AsyncSession, task_id: str, *, department: s
         if task is None or task.state != "decided":
             return task, None, None, None
         return task, await count_decision(session, task.stage_id), None, None
-    pending = take_pending(session)
-    params: dict[str, Any] = {f"d_{k}": v for k, v in values.items()}
-    params["w_task_id"] = task_id
-    if department is not None:
-        params["w_department"] = department
-    if not_kind is not None:
-        params["w_not_kind"] = not_kind
-    params.update({f"ob_{k}": [r.get(k) for r in pending] for k in _OUTBOX_ROW})
-    params.update(e_event_id=event["event_id"], e_type=event["type"], e_payload=event["payload"],
-                  e_created_at=event["created_at"])
-    params.update({f"m_{k}": json.dumps(marks[k]) for k in _MARKED})
+    params = _decide_counted_params(task_id, department, not_kind, values, event, marks, take_pending(session))
     q = _decide_counted_statement(department is not None, not_kind is not None, tuple(values))
     row = (await session.execute(q, params)).one_or_none()
     if row is None:
@@ -508,6 +519,46 @@ async def decide_and_count(session: AsyncSession, task_id: str, *, department: s
     if case is not None:  # this decision is among them (its count appended it)
         decided = sorted((SimpleNamespace(**t) for t in m[_DECIDED_LABEL] or []), key=lambda t: t.seq)
     return task, stage, case, decided
+
+
+def _decide_counted_params(task_id: str, department: str | None, not_kind: str | None, values: dict[str, Any],
+                           event: dict[str, Any], marks: dict[str, str], pending: list[dict[str, Any]],
+                           ) -> dict[str, Any]:
+    params: dict[str, Any] = {f"d_{k}": v for k, v in values.items()}
+    params["w_task_id"] = task_id
+    if department is not None:
+        params["w_department"] = department
+    if not_kind is not None:
+        params["w_not_kind"] = not_kind
+    params.update({f"ob_{k}": [r.get(k) for r in pending] for k in _OUTBOX_ROW})
+    params.update(e_event_id=event["event_id"], e_type=event["type"], e_payload=event["payload"],
+                  e_created_at=event["created_at"])
+    params.update({f"m_{k}": json.dumps(marks[k]) for k in _MARKED})
+    return params
+
+
+async def decide_alone(conn: AsyncConnection, task_id: str, *, department: str | None, not_kind: str | None,
+                       values: dict[str, Any], event: dict[str, Any], marks: dict[str, str]) -> Any:
+    """`decide_and_count` as a transaction of its own on `conn` (PostgreSQL, in autocommit: no BEGIN, no COMMIT,
+    and the stage row's lock, which the stage's other decisions wait for, is released when the statement ends rather
+    than after a round trip more). Only for a decision that is all its transaction does and that needs nothing
+    after it: it fails, changing nothing (PostgreSQL rolls the statement back), when its count completes the stage,
+    which fan-in must then move on in the same transaction; so as not to run and roll back, it does not decide a task
+    whose stage its snapshot sees waiting for it alone. Returns the task as decided, or None when the statement
+    changed nothing: nothing matched, the stage waits for this decision alone, or the count completed the stage (the
+    caller decides in a transaction then, where the same statement says which)."""
+    params = _decide_counted_params(task_id, department, not_kind, values, event, marks, [])
+    q = _decide_counted_statement(department is not None, not_kind is not None, tuple(values), alone=True)
+    try:
+        row = (await conn.execute(q, params)).one_or_none()
+    except DBAPIError as exc:
+        if COMPLETES_STAGE in str(exc.orig):
+            return None
+        raise
+    if row is None:
+        return None
+    m = row._mapping
+    return SimpleNamespace(**{c.name: m[_TASK_LABEL + c.name] for c in Task.__table__.c})
 
 
 async def update_task_if(session: AsyncSession, task_id: str, *, state: str, values: dict[str, Any]) -> bool:

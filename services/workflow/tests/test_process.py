@@ -424,9 +424,122 @@ async def test_a_decision_locks_its_stage_row_last_so_the_others_wait_for_its_co
               if "UPDATE STAGE SET DECIDED" in s]
     assert len(counts) == 1, by_connection
     run, i = counts[0]
-    assert run[i + 1:i + 2] == ["COMMIT"], run[i:]
+    # On PostgreSQL the statement is a transaction of its own (autocommit: no COMMIT of the client's follows it).
+    assert run[i + 1:i + 2] == ([] if client.app.state.db.engine.dialect.name == "postgresql" else ["COMMIT"]), run[i:]
     assert any("INSERT INTO OUTBOX" in s for s in run[:i + 1]), run
     assert await emitted(client.app, "yimen.workflow.task.decided", tasks["LD-WJJ"]["id"]) == 1
+
+
+async def test_a_decision_that_does_not_complete_its_stage_holds_the_stage_row_no_longer_than_its_statement(
+        client, tokens, monkeypatch):
+    """Issue 14: on PostgreSQL a REST decision that does not complete its stage is one statement that is its own
+    transaction, so the stage row its count locks is free again when the statement ends, not after the request's
+    commit (under load, the stage's other decisions waited 10–60 ms each for it). Seen while the request is still
+    rendering its answer: the stage row can be locked at once, the decision and its event are committed. The
+    decision that completes the stage still moves the case on in one transaction, its event written once."""
+    from sqlalchemy import text
+
+    from services.workflow import service
+    from shared.testing import emitted
+
+    db = client.app.state.db
+    code = new_code()
+    await define_item(client, tokens, code, 1, [parallel_step(["LD-WJJ", "LD-XFJ"], lead="LD-WJJ"),
+                                                parallel_step(["LD-GAJ"], key="second")])
+    c = await start_case(client, tokens, code)
+    tasks = tasks_of(c)
+    seen: list[tuple[str, str, int]] = []
+
+    async def look(task_id: str) -> None:
+        async with db.engine.connect() as other:
+            stage_id = (await other.execute(text("SELECT stage_id FROM task WHERE id = :t"), {"t": task_id})).scalar()
+            locked = "free"
+            try:
+                async with other.begin_nested():
+                    await other.execute(text("SELECT id FROM stage WHERE id = :s FOR UPDATE NOWAIT"), {"s": stage_id})
+            except Exception:  # noqa: BLE001 — the lock is held by the request's transaction
+                locked = "locked"
+            state = (await other.execute(text("SELECT state FROM task WHERE id = :t"), {"t": task_id})).scalar()
+            events = (await other.execute(text("SELECT count(*) FROM outbox WHERE type = 'yimen.workflow.task.decided' "
+                                               "AND payload LIKE :p"), {"p": f'%"{task_id}"%'})).scalar()
+            await other.rollback()
+        seen.append((locked, state, events))
+
+    real = service.decide
+
+    async def decide_and_look(*args, **kwargs):  # type: ignore[no-untyped-def]
+        task = await real(*args, **kwargs)
+        if db.engine.dialect.name == "postgresql":
+            await look(task.id)  # the request's transaction has not ended yet
+        return task
+
+    monkeypatch.setattr(service, "decide", decide_and_look)
+    r = await decide(client, reviewer(tokens, "LD-XFJ"), tasks["LD-XFJ"]["id"])
+    assert r.status_code == 200, r.text
+    if db.engine.dialect.name == "postgresql":
+        assert seen == [("free", "decided", 1)]
+    monkeypatch.setattr(service, "decide", real)
+    r = await decide(client, reviewer(tokens, "LD-WJJ"), tasks["LD-WJJ"]["id"])
+    assert r.status_code == 200, r.text
+    app_id = c["application_id"]
+    assert await emitted(client.app, "yimen.workflow.task.decided", tasks["LD-WJJ"]["id"]) == 1
+    assert await emitted(client.app, "yimen.workflow.task.decided", tasks["LD-XFJ"]["id"]) == 1
+    assert await emitted(client.app, "yimen.workflow.stage.completed", app_id) == 1
+    done = await case(client, tokens, app_id)
+    assert done["stages"][0]["outcome"] == "approved" and done["stages"][0]["completed_at"]
+    assert [t["department"] for t in done["stages"][1]["tasks"]] == ["LD-GAJ"]
+    # A decision again: refused as before, and nothing written.
+    r = await decide(client, reviewer(tokens, "LD-XFJ"), tasks["LD-XFJ"]["id"])
+    assert r.status_code == 409, r.text
+    assert await emitted(client.app, "yimen.workflow.task.decided", tasks["LD-XFJ"]["id"]) == 1
+
+
+async def test_a_rest_decision_that_waited_for_a_concurrent_one_and_completes_the_stage_moves_the_case_on_once(
+        client, tokens):
+    """Issue 14: a REST decision is first tried as a statement of its own (PostgreSQL), which leaves a task alone when
+    its snapshot sees the stage waiting for it only. Here its snapshot sees room (the other decision has not
+    committed), its count waits for the other's stage row lock and then completes the stage: the statement fails and
+    changes nothing, and the decision is taken again in one transaction with the fan-in. Exactly one completion,
+    one event per decision, the next stage opened."""
+    import asyncio
+
+    from services.workflow.service import tasks as use_cases
+    from shared.testing import emitted
+
+    code = new_code()
+    await define_item(client, tokens, code, 1, [parallel_step(["LD-WJJ", "LD-XFJ"], lead="LD-WJJ"),
+                                                parallel_step(["LD-GAJ"], key="second")])
+    c = await start_case(client, tokens, code)
+    first, last = tasks_of(c)["LD-WJJ"], tasks_of(c)["LD-XFJ"]
+    db = client.app.state.ctx.db  # type: ignore[attr-defined]
+    async with db.transaction() as holding:
+        await use_cases.decide_task(holding, first["id"], use_cases.Decider(
+            kind="department_system", id="department:LD-WJJ", name=None, department="LD-WJJ"),
+            use_cases.DecisionInput(use_cases.Outcome.APPROVE, ["ok"], None, []))
+        waiting = asyncio.ensure_future(decide(client, reviewer(tokens, "LD-XFJ"), last["id"]))
+        await asyncio.sleep(0.5)  # its statement has taken its snapshot and waits for the stage row
+    r = await waiting
+    assert r.status_code == 200, r.text
+    app_id = c["application_id"]
+    assert await emitted(client.app, "yimen.workflow.task.decided", last["id"]) == 1
+    assert await emitted(client.app, "yimen.workflow.task.decided", first["id"]) == 1
+    assert await emitted(client.app, "yimen.workflow.stage.completed", app_id) == 1
+    done = await case(client, tokens, app_id)
+    assert done["stages"][0]["outcome"] == "approved" and done["stages"][0]["completed_at"]
+    assert [t["department"] for t in done["stages"][1]["tasks"]] == ["LD-GAJ"]
+
+
+async def test_the_decision_of_a_task_alone_in_its_stage_is_one_decision_statement(client, tokens):
+    """Issue 14: a task this process opened alone in its stage completes the stage when decided, so its decision is
+    not first tried as a statement of its own (which would leave it alone and cost a statement more)."""
+    code = new_code()
+    await define_item(client, tokens, code, 1, [parallel_step(["LD-GAJ"], key="only")])
+    c = await start_case(client, tokens, code)
+    with recording_statements(client.app.state.db.engine) as log:
+        r = await decide(client, reviewer(tokens, "LD-GAJ"), tasks_of(c)["LD-GAJ"]["id"])
+    assert r.status_code == 200, r.text
+    assert len([s for _, s in log.entries if "UPDATE task SET" in s]) == 1, log.entries
+    assert (await case(client, tokens, c["application_id"]))["state"] == "approved"
 
 
 async def test_the_decision_that_waited_for_another_completes_the_stage_with_both_decisions(client, tokens,
