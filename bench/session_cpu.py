@@ -33,6 +33,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -167,6 +168,9 @@ def spawn(variant: str, url: str, n: int, tree: Path | None, *, warm: int = WARM
     cmd = [sys.executable, "-m", "bench.session_cpu", "--child", variant, "--url", url, "--n", str(n),
            "--warm", str(warm)]
     if valgrind:
+        if shutil.which("valgrind") is None:
+            raise SystemExit("--ir needs valgrind on PATH (Debian: apt install valgrind); without --ir the figure is "
+                             "CPU time")
         cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd]
     out = subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True, text=True)
     if valgrind:
