@@ -111,11 +111,7 @@ CONSUMERS: list[Consumer] = [
     Consumer("datashare-items-withdrawn", ITEM_WITHDRAWN, on_item_withdrawn, "Mark withdrawn item versions."),
     Consumer("datashare-departments", DEPARTMENT_UPSERTED, on_department_upserted,
              "Learn departments' credit codes (the issuer segment of certificate identifiers)."),
-    # Gathering: a busy spell's acceptances are archived in one transaction and inbox claim, not one each (bench, 10
-    # clients: a transaction per case). Nothing waits on the archive that soon: the decision that reads it comes
-    # after the case's departments have decided (and waits for it, `AwaitingEarlierEvent`, should it not be there).
-    Consumer("datashare-accepted", APPLICATION_ACCEPTED, on_application_accepted, "Archive accepted applications.",
-             gather=TASK_GATHER_SECONDS, batch=TASK_BATCH),
+    Consumer("datashare-accepted", APPLICATION_ACCEPTED, on_application_accepted, "Archive accepted applications."),
     Consumer("datashare-decided", APPLICATION_DECIDED, on_application_decided,
              "Archive decisions; issue the certificate of an approved application.",
              batch_handler=on_application_decisions),

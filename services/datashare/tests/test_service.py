@@ -913,31 +913,6 @@ def test_a_gathered_batch_of_task_events_holds_several_cases():
     assert worker.batch >= 10 * 12, "ten five-department cases' task events in one batch"
 
 
-async def test_acceptances_gathered_in_a_batch_are_archived_in_one_transaction_each_once(client):
-    """Issue 14: the acceptance consumer gathers a busy spell's acceptances into one transaction (it paid one per
-    case); a batch delivered again archives nothing twice."""
-    from services.datashare.events.handlers import CONSUMERS
-    from shared.messaging import InboxConsumer
-
-    consumer = next(c for c in CONSUMERS if c.name == "datashare-accepted")
-    inbox = InboxConsumer(client.app.state.db, client.app.state.messaging, consumer, client.app.state.bus)
-    assert inbox.worker().gather > 0
-    apps = [f"gathered-{credit_code()}" for _ in range(3)]
-    events = [new_event("yimen.intake.application.accepted", source="/yimen/intake", subject=a, data={
-        "application_id": a, "receipt_number": f"R-{a}", "item_code": "ITEM-FOOD", "item_version": 1,
-        "item_name": "食品经营许可", "department": "LD-SCJGJ", "channel": "online", "online": True,
-        "applicant": {"kind": "person", "id": "u1", "holder_id": "445381199001011234", "name": "张三"},
-        "form": {"n": i}, "materials": [], "accepted_at": "2026-03-02T09:00:00+08:00"}) for i, a in enumerate(apps)]
-    assert await inbox.apply_batch(events) == 3
-    assert await inbox.apply_batch(events) == 0
-    async with client.app.state.db.transaction() as s:
-        rows = (await s.execute(text("SELECT application_id, form FROM archived_application WHERE application_id IN "
-                                     "(:a, :b, :c) ORDER BY application_id"),
-                                dict(zip("abc", apps, strict=True)))).all()
-    assert [(r[0], r[1] if isinstance(r[1], dict) else json.loads(r[1])) for r in rows] == sorted(
-        (a, {"n": i}) for i, a in enumerate(apps))
-
-
 async def test_a_batch_of_task_events_is_applied_in_order_as_one_event_at_a_time_would(client):
     """A fetched batch's task rows are written in one statement: the outcome is the one the events give one by
     one (an assignment after its task's decision does not reopen it)."""
