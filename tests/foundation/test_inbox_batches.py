@@ -194,9 +194,9 @@ async def test_a_batch_handler_gets_the_new_events_at_once_and_the_fallback_goes
     assert sorted(await effects(db)) == sorted([first.id, second.id, third.id, fourth.id])
 
 
-async def test_a_consumer_that_gathers_applies_a_burst_in_one_batch(db, bus):
-    """`Consumer.gather`: once busy, a batch is what arrives within that many seconds, so events published a
-    little apart (a case's task events) are applied in one transaction; each still exactly once."""
+def _recording():
+    """A consumer's two handlers that record each call's events (`[n]` one at a time, `[n, …]` a batch) and apply
+    them: what a test of batching compares."""
     calls: list[list[int]] = []
 
     async def each(session, event):
@@ -207,6 +207,14 @@ async def test_a_consumer_that_gathers_applies_a_burst_in_one_batch(db, bus):
         calls.append([e.data["n"] for e in events])
         for e in events:
             await record_effect(session, e)
+
+    return calls, each, together
+
+
+async def test_a_consumer_that_gathers_applies_a_burst_in_one_batch(db, bus):
+    """`Consumer.gather`: once busy, a batch is what arrives within that many seconds, so events published a
+    little apart (a case's task events) are applied in one transaction; each still exactly once."""
+    calls, each, together = _recording()
 
     consumer = Consumer("c-gather", "yimen.test.>", each, batch_handler=together, gather=3.0)
     worker = InboxConsumer(db, messaging, consumer, bus).worker()
@@ -229,16 +237,7 @@ async def test_a_consumer_that_gathers_applies_a_burst_in_one_batch(db, bus):
 async def test_a_consumer_takes_as_many_events_in_one_batch_as_it_declares(db, bus):
     """`Consumer.batch`: a gathering consumer whose batch costs one statement for all its events takes more than
     the worker's default of 20 in one transaction (a five-department case alone is 17 events); each still once."""
-    calls: list[list[int]] = []
-
-    async def each(session, event):
-        calls.append([event.data["n"]])
-        await record_effect(session, event)
-
-    async def together(session, events):
-        calls.append([e.data["n"] for e in events])
-        for e in events:
-            await record_effect(session, e)
+    calls, each, together = _recording()
 
     consumer = Consumer("c-big", "yimen.test.>", each, batch_handler=together, gather=3.0, batch=60)
     worker = InboxConsumer(db, messaging, consumer, bus).worker()
@@ -262,16 +261,7 @@ async def test_a_gathering_window_is_one_pull_request_however_its_burst_arrives(
     """A gathered window asks the server once and takes what arrives until it ends: a burst arriving in parts (a
     case's tasks assigned, then decided one by one) cost a pull request and its status reply per part, as each
     `no_wait` fetch ended once what was there had been handed over."""
-    calls: list[list[int]] = []
-
-    async def each(session, event):
-        calls.append([event.data["n"]])
-        await record_effect(session, event)
-
-    async def together(session, events):
-        calls.append([e.data["n"] for e in events])
-        for e in events:
-            await record_effect(session, e)
+    calls, each, together = _recording()
 
     consumer = Consumer("c-one-pull", "yimen.test.>", each, batch_handler=together, gather=2.0, batch=50)
     worker = InboxConsumer(db, messaging, consumer, bus).worker()
