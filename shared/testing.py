@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -127,6 +128,7 @@ class DatabaseProvider:
         self.admin_url = os.environ.get("YIMEN_TEST_POSTGRES_URL", "")
         self._container: Any = None
         self._created: list[str] = []
+        self._serial = itertools.count(1)
         if not self.admin_url and os.environ.get("YIMEN_TEST_DOCKER", "1") != "0" and docker_answers():
             from testcontainers.postgres import PostgresContainer
 
@@ -140,7 +142,9 @@ class DatabaseProvider:
     def url(self, name: str) -> str:
         if not self.admin_url:
             return f"sqlite+aiosqlite:///{self.tmpdir / f'{name}-{uuid.uuid4().hex[:6]}.db'}"
-        db = f"yimen_t_{self.run_id}_{name}_{uuid.uuid4().hex[:4]}"
+        # Numbered, not random: every database lives until the session ends, and a suite makes hundreds per name
+        # (a 16-bit random suffix met itself: `DuplicateDatabaseError` in CI).
+        db = f"yimen_t_{self.run_id}_{name}_{next(self._serial)}"
         _run(self._admin(f'CREATE DATABASE "{db}"'))
         self._created.append(db)
         base = self.admin_url.rsplit("/", 1)[0]
