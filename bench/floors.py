@@ -3,7 +3,12 @@
 - R: NATS request/reply round trip (core NATS, no persistence)
 - J: JetStream publish with ack (file storage)
 - C: a bare database commit (one-row INSERT + COMMIT) on SQLite and, when reachable, PostgreSQL
-- H: a bare FastAPI request over loopback HTTP (uvicorn, one route returning a constant)"""
+- H: a bare FastAPI request over loopback HTTP (uvicorn, one route returning a constant)
+
+H and C are taken back to back (`timed`), and, for a figure measured at a low offered rate, also paced at that
+rate (`paced`): between two requests every process involved goes idle, and the next request pays for waking
+them (a halted vCPU, cold caches). On this 2-core VM that alone makes a bare request or commit about 3 × slower at
+5/s than back to back (bench/RESULTS.md, run Q), so a paced figure is divided by floors paced the same way."""
 
 from __future__ import annotations
 
@@ -46,6 +51,23 @@ async def timed(n: int, op: Callable[[], Awaitable[Any]], warmup: int = 20) -> d
     return summarise(samples)
 
 
+async def paced(n: int, op: Callable[[], Awaitable[Any]], rate: float, warmup: int = 3) -> dict[str, float]:
+    """`op` at an offered `rate` per second, one at a time (start i at i / rate), as an open-loop step of that
+    rate meets a request when the machine is otherwise quiet."""
+    for _ in range(warmup):
+        await op()
+    samples = []
+    start = time.perf_counter()
+    for i in range(n):
+        delay = start + (i + 1) / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        t = time.perf_counter()
+        await op()
+        samples.append(time.perf_counter() - t)
+    return summarise(samples)
+
+
 async def nats_round_trip(url: str, n: int) -> dict[str, float]:
     nc = await nats.connect(url)
     subject = "bench.echo." + secrets.token_hex(4)
@@ -72,7 +94,8 @@ async def jetstream_publish(url: str, n: int) -> dict[str, float]:
         await bus.close()
 
 
-async def database_commit(url: str, n: int) -> dict[str, float]:
+async def database_commit(url: str, n: int, rate: float | None = None) -> dict[str, float]:
+    """Floor C: one-row INSERT and COMMIT through `shared.db`, back to back, or paced at `rate` per second."""
     from sqlalchemy import Column, Integer, MetaData, String, Table
 
     from shared.db import Database
@@ -89,7 +112,7 @@ async def database_commit(url: str, n: int) -> dict[str, float]:
             await s.execute(t.insert().values(v="x"))
 
     try:
-        return await timed(n, one)
+        return await (timed(n, one) if rate is None else paced(n, one, rate))
     finally:
         async with db.engine.begin() as conn:
             await conn.run_sync(md.drop_all)
@@ -125,9 +148,10 @@ class BareFastAPI:
             self.proc.wait(10)
 
 
-async def http_get_loop(url: str, n: int) -> dict[str, float]:
+async def http_get_loop(url: str, n: int, rate: float | None = None) -> dict[str, float]:
+    """Floor H: GETs on one keep-alive connection, back to back, or paced at `rate` per second."""
     async with httpx.AsyncClient() as c:
-        return await timed(n, lambda: c.get(url))
+        return await (timed(n, lambda: c.get(url)) if rate is None else paced(n, lambda: c.get(url), rate))
 
 
 async def http_throughput(url: str, seconds: float, concurrency: int) -> float:
