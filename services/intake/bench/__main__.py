@@ -3,6 +3,8 @@
 - submit: `POST /applications/{id}/submit` with `Idempotency-Key` (completeness check, receipt number, outbox
   write, idempotency record) — latency one at a time, and throughput with 10 concurrent clients; compared with
   floor H (a bare FastAPI request over loopback) plus floor C (a bare commit).
+- submit of a fully online item (the platform bench's: nothing to hand over, accepted at once), back to back and
+  at 5 per second one at a time; the latter divided by H and C paced at 5/s alike (`bench.floors.paced`).
 - check: `POST /applications/{id}/check` on an item with 20 materials (one-time notice over all of them).
 
 Intake runs as its own uvicorn process, like the bare app of floor H. PostgreSQL is used when `--postgres
@@ -30,6 +32,9 @@ from bench.__main__ import create_pg_database, drop_pg_database
 from services.intake.tests import factories as f
 from shared.bus import Bus
 from shared.testing import EmbeddedNats, TokenIssuer, free_port
+
+#: The submission one at a time at 5/s, as the platform bench judges it, and its floors paced alike.
+PACED_RATE, PACED_N = 5, 40
 
 
 def twenty_material_item() -> dict[str, Any]:
@@ -68,14 +73,19 @@ async def run(n: int, postgres: str | None) -> dict[str, Any]:
     jwks_task = asyncio.create_task(jwks_server.serve())
     env = {**os.environ, "YIMEN_INTAKE_DATABASE_URL": db_url, "YIMEN_INTAKE_PORT": str(port), "NATS_URL": nats_url,
            "YIMEN_BUS_PREFIX": prefix, "YIMEN_VAR_DIR": str(tmp), "YIMEN_LOG_LEVEL": "WARNING",
-           "YIMEN_JWKS_URL": f"http://127.0.0.1:{jwks_port}/jwks.json"}
+           "YIMEN_JWKS_URL": f"http://127.0.0.1:{jwks_port}/jwks.json",
+           # One applicant submits hundreds of times a minute here: the per-applicant limit (30/min) is off.
+           "YIMEN_SUBMIT_RATE_PER_MINUTE": "0"}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.intake", env=env)
     bus = Bus(nats_url, prefix=prefix)
     try:
-        report["floors"]["C_commit"] = await floors.database_commit(pg_url or f"sqlite+aiosqlite:///{tmp / 'c.db'}", n)
+        c_url = pg_url or f"sqlite+aiosqlite:///{tmp / 'c.db'}"
+        report["floors"]["C_commit"] = await floors.database_commit(c_url, n)
+        report["floors"]["C_at_5_per_second"] = await floors.database_commit(c_url, PACED_N, rate=PACED_RATE)
         with floors.BareFastAPI() as bare:
             url = f"http://127.0.0.1:{bare.port}/ping"
             report["floors"]["H_fastapi_request"] = await floors.http_get_loop(url, n)
+            report["floors"]["H_at_5_per_second"] = await floors.http_get_loop(url, PACED_N, rate=PACED_RATE)
             report["floors"]["H_fastapi_rate_10_clients"] = {"per_second": await floors.http_throughput(url, 3, 10)}
         await bus.connect()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
@@ -87,10 +97,12 @@ async def run(n: int, postgres: str | None) -> dict[str, Any]:
                     pass
                 await asyncio.sleep(0.1)
             simple, wide = f.simple_item(), twenty_material_item()
-            for item in (simple, wide):
+            # The platform bench's item: fully online, nothing to hand over, so the submission also accepts.
+            online = {**f.simple_item(fully_online=True), "materials": [], "form_fields": []}
+            for item in (simple, wide, online):
                 await bus.publish(f.published(item))
             me = f.citizen(tokens, sub="bench-" + secrets.token_hex(3))
-            for item in (simple, wide):
+            for item in (simple, wide, online):
                 for _ in range(100):
                     r = await c.post("/intake/v1/applications", headers=me, json={
                         "item_code": item["code"], "channel": "online", "service_point": "LD-CENTRE"})
@@ -110,6 +122,23 @@ async def run(n: int, postgres: str | None) -> dict[str, Any]:
             floor = report["floors"]["H_fastapi_request"]["p50_ms"] + report["floors"]["C_commit"]["p50_ms"]
             fig["ratio_p50_to_H_plus_C"] = round(fig["p50_ms"] / floor, 2)
             report["figures"]["submit"] = fig
+
+            online_drafts = iter([await prepare(c, me, online, 0) for _ in range(n + 20)])
+
+            async def submit_online() -> None:
+                app_id = next(online_drafts)
+                r = await c.post(f"/intake/v1/applications/{app_id}/submit", headers={**me, "Idempotency-Key": app_id})
+                assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+
+            fig = await floors.timed(n, submit_online, warmup=20)
+            fig["ratio_p50_to_H_plus_C"] = round(fig["p50_ms"] / floor, 2)
+            report["figures"]["submit_fully_online"] = fig
+            # The same at 5 per second, one at a time, beside H and C paced alike (bench/floors.py `paced`).
+            online_drafts = iter([await prepare(c, me, online, 0) for _ in range(PACED_N + 3)])
+            fig = await floors.paced(PACED_N, submit_online, PACED_RATE)
+            paced_floor = report["floors"]["H_at_5_per_second"]["p50_ms"] + report["floors"]["C_at_5_per_second"]["p50_ms"]
+            fig["ratio_p50_to_H_plus_C_paced_alike"] = round(fig["p50_ms"] / paced_floor, 2)
+            report["figures"]["submit_fully_online_at_5_per_second"] = fig
 
             batch = [await prepare(c, me, simple, 1) for _ in range(n)]
             queue: asyncio.Queue[str] = asyncio.Queue()
