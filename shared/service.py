@@ -61,7 +61,7 @@ from shared.auth import (
     sync_revocations,
 )
 from shared.bus import Bus, PullWorker
-from shared.db import Database
+from shared.db import Database, is_sqlite
 from shared.events import Event
 from shared.fastpath import FastGet, FastPaths
 from shared.http_errors import install_error_handlers
@@ -71,6 +71,7 @@ from shared.migrate import upgrade
 from shared.observability import NO_OTEL, Metrics, RequestContextMiddleware, configure_logging
 from shared.settings import ServiceSettings, load_service_settings
 from shared.tracing import outgoing_headers
+from shared.upkeep import keep_statistics
 
 log = logging.getLogger("yimen.service")
 
@@ -201,6 +202,11 @@ def create_service_app(
                         idempotency_older_than=timedelta(days=platform.idempotency_retention_days)),
                     interval=platform.messaging_purge_seconds, first_after_pause=True,
                 ), name=f"{spec.name}-messaging-purge"))
+                if not is_sqlite(db.url) and platform.db_upkeep_seconds > 0:
+                    tasks.append(asyncio.create_task(run_periodically(
+                        f"{spec.name} statistics upkeep", functools.partial(keep_statistics, db),
+                        interval=platform.db_upkeep_seconds, first_after_pause=True,
+                    ), name=f"{spec.name}-upkeep"))
 
             if run_workers:
                 starter = asyncio.create_task(start_workers())
