@@ -294,7 +294,10 @@ class BusWatch:
 
     async def start(self) -> None:
         self.nc = await nats.connect(self.nats_url)
-        await self.nc.subscribe(f"{self.prefix}.yimen.>", cb=self._on)
+        # Only the events a trace records: the rest of the platform's events would cost the server's fan-out
+        # (counted as the platform's CPU) and this client's parsing for nothing.
+        for subject in STEPS:
+            await self.nc.subscribe(f"{self.prefix}.{subject}", cb=self._on)
 
     async def stop(self) -> None:
         if self.nc:
