@@ -81,8 +81,10 @@ class PlatformSettings(BaseSettings):
     #: How often each service deletes inbox rows and idempotency keys past their retention.
     messaging_purge_seconds: float = Field(default=3600.0, gt=0)
     #: How often each service on PostgreSQL looks whether its tables need what autovacuum would do, and does it
-    #: while the server's autovacuum is off (shared/upkeep.py); 0 turns the look off.
-    db_upkeep_seconds: float = Field(default=15.0, ge=0)
+    #: while the server's autovacuum is off (shared/upkeep.py): the daemon's own pace (`autovacuum_naptime`'s
+    #: default). Each analysis makes every connection plan the table's statements again, which a shorter pace
+    #: paid for in CPU while the tables grew. 0 turns the look off.
+    db_upkeep_seconds: float = Field(default=60.0, ge=0)
     relay_interval_seconds: float = 0.5
     #: The relay's poll slows down to this while it finds nothing (its own commits wake it at once anyway).
     relay_idle_interval_seconds: float = 5.0
