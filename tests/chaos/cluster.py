@@ -225,32 +225,6 @@ async def backlog(launcher: ClusterLauncher) -> dict[str, Any]:
     return out
 
 
-async def consumers_drained(launcher: ClusterLauncher, timeout: float = 300) -> float:
-    """Wait until every durable consumer has nothing pending or unacknowledged (a case is `delivered` while
-    efficacy, which consumes every intake and workflow event, may still be working through the backlog);
-    returns the seconds it took."""
-    start = time.monotonic()
-    backlog: dict[str, int] = {}
-    while time.monotonic() - start < timeout:
-        bus = launcher.ops_bus()
-        try:
-            await bus.connect(attempts=3)
-            backlog = {}
-            for names in consumer_names().values():
-                for name in names:
-                    info = await bus.js.consumer_info(bus.names.stream, bus.names.durable(name))
-                    if info.num_pending or info.num_ack_pending:
-                        backlog[name] = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
-            if not backlog:
-                return time.monotonic() - start
-        except Exception as exc:  # noqa: BLE001 - a leader election: look again
-            backlog = {"error": repr(exc)}  # type: ignore[dict-item]
-        finally:
-            await bus.close()
-        await asyncio.sleep(2)
-    raise AssertionError(f"consumers still behind after {timeout}s: {backlog}")
-
-
 async def dead_letters(launcher: ClusterLauncher, timeout: float = 60) -> dict[str, list[dict[str, Any]]]:
     """Every consumer's dead letters (only the non-empty ones). Reading them makes a consumer on the
     dead-letter stream, which a cluster that just changed leaders may refuse for a moment (503): tried again."""

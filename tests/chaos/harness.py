@@ -11,6 +11,7 @@ import secrets
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,34 @@ class Patient:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+async def consumers_drained(ops_bus: Callable[[], Bus], timeout: float = 300) -> float:
+    """Wait until every durable consumer has nothing pending or unacknowledged (a case is `delivered` while
+    efficacy, which consumes every intake and workflow event, may still be working through the backlog);
+    returns the seconds it took. The exactly-once checks read the final state, which is only final then: an event
+    a killed service had fetched and not acknowledged comes again only after the consumer's ack wait (30 s).
+    `ops_bus`: a new observer connection each look (a look may meet a leader election)."""
+    start = time.monotonic()
+    backlog: dict[str, int] = {}
+    while time.monotonic() - start < timeout:
+        bus = ops_bus()
+        try:
+            await bus.connect(attempts=3)
+            backlog = {}
+            for names in consumer_names().values():
+                for name in names:
+                    info = await bus.js.consumer_info(bus.names.stream, bus.names.durable(name))
+                    if info.num_pending or info.num_ack_pending:
+                        backlog[name] = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+            if not backlog:
+                return time.monotonic() - start
+        except Exception as exc:  # noqa: BLE001 - a leader election: look again
+            backlog = {"error": repr(exc)}  # type: ignore[dict-item]
+        finally:
+            await bus.close()
+        await asyncio.sleep(2)
+    raise AssertionError(f"consumers still behind after {timeout}s: {backlog}")
 
 
 async def dead_letters(nats_url: str, prefix: str) -> dict[str, list[dict[str, Any]]]:

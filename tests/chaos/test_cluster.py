@@ -33,7 +33,6 @@ from tests.chaos.cluster import (
     ClusterLauncher,
     backlog,
     cluster_healed,
-    consumers_drained,
     cpu_seconds,
     dead_letters,
     jetstream_figures,
@@ -42,7 +41,7 @@ from tests.chaos.cluster import (
     postgres_figures,
     stream_leader,
 )
-from tests.chaos.harness import Patient, platform_env
+from tests.chaos.harness import Patient, consumers_drained, platform_env
 
 #: Cases in the full cluster test (`make chaos`): like the kill test, 40 unless `YIMEN_CHAOS_CASES` says more.
 CHAOS_CASES = int(os.environ.get("YIMEN_CHAOS_CASES", "40"))
@@ -196,7 +195,7 @@ async def _run(launcher: ClusterLauncher, *, cases: int, faults: list[str]) -> d
     all_done = time.monotonic() - started
     # Delivered is what the applicant sees; efficacy (every event's clock keeper) and notify may still be
     # working through the backlog: the checks below wait for every consumer to be drained first.
-    drained_in = await consumers_drained(launcher)
+    drained_in = await consumers_drained(launcher.ops_bus)
     cpu1, t1 = cpu_seconds(launcher), time.monotonic()
     pg1, js1 = await postgres_figures(launcher.database_urls), await jetstream_figures(launcher)
     spent = sum(cpu1.get(k, 0) - cpu0.get(k, 0) for k in cpu1)
