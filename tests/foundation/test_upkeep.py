@@ -4,6 +4,8 @@ statement planned while its table was empty is planned again once the table has 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -14,14 +16,23 @@ from shared.upkeep import _LOCK, keep_statistics
 pytestmark = pytest.mark.asyncio
 
 
-async def _until_analyzed(db: Database, table: str) -> dict[str, str]:
-    """The server counts a transaction's changes a moment after it ends: rounds until the table is due."""
+async def _until_done(db: Database, table: str) -> dict[str, str]:
+    """Rounds until one does something to `table` (the server takes a transaction's counts a moment after it ends)."""
     for _ in range(100):
         done = await keep_statistics(db, only_without_autovacuum=False)
         if table in done:
             return done
         await asyncio.sleep(0.1)
-    raise AssertionError(f"{table} was never analyzed")
+    raise AssertionError(f"the upkeep never did anything to {table}")
+
+
+@asynccontextmanager
+async def _driver(db: Database, databases: Any) -> AsyncIterator[Any]:
+    """asyncpg's own connection from the service's pool (what the upkeep itself uses); PostgreSQL only."""
+    if databases.kind != "postgresql":
+        pytest.skip("PostgreSQL's plan cache and autovacuum; SQLite keeps no plan across statements")
+    async with db.engine.connect() as conn:
+        yield (await conn.get_raw_connection()).driver_connection
 
 
 async def _counted(raw: Any) -> None:
@@ -37,10 +48,7 @@ async def _plan(raw: Any, statement: str) -> str:
 
 async def test_a_statement_planned_on_an_empty_table_is_planned_again_once_the_table_has_grown(db: Database,
                                                                                              databases) -> None:
-    if databases.kind != "postgresql":
-        pytest.skip("PostgreSQL's plan cache and autovacuum; SQLite keeps no plan across statements")
-    async with db.engine.connect() as conn:
-        raw: Any = (await conn.get_raw_connection()).driver_connection
+    async with _driver(db, databases) as raw:
         await raw.execute("CREATE TABLE upkeep_probe (id serial PRIMARY KEY, k int NOT NULL, pad text NOT NULL);"
                           "CREATE INDEX ix_upkeep_probe_k ON upkeep_probe (k)")
         # As a service's hot statement (the rows of a batch, handed over as an array): prepared, run while the
@@ -54,7 +62,7 @@ async def test_a_statement_planned_on_an_empty_table_is_planned_again_once_the_t
         if autovacuum == "off":
             # The premise: nothing makes the server plan it again; it still reads all 20,000 rows for three.
             assert "Seq Scan" in await _plan(raw, "EXECUTE probe('{1,2,3}')")
-        done = await _until_analyzed(db, "upkeep_probe")
+        done = await _until_done(db, "upkeep_probe")
         assert done["upkeep_probe"] == "analyze"  # inserted rows are not dead: nothing to vacuum
         plan = await _plan(raw, "EXECUTE probe('{1,2,3}')")
         assert "Seq Scan" not in plan and "ix_upkeep_probe_k" in plan, plan
@@ -64,25 +72,17 @@ async def test_a_statement_planned_on_an_empty_table_is_planned_again_once_the_t
         # Dead rows past the daemon's threshold (a fifth of the table): vacuumed, and analyzed with it.
         await raw.execute("DELETE FROM upkeep_probe WHERE k % 2 = 0")
         await _counted(raw)
-        for _ in range(100):
-            done = await keep_statistics(db, only_without_autovacuum=False)
-            if "upkeep_probe" in done:
-                break
-            await asyncio.sleep(0.1)
-        assert done.get("upkeep_probe") == "vacuum, analyze", done
+        done = await _until_done(db, "upkeep_probe")
+        assert done["upkeep_probe"] == "vacuum, analyze", done
         assert await raw.fetchval("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'upkeep_probe'") == 0
 
 
 async def test_one_replica_at_a_time_does_the_round(db: Database, databases) -> None:
-    if databases.kind != "postgresql":
-        pytest.skip("PostgreSQL only: SQLite needs no round")
-    async with db.engine.connect() as conn:
-        raw: Any = (await conn.get_raw_connection()).driver_connection
+    async with _driver(db, databases) as raw:
         await raw.execute("CREATE TABLE upkeep_busy (id serial PRIMARY KEY);"
                           "INSERT INTO upkeep_busy SELECT FROM generate_series(1, 500)")
         await _counted(raw)
-        async with db.engine.connect() as other_conn:
-            other: Any = (await other_conn.get_raw_connection()).driver_connection
+        async with _driver(db, databases) as other:
             # Another replica's round holds the lock: this one does nothing, however due the tables are.
             assert await other.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK)
             try:
@@ -90,4 +90,4 @@ async def test_one_replica_at_a_time_does_the_round(db: Database, databases) -> 
             finally:
                 await other.execute("SELECT pg_advisory_unlock($1)", _LOCK)
         # Released: the next round does it (so the tables were due all along).
-        assert "upkeep_busy" in await _until_analyzed(db, "upkeep_busy")
+        assert "upkeep_busy" in await _until_done(db, "upkeep_busy")
