@@ -18,8 +18,6 @@ import hashlib
 import logging
 from typing import Any
 
-from sqlalchemy import text
-
 from shared.db import Database, is_sqlite
 
 log = logging.getLogger("yimen.upkeep")
@@ -28,7 +26,7 @@ log = logging.getLogger("yimen.upkeep")
 _LOCK = int.from_bytes(hashlib.sha256(b"yimen upkeep").digest()[:8], "big", signed=True)
 
 #: Per table of the current schema: whether the daemon would analyze it now, and whether it would vacuum it.
-_DUE = text("""
+_DUE = """
 SELECT s.relname,
        s.n_mod_since_analyze > current_setting('autovacuum_analyze_threshold')::float8
          + current_setting('autovacuum_analyze_scale_factor')::float8 * greatest(c.reltuples, 0),
@@ -37,7 +35,7 @@ SELECT s.relname,
 FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
 WHERE s.schemaname = current_schema()
 ORDER BY s.relname
-""")
+"""
 
 
 async def keep_statistics(db: Database, *, only_without_autovacuum: bool = True) -> dict[str, str]:
@@ -56,7 +54,7 @@ async def keep_statistics(db: Database, *, only_without_autovacuum: bool = True)
             return {}
         done: dict[str, str] = {}
         try:
-            for name, analyze, vacuum in await raw.fetch(str(_DUE)):
+            for name, analyze, vacuum in await raw.fetch(_DUE):
                 if not (analyze or vacuum):
                     continue
                 quoted = conn.dialect.identifier_preparer.quote(name)
