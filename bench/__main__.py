@@ -9,8 +9,9 @@ none, and `--platform-env KEY=VALUE` passes a setting to the platform's processe
 
 `--baseline <git ref>` first runs the same harness on a worktree of that commit (bench/compare.py) and prints
 each figure with its ratio to it; `--peer temporal` then runs the peer harness (bench/peers.py) and prints our
-figures beside Temporal's; `--profile` writes py-spy flame graphs of every service during the 10-client
-cycle under `bench/profiles/` (the baseline's under `bench/profiles/baseline/`); `--open-cases 1000,100000`
+figures beside Temporal's (with `--rounds N`, N rounds of ours then the peer's, alternating, and the median
+ratio of department tasks/s: the shared host's speed drifts by a fifth and more within minutes); `--profile`
+writes py-spy flame graphs of every service during the 10-client cycle under `bench/profiles/` (the baseline's under `bench/profiles/baseline/`); `--open-cases 1000,100000`
 sets the open-case levels (past 300 they are opened in bulk by the services' own code in the bench's process,
 then copied: bench/bulk.py). Every platform process counts
 its SQL statements and transactions (bench/inject/sitecustomize.py), reported per case beside its CPU.
@@ -32,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import floors
-from bench.compare import beside_peer, comparison, run_baseline
-from bench.peers import run_temporal
+from bench.compare import beside_peer, comparison, round_figures, rounds_table, run_baseline
+from bench.peers import WAL_VARIANT, run_temporal
 from bench.pipeline import outbox_to_consumer
 from bench.system import PHASES, run_platform
 from shared.testing import EmbeddedNats
@@ -120,6 +121,7 @@ async def run(full: bool, skip_platform: bool = False, phases: tuple[str, ...] =
             await drop_pg_database(pg_admin, pg_url)
             pg_url = None
         if pg_admin and not skip_platform:
+            report["python_speed_ms"] = floors.python_speed()
             await run_platform(report, nats_url, pg_admin, full, phases, extra_env, profile_dir, open_targets,
                                keep_databases, keep_logs)
         elif not pg_admin:
@@ -163,6 +165,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", comparison(report["baseline"], report)]
     if report.get("peer", {}).get("temporal"):
         lines += ["", beside_peer(report, report["peer"]["temporal"])]
+    if report.get("rounds"):
+        lines += ["", rounds_table(report["rounds"])]
     return "\n".join(lines) + "\n"
 
 
@@ -177,6 +181,11 @@ def main() -> None:
     p.add_argument("--baseline", metavar="GIT_REF",
                    help="first run the same harness on a worktree of this commit; print ratios to it")
     p.add_argument("--peer", choices=["temporal"], help="also run the peer's harness and print its figures beside ours")
+    p.add_argument("--rounds", type=int, default=1, metavar="N",
+                   help="with --peer: N rounds, ours then the peer's in each, so that a drift of the shared machine's "
+                        "speed falls on both sides; round 1 is the usual run (both Temporal variants), later rounds "
+                        "run our phases again and then Temporal with WAL only; prints each round's department "
+                        "tasks/s and their median ratio")
     p.add_argument("--profile", nargs="?", const=str(PROFILES), metavar="DIR",
                    help=f"py-spy flame graphs of each service during the 10-client cycle (default {PROFILES})")
     p.add_argument("--open-cases", default="", metavar="N[,N…]",
@@ -192,6 +201,8 @@ def main() -> None:
                         "end, not only after errors; with --platform-env YIMEN_LOG_LEVEL=INFO they say each retry")
     p.add_argument("--out", help="write the JSON report here only (the baseline's child run)")
     args = p.parse_args()
+    if args.rounds < 1 or (args.rounds > 1 and not args.peer):
+        p.error("--rounds takes a whole number of 1 or more, and more than one round needs --peer")
     extra = dict(kv.split("=", 1) for kv in args.platform_env)
     if args.sql_texts:
         extra["YIMEN_BENCH_SQL_TEXTS"] = "1"
@@ -212,6 +223,15 @@ def main() -> None:
         report["baseline"] = base
     if args.peer == "temporal":
         report.setdefault("peer", {})["temporal"] = run_temporal(args.full, smoke="smoke" in args.phases)
+        if args.rounds > 1:
+            report["rounds"] = [round_figures(report, report["peer"]["temporal"])]
+            for i in range(2, args.rounds + 1):
+                progress(f"round {i} of {args.rounds}: our phases ({args.phases}), then Temporal with WAL")
+                ours = asyncio.run(run(args.full, False, tuple(args.phases.split(",")), extra,
+                                       open_targets=targets))
+                theirs = run_temporal(args.full, smoke="smoke" in args.phases, variants=WAL_VARIANT)
+                report["rounds"].append(round_figures(ours, theirs))
+                progress(rounds_table(report["rounds"]).splitlines()[-1])
     report["seconds"] = round(time.perf_counter() - t, 1)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False))

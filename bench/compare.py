@@ -177,3 +177,52 @@ def beside_peer(cur: dict[str, Any], peer: dict[str, Any]) -> str:
               "tasks/s > Temporal with WAL. Temporal's CPU is its dev server plus its one worker; ours is every "
               "service, their PostgreSQL backends and NATS."]
     return "\n".join(lines) + "\n"
+
+
+#: `--rounds`: the peer's variant that our department tasks/s are compared with.
+PEER_WAL = "activities-sqlite-wal"
+
+
+def round_figures(ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
+    """One round of `--rounds` (ours, then the peer's): the figures the tasks/s target compares, with the
+    machine's speed just before each side ran (`bench.floors.python_speed`), so that a round in which the shared
+    host slowed down between the two shows as such."""
+    wal = _get(peer, "summary", PEER_WAL) or {}
+    ten = _get(ours, "figures", "cycle_5_departments_10_clients") or {}
+    tasks = _get(ours, "figures", "department_tasks_decided", "per_second")
+    theirs = wal.get("best_tasks_per_second")
+    return {
+        "ours_tasks_per_second": tasks, "peer_tasks_per_second": theirs,
+        "ratio": round(tasks / theirs, 3) if isinstance(tasks, int | float) and theirs else None,
+        "ours_cpu_ms_per_case_10_clients": ten.get("platform_cpu_ms_per_case"),
+        "peer_cpu_ms_per_case_10_clients": wal.get("cpu_ms_per_case_10_clients"),
+        "ours_python_speed_ms": _get(ours, "python_speed_ms"),
+        "peer_python_speed_ms": _get(peer, "python_speed_ms", PEER_WAL),
+        "peer_error": None if wal else json.dumps(peer.get("runs") or peer.get("error"))[:300],
+    }
+
+
+def rounds_table(rounds: list[dict[str, Any]]) -> str:
+    """The rounds of `--rounds` and the median of their ratios: the figure the tasks/s target is judged by when the
+    shared machine's speed drifts between one side's run and the other's."""
+    lines = ["## Rounds: ours, then Temporal with WAL, alternating", "",
+             "Python speed: ms of a fixed pure-Python loop just before each side ran (best of three; lower is "
+             "faster), to show how the shared host drifted.", "",
+             "| round | our tasks/s | Temporal WAL tasks/s | ratio | our CPU ms/case (10 clients) "
+             "| Temporal WAL CPU ms/case | Python speed ours / Temporal's |", "|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(rounds, 1):
+        lines.append(f"| {i} | {_fmt(r['ours_tasks_per_second'])} | {_fmt(r['peer_tasks_per_second'])} "
+                     f"| {_fmt(r['ratio'])} | {_fmt(r['ours_cpu_ms_per_case_10_clients'])} "
+                     f"| {_fmt(r['peer_cpu_ms_per_case_10_clients'])} "
+                     f"| {_fmt(r['ours_python_speed_ms'])} / {_fmt(r['peer_python_speed_ms'])} |")
+    ratios = sorted(r["ratio"] for r in rounds if r["ratio"] is not None)
+    if ratios:
+        mid = len(ratios) // 2
+        median = ratios[mid] if len(ratios) % 2 else round((ratios[mid - 1] + ratios[mid]) / 2, 3)
+        lines += ["", f"Median ratio of {len(ratios)} round(s): **{_fmt(median)}** (lowest {_fmt(ratios[0])}, "
+                      f"highest {_fmt(ratios[-1])}); the target is > 1."]
+    missing = [i for i, r in enumerate(rounds, 1) if r["ratio"] is None]
+    if missing:
+        lines += ["", f"No ratio in round(s) {', '.join(map(str, missing))}: "
+                      + "; ".join(str(rounds[i - 1]["peer_error"]) for i in missing)]
+    return "\n".join(lines) + "\n"

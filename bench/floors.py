@@ -51,6 +51,20 @@ async def timed(n: int, op: Callable[[], Awaitable[Any]], warmup: int = 20) -> d
     return summarise(samples)
 
 
+def python_speed(repeat: int = 3) -> float:
+    """Milliseconds of a fixed pure-Python workload (dict stores and int-to-str), the best of `repeat`: how fast the
+    shared machine runs Python at this moment. Not a floor any figure is divided by: `--rounds` notes it before
+    each side so that a host that slowed down between ours and the peer's run shows as such."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        d: dict[int, str] = {}
+        for i in range(200_000):
+            d[i & 1023] = str(i)
+        best = min(best, time.perf_counter() - t)
+    return round(best * 1000, 1)
+
+
 async def paced(n: int, op: Callable[[], Awaitable[Any]], rate: float, warmup: int = 3) -> dict[str, float]:
     """`op` at an offered `rate` per second, one at a time (start i at i / rate), as an open-loop step of that
     rate meets a request when the machine is otherwise quiet."""

