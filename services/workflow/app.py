@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.workflow import service
 from services.workflow.api.joint_reviews import router as joint_review_router
-from services.workflow.api.routes import router
+from services.workflow.api.routes import FAST, router
 from services.workflow.config import WorkflowConfig
 from services.workflow.events.handlers import CONSUMERS
 from services.workflow.store.tables import Base, messaging
@@ -45,6 +45,7 @@ SPEC = ServiceSpec(
     metadata=Base.metadata,
     messaging=messaging,
     routers=[router, joint_review_router],
+    fast=FAST,
     consumers=CONSUMERS,
     background=[dispatcher, deemed_approvals],
     openapi_tags=[
