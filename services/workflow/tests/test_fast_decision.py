@@ -8,7 +8,15 @@ import uuid
 
 import httpx
 
-from services.workflow.tests.helpers import case, define_item, parallel_step, reviewer, start_case, system, tasks_of
+from services.workflow.tests.helpers import (
+    case,
+    define_item,
+    parallel_step,
+    reviewer,
+    start_case,
+    system,
+    tasks_of,
+)
 
 REJECT_BARE = {"outcome": "reject", "reasons": ["x"]}
 
