@@ -389,6 +389,13 @@ def _message_row(values: dict[str, Any], now: datetime) -> dict[str, Any]:
     return row
 
 
+def _message_rows(messages: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The rows of messages made together (a batch of events, in the stream's order), each a microsecond after the
+    one before: the inbox lists newest first by (`created_at`, `id`), and with one time for the batch its random ids
+    put an `application_delivered` below the same case's `application_accepted` as often as not."""
+    return [_message_row(m, now + timedelta(microseconds=i)) for i, m in enumerate(messages)]
+
+
 def _feed_row(values: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {"created_at": now, **values}
 
@@ -489,7 +496,7 @@ async def add_messages_and_feed(session: AsyncSession, messages: list[dict[str, 
     each number once) as `upsert_certificate` does; the new messages' ids, and the event ids of the new steps.
     One statement on PostgreSQL (data-modifying CTEs, built once), one per table or certificate on SQLite."""
     now = utcnow()
-    rows = [_message_row(m, now) for m in messages]
+    rows = _message_rows(messages, now)
     if not rows and not steps and not certificates:
         return [], set()
     if _dialect(session) == "postgresql":

@@ -260,3 +260,16 @@ def test_a_gathered_batch_holds_several_cases_events():
     worker = InboxConsumer(None, messaging, CONSUMERS[0], Bus("nats://127.0.0.1:1", prefix="unused")).worker()  # type: ignore[arg-type]
     assert worker.gather > 0
     assert worker.batch >= 10 * 17, "ten five-department cases' events in one batch"
+
+
+async def test_a_batch_s_inbox_lists_newest_first_in_the_stream_s_order(two):
+    """Messages one batch makes are written in one moment; their order in the inbox (newest first by `created_at`,
+    then `id`) is still the order they were made in: a case's delivery above its acceptance, every time."""
+    db = two[1]
+    for _ in range(8):  # random ids decided the order before: half the batches came out the other way
+        app, person = h.new_id("O"), h.new_id("p")
+        assert await consumer(db).apply_batch([h.accepted(app, person, None), h.delivered(app)]) == 2
+        async with db.transaction() as s:
+            rows, _ = await repo.inbox_page(s, [("person", person)], unread=None, cursor=None, limit=10)
+        # The delivery makes two (its notice, then the invitation to rate the service), the acceptance one.
+        assert [r.kind for r in rows] == ["rating_invited", "application_delivered", "application_accepted"]
